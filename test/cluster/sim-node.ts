@@ -1,0 +1,346 @@
+// A simulated Kubernetes node on its own loopback address. It serves what a
+// real node exposes to a load balancer: every NodePort (an echo app standing in
+// for kube-proxy + pods), kube-proxy's /healthz, and a Service's
+// healthCheckNodePort for externalTrafficPolicy: Local. Tests and the demo
+// break it on purpose: refuse connections, hang, answer slowly or with 5xx.
+import { createHash } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { WebSocketServer } from "ws";
+
+export type NodeMode = "ok" | "refuse" | "hang" | "slow" | "error";
+
+export interface NodeBehavior {
+  mode: NodeMode;
+  /** For "slow": delay before answering (default 1000 ms). */
+  delayMs?: number;
+  /** For "error": the status to answer (default 503). */
+  status?: number;
+}
+
+export interface SimNodeOptions {
+  name: string;
+  /** A loopback address of its own, e.g. 127.0.0.11. */
+  address: string;
+  /** kube-proxy's healthz port (10256 on a real node); 0 picks a free one. */
+  healthzPort?: number;
+}
+
+const ECHO_LIMIT = 64 * 1024;
+const CHUNK = 64 * 1024;
+
+/** A listener that can be closed and reopened on the same address:port. */
+class Listener {
+  readonly sockets = new Set<Socket>();
+  server: http.Server | undefined;
+  constructor(
+    readonly address: string,
+    public port: number,
+    private readonly handler: http.RequestListener,
+    private readonly onUpgrade?: (req: http.IncomingMessage, socket: Socket, head: Buffer) => void,
+  ) {}
+
+  async open(): Promise<number> {
+    if (this.server) return this.port;
+    const server = http.createServer(this.handler);
+    server.keepAliveTimeout = 5_000;
+    server.on("connection", (s: Socket) => {
+      this.sockets.add(s);
+      s.on("close", () => this.sockets.delete(s));
+    });
+    if (this.onUpgrade) server.on("upgrade", this.onUpgrade);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, this.address, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+    return this.port;
+  }
+
+  /** Stops accepting (connection refused) and drops every open connection. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+export class SimNode {
+  readonly name: string;
+  readonly address: string;
+  private behavior: NodeBehavior = { mode: "ok" };
+  private healthy = true;
+  private readonly nodePorts = new Map<number, Listener>();
+  private readonly hcPorts = new Map<number, { listener: Listener; count: number }>();
+  private readonly healthz: Listener;
+  private readonly wss = new WebSocketServer({ noServer: true });
+  private readonly hung = new Set<http.ServerResponse>();
+
+  private constructor(opts: SimNodeOptions) {
+    this.name = opts.name;
+    this.address = opts.address;
+    this.healthz = new Listener(opts.address, opts.healthzPort ?? 10256, (req, res) =>
+      this.answerHealthz(req, res),
+    );
+    this.wss.on("connection", (ws) => {
+      ws.on("message", (data, isBinary) => {
+        if (!isBinary) {
+          const text = data.toString();
+          const m = /^close:(\d{4})$/.exec(text);
+          if (m) return ws.close(Number(m[1]), "closed on request");
+        }
+        ws.send(data, { binary: isBinary });
+      });
+    });
+  }
+
+  static async start(opts: SimNodeOptions): Promise<SimNode> {
+    const node = new SimNode(opts);
+    await node.healthz.open();
+    return node;
+  }
+
+  get healthzPort(): number {
+    return this.healthz.port;
+  }
+
+  get mode(): NodeMode {
+    return this.behavior.mode;
+  }
+
+  /** Serves the NodePort app on address:port (0 picks a free port); returns the port. */
+  async servePort(port: number): Promise<number> {
+    const existing = this.nodePorts.get(port);
+    if (existing) return existing.port;
+    const listener = new Listener(
+      this.address,
+      port,
+      (req, res) => this.answerApp(req, res),
+      (req, socket, head) => this.upgrade(req, socket, head),
+    );
+    if (this.behavior.mode !== "refuse") await listener.open();
+    else if (port === 0) {
+      // Needs a concrete port even while refusing: open once to learn it.
+      await listener.open();
+      await listener.close();
+    }
+    this.nodePorts.set(listener.port, listener);
+    return listener.port;
+  }
+
+  async unservePort(port: number): Promise<void> {
+    const l = this.nodePorts.get(port);
+    if (!l) return;
+    this.nodePorts.delete(port);
+    await l.close();
+  }
+
+  servedPorts(): number[] {
+    return [...this.nodePorts.keys()].sort((a, b) => a - b);
+  }
+
+  async setBehavior(behavior: NodeBehavior): Promise<void> {
+    const wasRefusing = this.behavior.mode === "refuse";
+    this.behavior = { ...behavior };
+    if (behavior.mode === "refuse") {
+      await Promise.all([...this.nodePorts.values()].map((l) => l.close()));
+    } else if (wasRefusing) {
+      await Promise.all([...this.nodePorts.values()].map((l) => l.open()));
+    }
+    if (behavior.mode !== "hang") {
+      for (const res of this.hung) res.destroy();
+      this.hung.clear();
+    }
+  }
+
+  /** kube-proxy's /healthz: 200 when healthy and eligible, else 503. */
+  setHealthy(healthy: boolean): void {
+    this.healthy = healthy;
+  }
+
+  isHealthy(): boolean {
+    return this.healthy;
+  }
+
+  /**
+   * Serves a Local Service's healthCheckNodePort the way kube-proxy does:
+   * 200 with the number of ready local endpoints, 503 when there are none.
+   */
+  async setLocalEndpoints(hcPort: number, count: number): Promise<void> {
+    let entry = this.hcPorts.get(hcPort);
+    if (!entry) {
+      const listener = new Listener(this.address, hcPort, (req, res) => this.answerHealthCheck(hcPort, req, res));
+      entry = { listener, count };
+      await listener.open();
+      this.hcPorts.set(hcPort, entry);
+    }
+    entry.count = count;
+  }
+
+  async removeHealthCheckPort(hcPort: number): Promise<void> {
+    const entry = this.hcPorts.get(hcPort);
+    if (!entry) return;
+    this.hcPorts.delete(hcPort);
+    await entry.listener.close();
+  }
+
+  async stop(): Promise<void> {
+    for (const res of this.hung) res.destroy();
+    this.hung.clear();
+    for (const client of this.wss.clients) client.terminate();
+    this.wss.close();
+    await Promise.all([
+      this.healthz.close(),
+      ...[...this.nodePorts.values()].map((l) => l.close()),
+      ...[...this.hcPorts.values()].map((e) => e.listener.close()),
+    ]);
+    this.nodePorts.clear();
+    this.hcPorts.clear();
+  }
+
+  private answerHealthz(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const now = new Date().toISOString();
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== "/healthz" && path !== "/livez") {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(this.healthy ? 200 : 503, { "content-type": "application/json" });
+    res.end(JSON.stringify({ lastUpdated: now, currentTime: now, nodeEligible: this.healthy }));
+  }
+
+  private answerHealthCheck(hcPort: number, _req: http.IncomingMessage, res: http.ServerResponse): void {
+    const count = this.hcPorts.get(hcPort)?.count ?? 0;
+    const body = JSON.stringify({
+      service: { namespace: "", name: "" },
+      localEndpoints: count,
+      serviceProxyHealthy: true,
+    });
+    res.writeHead(count > 0 ? 200 : 503, {
+      "content-type": "application/json",
+      "x-content-type-options": "nosniff",
+      "x-load-balancing-endpoint-weight": String(count),
+    });
+    res.end(body);
+  }
+
+  private upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    if (this.behavior.mode === "hang") return; // accept, never answer
+    if (this.behavior.mode === "error") {
+      socket.end(`HTTP/1.1 ${this.behavior.status ?? 503} Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.wss.emit("connection", ws, req);
+    });
+  }
+
+  private answerApp(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.setHeader("x-edgelb-node", this.name);
+    const behavior = this.behavior;
+    if (behavior.mode === "hang") {
+      this.hung.add(res);
+      res.on("close", () => this.hung.delete(res));
+      return;
+    }
+    if (behavior.mode === "error") {
+      req.resume();
+      const status = behavior.status ?? 503;
+      res.writeHead(status, { "content-type": "text/plain" }).end(`${this.name}: simulated ${status}\n`);
+      return;
+    }
+    const run = () => this.route(req, res);
+    if (behavior.mode === "slow") setTimeout(run, behavior.delayMs ?? 1000);
+    else run();
+  }
+
+  private route(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://node");
+    const path = url.pathname;
+    const statusMatch = /^\/status\/(\d{3})$/.exec(path);
+    if (path === "/delay") {
+      const ms = Number(url.searchParams.get("ms") ?? "0");
+      url.pathname = "/";
+      setTimeout(() => this.echo(req, res, url), ms);
+      return;
+    }
+    if (statusMatch) {
+      req.resume();
+      const status = Number(statusMatch[1]);
+      res.writeHead(status, { "content-type": "text/plain" });
+      res.end(status === 204 || status === 304 ? undefined : `${this.name}: status ${status}\n`);
+      return;
+    }
+    if (path === "/stream" && (req.method === "GET" || req.method === "HEAD")) {
+      req.resume();
+      this.stream(res, Number(url.searchParams.get("bytes") ?? "0"), req.method === "HEAD");
+      return;
+    }
+    if (path === "/upload" && (req.method === "POST" || req.method === "PUT")) {
+      const hash = createHash("sha256");
+      let bytes = 0;
+      req.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+        hash.update(chunk);
+      });
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ node: this.name, bodyBytes: bytes, sha256: hash.digest("hex") }));
+      });
+      return;
+    }
+    this.echo(req, res, url);
+  }
+
+  private echo(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    req.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= ECHO_LIMIT) chunks.push(chunk);
+    });
+    req.on("end", () => {
+      const body = JSON.stringify({
+        node: this.name,
+        method: req.method,
+        path: url.pathname,
+        query: url.search.startsWith("?") ? url.search.slice(1) : url.search,
+        headers: req.headers,
+        bodyBytes: bytes,
+        body: Buffer.concat(chunks).toString("utf8"),
+      });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(req.method === "HEAD" ? undefined : body);
+    });
+  }
+
+  /** Streams `total` bytes honouring backpressure, so nothing large sits in memory. */
+  private stream(res: http.ServerResponse, total: number, headOnly: boolean): void {
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(total) });
+    if (headOnly) {
+      res.end();
+      return;
+    }
+    const block = Buffer.alloc(CHUNK, 0x61);
+    let sent = 0;
+    const pump = () => {
+      while (sent < total) {
+        const n = Math.min(CHUNK, total - sent);
+        sent += n;
+        if (!res.write(n === CHUNK ? block : block.subarray(0, n))) {
+          res.once("drain", pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+  }
+}
