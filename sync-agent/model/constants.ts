@@ -1,0 +1,13 @@
+// Names the agent reads from the cluster. Annotations are ours; labels and
+// taints are upstream's (k8s.io/api, cluster-autoscaler).
+export const ANNOTATION_HOSTNAMES = "edgelb.dev/hostnames";
+export const ANNOTATION_PORT = "edgelb.dev/port";
+export const ANNOTATION_BACKEND_PROTOCOL = "edgelb.dev/backend-protocol";
+export const ANNOTATION_ALGORITHM = "edgelb.dev/algorithm";
+
+export const DEFAULT_LOAD_BALANCER_CLASS = "edgelb.dev/worker";
+
+export const LABEL_EXCLUDE_FROM_LB = "node.kubernetes.io/exclude-from-external-load-balancers";
+export const LABEL_ZONE = "topology.kubernetes.io/zone";
+export const TAINT_TO_BE_DELETED = "ToBeDeletedByClusterAutoscaler";
+export const LABEL_SERVICE_NAME = "kubernetes.io/service-name";
