@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import type { CoreV1Event, V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
+import { EventGone, EventRecorder, StatusWriter, type EventSink, type PublishedLike, type VerdictLike } from "./index.ts";
+
+class FakeEvents implements EventSink {
+  created: CoreV1Event[] = [];
+  patches: Array<{ name: string; patch: Partial<CoreV1Event> }> = [];
+  async create(_ns: string, e: CoreV1Event) {
+    this.created.push(e);
+    return e;
+  }
+  async patch(_ns: string, name: string, patch: Partial<CoreV1Event>) {
+    if (!this.created.some((e) => e.metadata?.name === name)) throw new EventGone(name);
+    this.patches.push({ name, patch });
+  }
+}
+
+function cluster() {
+  const services = new Map<string, V1Service>();
+  let rv = 1;
+  const put = (name: string, ingress: V1LoadBalancerIngress[] = []) => {
+    services.set(name, { metadata: { namespace: "shop", name, uid: name, resourceVersion: String(rv++) }, spec: { type: "LoadBalancer" }, status: { loadBalancer: { ingress } } });
+  };
+  const calls: Array<{ name: string; ingress: V1LoadBalancerIngress[] }> = [];
+  const client = {
+    async patchIngress(_ns: string, name: string, ingress: V1LoadBalancerIngress[]) {
+      calls.push({ name, ingress });
+      put(name, ingress);
+      return services.get(name)!;
+    },
+  };
+  return { services, put, calls, client };
+}
+
+describe("StatusWriter", () => {
+  it("only the leader writes; status and Events follow the published snapshot", async () => {
+    const c = cluster();
+    c.put("web");
+    const sink = new FakeEvents();
+    const events = new EventRecorder({ sink, instance: "agent-a" });
+    let leader = false;
+    const w = new StatusWriter({ client: c.client, events, isLeader: () => leader });
+    const verdicts = new Map<string, VerdictLike>([["shop/web", { kind: "served" }]]);
+    const published: PublishedLike = { nodes: [{ name: "n1", healthy: true }], services: [{ namespace: "shop", name: "web", hostnames: ["web.example.com"] }] };
+
+    await w.reconcile({ services: [...c.services.values()], verdicts, published });
+    await events.flush();
+    expect(c.calls).toEqual([]);
+    expect(sink.created).toEqual([]);
+
+    leader = true;
+    await w.reconcile({ services: [...c.services.values()], verdicts, published });
+    await events.flush();
+    expect(c.calls).toEqual([{ name: "web", ingress: [{ hostname: "web.example.com" }] }]);
+    expect(sink.created.map((e) => [e.reason, e.message])).toEqual([["EnsuredLoadBalancer", "Ensured load balancer: web.example.com"]]);
+    expect(sink.created[0]).toMatchObject({ type: "Normal", involvedObject: { kind: "Service", namespace: "shop", name: "web" }, source: { component: "edgelb-sync-agent" } });
+
+    // level-triggered: same picture, nothing written
+    await w.reconcile({ services: [...c.services.values()], verdicts, published });
+    expect(c.calls).toHaveLength(1);
+  });
+
+  it("a flapping node does not flood the API server with Events", async () => {
+    const c = cluster();
+    c.put("web", [{ hostname: "web.example.com" }]);
+    const sink = new FakeEvents();
+    const events = new EventRecorder({ sink, instance: "agent-a" });
+    const w = new StatusWriter({ client: c.client, events, isLeader: () => true });
+    const verdicts = new Map<string, VerdictLike>([["shop/web", { kind: "served" }]]);
+    const snap = (bHealthy: boolean): PublishedLike => ({
+      nodes: [
+        { name: "n1", healthy: true },
+        { name: "n2", healthy: bHealthy },
+      ],
+      services: [{ namespace: "shop", name: "web", hostnames: ["web.example.com"] }],
+    });
+    for (let i = 0; i < 200; i++) await w.reconcile({ services: [...c.services.values()], verdicts, published: snap(i % 2 === 0) });
+    await events.flush();
+    const writes = sink.created.length + sink.patches.length;
+    expect(writes).toBeLessThanOrEqual(25); // client-go's burst per object
+    expect(sink.created).toHaveLength(1);
+    expect(sink.created[0]!.message).toBe("Updated load balancer with new hosts");
+    expect(sink.patches.at(-1)!.patch.count).toBe(writes);
+  });
+
+  it("a Service we cannot serve gets a Warning saying why", async () => {
+    const c = cluster();
+    c.put("nohost");
+    const sink = new FakeEvents();
+    const events = new EventRecorder({ sink, instance: "agent-a" });
+    const w = new StatusWriter({ client: c.client, events, isLeader: () => true });
+    const reason = "no hostname: set the edgelb.dev/hostnames annotation or --default-domain";
+    await w.reconcile({
+      services: [...c.services.values()],
+      verdicts: new Map([["shop/nohost", { kind: "skipped", reason }]]),
+      published: { nodes: [], services: [] },
+    });
+    await events.flush();
+    expect(sink.created.map((e) => [e.type, e.reason, e.message])).toEqual([["Warning", "SyncLoadBalancerFailed", `Error syncing load balancer: ${reason}`]]);
+  });
+});

@@ -1,0 +1,212 @@
+// Service status writer: makes `kubectl get svc` tell the truth. A Service the
+// edge serves gets its hostnames under EXTERNAL-IP (status.loadBalancer.ingress,
+// `hostname` entries), one that stops being ours is cleared, and one we cannot
+// serve gets an Event saying why so `<pending>` is never silent.
+//
+// Level-triggered: the controller calls reconcile() with the whole picture after
+// every sync; only differences are written, and only by the leader. A standby
+// runs the same reconcile without writing so it knows which ingress it owns and
+// which Events were already told when it takes over.
+import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1LoadBalancerIngress, type V1Service } from "@kubernetes/client-node";
+import { pino, type Logger } from "pino";
+import type { EventRecorder } from "./events.ts";
+import {
+  ingressKey,
+  patchEvent,
+  planStatus,
+  transitionEvents,
+  type LbState,
+  type PlanInput,
+  type PublishedLike,
+  type StatusPatch,
+  type VerdictLike,
+} from "./plan.ts";
+
+export * from "./plan.ts";
+export { EventRecorder, EventGone, Reasons, kubeEventSink, COMPONENT, type EventSink, type Reason } from "./events.ts";
+export { EventCorrelator, DEFAULT_CORRELATOR, type CorrelatorOptions, type ObjectRef, type EventType } from "./correlator.ts";
+
+/** Patches status.loadBalancer through the /status subresource. */
+export interface ServiceStatusClient {
+  patchIngress(namespace: string, name: string, ingress: V1LoadBalancerIngress[]): Promise<V1Service>;
+}
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+export function kubeServiceStatusClient(kc: KubeConfig): ServiceStatusClient {
+  const api = kc.makeApiClient(CoreV1Api);
+  return {
+    patchIngress: (namespace, name, ingress) =>
+      api.patchNamespacedServiceStatus(
+        {
+          name,
+          namespace,
+          // JSON merge patch (RFC 7386): null removes the list, which is how
+          // the API server itself represents "no ingress".
+          body: { status: { loadBalancer: { ingress: ingress.length > 0 ? ingress : null } } },
+        },
+        mergePatch,
+      ),
+  };
+}
+
+export interface ReconcileInput {
+  /** Every Service in the informer cache. */
+  services: readonly V1Service[];
+  /** The model's verdict per `namespace/name`. */
+  verdicts: ReadonlyMap<string, VerdictLike>;
+  /** What the edge serves now (last accepted push, or the stored snapshot at start). */
+  published: PublishedLike | null;
+  failOpen?: boolean;
+  failOpenServices?: readonly string[];
+  /** The last push failed with this message (null/undefined when it succeeded). */
+  pushError?: string | null;
+}
+
+export interface StatusWriterOptions {
+  client: ServiceStatusClient;
+  events: EventRecorder;
+  /** Writes happen only while this says so (the leader elector's isLeader). */
+  isLeader: () => boolean;
+  logger?: Logger;
+  onStatusWrite?: (result: "success" | "error") => void;
+}
+
+export interface ReconcileResult {
+  patched: string[];
+  failed: Array<{ key: string; error: string }>;
+}
+
+export class StatusWriter {
+  private readonly opts: StatusWriterOptions;
+  private readonly log: Logger;
+  private owned = new Map<string, string>();
+  private states = new Map<string, LbState>();
+  private pushError: string | null = null;
+  /** Patches sent and not yet seen in the cache: key → resourceVersion before. */
+  private inflight = new Map<string, { rv: string | undefined; want: string }>();
+  private running: Promise<ReconcileResult> | null = null;
+  private again: ReconcileInput | null = null;
+
+  constructor(opts: StatusWriterOptions) {
+    this.opts = opts;
+    this.log = (opts.logger ?? pino({ level: "silent" })).child({ component: "service-status" });
+  }
+
+  /**
+   * Brings Service status and Events in line with `input`. Calls overlapping a
+   * running one are folded into a single follow-up with the latest input.
+   */
+  async reconcile(input: ReconcileInput): Promise<ReconcileResult> {
+    if (this.running) {
+      this.again = input;
+      await this.running.catch(() => undefined);
+      if (this.running) return this.running;
+      const next = this.again ?? input;
+      this.again = null;
+      return this.reconcile(next);
+    }
+    this.running = this.once(input).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async once(input: ReconcileInput): Promise<ReconcileResult> {
+    const leading = this.opts.isLeader();
+    const planInput: PlanInput = {
+      services: input.services,
+      verdicts: input.verdicts,
+      published: input.published,
+      owned: this.owned,
+      ...(input.failOpen !== undefined ? { failOpen: input.failOpen } : {}),
+      ...(input.failOpenServices ? { failOpenServices: input.failOpenServices } : {}),
+    };
+    const plan = planStatus(planInput);
+    const pushError = input.pushError ?? null;
+
+    // Events for state changes (the standby only tracks them).
+    const byKey = new Map(input.services.map((s) => [`${s.metadata?.namespace ?? "default"}/${s.metadata?.name ?? ""}`, s]));
+    for (const [key, next] of plan.states) {
+      const events = transitionEvents(this.states.get(key), next, pushError, this.pushError);
+      if (leading) for (const ev of events) this.event(byKey.get(key)!, ev.type, ev.reason, ev.message);
+    }
+    this.states = plan.states;
+    this.pushError = pushError;
+
+    const result: ReconcileResult = { patched: [], failed: [] };
+    const owned = plan.owned;
+    for (const p of plan.patches) {
+      // A clear we have not managed yet keeps the ownership so it is retried.
+      const prevOwned = this.owned.get(p.key);
+      if (p.ingress.length === 0 && prevOwned) owned.set(p.key, prevOwned);
+    }
+    if (!leading) {
+      // A standby also learns ownership from what is already in place.
+      this.owned = owned;
+      return result;
+    }
+    for (const p of plan.patches) {
+      const want = ingressKey(p.ingress);
+      const sent = this.inflight.get(p.key);
+      if (sent && sent.rv === p.resourceVersion && sent.want === want) continue; // our patch has not reached the cache yet
+      if (!this.opts.isLeader()) break; // lost leadership mid-way: stop writing now
+      try {
+        await this.opts.client.patchIngress(p.namespace, p.name, p.ingress);
+        this.inflight.set(p.key, { rv: p.resourceVersion, want });
+        if (p.ingress.length === 0) owned.delete(p.key);
+        result.patched.push(p.key);
+        this.opts.onStatusWrite?.("success");
+        this.log.info({ service: p.key, from: p.from.map(show), to: p.ingress.map(show) }, p.ingress.length ? "service status updated" : "service status cleared");
+        const ev = patchEvent(p);
+        this.event(byKey.get(p.key)!, ev.type, ev.reason, ev.message);
+      } catch (err) {
+        const message = describe(err);
+        if (err instanceof ApiException && err.code === 404) continue; // deleted meanwhile
+        result.failed.push({ key: p.key, error: message });
+        this.opts.onStatusWrite?.("error");
+        this.log.warn({ service: p.key, err: message }, "could not update service status; will retry on the next sync");
+        if (p.ingress.length > 0) this.event(byKey.get(p.key)!, "Warning", "SyncLoadBalancerFailed", `Error syncing load balancer: could not update status: ${message}`);
+      }
+    }
+    for (const key of this.inflight.keys()) if (!byKey.has(key) || !plan.patches.some((p) => p.key === key)) this.inflight.delete(key);
+    this.owned = owned;
+    return result;
+  }
+
+  /** Forget what we wrote: after losing leadership another replica may write. */
+  reset(): void {
+    this.inflight.clear();
+  }
+
+  private event(svc: V1Service, type: "Normal" | "Warning", reason: string, message: string): void {
+    this.opts.events.record(
+      {
+        kind: "Service",
+        apiVersion: "v1",
+        namespace: svc.metadata?.namespace ?? "default",
+        name: svc.metadata?.name ?? "",
+        ...(svc.metadata?.uid ? { uid: svc.metadata.uid } : {}),
+        ...(svc.metadata?.resourceVersion ? { resourceVersion: svc.metadata.resourceVersion } : {}),
+      },
+      type,
+      reason,
+      message,
+    );
+  }
+}
+
+function show(i: V1LoadBalancerIngress): string {
+  return i.hostname ?? i.ip ?? "?";
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body = err.body as { message?: string } | string | undefined;
+    const msg = typeof body === "object" && body?.message ? body.message : typeof body === "string" ? body.slice(0, 200) : "";
+    return `HTTP ${err.code}${msg ? `: ${msg}` : ""}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export type { StatusPatch };

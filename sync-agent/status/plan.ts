@@ -1,0 +1,209 @@
+// Pure decisions for Service status and the Events that go with it. Input: the
+// Services in the informer cache, each one's verdict from the model, and the
+// snapshot the edge is actually serving. Output: which status patches to make
+// and each Service's load-balancer state, whose transitions become Events.
+import type { V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
+import { isIPLiteral } from "../../worker/snapshot/schema.ts";
+
+/** Structural subset of the model's FinalVerdict. */
+export type VerdictLike =
+  | { kind: "ignored"; reason: string }
+  | { kind: "skipped"; reason: string }
+  | { kind: "served"; service?: { lostHostnames?: { hostname: string; to: string }[] | undefined } };
+
+/** Structural subset of the published Snapshot. */
+export interface PublishedLike {
+  generation?: number;
+  nodes: ReadonlyArray<{ name: string; healthy: boolean }>;
+  services: ReadonlyArray<{
+    namespace: string;
+    name: string;
+    hostnames: readonly string[];
+    trafficPolicy?: "Cluster" | "Local";
+    endpoints?: ReadonlyArray<{ node: string; healthy?: boolean }>;
+  }>;
+}
+
+export function serviceKey(svc: { metadata?: { namespace?: string; name?: string } }): string {
+  return `${svc.metadata?.namespace ?? "default"}/${svc.metadata?.name ?? ""}`;
+}
+
+/**
+ * The ingress list for hostnames the edge serves. Status hostnames must be DNS
+ * names: an IP literal there is invalid and "*.example.com" fails the API's
+ * validation, so neither is ever written.
+ */
+export function ingressFor(hostnames: readonly string[]): V1LoadBalancerIngress[] {
+  return hostnames.filter((h) => !isIPLiteral(h) && !h.startsWith("*.")).map((hostname) => ({ hostname }));
+}
+
+/** Canonical form for comparing ingress lists (order matters to kubectl, so keep it). */
+export function ingressKey(ingress: readonly V1LoadBalancerIngress[] | undefined | null): string {
+  return JSON.stringify(
+    (ingress ?? []).map((i) => ({
+      ...(i.hostname ? { hostname: i.hostname } : {}),
+      ...(i.ip ? { ip: i.ip } : {}),
+      ...(i.ipMode ? { ipMode: i.ipMode } : {}),
+      ...(i.ports?.length ? { ports: i.ports } : {}),
+    })),
+  );
+}
+
+/** Does the current ingress look like something only we would have written (hostname-only entries)? */
+function hostnameOnly(ingress: readonly V1LoadBalancerIngress[]): boolean {
+  return ingress.length > 0 && ingress.every((i) => i.hostname && !i.ip && !i.ports?.length);
+}
+
+export type LbState =
+  | { phase: "ignored" }
+  | { phase: "skipped"; reason: string }
+  /** Ours and servable, but the edge does not serve it yet. */
+  | { phase: "pending" }
+  | { phase: "published"; hostnames: string[]; backends: string[]; available: boolean; failOpen: boolean; lost: string[] };
+
+export interface PlanInput {
+  services: readonly V1Service[];
+  verdicts: ReadonlyMap<string, VerdictLike>;
+  /** What the edge serves now (last accepted or stored snapshot); null before anything is known. */
+  published: PublishedLike | null;
+  /** Every node failed its checks and all were published anyway. */
+  failOpen?: boolean;
+  /** Local services published with all endpoints failing. */
+  failOpenServices?: readonly string[];
+  /** Ingress we set (or saw set to our desired value) per Service key: lets us clear it later. */
+  owned: ReadonlyMap<string, string>;
+}
+
+export interface StatusPatch {
+  key: string;
+  namespace: string;
+  name: string;
+  uid?: string;
+  resourceVersion?: string;
+  /** The new ingress; empty clears it. */
+  ingress: V1LoadBalancerIngress[];
+  from: V1LoadBalancerIngress[];
+}
+
+export interface Plan {
+  patches: StatusPatch[];
+  states: Map<string, LbState>;
+  /** Ownership after this round (apply only for patches that succeed, see StatusWriter). */
+  owned: Map<string, string>;
+}
+
+export function lbState(svc: V1Service, verdict: VerdictLike | undefined, published: PlanInput["published"], input: Pick<PlanInput, "failOpen" | "failOpenServices">): LbState {
+  const key = serviceKey(svc);
+  if (!verdict || verdict.kind === "ignored") return { phase: "ignored" };
+  if (verdict.kind === "skipped") return { phase: "skipped", reason: verdict.reason };
+  const onEdge = published?.services.find((s) => `${s.namespace}/${s.name}` === key);
+  if (!onEdge) return { phase: "pending" };
+  let backends: string[];
+  let failOpen = false;
+  if (onEdge.trafficPolicy === "Local") {
+    backends = (onEdge.endpoints ?? []).filter((e) => e.healthy !== false).map((e) => e.node);
+    failOpen = input.failOpenServices?.includes(key) ?? false;
+  } else {
+    backends = (published?.nodes ?? []).filter((n) => n.healthy).map((n) => n.name);
+    failOpen = input.failOpen ?? false;
+  }
+  backends.sort();
+  const lost = (verdict.service?.lostHostnames ?? []).map((l) => `${l.hostname} (served by ${l.to})`);
+  return { phase: "published", hostnames: [...onEdge.hostnames], backends, available: backends.length > 0 && !failOpen, failOpen, lost };
+}
+
+export function planStatus(input: PlanInput): Plan {
+  const patches: StatusPatch[] = [];
+  const states = new Map<string, LbState>();
+  const owned = new Map<string, string>();
+  for (const svc of input.services) {
+    const key = serviceKey(svc);
+    const verdict = input.verdicts.get(key);
+    const state = lbState(svc, verdict, input.published, input);
+    states.set(key, state);
+    const current = svc.status?.loadBalancer?.ingress ?? [];
+    const currentKey = ingressKey(current);
+    let want: V1LoadBalancerIngress[] | null; // null: leave alone
+    if (state.phase === "published") {
+      want = ingressFor(state.hostnames);
+    } else if (state.phase === "ignored") {
+      // Not ours (any more). Clear only what we know we wrote — another
+      // controller may own this Service now — or a hostname-only ingress
+      // left on a Service that is no longer a LoadBalancer at all.
+      const ours = input.owned.get(key) === currentKey && currentKey !== "[]";
+      const staleNonLB = svc.spec?.type !== "LoadBalancer" && hostnameOnly(current);
+      want = ours || staleNonLB ? [] : null;
+    } else if (input.published === null) {
+      // Nothing known about the edge yet: do not touch what is there.
+      want = null;
+    } else {
+      // Ours, but the edge does not serve it (skipped, or not pushed yet).
+      want = [];
+    }
+    if (want === null) continue;
+    const wantKey = ingressKey(want);
+    if (wantKey !== "[]") owned.set(key, wantKey);
+    if (wantKey === currentKey) continue;
+    patches.push({
+      key,
+      namespace: svc.metadata?.namespace ?? "default",
+      name: svc.metadata?.name ?? "",
+      ...(svc.metadata?.uid ? { uid: svc.metadata.uid } : {}),
+      ...(svc.metadata?.resourceVersion ? { resourceVersion: svc.metadata.resourceVersion } : {}),
+      ingress: want,
+      from: current,
+    });
+  }
+  return { patches, states, owned };
+}
+
+export interface PlannedEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
+
+/** Events for a Service's state change (status-write Events come from the patch itself). */
+export function transitionEvents(prev: LbState | undefined, next: LbState, pushError: string | null, prevPushError: string | null): PlannedEvent[] {
+  const out: PlannedEvent[] = [];
+  if (next.phase === "skipped") {
+    if (prev?.phase !== "skipped" || prev.reason !== next.reason) {
+      out.push({ type: "Warning", reason: "SyncLoadBalancerFailed", message: `Error syncing load balancer: ${next.reason}` });
+    }
+    return out;
+  }
+  if (next.phase === "pending") {
+    if (prev?.phase !== "pending") out.push({ type: "Normal", reason: "EnsuringLoadBalancer", message: "Ensuring load balancer" });
+    if (pushError && pushError !== prevPushError) {
+      out.push({ type: "Warning", reason: "SyncLoadBalancerFailed", message: `Error syncing load balancer: the edge did not accept the snapshot: ${pushError}` });
+    }
+    return out;
+  }
+  if (next.phase !== "published") return out;
+  const wasPublished = prev?.phase === "published" ? prev : null;
+  if (wasPublished && wasPublished.backends.join(",") !== next.backends.join(",") && next.available) {
+    out.push({ type: "Normal", reason: "UpdatedLoadBalancer", message: "Updated load balancer with new hosts" });
+  }
+  if (!next.available && (!wasPublished || wasPublished.available || wasPublished.failOpen !== next.failOpen)) {
+    out.push({
+      type: "Warning",
+      reason: "UnAvailableLoadBalancer",
+      message: next.failOpen
+        ? "There are no available nodes for LoadBalancer: every node failed its health check, so traffic goes to all of them (fail open)"
+        : "There are no available nodes for LoadBalancer",
+    });
+  }
+  const newlyLost = next.lost.filter((l) => !wasPublished?.lost.includes(l));
+  if (newlyLost.length > 0) {
+    out.push({ type: "Warning", reason: "SyncLoadBalancerFailed", message: `Error syncing load balancer: hostname already in use: ${newlyLost.join(", ")}` });
+  }
+  return out;
+}
+
+/** The Event that goes with a successful status patch. */
+export function patchEvent(p: StatusPatch): PlannedEvent {
+  const to = p.ingress.map((i) => i.hostname).join(", ");
+  if (p.ingress.length === 0) return { type: "Normal", reason: "DeletedLoadBalancer", message: "Deleted load balancer" };
+  if (p.from.length === 0) return { type: "Normal", reason: "EnsuredLoadBalancer", message: `Ensured load balancer: ${to}` };
+  return { type: "Normal", reason: "UpdatedLoadBalancer", message: `Updated load balancer: ${to}` };
+}
