@@ -1,0 +1,49 @@
+// One health probe, with a fresh connection each time (like a cloud LB, so a
+// dead node cannot hide behind a pooled keep-alive socket).
+import http from "node:http";
+import net from "node:net";
+
+export interface ProbeResult {
+  ok: boolean;
+  /** Why it failed: "HTTP 503", "ECONNREFUSED", "timeout after 1000 ms". */
+  error?: string;
+  /** kube-proxy's X-Load-Balancing-Endpoint-Weight on healthCheckNodePort. */
+  weight?: number;
+}
+
+export type ProbeMode = "kube-proxy" | "tcp";
+
+export function probeHttp(address: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (r: ProbeResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(r);
+    };
+    const req = http.get({ host: address, port, path, agent: false, headers: { "user-agent": "edgelb-sync-agent" } }, (res) => {
+      const weight = Number(res.headers["x-load-balancing-endpoint-weight"]);
+      res.resume();
+      const status = res.statusCode ?? 0;
+      finish(status === 200 ? { ok: true, ...(Number.isFinite(weight) ? { weight } : {}) } : { ok: false, error: `HTTP ${status}` });
+    });
+    req.on("error", (err: NodeJS.ErrnoException) => finish({ ok: false, error: err.code ?? err.message }));
+    const timer = setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs} ms` }), timeoutMs);
+  });
+}
+
+export function probeTcp(address: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: address, port });
+    const finish = (r: ProbeResult) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    socket.once("connect", () => finish({ ok: true }));
+    socket.once("error", (err: NodeJS.ErrnoException) => finish({ ok: false, error: err.code ?? err.message }));
+    const timer = setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs} ms` }), timeoutMs);
+  });
+}

@@ -1,0 +1,126 @@
+// The health table: one probe loop per target (node kube-proxy /healthz, or a
+// Local Service's healthCheckNodePort on a node), rise/fall state, and a
+// callback on every state change so the controller recomputes the snapshot.
+import type { HealthTarget, HealthView } from "../model/desired.ts";
+import { probeHttp, probeTcp, type ProbeMode, type ProbeResult } from "./probe.ts";
+import { applyProbe, INITIAL_STATE, type ProbeState } from "./state.ts";
+
+export interface HealthOptions {
+  mode: ProbeMode;
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+  /** kube-proxy's healthz port (10256), or the TCP port probed in tcp mode. */
+  healthzPort: number;
+}
+
+export interface HealthTransition {
+  key: string;
+  target: HealthTarget;
+  healthy: boolean;
+  /** undefined for the first result. */
+  previous: boolean | undefined;
+  error?: string;
+}
+
+type Prober = (target: HealthTarget) => Promise<ProbeResult>;
+
+interface Entry {
+  target: HealthTarget;
+  state: ProbeState;
+  timer?: NodeJS.Timeout;
+  running: boolean;
+}
+
+export function targetKey(t: HealthTarget): string {
+  return t.kind === "node" ? `node/${t.node}` : `local/${t.node}:${t.port}`;
+}
+
+export class HealthTable implements HealthView {
+  private readonly entries = new Map<string, Entry>();
+  private stopped = false;
+  private readonly probe: Prober;
+
+  constructor(
+    private readonly opts: HealthOptions,
+    private readonly onTransition: (t: HealthTransition) => void,
+    probe?: Prober,
+  ) {
+    this.probe = probe ?? ((t) => this.defaultProbe(t));
+  }
+
+  private defaultProbe(t: HealthTarget): Promise<ProbeResult> {
+    const { mode, timeoutMs, healthzPort } = this.opts;
+    const port = t.kind === "node" ? healthzPort : t.port;
+    if (mode === "tcp") return probeTcp(t.address, port, timeoutMs);
+    // healthCheckNodePort answers on any path; /healthz reads well in its logs.
+    return probeHttp(t.address, port, "/healthz", timeoutMs);
+  }
+
+  /** Starts probing new targets at once, stops probing gone ones. */
+  setTargets(targets: readonly HealthTarget[]): void {
+    if (this.stopped) return;
+    const wanted = new Map(targets.map((t) => [targetKey(t), t]));
+    for (const [key, e] of this.entries) {
+      if (!wanted.has(key)) {
+        clearTimeout(e.timer);
+        this.entries.delete(key);
+      }
+    }
+    for (const [key, target] of wanted) {
+      const e = this.entries.get(key);
+      if (!e) {
+        const entry: Entry = { target, state: INITIAL_STATE, running: false };
+        this.entries.set(key, entry);
+        void this.run(key, entry);
+      } else if (e.target.address !== target.address) {
+        // Same node, new address: forget what we knew about the old one.
+        e.target = target;
+        e.state = INITIAL_STATE;
+        clearTimeout(e.timer);
+        void this.run(key, e);
+      }
+    }
+  }
+
+  private async run(key: string, e: Entry): Promise<void> {
+    if (e.running) return;
+    e.running = true;
+    const target = e.target;
+    const result = await this.probe(target).catch((err: Error) => ({ ok: false, error: err.message }) as ProbeResult);
+    e.running = false;
+    if (this.stopped || this.entries.get(key) !== e) return;
+    if (e.target !== target) {
+      void this.run(key, e); // address changed mid-probe: probe the new one now
+      return;
+    }
+    const previous = e.state.healthy;
+    const { state, changed } = applyProbe(e.state, result.ok, this.opts, result.error);
+    e.state = state;
+    e.timer = setTimeout(() => void this.run(key, e), this.opts.intervalMs);
+    e.timer.unref?.();
+    if (changed) {
+      this.onTransition({ key, target, healthy: state.healthy!, previous, ...(result.error ? { error: result.error } : {}) });
+    }
+  }
+
+  node(name: string): boolean | undefined {
+    return this.entries.get(`node/${name}`)?.state.healthy;
+  }
+
+  local(node: string, port: number): boolean | undefined {
+    return this.entries.get(`local/${node}:${port}`)?.state.healthy;
+  }
+
+  /** For logs and metrics: every target's state. */
+  states(): { key: string; target: HealthTarget; state: ProbeState }[] {
+    return [...this.entries].map(([key, e]) => ({ key, target: e.target, state: e.state }));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const e of this.entries.values()) clearTimeout(e.timer);
+    this.entries.clear();
+  }
+}
