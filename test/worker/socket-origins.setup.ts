@@ -1,4 +1,302 @@
-// Loopback origins for the socket transport's tests (owned by that work).
-export default async function setup() {
-  return async () => {};
+// Loopback origins for the socket transport's tests, started in Node before
+// the worker project runs (tests inside workerd reach them over TCP):
+// - three simulated nodes (127.0.93.11-13) serving one NodePort, plus a dead
+//   address (127.0.93.14) where nothing listens;
+// - a raw TCP origin (127.0.93.20) answering `/raw/<case>` with hand-written,
+//   often malformed, bytes;
+// - a WebSocket origin (127.0.93.21) that echoes and, on command, fragments,
+//   pings and closes;
+// - a control endpoint (127.0.93.1) through which tests change a node's
+//   behaviour and read what the origins observed.
+import { createHash } from "node:crypto";
+import http from "node:http";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import type { TestProject } from "vitest/node";
+import { WebSocketServer } from "ws";
+import { SimNode } from "../cluster/sim-node.ts";
+
+const NET = "127.0.93";
+
+export interface SocketOrigins {
+  nodes: { name: string; address: string }[];
+  nodePort: number;
+  /** An address where nothing listens on nodePort (connection refused). */
+  deadAddress: string;
+  raw: { address: string; port: number };
+  ws: { address: string; port: number };
+  control: string;
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    socketOrigins: SocketOrigins;
+  }
+}
+
+const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+interface RawRequest {
+  head: string;
+  path: string;
+  method: string;
+  headers: Record<string, string>;
+  /** Raw bytes of head and body as received. */
+  raw: Buffer;
+}
+
+interface RawStats {
+  infiniteSent: number;
+  infiniteOpen: boolean;
+  infiniteConnections: number;
+}
+
+const stats: RawStats = { infiniteSent: 0, infiniteOpen: false, infiniteConnections: 0 };
+
+/** Canned answers; each gets the socket and the parsed request. */
+const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
+  "bad-status": (s) => s.end("HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n"),
+  "not-http": (s) => s.end("SSH-2.0-OpenSSH_9.6\r\n"),
+  "oversized-head": (s) => {
+    s.write("HTTP/1.1 200 OK\r\n");
+    for (let i = 0; i < 100; i++) s.write(`X-Filler-${i}: ${"x".repeat(1000)}\r\n`);
+    s.end("Content-Length: 0\r\n\r\n");
+  },
+  "conflicting-length": (s) => s.end("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello!!"),
+  "bad-chunk": (s) => s.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nmore\r\n0\r\n\r\n"),
+  "truncated-length": (s) => s.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b"),
+  "truncated-chunked": (s) => s.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
+  "close-now": (s) => s.end(),
+  reset: (s) => s.resetAndDestroy(),
+  silent: () => {},
+  "stall-body": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes!"),
+  interim: (s) =>
+    s.end(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" +
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nfinal",
+    ),
+  "close-delimited": (s) => s.end("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nread until the origin closes"),
+  // A valid response dribbled out a few bytes at a time, chunked, with trailers.
+  dribble: (s) => {
+    const body =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nTrailer: X-Sum\r\n\r\n" +
+      "6\r\nhello \r\n6;x=y\r\nworld!\r\n0\r\nX-Sum: 42\r\n\r\n";
+    let i = 0;
+    const next = () => {
+      if (s.destroyed) return;
+      if (i >= body.length) return void s.end();
+      s.write(body.slice(i, i + 3));
+      i += 3;
+      setTimeout(next, 1);
+    };
+    next();
+  },
+  // The exact bytes the transport put on the wire, as the response body.
+  "echo-raw": (s, req) => {
+    s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${req.raw.length}\r\n\r\n`);
+    s.end(req.raw);
+  },
+  // An endless body sent only as fast as the socket drains: measures backpressure.
+  infinite: (s) => {
+    stats.infiniteSent = 0;
+    stats.infiniteOpen = true;
+    stats.infiniteConnections++;
+    s.write("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n");
+    const block = Buffer.alloc(64 * 1024, 0x62);
+    const pump = () => {
+      while (!s.destroyed) {
+        stats.infiniteSent += block.length;
+        if (!s.write(block)) return void s.once("drain", pump);
+      }
+    };
+    s.on("close", () => {
+      stats.infiniteOpen = false;
+    });
+    pump();
+  },
+  "ws-refuse": (s) => s.end("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nforbidden"),
+  "ws-bad-accept": (s) =>
+    s.write(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Accept: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    ),
+  "ws-extension": (s, req) =>
+    s.write(wsAccept(req, "Sec-WebSocket-Extensions: permessage-deflate\r\n")),
+  // Handshake, one text frame, then a masked frame (servers must not mask).
+  "ws-masked-frame": (s, req) => {
+    s.write(wsAccept(req));
+    s.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // "hi"
+    s.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]));
+  },
+  // Handshake, one text frame, then TCP goes away without a close frame.
+  "ws-drop": (s, req) => {
+    s.write(wsAccept(req));
+    s.write(Buffer.from([0x81, 0x03, 0x62, 0x79, 0x65]), () => setTimeout(() => s.destroy(), 20));
+  },
+};
+
+function wsAccept(req: RawRequest, extra = ""): string {
+  const accept = createHash("sha1")
+    .update((req.headers["sec-websocket-key"] ?? "") + WS_GUID)
+    .digest("base64");
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${extra}\r\n`;
+}
+
+/** Reads one request (head, then the body by its framing) and hands it to its case. */
+function startRawOrigin(address: string): Promise<net.Server> {
+  const server = net.createServer((s) => {
+    s.on("error", () => {});
+    let buf = Buffer.alloc(0);
+    let req: RawRequest | undefined;
+    let answered = false;
+    const tryAnswer = () => {
+      if (answered) return;
+      if (!req) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end === -1) return;
+        const head = buf.subarray(0, end).toString("latin1");
+        const [requestLine = "", ...lines] = head.split("\r\n");
+        const [method = "", target = ""] = requestLine.split(" ");
+        const headers: Record<string, string> = {};
+        for (const l of lines) {
+          const c = l.indexOf(":");
+          headers[l.slice(0, c).trim().toLowerCase()] = l.slice(c + 1).trim();
+        }
+        req = { head, method, path: target, headers, raw: buf };
+      }
+      req.raw = buf;
+      const headEnd = buf.indexOf("\r\n\r\n") + 4;
+      const body = buf.subarray(headEnd);
+      const cl = req.headers["content-length"];
+      if (cl !== undefined && body.length < Number(cl)) return;
+      if (req.headers["transfer-encoding"] === "chunked" && !body.toString("latin1").endsWith("0\r\n\r\n")) return;
+      answered = true;
+      const name = req.path.replace(/^\/raw\//, "").split("?")[0] ?? "";
+      const handler = RAW_CASES[name];
+      if (!handler) return void s.end(`HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n`);
+      handler(s, req);
+    };
+    s.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      tryAnswer();
+    });
+  });
+  return listen(server, address);
+}
+
+interface WsObserved {
+  lastClose: { code: number; reason: string } | null;
+}
+
+async function startWsOrigin(address: string, observed: WsObserved): Promise<{ server: http.Server; wss: WebSocketServer }> {
+  const server = http.createServer((_req, res) => res.writeHead(426).end("WebSocket only\n"));
+  const wss = new WebSocketServer({
+    server,
+    handleProtocols: (protocols) => [...protocols][0] ?? false,
+  });
+  wss.on("connection", (ws, upgrade) => {
+    ws.on("close", (code, reason) => {
+      observed.lastClose = { code, reason: reason.toString() };
+    });
+    ws.on("pong", (payload) => ws.send(`pong:${payload.toString()}`));
+    ws.on("message", (data, isBinary) => {
+      const text = isBinary ? "" : data.toString();
+      let m: RegExpExecArray | null;
+      if ((m = /^fragment:(text|binary):(\d+):(\d+)$/.exec(text))) {
+        const [frames, bytes] = [Number(m[2]), Number(m[3])];
+        const payload = Buffer.alloc(bytes);
+        for (let i = 0; i < bytes; i++) payload[i] = m[1] === "text" ? 0x61 + (i % 26) : i % 251;
+        const step = Math.ceil(bytes / frames);
+        for (let i = 0; i < frames; i++) {
+          const part = payload.subarray(i * step, Math.min(bytes, (i + 1) * step));
+          ws.send(part, { binary: m[1] === "binary", fin: i === frames - 1 });
+          // Control frames may sit between fragments of a message.
+          if (i === 0) ws.ping("mid-message");
+        }
+      } else if ((m = /^close:(\d{4})$/.exec(text))) {
+        ws.close(Number(m[1]), "bye from origin");
+      } else if (text === "ping") {
+        ws.ping("are you there");
+      } else if (text === "handshake") {
+        ws.send(JSON.stringify({ headers: upgrade.headers, url: upgrade.url, protocol: ws.protocol }));
+      } else {
+        ws.send(data, { binary: isBinary });
+      }
+    });
+  });
+  return { server: await listen(server, address), wss };
+}
+
+function listen<T extends net.Server>(server: T, address: string, port = 0): Promise<T> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, address, () => resolve(server));
+  });
+}
+
+export default async function setup(project: TestProject) {
+  const nodes = await Promise.all(
+    ["a", "b", "c"].map((n, i) => SimNode.start({ name: `sock-${n}`, address: `${NET}.${11 + i}`, healthzPort: 0 })),
+  );
+  const nodePort = await nodes[0]!.servePort(0);
+  await Promise.all(nodes.slice(1).map((n) => n.servePort(nodePort)));
+  const raw = await startRawOrigin(`${NET}.20`);
+  const rawSockets = new Set<net.Socket>();
+  raw.on("connection", (s) => {
+    rawSockets.add(s);
+    s.on("close", () => rawSockets.delete(s));
+  });
+  const observed: WsObserved = { lastClose: null };
+  const ws = await startWsOrigin(`${NET}.21`, observed);
+
+  const control = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d.toString()));
+    req.on("end", () => {
+      const json = (status: number, value: unknown) =>
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
+      const m = /^\/nodes\/([^/]+)\/behavior$/.exec(req.url ?? "");
+      if (m && req.method === "POST") {
+        const node = nodes.find((n) => n.name === m[1]);
+        if (!node) return json(404, { error: "no such node" });
+        node.setBehavior(JSON.parse(body)).then(
+          () => json(200, { ok: true }),
+          (e: Error) => json(500, { error: e.message }),
+        );
+        return;
+      }
+      if (req.url === "/raw/stats") return json(200, stats);
+      if (req.url === "/ws/observed") return json(200, observed);
+      json(404, { error: "unknown control path" });
+    });
+  });
+  await listen(control, `${NET}.1`);
+
+  const port = (s: net.Server) => (s.address() as AddressInfo).port;
+  project.provide("socketOrigins", {
+    nodes: nodes.map((n) => ({ name: n.name, address: n.address })),
+    nodePort,
+    deadAddress: `${NET}.14`,
+    raw: { address: `${NET}.20`, port: port(raw) },
+    ws: { address: `${NET}.21`, port: port(ws.server) },
+    control: `http://${NET}.1:${port(control)}`,
+  });
+
+  return async () => {
+    for (const s of rawSockets) s.destroy();
+    await Promise.all([
+      ...nodes.map((n) => n.stop()),
+      new Promise((r) => raw.close(r)),
+      new Promise((r) => {
+        for (const c of ws.wss.clients) c.terminate();
+        ws.wss.close();
+        ws.server.closeAllConnections();
+        ws.server.close(r);
+      }),
+      new Promise((r) => {
+        control.closeAllConnections();
+        control.close(r);
+      }),
+    ]);
+  };
 }

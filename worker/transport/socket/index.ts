@@ -1,11 +1,8 @@
 // HTTP/1.1 over connect() from cloudflare:sockets, for bare-IP origins.
-// Placeholder until the socket transport lands: same interface as fetch.
-import type { OriginRequest, Transport } from "../types.ts";
-import { ConnectError } from "../types.ts";
+import { connect } from "cloudflare:sockets";
+import { createSocketTransport } from "./transport.ts";
 
-export const socketTransport: Transport = {
-  name: "socket",
-  async send(req: OriginRequest): Promise<Response> {
-    throw new ConnectError("socket transport not implemented yet", req.origin);
-  },
-};
+export { createSocketTransport } from "./transport.ts";
+export type { SocketTransportOptions } from "./transport.ts";
+
+export const socketTransport = createSocketTransport({ connect });

@@ -1,0 +1,310 @@
+// The socket transport on its own, inside workerd, against real TCP origins on
+// loopback (see socket-origins.setup.ts): well-formed traffic, every kind of
+// broken origin, and backpressure on large bodies.
+import { describe, expect, inject, it } from "vitest";
+import { createSocketTransport, socketTransport } from "../../worker/transport/socket/index.ts";
+import {
+  ConnectError,
+  MalformedResponseError,
+  type Origin,
+  ResponseTimeoutError,
+} from "../../worker/transport/types.ts";
+
+const o = inject("socketOrigins");
+const nodeOrigin = (i = 0): Origin => ({
+  node: o.nodes[i]!.name,
+  address: o.nodes[i]!.address,
+  port: o.nodePort,
+  scheme: "http",
+});
+const rawOrigin: Origin = { node: "raw", address: o.raw.address, port: o.raw.port, scheme: "http" };
+
+function send(origin: Origin, path: string, init: RequestInit = {}, timeouts = { connect: 2000, response: 5000 }) {
+  return socketTransport.send({
+    origin,
+    request: new Request(`http://ignored.invalid${path}`, init),
+    connectTimeoutMs: timeouts.connect,
+    responseTimeoutMs: timeouts.response,
+  });
+}
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected a rejection");
+}
+
+async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+describe("socket transport: HTTP/1.1 to a node", () => {
+  it("sends the request line, the proxy's Host and headers, and returns the origin's answer", async () => {
+    const res = await send(nodeOrigin(1), "/some/path?x=1&y=%20", {
+      headers: { host: "app.example.com", "x-forwarded-host": "app.example.com", "x-custom": "v" },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-edgelb-node")).toBe("sock-b");
+    const echo = (await res.json()) as { method: string; path: string; query: string; headers: Record<string, string> };
+    expect(echo.method).toBe("GET");
+    expect(echo.path).toBe("/some/path");
+    expect(echo.query).toBe("x=1&y=%20");
+    expect(echo.headers.host).toBe("app.example.com");
+    expect(echo.headers["x-custom"]).toBe("v");
+    expect(echo.headers.connection).toBe("close");
+  });
+
+  it("uses address:port as Host when the request has none", async () => {
+    const res = await send(nodeOrigin(), "/");
+    const echo = (await res.json()) as { headers: Record<string, string> };
+    expect(echo.headers.host).toBe(`${o.nodes[0]!.address}:${o.nodePort}`);
+  });
+
+  it("sends a body of known length with Content-Length", async () => {
+    const res = await send(nodeOrigin(), "/echo", {
+      method: "POST",
+      headers: { "content-length": "11", "content-type": "text/plain" },
+      body: "hello world",
+    });
+    const echo = (await res.json()) as { body: string; headers: Record<string, string> };
+    expect(echo.body).toBe("hello world");
+    expect(echo.headers["content-length"]).toBe("11");
+    expect(echo.headers["transfer-encoding"]).toBeUndefined();
+  });
+
+  it("streams an upload of unknown length with chunked encoding", async () => {
+    const block = new Uint8Array(256 * 1024).map((_, i) => i % 253);
+    const total = 20;
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ === total) c.close();
+        else c.enqueue(block.slice());
+      },
+    });
+    const res = await send(nodeOrigin(2), "/upload", { method: "PUT", body });
+    const all = new Uint8Array(block.length * total);
+    for (let i = 0; i < total; i++) all.set(block, i * block.length);
+    expect(await res.json()).toEqual({ node: "sock-c", bodyBytes: all.length, sha256: await sha256Hex(all) });
+  });
+
+  it("streams a large download with its Content-Length", async () => {
+    const bytes = 24 * 1024 * 1024;
+    const res = await send(nodeOrigin(), `/stream?bytes=${bytes}`);
+    expect(res.headers.get("content-length")).toBe(String(bytes));
+    let n = 0;
+    for await (const chunk of res.body!) n += chunk.length;
+    expect(n).toBe(bytes);
+  });
+
+  it("answers HEAD with the headers only", async () => {
+    const res = await send(nodeOrigin(), "/stream?bytes=1000", { method: "HEAD" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-length")).toBe("1000");
+    expect(res.body).toBeNull();
+  });
+
+  it("passes 204, 304 and 5xx through with the right bodies", async () => {
+    const r204 = await send(nodeOrigin(), "/status/204");
+    expect([r204.status, r204.body]).toEqual([204, null]);
+    const r304 = await send(nodeOrigin(), "/status/304");
+    expect([r304.status, r304.body]).toEqual([304, null]);
+    const r503 = await send(nodeOrigin(), "/status/503");
+    expect(r503.status).toBe(503);
+    expect(await r503.text()).toBe("sock-a: status 503\n");
+  });
+
+  it("puts exactly the expected bytes on the wire (hop-by-hop fields dropped, chunked framing)", async () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("hello "));
+        c.enqueue(new TextEncoder().encode("world"));
+        c.close();
+      },
+    });
+    const res = await send(rawOrigin, "/raw/echo-raw?q=1", {
+      method: "POST",
+      headers: {
+        host: "shop.example.com",
+        connection: "keep-alive, x-hop",
+        "keep-alive": "timeout=5",
+        "x-hop": "drop me",
+        te: "trailers",
+        "x-keep": "yes",
+      },
+      body,
+    });
+    expect(await res.text()).toBe(
+      "POST /raw/echo-raw?q=1 HTTP/1.1\r\n" +
+        "host: shop.example.com\r\n" +
+        "x-keep: yes\r\n" +
+        "transfer-encoding: chunked\r\n" +
+        "connection: close\r\n\r\n" +
+        "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n",
+    );
+  });
+});
+
+describe("socket transport: origins that speak HTTP/1.1 in odd but valid ways", () => {
+  it("skips 100 and 103 interim responses", async () => {
+    const res = await send(rawOrigin, "/raw/interim");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("final");
+  });
+
+  it("reads a close-delimited HTTP/1.0 body to the end", async () => {
+    const res = await send(rawOrigin, "/raw/close-delimited");
+    expect(await res.text()).toBe("read until the origin closes");
+  });
+
+  it("decodes a chunked body dribbled out 3 bytes at a time, keeping repeated Set-Cookie", async () => {
+    const res = await send(rawOrigin, "/raw/dribble");
+    expect(await res.text()).toBe("hello world!");
+    expect(res.headers.getSetCookie()).toEqual(["a=1", "b=2"]);
+    expect(res.headers.get("transfer-encoding")).toBeNull();
+    expect(res.headers.get("trailer")).toBeNull();
+  });
+});
+
+describe("socket transport: failures are typed for the proxy", () => {
+  it("connection refused is a ConnectError", async () => {
+    const e = await rejection(send({ ...nodeOrigin(), address: o.deadAddress, node: "dead" }, "/"));
+    expect(e).toBeInstanceOf(ConnectError);
+    expect(e.message).toContain(`${o.deadAddress}:${o.nodePort}`);
+  });
+
+  it("a connect that never completes is a ConnectError after the connect timeout", async () => {
+    const hanging = createSocketTransport({
+      connect: () =>
+        ({
+          opened: new Promise(() => {}),
+          closed: new Promise(() => {}),
+          close: async () => {},
+        }) as unknown as Socket,
+    });
+    const started = Date.now();
+    const e = await rejection(
+      hanging.send({
+        origin: nodeOrigin(),
+        request: new Request("http://x/"),
+        connectTimeoutMs: 200,
+        responseTimeoutMs: 5000,
+      }),
+    );
+    expect(e).toBeInstanceOf(ConnectError);
+    expect(e.message).toMatch(/no connection within 200 ms/);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("a connection closed or reset before any response byte is a ConnectError (another node may be tried)", async () => {
+    for (const c of ["close-now", "reset"]) {
+      const e = await rejection(send(rawOrigin, `/raw/${c}`));
+      expect(e, c).toBeInstanceOf(ConnectError);
+    }
+  });
+
+  it("an origin that accepts but never answers is a ResponseTimeoutError", async () => {
+    const e = await rejection(send(rawOrigin, "/raw/silent", {}, { connect: 2000, response: 300 }));
+    expect(e).toBeInstanceOf(ResponseTimeoutError);
+    expect(e.message).toMatch(/no response from .* within 300 ms/);
+  });
+
+  const malformed: [string, RegExp][] = [
+    ["bad-status", /bad status line "HTTP\/1.1 2OO OK"/],
+    ["not-http", /bad status line "SSH-2.0/],
+    ["oversized-head", /response head larger than 65536 bytes/],
+    ["conflicting-length", /conflicting Content-Length/],
+  ];
+  for (const [c, msg] of malformed) {
+    it(`a malformed response (${c}) is a MalformedResponseError naming the origin`, async () => {
+      const e = await rejection(send(rawOrigin, `/raw/${c}`));
+      expect(e).toBeInstanceOf(MalformedResponseError);
+      expect(e.message).toMatch(msg);
+      expect(e.message).toContain(`${o.raw.address}:${o.raw.port}`);
+    });
+  }
+
+  for (const [c, msg] of [
+    ["bad-chunk", /invalid chunk size "zz"/],
+    ["truncated-length", /truncated body: 90 of 100 bytes missing/],
+    ["truncated-chunked", /truncated chunked body/],
+  ] as const) {
+    it(`a body that goes wrong after the head (${c}) errors the client's stream`, async () => {
+      const res = await send(rawOrigin, `/raw/${c}`);
+      expect(res.status).toBe(200);
+      const e = await rejection(res.arrayBuffer());
+      expect(String(e)).toMatch(msg);
+    });
+  }
+
+  it("a body that stalls errors the client's stream after the idle timeout instead of hanging", async () => {
+    const res = await send(rawOrigin, "/raw/stall-body", {}, { connect: 2000, response: 300 });
+    const e = await rejection(res.text());
+    expect(String(e)).toMatch(/stalled for 300 ms/);
+  });
+
+  it("a request body that lies about its length fails the request", async () => {
+    const e = await rejection(
+      send(nodeOrigin(), "/upload", {
+        method: "POST",
+        headers: { "content-length": "100" },
+        body: new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode("short"));
+            c.close();
+          },
+        }),
+      }),
+    );
+    expect(e.message).toMatch(/request body ended after 5 of 100 bytes/);
+  });
+});
+
+describe("socket transport: backpressure", () => {
+  const stats = async () =>
+    (await (await fetch(`${o.control}/raw/stats`)).json()) as {
+      infiniteSent: number;
+      infiniteOpen: boolean;
+      infiniteConnections: number;
+    };
+
+  it("reads from the origin only as fast as the client does, and hangs up when the client goes", async () => {
+    const before = (await stats()).infiniteConnections;
+    const res = await send(rawOrigin, "/raw/infinite");
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(first.value!.length).toBeGreaterThan(0);
+    await until(stats, (s) => s.infiniteConnections === before + 1, "the origin to start sending");
+    // The origin stops once socket buffers are full; poll until its count settles.
+    let last = -1;
+    let steady = 0;
+    const settled = await until(
+      stats,
+      (s) => {
+        steady = s.infiniteSent === last ? steady + 1 : 0;
+        last = s.infiniteSent;
+        return steady >= 8;
+      },
+      "the origin to be held back",
+    );
+    expect(settled.infiniteOpen).toBe(true);
+    // Kernel buffers on both ends hold a few MiB; without backpressure this runs into GiB.
+    expect(settled.infiniteSent).toBeLessThan(32 * 1024 * 1024);
+    await reader.cancel();
+    await until(stats, (s) => !s.infiniteOpen, "the origin connection to close");
+  });
+});

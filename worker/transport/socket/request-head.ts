@@ -1,0 +1,96 @@
+// Serializes the request line and header block an origin receives over the
+// socket. The Host header is the one the proxy chose (the client's), which is
+// what ingress controllers behind a NodePort route on.
+import { fromLatin1 } from "./bytes.ts";
+
+/** How the request body goes on the wire. */
+export type RequestFraming = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" };
+
+// Connection-specific fields (RFC 9110 §7.6.1) describe the client's hop, not ours.
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "content-length",
+  "host",
+]);
+
+const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BODYLESS_OK = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
+
+export interface RequestHeadInput {
+  method: string;
+  /** origin-form target: path and query. */
+  target: string;
+  headers: Headers;
+  /** Host header value when the request carries none (address:port). */
+  defaultHost: string;
+  framing: RequestFraming;
+  /** Extra fields written last, e.g. the WebSocket handshake's. */
+  extra?: [string, string][];
+  /** `close` for plain requests, `Upgrade` for a WebSocket handshake. */
+  connection: "close" | "Upgrade";
+}
+
+/** Picks the body framing: the declared Content-Length when valid, chunked otherwise. */
+export function requestFraming(method: string, headers: Headers, hasBody: boolean): RequestFraming {
+  if (!hasBody) {
+    // Like fetch(): a POST/PUT/PATCH without body still says it has none.
+    return BODYLESS_OK.has(method.toUpperCase()) ? { kind: "none" } : { kind: "length", length: 0 };
+  }
+  const cl = headers.get("content-length");
+  if (cl !== null && /^\d+$/.test(cl.trim())) {
+    const length = Number(cl.trim());
+    if (Number.isSafeInteger(length)) return { kind: "length", length };
+  }
+  return { kind: "chunked" };
+}
+
+export function serializeRequestHead(input: RequestHeadInput): Uint8Array {
+  if (!METHOD.test(input.method)) throw new TypeError(`invalid method ${JSON.stringify(input.method)}`);
+  if (!input.target.startsWith("/") || /[\s\x00-\x1f\x7f]/.test(input.target)) {
+    throw new TypeError(`invalid request target ${JSON.stringify(input.target)}`);
+  }
+  const listed = new Set(
+    (input.headers.get("connection") ?? "")
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => t !== ""),
+  );
+  let head = `${input.method} ${input.target} HTTP/1.1\r\nhost: ${input.headers.get("host") ?? input.defaultHost}\r\n`;
+  for (const [name, value] of input.headers) {
+    if (HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    head += `${name}: ${value}\r\n`;
+  }
+  for (const [name, value] of input.extra ?? []) head += `${name}: ${value}\r\n`;
+  if (input.framing.kind === "length") head += `content-length: ${input.framing.length}\r\n`;
+  if (input.framing.kind === "chunked") head += "transfer-encoding: chunked\r\n";
+  head += `connection: ${input.connection}\r\n\r\n`;
+  return fromLatin1(head);
+}
+
+/** Host header form of an origin address: IPv6 literals in brackets. */
+export function hostPort(address: string, port: number): string {
+  return `${address.includes(":") ? `[${address}]` : address}:${port}`;
+}
+
+const CRLF = new Uint8Array([0x0d, 0x0a]);
+const LAST_CHUNK = fromLatin1("0\r\n\r\n");
+
+/** One chunk of a chunked body, as a single buffer (one socket write). */
+export function encodeChunk(data: Uint8Array): Uint8Array {
+  const size = fromLatin1(`${data.length.toString(16)}\r\n`);
+  const out = new Uint8Array(size.length + data.length + 2);
+  out.set(size);
+  out.set(data, size.length);
+  out.set(CRLF, size.length + data.length);
+  return out;
+}
+
+export function lastChunk(): Uint8Array {
+  return LAST_CHUNK.slice();
+}

@@ -1,0 +1,78 @@
+// The socket transport: HTTP/1.1 spoken over connect() from cloudflare:sockets,
+// one connection per request (`Connection: close`), for origins that fetch()
+// cannot reach in production (bare IPs, custom ports).
+import type { OriginRequest, Transport } from "../types.ts";
+import { ConnectError, MalformedResponseError } from "../types.ts";
+import { type Connect, describe, message, openConnection, readResponseHead } from "./connection.ts";
+import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
+import { sendBody } from "./request-body.ts";
+import { toResponse } from "./response-body.ts";
+import { ResponseParser } from "./response-parser.ts";
+import { isWebSocketUpgrade, upgradeWebSocket } from "./websocket/upgrade.ts";
+
+export interface SocketTransportOptions {
+  connect: Connect;
+  /** Largest response head accepted (status line + fields). */
+  maxHeadBytes?: number;
+  /** Where failures that happen after the Response was returned are reported. */
+  log?: (entry: Record<string, unknown>) => void;
+}
+
+export function createSocketTransport(opts: SocketTransportOptions): Transport {
+  const log = opts.log ?? ((entry) => console.error(JSON.stringify(entry)));
+  return {
+    name: "socket",
+    async send(req: OriginRequest): Promise<Response> {
+      if (isWebSocketUpgrade(req.request)) return upgradeWebSocket(req, opts.connect, log);
+      return sendHttp(req, opts, log);
+    },
+  };
+}
+
+async function sendHttp(
+  req: OriginRequest,
+  opts: SocketTransportOptions,
+  log: (entry: Record<string, unknown>) => void,
+): Promise<Response> {
+  const { origin, request } = req;
+  const url = new URL(request.url);
+  const framing = requestFraming(request.method, request.headers, request.body !== null);
+  const head = serializeRequestHead({
+    method: request.method,
+    target: url.pathname + url.search,
+    headers: request.headers,
+    defaultHost: hostPort(origin.address, origin.port),
+    framing,
+    connection: "close",
+  });
+  const conn = await openConnection(opts.connect, origin, req.connectTimeoutMs);
+  try {
+    await conn.writer.write(head);
+  } catch (e) {
+    conn.close();
+    throw new ConnectError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+  }
+  // The body goes up while the response is awaited: an origin may answer
+  // (413, 401) before reading it all.
+  let requestError: unknown;
+  sendBody(conn, request.body, framing).catch((e: unknown) => {
+    requestError = new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
+    conn.close();
+  });
+  const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
+  const { head: responseHead, pending } = await readResponseHead(
+    conn,
+    parser,
+    req.responseTimeoutMs,
+    () => requestError,
+  );
+  if (responseHead.framing.kind === "upgrade") {
+    conn.close();
+    throw new MalformedResponseError(`${describe(origin)} answered 101 Switching Protocols to a plain request`, origin);
+  }
+  return toResponse(conn, parser, responseHead, pending, {
+    idleTimeoutMs: req.responseTimeoutMs,
+    onError: (error) =>
+      log({ level: "error", msg: "origin response body failed", transport: "socket", node: origin.node, error: error.message }),
+  });
+}

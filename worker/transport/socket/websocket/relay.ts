@@ -1,0 +1,126 @@
+// Relays one WebSocket between the client (the server end of a WebSocketPair)
+// and an origin connection on which the handshake already succeeded. The
+// worker is the origin's client: it masks what it sends, answers pings, and
+// carries close codes both ways.
+import type { Connection } from "../connection.ts";
+import { encodeFrame, FrameDecoder, newMask, Opcode, WebSocketProtocolError } from "./frame.ts";
+import { closePayload, isSendableCloseCode, MessageAssembler } from "./message.ts";
+
+export interface RelayOptions {
+  maxMessageBytes: number;
+  /** How long to wait for the origin's answer to a close before dropping the connection. */
+  closeTimeoutMs: number;
+  log: (entry: Record<string, unknown>) => void;
+}
+
+/** Status the client sees when the origin vanishes without a close frame (1006 cannot be sent). */
+const ORIGIN_GONE = 1014;
+
+export function relay(
+  client: WebSocket,
+  conn: Connection,
+  initial: Uint8Array[],
+  opts: RelayOptions,
+): Promise<void> {
+  const encoder = new TextEncoder();
+  let writes: Promise<unknown> = Promise.resolve();
+  let sentClose = false; // to the origin
+  let receivedClose = false; // from the origin
+  let clientClosed = false;
+  let closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  const toOrigin = (opcode: number, payload: Uint8Array) => {
+    if (sentClose || conn.closed) return;
+    if (opcode === Opcode.Close) sentClose = true;
+    const frame = encodeFrame(opcode, payload, { mask: newMask() });
+    writes = writes.then(() => conn.writer.write(frame)).catch(() => shutdown());
+  };
+
+  const closeClient = (code: number | null, reason: string) => {
+    if (clientClosed) return;
+    clientClosed = true;
+    try {
+      if (code === null) client.close();
+      else client.close(code, reason);
+    } catch {
+      // already closed by the client
+    }
+  };
+
+  const shutdown = () => {
+    clearTimeout(closeTimer);
+    conn.close();
+    closeClient(ORIGIN_GONE, "origin connection closed");
+  };
+
+  /** After a close frame went out, the origin should answer and drop TCP; do not wait forever. */
+  const awaitOriginClose = () => {
+    clearTimeout(closeTimer);
+    closeTimer = setTimeout(() => conn.close(), opts.closeTimeoutMs);
+  };
+
+  client.addEventListener("message", (event: MessageEvent) => {
+    const data = event.data as string | ArrayBuffer;
+    if (typeof data === "string") toOrigin(Opcode.Text, encoder.encode(data));
+    else toOrigin(Opcode.Binary, new Uint8Array(data));
+  });
+  client.addEventListener("close", (event: CloseEvent) => {
+    // Either the client starts closing, or it answers the close we relayed.
+    const code = isSendableCloseCode(event.code) ? event.code : event.code === 1005 ? null : 1000;
+    toOrigin(Opcode.Close, closePayload(code, event.reason));
+    closeClient(code, event.reason);
+    if (receivedClose) conn.close();
+    else awaitOriginClose();
+  });
+  client.addEventListener("error", () => shutdown());
+
+  const decoder = new FrameDecoder(opts.maxMessageBytes);
+  const assembler = new MessageAssembler({ maxMessageBytes: opts.maxMessageBytes, expectMasked: false });
+  const onBytes = (bytes: Uint8Array) => {
+    for (const frame of decoder.feed(bytes)) {
+      const msg = assembler.push(frame);
+      if (!msg || receivedClose) continue;
+      switch (msg.type) {
+        case "text":
+        case "binary":
+          if (!clientClosed) client.send(msg.data);
+          break;
+        case "ping":
+          toOrigin(Opcode.Pong, msg.payload);
+          break;
+        case "pong":
+          break;
+        case "close":
+          receivedClose = true;
+          toOrigin(Opcode.Close, closePayload(msg.code, msg.reason));
+          closeClient(msg.code, msg.reason);
+          awaitOriginClose();
+          break;
+      }
+    }
+  };
+
+  return (async () => {
+    try {
+      for (const bytes of initial) onBytes(bytes);
+      for (;;) {
+        const r = await conn.reader.read();
+        if (r.done) break;
+        onBytes(r.value);
+      }
+      if (!receivedClose && !sentClose) {
+        opts.log({ level: "warn", msg: "origin closed a WebSocket without a close frame", node: conn.origin.node });
+      }
+    } catch (e) {
+      if (e instanceof WebSocketProtocolError) {
+        opts.log({ level: "warn", msg: "origin broke the WebSocket protocol", node: conn.origin.node, error: e.message });
+        toOrigin(Opcode.Close, closePayload(e.code, e.message));
+        closeClient(ORIGIN_GONE, "origin protocol error");
+        await writes;
+      }
+      // A read error after close just means the origin dropped TCP first.
+    } finally {
+      shutdown();
+    }
+  })();
+}

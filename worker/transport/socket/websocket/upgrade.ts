@@ -1,0 +1,81 @@
+// A WebSocket through the socket transport: the worker performs the upgrade
+// handshake with the origin itself, then relays frames between the client's
+// WebSocketPair and the origin connection.
+import type { OriginRequest } from "../../types.ts";
+import { ConnectError, MalformedResponseError } from "../../types.ts";
+import { type Connect, describe, message, openConnection, readResponseHead } from "../connection.ts";
+import { hostPort, serializeRequestHead } from "../request-head.ts";
+import { responseHeaders, toResponse } from "../response-body.ts";
+import { ResponseParser } from "../response-parser.ts";
+import { acceptFor, handshakeProblem, newKey, offeredProtocols } from "./handshake.ts";
+import { relay } from "./relay.ts";
+
+/** Matches Cloudflare's limit on a WebSocket message. */
+export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+
+export function isWebSocketUpgrade(request: Request): boolean {
+  return (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
+}
+
+// The client's handshake fields belong to its hop with the edge; the worker
+// makes its own (and offers no extensions: frames are relayed uncompressed).
+const CLIENT_HANDSHAKE = ["sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept"];
+
+export async function upgradeWebSocket(
+  req: OriginRequest,
+  connect: Connect,
+  log: (entry: Record<string, unknown>) => void,
+): Promise<Response> {
+  const { origin, request } = req;
+  const url = new URL(request.url);
+  const key = newKey();
+  const headers = new Headers(request.headers);
+  for (const name of CLIENT_HANDSHAKE) headers.delete(name);
+  const head = serializeRequestHead({
+    method: "GET",
+    target: url.pathname + url.search,
+    headers,
+    defaultHost: hostPort(origin.address, origin.port),
+    framing: { kind: "none" },
+    extra: [
+      ["upgrade", "websocket"],
+      ["sec-websocket-key", key],
+      ["sec-websocket-version", "13"],
+    ],
+    connection: "Upgrade",
+  });
+  const expectedAccept = await acceptFor(key);
+  const conn = await openConnection(connect, origin, req.connectTimeoutMs);
+  try {
+    await conn.writer.write(head);
+  } catch (e) {
+    conn.close();
+    throw new ConnectError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+  }
+  const parser = new ResponseParser({ method: "GET" });
+  const { head: responseHead, pending } = await readResponseHead(conn, parser, req.responseTimeoutMs, () => undefined);
+  if (responseHead.status !== 101) {
+    // The origin refused the upgrade (401, 404, 503...): that answer goes to the client as is.
+    return toResponse(conn, parser, responseHead, pending, {
+      idleTimeoutMs: req.responseTimeoutMs,
+      onError: (error) => log({ level: "error", msg: "origin response body failed", node: origin.node, error: error.message }),
+    });
+  }
+  const problem = handshakeProblem(responseHead, expectedAccept, offeredProtocols(request.headers));
+  if (problem) {
+    conn.close();
+    throw new MalformedResponseError(`WebSocket handshake with ${describe(origin)} failed: ${problem}`, origin);
+  }
+  const pair = new WebSocketPair();
+  const [client, server] = [pair[0], pair[1]];
+  server.accept();
+  const initial = pending.flatMap((e) => (e.kind === "data" ? [e.bytes] : []));
+  relay(server, conn, initial, { maxMessageBytes: MAX_MESSAGE_BYTES, closeTimeoutMs: 5_000, log }).catch((e: unknown) =>
+    log({ level: "error", msg: "WebSocket relay failed", node: origin.node, error: message(e) }),
+  );
+  return new Response(null, {
+    status: 101,
+    webSocket: client,
+    headers: responseHeaders(responseHead, ["sec-websocket-accept"]),
+  });
+}
