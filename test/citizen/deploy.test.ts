@@ -1,0 +1,85 @@
+// What `kubectl apply -k deploy/` installs, rendered with kubectl itself.
+import { beforeAll, describe, expect, it } from "vitest";
+import type { V1ClusterRoleBinding, V1Container, V1Namespace, V1RoleBinding } from "@kubernetes/client-node";
+import { DEFAULT_LEASE_NAME } from "../../sync-agent/leader/index.ts";
+import { clusterRole, deployment, find, leaseRole, renderDeploy, type Manifest } from "./manifests.ts";
+import { allowed, requestAttributes, type Grants } from "./rbac.ts";
+
+let docs: Manifest[];
+beforeAll(() => {
+  docs = renderDeploy();
+});
+
+describe("kustomize base", () => {
+  it("installs everything into the edgelb namespace", () => {
+    expect(find<V1Namespace>(docs, "Namespace").metadata?.name).toBe("edgelb");
+    const kinds = docs.map((d) => d.kind).sort();
+    expect(kinds).toEqual(
+      ["ClusterRole", "ClusterRoleBinding", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "ServiceAccount"].sort(),
+    );
+    for (const d of docs) {
+      if (["Namespace", "ClusterRole", "ClusterRoleBinding"].includes(d.kind)) continue;
+      expect(d.metadata.namespace, `${d.kind} ${d.metadata.name}`).toBe("edgelb");
+    }
+    // the placeholder token is never applied over a real one
+    expect(docs.some((d) => d.kind === "Secret")).toBe(false);
+  });
+
+  it("binds both roles to the agent's ServiceAccount", () => {
+    const sa = find<Manifest>(docs, "ServiceAccount");
+    const crb = find<V1ClusterRoleBinding>(docs, "ClusterRoleBinding");
+    const rb = find<V1RoleBinding>(docs, "RoleBinding");
+    for (const b of [crb, rb]) expect(b.subjects).toEqual([{ kind: "ServiceAccount", name: sa.metadata.name, namespace: "edgelb" }]);
+    expect(crb.roleRef).toMatchObject({ kind: "ClusterRole", name: clusterRole(docs).metadata?.name });
+    expect(rb.roleRef).toMatchObject({ kind: "Role", name: leaseRole(docs).metadata?.name });
+    expect(deployment(docs).spec?.template.spec?.serviceAccountName).toBe(sa.metadata.name);
+  });
+
+  it("grants least privilege: no wildcards, no writes beyond status, events and the lease", () => {
+    const rules = [...(clusterRole(docs).rules ?? []), ...(leaseRole(docs).rules ?? [])];
+    for (const r of rules) {
+      expect(r.verbs).not.toContain("*");
+      expect(r.resources).not.toContain("*");
+      expect(r.apiGroups).not.toContain("*");
+    }
+    const g: Grants = { cluster: clusterRole(docs).rules ?? [], namespaced: { namespace: "edgelb", rules: leaseRole(docs).rules ?? [] } };
+    const can = (m: string, url: string) => allowed(g, requestAttributes(m, url)!);
+    // may
+    expect(can("GET", "/api/v1/nodes?watch=true")).toBe(true);
+    expect(can("PATCH", "/api/v1/namespaces/shop/services/web/status")).toBe(true);
+    expect(can("POST", "/api/v1/namespaces/shop/events")).toBe(true);
+    expect(can("PUT", `/apis/coordination.k8s.io/v1/namespaces/edgelb/leases/${DEFAULT_LEASE_NAME}`)).toBe(true);
+    // may not
+    expect(can("PATCH", "/api/v1/namespaces/shop/services/web")).toBe(false); // spec, metadata, finalizers
+    expect(can("PUT", "/api/v1/namespaces/shop/services/web/status")).toBe(false);
+    expect(can("GET", "/api/v1/namespaces/shop/secrets")).toBe(false);
+    expect(can("PUT", "/apis/coordination.k8s.io/v1/namespaces/edgelb/leases/someone-elses")).toBe(false);
+    expect(can("PUT", `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/${DEFAULT_LEASE_NAME}`)).toBe(false);
+    expect(can("DELETE", "/api/v1/namespaces/shop/events/x")).toBe(false);
+  });
+
+  it("runs two hardened replicas with probes on the agent's endpoints", () => {
+    const d = deployment(docs);
+    expect(d.spec?.replicas).toBe(2);
+    const pod = d.spec!.template.spec!;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+    const c = pod.containers[0] as V1Container;
+    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(c.resources?.limits).toMatchObject({ memory: expect.any(String) });
+    expect(c.livenessProbe?.httpGet).toMatchObject({ path: "/healthz", port: "metrics" });
+    expect(c.readinessProbe?.httpGet).toMatchObject({ path: "/readyz", port: "metrics" });
+    const metricsPort = c.ports?.find((p) => p.name === "metrics")?.containerPort;
+    expect(c.args).toContain(`--metrics-address=:${metricsPort}`);
+    // the pod name is the lease identity; the namespace is where the Lease lives
+    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
+    expect(env).toMatchObject({ POD_NAME: "metadata.name", POD_NAMESPACE: "metadata.namespace" });
+    // the token file the args point at is where the Secret is mounted
+    const tokenArg = c.args?.find((a) => a.startsWith("--push-token-file="))?.split("=")[1];
+    const mount = c.volumeMounts?.find((m) => tokenArg?.startsWith(`${m.mountPath}/`));
+    expect(mount).toBeDefined();
+    const vol = pod.volumes?.find((v) => v.name === mount!.name);
+    expect(vol?.secret?.secretName).toBe("edgelb-push-token");
+  });
+});
