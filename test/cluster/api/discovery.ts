@@ -1,0 +1,72 @@
+// Legacy (unaggregated) discovery documents: what kubectl reads to map
+// `svc` -> services/v1 before it makes a request. kubectl asks for aggregated
+// discovery first and falls back to these when the answer is plain JSON.
+import { RESOURCES, type ResourceType } from "./resources.ts";
+import type { Obj } from "./selectors.ts";
+
+const VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"];
+
+function resourceEntries(r: ResourceType): Obj[] {
+  const main: Obj = {
+    name: r.plural,
+    singularName: r.singular,
+    namespaced: r.namespaced,
+    kind: r.kind,
+    verbs: VERBS,
+    ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
+    ...(r.plural === "services" ? { categories: ["all"] } : {}),
+  };
+  const status = r.hasStatus
+    ? [{ name: `${r.plural}/status`, singularName: "", namespaced: r.namespaced, kind: r.kind, verbs: ["get", "patch", "update"] }]
+    : [];
+  return [main, ...status];
+}
+
+function groupVersions(): Map<string, ResourceType[]> {
+  const m = new Map<string, ResourceType[]>();
+  for (const r of RESOURCES) {
+    const gv = r.group ? `${r.group}/${r.version}` : r.version;
+    m.set(gv, [...(m.get(gv) ?? []), r]);
+  }
+  return m;
+}
+
+export function apiVersions(serverAddress: string): Obj {
+  return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }] };
+}
+
+function apiGroup(group: string, version: string): Obj {
+  const gv = { groupVersion: `${group}/${version}`, version };
+  return { name: group, versions: [gv], preferredVersion: gv };
+}
+
+export function apiGroupList(): Obj {
+  const groups = [...new Set(RESOURCES.filter((r) => r.group).map((r) => `${r.group}/${r.version}`))].map((gv) => {
+    const [g, v] = gv.split("/") as [string, string];
+    return apiGroup(g, v);
+  });
+  return { kind: "APIGroupList", apiVersion: "v1", groups };
+}
+
+export function apiGroupDoc(group: string): Obj | undefined {
+  const r = RESOURCES.find((x) => x.group === group);
+  return r ? { kind: "APIGroup", apiVersion: "v1", ...apiGroup(group, r.version) } : undefined;
+}
+
+export function apiResourceList(groupVersion: string): Obj | undefined {
+  const rs = groupVersions().get(groupVersion);
+  if (!rs) return undefined;
+  return { kind: "APIResourceList", apiVersion: "v1", groupVersion, resources: rs.flatMap(resourceEntries) };
+}
+
+export const VERSION_INFO = {
+  major: "1",
+  minor: "32",
+  gitVersion: "v1.32.4-edgelb-fake",
+  gitCommit: "0000000000000000000000000000000000000000",
+  gitTreeState: "clean",
+  buildDate: "2026-01-01T00:00:00Z",
+  goVersion: "go1.23.8",
+  compiler: "gc",
+  platform: "linux/amd64",
+};

@@ -1,0 +1,289 @@
+// The resource types the fake API server serves, with what makes each one
+// behave like upstream: scope, status subresource, strategic-merge keys,
+// defaulting/allocation/validation on write, and server-side printing.
+import type { PatchSchema } from "./patch.ts";
+import type { Obj } from "./selectors.ts";
+import { admitService, validateServiceStatus, type NodePortRange } from "./service.ts";
+import { cause, errors, type StatusCause } from "./status.ts";
+import {
+  defaultPrinter,
+  endpointSlicePrinter,
+  eventPrinter,
+  leasePrinter,
+  namespacePrinter,
+  nodePrinter,
+  servicePrinter,
+  type TablePrinter,
+} from "./table.ts";
+
+export interface AdmitContext {
+  op: "create" | "update";
+  /** The object being written; admission may default and allocate into it. */
+  obj: Obj;
+  old?: Obj;
+  /** All other stored objects of the same resource (cluster-wide). */
+  others: Obj[];
+  nodePortRange: NodePortRange;
+}
+
+export interface ResourceType {
+  group: string;
+  version: string;
+  plural: string;
+  singular: string;
+  kind: string;
+  namespaced: boolean;
+  shortNames: string[];
+  hasStatus: boolean;
+  /** Upstream Services drop status on create; Nodes keep it. */
+  resetStatusOnCreate: boolean;
+  allowCreateOnUpdate: boolean;
+  /** Field selectors the real server accepts besides metadata.name/namespace. */
+  fieldSelectors: string[];
+  patchSchema: PatchSchema;
+  printer: TablePrinter;
+  /** Defaults, allocation and validation of the main resource. */
+  admit?: (ctx: AdmitContext) => StatusCause[];
+  /** Validation of a /status write. */
+  admitStatus?: (ctx: AdmitContext) => StatusCause[];
+  /** MicroTime fields (strict 6-digit fraction), as dotted paths. */
+  microTimeFields: string[];
+}
+
+export const apiVersionOf = (r: ResourceType) => (r.group ? `${r.group}/${r.version}` : r.version);
+export const resourceKey = (r: ResourceType) => `${r.group}/${r.plural}`;
+
+const metaSchema: PatchSchema = {
+  "metadata.finalizers": {},
+  "metadata.ownerReferences": { mergeKey: "uid" },
+};
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+function nameCauses(name: string, rule: "subdomain" | "label" | "dns1035"): StatusCause[] {
+  if (rule === "dns1035" && (!DNS1035_LABEL.test(name) || name.length > 63)) {
+    return [cause("metadata.name", "FieldValueInvalid", `Invalid value: "${name}": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')`)];
+  }
+  if (rule === "label" && (!DNS1123_LABEL.test(name) || name.length > 63)) {
+    return [cause("metadata.name", "FieldValueInvalid", `Invalid value: "${name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`)];
+  }
+  if (rule === "subdomain" && (!DNS1123_SUBDOMAIN.test(name) || name.length > 253)) {
+    return [cause("metadata.name", "FieldValueInvalid", `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`)];
+  }
+  return [];
+}
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const LABEL_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** Checks shared by every resource: name format, labels. */
+export function metadataCauses(obj: Obj, rule: "subdomain" | "label" | "dns1035"): StatusCause[] {
+  const out = nameCauses(obj.metadata?.name ?? "", rule);
+  for (const [k, v] of Object.entries<unknown>(obj.metadata?.labels ?? {})) {
+    if (!LABEL_NAME.test(k) || k.split("/").pop()!.length > 63) out.push(cause("metadata.labels", "FieldValueInvalid", `Invalid value: "${k}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`));
+    if (typeof v !== "string" || !LABEL_VALUE.test(v) || v.length > 63) out.push(cause("metadata.labels", "FieldValueInvalid", `Invalid value: ${JSON.stringify(v)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`));
+  }
+  return out;
+}
+
+const MICRO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * MicroTime fields parse with Go's "2006-01-02T15:04:05.000000Z07:00": a plain
+ * JavaScript Date (3 fractional digits) is rejected at decode time (400).
+ */
+export function checkMicroTimes(r: ResourceType, obj: Obj): void {
+  for (const path of r.microTimeFields) {
+    let cur: any = obj;
+    for (const k of path.split(".")) cur = cur?.[k];
+    if (cur === undefined || cur === null) continue;
+    if (typeof cur !== "string" || !MICRO.test(cur)) {
+      const frac = typeof cur === "string" ? cur.slice(19) : String(cur);
+      throw errors.badRequest(
+        `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: parsing time "${cur}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${frac}" as ".000000"`,
+      );
+    }
+  }
+}
+
+function base(p: Partial<ResourceType> & Pick<ResourceType, "group" | "version" | "plural" | "singular" | "kind" | "namespaced">): ResourceType {
+  return {
+    shortNames: [],
+    hasStatus: false,
+    resetStatusOnCreate: false,
+    allowCreateOnUpdate: false,
+    fieldSelectors: [],
+    patchSchema: metaSchema,
+    printer: defaultPrinter,
+    microTimeFields: [],
+    ...p,
+  };
+}
+
+export const NODES = base({
+  group: "",
+  version: "v1",
+  plural: "nodes",
+  singular: "node",
+  kind: "Node",
+  namespaced: false,
+  shortNames: ["no"],
+  hasStatus: true,
+  fieldSelectors: ["spec.unschedulable"],
+  patchSchema: { ...metaSchema, "status.conditions": { mergeKey: "type" }, "status.addresses": { mergeKey: "type" } },
+  printer: nodePrinter,
+  admit: ({ obj }) => metadataCauses(obj, "subdomain"),
+});
+
+export const SERVICES = base({
+  group: "",
+  version: "v1",
+  plural: "services",
+  singular: "service",
+  kind: "Service",
+  namespaced: true,
+  shortNames: ["svc"],
+  hasStatus: true,
+  resetStatusOnCreate: true,
+  allowCreateOnUpdate: true,
+  fieldSelectors: ["spec.clusterIP", "spec.type"],
+  patchSchema: { ...metaSchema, "spec.ports": { mergeKey: "port" }, "status.conditions": { mergeKey: "type" } },
+  printer: servicePrinter,
+  admit: (ctx) => {
+    ctx.obj.status ??= { loadBalancer: {} };
+    return [
+      ...metadataCauses(ctx.obj, "dns1035"),
+      ...admitService({ op: ctx.op, obj: ctx.obj, old: ctx.old, others: ctx.others, range: ctx.nodePortRange }),
+    ];
+  },
+  admitStatus: ({ obj }) => validateServiceStatus(obj),
+});
+
+export const NAMESPACES = base({
+  group: "",
+  version: "v1",
+  plural: "namespaces",
+  singular: "namespace",
+  kind: "Namespace",
+  namespaced: false,
+  shortNames: ["ns"],
+  hasStatus: true,
+  fieldSelectors: ["status.phase"],
+  printer: namespacePrinter,
+  admit: ({ obj }) => {
+    obj.metadata.labels = { ...obj.metadata.labels, "kubernetes.io/metadata.name": obj.metadata.name };
+    obj.spec ??= { finalizers: ["kubernetes"] };
+    obj.status = { phase: obj.metadata.deletionTimestamp ? "Terminating" : "Active", ...(obj.status?.conditions ? { conditions: obj.status.conditions } : {}) };
+    return metadataCauses(obj, "label");
+  },
+});
+
+const EVENT_FIELDS = [
+  "involvedObject.kind",
+  "involvedObject.namespace",
+  "involvedObject.name",
+  "involvedObject.uid",
+  "involvedObject.apiVersion",
+  "involvedObject.resourceVersion",
+  "involvedObject.fieldPath",
+  "reason",
+  "reportingComponent",
+  "source",
+  "type",
+];
+
+export const EVENTS = base({
+  group: "",
+  version: "v1",
+  plural: "events",
+  singular: "event",
+  kind: "Event",
+  namespaced: true,
+  shortNames: ["ev"],
+  allowCreateOnUpdate: true,
+  fieldSelectors: EVENT_FIELDS,
+  printer: eventPrinter,
+  microTimeFields: ["eventTime", "series.lastObservedTime"],
+  admit: ({ obj }) => {
+    const out = metadataCauses(obj, "subdomain");
+    const io = obj.involvedObject;
+    if (!io || typeof io !== "object") out.push(cause("involvedObject", "FieldValueRequired", "Required value"));
+    else if (io.namespace && io.namespace !== obj.metadata.namespace) {
+      out.push(cause("involvedObject.namespace", "FieldValueInvalid", `Invalid value: "${io.namespace}": does not match event.namespace`));
+    }
+    if (obj.eventTime) {
+      if (!obj.reportingComponent) out.push(cause("reportingController", "FieldValueRequired", "Required value"));
+      if (!obj.reportingInstance) out.push(cause("reportingInstance", "FieldValueRequired", "Required value"));
+      if (!obj.action) out.push(cause("action", "FieldValueRequired", "Required value"));
+      if (!obj.reason) out.push(cause("reason", "FieldValueRequired", "Required value"));
+    }
+    if (obj.type && !["Normal", "Warning"].includes(obj.type)) out.push(cause("type", "FieldValueInvalid", `Invalid value: "${obj.type}": has invalid value: ${obj.type}`));
+    return out;
+  },
+});
+
+export const EVENTS_V1 = base({
+  group: "events.k8s.io",
+  version: "v1",
+  plural: "events",
+  singular: "event",
+  kind: "Event",
+  namespaced: true,
+  shortNames: ["ev"],
+  allowCreateOnUpdate: true,
+  fieldSelectors: ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "reportingController", "type"],
+  printer: eventPrinter,
+  microTimeFields: ["eventTime", "series.lastObservedTime"],
+  admit: ({ obj }) => {
+    const out = metadataCauses(obj, "subdomain");
+    for (const f of ["eventTime", "reportingController", "reportingInstance", "action", "reason"]) {
+      if (!obj[f]) out.push(cause(f, "FieldValueRequired", "Required value"));
+    }
+    if (obj.type && !["Normal", "Warning"].includes(obj.type)) out.push(cause("type", "FieldValueInvalid", `Invalid value: "${obj.type}": has invalid value: ${obj.type}`));
+    if (typeof obj.note === "string" && obj.note.length > 1024) out.push(cause("note", "FieldValueInvalid", "Invalid value: can have at most 1024 characters"));
+    return out;
+  },
+});
+
+export const ENDPOINT_SLICES = base({
+  group: "discovery.k8s.io",
+  version: "v1",
+  plural: "endpointslices",
+  singular: "endpointslice",
+  kind: "EndpointSlice",
+  namespaced: true,
+  printer: endpointSlicePrinter,
+  admit: ({ obj }) => {
+    const out = metadataCauses(obj, "subdomain");
+    if (!["IPv4", "IPv6", "FQDN"].includes(obj.addressType)) {
+      out.push(obj.addressType ? cause("addressType", "FieldValueNotSupported", `Unsupported value: "${obj.addressType}": supported values: "FQDN", "IPv4", "IPv6"`) : cause("addressType", "FieldValueRequired", "Required value"));
+    }
+    (obj.endpoints ?? []).forEach((e: Obj, i: number) => {
+      if (!Array.isArray(e.addresses) || e.addresses.length !== 1) out.push(cause(`endpoints[${i}].addresses`, "FieldValueRequired", "Required value: must contain exactly 1 address"));
+    });
+    return out;
+  },
+});
+
+export const LEASES = base({
+  group: "coordination.k8s.io",
+  version: "v1",
+  plural: "leases",
+  singular: "lease",
+  kind: "Lease",
+  namespaced: true,
+  printer: leasePrinter,
+  microTimeFields: ["spec.acquireTime", "spec.renewTime"],
+  admit: ({ obj }) => {
+    const out = metadataCauses(obj, "subdomain");
+    const s = obj.spec ?? {};
+    for (const f of ["leaseDurationSeconds", "leaseTransitions"]) {
+      if (s[f] !== undefined && (!Number.isInteger(s[f]) || s[f] < 0)) out.push(cause(`spec.${f}`, "FieldValueInvalid", `Invalid value: ${JSON.stringify(s[f])}: must be greater than or equal to 0`));
+    }
+    return out;
+  },
+});
+
+export const RESOURCES: ResourceType[] = [NODES, SERVICES, NAMESPACES, EVENTS, EVENTS_V1, ENDPOINT_SLICES, LEASES];
