@@ -1,0 +1,99 @@
+// WebSockets through the socket transport's own handshake and frame relay,
+// against a `ws` origin on loopback and against origins that break the
+// protocol. (The same conversations through the whole worker, for both
+// transports, are in websocket-proxy.test.ts.)
+import { describe, expect, inject, it } from "vitest";
+import { socketTransport } from "../../worker/transport/socket/index.ts";
+import { MalformedResponseError, type Origin } from "../../worker/transport/types.ts";
+import { openThroughSocket, until, WsClient } from "./websocket-client.ts";
+
+const o = inject("socketOrigins");
+const wsOrigin: Origin = { node: "ws", address: o.ws.address, port: o.ws.port, scheme: "http" };
+const rawOrigin: Origin = { node: "raw", address: o.raw.address, port: o.raw.port, scheme: "http" };
+
+describe("socket transport: WebSocket relay", () => {
+  it("sends the client's Host, path and subprotocol in its own handshake", async () => {
+    const res = await openThroughSocket(wsOrigin, "/chat?room=1", {
+      host: "app.example.com",
+      "sec-websocket-protocol": "chat, superchat",
+      "sec-websocket-key": "client-key-must-not-leak",
+      "sec-websocket-extensions": "permessage-deflate",
+      cookie: "session=abc",
+    });
+    expect(res.status).toBe(101);
+    expect(res.headers.get("sec-websocket-protocol")).toBe("chat");
+    const c = new WsClient(res.webSocket!);
+    c.ws.send("handshake");
+    const seen = JSON.parse((await c.next()) as string) as { headers: Record<string, string>; url: string; protocol: string };
+    expect(seen.url).toBe("/chat?room=1");
+    expect(seen.protocol).toBe("chat");
+    expect(seen.headers.host).toBe("app.example.com");
+    expect(seen.headers.cookie).toBe("session=abc");
+    expect(seen.headers["sec-websocket-key"]).not.toBe("client-key-must-not-leak");
+    expect(seen.headers["sec-websocket-extensions"]).toBeUndefined();
+    c.ws.close(1000);
+  });
+
+  it("relays what the origin says before it has heard anything (bytes right after the 101)", async () => {
+    const res = await openThroughSocket(rawOrigin, "/raw/ws-drop");
+    const c = new WsClient(res.webSocket!);
+    expect(await c.next()).toBe("bye");
+    // TCP went away without a close frame: the client is told the origin is gone.
+    expect((await c.closed).code).toBe(1014);
+  });
+
+  it("returns the origin's refusal of the upgrade as a normal response", async () => {
+    const res = await openThroughSocket(rawOrigin, "/raw/ws-refuse");
+    expect(res.status).toBe(403);
+    expect(res.webSocket).toBeNull();
+    expect(await res.text()).toBe("forbidden");
+  });
+
+  for (const [path, msg] of [
+    ["/raw/ws-bad-accept", /Sec-WebSocket-Accept .* does not match the key/],
+    ["/raw/ws-extension", /an extension was accepted that was not offered/],
+  ] as const) {
+    it(`fails a handshake the origin gets wrong (${path}) with MalformedResponseError`, async () => {
+      const e = await openThroughSocket(rawOrigin, path).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(e).toBeInstanceOf(MalformedResponseError);
+      expect(e?.message).toMatch(msg);
+    });
+  }
+
+  it("closes the client when the origin breaks the protocol (masked server frame)", async () => {
+    const res = await openThroughSocket(rawOrigin, "/raw/ws-masked-frame");
+    const c = new WsClient(res.webSocket!);
+    expect(await c.next()).toBe("hi");
+    const closed = await c.closed;
+    expect(closed.code).toBe(1014);
+    expect(closed.reason).toBe("origin protocol error");
+  });
+
+  it("answers the origin's pings with pongs carrying the same payload", async () => {
+    const res = await openThroughSocket(wsOrigin, "/");
+    const c = new WsClient(res.webSocket!);
+    c.ws.send("ping");
+    expect(await c.next()).toBe("pong:are you there");
+    c.ws.close(1000);
+  });
+
+  it("is typed as the socket transport", () => {
+    expect(socketTransport.name).toBe("socket");
+  });
+
+  it("tells the origin when the client closes, with the client's code and reason", async () => {
+    const res = await openThroughSocket(wsOrigin, "/");
+    const c = new WsClient(res.webSocket!);
+    c.ws.send("warm-up");
+    expect(await c.next()).toBe("warm-up");
+    c.ws.close(4011, "client leaves");
+    await until(
+      async () => (await (await fetch(`${o.control}/ws/observed`)).json()) as { lastClose: { code: number; reason: string } | null },
+      (v) => v.lastClose?.code === 4011,
+      "the origin to see the close",
+    ).then((v) => expect(v.lastClose).toEqual({ code: 4011, reason: "client leaves" }));
+  });
+});
