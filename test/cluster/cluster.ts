@@ -1,0 +1,422 @@
+/**
+ * A whole simulated cluster in one process: the fake Kubernetes API server
+ * (test/cluster/api/) plus N simulated nodes (sim-node.ts), wired together the
+ * way kube-proxy and the endpoint controllers wire a real one.
+ *
+ *   import { startCluster } from "../test/cluster/cluster.ts";
+ *   const cluster = await startCluster({ nodes: 3, addressBase: "127.0.7", firstHost: 11, healthzPort: 0 });
+ *   cluster.api.url            // http://127.0.0.1:<port>  (plain http, bearer token)
+ *   cluster.kubeconfigPath     // kubeconfig for kubectl / KubeConfig.loadFromFile (token, insecure-skip-tls-verify)
+ *   cluster.token
+ *   cluster.nodes              // SimNode[]: node-1 on 127.0.7.11, node-2 on 127.0.7.12, ...
+ *   cluster.node("node-2")     // one SimNode (setBehavior, setHealthy, stop, ...)
+ *   cluster.healthzPort        // kube-proxy healthz port, the same on every node
+ *
+ * Objects (in-process, synchronous, same semantics as over HTTP: allocation,
+ * validation, 409s, finalizers, one event per real change):
+ *   cluster.create(obj)                          // by apiVersion/kind; namespace from metadata (default "default")
+ *   cluster.get("Service", "web", "default")
+ *   cluster.list("Service", "default")
+ *   cluster.update(obj) / cluster.updateStatus(obj)
+ *   cluster.patch("Service", "web", { metadata: { labels: { a: "b" } } }, { namespace, status?: true })  // merge patch
+ *   cluster.delete("Service", "web", "default")
+ *   cluster.store               // the Store itself (resource-typed API)
+ *
+ * The simulator (level-triggered from the store):
+ *   - every Node object the cluster created has InternalIP = the node's loopback address;
+ *   - every TCP NodePort of every Service is served on every node (and unserved when gone);
+ *   - for Services with a healthCheckNodePort, each node answers it like kube-proxy
+ *     with the number of ready local endpoints (from EndpointSlices) or 503;
+ *   - await cluster.placePods({ namespace, name }, ["node-1", "node-1", "node-3"], { ready })
+ *     writes the Service's EndpointSlice (one endpoint per entry, nodeName set) and waits
+ *     until the nodes answer accordingly; placePods(svc, []) empties it;
+ *   - await cluster.settled() waits until nodes reflect the store (after direct writes).
+ *   - await cluster.addNode() / cluster.removeNode("node-3"): node process + Node object;
+ *     cluster.setNodeReady("node-2", false) flips the Node's Ready condition.
+ *
+ * Fault hooks are on the API server: cluster.api.closeWatches(), resetWatches(),
+ * compact(rv?), stop() / listen() (same port, state kept), inject({ method, path, status,
+ * delayMs, reset, times, watch }), requests (the request log).
+ *
+ * await cluster.stop() closes every listener and socket; nothing is left running.
+ */
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
+import { randomBytes } from "node:crypto";
+import { writeKubeconfig } from "./api/kubeconfig.ts";
+import { ENDPOINT_SLICES, NODES, RESOURCES, SERVICES, apiVersionOf, type ResourceType } from "./api/resources.ts";
+import type { Obj } from "./api/selectors.ts";
+import { ApiServer } from "./api/server.ts";
+import type { NodePortRange } from "./api/service.ts";
+import type { Store } from "./api/store.ts";
+import { SimNode } from "./sim-node.ts";
+
+export interface ClusterOptions {
+  /** How many nodes to start (default 3). */
+  nodes?: number;
+  /** First three octets of the nodes' loopback addresses (default "127.0.0"). Use your own per test file. */
+  addressBase?: string;
+  /** Host part of the first node's address (default 11). */
+  firstHost?: number;
+  /** Node names are `${namePrefix}${i}` starting at 1 (default "node-"). */
+  namePrefix?: string;
+  /** kube-proxy healthz port on every node (default 10256; 0 = pick one free port shared by all). */
+  healthzPort?: number;
+  /** API server port (default 0 = pick) and host (default 127.0.0.1). */
+  apiPort?: number;
+  apiHost?: string;
+  /** Bearer token the API server requires (default: random). */
+  token?: string;
+  /** Where to write the kubeconfig (default: a temp dir removed on stop). */
+  kubeconfigPath?: string;
+  kubeletVersion?: string;
+  nodePortRange?: NodePortRange;
+  bookmarkIntervalMs?: number;
+}
+
+export interface ServiceRef {
+  namespace?: string;
+  name: string;
+}
+
+export interface PlacePodsOptions {
+  /** Endpoint readiness (default true). */
+  ready?: boolean;
+}
+
+function kindToResource(kind: string, apiVersion?: string): ResourceType {
+  const matches = RESOURCES.filter((r) => r.kind === kind || r.plural === kind);
+  const r = apiVersion ? matches.find((x) => apiVersionOf(x) === apiVersion) : matches[0];
+  if (!r) throw new Error(`the simulated cluster does not serve ${apiVersion ?? ""} ${kind}`);
+  return r;
+}
+
+export class SimCluster {
+  readonly nodes: SimNode[] = [];
+  private readonly queue: { running: Promise<void>; dirty: boolean; busy: boolean } = { running: Promise.resolve(), dirty: false, busy: false };
+  private unsubscribe: () => void = () => {};
+  private nextHost: number;
+  private nextIndex = 1;
+  private podIp = 1;
+  private stopped = false;
+  private failures: unknown[] = [];
+
+  private constructor(
+    readonly api: ApiServer,
+    readonly token: string,
+    readonly kubeconfigPath: string,
+    private readonly ownsKubeconfig: boolean,
+    readonly healthzPort: number,
+    private readonly opts: Required<Pick<ClusterOptions, "addressBase" | "firstHost" | "namePrefix" | "kubeletVersion">>,
+  ) {
+    this.nextHost = opts.firstHost;
+  }
+
+  static async start(opts: ClusterOptions = {}): Promise<SimCluster> {
+    const token = opts.token ?? randomBytes(16).toString("hex");
+    const api = await ApiServer.start({
+      host: opts.apiHost ?? "127.0.0.1",
+      port: opts.apiPort ?? 0,
+      token,
+      ...(opts.nodePortRange ? { nodePortRange: opts.nodePortRange } : {}),
+      ...(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
+    });
+    const kubeconfigPath = writeKubeconfig({ server: api.url, token, ...(opts.kubeconfigPath ? { path: opts.kubeconfigPath } : {}) });
+    const settings = {
+      addressBase: opts.addressBase ?? "127.0.0",
+      firstHost: opts.firstHost ?? 11,
+      namePrefix: opts.namePrefix ?? "node-",
+      kubeletVersion: opts.kubeletVersion ?? "v1.32.4",
+    };
+    let cluster: SimCluster | undefined;
+    try {
+      // All nodes share one healthz port, like kube-proxy's fixed 10256.
+      let healthzPort = opts.healthzPort ?? 10256;
+      const count = opts.nodes ?? 3;
+      const first = count > 0 ? await SimNode.start({ name: `${settings.namePrefix}1`, address: `${settings.addressBase}.${settings.firstHost}`, healthzPort }) : undefined;
+      if (first) healthzPort = first.healthzPort;
+      cluster = new SimCluster(api, token, kubeconfigPath, !opts.kubeconfigPath, healthzPort, settings);
+      cluster.unsubscribe = api.store.subscribe((e) => {
+        if (e.resource === SERVICES || e.resource === ENDPOINT_SLICES) cluster!.kick();
+      });
+      if (first) await cluster.adopt(first);
+      for (let i = 1; i < count; i++) await cluster.addNode();
+      await cluster.settled();
+      return cluster;
+    } catch (e) {
+      if (cluster) await cluster.stop();
+      else await api.stop();
+      throw e;
+    }
+  }
+
+  get url(): string {
+    return this.api.url;
+  }
+
+  get store(): Store {
+    return this.api.store;
+  }
+
+  node(name: string): SimNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no simulated node ${name}`);
+    return n;
+  }
+
+  // ---- nodes ----
+
+  private nodeObject(node: SimNode): Obj {
+    return {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: {
+        name: node.name,
+        labels: {
+          "kubernetes.io/hostname": node.name,
+          "kubernetes.io/os": "linux",
+          "kubernetes.io/arch": "amd64",
+        },
+      },
+      spec: {},
+      status: {
+        addresses: [
+          { type: "InternalIP", address: node.address },
+          { type: "Hostname", address: node.name },
+        ],
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            reason: "KubeletReady",
+            message: "kubelet is posting ready status",
+            lastHeartbeatTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+            lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+          },
+        ],
+        daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+        nodeInfo: {
+          kubeletVersion: this.opts.kubeletVersion,
+          kubeProxyVersion: this.opts.kubeletVersion,
+          osImage: "edgelb simulated node",
+          kernelVersion: "sim",
+          containerRuntimeVersion: "sim://1.0",
+          operatingSystem: "linux",
+          architecture: "amd64",
+        },
+      },
+    };
+  }
+
+  private async adopt(node: SimNode): Promise<void> {
+    this.nodes.push(node);
+    this.nextIndex = Math.max(this.nextIndex, this.nodes.length + 1);
+    this.nextHost = Math.max(this.nextHost, Number(node.address.split(".").pop()) + 1);
+    if (!this.store.tryGet(NODES, "", node.name)) this.store.create(NODES, "", this.nodeObject(node));
+    this.kick();
+    await this.settled();
+  }
+
+  /** Starts one more node (next name, next address) and registers its Node object. */
+  async addNode(opts: { name?: string; address?: string } = {}): Promise<SimNode> {
+    const name = opts.name ?? `${this.opts.namePrefix}${this.nextIndex}`;
+    const address = opts.address ?? `${this.opts.addressBase}.${this.nextHost}`;
+    const node = await SimNode.start({ name, address, healthzPort: this.healthzPort });
+    await this.adopt(node);
+    return node;
+  }
+
+  /** Stops a node's listeners and deletes its Node object (like a node leaving the cluster). */
+  async removeNode(name: string): Promise<void> {
+    const node = this.node(name);
+    this.nodes.splice(this.nodes.indexOf(node), 1);
+    await node.stop();
+    if (this.store.tryGet(NODES, "", name)) this.store.delete(NODES, "", name);
+  }
+
+  /** Flips the Node's Ready condition through /status, as the node lifecycle controller would. */
+  setNodeReady(name: string, ready: boolean): Obj {
+    return this.store.mutate(
+      NODES,
+      "",
+      name,
+      (n) => {
+        const c = (n.status.conditions ?? []).find((x: Obj) => x.type === "Ready");
+        const status = ready ? "True" : "Unknown";
+        if (c && c.status !== status) {
+          c.status = status;
+          c.reason = ready ? "KubeletReady" : "NodeStatusUnknown";
+          c.lastTransitionTime = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+        }
+      },
+      { subresource: "status" },
+    );
+  }
+
+  // ---- objects ----
+
+  create(obj: Obj): Obj {
+    const r = kindToResource(obj.kind, obj.apiVersion);
+    return this.store.create(r, obj.metadata?.namespace ?? "default", obj);
+  }
+
+  get(kind: string, name: string, namespace = "default"): Obj {
+    return this.store.get(kindToResource(kind), namespace, name);
+  }
+
+  tryGet(kind: string, name: string, namespace = "default"): Obj | undefined {
+    return this.store.tryGet(kindToResource(kind), namespace, name);
+  }
+
+  list(kind: string, namespace?: string): Obj[] {
+    return this.store.list(kindToResource(kind), namespace).items.map((o) => structuredClone(o));
+  }
+
+  update(obj: Obj): Obj {
+    const r = kindToResource(obj.kind, obj.apiVersion);
+    return this.store.update(r, obj.metadata?.namespace ?? "default", obj.metadata.name, obj);
+  }
+
+  updateStatus(obj: Obj): Obj {
+    const r = kindToResource(obj.kind, obj.apiVersion);
+    return this.store.update(r, obj.metadata?.namespace ?? "default", obj.metadata.name, obj, { subresource: "status" });
+  }
+
+  patch(kind: string, name: string, patch: Obj, opts: { namespace?: string; status?: boolean; type?: string } = {}): Obj {
+    return this.store.patch(kindToResource(kind), opts.namespace ?? "default", name, opts.type ?? "application/merge-patch+json", patch, opts.status ? { subresource: "status" } : {});
+  }
+
+  delete(kind: string, name: string, namespace = "default"): Obj {
+    return this.store.delete(kindToResource(kind), namespace, name);
+  }
+
+  // ---- pods and endpoints ----
+
+  /**
+   * Places one ready (or not) "pod" per entry of `nodeNames` behind a Service
+   * and writes its EndpointSlice, as the EndpointSlice controller would.
+   */
+  async placePods(service: ServiceRef | string, nodeNames: string[], opts: PlacePodsOptions = {}): Promise<Obj> {
+    const ref = typeof service === "string" ? { name: service } : service;
+    const namespace = ref.namespace ?? "default";
+    const svc = this.store.get(SERVICES, namespace, ref.name);
+    const ready = opts.ready ?? true;
+    const sliceName = `${ref.name}-sim`;
+    const endpoints = nodeNames.map((nodeName) => {
+      const n = this.podIp++;
+      const podName = `${ref.name}-${randomBytes(3).toString("hex")}`;
+      return {
+        addresses: [`10.244.${Math.floor(n / 250) % 250}.${(n % 250) + 2}`],
+        conditions: { ready, serving: ready, terminating: false },
+        nodeName,
+        targetRef: { kind: "Pod", namespace, name: podName },
+      };
+    });
+    const ports = (svc.spec?.ports ?? []).map((p: Obj) => ({
+      ...(p.name ? { name: p.name } : {}),
+      port: typeof p.targetPort === "number" ? p.targetPort : p.port,
+      protocol: p.protocol ?? "TCP",
+    }));
+    const slice = {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: {
+        name: sliceName,
+        namespace,
+        labels: {
+          "kubernetes.io/service-name": ref.name,
+          "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+        },
+        ownerReferences: [{ apiVersion: "v1", kind: "Service", name: ref.name, uid: svc.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      },
+      addressType: "IPv4",
+      endpoints,
+      ports,
+    };
+    const existing = this.store.tryGet(ENDPOINT_SLICES, namespace, sliceName);
+    const out = existing
+      ? this.store.update(ENDPOINT_SLICES, namespace, sliceName, { ...slice, metadata: { ...slice.metadata, resourceVersion: existing.metadata.resourceVersion } })
+      : this.store.create(ENDPOINT_SLICES, namespace, slice);
+    await this.settled();
+    return out;
+  }
+
+  // ---- the node-side simulator (kube-proxy's view of the store) ----
+
+  private kick(): void {
+    this.queue.dirty = true;
+    if (this.queue.busy || this.stopped) return;
+    this.queue.busy = true;
+    this.queue.running = (async () => {
+      try {
+        while (this.queue.dirty && !this.stopped) {
+          this.queue.dirty = false;
+          await this.reconcile();
+        }
+      } finally {
+        this.queue.busy = false;
+      }
+    })();
+  }
+
+  /** Resolves once every node serves what the store says (NodePorts, health-check ports). */
+  async settled(): Promise<void> {
+    while (this.queue.busy || this.queue.dirty) {
+      if (!this.queue.busy) this.kick();
+      await this.queue.running;
+    }
+    if (this.failures.length) {
+      const f = this.failures.splice(0);
+      throw new Error(`simulated nodes could not apply the store: ${f.map(String).join("; ")}`);
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    const services = this.store.list(SERVICES).items;
+    const slices = this.store.list(ENDPOINT_SLICES).items;
+    const nodePorts = new Set<number>();
+    const hc = new Map<number, Obj>(); // healthCheckNodePort -> Service
+    for (const s of services) {
+      for (const p of s.spec?.ports ?? []) if (p.nodePort && (p.protocol ?? "TCP") === "TCP") nodePorts.add(p.nodePort);
+      if (s.spec?.healthCheckNodePort) hc.set(s.spec.healthCheckNodePort, s);
+    }
+    const localReady = (svc: Obj, node: string) =>
+      slices
+        .filter((sl) => sl.metadata.namespace === svc.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name)
+        .flatMap((sl) => sl.endpoints ?? [])
+        .filter((e: Obj) => e.nodeName === node && e.conditions?.ready !== false).length;
+
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        const served = new Set(node.servedPorts());
+        const work: Promise<unknown>[] = [];
+        for (const p of nodePorts) if (!served.has(p)) work.push(node.servePort(p));
+        for (const p of served) if (!nodePorts.has(p)) work.push(node.unservePort(p));
+        for (const [port, svc] of hc) work.push(node.setLocalEndpoints(port, localReady(svc, node.name)));
+        for (const port of this.hcPortsOf(node)) if (!hc.has(port)) work.push(node.removeHealthCheckPort(port));
+        const results = await Promise.allSettled(work);
+        for (const r of results) if (r.status === "rejected") this.failures.push(`${node.name}: ${String(r.reason)}`);
+        this.hcServed.set(node, new Set(hc.keys()));
+      }),
+    );
+  }
+
+  private readonly hcServed = new Map<SimNode, Set<number>>();
+  private hcPortsOf(node: SimNode): number[] {
+    return [...(this.hcServed.get(node) ?? [])];
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe();
+    await this.queue.running.catch(() => {});
+    await Promise.all(this.nodes.splice(0).map((n) => n.stop()));
+    await this.api.stop();
+    if (this.ownsKubeconfig) rmSync(dirname(this.kubeconfigPath), { recursive: true, force: true });
+  }
+}
+
+export function startCluster(opts: ClusterOptions = {}): Promise<SimCluster> {
+  return SimCluster.start(opts);
+}
