@@ -1,0 +1,172 @@
+// Composition root: informers → controller → sink, plus the health table.
+// `createAgent(config)` wires everything without starting it, so leader
+// election, Service status/Events and metrics can attach first:
+//
+//   const agent = createAgent(config, { log });
+//   agent.controller.shouldWrite = () => elector.isLeader();   // gate writes
+//   agent.controller.addHooks({ onPushed, onServiceEvaluated, … });
+//   await agent.start();           // informers, health, reconcile loop
+//   …; await agent.stop();
+//
+// `startAgent(config)` = createAgent + start.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { Snapshot } from "../worker/snapshot/schema.ts";
+import { redactConfig, type AgentConfig } from "./config.ts";
+import { Controller } from "./controller/index.ts";
+import { HealthTable } from "./health/table.ts";
+import { ClusterInformers } from "./informers/index.ts";
+import { loadKubeConfig } from "./kubeconfig.ts";
+import { createLogger } from "./log/index.ts";
+import type { SnapshotDiff } from "./model/diff.ts";
+import { DryRunSink } from "./sinks/dry-run.ts";
+import { KvApiSink } from "./sinks/kv-api/index.ts";
+import type { Sink } from "./sinks/types.ts";
+import { WorkerSink } from "./sinks/worker/index.ts";
+
+export interface AgentDeps {
+  log?: Logger;
+  kubeConfig?: KubeConfig;
+  /** Replaces the sink the config describes (tests, custom sinks). */
+  sink?: Sink;
+  /** Where --dry-run prints (default stdout). */
+  printDryRun?: (snapshot: Snapshot, diff: SnapshotDiff) => void;
+}
+
+export interface Agent {
+  config: AgentConfig;
+  log: Logger;
+  kubeConfig: KubeConfig;
+  sink: Sink;
+  informers: ClusterInformers;
+  health: HealthTable;
+  controller: Controller;
+  start(): Promise<void>;
+  /** Resolves when informers listed and the stored snapshot was read. */
+  synced(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function buildSink(config: AgentConfig): Sink {
+  if (config.sink === "worker") {
+    if (!config.workerUrl) throw new Error("--worker-url is required with --sink worker");
+    if (!config.pushToken) throw new Error("a push token is required with --sink worker (--push-token-file or EDGELB_PUSH_TOKEN)");
+    return new WorkerSink({ workerUrl: config.workerUrl, cluster: config.cluster, token: config.pushToken });
+  }
+  if (!config.accountId || !config.namespaceId) throw new Error("--account-id and --namespace-id are required with --sink kv-api");
+  if (!config.apiToken) throw new Error("an API token is required with --sink kv-api (--api-token-file or CLOUDFLARE_API_TOKEN)");
+  return new KvApiSink({
+    accountId: config.accountId,
+    namespaceId: config.namespaceId,
+    cluster: config.cluster,
+    apiToken: config.apiToken,
+    ...(config.cloudflareApiUrl ? { baseUrl: config.cloudflareApiUrl } : {}),
+  });
+}
+
+export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
+  const log = deps.log ?? createLogger({ format: config.logFormat, level: config.logLevel });
+  const { kubeConfig, source } = deps.kubeConfig
+    ? { kubeConfig: deps.kubeConfig, source: "provided" }
+    : loadKubeConfig(config.kubeconfig);
+  let sink: Sink;
+  if (deps.sink) sink = deps.sink;
+  else if (config.dryRun) {
+    // Dry run reads what is stored when it can (for a real diff) but never writes.
+    let inner: Sink | undefined;
+    try {
+      inner = buildSink(config);
+    } catch {
+      inner = undefined;
+    }
+    sink = new DryRunSink(inner);
+  } else sink = buildSink(config);
+
+  let controller!: Controller;
+  const health = new HealthTable(
+    {
+      mode: config.health.mode,
+      intervalMs: config.health.intervalMs,
+      timeoutMs: config.health.timeoutMs,
+      rise: config.health.rise,
+      fall: config.health.fall,
+      healthzPort: config.health.healthzPort,
+    },
+    (t) => controller.healthChanged(t),
+  );
+  const informers = new ClusterInformers({
+    kubeConfig,
+    log,
+    onChange: (reason) => controller.markDirty(reason),
+    backoff: { initialMs: 250, maxMs: 30_000 },
+    resyncMs: config.resyncMs,
+  });
+  controller = new Controller(
+    {
+      cluster: config.cluster,
+      loadBalancerClass: config.loadBalancerClass,
+      onlyClass: config.onlyClass,
+      defaultDomain: config.defaultDomain,
+      addressPreference: config.addressPreference,
+      pacer: {
+        quietMs: config.coalesceMs,
+        maxDelayMs: config.maxDelayMs,
+        minIntervalMs: config.minWriteIntervalMs,
+        dailyBudget: config.dailyWriteBudget,
+      },
+      backoff: { initialMs: 500, maxMs: 60_000 },
+      pendingHoldMs: config.health.timeoutMs + 100,
+      dryRun: config.dryRun,
+      printDryRun:
+        deps.printDryRun ??
+        ((s, d) => {
+          process.stdout.write(`# dry run: would push generation ${s.generation} (${JSON.stringify(d)})\n${JSON.stringify(s, null, 2)}\n`);
+        }),
+    },
+    { state: () => informers.state(), synced: () => informers.synced, health, sink, log },
+  );
+
+  let syncedResolve!: () => void;
+  const syncedPromise = new Promise<void>((r) => (syncedResolve = r));
+  controller.addHooks({ onSynced: () => syncedResolve() });
+
+  return {
+    config,
+    log,
+    kubeConfig,
+    sink,
+    informers,
+    health,
+    controller,
+    async start() {
+      log.info(
+        { config: redactConfig(config), kubeconfig: source, server: kubeConfig.getCurrentCluster()?.server, sink: sink.description },
+        `starting: cluster ${config.cluster}, sink ${sink.description}, API server ${kubeConfig.getCurrentCluster()?.server ?? "?"} (${source})${config.dryRun ? ", DRY RUN (nothing is written)" : ""}`,
+      );
+      const t0 = Date.now();
+      informers.start();
+      controller.start();
+      void informers.waitForSync().then(() => {
+        const s = informers.state();
+        log.info(
+          { nodes: s.nodes.length, services: s.services.length, endpointSlices: s.endpointSlices.length, ms: Date.now() - t0 },
+          `informers synced in ${Date.now() - t0} ms: ${s.nodes.length} nodes, ${s.services.length} services, ${s.endpointSlices.length} endpointslices`,
+        );
+        controller.markDirty("synced");
+      });
+    },
+    synced: () => syncedPromise,
+    async stop() {
+      controller.stop();
+      health.stop();
+      await informers.stop();
+      log.info("stopped");
+    },
+  };
+}
+
+export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {
+  const agent = createAgent(config, deps);
+  await agent.start();
+  return agent;
+}

@@ -1,0 +1,85 @@
+// The agent's resolved configuration: what the CLI (flags + environment)
+// produces and what startAgent() takes. Tests build it directly.
+import type { ProbeMode } from "./health/probe.ts";
+import type { AddressType } from "./model/node.ts";
+
+export type SinkKind = "worker" | "kv-api";
+
+export interface AgentConfig {
+  cluster: string;
+  /** Path to a kubeconfig; undefined = in-cluster, then KUBECONFIG, then ~/.kube/config. */
+  kubeconfig?: string | undefined;
+  sink: SinkKind;
+  workerUrl?: string | undefined;
+  pushToken?: string | undefined;
+  accountId?: string | undefined;
+  namespaceId?: string | undefined;
+  apiToken?: string | undefined;
+  /** Cloudflare API base URL (tests point it at the fake). */
+  cloudflareApiUrl?: string | undefined;
+  loadBalancerClass: string;
+  onlyClass: boolean;
+  defaultDomain?: string | undefined;
+  addressPreference: AddressType[];
+  health: {
+    mode: ProbeMode;
+    intervalMs: number;
+    timeoutMs: number;
+    rise: number;
+    fall: number;
+    healthzPort: number;
+  };
+  /** Quiet period before a write. */
+  coalesceMs: number;
+  /** Longest a change may wait for quiet. */
+  maxDelayMs: number;
+  /** Minimum time between writes (KV: one write per second per key). */
+  minWriteIntervalMs: number;
+  /** Writes per UTC day; 0 = unlimited. */
+  dailyWriteBudget: number;
+  /** Fresh LIST of every resource this often; 0 = never. */
+  resyncMs: number;
+  dryRun: boolean;
+  logFormat: "json" | "pretty";
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+}
+
+export const DEFAULTS = {
+  loadBalancerClass: "edgelb.dev/worker",
+  addressPreference: ["ExternalIP", "InternalIP"] as AddressType[],
+  health: { mode: "kube-proxy" as ProbeMode, intervalMs: 5_000, timeoutMs: 2_000, rise: 2, fall: 2, healthzPort: 10256 },
+  coalesceMs: 250,
+  maxDelayMs: 2_000,
+  minWriteIntervalMs: 1_000,
+  dailyWriteBudget: 0,
+  resyncMs: 10 * 60_000,
+};
+
+/** A config with defaults for everything but the cluster and sink. */
+export function defaultConfig(over: Partial<AgentConfig> & Pick<AgentConfig, "cluster">): AgentConfig {
+  return {
+    sink: "worker",
+    loadBalancerClass: DEFAULTS.loadBalancerClass,
+    onlyClass: false,
+    addressPreference: [...DEFAULTS.addressPreference],
+    health: { ...DEFAULTS.health },
+    coalesceMs: DEFAULTS.coalesceMs,
+    maxDelayMs: DEFAULTS.maxDelayMs,
+    minWriteIntervalMs: DEFAULTS.minWriteIntervalMs,
+    dailyWriteBudget: DEFAULTS.dailyWriteBudget,
+    resyncMs: DEFAULTS.resyncMs,
+    dryRun: false,
+    logFormat: "json",
+    logLevel: "info",
+    ...over,
+  };
+}
+
+/** The configuration as it is safe to log: secrets replaced. */
+export function redactConfig(c: AgentConfig): Record<string, unknown> {
+  return {
+    ...c,
+    ...(c.pushToken ? { pushToken: "[redacted]" } : {}),
+    ...(c.apiToken ? { apiToken: "[redacted]" } : {}),
+  };
+}

@@ -1,0 +1,180 @@
+// An informer that survives. @kubernetes/client-node 1.4's informer stops for
+// good after a socket error (only a clean close re-watches), and calling
+// start() from its 'error' callback loops: its own abort of the old request
+// reports an AbortError, which would start it again, and so on. So:
+// - AbortError is never an error (it is us, stopping or replacing a watch);
+// - at most one restart is pending, after exponential backoff with jitter;
+// - a restart is a fresh informer (fresh LIST), swapped in only once it has
+//   listed, so the last good cache keeps serving meanwhile and nothing a
+//   broken watch missed can stay lost;
+// - a periodic full resync does the same swap, catching a watch that is
+//   stuck without an error.
+import {
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { backoffDelay, type BackoffOptions } from "../sinks/retry.ts";
+
+type ListFn<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
+
+export interface GuardedInformerOptions<T extends KubernetesObject> {
+  /** Plural resource name for logs and metrics: "nodes", "services", "endpointslices". */
+  resource: string;
+  /** Watch path, e.g. /api/v1/nodes. */
+  path: string;
+  list: ListFn<T>;
+  kubeConfig: KubeConfig;
+  log: Logger;
+  /** Any add/update/delete, a swap to a fresh cache, or a lost sync. */
+  onChange: (reason: string) => void;
+  /** An informer failed and a restart is scheduled. */
+  onRestart?: (resource: string, error: unknown, nextAttemptAt: Date) => void;
+  backoff: BackoffOptions;
+  /** Fresh LIST + swap every so often; 0 disables. */
+  resyncMs: number;
+}
+
+type Live<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+
+function isAbort(err: unknown): boolean {
+  const e = err as { name?: string; type?: string; code?: string } | undefined;
+  return e?.name === "AbortError" || e?.type === "aborted" || e?.code === "ABORT_ERR";
+}
+
+export function describeError(err: unknown): string {
+  const e = err as { statusCode?: number; code?: number | string; message?: string; body?: unknown } | undefined;
+  if (!e) return "watch closed";
+  const status = e.statusCode ?? (typeof e.code === "number" ? e.code : undefined);
+  const cause = (e as { cause?: { code?: string } }).cause?.code;
+  const msg = e.message ?? String(err);
+  if (status) return `HTTP ${status}: ${msg.split("\n")[0]}`;
+  return cause ? `${cause}: ${msg}` : msg;
+}
+
+export class GuardedInformer<T extends KubernetesObject> {
+  private current: Live<T> | undefined;
+  private candidate: Live<T> | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private stopped = true;
+  /** Restarts after errors (not resyncs), for metrics. */
+  restarts = 0;
+  private syncedOnce: Promise<void>;
+  private resolveSynced!: () => void;
+
+  constructor(private readonly opts: GuardedInformerOptions<T>) {
+    this.syncedOnce = new Promise((r) => (this.resolveSynced = r));
+  }
+
+  get resource(): string {
+    return this.opts.resource;
+  }
+
+  /** True once a LIST succeeded; the cache then stays usable even while the watch is down. */
+  get synced(): boolean {
+    return this.current !== undefined;
+  }
+
+  waitForSync(): Promise<void> {
+    return this.syncedOnce;
+  }
+
+  list(): readonly T[] {
+    return this.current?.list() ?? [];
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.spawn("start");
+    if (this.opts.resyncMs > 0) {
+      this.resyncTimer = setInterval(() => {
+        if (!this.candidate && !this.restartTimer) this.spawn("resync");
+      }, this.opts.resyncMs);
+      this.resyncTimer.unref?.();
+    }
+  }
+
+  /** Replace the cache with a fresh LIST now (e.g. after becoming leader). */
+  resync(): void {
+    if (!this.stopped && !this.candidate) this.spawn("resync");
+  }
+
+  private spawn(why: string): void {
+    const list: ListFn<T> = async () => {
+      const result = await this.opts.list();
+      // The informer fills its cache right after this promise settles;
+      // setImmediate runs after that, so the swap sees a complete cache.
+      setImmediate(() => this.listed(inf, why));
+      return result;
+    };
+    const inf = makeInformer<T>(this.opts.kubeConfig, this.opts.path, list);
+    this.candidate = inf;
+    const changed = (verb: string) => () => {
+      if (inf === this.current) {
+        this.attempt = 0;
+        this.opts.onChange(`${this.opts.resource} ${verb}`);
+      }
+    };
+    inf.on("add", changed("added"));
+    inf.on("update", changed("updated"));
+    inf.on("delete", changed("deleted"));
+    inf.on("error", (err: unknown) => this.failed(inf, err));
+    inf.start().catch((err: unknown) => this.failed(inf, err));
+  }
+
+  private listed(inf: Live<T>, why: string): void {
+    if (this.stopped || inf !== this.candidate) return;
+    const old = this.current;
+    this.current = inf;
+    this.candidate = undefined;
+    this.attempt = 0;
+    if (old) void old.stop();
+    const n = inf.list().length;
+    if (why === "start") this.opts.log.debug({ resource: this.opts.resource, objects: n }, `listed ${n} ${this.opts.resource}`);
+    else this.opts.log.info({ resource: this.opts.resource, objects: n, reason: why }, `${this.opts.resource}: fresh list after ${why} (${n} objects)`);
+    this.resolveSynced();
+    this.opts.onChange(`${this.opts.resource} listed`);
+  }
+
+  private failed(inf: Live<T>, err: unknown): void {
+    if (this.stopped || isAbort(err)) return;
+    if (inf !== this.current && inf !== this.candidate) return; // a replaced informer's last words
+    if (this.restartTimer) return; // one pending restart is enough
+    if (inf === this.candidate) this.candidate = undefined;
+    void inf.stop();
+    this.attempt++;
+    this.restarts++;
+    const delay = backoffDelay(this.attempt, this.opts.backoff);
+    const at = new Date(Date.now() + delay);
+    this.opts.log.warn(
+      { resource: this.opts.resource, err: describeError(err), attempt: this.attempt, nextAttemptAt: at.toISOString() },
+      `${this.opts.resource} watch failed (${describeError(err)}); serving the last known state, re-listing at ${at.toISOString()}`,
+    );
+    this.opts.onRestart?.(this.opts.resource, err, at);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stopped) return;
+      // A healthy current informer that failed: replace it. If a candidate is
+      // already listing, let it finish.
+      if (!this.candidate) this.spawn("restart");
+    }, delay);
+    this.restartTimer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.resyncTimer);
+    this.restartTimer = undefined;
+    const all = [this.current, this.candidate].filter(Boolean) as Live<T>[];
+    this.candidate = undefined;
+    await Promise.all(all.map((i) => i.stop().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,118 @@
+// The three caches the desired snapshot is computed from: Nodes, Services and
+// EndpointSlices, each behind a GuardedInformer. Nothing is published before
+// all three have listed once (`synced`).
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1EndpointSlice,
+  type V1Node,
+  type V1Service,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { ClusterState } from "../model/desired.ts";
+import type { BackoffOptions } from "../sinks/retry.ts";
+import { GuardedInformer } from "./guarded.ts";
+
+export { GuardedInformer, describeError } from "./guarded.ts";
+
+export interface ClusterInformersOptions {
+  kubeConfig: KubeConfig;
+  log: Logger;
+  onChange: (reason: string) => void;
+  onRestart?: (resource: string, error: unknown, nextAttemptAt: Date) => void;
+  backoff?: BackoffOptions;
+  resyncMs?: number;
+  /** LIST page size; 0 = unpaged. */
+  pageSize?: number;
+}
+
+type Page<T extends KubernetesObject> = (cont: string | undefined, limit: number | undefined) => Promise<KubernetesListObject<T>>;
+
+/** Follows `continue` tokens so a large cluster lists in pages of one consistent snapshot. */
+function paged<T extends KubernetesObject>(page: Page<T>, pageSize: number): () => Promise<KubernetesListObject<T>> {
+  return async () => {
+    const first = await page(undefined, pageSize || undefined);
+    const items = [...first.items];
+    let cont = first.metadata?._continue;
+    while (cont) {
+      const next = await page(cont, pageSize || undefined);
+      items.push(...next.items);
+      cont = next.metadata?._continue;
+    }
+    return { ...first, items, metadata: { ...first.metadata, _continue: undefined } } as KubernetesListObject<T>;
+  };
+}
+
+export class ClusterInformers {
+  readonly nodes: GuardedInformer<V1Node>;
+  readonly services: GuardedInformer<V1Service>;
+  readonly endpointSlices: GuardedInformer<V1EndpointSlice>;
+
+  constructor(opts: ClusterInformersOptions) {
+    const core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    const discovery = opts.kubeConfig.makeApiClient(DiscoveryV1Api);
+    const common = {
+      kubeConfig: opts.kubeConfig,
+      log: opts.log,
+      onChange: opts.onChange,
+      ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
+      backoff: opts.backoff ?? { initialMs: 500, maxMs: 30_000 },
+      resyncMs: opts.resyncMs ?? 10 * 60_000,
+    };
+    const size = opts.pageSize ?? 500;
+    this.nodes = new GuardedInformer<V1Node>({
+      ...common,
+      resource: "nodes",
+      path: "/api/v1/nodes",
+      list: paged((c, limit) => core.listNode({ _continue: c, limit }), size),
+    });
+    this.services = new GuardedInformer<V1Service>({
+      ...common,
+      resource: "services",
+      path: "/api/v1/services",
+      list: paged((c, limit) => core.listServiceForAllNamespaces({ _continue: c, limit }), size),
+    });
+    this.endpointSlices = new GuardedInformer<V1EndpointSlice>({
+      ...common,
+      resource: "endpointslices",
+      path: "/apis/discovery.k8s.io/v1/endpointslices",
+      list: paged((c, limit) => discovery.listEndpointSliceForAllNamespaces({ _continue: c, limit }), size),
+    });
+  }
+
+  private get all() {
+    return [this.nodes, this.services, this.endpointSlices] as const;
+  }
+
+  start(): void {
+    for (const i of this.all) i.start();
+  }
+
+  get synced(): boolean {
+    return this.all.every((i) => i.synced);
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all(this.all.map((i) => i.waitForSync()));
+  }
+
+  /** Informer restarts after errors, per resource (for metrics). */
+  restarts(): Record<string, number> {
+    return Object.fromEntries(this.all.map((i) => [i.resource, i.restarts]));
+  }
+
+  resync(): void {
+    for (const i of this.all) i.resync();
+  }
+
+  state(): ClusterState {
+    return { nodes: this.nodes.list(), services: this.services.list(), endpointSlices: this.endpointSlices.list() };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all.map((i) => i.stop()));
+  }
+}
