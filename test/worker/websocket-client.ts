@@ -22,6 +22,7 @@ export class WsClient {
 
   constructor(readonly ws: WebSocket) {
     ws.accept();
+    ws.binaryType = "arraybuffer";
     ws.addEventListener("message", (e: MessageEvent) => {
       const data = e.data as WsData;
       const w = this.waiters.shift();

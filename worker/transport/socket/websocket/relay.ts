@@ -29,11 +29,16 @@ export function relay(
   let clientClosed = false;
   let closeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  const toOrigin = (opcode: number, payload: Uint8Array) => {
+  /** Queues a frame; payloads that are still Blobs are read in order, inside the queue. */
+  const toOrigin = (opcode: number, payload: Uint8Array | Blob) => {
     if (sentClose || conn.closed) return;
     if (opcode === Opcode.Close) sentClose = true;
-    const frame = encodeFrame(opcode, payload, { mask: newMask() });
-    writes = writes.then(() => conn.writer.write(frame)).catch(() => shutdown());
+    writes = writes
+      .then(async () => {
+        const bytes = payload instanceof Blob ? new Uint8Array(await payload.arrayBuffer()) : payload;
+        await conn.writer.write(encodeFrame(opcode, bytes, { mask: newMask() }));
+      })
+      .catch(() => shutdown());
   };
 
   const closeClient = (code: number | null, reason: string) => {
@@ -59,10 +64,12 @@ export function relay(
     closeTimer = setTimeout(() => conn.close(), opts.closeTimeoutMs);
   };
 
+  // Binary messages as ArrayBuffer (the standard default is Blob, which needs an async read).
+  client.binaryType = "arraybuffer";
   client.addEventListener("message", (event: MessageEvent) => {
-    const data = event.data as string | ArrayBuffer;
+    const data = event.data as string | ArrayBuffer | Blob;
     if (typeof data === "string") toOrigin(Opcode.Text, encoder.encode(data));
-    else toOrigin(Opcode.Binary, new Uint8Array(data));
+    else toOrigin(Opcode.Binary, data instanceof Blob ? data : new Uint8Array(data));
   });
   client.addEventListener("close", (event: CloseEvent) => {
     // Either the client starts closing, or it answers the close we relayed.

@@ -1,0 +1,105 @@
+// The same WebSocket conversations over both transports: fetch() (workerd
+// handles the protocol, the 101 response is passed on as is) and the socket
+// transport (the worker does the handshake and relays frames itself).
+import { describe, expect, inject, it } from "vitest";
+import { openThroughSocket, until, WsClient } from "./websocket-client.ts";
+
+const o = inject("socketOrigins");
+const wsOrigin = { node: "ws", address: o.ws.address, port: o.ws.port, scheme: "http" } as const;
+
+type Open = (path: string, headers?: Record<string, string>) => Promise<Response>;
+
+const transports: [string, Open][] = [
+  ["socket", (path, headers) => openThroughSocket(wsOrigin, path, headers)],
+  [
+    "fetch",
+    (path, headers = {}) =>
+      fetch(`http://${o.ws.address}:${o.ws.port}${path}`, { headers: { upgrade: "websocket", ...headers } }),
+  ],
+];
+
+/** Length and digest: a mismatch in a megabyte message stays readable. */
+async function digest(data: unknown): Promise<string> {
+  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : (data as Uint8Array);
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return `${bytes.length} bytes, sha256 ${[...d.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+const pattern = (n: number, text: boolean) => {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = text ? 0x61 + (i % 26) : i % 251;
+  return b;
+};
+
+describe.each(transports)("WebSocket through the %s transport", (name, open) => {
+  const connect = async (path = "/") => {
+    const res = await open(path);
+    expect(res.status).toBe(101);
+    return new WsClient(res.webSocket!);
+  };
+
+  it("echoes text, including non-ASCII", async () => {
+    const c = await connect();
+    for (const m of ["hello", "héllo wörld ✓ 🚀", ""]) {
+      c.ws.send(m);
+      expect(await c.next()).toBe(m);
+    }
+    c.ws.close(1000);
+  });
+
+  it("echoes binary byte for byte", async () => {
+    const c = await connect();
+    const bytes = pattern(1000, false);
+    c.ws.send(bytes);
+    const back = await c.next();
+    expect(back).toBeInstanceOf(ArrayBuffer);
+    expect(await digest(back)).toBe(await digest(bytes));
+    c.ws.close(1000);
+  });
+
+  it("carries large messages both ways (1 MiB binary, 512 KiB text)", async () => {
+    const c = await connect();
+    const big = pattern(1024 * 1024, false);
+    c.ws.send(big);
+    expect(await digest(await c.next())).toBe(await digest(big));
+    const text = new TextDecoder().decode(pattern(512 * 1024, true));
+    c.ws.send(text);
+    const back = await c.next();
+    expect(typeof back).toBe("string");
+    expect(back === text, `text of ${(back as string).length} chars comes back unchanged`).toBe(true);
+    c.ws.close(1000);
+  });
+
+  it("reassembles messages the origin sends in fragments, with a ping between them", async () => {
+    const c = await connect();
+    c.ws.send("fragment:text:7:300000");
+    const text = await c.next();
+    expect(text === new TextDecoder().decode(pattern(300_000, true)), "300 kB text reassembled").toBe(true);
+    // The origin pinged after the first fragment and reports the pong it got.
+    expect(await c.next()).toBe("pong:mid-message");
+    c.ws.send("fragment:binary:16:1000000");
+    expect(await digest(await c.next())).toBe(await digest(pattern(1_000_000, false)));
+    expect(await c.next()).toBe("pong:mid-message");
+    c.ws.close(1000);
+  });
+
+  it("passes the origin's close code and reason to the client", async () => {
+    const c = await connect();
+    c.ws.send("close:4321");
+    expect(await c.closed).toEqual({ code: 4321, reason: "bye from origin" });
+  });
+
+  it("passes the client's close code and reason to the origin", async () => {
+    const c = await connect();
+    c.ws.send("warm-up");
+    expect(await c.next()).toBe("warm-up");
+    const code = name === "socket" ? 4101 : 4102;
+    c.ws.close(code, `client of ${name} leaves`);
+    const seen = await until(
+      async () => (await (await fetch(`${o.control}/ws/observed`)).json()) as { lastClose: { code: number; reason: string } | null },
+      (v) => v.lastClose?.code === code,
+      "the origin to see the close",
+    );
+    expect(seen.lastClose).toEqual({ code, reason: `client of ${name} leaves` });
+  });
+});
