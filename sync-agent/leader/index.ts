@@ -43,9 +43,10 @@ export class LeaseConflict extends Error {
 
 export function kubeLeaseStore(kc: KubeConfig, namespace: string, name: string): LeaseStore {
   const api = kc.makeApiClient(CoordinationV1Api);
+  const where = `lease ${namespace}/${name}`;
   const conflict = (err: unknown): never => {
-    if (err instanceof ApiException && err.code === 409) throw new LeaseConflict(`lease ${namespace}/${name} changed under us`);
-    throw err;
+    if (err instanceof ApiException && err.code === 409) throw new LeaseConflict(`${where} changed under us`);
+    throw readable(err, where);
   };
   return {
     namespace,
@@ -55,12 +56,28 @@ export function kubeLeaseStore(kc: KubeConfig, namespace: string, name: string):
         return await api.readNamespacedLease({ name, namespace });
       } catch (err) {
         if (err instanceof ApiException && err.code === 404) return null;
-        throw err;
+        throw readable(err, where);
       }
     },
     create: (lease) => api.createNamespacedLease({ namespace, body: lease }).catch(conflict),
     replace: (lease) => api.replaceNamespacedLease({ name, namespace, body: lease }).catch(conflict),
   };
+}
+
+/** ApiException messages carry the whole response; keep the status and the API's own message. */
+function readable(err: unknown, where: string): Error {
+  if (!(err instanceof ApiException)) return err instanceof Error ? err : new Error(String(err));
+  let body: unknown = err.body;
+  if (typeof body === "string") {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      // plain text
+    }
+  }
+  const msg = typeof body === "object" && body && "message" in body ? String((body as { message: unknown }).message) : "";
+  const hint = err.code === 403 ? " (check the Role for the Lease)" : err.code === 404 ? " (does the namespace exist?)" : "";
+  return new Error(`${where}: HTTP ${err.code}${msg ? `: ${msg}` : ""}${hint}`);
 }
 
 /**
@@ -125,6 +142,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   private wake: (() => void) | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private lastError: string | null = null;
+  private lastCandidateError: string | null = null;
 
   constructor(opts: LeaderElectorOptions) {
     super();
@@ -250,6 +268,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     if (this.now() >= leadershipValidUntil(startedAt, this.timings)) return;
     this.lastRenewStartedAt = startedAt;
     this.lastError = null;
+    this.lastCandidateError = null;
     this.noteHolder(this.identity);
     if (this.role !== "leader") {
       this.role = "leader";
@@ -284,7 +303,11 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     this.lastError = message;
     const fields = { err: message, role: this.role, nextRetryInMs: this.timings.retryPeriodMs };
     if (this.role === "leader") this.log.warn(fields, "could not renew the lease");
+    // A candidate that cannot even reach its Lease (RBAC, missing namespace)
+    // would never lead: say so once per distinct error, not every retry.
+    else if (message !== this.lastCandidateError) this.log.warn(fields, "could not read or acquire the lease");
     else this.log.debug(fields, "could not read or acquire the lease");
+    if (this.role !== "leader") this.lastCandidateError = message;
     if (this.role === "leader" && !this.isLeader()) this.stepDown(`could not renew the lease: ${message}`);
   }
 

@@ -35,11 +35,12 @@ describe("EventCorrelator", () => {
     expect(actions[5]).toMatchObject({ action: "patch", name: "web.2", count: 4 });
   });
 
-  it("rate-limits per object with a token bucket", () => {
+  it("rate-limits per object and reason with a token bucket", () => {
     const c = new EventCorrelator({ burst: 3, refillIntervalMs: 60_000 });
     const results = Array.from({ length: 5 }, (_, i) => c.correlate(ev(`m${i % 2}`), i).action);
     expect(results.filter((a) => a === "drop")).toHaveLength(2);
-    // other objects are not affected
+    // other objects and other reasons are not affected
+    expect(c.correlate(ev("gone", "DeletedLoadBalancer"), 10).action).toBe("create");
     expect(c.correlate({ ...ev("m"), ref: { ...ref, name: "other", uid: "u2" } }, 10).action).toBe("create");
     // one token comes back per interval
     expect(c.correlate(ev("m0"), 60_010).action).not.toBe("drop");

@@ -5,8 +5,10 @@
 // - after `aggregateMaxEvents` similar Events (same object, type and reason,
 //   different messages) within `aggregateIntervalMs`, they are folded into one
 //   "(combined from similar events): …" Event;
-// - a token bucket per involved object (burst, then one per refill interval)
-//   drops what is left.
+// - a token bucket per involved object and reason (burst, then one per refill
+//   interval) drops what is left. client-go keys it by object only; per reason
+//   means a flood of one kind (UpdatedLoadBalancer from a flapping node) cannot
+//   starve a different, rarer one (UnAvailableLoadBalancer, DeletedLoadBalancer).
 // Stateful but I/O-free: the recorder asks, then performs the returned action.
 
 export type EventType = "Normal" | "Warning";
@@ -32,7 +34,7 @@ export interface CorrelatorOptions {
   aggregateMaxEvents: number;
   /** Window for similar Events and for count bumps on identical ones. client-go: 10 minutes. */
   aggregateIntervalMs: number;
-  /** Events an object may get in a burst. client-go: 25. */
+  /** Events of one reason an object may get in a burst. client-go: 25 (per object). */
   burst: number;
   /** One more token per this many ms. client-go: 5 minutes. */
   refillIntervalMs: number;
@@ -88,7 +90,7 @@ export class EventCorrelator {
 
   correlate(ev: EventInput, now: number): Correlation {
     const obj = objectKey(ev.ref);
-    if (!this.take(obj, now)) return { action: "drop", why: "rate-limited" };
+    if (!this.take(`${obj}\u0000${ev.reason}`, now)) return { action: "drop", why: "rate-limited" };
 
     // Aggregate: many different messages for the same object/type/reason.
     const simKey = [obj, ev.type, ev.reason].join("\u0000");

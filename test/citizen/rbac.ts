@@ -28,6 +28,12 @@ export function requestAttributes(method: string, url: string): RequestAttribute
     return null; // discovery, /version, /healthz: non-resource URLs
   }
   if (rest.length === 0) return null; // group discovery
+  // Legacy watch paths: /api/v1/watch/namespaces/x/services
+  let watchPath = false;
+  if (rest[0] === "watch") {
+    watchPath = true;
+    rest = rest.slice(1);
+  }
   let namespace = "";
   if (rest[0] === "namespaces" && rest.length >= 3) {
     namespace = rest[1]!;
@@ -37,7 +43,7 @@ export function requestAttributes(method: string, url: string): RequestAttribute
   const name = rest[1] ?? "";
   const subresource = rest[2] ?? "";
   if (resource === "namespaces" && rest.length >= 2 && !namespace) namespace = name;
-  const watch = ["true", "1"].includes(u.searchParams.get("watch") ?? "");
+  const watch = watchPath || ["true", "1"].includes(u.searchParams.get("watch") ?? "");
   let verb: string;
   switch (method.toUpperCase()) {
     case "GET":

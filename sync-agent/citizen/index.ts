@@ -1,0 +1,205 @@
+// The agent as a good cluster citizen, in one piece the controller wires in:
+// leader election (only the leader writes), Service status and Events, and
+// metrics with /healthz and /readyz. The controller
+//   - asks `isLeader()` right before every push (and bounds the push by
+//     `writeDeadline()`), and listens to `leadership` to start/stop pushing;
+//   - calls `afterSync()` with the picture after every sync, leader or not;
+//   - reports pushes, writes and counts on `metrics`;
+//   - on shutdown stops itself first, then calls `stop()` (which releases the
+//     lease, so the standby takes over at once).
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { pino, type Logger } from "pino";
+import {
+  DEFAULT_LEASE_NAME,
+  DEFAULT_TIMINGS,
+  LeaderElector,
+  defaultIdentity,
+  defaultLeaseNamespace,
+  kubeLeaseStore,
+  type LeaseStore,
+  type LeaderTimings,
+} from "../leader/index.ts";
+import { Metrics, agentReadiness, startMetricsServer, type MetricsServer, type Readiness } from "../metrics/index.ts";
+import {
+  EventRecorder,
+  StatusWriter,
+  kubeEventSink,
+  kubeServiceStatusClient,
+  type CorrelatorOptions,
+  type EventSink,
+  type ReconcileInput,
+  type ServiceStatusClient,
+} from "../status/index.ts";
+
+export interface CitizenConfig {
+  /** Where /metrics, /healthz and /readyz listen, e.g. ":9090"; "" disables the server. */
+  metricsAddress: string;
+  leaderElect: boolean;
+  leaseName: string;
+  /** Namespace of the Lease; default: the pod's namespace, else "edgelb". */
+  leaseNamespace?: string | undefined;
+  /** Holder identity; default: pod name + random suffix. */
+  identity?: string | undefined;
+  timings: LeaderTimings;
+  /** Write Service status and Events (off for --dry-run). */
+  writeStatus: boolean;
+  /** A leader lagging longer than this behind a change reports not ready. */
+  maxPushLagMs: number;
+}
+
+export const CITIZEN_DEFAULTS: CitizenConfig = {
+  metricsAddress: ":9090",
+  leaderElect: true,
+  leaseName: DEFAULT_LEASE_NAME,
+  timings: { ...DEFAULT_TIMINGS },
+  writeStatus: true,
+  maxPushLagMs: 5 * 60_000,
+};
+
+export interface CitizenOptions {
+  kubeConfig: KubeConfig;
+  config: CitizenConfig;
+  logger?: Logger;
+  /** For /readyz: have the informers listed once? */
+  informersSynced: () => boolean;
+  /** For /readyz: since when has a change been waiting to reach the edge (null = up to date)? */
+  pendingSince?: () => number | null;
+  /** Overrides for tests. */
+  leaseStore?: LeaseStore;
+  eventSink?: EventSink;
+  statusClient?: ServiceStatusClient;
+  correlator?: Partial<CorrelatorOptions>;
+  metrics?: Metrics;
+}
+
+export interface CitizenEvents {
+  /** true: became leader, start pushing. false: stop writing now. */
+  leadership: [leading: boolean];
+}
+
+export class Citizen extends EventEmitter<CitizenEvents> {
+  readonly metrics: Metrics;
+  readonly elector: LeaderElector | null;
+  readonly events: EventRecorder;
+  readonly status: StatusWriter;
+  readonly identity: string;
+  private readonly opts: CitizenOptions;
+  private readonly log: Logger;
+  private server: MetricsServer | null = null;
+  private stopped = false;
+
+  constructor(opts: CitizenOptions) {
+    super();
+    this.opts = opts;
+    const c = opts.config;
+    this.log = opts.logger ?? pino({ level: "silent" });
+    this.metrics = opts.metrics ?? new Metrics();
+    this.identity = c.identity ?? defaultIdentity();
+    this.elector = c.leaderElect
+      ? new LeaderElector({
+          store: opts.leaseStore ?? kubeLeaseStore(opts.kubeConfig, c.leaseNamespace ?? defaultLeaseNamespace(), c.leaseName),
+          identity: this.identity,
+          timings: c.timings,
+          logger: this.log,
+        })
+      : null;
+    this.elector?.on("started", () => {
+      this.metrics.setLeader(true);
+      this.emit("leadership", true);
+    });
+    this.elector?.on("stopped", () => {
+      this.metrics.setLeader(false);
+      this.status.reset();
+      this.emit("leadership", false);
+    });
+    this.events = new EventRecorder({
+      sink: opts.eventSink ?? kubeEventSink(opts.kubeConfig),
+      instance: this.identity,
+      host: process.env.NODE_NAME || hostname(),
+      logger: this.log,
+      ...(opts.correlator ? { correlator: opts.correlator } : {}),
+      onOutcome: (reason, result) => this.metrics.event(reason, result),
+    });
+    this.status = new StatusWriter({
+      client: opts.statusClient ?? kubeServiceStatusClient(opts.kubeConfig),
+      events: this.events,
+      isLeader: () => c.writeStatus && this.isLeader(),
+      logger: this.log,
+      onStatusWrite: (r) => this.metrics.statusWrite(r),
+    });
+  }
+
+  /** May this replica write (push, status, Events) right now? */
+  isLeader(): boolean {
+    return !this.stopped && (this.elector ? this.elector.isLeader() : true);
+  }
+
+  /** Epoch ms by which a write started now must be done; Infinity without leader election; null when not leader. */
+  writeDeadline(): number | null {
+    if (!this.elector) return this.stopped ? null : Number.POSITIVE_INFINITY;
+    return this.elector.writeDeadline();
+  }
+
+  readiness(): Readiness {
+    return agentReadiness({
+      informersSynced: this.opts.informersSynced(),
+      isLeader: this.isLeader(),
+      lastSuccessfulPushAt: this.metrics.lastSuccessfulPushAt(),
+      pendingSince: this.opts.pendingSince?.() ?? null,
+      now: Date.now(),
+      maxPushLagMs: this.opts.config.maxPushLagMs,
+    });
+  }
+
+  /** Starts the metrics server and the campaign for the lease. */
+  async start(): Promise<void> {
+    const c = this.opts.config;
+    if (c.metricsAddress) {
+      this.server = await startMetricsServer(c.metricsAddress, this.metrics.registry, () => this.readiness());
+      this.log.info({ url: this.server.url, paths: ["/metrics", "/healthz", "/readyz"] }, "metrics server listening");
+    }
+    if (this.elector) {
+      this.elector.run();
+    } else {
+      this.log.info("leader election disabled: this replica always writes (run only one)");
+      this.metrics.setLeader(true);
+      this.emit("leadership", true);
+    }
+  }
+
+  /** Status and Events for the current picture; the standby only keeps track. */
+  async afterSync(input: ReconcileInput): Promise<void> {
+    if (this.stopped) return;
+    await this.status.reconcile(input);
+  }
+
+  /** The metrics server's URL once started. */
+  get metricsUrl(): string | null {
+    return this.server?.url ?? null;
+  }
+
+  /** Stop writing, flush Events, release the lease, close the server. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (!this.elector) this.emit("leadership", false);
+    await this.events.flush();
+    await this.elector?.stop();
+    this.metrics.setLeader(false);
+    await this.server?.close();
+    this.server = null;
+  }
+}
+
+/** Parses "15s", "1500ms", "2m" or a plain number of seconds into ms; throws a clear message. */
+export function parseDuration(value: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value);
+  if (!m) throw new Error(`${what}: "${value}" is not a duration (use e.g. 15s, 1500ms or 2m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? "s";
+  const ms = unit === "ms" ? n : unit === "m" ? n * 60_000 : n * 1000;
+  if (!(ms > 0)) throw new Error(`${what}: must be greater than zero`);
+  return Math.round(ms);
+}
