@@ -25,6 +25,8 @@ export interface SocketOrigins {
   deadAddress: string;
   raw: { address: string; port: number };
   ws: { address: string; port: number };
+  /** An HTTP origin on the IPv6 loopback, answering with the Host it received. */
+  v6: { address: string; port: number };
   control: string;
 }
 
@@ -249,6 +251,11 @@ export default async function setup(project: TestProject) {
   const observed: WsObserved = { lastClose: null };
   const ws = await startWsOrigin(`${NET}.21`, observed);
 
+  const v6 = await listen(
+    http.createServer((req, res) => res.writeHead(200, { "content-type": "text/plain" }).end(`host=${req.headers.host}`)),
+    "::1",
+  );
+
   const control = http.createServer((req, res) => {
     let body = "";
     req.on("data", (d: Buffer) => (body += d.toString()));
@@ -279,6 +286,7 @@ export default async function setup(project: TestProject) {
     deadAddress: `${NET}.14`,
     raw: { address: `${NET}.20`, port: port(raw) },
     ws: { address: `${NET}.21`, port: port(ws.server) },
+    v6: { address: "::1", port: port(v6) },
     control: `http://${NET}.1:${port(control)}`,
   });
 
@@ -287,6 +295,10 @@ export default async function setup(project: TestProject) {
     await Promise.all([
       ...nodes.map((n) => n.stop()),
       new Promise((r) => raw.close(r)),
+      new Promise((r) => {
+        v6.closeAllConnections();
+        v6.close(r);
+      }),
       new Promise((r) => {
         for (const c of ws.wss.clients) c.terminate();
         ws.wss.close();

@@ -68,6 +68,11 @@ describe("socket transport: HTTP/1.1 to a node", () => {
     expect(echo.headers.connection).toBe("close");
   });
 
+  it("reaches an IPv6 node, bracketing the address in the default Host", async () => {
+    const res = await send({ node: "v6", address: o.v6.address, port: o.v6.port, scheme: "http" }, "/");
+    expect(await res.text()).toBe(`host=[::1]:${o.v6.port}`);
+  });
+
   it("uses address:port as Host when the request has none", async () => {
     const res = await send(nodeOrigin(), "/");
     const echo = (await res.json()) as { headers: Record<string, string> };

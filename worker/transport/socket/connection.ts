@@ -28,7 +28,8 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
   let socket: Socket;
   try {
     socket = connect(
-      { hostname: origin.address, port: origin.port },
+      // workerd joins hostname and port into one address string: IPv6 needs brackets.
+      { hostname: origin.address.includes(":") ? `[${origin.address}]` : origin.address, port: origin.port },
       { secureTransport: origin.scheme === "https" ? "on" : "off", allowHalfOpen: false },
     );
   } catch (e) {
