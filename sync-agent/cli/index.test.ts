@@ -1,0 +1,102 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { AgentConfig } from "../config.ts";
+import { buildProgram, parseDuration, quietErrors, usageMessage } from "./index.ts";
+
+// commander reads option env vars from process.env itself: set them for the call.
+async function parse(args: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentConfig> {
+  let got: AgentConfig | undefined;
+  const saved = { ...process.env };
+  for (const k of Object.keys(process.env)) if (k.startsWith("EDGELB_") || k.startsWith("CLOUDFLARE_")) delete process.env[k];
+  Object.assign(process.env, env);
+  try {
+    const program = quietErrors(buildProgram({ run: async (c) => void (got = c), env }));
+    await program.parseAsync(args, { from: "user" });
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+  return got!;
+}
+
+async function usageError(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const err = await parse(args, env).then(() => undefined, (e: unknown) => e);
+  const msg = usageMessage(err);
+  if (msg === undefined) throw new Error(`expected a usage error, got ${String(err)}`);
+  return msg;
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), "edgelb-cli-"));
+const tokenFile = path.join(dir, "token");
+writeFileSync(tokenFile, "s3cret\n");
+
+describe("cli", () => {
+  it("builds a worker config with defaults and reads the token file", async () => {
+    const c = await parse(["--cluster", "home", "--worker-url", "https://edge.example.com/", "--push-token-file", tokenFile]);
+    expect(c).toMatchObject({
+      cluster: "home",
+      sink: "worker",
+      workerUrl: "https://edge.example.com",
+      pushToken: "s3cret",
+      loadBalancerClass: "edgelb.dev/worker",
+      onlyClass: false,
+      addressPreference: ["ExternalIP", "InternalIP"],
+      health: { mode: "kube-proxy", intervalMs: 5000, timeoutMs: 2000, rise: 2, fall: 2, healthzPort: 10256 },
+      dryRun: false,
+    });
+  });
+
+  it("takes every flag from the environment too", async () => {
+    const c = await parse([], {
+      EDGELB_CLUSTER: "lab",
+      EDGELB_SINK: "kv-api",
+      CLOUDFLARE_ACCOUNT_ID: "acc",
+      EDGELB_NAMESPACE_ID: "ns",
+      CLOUDFLARE_API_TOKEN: "tok",
+      EDGELB_HEALTH_CHECK_INTERVAL: "200ms",
+      EDGELB_HEALTH_CHECK_TIMEOUT: "100ms",
+      EDGELB_NODE_ADDRESS_PREFERENCE: "InternalIP",
+      EDGELB_ONLY_CLASS: "true",
+      EDGELB_DAILY_WRITE_BUDGET: "1000",
+    });
+    expect(c).toMatchObject({
+      cluster: "lab",
+      sink: "kv-api",
+      accountId: "acc",
+      namespaceId: "ns",
+      apiToken: "tok",
+      onlyClass: true,
+      addressPreference: ["InternalIP"],
+      dailyWriteBudget: 1000,
+      health: { intervalMs: 200, timeoutMs: 100 },
+    });
+  });
+
+  it("explains what is missing or wrong in one line", async () => {
+    expect(await usageError([])).toMatch(/--cluster is required/);
+    expect(await usageError(["--cluster", "home"])).toBe("--sink worker needs --worker-url (or EDGELB_WORKER_URL)");
+    expect(await usageError(["--cluster", "home", "--worker-url", "https://e"])).toMatch(/push token/);
+    expect(await usageError(["--cluster", "home", "--sink", "kv"])).toMatch(/--sink <kind>' argument 'kv' is invalid/);
+    expect(await usageError(["--cluster", "home", "--rise", "0"])).toMatch(/out of range/);
+    expect(await usageError(["--cluster", "home", "--node-address-preference", "Public"])).toMatch(/comma-separated list/);
+    expect(await usageError(["--cluster", "home", "--health-check-interval", "1s", "--health-check-timeout", "2s", "--dry-run"])).toMatch(
+      /must be shorter than --health-check-interval/,
+    );
+    expect(await usageError(["--cluster", "home", "--dry-run", "--kubeconfig", path.join(dir, "missing")])).toMatch(/cannot read it \(ENOENT\)/);
+  });
+
+  it("needs no secrets for a dry run", async () => {
+    const c = await parse(["--cluster", "home", "--dry-run"]);
+    expect(c.dryRun).toBe(true);
+  });
+
+  it("parses durations", () => {
+    expect(parseDuration("250ms")).toBe(250);
+    expect(parseDuration("1.5s")).toBe(1500);
+    expect(parseDuration("2m")).toBe(120_000);
+    expect(parseDuration("40")).toBe(40);
+    expect(() => parseDuration("soon")).toThrow(/not a duration/);
+  });
+});

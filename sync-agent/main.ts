@@ -1,0 +1,76 @@
+// edgelb-sync-agent entry point (`npm run agent -- …`, the `edgelb-sync-agent` bin).
+//
+// Extension points for the modules that make the agent a good cluster citizen
+// (leader election, Service status + Events, metrics):
+// - PLUGINS below: each gets the created-but-not-started Agent (see agent.ts:
+//   `agent.controller.addHooks(...)`, `agent.controller.shouldWrite`,
+//   `agent.controller.resume()`, `agent.informers.restarts()`, `agent.health.states()`)
+//   and may return a stop function, called on shutdown before the agent stops.
+// - Subcommands (e.g. `cleanup`): add them in `buildCli()` with
+//   `program.command("cleanup")`, reusing `addSinkOptions` / `resolveSinkConfig`
+//   from ./cli/index.ts and `buildSink` from ./agent.ts.
+// Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 runtime failure, 2 bad
+// flags, environment or unreadable files (one line on stderr).
+import { pathToFileURL } from "node:url";
+import { CommanderError, type Command } from "commander";
+import { createAgent, type Agent } from "./agent.ts";
+import { buildProgram, CliError, EXIT_USAGE, quietErrors, usageMessage } from "./cli/index.ts";
+import type { AgentConfig } from "./config.ts";
+
+export type AgentPlugin = (agent: Agent) => Promise<(() => Promise<void>) | void> | (() => Promise<void>) | void;
+
+/** Plugins attached to every agent the CLI starts, in order. */
+export const PLUGINS: AgentPlugin[] = [];
+
+/** Runs the agent until SIGTERM/SIGINT (or `signal` aborts). */
+export async function runAgent(config: AgentConfig, signal?: AbortSignal): Promise<void> {
+  let agent: Agent;
+  try {
+    agent = createAgent(config);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const stops: (() => Promise<void>)[] = [];
+  for (const plugin of PLUGINS) {
+    const stop = await plugin(agent);
+    if (stop) stops.push(stop);
+  }
+  await agent.start();
+  await new Promise<void>((resolve) => {
+    const done = (sig: string) => {
+      agent.log.info({ signal: sig }, `received ${sig}, shutting down`);
+      resolve();
+    };
+    process.once("SIGTERM", () => done("SIGTERM"));
+    process.once("SIGINT", () => done("SIGINT"));
+    signal?.addEventListener("abort", () => done("abort"), { once: true });
+  });
+  for (const stop of stops.reverse()) await stop().catch((err: Error) => agent.log.error({ err: err.message }, `plugin stop failed: ${err.message}`));
+  await agent.stop();
+}
+
+export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
+  return buildProgram({ run: (config) => runAgent(config), env });
+}
+
+/** Parses argv and runs; resolves to the process exit code. */
+export async function main(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const program = quietErrors(buildCli(env));
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError && ["commander.helpDisplayed", "commander.help", "commander.version"].includes(err.code)) return 0;
+    const usage = usageMessage(err);
+    if (usage !== undefined) {
+      process.stderr.write(`edgelb-sync-agent: ${usage}\n(see edgelb-sync-agent --help)\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`edgelb-sync-agent: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then((code) => process.exit(code));
+}
