@@ -144,10 +144,13 @@ describe("startCluster", () => {
     expect(await refused(`http://${BASE}.41:${c.healthzPort}/healthz`)).toBe(true);
   });
 
-  it("rejects requests without the cluster's token", async () => {
-    cluster = await startCluster({ nodes: 0, addressBase: BASE, firstHost: 51 });
-    const res = await fetch(`${cluster.url}/api/v1/nodes`);
-    expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "Unauthorized", code: 401 });
+  it("rejects a wrong token always, and no token when anonymous access is off", async () => {
+    cluster = await startCluster({ nodes: 0, addressBase: BASE, firstHost: 51, anonymous: false });
+    const wrong = await fetch(`${cluster.url}/api/v1/nodes`, { headers: { authorization: "Bearer nope" } });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "Unauthorized", code: 401 });
+    expect((await fetch(`${cluster.url}/api/v1/nodes`)).status).toBe(401);
+    expect((await fetch(`${cluster.url}/api/v1/nodes`, { headers: { authorization: `Bearer ${cluster.token}` } })).status).toBe(200);
+    expect(cluster.api.requests.map((r) => r.auth)).toEqual(["rejected", "rejected", "bearer"]);
   });
 });

@@ -22,6 +22,9 @@
  *   cluster.delete("Service", "web", "default")
  *   cluster.store               // the Store itself (resource-typed API)
  *
+ * Like a real cluster it starts with namespaces default, kube-system, kube-public,
+ * kube-node-lease and edgelb, and the ClusterIP Service default/kubernetes.
+ *
  * The simulator (level-triggered from the store):
  *   - every Node object the cluster created has InternalIP = the node's loopback address;
  *   - every TCP NodePort of every Service is served on every node (and unserved when gone);
@@ -65,13 +68,17 @@ export interface ClusterOptions {
   /** API server port (default 0 = pick) and host (default 127.0.0.1). */
   apiPort?: number;
   apiHost?: string;
-  /** Bearer token the API server requires (default: random). */
+  /** Bearer token for the kubeconfig (default: random); a wrong token gets 401. */
   token?: string;
+  /** Serve requests without credentials (default true: kubectl sends none over plain http). */
+  anonymous?: boolean;
   /** Where to write the kubeconfig (default: a temp dir removed on stop). */
   kubeconfigPath?: string;
   kubeletVersion?: string;
   nodePortRange?: NodePortRange;
   bookmarkIntervalMs?: number;
+  /** Create default/kubernetes (ClusterIP 10.96.0.1:443) like every real cluster has (default true). */
+  kubernetesService?: boolean;
 }
 
 export interface ServiceRef {
@@ -118,9 +125,16 @@ export class SimCluster {
       host: opts.apiHost ?? "127.0.0.1",
       port: opts.apiPort ?? 0,
       token,
+      anonymous: opts.anonymous ?? true,
       ...(opts.nodePortRange ? { nodePortRange: opts.nodePortRange } : {}),
       ...(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
     });
+    if (opts.kubernetesService ?? true) {
+      api.store.create(SERVICES, "default", {
+        metadata: { name: "kubernetes", labels: { component: "apiserver", provider: "kubernetes" } },
+        spec: { type: "ClusterIP", clusterIP: "10.96.0.1", ports: [{ name: "https", port: 443, targetPort: 6443 }] },
+      });
+    }
     const kubeconfigPath = writeKubeconfig({ server: api.url, token, ...(opts.kubeconfigPath ? { path: opts.kubeconfigPath } : {}) });
     const settings = {
       addressBase: opts.addressBase ?? "127.0.0",

@@ -6,6 +6,7 @@
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, VERSION_INFO } from "./discovery.ts";
+import { PATCH_TYPES } from "./patch.ts";
 import { apiVersionOf, RESOURCES, SERVICES, type ResourceType } from "./resources.ts";
 import { parseFieldSelector, parseLabelSelector, type Obj } from "./selectors.ts";
 import { ApiError, errors, type StatusReason } from "./status.ts";
@@ -17,8 +18,16 @@ export interface ApiServerOptions extends StoreOptions {
   host?: string;
   /** 0 picks a free port; restart() reuses the same one. */
   port?: number;
-  /** Bearer token required on every request (except /healthz, /version...). */
+  /** Bearer token: a request carrying any other token gets 401. */
   token?: string;
+  /**
+   * Whether requests without credentials are served (default true). kubectl
+   * never sends kubeconfig credentials to a plain-http server (client-go only
+   * attaches them over TLS), so the demo and kubectl tests need this; suites
+   * that must prove a client authenticates set it false, or check `auth` in
+   * the request log.
+   */
+  anonymous?: boolean;
   /** Share a store (state) between server instances. */
   store?: Store;
   /** How often watches that asked for bookmarks get one (real: ~1 min). */
@@ -50,6 +59,8 @@ export interface RequestLogEntry {
   query: string;
   watch: boolean;
   status: number;
+  /** How the request authenticated. */
+  auth: "bearer" | "anonymous" | "rejected";
   contentType?: string;
   userAgent?: string;
 }
@@ -158,6 +169,7 @@ export class ApiServer {
   private host: string;
   private port: number;
   private readonly token: string | undefined;
+  private readonly anonymous: boolean;
   private readonly bookmarkIntervalMs: number;
 
   private constructor(opts: ApiServerOptions) {
@@ -165,6 +177,7 @@ export class ApiServer {
     this.host = opts.host ?? "127.0.0.1";
     this.port = opts.port ?? 0;
     this.token = opts.token;
+    this.anonymous = opts.anonymous ?? true;
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
   }
 
@@ -269,8 +282,15 @@ export class ApiServer {
 
   // ---- HTTP ----
 
+  private authOf(req: http.IncomingMessage): RequestLogEntry["auth"] {
+    const h = req.headers.authorization;
+    if (h === undefined) return this.anonymous || this.token === undefined ? "anonymous" : "rejected";
+    return this.token === undefined || h === `Bearer ${this.token}` ? "bearer" : "rejected";
+  }
+
   private log(req: http.IncomingMessage, url: URL, status: number, watch: boolean): void {
     this.requests.push({
+      auth: this.authOf(req),
       time: Date.now(),
       method: req.method ?? "",
       path: url.pathname,
@@ -312,10 +332,8 @@ export class ApiServer {
           throw new ApiError(inj.status, REASONS[inj.status] ?? "InternalError", inj.message ?? `injected fault: ${method} ${url.pathname}`);
         }
       }
-      if (this.token !== undefined && !PUBLIC_PATHS.has(url.pathname) && req.headers.authorization !== `Bearer ${this.token}`) {
-        throw errors.unauthorized();
-      }
-      if (req.headers.authorization !== undefined && this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`) {
+      const auth = this.authOf(req);
+      if (auth === "rejected" && !(req.headers.authorization === undefined && PUBLIC_PATHS.has(url.pathname))) {
         throw errors.unauthorized();
       }
       status = await this.serve(req, res, url, method, isWatch);
@@ -380,6 +398,10 @@ export class ApiServer {
         return code;
       }
       case "PATCH": {
+        const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+        if (!(PATCH_TYPES as readonly string[]).includes(type)) {
+          throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`);
+        }
         const body = await readBody(req);
         const out = this.store.patch(r, route.namespace, name, req.headers["content-type"] ?? "", body, opts);
         this.send(res, 200, out);
