@@ -341,3 +341,45 @@ describe("client-node typed clients", () => {
     expect(conflict.code).toBe(409);
   });
 });
+
+describe("fault hooks", () => {
+  it("injects errors, latency and resets per method and path, and logs every request", async () => {
+    const removeErr = api.inject({ method: "GET", path: /\/services$/, status: 503, times: 1 });
+    const failed = await call("GET", SVC);
+    expect(failed.status).toBe(503);
+    expect(failed.body).toMatchObject({ kind: "Status", reason: "ServiceUnavailable", code: 503 });
+    expect((await call("GET", SVC)).status).toBe(200); // times: 1
+    removeErr();
+
+    api.inject({ method: "POST", path: /\/services$/, delayMs: 150 });
+    const t0 = Date.now();
+    await create("slow");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    api.clearInjections();
+
+    api.inject({ path: /\/services\/slow$/, reset: true, times: 1 });
+    await expect(fetch(`${api.url}${SVC}/slow`)).rejects.toThrow();
+    expect((await call("GET", `${SVC}/slow`)).status).toBe(200);
+
+    expect(api.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+      `GET ${SVC} 503`,
+      `GET ${SVC} 200`,
+      `POST ${SVC} 201`,
+      `GET ${SVC}/slow 0`,
+      `GET ${SVC}/slow 200`,
+    ]);
+  });
+
+  it("deletes a namespace with its content, and refuses new content while it terminates", async () => {
+    await call("POST", "/api/v1/namespaces", { metadata: { name: "team" } });
+    await call("POST", "/api/v1/namespaces/team/services", service("x"));
+    await call("POST", "/api/v1/namespaces/team/services", service("held"));
+    await call("PATCH", "/api/v1/namespaces/team/services/held", { metadata: { finalizers: ["x.io/hold"] } }, MERGE);
+    await call("DELETE", "/api/v1/namespaces/team");
+    expect((await call("GET", "/api/v1/namespaces/team")).body.status.phase).toBe("Terminating");
+    expect((await call("GET", "/api/v1/namespaces/team/services/x")).status).toBe(404);
+    expect((await call("POST", "/api/v1/namespaces/team/services", service("y"))).status).toBe(403);
+    await call("PATCH", "/api/v1/namespaces/team/services/held", { metadata: { finalizers: null } }, MERGE);
+    expect((await call("GET", "/api/v1/namespaces/team")).status).toBe(404);
+  });
+});

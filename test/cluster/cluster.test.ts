@@ -80,7 +80,7 @@ describe("startCluster", () => {
       const res = await fetch(`http://${BASE}.${host}:${hc}/`);
       return { status: res.status, weight: res.headers.get("x-load-balancing-endpoint-weight"), body: (await res.json()) as any };
     };
-    expect(await probe(21)).toMatchObject({ status: 200, weight: "2", body: { localEndpoints: 2 } });
+    expect(await probe(21)).toMatchObject({ status: 200, weight: "2", body: { service: { namespace: "default", name: "local" }, localEndpoints: 2 } });
     expect(await probe(22)).toMatchObject({ status: 503, body: { localEndpoints: 0 } });
     expect(await probe(23)).toMatchObject({ status: 200, weight: "1" });
 
@@ -152,5 +152,34 @@ describe("startCluster", () => {
     expect((await fetch(`${cluster.url}/api/v1/nodes`)).status).toBe(401);
     expect((await fetch(`${cluster.url}/api/v1/nodes`, { headers: { authorization: `Bearer ${cluster.token}` } })).status).toBe(200);
     expect(cluster.api.requests.map((r) => r.auth)).toEqual(["rejected", "rejected", "bearer"]);
+  });
+});
+
+describe("test/cluster/main.ts", () => {
+  it("runs a cluster as a process, prints the kubeconfig path, and stops cleanly on SIGTERM", async () => {
+    const { spawn } = await import("node:child_process");
+    const { readFileSync } = await import("node:fs");
+    const child = spawn(process.execPath, ["--import", "tsx", "test/cluster/main.ts", "--nodes", "2", "--address-base", BASE, "--first-host", "61", "--healthz-port", "0"], {
+      cwd: new URL("../..", import.meta.url).pathname,
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    try {
+      const line = await waitFor(() => out.split("\n").find((l) => l.startsWith("{")), "the ready line", 15_000);
+      const info = JSON.parse(line);
+      expect(out.split("\n")[0]).toBe(info.kubeconfig);
+      expect(readFileSync(info.kubeconfig, "utf8")).toContain(`server: ${info.api}`);
+      expect(info.nodes).toEqual([
+        { name: "node-1", address: `${BASE}.61` },
+        { name: "node-2", address: `${BASE}.62` },
+      ]);
+      expect((await fetch(`http://${BASE}.62:${info.healthzPort}/healthz`)).status).toBe(200);
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(await refused(`${info.api}/version`)).toBe(true);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });

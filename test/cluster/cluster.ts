@@ -406,7 +406,7 @@ export class SimCluster {
         const work: Promise<unknown>[] = [];
         for (const p of nodePorts) if (!served.has(p)) work.push(node.servePort(p));
         for (const p of served) if (!nodePorts.has(p)) work.push(node.unservePort(p));
-        for (const [port, svc] of hc) work.push(node.setLocalEndpoints(port, localReady(svc, node.name)));
+        for (const [port, svc] of hc) work.push(node.setLocalEndpoints(port, localReady(svc, node.name), { namespace: svc.metadata.namespace, name: svc.metadata.name }));
         for (const port of this.hcPortsOf(node)) if (!hc.has(port)) work.push(node.removeHealthCheckPort(port));
         const results = await Promise.allSettled(work);
         for (const r of results) if (r.status === "rejected") this.failures.push(`${node.name}: ${String(r.reason)}`);

@@ -78,7 +78,7 @@ export class SimNode {
   private behavior: NodeBehavior = { mode: "ok" };
   private healthy = true;
   private readonly nodePorts = new Map<number, Listener>();
-  private readonly hcPorts = new Map<number, { listener: Listener; count: number }>();
+  private readonly hcPorts = new Map<number, { listener: Listener; count: number; service: { namespace: string; name: string } }>();
   private readonly healthz: Listener;
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly hung = new Set<http.ServerResponse>();
@@ -173,15 +173,16 @@ export class SimNode {
    * Serves a Local Service's healthCheckNodePort the way kube-proxy does:
    * 200 with the number of ready local endpoints, 503 when there are none.
    */
-  async setLocalEndpoints(hcPort: number, count: number): Promise<void> {
+  async setLocalEndpoints(hcPort: number, count: number, service = { namespace: "", name: "" }): Promise<void> {
     let entry = this.hcPorts.get(hcPort);
     if (!entry) {
       const listener = new Listener(this.address, hcPort, (req, res) => this.answerHealthCheck(hcPort, req, res));
-      entry = { listener, count };
+      entry = { listener, count, service };
       await listener.open();
       this.hcPorts.set(hcPort, entry);
     }
     entry.count = count;
+    entry.service = service;
   }
 
   async removeHealthCheckPort(hcPort: number): Promise<void> {
@@ -217,9 +218,10 @@ export class SimNode {
   }
 
   private answerHealthCheck(hcPort: number, _req: http.IncomingMessage, res: http.ServerResponse): void {
-    const count = this.hcPorts.get(hcPort)?.count ?? 0;
+    const entry = this.hcPorts.get(hcPort);
+    const count = entry?.count ?? 0;
     const body = JSON.stringify({
-      service: { namespace: "", name: "" },
+      service: entry?.service ?? { namespace: "", name: "" },
       localEndpoints: count,
       serviceProxyHealthy: true,
     });
