@@ -322,7 +322,7 @@ export function buildProgram(h: ProgramHandlers): Command {
 /** Turns a commander or CLI problem into the one line a user sees. */
 export function usageMessage(err: unknown): string | undefined {
   if (err instanceof CliError) return err.message;
-  if (err instanceof CommanderError) return err.message.replace(/^error:\s*/, "");
+  if (err instanceof CommanderError) return err.message.replace(/^error:\s*/, "").replace(/\s*\n\s*/g, " ");
   return undefined;
 }
 
