@@ -34,6 +34,12 @@ export class WsClient {
     });
   }
 
+  /** Closes from the client side and waits until the close handshake completes. */
+  async close(code = 1000, reason = ""): Promise<{ code: number; reason: string }> {
+    this.ws.close(code, reason);
+    return this.closed;
+  }
+
   /** The next message; fails after `ms` so a lost message cannot hang a test. */
   next(ms = 10_000): Promise<WsData> {
     const queued = this.queue.shift();

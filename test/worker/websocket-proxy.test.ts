@@ -44,7 +44,7 @@ describe.each(transports)("WebSocket through the %s transport", (name, open) => 
       c.ws.send(m);
       expect(await c.next()).toBe(m);
     }
-    c.ws.close(1000);
+    expect((await c.close()).code).toBe(1000);
   });
 
   it("echoes binary byte for byte", async () => {
@@ -54,7 +54,7 @@ describe.each(transports)("WebSocket through the %s transport", (name, open) => 
     const back = await c.next();
     expect(back).toBeInstanceOf(ArrayBuffer);
     expect(await digest(back)).toBe(await digest(bytes));
-    c.ws.close(1000);
+    expect((await c.close()).code).toBe(1000);
   });
 
   it("carries large messages both ways (1 MiB binary, 512 KiB text)", async () => {
@@ -67,7 +67,7 @@ describe.each(transports)("WebSocket through the %s transport", (name, open) => 
     const back = await c.next();
     expect(typeof back).toBe("string");
     expect(back === text, `text of ${(back as string).length} chars comes back unchanged`).toBe(true);
-    c.ws.close(1000);
+    expect((await c.close()).code).toBe(1000);
   });
 
   it("reassembles messages the origin sends in fragments, with a ping between them", async () => {
@@ -80,7 +80,7 @@ describe.each(transports)("WebSocket through the %s transport", (name, open) => 
     c.ws.send("fragment:binary:16:1000000");
     expect(await digest(await c.next())).toBe(await digest(pattern(1_000_000, false)));
     expect(await c.next()).toBe("pong:mid-message");
-    c.ws.close(1000);
+    expect((await c.close()).code).toBe(1000);
   });
 
   it("passes the origin's close code and reason to the client", async () => {

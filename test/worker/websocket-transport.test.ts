@@ -31,7 +31,7 @@ describe("socket transport: WebSocket relay", () => {
     expect(seen.headers.cookie).toBe("session=abc");
     expect(seen.headers["sec-websocket-key"]).not.toBe("client-key-must-not-leak");
     expect(seen.headers["sec-websocket-extensions"]).toBeUndefined();
-    c.ws.close(1000);
+    expect((await c.close()).code).toBe(1000);
   });
 
   it("relays what the origin says before it has heard anything (bytes right after the 101)", async () => {
@@ -77,7 +77,7 @@ describe("socket transport: WebSocket relay", () => {
     const c = new WsClient(res.webSocket!);
     c.ws.send("ping");
     expect(await c.next()).toBe("pong:are you there");
-    c.ws.close(1000);
+    expect((await c.close()).code).toBe(1000);
   });
 
   it("is typed as the socket transport", () => {

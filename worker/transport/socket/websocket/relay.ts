@@ -61,7 +61,7 @@ export function relay(
   /** After a close frame went out, the origin should answer and drop TCP; do not wait forever. */
   const awaitOriginClose = () => {
     clearTimeout(closeTimer);
-    closeTimer = setTimeout(() => conn.close(), opts.closeTimeoutMs);
+    closeTimer = setTimeout(shutdown, opts.closeTimeoutMs);
   };
 
   // Binary messages as ArrayBuffer (the standard default is Blob, which needs an async read).
@@ -72,12 +72,16 @@ export function relay(
     else toOrigin(Opcode.Binary, data instanceof Blob ? data : new Uint8Array(data));
   });
   client.addEventListener("close", (event: CloseEvent) => {
-    // Either the client starts closing, or it answers the close we relayed.
+    if (receivedClose) {
+      // The client answered the close we relayed from the origin: done.
+      clientClosed = true;
+      conn.close();
+      return;
+    }
+    // The client starts closing: the origin's answer (or the timeout) completes the client's handshake.
     const code = isSendableCloseCode(event.code) ? event.code : event.code === 1005 ? null : 1000;
     toOrigin(Opcode.Close, closePayload(code, event.reason));
-    closeClient(code, event.reason);
-    if (receivedClose) conn.close();
-    else awaitOriginClose();
+    awaitOriginClose();
   });
   client.addEventListener("error", () => shutdown());
 
