@@ -16,6 +16,8 @@ import { CommanderError, type Command } from "commander";
 import { createAgent, type Agent } from "./agent.ts";
 import { buildProgram, CliError, EXIT_USAGE, quietErrors, usageMessage } from "./cli/index.ts";
 import type { AgentConfig } from "./config.ts";
+import { citizenPlugin } from "./citizen/attach.ts";
+import { addCitizenOptions, addCleanupCommand, resolveCitizenConfig, type CitizenFlags } from "./citizen/cli.ts";
 
 export type AgentPlugin = (agent: Agent) => Promise<(() => Promise<void>) | void> | (() => Promise<void>) | void;
 
@@ -23,7 +25,7 @@ export type AgentPlugin = (agent: Agent) => Promise<(() => Promise<void>) | void
 export const PLUGINS: AgentPlugin[] = [];
 
 /** Runs the agent until SIGTERM/SIGINT (or `signal` aborts). */
-export async function runAgent(config: AgentConfig, signal?: AbortSignal): Promise<void> {
+export async function runAgent(config: AgentConfig, signal?: AbortSignal, plugins: AgentPlugin[] = PLUGINS): Promise<void> {
   let agent: Agent;
   try {
     agent = createAgent(config);
@@ -31,7 +33,7 @@ export async function runAgent(config: AgentConfig, signal?: AbortSignal): Promi
     throw new CliError((err as Error).message);
   }
   const stops: (() => Promise<void>)[] = [];
-  for (const plugin of PLUGINS) {
+  for (const plugin of plugins) {
     const stop = await plugin(agent);
     if (stop) stops.push(stop);
   }
@@ -50,7 +52,18 @@ export async function runAgent(config: AgentConfig, signal?: AbortSignal): Promi
 }
 
 export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
-  return buildProgram({ run: (config) => runAgent(config), env });
+  // Leader election, Service status/Events and metrics (sync-agent/citizen):
+  // their flags join the agent's, and they attach as the first plugin.
+  const program: Command = buildProgram({
+    run: (config) => {
+      const citizen = resolveCitizenConfig(program.opts<CitizenFlags>(), env, { dryRun: config.dryRun });
+      return runAgent(config, undefined, [citizenPlugin(citizen), ...PLUGINS]);
+    },
+    env,
+  });
+  addCitizenOptions(program);
+  addCleanupCommand(program, env);
+  return program;
 }
 
 /** Parses argv and runs; resolves to the process exit code. */

@@ -89,6 +89,7 @@ export class Citizen extends EventEmitter<CitizenEvents> {
   private readonly log: Logger;
   private server: MetricsServer | null = null;
   private stopped = false;
+  private lastEdgeConfirmedAt: number | null = null;
 
   constructor(opts: CitizenOptions) {
     super();
@@ -142,11 +143,16 @@ export class Citizen extends EventEmitter<CitizenEvents> {
     return this.elector.writeDeadline();
   }
 
+  /** The edge holds what we want (a push succeeded, or what is stored already matches). */
+  edgeConfirmed(at: number = Date.now()): void {
+    this.lastEdgeConfirmedAt = at;
+  }
+
   readiness(): Readiness {
     return agentReadiness({
       informersSynced: this.opts.informersSynced(),
       isLeader: this.isLeader(),
-      lastSuccessfulPushAt: this.metrics.lastSuccessfulPushAt(),
+      lastSuccessfulPushAt: this.lastEdgeConfirmedAt,
       pendingSince: this.opts.pendingSince?.() ?? null,
       now: Date.now(),
       maxPushLagMs: this.opts.config.maxPushLagMs,
@@ -191,15 +197,4 @@ export class Citizen extends EventEmitter<CitizenEvents> {
     await this.server?.close();
     this.server = null;
   }
-}
-
-/** Parses "15s", "1500ms", "2m" or a plain number of seconds into ms; throws a clear message. */
-export function parseDuration(value: string, what: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value);
-  if (!m) throw new Error(`${what}: "${value}" is not a duration (use e.g. 15s, 1500ms or 2m)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? "s";
-  const ms = unit === "ms" ? n : unit === "m" ? n * 60_000 : n * 1000;
-  if (!(ms > 0)) throw new Error(`${what}: must be greater than zero`);
-  return Math.round(ms);
 }

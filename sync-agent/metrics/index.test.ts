@@ -16,7 +16,14 @@ describe("Metrics", () => {
     m.setServices({ served: 3, skipped: 1 });
     m.setLeader(true);
     m.informerRestart("services");
-    const text = await m.registry.metrics();
+    const counts = { nodes: 0, endpointslices: 2 };
+    m.observeInformerRestarts(() => counts);
+    let text = await m.registry.metrics();
+    expect(text).toContain('edgelb_informer_restarts_total{resource="nodes"} 0');
+    expect(text).toContain('edgelb_informer_restarts_total{resource="endpointslices"} 2');
+    counts.endpointslices = 3;
+    text = await m.registry.metrics();
+    expect(text).toContain('edgelb_informer_restarts_total{resource="endpointslices"} 3');
     expect(text).toContain('edgelb_pushes_total{result="success"} 1');
     expect(text).toContain('edgelb_pushes_total{result="error"} 1');
     expect(text).toContain('edgelb_push_duration_seconds_bucket{le="0.25",result="success"} 1');

@@ -20,6 +20,7 @@ export class Metrics {
   private readonly statusWrites: Counter<"result">;
   private readonly events: Counter<"reason" | "result">;
   private lastSuccessfulPushMs: number | null = null;
+  private restartSource: (() => Record<string, number>) | null = null;
 
   constructor(opts: { defaultMetrics?: boolean; prefix?: string } = {}) {
     const p = opts.prefix ?? "edgelb_";
@@ -71,11 +72,22 @@ export class Metrics {
       help: "Generation of the last snapshot the edge accepted.",
       registers,
     });
+    const seenRestarts = new Map<string, number>();
+    const source = () => this.restartSource;
     this.informerRestarts = new Counter({
       name: `${p}informer_restarts_total`,
       help: "Informer (list+watch) restarts after an error, by resource.",
       labelNames: ["resource"],
       registers,
+      // Informers count their own restarts; bring the counter up to date at scrape time.
+      collect() {
+        const counts = source()?.() ?? {};
+        for (const [resource, n] of Object.entries(counts)) {
+          const seen = seenRestarts.get(resource) ?? 0;
+          this.inc({ resource }, Math.max(0, n - seen)); // inc by 0 makes the series visible from the start
+          seenRestarts.set(resource, Math.max(n, seen));
+        }
+      },
     });
     this.statusWrites = new Counter({
       name: `${p}service_status_writes_total`,
@@ -95,10 +107,10 @@ export class Metrics {
     for (const state of ["served", "skipped"] as const) this.services.set({ state }, 0);
   }
 
-  /** Records one push; `seconds` is wall time of the whole attempt. */
-  push(result: PushResult, seconds: number, generation?: number, at: number = Date.now()): void {
+  /** Records one push; `seconds` is wall time of the attempt (undefined when unknown). */
+  push(result: PushResult, seconds: number | undefined, generation?: number, at: number = Date.now()): void {
     this.pushes.inc({ result });
-    this.pushDuration.observe({ result }, seconds);
+    if (seconds !== undefined) this.pushDuration.observe({ result }, seconds);
     if (result === "success" || result === "unchanged") {
       this.lastSuccessfulPushMs = at;
       this.lastPush.set(at / 1000);
@@ -125,6 +137,11 @@ export class Metrics {
 
   informerRestart(resource: string): void {
     this.informerRestarts.inc({ resource });
+  }
+
+  /** Reads restart counts kept elsewhere (the informers) at every scrape. */
+  observeInformerRestarts(counts: () => Record<string, number>): void {
+    this.restartSource = counts;
   }
 
   statusWrite(result: "success" | "error"): void {
