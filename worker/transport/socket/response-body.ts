@@ -51,7 +51,16 @@ export function toResponse(
     conn.close();
     return new Response(null, init);
   }
-  return new Response(bodyStream(conn, parser, pending, opts), init);
+  // Hand the body over through a native stream, as fetch() would: workerd then
+  // sends Content-Length when it is known, and aborts the client's response
+  // when the origin's body breaks (an erroring JS stream can end like a
+  // complete chunked body). pipeTo keeps the socket reads paced by the client.
+  const sink =
+    head.framing.kind === "length" ? new FixedLengthStream(head.framing.length) : new IdentityTransformStream();
+  bodyStream(conn, parser, pending, opts)
+    .pipeTo(sink.writable)
+    .catch(() => {}); // already reported through onError, and seen by the client as a broken body
+  return new Response(sink.readable, init);
 }
 
 export function bodyStream(
