@@ -357,6 +357,13 @@ describe("fault hooks", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
     api.clearInjections();
 
+    // A hung request proceeds as soon as the fault is cleared.
+    api.inject({ method: "GET", path: /\/services\/slow$/, delayMs: 60_000 });
+    const hung = call("GET", `${SVC}/slow`);
+    await waitFor(() => api.delayedRequests === 1, "the request to hang");
+    api.clearInjections();
+    expect((await hung).status).toBe(200);
+
     api.inject({ path: /\/services\/slow$/, reset: true, times: 1 });
     await expect(fetch(`${api.url}${SVC}/slow`)).rejects.toThrow();
     expect((await call("GET", `${SVC}/slow`)).status).toBe(200);
@@ -365,6 +372,7 @@ describe("fault hooks", () => {
       `GET ${SVC} 503`,
       `GET ${SVC} 200`,
       `POST ${SVC} 201`,
+      `GET ${SVC}/slow 200`,
       `GET ${SVC}/slow 0`,
       `GET ${SVC}/slow 200`,
     ]);

@@ -65,6 +65,12 @@ export interface RequestLogEntry {
   userAgent?: string;
 }
 
+interface InjectionEntry extends Injection {
+  hits: number;
+  /** Requests sleeping in this injection's delay; removing the injection wakes them. */
+  sleepers: Set<() => void>;
+}
+
 interface WatchConn {
   res: http.ServerResponse;
   socket: Socket;
@@ -164,7 +170,7 @@ export class ApiServer {
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<WatchConn>();
-  private injections: (Injection & { hits: number })[] = [];
+  private injections: InjectionEntry[] = [];
   readonly requests: RequestLogEntry[] = [];
   private host: string;
   private port: number;
@@ -264,16 +270,40 @@ export class ApiServer {
     this.store.compact(rv);
   }
 
+  /** Requests currently held by an injected delay. */
+  get delayedRequests(): number {
+    return this.injections.reduce((n, i) => n + i.sleepers.size, 0);
+  }
+
+  /** Adds a fault; the returned function removes it (and lets requests it delays proceed). */
   inject(rule: Injection): () => void {
-    const entry = { ...rule, hits: 0 };
+    const entry: InjectionEntry = { ...rule, hits: 0, sleepers: new Set() };
     this.injections.push(entry);
-    return () => {
-      this.injections = this.injections.filter((i) => i !== entry);
-    };
+    return () => this.removeInjection(entry);
   }
 
   clearInjections(): void {
-    this.injections = [];
+    for (const i of [...this.injections]) this.removeInjection(i);
+  }
+
+  private removeInjection(entry: InjectionEntry): void {
+    this.injections = this.injections.filter((i) => i !== entry);
+    for (const wake of [...entry.sleepers]) wake();
+  }
+
+  /** Sleeps for an injected delay; ends early when the injection goes or the client leaves. */
+  private sleep(entry: InjectionEntry, ms: number, req: http.IncomingMessage): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        entry.sleepers.delete(wake);
+        req.socket.off("close", wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      entry.sleepers.add(wake);
+      req.socket.once("close", wake);
+    });
   }
 
   clearRequestLog(): void {
@@ -322,7 +352,13 @@ export class ApiServer {
         if (inj.watch !== undefined && inj.watch !== isWatch) continue;
         if (inj.times !== undefined && inj.hits >= inj.times) continue;
         inj.hits++;
-        if (inj.delayMs) await new Promise((r) => setTimeout(r, inj.delayMs));
+        if (inj.delayMs) {
+          await this.sleep(inj, inj.delayMs, req);
+          if (req.socket.destroyed) {
+            status = 0;
+            return;
+          }
+        }
         if (inj.reset) {
           status = 0;
           req.socket.destroy();
