@@ -50,10 +50,12 @@ export function describeError(err: unknown): string {
   const e = err as { statusCode?: number; code?: number | string; message?: string; body?: unknown } | undefined;
   if (!e) return "watch closed";
   const status = e.statusCode ?? (typeof e.code === "number" ? e.code : undefined);
-  const cause = (e as { cause?: { code?: string } }).cause?.code;
-  const msg = e.message ?? String(err);
-  if (status) return `HTTP ${status}: ${msg.split("\n")[0]}`;
-  return cause ? `${cause}: ${msg}` : msg;
+  const msg = (e.message ?? String(err)).split("\n")[0]!;
+  if (status) return `HTTP ${status}: ${msg.replace(/^HTTP-Code: \d+\s*/, "").slice(0, 200)}`;
+  // node-fetch: "request to http://… failed, reason: connect ECONNREFUSED 127.0.0.1:6443"
+  const reason = /, reason: (.*)$/.exec(msg)?.[1];
+  if (reason) return reason;
+  return msg === "Premature close" ? "the API server closed the connection" : msg;
 }
 
 export class GuardedInformer<T extends KubernetesObject> {
@@ -134,11 +136,17 @@ export class GuardedInformer<T extends KubernetesObject> {
     const old = this.current;
     this.current = inf;
     this.candidate = undefined;
+    const failed = this.attempt;
     this.attempt = 0;
     if (old) void old.stop();
     const n = inf.list().length;
     if (why === "start") this.opts.log.debug({ resource: this.opts.resource, objects: n }, `listed ${n} ${this.opts.resource}`);
-    else this.opts.log.info({ resource: this.opts.resource, objects: n, reason: why }, `${this.opts.resource}: fresh list after ${why} (${n} objects)`);
+    else if (why === "restart") {
+      this.opts.log.info(
+        { resource: this.opts.resource, objects: n, failedAttempts: failed },
+        `${this.opts.resource}: listed and watching again after ${failed} failed attempt${failed === 1 ? "" : "s"} (${n} objects)`,
+      );
+    } else this.opts.log.debug({ resource: this.opts.resource, objects: n, reason: why }, `${this.opts.resource}: fresh list after ${why} (${n} objects)`);
     this.resolveSynced();
     this.opts.onChange(`${this.opts.resource} listed`);
   }
@@ -147,15 +155,20 @@ export class GuardedInformer<T extends KubernetesObject> {
     if (this.stopped || isAbort(err)) return;
     if (inf !== this.current && inf !== this.candidate) return; // a replaced informer's last words
     if (this.restartTimer) return; // one pending restart is enough
-    if (inf === this.candidate) this.candidate = undefined;
+    const listing = inf === this.candidate;
+    if (listing) this.candidate = undefined;
     void inf.stop();
     this.attempt++;
     this.restarts++;
     const delay = backoffDelay(this.attempt, this.opts.backoff);
     const at = new Date(Date.now() + delay);
-    this.opts.log.warn(
+    const what = listing ? `cannot list ${this.opts.resource}` : `${this.opts.resource} watch failed`;
+    const state = this.current ? "serving the last known state" : "nothing is published until it lists";
+    // During an outage: the first failure and every 5th attempt at warn, the rest at debug.
+    const level = this.attempt === 1 || this.attempt % 5 === 0 ? "warn" : "debug";
+    this.opts.log[level](
       { resource: this.opts.resource, err: describeError(err), attempt: this.attempt, nextAttemptAt: at.toISOString() },
-      `${this.opts.resource} watch failed (${describeError(err)}); serving the last known state, re-listing at ${at.toISOString()}`,
+      `${what} (${describeError(err)}${this.attempt > 1 ? `, attempt ${this.attempt}` : ""}); ${state}, re-listing at ${at.toISOString()}`,
     );
     this.opts.onRestart?.(this.opts.resource, err, at);
     this.restartTimer = setTimeout(() => {

@@ -166,6 +166,7 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
     if (h === undefined) pending.push(name);
     return h === true;
   };
+  const pendingNodes = () => pending.length;
   let nodes: SnapshotNode[] = topo.nodes.map((n) => ({
     name: n.name,
     address: n.address,
@@ -174,8 +175,11 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
   }));
   // Like cloud load balancers: when every backend fails, send traffic to all
   // of them rather than to none (a broken health check must not be an outage).
-  const failOpen = nodes.length > 0 && nodes.every((n) => !n.healthy);
-  if (failOpen) nodes = nodes.map((n) => ({ ...n, healthy: true }));
+  // Not yet probed counts as down, but only a verdict on every node is a
+  // real (and loudly logged) fail-open.
+  const allDown = nodes.length > 0 && nodes.every((n) => !n.healthy);
+  const failOpen = allDown && pendingNodes() === 0;
+  if (allDown) nodes = nodes.map((n) => ({ ...n, healthy: true }));
   const healthyNode = new Map(nodes.map((n) => [n.name, n.healthy]));
 
   const failOpenServices: string[] = [];
@@ -193,13 +197,17 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
       } as SnapshotService["policy"],
     };
     if (s.trafficPolicy === "Local") {
+      let unknown = 0;
       let endpoints: SnapshotEndpoint[] = [...(s.localEndpoints ?? [])]
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([node, weight]) => {
           let healthy: boolean;
           if (s.healthCheckNodePort) {
             const h = health.local(node, s.healthCheckNodePort);
-            if (h === undefined) pending.push(`${node}:${s.healthCheckNodePort}`);
+            if (h === undefined) {
+              pending.push(`${node}:${s.healthCheckNodePort}`);
+              unknown++;
+            }
             healthy = h === true;
           } else {
             healthy = healthyNode.get(node) === true;
@@ -207,7 +215,7 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
           return { node, weight, healthy };
         });
       if (endpoints.length > 0 && endpoints.every((e) => !e.healthy)) {
-        failOpenServices.push(`${s.namespace}/${s.name}`);
+        if (unknown === 0) failOpenServices.push(`${s.namespace}/${s.name}`);
         endpoints = endpoints.map((e) => ({ ...e, healthy: true }));
       }
       out.endpoints = endpoints;
