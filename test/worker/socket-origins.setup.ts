@@ -69,6 +69,14 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
   "truncated-length": (s) => s.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b"),
   "truncated-chunked": (s) => s.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
   "close-now": (s) => s.end(),
+  // Bytes above 0x7F (obs-text): Latin-1 in the reason phrase, UTF-8 in a field value.
+  "obs-text": (s) =>
+    s.end(
+      Buffer.concat([
+        Buffer.from("HTTP/1.1 200 Tr\xe8s bien\r\nContent-Disposition: attachment; filename=", "latin1"),
+        Buffer.from("naïve-€.txt\r\nContent-Length: 2\r\n\r\nok", "utf8"),
+      ]),
+    ),
   reset: (s) => s.resetAndDestroy(),
   silent: () => {},
   "stall-body": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes!"),

@@ -171,6 +171,14 @@ describe("socket transport: origins that speak HTTP/1.1 in odd but valid ways", 
     expect(await res.text()).toBe("final");
   });
 
+  it("keeps UTF-8 field values (file names) intact and reads a Latin-1 reason phrase", async () => {
+    const res = await send(rawOrigin, "/raw/obs-text");
+    expect(res.status).toBe(200);
+    expect(res.statusText).toBe("Très bien");
+    expect(res.headers.get("content-disposition")).toBe("attachment; filename=naïve-€.txt");
+    expect(await res.text()).toBe("ok");
+  });
+
   it("reads a close-delimited HTTP/1.0 body to the end", async () => {
     const res = await send(rawOrigin, "/raw/close-delimited");
     expect(await res.text()).toBe("read until the origin closes");

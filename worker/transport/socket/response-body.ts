@@ -46,10 +46,17 @@ export function toResponse(
   pending: ResponseEvent[],
   opts: BodyOptions,
 ): Response {
-  const init = { status: head.status, statusText: head.statusText, headers: responseHeaders(head) };
-  if (head.framing.kind === "none") {
+  let init: ResponseInit;
+  try {
+    init = { status: head.status, statusText: head.statusText, headers: responseHeaders(head) };
+    if (head.framing.kind === "none") {
+      conn.close();
+      return new Response(null, init);
+    }
+    new Response(null, init); // the runtime's own checks on status text and field values
+  } catch (e) {
     conn.close();
-    return new Response(null, init);
+    throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
   }
   // Hand the body over through a native stream, as fetch() would: workerd then
   // sends Content-Length when it is known, and aborts the client's response

@@ -2,7 +2,7 @@
 // byte slices the socket delivers. It yields the head once complete, then body
 // data framed by Content-Length, chunked encoding or connection close
 // (RFC 9112 §6.3), and refuses anything ambiguous instead of guessing.
-import { ByteQueue, latin1 } from "./bytes.ts";
+import { ByteQueue, fromLatin1, latin1 } from "./bytes.ts";
 import { ChunkedDecoder, stripEol } from "./chunked.ts";
 import { HttpParseError } from "./http-error.ts";
 
@@ -228,12 +228,12 @@ export class ResponseParser {
       }
       const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
       if (!FIELD_VALUE.test(value)) throw new HttpParseError(`bad value in header ${name}`);
-      headers.push([name.toLowerCase(), value]);
+      headers.push([name.toLowerCase(), nonAscii(value)]);
     }
     return {
       version: m[1] === "0" ? "1.0" : "1.1",
       status,
-      statusText: m[3] ?? "",
+      statusText: nonAscii(m[3] ?? ""),
       headers,
       framing: this.framingFor(status, headers),
     };
@@ -271,6 +271,22 @@ export class ResponseParser {
       return { kind: "length", length };
     }
     return { kind: "close" };
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Field bytes above 0x7F, read one char per byte. The runtime writes non-ASCII
+ * header text as UTF-8, so bytes that are valid UTF-8 (the usual case: file
+ * names, display names) are decoded as such and reach the client unchanged.
+ */
+function nonAscii(value: string): string {
+  if (!/[\x80-\xff]/.test(value)) return value;
+  try {
+    return utf8.decode(fromLatin1(value));
+  } catch {
+    return value;
   }
 }
 
