@@ -1,6 +1,7 @@
 // The socket transport on its own, inside workerd, against real TCP origins on
 // loopback (see socket-origins.setup.ts): well-formed traffic, every kind of
 // broken origin, and backpressure on large bodies.
+import { connect } from "cloudflare:sockets";
 import { describe, expect, inject, it } from "vitest";
 import { createSocketTransport, socketTransport } from "../../worker/transport/socket/index.ts";
 import {
@@ -263,6 +264,21 @@ describe("socket transport: failures are typed for the proxy", () => {
       expect(String(e)).toMatch(msg);
     });
   }
+
+  it("logs one line naming the node when a body breaks after the head", async () => {
+    const lines: [string, string, Record<string, unknown>][] = [];
+    const t = createSocketTransport({ connect, log: (level, event, fields) => lines.push([level, event, fields]) });
+    const res = await t.send({
+      origin: rawOrigin,
+      request: new Request("http://x/raw/truncated-length"),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+    });
+    await rejection(res.arrayBuffer());
+    expect(lines).toEqual([
+      ["error", "origin.body_failed", { node: "raw", error: expect.stringMatching(/truncated body: 90 of 100 bytes missing/) }],
+    ]);
+  });
 
   it("a body that stalls errors the client's stream after the idle timeout instead of hanging", async () => {
     const res = await send(rawOrigin, "/raw/stall-body", {}, { connect: 2000, response: 300 });

@@ -3,6 +3,6 @@ import { connect } from "cloudflare:sockets";
 import { createSocketTransport } from "./transport.ts";
 
 export { createSocketTransport } from "./transport.ts";
-export type { SocketTransportOptions } from "./transport.ts";
+export type { SocketTransportOptions, TransportLog } from "./transport.ts";
 
 export const socketTransport = createSocketTransport({ connect });

@@ -15,11 +15,17 @@ export interface SocketTransportOptions {
   /** Largest response head accepted (status line + fields). */
   maxHeadBytes?: number;
   /** Where failures that happen after the Response was returned are reported. */
-  log?: (entry: Record<string, unknown>) => void;
+  log?: TransportLog;
 }
 
+/** Same shape as the worker's Logger (worker/log), so the app can pass its own. */
+export type TransportLog = (level: "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+
+const consoleLog: TransportLog = (level, event, fields) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), level, event, transport: "socket", ...fields }));
+
 export function createSocketTransport(opts: SocketTransportOptions): Transport {
-  const log = opts.log ?? ((entry) => console.error(JSON.stringify(entry)));
+  const log = opts.log ?? consoleLog;
   return {
     name: "socket",
     async send(req: OriginRequest): Promise<Response> {
@@ -32,7 +38,7 @@ export function createSocketTransport(opts: SocketTransportOptions): Transport {
 async function sendHttp(
   req: OriginRequest,
   opts: SocketTransportOptions,
-  log: (entry: Record<string, unknown>) => void,
+  log: TransportLog,
 ): Promise<Response> {
   const { origin, request } = req;
   const url = new URL(request.url);
@@ -72,7 +78,6 @@ async function sendHttp(
   }
   return toResponse(conn, parser, responseHead, pending, {
     idleTimeoutMs: req.responseTimeoutMs,
-    onError: (error) =>
-      log({ level: "error", msg: "origin response body failed", transport: "socket", node: origin.node, error: error.message }),
+    onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
   });
 }

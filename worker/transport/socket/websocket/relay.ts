@@ -3,6 +3,7 @@
 // worker is the origin's client: it masks what it sends, answers pings, and
 // carries close codes both ways.
 import type { Connection } from "../connection.ts";
+import type { TransportLog } from "../transport.ts";
 import { encodeFrame, FrameDecoder, newMask, Opcode, WebSocketProtocolError } from "./frame.ts";
 import { closePayload, isSendableCloseCode, MessageAssembler } from "./message.ts";
 
@@ -10,7 +11,7 @@ export interface RelayOptions {
   maxMessageBytes: number;
   /** How long to wait for the origin's answer to a close before dropping the connection. */
   closeTimeoutMs: number;
-  log: (entry: Record<string, unknown>) => void;
+  log: TransportLog;
 }
 
 /** Status the client sees when the origin vanishes without a close frame (1006 cannot be sent). */
@@ -120,11 +121,11 @@ export function relay(
         onBytes(r.value);
       }
       if (!receivedClose && !sentClose) {
-        opts.log({ level: "warn", msg: "origin closed a WebSocket without a close frame", node: conn.origin.node });
+        opts.log("warn", "websocket.origin_vanished", { node: conn.origin.node, error: "TCP closed without a close frame" });
       }
     } catch (e) {
       if (e instanceof WebSocketProtocolError) {
-        opts.log({ level: "warn", msg: "origin broke the WebSocket protocol", node: conn.origin.node, error: e.message });
+        opts.log("warn", "websocket.protocol_error", { node: conn.origin.node, code: e.code, error: e.message });
         toOrigin(Opcode.Close, closePayload(e.code, e.message));
         closeClient(ORIGIN_GONE, "origin protocol error");
         await writes;

@@ -9,6 +9,7 @@ import { responseHeaders, toResponse } from "../response-body.ts";
 import { ResponseParser } from "../response-parser.ts";
 import { acceptFor, handshakeProblem, newKey, offeredProtocols } from "./handshake.ts";
 import { relay } from "./relay.ts";
+import type { TransportLog } from "../transport.ts";
 
 /** Matches Cloudflare's limit on a WebSocket message. */
 export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
@@ -24,7 +25,7 @@ const CLIENT_HANDSHAKE = ["sec-websocket-key", "sec-websocket-version", "sec-web
 export async function upgradeWebSocket(
   req: OriginRequest,
   connect: Connect,
-  log: (entry: Record<string, unknown>) => void,
+  log: TransportLog,
 ): Promise<Response> {
   const { origin, request } = req;
   const url = new URL(request.url);
@@ -58,7 +59,7 @@ export async function upgradeWebSocket(
     // The origin refused the upgrade (401, 404, 503...): that answer goes to the client as is.
     return toResponse(conn, parser, responseHead, pending, {
       idleTimeoutMs: req.responseTimeoutMs,
-      onError: (error) => log({ level: "error", msg: "origin response body failed", node: origin.node, error: error.message }),
+      onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
     });
   }
   const problem = handshakeProblem(responseHead, expectedAccept, offeredProtocols(request.headers));
@@ -71,7 +72,7 @@ export async function upgradeWebSocket(
   server.accept();
   const initial = pending.flatMap((e) => (e.kind === "data" ? [e.bytes] : []));
   relay(server, conn, initial, { maxMessageBytes: MAX_MESSAGE_BYTES, closeTimeoutMs: 5_000, log }).catch((e: unknown) =>
-    log({ level: "error", msg: "WebSocket relay failed", node: origin.node, error: message(e) }),
+    log("error", "websocket.relay_failed", { node: origin.node, error: message(e) }),
   );
   return new Response(null, {
     status: 101,
