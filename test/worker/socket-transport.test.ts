@@ -281,7 +281,13 @@ describe("socket transport: failures are typed for the proxy", () => {
   });
 
   it("a body that stalls errors the client's stream after the idle timeout instead of hanging", async () => {
-    const res = await send(rawOrigin, "/raw/stall-body", {}, { connect: 2000, response: 300 });
+    const t = createSocketTransport({ connect, bodyIdleTimeoutMs: 300, log: () => {} });
+    const res = await t.send({
+      origin: rawOrigin,
+      request: new Request("http://x/raw/stall-body"),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+    });
     const e = await rejection(res.text());
     expect(String(e)).toMatch(/stalled for 300 ms/);
   });

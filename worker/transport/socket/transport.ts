@@ -16,7 +16,15 @@ export interface SocketTransportOptions {
   maxHeadBytes?: number;
   /** Where failures that happen after the Response was returned are reported. */
   log?: TransportLog;
+  /**
+   * Longest silence inside a response body before it is cut off. Long on
+   * purpose: event streams and slow downloads pause; only a dead origin
+   * should hit it (default 5 minutes).
+   */
+  bodyIdleTimeoutMs?: number;
 }
+
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 /** Same shape as the worker's Logger (worker/log), so the app can pass its own. */
 export type TransportLog = (level: "warn" | "error", event: string, fields: Record<string, unknown>) => void;
@@ -29,7 +37,9 @@ export function createSocketTransport(opts: SocketTransportOptions): Transport {
   return {
     name: "socket",
     async send(req: OriginRequest): Promise<Response> {
-      if (isWebSocketUpgrade(req.request)) return upgradeWebSocket(req, opts.connect, log);
+      if (isWebSocketUpgrade(req.request)) {
+        return upgradeWebSocket(req, opts.connect, log, opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS);
+      }
       return sendHttp(req, opts, log);
     },
   };
@@ -77,7 +87,7 @@ async function sendHttp(
     throw new MalformedResponseError(`${describe(origin)} answered 101 Switching Protocols to a plain request`, origin);
   }
   return toResponse(conn, parser, responseHead, pending, {
-    idleTimeoutMs: req.responseTimeoutMs,
+    idleTimeoutMs: opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
     onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
   });
 }

@@ -26,6 +26,7 @@ export async function upgradeWebSocket(
   req: OriginRequest,
   connect: Connect,
   log: TransportLog,
+  bodyIdleTimeoutMs: number,
 ): Promise<Response> {
   const { origin, request } = req;
   const url = new URL(request.url);
@@ -58,7 +59,7 @@ export async function upgradeWebSocket(
   if (responseHead.status !== 101) {
     // The origin refused the upgrade (401, 404, 503...): that answer goes to the client as is.
     return toResponse(conn, parser, responseHead, pending, {
-      idleTimeoutMs: req.responseTimeoutMs,
+      idleTimeoutMs: bodyIdleTimeoutMs,
       onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
     });
   }
