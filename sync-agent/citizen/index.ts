@@ -90,6 +90,7 @@ export class Citizen extends EventEmitter<CitizenEvents> {
   private server: MetricsServer | null = null;
   private stopped = false;
   private lastEdgeConfirmedAt: number | null = null;
+  private leading = false;
 
   constructor(opts: CitizenOptions) {
     super();
@@ -106,15 +107,8 @@ export class Citizen extends EventEmitter<CitizenEvents> {
           logger: this.log,
         })
       : null;
-    this.elector?.on("started", () => {
-      this.metrics.setLeader(true);
-      this.emit("leadership", true);
-    });
-    this.elector?.on("stopped", () => {
-      this.metrics.setLeader(false);
-      this.status.reset();
-      this.emit("leadership", false);
-    });
+    this.elector?.on("started", () => this.setLeading(true));
+    this.elector?.on("stopped", () => this.setLeading(false));
     this.events = new EventRecorder({
       sink: opts.eventSink ?? kubeEventSink(opts.kubeConfig),
       instance: this.identity,
@@ -130,6 +124,14 @@ export class Citizen extends EventEmitter<CitizenEvents> {
       logger: this.log,
       onStatusWrite: (r) => this.metrics.statusWrite(r),
     });
+  }
+
+  private setLeading(leading: boolean): void {
+    if (leading === this.leading || (leading && this.stopped)) return;
+    this.leading = leading;
+    this.metrics.setLeader(leading);
+    if (!leading) this.status.reset();
+    this.emit("leadership", leading);
   }
 
   /** May this replica write (push, status, Events) right now? */
@@ -170,8 +172,7 @@ export class Citizen extends EventEmitter<CitizenEvents> {
       this.elector.run();
     } else {
       this.log.info("leader election disabled: this replica always writes (run only one)");
-      this.metrics.setLeader(true);
-      this.emit("leadership", true);
+      this.setLeading(true);
     }
   }
 
@@ -186,13 +187,17 @@ export class Citizen extends EventEmitter<CitizenEvents> {
     return this.server?.url ?? null;
   }
 
-  /** Stop writing, flush Events, release the lease, close the server. */
-  async stop(): Promise<void> {
+  /**
+   * Stop writing, flush Events, release the lease, close the server.
+   * `release: false` leaves the lease to expire (what a crash looks like to the others).
+   */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (!this.elector) this.emit("leadership", false);
+    // Writing ends now, not when the lease is released below.
+    this.setLeading(false);
     await this.events.flush();
-    await this.elector?.stop();
+    await this.elector?.stop(opts);
     this.metrics.setLeader(false);
     await this.server?.close();
     this.server = null;

@@ -187,7 +187,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
    * Stops campaigning. A leader stops leading first (listeners of `stopped`
    * must stop writing), then releases the lease so a standby need not wait.
    */
-  async stop(): Promise<void> {
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.wake?.();
@@ -195,7 +195,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     const wasLeader = this.role === "leader";
     const validWhenStopping = this.isLeader();
     this.stepDown("shutting down");
-    if (wasLeader && validWhenStopping && this.releaseOnStop) await this.release();
+    if (wasLeader && validWhenStopping && (opts.release ?? this.releaseOnStop)) await this.release();
   }
 
   private async campaign(): Promise<void> {

@@ -10,6 +10,8 @@ export interface RecordedRequest {
   url: string;
   status: number;
   contentType: string | undefined;
+  /** When the request arrived (epoch ms). */
+  at: number;
 }
 
 export type ProxyMode = "pass" | "fail";
@@ -30,7 +32,7 @@ export async function startApiProxy(target: string, host = "127.0.0.1"): Promise
   const sockets = new Set<Socket>();
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const entry: RecordedRequest = { method: req.method ?? "GET", url: req.url ?? "/", status: 0, contentType: req.headers["content-type"] };
+    const entry: RecordedRequest = { method: req.method ?? "GET", url: req.url ?? "/", status: 0, contentType: req.headers["content-type"], at: Date.now() };
     log.push(entry);
     if (mode === "fail") {
       entry.status = 503;

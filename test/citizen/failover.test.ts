@@ -1,0 +1,315 @@
+// Two and three replicas of the agent against the simulated cluster, one
+// Lease between them, the KV sink in front of a fake Cloudflare API that
+// records every accepted write. The leader is killed (no lease release) or
+// partitioned from the API server mid-stream of cluster changes. Checked:
+// only one replica writes at a time, a standby takes over within one lease
+// duration, generations never go backwards, the edge ends up exactly right,
+// and every API call the agents made is allowed by deploy/'s RBAC.
+import { afterEach, describe, expect, it, onTestFailed } from "vitest";
+import { KubeConfig } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { buildSink, createAgent, type Agent } from "../../sync-agent/agent.ts";
+import { attachCitizen, type AttachedCitizen } from "../../sync-agent/citizen/attach.ts";
+import { CITIZEN_DEFAULTS } from "../../sync-agent/citizen/index.ts";
+import { defaultConfig } from "../../sync-agent/config.ts";
+import type { Sink } from "../../sync-agent/sinks/types.ts";
+import type { Snapshot } from "../../worker/snapshot/schema.ts";
+import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
+import { writeKubeconfig } from "../cluster/api/kubeconfig.ts";
+import { startCluster, type SimCluster } from "../cluster/cluster.ts";
+import { startApiProxy, type ApiProxy } from "./api-proxy.ts";
+import { until } from "./harness.ts";
+import { clusterRole, leaseRole, renderDeploy } from "./manifests.ts";
+import { allowed, describeRequest, requestAttributes } from "./rbac.ts";
+
+const TIMINGS = { leaseDurationMs: 2_000, renewDeadlineMs: 1_400, retryPeriodMs: 200 };
+
+interface Replica {
+  name: string;
+  agent: Agent;
+  attached: AttachedCitizen;
+  proxy: ApiProxy;
+  /** Leadership intervals [start, end). */
+  terms: Array<{ start: number; end?: number }>;
+  /** Pushes this replica started (even if they failed). */
+  pushes: Array<{ generation: number; at: number }>;
+  dead: boolean;
+}
+
+interface World {
+  cluster: SimCluster;
+  cf: FakeCloudflare;
+  replicas: Replica[];
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.stop();
+  world = undefined;
+});
+
+async function startWorld(addressBase: string, n: number): Promise<World> {
+  const cluster = await startCluster({ nodes: 2, addressBase, healthzPort: 0 });
+  const cf = await startFakeCloudflare({ accountId: "acc", namespaceId: "ns", token: "cf-token" });
+  const logs: string[] = [];
+  const replicas: Replica[] = [];
+  for (let i = 0; i < n; i++) replicas.push(await startReplica(cluster, cf, `agent-${"abc"[i]}`, logs));
+  return {
+    cluster,
+    cf,
+    replicas,
+    logs,
+    async stop() {
+      for (const r of replicas) await kill(r);
+      for (const r of replicas) await r.proxy.close();
+      await cf.stop();
+      await cluster.stop();
+    },
+  };
+}
+
+async function startReplica(cluster: SimCluster, cf: FakeCloudflare, name: string, logs: string[]): Promise<Replica> {
+  const proxy = await startApiProxy(cluster.api.url);
+  const kc = new KubeConfig();
+  kc.loadFromFile(writeKubeconfig({ server: proxy.url, token: cluster.token }));
+  const config = defaultConfig({
+    cluster: "home",
+    sink: "kv-api",
+    accountId: "acc",
+    namespaceId: "ns",
+    apiToken: "cf-token",
+    cloudflareApiUrl: cf.baseUrl,
+    health: { mode: "kube-proxy", intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1, healthzPort: cluster.healthzPort },
+    coalesceMs: 30,
+    maxDelayMs: 150,
+    minWriteIntervalMs: 50,
+  });
+  const pushes: Replica["pushes"] = [];
+  const inner = buildSink(config);
+  const sink: Sink = {
+    description: inner.description,
+    read: (s) => inner.read(s),
+    remove: (s) => inner.remove(s),
+    write: (snap: Snapshot, s) => {
+      pushes.push({ generation: snap.generation, at: Date.now() });
+      return inner.write(snap, s);
+    },
+  };
+  const log = pino({ level: "info", base: { replica: name } }, { write: (s: string) => void logs.push(s.trim()) });
+  const agent = createAgent(config, { kubeConfig: kc, sink, log });
+  const attached = attachCitizen(agent, {
+    ...CITIZEN_DEFAULTS,
+    metricsAddress: "127.0.0.1:0",
+    identity: name,
+    leaseNamespace: "edgelb",
+    timings: TIMINGS,
+  });
+  const terms: Replica["terms"] = [];
+  attached.citizen.on("leadership", (leading) => {
+    if (leading) terms.push({ start: Date.now() });
+    else if (terms.length && terms.at(-1)!.end === undefined) terms.at(-1)!.end = Date.now();
+  });
+  await attached.start();
+  await agent.start();
+  return { name, agent, attached, proxy, terms, pushes, dead: false };
+}
+
+/** A crash: everything stops, the lease is not released. */
+async function kill(r: Replica): Promise<void> {
+  if (r.dead) return;
+  r.dead = true;
+  await r.attached.citizen.stop({ release: false });
+  await r.agent.stop();
+}
+
+const leaders = (w: World) => w.replicas.filter((r) => !r.dead && r.attached.citizen.isLeader());
+
+function stored(w: World): Snapshot | null {
+  const text = w.cf.values.get("cluster/home");
+  return text ? (JSON.parse(text) as Snapshot) : null;
+}
+
+function service(name: string, hostnames: string) {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: "default", annotations: { "edgelb.dev/hostnames": hostnames } },
+    spec: { type: "LoadBalancer", selector: { app: name }, ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] },
+  };
+}
+
+/** Changes the cluster every `everyMs` until stopped: new Services and renamed hostnames. */
+function stream(w: World, everyMs = 60) {
+  let i = 0;
+  let running = true;
+  const expected = new Map<string, string>();
+  const done = (async () => {
+    while (running) {
+      const name = `svc-${i % 6}`;
+      const host = `${name}-v${i}.example.com`;
+      if (expected.has(name)) {
+        w.cluster.patch("Service", name, { metadata: { annotations: { "edgelb.dev/hostnames": host } } }, { namespace: "default" });
+      } else {
+        w.cluster.create(service(name, host));
+      }
+      expected.set(name, host);
+      i++;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    expected,
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+function edgeMatches(w: World, expected: Map<string, string>): boolean {
+  const s = stored(w);
+  if (!s) return false;
+  const got = new Map(s.services.map((x) => [x.name, x.hostnames.join(",")]));
+  return got.size === expected.size && [...expected].every(([k, v]) => got.get(k) === v);
+}
+
+/** The invariants of the whole run. */
+function checkInvariants(w: World) {
+  // generations the edge accepted strictly increase
+  const gens = w.cf.writes.map((x) => x.snapshot.generation);
+  for (let i = 1; i < gens.length; i++) expect(gens[i], `write ${i}: ${gens.join(",")}`).toBeGreaterThan(gens[i - 1]!);
+  // terms never overlap: a deposed leader stopped before the next one started
+  const terms = w.replicas.flatMap((r) => r.terms.map((t) => ({ ...t, name: r.name }))).sort((a, b) => a.start - b.start);
+  for (let i = 1; i < terms.length; i++) {
+    expect(terms[i - 1]!.end, `${terms[i - 1]!.name} still leading when ${terms[i]!.name} started`).toBeDefined();
+    expect(terms[i - 1]!.end!).toBeLessThanOrEqual(terms[i]!.start);
+  }
+  // Each replica started pushes only while it led, and its status/Event
+  // writes reached the API server while it led — or were already in flight
+  // when it stopped (INFLIGHT_MS) — and never once a successor was leading.
+  const INFLIGHT_MS = 250;
+  for (const r of w.replicas) {
+    const during = (at: number, grace: number) => r.terms.some((t) => at >= t.start && at <= (t.end ?? Infinity) + grace);
+    const successorLeading = (at: number) => terms.some((t) => t.name !== r.name && at >= t.start && at <= (t.end ?? Infinity));
+    for (const p of r.pushes) expect(during(p.at, 0), `${r.name} pushed generation ${p.generation} while not leading`).toBe(true);
+    for (const q of r.proxy.log) {
+      if (q.method === "GET" || q.url.includes("/leases")) continue;
+      expect(during(q.at, INFLIGHT_MS), `${r.name}: ${q.method} ${q.url} while not leading`).toBe(true);
+      expect(successorLeading(q.at), `${r.name}: ${q.method} ${q.url} while another replica led`).toBe(false);
+    }
+  }
+}
+
+describe("leader election with real agents", () => {
+  it("two replicas: the leader is killed mid-stream, the standby takes over within one lease duration", async () => {
+    world = await startWorld("127.0.81", 2);
+    const w = world;
+    onTestFailed(() => console.log(w.logs.slice(-60).join("\n")));
+    await until("a leader", () => leaders(w).length === 1);
+    const s = stream(w);
+    await until("first services at the edge", () => (stored(w)?.services.length ?? 0) >= 3);
+    const [first] = leaders(w);
+    const genBefore = stored(w)!.generation;
+    const killedAt = Date.now();
+    await kill(first!);
+    await until("a new leader", () => leaders(w).length === 1, TIMINGS.leaseDurationMs * 3);
+    const tookMs = Date.now() - killedAt;
+    expect(tookMs).toBeLessThanOrEqual(TIMINGS.leaseDurationMs + 3 * TIMINGS.retryPeriodMs * 1.2 + 300);
+    await new Promise((r) => setTimeout(r, 400)); // the stream goes on under the new leader
+    await s.stop();
+    await until("edge matches the cluster", () => edgeMatches(w, s.expected), 10_000);
+    // continued from the stored generation
+    const second = leaders(w)[0]!;
+    expect(Math.min(...second.pushes.map((p) => p.generation))).toBeGreaterThan(genBefore);
+    checkInvariants(w);
+    // kubectl shows what the edge serves
+    const svc = w.cluster.get("Service", "svc-0", "default") as { status?: { loadBalancer?: { ingress?: Array<{ hostname: string }> } } };
+    await until("status of svc-0", () => {
+      const cur = w.cluster.get("Service", "svc-0", "default") as typeof svc;
+      return cur.status?.loadBalancer?.ingress?.[0]?.hostname === s.expected.get("svc-0");
+    });
+  });
+
+  it("three replicas: kill the leader, partition the next one; a third takes over and nothing goes backwards", async () => {
+    world = await startWorld("127.0.82", 3);
+    const w = world;
+    onTestFailed(() => console.log(w.logs.slice(-80).join("\n")));
+    await until("a leader", () => leaders(w).length === 1);
+    const s = stream(w);
+    await until("services at the edge", () => (stored(w)?.services.length ?? 0) >= 3);
+    await kill(leaders(w)[0]!);
+    await until("a second leader", () => leaders(w).length === 1, TIMINGS.leaseDurationMs * 3);
+    const second = leaders(w)[0]!;
+    await until("second leader pushed", () => second.pushes.length > 0);
+
+    // Cut the second leader off from the API server (it can still reach the edge).
+    const cutAt = Date.now();
+    second.proxy.setMode("fail");
+    await until("second leader steps down", () => !second.attached.citizen.isLeader(), TIMINGS.renewDeadlineMs + 1_000);
+    expect(Date.now() - cutAt).toBeLessThan(TIMINGS.leaseDurationMs);
+    await until("a third leader", () => leaders(w).some((r) => r !== second), TIMINGS.leaseDurationMs * 3);
+    const third = leaders(w).find((r) => r !== second)!;
+    expect(third.terms[0]!.start).toBeGreaterThanOrEqual(second.terms.at(-1)!.end!);
+
+    second.proxy.setMode("pass"); // healed: it must come back as a standby
+    await new Promise((r) => setTimeout(r, 500));
+    await s.stop();
+    await until("edge matches the cluster", () => edgeMatches(w, s.expected), 10_000);
+    expect(second.attached.citizen.isLeader()).toBe(false);
+    expect(leaders(w)).toEqual([third]);
+    checkInvariants(w);
+  });
+});
+
+describe("RBAC against what the agent really calls", () => {
+  it("every request of a run is allowed by deploy/, and every rule is used", async () => {
+    world = await startWorld("127.0.83", 2);
+    const w = world;
+    await until("a leader", () => leaders(w).length === 1);
+    w.cluster.create(service("rbac-web", "rbac.example.com"));
+    w.cluster.create({ ...service("rbac-nohost", ""), metadata: { name: "rbac-nohost", namespace: "default" } });
+    await until("status written", () => {
+      const cur = w.cluster.get("Service", "rbac-web", "default") as { status?: { loadBalancer?: { ingress?: unknown[] } } };
+      return (cur.status?.loadBalancer?.ingress?.length ?? 0) > 0;
+    });
+    // a flapping node: UpdatedLoadBalancer repeats, which patches the Event's count
+    for (let i = 0; i < 3; i++) {
+      w.cluster.node("node-2").setHealthy(false);
+      await until("node-2 out", () => stored(w)?.nodes.find((n) => n.name === "node-2")?.healthy === false);
+      w.cluster.node("node-2").setHealthy(true);
+      await until("node-2 back", () => stored(w)?.nodes.find((n) => n.name === "node-2")?.healthy === true);
+    }
+    await until("an event count bump", () => w.replicas.some((r) => r.proxy.log.some((q) => q.method === "PATCH" && q.url.includes("/events/"))));
+    // graceful stop of the leader releases the lease (update)
+    const leader = leaders(w)[0]!;
+    await leader.attached.stop();
+    await leader.agent.stop();
+    leader.dead = true;
+
+    const docs = renderDeploy();
+    const grants = { cluster: clusterRole(docs).rules ?? [], namespaced: { namespace: "edgelb", rules: leaseRole(docs).rules ?? [] } };
+    const used = new Set<string>();
+    const denied: string[] = [];
+    for (const r of w.replicas) {
+      for (const q of r.proxy.log) {
+        const a = requestAttributes(q.method, q.url);
+        if (!a) continue; // discovery / non-resource URLs: allowed to every authenticated user
+        if (!allowed(grants, a)) denied.push(describeRequest(a));
+        used.add(`${a.verb} ${a.apiGroup}/${a.subresource ? `${a.resource}/${a.subresource}` : a.resource}`);
+      }
+    }
+    expect(denied).toEqual([]);
+    const granted = new Set<string>();
+    for (const rule of [...grants.cluster, ...grants.namespaced.rules]) {
+      for (const g of rule.apiGroups ?? []) for (const res of rule.resources ?? []) for (const v of rule.verbs) granted.add(`${v} ${g}/${res}`);
+    }
+    // Informers only list and watch; `get` on what they read is granted like
+    // upstream controllers' read roles have it, for debugging with the agent's
+    // identity. Everything else granted must have been used.
+    const conventional = new Set(["get /nodes", "get /services", "get discovery.k8s.io/endpointslices"]);
+    const unused = [...granted].filter((g) => !used.has(g) && !conventional.has(g));
+    expect(unused).toEqual([]);
+  });
+});
