@@ -10,7 +10,7 @@
 //   await w.stop();
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
-import { createAgent, type Agent } from "../../sync-agent/agent.ts";
+import { createAgent, type Agent, type AgentDeps } from "../../sync-agent/agent.ts";
 import { defaultConfig, type AgentConfig } from "../../sync-agent/config.ts";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
@@ -49,7 +49,7 @@ export interface World {
   logs: LogLine[];
   log: Logger;
   /** Starts (another) agent with the world's config; the world stops it. */
-  startAgent(over?: Partial<AgentConfig>): Promise<Agent>;
+  startAgent(over?: Partial<AgentConfig>, deps?: AgentDeps): Promise<Agent>;
   /** The snapshot the edge has now (worker GET or fake KV), or null. */
   stored(): Promise<Snapshot | null>;
   waitForSnapshot(pred: (s: Snapshot) => boolean, what: string, timeoutMs?: number): Promise<Snapshot>;
@@ -121,8 +121,8 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     ...opts.config,
   });
   const agents: Agent[] = [];
-  const startAgent = async (over: Partial<AgentConfig> = {}) => {
-    const a = createAgent({ ...config, ...over }, { log });
+  const startAgent = async (over: Partial<AgentConfig> = {}, deps: AgentDeps = {}) => {
+    const a = createAgent({ ...config, ...over }, { log, ...deps });
     agents.push(a);
     await a.start();
     return a;

@@ -33,7 +33,7 @@ describe("kv-api sink", () => {
     const s = await w.waitForSnapshot((s) => s.services[0]?.hostnames.length === 2, "second hostname");
     expect(w.cf!.writes).toHaveLength(3);
     expect(s.generation).toBe(3);
-    const push = logsMatching(w.logs, /^pushed generation 3/)[0]!;
+    const push = await waitFor(() => logsMatching(w.logs, /^pushed generation 3/)[0], "push logged");
     expect(push.msg).toMatch(/hosts \+www\.example\.com/);
     expect(push).toMatchObject({ generation: 3, services: 1, nodesHealthy: 2, nodesTotal: 2, hostsAdded: ["www.example.com"] });
   });
@@ -64,7 +64,20 @@ describe("kv-api sink", () => {
     // Retry-After was honoured: at least 300 ms between attempts.
     expect(puts[1]!.at - puts[0]!.at).toBeGreaterThanOrEqual(290);
     expect(s.generation).toBe(5);
-    const failed = logsMatching(w.logs, /push of generation 5 failed/);
-    expect(failed[0]?.msg).toMatch(/429.*next attempt at \d{4}-\d\d-\d\dT/);
+    const failed = await waitFor(() => logsMatching(w.logs, /push of generation 5 failed/)[0], "failure logged");
+    expect(failed.msg).toMatch(/429.*next attempt at \d{4}-\d\d-\d\dT/);
+  });
+
+  it("prints what it would push in a dry run, and writes nothing", async () => {
+    const writes = w.cf!.writes.length;
+    const printed: { generation: number; hostsAdded: string[] }[] = [];
+    const dry = await w.startAgent({ dryRun: true }, { printDryRun: (s, d) => printed.push({ generation: s.generation, hostsAdded: d.hostsAdded }) });
+    await dry.synced();
+    w.cluster.create(lbService("preview", { hostnames: "preview.example.com" }));
+    await waitFor(() => printed.length > 0, "dry run output");
+    expect(printed).toEqual([{ generation: 6, hostsAdded: ["preview.example.com"] }]);
+    await dry.stop();
+    expect(w.cf!.writes.length).toBe(writes);
+    expect((await w.stored())?.services.map((s) => s.name)).not.toContain("preview");
   });
 });
