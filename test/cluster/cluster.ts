@@ -31,8 +31,9 @@
  *   - for Services with a healthCheckNodePort, each node answers it like kube-proxy
  *     with the number of ready local endpoints (from EndpointSlices) or 503;
  *   - await cluster.placePods({ namespace, name }, ["node-1", "node-1", "node-3"], { ready })
- *     writes the Service's EndpointSlice (one endpoint per entry, nodeName set) and waits
- *     until the nodes answer accordingly; placePods(svc, []) empties it;
+ *     replaces the Service's pods (Pod objects with nodeName, podIP, Ready), writes its
+ *     EndpointSlice (one endpoint per pod, nodeName set) and v1 Endpoints, and waits until
+ *     the nodes answer accordingly; placePods(svc, []) empties it;
  *   - await cluster.settled() waits until nodes reflect the store (after direct writes).
  *   - await cluster.addNode() / cluster.removeNode("node-3"): node process + Node object;
  *     cluster.setNodeReady("node-2", false) flips the Node's Ready condition.
@@ -47,7 +48,7 @@ import { rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { randomBytes } from "node:crypto";
 import { writeKubeconfig } from "./api/kubeconfig.ts";
-import { ENDPOINT_SLICES, NODES, RESOURCES, SERVICES, apiVersionOf, type ResourceType } from "./api/resources.ts";
+import { ENDPOINT_SLICES, ENDPOINTS, NODES, PODS, RESOURCES, SERVICES, apiVersionOf, type ResourceType } from "./api/resources.ts";
 import type { Obj } from "./api/selectors.ts";
 import { ApiServer } from "./api/server.ts";
 import type { NodePortRange } from "./api/service.ts";
@@ -208,6 +209,8 @@ export class SimCluster {
             lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
           },
         ],
+        capacity: { cpu: "4", memory: "8152720Ki", pods: "110", "ephemeral-storage": "61202244Ki" },
+        allocatable: { cpu: "4", memory: "8050320Ki", pods: "110", "ephemeral-storage": "56403987978" },
         daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
         nodeInfo: {
           kubeletVersion: this.opts.kubeletVersion,
@@ -307,30 +310,52 @@ export class SimCluster {
   // ---- pods and endpoints ----
 
   /**
-   * Places one ready (or not) "pod" per entry of `nodeNames` behind a Service
-   * and writes its EndpointSlice, as the EndpointSlice controller would.
+   * Places one ready (or not) "pod" per entry of `nodeNames` behind a Service,
+   * replacing the pods placed for it before, and writes what the endpoint
+   * controllers would: the Service's EndpointSlice (and v1 Endpoints). Pod
+   * objects exist so `kubectl get pods -o wide` and `describe node` show them;
+   * nothing runs in them: the node's NodePort app answers for every pod.
    */
   async placePods(service: ServiceRef | string, nodeNames: string[], opts: PlacePodsOptions = {}): Promise<Obj> {
     const ref = typeof service === "string" ? { name: service } : service;
     const namespace = ref.namespace ?? "default";
     const svc = this.store.get(SERVICES, namespace, ref.name);
     const ready = opts.ready ?? true;
-    const sliceName = `${ref.name}-sim`;
-    const endpoints = nodeNames.map((nodeName) => {
-      const n = this.podIp++;
-      const podName = `${ref.name}-${randomBytes(3).toString("hex")}`;
-      return {
-        addresses: [`10.244.${Math.floor(n / 250) % 250}.${(n % 250) + 2}`],
-        conditions: { ready, serving: ready, terminating: false },
-        nodeName,
-        targetRef: { kind: "Pod", namespace, name: podName },
-      };
-    });
+    const owner = "edgelb.sim/service";
+    for (const p of this.store.list(PODS, namespace).items) {
+      if (p.metadata.labels?.[owner] === ref.name) this.store.delete(PODS, namespace, p.metadata.name);
+    }
+    // The endpoint controllers always write the port name, "" when unnamed
+    // (kubectl describe dereferences it).
     const ports = (svc.spec?.ports ?? []).map((p: Obj) => ({
-      ...(p.name ? { name: p.name } : {}),
+      name: p.name ?? "",
       port: typeof p.targetPort === "number" ? p.targetPort : p.port,
       protocol: p.protocol ?? "TCP",
     }));
+    const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    const pods = nodeNames.map((nodeName) => {
+      const n = this.podIp++;
+      const ip = `10.244.${Math.floor(n / 250) % 250}.${(n % 250) + 2}`;
+      const pod = this.store.create(PODS, namespace, {
+        metadata: { name: `${ref.name}-${randomBytes(3).toString("hex")}`, labels: { ...svc.spec?.selector, [owner]: ref.name } },
+        spec: { nodeName, containers: [{ name: "app", image: "edgelb/sim-app:1", ports: ports.map((p: Obj) => ({ containerPort: p.port, protocol: p.protocol })) }] },
+      });
+      const cond = (type: string, status: boolean) => ({ type, status: status ? "True" : "False", lastTransitionTime: stamp });
+      pod.status = {
+        phase: "Running",
+        podIP: ip,
+        podIPs: [{ ip }],
+        hostIP: this.nodes.find((x) => x.name === nodeName)?.address,
+        startTime: stamp,
+        qosClass: "BestEffort",
+        conditions: [cond("PodScheduled", true), cond("Initialized", true), cond("ContainersReady", ready), cond("Ready", ready)],
+        containerStatuses: [{ name: "app", image: "edgelb/sim-app:1", imageID: "", ready, started: true, restartCount: 0, state: { running: { startedAt: stamp } } }],
+      };
+      return this.store.update(PODS, namespace, pod.metadata.name, pod, { subresource: "status" });
+    });
+
+    const targetRef = (p: Obj) => ({ kind: "Pod", namespace, name: p.metadata.name, uid: p.metadata.uid });
+    const sliceName = `${ref.name}-sim`;
     const slice = {
       apiVersion: "discovery.k8s.io/v1",
       kind: "EndpointSlice",
@@ -344,12 +369,23 @@ export class SimCluster {
         ownerReferences: [{ apiVersion: "v1", kind: "Service", name: ref.name, uid: svc.metadata.uid, controller: true, blockOwnerDeletion: true }],
       },
       addressType: "IPv4",
-      endpoints,
+      endpoints: pods.map((p) => ({
+        addresses: [p.status.podIP],
+        conditions: { ready, serving: ready, terminating: false },
+        nodeName: p.spec.nodeName,
+        targetRef: targetRef(p),
+      })),
       ports,
     };
+    const addresses = pods.map((p) => ({ ip: p.status.podIP, nodeName: p.spec.nodeName, targetRef: targetRef(p) }));
+    const endpoints = {
+      metadata: { name: ref.name, namespace, labels: { ...svc.metadata.labels } },
+      subsets: pods.length ? [{ ...(ready ? { addresses } : { notReadyAddresses: addresses }), ports }] : [],
+    };
+    this.store.update(ENDPOINTS, namespace, ref.name, endpoints);
     const existing = this.store.tryGet(ENDPOINT_SLICES, namespace, sliceName);
     const out = existing
-      ? this.store.update(ENDPOINT_SLICES, namespace, sliceName, { ...slice, metadata: { ...slice.metadata, resourceVersion: existing.metadata.resourceVersion } })
+      ? this.store.update(ENDPOINT_SLICES, namespace, sliceName, slice)
       : this.store.create(ENDPOINT_SLICES, namespace, slice);
     await this.settled();
     return out;

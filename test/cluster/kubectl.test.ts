@@ -140,6 +140,26 @@ describe.skipIf(!haveKubectl)("kubectl against the simulated cluster", () => {
     expect(cluster.tryGet("Service", "held")).toBeUndefined();
   });
 
+  it("shows placed pods on their nodes: get pods -o wide, describe node, describe svc", async () => {
+    cluster.create({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "placed", namespace: "default" },
+      spec: { type: "LoadBalancer", externalTrafficPolicy: "Local", selector: { app: "placed" }, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    await cluster.placePods("placed", ["node-1", "node-2", "node-2"]);
+    const pods = table(await kubectl("get", "pods", "-l", "app=placed", "-o", "wide")).slice(1);
+    expect(pods.map((r) => [r[1], r[2], r[6]]).sort()).toEqual([
+      ["1/1", "Running", "node-1"],
+      ["1/1", "Running", "node-2"],
+      ["1/1", "Running", "node-2"],
+    ]);
+    expect(await kubectl("describe", "node", "node-2")).toMatch(/Non-terminated Pods:\s+\(2 in total\)/);
+    const described = await kubectl("describe", "svc", "placed");
+    expect(described).toMatch(/Endpoints:\s+10\.244\.\d+\.\d+:8080,/);
+    expect(described).toMatch(/HealthCheck NodePort:\s+\d+/);
+  });
+
   it("streams changes with get -w", async () => {
     const file = manifest("watched", "  - {name: http, port: 80}");
     await kubectl("apply", "--validate=false", "-f", file);

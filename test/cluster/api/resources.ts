@@ -8,6 +8,8 @@ import { cause, errors, type StatusCause } from "./status.ts";
 import {
   defaultPrinter,
   endpointSlicePrinter,
+  endpointsPrinter,
+  podPrinter,
   eventPrinter,
   leasePrinter,
   namespacePrinter,
@@ -286,4 +288,47 @@ export const LEASES = base({
   },
 });
 
-export const RESOURCES: ResourceType[] = [NODES, SERVICES, NAMESPACES, EVENTS, EVENTS_V1, ENDPOINT_SLICES, LEASES];
+export const PODS = base({
+  group: "",
+  version: "v1",
+  plural: "pods",
+  singular: "pod",
+  kind: "Pod",
+  namespaced: true,
+  shortNames: ["po"],
+  hasStatus: true,
+  resetStatusOnCreate: true,
+  fieldSelectors: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
+  patchSchema: { ...metaSchema, "spec.containers": { mergeKey: "name" }, "status.conditions": { mergeKey: "type" } },
+  printer: podPrinter,
+  admit: ({ obj, op, old }) => {
+    const out = metadataCauses(obj, "subdomain");
+    const containers = obj.spec?.containers;
+    if (!Array.isArray(containers) || containers.length === 0) out.push(cause("spec.containers", "FieldValueRequired", "Required value"));
+    else
+      containers.forEach((c: Obj, i: number) => {
+        if (!c.name) out.push(cause(`spec.containers[${i}].name`, "FieldValueRequired", "Required value"));
+        if (!c.image) out.push(cause(`spec.containers[${i}].image`, "FieldValueRequired", "Required value"));
+      });
+    if (op === "create") obj.status ??= { phase: "Pending", qosClass: "BestEffort" };
+    if (op === "update" && old && old.spec?.nodeName && obj.spec?.nodeName !== old.spec.nodeName) {
+      out.push(cause("spec", "FieldValueForbidden", "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"));
+    }
+    return out;
+  },
+});
+
+export const ENDPOINTS = base({
+  group: "",
+  version: "v1",
+  plural: "endpoints",
+  singular: "endpoints",
+  kind: "Endpoints",
+  namespaced: true,
+  shortNames: ["ep"],
+  allowCreateOnUpdate: true,
+  printer: endpointsPrinter,
+  admit: ({ obj }) => metadataCauses(obj, "subdomain"),
+});
+
+export const RESOURCES: ResourceType[] = [NODES, SERVICES, NAMESPACES, PODS, ENDPOINTS, EVENTS, EVENTS_V1, ENDPOINT_SLICES, LEASES];

@@ -160,6 +160,39 @@ export const endpointSlicePrinter: TablePrinter = {
   },
 };
 
+export const podPrinter: TablePrinter = {
+  columns: [
+    nameCol,
+    col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
+    col("Status", "The aggregate status of the containers in this pod."),
+    col("Restarts", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+    ageCol,
+    col("IP", "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", 1),
+    col("Node", "NodeName is a request to schedule this pod onto a specific node.", 1),
+    col("Nominated Node", "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods.", 1),
+    col("Readiness Gates", "If specified, all readiness gates will be evaluated for pod readiness.", 1),
+  ],
+  cells: (p, now) => {
+    const statuses: Obj[] = p.status?.containerStatuses ?? [];
+    const total = (p.spec?.containers ?? []).length;
+    const ready = statuses.filter((c) => c.ready).length;
+    const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
+    const phase = p.metadata?.deletionTimestamp ? "Terminating" : (p.status?.reason ?? p.status?.phase ?? "Unknown");
+    return [p.metadata?.name, `${ready}/${total}`, phase, restarts, age(p, now), p.status?.podIP || "<none>", p.spec?.nodeName || "<none>", "<none>", "<none>"];
+  },
+};
+
+export const endpointsPrinter: TablePrinter = {
+  columns: [nameCol, col("Endpoints", "Endpoints of the service."), ageCol],
+  cells: (e, now) => {
+    const all = (e.subsets ?? []).flatMap((s: Obj) =>
+      (s.addresses ?? []).flatMap((a: Obj) => ((s.ports ?? []).length ? s.ports.map((p: Obj) => `${a.ip}:${p.port}`) : [a.ip])),
+    );
+    const shown = all.slice(0, 3).join(",") + (all.length > 3 ? ` + ${all.length - 3} more...` : "");
+    return [e.metadata?.name, all.length ? shown : "<none>", age(e, now)];
+  },
+};
+
 export const leasePrinter: TablePrinter = {
   columns: [nameCol, col("Holder", "The holder of the lease."), ageCol],
   cells: (l, now) => [l.metadata?.name, l.spec?.holderIdentity ?? "", age(l, now)],
