@@ -1,4 +1,16 @@
-import { Hono } from "hono";
-const app = new Hono();
-app.get("/__edgelb/healthz", (c) => c.text("ok"));
-export default app;
+// The edge worker's entry point: one Edge (config, health, balancer state) per
+// isolate, created on the first request from the isolate's bindings.
+import { createEdge, type Edge } from "./edge.ts";
+import type { Env } from "./env/index.ts";
+
+export { createEdge } from "./edge.ts";
+export type { Env } from "./env/index.ts";
+
+let edge: Edge | undefined;
+
+export default {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    edge ??= createEdge({ env });
+    return edge.fetch(request, ctx);
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,75 @@
+// Routing by Host against the shared nodes 127.0.0.11-13.
+import { describe, expect, it } from "vitest";
+import { lab, nodesOf, service, snapshot, testEdge, uniqueCluster, type Echo } from "./helpers.ts";
+
+const [a, b, c] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0], (typeof lab.nodes)[0]];
+
+describe("routing by Host", () => {
+  it("matches case-insensitively, ignores the port, and supports one-label wildcards", async () => {
+    const cluster = uniqueCluster();
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster });
+    await edge.seed(
+      snapshot(cluster, nodesOf([a]), [
+        service({ name: "shop", hostnames: ["shop.example.com"], nodePort: lab.nodePort }),
+        service({ name: "apps", hostnames: ["*.apps.example.com"], nodePort: lab.nodePort }),
+      ]),
+    );
+    for (const host of ["shop.example.com", "SHOP.Example.COM", "shop.example.com:8443", "shop.example.com."]) {
+      const res = await edge.request(host, "/");
+      expect(res.status, host).toBe(200);
+      expect(((await res.json()) as Echo).node).toBe(a.name);
+    }
+    expect((await edge.request("blog.apps.example.com", "/")).status).toBe(200);
+    // A wildcard covers exactly one label, like a TLS certificate.
+    const deep = await edge.request("x.blog.apps.example.com", "/");
+    expect(deep.status).toBe(404);
+    expect(await deep.text()).toContain(`host "x.blog.apps.example.com" is not configured`);
+    expect((await edge.request("apps.example.com", "/")).status).toBe(404);
+  });
+
+  it("prefers an exact name over a wildcard", async () => {
+    const cluster = uniqueCluster();
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster });
+    await edge.seed(
+      snapshot(cluster, nodesOf([a, b]), [
+        service({ name: "wild", hostnames: ["*.example.com"], nodePort: lab.nodePort, trafficPolicy: "Local", endpoints: [{ node: a.name, weight: 1 }] }),
+        service({ name: "api", hostnames: ["api.example.com"], nodePort: lab.nodePort, trafficPolicy: "Local", endpoints: [{ node: b.name, weight: 1 }] }),
+      ]),
+    );
+    expect(((await (await edge.request("api.example.com")).json()) as Echo).node).toBe(b.name);
+    expect(((await (await edge.request("www.example.com")).json()) as Echo).node).toBe(a.name);
+  });
+
+  it("answers 404 naming an unknown host", async () => {
+    const edge = testEdge({ EDGELB_CLUSTERS: uniqueCluster() });
+    const res = await edge.request("nobody.example.org:8080", "/x");
+    expect(res.status).toBe(404);
+    expect(await res.text()).toBe(`edgelb: host "nobody.example.org" is not configured\n`);
+  });
+
+  it("merges the origins of a hostname served by several clusters", async () => {
+    const east = uniqueCluster("east");
+    const west = uniqueCluster("west");
+    const edge = testEdge({ EDGELB_CLUSTERS: `${east},${west}` });
+    await edge.seed(snapshot(east, nodesOf([a]), [service({ hostnames: ["merged.example.com"], nodePort: lab.nodePort })]));
+    await edge.seed(snapshot(west, nodesOf([b, c]), [service({ hostnames: ["merged.example.com"], nodePort: lab.nodePort })]));
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 9; i++) {
+      const echo = (await (await edge.request("merged.example.com")).json()) as Echo;
+      seen.set(echo.node, (seen.get(echo.node) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(seen)).toEqual({ [a.name]: 3, [b.name]: 3, [c.name]: 3 });
+  });
+
+  it("routes only clusters listed in EDGELB_CLUSTERS", async () => {
+    const served = uniqueCluster();
+    const other = uniqueCluster();
+    const edge = testEdge({ EDGELB_CLUSTERS: served });
+    const res = await edge.push(snapshot(other, nodesOf([a]), [service({ hostnames: ["other.example.com"], nodePort: lab.nodePort })]));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { routed: boolean; warning: string };
+    expect(body.routed).toBe(false);
+    expect(body.warning).toContain("not in this worker's EDGELB_CLUSTERS");
+    expect((await edge.request("other.example.com")).status).toBe(404);
+  });
+});

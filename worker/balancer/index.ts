@@ -1,0 +1,101 @@
+// Picks one origin from the candidates of a route. Pure apart from the small
+// per-route state (round-robin counters, smooth weighted round-robin credits)
+// and the in-flight counts it is handed.
+import type { AlgorithmName } from "../snapshot/schema.ts";
+import type { RouteOrigin } from "../config/routes.ts";
+import { hash32 } from "./hash.ts";
+
+export interface BalancerState {
+  next: number;
+  /** Smooth weighted round-robin credit per origin key. */
+  credit: Map<string, number>;
+}
+
+export function newBalancerState(): BalancerState {
+  return { next: 0, credit: new Map() };
+}
+
+export interface PickContext {
+  state: BalancerState;
+  inFlight: (key: string) => number;
+  random: () => number;
+}
+
+export function pick(algorithm: AlgorithmName, candidates: RouteOrigin[], ctx: PickContext): RouteOrigin | undefined {
+  if (candidates.length <= 1) return candidates[0];
+  switch (algorithm) {
+    case "round-robin":
+      return candidates[ctx.state.next++ % candidates.length];
+    case "random":
+      return candidates[Math.floor(ctx.random() * candidates.length)];
+    case "weighted":
+      return smoothWeighted(candidates, ctx.state);
+    case "least-request":
+      return powerOfTwo(candidates, ctx);
+  }
+}
+
+/**
+ * nginx's smooth weighted round-robin: every pick adds each weight to its
+ * credit, takes the largest credit and charges it the total. Weights 3:1 give
+ * a a b a, never a a a b in a burst.
+ */
+function smoothWeighted(candidates: RouteOrigin[], state: BalancerState): RouteOrigin {
+  let total = 0;
+  let best: RouteOrigin | undefined;
+  let bestCredit = -Infinity;
+  for (const o of candidates) {
+    const credit = (state.credit.get(o.key) ?? 0) + o.weight;
+    state.credit.set(o.key, credit);
+    total += o.weight;
+    if (credit > bestCredit) {
+      best = o;
+      bestCredit = credit;
+    }
+  }
+  state.credit.set(best!.key, bestCredit - total);
+  return best!;
+}
+
+/** Least-request by the power of two choices: two distinct random origins, the less busy wins. */
+function powerOfTwo(candidates: RouteOrigin[], ctx: PickContext): RouteOrigin {
+  const i = Math.floor(ctx.random() * candidates.length);
+  let j = Math.floor(ctx.random() * (candidates.length - 1));
+  if (j >= i) j++;
+  const a = candidates[i]!;
+  const b = candidates[j]!;
+  return ctx.inFlight(b.key) < ctx.inFlight(a.key) ? b : a;
+}
+
+/**
+ * Rendezvous (highest random weight) hashing on a client key: each client
+ * ranks origins by hash(client, origin). Removing one of N origins moves only
+ * the clients that ranked it first (about 1/N); adding one takes about 1/(N+1).
+ */
+export function rendezvous(clientKey: string, candidates: RouteOrigin[]): RouteOrigin | undefined {
+  let best: RouteOrigin | undefined;
+  let bestScore = -1;
+  for (const o of candidates) {
+    const score = hash32(`${clientKey}|${o.cluster}/${o.node}|${o.address}`);
+    if (score > bestScore || (score === bestScore && best && o.key < best.key)) {
+      best = o;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** The opaque value of the affinity cookie for an origin (does not reveal node names). */
+export function cookieValue(origin: RouteOrigin): string {
+  return hash32(origin.key).toString(36) + hash32(`${origin.key}#`).toString(36);
+}
+
+export function readCookie(header: string | null, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq === -1) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

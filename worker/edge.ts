@@ -1,0 +1,202 @@
+// All state of one isolate in one object: config, passive health, in-flight
+// counts, balancer state. The default export holds one; tests make their own.
+import { Hono } from "hono";
+import { newBalancerState, type BalancerState } from "./balancer/index.ts";
+import { ConfigStore } from "./config/index.ts";
+import { lookupRoute, normalizeHost, serviceOrigins, type Route } from "./config/routes.ts";
+import { controlApp } from "./control/index.ts";
+import { readSettings, type Env, type Settings } from "./env/index.ts";
+import { PassiveHealth, type HealthOptions } from "./health/index.ts";
+import { createLogger, type Logger } from "./log/index.ts";
+import { proxy } from "./proxy/index.ts";
+import { defaultTransports, type Transports } from "./transport/index.ts";
+
+export interface EdgeOptions {
+  env: Env;
+  transports?: Transports;
+  log?: Logger;
+  now?: () => number;
+  random?: () => number;
+  health?: Omit<HealthOptions, "now" | "log">;
+}
+
+export interface Edge {
+  readonly settings: Settings;
+  readonly config: ConfigStore;
+  readonly health: PassiveHealth;
+  readonly app: Hono;
+  fetch(request: Request, ctx?: Pick<ExecutionContext, "waitUntil">): Promise<Response>;
+  status(): EdgeStatus;
+}
+
+export function createEdge(opts: EdgeOptions): Edge {
+  const settings = readSettings(opts.env);
+  const now = opts.now ?? Date.now;
+  const log = opts.log ?? createLogger();
+  for (const problem of settings.problems) log("warn", "settings.invalid", { problem });
+  const config = new ConfigStore({ kv: opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
+  const health = new PassiveHealth({ ...opts.health, now, log });
+  const inFlight = new Map<string, number>();
+  const balancers = new WeakMap<Route, BalancerState>();
+  const startedAt = now();
+  const deps = {
+    health,
+    inFlight,
+    balancer: (route: Route) => {
+      let s = balancers.get(route);
+      if (!s) balancers.set(route, (s = newBalancerState()));
+      return s;
+    },
+    transports: opts.transports ?? defaultTransports,
+    workerTransport: settings.transport,
+    log,
+    requestLogs: settings.requestLogs,
+    random: opts.random ?? Math.random,
+    now,
+  };
+
+  const status = (): EdgeStatus => edgeStatus({ config, health, inFlight, now, startedAt, settings });
+
+  const app = new Hono<{ Variables: { waitUntil: (p: Promise<unknown>) => void } }>();
+  app.use("*", async (c, next) => {
+    let ctx: Pick<ExecutionContext, "waitUntil"> | undefined;
+    try {
+      ctx = c.executionCtx;
+    } catch {
+      // No execution context (a test calling app.fetch directly): the promise just runs.
+    }
+    c.set("waitUntil", (p) => {
+      const guarded = p.catch((err: unknown) => log("error", "background.failed", { error: String(err) }));
+      ctx?.waitUntil(guarded);
+    });
+    await next();
+  });
+  app.route(
+    "/__edgelb",
+    controlApp({ kv: opts.env.EDGELB_KV, config, token: settings.pushToken, maxPushBytes: settings.maxPushBytes, log, status }),
+  );
+  app.all("*", async (c) => {
+    await config.ready(c.var.waitUntil);
+    const host = c.req.header("host") ?? new URL(c.req.url).host;
+    const route = lookupRoute(config.routes, host);
+    if (!route) {
+      return c.text(`edgelb: host "${normalizeHost(host)}" is not configured\n`, 404);
+    }
+    return proxy(c.req.raw, route, deps);
+  });
+
+  return {
+    settings,
+    config,
+    health,
+    app: app as unknown as Hono,
+    status,
+    fetch(request, ctx) {
+      return Promise.resolve(app.fetch(request, opts.env, ctx as ExecutionContext | undefined));
+    },
+  };
+}
+
+export interface NodeStatus {
+  node: string;
+  address: string;
+  port: number;
+  origin: string;
+  /** The agent's verdict in the snapshot. */
+  healthy: boolean;
+  weight: number;
+  ejected: boolean;
+  ejectedUntil: string | null;
+  ejections: number;
+  consecutiveFailures: number;
+  lastError: string | null;
+  inFlight: number;
+}
+
+export interface EdgeStatus {
+  now: string;
+  isolateStartedAt: string;
+  settings: { clusters: string[]; cacheTtlSeconds: number; transport: string; requestLogs: boolean };
+  clusters: {
+    name: string;
+    generation: number | null;
+    publishedAt: string | null;
+    ageSeconds: number | null;
+    loadedAt: string | null;
+    checkedAt: string | null;
+    source: string | null;
+    lastError: string | null;
+    services: {
+      namespace: string;
+      name: string;
+      hostnames: string[];
+      nodePort: number;
+      scheme: string;
+      trafficPolicy: string;
+      policy: unknown;
+      nodes: NodeStatus[];
+    }[];
+  }[];
+}
+
+function edgeStatus(s: {
+  config: ConfigStore;
+  health: PassiveHealth;
+  inFlight: Map<string, number>;
+  now: () => number;
+  startedAt: number;
+  settings: Settings;
+}): EdgeStatus {
+  const now = s.now();
+  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  return {
+    now: new Date(now).toISOString(),
+    isolateStartedAt: new Date(s.startedAt).toISOString(),
+    settings: {
+      clusters: s.settings.clusters,
+      cacheTtlSeconds: s.settings.cacheTtlMs / 1000,
+      transport: s.settings.transport,
+      requestLogs: s.settings.requestLogs,
+    },
+    clusters: s.config.all().map((c) => {
+      const snap = c.snapshot;
+      return {
+        name: c.name,
+        generation: snap?.generation ?? null,
+        publishedAt: snap?.publishedAt ?? null,
+        ageSeconds: snap ? Math.max(0, Math.round((now - Date.parse(snap.publishedAt)) / 1000)) : null,
+        loadedAt: iso(c.loadedAt),
+        checkedAt: iso(c.checkedAt),
+        source: c.source ?? null,
+        lastError: c.lastError ?? null,
+        services: (snap?.services ?? []).map((svc) => ({
+          namespace: svc.namespace,
+          name: svc.name,
+          hostnames: svc.hostnames,
+          nodePort: svc.nodePort,
+          scheme: svc.scheme,
+          trafficPolicy: svc.trafficPolicy,
+          policy: svc.policy,
+          nodes: serviceOrigins(c.name, snap!, svc).map((o) => {
+            const h = s.health.get(o.key);
+            const ejected = s.health.isEjected(o.key);
+            return {
+              node: o.node,
+              address: o.address,
+              port: o.port,
+              origin: o.key,
+              healthy: o.healthy,
+              weight: o.weight,
+              ejected,
+              ejectedUntil: ejected ? iso(h?.ejectedUntil) : null,
+              ejections: h?.ejections ?? 0,
+              consecutiveFailures: h?.consecutiveFailures ?? 0,
+              lastError: h?.lastError ?? null,
+              inFlight: s.inFlight.get(o.key) ?? 0,
+            };
+          }),
+        })),
+      };
+    }),
+  };
+}

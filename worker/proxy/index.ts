@@ -1,0 +1,187 @@
+// Sends a client request to one origin of its route and fails over: a
+// connection failure (or, for requests without a body that are safe to repeat,
+// a missing response head) moves the request to another node, up to the
+// policy's attempts. Picks, retries and ejections are logged.
+import type { Route, RouteOrigin } from "../config/routes.ts";
+import { cookieValue, pick, readCookie, rendezvous, type BalancerState } from "../balancer/index.ts";
+import type { PassiveHealth } from "../health/index.ts";
+import type { Logger } from "../log/index.ts";
+import type { TransportName } from "../snapshot/schema.ts";
+import { selectTransport, type Transports } from "../transport/index.ts";
+import { originURL } from "../transport/fetch/index.ts";
+import { ConnectError, MalformedResponseError, ResponseTimeoutError } from "../transport/types.ts";
+import { prepareBody } from "./body.ts";
+import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
+
+export interface ProxyDeps {
+  health: PassiveHealth;
+  /** In-flight requests per origin key, in this isolate. */
+  inFlight: Map<string, number>;
+  balancer: (route: Route) => BalancerState;
+  transports: Transports;
+  workerTransport: TransportName;
+  log: Logger;
+  requestLogs: boolean;
+  random: () => number;
+  now: () => number;
+}
+
+const IDEMPOTENT_WITHOUT_BODY = new Set(["GET", "HEAD", "OPTIONS"]);
+
+function text(status: number, body: string, extra: Record<string, string> = {}): Response {
+  return new Response(`${body}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", ...extra } });
+}
+
+export async function proxy(request: Request, route: Route, deps: ProxyDeps): Promise<Response> {
+  const started = deps.now();
+  const serviceNames = route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", ");
+  const requestId = requestIdOf(request);
+  const facts = edgeFacts(request, requestId);
+  const done = (res: Response, fields: Record<string, unknown>) => {
+    if (deps.requestLogs) {
+      const url = new URL(request.url);
+      deps.log("info", "request", {
+        requestId,
+        method: request.method,
+        host: facts.host,
+        path: url.pathname,
+        status: res.status,
+        ms: deps.now() - started,
+        ...fields,
+      });
+    }
+    return res;
+  };
+
+  if (route.origins.length === 0) {
+    return done(
+      text(503, `edgelb: service ${serviceNames} for host ${facts.host} has no origins (no ready node)`, {
+        "retry-after": "10",
+        "x-request-id": requestId,
+      }),
+      {},
+    );
+  }
+
+  const policy = route.policy;
+  const websocket = isWebSocketRequest(request);
+  const headers = originRequestHeaders(request, facts, websocket);
+  const body = await prepareBody(request);
+  const state = deps.balancer(route);
+  const tried = new Set<string>();
+  const errors: string[] = [];
+  const cookie = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), policy.cookieName) : undefined;
+  let failedOpen = false;
+
+  const candidates = (): RouteOrigin[] => {
+    const fresh = route.origins.filter((o) => !tried.has(o.key));
+    const usable = fresh.filter((o) => o.healthy && !deps.health.isEjected(o.key));
+    if (usable.length > 0 || fresh.length === 0) return usable;
+    // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
+    if (!failedOpen) {
+      failedOpen = true;
+      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNames, nodes: fresh.map((o) => o.node) });
+    }
+    return fresh;
+  };
+
+  const choose = (list: RouteOrigin[]): RouteOrigin | undefined => {
+    if (cookie !== undefined) {
+      const pinned = list.find((o) => cookieValue(o) === cookie);
+      if (pinned) return pinned;
+    }
+    if (policy.affinity === "client-ip" && facts.clientIp) return rendezvous(facts.clientIp, list);
+    return pick(policy.algorithm, list, { state, inFlight: (k) => deps.inFlight.get(k) ?? 0, random: deps.random });
+  };
+
+  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+    const origin = choose(candidates());
+    if (!origin) break;
+    tried.add(origin.key);
+    const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
+    const originRequest = new Request(originURL(origin, new URL(request.url).pathname + new URL(request.url).search), {
+      method: request.method,
+      headers,
+      body: body.take(),
+      redirect: "manual",
+    });
+    const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
+    const release = track(deps.inFlight, origin.key);
+    let upstream: Response;
+    try {
+      upstream = await transport.send({
+        origin,
+        request: originRequest,
+        connectTimeoutMs: policy.connectTimeoutMs,
+        responseTimeoutMs: policy.responseTimeoutMs,
+      });
+    } catch (err) {
+      release();
+      const message = (err as Error).message ?? String(err);
+      errors.push(`${origin.node}: ${message}`);
+      const retryable =
+        err instanceof ConnectError ||
+        (err instanceof ResponseTimeoutError && IDEMPOTENT_WITHOUT_BODY.has(request.method) && !websocket);
+      if (err instanceof ConnectError || err instanceof ResponseTimeoutError) {
+        deps.health.failure(origin.key, message, { cluster: origin.cluster, service: origin.service, node: origin.node });
+      }
+      const canRetry = retryable && body.replayable && attempt < policy.attempts;
+      if (canRetry && candidates().length > 0) {
+        deps.log("warn", "proxy.retry", { ...fields, error: message, kind: (err as Error).name });
+        continue;
+      }
+      deps.log("error", "proxy.failed", { ...fields, error: message, kind: (err as Error).name, tried: [...tried] });
+      if (err instanceof ResponseTimeoutError) {
+        return done(text(504, `edgelb: node ${origin.node} of ${serviceNames} did not answer in time (request ${requestId})`, { "x-request-id": requestId }), fields);
+      }
+      if (err instanceof MalformedResponseError) {
+        return done(text(502, `edgelb: node ${origin.node} of ${serviceNames} sent an invalid response (request ${requestId})`, { "x-request-id": requestId }), fields);
+      }
+      break;
+    }
+
+    deps.health.success(origin.key, { cluster: origin.cluster, service: origin.service, node: origin.node });
+    // A 101 carries the WebSocket: rebuilding the Response would lose it.
+    if (upstream.status === 101) {
+      release();
+      return done(upstream, fields);
+    }
+    const out = clientResponseHeaders(upstream, requestId);
+    if (policy.affinity === "cookie" && cookie !== cookieValue(origin)) {
+      const secure = facts.proto === "https" ? "; Secure" : "";
+      out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
+    }
+    const responseBody = upstream.body ? upstream.body.pipeThrough(counted(release)) : (release(), null);
+    return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out }), fields);
+  }
+
+  // Node addresses and errors go to the log (proxy.failed), not to the client.
+  return done(
+    text(
+      502,
+      `edgelb: no node of ${serviceNames} could be reached for ${facts.host} (tried ${tried.size} of ${route.origins.length}; request ${requestId})`,
+      { "x-request-id": requestId },
+    ),
+    { tried: [...tried], errors },
+  );
+}
+
+function track(inFlight: Map<string, number>, key: string): () => void {
+  inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const n = (inFlight.get(key) ?? 1) - 1;
+    if (n <= 0) inFlight.delete(key);
+    else inFlight.set(key, n);
+  };
+}
+
+/** Passes bytes through and reports when the body ends, fails or is cancelled. */
+function counted(release: () => void): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream<Uint8Array, Uint8Array>({
+    flush: release,
+    cancel: release,
+  } as Transformer<Uint8Array, Uint8Array>);
+}
