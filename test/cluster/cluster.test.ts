@@ -129,6 +129,17 @@ describe("startCluster", () => {
     expect(c.get("Node", "node-2", "").status.addresses[0].address).toBe(`${BASE}.42`);
     expect((await fetch(`http://${BASE}.42:${port}/`)).headers.get("x-edgelb-node")).toBe("node-2");
 
+    // kube-proxy reports a node the autoscaler is draining as not eligible.
+    const healthz = `http://${BASE}.42:${c.healthzPort}/healthz`;
+    c.patch("Node", "node-2", { spec: { taints: [{ key: "ToBeDeletedByClusterAutoscaler", value: "1732600000", effect: "NoSchedule" }] } }, { namespace: "" });
+    await c.settled();
+    const draining = await fetch(healthz);
+    expect(draining.status).toBe(503);
+    expect(await draining.json()).toMatchObject({ nodeEligible: false });
+    c.patch("Node", "node-2", { spec: { taints: null } }, { namespace: "" });
+    await c.settled();
+    expect((await fetch(healthz)).status).toBe(200);
+
     c.setNodeReady("node-2", false);
     expect(c.get("Node", "node-2", "").status.conditions[0].status).toBe("Unknown");
 

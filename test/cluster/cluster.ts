@@ -28,6 +28,9 @@
  * The simulator (level-triggered from the store):
  *   - every Node object the cluster created has InternalIP = the node's loopback address;
  *   - every TCP NodePort of every Service is served on every node (and unserved when gone);
+ *   - kube-proxy's /healthz on a node answers 503 (nodeEligible: false) while its Node is
+ *     being deleted or tainted ToBeDeletedByClusterAutoscaler, as kube-proxy >= 1.28 does;
+ *     node.setHealthy(false) makes it 503 regardless;
  *   - for Services with a healthCheckNodePort, each node answers it like kube-proxy
  *     with the number of ready local endpoints (from EndpointSlices) or 503;
  *   - await cluster.placePods({ namespace, name }, ["node-1", "node-1", "node-3"], { ready })
@@ -152,7 +155,7 @@ export class SimCluster {
       if (first) healthzPort = first.healthzPort;
       cluster = new SimCluster(api, token, kubeconfigPath, !opts.kubeconfigPath, healthzPort, settings);
       cluster.unsubscribe = api.store.subscribe((e) => {
-        if (e.resource === SERVICES || e.resource === ENDPOINT_SLICES) cluster!.kick();
+        if (e.resource === SERVICES || e.resource === ENDPOINT_SLICES || e.resource === NODES) cluster!.kick();
       });
       if (first) await cluster.adopt(first);
       for (let i = 1; i < count; i++) await cluster.addNode();
@@ -430,6 +433,11 @@ export class SimCluster {
       for (const p of s.spec?.ports ?? []) if (p.nodePort && (p.protocol ?? "TCP") === "TCP") nodePorts.add(p.nodePort);
       if (s.spec?.healthCheckNodePort) hc.set(s.spec.healthCheckNodePort, s);
     }
+    const nodeObjects = new Map(this.store.list(NODES).items.map((n) => [n.metadata.name, n]));
+    const eligible = (name: string) => {
+      const n = nodeObjects.get(name);
+      return !n || (!n.metadata.deletionTimestamp && !(n.spec?.taints ?? []).some((t: Obj) => t.key === "ToBeDeletedByClusterAutoscaler"));
+    };
     const localReady = (svc: Obj, node: string) =>
       slices
         .filter((sl) => sl.metadata.namespace === svc.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name)
@@ -438,6 +446,7 @@ export class SimCluster {
 
     await Promise.all(
       this.nodes.map(async (node) => {
+        node.setEligible(eligible(node.name));
         const served = new Set(node.servedPorts());
         const work: Promise<unknown>[] = [];
         for (const p of nodePorts) if (!served.has(p)) work.push(node.servePort(p));

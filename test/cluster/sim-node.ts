@@ -77,6 +77,7 @@ export class SimNode {
   readonly address: string;
   private behavior: NodeBehavior = { mode: "ok" };
   private healthy = true;
+  private eligible = true;
   private readonly nodePorts = new Map<number, Listener>();
   private readonly hcPorts = new Map<number, { listener: Listener; count: number; service: { namespace: string; name: string } }>();
   private readonly healthz: Listener;
@@ -165,6 +166,19 @@ export class SimNode {
     this.healthy = healthy;
   }
 
+  /**
+   * Node eligibility as kube-proxy (>= 1.28) sees it from the Node object: a
+   * node being deleted or tainted ToBeDeletedByClusterAutoscaler answers 503
+   * with nodeEligible: false, whatever setHealthy says.
+   */
+  setEligible(eligible: boolean): void {
+    this.eligible = eligible;
+  }
+
+  isEligible(): boolean {
+    return this.eligible;
+  }
+
   isHealthy(): boolean {
     return this.healthy;
   }
@@ -213,8 +227,8 @@ export class SimNode {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(this.healthy ? 200 : 503, { "content-type": "application/json" });
-    res.end(JSON.stringify({ lastUpdated: now, currentTime: now, nodeEligible: this.healthy }));
+    res.writeHead(this.healthy && this.eligible ? 200 : 503, { "content-type": "application/json" });
+    res.end(JSON.stringify({ lastUpdated: now, currentTime: now, nodeEligible: this.eligible }));
   }
 
   private answerHealthCheck(hcPort: number, _req: http.IncomingMessage, res: http.ServerResponse): void {
