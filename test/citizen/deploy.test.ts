@@ -1,8 +1,15 @@
 // What `kubectl apply -k deploy/` installs, rendered with kubectl itself.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { loadYaml } from "@kubernetes/client-node";
+import { addCitizenOptions, resolveCitizenConfig, type CitizenFlags } from "../../sync-agent/citizen/cli.ts";
+import { buildProgram, quietErrors } from "../../sync-agent/cli/index.ts";
+import type { AgentConfig } from "../../sync-agent/config.ts";
 import type { V1ClusterRoleBinding, V1Container, V1Namespace, V1RoleBinding } from "@kubernetes/client-node";
 import { DEFAULT_LEASE_NAME } from "../../sync-agent/leader/index.ts";
-import { clusterRole, deployment, find, leaseRole, renderDeploy, type Manifest } from "./manifests.ts";
+import { DEPLOY_DIR, clusterRole, deployment, find, leaseRole, renderDeploy, type Manifest } from "./manifests.ts";
 import { allowed, requestAttributes, type Grants } from "./rbac.ts";
 
 let docs: Manifest[];
@@ -81,5 +88,31 @@ describe("kustomize base", () => {
     expect(mount).toBeDefined();
     const vol = pod.volumes?.find((v) => v.name === mount!.name);
     expect(vol?.secret?.secretName).toBe("edgelb-push-token");
+  });
+});
+
+describe("the Deployment's command line", () => {
+  it("is accepted by the agent's real CLI and means what the manifests assume", async () => {
+    const c = deployment(docs).spec!.template.spec!.containers[0]!;
+    // the Secret is mounted at run time; stand in a file for it
+    const dir = mkdtempSync(join(tmpdir(), "edgelb-deploy-"));
+    const args = (c.args ?? []).map((a) => (a.startsWith("--push-token-file=") ? `--push-token-file=${join(dir, "token")}` : a));
+    writeFileSync(join(dir, "token"), "t0ken\n");
+    let config: AgentConfig | undefined;
+    const program = buildProgram({ run: async (cfg) => void (config = cfg), env: {} });
+    addCitizenOptions(program);
+    quietErrors(program);
+    await program.parseAsync(["node", "edgelb-sync-agent", ...args]);
+    expect(config).toMatchObject({ cluster: "default", sink: "worker", pushToken: "t0ken", logFormat: "json" });
+    const citizen = resolveCitizenConfig(program.opts<CitizenFlags>(), { POD_NAMESPACE: "edgelb" }, { dryRun: false });
+    expect(citizen).toMatchObject({ metricsAddress: ":9090", leaderElect: true, leaseName: DEFAULT_LEASE_NAME });
+  });
+
+  it("the Secret example has the key the Deployment reads", () => {
+    const secret = loadYaml<{ metadata: { name: string }; stringData: Record<string, string> }>(readFileSync(join(DEPLOY_DIR, "secret.example.yaml"), "utf8"));
+    const c = deployment(docs).spec!.template.spec!.containers[0]!;
+    const file = c.args!.find((a) => a.startsWith("--push-token-file="))!.split("=")[1]!;
+    expect(Object.keys(secret.stringData)).toContain(file.split("/").at(-1));
+    expect(secret.metadata.name).toBe("edgelb-push-token");
   });
 });
