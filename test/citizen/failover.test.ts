@@ -5,6 +5,8 @@
 // only one replica writes at a time, a standby takes over within one lease
 // duration, generations never go backwards, the edge ends up exactly right,
 // and every API call the agents made is allowed by deploy/'s RBAC.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it, onTestFailed } from "vitest";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
@@ -211,6 +213,27 @@ describe("leader election with real agents", () => {
     const s = stream(w);
     await until("first services at the edge", () => (stored(w)?.services.length ?? 0) >= 3);
     const [first] = leaders(w);
+    const standby = w.replicas.find((r) => r !== first)!;
+
+    // What Prometheus and the kubelet see on each replica.
+    const scrape = async (r: Replica) => (await fetch(`${r.attached.citizen.metricsUrl}/metrics`)).text();
+    const leaderMetrics = await until("leader metrics", async () => {
+      const text = await scrape(first!);
+      return /edgelb_pushes_total\{result="success"\} [1-9]/.test(text) && /edgelb_services\{state="served"\} [1-9]/.test(text) ? text : null;
+    });
+    expect(leaderMetrics).toContain("edgelb_leader 1");
+    expect(leaderMetrics).toMatch(/edgelb_kv_writes_total\{sink="kv-api"\} [1-9]/);
+    expect(leaderMetrics).toContain('edgelb_nodes{state="healthy"} 2');
+    expect(leaderMetrics).toMatch(/edgelb_last_successful_push_timestamp_seconds 1\d{9}/);
+    expect(leaderMetrics).toMatch(/edgelb_push_duration_seconds_count\{result="success"\} [1-9]/);
+    expect(leaderMetrics).toContain('edgelb_informer_restarts_total{resource="services"} 0');
+    const standbyMetrics = await scrape(standby);
+    expect(standbyMetrics).toContain("edgelb_leader 0");
+    expect(standbyMetrics).not.toMatch(/edgelb_pushes_total\{result="success"\} [1-9]/);
+    for (const r of [first!, standby]) {
+      const ready = await until(`${r.name} ready`, async () => ((await fetch(`${r.attached.citizen.metricsUrl}/readyz`)).status === 200 ? true : null));
+      expect(ready).toBe(true);
+    }
     const genBefore = stored(w)!.generation;
     const killedAt = Date.now();
     await kill(first!);
@@ -224,12 +247,14 @@ describe("leader election with real agents", () => {
     const second = leaders(w)[0]!;
     expect(Math.min(...second.pushes.map((p) => p.generation))).toBeGreaterThan(genBefore);
     checkInvariants(w);
-    // kubectl shows what the edge serves
-    const svc = w.cluster.get("Service", "svc-0", "default") as { status?: { loadBalancer?: { ingress?: Array<{ hostname: string }> } } };
-    await until("status of svc-0", () => {
-      const cur = w.cluster.get("Service", "svc-0", "default") as typeof svc;
-      return cur.status?.loadBalancer?.ingress?.[0]?.hostname === s.expected.get("svc-0");
+    // kubectl shows what the edge serves, written by whoever leads now
+    const run = promisify(execFile);
+    await until("kubectl get svc shows every hostname", async () => {
+      const { stdout } = await run("kubectl", ["--kubeconfig", w.cluster.kubeconfigPath, "get", "svc", "-n", "default"], { timeout: 10_000 });
+      const rows = new Map(stdout.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/)).map((c) => [c[0], c[3]]));
+      return [...s.expected].every(([name, host]) => rows.get(name) === host) ? stdout : null;
     });
+    expect(await scrape(second)).toContain("edgelb_leader 1");
   });
 
   it("three replicas: kill the leader, partition the next one; a third takes over and nothing goes backwards", async () => {
