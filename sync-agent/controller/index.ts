@@ -114,6 +114,7 @@ export class Controller {
   private retryAttempt = 0;
   private retryAt = 0;
   private readonly reported = new Set<string>();
+  private readonly warned = new Set<string>();
   private verdicts = new Map<string, FinalVerdict>();
   private nodeVerdicts = new Map<string, NodeVerdict>();
   private failOpen = false;
@@ -351,6 +352,10 @@ export class Controller {
       const result = await this.deps.sink.write(snapshot);
       const ms = this.now() - started;
       this.writes++;
+      if (result.warning && !this.warned.has(result.warning)) {
+        this.warned.add(result.warning);
+        this.deps.log.warn({ warning: result.warning }, `the edge accepted generation ${generation} but warns: ${result.warning}`);
+      }
       this.accept(snapshot, key, diff, { generation, bytes: result.bytes, ms, unchanged: result.unchanged, dryRun: false });
     } catch (err) {
       await this.pushFailed(err as Error, generation);

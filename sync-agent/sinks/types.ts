@@ -17,6 +17,8 @@ export interface WriteResult {
   bytes: number;
   /** The receiver already had identical content (worker push endpoint only). */
   unchanged: boolean;
+  /** Accepted, but something is off (e.g. the worker does not route this cluster). */
+  warning?: string;
 }
 
 export interface Sink {

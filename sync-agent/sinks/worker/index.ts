@@ -83,8 +83,8 @@ export class WorkerSink implements Sink {
       signal,
     );
     if (!res.ok) return this.fail(res, "PUT");
-    const json = (await res.json().catch(() => ({}))) as { unchanged?: boolean };
-    return { bytes: Buffer.byteLength(body), unchanged: json.unchanged === true };
+    const json = (await res.json().catch(() => ({}))) as { unchanged?: boolean; warning?: string };
+    return { bytes: Buffer.byteLength(body), unchanged: json.unchanged === true, ...(json.warning ? { warning: json.warning } : {}) };
   }
 
   async remove(signal?: AbortSignal): Promise<void> {
