@@ -1,2 +1,2 @@
 // The transports the failover, streaming and header suites run over.
-export const TRANSPORTS = ["fetch"] as const satisfies readonly ("fetch" | "socket")[];
+export const TRANSPORTS = ["fetch", "socket"] as const satisfies readonly ("fetch" | "socket")[];

@@ -1,0 +1,137 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { memoryLogger } from "../log/index.ts";
+import { SNAPSHOT_SCHEMA, snapshotKey, type SnapshotInput } from "../snapshot/schema.ts";
+import { ConfigStore } from "./index.ts";
+import { lookupRoute } from "./routes.ts";
+
+const kv = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
+let seq = 0;
+
+function snap(cluster: string, generation: number, host: string): SnapshotInput {
+  return {
+    schema: SNAPSHOT_SCHEMA,
+    cluster,
+    generation,
+    publishedAt: "2026-01-01T00:00:00Z",
+    nodes: [{ name: "n1", address: "192.0.2.1", healthy: true }],
+    services: [{ namespace: "default", name: "web", hostnames: [host], nodePort: 30080 }],
+  };
+}
+
+function setup() {
+  const cluster = `cfg-${Date.now().toString(36)}-${seq++}`;
+  let now = 1_000_000;
+  const log = memoryLogger();
+  const store = new ConfigStore({ kv, clusters: [cluster], ttlMs: 10_000, log, now: () => now });
+  const pending: Promise<unknown>[] = [];
+  const ready = () => store.ready((p) => pending.push(p));
+  const settle = async () => {
+    await Promise.all(pending.splice(0));
+  };
+  const served = (host: string) => lookupRoute(store.routes, host) !== undefined;
+  const put = (value: unknown) => kv.put(snapshotKey(cluster), typeof value === "string" ? value : JSON.stringify(value));
+  return { cluster, store, log, ready, settle, served, put, advance: (ms: number) => (now += ms), state: () => store.cluster(cluster)! };
+}
+
+describe("config from KV", () => {
+  it("waits for KV on first use, then serves from memory until the TTL passes", async () => {
+    const t = setup();
+    await t.put(snap(t.cluster, 1, "one.example.com"));
+    await t.ready();
+    expect(t.served("one.example.com")).toBe(true);
+    expect(t.log.entries.find((e) => e.event === "config.loaded")).toMatchObject({ cluster: t.cluster, generation: 1, source: "kv" });
+
+    await t.put(snap(t.cluster, 2, "two.example.com"));
+    t.advance(9_999);
+    await t.ready();
+    await t.settle();
+    expect(t.served("two.example.com")).toBe(false);
+  });
+
+  it("refreshes in the background after the TTL while the stale copy keeps serving", async () => {
+    const t = setup();
+    await t.put(snap(t.cluster, 1, "one.example.com"));
+    await t.ready();
+    await t.put(snap(t.cluster, 2, "two.example.com"));
+    t.advance(10_000);
+    await t.ready();
+    // Returned before the refresh finished: the request is served by generation 1.
+    expect(t.served("one.example.com")).toBe(true);
+    await t.settle();
+    expect(t.served("two.example.com")).toBe(true);
+    expect(t.served("one.example.com")).toBe(false);
+    expect(t.state().snapshot?.generation).toBe(2);
+  });
+
+  it("keeps the last good snapshot when KV holds invalid JSON or an invalid snapshot", async () => {
+    const t = setup();
+    await t.put(snap(t.cluster, 1, "good.example.com"));
+    await t.ready();
+
+    await t.put("{ not json");
+    t.advance(10_000);
+    await t.ready();
+    await t.settle();
+    expect(t.served("good.example.com")).toBe(true);
+    expect(t.state().lastError).toMatch(/^snapshot is not valid JSON/);
+    expect(t.log.entries.filter((e) => e.event === "config.rejected")).toHaveLength(1);
+
+    // The same bad value again is not logged again.
+    t.advance(10_000);
+    await t.ready();
+    await t.settle();
+    expect(t.log.entries.filter((e) => e.event === "config.rejected")).toHaveLength(1);
+
+    const bad = snap(t.cluster, 5, "bad.example.com") as unknown as { services: { nodePort: number }[] };
+    bad.services[0]!.nodePort = 70_000;
+    await t.put(bad);
+    t.advance(10_000);
+    await t.ready();
+    await t.settle();
+    expect(t.served("good.example.com")).toBe(true);
+    expect(t.served("bad.example.com")).toBe(false);
+    expect(t.state().lastError).toContain("services.0.nodePort");
+    expect(t.log.entries.at(-1)).toMatchObject({ event: "config.rejected", keeping: 1 });
+
+    // A good value again clears the error.
+    await t.put(snap(t.cluster, 6, "fixed.example.com"));
+    t.advance(10_000);
+    await t.ready();
+    await t.settle();
+    expect(t.served("fixed.example.com")).toBe(true);
+    expect(t.state().lastError).toBeUndefined();
+  });
+
+  it("does not go back to an older generation read from KV", async () => {
+    const t = setup();
+    await t.put(snap(t.cluster, 7, "new.example.com"));
+    await t.ready();
+    await t.put(snap(t.cluster, 3, "old.example.com"));
+    t.advance(10_000);
+    await t.ready();
+    await t.settle();
+    expect(t.served("new.example.com")).toBe(true);
+    expect(t.state().lastError).toContain("older than the served 7");
+  });
+
+  it("stops serving a cluster whose key was deleted", async () => {
+    const t = setup();
+    await t.put(snap(t.cluster, 1, "gone.example.com"));
+    await t.ready();
+    await kv.delete(snapshotKey(t.cluster));
+    t.advance(10_000);
+    await t.ready();
+    await t.settle();
+    expect(t.served("gone.example.com")).toBe(false);
+    expect(t.log.entries.at(-1)).toMatchObject({ event: "config.removed", cluster: t.cluster });
+  });
+
+  it("ignores a snapshot stored under another cluster's key", async () => {
+    const t = setup();
+    await t.put(snap("someone-else", 1, "x.example.com"));
+    await t.ready();
+    expect(t.served("x.example.com")).toBe(false);
+    expect(t.state().lastError).toContain(`holds a snapshot of cluster "someone-else"`);
+  });
+});

@@ -1,0 +1,208 @@
+// The control endpoints through the whole worker (hono app, KV, isolate state).
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { lab, nodesOf, service, snapshot, testEdge, TOKEN, uniqueCluster, type Echo } from "../../test/worker/helpers.ts";
+import { snapshotKey } from "../snapshot/schema.ts";
+
+const kv = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
+const [a] = lab.nodes as [(typeof lab.nodes)[0]];
+
+function setup(vars: Record<string, string> = {}) {
+  const cluster = uniqueCluster("ctl");
+  const edge = testEdge({ EDGELB_CLUSTERS: cluster, ...vars });
+  const snap = (host = "app.example.com", gen?: number) =>
+    snapshot(cluster, nodesOf([a]), [service({ hostnames: [host], nodePort: lab.nodePort })], gen);
+  const get = (token: string | null = TOKEN) =>
+    edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  return { cluster, edge, snap, get };
+}
+
+describe("GET /__edgelb/healthz", () => {
+  it("answers without a token", async () => {
+    const res = await testEdge().request("any.host", "/__edgelb/healthz");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("ok\n");
+  });
+});
+
+describe("authorization", () => {
+  it("answers 401 to a missing or wrong token and writes nothing", async () => {
+    const t = setup();
+    for (const token of [null, "wrong-token", `${TOKEN}x`, TOKEN.slice(0, -1)]) {
+      const res = await t.edge.push(t.snap(), { token });
+      expect(res.status, String(token)).toBe(401);
+      expect(((await res.json()) as { error: string }).error).toMatch(/^unauthorized/);
+      expect(res.headers.get("www-authenticate")).toContain("Bearer");
+    }
+    expect(await kv.get(snapshotKey(t.cluster))).toBeNull();
+    expect((await t.get(null)).status).toBe(401);
+    expect((await t.edge.request("edge.test", "/__edgelb/v1/status")).status).toBe(401);
+    expect(t.edge.logs.filter((e) => e.event === "control.refused")).toHaveLength(6);
+  });
+
+  it("disables the endpoints when no token is configured", async () => {
+    const t = setup({ EDGELB_PUSH_TOKEN: "" });
+    const res = await t.edge.push(t.snap(), { token: "" });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: string }).error).toContain("EDGELB_PUSH_TOKEN");
+    expect(await kv.get(snapshotKey(t.cluster))).toBeNull();
+  });
+});
+
+describe("PUT /__edgelb/v1/clusters/:name", () => {
+  it("stores the snapshot and serves it in this isolate at once", async () => {
+    const t = setup();
+    const s = t.snap("pushed.example.com");
+    const res = await t.edge.push(s);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accepted: true, generation: s.generation, unchanged: false, routed: true });
+    expect(JSON.parse((await kv.get(snapshotKey(t.cluster)))!)).toEqual(s);
+    const proxied = await t.edge.request("pushed.example.com", "/hello");
+    expect(((await proxied.json()) as Echo).path).toBe("/hello");
+    expect(t.edge.logs.find((e) => e.event === "push.accepted")).toMatchObject({ cluster: t.cluster, generation: s.generation });
+  });
+
+  it("answers unchanged without writing when generation and content are already stored", async () => {
+    const t = setup();
+    const s = t.snap();
+    expect((await t.edge.push(s)).status).toBe(200);
+    const storedText = await kv.get(snapshotKey(t.cluster));
+    // The same snapshot, formatted differently: equal content, so KV keeps its text.
+    const res = await t.edge.push(JSON.stringify(s, null, 2), { cluster: t.cluster });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ accepted: true, generation: s.generation, unchanged: true });
+    expect(await kv.get(snapshotKey(t.cluster))).toBe(storedText);
+  });
+
+  it("refuses an older generation, or the same one with other content, with 409", async () => {
+    const t = setup();
+    const s = t.snap("v2.example.com");
+    await t.edge.seed(s);
+    const older = await t.edge.push(t.snap("v1.example.com", s.generation - 1));
+    expect(older.status).toBe(409);
+    expect(await older.json()).toEqual({
+      error: `generation ${s.generation - 1} is older than the stored ${s.generation}`,
+      storedGeneration: s.generation,
+    });
+    const same = await t.edge.push(t.snap("other.example.com", s.generation));
+    expect(same.status).toBe(409);
+    expect(await same.json()).toMatchObject({ storedGeneration: s.generation });
+    expect(JSON.parse((await kv.get(snapshotKey(t.cluster)))!)).toEqual(s);
+    expect((await t.edge.request("v2.example.com")).status).toBe(200);
+    expect((await t.edge.request("v1.example.com")).status).toBe(404);
+    expect(t.edge.logs.filter((e) => e.event === "push.refused" && e.status === 409)).toHaveLength(2);
+  });
+
+  it("answers 400 with a clear error for invalid bodies and names", async () => {
+    const t = setup();
+    const cases: [string, string | object, string?][] = [
+      ["not json", "{oops", "snapshot is not valid JSON"],
+      ["schema", { ...t.snap(), nodes: [{ name: "n", address: "not an address!", healthy: true }] }, "nodes.0.address"],
+      ["wrong cluster", { ...t.snap(), cluster: "elsewhere" }, `snapshot is for cluster "elsewhere" but was pushed to "${t.cluster}"`],
+    ];
+    for (const [what, body, message] of cases) {
+      const res = await t.edge.push(typeof body === "string" ? body : JSON.stringify(body), { cluster: t.cluster });
+      expect(res.status, what).toBe(400);
+      expect(((await res.json()) as { error: string }).error, what).toContain(message);
+    }
+    const badName = await t.edge.push(JSON.stringify(t.snap()), { cluster: "Bad_Name" });
+    expect(badName.status).toBe(400);
+    expect(((await badName.json()) as { error: string }).error).toContain(`cluster name "Bad_Name" is invalid`);
+    expect(await kv.get(snapshotKey(t.cluster))).toBeNull();
+  });
+
+  it("answers 413 to a body over the limit (10 MiB by default)", async () => {
+    const t = setup();
+    const s = t.snap();
+    const padded = JSON.stringify({ ...s, padding: "x".repeat(10 * 1024 * 1024) });
+    const res = await t.edge.push(padded, { cluster: t.cluster });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: string }).error).toBe(`snapshot too large: the limit is ${10 * 1024 * 1024} bytes`);
+
+    // A configured limit, and a body without Content-Length (streamed).
+    const small = setup({ EDGELB_MAX_PUSH_BYTES: "100" });
+    const body = new Blob([JSON.stringify(small.snap())]).stream();
+    const chunked = await small.edge.request("edge.test", `/__edgelb/v1/clusters/${small.cluster}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body,
+    });
+    expect(chunked.status).toBe(413);
+    expect(await kv.get(snapshotKey(small.cluster))).toBeNull();
+  });
+});
+
+describe("GET and DELETE /__edgelb/v1/clusters/:name", () => {
+  it("returns the stored snapshot, deletes it, then answers 404", async () => {
+    const t = setup();
+    expect((await t.get()).status).toBe(404);
+    const s = t.snap("del.example.com");
+    await t.edge.seed(s);
+    const got = await t.get();
+    expect(got.status).toBe(200);
+    expect(got.headers.get("content-type")).toContain("application/json");
+    expect(await got.json()).toEqual(s);
+
+    const del = () =>
+      t.edge.request("edge.test", `/__edgelb/v1/clusters/${t.cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+    const first = await del();
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ deleted: true, cluster: t.cluster });
+    expect(await kv.get(snapshotKey(t.cluster))).toBeNull();
+    expect((await t.edge.request("del.example.com")).status).toBe(404);
+    expect((await del()).status).toBe(404);
+    expect((await t.get()).status).toBe(404);
+    // After a delete, generations start over (the agent's uninstall, then a fresh install).
+    expect((await t.edge.push(t.snap("del.example.com", 1))).status).toBe(200);
+  });
+});
+
+describe("GET /__edgelb/v1/status", () => {
+  it("reports clusters, generations, age and every node's state", async () => {
+    const t = setup();
+    const s = t.snap("status.example.com");
+    s.publishedAt = new Date(Date.now() - 42_000).toISOString();
+    await t.edge.seed(s);
+    const res = await t.edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(res.status).toBe(200);
+    const status = (await res.json()) as {
+      clusters: { name: string; generation: number; ageSeconds: number; loadedAt: string; lastError: null; services: unknown[] }[];
+    };
+    expect(status.clusters).toHaveLength(1);
+    const c = status.clusters[0]!;
+    expect(c).toMatchObject({ name: t.cluster, generation: s.generation, publishedAt: s.publishedAt, source: "push", lastError: null });
+    expect(c.ageSeconds).toBeGreaterThanOrEqual(42);
+    expect(c.ageSeconds).toBeLessThan(60);
+    expect(Date.parse(c.loadedAt)).toBeGreaterThan(Date.now() - 10_000);
+    expect(c.services).toEqual([
+      expect.objectContaining({
+        namespace: "default",
+        name: "web",
+        hostnames: ["status.example.com"],
+        nodePort: lab.nodePort,
+        nodes: [
+          {
+            node: a.name,
+            address: a.address,
+            port: lab.nodePort,
+            origin: `${t.cluster}/${a.name}:${lab.nodePort}`,
+            healthy: true,
+            weight: 1,
+            ejected: false,
+            ejectedUntil: null,
+            ejections: 0,
+            consecutiveFailures: 0,
+            lastError: null,
+            inFlight: 0,
+          },
+        ],
+      }),
+    ]);
+  });
+
+  it("answers JSON 404 for unknown control paths", async () => {
+    const res = await testEdge().request("edge.test", "/__edgelb/v1/nope", { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: "no control endpoint GET /__edgelb/v1/nope" });
+  });
+});
