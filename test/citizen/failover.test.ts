@@ -6,6 +6,9 @@
 // duration, generations never go backwards, the edge ends up exactly right,
 // and every API call the agents made is allowed by deploy/'s RBAC.
 import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it, onTestFailed } from "vitest";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -14,11 +17,13 @@ import { buildSink, createAgent, type Agent } from "../../sync-agent/agent.ts";
 import { attachCitizen, type AttachedCitizen } from "../../sync-agent/citizen/attach.ts";
 import { CITIZEN_DEFAULTS } from "../../sync-agent/citizen/index.ts";
 import { defaultConfig } from "../../sync-agent/config.ts";
+import { main } from "../../sync-agent/main.ts";
 import type { Sink } from "../../sync-agent/sinks/types.ts";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
 import { writeKubeconfig } from "../cluster/api/kubeconfig.ts";
 import { startCluster, type SimCluster } from "../cluster/cluster.ts";
+import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
 import { startApiProxy, type ApiProxy } from "./api-proxy.ts";
 import { until } from "./harness.ts";
 import { clusterRole, leaseRole, renderDeploy } from "./manifests.ts";
@@ -41,8 +46,12 @@ interface Replica {
 interface World {
   cluster: SimCluster;
   cf: FakeCloudflare;
+  /** The real worker in workerd when the replicas push to it (sink worker). */
+  edge?: EdgeWorker;
   replicas: Replica[];
   logs: string[];
+  /** What the edge stores now. */
+  stored(): Promise<Snapshot | null>;
   stop(): Promise<void>;
 }
 
@@ -52,37 +61,53 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function startWorld(addressBase: string, n: number): Promise<World> {
+const PUSH_TOKEN = "push-token";
+/** Generations the edge accepted (any replica), in the order it accepted them. */
+const ACCEPTED = new WeakMap<SimCluster, number[]>();
+
+async function startWorld(addressBase: string, n: number, sink: "kv-api" | "worker" = "kv-api"): Promise<World> {
   const cluster = await startCluster({ nodes: 2, addressBase, healthzPort: 0 });
   const cf = await startFakeCloudflare({ accountId: "acc", namespaceId: "ns", token: "cf-token" });
+  const edge =
+    sink === "worker" ? await startEdgeWorker({ vars: { EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "home", EDGELB_CACHE_TTL: "0" } }) : undefined;
   const logs: string[] = [];
   const replicas: Replica[] = [];
-  for (let i = 0; i < n; i++) replicas.push(await startReplica(cluster, cf, `agent-${"abc"[i]}`, logs));
+  for (let i = 0; i < n; i++) replicas.push(await startReplica(cluster, cf, edge, `agent-${"abc"[i]}`, logs));
   return {
     cluster,
     cf,
+    ...(edge ? { edge } : {}),
     replicas,
     logs,
+    async stored() {
+      if (!edge) {
+        const text = cf.values.get("cluster/home");
+        return text ? (JSON.parse(text) as Snapshot) : null;
+      }
+      const res = await fetch(`${edge.url}/__edgelb/v1/clusters/home`, { headers: { authorization: `Bearer ${PUSH_TOKEN}` } });
+      if (res.status === 404) return null;
+      return (await res.json()) as Snapshot;
+    },
     async stop() {
       for (const r of replicas) await kill(r);
       for (const r of replicas) await r.proxy.close();
+      await edge?.stop();
       await cf.stop();
       await cluster.stop();
     },
   };
 }
 
-async function startReplica(cluster: SimCluster, cf: FakeCloudflare, name: string, logs: string[]): Promise<Replica> {
+async function startReplica(cluster: SimCluster, cf: FakeCloudflare, edge: EdgeWorker | undefined, name: string, logs: string[]): Promise<Replica> {
   const proxy = await startApiProxy(cluster.api.url);
   const kc = new KubeConfig();
   kc.loadFromFile(writeKubeconfig({ server: proxy.url, token: cluster.token }));
   const config = defaultConfig({
     cluster: "home",
-    sink: "kv-api",
-    accountId: "acc",
-    namespaceId: "ns",
-    apiToken: "cf-token",
-    cloudflareApiUrl: cf.baseUrl,
+    ...(edge
+      ? { sink: "worker" as const, workerUrl: edge.url, pushToken: PUSH_TOKEN }
+      : { sink: "kv-api" as const, accountId: "acc", namespaceId: "ns", apiToken: "cf-token", cloudflareApiUrl: cf.baseUrl }),
+    addressPreference: ["InternalIP"],
     health: { mode: "kube-proxy", intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1, healthzPort: cluster.healthzPort },
     coalesceMs: 30,
     maxDelayMs: 150,
@@ -90,13 +115,17 @@ async function startReplica(cluster: SimCluster, cf: FakeCloudflare, name: strin
   });
   const pushes: Replica["pushes"] = [];
   const inner = buildSink(config);
+  const accepted = ACCEPTED.get(cluster) ?? [];
+  ACCEPTED.set(cluster, accepted);
   const sink: Sink = {
     description: inner.description,
     read: (s) => inner.read(s),
     remove: (s) => inner.remove(s),
-    write: (snap: Snapshot, s) => {
+    write: async (snap: Snapshot, s) => {
       pushes.push({ generation: snap.generation, at: Date.now() });
-      return inner.write(snap, s);
+      const r = await inner.write(snap, s);
+      if (!r.unchanged) accepted.push(snap.generation);
+      return r;
     },
   };
   const log = pino({ level: "info", base: { replica: name } }, { write: (s: string) => void logs.push(s.trim()) });
@@ -128,10 +157,6 @@ async function kill(r: Replica): Promise<void> {
 
 const leaders = (w: World) => w.replicas.filter((r) => !r.dead && r.attached.citizen.isLeader());
 
-function stored(w: World): Snapshot | null {
-  const text = w.cf.values.get("cluster/home");
-  return text ? (JSON.parse(text) as Snapshot) : null;
-}
 
 function service(name: string, hostnames: string) {
   return {
@@ -170,8 +195,8 @@ function stream(w: World, everyMs = 60) {
   };
 }
 
-function edgeMatches(w: World, expected: Map<string, string>): boolean {
-  const s = stored(w);
+async function edgeMatches(w: World, expected: Map<string, string>): Promise<boolean> {
+  const s = await w.stored();
   if (!s) return false;
   const got = new Map(s.services.map((x) => [x.name, x.hostnames.join(",")]));
   return got.size === expected.size && [...expected].every(([k, v]) => got.get(k) === v);
@@ -180,7 +205,8 @@ function edgeMatches(w: World, expected: Map<string, string>): boolean {
 /** The invariants of the whole run. */
 function checkInvariants(w: World) {
   // generations the edge accepted strictly increase
-  const gens = w.cf.writes.map((x) => x.snapshot.generation);
+  const gens = ACCEPTED.get(w.cluster) ?? [];
+  expect(gens.length).toBeGreaterThan(0);
   for (let i = 1; i < gens.length; i++) expect(gens[i], `write ${i}: ${gens.join(",")}`).toBeGreaterThan(gens[i - 1]!);
   // terms never overlap: a deposed leader stopped before the next one started
   const terms = w.replicas.flatMap((r) => r.terms.map((t) => ({ ...t, name: r.name }))).sort((a, b) => a.start - b.start);
@@ -211,7 +237,7 @@ describe("leader election with real agents", () => {
     onTestFailed(() => console.log(w.logs.slice(-60).join("\n")));
     await until("a leader", () => leaders(w).length === 1);
     const s = stream(w);
-    await until("first services at the edge", () => (stored(w)?.services.length ?? 0) >= 3);
+    await until("first services at the edge", async () => ((await w.stored())?.services.length ?? 0) >= 3);
     const [first] = leaders(w);
     const standby = w.replicas.find((r) => r !== first)!;
 
@@ -234,7 +260,7 @@ describe("leader election with real agents", () => {
       const ready = await until(`${r.name} ready`, async () => ((await fetch(`${r.attached.citizen.metricsUrl}/readyz`)).status === 200 ? true : null));
       expect(ready).toBe(true);
     }
-    const genBefore = stored(w)!.generation;
+    const genBefore = (await w.stored())!.generation;
     const killedAt = Date.now();
     await kill(first!);
     await until("a new leader", () => leaders(w).length === 1, TIMINGS.leaseDurationMs * 3);
@@ -263,7 +289,7 @@ describe("leader election with real agents", () => {
     onTestFailed(() => console.log(w.logs.slice(-80).join("\n")));
     await until("a leader", () => leaders(w).length === 1);
     const s = stream(w);
-    await until("services at the edge", () => (stored(w)?.services.length ?? 0) >= 3);
+    await until("services at the edge", async () => ((await w.stored())?.services.length ?? 0) >= 3);
     await kill(leaders(w)[0]!);
     await until("a second leader", () => leaders(w).length === 1, TIMINGS.leaseDurationMs * 3);
     const second = leaders(w)[0]!;
@@ -288,6 +314,44 @@ describe("leader election with real agents", () => {
   });
 });
 
+describe("through the real worker's push endpoint", () => {
+  it("failover keeps traffic flowing, the worker never sees a generation go back, and cleanup removes the cluster", async () => {
+    world = await startWorld("127.0.84", 2, "worker");
+    const w = world;
+    const edge = w.edge!;
+    onTestFailed(() => console.log(w.logs.slice(-60).join("\n")));
+    await until("a leader", () => leaders(w).length === 1);
+    const s = stream(w, 80);
+    await until("services at the edge", async () => ((await w.stored())?.services.length ?? 0) >= 2);
+    await kill(leaders(w)[0]!);
+    await until("a new leader", () => leaders(w).length === 1, TIMINGS.leaseDurationMs * 3);
+    await new Promise((r) => setTimeout(r, 300));
+    await s.stop();
+    await until("edge matches the cluster", () => edgeMatches(w, s.expected), 10_000);
+    checkInvariants(w);
+    // a user's request for the newest hostname reaches a node
+    const [name, host] = [...s.expected][0]!;
+    const res = await until(`traffic to ${host}`, async () => {
+      const r = await edge.request(host, "/");
+      return r.status === 200 ? r : (await r.body?.cancel(), null);
+    });
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+    void name;
+
+    // uninstall: stop the agents, then `cleanup` removes the cluster from the edge
+    for (const r of w.replicas) await kill(r);
+    const dir = mkdtempSync(join(tmpdir(), "edgelb-cleanup-"));
+    writeFileSync(join(dir, "token"), PUSH_TOKEN);
+    const code = await main(["node", "edgelb-sync-agent", "cleanup", "--cluster", "home", "--worker-url", edge.url, "--push-token-file", join(dir, "token"), "--log-format", "json"], {});
+    expect(code).toBe(0);
+    expect(await w.stored()).toBeNull();
+    const gone = await edge.request(host, "/");
+    expect(gone.status).not.toBe(200);
+    await gone.body?.cancel();
+  });
+});
+
 describe("RBAC against what the agent really calls", () => {
   it("every request of a run is allowed by deploy/, and every rule is used", async () => {
     world = await startWorld("127.0.83", 2);
@@ -302,9 +366,9 @@ describe("RBAC against what the agent really calls", () => {
     // a flapping node: UpdatedLoadBalancer repeats, which patches the Event's count
     for (let i = 0; i < 3; i++) {
       w.cluster.node("node-2").setHealthy(false);
-      await until("node-2 out", () => stored(w)?.nodes.find((n) => n.name === "node-2")?.healthy === false);
+      await until("node-2 out", async () => (await w.stored())?.nodes.find((n) => n.name === "node-2")?.healthy === false);
       w.cluster.node("node-2").setHealthy(true);
-      await until("node-2 back", () => stored(w)?.nodes.find((n) => n.name === "node-2")?.healthy === true);
+      await until("node-2 back", async () => (await w.stored())?.nodes.find((n) => n.name === "node-2")?.healthy === true);
     }
     await until("an event count bump", () => w.replicas.some((r) => r.proxy.log.some((q) => q.method === "PATCH" && q.url.includes("/events/"))));
     // graceful stop of the leader releases the lease (update)
