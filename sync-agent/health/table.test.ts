@@ -42,9 +42,9 @@ describe("health table against simulated nodes", () => {
   });
 
   it("probes kube-proxy /healthz and the healthCheckNodePort, reporting transitions", async () => {
-    const a = await SimNode.start({ name: "a", address: "127.0.41.11", healthzPort: 0 });
+    const a = await SimNode.start({ name: "a", address: "127.0.71.11", healthzPort: 0 });
     cleanup.push(() => a.stop());
-    const b = await SimNode.start({ name: "b", address: "127.0.41.12", healthzPort: a.healthzPort });
+    const b = await SimNode.start({ name: "b", address: "127.0.71.12", healthzPort: a.healthzPort });
     cleanup.push(() => b.stop());
     const transitions: HealthTransition[] = [];
     const table = new HealthTable(
@@ -64,7 +64,7 @@ describe("health table against simulated nodes", () => {
     await until(() => table.node("b") === true);
 
     // Local: the Service's healthCheckNodePort answers 503 without local endpoints.
-    const hc = await freePort("127.0.41.12");
+    const hc = await freePort("127.0.71.12");
     await b.setLocalEndpoints(hc, 2);
     table.setTargets([
       { kind: "node", node: "a", address: a.address },
@@ -77,7 +77,7 @@ describe("health table against simulated nodes", () => {
   });
 
   it("counts a stopped node as down in tcp mode", async () => {
-    const a = await SimNode.start({ name: "a", address: "127.0.41.21", healthzPort: 0 });
+    const a = await SimNode.start({ name: "a", address: "127.0.71.21", healthzPort: 0 });
     const port = a.healthzPort;
     const table = new HealthTable({ mode: "tcp", intervalMs: 50, timeoutMs: 200, rise: 1, fall: 1, healthzPort: port }, () => {});
     cleanup.push(() => table.stop());
