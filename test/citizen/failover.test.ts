@@ -281,6 +281,11 @@ describe("leader election with real agents", () => {
       return [...s.expected].every(([name, host]) => rows.get(name) === host) ? stdout : null;
     });
     expect(await scrape(second)).toContain("edgelb_leader 1");
+    // the Lease as kubectl would show it
+    const lease = w.cluster.get("Lease", "edgelb-sync-agent", "edgelb") as { spec: Record<string, unknown> };
+    expect(lease.spec).toMatchObject({ holderIdentity: second.name, leaseDurationSeconds: 2, leaseTransitions: 1 });
+    expect(lease.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(lease.spec.acquireTime).toMatch(/\.\d{6}Z$/);
   });
 
   it("three replicas: kill the leader, partition the next one; a third takes over and nothing goes backwards", async () => {
