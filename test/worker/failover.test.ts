@@ -1,0 +1,134 @@
+// Failover, passive ejection and fail-open against nodes this file breaks on
+// purpose (a group of its own, 127.0.<n>.11-13), over every transport.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { SimGroup } from "./global-setup.ts";
+import { edgeWithService, lab, nodesOf, setBehavior, simGroup, type Echo, type TestEdge } from "./helpers.ts";
+import { TRANSPORTS } from "./transports.ts";
+
+let group: SimGroup & { release(): Promise<void> };
+beforeAll(async () => {
+  group = await simGroup(3);
+});
+afterAll(async () => {
+  await group?.release();
+});
+beforeEach(async () => {
+  await Promise.all(group.nodes.map((n) => setBehavior(n.name, { mode: "ok" })));
+});
+
+const names = () => group.nodes.map((n) => n.name);
+const host = "app.example.com";
+
+async function nodeOf(res: Response): Promise<string> {
+  expect(res.status).toBe(200);
+  return ((await res.json()) as Echo).node;
+}
+
+describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
+  const vars = { EDGELB_TRANSPORT: transport };
+  const edge = (policy: Record<string, unknown> = {}, nodes = nodesOf(group.nodes)) =>
+    edgeWithService({ hostnames: [host], nodePort: group.nodePort, policy }, nodes, vars);
+
+  it("serves a stream of GETs without a single failure while one of three nodes is down", async () => {
+    const [a, b, c] = names() as [string, string, string];
+    await setBehavior(a, { mode: "refuse" });
+    const e = await edge();
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const node = await nodeOf(await e.request(host, `/?i=${i}`));
+      seen.set(node, (seen.get(node) ?? 0) + 1);
+    }
+    expect(seen.has(a)).toBe(false);
+    expect(seen.get(b)! + seen.get(c)!).toBe(60);
+    // The dead node was retried away from, then ejected: no retries after that.
+    const retries = e.logs.filter((l) => l.event === "proxy.retry");
+    expect(retries.length).toBe(3);
+    expect(retries.every((r) => r.node === a && r.kind === "ConnectError")).toBe(true);
+    expect(e.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: a, ejections: 1, consecutiveFailures: 3 });
+    const node = e.status().clusters[0]!.services[0]!.nodes.find((n) => n.node === a)!;
+    expect(node).toMatchObject({ ejected: true, ejections: 1, consecutiveFailures: 3 });
+    expect(Date.parse(node.ejectedUntil!)).toBeGreaterThan(Date.now());
+  });
+
+  it("fails over from an address where nothing listens", async () => {
+    const e = await edge({}, [{ name: "ghost", address: lab.deadAddress, healthy: true }, ...nodesOf(group.nodes)]);
+    for (let i = 0; i < 8; i++) expect(names()).toContain(await nodeOf(await e.request(host)));
+  });
+
+  it("retries a small POST body on another node and never retries a large one", async () => {
+    const [a] = names() as [string];
+    await setBehavior(a, { mode: "refuse" });
+    // Round-robin starts at the first node, the dead one.
+    const small = await edge();
+    const res = await small.request(host, "/", { method: "POST", body: "x".repeat(60 * 1024) });
+    const echo = (await res.json()) as Echo;
+    expect(echo.node).not.toBe(a);
+    expect(echo.bodyBytes).toBe(60 * 1024);
+
+    const large = await edge();
+    const big = await large.request(host, "/", { method: "POST", body: "x".repeat(65 * 1024) });
+    expect(big.status).toBe(502);
+    expect(large.logs.filter((l) => l.event === "proxy.retry")).toHaveLength(0);
+  });
+
+  it("moves a GET away from a node that accepts but never answers", async () => {
+    const [a] = names() as [string];
+    await setBehavior(a, { mode: "hang" });
+    const e = await edge({ responseTimeoutMs: 300, connectTimeoutMs: 300 });
+    for (let i = 0; i < 4; i++) expect(await nodeOf(await e.request(host))).not.toBe(a);
+    expect(e.logs.find((l) => l.event === "proxy.retry")).toMatchObject({ node: a, kind: "ResponseTimeoutError" });
+    // A POST may already have been acted on: not retried, 504.
+    const e2 = await edge({ responseTimeoutMs: 300 });
+    const post = await e2.request(host, "/", { method: "POST", body: "once" });
+    expect(post.status).toBe(504);
+    expect(await post.text()).toContain(`node ${a}`);
+  });
+
+  it("answers 502 with a clear body when no node can be reached", async () => {
+    await Promise.all(names().map((n) => setBehavior(n, { mode: "refuse" })));
+    const e = await edge();
+    const res = await e.request(host);
+    expect(res.status).toBe(502);
+    const text = await res.text();
+    expect(text).toContain("no node of default/web");
+    expect(text).toContain(`could be reached for ${host} (tried 3 of 3`);
+    // Node addresses stay in the log.
+    expect(text).not.toContain(group.nodes[0]!.address);
+    expect(e.logs.find((l) => l.event === "proxy.failed")).toBeDefined();
+  });
+
+  it("fails open when every node is ejected, and restores nodes that answer again", async () => {
+    await Promise.all(names().map((n) => setBehavior(n, { mode: "refuse" })));
+    const e = await edge();
+    for (let i = 0; i < 3; i++) expect((await e.request(host)).status).toBe(502);
+    expect(e.status().clusters[0]!.services[0]!.nodes.every((n) => n.ejected)).toBe(true);
+    await Promise.all(names().map((n) => setBehavior(n, { mode: "ok" })));
+    // Everything is ejected, yet trying beats refusing.
+    expect(names()).toContain(await nodeOf(await e.request(host)));
+    expect(e.logs.some((l) => l.event === "proxy.fail_open")).toBe(true);
+    expect(e.logs.some((l) => l.event === "node.restored")).toBe(true);
+  });
+
+  it("avoids nodes the agent reports unhealthy, and fails open when all are", async () => {
+    const [a, b, c] = group.nodes as [SimGroup["nodes"][0], SimGroup["nodes"][0], SimGroup["nodes"][0]];
+    const some = await edge({}, [...nodesOf([a, b], false), ...nodesOf([c])]);
+    for (let i = 0; i < 6; i++) expect(await nodeOf(await some.request(host))).toBe(c.name);
+    const all = await edge({}, nodesOf(group.nodes, false));
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add(await nodeOf(await all.request(host)));
+    expect(seen.size).toBe(3);
+  });
+});
+
+describe("no origins", () => {
+  it("answers 503 with Retry-After and a body naming the service", async () => {
+    const e: TestEdge = await edgeWithService(
+      { name: "checkout", namespace: "shop", hostnames: [host], nodePort: group.nodePort, trafficPolicy: "Local", endpoints: [] },
+      nodesOf(group.nodes),
+    );
+    const res = await e.request(host);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("10");
+    expect(await res.text()).toContain("service shop/checkout");
+  });
+});
