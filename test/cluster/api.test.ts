@@ -324,6 +324,30 @@ describe("Services", () => {
   });
 });
 
+describe("time fields", () => {
+  it("stores metav1.Time in UTC whole seconds and MicroTime in UTC with 6 digits, refusing malformed times", async () => {
+    const ev = await call("POST", "/api/v1/namespaces/default/events", {
+      metadata: { name: "web.1" },
+      involvedObject: { kind: "Service", namespace: "default", name: "web" },
+      reason: "EnsuredLoadBalancer",
+      message: "ok",
+      type: "Normal",
+      firstTimestamp: "2026-11-26T10:00:00.987Z",
+      lastTimestamp: "2026-11-26T12:30:05+02:00",
+    });
+    expect(ev.status).toBe(201);
+    expect([ev.body.firstTimestamp, ev.body.lastTimestamp]).toEqual(["2026-11-26T10:00:00Z", "2026-11-26T10:30:05Z"]);
+    const lease = await call("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", {
+      metadata: { name: "l" },
+      spec: { renewTime: "2026-11-26T12:00:00.123456+01:00" },
+    });
+    expect(lease.body.spec.renewTime).toBe("2026-11-26T11:00:00.123456Z");
+    const bad = await call("PATCH", "/apis/coordination.k8s.io/v1/namespaces/default/leases/l", { spec: { renewTime: "yesterday" } }, MERGE);
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ kind: "Status", reason: "BadRequest" });
+  });
+});
+
 describe("client-node typed clients", () => {
   it("rejects a Lease whose MicroTime has 3 fractional digits, like the real server; V1MicroTime works", async () => {
     const kc = new k8s.KubeConfig();

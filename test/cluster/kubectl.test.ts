@@ -168,6 +168,9 @@ describe.skipIf(!haveKubectl)("kubectl against the simulated cluster", () => {
     child.stdout.on("data", (d) => (out += d));
     try {
       await waitFor(() => out.includes("<pending>"), "the initial row", 10_000);
+      // For a single object kubectl watches from resourceVersion 0 and skips the first
+      // event (the current state): change it only once the watch is open.
+      await waitFor(() => cluster.api.watchCount > 0, "kubectl's watch", 10_000);
       cluster.patch("Service", "watched", { status: { loadBalancer: { ingress: [{ hostname: "watched.example.com" }] } } }, { status: true });
       await waitFor(() => out.includes("watched.example.com"), "the updated row", 10_000);
       expect(out.split("\n")[0]).toMatch(/^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE/);

@@ -48,8 +48,10 @@ export interface ResourceType {
   admit?: (ctx: AdmitContext) => StatusCause[];
   /** Validation of a /status write. */
   admitStatus?: (ctx: AdmitContext) => StatusCause[];
-  /** MicroTime fields (strict 6-digit fraction), as dotted paths. */
+  /** MicroTime fields (strict 6-digit fraction), as dotted paths (`list[].field`). */
   microTimeFields: string[];
+  /** metav1.Time fields (stored in UTC, whole seconds). */
+  timeFields: string[];
 }
 
 export const apiVersionOf = (r: ResourceType) => (r.group ? `${r.group}/${r.version}` : r.version);
@@ -90,23 +92,58 @@ export function metadataCauses(obj: Obj, rule: "subdomain" | "label" | "dns1035"
   return out;
 }
 
-const MICRO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$/;
+const MICRO = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{6})(Z|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Visits every value at a dotted path; `[]` steps into each element of a list. */
+function visit(obj: Obj, path: string, fn: (value: unknown, set: (v: unknown) => void) => void): void {
+  const walk = (cur: any, parts: string[]): void => {
+    if (cur === undefined || cur === null || typeof cur !== "object") return;
+    const [head, ...rest] = parts;
+    if (head === undefined) return;
+    if (head.endsWith("[]")) {
+      const list = cur[head.slice(0, -2)];
+      if (!Array.isArray(list)) return;
+      for (const item of list) walk(item, rest);
+      return;
+    }
+    if (rest.length === 0) {
+      if (head in cur) fn(cur[head], (v) => (cur[head] = v));
+      return;
+    }
+    walk(cur[head], rest);
+  };
+  walk(obj, path.split("."));
+}
+
+const utcSeconds = (s: string) => new Date(s).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /**
- * MicroTime fields parse with Go's "2006-01-02T15:04:05.000000Z07:00": a plain
- * JavaScript Date (3 fractional digits) is rejected at decode time (400).
+ * Decodes time fields the way the Go types do. metav1.MicroTime parses with
+ * "2006-01-02T15:04:05.000000Z07:00": a plain JavaScript Date (3 fractional
+ * digits) is a 400. metav1.Time accepts any RFC 3339 time but is stored (and
+ * read back) in UTC with whole seconds.
  */
-export function checkMicroTimes(r: ResourceType, obj: Obj): void {
+export function decodeTimes(r: ResourceType, obj: Obj): void {
+  const fail = (value: unknown, layout: string, frac: string) => {
+    throw errors.badRequest(
+      `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: parsing time ${JSON.stringify(String(value))} as "${layout}": cannot parse ${JSON.stringify(frac)} as "${layout.includes(".000000") ? ".000000" : "Z07:00"}"`,
+    );
+  };
   for (const path of r.microTimeFields) {
-    let cur: any = obj;
-    for (const k of path.split(".")) cur = cur?.[k];
-    if (cur === undefined || cur === null) continue;
-    if (typeof cur !== "string" || !MICRO.test(cur)) {
-      const frac = typeof cur === "string" ? cur.slice(19) : String(cur);
-      throw errors.badRequest(
-        `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: parsing time "${cur}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${frac}" as ".000000"`,
-      );
-    }
+    visit(obj, path, (v, set) => {
+      if (v === null) return;
+      const m = typeof v === "string" ? MICRO.exec(v) : null;
+      if (!m) return fail(v, "2006-01-02T15:04:05.000000Z07:00", typeof v === "string" ? v.slice(19) : String(v));
+      if (m[3] !== "Z") set(`${utcSeconds(`${m[1]}${m[3]}`).slice(0, -1)}.${m[2]}Z`);
+    });
+  }
+  for (const path of r.timeFields) {
+    visit(obj, path, (v, set) => {
+      if (v === null) return;
+      if (typeof v !== "string" || !RFC3339.test(v) || Number.isNaN(Date.parse(v))) return fail(v, "2006-01-02T15:04:05Z07:00", typeof v === "string" ? v.slice(19) : String(v));
+      set(utcSeconds(v));
+    });
   }
 }
 
@@ -120,6 +157,7 @@ function base(p: Partial<ResourceType> & Pick<ResourceType, "group" | "version" 
     patchSchema: metaSchema,
     printer: defaultPrinter,
     microTimeFields: [],
+    timeFields: [],
     ...p,
   };
 }
@@ -136,6 +174,7 @@ export const NODES = base({
   fieldSelectors: ["spec.unschedulable"],
   patchSchema: { ...metaSchema, "status.conditions": { mergeKey: "type" }, "status.addresses": { mergeKey: "type" } },
   printer: nodePrinter,
+  timeFields: ["status.conditions[].lastHeartbeatTime", "status.conditions[].lastTransitionTime", "spec.taints[].timeAdded"],
   admit: ({ obj }) => metadataCauses(obj, "subdomain"),
 });
 
@@ -153,6 +192,7 @@ export const SERVICES = base({
   fieldSelectors: ["spec.clusterIP", "spec.type"],
   patchSchema: { ...metaSchema, "spec.ports": { mergeKey: "port" }, "status.conditions": { mergeKey: "type" } },
   printer: servicePrinter,
+  timeFields: ["status.conditions[].lastTransitionTime"],
   admit: (ctx) => {
     ctx.obj.status ??= { loadBalancer: {} };
     return [
@@ -208,6 +248,7 @@ export const EVENTS = base({
   fieldSelectors: EVENT_FIELDS,
   printer: eventPrinter,
   microTimeFields: ["eventTime", "series.lastObservedTime"],
+  timeFields: ["firstTimestamp", "lastTimestamp"],
   admit: ({ obj }) => {
     const out = metadataCauses(obj, "subdomain");
     const io = obj.involvedObject;
@@ -238,6 +279,7 @@ export const EVENTS_V1 = base({
   fieldSelectors: ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "reportingController", "type"],
   printer: eventPrinter,
   microTimeFields: ["eventTime", "series.lastObservedTime"],
+  timeFields: ["deprecatedFirstTimestamp", "deprecatedLastTimestamp"],
   admit: ({ obj }) => {
     const out = metadataCauses(obj, "subdomain");
     for (const f of ["eventTime", "reportingController", "reportingInstance", "action", "reason"]) {
@@ -301,6 +343,12 @@ export const PODS = base({
   fieldSelectors: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
   patchSchema: { ...metaSchema, "spec.containers": { mergeKey: "name" }, "status.conditions": { mergeKey: "type" } },
   printer: podPrinter,
+  timeFields: [
+    "status.startTime",
+    "status.conditions[].lastTransitionTime",
+    "status.conditions[].lastProbeTime",
+    "status.containerStatuses[].state.running.startedAt",
+  ],
   admit: ({ obj, op, old }) => {
     const out = metadataCauses(obj, "subdomain");
     const containers = obj.spec?.containers;

@@ -9,7 +9,7 @@ import {
   NAMESPACES,
   RESOURCES,
   apiVersionOf,
-  checkMicroTimes,
+  decodeTimes,
   resourceKey,
   type ResourceType,
 } from "./resources.ts";
@@ -198,7 +198,7 @@ export class Store {
       throw errors.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${apiVersionOf(r)})`);
     }
     if (obj.metadata !== undefined && (typeof obj.metadata !== "object" || obj.metadata === null)) throw errors.badRequest("metadata must be an object");
-    checkMicroTimes(r, obj);
+    decodeTimes(r, obj);
   }
 
   private othersOf(r: ResourceType, ns: string, name: string): Obj[] {
@@ -213,8 +213,8 @@ export class Store {
   }
 
   create(r: ResourceType, ns: string, body: Obj, opts: WriteOptions = {}): Obj {
-    this.checkKind(r, body);
     const obj: Obj = structuredClone(body);
+    this.checkKind(r, obj);
     obj.metadata ??= {};
     const meta = obj.metadata;
     if (r.namespaced) {
@@ -245,7 +245,8 @@ export class Store {
   }
 
   /** PUT: a full replacement, a 409 Conflict when resourceVersion is stale. */
-  update(r: ResourceType, ns: string, name: string, body: Obj, opts: WriteOptions = {}): Obj {
+  update(r: ResourceType, ns: string, name: string, input: Obj, opts: WriteOptions = {}): Obj {
+    const body = structuredClone(input);
     this.checkKind(r, body);
     const cur = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
     if (!cur) {
@@ -256,7 +257,7 @@ export class Store {
       }
       throw errors.notFound(this.subject(r, name));
     }
-    return this.write(r, cur, structuredClone(body), opts);
+    return this.write(r, cur, body, opts);
   }
 
   /** PATCH: applied to the current object, then written like an update. */
