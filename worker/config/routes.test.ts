@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { SNAPSHOT_SCHEMA, validateSnapshot, type Snapshot, type SnapshotInput } from "../snapshot/schema.ts";
+import { buildIndex, lookupRoute, normalizeHost } from "./routes.ts";
+
+function parse(input: Omit<SnapshotInput, "schema" | "generation" | "publishedAt">): Snapshot {
+  const r = validateSnapshot({ schema: SNAPSHOT_SCHEMA, generation: 1, publishedAt: "2026-01-01T00:00:00Z", ...input });
+  if (!r.ok) throw new Error(r.error);
+  return r.snapshot;
+}
+
+const east = parse({
+  cluster: "east",
+  nodes: [
+    { name: "e1", address: "192.0.2.1", healthy: true },
+    { name: "e2", address: "2001:db8::2", healthy: false },
+  ],
+  services: [
+    { namespace: "shop", name: "web", hostnames: ["shop.example.com", "*.shop.example.com"], nodePort: 30080, policy: { algorithm: "least-request" } },
+    {
+      namespace: "shop",
+      name: "api",
+      hostnames: ["api.example.com"],
+      nodePort: 30443,
+      scheme: "https",
+      trafficPolicy: "Local",
+      endpoints: [
+        { node: "e1", weight: 3 },
+        { node: "e2", weight: 1, healthy: true },
+      ],
+    },
+  ],
+});
+const west = parse({
+  cluster: "west",
+  nodes: [{ name: "w1", address: "node-w1.example.net", healthy: true }],
+  services: [{ namespace: "shop", name: "web", hostnames: ["shop.example.com"], nodePort: 31080, policy: { algorithm: "random" } }],
+});
+
+describe("route index", () => {
+  const index = buildIndex([
+    { cluster: "east", snapshot: east },
+    { cluster: "west", snapshot: west },
+  ]);
+
+  it("merges a hostname's origins across clusters; the first cluster's policy governs", () => {
+    const route = lookupRoute(index, "shop.example.com")!;
+    expect(route.services).toEqual([
+      { cluster: "east", id: "shop/web" },
+      { cluster: "west", id: "shop/web" },
+    ]);
+    expect(route.policy.algorithm).toBe("least-request");
+    expect(route.origins.map((o) => [o.key, o.address, o.port, o.healthy])).toEqual([
+      ["east/e1:30080", "192.0.2.1", 30080, true],
+      ["east/e2:30080", "2001:db8::2", 30080, false],
+      ["west/w1:31080", "node-w1.example.net", 31080, true],
+    ]);
+  });
+
+  it("uses only nodes with local endpoints for Local services, with their weights", () => {
+    const route = lookupRoute(index, "api.example.com")!;
+    expect(route.origins.map((o) => ({ node: o.node, weight: o.weight, healthy: o.healthy, scheme: o.scheme }))).toEqual([
+      { node: "e1", weight: 3, healthy: true, scheme: "https" },
+      // Healthy endpoint on a node the agent reports unhealthy: not healthy.
+      { node: "e2", weight: 1, healthy: false, scheme: "https" },
+    ]);
+  });
+
+  it("matches wildcards one label deep and prefers exact names", () => {
+    expect(lookupRoute(index, "eu.shop.example.com")?.pattern).toBe("*.shop.example.com");
+    expect(lookupRoute(index, "a.eu.shop.example.com")).toBeUndefined();
+    expect(lookupRoute(index, "shop.example.com")?.pattern).toBe("shop.example.com");
+    expect(lookupRoute(index, "example.com")).toBeUndefined();
+  });
+});
+
+describe("normalizeHost", () => {
+  it("lowercases and drops port and trailing dot", () => {
+    expect(normalizeHost("Shop.Example.COM:443")).toBe("shop.example.com");
+    expect(normalizeHost("shop.example.com.")).toBe("shop.example.com");
+    expect(normalizeHost("[2001:DB8::1]:8080")).toBe("[2001:db8::1]");
+    expect(normalizeHost(" a.b ")).toBe("a.b");
+  });
+});
