@@ -4,7 +4,7 @@ import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { writeKubeconfig } from "./api/kubeconfig.ts";
 import { SERVICES } from "./api/resources.ts";
-import { ApiServer } from "./api/server.ts";
+import { ApiServer, type ApiServerOptions } from "./api/server.ts";
 import { waitFor } from "./wait.ts";
 
 const TOKEN = "informer-test-token";
@@ -13,12 +13,13 @@ let kc: k8s.KubeConfig;
 let core: k8s.CoreV1Api;
 const stops: (() => Promise<void>)[] = [];
 
-beforeEach(async () => {
-  api = await ApiServer.start({ token: TOKEN });
+async function setup(opts: Partial<ApiServerOptions> = {}) {
+  api = await ApiServer.start({ token: TOKEN, anonymous: false, ...opts });
   kc = new k8s.KubeConfig();
   kc.loadFromFile(writeKubeconfig({ server: api.url, token: TOKEN }));
   core = kc.makeApiClient(k8s.CoreV1Api);
-});
+}
+beforeEach(() => setup());
 
 afterEach(async () => {
   for (const s of stops.splice(0)) await s();
@@ -137,6 +138,21 @@ describe("client-node informers against the fake API server", () => {
     await waitFor(() => label(inf, "a") === "2", "the update after relisting");
     expect(deleted).toEqual(["gone"]);
     expect(lists()).toBe(2); // the 410 ERROR event made it list again
+  });
+
+  it("re-watches without relisting when the server times a watch out (--min-request-timeout)", async () => {
+    await api.stop();
+    await setup({ minRequestTimeoutSeconds: 0.1 });
+    await core.createNamespacedService({ namespace: "default", body: svc("a", { v: "1" }) });
+    const { inf, errors } = guardedInformer("/api/v1/services", () => core.listServiceForAllNamespaces());
+    await inf.start();
+    await waitFor(() => api.requests.filter((r) => r.watch).length >= 3, "two server-side watch timeouts");
+    relabel("a", "2");
+    await waitFor(() => label(inf, "a") === "2", "the update");
+    expect(errors).toEqual([]);
+    expect(lists()).toBe(1);
+    // client-node authenticates every request with the kubeconfig's token.
+    expect(api.requests.every((r) => r.auth === "bearer")).toBe(true);
   });
 
   it("comes back after the API server restarts on the same port, with the update made while it was down", async () => {

@@ -32,6 +32,12 @@ export interface ApiServerOptions extends StoreOptions {
   store?: Store;
   /** How often watches that asked for bookmarks get one (real: ~1 min). */
   bookmarkIntervalMs?: number;
+  /**
+   * Like kube-apiserver's --min-request-timeout: a watch without
+   * timeoutSeconds is ended cleanly after a random time in [t, 2t] seconds.
+   * Default: never (deterministic tests).
+   */
+  minRequestTimeoutSeconds?: number;
 }
 
 /** A fault to inject: matching requests fail, stall or lose their socket. */
@@ -177,6 +183,7 @@ export class ApiServer {
   private readonly token: string | undefined;
   private readonly anonymous: boolean;
   private readonly bookmarkIntervalMs: number;
+  private readonly minRequestTimeoutSeconds: number | undefined;
 
   private constructor(opts: ApiServerOptions) {
     this.store = opts.store ?? new Store(opts);
@@ -185,6 +192,7 @@ export class ApiServer {
     this.token = opts.token;
     this.anonymous = opts.anonymous ?? true;
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
+    this.minRequestTimeoutSeconds = opts.minRequestTimeoutSeconds;
   }
 
   static async start(opts: ApiServerOptions = {}): Promise<ApiServer> {
@@ -226,11 +234,20 @@ export class ApiServer {
     this.server = server;
   }
 
-  /** Goes down like a crashed apiserver: every connection is dropped, state is kept. */
-  async stop(): Promise<void> {
+  /**
+   * Goes down like a crashed apiserver: every connection is dropped, state is
+   * kept. With `graceful`, like a rolling apiserver restart instead: watch
+   * streams end cleanly and idle connections close before the rest is dropped.
+   */
+  async stop(opts: { graceful?: boolean } = {}): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    if (opts.graceful) {
+      this.closeWatches();
+      server.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 50));
+    }
     for (const w of this.watches) w.end();
     this.watches.clear();
     for (const s of this.sockets) s.destroy();
@@ -594,7 +611,8 @@ export class ApiServer {
       };
       timers.push(setTimeout(tick, this.bookmarkIntervalMs).unref());
     }
-    const timeout = Number(q.get("timeoutSeconds") ?? 0);
+    const min = this.minRequestTimeoutSeconds;
+    const timeout = Number(q.get("timeoutSeconds") ?? 0) || (min ? min * (1 + Math.random()) : 0);
     if (timeout > 0) {
       timers.push(
         setTimeout(() => {
