@@ -45,6 +45,10 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   });
 
   let latest: { topology: Topology; desired: Desired; services: readonly V1Service[] } | null = null;
+  // Until the stored snapshot has been read, what the edge serves is unknown
+  // (null); afterwards "nothing stored" is an empty edge.
+  let edgeKnown = false;
+  const EMPTY_EDGE = { nodes: [], services: [] };
   let pushError: string | null = null;
   const reconcileStatus = () => {
     if (!latest) return;
@@ -53,7 +57,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
       .afterSync({
         services,
         verdicts: topology.verdicts,
-        published: controller.lastPushed,
+        published: edgeKnown ? (controller.lastPushed ?? EMPTY_EDGE) : null,
         failOpen: desired.failOpen,
         failOpenServices: desired.failOpenServices,
         pushError,
@@ -62,6 +66,9 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   };
 
   controller.addHooks({
+    onSynced() {
+      edgeKnown = true;
+    },
     onEvaluated(e) {
       latest = e;
       const eligible = e.desired.body.nodes;

@@ -83,6 +83,23 @@ describe("StatusWriter", () => {
     expect(sink.patches.at(-1)!.patch.count).toBe(writes);
   });
 
+  it("a restarted agent does not re-announce what the edge already serves", async () => {
+    const c = cluster();
+    c.put("web", [{ hostname: "web.example.com" }]);
+    const sink = new FakeEvents();
+    const events = new EventRecorder({ sink, instance: "agent-a" });
+    const w = new StatusWriter({ client: c.client, events, isLeader: () => true });
+    const verdicts = new Map<string, VerdictLike>([["shop/web", { kind: "served" }]]);
+    // before the stored snapshot is read
+    await w.reconcile({ services: [...c.services.values()], verdicts, published: null });
+    // after: the edge serves it already
+    const published: PublishedLike = { nodes: [{ name: "n1", healthy: true }], services: [{ namespace: "shop", name: "web", hostnames: ["web.example.com"] }] };
+    await w.reconcile({ services: [...c.services.values()], verdicts, published });
+    await events.flush();
+    expect(sink.created).toEqual([]);
+    expect(c.calls).toEqual([]);
+  });
+
   it("a Service we cannot serve gets a Warning saying why", async () => {
     const c = cluster();
     c.put("nohost");

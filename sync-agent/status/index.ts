@@ -128,8 +128,11 @@ export class StatusWriter {
     // Events for state changes (the standby only tracks them).
     const byKey = new Map(input.services.map((s) => [`${s.metadata?.namespace ?? "default"}/${s.metadata?.name ?? ""}`, s]));
     for (const [key, next] of plan.states) {
-      const events = transitionEvents(this.states.get(key), next, pushError, this.pushError);
+      const prev = this.states.get(key);
+      const events = transitionEvents(prev, next, pushError, this.pushError);
       if (leading) for (const ev of events) this.event(byKey.get(key)!, ev.type, ev.reason, ev.message);
+      // "unknown" tells nothing new: keep what we knew.
+      if (next.phase === "unknown" && prev) plan.states.set(key, prev);
     }
     this.states = plan.states;
     this.pushError = pushError;

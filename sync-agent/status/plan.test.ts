@@ -97,6 +97,9 @@ describe("events", () => {
     ]);
     expect(transitionEvents(skipped, skipped, null, null)).toEqual([]);
   });
+  it("says nothing while the edge is unknown (before the stored snapshot is read)", () => {
+    expect(transitionEvents(undefined, { phase: "unknown" }, null, null)).toEqual([]);
+  });
   it("announces ensuring, and a failing push while pending", () => {
     expect(transitionEvents({ phase: "ignored" }, { phase: "pending" }, null, null).map((e) => e.reason)).toEqual(["EnsuringLoadBalancer"]);
     expect(transitionEvents({ phase: "pending" }, { phase: "pending" }, "HTTP 503", null).map((e) => e.reason)).toEqual(["SyncLoadBalancerFailed"]);

@@ -59,6 +59,8 @@ export type LbState =
   | { phase: "skipped"; reason: string }
   /** Ours and servable, but the edge does not serve it yet. */
   | { phase: "pending" }
+  /** Ours, but what the edge serves is not known yet (before the stored snapshot was read). */
+  | { phase: "unknown" }
   | { phase: "published"; hostnames: string[]; backends: string[]; available: boolean; failOpen: boolean; lost: string[] };
 
 export interface PlanInput {
@@ -96,7 +98,8 @@ export function lbState(svc: V1Service, verdict: VerdictLike | undefined, publis
   const key = serviceKey(svc);
   if (!verdict || verdict.kind === "ignored") return { phase: "ignored" };
   if (verdict.kind === "skipped") return { phase: "skipped", reason: verdict.reason };
-  const onEdge = published?.services.find((s) => `${s.namespace}/${s.name}` === key);
+  if (!published) return { phase: "unknown" };
+  const onEdge = published.services.find((s) => `${s.namespace}/${s.name}` === key);
   if (!onEdge) return { phase: "pending" };
   let backends: string[];
   let failOpen = false;
@@ -104,7 +107,7 @@ export function lbState(svc: V1Service, verdict: VerdictLike | undefined, publis
     backends = (onEdge.endpoints ?? []).filter((e) => e.healthy !== false).map((e) => e.node);
     failOpen = input.failOpenServices?.includes(key) ?? false;
   } else {
-    backends = (published?.nodes ?? []).filter((n) => n.healthy).map((n) => n.name);
+    backends = published.nodes.filter((n) => n.healthy).map((n) => n.name);
     failOpen = input.failOpen ?? false;
   }
   backends.sort();
@@ -133,7 +136,7 @@ export function planStatus(input: PlanInput): Plan {
       const ours = input.owned.get(key) === currentKey && currentKey !== "[]";
       const staleNonLB = svc.spec?.type !== "LoadBalancer" && hostnameOnly(current);
       want = ours || staleNonLB ? [] : null;
-    } else if (input.published === null) {
+    } else if (state.phase === "unknown") {
       // Nothing known about the edge yet: do not touch what is there.
       want = null;
     } else {
@@ -166,6 +169,7 @@ export interface PlannedEvent {
 /** Events for a Service's state change (status-write Events come from the patch itself). */
 export function transitionEvents(prev: LbState | undefined, next: LbState, pushError: string | null, prevPushError: string | null): PlannedEvent[] {
   const out: PlannedEvent[] = [];
+  if (next.phase === "unknown") return out;
   if (next.phase === "skipped") {
     if (prev?.phase !== "skipped" || prev.reason !== next.reason) {
       out.push({ type: "Warning", reason: "SyncLoadBalancerFailed", message: `Error syncing load balancer: ${next.reason}` });
