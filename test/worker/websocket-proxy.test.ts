@@ -1,22 +1,14 @@
-// The same WebSocket conversations over both transports: fetch() (workerd
-// handles the protocol, the 101 response is passed on as is) and the socket
-// transport (the worker does the handshake and relays frames itself).
+// WebSockets through the whole worker (snapshot pushed, route, proxy, retry),
+// over both transports: fetch() (workerd speaks the protocol and the 101 is
+// passed on as is) and the socket transport (the worker does the handshake
+// and relays frames itself). The origin is a `ws` server on loopback.
 import { describe, expect, inject, it } from "vitest";
-import { openThroughSocket, until, WsClient } from "./websocket-client.ts";
+import { edgeWithService } from "./helpers.ts";
+import { TRANSPORTS } from "./transports.ts";
+import { until, WsClient } from "./websocket-client.ts";
 
 const o = inject("socketOrigins");
-const wsOrigin = { node: "ws", address: o.ws.address, port: o.ws.port, scheme: "http" } as const;
-
-type Open = (path: string, headers?: Record<string, string>) => Promise<Response>;
-
-const transports: [string, Open][] = [
-  ["socket", (path, headers) => openThroughSocket(wsOrigin, path, headers)],
-  [
-    "fetch",
-    (path, headers = {}) =>
-      fetch(`http://${o.ws.address}:${o.ws.port}${path}`, { headers: { upgrade: "websocket", ...headers } }),
-  ],
-];
+const HOST = "ws.example.com";
 
 /** Length and digest: a mismatch in a megabyte message stays readable. */
 async function digest(data: unknown): Promise<string> {
@@ -31,12 +23,50 @@ const pattern = (n: number, text: boolean) => {
   return b;
 };
 
-describe.each(transports)("WebSocket through the %s transport", (name, open) => {
+describe.each(TRANSPORTS)("WebSocket through the worker over the %s transport", (name) => {
+  const vars = { EDGELB_TRANSPORT: name };
+  const nodes = [{ name: "ws-node", address: o.ws.address, healthy: true }];
+  const open = async (path = "/", headers: Record<string, string> = {}) => {
+    const edge = await edgeWithService({ hostnames: [HOST], nodePort: o.ws.port }, nodes, vars);
+    return edge.request(HOST, path, { headers: { upgrade: "websocket", ...headers } });
+  };
   const connect = async (path = "/") => {
     const res = await open(path);
     expect(res.status).toBe(101);
     return new WsClient(res.webSocket!);
   };
+
+  it("hands the origin the path, subprotocol and forwarding headers", async () => {
+    const res = await open("/chat?room=7", { "sec-websocket-protocol": "chat, superchat", cookie: "s=1" });
+    expect(res.status).toBe(101);
+    expect(res.headers.get("sec-websocket-protocol")).toBe("chat");
+    const c = new WsClient(res.webSocket!);
+    c.ws.send("handshake");
+    const seen = JSON.parse((await c.next()) as string) as { headers: Record<string, string>; url: string; protocol: string };
+    expect(seen.url).toBe("/chat?room=7");
+    expect(seen.protocol).toBe("chat");
+    expect(seen.headers.cookie).toBe("s=1");
+    expect(seen.headers["x-forwarded-host"]).toBe(HOST);
+    // Only the socket transport can deliver the client's Host to an IP origin.
+    if (name === "socket") expect(seen.headers.host).toBe(HOST);
+    expect((await c.close()).code).toBe(1000);
+  });
+
+  it("reaches a live node when another one refuses connections", async () => {
+    const edge = await edgeWithService(
+      { hostnames: [HOST], nodePort: o.ws.port, policy: { algorithm: "round-robin", attempts: 2 } },
+      [{ name: "dead", address: o.deadAddress, healthy: true }, ...nodes],
+      vars,
+    );
+    for (let i = 0; i < 3; i++) {
+      const res = await edge.request(HOST, "/", { headers: { upgrade: "websocket" } });
+      expect(res.status).toBe(101);
+      const c = new WsClient(res.webSocket!);
+      c.ws.send(`try ${i}`);
+      expect(await c.next()).toBe(`try ${i}`);
+      expect((await c.close()).code).toBe(1000);
+    }
+  });
 
   it("echoes text, including non-ASCII", async () => {
     const c = await connect();

@@ -36,6 +36,7 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
     // Production refuses some destinations synchronously (private ranges, port 25).
     throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
   }
+  socket.closed.catch(() => {}); // failures are reported through opened, reads and writes
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -56,7 +57,6 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
   } finally {
     clearTimeout(timer);
   }
-  socket.closed.catch(() => {}); // a reset is reported through reads and writes
   return {
     origin,
     reader: socket.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>,
