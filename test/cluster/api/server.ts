@@ -595,6 +595,7 @@ export class ApiServer {
     };
     this.watches.add(conn);
     res.on("close", () => conn.end());
+    res.on("error", () => conn.end()); // a write racing a reset socket
 
     for (const e of initial) write(e.type, e.object);
     const bookmark = (extra?: Obj) =>

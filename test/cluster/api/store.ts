@@ -48,6 +48,12 @@ export interface StoreOptions {
   namespaces?: string[];
   /** First resourceVersion handed out. */
   initialResourceVersion?: number;
+  /**
+   * Delay before the namespace controller deletes a terminating namespace's
+   * content (default 200 ms): deletion is asynchronous on a real cluster, so
+   * `kubectl delete -f` of a namespace and its objects works.
+   */
+  namespaceDrainMs?: number;
 }
 
 interface Snapshot {
@@ -74,11 +80,13 @@ export class Store {
   private readonly snapshots = new Map<string, Snapshot>();
   readonly nodePortRange: NodePortRange;
   private readonly historyLimit: number;
+  private readonly namespaceDrainMs: number;
 
   constructor(opts: StoreOptions = {}) {
     this.rv = opts.initialResourceVersion ?? 100;
     this.nodePortRange = opts.nodePortRange ?? DEFAULT_NODE_PORT_RANGE;
     this.historyLimit = opts.historyLimit ?? 100_000;
+    this.namespaceDrainMs = opts.namespaceDrainMs ?? 200;
     for (const r of RESOURCES) this.objects.set(resourceKey(r), new Map());
     for (const ns of opts.namespaces ?? ["default", "kube-system", "kube-public", "kube-node-lease", "edgelb"]) {
       this.create(NAMESPACES, "", { metadata: { name: ns } });
@@ -176,7 +184,15 @@ export class Store {
     else b.delete(k);
     this.history.push(ev);
     if (this.history.length > this.historyLimit) this.compact(this.history[this.history.length - this.historyLimit]!.rv - 1);
-    for (const fn of this.listeners) fn(ev);
+    // A failing listener (a watcher whose socket died mid-write) must not
+    // undo or fail a committed write, nor starve the other listeners.
+    for (const fn of this.listeners) {
+      try {
+        fn(ev);
+      } catch {
+        // the listener's own connection handling cleans it up
+      }
+    }
     return ev;
   }
 
@@ -364,7 +380,7 @@ export class Store {
       this.rv++;
       next.metadata.resourceVersion = String(this.rv);
       this.commit({ type: "MODIFIED", resource: r, namespace: ns, object: next, previous: cur }, next);
-      if (namespaceNs) this.drainNamespace(name);
+      if (namespaceNs) setTimeout(() => this.drainNamespace(name), this.namespaceDrainMs).unref();
       return structuredClone(this.tryGet(r, ns, name) ?? next);
     }
     this.rv++;
@@ -383,7 +399,10 @@ export class Store {
     for (const r of RESOURCES) {
       if (!r.namespaced) continue;
       for (const o of [...this.bucket(r).values()]) {
-        if (o.metadata.namespace === ns && !o.metadata.deletionTimestamp) this.delete(r, ns, o.metadata.name);
+        if (o.metadata.namespace === ns && !o.metadata.deletionTimestamp) {
+          const current = this.bucket(r).get(this.key(ns, o.metadata.name));
+          if (current === o) this.delete(r, ns, o.metadata.name);
+        }
       }
     }
     this.finishNamespace(ns);
