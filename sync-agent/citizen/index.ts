@@ -115,6 +115,7 @@ export class Citizen extends EventEmitter<CitizenEvents> {
       host: process.env.NODE_NAME || hostname(),
       logger: this.log,
       ...(opts.correlator ? { correlator: opts.correlator } : {}),
+      canWrite: () => c.writeStatus && this.isLeader(),
       onOutcome: (reason, result) => this.metrics.event(reason, result),
     });
     this.status = new StatusWriter({

@@ -57,6 +57,8 @@ export interface EventRecorderOptions {
   correlator?: Partial<CorrelatorOptions>;
   logger?: Logger;
   now?: () => number;
+  /** Checked right before each write: queued Events are dropped once this says no (leadership lost). */
+  canWrite?: () => boolean;
   /** Called once per outcome, e.g. for metrics. */
   onOutcome?: (reason: string, result: "created" | "updated" | "dropped" | "error") => void;
 }
@@ -102,6 +104,10 @@ export class EventRecorder {
   }
 
   private async write(ev: EventInput): Promise<void> {
+    if (this.opts.canWrite && !this.opts.canWrite()) {
+      this.opts.onOutcome?.(ev.reason, "dropped");
+      return;
+    }
     const now = this.now();
     const c = this.correlator.correlate(ev, now);
     const where = `${ev.ref.namespace}/${ev.ref.name}`;
