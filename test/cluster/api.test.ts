@@ -258,6 +258,21 @@ describe("writes", () => {
     expect(ssa.body).toMatchObject({ kind: "Status", reason: "UnsupportedMediaType", code: 415 });
   });
 
+  it("drops unknown fields with a Warning header (fieldValidation=Warn), or refuses them with Strict", async () => {
+    await create("a");
+    const res = await fetch(`${api.url}${SVC}/a/status`, {
+      method: "PATCH",
+      headers: { "content-type": MERGE },
+      body: JSON.stringify({ status: { loadBalancer: { ingress: [{ hostName: "typo.example.com" }] } } }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("warning")).toBe('299 - "unknown field \\"status.loadBalancer.ingress[0].hostName\\""');
+    expect(((await res.json()) as any).status.loadBalancer.ingress).toEqual([{}]);
+    const strict = await call("POST", `${SVC}?fieldValidation=Strict`, { ...service("b"), spec: { ...service("b").spec, typo: 1 } });
+    expect(strict.status).toBe(400);
+    expect(strict.body.message).toBe('strict decoding error: unknown field "spec.typo"');
+  });
+
   it("answers every error with a Status object", async () => {
     const cases = [
       [await call("GET", `${SVC}/nope`), 404, "NotFound", 'services "nope" not found'],

@@ -419,6 +419,13 @@ export class ApiServer {
     const r = route.resource;
     const q = url.searchParams;
     const dryRun = q.getAll("dryRun").includes("All");
+    const fv = q.get("fieldValidation");
+    const warnings: string[] = [];
+    const fieldValidation = fv === "Ignore" || fv === "Strict" ? fv : "Warn";
+    // Warnings (dropped unknown fields) go out as Warning headers, like kube-apiserver's.
+    const warn = () => {
+      if (warnings.length && !res.headersSent) res.setHeader("Warning", warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+    };
 
     if (route.name === undefined) {
       if (method === "GET" && (isWatch || route.watchPath)) return this.watch(req, res, route, q);
@@ -427,14 +434,16 @@ export class ApiServer {
         const body = (await readBody(req)) as Obj;
         if (!r.namespaced && route.namespace) throw errors.pathNotFound(p);
         if (r.namespaced && !route.namespace) throw errors.methodNotAllowed();
-        this.send(res, 201, this.store.create(r, route.namespace, body ?? {}, { dryRun }));
+        const out = this.store.create(r, route.namespace, body ?? {}, { dryRun, fieldValidation, warnings });
+        warn();
+        this.send(res, 201, out);
         return 201;
       }
       throw errors.methodNotAllowed();
     }
 
     const name = route.name;
-    const opts = { ...(route.subresource ? { subresource: route.subresource } : {}), dryRun };
+    const opts = { ...(route.subresource ? { subresource: route.subresource } : {}), dryRun, fieldValidation, warnings } as const;
     switch (method) {
       case "GET": {
         if (isWatch) return this.watch(req, res, { ...route }, q);
@@ -446,6 +455,7 @@ export class ApiServer {
         const body = ((await readBody(req)) ?? {}) as Obj;
         const existed = this.store.tryGet(r, route.namespace, name) !== undefined;
         const out = this.store.update(r, route.namespace, name, body, opts);
+        warn();
         const code = existed ? 200 : 201;
         this.send(res, code, out);
         return code;
@@ -457,6 +467,7 @@ export class ApiServer {
         }
         const body = await readBody(req);
         const out = this.store.patch(r, route.namespace, name, req.headers["content-type"] ?? "", body, opts);
+        warn();
         this.send(res, 200, out);
         return 200;
       }

@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { applyPatch } from "./patch.ts";
+import { prune, SCHEMAS } from "./prune.ts";
 import {
   NAMESPACES,
   RESOURCES,
@@ -33,6 +34,10 @@ export interface StoreEvent {
 export interface WriteOptions {
   subresource?: "status";
   dryRun?: boolean;
+  /** Unknown fields: dropped (Ignore), dropped with a warning (Warn, default), or a 400 (Strict). */
+  fieldValidation?: "Ignore" | "Warn" | "Strict";
+  /** Collects warnings for the response's Warning headers. */
+  warnings?: string[];
 }
 
 export interface DeleteOptions {
@@ -205,7 +210,7 @@ export class Store {
     }
   }
 
-  private checkKind(r: ResourceType, obj: Obj): void {
+  private checkKind(r: ResourceType, obj: Obj, opts: WriteOptions = {}): void {
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw errors.badRequest(`the body of the request was not a ${r.kind} object`);
     if (obj.kind !== undefined && obj.kind !== r.kind) {
       throw errors.badRequest(`${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: the kind "${obj.kind}" does not match the expected kind "${r.kind}"`);
@@ -215,6 +220,12 @@ export class Store {
     }
     if (obj.metadata !== undefined && (typeof obj.metadata !== "object" || obj.metadata === null)) throw errors.badRequest("metadata must be an object");
     decodeTimes(r, obj);
+    const schema = SCHEMAS[r.group ? `${r.group}/${r.kind}` : r.kind];
+    const unknown = schema ? prune(obj, schema) : [];
+    if (unknown.length && opts.fieldValidation === "Strict") {
+      throw errors.badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(", ")}`);
+    }
+    if (opts.fieldValidation !== "Ignore") opts.warnings?.push(...unknown.map((u) => `unknown field "${u}"`));
   }
 
   private othersOf(r: ResourceType, ns: string, name: string): Obj[] {
@@ -230,7 +241,7 @@ export class Store {
 
   create(r: ResourceType, ns: string, body: Obj, opts: WriteOptions = {}): Obj {
     const obj: Obj = structuredClone(body);
-    this.checkKind(r, obj);
+    this.checkKind(r, obj, opts);
     obj.metadata ??= {};
     const meta = obj.metadata;
     if (r.namespaced) {
@@ -263,7 +274,7 @@ export class Store {
   /** PUT: a full replacement, a 409 Conflict when resourceVersion is stale. */
   update(r: ResourceType, ns: string, name: string, input: Obj, opts: WriteOptions = {}): Obj {
     const body = structuredClone(input);
-    this.checkKind(r, body);
+    this.checkKind(r, body, opts);
     const cur = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
     if (!cur) {
       if (r.allowCreateOnUpdate && !opts.subresource) {
@@ -281,7 +292,7 @@ export class Store {
     const cur = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
     if (!cur) throw errors.notFound(this.subject(r, name));
     const patched = applyPatch(contentType, structuredClone(cur), body, r.patchSchema);
-    this.checkKind(r, patched);
+    this.checkKind(r, patched, opts);
     return this.write(r, cur, patched, opts);
   }
 
