@@ -84,6 +84,32 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     expect(await post.text()).toContain(`node ${a}`);
   });
 
+  it("moves on when connecting to a node times out (a powered-off node)", async () => {
+    // The black hole listens on the shared nodes' NodePort but never completes a handshake.
+    const nodes = [{ name: "powered-off", address: lab.blackhole, healthy: true }, ...nodesOf(lab.nodes)];
+    const e = await edgeWithService(
+      { hostnames: [host], nodePort: lab.nodePort, policy: { connectTimeoutMs: 300, responseTimeoutMs: 600 } },
+      nodes,
+      vars,
+    );
+    const started = Date.now();
+    const node = await nodeOf(await e.request(host));
+    expect(node).not.toBe("powered-off");
+    expect(Date.now() - started).toBeLessThan(3_000);
+    const retry = e.logs.find((l) => l.event === "proxy.retry");
+    // fetch() exposes no connect phase: there the wait is bounded by responseTimeoutMs.
+    expect(retry).toMatchObject({ node: "powered-off", kind: transport === "socket" ? "ConnectError" : "ResponseTimeoutError" });
+    if (transport === "socket") {
+      // Nothing reached the node, so even a POST moves on.
+      const post = await (await edgeWithService({ hostnames: [host], nodePort: lab.nodePort, policy: { connectTimeoutMs: 300 } }, nodes, vars)).request(
+        host,
+        "/",
+        { method: "POST", body: "once" },
+      );
+      expect(((await post.json()) as Echo).body).toBe("once");
+    }
+  });
+
   it("answers 502 with a clear body when no node can be reached", async () => {
     await Promise.all(names().map((n) => setBehavior(n, { mode: "refuse" })));
     const e = await edge();

@@ -7,10 +7,14 @@
 // - a "lab" origin on 127.0.0.14 whose responses wait for the test, to show
 //   that bodies stream instead of being buffered;
 // - 127.0.0.15, where nothing listens;
+// - 127.0.0.16, a "black hole" on the shared NodePort: a listener whose accept
+//   queue is full and whose process never accepts, so the kernel drops new SYNs
+//   and connecting times out (a powered-off node, without root or iptables);
 // - a control endpoint (127.0.0.10) through which tests in workerd make groups,
 //   change a node's behaviour, open gates and release groups.
+import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { SimNode, type NodeBehavior } from "../cluster/sim-node.ts";
 
@@ -25,6 +29,8 @@ export interface EdgeLab {
   nodes: { name: string; address: string }[];
   nodePort: number;
   deadAddress: string;
+  /** Connecting to blackhole:nodePort never completes. */
+  blackhole: string;
   lab: { address: string; port: number };
   control: string;
 }
@@ -81,6 +87,39 @@ function labServer(gates: Map<string, () => void>, opened: Set<string>): http.Se
   });
 }
 
+/**
+ * A child process listens with backlog 1 and then blocks its event loop for
+ * good, so it never accepts. Two connections fill the kernel's accept queue;
+ * after that, connects hang until the client gives up.
+ */
+async function startBlackhole(address: string, port: number): Promise<{ child: ChildProcess; fillers: net.Socket[] }> {
+  const script = `
+    const net = require("node:net"), fs = require("node:fs");
+    const s = net.createServer();
+    s.on("error", (e) => { fs.writeSync(1, "error " + e.message + "\\n"); process.exit(1); });
+    s.listen({ port: ${port}, host: "${address}", backlog: 1 }, () => {
+      fs.writeSync(1, "listening\\n");
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    });`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const first = await new Promise<string>((resolve) => child.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim())));
+  if (first !== "listening") throw new Error(`black hole on ${address}:${port}: ${first}`);
+  const fillers: net.Socket[] = [];
+  // Connect until one does not complete: from then on the queue is full.
+  for (let i = 0; i < 8; i++) {
+    const s = net.connect(port, address);
+    s.on("error", () => {});
+    fillers.push(s);
+    const connected = await new Promise<boolean>((resolve) => {
+      s.once("connect", () => resolve(true));
+      setTimeout(() => resolve(false), 200);
+    });
+    if (!connected) return { child, fillers };
+  }
+  child.kill();
+  throw new Error(`black hole on ${address}:${port} keeps accepting connections`);
+}
+
 export default async function setup(project: TestProject) {
   const shared = await startGroup(0, 3, "node");
   const groups = new Map<number, SimNode[]>();
@@ -133,17 +172,21 @@ export default async function setup(project: TestProject) {
     });
   });
   const controlPort = await listen(control, "127.0.0.10");
+  const blackhole = await startBlackhole("127.0.0.16", shared.nodePort);
 
   project.provide("edgeLab", {
     nodes: shared.nodes.map((n) => ({ name: n.name, address: n.address })),
     nodePort: shared.nodePort,
     deadAddress: "127.0.0.15",
+    blackhole: "127.0.0.16",
     lab: { address: "127.0.0.14", port: labPort },
     control: `http://127.0.0.10:${controlPort}`,
   });
 
   return async () => {
     for (const finish of gates.values()) finish();
+    for (const s of blackhole.fillers) s.destroy();
+    blackhole.child.kill("SIGKILL");
     const close = (s: http.Server) =>
       new Promise((r) => {
         s.closeAllConnections();
