@@ -140,9 +140,18 @@ describe("cluster changes reach the edge", () => {
     await untilAnswering("shop.example.com", ["node-1", "node-2", "node-3"], "back to Cluster");
   });
 
+  it("keeps traffic flowing through an API server outage and applies what changed meanwhile", async () => {
+    await w.cluster.api.stop();
+    w.cluster.create(lbService("late", { hostnames: "late.example.com" }));
+    w.cluster.api.compact(); // and the watch history is gone: 410 on reconnect
+    await untilAnswering("shop.example.com", ["node-1", "node-2", "node-3"], "still served during the outage");
+    await w.cluster.api.listen();
+    await untilAnswering("late.example.com", ["node-1", "node-2", "node-3"], "change made during the outage");
+  });
+
   it("stops routing a deleted Service", async () => {
     w.cluster.delete("Service", "web");
     await waitFor(async () => (await answering("shop.example.com", 2)).every((x) => x.startsWith("status 4")), "deleted Service not routed");
-    expect((await w.stored())?.services.map((s) => s.name)).toEqual(["local"]);
+    expect((await w.stored())?.services.map((s) => s.name)).toEqual(["late", "local"]);
   });
 });
