@@ -9,6 +9,7 @@ import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { PassiveHealth, type HealthOptions } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
 import { proxy } from "./proxy/index.ts";
+import { statusPage } from "./status-page/index.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
 
 export interface EdgeOptions {
@@ -71,6 +72,8 @@ export function createEdge(opts: EdgeOptions): Edge {
     });
     await next();
   });
+  // Status page (worker/status-page, issue 7): /__edgelb/ and its assets, no token; data needs one.
+  app.route("/__edgelb", statusPage());
   app.route(
     "/__edgelb",
     controlApp({ kv: opts.env.EDGELB_KV, config, token: settings.pushToken, maxPushBytes: settings.maxPushBytes, log, status }),

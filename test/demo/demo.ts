@@ -1,0 +1,326 @@
+// The whole system on one machine: a simulated cluster (fake API server and
+// three nodes on their own loopback addresses), the real worker in local
+// workerd with local KV, and the sync agent pushing to it. `npm start` is a
+// thin CLI around startDemo(); the end-to-end and status page suites use it
+// too. With `kubeconfig` set it runs the worker and the agent against a real
+// cluster instead (read-only: no Lease, no Service status, no Events).
+import { randomBytes } from "node:crypto";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { KubeConfig, VersionApi } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { createAgent, type Agent } from "../../sync-agent/agent.ts";
+import { attachCitizen, type AttachedCitizen } from "../../sync-agent/citizen/attach.ts";
+import { CITIZEN_DEFAULTS } from "../../sync-agent/citizen/index.ts";
+import { defaultConfig, type AgentConfig } from "../../sync-agent/config.ts";
+import type { Obj } from "../cluster/api/selectors.ts";
+import { startCluster, type SimCluster } from "../cluster/cluster.ts";
+import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
+import { PODS_ANNOTATION, watchKnobs, type Knobs } from "./knobs.ts";
+import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
+
+export { DemoError, PortInUseError };
+
+export const DEMO_CLUSTER = "demo";
+
+export interface DemoOptions {
+  /** Worker listen address and port (default 127.0.0.1:8787; port 0 picks one). */
+  host?: string;
+  port?: number;
+  /** Simulated nodes: `${addressBase}.${firstHost}` and up (default 127.0.0.11, .12, .13). */
+  addressBase?: string;
+  firstHost?: number;
+  nodes?: number;
+  /** kube-proxy healthz port on every simulated node (default 10256; 0 picks one). */
+  healthzPort?: number;
+  /** Fake API server port (default 0: any free port; the kubeconfig says which). */
+  apiPort?: number;
+  /** Where the kubeconfig and push token are written (default .edgelb in the working directory). */
+  stateDir?: string;
+  /** A real cluster's kubeconfig: no simulation. */
+  kubeconfig?: string;
+  /** Agent health checks (the demo checks every second so changes show quickly). */
+  healthIntervalMs?: number;
+  agentLog: Logger;
+  /** Each line the worker (workerd) prints. */
+  onWorkerLog?: (line: string) => void;
+  /** What the simulator did (knob annotations). */
+  onSimulator?: (level: "info" | "warn", text: string) => void;
+  /** How long to wait for each part to come up. */
+  timeoutMs?: number;
+}
+
+export interface DemoService {
+  name: string;
+  hostname: string;
+  policy: "Cluster" | "Local";
+  pods: string[];
+}
+
+export interface Demo {
+  mode: "simulated" | "real";
+  workerUrl: string;
+  host: string;
+  port: number;
+  token: string;
+  /** Opens the status page already logged in (token in the fragment: never sent to a server). */
+  statusPageUrl: string;
+  kubeconfigPath: string;
+  tokenPath: string;
+  cluster?: SimCluster;
+  edge: EdgeWorker;
+  agent: Agent;
+  services: DemoService[];
+  startupMs: number;
+  stop(): Promise<void>;
+}
+
+export const DEMO_SERVICES: DemoService[] = [
+  { name: "web", hostname: "web.localhost", policy: "Cluster", pods: ["node-1", "node-2", "node-3"] },
+  { name: "api", hostname: "api.localhost", policy: "Local", pods: ["node-1", "node-2"] },
+];
+
+function serviceObject(s: DemoService): Obj {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: s.name,
+      namespace: "default",
+      labels: { app: s.name },
+      annotations: { "edgelb.dev/hostnames": s.hostname, [PODS_ANNOTATION]: s.pods.join(",") },
+    },
+    spec: {
+      type: "LoadBalancer",
+      externalTrafficPolicy: s.policy,
+      selector: { app: s.name },
+      ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }],
+    },
+  };
+}
+
+async function until<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new DemoError(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${String(last)})` : ""}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface StatusJson {
+  clusters: { name: string; generation: number | null; services: { name: string; nodes: { node: string; healthy: boolean }[] }[] }[];
+}
+
+/** The worker's view (GET /__edgelb/v1/status). */
+export async function workerStatus(workerUrl: string, token: string): Promise<StatusJson> {
+  const res = await fetch(`${workerUrl}/__edgelb/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new Error(`status: HTTP ${res.status}`);
+  return (await res.json()) as StatusJson;
+}
+
+/** Checks the API server answers before anything starts: one clear message instead of retry logs. */
+async function checkApiServer(kubeconfig: string, timeoutMs: number): Promise<{ server: string; version: string }> {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(kubeconfig);
+  } catch (err) {
+    throw new DemoError(`--kubeconfig ${kubeconfig}: cannot load it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) throw new DemoError(`--kubeconfig ${kubeconfig}: its current context "${kc.getCurrentContext()}" names no cluster server`);
+  const api = kc.makeApiClient(VersionApi);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const version = await Promise.race([
+      api.getCode(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
+    ]);
+    return { server, version: version.gitVersion };
+  } catch (err) {
+    const e = err as { code?: string; cause?: { code?: string }; message?: string };
+    const why = e.cause?.code ?? e.code ?? (e.message ?? String(err)).split("\n")[0];
+    throw new DemoError(
+      `cannot reach the Kubernetes API server ${server} (context "${kc.getCurrentContext()}" of ${kubeconfig}): ${why}. ` +
+        "Check that the cluster is running and that `kubectl --kubeconfig " + kubeconfig + " get nodes` works.",
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function startDemo(opts: DemoOptions): Promise<Demo> {
+  const t0 = Date.now();
+  const host = opts.host ?? "127.0.0.1";
+  const wantPort = opts.port ?? 8787;
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const stateDir = path.resolve(opts.stateDir ?? ".edgelb");
+  const real = opts.kubeconfig !== undefined;
+  const token = randomBytes(16).toString("hex");
+  const tokenPath = path.join(stateDir, "push-token");
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const s of stops.splice(0).reverse()) await s().catch(() => {});
+  };
+
+  try {
+    await assertPortFree(host, wantPort, "the worker's port", "Stop what uses it, or pick another port: npm start -- --port 8788");
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(tokenPath, `${token}\n`, { mode: 0o600 });
+    stops.push(async () => rmSync(tokenPath, { force: true }));
+
+    let cluster: SimCluster | undefined;
+    let kubeconfigPath: string;
+    let healthzPort = opts.healthzPort ?? 10256;
+    if (real) {
+      kubeconfigPath = path.resolve(opts.kubeconfig!);
+      await checkApiServer(kubeconfigPath, Math.min(timeoutMs, 10_000));
+    } else {
+      kubeconfigPath = path.join(stateDir, "kubeconfig");
+      try {
+        cluster = await startCluster({
+          nodes: opts.nodes ?? 3,
+          addressBase: opts.addressBase ?? "127.0.0",
+          firstHost: opts.firstHost ?? 11,
+          healthzPort,
+          apiPort: opts.apiPort ?? 0,
+          kubeconfigPath,
+        });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+        if (e.code === "EADDRINUSE") {
+          const role =
+            e.port === healthzPort
+              ? "kube-proxy's healthz port on a simulated node (is a real kube-proxy running on this machine?)"
+              : e.port === opts.apiPort
+                ? "the simulated API server"
+                : "a simulated node";
+          const hint = e.port === healthzPort ? "Pick another one: npm start -- --healthz-port 10257" : "Stop what uses it, or pick other addresses: npm start -- --address-base 127.0.1";
+          throw new PortInUseError(e.address ?? "?", e.port ?? 0, role, hint);
+        }
+        if (e.code === "EADDRNOTAVAIL") {
+          throw new DemoError(
+            `cannot listen on ${e.address ?? "a loopback address"}: the simulated nodes need 127.0.0.11–13 (Linux has all of 127.0.0.0/8; on macOS add them: sudo ifconfig lo0 alias 127.0.0.11 up, …)`,
+          );
+        }
+        throw err;
+      }
+      const c = cluster;
+      healthzPort = c.healthzPort;
+      stops.push(async () => {
+        await c.stop();
+        rmSync(kubeconfigPath, { force: true });
+      });
+    }
+
+    const edge = await startEdgeWorker({
+      host,
+      port: wantPort,
+      vars: {
+        EDGELB_PUSH_TOKEN: token,
+        EDGELB_CLUSTERS: DEMO_CLUSTER,
+        EDGELB_CACHE_TTL: "1",
+        EDGELB_REQUEST_LOGS: "true",
+      },
+      ...(opts.onWorkerLog ? { onLog: opts.onWorkerLog } : {}),
+    });
+    stops.push(() => edge.stop());
+    const workerUrl = edge.url;
+
+    let knobs: Knobs | undefined;
+    const services = real ? [] : DEMO_SERVICES;
+    if (cluster) {
+      for (const s of services) cluster.create(serviceObject(s));
+      knobs = watchKnobs(cluster, {
+        info: (t) => opts.onSimulator?.("info", t),
+        warn: (t) => opts.onSimulator?.("warn", t),
+      });
+      const k = knobs;
+      stops.push(() => k.stop());
+      await knobs.settled();
+    }
+
+    const interval = opts.healthIntervalMs ?? 1_000;
+    const config: AgentConfig = defaultConfig({
+      cluster: DEMO_CLUSTER,
+      kubeconfig: kubeconfigPath,
+      sink: "worker",
+      workerUrl,
+      pushToken: token,
+      // The simulated nodes only have InternalIPs; a real cluster's nodes may have both.
+      ...(real ? { onlyClass: true, defaultDomain: "localhost" } : { addressPreference: ["InternalIP"] }),
+      health: { mode: "kube-proxy", intervalMs: interval, timeoutMs: Math.round(interval / 2), rise: 2, fall: 2, healthzPort },
+      coalesceMs: 100,
+      maxDelayMs: 500,
+      minWriteIntervalMs: 250,
+      logFormat: "pretty",
+    });
+    const agent = createAgent(config, { log: opts.agentLog });
+    // Service status (EXTERNAL-IP in `kubectl get svc`) and Events, on the
+    // simulated cluster only; one agent, so no leader election.
+    const citizen: AttachedCitizen = attachCitizen(agent, {
+      ...CITIZEN_DEFAULTS,
+      metricsAddress: "",
+      leaderElect: false,
+      writeStatus: !real,
+    });
+    await citizen.start();
+    let agentStarted = false;
+    // Like the agent's main: the citizen stops (and stops writing) before the agent.
+    stops.push(async () => {
+      await citizen.stop();
+      if (agentStarted) await agent.stop();
+    });
+    await agent.start();
+    agentStarted = true;
+
+    if (real) {
+      await until(() => agent.synced().then(() => true), "the agent to list Nodes, Services and EndpointSlices", timeoutMs);
+    } else {
+      // Ready when the worker routes both Services to the nodes with their pods.
+      await until(
+        async () => {
+          const st = await workerStatus(workerUrl, token);
+          const demo = st.clusters.find((c) => c.name === DEMO_CLUSTER);
+          const ok = services.every((s) => {
+            const got = demo?.services.find((x) => x.name === s.name);
+            const want = s.policy === "Local" ? [...new Set(s.pods)] : (cluster?.nodes.map((n) => n.name) ?? []);
+            return got && got.nodes.filter((n) => n.healthy).length === want.length;
+          });
+          return ok ? true : undefined;
+        },
+        "the worker to route both demo Services",
+        timeoutMs,
+      );
+    }
+
+    const linkHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+    return {
+      mode: real ? "real" : "simulated",
+      workerUrl,
+      host,
+      port: edge.port,
+      token,
+      statusPageUrl: `http://${linkHost}:${edge.port}/__edgelb/#token=${token}`,
+      kubeconfigPath,
+      tokenPath,
+      ...(cluster ? { cluster } : {}),
+      edge,
+      agent,
+      services,
+      startupMs: Date.now() - t0,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,137 @@
+// `npm start`: the whole system on this machine, logs in the terminal, until
+// Ctrl-C (SIGINT) or SIGTERM. See demo.ts for what runs and instructions.ts
+// for what it prints.
+//
+//   npm start [-- --port 8787] [--host 127.0.0.1] [--address-base 127.0.0]
+//             [--healthz-port 10256] [--api-port 0] [--state-dir .edgelb]
+//             [--kubeconfig ~/.kube/config]
+//
+// Exit codes: 0 stopped by a signal, 1 could not start (one line on stderr),
+// 2 bad flags.
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { Demo } from "./demo.ts";
+import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
+import { agentLogger, demoLog, formatWorkerLine, terminalOutput } from "./logs.ts";
+
+function port(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`"${value}" is not a port (0–65535)`);
+  return Number(value);
+}
+
+function addressBase(value: string): string {
+  const parts = value.split(".");
+  if (parts.length !== 3 || parts[0] !== "127" || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
+    throw new InvalidArgumentError(`"${value}" must be the first three octets of a loopback address, e.g. 127.0.0`);
+  }
+  return value;
+}
+
+const program = new Command("npm start --")
+  .description("edgelb on this machine: a simulated cluster, the worker in local workerd, and the sync agent")
+  .addOption(new Option("--port <port>", "the worker's port (0 = any free port)").argParser(port).default(8787).env("EDGELB_DEMO_PORT"))
+  .addOption(new Option("--host <address>", "the worker's listen address").default("127.0.0.1").env("EDGELB_DEMO_HOST"))
+  .addOption(
+    new Option("--address-base <a.b.c>", "simulated nodes listen on <a.b.c>.11, .12, .13")
+      .argParser(addressBase)
+      .default("127.0.0")
+      .env("EDGELB_DEMO_ADDRESS_BASE"),
+  )
+  .addOption(new Option("--healthz-port <port>", "kube-proxy's healthz port on the simulated nodes (0 = any)").argParser(port).default(10256).env("EDGELB_DEMO_HEALTHZ_PORT"))
+  .addOption(new Option("--api-port <port>", "the simulated Kubernetes API server's port (0 = any)").argParser(port).default(0).env("EDGELB_DEMO_API_PORT"))
+  .addOption(new Option("--state-dir <dir>", "where the kubeconfig and the push token are written").default(".edgelb").env("EDGELB_DEMO_STATE_DIR"))
+  .addOption(
+    new Option("--kubeconfig <path>", "use this real cluster instead of the simulated one (read-only: serves Services with loadBalancerClass edgelb.dev/worker)").env(
+      "EDGELB_DEMO_KUBECONFIG",
+    ),
+  )
+  .addOption(new Option("--log-level <level>", "agent log level").choices(["debug", "info", "warn", "error"]).default("info"))
+  .exitOverride()
+  .configureOutput({ outputError: () => {} });
+
+interface Flags {
+  port: number;
+  host: string;
+  addressBase: string;
+  healthzPort: number;
+  apiPort: number;
+  stateDir: string;
+  kubeconfig?: string;
+  logLevel: string;
+}
+
+let flags: Flags;
+try {
+  flags = program.parse(process.argv).opts<Flags>();
+} catch (err) {
+  const e = err as { code?: string; message: string };
+  if (e.code === "commander.helpDisplayed" || e.code === "commander.help") process.exit(0);
+  process.stderr.write(`edgelb demo: ${e.message.replace(/^error:\s*/, "")}\n(see npm start -- --help)\n`);
+  process.exit(2);
+}
+
+const out = terminalOutput();
+let demo: Demo | undefined;
+let stopping = false;
+
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  if (!demo) return; // still starting: stopped as soon as it is up (or failed)
+  demoLog(out, "info", `${signal}: stopping the agent, the worker and the simulated cluster`);
+  const guard = setTimeout(() => {
+    process.stderr.write("edgelb demo: shutdown took longer than 10 s; exiting anyway\n");
+    process.exit(1);
+  }, 10_000);
+  guard.unref();
+  await demo.stop();
+  demoLog(out, "info", "stopped; nothing is left running");
+  process.exit(0);
+}
+const onSigint = () => void shutdown("SIGINT");
+const onSigterm = () => void shutdown("SIGTERM");
+process.on("SIGINT", onSigint);
+process.on("SIGTERM", onSigterm);
+
+// Miniflare installs exit hooks that kill workerd and exit(130) at once on
+// SIGINT/SIGTERM; the demo stops its parts in order itself (its 'exit' hook
+// stays as a last resort).
+function keepOnlyOurSignalHandlers(): void {
+  for (const [sig, ours] of [["SIGINT", onSigint], ["SIGTERM", onSigterm]] as const) {
+    for (const l of process.listeners(sig)) if (l !== ours) process.removeListener(sig, l as () => void);
+  }
+}
+
+demoLog(out, "info", flags.kubeconfig ? `starting against the cluster in ${flags.kubeconfig}` : "starting a simulated cluster, the worker and the agent");
+try {
+  // Before the worker, the agent and wrangler's config reader load (seconds on a busy machine).
+  await assertPortFree(flags.host, flags.port, "the worker's port", "Stop what uses it, or pick another port: npm start -- --port 8788");
+  const { startDemo } = await import("./demo.ts");
+  demo = await startDemo({
+    host: flags.host,
+    port: flags.port,
+    addressBase: flags.addressBase,
+    healthzPort: flags.healthzPort,
+    apiPort: flags.apiPort,
+    stateDir: flags.stateDir,
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    agentLog: agentLogger(out, flags.logLevel),
+    onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
+    onSimulator: (level, text) => demoLog(out, level, text),
+  });
+} catch (err) {
+  if (err instanceof PortInUseError || err instanceof DemoError) {
+    process.stderr.write(`edgelb demo: ${err.message}\n`);
+  } else {
+    process.stderr.write(`edgelb demo: could not start: ${(err as Error).stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+}
+
+keepOnlyOurSignalHandlers();
+if (stopping) {
+  stopping = false;
+  await shutdown("signal during startup");
+} else {
+  const { instructions } = await import("./instructions.ts");
+  for (const line of instructions(demo, out)) out.line(line);
+}

@@ -1,0 +1,321 @@
+// The status page's three static files. The HTML carries no data: the script
+// fetches /__edgelb/v1/status with the bearer token (from the login form or the
+// link's #token= fragment, which browsers never send to a server) and renders
+// it with DOM calls only (textContent), polling every few seconds.
+
+export const PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>edgelb status</title>
+<link rel="stylesheet" href="/__edgelb/status.css">
+<script src="/__edgelb/status.js" defer></script>
+</head>
+<body>
+<header>
+  <h1>edgelb <span class="sub">edge status</span></h1>
+  <div id="live" class="live" data-state="idle"><span class="dot"></span><span id="live-text">loading…</span></div>
+  <button id="logout" type="button" hidden>Forget token</button>
+</header>
+<main>
+  <form id="login" hidden>
+    <h2>Sign in</h2>
+    <p>This page shows the worker's live routing state. Paste the worker's push token
+       (<code>EDGELB_PUSH_TOKEN</code>); it stays in this browser tab only.</p>
+    <p id="login-error" class="error" hidden></p>
+    <label>Token <input id="token" type="password" autocomplete="off" required></label>
+    <button type="submit">Show status</button>
+  </form>
+  <section id="summary"></section>
+  <section id="clusters"></section>
+</main>
+<footer id="footer"></footer>
+<noscript>This page needs JavaScript to fetch the status.</noscript>
+</body>
+</html>
+`;
+
+export const PAGE_CSS = `
+:root { --bg:#f6f7f9; --card:#fff; --ink:#1d2430; --muted:#5d6777; --line:#e2e6ec; --ok:#1a7f37; --okbg:#e6f4ea;
+  --warn:#9a6700; --warnbg:#fff4d6; --bad:#c62828; --badbg:#fde7e7; --accent:#f38020; }
+@media (prefers-color-scheme: dark) {
+  :root { --bg:#111418; --card:#1a1f26; --ink:#e6e9ee; --muted:#9aa4b2; --line:#2a313b; --ok:#4cc870; --okbg:#15301f;
+    --warn:#e3b341; --warnbg:#332a12; --bad:#ff6b6b; --badbg:#3a1a1a; }
+}
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background:var(--bg); color:var(--ink); }
+header { display:flex; align-items:center; gap:16px; padding:12px 24px; background:var(--card); border-bottom:3px solid var(--accent); position:sticky; top:0; z-index:1; }
+h1 { font-size:18px; margin:0; flex:1; }
+h1 .sub { color:var(--muted); font-weight:400; }
+h2 { font-size:16px; margin:0 0 8px; }
+main { padding:16px 24px; max-width:1280px; margin:0 auto; }
+footer { color:var(--muted); padding:8px 24px 24px; max-width:1280px; margin:0 auto; font-size:12px; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12.5px; }
+button { font:inherit; padding:6px 12px; border:1px solid var(--line); border-radius:6px; background:var(--card); color:var(--ink); cursor:pointer; }
+button[type=submit] { background:var(--accent); border-color:var(--accent); color:#fff; }
+.live { display:flex; align-items:center; gap:8px; color:var(--muted); }
+.live .dot { width:10px; height:10px; border-radius:50%; background:var(--muted); }
+.live[data-state=live] .dot { background:var(--ok); box-shadow:0 0 0 3px var(--okbg); }
+.live[data-state=stale] .dot, .live[data-state=error] .dot { background:var(--bad); box-shadow:0 0 0 3px var(--badbg); }
+.live[data-state=stale], .live[data-state=error] { color:var(--bad); }
+form#login { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:20px; max-width:520px; margin:40px auto; }
+form#login label { display:flex; gap:8px; align-items:center; margin:12px 0; }
+form#login input { flex:1; font:inherit; padding:6px 8px; border:1px solid var(--line); border-radius:6px; background:var(--bg); color:var(--ink); }
+.error { color:var(--bad); }
+#summary { display:flex; flex-wrap:wrap; gap:12px; margin-bottom:16px; }
+.stat { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:10px 16px; min-width:150px; }
+.stat .n { font-size:22px; font-weight:600; }
+.stat .l { color:var(--muted); font-size:12px; }
+.stat.bad { border-color:var(--bad); } .stat.bad .n { color:var(--bad); }
+.stat.warn { border-color:var(--warn); } .stat.warn .n { color:var(--warn); }
+.cluster { background:var(--card); border:1px solid var(--line); border-radius:10px; margin-bottom:16px; overflow:hidden; }
+.cluster > .head { display:flex; flex-wrap:wrap; gap:6px 20px; align-items:baseline; padding:12px 16px; border-bottom:1px solid var(--line); }
+.cluster > .head h2 { margin:0; }
+.kv { color:var(--muted); } .kv b { color:var(--ink); font-weight:600; }
+.banner { padding:8px 16px; border-bottom:1px solid var(--line); }
+.banner.bad { background:var(--badbg); color:var(--bad); } .banner.warn { background:var(--warnbg); color:var(--warn); }
+.service { padding:12px 16px; border-bottom:1px solid var(--line); }
+.service:last-child { border-bottom:0; }
+.service .title { display:flex; flex-wrap:wrap; align-items:center; gap:8px 12px; margin-bottom:8px; }
+.service .name { font-weight:600; font-size:15px; }
+.service a { color:inherit; }
+.tag { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px; border:1px solid var(--line); color:var(--muted); }
+.pill { display:inline-block; padding:1px 10px; border-radius:999px; font-size:12px; font-weight:600; }
+.pill.ok { background:var(--okbg); color:var(--ok); } .pill.warn { background:var(--warnbg); color:var(--warn); } .pill.bad { background:var(--badbg); color:var(--bad); }
+table { border-collapse:collapse; width:100%; }
+th { text-align:left; font-weight:600; color:var(--muted); font-size:12px; padding:4px 8px; border-bottom:1px solid var(--line); }
+td { padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+tr:last-child td { border-bottom:0; }
+tr[data-state=unhealthy] td, tr[data-state=ejected] td { background:var(--badbg); }
+th, td { white-space:nowrap; }
+td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
+td.err { color:var(--bad); white-space:normal; min-width:240px; max-width:460px; overflow-wrap:anywhere; }
+.empty { color:var(--muted); padding:12px 16px; }
+`;
+
+// Plain ES2020 in a string (the worker serves it as is). No template
+// literals inside, so this file's own template literal stays simple.
+export const PAGE_JS = `
+"use strict";
+(function () {
+  var KEY = "edgelb.token";
+  var POLL_MS = 2000;
+  var STATUS_URL = "/__edgelb/v1/status";
+  var token = null;
+  var timer = null;
+  var lastOk = 0;
+  var $ = function (id) { return document.getElementById(id); };
+
+  // The link printed by the demo carries the token in the fragment: keep it
+  // for this tab, then drop it from the address bar and history.
+  var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    try { sessionStorage.setItem(KEY, decodeURIComponent(m[1])); } catch (e) {}
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  try { token = sessionStorage.getItem(KEY); } catch (e) { token = null; }
+
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    if (attrs) for (var k in attrs) {
+      if (attrs[k] === undefined || attrs[k] === null) continue;
+      if (k === "text") node.textContent = String(attrs[k]);
+      else if (k === "cls") node.className = attrs[k];
+      else node.setAttribute(k, String(attrs[k]));
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c === null || c === undefined || c === false) continue;
+      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    }
+    return node;
+  }
+  function kv(label, value) { return el("span", { cls: "kv" }, label + " ", el("b", { text: value })); }
+  function ago(seconds) {
+    if (seconds === null || seconds === undefined) return "never";
+    if (seconds < 90) return seconds + " s ago";
+    if (seconds < 5400) return Math.round(seconds / 60) + " min ago";
+    if (seconds < 172800) return Math.round(seconds / 3600) + " h ago";
+    return Math.round(seconds / 86400) + " days ago";
+  }
+  function clock(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+  function setLive(state, text) {
+    var live = $("live");
+    live.setAttribute("data-state", state);
+    $("live-text").textContent = text;
+  }
+
+  function showLogin(message) {
+    stop();
+    $("login").hidden = false;
+    $("logout").hidden = true;
+    $("summary").replaceChildren();
+    $("clusters").replaceChildren();
+    $("footer").textContent = "";
+    var err = $("login-error");
+    err.hidden = !message;
+    err.textContent = message || "";
+    setLive("idle", "signed out");
+    $("token").focus();
+  }
+
+  function nodeState(n) {
+    if (n.ejected) return "ejected";
+    if (!n.healthy) return "unhealthy";
+    return "serving";
+  }
+
+  function renderService(svc, port) {
+    var serving = svc.nodes.filter(function (n) { return nodeState(n) === "serving"; }).length;
+    var total = svc.nodes.length;
+    var pillCls = total === 0 || serving === 0 ? "bad" : serving < total ? "warn" : "ok";
+    var pillText = total === 0 ? "no nodes" : serving + "/" + total + " nodes serving";
+    var hosts = el("span", null);
+    svc.hostnames.forEach(function (h, i) {
+      if (i) hosts.appendChild(document.createTextNode(", "));
+      var plain = h.indexOf("*") === -1;
+      hosts.appendChild(plain ? el("a", { href: "http://" + h + (port ? ":" + port : "") + "/", target: "_blank", rel: "noreferrer", cls: "mono", text: h }) : el("code", { text: h }));
+    });
+    var policy = svc.policy || {};
+    var title = el("div", { cls: "title" },
+      el("span", { cls: "name", text: svc.namespace + "/" + svc.name }),
+      el("span", { cls: "pill " + pillCls, "data-role": "service-health", text: pillText }),
+      hosts,
+      el("span", { cls: "tag", text: "externalTrafficPolicy: " + svc.trafficPolicy }),
+      el("span", { cls: "tag", text: "NodePort " + svc.nodePort }),
+      el("span", { cls: "tag", text: (policy.algorithm || "round-robin") + (policy.affinity && policy.affinity !== "none" ? ", affinity " + policy.affinity : "") }),
+      svc.scheme === "https" ? el("span", { cls: "tag", text: "https to nodes" }) : null);
+    var box = el("div", { cls: "service", "data-service": svc.namespace + "/" + svc.name, "data-serving": serving, "data-total": total }, title);
+    if (total === 0) {
+      box.appendChild(el("div", { cls: "empty", text: svc.trafficPolicy === "Local" ? "No node has a ready endpoint of this Service: requests get 503." : "No eligible nodes: requests get 503." }));
+      return box;
+    }
+    var head = el("tr", null, el("th", { text: "Node" }), el("th", { text: "Origin" }), el("th", { text: "Agent health check" }),
+      el("th", { text: "Edge (passive)" }), el("th", { cls: "num", text: "Weight" }), el("th", { cls: "num", text: "In flight" }), el("th", { cls: "num", text: "Failures" }), el("th", { text: "Last error" }));
+    var body = el("tbody", null);
+    svc.nodes.forEach(function (n) {
+      var state = nodeState(n);
+      var edge = n.ejected
+        ? el("span", { cls: "pill bad", text: "ejected until " + clock(n.ejectedUntil) })
+        : el("span", { cls: "pill ok", text: "in rotation" });
+      body.appendChild(el("tr", { "data-node": n.node, "data-state": state, "data-healthy": n.healthy, "data-ejected": n.ejected },
+        el("td", { cls: "mono", text: n.node }),
+        el("td", { cls: "mono", text: n.address + ":" + n.port }),
+        el("td", null, el("span", { cls: "pill " + (n.healthy ? "ok" : "bad"), text: n.healthy ? "healthy" : "unhealthy" })),
+        el("td", null, edge, n.ejections ? el("span", { cls: "kv", text: " " + n.ejections + "× ejected" }) : null),
+        el("td", { cls: "num", text: n.weight }),
+        el("td", { cls: "num", text: n.inFlight }),
+        el("td", { cls: "num", text: n.consecutiveFailures }),
+        el("td", { cls: "err mono", text: n.lastError || "" })));
+    });
+    box.appendChild(el("table", null, el("thead", null, head), body));
+    return box;
+  }
+
+  function renderCluster(c, port) {
+    var card = el("article", { cls: "cluster", "data-cluster": c.name, "data-generation": c.generation === null ? "" : c.generation });
+    card.appendChild(el("div", { cls: "head" },
+      el("h2", { text: "cluster " + c.name }),
+      kv("generation", c.generation === null ? "none" : String(c.generation)),
+      kv("published", c.publishedAt ? ago(c.ageSeconds) : "never"),
+      kv("loaded here", c.loadedAt ? clock(c.loadedAt) : "not yet"),
+      kv("from", c.source || "-")));
+    if (c.lastError) card.appendChild(el("div", { cls: "banner bad", "data-role": "cluster-error", text: c.lastError }));
+    if (c.generation === null) {
+      card.appendChild(el("div", { cls: "empty", text: "No snapshot for this cluster yet: is its sync agent running and pointed at this worker?" }));
+      return card;
+    }
+    if (c.ageSeconds !== null && c.ageSeconds > 3600) {
+      card.appendChild(el("div", { cls: "banner warn", text: "This snapshot is " + ago(c.ageSeconds).replace(" ago", "") + " old. The agent pushes on every change; a quiet cluster is fine, but check the agent if you expected changes." }));
+    }
+    if (c.services.length === 0) card.appendChild(el("div", { cls: "empty", text: "The snapshot has no Services." }));
+    c.services.forEach(function (s) { card.appendChild(renderService(s, port)); });
+    return card;
+  }
+
+  function render(st) {
+    var port = location.port;
+    var services = 0, nodesDown = 0, degraded = 0, ejected = 0, errors = 0;
+    st.clusters.forEach(function (c) {
+      if (c.lastError) errors++;
+      c.services.forEach(function (s) {
+        services++;
+        var down = s.nodes.filter(function (n) { return nodeState(n) !== "serving"; }).length;
+        nodesDown += down;
+        ejected += s.nodes.filter(function (n) { return n.ejected; }).length;
+        if (down > 0 || s.nodes.length === 0) degraded++;
+      });
+    });
+    function stat(n, label, cls) { return el("div", { cls: "stat" + (cls ? " " + cls : "") }, el("div", { cls: "n", text: n }), el("div", { cls: "l", text: label })); }
+    $("summary").replaceChildren(
+      stat(st.clusters.length, "clusters"),
+      stat(services, "services"),
+      stat(degraded, "services degraded", degraded ? "warn" : ""),
+      stat(nodesDown, "node entries not serving", nodesDown ? "bad" : ""),
+      stat(ejected, "ejected by this isolate", ejected ? "bad" : ""));
+    var list = st.clusters.map(function (c) { return renderCluster(c, port); });
+    $("clusters").replaceChildren.apply($("clusters"), list);
+    $("footer").textContent = "Worker isolate started " + clock(st.isolateStartedAt) + " · transport " + st.settings.transport +
+      " · KV cache " + st.settings.cacheTtlSeconds + " s · health and ejections are this isolate's view; other Cloudflare locations keep their own.";
+    document.title = (degraded ? "⚠ " + degraded + " degraded · " : "") + "edgelb status";
+    document.body.setAttribute("data-loaded", "true");
+  }
+
+  function stop() { if (timer) clearTimeout(timer); timer = null; }
+
+  function poll() {
+    stop();
+    if (!token) return showLogin("");
+    fetch(STATUS_URL, { headers: { authorization: "Bearer " + token }, cache: "no-store" })
+      .then(function (res) {
+        if (res.status === 401) {
+          try { sessionStorage.removeItem(KEY); } catch (e) {}
+          token = null;
+          showLogin("The worker refused that token.");
+          return;
+        }
+        if (res.status === 403) {
+          setLive("error", "control endpoints disabled (no EDGELB_PUSH_TOKEN)");
+          return;
+        }
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        return res.json().then(function (st) {
+          $("login").hidden = true;
+          $("logout").hidden = false;
+          render(st);
+          lastOk = Date.now();
+          setLive("live", "live · updated " + clock(st.now));
+          timer = setTimeout(poll, POLL_MS);
+        });
+      })
+      .catch(function (err) {
+        var since = lastOk ? " (last good update " + Math.round((Date.now() - lastOk) / 1000) + " s ago)" : "";
+        setLive("stale", "cannot reach the worker: " + (err && err.message ? err.message : err) + since);
+        timer = setTimeout(poll, POLL_MS);
+      });
+  }
+
+  $("login").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var t = $("token").value.trim();
+    if (!t) return;
+    token = t;
+    try { sessionStorage.setItem(KEY, t); } catch (e) {}
+    $("token").value = "";
+    poll();
+  });
+  $("logout").addEventListener("click", function () {
+    try { sessionStorage.removeItem(KEY); } catch (e) {}
+    token = null;
+    showLogin("");
+  });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden && token) poll(); });
+  poll();
+})();
+`;
