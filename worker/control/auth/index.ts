@@ -26,7 +26,7 @@ export function bearer(opts: BearerOptions): MiddlewareHandler {
     const header = c.req.header("authorization") ?? "";
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (!m || !(await tokensEqual(m[1]!, opts.token))) {
-      const reason = m ? "wrong token" : "missing bearer token";
+      const reason = m ? "wrong token" : header ? "malformed Authorization header" : "missing bearer token";
       opts.onRefused?.(reason, c.req.raw);
       c.header("www-authenticate", 'Bearer realm="edgelb"');
       return c.json({ error: `unauthorized: ${reason} (send Authorization: Bearer <EDGELB_PUSH_TOKEN>)` }, 401);
