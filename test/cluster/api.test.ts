@@ -363,6 +363,49 @@ describe("time fields", () => {
   });
 });
 
+describe("Events", () => {
+  it("serves events.k8s.io/v1 and core v1 Events from one storage, converting fields", async () => {
+    const w = watch(`/apis/events.k8s.io/v1/namespaces/default/events?watch=true&resourceVersion=${api.store.resourceVersion}`);
+    await waitFor(() => api.watchCount === 1, "watch open");
+    const created = await call("POST", "/apis/events.k8s.io/v1/namespaces/default/events", {
+      metadata: { generateName: "web." },
+      eventTime: "2026-11-26T10:00:00.000000Z",
+      reportingController: "edgelb.dev/sync-agent",
+      reportingInstance: "agent-0",
+      action: "Ensuring",
+      reason: "EnsuringLoadBalancer",
+      regarding: { kind: "Service", namespace: "default", name: "web" },
+      note: "Ensuring load balancer",
+      type: "Normal",
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ apiVersion: "events.k8s.io/v1", kind: "Event", note: "Ensuring load balancer" });
+    const core = await call("GET", `/api/v1/namespaces/default/events/${created.body.metadata.name}`);
+    expect(core.body).toMatchObject({
+      apiVersion: "v1",
+      kind: "Event",
+      message: "Ensuring load balancer",
+      involvedObject: { kind: "Service", name: "web" },
+      reportingComponent: "edgelb.dev/sync-agent",
+    });
+    expect(core.body.note).toBeUndefined();
+
+    await call("POST", "/api/v1/namespaces/default/events", {
+      metadata: { name: "legacy" },
+      involvedObject: { kind: "Service", namespace: "default", name: "web" },
+      reason: "EnsuredLoadBalancer",
+      message: "Ensured",
+      type: "Normal",
+      count: 2,
+    });
+    await waitFor(() => w.events.length === 2, "both events on the events.k8s.io watch");
+    expect(w.events[1]).toMatchObject({ type: "ADDED", object: { apiVersion: "events.k8s.io/v1", note: "Ensured", deprecatedCount: 2, regarding: { name: "web" } } });
+    const byRegarding = await call("GET", "/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=reason%3DEnsuredLoadBalancer");
+    expect(byRegarding.body.items.map((e: any) => e.metadata.name)).toEqual(["legacy"]);
+    w.close();
+  });
+});
+
 describe("client-node typed clients", () => {
   it("rejects a Lease whose MicroTime has 3 fractional digits, like the real server; V1MicroTime works", async () => {
     const kc = new k8s.KubeConfig();

@@ -52,6 +52,14 @@ export interface ResourceType {
   microTimeFields: string[];
   /** metav1.Time fields (stored in UTC, whole seconds). */
   timeFields: string[];
+  /** Served from another resource's storage, converted (events.k8s.io/v1 Events are core Events). */
+  storage?: StorageView;
+}
+
+export interface StorageView {
+  resource: ResourceType;
+  toStorage(o: Obj): Obj;
+  fromStorage(o: Obj): Obj;
 }
 
 export const apiVersionOf = (r: ResourceType) => (r.group ? `${r.group}/${r.version}` : r.version);
@@ -252,8 +260,9 @@ export const EVENTS = base({
   admit: ({ obj }) => {
     const out = metadataCauses(obj, "subdomain");
     const io = obj.involvedObject;
-    if (!io || typeof io !== "object") out.push(cause("involvedObject", "FieldValueRequired", "Required value"));
-    else if (io.namespace && io.namespace !== obj.metadata.namespace) {
+    if (!io || typeof io !== "object") {
+      if (!obj.eventTime) out.push(cause("involvedObject", "FieldValueRequired", "Required value"));
+    } else if (io.namespace && io.namespace !== obj.metadata.namespace) {
       out.push(cause("involvedObject.namespace", "FieldValueInvalid", `Invalid value: "${io.namespace}": does not match event.namespace`));
     }
     if (obj.eventTime) {
@@ -266,6 +275,26 @@ export const EVENTS = base({
     return out;
   },
 });
+
+/** Field renames between events.k8s.io/v1 and core/v1 Events (same storage upstream). */
+const EVENT_RENAMES: [string, string][] = [
+  ["regarding", "involvedObject"],
+  ["note", "message"],
+  ["reportingController", "reportingComponent"],
+  ["deprecatedSource", "source"],
+  ["deprecatedFirstTimestamp", "firstTimestamp"],
+  ["deprecatedLastTimestamp", "lastTimestamp"],
+  ["deprecatedCount", "count"],
+];
+
+function renameFields(o: Obj, pairs: [string, string][], apiVersion: string): Obj {
+  const out: Obj = { ...o, apiVersion, kind: "Event" };
+  for (const [from, to] of pairs) {
+    delete out[from];
+    if (o[from] !== undefined) out[to] = o[from];
+  }
+  return out;
+}
 
 export const EVENTS_V1 = base({
   group: "events.k8s.io",
@@ -378,5 +407,11 @@ export const ENDPOINTS = base({
   printer: endpointsPrinter,
   admit: ({ obj }) => metadataCauses(obj, "subdomain"),
 });
+
+EVENTS_V1.storage = {
+  resource: EVENTS,
+  toStorage: (o) => renameFields(o, EVENT_RENAMES, "v1"),
+  fromStorage: (o) => renameFields(o, EVENT_RENAMES.map(([a, b]) => [b, a]), "events.k8s.io/v1"),
+};
 
 export const RESOURCES: ResourceType[] = [NODES, SERVICES, NAMESPACES, PODS, ENDPOINTS, EVENTS, EVENTS_V1, ENDPOINT_SLICES, LEASES];

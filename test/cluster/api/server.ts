@@ -574,7 +574,7 @@ export class ApiServer {
       const from = Number(rvParam);
       if (!Number.isInteger(from) || from < 0) throw errors.badRequest(`invalid resource version: ${rvParam}`);
       try {
-        initial = this.store.eventsSince(r, from).flatMap((e) => this.translate(e, selected));
+        initial = this.store.eventsSince(r, from).flatMap((e) => this.translate(this.asView(r, e), selected));
       } catch (e) {
         if (!(e instanceof ApiError) || e.code !== 410) throw e;
         expired = e;
@@ -612,9 +612,10 @@ export class ApiServer {
     const bookmark = (extra?: Obj) =>
       write("BOOKMARK", { kind: r.kind, apiVersion: apiVersionOf(r), metadata: { resourceVersion: String(this.store.resourceVersion), ...extra } });
     if (sendInitial && bookmarks) bookmark({ annotations: { "k8s.io/initial-events-end": "true" } });
+    const storage = this.store.storageOf(r);
     unsubscribe = this.store.subscribe((e) => {
-      if (e.resource !== r) return;
-      for (const t of this.translate(e, selected)) write(t.type, t.object);
+      if (e.resource !== storage) return;
+      for (const t of this.translate(this.asView(r, e), selected)) write(t.type, t.object);
     });
     if (bookmarks) {
       const tick = () => {
@@ -634,6 +635,12 @@ export class ApiServer {
       );
     }
     return 200;
+  }
+
+  /** A storage event as resource `r` presents it (events.k8s.io/v1 over core Events). */
+  private asView(r: ResourceType, e: StoreEvent): StoreEvent {
+    if (!r.storage) return e;
+    return { ...e, object: this.store.view(r, e.object), ...(e.previous ? { previous: this.store.view(r, e.previous) } : {}) };
   }
 
   /** What a filtered watcher sees: objects entering/leaving its selector become ADDED/DELETED. */

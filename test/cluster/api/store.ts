@@ -113,7 +113,17 @@ export class Store {
   }
 
   private bucket(r: ResourceType): Map<string, Obj> {
-    return this.objects.get(resourceKey(r))!;
+    return this.objects.get(resourceKey(this.storageOf(r)))!;
+  }
+
+  /** The resource whose storage serves `r` (itself, unless `r` is a converted view). */
+  storageOf(r: ResourceType): ResourceType {
+    return r.storage?.resource ?? r;
+  }
+
+  /** A stored object as resource `r` presents it. */
+  view(r: ResourceType, o: Obj): Obj {
+    return r.storage ? r.storage.fromStorage(o) : o;
   }
 
   private key(ns: string, name: string): string {
@@ -127,12 +137,12 @@ export class Store {
   get(r: ResourceType, ns: string, name: string): Obj {
     const o = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
     if (!o) throw errors.notFound(this.subject(r, name));
-    return structuredClone(o);
+    return structuredClone(this.view(r, o));
   }
 
   tryGet(r: ResourceType, ns: string, name: string): Obj | undefined {
     const o = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
-    return o ? structuredClone(o) : undefined;
+    return o ? structuredClone(this.view(r, o)) : undefined;
   }
 
   /** All objects of a resource (optionally one namespace) in key order, as of now. */
@@ -140,7 +150,7 @@ export class Store {
     const items = [...this.bucket(r).entries()]
       .filter(([, o]) => !r.namespaced || !ns || o.metadata.namespace === ns)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, o]) => o);
+      .map(([, o]) => this.view(r, o));
     return { rv: this.rv, items };
   }
 
@@ -178,7 +188,8 @@ export class Store {
     if (fromRv < this.compacted) {
       throw errors.expired(`too old resource version: ${fromRv} (${this.compacted + 1})`);
     }
-    return this.history.filter((e) => e.rv > fromRv && e.resource === r);
+    const storage = this.storageOf(r);
+    return this.history.filter((e) => e.rv > fromRv && e.resource === storage);
   }
 
   private commit(e: Omit<StoreEvent, "rv">, stored: Obj | undefined): StoreEvent {
@@ -242,6 +253,13 @@ export class Store {
   create(r: ResourceType, ns: string, body: Obj, opts: WriteOptions = {}): Obj {
     const obj: Obj = structuredClone(body);
     this.checkKind(r, obj, opts);
+    if (r.storage) {
+      obj.metadata ??= {};
+      if (r.namespaced && !obj.metadata.namespace) obj.metadata.namespace = ns;
+      if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${randomBytes(4).toString("hex").slice(0, 5)}`;
+      this.admit(r, "create", obj, undefined, false);
+      return this.view(r, this.create(r.storage.resource, ns, r.storage.toStorage(obj), opts));
+    }
     obj.metadata ??= {};
     const meta = obj.metadata;
     if (r.namespaced) {
@@ -275,6 +293,13 @@ export class Store {
   update(r: ResourceType, ns: string, name: string, input: Obj, opts: WriteOptions = {}): Obj {
     const body = structuredClone(input);
     this.checkKind(r, body, opts);
+    if (r.storage) {
+      body.metadata ??= {};
+      body.metadata.name ??= name;
+      if (r.namespaced) body.metadata.namespace ??= ns;
+      this.admit(r, "update", body, undefined, false);
+      return this.view(r, this.update(r.storage.resource, ns, name, r.storage.toStorage(body), opts));
+    }
     const cur = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
     if (!cur) {
       if (r.allowCreateOnUpdate && !opts.subresource) {
@@ -289,9 +314,11 @@ export class Store {
 
   /** PATCH: applied to the current object, then written like an update. */
   patch(r: ResourceType, ns: string, name: string, contentType: string, body: unknown, opts: WriteOptions = {}): Obj {
-    const cur = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
-    if (!cur) throw errors.notFound(this.subject(r, name));
+    const stored = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
+    if (!stored) throw errors.notFound(this.subject(r, name));
+    const cur = this.view(r, stored);
     const patched = applyPatch(contentType, structuredClone(cur), body, r.patchSchema);
+    if (r.storage) return this.update(r, ns, name, patched, opts);
     this.checkKind(r, patched, opts);
     return this.write(r, cur, patched, opts);
   }
@@ -370,6 +397,7 @@ export class Store {
   }
 
   delete(r: ResourceType, ns: string, name: string, opts: DeleteOptions = {}): Obj {
+    if (r.storage) return this.view(r, this.delete(r.storage.resource, ns, name, opts));
     const cur = this.bucket(r).get(this.key(r.namespaced ? ns : "", name));
     if (!cur) throw errors.notFound(this.subject(r, name));
     const pre = opts.preconditions ?? {};
@@ -403,12 +431,12 @@ export class Store {
   }
 
   private namespaceHasContent(ns: string): boolean {
-    return RESOURCES.some((r) => r.namespaced && [...this.bucket(r).values()].some((o) => o.metadata.namespace === ns));
+    return RESOURCES.some((r) => r.namespaced && !r.storage && [...this.bucket(r).values()].some((o) => o.metadata.namespace === ns));
   }
 
   private drainNamespace(ns: string): void {
     for (const r of RESOURCES) {
-      if (!r.namespaced) continue;
+      if (!r.namespaced || r.storage) continue;
       for (const o of [...this.bucket(r).values()]) {
         if (o.metadata.namespace === ns && !o.metadata.deletionTimestamp) {
           const current = this.bucket(r).get(this.key(ns, o.metadata.name));
