@@ -1,0 +1,135 @@
+// The real sync agent as a child process, built the way the container image
+// builds it (Dockerfile: esbuild bundle of sync-agent/main.ts, dependencies
+// external) and run the way the image runs it (`node --enable-source-maps`),
+// so its RSS is what a pod would use. Its JSON log lines tell when it synced,
+// pushed and saw health transitions.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { killChild, track } from "./cleanup.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** Inside the repo so the bundle's bare imports resolve from node_modules (gitignored). */
+const BUNDLE = path.join(ROOT, "bench/.tmp/edgelb-sync-agent.mjs");
+let bundled: Promise<string> | undefined;
+
+/** Bundles the agent like the Dockerfile does (once per bench run). */
+export function agentBundle(): Promise<string> {
+  bundled ??= (async () => {
+    await mkdir(path.dirname(BUNDLE), { recursive: true });
+    await build({
+      entryPoints: [path.join(ROOT, "sync-agent/main.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      packages: "external",
+      sourcemap: true,
+      outfile: BUNDLE,
+      logLevel: "silent",
+    });
+    return BUNDLE;
+  })();
+  return bundled;
+}
+
+export interface AgentLine {
+  /** When the bench received the line (ms epoch). */
+  at: number;
+  /** The agent's own timestamp (ms epoch). */
+  time: number;
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  pid: number;
+  startedAt: number;
+  lines: AgentLine[];
+  /** Resolves with the first line matching, waiting up to timeoutMs. */
+  waitFor(pred: (l: AgentLine) => boolean, timeoutMs: number, after?: number): Promise<AgentLine>;
+  /** Why the process exited (with its stderr tail), or undefined while it runs. */
+  exitReason(): string | undefined;
+  /** Peak and current resident set size from /proc (MiB), when available. */
+  memory(): { peakMiB: number; currentMiB: number } | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts the bundled agent (see agentBundle) with these flags. */
+export async function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+  const bundle = await agentBundle();
+  const startedAt = Date.now();
+  // BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. --max-old-space-size=192) to explore memory.
+  const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--enable-source-maps", bundle, "--log-format", "json", "--metrics-address", "127.0.0.1:0", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: AgentLine[] = [];
+  const waiters = new Set<() => void>();
+  let buf = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const raw = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (!raw.trim()) continue;
+      try {
+        const j = JSON.parse(raw) as Record<string, unknown>;
+        lines.push({ ...j, at: Date.now(), time: Date.parse(String(j.time)), level: Number(j.level), msg: String(j.msg) } as AgentLine);
+      } catch {
+        /* not a log line */
+      }
+    }
+    for (const w of waiters) w();
+  });
+  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  let exited: string | undefined;
+  child.on("exit", (code, signal) => {
+    exited = `agent exited with ${signal ?? code}: ${stderr.trim().slice(-600)}`;
+    for (const w of waiters) w();
+  });
+  const stop = track(`sync agent pid ${child.pid}`, () => killChild(child));
+  return {
+    child,
+    pid: child.pid!,
+    startedAt,
+    lines,
+    waitFor(pred, timeoutMs, after = 0) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const hit = lines.find((l) => l.at >= after && pred(l));
+          if (hit) return done(() => resolve(hit));
+          if (exited) return done(() => reject(new Error(exited)));
+        };
+        const timer = setTimeout(() => done(() => reject(new Error(`agent: condition not met within ${timeoutMs} ms`))), timeoutMs);
+        const done = (f: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          f();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    exitReason: () => exited,
+    memory() {
+      try {
+        const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+        const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+        return { peakMiB: kb("VmHWM") / 1024, currentMiB: kb("VmRSS") / 1024 };
+      } catch {
+        return undefined;
+      }
+    },
+    stop,
+  };
+}

@@ -1,0 +1,115 @@
+// `npm run bench`: the numbers behind edgelb's claims, measured side by side
+// in one run on this machine. Prints a table per section and writes
+// bench/results.md and bench/results.json.
+//
+//   npm run bench                       # everything (~6–8 minutes on 2 cores)
+//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps (comma-separated)
+//   npm run bench -- --quick            # short smoke run; results files are not written unless --write
+import { writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { cleanupAll } from "./lib/cleanup.ts";
+import { pickLoadGenerator } from "./lib/loadgen.ts";
+import { renderMarkdown, renderText, type Section } from "./lib/report.ts";
+import { runDataPlane } from "./dataplane.ts";
+import { runControlPlane } from "./control-plane.ts";
+import { runRoutingInChild } from "./routing.ts";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ALL = ["dataplane", "routing", "failover", "scale", "flaps"];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: "string" },
+    quick: { type: "boolean", default: false },
+    write: { type: "boolean" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--quick] [--write]\n`);
+  process.exit(0);
+}
+const only = new Set((values.only ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean));
+for (const s of only) {
+  if (!ALL.includes(s)) {
+    process.stderr.write(`bench: unknown section "${s}" (have ${ALL.join(", ")})\n`);
+    process.exit(2);
+  }
+}
+const quick = values.quick;
+const write = values.write ?? !quick;
+const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const sections: Section[] = [];
+  const loadgen = pickLoadGenerator();
+  log(`edgelb bench: ${[...only].join(", ")}${quick ? " (quick)" : ""}; load generator ${loadgen.name}; ${os.cpus().length} CPUs`);
+
+  if (only.has("routing")) {
+    log("routing cost: worker modules in a separate Node process");
+    sections.push(await runRoutingInChild({ quick, log }));
+  }
+  if (only.has("dataplane")) {
+    sections.push(
+      await runDataPlane({
+        loadgen,
+        rounds: quick ? 2 : 5,
+        durationS: quick ? 1 : 3,
+        warmupS: 1,
+        connections: 32,
+        threads: 1,
+        addressBase: "127.0.50",
+        log,
+      }),
+    );
+    await cleanupAll(); // origins, nginx and workers from this section
+  }
+  const cp = new Set(["failover", "scale", "flaps"].filter((s) => only.has(s)));
+  if (cp.size) {
+    sections.push(
+      await runControlPlane(
+        {
+          failover: { trials: quick ? 3 : 20, intervalMs: 1000, timeoutMs: 500, fall: 2, rise: 2, coalesceMs: 250 },
+          scale: quick ? { nodes: Number(process.env.BENCH_SCALE ?? 500), services: Number(process.env.BENCH_SCALE ?? 500) } : { nodes: 5000, services: 5000 },
+          flaps: { count: quick ? 20 : 100, nodes: 10, intervalMs: 500, downMs: 1500, meanGapMs: 400, coalesceMs: 250, maxDelayMs: 2000, minWriteIntervalMs: 1000 },
+          log,
+        },
+        cp,
+      ),
+    );
+  }
+  await cleanupAll();
+
+  const elapsed = (Date.now() - started) / 1000;
+  const header = [
+    `# edgelb benchmark results`,
+    "",
+    `Run ${new Date(started).toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; took ${elapsed.toFixed(0)} s${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.`,
+    "",
+    "Regenerate with `npm run bench`. Every target is marked met or missed; a missed target says what limits it.",
+    "",
+  ].join("\n");
+  process.stdout.write("\n" + sections.map(renderText).join("\n\n") + "\n");
+  log(`done in ${elapsed.toFixed(0)} s`);
+  if (write) {
+    await writeFile(path.join(HERE, "results.md"), header + "\n" + sections.map(renderMarkdown).join("\n"));
+    await writeFile(
+      path.join(HERE, "results.json"),
+      JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, sections: sections.map((s) => ({ title: s.title, columns: s.columns, rows: s.rows, notes: s.notes, data: s.data })) }, null, 2) + "\n",
+    );
+    log("wrote bench/results.md and bench/results.json");
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  async (err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+    await cleanupAll();
+    process.exit(1);
+  },
+);
