@@ -1,0 +1,209 @@
+// `npm start` as a user runs it: a child process in its own process group,
+// driven with HTTP requests (the Host header picks the Service, like
+// `curl http://web.localhost:PORT/`) and /usr/bin/kubectl with the kubeconfig
+// it writes; Ctrl-C (SIGINT to the group) must leave nothing behind.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { requestWithHost } from "../edge/start-worker.ts";
+import { exec, freePort, portIsFree, run, type Run } from "./process.ts";
+
+// This suite's own loopback /24 for the simulated nodes.
+const BASE = "127.0.79";
+const NODE_ADDRESSES = [`${BASE}.11`, `${BASE}.12`, `${BASE}.13`];
+const KUBECTL = "/usr/bin/kubectl";
+
+const runs: Run[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const r of runs.splice(0)) await r.kill();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), "edgelb-e2e-start-"));
+  dirs.push(d);
+  return d;
+}
+
+function npmStart(args: string[]): Run {
+  const r = run("npm", ["start", "--", ...args]);
+  runs.push(r);
+  return r;
+}
+
+async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("npm start", () => {
+  it("runs cluster, worker and agent; traffic follows kubectl; Ctrl-C leaves nothing behind", async () => {
+    const [port, apiPort, healthzPort] = [await freePort(), await freePort(), await freePort()];
+    const stateDir = tempDir();
+    const demo = npmStart([
+      "--port", String(port),
+      "--api-port", String(apiPort),
+      "--address-base", BASE,
+      "--healthz-port", String(healthzPort),
+      "--state-dir", stateDir,
+    ]);
+    await demo.waitFor(/edgelb demo is ready/, "the ready banner", 90_000);
+    const kubeconfig = (await demo.waitFor(/Kubeconfig\s+(\S+)/, "the kubeconfig path", 1_000))[1]!;
+    const statusLink = (await demo.waitFor(/Status page\s+(\S+)/, "the status page link", 1_000))[1]!;
+    expect(kubeconfig).toBe(path.join(stateDir, "kubeconfig"));
+    expect(statusLink).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/__edgelb/#token=[0-9a-f]{32}$`));
+    const token = statusLink.split("#token=")[1]!;
+    expect(readFileSync(path.join(stateDir, "push-token"), "utf8").trim()).toBe(token);
+    // What it tells the user to try names this run's kubeconfig and port.
+    expect(demo.output()).toContain(`curl http://web.localhost:${port}/`);
+    expect(demo.output()).toContain(`kubectl --kubeconfig ${kubeconfig} cordon node-3`);
+
+    const kubectl = async (...args: string[]) => {
+      const r = await exec(KUBECTL, ["--kubeconfig", kubeconfig, ...args]);
+      expect(r.code, `kubectl ${args.join(" ")}: ${r.stderr}`).toBe(0);
+      return r.stdout;
+    };
+    const get = async (host: string) => {
+      const res = await requestWithHost("127.0.0.1", port, `${host}:${port}`, "/");
+      const body = await res.text();
+      return { status: res.status, node: res.headers.get("x-edgelb-node"), body };
+    };
+    // Which nodes answer `host` over n requests (each must be answered with 200).
+    const answering = async (host: string, n = 9) => {
+      const seen = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        const r = await get(host);
+        if (r.status !== 200) throw new Error(`${host}: HTTP ${r.status} ${r.body}`);
+        seen.add(r.node!);
+      }
+      return [...seen].sort().join(",");
+    };
+    const status = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/__edgelb/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+      return (await res.json()) as { clusters: { services: { name: string; nodes: { node: string; healthy: boolean }[] }[] }[] };
+    };
+
+    // The curl line it prints works as printed (curl resolves *.localhost to loopback).
+    if (existsSync("/usr/bin/curl")) {
+      const curl = await exec("/usr/bin/curl", ["-s", "--max-time", "10", `http://web.localhost:${port}/`]);
+      expect(curl.code).toBe(0);
+      expect(JSON.parse(curl.stdout).node).toMatch(/^node-[123]$/);
+    }
+    expect(await answering("web.localhost")).toBe("node-1,node-2,node-3");
+    expect(await answering("api.localhost")).toBe("node-1,node-2"); // Local: only nodes with pods
+    expect(await kubectl("get", "service", "web", "-o", "jsonpath={.status.loadBalancer.ingress[0].hostname}")).toBe("web.localhost");
+
+    // Cordon is not a load-balancer filter (upstream); the exclusion label is.
+    await kubectl("cordon", "node-3");
+    await kubectl("label", "node", "node-2", "node.kubernetes.io/exclude-from-external-load-balancers=true");
+    await until(async () => (await answering("web.localhost")) === "node-1,node-3", "web to drop node-2 but keep cordoned node-3");
+    expect(await answering("api.localhost")).toBe("node-1");
+    await demo.waitFor(/node node-2 is not a backend/, "the agent's log line about node-2", 5_000);
+
+    // The Local Service's pods move; its traffic follows.
+    await kubectl("annotate", "service", "api", "sim.edgelb.dev/pods=node-3,node-3", "--overwrite");
+    await until(async () => (await answering("api.localhost")) === "node-3", "api traffic to follow its pods to node-3");
+
+    // A node goes down: requests keep succeeding (retried on another node),
+    // the agent takes it out of rotation.
+    await kubectl("annotate", "node", "node-1", "sim.edgelb.dev/fault=down");
+    for (let i = 0; i < 4; i++) expect((await get("web.localhost")).status).toBe(200);
+    await until(
+      async () => (await status()).clusters[0]!.services.find((s) => s.name === "web")!.nodes.find((n) => n.node === "node-1")!.healthy === false,
+      "the worker to see node-1 unhealthy",
+    );
+    expect(await answering("web.localhost")).toBe("node-3");
+    await demo.waitFor(/node node-1 failed its health check/, "the agent's log line about node-1", 5_000);
+    expect(demo.output()).toMatch(/proxy\.retry .*node=node-1/);
+
+    // It comes back.
+    await kubectl("annotate", "node", "node-1", "sim.edgelb.dev/fault-");
+    await until(async () => (await answering("web.localhost")) === "node-1,node-3", "node-1 back in rotation");
+
+    // Deleting a Service removes its hostname at the edge.
+    await kubectl("delete", "service", "web");
+    await until(async () => (await get("web.localhost")).status === 404, "web.localhost to answer 404");
+    expect((await get("web.localhost")).body).toContain(`host "web.localhost" is not configured`);
+    await demo.waitFor(/service default\/web deleted/, "the agent's log line about the deletion", 5_000);
+
+    const nodePort = Number(await kubectl("get", "service", "api", "-o", "jsonpath={.spec.ports[0].nodePort}"));
+    expect(nodePort).toBeGreaterThanOrEqual(30000);
+
+    // Ctrl-C.
+    demo.signal("SIGINT");
+    const exit = await demo.exited;
+    // npm itself ends the way a shell expects after Ctrl-C: by SIGINT (130) once the demo exited.
+    expect(exit.code === 0 || exit.code === 130 || exit.signal === "SIGINT", JSON.stringify(exit)).toBe(true);
+    expect(demo.output()).toContain("stopped; nothing is left running");
+    await until(async () => !demo.groupAlive(), "every process of the group to exit", 5_000);
+    expect(await portIsFree("127.0.0.1", port)).toBe(true);
+    expect(await portIsFree("127.0.0.1", apiPort)).toBe(true);
+    for (const a of NODE_ADDRESSES) {
+      expect(await portIsFree(a, healthzPort), `${a}:${healthzPort}`).toBe(true);
+      expect(await portIsFree(a, nodePort), `${a}:${nodePort}`).toBe(true);
+    }
+    expect(existsSync(kubeconfig)).toBe(false); // the demo's credentials go with it
+  }, 180_000);
+
+  it("names a busy port in one line and exits non-zero", async () => {
+    const port = await freePort();
+    const blocker = (await import("node:net")).createServer();
+    await new Promise<void>((r) => blocker.listen(port, "127.0.0.1", () => r()));
+    try {
+      const demo = npmStart(["--port", String(port), "--address-base", BASE, "--state-dir", tempDir()]);
+      const exit = await demo.exited;
+      expect(exit.code).toBe(1);
+      expect(demo.stderr().trim()).toBe(
+        `edgelb demo: 127.0.0.1:${port} is already in use (the worker's port). Stop what uses it, or pick another port: npm start -- --port 8788`,
+      );
+      await until(async () => !demo.groupAlive(), "every process of the group to exit", 5_000);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  }, 60_000);
+
+  it("--kubeconfig: a real cluster's API server that does not answer gets one clear message", async () => {
+    const dir = tempDir();
+    const dead = await freePort(); // nothing listens there
+    const kubeconfig = path.join(dir, "config");
+    writeFileSync(
+      kubeconfig,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        "- name: home",
+        "  cluster:",
+        `    server: https://127.0.0.1:${dead}`,
+        "contexts:",
+        "- name: home",
+        "  context: {cluster: home, user: me}",
+        "users:",
+        "- name: me",
+        "  user: {token: abc}",
+        "current-context: home",
+        "",
+      ].join("\n"),
+    );
+    const port = await freePort();
+    const demo = npmStart(["--kubeconfig", kubeconfig, "--port", String(port), "--state-dir", path.join(dir, "state")]);
+    const exit = await demo.exited;
+    expect(exit.code).toBe(1);
+    expect(demo.output()).toContain(`starting against the cluster in ${kubeconfig}`);
+    expect(demo.stderr()).toContain(`edgelb demo: cannot reach the Kubernetes API server https://127.0.0.1:${dead} (context "home" of ${kubeconfig}): ECONNREFUSED.`);
+    expect(await portIsFree("127.0.0.1", port)).toBe(true);
+    await until(async () => !demo.groupAlive(), "every process of the group to exit", 5_000);
+  }, 60_000);
+});
