@@ -1,0 +1,53 @@
+// Docker is not available here, so check the Dockerfile the way a build would
+// use it: its esbuild step, run as written, must bundle an agent that starts;
+// the final stage must be non-root; the context must hold what is copied.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+const ignore = readFileSync(join(ROOT, ".dockerignore"), "utf8");
+// Inside the repository so the bundle's external packages resolve from node_modules, like /app/node_modules in the image.
+const OUT = join(ROOT, "node_modules", ".cache", `edgelb-docker-test-${process.pid}`);
+afterAll(() => rmSync(OUT, { recursive: true, force: true }));
+
+/** RUN lines with their continuations joined. */
+function runLines(): string[] {
+  return dockerfile
+    .replace(/\\\n\s*/g, " ")
+    .split("\n")
+    .filter((l) => l.startsWith("RUN "))
+    .map((l) => l.slice(4).trim());
+}
+
+describe("Dockerfile", () => {
+  it("is multi-stage and ends non-root on a distroless base", () => {
+    const froms = dockerfile.split("\n").filter((l) => l.startsWith("FROM "));
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    expect(froms.at(-1)).toMatch(/distroless\/nodejs.*:nonroot/);
+    const lastStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
+    expect(lastStage).toMatch(/\nUSER 65532:65532\n/);
+    expect(lastStage).not.toMatch(/npm (ci|install)/);
+  });
+
+  it("its esbuild step bundles an agent that starts", () => {
+    const step = runLines().find((l) => l.startsWith("esbuild "));
+    expect(step).toBeDefined();
+    const args = step!.split(/\s+/).slice(1).map((a) => (a.startsWith("--outfile=") ? `--outfile=${join(OUT, "agent.mjs")}` : a));
+    mkdirSync(OUT, { recursive: true });
+    execFileSync(join(ROOT, "node_modules/.bin/esbuild"), args, { cwd: ROOT, stdio: "pipe" });
+    const help = execFileSync(process.execPath, [join(OUT, "agent.mjs"), "--help"], { encoding: "utf8" });
+    expect(help).toContain("--leader-elect-lease-duration");
+    expect(help).toContain("cleanup");
+  });
+
+  it("the build context keeps what the stages copy and drops tests and secrets", () => {
+    const copied = dockerfile.split("\n").filter((l) => l.startsWith("COPY ") && !l.includes("--from")).flatMap((l) => l.split(/\s+/).slice(1, -1));
+    expect(copied.sort()).toEqual(["package-lock.json", "package.json", "package.json", "sync-agent", "worker/snapshot"].sort());
+    const lines = ignore.split("\n").map((l) => l.trim());
+    for (const p of ["**/node_modules", ".git", ".dev.vars", "test", "**/*.test.ts", "worker/*", "!worker/snapshot"]) expect(lines).toContain(p);
+  });
+});
