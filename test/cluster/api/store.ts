@@ -76,6 +76,14 @@ function specOf(o: Obj): Obj {
   return rest;
 }
 
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object" && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
 export class Store {
   private rv: number;
   private compacted = 0;
@@ -193,6 +201,9 @@ export class Store {
   }
 
   private commit(e: Omit<StoreEvent, "rv">, stored: Obj | undefined): StoreEvent {
+    // Stored objects are shared with LIST snapshots, history and listeners:
+    // frozen, so an accidental in-place edit throws instead of rewriting history.
+    deepFreeze(e.object);
     const ev = { ...e, rv: this.rv } as StoreEvent;
     const b = this.bucket(e.resource);
     const k = this.key(e.namespace, e.object.metadata.name);
@@ -323,7 +334,7 @@ export class Store {
     return this.write(r, cur, patched, opts);
   }
 
-  /** Read-modify-write helper for in-process controllers and tests (retries conflicts). */
+  /** Read-modify-write helper for in-process controllers and tests (no conflict possible: synchronous). */
   mutate(r: ResourceType, ns: string, name: string, fn: (o: Obj) => void, opts: WriteOptions = {}): Obj {
     const cur = this.get(r, ns, name);
     fn(cur);
