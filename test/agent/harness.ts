@@ -50,6 +50,8 @@ export interface World {
   log: Logger;
   /** Starts (another) agent with the world's config; the world stops it. */
   startAgent(over?: Partial<AgentConfig>, deps?: AgentDeps): Promise<Agent>;
+  /** Stops every agent the world started. */
+  stopAgents(): Promise<void>;
   /** The snapshot the edge has now (worker GET or fake KV), or null. */
   stored(): Promise<Snapshot | null>;
   waitForSnapshot(pred: (s: Snapshot) => boolean, what: string, timeoutMs?: number): Promise<Snapshot>;
@@ -150,6 +152,9 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     log,
     startAgent,
     stored,
+    async stopAgents() {
+      for (const a of agents.splice(0)) await a.stop();
+    },
     async waitForSnapshot(pred, what, timeoutMs = 8_000) {
       return waitFor(async () => {
         const s = await stored();

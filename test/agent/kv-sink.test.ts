@@ -69,6 +69,7 @@ describe("kv-api sink", () => {
   });
 
   it("prints what it would push in a dry run, and writes nothing", async () => {
+    await w.stopAgents(); // only the dry-run agent watches now
     const writes = w.cf!.writes.length;
     const printed: { generation: number; hostsAdded: string[] }[] = [];
     const dry = await w.startAgent({ dryRun: true }, { printDryRun: (s, d) => printed.push({ generation: s.generation, hostsAdded: d.hostsAdded }) });
