@@ -250,6 +250,8 @@ export class SimCluster {
   async removeNode(name: string): Promise<void> {
     const node = this.node(name);
     this.nodes.splice(this.nodes.indexOf(node), 1);
+    // A reconcile already running may still open listeners on it: let it finish first.
+    await this.queue.running.catch(() => {});
     await node.stop();
     if (this.store.tryGet(NODES, "", name)) this.store.delete(NODES, "", name);
   }
