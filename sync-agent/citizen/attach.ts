@@ -34,6 +34,19 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   metrics.observeInformerRestarts(() => agent.informers.restarts());
 
   controller.shouldWrite = () => citizen.isLeader();
+  // A push started while leading must be over before a standby could take the
+  // lease (lastRenew + leaseDuration): otherwise a slow push from a partitioned
+  // leader could land after the new leader's and, with the KV sink, which has
+  // no generation check, roll the edge back. So every write carries a signal
+  // that aborts at that deadline.
+  const write = agent.sink.write.bind(agent.sink);
+  agent.sink.write = (snapshot, signal) => {
+    const deadline = citizen.writeDeadline();
+    if (deadline === null) return Promise.reject(new SinkError("not leading any more: push dropped", "retryable"));
+    if (!Number.isFinite(deadline)) return write(snapshot, signal);
+    const bound = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+    return write(snapshot, signal ? AbortSignal.any([signal, bound]) : bound);
+  };
   citizen.on("leadership", (leading) => {
     if (leading) {
       log.info({ identity: citizen.identity }, "leading: reading the stored snapshot and continuing from its generation");

@@ -40,6 +40,8 @@ interface Replica {
   terms: Array<{ start: number; end?: number }>;
   /** Pushes this replica started (even if they failed). */
   pushes: Array<{ generation: number; at: number }>;
+  /** Make pushes hang until their signal aborts (a slow edge); records when they were aborted. */
+  hang: { on: boolean; aborted: number[] };
   dead: boolean;
 }
 
@@ -114,6 +116,7 @@ async function startReplica(cluster: SimCluster, cf: FakeCloudflare, edge: EdgeW
     minWriteIntervalMs: 50,
   });
   const pushes: Replica["pushes"] = [];
+  const hang: Replica["hang"] = { on: false, aborted: [] };
   const inner = buildSink(config);
   const accepted = ACCEPTED.get(cluster) ?? [];
   ACCEPTED.set(cluster, accepted);
@@ -123,6 +126,15 @@ async function startReplica(cluster: SimCluster, cf: FakeCloudflare, edge: EdgeW
     remove: (s) => inner.remove(s),
     write: async (snap: Snapshot, s) => {
       pushes.push({ generation: snap.generation, at: Date.now() });
+      if (hang.on) {
+        await new Promise<void>((_, reject) => {
+          if (!s) return; // never settles: what the deadline must prevent
+          s.addEventListener("abort", () => {
+            hang.aborted.push(Date.now());
+            reject(s.reason as Error);
+          });
+        });
+      }
       const r = await inner.write(snap, s);
       if (!r.unchanged) accepted.push(snap.generation);
       return r;
@@ -144,7 +156,7 @@ async function startReplica(cluster: SimCluster, cf: FakeCloudflare, edge: EdgeW
   });
   await attached.start();
   await agent.start();
-  return { name, agent, attached, proxy, terms, pushes, dead: false };
+  return { name, agent, attached, proxy, terms, pushes, hang, dead: false };
 }
 
 /** A crash: everything stops, the lease is not released. */
@@ -316,6 +328,24 @@ describe("leader election with real agents", () => {
     expect(second.attached.citizen.isLeader()).toBe(false);
     expect(leaders(w)).toEqual([third]);
     checkInvariants(w);
+  });
+});
+
+describe("a slow push from a deposed leader", () => {
+  it("is aborted before a standby could take over the lease", async () => {
+    world = await startWorld("127.0.85", 1);
+    const w = world;
+    const [a] = w.replicas;
+    await until("a leads and pushed", () => a!.attached.citizen.isLeader() && a!.pushes.length > 0);
+    a!.hang.on = true;
+    w.cluster.create(service("slow", "slow.example.com"));
+    await until("a push is in flight", () => a!.pushes.some((p) => p.at > 0) && a!.pushes.length > 1);
+    const cutAt = Date.now();
+    a!.proxy.setMode("fail"); // it can no longer renew
+    await until("the hanging push is aborted", () => a!.hang.aborted.length > 0, TIMINGS.leaseDurationMs * 2);
+    // lastRenew <= cutAt, and a standby could take over at lastRenew + leaseDuration at the earliest
+    expect(a!.hang.aborted[0]! - cutAt).toBeLessThanOrEqual(TIMINGS.leaseDurationMs);
+    expect(a!.attached.citizen.isLeader()).toBe(false);
   });
 });
 
