@@ -426,10 +426,11 @@ describe("client-node typed clients", () => {
 
 describe("fault hooks", () => {
   it("injects errors, latency and resets per method and path, and logs every request", async () => {
-    const removeErr = api.inject({ method: "GET", path: /\/services$/, status: 503, times: 1 });
-    const failed = await call("GET", SVC);
-    expect(failed.status).toBe(503);
-    expect(failed.body).toMatchObject({ kind: "Status", reason: "ServiceUnavailable", code: 503 });
+    const removeErr = api.inject({ method: "GET", path: /\/services$/, status: 429, retryAfterSeconds: 1, times: 1 });
+    const throttled = await fetch(`${api.url}${SVC}`);
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get("retry-after")).toBe("1");
+    expect(await throttled.json()).toMatchObject({ kind: "Status", reason: "TooManyRequests", code: 429, details: { retryAfterSeconds: 1 } });
     expect((await call("GET", SVC)).status).toBe(200); // times: 1
     removeErr();
 
@@ -451,7 +452,7 @@ describe("fault hooks", () => {
     expect((await call("GET", `${SVC}/slow`)).status).toBe(200);
 
     expect(api.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
-      `GET ${SVC} 503`,
+      `GET ${SVC} 429`,
       `GET ${SVC} 200`,
       `POST ${SVC} 201`,
       `GET ${SVC}/slow 200`,

@@ -50,6 +50,8 @@ export interface Injection {
   /** Answer this status with a Status body instead of serving. */
   status?: number;
   message?: string;
+  /** With status (429, 503…): a Retry-After header and details.retryAfterSeconds, like API priority and fairness. */
+  retryAfterSeconds?: number;
   /** Wait this long first (then fail or serve). */
   delayMs?: number;
   /** Destroy the socket instead of answering. */
@@ -382,7 +384,14 @@ export class ApiServer {
           return;
         }
         if (inj.status) {
-          throw new ApiError(inj.status, REASONS[inj.status] ?? "InternalError", inj.message ?? `injected fault: ${method} ${url.pathname}`);
+          const retry = inj.retryAfterSeconds;
+          if (retry !== undefined) res.setHeader("Retry-After", String(retry));
+          throw new ApiError(
+            inj.status,
+            REASONS[inj.status] ?? "InternalError",
+            inj.message ?? `injected fault: ${method} ${url.pathname}`,
+            retry !== undefined ? { retryAfterSeconds: retry } : undefined,
+          );
         }
       }
       const auth = this.authOf(req);
