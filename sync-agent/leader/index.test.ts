@@ -133,6 +133,20 @@ describe("LeaderElector", () => {
     expect(a.e.currentHolder()).toBe("b");
   });
 
+  it("stops leading on time when a renewal hangs (no answer at all)", async () => {
+    const mem = new MemoryLease();
+    const a = elector(mem, "a");
+    a.e.run();
+    await until(() => a.e.isLeader());
+    const deadline = a.e.writeDeadline()!;
+    expect(deadline).toBeGreaterThan(Date.now());
+    const hungAt = Date.now();
+    a.store.get = () => new Promise(() => {}); // the API server stops answering
+    await until(() => !a.e.isLeader());
+    expect(Date.now() - hungAt).toBeLessThanOrEqual(FAST.renewDeadlineMs + 50);
+    await until(() => a.log.some((l) => l.ev === "stopped"));
+  });
+
   it("loses the race on 409 without claiming leadership", async () => {
     const mem = new MemoryLease();
     const a = elector(mem, "a");
