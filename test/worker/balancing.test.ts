@@ -62,6 +62,8 @@ describe("balancing through the worker", () => {
     const busy = await nodeOf(await slow);
     expect(new Set(quick).size).toBe(1);
     expect(quick[0]).not.toBe(busy);
+    // Every finished request was counted out again.
+    expect(e.status().clusters[0]!.services[0]!.nodes.map((n) => n.inFlight)).toEqual([0, 0]);
   });
 
   it("client-ip affinity keeps each client on one node and spreads clients", async () => {

@@ -39,12 +39,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   const facts = edgeFacts(request, requestId);
   const done = (res: Response, fields: Record<string, unknown>) => {
     if (deps.requestLogs) {
-      const url = new URL(request.url);
       deps.log("info", "request", {
         requestId,
         method: request.method,
         host: facts.host,
-        path: url.pathname,
+        path: new URL(request.url).pathname,
         status: res.status,
         ms: deps.now() - started,
         ...fields,
@@ -64,6 +63,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   }
 
   const policy = route.policy;
+  const url = new URL(request.url);
+  const pathAndQuery = url.pathname + url.search;
   const websocket = isWebSocketRequest(request);
   const headers = originRequestHeaders(request, facts, websocket);
   const body = await prepareBody(request);
@@ -99,7 +100,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     if (!origin) break;
     tried.add(origin.key);
     const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
-    const originRequest = new Request(originURL(origin, new URL(request.url).pathname + new URL(request.url).search), {
+    const originRequest = new Request(originURL(origin, pathAndQuery), {
       method: request.method,
       headers,
       body: body.take(),
