@@ -5,9 +5,10 @@
  *
  *   import { startCluster } from "../test/cluster/cluster.ts";
  *   const cluster = await startCluster({ nodes: 3, addressBase: "127.0.7", firstHost: 11, healthzPort: 0 });
- *   cluster.api.url            // http://127.0.0.1:<port>  (plain http, bearer token)
+ *   cluster.api.url            // http://127.0.0.1:<port>  (plain http)
  *   cluster.kubeconfigPath     // kubeconfig for kubectl / KubeConfig.loadFromFile (token, insecure-skip-tls-verify)
- *   cluster.token
+ *   cluster.token              // a wrong token is 401; no token is served unless { anonymous: false }
+ *                              // (kubectl never sends credentials over plain http; client-node does)
  *   cluster.nodes              // SimNode[]: node-1 on 127.0.7.11, node-2 on 127.0.7.12, ...
  *   cluster.node("node-2")     // one SimNode (setBehavior, setHealthy, stop, ...)
  *   cluster.healthzPort        // kube-proxy healthz port, the same on every node
@@ -41,9 +42,12 @@
  *   - await cluster.addNode() / cluster.removeNode("node-3"): node process + Node object;
  *     cluster.setNodeReady("node-2", false) flips the Node's Ready condition.
  *
- * Fault hooks are on the API server: cluster.api.closeWatches(), resetWatches(),
- * compact(rv?), stop() / listen() (same port, state kept), inject({ method, path, status,
- * delayMs, reset, times, watch }), requests (the request log).
+ * Fault hooks are on the API server (test/cluster/api/server.ts): cluster.api.closeWatches(),
+ * resetWatches(), compact(rv?), stop({ graceful? }) / listen() (same port, state kept),
+ * inject({ method, path, watch, status, retryAfterSeconds, delayMs, reset, times }) -> remove(),
+ * clearInjections(), delayedRequests, watchCount, requests (the request log: method, path,
+ * query, watch, status, auth). ApiServer options: minRequestTimeoutSeconds (server-side watch
+ * timeouts), bookmarkIntervalMs.
  *
  * await cluster.stop() closes every listener and socket; nothing is left running.
  */
