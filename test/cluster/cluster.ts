@@ -85,6 +85,8 @@ export interface ClusterOptions {
   kubeletVersion?: string;
   nodePortRange?: NodePortRange;
   bookmarkIntervalMs?: number;
+  /** Server-side watch timeouts in [t, 2t] seconds, like --min-request-timeout (default: none). */
+  minRequestTimeoutSeconds?: number;
   /** Create default/kubernetes (ClusterIP 10.96.0.1:443) like every real cluster has (default true). */
   kubernetesService?: boolean;
 }
@@ -136,6 +138,7 @@ export class SimCluster {
       anonymous: opts.anonymous ?? true,
       ...(opts.nodePortRange ? { nodePortRange: opts.nodePortRange } : {}),
       ...(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
+      ...(opts.minRequestTimeoutSeconds ? { minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds } : {}),
     });
     if (opts.kubernetesService ?? true) {
       api.store.create(SERVICES, "default", {
