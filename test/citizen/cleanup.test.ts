@@ -2,7 +2,7 @@
 // from the edge, through either sink.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -90,7 +90,12 @@ describe("cleanup with the worker sink", () => {
   it("sends DELETE /__edgelb/v1/clusters/<name> with the push token from a file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgelb-cleanup-"));
     writeFileSync(join(dir, "token"), "push-secret\n");
-    const msgs = await cleanup(["--cluster", "home", "--worker-url", url, "--push-token-file", join(dir, "token")], {});
+    let msgs: string[];
+    try {
+      msgs = await cleanup(["--cluster", "home", "--worker-url", url, "--push-token-file", join(dir, "token")], {});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(seen.at(-1)).toEqual({ method: "DELETE", path: "/__edgelb/v1/clusters/home", auth: "Bearer push-secret" });
     expect(msgs[0]).toContain("removed cluster home (generation 41)");
   });

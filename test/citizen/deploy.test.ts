@@ -1,5 +1,5 @@
 // What `kubectl apply -k deploy/` installs, rendered with kubectl itself.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -102,7 +102,11 @@ describe("the Deployment's command line", () => {
     const program = buildProgram({ run: async (cfg) => void (config = cfg), env: {} });
     addCitizenOptions(program);
     quietErrors(program);
-    await program.parseAsync(["node", "edgelb-sync-agent", ...args]);
+    try {
+      await program.parseAsync(["node", "edgelb-sync-agent", ...args]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(config).toMatchObject({ cluster: "default", sink: "worker", pushToken: "t0ken", logFormat: "json" });
     const citizen = resolveCitizenConfig(program.opts<CitizenFlags>(), { POD_NAMESPACE: "edgelb" }, { dryRun: false });
     expect(citizen).toMatchObject({ metricsAddress: ":9090", leaderElect: true, leaseName: DEFAULT_LEASE_NAME });

@@ -6,7 +6,7 @@
 // duration, generations never go backwards, the edge ends up exactly right,
 // and every API call the agents made is allowed by deploy/'s RBAC.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,7 +21,7 @@ import { main } from "../../sync-agent/main.ts";
 import type { Sink } from "../../sync-agent/sinks/types.ts";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
-import { writeKubeconfig } from "../cluster/api/kubeconfig.ts";
+import { kubeconfigYaml } from "../cluster/api/kubeconfig.ts";
 import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
 import { startApiProxy, type ApiProxy } from "./api-proxy.ts";
@@ -103,7 +103,7 @@ async function startWorld(addressBase: string, n: number, sink: "kv-api" | "work
 async function startReplica(cluster: SimCluster, cf: FakeCloudflare, edge: EdgeWorker | undefined, name: string, logs: string[]): Promise<Replica> {
   const proxy = await startApiProxy(cluster.api.url);
   const kc = new KubeConfig();
-  kc.loadFromFile(writeKubeconfig({ server: proxy.url, token: cluster.token }));
+  kc.loadFromString(kubeconfigYaml({ server: proxy.url, token: cluster.token }));
   const config = defaultConfig({
     cluster: "home",
     ...(edge
@@ -378,7 +378,12 @@ describe("through the real worker's push endpoint", () => {
     for (const r of w.replicas) await kill(r);
     const dir = mkdtempSync(join(tmpdir(), "edgelb-cleanup-"));
     writeFileSync(join(dir, "token"), PUSH_TOKEN);
-    const code = await main(["node", "edgelb-sync-agent", "cleanup", "--cluster", "home", "--worker-url", edge.url, "--push-token-file", join(dir, "token"), "--log-format", "json"], {});
+    let code: number;
+    try {
+      code = await main(["node", "edgelb-sync-agent", "cleanup", "--cluster", "home", "--worker-url", edge.url, "--push-token-file", join(dir, "token"), "--log-format", "json"], {});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(code).toBe(0);
     expect(await w.stored()).toBeNull();
     const gone = await edge.request(host, "/");
