@@ -1,6 +1,6 @@
 // The deployed entry point (worker/index.ts) with the bindings from
 // wrangler.toml and the test vars (EDGELB_PUSH_TOKEN, EDGELB_CLUSTERS).
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { lab, nodesOf, service, snapshot, TOKEN, testEdge, type Echo } from "./helpers.ts";
 
@@ -37,5 +37,25 @@ describe("request logs", () => {
     const off = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_REQUEST_LOGS: "false" });
     await (await off.request("logs.example.com", "/p")).text();
     expect(off.logs.filter((l) => l.event === "request")).toEqual([]);
+  });
+});
+
+describe("background refresh through the request path", () => {
+  it("serves the copy in memory while KV is re-read in waitUntil, then the new one", async () => {
+    const cluster = "ttl-" + Date.now().toString(36);
+    const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_CACHE_TTL: "0" });
+    await e.seed(snapshot(cluster, nodesOf(lab.nodes), [service({ hostnames: ["before.example.com"], nodePort: lab.nodePort })]));
+    // The first request loads every served cluster from KV (and waits for it).
+    expect((await e.request("before.example.com")).status).toBe(200);
+    const kv = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
+    await kv.put(
+      `cluster/${cluster}`,
+      JSON.stringify(snapshot(cluster, nodesOf(lab.nodes), [service({ hostnames: ["after.example.com"], nodePort: lab.nodePort })])),
+    );
+    // This request is answered from memory; its waitUntil re-reads KV.
+    expect((await e.request("before.example.com")).status).toBe(200);
+    expect((await e.request("after.example.com")).status).toBe(200);
+    expect((await e.request("before.example.com")).status).toBe(404);
+    expect(e.logs.filter((l) => l.event === "config.loaded").map((l) => l.source)).toEqual(["push", "kv"]);
   });
 });
