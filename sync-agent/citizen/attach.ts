@@ -53,7 +53,8 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
       // Re-read what is stored (another replica may have pushed since) and reconcile.
       void controller.resume().catch((err: Error) => log.error({ err: err.message }, `resume failed: ${err.message}`));
     } else {
-      log.warn({ identity: citizen.identity }, "not leading: pushes, Service status and Events stop until the lease is ours again");
+      if (citizen.stopping) log.info({ identity: citizen.identity }, "shutting down: no more pushes, Service status or Events from this replica");
+      else log.warn({ identity: citizen.identity }, "not leading: pushes, Service status and Events stop until the lease is ours again");
     }
   });
 

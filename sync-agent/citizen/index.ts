@@ -135,6 +135,11 @@ export class Citizen extends EventEmitter<CitizenEvents> {
     this.emit("leadership", leading);
   }
 
+  /** stop() has begun. */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
   /** May this replica write (push, status, Events) right now? */
   isLeader(): boolean {
     return !this.stopped && (this.elector ? this.elector.isLeader() : true);
@@ -167,7 +172,7 @@ export class Citizen extends EventEmitter<CitizenEvents> {
     const c = this.opts.config;
     if (c.metricsAddress) {
       this.server = await startMetricsServer(c.metricsAddress, this.metrics.registry, () => this.readiness());
-      this.log.info({ url: this.server.url, paths: ["/metrics", "/healthz", "/readyz"] }, "metrics server listening");
+      this.log.info({ url: this.server.url, paths: ["/metrics", "/healthz", "/readyz"] }, `metrics, health and readiness at ${this.server.url}/metrics, /healthz, /readyz`);
     }
     if (this.elector) {
       this.elector.run();

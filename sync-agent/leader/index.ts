@@ -179,7 +179,12 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   run(): void {
     if (this.running) return;
     this.running = true;
-    this.log.info({ identity: this.identity, lease: `${this.store.namespace}/${this.store.name}`, ...this.timings }, "leader election started");
+    const lease = `${this.store.namespace}/${this.store.name}`;
+    const t = this.timings;
+    this.log.info(
+      { identity: this.identity, lease, ...t },
+      `leader election: campaigning for lease ${lease} as ${this.identity} (lease ${t.leaseDurationMs / 1000}s, renew deadline ${t.renewDeadlineMs / 1000}s, retry ${t.retryPeriodMs / 1000}s)`,
+    );
     this.loop = this.campaign();
   }
 
@@ -279,7 +284,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
           previousHolder: decision.action === "takeover" ? decision.previousHolder || null : null,
           leaseTransitions: decision.spec.leaseTransitions,
         },
-        "became leader",
+        `became leader${decision.action === "takeover" && decision.previousHolder ? ` (took over from ${decision.previousHolder})` : ""}`,
       );
       this.emit("started");
     }
@@ -302,11 +307,11 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     const message = err instanceof Error ? err.message : String(err);
     this.lastError = message;
     const fields = { err: message, role: this.role, nextRetryInMs: this.timings.retryPeriodMs };
-    if (this.role === "leader") this.log.warn(fields, "could not renew the lease");
+    if (this.role === "leader") this.log.warn(fields, `could not renew the lease: ${message}`);
     // A candidate that cannot even reach its Lease (RBAC, missing namespace)
     // would never lead: say so once per distinct error, not every retry.
-    else if (message !== this.lastCandidateError) this.log.warn(fields, "could not read or acquire the lease");
-    else this.log.debug(fields, "could not read or acquire the lease");
+    else if (message !== this.lastCandidateError) this.log.warn(fields, `could not read or acquire the lease: ${message}`);
+    else this.log.debug(fields, `could not read or acquire the lease: ${message}`);
     if (this.role !== "leader") this.lastCandidateError = message;
     if (this.role === "leader" && !this.isLeader()) this.stepDown(`could not renew the lease: ${message}`);
   }
@@ -317,7 +322,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     if (this.role !== "leader") return;
     this.role = "candidate";
     this.lastRenewStartedAt = 0;
-    this.log.warn({ identity: this.identity, reason }, "stopped leading");
+    const level = this.running ? "warn" : "info"; // expected when we are the ones stopping
+    this.log[level]({ identity: this.identity, reason }, `stopped leading: ${reason}`);
     this.emit("stopped");
   }
 
@@ -325,7 +331,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     if (holder === this.lastHolder) return;
     this.lastHolder = holder;
     if (holder) {
-      this.log.info({ holder, self: holder === this.identity }, "observed lease holder");
+      if (holder !== this.identity) this.log.info({ holder }, `the lease is held by ${holder}; standing by`);
       this.emit("newLeader", holder);
     }
   }
@@ -335,7 +341,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       const lease = await this.store.get();
       if (!lease || lease.spec?.holderIdentity !== this.identity) return;
       await this.store.replace({ ...lease, spec: releaseSpec(lease, this.now()) });
-      this.log.info({ lease: `${this.store.namespace}/${this.store.name}` }, "released the lease");
+      this.log.info({ lease: `${this.store.namespace}/${this.store.name}` }, "released the lease: a standby takes over at once");
     } catch (err) {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, "could not release the lease; a standby takes over when it expires");
     }

@@ -140,7 +140,7 @@ export class EventRecorder {
     } catch (err) {
       if (c.action === "create") this.correlator.forget(c.key);
       this.opts.onOutcome?.(ev.reason, "error");
-      this.log.warn({ service: where, reason: ev.reason, err: (err as Error).message }, "could not write event");
+      this.log.warn({ service: where, reason: ev.reason, err: (err as Error).message }, `could not write a ${ev.reason} Event on service ${where}: ${(err as Error).message}`);
     }
   }
 

@@ -160,7 +160,10 @@ export class StatusWriter {
         if (p.ingress.length === 0) owned.delete(p.key);
         result.patched.push(p.key);
         this.opts.onStatusWrite?.("success");
-        this.log.info({ service: p.key, from: p.from.map(show), to: p.ingress.map(show) }, p.ingress.length ? "service status updated" : "service status cleared");
+        this.log.info(
+          { service: p.key, from: p.from.map(show), to: p.ingress.map(show) },
+          p.ingress.length ? `service ${p.key}: EXTERNAL-IP ${p.ingress.map(show).join(",")}` : `service ${p.key}: EXTERNAL-IP cleared`,
+        );
         const ev = patchEvent(p);
         this.event(byKey.get(p.key)!, ev.type, ev.reason, ev.message);
       } catch (err) {
@@ -168,7 +171,7 @@ export class StatusWriter {
         if (err instanceof ApiException && err.code === 404) continue; // deleted meanwhile
         result.failed.push({ key: p.key, error: message });
         this.opts.onStatusWrite?.("error");
-        this.log.warn({ service: p.key, err: message }, "could not update service status; will retry on the next sync");
+        this.log.warn({ service: p.key, err: message }, `could not update the status of service ${p.key} (${message}); will retry on the next sync`);
         if (p.ingress.length > 0) this.event(byKey.get(p.key)!, "Warning", "SyncLoadBalancerFailed", `Error syncing load balancer: could not update status: ${message}`);
       }
     }
