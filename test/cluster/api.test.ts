@@ -122,6 +122,10 @@ describe("resourceVersion, LIST and WATCH", () => {
     const byName = await call("GET", `/api/v1/services?fieldSelector=metadata.name%3Db`);
     expect(byName.body.items.map((i: any) => i.metadata.name)).toEqual(["b"]);
     expect((await call("GET", `${SVC}?fieldSelector=spec.nope%3Dx`)).status).toBe(400);
+    await call("POST", "/api/v1/nodes", { metadata: { name: "n1" } });
+    await call("POST", "/api/v1/nodes", { metadata: { name: "n2" }, spec: { unschedulable: true } });
+    const schedulable = await call("GET", "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dfalse");
+    expect(schedulable.body.items.map((i: any) => i.metadata.name)).toEqual(["n1"]);
 
     const w = watch(`${SVC}?watch=true&labelSelector=tier%3Dedge&resourceVersion=${list.body.metadata.resourceVersion}`);
     await waitFor(() => api.watchCount === 1, "watch open");

@@ -64,10 +64,13 @@ export function parseLabelSelector(raw: string | null | undefined): Selector {
 
 export type FieldSelector = (obj: Obj) => boolean;
 
+// Boolean fields the server renders with strconv.FormatBool: unset is "false".
+const BOOLEAN_FIELDS = new Set(["spec.unschedulable", "spec.hostNetwork"]);
+
 function getPath(obj: Obj, path: string): string {
   let cur: any = obj;
   for (const k of path.split(".")) cur = cur?.[k];
-  if (cur === undefined || cur === null) return "";
+  if (cur === undefined || cur === null) return BOOLEAN_FIELDS.has(path) ? "false" : "";
   return String(cur);
 }
 
