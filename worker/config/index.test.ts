@@ -127,6 +127,17 @@ describe("config from KV", () => {
     expect(t.log.entries.at(-1)).toMatchObject({ event: "config.removed", cluster: t.cluster });
   });
 
+  it("says once when a served cluster has no snapshot yet", async () => {
+    const t = setup();
+    await t.ready();
+    t.advance(10_000);
+    await t.ready();
+    await t.settle();
+    expect(t.log.entries.filter((e) => e.event === "config.missing")).toEqual([
+      { level: "warn", event: "config.missing", cluster: t.cluster, key: `cluster/${t.cluster}` },
+    ]);
+  });
+
   it("ignores a snapshot stored under another cluster's key", async () => {
     const t = setup();
     await t.put(snap("someone-else", 1, "x.example.com"));

@@ -92,9 +92,13 @@ export class ConfigStore {
     }
     // A push or delete landed while KV was being read: it is newer than this read.
     if (epoch !== this.epoch) return false;
+    const firstCheck = state.checkedAt === undefined;
     state.checkedAt = this.now();
     if (text === null) {
-      if (!state.snapshot) return false;
+      if (!state.snapshot) {
+        if (firstCheck) this.opts.log("warn", "config.missing", { cluster: name, key: snapshotKey(name) });
+        return false;
+      }
       this.opts.log("warn", "config.removed", { cluster: name, generation: state.snapshot.generation, key: snapshotKey(name) });
       this.clear(state);
       return true;
