@@ -33,7 +33,8 @@ export function createLogger(opts: LogOptions): Logger {
     });
     return pino(base, stream);
   }
-  return pino(base, (opts.destination ?? pino.destination({ dest: 1, sync: true })) as never);
+  // "level":"warn" rather than 40: readable in `kubectl logs` and by log pipelines.
+  return pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, (opts.destination ?? pino.destination({ dest: 1, sync: true })) as never);
 }
 
 /** The default format: pretty on a terminal, JSON otherwise. */
