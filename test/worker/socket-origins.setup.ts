@@ -79,6 +79,11 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     ),
   reset: (s) => s.resetAndDestroy(),
   silent: () => {},
+  // Ignores `Connection: close`: the body is complete but the connection stays open.
+  "keep-open": (s) => {
+    s.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel");
+    setTimeout(() => s.write("lo"), 50);
+  },
   "stall-body": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes!"),
   interim: (s) =>
     s.end(

@@ -180,6 +180,11 @@ describe("socket transport: origins that speak HTTP/1.1 in odd but valid ways", 
     expect(await res.text()).toBe("ok");
   });
 
+  it("ends a Content-Length body on its last byte even when the origin keeps the connection open", async () => {
+    const res = await send(rawOrigin, "/raw/keep-open");
+    expect(await res.text()).toBe("hello");
+  });
+
   it("reads a close-delimited HTTP/1.0 body to the end", async () => {
     const res = await send(rawOrigin, "/raw/close-delimited");
     expect(await res.text()).toBe("read until the origin closes");

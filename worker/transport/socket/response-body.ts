@@ -2,7 +2,8 @@
 // Response whose body is pulled from the socket only as fast as the client
 // reads it (no unbounded buffering), and errors when the origin cuts it short.
 import { MalformedResponseError } from "../types.ts";
-import { type Connection, describe, message, withTimeout } from "./connection.ts";
+import { type Connection, describe, message } from "./connection.ts";
+import { concat } from "./bytes.ts";
 import { HttpParseError } from "./http-error.ts";
 import type { ResponseEvent, ResponseHead, ResponseParser } from "./response-parser.ts";
 
@@ -61,62 +62,130 @@ export function toResponse(
   // Hand the body over through a native stream, as fetch() would: workerd then
   // sends Content-Length when it is known, and aborts the client's response
   // when the origin's body breaks (an erroring JS stream can end like a
-  // complete chunked body). pipeTo keeps the socket reads paced by the client.
+  // complete chunked body). The bytes are still copied in JavaScript, not
+  // spliced with pipeTo: a native pipe into a FixedLengthStream waits for the
+  // origin to close even after the last byte, cannot report a short body, and
+  // once cancelled does not let go of the socket.
   const sink =
     head.framing.kind === "length" ? new FixedLengthStream(head.framing.length) : new IdentityTransformStream();
-  bodyStream(conn, parser, pending, opts)
-    .pipeTo(sink.writable)
-    .catch(() => {}); // already reported through onError, and seen by the client as a broken body
+  void pumpBody(conn, parser, pending, sink.writable, opts);
   return new Response(sink.readable, init);
 }
 
-export function bodyStream(
+/** Most bytes read ahead of the client while one write is in flight. */
+const READ_AHEAD_BYTES = 64 * 1024;
+
+/** Copies the body from the socket into `writable`; never rejects. */
+export async function pumpBody(
   conn: Connection,
   parser: ResponseParser,
   pending: ResponseEvent[],
+  writable: WritableStream<Uint8Array>,
   opts: BodyOptions,
-): ReadableStream<Uint8Array> {
+): Promise<void> {
   const origin = conn.origin;
-  const queue = [...pending];
-  return new ReadableStream<Uint8Array>(
-    {
-      // Each pull reads at most what it takes to hand the client one slice.
-      async pull(controller) {
-        try {
-          for (;;) {
-            const e = queue.shift();
-            if (e?.kind === "data") {
-              controller.enqueue(e.bytes);
-              return;
-            }
-            if (e?.kind === "end") {
-              conn.close();
-              controller.close();
-              return;
-            }
-            if (e?.kind === "error") throw e.error;
-            if (e) continue;
-            const r = await withTimeout(
-              conn.reader.read(),
-              opts.idleTimeoutMs,
-              () => new Error(`response body stalled for ${opts.idleTimeoutMs} ms`),
-            );
-            queue.push(...(r.done ? parser.finish() : parser.feed(r.value)));
-          }
-        } catch (e) {
+  const out = new Coalescer(writable.getWriter());
+  // One watchdog per body rather than a timer per read: reads come in ~4 KiB
+  // slices, and a timer each would cost more than the copy.
+  let readingSince: number | undefined;
+  let stalled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const watch = () => {
+    const waited = readingSince === undefined ? 0 : Date.now() - readingSince;
+    if (waited >= opts.idleTimeoutMs) {
+      stalled = true;
+      conn.close(); // ends the pending read
+      return;
+    }
+    timer = setTimeout(watch, opts.idleTimeoutMs - waited);
+  };
+  timer = setTimeout(watch, opts.idleTimeoutMs);
+  let events = pending;
+  try {
+    for (;;) {
+      for (const e of events) {
+        if (e.kind === "data") {
+          if (!(await out.push(e.bytes))) return; // the client went away
+        } else if (e.kind === "end") {
           conn.close();
-          const error =
-            e instanceof HttpParseError
-              ? new MalformedResponseError(`malformed response body from ${describe(origin)}: ${e.message}`, origin)
-              : new MalformedResponseError(`response body from ${describe(origin)} failed: ${message(e)}`, origin);
-          opts.onError(error);
-          controller.error(error);
+          await out.close();
+          return;
+        } else if (e.kind === "error") {
+          throw e.error;
         }
+      }
+      readingSince = Date.now();
+      const r = await conn.reader.read();
+      readingSince = undefined;
+      if (stalled) throw new Error("stalled");
+      events = r.done ? parser.finish() : parser.feed(r.value);
+    }
+  } catch (e) {
+    const error = stalled
+      ? new MalformedResponseError(
+          `response body from ${describe(origin)} failed: response body stalled for ${opts.idleTimeoutMs} ms`,
+          origin,
+        )
+      : e instanceof HttpParseError
+        ? new MalformedResponseError(`malformed response body from ${describe(origin)}: ${e.message}`, origin)
+        : new MalformedResponseError(`response body from ${describe(origin)} failed: ${message(e)}`, origin);
+    opts.onError(error);
+    await out.abort(error);
+  } finally {
+    clearTimeout(timer);
+    conn.close();
+  }
+}
+
+/**
+ * Writes to the client with one write in flight: bytes that arrive meanwhile
+ * are gathered and go out together when the client has taken the previous
+ * write. Nothing waits for more data (event streams stay live), socket reads
+ * overlap the client's, and at most READ_AHEAD_BYTES are held.
+ */
+class Coalescer {
+  private chunks: Uint8Array[] = [];
+  private size = 0;
+  private inflight: Promise<void> | undefined;
+  private clientGone = false;
+
+  constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>) {}
+
+  /** False once the client has cancelled its side. */
+  async push(bytes: Uint8Array): Promise<boolean> {
+    this.chunks.push(bytes);
+    this.size += bytes.length;
+    this.flush();
+    while (this.size >= READ_AHEAD_BYTES && this.inflight && !this.clientGone) await this.inflight;
+    return !this.clientGone;
+  }
+
+  async close(): Promise<void> {
+    while ((this.inflight || this.size > 0) && !this.clientGone) {
+      this.flush();
+      await this.inflight;
+    }
+    await this.writer.close().catch(() => {});
+  }
+
+  async abort(reason: Error): Promise<void> {
+    await this.writer.abort(reason).catch(() => {});
+  }
+
+  private flush(): void {
+    if (this.inflight || this.size === 0 || this.clientGone) return;
+    const bytes = this.chunks.length === 1 ? this.chunks[0]! : concat(this.chunks);
+    this.chunks = [];
+    this.size = 0;
+    this.inflight = this.writer.write(bytes).then(
+      () => {
+        this.inflight = undefined;
+        this.flush();
       },
-      cancel() {
-        conn.close(); // the client went away: drop the origin connection
+      () => {
+        this.inflight = undefined;
+        this.clientGone = true;
       },
-    },
-    { highWaterMark: 0 },
-  );
+    );
+  }
 }
