@@ -4,7 +4,7 @@
 //      the edge worker stop reaching it (20 trials).
 //   3b scale: initial sync time and peak RSS with 5,000 nodes × 5,000 Services.
 //   3c flaps: KV writes at the (fake) Cloudflare API caused by 100 node flaps.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ApiServer } from "../test/cluster/api/server.ts";
@@ -14,7 +14,7 @@ import { startCluster, type SimCluster } from "../test/cluster/cluster.ts";
 import { startFakeCloudflare } from "../test/cloudflare/fake-kv-api.ts";
 import { requestWithHost, startEdgeWorker } from "../test/edge/start-worker.ts";
 import { startAgentProcess, type AgentProcess } from "./lib/agent.ts";
-import { track } from "./lib/cleanup.ts";
+import { track, trackDir } from "./lib/cleanup.ts";
 import { fmt, verdictOf, type Section, type Verdict } from "./lib/report.ts";
 import { percentile, median } from "./lib/stats.ts";
 import { rng } from "./lib/snapshots.ts";
@@ -39,7 +39,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function tempDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  track(`temp dir ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  trackDir(dir);
   return dir;
 }
 
@@ -132,6 +132,7 @@ async function failover(o: ControlPlaneOptions): Promise<Row[]> {
   const r = rng(7);
   const total: number[] = [];
   const detect: number[] = [];
+  const fromFirstFail: number[] = [];
   const failures: string[] = [];
   for (let trial = 0; trial < f.trials; trial++) {
     const node = cluster.nodes[trial % cluster.nodes.length]!;
@@ -158,7 +159,11 @@ async function failover(o: ControlPlaneOptions): Promise<Row[]> {
     if (!away || Date.now() >= deadline) failures.push(`trial ${trial + 1}: still routed to ${node.name} after ${deadline - t0} ms`);
     else {
       total.push(away.at - t0);
-      if (transition) detect.push(transition.time - t0);
+      if (transition) {
+        detect.push(transition.time - t0);
+        // The first failed probe came (fall − 1) intervals before the one that flipped the node.
+        fromFirstFail.push(away.at - (transition.time - (f.fall - 1) * f.intervalMs));
+      }
     }
     // Back in rotation before the next trial.
     node.setHealthy(true);
@@ -178,13 +183,14 @@ async function failover(o: ControlPlaneOptions): Promise<Row[]> {
   const note = [
     `probe interval ${f.intervalMs} ms, timeout ${f.timeoutMs} ms, fall ${f.fall}, rise ${f.rise}, coalesce ${f.coalesceMs} ms; clock starts when /healthz turns 503`,
     detect.length ? `detection (fault → agent marks the node down) p50 ${fmt(median(detect), 0)} ms, p95 ${fmt(percentile(detect, 95), 0)} ms; the rest is coalescing + push + edge` : "",
+    fromFirstFail.length ? `counted from the first failed probe instead (≈ agent transition − ${f.fall - 1} interval): p50 ${fmt(median(fromFirstFail), 0)} ms, p95 ${fmt(percentile(fromFirstFail, 95), 0)} ms` : "",
     failures.length ? failures.slice(0, 3).join("; ") : "",
-    verdict === "missed" && !failures.length ? `limit: with fall ${f.fall} the agent needs ${f.fall} failed probes, up to ${f.fall} intervals after the fault, before the coalescing window even starts` : "",
+    verdict === "missed" && !failures.length ? `limit: counted from the fault, fall ${f.fall} needs ${f.fall} failed probes — up to ${f.fall} full intervals — before the ${f.coalesceMs} ms coalescing window starts, so the bound is ${budget} ms plus the push itself; the p95 sits at that bound` : "",
   ].filter(Boolean).join("; ");
   return [
     {
       cells: [name, value, target, verdict, note],
-      data: { name, samplesMs: total, detectMs: detect, p50Ms: p50, p95Ms: p95, budgetMs: budget, verdict, failures, pushes, settings: f },
+      data: { name, samplesMs: total, detectMs: detect, fromFirstFailedProbeMs: fromFirstFail, p50Ms: p50, p95Ms: p95, budgetMs: budget, verdict, failures, pushes, settings: f },
     },
   ];
 }

@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { killChild, track } from "./lib/cleanup.ts";
 import { fmt, verdictOf, type Section, type Verdict } from "./lib/report.ts";
+import { syntheticSnapshot } from "./lib/snapshots.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -58,7 +59,7 @@ function runChild(nodes: number, services: number, timeoutS: number): Promise<Ch
       ],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
-    const untrack = track(`routing child ${nodes}×${services}`, () => killChild(child, 500));
+    const untrack = track(`routing child ${nodes}×${services}`, () => killChild(child, 500), () => child.kill("SIGKILL"));
     let out = "";
     let err = "";
     let timedOut = false;
@@ -90,7 +91,7 @@ export async function runRoutingInChild(o: RoutingOptions): Promise<Section> {
   for (const [nodes, services] of combos) {
     const isLargest = nodes === largest[0] && services === largest[1];
     const label = `${nodes.toLocaleString("en-US")} nodes × ${services.toLocaleString("en-US")} services`;
-    const timeoutS = nodes * services >= 5_000_000 ? 60 : 45;
+    const timeoutS = nodes * services >= 10_000_000 ? 45 : 60;
     o.log(`  routing ${label}…`);
     try {
       const r = await runChild(nodes, services, timeoutS);
@@ -112,9 +113,9 @@ export async function runRoutingInChild(o: RoutingOptions): Promise<Section> {
       o.log(`    decision ${fmt(r.decision.cpuUs, 2)} µs, load ${fmt(r.load.cpuMs, 1)} ms CPU, retained ${fmt(r.retainedMiB, 1)} MiB`);
     } catch (err) {
       const why = (err as Error).message;
-      const bytesNote = "–";
+      const bytesNote = Buffer.byteLength(JSON.stringify(syntheticSnapshot({ nodes, services }))).toLocaleString("en-US");
       rows.push([label, bytesNote, `– (${why})`, isLargest ? "missed" : "", `– (${why})`, "–", isLargest ? "missed" : "", `> ${HEAP_CAP_MB}?`, "NO", "–"]);
-      data.push({ label, nodes, services, failed: why, largest: isLargest, decisionVerdict: isLargest ? "missed" : undefined, loadVerdict: isLargest ? "missed" : undefined });
+      data.push({ label, nodes, services, bytes: Number(bytesNote.replace(/,/g, "")), failed: why, largest: isLargest, decisionVerdict: isLargest ? "missed" : undefined, loadVerdict: isLargest ? "missed" : undefined });
       o.log(`    ${why}`);
     }
   }

@@ -5,6 +5,7 @@
 //   npm run bench                       # everything (~6–8 minutes on 2 cores)
 //   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps (comma-separated)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
+//   npm run bench -- --no-write         # full run, print only
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -25,11 +26,12 @@ const { values } = parseArgs({
     only: { type: "string" },
     quick: { type: "boolean", default: false },
     write: { type: "boolean" },
+    "no-write": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (values.help) {
-  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--quick] [--write]\n`);
+  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--quick] [--write | --no-write]\n`);
   process.exit(0);
 }
 const only = new Set((values.only ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean));
@@ -40,7 +42,7 @@ for (const s of only) {
   }
 }
 const quick = values.quick;
-const write = values.write ?? !quick;
+const write = !values["no-write"] && (values.write ?? !quick);
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
 async function main(): Promise<void> {

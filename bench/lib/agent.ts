@@ -9,7 +9,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { killChild, track } from "./cleanup.ts";
+import { trackChild } from "./cleanup.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** Inside the repo so the bundle's bare imports resolve from node_modules (gitignored). */
@@ -97,7 +97,7 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
     exited = `agent exited with ${signal ?? code}: ${stderr.trim().slice(-600)}`;
     for (const w of waiters) w();
   });
-  const stop = track(`sync agent pid ${child.pid}`, () => killChild(child));
+  const stop = trackChild(`sync agent pid ${child.pid}`, child);
   return {
     child,
     pid: child.pid!,

@@ -3,6 +3,7 @@
 // the same share of the 2 cores as workerd. Runs in the foreground from a
 // temp prefix; nothing touches /etc/nginx or system paths.
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -90,10 +91,18 @@ ${origins.map((o) => `    server ${o.address}:${o.port};`).join("\n")}
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   let exit: string | undefined;
   child.on("exit", (code, signal) => (exit = `nginx exited with ${signal ?? code}: ${stderr.trim().slice(-400)}`));
-  const stop = track("nginx", async () => {
-    await killChild(child);
-    await rm(prefix, { recursive: true, force: true });
-  });
+  const stop = track(
+    "nginx",
+    async () => {
+      await killChild(child);
+      await rm(prefix, { recursive: true, force: true });
+    },
+    () => {
+      // SIGTERM: the master stops its workers (SIGKILL would orphan them).
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  );
   try {
     await waitForPort("127.0.0.1", port, 10_000, () => exit);
   } catch (err) {
