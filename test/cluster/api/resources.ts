@@ -352,9 +352,10 @@ export const LEASES = base({
   admit: ({ obj }) => {
     const out = metadataCauses(obj, "subdomain");
     const s = obj.spec ?? {};
-    for (const f of ["leaseDurationSeconds", "leaseTransitions"]) {
-      if (s[f] !== undefined && (!Number.isInteger(s[f]) || s[f] < 0)) out.push(cause(`spec.${f}`, "FieldValueInvalid", `Invalid value: ${JSON.stringify(s[f])}: must be greater than or equal to 0`));
-    }
+    const d = s.leaseDurationSeconds;
+    if (d !== undefined && d !== null && (!Number.isInteger(d) || d <= 0)) out.push(cause("spec.leaseDurationSeconds", "FieldValueInvalid", `Invalid value: ${JSON.stringify(d)}: must be greater than 0`));
+    const t = s.leaseTransitions;
+    if (t !== undefined && t !== null && (!Number.isInteger(t) || t < 0)) out.push(cause("spec.leaseTransitions", "FieldValueInvalid", `Invalid value: ${JSON.stringify(t)}: must be greater than or equal to 0`));
     return out;
   },
 });
