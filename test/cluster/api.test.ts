@@ -3,7 +3,7 @@
 // conflicts, /status, finalizers, patches, Service allocation, Status errors.
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { writeKubeconfig } from "./api/kubeconfig.ts";
+import { kubeconfigYaml } from "./api/kubeconfig.ts";
 import { ApiServer } from "./api/server.ts";
 import { waitFor } from "./wait.ts";
 
@@ -413,7 +413,7 @@ describe("Events", () => {
 describe("client-node typed clients", () => {
   it("rejects a Lease whose MicroTime has 3 fractional digits, like the real server; V1MicroTime works", async () => {
     const kc = new k8s.KubeConfig();
-    kc.loadFromFile(writeKubeconfig({ server: api.url }));
+    kc.loadFromString(kubeconfigYaml({ server: api.url }));
     const coord = kc.makeApiClient(k8s.CoordinationV1Api);
     const lease = (t: Date) => ({ metadata: { name: "edgelb" }, spec: { holderIdentity: "me", leaseDurationSeconds: 15, renewTime: t } });
     const err = await coord.createNamespacedLease({ namespace: "edgelb", body: lease(new Date()) }).catch((e) => e);

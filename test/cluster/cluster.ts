@@ -51,10 +51,8 @@
  *
  * await cluster.stop() closes every listener and socket; nothing is left running.
  */
-import { rmSync } from "node:fs";
-import { dirname } from "node:path";
 import { randomBytes } from "node:crypto";
-import { writeKubeconfig } from "./api/kubeconfig.ts";
+import { removeKubeconfig, writeKubeconfig } from "./api/kubeconfig.ts";
 import { ENDPOINT_SLICES, ENDPOINTS, NODES, PODS, RESOURCES, SERVICES, apiVersionOf, type ResourceType } from "./api/resources.ts";
 import type { Obj } from "./api/selectors.ts";
 import { ApiServer } from "./api/server.ts";
@@ -481,7 +479,7 @@ export class SimCluster {
     await this.queue.running.catch(() => {});
     await Promise.all(this.nodes.splice(0).map((n) => n.stop()));
     await this.api.stop();
-    if (this.ownsKubeconfig) rmSync(dirname(this.kubeconfigPath), { recursive: true, force: true });
+    if (this.ownsKubeconfig) removeKubeconfig(this.kubeconfigPath);
   }
 }
 

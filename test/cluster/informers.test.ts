@@ -2,7 +2,7 @@
 // list, watch, and every way a watch ends on a real cluster.
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { writeKubeconfig } from "./api/kubeconfig.ts";
+import { kubeconfigYaml } from "./api/kubeconfig.ts";
 import { SERVICES } from "./api/resources.ts";
 import { ApiServer, type ApiServerOptions } from "./api/server.ts";
 import { waitFor } from "./wait.ts";
@@ -16,7 +16,7 @@ const stops: (() => Promise<void>)[] = [];
 async function setup(opts: Partial<ApiServerOptions> = {}) {
   api = await ApiServer.start({ token: TOKEN, anonymous: false, ...opts });
   kc = new k8s.KubeConfig();
-  kc.loadFromFile(writeKubeconfig({ server: api.url, token: TOKEN }));
+  kc.loadFromString(kubeconfigYaml({ server: api.url, token: TOKEN }));
   core = kc.makeApiClient(k8s.CoreV1Api);
 }
 beforeEach(() => setup());

@@ -1,8 +1,8 @@
 // Writes a kubeconfig for the fake API server that kubectl and
 // @kubernetes/client-node load unchanged (plain http URL + bearer token).
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 export interface KubeconfigOptions {
   server: string;
@@ -40,9 +40,34 @@ export function kubeconfigYaml(o: KubeconfigOptions): string {
   ].join("\n");
 }
 
-/** Writes the kubeconfig and returns its path. */
+const tempDirs = new Set<string>();
+let cleanupRegistered = false;
+
+/**
+ * Writes the kubeconfig and returns its path. Without `path` it goes to a
+ * fresh temp dir, removed when the process exits (or by removeKubeconfig).
+ * In-process clients need no file: KubeConfig.loadFromString(kubeconfigYaml(o)).
+ */
 export function writeKubeconfig(o: KubeconfigOptions): string {
-  const path = o.path ?? join(mkdtempSync(join(tmpdir(), "edgelb-kube-")), "kubeconfig");
+  let path = o.path;
+  if (!path) {
+    const dir = mkdtempSync(join(tmpdir(), "edgelb-kube-"));
+    tempDirs.add(dir);
+    if (!cleanupRegistered) {
+      cleanupRegistered = true;
+      process.once("exit", () => {
+        for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+      });
+    }
+    path = join(dir, "kubeconfig");
+  }
   writeFileSync(path, kubeconfigYaml(o), { mode: 0o600 });
   return path;
+}
+
+/** Removes a kubeconfig written to a temp dir by writeKubeconfig (no-op otherwise). */
+export function removeKubeconfig(path: string): void {
+  const dir = dirname(path);
+  if (!tempDirs.delete(dir)) return;
+  rmSync(dir, { recursive: true, force: true });
 }
