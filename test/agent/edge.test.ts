@@ -4,6 +4,8 @@
 // in where traffic goes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
+import type { Agent } from "../../sync-agent/agent.ts";
+import { contentKey } from "../../sync-agent/model/diff.ts";
 import { healthyNodes, lbService, startWorld, waitFor, type World } from "./harness.ts";
 
 const INTERVAL = 200;
@@ -11,6 +13,7 @@ const RISE = 2;
 const FALL = 2;
 
 let w: World;
+let agent: Agent;
 beforeAll(async () => {
   w = await startWorld({
     addressBase: "127.0.66",
@@ -19,7 +22,7 @@ beforeAll(async () => {
     config: { health: { mode: "kube-proxy", intervalMs: INTERVAL, timeoutMs: 150, rise: RISE, fall: FALL, healthzPort: 0 } },
     noAgent: true,
   });
-  await w.startAgent({ health: { mode: "kube-proxy", intervalMs: INTERVAL, timeoutMs: 150, rise: RISE, fall: FALL, healthzPort: w.cluster.healthzPort } });
+  agent = await w.startAgent({ health: { mode: "kube-proxy", intervalMs: INTERVAL, timeoutMs: 150, rise: RISE, fall: FALL, healthzPort: w.cluster.healthzPort } });
   await w.waitForSnapshot((s) => s.nodes.length === 3, "first snapshot");
 });
 afterAll(() => w?.stop());
@@ -138,6 +141,20 @@ describe("cluster changes reach the edge", () => {
     await untilAnswering("shop.example.com", ["node-3"], "Local policy honoured");
     w.cluster.patch("Service", "web", { spec: { externalTrafficPolicy: "Cluster" } });
     await untilAnswering("shop.example.com", ["node-1", "node-2", "node-3"], "back to Cluster");
+  });
+
+  it("fails open when every node fails its health check, and says so", async () => {
+    for (const n of w.cluster.nodes) n.setHealthy(false);
+    await waitFor(() => w.logs.some((l) => /^EVERY node failed its health checks/.test(l.msg) && l.level === 50), "fail-open error logged");
+    // The edge has exactly what the agent wants now, and that is the fail-open state.
+    const s = await w.waitForSnapshot(
+      (s) => agent.controller.lastDesired?.failOpen === true && contentKey(s) === contentKey(agent.controller.lastDesired.body),
+      "fail-open snapshot at the edge",
+    );
+    expect(s.nodes.map((n) => [n.name, n.healthy])).toEqual([["node-1", true], ["node-2", true], ["node-3", true]]);
+    await untilAnswering("shop.example.com", ["node-1", "node-2", "node-3"], "traffic still flows");
+    for (const n of w.cluster.nodes) n.setHealthy(true);
+    await waitFor(() => w.logs.some((l) => /fail-open ended/.test(l.msg)), "fail-open ended");
   });
 
   it("keeps traffic flowing through an API server outage and applies what changed meanwhile", async () => {

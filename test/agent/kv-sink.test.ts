@@ -50,6 +50,9 @@ describe("kv-api sink", () => {
     const s = await w.waitForSnapshot((s) => s.services.length === 2, "api published");
     expect(s.generation).toBe(4);
     expect(w.cf!.writes.map((x) => x.snapshot.generation)).toEqual([1, 2, 3, 4]);
+    // Never two writes closer than the minimum write interval (KV: 1 write/s per key).
+    const gaps = w.cf!.writes.slice(1).map((x, i) => x.at - w.cf!.writes[i]!.at);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(w.config.minWriteIntervalMs - 5);
   });
 
   it("honours 429 Retry-After, then writes the change exactly once", async () => {
