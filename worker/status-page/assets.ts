@@ -84,14 +84,18 @@ form#login input { flex:1; font:inherit; padding:6px 8px; border:1px solid var(-
 .tag { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px; border:1px solid var(--line); color:var(--muted); }
 .pill { display:inline-block; padding:1px 10px; border-radius:999px; font-size:12px; font-weight:600; }
 .pill.ok { background:var(--okbg); color:var(--ok); } .pill.warn { background:var(--warnbg); color:var(--warn); } .pill.bad { background:var(--badbg); color:var(--bad); }
-table { border-collapse:collapse; width:100%; }
+table { border-collapse:collapse; width:100%; table-layout:fixed; }
+col.c-node { width:11%; } col.c-origin { width:15%; } col.c-health { width:12%; } col.c-edge { width:21%; }
+col.c-num { width:7%; } col.c-err { width:auto; }
 th { text-align:left; font-weight:600; color:var(--muted); font-size:12px; padding:4px 8px; border-bottom:1px solid var(--line); }
 td { padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 tr:last-child td { border-bottom:0; }
 tr[data-state=unhealthy] td, tr[data-state=ejected] td { background:var(--badbg); }
+tr[data-state=unhealthy] .pill.bad, tr[data-state=ejected] .pill.bad { background:var(--card); box-shadow:inset 0 0 0 1px var(--bad); }
+td { overflow:hidden; text-overflow:ellipsis; }
 th, td { white-space:nowrap; }
 td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
-td.err { color:var(--bad); white-space:normal; min-width:240px; max-width:460px; overflow-wrap:anywhere; }
+td.err { color:var(--bad); white-space:normal; overflow-wrap:anywhere; }
 .empty { color:var(--muted); padding:12px 16px; }
 `;
 
@@ -208,13 +212,15 @@ export const PAGE_JS = `
         el("td", { cls: "mono", text: n.node }),
         el("td", { cls: "mono", text: n.address + ":" + n.port }),
         el("td", null, el("span", { cls: "pill " + (n.healthy ? "ok" : "bad"), text: n.healthy ? "healthy" : "unhealthy" })),
-        el("td", null, edge, n.ejections ? el("span", { cls: "kv", text: " " + n.ejections + "× ejected" }) : null),
+        el("td", { title: n.ejections ? "ejected " + n.ejections + " time(s) in a row; each ejection doubles the wait" : null }, edge, n.ejections > 1 ? el("span", { cls: "kv", text: " ×" + n.ejections }) : null),
         el("td", { cls: "num", text: n.weight }),
         el("td", { cls: "num", text: n.inFlight }),
         el("td", { cls: "num", text: n.consecutiveFailures }),
         el("td", { cls: "err mono", text: n.lastError || "" })));
     });
-    box.appendChild(el("table", null, el("thead", null, head), body));
+    var cols = el("colgroup", null, el("col", { cls: "c-node" }), el("col", { cls: "c-origin" }), el("col", { cls: "c-health" }), el("col", { cls: "c-edge" }),
+      el("col", { cls: "c-num" }), el("col", { cls: "c-num" }), el("col", { cls: "c-num" }), el("col", { cls: "c-err" }));
+    box.appendChild(el("table", null, cols, el("thead", null, head), body));
     return box;
   }
 
