@@ -84,6 +84,9 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     s.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel");
     setTimeout(() => s.write("lo"), 50);
   },
+  // An event stream that sends one event and then goes quiet for good.
+  "stall-chunked": (s) =>
+    s.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\nd\r\ndata: first\n\n\r\n"),
   "stall-body": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes!"),
   interim: (s) =>
     s.end(

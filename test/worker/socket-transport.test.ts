@@ -285,17 +285,27 @@ describe("socket transport: failures are typed for the proxy", () => {
     ]);
   });
 
-  it("a body that stalls errors the client's stream after the idle timeout instead of hanging", async () => {
-    const t = createSocketTransport({ connect, bodyIdleTimeoutMs: 300, log: () => {} });
-    const res = await t.send({
-      origin: rawOrigin,
-      request: new Request("http://x/raw/stall-body"),
-      connectTimeoutMs: 2000,
-      responseTimeoutMs: 5000,
+  for (const [c, first] of [
+    ["stall-body", "ten bytes!"],
+    ["stall-chunked", "data: first\n\n"],
+  ] as const) {
+    it(`hands over what arrived at once, then errors a body that stalls (${c}) instead of hanging`, async () => {
+      const t = createSocketTransport({ connect, bodyIdleTimeoutMs: 300, log: () => {} });
+      const res = await t.send({
+        origin: rawOrigin,
+        request: new Request(`http://x/raw/${c}`),
+        connectTimeoutMs: 2000,
+        responseTimeoutMs: 5000,
+      });
+      const reader = res.body!.getReader();
+      const started = Date.now();
+      const chunk = await reader.read();
+      expect(new TextDecoder().decode(chunk.value)).toBe(first);
+      expect(Date.now() - started, "the first bytes are not held back").toBeLessThan(250);
+      const e = await rejection(reader.read());
+      expect(String(e)).toMatch(/stalled for 300 ms/);
     });
-    const e = await rejection(res.text());
-    expect(String(e)).toMatch(/stalled for 300 ms/);
-  });
+  }
 
   it("a request body that lies about its length fails the request", async () => {
     const e = await rejection(
