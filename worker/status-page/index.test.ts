@@ -1,0 +1,54 @@
+// The status page through the whole worker: served without a token, carries
+// no data, locked down by headers; the control endpoints behind it unchanged.
+import { describe, expect, it } from "vitest";
+import { testEdge } from "../../test/worker/helpers.ts";
+
+describe("GET /__edgelb/", () => {
+  it("serves the page without a token, on any host, with no data in it", async () => {
+    const res = await testEdge().request("web.example.com", "/__edgelb/");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    const html = await res.text();
+    expect(html).toContain('<script src="/__edgelb/status.js" defer></script>');
+    expect(html).toContain('<form id="login" hidden>');
+    expect(html).not.toMatch(/generation|node-\d/);
+  });
+
+  it("forbids inline script, framing, caching and referrers", async () => {
+    const res = await testEdge().request("edge.test", "/__edgelb/");
+    const csp = res.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain("unsafe-inline");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+  });
+
+  it("redirects /__edgelb to /__edgelb/ and serves its script and stylesheet", async () => {
+    const edge = testEdge();
+    const redirect = await edge.request("edge.test", "/__edgelb");
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.get("location")).toBe("/__edgelb/");
+    const js = await edge.request("edge.test", "/__edgelb/status.js");
+    expect(js.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    const script = await js.text();
+    expect(script).toContain('"/__edgelb/v1/status"');
+    expect(script).toContain('"Bearer " + token');
+    // The token travels in a header or the fragment, never in a URL a server logs.
+    expect(script).not.toMatch(/\?token=|[?&]token=" \+/);
+    const css = await edge.request("edge.test", "/__edgelb/status.css");
+    expect(css.headers.get("content-type")).toBe("text/css; charset=utf-8");
+  });
+
+  it("leaves the control endpoints as they were: status still needs the token", async () => {
+    const edge = testEdge();
+    expect((await edge.request("edge.test", "/__edgelb/v1/status")).status).toBe(401);
+    expect((await edge.request("edge.test", "/__edgelb/healthz")).status).toBe(200);
+    expect((await edge.request("edge.test", "/__edgelb/status.json")).status).toBe(404);
+    // Other methods on the page's path reach the control app, not the page.
+    expect((await edge.request("edge.test", "/__edgelb/", { method: "POST" })).status).toBe(404);
+  });
+});
