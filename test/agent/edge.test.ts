@@ -72,6 +72,21 @@ describe("cluster changes reach the edge", () => {
     await untilAnswering("web.example.com", ["node-1", "node-2", "node-3"], "node-3 back (label false)");
   });
 
+  it("keeps a cordoned, NotReady node whose health check passes (like upstream)", async () => {
+    const before = (await w.stored())!.generation;
+    w.cluster.setNodeReady("node-1", false);
+    w.cluster.patch("Node", "node-1", { spec: { unschedulable: true } }, { namespace: "" });
+    // A later, real change proves the Node updates were evaluated and changed nothing.
+    w.cluster.create(lbService("marker", { hostnames: "marker.example.com" }));
+    const s = await w.waitForSnapshot((s) => s.services.some((x) => x.name === "marker"), "marker published");
+    expect(s.generation).toBe(before + 1);
+    expect(healthyNodes(s)).toContain("node-1");
+    await untilAnswering("web.example.com", ["node-1", "node-2", "node-3"], "node-1 still serving");
+    w.cluster.setNodeReady("node-1", true);
+    w.cluster.patch("Node", "node-1", { spec: { unschedulable: false } }, { namespace: "" });
+    w.cluster.delete("Service", "marker");
+  });
+
   it("drops a node the cluster autoscaler is about to delete", async () => {
     w.cluster.patch("Node", "node-2", { spec: { taints: [{ key: "ToBeDeletedByClusterAutoscaler", value: "1700000000", effect: "NoSchedule" }] } }, { namespace: "" });
     // kube-proxy fails /healthz on such a node too; the agent must not even list it.
