@@ -63,11 +63,13 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(d("  Each step says how to undo it; undo one before the next to see each effect alone."));
   lines.push(`  1. Cordon a node:      ${c(`${k} cordon node-3`)}`);
   lines.push(d(`     nothing changes: cordon only stops new pods; node-3 keeps serving ${web.name} (as with cloud load balancers)`));
+  lines.push(d(`     undo:  ${k} uncordon node-3`));
   lines.push(`  2. Exclude a node:     ${c(`${k} label node node-3 node.kubernetes.io/exclude-from-external-load-balancers=true`)}`);
   lines.push(d(`     agent: "node node-3 is not a backend: labelled …" and "pushed generation N: nodes -node-3"; ${web.name} answers only from node-1 and node-2`));
   lines.push(d(`     undo:  ${k} label node node-3 node.kubernetes.io/exclude-from-external-load-balancers-`));
   lines.push(`  3. Take a node down:   ${c(`${k} annotate node node-2 sim.edgelb.dev/fault=down`)}`);
-  lines.push(d(`     worker: proxy.retry node=node-2 (connection refused), the request still succeeds on another node;`));
+  lines.push(d(`     worker: proxy.retry node=node-2 (cannot connect), the request still succeeds on another node, then`));
+  lines.push(d(`     node.ejected node=node-2;`));
   lines.push(d(`     agent: "node node-2 failed its health check (HTTP 503): out of rotation"; the status page shows node-2`));
   lines.push(d(`     unhealthy, and ejected by the worker after failed connections`));
   lines.push(d(`     undo:  ${k} annotate node node-2 sim.edgelb.dev/fault-     (other faults: unhealthy, error, slow)`));
