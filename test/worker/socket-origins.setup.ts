@@ -25,6 +25,8 @@ export interface SocketOrigins {
   deadAddress: string;
   raw: { address: string; port: number };
   ws: { address: string; port: number };
+  /** Records the first byte each connection sends (0x16 opens a TLS handshake), then hangs up. */
+  tlsProbe: { address: string; port: number };
   /** An HTTP origin on the IPv6 loopback, answering with the Host it received. */
   v6: { address: string; port: number };
   control: string;
@@ -272,6 +274,18 @@ export default async function setup(project: TestProject) {
     "::1",
   );
 
+  const firstBytes: number[] = [];
+  const tlsProbe = await listen(
+    net.createServer((s) => {
+      s.on("error", () => {});
+      s.once("data", (d: Buffer) => {
+        firstBytes.push(d[0]!);
+        s.destroy();
+      });
+    }),
+    `${NET}.22`,
+  );
+
   const control = http.createServer((req, res) => {
     let body = "";
     req.on("data", (d: Buffer) => (body += d.toString()));
@@ -290,6 +304,7 @@ export default async function setup(project: TestProject) {
       }
       if (req.url === "/raw/stats") return json(200, stats);
       if (req.url === "/ws/observed") return json(200, observed);
+      if (req.url === "/tls-probe") return json(200, { firstBytes });
       json(404, { error: "unknown control path" });
     });
   });
@@ -303,6 +318,7 @@ export default async function setup(project: TestProject) {
     raw: { address: `${NET}.20`, port: port(raw) },
     ws: { address: `${NET}.21`, port: port(ws.server) },
     v6: { address: "::1", port: port(v6) },
+    tlsProbe: { address: `${NET}.22`, port: port(tlsProbe) },
     control: `http://${NET}.1:${port(control)}`,
   });
 
@@ -311,6 +327,7 @@ export default async function setup(project: TestProject) {
     await Promise.all([
       ...nodes.map((n) => n.stop()),
       new Promise((r) => raw.close(r)),
+      new Promise((r) => tlsProbe.close(r)),
       new Promise((r) => {
         v6.closeAllConnections();
         v6.close(r);

@@ -74,6 +74,18 @@ describe("socket transport: HTTP/1.1 to a node", () => {
     expect(await res.text()).toBe(`host=[::1]:${o.v6.port}`);
   });
 
+  it("opens TLS for https origins and plain TCP for http ones", async () => {
+    const probe = async () => ((await (await fetch(`${o.control}/tls-probe`)).json()) as { firstBytes: number[] }).firstBytes;
+    const before = (await probe()).length;
+    for (const scheme of ["https", "http"] as const) {
+      const e = await rejection(send({ node: "probe", address: o.tlsProbe.address, port: o.tlsProbe.port, scheme }, "/"));
+      expect(e, scheme).toBeInstanceOf(ConnectError);
+    }
+    const seen = await until(probe, (b) => b.length >= before + 2, "both connections to reach the probe");
+    // 0x16: a TLS handshake record (ClientHello); 0x47: "G" of "GET".
+    expect(seen.slice(before)).toEqual([0x16, 0x47]);
+  });
+
   it("uses address:port as Host when the request has none", async () => {
     const res = await send(nodeOrigin(), "/");
     const echo = (await res.json()) as { headers: Record<string, string> };
