@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { startCluster } from "../cluster/cluster.ts";
 import { requestWithHost } from "../edge/start-worker.ts";
 import { exec, freePort, portIsFree, run, type Run } from "./process.ts";
 
@@ -206,4 +207,46 @@ describe("npm start", () => {
     expect(await portIsFree("127.0.0.1", port)).toBe(true);
     await until(async () => !demo.groupAlive(), "every process of the group to exit", 5_000);
   }, 60_000);
+
+  it("--kubeconfig: serves a cluster's edgelb-class Services as <name>.<namespace>.localhost and writes nothing to it", async () => {
+    // A cluster the demo did not start stands in for a real one.
+    const cluster = await startCluster({ nodes: 2, addressBase: "127.0.80" }); // kube-proxy's usual :10256
+    try {
+      const svc = (name: string, cls?: string) => ({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name, namespace: "shop" },
+        spec: { type: "LoadBalancer", ...(cls ? { loadBalancerClass: cls } : {}), selector: { app: name }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+      });
+      cluster.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } });
+      cluster.create(svc("cart", "edgelb.dev/worker"));
+      cluster.create(svc("other")); // no class: maybe another controller's
+      const port = await freePort();
+      const demo = npmStart(["--kubeconfig", cluster.kubeconfigPath, "--port", String(port), "--state-dir", tempDir()]);
+      await demo.waitFor(/edgelb demo is ready/, "the ready banner", 90_000);
+      expect(demo.output()).toContain(`Cluster       real, from ${cluster.kubeconfigPath} (read-only`);
+      const get = async (host: string) => {
+        const res = await requestWithHost("127.0.0.1", port, host, "/");
+        return { status: res.status, node: res.headers.get("x-edgelb-node"), body: await res.text() };
+      };
+      const served = await until(async () => {
+        const r = await get("cart.shop.localhost");
+        return r.status === 200 ? r : undefined;
+      }, "cart.shop.localhost to be served");
+      expect(served.node).toMatch(/^node-[12]$/);
+      expect((await get("other.shop.localhost")).status).toBe(404);
+      // Read-only: no status, no finalizer, no Lease, no Events.
+      const cart = cluster.get("Service", "cart", "shop");
+      expect(cart.status?.loadBalancer?.ingress ?? []).toEqual([]);
+      expect(cart.metadata.finalizers ?? []).toEqual([]);
+      expect(cluster.list("Lease")).toEqual([]);
+      expect(cluster.list("Event")).toEqual([]);
+      demo.signal("SIGINT");
+      await demo.exited;
+      expect(demo.output()).toContain("stopped; nothing is left running");
+      expect(await portIsFree("127.0.0.1", port)).toBe(true);
+    } finally {
+      await cluster.stop();
+    }
+  }, 180_000);
 });
