@@ -10,7 +10,7 @@ import { SimNode } from "../test/cluster/sim-node.ts";
 import { track } from "./lib/cleanup.ts";
 import type { LoadGenerator, LoadResult } from "./lib/loadgen.ts";
 import { findNginx, startNginx } from "./lib/nginx.ts";
-import { fmt, verdictOf, type Section, type Verdict } from "./lib/report.ts";
+import { fmt, verdictOf, type Section, type TargetRow, type Verdict } from "./lib/report.ts";
 import { median } from "./lib/stats.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -188,10 +188,14 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section> {
   const c2 = byId("c2").results.length ? med(byId("c2")) : undefined;
 
   const rows: string[][] = [];
+  const targetRows: TargetRow[] = [];
   const data: Record<string, unknown> = {};
   for (const t of targets) {
     if (t.skip || t.results.length === 0) {
       rows.push([t.label, "–", "–", "–", "–", "–", "–", t.skip?.verdict ?? "not measured", t.skip?.why ?? "no result"]);
+      if (t.id === "d" || t.id === "e") {
+        targetRows.push({ target: `${t.label}: cost < 10% vs (c)`, result: "–", verdict: t.skip?.verdict ?? "not measured", limit: t.skip?.why ?? "no result" });
+      }
       data[t.id] = { label: t.label, skipped: t.skip?.why ?? "no result" };
       continue;
     }
@@ -218,11 +222,28 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section> {
       note = [`cost ${fmt(costPct, 1)}% of (c) throughput (≈ +${fmt(addedUs, 0)} µs of worker time per request); p50 +${fmt(m.p50Ms - c.p50Ms, 2)} ms vs (c)${floor}`, note].filter(Boolean).join("; ");
     }
     rows.push([t.label, fmt(m.rps, 0), fmt(m.p50Ms, 2), fmt(m.p99Ms, 2), String(m.errors), vsC, target, verdict, note]);
+    if (c && (t.id === "d" || t.id === "e")) {
+      const addedUs = (1 / m.rps - 1 / c.rps) * 1e6;
+      targetRows.push({
+        target: `${t.label}: cost < 10% vs (c) trivial proxy`,
+        result: `${fmt(costPct, 1)}% (${fmt(m.rps, 0)} vs ${fmt(c.rps, 0)} req/s)`,
+        verdict,
+        ...(verdict === "missed"
+          ? {
+              limit:
+                t.id === "d"
+                  ? `≈ +${fmt(addedUs, 0)} µs of worker CPU per request on workerd's single thread, spent on what (c) skips: hono routing, route lookup and pick, rebuilt origin Request and headers, the response body re-piped through a TransformStream (in-flight counting), the fetch transport's timer + AbortController`
+                  : `the same per-request work as (d) plus the socket transport's JS HTTP/1.1 parser and a new TCP connection per request; (c′) shows the transport alone already costs ${c2 ? fmt((1 - c2.rps / c.rps) * 100, 0) : "?"}% vs (c)`,
+            }
+          : {}),
+      });
+    }
     data[t.id] = { label: t.label, median: m, ratioVsTrivial: ratio, costPct, ratioVsTrivialSocket: t.id === "e" && c2 ? m.rps / c2.rps : undefined, runs: t.results, target: target || undefined, verdict: verdict || undefined };
   }
 
   return {
     title: "1. Data plane (loopback, plain workerd via the Miniflare API)",
+    targets: targetRows,
     columns: ["row", "req/s", "p50 ms", "p99 ms", "errors", "vs (c)", "target", "verdict", "note"],
     rows,
     notes: [

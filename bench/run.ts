@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { cleanupAll } from "./lib/cleanup.ts";
 import { pickLoadGenerator } from "./lib/loadgen.ts";
-import { renderMarkdown, renderText, type Section } from "./lib/report.ts";
+import { renderMarkdown, renderText, summarySection, type Section } from "./lib/report.ts";
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
@@ -86,6 +86,8 @@ async function main(): Promise<void> {
   }
   await cleanupAll();
 
+  sections.sort((a, b) => a.title.localeCompare(b.title));
+  sections.unshift(summarySection(sections));
   const elapsed = (Date.now() - started) / 1000;
   const header = [
     `# edgelb benchmark results`,

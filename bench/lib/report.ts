@@ -2,8 +2,18 @@
 // and written as Markdown (bench/results.md) and JSON (bench/results.json).
 export type Verdict = "met" | "missed" | "skipped" | "not measured" | "";
 
+/** One target of the issue, for the summary table at the top. */
+export interface TargetRow {
+  target: string;
+  result: string;
+  verdict: Verdict;
+  /** For a missed target: what limits it. For a skipped one: why. */
+  limit?: string;
+}
+
 export interface Section {
   title: string;
+  targets?: TargetRow[];
   /** Method notes printed under the table (what was measured, how). */
   notes: string[];
   columns: string[];
@@ -50,4 +60,19 @@ export function renderMarkdown(s: Section): string {
     "",
   ];
   return out.join("\n");
+}
+
+/** The summary table: every target of every section, met or missed. */
+export function summarySection(sections: Section[]): Section {
+  const rows: string[][] = [];
+  for (const s of sections) {
+    for (const t of s.targets ?? []) rows.push([s.title.split(" ")[0]!.replace(".", ""), t.target, t.result, t.verdict || "–", t.limit ?? ""]);
+  }
+  return {
+    title: "Targets",
+    notes: [],
+    columns: ["§", "target", "result", "verdict", "what limits it / why"],
+    rows,
+    data: rows.map(([section, target, result, verdict, limit]) => ({ section, target, result, verdict, limit })),
+  };
 }
