@@ -174,8 +174,6 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   try {
     await assertPortFree(host, wantPort, "the worker's port", "Stop what uses it, or pick another port: npm start -- --port 8788");
     mkdirSync(stateDir, { recursive: true });
-    writeFileSync(tokenPath, `${token}\n`, { mode: 0o600 });
-    stops.push(async () => rmSync(tokenPath, { force: true }));
 
     let cluster: SimCluster | undefined;
     let kubeconfigPath: string;
@@ -221,6 +219,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       });
     }
 
+    writeFileSync(tokenPath, `${token}\n`, { mode: 0o600 });
+    stops.push(async () => rmSync(tokenPath, { force: true }));
     const edge = await startEdgeWorker({
       host,
       port: wantPort,

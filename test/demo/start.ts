@@ -8,6 +8,8 @@
 //
 // Exit codes: 0 stopped by a signal, 1 could not start (one line on stderr),
 // 2 bad flags.
+import { rmSync } from "node:fs";
+import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { Demo } from "./demo.ts";
 import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
@@ -70,13 +72,19 @@ try {
 }
 
 const out = terminalOutput();
+
 let demo: Demo | undefined;
 let stopping = false;
 
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  if (!demo) return; // still starting: stopped as soon as it is up (or failed)
+  if (!demo) {
+    // Still starting: nothing worth a graceful stop yet. Exiting ends every
+    // in-process listener; Miniflare's exit hook ends workerd.
+    process.stderr.write(`edgelb demo: ${signal} during startup, stopped\n`);
+    process.exit(130);
+  }
   demoLog(out, "info", `${signal}: stopping the agent, the worker and the simulated cluster`);
   const guard = setTimeout(() => {
     process.stderr.write("edgelb demo: shutdown took longer than 10 s; exiting anyway\n");
@@ -105,6 +113,13 @@ demoLog(out, "info", flags.kubeconfig ? `starting against the cluster in ${flags
 try {
   // Before the worker, the agent and wrangler's config reader load (seconds on a busy machine).
   await assertPortFree(flags.host, flags.port, "the worker's port", "Stop what uses it, or pick another port: npm start -- --port 8788");
+  // From here on the demo's own files go with it however it ends (after the
+  // port check: a second `npm start` that fails on the port must not remove
+  // the first one's files; a real cluster's kubeconfig is never touched).
+  process.on("exit", () => {
+    const files = [path.join(flags.stateDir, "push-token"), ...(flags.kubeconfig ? [] : [path.join(flags.stateDir, "kubeconfig")])];
+    for (const f of files) rmSync(f, { force: true });
+  });
   const { startDemo } = await import("./demo.ts");
   demo = await startDemo({
     host: flags.host,
@@ -128,10 +143,7 @@ try {
 }
 
 keepOnlyOurSignalHandlers();
-if (stopping) {
-  stopping = false;
-  await shutdown("signal during startup");
-} else {
+{
   const { instructions } = await import("./instructions.ts");
   // What the user waited for: from the process start, module loading included.
   demo.startupMs = Math.round(process.uptime() * 1000);

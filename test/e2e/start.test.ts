@@ -163,9 +163,13 @@ describe("npm start", () => {
     const blocker = (await import("node:net")).createServer();
     await new Promise<void>((r) => blocker.listen(port, "127.0.0.1", () => r()));
     try {
-      const demo = npmStart(["--port", String(port), "--address-base", BASE, "--state-dir", tempDir()]);
+      // As if another demo ran in this directory: its files must survive.
+      const stateDir = tempDir();
+      writeFileSync(path.join(stateDir, "push-token"), "the other demo's token\n");
+      const demo = npmStart(["--port", String(port), "--address-base", BASE, "--state-dir", stateDir]);
       const exit = await demo.exited;
       expect(exit.code).toBe(1);
+      expect(readFileSync(path.join(stateDir, "push-token"), "utf8")).toBe("the other demo's token\n");
       expect(demo.stderr().trim()).toBe(
         `edgelb demo: 127.0.0.1:${port} is already in use (the worker's port). Stop what uses it, or pick another port: npm start -- --port 8788`,
       );
@@ -173,6 +177,21 @@ describe("npm start", () => {
     } finally {
       await new Promise((r) => blocker.close(r));
     }
+  }, 60_000);
+
+  it("Ctrl-C during startup stops at once and leaves nothing behind", async () => {
+    const [port, apiPort] = [await freePort(), await freePort()];
+    const stateDir = tempDir();
+    const demo = npmStart(["--port", String(port), "--api-port", String(apiPort), "--address-base", BASE, "--healthz-port", "0", "--state-dir", stateDir]);
+    // The simulated cluster, workerd and the files exist by now; the agent is about to start.
+    await demo.waitFor(/simulated node node-1 .* answers normally/, "the simulated nodes", 60_000);
+    demo.signal("SIGINT");
+    await demo.exited;
+    await until(async () => !demo.groupAlive(), "every process of the group to exit", 5_000);
+    expect(await portIsFree("127.0.0.1", port)).toBe(true);
+    expect(await portIsFree("127.0.0.1", apiPort)).toBe(true);
+    expect(existsSync(path.join(stateDir, "kubeconfig"))).toBe(false);
+    expect(existsSync(path.join(stateDir, "push-token"))).toBe(false);
   }, 60_000);
 
   it("--kubeconfig: a real cluster's API server that does not answer gets one clear message", async () => {
