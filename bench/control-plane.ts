@@ -332,7 +332,7 @@ async function scale(o: ControlPlaneOptions): Promise<Row[]> {
           `${fmt(mem.peakMiB, 0)} MiB`,
           "< 300 MB",
           verdictOf(rssOk),
-          `VmHWM of the agent process (the image's bundle on node ${process.version}) after sync and two probe rounds; current RSS ${fmt(mem.currentMiB, 0)} MiB; the same agent with an empty cluster peaks at ${fmt(baseline?.peakMiB, 0)} MiB. Objects created directly in the fake API server's store; node addresses (127.1.x.y) refuse connections, so every probe fails and the agent fails open (publishes all nodes)`,
+          `VmHWM of the agent process (the image's bundle on node ${process.version}) 11 s after the first push (two probe rounds; Service status writes still under way); current RSS ${fmt(mem.currentMiB, 0)} MiB; the same agent with an empty cluster peaks at ${fmt(baseline?.peakMiB, 0)} MiB. Objects created directly in the fake API server's store; node addresses (127.1.x.y) refuse connections, so every probe fails and the agent fails open (publishes all nodes)`,
         ],
         target: {
           target: `agent peak RSS < 300 MB at ${N.toLocaleString("en-US")} × ${M.toLocaleString("en-US")}`,
