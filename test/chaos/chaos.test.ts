@@ -1,0 +1,424 @@
+// Chaos: a steady stream of users (GETs and small POSTs) through the real
+// worker in workerd while, one after another, a node is killed, a node answers
+// 503, a node hangs, the API server crashes (watches reset, history
+// compacted), the agent is SIGKILLed, the push sink answers 500 then 429, and
+// the stored snapshot is replaced by garbage. During each fault the cluster
+// changes; after each fault the edge must serve exactly what the cluster says.
+//
+// What "failed" means here is what a user sees: anything but a 200 carrying the
+// node's echo of their request (a 5xx, a reset, a timeout, a wrong body).
+// One kind of failure is counted apart and printed, not hidden: a node that
+// answers 503 while kube-proxy's /healthz says it is fine gets its 503s passed
+// through, because the worker retries only connection failures and ejects only
+// on them (worker/proxy, worker/health) — see PASSED_THROUGH below.
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseSnapshot, type Snapshot } from "../../worker/snapshot/schema.ts";
+import type { Obj } from "../cluster/api/selectors.ts";
+import { startCluster, type SimCluster } from "../cluster/cluster.ts";
+import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
+import { spawnAgent, type AgentLine, type AgentProcess } from "./agent-process.ts";
+import { startFaultProxy, type FaultProxy } from "./fault-proxy.ts";
+import { watchGenerations, type GenerationWatch } from "./generations.ts";
+import { countPhase, Traffic, type Outcome } from "./traffic.ts";
+
+const BASE = "127.0.60";
+const CLUSTER = "chaos";
+const TOKEN = randomBytes(12).toString("hex");
+const WEB = "web.chaos.test";
+const NODES = ["node-1", "node-2", "node-3"];
+const ZONE = "topology.kubernetes.io/zone";
+const PROBE = { intervalMs: 300, timeoutMs: 250, rise: 2, fall: 2 };
+/** Worker snapshot cache TTL (s): how soon the isolate re-reads KV and meets the garbage. */
+const CACHE_TTL_S = 1;
+/** Requests that must succeed while a fault is on before it is lifted. */
+const DURING = 30;
+
+const PHASES = {
+  nodeKilled: "node-1 killed",
+  node503: "node-2 answers 503",
+  nodeHung: "node-3 hangs",
+  apiRestart: "API server restart",
+  agentKilled: "agent SIGKILLed",
+  sinkFailing: "sink answers 500 then 429",
+  garbage: "stored snapshot is garbage",
+} as const;
+
+/** The one tolerated failure: a 503 that node-2 itself sent, during its 503 phase. */
+const PASSED_THROUGH = (o: Outcome) => o.phase === PHASES.node503 && o.originStatus === true && o.status === 503 && o.node === "node-2";
+
+let cluster: SimCluster;
+let edge: EdgeWorker;
+let proxy: FaultProxy;
+let gens: GenerationWatch;
+let traffic: Traffic;
+const agents: AgentProcess[] = [];
+const agentLines: AgentLine[] = [];
+const workerEvents: { event: string; [k: string]: unknown }[] = [];
+const faults: string[] = [];
+/** What the cluster holds now; the edge must end up serving exactly this. */
+const expected = { hostnames: new Set<string>([WEB]), zones: new Map<string, string>() };
+
+// ---- the cluster side ----
+
+function lbService(name: string, hostname: string): Obj {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: "default", annotations: { "edgelb.dev/hostnames": hostname } },
+    spec: { type: "LoadBalancer", selector: { app: name }, ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] },
+  };
+}
+
+function addService(name: string, hostname: string): void {
+  cluster.create(lbService(name, hostname));
+  expected.hostnames.add(hostname);
+}
+
+function deleteService(name: string, hostname: string): void {
+  cluster.delete("Service", name);
+  expected.hostnames.delete(hostname);
+}
+
+function setZone(node: string, zone: string): void {
+  cluster.patch("Node", node, { metadata: { labels: { [ZONE]: zone } } }, { namespace: "" });
+  expected.zones.set(node, zone);
+}
+
+function startAgent(): AgentProcess {
+  // prettier-ignore
+  const args = [
+    "--cluster", CLUSTER, "--kubeconfig", cluster.kubeconfigPath,
+    "--sink", "worker", "--worker-url", proxy.url,
+    "--node-address-preference", "InternalIP", "--healthz-port", String(cluster.healthzPort),
+    "--health-check-interval", `${PROBE.intervalMs}ms`, "--health-check-timeout", `${PROBE.timeoutMs}ms`,
+    "--rise", String(PROBE.rise), "--fall", String(PROBE.fall),
+    "--coalesce", "50ms", "--max-delay", "300ms", "--min-write-interval", "100ms", "--resync-period", "0",
+    "--metrics-address", "", "--log-format", "json",
+    "--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "300ms",
+  ];
+  const a = spawnAgent(args, { EDGELB_PUSH_TOKEN: TOKEN, POD_NAME: `edgelb-sync-agent-${agents.length + 1}`, POD_NAMESPACE: "edgelb" }, agentLines, agents.length + 1);
+  agents.push(a);
+  return a;
+}
+
+// ---- the edge side, as seen from outside ----
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+interface ServedCluster {
+  generation: number | null;
+  lastError: string | null;
+  services: { name: string; hostnames: string[]; nodes: { node: string; healthy: boolean; ejected: boolean }[] }[];
+}
+
+/** What the worker's isolate serves now (its status endpoint). */
+async function served(): Promise<ServedCluster> {
+  const status = (await (await fetch(`${edge.url}/__edgelb/v1/status`, { headers: auth })).json()) as { clusters: (ServedCluster & { name: string })[] };
+  const c = status.clusters.find((x) => x.name === CLUSTER);
+  if (!c) throw new Error(`worker status has no cluster ${CLUSTER}`);
+  return c;
+}
+
+/** The valid snapshot stored in KV, or null (nothing, or not a valid snapshot). */
+async function stored(): Promise<Snapshot | null> {
+  const res = await fetch(`${edge.url}/__edgelb/v1/clusters/${CLUSTER}`, { headers: auth });
+  const text = await res.text();
+  if (res.status !== 200) return null;
+  const parsed = parseSnapshot(text);
+  return parsed.ok ? parsed.snapshot : null;
+}
+
+const webNodes = (c: ServedCluster) => c.services.find((s) => s.hostnames.includes(WEB))?.nodes ?? [];
+
+/** Polls until check() returns true; the error names the last thing it said was wrong. */
+async function until(what: string, check: () => Promise<true | string> | true | string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    try {
+      const r = await check();
+      if (r === true) return;
+      last = r;
+    } catch (e) {
+      last = String(e);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const okSince = (t: number) => traffic.outcomes.filter((o) => o.ok && o.startedAt >= t).length;
+
+/** Keeps a fault on until users have been served around it for a while. */
+async function serveThrough(what: string, from = Date.now()): Promise<void> {
+  await until(`${DURING} requests served ${what}`, () => {
+    if (okSince(from) >= DURING) return true;
+    const bad = traffic.outcomes.filter((o) => !o.ok && o.startedAt >= from);
+    return `${okSince(from)} so far, ${bad.length} failed${bad.length ? ` (last: ${bad.at(-1)!.method} ${bad.at(-1)!.failure})` : ""}, ${traffic.inFlight()} in flight`;
+  });
+}
+
+/**
+ * The edge serves exactly what the cluster holds: KV has it, the isolate serves
+ * that generation, every node is healthy and routed (not ejected), every
+ * hostname answers, and users reach every node again.
+ */
+async function converge(what: string): Promise<void> {
+  await until(`${what}: the edge to converge`, async () => {
+    const s = await stored();
+    const v = await served();
+    const problems: string[] = [];
+    if (!s) return "no valid snapshot stored";
+    if (v.generation !== s.generation) problems.push(`worker serves generation ${v.generation}, KV holds ${s.generation}`);
+    const hosts = s.services.flatMap((x) => x.hostnames).sort();
+    const want = [...expected.hostnames].sort();
+    if (hosts.join() !== want.join()) problems.push(`hostnames [${hosts}], cluster has [${want}]`);
+    if (s.nodes.map((n) => n.name).sort().join() !== NODES.join()) problems.push(`nodes [${s.nodes.map((n) => n.name)}]`);
+    for (const n of s.nodes) {
+      if (!n.healthy) problems.push(`${n.name} unhealthy`);
+      if (n.zone !== expected.zones.get(n.name)) problems.push(`${n.name} zone ${n.zone}, cluster has ${expected.zones.get(n.name)}`);
+    }
+    const routed = webNodes(v).filter((n) => n.healthy && !n.ejected).map((n) => n.node).sort();
+    if (routed.join() !== NODES.join()) problems.push(`worker routes ${WEB} to [${routed}]`);
+    if (v.lastError) problems.push(`worker lastError: ${v.lastError}`);
+    return problems.length ? problems.join("; ") : true;
+  });
+  for (const host of expected.hostnames) {
+    const res = await edge.request(host, "/converged");
+    const body = await res.text();
+    expect(res.status, `${host} after ${what}: ${body}`).toBe(200);
+    expect(res.headers.get("x-edgelb-node")).toMatch(/^node-\d$/);
+  }
+  const t = Date.now();
+  await until(`${what}: users reach every node`, () => {
+    const seen = new Set(traffic.outcomes.filter((o) => o.ok && o.startedAt >= t).map((o) => o.node));
+    return NODES.every((n) => seen.has(n)) || `answered by [${[...seen]}]`;
+  });
+}
+
+/** Every request started in the phase has its answer, and none failed (beyond PASSED_THROUGH). */
+async function expectNoFailures(phase: string): Promise<void> {
+  await until(`answers to every request of "${phase}"`, () => traffic.inFlight(phase) === 0 || `${traffic.inFlight(phase)} in flight`, 50_000);
+  const outcomes = traffic.of(phase);
+  const failed = outcomes.filter((o) => !o.ok && !PASSED_THROUGH(o));
+  const c = countPhase(phase, outcomes);
+  console.log(`[chaos] ${phase}: ${c.get} GET (${c.failedGet} failed), ${c.post} POST (${c.failedPost} failed), ${c.passedThrough} node 5xx passed through, slowest ${c.maxMs} ms, answered by ${JSON.stringify(c.nodes)}`);
+  expect(failed.map((o) => `${o.method} ${o.failure}`).slice(0, 10), `${failed.length} failed requests during "${phase}"`).toEqual([]);
+  expect(c.get).toBeGreaterThan(DURING / 2);
+  expect(c.post).toBeGreaterThan(DURING / 4);
+}
+
+function begin(phase: string): number {
+  traffic.phase = phase;
+  return Date.now();
+}
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 3, addressBase: BASE, healthzPort: 0, apiHost: `${BASE}.1` });
+  cluster.create(lbService("web", WEB));
+  // workerd listens on 127.0.0.1 (port 0) whatever host Miniflare is given.
+  edge = await startEdgeWorker({
+    vars: { EDGELB_PUSH_TOKEN: TOKEN, EDGELB_CLUSTERS: CLUSTER, EDGELB_CACHE_TTL: String(CACHE_TTL_S) },
+    onLog: (line) => {
+      try {
+        const j = JSON.parse(line) as { event?: string };
+        if (j.event) workerEvents.push(j as { event: string });
+      } catch {
+        /* workerd's own lines */
+      }
+    },
+  });
+  proxy = await startFaultProxy(edge.url, `${BASE}.3`);
+  startAgent();
+  await until(
+    "the first snapshot with every node healthy",
+    async () => (webNodes(await served()).filter((n) => n.healthy).length === 3 ? true : JSON.stringify(await served())),
+    45_000,
+  );
+  gens = watchGenerations(edge.url, CLUSTER, TOKEN);
+  traffic = new Traffic({
+    send: (host, path, init) => edge.request(host, path, init),
+    host: WEB,
+    getLoops: 3,
+    postLoops: 2,
+    everyMs: 50,
+    maxInFlight: 40,
+    // Longer than the worker's 30 s response timeout: its own answer must come first.
+    requestTimeoutMs: 45_000,
+  });
+  traffic.start();
+  await serveThrough("before any fault");
+}, 90_000);
+
+afterAll(async () => {
+  await traffic?.stop();
+  await gens?.stop();
+  for (const a of agents) a.kill("SIGKILL");
+  await Promise.all(agents.map((a) => a.exited));
+  await proxy?.stop();
+  await edge?.stop();
+  await cluster?.stop();
+}, 90_000);
+
+describe("chaos: users keep being served and nothing the cluster does is lost", () => {
+  it(`${PHASES.nodeKilled} (connections refused, healthz failing) and restarted`, async () => {
+    const t = begin(PHASES.nodeKilled);
+    const node = cluster.node("node-1");
+    faults.push("node-1 killed");
+    await node.setBehavior({ mode: "refuse" });
+    // A dead machine fails kube-proxy's probe too (SimNode answers 503 there instead of refusing).
+    node.setHealthy(false);
+    addService("during-node-kill", "kill.chaos.test");
+    await until("the agent to take node-1 out", async () => webNodes(await served()).find((n) => n.node === "node-1")?.healthy === false || "still healthy");
+    await serveThrough("around the dead node", t);
+    await node.setBehavior({ mode: "ok" });
+    node.setHealthy(true);
+    await converge("node-1 restarted");
+    await expectNoFailures(PHASES.nodeKilled);
+  }, 90_000);
+
+  it(`${PHASES.node503} while its healthz says healthy`, async () => {
+    const t = begin(PHASES.node503);
+    const node = cluster.node("node-2");
+    faults.push("node-2 answers 503");
+    await node.setBehavior({ mode: "error", status: 503 });
+    setZone("node-3", "zone-a");
+    await until("the zone change to reach KV", async () => (await stored())?.nodes.find((n) => n.name === "node-3")?.zone === "zone-a" || "not yet");
+    await serveThrough("while node-2 answers 503", t);
+    await node.setBehavior({ mode: "ok" });
+    await converge("node-2 answering again");
+    await expectNoFailures(PHASES.node503);
+  }, 90_000);
+
+  it(`${PHASES.nodeHung} (accepts, never answers; healthz failing) and comes back`, async () => {
+    const t = begin(PHASES.nodeHung);
+    const node = cluster.node("node-3");
+    faults.push("node-3 hangs");
+    await node.setBehavior({ mode: "hang" });
+    node.setHealthy(false);
+    addService("during-hang", "hang.chaos.test");
+    await until("the agent to take node-3 out", async () => webNodes(await served()).find((n) => n.node === "node-3")?.healthy === false || "still healthy");
+    const out = Date.now();
+    await serveThrough("around the hung node", out);
+    const held = traffic.inFlight(PHASES.nodeHung);
+    // Coming back drops the held connections: the worker must retry those requests elsewhere.
+    await node.setBehavior({ mode: "ok" });
+    node.setHealthy(true);
+    console.log(`[chaos] ${PHASES.nodeHung}: ${held} requests were held by node-3 when it came back (${Date.now() - t} ms after the hang began)`);
+    await converge("node-3 back");
+    await expectNoFailures(PHASES.nodeHung);
+  }, 90_000);
+
+  it(`${PHASES.apiRestart}: crash, compaction, watches reset`, async () => {
+    const t = begin(PHASES.apiRestart);
+    const before = agentLines.length;
+    faults.push("API server crash", "API history compacted", "watches reset");
+    await cluster.api.stop();
+    addService("during-api", "api.chaos.test");
+    setZone("node-3", "zone-b");
+    await until("the agent to notice the outage", () => agentLines.slice(before).some((l) => /re-listing at/.test(l.msg)) || "no watch failure logged");
+    await serveThrough("while the API server is down", t);
+    cluster.api.compact();
+    await cluster.api.listen();
+    await until("the agent's watches to come back", () => cluster.api.watchCount > 0 || "no watches");
+    expect(cluster.api.resetWatches()).toBeGreaterThan(0);
+    await converge("API server back");
+    await expectNoFailures(PHASES.apiRestart);
+  }, 90_000);
+
+  it(`${PHASES.agentKilled} right after a change, then restarted`, async () => {
+    const t = begin(PHASES.agentKilled);
+    const old = agents.at(-1)!;
+    deleteService("during-node-kill", "kill.chaos.test");
+    addService("during-agent-kill", "agent.chaos.test");
+    faults.push("agent SIGKILL");
+    old.kill("SIGKILL");
+    expect((await old.exited).signal).toBe("SIGKILL");
+    setZone("node-1", "zone-c");
+    await serveThrough("with no agent running", t);
+    const next = startAgent();
+    await converge("agent restarted");
+    expect(agentLines.some((l) => l.run === next.run && l.msg.startsWith("became leader"))).toBe(true);
+    await expectNoFailures(PHASES.agentKilled);
+  }, 90_000);
+
+  it(`${PHASES.sinkFailing}, then recovers`, async () => {
+    const t = begin(PHASES.sinkFailing);
+    const puts = (status: number) => proxy.injected.filter((r) => r.method === "PUT" && r.status === status).length;
+    faults.push("sink 500");
+    proxy.setFault({ status: 500 });
+    addService("during-sink", "sink.chaos.test");
+    setZone("node-2", "zone-d");
+    await until("two pushes refused with 500", () => puts(500) >= 2 || `${puts(500)} so far`);
+    faults.push("sink 429");
+    proxy.setFault({ status: 429, retryAfterSeconds: 1 });
+    await until("two pushes refused with 429", () => puts(429) >= 2 || `${puts(429)} so far`, 20_000);
+    await serveThrough("while the sink fails", t);
+    // Nothing got through meanwhile: the edge still serves the snapshot from before the fault.
+    expect((await stored())?.services.some((s) => s.hostnames.includes("sink.chaos.test"))).toBe(false);
+    proxy.setFault(null);
+    await converge("sink recovered");
+    await expectNoFailures(PHASES.sinkFailing);
+  }, 90_000);
+
+  it(`${PHASES.garbage}: the worker keeps the last good one and the next push repairs it`, async () => {
+    const t = begin(PHASES.garbage);
+    const good = await served();
+    faults.push("KV garbage");
+    const kv = await edge.mf.getKVNamespace("EDGELB_KV");
+    await kv.put(`cluster/${CLUSTER}`, '{"schema": "edgelb.dev/snapshot/v1", "generation": ');
+    await until("the worker to read the garbage and reject it", async () => /not valid JSON/.test((await served()).lastError ?? "") || "no error yet", 15_000);
+    await serveThrough("from the last good snapshot", t);
+    const during = await served();
+    expect(during.generation).toBe(good.generation);
+    expect(webNodes(during).map((n) => n.node).sort()).toEqual(NODES);
+    addService("after-garbage", "garbage.chaos.test");
+    await converge("garbage replaced by the next push");
+    expect((await stored())!.generation).toBeGreaterThan(good.generation!);
+    await expectNoFailures(PHASES.garbage);
+  }, 90_000);
+
+  it("never went backwards, lost nothing, and says what it did", async () => {
+    await traffic.stop();
+    await gens.stop();
+    const all = traffic.outcomes;
+    const failed = all.filter((o) => !o.ok && !PASSED_THROUGH(o));
+    const passed = all.filter(PASSED_THROUGH);
+    const pushed = agentLines
+      .map((l) => /^pushed generation (\d+)/.exec(l.msg))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]));
+    const count = (e: string) => workerEvents.filter((x) => x.event === e).length;
+    const served = gens.samples.map((s) => s.served).filter((g): g is number => g !== null);
+    const summary = {
+      requests: { sent: all.length, get: all.filter((o) => o.method === "GET").length, post: all.filter((o) => o.method === "POST").length },
+      failed: { get: failed.filter((o) => o.method === "GET").length, post: failed.filter((o) => o.method === "POST").length },
+      node503PassedThrough: passed.length,
+      worker: { retried: count("proxy.retry"), ejections: count("node.ejected"), failOpen: count("proxy.fail_open"), rejectedStoredValue: count("config.rejected"), pushesAccepted: count("push.accepted") },
+      faultsInjected: faults.length,
+      faults,
+      sink: { refused: proxy.injected.length, forwarded: proxy.forwarded.length },
+      agent: { processes: agents.length, pushes: pushed.length, generations: `${pushed[0]} .. ${pushed.at(-1)}` },
+      servedGenerations: `${served[0]} .. ${served.at(-1)} over ${gens.samples.length} samples`,
+      probe: `${PROBE.intervalMs} ms interval, ${PROBE.timeoutMs} ms timeout, rise ${PROBE.rise}, fall ${PROBE.fall}`,
+    };
+    console.log(`[chaos] summary\n${JSON.stringify(summary, null, 2)}`);
+    if (passed.length) {
+      console.log(
+        `[chaos] KNOWN GAP: ${passed.length} requests got node-2's own 503 while its healthz said healthy: the worker retries and ejects only on connection failures, never on a node's 5xx`,
+      );
+    }
+
+    expect(failed.map((o) => `${o.phase}: ${o.method} ${o.failure}`).slice(0, 10)).toEqual([]);
+    expect(gens.backwards()).toEqual([]);
+    expect(gens.samples.length).toBeGreaterThan(100);
+    // Every push the agents made (across the SIGKILL) carried a newer generation.
+    expect(pushed.length).toBeGreaterThan(faults.length);
+    for (let i = 1; i < pushed.length; i++) expect(pushed[i], `push ${i}`).toBeGreaterThan(pushed[i - 1]!);
+    expect(workerEvents.some((e) => e.event === "config.rejected")).toBe(true);
+    // The sink faults were real: the agent hit both and got through afterwards.
+    expect(proxy.injected.some((r) => r.status === 500) && proxy.injected.some((r) => r.status === 429)).toBe(true);
+    expect(proxy.forwarded.every((r) => r.status < 500)).toBe(true);
+  }, 90_000);
+});
