@@ -11,6 +11,7 @@ import { selectTransport, type Transports } from "../transport/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
 import { ConnectError, MalformedResponseError, ResponseTimeoutError } from "../transport/types.ts";
 import { prepareBody } from "./body.ts";
+import { relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 
 export interface ProxyDeps {
@@ -152,7 +153,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
     }
-    const responseBody = upstream.body ? upstream.body.pipeThrough(counted(release)) : (release(), null);
+    const responseBody = relayBody(request.method, upstream, release);
     return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out }), fields);
   }
 
@@ -177,12 +178,4 @@ function track(inFlight: Map<string, number>, key: string): () => void {
     if (n <= 0) inFlight.delete(key);
     else inFlight.set(key, n);
   };
-}
-
-/** Passes bytes through and reports when the body ends, fails or is cancelled. */
-function counted(release: () => void): TransformStream<Uint8Array, Uint8Array> {
-  return new TransformStream<Uint8Array, Uint8Array>({
-    flush: release,
-    cancel: release,
-  } as Transformer<Uint8Array, Uint8Array>);
 }

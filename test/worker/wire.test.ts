@@ -1,0 +1,75 @@
+// What a client receives on the wire from the deployed worker, over every
+// transport: a download keeps the origin's Content-Length, and a body the
+// origin cuts short reaches the client as a failed read, never as a complete
+// (shorter) response. Served by test/worker/edge-http.setup.ts.
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import type { WireRequest, WireResponse } from "./edge-http.setup.ts";
+import { control, lab, nodesOf, service, snapshot, TOKEN } from "./helpers.ts";
+import { TRANSPORTS } from "./transports.ts";
+
+const { client, cluster } = inject("edgeHttp");
+const raw = inject("socketOrigins").raw;
+
+async function wire(req: WireRequest): Promise<WireResponse> {
+  const res = await fetch(`${client}/request`, { method: "POST", body: JSON.stringify(req) });
+  const json = (await res.json()) as WireResponse & { error?: string };
+  if (!res.ok) throw new Error(json.error);
+  return json;
+}
+
+// Local services, so each host reaches exactly the origin it names.
+const onNode = (node: string) => ({ trafficPolicy: "Local" as const, endpoints: [{ node, weight: 1 }] });
+
+beforeAll(async () => {
+  const services = TRANSPORTS.flatMap((t) => [
+    service({ name: `lab-${t}`, hostnames: [`lab-${t}.wire.test`], nodePort: lab.nodePort, ...onNode(lab.nodes[0]!.name), policy: { transport: t } }),
+    service({ name: `raw-${t}`, hostnames: [`raw-${t}.wire.test`], nodePort: raw.port, ...onNode("raw"), policy: { transport: t } }),
+    service({ name: `gate-${t}`, hostnames: [`gate-${t}.wire.test`], nodePort: lab.lab.port, ...onNode("lab"), policy: { transport: t } }),
+  ]);
+  const origins = [{ name: "raw", address: raw.address, healthy: true }, { name: "lab", address: lab.lab.address, healthy: true }];
+  const snap = snapshot(cluster, [...nodesOf(lab.nodes), ...origins], services);
+  const pushed = await wire({
+    host: "edge.wire.test",
+    path: `/__edgelb/v1/clusters/${cluster}`,
+    method: "PUT",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(snap),
+  });
+  if (pushed.status !== 200) throw new Error(`push to the wire edge failed: ${pushed.status} ${pushed.text}`);
+});
+
+describe.each(TRANSPORTS)("on the wire, over the %s transport", (transport) => {
+  it("a download keeps its Content-Length and arrives whole", async () => {
+    const res = await wire({ host: `lab-${transport}.wire.test`, path: "/stream?bytes=300000" });
+    expect(res.status).toBe(200);
+    expect(res.headers["content-length"]).toBe("300000");
+    expect(res.headers["transfer-encoding"]).toBeUndefined();
+    expect(res).toMatchObject({ bytes: 300_000, outcome: "complete" });
+  });
+
+  it("a HEAD keeps the Content-Length of the body it describes", async () => {
+    const res = await wire({ host: `lab-${transport}.wire.test`, path: "/stream?bytes=1234", method: "HEAD" });
+    expect(res.status).toBe(200);
+    expect(res.headers["content-length"]).toBe("1234");
+    expect(res).toMatchObject({ bytes: 0, outcome: "complete" });
+  });
+
+  it("a body the origin cuts short fails the client's read instead of ending cleanly", async () => {
+    // The origin promises 100 bytes, sends 10 and closes.
+    const res = await wire({ host: `raw-${transport}.wire.test`, path: "/raw/truncated-length" });
+    expect(res.status).toBe(200);
+    expect(res.headers["content-length"]).toBe("100");
+    expect(res.bytes).toBeLessThan(100);
+    expect(res.outcome).toMatch(/^aborted/);
+  });
+
+  it("a body without a length still arrives whole", async () => {
+    // An open gate: the lab origin answers chunked, "first\n" then "last\n".
+    const gate = `wire-${transport}-${Date.now()}`;
+    await control(`/gates/${gate}/open`);
+    const res = await wire({ host: `gate-${transport}.wire.test`, path: `/gate/${gate}` });
+    expect(res.status).toBe(200);
+    expect(res.headers["content-length"]).toBeUndefined();
+    expect(res).toMatchObject({ text: "first\nlast\n", outcome: "complete" });
+  });
+});

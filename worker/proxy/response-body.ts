@@ -1,0 +1,75 @@
+// The origin's response body goes to the client through a native stream.
+// workerd sends a JavaScript stream chunked, without Content-Length, and (in
+// Miniflare) can end that chunked response cleanly when the origin's body
+// fails, so a truncated download would look complete. A FixedLengthStream
+// keeps Content-Length on the wire and aborts the client's response when the
+// origin sends fewer bytes than it promised.
+
+/** Statuses that never carry a body; their Content-Length describes something else. */
+const BODYLESS = new Set([204, 304]);
+
+/**
+ * The body length the client will receive, when the origin declared it and
+ * the bytes pass through as they are. An encoded body is decoded by fetch()
+ * and re-encoded by workerd on the way out, so its length is not the client's.
+ */
+export function declaredLength(headers: Headers): number | undefined {
+  const encoding = headers.get("content-encoding")?.trim().toLowerCase();
+  if (encoding && encoding !== "identity") return undefined;
+  // Headers.get joins repeated fields with ", ", which this rejects.
+  const value = headers.get("content-length")?.trim();
+  if (value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/**
+ * The body to hand the client. `finished` runs once when the origin's body has
+ * been relayed, has failed or the client went away (in-flight bookkeeping).
+ */
+export function relayBody(method: string, upstream: Response, finished: () => void): ReadableStream<Uint8Array> | null {
+  const body = upstream.body;
+  if (body === null || method === "HEAD" || BODYLESS.has(upstream.status)) {
+    // Nothing to relay; an empty stream some transports attach is let go.
+    body?.cancel().catch(() => {});
+    finished();
+    return null;
+  }
+  const length = declaredLength(upstream.headers);
+  const { readable, writable } = length === undefined ? new IdentityTransformStream() : new FixedLengthStream(length);
+  let reported = false;
+  void copy(body, writable, () => {
+    if (!reported) finished();
+    reported = true;
+  });
+  return readable;
+}
+
+/**
+ * Copies in JavaScript rather than with pipeTo: a native pipe from one of
+ * the runtime's streams (the socket transport already hands over a
+ * FixedLengthStream) into another stalls. A failure on either side is passed
+ * to the other: a short or broken origin body aborts the client's response,
+ * and a client that went away lets go of the origin. The runtime's stream
+ * reports a departed client only to the next write, so a silent origin is
+ * let go when it speaks again, closes, or (socket transport) idles out.
+ * `finished` runs as soon as the origin is done with (its last byte read, or
+ * the copy failed), before the client has seen the end: the next request
+ * must not find the origin still counted busy. Never rejects.
+ */
+async function copy(from: ReadableStream<Uint8Array>, to: WritableStream<Uint8Array>, finished: () => void): Promise<void> {
+  const reader = from.getReader();
+  const writer = to.getWriter();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      await writer.write(value);
+    }
+    finished();
+    // A FixedLengthStream refuses to close short of its length: that error aborts the client's response.
+    await writer.close();
+  } catch (e) {
+    finished();
+    await Promise.all([writer.abort(e).catch(() => {}), reader.cancel(e).catch(() => {})]);
+  }
+}
