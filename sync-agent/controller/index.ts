@@ -192,6 +192,10 @@ export class Controller {
           this.lastGeneration = Math.max(this.lastGeneration, stored.generation);
           this.lastPushed = stored.snapshot;
           this.lastPushedKey = stored.snapshot ? contentKey(stored.snapshot) : undefined;
+          // The one-write-per-second limit holds across restarts and failovers:
+          // the stored snapshot says when it was written (capped at our now, for skew).
+          const writtenAt = stored.snapshot ? Date.parse(stored.snapshot.publishedAt) : NaN;
+          if (Number.isFinite(writtenAt)) this.pacer.lastWriteAt = Math.max(this.pacer.lastWriteAt ?? 0, Math.min(writtenAt, this.now()));
           if (stored.problem) {
             this.deps.log.warn({ generation: stored.generation, problem: stored.problem }, `the stored snapshot is not usable (${stored.problem}); it will be replaced`);
           }

@@ -166,7 +166,12 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       return edge.request(host, path);
     },
     async whoAnswers(host) {
-      const res = await edge!.request(host, "/");
+      let res: Response;
+      try {
+        res = await edge!.request(host, "/", { signal: AbortSignal.timeout(5_000) });
+      } catch (err) {
+        return `error ${(err as Error).name}`;
+      }
       const who = res.headers.get("x-edgelb-node");
       await res.body?.cancel();
       return res.ok && who ? who : `status ${res.status}`;

@@ -4,12 +4,15 @@
 // while. The edge here is the fake KV store (kv-api sink); what it holds is
 // what the worker would serve.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Agent } from "../../sync-agent/agent.ts";
 import { healthyNodes, lbService, logsMatching, startWorld, waitFor, type World } from "./harness.ts";
 
 let w: World;
+let agent: Agent;
 beforeAll(async () => {
   // No periodic re-list here: recovery must come from the restart logic alone.
-  w = await startWorld({ addressBase: "127.0.63", sink: "kv-api", nodes: 2, config: { resyncMs: 0 } });
+  w = await startWorld({ addressBase: "127.0.63", sink: "kv-api", nodes: 2, noAgent: true, config: { resyncMs: 0 } });
+  agent = await w.startAgent({ health: { ...w.config.health, intervalMs: 500, timeoutMs: 400 } });
   await w.waitForSnapshot((s) => s.nodes.length === 2, "first snapshot");
 });
 afterAll(() => w?.stop());
@@ -25,7 +28,7 @@ describe("resilience", () => {
     expect(hosts((await w.stored())!)).toEqual([]); // last good state still served
     await w.cluster.api.listen();
     await w.waitForSnapshot((s) => hosts(s).includes("outage.example.com"), "change made during the outage");
-    expect(Object.values(w.agent.informers.restarts()).some((n) => n > 0)).toBe(true);
+    expect(Object.values(agent.informers.restarts()).some((n) => n > 0)).toBe(true);
   });
 
   it("recovers from watches reset mid-stream", async () => {
@@ -51,7 +54,7 @@ describe("resilience", () => {
     await waitFor(() => logsMatching(w.logs, /failed: Cloudflare API PUT answered 503/).length > 0, "a failed push");
     w.cluster.create(lbService("while-failing", { hostnames: "failing.example.com" }));
     w.cluster.node("node-2").setHealthy(false);
-    await waitFor(() => w.agent.controller.lastDesired?.body.nodes.find((n) => n.name === "node-2")?.healthy === false, "node-2 down in desired");
+    await waitFor(() => agent.controller.lastDesired?.body.nodes.find((n) => n.name === "node-2")?.healthy === false, "node-2 down in desired");
     w.cf!.clear();
     const s = await w.waitForSnapshot((s) => hosts(s).includes("failing.example.com") && !hosts(s).includes("compacted.example.com"), "state after the sink recovered", 15_000);
     expect(healthyNodes(s)).toEqual(["node-1"]);
