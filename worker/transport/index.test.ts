@@ -39,4 +39,37 @@ describe("fetch transport", () => {
     expect((err as ConnectError).message).toContain(`cannot reach ghost (${lab.deadAddress}:${lab.nodePort})`);
     expect((err as ConnectError).origin).toBe(o);
   });
+  it("leaves no unhandled promise behind when the connection is refused, with or without a body", async () => {
+    // workerd itself logs an info line ("uncaught exception ... Network
+    // connection lost") for every fetch() that cannot connect, even one whose
+    // rejection is handled; that line is not ours. This guards our own side:
+    // the race with the timeout, the client's abort signal, the request body.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: Event) => {
+      unhandled.push((e as PromiseRejectionEvent).reason);
+      e.preventDefault();
+    };
+    addEventListener("unhandledrejection", onUnhandled);
+    try {
+      const t = createFetchTransport();
+      const o: Origin = { node: "ghost", address: lab.deadAddress, port: lab.nodePort, scheme: "http" };
+      const client = new AbortController();
+      const bodies: (() => BodyInit | null)[] = [
+        () => null,
+        () => "small",
+        () => new ReadableStream<Uint8Array>({ pull: (c) => c.enqueue(new Uint8Array(1024)) }),
+      ];
+      for (const body of bodies) {
+        const b = body();
+        const request = new Request("http://x/upload", { method: b === null ? "GET" : "POST", body: b, signal: client.signal });
+        const err = await t.send({ origin: o, request, connectTimeoutMs: 1000, responseTimeoutMs: 1000 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ConnectError);
+      }
+      // Rejections are reported after the microtask queue drains; give them a turn or two.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      removeEventListener("unhandledrejection", onUnhandled);
+    }
+  });
 });

@@ -2,6 +2,10 @@
 // production). fetch() shows no separate connect phase: any failure before the
 // response head is a ConnectError, and the wait for the head is bounded by
 // responseTimeoutMs (connectTimeoutMs cannot be applied on its own).
+// workerd logs an info line "uncaught exception ... Network connection lost"
+// for every fetch() that cannot connect, even when the rejection is handled
+// (as it is here: no unhandledrejection event fires); the proxy's own
+// proxy.retry / proxy.failed line is the one to read.
 import { ConnectError, ResponseTimeoutError, type Origin, type OriginRequest, type Transport } from "../types.ts";
 
 export function originURL(origin: Origin, pathAndQuery: string): string {
