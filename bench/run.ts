@@ -47,6 +47,7 @@ const log = (line: string) => process.stderr.write(`${new Date().toISOString().s
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadAtStart = os.loadavg()[0]!;
   const sections: Section[] = [];
   const loadgen = pickLoadGenerator();
   log(`edgelb bench: ${[...only].join(", ")}${quick ? " (quick)" : ""}; load generator ${loadgen.name}; ${os.cpus().length} CPUs`);
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
   const header = [
     `# edgelb benchmark results`,
     "",
-    `Run ${new Date(started).toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; took ${elapsed.toFixed(0)} s${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.`,
+    `Run ${new Date(started).toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; took ${elapsed.toFixed(0)} s; 1-minute load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (anything above ~2 means other work shared the 2 cores)${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.`,
     "",
     "Regenerate with `npm run bench`. Every target is marked met or missed; a missed target says what limits it.",
     "",
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
     await writeFile(path.join(HERE, "results.md"), header + "\n" + sections.map(renderMarkdown).join("\n"));
     await writeFile(
       path.join(HERE, "results.json"),
-      JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, sections: sections.map((s) => ({ title: s.title, columns: s.columns, rows: s.rows, notes: s.notes, data: s.data })) }, null, 2) + "\n",
+      JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, sections: sections.map((s) => ({ title: s.title, columns: s.columns, rows: s.rows, notes: s.notes, data: s.data })) }, null, 2) + "\n",
     );
     log("wrote bench/results.md and bench/results.json");
   }
