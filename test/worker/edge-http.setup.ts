@@ -8,8 +8,11 @@
 // - the client (127.0.0.17): POST /request {host, path, method, headers, body}
 //   makes one request to the edge on a fresh connection and answers with what
 //   the client saw: status, headers, body bytes and whether the body ended
-//   cleanly or the connection was cut.
+//   cleanly or the connection was cut;
+// - a gzip origin (127.0.0.18): GET /gzip answers GZIP_TEXT gzip-encoded,
+//   with the Content-Length of the encoded bytes.
 import http from "node:http";
+import zlib from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -33,12 +36,15 @@ export interface WireResponse {
   text: string;
   /** "complete", or "aborted: <why>" when the connection ended mid-body. */
   outcome: string;
+  /** For a gzip body: the text after one gunzip, or "undecodable: <why>". */
+  gunzipped?: string;
 }
 
 export interface EdgeHttp {
   /** The client's address; tests POST WireRequests to `${client}/request`. */
   client: string;
   cluster: string;
+  gzipOrigin: { address: string; port: number; text: string; encodedBytes: number };
 }
 
 declare module "vitest" {
@@ -49,6 +55,7 @@ declare module "vitest" {
 
 const CLUSTER = "wire";
 const TEXT_LIMIT = 64 * 1024;
+const GZIP_TEXT = "edgelb passes gzip through once. ".repeat(40);
 
 function send(edge: URL, req: WireRequest): Promise<WireResponse> {
   return new Promise((resolve, reject) => {
@@ -63,8 +70,16 @@ function send(edge: URL, req: WireRequest): Promise<WireResponse> {
         const finish = (outcome: string) => {
           if (settled) return;
           settled = true;
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, text, outcome });
+          const body = Buffer.concat(chunks);
+          const r: WireResponse = { status: res.statusCode ?? 0, headers: res.headers, bytes, text: body.toString("utf8"), outcome };
+          if (res.headers["content-encoding"] === "gzip") {
+            try {
+              r.gunzipped = zlib.gunzipSync(body).toString("utf8");
+            } catch (e) {
+              r.gunzipped = `undecodable: ${(e as Error).message}`;
+            }
+          }
+          resolve(r);
         };
         res.on("data", (d: Buffer) => {
           bytes += d.length;
@@ -126,11 +141,26 @@ export default async function setup(project: TestProject) {
     client.listen(0, "127.0.0.17", resolve);
   });
 
-  project.provide("edgeHttp", { client: `http://127.0.0.17:${(client.address() as AddressInfo).port}`, cluster: CLUSTER });
+  const encoded = zlib.gzipSync(GZIP_TEXT);
+  const gzipOrigin = http.createServer((req, res) => {
+    req.resume();
+    if (req.url !== "/gzip") return void res.writeHead(404).end();
+    res.writeHead(200, { "content-type": "text/plain", "content-encoding": "gzip", "content-length": encoded.length }).end(encoded);
+  });
+  await new Promise<void>((resolve, reject) => {
+    gzipOrigin.once("error", reject);
+    gzipOrigin.listen(0, "127.0.0.18", resolve);
+  });
+
+  project.provide("edgeHttp", {
+    client: `http://127.0.0.17:${(client.address() as AddressInfo).port}`,
+    cluster: CLUSTER,
+    gzipOrigin: { address: "127.0.0.18", port: (gzipOrigin.address() as AddressInfo).port, text: GZIP_TEXT, encodedBytes: encoded.length },
+  });
 
   return async () => {
-    client.closeAllConnections();
-    await new Promise((r) => client.close(r));
+    for (const s of [client, gzipOrigin]) s.closeAllConnections();
+    await Promise.all([client, gzipOrigin].map((s) => new Promise((r) => s.close(r))));
     await edge.dispose();
   };
 }

@@ -7,7 +7,7 @@ import type { WireRequest, WireResponse } from "./edge-http.setup.ts";
 import { control, lab, nodesOf, service, snapshot, TOKEN } from "./helpers.ts";
 import { TRANSPORTS } from "./transports.ts";
 
-const { client, cluster } = inject("edgeHttp");
+const { client, cluster, gzipOrigin } = inject("edgeHttp");
 const raw = inject("socketOrigins").raw;
 
 async function wire(req: WireRequest): Promise<WireResponse> {
@@ -25,8 +25,13 @@ beforeAll(async () => {
     service({ name: `lab-${t}`, hostnames: [`lab-${t}.wire.test`], nodePort: lab.nodePort, ...onNode(lab.nodes[0]!.name), policy: { transport: t } }),
     service({ name: `raw-${t}`, hostnames: [`raw-${t}.wire.test`], nodePort: raw.port, ...onNode("raw"), policy: { transport: t } }),
     service({ name: `gate-${t}`, hostnames: [`gate-${t}.wire.test`], nodePort: lab.lab.port, ...onNode("lab"), policy: { transport: t } }),
+    service({ name: `gzip-${t}`, hostnames: [`gzip-${t}.wire.test`], nodePort: gzipOrigin.port, ...onNode("gzip"), policy: { transport: t } }),
   ]);
-  const origins = [{ name: "raw", address: raw.address, healthy: true }, { name: "lab", address: lab.lab.address, healthy: true }];
+  const origins = [
+    { name: "raw", address: raw.address, healthy: true },
+    { name: "lab", address: lab.lab.address, healthy: true },
+    { name: "gzip", address: gzipOrigin.address, healthy: true },
+  ];
   const snap = snapshot(cluster, [...nodesOf(lab.nodes), ...origins], services);
   const pushed = await wire({
     host: "edge.wire.test",
@@ -71,5 +76,15 @@ describe.each(TRANSPORTS)("on the wire, over the %s transport", (transport) => {
     expect(res.status).toBe(200);
     expect(res.headers["content-length"]).toBeUndefined();
     expect(res).toMatchObject({ text: "first\nlast\n", outcome: "complete" });
+  });
+
+  it("a gzip body reaches the client encoded exactly once", async () => {
+    const res = await wire({ host: `gzip-${transport}.wire.test`, path: "/gzip", headers: { "accept-encoding": "gzip" } });
+    expect(res.status).toBe(200);
+    expect(res.headers["content-encoding"]).toBe("gzip");
+    expect(res).toMatchObject({ gunzipped: gzipOrigin.text, outcome: "complete" });
+    // The socket transport relays the origin's encoded bytes, and their length;
+    // fetch() decodes them and workerd encodes again (without a length).
+    if (transport === "socket") expect(res.headers["content-length"]).toBe(String(gzipOrigin.encodedBytes));
   });
 });

@@ -11,7 +11,7 @@ import { selectTransport, type Transports } from "../transport/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
 import { ConnectError, MalformedResponseError, ResponseTimeoutError } from "../transport/types.ts";
 import { prepareBody } from "./body.ts";
-import { relayBody } from "./response-body.ts";
+import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 
 export interface ProxyDeps {
@@ -153,8 +153,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
     }
-    const responseBody = relayBody(request.method, upstream, release);
-    return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out }), fields);
+    // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
+    const raw = transport.name === "socket";
+    const responseBody = relayBody(request.method, upstream, release, raw);
+    const encodeBody = encodeBodyFor(upstream.headers, raw);
+    return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out, encodeBody }), fields);
   }
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.

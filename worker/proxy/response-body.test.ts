@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { declaredLength, relayBody } from "./response-body.ts";
+import { declaredLength, encodeBodyFor, relayBody } from "./response-body.ts";
 
 const enc = new TextEncoder();
 
@@ -35,6 +35,14 @@ describe("declaredLength", () => {
       expect(declaredLength(new Headers({ "content-length": bad })), bad).toBeUndefined();
     }
     expect(declaredLength(new Headers())).toBeUndefined();
+  });
+
+  it("keeps an encoded body's length only when its bytes pass as the origin sent them", () => {
+    const gzip = new Headers({ "content-length": "321", "content-encoding": "gzip" });
+    expect(declaredLength(gzip, true)).toBe(321);
+    expect(encodeBodyFor(gzip, true)).toBe("manual");
+    expect(encodeBodyFor(gzip, false)).toBe("automatic");
+    expect(encodeBodyFor(new Headers({ "content-length": "321" }), true)).toBe("automatic");
   });
 });
 

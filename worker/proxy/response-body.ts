@@ -8,14 +8,29 @@
 /** Statuses that never carry a body; their Content-Length describes something else. */
 const BODYLESS = new Set([204, 304]);
 
+/** True when the body carries a Content-Encoding (gzip, br, …). */
+export function isEncoded(headers: Headers): boolean {
+  const encoding = headers.get("content-encoding")?.trim().toLowerCase();
+  return !!encoding && encoding !== "identity";
+}
+
+/**
+ * How workerd must treat an encoded body on the way out. `raw`: the body
+ * holds the origin's bytes as sent (socket transport), already encoded, so
+ * workerd must not encode them again. fetch() hands over decoded bytes, which
+ * workerd re-encodes as the Content-Encoding header says.
+ */
+export function encodeBodyFor(headers: Headers, raw: boolean): "manual" | "automatic" {
+  return raw && isEncoded(headers) ? "manual" : "automatic";
+}
+
 /**
  * The body length the client will receive, when the origin declared it and
- * the bytes pass through as they are. An encoded body is decoded by fetch()
- * and re-encoded by workerd on the way out, so its length is not the client's.
+ * the bytes pass through as they are. A body fetch() decoded is re-encoded
+ * by workerd on the way out, so its declared length is not the client's.
  */
-export function declaredLength(headers: Headers): number | undefined {
-  const encoding = headers.get("content-encoding")?.trim().toLowerCase();
-  if (encoding && encoding !== "identity") return undefined;
+export function declaredLength(headers: Headers, raw = false): number | undefined {
+  if (!raw && isEncoded(headers)) return undefined;
   // Headers.get joins repeated fields with ", ", which this rejects.
   const value = headers.get("content-length")?.trim();
   if (value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
@@ -25,8 +40,14 @@ export function declaredLength(headers: Headers): number | undefined {
 /**
  * The body to hand the client. `finished` runs once when the origin's body has
  * been relayed, has failed or the client went away (in-flight bookkeeping).
+ * `raw`: the body holds the origin's bytes as sent (see encodeBodyFor).
  */
-export function relayBody(method: string, upstream: Response, finished: () => void): ReadableStream<Uint8Array> | null {
+export function relayBody(
+  method: string,
+  upstream: Response,
+  finished: () => void,
+  raw = false,
+): ReadableStream<Uint8Array> | null {
   const body = upstream.body;
   if (body === null || method === "HEAD" || BODYLESS.has(upstream.status)) {
     // Nothing to relay; an empty stream some transports attach is let go.
@@ -34,7 +55,7 @@ export function relayBody(method: string, upstream: Response, finished: () => vo
     finished();
     return null;
   }
-  const length = declaredLength(upstream.headers);
+  const length = declaredLength(upstream.headers, raw);
   const { readable, writable } = length === undefined ? new IdentityTransformStream() : new FixedLengthStream(length);
   let reported = false;
   void copy(body, writable, () => {
