@@ -175,7 +175,8 @@ export class StatusWriter {
         if (p.ingress.length > 0) this.event(byKey.get(p.key)!, "Warning", "SyncLoadBalancerFailed", `Error syncing load balancer: could not update status: ${message}`);
       }
     }
-    for (const key of this.inflight.keys()) if (!byKey.has(key) || !plan.patches.some((p) => p.key === key)) this.inflight.delete(key);
+    const planned = new Set(plan.patches.map((p) => p.key));
+    for (const key of this.inflight.keys()) if (!byKey.has(key) || !planned.has(key)) this.inflight.delete(key);
     this.owned = owned;
     return result;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { V1Service } from "@kubernetes/client-node";
-import { ingressFor, patchEvent, planStatus, transitionEvents, type PublishedLike, type VerdictLike } from "./plan.ts";
+import { backendSet, ingressFor, patchEvent, planStatus, transitionEvents, type LbState, type PublishedLike, type VerdictLike } from "./plan.ts";
 
 function svc(name: string, ingress: Array<{ hostname?: string; ip?: string }> = [], type = "LoadBalancer"): V1Service {
   return {
@@ -75,6 +75,30 @@ describe("planStatus", () => {
     expect(plan.patches.map((p) => p.key)).toEqual(["shop/was-lb"]);
   });
 
+  it("gives every Cluster Service the same healthy node set, and a Local one its healthy endpoints", () => {
+    const edge: PublishedLike = {
+      nodes: [
+        { name: "node-b", healthy: true },
+        { name: "node-a", healthy: true },
+        { name: "node-c", healthy: false },
+      ],
+      services: [
+        { namespace: "shop", name: "one", hostnames: ["one.example.com"] },
+        { namespace: "shop", name: "two", hostnames: ["two.example.com"], trafficPolicy: "Cluster" },
+        { namespace: "shop", name: "loc", hostnames: ["loc.example.com"], trafficPolicy: "Local", endpoints: [{ node: "node-c", healthy: false }, { node: "node-a" }] },
+      ],
+    };
+    const verdicts = new Map([["shop/one", served], ["shop/two", served], ["shop/loc", served]]);
+    const plan = planStatus({ services: [svc("one"), svc("two"), svc("loc")], verdicts, published: edge, owned: new Map() });
+    const state = (k: string) => plan.states.get(k) as Extract<LbState, { phase: "published" }>;
+    // One object for all Cluster Services: memory does not grow with services × nodes.
+    expect(state("shop/one").backends).toBe(state("shop/two").backends);
+    expect(state("shop/one").backends).toEqual(backendSet(["node-a", "node-b"]));
+    expect(state("shop/loc").backends).toEqual(backendSet(["node-a"]));
+    expect(backendSet(["node-b", "node-a"]).id).toBe(backendSet(["node-a", "node-b"]).id);
+    expect(backendSet(["node-a"]).id).not.toBe(backendSet(["node-a", "node-b"]).id);
+  });
+
   it("touches nothing before it knows what the edge serves", () => {
     const s = svc("web", [{ hostname: "shop.example.com" }]);
     expect(planStatus({ services: [s], verdicts: new Map([["shop/web", served]]), published: null, owned: new Map() }).patches).toEqual([]);
@@ -85,7 +109,7 @@ describe("events", () => {
   const pub = (backends: string[], extra: Partial<{ failOpen: boolean; lost: string[] }> = {}) => ({
     phase: "published" as const,
     hostnames: ["a.example.com"],
-    backends,
+    backends: backendSet(backends),
     available: backends.length > 0 && !extra.failOpen,
     failOpen: extra.failOpen ?? false,
     lost: extra.lost ?? [],
@@ -116,6 +140,7 @@ describe("events", () => {
       expect.stringContaining("fail open"),
     ]);
     expect(transitionEvents(pub(["a"]), pub(["a"]), null, null)).toEqual([]);
+    expect(transitionEvents(pub(["a", "b"]), pub(["b", "a"]), null, null)).toEqual([]);
   });
   it("status writes come with Ensured/Updated/Deleted", () => {
     const base = { key: "k", namespace: "n", name: "x" };
