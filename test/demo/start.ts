@@ -99,6 +99,10 @@ const onSigint = () => void shutdown("SIGINT");
 const onSigterm = () => void shutdown("SIGTERM");
 process.on("SIGINT", onSigint);
 process.on("SIGTERM", onSigterm);
+// A closed terminal (SIGHUP) stops it the same way; its output may be gone by then.
+process.on("SIGHUP", () => void shutdown("SIGHUP"));
+process.stdout.on("error", () => {});
+process.stderr.on("error", () => {});
 
 // Miniflare installs exit hooks that kill workerd and exit(130) at once on
 // SIGINT/SIGTERM; the demo stops its parts in order itself (its 'exit' hook
