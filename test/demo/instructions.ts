@@ -75,7 +75,7 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(d(`     undo:  ${k} annotate node node-2 sim.edgelb.dev/fault-     (other faults: unhealthy, error, slow)`));
   lines.push(`  4. Move ${api.name}'s pods:    ${c(`${k} annotate service ${api.name} sim.edgelb.dev/pods=node-3 --overwrite`)}`);
   lines.push(d(`     ${api.hostname} now answers only from node-3 (the simulated cluster has no Deployments: this annotation`));
-  lines.push(d(`     places the pods; node-1,node-1,node-3 gives node-1 weight 2)`));
+  lines.push(d(`     places the pods; node-1,node-1,node-3 gives node-1 weight 2, used with edgelb.dev/algorithm=weighted)`));
   lines.push(d(`     undo:  ${k} annotate service ${api.name} sim.edgelb.dev/pods=${api.pods.join(",")} --overwrite`));
   lines.push(`  5. Delete a Service:   ${c(`${k} delete service ${web.name}`)}`);
   lines.push(d(`     agent: "service default/${web.name} deleted" and a push; ${web.hostname} answers 404 "is not configured"`));
