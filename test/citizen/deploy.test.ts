@@ -89,6 +89,18 @@ describe("kustomize base", () => {
     const vol = pod.volumes?.find((v) => v.name === mount!.name);
     expect(vol?.secret?.secretName).toBe("edgelb-push-token");
   });
+
+  it("caps the V8 heap well inside the memory limit, so the GC works before the kernel kills the pod", () => {
+    const c = deployment(docs).spec!.template.spec!.containers[0] as V1Container;
+    const nodeOptions = c.env?.find((e) => e.name === "NODE_OPTIONS")?.value ?? "";
+    const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1]);
+    const limit = /^(\d+)(Mi|Gi)$/.exec(String(c.resources?.limits?.memory));
+    expect(limit, "memory limit in Mi or Gi").not.toBeNull();
+    const limitMiB = Number(limit![1]) * (limit![2] === "Gi" ? 1024 : 1);
+    expect(heapMiB).toBeGreaterThan(0);
+    // ~130 MiB of the agent's RSS is not V8 heap (Node, code, client-node): see the sizing note.
+    expect(limitMiB - heapMiB).toBeGreaterThanOrEqual(160);
+  });
 });
 
 describe("the Deployment's command line", () => {
