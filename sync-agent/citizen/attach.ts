@@ -64,6 +64,14 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   let edgeKnown = false;
   const EMPTY_EDGE = { nodes: [], services: [] };
   let pushError: string | null = null;
+  // contentKey validates and re-serialises the whole snapshot (~1.2 MB at
+  // 5,000 × 5,000, several MB of garbage): do it once per pushed snapshot, not
+  // on every evaluation. Pushed snapshots are never mutated.
+  let pushed: { snapshot: Snapshot; key: string } | null = null;
+  const pushedKey = (s: Snapshot): string => {
+    if (pushed?.snapshot !== s) pushed = { snapshot: s, key: contentKey(s) };
+    return pushed.key;
+  };
   const reconcileStatus = () => {
     if (!latest) return;
     const { topology, desired, services } = latest;
@@ -94,7 +102,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
       let skipped = 0;
       for (const v of e.topology.verdicts.values()) if (v.kind === "skipped") skipped++;
       metrics.setServices({ served: e.topology.served.length, skipped });
-      const upToDate = controller.lastPushed !== null && contentKey(controller.lastPushed) === contentKey(e.desired.body);
+      const upToDate = controller.lastPushed !== null && pushedKey(controller.lastPushed) === contentKey(e.desired.body);
       if (upToDate) {
         pendingSince = null;
         citizen.edgeConfirmed();
