@@ -14,3 +14,14 @@ export function hash32(s: string): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+/** A rendezvous score from a client's hash and a node's seed: murmur3's finalizer over both. */
+export function rendezvousScore(client: number, seed: number): number {
+  let h = Math.imul(client ^ seed, 0x9e3779b1) ^ seed;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

@@ -3,7 +3,8 @@
 // and the in-flight counts it is handed.
 import type { AlgorithmName } from "../snapshot/schema.ts";
 import type { RouteOrigin } from "../config/routes.ts";
-import { hash32 } from "./hash.ts";
+import { nodeSeed } from "../config/routes.ts";
+import { hash32, rendezvousScore } from "./hash.ts";
 
 export interface BalancerState {
   next: number;
@@ -69,14 +70,17 @@ function powerOfTwo(candidates: RouteOrigin[], ctx: PickContext): RouteOrigin {
 
 /**
  * Rendezvous (highest random weight) hashing on a client key: each client
- * ranks origins by hash(client, origin). Removing one of N origins moves only
- * the clients that ranked it first (about 1/N); adding one takes about 1/(N+1).
+ * ranks origins by score(hash(client), seed(origin)). Removing one of N origins
+ * moves only the clients that ranked it first (about 1/N); adding one takes
+ * about 1/(N+1). The score is integer-only so a route of thousands of nodes
+ * costs microseconds (the node seeds are precomputed per snapshot).
  */
 export function rendezvous(clientKey: string, candidates: RouteOrigin[]): RouteOrigin | undefined {
+  const client = hash32(clientKey);
   let best: RouteOrigin | undefined;
   let bestScore = -1;
   for (const o of candidates) {
-    const score = hash32(`${clientKey}|${o.cluster}/${o.node}|${o.address}`);
+    const score = rendezvousScore(client, nodeSeed(o.cluster, o.node, o.address));
     if (score > bestScore || (score === bestScore && best && o.key < best.key)) {
       best = o;
       bestScore = score;
@@ -86,7 +90,7 @@ export function rendezvous(clientKey: string, candidates: RouteOrigin[]): RouteO
 }
 
 /** The opaque value of the affinity cookie for an origin (does not reveal node names). */
-export function cookieValue(origin: RouteOrigin): string {
+export function cookieValue(origin: Pick<RouteOrigin, "key">): string {
   return hash32(origin.key).toString(36) + hash32(`${origin.key}#`).toString(36);
 }
 

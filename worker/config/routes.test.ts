@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SNAPSHOT_SCHEMA, validateSnapshot, type Snapshot, type SnapshotInput } from "../snapshot/schema.ts";
-import { buildIndex, lookupRoute, normalizeHost } from "./routes.ts";
+import { buildIndex, lookupRoute, normalizeHost, routeOrigins } from "./routes.ts";
 
 function parse(input: Omit<SnapshotInput, "schema" | "generation" | "publishedAt">): Snapshot {
   const r = validateSnapshot({ schema: SNAPSHOT_SCHEMA, generation: 1, publishedAt: "2026-01-01T00:00:00Z", ...input });
@@ -49,7 +49,7 @@ describe("route index", () => {
       { cluster: "west", id: "shop/web" },
     ]);
     expect(route.policy.algorithm).toBe("least-request");
-    expect(route.origins.map((o) => [o.key, o.address, o.port, o.healthy])).toEqual([
+    expect(routeOrigins(route).map((o) => [o.key, o.address, o.port, o.healthy])).toEqual([
       ["east/e1:30080", "192.0.2.1", 30080, true],
       ["east/e2:30080", "2001:db8::2", 30080, false],
       ["west/w1:31080", "node-w1.example.net", 31080, true],
@@ -58,7 +58,7 @@ describe("route index", () => {
 
   it("uses only nodes with local endpoints for Local services, with their weights", () => {
     const route = lookupRoute(index, "api.example.com")!;
-    expect(route.origins.map((o) => ({ node: o.node, weight: o.weight, healthy: o.healthy, scheme: o.scheme }))).toEqual([
+    expect(routeOrigins(route).map((o) => ({ node: o.node, weight: o.weight, healthy: o.healthy, scheme: o.scheme }))).toEqual([
       { node: "e1", weight: 3, healthy: true, scheme: "https" },
       // Healthy endpoint on a node the agent reports unhealthy: not healthy.
       { node: "e2", weight: 1, healthy: false, scheme: "https" },

@@ -1,7 +1,13 @@
 // Pure: snapshots in, a host → route index out. Built once per snapshot change,
 // never per request.
+//
+// Memory and CPU are O(nodes + services + endpoints), not O(services × nodes):
+// each cluster's nodes live once in a NodeTable, a Cluster-policy Service is a
+// reference to that table plus its NodePort, and RouteOrigin objects are made
+// only for the node a request is sent to (or for a Local Service's few nodes).
 import type { ServicePolicy, Snapshot, SnapshotService } from "../snapshot/schema.ts";
 import type { Origin } from "../transport/types.ts";
+import { hash32 } from "../balancer/hash.ts";
 
 /** One backend of a route: a node's address and a Service's NodePort. */
 export interface RouteOrigin extends Origin {
@@ -15,6 +21,40 @@ export interface RouteOrigin extends Origin {
   healthy: boolean;
 }
 
+/** The nodes of one cluster snapshot, once, shared by all of its Services. */
+export interface NodeTable {
+  cluster: string;
+  names: string[];
+  addresses: string[];
+  healthy: boolean[];
+  byName: Map<string, number>;
+  /** Indices of the healthy nodes, in snapshot order. */
+  healthyNodes: number[];
+  /** Per node: hash of its identity, the node's half of a rendezvous score. */
+  seeds: Uint32Array;
+}
+
+/** The origins one Service adds to a route. */
+export interface Backend {
+  cluster: string;
+  /** namespace/name of the Service. */
+  service: string;
+  port: number;
+  scheme: "http" | "https";
+  table: NodeTable;
+  /** Local: the table indices of the nodes with endpoints. Cluster: absent, every node of the table. */
+  members: number[] | undefined;
+  /** Local: endpoint weight per member. */
+  weights: number[] | undefined;
+  /** Local: the member is healthy (its node and its health check). */
+  memberHealthy: boolean[] | undefined;
+  size: number;
+  /** Positions (member index, or node index for Cluster) of the healthy origins. */
+  healthy: number[];
+  /** Lazily built: affinity cookie value → position. */
+  cookies: Map<string, number> | undefined;
+}
+
 export interface Route {
   /** The hostname pattern that matched (exact name or `*.suffix`). */
   pattern: string;
@@ -22,7 +62,14 @@ export interface Route {
   services: { cluster: string; id: string }[];
   /** The first Service's policy (cluster order of EDGELB_CLUSTERS) governs a merged route. */
   policy: ServicePolicy;
-  origins: RouteOrigin[];
+  /** One per Service, in order; their origins concatenated are the route's origins. */
+  backends: Backend[];
+  /** Number of origins. */
+  size: number;
+  /** Number of origins the agent reports healthy. */
+  healthyCount: number;
+  /** Every origin has weight 1 (always so without Local Services). */
+  uniformWeights: boolean;
 }
 
 export interface RouteIndex {
@@ -33,37 +80,125 @@ export interface RouteIndex {
 
 export const EMPTY_INDEX: RouteIndex = { exact: new Map(), wildcard: new Map() };
 
-export function serviceOrigins(cluster: string, snapshot: Snapshot, svc: SnapshotService): RouteOrigin[] {
-  const id = `${svc.namespace}/${svc.name}`;
-  const nodes = new Map(snapshot.nodes.map((n) => [n.name, n]));
-  const make = (name: string, weight: number, healthy: boolean): RouteOrigin | undefined => {
-    const node = nodes.get(name);
-    if (!node) return undefined;
+/** The rendezvous identity of a node: cluster, name and address (a readdressed node is a new one). */
+export function nodeSeed(cluster: string, node: string, address: string): number {
+  return hash32(`${cluster}/${node}|${address}`);
+}
+
+const tables = new WeakMap<Snapshot, Map<string, NodeTable>>();
+
+/** The node table of a snapshot, built once and cached with the snapshot. */
+export function nodeTable(cluster: string, snapshot: Snapshot): NodeTable {
+  let byCluster = tables.get(snapshot);
+  if (!byCluster) tables.set(snapshot, (byCluster = new Map()));
+  let table = byCluster.get(cluster);
+  if (table) return table;
+  const n = snapshot.nodes.length;
+  const names: string[] = new Array(n);
+  const addresses: string[] = new Array(n);
+  const healthy: boolean[] = new Array(n);
+  const byName = new Map<string, number>();
+  const seeds = new Uint32Array(n);
+  const up: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const node = snapshot.nodes[i]!;
+    names[i] = node.name;
+    addresses[i] = node.address;
+    healthy[i] = node.healthy;
+    byName.set(node.name, i);
+    seeds[i] = nodeSeed(cluster, node.name, node.address);
+    if (node.healthy) up.push(i);
+  }
+  table = { cluster, names, addresses, healthy, byName, healthyNodes: up, seeds };
+  byCluster.set(cluster, table);
+  return table;
+}
+
+export function serviceBackend(cluster: string, table: NodeTable, svc: SnapshotService): Backend {
+  const service = `${svc.namespace}/${svc.name}`;
+  if (svc.trafficPolicy !== "Local") {
+    // One object literal shape for both kinds keeps the hot paths monomorphic.
     return {
-      key: `${cluster}/${node.name}:${svc.nodePort}`,
-      node: node.name,
-      address: node.address,
+      cluster,
+      service,
       port: svc.nodePort,
       scheme: svc.scheme,
-      cluster,
-      service: id,
-      weight,
-      healthy: healthy && node.healthy,
+      table,
+      members: undefined,
+      weights: undefined,
+      memberHealthy: undefined,
+      size: table.names.length,
+      healthy: table.healthyNodes,
+      cookies: undefined,
     };
-  };
-  const out: RouteOrigin[] = [];
-  if (svc.trafficPolicy === "Local") {
-    // Only nodes with ready local endpoints may serve a Local Service.
-    for (const ep of svc.endpoints ?? []) {
-      const o = make(ep.node, ep.weight, ep.healthy);
-      if (o) out.push(o);
-    }
-  } else {
-    for (const n of snapshot.nodes) {
-      const o = make(n.name, 1, true);
-      if (o) out.push(o);
-    }
   }
+  // Only nodes with ready local endpoints may serve a Local Service.
+  const members: number[] = [];
+  const weights: number[] = [];
+  const memberHealthy: boolean[] = [];
+  const up: number[] = [];
+  for (const ep of svc.endpoints ?? []) {
+    const i = table.byName.get(ep.node);
+    if (i === undefined) continue;
+    const ok = ep.healthy && table.healthy[i]!;
+    if (ok) up.push(members.length);
+    members.push(i);
+    weights.push(ep.weight);
+    memberHealthy.push(ok);
+  }
+  return {
+    cluster,
+    service,
+    port: svc.nodePort,
+    scheme: svc.scheme,
+    table,
+    members,
+    weights,
+    memberHealthy,
+    size: members.length,
+    healthy: up,
+    cookies: undefined,
+  };
+}
+
+/** The table index of the node at a backend position. */
+export function nodeAt(b: Backend, pos: number): number {
+  return b.members ? b.members[pos]! : pos;
+}
+
+export function originKey(b: Backend, pos: number): string {
+  return `${b.cluster}/${b.table.names[nodeAt(b, pos)]!}:${b.port}`;
+}
+
+/** Makes the origin object for one position (on demand: never for all nodes of every Service). */
+export function originAt(b: Backend, pos: number): RouteOrigin {
+  const i = nodeAt(b, pos);
+  const node = b.table.names[i]!;
+  return {
+    key: `${b.cluster}/${node}:${b.port}`,
+    node,
+    address: b.table.addresses[i]!,
+    port: b.port,
+    scheme: b.scheme,
+    cluster: b.cluster,
+    service: b.service,
+    weight: b.weights ? b.weights[pos]! : 1,
+    healthy: b.memberHealthy ? b.memberHealthy[pos]! : b.table.healthy[i]!,
+  };
+}
+
+/** Every origin of a route, in order. O(size): for small routes, fail-open and tests. */
+export function routeOrigins(route: Route): RouteOrigin[] {
+  const out: RouteOrigin[] = [];
+  for (const b of route.backends) for (let p = 0; p < b.size; p++) out.push(originAt(b, p));
+  return out;
+}
+
+/** The origins of one Service (the status page lists them). */
+export function serviceOrigins(cluster: string, snapshot: Snapshot, svc: SnapshotService): RouteOrigin[] {
+  const b = serviceBackend(cluster, nodeTable(cluster, snapshot), svc);
+  const out: RouteOrigin[] = new Array(b.size);
+  for (let p = 0; p < b.size; p++) out[p] = originAt(b, p);
   return out;
 }
 
@@ -75,22 +210,31 @@ export function serviceOrigins(cluster: string, snapshot: Snapshot, svc: Snapsho
 export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[]): RouteIndex {
   const index: RouteIndex = { exact: new Map(), wildcard: new Map() };
   for (const { cluster, snapshot } of snapshots) {
-    const services = [...snapshot.services].sort((a, b) =>
-      `${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1,
-    );
-    for (const svc of services) {
-      const origins = serviceOrigins(cluster, snapshot, svc);
-      for (const host of new Set(svc.hostnames.map((h) => h.toLowerCase()))) {
+    const table = nodeTable(cluster, snapshot);
+    const services = snapshot.services
+      .map((svc) => ({ id: `${svc.namespace}/${svc.name}`, svc }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const { id, svc } of services) {
+      const backend = serviceBackend(cluster, table, svc);
+      const uniform = !backend.weights || backend.weights.every((w) => w === 1);
+      const hosts = svc.hostnames;
+      for (let h = 0; h < hosts.length; h++) {
+        const host = hosts[h]!.toLowerCase();
+        // A hostname listed twice (in any case) adds the Service once.
+        if (hosts.findIndex((x) => x.toLowerCase() === host) < h) continue;
         const isWildcard = host.startsWith("*.");
         const map = isWildcard ? index.wildcard : index.exact;
         const key = isWildcard ? host.slice(2) : host;
         let route = map.get(key);
         if (!route) {
-          route = { pattern: host, services: [], policy: svc.policy, origins: [] };
+          route = { pattern: host, services: [], policy: svc.policy, backends: [], size: 0, healthyCount: 0, uniformWeights: true };
           map.set(key, route);
         }
-        route.services.push({ cluster, id: `${svc.namespace}/${svc.name}` });
-        route.origins.push(...origins);
+        route.services.push({ cluster, id });
+        route.backends.push(backend);
+        route.size += backend.size;
+        route.healthyCount += backend.healthy.length;
+        route.uniformWeights &&= uniform;
       }
     }
   }

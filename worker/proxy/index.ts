@@ -3,7 +3,8 @@
 // a missing response head) moves the request to another node, up to the
 // policy's attempts. Picks, retries and ejections are logged.
 import type { Route, RouteOrigin } from "../config/routes.ts";
-import { cookieValue, pick, readCookie, rendezvous, type BalancerState } from "../balancer/index.ts";
+import { cookieValue, readCookie, type BalancerState } from "../balancer/index.ts";
+import { chooseOrigin, type ChooseContext } from "../balancer/route.ts";
 import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
@@ -53,7 +54,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     return res;
   };
 
-  if (route.origins.length === 0) {
+  if (route.size === 0) {
     return done(
       text(503, `edgelb: service ${serviceNames} for host ${facts.host} has no origins (no ready node)`, {
         "retry-after": "10",
@@ -75,29 +76,27 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   const cookie = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), policy.cookieName) : undefined;
   let failedOpen = false;
 
-  const candidates = (): RouteOrigin[] => {
-    const fresh = route.origins.filter((o) => !tried.has(o.key));
-    const usable = fresh.filter((o) => o.healthy && !deps.health.isEjected(o.key));
-    if (usable.length > 0 || fresh.length === 0) return usable;
-    // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
-    if (!failedOpen) {
-      failedOpen = true;
-      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNames, nodes: fresh.map((o) => o.node) });
-    }
-    return fresh;
+  const chooseContext: ChooseContext = {
+    state,
+    inFlight: (k) => deps.inFlight.get(k) ?? 0,
+    random: deps.random,
+    isEjected: (k) => deps.health.isEjected(k),
+    tried,
+    clientIp: policy.affinity === "client-ip" && facts.clientIp ? facts.clientIp : undefined,
+    cookie,
   };
-
-  const choose = (list: RouteOrigin[]): RouteOrigin | undefined => {
-    if (cookie !== undefined) {
-      const pinned = list.find((o) => cookieValue(o) === cookie);
-      if (pinned) return pinned;
+  const choose = (): RouteOrigin | undefined => {
+    const choice = chooseOrigin(route, chooseContext);
+    if (choice.failedOpen && !failedOpen) {
+      // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
+      failedOpen = true;
+      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNames, nodes: choice.remaining });
     }
-    if (policy.affinity === "client-ip" && facts.clientIp) return rendezvous(facts.clientIp, list);
-    return pick(policy.algorithm, list, { state, inFlight: (k) => deps.inFlight.get(k) ?? 0, random: deps.random });
+    return choice.origin;
   };
 
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-    const origin = choose(candidates());
+    const origin = choose();
     if (!origin) break;
     tried.add(origin.key);
     const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
@@ -128,7 +127,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
         deps.health.failure(origin.key, message, { cluster: origin.cluster, service: origin.service, node: origin.node });
       }
       const canRetry = retryable && body.replayable && attempt < policy.attempts;
-      if (canRetry && candidates().length > 0) {
+      if (canRetry && tried.size < route.size) {
         deps.log("warn", "proxy.retry", { ...fields, error: message, kind: (err as Error).name });
         continue;
       }
@@ -164,7 +163,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   return done(
     text(
       502,
-      `edgelb: no node of ${serviceNames} could be reached for ${facts.host} (tried ${tried.size} of ${route.origins.length}; request ${requestId})`,
+      `edgelb: no node of ${serviceNames} could be reached for ${facts.host} (tried ${tried.size} of ${route.size}; request ${requestId})`,
       { "x-request-id": requestId },
     ),
     { tried: [...tried], errors },
