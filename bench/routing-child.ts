@@ -4,7 +4,7 @@
 //
 // It runs the worker's real modules: ConfigStore (KV read → parseSnapshot →
 // validate → buildIndex, exactly what an isolate does on load and on each
-// background refresh), lookupRoute, PassiveHealth, pick/rendezvous, and the
+// background refresh), lookupRoute, PassiveHealth, chooseOrigin (the proxy's pick), and the
 // whole request path (createEdge → hono → proxy) with a transport stub that
 // answers at once, so no I/O is timed.
 import { performance } from "node:perf_hooks";
@@ -18,7 +18,6 @@ interface RouteOrigin {
   healthy: boolean;
 }
 interface Route {
-  origins: RouteOrigin[];
   policy: { algorithm: string; affinity: string };
 }
 interface RouteIndex {
@@ -34,11 +33,20 @@ interface Transport {
 }
 type BalancerState = object;
 const importWorker = <T>(p: string): Promise<T> => import(new URL(p, import.meta.url).href) as Promise<T>;
-const { pick, rendezvous, newBalancerState } = await importWorker<{
-  pick(algorithm: string, candidates: RouteOrigin[], ctx: { state: BalancerState; inFlight: (k: string) => number; random: () => number }): RouteOrigin | undefined;
-  rendezvous(clientKey: string, candidates: RouteOrigin[]): RouteOrigin | undefined;
-  newBalancerState(): BalancerState;
-}>("../worker/balancer/index.ts");
+const { newBalancerState } = await importWorker<{ newBalancerState(): BalancerState }>("../worker/balancer/index.ts");
+const { chooseOrigin } = await importWorker<{
+  chooseOrigin(
+    route: Route,
+    ctx: {
+      state: BalancerState;
+      inFlight: (k: string) => number;
+      random: () => number;
+      isEjected: (k: string) => boolean;
+      tried: ReadonlySet<string>;
+      clientIp?: string;
+    },
+  ): { origin?: RouteOrigin; failedOpen: boolean };
+}>("../worker/balancer/route.ts");
 const { ConfigStore } = await importWorker<{
   ConfigStore: new (o: { kv: unknown; clusters: string[]; ttlMs: number; log: () => void }) => Store;
 }>("../worker/config/index.ts");
@@ -116,9 +124,10 @@ const parsed = parseSnapshot(text);
 if (!parsed.ok) throw new Error(parsed.error);
 const index = await measure(() => buildIndex([{ cluster: "default", snapshot: parsed.snapshot }]), 1, loadRuns === 1 ? 1 : 10, 500);
 
-// Routing decision: host lookup, the proxy's candidate filter (usable =
-// healthy and not ejected, as proxy/index.ts does for the first attempt) and
-// the balancer's pick, over random hostnames of the snapshot.
+// Routing decision: host lookup and the proxy's choice for the first attempt
+// (chooseOrigin: the balancer's pick among usable origins = healthy and not
+// ejected, with client-ip affinity where the Service asks for it), over random
+// hostnames of the snapshot.
 const health = new PassiveHealth({ log: noLog });
 const balancers = new WeakMap<object, BalancerState>();
 const r = rng(3);
@@ -128,16 +137,17 @@ let sink = 0;
 const decide = () => {
   const route = lookupRoute(store.routes, hosts[h++ & 4095]!);
   if (!route) throw new Error("no route");
-  const tried = new Set<string>();
-  const fresh = route.origins.filter((o) => !tried.has(o.key));
-  const usable: RouteOrigin[] = fresh.filter((o) => o.healthy && !health.isEjected(o.key));
   let state = balancers.get(route);
   if (!state) balancers.set(route, (state = newBalancerState()));
-  const o =
-    route.policy.affinity === "client-ip"
-      ? rendezvous("203.0.113.7", usable)
-      : pick(route.policy.algorithm, usable, { state, inFlight: () => 0, random: Math.random });
-  sink += o ? 1 : 0;
+  const choice = chooseOrigin(route, {
+    state,
+    inFlight: () => 0,
+    random: Math.random,
+    isEjected: (k) => health.isEjected(k),
+    tried: new Set<string>(),
+    clientIp: route.policy.affinity === "client-ip" ? "203.0.113.7" : undefined,
+  });
+  sink += choice.origin ? 1 : 0;
 };
 // Batches of decisions so the clock's resolution does not matter.
 const batch = 200;
