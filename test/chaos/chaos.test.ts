@@ -165,6 +165,7 @@ async function serveThrough(what: string, from = Date.now()): Promise<void> {
  * hostname answers, and users reach every node again.
  */
 async function converge(what: string): Promise<void> {
+  mark(`converge ${what}`);
   await until(`${what}: the edge to converge`, async () => {
     const s = await stored();
     const v = await served();
@@ -202,6 +203,7 @@ async function expectNoFailures(phase: string): Promise<void> {
   await until(`answers to every request of "${phase}"`, () => traffic.inFlight(phase) === 0 || `${traffic.inFlight(phase)} in flight`, 50_000);
   const outcomes = traffic.of(phase);
   const failed = outcomes.filter((o) => !o.ok && !PASSED_THROUGH(o));
+  if (process.env.CHAOS_DEBUG) for (const o of failed) console.log(`[failed] ${new Date(o.startedAt).toISOString()} +${o.ms}ms ${o.method} ${o.failure}`);
   const c = countPhase(phase, outcomes);
   console.log(`[chaos] ${phase}: ${c.get} GET (${c.failedGet} failed), ${c.post} POST (${c.failedPost} failed), ${c.passedThrough} node 5xx passed through, slowest ${c.maxMs} ms, answered by ${JSON.stringify(c.nodes)}`);
   expect(failed.map((o) => `${o.method} ${o.failure}`).slice(0, 10), `${failed.length} failed requests during "${phase}"`).toEqual([]);
@@ -209,7 +211,13 @@ async function expectNoFailures(phase: string): Promise<void> {
   expect(c.post).toBeGreaterThan(DURING / 4);
 }
 
+const marks: { at: string; what: string }[] = [];
+function mark(what: string): void {
+  marks.push({ at: new Date().toISOString(), what });
+}
+
 function begin(phase: string): number {
+  mark(`begin ${phase}`);
   traffic.phase = phase;
   return Date.now();
 }
@@ -225,7 +233,7 @@ beforeAll(async () => {
         const j = JSON.parse(line) as { event?: string };
         if (j.event) workerEvents.push(j as { event: string });
       } catch {
-        /* workerd's own lines */
+        if (process.env.CHAOS_DEBUG) console.log(`[workerd ${new Date().toISOString()}] ${line}`);
       }
     },
   });
@@ -252,6 +260,10 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  if (process.env.CHAOS_DEBUG) {
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(process.env.CHAOS_DEBUG, JSON.stringify({ marks, workerEvents, failed: traffic?.outcomes.filter((o) => !o.ok), agentLines }, null, 1));
+  }
   await traffic?.stop();
   await gens?.stop();
   for (const a of agents) a.kill("SIGKILL");
@@ -272,6 +284,7 @@ describe("chaos: users keep being served and nothing the cluster does is lost", 
     addService("during-node-kill", "kill.chaos.test");
     await until("the agent to take node-1 out", async () => webNodes(await served()).find((n) => n.node === "node-1")?.healthy === false || "still healthy");
     await serveThrough("around the dead node", t);
+    mark("restore node");
     await node.setBehavior({ mode: "ok" });
     node.setHealthy(true);
     await converge("node-1 restarted");
@@ -286,6 +299,7 @@ describe("chaos: users keep being served and nothing the cluster does is lost", 
     setZone("node-3", "zone-a");
     await until("the zone change to reach KV", async () => (await stored())?.nodes.find((n) => n.name === "node-3")?.zone === "zone-a" || "not yet");
     await serveThrough("while node-2 answers 503", t);
+    mark("restore node");
     await node.setBehavior({ mode: "ok" });
     await converge("node-2 answering again");
     await expectNoFailures(PHASES.node503);
@@ -303,6 +317,7 @@ describe("chaos: users keep being served and nothing the cluster does is lost", 
     await serveThrough("around the hung node", out);
     const held = traffic.inFlight(PHASES.nodeHung);
     // Coming back drops the held connections: the worker must retry those requests elsewhere.
+    mark("restore node");
     await node.setBehavior({ mode: "ok" });
     node.setHealthy(true);
     console.log(`[chaos] ${PHASES.nodeHung}: ${held} requests were held by node-3 when it came back (${Date.now() - t} ms after the hang began)`);
@@ -320,6 +335,7 @@ describe("chaos: users keep being served and nothing the cluster does is lost", 
     await until("the agent to notice the outage", () => agentLines.slice(before).some((l) => /re-listing at/.test(l.msg)) || "no watch failure logged");
     await serveThrough("while the API server is down", t);
     cluster.api.compact();
+    mark("api listen");
     await cluster.api.listen();
     await until("the agent's watches to come back", () => cluster.api.watchCount > 0 || "no watches");
     expect(cluster.api.resetWatches()).toBeGreaterThan(0);
@@ -333,10 +349,12 @@ describe("chaos: users keep being served and nothing the cluster does is lost", 
     deleteService("during-node-kill", "kill.chaos.test");
     addService("during-agent-kill", "agent.chaos.test");
     faults.push("agent SIGKILL");
+    mark("agent kill");
     old.kill("SIGKILL");
     expect((await old.exited).signal).toBe("SIGKILL");
     setZone("node-1", "zone-c");
     await serveThrough("with no agent running", t);
+    mark("agent start");
     const next = startAgent();
     await converge("agent restarted");
     expect(agentLines.some((l) => l.run === next.run && l.msg.startsWith("became leader"))).toBe(true);
@@ -357,6 +375,7 @@ describe("chaos: users keep being served and nothing the cluster does is lost", 
     await serveThrough("while the sink fails", t);
     // Nothing got through meanwhile: the edge still serves the snapshot from before the fault.
     expect((await stored())?.services.some((s) => s.hostnames.includes("sink.chaos.test"))).toBe(false);
+    mark("sink ok");
     proxy.setFault(null);
     await converge("sink recovered");
     await expectNoFailures(PHASES.sinkFailing);

@@ -97,7 +97,10 @@ export class Traffic {
     try {
       const res = await this.opts.send(this.opts.host, path, {
         method,
-        ...(sent ? { body: sent, headers: { "content-type": "application/json" } } : {}),
+        // A fresh connection per user: a pooled idle connection that the local
+        // server closes as it is reused fails in the client, not in edgelb.
+        headers: { connection: "close", ...(sent ? { "content-type": "application/json" } : {}) },
+        ...(sent ? { body: sent } : {}),
         signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
       });
       const text = await res.text();
