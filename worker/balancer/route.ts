@@ -40,11 +40,6 @@ export function chooseOrigin(route: Route, ctx: ChooseContext): Choice {
   return failOpen(route, ctx);
 }
 
-/** Origins left to try for this request (not tried yet), healthy or not. */
-export function remainingCount(route: Route, tried: ReadonlySet<string>): number {
-  return route.size - tried.size;
-}
-
 const usable = (key: string, ctx: ChooseContext) => !ctx.tried.has(key) && !ctx.isEjected(key);
 
 function listChoice(list: RouteOrigin[], route: Route, ctx: ChooseContext): RouteOrigin | undefined {
@@ -92,6 +87,22 @@ function probe(route: Route, start: number, ctx: ChooseContext, skip = -1): [num
   return undefined;
 }
 
+/**
+ * A random usable origin: a few random draws first, so an ejected node's
+ * share spreads over all others rather than landing on its neighbour, then a
+ * linear probe (bounded by the route's size) for when most are out.
+ */
+function probeRandom(route: Route, ctx: ChooseContext, skip = -1): [number, RouteOrigin] | undefined {
+  const n = route.healthyCount;
+  for (let k = 0; k < 4; k++) {
+    const i = Math.floor(ctx.random() * n);
+    if (i === skip) continue;
+    const [b, pos] = healthyAt(route, i);
+    if (usable(originKey(b, pos), ctx)) return [i, originAt(b, pos)];
+  }
+  return probe(route, Math.floor(ctx.random() * n), ctx, skip);
+}
+
 /** A usable healthy origin, or undefined when none is left. */
 function chooseHealthy(route: Route, ctx: ChooseContext): RouteOrigin | undefined {
   const n = route.healthyCount;
@@ -118,12 +129,12 @@ function chooseHealthy(route: Route, ctx: ChooseContext): RouteOrigin | undefine
     case "weighted": // equal weights: smooth weighted round-robin is round-robin
       return probe(route, ctx.state.next++ % n, ctx)?.[1];
     case "random":
-      return probe(route, Math.floor(ctx.random() * n), ctx)?.[1];
+      return probeRandom(route, ctx)?.[1];
     case "least-request": {
       // Power of two choices: two distinct usable origins, the less busy wins.
-      const a = probe(route, Math.floor(ctx.random() * n), ctx);
+      const a = probeRandom(route, ctx);
       if (!a) return undefined;
-      const b = probe(route, Math.floor(ctx.random() * n), ctx, a[0]);
+      const b = probeRandom(route, ctx, a[0]);
       if (!b) return a[1];
       return ctx.inFlight(b[1].key) < ctx.inFlight(a[1].key) ? b[1] : a[1];
     }

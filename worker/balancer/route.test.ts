@@ -1,0 +1,140 @@
+import { describe, expect, it } from "vitest";
+import { buildIndex, lookupRoute, routeOrigins, type Route, type RouteOrigin } from "../config/routes.ts";
+import { SNAPSHOT_SCHEMA, validateSnapshot, type Snapshot, type SnapshotInput } from "../snapshot/schema.ts";
+import { newBalancerState, rendezvous, cookieValue } from "./index.ts";
+import { chooseOrigin, SMALL_ROUTE, type ChooseContext } from "./route.ts";
+
+// Routes larger than SMALL_ROUTE take the probing path; these tests use 200 nodes.
+const N = 200;
+
+function snapshot(cluster: string, nodes: SnapshotInput["nodes"], services: SnapshotInput["services"]): Snapshot {
+  const r = validateSnapshot({ schema: SNAPSHOT_SCHEMA, cluster, generation: 1, publishedAt: "2026-01-01T00:00:00Z", nodes, services });
+  if (!r.ok) throw new Error(r.error);
+  return r.snapshot;
+}
+
+function nodes(n: number, prefix = "n", unhealthy: (i: number) => boolean = () => false): SnapshotInput["nodes"] {
+  return Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}`, address: `10.${(i >> 8) & 255}.${i & 255}.1`, healthy: !unhealthy(i) }));
+}
+
+function route(policy: object, unhealthy?: (i: number) => boolean): Route {
+  const snap = snapshot("c", nodes(N, "n", unhealthy), [{ namespace: "d", name: "web", hostnames: ["web.example"], nodePort: 30080, policy }]);
+  const r = lookupRoute(buildIndex([{ cluster: "c", snapshot: snap }]), "web.example")!;
+  expect(r.size).toBeGreaterThan(SMALL_ROUTE);
+  return r;
+}
+
+/** A seeded PRNG (mulberry32). */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function ctx(over: Partial<ChooseContext> = {}): ChooseContext {
+  return { state: newBalancerState(), inFlight: () => 0, random: seeded(11), isEjected: () => false, tried: new Set(), ...over };
+}
+
+function picks(r: Route, c: ChooseContext, n: number): RouteOrigin[] {
+  return Array.from({ length: n }, () => chooseOrigin(r, c).origin!);
+}
+
+describe("chooseOrigin on a large route", () => {
+  it("round-robin visits every healthy node once per cycle and never an unhealthy one", () => {
+    const r = route({ algorithm: "round-robin" }, (i) => i % 10 === 3);
+    const healthy = routeOrigins(r).filter((o) => o.healthy).map((o) => o.node);
+    const seq = picks(r, ctx(), healthy.length).map((o) => o.node);
+    expect(seq).toEqual(healthy);
+  });
+
+  it("skips ejected and already tried nodes without failing open", () => {
+    const r = route({ algorithm: "random" });
+    const ejected = new Set(Array.from({ length: 150 }, (_, i) => `c/n${i}:30080`));
+    const tried = new Set(["c/n150:30080", "c/n151:30080"]);
+    const c = ctx({ isEjected: (k) => ejected.has(k), tried });
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const choice = chooseOrigin(r, c);
+      expect(choice.failedOpen).toBe(false);
+      seen.add(choice.origin!.key);
+    }
+    for (const k of seen) expect(ejected.has(k) || tried.has(k)).toBe(false);
+    // Every one of the 48 usable nodes gets traffic.
+    expect(seen.size).toBe(48);
+  });
+
+  it("fails open to ejected and unhealthy nodes when nothing else is left, and stops when all were tried", () => {
+    const r = route({ algorithm: "round-robin" }, (i) => i >= 100);
+    const c = ctx({ isEjected: (k) => Number(k.slice(3, k.indexOf(":"))) < 100 });
+    const choice = chooseOrigin(r, c);
+    expect(choice.failedOpen).toBe(true);
+    expect(choice.origin).toBeDefined();
+    expect(choice.remaining).toHaveLength(N);
+    const all = new Set(routeOrigins(r).map((o) => o.key));
+    expect(chooseOrigin(r, ctx({ tried: all }))).toEqual({ failedOpen: false });
+  });
+
+  it("least-request keeps traffic off a busy node", () => {
+    const r = route({ algorithm: "least-request" });
+    const busy = new Set(Array.from({ length: N / 2 }, (_, i) => `c/n${i}:30080`));
+    const c = ctx({ inFlight: (k) => (busy.has(k) ? 5 : 0) });
+    const hits = picks(r, c, 4000).filter((o) => busy.has(o.key)).length;
+    // Both draws land on busy nodes a quarter of the time.
+    expect(hits / 4000).toBeLessThan(0.3);
+  });
+
+  it("client-ip affinity agrees with rendezvous() over the usable nodes and moves only an ejected node's clients", () => {
+    const r = route({ affinity: "client-ip" }, (i) => i % 7 === 0);
+    const usable = routeOrigins(r).filter((o) => o.healthy);
+    const clients = Array.from({ length: 4000 }, (_, i) => `198.51.${(i >> 8) & 255}.${i & 255}`);
+    const before = new Map(clients.map((ip) => [ip, chooseOrigin(r, ctx({ clientIp: ip })).origin!.key]));
+    for (const ip of clients.slice(0, 200)) expect(before.get(ip)).toBe(rendezvous(ip, usable)!.key);
+    const gone = before.get(clients[0]!)!;
+    const after = new Map(clients.map((ip) => [ip, chooseOrigin(r, ctx({ clientIp: ip, isEjected: (k) => k === gone })).origin!.key]));
+    const moved = clients.filter((ip) => before.get(ip) !== after.get(ip));
+    expect(moved.length).toBeGreaterThan(0);
+    expect(moved.every((ip) => before.get(ip) === gone)).toBe(true);
+    // Spread: no node holds more than a few times its fair share.
+    const counts = new Map<string, number>();
+    for (const k of before.values()) counts.set(k, (counts.get(k) ?? 0) + 1);
+    expect(Math.max(...counts.values())).toBeLessThan((4 * clients.length) / usable.length);
+  });
+
+  it("a cookie pins its node while it is usable", () => {
+    const r = route({ affinity: "cookie" });
+    const target = routeOrigins(r)[123]!;
+    const cookie = cookieValue(target);
+    expect(picks(r, ctx({ cookie }), 5).map((o) => o.key)).toEqual(Array(5).fill(target.key));
+    expect(chooseOrigin(r, ctx({ cookie, isEjected: (k) => k === target.key })).origin!.key).not.toBe(target.key);
+  });
+
+  it("merges several clusters' nodes and Local endpoints with their weights", () => {
+    const east = snapshot("east", nodes(100, "e"), [
+      { namespace: "d", name: "web", hostnames: ["web.example"], nodePort: 30080, policy: { algorithm: "weighted" } },
+    ]);
+    const west = snapshot("west", nodes(100, "w"), [
+      {
+        namespace: "d",
+        name: "web",
+        hostnames: ["web.example"],
+        nodePort: 31080,
+        trafficPolicy: "Local",
+        endpoints: [
+          { node: "w1", weight: 50 },
+          { node: "w2", weight: 50, healthy: false },
+        ],
+      },
+    ]);
+    const r = lookupRoute(buildIndex([{ cluster: "east", snapshot: east }, { cluster: "west", snapshot: west }]), "web.example")!;
+    expect(r.size).toBe(102);
+    const seq = picks(r, ctx(), 1500);
+    const w1 = seq.filter((o) => o.key === "west/w1:31080").length;
+    // w1 weighs 50 against 100 east nodes of weight 1: a third of the picks.
+    expect(w1).toBe(500);
+    expect(seq.some((o) => o.node === "w2")).toBe(false);
+    expect(new Set(seq.map((o) => o.cluster))).toEqual(new Set(["east", "west"]));
+  });
+});
