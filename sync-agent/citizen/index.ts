@@ -183,9 +183,11 @@ export class Citizen extends EventEmitter<CitizenEvents> {
   }
 
   /** Status and Events for the current picture; the standby only keeps track. */
-  async afterSync(input: ReconcileInput): Promise<void> {
-    if (this.stopped) return;
-    await this.status.reconcile(input);
+  afterSync(input: ReconcileInput): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    // Not an async function on purpose: a suspended async frame would keep
+    // `input` (every Service, every verdict) alive while status writes run.
+    return this.status.reconcile(input).then(() => undefined);
   }
 
   /** The metrics server's URL once started. */

@@ -60,6 +60,32 @@ describe("StatusWriter", () => {
     expect(c.calls).toHaveLength(1);
   });
 
+  it("calls during a slow round fold into one follow-up with the latest picture", async () => {
+    const c = cluster();
+    c.put("web");
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = {
+      async patchIngress(ns: string, name: string, ingress: V1LoadBalancerIngress[]) {
+        await gate;
+        return c.client.patchIngress(ns, name, ingress);
+      },
+    };
+    const events = new EventRecorder({ sink: new FakeEvents(), instance: "agent-a" });
+    const w = new StatusWriter({ client: slow, events, isLeader: () => true });
+    const served = new Map<string, VerdictLike>([["shop/web", { kind: "served" }]]);
+    const edge = (host: string): PublishedLike => ({ nodes: [], services: [{ namespace: "shop", name: "web", hostnames: [host] }] });
+    const first = w.reconcile({ services: [...c.services.values()], verdicts: served, published: edge("a.example.com") });
+    const folded = [1, 2, 3].map((i) => w.reconcile({ services: [...c.services.values()], verdicts: served, published: edge(`v${i}.example.com`) }));
+    expect(folded[0]).toBe(folded[2]);
+    release();
+    await first;
+    const results = await Promise.all(folded);
+    expect(results[0]).toBe(results[2]);
+    // one round for the first call, one for the latest picture; v1 and v2 never written
+    expect(c.calls.map((x) => x.ingress)).toEqual([[{ hostname: "a.example.com" }], [{ hostname: "v3.example.com" }]]);
+  });
+
   it("a flapping node does not flood the API server with Events", async () => {
     const c = cluster();
     c.put("web", [{ hostname: "web.example.com" }]);
