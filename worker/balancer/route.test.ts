@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildIndex, lookupRoute, routeOrigins, type Route, type RouteOrigin } from "../config/routes.ts";
 import { SNAPSHOT_SCHEMA, validateSnapshot, type Snapshot, type SnapshotInput } from "../snapshot/schema.ts";
-import { newBalancerState, rendezvous, cookieValue } from "./index.ts";
+import { newBalancerState, cookieValue } from "./index.ts";
 import { chooseOrigin, SMALL_ROUTE, type ChooseContext } from "./route.ts";
 
 // Routes larger than SMALL_ROUTE take the probing path; these tests use 200 nodes.
@@ -86,12 +86,16 @@ describe("chooseOrigin on a large route", () => {
     expect(hits / 4000).toBeLessThan(0.3);
   });
 
-  it("client-ip affinity agrees with rendezvous() over the usable nodes and moves only an ejected node's clients", () => {
+  it("client-ip affinity keeps a client on one healthy node and moves only an ejected node's clients", () => {
     const r = route({ affinity: "client-ip" }, (i) => i % 7 === 0);
     const usable = routeOrigins(r).filter((o) => o.healthy);
+    const healthyKeys = new Set(usable.map((o) => o.key));
     const clients = Array.from({ length: 4000 }, (_, i) => `198.51.${(i >> 8) & 255}.${i & 255}`);
     const before = new Map(clients.map((ip) => [ip, chooseOrigin(r, ctx({ clientIp: ip })).origin!.key]));
-    for (const ip of clients.slice(0, 200)) expect(before.get(ip)).toBe(rendezvous(ip, usable)!.key);
+    for (const ip of clients.slice(0, 200)) {
+      expect(healthyKeys.has(before.get(ip)!)).toBe(true);
+      expect(chooseOrigin(r, ctx({ clientIp: ip, random: () => 0.99 })).origin!.key).toBe(before.get(ip));
+    }
     const gone = before.get(clients[0]!)!;
     const after = new Map(clients.map((ip) => [ip, chooseOrigin(r, ctx({ clientIp: ip, isEjected: (k) => k === gone })).origin!.key]));
     const moved = clients.filter((ip) => before.get(ip) !== after.get(ip));
@@ -101,6 +105,18 @@ describe("chooseOrigin on a large route", () => {
     const counts = new Map<string, number>();
     for (const k of before.values()) counts.set(k, (counts.get(k) ?? 0) + 1);
     expect(Math.max(...counts.values())).toBeLessThan((4 * clients.length) / usable.length);
+  });
+
+  it("client-ip affinity moves about 1/N of clients when a node leaves the snapshot", () => {
+    const services = [{ namespace: "d", name: "web", hostnames: ["web.example"], nodePort: 30080, policy: { affinity: "client-ip" as const } }];
+    const all = nodes(N);
+    const r1 = lookupRoute(buildIndex([{ cluster: "c", snapshot: snapshot("c", all, services) }]), "web.example")!;
+    const r2 = lookupRoute(buildIndex([{ cluster: "c", snapshot: snapshot("c", all.filter((n) => n.name !== "n17"), services) }]), "web.example")!;
+    const clients = Array.from({ length: 20_000 }, (_, i) => `198.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    const moved = clients.filter((ip) => chooseOrigin(r1, ctx({ clientIp: ip })).origin!.key !== chooseOrigin(r2, ctx({ clientIp: ip })).origin!.key);
+    // 1/200 = 0.5% belonged to n17; a few more shift between groups.
+    expect(moved.length / clients.length).toBeGreaterThan(0.002);
+    expect(moved.length / clients.length).toBeLessThan(0.02);
   });
 
   it("a cookie pins its node while it is usable", () => {

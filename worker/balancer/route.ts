@@ -4,7 +4,7 @@
 // choice rather than by filtering the whole list. Small routes and the rare
 // cases that need the whole list (non-uniform weights over many origins,
 // fail-open) take the plain list path, with the same semantics.
-import { originAt, originKey, routeOrigins, type Backend, type Route, type RouteOrigin } from "../config/routes.ts";
+import { AFFINITY_GROUPS, affinityGroups, nodeAt, originAt, originKey, routeOrigins, type Backend, type Route, type RouteOrigin } from "../config/routes.ts";
 import { hash32, rendezvousScore } from "./hash.ts";
 import { cookieValue, pick, rendezvous, type BalancerState } from "./index.ts";
 
@@ -142,32 +142,68 @@ function chooseHealthy(route: Route, ctx: ChooseContext): RouteOrigin | undefine
 }
 
 /**
- * Rendezvous hashing over the route's healthy origins with the same score as
- * rendezvous(): one integer mix per node, and a health/ejection check only for
- * an origin that would beat the best so far (O(log n) of them on average).
+ * Client-ip affinity in O(√n)-ish instead of O(n): two-level rendezvous
+ * hashing. A Cluster Service's nodes sit in AFFINITY_GROUPS fixed groups (by
+ * the node's own seed); a Local Service's few nodes are one group. The client
+ * picks a group by weighted rendezvous (weight = the group's node count, so
+ * every node gets an even share), then a node inside it by plain rendezvous.
+ * A node that is unhealthy, ejected or tried is skipped inside its group, so
+ * only its own clients move (about 1/N of them); a group with no usable node
+ * hands its clients to their next-best group.
  */
 function highestScore(route: Route, clientIp: string, ctx: ChooseContext): RouteOrigin | undefined {
   const client = hash32(clientIp);
-  let best: [Backend, number] | undefined;
-  let bestScore = -1;
-  let bestKey = "";
+  // Candidate groups with their weighted-rendezvous rank (smaller is better).
+  const groups: { b: Backend; nodes: number[] | undefined; positions: number; rank: number }[] = [];
   for (const b of route.backends) {
-    const seeds = b.table.seeds;
-    const healthy = b.healthy;
-    const members = b.members;
-    for (let k = 0; k < healthy.length; k++) {
-      const pos = healthy[k]!;
-      const score = rendezvousScore(client, seeds[members ? members[pos]! : pos]!);
+    if (b.healthy.length === 0) continue;
+    if (b.members) {
+      groups.push({ b, nodes: undefined, positions: b.size, rank: rankOf(client, groupSeed(b), b.size) });
+      continue;
+    }
+    const g = affinityGroups(b.table);
+    for (let k = 0; k < AFFINITY_GROUPS; k++) {
+      const nodes = g.members[k]!;
+      if (nodes.length > 0) groups.push({ b, nodes, positions: nodes.length, rank: rankOf(client, g.seeds[k]!, nodes.length) });
+    }
+  }
+  // Best-ranked group first; the next one only when a group has no usable node.
+  for (let left = groups.length; left > 0; left--) {
+    let at = 0;
+    for (let k = 1; k < groups.length; k++) if (groups[k]!.rank < groups[at]!.rank) at = k;
+    const grp = groups[at]!;
+    grp.rank = Infinity;
+    const b = grp.b;
+    let best = -1;
+    let bestScore = -1;
+    let bestKey = "";
+    for (let k = 0; k < grp.positions; k++) {
+      // Position in the backend: a node index for Cluster Services, a member index for Local ones.
+      const pos = grp.nodes ? grp.nodes[k]! : k;
+      const healthy = b.memberHealthy ? b.memberHealthy[pos]! : b.table.healthy[pos]!;
+      if (!healthy) continue;
+      const score = rendezvousScore(client, b.table.seeds[nodeAt(b, pos)]!);
       if (score < bestScore) continue;
       const key = originKey(b, pos);
       if (score === bestScore && key >= bestKey) continue;
       if (!usable(key, ctx)) continue;
-      best = [b, pos];
+      best = pos;
       bestScore = score;
       bestKey = key;
     }
+    if (best !== -1) return originAt(b, best);
   }
-  return best && originAt(best[0], best[1]);
+  return undefined;
+}
+
+function groupSeed(b: Backend): number {
+  return hash32(`${b.cluster}/${b.service}#local`);
+}
+
+/** Weighted rendezvous: -ln(u)/w, u uniform in (0, 1) from the hash; the smallest wins. */
+function rankOf(client: number, seed: number, weight: number): number {
+  const u = (rendezvousScore(client, seed) + 0.5) / 4294967296;
+  return -Math.log(u) / weight;
 }
 
 /** The origin an affinity cookie names, through a per-backend map built on first use. */

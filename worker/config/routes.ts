@@ -32,6 +32,27 @@ export interface NodeTable {
   healthyNodes: number[];
   /** Per node: hash of its identity, the node's half of a rendezvous score. */
   seeds: Uint32Array;
+  /**
+   * Client-ip affinity's first level: the nodes split into AFFINITY_GROUPS
+   * groups by their seed (a node's group never depends on the other nodes), and
+   * each group's seed. Built on first use.
+   */
+  groups?: { seeds: Uint32Array; members: number[][] };
+}
+
+/** Fixed, so a node's group survives nodes joining and leaving. */
+export const AFFINITY_GROUPS = 64;
+
+export function affinityGroups(table: NodeTable): { seeds: Uint32Array; members: number[][] } {
+  if (table.groups) return table.groups;
+  const seeds = new Uint32Array(AFFINITY_GROUPS);
+  const members: number[][] = [];
+  for (let g = 0; g < AFFINITY_GROUPS; g++) {
+    seeds[g] = hash32(`${table.cluster}#group-${g}`);
+    members.push([]);
+  }
+  for (let i = 0; i < table.seeds.length; i++) members[table.seeds[i]! % AFFINITY_GROUPS]!.push(i);
+  return (table.groups = { seeds, members });
 }
 
 /** The origins one Service adds to a route. */
@@ -220,8 +241,7 @@ export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[])
       const hosts = svc.hostnames;
       for (let h = 0; h < hosts.length; h++) {
         const host = hosts[h]!.toLowerCase();
-        // A hostname listed twice (in any case) adds the Service once.
-        if (hosts.findIndex((x) => x.toLowerCase() === host) < h) continue;
+        if (h > 0 && listedBefore(hosts, host, h)) continue;
         const isWildcard = host.startsWith("*.");
         const map = isWildcard ? index.wildcard : index.exact;
         const key = isWildcard ? host.slice(2) : host;
@@ -239,6 +259,12 @@ export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[])
     }
   }
   return index;
+}
+
+/** A hostname listed twice (in any case) adds the Service once. */
+function listedBefore(hosts: string[], host: string, end: number): boolean {
+  for (let i = 0; i < end; i++) if (hosts[i]!.toLowerCase() === host) return true;
+  return false;
 }
 
 /** The Host header without port and trailing dot, lowercased. */
