@@ -102,7 +102,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
       let skipped = 0;
       for (const v of e.topology.verdicts.values()) if (v.kind === "skipped") skipped++;
       metrics.setServices({ served: e.topology.served.length, skipped });
-      const upToDate = controller.lastPushed !== null && pushedKey(controller.lastPushed) === contentKey(e.desired.body);
+      const upToDate = controller.lastPushed !== null && pushedKey(controller.lastPushed) === e.key;
       if (upToDate) {
         pendingSince = null;
         citizen.edgeConfirmed();

@@ -47,7 +47,7 @@ export interface PushInfo {
 
 export interface ControllerHooks {
   /** After every reconcile that saw synced caches, written or not. */
-  onEvaluated(e: { topology: Topology; desired: Desired; services: readonly V1Service[] }): void;
+  onEvaluated(e: { topology: Topology; desired: Desired; services: readonly V1Service[]; /** contentKey(desired.body), computed once. */ key: string }): void;
   /** A Service's verdict changed (first sight included; deleted → verdict undefined). */
   onServiceEvaluated(e: { id: string; service: V1Service | undefined; verdict: FinalVerdict | undefined; previous: FinalVerdict | undefined }): void;
   onPushed(snapshot: Snapshot, diff: SnapshotDiff, info: PushInfo): void;
@@ -308,11 +308,12 @@ export class Controller {
       this.announcedSync = true;
       this.emit("onSynced");
     }
-    this.emit("onEvaluated", { topology: topo, desired, services });
+    // Once per evaluation: it validates and serialises the whole snapshot.
+    const key = contentKey(desired.body);
+    this.emit("onEvaluated", { topology: topo, desired, services, key });
     if (!this.storedRead) return;
 
     const now = this.now();
-    const key = contentKey(desired.body);
     if (key === this.lastPushedKey) {
       this.pacer.settled();
       this.lastDesiredKey = key;
