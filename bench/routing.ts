@@ -142,10 +142,10 @@ export async function runRoutingInChild(o: RoutingOptions): Promise<Section> {
   const failed = done.filter((d) => d.failed).map((d) => `${big(d.nodes)} × ${big(d.services)}: ${d.failed}`);
   for (const t of targets) {
     if (t.limit === decisionLimit) {
-      t.limit = `the proxy filters every origin of the route on each request (healthy, not ejected) before picking, so a decision is O(nodes): ${byNodes}`;
+      t.limit = `chooseOrigin (worker/balancer/route.ts) is O(1) in nodes for round-robin/random/least-request, ~O(√nodes) for client-ip affinity, O(nodes) only when failing open: ${byNodes}`;
     }
     if (t.limit === loadLimit) {
-      t.limit = `buildIndex makes one origin object per (Service, node) pair, with a fresh node Map per Service: O(services × nodes) CPU and memory${heaviest ? ` (${big(heaviest.nodes)} × ${big(heaviest.services)}: ${fmt(heaviest.load!.cpuMs, 0)} ms, ${fmt(heaviest.retainedMiB, 0)} MiB heap)` : ""}${failed.length ? `; ${failed.join("; ")}` : ""}; a Workers isolate has 128 MB`;
+      t.limit = `load = JSON.parse + valibot validation + buildIndex (one node table per cluster, O(nodes + services))${heaviest ? ` (${big(heaviest.nodes)} × ${big(heaviest.services)}: ${fmt(heaviest.load!.cpuMs, 0)} ms, ${fmt(heaviest.retainedMiB, 0)} MiB heap)` : ""}${failed.length ? `; ${failed.join("; ")}` : ""}; a Workers isolate has 128 MB`;
     }
   }
   targets.push({
@@ -172,7 +172,7 @@ export async function runRoutingInChild(o: RoutingOptions): Promise<Section> {
     rows,
     notes: [
       "synthetic snapshots (bench/lib/snapshots.ts): 1 in 20 nodes unhealthy; services 80% round-robin, 10% client-ip affinity, 10% Local with 1–3 weighted endpoint nodes; one hostname each (every 10th has two)",
-      "decision = lookupRoute (host → route) + the proxy's first-attempt candidate filter (healthy, not ejected; proxy/index.ts) + pick/rendezvous, over random hosts; CPU time per decision (process.cpuUsage over ≥1,000 decisions)",
+      "decision = lookupRoute (host → route) + the proxy's first-attempt choice (chooseOrigin in worker/balancer/route.ts: the balancer's pick among healthy, not ejected origins, client-ip affinity where the Service asks), over random hosts; CPU time per decision (process.cpuUsage over ≥1,000 decisions)",
       "load = ConfigStore.refresh() on a fresh store: KV read (stub) → parseSnapshot (JSON.parse + valibot validation) → buildIndex; CPU ms per load; the parts are timed separately",
       "config heap = V8 heap retained by the loaded ConfigStore after GC (snapshot text + parsed snapshot + route index); a Workers isolate has 128 MB in all",
       "request path = createEdge().fetch() through hono and proxy() with a transport stub that answers at once: the worker's whole per-request CPU cost without I/O",
