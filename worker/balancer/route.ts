@@ -4,7 +4,7 @@
 // choice rather than by filtering the whole list. Small routes and the rare
 // cases that need the whole list (non-uniform weights over many origins,
 // fail-open) take the plain list path, with the same semantics.
-import { AFFINITY_GROUPS, affinityGroups, nodeAt, originAt, originKey, routeOrigins, type Backend, type Route, type RouteOrigin } from "../config/routes.ts";
+import { AFFINITY_GROUPS, affinityOf, nodeAt, originAt, originKey, routeOrigins, type Backend, type Route, type RouteOrigin } from "../config/routes.ts";
 import { hash32, rendezvousScore } from "./hash.ts";
 import { cookieValue, pick, rendezvous, type BalancerState } from "./index.ts";
 
@@ -161,10 +161,10 @@ function highestScore(route: Route, clientIp: string, ctx: ChooseContext): Route
       groups.push({ b, nodes: undefined, positions: b.size, rank: rankOf(client, groupSeed(b), b.size) });
       continue;
     }
-    const g = affinityGroups(b.table);
+    const g = affinityOf(b.table);
     for (let k = 0; k < AFFINITY_GROUPS; k++) {
       const nodes = g.members[k]!;
-      if (nodes.length > 0) groups.push({ b, nodes, positions: nodes.length, rank: rankOf(client, g.seeds[k]!, nodes.length) });
+      if (nodes.length > 0) groups.push({ b, nodes, positions: nodes.length, rank: rankOf(client, g.groupSeeds[k]!, nodes.length) });
     }
   }
   // Best-ranked group first; the next one only when a group has no usable node.
@@ -174,6 +174,7 @@ function highestScore(route: Route, clientIp: string, ctx: ChooseContext): Route
     const grp = groups[at]!;
     grp.rank = Infinity;
     const b = grp.b;
+    const seeds = affinityOf(b.table).nodeSeeds;
     let best = -1;
     let bestScore = -1;
     let bestKey = "";
@@ -182,7 +183,7 @@ function highestScore(route: Route, clientIp: string, ctx: ChooseContext): Route
       const pos = grp.nodes ? grp.nodes[k]! : k;
       const healthy = b.memberHealthy ? b.memberHealthy[pos]! : b.table.healthy[pos]!;
       if (!healthy) continue;
-      const score = rendezvousScore(client, b.table.seeds[nodeAt(b, pos)]!);
+      const score = rendezvousScore(client, seeds[nodeAt(b, pos)]!);
       if (score < bestScore) continue;
       const key = originKey(b, pos);
       if (score === bestScore && key >= bestKey) continue;

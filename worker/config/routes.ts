@@ -30,29 +30,34 @@ export interface NodeTable {
   byName: Map<string, number>;
   /** Indices of the healthy nodes, in snapshot order. */
   healthyNodes: number[];
+  /** Client-ip affinity's hashing state, built on first use (most routes never need it). */
+  affinity: Affinity | undefined;
+}
+
+export interface Affinity {
   /** Per node: hash of its identity, the node's half of a rendezvous score. */
-  seeds: Uint32Array;
-  /**
-   * Client-ip affinity's first level: the nodes split into AFFINITY_GROUPS
-   * groups by their seed (a node's group never depends on the other nodes), and
-   * each group's seed. Built on first use.
-   */
-  groups?: { seeds: Uint32Array; members: number[][] };
+  nodeSeeds: Uint32Array;
+  /** Per group: its seed and its nodes. A node's group follows from its own seed only. */
+  groupSeeds: Uint32Array;
+  members: number[][];
 }
 
 /** Fixed, so a node's group survives nodes joining and leaving. */
 export const AFFINITY_GROUPS = 64;
 
-export function affinityGroups(table: NodeTable): { seeds: Uint32Array; members: number[][] } {
-  if (table.groups) return table.groups;
-  const seeds = new Uint32Array(AFFINITY_GROUPS);
+export function affinityOf(table: NodeTable): Affinity {
+  if (table.affinity) return table.affinity;
+  const n = table.names.length;
+  const nodeSeeds = new Uint32Array(n);
+  for (let i = 0; i < n; i++) nodeSeeds[i] = nodeSeed(table.cluster, table.names[i]!, table.addresses[i]!);
+  const groupSeeds = new Uint32Array(AFFINITY_GROUPS);
   const members: number[][] = [];
   for (let g = 0; g < AFFINITY_GROUPS; g++) {
-    seeds[g] = hash32(`${table.cluster}#group-${g}`);
+    groupSeeds[g] = hash32(`${table.cluster}#group-${g}`);
     members.push([]);
   }
-  for (let i = 0; i < table.seeds.length; i++) members[table.seeds[i]! % AFFINITY_GROUPS]!.push(i);
-  return (table.groups = { seeds, members });
+  for (let i = 0; i < n; i++) members[nodeSeeds[i]! % AFFINITY_GROUPS]!.push(i);
+  return (table.affinity = { nodeSeeds, groupSeeds, members });
 }
 
 /** The origins one Service adds to a route. */
@@ -119,7 +124,6 @@ export function nodeTable(cluster: string, snapshot: Snapshot): NodeTable {
   const addresses: string[] = new Array(n);
   const healthy: boolean[] = new Array(n);
   const byName = new Map<string, number>();
-  const seeds = new Uint32Array(n);
   const up: number[] = [];
   for (let i = 0; i < n; i++) {
     const node = snapshot.nodes[i]!;
@@ -127,10 +131,9 @@ export function nodeTable(cluster: string, snapshot: Snapshot): NodeTable {
     addresses[i] = node.address;
     healthy[i] = node.healthy;
     byName.set(node.name, i);
-    seeds[i] = nodeSeed(cluster, node.name, node.address);
     if (node.healthy) up.push(i);
   }
-  table = { cluster, names, addresses, healthy, byName, healthyNodes: up, seeds };
+  table = { cluster, names, addresses, healthy, byName, healthyNodes: up, affinity: undefined };
   byCluster.set(cluster, table);
   return table;
 }
