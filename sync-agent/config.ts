@@ -1,6 +1,7 @@
 // The agent's resolved configuration: what the CLI (flags + environment)
 // produces and what startAgent() takes. Tests build it directly.
 import type { ProbeMode } from "./health/probe.ts";
+import type { HealthOptions } from "./health/table.ts";
 import type { AddressType } from "./model/node.ts";
 
 export type SinkKind = "worker" | "kv-api";
@@ -21,14 +22,7 @@ export interface AgentConfig {
   onlyClass: boolean;
   defaultDomain?: string | undefined;
   addressPreference: AddressType[];
-  health: {
-    mode: ProbeMode;
-    intervalMs: number;
-    timeoutMs: number;
-    rise: number;
-    fall: number;
-    healthzPort: number;
-  };
+  health: HealthOptions;
   /** Quiet period before a write. */
   coalesceMs: number;
   /** Longest a change may wait for quiet. */
