@@ -89,10 +89,22 @@ export function rendezvous(clientKey: string, candidates: RouteOrigin[]): RouteO
   return best;
 }
 
-/** The opaque value of the affinity cookie for an origin (does not reveal node names). */
-export function cookieValue(origin: Pick<RouteOrigin, "key">): string {
-  return hash32(origin.key).toString(36) + hash32(`${origin.key}#`).toString(36);
+/**
+ * The opaque value of the affinity cookie for an origin (does not reveal node
+ * names): a fixed-width hash of the node, so the edge finds the node with one
+ * lookup per cluster, then a hash of the whole origin (node and NodePort).
+ */
+export function cookieValue(origin: Pick<RouteOrigin, "key" | "cluster" | "node">): string {
+  return cookieNodePart(origin.cluster, origin.node) + hash32(origin.key).toString(36);
 }
+
+/** The first COOKIE_NODE_CHARS characters of a cookie value: the node's part. */
+export function cookieNodePart(cluster: string, node: string): string {
+  return hash32(`${cluster}/${node}`).toString(36).padStart(COOKIE_NODE_CHARS, "0");
+}
+
+/** 2^32 in base 36 takes 7 digits. */
+export const COOKIE_NODE_CHARS = 7;
 
 export function readCookie(header: string | null, name: string): string | undefined {
   if (!header) return undefined;

@@ -125,6 +125,10 @@ describe("chooseOrigin on a large route", () => {
     const cookie = cookieValue(target);
     expect(picks(r, ctx({ cookie }), 5).map((o) => o.key)).toEqual(Array(5).fill(target.key));
     expect(chooseOrigin(r, ctx({ cookie, isEjected: (k) => k === target.key })).origin!.key).not.toBe(target.key);
+    // The same node under another NodePort is another origin: its cookie does not pin this one.
+    const other = cookieValue({ ...target, key: "c/n123:39999" });
+    expect(other.slice(0, 7)).toBe(cookie.slice(0, 7));
+    expect(chooseOrigin(r, ctx({ cookie: other })).origin!.key).toBe("c/n0:30080");
   });
 
   it("merges several clusters' nodes and Local endpoints with their weights", () => {
@@ -152,5 +156,8 @@ describe("chooseOrigin on a large route", () => {
     expect(w1).toBe(500);
     expect(seq.some((o) => o.node === "w2")).toBe(false);
     expect(new Set(seq.map((o) => o.cluster))).toEqual(new Set(["east", "west"]));
+    // A cookie naming the Local node of the second cluster pins it.
+    const w1Origin = routeOrigins(r).find((o) => o.key === "west/w1:31080")!;
+    expect(chooseOrigin(r, ctx({ cookie: cookieValue(w1Origin) })).origin!.key).toBe("west/w1:31080");
   });
 });

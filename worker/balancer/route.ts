@@ -6,7 +6,7 @@
 // fail-open) take the plain list path, with the same semantics.
 import { AFFINITY_GROUPS, affinityOf, nodeAt, originAt, originKey, routeOrigins, type Backend, type Route, type RouteOrigin } from "../config/routes.ts";
 import { hash32, rendezvousScore } from "./hash.ts";
-import { cookieValue, pick, rendezvous, type BalancerState } from "./index.ts";
+import { COOKIE_NODE_CHARS, cookieNodePart, cookieValue, pick, rendezvous, type BalancerState } from "./index.ts";
 
 export interface ChooseContext {
   state: BalancerState;
@@ -207,15 +207,22 @@ function rankOf(client: number, seed: number, weight: number): number {
   return -Math.log(u) / weight;
 }
 
-/** The origin an affinity cookie names, through a per-backend map built on first use. */
+/** The origin an affinity cookie names: one lookup per cluster by the cookie's node part. */
 function pinnedByCookie(route: Route, cookie: string): RouteOrigin | undefined {
+  const nodePart = cookie.slice(0, COOKIE_NODE_CHARS);
   for (const b of route.backends) {
-    if (!b.cookies) {
-      b.cookies = new Map();
-      for (let pos = 0; pos < b.size; pos++) b.cookies.set(cookieValue({ key: originKey(b, pos) }), pos);
+    const table = b.table;
+    if (!table.cookieNodes) {
+      // Shared by every Service of the cluster: O(nodes) once per snapshot.
+      table.cookieNodes = new Map();
+      for (let i = 0; i < table.names.length; i++) table.cookieNodes.set(cookieNodePart(table.cluster, table.names[i]!), i);
     }
-    const pos = b.cookies.get(cookie);
-    if (pos !== undefined) return originAt(b, pos);
+    const node = table.cookieNodes.get(nodePart);
+    if (node === undefined) continue;
+    const pos = b.members ? b.members.indexOf(node) : node;
+    if (pos === -1) continue;
+    const origin = originAt(b, pos);
+    if (cookieValue(origin) === cookie) return origin;
   }
   return undefined;
 }

@@ -32,6 +32,8 @@ export interface NodeTable {
   healthyNodes: number[];
   /** Client-ip affinity's hashing state, built on first use (most routes never need it). */
   affinity: Affinity | undefined;
+  /** Cookie affinity: a cookie's node part → node index, built on first use. */
+  cookieNodes: Map<string, number> | undefined;
 }
 
 export interface Affinity {
@@ -77,8 +79,6 @@ export interface Backend {
   size: number;
   /** Positions (member index, or node index for Cluster) of the healthy origins. */
   healthy: number[];
-  /** Lazily built: affinity cookie value → position. */
-  cookies: Map<string, number> | undefined;
 }
 
 export interface Route {
@@ -133,7 +133,7 @@ export function nodeTable(cluster: string, snapshot: Snapshot): NodeTable {
     byName.set(node.name, i);
     if (node.healthy) up.push(i);
   }
-  table = { cluster, names, addresses, healthy, byName, healthyNodes: up, affinity: undefined };
+  table = { cluster, names, addresses, healthy, byName, healthyNodes: up, affinity: undefined, cookieNodes: undefined };
   byCluster.set(cluster, table);
   return table;
 }
@@ -153,7 +153,6 @@ export function serviceBackend(cluster: string, table: NodeTable, svc: SnapshotS
       memberHealthy: undefined,
       size: table.names.length,
       healthy: table.healthyNodes,
-      cookies: undefined,
     };
   }
   // Only nodes with ready local endpoints may serve a Local Service.
@@ -181,7 +180,6 @@ export function serviceBackend(cluster: string, table: NodeTable, svc: SnapshotS
     memberHealthy,
     size: members.length,
     healthy: up,
-    cookies: undefined,
   };
 }
 
