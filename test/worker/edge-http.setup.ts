@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import type { TestProject } from "vitest/node";
+import { jsonServer } from "./json-server.ts";
 
 export interface WireRequest {
   host: string;
@@ -123,18 +124,12 @@ export default async function setup(project: TestProject) {
   });
   const edgeURL = await edge.ready;
 
-  const client = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d: Buffer) => (body += d.toString()));
-    req.on("end", () => {
-      const json = (status: number, value: unknown) =>
-        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
-      if (req.method !== "POST" || req.url !== "/request") return json(404, { error: `unknown client path ${req.method} ${req.url}` });
-      send(edgeURL, JSON.parse(body) as WireRequest).then(
-        (r) => json(200, r),
-        (e: Error) => json(502, { error: `request to the edge failed: ${e.message}` }),
-      );
-    });
+  const client = jsonServer((req, body, json) => {
+    if (req.method !== "POST" || req.url !== "/request") return json(404, { error: `unknown client path ${req.method} ${req.url}` });
+    send(edgeURL, JSON.parse(body) as WireRequest).then(
+      (r) => json(200, r),
+      (e: Error) => json(502, { error: `request to the edge failed: ${e.message}` }),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     client.once("error", reject);

@@ -17,6 +17,7 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { SimNode, type NodeBehavior } from "../cluster/sim-node.ts";
+import { jsonServer } from "./json-server.ts";
 
 export interface SimGroup {
   id: number;
@@ -131,45 +132,39 @@ export default async function setup(project: TestProject) {
   const labPort = await listen(lab, "127.0.0.14");
 
   const findNode = (name: string) => [...groups.values()].flat().find((n) => n.name === name);
-  const control = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d: Buffer) => (body += d.toString()));
-    req.on("end", () => {
-      const json = (status: number, value: unknown) =>
-        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
-      const fail = (e: Error) => json(500, { error: e.message });
-      const path = req.url ?? "/";
-      let m: RegExpExecArray | null;
-      if (req.method === "POST" && path === "/groups") {
-        const { count = 3 } = (body ? JSON.parse(body) : {}) as { count?: number };
-        const id = nextGroup++;
-        startGroup(id, count, `g${id}`).then(({ nodes, nodePort }) => {
-          groups.set(id, nodes);
-          const group: SimGroup = { id, nodes: nodes.map((n) => ({ name: n.name, address: n.address })), nodePort };
-          json(200, group);
-        }, fail);
-        return;
-      }
-      if (req.method === "DELETE" && (m = /^\/groups\/(\d+)$/.exec(path))) {
-        const nodes = groups.get(Number(m[1])) ?? [];
-        groups.delete(Number(m[1]));
-        Promise.all(nodes.map((n) => n.stop())).then(() => json(200, { ok: true }), fail);
-        return;
-      }
-      if (req.method === "POST" && (m = /^\/nodes\/([^/]+)\/behavior$/.exec(path))) {
-        const node = findNode(m[1]!);
-        if (!node) return json(404, { error: `no node ${m[1]} (only group nodes can be changed)` });
-        node.setBehavior(JSON.parse(body) as NodeBehavior).then(() => json(200, { ok: true }), fail);
-        return;
-      }
-      if (req.method === "POST" && (m = /^\/gates\/([\w-]+)\/open$/.exec(path))) {
-        opened.add(m[1]!);
-        gates.get(m[1]!)?.();
-        gates.delete(m[1]!);
-        return json(200, { ok: true });
-      }
-      json(404, { error: `unknown control path ${req.method} ${path}` });
-    });
+  const control = jsonServer((req, body, json) => {
+    const fail = (e: Error) => json(500, { error: e.message });
+    const path = req.url ?? "/";
+    let m: RegExpExecArray | null;
+    if (req.method === "POST" && path === "/groups") {
+      const { count = 3 } = (body ? JSON.parse(body) : {}) as { count?: number };
+      const id = nextGroup++;
+      startGroup(id, count, `g${id}`).then(({ nodes, nodePort }) => {
+        groups.set(id, nodes);
+        const group: SimGroup = { id, nodes: nodes.map((n) => ({ name: n.name, address: n.address })), nodePort };
+        json(200, group);
+      }, fail);
+      return;
+    }
+    if (req.method === "DELETE" && (m = /^\/groups\/(\d+)$/.exec(path))) {
+      const nodes = groups.get(Number(m[1])) ?? [];
+      groups.delete(Number(m[1]));
+      Promise.all(nodes.map((n) => n.stop())).then(() => json(200, { ok: true }), fail);
+      return;
+    }
+    if (req.method === "POST" && (m = /^\/nodes\/([^/]+)\/behavior$/.exec(path))) {
+      const node = findNode(m[1]!);
+      if (!node) return json(404, { error: `no node ${m[1]} (only group nodes can be changed)` });
+      node.setBehavior(JSON.parse(body) as NodeBehavior).then(() => json(200, { ok: true }), fail);
+      return;
+    }
+    if (req.method === "POST" && (m = /^\/gates\/([\w-]+)\/open$/.exec(path))) {
+      opened.add(m[1]!);
+      gates.get(m[1]!)?.();
+      gates.delete(m[1]!);
+      return json(200, { ok: true });
+    }
+    json(404, { error: `unknown control path ${req.method} ${path}` });
   });
   const controlPort = await listen(control, "127.0.0.10");
   const blackhole = await startBlackhole("127.0.0.16", shared.nodePort);

@@ -15,6 +15,7 @@ import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { WebSocketServer } from "ws";
 import { SimNode } from "../cluster/sim-node.ts";
+import { jsonServer } from "./json-server.ts";
 
 const NET = "127.0.93";
 
@@ -286,27 +287,21 @@ export default async function setup(project: TestProject) {
     `${NET}.22`,
   );
 
-  const control = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (d: Buffer) => (body += d.toString()));
-    req.on("end", () => {
-      const json = (status: number, value: unknown) =>
-        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
-      const m = /^\/nodes\/([^/]+)\/behavior$/.exec(req.url ?? "");
-      if (m && req.method === "POST") {
-        const node = nodes.find((n) => n.name === m[1]);
-        if (!node) return json(404, { error: "no such node" });
-        node.setBehavior(JSON.parse(body)).then(
-          () => json(200, { ok: true }),
-          (e: Error) => json(500, { error: e.message }),
-        );
-        return;
-      }
-      if (req.url === "/raw/stats") return json(200, stats);
-      if (req.url === "/ws/observed") return json(200, observed);
-      if (req.url === "/tls-probe") return json(200, { firstBytes });
-      json(404, { error: "unknown control path" });
-    });
+  const control = jsonServer((req, body, json) => {
+    const m = /^\/nodes\/([^/]+)\/behavior$/.exec(req.url ?? "");
+    if (m && req.method === "POST") {
+      const node = nodes.find((n) => n.name === m[1]);
+      if (!node) return json(404, { error: "no such node" });
+      node.setBehavior(JSON.parse(body)).then(
+        () => json(200, { ok: true }),
+        (e: Error) => json(500, { error: e.message }),
+      );
+      return;
+    }
+    if (req.url === "/raw/stats") return json(200, stats);
+    if (req.url === "/ws/observed") return json(200, observed);
+    if (req.url === "/tls-probe") return json(200, { firstBytes });
+    json(404, { error: "unknown control path" });
   });
   await listen(control, `${NET}.1`);
 
