@@ -10,6 +10,7 @@ import {
   type Origin,
   ResponseTimeoutError,
 } from "../../worker/transport/types.ts";
+import { until } from "./websocket-client.ts";
 
 const o = inject("socketOrigins");
 const nodeOrigin = (i = 0): Origin => ({
@@ -36,16 +37,6 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
     return e as Error;
   }
   throw new Error("expected a rejection");
-}
-
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {

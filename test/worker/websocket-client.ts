@@ -1,5 +1,5 @@
 // Test helpers for WebSockets inside workerd: open one through a transport,
-// and a client end that queues messages and exposes its close.
+// a client end that queues messages and exposes its close, and polling with a deadline.
 import { socketTransport } from "../../worker/transport/socket/index.ts";
 import type { Origin } from "../../worker/transport/types.ts";
 
@@ -54,6 +54,7 @@ export class WsClient {
   }
 }
 
+/** Polls `probe` until `ok` holds or `ms` pass. */
 export async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
