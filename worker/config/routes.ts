@@ -138,8 +138,7 @@ export function nodeTable(cluster: string, snapshot: Snapshot): NodeTable {
   return table;
 }
 
-export function serviceBackend(cluster: string, table: NodeTable, svc: SnapshotService): Backend {
-  const service = `${svc.namespace}/${svc.name}`;
+export function serviceBackend(cluster: string, table: NodeTable, svc: SnapshotService, service = `${svc.namespace}/${svc.name}`): Backend {
   if (svc.trafficPolicy !== "Local") {
     // One object literal shape for both kinds keeps the hot paths monomorphic.
     return {
@@ -233,11 +232,13 @@ export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[])
   const index: RouteIndex = { exact: new Map(), wildcard: new Map() };
   for (const { cluster, snapshot } of snapshots) {
     const table = nodeTable(cluster, snapshot);
-    const services = snapshot.services
-      .map((svc) => ({ id: `${svc.namespace}/${svc.name}`, svc }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const services = snapshot.services.map((svc) => ({ id: `${svc.namespace}/${svc.name}`, svc }));
+    // The agent publishes Services sorted; sort only when they are not.
+    let sorted = true;
+    for (let i = 1; i < services.length && sorted; i++) sorted = services[i - 1]!.id < services[i]!.id;
+    if (!sorted) services.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (const { id, svc } of services) {
-      const backend = serviceBackend(cluster, table, svc);
+      const backend = serviceBackend(cluster, table, svc, id);
       const uniform = !backend.weights || backend.weights.every((w) => w === 1);
       const hosts = svc.hostnames;
       for (let h = 0; h < hosts.length; h++) {
