@@ -13,7 +13,7 @@ import { ENDPOINT_SLICES, NAMESPACES, NODES, SERVICES } from "../test/cluster/ap
 import { startCluster, type SimCluster } from "../test/cluster/cluster.ts";
 import { startFakeCloudflare } from "../test/cloudflare/fake-kv-api.ts";
 import { requestWithHost, startEdgeWorker } from "../test/edge/start-worker.ts";
-import { startAgentProcess, type AgentProcess } from "./lib/agent.ts";
+import { imageNodeOptions, startAgentProcess, type AgentProcess } from "./lib/agent.ts";
 import { track, trackDir } from "./lib/cleanup.ts";
 import { fmt, verdictOf, type Section, type TargetRow, type Verdict } from "./lib/report.ts";
 import { percentile, median } from "./lib/stats.ts";
@@ -301,6 +301,7 @@ async function scale(o: ControlPlaneOptions): Promise<Row[]> {
     why = `${(err as Error).message} (agent: ${agentTail(agent)})`;
   }
   const mem = agent.memory();
+  const died = agent.exitReason();
   const written = cf.writes[0]?.snapshot;
   const bytes = cf.values.get("cluster/default")?.length;
   await agent.stop();
@@ -329,7 +330,13 @@ async function scale(o: ControlPlaneOptions): Promise<Row[]> {
         },
         data: { name: syncName, firstWriteMs, informersSyncedMs: syncedMs, snapshotBytes: bytes, services: written?.services.length, nodes: written?.nodes.length, verdict: verdictOf(syncOk) },
       };
-  const rssRow: Row = !mem
+  const rssRow: Row = died
+    ? {
+        cells: [rssName, "agent died", "< 300 MB", "missed", `the agent exited during the run: ${died.slice(0, 300)}`],
+        data: { name: rssName, died, verdict: "missed" },
+        target: { target: `agent peak RSS < 300 MB at ${N.toLocaleString("en-US")} × ${M.toLocaleString("en-US")}`, result: "the agent exited", verdict: "missed", limit: died.slice(0, 300) },
+      }
+    : !mem
     ? notMeasured(rssName, "< 300 MB", "/proc/<pid>/status not readable")
     : {
         cells: [
@@ -337,7 +344,7 @@ async function scale(o: ControlPlaneOptions): Promise<Row[]> {
           `${fmt(mem.peakMiB, 0)} MiB`,
           "< 300 MB",
           verdictOf(rssOk),
-          `VmHWM of the agent process (the image's bundle on node ${process.version}) 11 s after the first push (two probe rounds; Service status writes still under way); current RSS ${fmt(mem.currentMiB, 0)} MiB; the same agent with an empty cluster peaks at ${fmt(baseline?.peakMiB, 0)} MiB. Objects created directly in the fake API server's store; node addresses (127.1.x.y) refuse connections, so every probe fails and the agent fails open (publishes all nodes)`,
+          `VmHWM of the agent process (the image's bundle on node ${process.version}, NODE_OPTIONS=${imageNodeOptions() ?? "(none)"} as in the Dockerfile) 11 s after the first push (two probe rounds; Service status writes still under way); current RSS ${fmt(mem.currentMiB, 0)} MiB; the same agent with an empty cluster peaks at ${fmt(baseline?.peakMiB, 0)} MiB. Objects created directly in the fake API server's store; node addresses (127.1.x.y) refuse connections, so every probe fails and the agent fails open (publishes all nodes)`,
         ],
         target: {
           target: `agent peak RSS < 300 MB at ${N.toLocaleString("en-US")} × ${M.toLocaleString("en-US")}`,
@@ -345,8 +352,7 @@ async function scale(o: ControlPlaneOptions): Promise<Row[]> {
           verdict: verdictOf(rssOk),
           ...(!rssOk
             ? {
-                limit:
-                  "grows with services × nodes: a heap snapshot taken at this size when this bench was written showed ~200 MB in 5,000 arrays of node names retained through `.backends` — sync-agent/status/plan.ts lbState() keeps a sorted list of every healthy node per Cluster Service; the fixed cost is ~170 MiB (Node + @kubernetes/client-node ≈ 115 MiB on import). The agent dies with --max-old-space-size=384; deploy/deployment.yaml limits it to 256Mi",
+                limit: `${fmt(mem.peakMiB - (baseline?.peakMiB ?? 0), 0)} MiB above the same agent with an empty cluster, so it grows with the cluster (5,000 Node, Service and EndpointSlice objects cached by informers, the desired snapshot and its JSON, Service status work); the image caps the V8 heap with NODE_OPTIONS=${imageNodeOptions() ?? "(none)"}, and RSS adds code, buffers and GC headroom on top of the heap`,
               }
             : {}),
         },
@@ -480,7 +486,7 @@ export async function runControlPlane(o: ControlPlaneOptions, only: Set<string>)
     columns: ["row", "result", "target", "verdict", "how / note"],
     rows: rows.map((r) => r.cells),
     notes: [
-      "the agent is sync-agent/main.ts bundled and started exactly like the container image (Dockerfile: esbuild --bundle --packages=external, `node --enable-source-maps`), one child process per row, with leader election and the metrics server on, against the fake Kubernetes API server of test/cluster/",
+      "the agent is sync-agent/main.ts bundled and started exactly like the container image (Dockerfile: esbuild --bundle --packages=external, `node --enable-source-maps`, the image's NODE_OPTIONS), one child process per row, with leader election and the metrics server on, against the fake Kubernetes API server of test/cluster/",
     ],
     data: rows.map((r) => r.data),
   };

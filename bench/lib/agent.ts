@@ -60,6 +60,16 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
+/** The image's `ENV NODE_OPTIONS=…` from the Dockerfile (heap cap), so the agent runs as in a pod. */
+export function imageNodeOptions(): string | undefined {
+  try {
+    const m = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))/m.exec(readFileSync(path.join(ROOT, "Dockerfile"), "utf8"));
+    return m ? (m[1] ?? m[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts the bundled agent (see agentBundle) with these flags. */
 export async function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
   const bundle = await agentBundle();
@@ -68,7 +78,7 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, "--enable-source-maps", bundle, "--log-format", "json", "--metrics-address", "127.0.0.1:0", ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...(imageNodeOptions() ? { NODE_OPTIONS: imageNodeOptions()! } : {}), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: AgentLine[] = [];
