@@ -17,6 +17,8 @@ export interface AgentProcess {
   readonly run: number;
   readonly pid: number | undefined;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Whether the process has ended. */
+  readonly ended: boolean;
   kill(signal: NodeJS.Signals): void;
 }
 
@@ -46,10 +48,15 @@ export function spawnAgent(args: string[], env: Record<string, string>, lines: A
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
+  let ended = false;
+  void exited.then(() => (ended = true));
   return {
     run,
     pid: child.pid,
     exited,
+    get ended() {
+      return ended;
+    },
     kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },

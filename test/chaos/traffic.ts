@@ -12,6 +12,7 @@ export type Method = "GET" | "POST";
 export interface Outcome {
   phase: string;
   method: Method;
+  path: string;
   startedAt: number;
   ms: number;
   status: number;
@@ -93,7 +94,7 @@ export class Traffic {
     const path = `/chaos/${method.toLowerCase()}/${loop}/${i}`;
     // A small JSON body, like a form post or an API call.
     const sent = method === "POST" ? JSON.stringify({ loop, i, note: "x".repeat(200) }) : undefined;
-    const base = { phase, method, startedAt };
+    const base = { phase, method, path, startedAt };
     try {
       const res = await this.opts.send(this.opts.host, path, {
         method,
