@@ -5,12 +5,21 @@
 // the stored snapshot is replaced by garbage. During each fault the cluster
 // changes; after each fault the edge must serve exactly what the cluster says.
 //
+//   npx vitest run --project node test/chaos      (~45 s; prints counts per fault and a summary)
+//   CHAOS_DEBUG=/tmp/chaos.json ...               (also writes a timeline of faults, failures, worker and agent events)
+//
 // What "failed" means here is what a user sees: anything but a 200 carrying the
 // node's echo of their request (a 5xx, a reset, a timeout, a wrong body).
-// One kind of failure is counted apart and printed, not hidden: a node that
-// answers 503 while kube-proxy's /healthz says it is fine gets its 503s passed
-// through, because the worker retries only connection failures and ejects only
-// on them (worker/proxy, worker/health) — see PASSED_THROUGH below.
+// Two kinds are counted apart and printed, not hidden:
+// - PASSED_THROUGH: a node that answers 503 while kube-proxy's /healthz says it
+//   is fine gets its 503s passed to users: the worker retries and ejects only on
+//   connection failures and response timeouts, never on a node's 5xx.
+// - DROPPED_BEFORE_EDGELB: the local workerd resetting connections it had not
+//   yet handed to edgelb's handler, seen only on starved cores.
+// The hung node here comes back within seconds, dropping the requests it held,
+// which the worker then retries elsewhere; a node that stays hung holds them for
+// the policy's responseTimeoutMs (30 s, which the agent cannot set), then GETs
+// are retried and POSTs get a 504.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSnapshot, type Snapshot } from "../../worker/snapshot/schema.ts";
