@@ -71,6 +71,47 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     expect(large.logs.filter((l) => l.event === "proxy.retry")).toHaveLength(0);
   });
 
+  it("retries GETs and small POSTs away from a node that answers 503, and ejects it", async () => {
+    const [a] = names() as [string];
+    await setBehavior(a, { mode: "error", status: 503 });
+    const e = await edge();
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 30; i++) {
+      const res =
+        i % 2 === 0 ? await e.request(host, `/?i=${i}`) : await e.request(host, "/", { method: "POST", body: `post ${i}` });
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status !== 200) continue;
+      const echo = (await res.json()) as Echo;
+      expect(echo.node).not.toBe(a);
+      if (i % 2 === 1) expect(echo.body).toBe(`post ${i}`);
+    }
+    expect(Object.fromEntries(statuses)).toEqual({ 200: 30 });
+    const retries = e.logs.filter((l) => l.event === "proxy.retry");
+    expect(retries.length).toBe(3);
+    expect(retries.every((r) => r.node === a && r.kind === "status" && r.status === 503)).toBe(true);
+    expect(e.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: a, ejections: 1, error: "status 503" });
+  });
+
+  it("passes the origin's own 503 on when every node answers 503", async () => {
+    await Promise.all(names().map((n) => setBehavior(n, { mode: "error", status: 503 })));
+    const e = await edge();
+    const res = await e.request(host);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toMatch(/simulated 503/);
+    expect(e.logs.filter((l) => l.event === "proxy.retry")).toHaveLength(2);
+  });
+
+  it("never retries a large streamed POST on a 503", async () => {
+    const [a] = names() as [string];
+    await setBehavior(a, { mode: "error", status: 503 });
+    // Round-robin starts at the first node, the one answering 503.
+    const e = await edge();
+    const res = await e.request(host, "/", { method: "POST", body: "x".repeat(65 * 1024) });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe(`${a}: simulated 503\n`);
+    expect(e.logs.filter((l) => l.event === "proxy.retry")).toHaveLength(0);
+  });
+
   it("moves a GET away from a node that accepts but never answers", async () => {
     const [a] = names() as [string];
     await setBehavior(a, { mode: "hang" });

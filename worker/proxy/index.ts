@@ -1,7 +1,9 @@
 // Sends a client request to one origin of its route and fails over: a
 // connection failure (or, for requests without a body that are safe to repeat,
 // a missing response head) moves the request to another node, up to the
-// policy's attempts. Picks, retries and ejections are logged.
+// policy's attempts. So does a 502/503/504 from the node when the request can be
+// sent again (as nginx's proxy_next_upstream and Envoy's retry_on: 5xx do).
+// Picks, retries and ejections are logged.
 import type { Route, RouteOrigin } from "../config/routes.ts";
 import { cookieValue, readCookie, type BalancerState } from "../balancer/index.ts";
 import { chooseOrigin, type ChooseContext } from "../balancer/route.ts";
@@ -29,6 +31,8 @@ export interface ProxyDeps {
 }
 
 const IDEMPOTENT_WITHOUT_BODY = new Set(["GET", "HEAD", "OPTIONS"]);
+/** Origin statuses that say "not this node, not now": retried elsewhere, counted against the node. */
+const RETRY_STATUSES = new Set([502, 503, 504]);
 
 function text(status: number, body: string, extra: Record<string, string> = {}): Response {
   return new Response(`${body}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", ...extra } });
@@ -141,7 +145,22 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       break;
     }
 
-    deps.health.success(origin.key, { cluster: origin.cluster, service: origin.service, node: origin.node });
+    const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
+    if (RETRY_STATUSES.has(upstream.status)) {
+      // A node that keeps answering 5xx is as useless as one that refuses: eject it the same way.
+      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields);
+      errors.push(`${origin.node}: status ${upstream.status}`);
+      if (!websocket && body.replayable && attempt < policy.attempts && tried.size < route.size) {
+        // Nobody reads this answer: drop it so the connection is freed, then try another node.
+        upstream.body?.cancel().catch(() => {});
+        release();
+        deps.log("warn", "proxy.retry", { ...fields, kind: "status", status: upstream.status });
+        continue;
+      }
+      // No attempt or node left: the client gets the last node's own answer.
+    } else {
+      deps.health.success(origin.key, nodeFields);
+    }
     // A 101 carries the WebSocket: rebuilding the Response would lose it.
     if (upstream.status === 101) {
       release();
