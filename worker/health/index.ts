@@ -1,7 +1,7 @@
-// Passive health inside one isolate: origins that fail to connect are ejected
-// for a period that doubles with each ejection in a row. After the period the
-// origin gets traffic again on probation: one failure ejects it again for
-// longer, one success restores it fully.
+// Passive health inside one isolate: origins that fail (refused connections,
+// timeouts, 502/503/504 answers) are ejected for a period that doubles with
+// each ejection in a row. After the period the origin gets traffic again on
+// probation: one failure ejects it again for longer, one success restores it fully.
 import type { Logger } from "../log/index.ts";
 
 export interface HealthOptions {
