@@ -4,6 +4,7 @@
 // benchmark. Not `wrangler dev`: its inspector slows every subrequest ~15x.
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
+import net from "node:net";
 import { Readable } from "node:stream";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -46,6 +47,18 @@ export interface EdgeWorker {
   /** Sends a request to the worker with the given Host header. */
   request(host: string, pathAndQuery: string, init?: RequestInit): Promise<Response>;
   stop(): Promise<void>;
+}
+
+/** A port that is free on `host` right now (the kernel picks it). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Bundles an entry module the way wrangler does (ESM, workerd conditions). */
@@ -116,6 +129,7 @@ export async function startEdgeWorker(opts: EdgeWorkerOptions = {}): Promise<Edg
   const tmp = await mkdtemp(path.join(tmpdir(), "edgelb-worker-"));
   const scriptPath = await bundleWorker(entry, tmp);
   const host = opts.host ?? "127.0.0.1";
+  const listenPort = opts.port || (await freePort(host));
   const bindings = { ...((wo.bindings as Record<string, string>) ?? {}), ...(opts.vars ?? {}) };
   const mf = new Miniflare({
     name: "edgelb",
@@ -128,7 +142,7 @@ export async function startEdgeWorker(opts: EdgeWorkerOptions = {}): Promise<Edg
     kvNamespaces: wo.kvNamespaces as Record<string, string>,
     kvPersist: opts.persistDir ? path.join(opts.persistDir, "kv") : false,
     host,
-    port: opts.port ?? 0,
+    port: listenPort,
     cf: false,
     verbose: false,
     handleRuntimeStdio(stdout, stderr) {
@@ -139,8 +153,11 @@ export async function startEdgeWorker(opts: EdgeWorkerOptions = {}): Promise<Edg
       stderr.on("data", forward);
     },
   });
-  const url = (await mf.ready).toString().replace(/\/$/, "");
-  const port = Number(new URL(url).port);
+  await mf.ready;
+  // Miniflare's `ready` names an extra 127.0.0.1 socket when `host` is another
+  // address, so the URL is built from what we asked it to listen on.
+  const port = listenPort;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   return {
     url,
     port,
