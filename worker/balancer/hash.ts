@@ -7,6 +7,11 @@ export function hash32(s: string): number {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  return fmix32(h);
+}
+
+/** murmur3's 32-bit finalizer: every input bit affects every output bit. */
+function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -17,11 +22,5 @@ export function hash32(s: string): number {
 
 /** A rendezvous score from a client's hash and a node's seed: murmur3's finalizer over both. */
 export function rendezvousScore(client: number, seed: number): number {
-  let h = Math.imul(client ^ seed, 0x9e3779b1) ^ seed;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(Math.imul(client ^ seed, 0x9e3779b1) ^ seed);
 }
