@@ -3,7 +3,7 @@
 import { Hono } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore } from "./config/index.ts";
-import { lookupRoute, normalizeHost, serviceOrigins, type Route } from "./config/routes.ts";
+import { lookupRoute, normalizeHost, type Route } from "./config/routes.ts";
 import { controlApp } from "./control/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { PassiveHealth, type HealthOptions } from "./health/index.ts";
@@ -100,20 +100,41 @@ export function createEdge(opts: EdgeOptions): Edge {
   };
 }
 
-export interface NodeStatus {
-  node: string;
-  address: string;
+/** Edge state of one origin (a node at one port): only origins with state are listed. */
+export interface OriginStatus {
   port: number;
   origin: string;
-  /** The agent's verdict in the snapshot. */
-  healthy: boolean;
-  weight: number;
   ejected: boolean;
   ejectedUntil: string | null;
   ejections: number;
   consecutiveFailures: number;
   lastError: string | null;
   inFlight: number;
+}
+
+/** A node of a cluster, listed once per cluster (not once per Service). */
+export interface NodeStatus {
+  name: string;
+  address: string;
+  zone: string | null;
+  /** The agent's verdict in the snapshot. */
+  healthy: boolean;
+  /** Passive health and in-flight counts are kept per origin (node + NodePort): one entry per port with state. */
+  origins: OriginStatus[];
+}
+
+export interface ServiceStatus {
+  namespace: string;
+  name: string;
+  hostnames: string[];
+  nodePort: number;
+  scheme: string;
+  trafficPolicy: string;
+  policy: unknown;
+  /** total: nodes that may serve it; serving: of those, healthy by the agent and not ejected at this port. */
+  counts: { nodes: number; serving: number };
+  /** Local Services only: the nodes with ready endpoints. Cluster Services use every node of the cluster. */
+  endpoints?: { node: string; weight: number; healthy: boolean }[];
 }
 
 export interface EdgeStatus {
@@ -129,19 +150,13 @@ export interface EdgeStatus {
     checkedAt: string | null;
     source: string | null;
     lastError: string | null;
-    services: {
-      namespace: string;
-      name: string;
-      hostnames: string[];
-      nodePort: number;
-      scheme: string;
-      trafficPolicy: string;
-      policy: unknown;
-      nodes: NodeStatus[];
-    }[];
+    nodes: NodeStatus[];
+    services: ServiceStatus[];
   }[];
 }
 
+// O(nodes + services + ports × nodes lookups) with output bounded by nodes +
+// services + origins that have state: never nodes × services entries.
 function edgeStatus(s: {
   config: ConfigStore;
   health: PassiveHealth;
@@ -163,6 +178,37 @@ function edgeStatus(s: {
     },
     clusters: s.config.all().map((c) => {
       const snap = c.snapshot;
+      const ports = [...new Set((snap?.services ?? []).map((svc) => svc.nodePort))].sort((a, b) => a - b);
+      // port → names of nodes ejected at that port, to count what serves each Service.
+      const ejectedAt = new Map<number, Set<string>>();
+      const nodes: NodeStatus[] = (snap?.nodes ?? []).map((n) => {
+        const origins: OriginStatus[] = [];
+        for (const port of ports) {
+          const key = `${c.name}/${n.name}:${port}`;
+          const h = s.health.get(key);
+          const inFlight = s.inFlight.get(key) ?? 0;
+          if (!h && inFlight === 0) continue;
+          const ejected = s.health.isEjected(key);
+          if (ejected) {
+            let set = ejectedAt.get(port);
+            if (!set) ejectedAt.set(port, (set = new Set()));
+            set.add(n.name);
+          }
+          origins.push({
+            port,
+            origin: key,
+            ejected,
+            ejectedUntil: ejected ? iso(h?.ejectedUntil) : null,
+            ejections: h?.ejections ?? 0,
+            consecutiveFailures: h?.consecutiveFailures ?? 0,
+            lastError: h?.lastError ?? null,
+            inFlight,
+          });
+        }
+        return { name: n.name, address: n.address, zone: n.zone ?? null, healthy: n.healthy, origins };
+      });
+      const healthyByName = new Map((snap?.nodes ?? []).map((n) => [n.name, n.healthy]));
+      const healthyNodes = (snap?.nodes ?? []).filter((n) => n.healthy);
       return {
         name: c.name,
         generation: snap?.generation ?? null,
@@ -172,33 +218,30 @@ function edgeStatus(s: {
         checkedAt: iso(c.checkedAt),
         source: c.source ?? null,
         lastError: c.lastError ?? null,
-        services: (snap?.services ?? []).map((svc) => ({
-          namespace: svc.namespace,
-          name: svc.name,
-          hostnames: svc.hostnames,
-          nodePort: svc.nodePort,
-          scheme: svc.scheme,
-          trafficPolicy: svc.trafficPolicy,
-          policy: svc.policy,
-          nodes: serviceOrigins(c.name, snap!, svc).map((o) => {
-            const h = s.health.get(o.key);
-            const ejected = s.health.isEjected(o.key);
-            return {
-              node: o.node,
-              address: o.address,
-              port: o.port,
-              origin: o.key,
-              healthy: o.healthy,
-              weight: o.weight,
-              ejected,
-              ejectedUntil: ejected ? iso(h?.ejectedUntil) : null,
-              ejections: h?.ejections ?? 0,
-              consecutiveFailures: h?.consecutiveFailures ?? 0,
-              lastError: h?.lastError ?? null,
-              inFlight: s.inFlight.get(o.key) ?? 0,
-            };
-          }),
-        })),
+        nodes,
+        services: (snap?.services ?? []).map((svc): ServiceStatus => {
+          const ejected = ejectedAt.get(svc.nodePort);
+          const base = {
+            namespace: svc.namespace,
+            name: svc.name,
+            hostnames: svc.hostnames,
+            nodePort: svc.nodePort,
+            scheme: svc.scheme,
+            trafficPolicy: svc.trafficPolicy,
+            policy: svc.policy,
+          };
+          if (svc.trafficPolicy !== "Local") {
+            let serving = healthyNodes.length;
+            if (ejected) for (const n of healthyNodes) if (ejected.has(n.name)) serving--;
+            return { ...base, counts: { nodes: snap!.nodes.length, serving } };
+          }
+          // As the router does: endpoints on nodes missing from the snapshot are no backends.
+          const endpoints = (svc.endpoints ?? [])
+            .filter((ep) => healthyByName.has(ep.node))
+            .map((ep) => ({ node: ep.node, weight: ep.weight, healthy: ep.healthy && healthyByName.get(ep.node)! }));
+          const serving = endpoints.filter((ep) => ep.healthy && !ejected?.has(ep.node)).length;
+          return { ...base, counts: { nodes: endpoints.length, serving }, endpoints };
+        }),
       };
     }),
   };

@@ -132,7 +132,9 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 interface ServedCluster {
   generation: number | null;
   lastError: string | null;
-  services: { name: string; hostnames: string[]; nodes: { node: string; healthy: boolean; ejected: boolean }[] }[];
+  /** Each node once per cluster; edge state per origin (node + NodePort). */
+  nodes: { name: string; healthy: boolean; origins: { port: number; ejected: boolean }[] }[];
+  services: { name: string; hostnames: string[]; nodePort: number; endpoints?: { node: string; healthy: boolean }[] }[];
 }
 
 /** What the worker's isolate serves now (its status endpoint). */
@@ -152,7 +154,17 @@ async function stored(): Promise<Snapshot | null> {
   return parsed.ok ? parsed.snapshot : null;
 }
 
-const webNodes = (c: ServedCluster) => c.services.find((s) => s.hostnames.includes(WEB))?.nodes ?? [];
+/** The web Service's nodes: its endpoints (Local) or every node (Cluster), joined with the cluster's node list. */
+function webNodes(c: ServedCluster): { node: string; healthy: boolean; ejected: boolean }[] {
+  const svc = c.services.find((s) => s.hostnames.includes(WEB));
+  if (!svc) return [];
+  const byName = new Map(c.nodes.map((n) => [n.name, n]));
+  const members = svc.endpoints ? svc.endpoints.map((e) => ({ name: e.node, healthy: e.healthy })) : c.nodes.map((n) => ({ name: n.name, healthy: n.healthy }));
+  return members.flatMap((m) => {
+    const n = byName.get(m.name);
+    return n ? [{ node: m.name, healthy: m.healthy, ejected: n.origins.some((o) => o.port === svc.nodePort && o.ejected) }] : [];
+  });
+}
 
 /** Polls until check() returns true; the error names the last thing it said was wrong. */
 async function until(what: string, check: () => Promise<true | string> | true | string, timeoutMs = 30_000): Promise<void> {

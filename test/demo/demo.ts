@@ -114,8 +114,38 @@ async function until<T>(check: () => Promise<T | undefined> | T | undefined, wha
   }
 }
 
-interface StatusJson {
-  clusters: { name: string; generation: number | null; services: { name: string; nodes: { node: string; healthy: boolean }[] }[] }[];
+interface StatusNode {
+  name: string;
+  address: string;
+  healthy: boolean;
+  origins: { port: number; ejected: boolean }[];
+}
+interface StatusService {
+  name: string;
+  nodePort: number;
+  counts: { nodes: number; serving: number };
+  endpoints?: { node: string; weight: number; healthy: boolean }[];
+}
+export interface StatusJson {
+  clusters: { name: string; generation: number | null; nodes: StatusNode[]; services: StatusService[] }[];
+}
+
+/**
+ * A Service's nodes as the worker sees them: the status lists nodes once per
+ * cluster, so join a Local Service's endpoints (or, for Cluster, every node)
+ * with that list and the edge state at the Service's NodePort.
+ */
+export function serviceNodes(st: StatusJson, service: string, cluster?: string): { node: string; healthy: boolean; ejected: boolean }[] {
+  const c = cluster === undefined ? st.clusters[0] : st.clusters.find((x) => x.name === cluster);
+  const svc = c?.services.find((s) => s.name === service);
+  if (!c || !svc) return [];
+  const byName = new Map(c.nodes.map((n) => [n.name, n]));
+  const members = svc.endpoints ? svc.endpoints.map((e) => ({ name: e.node, healthy: e.healthy })) : c.nodes.map((n) => ({ name: n.name, healthy: n.healthy }));
+  return members.flatMap((m) => {
+    const n = byName.get(m.name);
+    if (!n) return [];
+    return [{ node: m.name, healthy: m.healthy, ejected: n.origins.some((o) => o.port === svc.nodePort && o.ejected) }];
+  });
 }
 
 /** The worker's view (GET /__edgelb/v1/status). */
@@ -289,11 +319,10 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       await until(
         async () => {
           const st = await workerStatus(workerUrl, token);
-          const demo = st.clusters.find((c) => c.name === DEMO_CLUSTER);
           const ok = services.every((s) => {
-            const got = demo?.services.find((x) => x.name === s.name);
+            const got = serviceNodes(st, s.name, DEMO_CLUSTER);
             const want = s.policy === "Local" ? [...new Set(s.pods)] : (cluster?.nodes.map((n) => n.name) ?? []);
-            return got && got.nodes.filter((n) => n.healthy).length === want.length;
+            return got.length > 0 && got.filter((n) => n.healthy).length === want.length;
           });
           return ok ? true : undefined;
         },

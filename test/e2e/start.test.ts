@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startCluster } from "../cluster/cluster.ts";
+import { serviceNodes, type StatusJson } from "../demo/demo.ts";
 import { requestWithHost } from "../edge/start-worker.ts";
 import { exec, freePort, portIsFree, run, type Run } from "./process.ts";
 
@@ -93,7 +94,7 @@ describe("npm start", () => {
     };
     const status = async () => {
       const res = await fetch(`http://127.0.0.1:${port}/__edgelb/v1/status`, { headers: { authorization: `Bearer ${token}` } });
-      return (await res.json()) as { clusters: { services: { name: string; nodes: { node: string; healthy: boolean }[] }[] }[] };
+      return (await res.json()) as StatusJson;
     };
 
     // The curl line it prints works as printed (curl resolves *.localhost to loopback).
@@ -122,7 +123,7 @@ describe("npm start", () => {
     await kubectl("annotate", "node", "node-1", "sim.edgelb.dev/fault=down");
     for (let i = 0; i < 4; i++) expect((await get("web.localhost")).status).toBe(200);
     await until(
-      async () => (await status()).clusters[0]!.services.find((s) => s.name === "web")!.nodes.find((n) => n.node === "node-1")!.healthy === false,
+      async () => serviceNodes(await status(), "web").find((n) => n.node === "node-1")?.healthy === false,
       "the worker to see node-1 unhealthy",
     );
     expect(await answering("web.localhost")).toBe("node-3");

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDemo, workerStatus, type Demo } from "../demo/demo.ts";
+import { serviceNodes, startDemo, workerStatus, type Demo } from "../demo/demo.ts";
 import { FAULT_ANNOTATION } from "../demo/knobs.ts";
 import { requestWithHost } from "../edge/start-worker.ts";
 import { dumpDom, ensureChromium, screenshot } from "./chromium.ts";
@@ -108,8 +108,8 @@ describe.skipIf(!chromium.path)("status page in headless Chromium", () => {
     // Then the agent takes it out of rotation.
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const web = (await workerStatus(demo.workerUrl, demo.token)).clusters[0]!.services.find((s) => s.name === "web")!;
-      const n2 = web.nodes.find((n) => n.node === "node-2") as { healthy: boolean; ejected?: boolean } | undefined;
+      const web = serviceNodes(await workerStatus(demo.workerUrl, demo.token), "web");
+      const n2 = web.find((n) => n.node === "node-2");
       if (n2 && !n2.healthy) {
         expect(n2.ejected).toBe(true);
         break;

@@ -45,8 +45,10 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     expect(retries.length).toBe(3);
     expect(retries.every((r) => r.node === a && r.kind === "ConnectError")).toBe(true);
     expect(e.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: a, ejections: 1, consecutiveFailures: 3 });
-    const node = e.status().clusters[0]!.services[0]!.nodes.find((n) => n.node === a)!;
+    // Ejection is per origin (node + NodePort), listed under the cluster's node.
+    const node = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
     expect(node).toMatchObject({ ejected: true, ejections: 1, consecutiveFailures: 3 });
+    expect(e.status().clusters[0]!.services[0]!.counts).toEqual({ nodes: group.nodes.length, serving: group.nodes.length - 1 });
     expect(Date.parse(node.ejectedUntil!)).toBeGreaterThan(Date.now());
   });
 
@@ -168,7 +170,9 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     await Promise.all(names().map((n) => setBehavior(n, { mode: "refuse" })));
     const e = await edge();
     for (let i = 0; i < 3; i++) expect((await e.request(host)).status).toBe(502);
-    expect(e.status().clusters[0]!.services[0]!.nodes.every((n) => n.ejected)).toBe(true);
+    const cluster = e.status().clusters[0]!;
+    expect(cluster.nodes.every((n) => n.origins.some((o) => o.port === group.nodePort && o.ejected))).toBe(true);
+    expect(cluster.services[0]!.counts.serving).toBe(0);
     await Promise.all(names().map((n) => setBehavior(n, { mode: "ok" })));
     // Everything is ejected, yet trying beats refusing.
     expect(names()).toContain(await nodeOf(await e.request(host)));

@@ -166,7 +166,7 @@ describe("GET /__edgelb/v1/status", () => {
     const res = await t.edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(res.status).toBe(200);
     const status = (await res.json()) as {
-      clusters: { name: string; generation: number; ageSeconds: number; loadedAt: string; lastError: null; services: unknown[] }[];
+      clusters: { name: string; generation: number; ageSeconds: number; loadedAt: string; lastError: null; nodes: unknown[]; services: unknown[] }[];
     };
     expect(status.clusters).toHaveLength(1);
     const c = status.clusters[0]!;
@@ -174,30 +174,57 @@ describe("GET /__edgelb/v1/status", () => {
     expect(c.ageSeconds).toBeGreaterThanOrEqual(42);
     expect(c.ageSeconds).toBeLessThan(60);
     expect(Date.parse(c.loadedAt)).toBeGreaterThan(Date.now() - 10_000);
+    expect(c.nodes).toEqual([{ name: a.name, address: a.address, zone: null, healthy: true, origins: [] }]);
     expect(c.services).toEqual([
       expect.objectContaining({
         namespace: "default",
         name: "web",
         hostnames: ["status.example.com"],
         nodePort: lab.nodePort,
-        nodes: [
-          {
-            node: a.name,
-            address: a.address,
-            port: lab.nodePort,
-            origin: `${t.cluster}/${a.name}:${lab.nodePort}`,
-            healthy: true,
-            weight: 1,
-            ejected: false,
-            ejectedUntil: null,
-            ejections: 0,
-            consecutiveFailures: 0,
-            lastError: null,
-            inFlight: 0,
-          },
-        ],
+        trafficPolicy: "Cluster",
+        counts: { nodes: 1, serving: 1 },
       }),
     ]);
+    expect(c.services[0]).not.toHaveProperty("endpoints");
+  });
+
+  it("lists each node once per cluster, not once per Service, and a Local Service's endpoints", async () => {
+    const t = setup();
+    const nodes = Array.from({ length: 300 }, (_, i) => ({ name: `node-${i}`, address: `10.0.${i >> 8}.${i & 255}`, healthy: i !== 7 }));
+    const services = Array.from({ length: 300 }, (_, i) => service({ name: `svc-${i}`, hostnames: [`svc-${i}.example.com`], nodePort: 30000 + i }));
+    services.push(
+      service({
+        name: "local",
+        hostnames: ["local.example.com"],
+        nodePort: 32000,
+        trafficPolicy: "Local",
+        endpoints: [
+          { node: "node-1", weight: 2, healthy: true },
+          { node: "node-7", weight: 1, healthy: true },
+        ],
+      }),
+    );
+    await t.edge.seed(snapshot(t.cluster, nodes, services));
+    const res = await t.edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${TOKEN}` } });
+    const body = await res.text();
+    const c = (JSON.parse(body) as {
+      clusters: {
+        nodes: { name: string }[];
+        services: { name: string; counts: { nodes: number; serving: number }; endpoints?: unknown[] }[];
+      }[];
+    }).clusters[0]!;
+    expect(c.nodes).toHaveLength(300);
+    expect(c.services).toHaveLength(301);
+    expect(c.services[0]!.counts).toEqual({ nodes: 300, serving: 299 });
+    // 300 × 300 per-service node entries would be several MB; one list stays small.
+    expect(body.length).toBeLessThan(200_000);
+    const local = c.services.find((s) => s.name === "local")!;
+    // node-7 failed the agent's check: listed, but not serving.
+    expect(local.endpoints).toEqual([
+      { node: "node-1", weight: 2, healthy: true },
+      { node: "node-7", weight: 1, healthy: false },
+    ]);
+    expect(local.counts).toEqual({ nodes: 2, serving: 1 });
   });
 
   it("answers JSON 404 for unknown control paths", async () => {

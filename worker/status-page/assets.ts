@@ -169,15 +169,42 @@ export const PAGE_JS = `
     $("token").focus();
   }
 
-  function nodeState(n) {
-    if (n.ejected) return "ejected";
-    if (!n.healthy) return "unhealthy";
+  var MAX_ROWS = 50;
+
+  function rowState(r) {
+    if (r.ejected) return "ejected";
+    if (!r.healthy) return "unhealthy";
     return "serving";
   }
 
-  function renderService(svc, port) {
-    var serving = svc.nodes.filter(function (n) { return nodeState(n) === "serving"; }).length;
-    var total = svc.nodes.length;
+  // The status lists each node once per cluster; a Service's rows join its
+  // endpoints (Local) or every node of the cluster (Cluster) with that list and
+  // the edge state of the origin at the Service's NodePort.
+  function serviceRows(svc, nodes) {
+    var port = svc.nodePort;
+    function row(n, weight, healthy) {
+      var o = null;
+      (n.origins || []).forEach(function (x) { if (x.port === port) o = x; });
+      return {
+        node: n.name, address: n.address, port: port, zone: n.zone, healthy: healthy, weight: weight,
+        ejected: o ? o.ejected : false, ejectedUntil: o ? o.ejectedUntil : null, ejections: o ? o.ejections : 0,
+        consecutiveFailures: o ? o.consecutiveFailures : 0, lastError: o ? o.lastError : null, inFlight: o ? o.inFlight : 0
+      };
+    }
+    if (svc.endpoints) {
+      var rows = [];
+      svc.endpoints.forEach(function (ep) {
+        var n = nodes.byName[ep.node];
+        if (n) rows.push(row(n, ep.weight, ep.healthy));
+      });
+      return rows;
+    }
+    return nodes.list.map(function (n) { return row(n, 1, n.healthy); });
+  }
+
+  function renderService(svc, nodes, port) {
+    var serving = svc.counts.serving;
+    var total = svc.counts.nodes;
     var pillCls = total === 0 || serving === 0 ? "bad" : serving < total ? "warn" : "ok";
     var pillText = total === 0 ? "no nodes" : serving + "/" + total + " nodes serving";
     var hosts = el("span", null);
@@ -200,11 +227,17 @@ export const PAGE_JS = `
       box.appendChild(el("div", { cls: "empty", text: svc.trafficPolicy === "Local" ? "No node has a ready endpoint of this Service: requests get 503." : "No eligible nodes: requests get 503." }));
       return box;
     }
+    var rows = serviceRows(svc, nodes);
+    // Many nodes: show the ones not serving first, then the rest, up to MAX_ROWS.
+    if (rows.length > MAX_ROWS) {
+      rows = rows.filter(function (r) { return rowState(r) !== "serving"; }).concat(rows.filter(function (r) { return rowState(r) === "serving"; }));
+    }
+    var more = rows.length - MAX_ROWS;
     var head = el("tr", null, el("th", { text: "Node" }), el("th", { text: "Origin" }), el("th", { text: "Agent health check" }),
       el("th", { text: "Edge (passive)" }), el("th", { cls: "num", text: "Weight" }), el("th", { cls: "num", text: "In flight" }), el("th", { cls: "num", text: "Failures" }), el("th", { text: "Last error" }));
     var body = el("tbody", null);
-    svc.nodes.forEach(function (n) {
-      var state = nodeState(n);
+    rows.slice(0, MAX_ROWS).forEach(function (n) {
+      var state = rowState(n);
       var edge = n.ejected
         ? el("span", { cls: "pill bad", text: "ejected until " + clock(n.ejectedUntil) })
         : el("span", { cls: "pill ok", text: "in rotation" });
@@ -221,6 +254,7 @@ export const PAGE_JS = `
     var cols = el("colgroup", null, el("col", { cls: "c-node" }), el("col", { cls: "c-origin" }), el("col", { cls: "c-health" }), el("col", { cls: "c-edge" }),
       el("col", { cls: "c-num" }), el("col", { cls: "c-num" }), el("col", { cls: "c-num" }), el("col", { cls: "c-err" }));
     box.appendChild(el("table", null, cols, el("thead", null, head), body));
+    if (more > 0) box.appendChild(el("div", { cls: "empty", "data-role": "more-nodes", text: "and " + more + " more" }));
     return box;
   }
 
@@ -241,7 +275,9 @@ export const PAGE_JS = `
       card.appendChild(el("div", { cls: "banner warn", text: "This snapshot is " + ago(c.ageSeconds).replace(" ago", "") + " old. The agent pushes on every change; a quiet cluster is fine, but check the agent if you expected changes." }));
     }
     if (c.services.length === 0) card.appendChild(el("div", { cls: "empty", text: "The snapshot has no Services." }));
-    c.services.forEach(function (s) { card.appendChild(renderService(s, port)); });
+    var nodes = { list: c.nodes || [], byName: Object.create(null) };
+    nodes.list.forEach(function (n) { nodes.byName[n.name] = n; });
+    c.services.forEach(function (s) { card.appendChild(renderService(s, nodes, port)); });
     return card;
   }
 
@@ -252,10 +288,12 @@ export const PAGE_JS = `
       if (c.lastError) errors++;
       c.services.forEach(function (s) {
         services++;
-        var down = s.nodes.filter(function (n) { return nodeState(n) !== "serving"; }).length;
+        var down = s.counts.nodes - s.counts.serving;
         nodesDown += down;
-        ejected += s.nodes.filter(function (n) { return n.ejected; }).length;
-        if (down > 0 || s.nodes.length === 0) degraded++;
+        if (down > 0 || s.counts.nodes === 0) degraded++;
+      });
+      (c.nodes || []).forEach(function (n) {
+        (n.origins || []).forEach(function (o) { if (o.ejected) ejected++; });
       });
     });
     function stat(n, label, cls) { return el("div", { cls: "stat" + (cls ? " " + cls : "") }, el("div", { cls: "n", text: n }), el("div", { cls: "l", text: label })); }
@@ -264,7 +302,7 @@ export const PAGE_JS = `
       stat(services, "services"),
       stat(degraded, "services degraded", degraded ? "warn" : ""),
       stat(nodesDown, "node entries not serving", nodesDown ? "bad" : ""),
-      stat(ejected, "ejected by this isolate", ejected ? "bad" : ""));
+      stat(ejected, "origins ejected by this isolate", ejected ? "bad" : ""));
     var list = st.clusters.map(function (c) { return renderCluster(c, port); });
     $("clusters").replaceChildren.apply($("clusters"), list);
     $("footer").textContent = "Worker isolate started " + clock(st.isolateStartedAt) + " · transport " + st.settings.transport +
