@@ -155,8 +155,8 @@ export interface EdgeStatus {
   }[];
 }
 
-// O(nodes + services + ports × nodes lookups) with output bounded by nodes +
-// services + origins that have state: never nodes × services entries.
+// O(nodes + services + origins with state), and so is the output: never
+// nodes × services entries.
 function edgeStatus(s: {
   config: ConfigStore;
   health: PassiveHealth;
@@ -178,12 +178,24 @@ function edgeStatus(s: {
     },
     clusters: s.config.all().map((c) => {
       const snap = c.snapshot;
-      const ports = [...new Set((snap?.services ?? []).map((svc) => svc.nodePort))].sort((a, b) => a - b);
+      // node name → ports where this isolate holds state (keys are `cluster/node:port`);
+      // walking only those keeps a status call O(nodes + services + origins with state).
+      const prefix = `${c.name}/`;
+      const statefulPorts = new Map<string, number[]>();
+      for (const key of new Set([...s.health.keys(), ...s.inFlight.keys()])) {
+        if (!key.startsWith(prefix)) continue;
+        const colon = key.lastIndexOf(":");
+        const node = key.slice(prefix.length, colon);
+        const port = Number(key.slice(colon + 1));
+        const list = statefulPorts.get(node);
+        if (list) list.push(port);
+        else statefulPorts.set(node, [port]);
+      }
       // port → names of nodes ejected at that port, to count what serves each Service.
       const ejectedAt = new Map<number, Set<string>>();
       const nodes: NodeStatus[] = (snap?.nodes ?? []).map((n) => {
         const origins: OriginStatus[] = [];
-        for (const port of ports) {
+        for (const port of (statefulPorts.get(n.name) ?? []).sort((a, b) => a - b)) {
           const key = `${c.name}/${n.name}:${port}`;
           const h = s.health.get(key);
           const inFlight = s.inFlight.get(key) ?? 0;

@@ -44,6 +44,11 @@ export class PassiveHealth {
     return this.table.get(key);
   }
 
+  /** Origins that have any state, so a status view walks only those. */
+  keys(): IterableIterator<string> {
+    return this.table.keys();
+  }
+
   failure(key: string, error: string, fields: Record<string, unknown> = {}): void {
     let h = this.table.get(key);
     if (!h) {
