@@ -1,6 +1,6 @@
 // All state of one isolate in one object: config, passive health, in-flight
 // counts, balancer state. The default export holds one; tests make their own.
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore } from "./config/index.ts";
 import { lookupRoute, normalizeHost, type Route } from "./config/routes.ts";
@@ -58,20 +58,19 @@ export function createEdge(opts: EdgeOptions): Edge {
 
   const status = (): EdgeStatus => edgeStatus({ config, health, inFlight, now, startedAt, settings });
 
-  const app = new Hono<{ Variables: { waitUntil: (p: Promise<unknown>) => void } }>();
-  app.use("*", async (c, next) => {
+  const app = new Hono();
+  // Hands a background refresh to the runtime so it may outlive the response;
+  // only the proxy route needs it, so no middleware runs on every request.
+  const background = (c: Context) => (p: Promise<unknown>) => {
+    const guarded = p.catch((err: unknown) => log("error", "background.failed", { error: String(err) }));
     let ctx: Pick<ExecutionContext, "waitUntil"> | undefined;
     try {
       ctx = c.executionCtx;
     } catch {
       // No execution context (a test calling app.fetch directly): the promise just runs.
     }
-    c.set("waitUntil", (p) => {
-      const guarded = p.catch((err: unknown) => log("error", "background.failed", { error: String(err) }));
-      ctx?.waitUntil(guarded);
-    });
-    await next();
-  });
+    ctx?.waitUntil(guarded);
+  };
   // Status page (worker/status-page, issue 7): /__edgelb/ and its assets, no token; data needs one.
   app.route("/__edgelb", statusPage());
   app.route(
@@ -79,7 +78,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     controlApp({ kv: opts.env.EDGELB_KV, config, token: settings.pushToken, maxPushBytes: settings.maxPushBytes, log, status }),
   );
   app.all("*", async (c) => {
-    await config.ready(c.var.waitUntil);
+    await config.ready(background(c));
     const host = c.req.header("host") ?? new URL(c.req.url).host;
     const route = lookupRoute(config.routes, host);
     if (!route) {
@@ -92,7 +91,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     settings,
     config,
     health,
-    app: app as unknown as Hono,
+    app,
     status,
     fetch(request, ctx) {
       return Promise.resolve(app.fetch(request, opts.env, ctx as ExecutionContext | undefined));

@@ -40,16 +40,19 @@ function text(status: number, body: string, extra: Record<string, string> = {}):
 
 export async function proxy(request: Request, route: Route, deps: ProxyDeps): Promise<Response> {
   const started = deps.now();
-  const serviceNames = route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", ");
+  // Only error answers and log lines name the services: built on demand, not per request.
+  let names: string | undefined;
+  const serviceNamesOf = () => (names ??= route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", "));
   const requestId = requestIdOf(request);
   const facts = edgeFacts(request, requestId);
+  const url = new URL(request.url);
   const done = (res: Response, fields: Record<string, unknown>) => {
     if (deps.requestLogs) {
       deps.log("info", "request", {
         requestId,
         method: request.method,
         host: facts.host,
-        path: new URL(request.url).pathname,
+        path: url.pathname,
         status: res.status,
         ms: deps.now() - started,
         ...fields,
@@ -60,7 +63,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
 
   if (route.size === 0) {
     return done(
-      text(503, `edgelb: service ${serviceNames} for host ${facts.host} has no origins (no ready node)`, {
+      text(503, `edgelb: service ${serviceNamesOf()} for host ${facts.host} has no origins (no ready node)`, {
         "retry-after": "10",
         "x-request-id": requestId,
       }),
@@ -69,7 +72,6 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   }
 
   const policy = route.policy;
-  const url = new URL(request.url);
   const pathAndQuery = url.pathname + url.search;
   const websocket = isWebSocketRequest(request);
   const headers = originRequestHeaders(request, facts, websocket);
@@ -94,7 +96,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     if (choice.failedOpen && !failedOpen) {
       // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
       failedOpen = true;
-      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNames, nodes: choice.remaining });
+      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(), nodes: choice.remaining });
     }
     return choice.origin;
   };
@@ -137,10 +139,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       }
       deps.log("error", "proxy.failed", { ...fields, error: message, kind: (err as Error).name, tried: [...tried] });
       if (err instanceof ResponseTimeoutError) {
-        return done(text(504, `edgelb: node ${origin.node} of ${serviceNames} did not answer in time (request ${requestId})`, { "x-request-id": requestId }), fields);
+        return done(text(504, `edgelb: node ${origin.node} of ${serviceNamesOf()} did not answer in time (request ${requestId})`, { "x-request-id": requestId }), fields);
       }
       if (err instanceof MalformedResponseError) {
-        return done(text(502, `edgelb: node ${origin.node} of ${serviceNames} sent an invalid response (request ${requestId})`, { "x-request-id": requestId }), fields);
+        return done(text(502, `edgelb: node ${origin.node} of ${serviceNamesOf()} sent an invalid response (request ${requestId})`, { "x-request-id": requestId }), fields);
       }
       break;
     }
@@ -182,7 +184,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   return done(
     text(
       502,
-      `edgelb: no node of ${serviceNames} could be reached for ${facts.host} (tried ${tried.size} of ${route.size}; request ${requestId})`,
+      `edgelb: no node of ${serviceNamesOf()} could be reached for ${facts.host} (tried ${tried.size} of ${route.size}; request ${requestId})`,
       { "x-request-id": requestId },
     ),
     { tried: [...tried], errors },
