@@ -4,6 +4,7 @@
 // so its RSS is what a pod would use. Its JSON log lines tell when it synced,
 // pushed and saw health transitions.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -41,7 +42,8 @@ export interface AgentLine {
   at: number;
   /** The agent's own timestamp (ms epoch). */
   time: number;
-  level: number;
+  /** pino level label, e.g. "info" (the agent logs labels, not numbers). */
+  level: string;
   msg: string;
   [k: string]: unknown;
 }
@@ -83,21 +85,14 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
   });
   const lines: AgentLine[] = [];
   const waiters = new Set<() => void>();
-  let buf = "";
   let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const raw = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (!raw.trim()) continue;
-      try {
-        const j = JSON.parse(raw) as Record<string, unknown>;
-        lines.push({ ...j, at: Date.now(), time: Date.parse(String(j.time)), level: Number(j.level), msg: String(j.msg) } as AgentLine);
-      } catch {
-        /* not a log line */
-      }
+  createInterface({ input: child.stdout! }).on("line", (raw) => {
+    if (!raw.trim()) return;
+    try {
+      const j = JSON.parse(raw) as Record<string, unknown>;
+      lines.push({ ...j, at: Date.now(), time: Date.parse(String(j.time)), level: String(j.level), msg: String(j.msg) } as AgentLine);
+    } catch {
+      return; // not a log line
     }
     for (const w of waiters) w();
   });

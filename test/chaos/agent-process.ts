@@ -2,6 +2,7 @@
 // chaos suite can SIGKILL it: no shutdown hook runs, the Lease stays held
 // until it expires, and the next process must pick up from what is stored.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -30,18 +31,11 @@ export function spawnAgent(args: string[], env: Record<string, string>, lines: A
     env: { ...clean, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let buf = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push({ ...(JSON.parse(line) as { msg: string }), run });
-      } catch {
-        lines.push({ msg: line, run });
-      }
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    try {
+      lines.push({ ...(JSON.parse(line) as { msg: string }), run });
+    } catch {
+      lines.push({ msg: line, run });
     }
   });
   child.stderr!.on("data", (d: Buffer) => lines.push({ msg: `stderr: ${d.toString().trimEnd()}`, run }));

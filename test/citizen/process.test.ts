@@ -2,6 +2,7 @@
 // simulated cluster, with leader election, status, metrics — and a graceful
 // SIGTERM that releases the lease so a standby would take over at once.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it, onTestFailed } from "vitest";
 import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
@@ -48,18 +49,11 @@ it("runs as a process: leads, writes status, serves metrics, and releases the le
     env: { ...process.env, CLOUDFLARE_API_TOKEN: "cf-token", POD_NAME: "edgelb-sync-agent-test", POD_NAMESPACE: "edgelb" },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let buf = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line));
-      } catch {
-        lines.push({ msg: line });
-      }
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    try {
+      lines.push(JSON.parse(line));
+    } catch {
+      lines.push({ msg: line });
     }
   });
   child.stderr!.on("data", (d: Buffer) => lines.push({ msg: `stderr: ${d}` }));
