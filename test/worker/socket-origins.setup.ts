@@ -222,7 +222,7 @@ function startRawOrigin(address: string): Promise<net.Server> {
  * - (default) `200`, empty, as soon as the first head is complete;
  * - `answer=body`: `200` with `{"bodyBytes":n}` once the whole body arrived
  *   (Content-Length, or chunked up to its last chunk);
- * - `answer=never`: nothing;
+ * - `answer=never`: nothing; with `pause=1` it also stops reading after the head;
  * - `answer=script&b=<base64url>&split=<n>`: those bytes in writes of n bytes, then close.
  */
 function startRecorder(address: string, recordings: Map<string, { raw: Buffer; closed: boolean }>): Promise<net.Server> {
@@ -250,7 +250,10 @@ function startRecorder(address: string, recordings: Map<string, { raw: Buffer; c
       rec.raw = buf;
       if (answered) return;
       const mode = query.get("answer") ?? "head";
-      if (mode === "never") return;
+      if (mode === "never") {
+        if (query.get("pause") === "1") s.pause();
+        return;
+      }
       if (mode === "script") {
         answered = true;
         const bytes = Buffer.from(query.get("b") ?? "", "base64url");
@@ -273,10 +276,12 @@ function startRecorder(address: string, recordings: Map<string, { raw: Buffer; c
         if (bodyBytes === undefined) return;
         answered = true;
         const json = JSON.stringify({ bodyBytes });
-        return void s.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${json.length}\r\n\r\n${json}`);
+        // One request per connection: a fetch() client must not reuse it.
+        return void s.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${json.length}\r\n\r\n${json}`);
       }
       answered = true;
-      s.write("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+      // Stays open (every later byte is recorded), but a fetch() client must not reuse it.
+      s.write("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
     });
   });
   return listen(server, address);

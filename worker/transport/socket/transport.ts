@@ -2,7 +2,7 @@
 // one connection per request (`Connection: close`), for origins that fetch()
 // cannot reach in production (bare IPs, custom ports).
 import type { OriginRequest, Transport } from "../types.ts";
-import { ConnectError, MalformedResponseError } from "../types.ts";
+import { MalformedResponseError, ResponseTimeoutError, UpstreamResetError } from "../types.ts";
 import { type Connect, describe, message, openConnection, readResponseHead } from "./connection.ts";
 import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
 import { sendBody } from "./request-body.ts";
@@ -65,14 +65,16 @@ async function sendHttp(
   try {
     await conn.writer.write(head);
   } catch (e) {
+    // Part of the head may have gone out: not a ConnectError (see ../types.ts).
     conn.close();
-    throw new ConnectError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+    throw new UpstreamResetError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
   }
   // The body goes up while the response is awaited: an origin may answer
-  // (413, 401) before reading it all.
+  // (413, 401) before reading it all. The response deadline starts once it is sent.
   let requestError: unknown;
-  sendBody(conn, request.body, framing).catch((e: unknown) => {
-    requestError = new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
+  const bodySent = sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
+    requestError =
+      e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
     conn.close();
   });
   const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
@@ -81,6 +83,7 @@ async function sendHttp(
     parser,
     req.responseTimeoutMs,
     () => requestError,
+    bodySent,
   );
   if (responseHead.framing.kind === "upgrade") {
     conn.close();

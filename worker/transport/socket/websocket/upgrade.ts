@@ -2,7 +2,7 @@
 // handshake with the origin itself, then relays frames between the client's
 // WebSocketPair and the origin connection.
 import type { OriginRequest } from "../../types.ts";
-import { ConnectError, MalformedResponseError } from "../../types.ts";
+import { MalformedResponseError, UpstreamResetError } from "../../types.ts";
 import { type Connect, describe, message, openConnection, readResponseHead } from "../connection.ts";
 import { hostPort, serializeRequestHead } from "../request-head.ts";
 import { responseHeaders, toResponse } from "../response-body.ts";
@@ -52,7 +52,7 @@ export async function upgradeWebSocket(
     await conn.writer.write(head);
   } catch (e) {
     conn.close();
-    throw new ConnectError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+    throw new UpstreamResetError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
   }
   const parser = new ResponseParser({ method: "GET" });
   const { head: responseHead, pending } = await readResponseHead(conn, parser, req.responseTimeoutMs, () => undefined);
