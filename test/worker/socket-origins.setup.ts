@@ -159,6 +159,11 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     s.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // "hi"
     s.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]));
   },
+  // Handshake, then never reads again: what the worker sends piles up.
+  "ws-deaf": (s, req) => {
+    s.write(wsAccept(req));
+    s.pause();
+  },
   // Handshake, one text frame, then TCP goes away without a close frame.
   "ws-drop": (s, req) => {
     s.write(wsAccept(req));
@@ -305,6 +310,8 @@ function dechunkedLength(body: Buffer): number | undefined {
 
 interface WsObserved {
   lastClose: { code: number; reason: string } | null;
+  /** Pings the origin received (the relay's keepalive). */
+  pings: number;
 }
 
 async function startWsOrigin(address: string, observed: WsObserved): Promise<{ server: http.Server; wss: WebSocketServer }> {
@@ -318,6 +325,7 @@ async function startWsOrigin(address: string, observed: WsObserved): Promise<{ s
       observed.lastClose = { code, reason: reason.toString() };
     });
     ws.on("pong", (payload) => ws.send(`pong:${payload.toString()}`));
+    ws.on("ping", () => observed.pings++);
     ws.on("message", (data, isBinary) => {
       const text = isBinary ? "" : data.toString();
       let m: RegExpExecArray | null;
@@ -372,7 +380,7 @@ export default async function setup(project: TestProject) {
     recorderSockets.add(s);
     s.on("close", () => recorderSockets.delete(s));
   });
-  const observed: WsObserved = { lastClose: null };
+  const observed: WsObserved = { lastClose: null, pings: 0 };
   const ws = await startWsOrigin(`${NET}.21`, observed);
 
   const v6 = await listen(

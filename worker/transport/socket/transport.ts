@@ -8,7 +8,7 @@ import { hostPort, requestFraming, serializeRequestHead } from "./request-head.t
 import { sendBody } from "./request-body.ts";
 import { toResponse } from "./response-body.ts";
 import { ResponseParser } from "./response-parser.ts";
-import { isWebSocketUpgrade, upgradeWebSocket } from "./websocket/upgrade.ts";
+import { isWebSocketUpgrade, upgradeWebSocket, type WebSocketRelayOptions } from "./websocket/upgrade.ts";
 
 export interface SocketTransportOptions {
   connect: Connect;
@@ -22,6 +22,8 @@ export interface SocketTransportOptions {
    * should hit it (default 5 minutes).
    */
   bodyIdleTimeoutMs?: number;
+  /** Memory cap and keepalive of relayed WebSockets. */
+  webSocket?: WebSocketRelayOptions;
 }
 
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 5 * 60_000;
@@ -38,7 +40,7 @@ export function createSocketTransport(opts: SocketTransportOptions): Transport {
     name: "socket",
     async send(req: OriginRequest): Promise<Response> {
       if (isWebSocketUpgrade(req.request)) {
-        return upgradeWebSocket(req, opts.connect, log, opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS);
+        return upgradeWebSocket(req, opts.connect, log, opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS, opts.webSocket);
       }
       return sendHttp(req, opts, log);
     },
