@@ -19,7 +19,7 @@ beforeEach(async () => {
 
 const host = "outlier.example.com";
 const names = () => group.nodes.map((n) => n.name) as [string, string, string];
-const edge = () => edgeWithService({ hostnames: [host], nodePort: group.nodePort }, nodesOf(group.nodes));
+const edge = (vars: Record<string, string> = {}) => edgeWithService({ hostnames: [host], nodePort: group.nodePort }, nodesOf(group.nodes), vars);
 
 describe("ejection that clients cannot abuse", () => {
   it("a path answering 504 on every node ejects one node of three, not all of them", async () => {
@@ -65,5 +65,14 @@ describe("ejection that clients cannot abuse", () => {
     expect(ejections[0]).toMatchObject({ node: a, kind, consecutiveFailures: after });
     // Each failure cost one retry until the ejection, none after it.
     expect(e.logs.filter((l) => l.event === "proxy.retry")).toHaveLength(after);
+  });
+
+  it("takes a shorter 5xx streak and a higher cap from worker vars", async () => {
+    await Promise.all(names().map((n) => setBehavior(n, { mode: "error", status: 504 })));
+    const e = await edge({ EDGELB_EJECT_CONSECUTIVE_5XX: "2", EDGELB_MAX_EJECTION_PERCENT: "100" });
+    for (let i = 0; i < 2; i++) expect((await e.request(host)).status).toBe(504);
+    const ejections = e.logs.filter((l) => l.event === "node.ejected");
+    expect(ejections.map((l) => l.node).sort()).toEqual([...names()].sort());
+    expect(ejections.every((l) => l.consecutiveFailures === 2 && l.kind === "status")).toBe(true);
   });
 });

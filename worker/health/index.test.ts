@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { memoryLogger } from "../log/index.ts";
 import fc from "fast-check";
-import { PassiveHealth, type HealthOptions } from "./index.ts";
+import { healthSettings, PassiveHealth, type HealthOptions } from "./index.ts";
 
 describe("passive health", () => {
   const setup = () => {
@@ -168,5 +168,20 @@ describe("outlier detection like Envoy's", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("settings from worker vars", () => {
+  it("reads the streaks and the cap, and names a bad value while keeping its default", () => {
+    expect(healthSettings({})).toEqual({ options: {}, problems: [] });
+    expect(
+      healthSettings({ EDGELB_EJECT_CONSECUTIVE_FAILURES: "2", EDGELB_EJECT_CONSECUTIVE_5XX: " 10 ", EDGELB_MAX_EJECTION_PERCENT: "100" }),
+    ).toEqual({ options: { threshold: 2, consecutive5xx: 10, maxEjectionPercent: 100 }, problems: [] });
+    const bad = healthSettings({ EDGELB_EJECT_CONSECUTIVE_5XX: "0", EDGELB_MAX_EJECTION_PERCENT: "50%" });
+    expect(bad.options).toEqual({});
+    expect(bad.problems).toEqual([
+      'EDGELB_EJECT_CONSECUTIVE_5XX "0" is not an integer from 1 to 1000; using the default',
+      'EDGELB_MAX_EJECTION_PERCENT "50%" is not an integer from 0 to 100; using the default',
+    ]);
   });
 });

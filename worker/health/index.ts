@@ -232,3 +232,27 @@ function pop(heap: Ejection[]): Ejection {
   heap[i] = last;
   return top;
 }
+
+/** The worker vars that tune outlier detection (all optional; unset keeps the defaults). */
+export interface HealthVars {
+  EDGELB_EJECT_CONSECUTIVE_FAILURES?: string;
+  EDGELB_EJECT_CONSECUTIVE_5XX?: string;
+  EDGELB_MAX_EJECTION_PERCENT?: string;
+}
+
+/** Options from the worker vars, and a problem line per unusable value (its default is kept). */
+export function healthSettings(vars: HealthVars): { options: HealthOptions; problems: string[] } {
+  const options: HealthOptions = {};
+  const problems: string[] = [];
+  const read = (name: keyof HealthVars, min: number, max: number, set: (n: number) => void) => {
+    const raw = vars[name];
+    if (raw === undefined || raw.trim() === "") return;
+    const n = Number(raw);
+    if (Number.isInteger(n) && n >= min && n <= max) set(n);
+    else problems.push(`${name} "${raw}" is not an integer from ${min} to ${max}; using the default`);
+  };
+  read("EDGELB_EJECT_CONSECUTIVE_FAILURES", 1, 1000, (n) => (options.threshold = n));
+  read("EDGELB_EJECT_CONSECUTIVE_5XX", 1, 1000, (n) => (options.consecutive5xx = n));
+  read("EDGELB_MAX_EJECTION_PERCENT", 0, 100, (n) => (options.maxEjectionPercent = n));
+  return { options, problems };
+}
