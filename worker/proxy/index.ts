@@ -6,7 +6,7 @@
 // Picks, retries and ejections are logged.
 import type { Route, RouteOrigin } from "../config/routes.ts";
 import { cookieValue, readCookie, type BalancerState } from "../balancer/index.ts";
-import { chooseOrigin, type ChooseContext } from "../balancer/route.ts";
+import { chooseOrigin, ejectionPool, type ChooseContext } from "../balancer/route.ts";
 import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
@@ -135,7 +135,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
         err instanceof ConnectError ||
         (err instanceof ResponseTimeoutError && IDEMPOTENT_WITHOUT_BODY.has(request.method) && !websocket);
       if (err instanceof ConnectError || err instanceof ResponseTimeoutError) {
-        deps.health.failure(origin.key, message, { cluster: origin.cluster, service: origin.service, node: origin.node });
+        deps.health.failure(origin.key, message, { cluster: origin.cluster, service: origin.service, node: origin.node }, "connection", ejectionPool(route, origin));
       }
       const canRetry = retryable && body.replayable && attempt < policy.attempts;
       if (canRetry && tried.size < route.size) {
@@ -155,7 +155,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     if (RETRY_STATUSES.has(upstream.status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: eject it the same way.
-      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields);
+      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields, "status", ejectionPool(route, origin));
       errors.push(`${origin.node}: status ${upstream.status}`);
       if (!websocket && body.replayable && attempt < policy.attempts && tried.size < route.size) {
         // Nobody reads this answer: drop it so the connection is freed, then try another node.
