@@ -20,6 +20,7 @@ import { loadKubeConfig } from "./kubeconfig.ts";
 import { createLogger } from "./log/index.ts";
 import type { SnapshotDiff } from "./model/diff.ts";
 import { DryRunSink } from "./sinks/dry-run.ts";
+import { IdentitySink, kubeSystemUid } from "./sinks/identity/index.ts";
 import { KvApiSink } from "./sinks/kv-api/index.ts";
 import type { Sink } from "./sinks/types.ts";
 import { WorkerSink } from "./sinks/worker/index.ts";
@@ -29,6 +30,8 @@ export interface AgentDeps {
   kubeConfig?: KubeConfig;
   /** Replaces the sink the config describes (tests, custom sinks). */
   sink?: Sink;
+  /** The cluster's identity (default: the kube-system Namespace UID). */
+  clusterIdentity?: () => Promise<string>;
   /** Where --dry-run prints (default stdout). */
   printDryRun?: (snapshot: Snapshot, diff: SnapshotDiff) => void;
 }
@@ -81,6 +84,13 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     }
     sink = new DryRunSink(inner);
   } else sink = buildSink(config);
+  // Every snapshot says which cluster wrote it; a snapshot of another cluster under our name is never overwritten.
+  sink = new IdentitySink(sink, {
+    cluster: config.cluster,
+    identity: deps.clusterIdentity ?? kubeSystemUid(kubeConfig),
+    takeOver: config.takeOver ?? false,
+    log,
+  });
 
   let controller!: Controller;
   const health = new HealthTable(

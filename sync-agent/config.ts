@@ -34,6 +34,8 @@ export interface AgentConfig {
   /** Fresh LIST of every resource this often; 0 = never. */
   resyncMs: number;
   dryRun: boolean;
+  /** Push even when the edge holds another cluster's snapshot under our name (--take-over). */
+  takeOver?: boolean | undefined;
   logFormat: "json" | "pretty";
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 }

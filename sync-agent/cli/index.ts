@@ -211,6 +211,9 @@ export function addAgentOptions(cmd: Command): Command {
     )
     .addOption(new Option("--dry-run", "compute and print what would be pushed and the diff; push nothing (env: EDGELB_DRY_RUN=true)"))
     .addOption(
+      new Option("--take-over", "push even though the edge holds another cluster's snapshot under this --cluster name (that cluster is replaced; env: EDGELB_TAKE_OVER=true)"),
+    )
+    .addOption(
       new Option("--log-format <format>", "json (one object per line) or pretty (default: pretty on a terminal, else json)").choices(["json", "pretty"]).env("EDGELB_LOG_FORMAT"),
     )
     .addOption(
@@ -236,6 +239,7 @@ interface AgentFlags extends SinkFlags {
   dailyWriteBudget: number;
   resyncPeriod: number;
   dryRun?: boolean;
+  takeOver?: boolean;
   logFormat?: "json" | "pretty";
   logLevel: AgentConfig["logLevel"];
 }
@@ -276,6 +280,7 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     dailyWriteBudget: o.dailyWriteBudget,
     resyncMs: o.resyncPeriod,
     dryRun,
+    takeOver: o.takeOver ?? envBool(env, "EDGELB_TAKE_OVER") ?? false,
     logFormat: o.logFormat ?? defaultLogFormat(),
     logLevel: o.logLevel,
   };

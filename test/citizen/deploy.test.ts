@@ -156,7 +156,7 @@ describe("NetworkPolicy", () => {
   it("lets in only the metrics port, and lets out only DNS, the API server, the edge and the health checks", () => {
     const np = find<V1NetworkPolicy>(docs, "NetworkPolicy");
     const d = deployment(docs);
-    expect(np.spec?.podSelector.matchLabels).toEqual(d.spec?.selector.matchLabels);
+    expect(np.spec?.podSelector?.matchLabels).toEqual(d.spec?.selector.matchLabels);
     expect(np.spec?.policyTypes).toEqual(["Ingress", "Egress"]);
     // ingress: the named metrics port, from anywhere (Prometheus, the kubelet), nothing else
     expect(np.spec?.ingress).toEqual([{ ports: [{ port: "metrics", protocol: "TCP" }] }]);
