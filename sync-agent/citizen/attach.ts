@@ -41,10 +41,10 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   // that aborts at that deadline.
   const write = agent.sink.write.bind(agent.sink);
   agent.sink.write = (snapshot, signal) => {
-    const deadline = citizen.writeDeadline();
-    if (deadline === null) return Promise.reject(new SinkError("not leading any more: push dropped", "retryable"));
-    if (!Number.isFinite(deadline)) return write(snapshot, signal);
-    const bound = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+    const left = citizen.writeTimeLeftMs();
+    if (left === null) return Promise.reject(new SinkError("not leading any more: push dropped", "retryable"));
+    if (!Number.isFinite(left)) return write(snapshot, signal);
+    const bound = AbortSignal.timeout(Math.max(1, left));
     return write(snapshot, signal ? AbortSignal.any([signal, bound]) : bound);
   };
   citizen.on("leadership", (leading) => {

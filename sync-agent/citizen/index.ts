@@ -145,10 +145,10 @@ export class Citizen extends EventEmitter<CitizenEvents> {
     return !this.stopped && (this.elector ? this.elector.isLeader() : true);
   }
 
-  /** Epoch ms by which a write started now must be done; Infinity without leader election; null when not leader. */
-  writeDeadline(): number | null {
+  /** Milliseconds within which a write started now must be done; Infinity without leader election; null when not leader. */
+  writeTimeLeftMs(): number | null {
     if (!this.elector) return this.stopped ? null : Number.POSITIVE_INFINITY;
-    return this.elector.writeDeadline();
+    return this.elector.writeTimeLeftMs();
   }
 
   /** The edge holds what we want (a push succeeded, or what is stored already matches). */
