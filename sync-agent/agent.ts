@@ -47,6 +47,8 @@ export interface Agent {
   start(): Promise<void>;
   /** Resolves when informers listed and the stored snapshot was read. */
   synced(): Promise<void>;
+  /** Shutdown, first step: the controller stops (no new push) and a push in flight finishes. */
+  stopWriting(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,6 +93,17 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     takeOver: config.takeOver ?? false,
     log,
   });
+
+  // Pushes in flight, so shutdown can wait for them before the lease is released.
+  const inflight = new Set<Promise<unknown>>();
+  const write = sink.write.bind(sink);
+  sink.write = (snapshot, signal) => {
+    const p = write(snapshot, signal);
+    inflight.add(p);
+    const done = () => inflight.delete(p);
+    p.then(done, done);
+    return p;
+  };
 
   let controller!: Controller;
   const health = new HealthTable(
@@ -166,8 +179,15 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       });
     },
     synced: () => syncedPromise,
-    async stop() {
+    async stopWriting() {
       controller.stop();
+      if (inflight.size > 0) {
+        log.info({ pushes: inflight.size }, "shutting down: waiting for the push in flight");
+        await Promise.allSettled([...inflight]);
+      }
+    },
+    async stop() {
+      await this.stopWriting();
       health.stop();
       await informers.stop();
       log.info("stopped");

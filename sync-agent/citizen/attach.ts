@@ -44,7 +44,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
     const left = citizen.writeTimeLeftMs();
     if (left === null) return Promise.reject(new SinkError("not leading any more: push dropped", "retryable"));
     if (!Number.isFinite(left)) return write(snapshot, signal);
-    const bound = AbortSignal.timeout(Math.max(1, left));
+    const bound = AbortSignal.timeout(Math.max(1, Math.floor(left)));
     return write(snapshot, signal ? AbortSignal.any([signal, bound]) : bound);
   };
   citizen.on("leadership", (leading) => {
