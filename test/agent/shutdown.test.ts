@@ -83,7 +83,7 @@ describe("shutdown", () => {
     await waitFor(() => order.includes("controller stopped"), "the controller stopped");
     // The push has not landed, so the lease must still be ours.
     expect(order).not.toContain("lease released");
-    expect(lease?.spec?.holderIdentity).toBe("agent-a");
+    expect((lease as V1Lease | null)?.spec?.holderIdentity).toBe("agent-a");
     land();
     await running;
     expect(order).toEqual(["push 1 started", "controller stopped", "push 1 landed", "lease released"]);
