@@ -107,6 +107,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
         pendingSince = null;
         citizen.edgeConfirmed();
       } else pendingSince ??= Date.now();
+      citizen.checkPushLag(pushError);
       reconcileStatus();
     },
     onPushed(snapshot: Snapshot, _diff, info) {
@@ -117,11 +118,13 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
         if (!info.unchanged) metrics.kvWrite(agent.config.sink);
       }
       citizen.edgeConfirmed();
+      citizen.checkPushLag(null);
       reconcileStatus();
     },
     onPushFailed(err) {
       pushError = err.message;
       metrics.push(err instanceof SinkError && err.kind !== "retryable" ? "rejected" : "error", undefined);
+      citizen.checkPushLag(pushError);
       reconcileStatus();
     },
   });
