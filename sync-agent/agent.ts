@@ -22,6 +22,7 @@ import type { SnapshotDiff } from "./model/diff.ts";
 import { DryRunSink } from "./sinks/dry-run.ts";
 import { IdentitySink, kubeSystemUid } from "./sinks/identity/index.ts";
 import { KvApiSink } from "./sinks/kv-api/index.ts";
+import { SecretFile } from "./sinks/token/index.ts";
 import type { Sink } from "./sinks/types.ts";
 import { WorkerSink } from "./sinks/worker/index.ts";
 
@@ -52,19 +53,27 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
-export function buildSink(config: AgentConfig): Sink {
+/** A token from a file is re-read when the file changes (rotated Secret); from the environment it is fixed. */
+function token(value: string | undefined, file: string | undefined, label: string, config: AgentConfig, log?: Logger): string | SecretFile | undefined {
+  if (!file) return value;
+  return new SecretFile({ path: file, label, initial: value, ...(config.tokenRecheckMs ? { recheckMs: config.tokenRecheckMs } : {}), ...(log ? { log } : {}) });
+}
+
+export function buildSink(config: AgentConfig, log?: Logger): Sink {
   if (config.sink === "worker") {
     if (!config.workerUrl) throw new Error("--worker-url is required with --sink worker");
-    if (!config.pushToken) throw new Error("a push token is required with --sink worker (--push-token-file or EDGELB_PUSH_TOKEN)");
-    return new WorkerSink({ workerUrl: config.workerUrl, cluster: config.cluster, token: config.pushToken });
+    const pushToken = token(config.pushToken, config.pushTokenFile, "--push-token-file", config, log);
+    if (!pushToken) throw new Error("a push token is required with --sink worker (--push-token-file or EDGELB_PUSH_TOKEN)");
+    return new WorkerSink({ workerUrl: config.workerUrl, cluster: config.cluster, token: pushToken });
   }
   if (!config.accountId || !config.namespaceId) throw new Error("--account-id and --namespace-id are required with --sink kv-api");
-  if (!config.apiToken) throw new Error("an API token is required with --sink kv-api (--api-token-file or CLOUDFLARE_API_TOKEN)");
+  const apiToken = token(config.apiToken, config.apiTokenFile, "--api-token-file", config, log);
+  if (!apiToken) throw new Error("an API token is required with --sink kv-api (--api-token-file or CLOUDFLARE_API_TOKEN)");
   return new KvApiSink({
     accountId: config.accountId,
     namespaceId: config.namespaceId,
     cluster: config.cluster,
-    apiToken: config.apiToken,
+    apiToken,
     ...(config.cloudflareApiUrl ? { baseUrl: config.cloudflareApiUrl } : {}),
   });
 }
@@ -80,12 +89,12 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     // Dry run reads what is stored when it can (for a real diff) but never writes.
     let inner: Sink | undefined;
     try {
-      inner = buildSink(config);
+      inner = buildSink(config, log);
     } catch {
       inner = undefined;
     }
     sink = new DryRunSink(inner);
-  } else sink = buildSink(config);
+  } else sink = buildSink(config, log);
   // Every snapshot says which cluster wrote it; a snapshot of another cluster under our name is never overwritten.
   sink = new IdentitySink(sink, {
     cluster: config.cluster,

@@ -117,7 +117,10 @@ export interface SinkFlags {
   cloudflareApiUrl?: string;
 }
 
-export type SinkConfig = Pick<AgentConfig, "cluster" | "sink" | "workerUrl" | "pushToken" | "accountId" | "namespaceId" | "apiToken" | "cloudflareApiUrl">;
+export type SinkConfig = Pick<
+  AgentConfig,
+  "cluster" | "sink" | "workerUrl" | "pushToken" | "pushTokenFile" | "accountId" | "namespaceId" | "apiToken" | "apiTokenFile" | "cloudflareApiUrl"
+>;
 
 /** Checks the sink flags belong together and reads the secrets. */
 export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { requireSecrets: boolean } = { requireSecrets: true }): SinkConfig {
@@ -127,7 +130,10 @@ export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { 
   if (o.sink === "worker") {
     if (!o.workerUrl && opts.requireSecrets) throw new CliError("--sink worker needs --worker-url (or EDGELB_WORKER_URL)");
     out.workerUrl = o.workerUrl;
-    if (o.pushTokenFile) out.pushToken = readSecretFile(o.pushTokenFile, "--push-token-file");
+    if (o.pushTokenFile) {
+      out.pushToken = readSecretFile(o.pushTokenFile, "--push-token-file");
+      out.pushTokenFile = o.pushTokenFile;
+    }
     else if (env.EDGELB_PUSH_TOKEN?.trim()) out.pushToken = env.EDGELB_PUSH_TOKEN.trim();
     else if (opts.requireSecrets) throw new CliError("--sink worker needs a push token: --push-token-file PATH or EDGELB_PUSH_TOKEN");
   } else {
@@ -137,7 +143,10 @@ export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { 
     out.accountId = accountId;
     out.namespaceId = o.namespaceId;
     out.cloudflareApiUrl = o.cloudflareApiUrl;
-    if (o.apiTokenFile) out.apiToken = readSecretFile(o.apiTokenFile, "--api-token-file");
+    if (o.apiTokenFile) {
+      out.apiToken = readSecretFile(o.apiTokenFile, "--api-token-file");
+      out.apiTokenFile = o.apiTokenFile;
+    }
     else if (env.CLOUDFLARE_API_TOKEN?.trim()) out.apiToken = env.CLOUDFLARE_API_TOKEN.trim();
     else if (opts.requireSecrets) throw new CliError("--sink kv-api needs an API token: --api-token-file PATH or CLOUDFLARE_API_TOKEN");
   }
