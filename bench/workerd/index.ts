@@ -6,6 +6,7 @@
 // vars, an optional in-memory KV namespace, one workerd process per row so its
 // CPU time (/proc/<pid>/stat) belongs to that row alone.
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { copyFile, mkdtemp, readdir, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -63,6 +64,8 @@ interface WranglerSettings {
 }
 
 let settings: Promise<WranglerSettings> | undefined;
+/** One bundle per entry per process: rows that share a worker share its build. */
+const bundles = new Map<string, Promise<string>>();
 
 /** wrangler.toml as wrangler reads it (date, flags, [vars]). */
 function wranglerSettings(): Promise<WranglerSettings> {
@@ -133,9 +136,21 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
   const dir = await mkdtemp(path.join(tmpdir(), "edgelb-bench-workerd-"));
   const removeDir = trackDir(dir);
   try {
-    const bundled = await bundleLikeWrangler(o.entry, path.join(dir, "bundle"));
+    let bundled = bundles.get(o.entry);
+    if (!bundled) {
+      const bundleDir = await mkdtemp(path.join(tmpdir(), "edgelb-bench-bundle-"));
+      const entry = o.entry;
+      const remove = () => rmSync(bundleDir, { recursive: true, force: true });
+      track(`bundle of ${path.relative(ROOT, entry)}`, () => {
+        bundles.delete(entry);
+        remove();
+      }, remove);
+      bundled = bundleLikeWrangler(o.entry, bundleDir);
+      bundles.set(o.entry, bundled);
+      bundled.catch(() => bundles.delete(o.entry));
+    }
     const module = "worker.js";
-    await copyFile(bundled, path.join(dir, module));
+    await copyFile(await bundled, path.join(dir, module));
     if (o.kvBinding) await copyFile(path.join(HERE, "kv-memory.js"), path.join(dir, "kv-memory.js"));
     const host = o.host ?? "127.0.0.1";
     const configPath = path.join(dir, "config.capnp");
