@@ -223,8 +223,10 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
   const validity = (r: RowOutcome) => (r.valid ? "valid" : "INVALID");
   const rows: string[][] = [];
   const small = outcomes.filter((r) => !r.spec.id.startsWith("L"));
+  // An invalid row's numbers are not results: the table shows none (results.json keeps them).
+  const cOk = c?.valid ? c : undefined;
   for (const r of small) {
-    const measured = r.rounds.length > 0;
+    const measured = r.rounds.length > 0 && r.valid;
     const isWorker = r.spec.cpuSeconds !== undefined;
     rows.push([
       r.spec.label,
@@ -232,8 +234,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
       measured ? fmt(r.p50Ms, 2) : "–",
       measured ? fmt(r.p99Ms, 2) : "–",
       isWorker && measured ? fmt(r.cpuUsPerRequest, 0) : "–",
-      measured && r !== c && c?.rounds.length ? `${fmt(ratio(r.rps, c.rps), 2)}×` : "–",
-      isWorker && measured && r !== c && c?.cpuUsPerRequest ? `${fmt(ratio(r.cpuUsPerRequest, c.cpuUsPerRequest), 2)}×` : "–",
+      measured && r !== c && cOk ? `${fmt(ratio(r.rps, cOk.rps), 2)}×` : "–",
+      isWorker && measured && r !== c && cOk?.cpuUsPerRequest ? `${fmt(ratio(r.cpuUsPerRequest, cOk.cpuUsPerRequest), 2)}×` : "–",
       String(r.errors),
       validity(r),
       r.invalid ?? "",
@@ -241,11 +243,11 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
   }
   for (const s of skipped) rows.push([s.label, "–", "–", "–", "–", "–", "–", "–", "skipped", s.why]);
 
-  const ld = byId("Ld");
+  const ld = byId("Ld")?.valid ? byId("Ld") : undefined;
   const largeRows: string[][] = outcomes
     .filter((r) => r.spec.id.startsWith("L"))
     .map((r) => {
-      const measured = r.rounds.length > 0;
+      const measured = r.rounds.length > 0 && r.valid;
       return [
         r.spec.label,
         measured ? fmt(r.mibPerS, 0) : "–",
@@ -263,7 +265,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
   const smallTargets = all.filter((t) => !t.target.startsWith("(L"));
   const c2 = byId("c2");
   const f = byId("f");
-  const transportOwn = c2?.cpuUsPerRequest !== undefined && f?.cpuUsPerRequest !== undefined ? c2.cpuUsPerRequest - f.cpuUsPerRequest : undefined;
+  const transportOwn = c2?.valid && f?.valid && c2.cpuUsPerRequest !== undefined && f.cpuUsPerRequest !== undefined ? c2.cpuUsPerRequest - f.cpuUsPerRequest : undefined;
   const data = (rs: RowOutcome[]) =>
     Object.fromEntries(
       rs.map((r) => [

@@ -3,7 +3,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { judgeProbes, type Probe } from "../../bench/lib/verify.ts";
-import { summarize, type RowSpec } from "../../bench/lib/rows.ts";
+import { summarize, type RowOutcome, type RowSpec } from "../../bench/lib/rows.ts";
+import { dataPlaneTargets } from "../../bench/dataplane.ts";
 import { parseProcStat } from "../../bench/workerd/cpu.ts";
 import { capnpText, renderConfig } from "../../bench/workerd/config.ts";
 import { FixedLengthStream, IdentityTransformStream } from "../../bench/lib/workerd-streams.ts";
@@ -101,5 +102,38 @@ describe("workerd stream stand-ins", () => {
     expect((await pipeThrough(new FixedLengthStream(7), [3, 4])).byteLength).toBe(7);
     await expect(pipeThrough(new FixedLengthStream(8), [3, 4])).rejects.toThrow(/closed after 7 of 8/);
     await expect(pipeThrough(new FixedLengthStream(6), [3, 4])).rejects.toThrow(/7 bytes written, 6 declared/);
+  });
+});
+
+describe("dataPlaneTargets", () => {
+  const outcome = (id: string, rps: number, cpuUs: number, valid = true, cpuMsPerMiB = 1): RowOutcome => ({
+    ...summarize({ id, label: id, url: "http://x", path: "/", connections: 1, expect: { nodes: ["n"] } }, [{ rps, p50Ms: 1, p99Ms: 1, requests: 1000, bytes: 1000 * 2 ** 20 * cpuMsPerMiB, errors: valid ? 0 : 5, cpuS: (cpuUs * 1000) / 1e6 }], [], []),
+  });
+  const rows = (over: Record<string, RowOutcome> = {}) => {
+    const base: Record<string, RowOutcome> = {
+      c: outcome("c", 10_000, 60),
+      c2: outcome("c2", 3_000, 300),
+      f: outcome("f", 5_000, 200),
+      d: outcome("d", 9_000, 70),
+      e: outcome("e", 2_700, 330),
+      Ld: outcome("Ld", 5, 100),
+      Le: outcome("Le", 5, 100),
+    };
+    const all = { ...base, ...over };
+    return (id: string) => all[id];
+  };
+  const verdicts = (byId: (id: string) => RowOutcome | undefined) => dataPlaneTargets(byId).map((t) => t.verdict);
+  it("marks each target met or missed from the rows' throughput and CPU", () => {
+    expect(verdicts(rows())).toEqual(["met", "met", "met", "met", "met"]);
+    const slow = dataPlaneTargets(rows({ d: outcome("d", 6_000, 160) }));
+    expect(slow.map((t) => t.verdict).slice(0, 2)).toEqual(["missed", "missed"]);
+    expect(slow[0]!.result).toBe("0.60× (6,000 vs 10,000 req/s)");
+    expect(slow[0]!.limit).toMatch(/100 µs more workerd CPU per request/);
+  });
+  it("never calls a target met or missed on an invalid row", () => {
+    const t = dataPlaneTargets(rows({ d: outcome("d", 50_000, 10, false) }));
+    expect(t[0]!.verdict).toBe("invalid");
+    expect(t[0]!.limit).toMatch(/d invalid: 5 errors/);
+    expect(dataPlaneTargets(rows({ f: undefined as unknown as RowOutcome }))[3]!.verdict).toBe("not measured");
   });
 });
