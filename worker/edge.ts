@@ -8,6 +8,7 @@ import { controlApp } from "./control/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { PassiveHealth, type HealthOptions } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
+import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
 import { statusPage } from "./status-page/index.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
@@ -54,6 +55,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     requestLogs: settings.requestLogs,
     random: opts.random ?? Math.random,
     now,
+    retryBudget: new RetryBudget({ now }),
   };
 
   const status = (): EdgeStatus => edgeStatus({ config, health, inFlight, now, startedAt, settings });

@@ -49,7 +49,7 @@ export class PassiveHealth {
     return this.table.keys();
   }
 
-  failure(key: string, error: string, fields: Record<string, unknown> = {}): void {
+  failure(key: string, error: string, fields: Record<string, unknown> = {}, _kind: "connection" | "status" = "connection"): void {
     let h = this.table.get(key);
     if (!h) {
       h = { consecutiveFailures: 0, ejections: 0, ejectedUntil: 0 };

@@ -67,3 +67,11 @@ export class MalformedResponseError extends Error {
     super(message);
   }
 }
+
+/** The origin reset or closed the connection after request bytes went out: the request may have run. */
+export class UpstreamResetError extends Error {
+  override readonly name = "UpstreamResetError";
+  constructor(message: string, readonly origin: Origin, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
