@@ -15,7 +15,7 @@ import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
 import { ConnectError, MalformedResponseError, ResponseTimeoutError, UpstreamResetError } from "../transport/types.ts";
-import { ClientBodyError, prepareBody } from "./body.ts";
+import { prepareBody } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
@@ -158,7 +158,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       release();
       const message = (err as Error).message ?? String(err);
       const kind = (err as Error).name;
-      if (body.clientError || err instanceof ClientBodyError || (err as Error).cause instanceof ClientBodyError) {
+      const known =
+        err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError || err instanceof MalformedResponseError;
+      // Transports throw only the classes above for the node's faults; anything else is the request body's own.
+      if (body.clientError || (!known && request.body !== null)) {
         // The client hung up or sent less than it announced: not the node's fault.
         return badRequest("proxy.client_body_failed", "the request body ended early", {
           ...fields,
@@ -168,8 +171,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       errors.push(`${origin.node}: ${message}`);
       const connectionFailure = err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError;
       if (connectionFailure) deps.health.failure(origin.key, message, nodeFields, "connection");
-      // A ConnectError means no byte reached the node; a body the transport began to read says otherwise.
-      const stage = err instanceof ConnectError && !body.started ? "before-send" : "after-send";
+      // A ConnectError means no byte reached the node. The socket transport reads the body only after
+      // the head went out, so a body it began to read says otherwise (fetch() reads ahead: no such hint).
+      const sentBody = transport.name === "socket" && body.started;
+      const stage = err instanceof ConnectError && !sentBody ? "before-send" : "after-send";
       const noRetry = refuseNext(
         attempt,
         connectionFailure
@@ -186,6 +191,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
     }
 
+    if (body.clientError) {
+      // fetch() may end a failed upload as if complete and hand back the origin's answer to a
+      // truncated request: that answer is not the client's.
+      upstream.body?.cancel().catch(() => {});
+      release();
+      return badRequest("proxy.client_body_failed", "the request body ended early", { ...fields, error: body.clientError.message });
+    }
     if (RETRY_STATUSES.has(upstream.status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: the health rules decide when to eject.
       deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields, "status");
