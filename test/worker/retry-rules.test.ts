@@ -78,7 +78,7 @@ describe("retry budget and Retry-After", () => {
   it("does not hit an overloaded app (every node 503) about three times per request", async () => {
     const e = await edge("socket");
     const t = tag("overload");
-    const requests = 40;
+    const requests = 50;
     for (let i = 0; i < requests; i++) expect((await e.request(host, `/status/503?tag=${t}&i=${i}`)).status).toBe(503);
     // 20% of requests plus a small floor, instead of 3 attempts each.
     expect((await hits(t)).count).toBeLessThanOrEqual(requests * 1.25);

@@ -7,7 +7,7 @@
 export interface RetryBudgetOptions {
   /** Share of requests that may be retries (default 0.2). */
   ratio?: number;
-  /** Retries always allowed per window, whatever the traffic (default 5). */
+  /** Retries always allowed per window, whatever the traffic (default 10). */
   floor?: number;
   windowMs?: number;
   /** Longest hold a Retry-After may ask for (default 60 s). */
@@ -31,7 +31,7 @@ export class RetryBudget {
 
   constructor(opts: RetryBudgetOptions = {}) {
     this.ratio = opts.ratio ?? 0.2;
-    this.floor = opts.floor ?? 5;
+    this.floor = opts.floor ?? 10;
     this.bucketMs = Math.max(1, Math.floor((opts.windowMs ?? 10_000) / BUCKETS));
     this.maxHoldMs = opts.maxHoldMs ?? 60_000;
     this.now = opts.now ?? Date.now;
