@@ -15,6 +15,7 @@ import {
   ANNOTATION_HOSTNAMES,
   ANNOTATION_PORT,
 } from "./constants.ts";
+import { requestPolicy } from "./request-policy.ts";
 
 export interface ServiceOptions {
   /** Our spec.loadBalancerClass. */
@@ -36,6 +37,10 @@ export interface ServiceSpecForEdge {
   healthCheckNodePort?: number;
   algorithm?: AlgorithmName;
   affinity?: AffinityName;
+  /** edgelb.dev/retry-non-idempotent: "true". */
+  retryNonIdempotent?: boolean;
+  /** edgelb.dev/response-timeout, in ms. */
+  responseTimeoutMs?: number;
 }
 
 export type ServiceVerdict =
@@ -130,6 +135,8 @@ export function evaluateService(svc: V1Service, opts: ServiceOptions): ServiceVe
   if (algorithm !== undefined && !v.is(Algorithm, algorithm)) {
     return skip(`${ANNOTATION_ALGORITHM}=${JSON.stringify(algorithm)} must be one of ${Algorithm.options.join(", ")}`);
   }
+  const request = requestPolicy(annotations);
+  if ("error" in request) return skip(request.error);
 
   const local = svc.spec?.externalTrafficPolicy === "Local";
   const spec: ServiceSpecForEdge = {
@@ -144,5 +151,6 @@ export function evaluateService(svc: V1Service, opts: ServiceOptions): ServiceVe
   if (local && svc.spec?.healthCheckNodePort) spec.healthCheckNodePort = svc.spec.healthCheckNodePort;
   if (algorithm) spec.algorithm = algorithm as AlgorithmName;
   if (svc.spec?.sessionAffinity === "ClientIP") spec.affinity = "client-ip";
+  Object.assign(spec, request);
   return { kind: "served", spec };
 }

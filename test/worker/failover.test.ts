@@ -203,6 +203,6 @@ describe("no origins", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("10");
     expect(await res.text()).not.toContain("shop/checkout");
-    expect(e.logs.find((l) => l.event === "proxy.no_origins")).toMatchObject({ services: "shop/checkout (cluster " + e.cluster + ")" });
+    expect(e.logs.find((l) => l.event === "proxy.no_origins")).toMatchObject({ services: expect.stringContaining("shop/checkout") });
   });
 });
