@@ -8,13 +8,19 @@
 // short message and the request id, the log line with that id the details.
 import type { Route, RouteOrigin } from "../config/routes.ts";
 import { cookieValue, readCookie, type BalancerState } from "../balancer/index.ts";
-import { chooseOrigin, type ChooseContext } from "../balancer/route.ts";
+import { chooseOrigin, ejectionPool, type ChooseContext } from "../balancer/route.ts";
 import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
-import { ConnectError, MalformedResponseError, ResponseTimeoutError, UpstreamResetError } from "../transport/types.ts";
+import {
+  ConnectError,
+  InvalidRequestHeadError,
+  MalformedResponseError,
+  ResponseTimeoutError,
+  UpstreamResetError,
+} from "../transport/types.ts";
 import { prepareBody } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
@@ -44,7 +50,7 @@ const DEFAULT_HOLD_MS = 5_000;
 function text(status: number, body: string, requestId: string, extra: Record<string, string> = {}): Response {
   return new Response(`edgelb: ${body} (request ${requestId})\n`, {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId, ...extra },
+    headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "x-request-id": requestId, ...extra },
   });
 }
 
@@ -156,6 +162,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       });
     } catch (err) {
       release();
+      if (err instanceof InvalidRequestHeadError) {
+        // The transport refused to write this head (smuggling): the client's fault, no node was blamed.
+        return badRequest("proxy.refused", "invalid request header", { ...fields, error: err.message });
+      }
       const message = (err as Error).message ?? String(err);
       const kind = (err as Error).name;
       const known =
@@ -170,7 +180,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       }
       errors.push(`${origin.node}: ${message}`);
       const connectionFailure = err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError;
-      if (connectionFailure) deps.health.failure(origin.key, message, nodeFields, "connection");
+      if (connectionFailure) deps.health.failure(origin.key, message, nodeFields, "connection", ejectionPool(route, origin));
       // A ConnectError means no byte reached the node. The socket transport reads the body only after
       // the head went out, so a body it began to read says otherwise (fetch() reads ahead: no such hint).
       const sentBody = transport.name === "socket" && body.started;
@@ -200,7 +210,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     }
     if (RETRY_STATUSES.has(upstream.status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: the health rules decide when to eject.
-      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields, "status");
+      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields, "status", ejectionPool(route, origin));
       errors.push(`${origin.node}: status ${upstream.status}`);
       const serviceKey = `${origin.cluster}/${origin.service}`;
       let refusal: string | undefined;
