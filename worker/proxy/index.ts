@@ -164,7 +164,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       release();
       if (err instanceof InvalidRequestHeadError) {
         // The transport refused to write this head (smuggling): the client's fault, no node was blamed.
-        return badRequest("proxy.refused", "invalid request header", { ...fields, error: err.message });
+        deps.log("info", "proxy.bad_request", { ...fields, error: err.message });
+        return done(text(400, "invalid request header", requestId), fields);
       }
       const message = (err as Error).message ?? String(err);
       const kind = (err as Error).name;
