@@ -9,6 +9,7 @@ import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
 import { proxy } from "./proxy/index.ts";
+import { enforceSourceRanges } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
 
@@ -87,6 +88,8 @@ export function createEdge(opts: EdgeOptions): Edge {
     if (!route) {
       return c.text(`edgelb: host "${normalizeHost(host)}" is not configured\n`, 404);
     }
+    const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
+    if (denied) return denied;
     return proxy(c.req.raw, route, deps);
   });
 

@@ -12,7 +12,7 @@ import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
-import { ConnectError, MalformedResponseError, ResponseTimeoutError } from "../transport/types.ts";
+import { ConnectError, InvalidRequestHeadError, MalformedResponseError, ResponseTimeoutError } from "../transport/types.ts";
 import { prepareBody } from "./body.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
@@ -124,6 +124,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       });
     } catch (err) {
       release();
+      if (err instanceof InvalidRequestHeadError) {
+        // The transport refused to write this head (smuggling): the client's fault, no node was tried.
+        deps.log("info", "proxy.bad_request", { ...fields, error: err.message });
+        return done(text(400, `edgelb: invalid request header (request ${requestId})`, { "x-request-id": requestId }), fields);
+      }
       const message = (err as Error).message ?? String(err);
       errors.push(`${origin.node}: ${message}`);
       const retryable =
