@@ -110,6 +110,8 @@ async function startReplica(cluster: SimCluster, cf: FakeCloudflare, edge: EdgeW
       ? { sink: "worker" as const, workerUrl: edge.url, pushToken: PUSH_TOKEN }
       : { sink: "kv-api" as const, accountId: "acc", namespaceId: "ns", apiToken: "cf-token", cloudflareApiUrl: cf.baseUrl }),
     addressPreference: ["InternalIP"],
+    // Loopback nodes: allowed here, as in the lab.
+    allowPrivateAddresses: true,
     health: { mode: "kube-proxy", intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1, healthzPort: cluster.healthzPort },
     coalesceMs: 30,
     maxDelayMs: 150,
