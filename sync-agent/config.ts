@@ -13,9 +13,14 @@ export interface AgentConfig {
   sink: SinkKind;
   workerUrl?: string | undefined;
   pushToken?: string | undefined;
+  /** Where the push token came from: re-read when it changes (a rotated Secret). */
+  pushTokenFile?: string | undefined;
   accountId?: string | undefined;
   namespaceId?: string | undefined;
   apiToken?: string | undefined;
+  apiTokenFile?: string | undefined;
+  /** How often a token file is checked for a new secret (default 10 s). */
+  tokenRecheckMs?: number | undefined;
   /** Cloudflare API base URL (tests point it at the fake). */
   cloudflareApiUrl?: string | undefined;
   loadBalancerClass: string;
@@ -40,6 +45,8 @@ export interface AgentConfig {
   /** Fresh LIST of every resource this often; 0 = never. */
   resyncMs: number;
   dryRun: boolean;
+  /** Push even when the edge holds another cluster's snapshot under our name (--take-over). */
+  takeOver?: boolean | undefined;
   logFormat: "json" | "pretty";
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 }

@@ -6,7 +6,7 @@ import { ConfigStore } from "./config/index.ts";
 import { lookupRoute, normalizeHost, type Route } from "./config/routes.ts";
 import { controlApp } from "./control/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
-import { PassiveHealth, type HealthOptions } from "./health/index.ts";
+import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
 import { proxy } from "./proxy/index.ts";
 import { enforceSourceRanges } from "./source-ranges/index.ts";
@@ -37,7 +37,10 @@ export function createEdge(opts: EdgeOptions): Edge {
   const log = opts.log ?? createLogger();
   for (const problem of settings.problems) log("warn", "settings.invalid", { problem });
   const config = new ConfigStore({ kv: opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
-  const health = new PassiveHealth({ ...opts.health, now, log });
+  // Outlier detection is tuned by its own vars (worker/health); options given in code win.
+  const ejection = healthSettings(opts.env as HealthVars);
+  for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });
+  const health = new PassiveHealth({ ...ejection.options, ...opts.health, now, log });
   const inFlight = new Map<string, number>();
   const balancers = new WeakMap<Route, BalancerState>();
   const startedAt = now();

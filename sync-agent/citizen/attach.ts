@@ -42,10 +42,10 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   // that aborts at that deadline.
   const write = agent.sink.write.bind(agent.sink);
   agent.sink.write = (snapshot, signal) => {
-    const deadline = citizen.writeDeadline();
-    if (deadline === null) return Promise.reject(new SinkError("not leading any more: push dropped", "retryable"));
-    if (!Number.isFinite(deadline)) return write(snapshot, signal);
-    const bound = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+    const left = citizen.writeTimeLeftMs();
+    if (left === null) return Promise.reject(new SinkError("not leading any more: push dropped", "retryable"));
+    if (!Number.isFinite(left)) return write(snapshot, signal);
+    const bound = AbortSignal.timeout(Math.max(1, Math.floor(left)));
     return write(snapshot, signal ? AbortSignal.any([signal, bound]) : bound);
   };
   citizen.on("leadership", (leading) => {
@@ -109,6 +109,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
         pendingSince = null;
         citizen.edgeConfirmed();
       } else pendingSince ??= Date.now();
+      citizen.checkPushLag(pushError);
       reconcileStatus();
     },
     onPushed(snapshot: Snapshot, _diff, info) {
@@ -119,11 +120,13 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
         if (!info.unchanged) metrics.kvWrite(agent.config.sink);
       }
       citizen.edgeConfirmed();
+      citizen.checkPushLag(null);
       reconcileStatus();
     },
     onPushFailed(err) {
       pushError = err.message;
       metrics.push(err instanceof SinkError && err.kind !== "retryable" ? "rejected" : "error", undefined);
+      citizen.checkPushLag(pushError);
       reconcileStatus();
     },
   });

@@ -126,7 +126,10 @@ export interface SinkFlags {
   cloudflareApiUrl?: string;
 }
 
-export type SinkConfig = Pick<AgentConfig, "cluster" | "sink" | "workerUrl" | "pushToken" | "accountId" | "namespaceId" | "apiToken" | "cloudflareApiUrl">;
+export type SinkConfig = Pick<
+  AgentConfig,
+  "cluster" | "sink" | "workerUrl" | "pushToken" | "pushTokenFile" | "accountId" | "namespaceId" | "apiToken" | "apiTokenFile" | "cloudflareApiUrl"
+>;
 
 /** Checks the sink flags belong together and reads the secrets. */
 export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { requireSecrets: boolean } = { requireSecrets: true }): SinkConfig {
@@ -136,7 +139,10 @@ export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { 
   if (o.sink === "worker") {
     if (!o.workerUrl && opts.requireSecrets) throw new CliError("--sink worker needs --worker-url (or EDGELB_WORKER_URL)");
     out.workerUrl = o.workerUrl;
-    if (o.pushTokenFile) out.pushToken = readSecretFile(o.pushTokenFile, "--push-token-file");
+    if (o.pushTokenFile) {
+      out.pushToken = readSecretFile(o.pushTokenFile, "--push-token-file");
+      out.pushTokenFile = o.pushTokenFile;
+    }
     else if (env.EDGELB_PUSH_TOKEN?.trim()) out.pushToken = env.EDGELB_PUSH_TOKEN.trim();
     else if (opts.requireSecrets) throw new CliError("--sink worker needs a push token: --push-token-file PATH or EDGELB_PUSH_TOKEN");
   } else {
@@ -146,7 +152,10 @@ export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { 
     out.accountId = accountId;
     out.namespaceId = o.namespaceId;
     out.cloudflareApiUrl = o.cloudflareApiUrl;
-    if (o.apiTokenFile) out.apiToken = readSecretFile(o.apiTokenFile, "--api-token-file");
+    if (o.apiTokenFile) {
+      out.apiToken = readSecretFile(o.apiTokenFile, "--api-token-file");
+      out.apiTokenFile = o.apiTokenFile;
+    }
     else if (env.CLOUDFLARE_API_TOKEN?.trim()) out.apiToken = env.CLOUDFLARE_API_TOKEN.trim();
     else if (opts.requireSecrets) throw new CliError("--sink kv-api needs an API token: --api-token-file PATH or CLOUDFLARE_API_TOKEN");
   }
@@ -236,6 +245,9 @@ export function addAgentOptions(cmd: Command): Command {
     )
     .addOption(new Option("--dry-run", "compute and print what would be pushed and the diff; push nothing (env: EDGELB_DRY_RUN=true)"))
     .addOption(
+      new Option("--take-over", "push even though the edge holds another cluster's snapshot under this --cluster name (that cluster is replaced; env: EDGELB_TAKE_OVER=true)"),
+    )
+    .addOption(
       new Option("--log-format <format>", "json (one object per line) or pretty (default: pretty on a terminal, else json)").choices(["json", "pretty"]).env("EDGELB_LOG_FORMAT"),
     )
     .addOption(
@@ -264,6 +276,7 @@ interface AgentFlags extends SinkFlags {
   dailyWriteBudget: number;
   resyncPeriod: number;
   dryRun?: boolean;
+  takeOver?: boolean;
   logFormat?: "json" | "pretty";
   logLevel: AgentConfig["logLevel"];
 }
@@ -307,6 +320,7 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     dailyWriteBudget: o.dailyWriteBudget,
     resyncMs: o.resyncPeriod,
     dryRun,
+    takeOver: o.takeOver ?? envBool(env, "EDGELB_TAKE_OVER") ?? false,
     logFormat: o.logFormat ?? defaultLogFormat(),
     logLevel: o.logLevel,
   };

@@ -112,6 +112,8 @@ export const Snapshot = v.pipe(
   v.object({
     schema: v.literal(SNAPSHOT_SCHEMA),
     cluster: ClusterName,
+    /** The cluster's identity (its kube-system Namespace UID): tells two clusters pushing under one name apart. */
+    clusterId: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
     /** Strictly increasing per cluster; the worker refuses to go backwards. */
     generation: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER)),
     publishedAt: v.pipe(v.string(), v.isoTimestamp()),
