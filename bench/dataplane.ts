@@ -284,7 +284,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     ...(transportOwn !== undefined ? [`the socket transport's own CPU per request, (c′) − (f): ${fmt(transportOwn, 0)} µs — the figure issue 14 wants at most halved`] : []),
   ];
   const loads = outcomes.flatMap((r) => r.rounds.map((x) => x.loadAvg ?? NaN)).filter(Number.isFinite);
-  if (loads.length) method.push(`machine load (1-minute load average on ${os.cpus().length} cores) during the rounds: ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}; above ~${os.cpus().length} other work shared the cores, which lowers req/s and raises latency for every row alike (interleaving) but leaves CPU per request nearly unchanged`);
+  if (loads.length) method.push(`machine load (1-minute load average on ${os.cpus().length} cores) during the rounds: ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}; above ~${os.cpus().length} other work shared the cores, which lowers req/s and raises latency for every row (interleaving spreads it evenly); CPU per request is less sensitive but not immune (less batching per event-loop turn, cache contention), so compare rows of one run, not runs`);
   return [
     {
       title: "1. Data plane (loopback, plain workerd)",
