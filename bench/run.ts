@@ -116,13 +116,15 @@ async function main(): Promise<void> {
     "",
     `Run ${runAt}${kept.length ? ` (sections ${[...new Set(stamped.map((x) => x.title.split(" ")[0]!.replace(".", "")))].join(", ")})` : ""} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; took ${elapsed.toFixed(0)} s; 1-minute load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (anything above ~2 means other work shared the 2 cores)${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.${keptNote}`,
     "",
-    "Regenerate with `npm run bench`. Every target is marked met or missed; a missed target says what limits it.",
+    "Regenerate with `npm run bench`. Every target is marked met or missed (a missed target says what limits it), or invalid when a row it needs failed its answer checks.",
     "",
   ].join("\n");
   process.stdout.write("\n" + sections.map(renderText).join("\n\n") + "\n");
   log(`done in ${elapsed.toFixed(0)} s`);
   if (write) {
-    await writeFile(path.join(HERE, "results.md"), header + "\n" + all.map(renderMarkdown).join("\n"));
+    const keptFrom = (k: (typeof kept)[number]) => `not rerun: kept from the run of ${k.runAt ?? "an unknown date"}${k.loadAverage ? ` (load average ${k.loadAverage.start.toFixed(1)} at its start)` : ""}`;
+    const md = all.map((sec) => (kept.includes(sec as (typeof kept)[number]) ? renderMarkdown({ ...sec, notes: [keptFrom(sec as (typeof kept)[number]), ...sec.notes] }) : renderMarkdown(sec)));
+    await writeFile(path.join(HERE, "results.md"), header + "\n" + md.join("\n"));
     await writeFile(
       path.join(HERE, "results.json"),
       JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, sections: all.map((s) => ({ title: s.title, runAt: s.runAt, loadAverage: s.loadAverage, columns: s.columns, rows: s.rows, notes: s.notes, targets: s.targets, data: s.data })) }, null, 2) + "\n",
