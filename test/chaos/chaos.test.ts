@@ -116,7 +116,7 @@ function startAgent(): AgentProcess {
   const args = [
     "--cluster", CLUSTER, "--kubeconfig", cluster.kubeconfigPath,
     "--sink", "worker", "--worker-url", proxy.url,
-    "--node-address-preference", "InternalIP", "--healthz-port", String(cluster.healthzPort),
+    "--node-address-preference", "InternalIP", "--allow-private-addresses", "--healthz-port", String(cluster.healthzPort),
     "--health-check-interval", `${PROBE.intervalMs}ms`, "--health-check-timeout", `${PROBE.timeoutMs}ms`,
     "--rise", String(PROBE.rise), "--fall", String(PROBE.fall),
     "--coalesce", "50ms", "--max-delay", "300ms", "--min-write-interval", "100ms", "--resync-period", "0",
