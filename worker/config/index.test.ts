@@ -146,3 +146,33 @@ describe("config from KV", () => {
     expect(t.state().lastError).toContain(`holds a snapshot of cluster "someone-else"`);
   });
 });
+
+describe("KV cannot be read on first use", () => {
+  it("says how long until the retry instead of serving an empty config, retries with backoff, and recovers", async () => {
+    const cluster = `cfg-${Date.now().toString(36)}-${seq++}`;
+    await kv.put(snapshotKey(cluster), JSON.stringify(snap(cluster, 1, "late.example.com")));
+    let now = 1_000_000;
+    let failing = true;
+    const log = memoryLogger();
+    const flaky = {
+      getWithMetadata: ((key: string, type: "text") =>
+        failing ? Promise.reject(new Error("KV GET failed: 503")) : kv.getWithMetadata(key, type)) as KVNamespace["getWithMetadata"],
+    };
+    const store = new ConfigStore({ kv: flaky, clusters: [cluster], ttlMs: 60_000, log, now: () => now });
+    const noWait = () => {};
+    await store.ready(noWait);
+    expect(store.unavailableFor()).toBe(250);
+    now += 100;
+    await store.ready(noWait); // inside the backoff: no read
+    expect(store.unavailableFor()).toBe(150);
+    now += 150;
+    await store.ready(noWait); // retried, failed again: longer backoff
+    expect(store.unavailableFor()).toBe(500);
+    expect(log.entries.filter((e) => e.event === "config.read_failed")).toHaveLength(2);
+    failing = false;
+    now += 500;
+    await store.ready(noWait);
+    expect(store.unavailableFor()).toBeUndefined();
+    expect(lookupRoute(store.routes, "late.example.com")).toBeDefined();
+  });
+});
