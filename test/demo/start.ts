@@ -121,7 +121,11 @@ try {
   // port check: a second `npm start` that fails on the port must not remove
   // the first one's files; a real cluster's kubeconfig is never touched).
   process.on("exit", () => {
-    const files = [path.join(flags.stateDir, "push-token"), ...(flags.kubeconfig ? [] : [path.join(flags.stateDir, "kubeconfig")])];
+    const files = [
+      path.join(flags.stateDir, "push-token"),
+      path.join(flags.stateDir, "read-token"),
+      ...(flags.kubeconfig ? [] : [path.join(flags.stateDir, "kubeconfig")]),
+    ];
     for (const f of files) rmSync(f, { force: true });
   });
   const { startDemo } = await import("./demo.ts");

@@ -67,6 +67,19 @@ describe.skipIf(!chromium.path)("status page in headless Chromium", () => {
     expect(wrong).not.toContain("data-service=");
   });
 
+  it("a push token is not let in: the page asks for the read token", async () => {
+    const html = await dumpDom(browser, `${page}#token=${demo.pushToken}`);
+    expect(html).toMatch(/<p id="login-error" class="error">That token cannot read the status: use the read token \(EDGELB_READ_TOKEN\)\.<\/p>/);
+    expect(html).not.toContain("data-service=");
+  });
+
+  it("is not served on an app's hostname: there /__edgelb/ is the app's", async () => {
+    const res = await requestWithHost("127.0.0.1", demo.port, `web.localhost:${demo.port}`, "/__edgelb/");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).not.toContain("text/html");
+    expect(((await res.json()) as { node: string; path: string }).path).toBe("/__edgelb/");
+  });
+
   it("the printed link logs in and shows clusters, Services, hostnames and nodes", async () => {
     expect(demo.statusPageUrl).toBe(`${page}#token=${demo.token}`);
     const html = await dumpDom(browser, demo.statusPageUrl);
