@@ -40,7 +40,7 @@ const program = new Command("npm start --")
   )
   .addOption(new Option("--healthz-port <port>", "kube-proxy's healthz port on the simulated nodes (0 = any)").argParser(port).default(10256).env("EDGELB_DEMO_HEALTHZ_PORT"))
   .addOption(new Option("--api-port <port>", "the simulated Kubernetes API server's port (0 = any)").argParser(port).default(0).env("EDGELB_DEMO_API_PORT"))
-  .addOption(new Option("--state-dir <dir>", "where the kubeconfig and the push token are written").default(".edgelb").env("EDGELB_DEMO_STATE_DIR"))
+  .addOption(new Option("--state-dir <dir>", "where the kubeconfig and the push and read tokens are written").default(".edgelb").env("EDGELB_DEMO_STATE_DIR"))
   .addOption(
     new Option("--kubeconfig <path>", "use this real cluster instead of the simulated one (read-only: serves Services with loadBalancerClass edgelb.dev/worker)").env(
       "EDGELB_DEMO_KUBECONFIG",
