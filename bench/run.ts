@@ -58,16 +58,17 @@ async function main(): Promise<void> {
   }
   if (only.has("dataplane")) {
     sections.push(
-      await runDataPlane({
+      ...(await runDataPlane({
         loadgen,
         rounds: quick ? 2 : 5,
         durationS: quick ? 1 : 3,
         warmupS: 1,
         connections: 32,
+        largeConnections: 2,
         threads: 1,
-        addressBase: "127.0.50",
+        addressBase: "127.18.50",
         log,
-      }),
+      })),
     );
     await cleanupAll(); // origins, nginx and workers from this section
   }

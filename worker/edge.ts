@@ -14,10 +14,11 @@ import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
-import { PassiveHealth, type HealthOptions } from "./health/index.ts";
+import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
 import { proxy } from "./proxy/index.ts";
 import { requestIdOf } from "./proxy/headers.ts";
+import { enforceSourceRanges } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
 
@@ -75,7 +76,10 @@ export function createEdge(opts: EdgeOptions): Edge {
   const log = opts.log ?? createLogger();
   for (const problem of settings.problems) log("warn", "settings.invalid", { problem });
   const config = new ConfigStore({ kv: opts.kv ?? opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
-  const health = new PassiveHealth({ ...opts.health, now, log });
+  // Outlier detection is tuned by its own vars (worker/health); options given in code win.
+  const ejection = healthSettings(opts.env as HealthVars);
+  for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });
+  const health = new PassiveHealth({ ...ejection.options, ...opts.health, now, log });
   const inFlight = new Map<string, number>();
   const balancers = new WeakMap<Route, BalancerState>();
   const startedAt = now();
@@ -141,7 +145,11 @@ export function createEdge(opts: EdgeOptions): Edge {
     }
     await config.ready(background(c));
     const route = lookupHost(config.routes, host);
-    if (route && !isWorkersDev(host)) return proxy(c.req.raw, route, deps);
+    if (route && !isWorkersDev(host)) {
+      const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
+      if (denied) return denied;
+      return proxy(c.req.raw, route, deps);
+    }
     const retryInMs = config.unavailableFor();
     if (retryInMs !== undefined) {
       // Some cluster was never read: this hostname may be its. Not a 404 that

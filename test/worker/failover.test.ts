@@ -88,8 +88,9 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
       if (i % 2 === 1) expect(echo.body).toBe(`post ${i}`);
     }
     expect(Object.fromEntries(statuses)).toEqual({ 200: 30 });
+    // 5xx answers eject after a streak of 5 (connection failures after 3).
     const retries = e.logs.filter((l) => l.event === "proxy.retry");
-    expect(retries.length).toBe(3);
+    expect(retries.length).toBe(5);
     expect(retries.every((r) => r.node === a && r.kind === "status" && r.status === 503)).toBe(true);
     expect(e.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: a, ejections: 1, error: "status 503" });
   });
@@ -168,7 +169,8 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
 
   it("fails open when every node is ejected, and restores nodes that answer again", async () => {
     await Promise.all(names().map((n) => setBehavior(n, { mode: "refuse" })));
-    const e = await edge();
+    // By default at most half of a Service's nodes are ejected; this operator allows all.
+    const e = await edgeWithService({ hostnames: [host], nodePort: group.nodePort }, nodesOf(group.nodes), vars, { health: { maxEjectionPercent: 100 } });
     for (let i = 0; i < 3; i++) expect((await e.request(host)).status).toBe(502);
     const cluster = e.status().clusters[0]!;
     expect(cluster.nodes.every((n) => n.origins.some((o) => o.port === group.nodePort && o.ejected))).toBe(true);

@@ -6,13 +6,13 @@
 // Picks, retries and ejections are logged.
 import type { Route, RouteOrigin } from "../config/routes.ts";
 import { cookieValue, readCookie, type BalancerState } from "../balancer/index.ts";
-import { chooseOrigin, type ChooseContext } from "../balancer/route.ts";
+import { chooseOrigin, ejectionPool, type ChooseContext } from "../balancer/route.ts";
 import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
-import { ConnectError, MalformedResponseError, ResponseTimeoutError } from "../transport/types.ts";
+import { ConnectError, InvalidRequestHeadError, MalformedResponseError, ResponseTimeoutError } from "../transport/types.ts";
 import { prepareBody } from "./body.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
@@ -124,13 +124,18 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       });
     } catch (err) {
       release();
+      if (err instanceof InvalidRequestHeadError) {
+        // The transport refused to write this head (smuggling): the client's fault, no node was tried.
+        deps.log("info", "proxy.bad_request", { ...fields, error: err.message });
+        return done(text(400, `edgelb: invalid request header (request ${requestId})`, { "x-request-id": requestId }), fields);
+      }
       const message = (err as Error).message ?? String(err);
       errors.push(`${origin.node}: ${message}`);
       const retryable =
         err instanceof ConnectError ||
         (err instanceof ResponseTimeoutError && IDEMPOTENT_WITHOUT_BODY.has(request.method) && !websocket);
       if (err instanceof ConnectError || err instanceof ResponseTimeoutError) {
-        deps.health.failure(origin.key, message, { cluster: origin.cluster, service: origin.service, node: origin.node });
+        deps.health.failure(origin.key, message, { cluster: origin.cluster, service: origin.service, node: origin.node }, "connection", ejectionPool(route, origin));
       }
       const canRetry = retryable && body.replayable && attempt < policy.attempts;
       if (canRetry && tried.size < route.size) {
@@ -150,7 +155,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     if (RETRY_STATUSES.has(upstream.status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: eject it the same way.
-      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields);
+      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields, "status", ejectionPool(route, origin));
       errors.push(`${origin.node}: status ${upstream.status}`);
       if (!websocket && body.replayable && attempt < policy.attempts && tried.size < route.size) {
         // Nobody reads this answer: drop it so the connection is freed, then try another node.
