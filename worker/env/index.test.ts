@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { readSettings } from "./index.ts";
 
@@ -72,6 +73,25 @@ describe("settings from the worker's vars", () => {
     ]);
     expect(s.problems.join("\n")).not.toContain(secret);
     expect(readSettings({ EDGELB_PUSH_TOKENS: '["x"]' }).problems[0]).toContain("is not a JSON object");
+  });
+
+  it("EDGELB_PUSH_TOKENS: any map of cluster names to distinct tokens reads back as is; any other text never throws", () => {
+    const name = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    const token = fc.stringMatching(/^[\x21-\x7e]{1,64}$/);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(name, token), { selector: ([n]) => n, maxLength: 8 }), (entries) => {
+        fc.pre(new Set(entries.map(([, t]) => t)).size === entries.length);
+        const s = readSettings({ EDGELB_PUSH_TOKENS: JSON.stringify(Object.fromEntries(entries)) });
+        expect(s.problems).toEqual([]);
+        expect(new Map(s.clusterTokens)).toEqual(new Map(entries));
+      }),
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json()), (raw) => {
+        const s = readSettings({ EDGELB_PUSH_TOKENS: raw });
+        for (const [cluster, t] of s.clusterTokens) expect(typeof cluster === "string" && t.length > 0).toBe(true);
+      }),
+    );
   });
 
   it("a control-host list without a valid name serves control nowhere, not everywhere", () => {
