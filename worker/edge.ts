@@ -140,7 +140,11 @@ export function createEdge(opts: EdgeOptions): Edge {
   app.all("*", async (c) => {
     const host = normalizeHost(c.req.header("host") ?? new URL(c.req.url).host);
     if (controlHosts ? controlHosts.has(host) : isWorkersDev(host)) {
-      if (isControlPath(c.req.path)) return toControl(c);
+      if (isControlPath(c.req.path)) {
+        // Loaded first, so the status of a fresh isolate shows the snapshots (or why KV failed).
+        await config.ready(background(c));
+        return toControl(c);
+      }
       return notServed(c, host, lookupHost(config.routes, host));
     }
     await config.ready(background(c));

@@ -56,6 +56,14 @@ describe("control hostnames", () => {
     expect(((await (await edge.request("shop.example.com", "/__edgelb/")).json()) as Echo).node).toBe(a.name);
   });
 
+  it("on a control hostname, the status of a fresh isolate shows the snapshots in KV", async () => {
+    const cluster = uniqueCluster("hosts");
+    await kv.put(snapshotKey(cluster), JSON.stringify(snapshot(cluster, nodesOf([a]), [service({ hostnames: ["fresh.example.com"], nodePort: lab.nodePort })], 3)));
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_CONTROL_HOSTS: "edge.test" });
+    const status = (await (await edge.request("edge.test", "/__edgelb/v1/status", auth)).json()) as { clusters: { name: string; generation: number }[] };
+    expect(status.clusters).toEqual([expect.objectContaining({ name: cluster, generation: 3 })]);
+  });
+
   it("a *.workers.dev name is the worker's own: never proxied to an app that lists it", async () => {
     const edge = await withApp({}, ["edgelb.someone.workers.dev"]);
     expect((await edge.request("edgelb.someone.workers.dev", "/")).status).toBe(404);
