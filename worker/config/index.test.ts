@@ -176,3 +176,30 @@ describe("KV cannot be read on first use", () => {
     expect(lookupRoute(store.routes, "late.example.com")).toBeDefined();
   });
 });
+
+describe("a push for one cluster while another is read for the first time", () => {
+  it("keeps the other cluster's first read instead of dropping it", async () => {
+    const slow = `cfg-${Date.now().toString(36)}-${seq++}`;
+    const pushed = `cfg-${Date.now().toString(36)}-${seq++}`;
+    await kv.put(snapshotKey(slow), JSON.stringify(snap(slow, 1, "slow.example.com")));
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const gated = {
+      getWithMetadata: (async (key: string, type: "text") => {
+        if (key === snapshotKey(slow)) await gate;
+        return kv.getWithMetadata(key, type);
+      }) as KVNamespace["getWithMetadata"],
+    };
+    const log = memoryLogger();
+    const store = new ConfigStore({ kv: gated, clusters: [slow, pushed], ttlMs: 60_000, log });
+    const first = store.ready(() => {});
+    const s = snap(pushed, 1, "pushed.example.com");
+    store.install(s as never, JSON.stringify(s), 1);
+    open();
+    await first;
+    expect(lookupRoute(store.routes, "slow.example.com")).toBeDefined();
+    expect(lookupRoute(store.routes, "pushed.example.com")).toBeDefined();
+    expect(store.unavailableFor()).toBeUndefined();
+    expect(log.entries.filter((e) => e.event === "config.unavailable")).toEqual([]);
+  });
+});

@@ -89,10 +89,15 @@ export class ConfigStore {
     }
   }
 
-  /** Served clusters never read from KV and without a pushed snapshot. */
+  /** Never read from KV, and neither pushed nor deleted here: nothing is known of it. */
+  private isUnknown(s: ClusterState): boolean {
+    return s.checkedAt === undefined && !s.snapshot && !s.deleted;
+  }
+
+  /** Served clusters whose state is unknown (their reads failed so far). */
   private unknownClusters(): number {
     let n = 0;
-    for (const s of this.states.values()) if (s.checkedAt === undefined && !s.snapshot && !s.deleted) n++;
+    for (const s of this.states.values()) if (this.isUnknown(s)) n++;
     return n;
   }
 
@@ -130,7 +135,7 @@ export class ConfigStore {
   }
 
   private unknownNames(): string[] {
-    return [...this.states.values()].filter((s) => s.checkedAt === undefined && !s.snapshot && !s.deleted).map((s) => s.name);
+    return [...this.states.values()].filter((s) => this.isUnknown(s)).map((s) => s.name);
   }
 
   private async refreshCluster(name: string, epoch: number): Promise<boolean> {
@@ -146,8 +151,10 @@ export class ConfigStore {
       this.opts.log("error", "config.read_failed", { cluster: name, error: state.lastError });
       return false;
     }
-    // A push or delete landed while KV was being read: it is newer than this read.
-    if (epoch !== this.epoch) return false;
+    // A push or delete landed while KV was being read: it is newer than this
+    // read, unless it was for another cluster and this one is still unknown
+    // (then this read is all there is: dropping it would look like a KV failure).
+    if (epoch !== this.epoch && !this.isUnknown(state)) return false;
     const firstCheck = state.checkedAt === undefined;
     state.checkedAt = this.now();
     if (text === null) {
