@@ -6,6 +6,7 @@
 // the rounds. Each row's answers are verified before and after its load
 // (bench/lib/verify.ts); a row with a failed check or any error under load is
 // invalid, and so is every target that depends on it.
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SNAPSHOT_SCHEMA, type SnapshotInput } from "../worker/snapshot/schema.ts";
@@ -282,6 +283,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     "(c): bench/trivial-proxy/index.ts, fetch() to node-1 as is; (c′): bench/trivial-proxy/socket.js, worker/transport/socket to node-1 (one TCP connection per request, as connect() sockets cannot outlive a request); (f): bench/trivial-proxy/socket-floor.js, connect(), a fixed GET with Connection: close, socket.readable returned as the body; (d)/(e): worker/index.ts with EDGELB_TRANSPORT=fetch / socket, one Service round-robin over the 3 nodes",
     ...(transportOwn !== undefined ? [`the socket transport's own CPU per request, (c′) − (f): ${fmt(transportOwn, 0)} µs — the figure issue 14 wants at most halved`] : []),
   ];
+  const loads = outcomes.flatMap((r) => r.rounds.map((x) => x.loadAvg ?? NaN)).filter(Number.isFinite);
+  if (loads.length) method.push(`machine load (1-minute load average on ${os.cpus().length} cores) during the rounds: ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}; above ~${os.cpus().length} other work shared the cores, which lowers req/s and raises latency for every row (interleaving spreads it evenly); CPU per request is less sensitive but not immune (less batching per event-loop turn, cache contention), so compare rows of one run, not runs`);
   return [
     {
       title: "1. Data plane (loopback, plain workerd)",

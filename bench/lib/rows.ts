@@ -3,6 +3,7 @@
 // while reading its workerd's CPU time around each round, verify it again.
 // A row that fails a check or has errors under load comes out invalid, with
 // the reason, and its numbers are never presented as results.
+import os from "node:os";
 import type { LoadGenerator, LoadResult } from "./loadgen.ts";
 import { median } from "./stats.ts";
 import { verifyRow, type Expectation } from "./verify.ts";
@@ -29,6 +30,8 @@ export interface RowSpec {
 export interface RoundResult extends LoadResult {
   /** CPU seconds the row's workerd used during this round. */
   cpuS?: number;
+  /** The machine's 1-minute load average when the round ended (2 cores: above ~2, others shared them). */
+  loadAvg?: number;
 }
 
 export interface RowOutcome {
@@ -112,7 +115,8 @@ async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise
     durationS,
   });
   const cpu1 = row.cpuSeconds?.();
-  return cpu0 !== undefined && cpu1 !== undefined ? { ...r, cpuS: cpu1 - cpu0 } : r;
+  const loadAvg = os.loadavg()[0]!;
+  return cpu0 !== undefined && cpu1 !== undefined ? { ...r, cpuS: cpu1 - cpu0, loadAvg } : { ...r, loadAvg };
 }
 
 export async function runRows(rows: readonly RowSpec[], o: RunRowsOptions): Promise<RowOutcome[]> {

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { judgeProbes, type Probe } from "../../bench/lib/verify.ts";
 import { summarize, type RowOutcome, type RowSpec } from "../../bench/lib/rows.ts";
 import { dataPlaneTargets } from "../../bench/dataplane.ts";
+import { keptSections } from "../../bench/lib/merge.ts";
 import { parseProcStat } from "../../bench/workerd/cpu.ts";
 import { capnpText, renderConfig } from "../../bench/workerd/config.ts";
 import { FixedLengthStream, IdentityTransformStream } from "../../bench/lib/workerd-streams.ts";
@@ -135,5 +136,26 @@ describe("dataPlaneTargets", () => {
     expect(t[0]!.verdict).toBe("invalid");
     expect(t[0]!.limit).toMatch(/d invalid: 5 errors/);
     expect(dataPlaneTargets(rows({ f: undefined as unknown as RowOutcome }))[3]!.verdict).toBe("not measured");
+  });
+});
+
+describe("keptSections (a partial run keeps what it did not rerun)", () => {
+  const section = (title: string) => ({ title, columns: ["row"], rows: [["x"]], notes: [], data: {} });
+  const previous = {
+    startedAt: "2026-11-26T10:19:46.735Z",
+    loadAverage: { start: 1.2, end: 0.8 },
+    sections: [
+      { ...section("Targets"), rows: [["1", "old data plane target", "22%", "missed", "why"], ["2", "routing decision < 20 µs", "2.86 µs", "met", ""]] },
+      section("1. Data plane (loopback, plain workerd via the Miniflare API)"),
+      section("2. Routing cost"),
+      section("3. Control plane"),
+    ],
+  };
+  it("replaces every section of the rerun number (1 and 1b) and keeps the rest with their targets and run date", () => {
+    const kept = keptSections([section("1. Data plane (loopback, plain workerd)"), section("1b. Large bodies")], previous);
+    expect(kept.map((k) => k.title)).toEqual(["2. Routing cost", "3. Control plane"]);
+    expect(kept[0]!.targets).toEqual([{ target: "routing decision < 20 µs", result: "2.86 µs", verdict: "met" }]);
+    expect(kept[0]!.runAt).toBe("2026-11-26T10:19:46.735Z");
+    expect(keptSections([section("2. Routing")], undefined)).toEqual([]);
   });
 });
