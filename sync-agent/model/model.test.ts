@@ -94,11 +94,12 @@ const body = (over: Partial<SnapshotBody> = {}): SnapshotBody => ({
 });
 
 describe("diff", () => {
-  it("treats generation, publishedAt and spelled-out defaults as no change", () => {
+  it("treats generation, publishedAt, the cluster identity and spelled-out defaults as no change", () => {
     const a = body();
     const stored = { ...body(), generation: 7, publishedAt: "2024-01-01T00:00:00.000Z" };
     stored.services = [{ ...stored.services[0]!, policy: { algorithm: "round-robin", affinity: "none", attempts: 3 } as never }];
     expect(contentKey(a)).toBe(contentKey(stored));
+    expect(contentKey({ ...stored, clusterId: "1d9b38a1-d848-41d3-ae23-8123b9a94e24" })).toBe(contentKey(a));
     expect(isEmptyDiff(diffSnapshots(stored, a))).toBe(true);
   });
   it("names hosts and nodes added, removed and changed", () => {
