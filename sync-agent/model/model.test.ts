@@ -59,6 +59,8 @@ describe("services", () => {
     expect(v.kind === "served" && v.spec.sourceRanges).toEqual(["10.0.0.0/8", "2001:db8::/32"]);
     const legacy = evaluateService(svc({}, { "service.beta.kubernetes.io/load-balancer-source-ranges": " 192.0.2.0/24 ," }), opts);
     expect(legacy.kind === "served" && legacy.spec.sourceRanges).toEqual(["192.0.2.0/24"]);
+    const many = Array.from({ length: 1001 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
+    expect(evaluateService(svc({ loadBalancerSourceRanges: many }), opts)).toMatchObject({ kind: "skipped", reason: expect.stringContaining("at most 1000") });
     const bad = evaluateService(svc({ loadBalancerSourceRanges: ["192.0.2.0"] }), opts);
     expect(bad).toEqual({ kind: "skipped", reason: 'spec.loadBalancerSourceRanges has invalid CIDR(s) "192.0.2.0": not serving it open to every client instead' });
   });
