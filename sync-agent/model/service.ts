@@ -111,7 +111,8 @@ export function guessOwner(svc: V1Service): string | undefined {
 function foreignOwner(svc: V1Service, opts: ServiceOptions): string | undefined {
   const theirs = (svc.status?.loadBalancer?.ingress ?? []).filter((i) => !isEdgelbIngress(i));
   if (theirs.length === 0) return undefined;
-  const what = theirs.map((i) => i.ip ?? i.hostname ?? "?").join(", ");
+  const shown = theirs.slice(0, 3).map((i) => String(i.ip ?? i.hostname ?? "?").slice(0, 64));
+  const what = shown.join(", ") + (theirs.length > 3 ? ` and ${theirs.length - 3} more` : "");
   const owner = guessOwner(svc);
   const who = owner ?? "another load balancer controller (MetalLB, kube-vip or k3s ServiceLB?)";
   return (
