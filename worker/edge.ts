@@ -8,6 +8,7 @@ import { controlApp } from "./control/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
+import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
 import { enforceSourceRanges } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
@@ -58,6 +59,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     requestLogs: settings.requestLogs,
     random: opts.random ?? Math.random,
     now,
+    retryBudget: new RetryBudget({ now }),
   };
 
   const status = (): EdgeStatus => edgeStatus({ config, health, inFlight, now, startedAt, settings });

@@ -17,3 +17,5 @@ export const LABEL_EXCLUDE_FROM_LB = "node.kubernetes.io/exclude-from-external-l
 export const LABEL_ZONE = "topology.kubernetes.io/zone";
 export const TAINT_TO_BE_DELETED = "ToBeDeletedByClusterAutoscaler";
 export const LABEL_SERVICE_NAME = "kubernetes.io/service-name";
+export const ANNOTATION_RETRY_NON_IDEMPOTENT = "edgelb.dev/retry-non-idempotent";
+export const ANNOTATION_RESPONSE_TIMEOUT = "edgelb.dev/response-timeout";

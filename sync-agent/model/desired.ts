@@ -271,6 +271,8 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
       policy: {
         ...(s.algorithm ? { algorithm: s.algorithm } : {}),
         ...(s.affinity ? { affinity: s.affinity } : {}),
+        ...(s.retryNonIdempotent ? { retryNonIdempotent: true } : {}),
+        ...(s.responseTimeoutMs ? { responseTimeoutMs: s.responseTimeoutMs } : {}),
       } as SnapshotService["policy"],
       ...(s.sourceRanges ? { sourceRanges: s.sourceRanges } : {}),
     };

@@ -18,6 +18,7 @@ import {
   ANNOTATION_PORT,
   ANNOTATION_SOURCE_RANGES,
 } from "./constants.ts";
+import { requestPolicy } from "./request-policy.ts";
 
 /** Something a user should know about how a served Service is served (becomes an Event). */
 export interface Notice {
@@ -46,6 +47,10 @@ export interface ServiceSpecForEdge {
   healthCheckNodePort?: number;
   algorithm?: AlgorithmName;
   affinity?: AffinityName;
+  /** edgelb.dev/retry-non-idempotent: "true". */
+  retryNonIdempotent?: boolean;
+  /** edgelb.dev/response-timeout, in ms. */
+  responseTimeoutMs?: number;
   /** Normalised loadBalancerSourceRanges; absent = open to every client. */
   sourceRanges?: string[];
   /** The hostnames came from the annotation (not --default-domain): admins' hostname rules apply. */
@@ -239,6 +244,8 @@ export function evaluateService(svc: V1Service, opts: ServiceOptions): ServiceVe
   if (algorithm !== undefined && !v.is(Algorithm, algorithm)) {
     return skip(`${ANNOTATION_ALGORITHM}=${JSON.stringify(algorithm)} must be one of ${Algorithm.options.join(", ")}`);
   }
+  const request = requestPolicy(annotations);
+  if ("error" in request) return skip(request.error);
 
   const local = svc.spec?.externalTrafficPolicy === "Local";
   const spec: ServiceSpecForEdge = {
@@ -253,6 +260,7 @@ export function evaluateService(svc: V1Service, opts: ServiceOptions): ServiceVe
   if (local && svc.spec?.healthCheckNodePort) spec.healthCheckNodePort = svc.spec.healthCheckNodePort;
   if (algorithm) spec.algorithm = algorithm as AlgorithmName;
   if (svc.spec?.sessionAffinity === "ClientIP") spec.affinity = "client-ip";
+  Object.assign(spec, request);
   if (ranges.ranges) spec.sourceRanges = ranges.ranges;
   if (hosts.annotated) spec.annotatedHostnames = true;
   const notices: Notice[] = [];

@@ -110,6 +110,8 @@ async function startReplica(cluster: SimCluster, cf: FakeCloudflare, edge: EdgeW
       ? { sink: "worker" as const, workerUrl: edge.url, pushToken: PUSH_TOKEN }
       : { sink: "kv-api" as const, accountId: "acc", namespaceId: "ns", apiToken: "cf-token", cloudflareApiUrl: cf.baseUrl }),
     addressPreference: ["InternalIP"],
+    // Loopback nodes: allowed here, as in the lab.
+    allowPrivateAddresses: true,
     health: { mode: "kube-proxy", intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1, healthzPort: cluster.healthzPort },
     coalesceMs: 30,
     maxDelayMs: 150,
@@ -403,12 +405,20 @@ describe("RBAC against what the agent really calls", () => {
       const cur = w.cluster.get("Service", "rbac-web", "default") as { status?: { loadBalancer?: { ingress?: unknown[] } } };
       return (cur.status?.loadBalancer?.ingress?.length ?? 0) > 0;
     });
-    // a flapping node: UpdatedLoadBalancer repeats, which patches the Event's count
+    // a node leaving and rejoining the node set (health alone writes no Event):
+    // UpdatedLoadBalancer repeats, which patches the Event's count
+    const exclude = (on: boolean) => {
+      const node = w.cluster.get("Node", "node-2", "") as { metadata: { labels?: Record<string, string> } };
+      const labels = { ...node.metadata.labels };
+      if (on) labels["node.kubernetes.io/exclude-from-external-load-balancers"] = "true";
+      else delete labels["node.kubernetes.io/exclude-from-external-load-balancers"];
+      w.cluster.update({ ...node, metadata: { ...node.metadata, labels } });
+    };
     for (let i = 0; i < 3; i++) {
-      w.cluster.node("node-2").setHealthy(false);
-      await until("node-2 out", async () => (await w.stored())?.nodes.find((n) => n.name === "node-2")?.healthy === false);
-      w.cluster.node("node-2").setHealthy(true);
-      await until("node-2 back", async () => (await w.stored())?.nodes.find((n) => n.name === "node-2")?.healthy === true);
+      exclude(true);
+      await until("node-2 out", async () => (await w.stored())?.nodes.some((n) => n.name === "node-2") === false);
+      exclude(false);
+      await until("node-2 back", async () => (await w.stored())?.nodes.some((n) => n.name === "node-2") === true);
     }
     await until("an event count bump", () => w.replicas.some((r) => r.proxy.log.some((q) => q.method === "PATCH" && q.url.includes("/events/"))));
     // graceful stop of the leader releases the lease (update)

@@ -159,6 +159,11 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     s.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // "hi"
     s.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]));
   },
+  // Handshake, then never reads again: what the worker sends piles up.
+  "ws-deaf": (s, req) => {
+    s.write(wsAccept(req));
+    s.pause();
+  },
   // Handshake, one text frame, then TCP goes away without a close frame.
   "ws-drop": (s, req) => {
     s.write(wsAccept(req));
@@ -222,7 +227,7 @@ function startRawOrigin(address: string): Promise<net.Server> {
  * - (default) `200`, empty, as soon as the first head is complete;
  * - `answer=body`: `200` with `{"bodyBytes":n}` once the whole body arrived
  *   (Content-Length, or chunked up to its last chunk);
- * - `answer=never`: nothing;
+ * - `answer=never`: nothing; with `pause=1` it also stops reading after the head;
  * - `answer=script&b=<base64url>&split=<n>`: those bytes in writes of n bytes, then close.
  */
 function startRecorder(address: string, recordings: Map<string, { raw: Buffer; closed: boolean }>): Promise<net.Server> {
@@ -250,7 +255,10 @@ function startRecorder(address: string, recordings: Map<string, { raw: Buffer; c
       rec.raw = buf;
       if (answered) return;
       const mode = query.get("answer") ?? "head";
-      if (mode === "never") return;
+      if (mode === "never") {
+        if (query.get("pause") === "1") s.pause();
+        return;
+      }
       if (mode === "script") {
         answered = true;
         const bytes = Buffer.from(query.get("b") ?? "", "base64url");
@@ -273,10 +281,12 @@ function startRecorder(address: string, recordings: Map<string, { raw: Buffer; c
         if (bodyBytes === undefined) return;
         answered = true;
         const json = JSON.stringify({ bodyBytes });
-        return void s.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${json.length}\r\n\r\n${json}`);
+        // One request per connection: a fetch() client must not reuse it.
+        return void s.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${json.length}\r\n\r\n${json}`);
       }
       answered = true;
-      s.write("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+      // Stays open (every later byte is recorded), but a fetch() client must not reuse it.
+      s.write("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
     });
   });
   return listen(server, address);
@@ -300,6 +310,8 @@ function dechunkedLength(body: Buffer): number | undefined {
 
 interface WsObserved {
   lastClose: { code: number; reason: string } | null;
+  /** Pings the origin received (the relay's keepalive). */
+  pings: number;
 }
 
 async function startWsOrigin(address: string, observed: WsObserved): Promise<{ server: http.Server; wss: WebSocketServer }> {
@@ -313,6 +325,7 @@ async function startWsOrigin(address: string, observed: WsObserved): Promise<{ s
       observed.lastClose = { code, reason: reason.toString() };
     });
     ws.on("pong", (payload) => ws.send(`pong:${payload.toString()}`));
+    ws.on("ping", () => observed.pings++);
     ws.on("message", (data, isBinary) => {
       const text = isBinary ? "" : data.toString();
       let m: RegExpExecArray | null;
@@ -367,7 +380,7 @@ export default async function setup(project: TestProject) {
     recorderSockets.add(s);
     s.on("close", () => recorderSockets.delete(s));
   });
-  const observed: WsObserved = { lastClose: null };
+  const observed: WsObserved = { lastClose: null, pings: 0 };
   const ws = await startWsOrigin(`${NET}.21`, observed);
 
   const v6 = await listen(

@@ -48,12 +48,15 @@ export function chooseOrigin(route: Route, ctx: ChooseContext): Choice {
   if (route.size <= SMALL_ROUTE) return chooseFromList(route, ctx);
   if (route.healthyCount > 0) {
     const state = ctx.state;
-    const now = (ctx.now ?? Date.now)();
-    if (state.allEjectedUntil <= now) {
+    // The clock is read only while the route is marked (the common path stays clock-free).
+    if (state.allEjectedUntil === 0 || state.allEjectedUntil <= (ctx.now ?? Date.now)()) {
       const origin = chooseHealthy(route, ctx);
-      if (origin) return { origin, failedOpen: false };
+      if (origin) {
+        state.allEjectedUntil = 0;
+        return { origin, failedOpen: false };
+      }
       // Unless this request's own tries hide a usable origin, every healthy one is ejected.
-      if (everyTriedEjected(ctx)) state.allEjectedUntil = now + ALL_EJECTED_RECHECK_MS;
+      if (everyTriedEjected(ctx)) state.allEjectedUntil = (ctx.now ?? Date.now)() + ALL_EJECTED_RECHECK_MS;
     }
   }
   return failOpen(route, ctx);

@@ -48,8 +48,6 @@ export interface OriginHealth {
   lastError?: string;
   /** The current ejection, while it counts toward its pool's cap. */
   ejection?: Ejection;
-  /** An ejection was refused by the cap; logged once per streak. */
-  capped?: boolean;
 }
 
 interface Ejection {
@@ -61,6 +59,8 @@ interface Ejection {
 
 interface PoolState {
   active: number;
+  /** The cap held a node back since the count last changed: logged once, not once per node. */
+  capLogged: boolean;
   /** Min-heap of ejections by end time: expired ones leave the count in amortized O(log n). */
   heap: Ejection[];
 }
@@ -132,11 +132,11 @@ export class PassiveHealth {
     let state: PoolState | undefined;
     if (pool) {
       state = this.pools.get(pool.id);
-      if (!state) this.pools.set(pool.id, (state = { active: 0, heap: [] }));
+      if (!state) this.pools.set(pool.id, (state = { active: 0, capLogged: false, heap: [] }));
       expire(state, now);
       if ((state.active + 1) * 100 > this.maxPercent * pool.size) {
-        if (!h.capped) {
-          h.capped = true;
+        if (!state.capLogged) {
+          state.capLogged = true;
           this.opts.log?.("warn", "node.ejection_capped", {
             ...fields,
             origin: key,
@@ -155,10 +155,10 @@ export class PassiveHealth {
     h.ejections++;
     h.ejectedUntil = now + period;
     h.streak = 0;
-    h.capped = false;
     if (state) {
       h.ejection = { until: h.ejectedUntil, pool: state, counted: true };
       state.active++;
+      state.capLogged = false;
       push(state.heap, h.ejection);
     }
     this.opts.log?.("warn", "node.ejected", {
@@ -186,6 +186,7 @@ export class PassiveHealth {
       if (e.counted) {
         e.counted = false;
         e.pool.active--;
+        e.pool.capLogged = false;
       }
     }
     this.table.delete(key);
@@ -199,6 +200,7 @@ function expire(p: PoolState, now: number): void {
     if (e.counted) {
       e.counted = false;
       p.active--;
+      p.capLogged = false;
     }
   }
 }

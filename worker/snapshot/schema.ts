@@ -80,9 +80,11 @@ export const Policy = v.object({
   /** Total tries per request (1 = no retry) on connection failures. */
   attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10)), 3),
   connectTimeoutMs: v.optional(Millis, 2_000),
-  /** Time to the first response byte once connected. */
-  responseTimeoutMs: v.optional(Millis, 30_000),
+  /** Time to the first response byte once connected (up to an hour, for long-poll apps). */
+  responseTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3_600_000)), 30_000),
   transport: v.optional(Transport),
+  /** Retry POST/PATCH too after bytes reached a node or on 502/503/504 (may run them twice). */
+  retryNonIdempotent: v.optional(v.boolean(), false),
 });
 
 /** For externalTrafficPolicy: Local, a node with ready local endpoints. */
