@@ -43,7 +43,9 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     // The dead node was retried away from, then ejected: no retries after that.
     const retries = e.logs.filter((l) => l.event === "proxy.retry");
     expect(retries.length).toBe(3);
-    expect(retries.every((r) => r.node === a && r.kind === "ConnectError")).toBe(true);
+    // fetch() reports a refused connection like a reset one, so over fetch it is an UpstreamResetError (GETs still move on).
+    const kind = transport === "socket" ? "ConnectError" : "UpstreamResetError";
+    expect(retries.every((r) => r.node === a && r.kind === kind)).toBe(true);
     expect(e.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: a, ejections: 1, consecutiveFailures: 3 });
     // Ejection is per origin (node + NodePort), listed under the cluster's node.
     const node = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
@@ -63,6 +65,12 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     // Round-robin starts at the first node, the dead one.
     const small = await edge();
     const res = await small.request(host, "/", { method: "POST", body: "x".repeat(60 * 1024) });
+    if (transport === "fetch") {
+      // fetch() cannot tell a refused connection from one reset after the POST went out: not retried.
+      expect(res.status).toBe(502);
+      expect(small.logs.filter((l) => l.event === "proxy.retry")).toHaveLength(0);
+      return;
+    }
     const echo = (await res.json()) as Echo;
     expect(echo.node).not.toBe(a);
     expect(echo.bodyBytes).toBe(60 * 1024);
