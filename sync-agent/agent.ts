@@ -123,6 +123,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       rise: config.health.rise,
       fall: config.health.fall,
       healthzPort: config.health.healthzPort,
+      maxConcurrentProbes: config.health.maxConcurrentProbes,
+      jitter: config.health.jitter,
     },
     (t) => controller.healthChanged(t),
   );
