@@ -110,7 +110,9 @@ export class IdentitySink implements Sink {
             `taking over cluster name "${c}" from cluster ${storedId} (--take-over): the next push replaces its snapshot`,
           );
         }
-        break;
+        this.refused = undefined;
+        // Continue its generation, but never count its content as ours: push even if it looks the same.
+        return { snapshot: null, generation: stored.generation };
       case "adopt":
       case "ours":
         break;
