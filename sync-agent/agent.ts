@@ -100,6 +100,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     cluster: config.cluster,
     identity: deps.clusterIdentity ?? kubeSystemUid(kubeConfig),
     takeOver: config.takeOver ?? false,
+    optional: config.dryRun,
     log,
   });
 

@@ -69,3 +69,13 @@ describe("IdentitySink", () => {
     await expect(g.read()).rejects.toMatchObject({ kind: "retryable", message: expect.stringMatching(/kube-system.*403.*get on namespaces/) });
   });
 });
+
+describe("IdentitySink in a dry run", () => {
+  it("goes on without an identity it cannot read", async () => {
+    const m = memory(snap("uid-b"));
+    const g = new IdentitySink(m.sink, { cluster: "home", identity: async () => Promise.reject(new Error("HTTP 403")), takeOver: false, optional: true, log: pino({ level: "silent" }) });
+    expect((await g.read()).generation).toBe(4);
+    await g.write(snap());
+    expect(m.written[0]).not.toHaveProperty("clusterId");
+  });
+});
