@@ -16,6 +16,7 @@ import { redactConfig, type AgentConfig } from "./config.ts";
 import { Controller } from "./controller/index.ts";
 import { HealthTable } from "./health/table.ts";
 import { ClusterInformers } from "./informers/index.ts";
+import { namespaceInformer } from "./namespaces/index.ts";
 import { loadKubeConfig } from "./kubeconfig.ts";
 import { createLogger } from "./log/index.ts";
 import type { SnapshotDiff } from "./model/diff.ts";
@@ -136,6 +137,13 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     backoff: { initialMs: 250, maxMs: 30_000 },
     resyncMs: config.resyncMs,
   });
+  const namespaces = namespaceInformer({
+    kubeConfig,
+    log,
+    onChange: (reason) => controller.markDirty(reason),
+    backoff: { initialMs: 250, maxMs: 30_000 },
+    resyncMs: config.resyncMs,
+  });
   controller = new Controller(
     {
       cluster: config.cluster,
@@ -143,6 +151,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       onlyClass: config.onlyClass,
       defaultDomain: config.defaultDomain,
       addressPreference: config.addressPreference,
+      addressFamily: config.addressFamily,
+      allowPrivateAddresses: config.allowPrivateAddresses,
+      allowedHostnames: config.allowedHostnames,
       pacer: {
         quietMs: config.coalesceMs,
         maxDelayMs: config.maxDelayMs,
@@ -158,7 +169,13 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
           process.stdout.write(`# dry run: would push generation ${s.generation} (${JSON.stringify(d)})\n${JSON.stringify(s, null, 2)}\n`);
         }),
     },
-    { state: () => informers.state(), synced: () => informers.synced, health, sink, log },
+    {
+      state: () => ({ ...informers.state(), namespaces: namespaces.list() }),
+      synced: () => informers.synced && namespaces.synced,
+      health,
+      sink,
+      log,
+    },
   );
 
   let syncedResolve!: () => void;
@@ -180,8 +197,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       );
       const t0 = Date.now();
       informers.start();
+      namespaces.start();
       controller.start();
-      void informers.waitForSync().then(() => {
+      void Promise.all([informers.waitForSync(), namespaces.waitForSync()]).then(() => {
         const s = informers.state();
         log.info(
           { nodes: s.nodes.length, services: s.services.length, endpointSlices: s.endpointSlices.length, ms: Date.now() - t0 },
@@ -201,7 +219,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     async stop() {
       await this.stopWriting();
       health.stop();
-      await informers.stop();
+      await Promise.all([informers.stop(), namespaces.stop()]);
       log.info("stopped");
     },
   };

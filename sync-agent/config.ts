@@ -2,7 +2,7 @@
 // produces and what startAgent() takes. Tests build it directly.
 import type { ProbeMode } from "./health/probe.ts";
 import type { HealthOptions } from "./health/table.ts";
-import type { AddressType } from "./model/node.ts";
+import type { AddressFamily, AddressType } from "./model/node.ts";
 
 export type SinkKind = "worker" | "kv-api";
 
@@ -27,6 +27,12 @@ export interface AgentConfig {
   onlyClass: boolean;
   defaultDomain?: string | undefined;
   addressPreference: AddressType[];
+  /** Which family a dual-stack node publishes; undefined = its first address of the preferred type. */
+  addressFamily?: AddressFamily | undefined;
+  /** Node addresses Cloudflare refuses (private, loopback, …) are expected (a lab, the tests): no warnings. */
+  allowPrivateAddresses?: boolean | undefined;
+  /** Patterns every annotated hostname must match (--allowed-hostnames); undefined = any. */
+  allowedHostnames?: string[] | undefined;
   health: HealthOptions;
   /** Quiet period before a write. */
   coalesceMs: number;

@@ -7,6 +7,7 @@ import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import type { Desired, Topology } from "../model/desired.ts";
 import type { V1Service } from "@kubernetes/client-node";
 import { Citizen, type CitizenOptions, type CitizenConfig } from "./index.ts";
+import { registerUnroutableNodes } from "../status/address-metric.ts";
 
 export type AttachOverrides = Partial<Pick<CitizenOptions, "leaseStore" | "eventSink" | "statusClient" | "correlator" | "metrics">>;
 
@@ -59,6 +60,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   });
 
   let latest: { topology: Topology; desired: Desired; services: readonly V1Service[] } | null = null;
+  registerUnroutableNodes(metrics.registry, () => latest?.topology.nodes);
   // Until the stored snapshot has been read, what the edge serves is unknown
   // (null); afterwards "nothing stored" is an empty edge.
   let edgeKnown = false;

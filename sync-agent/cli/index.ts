@@ -11,7 +11,8 @@ import * as v from "valibot";
 import { ClusterName } from "../../worker/snapshot/schema.ts";
 import { DEFAULTS, type AgentConfig, type SinkKind } from "../config.ts";
 import { defaultLogFormat } from "../log/index.ts";
-import { ADDRESS_TYPES, type AddressType } from "../model/node.ts";
+import { parsePatterns } from "../model/hostnames.ts";
+import { ADDRESS_FAMILIES, ADDRESS_TYPES, type AddressFamily, type AddressType } from "../model/node.ts";
 import { DEFAULT_MAX_CONCURRENT_PROBES } from "../health/table.ts";
 
 /** A problem with flags, environment or files: print it, exit 2. */
@@ -45,6 +46,14 @@ function addressPreference(value: string): AddressType[] {
     throw new InvalidArgumentError(`"${value}" must be a comma-separated list of ${ADDRESS_TYPES.join(", ")}`);
   }
   return list as AddressType[];
+}
+
+function hostnamePatterns(value: string): string[] {
+  const { patterns, invalid } = parsePatterns(value);
+  if (invalid.length > 0 || patterns.length === 0) {
+    throw new InvalidArgumentError(`"${value}" must be a comma-separated list of hostnames or '*.' wildcards${invalid.length ? ` (invalid: ${invalid.join(", ")})` : ""}`);
+  }
+  return patterns;
 }
 
 function url(value: string): string {
@@ -176,6 +185,22 @@ export function addAgentOptions(cmd: Command): Command {
         .env("EDGELB_NODE_ADDRESS_PREFERENCE"),
     )
     .addOption(
+      new Option("--address-family <family>", "which address a dual-stack node publishes (default: its first one of the preferred type)")
+        .choices(ADDRESS_FAMILIES)
+        .env("EDGELB_ADDRESS_FAMILY"),
+    )
+    .addOption(
+      new Option(
+        "--allow-private-addresses",
+        "node addresses Cloudflare refuses (private, loopback, link-local, CGNAT, unique local) are expected, e.g. a lab: no warnings (env: EDGELB_ALLOW_PRIVATE_ADDRESSES=true)",
+      ),
+    )
+    .addOption(
+      new Option("--allowed-hostnames <patterns>", "annotated hostnames must match one of these (e.g. \"*.example.com,example.com\"); default: any")
+        .argParser(hostnamePatterns)
+        .env("EDGELB_ALLOWED_HOSTNAMES"),
+    )
+    .addOption(
       new Option("--health-check-mode <mode>", "kube-proxy: HTTP GET http://<node>:<healthz-port>/healthz (and healthCheckNodePort for Local Services); tcp: TCP connect only, for clusters without kube-proxy")
         .choices(["kube-proxy", "tcp"])
         .default(d.health.mode)
@@ -243,6 +268,9 @@ interface AgentFlags extends SinkFlags {
   onlyClass?: boolean;
   defaultDomain?: string;
   nodeAddressPreference: AddressType[];
+  addressFamily?: AddressFamily;
+  allowPrivateAddresses?: boolean;
+  allowedHostnames?: string[];
   healthCheckMode: "kube-proxy" | "tcp";
   healthCheckInterval: number;
   healthCheckTimeout: number;
@@ -283,6 +311,9 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     onlyClass: o.onlyClass ?? envBool(env, "EDGELB_ONLY_CLASS") ?? false,
     defaultDomain: o.defaultDomain?.toLowerCase().replace(/^\.|\.$/g, ""),
     addressPreference: o.nodeAddressPreference,
+    addressFamily: o.addressFamily,
+    allowPrivateAddresses: o.allowPrivateAddresses ?? envBool(env, "EDGELB_ALLOW_PRIVATE_ADDRESSES") ?? false,
+    allowedHostnames: o.allowedHostnames,
     health: {
       mode: o.healthCheckMode,
       intervalMs: o.healthCheckInterval,
@@ -328,6 +359,10 @@ export function buildProgram(h: ProgramHandlers): Command {
         "  edgelb.dev/backend-protocol  http (default) or https between the edge and the nodes",
         "  edgelb.dev/algorithm         round-robin (default), random, weighted, least-request",
         "  spec.sessionAffinity: ClientIP maps to client-IP affinity at the edge.",
+        "  spec.loadBalancerSourceRanges (or service.beta.kubernetes.io/load-balancer-source-ranges): 403 for other clients.",
+        "  ports[].appProtocol http/https sets the backend protocol when edgelb.dev/backend-protocol is absent.",
+        "Node annotation: edgelb.dev/address  the address the edge connects to (e.g. the public IP of a NAT).",
+        "Namespace annotation: edgelb.dev/allowed-hostnames  hostnames its Services may claim (admins only).",
         "",
         "Examples:",
         "  edgelb-sync-agent --cluster home --worker-url https://edge.example.com --push-token-file /var/run/edgelb/token",
