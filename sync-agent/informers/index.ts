@@ -14,9 +14,11 @@ import {
 import type { Logger } from "pino";
 import type { ClusterState } from "../model/desired.ts";
 import type { BackoffOptions } from "../sinks/retry.ts";
-import { GuardedInformer } from "./guarded.ts";
+import { GuardedInformer, type Ingest } from "./guarded.ts";
+import { ENDPOINT_SLICE_SHAPE, NODE_SHAPE, SERVICE_SHAPE } from "./strip/index.ts";
 
-export { GuardedInformer, describeError } from "./guarded.ts";
+export { GuardedInformer, describeError, type Ingest } from "./guarded.ts";
+export * from "./strip/index.ts";
 
 export interface ClusterInformersOptions {
   kubeConfig: KubeConfig;
@@ -27,19 +29,26 @@ export interface ClusterInformersOptions {
   resyncMs?: number;
   /** LIST page size; 0 = unpaged. */
   pageSize?: number;
+  /** Periodic resyncs only while this says yes (the leader); see GuardedInformer. */
+  resyncWhen?: () => boolean;
 }
 
 type Page<T extends KubernetesObject> = (cont: string | undefined, limit: number | undefined) => Promise<KubernetesListObject<T>>;
 
-/** Follows `continue` tokens so a large cluster lists in pages of one consistent snapshot. */
-function paged<T extends KubernetesObject>(page: Page<T>, pageSize: number): () => Promise<KubernetesListObject<T>> {
-  return async () => {
+/**
+ * Follows `continue` tokens so a large cluster lists in pages of one
+ * consistent snapshot, ingesting (stripping) each page as it arrives: only one
+ * page of full objects is alive at a time.
+ */
+function paged<T extends KubernetesObject>(page: Page<T>, pageSize: number): (ingest: Ingest<T>) => Promise<KubernetesListObject<T>> {
+  return async (ingest) => {
     const first = await page(undefined, pageSize || undefined);
-    const items = [...first.items];
+    const items = first.items.map(ingest);
     let cont = first.metadata?._continue;
+    first.items = [];
     while (cont) {
       const next = await page(cont, pageSize || undefined);
-      items.push(...next.items);
+      for (const item of next.items) items.push(ingest(item));
       cont = next.metadata?._continue;
     }
     return { ...first, items, metadata: { ...first.metadata, _continue: undefined } } as KubernetesListObject<T>;
@@ -61,24 +70,28 @@ export class ClusterInformers {
       ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
       backoff: opts.backoff ?? { initialMs: 500, maxMs: 30_000 },
       resyncMs: opts.resyncMs ?? 10 * 60_000,
+      resyncWhen: opts.resyncWhen,
     };
     const size = opts.pageSize ?? 500;
     this.nodes = new GuardedInformer<V1Node>({
       ...common,
       resource: "nodes",
       path: "/api/v1/nodes",
+      shape: NODE_SHAPE,
       list: paged((c, limit) => core.listNode({ _continue: c, limit }), size),
     });
     this.services = new GuardedInformer<V1Service>({
       ...common,
       resource: "services",
       path: "/api/v1/services",
+      shape: SERVICE_SHAPE,
       list: paged((c, limit) => core.listServiceForAllNamespaces({ _continue: c, limit }), size),
     });
     this.endpointSlices = new GuardedInformer<V1EndpointSlice>({
       ...common,
       resource: "endpointslices",
       path: "/apis/discovery.k8s.io/v1/endpointslices",
+      shape: ENDPOINT_SLICE_SHAPE,
       list: paged((c, limit) => discovery.listEndpointSliceForAllNamespaces({ _continue: c, limit }), size),
     });
   }
@@ -106,6 +119,16 @@ export class ClusterInformers {
 
   resync(): void {
     for (const i of this.all) i.resync();
+  }
+
+  /** After becoming leader: the drift repair skipped while standby, if any. */
+  resyncIfSkipped(): void {
+    for (const i of this.all) i.resyncIfSkipped();
+  }
+
+  /** Watch updates dropped at the edge (nothing read changed) and passed on, per resource. */
+  updates(): Record<string, { unchanged: number; changed: number }> {
+    return Object.fromEntries(this.all.map((i) => [i.resource, { unchanged: i.unchangedUpdates, changed: i.changedUpdates }]));
   }
 
   state(): ClusterState {

@@ -23,8 +23,6 @@ describe("strip: Nodes", () => {
     expect(bytes(raw)).toBeGreaterThan(12_000);
     const s = strip(NODE_SHAPE, raw);
     expect(s).toEqual({
-      apiVersion: "v1",
-      kind: "Node",
       metadata: {
         name: "node-1",
         creationTimestamp: "2026-01-05T08:00:00Z",
@@ -75,7 +73,7 @@ describe("strip: Nodes", () => {
 
 describe("strip: Services and EndpointSlices", () => {
   it("keeps what the Service verdict and status read, drops last-applied, managedFields, selector and foreign labels", () => {
-    const raw = realisticService(3, "team-a", "a.example.com") as V1Service & { metadata: { annotations: Record<string, string> } };
+    const raw = realisticService(3, "team-a", "a.example.com") as unknown as V1Service & { metadata: { annotations: Record<string, string> } };
     raw.metadata.annotations["edgelb.dev/retry-non-idempotent"] = "true";
     raw.metadata.annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] = "203.0.113.0/24";
     raw.spec!.externalTrafficPolicy = "Local";

@@ -6,6 +6,9 @@
 // conditions' lastHeartbeatTime and resourceVersion change) strips to the same
 // object as before, which is how the informer edge drops it (`sameContent`).
 //
+// apiVersion and kind are dropped: LIST items do not carry them (watch events
+// do), and the informer's resource says what the object is.
+//
 // What is kept is one declarative Shape per kind. To read a new field, add it
 // to the shape here (the unit tests list what is kept); nothing else changes.
 // Pure: no I/O, never throws, returns fresh plain objects (list pages arrive as
@@ -79,8 +82,6 @@ function metadata(labels: readonly string[], annotations: readonly string[]): Sh
 
 /** Eligibility (labels, taint, deletion), address, zone; `edgelb.dev/*` for per-node settings. */
 export const NODE_SHAPE: Shape = {
-  apiVersion: true,
-  kind: true,
   metadata: metadata([LABEL_EXCLUDE_FROM_LB, LABEL_ZONE, ANNOTATION_PREFIX], OUR_ANNOTATIONS),
   spec: { taints: keepByKey([TAINT_TO_BE_DELETED], { key: true, value: true, effect: true }) },
   status: { addresses: { type: true, address: true } },
@@ -88,8 +89,6 @@ export const NODE_SHAPE: Shape = {
 
 /** Ownership (type, class), ports, traffic policy, affinity; status for EXTERNAL-IP and conditions. */
 export const SERVICE_SHAPE: Shape = {
-  apiVersion: true,
-  kind: true,
   metadata: metadata([ANNOTATION_PREFIX], [ANNOTATION_PREFIX, ANNOTATION_SOURCE_RANGES]),
   spec: {
     type: true,
@@ -106,8 +105,6 @@ export const SERVICE_SHAPE: Shape = {
 
 /** Which Service, and per endpoint: node, readiness (ready/serving/terminating), identity. */
 export const ENDPOINT_SLICE_SHAPE: Shape = {
-  apiVersion: true,
-  kind: true,
   metadata: metadata([LABEL_SERVICE_NAME], []),
   addressType: true,
   endpoints: {
@@ -122,8 +119,6 @@ export const ENDPOINT_SLICE_SHAPE: Shape = {
 
 /** Per-namespace settings (`edgelb.dev/*`), deletion, phase. */
 export const NAMESPACE_SHAPE: Shape = {
-  apiVersion: true,
-  kind: true,
   metadata: metadata([ANNOTATION_PREFIX], OUR_ANNOTATIONS),
   status: { phase: true },
 };
