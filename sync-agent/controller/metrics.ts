@@ -7,7 +7,7 @@ import { Counter, type Registry } from "prom-client";
 
 export interface ReconcileCounts {
   evaluations(): number;
-  updates(): Record<string, { unchanged: number; changed: number }>;
+  updates(): Record<string, { unchanged: number; changed: number; irrelevant: number }>;
 }
 
 export function registerReconcileMetrics(registry: Registry, counts: ReconcileCounts, prefix = "edgelb_"): void {
@@ -25,12 +25,12 @@ export function registerReconcileMetrics(registry: Registry, counts: ReconcileCo
   const seen = new Map<string, number>();
   new Counter({
     name: `${prefix}informer_updates_total`,
-    help: "Watch updates by resource; result=unchanged: nothing the agent reads changed (e.g. a Node heartbeat), dropped without an evaluation.",
+    help: "Watch events by resource; result=unchanged: an update changing nothing the agent reads (a Node heartbeat), dropped without an evaluation; irrelevant: cached without an evaluation (EndpointSlices of Cluster Services); changed: an update with new content.",
     labelNames: ["resource", "result"],
     registers: [registry],
     collect() {
       for (const [resource, c] of Object.entries(counts.updates())) {
-        for (const result of ["unchanged", "changed"] as const) {
+        for (const result of ["unchanged", "changed", "irrelevant"] as const) {
           const key = `${resource}/${result}`;
           const before = seen.get(key) ?? 0;
           this.inc({ resource, result }, Math.max(0, c[result] - before));

@@ -54,6 +54,12 @@ export interface GuardedInformerOptions<T extends KubernetesObject> {
    * cache matters only once it leads, and `resyncIfSkipped()` then catches up.
    */
   resyncWhen?: (() => boolean) | undefined;
+  /**
+   * Can an add/update/delete of this object change anything? When not, the
+   * cache still takes it but no evaluation is asked for (level-triggered: the
+   * evaluation that does run reads the whole cache).
+   */
+  relevant?: ((obj: T) => boolean) | undefined;
 }
 
 /** client-node's Watch, with every event object ingested before the ListWatch caches it. */
@@ -104,8 +110,10 @@ export class GuardedInformer<T extends KubernetesObject> {
   restarts = 0;
   /** Updates dropped at the edge because nothing the agent reads changed (heartbeats). */
   unchangedUpdates = 0;
-  /** Updates passed on (they trigger an evaluation). */
+  /** Updates whose content changed (cached; they trigger an evaluation unless irrelevant). */
   changedUpdates = 0;
+  /** Adds/updates/deletes cached without an evaluation because relevant() said no. */
+  irrelevantChanges = 0;
   /** Periodic resyncs skipped because resyncWhen() said no. */
   private resyncSkipped = false;
   private syncedOnce: Promise<void>;
@@ -130,6 +138,10 @@ export class GuardedInformer<T extends KubernetesObject> {
 
   list(): readonly T[] {
     return this.current?.list() ?? [];
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.current?.get(name, namespace);
   }
 
   start(): void {
@@ -217,9 +229,13 @@ export class GuardedInformer<T extends KubernetesObject> {
     const watch = new IngestingWatch(this.opts.kubeConfig, (phase, obj) => this.ingestEvent(inf, phase, obj));
     const inf: Live<T> = new ListWatch<T>(this.opts.path, watch, list, false);
     this.candidate = inf;
-    const changed = (verb: string) => () => {
+    const changed = (verb: string) => (obj: T) => {
       if (inf === this.current) {
         this.attempt = 0;
+        if (this.opts.relevant && !this.opts.relevant(obj)) {
+          this.irrelevantChanges++;
+          return;
+        }
         this.opts.onChange(`${this.opts.resource} ${verb}`);
       }
     };

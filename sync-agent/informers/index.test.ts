@@ -8,7 +8,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { heartbeat, realisticNode } from "../../bench/lib/realistic.ts";
 import { writeKubeconfig } from "../../test/cluster/api/kubeconfig.ts";
-import { NODES } from "../../test/cluster/api/resources.ts";
+import { ENDPOINT_SLICES, NODES, SERVICES } from "../../test/cluster/api/resources.ts";
 import { ApiServer } from "../../test/cluster/api/server.ts";
 import { waitFor } from "../../test/cluster/wait.ts";
 import { ClusterInformers } from "./index.ts";
@@ -60,12 +60,35 @@ describe("ClusterInformers with real-shaped Nodes", () => {
       await waitFor(() => cached("node-1")?.metadata?.resourceVersion === stored.metadata.resourceVersion, `heartbeat ${k} in the cache`);
     }
     expect(nodeChanges()).toBe(before);
-    expect(informers.updates().nodes).toEqual({ unchanged: 10, changed: 0 });
+    expect(informers.updates().nodes).toEqual({ unchanged: 10, changed: 0, irrelevant: 0 });
 
     api.store.mutate(NODES, "", "node-1", (n) => void ((n.status as V1Node["status"])!.addresses![0]!.address = "127.17.2.1"), { subresource: "status" });
     await waitFor(() => cached("node-1")?.status?.addresses?.[0]?.address === "127.17.2.1", "address change in the cache");
     expect(nodeChanges()).toBe(before + 1);
-    expect(informers.updates().nodes).toEqual({ unchanged: 10, changed: 1 });
+    expect(informers.updates().nodes).toEqual({ unchanged: 10, changed: 1, irrelevant: 0 });
+  });
+
+  it("pod churn behind a Cluster Service causes no evaluation; behind a Local Service it does", async () => {
+    await start({ nodes: 2 });
+    const slice = (svc: string, ip: string) => ({
+      metadata: { name: `${svc}-x`, namespace: "default", labels: { "kubernetes.io/service-name": svc } },
+      addressType: "IPv4",
+      endpoints: [{ addresses: [ip], conditions: { ready: true }, nodeName: "node-0" }],
+    });
+    for (const [name, policy] of [["cluster", "Cluster"], ["local", "Local"]] as const) {
+      api.store.create(SERVICES, "default", { metadata: { name }, spec: { type: "LoadBalancer", externalTrafficPolicy: policy, ports: [{ port: 80 }] } });
+      api.store.create(ENDPOINT_SLICES, "default", slice(name, "10.244.0.1"));
+    }
+    await waitFor(() => informers.endpointSlices.list().length === 2 && informers.services.list().length === 2, "both cached");
+    const sliceChanges = () => changes.filter((c) => c.startsWith("endpointslices")).length;
+    const before = sliceChanges();
+    // A pod replaced behind each Service: the cache takes both, only Local asks for an evaluation.
+    api.store.update(ENDPOINT_SLICES, "default", "cluster-x", { ...api.store.get(ENDPOINT_SLICES, "default", "cluster-x"), endpoints: slice("cluster", "10.244.0.2").endpoints });
+    await waitFor(() => informers.endpointSlices.get("cluster-x", "default")?.endpoints?.[0]?.addresses?.[0] === "10.244.0.2", "cluster slice cached");
+    expect(sliceChanges()).toBe(before);
+    api.store.update(ENDPOINT_SLICES, "default", "local-x", { ...api.store.get(ENDPOINT_SLICES, "default", "local-x"), endpoints: slice("local", "10.244.0.2").endpoints });
+    await waitFor(() => informers.endpointSlices.get("local-x", "default")?.endpoints?.[0]?.addresses?.[0] === "10.244.0.2", "local slice cached");
+    expect(sliceChanges()).toBe(before + 1);
   });
 
   it("caches stripped Nodes, from LIST pages and from watch events", async () => {

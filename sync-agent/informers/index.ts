@@ -15,6 +15,7 @@ import type { Logger } from "pino";
 import type { ClusterState } from "../model/desired.ts";
 import type { BackoffOptions } from "../sinks/retry.ts";
 import { GuardedInformer, type Ingest } from "./guarded.ts";
+import { LABEL_SERVICE_NAME } from "../model/constants.ts";
 import { ENDPOINT_SLICE_SHAPE, NODE_SHAPE, SERVICE_SHAPE } from "./strip/index.ts";
 
 export { GuardedInformer, describeError, type Ingest } from "./guarded.ts";
@@ -55,6 +56,14 @@ function paged<T extends KubernetesObject>(page: Page<T>, pageSize: number): (in
   };
 }
 
+/** Could this EndpointSlice change the snapshot or a status? Unknown Service: yes. */
+export function endpointsMatter(services: { get(name: string, namespace?: string): V1Service | undefined }, slice: V1EndpointSlice): boolean {
+  const name = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
+  if (!name) return false; // not a Service's slice: the model ignores it
+  const svc = services.get(name, slice.metadata?.namespace);
+  return !svc || svc.spec?.externalTrafficPolicy === "Local";
+}
+
 export class ClusterInformers {
   readonly nodes: GuardedInformer<V1Node>;
   readonly services: GuardedInformer<V1Service>;
@@ -92,6 +101,9 @@ export class ClusterInformers {
       resource: "endpointslices",
       path: "/apis/discovery.k8s.io/v1/endpointslices",
       shape: ENDPOINT_SLICE_SHAPE,
+      // Endpoints matter only for Local Services (kube-proxy spreads Cluster
+      // traffic itself): pod churn behind a Cluster Service evaluates nothing.
+      relevant: (slice) => endpointsMatter(this.services, slice),
       list: paged((c, limit) => discovery.listEndpointSliceForAllNamespaces({ _continue: c, limit }), size),
     });
   }
@@ -126,9 +138,13 @@ export class ClusterInformers {
     for (const i of this.all) i.resyncIfSkipped();
   }
 
-  /** Watch updates dropped at the edge (nothing read changed) and passed on, per resource. */
-  updates(): Record<string, { unchanged: number; changed: number }> {
-    return Object.fromEntries(this.all.map((i) => [i.resource, { unchanged: i.unchangedUpdates, changed: i.changedUpdates }]));
+  /**
+   * Watch updates per resource: unchanged = nothing the agent reads changed
+   * (dropped at the edge); changed = cached with new content; irrelevant =
+   * changes cached without an evaluation (EndpointSlices of Cluster Services).
+   */
+  updates(): Record<string, { unchanged: number; changed: number; irrelevant: number }> {
+    return Object.fromEntries(this.all.map((i) => [i.resource, { unchanged: i.unchangedUpdates, changed: i.changedUpdates, irrelevant: i.irrelevantChanges }]));
   }
 
   state(): ClusterState {
