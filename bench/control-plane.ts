@@ -348,6 +348,10 @@ async function scaleOne(o: ControlPlaneOptions, N: number, M: number, baseline: 
   } catch (err) {
     why = `${(err as Error).message} (agent: ${agentTail(agent)})`;
   }
+  // V8's own view: what the heap holds now (live + not yet collected) and its size.
+  const heap = await scrape(agent)
+    .then((m) => ({ usedMiB: m("nodejs_heap_size_used_bytes") / 2 ** 20, totalMiB: m("nodejs_heap_size_total_bytes") / 2 ** 20 }))
+    .catch(() => undefined);
   const mem = agent.memory();
   const died = agent.exitReason();
   const written = cf.writes[0]?.snapshot;
@@ -394,7 +398,7 @@ async function scaleOne(o: ControlPlaneOptions, N: number, M: number, baseline: 
           `${fmt(mem.peakMiB, 0)} MiB`,
           "< 300 MB",
           verdictOf(rssOk),
-          `VmHWM of the agent process (the image's bundle on node ${process.version}, NODE_OPTIONS=${imageNodeOptions() ?? "(none)"} as in the Dockerfile) 11 s after the first push (two probe rounds; Service status writes under way); current RSS ${fmt(mem.currentMiB, 0)} MiB; the same agent with an empty cluster peaks at ${fmt(baseline?.peakMiB, 0)} MiB. Nodes as a kubelet writes them (~15 KB: 6 managedFields, 30 images, 11 conditions; bench/lib/realistic.ts), Services with labels, last-applied annotation and managedFields, every 10th externalTrafficPolicy: Local; node addresses (127.1.x.y) refuse connections, so every probe fails and the agent fails open (publishes all nodes)`,
+          `VmHWM of the agent process (the image's bundle on node ${process.version}, NODE_OPTIONS=${imageNodeOptions() ?? "(none)"} as in the Dockerfile) 11 s after the first push (two probe rounds; Service status writes under way); current RSS ${fmt(mem.currentMiB, 0)} MiB, V8 heap used ${fmt(heap?.usedMiB, 0)} of ${fmt(heap?.totalMiB, 0)} MiB; the same agent with an empty cluster peaks at ${fmt(baseline?.peakMiB, 0)} MiB. Nodes as a kubelet writes them (~15 KB: 6 managedFields, 30 images, 11 conditions; bench/lib/realistic.ts), Services with labels, last-applied annotation and managedFields, every 10th externalTrafficPolicy: Local; node addresses (127.1.x.y) refuse connections, so every probe fails and the agent fails open (publishes all nodes)`,
         ],
         target: {
           target: rssTarget,
@@ -406,7 +410,7 @@ async function scaleOne(o: ControlPlaneOptions, N: number, M: number, baseline: 
               }
             : {}),
         },
-        data: { name: rssName, peakMiB: mem.peakMiB, currentMiB: mem.currentMiB, emptyClusterPeakMiB: baseline?.peakMiB, verdict: verdictOf(rssOk) },
+        data: { name: rssName, peakMiB: mem.peakMiB, currentMiB: mem.currentMiB, heapUsedMiB: heap?.usedMiB, heapTotalMiB: heap?.totalMiB, emptyClusterPeakMiB: baseline?.peakMiB, verdict: verdictOf(rssOk) },
       };
   return [syncRow, rssRow];
 }
