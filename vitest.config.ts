@@ -19,7 +19,12 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["worker/**/*.test.ts", "test/worker/**/*.test.ts"],
-          globalSetup: ["test/worker/global-setup.ts", "test/worker/socket-origins.setup.ts", "test/worker/edge-http.setup.ts"],
+          globalSetup: [
+            "test/worker/global-setup.ts",
+            "test/worker/socket-origins.setup.ts",
+            "test/worker/edge-http.setup.ts",
+            "test/worker/request-path.setup.ts",
+          ],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },

@@ -1,21 +1,30 @@
-// Section 1: the data plane on loopback. Three simulated nodes are the
-// origins; every row is driven by the same load generator with the same
-// connection count, runs interleaved (round 1: a b c d e, round 2: …) so
-// machine drift hits all rows alike, and reports medians over the rounds.
+// Section 1: the data plane on loopback, every worker row in plain workerd
+// (bench/workerd: `workerd serve` with a generated capnp config, the bundle
+// `wrangler deploy` would upload, one workerd process per row). Three
+// simulated nodes are the origins. Rows run interleaved (round 1: a b c…,
+// round 2: b c … a) so machine drift hits all alike; cells are medians over
+// the rounds. Each row's answers are verified before and after its load
+// (bench/lib/verify.ts); a row with a failed check or any error under load is
+// invalid, and so is every target that depends on it.
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SNAPSHOT_SCHEMA, type SnapshotInput } from "../worker/snapshot/schema.ts";
-import { requestWithHost, startEdgeWorker, type EdgeWorker } from "../test/edge/start-worker.ts";
 import { SimNode } from "../test/cluster/sim-node.ts";
 import { track } from "./lib/cleanup.ts";
-import type { LoadGenerator, LoadResult } from "./lib/loadgen.ts";
+import type { LoadGenerator } from "./lib/loadgen.ts";
 import { findNginx, startNginx } from "./lib/nginx.ts";
 import { fmt, verdictOf, type Section, type TargetRow, type Verdict } from "./lib/report.ts";
-import { median } from "./lib/stats.ts";
+import { runRows, type RowOutcome, type RowSpec } from "./lib/rows.ts";
+import { startPlainWorker, type PlainWorker } from "./workerd/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..");
 export const BENCH_HOST = "bench.example.com";
 const PUSH_TOKEN = "bench-push-token";
+/** The large-body rows download this much per request. */
+export const LARGE_BYTES = 20 * 2 ** 20;
+const LARGE_PATH = `/stream?bytes=${LARGE_BYTES}`;
 
 export interface DataPlaneOptions {
   loadgen: LoadGenerator;
@@ -23,23 +32,17 @@ export interface DataPlaneOptions {
   durationS: number;
   warmupS: number;
   connections: number;
+  /** Connections for the 20 MiB download rows. */
+  largeConnections: number;
   threads: number;
   /** First three octets of the origins' loopback addresses. */
   addressBase: string;
+  /** Probe requests before and after each row's load. */
+  probes?: number;
   log: (line: string) => void;
 }
 
-interface Target {
-  id: string;
-  label: string;
-  url?: string;
-  host?: string;
-  /** Why this row is not measured (skipped / not measured). */
-  skip?: { verdict: Verdict; why: string };
-  results: LoadResult[];
-}
-
-/** The snapshot edgelb serves in the bench: one Service on three nodes. */
+/** The snapshot edgelb serves in the bench: one Service on the given nodes. */
 export function benchSnapshot(addresses: string[], nodePort: number, generation = 1): SnapshotInput {
   return {
     schema: SNAPSHOT_SCHEMA,
@@ -60,7 +63,7 @@ export function benchSnapshot(addresses: string[], nodePort: number, generation 
 }
 
 /** PUTs a snapshot to a worker's push endpoint; throws with the worker's answer on failure. */
-export async function pushSnapshot(worker: EdgeWorker, snapshot: SnapshotInput, token = PUSH_TOKEN, cluster = "default"): Promise<void> {
+export async function pushSnapshot(worker: { url: string }, snapshot: SnapshotInput, token = PUSH_TOKEN, cluster = "default"): Promise<void> {
   const res = await fetch(`${worker.url}/__edgelb/v1/clusters/${cluster}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -70,9 +73,12 @@ export async function pushSnapshot(worker: EdgeWorker, snapshot: SnapshotInput, 
   if (!res.ok) throw new Error(`push endpoint answered ${res.status}: ${text.slice(0, 300)}`);
 }
 
-/** Starts the real edge worker with a transport and serves the bench snapshot. */
-export async function startEdgelb(transport: "fetch" | "socket", snapshot: SnapshotInput): Promise<EdgeWorker> {
-  const worker = await startEdgeWorker({
+/** The real edge worker (worker/index.ts) in plain workerd, in-memory KV, the bench snapshot pushed. */
+export async function startEdgelb(transport: "fetch" | "socket", snapshot: SnapshotInput): Promise<PlainWorker> {
+  const worker = await startPlainWorker({
+    name: `edgelb (${transport})`,
+    entry: path.join(ROOT, "worker/index.ts"),
+    kvBinding: "EDGELB_KV",
     vars: { EDGELB_TRANSPORT: transport, EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "default", EDGELB_REQUEST_LOGS: "false" },
   });
   track(`edgelb worker (${transport})`, () => worker.stop());
@@ -80,25 +86,26 @@ export async function startEdgelb(transport: "fetch" | "socket", snapshot: Snaps
   return worker;
 }
 
-/** A request through the row's URL must answer 200 from a simulated node. */
-async function sanity(url: string, host: string | undefined, times: number): Promise<Set<string>> {
-  const u = new URL(url);
-  const seen = new Set<string>();
-  for (let i = 0; i < times; i++) {
-    const res = await requestWithHost(u.hostname, Number(u.port), host ?? u.host, "/");
-    const body = await res.text();
-    const node = res.headers.get("x-edgelb-node");
-    if (res.status !== 200 || !node) throw new Error(`sanity request answered ${res.status} without x-edgelb-node: ${body.slice(0, 200)}`);
-    seen.add(node);
-  }
-  return seen;
+/** A bench worker (bench/trivial-proxy/*) that forwards to one fixed origin. */
+export async function startTrivial(file: string, origin: string): Promise<PlainWorker> {
+  const worker = await startPlainWorker({ name: file, entry: path.join(HERE, "trivial-proxy", file), vars: { BENCH_ORIGIN: origin } });
+  track(`bench worker ${file}`, () => worker.stop());
+  return worker;
 }
 
-export async function runDataPlane(o: DataPlaneOptions): Promise<Section> {
+/** A worker row's spec: load at its URL, CPU from its workerd process. */
+export function workerRow(w: PlainWorker, spec: Omit<RowSpec, "url" | "cpuSeconds">): RowSpec {
+  return { ...spec, url: w.url, cpuSeconds: () => w.cpuSeconds() };
+}
+
+const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? undefined : a / b);
+
+export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   const addresses = [11, 12, 13].map((h) => `${o.addressBase}.${h}`);
+  const names = addresses.map((_, i) => `node-${i + 1}`);
   const nodes: SimNode[] = [];
   for (const [i, address] of addresses.entries()) {
-    const node = await SimNode.start({ name: `node-${i + 1}`, address, healthzPort: 0 });
+    const node = await SimNode.start({ name: names[i]!, address, healthzPort: 0 });
     track(`simulated node ${address}`, () => node.stop());
     nodes.push(node);
   }
@@ -107,152 +114,195 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section> {
   for (const n of nodes.slice(1)) await n.servePort(nodePort);
   const origin = `http://${addresses[0]}:${nodePort}`;
   const snapshot = benchSnapshot(addresses, nodePort);
+  const one = { nodes: [names[0]!] };
+  const all = { nodes: names, everyNode: true };
+  const small = { path: "/", connections: o.connections };
+  // At least 3 s a round and a 30 s timeout: a 20 MiB download through a slow
+  // path takes seconds, and partial downloads count in MiB but not requests.
+  const large = { path: LARGE_PATH, connections: o.largeConnections, durationS: 3, timeoutS: 30 };
 
-  const targets: Target[] = [
-    { id: "a", label: "(a) direct to one origin", url: origin, results: [] },
-    { id: "b", label: "(b) nginx round-robin proxy", results: [] },
-    { id: "c", label: "(c) trivial proxy worker (fetch)", results: [] },
-    { id: "c2", label: "(c′) trivial proxy, socket transport", results: [] },
-    { id: "d", label: "(d) edgelb, fetch() transport", host: BENCH_HOST, results: [] },
-    { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, results: [] },
-  ];
-  const byId = (id: string) => targets.find((t) => t.id === id)!;
+  const rows: RowSpec[] = [];
+  const skipped: { id: string; label: string; why: string }[] = [];
+  rows.push({ id: "a", label: "(a) direct to one origin (no worker)", url: origin, expect: one, ...small });
 
   const nginx = findNginx();
-  if (!nginx) byId("b").skip = { verdict: "skipped", why: "skipped: nginx not installed" };
+  if (!nginx) skipped.push({ id: "b", label: "(b) nginx round-robin proxy", why: "skipped: nginx not installed" });
   else {
     try {
       const proxy = await startNginx(nginx, addresses.map((address) => ({ address, port: nodePort })));
-      byId("b").url = proxy.url;
-      byId("b").host = BENCH_HOST;
+      rows.push({ id: "b", label: "(b) nginx round-robin proxy (no worker)", url: proxy.url, host: BENCH_HOST, expect: all, ...small });
     } catch (err) {
-      byId("b").skip = { verdict: "skipped", why: `skipped: nginx did not start (${(err as Error).message.slice(0, 200)})` };
+      skipped.push({ id: "b", label: "(b) nginx round-robin proxy", why: `skipped: nginx did not start (${(err as Error).message.slice(0, 200)})` });
     }
   }
 
-  const trivial = await startEdgeWorker({ entry: path.join(HERE, "trivial-proxy/index.ts"), vars: { BENCH_ORIGIN: origin } });
-  track("trivial proxy worker", () => trivial.stop());
-  byId("c").url = trivial.url;
-  try {
-    const trivialSocket = await startEdgeWorker({ entry: path.join(HERE, "trivial-proxy/socket.js"), vars: { BENCH_ORIGIN: origin } });
-    track("trivial socket proxy worker", () => trivialSocket.stop());
-    byId("c2").url = trivialSocket.url;
-  } catch (err) {
-    byId("c2").skip = { verdict: "not measured", why: `not measured: ${(err as Error).message.slice(0, 200)}` };
-  }
+  o.log("data plane: bundling (wrangler deploy --dry-run) and starting one plain workerd per worker");
+  const trivialFetch = await startTrivial("index.ts", origin);
+  const trivialSocket = await startTrivial("socket.js", origin);
+  const floor = await startTrivial("socket-floor.js", origin);
+  const edgeFetch = await startEdgelb("fetch", snapshot);
+  const edgeSocket = await startEdgelb("socket", snapshot);
+  rows.push(
+    workerRow(trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }),
+    workerRow(trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: one, ...small }),
+    workerRow(floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...one, rawHttp: true }, ...small }),
+    workerRow(edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }),
+    workerRow(edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }),
+    workerRow(trivialFetch, { id: "Lc", label: "(Lc) trivial proxy, fetch()", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }),
+    workerRow(trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }),
+    workerRow(floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...one, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }),
+    workerRow(edgeFetch, { id: "Ld", label: "(Ld) edgelb, fetch transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }),
+    workerRow(edgeSocket, { id: "Le", label: "(Le) edgelb, socket transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }),
+  );
 
-  for (const [id, transport] of [["d", "fetch"], ["e", "socket"]] as const) {
-    try {
-      const w = await startEdgelb(transport, snapshot);
-      byId(id).url = w.url;
-    } catch (err) {
-      byId(id).skip = { verdict: "not measured", why: `not measured: the edge worker is not ready (${(err as Error).message.slice(0, 200)})` };
-    }
-  }
+  const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, log: o.log });
+  const sections = dataPlaneSections(outcomes, skipped, o, { addresses, nodePort });
+  return sections;
+}
 
-  for (const t of targets) {
-    if (t.skip || !t.url) continue;
-    try {
-      const seen = await sanity(t.url, t.host, 6);
-      if ((t.id === "b" || t.id === "d" || t.id === "e") && seen.size !== 3) {
-        throw new Error(`expected round-robin over 3 nodes, saw ${[...seen].join(", ")}`);
-      }
-    } catch (err) {
-      t.skip = { verdict: "not measured", why: `not measured: sanity check failed (${(err as Error).message.slice(0, 200)})` };
-    }
-  }
-
-  const live = targets.filter((t) => !t.skip && t.url);
-  const run = (t: Target, durationS: number) =>
-    o.loadgen.run({ url: `${t.url}/`, ...(t.host ? { host: t.host } : {}), connections: o.connections, threads: o.threads, durationS });
-  o.log(`data plane: warm-up ${o.warmupS}s per row (${live.map((t) => t.id).join(" ")})`);
-  for (const t of live) await run(t, o.warmupS);
-  for (let round = 1; round <= o.rounds; round++) {
-    // Rotate the order each round so no row always runs right after another.
-    const order = live.map((_, i) => live[(i + round - 1) % live.length]!);
-    for (const t of order) {
-      const r = await run(t, o.durationS);
-      t.results.push(r);
-      o.log(`  round ${round}/${o.rounds} ${t.id}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms${r.errors ? `, ${r.errors} errors` : ""}`);
-    }
-  }
-
-  const med = (t: Target) => ({
-    rps: median(t.results.map((r) => r.rps)),
-    p50Ms: median(t.results.map((r) => r.p50Ms)),
-    p99Ms: median(t.results.map((r) => r.p99Ms)),
-    errors: t.results.reduce((a, r) => a + r.errors, 0),
-    requests: t.results.reduce((a, r) => a + r.requests, 0),
-  });
-  const c = byId("c").results.length ? med(byId("c")) : undefined;
-  const c2 = byId("c2").results.length ? med(byId("c2")) : undefined;
-
-  const rows: string[][] = [];
-  const targetRows: TargetRow[] = [];
-  const data: Record<string, unknown> = {};
-  for (const t of targets) {
-    if (t.skip || t.results.length === 0) {
-      rows.push([t.label, "–", "–", "–", "–", "–", "–", t.skip?.verdict ?? "not measured", t.skip?.why ?? "no result"]);
-      if (t.id === "d" || t.id === "e") {
-        targetRows.push({ target: `${t.label}: cost < 10% vs (c)`, result: "–", verdict: t.skip?.verdict ?? "not measured", limit: t.skip?.why ?? "no result" });
-      }
-      data[t.id] = { label: t.label, skipped: t.skip?.why ?? "no result" };
-      continue;
-    }
-    const m = med(t);
-    let vsC = "–";
-    let target = "";
-    let verdict: Verdict = "";
-    let note = m.errors ? `${m.errors} errors in ${m.requests} requests` : "";
-    let costPct: number | undefined;
-    let ratio: number | undefined;
-    if (c && t.id !== "c") {
-      ratio = m.rps / c.rps;
-      vsC = `${fmt(ratio, 2)}×`;
-    }
-    if (c && (t.id === "d" || t.id === "e")) {
-      // Cost of edgelb's logic: throughput lost against the trivial proxy.
-      costPct = (1 - m.rps / c.rps) * 100;
-      target = "cost < 10% vs (c)";
-      verdict = m.errors ? "missed" : verdictOf(costPct < 10);
-      const floor = t.id === "e" && c2 ? `; vs (c′) the same transport without edgelb: ${fmt((1 - m.rps / c2.rps) * 100, 1)}% cost` : "";
-      // workerd runs a worker on one thread and is the bottleneck here, so the
-      // difference of 1/throughput is the time edgelb adds per request.
-      const addedUs = (1 / m.rps - 1 / c.rps) * 1e6;
-      note = [`cost ${fmt(costPct, 1)}% of (c) throughput (≈ +${fmt(addedUs, 0)} µs of worker time per request); p50 +${fmt(m.p50Ms - c.p50Ms, 2)} ms vs (c)${floor}`, note].filter(Boolean).join("; ");
-    }
-    rows.push([t.label, fmt(m.rps, 0), fmt(m.p50Ms, 2), fmt(m.p99Ms, 2), String(m.errors), vsC, target, verdict, note]);
-    if (c && (t.id === "d" || t.id === "e")) {
-      const addedUs = (1 / m.rps - 1 / c.rps) * 1e6;
-      targetRows.push({
-        target: `${t.label}: cost < 10% vs (c) trivial proxy`,
-        result: `${fmt(costPct, 1)}% (${fmt(m.rps, 0)} vs ${fmt(c.rps, 0)} req/s)`,
-        verdict,
-        ...(verdict === "missed"
-          ? {
-              limit:
-                t.id === "d"
-                  ? `≈ +${fmt(addedUs, 0)} µs of worker CPU per request on workerd's single thread, spent on what (c) skips: hono routing, route lookup and pick, rebuilt origin Request and headers, the response body re-piped through a TransformStream (in-flight counting), the fetch transport's timer + AbortController`
-                  : `the same per-request work as (d) plus the socket transport's JS HTTP/1.1 parser and a new TCP connection per request; (c′) shows the transport alone already costs ${c2 ? fmt((1 - c2.rps / c.rps) * 100, 0) : "?"}% vs (c)`,
-            }
-          : {}),
-      });
-    }
-    data[t.id] = { label: t.label, median: m, ratioVsTrivial: ratio, costPct, ratioVsTrivialSocket: t.id === "e" && c2 ? m.rps / c2.rps : undefined, runs: t.results, target: target || undefined, verdict: verdict || undefined };
-  }
-
-  return {
-    title: "1. Data plane (loopback, plain workerd via the Miniflare API)",
-    targets: targetRows,
-    columns: ["row", "req/s", "p50 ms", "p99 ms", "errors", "vs (c)", "target", "verdict", "note"],
-    rows,
-    notes: [
-      `origins: 3 simulated nodes (${addresses.join(", ")}), NodePort ${nodePort}, echo app answering GET / with a small JSON body (~300 B), all in the bench's Node process`,
-      `load: ${o.loadgen.name}, ${o.connections} connections, ${o.threads} thread(s); ${o.warmupS}s warm-up per row, then ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds (errors summed)`,
-      "(b) nginx: 1 worker process, upstream keepalive 64, round-robin over the 3 nodes; (c): bench/trivial-proxy, fetch() to node-1; (d)/(e): the real worker (worker/index.ts) with EDGELB_TRANSPORT=fetch / socket, one Service, round-robin over the 3 nodes",
-      "(c′): bench/trivial-proxy/socket.js, worker/transport/socket as is to node-1 — the floor of the socket path, informational (no target)",
-      "(d)/(c) and (e)/(c) are throughput ratios; cost = 1 − ratio. The socket transport opens a TCP connection per request (connect() sockets cannot outlive a request), while fetch() reuses workerd's pooled connections",
-    ],
-    data,
+/** Targets of issue 14 from the measured rows; a target on an invalid row is invalid. Pure. */
+export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): TargetRow[] {
+  const targets: TargetRow[] = [];
+  const target = (name: string, ids: string[], value: (r: RowOutcome[]) => number | undefined, ok: (v: number) => boolean, result: (v: number, r: RowOutcome[]) => string, limit: (v: number, r: RowOutcome[]) => string) => {
+    const rs = ids.map(byId);
+    const missing = ids.filter((_, i) => !rs[i]);
+    if (missing.length) return targets.push({ target: name, result: "–", verdict: "not measured", limit: `row ${missing.join(", ")} not run` });
+    const bad = rs.filter((r) => !r!.valid);
+    if (bad.length) return targets.push({ target: name, result: "–", verdict: "invalid", limit: bad.map((r) => `${r!.spec.id} invalid: ${r!.invalid}`).join("; ") });
+    const v = value(rs as RowOutcome[]);
+    if (v === undefined || !Number.isFinite(v)) return targets.push({ target: name, result: "–", verdict: "not measured", limit: "no CPU figure" });
+    const verdict: Verdict = verdictOf(ok(v));
+    targets.push({ target: name, result: result(v, rs as RowOutcome[]), verdict, ...(verdict === "missed" ? { limit: limit(v, rs as RowOutcome[]) } : {}) });
   };
+  const us = (x: number | undefined) => `${fmt(x, 0)} µs`;
+  target(
+    "(d) edgelb fetch ≥ 0.85× the trivial fetch proxy's throughput (c)",
+    ["d", "c"],
+    ([d, c]) => ratio(d!.rps, c!.rps),
+    (v) => v >= 0.85,
+    (v, [d, c]) => `${fmt(v, 2)}× (${fmt(d!.rps, 0)} vs ${fmt(c!.rps, 0)} req/s)`,
+    (_, [d, c]) => `edgelb spends ${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} more workerd CPU per request than (c); the profile in issue 14 names the response-body copy loop (worker/proxy/response-body.ts), the fetch transport's per-request URL/AbortController/timer, two Headers copies with deletes, new Request/Response/stream objects and keep_names' __name wrappers`,
+  );
+  target(
+    "(d) edgelb fetch ≤ 1.3× the trivial fetch proxy's CPU per request (c)",
+    ["d", "c"],
+    ([d, c]) => ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest),
+    (v) => v <= 1.3,
+    (v, [d, c]) => `${fmt(v, 2)}× (${us(d!.cpuUsPerRequest)} vs ${us(c!.cpuUsPerRequest)})`,
+    () => "the same per-request work as above: edgelb's request path on top of fetch()",
+  );
+  target(
+    "(e) edgelb socket ≥ 0.85× the trivial socket proxy's throughput (c′)",
+    ["e", "c2"],
+    ([e, c2]) => ratio(e!.rps, c2!.rps),
+    (v) => v >= 0.85,
+    (v, [e, c2]) => `${fmt(v, 2)}× (${fmt(e!.rps, 0)} vs ${fmt(c2!.rps, 0)} req/s)`,
+    (_, [e, c2]) => `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′)`,
+  );
+  target(
+    "(c′) socket transport CPU per request ≤ 2× the socket floor's (f)",
+    ["c2", "f"],
+    ([c2, f]) => ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest),
+    (v) => v <= 2,
+    (v, [c2, f]) => `${fmt(v, 2)}× (${us(c2!.cpuUsPerRequest)} vs ${us(f!.cpuUsPerRequest)}; the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))})`,
+    (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request on top of connect(): request head building, the JavaScript HTTP/1.1 response parser and response Headers, the body relayed through a stream of ours (the floor hands socket.readable to the Response as is)`,
+  );
+  target(
+    "(Le) 20 MiB over sockets ≤ 2× the CPU per MiB of fetch() (Ld)",
+    ["Le", "Ld"],
+    ([le, ld]) => ratio(le!.cpuMsPerMiB, ld!.cpuMsPerMiB),
+    (v) => v <= 2,
+    (v, [le, ld]) => `${fmt(v, 2)}× (${fmt(le!.cpuMsPerMiB, 2)} vs ${fmt(ld!.cpuMsPerMiB, 2)} ms CPU per MiB)`,
+    () => `over sockets the body passes through JavaScript (the transport's body reader, then edgelb's response-body relay) instead of a native pipe; the floor moves a MiB for ${fmt(byId("Lf")?.cpuMsPerMiB, 2)} ms (row Lf) and the trivial socket proxy for ${fmt(byId("Lc2")?.cpuMsPerMiB, 2)} ms (row Lc′)`,
+  );
+  return targets;
+}
+
+function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label: string; why: string }[], o: DataPlaneOptions, env: { addresses: string[]; nodePort: number }): Section[] {
+  const byId = (id: string) => outcomes.find((r) => r.spec.id === id);
+  const c = byId("c");
+  const validity = (r: RowOutcome) => (r.valid ? "valid" : "INVALID");
+  const rows: string[][] = [];
+  const small = outcomes.filter((r) => !r.spec.id.startsWith("L"));
+  // An invalid row's numbers are not results: the table shows none (results.json keeps them).
+  const cOk = c?.valid ? c : undefined;
+  for (const r of small) {
+    const measured = r.rounds.length > 0 && r.valid;
+    const isWorker = r.spec.cpuSeconds !== undefined;
+    rows.push([
+      r.spec.label,
+      measured ? fmt(r.rps, 0) : "–",
+      measured ? fmt(r.p50Ms, 2) : "–",
+      measured ? fmt(r.p99Ms, 2) : "–",
+      isWorker && measured ? fmt(r.cpuUsPerRequest, 0) : "–",
+      measured && r !== c && cOk ? `${fmt(ratio(r.rps, cOk.rps), 2)}×` : "–",
+      isWorker && measured && r !== c && cOk?.cpuUsPerRequest ? `${fmt(ratio(r.cpuUsPerRequest, cOk.cpuUsPerRequest), 2)}×` : "–",
+      String(r.errors),
+      validity(r),
+      r.invalid ?? "",
+    ]);
+  }
+  for (const s of skipped) rows.push([s.label, "–", "–", "–", "–", "–", "–", "–", "skipped", s.why]);
+
+  const ld = byId("Ld")?.valid ? byId("Ld") : undefined;
+  const largeRows: string[][] = outcomes
+    .filter((r) => r.spec.id.startsWith("L"))
+    .map((r) => {
+      const measured = r.rounds.length > 0 && r.valid;
+      return [
+        r.spec.label,
+        measured ? fmt(r.mibPerS, 0) : "–",
+        measured ? fmt(r.rps, 2) : "–",
+        measured ? fmt(r.cpuMsPerMiB, 2) : "–",
+        measured && r !== ld && ld?.cpuMsPerMiB ? `${fmt(ratio(r.cpuMsPerMiB, ld.cpuMsPerMiB), 2)}×` : "–",
+        String(r.errors),
+        validity(r),
+        r.invalid ?? "",
+      ];
+    });
+
+  const all = dataPlaneTargets(byId);
+  const largeTargets = all.filter((t) => t.target.startsWith("(L"));
+  const smallTargets = all.filter((t) => !t.target.startsWith("(L"));
+  const c2 = byId("c2");
+  const f = byId("f");
+  const transportOwn = c2?.valid && f?.valid && c2.cpuUsPerRequest !== undefined && f.cpuUsPerRequest !== undefined ? c2.cpuUsPerRequest - f.cpuUsPerRequest : undefined;
+  const data = (rs: RowOutcome[]) =>
+    Object.fromEntries(
+      rs.map((r) => [
+        r.spec.id,
+        { label: r.spec.label, path: r.spec.path, connections: r.spec.connections, valid: r.valid, invalid: r.invalid, before: r.before, after: r.after, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, mibPerS: r.mibPerS, cpuUsPerRequest: r.cpuUsPerRequest, cpuMsPerMiB: r.cpuMsPerMiB, rounds: r.rounds },
+      ]),
+    );
+  const method = [
+    `runtime: plain workerd (node_modules/workerd, \`workerd serve\` with a generated capnp config, bench/workerd), one process per worker; each worker bundled by \`wrangler deploy --dry-run\` (the artifact a deploy uploads, esbuild with keep_names), wrangler.toml's compatibility date, flags and [vars]; edgelb with an in-memory KV namespace (bench/workerd/kv-memory.js) and the snapshot pushed through its control endpoint. No Miniflare: its entry layer costs more per request than the worker under test`,
+    `origins: 3 simulated nodes (${env.addresses.join(", ")}), NodePort ${env.nodePort}, in the bench's Node process; GET / answers a JSON echo (~300 B), /stream?bytes=N a body of N bytes`,
+    `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds (errors summed)`,
+    `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,
+    `verified: ${o.probes ?? 6} requests before and ${o.probes ?? 6} after each row's load must be 200 from the intended origin (x-edgelb-node of the simulated node; for the floor, the origin's raw "HTTP/1.1 200" head and header inside the body), round-robin rows must reach all 3 nodes, 20 MiB rows must carry exactly 20 MiB; under load every socket error, timeout or 4xx/5xx counts (wrk does not count 3xx; the probes demand 200). A row failing any of this is INVALID and its targets say so`,
+    "(c): bench/trivial-proxy/index.ts, fetch() to node-1 as is; (c′): bench/trivial-proxy/socket.js, worker/transport/socket to node-1 (one TCP connection per request, as connect() sockets cannot outlive a request); (f): bench/trivial-proxy/socket-floor.js, connect(), a fixed GET with Connection: close, socket.readable returned as the body; (d)/(e): worker/index.ts with EDGELB_TRANSPORT=fetch / socket, one Service round-robin over the 3 nodes",
+    ...(transportOwn !== undefined ? [`the socket transport's own CPU per request, (c′) − (f): ${fmt(transportOwn, 0)} µs — the figure issue 14 wants at most halved`] : []),
+  ];
+  const loads = outcomes.flatMap((r) => r.rounds.map((x) => x.loadAvg ?? NaN)).filter(Number.isFinite);
+  if (loads.length) method.push(`machine load (1-minute load average on ${os.cpus().length} cores) during the rounds: ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}; above ~${os.cpus().length} other work shared the cores, which lowers req/s and raises latency for every row (interleaving spreads it evenly); CPU per request is less sensitive but not immune (less batching per event-loop turn, cache contention), so compare rows of one run, not runs`);
+  return [
+    {
+      title: "1. Data plane (loopback, plain workerd)",
+      targets: smallTargets,
+      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "errors", "valid", "why invalid"],
+      rows,
+      notes: method,
+      data: data(small),
+    },
+    {
+      title: "1b. Large bodies (20 MiB downloads, plain workerd)",
+      targets: largeTargets,
+      columns: ["row", "MiB/s", "downloads/s", "workerd CPU ms/MiB", "CPU/MiB vs (Ld)", "errors", "valid", "why invalid"],
+      rows: largeRows,
+      notes: [
+        `each request downloads /stream?bytes=${LARGE_BYTES} (20 MiB, Content-Length) through the same workers as section 1, ${o.largeConnections} connections, rounds of at least 3 s, 30 s timeout; CPU per MiB = workerd CPU over the round ÷ MiB the load generator read (partial downloads included)`,
+      ],
+      data: data(outcomes.filter((r) => r.spec.id.startsWith("L"))),
+    },
+  ];
 }

@@ -9,6 +9,11 @@
 // answers at once, so no I/O is timed.
 import { performance } from "node:perf_hooks";
 import { rng, serviceHostname, syntheticSnapshot } from "./lib/snapshots.ts";
+import { installWorkerdStreams } from "./lib/workerd-streams.ts";
+
+// The response relay needs workerd's IdentityTransformStream/FixedLengthStream;
+// without them every request below would be a 500 (and timed as one).
+installWorkerdStreams();
 
 // The worker's modules are loaded by URL, not by static import: they are typed
 // against @cloudflare/workers-types (KVNamespace, ExecutionContext), which the
@@ -164,21 +169,33 @@ const decision = await measure(
   budgetMs,
 );
 
-// The whole worker request path in-process, I/O stubbed out.
-const stub: Transport = { name: "fetch", send: async () => new Response("ok") };
+// The whole worker request path in-process, I/O stubbed out: the stub answers
+// like the simulated node's echo app (200, x-edgelb-node, a ~300 B JSON body).
+const originBody = JSON.stringify({ node: "node-1", method: "GET", path: "/path", query: "q=1", headers: { host: "svc.bench.example.com", "x-forwarded-for": "203.0.113.7" }, bodyBytes: 0, body: "" }).padEnd(300);
+const stub: Transport = {
+  name: "fetch",
+  send: async () => new Response(originBody, { status: 200, headers: { "content-type": "application/json", "x-edgelb-node": "node-1" } }),
+};
 const edge = createEdge({
   env: { EDGELB_KV: kv, EDGELB_CLUSTERS: "default" },
   transports: { fetch: stub, socket: { ...stub, name: "socket" } },
   log: noLog,
 });
 const ctx = { waitUntil: () => {} };
-await edge.fetch(new Request("http://x/", { headers: { host: hosts[0]! } }), ctx);
+/** Only a real answer counts: 200 from the stub origin with its whole body. */
+async function expectOrigin(res: Response): Promise<void> {
+  const body = await res.text();
+  if (res.status !== 200 || res.headers.get("x-edgelb-node") !== "node-1" || body !== originBody) {
+    throw new Error(`request path answered ${res.status} (x-edgelb-node ${res.headers.get("x-edgelb-node")}): ${body.slice(0, 200)}`);
+  }
+}
+await expectOrigin(await edge.fetch(new Request(`http://${hosts[0]}/path?q=1`, { headers: { host: hosts[0]! } }), ctx));
 let k = 0;
 const request = await measure(
   async () => {
     for (let i = 0; i < 50; i++) {
       const res = await edge.fetch(new Request(`http://${hosts[k & 4095]}/path?q=1`, { headers: { host: hosts[k++ & 4095]! } }), ctx);
-      await res.arrayBuffer();
+      await expectOrigin(res);
     }
   },
   3,

@@ -6,13 +6,16 @@
 //   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn (comma-separated)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
 //   npm run bench -- --no-write         # full run, print only
-import { writeFile } from "node:fs/promises";
+// A partial run (--only) rewrites its own sections in the results files and
+// keeps the others from the previous results.json, marked with their run date.
+import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { cleanupAll } from "./lib/cleanup.ts";
 import { pickLoadGenerator } from "./lib/loadgen.ts";
+import { keptSections, type StoredResults } from "./lib/merge.ts";
 import { renderMarkdown, renderText, summarySection, type Section } from "./lib/report.ts";
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
@@ -58,16 +61,17 @@ async function main(): Promise<void> {
   }
   if (only.has("dataplane")) {
     sections.push(
-      await runDataPlane({
+      ...(await runDataPlane({
         loadgen,
         rounds: quick ? 2 : 5,
         durationS: quick ? 1 : 3,
         warmupS: 1,
         connections: 32,
+        largeConnections: 2,
         threads: 1,
-        addressBase: "127.0.50",
+        addressBase: "127.18.50",
         log,
-      }),
+      })),
     );
     await cleanupAll(); // origins, nginx and workers from this section
   }
@@ -90,24 +94,43 @@ async function main(): Promise<void> {
   }
   await cleanupAll();
 
+  const runAt = new Date(started).toISOString();
+  const loadAverage = { start: loadAtStart, end: os.loadavg()[0]! };
+  const stamped = sections.map((sec) => ({ ...sec, runAt, loadAverage }));
+  let previous: StoredResults | undefined;
+  if (write) {
+    try {
+      previous = JSON.parse(await readFile(path.join(HERE, "results.json"), "utf8")) as StoredResults;
+    } catch {
+      previous = undefined; // first run, or an unreadable file: nothing to keep
+    }
+  }
+  const kept = keptSections(sections, previous);
+  const all = [...stamped, ...kept].sort((a, b) => a.title.localeCompare(b.title));
   sections.sort((a, b) => a.title.localeCompare(b.title));
   sections.unshift(summarySection(sections));
+  all.unshift({ ...summarySection(all), runAt, loadAverage });
   const elapsed = (Date.now() - started) / 1000;
+  const keptNote = kept.length
+    ? ` Sections not rerun are kept from earlier runs: ${kept.map((k) => `${k.title.split(" ")[0]!.replace(".", "")} from ${k.runAt ?? "an unknown run"}${k.loadAverage ? ` (load average ${k.loadAverage.start.toFixed(1)})` : ""}`).join("; ")}.`
+    : "";
   const header = [
     `# edgelb benchmark results`,
     "",
-    `Run ${new Date(started).toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; took ${elapsed.toFixed(0)} s; 1-minute load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (anything above ~2 means other work shared the 2 cores)${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.`,
+    `Run ${runAt}${kept.length ? ` (sections ${[...new Set(stamped.map((x) => x.title.split(" ")[0]!.replace(".", "")))].join(", ")})` : ""} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; took ${elapsed.toFixed(0)} s; 1-minute load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (anything above ~2 means other work shared the 2 cores)${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.${keptNote}`,
     "",
-    "Regenerate with `npm run bench`. Every target is marked met or missed; a missed target says what limits it.",
+    "Regenerate with `npm run bench`. Every target is marked met or missed (a missed target says what limits it), or invalid when a row it needs failed its answer checks.",
     "",
   ].join("\n");
   process.stdout.write("\n" + sections.map(renderText).join("\n\n") + "\n");
   log(`done in ${elapsed.toFixed(0)} s`);
   if (write) {
-    await writeFile(path.join(HERE, "results.md"), header + "\n" + sections.map(renderMarkdown).join("\n"));
+    const keptFrom = (k: (typeof kept)[number]) => `not rerun: kept from the run of ${k.runAt ?? "an unknown date"}${k.loadAverage ? ` (load average ${k.loadAverage.start.toFixed(1)} at its start)` : ""}`;
+    const md = all.map((sec) => (kept.includes(sec as (typeof kept)[number]) ? renderMarkdown({ ...sec, notes: [keptFrom(sec as (typeof kept)[number]), ...sec.notes] }) : renderMarkdown(sec)));
+    await writeFile(path.join(HERE, "results.md"), header + "\n" + md.join("\n"));
     await writeFile(
       path.join(HERE, "results.json"),
-      JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, sections: sections.map((s) => ({ title: s.title, columns: s.columns, rows: s.rows, notes: s.notes, data: s.data })) }, null, 2) + "\n",
+      JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, sections: all.map((s) => ({ title: s.title, runAt: s.runAt, loadAverage: s.loadAverage, columns: s.columns, rows: s.rows, notes: s.notes, targets: s.targets, data: s.data })) }, null, 2) + "\n",
     );
     log("wrote bench/results.md and bench/results.json");
   }

@@ -16,11 +16,14 @@ import { redactConfig, type AgentConfig } from "./config.ts";
 import { Controller } from "./controller/index.ts";
 import { HealthTable } from "./health/table.ts";
 import { ClusterInformers } from "./informers/index.ts";
+import { namespaceInformer } from "./namespaces/index.ts";
 import { loadKubeConfig } from "./kubeconfig.ts";
 import { createLogger } from "./log/index.ts";
 import type { SnapshotDiff } from "./model/diff.ts";
 import { DryRunSink } from "./sinks/dry-run.ts";
+import { IdentitySink, kubeSystemUid } from "./sinks/identity/index.ts";
 import { KvApiSink } from "./sinks/kv-api/index.ts";
+import { SecretFile } from "./sinks/token/index.ts";
 import type { Sink } from "./sinks/types.ts";
 import { WorkerSink } from "./sinks/worker/index.ts";
 
@@ -29,6 +32,8 @@ export interface AgentDeps {
   kubeConfig?: KubeConfig;
   /** Replaces the sink the config describes (tests, custom sinks). */
   sink?: Sink;
+  /** The cluster's identity (default: the kube-system Namespace UID). */
+  clusterIdentity?: () => Promise<string>;
   /** Where --dry-run prints (default stdout). */
   printDryRun?: (snapshot: Snapshot, diff: SnapshotDiff) => void;
 }
@@ -44,22 +49,32 @@ export interface Agent {
   start(): Promise<void>;
   /** Resolves when informers listed and the stored snapshot was read. */
   synced(): Promise<void>;
+  /** Shutdown, first step: the controller stops (no new push) and a push in flight finishes. */
+  stopWriting(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export function buildSink(config: AgentConfig): Sink {
+/** A token from a file is re-read when the file changes (rotated Secret); from the environment it is fixed. */
+function token(value: string | undefined, file: string | undefined, label: string, config: AgentConfig, log?: Logger): string | SecretFile | undefined {
+  if (!file) return value;
+  return new SecretFile({ path: file, label, initial: value, ...(config.tokenRecheckMs ? { recheckMs: config.tokenRecheckMs } : {}), ...(log ? { log } : {}) });
+}
+
+export function buildSink(config: AgentConfig, log?: Logger): Sink {
   if (config.sink === "worker") {
     if (!config.workerUrl) throw new Error("--worker-url is required with --sink worker");
-    if (!config.pushToken) throw new Error("a push token is required with --sink worker (--push-token-file or EDGELB_PUSH_TOKEN)");
-    return new WorkerSink({ workerUrl: config.workerUrl, cluster: config.cluster, token: config.pushToken });
+    const pushToken = token(config.pushToken, config.pushTokenFile, "--push-token-file", config, log);
+    if (!pushToken) throw new Error("a push token is required with --sink worker (--push-token-file or EDGELB_PUSH_TOKEN)");
+    return new WorkerSink({ workerUrl: config.workerUrl, cluster: config.cluster, token: pushToken });
   }
   if (!config.accountId || !config.namespaceId) throw new Error("--account-id and --namespace-id are required with --sink kv-api");
-  if (!config.apiToken) throw new Error("an API token is required with --sink kv-api (--api-token-file or CLOUDFLARE_API_TOKEN)");
+  const apiToken = token(config.apiToken, config.apiTokenFile, "--api-token-file", config, log);
+  if (!apiToken) throw new Error("an API token is required with --sink kv-api (--api-token-file or CLOUDFLARE_API_TOKEN)");
   return new KvApiSink({
     accountId: config.accountId,
     namespaceId: config.namespaceId,
     cluster: config.cluster,
-    apiToken: config.apiToken,
+    apiToken,
     ...(config.cloudflareApiUrl ? { baseUrl: config.cloudflareApiUrl } : {}),
   });
 }
@@ -75,12 +90,30 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     // Dry run reads what is stored when it can (for a real diff) but never writes.
     let inner: Sink | undefined;
     try {
-      inner = buildSink(config);
+      inner = buildSink(config, log);
     } catch {
       inner = undefined;
     }
     sink = new DryRunSink(inner);
-  } else sink = buildSink(config);
+  } else sink = buildSink(config, log);
+  // Every snapshot says which cluster wrote it; a snapshot of another cluster under our name is never overwritten.
+  sink = new IdentitySink(sink, {
+    cluster: config.cluster,
+    identity: deps.clusterIdentity ?? kubeSystemUid(kubeConfig),
+    takeOver: config.takeOver ?? false,
+    log,
+  });
+
+  // Pushes in flight, so shutdown can wait for them before the lease is released.
+  const inflight = new Set<Promise<unknown>>();
+  const write = sink.write.bind(sink);
+  sink.write = (snapshot, signal) => {
+    const p = write(snapshot, signal);
+    inflight.add(p);
+    const done = () => inflight.delete(p);
+    p.then(done, done);
+    return p;
+  };
 
   let controller!: Controller;
   const health = new HealthTable(
@@ -104,6 +137,13 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     // it; a standby catches up when it takes over (onResumed below).
     resyncWhen: () => controller.shouldWrite(),
   });
+  const namespaces = namespaceInformer({
+    kubeConfig,
+    log,
+    onChange: (reason) => controller.markDirty(reason),
+    backoff: { initialMs: 250, maxMs: 30_000 },
+    resyncMs: config.resyncMs,
+  });
   controller = new Controller(
     {
       cluster: config.cluster,
@@ -111,6 +151,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       onlyClass: config.onlyClass,
       defaultDomain: config.defaultDomain,
       addressPreference: config.addressPreference,
+      addressFamily: config.addressFamily,
+      allowPrivateAddresses: config.allowPrivateAddresses,
+      allowedHostnames: config.allowedHostnames,
       pacer: {
         quietMs: config.coalesceMs,
         maxDelayMs: config.maxDelayMs,
@@ -126,7 +169,13 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
           process.stdout.write(`# dry run: would push generation ${s.generation} (${JSON.stringify(d)})\n${JSON.stringify(s, null, 2)}\n`);
         }),
     },
-    { state: () => informers.state(), synced: () => informers.synced, health, sink, log },
+    {
+      state: () => ({ ...informers.state(), namespaces: namespaces.list() }),
+      synced: () => informers.synced && namespaces.synced,
+      health,
+      sink,
+      log,
+    },
   );
 
   let syncedResolve!: () => void;
@@ -148,8 +197,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       );
       const t0 = Date.now();
       informers.start();
+      namespaces.start();
       controller.start();
-      void informers.waitForSync().then(() => {
+      void Promise.all([informers.waitForSync(), namespaces.waitForSync()]).then(() => {
         const s = informers.state();
         log.info(
           { nodes: s.nodes.length, services: s.services.length, endpointSlices: s.endpointSlices.length, ms: Date.now() - t0 },
@@ -159,10 +209,17 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       });
     },
     synced: () => syncedPromise,
-    async stop() {
+    async stopWriting() {
       controller.stop();
+      if (inflight.size > 0) {
+        log.info({ pushes: inflight.size }, "shutting down: waiting for the push in flight");
+        await Promise.allSettled([...inflight]);
+      }
+    },
+    async stop() {
+      await this.stopWriting();
       health.stop();
-      await informers.stop();
+      await Promise.all([informers.stop(), namespaces.stop()]);
       log.info("stopped");
     },
   };

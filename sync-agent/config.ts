@@ -2,7 +2,7 @@
 // produces and what startAgent() takes. Tests build it directly.
 import type { ProbeMode } from "./health/probe.ts";
 import type { HealthOptions } from "./health/table.ts";
-import type { AddressType } from "./model/node.ts";
+import type { AddressFamily, AddressType } from "./model/node.ts";
 
 export type SinkKind = "worker" | "kv-api";
 
@@ -13,15 +13,26 @@ export interface AgentConfig {
   sink: SinkKind;
   workerUrl?: string | undefined;
   pushToken?: string | undefined;
+  /** Where the push token came from: re-read when it changes (a rotated Secret). */
+  pushTokenFile?: string | undefined;
   accountId?: string | undefined;
   namespaceId?: string | undefined;
   apiToken?: string | undefined;
+  apiTokenFile?: string | undefined;
+  /** How often a token file is checked for a new secret (default 10 s). */
+  tokenRecheckMs?: number | undefined;
   /** Cloudflare API base URL (tests point it at the fake). */
   cloudflareApiUrl?: string | undefined;
   loadBalancerClass: string;
   onlyClass: boolean;
   defaultDomain?: string | undefined;
   addressPreference: AddressType[];
+  /** Which family a dual-stack node publishes; undefined = its first address of the preferred type. */
+  addressFamily?: AddressFamily | undefined;
+  /** Node addresses Cloudflare refuses (private, loopback, …) are expected (a lab, the tests): no warnings. */
+  allowPrivateAddresses?: boolean | undefined;
+  /** Patterns every annotated hostname must match (--allowed-hostnames); undefined = any. */
+  allowedHostnames?: string[] | undefined;
   health: HealthOptions;
   /** Quiet period before a write. */
   coalesceMs: number;
@@ -34,6 +45,8 @@ export interface AgentConfig {
   /** Fresh LIST of every resource this often; 0 = never. */
   resyncMs: number;
   dryRun: boolean;
+  /** Push even when the edge holds another cluster's snapshot under our name (--take-over). */
+  takeOver?: boolean | undefined;
   logFormat: "json" | "pretty";
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 }

@@ -13,7 +13,7 @@
 // flags, environment or unreadable files (one line on stderr).
 import { pathToFileURL } from "node:url";
 import { CommanderError, type Command } from "commander";
-import { createAgent, type Agent } from "./agent.ts";
+import { createAgent, type Agent, type AgentDeps } from "./agent.ts";
 import { buildProgram, CliError, EXIT_USAGE, quietErrors, usageMessage } from "./cli/index.ts";
 import type { AgentConfig } from "./config.ts";
 import { citizenPlugin } from "./citizen/attach.ts";
@@ -25,10 +25,10 @@ export type AgentPlugin = (agent: Agent) => Promise<(() => Promise<void>) | void
 export const PLUGINS: AgentPlugin[] = [];
 
 /** Runs the agent until SIGTERM/SIGINT (or `signal` aborts). */
-export async function runAgent(config: AgentConfig, signal?: AbortSignal, plugins: AgentPlugin[] = PLUGINS): Promise<void> {
+export async function runAgent(config: AgentConfig, signal?: AbortSignal, plugins: AgentPlugin[] = PLUGINS, deps: AgentDeps = {}): Promise<void> {
   let agent: Agent;
   try {
-    agent = createAgent(config);
+    agent = createAgent(config, deps);
   } catch (err) {
     throw new CliError((err as Error).message);
   }
@@ -47,6 +47,10 @@ export async function runAgent(config: AgentConfig, signal?: AbortSignal, plugin
     process.once("SIGINT", () => done("SIGINT"));
     signal?.addEventListener("abort", () => done("abort"), { once: true });
   });
+  // Order matters: no new push, the push in flight lands, and only then do the
+  // plugins stop (the lease is released), so the next leader's first push can
+  // never be overtaken by ours.
+  await agent.stopWriting();
   for (const stop of stops.reverse()) await stop().catch((err: Error) => agent.log.error({ err: err.message }, `plugin stop failed: ${err.message}`));
   await agent.stop();
 }

@@ -6,9 +6,11 @@ import { ConfigStore } from "./config/index.ts";
 import { lookupRoute, normalizeHost, type Route } from "./config/routes.ts";
 import { controlApp } from "./control/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
-import { PassiveHealth, type HealthOptions } from "./health/index.ts";
+import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
+import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
+import { enforceSourceRanges } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
 
@@ -36,7 +38,10 @@ export function createEdge(opts: EdgeOptions): Edge {
   const log = opts.log ?? createLogger();
   for (const problem of settings.problems) log("warn", "settings.invalid", { problem });
   const config = new ConfigStore({ kv: opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
-  const health = new PassiveHealth({ ...opts.health, now, log });
+  // Outlier detection is tuned by its own vars (worker/health); options given in code win.
+  const ejection = healthSettings(opts.env as HealthVars);
+  for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });
+  const health = new PassiveHealth({ ...ejection.options, ...opts.health, now, log });
   const inFlight = new Map<string, number>();
   const balancers = new WeakMap<Route, BalancerState>();
   const startedAt = now();
@@ -54,6 +59,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     requestLogs: settings.requestLogs,
     random: opts.random ?? Math.random,
     now,
+    retryBudget: new RetryBudget({ now }),
   };
 
   const status = (): EdgeStatus => edgeStatus({ config, health, inFlight, now, startedAt, settings });
@@ -84,6 +90,8 @@ export function createEdge(opts: EdgeOptions): Edge {
     if (!route) {
       return c.text(`edgelb: host "${normalizeHost(host)}" is not configured\n`, 404);
     }
+    const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
+    if (denied) return denied;
     return proxy(c.req.raw, route, deps);
   });
 

@@ -17,6 +17,8 @@ export interface LoadOptions {
   connections: number;
   threads: number;
   durationS: number;
+  /** A request not answered within this counts as an error (default 5 s). */
+  timeoutS?: number;
 }
 
 export interface LoadResult {
@@ -24,7 +26,9 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   requests: number;
-  /** Socket errors, timeouts and non-2xx/3xx answers. */
+  /** Bytes read from the target (heads and bodies, partial answers included). */
+  bytes: number;
+  /** Socket errors, timeouts and 4xx/5xx answers (wrk does not count 3xx; the row probes require 200). */
   errors: number;
 }
 
@@ -72,7 +76,7 @@ function wrk(bin: string): LoadGenerator {
         `-c${o.connections}`,
         `-d${o.durationS}s`,
         "--timeout",
-        "5s",
+        `${o.timeoutS ?? 5}s`,
         "-s",
         path.join(HERE, "wrk-report.lua"),
         ...(o.host ? ["-H", `Host: ${o.host}`] : []),
@@ -88,6 +92,7 @@ function wrk(bin: string): LoadGenerator {
         p50Ms: j.p50! / 1000,
         p99Ms: j.p99! / 1000,
         requests: j.requests!,
+        bytes: j.bytes!,
         errors,
       };
     },
@@ -99,10 +104,11 @@ function autocannon(): LoadGenerator {
   return {
     name: "autocannon (node_modules)",
     async run(o) {
-      const args = [cli, "--json", "-c", String(o.connections), "-d", String(o.durationS), "-t", "5", ...(o.host ? ["-H", `host=${o.host}`] : []), o.url];
+      const args = [cli, "--json", "-c", String(o.connections), "-d", String(o.durationS), "-t", String(o.timeoutS ?? 5), ...(o.host ? ["-H", `host=${o.host}`] : []), o.url];
       const out = await runChild(process.execPath, args, "autocannon");
       const j = JSON.parse(out.slice(out.indexOf("{"))) as {
         requests: { total: number; average: number };
+        throughput: { total: number };
         latency: { p50: number; p99: number };
         duration: number;
         errors: number;
@@ -114,6 +120,7 @@ function autocannon(): LoadGenerator {
         p50Ms: j.latency.p50,
         p99Ms: j.latency.p99,
         requests: j.requests.total,
+        bytes: j.throughput.total,
         errors: j.errors + j.timeouts + j.non2xx,
       };
     },

@@ -1,6 +1,6 @@
 // The bench's output: one table per section, printed aligned to the terminal
 // and written as Markdown (bench/results.md) and JSON (bench/results.json).
-export type Verdict = "met" | "missed" | "skipped" | "not measured" | "";
+export type Verdict = "met" | "missed" | "invalid" | "skipped" | "not measured" | "";
 
 /** One target of the issue, for the summary table at the top. */
 export interface TargetRow {

@@ -8,6 +8,7 @@ import type { Desired, Topology } from "../model/desired.ts";
 import type { V1Service } from "@kubernetes/client-node";
 import { Citizen, type CitizenOptions, type CitizenConfig } from "./index.ts";
 import { registerReconcileMetrics } from "../controller/metrics.ts";
+import { registerUnroutableNodes } from "../status/address-metric.ts";
 
 export type AttachOverrides = Partial<Pick<CitizenOptions, "leaseStore" | "eventSink" | "statusClient" | "correlator" | "metrics">>;
 
@@ -43,10 +44,10 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   // that aborts at that deadline.
   const write = agent.sink.write.bind(agent.sink);
   agent.sink.write = (snapshot, signal) => {
-    const deadline = citizen.writeDeadline();
-    if (deadline === null) return Promise.reject(new SinkError("not leading any more: push dropped", "retryable"));
-    if (!Number.isFinite(deadline)) return write(snapshot, signal);
-    const bound = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+    const left = citizen.writeTimeLeftMs();
+    if (left === null) return Promise.reject(new SinkError("not leading any more: push dropped", "retryable"));
+    if (!Number.isFinite(left)) return write(snapshot, signal);
+    const bound = AbortSignal.timeout(Math.max(1, Math.floor(left)));
     return write(snapshot, signal ? AbortSignal.any([signal, bound]) : bound);
   };
   citizen.on("leadership", (leading) => {
@@ -61,6 +62,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   });
 
   let latest: { topology: Topology; desired: Desired; services: readonly V1Service[] } | null = null;
+  registerUnroutableNodes(metrics.registry, () => latest?.topology.nodes);
   // Until the stored snapshot has been read, what the edge serves is unknown
   // (null); afterwards "nothing stored" is an empty edge.
   let edgeKnown = false;
@@ -109,6 +111,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
         pendingSince = null;
         citizen.edgeConfirmed();
       } else pendingSince ??= Date.now();
+      citizen.checkPushLag(pushError);
       reconcileStatus();
     },
     onPushed(snapshot: Snapshot, _diff, info) {
@@ -119,11 +122,13 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
         if (!info.unchanged) metrics.kvWrite(agent.config.sink);
       }
       citizen.edgeConfirmed();
+      citizen.checkPushLag(null);
       reconcileStatus();
     },
     onPushFailed(err) {
       pushError = err.message;
       metrics.push(err instanceof SinkError && err.kind !== "retryable" ? "rejected" : "error", undefined);
+      citizen.checkPushLag(pushError);
       reconcileStatus();
     },
   });

@@ -48,7 +48,7 @@ export function addCitizenOptions(cmd: Command): Command {
         .env("EDGELB_LEADER_ELECT_RETRY_PERIOD"),
     )
     .addOption(
-      new Option("--max-push-lag <duration>", "the leader reports not ready (/readyz) when a change has not reached the edge for this long")
+      new Option("--max-push-lag <duration>", "log a warning when a change has not reached the edge for this long (see edgelb_push_lag_seconds)")
         .argParser(parseDuration)
         .default(CITIZEN_DEFAULTS.maxPushLagMs, "5m")
         .env("EDGELB_MAX_PUSH_LAG"),

@@ -21,7 +21,7 @@ import {
   type LeaseStore,
   type LeaderTimings,
 } from "../leader/index.ts";
-import { Metrics, agentReadiness, startMetricsServer, type MetricsServer, type Readiness } from "../metrics/index.ts";
+import { Metrics, agentReadiness, pushLagReport, startMetricsServer, type MetricsServer, type Readiness } from "../metrics/index.ts";
 import {
   EventRecorder,
   StatusWriter,
@@ -45,7 +45,7 @@ export interface CitizenConfig {
   timings: LeaderTimings;
   /** Write Service status and Events (off for --dry-run). */
   writeStatus: boolean;
-  /** A leader lagging longer than this behind a change reports not ready. */
+  /** A change waiting longer than this to reach the edge is logged as a warning (not a readiness failure). */
   maxPushLagMs: number;
 }
 
@@ -90,6 +90,8 @@ export class Citizen extends EventEmitter<CitizenEvents> {
   private server: MetricsServer | null = null;
   private stopped = false;
   private lastEdgeConfirmedAt: number | null = null;
+  /** pendingSince of the lag episode reported as too long, else null. */
+  private lagReported: number | null = null;
   private leading = false;
 
   constructor(opts: CitizenOptions) {
@@ -98,6 +100,7 @@ export class Citizen extends EventEmitter<CitizenEvents> {
     const c = opts.config;
     this.log = opts.logger ?? pino({ level: "silent" });
     this.metrics = opts.metrics ?? new Metrics();
+    this.metrics.observePushLag(() => this.pushLagSeconds());
     this.identity = c.identity ?? defaultIdentity();
     this.elector = c.leaderElect
       ? new LeaderElector({
@@ -145,10 +148,10 @@ export class Citizen extends EventEmitter<CitizenEvents> {
     return !this.stopped && (this.elector ? this.elector.isLeader() : true);
   }
 
-  /** Epoch ms by which a write started now must be done; Infinity without leader election; null when not leader. */
-  writeDeadline(): number | null {
+  /** Milliseconds within which a write started now must be done; Infinity without leader election; null when not leader. */
+  writeTimeLeftMs(): number | null {
     if (!this.elector) return this.stopped ? null : Number.POSITIVE_INFINITY;
-    return this.elector.writeDeadline();
+    return this.elector.writeTimeLeftMs();
   }
 
   /** The edge holds what we want (a push succeeded, or what is stored already matches). */
@@ -157,14 +160,35 @@ export class Citizen extends EventEmitter<CitizenEvents> {
   }
 
   readiness(): Readiness {
-    return agentReadiness({
-      informersSynced: this.opts.informersSynced(),
-      isLeader: this.isLeader(),
-      lastSuccessfulPushAt: this.lastEdgeConfirmedAt,
-      pendingSince: this.opts.pendingSince?.() ?? null,
-      now: Date.now(),
-      maxPushLagMs: this.opts.config.maxPushLagMs,
-    });
+    return agentReadiness({ informersSynced: this.opts.informersSynced(), isLeader: this.isLeader() });
+  }
+
+  /** Seconds the newest change has waited to reach the edge (0: up to date, or not leading). */
+  pushLagSeconds(now: number = Date.now()): number {
+    const since = this.isLeader() ? (this.opts.pendingSince?.() ?? null) : null;
+    return since === null ? 0 : Math.max(0, (now - since) / 1000);
+  }
+
+  /**
+   * Says once when changes have not reached the edge for longer than
+   * --max-push-lag (with the last push error), and once when they do again.
+   */
+  checkPushLag(lastError: string | null, now: number = Date.now()): void {
+    const pendingSince = this.isLeader() ? (this.opts.pendingSince?.() ?? null) : null;
+    const report = pushLagReport({ pendingSince, now, maxPushLagMs: this.opts.config.maxPushLagMs, reported: this.lagReported !== null });
+    if (report === "lagging") {
+      this.lagReported = pendingSince;
+      const lagS = Number(((now - pendingSince!) / 1000).toFixed(1));
+      const last = this.lastEdgeConfirmedAt === null ? "never" : new Date(this.lastEdgeConfirmedAt).toISOString();
+      this.log.warn(
+        { pushLagSeconds: lagS, maxPushLagSeconds: this.opts.config.maxPushLagMs / 1000, lastSuccessfulPush: last, err: lastError },
+        `changes have not reached the edge for ${lagS}s (last successful push: ${last})${lastError ? `: ${lastError}` : ""}`,
+      );
+    } else if (report === "caught-up") {
+      const lagS = Number(((now - this.lagReported!) / 1000).toFixed(1));
+      this.lagReported = null;
+      this.log.info({ pushLagSeconds: lagS }, `the edge is up to date again after ${lagS}s`);
+    }
   }
 
   /** Starts the metrics server and the campaign for the lease. */

@@ -99,4 +99,14 @@ describe("cli", () => {
     expect(parseDuration("40")).toBe(40);
     expect(() => parseDuration("soon")).toThrow(/not a duration/);
   });
+
+  it("takes address family, private-address allowance and allowed hostnames, and refuses bad ones", async () => {
+    const base = ["--cluster", "home", "--worker-url", "https://edge.example.com/", "--push-token-file", tokenFile];
+    const c = await parse([...base, "--address-family", "prefer-ipv6", "--allow-private-addresses", "--allowed-hostnames", "*.Example.com, example.com."]);
+    expect(c).toMatchObject({ addressFamily: "prefer-ipv6", allowPrivateAddresses: true, allowedHostnames: ["*.example.com", "example.com"] });
+    const d = await parse(base, { EDGELB_ALLOW_PRIVATE_ADDRESSES: "true", EDGELB_ADDRESS_FAMILY: "ipv4" });
+    expect(d).toMatchObject({ addressFamily: "ipv4", allowPrivateAddresses: true, allowedHostnames: undefined });
+    expect(await usageError([...base, "--address-family", "ipv5"])).toMatch(/--address-family.*ipv4, ipv6, prefer-ipv4, prefer-ipv6/);
+    expect(await usageError([...base, "--allowed-hostnames", "*.example.com,ex ample.com"])).toMatch(/invalid: ex ample.com/);
+  });
 });

@@ -11,7 +11,8 @@ import * as v from "valibot";
 import { ClusterName } from "../../worker/snapshot/schema.ts";
 import { DEFAULTS, type AgentConfig, type SinkKind } from "../config.ts";
 import { defaultLogFormat } from "../log/index.ts";
-import { ADDRESS_TYPES, type AddressType } from "../model/node.ts";
+import { parsePatterns } from "../model/hostnames.ts";
+import { ADDRESS_FAMILIES, ADDRESS_TYPES, type AddressFamily, type AddressType } from "../model/node.ts";
 
 /** A problem with flags, environment or files: print it, exit 2. */
 export class CliError extends Error {
@@ -44,6 +45,14 @@ function addressPreference(value: string): AddressType[] {
     throw new InvalidArgumentError(`"${value}" must be a comma-separated list of ${ADDRESS_TYPES.join(", ")}`);
   }
   return list as AddressType[];
+}
+
+function hostnamePatterns(value: string): string[] {
+  const { patterns, invalid } = parsePatterns(value);
+  if (invalid.length > 0 || patterns.length === 0) {
+    throw new InvalidArgumentError(`"${value}" must be a comma-separated list of hostnames or '*.' wildcards${invalid.length ? ` (invalid: ${invalid.join(", ")})` : ""}`);
+  }
+  return patterns;
 }
 
 function url(value: string): string {
@@ -117,7 +126,10 @@ export interface SinkFlags {
   cloudflareApiUrl?: string;
 }
 
-export type SinkConfig = Pick<AgentConfig, "cluster" | "sink" | "workerUrl" | "pushToken" | "accountId" | "namespaceId" | "apiToken" | "cloudflareApiUrl">;
+export type SinkConfig = Pick<
+  AgentConfig,
+  "cluster" | "sink" | "workerUrl" | "pushToken" | "pushTokenFile" | "accountId" | "namespaceId" | "apiToken" | "apiTokenFile" | "cloudflareApiUrl"
+>;
 
 /** Checks the sink flags belong together and reads the secrets. */
 export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { requireSecrets: boolean } = { requireSecrets: true }): SinkConfig {
@@ -127,7 +139,10 @@ export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { 
   if (o.sink === "worker") {
     if (!o.workerUrl && opts.requireSecrets) throw new CliError("--sink worker needs --worker-url (or EDGELB_WORKER_URL)");
     out.workerUrl = o.workerUrl;
-    if (o.pushTokenFile) out.pushToken = readSecretFile(o.pushTokenFile, "--push-token-file");
+    if (o.pushTokenFile) {
+      out.pushToken = readSecretFile(o.pushTokenFile, "--push-token-file");
+      out.pushTokenFile = o.pushTokenFile;
+    }
     else if (env.EDGELB_PUSH_TOKEN?.trim()) out.pushToken = env.EDGELB_PUSH_TOKEN.trim();
     else if (opts.requireSecrets) throw new CliError("--sink worker needs a push token: --push-token-file PATH or EDGELB_PUSH_TOKEN");
   } else {
@@ -137,7 +152,10 @@ export function resolveSinkConfig(o: SinkFlags, env: NodeJS.ProcessEnv, opts: { 
     out.accountId = accountId;
     out.namespaceId = o.namespaceId;
     out.cloudflareApiUrl = o.cloudflareApiUrl;
-    if (o.apiTokenFile) out.apiToken = readSecretFile(o.apiTokenFile, "--api-token-file");
+    if (o.apiTokenFile) {
+      out.apiToken = readSecretFile(o.apiTokenFile, "--api-token-file");
+      out.apiTokenFile = o.apiTokenFile;
+    }
     else if (env.CLOUDFLARE_API_TOKEN?.trim()) out.apiToken = env.CLOUDFLARE_API_TOKEN.trim();
     else if (opts.requireSecrets) throw new CliError("--sink kv-api needs an API token: --api-token-file PATH or CLOUDFLARE_API_TOKEN");
   }
@@ -164,6 +182,22 @@ export function addAgentOptions(cmd: Command): Command {
         .argParser(addressPreference)
         .default(d.addressPreference, d.addressPreference.join(","))
         .env("EDGELB_NODE_ADDRESS_PREFERENCE"),
+    )
+    .addOption(
+      new Option("--address-family <family>", "which address a dual-stack node publishes (default: its first one of the preferred type)")
+        .choices(ADDRESS_FAMILIES)
+        .env("EDGELB_ADDRESS_FAMILY"),
+    )
+    .addOption(
+      new Option(
+        "--allow-private-addresses",
+        "node addresses Cloudflare refuses (private, loopback, link-local, CGNAT, unique local) are expected, e.g. a lab: no warnings (env: EDGELB_ALLOW_PRIVATE_ADDRESSES=true)",
+      ),
+    )
+    .addOption(
+      new Option("--allowed-hostnames <patterns>", "annotated hostnames must match one of these (e.g. \"*.example.com,example.com\"); default: any")
+        .argParser(hostnamePatterns)
+        .env("EDGELB_ALLOWED_HOSTNAMES"),
     )
     .addOption(
       new Option("--health-check-mode <mode>", "kube-proxy: HTTP GET http://<node>:<healthz-port>/healthz (and healthCheckNodePort for Local Services); tcp: TCP connect only, for clusters without kube-proxy")
@@ -211,6 +245,9 @@ export function addAgentOptions(cmd: Command): Command {
     )
     .addOption(new Option("--dry-run", "compute and print what would be pushed and the diff; push nothing (env: EDGELB_DRY_RUN=true)"))
     .addOption(
+      new Option("--take-over", "push even though the edge holds another cluster's snapshot under this --cluster name (that cluster is replaced; env: EDGELB_TAKE_OVER=true)"),
+    )
+    .addOption(
       new Option("--log-format <format>", "json (one object per line) or pretty (default: pretty on a terminal, else json)").choices(["json", "pretty"]).env("EDGELB_LOG_FORMAT"),
     )
     .addOption(
@@ -224,6 +261,9 @@ interface AgentFlags extends SinkFlags {
   onlyClass?: boolean;
   defaultDomain?: string;
   nodeAddressPreference: AddressType[];
+  addressFamily?: AddressFamily;
+  allowPrivateAddresses?: boolean;
+  allowedHostnames?: string[];
   healthCheckMode: "kube-proxy" | "tcp";
   healthCheckInterval: number;
   healthCheckTimeout: number;
@@ -236,6 +276,7 @@ interface AgentFlags extends SinkFlags {
   dailyWriteBudget: number;
   resyncPeriod: number;
   dryRun?: boolean;
+  takeOver?: boolean;
   logFormat?: "json" | "pretty";
   logLevel: AgentConfig["logLevel"];
 }
@@ -262,6 +303,9 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     onlyClass: o.onlyClass ?? envBool(env, "EDGELB_ONLY_CLASS") ?? false,
     defaultDomain: o.defaultDomain?.toLowerCase().replace(/^\.|\.$/g, ""),
     addressPreference: o.nodeAddressPreference,
+    addressFamily: o.addressFamily,
+    allowPrivateAddresses: o.allowPrivateAddresses ?? envBool(env, "EDGELB_ALLOW_PRIVATE_ADDRESSES") ?? false,
+    allowedHostnames: o.allowedHostnames,
     health: {
       mode: o.healthCheckMode,
       intervalMs: o.healthCheckInterval,
@@ -276,6 +320,7 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     dailyWriteBudget: o.dailyWriteBudget,
     resyncMs: o.resyncPeriod,
     dryRun,
+    takeOver: o.takeOver ?? envBool(env, "EDGELB_TAKE_OVER") ?? false,
     logFormat: o.logFormat ?? defaultLogFormat(),
     logLevel: o.logLevel,
   };
@@ -305,6 +350,10 @@ export function buildProgram(h: ProgramHandlers): Command {
         "  edgelb.dev/backend-protocol  http (default) or https between the edge and the nodes",
         "  edgelb.dev/algorithm         round-robin (default), random, weighted, least-request",
         "  spec.sessionAffinity: ClientIP maps to client-IP affinity at the edge.",
+        "  spec.loadBalancerSourceRanges (or service.beta.kubernetes.io/load-balancer-source-ranges): 403 for other clients.",
+        "  ports[].appProtocol http/https sets the backend protocol when edgelb.dev/backend-protocol is absent.",
+        "Node annotation: edgelb.dev/address  the address the edge connects to (e.g. the public IP of a NAT).",
+        "Namespace annotation: edgelb.dev/allowed-hostnames  hostnames its Services may claim (admins only).",
         "",
         "Examples:",
         "  edgelb-sync-agent --cluster home --worker-url https://edge.example.com --push-token-file /var/run/edgelb/token",

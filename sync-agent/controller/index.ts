@@ -506,6 +506,15 @@ export class Controller {
       if (!v.eligible) this.deps.log.info({ node: name, reason: v.reason }, `node ${name} is not a backend: ${v.reason}`);
       else if (prev && !prev.eligible) this.deps.log.info({ node: name, address: v.address }, `node ${name} is a backend again (${v.address})`);
       else if (!prev) this.deps.log.debug({ node: name, address: v.address }, `node ${name} is a backend (${v.address})`);
+      if (v.eligible && v.problem) this.deps.log.warn({ node: name, problem: v.problem }, `node ${name}: ${v.problem}`);
+      // Said loudly, once per node and address (model/node.ts: unroutableReason).
+      if (v.eligible && v.unroutable && !this.opts.allowPrivateAddresses && !(prev?.eligible && prev.address === v.address && prev.unroutable)) {
+        const unroutable = v.unroutable;
+        this.deps.log.warn(
+          { node: name, address: v.address, unroutable },
+          `node ${name} publishes ${v.address}, ${unroutable}: Cloudflare will refuse to connect to it; publish a public address (ExternalIP or the edgelb.dev/address annotation) or pass --allow-private-addresses in a lab`,
+        );
+      }
     }
     this.nodeVerdicts = new Map(topo.nodeVerdicts);
   }

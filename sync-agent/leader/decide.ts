@@ -97,7 +97,10 @@ export type Decision =
 export interface DecideInput {
   lease: V1Lease | null;
   identity: string;
+  /** Monotonic time (performance.now()): expiry is measured on it, so wall-clock jumps do not matter. */
   now: number;
+  /** Epoch ms written into the Lease (acquireTime, renewTime) for people and other tools; default `now`. */
+  wallNow?: number;
   observation: Observation;
   timings: LeaderTimings;
 }
@@ -110,8 +113,8 @@ function leaseSeconds(t: LeaderTimings): number {
  * The lease is held by someone else until `leaseDurationSeconds` (as written by
  * the holder, or ours when absent) have passed since we saw it change.
  */
-export function decide({ lease, identity, now, observation, timings }: DecideInput): Decision {
-  const nowTime = microTime(now);
+export function decide({ lease, identity, now, wallNow, observation, timings }: DecideInput): Decision {
+  const nowTime = microTime(wallNow ?? now);
   if (!lease) {
     return {
       action: "create",
@@ -161,8 +164,8 @@ export function decide({ lease, identity, now, observation, timings }: DecideInp
 }
 
 /** The record a leader writes when it steps down on purpose: no holder, expires at once. */
-export function releaseSpec(lease: V1Lease, now: number): V1LeaseSpec {
-  const t = microTime(now);
+export function releaseSpec(lease: V1Lease, wallNow: number): V1LeaseSpec {
+  const t = microTime(wallNow);
   return {
     leaseDurationSeconds: 1,
     acquireTime: t,

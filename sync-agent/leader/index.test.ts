@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { V1Lease } from "@kubernetes/client-node";
 import { LeaderElector, LeaseConflict, type LeaseStore } from "./index.ts";
 
@@ -50,6 +50,7 @@ async function until(cond: () => boolean, ms = 5_000): Promise<void> {
 
 const running: LeaderElector[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   await Promise.all(running.splice(0).map((e) => e.stop()));
 });
 
@@ -124,7 +125,7 @@ describe("LeaderElector", () => {
     expect(aStopped).toBeDefined();
     expect(aStopped!.at).toBeLessThan(bStarted!.at);
     expect(a.e.isLeader()).toBe(false);
-    expect(a.e.writeDeadline()).toBeNull();
+    expect(a.e.writeTimeLeftMs()).toBeNull();
     // healed: a sees b's live lease and stays a standby
     a.store.partitioned = false;
     await new Promise((r) => setTimeout(r, 300));
@@ -138,8 +139,7 @@ describe("LeaderElector", () => {
     const a = elector(mem, "a");
     a.e.run();
     await until(() => a.e.isLeader());
-    const deadline = a.e.writeDeadline()!;
-    expect(deadline).toBeGreaterThan(Date.now());
+    expect(a.e.writeTimeLeftMs()!).toBeGreaterThan(0);
     const hungAt = Date.now();
     a.store.get = () => new Promise(() => {}); // the API server stops answering
     await until(() => !a.e.isLeader());
@@ -171,5 +171,41 @@ describe("LeaderElector", () => {
     expect(
       () => new LeaderElector({ store: mem.view("x"), identity: "x", timings: { leaseDurationMs: 5_000, renewDeadlineMs: 6_000 } }),
     ).toThrow(/lease duration/);
+  });
+});
+
+describe("LeaderElector and the wall clock", () => {
+  /** Steps the wall clock (Date.now) by `ms`, as NTP or a resumed VM does; the monotonic clock runs on. */
+  function jumpWallClock(ms: number): void {
+    const real = Date.now.bind(Date);
+    vi.spyOn(Date, "now").mockImplementation(() => real() + ms);
+  }
+
+  it("a jump forward does not depose a leader that keeps renewing; the Lease shows wall time", async () => {
+    const mem = new MemoryLease();
+    const a = elector(mem, "a");
+    a.e.run();
+    await until(() => a.e.isLeader());
+    const renewals = mem.writes.length;
+    jumpWallClock(3_600_000);
+    expect(a.e.isLeader()).toBe(true);
+    await until(() => mem.writes.length >= renewals + 3); // three renewals after the jump
+    expect(a.e.isLeader()).toBe(true);
+    expect(a.log.map((l) => l.ev)).toEqual(["started"]);
+    // renewTime is for humans and other tools: wall time, jump included
+    expect(Date.parse(String(mem.lease!.spec!.renewTime))).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it("a jump backward does not keep a leader that cannot renew leading", async () => {
+    const mem = new MemoryLease();
+    const a = elector(mem, "a");
+    a.e.run();
+    await until(() => a.e.isLeader());
+    jumpWallClock(-3_600_000);
+    const cutAt = performance.now();
+    a.store.partitioned = true;
+    await until(() => !a.e.isLeader(), FAST.leaseDurationMs * 2);
+    expect(performance.now() - cutAt).toBeLessThanOrEqual(FAST.renewDeadlineMs + 50);
+    expect(a.log.map((l) => l.ev)).toEqual(["started", "stopped"]);
   });
 });

@@ -111,8 +111,14 @@ export interface LeaderElectorOptions {
   /** Release the lease on stop() so a standby takes over at once (default true). */
   releaseOnStop?: boolean;
   logger?: Logger;
-  /** Injectable clock for tests. */
+  /**
+   * Monotonic clock for every duration (default performance.now()): an NTP
+   * step or a suspended VM must neither depose a healthy leader nor keep a
+   * stale one leading. Injectable for tests.
+   */
   now?: () => number;
+  /** Wall clock, only for the times written into the Lease (default Date.now). */
+  wallNow?: () => number;
 }
 
 export interface LeaderElectorEvents {
@@ -132,6 +138,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   private readonly store: LeaseStore;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly wallNow: () => number;
   private readonly releaseOnStop: boolean;
   private role: Role = "candidate";
   private lastRenewStartedAt = 0;
@@ -153,7 +160,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     this.identity = opts.identity;
     this.store = opts.store;
     this.releaseOnStop = opts.releaseOnStop ?? true;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? (() => performance.now());
+    this.wallNow = opts.wallNow ?? (() => Date.now());
     this.log = (opts.logger ?? pino({ level: "silent" })).child({ component: "leader-election" });
   }
 
@@ -165,9 +173,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     return this.role === "leader" && this.now() < leadershipValidUntil(this.lastRenewStartedAt, this.timings);
   }
 
-  /** Epoch ms by which a write started now must have finished, or null when not leader. */
-  writeDeadline(): number | null {
-    return this.isLeader() ? writeDeadline(this.lastRenewStartedAt, this.timings) : null;
+  /** Milliseconds within which a write started now must have finished, or null when not leader. */
+  writeTimeLeftMs(): number | null {
+    return this.isLeader() ? writeDeadline(this.lastRenewStartedAt, this.timings) - this.now() : null;
   }
 
   /** The holder we last saw in the Lease ("" when free, null before the first read). */
@@ -245,7 +253,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     const now = this.now();
     this.observation = observe(this.observation, lease, now);
     this.noteHolder(lease?.spec?.holderIdentity ?? "");
-    const decision = decide({ lease, identity: this.identity, now, observation: this.observation, timings: this.timings });
+    const decision = decide({ lease, identity: this.identity, now, wallNow: this.wallNow(), observation: this.observation, timings: this.timings });
     if (decision.action === "wait") {
       // Someone else holds a live lease. If we thought we led, we were deposed.
       if (this.role === "leader") this.stepDown(`lease now held by ${decision.holder}`);
@@ -340,7 +348,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     try {
       const lease = await this.store.get();
       if (!lease || lease.spec?.holderIdentity !== this.identity) return;
-      await this.store.replace({ ...lease, spec: releaseSpec(lease, this.now()) });
+      await this.store.replace({ ...lease, spec: releaseSpec(lease, this.wallNow()) });
       this.log.info({ lease: `${this.store.namespace}/${this.store.name}` }, "released the lease: a standby takes over at once");
     } catch (err) {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, "could not release the lease; a standby takes over when it expires");

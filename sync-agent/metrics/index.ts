@@ -21,6 +21,7 @@ export class Metrics {
   private readonly events: Counter<"reason" | "result">;
   private lastSuccessfulPushMs: number | null = null;
   private restartSource: (() => Record<string, number>) | null = null;
+  private pushLagSource: (() => number) | null = null;
 
   constructor(opts: { defaultMetrics?: boolean; prefix?: string } = {}) {
     const p = opts.prefix ?? "edgelb_";
@@ -89,6 +90,15 @@ export class Metrics {
         }
       },
     });
+    const lagSource = () => this.pushLagSource;
+    new Gauge({
+      name: `${p}push_lag_seconds`,
+      help: "How long the newest change has been waiting to reach the edge (0 when the edge is up to date).",
+      registers,
+      collect() {
+        this.set(lagSource()?.() ?? 0);
+      },
+    });
     this.statusWrites = new Counter({
       name: `${p}service_status_writes_total`,
       help: "Patches of Service status.loadBalancer by result.",
@@ -144,6 +154,11 @@ export class Metrics {
     this.restartSource = counts;
   }
 
+  /** Reads the push lag (seconds) at every scrape. */
+  observePushLag(seconds: () => number): void {
+    this.pushLagSource = seconds;
+  }
+
   statusWrite(result: "success" | "error"): void {
     this.statusWrites.inc({ result });
   }
@@ -159,4 +174,4 @@ export class Metrics {
 }
 
 export { startMetricsServer, parseListenAddress, type MetricsServer, type Readiness, type ReadinessCheck } from "./server.ts";
-export { agentReadiness, type AgentReadinessInput } from "./readiness.ts";
+export { agentReadiness, pushLagReport, type AgentReadinessInput, type PushLagInput } from "./readiness.ts";

@@ -4,29 +4,33 @@ import type { Readiness } from "./server.ts";
 export interface AgentReadinessInput {
   informersSynced: boolean;
   isLeader: boolean;
-  /** Epoch ms the edge last confirmed our snapshot (a push, or a check that found it identical). */
-  lastSuccessfulPushAt: number | null;
-  /** Epoch ms a change has been waiting to reach the edge since, or null when the edge is up to date. */
-  pendingSince: number | null;
-  now: number;
-  /** How long the leader may fail to get a change to the edge before it reports not ready. */
-  maxPushLagMs: number;
 }
 
 /**
- * Ready when the informers have synced; a leader must also have reached the
- * edge, and not be sitting on an unpublished change for longer than the lag
- * allowed. A standby is ready once synced, so it can take over instantly.
+ * Ready once the informers have synced, leader or standby. Not the edge's
+ * health: a bad token or an unreachable worker would make every replica
+ * unready, and a PodDisruptionBudget would then protect the one pod that
+ * cannot help (it cannot fix the token) while a drain waits forever. Push lag
+ * is a metric (edgelb_push_lag_seconds) and a log line instead.
  */
 export function agentReadiness(s: AgentReadinessInput): Readiness {
   if (!s.informersSynced) return { ready: false, reason: "informers have not synced yet" };
-  if (!s.isLeader) return { ready: true, reason: "standby: informers synced" };
-  if (s.lastSuccessfulPushAt === null) {
-    return { ready: false, reason: "leader: no snapshot has reached the edge yet" };
-  }
-  if (s.pendingSince !== null && s.now - s.pendingSince > s.maxPushLagMs) {
-    const lagS = Math.round((s.now - s.pendingSince) / 1000);
-    return { ready: false, reason: `leader: a change has not reached the edge for ${lagS}s (last successful push ${new Date(s.lastSuccessfulPushAt).toISOString()})` };
-  }
-  return { ready: true, reason: "leader: edge is up to date" };
+  return { ready: true, reason: s.isLeader ? "leader: informers synced" : "standby: informers synced" };
+}
+
+export interface PushLagInput {
+  /** Epoch ms a change has been waiting to reach the edge since, or null when the edge is up to date. */
+  pendingSince: number | null;
+  now: number;
+  maxPushLagMs: number;
+  /** Whether the lag was already reported as too long. */
+  reported: boolean;
+}
+
+/** When to say that changes are not reaching the edge, and when that they do again: once each. */
+export function pushLagReport(s: PushLagInput): "lagging" | "caught-up" | null {
+  const lagging = s.pendingSince !== null && s.now - s.pendingSince > s.maxPushLagMs;
+  if (lagging && !s.reported) return "lagging";
+  if (!lagging && s.reported && s.pendingSince === null) return "caught-up";
+  return null;
 }

@@ -2,7 +2,7 @@
 // health table: f(nodes, services, endpointslices, health) → snapshot body.
 // The controller calls it on every change; equal inputs give byte-equal output
 // (everything sorted), so "nothing changed" is a string comparison.
-import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
+import type { V1EndpointSlice, V1Namespace, V1Node, V1Service } from "@kubernetes/client-node";
 import {
   SNAPSHOT_SCHEMA,
   type SnapshotEndpoint,
@@ -12,18 +12,27 @@ import {
 } from "../../worker/snapshot/schema.ts";
 import { LABEL_ZONE } from "./constants.ts";
 import { indexLocalEndpoints } from "./endpoints.ts";
-import { evaluateNode, type AddressType, type NodeVerdict } from "./node.ts";
-import { evaluateService, serviceId, type ServiceOptions, type ServiceSpecForEdge, type ServiceVerdict } from "./service.ts";
+import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "./hostnames.ts";
+import { evaluateNode, type AddressFamily, type AddressType, type NodeVerdict } from "./node.ts";
+import { evaluateService, serviceId, type Notice, type ServiceOptions, type ServiceSpecForEdge, type ServiceVerdict } from "./service.ts";
 
 export interface ClusterState {
   nodes: readonly V1Node[];
   services: readonly V1Service[];
   endpointSlices: readonly V1EndpointSlice[];
+  /** For admins' edgelb.dev/allowed-hostnames; absent = no namespace restricts hostnames. */
+  namespaces?: readonly V1Namespace[];
 }
 
 export interface DesiredOptions extends ServiceOptions {
   cluster: string;
   addressPreference: readonly AddressType[];
+  /** Which family a dual-stack node publishes (default: its first address of the preferred type). */
+  addressFamily?: AddressFamily | undefined;
+  /** Node addresses Cloudflare refuses (private, loopback, …) are expected (a lab): no warnings. */
+  allowPrivateAddresses?: boolean | undefined;
+  /** Cluster-wide patterns annotated hostnames must match (--allowed-hostnames). */
+  allowedHostnames?: readonly string[] | undefined;
 }
 
 /** Probe results; undefined = not probed yet. */
@@ -43,6 +52,8 @@ export interface EligibleNode {
   name: string;
   address: string;
   zone?: string;
+  /** Why the edge cannot reach the address (private, loopback, …). */
+  unroutable?: string;
 }
 
 /** A served Service after hostname conflicts are settled. */
@@ -51,6 +62,12 @@ export interface ServedService extends ServiceSpecForEdge {
   localEndpoints?: Map<string, number>;
   /** Hostnames another (older) Service already claimed. */
   lostHostnames?: { hostname: string; to: string }[];
+  /**
+   * Local only: no endpoint is ready anywhere, so the serving-and-terminating
+   * ones are the backends (KEP-1669), published healthy: their health checks
+   * say 503 by design.
+   */
+  terminatingFallback?: boolean;
 }
 
 export type FinalVerdict = Exclude<ServiceVerdict, { kind: "served" }> | { kind: "served"; service: ServedService };
@@ -78,15 +95,23 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
   for (const node of state.nodes) {
     const name = node.metadata?.name;
     if (!name) continue;
-    const verdict = evaluateNode(node, opts.addressPreference);
+    const verdict = evaluateNode(node, opts.addressPreference, { family: opts.addressFamily });
     nodeVerdicts.set(name, verdict);
     if (!verdict.eligible) continue;
     const zone = node.metadata?.labels?.[LABEL_ZONE];
-    nodes.push({ name, address: verdict.address, ...(zone ? { zone } : {}) });
+    const unroutable = opts.allowPrivateAddresses ? undefined : verdict.unroutable;
+    nodes.push({ name, address: verdict.address, ...(zone ? { zone } : {}), ...(unroutable ? { unroutable } : {}) });
   }
   nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const eligible = new Set(nodes.map((n) => n.name));
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  // One notice shared by every Cluster Service (memory O(nodes + services)).
+  const clusterAddressNotice = unroutableNotice(nodes);
 
+  const policy: HostnamePolicy = {
+    defaultDomain: opts.defaultDomain,
+    allowed: opts.allowedHostnames,
+    byNamespace: namespacePatterns(state.namespaces ?? []),
+  };
   const localIndex = indexLocalEndpoints(state.endpointSlices);
   const verdicts = new Map<string, FinalVerdict>();
   const served: ServedService[] = [];
@@ -100,30 +125,81 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
       continue;
     }
     const spec = verdict.spec;
+    const notices: Notice[] = [...(spec.notices ?? [])];
+    const refused: string[] = [];
     const lost: { hostname: string; to: string }[] = [];
     const hostnames = spec.hostnames.filter((h) => {
+      // Refused names are never claimed: an intruder cannot block their owner by coming first.
+      const why = hostnameRefusal(h, spec.namespace, spec.annotatedHostnames === true, policy);
+      if (why) {
+        refused.push(why);
+        return false;
+      }
       const owner = claimed.get(h);
       if (owner && owner !== id) lost.push({ hostname: h, to: owner });
       return !owner;
     });
+    for (const why of refused) notices.push({ type: "Warning", reason: "HostnameRefused", message: `hostname refused: ${why}` });
     if (hostnames.length === 0) {
       const owners = [...new Set(lost.map((l) => l.to))].join(", ");
-      verdicts.set(id, { kind: "skipped", reason: `every hostname is already served by ${owners}` });
+      const reasons = [...refused, ...(owners ? [`already served by ${owners}`] : [])];
+      verdicts.set(id, { kind: "skipped", reason: `no hostname left to serve: ${reasons.join("; ")}` });
       continue;
     }
     for (const h of hostnames) claimed.set(h, id);
-    const entry: ServedService = { ...spec, hostnames };
+    const { notices: _n, annotatedHostnames: _a, ...rest } = spec;
+    const entry: ServedService = { ...rest, hostnames };
     if (lost.length > 0) entry.lostHostnames = lost;
-    if (spec.trafficPolicy === "Local") {
-      const counts = new Map<string, number>();
-      for (const [node, n] of localIndex.get(id) ?? []) if (eligible.has(node)) counts.set(node, n);
-      entry.localEndpoints = counts;
+    if (hostnames.every((h) => h.startsWith("*."))) {
+      notices.push({
+        type: "Normal",
+        reason: "WildcardHostnameOnly",
+        message: `served at ${hostnames.join(", ")} only; status.loadBalancer cannot hold a wildcard, so EXTERNAL-IP stays <pending>`,
+      });
     }
+    if (spec.trafficPolicy === "Local") {
+      const local = localIndex.get(id);
+      const pick = (m: Map<string, number> | undefined) => {
+        const counts = new Map<string, number>();
+        for (const [node, n] of m ?? []) if (byName.has(node)) counts.set(node, n);
+        return counts;
+      };
+      let counts = pick(local?.ready);
+      if (counts.size === 0) {
+        // KEP-1669: kube-proxy sends traffic to serving, terminating endpoints when none is ready.
+        const terminating = pick(local?.terminating);
+        if (terminating.size > 0) {
+          counts = terminating;
+          entry.terminatingFallback = true;
+        }
+      }
+      entry.localEndpoints = counts;
+      const n = unroutableNotice([...counts.keys()].map((name) => byName.get(name)!));
+      if (n) notices.push(n);
+    } else if (clusterAddressNotice) {
+      notices.push(clusterAddressNotice);
+    }
+    if (notices.length > 0) entry.notices = notices;
     verdicts.set(id, { kind: "served", service: entry });
     served.push(entry);
   }
   served.sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
   return { nodes, nodeVerdicts, verdicts, served };
+}
+
+/** The Warning for a Service served through nodes the edge cannot reach; undefined when there are none. */
+function unroutableNotice(nodes: readonly EligibleNode[]): Notice | undefined {
+  const bad = nodes.filter((n) => n.unroutable);
+  if (bad.length === 0) return undefined;
+  const shown = bad.slice(0, 5).map((n) => `${n.name} (${n.address}: ${n.unroutable})`);
+  const more = bad.length > 5 ? ` and ${bad.length - 5} more` : "";
+  return {
+    type: "Warning",
+    reason: "UnroutableNodeAddress",
+    message:
+      `served through node addresses Cloudflare refuses to connect to: ${shown.join(", ")}${more}. ` +
+      `Publish a public address (an ExternalIP, or the edgelb.dev/address Node annotation), or run the agent with --allow-private-addresses in a lab`,
+  };
 }
 
 /** Every probe the health table should run for this topology, deduplicated. */
@@ -132,7 +208,8 @@ export function healthTargets(topo: Topology): HealthTarget[] {
   const address = new Map(topo.nodes.map((n) => [n.name, n.address]));
   const seen = new Set<string>();
   for (const svc of topo.served) {
-    if (svc.trafficPolicy !== "Local" || !svc.healthCheckNodePort) continue;
+    // Terminating-only nodes answer 503 by design: nothing to learn from probing them.
+    if (svc.trafficPolicy !== "Local" || !svc.healthCheckNodePort || svc.terminatingFallback) continue;
     for (const node of svc.localEndpoints?.keys() ?? []) {
       const key = `${node}:${svc.healthCheckNodePort}`;
       if (seen.has(key)) continue;
@@ -194,7 +271,10 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
       policy: {
         ...(s.algorithm ? { algorithm: s.algorithm } : {}),
         ...(s.affinity ? { affinity: s.affinity } : {}),
+        ...(s.retryNonIdempotent ? { retryNonIdempotent: true } : {}),
+        ...(s.responseTimeoutMs ? { responseTimeoutMs: s.responseTimeoutMs } : {}),
       } as SnapshotService["policy"],
+      ...(s.sourceRanges ? { sourceRanges: s.sourceRanges } : {}),
     };
     if (s.trafficPolicy === "Local") {
       let unknown = 0;
@@ -202,7 +282,10 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([node, weight]) => {
           let healthy: boolean;
-          if (s.healthCheckNodePort) {
+          if (s.terminatingFallback) {
+            // Fail open among exactly these nodes (what a cloud LB does when every check fails).
+            healthy = true;
+          } else if (s.healthCheckNodePort) {
             const h = health.local(node, s.healthCheckNodePort);
             if (h === undefined) {
               pending.push(`${node}:${s.healthCheckNodePort}`);

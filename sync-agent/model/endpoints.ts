@@ -1,40 +1,62 @@
-// For externalTrafficPolicy: Local, only nodes running a ready endpoint of the
+// For externalTrafficPolicy: Local, only nodes running an endpoint of the
 // Service receive traffic (kube-proxy drops it elsewhere). Counted from
 // EndpointSlices so the edge can weight nodes like kube-proxy's
 // X-Load-Balancing-Endpoint-Weight does.
-import type { V1EndpointSlice } from "@kubernetes/client-node";
+import type { V1Endpoint, V1EndpointSlice } from "@kubernetes/client-node";
 import { LABEL_SERVICE_NAME } from "./constants.ts";
 
-/** `namespace/name` → node name → number of ready endpoints on it. */
-export type LocalEndpointIndex = Map<string, Map<string, number>>;
+/** node name → number of endpoints on it. */
+export type NodeCounts = Map<string, number>;
+
+export interface LocalEndpoints {
+  /** Ready endpoints per node. */
+  ready: NodeCounts;
+  /** Serving but terminating endpoints per node (KEP-1669): the fallback when nothing is ready. */
+  terminating: NodeCounts;
+}
+
+/** `namespace/name` → its endpoints per node. */
+export type LocalEndpointIndex = Map<string, LocalEndpoints>;
+
+function isReady(ep: V1Endpoint): boolean {
+  // A nil ready condition means ready (API docs); terminating endpoints never are.
+  return ep.conditions?.ready !== false && ep.conditions?.terminating !== true;
+}
+
+function isServingTerminating(ep: V1Endpoint): boolean {
+  const c = ep.conditions;
+  if (c?.terminating !== true) return false;
+  // A nil serving condition defers to ready (API docs).
+  return c.serving ?? c.ready ?? false;
+}
 
 export function indexLocalEndpoints(slices: readonly V1EndpointSlice[]): LocalEndpointIndex {
   // The same endpoint can appear in two slices while the controller moves it;
   // count each address once per Service.
-  const seen = new Map<string, Map<string, Set<string>>>();
+  const seen = new Map<string, { ready: Map<string, Set<string>>; terminating: Map<string, Set<string>> }>();
   for (const slice of slices) {
     if (slice.metadata?.deletionTimestamp) continue;
     const svcName = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
     if (!svcName) continue;
     const id = `${slice.metadata?.namespace ?? "default"}/${svcName}`;
     let byNode = seen.get(id);
-    if (!byNode) seen.set(id, (byNode = new Map()));
+    if (!byNode) seen.set(id, (byNode = { ready: new Map(), terminating: new Map() }));
     for (const ep of slice.endpoints ?? []) {
-      // A nil ready condition means ready (API docs); terminating endpoints are not.
-      if (ep.conditions?.ready === false) continue;
-      if (!ep.nodeName) continue;
+      const which = isReady(ep) ? byNode.ready : isServingTerminating(ep) ? byNode.terminating : undefined;
+      if (!which || !ep.nodeName) continue;
       const key = ep.targetRef?.uid ?? ep.addresses?.[0];
       if (!key) continue;
-      let set = byNode.get(ep.nodeName);
-      if (!set) byNode.set(ep.nodeName, (set = new Set()));
+      let set = which.get(ep.nodeName);
+      if (!set) which.set(ep.nodeName, (set = new Set()));
       set.add(key);
     }
   }
+  const count = (m: Map<string, Set<string>>): NodeCounts => {
+    const out: NodeCounts = new Map();
+    for (const [node, set] of m) if (set.size > 0) out.set(node, set.size);
+    return out;
+  };
   const index: LocalEndpointIndex = new Map();
-  for (const [id, byNode] of seen) {
-    const counts = new Map<string, number>();
-    for (const [node, set] of byNode) if (set.size > 0) counts.set(node, set.size);
-    index.set(id, counts);
-  }
+  for (const [id, byNode] of seen) index.set(id, { ready: count(byNode.ready), terminating: count(byNode.terminating) });
   return index;
 }

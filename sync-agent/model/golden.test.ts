@@ -5,11 +5,11 @@
 import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadAllYaml, type V1EndpointSlice, type V1Node, type V1Service } from "@kubernetes/client-node";
+import { loadAllYaml, type V1EndpointSlice, type V1Namespace, type V1Node, type V1Service } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { validateSnapshot } from "../../worker/snapshot/schema.ts";
 import { buildSnapshot, computeTopology, type HealthView } from "./desired.ts";
-import { DEFAULT_ADDRESS_PREFERENCE, type AddressType } from "./node.ts";
+import { DEFAULT_ADDRESS_PREFERENCE, type AddressFamily, type AddressType } from "./node.ts";
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata");
 const cases = readdirSync(DIR).filter((f) => f.endsWith(".yaml")).map((f) => f.replace(/\.yaml$/, ""));
@@ -25,6 +25,7 @@ function compute(yamlText: string): unknown {
     nodes: docs.filter((d) => d.kind === "Node") as unknown as V1Node[],
     services: docs.filter((d) => d.kind === "Service") as unknown as V1Service[],
     endpointSlices: docs.filter((d) => d.kind === "EndpointSlice") as unknown as V1EndpointSlice[],
+    namespaces: docs.filter((d) => d.kind === "Namespace") as unknown as V1Namespace[],
   };
   const cluster = String(opts.cluster ?? "test");
   const topo = computeTopology(state, {
@@ -33,6 +34,9 @@ function compute(yamlText: string): unknown {
     onlyClass: opts.onlyClass === true,
     defaultDomain: opts.defaultDomain as string | undefined,
     addressPreference: (opts.addressPreference as AddressType[] | undefined) ?? DEFAULT_ADDRESS_PREFERENCE,
+    addressFamily: opts.addressFamily as AddressFamily | undefined,
+    allowPrivateAddresses: opts.allowPrivateAddresses === true,
+    allowedHostnames: opts.allowedHostnames as string[] | undefined,
   });
   const view: HealthView = {
     node: (n) => health.nodes?.[n],
@@ -50,7 +54,18 @@ function compute(yamlText: string): unknown {
     services: Object.fromEntries(
       [...topo.verdicts]
         .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([id, v]) => [id, v.kind === "served" ? { kind: "served", hostnames: v.service.hostnames, lostHostnames: v.service.lostHostnames } : v]),
+        .map(([id, v]) => [
+          id,
+          v.kind === "served"
+            ? {
+                kind: "served",
+                hostnames: v.service.hostnames,
+                lostHostnames: v.service.lostHostnames,
+                terminatingFallback: v.service.terminatingFallback,
+                notices: v.service.notices,
+              }
+            : v,
+        ]),
     ),
   };
 }

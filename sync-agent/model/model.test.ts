@@ -44,6 +44,24 @@ describe("services", () => {
   it("rejects an unknown backend protocol", () => {
     expect(evaluateService(svc({}, { "edgelb.dev/backend-protocol": "grpc" }), opts).kind).toBe("skipped");
   });
+  it("takes the backend protocol from appProtocol when the annotation is absent; refuses h2c with a reason", () => {
+    const port = (appProtocol: string) => ({ ports: [{ name: "web", port: 443, nodePort: 30443, appProtocol }] });
+    const scheme = (v: ReturnType<typeof evaluateService>) => (v.kind === "served" ? v.spec.scheme : v.kind);
+    expect(scheme(evaluateService(svc(port("https")), opts))).toBe("https");
+    expect(scheme(evaluateService(svc(port("kubernetes.io/wss")), opts))).toBe("https");
+    expect(scheme(evaluateService(svc(port("http")), opts))).toBe("http");
+    expect(scheme(evaluateService(svc(port("https"), { "edgelb.dev/backend-protocol": "http" }), opts))).toBe("http");
+    const h2c = evaluateService(svc(port("kubernetes.io/h2c")), opts);
+    expect(h2c.kind === "skipped" && h2c.reason).toMatch(/appProtocol kubernetes.io\/h2c .* HTTP\/1.1/);
+  });
+  it("normalises loadBalancerSourceRanges and refuses an invalid one instead of serving it open", () => {
+    const v = evaluateService(svc({ loadBalancerSourceRanges: ["10.1.2.3/8", "2001:DB8::/32", "10.0.0.0/8"] }), opts);
+    expect(v.kind === "served" && v.spec.sourceRanges).toEqual(["10.0.0.0/8", "2001:db8::/32"]);
+    const legacy = evaluateService(svc({}, { "service.beta.kubernetes.io/load-balancer-source-ranges": " 192.0.2.0/24 ," }), opts);
+    expect(legacy.kind === "served" && legacy.spec.sourceRanges).toEqual(["192.0.2.0/24"]);
+    const bad = evaluateService(svc({ loadBalancerSourceRanges: ["192.0.2.0"] }), opts);
+    expect(bad).toEqual({ kind: "skipped", reason: 'spec.loadBalancerSourceRanges has invalid CIDR(s) "192.0.2.0": not serving it open to every client instead' });
+  });
 });
 
 describe("nodes", () => {

@@ -8,8 +8,10 @@ import { bodyExcerpt, errorKindForStatus, fetchWithTimeout, parseRetryAfter, Sin
 export interface HttpEndpoint {
   url: string;
   timeoutMs: number;
-  /** Sent on every request (authorization, accept). */
-  headers: Record<string, string>;
+  /** Sent on every request (authorization, accept); a function when the token may rotate. */
+  headers: Record<string, string> | (() => Record<string, string>);
+  /** The credentials were refused (401/403): re-read them before the next attempt. */
+  onAuthFailure?: () => void;
   /** Names a request in error messages, e.g. "Cloudflare API PUT". */
   label(method: string): string;
   /** The server's own message (and, on 409, its stored generation) from an error body. */
@@ -27,10 +29,12 @@ export interface SendOptions {
 
 /** One request; any other non-2xx answer throws a SinkError. */
 export async function send(ep: HttpEndpoint, method: string, signal?: AbortSignal, opts: SendOptions = {}): Promise<Response> {
-  const headers = opts.contentType ? { ...ep.headers, "content-type": opts.contentType } : ep.headers;
+  const base = typeof ep.headers === "function" ? ep.headers() : ep.headers;
+  const headers = opts.contentType ? { ...base, "content-type": opts.contentType } : base;
   const init: RequestInit = opts.body !== undefined ? { method, headers, body: opts.body } : { method, headers };
   const res = await fetchWithTimeout(ep.url, init, ep.timeoutMs, signal);
   if (res.ok || (opts.missingIsAnswer && res.status === 404)) return res;
+  if (res.status === 401 || res.status === 403) ep.onAuthFailure?.();
   return fail(ep, res, method);
 }
 

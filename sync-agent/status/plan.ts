@@ -5,12 +5,21 @@
 import type { V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { isIPLiteral } from "../../worker/snapshot/schema.ts";
+import { isEdgelbIngress } from "../model/service.ts";
+
+export { isEdgelbIngress };
 
 /** Structural subset of the model's FinalVerdict. */
 export type VerdictLike =
-  | { kind: "ignored"; reason: string }
+  | { kind: "ignored"; reason: string; foreign?: string | undefined }
   | { kind: "skipped"; reason: string }
-  | { kind: "served"; service?: { lostHostnames?: { hostname: string; to: string }[] | undefined } };
+  | {
+      kind: "served";
+      service?: {
+        lostHostnames?: { hostname: string; to: string }[] | undefined;
+        notices?: readonly PlannedEvent[] | undefined;
+      };
+    };
 
 /** Structural subset of the published Snapshot. */
 export interface PublishedLike {
@@ -50,23 +59,32 @@ export function ingressKey(ingress: readonly V1LoadBalancerIngress[] | undefined
   );
 }
 
-/** Does the current ingress look like something only we would have written (hostname-only entries)? */
-function hostnameOnly(ingress: readonly V1LoadBalancerIngress[]): boolean {
-  return ingress.length > 0 && ingress.every((i) => i.hostname && !i.ip && !i.ports?.length);
-}
-
 export type LbState =
   | { phase: "ignored" }
+  /** Class-less, and another load balancer already serves it: left to that one. */
+  | { phase: "foreign"; owner: string; reason: string }
   | { phase: "skipped"; reason: string }
   /** Ours and servable, but the edge does not serve it yet. */
   | { phase: "pending" }
   /** Ours, but what the edge serves is not known yet (before the stored snapshot was read). */
   | { phase: "unknown" }
-  | { phase: "published"; hostnames: string[]; backends: BackendSet; available: boolean; failOpen: boolean; lost: string[] };
+  | {
+      phase: "published";
+      hostnames: string[];
+      /** The nodes that may carry its traffic, healthy or not: health alone never makes an Event. */
+      backends: BackendSet;
+      available: boolean;
+      failOpen: boolean;
+      lost: string[];
+      /** Told once each (dropped ports, wildcard-only, refused hostnames, unroutable addresses). */
+      notices?: readonly PlannedEvent[];
+    };
 
 /**
- * The nodes a Service's traffic goes to. Every Cluster-policy Service of one
- * plan shares the same BackendSet object (the healthy nodes), so memory and
+ * The nodes a Service's traffic may go to (its node set, like upstream's
+ * "hosts": eligible nodes, or a Local Service's endpoint nodes; health
+ * does not change it). Every Cluster-policy Service of one
+ * plan shares the same BackendSet object, so memory and
  * time stay O(nodes + services), not O(nodes × services): at 5,000 × 5,000
  * per-Service lists were 25M strings (~200 MB). `id` is a digest of the
  * sorted names, so comparing two sets (for "Updated load balancer with new
@@ -118,16 +136,14 @@ export interface Plan {
 /** What the edge serves, indexed once per plan (the published snapshot can hold thousands of Services). */
 export interface EdgeIndex {
   services: Map<string, PublishedLike["services"][number]>;
-  /** The healthy nodes, shared by every Cluster-policy Service. */
+  /** The published nodes, shared by every Cluster-policy Service. */
   cluster: BackendSet;
 }
 
 export function indexEdge(published: PublishedLike): EdgeIndex {
   const services = new Map<string, PublishedLike["services"][number]>();
   for (const s of published.services) services.set(`${s.namespace}/${s.name}`, s);
-  const healthy: string[] = [];
-  for (const n of published.nodes) if (n.healthy) healthy.push(n.name);
-  return { services, cluster: backendSet(healthy) };
+  return { services, cluster: backendSet(published.nodes.map((n) => n.name)) };
 }
 
 export function lbState(
@@ -137,6 +153,7 @@ export function lbState(
   input: { failOpen?: boolean | undefined; failOpenServices?: ReadonlySet<string> | undefined },
 ): LbState {
   const key = serviceKey(svc);
+  if (verdict?.kind === "ignored" && verdict.foreign) return { phase: "foreign", owner: verdict.foreign, reason: verdict.reason };
   if (!verdict || verdict.kind === "ignored") return { phase: "ignored" };
   if (verdict.kind === "skipped") return { phase: "skipped", reason: verdict.reason };
   if (!edge) return { phase: "unknown" };
@@ -145,14 +162,23 @@ export function lbState(
   let backends: BackendSet;
   let failOpen = false;
   if (onEdge.trafficPolicy === "Local") {
-    backends = backendSet((onEdge.endpoints ?? []).filter((e) => e.healthy !== false).map((e) => e.node));
+    backends = backendSet((onEdge.endpoints ?? []).map((e) => e.node));
     failOpen = input.failOpenServices?.has(key) ?? false;
   } else {
     backends = edge.cluster;
     failOpen = input.failOpen ?? false;
   }
   const lost = (verdict.service?.lostHostnames ?? []).map((l) => `${l.hostname} (served by ${l.to})`);
-  return { phase: "published", hostnames: [...onEdge.hostnames], backends, available: backends.count > 0 && !failOpen, failOpen, lost };
+  const notices = verdict.service?.notices;
+  return {
+    phase: "published",
+    hostnames: [...onEdge.hostnames],
+    backends,
+    available: backends.count > 0,
+    failOpen,
+    lost,
+    ...(notices && notices.length > 0 ? { notices } : {}),
+  };
 }
 
 export function planStatus(input: PlanInput): Plan {
@@ -168,22 +194,32 @@ export function planStatus(input: PlanInput): Plan {
     states.set(key, state);
     const current = svc.status?.loadBalancer?.ingress ?? [];
     const currentKey = ingressKey(current);
+    // Entries edgelb never writes (another controller's `ip`s) stay, whatever
+    // the verdict: only hostname entries are ever ours to replace or clear.
+    const theirs = current.filter((i) => !isEdgelbIngress(i));
+    const oursNow = current.length - theirs.length;
     let want: V1LoadBalancerIngress[] | null; // null: leave alone
     if (state.phase === "published") {
-      want = ingressFor(state.hostnames);
+      want = [...theirs, ...ingressFor(state.hostnames)];
     } else if (state.phase === "ignored") {
-      // Not ours (any more). Clear only what we know we wrote — another
-      // controller may own this Service now — or a hostname-only ingress
-      // left on a Service that is no longer a LoadBalancer at all.
-      const ours = input.owned.get(key) === currentKey && currentKey !== "[]";
-      const staleNonLB = svc.spec?.type !== "LoadBalancer" && hostnameOnly(current);
-      want = ours || staleNonLB ? [] : null;
+      const cls = svc.spec?.loadBalancerClass;
+      if (svc.spec?.type === "LoadBalancer" && cls && !input.owned.has(key)) {
+        // Another class's controller (maybe another edgelb) owns even its hostname entries.
+        want = null;
+      } else {
+        // Class-less (e.g. --only-class), no longer a LoadBalancer, being
+        // deleted, or a class we served in this process: our entries go.
+        want = oursNow > 0 ? theirs : null;
+      }
+    } else if (state.phase === "foreign") {
+      // Left to its owner: only a hostname of ours (from before it arrived) goes.
+      want = oursNow > 0 ? theirs : null;
     } else if (state.phase === "unknown") {
       // Nothing known about the edge yet: do not touch what is there.
       want = null;
     } else {
       // Ours, but the edge does not serve it (skipped, or not pushed yet).
-      want = [];
+      want = theirs;
     }
     if (want === null) continue;
     const wantKey = ingressKey(want);
@@ -212,6 +248,12 @@ export interface PlannedEvent {
 export function transitionEvents(prev: LbState | undefined, next: LbState, pushError: string | null, prevPushError: string | null): PlannedEvent[] {
   const out: PlannedEvent[] = [];
   if (next.phase === "unknown") return out;
+  if (next.phase === "foreign") {
+    if (prev?.phase !== "foreign" || prev.reason !== next.reason) {
+      out.push({ type: "Normal", reason: "LoadBalancerOwnedElsewhere", message: next.reason });
+    }
+    return out;
+  }
   if (next.phase === "skipped") {
     if (prev?.phase !== "skipped" || prev.reason !== next.reason) {
       out.push({ type: "Warning", reason: "SyncLoadBalancerFailed", message: `Error syncing load balancer: ${next.reason}` });
@@ -227,18 +269,16 @@ export function transitionEvents(prev: LbState | undefined, next: LbState, pushE
   }
   if (next.phase !== "published") return out;
   const wasPublished = prev?.phase === "published" ? prev : null;
+  // Like upstream: Events follow the node set, never health (a flapping node
+  // must not write an Event on every Service; the controller logs fail-open).
   if (wasPublished && wasPublished.backends.id !== next.backends.id && next.available) {
     out.push({ type: "Normal", reason: "UpdatedLoadBalancer", message: "Updated load balancer with new hosts" });
   }
-  if (!next.available && (!wasPublished || wasPublished.available || wasPublished.failOpen !== next.failOpen)) {
-    out.push({
-      type: "Warning",
-      reason: "UnAvailableLoadBalancer",
-      message: next.failOpen
-        ? "There are no available nodes for LoadBalancer: every node failed its health check, so traffic goes to all of them (fail open)"
-        : "There are no available nodes for LoadBalancer",
-    });
+  if (!next.available && (!wasPublished || wasPublished.available)) {
+    out.push({ type: "Warning", reason: "UnAvailableLoadBalancer", message: "There are no available nodes for LoadBalancer" });
   }
+  const told = new Set((wasPublished?.notices ?? []).map((n) => `${n.reason}\u0000${n.message}`));
+  for (const n of next.notices ?? []) if (!told.has(`${n.reason}\u0000${n.message}`)) out.push({ type: n.type, reason: n.reason, message: n.message });
   const newlyLost = next.lost.filter((l) => !wasPublished?.lost.includes(l));
   if (newlyLost.length > 0) {
     out.push({ type: "Warning", reason: "SyncLoadBalancerFailed", message: `Error syncing load balancer: hostname already in use: ${newlyLost.join(", ")}` });
@@ -248,8 +288,10 @@ export function transitionEvents(prev: LbState | undefined, next: LbState, pushE
 
 /** The Event that goes with a successful status patch. */
 export function patchEvent(p: StatusPatch): PlannedEvent {
-  const to = p.ingress.map((i) => i.hostname).join(", ");
-  if (p.ingress.length === 0) return { type: "Normal", reason: "DeletedLoadBalancer", message: "Deleted load balancer" };
-  if (p.from.length === 0) return { type: "Normal", reason: "EnsuredLoadBalancer", message: `Ensured load balancer: ${to}` };
+  // Only our own (hostname) entries count: another controller's stay as they are.
+  const ours = p.ingress.filter(isEdgelbIngress);
+  const to = ours.map((i) => i.hostname).join(", ");
+  if (ours.length === 0) return { type: "Normal", reason: "DeletedLoadBalancer", message: "Deleted load balancer" };
+  if (!p.from.some(isEdgelbIngress)) return { type: "Normal", reason: "EnsuredLoadBalancer", message: `Ensured load balancer: ${to}` };
   return { type: "Normal", reason: "UpdatedLoadBalancer", message: `Updated load balancer: ${to}` };
 }

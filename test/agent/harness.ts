@@ -115,6 +115,8 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     sink: opts.sink,
     ...(opts.sink === "worker" ? { workerUrl: edge!.url, pushToken: token } : { accountId: "acc", namespaceId: "ns", apiToken: token, cloudflareApiUrl: cf!.baseUrl }),
     addressPreference: ["InternalIP"],
+    // Simulated nodes live on loopback, which Cloudflare would refuse: expected here.
+    allowPrivateAddresses: true,
     health: { mode: "kube-proxy", intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2, healthzPort: cluster.healthzPort },
     coalesceMs: 50,
     maxDelayMs: 300,

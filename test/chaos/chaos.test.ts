@@ -13,7 +13,8 @@
 // Counted apart and printed:
 // - PASSED_THROUGH: a 503 that node-2 sent while kube-proxy's /healthz said it
 //   was fine. Must be zero: the worker retries a node's 502/503/504 on another
-//   node (replayable requests) and ejects a node that keeps answering them.
+//   node (GETs, and these POSTs since the app opts in with
+//   edgelb.dev/retry-non-idempotent) and ejects a node that keeps answering them.
 // - DROPPED_BEFORE_EDGELB (tolerated, not hidden): the local workerd resetting connections it had not
 //   yet handed to edgelb's handler, seen only on starved cores.
 // The hung node here comes back within seconds, dropping the requests it held,
@@ -88,7 +89,9 @@ function lbService(name: string, hostname: string): Obj {
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name, namespace: "default", annotations: { "edgelb.dev/hostnames": hostname } },
+    // The users' POSTs are echoes, safe to run twice, so the app opts in to having them retried
+    // like GETs. Without it a POST that reached a node is never sent to another (retry-rules tests).
+    metadata: { name, namespace: "default", annotations: { "edgelb.dev/hostnames": hostname, "edgelb.dev/retry-non-idempotent": "true" } },
     spec: { type: "LoadBalancer", selector: { app: name }, ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] },
   };
 }
@@ -113,7 +116,7 @@ function startAgent(): AgentProcess {
   const args = [
     "--cluster", CLUSTER, "--kubeconfig", cluster.kubeconfigPath,
     "--sink", "worker", "--worker-url", proxy.url,
-    "--node-address-preference", "InternalIP", "--healthz-port", String(cluster.healthzPort),
+    "--node-address-preference", "InternalIP", "--allow-private-addresses", "--healthz-port", String(cluster.healthzPort),
     "--health-check-interval", `${PROBE.intervalMs}ms`, "--health-check-timeout", `${PROBE.timeoutMs}ms`,
     "--rise", String(PROBE.rise), "--fall", String(PROBE.fall),
     "--coalesce", "50ms", "--max-delay", "300ms", "--min-write-interval", "100ms", "--resync-period", "0",

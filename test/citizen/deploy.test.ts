@@ -6,8 +6,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadYaml } from "@kubernetes/client-node";
 import { addCitizenOptions, resolveCitizenConfig, type CitizenFlags } from "../../sync-agent/citizen/cli.ts";
 import { buildProgram, quietErrors } from "../../sync-agent/cli/index.ts";
-import type { AgentConfig } from "../../sync-agent/config.ts";
-import type { V1ClusterRoleBinding, V1Container, V1Namespace, V1RoleBinding } from "@kubernetes/client-node";
+import { DEFAULTS, type AgentConfig } from "../../sync-agent/config.ts";
+import type { V1ClusterRoleBinding, V1Container, V1Namespace, V1NetworkPolicy, V1RoleBinding } from "@kubernetes/client-node";
 import { DEFAULT_LEASE_NAME } from "../../sync-agent/leader/index.ts";
 import { DEPLOY_DIR, clusterRole, deployment, find, leaseRole, renderDeploy, type Manifest } from "./manifests.ts";
 import { allowed, requestAttributes, type Grants } from "./rbac.ts";
@@ -22,7 +22,7 @@ describe("kustomize base", () => {
     expect(find<V1Namespace>(docs, "Namespace").metadata?.name).toBe("edgelb");
     const kinds = docs.map((d) => d.kind).sort();
     expect(kinds).toEqual(
-      ["ClusterRole", "ClusterRoleBinding", "Deployment", "Namespace", "PodDisruptionBudget", "Role", "RoleBinding", "ServiceAccount"].sort(),
+      ["ClusterRole", "ClusterRoleBinding", "Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "Role", "RoleBinding", "ServiceAccount"].sort(),
     );
     for (const d of docs) {
       if (["Namespace", "ClusterRole", "ClusterRoleBinding"].includes(d.kind)) continue;
@@ -56,7 +56,10 @@ describe("kustomize base", () => {
     expect(can("PATCH", "/api/v1/namespaces/shop/services/web/status")).toBe(true);
     expect(can("POST", "/api/v1/namespaces/shop/events")).toBe(true);
     expect(can("PUT", `/apis/coordination.k8s.io/v1/namespaces/edgelb/leases/${DEFAULT_LEASE_NAME}`)).toBe(true);
+    expect(can("GET", "/api/v1/namespaces/kube-system")).toBe(true); // the cluster's identity
     // may not
+    expect(can("GET", "/api/v1/nodes/node-1")).toBe(false); // informers list and watch; nothing gets
+    expect(can("GET", "/api/v1/namespaces/shop/services/web")).toBe(false);
     expect(can("PATCH", "/api/v1/namespaces/shop/services/web")).toBe(false); // spec, metadata, finalizers
     expect(can("PUT", "/api/v1/namespaces/shop/services/web/status")).toBe(false);
     expect(can("GET", "/api/v1/namespaces/shop/secrets")).toBe(false);
@@ -106,20 +109,36 @@ describe("kustomize base", () => {
 describe("the Deployment's command line", () => {
   it("is accepted by the agent's real CLI and means what the manifests assume", async () => {
     const c = deployment(docs).spec!.template.spec!.containers[0]!;
-    // the Secret is mounted at run time; stand in a file for it
-    const dir = mkdtempSync(join(tmpdir(), "edgelb-deploy-"));
-    const args = (c.args ?? []).map((a) => (a.startsWith("--push-token-file=") ? `--push-token-file=${join(dir, "token")}` : a));
-    writeFileSync(join(dir, "token"), "t0ken\n");
-    let config: AgentConfig | undefined;
-    const program = buildProgram({ run: async (cfg) => void (config = cfg), env: {} });
-    addCitizenOptions(program);
-    quietErrors(program);
-    try {
-      await program.parseAsync(["node", "edgelb-sync-agent", ...args]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-    expect(config).toMatchObject({ cluster: "default", sink: "worker", pushToken: "t0ken", logFormat: "json" });
+    // --cluster has no default: it comes from a ConfigMap the pod cannot start without.
+    const clusterEnv = c.env?.find((e) => e.name === "EDGELB_CLUSTER");
+    expect(clusterEnv?.valueFrom?.configMapKeyRef).toEqual({ name: "edgelb-cluster", key: "name", optional: false });
+    expect(c.args?.some((a) => a.startsWith("--cluster"))).toBe(false);
+    const parse = async (env: Record<string, string>) => {
+      // the Secret is mounted at run time; stand in a file for it
+      const dir = mkdtempSync(join(tmpdir(), "edgelb-deploy-"));
+      const args = (c.args ?? []).map((a) => (a.startsWith("--push-token-file=") ? `--push-token-file=${join(dir, "token")}` : a));
+      writeFileSync(join(dir, "token"), "t0ken\n");
+      let config: AgentConfig | undefined;
+      const program = buildProgram({ run: async (cfg) => void (config = cfg), env: {} });
+      addCitizenOptions(program);
+      quietErrors(program);
+      // commander reads option environment variables from process.env
+      const saved = process.env.EDGELB_CLUSTER;
+      delete process.env.EDGELB_CLUSTER;
+      Object.assign(process.env, env);
+      try {
+        await program.parseAsync(["node", "edgelb-sync-agent", ...args]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        if (saved === undefined) delete process.env.EDGELB_CLUSTER;
+        else process.env.EDGELB_CLUSTER = saved;
+      }
+      return { config, program };
+    };
+    // Without the ConfigMap's value the agent refuses to start, and says why.
+    await expect(parse({})).rejects.toThrow(/--cluster is required \(or EDGELB_CLUSTER\)/);
+    const { config, program } = await parse({ EDGELB_CLUSTER: "home" });
+    expect(config).toMatchObject({ cluster: "home", sink: "worker", pushToken: "t0ken", logFormat: "json" });
     const citizen = resolveCitizenConfig(program.opts<CitizenFlags>(), { POD_NAMESPACE: "edgelb" }, { dryRun: false });
     expect(citizen).toMatchObject({ metricsAddress: ":9090", leaderElect: true, leaseName: DEFAULT_LEASE_NAME });
   });
@@ -130,5 +149,25 @@ describe("the Deployment's command line", () => {
     const file = c.args!.find((a) => a.startsWith("--push-token-file="))!.split("=")[1]!;
     expect(Object.keys(secret.stringData)).toContain(file.split("/").at(-1));
     expect(secret.metadata.name).toBe("edgelb-push-token");
+  });
+});
+
+describe("NetworkPolicy", () => {
+  it("lets in only the metrics port, and lets out only DNS, the API server, the edge and the health checks", () => {
+    const np = find<V1NetworkPolicy>(docs, "NetworkPolicy");
+    const d = deployment(docs);
+    expect(np.spec?.podSelector?.matchLabels).toEqual(d.spec?.selector.matchLabels);
+    expect(np.spec?.policyTypes).toEqual(["Ingress", "Egress"]);
+    // ingress: the named metrics port, from anywhere (Prometheus, the kubelet), nothing else
+    expect(np.spec?.ingress).toEqual([{ ports: [{ port: "metrics", protocol: "TCP" }] }]);
+    const c = d.spec!.template.spec!.containers[0]!;
+    expect(c.ports?.map((p) => p.name)).toEqual(["metrics"]);
+    // egress: every rule names its ports (a rule without ports would allow everything)
+    const egress = np.spec?.egress ?? [];
+    const open = egress.flatMap((r) => r.ports ?? []).map((p) => `${p.protocol}/${p.port}${p.endPort ? `-${p.endPort}` : ""}`);
+    for (const r of egress) expect(r.ports?.length, "egress rule without ports").toBeGreaterThan(0);
+    expect(open.sort()).toEqual(["TCP/10256", "TCP/30000-32767", "TCP/443", "TCP/53", "TCP/6443", "UDP/53"].sort());
+    // the health-check port the agent uses by default is among them
+    expect(open).toContain(`TCP/${DEFAULTS.health.healthzPort}`);
   });
 });

@@ -39,7 +39,7 @@ it("runs as a process: leads, writes status, serves metrics, and releases the le
     "--import", "tsx", "sync-agent/main.ts",
     "--cluster", "home", "--kubeconfig", cluster.kubeconfigPath,
     "--sink", "kv-api", "--account-id", "acc", "--namespace-id", "ns", "--cloudflare-api-url", cf.baseUrl,
-    "--node-address-preference", "InternalIP", "--healthz-port", String(cluster.healthzPort),
+    "--node-address-preference", "InternalIP", "--allow-private-addresses", "--healthz-port", String(cluster.healthzPort),
     "--health-check-interval", "200ms", "--health-check-timeout", "150ms",
     "--metrics-address", "127.0.0.1:0", "--log-format", "json",
     "--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "300ms",

@@ -287,6 +287,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       pushToken: token,
       // The simulated nodes only have InternalIPs; a real cluster's nodes may have both.
       ...(real ? { onlyClass: true, defaultDomain: "localhost" } : { addressPreference: ["InternalIP"] }),
+      // A local demo's nodes have private or loopback addresses: expected, not warned about.
+      allowPrivateAddresses: true,
       health: { mode: "kube-proxy", intervalMs: interval, timeoutMs: Math.round(interval / 2), rise: 2, fall: 2, healthzPort },
       coalesceMs: 100,
       maxDelayMs: 500,

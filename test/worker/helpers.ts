@@ -54,6 +54,10 @@ export function testEdge(vars: Partial<Env> = {}, opts: Omit<EdgeOptions, "env">
   const request = async (host: string, path = "/", init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
     headers.set("host", host);
+    // What a client sends on the wire with a body of known size (a Request built here has none).
+    if (typeof init.body === "string" && !headers.has("content-length")) {
+      headers.set("content-length", String(new TextEncoder().encode(init.body).byteLength));
+    }
     const ctx = createExecutionContext();
     const res = await edge.fetch(new Request(`https://${host}${path}`, { ...init, headers }), ctx);
     await waitOnExecutionContext(ctx);

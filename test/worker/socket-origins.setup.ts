@@ -7,7 +7,9 @@
 // - a WebSocket origin (127.0.93.21) that echoes and, on command, fragments,
 //   pings and closes;
 // - a control endpoint (127.0.93.1) through which tests change a node's
-//   behaviour and read what the origins observed.
+//   behaviour and read what the origins observed;
+// - a recording origin (127.11.0.20) that keeps every byte each connection
+//   sent, by `/rec/<id>`, and answers as the query says (see startRecorder).
 import { createHash } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
@@ -30,7 +32,15 @@ export interface SocketOrigins {
   tlsProbe: { address: string; port: number };
   /** An HTTP origin on the IPv6 loopback, answering with the Host it received. */
   v6: { address: string; port: number };
+  /** Records the bytes of each connection under the id in its path `/rec/<id>`; read them at `${control}/rec/<id>`. */
+  recorder: { address: string; port: number };
   control: string;
+}
+
+/** What the recording origin saw on one connection (base64), and whether it has closed. */
+export interface Recording {
+  raw: string;
+  closed: boolean;
 }
 
 declare module "vitest" {
@@ -149,6 +159,11 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     s.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // "hi"
     s.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]));
   },
+  // Handshake, then never reads again: what the worker sends piles up.
+  "ws-deaf": (s, req) => {
+    s.write(wsAccept(req));
+    s.pause();
+  },
   // Handshake, one text frame, then TCP goes away without a close frame.
   "ws-drop": (s, req) => {
     s.write(wsAccept(req));
@@ -205,8 +220,98 @@ function startRawOrigin(address: string): Promise<net.Server> {
   return listen(server, address);
 }
 
+/**
+ * The recording origin. Each connection's bytes are kept under the id in the
+ * first request's path (`/rec/<id>`), all of them, until it closes: a
+ * smuggled second request shows up there. The query says when and what to answer:
+ * - (default) `200`, empty, as soon as the first head is complete;
+ * - `answer=body`: `200` with `{"bodyBytes":n}` once the whole body arrived
+ *   (Content-Length, or chunked up to its last chunk);
+ * - `answer=never`: nothing; with `pause=1` it also stops reading after the head;
+ * - `answer=script&b=<base64url>&split=<n>`: those bytes in writes of n bytes, then close.
+ */
+function startRecorder(address: string, recordings: Map<string, { raw: Buffer; closed: boolean }>): Promise<net.Server> {
+  const server = net.createServer((s) => {
+    s.on("error", () => {});
+    let rec: { raw: Buffer; closed: boolean } | undefined;
+    let query = new URLSearchParams();
+    let answered = false;
+    let buf = Buffer.alloc(0);
+    s.on("close", () => {
+      if (rec) rec.closed = true;
+    });
+    s.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const headEnd = buf.indexOf("\r\n\r\n");
+      if (headEnd === -1) return;
+      if (!rec) {
+        const line = buf.subarray(0, buf.indexOf("\r\n")).toString("latin1");
+        const target = line.split(" ")[1] ?? "";
+        const url = new URL(target, "http://recorder");
+        query = url.searchParams;
+        rec = { raw: buf, closed: false };
+        recordings.set(url.pathname.replace(/^\/rec\//, ""), rec);
+      }
+      rec.raw = buf;
+      if (answered) return;
+      const mode = query.get("answer") ?? "head";
+      if (mode === "never") {
+        if (query.get("pause") === "1") s.pause();
+        return;
+      }
+      if (mode === "script") {
+        answered = true;
+        const bytes = Buffer.from(query.get("b") ?? "", "base64url");
+        const split = Math.max(1, Number(query.get("split") ?? bytes.length) || 1);
+        const writeFrom = (i: number) => {
+          if (s.destroyed) return;
+          if (i >= bytes.length) return void s.end();
+          s.write(bytes.subarray(i, i + split), () => setImmediate(() => writeFrom(i + split)));
+        };
+        return writeFrom(0);
+      }
+      if (mode === "body") {
+        const head = buf.subarray(0, headEnd).toString("latin1").toLowerCase();
+        const body = buf.subarray(headEnd + 4);
+        const cl = /\r\ncontent-length: *(\d+)/.exec(head);
+        let bodyBytes: number | undefined;
+        if (cl) bodyBytes = body.length >= Number(cl[1]) ? Number(cl[1]) : undefined;
+        else if (head.includes("\r\ntransfer-encoding: chunked")) bodyBytes = dechunkedLength(body);
+        else bodyBytes = 0;
+        if (bodyBytes === undefined) return;
+        answered = true;
+        const json = JSON.stringify({ bodyBytes });
+        // One request per connection: a fetch() client must not reuse it.
+        return void s.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${json.length}\r\n\r\n${json}`);
+      }
+      answered = true;
+      // Stays open (every later byte is recorded), but a fetch() client must not reuse it.
+      s.write("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    });
+  });
+  return listen(server, address);
+}
+
+/** Data bytes of a complete chunked body, or undefined while its last chunk has not arrived. */
+function dechunkedLength(body: Buffer): number | undefined {
+  let i = 0;
+  let total = 0;
+  for (;;) {
+    const eol = body.indexOf("\r\n", i);
+    if (eol === -1) return undefined;
+    const size = parseInt(body.subarray(i, eol).toString("latin1"), 16);
+    if (Number.isNaN(size)) return undefined;
+    if (size === 0) return body.subarray(eol, eol + 4).toString("latin1") === "\r\n\r\n" ? total : undefined;
+    total += size;
+    i = eol + 2 + size + 2;
+    if (i > body.length) return undefined;
+  }
+}
+
 interface WsObserved {
   lastClose: { code: number; reason: string } | null;
+  /** Pings the origin received (the relay's keepalive). */
+  pings: number;
 }
 
 async function startWsOrigin(address: string, observed: WsObserved): Promise<{ server: http.Server; wss: WebSocketServer }> {
@@ -220,6 +325,7 @@ async function startWsOrigin(address: string, observed: WsObserved): Promise<{ s
       observed.lastClose = { code, reason: reason.toString() };
     });
     ws.on("pong", (payload) => ws.send(`pong:${payload.toString()}`));
+    ws.on("ping", () => observed.pings++);
     ws.on("message", (data, isBinary) => {
       const text = isBinary ? "" : data.toString();
       let m: RegExpExecArray | null;
@@ -267,7 +373,14 @@ export default async function setup(project: TestProject) {
     rawSockets.add(s);
     s.on("close", () => rawSockets.delete(s));
   });
-  const observed: WsObserved = { lastClose: null };
+  const recordings = new Map<string, { raw: Buffer; closed: boolean }>();
+  const recorder = await startRecorder("127.11.0.20", recordings);
+  const recorderSockets = new Set<net.Socket>();
+  recorder.on("connection", (s) => {
+    recorderSockets.add(s);
+    s.on("close", () => recorderSockets.delete(s));
+  });
+  const observed: WsObserved = { lastClose: null, pings: 0 };
   const ws = await startWsOrigin(`${NET}.21`, observed);
 
   const v6 = await listen(
@@ -300,6 +413,11 @@ export default async function setup(project: TestProject) {
     }
     if (req.url === "/raw/stats") return json(200, stats);
     if (req.url === "/ws/observed") return json(200, observed);
+    const rec = /^\/rec\/([^/?]+)$/.exec(req.url ?? "");
+    if (rec) {
+      const r = recordings.get(rec[1]!);
+      return r ? json(200, { raw: r.raw.toString("base64"), closed: r.closed }) : json(404, { error: "nothing recorded" });
+    }
     if (req.url === "/tls-probe") return json(200, { firstBytes });
     json(404, { error: "unknown control path" });
   });
@@ -314,15 +432,18 @@ export default async function setup(project: TestProject) {
     ws: { address: `${NET}.21`, port: port(ws.server) },
     v6: { address: "::1", port: port(v6) },
     tlsProbe: { address: `${NET}.22`, port: port(tlsProbe) },
+    recorder: { address: "127.11.0.20", port: port(recorder) },
     control: `http://${NET}.1:${port(control)}`,
   });
 
   return async () => {
     for (const s of rawSockets) s.destroy();
+    for (const s of recorderSockets) s.destroy();
     await Promise.all([
       ...nodes.map((n) => n.stop()),
       new Promise((r) => raw.close(r)),
       new Promise((r) => tlsProbe.close(r)),
+      new Promise((r) => recorder.close(r)),
       new Promise((r) => {
         v6.closeAllConnections();
         v6.close(r);

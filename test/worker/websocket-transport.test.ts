@@ -2,9 +2,10 @@
 // against a `ws` origin on loopback and against origins that break the
 // protocol. (The same conversations through the whole worker, for both
 // transports, are in websocket-proxy.test.ts.)
+import { connect } from "cloudflare:sockets";
 import { describe, expect, inject, it } from "vitest";
-import { socketTransport } from "../../worker/transport/socket/index.ts";
-import { MalformedResponseError, type Origin } from "../../worker/transport/types.ts";
+import { createSocketTransport, socketTransport } from "../../worker/transport/socket/index.ts";
+import { MalformedResponseError, type Origin, type Transport } from "../../worker/transport/types.ts";
 import { openThroughSocket, until, WsClient } from "./websocket-client.ts";
 
 const o = inject("socketOrigins");
@@ -95,5 +96,49 @@ describe("socket transport: WebSocket relay", () => {
       (v) => v.lastClose?.code === 4011,
       "the origin to see the close",
     ).then((v) => expect(v.lastClose).toEqual({ code: 4011, reason: "client leaves" }));
+  });
+});
+
+describe("socket transport: WebSocket memory and keepalive", () => {
+  const openWith = (t: Transport, origin: Origin, path: string) =>
+    t.send({
+      origin,
+      request: new Request(`http://ignored.invalid${path}`, { headers: { upgrade: "websocket" } }),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+    });
+  const pings = async () => ((await (await fetch(`${o.control}/ws/observed`)).json()) as { pings: number }).pings;
+
+  it("pings an idle origin so its idle timeout does not cut the connection (client pings never reach JavaScript)", async () => {
+    const t = createSocketTransport({ connect, log: () => {}, webSocket: { pingIntervalMs: 100 } });
+    const before = await pings();
+    const c = new WsClient((await openWith(t, wsOrigin, "/")).webSocket!);
+    await until(pings, (n) => n >= before + 2, "the origin to receive keepalive pings");
+    // Still a working connection afterwards.
+    c.ws.send("still here");
+    expect(await c.next()).toBe("still here");
+    expect((await c.close()).code).toBe(1000);
+  });
+
+  it("closes the client with 1009 when the origin stops taking its messages, instead of buffering without end", async () => {
+    const lines: [string, string, Record<string, unknown>][] = [];
+    const t = createSocketTransport({
+      connect,
+      log: (level, event, fields) => lines.push([level, event, fields]),
+      webSocket: { maxBufferedBytes: 1 << 20 },
+    });
+    const res = await openWith(t, rawOrigin, "/raw/ws-deaf");
+    expect(res.status).toBe(101);
+    const c = new WsClient(res.webSocket!);
+    let closed: { code: number; reason: string } | undefined;
+    void c.closed.then((v) => (closed = v));
+    const message = new Uint8Array(256 * 1024);
+    // Kernel buffers take a few MiB before the origin's silence shows; 128 MiB is far past any of them.
+    for (let i = 0; i < 512 && !closed; i++) {
+      c.ws.send(message);
+      await new Promise((r) => setTimeout(r, 0)); // let the relay see it
+    }
+    expect(closed?.code).toBe(1009);
+    expect(lines.find(([, e]) => e === "websocket.backlog_exceeded")).toMatchObject(["warn", "websocket.backlog_exceeded", { node: "raw" }]);
   });
 });

@@ -10,10 +10,17 @@ export interface BalancerState {
   next: number;
   /** Smooth weighted round-robin credit per origin key. */
   credit: Map<string, number>;
+  /**
+   * Until this time every healthy origin of the route was found ejected: pick
+   * among all (fail open) without scanning them again on every request.
+   */
+  allEjectedUntil: number;
+  /** Fail-open weighted picks: running sums of the weights of every origin, built on first use. */
+  cumulativeWeights: Float64Array | undefined;
 }
 
 export function newBalancerState(): BalancerState {
-  return { next: 0, credit: new Map() };
+  return { next: 0, credit: new Map(), allEjectedUntil: 0, cumulativeWeights: undefined };
 }
 
 export interface PickContext {

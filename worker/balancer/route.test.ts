@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { buildIndex, lookupRoute, routeOrigins, type Route, type RouteOrigin } from "../config/routes.ts";
 import { SNAPSHOT_SCHEMA, validateSnapshot, type Snapshot, type SnapshotInput } from "../snapshot/schema.ts";
 import { newBalancerState, cookieValue } from "./index.ts";
-import { chooseOrigin, SMALL_ROUTE, type ChooseContext } from "./route.ts";
+import { ALL_EJECTED_RECHECK_MS, chooseOrigin, SMALL_ROUTE, type ChooseContext } from "./route.ts";
 
 // Routes larger than SMALL_ROUTE take the probing path; these tests use 200 nodes.
 const N = 200;
@@ -72,7 +72,7 @@ describe("chooseOrigin on a large route", () => {
     const choice = chooseOrigin(r, c);
     expect(choice.failedOpen).toBe(true);
     expect(choice.origin).toBeDefined();
-    expect(choice.remaining).toHaveLength(N);
+    expect(choice.remaining).toBe(N);
     const all = new Set(routeOrigins(r).map((o) => o.key));
     expect(chooseOrigin(r, ctx({ tried: all }))).toEqual({ failedOpen: false });
   });
@@ -159,5 +159,140 @@ describe("chooseOrigin on a large route", () => {
     // A cookie naming the Local node of the second cluster pins it.
     const w1Origin = routeOrigins(r).find((o) => o.key === "west/w1:31080")!;
     expect(chooseOrigin(r, ctx({ cookie: cookieValue(w1Origin) })).origin!.key).toBe("west/w1:31080");
+  });
+});
+
+describe("spreading an ejected node's share", () => {
+  const spread = (seq: RouteOrigin[]) => {
+    const counts = new Map<string, number>();
+    for (const o of seq) counts.set(o.key, (counts.get(o.key) ?? 0) + 1);
+    const mean = seq.length / counts.size;
+    return { counts, mean, max: Math.max(...counts.values()) };
+  };
+  const hundred = (policy: object, extra: Partial<SnapshotInput["services"][0]> = {}) => {
+    const snap = snapshot("c", nodes(100), [{ namespace: "d", name: "web", hostnames: ["web.example"], nodePort: 30080, policy, ...extra }]);
+    return lookupRoute(buildIndex([{ cluster: "c", snapshot: snap }]), "web.example")!;
+  };
+  // Ten neighbours in the list, n40 … n49.
+  const ejected = new Set(Array.from({ length: 10 }, (_, i) => `c/n${40 + i}:30080`));
+  const isEjected = (k: string) => ejected.has(k);
+
+  it.each(["round-robin", "weighted", "random", "least-request"])("%s: with 10 of 100 neighbours ejected, no node gets over 1.5× the mean", (algorithm) => {
+    const r = hundred({ algorithm });
+    const seq = picks(r, ctx({ isEjected }), 9_000);
+    expect(seq.some((o) => ejected.has(o.key))).toBe(false);
+    const { counts, mean, max } = spread(seq);
+    expect(counts.size).toBe(90);
+    expect(max).toBeLessThanOrEqual(1.5 * mean);
+  });
+
+  it("round robin stays exact: each usable node once per cycle of picks", () => {
+    const r = hundred({ algorithm: "round-robin" });
+    const { counts } = spread(picks(r, ctx({ isEjected }), 90 * 7));
+    expect(new Set(counts.values())).toEqual(new Set([7]));
+  });
+
+  it("weighted Local endpoints keep their weights with 10 neighbours ejected", () => {
+    const endpoints = Array.from({ length: 100 }, (_, i) => ({ node: `n${i}`, weight: 1 + (i % 3) }));
+    const r = hundred({ algorithm: "weighted" }, { trafficPolicy: "Local", endpoints });
+    const seq = picks(r, ctx({ isEjected }), 6_000);
+    const counts = new Map<string, number>();
+    for (const o of seq) counts.set(o.node, (counts.get(o.node) ?? 0) + 1);
+    const total = endpoints.filter((e) => !ejected.has(`c/${e.node}:30080`)).reduce((s, e) => s + e.weight, 0);
+    for (const e of endpoints) {
+      if (ejected.has(`c/${e.node}:30080`)) continue;
+      const fair = (6_000 * e.weight) / total;
+      expect(counts.get(e.node)!).toBeLessThanOrEqual(1.5 * fair);
+      expect(counts.get(e.node)!).toBeGreaterThanOrEqual(fair / 1.5);
+    }
+  });
+});
+
+describe("failing open on a large route", () => {
+  const SIZE = 10_000;
+  const big = (policy: object, unhealthy?: (i: number) => boolean) => {
+    const snap = snapshot("c", nodes(SIZE, "n", unhealthy), [{ namespace: "d", name: "web", hostnames: ["web.example"], nodePort: 30080, policy }]);
+    return lookupRoute(buildIndex([{ cluster: "c", snapshot: snap }]), "web.example")!;
+  };
+  /** A request's tried set that counts lookups: work per pick shows there. */
+  class CountingSet extends Set<string> {
+    static lookups = 0;
+    override has(key: string): boolean {
+      CountingSet.lookups++;
+      return super.has(key);
+    }
+  }
+
+  it("does not look at every node on each request when every node is ejected", () => {
+    const r = big({ algorithm: "round-robin" });
+    let calls = 0;
+    let now = 5_000;
+    const state = newBalancerState();
+    const c = (over: Partial<ChooseContext> = {}) =>
+      ctx({ state, now: () => now, isEjected: () => (calls++, true), ...over });
+    const seen = new Set<string>();
+    for (let i = 0; i < 1_000; i++) {
+      const choice = chooseOrigin(r, c());
+      expect(choice.failedOpen).toBe(true);
+      // A count for the log line, not ten thousand names.
+      expect(choice.remaining).toBe(SIZE);
+      seen.add(choice.origin!.key);
+    }
+    // One scan of the route, then a few lookups per request at most.
+    expect(calls).toBeLessThan(SIZE + 1_000 * 4);
+    // Failing open still spreads the requests.
+    expect(seen.size).toBe(1_000);
+    // A second later the route is looked at again: a node back in service gets traffic without failing open.
+    now += ALL_EJECTED_RECHECK_MS;
+    expect(chooseOrigin(r, c({ isEjected: (k) => k !== "c/n77:30080" }))).toMatchObject({ failedOpen: false, origin: { key: "c/n77:30080" } });
+  });
+
+  it("does not look at every node on each request when the agent reports every node unhealthy", () => {
+    for (const policy of [{ algorithm: "round-robin" }, { algorithm: "random" }, { algorithm: "least-request" }, { affinity: "cookie" }]) {
+      const r = big(policy, () => true);
+      const state = newBalancerState();
+      CountingSet.lookups = 0;
+      for (let i = 0; i < 200; i++) {
+        const tried = new CountingSet();
+        const first = chooseOrigin(r, ctx({ state, tried }));
+        expect(first).toMatchObject({ failedOpen: true, remaining: SIZE });
+        tried.add(first.origin!.key);
+        // The retry of the same request goes elsewhere.
+        const second = chooseOrigin(r, ctx({ state, tried }));
+        expect(second).toMatchObject({ failedOpen: true, remaining: SIZE - 1 });
+        expect(second.origin!.key).not.toBe(first.origin!.key);
+      }
+      expect(CountingSet.lookups).toBeLessThan(200 * 10);
+    }
+  });
+
+  it("keeps client-ip affinity while failing open", () => {
+    const r = big({ affinity: "client-ip" }, () => true);
+    const state = newBalancerState();
+    const clients = Array.from({ length: 200 }, (_, i) => `198.51.100.${i}`);
+    const first = clients.map((ip) => chooseOrigin(r, ctx({ state, clientIp: ip })).origin!.key);
+    const again = clients.map((ip) => chooseOrigin(r, ctx({ state, clientIp: ip })).origin!.key);
+    expect(again).toEqual(first);
+    expect(new Set(first).size).toBeGreaterThan(150);
+  });
+
+  it("weighted fail-open follows the weights", () => {
+    const snap = snapshot("c", nodes(40), [
+      {
+        namespace: "d",
+        name: "web",
+        hostnames: ["web.example"],
+        nodePort: 30080,
+        policy: { algorithm: "weighted" },
+        trafficPolicy: "Local",
+        endpoints: Array.from({ length: 40 }, (_, i) => ({ node: `n${i}`, weight: i === 0 ? 40 : 1, healthy: false })),
+      },
+    ]);
+    const r = lookupRoute(buildIndex([{ cluster: "c", snapshot: snap }]), "web.example")!;
+    const seq = picks(r, ctx(), 4_000);
+    const heavy = seq.filter((o) => o.node === "n0").length;
+    // n0 weighs 40 of 79.
+    expect(heavy / 4_000).toBeGreaterThan(0.45);
+    expect(heavy / 4_000).toBeLessThan(0.56);
   });
 });

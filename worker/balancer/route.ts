@@ -1,12 +1,14 @@
 // Chooses the origin of a route for one attempt of a request, without looking
 // at every node: the healthy origins of a route are precomputed per snapshot,
 // and ejected or already tried ones are skipped by probing from the balancer's
-// choice rather than by filtering the whole list. Small routes and the rare
-// cases that need the whole list (non-uniform weights over many origins,
-// fail-open) take the plain list path, with the same semantics.
+// choice rather than by filtering the whole list. Failing open picks among all
+// origins the same way, and a route found with every healthy origin ejected is
+// not scanned again on every request. Small routes and non-uniform weights over
+// many healthy origins take the plain list path, with the same semantics.
 import { AFFINITY_GROUPS, affinityOf, nodeAt, originAt, originKey, routeOrigins, type Backend, type Route, type RouteOrigin } from "../config/routes.ts";
 import { hash32, rendezvousScore } from "./hash.ts";
 import { COOKIE_NODE_CHARS, cookieNodePart, cookieValue, pick, rendezvous, type BalancerState } from "./index.ts";
+import type { EjectionPool } from "../health/index.ts";
 
 export interface ChooseContext {
   state: BalancerState;
@@ -20,24 +22,61 @@ export interface ChooseContext {
   clientIp?: string;
   /** The affinity cookie's value, when the route's affinity is cookie. */
   cookie?: string;
+  /** Clock for how long "every healthy origin is ejected" is trusted; Date.now by default. */
+  now?: () => number;
 }
 
 export interface Choice {
   origin?: RouteOrigin;
   /** Every remaining origin is ejected or reported unhealthy: one of them was chosen anyway. */
   failedOpen: boolean;
-  /** The remaining (untried) nodes when failing open, for the log. */
-  remaining?: string[];
+  /** When failing open: how many origins were left to try (a count, so the log line stays small). */
+  remaining?: number;
 }
 
 /** Routes up to this many origins take the list path (cheap at this size, and exact). */
 export const SMALL_ROUTE = 32;
 
+/**
+ * How long a route found with every healthy origin ejected fails open without
+ * looking again: one scan per second instead of one per request. Ejections
+ * last 10 s or more, so a node coming back waits at most this long.
+ */
+export const ALL_EJECTED_RECHECK_MS = 1_000;
+
 export function chooseOrigin(route: Route, ctx: ChooseContext): Choice {
   if (route.size <= SMALL_ROUTE) return chooseFromList(route, ctx);
-  const origin = chooseHealthy(route, ctx);
-  if (origin) return { origin, failedOpen: false };
+  if (route.healthyCount > 0) {
+    const state = ctx.state;
+    // The clock is read only while the route is marked (the common path stays clock-free).
+    if (state.allEjectedUntil === 0 || state.allEjectedUntil <= (ctx.now ?? Date.now)()) {
+      const origin = chooseHealthy(route, ctx);
+      if (origin) {
+        state.allEjectedUntil = 0;
+        return { origin, failedOpen: false };
+      }
+      // Unless this request's own tries hide a usable origin, every healthy one is ejected.
+      if (everyTriedEjected(ctx)) state.allEjectedUntil = (ctx.now ?? Date.now)() + ALL_EJECTED_RECHECK_MS;
+    }
+  }
   return failOpen(route, ctx);
+}
+
+/**
+ * The ejection cap's pool for an origin of this route: its Service's NodePort
+ * in its cluster, sized by the Service's serving (agent-healthy) nodes, or all
+ * of them when none is. O(Services behind the hostname).
+ */
+export function ejectionPool(route: Route, origin: Pick<RouteOrigin, "cluster" | "port">): EjectionPool | undefined {
+  for (const b of route.backends) {
+    if (b.cluster === origin.cluster && b.port === origin.port) return { id: `${b.cluster}:${b.port}`, size: b.healthy.length || b.size };
+  }
+  return undefined;
+}
+
+function everyTriedEjected(ctx: ChooseContext): boolean {
+  for (const key of ctx.tried) if (!ctx.isEjected(key)) return false;
+  return true;
 }
 
 const usable = (key: string, ctx: ChooseContext) => !ctx.tried.has(key) && !ctx.isEjected(key);
@@ -57,13 +96,86 @@ function chooseFromList(route: Route, ctx: ChooseContext): Choice {
   const ok = fresh.filter((o) => o.healthy && !ctx.isEjected(o.key));
   if (ok.length > 0 || fresh.length === 0) return { origin: listChoice(ok, route, ctx), failedOpen: false };
   // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
-  return { origin: listChoice(fresh, route, ctx), failedOpen: true, remaining: fresh.map((o) => o.node) };
+  return { origin: listChoice(fresh, route, ctx), failedOpen: true, remaining: fresh.length };
 }
 
+/**
+ * Every remaining origin is ejected or reported unhealthy: trying them beats
+ * refusing. Chooses among all untried origins of the route by its policy,
+ * skipping only the few this request tried: O(tried), not O(size).
+ */
 function failOpen(route: Route, ctx: ChooseContext): Choice {
-  const fresh = routeOrigins(route).filter((o) => !ctx.tried.has(o.key));
-  if (fresh.length === 0) return { failedOpen: false };
-  return { origin: listChoice(fresh, route, ctx), failedOpen: true, remaining: fresh.map((o) => o.node) };
+  // Tried keys are origins of this route.
+  const left = route.size - ctx.tried.size;
+  if (left <= 0) return { failedOpen: false };
+  const origin = chooseAny(route, ctx);
+  return origin ? { origin, failedOpen: true, remaining: left } : { failedOpen: false };
+}
+
+function chooseAny(route: Route, ctx: ChooseContext): RouteOrigin | undefined {
+  if (ctx.cookie !== undefined) {
+    const pinned = pinnedByCookie(route, ctx.cookie);
+    if (pinned && !ctx.tried.has(pinned.key)) return pinned;
+  }
+  if (ctx.clientIp !== undefined) return highestScore(route, ctx.clientIp, ctx, true);
+  const n = route.size;
+  switch (route.policy.algorithm) {
+    case "weighted":
+      if (!route.uniformWeights) return untriedFrom(route, weightedPosition(route, ctx), ctx)?.[1];
+      return untriedFrom(route, ctx.state.next++ % n, ctx)?.[1];
+    case "round-robin":
+      return untriedFrom(route, ctx.state.next++ % n, ctx)?.[1];
+    case "random":
+      return untriedFrom(route, Math.floor(ctx.random() * n), ctx)?.[1];
+    case "least-request": {
+      const a = untriedFrom(route, Math.floor(ctx.random() * n), ctx);
+      if (!a) return undefined;
+      const b = untriedFrom(route, Math.floor(ctx.random() * n), ctx);
+      if (!b || b[0] === a[0]) return a[1];
+      return ctx.inFlight(b[1].key) < ctx.inFlight(a[1].key) ? b[1] : a[1];
+    }
+  }
+}
+
+/** The i-th origin of the route (0 ≤ i < size): backend and position. */
+function originIndex(route: Route, i: number): [Backend, number] {
+  for (const b of route.backends) {
+    if (i < b.size) return [b, i];
+    i -= b.size;
+  }
+  throw new Error("origin index out of range");
+}
+
+/** From index start on, the first origin this request has not tried (wrapping). */
+function untriedFrom(route: Route, start: number, ctx: ChooseContext): [number, RouteOrigin] | undefined {
+  const n = route.size;
+  for (let j = 0; j < n; j++) {
+    const i = (start + j) % n;
+    const [b, pos] = originIndex(route, i);
+    if (!ctx.tried.has(originKey(b, pos))) return [i, originAt(b, pos)];
+  }
+  return undefined;
+}
+
+/** A random origin index with probability proportional to its weight: O(log size) after one O(size) build. */
+function weightedPosition(route: Route, ctx: ChooseContext): number {
+  let sums = ctx.state.cumulativeWeights;
+  if (!sums || sums.length !== route.size) {
+    sums = new Float64Array(route.size);
+    let total = 0;
+    let i = 0;
+    for (const b of route.backends) for (let p = 0; p < b.size; p++) sums[i++] = total += b.weights ? b.weights[p]! : 1;
+    ctx.state.cumulativeWeights = sums;
+  }
+  const r = ctx.random() * sums[sums.length - 1]!;
+  let lo = 0;
+  let hi = sums.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sums[mid]! > r) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /** The i-th healthy origin of the route (0 ≤ i < healthyCount): backend and position. */
@@ -88,19 +200,37 @@ function probe(route: Route, start: number, ctx: ChooseContext, skip = -1): [num
 }
 
 /**
- * A random usable origin: a few random draws first, so an ejected node's
- * share spreads over all others rather than landing on its neighbour, then a
- * linear probe (bounded by the route's size) for when most are out.
+ * A random usable origin: random draws first, so an ejected node's share
+ * spreads over all others rather than landing on its neighbour, then a linear
+ * probe (bounded by the route's size) for when most are out.
  */
 function probeRandom(route: Route, ctx: ChooseContext, skip = -1): [number, RouteOrigin] | undefined {
   const n = route.healthyCount;
-  for (let k = 0; k < 4; k++) {
+  for (let k = 0; k < RANDOM_DRAWS; k++) {
     const i = Math.floor(ctx.random() * n);
     if (i === skip) continue;
     const [b, pos] = healthyAt(route, i);
     if (usable(originKey(b, pos), ctx)) return [i, originAt(b, pos)];
   }
   return probe(route, Math.floor(ctx.random() * n), ctx, skip);
+}
+
+/** Half of the healthy origins out leaves 1/256 of picks to the probe. */
+const RANDOM_DRAWS = 8;
+
+/**
+ * Round robin over the healthy origins. An unusable origin's turn passes to
+ * the next pick, not to its neighbour: the counter moves past it, so every
+ * usable origin still gets exactly one pick per cycle and an ejected node's
+ * share spreads evenly over all the others.
+ */
+function nextInTurn(route: Route, ctx: ChooseContext): RouteOrigin | undefined {
+  const n = route.healthyCount;
+  for (let j = 0; j < n; j++) {
+    const [b, pos] = healthyAt(route, ctx.state.next++ % n);
+    if (usable(originKey(b, pos), ctx)) return originAt(b, pos);
+  }
+  return undefined;
 }
 
 /** A usable healthy origin, or undefined when none is left. */
@@ -111,7 +241,7 @@ function chooseHealthy(route: Route, ctx: ChooseContext): RouteOrigin | undefine
     const pinned = pinnedByCookie(route, ctx.cookie);
     if (pinned && pinned.healthy && usable(pinned.key, ctx)) return pinned;
   }
-  if (ctx.clientIp !== undefined) return highestScore(route, ctx.clientIp, ctx);
+  if (ctx.clientIp !== undefined) return highestScore(route, ctx.clientIp, ctx, false);
   const algorithm = route.policy.algorithm;
   if (algorithm === "weighted" && !route.uniformWeights) {
     // Smooth weighted round-robin needs every candidate's credit: the list path.
@@ -127,7 +257,7 @@ function chooseHealthy(route: Route, ctx: ChooseContext): RouteOrigin | undefine
   switch (algorithm) {
     case "round-robin":
     case "weighted": // equal weights: smooth weighted round-robin is round-robin
-      return probe(route, ctx.state.next++ % n, ctx)?.[1];
+      return nextInTurn(route, ctx);
     case "random":
       return probeRandom(route, ctx)?.[1];
     case "least-request": {
@@ -149,14 +279,15 @@ function chooseHealthy(route: Route, ctx: ChooseContext): RouteOrigin | undefine
  * every node gets an even share), then a node inside it by plain rendezvous.
  * A node that is unhealthy, ejected or tried is skipped inside its group, so
  * only its own clients move (about 1/N of them); a group with no usable node
- * hands its clients to their next-best group.
+ * hands its clients to their next-best group. Failing open, every untried
+ * origin counts as usable, whatever its health.
  */
-function highestScore(route: Route, clientIp: string, ctx: ChooseContext): RouteOrigin | undefined {
+function highestScore(route: Route, clientIp: string, ctx: ChooseContext, failOpen: boolean): RouteOrigin | undefined {
   const client = hash32(clientIp);
   // Candidate groups with their weighted-rendezvous rank (smaller is better).
   const groups: { b: Backend; nodes: number[] | undefined; positions: number; rank: number }[] = [];
   for (const b of route.backends) {
-    if (b.healthy.length === 0) continue;
+    if ((failOpen ? b.size : b.healthy.length) === 0) continue;
     if (b.members) {
       groups.push({ b, nodes: undefined, positions: b.size, rank: rankOf(client, groupSeed(b), b.size) });
       continue;
@@ -181,13 +312,12 @@ function highestScore(route: Route, clientIp: string, ctx: ChooseContext): Route
     for (let k = 0; k < grp.positions; k++) {
       // Position in the backend: a node index for Cluster Services, a member index for Local ones.
       const pos = grp.nodes ? grp.nodes[k]! : k;
-      const healthy = b.memberHealthy ? b.memberHealthy[pos]! : b.table.healthy[pos]!;
-      if (!healthy) continue;
+      if (!failOpen && !(b.memberHealthy ? b.memberHealthy[pos]! : b.table.healthy[pos]!)) continue;
       const score = rendezvousScore(client, seeds[nodeAt(b, pos)]!);
       if (score < bestScore) continue;
       const key = originKey(b, pos);
       if (score === bestScore && key >= bestKey) continue;
-      if (!usable(key, ctx)) continue;
+      if (failOpen ? ctx.tried.has(key) : !usable(key, ctx)) continue;
       best = pos;
       bestScore = score;
       bestKey = key;

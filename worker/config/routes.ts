@@ -8,6 +8,7 @@
 import type { ServicePolicy, Snapshot, SnapshotService } from "../snapshot/schema.ts";
 import type { Origin } from "../transport/types.ts";
 import { hash32 } from "../balancer/hash.ts";
+import { compileRanges, type CompiledRanges } from "../source-ranges/index.ts";
 
 /** One backend of a route: a node's address and a Service's NodePort. */
 export interface RouteOrigin extends Origin {
@@ -96,6 +97,8 @@ export interface Route {
   healthyCount: number;
   /** Every origin has weight 1 (always so without Local Services). */
   uniformWeights: boolean;
+  /** loadBalancerSourceRanges of the Services that restrict sources; the client must pass each. */
+  sourceRanges?: CompiledRanges[];
 }
 
 export interface RouteIndex {
@@ -257,6 +260,7 @@ export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[])
         route.size += backend.size;
         route.healthyCount += backend.healthy.length;
         route.uniformWeights &&= uniform;
+        if (svc.sourceRanges) (route.sourceRanges ??= []).push(compileRanges(svc.sourceRanges));
       }
     }
   }

@@ -1,62 +1,132 @@
-// Request bodies up to a limit are buffered so that a failed connection can be
-// retried on another node; larger ones stream once and are not retried.
+// The client's request body on its way to one or more origins. A body with a
+// small Content-Length is read first so that a retry can send it again; any
+// other body (large, or of unknown length: a trickling `curl -T -` upload)
+// streams at once and is sent to one origin only. Every byte that passes is
+// counted against the declared length, so a client that hangs up or sends
+// fewer bytes than it announced is told apart from an origin failure.
 
 export const RETRY_BUFFER_LIMIT = 64 * 1024;
 
-export interface PreparedBody {
-  /** True when every attempt can send the same body again. */
-  replayable: boolean;
-  /** The body for the next attempt; a streamed body can be taken only once. */
-  take(): BodyInit | null;
-  /** Whether a streamed body was already handed out. */
-  readonly consumed: boolean;
+/** The client's body failed (ended early, too long, or the client went away): the client's fault, never the node's. */
+export class ClientBodyError extends Error {
+  override readonly name = "ClientBodyError";
 }
 
-export async function prepareBody(request: Request, limit = RETRY_BUFFER_LIMIT): Promise<PreparedBody> {
+export interface PreparedBody {
+  /** True when every attempt can send the same body again. */
+  readonly replayable: boolean;
+  /** The body for the next attempt; a streamed body can be taken only once. */
+  take(): ReadableStream<Uint8Array> | null;
+  /** Whether the last attempt's transport read any byte of the body (so the request head had gone out). */
+  readonly started: boolean;
+  /** Set once the client's body failed while streaming. */
+  readonly clientError: ClientBodyError | undefined;
+}
+
+export type BodyOutcome = { ok: true; body: PreparedBody } | { ok: false; error: ClientBodyError };
+
+/** A declared length, or undefined when absent; NaN when present but not a number (refused). */
+export function declaredLength(request: Request): number | undefined {
+  const value = request.headers.get("content-length");
+  if (value === null) return undefined;
+  return /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+}
+
+export async function prepareBody(request: Request, limit = RETRY_BUFFER_LIMIT): Promise<BodyOutcome> {
   const body = request.body;
-  if (body === null || request.method === "GET" || request.method === "HEAD") return buffered(null);
-  const declared = request.headers.get("content-length");
-  if (declared !== null && /^\d+$/.test(declared)) {
-    return Number(declared) <= limit ? buffered(await request.arrayBuffer()) : streamed(body);
+  if (body === null) return { ok: true, body: buffered(null) };
+  const declared = declaredLength(request);
+  if (declared !== undefined && Number.isNaN(declared)) {
+    return { ok: false, error: new ClientBodyError("Content-Length is not a number") };
   }
-  // Unknown length: read up to the limit; if the body ends there it is small.
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return buffered(concat(chunks, size));
-    chunks.push(value);
-    size += value.byteLength;
-    if (size > limit) break;
+  if (declared !== undefined && declared <= limit) {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await request.arrayBuffer());
+    } catch (e) {
+      return { ok: false, error: new ClientBodyError(`request body failed: ${(e as Error).message ?? String(e)}`) };
+    }
+    if (bytes.byteLength !== declared) {
+      return { ok: false, error: new ClientBodyError(`request body ended after ${bytes.byteLength} of ${declared} bytes`) };
+    }
+    return { ok: true, body: buffered(bytes) };
   }
-  // Too large to keep: hand out what was read, then the rest as it arrives.
-  const rest = new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const c of chunks) controller.enqueue(c);
+  return { ok: true, body: streamed(body, declared) };
+}
+
+function buffered(bytes: Uint8Array | null): PreparedBody {
+  let started = false;
+  return {
+    replayable: true,
+    clientError: undefined,
+    get started() {
+      return started;
     },
+    take() {
+      started = false;
+      if (bytes === null) return null;
+      // A fresh stream per attempt, so the proxy sees whether the transport began to send it.
+      let sent = false;
+      return new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent) return controller.close();
+          sent = true;
+          started = true;
+          controller.enqueue(bytes.slice());
+        },
+        // No read ahead: a pull means the transport itself is sending.
+      }, { highWaterMark: 0 });
+    },
+  };
+}
+
+/**
+ * Passes the client's stream through chunk by chunk as it arrives (no
+ * waiting for a buffer to fill), counting bytes against the declared length.
+ */
+function streamed(source: ReadableStream<Uint8Array>, declared: number | undefined): PreparedBody {
+  let consumed = false;
+  let started = false;
+  let clientError: ClientBodyError | undefined;
+  let received = 0;
+  const reader = source.getReader();
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, message: string) => {
+    clientError = new ClientBodyError(message);
+    controller.error(clientError);
+    reader.cancel(clientError).catch(() => {});
+  };
+  const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const { value, done } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        return fail(controller, `request body failed after ${received} bytes: ${(e as Error).message ?? String(e)}`);
+      }
+      if (r.done) {
+        if (declared !== undefined && received !== declared) {
+          return fail(controller, `request body ended after ${received} of ${declared} bytes`);
+        }
+        return controller.close();
+      }
+      started = true;
+      received += r.value.byteLength;
+      if (declared !== undefined && received > declared) {
+        return fail(controller, `request body is longer than its Content-Length (${declared})`);
+      }
+      controller.enqueue(r.value);
     },
     cancel(reason) {
       return reader.cancel(reason);
     },
-  });
-  return streamed(rest);
-}
-
-function buffered(bytes: ArrayBuffer | Uint8Array | null): PreparedBody {
-  return { replayable: true, consumed: false, take: () => bytes };
-}
-
-function streamed(stream: ReadableStream<Uint8Array>): PreparedBody {
-  let consumed = false;
+  }, { highWaterMark: 0 });
   return {
     replayable: false,
-    get consumed() {
-      return consumed;
+    get started() {
+      return started;
+    },
+    get clientError() {
+      return clientError;
     },
     take() {
       if (consumed) throw new Error("a streamed request body can be sent only once");
@@ -64,14 +134,4 @@ function streamed(stream: ReadableStream<Uint8Array>): PreparedBody {
       return stream;
     },
   };
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }

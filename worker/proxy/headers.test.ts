@@ -1,5 +1,22 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { clientResponseHeaders, edgeFacts, originRequestHeaders, requestIdOf, stripHopByHop } from "./headers.ts";
+import {
+  CLIENT_FORWARDING,
+  clientResponseHeaders,
+  edgeFacts,
+  forwardedValue,
+  isFieldName,
+  isFieldValue,
+  originRequestHeaders,
+  requestIdOf,
+  stripHopByHop,
+} from "./headers.ts";
+
+function originHeaders(req: Request, websocket = false): Headers {
+  const h = originRequestHeaders(req, edgeFacts(req, "rid"), websocket);
+  if (!(h instanceof Headers)) throw new Error(h.fault);
+  return h;
+}
 
 describe("hop-by-hop headers", () => {
   it("are removed from responses too, with any header the Connection field names", () => {
@@ -10,11 +27,19 @@ describe("hop-by-hop headers", () => {
     expect([...h.keys()].sort()).toEqual(["content-type", "set-cookie", "x-request-id"]);
   });
 
+  it("are removed from requests, with any header the client's Connection field names", () => {
+    const req = new Request("https://a/", { headers: { connection: "x-trace-hop", "x-trace-hop": "1", te: "trailers", accept: "*/*" } });
+    const h = originHeaders(req);
+    expect(h.has("x-trace-hop")).toBe(false);
+    expect(h.has("te")).toBe(false);
+    expect(h.get("accept")).toBe("*/*");
+  });
+
   it("keep Upgrade and Connection for a WebSocket handshake", () => {
     const req = new Request("https://ws.example.com/chat", {
       headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "k", "keep-alive": "1" },
     });
-    const h = originRequestHeaders(req, edgeFacts(req, "rid"), true);
+    const h = originHeaders(req, true);
     expect(h.get("upgrade")).toBe("websocket");
     expect(h.get("connection")).toBe("Upgrade");
     expect(h.get("sec-websocket-key")).toBe("k");
@@ -35,10 +60,83 @@ describe("request id", () => {
 describe("forwarding headers", () => {
   it("omit the client address when the edge does not know it (local development)", () => {
     const req = new Request("http://app.local:8787/", { headers: { "x-forwarded-for": "6.6.6.6", host: "app.local:8787" } });
-    const h = originRequestHeaders(req, edgeFacts(req, "rid"), false);
+    const h = originHeaders(req);
     expect(h.has("x-forwarded-for")).toBe(false);
     expect(h.get("x-forwarded-proto")).toBe("http");
     expect(h.get("x-forwarded-host")).toBe("app.local:8787");
+    expect(h.get("forwarded")).toBe('host="app.local:8787";proto=http');
     expect(h.get("host")).toBe("app.local:8787");
+  });
+
+  it("drop every client-supplied forwarding header and set the edge's own", () => {
+    const forged = Object.fromEntries(CLIENT_FORWARDING.map((n) => [n, "6.6.6.6"]));
+    const req = new Request("https://shop.example.com/", { headers: { ...forged, "cf-connecting-ip": "2001:db8::1", host: "shop.example.com" } });
+    const h = originHeaders(req);
+    for (const name of ["true-client-ip", "x-client-ip", "x-original-url", "x-original-forwarded-for", "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-server", "x-forwarded-ssl", "x-forwarded-scheme"]) {
+      expect(h.has(name), name).toBe(false);
+    }
+    expect(h.get("x-forwarded-for")).toBe("2001:db8::1");
+    expect(h.get("x-real-ip")).toBe("2001:db8::1");
+    expect(h.get("forwarded")).toBe('for="[2001:db8::1]";host=shop.example.com;proto=https');
+  });
+
+  it("write a Forwarded value that parses back to the edge's facts (property)", () => {
+    const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join("."));
+    const ipv6 = fc.ipV6();
+    const host = fc.string({ minLength: 1, maxLength: 40 }).filter(isFieldValue);
+    fc.assert(
+      fc.property(fc.option(fc.oneof(ipv4, ipv6), { nil: undefined }), host, fc.constantFrom("http", "https"), (clientIp, h, proto) => {
+        const parsed = parseForwarded(forwardedValue({ clientIp, host: h, proto }));
+        expect(parsed.for).toBe(clientIp === undefined ? undefined : clientIp.includes(":") ? `[${clientIp}]` : clientIp);
+        expect(parsed.host).toBe(h);
+        expect(parsed.proto).toBe(proto);
+      }),
+    );
+  });
+});
+
+/** A strict RFC 7239 forwarded-element parser, for the property above. */
+function parseForwarded(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const pair = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)=(?:([!#$%&'*+\-.^_`|~0-9A-Za-z]+)|"((?:[^"\\]|\\.)*)")(;|$)/;
+  let rest = value;
+  while (rest.length > 0) {
+    const m = pair.exec(rest);
+    if (!m) throw new Error(`unparseable Forwarded: ${value}`);
+    out[m[1]!] = m[2] ?? m[3]!.replace(/\\(.)/g, "$1");
+    rest = rest.slice(m[0].length);
+  }
+  return out;
+}
+
+describe("request guard", () => {
+  it("refuses names that are not tokens and values with control characters, and says which", () => {
+    const req = new Request("https://a/", { headers: { "x-evil": "a\u0001b" } });
+    expect(originRequestHeaders(req, edgeFacts(req, "rid"), false)).toEqual({ fault: "header x-evil holds a control character", name: "x-evil" });
+    const named = new Request("https://a/", { headers: { "x\u00e9": "b" } });
+    expect(originRequestHeaders(named, edgeFacts(named, "rid"), false)).toMatchObject({ fault: "a header name is not a valid token" });
+  });
+
+  it("lets tab and any non-ASCII code point through, refuses C0 controls and DEL (property)", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 30 }), (value) => {
+        const bad = [...value].some((ch) => {
+          const c = ch.codePointAt(0)!;
+          return (c < 0x20 && c !== 0x09) || c === 0x7f;
+        });
+        expect(isFieldValue(value)).toBe(!bad);
+      }),
+    );
+    expect(isFieldValue("\u010d\u010a")).toBe(true);
+  });
+
+  it("takes exactly the RFC 9110 token characters in names (property)", () => {
+    const tchar = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", minLength: 1, maxLength: 20 }), (name) => {
+        expect(isFieldName(name)).toBe([...name].every((ch) => tchar.includes(ch)));
+      }),
+    );
+    expect(isFieldName("")).toBe(false);
   });
 });

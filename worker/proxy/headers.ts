@@ -1,5 +1,8 @@
-// Header rewriting between client and origin. Forwarding headers are set from
-// what the edge itself knows and never taken from the client.
+// Header rewriting between client and origin, in one pass over the client's
+// fields: each name and value is checked (the request guard), connection-
+// specific and client-supplied forwarding fields are dropped, the rest is
+// copied. Forwarding headers are then set from what the edge itself knows and
+// never taken from the client.
 
 /** RFC 9110 §7.6.1 connection-specific fields, plus the old proxy ones. */
 const HOP_BY_HOP = [
@@ -14,8 +17,30 @@ const HOP_BY_HOP = [
   "proxy-authorization",
 ];
 
-/** Client-supplied values the edge must not pass on as if it had set them. */
-const FORWARDING = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded"];
+/**
+ * Forwarding fields a client may forge and an app may trust (rate limits,
+ * audit logs, "is this https?"). The edge sets its own X-Forwarded-For/-Proto/
+ * -Host, X-Real-IP and Forwarded; every other one is dropped.
+ */
+export const CLIENT_FORWARDING = [
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-prefix",
+  "x-forwarded-server",
+  "x-forwarded-ssl",
+  "x-forwarded-scheme",
+  "x-real-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-original-url",
+  "x-original-forwarded-for",
+];
+
+/** Fields the origin request never copies from the client: the edge sets them itself or drops them. */
+const NOT_COPIED = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING, "host", "x-request-id"]);
 
 /** Removes hop-by-hop fields, including those the Connection field names. */
 export function stripHopByHop(headers: Headers, keepUpgrade = false): Headers {
@@ -52,8 +77,7 @@ export interface EdgeFacts {
   requestId: string;
 }
 
-export function edgeFacts(request: Request, requestId: string): EdgeFacts {
-  const url = new URL(request.url);
+export function edgeFacts(request: Request, requestId: string, url = new URL(request.url)): EdgeFacts {
   return {
     clientIp: request.headers.get("cf-connecting-ip")?.trim() || undefined,
     proto: url.protocol.replace(":", ""),
@@ -62,14 +86,59 @@ export function edgeFacts(request: Request, requestId: string): EdgeFacts {
   };
 }
 
-/** The headers an origin receives. The original Host is kept. */
-export function originRequestHeaders(request: Request, facts: EdgeFacts, websocket: boolean): Headers {
-  const headers = stripHopByHop(new Headers(request.headers), websocket);
+/** RFC 9110 §5.6.2 token: what a field name must be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * Control characters a field value must not hold (RFC 9110 §5.5): 0x00–0x1F
+ * except HTAB, and DEL. Checked on code points after workerd's UTF-8 decoding,
+ * so U+010D U+010A (which a Latin-1 writer would turn into CR LF) passes here
+ * and is the writer's business; a real CR, LF or NUL never does.
+ */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+export function isFieldName(name: string): boolean {
+  return TOKEN.test(name);
+}
+
+export function isFieldValue(value: string): boolean {
+  return !CONTROL.test(value);
+}
+
+/** Why the request guard refused a request: said to the client (its own header), logged in full. */
+export interface HeaderFault {
+  fault: string;
+  /** The offending name, for the log line (JSON-escaped there). */
+  name: string;
+}
+
+/**
+ * The headers an origin receives, or why the request must be refused. The
+ * original Host is kept. One pass over the client's fields: the CPU cost is
+ * one check and at most one append per field.
+ */
+export function originRequestHeaders(request: Request, facts: EdgeFacts, websocket: boolean): Headers | HeaderFault {
+  const connection = request.headers.get("connection");
+  // Fields the client's Connection header names are its hop's, not the origin's.
+  const named =
+    connection === null
+      ? undefined
+      : new Set(
+          connection
+            .split(",")
+            .map((s) => s.trim().toLowerCase())
+            .filter(Boolean),
+        );
+  const headers = new Headers();
+  for (const [name, value] of request.headers) {
+    if (!isFieldName(name)) return { fault: "a header name is not a valid token", name };
+    if (!isFieldValue(value)) return { fault: `header ${name} holds a control character`, name };
+    if (NOT_COPIED.has(name) || named?.has(name)) continue;
+    headers.append(name, value);
+  }
   if (websocket) {
     headers.set("upgrade", "websocket");
     headers.set("connection", "Upgrade");
   }
-  for (const name of FORWARDING) headers.delete(name);
   headers.set("host", facts.host);
   if (facts.clientIp) {
     headers.set("x-forwarded-for", facts.clientIp);
@@ -77,8 +146,29 @@ export function originRequestHeaders(request: Request, facts: EdgeFacts, websock
   }
   headers.set("x-forwarded-proto", facts.proto);
   headers.set("x-forwarded-host", facts.host);
+  headers.set("forwarded", forwardedValue(facts));
   headers.set("x-request-id", facts.requestId);
   return headers;
+}
+
+/** RFC 7239 Forwarded element from the edge's facts: for (when known), host, proto. */
+export function forwardedValue(facts: Pick<EdgeFacts, "clientIp" | "host" | "proto">): string {
+  const parts: string[] = [];
+  if (facts.clientIp) {
+    // An IPv6 node name is "[addr]" and must be quoted (":" is not a token character).
+    parts.push(`for=${facts.clientIp.includes(":") ? quoted(`[${facts.clientIp}]`) : forwardedToken(facts.clientIp)}`);
+  }
+  parts.push(`host=${forwardedToken(facts.host)}`);
+  parts.push(`proto=${forwardedToken(facts.proto)}`);
+  return parts.join(";");
+}
+
+function forwardedToken(value: string): string {
+  return TOKEN.test(value) ? value : quoted(value);
+}
+
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
 }
 
 /** The headers the client receives from an origin's response. */

@@ -1,21 +1,31 @@
-// Sends a client request to one origin of its route and fails over: a
-// connection failure (or, for requests without a body that are safe to repeat,
-// a missing response head) moves the request to another node, up to the
-// policy's attempts. So does a 502/503/504 from the node when the request can be
-// sent again (as nginx's proxy_next_upstream and Envoy's retry_on: 5xx do).
-// Picks, retries and ejections are logged.
+// Sends a client request to one origin of its route and fails over by the
+// rule in retry.ts: a connection that failed before any request byte went out
+// moves to another node whatever the method; after that, and on a 502/503/504
+// answer, only idempotent methods (or Services that opted in) with a body that
+// can be sent again. Retries are paid from the isolate's retry budget, and a
+// 503 with Retry-After reaches the client instead of the next node.
+// Error bodies name no node, address, namespace or cluster: the client gets a
+// short message and the request id, the log line with that id the details.
 import type { Route, RouteOrigin } from "../config/routes.ts";
 import { cookieValue, readCookie, type BalancerState } from "../balancer/index.ts";
-import { chooseOrigin, type ChooseContext } from "../balancer/route.ts";
+import { chooseOrigin, ejectionPool, type ChooseContext } from "../balancer/route.ts";
 import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
-import { ConnectError, MalformedResponseError, ResponseTimeoutError } from "../transport/types.ts";
+import {
+  ConnectError,
+  InvalidRequestHeadError,
+  MalformedResponseError,
+  ResponseTimeoutError,
+  UpstreamResetError,
+} from "../transport/types.ts";
 import { prepareBody } from "./body.ts";
+import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
+import { retryRefusal } from "./retry.ts";
 
 export interface ProxyDeps {
   health: PassiveHealth;
@@ -28,14 +38,20 @@ export interface ProxyDeps {
   requestLogs: boolean;
   random: () => number;
   now: () => number;
+  /** The isolate's retry budget; without one, retries are limited only by the policy's attempts. */
+  retryBudget?: RetryBudget;
 }
 
-const IDEMPOTENT_WITHOUT_BODY = new Set(["GET", "HEAD", "OPTIONS"]);
-/** Origin statuses that say "not this node, not now": retried elsewhere, counted against the node. */
+/** Origin statuses that say "not this node, not now": counted against the node, retried when the rule allows. */
 const RETRY_STATUSES = new Set([502, 503, 504]);
+/** Hold for a 503 whose Retry-After cannot be read. */
+const DEFAULT_HOLD_MS = 5_000;
 
-function text(status: number, body: string, extra: Record<string, string> = {}): Response {
-  return new Response(`${body}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", ...extra } });
+function text(status: number, body: string, requestId: string, extra: Record<string, string> = {}): Response {
+  return new Response(`edgelb: ${body} (request ${requestId})\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "x-request-id": requestId, ...extra },
+  });
 }
 
 export async function proxy(request: Request, route: Route, deps: ProxyDeps): Promise<Response> {
@@ -44,8 +60,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   let names: string | undefined;
   const serviceNamesOf = () => (names ??= route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", "));
   const requestId = requestIdOf(request);
-  const facts = edgeFacts(request, requestId);
   const url = new URL(request.url);
+  const facts = edgeFacts(request, requestId, url);
+  const budget = deps.retryBudget;
+  budget?.request();
   const done = (res: Response, fields: Record<string, unknown>) => {
     if (deps.requestLogs) {
       deps.log("info", "request", {
@@ -60,22 +78,32 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     }
     return res;
   };
+  /** The client's own request is at fault: 400, an info line, and no node is blamed. */
+  const badRequest = (event: string, reason: string, fields: Record<string, unknown> = {}) => {
+    deps.log("info", event, { requestId, host: facts.host, method: request.method, reason, ...fields });
+    return done(text(400, `bad request: ${reason}`, requestId), fields);
+  };
 
   if (route.size === 0) {
-    return done(
-      text(503, `edgelb: service ${serviceNamesOf()} for host ${facts.host} has no origins (no ready node)`, {
-        "retry-after": "10",
-        "x-request-id": requestId,
-      }),
-      {},
-    );
+    deps.log("info", "proxy.no_origins", { requestId, host: facts.host, services: serviceNamesOf() });
+    return done(text(503, "no server is ready for this site", requestId, { "retry-after": "10" }), {});
   }
 
   const policy = route.policy;
   const pathAndQuery = url.pathname + url.search;
   const websocket = isWebSocketRequest(request);
   const headers = originRequestHeaders(request, facts, websocket);
-  const body = await prepareBody(request);
+  if (!(headers instanceof Headers)) {
+    // Before any origin connection: a forged line break never reaches a node.
+    return badRequest("proxy.refused", headers.fault, { header: JSON.stringify(headers.name) });
+  }
+  if ((request.method === "GET" || request.method === "HEAD") && carriesBody(request)) {
+    // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
+    return badRequest("proxy.refused", `a ${request.method} request must not carry a body`);
+  }
+  const prepared = await prepareBody(request);
+  if (!prepared.ok) return badRequest("proxy.client_body_failed", prepared.error.message);
+  const body = prepared.body;
   const state = deps.balancer(route);
   const tried = new Set<string>();
   const errors: string[] = [];
@@ -100,6 +128,15 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     }
     return choice.origin;
   };
+  const retryNonIdempotent = policy.retryNonIdempotent === true;
+  /** Why the next attempt is not made, or undefined when it may go (and is paid from the budget). */
+  const refuseNext = (attempt: number, refusal: string | undefined): string | undefined => {
+    if (refusal) return refusal;
+    if (attempt >= policy.attempts) return "no attempt left";
+    if (tried.size >= route.size) return "no node left";
+    if (budget && !budget.tryRetry()) return "retry budget spent";
+    return undefined;
+  };
 
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     const origin = choose();
@@ -113,6 +150,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       redirect: "manual",
     });
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
+    const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     const release = track(deps.inFlight, origin.key);
     let upstream: Response;
     try {
@@ -124,46 +162,84 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       });
     } catch (err) {
       release();
-      const message = (err as Error).message ?? String(err);
-      errors.push(`${origin.node}: ${message}`);
-      const retryable =
-        err instanceof ConnectError ||
-        (err instanceof ResponseTimeoutError && IDEMPOTENT_WITHOUT_BODY.has(request.method) && !websocket);
-      if (err instanceof ConnectError || err instanceof ResponseTimeoutError) {
-        deps.health.failure(origin.key, message, { cluster: origin.cluster, service: origin.service, node: origin.node });
+      if (err instanceof InvalidRequestHeadError) {
+        // The transport refused to write this head (smuggling): the client's fault, no node was blamed.
+        deps.log("info", "proxy.bad_request", { ...fields, error: err.message });
+        return done(text(400, "invalid request header", requestId), fields);
       }
-      const canRetry = retryable && body.replayable && attempt < policy.attempts;
-      if (canRetry && tried.size < route.size) {
-        deps.log("warn", "proxy.retry", { ...fields, error: message, kind: (err as Error).name });
+      const message = (err as Error).message ?? String(err);
+      const kind = (err as Error).name;
+      const known =
+        err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError || err instanceof MalformedResponseError;
+      // Transports throw only the classes above for the node's faults; anything else is the request body's own.
+      if (body.clientError || (!known && request.body !== null)) {
+        // The client hung up or sent less than it announced: not the node's fault.
+        return badRequest("proxy.client_body_failed", "the request body ended early", {
+          ...fields,
+          error: body.clientError?.message ?? message,
+        });
+      }
+      errors.push(`${origin.node}: ${message}`);
+      const connectionFailure = err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError;
+      if (connectionFailure) deps.health.failure(origin.key, message, nodeFields, "connection", ejectionPool(route, origin));
+      // A ConnectError means no byte reached the node. The socket transport reads the body only after
+      // the head went out, so a body it began to read says otherwise (fetch() reads ahead: no such hint).
+      const sentBody = transport.name === "socket" && body.started;
+      const stage = err instanceof ConnectError && !sentBody ? "before-send" : "after-send";
+      const noRetry = refuseNext(
+        attempt,
+        connectionFailure
+          ? retryRefusal({ method: request.method, stage, replayable: body.replayable, retryNonIdempotent, websocket })
+          : "the node's answer was not valid HTTP",
+      );
+      if (noRetry === undefined) {
+        deps.log("warn", "proxy.retry", { ...fields, error: message, kind, stage });
         continue;
       }
-      deps.log("error", "proxy.failed", { ...fields, error: message, kind: (err as Error).name, tried: [...tried] });
-      if (err instanceof ResponseTimeoutError) {
-        return done(text(504, `edgelb: node ${origin.node} of ${serviceNamesOf()} did not answer in time (request ${requestId})`, { "x-request-id": requestId }), fields);
-      }
-      if (err instanceof MalformedResponseError) {
-        return done(text(502, `edgelb: node ${origin.node} of ${serviceNamesOf()} sent an invalid response (request ${requestId})`, { "x-request-id": requestId }), fields);
-      }
-      break;
+      deps.log("error", "proxy.failed", { ...fields, error: message, kind, stage, noRetry, tried: [...tried] });
+      if (err instanceof ResponseTimeoutError) return done(text(504, "the site did not answer in time", requestId), fields);
+      if (err instanceof MalformedResponseError) return done(text(502, "the site sent an invalid response", requestId), fields);
+      return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
     }
 
-    const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
+    if (body.clientError) {
+      // fetch() may end a failed upload as if complete and hand back the origin's answer to a
+      // truncated request: that answer is not the client's.
+      upstream.body?.cancel().catch(() => {});
+      release();
+      return badRequest("proxy.client_body_failed", "the request body ended early", { ...fields, error: body.clientError.message });
+    }
     if (RETRY_STATUSES.has(upstream.status)) {
-      // A node that keeps answering 5xx is as useless as one that refuses: eject it the same way.
-      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields);
+      // A node that keeps answering 5xx is as useless as one that refuses: the health rules decide when to eject.
+      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields, "status", ejectionPool(route, origin));
       errors.push(`${origin.node}: status ${upstream.status}`);
-      if (!websocket && body.replayable && attempt < policy.attempts && tried.size < route.size) {
+      const serviceKey = `${origin.cluster}/${origin.service}`;
+      let refusal: string | undefined;
+      const retryAfter = upstream.status === 503 ? upstream.headers.get("retry-after") : null;
+      if (retryAfter !== null) {
+        // The app says it is overloaded: the client gets the 503, and the Service gets a rest.
+        budget?.hold(serviceKey, retryAfterMs(retryAfter, Date.now()) ?? DEFAULT_HOLD_MS);
+        refusal = "the node answered 503 with Retry-After";
+      } else if (budget?.isHeld(serviceKey)) {
+        refusal = "the service asked to retry later (Retry-After)";
+      } else {
+        refusal = retryRefusal({ method: request.method, stage: "status", replayable: body.replayable, retryNonIdempotent, websocket });
+      }
+      const noRetry = refuseNext(attempt, refusal);
+      if (noRetry === undefined) {
         // Nobody reads this answer: drop it so the connection is freed, then try another node.
         upstream.body?.cancel().catch(() => {});
         release();
         deps.log("warn", "proxy.retry", { ...fields, kind: "status", status: upstream.status });
         continue;
       }
-      // No attempt or node left: the client gets the last node's own answer.
+      // The client gets the node's own answer.
+      Object.assign(fields, { noRetry });
     } else {
       deps.health.success(origin.key, nodeFields);
     }
-    // A 101 carries the WebSocket: rebuilding the Response would lose it.
+    // A 101 carries the WebSocket: rebuilding the Response would lose it. Its lifetime cannot be
+    // observed without relaying every frame, so it stops counting as in flight here.
     if (upstream.status === 101) {
       release();
       return done(upstream, fields);
@@ -181,14 +257,15 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   }
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
-  return done(
-    text(
-      502,
-      `edgelb: no node of ${serviceNamesOf()} could be reached for ${facts.host} (tried ${tried.size} of ${route.size}; request ${requestId})`,
-      { "x-request-id": requestId },
-    ),
-    { tried: [...tried], errors },
-  );
+  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: [...tried], errors });
+  return done(text(502, "the site could not be reached", requestId), { tried: [...tried], errors });
+}
+
+/** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding). */
+function carriesBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  if (length !== null && length.trim() !== "0") return true;
+  return request.headers.has("transfer-encoding");
 }
 
 function track(inFlight: Map<string, number>, key: string): () => void {

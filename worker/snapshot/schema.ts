@@ -3,6 +3,9 @@
 // nothing else crosses between them. Valibot because it tree-shakes to a few KB
 // in the Worker bundle.
 import * as v from "valibot";
+import { parseCidr } from "../source-ranges/index.ts";
+
+export { parseCidr, parseIP, cidrContains, formatCidr, type Cidr, type IP } from "../source-ranges/index.ts";
 
 export const SNAPSHOT_SCHEMA = "edgelb.dev/snapshot/v1";
 
@@ -54,6 +57,9 @@ export const Hostname = v.pipe(
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const Millis = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600_000));
 
+/** An IPv4 or IPv6 CIDR, e.g. "203.0.113.0/24" or "2001:db8::/32". */
+export const SourceRange = v.pipe(v.string(), v.maxLength(64), v.check((s) => parseCidr(s) !== null, "must be an IPv4 or IPv6 CIDR"));
+
 export const Node = v.object({
   name: v.pipe(v.string(), v.minLength(1), v.maxLength(253)),
   address: NodeAddress,
@@ -74,9 +80,11 @@ export const Policy = v.object({
   /** Total tries per request (1 = no retry) on connection failures. */
   attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10)), 3),
   connectTimeoutMs: v.optional(Millis, 2_000),
-  /** Time to the first response byte once connected. */
-  responseTimeoutMs: v.optional(Millis, 30_000),
+  /** Time to the first response byte once connected (up to an hour, for long-poll apps). */
+  responseTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3_600_000)), 30_000),
   transport: v.optional(Transport),
+  /** Retry POST/PATCH too after bytes reached a node or on 502/503/504 (may run them twice). */
+  retryNonIdempotent: v.optional(v.boolean(), false),
 });
 
 /** For externalTrafficPolicy: Local, a node with ready local endpoints. */
@@ -97,6 +105,8 @@ export const Service = v.object({
   trafficPolicy: v.optional(v.picklist(["Cluster", "Local"]), "Cluster"),
   /** Present for Local services: only these nodes are backends. */
   endpoints: v.optional(v.array(Endpoint)),
+  /** loadBalancerSourceRanges: when present, only clients (CF-Connecting-IP) in one of these CIDRs get through. */
+  sourceRanges: v.optional(v.pipe(v.array(SourceRange), v.minLength(1), v.maxLength(1000))),
   policy: v.optional(Policy, {}),
 });
 
@@ -104,6 +114,8 @@ export const Snapshot = v.pipe(
   v.object({
     schema: v.literal(SNAPSHOT_SCHEMA),
     cluster: ClusterName,
+    /** The cluster's identity (its kube-system Namespace UID): tells two clusters pushing under one name apart. */
+    clusterId: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
     /** Strictly increasing per cluster; the worker refuses to go backwards. */
     generation: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER)),
     publishedAt: v.pipe(v.string(), v.isoTimestamp()),

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { lab } from "../../test/worker/helpers.ts";
 import { createFetchTransport, originURL } from "./fetch/index.ts";
 import { selectTransport, type Transports } from "./index.ts";
-import { ConnectError, type Origin, type Transport } from "./types.ts";
+import { type Origin, type Transport, UpstreamResetError } from "./types.ts";
 
 const fake = (name: "fetch" | "socket"): Transport => ({ name, send: () => Promise.reject(new Error("unused")) });
 const transports: Transports = { fetch: fake("fetch"), socket: fake("socket") };
@@ -29,15 +29,15 @@ describe("fetch transport", () => {
     expect(originURL({ ...origin("n.example.net"), scheme: "https" }, "/")).toBe("https://n.example.net:30080/");
   });
 
-  it("turns a refused connection into a ConnectError naming the node", async () => {
+  it("turns a refused connection into an UpstreamResetError naming the node (fetch() cannot tell refused from reset)", async () => {
     const t = createFetchTransport();
     const o: Origin = { node: "ghost", address: lab.deadAddress, port: lab.nodePort, scheme: "http" };
     const err = await t
       .send({ origin: o, request: new Request("http://x/"), connectTimeoutMs: 1000, responseTimeoutMs: 1000 })
       .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ConnectError);
-    expect((err as ConnectError).message).toContain(`cannot reach ghost (${lab.deadAddress}:${lab.nodePort})`);
-    expect((err as ConnectError).origin).toBe(o);
+    expect(err).toBeInstanceOf(UpstreamResetError);
+    expect((err as UpstreamResetError).message).toContain(`cannot reach ghost (${lab.deadAddress}:${lab.nodePort})`);
+    expect((err as UpstreamResetError).origin).toBe(o);
   });
   it("leaves no unhandled promise behind when the connection is refused, with or without a body", async () => {
     // workerd itself logs an info line ("uncaught exception ... Network
@@ -63,7 +63,7 @@ describe("fetch transport", () => {
         const b = body();
         const request = new Request("http://x/upload", { method: b === null ? "GET" : "POST", body: b, signal: client.signal });
         const err = await t.send({ origin: o, request, connectTimeoutMs: 1000, responseTimeoutMs: 1000 }).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(ConnectError);
+        expect(err).toBeInstanceOf(UpstreamResetError);
       }
       // Rejections are reported after the microtask queue drains; give them a turn or two.
       await new Promise((r) => setTimeout(r, 50));

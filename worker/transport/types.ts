@@ -22,7 +22,11 @@ export interface OriginRequest {
   request: Request;
   /** Give up with a ConnectError when no connection is established in time. */
   connectTimeoutMs: number;
-  /** Give up with a ResponseTimeoutError when no response head arrives in time. */
+  /**
+   * Give up with a ResponseTimeoutError when no response head arrives this
+   * long after the request body was sent in full (the upload itself may take
+   * longer), or when the origin stops taking the body for this long.
+   */
   responseTimeoutMs: number;
 }
 
@@ -31,9 +35,26 @@ export interface Transport {
   send(req: OriginRequest): Promise<Response>;
 }
 
+// The error contract (the proxy's retry rule depends on it):
+// - ConnectError: certainly no byte of the request was written to the origin
+//   (refused, connect timeout, TLS handshake failure, DNS, a destination the
+//   runtime refuses). The request cannot have run: any method may be retried
+//   on another node.
+// - Anything that happens after a request byte may have been written is NOT a
+//   ConnectError: UpstreamResetError (the connection failed while sending, or
+//   before a response head), ResponseTimeoutError (no head in time after the
+//   body was sent), MalformedResponseError (bytes that are not HTTP/1.1). The
+//   origin may have acted on the request: retry only idempotent methods.
+// - InvalidRequestHeadError: the request itself cannot be written safely
+//   (smuggling attempt); thrown before any connection. Answer 400.
+// - Any other error is a fault of the request's own body (its stream failed,
+//   or it is shorter/longer than its Content-Length): not the node's fault.
+// When unsure, a transport must pick the non-ConnectError class: a POST run
+// twice costs more than a failover that did not happen.
+
 /**
- * The origin could not be reached before any byte of a response arrived
- * (refused, reset, DNS, connect timeout). The proxy may retry another node.
+ * Certainly nothing of the request reached the origin (refused, connect
+ * timeout, TLS handshake failure, DNS). Safe to try another node, any method.
  */
 export class ConnectError extends Error {
   override readonly name = "ConnectError";
@@ -46,7 +67,28 @@ export class ConnectError extends Error {
   }
 }
 
-/** Connected, but no response head within responseTimeoutMs. Not retried (the request may have run). */
+/**
+ * The connection failed after request bytes may have been written (reset or
+ * closed while sending or before a response head), or a fetch() failed in a
+ * way that cannot tell. The origin may have run the request: retry only
+ * idempotent methods.
+ */
+export class UpstreamResetError extends Error {
+  override readonly name = "UpstreamResetError";
+  constructor(
+    message: string,
+    readonly origin: Origin,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * No response head within responseTimeoutMs after the request body was sent
+ * in full (the deadline does not run during a slow upload), or the origin
+ * stopped taking the request body for that long. The request may have run.
+ */
 export class ResponseTimeoutError extends Error {
   override readonly name = "ResponseTimeoutError";
   constructor(
@@ -66,4 +108,14 @@ export class MalformedResponseError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * The request cannot be written to an origin without changing its meaning: a
+ * field name that is not an RFC 9110 token, or a CR, LF or NUL in a name,
+ * value, method or target (what request smuggling needs). Thrown before any
+ * connection is opened; the proxy answers 400.
+ */
+export class InvalidRequestHeadError extends Error {
+  override readonly name = "InvalidRequestHeadError";
 }

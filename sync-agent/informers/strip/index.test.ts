@@ -1,11 +1,16 @@
 // What the informer caches keep of each kind, and when an update is a no-op.
-import { V1Node, V1ObjectMeta, type V1EndpointSlice, type V1Service } from "@kubernetes/client-node";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { V1Node, V1ObjectMeta, loadAllYaml, type V1EndpointSlice, type V1Namespace, type V1Service } from "@kubernetes/client-node";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { heartbeat, realisticNode, realisticService } from "../../../bench/lib/realistic.ts";
 import { evaluateNode } from "../../model/node.ts";
 import { evaluateService } from "../../model/service.ts";
 import { indexLocalEndpoints } from "../../model/endpoints.ts";
+import { buildSnapshot, computeTopology, type ClusterState } from "../../model/desired.ts";
+import { DEFAULT_ADDRESS_PREFERENCE, type AddressFamily, type AddressType } from "../../model/node.ts";
 import { ENDPOINT_SLICE_SHAPE, NAMESPACE_SHAPE, NODE_SHAPE, SERVICE_SHAPE, keepKeys, sameContent, strip } from "./index.ts";
 
 const bytes = (o: unknown) => Buffer.byteLength(JSON.stringify(o));
@@ -131,6 +136,44 @@ describe("strip: Services and EndpointSlices", () => {
   it("keeps a Namespace's edgelb.dev/ annotations and labels only", () => {
     const ns = { metadata: { name: "team-a", labels: { "kubernetes.io/metadata.name": "team-a", "edgelb.dev/zone": "x" }, annotations: { "edgelb.dev/default-domain": "a.example.com", other: "x" } }, status: { phase: "Active" } };
     expect(strip(NAMESPACE_SHAPE, ns)).toEqual({ metadata: { name: "team-a", labels: { "edgelb.dev/zone": "x" }, annotations: { "edgelb.dev/default-domain": "a.example.com" } }, status: { phase: "Active" } });
+  });
+});
+
+describe("strip: the model sees no difference", () => {
+  // Every golden cluster of the model's tests (sync-agent/model/testdata): the
+  // snapshot and every verdict computed from stripped objects equal those from
+  // the full objects. A new field the model reads but strip drops fails here.
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../model/testdata");
+  const cases = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
+  it.each(cases)("%s", (file) => {
+    const docs = loadAllYaml(readFileSync(path.join(dir, file), "utf8")).filter(Boolean) as { kind: string; [k: string]: unknown }[];
+    const opts = (docs.find((d) => d.kind === "TestOptions") ?? {}) as Record<string, unknown>;
+    const health = (docs.find((d) => d.kind === "TestHealth") ?? {}) as { nodes?: Record<string, boolean>; local?: Record<string, boolean> };
+    const of = <T>(kind: string) => docs.filter((d) => d.kind === kind) as unknown as T[];
+    const raw = { nodes: of<V1Node>("Node"), services: of<V1Service>("Service"), endpointSlices: of<V1EndpointSlice>("EndpointSlice"), namespaces: of<V1Namespace>("Namespace") };
+    const stripped = {
+      nodes: raw.nodes.map((o) => strip(NODE_SHAPE, o)),
+      services: raw.services.map((o) => strip(SERVICE_SHAPE, o)),
+      endpointSlices: raw.endpointSlices.map((o) => strip(ENDPOINT_SLICE_SHAPE, o)),
+      namespaces: raw.namespaces.map((o) => strip(NAMESPACE_SHAPE, o)),
+    };
+    const compute = (state: typeof raw) => {
+      const cluster = String(opts.cluster ?? "test");
+      const topo = computeTopology(state as ClusterState, {
+        cluster,
+        loadBalancerClass: "edgelb.dev/worker",
+        onlyClass: opts.onlyClass === true,
+        defaultDomain: opts.defaultDomain as string | undefined,
+        addressPreference: (opts.addressPreference as AddressType[] | undefined) ?? DEFAULT_ADDRESS_PREFERENCE,
+        addressFamily: opts.addressFamily as AddressFamily | undefined,
+        allowPrivateAddresses: opts.allowPrivateAddresses === true,
+        allowedHostnames: opts.allowedHostnames as string[] | undefined,
+      });
+      const desired = buildSnapshot(topo, { node: (n) => health.nodes?.[n], local: (n, p) => health.local?.[`${n}:${p}`] }, cluster);
+      return { body: desired.body, pending: desired.pending, verdicts: [...topo.verdicts], nodes: [...topo.nodeVerdicts] };
+    };
+    expect(raw.nodes.length + raw.services.length).toBeGreaterThan(0);
+    expect(compute(stripped)).toEqual(compute(raw));
   });
 });
 

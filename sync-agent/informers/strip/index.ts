@@ -14,11 +14,11 @@
 // Pure: no I/O, never throws, returns fresh plain objects (list pages arrive as
 // client-node class instances with Date timestamps, watch events as plain
 // JSON with strings; both strip to the same plain form).
-import { LABEL_EXCLUDE_FROM_LB, LABEL_SERVICE_NAME, LABEL_ZONE, TAINT_TO_BE_DELETED } from "../../model/constants.ts";
+import { ANNOTATION_SOURCE_RANGES, LABEL_EXCLUDE_FROM_LB, LABEL_SERVICE_NAME, LABEL_ZONE, TAINT_TO_BE_DELETED } from "../../model/constants.ts";
+import { OWNER_HINTS } from "../../model/service.ts";
 
 /** Every `edgelb.dev/` annotation (and label) is ours and kept, read today or not. */
 export const ANNOTATION_PREFIX = "edgelb.dev/";
-export const ANNOTATION_SOURCE_RANGES = "service.beta.kubernetes.io/load-balancer-source-ranges";
 
 /**
  * What to keep of a value: `true` keeps it whole; an object keeps only the
@@ -89,11 +89,12 @@ export const NODE_SHAPE: Shape = {
 
 /** Ownership (type, class), ports, traffic policy, affinity; status for EXTERNAL-IP and conditions. */
 export const SERVICE_SHAPE: Shape = {
-  metadata: metadata([ANNOTATION_PREFIX], [ANNOTATION_PREFIX, ANNOTATION_SOURCE_RANGES]),
+  // Other load balancers' annotations tell whose a foreign ingress entry is.
+  metadata: metadata([ANNOTATION_PREFIX], [ANNOTATION_PREFIX, ANNOTATION_SOURCE_RANGES, ...OWNER_HINTS.map(([prefix]) => prefix)]),
   spec: {
     type: true,
     loadBalancerClass: true,
-    ports: { name: true, protocol: true, port: true, nodePort: true },
+    ports: { name: true, protocol: true, appProtocol: true, port: true, nodePort: true },
     allocateLoadBalancerNodePorts: true,
     externalTrafficPolicy: true,
     healthCheckNodePort: true,

@@ -3,6 +3,7 @@
 // with an API token (Workers KV Storage: Edit). Every PUT is a billed KV write,
 // so the controller only calls it when the content changed.
 import { snapshotKey, type Snapshot } from "../../../worker/snapshot/schema.ts";
+import { SecretFile } from "../token/index.ts";
 import { decodeStored, removeValue, send, type HttpEndpoint } from "../http.ts";
 import { SinkError, type ReadResult, type Sink, type WriteResult } from "../types.ts";
 
@@ -12,7 +13,8 @@ export interface KvApiSinkOptions {
   accountId: string;
   namespaceId: string;
   cluster: string;
-  apiToken: string;
+  /** The bearer token, or where to get the current one (a rotating Secret file). */
+  apiToken: string | SecretFile;
   /** Overridable for tests (the fake Cloudflare API in test/cloudflare). */
   baseUrl?: string;
   timeoutMs?: number;
@@ -30,7 +32,8 @@ export class KvApiSink implements Sink {
         `${base}/accounts/${encodeURIComponent(opts.accountId)}/storage/kv/namespaces/` +
         `${encodeURIComponent(opts.namespaceId)}/values/${encodeURIComponent(snapshotKey(opts.cluster))}`,
       timeoutMs: opts.timeoutMs ?? 15_000,
-      headers: { authorization: `Bearer ${opts.apiToken}` },
+      headers: () => ({ authorization: `Bearer ${tokenOf(opts.apiToken)}` }),
+      onAuthFailure: () => (typeof opts.apiToken === "string" ? undefined : opts.apiToken.refresh()),
       label: (method) => `Cloudflare API ${method}`,
       explain: (text) => {
         try {
@@ -76,3 +79,5 @@ export class KvApiSink implements Sink {
     return removeValue(this.endpoint, signal);
   }
 }
+
+const tokenOf = (t: string | SecretFile): string => (typeof t === "string" ? t : t.get());

@@ -3,13 +3,15 @@
 // validates the snapshot, refuses older generations (409 with its stored
 // generation) and writes KV only when the content changed.
 import type { Snapshot } from "../../../worker/snapshot/schema.ts";
+import { SecretFile } from "../token/index.ts";
 import { decodeStored, removeValue, send, type HttpEndpoint } from "../http.ts";
 import type { ReadResult, Sink, WriteResult } from "../types.ts";
 
 export interface WorkerSinkOptions {
   workerUrl: string;
   cluster: string;
-  token: string;
+  /** The bearer token, or where to get the current one (a rotating Secret file). */
+  token: string | SecretFile;
   timeoutMs?: number;
 }
 
@@ -24,7 +26,8 @@ export class WorkerSink implements Sink {
     this.endpoint = {
       url,
       timeoutMs: opts.timeoutMs ?? 10_000,
-      headers: { authorization: `Bearer ${opts.token}`, accept: "application/json" },
+      headers: () => ({ authorization: `Bearer ${tokenOf(opts.token)}`, accept: "application/json" }),
+      onAuthFailure: () => (typeof opts.token === "string" ? undefined : opts.token.refresh()),
       label: (method) => `${method} ${url}`,
       explain: (text) => {
         try {
@@ -68,3 +71,5 @@ export class WorkerSink implements Sink {
     return removeValue(this.endpoint, signal);
   }
 }
+
+const tokenOf = (t: string | SecretFile): string => (typeof t === "string" ? t : t.get());

@@ -5,12 +5,20 @@
  * at a time stays linear. `consume` drops bytes from the front.
  */
 export class ByteQueue {
-  private buf = new Uint8Array(256);
+  private static readonly INITIAL = 256;
+  /** Past this, an emptied buffer is given back (one large message must not pin its size for good). */
+  private static readonly KEEP = 64 * 1024;
+  private buf = new Uint8Array(ByteQueue.INITIAL);
   private start = 0;
   private end = 0;
 
   get length(): number {
     return this.end - this.start;
+  }
+
+  /** Bytes allocated, used or not. */
+  get capacity(): number {
+    return this.buf.length;
   }
 
   push(bytes: Uint8Array): void {
@@ -51,7 +59,10 @@ export class ByteQueue {
 
   consume(n: number): void {
     this.start += n;
-    if (this.start === this.end) this.start = this.end = 0;
+    if (this.start === this.end) {
+      this.start = this.end = 0;
+      if (this.buf.length > ByteQueue.KEEP) this.buf = new Uint8Array(ByteQueue.INITIAL);
+    }
   }
 }
 

@@ -1,9 +1,10 @@
 // One TCP (or TLS) connection to an origin, opened with connect() from
-// cloudflare:sockets, and the wait for a response head on it. Errors here are
-// typed for the proxy: ConnectError (nothing came back, safe to try another
-// node), ResponseTimeoutError, MalformedResponseError.
+// cloudflare:sockets, and the wait for a response head on it. Errors follow
+// the contract in ../types.ts: ConnectError only while nothing was written
+// (connect, TLS handshake), UpstreamResetError / ResponseTimeoutError /
+// MalformedResponseError once request bytes may have gone out.
 import type { Origin } from "../types.ts";
-import { ConnectError, MalformedResponseError, ResponseTimeoutError } from "../types.ts";
+import { ConnectError, MalformedResponseError, ResponseTimeoutError, UpstreamResetError } from "../types.ts";
 import { HttpParseError } from "./http-error.ts";
 import type { ResponseEvent, ResponseHead, ResponseParser } from "./response-parser.ts";
 import { hostPort } from "./request-head.ts";
@@ -75,41 +76,56 @@ export interface HeadResult {
 }
 
 /**
- * Reads until the parser yields a final response head. `requestFailure`
- * reports a request body that could not be sent, which otherwise would look
- * like a silent origin.
+ * Reads until the parser yields a final response head. The deadline of
+ * `timeoutMs` starts when `bodySent` settles (the request body is written in
+ * full, or its upload ended): a slow upload is not a silent origin. A head
+ * that arrives earlier (413 before the body is read) is taken at once.
+ * `requestFailure` reports a request body that could not be sent, which
+ * otherwise would look like an origin that hung up.
  */
 export async function readResponseHead(
   conn: Connection,
   parser: ResponseParser,
   timeoutMs: number,
   requestFailure: () => unknown,
+  bodySent: Promise<unknown> = Promise.resolve(),
 ): Promise<HeadResult> {
   const origin = conn.origin;
-  const deadline = Date.now() + timeoutMs;
   const fail = (e: unknown): never => {
     conn.close();
     const bodyError = requestFailure();
     if (bodyError !== undefined) throw bodyError;
-    if (e instanceof ResponseTimeoutError || e instanceof MalformedResponseError || e instanceof ConnectError) throw e;
+    if (e instanceof ResponseTimeoutError || e instanceof MalformedResponseError || e instanceof UpstreamResetError) throw e;
+    // The request went out (all or part of it): whatever happens now, the origin may have acted on it.
     if (e instanceof HttpParseError) {
       if (parser.bytesSeen === 0) {
-        throw new ConnectError(`${describe(origin)} closed the connection without responding`, origin);
+        throw new UpstreamResetError(`${describe(origin)} closed the connection without responding`, origin);
       }
       throw new MalformedResponseError(`malformed response from ${describe(origin)}: ${e.message}`, origin);
     }
     if (parser.bytesSeen === 0) {
-      throw new ConnectError(`connection to ${describe(origin)} failed before a response: ${message(e)}`, origin, {
+      throw new UpstreamResetError(`connection to ${describe(origin)} failed before a response: ${message(e)}`, origin, {
         cause: e,
       });
     }
     throw new MalformedResponseError(`connection to ${describe(origin)} lost inside the response head: ${message(e)}`, origin);
   };
+  let finished = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let expire: (e: Error) => void = () => {};
+  const expired = new Promise<never>((_, reject) => (expire = reject));
+  expired.catch(() => {});
+  const startClock = () => {
+    if (finished) return;
+    timer = setTimeout(
+      () => expire(new ResponseTimeoutError(`no response from ${describe(origin)} within ${timeoutMs} ms`, origin)),
+      Math.max(0, timeoutMs),
+    );
+  };
+  bodySent.then(startClock, startClock);
   try {
     for (;;) {
-      const r = await withTimeout(conn.reader.read(), deadline - Date.now(), () => {
-        return new ResponseTimeoutError(`no response from ${describe(origin)} within ${timeoutMs} ms`, origin);
-      });
+      const r = await Promise.race([conn.reader.read(), expired]);
       const events = r.done ? parser.finish() : parser.feed(r.value);
       const i = events.findIndex((e) => e.kind === "head");
       if (i !== -1) {
@@ -119,20 +135,8 @@ export async function readResponseHead(
     }
   } catch (e) {
     return fail(e);
-  }
-}
-
-/** Races a promise against a timer; the timer's error wins when it fires first. */
-export async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(onTimeout()), Math.max(0, ms));
-      }),
-    ]);
   } finally {
+    finished = true;
     clearTimeout(timer);
   }
 }

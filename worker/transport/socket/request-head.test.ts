@@ -1,6 +1,16 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { InvalidRequestHeadError } from "../types.ts";
 import { latin1 } from "./bytes.ts";
-import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
+import { hostPort, requestFraming, serializeRequestHead, type RequestHeadInput } from "./request-head.ts";
+
+/** A Headers stand-in that holds what a real Headers refuses, to test the writer's own checks. */
+function rawHeaders(entries: [string, string][]): Headers {
+  return {
+    get: (n: string) => entries.find(([k]) => k === n.toLowerCase())?.[1] ?? null,
+    [Symbol.iterator]: () => entries[Symbol.iterator](),
+  } as unknown as Headers;
+}
 
 describe("requestFraming", () => {
   it("uses a valid Content-Length, chunked otherwise, and says 0 for body-less POST", () => {
@@ -56,5 +66,72 @@ describe("serializeRequestHead", () => {
     expect(() => serializeRequestHead({ ...base, target: "/a b" })).toThrow(/invalid request target/);
     expect(() => serializeRequestHead({ ...base, target: "http://x/" })).toThrow(/invalid request target/);
     expect(() => serializeRequestHead({ ...base, method: "GET /x", target: "/" })).toThrow(/invalid method/);
+    expect(() => serializeRequestHead({ ...base, target: "/a\r\nX: y" })).toThrow(InvalidRequestHeadError);
+    expect(() => serializeRequestHead({ ...base, target: "/a\0" })).toThrow(InvalidRequestHeadError);
+  });
+
+  const base: Omit<RequestHeadInput, "headers"> = { method: "GET", target: "/", defaultHost: "h:1", framing: { kind: "none" }, connection: "close" };
+
+  it("writes non-ASCII text as UTF-8, so U+010D U+010A cannot become CR LF", () => {
+    const head = serializeRequestHead({ ...base, headers: rawHeaders([["x-v", "é\u010D\u010A😀"]]) });
+    expect(latin1(head)).toContain("x-v: \xc3\xa9\xc4\x8d\xc4\x8a\xf0\x9f\x98\x80\r\n");
+    expect(latin1(head).split("\r\n")).toHaveLength(6); // request line, host, x-v, connection, "", ""
+  });
+
+  const refused: [string, [string, string][], RegExp][] = [
+    ["a name with a space", [["x bad", "1"]], /invalid header name "x bad"/],
+    ["a name with a colon", [["x:y", "1"]], /invalid header name/],
+    ["a non-ASCII name", [["x-é", "1"]], /invalid header name/],
+    ["an empty name", [["", "1"]], /invalid header name/],
+    ["CR LF in a value", [["x-a", "1\r\nx-b: 2"]], /CR, LF or NUL in the value of header "x-a"/],
+    ["a bare LF in a value", [["x-a", "1\nx"]], /CR, LF or NUL/],
+    ["NUL in a value", [["x-a", "1\0"]], /CR, LF or NUL/],
+    ["CR LF in Host", [["host", "a\r\nx: 1"]], /value of header "host"/],
+  ];
+  for (const [what, entries, msg] of refused) {
+    it(`refuses ${what} with InvalidRequestHeadError`, () => {
+      const err = (() => {
+        try {
+          serializeRequestHead({ ...base, headers: rawHeaders(entries) });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(InvalidRequestHeadError);
+      expect((err as Error).message).toMatch(msg);
+    });
+  }
+
+  it("refuses the same in extra fields (the WebSocket handshake's)", () => {
+    expect(() => serializeRequestHead({ ...base, headers: new Headers(), extra: [["sec-websocket-key", "k\r\n"]] })).toThrow(
+      InvalidRequestHeadError,
+    );
+  });
+
+  it("property: any field either is refused or comes back as exactly one field line with its UTF-8 value", () => {
+    const anyText = fc.string({ unit: "binary", maxLength: 20 });
+    const tokenish = fc.oneof(fc.stringMatching(/^[a-z0-9!#$%&'*+.^_`|~-]{1,12}$/), anyText);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(tokenish, anyText), { maxLength: 5 }), (fields) => {
+        const entries = fields.map(([n, v]) => [`x-${n}`, v] as [string, string]);
+        let head: Uint8Array;
+        try {
+          head = serializeRequestHead({ ...base, headers: rawHeaders(entries) });
+        } catch (e) {
+          expect(e).toBeInstanceOf(InvalidRequestHeadError);
+          const bad = entries.some(([n, v]) => !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(n) || /[\r\n\0]/.test(v));
+          expect(bad).toBe(true);
+          return;
+        }
+        // Parse what was written: CRLF-separated lines, a single empty line at the end.
+        const text = new TextDecoder().decode(head);
+        const lines = text.split("\r\n");
+        expect(lines.slice(-2)).toEqual(["", ""]);
+        expect(lines.slice(0, -2).every((l) => l !== "" && !l.includes("\r") && !l.includes("\n") && !l.includes("\0"))).toBe(true);
+        const written = lines.slice(2, 2 + entries.length);
+        expect(written).toEqual(entries.map(([n, v]) => `${n}: ${new TextDecoder().decode(new TextEncoder().encode(v))}`));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

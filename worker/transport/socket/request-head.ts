@@ -1,6 +1,13 @@
 // Serializes the request line and header block an origin receives over the
 // socket. The Host header is the one the proxy chose (the client's), which is
 // what ingress controllers behind a NodePort route on.
+//
+// Request smuggling: workerd hands header values over decoded as UTF-8, so a
+// value may hold any code point. Writing one byte per UTF-16 unit (`& 0xff`)
+// turns U+010D U+010A into CR LF: injected fields and a second request. Heads
+// are written as UTF-8 (what workerd's own fetch() sends) and every name,
+// value, method and target is checked before a byte goes out.
+import { InvalidRequestHeadError } from "../types.ts";
 import { fromLatin1 } from "./bytes.ts";
 
 /** How the request body goes on the wire. */
@@ -19,7 +26,11 @@ const HOP_BY_HOP = new Set([
   "host",
 ]);
 
-const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 §5.6.2 token: field names and methods. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What ends a line or a string somewhere on the way: never inside a head. */
+const LINE_BREAKING = /[\r\n\0]/;
+const utf8 = new TextEncoder();
 const BODYLESS_OK = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 
 export interface RequestHeadInput {
@@ -51,9 +62,9 @@ export function requestFraming(method: string, headers: Headers, hasBody: boolea
 }
 
 export function serializeRequestHead(input: RequestHeadInput): Uint8Array {
-  if (!METHOD.test(input.method)) throw new TypeError(`invalid method ${JSON.stringify(input.method)}`);
+  if (!TOKEN.test(input.method)) throw new InvalidRequestHeadError(`invalid method ${JSON.stringify(input.method)}`);
   if (!input.target.startsWith("/") || /[\s\x00-\x1f\x7f]/.test(input.target)) {
-    throw new TypeError(`invalid request target ${JSON.stringify(input.target)}`);
+    throw new InvalidRequestHeadError(`invalid request target ${JSON.stringify(input.target)}`);
   }
   const listed = new Set(
     (input.headers.get("connection") ?? "")
@@ -61,16 +72,25 @@ export function serializeRequestHead(input: RequestHeadInput): Uint8Array {
       .map((t) => t.trim().toLowerCase())
       .filter((t) => t !== ""),
   );
-  let head = `${input.method} ${input.target} HTTP/1.1\r\nhost: ${input.headers.get("host") ?? input.defaultHost}\r\n`;
+  let head = `${input.method} ${input.target} HTTP/1.1\r\n${field("host", input.headers.get("host") ?? input.defaultHost)}`;
   for (const [name, value] of input.headers) {
     if (HOP_BY_HOP.has(name) || listed.has(name)) continue;
-    head += `${name}: ${value}\r\n`;
+    head += field(name, value);
   }
-  for (const [name, value] of input.extra ?? []) head += `${name}: ${value}\r\n`;
+  for (const [name, value] of input.extra ?? []) head += field(name, value);
   if (input.framing.kind === "length") head += `content-length: ${input.framing.length}\r\n`;
   if (input.framing.kind === "chunked") head += "transfer-encoding: chunked\r\n";
   head += `connection: ${input.connection}\r\n\r\n`;
-  return fromLatin1(head);
+  return utf8.encode(head);
+}
+
+/** One `name: value` line, or InvalidRequestHeadError when it could break out of its line. */
+function field(name: string, value: string): string {
+  if (!TOKEN.test(name)) throw new InvalidRequestHeadError(`invalid header name ${JSON.stringify(name.slice(0, 80))}`);
+  if (LINE_BREAKING.test(value)) {
+    throw new InvalidRequestHeadError(`CR, LF or NUL in the value of header ${JSON.stringify(name)}`);
+  }
+  return `${name}: ${value}\r\n`;
 }
 
 /** Host header form of an origin address: IPv6 literals in brackets. */

@@ -2,13 +2,13 @@
 // one connection per request (`Connection: close`), for origins that fetch()
 // cannot reach in production (bare IPs, custom ports).
 import type { OriginRequest, Transport } from "../types.ts";
-import { ConnectError, MalformedResponseError } from "../types.ts";
+import { MalformedResponseError, ResponseTimeoutError, UpstreamResetError } from "../types.ts";
 import { type Connect, describe, message, openConnection, readResponseHead } from "./connection.ts";
 import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
 import { sendBody } from "./request-body.ts";
 import { toResponse } from "./response-body.ts";
 import { ResponseParser } from "./response-parser.ts";
-import { isWebSocketUpgrade, upgradeWebSocket } from "./websocket/upgrade.ts";
+import { isWebSocketUpgrade, upgradeWebSocket, type WebSocketRelayOptions } from "./websocket/upgrade.ts";
 
 export interface SocketTransportOptions {
   connect: Connect;
@@ -22,6 +22,8 @@ export interface SocketTransportOptions {
    * should hit it (default 5 minutes).
    */
   bodyIdleTimeoutMs?: number;
+  /** Memory cap and keepalive of relayed WebSockets. */
+  webSocket?: WebSocketRelayOptions;
 }
 
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 5 * 60_000;
@@ -38,7 +40,7 @@ export function createSocketTransport(opts: SocketTransportOptions): Transport {
     name: "socket",
     async send(req: OriginRequest): Promise<Response> {
       if (isWebSocketUpgrade(req.request)) {
-        return upgradeWebSocket(req, opts.connect, log, opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS);
+        return upgradeWebSocket(req, opts.connect, log, opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS, opts.webSocket);
       }
       return sendHttp(req, opts, log);
     },
@@ -65,14 +67,16 @@ async function sendHttp(
   try {
     await conn.writer.write(head);
   } catch (e) {
+    // Part of the head may have gone out: not a ConnectError (see ../types.ts).
     conn.close();
-    throw new ConnectError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+    throw new UpstreamResetError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
   }
   // The body goes up while the response is awaited: an origin may answer
-  // (413, 401) before reading it all.
+  // (413, 401) before reading it all. The response deadline starts once it is sent.
   let requestError: unknown;
-  sendBody(conn, request.body, framing).catch((e: unknown) => {
-    requestError = new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
+  const bodySent = sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
+    requestError =
+      e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
     conn.close();
   });
   const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
@@ -81,6 +85,7 @@ async function sendHttp(
     parser,
     req.responseTimeoutMs,
     () => requestError,
+    bodySent,
   );
   if (responseHead.framing.kind === "upgrade") {
     conn.close();

@@ -92,3 +92,15 @@ describe("message assembly enforces the protocol", () => {
     expect(new TextDecoder().decode(p.subarray(2))).toBe("é".repeat(61));
   });
 });
+
+describe("frame decoder memory", () => {
+  it("gives back its receive buffer after a large frame", () => {
+    const dec = new FrameDecoder(8 << 20);
+    const big = encodeFrame(Opcode.Binary, new Uint8Array(4 << 20));
+    // Arriving in socket-sized reads, as it would.
+    for (let i = 0; i < big.length; i += 64 * 1024) dec.feed(big.subarray(i, i + 64 * 1024));
+    const [small] = dec.feed(encodeFrame(Opcode.Text, new TextEncoder().encode("after")));
+    expect(new TextDecoder().decode(small!.payload)).toBe("after");
+    expect(dec.bufferedCapacity).toBeLessThanOrEqual(64 * 1024);
+  });
+});

@@ -68,6 +68,11 @@ export class FrameDecoder {
 
   constructor(private readonly maxPayloadBytes: number) {}
 
+  /** Bytes held for frames still incomplete (allocated, not just used). */
+  get bufferedCapacity(): number {
+    return this.queue.capacity;
+  }
+
   /** Frames completed by these bytes; throws WebSocketProtocolError. */
   feed(bytes: Uint8Array): Frame[] {
     this.queue.push(bytes);

@@ -2,6 +2,19 @@
 // and an origin connection on which the handshake already succeeded. The
 // worker is the origin's client: it masks what it sends, answers pings, and
 // carries close codes both ways.
+//
+// Memory: the client's messages arrive as events (no backpressure), so those
+// waiting for the origin to take them are capped (maxBufferedBytes; past it
+// the client gets 1009 and the origin a close). The origin's frames are read
+// only as fast as they are handed to the client, each at most maxMessageBytes,
+// and the receive buffer is given back after a large one. What workerd itself
+// queues towards a slow client cannot be seen from here: its WebSocket has no
+// bufferedAmount.
+//
+// Keepalive: workerd answers the client's pings itself and never shows them to
+// JavaScript, so they cannot be passed on; instead the relay pings the origin
+// after pingIntervalMs without a frame to it, so proxies and servers in front
+// of the app (idle timeouts of 60 s are common) keep the connection open.
 import type { Connection } from "../connection.ts";
 import type { TransportLog } from "../transport.ts";
 import { encodeFrame, FrameDecoder, newMask, Opcode, WebSocketProtocolError } from "./frame.ts";
@@ -9,6 +22,10 @@ import { closePayload, isSendableCloseCode, MessageAssembler } from "./message.t
 
 export interface RelayOptions {
   maxMessageBytes: number;
+  /** Most bytes of client messages waiting for the origin to take them; past it: close 1009. */
+  maxBufferedBytes: number;
+  /** Ping the origin after this long without sending it a frame (0: never). */
+  pingIntervalMs: number;
   /** How long to wait for the origin's answer to a close before dropping the connection. */
   closeTimeoutMs: number;
   log: TransportLog;
@@ -29,18 +46,50 @@ export function relay(
   let receivedClose = false; // from the origin
   let clientClosed = false;
   let closeTimer: ReturnType<typeof setTimeout> | undefined;
+  let queuedBytes = 0;
+  let lastToOrigin = Date.now();
 
   /** Queues a frame; payloads that are still Blobs are read in order, inside the queue. */
   const toOrigin = (opcode: number, payload: Uint8Array | Blob) => {
     if (sentClose || conn.closed) return;
     if (opcode === Opcode.Close) sentClose = true;
+    const size = payload instanceof Blob ? payload.size : payload.length;
+    // One message always fits (it is in memory already); a backlog behind it does not.
+    if (queuedBytes > 0 && queuedBytes + size > opts.maxBufferedBytes && opcode !== Opcode.Close) {
+      overflow();
+      return;
+    }
+    queuedBytes += size;
+    lastToOrigin = Date.now();
     writes = writes
       .then(async () => {
         const bytes = payload instanceof Blob ? new Uint8Array(await payload.arrayBuffer()) : payload;
         await conn.writer.write(encodeFrame(opcode, bytes, { mask: newMask() }));
+        queuedBytes -= size;
       })
       .catch(() => shutdown());
   };
+
+  /** The origin takes the client's messages slower than they come: stop before memory runs out. */
+  const overflow = () => {
+    opts.log("warn", "websocket.backlog_exceeded", {
+      node: conn.origin.node,
+      queuedBytes,
+      maxBufferedBytes: opts.maxBufferedBytes,
+    });
+    clearTimeout(closeTimer);
+    closeClient(1009, "origin too slow");
+    // The queue may never drain: the close goes out only if it does, and the connection is dropped anyway.
+    conn.close();
+    sentClose = true;
+  };
+
+  const keepalive =
+    opts.pingIntervalMs > 0
+      ? setInterval(() => {
+          if (Date.now() - lastToOrigin >= opts.pingIntervalMs && queuedBytes === 0) toOrigin(Opcode.Ping, new Uint8Array(0));
+        }, opts.pingIntervalMs)
+      : undefined;
 
   const closeClient = (code: number | null, reason: string) => {
     if (clientClosed) return;
@@ -55,6 +104,7 @@ export function relay(
 
   const shutdown = () => {
     clearTimeout(closeTimer);
+    clearInterval(keepalive);
     conn.close();
     closeClient(ORIGIN_GONE, "origin connection closed");
   };

@@ -2,7 +2,7 @@
 // handshake with the origin itself, then relays frames between the client's
 // WebSocketPair and the origin connection.
 import type { OriginRequest } from "../../types.ts";
-import { ConnectError, MalformedResponseError } from "../../types.ts";
+import { MalformedResponseError, UpstreamResetError } from "../../types.ts";
 import { type Connect, describe, message, openConnection, readResponseHead } from "../connection.ts";
 import { hostPort, serializeRequestHead } from "../request-head.ts";
 import { responseHeaders, toResponse } from "../response-body.ts";
@@ -13,6 +13,16 @@ import type { TransportLog } from "../transport.ts";
 
 /** Matches Cloudflare's limit on a WebSocket message. */
 export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+
+export interface WebSocketRelayOptions {
+  /** Client bytes waiting for the origin before the client gets 1009 (default 8 MiB). */
+  maxBufferedBytes?: number;
+  /** Ping the origin after this long without a frame to it (default 30 s; 0 disables). */
+  pingIntervalMs?: number;
+}
+
+export const DEFAULT_WS_BUFFERED_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_WS_PING_INTERVAL_MS = 30_000;
 
 export function isWebSocketUpgrade(request: Request): boolean {
   return (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
@@ -27,6 +37,7 @@ export async function upgradeWebSocket(
   connect: Connect,
   log: TransportLog,
   bodyIdleTimeoutMs: number,
+  wsOpts: WebSocketRelayOptions = {},
 ): Promise<Response> {
   const { origin, request } = req;
   const url = new URL(request.url);
@@ -52,7 +63,7 @@ export async function upgradeWebSocket(
     await conn.writer.write(head);
   } catch (e) {
     conn.close();
-    throw new ConnectError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+    throw new UpstreamResetError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
   }
   const parser = new ResponseParser({ method: "GET" });
   const { head: responseHead, pending } = await readResponseHead(conn, parser, req.responseTimeoutMs, () => undefined);
@@ -72,7 +83,13 @@ export async function upgradeWebSocket(
   const [client, server] = [pair[0], pair[1]];
   server.accept();
   const initial = pending.flatMap((e) => (e.kind === "data" ? [e.bytes] : []));
-  relay(server, conn, initial, { maxMessageBytes: MAX_MESSAGE_BYTES, closeTimeoutMs: 5_000, log }).catch((e: unknown) =>
+  relay(server, conn, initial, {
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    maxBufferedBytes: wsOpts.maxBufferedBytes ?? DEFAULT_WS_BUFFERED_BYTES,
+    pingIntervalMs: wsOpts.pingIntervalMs ?? DEFAULT_WS_PING_INTERVAL_MS,
+    closeTimeoutMs: 5_000,
+    log,
+  }).catch((e: unknown) =>
     log("error", "websocket.relay_failed", { node: origin.node, error: message(e) }),
   );
   return new Response(null, {

@@ -1,0 +1,152 @@
+// The machinery every data-plane row goes through: verify its answers, warm
+// it up, load it in interleaved rounds (round 1: a b c…, round 2: b c … a)
+// while reading its workerd's CPU time around each round, verify it again.
+// A row that fails a check or has errors under load comes out invalid, with
+// the reason, and its numbers are never presented as results.
+import os from "node:os";
+import type { LoadGenerator, LoadResult } from "./loadgen.ts";
+import { median } from "./stats.ts";
+import { verifyRow, type Expectation } from "./verify.ts";
+
+export interface RowSpec {
+  id: string;
+  label: string;
+  /** Base URL of what the load hits (worker, proxy or origin). */
+  url: string;
+  /** Host header to send (edgelb routes by it). */
+  host?: string;
+  /** Path and query every request asks for. */
+  path: string;
+  expect: Expectation;
+  connections: number;
+  /** Seconds per round when the row needs longer than the others (20 MiB downloads). */
+  durationS?: number;
+  /** Per-request timeout under load (default the load generator's 5 s). */
+  timeoutS?: number;
+  /** CPU seconds of the workerd process serving the row (worker rows only). */
+  cpuSeconds?: () => number;
+}
+
+export interface RoundResult extends LoadResult {
+  /** CPU seconds the row's workerd used during this round. */
+  cpuS?: number;
+  /** The machine's 1-minute load average when the round ended (2 cores: above ~2, others shared them). */
+  loadAvg?: number;
+}
+
+export interface RowOutcome {
+  spec: RowSpec;
+  rounds: RoundResult[];
+  /** Problems found by the probes before and after the load. */
+  before: string[];
+  after: string[];
+  errors: number;
+  requests: number;
+  valid: boolean;
+  /** Why the row is invalid (first problem), when it is. */
+  invalid?: string;
+  /** Medians over the rounds. */
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  mibPerS: number;
+  cpuUsPerRequest?: number;
+  cpuMsPerMiB?: number;
+}
+
+export interface RunRowsOptions {
+  loadgen: LoadGenerator;
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  threads: number;
+  /** Probe requests before and after the load. */
+  probes: number;
+  log: (line: string) => void;
+}
+
+const MiB = 2 ** 20;
+
+function fmtN(x: number | undefined, digits: number): string {
+  return x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits);
+}
+
+/** Per-round figures and their medians; pure. */
+export function summarize(spec: RowSpec, rounds: RoundResult[], before: string[], after: string[]): RowOutcome {
+  const errors = rounds.reduce((a, r) => a + r.errors, 0);
+  const requests = rounds.reduce((a, r) => a + r.requests, 0);
+  const cpuRounds = rounds.filter((r) => r.cpuS !== undefined);
+  let invalid: string | undefined;
+  if (before.length) invalid = `before the load: ${before[0]}${before.length > 1 ? ` (+${before.length - 1} more)` : ""}`;
+  else if (rounds.length === 0) invalid = "no load was run";
+  else if (errors) invalid = `${errors} errors (socket errors, timeouts, 4xx/5xx) in ${requests} requests under load`;
+  else if (requests === 0) invalid = "no request completed under load";
+  else if (after.length) invalid = `after the load: ${after[0]}${after.length > 1 ? ` (+${after.length - 1} more)` : ""}`;
+  return {
+    spec,
+    rounds,
+    before,
+    after,
+    errors,
+    requests,
+    valid: invalid === undefined,
+    ...(invalid ? { invalid } : {}),
+    rps: median(rounds.map((r) => r.rps)),
+    p50Ms: median(rounds.map((r) => r.p50Ms)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+    mibPerS: median(rounds.map((r) => (r.rps > 0 ? r.bytes / MiB / (r.requests / r.rps) : 0))),
+    ...(cpuRounds.length
+      ? {
+          cpuUsPerRequest: median(cpuRounds.map((r) => (r.cpuS! / Math.max(1, r.requests)) * 1e6)),
+          cpuMsPerMiB: median(cpuRounds.map((r) => (r.cpuS! * 1000) / Math.max(1e-9, r.bytes / MiB))),
+        }
+      : {}),
+  };
+}
+
+async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise<RoundResult> {
+  const cpu0 = row.cpuSeconds?.();
+  const r = await o.loadgen.run({
+    url: row.url + row.path,
+    ...(row.host ? { host: row.host } : {}),
+    ...(row.timeoutS ? { timeoutS: row.timeoutS } : {}),
+    connections: row.connections,
+    threads: o.threads,
+    durationS,
+  });
+  const cpu1 = row.cpuSeconds?.();
+  const loadAvg = os.loadavg()[0]!;
+  return cpu0 !== undefined && cpu1 !== undefined ? { ...r, cpuS: cpu1 - cpu0, loadAvg } : { ...r, loadAvg };
+}
+
+export async function runRows(rows: readonly RowSpec[], o: RunRowsOptions): Promise<RowOutcome[]> {
+  const before = new Map<string, string[]>();
+  for (const row of rows) {
+    const problems = await verifyRow(row.url, row.host, row.path, row.expect, o.probes);
+    before.set(row.id, problems);
+    if (problems.length) o.log(`  ${row.id}: INVALID before the load: ${problems[0]}`);
+  }
+  const live = rows.filter((r) => before.get(r.id)!.length === 0);
+  const rounds = new Map<string, RoundResult[]>(rows.map((r) => [r.id, []]));
+  if (live.length) o.log(`  warm-up ${o.warmupS}s per row (${live.map((r) => r.id).join(" ")})`);
+  for (const row of live) if (o.warmupS > 0) await load(o, row, o.warmupS);
+  for (let round = 1; round <= o.rounds; round++) {
+    // Rotate the order each round so no row always runs right after another.
+    const order = live.map((_, i) => live[(i + round - 1) % live.length]!);
+    for (const row of order) {
+      const r = await load(o, row, Math.max(o.durationS, row.durationS ?? 0));
+      rounds.get(row.id)!.push(r);
+      const cpu = r.cpuS !== undefined ? `, CPU ${fmtN((r.cpuS / Math.max(1, r.requests)) * 1e6, 0)} µs/req` : "";
+      o.log(`  round ${round}/${o.rounds} ${row.id}: ${fmtN(r.rps, 0)} req/s, p50 ${fmtN(r.p50Ms, 2)} ms, p99 ${fmtN(r.p99Ms, 2)} ms${cpu}${r.errors ? `, ${r.errors} ERRORS` : ""}`);
+    }
+  }
+  const out: RowOutcome[] = [];
+  for (const row of rows) {
+    const measured = rounds.get(row.id)!;
+    const after = measured.length ? await verifyRow(row.url, row.host, row.path, row.expect, o.probes) : [];
+    const outcome = summarize(row, measured, before.get(row.id)!, after);
+    if (!outcome.valid && measured.length) o.log(`  ${row.id}: INVALID: ${outcome.invalid}`);
+    out.push(outcome);
+  }
+  return out;
+}

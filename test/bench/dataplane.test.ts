@@ -1,0 +1,87 @@
+// The data-plane bench's row machinery, for real: plain workerd started the
+// way every bench row is (wrangler's bundle, generated capnp config), loaded
+// for about a second, its CPU read from /proc; and the verification that
+// turns a row whose origin answers 500 into an invalid row, not a fast one.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SimNode } from "../cluster/sim-node.ts";
+import { cleanupAll } from "../../bench/lib/cleanup.ts";
+import { pickLoadGenerator } from "../../bench/lib/loadgen.ts";
+import { runRows, type RunRowsOptions } from "../../bench/lib/rows.ts";
+import { verifyRow } from "../../bench/lib/verify.ts";
+import { BENCH_HOST, benchSnapshot, startEdgelb, startTrivial, workerRow } from "../../bench/dataplane.ts";
+import type { PlainWorker } from "../../bench/workerd/index.ts";
+
+const ADDRESSES = ["127.18.1.11", "127.18.1.12", "127.18.1.13"];
+const nodes: SimNode[] = [];
+let nodePort = 0;
+let trivial: PlainWorker;
+const lines: string[] = [];
+const options = (): RunRowsOptions => ({ loadgen: pickLoadGenerator(), rounds: 1, durationS: 1, warmupS: 0, threads: 1, probes: 3, log: (l) => lines.push(l) });
+
+beforeAll(async () => {
+  for (const [i, address] of ADDRESSES.entries()) nodes.push(await SimNode.start({ name: `node-${i + 1}`, address, healthzPort: 0 }));
+  nodePort = await nodes[0]!.servePort(0);
+  for (const n of nodes.slice(1)) await n.servePort(nodePort);
+  trivial = await startTrivial("index.ts", `http://${ADDRESSES[0]}:${nodePort}`);
+});
+
+afterAll(async () => {
+  await cleanupAll();
+  for (const n of nodes) await n.stop();
+});
+
+describe("data-plane bench rows in plain workerd", () => {
+  it("measures a verified trivial fetch proxy row with workerd CPU per request, and marks it invalid when its origin answers 500", async () => {
+    const row = workerRow(trivial, { id: "c", label: "(c) trivial proxy, fetch()", path: "/", connections: 4, expect: { nodes: ["node-1"] } });
+
+    const [good] = await runRows([row], options());
+    expect(good!.valid, good!.invalid).toBe(true);
+    expect(good!.requests).toBeGreaterThan(0);
+    expect(good!.rps).toBeGreaterThan(0);
+    expect(good!.cpuUsPerRequest).toBeGreaterThan(0);
+    expect(Number.isFinite(good!.cpuUsPerRequest)).toBe(true);
+
+    await nodes[0]!.setBehavior({ mode: "error", status: 500 });
+    try {
+      const [bad] = await runRows([row], options());
+      expect(bad!.valid).toBe(false);
+      expect(bad!.invalid).toMatch(/before the load: probe 1: status 500/);
+      expect(bad!.rounds).toHaveLength(0); // an invalid row is never loaded, so it has no numbers to show
+    } finally {
+      await nodes[0]!.setBehavior({ mode: "ok" });
+    }
+  });
+
+  it("counts errors under load: a row whose origin fails after the before-check is invalid", async () => {
+    const row = workerRow(trivial, { id: "c", label: "(c)", path: "/", connections: 4, expect: { nodes: ["node-1"] } });
+    // The origin turns to 500 once the probes have passed, i.e. during the load.
+    const loadgen = pickLoadGenerator();
+    const failing: RunRowsOptions = {
+      ...options(),
+      loadgen: {
+        name: loadgen.name,
+        async run(o) {
+          await nodes[0]!.setBehavior({ mode: "error", status: 500 });
+          return loadgen.run(o);
+        },
+      },
+    };
+    try {
+      const [bad] = await runRows([row], failing);
+      expect(bad!.valid).toBe(false);
+      expect(bad!.errors).toBeGreaterThan(0);
+      expect(bad!.invalid).toMatch(/errors .* under load/);
+    } finally {
+      await nodes[0]!.setBehavior({ mode: "ok" });
+    }
+  });
+
+  it("runs edgelb with the in-memory KV namespace: the pushed snapshot routes round-robin over all three nodes", async () => {
+    const worker = await startEdgelb("socket", benchSnapshot(ADDRESSES, nodePort));
+    const problems = await verifyRow(worker.url, BENCH_HOST, "/", { nodes: ["node-1", "node-2", "node-3"], everyNode: true }, 6);
+    expect(problems).toEqual([]);
+    // A host edgelb has no route for is not an answer from an origin.
+    const wrongHost = await verifyRow(worker.url, "other.example.com", "/", { nodes: ["node-1", "node-2", "node-3"] }, 1);
+    expect(wrongHost[0]).toMatch(/status 4\d\d/);
+  });
+});

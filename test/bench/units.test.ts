@@ -1,0 +1,161 @@
+// Pure parts of the data-plane bench: the probe judge, the /proc stat parser,
+// the capnp config writer and the workerd stream stand-ins of the routing child.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { judgeProbes, type Probe } from "../../bench/lib/verify.ts";
+import { summarize, type RowOutcome, type RowSpec } from "../../bench/lib/rows.ts";
+import { dataPlaneTargets } from "../../bench/dataplane.ts";
+import { keptSections } from "../../bench/lib/merge.ts";
+import { parseProcStat } from "../../bench/workerd/cpu.ts";
+import { capnpText, renderConfig } from "../../bench/workerd/config.ts";
+import { FixedLengthStream, IdentityTransformStream } from "../../bench/lib/workerd-streams.ts";
+
+const ok = (node: string, extra: Partial<Probe> = {}): Probe => ({ status: 200, node, head: "{}", bytes: 2, ...extra });
+const raw = (node: string, status = "200 OK") => `HTTP/1.1 ${status}\r\nx-edgelb-node: ${node}\r\ncontent-length: 2\r\n\r\n{}`;
+
+describe("judgeProbes", () => {
+  it("accepts 200s from the intended origins", () => {
+    expect(judgeProbes({ nodes: ["node-1"] }, [ok("node-1"), ok("node-1")])).toEqual([]);
+  });
+  it("rejects a non-200, a transport error, a missing or unexpected origin", () => {
+    const e = { nodes: ["node-1"] };
+    expect(judgeProbes(e, [ok("node-1", { status: 500 })])[0]).toMatch(/status 500/);
+    expect(judgeProbes(e, [ok("node-1", { status: 0, error: "ECONNREFUSED" })])[0]).toMatch(/ECONNREFUSED/);
+    expect(judgeProbes(e, [{ status: 200, node: undefined, head: "", bytes: 0 }])[0]).toMatch(/no x-edgelb-node/);
+    expect(judgeProbes(e, [ok("node-2")])[0]).toMatch(/answered by node-2/);
+    expect(judgeProbes(e, [])[0]).toMatch(/no probe/);
+  });
+  it("demands every node of a round-robin row and the exact body size of a download", () => {
+    const e = { nodes: ["node-1", "node-2"], everyNode: true };
+    expect(judgeProbes(e, [ok("node-1"), ok("node-1")])[0]).toMatch(/did not reach node-2/);
+    expect(judgeProbes(e, [ok("node-1"), ok("node-2")])).toEqual([]);
+    expect(judgeProbes({ nodes: ["node-1"], bodyBytes: 10 }, [ok("node-1", { bytes: 9 })])[0]).toMatch(/body of 9 bytes/);
+  });
+  it("reads the origin out of the socket floor's raw HTTP body", () => {
+    const e = { nodes: ["node-1"], rawHttp: true };
+    expect(judgeProbes(e, [{ status: 200, node: undefined, head: raw("node-1"), bytes: 60 }])).toEqual([]);
+    expect(judgeProbes(e, [{ status: 200, node: undefined, head: raw("node-1", "500 Internal Server Error"), bytes: 60 }])[0]).toMatch(/not "HTTP\/1.1 200"/);
+    expect(judgeProbes(e, [{ status: 200, node: undefined, head: raw("node-3"), bytes: 60 }])[0]).toMatch(/answered by node-3/);
+  });
+});
+
+describe("summarize", () => {
+  const spec: RowSpec = { id: "c", label: "c", url: "http://x", path: "/", connections: 1, expect: { nodes: ["n"] } };
+  const round = { rps: 1000, p50Ms: 1, p99Ms: 2, requests: 1000, bytes: 2 ** 20, errors: 0, cpuS: 0.1 };
+  it("gives CPU per request and per MiB from the workerd CPU of each round", () => {
+    const r = summarize(spec, [round], [], []);
+    expect(r.valid).toBe(true);
+    expect(r.cpuUsPerRequest).toBeCloseTo(100);
+    expect(r.cpuMsPerMiB).toBeCloseTo(100);
+  });
+  it("marks a row with errors under load or a failed after-check invalid", () => {
+    expect(summarize(spec, [{ ...round, errors: 3 }], [], []).invalid).toMatch(/3 errors/);
+    expect(summarize(spec, [round], [], ["probe 1: status 502"]).invalid).toMatch(/after the load: probe 1: status 502/);
+  });
+});
+
+describe("parseProcStat", () => {
+  it("finds utime and stime after any command name, spaces and parentheses included", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 16 }), fc.nat(), fc.nat(), (comm, utime, stime) => {
+        const line = `4242 (${comm}) S 1 4242 4242 0 -1 4194560 100 0 0 0 ${utime} ${stime} 0 0 20 0 3 0 12345 1000000 500 18446744073709551615`;
+        expect(parseProcStat(line)).toEqual({ utime, stime });
+      }),
+    );
+  });
+  it("refuses a line that is not a stat line", () => {
+    expect(() => parseProcStat("garbage")).toThrow(/not a \/proc/);
+    expect(() => parseProcStat("1 (x) S 1 2")).toThrow(/tick counts/);
+  });
+});
+
+/** capnp's text-literal escapes, decoded (the subset capnpText writes). */
+function decodeCapnp(lit: string): string {
+  expect(lit.startsWith('"') && lit.endsWith('"')).toBe(true);
+  return lit.slice(1, -1).replace(/\\(x[0-9a-f]{2}|["\\])/g, (_, e: string) => (e.startsWith("x") ? String.fromCharCode(parseInt(e.slice(1), 16)) : e));
+}
+
+describe("capnpText / renderConfig", () => {
+  it("round-trips any string and never leaves a bare quote or control character", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (s) => {
+        const lit = capnpText(s);
+        expect(decodeCapnp(lit)).toBe(s);
+        expect(lit.slice(1, -1)).not.toMatch(/(^|[^\\])(\\\\)*"/);
+        expect(lit).not.toMatch(/[\x00-\x1f\x7f]/);
+      }),
+    );
+  });
+  it("binds vars as text, KV to the memory service, loopback reachable; refuses binding names that are not identifiers", () => {
+    const text = renderConfig({ module: "worker.js", compatibilityDate: "2026-04-01", compatibilityFlags: ["nodejs_compat"], vars: { A: 'x"y' }, kv: { binding: "EDGELB_KV", module: "kv.js" }, listen: "127.0.0.1:0" });
+    expect(text).toContain('(name = "A", text = "x\\"y")');
+    expect(text).toContain('(name = "EDGELB_KV", kvNamespace = "kv")');
+    expect(text).toContain('allow = ["public", "private", "local"]');
+    expect(() => renderConfig({ module: "w.js", compatibilityDate: "d", compatibilityFlags: [], vars: { "a b": "" }, listen: "x:0" })).toThrow(/not an identifier/);
+  });
+});
+
+describe("workerd stream stand-ins", () => {
+  const pipeThrough = async (ts: TransformStream<Uint8Array, Uint8Array>, chunks: number[]) =>
+    new Response(new Blob(chunks.map((n) => new Uint8Array(n))).stream().pipeThrough(ts)).arrayBuffer();
+  it("pass bytes through; a FixedLengthStream errors when the body is shorter or longer than declared", async () => {
+    expect((await pipeThrough(new IdentityTransformStream(), [3, 4])).byteLength).toBe(7);
+    expect((await pipeThrough(new FixedLengthStream(7), [3, 4])).byteLength).toBe(7);
+    await expect(pipeThrough(new FixedLengthStream(8), [3, 4])).rejects.toThrow(/closed after 7 of 8/);
+    await expect(pipeThrough(new FixedLengthStream(6), [3, 4])).rejects.toThrow(/7 bytes written, 6 declared/);
+  });
+});
+
+describe("dataPlaneTargets", () => {
+  const outcome = (id: string, rps: number, cpuUs: number, valid = true, cpuMsPerMiB = 1): RowOutcome => ({
+    ...summarize({ id, label: id, url: "http://x", path: "/", connections: 1, expect: { nodes: ["n"] } }, [{ rps, p50Ms: 1, p99Ms: 1, requests: 1000, bytes: 1000 * 2 ** 20 * cpuMsPerMiB, errors: valid ? 0 : 5, cpuS: (cpuUs * 1000) / 1e6 }], [], []),
+  });
+  const rows = (over: Record<string, RowOutcome> = {}) => {
+    const base: Record<string, RowOutcome> = {
+      c: outcome("c", 10_000, 60),
+      c2: outcome("c2", 3_000, 300),
+      f: outcome("f", 5_000, 200),
+      d: outcome("d", 9_000, 70),
+      e: outcome("e", 2_700, 330),
+      Ld: outcome("Ld", 5, 100),
+      Le: outcome("Le", 5, 100),
+    };
+    const all = { ...base, ...over };
+    return (id: string) => all[id];
+  };
+  const verdicts = (byId: (id: string) => RowOutcome | undefined) => dataPlaneTargets(byId).map((t) => t.verdict);
+  it("marks each target met or missed from the rows' throughput and CPU", () => {
+    expect(verdicts(rows())).toEqual(["met", "met", "met", "met", "met"]);
+    const slow = dataPlaneTargets(rows({ d: outcome("d", 6_000, 160) }));
+    expect(slow.map((t) => t.verdict).slice(0, 2)).toEqual(["missed", "missed"]);
+    expect(slow[0]!.result).toBe("0.60× (6,000 vs 10,000 req/s)");
+    expect(slow[0]!.limit).toMatch(/100 µs more workerd CPU per request/);
+  });
+  it("never calls a target met or missed on an invalid row", () => {
+    const t = dataPlaneTargets(rows({ d: outcome("d", 50_000, 10, false) }));
+    expect(t[0]!.verdict).toBe("invalid");
+    expect(t[0]!.limit).toMatch(/d invalid: 5 errors/);
+    expect(dataPlaneTargets(rows({ f: undefined as unknown as RowOutcome }))[3]!.verdict).toBe("not measured");
+  });
+});
+
+describe("keptSections (a partial run keeps what it did not rerun)", () => {
+  const section = (title: string) => ({ title, columns: ["row"], rows: [["x"]], notes: [], data: {} });
+  const previous = {
+    startedAt: "2026-11-26T10:19:46.735Z",
+    loadAverage: { start: 1.2, end: 0.8 },
+    sections: [
+      { ...section("Targets"), rows: [["1", "old data plane target", "22%", "missed", "why"], ["2", "routing decision < 20 µs", "2.86 µs", "met", ""]] },
+      section("1. Data plane (loopback, plain workerd via the Miniflare API)"),
+      section("2. Routing cost"),
+      section("3. Control plane"),
+    ],
+  };
+  it("replaces every section of the rerun number (1 and 1b) and keeps the rest with their targets and run date", () => {
+    const kept = keptSections([section("1. Data plane (loopback, plain workerd)"), section("1b. Large bodies")], previous);
+    expect(kept.map((k) => k.title)).toEqual(["2. Routing cost", "3. Control plane"]);
+    expect(kept[0]!.targets).toEqual([{ target: "routing decision < 20 µs", result: "2.86 µs", verdict: "met" }]);
+    expect(kept[0]!.runAt).toBe("2026-11-26T10:19:46.735Z");
+    expect(keptSections([section("2. Routing")], undefined)).toEqual([]);
+  });
+});
