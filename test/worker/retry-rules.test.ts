@@ -82,6 +82,8 @@ describe("retry budget and Retry-After", () => {
     for (let i = 0; i < requests; i++) expect((await e.request(host, `/status/503?tag=${t}&i=${i}`)).status).toBe(503);
     // 20% of requests plus a small floor, instead of 3 attempts each.
     expect((await hits(t)).count).toBeLessThanOrEqual(requests * 1.25);
+    // Said once, not once per request.
+    expect(e.logs.filter((l) => l.event === "proxy.retry_budget_spent")).toHaveLength(1);
   });
 
   it("hands a 503 with Retry-After to the client and does not retry that Service at once", async () => {

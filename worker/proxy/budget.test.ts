@@ -35,6 +35,16 @@ describe("retry budget", () => {
     expect(b.tryRetry()).toBe(true);
   });
 
+  it("says a spent budget once per window, not once per refused retry", () => {
+    const c = clock();
+    const b = new RetryBudget({ now: c.now, windowMs: 10_000 });
+    expect([b.reportSpent(), b.reportSpent()]).toEqual([true, false]);
+    c.t += 9_999;
+    expect(b.reportSpent()).toBe(false);
+    c.t += 1;
+    expect(b.reportSpent()).toBe(true);
+  });
+
   it("holds a Service for its Retry-After, capped", () => {
     const c = clock();
     const b = new RetryBudget({ now: c.now, maxHoldMs: 60_000 });

@@ -28,11 +28,14 @@ export class RetryBudget {
   private readonly retries = new Array<number>(BUCKETS).fill(0);
   private readonly epochs = new Array<number>(BUCKETS).fill(-1);
   private readonly holds = new Map<string, number>();
+  private readonly windowMs: number;
+  private lastReport = Number.NEGATIVE_INFINITY;
 
   constructor(opts: RetryBudgetOptions = {}) {
     this.ratio = opts.ratio ?? 0.2;
     this.floor = opts.floor ?? 10;
-    this.bucketMs = Math.max(1, Math.floor((opts.windowMs ?? 10_000) / BUCKETS));
+    this.windowMs = opts.windowMs ?? 10_000;
+    this.bucketMs = Math.max(1, Math.floor(this.windowMs / BUCKETS));
     this.maxHoldMs = opts.maxHoldMs ?? 60_000;
     this.now = opts.now ?? Date.now;
   }
@@ -66,6 +69,14 @@ export class RetryBudget {
     }
     if (retries >= Math.max(this.floor, Math.floor(requests * this.ratio))) return false;
     this.retries[current]!++;
+    return true;
+  }
+
+  /** True at most once per window: when a spent budget should be logged (not once per request). */
+  reportSpent(): boolean {
+    const now = this.now();
+    if (now - this.lastReport < this.windowMs) return false;
+    this.lastReport = now;
     return true;
   }
 

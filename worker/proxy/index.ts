@@ -134,7 +134,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     if (refusal) return refusal;
     if (attempt >= policy.attempts) return "no attempt left";
     if (tried.size >= route.size) return "no node left";
-    if (budget && !budget.tryRetry()) return "retry budget spent";
+    if (budget && !budget.tryRetry()) {
+      if (budget.reportSpent()) deps.log("warn", "proxy.retry_budget_spent", { requestId, host: facts.host, services: serviceNamesOf() });
+      return "retry budget spent";
+    }
     return undefined;
   };
 
