@@ -3,7 +3,7 @@
 // bench/results.md and bench/results.json.
 //
 //   npm run bench                       # everything (~6–8 minutes on 2 cores)
-//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps (comma-separated)
+//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn (comma-separated)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
 //   npm run bench -- --no-write         # full run, print only
 // A partial run (--only) rewrites its own sections in the results files and
@@ -23,7 +23,7 @@ import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps"];
+const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn"];
 
 const { values } = parseArgs({
   options: {
@@ -87,13 +87,16 @@ async function main(): Promise<void> {
     );
     await cleanupAll(); // origins, nginx and workers from this section
   }
-  const cp = new Set(["failover", "scale", "flaps"].filter((s) => only.has(s)));
+  const cp = new Set(["failover", "scale", "flaps", "churn"].filter((s) => only.has(s)));
   if (cp.size) {
     sections.push(
       await runControlPlane(
         {
           failover: { trials: quick ? 3 : 20, intervalMs: 1000, timeoutMs: 500, fall: 2, rise: 2, coalesceMs: 250 },
-          scale: quick ? { nodes: Number(process.env.BENCH_SCALE ?? 500), services: Number(process.env.BENCH_SCALE ?? 500) } : { nodes: 5000, services: 5000 },
+          scale: quick ? { nodes: [Number(process.env.BENCH_SCALE ?? 500)], services: Number(process.env.BENCH_SCALE ?? 500) } : { nodes: [1000, 5000], services: 5000 },
+          churn: quick
+            ? { nodes: Number(process.env.BENCH_SCALE ?? 500), services: Number(process.env.BENCH_SCALE ?? 500), heartbeatsPerSec: 100, slicesPerSec: 10, seconds: 10, quietSeconds: 5 }
+            : { nodes: 5000, services: 5000, heartbeatsPerSec: 100, slicesPerSec: 10, seconds: 60, quietSeconds: 20 },
           flaps: { count: quick ? 20 : 100, nodes: 10, intervalMs: 500, downMs: 1500, meanGapMs: 400, coalesceMs: 250, maxDelayMs: 2000, minWriteIntervalMs: 1000 },
           log,
         },

@@ -136,6 +136,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     onChange: (reason) => controller.markDirty(reason),
     backoff: { initialMs: 250, maxMs: 30_000 },
     resyncMs: config.resyncMs,
+    // Drift repair is a LIST of everything: only the replica that writes needs
+    // it; a standby catches up when it takes over (onResumed below).
+    resyncWhen: () => controller.shouldWrite(),
   });
   const namespaces = namespaceInformer({
     kubeConfig,
@@ -180,7 +183,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
 
   let syncedResolve!: () => void;
   const syncedPromise = new Promise<void>((r) => (syncedResolve = r));
-  controller.addHooks({ onSynced: () => syncedResolve() });
+  controller.addHooks({ onSynced: () => syncedResolve(), onResumed: () => informers.resyncIfSkipped() });
 
   return {
     config,

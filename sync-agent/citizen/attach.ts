@@ -7,6 +7,7 @@ import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import type { Desired, Topology } from "../model/desired.ts";
 import type { V1Service } from "@kubernetes/client-node";
 import { Citizen, type CitizenOptions, type CitizenConfig } from "./index.ts";
+import { registerReconcileMetrics } from "../controller/metrics.ts";
 import { registerUnroutableNodes } from "../status/address-metric.ts";
 
 export type AttachOverrides = Partial<Pick<CitizenOptions, "leaseStore" | "eventSink" | "statusClient" | "correlator" | "metrics">>;
@@ -33,6 +34,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   });
   const { metrics } = citizen;
   metrics.observeInformerRestarts(() => agent.informers.restarts());
+  registerReconcileMetrics(metrics.registry, { evaluations: () => controller.evaluations, updates: () => agent.informers.updates() });
 
   controller.shouldWrite = () => citizen.isLeader();
   // A push started while leading must be over before a standby could take the

@@ -189,4 +189,19 @@ describe("controller", () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/will not heal by itself/);
   });
+
+  it("counts evaluations and tells hooks when it may write again (resume), so skipped drift repair can run", async () => {
+    const sink = new MemorySink();
+    const { c, sync } = setup(sink);
+    const resumed: number[] = [];
+    c.addHooks({ onResumed: () => void resumed.push(c.evaluations) });
+    c.start();
+    sync();
+    await until(() => sink.writes.length === 1);
+    const evaluations = c.evaluations;
+    expect(evaluations).toBeGreaterThan(0);
+    await c.resume();
+    expect(resumed).toEqual([evaluations]);
+    await until(() => c.evaluations > evaluations); // resume re-reads and reconciles
+  });
 });

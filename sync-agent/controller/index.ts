@@ -56,6 +56,8 @@ export interface ControllerHooks {
   onHealthTransition(t: HealthTransition): void;
   /** Informers listed and the stored snapshot was read: the first reconcile follows. */
   onSynced(): void;
+  /** resume() was called (this replica may write again): catch up on anything skipped while standing by. */
+  onResumed(): void;
 }
 
 /** The health side as the controller sees it (HealthTable implements it). */
@@ -95,6 +97,8 @@ export class Controller {
   lastPushed: Snapshot | null = null;
   /** Successful writes since start. */
   writes = 0;
+  /** Evaluations of the desired snapshot since start (each is O(nodes + services)). */
+  evaluations = 0;
   lastPushAt: Date | undefined;
   lastDesired: Desired | undefined;
 
@@ -195,6 +199,7 @@ export class Controller {
 
   /** After regaining the right to write: re-read what is stored, then reconcile. */
   async resume(): Promise<void> {
+    this.emit("onResumed");
     this.storedRead = false;
     await this.readStored();
   }
@@ -285,6 +290,7 @@ export class Controller {
 
   private evaluate(): { topo: Topology; desired: Desired; services: readonly V1Service[] } {
     const started = performance.now();
+    this.evaluations++;
     try {
       return this.evaluateNow();
     } finally {

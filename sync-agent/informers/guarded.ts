@@ -9,8 +9,15 @@
 //   broken watch missed can stay lost;
 // - a periodic full resync does the same swap, catching a watch that is
 //   stuck without an error.
+// Ingest (see ./strip): every object from a LIST page or a watch event is
+// stripped to the fields the agent reads before it is cached. An update whose
+// stripped content equals the cached object (a Node heartbeat) only moves the
+// cached object's resourceVersion: no update callback, no evaluation. A
+// re-LIST reuses the cached object for everything unchanged, so the fresh
+// cache shares its objects with the old one instead of doubling memory.
 import {
-  makeInformer,
+  ListWatch,
+  Watch,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
@@ -19,8 +26,11 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { backoffDelay, type BackoffOptions } from "../sinks/retry.ts";
+import { sameContent, strip, type Shape } from "./strip/index.ts";
 
-type ListFn<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
+/** Ingest maps each raw item to what is cached; a paged lister applies it per page so only one raw page is alive at a time. */
+export type Ingest<T> = (raw: T) => T;
+type ListFn<T extends KubernetesObject> = (ingest: Ingest<T>) => Promise<KubernetesListObject<T>>;
 
 export interface GuardedInformerOptions<T extends KubernetesObject> {
   /** Plural resource name for logs and metrics: "nodes", "services", "endpointslices". */
@@ -37,6 +47,37 @@ export interface GuardedInformerOptions<T extends KubernetesObject> {
   backoff: BackoffOptions;
   /** Fresh LIST + swap every so often; 0 disables. */
   resyncMs: number;
+  /** What the cache keeps of each object (./strip); undefined keeps everything. */
+  shape?: Shape | undefined;
+  /**
+   * Is the periodic resync worth a LIST now? A standby replica says no: its
+   * cache matters only once it leads, and `resyncIfSkipped()` then catches up.
+   */
+  resyncWhen?: (() => boolean) | undefined;
+  /**
+   * Can an add/update/delete of this object change anything? When not, the
+   * cache still takes it but no evaluation is asked for (level-triggered: the
+   * evaluation that does run reads the whole cache).
+   */
+  relevant?: ((obj: T) => boolean) | undefined;
+}
+
+/** client-node's Watch, with every event object ingested before the ListWatch caches it. */
+class IngestingWatch extends Watch {
+  constructor(
+    kc: KubeConfig,
+    private readonly ingest: (phase: string, obj: unknown) => unknown,
+  ) {
+    super(kc);
+  }
+
+  override watch(path: string, query: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
+    return super.watch(path, query, (phase, obj, watchObj) => callback(phase, this.ingest(phase, obj), watchObj), done);
+  }
+}
+
+function keyOf(o: KubernetesObject): [name: string, namespace: string | undefined] {
+  return [o.metadata?.name ?? "", o.metadata?.namespace || undefined];
 }
 
 type Live<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
@@ -67,6 +108,14 @@ export class GuardedInformer<T extends KubernetesObject> {
   private stopped = true;
   /** Restarts after errors (not resyncs), for metrics. */
   restarts = 0;
+  /** Updates dropped at the edge because nothing the agent reads changed (heartbeats). */
+  unchangedUpdates = 0;
+  /** Updates whose content changed (cached; they trigger an evaluation unless irrelevant). */
+  changedUpdates = 0;
+  /** Adds/updates/deletes cached without an evaluation because relevant() said no. */
+  irrelevantChanges = 0;
+  /** Periodic resyncs skipped because resyncWhen() said no. */
+  private resyncSkipped = false;
   private syncedOnce: Promise<void>;
   private resolveSynced!: () => void;
 
@@ -91,13 +140,22 @@ export class GuardedInformer<T extends KubernetesObject> {
     return this.current?.list() ?? [];
   }
 
+  get(name: string, namespace?: string): T | undefined {
+    return this.current?.get(name, namespace);
+  }
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
     this.spawn("start");
     if (this.opts.resyncMs > 0) {
       this.resyncTimer = setInterval(() => {
-        if (!this.candidate && !this.restartTimer) this.spawn("resync");
+        if (this.candidate || this.restartTimer) return;
+        if (this.opts.resyncWhen && !this.opts.resyncWhen()) {
+          this.resyncSkipped = true;
+          return;
+        }
+        this.spawn("resync");
       }, this.opts.resyncMs);
       this.resyncTimer.unref?.();
     }
@@ -108,19 +166,76 @@ export class GuardedInformer<T extends KubernetesObject> {
     if (!this.stopped && !this.candidate) this.spawn("resync");
   }
 
+  /** The drift repair a standby skipped, now that it leads (no-op otherwise). */
+  resyncIfSkipped(): void {
+    if (!this.resyncSkipped) return;
+    this.resyncSkipped = false;
+    this.resync();
+  }
+
+  /**
+   * Raw LIST item → cached object: stripped, and when the cache already holds
+   * the same content, that very object (its resourceVersion moved forward).
+   */
+  private ingestItem(raw: T, cache: ObjectCache<T> | undefined): T {
+    if (this.ingested.has(raw)) return raw;
+    const item = this.opts.shape ? strip(this.opts.shape, raw) : raw;
+    const cached = cache?.get(...keyOf(item));
+    if (cached && sameContent(cached, item)) {
+      cached.metadata!.resourceVersion = item.metadata?.resourceVersion;
+      return cached;
+    }
+    this.ingested.add(item);
+    return item;
+  }
+
+  private readonly ingested = new WeakSet<object>();
+
+  /** Watch event → cached object; an update that changes nothing we read keeps the cached object (no callback). */
+  private ingestEvent(inf: ObjectCache<T>, phase: string, obj: unknown): unknown {
+    if (phase !== "ADDED" && phase !== "MODIFIED" && phase !== "DELETED") return obj;
+    try {
+      const item = this.opts.shape ? strip(this.opts.shape, obj as T) : (obj as T);
+      if (phase === "DELETED") return item;
+      const cached = inf.get(...keyOf(item));
+      if (cached && sameContent(cached, item)) {
+        // Same object back with the new resourceVersion: the ListWatch sees
+        // the same version and fires no update.
+        cached.metadata!.resourceVersion = item.metadata?.resourceVersion;
+        if (inf === this.current) this.unchangedUpdates++;
+        return cached;
+      }
+      if (cached && inf === this.current) this.changedUpdates++;
+      return item;
+    } catch (err) {
+      // client-node swallows errors thrown here, losing the event: never throw.
+      this.opts.log.warn({ resource: this.opts.resource, err: describeError(err) }, `${this.opts.resource}: could not strip a watch event (${describeError(err)}); caching it whole`);
+      return obj;
+    }
+  }
+
   private spawn(why: string): void {
-    const list: ListFn<T> = async () => {
-      const result = await this.opts.list();
+    // Unchanged items are reused from the cache that serves now.
+    const serving = this.current;
+    const list = async () => {
+      const ingest: Ingest<T> = (raw) => this.ingestItem(raw, serving);
+      const result = await this.opts.list(ingest);
+      result.items = result.items.map(ingest);
       // The informer fills its cache right after this promise settles;
       // setImmediate runs after that, so the swap sees a complete cache.
       setImmediate(() => this.listed(inf, why));
       return result;
     };
-    const inf = makeInformer<T>(this.opts.kubeConfig, this.opts.path, list);
+    const watch = new IngestingWatch(this.opts.kubeConfig, (phase, obj) => this.ingestEvent(inf, phase, obj));
+    const inf: Live<T> = new ListWatch<T>(this.opts.path, watch, list, false);
     this.candidate = inf;
-    const changed = (verb: string) => () => {
+    const changed = (verb: string) => (obj: T) => {
       if (inf === this.current) {
         this.attempt = 0;
+        if (this.opts.relevant && !this.opts.relevant(obj)) {
+          this.irrelevantChanges++;
+          return;
+        }
         this.opts.onChange(`${this.opts.resource} ${verb}`);
       }
     };

@@ -95,7 +95,7 @@ export function isEdgelbIngress(i: V1LoadBalancerIngress): boolean {
   return !!i.hostname && !i.ip && !i.ipMode && !(i.ports && i.ports.length > 0);
 }
 
-const OWNER_HINTS: [prefix: string, owner: string][] = [
+export const OWNER_HINTS: [prefix: string, owner: string][] = [
   ["metallb.universe.tf/", "MetalLB"],
   ["metallb.io/", "MetalLB"],
   ["kube-vip.io/", "kube-vip"],

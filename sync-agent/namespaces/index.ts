@@ -5,6 +5,7 @@
 import { CoreV1Api, type KubeConfig, type V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GuardedInformer } from "../informers/guarded.ts";
+import { NAMESPACE_SHAPE } from "../informers/strip/index.ts";
 import type { BackoffOptions } from "../sinks/retry.ts";
 
 export interface NamespaceInformerOptions {
@@ -20,6 +21,7 @@ export function namespaceInformer(opts: NamespaceInformerOptions): GuardedInform
   return new GuardedInformer<V1Namespace>({
     resource: "namespaces",
     path: "/api/v1/namespaces",
+    shape: NAMESPACE_SHAPE,
     list: () => core.listNamespace(),
     kubeConfig: opts.kubeConfig,
     log: opts.log,
