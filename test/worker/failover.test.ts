@@ -43,7 +43,9 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     // The dead node was retried away from, then ejected: no retries after that.
     const retries = e.logs.filter((l) => l.event === "proxy.retry");
     expect(retries.length).toBe(3);
-    expect(retries.every((r) => r.node === a && r.kind === "ConnectError")).toBe(true);
+    // fetch() cannot tell a refused connection from a reset (worker/transport/fetch): UpstreamResetError there.
+    const kind = transport === "socket" ? "ConnectError" : "UpstreamResetError";
+    expect(retries.every((r) => r.node === a && r.kind === kind)).toBe(true);
     expect(e.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: a, ejections: 1, consecutiveFailures: 3 });
     // Ejection is per origin (node + NodePort), listed under the cluster's node.
     const node = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
@@ -63,9 +65,15 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     // Round-robin starts at the first node, the dead one.
     const small = await edge();
     const res = await small.request(host, "/", { method: "POST", body: "x".repeat(60 * 1024) });
-    const echo = (await res.json()) as Echo;
-    expect(echo.node).not.toBe(a);
-    expect(echo.bodyBytes).toBe(60 * 1024);
+    if (transport === "socket") {
+      const echo = (await res.json()) as Echo;
+      expect(echo.node).not.toBe(a);
+      expect(echo.bodyBytes).toBe(60 * 1024);
+    } else {
+      // Over fetch() a failure may have come after the body went out: a POST is not sent twice.
+      expect(res.status).toBe(502);
+      expect(small.logs.filter((l) => l.event === "proxy.retry")).toHaveLength(0);
+    }
 
     const large = await edge();
     const big = await large.request(host, "/", { method: "POST", body: "x".repeat(65 * 1024) });
