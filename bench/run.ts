@@ -8,6 +8,7 @@
 //   npm run bench -- --no-write         # full run, print only
 // A partial run (--only) rewrites its own sections in the results files and
 // keeps the others from the previous results.json, marked with their run date.
+import { execFileSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -47,6 +48,17 @@ for (const s of only) {
 const quick = values.quick;
 const write = !values["no-write"] && (values.write ?? !quick);
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+/** The code measured: commit, and whether the work tree differed from it. */
+function codeVersion(): string {
+  try {
+    const git = (...args: string[]) => execFileSync("git", args, { cwd: HERE, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const dirty = git("status", "--porcelain", "--", "worker", "bench", "sync-agent", "package-lock.json") !== "";
+    return `${git("rev-parse", "--short", "HEAD")}${dirty ? " + uncommitted changes" : ""}`;
+  } catch {
+    return "unknown (not a git work tree)";
+  }
+}
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -93,7 +105,8 @@ async function main(): Promise<void> {
 
   const runAt = new Date(started).toISOString();
   const loadAverage = { start: loadAtStart, end: os.loadavg()[0]! };
-  const stamped = sections.map((sec) => ({ ...sec, runAt, loadAverage }));
+  const code = codeVersion();
+  const stamped = sections.map((sec) => ({ ...sec, runAt, loadAverage, code }));
   let previous: StoredResults | undefined;
   if (write) {
     try {
@@ -114,7 +127,7 @@ async function main(): Promise<void> {
   const header = [
     `# edgelb benchmark results`,
     "",
-    `Run ${runAt}${kept.length ? ` (sections ${[...new Set(stamped.map((x) => x.title.split(" ")[0]!.replace(".", "")))].join(", ")})` : ""} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; took ${elapsed.toFixed(0)} s; 1-minute load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (anything above ~2 means other work shared the 2 cores)${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.${keptNote}`,
+    `Run ${runAt}${kept.length ? ` (sections ${[...new Set(stamped.map((x) => x.title.split(" ")[0]!.replace(".", "")))].join(", ")})` : ""} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; code ${code}; took ${elapsed.toFixed(0)} s; 1-minute load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (anything above ~2 means other work shared the 2 cores)${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.${keptNote}`,
     "",
     "Regenerate with `npm run bench`. Every target is marked met or missed (a missed target says what limits it), or invalid when a row it needs failed its answer checks.",
     "",
@@ -122,12 +135,12 @@ async function main(): Promise<void> {
   process.stdout.write("\n" + sections.map(renderText).join("\n\n") + "\n");
   log(`done in ${elapsed.toFixed(0)} s`);
   if (write) {
-    const keptFrom = (k: (typeof kept)[number]) => `not rerun: kept from the run of ${k.runAt ?? "an unknown date"}${k.loadAverage ? ` (load average ${k.loadAverage.start.toFixed(1)} at its start)` : ""}`;
+    const keptFrom = (k: (typeof kept)[number]) => `not rerun: kept from the run of ${k.runAt ?? "an unknown date"}${k.code ? ` (code ${k.code})` : ""}${k.loadAverage ? ` (load average ${k.loadAverage.start.toFixed(1)} at its start)` : ""}`;
     const md = all.map((sec) => (kept.includes(sec as (typeof kept)[number]) ? renderMarkdown({ ...sec, notes: [keptFrom(sec as (typeof kept)[number]), ...sec.notes] }) : renderMarkdown(sec)));
     await writeFile(path.join(HERE, "results.md"), header + "\n" + md.join("\n"));
     await writeFile(
       path.join(HERE, "results.json"),
-      JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, sections: all.map((s) => ({ title: s.title, runAt: s.runAt, loadAverage: s.loadAverage, columns: s.columns, rows: s.rows, notes: s.notes, targets: s.targets, data: s.data })) }, null, 2) + "\n",
+      JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, code, sections: all.map((s) => ({ title: s.title, runAt: s.runAt, loadAverage: s.loadAverage, code: "code" in s ? s.code : undefined, columns: s.columns, rows: s.rows, notes: s.notes, targets: s.targets, data: s.data })) }, null, 2) + "\n",
     );
     log("wrote bench/results.md and bench/results.json");
   }

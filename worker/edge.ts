@@ -1,21 +1,51 @@
 // All state of one isolate in one object: config, passive health, in-flight
 // counts, balancer state. The default export holds one; tests make their own.
+//
+// Who answers a request: on a hostname a snapshot routes, the app, for every
+// path. /__edgelb/* (status page, control API) answers only on the worker's
+// own control hostnames, so an app's scripts never share an origin with the
+// status page and its token: those in EDGELB_CONTROL_HOSTS when set, else any
+// hostname no snapshot routes. A *.workers.dev name is the worker's own and is
+// never proxied to an app.
 import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
-import { ConfigStore } from "./config/index.ts";
-import { lookupRoute, normalizeHost, type Route } from "./config/routes.ts";
+import { ConfigStore, type ConfigKV } from "./config/index.ts";
+import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
+import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
 import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
+import { requestIdOf } from "./proxy/headers.ts";
 import { enforceSourceRanges } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
 
+const CONTROL_PREFIX = "/__edgelb";
+
+function isControlPath(path: string): boolean {
+  return path.startsWith(CONTROL_PREFIX) && (path.length === CONTROL_PREFIX.length || path.charCodeAt(CONTROL_PREFIX.length) === 47 /* / */);
+}
+
+/** The worker's own workers.dev name: never an app's. */
+function isWorkersDev(host: string): boolean {
+  return host === "workers.dev" || host.endsWith(".workers.dev");
+}
+
+/** A short answer that names nothing of the configuration; the log line with the same id has the details. */
+function plainError(status: number, message: string, requestId: string, extra: Record<string, string> = {}): Response {
+  return new Response(`edgelb: ${message} (request ${requestId})\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "x-request-id": requestId, ...extra },
+  });
+}
+
 export interface EdgeOptions {
   env: Env;
+  /** The KV the config store reads (default env.EDGELB_KV); tests pass one that fails. */
+  kv?: ConfigKV;
   transports?: Transports;
   log?: Logger;
   now?: () => number;
@@ -32,12 +62,21 @@ export interface Edge {
   status(): EdgeStatus;
 }
 
+/** The runtime's execution context, if this request has one (tests may call app.fetch without). */
+function executionCtxOf(c: Context): ExecutionContext | undefined {
+  try {
+    return c.executionCtx as unknown as ExecutionContext;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createEdge(opts: EdgeOptions): Edge {
   const settings = readSettings(opts.env);
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
   for (const problem of settings.problems) log("warn", "settings.invalid", { problem });
-  const config = new ConfigStore({ kv: opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
+  const config = new ConfigStore({ kv: opts.kv ?? opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
   const ejection = healthSettings(opts.env as HealthVars);
   for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });
@@ -69,30 +108,67 @@ export function createEdge(opts: EdgeOptions): Edge {
   // only the proxy route needs it, so no middleware runs on every request.
   const background = (c: Context) => (p: Promise<unknown>) => {
     const guarded = p.catch((err: unknown) => log("error", "background.failed", { error: String(err) }));
-    let ctx: Pick<ExecutionContext, "waitUntil"> | undefined;
-    try {
-      ctx = c.executionCtx;
-    } catch {
-      // No execution context (a test calling app.fetch directly): the promise just runs.
-    }
-    ctx?.waitUntil(guarded);
+    // No execution context (a test calling app.fetch directly): the promise just runs.
+    executionCtxOf(c)?.waitUntil(guarded);
   };
-  // Status page (worker/status-page, issue 7): /__edgelb/ and its assets, no token; data needs one.
-  app.route("/__edgelb", statusPage());
-  app.route(
-    "/__edgelb",
-    controlApp({ kv: opts.env.EDGELB_KV, config, token: settings.pushToken, maxPushBytes: settings.maxPushBytes, log, status }),
+  // Status page (worker/status-page): /__edgelb/ and its assets, no token; data needs one.
+  const control = new Hono();
+  control.route(CONTROL_PREFIX, statusPage());
+  control.route(
+    CONTROL_PREFIX,
+    controlApp({
+      kv: opts.env.EDGELB_KV,
+      config,
+      tokens: new TokenTable(settings),
+      maxPushBytes: settings.maxPushBytes,
+      log,
+      status,
+      now,
+    }),
   );
-  app.all("*", async (c) => {
-    await config.ready(background(c));
-    const host = c.req.header("host") ?? new URL(c.req.url).host;
-    const route = lookupRoute(config.routes, host);
-    if (!route) {
-      return c.text(`edgelb: host "${normalizeHost(host)}" is not configured\n`, 404);
+  const toControl = (c: Context) => control.fetch(c.req.raw, c.env, executionCtxOf(c));
+  const notServed = (c: Context, host: string, route?: Route) => {
+    const requestId = requestIdOf(c.req.raw);
+    if (route) {
+      // A Service claims a control hostname: it is not proxied, and the operator should know.
+      log("warn", "host.reserved", { requestId, host, services: route.services.map((s) => `${s.cluster}/${s.id}`) });
+    } else {
+      log("info", "host.unknown", { requestId, host: host.slice(0, 253), path: c.req.path.slice(0, 200) });
     }
-    const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
-    if (denied) return denied;
-    return proxy(c.req.raw, route, deps);
+    return plainError(404, "this hostname is not served here", requestId);
+  };
+  const controlHosts = settings.controlHosts;
+
+  app.all("*", async (c) => {
+    const host = normalizeHost(c.req.header("host") ?? new URL(c.req.url).host);
+    if (controlHosts ? controlHosts.has(host) : isWorkersDev(host)) {
+      if (isControlPath(c.req.path)) {
+        // Loaded first, so the status of a fresh isolate shows the snapshots (or why KV failed).
+        await config.ready(background(c));
+        return toControl(c);
+      }
+      return notServed(c, host, lookupHost(config.routes, host));
+    }
+    await config.ready(background(c));
+    const route = lookupHost(config.routes, host);
+    if (route && !isWorkersDev(host)) {
+      const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
+      if (denied) return denied;
+      return proxy(c.req.raw, route, deps);
+    }
+    const retryInMs = config.unavailableFor();
+    if (retryInMs !== undefined) {
+      // Some cluster was never read: this hostname may be its. Not a 404 that
+      // clients and caches would believe, but "soon".
+      const requestId = requestIdOf(c.req.raw);
+      log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
+      return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
+        "retry-after": String(Math.max(1, Math.ceil(retryInMs / 1000))),
+        "cache-control": "no-store",
+      });
+    }
+    if (!controlHosts && isControlPath(c.req.path)) return toControl(c);
+    return notServed(c, host, route);
   });
 
   return {

@@ -13,6 +13,8 @@ export interface StoredSection {
   /** When the section was measured, and the load average then. */
   runAt?: string;
   loadAverage?: { start: number; end?: number };
+  /** The commit measured (bench/run.ts codeVersion). */
+  code?: string;
 }
 
 export interface StoredResults {
@@ -27,7 +29,7 @@ export function sectionNumber(title: string): string {
 }
 
 /** The previous run's sections that this run did not redo, with their targets. */
-export function keptSections(fresh: readonly Section[], previous: StoredResults | undefined): (Section & { runAt?: string; loadAverage?: { start: number; end?: number } })[] {
+export function keptSections(fresh: readonly Section[], previous: StoredResults | undefined): (Section & { runAt?: string; loadAverage?: { start: number; end?: number }; code?: string })[] {
   if (!previous?.sections) return [];
   const rerun = new Set(fresh.map((s) => sectionNumber(s.title)));
   const summary = previous.sections.find((s) => s.title === "Targets");
@@ -43,6 +45,6 @@ export function keptSections(fresh: readonly Section[], previous: StoredResults 
           .map(([, target, result, verdict, limit]) => ({ target: target ?? "", result: result ?? "", verdict: (verdict === "–" ? "" : verdict) as Verdict, ...(limit ? { limit } : {}) }));
       const runAt = s.runAt ?? previous.startedAt;
       const loadAverage = s.loadAverage ?? previous.loadAverage;
-      return { title: s.title, columns: s.columns, rows: s.rows, notes: s.notes, data: s.data, targets, ...(runAt ? { runAt } : {}), ...(loadAverage ? { loadAverage } : {}) };
+      return { title: s.title, columns: s.columns, rows: s.rows, notes: s.notes, data: s.data, targets, ...(runAt ? { runAt } : {}), ...(loadAverage ? { loadAverage } : {}), ...(s.code ? { code: s.code } : {}) };
     });
 }

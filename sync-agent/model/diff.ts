@@ -36,7 +36,8 @@ const EPOCH = "1970-01-01T00:00:00.000Z";
 export function contentKey(s: SnapshotBody | Snapshot): string {
   const parsed = validateSnapshot({ ...s, generation: 1, publishedAt: EPOCH });
   const value = parsed.ok ? parsed.snapshot : s;
-  const { generation: _g, publishedAt: _p, ...rest } = value as Snapshot;
+  // The cluster's identity is stamped by the sink on write: who wrote it, not what the edge serves.
+  const { generation: _g, publishedAt: _p, clusterId: _c, ...rest } = value as Snapshot;
   return canonicalJSON(rest);
 }
 

@@ -59,6 +59,8 @@ describe("services", () => {
     expect(v.kind === "served" && v.spec.sourceRanges).toEqual(["10.0.0.0/8", "2001:db8::/32"]);
     const legacy = evaluateService(svc({}, { "service.beta.kubernetes.io/load-balancer-source-ranges": " 192.0.2.0/24 ," }), opts);
     expect(legacy.kind === "served" && legacy.spec.sourceRanges).toEqual(["192.0.2.0/24"]);
+    const many = Array.from({ length: 1001 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
+    expect(evaluateService(svc({ loadBalancerSourceRanges: many }), opts)).toMatchObject({ kind: "skipped", reason: expect.stringContaining("at most 1000") });
     const bad = evaluateService(svc({ loadBalancerSourceRanges: ["192.0.2.0"] }), opts);
     expect(bad).toEqual({ kind: "skipped", reason: 'spec.loadBalancerSourceRanges has invalid CIDR(s) "192.0.2.0": not serving it open to every client instead' });
   });
@@ -94,11 +96,12 @@ const body = (over: Partial<SnapshotBody> = {}): SnapshotBody => ({
 });
 
 describe("diff", () => {
-  it("treats generation, publishedAt and spelled-out defaults as no change", () => {
+  it("treats generation, publishedAt, the cluster identity and spelled-out defaults as no change", () => {
     const a = body();
     const stored = { ...body(), generation: 7, publishedAt: "2024-01-01T00:00:00.000Z" };
     stored.services = [{ ...stored.services[0]!, policy: { algorithm: "round-robin", affinity: "none", attempts: 3 } as never }];
     expect(contentKey(a)).toBe(contentKey(stored));
+    expect(contentKey({ ...stored, clusterId: "1d9b38a1-d848-41d3-ae23-8123b9a94e24" })).toBe(contentKey(a));
     expect(isEmptyDiff(diffSnapshots(stored, a))).toBe(true);
   });
   it("names hosts and nodes added, removed and changed", () => {

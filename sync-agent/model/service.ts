@@ -116,7 +116,8 @@ export function guessOwner(svc: V1Service): string | undefined {
 function foreignOwner(svc: V1Service, opts: ServiceOptions): string | undefined {
   const theirs = (svc.status?.loadBalancer?.ingress ?? []).filter((i) => !isEdgelbIngress(i));
   if (theirs.length === 0) return undefined;
-  const what = theirs.map((i) => i.ip ?? i.hostname ?? "?").join(", ");
+  const shown = theirs.slice(0, 3).map((i) => String(i.ip ?? i.hostname ?? "?").slice(0, 64));
+  const what = shown.join(", ") + (theirs.length > 3 ? ` and ${theirs.length - 3} more` : "");
   const owner = guessOwner(svc);
   const who = owner ?? "another load balancer controller (MetalLB, kube-vip or k3s ServiceLB?)";
   return (
@@ -158,6 +159,8 @@ function showPort(p: V1ServicePort): string {
   return `${p.name ? `${p.name} ` : ""}${p.port}/${p.protocol ?? "TCP"}`;
 }
 
+export const MAX_SOURCE_RANGES = 1000;
+
 /** spec.loadBalancerSourceRanges, else the legacy annotation; normalised, sorted. */
 function parseSourceRanges(svc: V1Service): { ranges?: string[] } | { error: string } {
   const fromSpec = svc.spec?.loadBalancerSourceRanges ?? [];
@@ -169,7 +172,10 @@ function parseSourceRanges(svc: V1Service): { ranges?: string[] } | { error: str
   if (bad.length > 0) {
     return { error: `${where} has invalid CIDR(s) ${bad.map((r) => JSON.stringify(r)).join(", ")}: not serving it open to every client instead` };
   }
-  return { ranges: [...new Set(list.map((r) => formatCidr(parseCidr(r)!)))].sort() };
+  const ranges = [...new Set(list.map((r) => formatCidr(parseCidr(r)!)))].sort();
+  // The snapshot schema's bound: one Service must not make the whole snapshot invalid.
+  if (ranges.length > MAX_SOURCE_RANGES) return { error: `${where} has ${ranges.length} ranges; at most ${MAX_SOURCE_RANGES} are supported` };
+  return { ranges };
 }
 
 /** The backend protocol a port's appProtocol asks for (used when the annotation is absent). */

@@ -62,11 +62,17 @@ export interface Demo {
   workerUrl: string;
   host: string;
   port: number;
+  /** The read-only token (EDGELB_READ_TOKEN): status page and GET endpoints. */
   token: string;
-  /** Opens the status page already logged in (token in the fragment: never sent to a server). */
+  /** The demo cluster's push token (its entry in EDGELB_PUSH_TOKENS): the agent's. */
+  pushToken: string;
+  /** Opens the status page already logged in with the read token (in the fragment: never sent to a server). */
   statusPageUrl: string;
   kubeconfigPath: string;
+  /** Where the push token is written. */
   tokenPath: string;
+  /** Where the read token is written. */
+  readTokenPath: string;
   cluster?: SimCluster;
   edge: EdgeWorker;
   agent: Agent;
@@ -194,8 +200,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const stateDir = path.resolve(opts.stateDir ?? ".edgelb");
   const real = opts.kubeconfig !== undefined;
+  // Two tokens, as in production: the agent's can write only the demo cluster,
+  // the status link's can only read.
   const token = randomBytes(16).toString("hex");
+  const readToken = randomBytes(16).toString("hex");
   const tokenPath = path.join(stateDir, "push-token");
+  const readTokenPath = path.join(stateDir, "read-token");
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const s of stops.splice(0).reverse()) await s().catch(() => {});
@@ -250,12 +260,17 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     }
 
     writeFileSync(tokenPath, `${token}\n`, { mode: 0o600 });
-    stops.push(async () => rmSync(tokenPath, { force: true }));
+    writeFileSync(readTokenPath, `${readToken}\n`, { mode: 0o600 });
+    stops.push(async () => {
+      rmSync(tokenPath, { force: true });
+      rmSync(readTokenPath, { force: true });
+    });
     const edge = await startEdgeWorker({
       host,
       port: wantPort,
       vars: {
-        EDGELB_PUSH_TOKEN: token,
+        EDGELB_PUSH_TOKENS: JSON.stringify({ [DEMO_CLUSTER]: token }),
+        EDGELB_READ_TOKEN: readToken,
         EDGELB_CLUSTERS: DEMO_CLUSTER,
         EDGELB_CACHE_TTL: "1",
         EDGELB_REQUEST_LOGS: "true",
@@ -320,7 +335,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       // Ready when the worker routes both Services to the nodes with their pods.
       await until(
         async () => {
-          const st = await workerStatus(workerUrl, token);
+          const st = await workerStatus(workerUrl, readToken);
           const ok = services.every((s) => {
             const got = serviceNodes(st, s.name, DEMO_CLUSTER);
             const want = s.policy === "Local" ? [...new Set(s.pods)] : (cluster?.nodes.map((n) => n.name) ?? []);
@@ -339,10 +354,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       workerUrl,
       host,
       port: edge.port,
-      token,
-      statusPageUrl: `http://${linkHost}:${edge.port}/__edgelb/#token=${token}`,
+      token: readToken,
+      pushToken: token,
+      statusPageUrl: `http://${linkHost}:${edge.port}/__edgelb/#token=${readToken}`,
       kubeconfigPath,
       tokenPath,
+      readTokenPath,
       ...(cluster ? { cluster } : {}),
       edge,
       agent,

@@ -33,7 +33,8 @@ export function instructions(demo: Demo, out: Output): string[] {
     lines.push(`  Cluster       real, from ${demo.kubeconfigPath} (read-only: the demo writes nothing to it)`);
   }
   lines.push(`  Kubeconfig    ${demo.kubeconfigPath}`);
-  lines.push(`  Push token    ${shortPath(demo.tokenPath)}`);
+  lines.push(`  Push token    ${shortPath(demo.tokenPath)}   (the agent's: writes cluster "demo" only)`);
+  lines.push(`  Read token    ${shortPath(demo.readTokenPath)}   (the status page's: reads only)`);
   lines.push("");
 
   if (!demo.cluster) {
@@ -78,7 +79,7 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(d(`     places the pods; node-1,node-1,node-3 gives node-1 weight 2, used with edgelb.dev/algorithm=weighted)`));
   lines.push(d(`     undo:  ${k} annotate service ${api.name} sim.edgelb.dev/pods=${api.pods.join(",")} --overwrite`));
   lines.push(`  5. Delete a Service:   ${c(`${k} delete service ${web.name}`)}`);
-  lines.push(d(`     agent: "service default/${web.name} deleted" and a push; ${web.hostname} answers 404 "is not configured"`));
+  lines.push(d(`     agent: "service default/${web.name} deleted" and a push; ${web.hostname} answers 404 "not served here"`));
   lines.push("");
   lines.push(d("Ctrl-C stops everything."), "");
   return lines;

@@ -40,7 +40,7 @@ const program = new Command("npm start --")
   )
   .addOption(new Option("--healthz-port <port>", "kube-proxy's healthz port on the simulated nodes (0 = any)").argParser(port).default(10256).env("EDGELB_DEMO_HEALTHZ_PORT"))
   .addOption(new Option("--api-port <port>", "the simulated Kubernetes API server's port (0 = any)").argParser(port).default(0).env("EDGELB_DEMO_API_PORT"))
-  .addOption(new Option("--state-dir <dir>", "where the kubeconfig and the push token are written").default(".edgelb").env("EDGELB_DEMO_STATE_DIR"))
+  .addOption(new Option("--state-dir <dir>", "where the kubeconfig and the push and read tokens are written").default(".edgelb").env("EDGELB_DEMO_STATE_DIR"))
   .addOption(
     new Option("--kubeconfig <path>", "use this real cluster instead of the simulated one (read-only: serves Services with loadBalancerClass edgelb.dev/worker)").env(
       "EDGELB_DEMO_KUBECONFIG",
@@ -121,7 +121,11 @@ try {
   // port check: a second `npm start` that fails on the port must not remove
   // the first one's files; a real cluster's kubeconfig is never touched).
   process.on("exit", () => {
-    const files = [path.join(flags.stateDir, "push-token"), ...(flags.kubeconfig ? [] : [path.join(flags.stateDir, "kubeconfig")])];
+    const files = [
+      path.join(flags.stateDir, "push-token"),
+      path.join(flags.stateDir, "read-token"),
+      ...(flags.kubeconfig ? [] : [path.join(flags.stateDir, "kubeconfig")]),
+    ];
     for (const f of files) rmSync(f, { force: true });
   });
   const { startDemo } = await import("./demo.ts");

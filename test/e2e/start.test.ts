@@ -67,7 +67,10 @@ describe("npm start", () => {
     expect(kubeconfig).toBe(path.join(stateDir, "kubeconfig"));
     expect(statusLink).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/__edgelb/#token=[0-9a-f]{32}$`));
     const token = statusLink.split("#token=")[1]!;
-    expect(readFileSync(path.join(stateDir, "push-token"), "utf8").trim()).toBe(token);
+    // The link carries the read token; the agent's push token is another one.
+    expect(readFileSync(path.join(stateDir, "read-token"), "utf8").trim()).toBe(token);
+    expect(readFileSync(path.join(stateDir, "push-token"), "utf8").trim()).toMatch(/^[0-9a-f]{32}$/);
+    expect(readFileSync(path.join(stateDir, "push-token"), "utf8").trim()).not.toBe(token);
     // What it tells the user to try names this run's kubeconfig and port.
     expect(demo.output()).toContain(`curl http://web.localhost:${port}/`);
     expect(demo.output()).toContain(`kubectl --kubeconfig ${kubeconfig} cordon node-3`);
@@ -137,7 +140,7 @@ describe("npm start", () => {
     // Deleting a Service removes its hostname at the edge.
     await kubectl("delete", "service", "web");
     await until(async () => (await get("web.localhost")).status === 404, "web.localhost to answer 404");
-    expect((await get("web.localhost")).body).toContain(`host "web.localhost" is not configured`);
+    expect((await get("web.localhost")).body).toMatch(/^edgelb: this hostname is not served here \(request [^)]+\)\n$/);
     await demo.waitFor(/service default\/web deleted/, "the agent's log line about the deletion", 5_000);
 
     const nodePort = Number(await kubectl("get", "service", "api", "-o", "jsonpath={.spec.ports[0].nodePort}"));
@@ -157,6 +160,8 @@ describe("npm start", () => {
       expect(await portIsFree(a, nodePort), `${a}:${nodePort}`).toBe(true);
     }
     expect(existsSync(kubeconfig)).toBe(false); // the demo's credentials go with it
+    expect(existsSync(path.join(stateDir, "push-token"))).toBe(false);
+    expect(existsSync(path.join(stateDir, "read-token"))).toBe(false);
   }, 180_000);
 
   it("names a busy port in one line and exits non-zero", async () => {

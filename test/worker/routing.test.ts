@@ -23,7 +23,7 @@ describe("routing by Host", () => {
     // A wildcard covers exactly one label, like a TLS certificate.
     const deep = await edge.request("x.blog.apps.example.com", "/");
     expect(deep.status).toBe(404);
-    expect(await deep.text()).toContain(`host "x.blog.apps.example.com" is not configured`);
+    expect(await deep.text()).toMatch(/^edgelb: this hostname is not served here \(request /);
     expect((await edge.request("apps.example.com", "/")).status).toBe(404);
   });
 
@@ -40,11 +40,13 @@ describe("routing by Host", () => {
     expect(((await (await edge.request("www.example.com")).json()) as Echo).node).toBe(a.name);
   });
 
-  it("answers 404 naming an unknown host", async () => {
+  it("answers 404 with a request id for an unknown host, and logs the host under that id", async () => {
     const edge = testEdge({ EDGELB_CLUSTERS: uniqueCluster() });
     const res = await edge.request("nobody.example.org:8080", "/x");
     expect(res.status).toBe(404);
-    expect(await res.text()).toBe(`edgelb: host "nobody.example.org" is not configured\n`);
+    const id = res.headers.get("x-request-id")!;
+    expect(await res.text()).toBe(`edgelb: this hostname is not served here (request ${id})\n`);
+    expect(edge.logs.find((e) => e.event === "host.unknown")).toEqual({ level: "info", event: "host.unknown", requestId: id, host: "nobody.example.org", path: "/x" });
   });
 
   it("merges the origins of a hostname served by several clusters", async () => {

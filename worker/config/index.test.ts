@@ -146,3 +146,60 @@ describe("config from KV", () => {
     expect(t.state().lastError).toContain(`holds a snapshot of cluster "someone-else"`);
   });
 });
+
+describe("KV cannot be read on first use", () => {
+  it("says how long until the retry instead of serving an empty config, retries with backoff, and recovers", async () => {
+    const cluster = `cfg-${Date.now().toString(36)}-${seq++}`;
+    await kv.put(snapshotKey(cluster), JSON.stringify(snap(cluster, 1, "late.example.com")));
+    let now = 1_000_000;
+    let failing = true;
+    const log = memoryLogger();
+    const flaky = {
+      getWithMetadata: ((key: string, type: "text") =>
+        failing ? Promise.reject(new Error("KV GET failed: 503")) : kv.getWithMetadata(key, type)) as KVNamespace["getWithMetadata"],
+    };
+    const store = new ConfigStore({ kv: flaky, clusters: [cluster], ttlMs: 60_000, log, now: () => now });
+    const noWait = () => {};
+    await store.ready(noWait);
+    expect(store.unavailableFor()).toBe(250);
+    now += 100;
+    await store.ready(noWait); // inside the backoff: no read
+    expect(store.unavailableFor()).toBe(150);
+    now += 150;
+    await store.ready(noWait); // retried, failed again: longer backoff
+    expect(store.unavailableFor()).toBe(500);
+    expect(log.entries.filter((e) => e.event === "config.read_failed")).toHaveLength(2);
+    failing = false;
+    now += 500;
+    await store.ready(noWait);
+    expect(store.unavailableFor()).toBeUndefined();
+    expect(lookupRoute(store.routes, "late.example.com")).toBeDefined();
+  });
+});
+
+describe("a push for one cluster while another is read for the first time", () => {
+  it("keeps the other cluster's first read instead of dropping it", async () => {
+    const slow = `cfg-${Date.now().toString(36)}-${seq++}`;
+    const pushed = `cfg-${Date.now().toString(36)}-${seq++}`;
+    await kv.put(snapshotKey(slow), JSON.stringify(snap(slow, 1, "slow.example.com")));
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const gated = {
+      getWithMetadata: (async (key: string, type: "text") => {
+        if (key === snapshotKey(slow)) await gate;
+        return kv.getWithMetadata(key, type);
+      }) as KVNamespace["getWithMetadata"],
+    };
+    const log = memoryLogger();
+    const store = new ConfigStore({ kv: gated, clusters: [slow, pushed], ttlMs: 60_000, log });
+    const first = store.ready(() => {});
+    const s = snap(pushed, 1, "pushed.example.com");
+    store.install(s as never, JSON.stringify(s), 1);
+    open();
+    await first;
+    expect(lookupRoute(store.routes, "slow.example.com")).toBeDefined();
+    expect(lookupRoute(store.routes, "pushed.example.com")).toBeDefined();
+    expect(store.unavailableFor()).toBeUndefined();
+    expect(log.entries.filter((e) => e.event === "config.unavailable")).toEqual([]);
+  });
+});

@@ -1,9 +1,19 @@
 // The snapshots this isolate serves: loaded from KV once, kept in memory,
 // refreshed in the background after a TTL while the stale copy keeps serving.
-// A bad KV value is logged and the last good snapshot stays.
+// A bad KV value is logged and the last good snapshot stays. When KV cannot be
+// read before a cluster was ever loaded, the isolate does not pretend the
+// cluster is empty: it says so (unavailableFor) and retries with a short backoff.
 import { parseSnapshot, snapshotKey, type Snapshot } from "../snapshot/schema.ts";
 import type { Logger } from "../log/index.ts";
 import { buildIndex, EMPTY_INDEX, type RouteIndex } from "./routes.ts";
+import { epochOf, isOlder, parseTombstone, type Version } from "./stored.ts";
+
+/** What the store needs of a KV namespace (tests wrap one to make it fail). */
+export type ConfigKV = Pick<KVNamespace, "getWithMetadata">;
+
+/** First retry after a failed first read, doubling up to RETRY_MAX_MS. */
+export const RETRY_MIN_MS = 250;
+export const RETRY_MAX_MS = 5_000;
 
 export interface ClusterState {
   name: string;
@@ -15,12 +25,16 @@ export interface ClusterState {
   /** When KV was last read for this cluster (ms). */
   checkedAt?: number;
   source?: "kv" | "push";
+  /** Install epoch of the served snapshot (KV metadata); undefined for values written without one. */
+  epoch?: number;
+  /** The newest deletion seen (a tombstone): older snapshots read later are not served again. */
+  deleted?: Version;
   /** The last problem with the stored value, cleared by the next good one. */
   lastError?: string;
 }
 
 export interface ConfigStoreOptions {
-  kv: KVNamespace;
+  kv: ConfigKV;
   clusters: string[];
   ttlMs: number;
   log: Logger;
@@ -34,6 +48,9 @@ export class ConfigStore {
   private loadedOnce: Promise<void> | undefined;
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
+  /** Failed refreshes in a row while some cluster was never read; sets the retry backoff. */
+  private failures = 0;
+  private retryAt = 0;
   /** Bumped by pushes and deletes so a KV read that raced them is not installed. */
   private epoch = 0;
   private readonly now: () => number;
@@ -59,10 +76,39 @@ export class ConfigStore {
       this.loadedOnce = this.refresh();
     }
     await this.loadedOnce;
+    if (this.failures > 0 && this.unknownClusters() > 0) {
+      // Nothing to serve from memory for some cluster: this request waits for
+      // the retry (once the backoff has passed) rather than answer without it.
+      if (this.refreshing) await this.refreshing;
+      else if (this.now() >= this.retryAt) await this.refresh();
+      return;
+    }
     if (this.now() - this.lastRefresh >= this.opts.ttlMs && !this.refreshing) {
       const p = this.refresh();
       waitUntil(p);
     }
+  }
+
+  /** Never read from KV, and neither pushed nor deleted here: nothing is known of it. */
+  private isUnknown(s: ClusterState): boolean {
+    return s.checkedAt === undefined && !s.snapshot && !s.deleted;
+  }
+
+  /** Served clusters whose state is unknown (their reads failed so far). */
+  private unknownClusters(): number {
+    let n = 0;
+    for (const s of this.states.values()) if (this.isUnknown(s)) n++;
+    return n;
+  }
+
+  /**
+   * Milliseconds until the next KV retry when some served cluster could not be
+   * read yet (a request for a host not in the index cannot be answered: it may
+   * be that cluster's); undefined when every cluster's state is known.
+   */
+  unavailableFor(): number | undefined {
+    if (this.failures === 0 || this.unknownClusters() === 0) return undefined;
+    return Math.max(0, this.retryAt - this.now());
   }
 
   /** Reads every served cluster from KV (one flight at a time). */
@@ -73,6 +119,14 @@ export class ConfigStore {
     this.refreshing = Promise.all(this.clusters.map((c) => this.refreshCluster(c, epoch)))
       .then((changed) => {
         if (changed.some(Boolean)) this.rebuild();
+        if (this.unknownClusters() > 0) {
+          this.failures++;
+          const backoff = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.failures - 1, 20));
+          this.retryAt = this.now() + backoff;
+          this.opts.log("warn", "config.unavailable", { clusters: this.unknownNames(), failures: this.failures, retryInMs: backoff });
+        } else {
+          this.failures = 0;
+        }
       })
       .finally(() => {
         this.refreshing = undefined;
@@ -80,18 +134,27 @@ export class ConfigStore {
     return this.refreshing;
   }
 
+  private unknownNames(): string[] {
+    return [...this.states.values()].filter((s) => this.isUnknown(s)).map((s) => s.name);
+  }
+
   private async refreshCluster(name: string, epoch: number): Promise<boolean> {
     const state = this.states.get(name)!;
     let text: string | null;
+    let metadata: unknown;
     try {
-      text = await this.opts.kv.get(snapshotKey(name), "text");
+      const read = await this.opts.kv.getWithMetadata(snapshotKey(name), "text");
+      text = read.value;
+      metadata = read.metadata;
     } catch (err) {
       state.lastError = `reading KV key ${snapshotKey(name)} failed: ${(err as Error).message}`;
       this.opts.log("error", "config.read_failed", { cluster: name, error: state.lastError });
       return false;
     }
-    // A push or delete landed while KV was being read: it is newer than this read.
-    if (epoch !== this.epoch) return false;
+    // A push or delete landed while KV was being read: it is newer than this
+    // read, unless it was for another cluster and this one is still unknown
+    // (then this read is all there is: dropping it would look like a KV failure).
+    if (epoch !== this.epoch && !this.isUnknown(state)) return false;
     const firstCheck = state.checkedAt === undefined;
     state.checkedAt = this.now();
     if (text === null) {
@@ -103,7 +166,10 @@ export class ConfigStore {
       this.clear(state);
       return true;
     }
+    const storedEpoch = epochOf(metadata);
     if (text === state.text) return false;
+    const tombstone = parseTombstone(text);
+    if (tombstone) return this.deletedIn(state, tombstone, text);
     const parsed = parseSnapshot(text);
     if (!parsed.ok) {
       if (state.lastError !== parsed.error) {
@@ -117,19 +183,48 @@ export class ConfigStore {
       state.lastError = parsed.error;
       return false;
     }
-    return this.accept(state, parsed.snapshot, text, "kv");
+    return this.accept(state, parsed.snapshot, text, "kv", storedEpoch);
   }
 
-  private accept(state: ClusterState, snapshot: Snapshot, text: string, source: "kv" | "push"): boolean {
+  /** KV holds a tombstone: the cluster was deleted, unless what is served is newer. */
+  private deletedIn(state: ClusterState, tombstone: { cluster: string; generation: number; installEpoch: number }, text: string): boolean {
+    if (tombstone.cluster !== state.name) {
+      const error = `KV key ${snapshotKey(state.name)} holds a deletion of cluster "${tombstone.cluster}"`;
+      if (state.lastError !== error) this.opts.log("error", "config.rejected", { cluster: state.name, error });
+      state.lastError = error;
+      return false;
+    }
+    const version: Version = { epoch: tombstone.installEpoch, generation: tombstone.generation };
+    if (!state.deleted || !isOlder(version, state.deleted)) state.deleted = version;
+    if (!state.snapshot) {
+      state.text = text;
+      return false;
+    }
+    if (isOlder(version, { epoch: state.epoch, generation: state.snapshot.generation })) {
+      // A deletion from before the served install (a stale read): keep serving.
+      state.text = text;
+      return false;
+    }
+    this.opts.log("warn", "config.removed", { cluster: state.name, generation: state.snapshot.generation, reason: "deleted", key: snapshotKey(state.name) });
+    this.clear(state);
+    state.text = text;
+    return true;
+  }
+
+  private accept(state: ClusterState, snapshot: Snapshot, text: string, source: "kv" | "push", epoch: number | undefined, force = false): boolean {
     if (snapshot.cluster !== state.name) {
       const error = `KV key ${snapshotKey(state.name)} holds a snapshot of cluster "${snapshot.cluster}"`;
       if (state.lastError !== error) this.opts.log("error", "config.rejected", { cluster: state.name, error });
       state.lastError = error;
       return false;
     }
-    if (state.snapshot && snapshot.generation < state.snapshot.generation) {
-      // KV is eventually consistent: an older value can be read after a newer one.
-      const error = `KV holds generation ${snapshot.generation}, older than the served ${state.snapshot.generation}; keeping the newer one`;
+    const version: Version = { epoch, generation: snapshot.generation };
+    const newer = state.snapshot ? { epoch: state.epoch, generation: state.snapshot.generation } : state.deleted;
+    if (!force && newer && (state.snapshot ? isOlder(version, newer) : !isOlder(newer, version))) {
+      // KV is eventually consistent: an older value (or the deleted one) can be read after a newer one.
+      const error = state.snapshot
+        ? `KV holds generation ${snapshot.generation}, older than the served ${state.snapshot.generation}; keeping the newer one`
+        : `KV holds generation ${snapshot.generation} of an install that was deleted; not serving it`;
       if (state.lastError !== error) this.opts.log("warn", "config.stale", { cluster: state.name, error });
       state.lastError = error;
       state.text = text;
@@ -138,6 +233,7 @@ export class ConfigStore {
     const previous = state.snapshot?.generation ?? null;
     state.snapshot = snapshot;
     state.text = text;
+    state.epoch = epoch;
     state.loadedAt = this.now();
     state.source = source;
     delete state.lastError;
@@ -155,30 +251,33 @@ export class ConfigStore {
   private clear(state: ClusterState): void {
     delete state.snapshot;
     delete state.text;
+    delete state.epoch;
     delete state.loadedAt;
     delete state.source;
     delete state.lastError;
   }
 
-  /** A snapshot accepted by the push endpoint (already validated and written to KV). */
-  install(snapshot: Snapshot, text: string): boolean {
+  /** A snapshot accepted by the push endpoint (already validated and written to KV with this install epoch). */
+  install(snapshot: Snapshot, text: string, epoch: number | undefined): boolean {
     const state = this.states.get(snapshot.cluster);
     if (!state) return false;
     this.epoch++;
     // The push endpoint already enforced ordering against KV; take it as is.
-    if (state.snapshot && snapshot.generation < state.snapshot.generation) delete state.snapshot;
-    if (this.accept(state, snapshot, text, "push")) this.rebuild();
+    delete state.deleted;
+    if (this.accept(state, snapshot, text, "push", epoch, true)) this.rebuild();
     return true;
   }
 
-  /** The cluster's key was deleted through the control endpoint. */
-  remove(cluster: string): void {
+  /** The cluster was deleted through the control endpoint, leaving this tombstone in KV. */
+  remove(cluster: string, tombstone: Version): void {
     const state = this.states.get(cluster);
     if (!state) return;
     this.epoch++;
-    if (state.snapshot) {
-      this.clear(state);
-      this.opts.log("info", "config.removed", { cluster });
+    const had = state.snapshot !== undefined;
+    this.clear(state);
+    state.deleted = tombstone;
+    if (had) {
+      this.opts.log("info", "config.removed", { cluster, reason: "deleted" });
       this.rebuild();
     }
   }

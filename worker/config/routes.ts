@@ -288,7 +288,11 @@ export function normalizeHost(host: string): string {
 
 /** Exact names win; a `*.suffix` wildcard matches exactly one more label. */
 export function lookupRoute(index: RouteIndex, host: string): Route | undefined {
-  const h = normalizeHost(host);
+  return lookupHost(index, normalizeHost(host));
+}
+
+/** lookupRoute for a host already normalized (normalizeHost). */
+export function lookupHost(index: RouteIndex, h: string): Route | undefined {
   const exact = index.exact.get(h);
   if (exact) return exact;
   const dot = h.indexOf(".");

@@ -2,6 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { lab, nodesOf, service, snapshot, testEdge, TOKEN, uniqueCluster, type Echo } from "../../test/worker/helpers.ts";
+import { parseTombstone } from "../config/stored.ts";
 import { snapshotKey } from "../snapshot/schema.ts";
 
 const kv = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
@@ -148,7 +149,8 @@ describe("GET and DELETE /__edgelb/v1/clusters/:name", () => {
     const first = await del();
     expect(first.status).toBe(200);
     expect(await first.json()).toEqual({ deleted: true, cluster: t.cluster });
-    expect(await kv.get(snapshotKey(t.cluster))).toBeNull();
+    // What stays is a tombstone with the next generation, not the snapshot.
+    expect(parseTombstone((await kv.get(snapshotKey(t.cluster)))!)).toMatchObject({ cluster: t.cluster, generation: s.generation + 1 });
     expect((await t.edge.request("del.example.com")).status).toBe(404);
     expect((await del()).status).toBe(404);
     expect((await t.get()).status).toBe(404);
@@ -231,5 +233,122 @@ describe("GET /__edgelb/v1/status", () => {
     const res = await testEdge().request("edge.test", "/__edgelb/v1/nope", { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: "no control endpoint GET /__edgelb/v1/nope" });
+  });
+});
+
+describe("tokens per role", () => {
+  const READ = "read-only-token";
+  const tokensFor = (east: string, west: string) => ({
+    EDGELB_READ_TOKEN: READ,
+    EDGELB_PUSH_TOKENS: JSON.stringify({ [east]: `push-${east}`, [west]: `push-${west}` }),
+  });
+
+  it("a cluster's push token writes and reads its own cluster only; another cluster's push or delete is 403 and changes nothing", async () => {
+    const east = uniqueCluster("east");
+    const west = uniqueCluster("west");
+    const edge = testEdge({ EDGELB_CLUSTERS: `${east},${west}`, ...tokensFor(east, west) });
+    const snapOf = (cluster: string, host: string) => snapshot(cluster, nodesOf([a]), [service({ hostnames: [host], nodePort: lab.nodePort })]);
+    const call = (method: string, cluster: string, token: string, body?: string) =>
+      edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { method, headers: { authorization: `Bearer ${token}` }, ...(body ? { body } : {}) });
+
+    expect((await edge.push(snapOf(east, "east.example.com"), { token: `push-${east}` })).status).toBe(200);
+    expect((await edge.push(snapOf(west, "west.example.com"), { token: `push-${west}` })).status).toBe(200);
+    const westStored = await kv.get(snapshotKey(west));
+
+    // east's agent tries to overwrite and to delete west.
+    const hijack = await edge.push(snapOf(west, "hijacked.example.com"), { token: `push-${east}` });
+    expect(hijack.status).toBe(403);
+    expect(await hijack.json()).toEqual({ error: `forbidden: the push token of cluster "${east}" cannot access cluster "${west}"` });
+    expect((await call("DELETE", west, `push-${east}`)).status).toBe(403);
+    expect((await call("GET", west, `push-${east}`)).status).toBe(403);
+    expect(await kv.get(snapshotKey(west))).toBe(westStored);
+    expect((await edge.request("west.example.com")).status).toBe(200);
+    expect((await edge.request("hijacked.example.com")).status).toBe(404);
+    // Its own cluster: read back (the agent does at start) and status is not for it.
+    expect((await call("GET", east, `push-${east}`)).status).toBe(200);
+    expect((await edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer push-${east}` } })).status).toBe(403);
+    expect(edge.logs.filter((e) => e.event === "control.refused" && e.status === 403)).toHaveLength(4);
+    expect(edge.logs.find((e) => e.event === "control.refused")).toMatchObject({ role: "cluster", tokenCluster: east, reason: "token not allowed" });
+  });
+
+  it("the read token reads status and snapshots but cannot push or delete", async () => {
+    const east = uniqueCluster("east");
+    const edge = testEdge({ EDGELB_CLUSTERS: east, ...tokensFor(east, uniqueCluster("west")) });
+    const s = snapshot(east, nodesOf([a]), [service({ hostnames: ["read.example.com"], nodePort: lab.nodePort })]);
+    await edge.seed(s); // the single token (test binding) still does everything
+    const read = { headers: { authorization: `Bearer ${READ}` } };
+    expect((await edge.request("edge.test", "/__edgelb/v1/status", read)).status).toBe(200);
+    expect(await (await edge.request("edge.test", `/__edgelb/v1/clusters/${east}`, read)).json()).toEqual(s);
+    const push = await edge.push(snapshot(east, nodesOf([a]), [service({ hostnames: ["x.example.com"], nodePort: lab.nodePort })]), { token: READ });
+    expect(push.status).toBe(403);
+    expect(await push.json()).toEqual({ error: "forbidden: the read token cannot change snapshots" });
+    expect((await edge.request("edge.test", `/__edgelb/v1/clusters/${east}`, { method: "DELETE", ...read })).status).toBe(403);
+    expect(JSON.parse((await kv.get(snapshotKey(east)))!)).toEqual(s);
+  });
+
+  it("works with only per-cluster tokens and a read token (no single token)", async () => {
+    const east = uniqueCluster("east");
+    const edge = testEdge({ EDGELB_CLUSTERS: east, EDGELB_PUSH_TOKEN: "", ...tokensFor(east, uniqueCluster("west")) });
+    const s = snapshot(east, nodesOf([a]), [service({ hostnames: ["only.example.com"], nodePort: lab.nodePort })]);
+    expect((await edge.push(s, { token: `push-${east}` })).status).toBe(200);
+    expect((await edge.push(s, { token: TOKEN })).status).toBe(401);
+    expect((await edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${READ}` } })).status).toBe(200);
+  });
+});
+
+describe("a deleted cluster installed again", () => {
+  it("push gen 5, DELETE, push gen 1: served at once here, by an isolate that still had gen 5, and by a fresh one", async () => {
+    const cluster = uniqueCluster("again");
+    const vars = { EDGELB_CLUSTERS: cluster, EDGELB_CACHE_TTL: "0" };
+    const snapOf = (host: string, gen: number) => snapshot(cluster, nodesOf([a]), [service({ hostnames: [host], nodePort: lab.nodePort })], gen);
+    const edge = testEdge(vars);
+    const other = testEdge(vars); // another isolate of the same worker
+    await edge.seed(snapOf("old.example.com", 5));
+    expect((await other.request("old.example.com")).status).toBe(200);
+
+    const del = await edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(del.status).toBe(200);
+    // The agent of the new install reads nothing stored, and starts at 1.
+    expect((await edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    const again = await edge.push(snapOf("new.example.com", 1));
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ accepted: true, generation: 1, unchanged: false });
+    expect((await edge.request("new.example.com")).status).toBe(200);
+
+    // The other isolate never saw the deletion; it reads generation 1 of the new install from KV.
+    expect((await other.request("old.example.com")).status).toBe(200); // answered from memory, refresh in waitUntil
+    expect((await other.request("new.example.com")).status).toBe(200);
+    expect((await other.request("old.example.com")).status).toBe(404);
+
+    // A fresh isolate (after a restart) serves it too; the new install goes on from 1.
+    const fresh = testEdge(vars);
+    expect((await fresh.request("new.example.com")).status).toBe(200);
+    expect((await edge.push(snapOf("newer.example.com", 2))).status).toBe(200);
+    expect((await edge.push(snapOf("older.example.com", 1))).status).toBe(409);
+  });
+
+  it("an isolate that reads the tombstone stops serving, and a stale read of the deleted snapshot is not served again", async () => {
+    const cluster = uniqueCluster("tomb");
+    const vars = { EDGELB_CLUSTERS: cluster, EDGELB_CACHE_TTL: "0" };
+    const edge = testEdge(vars);
+    const other = testEdge(vars);
+    const s = snapshot(cluster, nodesOf([a]), [service({ hostnames: ["gone.example.com"], nodePort: lab.nodePort })], 7);
+    await edge.seed(s);
+    const staleText = await kv.getWithMetadata(snapshotKey(cluster), "text");
+    expect((await other.request("gone.example.com")).status).toBe(200);
+    const del = () => edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+    expect((await del()).status).toBe(200);
+    expect((await edge.request("gone.example.com")).status).toBe(404);
+    // A second DELETE finds nothing to delete (uninstall is safe to repeat).
+    expect((await del()).status).toBe(404);
+    await other.request("gone.example.com"); // refresh reads the tombstone
+    expect((await other.request("gone.example.com")).status).toBe(404);
+    expect(other.logs.find((e) => e.event === "config.removed")).toMatchObject({ cluster, generation: 7, reason: "deleted" });
+
+    // KV is eventually consistent: the deleted value may be read again somewhere.
+    await kv.put(snapshotKey(cluster), staleText.value!, { metadata: staleText.metadata });
+    await other.request("gone.example.com");
+    expect((await other.request("gone.example.com")).status).toBe(404);
+    expect(other.logs.filter((e) => e.event === "config.stale").at(-1)?.error).toContain("was deleted");
   });
 });

@@ -1,20 +1,23 @@
 // The control endpoints under /__edgelb: health, the snapshot push API the
-// sync agent uses, and this isolate's status.
-import { Hono } from "hono";
+// sync agent uses, and this isolate's status. Each token may do only what its
+// role allows (./auth): reading, or writing one cluster, or everything.
+import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import type { ConfigStore } from "../config/index.ts";
+import { epochOf, nextInstallEpoch, parseTombstone, tombstoneText, type StoredMetadata } from "../config/stored.ts";
 import type { Logger } from "../log/index.ts";
 import { ClusterName, parseSnapshot, snapshotKey } from "../snapshot/schema.ts";
-import { bearer } from "./auth/index.ts";
+import { allowed, bearer, forbiddenMessage, type Action, type AuthVariables, type TokenTable } from "./auth/index.ts";
 
 export interface ControlDeps {
   kv: KVNamespace;
   config: ConfigStore;
-  token: string | undefined;
+  tokens: TokenTable;
   maxPushBytes: number;
   log: Logger;
   status: () => unknown;
+  now?: () => number;
 }
 
 /** The generation of a stored value, even when the value is otherwise invalid. */
@@ -27,22 +30,40 @@ function storedGenerationOf(text: string): number {
   }
 }
 
-export function controlApp(deps: ControlDeps): Hono {
-  const app = new Hono();
+type Env = { Variables: AuthVariables };
+
+export function controlApp(deps: ControlDeps): Hono<Env> {
+  const app = new Hono<Env>();
   const { log } = deps;
+  const now = deps.now ?? Date.now;
 
   app.get("/healthz", (c) => c.text("ok\n"));
 
   app.use(
     "/v1/*",
     bearer({
-      token: deps.token,
-      onRefused: (reason, req) =>
-        log("warn", "control.refused", { method: req.method, path: new URL(req.url).pathname, status: reason === "disabled" ? 403 : 401, reason }),
+      tokens: deps.tokens,
+      onRefused: (reason, req, status) => log("warn", "control.refused", { method: req.method, path: new URL(req.url).pathname, status, reason }),
     }),
   );
 
-  app.get("/v1/status", (c) => c.json(deps.status()));
+  /** 403 unless the caller's token allows this; undefined when it does. */
+  const refuseUnlessAllowed = (c: Context<Env>, action: Action, cluster?: string): Response | undefined => {
+    const caller = c.get("caller");
+    if (allowed(caller, action, cluster)) return undefined;
+    const error = forbiddenMessage(caller, action, cluster);
+    log("warn", "control.refused", {
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      status: 403,
+      reason: "token not allowed",
+      role: caller.role,
+      ...(caller.role === "cluster" ? { tokenCluster: caller.cluster } : {}),
+    });
+    return c.json({ error }, 403);
+  };
+
+  app.get("/v1/status", (c) => refuseUnlessAllowed(c, "read-status") ?? c.json(deps.status()));
 
   const validName = (name: string) => v.safeParse(ClusterName, name).success;
   const badName = (name: string) =>
@@ -50,6 +71,8 @@ export function controlApp(deps: ControlDeps): Hono {
 
   app.put(
     "/v1/clusters/:name",
+    // Checked before the body is read: a token of another cluster gets 403 without uploading 10 MiB.
+    async (c, next) => refuseUnlessAllowed(c, "write-cluster", c.req.param("name")) ?? (await next()),
     bodyLimit({
       maxSize: deps.maxPushBytes,
       onError: (c) => {
@@ -74,8 +97,12 @@ export function controlApp(deps: ControlDeps): Hono {
       }
 
       const key = snapshotKey(name);
-      const stored = await deps.kv.get(key, "text");
-      if (stored !== null) {
+      const { value: stored, metadata } = await deps.kv.getWithMetadata(key, "text");
+      const tombstone = stored === null ? undefined : parseTombstone(stored);
+      // A push onto nothing or onto a deletion is a new install: a new, larger
+      // install epoch, so every isolate takes it over the deleted one whatever its generation.
+      let installEpoch = stored === null || tombstone ? nextInstallEpoch(tombstone?.installEpoch, now()) : epochOf(metadata);
+      if (stored !== null && !tombstone) {
         const storedGeneration = storedGenerationOf(stored);
         if (snapshot.generation < storedGeneration) {
           return refuse(409, `generation ${snapshot.generation} is older than the stored ${storedGeneration}`, { storedGeneration });
@@ -84,7 +111,7 @@ export function controlApp(deps: ControlDeps): Hono {
           const previous = parseSnapshot(stored);
           if (previous.ok && JSON.stringify(previous.snapshot) === JSON.stringify(snapshot)) {
             // Same content: no KV write (KV allows 1 write/s per key and bills writes).
-            deps.config.install(previous.snapshot, stored);
+            deps.config.install(previous.snapshot, stored, installEpoch);
             return c.json({ accepted: true, generation: snapshot.generation, unchanged: true, ...routing(deps, name) });
           }
           return refuse(409, `generation ${snapshot.generation} is already stored with different content; push a higher generation`, {
@@ -93,12 +120,16 @@ export function controlApp(deps: ControlDeps): Hono {
         }
       }
 
-      await deps.kv.put(key, text);
-      deps.config.install(snapshot, text);
+      // A value stored before install epochs existed gets one now.
+      installEpoch ??= nextInstallEpoch(undefined, now());
+      const meta: StoredMetadata = { installEpoch };
+      await deps.kv.put(key, text, { metadata: meta });
+      deps.config.install(snapshot, text, installEpoch);
       const r = routing(deps, name);
       log("info", "push.accepted", {
         cluster: name,
         generation: snapshot.generation,
+        ...(tombstone ? { reinstalledAfter: tombstone.generation - 1 } : {}),
         nodes: snapshot.nodes.length,
         services: snapshot.services.length,
         ...r,
@@ -109,21 +140,30 @@ export function controlApp(deps: ControlDeps): Hono {
 
   app.get("/v1/clusters/:name", async (c) => {
     const name = c.req.param("name");
+    const refused = refuseUnlessAllowed(c, "read-cluster", name);
+    if (refused) return refused;
     if (!validName(name)) return c.json({ error: badName(name) }, 400);
     const stored = await deps.kv.get(snapshotKey(name), "text");
-    if (stored === null) return c.json({ error: `no snapshot stored for cluster "${name}"` }, 404);
+    // A deletion reads as nothing stored: the agent of a new install starts at generation 1.
+    if (stored === null || parseTombstone(stored)) return c.json({ error: `no snapshot stored for cluster "${name}"` }, 404);
     return c.body(stored, 200, { "content-type": "application/json" });
   });
 
   app.delete("/v1/clusters/:name", async (c) => {
     const name = c.req.param("name");
+    const refused = refuseUnlessAllowed(c, "write-cluster", name);
+    if (refused) return refused;
     if (!validName(name)) return c.json({ error: badName(name) }, 400);
     const key = snapshotKey(name);
-    const stored = await deps.kv.get(key, "text");
-    if (stored === null) return c.json({ error: `no snapshot stored for cluster "${name}"` }, 404);
-    await deps.kv.delete(key);
-    deps.config.remove(name);
-    log("info", "push.deleted", { cluster: name, generation: storedGenerationOf(stored) });
+    const { value: stored, metadata } = await deps.kv.getWithMetadata(key, "text");
+    if (stored === null || parseTombstone(stored)) return c.json({ error: `no snapshot stored for cluster "${name}"` }, 404);
+    // A tombstone, not a delete: isolates that still serve the cluster learn
+    // of the deletion from it, and a later install is ordered after it.
+    const generation = storedGenerationOf(stored);
+    const installEpoch = epochOf(metadata) ?? 0;
+    await deps.kv.put(key, tombstoneText(name, generation, installEpoch, now()));
+    deps.config.remove(name, { epoch: installEpoch, generation: generation + 1 });
+    log("info", "push.deleted", { cluster: name, generation });
     return c.json({ deleted: true, cluster: name });
   });
 

@@ -1,10 +1,22 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { readSettings } from "./index.ts";
 
 describe("settings from the worker's vars", () => {
   it("has defaults for everything", () => {
     const s = readSettings({});
-    expect(s).toMatchObject({ clusters: ["default"], cacheTtlMs: 10_000, transport: "auto", requestLogs: false, pushToken: undefined, maxPushBytes: 10 * 1024 * 1024, problems: [] });
+    expect(s).toMatchObject({
+      clusters: ["default"],
+      cacheTtlMs: 10_000,
+      transport: "auto",
+      requestLogs: false,
+      pushToken: undefined,
+      readToken: undefined,
+      controlHosts: undefined,
+      maxPushBytes: 10 * 1024 * 1024,
+      problems: [],
+    });
+    expect(s.clusterTokens.size).toBe(0);
   });
 
   it("parses the vars", () => {
@@ -14,9 +26,18 @@ describe("settings from the worker's vars", () => {
       EDGELB_TRANSPORT: "Socket",
       EDGELB_REQUEST_LOGS: "TRUE",
       EDGELB_PUSH_TOKEN: " t0k ",
+      EDGELB_READ_TOKEN: " r3ad ",
+      EDGELB_PUSH_TOKENS: '{"east": " e4st ", "west": "w3st"}',
+      EDGELB_CONTROL_HOSTS: " Edge.Example.com , edgelb.me.workers.dev.,127.0.0.1:8787",
       EDGELB_MAX_PUSH_BYTES: "1000",
     });
-    expect(s).toMatchObject({ clusters: ["east", "west"], cacheTtlMs: 2500, transport: "socket", requestLogs: true, pushToken: "t0k", maxPushBytes: 1000 });
+    expect(s).toMatchObject({ clusters: ["east", "west"], cacheTtlMs: 2500, transport: "socket", requestLogs: true, pushToken: "t0k", readToken: "r3ad", maxPushBytes: 1000 });
+    expect([...s.clusterTokens]).toEqual([
+      ["east", "e4st"],
+      ["west", "w3st"],
+    ]);
+    expect([...s.controlHosts!]).toEqual(["edge.example.com", "edgelb.me.workers.dev", "127.0.0.1"]);
+    expect(s.problems).toEqual([]);
   });
 
   it("names each bad var and falls back to its default", () => {
@@ -27,6 +48,59 @@ describe("settings from the worker's vars", () => {
       `EDGELB_CACHE_TTL "ten" is not a number of seconds; using 10`,
       `EDGELB_TRANSPORT "carrier-pigeon" is not auto, fetch or socket; using auto`,
       `EDGELB_MAX_PUSH_BYTES "-1" is not a positive integer; using 10485760`,
+    ]);
+  });
+
+  it("leaves out bad or shared cluster tokens (fail closed) without quoting any secret", () => {
+    const secret = "s3cret-value";
+    const notJson = readSettings({ EDGELB_PUSH_TOKENS: `{east: ${secret}` });
+    expect(notJson.clusterTokens.size).toBe(0);
+    expect(notJson.problems).toEqual([`EDGELB_PUSH_TOKENS is not JSON (expected {"cluster": "token", ...}); no per-cluster token is accepted`]);
+
+    const s = readSettings({
+      EDGELB_PUSH_TOKEN: "single",
+      EDGELB_READ_TOKEN: "reader",
+      EDGELB_PUSH_TOKENS: JSON.stringify({ Bad_Name: secret, empty: " ", num: 5, a: "shared", b: "shared", c: "reader", d: "single", ok: secret }),
+    });
+    expect([...s.clusterTokens]).toEqual([["ok", secret]]);
+    expect(s.problems).toEqual([
+      `EDGELB_PUSH_TOKENS: "Bad_Name" is not a cluster name (a DNS label); its token is not accepted`,
+      `EDGELB_PUSH_TOKENS: the token of cluster "empty" is not a non-empty string; it is not accepted`,
+      `EDGELB_PUSH_TOKENS: the token of cluster "num" is not a non-empty string; it is not accepted`,
+      `EDGELB_PUSH_TOKENS: clusters "a" and "b" share a token; neither is accepted`,
+      `EDGELB_PUSH_TOKENS: the token of cluster "c" equals EDGELB_READ_TOKEN; it is not accepted as a cluster token`,
+      `EDGELB_PUSH_TOKENS: the token of cluster "d" equals EDGELB_PUSH_TOKEN; it is not accepted as a cluster token`,
+    ]);
+    expect(s.problems.join("\n")).not.toContain(secret);
+    expect(readSettings({ EDGELB_PUSH_TOKENS: '["x"]' }).problems[0]).toContain("is not a JSON object");
+  });
+
+  it("EDGELB_PUSH_TOKENS: any map of cluster names to distinct tokens reads back as is; any other text never throws", () => {
+    const name = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    const token = fc.stringMatching(/^[\x21-\x7e]{1,64}$/);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(name, token), { selector: ([n]) => n, maxLength: 8 }), (entries) => {
+        fc.pre(new Set(entries.map(([, t]) => t)).size === entries.length);
+        const s = readSettings({ EDGELB_PUSH_TOKENS: JSON.stringify(Object.fromEntries(entries)) });
+        expect(s.problems).toEqual([]);
+        expect(new Map(s.clusterTokens)).toEqual(new Map(entries));
+      }),
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json()), (raw) => {
+        const s = readSettings({ EDGELB_PUSH_TOKENS: raw });
+        for (const [cluster, t] of s.clusterTokens) expect(typeof cluster === "string" && t.length > 0).toBe(true);
+      }),
+    );
+  });
+
+  it("a control-host list without a valid name serves control nowhere, not everywhere", () => {
+    const s = readSettings({ EDGELB_CONTROL_HOSTS: "https://edge.example.com/, *.example.com" });
+    expect(s.controlHosts).toEqual(new Set());
+    expect(s.problems).toEqual([
+      `EDGELB_CONTROL_HOSTS: "https://edge.example.com/" is not a hostname; left out`,
+      `EDGELB_CONTROL_HOSTS: "*.example.com" is not a hostname; left out`,
+      `EDGELB_CONTROL_HOSTS names no valid hostname; the control endpoints answer on no hostname`,
     ]);
   });
 });

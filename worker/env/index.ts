@@ -1,5 +1,7 @@
 // The worker's bindings and the settings derived from them (parsed once per isolate).
-import type { TransportName } from "../snapshot/schema.ts";
+import * as v from "valibot";
+import { normalizeHost } from "../config/routes.ts";
+import { ClusterName, type TransportName } from "../snapshot/schema.ts";
 
 export interface Env {
   EDGELB_KV: KVNamespace;
@@ -11,8 +13,14 @@ export interface Env {
   EDGELB_TRANSPORT?: string;
   /** "true" logs one line per proxied request. */
   EDGELB_REQUEST_LOGS?: string;
-  /** Bearer token of the control endpoints; unset disables them. */
+  /** The small-setup token: may push and delete any cluster and read everything. */
   EDGELB_PUSH_TOKEN?: string;
+  /** JSON map {"cluster": "token"}: each token may push, read and delete only its own cluster. */
+  EDGELB_PUSH_TOKENS?: string;
+  /** Read-only token: the status page and the GET endpoints. */
+  EDGELB_READ_TOKEN?: string;
+  /** Comma-separated hostnames that serve /__edgelb/*; unset: any hostname no snapshot routes. */
+  EDGELB_CONTROL_HOSTS?: string;
   /** Largest accepted push body in bytes (default 10 MiB). */
   EDGELB_MAX_PUSH_BYTES?: string;
 }
@@ -23,6 +31,11 @@ export interface Settings {
   transport: TransportName;
   requestLogs: boolean;
   pushToken: string | undefined;
+  /** cluster → its push token (EDGELB_PUSH_TOKENS). */
+  clusterTokens: Map<string, string>;
+  readToken: string | undefined;
+  /** Normalized hostnames; undefined: any hostname that no snapshot routes. */
+  controlHosts: Set<string> | undefined;
   maxPushBytes: number;
   /** Problems with the vars, logged once at start; defaults are used instead. */
   problems: string[];
@@ -61,14 +74,93 @@ export function readSettings(env: Partial<Env>): Settings {
     else problems.push(`EDGELB_MAX_PUSH_BYTES "${env.EDGELB_MAX_PUSH_BYTES}" is not a positive integer; using ${DEFAULT_MAX_PUSH}`);
   }
 
-  const token = env.EDGELB_PUSH_TOKEN?.trim();
+  const token = env.EDGELB_PUSH_TOKEN?.trim() || undefined;
+  const readToken = env.EDGELB_READ_TOKEN?.trim() || undefined;
+  const clusterTokens = readClusterTokens(env.EDGELB_PUSH_TOKENS, problems);
+  for (const [cluster, t] of clusterTokens) {
+    // A token is one role: a cluster's token that is also the read or the
+    // single token would carry both, so it is left out.
+    if (t === token || t === readToken) {
+      problems.push(`EDGELB_PUSH_TOKENS: the token of cluster "${cluster}" equals ${t === token ? "EDGELB_PUSH_TOKEN" : "EDGELB_READ_TOKEN"}; it is not accepted as a cluster token`);
+      clusterTokens.delete(cluster);
+    }
+  }
+  if (readToken !== undefined && readToken === token) {
+    problems.push(`EDGELB_READ_TOKEN equals EDGELB_PUSH_TOKEN: that token can write; give the read token its own value`);
+  }
   return {
     clusters: [...new Set(clusters)],
     cacheTtlMs,
     transport,
     requestLogs: (env.EDGELB_REQUEST_LOGS ?? "").trim().toLowerCase() === "true",
-    pushToken: token ? token : undefined,
+    pushToken: token,
+    clusterTokens,
+    readToken,
+    controlHosts: readControlHosts(env.EDGELB_CONTROL_HOSTS, problems),
     maxPushBytes,
     problems,
   };
+}
+
+/**
+ * EDGELB_PUSH_TOKENS: a JSON object of cluster name → token. A bad entry is
+ * named and left out (that cluster's agent is refused: fail closed); a map that
+ * is not JSON is ignored as a whole.
+ */
+function readClusterTokens(raw: string | undefined, problems: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  if (raw === undefined || raw.trim() === "") return out;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    // The message of JSON.parse would quote the secret: say only what is wrong.
+    problems.push(`EDGELB_PUSH_TOKENS is not JSON (expected {"cluster": "token", ...}); no per-cluster token is accepted`);
+    return out;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    problems.push(`EDGELB_PUSH_TOKENS is not a JSON object (expected {"cluster": "token", ...}); no per-cluster token is accepted`);
+    return out;
+  }
+  const seen = new Map<string, string>();
+  for (const [cluster, token] of Object.entries(value as Record<string, unknown>)) {
+    if (!v.safeParse(ClusterName, cluster).success) {
+      problems.push(`EDGELB_PUSH_TOKENS: "${cluster}" is not a cluster name (a DNS label); its token is not accepted`);
+      continue;
+    }
+    if (typeof token !== "string" || token.trim() === "") {
+      problems.push(`EDGELB_PUSH_TOKENS: the token of cluster "${cluster}" is not a non-empty string; it is not accepted`);
+      continue;
+    }
+    const t = token.trim();
+    const other = seen.get(t);
+    if (other !== undefined) {
+      // One token for two clusters would let either agent write the other's snapshot.
+      problems.push(`EDGELB_PUSH_TOKENS: clusters "${other}" and "${cluster}" share a token; neither is accepted`);
+      out.delete(other);
+      continue;
+    }
+    seen.set(t, cluster);
+    out.set(cluster, t);
+  }
+  return out;
+}
+
+function readControlHosts(raw: string | undefined, problems: string[]): Set<string> | undefined {
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const hosts = new Set<string>();
+  for (const entry of raw.split(",")) {
+    const e = entry.trim();
+    if (!e) continue;
+    if (/[\s/*@?#]/.test(e)) {
+      problems.push(`EDGELB_CONTROL_HOSTS: "${e}" is not a hostname; left out`);
+      continue;
+    }
+    hosts.add(normalizeHost(e));
+  }
+  if (hosts.size === 0) {
+    // Set but empty: serve control nowhere rather than everywhere.
+    problems.push(`EDGELB_CONTROL_HOSTS names no valid hostname; the control endpoints answer on no hostname`);
+  }
+  return hosts;
 }

@@ -22,8 +22,9 @@ export const PAGE_HTML = `<!doctype html>
 <main>
   <form id="login" hidden>
     <h2>Sign in</h2>
-    <p>This page shows the worker's live routing state. Paste the worker's push token
-       (<code>EDGELB_PUSH_TOKEN</code>); it stays in this browser tab only.</p>
+    <p>This page shows the worker's live routing state. Paste the worker's read token
+       (<code>EDGELB_READ_TOKEN</code>, or <code>EDGELB_PUSH_TOKEN</code> in a single-token setup);
+       it stays in this browser tab only.</p>
     <p id="login-error" class="error" hidden></p>
     <label>Token <input id="token" type="password" autocomplete="off" required></label>
     <button type="submit">Show status</button>
@@ -325,7 +326,10 @@ export const PAGE_JS = `
           return;
         }
         if (res.status === 403) {
-          setLive("error", "control endpoints disabled (no EDGELB_PUSH_TOKEN)");
+          // A cluster's push token, or no token configured at all: either way not one that reads.
+          try { sessionStorage.removeItem(KEY); } catch (e) {}
+          token = null;
+          showLogin("That token cannot read the status: use the read token (EDGELB_READ_TOKEN).");
           return;
         }
         if (!res.ok) throw new Error("HTTP " + res.status);

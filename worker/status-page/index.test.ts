@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { testEdge } from "../../test/worker/helpers.ts";
 
 describe("GET /__edgelb/", () => {
-  it("serves the page without a token, on any host, with no data in it", async () => {
+  it("serves the page without a token, on a hostname no snapshot routes, with no data in it", async () => {
     const res = await testEdge().request("web.example.com", "/__edgelb/");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");

@@ -2,7 +2,9 @@
 // incident (clusters with generation and age, each Service with its hostnames
 // and nodes: agent health, edge ejection, weights), refreshed live. The page and
 // its script load without a token; the data comes from GET /__edgelb/v1/status,
-// which needs the bearer token. Mount it under /__edgelb before the control app.
+// which needs a token that can read. The edge serves it only on control
+// hostnames (never on an app's), so no app script can read the token the page
+// keeps in sessionStorage. Mount it under /__edgelb before the control app.
 import { Hono } from "hono";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "./assets.ts";
 
