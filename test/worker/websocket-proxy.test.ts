@@ -58,28 +58,6 @@ describe.each(TRANSPORTS)("WebSocket through the worker over the %s transport", 
       [{ name: "dead", address: o.deadAddress, healthy: true }, ...nodes],
       vars,
     );
-    if (name === "fetch") {
-      // fetch() reports a refused connection like a reset one ("Network
-      // connection lost"), so a handshake that failed there is not tried
-      // elsewhere (it may have reached the node): that client gets a 502 at
-      // once, and the dead node is ejected, after which every handshake succeeds.
-      let live = 0;
-      for (let i = 0; i < 12 && live < 3; i++) {
-        const res = await edge.request(HOST, "/", { headers: { upgrade: "websocket" } });
-        expect([101, 502]).toContain(res.status);
-        if (res.status === 502) {
-          live = 0;
-          continue;
-        }
-        live++;
-        const c = new WsClient(res.webSocket!);
-        c.ws.send(`try ${i}`);
-        expect(await c.next()).toBe(`try ${i}`);
-        expect((await c.close()).code).toBe(1000);
-      }
-      expect(live, "three handshakes in a row once the dead node is ejected").toBe(3);
-      return;
-    }
     for (let i = 0; i < 3; i++) {
       const res = await edge.request(HOST, "/", { headers: { upgrade: "websocket" } });
       expect(res.status).toBe(101);
