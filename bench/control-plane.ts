@@ -451,10 +451,12 @@ async function churn(o: ControlPlaneOptions): Promise<Row[]> {
     while (cf.writes.length === 0 && Date.now() < until && !agent.exitReason()) await sleep(50);
     if (cf.writes.length === 0) throw new Error(agent.exitReason() ?? "no snapshot reached the sink within 120 s");
     // Settle: every Service's status written and every first probe done — no
-    // evaluation and no status write for 5 s in a row (at most 3 minutes).
+    // evaluation and no status write for 5 s in a row (at most 10 minutes:
+    // 5,000 status writes take minutes; a window that starts before they end
+    // counts their evaluations, not the heartbeats').
     let last = "";
     let stableSince = Date.now();
-    const settleUntil = Date.now() + 180_000;
+    const settleUntil = Date.now() + 600_000;
     while (Date.now() < settleUntil) {
       const m = await scrape(agent);
       const now = `${m("edgelb_evaluations_total")}/${m("edgelb_service_status_writes_total")}/${cf.writes.length}`;
@@ -493,9 +495,10 @@ async function churn(o: ControlPlaneOptions): Promise<Row[]> {
       evaluations: d("edgelb_evaluations_total"),
       kvWrites: cf.writes.length - writes0,
       statusWrites: d("edgelb_service_status_writes_total"),
-      unchanged: d("edgelb_informer_updates_total", 'result="unchanged"'),
-      changed: d("edgelb_informer_updates_total", 'result="changed"'),
-      irrelevant: d("edgelb_informer_updates_total", 'result="irrelevant"'),
+      // Per resource: Service updates (our own status writes coming back) are not heartbeats.
+      unchanged: d("edgelb_informer_updates_total", 'resource="nodes",result="unchanged"'),
+      changed: d("edgelb_informer_updates_total", 'resource="nodes",result="changed"'),
+      irrelevant: d("edgelb_informer_updates_total", 'resource="endpointslices",result="irrelevant"'),
     };
   };
   let beat = 0;
