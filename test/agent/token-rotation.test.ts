@@ -56,7 +56,7 @@ beforeAll(async () => {
     namespaceId: "ns",
     apiToken: "token-one", // what the CLI read at startup
     apiTokenFile: secret.path,
-    tokenRecheckMs: 100,
+    tokenRecheckMs: 1, // every use re-reads: what the test waits for cannot hide between checks
     cloudflareApiUrl: cf.baseUrl,
     addressPreference: ["InternalIP"],
     health: { mode: "kube-proxy", intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1, healthzPort: cluster.healthzPort },
