@@ -101,7 +101,8 @@ async function measure(fn: () => unknown, minRuns: number, maxRuns: number, budg
 const noLog = () => {};
 const text = JSON.stringify(syntheticSnapshot({ nodes, services }));
 const bytes = Buffer.byteLength(text);
-const kv = { get: async () => text };
+// The KV reads ConfigStore (getWithMetadata) and the control endpoints (get) make.
+const kv = { get: async () => text, getWithMetadata: async () => ({ value: text, metadata: null, cacheStatus: null }) };
 
 // Snapshot load, the real path: ConfigStore.refresh() on a fresh store.
 const base = heapMiB();

@@ -101,6 +101,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     cluster: config.cluster,
     identity: deps.clusterIdentity ?? kubeSystemUid(kubeConfig),
     takeOver: config.takeOver ?? false,
+    optional: config.dryRun,
     log,
   });
 
@@ -124,6 +125,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       rise: config.health.rise,
       fall: config.health.fall,
       healthzPort: config.health.healthzPort,
+      maxConcurrentProbes: config.health.maxConcurrentProbes,
+      jitter: config.health.jitter,
     },
     (t) => controller.healthChanged(t),
   );

@@ -1,7 +1,8 @@
 // An in-memory Workers KV namespace for plain workerd: the service behind a
 // `kvNamespace` binding. workerd turns each KV call into an HTTP request to
 // this service (GET/PUT/DELETE https://fake-host/<url-encoded key>, GET / to
-// list); a 404 answers `get` with null. Nothing is persisted: every row's
+// list); metadata travels in the CF-KV-Metadata header both ways; a 404
+// answers `get` with null. Nothing is persisted: every row's
 // workerd starts empty and edgelb's snapshot arrives through its push endpoint.
 const store = new Map();
 
@@ -16,11 +17,12 @@ export default {
     const key = decodeURIComponent(url.pathname.slice(1));
     switch (request.method) {
       case "GET": {
-        const value = store.get(key);
-        return value === undefined ? new Response(null, { status: 404 }) : new Response(value);
+        const entry = store.get(key);
+        if (entry === undefined) return new Response(null, { status: 404 });
+        return new Response(entry.value, { headers: entry.metadata === null ? {} : { "cf-kv-metadata": entry.metadata } });
       }
       case "PUT":
-        store.set(key, await request.arrayBuffer());
+        store.set(key, { value: await request.arrayBuffer(), metadata: request.headers.get("cf-kv-metadata") });
         return new Response(null);
       case "DELETE":
         store.delete(key);

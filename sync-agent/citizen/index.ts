@@ -92,6 +92,8 @@ export class Citizen extends EventEmitter<CitizenEvents> {
   private lastEdgeConfirmedAt: number | null = null;
   /** pendingSince of the lag episode reported as too long, else null. */
   private lagReported: number | null = null;
+  private lastPushError: string | null = null;
+  private lagTimer: NodeJS.Timeout | null = null;
   private leading = false;
 
   constructor(opts: CitizenOptions) {
@@ -173,7 +175,8 @@ export class Citizen extends EventEmitter<CitizenEvents> {
    * Says once when changes have not reached the edge for longer than
    * --max-push-lag (with the last push error), and once when they do again.
    */
-  checkPushLag(lastError: string | null, now: number = Date.now()): void {
+  checkPushLag(lastError?: string | null, now: number = Date.now()): void {
+    if (lastError !== undefined) this.lastPushError = lastError;
     const pendingSince = this.isLeader() ? (this.opts.pendingSince?.() ?? null) : null;
     const report = pushLagReport({ pendingSince, now, maxPushLagMs: this.opts.config.maxPushLagMs, reported: this.lagReported !== null });
     if (report === "lagging") {
@@ -181,8 +184,8 @@ export class Citizen extends EventEmitter<CitizenEvents> {
       const lagS = Number(((now - pendingSince!) / 1000).toFixed(1));
       const last = this.lastEdgeConfirmedAt === null ? "never" : new Date(this.lastEdgeConfirmedAt).toISOString();
       this.log.warn(
-        { pushLagSeconds: lagS, maxPushLagSeconds: this.opts.config.maxPushLagMs / 1000, lastSuccessfulPush: last, err: lastError },
-        `changes have not reached the edge for ${lagS}s (last successful push: ${last})${lastError ? `: ${lastError}` : ""}`,
+        { pushLagSeconds: lagS, maxPushLagSeconds: this.opts.config.maxPushLagMs / 1000, lastSuccessfulPush: last, err: this.lastPushError },
+        `changes have not reached the edge for ${lagS}s (last successful push: ${last})${this.lastPushError ? `: ${this.lastPushError}` : ""}`,
       );
     } else if (report === "caught-up") {
       const lagS = Number(((now - this.lagReported!) / 1000).toFixed(1));
@@ -198,6 +201,10 @@ export class Citizen extends EventEmitter<CitizenEvents> {
       this.server = await startMetricsServer(c.metricsAddress, this.metrics.registry, () => this.readiness());
       this.log.info({ url: this.server.url, paths: ["/metrics", "/healthz", "/readyz"] }, `metrics, health and readiness at ${this.server.url}/metrics, /healthz, /readyz`);
     }
+    // Lag grows while nothing happens: look at it periodically, not only on events.
+    const every = Math.max(50, Math.min(10_000, Math.floor(c.maxPushLagMs / 4)));
+    this.lagTimer = setInterval(() => this.checkPushLag(), every);
+    this.lagTimer.unref?.();
     if (this.elector) {
       this.elector.run();
     } else {
@@ -226,6 +233,7 @@ export class Citizen extends EventEmitter<CitizenEvents> {
   async stop(opts: { release?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.lagTimer) clearInterval(this.lagTimer);
     // Writing ends now, not when the lease is released below.
     this.setLeading(false);
     await this.events.flush();

@@ -13,6 +13,7 @@ import { DEFAULTS, type AgentConfig, type SinkKind } from "../config.ts";
 import { defaultLogFormat } from "../log/index.ts";
 import { parsePatterns } from "../model/hostnames.ts";
 import { ADDRESS_FAMILIES, ADDRESS_TYPES, type AddressFamily, type AddressType } from "../model/node.ts";
+import { DEFAULT_MAX_CONCURRENT_PROBES } from "../health/table.ts";
 
 /** A problem with flags, environment or files: print it, exit 2. */
 export class CliError extends Error {
@@ -220,6 +221,12 @@ export function addAgentOptions(cmd: Command): Command {
         .env("EDGELB_HEALTHZ_PORT"),
     )
     .addOption(
+      new Option("--max-concurrent-probes <n>", "at most this many health probes in flight at once; intervals get ±10% jitter")
+        .argParser(integer(1, 10_000))
+        .default(DEFAULT_MAX_CONCURRENT_PROBES)
+        .env("EDGELB_MAX_CONCURRENT_PROBES"),
+    )
+    .addOption(
       new Option("--coalesce <duration>", "quiet period: changes closer together than this become one write").argParser(parseDuration).default(d.coalesceMs, "250ms").env("EDGELB_COALESCE"),
     )
     .addOption(
@@ -270,6 +277,7 @@ interface AgentFlags extends SinkFlags {
   rise: number;
   fall: number;
   healthzPort: number;
+  maxConcurrentProbes: number;
   coalesce: number;
   maxDelay: number;
   minWriteInterval: number;
@@ -313,6 +321,7 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
       rise: o.rise,
       fall: o.fall,
       healthzPort: o.healthzPort,
+      maxConcurrentProbes: o.maxConcurrentProbes,
     },
     coalesceMs: o.coalesce,
     maxDelayMs: o.maxDelay,

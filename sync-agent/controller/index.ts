@@ -33,6 +33,7 @@ import { contentKey, diffSnapshots, isEmptyDiff, summarizeDiff, type SnapshotDif
 import { Pacer, type PacerOptions } from "../model/pacer.ts";
 import type { NodeVerdict } from "../model/node.ts";
 import { serviceId } from "../model/service.ts";
+import { ConflictLog } from "../sinks/conflicts.ts";
 import { backoffDelay, type BackoffOptions } from "../sinks/retry.ts";
 import { SinkError, type Sink } from "../sinks/types.ts";
 
@@ -119,6 +120,7 @@ export class Controller {
   private retryAt = 0;
   private readonly reported = new Set<string>();
   private readonly warned = new Set<string>();
+  private readonly conflicts = new ConflictLog();
   private verdicts = new Map<string, FinalVerdict>();
   private nodeVerdicts = new Map<string, NodeVerdict>();
   private failOpen = false;
@@ -405,6 +407,8 @@ export class Controller {
     this.retryAttempt = 0;
     this.retryAt = 0;
     this.reported.clear();
+    const conflicts = this.conflicts.resolved();
+    if (conflicts > 1) this.deps.log.info({ generation: snapshot.generation, conflicts }, `generation ${snapshot.generation} accepted after ${conflicts} generation conflicts`);
     this.pacer.settled();
     const healthy = snapshot.nodes.filter((n) => n.healthy).length;
     const fields = {
@@ -439,7 +443,7 @@ export class Controller {
       // Someone (another agent, an older leader) stored a newer generation:
       // continue after it. Re-read so the diff and the "unchanged" check use it.
       const stored = sinkErr.details.storedGeneration;
-      this.deps.log.warn(
+      this.deps.log[this.conflicts.conflict()](
         { generation, storedGeneration: stored },
         `the edge has generation ${stored ?? "?"} (we sent ${generation}); re-reading it and pushing again`,
       );

@@ -1,8 +1,9 @@
+import http from "node:http";
 import net from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { SimNode } from "../../test/cluster/sim-node.ts";
 import { applyProbe, INITIAL_STATE } from "./state.ts";
-import { HealthTable, type HealthTransition } from "./table.ts";
+import { HealthTable, nextProbeDelay, type HealthTransition } from "./table.ts";
 
 describe("rise/fall", () => {
   it("decides on the first result, then needs rise successes or fall failures", () => {
@@ -86,5 +87,90 @@ describe("health table against simulated nodes", () => {
     await a.stop();
     await until(() => table.node("a") === false);
     expect(table.states()[0]?.state.lastError).toBe("ECONNREFUSED");
+  });
+});
+
+describe("probe load", () => {
+  it("1,000 nodes: never more than --max-concurrent-probes in flight, and every node gets its answer", async () => {
+    const cap = 50;
+    // One kube-proxy stand-in for every node: it holds each request until `cap`
+    // are open (or 50 ms passed), so the cap, not luck, bounds what it sees.
+    let open = 0;
+    let maxOpen = 0;
+    let held: http.ServerResponse[] = [];
+    const flush = () => {
+      for (const r of held.splice(0)) r.end("ok");
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const server = http.createServer((_req, res) => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      res.on("close", () => open--);
+      held.push(res);
+      if (held.length >= cap) flush();
+      else {
+        clearTimeout(timer);
+        timer = setTimeout(flush, 50);
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.16.6.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const table = new HealthTable(
+      { mode: "kube-proxy", intervalMs: 60_000, timeoutMs: 10_000, rise: 1, fall: 1, healthzPort: port, maxConcurrentProbes: cap },
+      () => {},
+    );
+    try {
+      const nodes = Array.from({ length: 1000 }, (_, i) => ({ kind: "node" as const, node: `node-${i}`, address: "127.16.6.1" }));
+      table.setTargets(nodes);
+      expect(table.probesInFlight).toBeLessThanOrEqual(cap);
+      await until(() => nodes.every((n) => table.node(n.node) === true), 30_000);
+      expect(maxOpen).toBeLessThanOrEqual(cap);
+      expect(maxOpen).toBe(cap); // the cap was reached: probes do run in parallel
+      expect(table.probesInFlight).toBe(0);
+    } finally {
+      table.stop();
+      clearTimeout(timer);
+      held = [];
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it("intervals get ±10% jitter so nodes are not probed in lockstep", () => {
+    expect(nextProbeDelay(5_000, 0.1, 0)).toBe(4_500);
+    expect(nextProbeDelay(5_000, 0.1, 0.5)).toBe(5_000);
+    expect(nextProbeDelay(5_000, 0.1, 0.999)).toBe(5_499);
+  });
+
+  it("the table schedules each next probe with its own jitter", async () => {
+    vi.useFakeTimers();
+    try {
+      const rolls = [0, 0.999];
+      const probed: string[] = [];
+      const table = new HealthTable(
+        { mode: "tcp", intervalMs: 1_000, timeoutMs: 100, rise: 1, fall: 1, healthzPort: 1 },
+        () => {},
+        async (t) => {
+          probed.push(t.node);
+          return { ok: true };
+        },
+        () => rolls.shift() ?? 0.5,
+      );
+      table.setTargets([
+        { kind: "node", node: "a", address: "127.16.6.2" },
+        { kind: "node", node: "b", address: "127.16.6.3" },
+      ]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(probed).toEqual(["a", "b"]);
+      await vi.advanceTimersByTimeAsync(900); // a: 1,000 - 10%
+      expect(probed).toEqual(["a", "b", "a"]);
+      await vi.advanceTimersByTimeAsync(199); // b: 1,000 + ~10% = 1,100
+      expect(probed).toEqual(["a", "b", "a"]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(probed).toEqual(["a", "b", "a", "b"]);
+      table.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -13,6 +13,18 @@ export interface HealthOptions {
   fall: number;
   /** kube-proxy's healthz port (10256), or the TCP port probed in tcp mode. */
   healthzPort: number;
+  /** At most this many probes in flight (sockets, file descriptors, kube-proxy load); default 64. */
+  maxConcurrentProbes?: number | undefined;
+  /** Each interval varies by ± this fraction, so probes of many nodes do not fire in lockstep; default 0.1. */
+  jitter?: number | undefined;
+}
+
+export const DEFAULT_MAX_CONCURRENT_PROBES = 64;
+export const DEFAULT_PROBE_JITTER = 0.1;
+
+/** The wait before a target's next probe: the interval ± jitter (random in [0,1)). */
+export function nextProbeDelay(intervalMs: number, jitter: number, random: number): number {
+  return Math.max(1, Math.round(intervalMs * (1 - jitter + 2 * jitter * random)));
 }
 
 export interface HealthTransition {
@@ -41,13 +53,39 @@ export class HealthTable implements HealthView {
   private readonly entries = new Map<string, Entry>();
   private stopped = false;
   private readonly probe: Prober;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
+  /** Probes waiting for a free slot, in order. */
+  private readonly queue: (() => void)[] = [];
 
   constructor(
     private readonly opts: HealthOptions,
     private readonly onTransition: (t: HealthTransition) => void,
     probe?: Prober,
+    private readonly random: () => number = Math.random,
   ) {
     this.probe = probe ?? ((t) => this.defaultProbe(t));
+    this.maxInFlight = Math.max(1, opts.maxConcurrentProbes ?? DEFAULT_MAX_CONCURRENT_PROBES);
+  }
+
+  /** Probes in flight right now (for tests and metrics). */
+  get probesInFlight(): number {
+    return this.inFlight;
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.inFlight < this.maxInFlight) {
+      this.inFlight++;
+      return;
+    }
+    // The releasing probe hands its slot over: inFlight stays the same.
+    await new Promise<void>((resolve) => this.queue.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.inFlight--;
   }
 
   private defaultProbe(t: HealthTarget): Promise<ProbeResult> {
@@ -87,8 +125,19 @@ export class HealthTable implements HealthView {
   private async run(key: string, e: Entry): Promise<void> {
     if (e.running) return;
     e.running = true;
+    await this.acquire();
+    if (this.stopped || this.entries.get(key) !== e) {
+      e.running = false;
+      this.release();
+      return;
+    }
     const target = e.target;
-    const result = await this.probe(target).catch((err: Error) => ({ ok: false, error: err.message }) as ProbeResult);
+    let result: ProbeResult;
+    try {
+      result = await this.probe(target).catch((err: Error) => ({ ok: false, error: err.message }) as ProbeResult);
+    } finally {
+      this.release();
+    }
     e.running = false;
     if (this.stopped || this.entries.get(key) !== e) return;
     if (e.target !== target) {
@@ -98,7 +147,7 @@ export class HealthTable implements HealthView {
     const previous = e.state.healthy;
     const { state, changed } = applyProbe(e.state, result.ok, this.opts, result.error);
     e.state = state;
-    e.timer = setTimeout(() => void this.run(key, e), this.opts.intervalMs);
+    e.timer = setTimeout(() => void this.run(key, e), nextProbeDelay(this.opts.intervalMs, this.opts.jitter ?? DEFAULT_PROBE_JITTER, this.random()));
     e.timer.unref?.();
     if (changed) {
       this.onTransition({ key, target, healthy: state.healthy!, previous, ...(result.error ? { error: result.error } : {}) });
@@ -122,5 +171,10 @@ export class HealthTable implements HealthView {
     this.stopped = true;
     for (const e of this.entries.values()) clearTimeout(e.timer);
     this.entries.clear();
+    // Queued probes wake up, see the table stopped and return their slot.
+    for (const wake of this.queue.splice(0)) {
+      this.inFlight++; // as if handed over, so their release() balances
+      wake();
+    }
   }
 }

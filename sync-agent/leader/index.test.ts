@@ -206,6 +206,7 @@ describe("LeaderElector and the wall clock", () => {
     a.store.partitioned = true;
     await until(() => !a.e.isLeader(), FAST.leaseDurationMs * 2);
     expect(performance.now() - cutAt).toBeLessThanOrEqual(FAST.renewDeadlineMs + 50);
+    await until(() => a.log.length === 2);
     expect(a.log.map((l) => l.ev)).toEqual(["started", "stopped"]);
   });
 });

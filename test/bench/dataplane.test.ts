@@ -77,7 +77,12 @@ describe("data-plane bench rows in plain workerd", () => {
   });
 
   it("runs edgelb with the in-memory KV namespace: the pushed snapshot routes round-robin over all three nodes", async () => {
-    const worker = await startEdgelb("socket", benchSnapshot(ADDRESSES, nodePort));
+    const snapshot = benchSnapshot(ADDRESSES, nodePort, 7);
+    const worker = await startEdgelb("socket", snapshot);
+    // The push went through the KV binding into the memory KV service and reads back as stored.
+    const stored = await fetch(`${worker.url}/__edgelb/v1/clusters/default`, { headers: { authorization: "Bearer bench-push-token" } });
+    expect(stored.status).toBe(200);
+    expect(((await stored.json()) as { generation: number }).generation).toBe(7);
     const problems = await verifyRow(worker.url, BENCH_HOST, "/", { nodes: ["node-1", "node-2", "node-3"], everyNode: true }, 6);
     expect(problems).toEqual([]);
     // A host edgelb has no route for is not an answer from an origin.

@@ -143,6 +143,16 @@ describe("the Deployment's command line", () => {
     expect(citizen).toMatchObject({ metricsAddress: ":9090", leaderElect: true, leaseName: DEFAULT_LEASE_NAME });
   });
 
+  it("the cluster-name example is the ConfigMap the Deployment requires, and is not applied", () => {
+    const cm = loadYaml<{ kind: string; metadata: { name: string; namespace: string }; data: Record<string, string> }>(
+      readFileSync(join(DEPLOY_DIR, "cluster.example.yaml"), "utf8"),
+    );
+    const ref = deployment(docs).spec!.template.spec!.containers[0]!.env!.find((e) => e.name === "EDGELB_CLUSTER")!.valueFrom!.configMapKeyRef!;
+    expect(cm).toMatchObject({ kind: "ConfigMap", metadata: { name: ref.name, namespace: "edgelb" } });
+    expect(Object.keys(cm.data)).toEqual([ref.key]);
+    expect(docs.some((d) => d.kind === "ConfigMap")).toBe(false);
+  });
+
   it("the Secret example has the key the Deployment reads", () => {
     const secret = loadYaml<{ metadata: { name: string }; stringData: Record<string, string> }>(readFileSync(join(DEPLOY_DIR, "secret.example.yaml"), "utf8"));
     const c = deployment(docs).spec!.template.spec!.containers[0]!;

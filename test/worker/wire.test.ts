@@ -68,6 +68,18 @@ describe.each(TRANSPORTS)("on the wire, over the %s transport", (transport) => {
     expect(res.outcome).toMatch(/^aborted/);
   });
 
+  it("a GET that carries a body is refused with 400, not forwarded without it", async () => {
+    const res = await wire({
+      host: `lab-${transport}.wire.test`,
+      path: "/echo",
+      method: "GET",
+      headers: { "content-length": "5", "content-type": "text/plain" },
+      body: "hello",
+    });
+    expect(res.status).toBe(400);
+    expect(res.text).toMatch(/^edgelb: bad request: a GET request must not carry a body \(request [\w-]+\)\n$/);
+  });
+
   it("a body without a length still arrives whole", async () => {
     // An open gate: the lab origin answers chunked, "first\n" then "last\n".
     const gate = `wire-${transport}-${Date.now()}`;

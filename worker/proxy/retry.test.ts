@@ -25,10 +25,11 @@ describe("retry rule", () => {
     }
   });
 
-  it("never retries a body that cannot be sent again, nor a WebSocket that reached the node", () => {
+  it("never retries a body that cannot be sent again, nor a WebSocket handshake the node answered", () => {
     expect(retryRefusal(q({ stage: "before-send", replayable: false }))).toMatch(/cannot be sent again/);
     expect(retryRefusal(q({ method: "PUT", stage: "status", replayable: false }))).toMatch(/cannot be sent again/);
     expect(retryRefusal(q({ stage: "status", websocket: true }))).toMatch(/WebSocket/);
+    expect(retryRefusal(q({ stage: "after-send", websocket: true }))).toBeUndefined();
   });
 
   it("never allows a non-idempotent retry after send without the opt-in (property)", () => {

@@ -29,7 +29,8 @@ export interface RetryQuestion {
 export function retryRefusal(q: RetryQuestion): string | undefined {
   if (!q.replayable) return "the request body cannot be sent again";
   if (q.stage === "before-send") return undefined;
-  if (q.websocket) return "a WebSocket handshake reached the node";
+  // A handshake (a GET) that got no answer may go elsewhere; one the node answered with a 5xx is passed on.
+  if (q.websocket && q.stage === "status") return "the node answered the WebSocket handshake";
   if (!IDEMPOTENT.has(q.method) && !q.retryNonIdempotent) return `${q.method} is not idempotent and may have run`;
   return undefined;
 }

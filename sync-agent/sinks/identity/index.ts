@@ -46,6 +46,8 @@ export interface IdentitySinkOptions {
   identity: () => Promise<string>;
   /** --take-over: replace a snapshot stored by another cluster under our name. */
   takeOver: boolean;
+  /** --dry-run: an unreadable identity is a warning, not a reason to stop (nothing is written anyway). */
+  optional?: boolean;
   log: Logger;
 }
 
@@ -55,6 +57,7 @@ export class IdentitySink implements Sink {
   /** The foreign identity we refused (its fatal line is logged once). */
   private refused: string | undefined;
   private tookOver: string | undefined;
+  private skipped = false;
 
   constructor(
     private readonly inner: Sink,
@@ -68,11 +71,16 @@ export class IdentitySink implements Sink {
     return this.id;
   }
 
-  private async ourId(): Promise<string> {
-    if (this.id) return this.id;
+  private async ourId(): Promise<string | undefined> {
+    if (this.id || this.skipped) return this.id;
     try {
       this.id = await this.opts.identity();
     } catch (err) {
+      if (this.opts.optional) {
+        this.skipped = true;
+        this.opts.log.warn({ err: (err as Error).message }, `cannot read this cluster's identity (namespace kube-system): ${(err as Error).message}; dry run goes on without it`);
+        return undefined;
+      }
       throw new SinkError(
         `cannot read this cluster's identity (the UID of namespace kube-system): ${(err as Error).message} (the agent needs get on namespaces)`,
         "retryable",
@@ -85,6 +93,7 @@ export class IdentitySink implements Sink {
   async read(signal?: AbortSignal): Promise<ReadResult> {
     const id = await this.ourId();
     const stored = await this.inner.read(signal);
+    if (id === undefined) return stored; // dry run without an identity: nothing to compare
     if (!stored.snapshot) {
       this.refused = undefined;
       return stored;
@@ -110,7 +119,9 @@ export class IdentitySink implements Sink {
             `taking over cluster name "${c}" from cluster ${storedId} (--take-over): the next push replaces its snapshot`,
           );
         }
-        break;
+        this.refused = undefined;
+        // Continue its generation, but never count its content as ours: push even if it looks the same.
+        return { snapshot: null, generation: stored.generation };
       case "adopt":
       case "ours":
         break;
@@ -122,7 +133,7 @@ export class IdentitySink implements Sink {
   async write(snapshot: Snapshot, signal?: AbortSignal): Promise<WriteResult> {
     const id = await this.ourId();
     if (this.refused !== undefined) throw new SinkError(`cluster name "${this.opts.cluster}" belongs to cluster ${this.refused}: push refused`, "fatal");
-    return this.inner.write({ ...snapshot, clusterId: id }, signal);
+    return this.inner.write(id === undefined ? snapshot : { ...snapshot, clusterId: id }, signal);
   }
 
   remove(signal?: AbortSignal): Promise<void> {
