@@ -33,7 +33,7 @@ ENV NODE_ENV=production
 # A heap cap makes V8 collect garbage before the container's memory limit is
 # reached (uncapped, RSS runs 2-4x the live heap). Sized for the default
 # 384Mi limit in deploy/deployment.yaml, which also sets it: with realistic
-# 15 KB Nodes the agent peaks at 279-295 MiB RSS at 5,000 Nodes x 5,000 Services
+# 15 KB Nodes the agent peaks at 279-307 MiB RSS at 5,000 Nodes x 5,000 Services
 # under this cap (npm run bench -- --only scale). See the sizing rule there
 # before changing either.
 ENV NODE_OPTIONS=--max-old-space-size=192
