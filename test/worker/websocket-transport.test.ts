@@ -141,4 +141,32 @@ describe("socket transport: WebSocket memory and keepalive", () => {
     expect(closed?.code).toBe(1009);
     expect(lines.find(([, e]) => e === "websocket.backlog_exceeded")).toMatchObject(["warn", "websocket.backlog_exceeded", { node: "raw" }]);
   });
+
+  for (const [how, frames] of [["in one frame", 1], ["in fragments", 8]] as const) {
+    it(`closes the client with 1009 when an origin message is over the cap (${how}), and keeps serving`, async () => {
+      const lines: [string, string, Record<string, unknown>][] = [];
+      const t = createSocketTransport({
+        connect,
+        log: (level, event, fields) => lines.push([level, event, fields]),
+        webSocket: { maxMessageBytes: 1 << 20 },
+      });
+      const c = new WsClient((await openWith(t, wsOrigin, "/")).webSocket!);
+      c.ws.send("under the cap");
+      expect(await c.next()).toBe("under the cap");
+      c.ws.send(`fragment:binary:${frames}:${2 << 20}`);
+      expect(await c.closed).toEqual({ code: 1009, reason: "message too big" });
+      expect(lines.find(([, e]) => e === "websocket.message_too_big")).toMatchObject([
+        "warn",
+        "websocket.message_too_big",
+        { node: "ws", maxMessageBytes: 1 << 20 },
+      ]);
+      // (The origin is sent a 1009 close too, but TCP is dropped right after it while the origin's
+      // unread bytes are still arriving, so the origin may see a reset instead.)
+      // The worker is still there: the next WebSocket works.
+      const next = new WsClient((await openWith(t, wsOrigin, "/")).webSocket!);
+      next.ws.send("after");
+      expect(await next.next()).toBe("after");
+      expect((await next.close()).code).toBe(1000);
+    });
+  }
 });

@@ -21,6 +21,7 @@ import { encodeFrame, FrameDecoder, newMask, Opcode, WebSocketProtocolError } fr
 import { closePayload, isSendableCloseCode, MessageAssembler } from "./message.ts";
 
 export interface RelayOptions {
+  /** Largest message taken from the origin; past it: close 1009 to both ends. */
   maxMessageBytes: number;
   /** Most bytes of client messages waiting for the origin to take them; past it: close 1009. */
   maxBufferedBytes: number;
@@ -174,7 +175,17 @@ export function relay(
         opts.log("warn", "websocket.origin_vanished", { node: conn.origin.node, error: "TCP closed without a close frame" });
       }
     } catch (e) {
-      if (e instanceof WebSocketProtocolError) {
+      if (e instanceof WebSocketProtocolError && e.code === 1009) {
+        // Not a broken origin, just a message bigger than the relay holds in memory.
+        opts.log("warn", "websocket.message_too_big", {
+          node: conn.origin.node,
+          maxMessageBytes: opts.maxMessageBytes,
+          error: e.message,
+        });
+        toOrigin(Opcode.Close, closePayload(1009, "message too big"));
+        closeClient(1009, "message too big");
+        await writes;
+      } else if (e instanceof WebSocketProtocolError) {
         opts.log("warn", "websocket.protocol_error", { node: conn.origin.node, code: e.code, error: e.message });
         toOrigin(Opcode.Close, closePayload(e.code, e.message));
         closeClient(ORIGIN_GONE, "origin protocol error");

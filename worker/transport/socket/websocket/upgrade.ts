@@ -11,10 +11,9 @@ import { acceptFor, handshakeProblem, newKey, offeredProtocols } from "./handsha
 import { relay } from "./relay.ts";
 import type { TransportLog } from "../transport.ts";
 
-/** Matches Cloudflare's limit on a WebSocket message. */
-export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
-
 export interface WebSocketRelayOptions {
+  /** Largest message the origin may send the client; past it both ends get 1009 (default 8 MiB). */
+  maxMessageBytes?: number;
   /** Client bytes waiting for the origin before the client gets 1009 (default 8 MiB). */
   maxBufferedBytes?: number;
   /** Ping the origin after this long without a frame to it (default 30 s; 0 disables). */
@@ -22,6 +21,8 @@ export interface WebSocketRelayOptions {
 }
 
 export const DEFAULT_WS_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** A whole origin message is held in memory before it goes to the client (Cloudflare's own limit is 32 MiB). */
+export const DEFAULT_WS_MESSAGE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_WS_PING_INTERVAL_MS = 30_000;
 
 export function isWebSocketUpgrade(request: Request): boolean {
@@ -84,7 +85,7 @@ export async function upgradeWebSocket(
   server.accept();
   const initial = pending.flatMap((e) => (e.kind === "data" ? [e.bytes] : []));
   relay(server, conn, initial, {
-    maxMessageBytes: MAX_MESSAGE_BYTES,
+    maxMessageBytes: wsOpts.maxMessageBytes ?? DEFAULT_WS_MESSAGE_BYTES,
     maxBufferedBytes: wsOpts.maxBufferedBytes ?? DEFAULT_WS_BUFFERED_BYTES,
     pingIntervalMs: wsOpts.pingIntervalMs ?? DEFAULT_WS_PING_INTERVAL_MS,
     closeTimeoutMs: 5_000,
