@@ -184,7 +184,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       }
       errors.push(`${origin.node}: ${message}`);
       const connectionFailure = err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError;
-      if (connectionFailure) deps.health.failure(origin.key, message, nodeFields, "connection", ejectionPool(route, origin));
+      // A slow or garbled answer may be one path's fault, and a client can ask for that path at will:
+      // it counts like a 5xx (the longer streak), only a failed connection counts as "connection".
+      const healthKind = err instanceof ConnectError || err instanceof UpstreamResetError ? "connection" : "status";
+      if (known) deps.health.failure(origin.key, message, nodeFields, healthKind, ejectionPool(route, origin));
       // A ConnectError means no byte reached the node. The socket transport reads the body only after
       // the head went out, so a body it began to read says otherwise (fetch() reads ahead: no such hint).
       const sentBody = transport.name === "socket" && body.started;
@@ -221,7 +224,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const retryAfter = upstream.status === 503 ? upstream.headers.get("retry-after") : null;
       if (retryAfter !== null) {
         // The app says it is overloaded: the client gets the 503, and the Service gets a rest.
-        budget?.hold(serviceKey, retryAfterMs(retryAfter, Date.now()) ?? DEFAULT_HOLD_MS);
+        budget?.hold(serviceKey, retryAfterMs(retryAfter, deps.now()) ?? DEFAULT_HOLD_MS);
         refusal = "the node answered 503 with Retry-After";
       } else if (budget?.isHeld(serviceKey)) {
         refusal = "the service asked to retry later (Retry-After)";

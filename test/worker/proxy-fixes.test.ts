@@ -1,0 +1,68 @@
+// Proxy defects found in review of issue 11, against fake transports: what a
+// client can trigger must not eject nodes, the retry budget and Retry-After
+// clocks, and per-Service retry budgets.
+import { describe, expect, it } from "vitest";
+import { MalformedResponseError, ResponseTimeoutError, type OriginRequest, type Transport } from "../../worker/transport/types.ts";
+import { edgeWithService } from "./helpers.ts";
+
+const nodes = [
+  { name: "n1", address: "192.0.2.1", healthy: true },
+  { name: "n2", address: "192.0.2.2", healthy: true },
+];
+
+function fake(send: (req: OriginRequest) => Promise<Response>): { transports: { fetch: Transport; socket: Transport }; calls: string[] } {
+  const calls: string[] = [];
+  const wrap = (name: "fetch" | "socket"): Transport => ({
+    name,
+    send: (req) => {
+      calls.push(req.origin.node);
+      return send(req);
+    },
+  });
+  return { transports: { fetch: wrap("fetch"), socket: wrap("socket") }, calls };
+}
+
+describe("failures a client can provoke", () => {
+  it("response timeouts count like 5xx answers, not as connection failures (no ejection after 3)", async () => {
+    const { transports } = fake(async (req) => {
+      throw new ResponseTimeoutError("no response head in time", req.origin);
+    });
+    const e = await edgeWithService({ hostnames: ["slow.example.com"], nodePort: 30080, policy: { attempts: 1 } }, nodes, { EDGELB_TRANSPORT: "socket" }, { transports });
+    for (let i = 0; i < 8; i++) expect((await e.request("slow.example.com", "/slow")).status).toBe(504);
+    // 4 timeouts per node: a connection streak (3) would have ejected one, the 5xx streak (5) does not.
+    expect(e.logs.some((l) => l.event === "node.ejected")).toBe(false);
+    expect((await e.request("slow.example.com", "/slow")).status).toBe(504);
+    expect((await e.request("slow.example.com", "/slow")).status).toBe(504);
+    expect(e.logs.find((l) => l.event === "node.ejected")).toMatchObject({ kind: "status" });
+  });
+
+  it("malformed answers count as 5xx answers", async () => {
+    const { transports } = fake(async (req) => {
+      throw new MalformedResponseError("not HTTP", req.origin);
+    });
+    const e = await edgeWithService({ hostnames: ["bad.example.com"], nodePort: 30080, policy: { attempts: 1 } }, nodes, { EDGELB_TRANSPORT: "socket" }, { transports });
+    for (let i = 0; i < 10; i++) expect((await e.request("bad.example.com", "/")).status).toBe(502);
+    expect(e.logs.find((l) => l.event === "node.ejected")).toMatchObject({ kind: "status", consecutiveFailures: 5 });
+  });
+});
+
+describe("Retry-After", () => {
+  it("reads an HTTP-date against the edge's clock, not the wall clock", async () => {
+    const t0 = Date.parse("2020-01-01T00:00:00Z");
+    let first = true;
+    const { transports, calls } = fake(async () => {
+      if (first) {
+        first = false;
+        return new Response("busy", { status: 503, headers: { "retry-after": new Date(t0 + 30_000).toUTCString() } });
+      }
+      return new Response("busy", { status: 503 });
+    });
+    const e = await edgeWithService({ hostnames: ["ra.example.com"], nodePort: 30080, policy: { attempts: 2 } }, nodes, { EDGELB_TRANSPORT: "socket" }, { transports, now: () => t0 });
+    expect((await e.request("ra.example.com", "/")).status).toBe(503);
+    expect(calls.length).toBe(1);
+    // The Service is on hold for 30 s of the edge's clock: its next 503 is not retried.
+    expect((await e.request("ra.example.com", "/")).status).toBe(503);
+    expect(calls.length).toBe(2);
+    expect(e.logs.find((l) => l.event === "proxy.retry")).toBeUndefined();
+  });
+});
