@@ -2,8 +2,8 @@
 // client can trigger must not eject nodes, the retry budget and Retry-After
 // clocks, and per-Service retry budgets.
 import { describe, expect, it } from "vitest";
-import { MalformedResponseError, ResponseTimeoutError, type OriginRequest, type Transport } from "../../worker/transport/types.ts";
-import { edgeWithService } from "./helpers.ts";
+import { ConnectError, MalformedResponseError, ResponseTimeoutError, type OriginRequest, type Transport } from "../../worker/transport/types.ts";
+import { edgeWithService, service, snapshot, testEdge, uniqueCluster } from "./helpers.ts";
 
 const nodes = [
   { name: "n1", address: "192.0.2.1", healthy: true },
@@ -64,5 +64,68 @@ describe("Retry-After", () => {
     expect((await e.request("ra.example.com", "/")).status).toBe(503);
     expect(calls.length).toBe(2);
     expect(e.logs.find((l) => l.event === "proxy.retry")).toBeUndefined();
+  });
+});
+
+describe("retry budget", () => {
+  it("is kept per Service, and a connection refused before any byte needs none", async () => {
+    const firsts = new Set<string>();
+    const { transports } = fake(async (req) => {
+      const host = req.request.headers.get("host")!;
+      if (host === "flood.example.com") {
+        if (req.request.method === "POST" && !firsts.has("flood-post")) {
+          firsts.add("flood-post");
+          throw new ConnectError("connection refused", req.origin);
+        }
+        if (req.request.method === "POST") return new Response(`posted ${await req.request.text()}`);
+        return new Response("down", { status: 503 });
+      }
+      if (!firsts.has(host)) {
+        firsts.add(host);
+        return new Response("down", { status: 503 });
+      }
+      return new Response("ok");
+    });
+    const cluster = uniqueCluster();
+    const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_TRANSPORT: "socket" }, { transports });
+    await e.seed(
+      snapshot(cluster, nodes, [
+        service({ name: "flood", hostnames: ["flood.example.com"], nodePort: 30080 }),
+        service({ name: "other", hostnames: ["other.example.com"], nodePort: 30081 }),
+      ]),
+    );
+    for (let i = 0; i < 20; i++) expect((await e.request("flood.example.com", "/")).status).toBe(503);
+    expect(e.logs.some((l) => l.event === "proxy.retry_budget_spent")).toBe(true);
+    // Another Service still has its own budget.
+    const other = await e.request("other.example.com", "/");
+    expect(other.status).toBe(200);
+    // A refused connection (nothing sent) moves on even with the Service's budget spent.
+    const post = await e.request("flood.example.com", "/", { method: "POST", body: "order" });
+    expect(post.status).toBe(200);
+    expect(await post.text()).toBe("posted order");
+  });
+});
+
+describe("a streamed body and a refused connection", () => {
+  it("passes the untouched stream to the next node", async () => {
+    let first = true;
+    const { transports, calls } = fake(async (req) => {
+      if (first) {
+        first = false;
+        throw new ConnectError("connection refused", req.origin);
+      }
+      return new Response(`got ${await req.request.text()}`);
+    });
+    const e = await edgeWithService({ hostnames: ["up.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "socket" }, { transports });
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("chunked upload"));
+        c.close();
+      },
+    });
+    const res = await e.request("up.example.com", "/", { method: "POST", body });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("got chunked upload");
+    expect(calls.length).toBe(2);
   });
 });

@@ -85,8 +85,8 @@ function buffered(bytes: Uint8Array | null): PreparedBody {
  * waiting for a buffer to fill), counting bytes against the declared length.
  */
 function streamed(source: ReadableStream<Uint8Array>, declared: number | undefined): PreparedBody {
-  let consumed = false;
   let started = false;
+  let takes = 0;
   let clientError: ClientBodyError | undefined;
   let received = 0;
   const reader = source.getReader();
@@ -95,8 +95,13 @@ function streamed(source: ReadableStream<Uint8Array>, declared: number | undefin
     controller.error(clientError);
     reader.cancel(clientError).catch(() => {});
   };
-  const stream = new ReadableStream<Uint8Array>({
+  // A fresh wrapper per take; only the newest reads the client's stream, and an older one (given to an
+  // attempt that failed before reading a byte) can no longer cancel it.
+  const wrap = (id: number) => new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (id !== takes) return controller.error(new Error("the request body went to another attempt"));
+      // No read ahead (highWaterMark 0): a pull means the transport itself is sending the body.
+      started = true;
       let r: ReadableStreamReadResult<Uint8Array>;
       try {
         r = await reader.read();
@@ -109,7 +114,6 @@ function streamed(source: ReadableStream<Uint8Array>, declared: number | undefin
         }
         return controller.close();
       }
-      started = true;
       received += r.value.byteLength;
       if (declared !== undefined && received > declared) {
         return fail(controller, `request body is longer than its Content-Length (${declared})`);
@@ -117,7 +121,7 @@ function streamed(source: ReadableStream<Uint8Array>, declared: number | undefin
       controller.enqueue(r.value);
     },
     cancel(reason) {
-      return reader.cancel(reason);
+      if (id === takes) return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
   return {
@@ -129,9 +133,8 @@ function streamed(source: ReadableStream<Uint8Array>, declared: number | undefin
       return clientError;
     },
     take() {
-      if (consumed) throw new Error("a streamed request body can be sent only once");
-      consumed = true;
-      return stream;
+      if (started) throw new Error("a streamed request body can be sent only once");
+      return wrap(++takes);
     },
   };
 }

@@ -63,7 +63,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   const url = new URL(request.url);
   const facts = edgeFacts(request, requestId, url);
   const budget = deps.retryBudget;
-  budget?.request();
+  // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
+  const budgetKey = route.services.map((s) => `${s.cluster}/${s.id}`).join(",");
+  budget?.request(budgetKey);
   const done = (res: Response, fields: Record<string, unknown>) => {
     if (deps.requestLogs) {
       deps.log("info", "request", {
@@ -130,11 +132,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   };
   const retryNonIdempotent = policy.retryNonIdempotent === true;
   /** Why the next attempt is not made, or undefined when it may go (and is paid from the budget). */
-  const refuseNext = (attempt: number, refusal: string | undefined): string | undefined => {
+  const refuseNext = (attempt: number, refusal: string | undefined, free = false): string | undefined => {
     if (refusal) return refusal;
     if (attempt >= policy.attempts) return "no attempt left";
     if (tried.size >= route.size) return "no node left";
-    if (budget && !budget.tryRetry()) {
+    // A connection that failed before any byte went out put no load on the app: no budget needed.
+    if (!free && budget && !budget.tryRetry(budgetKey)) {
       if (budget.reportSpent()) deps.log("warn", "proxy.retry_budget_spent", { requestId, host: facts.host, services: serviceNamesOf() });
       return "retry budget spent";
     }
@@ -146,10 +149,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     if (!origin) break;
     tried.add(origin.key);
     const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
+    // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
+    const bodyless = request.method === "GET" || request.method === "HEAD";
     const originRequest = new Request(originURL(origin, pathAndQuery), {
       method: request.method,
       headers,
-      body: body.take(),
+      body: bodyless ? null : body.take(),
       redirect: "manual",
     });
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
@@ -190,13 +195,15 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       if (known) deps.health.failure(origin.key, message, nodeFields, healthKind, ejectionPool(route, origin));
       // A ConnectError means no byte reached the node. The socket transport reads the body only after
       // the head went out, so a body it began to read says otherwise (fetch() reads ahead: no such hint).
-      const sentBody = transport.name === "socket" && body.started;
+      // A streamed body moves on only if no byte of it was read: the next attempt gets it untouched.
+      const sentBody = body.started && (transport.name === "socket" || !body.replayable);
       const stage = err instanceof ConnectError && !sentBody ? "before-send" : "after-send";
       const noRetry = refuseNext(
         attempt,
         connectionFailure
           ? retryRefusal({ method: request.method, stage, replayable: body.replayable, retryNonIdempotent, websocket })
           : "the node's answer was not valid HTTP",
+        stage === "before-send",
       );
       if (noRetry === undefined) {
         deps.log("warn", "proxy.retry", { ...fields, error: message, kind, stage });
