@@ -129,3 +129,43 @@ describe("a streamed body and a refused connection", () => {
     expect(calls.length).toBe(2);
   });
 });
+
+describe("a client body that stops arriving", () => {
+  it("answers 408 after the idle timeout, logged at info, no node blamed", async () => {
+    const { transports, calls } = fake(async (req) => new Response(`got ${await req.request.text()}`));
+    const e = await edgeWithService(
+      { hostnames: ["trickle.example.com"], nodePort: 30080 },
+      nodes,
+      { EDGELB_TRANSPORT: "socket", EDGELB_CLIENT_BODY_TIMEOUT_MS: "50" } as Record<string, string>,
+      { transports },
+    );
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("first byte, then nothing"));
+      },
+    });
+    const res = await e.request("trickle.example.com", "/", { method: "POST", body });
+    expect(res.status).toBe(408);
+    expect(calls.length).toBe(1);
+    expect(e.logs.find((l) => l.event === "proxy.client_body_timeout")).toMatchObject({ level: "info" });
+    expect(e.logs.some((l) => l.event === "node.ejected" || l.event === "proxy.failed" || l.event === "proxy.retry")).toBe(false);
+  });
+
+  it("answers 408 for a small body with a Content-Length that stalls", async () => {
+    const { transports, calls } = fake(async () => new Response("ok"));
+    const e = await edgeWithService(
+      { hostnames: ["trickle2.example.com"], nodePort: 30080 },
+      nodes,
+      { EDGELB_TRANSPORT: "socket", EDGELB_CLIENT_BODY_TIMEOUT_MS: "50" } as Record<string, string>,
+      { transports },
+    );
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("abc"));
+      },
+    });
+    const res = await e.request("trickle2.example.com", "/", { method: "POST", body, headers: { "content-length": "10" } });
+    expect(res.status).toBe(408);
+    expect(calls.length).toBe(0);
+  });
+});

@@ -21,7 +21,7 @@ import {
   ResponseTimeoutError,
   UpstreamResetError,
 } from "../transport/types.ts";
-import { prepareBody } from "./body.ts";
+import { ClientBodyTimeoutError, prepareBody, type ClientBodyError } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
@@ -38,6 +38,8 @@ export interface ProxyDeps {
   requestLogs: boolean;
   random: () => number;
   now: () => number;
+  /** Longest wait for the next byte of the client's body (default 60 s): then 408. */
+  clientBodyTimeoutMs?: number;
   /** The isolate's retry budget; without one, retries are limited only by the policy's attempts. */
   retryBudget?: RetryBudget;
 }
@@ -85,6 +87,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     deps.log("info", event, { requestId, host: facts.host, method: request.method, reason, ...fields });
     return done(text(400, `bad request: ${reason}`, requestId), fields);
   };
+  /** The client's body failed: 400, or 408 when it stalled (client_body_timeout); no node is blamed. */
+  const clientBodyFailed = (error: ClientBodyError, fields: Record<string, unknown> = {}) => {
+    if (!(error instanceof ClientBodyTimeoutError)) return badRequest("proxy.client_body_failed", "the request body ended early", { ...fields, error: error.message });
+    deps.log("info", "proxy.client_body_timeout", { requestId, host: facts.host, method: request.method, error: error.message, ...fields });
+    return done(text(408, "the request body stopped arriving", requestId, { connection: "close" }), fields);
+  };
 
   if (route.size === 0) {
     deps.log("info", "proxy.no_origins", { requestId, host: facts.host, services: serviceNamesOf() });
@@ -103,8 +111,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
     return badRequest("proxy.refused", `a ${request.method} request must not carry a body`);
   }
-  const prepared = await prepareBody(request);
-  if (!prepared.ok) return badRequest("proxy.client_body_failed", prepared.error.message);
+  const prepared = await prepareBody(request, undefined, deps.clientBodyTimeoutMs);
+  if (!prepared.ok) {
+    if (prepared.error instanceof ClientBodyTimeoutError) return clientBodyFailed(prepared.error);
+    return badRequest("proxy.client_body_failed", prepared.error.message);
+  }
   const body = prepared.body;
   const state = deps.balancer(route);
   const tried = new Set<string>();
@@ -180,6 +191,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const known =
         err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError || err instanceof MalformedResponseError;
       // Transports throw only the classes above for the node's faults; anything else is the request body's own.
+      if (body.clientError instanceof ClientBodyTimeoutError) return clientBodyFailed(body.clientError, fields);
       if (body.clientError || (!known && request.body !== null)) {
         // The client hung up or sent less than it announced: not the node's fault.
         return badRequest("proxy.client_body_failed", "the request body ended early", {
@@ -220,7 +232,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       // truncated request: that answer is not the client's.
       upstream.body?.cancel().catch(() => {});
       release();
-      return badRequest("proxy.client_body_failed", "the request body ended early", { ...fields, error: body.clientError.message });
+      return clientBodyFailed(body.clientError, fields);
     }
     if (RETRY_STATUSES.has(upstream.status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: the health rules decide when to eject.
