@@ -99,6 +99,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     random: opts.random ?? Math.random,
     now,
     retryBudget: new RetryBudget({ now }),
+    clientBodyTimeoutMs: clientBodyTimeoutMs((opts.env as { EDGELB_CLIENT_BODY_TIMEOUT_MS?: string }).EDGELB_CLIENT_BODY_TIMEOUT_MS),
   };
 
   const status = (): EdgeStatus => edgeStatus({ config, health, inFlight, now, startedAt, settings });
@@ -340,4 +341,10 @@ function edgeStatus(s: {
       };
     }),
   };
+}
+
+/** EDGELB_CLIENT_BODY_TIMEOUT_MS: the client-body idle timeout (default 60 s). */
+function clientBodyTimeoutMs(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
 }

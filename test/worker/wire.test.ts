@@ -52,6 +52,11 @@ describe.each(TRANSPORTS)("on the wire, over the %s transport", (transport) => {
     expect(res).toMatchObject({ bytes: 300_000, outcome: "complete" });
   });
 
+  it("a GET with Content-Length: 0 is proxied, not a 500", async () => {
+    const res = await wire({ host: `lab-${transport}.wire.test`, path: "/", headers: { "content-length": "0" } });
+    expect(res.status).toBe(200);
+  });
+
   it("a HEAD keeps the Content-Length of the body it describes", async () => {
     const res = await wire({ host: `lab-${transport}.wire.test`, path: "/stream?bytes=1234", method: "HEAD" });
     expect(res.status).toBe(200);

@@ -12,6 +12,21 @@ export class ClientBodyError extends Error {
   override readonly name = "ClientBodyError";
 }
 
+/** The client sent no byte of its body for the idle timeout (nginx client_body_timeout): answered 408. */
+export class ClientBodyTimeoutError extends ClientBodyError {}
+
+/** Default client-body idle timeout (nginx client_body_timeout). */
+export const CLIENT_BODY_IDLE_MS = 60_000;
+
+/** One read of the client's body, failing when no byte comes for `idleMs`. */
+function readIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idleMs: number): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ClientBodyTimeoutError(`no request body byte for ${idleMs} ms`)), idleMs);
+  });
+  return Promise.race([reader.read(), idle]).finally(() => clearTimeout(timer));
+}
+
 export interface PreparedBody {
   /** True when every attempt can send the same body again. */
   readonly replayable: boolean;
@@ -32,7 +47,7 @@ export function declaredLength(request: Request): number | undefined {
   return /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
 }
 
-export async function prepareBody(request: Request, limit = RETRY_BUFFER_LIMIT): Promise<BodyOutcome> {
+export async function prepareBody(request: Request, limit = RETRY_BUFFER_LIMIT, idleMs = CLIENT_BODY_IDLE_MS): Promise<BodyOutcome> {
   const body = request.body;
   if (body === null) return { ok: true, body: buffered(null) };
   const declared = declaredLength(request);
@@ -40,18 +55,34 @@ export async function prepareBody(request: Request, limit = RETRY_BUFFER_LIMIT):
     return { ok: false, error: new ClientBodyError("Content-Length is not a number") };
   }
   if (declared !== undefined && declared <= limit) {
-    let bytes: Uint8Array;
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const reader = body.getReader();
     try {
-      bytes = new Uint8Array(await request.arrayBuffer());
+      for (;;) {
+        const r = await readIdle(reader, idleMs);
+        if (r.done) break;
+        chunks.push(r.value);
+        total += r.value.byteLength;
+        if (total > declared) break;
+      }
     } catch (e) {
+      reader.cancel(e).catch(() => {});
+      if (e instanceof ClientBodyTimeoutError) return { ok: false, error: e };
       return { ok: false, error: new ClientBodyError(`request body failed: ${(e as Error).message ?? String(e)}`) };
+    }
+    const bytes = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      bytes.set(c, at);
+      at += c.byteLength;
     }
     if (bytes.byteLength !== declared) {
       return { ok: false, error: new ClientBodyError(`request body ended after ${bytes.byteLength} of ${declared} bytes`) };
     }
     return { ok: true, body: buffered(bytes) };
   }
-  return { ok: true, body: streamed(body, declared) };
+  return { ok: true, body: streamed(body, declared, idleMs) };
 }
 
 function buffered(bytes: Uint8Array | null): PreparedBody {
@@ -84,23 +115,29 @@ function buffered(bytes: Uint8Array | null): PreparedBody {
  * Passes the client's stream through chunk by chunk as it arrives (no
  * waiting for a buffer to fill), counting bytes against the declared length.
  */
-function streamed(source: ReadableStream<Uint8Array>, declared: number | undefined): PreparedBody {
-  let consumed = false;
+function streamed(source: ReadableStream<Uint8Array>, declared: number | undefined, idleMs: number): PreparedBody {
   let started = false;
+  let takes = 0;
   let clientError: ClientBodyError | undefined;
   let received = 0;
   const reader = source.getReader();
-  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, message: string) => {
-    clientError = new ClientBodyError(message);
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, message: string, timeout = false) => {
+    clientError = timeout ? new ClientBodyTimeoutError(message) : new ClientBodyError(message);
     controller.error(clientError);
     reader.cancel(clientError).catch(() => {});
   };
-  const stream = new ReadableStream<Uint8Array>({
+  // A fresh wrapper per take; only the newest reads the client's stream, and an older one (given to an
+  // attempt that failed before reading a byte) can no longer cancel it.
+  const wrap = (id: number) => new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (id !== takes) return controller.error(new Error("the request body went to another attempt"));
+      // No read ahead (highWaterMark 0): a pull means the transport itself is sending the body.
+      started = true;
       let r: ReadableStreamReadResult<Uint8Array>;
       try {
-        r = await reader.read();
+        r = await readIdle(reader, idleMs);
       } catch (e) {
+        if (e instanceof ClientBodyTimeoutError) return fail(controller, `${e.message} after ${received} bytes`, true);
         return fail(controller, `request body failed after ${received} bytes: ${(e as Error).message ?? String(e)}`);
       }
       if (r.done) {
@@ -109,7 +146,6 @@ function streamed(source: ReadableStream<Uint8Array>, declared: number | undefin
         }
         return controller.close();
       }
-      started = true;
       received += r.value.byteLength;
       if (declared !== undefined && received > declared) {
         return fail(controller, `request body is longer than its Content-Length (${declared})`);
@@ -117,7 +153,7 @@ function streamed(source: ReadableStream<Uint8Array>, declared: number | undefin
       controller.enqueue(r.value);
     },
     cancel(reason) {
-      return reader.cancel(reason);
+      if (id === takes) return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
   return {
@@ -129,9 +165,8 @@ function streamed(source: ReadableStream<Uint8Array>, declared: number | undefin
       return clientError;
     },
     take() {
-      if (consumed) throw new Error("a streamed request body can be sent only once");
-      consumed = true;
-      return stream;
+      if (started) throw new Error("a streamed request body can be sent only once");
+      return wrap(++takes);
     },
   };
 }

@@ -1,5 +1,6 @@
-// Retries an isolate may spend, like Envoy's retry budget: at most a share of
-// the requests seen over a sliding window (with a small floor so a quiet
+// Retries an isolate may spend, like Envoy's retry budget, kept per Service
+// (route) so that a flood at one broken hostname does not spend another's: at
+// most a share of the requests seen over a sliding window (with a small floor so a quiet
 // isolate can still fail over), so an overloaded app is not hit again for
 // every request it already refused. A 503 with Retry-After also puts its
 // Service on hold: no immediate retry on 503s from it until the time passes.
@@ -12,10 +13,18 @@ export interface RetryBudgetOptions {
   windowMs?: number;
   /** Longest hold a Retry-After may ask for (default 60 s). */
   maxHoldMs?: number;
+  /** Services whose budgets are kept; the least recently used is dropped beyond this (default 1000). */
+  maxServices?: number;
   now?: () => number;
 }
 
 const BUCKETS = 10;
+
+interface Ring {
+  requests: number[];
+  retries: number[];
+  epochs: number[];
+}
 
 export class RetryBudget {
   private readonly ratio: number;
@@ -23,10 +32,9 @@ export class RetryBudget {
   private readonly bucketMs: number;
   private readonly maxHoldMs: number;
   private readonly now: () => number;
-  /** Ring of per-bucket counts; `epochs` says which bucket number each slot holds. */
-  private readonly requests = new Array<number>(BUCKETS).fill(0);
-  private readonly retries = new Array<number>(BUCKETS).fill(0);
-  private readonly epochs = new Array<number>(BUCKETS).fill(-1);
+  /** Per Service (route key): a ring of per-bucket counts; `epochs` says which bucket number each slot holds. */
+  private readonly rings = new Map<string, Ring>();
+  private readonly maxServices: number;
   private readonly holds = new Map<string, number>();
   private readonly windowMs: number;
   private lastReport = Number.NEGATIVE_INFINITY;
@@ -38,37 +46,53 @@ export class RetryBudget {
     this.bucketMs = Math.max(1, Math.floor(this.windowMs / BUCKETS));
     this.maxHoldMs = opts.maxHoldMs ?? 60_000;
     this.now = opts.now ?? Date.now;
+    this.maxServices = opts.maxServices ?? 1_000;
   }
 
-  private slot(): number {
+  private ring(service: string): Ring {
+    let r = this.rings.get(service);
+    if (r) {
+      // Most recently used last: the first key is the one to drop when the map is full.
+      this.rings.delete(service);
+    } else {
+      if (this.rings.size >= this.maxServices) this.rings.delete(this.rings.keys().next().value!);
+      r = { requests: new Array<number>(BUCKETS).fill(0), retries: new Array<number>(BUCKETS).fill(0), epochs: new Array<number>(BUCKETS).fill(-1) };
+    }
+    this.rings.set(service, r);
+    return r;
+  }
+
+  private slot(r: Ring): number {
     const epoch = Math.floor(this.now() / this.bucketMs);
     const i = epoch % BUCKETS;
-    if (this.epochs[i] !== epoch) {
-      this.epochs[i] = epoch;
-      this.requests[i] = 0;
-      this.retries[i] = 0;
+    if (r.epochs[i] !== epoch) {
+      r.epochs[i] = epoch;
+      r.requests[i] = 0;
+      r.retries[i] = 0;
     }
     return i;
   }
 
-  /** Counts one client request. */
-  request(): void {
-    this.requests[this.slot()]!++;
+  /** Counts one client request to `service` (a route key). */
+  request(service = ""): void {
+    const r = this.ring(service);
+    r.requests[this.slot(r)]!++;
   }
 
-  /** Takes one retry from the budget; false when it is spent. */
-  tryRetry(): boolean {
-    const current = this.slot();
-    const oldest = this.epochs[current]! - BUCKETS + 1;
+  /** Takes one retry from `service`'s budget; false when it is spent. */
+  tryRetry(service = ""): boolean {
+    const r = this.ring(service);
+    const current = this.slot(r);
+    const oldest = r.epochs[current]! - BUCKETS + 1;
     let requests = 0;
     let retries = 0;
     for (let i = 0; i < BUCKETS; i++) {
-      if (this.epochs[i]! < oldest) continue;
-      requests += this.requests[i]!;
-      retries += this.retries[i]!;
+      if (r.epochs[i]! < oldest) continue;
+      requests += r.requests[i]!;
+      retries += r.retries[i]!;
     }
     if (retries >= Math.max(this.floor, Math.floor(requests * this.ratio))) return false;
-    this.retries[current]!++;
+    r.retries[current]!++;
     return true;
   }
 

@@ -21,7 +21,7 @@ import {
   ResponseTimeoutError,
   UpstreamResetError,
 } from "../transport/types.ts";
-import { prepareBody } from "./body.ts";
+import { ClientBodyTimeoutError, prepareBody, type ClientBodyError } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
@@ -38,6 +38,8 @@ export interface ProxyDeps {
   requestLogs: boolean;
   random: () => number;
   now: () => number;
+  /** Longest wait for the next byte of the client's body (default 60 s): then 408. */
+  clientBodyTimeoutMs?: number;
   /** The isolate's retry budget; without one, retries are limited only by the policy's attempts. */
   retryBudget?: RetryBudget;
 }
@@ -63,7 +65,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   const url = new URL(request.url);
   const facts = edgeFacts(request, requestId, url);
   const budget = deps.retryBudget;
-  budget?.request();
+  // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
+  const budgetKey = route.services.map((s) => `${s.cluster}/${s.id}`).join(",");
+  budget?.request(budgetKey);
   const done = (res: Response, fields: Record<string, unknown>) => {
     if (deps.requestLogs) {
       deps.log("info", "request", {
@@ -83,6 +87,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     deps.log("info", event, { requestId, host: facts.host, method: request.method, reason, ...fields });
     return done(text(400, `bad request: ${reason}`, requestId), fields);
   };
+  /** The client's body failed: 400, or 408 when it stalled (client_body_timeout); no node is blamed. */
+  const clientBodyFailed = (error: ClientBodyError, fields: Record<string, unknown> = {}) => {
+    if (!(error instanceof ClientBodyTimeoutError)) return badRequest("proxy.client_body_failed", "the request body ended early", { ...fields, error: error.message });
+    deps.log("info", "proxy.client_body_timeout", { requestId, host: facts.host, method: request.method, error: error.message, ...fields });
+    return done(text(408, "the request body stopped arriving", requestId, { connection: "close" }), fields);
+  };
 
   if (route.size === 0) {
     deps.log("info", "proxy.no_origins", { requestId, host: facts.host, services: serviceNamesOf() });
@@ -101,8 +111,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
     return badRequest("proxy.refused", `a ${request.method} request must not carry a body`);
   }
-  const prepared = await prepareBody(request);
-  if (!prepared.ok) return badRequest("proxy.client_body_failed", prepared.error.message);
+  const prepared = await prepareBody(request, undefined, deps.clientBodyTimeoutMs);
+  if (!prepared.ok) {
+    if (prepared.error instanceof ClientBodyTimeoutError) return clientBodyFailed(prepared.error);
+    return badRequest("proxy.client_body_failed", prepared.error.message);
+  }
   const body = prepared.body;
   const state = deps.balancer(route);
   const tried = new Set<string>();
@@ -130,11 +143,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   };
   const retryNonIdempotent = policy.retryNonIdempotent === true;
   /** Why the next attempt is not made, or undefined when it may go (and is paid from the budget). */
-  const refuseNext = (attempt: number, refusal: string | undefined): string | undefined => {
+  const refuseNext = (attempt: number, refusal: string | undefined, free = false): string | undefined => {
     if (refusal) return refusal;
     if (attempt >= policy.attempts) return "no attempt left";
     if (tried.size >= route.size) return "no node left";
-    if (budget && !budget.tryRetry()) {
+    // A connection that failed before any byte went out put no load on the app: no budget needed.
+    if (!free && budget && !budget.tryRetry(budgetKey)) {
       if (budget.reportSpent()) deps.log("warn", "proxy.retry_budget_spent", { requestId, host: facts.host, services: serviceNamesOf() });
       return "retry budget spent";
     }
@@ -146,10 +160,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     if (!origin) break;
     tried.add(origin.key);
     const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
+    // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
+    const bodyless = request.method === "GET" || request.method === "HEAD";
     const originRequest = new Request(originURL(origin, pathAndQuery), {
       method: request.method,
       headers,
-      body: body.take(),
+      body: bodyless ? null : body.take(),
       redirect: "manual",
     });
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
@@ -175,6 +191,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const known =
         err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError || err instanceof MalformedResponseError;
       // Transports throw only the classes above for the node's faults; anything else is the request body's own.
+      if (body.clientError instanceof ClientBodyTimeoutError) return clientBodyFailed(body.clientError, fields);
       if (body.clientError || (!known && request.body !== null)) {
         // The client hung up or sent less than it announced: not the node's fault.
         return badRequest("proxy.client_body_failed", "the request body ended early", {
@@ -184,16 +201,21 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       }
       errors.push(`${origin.node}: ${message}`);
       const connectionFailure = err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError;
-      if (connectionFailure) deps.health.failure(origin.key, message, nodeFields, "connection", ejectionPool(route, origin));
+      // A slow or garbled answer may be one path's fault, and a client can ask for that path at will:
+      // it counts like a 5xx (the longer streak), only a failed connection counts as "connection".
+      const healthKind = err instanceof ConnectError || err instanceof UpstreamResetError ? "connection" : "status";
+      if (known) deps.health.failure(origin.key, message, nodeFields, healthKind, ejectionPool(route, origin));
       // A ConnectError means no byte reached the node. The socket transport reads the body only after
       // the head went out, so a body it began to read says otherwise (fetch() reads ahead: no such hint).
-      const sentBody = transport.name === "socket" && body.started;
+      // A streamed body moves on only if no byte of it was read: the next attempt gets it untouched.
+      const sentBody = body.started && (transport.name === "socket" || !body.replayable);
       const stage = err instanceof ConnectError && !sentBody ? "before-send" : "after-send";
       const noRetry = refuseNext(
         attempt,
         connectionFailure
           ? retryRefusal({ method: request.method, stage, replayable: body.replayable, retryNonIdempotent, websocket })
           : "the node's answer was not valid HTTP",
+        stage === "before-send",
       );
       if (noRetry === undefined) {
         deps.log("warn", "proxy.retry", { ...fields, error: message, kind, stage });
@@ -210,7 +232,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       // truncated request: that answer is not the client's.
       upstream.body?.cancel().catch(() => {});
       release();
-      return badRequest("proxy.client_body_failed", "the request body ended early", { ...fields, error: body.clientError.message });
+      return clientBodyFailed(body.clientError, fields);
     }
     if (RETRY_STATUSES.has(upstream.status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: the health rules decide when to eject.
@@ -221,7 +243,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const retryAfter = upstream.status === 503 ? upstream.headers.get("retry-after") : null;
       if (retryAfter !== null) {
         // The app says it is overloaded: the client gets the 503, and the Service gets a rest.
-        budget?.hold(serviceKey, retryAfterMs(retryAfter, Date.now()) ?? DEFAULT_HOLD_MS);
+        budget?.hold(serviceKey, retryAfterMs(retryAfter, deps.now()) ?? DEFAULT_HOLD_MS);
         refusal = "the node answered 503 with Retry-After";
       } else if (budget?.isHeld(serviceKey)) {
         refusal = "the service asked to retry later (Retry-After)";

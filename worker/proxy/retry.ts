@@ -27,8 +27,9 @@ export interface RetryQuestion {
 
 /** Why a failed attempt is not tried elsewhere, or undefined when it may be. */
 export function retryRefusal(q: RetryQuestion): string | undefined {
-  if (!q.replayable) return "the request body cannot be sent again";
+  // Nothing reached the node: the proxy says "before-send" for a streamed body only when no byte of it was read.
   if (q.stage === "before-send") return undefined;
+  if (!q.replayable) return "the request body cannot be sent again";
   // A handshake (a GET) that got no answer may go elsewhere; one the node answered with a 5xx is passed on.
   if (q.websocket && q.stage === "status") return "the node answered the WebSocket handshake";
   if (!IDEMPOTENT.has(q.method) && !q.retryNonIdempotent) return `${q.method} is not idempotent and may have run`;
