@@ -132,4 +132,30 @@ describe.each(TRANSPORTS)("WebSocket through the worker over the %s transport", 
     );
     expect(seen.lastClose).toEqual({ code, reason: `client of ${name} leaves` });
   });
+
+  it(name === "socket" ? "counts an open WebSocket as in flight on its node until it closes (least-request sees it)" : "stops counting a WebSocket as in flight at the 101 (the runtime relays it unseen)", async () => {
+    const edge = await edgeWithService({ hostnames: [HOST], nodePort: o.ws.port }, nodes, vars);
+    const inFlight = () => {
+      let n = 0;
+      const walk = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v && typeof v === "object") {
+          for (const [k, x] of Object.entries(v)) {
+            if (k === "inFlight" && typeof x === "number") n += x;
+            else walk(x);
+          }
+        }
+      };
+      walk(edge.status());
+      return n;
+    };
+    const res = await edge.request(HOST, "/", { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const c = new WsClient(res.webSocket!);
+    c.ws.send("ping-pong");
+    expect(await c.next()).toBe("ping-pong");
+    expect(inFlight()).toBe(name === "socket" ? 1 : 0);
+    await c.close();
+    await until(async () => inFlight(), (v) => v === 0, "the closed WebSocket to leave the in-flight count");
+  });
 });

@@ -171,6 +171,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     const release = track(deps.inFlight, origin.key);
+    let relayed = false;
     let upstream: Response;
     try {
       upstream = await transport.send({
@@ -178,6 +179,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
         request: originRequest,
         connectTimeoutMs: policy.connectTimeoutMs,
         responseTimeoutMs: policy.responseTimeoutMs,
+        // An open WebSocket keeps its node busy (least-request): counted until the relay ends.
+        onWebSocketRelay: () => {
+          relayed = true;
+          return release;
+        },
       });
     } catch (err) {
       release();
@@ -263,10 +269,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     } else {
       deps.health.success(origin.key, nodeFields);
     }
-    // A 101 carries the WebSocket: rebuilding the Response would lose it. Its lifetime cannot be
-    // observed without relaying every frame, so it stops counting as in flight here.
+    // A 101 carries the WebSocket: rebuilding the Response would lose it. A transport that relays
+    // it (socket) releases the count when it ends; over fetch() the runtime relays it unseen, so
+    // it stops counting as in flight here.
     if (upstream.status === 101) {
-      release();
+      if (!relayed) release();
       return done(upstream, fields);
     }
     const out = clientResponseHeaders(upstream, requestId);

@@ -20,6 +20,13 @@ export interface OriginRequest {
    * `origin`), headers are final (Host included), body is a stream or null.
    */
   request: Request;
+  /**
+   * Called when this transport starts relaying a WebSocket itself (socket transport); the
+   * transport calls the returned function once when the relay ends. So the proxy counts an open
+   * WebSocket as in flight until then. A transport that hands the WebSocket to the runtime
+   * (fetch) never calls it.
+   */
+  onWebSocketRelay?: () => () => void;
   /** Give up with a ConnectError when no connection is established in time. */
   connectTimeoutMs: number;
   /**

@@ -84,15 +84,16 @@ export async function upgradeWebSocket(
   const [client, server] = [pair[0], pair[1]];
   server.accept();
   const initial = pending.flatMap((e) => (e.kind === "data" ? [e.bytes] : []));
+  const relayEnded = req.onWebSocketRelay?.();
   relay(server, conn, initial, {
     maxMessageBytes: wsOpts.maxMessageBytes ?? DEFAULT_WS_MESSAGE_BYTES,
     maxBufferedBytes: wsOpts.maxBufferedBytes ?? DEFAULT_WS_BUFFERED_BYTES,
     pingIntervalMs: wsOpts.pingIntervalMs ?? DEFAULT_WS_PING_INTERVAL_MS,
     closeTimeoutMs: 5_000,
     log,
-  }).catch((e: unknown) =>
-    log("error", "websocket.relay_failed", { node: origin.node, error: message(e) }),
-  );
+  })
+    .catch((e: unknown) => log("error", "websocket.relay_failed", { node: origin.node, error: message(e) }))
+    .finally(() => relayEnded?.());
   return new Response(null, {
     status: 101,
     webSocket: client,
