@@ -286,6 +286,22 @@ describe("tokens per role", () => {
     expect(JSON.parse((await kv.get(snapshotKey(east)))!)).toEqual(s);
   });
 
+  it("a cluster token pushing an unrouted cluster is not told the other clusters' names", async () => {
+    const east = uniqueCluster("east");
+    const routed = uniqueCluster("secret");
+    const edge = testEdge({ EDGELB_CLUSTERS: routed, ...tokensFor(east, uniqueCluster("west")) });
+    const s = snapshot(east, nodesOf([a]), [service({ hostnames: ["unrouted.example.com"], nodePort: lab.nodePort })]);
+    const res = await edge.push(s, { token: `push-${east}` });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { routed: boolean; warning: string };
+    expect(body.routed).toBe(false);
+    expect(body.warning).toContain("not in this worker's EDGELB_CLUSTERS");
+    expect(body.warning).not.toContain(routed);
+    // The single (admin) token still sees the list.
+    const admin = (await (await edge.push({ ...s, generation: s.generation + 1 })).json()) as { warning: string };
+    expect(admin.warning).toContain(routed);
+  });
+
   it("works with only per-cluster tokens and a read token (no single token)", async () => {
     const east = uniqueCluster("east");
     const edge = testEdge({ EDGELB_CLUSTERS: east, EDGELB_PUSH_TOKEN: "", ...tokensFor(east, uniqueCluster("west")) });
