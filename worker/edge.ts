@@ -34,6 +34,18 @@ function isWorkersDev(host: string): boolean {
   return host === "workers.dev" || host.endsWith(".workers.dev");
 }
 
+/** Loopback names: `npm start` and `wrangler dev` reach the worker by these. */
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * The hostnames that serve /__edgelb/* without EDGELB_CONTROL_HOSTS: the
+ * worker's own *.workers.dev name and loopback. Never an app's hostname, even
+ * one no snapshot routes right now (its origin would hold the status token).
+ */
+function isDefaultControlHost(host: string): boolean {
+  return isWorkersDev(host) || LOOPBACK_HOSTS.has(host);
+}
+
 /** A short answer that names nothing of the configuration; the log line with the same id has the details. */
 function plainError(status: number, message: string, requestId: string, extra: Record<string, string> = {}): Response {
   return new Response(`edgelb: ${message} (request ${requestId})\n`, {
@@ -142,7 +154,7 @@ export function createEdge(opts: EdgeOptions): Edge {
 
   app.all("*", async (c) => {
     const host = normalizeHost(c.req.header("host") ?? new URL(c.req.url).host);
-    if (controlHosts ? controlHosts.has(host) : isWorkersDev(host)) {
+    if (controlHosts ? controlHosts.has(host) : isDefaultControlHost(host)) {
       if (isControlPath(c.req.path)) {
         // Loaded first, so the status of a fresh isolate shows the snapshots (or why KV failed).
         await config.ready(background(c));
@@ -168,7 +180,6 @@ export function createEdge(opts: EdgeOptions): Edge {
         "cache-control": "no-store",
       });
     }
-    if (!controlHosts && isControlPath(c.req.path)) return toControl(c);
     return notServed(c, host, route);
   });
 

@@ -69,7 +69,7 @@ export function testEdge(vars: Partial<Env> = {}, opts: Omit<EdgeOptions, "env">
     const headers: Record<string, string> = { "content-type": "application/json" };
     const token = init.token === undefined ? TOKEN : init.token;
     if (token !== null) headers.authorization = `Bearer ${token}`;
-    return request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { method: "PUT", headers, body });
+    return request("localhost", `/__edgelb/v1/clusters/${cluster}`, { method: "PUT", headers, body });
   };
   return Object.assign(edge, {
     logs: log.entries,

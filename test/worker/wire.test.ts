@@ -34,7 +34,7 @@ beforeAll(async () => {
   ];
   const snap = snapshot(cluster, [...nodesOf(lab.nodes), ...origins], services);
   const pushed = await wire({
-    host: "edge.wire.test",
+    host: "localhost",
     path: `/__edgelb/v1/clusters/${cluster}`,
     method: "PUT",
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },

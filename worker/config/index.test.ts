@@ -4,6 +4,7 @@ import { memoryLogger } from "../log/index.ts";
 import { SNAPSHOT_SCHEMA, snapshotKey, type SnapshotInput } from "../snapshot/schema.ts";
 import { ConfigStore } from "./index.ts";
 import { lookupRoute } from "./routes.ts";
+import { tombstoneText } from "./stored.ts";
 
 const kv = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
 let seq = 0;
@@ -201,5 +202,51 @@ describe("a push for one cluster while another is read for the first time", () =
     expect(lookupRoute(store.routes, "pushed.example.com")).toBeDefined();
     expect(store.unavailableFor()).toBeUndefined();
     expect(log.entries.filter((e) => e.event === "config.unavailable")).toEqual([]);
+  });
+});
+
+describe("reinstall after a deletion, read by an isolate that saw the tombstone", () => {
+  function staged() {
+    const cluster = `cfg-${Date.now().toString(36)}-${seq++}`;
+    let now = 1_000_000;
+    let value: string | null = null;
+    let metadata: unknown = null;
+    const fake = {
+      getWithMetadata: (async () => ({ value, metadata, cacheStatus: null })) as unknown as KVNamespace["getWithMetadata"],
+    };
+    const store = new ConfigStore({ kv: fake, clusters: [cluster], ttlMs: 1_000, log: memoryLogger(), now: () => now });
+    const read = async (v: string, m: unknown) => {
+      value = v;
+      metadata = m;
+      now += 2_000;
+      const pending: Promise<unknown>[] = [];
+      await store.ready((p) => pending.push(p));
+      await Promise.all(pending);
+    };
+    const served = (host: string) => lookupRoute(store.routes, host) !== undefined;
+    return { cluster, read, served };
+  }
+
+  it("serves a push stored with the old epoch at the tombstone's generation (pushed while KV still returned the old snapshot)", async () => {
+    const t = staged();
+    await t.read(JSON.stringify(snap(t.cluster, 3, "old.example.com")), { installEpoch: 5 });
+    expect(t.served("old.example.com")).toBe(true);
+    await t.read(tombstoneText(t.cluster, 3, 5, 0), null);
+    expect(t.served("old.example.com")).toBe(false);
+    // A stale read of the deleted snapshot is still not served.
+    await t.read(JSON.stringify(snap(t.cluster, 3, "old.example.com")), { installEpoch: 5 });
+    expect(t.served("old.example.com")).toBe(false);
+    // The agent's re-push at generation 4 (409 told it 3), stored with epoch 5.
+    await t.read(JSON.stringify(snap(t.cluster, 4, "again.example.com")), { installEpoch: 5 });
+    expect(t.served("again.example.com")).toBe(true);
+  });
+
+  it("serves a snapshot without metadata (the agent's KV sink) written after the tombstone, at generation 1", async () => {
+    const t = staged();
+    await t.read(JSON.stringify(snap(t.cluster, 7, "old.example.com")), { installEpoch: 5 });
+    await t.read(tombstoneText(t.cluster, 7, 5, 0), null);
+    expect(t.served("old.example.com")).toBe(false);
+    await t.read(JSON.stringify(snap(t.cluster, 1, "sink.example.com")), null);
+    expect(t.served("sink.example.com")).toBe(true);
   });
 });

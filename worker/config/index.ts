@@ -220,7 +220,7 @@ export class ConfigStore {
     }
     const version: Version = { epoch, generation: snapshot.generation };
     const newer = state.snapshot ? { epoch: state.epoch, generation: state.snapshot.generation } : state.deleted;
-    if (!force && newer && (state.snapshot ? isOlder(version, newer) : !isOlder(newer, version))) {
+    if (!force && newer && (state.snapshot ? isOlder(version, newer) : deletedBefore(version, newer))) {
       // KV is eventually consistent: an older value (or the deleted one) can be read after a newer one.
       const error = state.snapshot
         ? `KV holds generation ${snapshot.generation}, older than the served ${state.snapshot.generation}; keeping the newer one`
@@ -298,4 +298,17 @@ export class ConfigStore {
   all(): ClusterState[] {
     return this.clusters.map((c) => this.states.get(c)!);
   }
+}
+
+/**
+ * After a deletion (tombstone `deleted`), is this snapshot the deleted install
+ * or older? Only a snapshot older than the tombstone is: the tombstone carries
+ * one more than the deleted generation, so an equal version is a push made
+ * after the deletion (stored with the old epoch when KV still returned the old
+ * snapshot). A value without an epoch (the agent's KV sink) after a tombstone
+ * whose install had one cannot be a stale read of it: it is a new install.
+ */
+function deletedBefore(version: Version, deleted: Version): boolean {
+  if (version.epoch === undefined && deleted.epoch !== undefined && deleted.epoch > 0) return false;
+  return isOlder(version, deleted);
 }

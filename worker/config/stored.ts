@@ -9,7 +9,8 @@
 // epoch, so a reinstalled cluster whose agent starts again at generation 1 is
 // newer than anything of the deleted install, in every isolate, also after
 // restarts. Values written without metadata (the agent's KV sink) have no
-// epoch and are ordered by generation alone, as before.
+// epoch and are ordered by generation alone, except after a tombstone of an
+// install that had one: then they are a new install (config/index.ts).
 import * as v from "valibot";
 import { ClusterName } from "../snapshot/schema.ts";
 

@@ -37,12 +37,12 @@ describe("control hostnames", () => {
     expect(((await put.json()) as Echo).method).toBe("PUT");
     expect(await kv.get(snapshotKey(edge.cluster))).toBe(before);
     // The worker's own hostnames still serve it.
-    expect((await edge.request("edge.test", "/__edgelb/")).headers.get("content-type")).toBe("text/html; charset=utf-8");
-    expect((await edge.request("edge.test", "/__edgelb/v1/status", auth)).status).toBe(200);
+    expect((await edge.request("localhost", "/__edgelb/")).headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect((await edge.request("localhost", "/__edgelb/v1/status", auth)).status).toBe(200);
   });
 
   it("EDGELB_CONTROL_HOSTS: only those hostnames serve control, and a Service that claims one is not proxied there", async () => {
-    const edge = await withApp({ EDGELB_CONTROL_HOSTS: "edge.test, edge.example.net" }, ["shop.example.com", "edge.example.net"]);
+    const edge = await withApp({ EDGELB_CONTROL_HOSTS: "localhost, edge.example.net" }, ["shop.example.com", "edge.example.net"]);
     expect((await edge.request("edge.example.net", "/__edgelb/v1/status", auth)).status).toBe(200);
     expect((await edge.request("EDGE.example.net.", "/__edgelb/")).headers.get("content-type")).toBe("text/html; charset=utf-8");
     // Not the app's, though the snapshot lists it.
@@ -59,9 +59,25 @@ describe("control hostnames", () => {
   it("on a control hostname, the status of a fresh isolate shows the snapshots in KV", async () => {
     const cluster = uniqueCluster("hosts");
     await kv.put(snapshotKey(cluster), JSON.stringify(snapshot(cluster, nodesOf([a]), [service({ hostnames: ["fresh.example.com"], nodePort: lab.nodePort })], 3)));
-    const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_CONTROL_HOSTS: "edge.test" });
-    const status = (await (await edge.request("edge.test", "/__edgelb/v1/status", auth)).json()) as { clusters: { name: string; generation: number }[] };
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_CONTROL_HOSTS: "localhost" });
+    const status = (await (await edge.request("localhost", "/__edgelb/v1/status", auth)).json()) as { clusters: { name: string; generation: number }[] };
     expect(status.clusters).toEqual([expect.objectContaining({ name: cluster, generation: 3 })]);
+  });
+
+  it("without EDGELB_CONTROL_HOSTS, an app hostname that drops out of the snapshot does not serve control; loopback and *.workers.dev do", async () => {
+    const edge = await withApp();
+    // The Service leaves the snapshot: shop.example.com is routed by nothing now.
+    await edge.seed(snapshot(edge.cluster, nodesOf([a]), []));
+    for (const path of ["/__edgelb/", "/__edgelb/v1/status", `/__edgelb/v1/clusters/${edge.cluster}`]) {
+      const res = await edge.request("shop.example.com", path, auth);
+      expect(res.status, path).toBe(404);
+      expect(await res.text(), path).toMatch(/^edgelb: this hostname is not served here/);
+    }
+    const put = await edge.request("shop.example.com", `/__edgelb/v1/clusters/${edge.cluster}`, { method: "PUT", body: "{}", ...auth });
+    expect(put.status).toBe(404);
+    for (const host of ["localhost", "127.0.0.1:8787", "[::1]:8787", "edgelb.someone.workers.dev"]) {
+      expect((await edge.request(host, "/__edgelb/v1/status", auth)).status, host).toBe(200);
+    }
   });
 
   it("a *.workers.dev name is the worker's own: never proxied to an app that lists it", async () => {
@@ -133,7 +149,7 @@ describe("the first KV read of a fresh isolate fails", () => {
     const flaky = flakyKv();
     // With EDGELB_CONTROL_HOSTS the control API needs no config read; without it, it
     // answers the same 503 (a hostname of the unread cluster could be an app's).
-    const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_CONTROL_HOSTS: "edge.test" }, { kv: flaky.kv, now: () => now });
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_CONTROL_HOSTS: "localhost" }, { kv: flaky.kv, now: () => now });
     const retryAfter: string[] = [];
     for (let i = 0; i < 5; i++) {
       const res = await edge.request("app.example.com");

@@ -14,13 +14,13 @@ function setup(vars: Record<string, string> = {}) {
   const snap = (host = "app.example.com", gen?: number) =>
     snapshot(cluster, nodesOf([a]), [service({ hostnames: [host], nodePort: lab.nodePort })], gen);
   const get = (token: string | null = TOKEN) =>
-    edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    edge.request("localhost", `/__edgelb/v1/clusters/${cluster}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   return { cluster, edge, snap, get };
 }
 
 describe("GET /__edgelb/healthz", () => {
   it("answers without a token", async () => {
-    const res = await testEdge().request("any.host", "/__edgelb/healthz");
+    const res = await testEdge().request("localhost", "/__edgelb/healthz");
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("ok\n");
   });
@@ -37,7 +37,7 @@ describe("authorization", () => {
     }
     expect(await kv.get(snapshotKey(t.cluster))).toBeNull();
     expect((await t.get(null)).status).toBe(401);
-    expect((await t.edge.request("edge.test", "/__edgelb/v1/status")).status).toBe(401);
+    expect((await t.edge.request("localhost", "/__edgelb/v1/status")).status).toBe(401);
     expect(t.edge.logs.filter((e) => e.event === "control.refused")).toHaveLength(6);
   });
 
@@ -123,7 +123,7 @@ describe("PUT /__edgelb/v1/clusters/:name", () => {
     // A configured limit, and a body without Content-Length (streamed).
     const small = setup({ EDGELB_MAX_PUSH_BYTES: "100" });
     const body = new Blob([JSON.stringify(small.snap())]).stream();
-    const chunked = await small.edge.request("edge.test", `/__edgelb/v1/clusters/${small.cluster}`, {
+    const chunked = await small.edge.request("localhost", `/__edgelb/v1/clusters/${small.cluster}`, {
       method: "PUT",
       headers: { authorization: `Bearer ${TOKEN}` },
       body,
@@ -145,7 +145,7 @@ describe("GET and DELETE /__edgelb/v1/clusters/:name", () => {
     expect(await got.json()).toEqual(s);
 
     const del = () =>
-      t.edge.request("edge.test", `/__edgelb/v1/clusters/${t.cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+      t.edge.request("localhost", `/__edgelb/v1/clusters/${t.cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
     const first = await del();
     expect(first.status).toBe(200);
     expect(await first.json()).toEqual({ deleted: true, cluster: t.cluster });
@@ -165,7 +165,7 @@ describe("GET /__edgelb/v1/status", () => {
     const s = t.snap("status.example.com");
     s.publishedAt = new Date(Date.now() - 42_000).toISOString();
     await t.edge.seed(s);
-    const res = await t.edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await t.edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(res.status).toBe(200);
     const status = (await res.json()) as {
       clusters: { name: string; generation: number; ageSeconds: number; loadedAt: string; lastError: null; nodes: unknown[]; services: unknown[] }[];
@@ -207,7 +207,7 @@ describe("GET /__edgelb/v1/status", () => {
       }),
     );
     await t.edge.seed(snapshot(t.cluster, nodes, services));
-    const res = await t.edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await t.edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${TOKEN}` } });
     const body = await res.text();
     const c = (JSON.parse(body) as {
       clusters: {
@@ -230,7 +230,7 @@ describe("GET /__edgelb/v1/status", () => {
   });
 
   it("answers JSON 404 for unknown control paths", async () => {
-    const res = await testEdge().request("edge.test", "/__edgelb/v1/nope", { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await testEdge().request("localhost", "/__edgelb/v1/nope", { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: "no control endpoint GET /__edgelb/v1/nope" });
   });
@@ -249,7 +249,7 @@ describe("tokens per role", () => {
     const edge = testEdge({ EDGELB_CLUSTERS: `${east},${west}`, ...tokensFor(east, west) });
     const snapOf = (cluster: string, host: string) => snapshot(cluster, nodesOf([a]), [service({ hostnames: [host], nodePort: lab.nodePort })]);
     const call = (method: string, cluster: string, token: string, body?: string) =>
-      edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { method, headers: { authorization: `Bearer ${token}` }, ...(body ? { body } : {}) });
+      edge.request("localhost", `/__edgelb/v1/clusters/${cluster}`, { method, headers: { authorization: `Bearer ${token}` }, ...(body ? { body } : {}) });
 
     expect((await edge.push(snapOf(east, "east.example.com"), { token: `push-${east}` })).status).toBe(200);
     expect((await edge.push(snapOf(west, "west.example.com"), { token: `push-${west}` })).status).toBe(200);
@@ -266,7 +266,7 @@ describe("tokens per role", () => {
     expect((await edge.request("hijacked.example.com")).status).toBe(404);
     // Its own cluster: read back (the agent does at start) and status is not for it.
     expect((await call("GET", east, `push-${east}`)).status).toBe(200);
-    expect((await edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer push-${east}` } })).status).toBe(403);
+    expect((await edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: `Bearer push-${east}` } })).status).toBe(403);
     expect(edge.logs.filter((e) => e.event === "control.refused" && e.status === 403)).toHaveLength(4);
     expect(edge.logs.find((e) => e.event === "control.refused")).toMatchObject({ role: "cluster", tokenCluster: east, reason: "token not allowed" });
   });
@@ -277,13 +277,29 @@ describe("tokens per role", () => {
     const s = snapshot(east, nodesOf([a]), [service({ hostnames: ["read.example.com"], nodePort: lab.nodePort })]);
     await edge.seed(s); // the single token (test binding) still does everything
     const read = { headers: { authorization: `Bearer ${READ}` } };
-    expect((await edge.request("edge.test", "/__edgelb/v1/status", read)).status).toBe(200);
-    expect(await (await edge.request("edge.test", `/__edgelb/v1/clusters/${east}`, read)).json()).toEqual(s);
+    expect((await edge.request("localhost", "/__edgelb/v1/status", read)).status).toBe(200);
+    expect(await (await edge.request("localhost", `/__edgelb/v1/clusters/${east}`, read)).json()).toEqual(s);
     const push = await edge.push(snapshot(east, nodesOf([a]), [service({ hostnames: ["x.example.com"], nodePort: lab.nodePort })]), { token: READ });
     expect(push.status).toBe(403);
     expect(await push.json()).toEqual({ error: "forbidden: the read token cannot change snapshots" });
-    expect((await edge.request("edge.test", `/__edgelb/v1/clusters/${east}`, { method: "DELETE", ...read })).status).toBe(403);
+    expect((await edge.request("localhost", `/__edgelb/v1/clusters/${east}`, { method: "DELETE", ...read })).status).toBe(403);
     expect(JSON.parse((await kv.get(snapshotKey(east)))!)).toEqual(s);
+  });
+
+  it("a cluster token pushing an unrouted cluster is not told the other clusters' names", async () => {
+    const east = uniqueCluster("east");
+    const routed = uniqueCluster("secret");
+    const edge = testEdge({ EDGELB_CLUSTERS: routed, ...tokensFor(east, uniqueCluster("west")) });
+    const s = snapshot(east, nodesOf([a]), [service({ hostnames: ["unrouted.example.com"], nodePort: lab.nodePort })]);
+    const res = await edge.push(s, { token: `push-${east}` });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { routed: boolean; warning: string };
+    expect(body.routed).toBe(false);
+    expect(body.warning).toContain("not in this worker's EDGELB_CLUSTERS");
+    expect(body.warning).not.toContain(routed);
+    // The single (admin) token still sees the list.
+    const admin = (await (await edge.push({ ...s, generation: s.generation + 1 })).json()) as { warning: string };
+    expect(admin.warning).toContain(routed);
   });
 
   it("works with only per-cluster tokens and a read token (no single token)", async () => {
@@ -292,7 +308,7 @@ describe("tokens per role", () => {
     const s = snapshot(east, nodesOf([a]), [service({ hostnames: ["only.example.com"], nodePort: lab.nodePort })]);
     expect((await edge.push(s, { token: `push-${east}` })).status).toBe(200);
     expect((await edge.push(s, { token: TOKEN })).status).toBe(401);
-    expect((await edge.request("edge.test", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${READ}` } })).status).toBe(200);
+    expect((await edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: `Bearer ${READ}` } })).status).toBe(200);
   });
 });
 
@@ -306,10 +322,10 @@ describe("a deleted cluster installed again", () => {
     await edge.seed(snapOf("old.example.com", 5));
     expect((await other.request("old.example.com")).status).toBe(200);
 
-    const del = await edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+    const del = await edge.request("localhost", `/__edgelb/v1/clusters/${cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
     expect(del.status).toBe(200);
     // The agent of the new install reads nothing stored, and starts at 1.
-    expect((await edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    expect((await edge.request("localhost", `/__edgelb/v1/clusters/${cluster}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
     const again = await edge.push(snapOf("new.example.com", 1));
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ accepted: true, generation: 1, unchanged: false });
@@ -336,7 +352,7 @@ describe("a deleted cluster installed again", () => {
     await edge.seed(s);
     const staleText = await kv.getWithMetadata(snapshotKey(cluster), "text");
     expect((await other.request("gone.example.com")).status).toBe(200);
-    const del = () => edge.request("edge.test", `/__edgelb/v1/clusters/${cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+    const del = () => edge.request("localhost", `/__edgelb/v1/clusters/${cluster}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
     expect((await del()).status).toBe(200);
     expect((await edge.request("gone.example.com")).status).toBe(404);
     // A second DELETE finds nothing to delete (uninstall is safe to repeat).

@@ -112,7 +112,7 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
           if (previous.ok && JSON.stringify(previous.snapshot) === JSON.stringify(snapshot)) {
             // Same content: no KV write (KV allows 1 write/s per key and bills writes).
             deps.config.install(previous.snapshot, stored, installEpoch);
-            return c.json({ accepted: true, generation: snapshot.generation, unchanged: true, ...routing(deps, name) });
+            return c.json({ accepted: true, generation: snapshot.generation, unchanged: true, ...routing(deps, name, c.get("caller").role === "cluster") });
           }
           return refuse(409, `generation ${snapshot.generation} is already stored with different content; push a higher generation`, {
             storedGeneration,
@@ -125,7 +125,7 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
       const meta: StoredMetadata = { installEpoch };
       await deps.kv.put(key, text, { metadata: meta });
       deps.config.install(snapshot, text, installEpoch);
-      const r = routing(deps, name);
+      const r = routing(deps, name, c.get("caller").role === "cluster");
       log("info", "push.accepted", {
         cluster: name,
         generation: snapshot.generation,
@@ -171,11 +171,15 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
   return app;
 }
 
-/** Pushes for clusters outside EDGELB_CLUSTERS are stored but not routed; say so. */
-function routing(deps: ControlDeps, name: string): { routed: boolean; warning?: string } {
+/**
+ * Pushes for clusters outside EDGELB_CLUSTERS are stored but not routed; say so.
+ * A cluster-scoped token is not told the other clusters' names.
+ */
+function routing(deps: ControlDeps, name: string, clusterScoped: boolean): { routed: boolean; warning?: string } {
   if (deps.config.clusters.includes(name)) return { routed: true };
+  const list = clusterScoped ? "" : ` (${deps.config.clusters.join(",")})`;
   return {
     routed: false,
-    warning: `cluster "${name}" is not in this worker's EDGELB_CLUSTERS (${deps.config.clusters.join(",")}): stored in KV but not routed`,
+    warning: `cluster "${name}" is not in this worker's EDGELB_CLUSTERS${list}: stored in KV but not routed`,
   };
 }
