@@ -66,7 +66,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   const facts = edgeFacts(request, requestId, url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
-  const budgetKey = route.services.map((s) => `${s.cluster}/${s.id}`).join(",");
+  const budgetKey = budgetKeyOf(route);
   budget?.request(budgetKey);
   const done = (res: Response, fields: Record<string, unknown>) => {
     if (deps.requestLogs) {
@@ -298,6 +298,14 @@ function carriesBody(request: Request): boolean {
   const length = request.headers.get("content-length");
   if (length !== null && length.trim() !== "0") return true;
   return request.headers.has("transfer-encoding");
+}
+
+/** A route's budget key, built once per route (routes are immutable and rebuilt on each snapshot load), not per request. */
+const budgetKeys = new WeakMap<Route, string>();
+function budgetKeyOf(route: Route): string {
+  let key = budgetKeys.get(route);
+  if (key === undefined) budgetKeys.set(route, (key = route.services.map((s) => `${s.cluster}/${s.id}`).join(",")));
+  return key;
 }
 
 function track(inFlight: Map<string, number>, key: string): () => void {
