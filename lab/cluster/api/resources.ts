@@ -1,6 +1,7 @@
 // The resource types the fake API server serves, with what makes each one
 // behave like upstream: scope, status subresource, strategic-merge keys,
 // defaulting/allocation/validation on write, and server-side printing.
+import { GATEWAY_RESOURCES } from "./gateway.ts";
 import type { PatchSchema } from "./patch.ts";
 import type { Obj } from "./selectors.ts";
 import { admitService, validateServiceStatus, type NodePortRange } from "./service.ts";
@@ -54,6 +55,8 @@ export interface ResourceType {
   timeFields: string[];
   /** Served from another resource's storage, converted (events.k8s.io/v1 Events are core Events). */
   storage?: StorageView;
+  /** A custom resource: served only while this CustomResourceDefinition exists (./gateway.ts). */
+  crd?: string;
 }
 
 export interface StorageView {
@@ -415,4 +418,6 @@ EVENTS_V1.storage = {
   fromStorage: (o) => renameFields(o, EVENT_RENAMES.map(([a, b]) => [b, a]), "events.k8s.io/v1"),
 };
 
-export const RESOURCES: ResourceType[] = [NODES, SERVICES, NAMESPACES, PODS, ENDPOINTS, EVENTS, EVENTS_V1, ENDPOINT_SLICES, LEASES];
+export const RESOURCES: ResourceType[] = [NODES, SERVICES, NAMESPACES, PODS, ENDPOINTS, EVENTS, EVENTS_V1, ENDPOINT_SLICES, LEASES,
+  ...GATEWAY_RESOURCES,
+];

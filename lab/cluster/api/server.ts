@@ -5,6 +5,7 @@
 // errors and latency injected per method and path.
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { isServed, CUSTOM_RESOURCE_DEFINITIONS } from "./gateway.ts";
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, VERSION_INFO } from "./discovery.ts";
 import { PATCH_TYPES } from "./patch.ts";
 import { apiVersionOf, RESOURCES, SERVICES, type ResourceType } from "./resources.ts";
@@ -111,7 +112,7 @@ interface Route {
   watchPath: boolean;
 }
 
-function parseRoute(pathname: string): Route | "discovery" | undefined {
+function parseRoute(pathname: string, served: (r: ResourceType) => boolean = () => true): Route | "discovery" | undefined {
   const segs = pathname.split("/").filter(Boolean).map(decodeURIComponent);
   let group = "";
   let version: string | undefined;
@@ -130,7 +131,7 @@ function parseRoute(pathname: string): Route | "discovery" | undefined {
     watchPath = true;
     rest = rest.slice(1);
   }
-  const find = (plural: string | undefined) => RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+  const find = (plural: string | undefined) => RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural && served(r));
   let namespace = "";
   if (rest[0] === "namespaces" && rest.length >= 3 && rest[2] !== "status" && rest[2] !== "finalize") {
     namespace = rest[1]!;
@@ -423,7 +424,7 @@ export class ApiServer {
         return 200;
       }
     }
-    const route = parseRoute(p);
+    const route = parseRoute(p, this.served);
     if (!route || route === "discovery") throw errors.pathNotFound(p);
     const r = route.resource;
     const q = url.searchParams;
@@ -503,13 +504,16 @@ export class ApiServer {
     }
   }
 
+  /** Custom resources (Gateway API) exist only while their CRD does. */
+  private readonly served = (r: ResourceType) => isServed(r, (name) => this.store.tryGet(CUSTOM_RESOURCE_DEFINITIONS, "", name));
+
   private discovery(p: string, req: http.IncomingMessage): Obj | undefined {
     if (p === "/version") return VERSION_INFO;
     if (p === "/api") return apiVersions(req.headers.host ?? `${this.host}:${this.port}`);
-    if (p === "/apis") return apiGroupList();
+    if (p === "/apis") return apiGroupList(this.served);
     if (p === "/api/v1") return apiResourceList("v1");
     const m = /^\/apis\/([^/]+)(?:\/([^/]+))?$/.exec(p);
-    if (m) return m[2] ? apiResourceList(`${m[1]}/${m[2]}`) : apiGroupDoc(m[1]!);
+    if (m) return m[2] ? apiResourceList(`${m[1]}/${m[2]}`, this.served) : apiGroupDoc(m[1]!, this.served);
     return undefined;
   }
 
