@@ -4,6 +4,7 @@
 // in the Worker bundle.
 import * as v from "valibot";
 import { parseCidr } from "../source-ranges/index.ts";
+import { GatewaySection } from "./gateway.ts";
 
 export { parseCidr, parseIP, cidrContains, formatCidr, type Cidr, type IP } from "../source-ranges/index.ts";
 
@@ -121,6 +122,8 @@ export const Snapshot = v.pipe(
     publishedAt: v.pipe(v.string(), v.isoTimestamp()),
     nodes: v.array(Node),
     services: v.array(Service),
+    /** Gateway API routes (worker/snapshot/gateway.ts); lazy: that module reads this one's schemas. */
+    gateway: v.optional(v.lazy(() => GatewaySection)),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
