@@ -15,6 +15,7 @@ import type { Snapshot } from "../worker/snapshot/schema.ts";
 import { redactConfig, type AgentConfig } from "./config.ts";
 import { Controller } from "./controller/index.ts";
 import { HealthTable } from "./health/table.ts";
+import { GatewayInformers, GatewayStatusWriter } from "./gateway/index.ts";
 import { ClusterInformers } from "./informers/index.ts";
 import { namespaceInformer } from "./namespaces/index.ts";
 import { loadKubeConfig } from "./kubeconfig.ts";
@@ -147,6 +148,16 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     backoff: { initialMs: 250, maxMs: 30_000 },
     resyncMs: config.resyncMs,
   });
+  // Gateway API: watched only when the cluster has the CRDs (sync-agent/gateway).
+  const gateway = new GatewayInformers({
+    kubeConfig,
+    log,
+    onChange: (reason) => controller.markDirty(reason),
+    backoff: { initialMs: 250, maxMs: 30_000 },
+    resyncMs: config.resyncMs,
+    ...(config.gatewayRecheckMs ? { recheckMs: config.gatewayRecheckMs } : {}),
+  });
+  const gatewayStatus = new GatewayStatusWriter({ kubeConfig, log, retry: () => controller.markDirty("gateway-status-retry") });
   controller = new Controller(
     {
       cluster: config.cluster,
@@ -173,8 +184,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
         }),
     },
     {
-      state: () => ({ ...informers.state(), namespaces: namespaces.list() }),
-      synced: () => informers.synced && namespaces.synced,
+      state: () => ({ ...informers.state(), namespaces: namespaces.list(), gateway: gateway.caches() }),
+      synced: () => informers.synced && namespaces.synced && gateway.synced,
       health,
       sink,
       log,
@@ -184,6 +195,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
   let syncedResolve!: () => void;
   const syncedPromise = new Promise<void>((r) => (syncedResolve = r));
   controller.addHooks({ onSynced: () => syncedResolve(), onResumed: () => informers.resyncIfSkipped() });
+  controller.addHooks({
+    onEvaluated: ({ desired }) => {
+      if (desired.gateway && !config.dryRun && controller.shouldWrite()) gatewayStatus.update(desired.gateway.resolution, desired.gateway.caches);
+    },
+  });
 
   return {
     config,
@@ -201,6 +217,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       const t0 = Date.now();
       informers.start();
       namespaces.start();
+      gateway.start();
       controller.start();
       void Promise.all([informers.waitForSync(), namespaces.waitForSync()]).then(() => {
         const s = informers.state();
@@ -222,7 +239,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     async stop() {
       await this.stopWriting();
       health.stop();
-      await Promise.all([informers.stop(), namespaces.stop()]);
+      gatewayStatus.stop();
+      await Promise.all([informers.stop(), namespaces.stop(), gateway.stop()]);
       log.info("stopped");
     },
   };

@@ -44,6 +44,8 @@ export interface AgentConfig {
   dailyWriteBudget: number;
   /** Fresh LIST of every resource this often; 0 = never. */
   resyncMs: number;
+  /** While the Gateway API CRDs are missing, ask discovery again this often (default 60 s). */
+  gatewayRecheckMs?: number;
   dryRun: boolean;
   /** Push even when the edge holds another cluster's snapshot under our name (--take-over). */
   takeOver?: boolean | undefined;

@@ -10,6 +10,8 @@ import {
   type SnapshotNode,
   type SnapshotService,
 } from "../../worker/snapshot/schema.ts";
+import type { GatewayCaches } from "../gateway/types.ts";
+import type { GatewayEvaluation } from "../gateway/index.ts";
 import { LABEL_ZONE } from "./constants.ts";
 import { indexLocalEndpoints } from "./endpoints.ts";
 import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "./hostnames.ts";
@@ -22,6 +24,8 @@ export interface ClusterState {
   endpointSlices: readonly V1EndpointSlice[];
   /** For admins' edgelb.dev/allowed-hostnames; absent = no namespace restricts hostnames. */
   namespaces?: readonly V1Namespace[];
+  /** Gateway API caches; absent when the cluster has no Gateway API CRDs (sync-agent/gateway). */
+  gateway?: GatewayCaches | undefined;
 }
 
 export interface DesiredOptions extends ServiceOptions {
@@ -234,6 +238,8 @@ export interface Desired {
   failOpenServices: string[];
   /** Health targets not probed yet; the controller holds the first push for them. */
   pending: string[];
+  /** Gateway API resolution (statuses to write), when the cluster has the CRDs. */
+  gateway?: GatewayEvaluation;
 }
 
 export function buildSnapshot(topo: Topology, health: HealthView, cluster: string): Desired {
