@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../e2e/process.ts";
-import { anchors, currentToc, isExternal, links, tableOfContents, TOC_START } from "./markdown.ts";
+import { anchors, currentToc, isExternal, links, repoPaths, tableOfContents, TOC_START } from "./markdown.ts";
 
 const PAGES = [
   "README.md",
@@ -51,6 +51,13 @@ describe("docs links", () => {
       .filter((l) => l.why)
       .map((l) => `${page}:${l.line}: (${l.href}) ${l.why}`);
     expect(broken, broken.join("\n")).toEqual([]);
+  });
+
+  it.each(PAGES)("every repository path %s names in code exists", (page) => {
+    const missing = repoPaths(readFileSync(path.join(ROOT, page), "utf8"))
+      .filter((p) => !existsSync(path.join(ROOT, p.href)) && !existsSync(path.join(ROOT, `${p.href}.ts`)))
+      .map((p) => `${page}:${p.line}: \`${p.href}\` does not exist`);
+    expect(missing, missing.join("\n")).toEqual([]);
   });
 
   it.each(PAGES.filter((p) => p.startsWith("docs/")))("%s has a table of contents listing its sections", (page) => {

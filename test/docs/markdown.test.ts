@@ -3,7 +3,7 @@
 // command is rewritten for the test's own npm start.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { anchors, currentToc, headings, labBlocks, links, localize, tableOfContents, withToc } from "./markdown.ts";
+import { anchors, currentToc, headings, labBlocks, links, localize, repoPaths, tableOfContents, withToc } from "./markdown.ts";
 
 describe("headings and anchors", () => {
   it("gives GitHub's slugs: code and links unwrapped, punctuation dropped, repeats numbered", () => {
@@ -56,6 +56,16 @@ describe("links", () => {
       { href: "#b", line: 3 },
       { href: "c.md#c", line: 5 },
       { href: "html.md", line: 12 },
+    ]);
+  });
+});
+
+describe("repository paths", () => {
+  it("takes code spans that start with a top-level folder, globs cut off, none from code blocks", () => {
+    const md = "Run `lab/start.ts` and `npm start`; golden files in `sync-agent/model/testdata/*.golden`.\n\n```sh\ncat `worker/x.ts`\n```\n\nNot `worker` alone, not `test/a b`.";
+    expect(repoPaths(md)).toEqual([
+      { href: "lab/start.ts", line: 1 },
+      { href: "sync-agent/model/testdata/", line: 1 },
     ]);
   });
 });

@@ -97,6 +97,24 @@ export function links(markdown: string): Link[] {
   return out;
 }
 
+/** The repository's top-level folders: a code span starting with one of them names a path. */
+export const REPO_FOLDERS = ["worker", "sync-agent", "lab", "test", "deploy", "bench", "docs"];
+
+/**
+ * Paths the page names in code spans (`lab/cluster/cluster.ts`), so a moved
+ * file is noticed like a broken link. A glob part (`*.golden`) is cut off.
+ */
+export function repoPaths(markdown: string): Link[] {
+  const out: Link[] = [];
+  const re = new RegExp(`^(?:${REPO_FOLDERS.join("|")})/[^\\s]*$`);
+  for (const { token, line } of withLines(markdown)) {
+    if (token.type !== "codespan") continue;
+    const text = (token as Tokens.Codespan).text;
+    if (re.test(text)) out.push({ href: text.replace(/[*<].*$/, ""), line });
+  }
+  return out;
+}
+
 /** A link that leaves the repository (a scheme such as https: or mailto:, or //host). */
 export function isExternal(href: string): boolean {
   return /^[a-z][a-z0-9+.-]*:/i.test(href) || href.startsWith("//");
