@@ -42,9 +42,12 @@ export interface RuleFilters {
   ignored: string[];
 }
 
+/** What a route may write into a field value: visible ASCII, space and tab (no line break, no byte a writer could mangle). */
+const ROUTE_VALUE = /^[\t\x20-\x7e]*$/;
+
 function compileEdits(m: GatewayHeaderModifier, isProtected: (name: string) => boolean, where: string, ignored: string[]): HeaderEdits {
   const ok = (name: string, value = "") => {
-    if (!isFieldName(name) || !isFieldValue(value)) {
+    if (!isFieldName(name) || !isFieldValue(value) || !ROUTE_VALUE.test(value)) {
       ignored.push(`${where}: invalid header ${JSON.stringify(name)}`);
       return false;
     }
