@@ -325,6 +325,8 @@ export class SimNode {
     req.on("end", () => {
       const body = JSON.stringify({
         node: this.name,
+        /** The NodePort the request arrived on: which Service's port it was for. */
+        port: req.socket.localPort,
         method: req.method,
         path: url.pathname,
         query: url.search.startsWith("?") ? url.search.slice(1) : url.search,
