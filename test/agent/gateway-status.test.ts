@@ -3,6 +3,10 @@
 // agent (client-node informers) against the simulated cluster writes the
 // statuses the spec demands, and the snapshot's gateway section follows.
 // Through-the-worker cases live in test/agent/gateway-edge.test.ts.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gatewayCrds } from "../../lab/cluster/api/gateway.ts";
 import type { Obj } from "../../lab/cluster/api/selectors.ts";
@@ -148,6 +152,41 @@ describe("Gateway API, cluster side", () => {
     await routeStatus("section-name-mismatch", { Accepted: ["False", "NoMatchingParent"] });
     const s = await w.waitForSnapshot((x) => x.gateway!.routes.some((r) => r.name === "cross-namespace"), "routes");
     expect(s.gateway!.routes.map((r) => r.name)).not.toContain("section-name-mismatch");
+  });
+
+  it("GatewayObservedGenerationBump, GatewayClassObservedGenerationBump, GatewayInvalidRouteKind, unsupported listener protocol", async () => {
+    w.cluster.create({
+      apiVersion: G,
+      kind: "Gateway",
+      metadata: { name: "gateway-observed-generation-bump" },
+      spec: { gatewayClassName: "edgelb", listeners: [{ name: "http", port: 80, protocol: "HTTP", allowedRoutes: { kinds: [{ kind: "NotAKind" }] } }] },
+    });
+    const first = await waitFor(() => {
+      const o = w.cluster.get("Gateway", "gateway-observed-generation-bump");
+      return cond(o.status?.conditions, "Accepted")?.observedGeneration === 1 ? o : undefined;
+    }, "Gateway status at generation 1");
+    expect(first.status.listeners[0].supportedKinds).toEqual([]);
+    expect(cond(first.status.listeners[0].conditions, "ResolvedRefs")).toMatchObject({ status: "False", reason: "InvalidRouteKinds" });
+    w.cluster.patch("Gateway", "gateway-observed-generation-bump", { spec: { listeners: [{ name: "http", port: 80, protocol: "HTTP" }, { name: "tcp", port: 9000, protocol: "TCP" }] } });
+    const second = await waitFor(() => {
+      const o = w.cluster.get("Gateway", "gateway-observed-generation-bump");
+      return o.metadata.generation === 2 && o.status.conditions.every((c: Obj) => c.observedGeneration === 2) ? o : undefined;
+    }, "Gateway status at generation 2");
+    expect(cond(second.status.conditions, "Accepted")).toMatchObject({ status: "True", reason: "ListenersNotValid" });
+    expect(cond(second.status.listeners[0].conditions, "ResolvedRefs")).toMatchObject({ status: "True" });
+    expect(cond(second.status.listeners[1].conditions, "Accepted")).toMatchObject({ status: "False", reason: "UnsupportedProtocol" });
+    w.cluster.patch("GatewayClass", "edgelb", { spec: { description: "bumped" } }, { namespace: "" });
+    await waitFor(() => cond(w.cluster.get("GatewayClass", "edgelb", "").status.conditions, "Accepted")?.observedGeneration === 2, "GatewayClass observedGeneration 2");
+  });
+
+  it.skipIf(!existsSync("/usr/bin/kubectl"))("kubectl get gateway,httproute shows what the agent wrote", async () => {
+    const { stdout } = await promisify(execFile)("/usr/bin/kubectl", ["get", "gateway,httproute", "-n", "default"], { env: { ...process.env, KUBECONFIG: w.cluster.kubeconfigPath, HOME: tmpdir() } });
+    const rows = stdout.trim().split("\n").map((l) => l.trim().split(/\s{2,}/));
+    const [, cls, address, programmed] = rows.find((r) => r[0] === "gateway.gateway.networking.k8s.io/same-namespace")!;
+    expect([cls, programmed]).toEqual(["edgelb", "True"]);
+    // Listener hostnames first, then the attached routes' hostnames.
+    expect(address!.split(",")).toEqual(["secure.example.com", "cross.example.com", "internal.example.com"]);
+    expect(rows.find((r) => r[0] === "httproute.gateway.networking.k8s.io/cluster-ip-backend")![1]).toBe(`["internal.example.com"]`);
   });
 
   it("leaves another controller's Gateway and HTTPRoute parents entry exactly as found", async () => {
