@@ -47,6 +47,12 @@ export interface Agent {
   informers: ClusterInformers;
   health: HealthTable;
   controller: Controller;
+  /**
+   * Whether Gateway API statuses may be written now (default: not in a dry
+   * run, and while the controller may write). attachCitizen ties it to
+   * --write-status and leadership, like Service status.
+   */
+  writeGatewayStatus: () => boolean;
   start(): Promise<void>;
   /** Resolves when informers listed and the stored snapshot was read. */
   synced(): Promise<void>;
@@ -197,11 +203,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
   controller.addHooks({ onSynced: () => syncedResolve(), onResumed: () => informers.resyncIfSkipped() });
   controller.addHooks({
     onEvaluated: ({ desired }) => {
-      if (desired.gateway && !config.dryRun && controller.shouldWrite()) gatewayStatus.update(desired.gateway.resolution, desired.gateway.caches);
+      if (desired.gateway && agent.writeGatewayStatus()) gatewayStatus.update(desired.gateway.resolution, desired.gateway.caches);
     },
   });
 
-  return {
+  const agent: Agent = {
     config,
     log,
     kubeConfig,
@@ -209,6 +215,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     informers,
     health,
     controller,
+    writeGatewayStatus: () => !config.dryRun && controller.shouldWrite(),
     async start() {
       log.info(
         { config: redactConfig(config), kubeconfig: source, server: kubeConfig.getCurrentCluster()?.server, sink: sink.description },
@@ -244,6 +251,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       log.info("stopped");
     },
   };
+  return agent;
 }
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {

@@ -16,6 +16,7 @@ import { defaultConfig, type AgentConfig } from "../../sync-agent/config.ts";
 import type { Obj } from "../cluster/api/selectors.ts";
 import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
+import { seedGatewayDemo } from "./gateway.ts";
 import { PODS_ANNOTATION, watchKnobs, type Knobs } from "./knobs.ts";
 import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
 
@@ -284,6 +285,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     const services = real ? [] : DEMO_SERVICES;
     if (cluster) {
       for (const s of services) cluster.create(serviceObject(s));
+      seedGatewayDemo(cluster); // lab/demo/gateway.ts: one Gateway, two HTTPRoutes
       knobs = watchKnobs(cluster, {
         info: (t) => opts.onSimulator?.("info", t),
         warn: (t) => opts.onSimulator?.("warn", t),
