@@ -58,6 +58,15 @@ export interface GatewayResolution {
 const idOf = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 const str = (x: unknown): x is string => typeof x === "string" && x.length > 0;
 const arr = <T>(x: unknown): T[] => (Array.isArray(x) ? (x as T[]) : []);
+/** Any value as message text: objects from the cluster may have no prototype (no toString). */
+const text = (x: unknown): string => {
+  if (typeof x === "string") return x;
+  try {
+    return JSON.stringify(x) ?? "undefined";
+  } catch {
+    return "?";
+  }
+};
 
 function cond(type: string, ok: boolean, reason: string, message: string, generation: number | undefined): Condition {
   return { type, status: ok ? "True" : "False", reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) };
@@ -130,12 +139,12 @@ function evaluateListeners(gw: Gateway, generation: number | undefined): Listene
     );
     conditions.push(
       conflicted
-        ? cond("Conflicted", true, protocolConflict ? "ProtocolConflict" : "HostnameConflict", protocolConflict ? `another listener on port ${l.port} uses a different protocol` : `another listener on port ${l.port} has the same hostname`, generation)
+        ? cond("Conflicted", true, protocolConflict ? "ProtocolConflict" : "HostnameConflict", protocolConflict ? `another listener on port ${text(l.port)} uses a different protocol` : `another listener on port ${text(l.port)} has the same hostname`, generation)
         : cond("Conflicted", false, "NoConflicts", "no conflicts", generation),
     );
     conditions.push(
       invalidKinds.length > 0
-        ? cond("ResolvedRefs", false, "InvalidRouteKinds", `unsupported route kinds: ${invalidKinds.map((k) => `${k.group ?? GATEWAY_GROUP}/${k.kind ?? ""}`).join(", ")}; edgelb supports HTTPRoute`, generation)
+        ? cond("ResolvedRefs", false, "InvalidRouteKinds", `unsupported route kinds: ${invalidKinds.map((k) => `${text(k?.group ?? GATEWAY_GROUP)}/${text(k?.kind ?? "")}`).join(", ")}; edgelb supports HTTPRoute`, generation)
         : cond("ResolvedRefs", true, "ResolvedRefs", "all references resolved", generation),
     );
     const usable = protocolOk && !conflicted;
@@ -151,7 +160,7 @@ function evaluateListeners(gw: Gateway, generation: number | undefined): Listene
           "edgelb.dev/CertificateRefsIgnored",
           true,
           "TLSTerminatedByCloudflare",
-          `TLS is terminated by Cloudflare with its edge certificate; certificateRefs (${certs.map((c) => (c.namespace ? `${c.namespace}/` : "") + (c.name ?? "")).join(", ")}) are accepted and not used`,
+          `TLS is terminated by Cloudflare with its edge certificate; certificateRefs (${certs.map((c) => (c?.namespace ? `${text(c.namespace)}/` : "") + text(c?.name ?? "")).join(", ")}) are accepted and not used`,
           generation,
         ),
       );
@@ -207,6 +216,9 @@ function resolveBackend(
 ): BackendVerdict {
   const weight = typeof ref.weight === "number" && Number.isInteger(ref.weight) && ref.weight >= 0 ? ref.weight : 1;
   const invalid = (reason: string, message: string): BackendVerdict => ({ ref: { invalid: message.slice(0, 256), weight }, reason, message });
+  if ([ref.group, ref.kind, ref.namespace, ref.name].some((f) => f !== undefined && typeof f !== "string")) {
+    return invalid("BackendNotFound", `malformed backendRef ${text(ref)}`.slice(0, 256));
+  }
   const group = ref.group ?? "";
   const kind = ref.kind ?? "Service";
   if (group !== "" || kind !== "Service") return invalid("InvalidKind", `backendRef ${group ? `${group}/` : ""}${kind} ${ref.name ?? ""}: only core Services are supported`);
@@ -263,7 +275,7 @@ function convertMatch(m: any): GatewayMatch {
   for (const h of arr<any>(m.headers)) {
     const type = h?.type ?? "Exact";
     if (!VALUE_TYPES.has(type)) throw new Unsupported(`header match type ${JSON.stringify(type)} is not supported`);
-    regexOk(type, h?.value, `header ${h?.name}`);
+    regexOk(type, h?.value, `header ${text(h?.name)}`);
     const key = String(h?.name ?? "").toLowerCase();
     if (seenHeaders.has(key)) continue; // the spec: only the first match of a name counts
     seenHeaders.add(key);
@@ -275,7 +287,7 @@ function convertMatch(m: any): GatewayMatch {
   for (const q of arr<any>(m.queryParams)) {
     const type = q?.type ?? "Exact";
     if (!VALUE_TYPES.has(type)) throw new Unsupported(`query match type ${JSON.stringify(type)} is not supported`);
-    regexOk(type, q?.value, `query parameter ${q?.name}`);
+    regexOk(type, q?.value, `query parameter ${text(q?.name)}`);
     if (seenQuery.has(String(q?.name))) continue;
     seenQuery.add(String(q?.name));
     queryParams.push({ type, name: q?.name, value: q?.value });
@@ -421,7 +433,8 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
     const routeHostnames = arr<string>(route.spec?.hostnames).filter((h) => typeof h === "string").map((h) => h.toLowerCase());
 
     for (const ref of arr<ParentRef>(route.spec?.parentRefs)) {
-      if ((ref.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP || (ref.kind ?? "Gateway") !== "Gateway") continue;
+      if (!ref || typeof ref !== "object" || (ref.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP || (ref.kind ?? "Gateway") !== "Gateway") continue;
+      if (typeof ref.name !== "string" || (ref.namespace !== undefined && typeof ref.namespace !== "string")) continue; // names no Gateway
       const gwId = `${ref.namespace ?? routeNs}/${ref.name ?? ""}`;
       const parent = gateways.get(gwId);
       if (!parent) continue; // not ours (another class or controller), or no such Gateway: not ours to report
@@ -437,7 +450,7 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
         (l) => (ref.sectionName === undefined || l.name === ref.sectionName) && (ref.port === undefined || l.listener.port === ref.port),
       );
       if (candidates.length === 0) {
-        status(cond("Accepted", false, "NoMatchingParent", `Gateway ${gwId} has no listener${ref.sectionName !== undefined ? ` named ${ref.sectionName}` : ""}${ref.port !== undefined ? ` on port ${ref.port}` : ""}`, gen));
+        status(cond("Accepted", false, "NoMatchingParent", `Gateway ${gwId} has no listener${ref.sectionName !== undefined ? ` named ${text(ref.sectionName)}` : ""}${ref.port !== undefined ? ` on port ${text(ref.port)}` : ""}`, gen));
         continue;
       }
       const allowed = candidates.filter((l) => l.usable && l.acceptsHTTPRoute && allowsNamespace(l.listener, parent.gw.metadata?.namespace ?? "", routeNs, labelsOf));
