@@ -9,6 +9,7 @@ import {
   newNonce,
   parseKeySpec,
   signRequest,
+  type HmacKey,
   type SigningKey,
 } from "../snapshot/signing.ts";
 
@@ -77,7 +78,7 @@ export interface SignerOptions {
 
 export class GateSigner {
   readonly #keys: GateKeys;
-  readonly #imported = new Map<string, Promise<CryptoKey>>();
+  readonly #imported = new Map<string, Promise<HmacKey>>();
   readonly #now: () => number;
   readonly #nonce: () => string;
 

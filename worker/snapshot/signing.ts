@@ -114,12 +114,15 @@ export function secretProblem(secret: string): string | undefined {
 
 const encoder = new TextEncoder();
 
+/** An imported HMAC key (Web Crypto's CryptoKey, named so both the worker's and Node's typings accept it). */
+export type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+
 /** The HMAC key for a secret; import once per isolate/process, not per request. */
-export function importSigningKey(secret: string): Promise<CryptoKey> {
+export function importSigningKey(secret: string): Promise<HmacKey> {
   return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
-export async function hmacBase64url(key: CryptoKey, canonical: string): Promise<string> {
+export async function hmacBase64url(key: HmacKey, canonical: string): Promise<string> {
   return base64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(canonical))));
 }
 
@@ -135,7 +138,7 @@ export function base64url(bytes: Uint8Array): string {
 }
 
 /** Everything the edge needs to sign one origin request: the header value, or null when a field cannot be signed. */
-export async function signRequest(key: CryptoKey, r: SignedRequest): Promise<string | null> {
+export async function signRequest(key: HmacKey, r: SignedRequest): Promise<string | null> {
   const canonical = canonicalString(r);
   if (canonical === null) return null;
   const signature = await hmacBase64url(key, canonical);
