@@ -58,7 +58,7 @@ export function canonicalString(r: SignedRequest): string | null {
  * address (how a dual-stack socket names an IPv4 peer) as plain IPv4.
  */
 export function normalizeAddress(address: string): string {
-  let a = address.trim().toLowerCase();
+  let a = address.toLowerCase();
   if (a.startsWith("[") && a.endsWith("]")) a = a.slice(1, -1);
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
   return mapped ? mapped[1]! : a;
