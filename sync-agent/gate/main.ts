@@ -7,7 +7,7 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Logger } from "pino";
 import { isIPLiteral } from "../../worker/snapshot/schema.ts";
-import { DEFAULT_MAX_SKEW_S, normalizeAddress } from "../../worker/snapshot/signing.ts";
+import { DEFAULT_GATE_PORT, DEFAULT_MAX_SKEW_S, normalizeAddress } from "../../worker/snapshot/signing.ts";
 import { CliError, EXIT_USAGE, parseDuration, quietErrors, usageMessage } from "../cli/index.ts";
 import { createLogger, defaultLogFormat } from "../log/index.ts";
 import { parseListenAddress, startMetricsServer, type MetricsServer } from "../metrics/server.ts";
@@ -16,8 +16,7 @@ import { createGateMetrics, type GateMetrics } from "./metrics/index.ts";
 import { ReplayCache } from "./replay/index.ts";
 import { createGateServer } from "./server/index.ts";
 
-/** Outside the NodePort range (30000-32767) and below the kernel's ephemeral ports (32768+). */
-export const DEFAULT_GATE_PORT = 29080;
+export { DEFAULT_GATE_PORT };
 export const DEFAULT_KEYS_DIR = "/etc/edgelb-gate/keys";
 
 export type ConnectMode = "localhost" | "node";

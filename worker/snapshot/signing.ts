@@ -12,6 +12,9 @@ export const SIGNATURE_VERSION = "v1";
 /** Seconds a signature stays valid either side of the gate's clock (the gate's --max-skew default). */
 export const DEFAULT_MAX_SKEW_S = 30;
 
+/** The node gate's port unless configured: outside the NodePort range (30000-32767) and below Linux's ephemeral ports (32768+). */
+export const DEFAULT_GATE_PORT = 29080;
+
 /** A key id: what a Kubernetes Secret key may be named, at most 64 characters. */
 export const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** Shortest secret accepted (characters): 32 bytes of randomness as base64 are 44. */
