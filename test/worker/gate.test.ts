@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import type { Env } from "../../worker/env/index.ts";
 import type { GateGroup } from "./gate.setup.ts";
-import { nodesOf, service, snapshot, testEdge, uniqueCluster, type Echo } from "./helpers.ts";
+import { nodesOf, service, snapshot, testEdge, uniqueCluster, until, type Echo } from "./helpers.ts";
 import { TRANSPORTS } from "./transports.ts";
 import { WsClient } from "./websocket-client.ts";
 
@@ -110,6 +110,18 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
     expect(retries.every((r) => r.node === a && r.kind === "ConnectError" && r.transport === "socket")).toBe(true);
     const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
     expect(origin).toMatchObject({ ejected: true, consecutiveFailures: 3 });
+  });
+
+  it("retries the GETs and opted-in POSTs a hung node drops when it comes back, as without the gate", async () => {
+    const [a] = names() as [string];
+    await control(`/nodes/${a}/behavior`, "POST", { mode: "hang" });
+    const e = await gatedEdge({ EDGELB_TRANSPORT: transport }, { retryNonIdempotent: true });
+    const pending = Array.from({ length: 9 }, (_, i) => e.request(host, `/?i=${i}`, i % 3 === 2 ? { method: "POST", body: `p${i}` } : {}));
+    // Every third request is held by the hung node; let it drop them once they are all there.
+    await until(async () => ((e.status().clusters[0]!.nodes.find((n) => n.name === a)?.origins[0]?.inFlight ?? 0) >= 3 ? true : undefined), "requests held by the hung node");
+    await control(`/nodes/${a}/behavior`, "POST", { mode: "ok" });
+    const answers = await Promise.all(pending);
+    expect(answers.map((r) => r.status)).toEqual(Array(9).fill(200));
   });
 
   it("moves GETs away from a node whose app fails behind a live gate (the gate answers 502)", async () => {
