@@ -69,7 +69,7 @@ const text = (x: unknown): string => {
 };
 
 function cond(type: string, ok: boolean, reason: string, message: string, generation: number | undefined): Condition {
-  return { type, status: ok ? "True" : "False", reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) };
+  return { type, status: ok ? "True" : "False", reason, message, ...(typeof generation === "number" ? { observedGeneration: generation } : {}) };
 }
 
 // ---- namespaces and selectors ----
@@ -256,7 +256,8 @@ const VALUE_TYPES = new Set(["Exact", "RegularExpression"]);
 
 function regexOk(type: string | undefined, value: unknown, what: string): void {
   if (type === "RegularExpression") {
-    const why = regexProblem(String(value ?? ""));
+    if (typeof value !== "string") throw new Unsupported(`${what} regular expression must be a string`);
+    const why = regexProblem(value);
     if (why) throw new Unsupported(`${what} regular expression ${JSON.stringify(value)}: ${why}`);
   }
 }
@@ -276,7 +277,7 @@ function convertMatch(m: any): GatewayMatch {
     const type = h?.type ?? "Exact";
     if (!VALUE_TYPES.has(type)) throw new Unsupported(`header match type ${JSON.stringify(type)} is not supported`);
     regexOk(type, h?.value, `header ${text(h?.name)}`);
-    const key = String(h?.name ?? "").toLowerCase();
+    const key = text(h?.name ?? "").toLowerCase();
     if (seenHeaders.has(key)) continue; // the spec: only the first match of a name counts
     seenHeaders.add(key);
     headers.push({ type, name: h?.name, value: h?.value });
@@ -288,8 +289,8 @@ function convertMatch(m: any): GatewayMatch {
     const type = q?.type ?? "Exact";
     if (!VALUE_TYPES.has(type)) throw new Unsupported(`query match type ${JSON.stringify(type)} is not supported`);
     regexOk(type, q?.value, `query parameter ${text(q?.name)}`);
-    if (seenQuery.has(String(q?.name))) continue;
-    seenQuery.add(String(q?.name));
+    if (seenQuery.has(text(q?.name))) continue;
+    seenQuery.add(text(q?.name));
     queryParams.push({ type, name: q?.name, value: q?.value });
   }
   if (queryParams.length) out.queryParams = queryParams;
@@ -430,6 +431,10 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
       if (!(e instanceof Unsupported)) throw e;
       unsupported = e.message;
     }
+    // Server-set; unparseable (never on a real server) sorts as oldest, like a missing one.
+    const ts: unknown = route.metadata?.creationTimestamp;
+    const createdMs = typeof ts === "string" || ts instanceof Date ? new Date(ts).getTime() : 0;
+    const created = new Date(Number.isNaN(createdMs) ? 0 : createdMs).toISOString();
     const routeHostnames = arr<string>(route.spec?.hostnames).filter((h) => typeof h === "string").map((h) => h.toLowerCase());
 
     for (const ref of arr<ParentRef>(route.spec?.parentRefs)) {
@@ -470,7 +475,7 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
       const entries = attached.map(({ view, hostnames }) => ({
         namespace: routeNs,
         name: routeName,
-        creationTimestamp: new Date(route.metadata?.creationTimestamp ?? 0).toISOString(),
+        creationTimestamp: created,
         gateway: gwId,
         listener: view.name,
         hostnames: hostnames.slice(0, 64),
