@@ -32,13 +32,20 @@ export const MAX_REGEX_LENGTH = 1024;
  */
 export function regexProblem(pattern: string): string | undefined {
   if (pattern.length > MAX_REGEX_LENGTH) return `longer than ${MAX_REGEX_LENGTH} characters`;
+  // Routes repeat patterns: each distinct one is compiled once per process (bounded).
+  const known = checked.get(pattern);
+  if (known !== undefined) return known || undefined;
+  let problem = "";
   try {
     RE2JS.compile(pattern);
-    return undefined;
   } catch (err) {
-    return `not an RE2 regular expression: ${(err as Error).message}`;
+    problem = `not an RE2 regular expression: ${(err as Error).message}`;
   }
+  if (checked.size >= 10_000) checked.clear();
+  checked.set(pattern, problem);
+  return problem || undefined;
 }
+const checked = new Map<string, string>();
 
 const Regex = v.pipe(
   v.string(),
