@@ -86,7 +86,7 @@ interface Measured {
   hits: Record<string, number>;
 }
 
-function measure(label: string, routes: number, sharedHost: boolean, decisions: number): Measured {
+export function measure(label: string, routes: number, sharedHost: boolean, decisions: number): Measured {
   const input = gatewaySnapshot(routes, 1000, sharedHost);
   let index!: ReturnType<typeof buildGatewayIndex>;
   const build = cpuMs(() => {
