@@ -243,6 +243,9 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     expect((await echo("/strip-prefix/three?x=1")).query).toBe("x=1");
     expect((await echo("/strip-prefix")).path).toBe("/");
     expect((await echo("/host")).headers.host).toBe("two.example.org");
+    // A body streams through a rewritten request unchanged.
+    const posted = (await (await edge.request("rewrite.example.com", "/prefix/one/upload", { method: "POST", body: "hello gateway" })).json()) as Echo;
+    expect([posted.method, posted.path, posted.body]).toEqual(["POST", "/one/upload", "hello gateway"]);
   });
 
   it("HTTPRouteInvalidBackendRefUnknownKind / HTTPRouteInvalidNonExistentBackendRef: 500, and only the invalid share gets it", async () => {
