@@ -301,6 +301,17 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     }
   });
 
+  it("tables are compiled once per snapshot change: requests reuse them, a push replaces them", async () => {
+    const edge = await gatewayEdge([route("first", [{ backendRefs: [to(1)] }])]);
+    const compiled = edge.config.gateways;
+    expect(await edge.backendOf("example.com")).toBe("v1");
+    expect(await edge.backendOf("example.com", "/again")).toBe("v1");
+    expect(edge.config.gateways).toBe(compiled);
+    await edge.seed({ ...snapshot(edge.cluster, nodesOf([a, b, c]), []), gateway: { backends, routes: [route("second", [{ backendRefs: [to(2)] }])] } });
+    expect(edge.config.gateways).not.toBe(compiled);
+    expect(await edge.backendOf("example.com")).toBe("v2");
+  });
+
   it("a snapshot whose route holds a catastrophic regex is refused and the last good one keeps serving", async () => {
     const edge = await gatewayEdge([route("good", [{ backendRefs: [to(1)] }])]);
     const bad = {
