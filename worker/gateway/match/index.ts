@@ -81,14 +81,16 @@ function regex(pattern: string): RE2JS {
   return re;
 }
 
+const NO_TESTS: ValueTest[] = [];
+
 function valueTests(list: GatewayMatch["headers"], lower: boolean): ValueTest[] {
+  // Most matches have none: one shared empty list keeps a big table's allocations down.
+  if (list.length === 0) return NO_TESTS;
   const out: ValueTest[] = [];
-  const seen = new Set<string>();
   for (const m of list) {
     const name = lower ? m.name.toLowerCase() : m.name;
-    // The spec: only the first entry with an equivalent name counts.
-    if (seen.has(name)) continue;
-    seen.add(name);
+    // The spec: only the first entry with an equivalent name counts (at most 16 entries).
+    if (out.some((t) => t.name === name)) continue;
     out.push({ name, exact: m.type === "Exact" ? m.value : undefined, re: m.type === "RegularExpression" ? regex(m.value) : undefined });
   }
   return out;
