@@ -149,7 +149,7 @@ export async function runGateway(o: GatewayBenchOptions): Promise<Section> {
   }
   const worst = Math.max(...data.map((d) => d.decisionUs));
   return {
-    title: "7. Gateway API routing (HTTPRoute match + weighted backend + node pick, worker modules in Node 20)",
+    title: "2g. Gateway API routing (HTTPRoute match + weighted backend + node pick, worker modules in Node 20)",
     targets: [
       {
         target: `Gateway routing decision < 20 µs at ${routes.toLocaleString("en-US")} HTTPRoutes × 5 rules`,
