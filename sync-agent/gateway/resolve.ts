@@ -478,7 +478,7 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
         creationTimestamp: created,
         gateway: gwId,
         listener: view.name,
-        hostnames: hostnames.slice(0, 64),
+        hostnames: hostnames.slice(0, 16), // the spec's limit per route (and the contract's)
         rules: rules!,
       }));
       // Every byte the edge will read is checked here first: a route the

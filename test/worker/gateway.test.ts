@@ -127,21 +127,41 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     expect(await edge.backendOf("no.matching.host")).toBe("status 404");
   });
 
-  it("HTTPRouteHostnameIntersection: only the intersected hostnames the agent publishes are served", async () => {
+  it("HTTPRouteHostnameIntersection: each route serves only its hostnames intersected with its listener's", async () => {
+    // Listeners very.specific.com, *.wildcard.io, *.anotherwildcard.io; the hostnames are the intersections the agent publishes.
+    const s = (path: string) => [{ path: { type: "PathPrefix" as const, value: path } }];
     const edge = await gatewayEdge([
-      route("specific-host-matches-listener-specific-host", [{ matches: [{ path: { type: "PathPrefix", value: "/s1" } }], backendRefs: [to(1)] }], { hostnames: ["very.specific.com"] }),
-      route("wildcard-host-matches-listener-specific-host", [{ matches: [{ path: { type: "PathPrefix", value: "/s2" } }], backendRefs: [to(2)] }], { hostnames: ["non.matching.com", "*.wildcard.io"] }),
-      route("specific-host-matches-listener-wildcard-host", [{ matches: [{ path: { type: "PathPrefix", value: "/s3" } }], backendRefs: [to(3)] }], { hostnames: ["foo.wildcard.io", "bar.wildcard.io", "foo.bar.wildcard.io"] }),
+      route("specific-host-matches-listener-specific-host", [{ matches: s("/s1"), backendRefs: [to(1)] }], { hostnames: ["very.specific.com"] }),
+      route("specific-host-matches-listener-wildcard-host", [{ matches: s("/s2"), backendRefs: [to(2)] }], { hostnames: ["foo.wildcard.io", "bar.wildcard.io", "foo.bar.wildcard.io"] }),
+      route("wildcard-host-matches-listener-specific-host", [{ matches: s("/s3"), backendRefs: [to(3)] }], { hostnames: ["very.specific.com"] }),
+      route("wildcard-host-matches-listener-wildcard-host", [{ matches: s("/s4"), backendRefs: [to(1)] }], { hostnames: ["*.anotherwildcard.io"] }),
     ]);
-    expect(await edge.backendOf("very.specific.com", "/s1")).toBe("v1");
-    expect(await edge.backendOf("non.matching.com", "/s1")).toBe("status 404");
-    expect(await edge.backendOf("foo.anotherwildcard.io", "/s2")).toBe("status 404");
-    expect(await edge.backendOf("non.matching.com", "/s2")).toBe("v2");
-    expect(await edge.backendOf("foo.wildcard.io", "/s3")).toBe("v3");
-    expect(await edge.backendOf("foo.bar.wildcard.io", "/s3")).toBe("v3");
-    // An exact hostname's table is the whole answer: the wildcard's /s2 is not consulted for it.
-    expect(await edge.backendOf("foo.wildcard.io", "/s2")).toBe("status 404");
-    expect(await edge.backendOf("other.wildcard.io", "/s2")).toBe("v2");
+    const cases: [string, string, string][] = [
+      ["very.specific.com", "/s1", "v1"],
+      ["non.matching.com", "/s1", "status 404"],
+      ["foo.nonmatchingwildcard.io", "/s1", "status 404"],
+      ["foo.wildcard.io", "/s1", "status 404"],
+      ["very.specific.com", "/non-matching-prefix", "status 404"],
+      ["foo.wildcard.io", "/s2", "v2"],
+      ["bar.wildcard.io", "/s2", "v2"],
+      ["foo.bar.wildcard.io", "/s2", "v2"],
+      ["non.matching.com", "/s2", "status 404"],
+      ["wildcard.io", "/s2", "status 404"],
+      ["very.specific.com", "/s2", "status 404"],
+      ["foo.wildcard.io", "/non-matching-prefix", "status 404"],
+      ["very.specific.com", "/s3", "v3"],
+      ["non.matching.com", "/s3", "status 404"],
+      ["foo.specific.com", "/s3", "status 404"],
+      ["foo.wildcard.io", "/s3", "status 404"],
+      ["foo.anotherwildcard.io", "/s4", "v1"],
+      ["bar.anotherwildcard.io", "/s4", "v1"],
+      ["foo.bar.anotherwildcard.io", "/s4", "v1"],
+      ["anotherwildcard.io", "/s4", "status 404"],
+      ["foo.wildcard.io", "/s4", "status 404"],
+      ["very.specific.com", "/s4", "status 404"],
+      ["foo.anotherwildcard.io", "/non-matching-prefix", "status 404"],
+    ];
+    for (const [host, path, want] of cases) expect(await edge.backendOf(host, path), `${host}${path}`).toBe(want);
   });
 
   it("HTTPRouteWeight: traffic splits by weight and weight 0 gets none", async () => {
@@ -243,6 +263,9 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     expect((await echo("/strip-prefix/three?x=1")).query).toBe("x=1");
     expect((await echo("/strip-prefix")).path).toBe("/");
     expect((await echo("/host")).headers.host).toBe("two.example.org");
+    // A body streams through a rewritten request unchanged.
+    const posted = (await (await edge.request("rewrite.example.com", "/prefix/one/upload", { method: "POST", body: "hello gateway" })).json()) as Echo;
+    expect([posted.method, posted.path, posted.body]).toEqual(["POST", "/one/upload", "hello gateway"]);
   });
 
   it("HTTPRouteInvalidBackendRefUnknownKind / HTTPRouteInvalidNonExistentBackendRef: 500, and only the invalid share gets it", async () => {
@@ -296,6 +319,17 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as Echo).node).toBe(a.name);
     }
+  });
+
+  it("tables are compiled once per snapshot change: requests reuse them, a push replaces them", async () => {
+    const edge = await gatewayEdge([route("first", [{ backendRefs: [to(1)] }])]);
+    const compiled = edge.config.gateways;
+    expect(await edge.backendOf("example.com")).toBe("v1");
+    expect(await edge.backendOf("example.com", "/again")).toBe("v1");
+    expect(edge.config.gateways).toBe(compiled);
+    await edge.seed({ ...snapshot(edge.cluster, nodesOf([a, b, c]), []), gateway: { backends, routes: [route("second", [{ backendRefs: [to(2)] }])] } });
+    expect(edge.config.gateways).not.toBe(compiled);
+    expect(await edge.backendOf("example.com")).toBe("v2");
   });
 
   it("a snapshot whose route holds a catastrophic regex is refused and the last good one keeps serving", async () => {

@@ -84,6 +84,18 @@ describe("snapshot gateway section (contract between agent and worker)", () => {
     expect(!r.ok && r.error).toContain("gateway.routes.0.rules.0.matches.0.path.value");
   });
 
+  it("refuses a section whose routes hold more hostname × match entries than the edge keeps", () => {
+    const matches = Array.from({ length: 64 }, (_, i) => ({ path: { type: "Exact" as const, value: `/p${i}` } }));
+    const hostnames = Array.from({ length: 16 }, (_, i) => `h${i}.example.com`);
+    const rules = Array.from({ length: 16 }, () => ({ matches, backendRefs: [{ namespace: "default", name: "web", port: 80 }] }));
+    // 16 hostnames × 16 rules × 64 matches = 16,384 per route: 15 such routes fit, 16 do not.
+    const routes = (n: number) => Array.from({ length: n }, (_, i) => attachment({ name: `r${i}`, hostnames, rules }));
+    expect(validateSnapshot(snapshot({ backends, routes: routes(15) })).ok).toBe(true);
+    const r = validateSnapshot(snapshot({ backends, routes: routes(16) }));
+    expect(!r.ok && r.error).toContain("262144 hostname × match entries in all routes, more than the edge keeps (250000)");
+    expect(validateSnapshot(snapshot({ backends, routes: [attachment({ hostnames: [...hostnames, "x.example.com"] })] })).ok).toBe(false);
+  });
+
   it("refuses wildcard redirect hostnames and paths that are not absolute", () => {
     const redirect = (requestRedirect: unknown) =>
       validateSnapshot(snapshot({ backends, routes: [attachment({ rules: [{ filters: [{ type: "RequestRedirect", requestRedirect }] }] })] })).ok;

@@ -20,6 +20,9 @@ const WILDCARD_HOST = /^\*\.(?=.{1,251}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.
 /** An HTTP header name (RFC 7230 token), as the spec's HTTPHeaderName pattern allows. */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/;
 
+/** Most hostname × match pairs a snapshot's routes may hold in all (5,000 routes × 5 rules × 2 hostnames is 50,000). */
+export const MAX_MATCH_ENTRIES = 250_000;
+
 /** Longest regular expression the edge compiles (RE2 syntax, linear-time matching). */
 export const MAX_REGEX_LENGTH = 1024;
 
@@ -32,13 +35,20 @@ export const MAX_REGEX_LENGTH = 1024;
  */
 export function regexProblem(pattern: string): string | undefined {
   if (pattern.length > MAX_REGEX_LENGTH) return `longer than ${MAX_REGEX_LENGTH} characters`;
+  // Routes repeat patterns: each distinct one is compiled once per process (bounded).
+  const known = checked.get(pattern);
+  if (known !== undefined) return known || undefined;
+  let problem = "";
   try {
     RE2JS.compile(pattern);
-    return undefined;
   } catch (err) {
-    return `not an RE2 regular expression: ${(err as Error).message}`;
+    problem = `not an RE2 regular expression: ${(err as Error).message}`;
   }
+  if (checked.size >= 10_000) checked.clear();
+  checked.set(pattern, problem);
+  return problem || undefined;
 }
+const checked = new Map<string, string>();
 
 const Regex = v.pipe(
   v.string(),
@@ -179,7 +189,7 @@ export const RouteAttachment = v.object({
   gateway: v.pipe(v.string(), v.maxLength(507)),
   listener: v.optional(v.pipe(v.string(), v.maxLength(253))),
   /** Effective hostnames: the route's intersected with the listener's (`*` when neither sets one). */
-  hostnames: v.pipe(v.array(GatewayHostname), v.minLength(1), v.maxLength(64)),
+  hostnames: v.pipe(v.array(GatewayHostname), v.minLength(1), v.maxLength(16)),
   rules: v.pipe(v.array(RouteRule), v.minLength(1), v.maxLength(16)),
 });
 
@@ -215,7 +225,9 @@ export const GatewaySection = v.pipe(
       known.add(key);
     }
     const attachments = new Set<string>();
+    let entries = 0;
     for (const r of dataset.value.routes) {
+      for (const rule of r.rules) entries += r.hostnames.length * rule.matches.length;
       const id = `${r.namespace}/${r.name} → ${r.gateway}/${r.listener ?? ""}`;
       if (attachments.has(id)) addIssue({ message: `duplicate route attachment "${id}"` });
       attachments.add(id);
@@ -226,6 +238,10 @@ export const GatewaySection = v.pipe(
           if (!known.has(key)) addIssue({ message: `route "${r.namespace}/${r.name}" refers to unlisted backend "${key}"` });
         }
       }
+    }
+    // The edge keeps one match entry per hostname × match: bounded, so no cluster can exhaust an isolate's memory.
+    if (entries > MAX_MATCH_ENTRIES) {
+      addIssue({ message: `${entries} hostname × match entries in all routes, more than the edge keeps (${MAX_MATCH_ENTRIES})` });
     }
   }),
 );

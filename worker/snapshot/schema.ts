@@ -131,10 +131,10 @@ export const Snapshot = v.pipe(
     publishedAt: v.pipe(v.string(), v.isoTimestamp()),
     nodes: v.array(Node),
     services: v.array(Service),
-    /** Gateway API routes (worker/snapshot/gateway.ts); lazy: that module reads this one's schemas. */
-    gateway: v.optional(v.lazy(() => GatewaySection)),
     /** Absent: direct. */
     origins: v.optional(Origins),
+    /** Gateway API routes (worker/snapshot/gateway.ts); lazy: that module reads this one's schemas. */
+    gateway: v.optional(v.lazy(() => GatewaySection)),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;

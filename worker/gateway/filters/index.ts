@@ -64,7 +64,11 @@ function compileEdits(m: GatewayHeaderModifier, isProtected: (name: string) => b
   };
 }
 
+/** The filters of a rule without any (most rules): shared, never mutated. */
+const NO_FILTERS: RuleFilters = Object.freeze({ requestHeaders: undefined, responseHeaders: undefined, redirect: undefined, rewrite: undefined, ignored: [] });
+
 export function compileFilters(filters: GatewayFilter[]): RuleFilters {
+  if (filters.length === 0) return NO_FILTERS;
   const out: RuleFilters = { requestHeaders: undefined, responseHeaders: undefined, redirect: undefined, rewrite: undefined, ignored: [] };
   for (const f of filters) {
     switch (f.type) {

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { GatewayMatch } from "../../snapshot/gateway.ts";
-import { buildMatchTable, matchRequest, type EntrySource, type MatchInput } from "./index.ts";
+import { RE2JS } from "re2js";
+import { buildMatchTable, literalPrefix, matchRequest, type EntrySource, type MatchInput } from "./index.ts";
 
 /** The spec's definition, written independently: the prefix's elements (trailing "/" ignored) begin the path's. */
 function prefixMatches(prefix: string, path: string): boolean {
@@ -209,5 +210,28 @@ describe("matcher property", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("regex literal prefilter", () => {
+  it("every path a pattern fully matches starts with the pattern's literal prefix", () => {
+    const token = fc.constantFrom("/", "a", "b", ".", "\\.", "*", "+", "?", "|", "(", ")", "[ab]", "{1,2}", "^", "$", "(?i)", "(a|b)");
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 8 }), fc.array(fc.constantFrom("/", "a", "b", ".", "A"), { maxLength: 8 }), (parts, chars) => {
+        const pattern = parts.join("");
+        let re: RE2JS;
+        try {
+          re = RE2JS.compile(pattern);
+        } catch {
+          return; // not a pattern the schema would accept
+        }
+        const path = chars.join("");
+        if (re.testExact(path)) expect(path.startsWith(literalPrefix(pattern))).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(literalPrefix("/static/[a-z]+\\.js")).toBe("/static/");
+    expect(literalPrefix("/ab*")).toBe("/a");
+    expect(literalPrefix("/a|/b")).toBe("");
   });
 });

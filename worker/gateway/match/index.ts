@@ -37,6 +37,8 @@ export interface Entry<T> {
   /** The path value as given (PathPrefix: ranked by its length, and rewritten by ReplacePrefixMatch). */
   path: string;
   pathRe: RE2JS | undefined;
+  /** A literal every path the regex matches starts with: a cheap test before running it. */
+  pathLiteral: string;
   method: string | undefined;
   headers: ValueTest[];
   query: ValueTest[];
@@ -79,14 +81,16 @@ function regex(pattern: string): RE2JS {
   return re;
 }
 
+const NO_TESTS: ValueTest[] = [];
+
 function valueTests(list: GatewayMatch["headers"], lower: boolean): ValueTest[] {
+  // Most matches have none: one shared empty list keeps a big table's allocations down.
+  if (list.length === 0) return NO_TESTS;
   const out: ValueTest[] = [];
-  const seen = new Set<string>();
   for (const m of list) {
     const name = lower ? m.name.toLowerCase() : m.name;
-    // The spec: only the first entry with an equivalent name counts.
-    if (seen.has(name)) continue;
-    seen.add(name);
+    // The spec: only the first entry with an equivalent name counts (at most 16 entries).
+    if (out.some((t) => t.name === name)) continue;
     out.push({ name, exact: m.type === "Exact" ? m.value : undefined, re: m.type === "RegularExpression" ? regex(m.value) : undefined });
   }
   return out;
@@ -127,6 +131,7 @@ export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
       kind: path.type,
       path: path.value,
       pathRe: path.type === "RegularExpression" ? regex(path.value) : undefined,
+      pathLiteral: path.type === "RegularExpression" ? literalPrefix(path.value) : "",
       method: s.match.method,
       headers: valueTests(s.match.headers, true),
       query: valueTests(s.match.queryParams, false),
@@ -142,10 +147,37 @@ export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
     else table.regex.push(entry);
     table.size++;
   }
-  for (const list of table.exact.values()) list.sort(compareEntries);
-  for (const list of table.prefix.values()) list.sort(compareEntries);
-  table.regex.sort(compareEntries);
+  for (const [key, list] of table.exact) table.exact.set(key, unshadowed(list.sort(compareEntries)));
+  for (const [key, list] of table.prefix) table.prefix.set(key, unshadowed(list.sort(compareEntries)));
+  table.regex = unshadowed(table.regex.sort(compareEntries));
+  table.size = table.regex.length;
+  for (const list of table.exact.values()) table.size += list.length;
+  for (const list of table.prefix.values()) table.size += list.length;
   return table;
+}
+
+/**
+ * Drops entries that can never win: one with the same path and the same
+ * conditions as an entry ranked before it matches exactly when that one does.
+ * Many routes repeating one match (a catch-all "/", "/healthz") then cost one
+ * entry, not one per route.
+ */
+function unshadowed<T>(sorted: Entry<T>[]): Entry<T>[] {
+  if (sorted.length < 2) return sorted;
+  const seen = new Set<string>();
+  const out: Entry<T>[] = [];
+  for (const e of sorted) {
+    const sig = signature(e);
+    if (seen.has(sig)) continue;
+    seen.add(sig);
+    out.push(e);
+  }
+  return out;
+}
+
+function signature(e: Entry<unknown>): string {
+  const tests = (list: ValueTest[]) => list.map((t) => [t.name, t.exact ?? null, t.re ? t.re.pattern() : null]);
+  return JSON.stringify([e.kind, e.path, e.method ?? null, tests(e.headers), tests(e.query)]);
 }
 
 function push<T>(map: Map<string, Entry<T>[]>, key: string, entry: Entry<T>): void {
@@ -178,7 +210,17 @@ export function matchRequest<T>(table: MatchTable<T>, input: MatchInput): Entry<
   const path = input.path;
   const exact = firstOf(table.exact.get(path), input);
   if (exact) return exact;
-  for (const e of table.regex) if (e.pathRe!.testExact(path) && others(e, input)) return e;
+  if (table.regex.length > 0) {
+    // Routes often repeat one pattern: each distinct regex runs at most once per request.
+    let tested: Map<RE2JS, boolean> | undefined;
+    for (const e of table.regex) {
+      if (!path.startsWith(e.pathLiteral)) continue;
+      const re = e.pathRe!;
+      let ok = tested?.get(re);
+      if (ok === undefined) (tested ??= new Map()).set(re, (ok = re.testExact(path)));
+      if (ok && others(e, input)) return e;
+    }
+  }
   if (table.prefix.size === 0) return undefined;
   // The path's element prefixes, longest first: "/a/b" → "/a/b", "/a", "" (the prefix "/").
   // A prefix matches when the path equals it or continues with "/" after it.
@@ -193,6 +235,39 @@ export function matchRequest<T>(table: MatchTable<T>, input: MatchInput): Entry<
     // "/a//b": skip the empty element's extra slashes.
     while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
   }
+}
+
+const META = new Set(["\\", ".", "[", "]", "(", ")", "*", "+", "?", "{", "}", "|", "^", "$"]);
+
+/**
+ * The literal text a full match of an RE2 pattern must start with ("" when
+ * unsure): the characters before the first metacharacter, minus one that a
+ * quantifier makes optional; none when the pattern has a top-level "|" or
+ * starts with a flag group.
+ */
+export function literalPrefix(pattern: string): string {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === "\\") {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (ch === "]") inClass = false;
+      continue;
+    }
+    if (ch === "[") inClass = true;
+    else if (ch === "(") depth++;
+    else if (ch === ")") depth--;
+    else if (ch === "|" && depth === 0) return "";
+  }
+  let end = 0;
+  while (end < pattern.length && !META.has(pattern[end]!)) end++;
+  const next = pattern[end];
+  if (next === "*" || next === "?" || next === "{" || next === "+") end = Math.max(0, end - 1);
+  return pattern.slice(0, end);
 }
 
 /** Whether a PathPrefix value matches a path, element by element (the reference semantics for tests). */
