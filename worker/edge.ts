@@ -10,6 +10,7 @@
 import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
+import { LocationCopy, type LocationCache } from "./config/location/index.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
@@ -58,6 +59,8 @@ export interface EdgeOptions {
   env: Env;
   /** The KV the config store reads (default env.EDGELB_KV); tests pass one that fails. */
   kv?: ConfigKV;
+  /** The location's cache (caches.default in the worker) that its isolates share snapshots through; none: each isolate reads KV. */
+  cache?: LocationCache;
   transports?: Transports;
   log?: Logger;
   now?: () => number;
@@ -88,7 +91,14 @@ export function createEdge(opts: EdgeOptions): Edge {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
   for (const problem of settings.problems) log("warn", "settings.invalid", { problem });
-  const config = new ConfigStore({ kv: opts.kv ?? opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
+  const config = new ConfigStore({
+    kv: opts.kv ?? opts.env.EDGELB_KV,
+    clusters: settings.clusters,
+    ttlMs: settings.cacheTtlMs,
+    log,
+    now,
+    ...(opts.cache ? { location: new LocationCopy(opts.cache) } : {}),
+  });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
   const ejection = healthSettings(opts.env as HealthVars);
   for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });

@@ -10,7 +10,8 @@ let edge: Edge | undefined;
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    edge ??= createEdge({ env });
+    // caches.default is per location: its isolates share each cluster's snapshot through it (a no-op on workers.dev).
+    edge ??= createEdge({ env, cache: caches.default });
     return edge.fetch(request, ctx);
   },
 } satisfies ExportedHandler<Env>;

@@ -41,7 +41,8 @@ export interface Settings {
   problems: string[];
 }
 
-const DEFAULT_TTL_S = 10;
+// KV itself takes up to ~60 s to reach other locations: reading it more often buys nothing.
+const DEFAULT_TTL_S = 60;
 const DEFAULT_MAX_PUSH = 10 * 1024 * 1024;
 
 export function readSettings(env: Partial<Env>): Settings {
