@@ -24,9 +24,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSnapshot, type Snapshot } from "../../worker/snapshot/schema.ts";
-import type { Obj } from "../cluster/api/selectors.ts";
-import { startCluster, type SimCluster } from "../cluster/cluster.ts";
-import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
+import type { Obj } from "../../lab/cluster/api/selectors.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
+import { startEdgeWorker, type EdgeWorker } from "../../lab/edge/start-worker.ts";
 import { spawnAgent, type AgentLine, type AgentProcess } from "./agent-process.ts";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy.ts";
 import { watchGenerations, type GenerationWatch } from "./generations.ts";

@@ -11,9 +11,9 @@
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { Demo } from "./demo.ts";
-import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
-import { agentLogger, demoLog, formatWorkerLine, terminalOutput } from "./logs.ts";
+import type { Demo } from "./demo/demo.ts";
+import { assertPortFree, DemoError, PortInUseError } from "./demo/ports.ts";
+import { agentLogger, demoLog, formatWorkerLine, terminalOutput } from "./demo/logs.ts";
 
 function port(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`"${value}" is not a port (0–65535)`);
@@ -128,7 +128,7 @@ try {
     ];
     for (const f of files) rmSync(f, { force: true });
   });
-  const { startDemo } = await import("./demo.ts");
+  const { startDemo } = await import("./demo/demo.ts");
   demo = await startDemo({
     host: flags.host,
     port: flags.port,
@@ -152,7 +152,7 @@ try {
 
 keepOnlyOurSignalHandlers();
 {
-  const { instructions } = await import("./instructions.ts");
+  const { instructions } = await import("./demo/instructions.ts");
   // What the user waited for: from the process start, module loading included.
   demo.startupMs = Math.round(process.uptime() * 1000);
   for (const line of instructions(demo, out)) out.line(line);
