@@ -39,6 +39,8 @@ export interface PlainWorkerOptions {
   vars?: Record<string, string>;
   /** Bind an in-memory KV namespace under this name (edgelb: EDGELB_KV). */
   kvBinding?: string;
+  /** Source of the KV service module instead of the in-memory one (e.g. one that forwards to a shared emulation). */
+  kvModuleSource?: string;
   /** Listen address; default 127.0.0.1. */
   host?: string;
   startTimeoutMs?: number;
@@ -151,7 +153,8 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
     }
     const module = "worker.js";
     await copyFile(await bundled, path.join(dir, module));
-    if (o.kvBinding) await copyFile(path.join(HERE, "kv-memory.js"), path.join(dir, "kv-memory.js"));
+    if (o.kvBinding && o.kvModuleSource !== undefined) await writeFile(path.join(dir, "kv-memory.js"), o.kvModuleSource);
+    else if (o.kvBinding) await copyFile(path.join(HERE, "kv-memory.js"), path.join(dir, "kv-memory.js"));
     const host = o.host ?? "127.0.0.1";
     const configPath = path.join(dir, "config.capnp");
     await writeFile(

@@ -182,6 +182,12 @@ export class ConfigStore {
   private async fromLocation(state: ClusterState, epoch: number): Promise<{ changed: boolean; seen?: EntryHead }> {
     const r = await this.location!.read(state.name, this.now(), (head) => headTag(head) !== state.tag && !newerThan(servedHead(state), head));
     if (r.kind === "none") return { changed: false };
+    if (r.kind === "unavailable") {
+      // No shared copy here (a runtime without a cache): this isolate's own reads pace KV.
+      if (state.locationError !== r.reason) this.opts.log("warn", "config.location_unavailable", { cluster: state.name, reason: r.reason });
+      state.locationError = r.reason;
+      return { changed: false };
+    }
     if (r.kind === "ignored") {
       if (state.locationError !== r.reason) this.opts.log("warn", "config.location_ignored", { cluster: state.name, reason: r.reason, action: "reading KV" });
       state.locationError = r.reason;

@@ -17,6 +17,8 @@ export function entryKey(cluster: string): string {
 
 export type LocationRead =
   | { kind: "none" }
+  /** The Cache itself failed: like no copy, but said once. */
+  | { kind: "unavailable"; reason: string }
   /** An entry was there but is unusable: read KV instead. */
   | { kind: "ignored"; reason: string }
   /** Valid head, body not read: the caller already has this value (or a newer one). */
@@ -61,7 +63,7 @@ export class LocationCopy {
     try {
       res = await this.cache.match(entryKey(cluster));
     } catch (err) {
-      return { kind: "ignored", reason: `cache read failed: ${(err as Error).message}` };
+      return { kind: "unavailable", reason: `cache read failed: ${(err as Error).message}` };
     }
     if (!res) return { kind: "none" };
     const head = await decodeHead(res.headers, cluster, now);

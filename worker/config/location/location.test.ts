@@ -110,6 +110,28 @@ describe("KV reads per location", () => {
   });
 });
 
+describe("a Cache that fails", () => {
+  it("costs no extra KV reads: each isolate reads KV once per interval, and says once that the copy is unavailable", async () => {
+    const broken: LocationCache = {
+      match: async () => {
+        throw new Error("cache unavailable");
+      },
+      put: async () => {
+        throw new Error("cache unavailable");
+      },
+    };
+    const t = await location({ isolates: 2, cache: broken });
+    t.kv.put(t.cluster, snap(t.cluster, 1, "app.example.com"));
+    for (let s = 0; s < 120; s++) {
+      for (let i = 0; i < 2; i++) await t.request(i);
+      t.advance(1_000);
+    }
+    expect(t.serves(0, "app.example.com") && t.serves(1, "app.example.com")).toBe(true);
+    expect(t.kv.reads()).toBe(4);
+    expect(t.log.entries.filter((e) => e.event === "config.location_unavailable")).toHaveLength(2);
+  });
+});
+
 describe("pushes and the location copy", () => {
   it("a push installs at once in the isolate that took it and reaches the others through the copy, without a KV read", async () => {
     const t = await location({ isolates: 3 });
