@@ -1,0 +1,82 @@
+// Convergence across locations (issue 19): three locations of the real worker
+// in plain workerd, KV propagating to the others after 1 s, the agent pushing
+// to location 0. For each scenario and each location: how long until it
+// stopped sending to the old node, and that no request failed.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSimulation, type LocationReport, type Simulation } from "./simulation.ts";
+
+const PROPAGATION_MS = 1_000;
+const CACHE_TTL_S = 1;
+const HEALTH = { intervalMs: 200, fall: 2 };
+/** Detection (fall × interval) + debounce + push + KV propagation + refresh interval + checks, with room for a loaded machine. */
+const BOUND_MS = 8_000;
+const CONNECT_TIMEOUT_MS = 2_000;
+
+let sim: Simulation;
+
+beforeAll(async () => {
+  sim = await startSimulation({
+    locations: 3,
+    propagationMs: PROPAGATION_MS,
+    cacheTtlS: CACHE_TTL_S,
+    addressBase: "127.22.40",
+    nodes: 3,
+    health: HEALTH,
+    everyMs: 40,
+    vars: { EDGELB_CONTROL_HOSTS: "127.22.40.2,127.22.40.3,127.22.40.4" },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await sim?.stop();
+});
+
+/** Runs traffic through every location while `change` happens; returns the per-location report. */
+async function scenario(host: string, oldNode: string, change: () => Promise<void> | void): Promise<LocationReport[]> {
+  sim.outcomes.length = 0;
+  sim.startTraffic(host);
+  try {
+    await sim.until(() => sim.outcomes.filter((o) => o.node === oldNode).length > 0 || sim.outcomes.length > 30, "traffic before the change", 10_000);
+    const since = Date.now();
+    await change();
+    await sim.until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, BOUND_MS + 5_000);
+    await sim.stopTraffic();
+    const report = sim.report({ since, node: oldNode, slowMs: CONNECT_TIMEOUT_MS });
+    const failures = sim.outcomes.filter((o) => !o.ok).slice(0, 5);
+    expect(failures, JSON.stringify(report)).toEqual([]);
+    return report;
+  } finally {
+    await sim.stopTraffic();
+  }
+}
+
+function expectConverged(report: LocationReport[]): void {
+  for (const r of report) {
+    expect(r.failed, `location ${r.location}`).toBe(0);
+    expect(r.waitedOnConnectTimeout, `location ${r.location}`).toBe(0);
+    expect(r.convergedMs, `location ${r.location}: ${JSON.stringify(report)}`).toBeLessThanOrEqual(BOUND_MS);
+  }
+}
+
+describe("every location follows the cluster (KV propagation 1 s, agent pushes to location 0)", () => {
+  it("a node fails its health check: every location stops sending to it, no request fails", async () => {
+    await sim.serve({ name: "web", host: "web.example.com", podsOn: ["node-1", "node-2", "node-3"] });
+    const report = await scenario("web.example.com", "node-2", () => sim.cluster.node("node-2").setHealthy(false));
+    expectConverged(report);
+    sim.cluster.node("node-2").setHealthy(true);
+  });
+
+  it("a Local Service's pods move to other nodes: every location stops sending to the old node", async () => {
+    await sim.serve({ name: "local", host: "local.example.com", local: true, podsOn: ["node-1", "node-3"] });
+    const report = await scenario("local.example.com", "node-3", () => sim.cluster.placePods("local", ["node-1", "node-2"]).then(() => {}));
+    expectConverged(report);
+  });
+
+  it("a node is drained and removed: every location stops sending to it, no request fails", async () => {
+    const report = await scenario("web.example.com", "node-3", async () => {
+      await sim.cluster.placePods("web", ["node-1", "node-2"]);
+      await sim.cluster.removeNode("node-3");
+    });
+    expectConverged(report);
+  });
+});
