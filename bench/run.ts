@@ -3,7 +3,7 @@
 // bench/results.md and bench/results.json.
 //
 //   npm run bench                       # everything (~6–8 minutes on 2 cores)
-//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn (comma-separated)
+//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn, convergence (comma-separated)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
 //   npm run bench -- --no-write         # full run, print only
 // A partial run (--only) rewrites its own sections in the results files and
@@ -21,9 +21,10 @@ import { renderMarkdown, renderText, summarySection, type Section } from "./lib/
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
+import { runConvergence } from "./convergence.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn"];
+const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "convergence"];
 
 const { values } = parseArgs({
   options: {
@@ -102,6 +103,12 @@ async function main(): Promise<void> {
         },
         cp,
       ),
+    );
+  }
+  if (only.has("convergence")) {
+    // Realistic KV propagation (60 s) and refresh interval; --quick shortens both to see it work.
+    sections.push(
+      await runConvergence({ locations: 5, propagationMs: quick ? 5_000 : 60_000, cacheTtlS: quick ? 5 : 60, addressBase: "127.22.41", log }),
     );
   }
   await cleanupAll();

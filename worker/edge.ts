@@ -10,7 +10,9 @@
 import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
+import { FastPath } from "./config/fast/index.ts";
 import { LocationCopy, type LocationCache } from "./config/location/index.ts";
+import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/index.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
@@ -98,6 +100,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     log,
     now,
     ...(opts.cache ? { location: new LocationCopy(opts.cache) } : {}),
+    ...(fastPath(opts, settings.fastCheckMs, now, log)),
   });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
   const ejection = healthSettings(opts.env as HealthVars);
@@ -362,6 +365,14 @@ function edgeStatus(s: {
       };
     }),
   };
+}
+
+/** The fast path when the generations object is bound and its check is on. */
+function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log: Logger): { fast?: FastPath } {
+  const ns = opts.env.EDGELB_GENERATIONS;
+  if (!ns || intervalMs <= 0) return {};
+  const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), intervalMs, now, log }) };
 }
 
 /** EDGELB_CLIENT_BODY_TIMEOUT_MS: the client-body idle timeout (default 60 s). */

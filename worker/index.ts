@@ -4,6 +4,8 @@ import { createEdge, type Edge } from "./edge.ts";
 import type { Env } from "./env/index.ts";
 
 export { createEdge } from "./edge.ts";
+// The fast path's Durable Object (wrangler.toml: EDGELB_GENERATIONS).
+export { EdgelbGenerations } from "./generations/index.ts";
 export type { Env } from "./env/index.ts";
 
 let edge: Edge | undefined;

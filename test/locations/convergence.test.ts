@@ -31,23 +31,10 @@ afterAll(async () => {
   await sim?.stop();
 });
 
-/** Runs traffic through every location while `change` happens; returns the per-location report. */
 async function scenario(host: string, oldNode: string, change: () => Promise<void> | void): Promise<LocationReport[]> {
-  sim.outcomes.length = 0;
-  sim.startTraffic(host);
-  try {
-    await sim.until(() => sim.outcomes.filter((o) => o.node === oldNode).length > 0 || sim.outcomes.length > 30, "traffic before the change", 10_000);
-    const since = Date.now();
-    await change();
-    await sim.until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, BOUND_MS + 5_000);
-    await sim.stopTraffic();
-    const report = sim.report({ since, node: oldNode, slowMs: CONNECT_TIMEOUT_MS });
-    const failures = sim.outcomes.filter((o) => !o.ok).slice(0, 5);
-    expect(failures, JSON.stringify(report)).toEqual([]);
-    return report;
-  } finally {
-    await sim.stopTraffic();
-  }
+  const { report, failures } = await sim.scenario({ host, oldNode, change, timeoutMs: BOUND_MS + 5_000, slowMs: CONNECT_TIMEOUT_MS });
+  expect(failures.slice(0, 5), JSON.stringify(report)).toEqual([]);
+  return report;
 }
 
 function expectConverged(report: LocationReport[]): void {

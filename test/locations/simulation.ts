@@ -58,6 +58,11 @@ export interface Simulation {
   report(o: { since: number; node: string; slowMs: number }): LocationReport[];
   /** True when the last `n` answers of every location (started after `since`) avoided `node`. */
   allAvoid(node: string, since: number, n: number): boolean;
+  /**
+   * Traffic through every location while `change` happens, until every
+   * location has stopped sending to `oldNode` (bounded by `timeoutMs`).
+   */
+  scenario(o: { host: string; oldNode: string; change: () => Promise<void> | void; timeoutMs: number; slowMs: number }): Promise<{ report: LocationReport[]; failures: Outcome[] }>;
   stop(): Promise<void>;
 }
 
@@ -213,6 +218,20 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
           const mine = outcomes.filter((x) => x.location === location && x.startedAt >= since);
           return mine.length >= n && mine.slice(-n).every((x) => x.ok && x.node !== node);
         });
+      },
+      async scenario({ host, oldNode, change, timeoutMs, slowMs }) {
+        outcomes.length = 0;
+        sim.startTraffic(host);
+        try {
+          await until(() => outcomes.some((x) => x.node === oldNode) || outcomes.length > 30, "traffic before the change", 10_000);
+          const since = Date.now();
+          await change();
+          await until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, timeoutMs);
+          await sim.stopTraffic();
+          return { report: sim.report({ since, node: oldNode, slowMs }), failures: outcomes.filter((x) => !x.ok) };
+        } finally {
+          await sim.stopTraffic();
+        }
       },
       stop: async () => {
         running = false;

@@ -9,6 +9,8 @@
 import { parseSnapshot, snapshotKey, type Snapshot } from "../snapshot/schema.ts";
 import type { Logger } from "../log/index.ts";
 import { buildIndex, EMPTY_INDEX, type RouteIndex } from "./routes.ts";
+import type { Versions } from "../generations/index.ts";
+import { versionKey, type FastPath } from "./fast/index.ts";
 import { headTag, LocationCopy, type EntryHead, type StoredValue } from "./location/index.ts";
 import { epochOf, isOlder, parseTombstone, type Version } from "./stored.ts";
 
@@ -30,7 +32,7 @@ export interface ClusterState {
   loadedAt?: number;
   /** When KV was last read for this cluster (ms): by this isolate, or by another of its location (the location copy's read time). */
   checkedAt?: number;
-  source?: "kv" | "push" | "location";
+  source?: "kv" | "push" | "location" | "fast";
   /** Install epoch of the served snapshot (KV metadata); undefined for values written without one. */
   epoch?: number;
   /** The newest deletion seen (a tombstone): older snapshots read later are not served again. */
@@ -43,6 +45,8 @@ export interface ClusterState {
   tag?: string;
   /** The last reason the location copy was ignored, to log each reason once. */
   locationError?: string;
+  /** The fast path's version this isolate last fetched (not fetched again). */
+  fastSeen?: string;
 }
 
 export interface ConfigStoreOptions {
@@ -56,6 +60,8 @@ export interface ConfigStoreOptions {
   location?: LocationCopy;
   /** How often to look at the location copy (default LOCATION_CHECK_MS, at most ttlMs). */
   checkMs?: number;
+  /** The fast path (generations Durable Object): newer versions are fetched from it without waiting for KV. */
+  fast?: FastPath;
 }
 
 export class ConfigStore {
@@ -79,7 +85,7 @@ export class ConfigStore {
     this.clusters = opts.clusters;
     this.now = opts.now ?? Date.now;
     this.location = opts.location;
-    this.checkMs = opts.location ? Math.min(opts.ttlMs, opts.checkMs ?? LOCATION_CHECK_MS) : opts.ttlMs;
+    this.checkMs = opts.location || opts.fast ? Math.min(opts.ttlMs, opts.checkMs ?? LOCATION_CHECK_MS) : opts.ttlMs;
     for (const name of opts.clusters) this.states.set(name, { name });
   }
 
@@ -139,7 +145,8 @@ export class ConfigStore {
     if (this.refreshing) return this.refreshing;
     this.lastRefresh = this.now();
     const epoch = this.epoch;
-    this.refreshing = Promise.all(this.clusters.map((c) => this.refreshCluster(c, epoch)))
+    this.refreshing = (this.opts.fast ? this.opts.fast.versions() : Promise.resolve(undefined))
+      .then((versions) => Promise.all(this.clusters.map((c) => this.refreshCluster(c, epoch, versions))))
       .then((changed) => {
         if (changed.some(Boolean)) this.rebuild();
         if (this.unknownClusters() > 0) {
@@ -161,7 +168,7 @@ export class ConfigStore {
     return [...this.states.values()].filter((s) => this.isUnknown(s)).map((s) => s.name);
   }
 
-  private async refreshCluster(name: string, epoch: number): Promise<boolean> {
+  private async refreshCluster(name: string, epoch: number, versions: Versions | undefined): Promise<boolean> {
     const state = this.states.get(name)!;
     let changed = false;
     let seen: EntryHead | undefined;
@@ -169,6 +176,17 @@ export class ConfigStore {
       const r = await this.fromLocation(state, epoch);
       changed = r.changed;
       seen = r.seen;
+    }
+    const fast = versions?.[name];
+    if (fast && this.opts.fast && this.wantsFast(state, fast, seen)) {
+      state.fastSeen = versionKey(fast);
+      const value = await this.opts.fast.value(name);
+      if (value && (epoch === this.epoch || this.isUnknown(state))) {
+        const at = this.now();
+        if (this.consider(state, value, at, "fast")) changed = true;
+        // The location's other isolates take it from the copy instead of asking the object too.
+        if (this.location && !newerThan(seen, value)) await this.share(state, value, at);
+      }
     }
     // The location (or this isolate) read KV less than ttlMs ago: KV has nothing newer to say yet.
     if (state.checkedAt !== undefined && this.now() - state.checkedAt < this.opts.ttlMs) return changed;
@@ -206,8 +224,20 @@ export class ConfigStore {
     return { changed, seen: r.head };
   }
 
-  /** A valid value from the location copy, read from KV at `readAt`. */
-  private consider(state: ClusterState, value: StoredValue, readAt: number): boolean {
+  /** Is the fast path's version one this isolate has not considered, and not older than what it serves? */
+  private wantsFast(state: ClusterState, fast: Versions[string], seen: EntryHead | undefined): boolean {
+    const key = versionKey(fast);
+    if (state.fastSeen === key) return false;
+    if (seen && seen.kind === fast.kind && seen.generation === fast.generation && (seen.epoch ?? null) === fast.epoch) return false;
+    const version: Version = { epoch: fast.epoch ?? undefined, generation: fast.generation };
+    const served = servedHead(state);
+    if (fast.kind === "snapshot") return !served || isOlder(served, version);
+    // A deletion: news only while something at or before it is served.
+    return served !== undefined && !isOlder(version, served);
+  }
+
+  /** A valid value from the location copy (read from KV at `readAt`) or the fast path. */
+  private consider(state: ClusterState, value: StoredValue, readAt: number, source: "location" | "fast" = "location"): boolean {
     if (value.kind === "missing") {
       // A read from before this isolate installed its snapshot (a push) says nothing about it.
       if (!state.snapshot || readAt <= (state.loadedAt ?? 0)) return false;
@@ -217,7 +247,7 @@ export class ConfigStore {
     }
     if (value.text === state.text) return false;
     if (value.kind === "tombstone") return this.deletedIn(state, value.tombstone, value.text);
-    const accepted = this.accept(state, value.snapshot, value.text, "location", value.epoch);
+    const accepted = this.accept(state, value.snapshot, value.text, source, value.epoch);
     if (accepted) state.lastRead = value;
     return accepted;
   }
@@ -232,11 +262,21 @@ export class ConfigStore {
     }
   }
 
-  /** After a push or delete through this isolate: the location's other isolates take it from the copy. */
+  /**
+   * After a push or delete through this isolate: the location's other
+   * isolates take it from the copy, other locations from the fast path.
+   */
   async publish(cluster: string): Promise<void> {
     const state = this.states.get(cluster);
-    if (!state?.lastRead || !this.location) return;
-    await this.share(state, state.lastRead, this.now());
+    const value = state?.lastRead;
+    if (!state || !value) return;
+    await Promise.all([
+      this.location ? this.share(state, value, this.now()) : undefined,
+      this.opts.fast?.publish(cluster, value).then(() => {
+        if (value.kind === "snapshot") state.fastSeen = versionKey({ kind: "snapshot", generation: value.snapshot.generation, epoch: value.epoch ?? null });
+        else if (value.kind === "tombstone") state.fastSeen = versionKey({ kind: "tombstone", generation: value.tombstone.generation, epoch: value.tombstone.installEpoch });
+      }),
+    ]);
   }
 
   /** Reads KV; `value` is what it held when valid (to share with the location). */
@@ -327,7 +367,7 @@ export class ConfigStore {
     return true;
   }
 
-  private accept(state: ClusterState, snapshot: Snapshot, text: string, source: "kv" | "push" | "location", epoch: number | undefined, force = false): boolean {
+  private accept(state: ClusterState, snapshot: Snapshot, text: string, source: "kv" | "push" | "location" | "fast", epoch: number | undefined, force = false): boolean {
     if (snapshot.cluster !== state.name) {
       const error = `KV key ${snapshotKey(state.name)} holds a snapshot of cluster "${snapshot.cluster}"`;
       if (state.lastError !== error) this.opts.log("error", "config.rejected", { cluster: state.name, error });
