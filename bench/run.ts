@@ -107,9 +107,12 @@ async function main(): Promise<void> {
   }
   if (only.has("convergence")) {
     // Realistic KV propagation (60 s) and refresh interval; --quick shortens both to see it work.
-    sections.push(
-      await runConvergence({ locations: 5, propagationMs: quick ? 5_000 : 60_000, cacheTtlS: quick ? 5 : 60, addressBase: "127.22.41", log }),
-    );
+    const base = { locations: 5, propagationMs: quick ? 5_000 : 60_000, cacheTtlS: quick ? 5 : 60, log };
+    sections.push(await runConvergence({ ...base, fastCheckS: 5, addressBase: "127.22.41", title: "4a. Convergence across locations, fast path on (defaults)" }));
+    await cleanupAll();
+    sections.push(await runConvergence({ ...base, fastCheckS: 2, addressBase: "127.22.42", title: "4b. Convergence across locations, fast path checked every 2 s" }));
+    await cleanupAll();
+    sections.push(await runConvergence({ ...base, addressBase: "127.22.43", title: "4c. Convergence across locations, KV only (no generations object)" }));
   }
   await cleanupAll();
 

@@ -12,7 +12,7 @@ import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
 import { LocationCopy, type LocationCache } from "./config/location/index.ts";
-import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/index.ts";
+import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";

@@ -15,7 +15,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { killChild, track, trackDir } from "../lib/cleanup.ts";
-import { renderConfig } from "./config.ts";
+import { renderConfig, type WorkerdConfigInput } from "./config.ts";
 import { processCpuSeconds } from "./cpu.ts";
 
 // The platform binary the workerd package installed (its bin/ may be a shim).
@@ -41,6 +41,10 @@ export interface PlainWorkerOptions {
   kvBinding?: string;
   /** Source of the KV service module instead of the in-memory one (e.g. one that forwards to a shared emulation). */
   kvModuleSource?: string;
+  /** More files beside the config (modules an own config embeds). */
+  extraFiles?: Record<string, string>;
+  /** Renders the capnp config instead of renderConfig (e.g. with Durable Object namespaces). */
+  render?: (input: WorkerdConfigInput) => string;
   /** Listen address; default 127.0.0.1. */
   host?: string;
   startTimeoutMs?: number;
@@ -157,9 +161,10 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
     else if (o.kvBinding) await copyFile(path.join(HERE, "kv-memory.js"), path.join(dir, "kv-memory.js"));
     const host = o.host ?? "127.0.0.1";
     const configPath = path.join(dir, "config.capnp");
+    for (const [name, text] of Object.entries(o.extraFiles ?? {})) await writeFile(path.join(dir, name), text);
     await writeFile(
       configPath,
-      renderConfig({
+      (o.render ?? renderConfig)({
         module,
         compatibilityDate: s.compatibilityDate,
         compatibilityFlags: s.compatibilityFlags,

@@ -11,6 +11,7 @@ import { createAgent, type Agent } from "../../sync-agent/agent.ts";
 import { defaultConfig } from "../../sync-agent/config.ts";
 import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
 import { startPlainWorker, type PlainWorker } from "../../bench/workerd/index.ts";
+import { forwarderJs, renderHome, renderLocation, ROUTER_JS } from "./generations-home.ts";
 import { startKvHub, type KvHub } from "./kv-hub.ts";
 
 export const CLUSTER = "home";
@@ -40,6 +41,8 @@ export interface SimulationOptions {
   /** Agent health probing. */
   health?: { intervalMs: number; fall: number };
   vars?: Record<string, string>;
+  /** The fast path: the generations object (in its own workerd) and EDGELB_FAST_CHECK in seconds; absent: KV only. */
+  fastCheckS?: number;
 }
 
 export interface Simulation {
@@ -101,6 +104,12 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
     stops.push(() => cluster.stop());
     const kv = await startKvHub({ host: `${o.addressBase}.1`, propagationMs: o.propagationMs });
     stops.push(() => kv.close());
+    let home: PlainWorker | undefined;
+    if (o.fastCheckS !== undefined) {
+      home = await startPlainWorker({ name: "generations home", entry: "worker/index.ts", host: `${o.addressBase}.9`, extraFiles: { "router.js": ROUTER_JS }, render: renderHome });
+      const h = home;
+      stops.push(() => h.stop());
+    }
     const workers: PlainWorker[] = [];
     for (let i = 0; i < o.locations; i++) {
       const w = await startPlainWorker({
@@ -109,7 +118,14 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
         kvBinding: "EDGELB_KV",
         kvModuleSource: kv.moduleFor(`loc${i}`),
         host: `${o.addressBase}.${2 + i}`,
-        vars: { EDGELB_PUSH_TOKEN: TOKEN, EDGELB_CLUSTERS: CLUSTER, EDGELB_CACHE_TTL: String(o.cacheTtlS), ...o.vars },
+        vars: {
+          EDGELB_PUSH_TOKEN: TOKEN,
+          EDGELB_CLUSTERS: CLUSTER,
+          EDGELB_CACHE_TTL: String(o.cacheTtlS),
+          ...(o.fastCheckS !== undefined ? { EDGELB_FAST_CHECK: String(o.fastCheckS) } : {}),
+          ...o.vars,
+        },
+        ...(home ? { extraFiles: { "forwarder.js": forwarderJs(home.url) }, render: renderLocation } : {}),
       });
       workers.push(w);
       stops.push(() => w.stop());

@@ -9,7 +9,7 @@
 import { parseSnapshot, snapshotKey, type Snapshot } from "../snapshot/schema.ts";
 import type { Logger } from "../log/index.ts";
 import { buildIndex, EMPTY_INDEX, type RouteIndex } from "./routes.ts";
-import type { Versions } from "../generations/index.ts";
+import type { Versions } from "../generations/api.ts";
 import { versionKey, type FastPath } from "./fast/index.ts";
 import { headTag, LocationCopy, type EntryHead, type StoredValue } from "./location/index.ts";
 import { epochOf, isOlder, parseTombstone, type Version } from "./stored.ts";

@@ -10,32 +10,16 @@
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { isOlder } from "../config/stored.ts";
+import { ValueVersion, type GenerationsApi, type Versions } from "./api.ts";
 
-/** The one object every location talks to. */
-export const GENERATIONS_OBJECT = "edgelb-generations";
+export { GENERATIONS_OBJECT, ValueVersion, Versions, type GenerationsApi } from "./api.ts";
+
 // Characters, not bytes: at most 3 UTF-8 bytes each, so a chunk stays under the 2 MB value limit.
 const CHUNK = 512 * 1024;
-
-export const ValueVersion = v.object({
-  kind: v.picklist(["snapshot", "tombstone"]),
-  generation: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER)),
-  epoch: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
-});
-export type ValueVersion = v.InferOutput<typeof ValueVersion>;
 
 interface Stored extends ValueVersion {
   chunks: number;
   bytes: number;
-}
-
-export const Versions = v.record(v.string(), ValueVersion);
-export type Versions = v.InferOutput<typeof Versions>;
-
-/** What the worker calls (RPC: one billed request per call). */
-export interface GenerationsApi {
-  versions(): Promise<Versions>;
-  value(cluster: string): Promise<{ version: ValueVersion; text: string } | null>;
-  publish(cluster: string, version: ValueVersion, text: string): Promise<{ stored: boolean; current: ValueVersion }>;
 }
 
 const asVersion = (x: ValueVersion) => ({ epoch: x.epoch ?? undefined, generation: x.generation });

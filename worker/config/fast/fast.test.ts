@@ -3,7 +3,7 @@
 // of KV; one clock for all.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { GENERATIONS_OBJECT, type GenerationsApi } from "../../generations/index.ts";
+import { GENERATIONS_OBJECT, type GenerationsApi } from "../../generations/api.ts";
 import { memoryLogger } from "../../log/index.ts";
 import { SNAPSHOT_SCHEMA, type Snapshot, type SnapshotInput } from "../../snapshot/schema.ts";
 import { ConfigStore, type ConfigKV } from "../index.ts";

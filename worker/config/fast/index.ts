@@ -7,8 +7,8 @@
 import * as v from "valibot";
 import type { Logger } from "../../log/index.ts";
 import { parseSnapshot } from "../../snapshot/schema.ts";
-import type { GenerationsApi, ValueVersion, Versions as VersionsT } from "../../generations/index.ts";
-import { ValueVersion as ValueVersionSchema, Versions } from "../../generations/index.ts";
+import type { GenerationsApi, ValueVersion, Versions as VersionsT } from "../../generations/api.ts";
+import { ValueVersion as ValueVersionSchema, Versions } from "../../generations/api.ts";
 import type { LocationCache, StoredValue } from "../location/index.ts";
 import { parseTombstone } from "../stored.ts";
 
