@@ -102,7 +102,9 @@ export class ConfigStore {
    */
   async ready(waitUntil: (p: Promise<unknown>) => void): Promise<void> {
     if (!this.loadedOnce) {
-      this.loadedOnce = this.refresh();
+      // The first request waits for the location copy or KV, never for the fast path (a round trip
+      // to the Durable Object, maybe across the world): the next check, checkMs later, asks it.
+      this.loadedOnce = this.refresh({ fast: false });
     }
     await this.loadedOnce;
     if (this.failures > 0 && this.unknownClusters() > 0) {
@@ -141,11 +143,11 @@ export class ConfigStore {
   }
 
   /** Brings every served cluster up to date from the location copy and, when that is too old, KV (one flight at a time). */
-  refresh(): Promise<void> {
+  refresh(o: { fast?: boolean } = {}): Promise<void> {
     if (this.refreshing) return this.refreshing;
     this.lastRefresh = this.now();
     const epoch = this.epoch;
-    this.refreshing = (this.opts.fast ? this.opts.fast.versions() : Promise.resolve(undefined))
+    this.refreshing = (this.opts.fast && o.fast !== false ? this.opts.fast.versions() : Promise.resolve(undefined))
       .then((versions) => Promise.all(this.clusters.map((c) => this.refreshCluster(c, epoch, versions))))
       .then((changed) => {
         if (changed.some(Boolean)) this.rebuild();

@@ -159,6 +159,24 @@ describe("the fast path (generations Durable Object)", () => {
     expect(w.log.entries.filter((e) => e.event === "config.fast_unavailable")).toHaveLength(1);
   });
 
+  it("a cold isolate's first request does not wait for the object", async () => {
+    let asked = 0;
+    const w = await world({
+      stub: () =>
+        ({
+          versions: () => {
+            asked++;
+            return new Promise(() => {}); // never answers
+          },
+        }) as unknown as GenerationsApi,
+    });
+    const i = await w.isolate("mad");
+    i.kv.set(snap(w.cluster, 1, "app.example.com"));
+    await i.store.ready(() => {});
+    expect(i.serves("app.example.com")).toBe(true);
+    expect(asked).toBe(0);
+  });
+
   it("refuses a value from the object that does not match its version or cluster", async () => {
     const w = await world({
       stub: () =>
