@@ -42,7 +42,7 @@ function staleKV() {
   return { kv, reads: () => reads, set: (v: unknown) => (value = JSON.stringify(v)) };
 }
 
-async function world(o: { cluster?: string; stub?: () => GenerationsApi } = {}) {
+async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeoutMs?: number } = {}) {
   const cluster = o.cluster ?? unique("fast");
   let now = 1_000_000;
   const log = memoryLogger();
@@ -50,7 +50,7 @@ async function world(o: { cluster?: string; stub?: () => GenerationsApi } = {}) 
   const isolate = async (location: string) => {
     let loc = locations.get(location);
     if (!loc) locations.set(location, (loc = { cache: await caches.open(unique(`kv14-${location}`)), kv: staleKV() }));
-    const fast = new FastPath({ stub: o.stub ?? realStub, cache: loc.cache, intervalMs: 5_000, now: () => now, log });
+    const fast = new FastPath({ stub: o.stub ?? realStub, cache: loc.cache, intervalMs: 5_000, now: () => now, log, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
     const store = new ConfigStore({ kv: loc.kv.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, location: new LocationCopy(loc.cache), fast });
     const request = async () => {
       const pending: Promise<unknown>[] = [];
@@ -175,6 +175,23 @@ describe("the fast path (generations Durable Object)", () => {
     await i.store.ready(() => {});
     expect(i.serves("app.example.com")).toBe(true);
     expect(asked).toBe(0);
+  });
+
+  it("an object that never answers does not hold the refresh: KV changes still arrive", async () => {
+    const w = await world({
+      timeoutMs: 30,
+      stub: () => ({ versions: () => new Promise(() => {}) }) as unknown as GenerationsApi,
+    });
+    const i = await w.isolate("bog");
+    i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await i.request();
+    i.kv.set(snap(w.cluster, 2, "two.example.com"));
+    for (let s = 0; s < 70 && !i.serves("two.example.com"); s++) {
+      w.advance(1_000);
+      await i.request();
+    }
+    expect(i.serves("two.example.com")).toBe(true);
+    expect(w.log.entries.find((e) => e.event === "config.fast_unavailable")).toMatchObject({ error: "versions: no answer within 30 ms" });
   });
 
   it("refuses a value from the object that does not match its version or cluster", async () => {

@@ -29,7 +29,11 @@ export interface FastPathOptions {
   intervalMs: number;
   now: () => number;
   log: Logger;
+  /** Longest wait for one call (default CALL_TIMEOUT_MS): a hung object must not hold the refresh. */
+  timeoutMs?: number;
 }
+
+export const CALL_TIMEOUT_MS = 3_000;
 
 export function versionKey(x: ValueVersion): string {
   return `${x.kind}:${x.epoch ?? "-"}:${x.generation}`;
@@ -54,7 +58,7 @@ export class FastPath {
     }
     try {
       this.requests++;
-      const versions = v.parse(Versions, await this.o.stub().versions());
+      const versions = v.parse(Versions, await this.bounded(() => this.o.stub().versions()));
       this.memo = { at: now, versions };
       this.ok();
       await this.writeShared(now, versions);
@@ -72,7 +76,7 @@ export class FastPath {
     let answer: v.InferOutput<typeof ValueAnswer>;
     try {
       this.requests++;
-      answer = v.parse(ValueAnswer, await this.o.stub().value(cluster));
+      answer = v.parse(ValueAnswer, await this.bounded(() => this.o.stub().value(cluster)));
       this.ok();
     } catch (err) {
       this.fail("value", err);
@@ -100,12 +104,27 @@ export class FastPath {
         : { kind: "tombstone", generation: value.tombstone.generation, epoch: value.tombstone.installEpoch };
     try {
       this.requests++;
-      await this.o.stub().publish(cluster, version, value.text);
+      await this.bounded(() => this.o.stub().publish(cluster, version, value.text));
       this.ok();
       // This isolate knows the new version now: it need not ask before the next interval.
       if (this.memo?.versions) this.memo.versions[cluster] = version;
     } catch (err) {
       this.fail("publish", err);
+    }
+  }
+
+  private async bounded<T>(call: () => Promise<T>): Promise<T> {
+    const ms = this.o.timeoutMs ?? CALL_TIMEOUT_MS;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        call(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
