@@ -3,7 +3,7 @@
 // bench/results.md and bench/results.json.
 //
 //   npm run bench                       # everything (~6–8 minutes on 2 cores)
-//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn, convergence (comma-separated)
+//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn, gate, convergence (comma-separated)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
 //   npm run bench -- --no-write         # full run, print only
 // A partial run (--only) rewrites its own sections in the results files and
@@ -22,9 +22,10 @@ import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
 import { runConvergence } from "./convergence.ts";
+import { runGateBench } from "./gate.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "convergence"];
+const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "convergence"];
 
 const { values } = parseArgs({
   options: {
@@ -87,6 +88,10 @@ async function main(): Promise<void> {
       })),
     );
     await cleanupAll(); // origins, nginx and workers from this section
+  }
+  if (only.has("gate")) {
+    sections.push(await runGateBench({ loadgen, rounds: quick ? 2 : 5, durationS: quick ? 1 : 3, warmupS: 1, connections: 32, threads: 1, addressBase: "127.23.50", log }));
+    await cleanupAll();
   }
   const cp = new Set(["failover", "scale", "flaps", "churn"].filter((s) => only.has(s)));
   if (cp.size) {
