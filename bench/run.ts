@@ -3,7 +3,7 @@
 // bench/results.md and bench/results.json.
 //
 //   npm run bench                       # everything (~6–8 minutes on 2 cores)
-//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn, gate, convergence (comma-separated)
+//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn, gate, gateway, convergence (comma-separated)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
 //   npm run bench -- --no-write         # full run, print only
 // A partial run (--only) rewrites its own sections in the results files and
@@ -23,9 +23,10 @@ import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
 import { runConvergence } from "./convergence.ts";
 import { runGateBench } from "./gate.ts";
+import { runGateway } from "./gateway.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "convergence"];
+const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "gateway", "convergence"];
 
 const { values } = parseArgs({
   options: {
@@ -72,6 +73,10 @@ async function main(): Promise<void> {
   if (only.has("routing")) {
     log("routing cost: worker modules in a separate Node process");
     sections.push(await runRoutingInChild({ quick, log }));
+  }
+  if (only.has("gateway")) {
+    log("gateway routing cost: worker modules in this process");
+    sections.push(await runGateway({ quick, log }));
   }
   if (only.has("dataplane")) {
     sections.push(
