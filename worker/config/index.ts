@@ -464,6 +464,7 @@ export class ConfigStore {
     this.gatewayIndex = buildGatewayIndex(list);
     // A route's filter entry the edge refuses (e.g. setting X-Forwarded-For) is said once per change, not per request.
     for (const problem of this.gatewayIndex.problems.slice(0, 20)) this.opts.log("warn", "gateway.filter_ignored", { problem });
+    for (const c of this.gatewayIndex.conflicts.slice(0, 20)) this.opts.log("warn", "gateway.hostname_conflict", c);
   }
 
   cluster(name: string): ClusterState | undefined {
