@@ -170,6 +170,17 @@ export function createEdge(opts: EdgeOptions): Edge {
     return plainError(404, "this hostname is not served here", requestId);
   };
   const controlHosts = settings.controlHosts;
+  const unavailable = (c: Context, host: string) => {
+    const retryInMs = config.unavailableFor() ?? 1000;
+    // Some cluster was never read: this hostname may be its. Not a 404 that
+    // clients and caches would believe, but "soon".
+    const requestId = requestIdOf(c.req.raw);
+    log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
+    return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
+      "retry-after": String(Math.max(1, Math.ceil(retryInMs / 1000))),
+      "cache-control": "no-store",
+    });
+  };
 
   app.all("*", async (c) => {
     const host = normalizeHost(c.req.header("host") ?? new URL(c.req.url).host);
@@ -185,7 +196,11 @@ export function createEdge(opts: EdgeOptions): Edge {
     const route = lookupHost(config.routes, host);
     // Gateway API hostnames: an exact one beats a Service's wildcard; a Service's own name beats any route.
     const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
-    if (gateway && (!route || (route.pattern.startsWith("*.") && !gateway.pattern.startsWith("*")))) {
+    // Both wildcards: the longer suffix is the more specific (`*.a.example.com` beats `*.example.com`).
+    const gatewayWins = !route || (route.pattern.startsWith("*.") && (!gateway?.pattern.startsWith("*") || (gateway.pattern.startsWith("*.") && gateway.pattern.length > route.pattern.length)));
+    if (gateway && gatewayWins) {
+      // A wildcard or `*` route must not answer a hostname that an unread cluster may own exactly: "soon", as below.
+      if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(c, host);
       return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
     }
     if (route && !isWorkersDev(host)) {
@@ -193,17 +208,7 @@ export function createEdge(opts: EdgeOptions): Edge {
       if (denied) return denied;
       return proxy(c.req.raw, route, deps);
     }
-    const retryInMs = config.unavailableFor();
-    if (retryInMs !== undefined) {
-      // Some cluster was never read: this hostname may be its. Not a 404 that
-      // clients and caches would believe, but "soon".
-      const requestId = requestIdOf(c.req.raw);
-      log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
-      return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
-        "retry-after": String(Math.max(1, Math.ceil(retryInMs / 1000))),
-        "cache-control": "no-store",
-      });
-    }
+    if (config.unavailableFor() !== undefined) return unavailable(c, host);
     return notServed(c, host, route);
   });
 
