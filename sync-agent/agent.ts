@@ -157,6 +157,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       addressFamily: config.addressFamily,
       allowPrivateAddresses: config.allowPrivateAddresses,
       allowedHostnames: config.allowedHostnames,
+      region: config.region,
+      location: config.location,
       pacer: {
         quietMs: config.coalesceMs,
         maxDelayMs: config.maxDelayMs,

@@ -120,7 +120,7 @@ export function createEdge(opts: EdgeOptions): Edge {
   };
 
   // Steering (worker/steering): loaded with the first request (it may read the last good setting from KV).
-  const steeringVars = opts.env as SteeringVars;
+  const steeringVars = opts.env;
   const localMode = steeringVars.EDGELB_LOCAL_MODE?.trim().toLowerCase() === "true";
   if (localMode) log("warn", "settings.local_mode", { problem: `EDGELB_LOCAL_MODE is on: the ${"x-edgelb-test-cf"} header overrides request.cf; never set it in production` });
   const staleAfterMs = staleAfter(steeringVars.EDGELB_STALE_AFTER, log);
@@ -429,16 +429,6 @@ function edgeStatus(s: {
 function clientBodyTimeoutMs(v: string | undefined): number | undefined {
   const n = Number(v);
   return v !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
-}
-
-/** Steering vars (worker/steering); read here, not in readSettings, to keep that module untouched. */
-interface SteeringVars {
-  /** JSON: hostname pattern → { policy, clusters, ... } (docs/multi-cluster.md). */
-  EDGELB_STEERING?: string;
-  /** Seconds after which a cluster whose snapshot did not change is skipped; unset: never. */
-  EDGELB_STALE_AFTER?: string;
-  /** "true" only in the local lab: the x-edgelb-test-cf header stands in for request.cf. */
-  EDGELB_LOCAL_MODE?: string;
 }
 
 function staleAfter(raw: string | undefined, log: Logger): number | undefined {

@@ -303,7 +303,7 @@ export class Controller {
     const state = this.deps.state();
     const topo = computeTopology(state, this.opts);
     this.deps.health.setTargets(healthTargets(topo));
-    const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster);
+    const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster, this.opts);
     this.logVerdicts(topo, state.services);
     this.logFailOpen(desired);
     this.lastDesired = desired;

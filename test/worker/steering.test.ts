@@ -193,7 +193,7 @@ describe("affinity across clusters", () => {
   it("cookie: the client is pinned to the cluster that served it first, also when its node goes away", async () => {
     const p = await pair({ policy: "random", clusters: ["eu", "us"] }, { affinity: "cookie" });
     const first = await p.edge.request(host);
-    const cookies = first.headers.getSetCookie().map((c) => c.split(";")[0]!);
+    const cookies = (first.headers as unknown as { getSetCookie(): string[] }).getSetCookie().map((c) => c.split(";")[0]!);
     expect(cookies.some((c) => c.startsWith("edgelb_affinity_cluster="))).toBe(true);
     const cluster = p.clusterOf(((await first.json()) as Echo).node);
     const cookie = cookies.join("; ");
