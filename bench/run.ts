@@ -21,9 +21,10 @@ import { renderMarkdown, renderText, summarySection, type Section } from "./lib/
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
+import { runSteering } from "./steering.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn"];
+const ALL = ["dataplane", "routing", "steering", "failover", "scale", "flaps", "churn"];
 
 const { values } = parseArgs({
   options: {
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
     log("routing cost: worker modules in a separate Node process");
     sections.push(await runRoutingInChild({ quick, log }));
   }
+  if (only.has("steering")) sections.push(await runSteering({ quick, log }));
   if (only.has("dataplane")) {
     sections.push(
       ...(await runDataPlane({
