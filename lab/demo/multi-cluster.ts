@@ -218,7 +218,8 @@ export function multiClusterInstructions(demo: MultiClusterDemo, out: Pick<Outpu
   lines.push("");
   lines.push(b("One Service, shop, in every cluster, behind " + SHOP_HOSTNAME + " (steering: proximity)"), "");
   lines.push(`  ${c(`curl -s ${url}`)}`);
-  lines.push(d(`      "node" says which cluster answered (${first.name}-node-… or ${second.name}-node-…); without a location, the first cluster`));
+  lines.push(d(`      "node" says which cluster answered (${first.name}-node-… or ${second.name}-node-…); local workerd's own request.cf`));
+  lines.push(d(`      says Austin, Texas, so without a header the nearest cluster to Austin answers`));
   lines.push(`  ${c(`curl -s ${cf("Berlin")} ${url}`)}`);
   lines.push(`  ${c(`curl -s ${cf("New York")} ${url}`)}`);
   lines.push(d(`      steer by location: Berlin is nearest ${first.city} (${first.name}), New York nearest ${second.city} (${second.name})`));
