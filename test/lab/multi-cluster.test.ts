@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dumpDom, ensureChromium } from "../e2e/chromium.ts";
 import { multiClusterInstructions, SAMPLE_CLIENTS, SHOP_HOSTNAME, startMultiClusterDemo, type MultiClusterDemo } from "../../lab/demo/multi-cluster.ts";
 
 let lab: MultiClusterDemo;
@@ -45,6 +46,20 @@ describe("npm start -- --clusters 2", () => {
   it("steers by the test location header: Berlin to eu, New York to us", async () => {
     expect((await shop(SAMPLE_CLIENTS.Berlin)).node).toMatch(/^eu-node-/);
     expect((await shop(SAMPLE_CLIENTS["New York"])).node).toMatch(/^us-node-/);
+  });
+
+  const chromium = ensureChromium();
+  it.skipIf(!chromium.path)("the status page lists shop.localhost's clusters in their order for the viewer's location", async () => {
+    const html = await dumpDom(chromium.path!, lab.statusPageUrl);
+    expect(html).toContain(">hostnames served by several clusters<");
+    // Local workerd's stand-in request.cf is Austin, Texas: Ashburn (us) is nearer than Frankfurt (eu).
+    expect(html).toMatch(/order shown for <b>US NA 30\.2713,-97\.7426<\/b>/);
+    const rows = [...html.matchAll(/<tr data-host="shop\.localhost" data-cluster="([^"]+)" data-state="([^"]+)">.*?<span class="pill [^"]+">([^<]+)</g)].map((m) => [m[1], m[2], m[3]]);
+    expect(rows).toEqual([
+      ["us", "ok", "serves"],
+      ["eu", "ok", "fallback 1"],
+    ]);
+    expect(html).toContain("<td>proximity</td>");
   });
 
   it("moves Berlin's requests to us with zero failures when every eu node goes down", async () => {
