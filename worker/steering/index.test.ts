@@ -135,3 +135,42 @@ describe("steering affinity", () => {
     expect(names(steer(r, claims("us", "eu"), facts, { ...berlin, pinned: "rogue" }))).toEqual(["eu", "us"]);
   });
 });
+
+describe("steering invariants (property)", () => {
+  it("orders only allowed, claiming clusters, each once; every other claim is skipped with a reason", async () => {
+    const fc = (await import("fast-check")).default;
+    const names = ["a", "b", "c", "d", "e"];
+    const cluster = fc.constantFrom(...names);
+    const ruleArb = fc.oneof(
+      fc.record({ policy: fc.constantFrom("failover", "proximity", "random"), clusters: fc.uniqueArray(cluster, { minLength: 1, maxLength: 5 }) }),
+      fc.record({ policy: fc.constant("weighted"), weights: fc.dictionary(cluster, fc.integer({ min: 0, max: 100 }), { minKeys: 1 }) }),
+      fc.record({ policy: fc.constant("geo"), countries: fc.dictionary(fc.constantFrom("DE", "US"), fc.uniqueArray(cluster, { minLength: 1 })), default: fc.uniqueArray(cluster, { minLength: 1 }) }),
+    );
+    const claimsArb = fc.uniqueArray(fc.record({ cluster, healthyCount: fc.integer({ min: 0, max: 3 }) }), { selector: (c) => c.cluster, maxLength: 5 });
+    const factsArb = fc.dictionary(cluster, fc.record({ location: fc.option(fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }), { nil: undefined }), staleSeconds: fc.option(fc.nat(), { nil: undefined }) }));
+    const clientArb = fc.record({
+      country: fc.option(fc.constantFrom("DE", "US", "JP"), { nil: undefined }),
+      position: fc.option(fc.record({ lat: fc.double({ min: -90, max: 90, noNaN: true }), lon: fc.double({ min: -180, max: 180, noNaN: true }) }), { nil: undefined }),
+      key: fc.option(fc.string(), { nil: undefined }),
+      pinned: fc.option(cluster, { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(ruleArb, claimsArb, factsArb, clientArb, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (body, claims, facts, client, r) => {
+        const parsed = parseSteering(JSON.stringify({ "x.example.com": body }));
+        if (!parsed.ok) return;
+        const rule = parsed.steering.rules[0]!;
+        const d = steer(rule, claims, (c) => facts[c], client, () => r);
+        const order = d.order.map((c) => c.cluster);
+        expect(new Set(order).size).toBe(order.length);
+        for (const c of order) {
+          expect(rule.clusters).toContain(c);
+          expect(claims.some((x) => x.cluster === c)).toBe(true);
+        }
+        const skipped = new Set(d.skipped.map((s) => s.cluster));
+        for (const claim of claims) if (!order.includes(claim.cluster)) expect(skipped.has(claim.cluster)).toBe(true);
+        if (!d.failedOpen) for (const c of d.order) expect(c.healthyCount > 0 && facts[c.cluster]?.staleSeconds === undefined).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
