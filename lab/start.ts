@@ -54,6 +54,7 @@ const program = new Command("npm start --")
       })
       .default(1),
   )
+  .addOption(new Option("--gate", "put a node gate (edgelb-node-gate) in front of every simulated node: the worker signs each request (docs/gate.md)"))
   .addOption(new Option("--log-level <level>", "agent log level").choices(["debug", "info", "warn", "error"]).default("info"))
   .exitOverride()
   .configureOutput({ outputError: () => {} });
@@ -68,6 +69,7 @@ interface Flags {
   kubeconfig?: string;
   logLevel: string;
   clusters: number;
+  gate?: boolean;
 }
 
 let flags: Flags;
@@ -141,6 +143,7 @@ try {
   });
   if (flags.clusters > 1) {
     if (flags.kubeconfig) throw new DemoError("--clusters runs simulated clusters only; drop --kubeconfig");
+    if (flags.gate) throw new DemoError("--clusters does not combine with --gate yet; drop one of them");
     const { startMultiClusterDemo, multiClusterInstructions } = await import("./demo/multi-cluster.ts");
     const multi = await startMultiClusterDemo({
       clusters: flags.clusters,
@@ -169,6 +172,7 @@ try {
       stateDir: flags.stateDir,
       ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
       agentLog: agentLogger(out, flags.logLevel),
+      ...(flags.gate ? { gate: {} } : {}),
       onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
       onSimulator: (level, text) => demoLog(out, level, text),
     });

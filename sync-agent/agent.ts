@@ -159,6 +159,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       allowedHostnames: config.allowedHostnames,
       region: config.region,
       location: config.location,
+      origins: config.origins,
       pacer: {
         quietMs: config.coalesceMs,
         maxDelayMs: config.maxDelayMs,
