@@ -23,9 +23,10 @@ import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
 import { runSteering } from "./steering.ts";
 import { runGateBench } from "./gate.ts";
+import { runGateway } from "./gateway.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "steering", "failover", "scale", "flaps", "churn", "gate"];
+const ALL = ["dataplane", "routing", "steering", "failover", "scale", "flaps", "churn", "gate", "gateway"];
 
 const { values } = parseArgs({
   options: {
@@ -74,6 +75,10 @@ async function main(): Promise<void> {
     sections.push(await runRoutingInChild({ quick, log }));
   }
   if (only.has("steering")) sections.push(await runSteering({ quick, log }));
+  if (only.has("gateway")) {
+    log("gateway routing cost: worker modules in this process");
+    sections.push(await runGateway({ quick, log }));
+  }
   if (only.has("dataplane")) {
     sections.push(
       ...(await runDataPlane({
