@@ -143,7 +143,7 @@ export async function runSteering(o: SteeringBenchOptions): Promise<Section> {
     },
   ];
   return {
-    title: "4. Multi-cluster steering (3 clusters, every hostname claimed by all three; the worker's modules in Node 20)",
+    title: "5. Multi-cluster steering (3 clusters, every hostname claimed by all three; the worker's modules in Node 20)",
     targets,
     notes: [
       "decision = lookupHost + the hostname's EDGELB_STEERING rule (50 wildcard rules) + its three claims + request.cf + the ordered clusters with skip reasons (worker/steering/request.ts), as the edge runs it before the proxy; CPU µs per decision after a warm-up",
