@@ -21,12 +21,13 @@ import { renderMarkdown, renderText, summarySection, type Section } from "./lib/
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
+import { runSteering } from "./steering.ts";
 import { runConvergence } from "./convergence.ts";
 import { runGateBench } from "./gate.ts";
 import { runGateway } from "./gateway.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "gateway", "convergence"];
+const ALL = ["dataplane", "routing", "steering", "failover", "scale", "flaps", "churn", "gate", "gateway", "convergence"];
 
 const { values } = parseArgs({
   options: {
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     log("routing cost: worker modules in a separate Node process");
     sections.push(await runRoutingInChild({ quick, log }));
   }
+  if (only.has("steering")) sections.push(await runSteering({ quick, log }));
   if (only.has("gateway")) {
     log("gateway routing cost: worker modules in this process");
     sections.push(await runGateway({ quick, log }));

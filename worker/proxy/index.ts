@@ -27,6 +27,19 @@ import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
+import { clusterPin, pinCookieName } from "../steering/request.ts";
+
+/**
+ * The other clusters that may serve this hostname (worker/steering), best
+ * first: the attempt loop moves to the next one when the current cluster has
+ * no usable node left or `attempts` tries in it failed, under the same retry
+ * rules. The first route's policy governs the whole request.
+ */
+export interface CrossCluster {
+  next: readonly Route[];
+  /** The cluster-pin cookie as the client sent it (cookie affinity stays in one cluster). */
+  pin: string | undefined;
+}
 
 export interface ProxyDeps {
   health: PassiveHealth;
@@ -59,7 +72,7 @@ function text(status: number, body: string, requestId: string, extra: Record<str
   });
 }
 
-export async function proxy(request: Request, route: Route, deps: ProxyDeps): Promise<Response> {
+export async function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster): Promise<Response> {
   const started = deps.now();
   // Only error answers and log lines name the services: built on demand, not per request.
   let names: string | undefined;
@@ -120,14 +133,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     return badRequest("proxy.client_body_failed", prepared.error.message);
   }
   const body = prepared.body;
-  const state = deps.balancer(route);
-  const tried = new Set<string>();
+  let tried = new Set<string>();
   const errors: string[] = [];
   const cookie = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), policy.cookieName) : undefined;
   let failedOpen = false;
 
   const chooseContext: ChooseContext = {
-    state,
+    state: deps.balancer(route),
     inFlight: (k) => deps.inFlight.get(k) ?? 0,
     random: deps.random,
     isEjected: (k) => deps.health.isEjected(k),
@@ -135,8 +147,27 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     clientIp: policy.affinity === "client-ip" && facts.clientIp ? facts.clientIp : undefined,
     cookie,
   };
+  // Cross-cluster failover: tries made in the current cluster, and the next cluster's index.
+  let attemptsHere = 0;
+  let nextCluster = 0;
+  const triedClusters: string[] = [];
+  const moveCluster = (why: string): boolean => {
+    const next = cross?.next[nextCluster];
+    if (!next) return false;
+    nextCluster++;
+    deps.log("warn", "proxy.next_cluster", { requestId, host: facts.host, from: route.cluster, to: next.cluster, reason: why });
+    triedClusters.push(...tried);
+    route = next;
+    tried = new Set();
+    attemptsHere = 0;
+    chooseContext.state = deps.balancer(route);
+    chooseContext.tried = tried;
+    return true;
+  };
   const choose = (): RouteOrigin | undefined => {
-    const choice = chooseOrigin(route, chooseContext);
+    let choice = chooseOrigin(route, chooseContext);
+    // No usable node left in this cluster: the next cluster serves before this one fails open.
+    while ((choice.failedOpen || !choice.origin) && moveCluster("no usable node left")) choice = chooseOrigin(route, chooseContext);
     if (choice.failedOpen && !failedOpen) {
       // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
       failedOpen = true;
@@ -148,8 +179,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   /** Why the next attempt is not made, or undefined when it may go (and is paid from the budget). */
   const refuseNext = (attempt: number, refusal: string | undefined, free = false): string | undefined => {
     if (refusal) return refusal;
-    if (attempt >= policy.attempts) return "no attempt left";
-    if (tried.size >= route.size) return "no node left";
+    if (attemptsHere >= policy.attempts || tried.size >= route.size) {
+      if (!moveCluster(attemptsHere >= policy.attempts ? "attempts in this cluster failed" : "every node of this cluster failed")) {
+        return attemptsHere >= policy.attempts ? "no attempt left" : "no node left";
+      }
+    }
     // A connection that failed before any byte went out put no load on the app: no budget needed.
     if (!free && budget && !budget.tryRetry(budgetKey)) {
       if (budget.reportSpent()) deps.log("warn", "proxy.retry_budget_spent", { requestId, host: facts.host, services: serviceNamesOf() });
@@ -158,10 +192,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     return undefined;
   };
 
-  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+  const maxAttempts = policy.attempts * (1 + (cross?.next.length ?? 0));
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const origin = choose();
     if (!origin) break;
     tried.add(origin.key);
+    attemptsHere++;
     // Gate mode: connect to the node's gate, which checks the signature and forwards to the signed
     // NodePort. Always the socket transport: fetch() rewrites Host, which is signed.
     const gatePort = origin.gatePort;
@@ -303,6 +339,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
     }
+    if (cross && policy.affinity === "cookie" && cross.pin !== clusterPin(origin.cluster)) {
+      // Pins the client to this cluster: it stays here even when its node goes away.
+      const secure = facts.proto === "https" ? "; Secure" : "";
+      out.append("set-cookie", `${pinCookieName(policy.cookieName)}=${clusterPin(origin.cluster)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
+    }
     // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
     const raw = transport.name === "socket";
     const responseBody = relayBody(request.method, upstream, release, raw);
@@ -311,8 +352,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   }
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
-  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: [...tried], errors });
-  return done(text(502, "the site could not be reached", requestId), { tried: [...tried], errors });
+  const all = [...triedClusters, ...tried];
+  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors });
+  return done(text(502, "the site could not be reached", requestId), { tried: all, errors });
 }
 
 /** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding). */
