@@ -54,6 +54,8 @@ describe("the edge in gate mode", () => {
       if (i % 2) expect(echo.body).toBe(`body ${i}`);
     }
     expect(seen.size).toBe(3);
+    // The status endpoint says how the cluster is reached.
+    expect(e.status().clusters[0]!.origins).toEqual({ mode: "gate", port: group.gatePort });
   });
 
   it("is refused by the gates (403) when the edge signs with another key", async () => {
