@@ -107,9 +107,9 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
     }
     expect(seen.has(a)).toBe(false);
     expect(seen.get(b)! + seen.get(c)!).toBe(30);
-    const retries = e.logs.filter((l) => l.event === "proxy.retry");
-    expect(retries.length).toBe(3);
-    expect(retries.every((r) => r.node === a && r.kind === "ConnectError" && r.transport === "socket")).toBe(true);
+    // Three refused connections to a's gate eject it (retries elsewhere on a loaded machine are not this test's business).
+    const retries = e.logs.filter((l) => l.event === "proxy.retry" && l.node === a);
+    expect(retries.map((r) => [r.kind, r.transport])).toEqual(Array(3).fill(["ConnectError", "socket"]));
     const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
     expect(origin).toMatchObject({ ejected: true, consecutiveFailures: 3 });
   });
