@@ -22,9 +22,10 @@ import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
 import { runGateBench } from "./gate.ts";
+import { runGateway } from "./gateway.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate"];
+const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "gateway"];
 
 const { values } = parseArgs({
   options: {
@@ -71,6 +72,10 @@ async function main(): Promise<void> {
   if (only.has("routing")) {
     log("routing cost: worker modules in a separate Node process");
     sections.push(await runRoutingInChild({ quick, log }));
+  }
+  if (only.has("gateway")) {
+    log("gateway routing cost: worker modules in this process");
+    sections.push(await runGateway({ quick, log }));
   }
   if (only.has("dataplane")) {
     sections.push(

@@ -13,6 +13,8 @@ import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
+import { lookupGateway } from "./gateway/index.ts";
+import { serveGateway } from "./gateway/serve/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
@@ -168,6 +170,11 @@ export function createEdge(opts: EdgeOptions): Edge {
     }
     await config.ready(background(c));
     const route = lookupHost(config.routes, host);
+    // Gateway API hostnames: an exact one beats a Service's wildcard; a Service's own name beats any route.
+    const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
+    if (gateway && (!route || (route.pattern.startsWith("*.") && !gateway.pattern.startsWith("*")))) {
+      return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
+    }
     if (route && !isWorkersDev(host)) {
       const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
       if (denied) return denied;
