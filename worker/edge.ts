@@ -340,6 +340,8 @@ export interface EdgeStatus {
     checkedAt: string | null;
     source: string | null;
     lastError: string | null;
+    /** How the edge reaches this cluster's nodes: direct (nodeIP:NodePort) or through the node gate. */
+    origins: { mode: "direct" } | { mode: "gate"; port: number };
     nodes: NodeStatus[];
     services: ServiceStatus[];
   }[];
@@ -420,6 +422,7 @@ function edgeStatus(s: {
         checkedAt: iso(c.checkedAt),
         source: c.source ?? null,
         lastError: c.lastError ?? null,
+        origins: snap?.origins ?? { mode: "direct" },
         nodes,
         services: (snap?.services ?? []).map((svc): ServiceStatus => {
           const ejected = ejectedAt.get(svc.nodePort);
