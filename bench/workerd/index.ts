@@ -42,6 +42,8 @@ export interface PlainWorkerOptions {
   /** Listen address; default 127.0.0.1. */
   host?: string;
   startTimeoutMs?: number;
+  /** Open workerd's inspector (CPU profiles: bench/profile.ts) on this address:port. */
+  inspectorAddr?: string;
 }
 
 export interface PlainWorker {
@@ -165,7 +167,7 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
         listen: `${host}:0`,
       }),
     );
-    const child = spawn(workerdBinary, ["serve", configPath, "--control-fd=3"], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "pipe"] });
+    const child = spawn(workerdBinary, ["serve", configPath, "--control-fd=3", ...(o.inspectorAddr ? [`--inspector-addr=${o.inspectorAddr}`] : [])], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "pipe"] });
     const stopChild = track(`workerd ${o.name}`, () => killChild(child), () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });

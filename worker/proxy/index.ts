@@ -172,6 +172,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     const release = track(deps.inFlight, origin.key);
     let relayed = false;
+    let bodyRelayed = false;
     let upstream: Response;
     try {
       upstream = await transport.send({
@@ -182,6 +183,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
         // An open WebSocket keeps its node busy (least-request): counted until the relay ends.
         onWebSocketRelay: () => {
           relayed = true;
+          return release;
+        },
+        // A transport that pipes the body natively itself (socket) releases the count at its end.
+        onBodyRelay: () => {
+          bodyRelayed = true;
           return release;
         },
       });
@@ -283,7 +289,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     }
     // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
     const raw = transport.name === "socket";
-    const responseBody = relayBody(request.method, upstream, release, raw);
+    const responseBody = relayBody(request.method, upstream, release, raw, bodyRelayed);
     const encodeBody = encodeBodyFor(upstream.headers, raw);
     return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out, encodeBody }), fields);
   }

@@ -14,6 +14,8 @@ export type Connect = (address: SocketAddress, options: SocketOptions) => Socket
 export interface Connection {
   readonly origin: Origin;
   readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  /** The socket's readable side, locked by `reader` until it is released (native body pipes). */
+  readonly readable: ReadableStream<Uint8Array>;
   readonly writer: WritableStreamDefaultWriter<Uint8Array>;
   /** Closes both directions; safe to call more than once. */
   close(): void;
@@ -61,6 +63,7 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
   return {
     origin,
     reader: socket.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>,
+    readable: socket.readable as ReadableStream<Uint8Array>,
     writer: socket.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>,
     close,
     get closed() {

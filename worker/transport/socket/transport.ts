@@ -94,5 +94,6 @@ async function sendHttp(
   return toResponse(conn, parser, responseHead, pending, {
     idleTimeoutMs: opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
     onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
+    onEnd: req.onBodyRelay?.(),
   });
 }

@@ -73,6 +73,7 @@ export async function upgradeWebSocket(
     return toResponse(conn, parser, responseHead, pending, {
       idleTimeoutMs: bodyIdleTimeoutMs,
       onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
+      onEnd: req.onBodyRelay?.(),
     });
   }
   const problem = handshakeProblem(responseHead, expectedAccept, offeredProtocols(request.headers));
