@@ -13,6 +13,7 @@ import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
+import { pathAndQuery as pathAndQueryOf } from "../transport/target/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
 import {
   ConnectError,
@@ -62,8 +63,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   let names: string | undefined;
   const serviceNamesOf = () => (names ??= route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", "));
   const requestId = requestIdOf(request);
-  const url = new URL(request.url);
-  const facts = edgeFacts(request, requestId, url);
+  const facts = edgeFacts(request, requestId);
+  const pathAndQuery = pathAndQueryOf(request.url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
   const budgetKey = budgetKeyOf(route);
@@ -74,7 +75,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
         requestId,
         method: request.method,
         host: facts.host,
-        path: url.pathname,
+        path: pathOnly(pathAndQuery),
         status: res.status,
         ms: deps.now() - started,
         ...fields,
@@ -100,7 +101,6 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   }
 
   const policy = route.policy;
-  const pathAndQuery = url.pathname + url.search;
   const websocket = isWebSocketRequest(request);
   const headers = originRequestHeaders(request, facts, websocket);
   if (!(headers instanceof Headers)) {
@@ -297,6 +297,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   // Node addresses and errors go to the log (proxy.failed), not to the client.
   deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: [...tried], errors });
   return done(text(502, "the site could not be reached", requestId), { tried: [...tried], errors });
+}
+
+/** The path of a path-and-query (for log lines). */
+function pathOnly(target: string): string {
+  const q = target.indexOf("?");
+  return q === -1 ? target : target.slice(0, q);
 }
 
 /** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding). */

@@ -47,8 +47,18 @@ export function toResponse(
   parser: ResponseParser,
   head: ResponseHead,
   pending: ResponseEvent[],
-  opts: BodyOptions,
+  bodyOptions: BodyOptions,
 ): Response {
+  const onEnd = bodyOptions.onEnd;
+  let ended = false;
+  const opts: BodyOptions = {
+    ...bodyOptions,
+    onEnd: () => {
+      if (ended) return;
+      ended = true;
+      onEnd?.();
+    },
+  };
   let init: ResponseInit;
   try {
     init = { status: head.status, statusText: head.statusText, headers: responseHeaders(head) };
@@ -68,6 +78,14 @@ export function toResponse(
   // complete chunked body). A body framed by its length or by the origin's
   // close is piped natively from the socket (no JavaScript per chunk); only a
   // chunked body is decoded in JavaScript.
+  const whole = wholeBody(pending);
+  if (whole) {
+    // The whole body came with the head (most small answers): no stream, no
+    // copy loop, no timer; the origin is done with at once.
+    conn.close();
+    opts.onEnd?.();
+    return new Response(whole, init);
+  }
   const sink =
     head.framing.kind === "length" ? new FixedLengthStream(head.framing.length) : new IdentityTransformStream();
   if (head.framing.kind === "length" && head.framing.length - pendingBytes(pending) >= NATIVE_PIPE_MIN_BYTES) {
@@ -88,6 +106,18 @@ export function toResponse(
  * client cancelled is not let go by close() (seen with workerd 2026-04).
  */
 export const NATIVE_PIPE_MIN_BYTES = 64 * 1024;
+
+/** The body's bytes when the events hold all of it (data then end, no error), else undefined. */
+function wholeBody(events: ResponseEvent[]): Uint8Array | undefined {
+  const last = events[events.length - 1];
+  if (last?.kind !== "end" || last.trailers.length > 0) return undefined;
+  const parts: Uint8Array[] = [];
+  for (const e of events) {
+    if (e.kind === "data") parts.push(e.bytes);
+    else if (e.kind !== "end") return undefined;
+  }
+  return parts.length === 1 ? parts[0]! : concat(parts);
+}
 
 function pendingBytes(events: ResponseEvent[]): number {
   let n = 0;
@@ -184,6 +214,8 @@ export async function pumpBody(
           if (!(await out.push(e.bytes))) return; // the client went away
         } else if (e.kind === "end") {
           conn.close();
+          // The origin is done with: it stops counting as in flight before the client has read the end.
+          opts.onEnd?.();
           await out.close();
           return;
         } else if (e.kind === "error") {
