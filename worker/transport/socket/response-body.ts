@@ -78,10 +78,11 @@ export function toResponse(
   // complete chunked body). A body framed by its length or by the origin's
   // close is piped natively from the socket (no JavaScript per chunk); only a
   // chunked body is decoded in JavaScript.
-  const whole = wholeBody(pending);
+  const whole = head.framing.kind === "length" ? wholeBody(pending) : undefined;
   if (whole) {
     // The whole body came with the head (most small answers): no stream, no
-    // copy loop, no timer; the origin is done with at once.
+    // copy loop, no timer; the origin is done with at once. Only for a
+    // Content-Length body: a chunked one stays without a length on the wire.
     conn.close();
     opts.onEnd?.();
     return new Response(whole, init);
