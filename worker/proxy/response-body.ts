@@ -62,6 +62,9 @@ export function relayBody(
   const length = declaredLength(upstream.headers, raw);
   const { readable, writable } = length === undefined ? new IdentityTransformStream() : new FixedLengthStream(length);
   // Native pipe: workerd moves the bytes without running JavaScript per chunk.
+  // The source must not be another transform stream's readable (workerd: "Inter-
+  // TransformStream pipeTo() is not implemented"): a transport that hands one
+  // over relays it itself (`relayed`).
   // A short or broken origin body errors the pipe, which aborts the client's
   // response; a client that went away cancels the origin's body. Either way
   // the pipe settles once, and the origin stops counting as in flight.
