@@ -39,6 +39,8 @@ export interface DataPlaneOptions {
   addressBase: string;
   /** Probe requests before and after each row's load. */
   probes?: number;
+  /** Only these rows (ids: a b c c2 f d e Lc Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
+  rows?: ReadonlySet<string>;
   log: (line: string) => void;
 }
 
@@ -121,12 +123,15 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   // path takes seconds, and partial downloads count in MiB but not requests.
   const large = { path: LARGE_PATH, connections: o.largeConnections, durationS: 3, timeoutS: 30 };
 
+  const wanted = (...ids: string[]) => !o.rows || ids.some((id) => o.rows!.has(id));
   const rows: RowSpec[] = [];
   const skipped: { id: string; label: string; why: string }[] = [];
-  rows.push({ id: "a", label: "(a) direct to one origin (no worker)", url: origin, expect: one, ...small });
+  if (wanted("a")) rows.push({ id: "a", label: "(a) direct to one origin (no worker)", url: origin, expect: one, ...small });
 
-  const nginx = findNginx();
-  if (!nginx) skipped.push({ id: "b", label: "(b) nginx round-robin proxy", why: "skipped: nginx not installed" });
+  const nginx = wanted("b") ? findNginx() : undefined;
+  if (!wanted("b")) {
+    // not selected
+  } else if (!nginx) skipped.push({ id: "b", label: "(b) nginx round-robin proxy", why: "skipped: nginx not installed" });
   else {
     try {
       const proxy = await startNginx(nginx, addresses.map((address) => ({ address, port: nodePort })));
@@ -137,23 +142,24 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   }
 
   o.log("data plane: bundling (wrangler deploy --dry-run) and starting one plain workerd per worker");
-  const trivialFetch = await startTrivial("index.ts", origin);
-  const trivialSocket = await startTrivial("socket.js", origin);
-  const floor = await startTrivial("socket-floor.js", origin);
-  const edgeFetch = await startEdgelb("fetch", snapshot);
-  const edgeSocket = await startEdgelb("socket", snapshot);
-  rows.push(
-    workerRow(trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }),
-    workerRow(trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: one, ...small }),
-    workerRow(floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...one, rawHttp: true }, ...small }),
-    workerRow(edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }),
-    workerRow(edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }),
-    workerRow(trivialFetch, { id: "Lc", label: "(Lc) trivial proxy, fetch()", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }),
-    workerRow(trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }),
-    workerRow(floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...one, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }),
-    workerRow(edgeFetch, { id: "Ld", label: "(Ld) edgelb, fetch transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }),
-    workerRow(edgeSocket, { id: "Le", label: "(Le) edgelb, socket transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }),
-  );
+  const trivialFetch = wanted("c", "Lc") ? await startTrivial("index.ts", origin) : undefined;
+  const trivialSocket = wanted("c2", "Lc2") ? await startTrivial("socket.js", origin) : undefined;
+  const floor = wanted("f", "Lf") ? await startTrivial("socket-floor.js", origin) : undefined;
+  const edgeFetch = wanted("d", "Ld") ? await startEdgelb("fetch", snapshot) : undefined;
+  const edgeSocket = wanted("e", "Le") ? await startEdgelb("socket", snapshot) : undefined;
+  const workerRows: [PlainWorker | undefined, Omit<RowSpec, "url" | "cpuSeconds">][] = [
+    [trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }],
+    [trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: one, ...small }],
+    [floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...one, rawHttp: true }, ...small }],
+    [edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }],
+    [edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }],
+    [trivialFetch, { id: "Lc", label: "(Lc) trivial proxy, fetch()", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
+    [trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
+    [floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...one, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }],
+    [edgeFetch, { id: "Ld", label: "(Ld) edgelb, fetch transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
+    [edgeSocket, { id: "Le", label: "(Le) edgelb, socket transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
+  ];
+  for (const [w, spec] of workerRows) if (w && wanted(spec.id)) rows.push(workerRow(w, spec));
 
   const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, log: o.log });
   const sections = dataPlaneSections(outcomes, skipped, o, { addresses, nodePort });
