@@ -59,42 +59,57 @@ export function toResponse(
       onEnd?.();
     },
   };
-  let init: ResponseInit;
-  try {
-    init = { status: head.status, statusText: head.statusText, headers: responseHeaders(head) };
-    if (head.framing.kind === "none") {
+  // The runtime's own checks on status text and field values run once, where
+  // the Response is made; what they refuse is the origin's malformed answer.
+  const respond = (body: BodyInit | null): Response => {
+    try {
+      return new Response(body, { status: head.status, statusText: head.statusText, headers: responseHeaders(head) });
+    } catch (e) {
       conn.close();
       opts.onEnd?.();
-      return new Response(null, init);
+      throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
     }
-    new Response(null, init); // the runtime's own checks on status text and field values
-  } catch (e) {
+  };
+  if (head.framing.kind === "none") {
+    const res = respond(null);
     conn.close();
-    throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
+    opts.onEnd?.();
+    return res;
   }
   // Hand the body over through a native stream, as fetch() would: workerd then
   // sends Content-Length when it is known, and aborts the client's response
   // when the origin's body breaks (an erroring JS stream can end like a
-  // complete chunked body). A body framed by its length or by the origin's
-  // close is piped natively from the socket (no JavaScript per chunk); only a
-  // chunked body is decoded in JavaScript.
-  const whole = head.framing.kind === "length" ? wholeBody(pending) : undefined;
+  // complete chunked body). A large Content-Length body is piped natively
+  // from the socket (no JavaScript per chunk).
+  const whole = wholeBody(pending);
   if (whole) {
-    // The whole body came with the head (most small answers): no stream, no
-    // copy loop, no timer; the origin is done with at once. Only for a
-    // Content-Length body: a chunked one stays without a length on the wire.
+    // The whole body came with the head (most small answers): no copy loop,
+    // no timer; the origin is done with at once.
+    if (head.framing.kind === "length") {
+      const res = respond(whole);
+      conn.close();
+      opts.onEnd?.();
+      return res;
+    }
+    // A chunked answer stays without a length on the wire, as the origin sent it.
+    const { readable, writable } = new IdentityTransformStream();
+    const res = respond(readable);
     conn.close();
     opts.onEnd?.();
-    return new Response(whole, init);
+    const writer = writable.getWriter();
+    writer.write(whole).catch(() => {});
+    writer.close().catch(() => {});
+    return res;
   }
   const sink =
     head.framing.kind === "length" ? new FixedLengthStream(head.framing.length) : new IdentityTransformStream();
+  const res = respond(sink.readable);
   if (head.framing.kind === "length" && head.framing.length - pendingBytes(pending) >= NATIVE_PIPE_MIN_BYTES) {
     void pipeBody(conn, pending, sink.writable, opts);
   } else {
     void pumpBody(conn, parser, pending, sink.writable, opts);
   }
-  return new Response(sink.readable, init);
+  return res;
 }
 
 /**
