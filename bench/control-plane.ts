@@ -11,12 +11,12 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
-import { ApiServer } from "../test/cluster/api/server.ts";
-import { writeKubeconfig } from "../test/cluster/api/kubeconfig.ts";
-import { ENDPOINT_SLICES, NAMESPACES, NODES, SERVICES } from "../test/cluster/api/resources.ts";
-import { startCluster, type SimCluster } from "../test/cluster/cluster.ts";
+import { ApiServer } from "../lab/cluster/api/server.ts";
+import { writeKubeconfig } from "../lab/cluster/api/kubeconfig.ts";
+import { ENDPOINT_SLICES, NAMESPACES, NODES, SERVICES } from "../lab/cluster/api/resources.ts";
+import { startCluster, type SimCluster } from "../lab/cluster/cluster.ts";
 import { startFakeCloudflare } from "../test/cloudflare/fake-kv-api.ts";
-import { requestWithHost, startEdgeWorker } from "../test/edge/start-worker.ts";
+import { requestWithHost, startEdgeWorker } from "../lab/edge/start-worker.ts";
 import { imageNodeOptions, startAgentProcess, type AgentProcess } from "./lib/agent.ts";
 import { track, trackDir } from "./lib/cleanup.ts";
 import { fmt, verdictOf, type Section, type TargetRow, type Verdict } from "./lib/report.ts";
@@ -684,7 +684,7 @@ export async function runControlPlane(o: ControlPlaneOptions, only: Set<string>)
     columns: ["row", "result", "target", "verdict", "how / note"],
     rows: rows.map((r) => r.cells),
     notes: [
-      "the agent is sync-agent/main.ts bundled and started exactly like the container image (Dockerfile: esbuild --bundle --packages=external, `node --enable-source-maps`, the image's NODE_OPTIONS), one child process per row, with leader election and the metrics server on, against the fake Kubernetes API server of test/cluster/",
+      "the agent is sync-agent/main.ts bundled and started exactly like the container image (Dockerfile: esbuild --bundle --packages=external, `node --enable-source-maps`, the image's NODE_OPTIONS), one child process per row, with leader election and the metrics server on, against the fake Kubernetes API server of lab/cluster/",
     ],
     data: rows.map((r) => r.data),
   };

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SNAPSHOT_SCHEMA, type SnapshotInput } from "../worker/snapshot/schema.ts";
-import { SimNode } from "../test/cluster/sim-node.ts";
+import { SimNode } from "../lab/cluster/sim-node.ts";
 import { track } from "./lib/cleanup.ts";
 import type { LoadGenerator } from "./lib/loadgen.ts";
 import { findNginx, startNginx } from "./lib/nginx.ts";

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from "./log/index.ts";
 import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
 import { requestIdOf } from "./proxy/headers.ts";
+import { GateSigner, readGateKeys, type GateKeyVars } from "./sign/index.ts";
 import { enforceSourceRanges } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
@@ -93,6 +94,8 @@ export function createEdge(opts: EdgeOptions): Edge {
   const ejection = healthSettings(opts.env as HealthVars);
   for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });
   const health = new PassiveHealth({ ...ejection.options, ...opts.health, now, log });
+  const gateKeys = readGateKeys(opts.env as GateKeyVars);
+  for (const problem of gateKeys.problems) log("warn", "settings.invalid", { problem });
   const inFlight = new Map<string, number>();
   const balancers = new WeakMap<Route, BalancerState>();
   const startedAt = now();
@@ -111,6 +114,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     random: opts.random ?? Math.random,
     now,
     retryBudget: new RetryBudget({ now }),
+    signer: new GateSigner(gateKeys, { now }),
     clientBodyTimeoutMs: clientBodyTimeoutMs((opts.env as { EDGELB_CLIENT_BODY_TIMEOUT_MS?: string }).EDGELB_CLIENT_BODY_TIMEOUT_MS),
   };
 

@@ -4,7 +4,7 @@
 // socket floor that returns the origin's raw bytes, its status line and
 // header inside the body) and carried the whole body. A row that fails a
 // check, or had errors under load, is invalid: its numbers are not results.
-import { requestWithHost } from "../../test/edge/start-worker.ts";
+import { requestWithHost } from "../../lab/edge/start-worker.ts";
 
 export interface Expectation {
   /** Origins (simulated node names) a good answer may come from. */

@@ -1,7 +1,7 @@
 import http from "node:http";
 import net from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SimNode } from "../../test/cluster/sim-node.ts";
+import { SimNode } from "../../lab/cluster/sim-node.ts";
 import { applyProbe, INITIAL_STATE } from "./state.ts";
 import { HealthTable, nextProbeDelay, type HealthTransition } from "./table.ts";
 

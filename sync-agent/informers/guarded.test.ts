@@ -4,10 +4,10 @@
 import { CoreV1Api, KubeConfig, type V1Service } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { writeKubeconfig } from "../../test/cluster/api/kubeconfig.ts";
-import { SERVICES } from "../../test/cluster/api/resources.ts";
-import { ApiServer } from "../../test/cluster/api/server.ts";
-import { waitFor } from "../../test/cluster/wait.ts";
+import { writeKubeconfig } from "../../lab/cluster/api/kubeconfig.ts";
+import { SERVICES } from "../../lab/cluster/api/resources.ts";
+import { ApiServer } from "../../lab/cluster/api/server.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 import { GuardedInformer } from "./guarded.ts";
 
 let api: ApiServer;

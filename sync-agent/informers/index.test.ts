@@ -7,10 +7,10 @@ import { CoreV1Api, KubeConfig, type V1Node } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { heartbeat, realisticNode } from "../../bench/lib/realistic.ts";
-import { writeKubeconfig } from "../../test/cluster/api/kubeconfig.ts";
-import { ENDPOINT_SLICES, NODES, SERVICES } from "../../test/cluster/api/resources.ts";
-import { ApiServer } from "../../test/cluster/api/server.ts";
-import { waitFor } from "../../test/cluster/wait.ts";
+import { writeKubeconfig } from "../../lab/cluster/api/kubeconfig.ts";
+import { ENDPOINT_SLICES, NODES, SERVICES } from "../../lab/cluster/api/resources.ts";
+import { ApiServer } from "../../lab/cluster/api/server.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 import { ClusterInformers, NODE_SHAPE, stripListItems } from "./index.ts";
 
 let api: ApiServer;

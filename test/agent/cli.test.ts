@@ -4,8 +4,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { startFakeCloudflare } from "../cloudflare/fake-kv-api.ts";
-import { startCluster } from "../cluster/cluster.ts";
-import { waitFor } from "../cluster/wait.ts";
+import { startCluster } from "../../lab/cluster/cluster.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BIN = path.join(ROOT, "sync-agent/bin/edgelb-sync-agent.js");

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { createAgent, type Agent } from "../../sync-agent/agent.ts";
 import { defaultConfig } from "../../sync-agent/config.ts";
-import { startCluster, type SimCluster } from "../cluster/cluster.ts";
-import { waitFor } from "../cluster/wait.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 import type { LogLine } from "./harness.ts";
 
 const CONFLICTS = 3;

@@ -14,10 +14,10 @@ import { createAgent, type Agent, type AgentDeps } from "../../sync-agent/agent.
 import { defaultConfig, type AgentConfig } from "../../sync-agent/config.ts";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
-import { startCluster, type ClusterOptions, type SimCluster } from "../cluster/cluster.ts";
-import type { Obj } from "../cluster/api/selectors.ts";
-import { waitFor } from "../cluster/wait.ts";
-import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
+import { startCluster, type ClusterOptions, type SimCluster } from "../../lab/cluster/cluster.ts";
+import type { Obj } from "../../lab/cluster/api/selectors.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
+import { startEdgeWorker, type EdgeWorker } from "../../lab/edge/start-worker.ts";
 
 export { waitFor };
 

@@ -5,7 +5,7 @@
 // refuses in turn instead of fighting over the name.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { startCluster, type SimCluster } from "../cluster/cluster.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
 import { lbService, startWorld, waitFor, type LogLine, type World } from "./harness.ts";
 
 const FATAL = 60;

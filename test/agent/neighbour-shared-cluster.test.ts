@@ -7,7 +7,7 @@ import { createAgent } from "../../sync-agent/agent.ts";
 import { attachCitizen, type AttachedCitizen } from "../../sync-agent/citizen/attach.ts";
 import { CITIZEN_DEFAULTS } from "../../sync-agent/citizen/index.ts";
 import type { AgentConfig } from "../../sync-agent/config.ts";
-import type { Obj } from "../cluster/api/selectors.ts";
+import type { Obj } from "../../lab/cluster/api/selectors.ts";
 import { lbService, logsMatching, startWorld, waitFor, type World } from "./harness.ts";
 
 let w: World;

@@ -13,8 +13,8 @@ import type { LeaseStore } from "../../sync-agent/leader/index.ts";
 import { runAgent } from "../../sync-agent/main.ts";
 import type { Sink } from "../../sync-agent/sinks/types.ts";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
-import { startCluster, type SimCluster } from "../cluster/cluster.ts";
-import { waitFor } from "../cluster/wait.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 
 let cluster: SimCluster;
 beforeAll(async () => {

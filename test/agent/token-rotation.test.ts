@@ -10,8 +10,8 @@ import { pino } from "pino";
 import { createAgent, type Agent } from "../../sync-agent/agent.ts";
 import { defaultConfig } from "../../sync-agent/config.ts";
 import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
-import { startCluster, type SimCluster } from "../cluster/cluster.ts";
-import { waitFor } from "../cluster/wait.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 import { lbService, type LogLine } from "./harness.ts";
 
 /** A Secret volume with one key, `token`, as the kubelet writes it. */

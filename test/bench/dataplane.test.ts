@@ -3,7 +3,7 @@
 // for about a second, its CPU read from /proc; and the verification that
 // turns a row whose origin answers 500 into an invalid row, not a fast one.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SimNode } from "../cluster/sim-node.ts";
+import { SimNode } from "../../lab/cluster/sim-node.ts";
 import { cleanupAll } from "../../bench/lib/cleanup.ts";
 import { pickLoadGenerator } from "../../bench/lib/loadgen.ts";
 import { runRows, type RunRowsOptions } from "../../bench/lib/rows.ts";

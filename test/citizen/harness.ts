@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { CoreV1Api, KubeConfig, type V1Service } from "@kubernetes/client-node";
-import { ApiServer } from "../cluster/api/server.ts";
-import { writeKubeconfig } from "../cluster/api/kubeconfig.ts";
+import { ApiServer } from "../../lab/cluster/api/server.ts";
+import { writeKubeconfig } from "../../lab/cluster/api/kubeconfig.ts";
 import { startApiProxy, type ApiProxy } from "./api-proxy.ts";
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it, onTestFailed } from "vitest";
 import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
-import { startCluster, type SimCluster } from "../cluster/cluster.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
 import { until } from "./harness.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { startCluster } from "../cluster/cluster.ts";
-import { serviceNodes, type StatusJson } from "../demo/demo.ts";
-import { requestWithHost } from "../edge/start-worker.ts";
+import { startCluster } from "../../lab/cluster/cluster.ts";
+import { serviceNodes, type StatusJson } from "../../lab/demo/demo.ts";
+import { requestWithHost } from "../../lab/edge/start-worker.ts";
 import { exec, freePort, portIsFree, run, type Run } from "./process.ts";
 
 // This suite's own loopback /24 for the simulated nodes.
@@ -62,6 +62,8 @@ describe("npm start", () => {
       "--state-dir", stateDir,
     ]);
     await demo.waitFor(/edgelb demo is ready/, "the ready banner", 90_000);
+    // The instructions follow the banner; under load they arrive in a later chunk.
+    await demo.waitFor(/Ctrl-C stops everything/, "the end of the instructions", 30_000);
     const kubeconfig = (await demo.waitFor(/Kubeconfig\s+(\S+)/, "the kubeconfig path", 1_000))[1]!;
     const statusLink = (await demo.waitFor(/Status page\s+(\S+)/, "the status page link", 1_000))[1]!;
     expect(kubeconfig).toBe(path.join(stateDir, "kubeconfig"));
@@ -249,6 +251,8 @@ describe("npm start", () => {
       const port = await freePort();
       const demo = npmStart(["--kubeconfig", cluster.kubeconfigPath, "--port", String(port), "--state-dir", tempDir()]);
       await demo.waitFor(/edgelb demo is ready/, "the ready banner", 90_000);
+    // The instructions follow the banner; under load they arrive in a later chunk.
+    await demo.waitFor(/Ctrl-C stops everything/, "the end of the instructions", 30_000);
       expect(demo.output()).toContain(`Cluster       real, from ${cluster.kubeconfigPath} (read-only`);
       const get = async (host: string) => {
         const res = await requestWithHost("127.0.0.1", port, host, "/");

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serviceNodes, startDemo, workerStatus, type Demo } from "../demo/demo.ts";
-import { FAULT_ANNOTATION } from "../demo/knobs.ts";
-import { requestWithHost } from "../edge/start-worker.ts";
+import { serviceNodes, startDemo, workerStatus, type Demo } from "../../lab/demo/demo.ts";
+import { FAULT_ANNOTATION } from "../../lab/demo/knobs.ts";
+import { requestWithHost } from "../../lab/edge/start-worker.ts";
 import { dumpDom, ensureChromium, screenshot } from "./chromium.ts";
 
 const chromium = ensureChromium();

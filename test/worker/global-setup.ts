@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
-import { SimNode, type NodeBehavior } from "../cluster/sim-node.ts";
+import { SimNode, type NodeBehavior } from "../../lab/cluster/sim-node.ts";
 import { jsonServer } from "./json-server.ts";
 
 export interface SimGroup {

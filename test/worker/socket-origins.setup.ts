@@ -16,7 +16,7 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { WebSocketServer } from "ws";
-import { SimNode } from "../cluster/sim-node.ts";
+import { SimNode } from "../../lab/cluster/sim-node.ts";
 import { jsonServer } from "./json-server.ts";
 
 const NET = "127.0.93";

@@ -1,6 +1,6 @@
 // Runs a simulated cluster as a standalone process for the demo and for poking
 // at it with kubectl:
-//   node --import tsx test/cluster/main.ts --nodes 3 [--address-base 127.0.0] [--first-host 11]
+//   node --import tsx lab/cluster/main.ts --nodes 3 [--address-base 127.0.0] [--first-host 11]
 //        [--healthz-port 10256] [--api-port 0] [--token T] [--kubeconfig PATH]
 // Prints the kubeconfig path (and a JSON line describing the cluster); Ctrl-C stops it.
 import { Command } from "commander";

@@ -3,9 +3,9 @@
 // conflicts, /status, finalizers, patches, Service allocation, Status errors.
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { kubeconfigYaml } from "./api/kubeconfig.ts";
-import { ApiServer } from "./api/server.ts";
-import { waitFor } from "./wait.ts";
+import { kubeconfigYaml } from "../../lab/cluster/api/kubeconfig.ts";
+import { ApiServer } from "../../lab/cluster/api/server.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 
 let api: ApiServer;
 beforeEach(async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { SimNode } from "./sim-node.ts";
+import { SimNode } from "../../lab/cluster/sim-node.ts";
 
 // Own /24 so this file never collides with other suites on address:port.
 const nodes: SimNode[] = [];

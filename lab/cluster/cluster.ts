@@ -1,9 +1,9 @@
 /**
  * A whole simulated cluster in one process: the fake Kubernetes API server
- * (test/cluster/api/) plus N simulated nodes (sim-node.ts), wired together the
+ * (lab/cluster/api/) plus N simulated nodes (sim-node.ts), wired together the
  * way kube-proxy and the endpoint controllers wire a real one.
  *
- *   import { startCluster } from "../test/cluster/cluster.ts";
+ *   import { startCluster } from "../../test/lab/cluster/cluster.ts";
  *   const cluster = await startCluster({ nodes: 3, addressBase: "127.0.7", firstHost: 11, healthzPort: 0 });
  *   cluster.api.url            // http://127.0.0.1:<port>  (plain http)
  *   cluster.kubeconfigPath     // kubeconfig for kubectl / KubeConfig.loadFromFile (token, insecure-skip-tls-verify)
@@ -42,7 +42,7 @@
  *   - await cluster.addNode() / cluster.removeNode("node-3"): node process + Node object;
  *     cluster.setNodeReady("node-2", false) flips the Node's Ready condition.
  *
- * Fault hooks are on the API server (test/cluster/api/server.ts): cluster.api.closeWatches(),
+ * Fault hooks are on the API server (lab/cluster/api/server.ts): cluster.api.closeWatches(),
  * resetWatches(), compact(rv?), stop({ graceful? }) / listen() (same port, state kept),
  * inject({ method, path, watch, status, retryAfterSeconds, delayMs, reset, times }) -> remove(),
  * clearInjections(), delayedRequests, watchCount, requests (the request log: method, path,

@@ -2,8 +2,8 @@
 // every node serves every allocated NodePort, and Local services' health-check
 // ports answer from the EndpointSlices, like kube-proxy.
 import { afterEach, describe, expect, it } from "vitest";
-import { startCluster, type SimCluster } from "./cluster.ts";
-import { waitFor } from "./wait.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 
 // Own /24 so parallel suites never collide on address:port.
 const BASE = "127.0.41";
@@ -166,11 +166,11 @@ describe("startCluster", () => {
   });
 });
 
-describe("test/cluster/main.ts", () => {
+describe("lab/cluster/main.ts", () => {
   it("runs a cluster as a process, prints the kubeconfig path, and stops cleanly on SIGTERM", async () => {
     const { spawn } = await import("node:child_process");
     const { readFileSync } = await import("node:fs");
-    const child = spawn(process.execPath, ["--import", "tsx", "test/cluster/main.ts", "--nodes", "2", "--address-base", BASE, "--first-host", "61", "--healthz-port", "0"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "lab/cluster/main.ts", "--nodes", "2", "--address-base", BASE, "--first-host", "61", "--healthz-port", "0"], {
       cwd: new URL("../..", import.meta.url).pathname,
     });
     let out = "";

@@ -11,9 +11,9 @@
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { Demo } from "./demo.ts";
-import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
-import { agentLogger, demoLog, formatWorkerLine, terminalOutput } from "./logs.ts";
+import type { Demo } from "./demo/demo.ts";
+import { assertPortFree, DemoError, PortInUseError } from "./demo/ports.ts";
+import { agentLogger, demoLog, formatWorkerLine, terminalOutput } from "./demo/logs.ts";
 
 function port(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`"${value}" is not a port (0–65535)`);
@@ -46,6 +46,7 @@ const program = new Command("npm start --")
       "EDGELB_DEMO_KUBECONFIG",
     ),
   )
+  .addOption(new Option("--gate", "put a node gate (edgelb-node-gate) in front of every simulated node: the worker signs each request (docs/gate.md)"))
   .addOption(new Option("--log-level <level>", "agent log level").choices(["debug", "info", "warn", "error"]).default("info"))
   .exitOverride()
   .configureOutput({ outputError: () => {} });
@@ -59,6 +60,7 @@ interface Flags {
   stateDir: string;
   kubeconfig?: string;
   logLevel: string;
+  gate?: boolean;
 }
 
 let flags: Flags;
@@ -128,7 +130,7 @@ try {
     ];
     for (const f of files) rmSync(f, { force: true });
   });
-  const { startDemo } = await import("./demo.ts");
+  const { startDemo } = await import("./demo/demo.ts");
   demo = await startDemo({
     host: flags.host,
     port: flags.port,
@@ -138,6 +140,7 @@ try {
     stateDir: flags.stateDir,
     ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
     agentLog: agentLogger(out, flags.logLevel),
+    ...(flags.gate ? { gate: {} } : {}),
     onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
     onSimulator: (level, text) => demoLog(out, level, text),
   });
@@ -152,7 +155,7 @@ try {
 
 keepOnlyOurSignalHandlers();
 {
-  const { instructions } = await import("./instructions.ts");
+  const { instructions } = await import("./demo/instructions.ts");
   // What the user waited for: from the process start, module loading included.
   demo.startupMs = Math.round(process.uptime() * 1000);
   for (const line of instructions(demo, out)) out.line(line);

@@ -1,6 +1,6 @@
 // The demo's kubectl knobs: what a user may type, and the message for a typo.
 import { describe, expect, it } from "vitest";
-import { parseFault, parsePods } from "./knobs.ts";
+import { parseFault, parsePods } from "../../lab/demo/knobs.ts";
 
 describe("sim.edgelb.dev/fault", () => {
   it("accepts the documented faults; absent or empty means none", () => {

@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCluster, type SimCluster } from "./cluster.ts";
-import { waitFor } from "./wait.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 
 const KUBECTL = "/usr/bin/kubectl";
 const haveKubectl = existsSync(KUBECTL);

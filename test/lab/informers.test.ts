@@ -2,10 +2,10 @@
 // list, watch, and every way a watch ends on a real cluster.
 import * as k8s from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { kubeconfigYaml } from "./api/kubeconfig.ts";
-import { SERVICES } from "./api/resources.ts";
-import { ApiServer, type ApiServerOptions } from "./api/server.ts";
-import { waitFor } from "./wait.ts";
+import { kubeconfigYaml } from "../../lab/cluster/api/kubeconfig.ts";
+import { SERVICES } from "../../lab/cluster/api/resources.ts";
+import { ApiServer, type ApiServerOptions } from "../../lab/cluster/api/server.ts";
+import { waitFor } from "../../lab/cluster/wait.ts";
 
 const TOKEN = "informer-test-token";
 let api: ApiServer;
