@@ -9,7 +9,7 @@
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
-import { SimNode } from "../test/cluster/sim-node.ts";
+import { SimNode } from "../lab/cluster/sim-node.ts";
 import { BENCH_HOST, benchSnapshot, pushSnapshot } from "./dataplane.ts";
 import { cleanupAll, track } from "./lib/cleanup.ts";
 import { pickLoadGenerator } from "./lib/loadgen.ts";
