@@ -1,7 +1,7 @@
 // One bench row's worker in plain workerd (`workerd serve` with a capnp
 // config), no Miniflare entry layer: the runtime the issue compares in. Every
 // row is started the same way: the entry bundled by `wrangler deploy --dry-run`
-// (the exact artifact a deploy uploads, esbuild with keep_names), the
+// (the exact artifact a deploy uploads, with wrangler.toml's keep_names = false), the
 // compatibility date and flags and [vars] of wrangler.toml plus the row's
 // vars, an optional in-memory KV namespace, one workerd process per row so its
 // CPU time (/proc/<pid>/stat) belongs to that row alone.
