@@ -10,9 +10,14 @@
 import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
+import { FastPath } from "./config/fast/index.ts";
+import { LocationCopy, type LocationCache } from "./config/location/index.ts";
+import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
+import { lookupGateway } from "./gateway/index.ts";
+import { serveGateway } from "./gateway/serve/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
@@ -59,6 +64,8 @@ export interface EdgeOptions {
   env: Env;
   /** The KV the config store reads (default env.EDGELB_KV); tests pass one that fails. */
   kv?: ConfigKV;
+  /** The location's cache (caches.default in the worker) that its isolates share snapshots through; none: each isolate reads KV. */
+  cache?: LocationCache;
   transports?: Transports;
   log?: Logger;
   now?: () => number;
@@ -89,7 +96,15 @@ export function createEdge(opts: EdgeOptions): Edge {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
   for (const problem of settings.problems) log("warn", "settings.invalid", { problem });
-  const config = new ConfigStore({ kv: opts.kv ?? opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
+  const config = new ConfigStore({
+    kv: opts.kv ?? opts.env.EDGELB_KV,
+    clusters: settings.clusters,
+    ttlMs: settings.cacheTtlMs,
+    log,
+    now,
+    ...(opts.cache ? { location: new LocationCopy(opts.cache) } : {}),
+    ...(fastPath(opts, settings.fastCheckMs, now, log)),
+  });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
   const ejection = healthSettings(opts.env as HealthVars);
   for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });
@@ -168,6 +183,11 @@ export function createEdge(opts: EdgeOptions): Edge {
     }
     await config.ready(background(c));
     const route = lookupHost(config.routes, host);
+    // Gateway API hostnames: an exact one beats a Service's wildcard; a Service's own name beats any route.
+    const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
+    if (gateway && (!route || (route.pattern.startsWith("*.") && !gateway.pattern.startsWith("*")))) {
+      return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
+    }
     if (route && !isWorkersDev(host)) {
       const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
       if (denied) return denied;
@@ -356,6 +376,14 @@ function edgeStatus(s: {
       };
     }),
   };
+}
+
+/** The fast path when the generations object is bound and its check is on. */
+function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log: Logger): { fast?: FastPath } {
+  const ns = opts.env.EDGELB_GENERATIONS;
+  if (!ns || intervalMs <= 0) return {};
+  const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), intervalMs, now, log }) };
 }
 
 /** EDGELB_CLIENT_BODY_TIMEOUT_MS: the client-body idle timeout (default 60 s). */

@@ -4,6 +4,7 @@
 // in the Worker bundle.
 import * as v from "valibot";
 import { parseCidr } from "../source-ranges/index.ts";
+import { GatewaySection } from "./gateway.ts";
 
 export { parseCidr, parseIP, cidrContains, formatCidr, type Cidr, type IP } from "../source-ranges/index.ts";
 
@@ -132,6 +133,8 @@ export const Snapshot = v.pipe(
     services: v.array(Service),
     /** Absent: direct. */
     origins: v.optional(Origins),
+    /** Gateway API routes (worker/snapshot/gateway.ts); lazy: that module reads this one's schemas. */
+    gateway: v.optional(v.lazy(() => GatewaySection)),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;

@@ -97,15 +97,16 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
     socket.close().catch(() => {});
   };
   const deadline = new Deadline();
+  const timedOut = new Error(`no connection within ${timeoutMs} ms`);
   try {
     await Promise.race([
       socket.opened,
-      new Promise((_, reject) => deadline.set(timeoutMs, () => reject(new Error(`no connection within ${timeoutMs} ms`)))),
+      new Promise((_, reject) => deadline.set(timeoutMs, () => reject(timedOut))),
     ]);
   } catch (e) {
     deadline.clear();
     close();
-    throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+    throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e, timedOut: e === timedOut });
   }
   return {
     origin,
