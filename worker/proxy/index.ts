@@ -13,6 +13,7 @@ import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
+import { pathAndQuery as pathAndQueryOf } from "../transport/target/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
 import {
   ConnectError,
@@ -78,8 +79,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   let names: string | undefined;
   const serviceNamesOf = () => (names ??= route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", "));
   const requestId = requestIdOf(request);
-  const url = new URL(request.url);
-  const facts = edgeFacts(request, requestId, url);
+  const facts = edgeFacts(request, requestId);
+  const pathAndQuery = pathAndQueryOf(request.url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
   const budgetKey = budgetKeyOf(route);
@@ -90,7 +91,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         requestId,
         method: request.method,
         host: facts.host,
-        path: url.pathname,
+        path: pathOnly(pathAndQuery),
         status: res.status,
         ms: deps.now() - started,
         ...fields,
@@ -116,7 +117,6 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   }
 
   const policy = route.policy;
-  const pathAndQuery = url.pathname + url.search;
   const websocket = isWebSocketRequest(request);
   const headers = originRequestHeaders(request, facts, websocket);
   if (!(headers instanceof Headers)) {
@@ -229,6 +229,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     const release = track(deps.inFlight, origin.key);
     let relayed = false;
+    let bodyRelayed = false;
     let upstream: Response;
     try {
       upstream = await transport.send({
@@ -239,6 +240,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         // An open WebSocket keeps its node busy (least-request): counted until the relay ends.
         onWebSocketRelay: () => {
           relayed = true;
+          return release;
+        },
+        // A transport that pipes the body natively itself (socket) releases the count at its end.
+        onBodyRelay: () => {
+          bodyRelayed = true;
           return release;
         },
       });
@@ -346,7 +352,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     }
     // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
     const raw = transport.name === "socket";
-    const responseBody = relayBody(request.method, upstream, release, raw);
+    const responseBody = relayBody(request.method, upstream, release, raw, bodyRelayed);
     const encodeBody = encodeBodyFor(upstream.headers, raw);
     return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out, encodeBody }), fields);
   }
@@ -355,6 +361,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   const all = [...triedClusters, ...tried];
   deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors });
   return done(text(502, "the site could not be reached", requestId), { tried: all, errors });
+}
+
+/** The path of a path-and-query (for log lines). */
+function pathOnly(target: string): string {
+  const q = target.indexOf("?");
+  return q === -1 ? target : target.slice(0, q);
 }
 
 /** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding). */
