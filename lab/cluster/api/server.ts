@@ -9,6 +9,7 @@ import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, VERSION_INFO }
 import { selectorString } from "./apps.ts";
 import { groupVersionDocument, openApiRoot } from "./openapi/index.ts";
 import { applyPatch, PATCH_TYPES } from "./patch.ts";
+import { decodeProtobuf, PROTOBUF } from "./protobuf.ts";
 import { apiVersionOf, RESOURCES, SERVICES, type ResourceType } from "./resources.ts";
 import { parseFieldSelector, parseLabelSelector, type Obj } from "./selectors.ts";
 import { ApiError, errors, type StatusReason, type Subject } from "./status.ts";
@@ -182,6 +183,7 @@ function wantsTable(req: http.IncomingMessage): boolean {
 async function readBody(req: http.IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
+  if ((req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase() === PROTOBUF) return decodeProtobuf(Buffer.concat(chunks));
   const text = Buffer.concat(chunks).toString("utf8");
   if (text.trim() === "") return undefined;
   try {
