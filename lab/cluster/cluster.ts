@@ -472,10 +472,12 @@ export class SimCluster {
     // kube-proxy's choice per node for Services the endpoint controller manages:
     // ready endpoints (only local ones for Local), else serving-and-terminating
     // ones (KEP-1669); none: the NodePort refuses connections.
-    const pods = new Map(this.store.list(PODS).items.map((p) => [p.metadata.uid, p]));
+    const managed = new Map<string, Obj>();
+    for (const sl of slices) if (sl.metadata.labels?.[SIM_SLICE]) managed.set(`${sl.metadata.namespace}/${sl.metadata.labels["kubernetes.io/service-name"]}`, sl);
+    const pods = new Map(managed.size ? this.store.list(PODS).items.map((p) => [p.metadata.uid, p]) : []);
     const routed = new Map<number, { policy: string; endpoints: (PodEndpoint & { ready: boolean; serving: boolean })[] }>();
     for (const s of services) {
-      const slice = slices.find((sl) => sl.metadata.labels?.[SIM_SLICE] && sl.metadata.namespace === s.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === s.metadata.name);
+      const slice = managed.get(`${s.metadata.namespace}/${s.metadata.name}`);
       if (!slice) continue;
       const endpoints = ((slice.endpoints ?? []) as Obj[]).map((e) => {
         const pod = pods.get(e.targetRef?.uid);

@@ -156,6 +156,7 @@ export class Workloads {
     const deployments = s.list(DEPLOYMENTS).items;
     let sets = s.list(REPLICA_SETS).items;
     let pods = s.list(PODS).items;
+    if (deployments.length === 0 && sets.length === 0 && pods.length === 0 && !s.list(ENDPOINT_SLICES).items.some((x) => x.metadata.labels?.[SIM_SLICE])) return;
     const nodeObjs = s.list(NODES).items;
     const nodes: SchedNode[] = nodeObjs.map((n) => ({
       name: n.metadata.name,
@@ -292,34 +293,41 @@ export class Workloads {
 
   private endpoints(pods: Obj[], deployments: Obj[], sets: Obj[]): void {
     const s = this.store;
-    const slices = s.list(ENDPOINT_SLICES).items;
-    for (const svc of s.list(SERVICES).items) {
+    // Indexed: suites with thousands of Services and no workload pay one pass, not a product.
+    const ours = new Map<string, Obj>();
+    for (const sl of s.list(ENDPOINT_SLICES).items) {
+      if (sl.metadata.labels?.[SIM_SLICE]) ours.set(`${sl.metadata.namespace}/${sl.metadata.labels["kubernetes.io/service-name"]}`, sl);
+    }
+    const workloadPods = pods.filter((p) => !p.metadata.labels?.["edgelb.sim/service"]);
+    const templates = [...deployments, ...sets].map((w) => ({ ns: w.metadata.namespace, labels: w.spec?.template?.metadata?.labels ?? {} }));
+    const services = s.list(SERVICES).items;
+    if (ours.size === 0 && templates.length === 0 && workloadPods.length === 0) return;
+    for (const svc of services) {
       const sel = svc.spec?.selector;
       if (!sel || Object.keys(sel).length === 0) continue;
       const ns = svc.metadata.namespace;
-      const ours = slices.find((x) => x.metadata.namespace === ns && x.metadata.labels?.[SIM_SLICE] && x.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name);
+      const mine = ours.get(`${ns}/${svc.metadata.name}`);
       const asSelector = { matchLabels: sel };
       const workload =
-        [...deployments, ...sets].some((w) => w.metadata.namespace === ns && selectorMatches(asSelector, w.spec?.template?.metadata?.labels)) ||
-        pods.some((p) => p.metadata.namespace === ns && !p.metadata.labels?.["edgelb.sim/service"] && selectorMatches(asSelector, p.metadata.labels));
+        templates.some((t) => t.ns === ns && selectorMatches(asSelector, t.labels)) ||
+        workloadPods.some((p) => p.metadata.namespace === ns && selectorMatches(asSelector, p.metadata.labels));
       // Services no workload ever matched keep the legacy stand-in (sim.edgelb.dev/pods, placePods).
-      if (!ours && !workload) continue;
-      const name = ours?.metadata.name ?? `${svc.metadata.name}-${randomBytes(3).toString("hex").slice(0, 5)}`;
-      const want = endpointSliceFor(svc, pods.filter((p) => p.metadata.namespace === ns && !p.metadata.labels?.["edgelb.sim/service"]), name);
-      if (!ours) s.create(ENDPOINT_SLICES, ns, want);
-      else if (JSON.stringify([ours.endpoints ?? [], ours.ports]) !== JSON.stringify([want.endpoints, want.ports])) {
-        s.update(ENDPOINT_SLICES, ns, name, { ...want, metadata: { ...want.metadata, resourceVersion: ours.metadata.resourceVersion } });
+      if (!mine && !workload) continue;
+      const name = mine?.metadata.name ?? `${svc.metadata.name}-${randomBytes(3).toString("hex").slice(0, 5)}`;
+      const want = endpointSliceFor(svc, workloadPods.filter((p) => p.metadata.namespace === ns), name);
+      if (!mine) s.create(ENDPOINT_SLICES, ns, want);
+      else if (JSON.stringify([mine.endpoints ?? [], mine.ports]) !== JSON.stringify([want.endpoints, want.ports])) {
+        s.update(ENDPOINT_SLICES, ns, name, { ...want, metadata: { ...want.metadata, resourceVersion: mine.metadata.resourceVersion } });
       }
       const ep = endpointsFor(svc, want);
       const cur = s.tryGet(ENDPOINTS, ns, svc.metadata.name);
       if (!cur || JSON.stringify(cur.subsets ?? []) !== JSON.stringify(ep.subsets)) s.update(ENDPOINTS, ns, svc.metadata.name, ep);
     }
     // A deleted Service's slice goes with it (owner reference).
-    const services = new Set(s.list(SERVICES).items.map((x) => x.metadata.uid));
-    for (const sl of slices) {
-      if (!sl.metadata.labels?.[SIM_SLICE]) continue;
+    const uids = new Set(services.map((x) => x.metadata.uid));
+    for (const sl of ours.values()) {
       const owner = (sl.metadata.ownerReferences ?? [])[0];
-      if (owner && !services.has(owner.uid)) s.delete(ENDPOINT_SLICES, sl.metadata.namespace, sl.metadata.name);
+      if (owner && !uids.has(owner.uid)) s.delete(ENDPOINT_SLICES, sl.metadata.namespace, sl.metadata.name);
     }
   }
 }
