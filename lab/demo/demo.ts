@@ -17,6 +17,7 @@ import type { Obj } from "../cluster/api/selectors.ts";
 import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
 import { watchKnobs, type Knobs } from "./knobs.ts";
+import { narrate } from "./narrate.ts";
 import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
 
 export { DemoError, PortInUseError };
@@ -322,6 +323,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       });
       const k = knobs;
       stops.push(() => k.stop());
+      // The controllers' steps, next to the agent's and worker's lines.
+      const unsubscribe = cluster.store.subscribe((e) => {
+        const line = narrate({ kind: e.resource.kind, type: e.type, object: e.object, previous: e.previous });
+        if (line) opts.onSimulator?.("info", line);
+      });
+      stops.push(async () => unsubscribe());
       await knobs.settled();
     }
 

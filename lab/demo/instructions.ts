@@ -73,6 +73,7 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(`  5. Start a load loop:    ${c(`while sleep 0.1; do ${curlFor(demo, "hello.default.svc.localhost", " -s -o /dev/null -w '%{http_code} '")}; done`)}`);
   lines.push(`  6. Roll it:              ${c("kubectl rollout restart deployment hello && kubectl rollout status deployment hello")}`);
   lines.push(d("     new pods start and become Ready before old ones go (maxSurge/maxUnavailable 25%); old pods terminate"));
+  lines.push(d(`     (demo: "pod … terminating: its endpoint is serving but not ready", "deployment default/hello rolled out")`));
   lines.push(d("     but keep serving while they drain: the loop prints only 200s. kubectl logs deploy/hello shows the requests"));
   lines.push(d("     one pod served; kubectl get endpointslices -o yaml shows ready/serving/terminating as it happens"));
   lines.push("");

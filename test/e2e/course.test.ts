@@ -152,6 +152,10 @@ describe("the course's steps against npm start", () => {
     const after = (await kubectl("get", "pods", "-l", "app=hello", "-o", "name")).trim().split("\n").sort();
     expect(after).toHaveLength(3);
     expect(after.filter((p) => before.includes(p))).toEqual([]);
+    // The demo explains the controllers' steps next to the agent's and worker's lines.
+    expect(demo.output()).toMatch(/deployment default\/hello restarted: a new ReplicaSet replaces its pods/);
+    expect(demo.output()).toMatch(/pod default\/hello-\S+ on node-\d terminating: its endpoint is serving but not ready/);
+    expect(demo.output()).toMatch(/deployment default\/hello rolled out: 3\/3 available, 3 updated/);
     expect(await kubectl("logs", "deploy/hello")).toMatch(/GET \/ 200 host=hello\.default\.svc\.localhost:\d+ via=node-\d/);
 
     demo.signal("SIGINT");
