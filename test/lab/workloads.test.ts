@@ -177,4 +177,15 @@ describe.skipIf(!haveKubectl)("Deployments with kubectl", () => {
     const sets = await kubectl("get", "rs", "-l", "app=roll", "-o", "jsonpath={range .items[*]}{.spec.replicas} {end}");
     expect(sets.trim().split(" ").map(Number).sort()).toEqual([0, 4]);
   }, 120_000);
+
+  it("refuses more replicas than the lab can run, keeping the Deployment as it was; a removed node's pods are replaced elsewhere", async () => {
+    expect(await kubectl.fails("scale", "deployment", "roll", "--replicas=1000000")).toContain("the simulated cluster runs at most 500 replicas per workload");
+    expect(cluster.get("Deployment", "roll").spec.replicas).toBe(4);
+
+    const onNode3 = livePods("roll").filter((p) => p.spec.nodeName === "node-3").map((p) => p.metadata.name);
+    expect(onNode3.length).toBeGreaterThan(0);
+    await cluster.removeNode("node-3");
+    await waitFor(() => livePods("roll").length === 4 && livePods("roll").every((p) => p.spec.nodeName !== "node-3" && !onNode3.includes(p.metadata.name)), "roll's pods to be replaced on node-1 and node-2", 15_000);
+    await kubectl("rollout", "status", "deployment/roll", "--timeout=30s");
+  }, 60_000);
 });

@@ -7,6 +7,9 @@ import { cause, type StatusCause } from "./status.ts";
 import type { TablePrinter } from "./table.ts";
 import { ageOf, columnOf } from "./table.ts";
 
+/** A lab limit, not upstream's: keeps one `kubectl scale --replicas=1000000` from taking the lab down. */
+export const MAX_SIMULATED_REPLICAS = 500;
+
 type AdmitArgs = { op: "create" | "update"; obj: Obj; old?: Obj | undefined };
 
 /** Defaults a pod template's spec the way the API server does on write. */
@@ -89,6 +92,8 @@ function selectorCauses({ op, obj, old }: AdmitArgs): StatusCause[] {
   }
   const r = obj.spec?.replicas;
   if (!Number.isInteger(r) || r < 0) out.push(cause("spec.replicas", "FieldValueInvalid", `Invalid value: ${JSON.stringify(r)}: must be greater than or equal to 0`));
+  // Not upstream: every simulated pod is objects and timers in this one process.
+  else if (r > MAX_SIMULATED_REPLICAS) out.push(cause("spec.replicas", "FieldValueInvalid", `Invalid value: ${r}: the simulated cluster runs at most ${MAX_SIMULATED_REPLICAS} replicas per workload`));
   return out;
 }
 

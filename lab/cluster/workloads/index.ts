@@ -163,6 +163,14 @@ export class Workloads {
       schedulable: !n.spec?.unschedulable && !n.metadata.deletionTimestamp && (n.status?.conditions ?? []).some((c: Obj) => c.type === "Ready" && c.status === "True"),
     }));
 
+    // Pod GC: pods bound to a node that no longer exists are gone with it (their ReplicaSet replaces them).
+    const known = new Set(nodeObjs.map((n) => n.metadata.name));
+    for (const p of pods) {
+      if (p.spec?.nodeName && !known.has(p.spec.nodeName) && !p.metadata.labels?.["edgelb.sim/service"]) {
+        s.delete(PODS, p.metadata.namespace, p.metadata.name, { gracePeriodSeconds: 0 });
+      }
+    }
+    pods = s.list(PODS).items;
     // Garbage collection (background propagation): owned objects whose controller is gone.
     const uids = new Set([...deployments, ...sets].map((o) => o.metadata.uid));
     for (const rs of sets) {
