@@ -26,10 +26,10 @@ interface Container {
   ports: number[];
 }
 function encodeDeployment(name: string, labels: Record<string, string>, replicas: number, containers: Container[]): Buffer {
-  const meta = (n: string | undefined, l: Record<string, string>) => [...(n ? str(1, n) : []), ...str(4, ""), ...bytesField(8, []), ...map(11, l)];
+  const meta = (n: string | undefined, l: Record<string, string>) => [...(n ? str(1, n) : []), ...str(4, ""), ...int(7, 0), ...bytesField(8, []), ...map(11, l)];
   const container = (c: Container) => [...str(1, c.name), ...str(2, c.image), ...c.ports.flatMap((p) => bytesField(6, [...int(3, p), ...str(4, "TCP")])), ...bytesField(8, [])];
   const template = [...bytesField(1, meta(undefined, labels)), ...bytesField(2, containers.flatMap((c) => bytesField(2, container(c))))];
-  const spec = [...int(1, replicas), ...bytesField(2, map(1, labels)), ...bytesField(3, template), ...bytesField(4, []), ...int(5, 0)];
+  const spec = [...int(1, replicas), ...bytesField(2, map(1, labels)), ...bytesField(3, template), ...bytesField(4, []), ...int(5, 0), ...int(7, 0)];
   const raw = [...bytesField(1, meta(name, labels)), ...bytesField(2, spec), ...bytesField(3, [])];
   const unknown = [...bytesField(1, [...str(1, "apps/v1"), ...str(2, "Deployment")]), ...bytesField(2, raw), ...str(3, ""), ...str(4, "")];
   return Buffer.from([0x6b, 0x38, 0x73, 0x00, ...unknown]);
@@ -59,7 +59,6 @@ describe("protobuf request bodies", () => {
                 spec: { containers: containers.map((c) => ({ name: c.name, image: c.image, ...(c.ports.length ? { ports: c.ports.map((p) => ({ containerPort: p, protocol: "TCP" })) } : {}), resources: {} })) },
               },
               strategy: {},
-              minReadySeconds: 0,
             },
             status: {},
           });

@@ -174,8 +174,19 @@ describe.skipIf(!haveKubectl)("Deployments with kubectl", () => {
     expect(after.every((p) => p.metadata.annotations?.["kubectl.kubernetes.io/restartedAt"])).toBe(true);
     const d = cluster.store.get(DEPLOYMENTS, "default", "roll");
     expect(d.metadata.annotations["deployment.kubernetes.io/revision"]).toBe("2");
-    const sets = await kubectl("get", "rs", "-l", "app=roll", "-o", "jsonpath={range .items[*]}{.spec.replicas} {end}");
-    expect(sets.trim().split(" ").map(Number).sort()).toEqual([0, 4]);
+    const sets = await kubectl("get", "rs", "-l", "app=roll", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.replicas} {end}");
+    expect(sets.trim().split(" ").map((x) => Number(x.split("=")[1])).sort()).toEqual([0, 4]);
+    const original = sets.trim().split(" ").find((x) => x.endsWith("=0"))!.split("=")[0]!;
+
+    // rollout undo brings the first template back: its ReplicaSet scales up again (no third one), as revision 3.
+    expect(await kubectl("rollout", "undo", "deployment/roll")).toContain("deployment.apps/roll rolled back");
+    await kubectl("rollout", "status", "deployment/roll", "--timeout=60s");
+    const undone = await kubectl("get", "rs", "-l", "app=roll", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.replicas} {end}");
+    const after2 = undone.trim().split(" ");
+    expect(after2).toHaveLength(2);
+    expect(after2).toContain(`${original}=4`);
+    expect(after2.filter((x) => x.endsWith("=0"))).toHaveLength(1);
+    expect(cluster.get("ReplicaSet", original).metadata.annotations["deployment.kubernetes.io/revision"]).toBe("3");
   }, 120_000);
 
   it("refuses more replicas than the lab can run, keeping the Deployment as it was; a removed node's pods are replaced elsewhere", async () => {

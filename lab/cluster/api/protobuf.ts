@@ -10,7 +10,8 @@ import { errors } from "./status.ts";
 export const PROTOBUF = "application/vnd.kubernetes.protobuf";
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
-type Kind = "string" | "int" | "bool" | "time" | "intOrString" | "bytes";
+/** int0/bool0: Go non-pointer fields, always written; their zero value means unset. */
+type Kind = "string" | "int" | "int0" | "bool" | "bool0" | "time" | "intOrString" | "bytes";
 type Spec = [name: string, kind: Kind | Message | "map" | "quantityMap", repeated?: boolean];
 interface Message {
   [field: number]: Spec;
@@ -25,7 +26,7 @@ const OBJECT_META: Message = {
   3: ["namespace", "string"],
   5: ["uid", "string"],
   6: ["resourceVersion", "string"],
-  7: ["generation", "int"],
+  7: ["generation", "int0"],
   8: ["creationTimestamp", "time"],
   11: ["labels", "map"],
   12: ["annotations", "map"],
@@ -34,7 +35,7 @@ const OBJECT_META: Message = {
 };
 const REQUIREMENT: Message = { 1: ["key", "string"], 2: ["operator", "string"], 3: ["values", "string", true] };
 const LABEL_SELECTOR: Message = { 1: ["matchLabels", "map"], 2: ["matchExpressions", REQUIREMENT, true] };
-const CONTAINER_PORT: Message = { 1: ["name", "string"], 2: ["hostPort", "int"], 3: ["containerPort", "int"], 4: ["protocol", "string"], 5: ["hostIP", "string"] };
+const CONTAINER_PORT: Message = { 1: ["name", "string"], 2: ["hostPort", "int0"], 3: ["containerPort", "int"], 4: ["protocol", "string"], 5: ["hostIP", "string"] };
 const ENV_VAR: Message = { 1: ["name", "string"], 2: ["value", "string"] };
 const RESOURCES: Message = { 1: ["limits", "quantityMap"], 2: ["requests", "quantityMap"] };
 const CONTAINER: Message = {
@@ -76,9 +77,9 @@ const KINDS: Record<string, Message> = {
         2: ["selector", LABEL_SELECTOR],
         3: ["template", POD_TEMPLATE],
         4: ["strategy", STRATEGY],
-        5: ["minReadySeconds", "int"],
+        5: ["minReadySeconds", "int0"],
         6: ["revisionHistoryLimit", "int"],
-        7: ["paused", "bool"],
+        7: ["paused", "bool0"],
         9: ["progressDeadlineSeconds", "int"],
       },
     ],
@@ -141,8 +142,13 @@ function decodeMessage(buf: Buffer, msg: Message, path: string): Obj {
     const [name, kind, repeated] = spec;
     const p = path ? `${path}.${name}` : name;
     let value: unknown;
-    if (kind === "int") value = toInt(r.varint());
-    else if (kind === "bool") value = r.varint() !== 0;
+    if (kind === "int" || kind === "int0") {
+      value = toInt(r.varint());
+      if (kind === "int0" && value === 0) continue;
+    } else if (kind === "bool" || kind === "bool0") {
+      value = r.varint() !== 0;
+      if (kind === "bool0" && value === false) continue;
+    }
     else {
       const b = r.bytes();
       if (kind === "string") {
