@@ -39,6 +39,12 @@
  *     EndpointSlice (one endpoint per pod, nodeName set) and v1 Endpoints, and waits until
  *     the nodes answer accordingly; placePods(svc, []) empties it;
  *   - await cluster.settled() waits until nodes reflect the store (after direct writes).
+ *   - apps/v1 Deployments work as on a real cluster (lab/cluster/workloads/): ReplicaSets,
+ *     pods spread over schedulable nodes, Ready after podStartupMs, terminating ones serving
+ *     for podDrainMs, EndpointSlices from selectors; each NodePort then forwards like
+ *     kube-proxy to those pods (echo app with pod/node/version; `kubectl logs`) and refuses
+ *     connections when none serves (Local: none on that node). A Service no workload's pods
+ *     ever matched keeps the stand-in above (every node answers; placePods places pods).
  *   - await cluster.addNode() / cluster.removeNode("node-3"): node process + Node object;
  *     cluster.setNodeReady("node-2", false) flips the Node's Ready condition.
  *
