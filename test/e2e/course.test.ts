@@ -100,9 +100,10 @@ describe("the course's steps against npm start", () => {
 
     // 1–3: create, expose, watch the hostname arrive.
     await kubectl("create", "deployment", "hello", "--image=edgelb/echo:1", "--replicas=3", "--port=8080");
+    await kubectl("expose", "deployment", "hello", "--type=LoadBalancer", "--port=80", "--target-port=8080");
+    // As the user runs it, after expose: the current row (maybe still <pending>), then each change.
     const watch = run("env", [...env.split(" "), KUBECTL, "get", "service", "hello", "-w"]);
     runs.push(watch);
-    await kubectl("expose", "deployment", "hello", "--type=LoadBalancer", "--port=80", "--target-port=8080");
     await watch.waitFor(/hello\s+LoadBalancer\s+\S+\s+hello\.default\.svc\.localhost\s+80:\d+\/TCP/, "get svc -w to show the hostname", 30_000);
     await watch.kill();
     await demo.waitFor(/service default\/hello served at hello\.default\.svc\.localhost/, "the agent's line about hello", 10_000);
@@ -120,6 +121,14 @@ describe("the course's steps against npm start", () => {
     expect(none.status, none.body).toBe(502);
     expect(none.body).toMatch(/^edgelb: the site could not be reached/);
     expect(demo.output()).toMatch(/proxy\.retry host=hello\.default\.svc\.localhost/);
+    // A Local Service with no pod left has no backend at all: once the agent has pushed that, the edge answers 503.
+    await kubectl("scale", "deployment", "api", "--replicas=0");
+    const noApi = await until(async () => {
+      const r = await get("api.localhost");
+      return r.status === 503 ? r : undefined;
+    }, "api.localhost to answer 503");
+    expect(noApi.body).toMatch(/^edgelb: no server is ready for this site/);
+    await kubectl("scale", "deployment", "api", "--replicas=2");
     await kubectl("scale", "deployment", "hello", "--replicas=3");
     await kubectl("rollout", "status", "deployment", "hello", "--timeout=60s");
     await until(async () => (await get(HELLO)).status === 200, `${HELLO} to answer again`);
