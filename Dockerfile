@@ -19,6 +19,10 @@ COPY worker/snapshot ./worker/snapshot
 COPY sync-agent ./sync-agent
 RUN esbuild sync-agent/main.ts --bundle --platform=node --format=esm --target=node20 \
       --packages=external --sourcemap --outfile=dist/edgelb-sync-agent.mjs
+# The node gate (deploy/gate), same image, its own entry point:
+#   command: ["/nodejs/bin/node", "--enable-source-maps", "dist/edgelb-node-gate.mjs"]
+RUN esbuild sync-agent/gate/main.ts --bundle --platform=node --format=esm --target=node20 \
+      --packages=external --sourcemap --outfile=dist/edgelb-node-gate.mjs
 
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app

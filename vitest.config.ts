@@ -24,6 +24,7 @@ export default defineConfig({
             "test/worker/socket-origins.setup.ts",
             "test/worker/edge-http.setup.ts",
             "test/worker/request-path.setup.ts",
+            "test/worker/gate.setup.ts",
           ],
           testTimeout: 30_000,
           hookTimeout: 30_000,

@@ -21,9 +21,11 @@ import { renderMarkdown, renderText, summarySection, type Section } from "./lib/
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
+import { runGateBench } from "./gate.ts";
+import { runGateway } from "./gateway.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn"];
+const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "gateway"];
 
 const { values } = parseArgs({
   options: {
@@ -71,6 +73,10 @@ async function main(): Promise<void> {
     log("routing cost: worker modules in a separate Node process");
     sections.push(await runRoutingInChild({ quick, log }));
   }
+  if (only.has("gateway")) {
+    log("gateway routing cost: worker modules in this process");
+    sections.push(await runGateway({ quick, log }));
+  }
   if (only.has("dataplane")) {
     sections.push(
       ...(await runDataPlane({
@@ -86,6 +92,10 @@ async function main(): Promise<void> {
       })),
     );
     await cleanupAll(); // origins, nginx and workers from this section
+  }
+  if (only.has("gate")) {
+    sections.push(await runGateBench({ loadgen, rounds: quick ? 2 : 5, durationS: quick ? 1 : 3, warmupS: 1, connections: 32, threads: 1, addressBase: "127.23.50", log }));
+    await cleanupAll();
   }
   const cp = new Set(["failover", "scale", "flaps", "churn"].filter((s) => only.has(s)));
   if (cp.size) {

@@ -46,6 +46,7 @@ const program = new Command("npm start --")
       "EDGELB_DEMO_KUBECONFIG",
     ),
   )
+  .addOption(new Option("--gate", "put a node gate (edgelb-node-gate) in front of every simulated node: the worker signs each request (docs/gate.md)"))
   .addOption(new Option("--log-level <level>", "agent log level").choices(["debug", "info", "warn", "error"]).default("info"))
   .exitOverride()
   .configureOutput({ outputError: () => {} });
@@ -59,6 +60,7 @@ interface Flags {
   stateDir: string;
   kubeconfig?: string;
   logLevel: string;
+  gate?: boolean;
 }
 
 let flags: Flags;
@@ -138,6 +140,7 @@ try {
     stateDir: flags.stateDir,
     ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
     agentLog: agentLogger(out, flags.logLevel),
+    ...(flags.gate ? { gate: {} } : {}),
     onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
     onSimulator: (level, text) => demoLog(out, level, text),
   });

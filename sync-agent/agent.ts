@@ -157,6 +157,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       addressFamily: config.addressFamily,
       allowPrivateAddresses: config.allowPrivateAddresses,
       allowedHostnames: config.allowedHostnames,
+      origins: config.origins,
       pacer: {
         quietMs: config.coalesceMs,
         maxDelayMs: config.maxDelayMs,

@@ -3,6 +3,7 @@
 import type { ProbeMode } from "./health/probe.ts";
 import type { HealthOptions } from "./health/table.ts";
 import type { AddressFamily, AddressType } from "./model/node.ts";
+import type { OriginsMode } from "../worker/snapshot/schema.ts";
 
 export type SinkKind = "worker" | "kv-api";
 
@@ -34,6 +35,8 @@ export interface AgentConfig {
   /** Patterns every annotated hostname must match (--allowed-hostnames); undefined = any. */
   allowedHostnames?: string[] | undefined;
   health: HealthOptions;
+  /** How the edge reaches the nodes, published in the snapshot: undefined = direct (nodeIP:NodePort). */
+  origins?: OriginsMode | undefined;
   /** Quiet period before a write. */
   coalesceMs: number;
   /** Longest a change may wait for quiet. */

@@ -13,12 +13,15 @@ import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
+import { lookupGateway } from "./gateway/index.ts";
+import { serveGateway } from "./gateway/serve/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
 import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
 import { requestIdOf } from "./proxy/headers.ts";
+import { GateSigner, readGateKeys, type GateKeyVars } from "./sign/index.ts";
 import { enforceSourceRanges } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
@@ -93,6 +96,8 @@ export function createEdge(opts: EdgeOptions): Edge {
   const ejection = healthSettings(opts.env as HealthVars);
   for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });
   const health = new PassiveHealth({ ...ejection.options, ...opts.health, now, log });
+  const gateKeys = readGateKeys(opts.env as GateKeyVars);
+  for (const problem of gateKeys.problems) log("warn", "settings.invalid", { problem });
   const inFlight = new Map<string, number>();
   const balancers = new WeakMap<Route, BalancerState>();
   const startedAt = now();
@@ -111,6 +116,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     random: opts.random ?? Math.random,
     now,
     retryBudget: new RetryBudget({ now }),
+    signer: new GateSigner(gateKeys, { now }),
     clientBodyTimeoutMs: clientBodyTimeoutMs((opts.env as { EDGELB_CLIENT_BODY_TIMEOUT_MS?: string }).EDGELB_CLIENT_BODY_TIMEOUT_MS),
   };
 
@@ -164,6 +170,11 @@ export function createEdge(opts: EdgeOptions): Edge {
     }
     await config.ready(background(c));
     const route = lookupHost(config.routes, host);
+    // Gateway API hostnames: an exact one beats a Service's wildcard; a Service's own name beats any route.
+    const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
+    if (gateway && (!route || (route.pattern.startsWith("*.") && !gateway.pattern.startsWith("*")))) {
+      return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
+    }
     if (route && !isWorkersDev(host)) {
       const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
       if (denied) return denied;

@@ -18,6 +18,7 @@ import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
 import { watchKnobs, type Knobs } from "./knobs.ts";
 import { narrate } from "./narrate.ts";
+import { startDemoGates, type DemoGates } from "./gates.ts";
 import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
 
 export { DemoError, PortInUseError };
@@ -54,6 +55,8 @@ export interface DemoOptions {
   /** Simulated pods: start-up until Ready, and how long a terminating one keeps serving. */
   podStartupMs?: number;
   podDrainMs?: number;
+  /** Put a node gate in front of every simulated node (origins mode "gate", signed requests); the port, 0 = any. */
+  gate?: { port?: number } | undefined;
 }
 
 /** A demo app: a Deployment of the echo app and its LoadBalancer Service. */
@@ -86,6 +89,8 @@ export interface Demo {
   edge: EdgeWorker;
   agent: Agent;
   services: DemoService[];
+  /** With --gate: the gates in front of the simulated nodes. */
+  gates?: DemoGates;
   startupMs: number;
   stop(): Promise<void>;
 }
@@ -289,6 +294,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       });
     }
 
+    let gates: DemoGates | undefined;
+    if (opts.gate && cluster) {
+      const g = (gates = await startDemoGates(cluster.nodes.map((n) => n.address), opts.agentLog.child({ part: "gate" }), opts.gate.port));
+      stops.push(() => g.stop());
+    }
+
     writeFileSync(tokenPath, `${token}\n`, { mode: 0o600 });
     writeFileSync(readTokenPath, `${readToken}\n`, { mode: 0o600 });
     stops.push(async () => {
@@ -304,6 +315,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         EDGELB_CLUSTERS: DEMO_CLUSTER,
         EDGELB_CACHE_TTL: "1",
         EDGELB_REQUEST_LOGS: "true",
+        ...(gates ? { EDGELB_GATE_KEY: gates.workerKey } : {}),
       },
       ...(opts.onWorkerLog ? { onLog: opts.onWorkerLog } : {}),
     });
@@ -350,6 +362,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       maxDelayMs: 500,
       minWriteIntervalMs: 250,
       logFormat: "pretty",
+      ...(gates ? { origins: { mode: "gate" as const, port: gates.port } } : {}),
     });
     const agent = createAgent(config, { log: opts.agentLog });
     // Service status (EXTERNAL-IP in `kubectl get svc`) and Events, on the
@@ -415,6 +428,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       edge,
       agent,
       services,
+      ...(gates ? { gates } : {}),
       startupMs: Date.now() - t0,
       stop: stopAll,
     };

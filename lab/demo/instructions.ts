@@ -32,6 +32,7 @@ export function instructions(demo: Demo, out: Output): string[] {
   } else {
     lines.push(`  Cluster       real, from ${demo.kubeconfigPath} (read-only: the demo writes nothing to it)`);
   }
+  if (demo.gates) lines.push(`  Node gates    port ${demo.gates.port} on every node: the worker signs each request, the gates forward it to the NodePort`);
   lines.push(`  Kubeconfig    ${demo.kubeconfigPath}`);
   lines.push(`  Push token    ${shortPath(demo.tokenPath)}   (the agent's: writes cluster "demo" only)`);
   lines.push(`  Read token    ${shortPath(demo.readTokenPath)}   (the status page's: reads only)`);

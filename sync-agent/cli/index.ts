@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import * as v from "valibot";
 import { ClusterName } from "../../worker/snapshot/schema.ts";
+import { DEFAULT_GATE_PORT } from "../../worker/snapshot/signing.ts";
 import { DEFAULTS, type AgentConfig, type SinkKind } from "../config.ts";
 import { defaultLogFormat } from "../log/index.ts";
 import { parsePatterns } from "../model/hostnames.ts";
@@ -201,6 +202,15 @@ export function addAgentOptions(cmd: Command): Command {
         .env("EDGELB_ALLOWED_HOSTNAMES"),
     )
     .addOption(
+      new Option("--origins <mode>", "how the edge reaches the nodes: direct = nodeIP:NodePort; gate = the node gate (edgelb-node-gate) on every node, with signed requests (docs/gate.md)")
+        .choices(["direct", "gate"])
+        .default("direct")
+        .env("EDGELB_ORIGINS"),
+    )
+    .addOption(
+      new Option("--gate-port <port>", "the node gate's port on every node (--origins gate)").argParser(integer(1, 65535)).default(DEFAULT_GATE_PORT).env("EDGELB_GATE_PORT"),
+    )
+    .addOption(
       new Option("--health-check-mode <mode>", "kube-proxy: HTTP GET http://<node>:<healthz-port>/healthz (and healthCheckNodePort for Local Services); tcp: TCP connect only, for clusters without kube-proxy")
         .choices(["kube-proxy", "tcp"])
         .default(d.health.mode)
@@ -271,6 +281,8 @@ interface AgentFlags extends SinkFlags {
   addressFamily?: AddressFamily;
   allowPrivateAddresses?: boolean;
   allowedHostnames?: string[];
+  origins: "direct" | "gate";
+  gatePort: number;
   healthCheckMode: "kube-proxy" | "tcp";
   healthCheckInterval: number;
   healthCheckTimeout: number;
@@ -314,6 +326,7 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     addressFamily: o.addressFamily,
     allowPrivateAddresses: o.allowPrivateAddresses ?? envBool(env, "EDGELB_ALLOW_PRIVATE_ADDRESSES") ?? false,
     allowedHostnames: o.allowedHostnames,
+    origins: o.origins === "gate" ? { mode: "gate", port: o.gatePort } : undefined,
     health: {
       mode: o.healthCheckMode,
       intervalMs: o.healthCheckInterval,

@@ -15,7 +15,7 @@
 // - `lastGeneration` / `lastPushed`: what is stored as far as we know.
 import type { V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { Snapshot } from "../../worker/snapshot/schema.ts";
+import type { OriginsMode, Snapshot } from "../../worker/snapshot/schema.ts";
 import type { HealthTransition } from "../health/table.ts";
 import {
   buildSnapshot,
@@ -71,6 +71,8 @@ export interface ControllerOptions extends DesiredOptions {
   /** Hold the first push this long for targets whose first probe is running. */
   pendingHoldMs: number;
   dryRun: boolean;
+  /** Published as the snapshot's `origins` (--origins gate); undefined: direct, and the field is left out. */
+  origins?: OriginsMode | undefined;
   /** Print what a dry run would push (default: the logger). */
   printDryRun?: (snapshot: Snapshot, diff: SnapshotDiff) => void;
 }
@@ -304,6 +306,7 @@ export class Controller {
     const topo = computeTopology(state, this.opts);
     this.deps.health.setTargets(healthTargets(topo));
     const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster);
+    if (this.opts.origins?.mode === "gate") desired.body.origins = this.opts.origins;
     this.logVerdicts(topo, state.services);
     this.logFailOpen(desired);
     this.lastDesired = desired;

@@ -12,12 +12,14 @@ export interface LogOptions {
   level: string;
   /** Where lines go (default stdout). */
   destination?: NodeJS.WritableStream;
+  /** The `component` field of every line (default edgelb-sync-agent; the node gate says edgelb-node-gate). */
+  component?: string;
 }
 
 export function createLogger(opts: LogOptions): Logger {
   const base = {
     level: opts.level,
-    base: { component: "edgelb-sync-agent" },
+    base: { component: opts.component ?? "edgelb-sync-agent" },
     // Belt and braces: secrets never reach a log line, whatever is logged.
     redact: { paths: ["pushToken", "apiToken", "*.pushToken", "*.apiToken", "authorization", "*.authorization"], censor: "[redacted]" },
     timestamp: pino.stdTimeFunctions.isoTime,

@@ -7,6 +7,7 @@
 //
 //   npx vitest run --project node test/chaos      (~45 s; prints counts per fault and a summary)
 //   CHAOS_DEBUG=/tmp/chaos.json ...               (also writes a timeline of faults, failures, worker and agent events)
+//   CHAOS_GATE=1 ...                              (the same with a node gate in front of every node: signed requests, agent --origins gate)
 //
 // What "failed" means here is what a user sees: anything but a 200 carrying the
 // node's echo of their request (a 5xx, a reset, a timeout, a wrong body).
@@ -27,6 +28,8 @@ import { parseSnapshot, type Snapshot } from "../../worker/snapshot/schema.ts";
 import type { Obj } from "../../lab/cluster/api/selectors.ts";
 import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../../lab/edge/start-worker.ts";
+import { startDemoGates, type DemoGates } from "../../lab/demo/gates.ts";
+import { pino } from "pino";
 import { spawnAgent, type AgentLine, type AgentProcess } from "./agent-process.ts";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy.ts";
 import { watchGenerations, type GenerationWatch } from "./generations.ts";
@@ -72,6 +75,8 @@ const DROPPED_BEFORE_EDGELB = (o: Outcome) => o.status === 0 && !handled.has(`${
 const tolerated = DROPPED_BEFORE_EDGELB;
 
 let cluster: SimCluster;
+/** CHAOS_GATE=1: gates in front of the nodes (issue 15). */
+let gates: DemoGates | undefined;
 let edge: EdgeWorker;
 let proxy: FaultProxy;
 let gens: GenerationWatch;
@@ -122,6 +127,7 @@ function startAgent(): AgentProcess {
     "--coalesce", "50ms", "--max-delay", "300ms", "--min-write-interval", "100ms", "--resync-period", "0",
     "--metrics-address", "", "--log-format", "json",
     "--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "300ms",
+    ...(gates ? ["--origins", "gate", "--gate-port", String(gates.port)] : []),
   ];
   const a = spawnAgent(args, { EDGELB_PUSH_TOKEN: TOKEN, POD_NAME: `edgelb-sync-agent-${agents.length + 1}`, POD_NAMESPACE: "edgelb" }, agentLines, agents.length + 1);
   agents.push(a);
@@ -264,6 +270,7 @@ function begin(phase: string): number {
 beforeAll(async () => {
   cluster = await startCluster({ nodes: 3, addressBase: BASE, healthzPort: 0, apiHost: `${BASE}.1` });
   cluster.create(lbService("web", WEB));
+  if (process.env.CHAOS_GATE === "1") gates = await startDemoGates(cluster.nodes.map((n) => n.address), pino({ level: "silent" }), 0);
   // workerd listens on 127.0.0.1 (port 0) whatever host Miniflare is given.
   edge = await startEdgeWorker({
     vars: {
@@ -272,6 +279,7 @@ beforeAll(async () => {
       EDGELB_CACHE_TTL: String(CACHE_TTL_S),
       // One line per request: proof of which requests reached edgelb's handler.
       EDGELB_REQUEST_LOGS: "true",
+      ...(gates ? { EDGELB_GATE_KEY: gates.workerKey } : {}),
     },
     onLog: (line) => {
       try {
@@ -319,6 +327,7 @@ afterAll(async () => {
   await Promise.all(agents.map((a) => a.exited));
   await proxy?.stop();
   await edge?.stop();
+  await gates?.stop();
   await cluster?.stop();
 }, 90_000);
 

@@ -6,6 +6,7 @@
 import { parseSnapshot, snapshotKey, type Snapshot } from "../snapshot/schema.ts";
 import type { Logger } from "../log/index.ts";
 import { buildIndex, EMPTY_INDEX, type RouteIndex } from "./routes.ts";
+import { buildGatewayIndex, EMPTY_GATEWAY_INDEX, type GatewayIndex } from "../gateway/index.ts";
 import { epochOf, isOlder, parseTombstone, type Version } from "./stored.ts";
 
 /** What the store needs of a KV namespace (tests wrap one to make it fail). */
@@ -45,6 +46,7 @@ export class ConfigStore {
   readonly clusters: string[];
   private readonly states = new Map<string, ClusterState>();
   private index: RouteIndex = EMPTY_INDEX;
+  private gatewayIndex: GatewayIndex = EMPTY_GATEWAY_INDEX;
   private loadedOnce: Promise<void> | undefined;
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
@@ -64,6 +66,11 @@ export class ConfigStore {
   /** The current index, without waiting. */
   get routes(): RouteIndex {
     return this.index;
+  }
+
+  /** The Gateway API hostnames' match tables (worker/gateway), rebuilt with the routes. */
+  get gateways(): GatewayIndex {
+    return this.gatewayIndex;
   }
 
   /**
@@ -289,6 +296,9 @@ export class ConfigStore {
       if (s) list.push({ cluster: name, snapshot: s });
     }
     this.index = buildIndex(list);
+    this.gatewayIndex = buildGatewayIndex(list);
+    // A route's filter entry the edge refuses (e.g. setting X-Forwarded-For) is said once per change, not per request.
+    for (const problem of this.gatewayIndex.problems.slice(0, 20)) this.opts.log("warn", "gateway.filter_ignored", { problem });
   }
 
   cluster(name: string): ClusterState | undefined {

@@ -20,6 +20,8 @@ export interface RouteOrigin extends Origin {
   weight: number;
   /** The agent's verdict (node health, and the Local health check). */
   healthy: boolean;
+  /** The cluster's origins go through the node gate on this port (signed requests); undefined: direct. */
+  gatePort?: number | undefined;
 }
 
 /** The nodes of one cluster snapshot, once, shared by all of its Services. */
@@ -35,6 +37,8 @@ export interface NodeTable {
   affinity: Affinity | undefined;
   /** Cookie affinity: a cookie's node part → node index, built on first use. */
   cookieNodes: Map<string, number> | undefined;
+  /** The snapshot's gate port (origins mode "gate"); undefined: direct. */
+  gatePort: number | undefined;
 }
 
 export interface Affinity {
@@ -136,7 +140,8 @@ export function nodeTable(cluster: string, snapshot: Snapshot): NodeTable {
     byName.set(node.name, i);
     if (node.healthy) up.push(i);
   }
-  table = { cluster, names, addresses, healthy, byName, healthyNodes: up, affinity: undefined, cookieNodes: undefined };
+  table = { cluster, names, addresses, healthy, byName, healthyNodes: up, affinity: undefined, cookieNodes: undefined,
+    gatePort: snapshot.origins?.mode === "gate" ? snapshot.origins.port : undefined };
   byCluster.set(cluster, table);
   return table;
 }
@@ -208,6 +213,7 @@ export function originAt(b: Backend, pos: number): RouteOrigin {
     service: b.service,
     weight: b.weights ? b.weights[pos]! : 1,
     healthy: b.memberHealthy ? b.memberHealthy[pos]! : b.table.healthy[i]!,
+    gatePort: b.table.gatePort,
   };
 }
 

@@ -26,6 +26,7 @@ import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
+import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 
 export interface ProxyDeps {
   health: PassiveHealth;
@@ -42,6 +43,8 @@ export interface ProxyDeps {
   clientBodyTimeoutMs?: number;
   /** The isolate's retry budget; without one, retries are limited only by the policy's attempts. */
   retryBudget?: RetryBudget;
+  /** Signs requests to clusters whose origins sit behind the node gate (worker/sign). */
+  signer?: GateSigner;
 }
 
 /** Origin statuses that say "not this node, not now": counted against the node, retried when the rule allows. */
@@ -159,7 +162,25 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     const origin = choose();
     if (!origin) break;
     tried.add(origin.key);
-    const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
+    // Gate mode: connect to the node's gate, which checks the signature and forwards to the signed
+    // NodePort. Always the socket transport: fetch() rewrites Host, which is signed.
+    const gatePort = origin.gatePort;
+    const transport = selectTransport(deps.transports, origin, gatePort === undefined ? policy.transport : "socket", deps.workerTransport);
+    if (gatePort !== undefined) {
+      const signature = await deps.signer?.sign(origin.cluster, {
+        method: request.method,
+        host: headers.get("host") ?? facts.host,
+        target: pathAndQuery,
+        address: origin.address,
+        nodePort: origin.port,
+      });
+      if (!signature) {
+        // No key for this cluster (or an unsignable Host): every node's gate would refuse it.
+        deps.log("error", "proxy.gate_unsigned", { requestId, host: facts.host, cluster: origin.cluster, reason: signature === undefined ? "no gate key for this cluster (EDGELB_GATE_KEYS / EDGELB_GATE_KEY)" : "the request cannot be signed" });
+        return done(text(502, "the site could not be reached", requestId), {});
+      }
+      headers.set(SIGNATURE_HEADER, signature);
+    }
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = request.method === "GET" || request.method === "HEAD";
     const originRequest = new Request(originURL(origin, pathAndQuery), {
@@ -175,7 +196,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     let upstream: Response;
     try {
       upstream = await transport.send({
-        origin,
+        origin: gatePort === undefined ? origin : { ...origin, port: gatePort },
         request: originRequest,
         connectTimeoutMs: policy.connectTimeoutMs,
         responseTimeoutMs: policy.responseTimeoutMs,

@@ -4,6 +4,7 @@
 // in the Worker bundle.
 import * as v from "valibot";
 import { parseCidr } from "../source-ranges/index.ts";
+import { GatewaySection } from "./gateway.ts";
 
 export { parseCidr, parseIP, cidrContains, formatCidr, type Cidr, type IP } from "../source-ranges/index.ts";
 
@@ -110,6 +111,15 @@ export const Service = v.object({
   policy: v.optional(Policy, {}),
 });
 
+/**
+ * How the edge reaches this cluster's nodes: "direct" (nodeIP:NodePort, the default when absent)
+ * or "gate" (nodeIP:port of the node gate, with signed requests naming the NodePort).
+ */
+export const Origins = v.variant("mode", [
+  v.object({ mode: v.literal("direct") }),
+  v.object({ mode: v.literal("gate"), port: Port }),
+]);
+
 export const Snapshot = v.pipe(
   v.object({
     schema: v.literal(SNAPSHOT_SCHEMA),
@@ -121,6 +131,10 @@ export const Snapshot = v.pipe(
     publishedAt: v.pipe(v.string(), v.isoTimestamp()),
     nodes: v.array(Node),
     services: v.array(Service),
+    /** Absent: direct. */
+    origins: v.optional(Origins),
+    /** Gateway API routes (worker/snapshot/gateway.ts); lazy: that module reads this one's schemas. */
+    gateway: v.optional(v.lazy(() => GatewaySection)),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
@@ -153,6 +167,7 @@ export type SnapshotEndpoint = v.InferOutput<typeof Endpoint>;
 export type AlgorithmName = v.InferOutput<typeof Algorithm>;
 export type AffinityName = v.InferOutput<typeof Affinity>;
 export type TransportName = v.InferOutput<typeof Transport>;
+export type OriginsMode = v.InferOutput<typeof Origins>;
 
 export type ParseResult =
   | { ok: true; snapshot: Snapshot }

@@ -1,0 +1,20 @@
+// The node gates of the gate bench rows, in a process of their own so their
+// CPU time (/proc/<pid>/stat) is theirs alone. One gate per address given,
+// all on one port; the key comes from EDGELB_BENCH_GATE_SECRET. Prints
+// {"port": N} once listening; runs until killed.
+import { pino } from "pino";
+import { KeyRing } from "../sync-agent/gate/keys/index.ts";
+import { GATE_DEFAULTS, startGate } from "../sync-agent/gate/main.ts";
+
+const secret = process.env.EDGELB_BENCH_GATE_SECRET ?? "";
+const keys = KeyRing.of({ bench: secret });
+const log = pino({ level: "warn" }, pino.destination(2));
+let port = 0;
+for (const address of process.argv.slice(2)) {
+  const gate = await startGate(
+    { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, acceptAddresses: [], nodePorts: { min: 1024, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "warn" },
+    { log, keys },
+  );
+  port = gate.port;
+}
+process.stdout.write(`${JSON.stringify({ port })}\n`);

@@ -1,0 +1,57 @@
+// `npm start -- --gate`: a node gate in front of every simulated node, as the
+// production setup recommends (docs/gate.md). One fresh key per run, given to
+// the worker (EDGELB_GATE_KEY) and to the gates; the agent publishes origins
+// mode "gate" so the worker connects to nodeIP:gatePort and signs each request.
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { KeyRing } from "../../sync-agent/gate/keys/index.ts";
+import { DEFAULT_GATE_PORT, GATE_DEFAULTS, startGate, type Gate } from "../../sync-agent/gate/main.ts";
+
+export const DEMO_GATE_KEY_ID = "demo";
+
+export interface DemoGates {
+  port: number;
+  /** EDGELB_GATE_KEY for the worker: "<key id>:<secret>". */
+  workerKey: string;
+  gates: Gate[];
+  stop(): Promise<void>;
+}
+
+/** Starts one gate per node address, all on the same port (0: the first one picks). */
+export async function startDemoGates(addresses: string[], log: Logger, port = DEFAULT_GATE_PORT): Promise<DemoGates> {
+  const secret = randomBytes(32).toString("base64url");
+  const keys = KeyRing.of({ [DEMO_GATE_KEY_ID]: secret });
+  const gates: Gate[] = [];
+  try {
+    for (const address of addresses) {
+      gates.push(
+        await startGate(
+          {
+            ...GATE_DEFAULTS,
+            listen: `${address}:${gates[0]?.port ?? port}`,
+            connect: "node",
+            nodeIp: address,
+            acceptAddresses: [],
+            // The simulated cluster's NodePorts are the kernel's pick, not 30000-32767.
+            nodePorts: { min: 1024, max: 65535 },
+            metricsAddress: "",
+            logFormat: "pretty",
+            logLevel: "info",
+          },
+          { log, keys },
+        ),
+      );
+    }
+  } catch (err) {
+    for (const g of gates) await g.close();
+    throw err;
+  }
+  return {
+    port: gates[0]!.port,
+    workerKey: `${DEMO_GATE_KEY_ID}:${secret}`,
+    gates,
+    async stop() {
+      for (const g of gates) await g.close();
+    },
+  };
+}

@@ -1,0 +1,283 @@
+// edgelb-node-gate: the per-node proxy in front of the NodePorts (issue 15).
+// Shipped in the agent's image as its own command; deployed as a DaemonSet
+// with host networking (deploy/gate). Exit codes as the agent's: 0 clean
+// shutdown, 1 runtime failure, 2 bad flags or environment.
+import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import type { Logger } from "pino";
+import { isIPLiteral } from "../../worker/snapshot/schema.ts";
+import { DEFAULT_GATE_PORT, DEFAULT_MAX_SKEW_S, normalizeAddress } from "../../worker/snapshot/signing.ts";
+import { CliError, EXIT_USAGE, parseDuration, quietErrors, usageMessage } from "../cli/index.ts";
+import { createLogger, defaultLogFormat } from "../log/index.ts";
+import { parseListenAddress, startMetricsServer, type MetricsServer } from "../metrics/server.ts";
+import { KeyRing } from "./keys/index.ts";
+import { createGateMetrics, type GateMetrics } from "./metrics/index.ts";
+import { ReplayCache } from "./replay/index.ts";
+import { createGateServer } from "./server/index.ts";
+
+export { DEFAULT_GATE_PORT };
+export const DEFAULT_KEYS_DIR = "/etc/edgelb-gate/keys";
+
+export type ConnectMode = "localhost" | "node";
+
+export interface GateConfig {
+  listen: string;
+  connect: ConnectMode;
+  /** The node's own address (connect mode "node"). */
+  nodeIp?: string | undefined;
+  /** Addresses a signature may name; empty: the address each connection arrived at. */
+  acceptAddresses: string[];
+  keysDir: string;
+  keysReloadMs: number;
+  maxSkewMs: number;
+  replayCacheSize: number;
+  nodePorts: { min: number; max: number };
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** Admin listener for /metrics and /healthz; "" turns it off. */
+  metricsAddress: string;
+  logFormat: "json" | "pretty";
+  logLevel: string;
+}
+
+export const GATE_DEFAULTS = {
+  listen: `:${DEFAULT_GATE_PORT}`,
+  keysDir: DEFAULT_KEYS_DIR,
+  keysReloadMs: 10_000,
+  maxSkewMs: DEFAULT_MAX_SKEW_S * 1000,
+  replayCacheSize: 100_000,
+  nodePorts: { min: 30000, max: 32767 },
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  connectTimeoutMs: 5_000,
+  metricsAddress: ":29081",
+};
+
+export interface Gate {
+  /** The bound internet-facing address, e.g. http://127.23.1.11:29080 */
+  readonly url: string;
+  readonly port: number;
+  readonly metrics: GateMetrics;
+  readonly keys: KeyRing;
+  readonly log: Logger;
+  readonly metricsServer: MetricsServer | undefined;
+  close(): Promise<void>;
+}
+
+export interface GateDeps {
+  log?: Logger;
+  /** Keys given directly (tests, the lab); otherwise read from keysDir. */
+  keys?: KeyRing;
+  now?: () => number;
+}
+
+export async function startGate(config: GateConfig, deps: GateDeps = {}): Promise<Gate> {
+  const log = deps.log ?? createLogger({ format: config.logFormat, level: config.logLevel, component: "edgelb-node-gate" });
+  const metrics = createGateMetrics();
+  const keys = deps.keys ?? new KeyRing();
+  if (!deps.keys) keys.watch(config.keysDir, config.keysReloadMs, log as never);
+  metrics.keys.set(keys.size);
+  const keysGauge = setInterval(() => metrics.keys.set(keys.size), 1_000);
+  keysGauge.unref();
+  const maxSkewS = Math.max(1, Math.round(config.maxSkewMs / 1000));
+  const replay = new ReplayCache({ capacity: config.replayCacheSize, windowS: maxSkewS });
+  const upstreamHost = config.connect === "localhost" ? "127.0.0.1" : config.nodeIp!;
+  const server = createGateServer({
+    keys,
+    replay,
+    metrics,
+    log,
+    upstreamHost,
+    acceptAddresses: config.acceptAddresses.map(normalizeAddress),
+    maxSkewS,
+    ports: config.nodePorts,
+    headersTimeoutMs: config.headersTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  const { host, port } = parseListenAddress(config.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as AddressInfo;
+  const shown = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
+  const metricsServer = config.metricsAddress
+    ? await startMetricsServer(config.metricsAddress, metrics.registry, () => ({ ready: keys.size > 0, reason: keys.size > 0 ? `${keys.size} key(s) loaded` : "no key loaded" }))
+    : undefined;
+  log.info(
+    {
+      event: "gate.started",
+      listen: `${shown}:${bound.port}`,
+      connect: config.connect,
+      upstream: upstreamHost,
+      acceptAddresses: config.acceptAddresses.length ? config.acceptAddresses : "the address each connection arrived at",
+      nodePorts: `${config.nodePorts.min}-${config.nodePorts.max}`,
+      maxSkewSeconds: maxSkewS,
+      keys: keys.ids(),
+      metrics: metricsServer?.url ?? null,
+    },
+    `Node gate listening on ${shown}:${bound.port}; forwarding signed requests to ${upstreamHost}:<NodePort>.`,
+  );
+  return {
+    url: `http://${shown}:${bound.port}`,
+    port: bound.port,
+    metrics,
+    keys,
+    log,
+    metricsServer,
+    async close() {
+      clearInterval(keysGauge);
+      if (!deps.keys) keys.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await metricsServer?.close();
+    },
+  };
+}
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`"${value}" is not a whole number`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`${n} is out of range (${min}–${max})`);
+    return n;
+  };
+}
+
+function duration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms <= 0) throw new InvalidArgumentError(`"${value}" must be longer than zero`);
+  return ms;
+}
+
+function portRange(value: string): { min: number; max: number } {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(value.trim());
+  const min = m ? Number(m[1]) : NaN;
+  const max = m ? Number(m[2]) : NaN;
+  if (!m || min < 1 || max > 65535 || min > max) throw new InvalidArgumentError(`"${value}" must be a port range like 30000-32767`);
+  return { min, max };
+}
+
+function addressList(value: string): string[] {
+  const list = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((a) => !isIPLiteral(normalizeAddress(a)));
+  if (list.length === 0 || bad.length > 0) throw new InvalidArgumentError(`"${value}" must be a comma-separated list of IP addresses`);
+  return list;
+}
+
+export function buildGateProgram(run: (config: GateConfig) => Promise<void>, env: NodeJS.ProcessEnv = process.env): Command {
+  const d = GATE_DEFAULTS;
+  const program = new Command("edgelb-node-gate")
+    .description(
+      "The node gate: accepts only requests signed by the edgelb worker (HMAC, key per cluster) and forwards them to the NodePort they name on this node. " +
+        "Run it on every node (DaemonSet, host network) and close the NodePort range to the internet; see docs/gate.md.",
+    )
+    .addOption(new Option("--listen <address>", `address and port facing the internet (keep it outside the NodePort range)`).default(d.listen).env("EDGELB_GATE_LISTEN"))
+    .addOption(
+      new Option("--connect <mode>", "how NodePorts are reached: node = the node's own address (works with every kube-proxy mode), localhost = 127.0.0.1 (not served by kube-proxy in nftables or IPVS mode)")
+        .choices(["node", "localhost"])
+        .default("node")
+        .env("EDGELB_GATE_CONNECT"),
+    )
+    .addOption(new Option("--node-ip <address>", "this node's address, for --connect node (the DaemonSet sets it from status.hostIP)").env("NODE_IP"))
+    .addOption(
+      new Option("--accept-addresses <list>", "node addresses a signature may name (the address the edge connects to, e.g. a public IP NATed to this node); default: the address each connection arrived at")
+        .argParser(addressList)
+        .env("EDGELB_GATE_ACCEPT_ADDRESSES"),
+    )
+    .addOption(new Option("--keys-dir <dir>", "directory with one file per key, named by key id (the mounted Secret)").default(d.keysDir).env("EDGELB_GATE_KEYS_DIR"))
+    .addOption(new Option("--keys-reload <duration>", "how often the key directory is re-read").argParser(duration).default(d.keysReloadMs, "10s").env("EDGELB_GATE_KEYS_RELOAD"))
+    .addOption(new Option("--max-skew <duration>", "a signature's timestamp may be this far from the gate's clock").argParser(duration).default(d.maxSkewMs, "30s").env("EDGELB_GATE_MAX_SKEW"))
+    .addOption(
+      new Option("--replay-cache-size <n>", "nonces remembered to refuse replays (when full, the window shrinks; replays stay refused)")
+        .argParser(integer(1, 10_000_000))
+        .default(d.replayCacheSize)
+        .env("EDGELB_GATE_REPLAY_CACHE_SIZE"),
+    )
+    .addOption(new Option("--node-ports <range>", "ports a signature may name (the cluster's NodePort range)").argParser(portRange).default(d.nodePorts, "30000-32767").env("EDGELB_GATE_NODE_PORTS"))
+    .addOption(new Option("--headers-timeout <duration>", "a request head must arrive within this (slowloris)").argParser(duration).default(d.headersTimeoutMs, "10s").env("EDGELB_GATE_HEADERS_TIMEOUT"))
+    .addOption(new Option("--keep-alive-timeout <duration>", "idle connections from the edge close after this").argParser(duration).default(d.keepAliveTimeoutMs, "5s").env("EDGELB_GATE_KEEP_ALIVE_TIMEOUT"))
+    .addOption(new Option("--connect-timeout <duration>", "connecting to a NodePort gives up after this (502)").argParser(duration).default(d.connectTimeoutMs, "5s").env("EDGELB_GATE_CONNECT_TIMEOUT"))
+    .addOption(new Option("--metrics-address <address>", "admin listener for /metrics and /healthz (firewall it); empty turns it off").default(d.metricsAddress).env("EDGELB_GATE_METRICS_ADDRESS"))
+    .addOption(new Option("--log-format <format>", "json or pretty").choices(["json", "pretty"]).default(defaultLogFormat()).env("EDGELB_LOG_FORMAT"))
+    .addOption(new Option("--log-level <level>", "trace, debug, info, warn, error").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info").env("EDGELB_LOG_LEVEL"))
+    .action(async (o: Record<string, unknown>) => {
+      const config = resolveGateConfig(o, env);
+      await run(config);
+    });
+  return program;
+}
+
+export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.ProcessEnv): GateConfig {
+  const connect = o.connect as ConnectMode;
+  const nodeIp = (o.nodeIp as string | undefined)?.trim() || undefined;
+  if (connect === "node" && !nodeIp) throw new CliError("--connect node needs --node-ip (or NODE_IP, from the downward API: status.hostIP); or use --connect localhost");
+  if (nodeIp && !isIPLiteral(normalizeAddress(nodeIp))) throw new CliError(`--node-ip "${nodeIp}": not an IP address`);
+  try {
+    parseListenAddress(o.listen as string);
+    if (o.metricsAddress) parseListenAddress(o.metricsAddress as string);
+  } catch (err) {
+    throw new CliError((err as Error).message.replace("metrics address", "address"));
+  }
+  return {
+    listen: o.listen as string,
+    connect,
+    nodeIp: nodeIp ? normalizeAddress(nodeIp) : undefined,
+    acceptAddresses: (o.acceptAddresses as string[] | undefined) ?? [],
+    keysDir: o.keysDir as string,
+    keysReloadMs: o.keysReload as number,
+    maxSkewMs: o.maxSkew as number,
+    replayCacheSize: o.replayCacheSize as number,
+    nodePorts: o.nodePorts as { min: number; max: number },
+    headersTimeoutMs: o.headersTimeout as number,
+    keepAliveTimeoutMs: o.keepAliveTimeout as number,
+    connectTimeoutMs: o.connectTimeout as number,
+    metricsAddress: (o.metricsAddress as string | undefined) ?? "",
+    logFormat: o.logFormat as "json" | "pretty",
+    logLevel: o.logLevel as string,
+  };
+}
+
+/** Runs the gate until SIGTERM/SIGINT. */
+async function runGate(config: GateConfig): Promise<void> {
+  const gate = await startGate(config);
+  await new Promise<void>((resolve) => {
+    const done = (signal: string) => {
+      gate.log.info({ event: "gate.stopping", signal }, `Received ${signal}, shutting down.`);
+      resolve();
+    };
+    process.once("SIGTERM", () => done("SIGTERM"));
+    process.once("SIGINT", () => done("SIGINT"));
+  });
+  await gate.close();
+}
+
+export async function main(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env, run = runGate): Promise<number> {
+  const program = quietErrors(buildGateProgram(run, env));
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError && ["commander.helpDisplayed", "commander.help", "commander.version"].includes(err.code)) return 0;
+    const usage = usageMessage(err);
+    if (usage !== undefined) {
+      process.stderr.write(`edgelb-node-gate: ${usage}\n(see edgelb-node-gate --help)\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`edgelb-node-gate: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then((code) => process.exit(code));
+}

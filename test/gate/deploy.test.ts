@@ -1,0 +1,46 @@
+// `components: [deploy/gate]` on top of deploy/, rendered with kubectl itself.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadAllYaml, type V1DaemonSet, type V1Deployment } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+function render(withGate: boolean): { kind: string; metadata: { name: string } }[] {
+  const dir = mkdtempSync(join(tmpdir(), "edgelb-gate-overlay-"));
+  try {
+    const lines = ["resources:", `  - ${relative(dir, join(ROOT, "deploy"))}`];
+    if (withGate) lines.push("components:", `  - ${relative(dir, join(ROOT, "deploy/gate"))}`);
+    writeFileSync(join(dir, "kustomization.yaml"), `${lines.join("\n")}\n`);
+    return loadAllYaml(execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", timeout: 30_000 })) as never;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("deploy/gate", () => {
+  it("is opt-in: deploy/ alone has no gate and the agent stays direct", () => {
+    const docs = render(false);
+    expect(docs.some((d) => d.kind === "DaemonSet")).toBe(false);
+    const agent = docs.find((d) => d.kind === "Deployment") as V1Deployment;
+    expect(agent.spec!.template.spec!.containers[0]!.args!.join(" ")).not.toContain("--origins");
+  });
+
+  it("adds a host-network DaemonSet on the gate port with the key Secret, and switches the agent to --origins=gate", () => {
+    const docs = render(true);
+    const ds = docs.find((d) => d.kind === "DaemonSet" && d.metadata.name === "edgelb-node-gate") as V1DaemonSet;
+    const pod = ds.spec!.template.spec!;
+    expect(pod.hostNetwork).toBe(true);
+    const c = pod.containers[0]!;
+    expect(c.args).toEqual(expect.arrayContaining(["--listen=:29080", "--connect=node"]));
+    expect(c.env!.find((e) => e.name === "NODE_IP")!.valueFrom!.fieldRef!.fieldPath).toBe("status.hostIP");
+    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+    expect(pod.volumes!.find((v) => v.name === "keys")!.secret!.secretName).toBe("edgelb-gate-keys");
+    expect(c.readinessProbe!.httpGet!.path).toBe("/healthz");
+    const agent = docs.find((d) => d.kind === "Deployment") as V1Deployment;
+    expect(agent.spec!.template.spec!.containers[0]!.args).toEqual(expect.arrayContaining(["--origins=gate", "--gate-port=29080"]));
+  });
+});

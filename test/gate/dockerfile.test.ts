@@ -1,0 +1,32 @@
+// The agent's image also carries the node gate: the Dockerfile's gate esbuild
+// step, run as written, must bundle a gate that starts and the DaemonSet's
+// command must name that bundle.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const OUT = join(ROOT, "node_modules", ".cache", `edgelb-gate-docker-test-${process.pid}`);
+afterAll(() => rmSync(OUT, { recursive: true, force: true }));
+
+describe("the gate in the image", () => {
+  it("is bundled by the Dockerfile and starts (--help)", () => {
+    const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+    const step = dockerfile
+      .replace(/\\\n\s*/g, " ")
+      .split("\n")
+      .find((l) => l.startsWith("RUN esbuild sync-agent/gate/main.ts"));
+    expect(step).toBeDefined();
+    const outfile = /--outfile=(\S+)/.exec(step!)![1]!;
+    const args = step!.slice(4).trim().split(/\s+/).slice(1).map((a) => (a.startsWith("--outfile=") ? `--outfile=${join(OUT, "gate.mjs")}` : a));
+    mkdirSync(OUT, { recursive: true });
+    execFileSync(join(ROOT, "node_modules/.bin/esbuild"), args, { cwd: ROOT, stdio: "pipe" });
+    const help = execFileSync(process.execPath, [join(OUT, "gate.mjs"), "--help"], { encoding: "utf8" });
+    expect(help).toContain("edgelb-node-gate");
+    expect(help).toContain("--connect <mode>");
+    const daemonset = readFileSync(join(ROOT, "deploy/gate/daemonset.yaml"), "utf8");
+    expect(daemonset).toContain(`"${outfile}"`);
+  });
+});

@@ -1,0 +1,265 @@
+// The node gate in front of simulated nodes (127.23.1.x): what passes, what
+// gets a bare 403, and what an attacker facing it can and cannot do.
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { SimNode } from "../../lab/cluster/sim-node.ts";
+import { KeyRing } from "../../sync-agent/gate/keys/index.ts";
+import { main } from "../../sync-agent/gate/main.ts";
+import { SIGNATURE_HEADER } from "../../worker/snapshot/signing.ts";
+import { gateFor, metricsText, metricValue, raw, SECRET_1, SECRET_2, send, signature, signedRequest, until, type TestGate } from "./harness.ts";
+
+const A = "127.23.1.11";
+const B = "127.23.1.12";
+let nodeA: SimNode;
+let nodeB: SimNode;
+let port: number;
+let gate: TestGate;
+
+beforeAll(async () => {
+  nodeA = await SimNode.start({ name: "gate-a", address: A, healthzPort: 0 });
+  nodeB = await SimNode.start({ name: "gate-b", address: B, healthzPort: 0 });
+  port = await nodeA.servePort(0);
+  await nodeB.servePort(port);
+  gate = await gateFor(A, {}, KeyRing.of({ k1: SECRET_1 }));
+});
+afterAll(async () => {
+  await gate?.close();
+  await nodeA?.stop();
+  await nodeB?.stop();
+});
+
+const echo = (body: string) => JSON.parse(body) as { node: string; path: string; query: string; method: string; headers: Record<string, string>; bodyBytes: number; body: string };
+
+describe("the node gate", () => {
+  it("forwards a signed request to the signed NodePort on its node, without the signature header", async () => {
+    const res = await signedRequest(gate, { address: A, nodePort: port, method: "POST", target: "/orders?id=7", body: "hello", extraHeaders: ["Content-Length", "5", "X-App", "1"] });
+    expect(res.status).toBe(200);
+    const e = echo(res.body);
+    expect(e).toMatchObject({ node: "gate-a", method: "POST", path: "/orders", query: "id=7", body: "hello" });
+    expect(e.headers.host).toBe("app.example.com");
+    expect(e.headers["x-app"]).toBe("1");
+    expect(e.headers[SIGNATURE_HEADER]).toBeUndefined();
+  });
+
+  it("answers 403 with no detail to unsigned, wrong-key, stale, replayed and tampered requests", async () => {
+    const bare = await send(gate, { headers: ["Host", "app.example.com"] });
+    expect(bare).toMatchObject({ status: 403, body: "forbidden\n" });
+    const other = await signedRequest(gate, { address: A, nodePort: port, secret: SECRET_2 });
+    expect(other).toMatchObject({ status: 403, body: "forbidden\n" });
+    const stale = await signedRequest(gate, { address: A, nodePort: port, timestamp: Math.floor(Date.now() / 1000) - 120 });
+    expect(stale.status).toBe(403);
+
+    const sig = await signature({ address: A, nodePort: port, target: "/pay" });
+    const first = await send(gate, { path: "/pay", headers: ["Host", "app.example.com", SIGNATURE_HEADER, sig] });
+    expect(first.status).toBe(200);
+    const replay = await send(gate, { path: "/pay", headers: ["Host", "app.example.com", SIGNATURE_HEADER, sig] });
+    expect(replay).toMatchObject({ status: 403, body: "forbidden\n" });
+
+    const path = await signature({ address: A, nodePort: port, target: "/public" });
+    expect((await send(gate, { path: "/admin", headers: ["Host", "app.example.com", SIGNATURE_HEADER, path] })).status).toBe(403);
+    // Another port in the header: the signature no longer matches.
+    const portSig = await signature({ address: A, nodePort: port });
+    const otherPort = portSig.replace(`;p=${port};`, `;p=${port === 30000 ? 30001 : 30000};`);
+    expect((await send(gate, { headers: ["Host", "app.example.com", SIGNATURE_HEADER, otherPort] })).status).toBe(403);
+    const host = await signature({ address: A, nodePort: port, host: "app.example.com" });
+    expect((await send(gate, { headers: ["Host", "admin.example.com", SIGNATURE_HEADER, host] })).status).toBe(403);
+    // Signed for node B, sent to node A's gate.
+    expect((await signedRequest(gate, { address: B, nodePort: port })).status).toBe(403);
+    // No body says why; the metrics do.
+    const text = await metricsText(gate);
+    for (const reason of ["unsigned", "bad_signature", "stale", "replayed"]) {
+      expect(metricValue(text, `edgelb_gate_rejected_total{reason="${reason}"}`)).toBeGreaterThanOrEqual(1);
+    }
+    expect(metricValue(text, `edgelb_gate_forwarded_total{kind="http"}`)).toBeGreaterThanOrEqual(2);
+  });
+
+  it("refuses duplicate signature headers, a second Host and absolute-form targets", async () => {
+    const sig = await signature({ address: A, nodePort: port });
+    expect((await send(gate, { headers: ["Host", "app.example.com", SIGNATURE_HEADER, sig, SIGNATURE_HEADER, sig] })).status).toBe(403);
+    const two = await raw(gate, `GET / HTTP/1.1\r\nHost: app.example.com\r\nHost: evil.example.com\r\n${SIGNATURE_HEADER}: ${await signature({ address: A, nodePort: port })}\r\nConnection: close\r\n\r\n`);
+    expect(two.text).toMatch(/^HTTP\/1\.1 403 /);
+    const abs = await signature({ address: A, nodePort: port, target: "http://app.example.com/" });
+    const absolute = await raw(gate, `GET http://app.example.com/ HTTP/1.1\r\nHost: app.example.com\r\n${SIGNATURE_HEADER}: ${abs}\r\nConnection: close\r\n\r\n`);
+    expect(absolute.text).toMatch(/^HTTP\/1\.1 403 /);
+  });
+
+  it("refuses a huge unsigned upload before reading its body, and closes the connection", async () => {
+    // The client announces 1 GB and sends only the head: the 403 comes without waiting for a byte of it.
+    const res = await raw(gate, "POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 1000000000\r\n\r\nxxxx");
+    expect(res.text).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(res.text).toMatch(/\r\n\r\nforbidden\n$/);
+  });
+
+  it("refuses Content-Length with Transfer-Encoding (request smuggling) even when signed", async () => {
+    const sig = await signature({ address: A, nodePort: port, method: "POST" });
+    const res = await raw(
+      gate,
+      `POST / HTTP/1.1\r\nHost: app.example.com\r\n${SIGNATURE_HEADER}: ${sig}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: app.example.com\r\n\r\n`,
+    );
+    expect(res.text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(res.text).not.toContain("gate-a");
+  });
+
+  it("closes a connection whose head trickles in (slowloris)", async () => {
+    const slow = await gateFor(A, { headersTimeoutMs: 300 }, KeyRing.of({ k1: SECRET_1 }));
+    try {
+      let timer: ReturnType<typeof setInterval> | undefined;
+      const res = await raw(slow, "GET / HTTP/1.1\r\nHost: app.example.com\r\n", {
+        keepWriting: (socket) => {
+          timer = setInterval(() => socket.writable && socket.write("X-Slow: 1\r\n"), 50);
+          socket.on("close", () => clearInterval(timer));
+        },
+      });
+      expect(res.text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(res.closedAfterMs).toBeLessThan(5_000);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("relays a WebSocket both ways after checking the upgrade's signature", async () => {
+    const sig = await signature({ address: A, nodePort: port, target: "/ws" });
+    const ws = new WebSocket(`ws://${A}:${gate.port}/ws`, { headers: { host: "app.example.com", [SIGNATURE_HEADER]: sig } });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    });
+    const got = new Promise<string>((resolve) => ws.once("message", (d) => resolve(d.toString())));
+    ws.send("ping through the gate");
+    expect(await got).toBe("ping through the gate");
+    ws.close();
+    // Unsigned upgrade: 403.
+    const bare = new WebSocket(`ws://${A}:${gate.port}/ws`, { headers: { host: "app.example.com" } });
+    const status = await new Promise<number>((resolve) => bare.once("unexpected-response", (_req, res) => resolve(res.statusCode!)));
+    expect(status).toBe(403);
+    expect(metricValue(await metricsText(gate), `edgelb_gate_forwarded_total{kind="websocket"}`)).toBeGreaterThanOrEqual(1);
+  });
+
+  it("keeps connections to the NodePort alive across requests", async () => {
+    let connections = 0;
+    const app = http.createServer((_req, res) => res.end("ok"));
+    app.on("connection", () => connections++);
+    await new Promise<void>((r) => app.listen(0, "127.23.1.13", r));
+    const appPort = (app.address() as AddressInfo).port;
+    const g = await gateFor("127.23.1.13", {}, KeyRing.of({ k1: SECRET_1 }));
+    try {
+      for (let i = 0; i < 10; i++) expect((await signedRequest(g, { address: "127.23.1.13", nodePort: appPort })).status).toBe(200);
+      expect(connections).toBe(1);
+    } finally {
+      await g.close();
+      await new Promise((r) => app.close(r));
+    }
+  });
+
+  it("connects to 127.0.0.1:<NodePort> in localhost mode", async () => {
+    const app = http.createServer((req, res) => res.end(`local ${req.headers.host}`));
+    await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));
+    const appPort = (app.address() as AddressInfo).port;
+    const g = await gateFor("127.23.1.14", { connect: "localhost" }, KeyRing.of({ k1: SECRET_1 }));
+    try {
+      expect(await signedRequest(g, { address: "127.23.1.14", nodePort: appPort })).toMatchObject({ status: 200, body: "local app.example.com" });
+    } finally {
+      await g.close();
+      await new Promise((r) => app.close(r));
+    }
+  });
+
+  it("answers 502 without detail when the NodePort refuses, and counts it", async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, A, r));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const res = await signedRequest(gate, { address: A, nodePort: deadPort });
+    expect(res).toMatchObject({ status: 502, body: "bad gateway\n" });
+    expect(metricValue(await metricsText(gate), `edgelb_gate_upstream_errors_total{kind="connect"}`)).toBeGreaterThanOrEqual(1);
+    expect(gate.lines.some((l) => l.event === "gate.upstream_failed" && l.kind === "connect")).toBe(true);
+  });
+
+  it("refuses a NodePort outside the allowed range (kubelet, sshd, ...)", async () => {
+    const g = await gateFor(A, { nodePorts: { min: 30000, max: 32767 } }, KeyRing.of({ k1: SECRET_1 }));
+    try {
+      expect((await signedRequest(g, { address: A, nodePort: 10250 })).status).toBe(403);
+      expect(metricValue(await metricsText(g), `edgelb_gate_rejected_total{reason="port_not_allowed"}`)).toBe(1);
+    } finally {
+      await g.close();
+    }
+  });
+});
+
+describe("the gate's keys", () => {
+  it("accepts current and previous key during a rotation, reloaded from the Secret's directory", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgelb-gate-keys-"));
+    writeFileSync(join(dir, "k1"), `${SECRET_1}\n`);
+    const g = await gateFor(A, { keysDir: dir, keysReloadMs: 50 });
+    try {
+      const health = await fetch(`${g.url}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ keyLoaded: true });
+      expect((await signedRequest(g, { address: A, nodePort: port })).status).toBe(200);
+      // Step 1: the new key joins the Secret; both are accepted.
+      writeFileSync(join(dir, "k2"), SECRET_2);
+      await until("k2 loaded", () => g.keys.ids().includes("k2"));
+      expect((await signedRequest(g, { address: A, nodePort: port })).status).toBe(200);
+      expect((await signedRequest(g, { address: A, nodePort: port, keyId: "k2", secret: SECRET_2 })).status).toBe(200);
+      // Step 3: the old key leaves; only the new one passes.
+      unlinkSync(join(dir, "k1"));
+      await until("k1 dropped", () => !g.keys.ids().includes("k1"));
+      expect((await signedRequest(g, { address: A, nodePort: port })).status).toBe(403);
+      expect((await signedRequest(g, { address: A, nodePort: port, keyId: "k2", secret: SECRET_2 })).status).toBe(200);
+      expect(g.lines.some((l) => l.event === "gate.keys_loaded" && JSON.stringify(l.added) === '["k2"]')).toBe(true);
+      expect(JSON.stringify(g.lines)).not.toContain(SECRET_2);
+      // No key at all: /healthz says so and every request is refused.
+      unlinkSync(join(dir, "k2"));
+      await until("no key", () => g.keys.size === 0);
+      const none = await fetch(`${g.url}/healthz`);
+      expect(none.status).toBe(503);
+      expect(await none.json()).toMatchObject({ keyLoaded: false });
+    } finally {
+      await g.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("skips a key file too short to be a secret, and says so without quoting it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgelb-gate-keys-"));
+    writeFileSync(join(dir, "weak"), "short-secret");
+    const g = await gateFor(A, { keysDir: dir, keysReloadMs: 60_000 });
+    try {
+      expect(g.keys.size).toBe(0);
+      const warn = g.lines.find((l) => l.event === "gate.keys_skipped");
+      expect(JSON.stringify(warn)).toContain("weak");
+      expect(JSON.stringify(g.lines)).not.toContain("short-secret");
+    } finally {
+      await g.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("edgelb-node-gate command line", () => {
+  it("--help exits 0 and lists the settings; --connect node without a node address exits 2", async () => {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(["node", "edgelb-node-gate", "--help"], {}, async () => {})).toBe(0);
+      expect(out.join("")).toMatch(/--connect <mode>[\s\S]*--keys-dir[\s\S]*--node-ports <range>/);
+      out.length = 0;
+      expect(await main(["node", "edgelb-node-gate"], {}, async () => {})).toBe(2);
+      expect(out.join("")).toContain("--connect node needs --node-ip");
+      let ran = false;
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost"], {}, async () => void (ran = true))).toBe(0);
+      expect(ran).toBe(true);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = errWrite;
+    }
+  });
+});

@@ -1,0 +1,106 @@
+// Node gates in front of simulated nodes for the worker suites (Node side of
+// test/worker/gate.test.ts), on this suite's own range 127.23.<group>.11…
+// Control endpoint on 127.23.0.10: make a group (nodes + a gate on each), break
+// a node's app or stop its gate, release the group.
+import type { AddressInfo } from "node:net";
+import type { TestProject } from "vitest/node";
+import { SimNode, type NodeBehavior } from "../../lab/cluster/sim-node.ts";
+import { createLogger } from "../../sync-agent/log/index.ts";
+import { KeyRing } from "../../sync-agent/gate/keys/index.ts";
+import { GATE_DEFAULTS, startGate, type Gate } from "../../sync-agent/gate/main.ts";
+import { jsonServer } from "./json-server.ts";
+
+/** The key the suite's gates accept; the edge signs with "k1:<this>". */
+export const GATE_TEST_SECRET = "worker-suite-gate-secret-0123456789abcdef";
+
+export interface GateGroup {
+  id: number;
+  nodes: { name: string; address: string }[];
+  nodePort: number;
+  gatePort: number;
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    gateLab: { control: string; secret: string };
+  }
+}
+
+interface Member {
+  node: SimNode;
+  gate: Gate | undefined;
+}
+
+export default async function setup(project: TestProject) {
+  const groups = new Map<number, { members: Member[]; gatePort: number }>();
+  const byName = new Map<string, { member: Member; gatePort: number }>();
+  let next = 2;
+  const log = createLogger({ format: "json", level: "silent" });
+  const keys = KeyRing.of({ k1: GATE_TEST_SECRET });
+  const openGate = (address: string, port: number) =>
+    startGate(
+      { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, acceptAddresses: [], nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
+      { log, keys },
+    );
+
+  const control = jsonServer((req, body, json) => {
+    const path = new URL(req.url ?? "/", "http://control").pathname;
+    const run = async () => {
+      if (req.method === "POST" && path === "/groups") {
+        const count = Math.min(5, Math.max(1, Number((JSON.parse(body || "{}") as { count?: number }).count ?? 3)));
+        const id = next++;
+        const nodes = await Promise.all(Array.from({ length: count }, (_, i) => SimNode.start({ name: `gated-${id}-${String.fromCharCode(97 + i)}`, address: `127.23.${id}.${11 + i}`, healthzPort: 0 })));
+        const nodePort = await nodes[0]!.servePort(0);
+        await Promise.all(nodes.slice(1).map((n) => n.servePort(nodePort)));
+        const first = await openGate(nodes[0]!.address, 0);
+        const members: Member[] = [{ node: nodes[0]!, gate: first }];
+        for (const n of nodes.slice(1)) members.push({ node: n, gate: await openGate(n.address, first.port) });
+        groups.set(id, { members, gatePort: first.port });
+        for (const m of members) byName.set(m.node.name, { member: m, gatePort: first.port });
+        const group: GateGroup = { id, nodes: nodes.map((n) => ({ name: n.name, address: n.address })), nodePort, gatePort: first.port };
+        return json(200, group);
+      }
+      const behavior = /^\/nodes\/([\w-]+)\/behavior$/.exec(path);
+      if (req.method === "POST" && behavior) {
+        const entry = byName.get(behavior[1]!);
+        if (!entry) return json(404, { error: "unknown node" });
+        await entry.member.node.setBehavior(JSON.parse(body) as NodeBehavior);
+        return json(200, {});
+      }
+      const gate = /^\/nodes\/([\w-]+)\/gate$/.exec(path);
+      if (req.method === "POST" && gate) {
+        const entry = byName.get(gate[1]!);
+        if (!entry) return json(404, { error: "unknown node" });
+        const up = (JSON.parse(body) as { up: boolean }).up;
+        if (!up && entry.member.gate) {
+          await entry.member.gate.close();
+          entry.member.gate = undefined;
+        } else if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node.address, entry.gatePort);
+        return json(200, {});
+      }
+      const release = /^\/groups\/(\d+)$/.exec(path);
+      if (req.method === "DELETE" && release) {
+        const group = groups.get(Number(release[1]));
+        groups.delete(Number(release[1]));
+        for (const m of group?.members ?? []) {
+          byName.delete(m.node.name);
+          await m.gate?.close();
+          await m.node.stop();
+        }
+        return json(200, {});
+      }
+      json(404, { error: `unknown control path ${req.method} ${path}` });
+    };
+    run().catch((err: Error) => json(500, { error: err.message }));
+  });
+  await new Promise<void>((resolve) => control.listen(0, "127.23.0.10", resolve));
+  project.provide("gateLab", { control: `http://127.23.0.10:${(control.address() as AddressInfo).port}`, secret: GATE_TEST_SECRET });
+
+  return async () => {
+    control.close();
+    for (const g of groups.values()) for (const m of g.members) {
+      await m.gate?.close();
+      await m.node.stop();
+    }
+  };
+}

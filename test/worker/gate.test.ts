@@ -1,0 +1,140 @@
+// The edge in gate mode: the snapshot says the cluster's origins sit behind
+// node gates (test/worker/gate.setup.ts runs real ones, 127.23.<n>.x), the
+// worker connects to nodeIP:gatePort and signs the real NodePort. Failover and
+// ejection stay keyed per node and Service NodePort.
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import type { Env } from "../../worker/env/index.ts";
+import type { GateGroup } from "./gate.setup.ts";
+import { nodesOf, service, snapshot, testEdge, uniqueCluster, until, type Echo } from "./helpers.ts";
+import { TRANSPORTS } from "./transports.ts";
+import { WsClient } from "./websocket-client.ts";
+
+const gl = inject("gateLab");
+const host = "gated.example.com";
+
+async function control(path: string, method = "POST", body?: unknown): Promise<unknown> {
+  const res = await fetch(`${gl.control}${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`gate control ${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+let group: GateGroup;
+beforeAll(async () => {
+  group = (await control("/groups", "POST", { count: 3 })) as GateGroup;
+});
+afterAll(async () => {
+  if (group) await control(`/groups/${group.id}`, "DELETE");
+});
+beforeEach(async () => {
+  await Promise.all(group.nodes.map((n) => control(`/nodes/${n.name}/behavior`, "POST", { mode: "ok" })));
+  await Promise.all(group.nodes.map((n) => control(`/nodes/${n.name}/gate`, "POST", { up: true })));
+});
+
+async function gatedEdge(vars: Partial<Env> & Record<string, string> = {}, policy: Record<string, unknown> = {}, mode: "gate" | "direct" = "gate") {
+  const cluster = uniqueCluster("gated");
+  const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}`, ...vars } as Partial<Env>);
+  const snap = snapshot(cluster, nodesOf(group.nodes), [service({ hostnames: [host], nodePort: group.nodePort, policy })]);
+  await edge.seed(mode === "gate" ? { ...snap, origins: { mode: "gate", port: group.gatePort } } : snap);
+  return Object.assign(edge, { cluster });
+}
+
+describe("the edge in gate mode", () => {
+  it("reaches every node through its gate with a signed request; the app sees the client's Host and no signature", async () => {
+    const e = await gatedEdge();
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await e.request(host, `/path?i=${i}`, { method: i % 2 ? "POST" : "GET", ...(i % 2 ? { body: `body ${i}` } : {}) });
+      expect(res.status).toBe(200);
+      const echo = (await res.json()) as Echo;
+      seen.add(echo.node);
+      expect(echo.path).toBe("/path");
+      expect(echo.headers.host).toBe(host);
+      expect(echo.headers["x-edgelb-signature"]).toBeUndefined();
+      if (i % 2) expect(echo.body).toBe(`body ${i}`);
+    }
+    expect(seen.size).toBe(3);
+  });
+
+  it("is refused by the gates (403) when the edge signs with another key", async () => {
+    const e = await gatedEdge({ EDGELB_GATE_KEY: `k1:${"another-secret-".repeat(3)}` });
+    const res = await e.request(host);
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe("forbidden\n");
+  });
+
+  it("answers 502 and says why in the log when a gated cluster has no key", async () => {
+    const e = await gatedEdge({ EDGELB_GATE_KEY: "" });
+    const res = await e.request(host);
+    expect(res.status).toBe(502);
+    expect(e.logs.find((l) => l.event === "proxy.gate_unsigned")).toMatchObject({ cluster: e.cluster });
+  });
+
+  it("a client's own signature header does not get through the edge", async () => {
+    const e = await gatedEdge();
+    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v1;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;s=" + "A".repeat(43) } });
+    expect(res.status).toBe(200);
+  });
+
+  it("relays a WebSocket through the gate", async () => {
+    const e = await gatedEdge();
+    const res = await e.request(host, "/ws", { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const c = new WsClient(res.webSocket!);
+    c.ws.send("through edge and gate");
+    expect(await c.next()).toBe("through edge and gate");
+    expect((await c.close()).code).toBe(1000);
+  });
+});
+
+// Gate mode always takes the socket transport (fetch() rewrites the signed Host): the same results whatever EDGELB_TRANSPORT says.
+describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transport) => {
+  const names = () => group.nodes.map((n) => n.name);
+
+  it("serves every GET and POST while one node's gate is down, and ejects that node at the Service's NodePort", async () => {
+    const [a, b, c] = names() as [string, string, string];
+    await control(`/nodes/${a}/gate`, "POST", { up: false });
+    const e = await gatedEdge({ EDGELB_TRANSPORT: transport });
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 30; i++) {
+      const post = i % 3 === 0;
+      const res = await e.request(host, `/?i=${i}`, post ? { method: "POST", body: `p${i}` } : {});
+      expect(res.status).toBe(200);
+      const echo = (await res.json()) as Echo;
+      seen.set(echo.node, (seen.get(echo.node) ?? 0) + 1);
+    }
+    expect(seen.has(a)).toBe(false);
+    expect(seen.get(b)! + seen.get(c)!).toBe(30);
+    const retries = e.logs.filter((l) => l.event === "proxy.retry");
+    expect(retries.length).toBe(3);
+    expect(retries.every((r) => r.node === a && r.kind === "ConnectError" && r.transport === "socket")).toBe(true);
+    const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
+    expect(origin).toMatchObject({ ejected: true, consecutiveFailures: 3 });
+  });
+
+  it("retries the GETs and opted-in POSTs a hung node drops when it comes back, as without the gate", async () => {
+    const [a] = names() as [string];
+    await control(`/nodes/${a}/behavior`, "POST", { mode: "hang" });
+    const e = await gatedEdge({ EDGELB_TRANSPORT: transport }, { retryNonIdempotent: true });
+    const pending = Array.from({ length: 9 }, (_, i) => e.request(host, `/?i=${i}`, i % 3 === 2 ? { method: "POST", body: `p${i}` } : {}));
+    // Every third request is held by the hung node; let it drop them once they are all there.
+    await until(async () => ((e.status().clusters[0]!.nodes.find((n) => n.name === a)?.origins[0]?.inFlight ?? 0) >= 3 ? true : undefined), "requests held by the hung node");
+    await control(`/nodes/${a}/behavior`, "POST", { mode: "ok" });
+    const answers = await Promise.all(pending);
+    expect(answers.map((r) => r.status)).toEqual(Array(9).fill(200));
+  });
+
+  it("moves GETs away from a node whose app fails behind a live gate (the gate answers 502)", async () => {
+    const [a] = names() as [string];
+    await control(`/nodes/${a}/behavior`, "POST", { mode: "refuse" });
+    const e = await gatedEdge({ EDGELB_TRANSPORT: transport });
+    for (let i = 0; i < 12; i++) {
+      const res = await e.request(host, `/?i=${i}`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Echo).node).not.toBe(a);
+    }
+    const retries = e.logs.filter((l) => l.event === "proxy.retry");
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries.every((r) => r.node === a && r.status === 502)).toBe(true);
+  });
+});

@@ -1,0 +1,237 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { GatewayMatch } from "../../snapshot/gateway.ts";
+import { RE2JS } from "re2js";
+import { buildMatchTable, literalPrefix, matchRequest, type EntrySource, type MatchInput } from "./index.ts";
+
+/** The spec's definition, written independently: the prefix's elements (trailing "/" ignored) begin the path's. */
+function prefixMatches(prefix: string, path: string): boolean {
+  const pre = prefix.replace(/\/+$/, "").split("/");
+  const elems = path.split("/");
+  return pre.length <= elems.length && pre.every((e, i) => e === elems[i]);
+}
+
+function input(path: string, opts: { method?: string; headers?: Record<string, string>; query?: Record<string, string> } = {}): MatchInput {
+  const headers = new Map(Object.entries(opts.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  return {
+    method: opts.method ?? "GET",
+    path,
+    header: (n) => headers.get(n) ?? null,
+    query: (n) => opts.query?.[n] ?? null,
+  };
+}
+
+const m = (path: GatewayMatch["path"], more: Partial<GatewayMatch> = {}): GatewayMatch => ({ path, headers: [], queryParams: [], ...more });
+const prefix = (value: string) => ({ type: "PathPrefix" as const, value });
+const exact = (value: string) => ({ type: "Exact" as const, value });
+
+function table(list: { match: GatewayMatch; route?: string; createdAt?: number; rule?: number; id: string }[]) {
+  return buildMatchTable<string>(
+    list.map((e, i) => ({ match: e.match, createdAt: e.createdAt ?? 0, routeId: e.route ?? "default/r", rule: e.rule ?? i, matchIndex: 0, target: e.id })),
+  );
+}
+
+describe("PathPrefix semantics (element by element, trailing '/' ignored)", () => {
+  it("matches /abc, /abc/ and /abc/def for the prefix /abc, but not /abcd", () => {
+    const t = table([{ match: m(prefix("/abc")), id: "abc" }]);
+    for (const p of ["/abc", "/abc/", "/abc/def"]) expect(matchRequest(t, input(p))?.target).toBe("abc");
+    expect(matchRequest(t, input("/abcd"))).toBeUndefined();
+    expect(matchRequest(t, input("/"))).toBeUndefined();
+  });
+
+  it("a prefix with a trailing '/' matches the bare path too", () => {
+    const t = table([{ match: m(prefix("/abc/")), id: "abc/" }]);
+    expect(matchRequest(t, input("/abc"))?.target).toBe("abc/");
+    expect(matchRequest(t, input("/abc/x"))?.target).toBe("abc/");
+  });
+});
+
+describe("precedence (gateway-api HTTPRouteRule matches)", () => {
+  it("Exact beats any PathPrefix, and the longest PathPrefix beats shorter ones", () => {
+    const t = table([
+      { match: m(prefix("/")), id: "root" },
+      { match: m(prefix("/a")), id: "a" },
+      { match: m(prefix("/a/b")), id: "ab" },
+      { match: m(exact("/a/b/c")), id: "exact" },
+    ]);
+    expect(matchRequest(t, input("/a/b/c"))?.target).toBe("exact");
+    expect(matchRequest(t, input("/a/b/c/d"))?.target).toBe("ab");
+    expect(matchRequest(t, input("/a/x"))?.target).toBe("a");
+    expect(matchRequest(t, input("/x"))?.target).toBe("root");
+  });
+
+  it("then a method match, then the most header matches, then the most query matches", () => {
+    const t = table([
+      { match: m(prefix("/p")), id: "plain" },
+      { match: m(prefix("/p"), { queryParams: [{ type: "Exact", name: "q", value: "1" }] }), id: "query" },
+      { match: m(prefix("/p"), { headers: [{ type: "Exact", name: "X-A", value: "1" }] }), id: "header" },
+      {
+        match: m(prefix("/p"), {
+          headers: [
+            { type: "Exact", name: "x-a", value: "1" },
+            { type: "RegularExpression", name: "x-b", value: "v[0-9]+" },
+          ],
+        }),
+        id: "two-headers",
+      },
+      { match: m(prefix("/p"), { method: "POST" }), id: "post" },
+    ]);
+    expect(matchRequest(t, input("/p", { method: "POST", headers: { "x-a": "1", "x-b": "v2" }, query: { q: "1" } }))?.target).toBe("post");
+    expect(matchRequest(t, input("/p", { headers: { "x-a": "1", "x-b": "v2" }, query: { q: "1" } }))?.target).toBe("two-headers");
+    expect(matchRequest(t, input("/p", { headers: { "x-a": "1", "x-b": "v2x" }, query: { q: "1" } }))?.target).toBe("header");
+    expect(matchRequest(t, input("/p", { query: { q: "1" } }))?.target).toBe("query");
+    expect(matchRequest(t, input("/p"))?.target).toBe("plain");
+  });
+
+  it("ties go to the oldest route, then namespace/name, then rule order", () => {
+    const t = table([
+      { match: m(prefix("/")), route: "b/newer", createdAt: 2, rule: 0, id: "newer" },
+      { match: m(prefix("/")), route: "z/older", createdAt: 1, rule: 1, id: "older-rule-1" },
+      { match: m(prefix("/")), route: "z/older", createdAt: 1, rule: 0, id: "older-rule-0" },
+      { match: m(prefix("/")), route: "a/older", createdAt: 1, rule: 3, id: "a-older" },
+    ]);
+    expect(matchRequest(t, input("/x"))?.target).toBe("a-older");
+    const t2 = table([
+      { match: m(prefix("/")), route: "z/older", createdAt: 1, rule: 1, id: "older-rule-1" },
+      { match: m(prefix("/")), route: "z/older", createdAt: 1, rule: 0, id: "older-rule-0" },
+    ]);
+    expect(matchRequest(t2, input("/x"))?.target).toBe("older-rule-0");
+  });
+
+  it("regular expressions match the whole path, rank after Exact and before PathPrefix", () => {
+    const t = table([
+      { match: m(prefix("/api")), id: "prefix" },
+      { match: m({ type: "RegularExpression", value: "/api/v[0-9]+/.*" }), id: "regex" },
+      { match: m(exact("/api/v1/x")), id: "exact" },
+    ]);
+    expect(matchRequest(t, input("/api/v1/x"))?.target).toBe("exact");
+    expect(matchRequest(t, input("/api/v2/y"))?.target).toBe("regex");
+    expect(matchRequest(t, input("/api/vx/y"))?.target).toBe("prefix");
+    expect(matchRequest(t, input("/zz/api/v2/y"))).toBeUndefined();
+  });
+
+  it("a header match is case-insensitive in its name and exact in its value; only the first entry of a name counts", () => {
+    const t = table([
+      {
+        match: m(prefix("/"), {
+          headers: [
+            { type: "Exact", name: "Version", value: "two" },
+            { type: "Exact", name: "version", value: "three" },
+          ],
+        }),
+        id: "v2",
+      },
+    ]);
+    expect(matchRequest(t, input("/", { headers: { version: "two" } }))?.target).toBe("v2");
+    expect(matchRequest(t, input("/", { headers: { version: "Two" } }))).toBeUndefined();
+  });
+});
+
+// The reference: every entry that matches, ranked by the spec's list written as a tuple.
+type Spec = { path: GatewayMatch["path"]; method?: string; headers: [string, string][]; query: [string, string][]; createdAt: number; route: string; rule: number };
+
+function referenceWinner(specs: Spec[], req: { path: string; method: string; headers: Record<string, string>; query: Record<string, string> }): number | undefined {
+  const matching = specs
+    .map((s, i) => ({ s, i }))
+    .filter(({ s }) => {
+      const pathOk = s.path.type === "Exact" ? req.path === s.path.value : prefixMatches(s.path.value, req.path);
+      const methodOk = s.method === undefined || s.method === req.method;
+      const firstHeaders = new Map<string, string>();
+      for (const [n, v] of s.headers) if (!firstHeaders.has(n.toLowerCase())) firstHeaders.set(n.toLowerCase(), v);
+      const headersOk = [...firstHeaders].every(([n, v]) => req.headers[n] === v);
+      const firstQuery = new Map<string, string>();
+      for (const [n, v] of s.query) if (!firstQuery.has(n)) firstQuery.set(n, v);
+      const queryOk = [...firstQuery].every(([n, v]) => req.query[n] === v);
+      return pathOk && methodOk && headersOk && queryOk;
+    });
+  const key = ({ s, i }: { s: Spec; i: number }) => {
+    const hs = new Set(s.headers.map(([n]) => n.toLowerCase())).size;
+    const qs = new Set(s.query.map(([n]) => n)).size;
+    return [s.path.type === "Exact" ? 0 : 1, s.path.type === "Exact" ? 0 : -s.path.value.length, s.method ? 0 : 1, -hs, -qs, s.createdAt, s.route, s.rule, i] as const;
+  };
+  matching.sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    for (let j = 0; j < ka.length; j++) if (ka[j] !== kb[j]) return ka[j]! < kb[j]! ? -1 : 1;
+    return 0;
+  });
+  return matching[0]?.i;
+}
+
+const segment = fc.constantFrom("a", "b", "ab", "");
+const pathArb = fc.array(segment, { minLength: 0, maxLength: 4 }).map((s) => "/" + s.join("/"));
+const specArb: fc.Arbitrary<Spec> = fc.record({
+  path: fc.oneof(pathArb.map((value) => ({ type: "Exact" as const, value })), pathArb.map((value) => ({ type: "PathPrefix" as const, value }))),
+  method: fc.option(fc.constantFrom("GET", "POST"), { nil: undefined }),
+  headers: fc.array(fc.tuple(fc.constantFrom("x-a", "X-A", "x-b"), fc.constantFrom("1", "2")), { maxLength: 3 }),
+  query: fc.array(fc.tuple(fc.constantFrom("q", "Q"), fc.constantFrom("1", "2")), { maxLength: 2 }),
+  createdAt: fc.integer({ min: 0, max: 2 }),
+  route: fc.constantFrom("a/r", "b/r", "a/s"),
+  rule: fc.integer({ min: 0, max: 3 }),
+});
+const requestArb = fc.record({
+  path: pathArb,
+  method: fc.constantFrom("GET", "POST"),
+  headers: fc.dictionary(fc.constantFrom("x-a", "x-b"), fc.constantFrom("1", "2")),
+  query: fc.dictionary(fc.constantFrom("q", "Q"), fc.constantFrom("1", "2")),
+});
+
+describe("matcher property", () => {
+  it("picks exactly the entry a full scan in spec order picks", () => {
+    fc.assert(
+      fc.property(fc.array(specArb, { maxLength: 12 }), requestArb, (specs, req) => {
+        const sources: EntrySource<number>[] = specs.map((s, i) => ({
+          match: {
+            path: s.path,
+            method: s.method as GatewayMatch["method"],
+            headers: s.headers.map(([name, value]) => ({ type: "Exact" as const, name, value })),
+            queryParams: s.query.map(([name, value]) => ({ type: "Exact" as const, name, value })),
+          },
+          createdAt: s.createdAt,
+          routeId: s.route,
+          rule: s.rule,
+          matchIndex: 0,
+          target: i,
+        }));
+        const got = matchRequest(buildMatchTable(sources), input(req.path, req))?.target;
+        // Entries equal in every rank (same route, rule and match) keep list order; the reference breaks ties by index too.
+        expect(got).toBe(referenceWinner(specs, req));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("agrees with the element-wise PathPrefix definition on arbitrary paths", () => {
+    const p = fc.array(fc.constantFrom("a", "b", "", "ab"), { maxLength: 5 }).map((s) => "/" + s.join("/"));
+    fc.assert(
+      fc.property(p, p, (pre, path) => {
+        const t = buildMatchTable([{ match: m(prefix(pre)), createdAt: 0, routeId: "r", rule: 0, matchIndex: 0, target: 1 }]);
+        expect(matchRequest(t, input(path)) !== undefined).toBe(prefixMatches(pre, path));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe("regex literal prefilter", () => {
+  it("every path a pattern fully matches starts with the pattern's literal prefix", () => {
+    const token = fc.constantFrom("/", "a", "b", ".", "\\.", "*", "+", "?", "|", "(", ")", "[ab]", "{1,2}", "^", "$", "(?i)", "(a|b)");
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 8 }), fc.array(fc.constantFrom("/", "a", "b", ".", "A"), { maxLength: 8 }), (parts, chars) => {
+        const pattern = parts.join("");
+        let re: RE2JS;
+        try {
+          re = RE2JS.compile(pattern);
+        } catch {
+          return; // not a pattern the schema would accept
+        }
+        const path = chars.join("");
+        if (re.testExact(path)) expect(path.startsWith(literalPrefix(pattern))).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(literalPrefix("/static/[a-z]+\\.js")).toBe("/static/");
+    expect(literalPrefix("/ab*")).toBe("/a");
+    expect(literalPrefix("/a|/b")).toBe("");
+  });
+});

@@ -1,0 +1,278 @@
+// Pure: HTTPRoute matches in the spec's precedence (gateway-api
+// apis/v1/httproute_types.go, HTTPRouteRule.Matches). Across all rules of all
+// routes on one hostname: an Exact path first, then the longest PathPrefix,
+// then a method match, then the most header matches, then the most query
+// matches; ties go to the oldest route (creationTimestamp), then to
+// "{namespace}/{name}" alphabetically, then to the first rule and match in
+// list order. RegularExpression paths are implementation-specific: here they
+// rank after Exact and before PathPrefix, longer patterns first.
+//
+// A table is built once per snapshot change. A decision does not scan every
+// entry: Exact paths are a Map lookup, PathPrefix entries are bucketed by
+// their prefix (trailing "/" trimmed) and only the buckets of the request
+// path's own element prefixes are read, longest first.
+import { RE2JS } from "re2js";
+import type { GatewayMatch } from "../../snapshot/gateway.ts";
+
+/** What a match needs of a request (pure data: no Request object). */
+export interface MatchInput {
+  method: string;
+  /** The URL path, as received (percent-encoded, starts with "/"). */
+  path: string;
+  /** Lower-cased header name → value (repeated fields joined by ", ", as Headers does). */
+  header: (name: string) => string | null;
+  /** First value of a query parameter (names are case-sensitive). */
+  query: (name: string) => string | null;
+}
+
+interface ValueTest {
+  name: string;
+  exact: string | undefined;
+  re: RE2JS | undefined;
+}
+
+/** One HTTPRouteMatch of one rule, ready to test and to rank. */
+export interface Entry<T> {
+  kind: "Exact" | "PathPrefix" | "RegularExpression";
+  /** The path value as given (PathPrefix: ranked by its length, and rewritten by ReplacePrefixMatch). */
+  path: string;
+  pathRe: RE2JS | undefined;
+  /** A literal every path the regex matches starts with: a cheap test before running it. */
+  pathLiteral: string;
+  method: string | undefined;
+  headers: ValueTest[];
+  query: ValueTest[];
+  /** Route age, namespace/name, rule index and match index: the spec's tie-breakers. */
+  createdAt: number;
+  routeId: string;
+  rule: number;
+  match: number;
+  /** Insertion order (stable sort across equal entries, e.g. one route attached twice). */
+  seq: number;
+  target: T;
+}
+
+export interface EntrySource<T> {
+  match: GatewayMatch;
+  createdAt: number;
+  routeId: string;
+  rule: number;
+  matchIndex: number;
+  target: T;
+}
+
+export interface MatchTable<T> {
+  exact: Map<string, Entry<T>[]>;
+  regex: Entry<T>[];
+  /** Keyed by the prefix with trailing "/" trimmed ("" for "/"). */
+  prefix: Map<string, Entry<T>[]>;
+  size: number;
+}
+
+const compiled = new Map<string, RE2JS>();
+/** Compiles a pattern the schema already accepted; the same text compiles once per isolate. */
+function regex(pattern: string): RE2JS {
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = RE2JS.compile(pattern);
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(pattern, re);
+  }
+  return re;
+}
+
+const NO_TESTS: ValueTest[] = [];
+
+function valueTests(list: GatewayMatch["headers"], lower: boolean): ValueTest[] {
+  // Most matches have none: one shared empty list keeps a big table's allocations down.
+  if (list.length === 0) return NO_TESTS;
+  const out: ValueTest[] = [];
+  for (const m of list) {
+    const name = lower ? m.name.toLowerCase() : m.name;
+    // The spec: only the first entry with an equivalent name counts (at most 16 entries).
+    if (out.some((t) => t.name === name)) continue;
+    out.push({ name, exact: m.type === "Exact" ? m.value : undefined, re: m.type === "RegularExpression" ? regex(m.value) : undefined });
+  }
+  return out;
+}
+
+export function trimPrefix(value: string): string {
+  let end = value.length;
+  while (end > 0 && value.charCodeAt(end - 1) === 47 /* / */) end--;
+  return value.slice(0, end);
+}
+
+/** Negative when a ranks before b (wins). */
+export function compareEntries<T>(a: Entry<T>, b: Entry<T>): number {
+  const ka = kindRank(a.kind);
+  const kb = kindRank(b.kind);
+  if (ka !== kb) return ka - kb;
+  if (a.kind !== "Exact" && a.path.length !== b.path.length) return b.path.length - a.path.length;
+  if ((a.method !== undefined) !== (b.method !== undefined)) return a.method !== undefined ? -1 : 1;
+  if (a.headers.length !== b.headers.length) return b.headers.length - a.headers.length;
+  if (a.query.length !== b.query.length) return b.query.length - a.query.length;
+  if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
+  if (a.routeId !== b.routeId) return a.routeId < b.routeId ? -1 : 1;
+  if (a.rule !== b.rule) return a.rule - b.rule;
+  if (a.match !== b.match) return a.match - b.match;
+  return a.seq - b.seq;
+}
+
+function kindRank(kind: Entry<unknown>["kind"]): number {
+  return kind === "Exact" ? 0 : kind === "RegularExpression" ? 1 : 2;
+}
+
+export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
+  const table: MatchTable<T> = { exact: new Map(), regex: [], prefix: new Map(), size: 0 };
+  let seq = 0;
+  for (const s of sources) {
+    const path = s.match.path;
+    const entry: Entry<T> = {
+      kind: path.type,
+      path: path.value,
+      pathRe: path.type === "RegularExpression" ? regex(path.value) : undefined,
+      pathLiteral: path.type === "RegularExpression" ? literalPrefix(path.value) : "",
+      method: s.match.method,
+      headers: valueTests(s.match.headers, true),
+      query: valueTests(s.match.queryParams, false),
+      createdAt: s.createdAt,
+      routeId: s.routeId,
+      rule: s.rule,
+      match: s.matchIndex,
+      seq: seq++,
+      target: s.target,
+    };
+    if (path.type === "Exact") push(table.exact, path.value, entry);
+    else if (path.type === "PathPrefix") push(table.prefix, trimPrefix(path.value), entry);
+    else table.regex.push(entry);
+    table.size++;
+  }
+  for (const [key, list] of table.exact) table.exact.set(key, unshadowed(list.sort(compareEntries)));
+  for (const [key, list] of table.prefix) table.prefix.set(key, unshadowed(list.sort(compareEntries)));
+  table.regex = unshadowed(table.regex.sort(compareEntries));
+  table.size = table.regex.length;
+  for (const list of table.exact.values()) table.size += list.length;
+  for (const list of table.prefix.values()) table.size += list.length;
+  return table;
+}
+
+/**
+ * Drops entries that can never win: one with the same path and the same
+ * conditions as an entry ranked before it matches exactly when that one does.
+ * Many routes repeating one match (a catch-all "/", "/healthz") then cost one
+ * entry, not one per route.
+ */
+function unshadowed<T>(sorted: Entry<T>[]): Entry<T>[] {
+  if (sorted.length < 2) return sorted;
+  const seen = new Set<string>();
+  const out: Entry<T>[] = [];
+  for (const e of sorted) {
+    const sig = signature(e);
+    if (seen.has(sig)) continue;
+    seen.add(sig);
+    out.push(e);
+  }
+  return out;
+}
+
+function signature(e: Entry<unknown>): string {
+  const tests = (list: ValueTest[]) => list.map((t) => [t.name, t.exact ?? null, t.re ? t.re.pattern() : null]);
+  return JSON.stringify([e.kind, e.path, e.method ?? null, tests(e.headers), tests(e.query)]);
+}
+
+function push<T>(map: Map<string, Entry<T>[]>, key: string, entry: Entry<T>): void {
+  const list = map.get(key);
+  if (list) list.push(entry);
+  else map.set(key, [entry]);
+}
+
+function testValue(t: ValueTest, value: string | null): boolean {
+  if (value === null) return false;
+  return t.exact !== undefined ? value === t.exact : t.re!.testExact(value);
+}
+
+/** The conditions besides the path. */
+function others<T>(e: Entry<T>, input: MatchInput): boolean {
+  if (e.method !== undefined && e.method !== input.method) return false;
+  for (const h of e.headers) if (!testValue(h, input.header(h.name))) return false;
+  for (const q of e.query) if (!testValue(q, input.query(q.name))) return false;
+  return true;
+}
+
+function firstOf<T>(list: Entry<T>[] | undefined, input: MatchInput): Entry<T> | undefined {
+  if (!list) return undefined;
+  for (const e of list) if (others(e, input)) return e;
+  return undefined;
+}
+
+/** The winning match for a request, or undefined (the caller answers 404). */
+export function matchRequest<T>(table: MatchTable<T>, input: MatchInput): Entry<T> | undefined {
+  const path = input.path;
+  const exact = firstOf(table.exact.get(path), input);
+  if (exact) return exact;
+  if (table.regex.length > 0) {
+    // Routes often repeat one pattern: each distinct regex runs at most once per request.
+    let tested: Map<RE2JS, boolean> | undefined;
+    for (const e of table.regex) {
+      if (!path.startsWith(e.pathLiteral)) continue;
+      const re = e.pathRe!;
+      let ok = tested?.get(re);
+      if (ok === undefined) (tested ??= new Map()).set(re, (ok = re.testExact(path)));
+      if (ok && others(e, input)) return e;
+    }
+  }
+  if (table.prefix.size === 0) return undefined;
+  // The path's element prefixes, longest first: "/a/b" → "/a/b", "/a", "" (the prefix "/").
+  // A prefix matches when the path equals it or continues with "/" after it.
+  let end = path.length;
+  while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
+  for (;;) {
+    const hit = firstOf(table.prefix.get(path.slice(0, end)), input);
+    if (hit) return hit;
+    if (end === 0) return undefined;
+    end = path.lastIndexOf("/", end - 1);
+    if (end < 0) end = 0;
+    // "/a//b": skip the empty element's extra slashes.
+    while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
+  }
+}
+
+const META = new Set(["\\", ".", "[", "]", "(", ")", "*", "+", "?", "{", "}", "|", "^", "$"]);
+
+/**
+ * The literal text a full match of an RE2 pattern must start with ("" when
+ * unsure): the characters before the first metacharacter, minus one that a
+ * quantifier makes optional; none when the pattern has a top-level "|" or
+ * starts with a flag group.
+ */
+export function literalPrefix(pattern: string): string {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === "\\") {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (ch === "]") inClass = false;
+      continue;
+    }
+    if (ch === "[") inClass = true;
+    else if (ch === "(") depth++;
+    else if (ch === ")") depth--;
+    else if (ch === "|" && depth === 0) return "";
+  }
+  let end = 0;
+  while (end < pattern.length && !META.has(pattern[end]!)) end++;
+  const next = pattern[end];
+  if (next === "*" || next === "?" || next === "{" || next === "+") end = Math.max(0, end - 1);
+  return pattern.slice(0, end);
+}
+
+/** Whether a PathPrefix value matches a path, element by element (the reference semantics for tests). */
+export function prefixMatches(prefix: string, path: string): boolean {
+  const p = trimPrefix(prefix);
+  if (p === "") return true;
+  return path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47);
+}

@@ -1,0 +1,133 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  canonicalString,
+  formatSignatureHeader,
+  importSigningKey,
+  normalizeAddress,
+  parseKeySpec,
+  parseSignatureHeader,
+  signRequest,
+  type SignedRequest,
+} from "./signing.ts";
+
+const base: SignedRequest = {
+  keyId: "k1",
+  timestamp: 1_760_000_000,
+  nonce: "AAAAAAAAAAAAAAAAAAAAAA",
+  method: "GET",
+  host: "app.example.com",
+  target: "/a?b=c",
+  address: "203.0.113.7",
+  nodePort: 30080,
+};
+
+// Strings rich in the characters an attacker would use to shift one field into the next.
+const tricky = fc.string({ unit: fc.constantFrom("a", "b", "/", ":", "1", " ", "\r", "\n", "\t", "\0", "=", ";", "é"), maxLength: 8 });
+const request = fc.record({
+  keyId: tricky,
+  timestamp: fc.integer({ min: 0, max: 2 ** 40 }),
+  nonce: tricky,
+  method: tricky,
+  host: tricky,
+  target: tricky,
+  address: tricky,
+  nodePort: fc.integer({ min: 0, max: 70000 }),
+});
+
+describe("canonical string", () => {
+  it("never gives two different requests the same bytes, whatever CR, LF or spaces their fields hold", () => {
+    fc.assert(
+      fc.property(request, request, (a, b) => {
+        const ca = canonicalString(a);
+        const cb = canonicalString(b);
+        if (ca === null || cb === null) return;
+        const same = JSON.stringify({ ...a, address: normalizeAddress(a.address) }) === JSON.stringify({ ...b, address: normalizeAddress(b.address) });
+        expect(ca === cb).toBe(same);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("refuses to sign a field holding a space, CR, LF, NUL or non-ASCII", () => {
+    fc.assert(
+      fc.property(fc.constantFrom("keyId", "nonce", "method", "host", "target", "address"), fc.constantFrom(" ", "\r", "\n", "\r\n", "\0", "\t", "é"), (field, bad) => {
+        expect(canonicalString({ ...base, [field]: field === "address" ? `1.2.3.4${bad}` : `${(base as unknown as Record<string, string>)[field]}${bad}` } as SignedRequest)).toBeNull();
+      }),
+    );
+    expect(canonicalString({ ...base, host: "" })).toBeNull();
+    expect(canonicalString({ ...base, nodePort: 0 })).toBeNull();
+    expect(canonicalString({ ...base, nodePort: 65536 })).toBeNull();
+  });
+
+  it("moving a character from one field to the next changes the string", () => {
+    expect(canonicalString({ ...base, host: "a.b", target: "/c" })).not.toBe(canonicalString({ ...base, host: "a.b/", target: "c" }));
+  });
+
+  it("spells an address one way: brackets, case and IPv4-mapped IPv6 do not matter", () => {
+    expect(normalizeAddress("[2001:DB8::1]")).toBe("2001:db8::1");
+    expect(normalizeAddress("::ffff:127.23.1.11")).toBe("127.23.1.11");
+    expect(canonicalString({ ...base, address: "::ffff:203.0.113.7" })).toBe(canonicalString(base));
+  });
+});
+
+describe("signature header", () => {
+  const fields = fc.record({
+    keyId: fc.stringMatching(/^[A-Za-z0-9._-]{1,64}$/),
+    timestamp: fc.integer({ min: 0, max: 999_999_999_999 }),
+    nonce: fc.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+    nodePort: fc.integer({ min: 1, max: 65535 }),
+    signature: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+  });
+
+  it("parses exactly what it formats", () => {
+    fc.assert(
+      fc.property(fields, (f) => {
+        expect(parseSignatureHeader(formatSignatureHeader(f))).toEqual(f);
+      }),
+    );
+  });
+
+  it("refuses anything else: extra bytes, a second value, another version, a bad port", () => {
+    fc.assert(
+      fc.property(fields, fc.constantFrom(" ", ",", "\r\n", ";x=1", "a"), (f, extra) => {
+        const h = formatSignatureHeader(f);
+        expect(parseSignatureHeader(h + extra)).toBeNull();
+        expect(parseSignatureHeader(extra + h)).toBeNull();
+        expect(parseSignatureHeader(`${h}, ${h}`)).toBeNull();
+      }),
+    );
+    const good = formatSignatureHeader({ keyId: "k", timestamp: 1, nonce: "A".repeat(22), nodePort: 30000, signature: "B".repeat(43) });
+    expect(parseSignatureHeader(good.replace("v1", "v2"))).toBeNull();
+    expect(parseSignatureHeader(good.replace("p=30000", "p=70000"))).toBeNull();
+    expect(parseSignatureHeader(good.replace("p=30000", "p=0"))).toBeNull();
+  });
+});
+
+describe("signing", () => {
+  it("signs with HMAC-SHA-256 over the canonical string (known answer)", async () => {
+    const key = await importSigningKey("0123456789abcdef0123456789abcdef");
+    const header = (await signRequest(key, base))!;
+    // Computed independently (Python's hmac over the canonical string as documented in docs/gate.md).
+    expect(header).toBe(`v1;k=k1;t=1760000000;n=AAAAAAAAAAAAAAAAAAAAAA;p=30080;s=${KNOWN_SIGNATURE}`);
+  });
+
+  it("changes the signature when any signed field changes", async () => {
+    const key = await importSigningKey("0123456789abcdef0123456789abcdef");
+    const sig = async (r: SignedRequest) => parseSignatureHeader((await signRequest(key, r))!)!.signature;
+    const original = await sig(base);
+    for (const change of [{ method: "POST" }, { host: "other.example.com" }, { target: "/a?b=d" }, { address: "203.0.113.8" }, { nodePort: 30081 }, { timestamp: base.timestamp + 1 }, { nonce: "BAAAAAAAAAAAAAAAAAAAAA" }]) {
+      expect(await sig({ ...base, ...change })).not.toBe(original);
+    }
+  });
+
+  it("reads key specs as <id>:<secret> and never quotes a secret in an error", () => {
+    expect(parseKeySpec("k2:" + "s".repeat(44))).toEqual({ id: "k2", secret: "s".repeat(44) });
+    const short = parseKeySpec("k2:tooshort-secret");
+    expect("error" in short && short.error).not.toContain("tooshort");
+    expect(parseKeySpec("no-colon")).toHaveProperty("error");
+    expect(parseKeySpec("bad id:" + "s".repeat(44))).toHaveProperty("error");
+  });
+});
+
+const KNOWN_SIGNATURE = "VHrRcoVoSeMkAfcWx8nHUr6rqodNqCAXhb1aKFimg1U";
