@@ -3,7 +3,7 @@
 // bench/results.md and bench/results.json.
 //
 //   npm run bench                       # everything (~6–8 minutes on 2 cores)
-//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn (comma-separated)
+//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn, gate, gateway, convergence (comma-separated)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
 //   npm run bench -- --no-write         # full run, print only
 // A partial run (--only) rewrites its own sections in the results files and
@@ -21,11 +21,12 @@ import { renderMarkdown, renderText, summarySection, type Section } from "./lib/
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
+import { runConvergence } from "./convergence.ts";
 import { runGateBench } from "./gate.ts";
 import { runGateway } from "./gateway.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "gateway"];
+const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "gateway", "convergence"];
 
 const { values } = parseArgs({
   options: {
@@ -113,6 +114,15 @@ async function main(): Promise<void> {
         cp,
       ),
     );
+  }
+  if (only.has("convergence")) {
+    // Realistic KV propagation (60 s) and refresh interval; --quick shortens both to see it work.
+    const base = { locations: 5, propagationMs: quick ? 5_000 : 60_000, cacheTtlS: quick ? 5 : 60, log };
+    sections.push(await runConvergence({ ...base, fastCheckS: 5, addressBase: "127.22.41", title: "4a. Convergence across locations, fast path on (defaults)" }));
+    await cleanupAll();
+    sections.push(await runConvergence({ ...base, fastCheckS: 2, addressBase: "127.22.42", title: "4b. Convergence across locations, fast path checked every 2 s" }));
+    await cleanupAll();
+    sections.push(await runConvergence({ ...base, addressBase: "127.22.43", title: "4c. Convergence across locations, KV only (no generations object)" }));
   }
   await cleanupAll();
 

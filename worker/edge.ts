@@ -10,6 +10,9 @@
 import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
+import { FastPath } from "./config/fast/index.ts";
+import { LocationCopy, type LocationCache } from "./config/location/index.ts";
+import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
@@ -61,6 +64,8 @@ export interface EdgeOptions {
   env: Env;
   /** The KV the config store reads (default env.EDGELB_KV); tests pass one that fails. */
   kv?: ConfigKV;
+  /** The location's cache (caches.default in the worker) that its isolates share snapshots through; none: each isolate reads KV. */
+  cache?: LocationCache;
   transports?: Transports;
   log?: Logger;
   now?: () => number;
@@ -91,7 +96,15 @@ export function createEdge(opts: EdgeOptions): Edge {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? createLogger();
   for (const problem of settings.problems) log("warn", "settings.invalid", { problem });
-  const config = new ConfigStore({ kv: opts.kv ?? opts.env.EDGELB_KV, clusters: settings.clusters, ttlMs: settings.cacheTtlMs, log, now });
+  const config = new ConfigStore({
+    kv: opts.kv ?? opts.env.EDGELB_KV,
+    clusters: settings.clusters,
+    ttlMs: settings.cacheTtlMs,
+    log,
+    now,
+    ...(opts.cache ? { location: new LocationCopy(opts.cache) } : {}),
+    ...(fastPath(opts, settings.fastCheckMs, now, log)),
+  });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
   const ejection = healthSettings(opts.env as HealthVars);
   for (const problem of ejection.problems) log("warn", "settings.invalid", { problem });
@@ -363,6 +376,14 @@ function edgeStatus(s: {
       };
     }),
   };
+}
+
+/** The fast path when the generations object is bound and its check is on. */
+function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log: Logger): { fast?: FastPath } {
+  const ns = opts.env.EDGELB_GENERATIONS;
+  if (!ns || intervalMs <= 0) return {};
+  const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), intervalMs, now, log }) };
 }
 
 /** EDGELB_CLIENT_BODY_TIMEOUT_MS: the client-body idle timeout (default 60 s). */

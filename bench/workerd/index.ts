@@ -15,7 +15,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { killChild, track, trackDir } from "../lib/cleanup.ts";
-import { renderConfig } from "./config.ts";
+import { renderConfig, type WorkerdConfigInput } from "./config.ts";
 import { processCpuSeconds } from "./cpu.ts";
 
 // The platform binary the workerd package installed (its bin/ may be a shim).
@@ -39,6 +39,12 @@ export interface PlainWorkerOptions {
   vars?: Record<string, string>;
   /** Bind an in-memory KV namespace under this name (edgelb: EDGELB_KV). */
   kvBinding?: string;
+  /** Source of the KV service module instead of the in-memory one (e.g. one that forwards to a shared emulation). */
+  kvModuleSource?: string;
+  /** More files beside the config (modules an own config embeds). */
+  extraFiles?: Record<string, string>;
+  /** Renders the capnp config instead of renderConfig (e.g. with Durable Object namespaces). */
+  render?: (input: WorkerdConfigInput) => string;
   /** Listen address; default 127.0.0.1. */
   host?: string;
   startTimeoutMs?: number;
@@ -151,12 +157,14 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
     }
     const module = "worker.js";
     await copyFile(await bundled, path.join(dir, module));
-    if (o.kvBinding) await copyFile(path.join(HERE, "kv-memory.js"), path.join(dir, "kv-memory.js"));
+    if (o.kvBinding && o.kvModuleSource !== undefined) await writeFile(path.join(dir, "kv-memory.js"), o.kvModuleSource);
+    else if (o.kvBinding) await copyFile(path.join(HERE, "kv-memory.js"), path.join(dir, "kv-memory.js"));
     const host = o.host ?? "127.0.0.1";
     const configPath = path.join(dir, "config.capnp");
+    for (const [name, text] of Object.entries(o.extraFiles ?? {})) await writeFile(path.join(dir, name), text);
     await writeFile(
       configPath,
-      renderConfig({
+      (o.render ?? renderConfig)({
         module,
         compatibilityDate: s.compatibilityDate,
         compatibilityFlags: s.compatibilityFlags,

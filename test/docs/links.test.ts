@@ -53,6 +53,16 @@ describe("docs links", () => {
     expect(broken, broken.join("\n")).toEqual([]);
   });
 
+  it("README.md links every page under docs/, so none is orphaned", () => {
+    const linked = new Set(
+      links(readFileSync(path.join(ROOT, "README.md"), "utf8"))
+        .filter((l) => !isExternal(l.href))
+        .map((l) => path.normalize(decodeURIComponent(l.href.split("#")[0]!))),
+    );
+    const orphans = PAGES.filter((p) => p.startsWith("docs/") && !linked.has(p));
+    expect(orphans, `link these from README.md (a short line in its Documentation list): ${orphans.join(", ")}`).toEqual([]);
+  });
+
   it.each(PAGES)("every repository path %s names in code exists", (page) => {
     const missing = repoPaths(readFileSync(path.join(ROOT, page), "utf8"))
       .filter((p) => !existsSync(path.join(ROOT, p.href)) && !existsSync(path.join(ROOT, `${p.href}.ts`)))

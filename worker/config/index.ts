@@ -1,5 +1,8 @@
-// The snapshots this isolate serves: loaded from KV once, kept in memory,
-// refreshed in the background after a TTL while the stale copy keeps serving.
+// The snapshots this isolate serves: loaded once, kept in memory, refreshed in
+// the background while the stale copy keeps serving. With a location copy
+// (./location, the Cache API) the isolates of one location share what one of
+// them read: KV is read only when that copy is older than the refresh
+// interval (ttlMs), and each isolate looks at the copy every checkMs.
 // A bad KV value is logged and the last good snapshot stays. When KV cannot be
 // read before a cluster was ever loaded, the isolate does not pretend the
 // cluster is empty: it says so (unavailableFor) and retries with a short backoff.
@@ -7,6 +10,9 @@ import { parseSnapshot, snapshotKey, type Snapshot } from "../snapshot/schema.ts
 import type { Logger } from "../log/index.ts";
 import { buildIndex, EMPTY_INDEX, type RouteIndex } from "./routes.ts";
 import { buildGatewayIndex, EMPTY_GATEWAY_INDEX, type GatewayIndex } from "../gateway/index.ts";
+import type { Versions } from "../generations/api.ts";
+import { versionKey, type FastPath } from "./fast/index.ts";
+import { headTag, LocationCopy, type EntryHead, type StoredValue } from "./location/index.ts";
 import { epochOf, isOlder, parseTombstone, type Version } from "./stored.ts";
 
 /** What the store needs of a KV namespace (tests wrap one to make it fail). */
@@ -15,6 +21,8 @@ export type ConfigKV = Pick<KVNamespace, "getWithMetadata">;
 /** First retry after a failed first read, doubling up to RETRY_MAX_MS. */
 export const RETRY_MIN_MS = 250;
 export const RETRY_MAX_MS = 5_000;
+/** How often an isolate looks at its location's copy (a local Cache API read, free). */
+export const LOCATION_CHECK_MS = 2_000;
 
 export interface ClusterState {
   name: string;
@@ -23,23 +31,38 @@ export interface ClusterState {
   text?: string;
   /** When this isolate installed the current snapshot (ms). */
   loadedAt?: number;
-  /** When KV was last read for this cluster (ms). */
+  /** When KV was last read for this cluster (ms): by this isolate, or by another of its location (the location copy's read time). */
   checkedAt?: number;
-  source?: "kv" | "push";
+  source?: "kv" | "push" | "location" | "fast";
   /** Install epoch of the served snapshot (KV metadata); undefined for values written without one. */
   epoch?: number;
   /** The newest deletion seen (a tombstone): older snapshots read later are not served again. */
   deleted?: Version;
   /** The last problem with the stored value, cleared by the next good one. */
   lastError?: string;
+  /** The last valid stored value considered (from any source), to refresh the location copy without re-parsing. */
+  lastRead?: StoredValue;
+  /** Tag of the location copy's value this isolate has considered (its body need not be read again). */
+  tag?: string;
+  /** The last reason the location copy was ignored, to log each reason once. */
+  locationError?: string;
+  /** The fast path's version this isolate last fetched (not fetched again). */
+  fastSeen?: string;
 }
 
 export interface ConfigStoreOptions {
   kv: ConfigKV;
   clusters: string[];
+  /** Refresh interval: how old the location's copy (or, without one, this isolate's read) may get before KV is read. */
   ttlMs: number;
   log: Logger;
   now?: () => number;
+  /** The location's shared copy (Cache API); without one every isolate reads KV itself every ttlMs. */
+  location?: LocationCopy;
+  /** How often to look at the location copy (default LOCATION_CHECK_MS, at most ttlMs). */
+  checkMs?: number;
+  /** The fast path (generations Durable Object): newer versions are fetched from it without waiting for KV. */
+  fast?: FastPath;
 }
 
 export class ConfigStore {
@@ -56,10 +79,15 @@ export class ConfigStore {
   /** Bumped by pushes and deletes so a KV read that raced them is not installed. */
   private epoch = 0;
   private readonly now: () => number;
+  private readonly location: LocationCopy | undefined;
+  /** How often ready() starts a refresh: the location copy is looked at that often, KV only after ttlMs. */
+  private readonly checkMs: number;
 
   constructor(private readonly opts: ConfigStoreOptions) {
     this.clusters = opts.clusters;
     this.now = opts.now ?? Date.now;
+    this.location = opts.location;
+    this.checkMs = opts.location || opts.fast ? Math.min(opts.ttlMs, opts.checkMs ?? LOCATION_CHECK_MS) : opts.ttlMs;
     for (const name of opts.clusters) this.states.set(name, { name });
   }
 
@@ -74,13 +102,16 @@ export class ConfigStore {
   }
 
   /**
-   * Makes the config usable for this request: the first call waits for KV;
-   * later calls return at once and, after the TTL, start one background
-   * refresh (handed to waitUntil so it can finish after the response).
+   * Makes the config usable for this request: the first call waits for the
+   * location copy or KV; later calls return at once and, every checkMs, start
+   * one background refresh (handed to waitUntil so it can finish after the
+   * response).
    */
   async ready(waitUntil: (p: Promise<unknown>) => void): Promise<void> {
     if (!this.loadedOnce) {
-      this.loadedOnce = this.refresh();
+      // The first request waits for the location copy or KV, never for the fast path (a round trip
+      // to the Durable Object, maybe across the world): the next check, checkMs later, asks it.
+      this.loadedOnce = this.refresh({ fast: false });
     }
     await this.loadedOnce;
     if (this.failures > 0 && this.unknownClusters() > 0) {
@@ -90,7 +121,7 @@ export class ConfigStore {
       else if (this.now() >= this.retryAt) await this.refresh();
       return;
     }
-    if (this.now() - this.lastRefresh >= this.opts.ttlMs && !this.refreshing) {
+    if (this.now() - this.lastRefresh >= this.checkMs && !this.refreshing) {
       const p = this.refresh();
       waitUntil(p);
     }
@@ -118,12 +149,13 @@ export class ConfigStore {
     return Math.max(0, this.retryAt - this.now());
   }
 
-  /** Reads every served cluster from KV (one flight at a time). */
-  refresh(): Promise<void> {
+  /** Brings every served cluster up to date from the location copy and, when that is too old, KV (one flight at a time). */
+  refresh(o: { fast?: boolean } = {}): Promise<void> {
     if (this.refreshing) return this.refreshing;
     this.lastRefresh = this.now();
     const epoch = this.epoch;
-    this.refreshing = Promise.all(this.clusters.map((c) => this.refreshCluster(c, epoch)))
+    this.refreshing = (this.opts.fast && o.fast !== false ? this.opts.fast.versions() : Promise.resolve(undefined))
+      .then((versions) => Promise.all(this.clusters.map((c) => this.refreshCluster(c, epoch, versions))))
       .then((changed) => {
         if (changed.some(Boolean)) this.rebuild();
         if (this.unknownClusters() > 0) {
@@ -145,8 +177,121 @@ export class ConfigStore {
     return [...this.states.values()].filter((s) => this.isUnknown(s)).map((s) => s.name);
   }
 
-  private async refreshCluster(name: string, epoch: number): Promise<boolean> {
+  private async refreshCluster(name: string, epoch: number, versions: Versions | undefined): Promise<boolean> {
     const state = this.states.get(name)!;
+    let changed = false;
+    let seen: EntryHead | undefined;
+    if (this.location) {
+      const r = await this.fromLocation(state, epoch);
+      changed = r.changed;
+      seen = r.seen;
+    }
+    const fast = versions?.[name];
+    if (fast && this.opts.fast && this.wantsFast(state, fast, seen)) {
+      state.fastSeen = versionKey(fast);
+      const value = await this.opts.fast.value(name);
+      if (value && (epoch === this.epoch || this.isUnknown(state))) {
+        const at = this.now();
+        if (this.consider(state, value, at, "fast")) changed = true;
+        // The location's other isolates take it from the copy instead of asking the object too.
+        if (this.location && !newerThan(seen, value)) await this.share(state, value, at);
+      }
+    }
+    // The location (or this isolate) read KV less than ttlMs ago: KV has nothing newer to say yet.
+    if (state.checkedAt !== undefined && this.now() - state.checkedAt < this.opts.ttlMs) return changed;
+    const read = await this.fromKV(state, epoch);
+    // Shared unless the copy (a push) or this isolate (a push it took) holds a newer snapshot than this KV read.
+    if (read.value && this.location && !newerThan(seen, read.value) && !newerThan(servedHead(state), read.value)) await this.share(state, read.value, read.at);
+    return read.changed || changed;
+  }
+
+  /** Considers the location's copy; `seen` is its head when it was valid. */
+  private async fromLocation(state: ClusterState, epoch: number): Promise<{ changed: boolean; seen?: EntryHead }> {
+    const r = await this.location!.read(state.name, this.now(), (head) => headTag(head) !== state.tag && !newerThan(servedHead(state), head));
+    if (r.kind === "none") return { changed: false };
+    if (r.kind === "unavailable") {
+      // No shared copy here (a runtime without a cache): this isolate's own reads pace KV.
+      if (state.locationError !== r.reason) this.opts.log("warn", "config.location_unavailable", { cluster: state.name, reason: r.reason });
+      state.locationError = r.reason;
+      return { changed: false };
+    }
+    if (r.kind === "ignored") {
+      if (state.locationError !== r.reason) this.opts.log("warn", "config.location_ignored", { cluster: state.name, reason: r.reason, action: "reading KV" });
+      state.locationError = r.reason;
+      // Not trusted: KV is read now, whatever this isolate's last read was.
+      delete state.checkedAt;
+      return { changed: false };
+    }
+    delete state.locationError;
+    if (epoch !== this.epoch && !this.isUnknown(state)) return { changed: false, seen: r.head };
+    let changed = false;
+    if (r.kind === "value") {
+      state.tag = headTag(r.head);
+      changed = this.consider(state, r.value, r.head.readAt);
+    }
+    state.checkedAt = Math.max(state.checkedAt ?? 0, r.head.readAt);
+    return { changed, seen: r.head };
+  }
+
+  /** Is the fast path's version one this isolate has not considered, and not older than what it serves? */
+  private wantsFast(state: ClusterState, fast: Versions[string], seen: EntryHead | undefined): boolean {
+    const key = versionKey(fast);
+    if (state.fastSeen === key) return false;
+    if (seen && seen.kind === fast.kind && seen.generation === fast.generation && (seen.epoch ?? null) === fast.epoch) return false;
+    const version: Version = { epoch: fast.epoch ?? undefined, generation: fast.generation };
+    const served = servedHead(state);
+    if (fast.kind === "snapshot") return !served || isOlder(served, version);
+    // A deletion: news only while something at or before it is served.
+    return served !== undefined && !isOlder(version, served);
+  }
+
+  /** A valid value from the location copy (read from KV at `readAt`) or the fast path. */
+  private consider(state: ClusterState, value: StoredValue, readAt: number, source: "location" | "fast" = "location"): boolean {
+    if (value.kind === "missing") {
+      // A read from before this isolate installed its snapshot (a push) says nothing about it.
+      if (!state.snapshot || readAt <= (state.loadedAt ?? 0)) return false;
+      this.opts.log("warn", "config.removed", { cluster: state.name, generation: state.snapshot.generation, key: snapshotKey(state.name), source: "location" });
+      this.clear(state);
+      return true;
+    }
+    if (value.text === state.text) return false;
+    if (value.kind === "tombstone") return this.deletedIn(state, value.tombstone, value.text);
+    const accepted = this.accept(state, value.snapshot, value.text, source, value.epoch);
+    if (accepted) state.lastRead = value;
+    return accepted;
+  }
+
+  /** Writes the location copy; a failed write is logged and costs only extra KV reads. */
+  private async share(state: ClusterState, value: StoredValue, readAt: number): Promise<void> {
+    try {
+      const head = await this.location!.write(state.name, value, readAt);
+      state.tag = headTag(head);
+    } catch (err) {
+      this.opts.log("warn", "config.location_write_failed", { cluster: state.name, error: (err as Error).message });
+    }
+  }
+
+  /**
+   * After a push or delete through this isolate: the location's other
+   * isolates take it from the copy, other locations from the fast path.
+   */
+  async publish(cluster: string): Promise<void> {
+    const state = this.states.get(cluster);
+    const value = state?.lastRead;
+    if (!state || !value) return;
+    await Promise.all([
+      this.location ? this.share(state, value, this.now()) : undefined,
+      this.opts.fast?.publish(cluster, value).then(() => {
+        if (value.kind === "snapshot") state.fastSeen = versionKey({ kind: "snapshot", generation: value.snapshot.generation, epoch: value.epoch ?? null });
+        else if (value.kind === "tombstone") state.fastSeen = versionKey({ kind: "tombstone", generation: value.tombstone.generation, epoch: value.tombstone.installEpoch });
+      }),
+    ]);
+  }
+
+  /** Reads KV; `value` is what it held when valid (to share with the location). */
+  private async fromKV(state: ClusterState, epoch: number): Promise<{ changed: boolean; value?: StoredValue; at: number }> {
+    const name = state.name;
+    const at = this.now();
     let text: string | null;
     let metadata: unknown;
     try {
@@ -156,27 +301,36 @@ export class ConfigStore {
     } catch (err) {
       state.lastError = `reading KV key ${snapshotKey(name)} failed: ${(err as Error).message}`;
       this.opts.log("error", "config.read_failed", { cluster: name, error: state.lastError });
-      return false;
+      return { changed: false, at };
     }
     // A push or delete landed while KV was being read: it is newer than this
     // read, unless it was for another cluster and this one is still unknown
     // (then this read is all there is: dropping it would look like a KV failure).
-    if (epoch !== this.epoch && !this.isUnknown(state)) return false;
-    const firstCheck = state.checkedAt === undefined;
-    state.checkedAt = this.now();
+    if (epoch !== this.epoch && !this.isUnknown(state)) return { changed: false, at };
+    const firstCheck = state.checkedAt === undefined && !state.tag;
+    state.checkedAt = at;
     if (text === null) {
+      const value: StoredValue = { kind: "missing" };
       if (!state.snapshot) {
         if (firstCheck) this.opts.log("warn", "config.missing", { cluster: name, key: snapshotKey(name) });
-        return false;
+        return { changed: false, value, at };
       }
       this.opts.log("warn", "config.removed", { cluster: name, generation: state.snapshot.generation, key: snapshotKey(name) });
       this.clear(state);
-      return true;
+      return { changed: true, value, at };
     }
     const storedEpoch = epochOf(metadata);
-    if (text === state.text) return false;
+    if (text === state.text) {
+      const last = state.lastRead;
+      return { changed: false, at, ...(last && last.kind !== "missing" && last.text === text ? { value: last } : {}) };
+    }
     const tombstone = parseTombstone(text);
-    if (tombstone) return this.deletedIn(state, tombstone, text);
+    if (tombstone) {
+      const value: StoredValue = { kind: "tombstone", text, tombstone };
+      const changed = this.deletedIn(state, tombstone, text);
+      if (tombstone.cluster === name) state.lastRead = value;
+      return { changed, at, ...(tombstone.cluster === name ? { value } : {}) };
+    }
     const parsed = parseSnapshot(text);
     if (!parsed.ok) {
       if (state.lastError !== parsed.error) {
@@ -188,9 +342,13 @@ export class ConfigStore {
         });
       }
       state.lastError = parsed.error;
-      return false;
+      return { changed: false, at };
     }
-    return this.accept(state, parsed.snapshot, text, "kv", storedEpoch);
+    const changed = this.accept(state, parsed.snapshot, text, "kv", storedEpoch);
+    if (parsed.snapshot.cluster !== name) return { changed, at };
+    const value: StoredValue = { kind: "snapshot", text, snapshot: parsed.snapshot, epoch: storedEpoch };
+    state.lastRead = value;
+    return { changed, value, at };
   }
 
   /** KV holds a tombstone: the cluster was deleted, unless what is served is newer. */
@@ -218,7 +376,7 @@ export class ConfigStore {
     return true;
   }
 
-  private accept(state: ClusterState, snapshot: Snapshot, text: string, source: "kv" | "push", epoch: number | undefined, force = false): boolean {
+  private accept(state: ClusterState, snapshot: Snapshot, text: string, source: "kv" | "push" | "location" | "fast", epoch: number | undefined, force = false): boolean {
     if (snapshot.cluster !== state.name) {
       const error = `KV key ${snapshotKey(state.name)} holds a snapshot of cluster "${snapshot.cluster}"`;
       if (state.lastError !== error) this.opts.log("error", "config.rejected", { cluster: state.name, error });
@@ -262,6 +420,7 @@ export class ConfigStore {
     delete state.loadedAt;
     delete state.source;
     delete state.lastError;
+    delete state.lastRead;
   }
 
   /** A snapshot accepted by the push endpoint (already validated and written to KV with this install epoch). */
@@ -272,17 +431,23 @@ export class ConfigStore {
     // The push endpoint already enforced ordering against KV; take it as is.
     delete state.deleted;
     if (this.accept(state, snapshot, text, "push", epoch, true)) this.rebuild();
+    state.lastRead = { kind: "snapshot", text, snapshot, epoch };
     return true;
   }
 
-  /** The cluster was deleted through the control endpoint, leaving this tombstone in KV. */
-  remove(cluster: string, tombstone: Version): void {
+  /** The cluster was deleted through the control endpoint, leaving this tombstone (and its text) in KV. */
+  remove(cluster: string, tombstone: Version, text?: string): void {
     const state = this.states.get(cluster);
     if (!state) return;
     this.epoch++;
     const had = state.snapshot !== undefined;
     this.clear(state);
     state.deleted = tombstone;
+    const parsed = text === undefined ? undefined : parseTombstone(text);
+    if (parsed && text !== undefined) {
+      state.text = text;
+      state.lastRead = { kind: "tombstone", text, tombstone: parsed };
+    }
     if (had) {
       this.opts.log("info", "config.removed", { cluster, reason: "deleted" });
       this.rebuild();
@@ -321,4 +486,23 @@ export class ConfigStore {
 function deletedBefore(version: Version, deleted: Version): boolean {
   if (version.epoch === undefined && deleted.epoch !== undefined && deleted.epoch > 0) return false;
   return isOlder(version, deleted);
+}
+
+/** The version a location head or stored value stands for (undefined: nothing to order by). */
+function versionOf(v: EntryHead | StoredValue | undefined): Version | undefined {
+  if (!v) return undefined;
+  if ("readAt" in v) return v.kind === "snapshot" ? { epoch: v.epoch, generation: v.generation } : undefined;
+  return v.kind === "snapshot" ? { epoch: v.epoch, generation: v.snapshot.generation } : undefined;
+}
+
+/** Is snapshot `a` newer than snapshot `b` (false when either is not a snapshot)? */
+function newerThan(a: EntryHead | StoredValue | Version | undefined, b: EntryHead | StoredValue | undefined): boolean {
+  const va = a && "kind" in a ? versionOf(a) : (a as Version | undefined);
+  const vb = versionOf(b);
+  return va !== undefined && vb !== undefined && isOlder(vb, va);
+}
+
+/** The served snapshot's version, if any. */
+function servedHead(state: ClusterState): Version | undefined {
+  return state.snapshot ? { epoch: state.epoch, generation: state.snapshot.generation } : undefined;
 }

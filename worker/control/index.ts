@@ -112,6 +112,7 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
           if (previous.ok && JSON.stringify(previous.snapshot) === JSON.stringify(snapshot)) {
             // Same content: no KV write (KV allows 1 write/s per key and bills writes).
             deps.config.install(previous.snapshot, stored, installEpoch);
+            await deps.config.publish(name);
             return c.json({ accepted: true, generation: snapshot.generation, unchanged: true, ...routing(deps, name, c.get("caller").role === "cluster") });
           }
           return refuse(409, `generation ${snapshot.generation} is already stored with different content; push a higher generation`, {
@@ -125,6 +126,8 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
       const meta: StoredMetadata = { installEpoch };
       await deps.kv.put(key, text, { metadata: meta });
       deps.config.install(snapshot, text, installEpoch);
+      // The location's other isolates take it from the location copy, not after the next KV read.
+      await deps.config.publish(name);
       const r = routing(deps, name, c.get("caller").role === "cluster");
       log("info", "push.accepted", {
         cluster: name,
@@ -161,8 +164,10 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
     // of the deletion from it, and a later install is ordered after it.
     const generation = storedGenerationOf(stored);
     const installEpoch = epochOf(metadata) ?? 0;
-    await deps.kv.put(key, tombstoneText(name, generation, installEpoch, now()));
-    deps.config.remove(name, { epoch: installEpoch, generation: generation + 1 });
+    const tombstone = tombstoneText(name, generation, installEpoch, now());
+    await deps.kv.put(key, tombstone);
+    deps.config.remove(name, { epoch: installEpoch, generation: generation + 1 }, tombstone);
+    await deps.config.publish(name);
     log("info", "push.deleted", { cluster: name, generation });
     return c.json({ deleted: true, cluster: name });
   });

@@ -7,7 +7,7 @@ describe("settings from the worker's vars", () => {
     const s = readSettings({});
     expect(s).toMatchObject({
       clusters: ["default"],
-      cacheTtlMs: 10_000,
+      cacheTtlMs: 60_000,
       transport: "auto",
       requestLogs: false,
       pushToken: undefined,
@@ -42,10 +42,10 @@ describe("settings from the worker's vars", () => {
 
   it("names each bad var and falls back to its default", () => {
     const s = readSettings({ EDGELB_CLUSTERS: " , ", EDGELB_CACHE_TTL: "ten", EDGELB_TRANSPORT: "carrier-pigeon", EDGELB_MAX_PUSH_BYTES: "-1" });
-    expect(s).toMatchObject({ clusters: ["default"], cacheTtlMs: 10_000, transport: "auto", maxPushBytes: 10 * 1024 * 1024 });
+    expect(s).toMatchObject({ clusters: ["default"], cacheTtlMs: 60_000, transport: "auto", maxPushBytes: 10 * 1024 * 1024 });
     expect(s.problems).toEqual([
       `EDGELB_CLUSTERS is empty; serving "default"`,
-      `EDGELB_CACHE_TTL "ten" is not a number of seconds; using 10`,
+      `EDGELB_CACHE_TTL "ten" is not a number of seconds; using 60`,
       `EDGELB_TRANSPORT "carrier-pigeon" is not auto, fetch or socket; using auto`,
       `EDGELB_MAX_PUSH_BYTES "-1" is not a positive integer; using 10485760`,
     ]);

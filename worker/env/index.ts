@@ -7,8 +7,12 @@ export interface Env {
   EDGELB_KV: KVNamespace;
   /** Comma-separated cluster names whose snapshots are routed. */
   EDGELB_CLUSTERS?: string;
-  /** Seconds a snapshot is served from memory before a background refresh. */
+  /** Refresh interval in seconds: KV is read when the location's copy is older than this. */
   EDGELB_CACHE_TTL?: string;
+  /** The fast path's generations Durable Object (worker/generations); absent: KV only. */
+  EDGELB_GENERATIONS?: DurableObjectNamespace;
+  /** Seconds between a location's questions to the generations object (default 5; 0: off). */
+  EDGELB_FAST_CHECK?: string;
   /** auto | fetch | socket */
   EDGELB_TRANSPORT?: string;
   /** "true" logs one line per proxied request. */
@@ -37,11 +41,16 @@ export interface Settings {
   /** Normalized hostnames; undefined: any hostname that no snapshot routes. */
   controlHosts: Set<string> | undefined;
   maxPushBytes: number;
+  /** Fast path check interval (ms); 0: off. */
+  fastCheckMs: number;
   /** Problems with the vars, logged once at start; defaults are used instead. */
   problems: string[];
 }
 
-const DEFAULT_TTL_S = 10;
+// KV itself takes up to ~60 s to reach other locations: reading it more often buys nothing.
+const DEFAULT_TTL_S = 60;
+// One question per location every 5 s: 17,280 requests a day per location, 5 busy locations inside the free plan's 100,000.
+const DEFAULT_FAST_CHECK_S = 5;
 const DEFAULT_MAX_PUSH = 10 * 1024 * 1024;
 
 export function readSettings(env: Partial<Env>): Settings {
@@ -66,6 +75,13 @@ export function readSettings(env: Partial<Env>): Settings {
   const t = (env.EDGELB_TRANSPORT ?? "").trim().toLowerCase();
   if (t === "fetch" || t === "socket" || t === "auto") transport = t;
   else if (t !== "") problems.push(`EDGELB_TRANSPORT "${env.EDGELB_TRANSPORT}" is not auto, fetch or socket; using auto`);
+
+  let fastCheckMs = DEFAULT_FAST_CHECK_S * 1000;
+  if (env.EDGELB_FAST_CHECK !== undefined && env.EDGELB_FAST_CHECK.trim() !== "") {
+    const n = Number(env.EDGELB_FAST_CHECK);
+    if (Number.isFinite(n) && n >= 0) fastCheckMs = n * 1000;
+    else problems.push(`EDGELB_FAST_CHECK "${env.EDGELB_FAST_CHECK}" is not a number of seconds; using ${DEFAULT_FAST_CHECK_S}`);
+  }
 
   let maxPushBytes = DEFAULT_MAX_PUSH;
   if (env.EDGELB_MAX_PUSH_BYTES) {
@@ -98,6 +114,7 @@ export function readSettings(env: Partial<Env>): Settings {
     readToken,
     controlHosts: readControlHosts(env.EDGELB_CONTROL_HOSTS, problems),
     maxPushBytes,
+    fastCheckMs,
     problems,
   };
 }

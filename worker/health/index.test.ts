@@ -79,6 +79,20 @@ describe("outlier detection like Envoy's", () => {
     expect(log.entries.at(-1)).toMatchObject({ event: "node.ejected", origin: "down", kind: "connection" });
   });
 
+  it("ejects on the first connect timeout (a blackholed node costs one wait, not one per request), within the ejection cap", () => {
+    const { health, log } = setup();
+    health.failure("svc/n1:30080", "no connection within 2000 ms", {}, "connect-timeout", { id: "svc", size: 4 });
+    expect(health.isEjected("svc/n1:30080")).toBe(true);
+    expect(log.entries.at(-1)).toMatchObject({ event: "node.ejected", origin: "svc/n1:30080", kind: "connect-timeout", consecutiveFailures: 1 });
+    // Only that Service's origin: the same node at another NodePort keeps serving.
+    expect(health.isEjected("svc/n1:30081")).toBe(false);
+    health.failure("svc/n2:30080", "no connection within 2000 ms", {}, "connect-timeout", { id: "svc", size: 4 });
+    expect(health.isEjected("svc/n2:30080")).toBe(true);
+    // The cap (half of the Service's nodes) still holds: a third node is not ejected.
+    health.failure("svc/n3:30080", "no connection within 2000 ms", {}, "connect-timeout", { id: "svc", size: 4 });
+    expect(health.isEjected("svc/n3:30080")).toBe(false);
+  });
+
   it("takes the 5xx streak from settings, and a 5xx answer ends a connection-failure streak", () => {
     const { health } = setup({ consecutive5xx: 2, threshold: 3 });
     health.failure("a", "status 502", {}, "status");

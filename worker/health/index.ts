@@ -1,7 +1,10 @@
 // Passive health inside one isolate, after Envoy's outlier detection.
 //
 // - Connection-level failures (refused, reset, connect or response timeout:
-//   "connection") eject an origin after `threshold` in a row.
+//   "connection") eject an origin after `threshold` in a row. A connect
+//   timeout ("connect-timeout": a blackholed node, e.g. a Local node whose
+//   last pod left) ejects at once: each request it holds waits the whole
+//   timeout, so one wait is all it may cost.
 // - Application answers 502/503/504 ("status") eject only after a longer
 //   streak, `consecutive5xx` failures in a row of any kind: one bad path of an
 //   app must not take its nodes out.
@@ -13,7 +16,7 @@
 // it again for longer, one success restores it fully.
 import type { Logger } from "../log/index.ts";
 
-export type FailureKind = "connection" | "status";
+export type FailureKind = "connection" | "connect-timeout" | "status";
 
 export interface HealthOptions {
   /** Consecutive connection failures that eject an origin (Envoy consecutive_local_origin_failure). */
@@ -120,14 +123,14 @@ export class PassiveHealth {
     }
     h.consecutiveFailures++;
     // An answer, even a 5xx, shows the connection works.
-    h.consecutiveConnectionFailures = kind === "connection" ? h.consecutiveConnectionFailures + 1 : 0;
+    h.consecutiveConnectionFailures = kind !== "status" ? h.consecutiveConnectionFailures + 1 : 0;
     h.lastError = error;
     const now = this.now();
     if (h.ejectedUntil > now) return;
     h.streak++;
     // On probation only a connection failure ejects at once: a 5xx needs its streak again (as in Envoy).
-    const onProbation = h.ejections > 0 && kind === "connection";
-    const due = onProbation || h.consecutiveConnectionFailures >= this.threshold || h.streak >= this.streak5xx;
+    const onProbation = h.ejections > 0 && kind !== "status";
+    const due = onProbation || kind === "connect-timeout" || h.consecutiveConnectionFailures >= this.threshold || h.streak >= this.streak5xx;
     if (!due) return;
     let state: PoolState | undefined;
     if (pool) {

@@ -230,7 +230,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const connectionFailure = err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError;
       // A slow or garbled answer may be one path's fault, and a client can ask for that path at will:
       // it counts like a 5xx (the longer streak), only a failed connection counts as "connection".
-      const healthKind = err instanceof ConnectError || err instanceof UpstreamResetError ? "connection" : "status";
+      const healthKind =
+        err instanceof ConnectError ? (err.timedOut ? "connect-timeout" : "connection") : err instanceof UpstreamResetError ? "connection" : "status";
       if (known) deps.health.failure(origin.key, message, nodeFields, healthKind, ejectionPool(route, origin));
       // A ConnectError means no byte reached the node. The socket transport reads the body only after
       // the head went out, so a body it began to read says otherwise (fetch() reads ahead: no such hint).

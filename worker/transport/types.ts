@@ -65,12 +65,15 @@ export interface Transport {
  */
 export class ConnectError extends Error {
   override readonly name = "ConnectError";
+  /** No answer to the connect within the connect timeout (a blackholed node), as opposed to refused or reset. */
+  readonly timedOut: boolean;
   constructor(
     message: string,
     readonly origin: Origin,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; timedOut?: boolean },
   ) {
     super(message, options);
+    this.timedOut = options?.timedOut ?? false;
   }
 }
 

@@ -45,16 +45,17 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
     socket.close().catch(() => {});
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Error(`no connection within ${timeoutMs} ms`);
   try {
     await Promise.race([
       socket.opened,
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => reject(timedOut), timeoutMs);
       }),
     ]);
   } catch (e) {
     close();
-    throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+    throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e, timedOut: e === timedOut });
   } finally {
     clearTimeout(timer);
   }

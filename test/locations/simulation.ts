@@ -1,0 +1,263 @@
+// Several Cloudflare locations at once: one plain-workerd process of the real
+// worker per location (its own isolate state), all sharing one KV emulation
+// that behaves like Workers KV across locations (./kv-hub). The agent watches
+// the simulated cluster and pushes to location 0 only, as in production (the
+// location nearest to it). Traffic runs through every location; each answer
+// says which node served it (x-edgelb-node), so the suite and the bench can
+// tell, per location, when it stopped sending to a node.
+import http from "node:http";
+import { pino } from "pino";
+import { createAgent, type Agent } from "../../sync-agent/agent.ts";
+import { defaultConfig } from "../../sync-agent/config.ts";
+import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
+import { startPlainWorker, type PlainWorker } from "../../bench/workerd/index.ts";
+import { forwarderJs, renderHome, renderLocation, ROUTER_JS } from "./generations-home.ts";
+import { startKvHub, type KvHub } from "./kv-hub.ts";
+
+export const CLUSTER = "home";
+const TOKEN = "locations-push-token";
+
+export interface Outcome {
+  location: number;
+  startedAt: number;
+  ms: number;
+  status: number;
+  node?: string;
+  ok: boolean;
+  failure?: string;
+}
+
+export interface SimulationOptions {
+  locations: number;
+  /** KV propagation to other locations (their read caches' lifetime). */
+  propagationMs: number;
+  /** EDGELB_CACHE_TTL in seconds. */
+  cacheTtlS: number;
+  /** First three octets of this run's loopback addresses (its own range). */
+  addressBase: string;
+  nodes?: number;
+  /** Time between requests of one location's traffic loop. */
+  everyMs?: number;
+  /** Agent health probing. */
+  health?: { intervalMs: number; fall: number };
+  vars?: Record<string, string>;
+  /** The fast path: the generations object (in its own workerd) and EDGELB_FAST_CHECK in seconds; absent: KV only. */
+  fastCheckS?: number;
+}
+
+export interface Simulation {
+  cluster: SimCluster;
+  kv: KvHub;
+  workers: PlainWorker[];
+  agent: Agent;
+  outcomes: Outcome[];
+  /** Creates a LoadBalancer Service (hostnames annotation) and places its pods; waits until every location serves it. */
+  serve(o: { name: string; host: string; local?: boolean; podsOn: string[] }): Promise<void>;
+  startTraffic(host: string): void;
+  stopTraffic(): Promise<void>;
+  /** Waits (polling, bounded) until `check` holds. */
+  until(check: () => boolean, what: string, timeoutMs: number): Promise<void>;
+  /** Per location: time from `since` until the last answer from `node`, requests failed, requests that waited ≥ `slowMs`. */
+  report(o: { since: number; node: string; slowMs: number }): LocationReport[];
+  /** True when the last `n` answers of every location (started after `since`) avoided `node`. */
+  allAvoid(node: string, since: number, n: number): boolean;
+  /**
+   * Traffic through every location while `change` happens, until every
+   * location has stopped sending to `oldNode` (bounded by `timeoutMs`).
+   */
+  scenario(o: { host: string; oldNode: string; change: () => Promise<void> | void; timeoutMs: number; slowMs: number }): Promise<{ report: LocationReport[]; failures: Outcome[] }>;
+  stop(): Promise<void>;
+}
+
+export interface LocationReport {
+  location: number;
+  /** ms from the change until the last request that was answered by the old node (0: none after the change). */
+  convergedMs: number;
+  requests: number;
+  failed: number;
+  waitedOnConnectTimeout: number;
+}
+
+/** One GET with a Host header (fetch() cannot set Host). */
+function get(url: string, host: string, timeoutMs: number): Promise<{ status: number; node?: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "GET", headers: { host }, agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, ...(res.headers["x-edgelb-node"] ? { node: String(res.headers["x-edgelb-node"]) } : {}) }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+export async function startSimulation(o: SimulationOptions): Promise<Simulation> {
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const s of stops.splice(0).reverse()) await s().catch(() => {});
+  };
+  try {
+    const cluster = await startCluster({ nodes: o.nodes ?? 3, addressBase: o.addressBase, healthzPort: 0 });
+    stops.push(() => cluster.stop());
+    const kv = await startKvHub({ host: `${o.addressBase}.1`, propagationMs: o.propagationMs });
+    stops.push(() => kv.close());
+    let home: PlainWorker | undefined;
+    if (o.fastCheckS !== undefined) {
+      home = await startPlainWorker({ name: "generations home", entry: "worker/index.ts", host: `${o.addressBase}.9`, extraFiles: { "router.js": ROUTER_JS }, render: renderHome });
+      const h = home;
+      stops.push(() => h.stop());
+    }
+    const workers: PlainWorker[] = [];
+    for (let i = 0; i < o.locations; i++) {
+      const w = await startPlainWorker({
+        name: `location ${i}`,
+        entry: "worker/index.ts",
+        kvBinding: "EDGELB_KV",
+        kvModuleSource: kv.moduleFor(`loc${i}`),
+        host: `${o.addressBase}.${2 + i}`,
+        vars: {
+          EDGELB_PUSH_TOKEN: TOKEN,
+          EDGELB_CLUSTERS: CLUSTER,
+          EDGELB_CACHE_TTL: String(o.cacheTtlS),
+          ...(o.fastCheckS !== undefined ? { EDGELB_FAST_CHECK: String(o.fastCheckS) } : {}),
+          ...o.vars,
+        },
+        ...(home ? { extraFiles: { "forwarder.js": forwarderJs(home.url) }, render: renderLocation } : {}),
+      });
+      workers.push(w);
+      stops.push(() => w.stop());
+    }
+    const log = pino({ level: "warn" }, { write: () => {} });
+    const health = o.health ?? { intervalMs: 200, fall: 2 };
+    const config = defaultConfig({
+      cluster: CLUSTER,
+      kubeconfig: cluster.kubeconfigPath,
+      sink: "worker",
+      workerUrl: workers[0]!.url,
+      pushToken: TOKEN,
+      addressPreference: ["InternalIP"],
+      allowPrivateAddresses: true,
+      health: { mode: "kube-proxy", intervalMs: health.intervalMs, timeoutMs: Math.min(150, health.intervalMs), rise: 2, fall: health.fall, healthzPort: cluster.healthzPort },
+      coalesceMs: 50,
+      maxDelayMs: 300,
+      minWriteIntervalMs: 100,
+      resyncMs: 0,
+    });
+    const agent = createAgent(config, { log });
+    await agent.start();
+    stops.push(() => agent.stop());
+
+    const outcomes: Outcome[] = [];
+    let running = false;
+    let loops: Promise<void>[] = [];
+    const everyMs = o.everyMs ?? 50;
+
+    const until = async (check: () => boolean, what: string, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+
+    const sim: Simulation = {
+      cluster,
+      kv,
+      workers,
+      agent,
+      outcomes,
+      async serve(s) {
+        cluster.create({
+          apiVersion: "v1",
+          kind: "Service",
+          metadata: { name: s.name, namespace: "default", annotations: { "edgelb.dev/hostnames": s.host } },
+          spec: {
+            type: "LoadBalancer",
+            selector: { app: s.name },
+            ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }],
+            ...(s.local ? { externalTrafficPolicy: "Local" } : {}),
+          },
+        });
+        await cluster.placePods(s.name, s.podsOn);
+        // Every location serves it once KV has propagated.
+        const deadline = Date.now() + 15_000 + o.propagationMs * 2;
+        for (const w of workers) {
+          for (;;) {
+            const r = await get(w.url, s.host, 5_000).catch(() => undefined);
+            if (r?.status === 200 && r.node) break;
+            if (Date.now() > deadline) throw new Error(`${w.name} does not serve ${s.host}: ${r ? `${r.status} ${r.body.slice(0, 200)}` : "no answer"}`);
+            await new Promise((res) => setTimeout(res, 50));
+          }
+        }
+      },
+      startTraffic(host) {
+        running = true;
+        loops = workers.map(async (w, location) => {
+          while (running) {
+            const startedAt = Date.now();
+            try {
+              const r = await get(w.url, host, 10_000);
+              const ok = r.status === 200 && r.node !== undefined;
+              outcomes.push({ location, startedAt, ms: Date.now() - startedAt, status: r.status, ...(r.node ? { node: r.node } : {}), ok, ...(ok ? {} : { failure: `status ${r.status}: ${r.body.slice(0, 120)}` }) });
+            } catch (err) {
+              outcomes.push({ location, startedAt, ms: Date.now() - startedAt, status: 0, ok: false, failure: (err as Error).message });
+            }
+            const wait = everyMs - (Date.now() - startedAt);
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          }
+        });
+      },
+      async stopTraffic() {
+        running = false;
+        await Promise.all(loops.splice(0));
+      },
+      until,
+      report({ since, node, slowMs }) {
+        return workers.map((_, location) => {
+          const mine = outcomes.filter((x) => x.location === location && x.startedAt >= since);
+          const fromOld = mine.filter((x) => x.node === node);
+          const last = fromOld.length ? Math.max(...fromOld.map((x) => x.startedAt)) : since;
+          return {
+            location,
+            convergedMs: last - since,
+            requests: mine.length,
+            failed: mine.filter((x) => !x.ok).length,
+            waitedOnConnectTimeout: mine.filter((x) => x.ms >= slowMs).length,
+          };
+        });
+      },
+      allAvoid(node, since, n) {
+        return workers.every((_, location) => {
+          const mine = outcomes.filter((x) => x.location === location && x.startedAt >= since);
+          return mine.length >= n && mine.slice(-n).every((x) => x.ok && x.node !== node);
+        });
+      },
+      async scenario({ host, oldNode, change, timeoutMs, slowMs }) {
+        outcomes.length = 0;
+        sim.startTraffic(host);
+        try {
+          await until(() => outcomes.some((x) => x.node === oldNode) || outcomes.length > 30, "traffic before the change", 10_000);
+          const since = Date.now();
+          await change();
+          await until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, timeoutMs);
+          await sim.stopTraffic();
+          return { report: sim.report({ since, node: oldNode, slowMs }), failures: outcomes.filter((x) => !x.ok) };
+        } finally {
+          await sim.stopTraffic();
+        }
+      },
+      stop: async () => {
+        running = false;
+        await Promise.all(loops.splice(0));
+        await stopAll();
+      },
+    };
+    return sim;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

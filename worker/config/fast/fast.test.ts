@@ -1,0 +1,216 @@
+// The fast path through the real generations Durable Object (Miniflare):
+// locations are ConfigStores with their own Cache and their own (stale) view
+// of KV; one clock for all.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { GENERATIONS_OBJECT, type GenerationsApi } from "../../generations/api.ts";
+import { memoryLogger } from "../../log/index.ts";
+import { SNAPSHOT_SCHEMA, type Snapshot, type SnapshotInput } from "../../snapshot/schema.ts";
+import { ConfigStore, type ConfigKV } from "../index.ts";
+import { LocationCopy } from "../location/index.ts";
+import { lookupRoute } from "../routes.ts";
+import { tombstoneText } from "../stored.ts";
+import { FastPath } from "./index.ts";
+
+const ns = (env as unknown as { EDGELB_GENERATIONS: DurableObjectNamespace }).EDGELB_GENERATIONS;
+const realStub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
+
+let seq = 0;
+const unique = (p: string) => `${p}-${Date.now().toString(36)}-${seq++}`;
+
+function snap(cluster: string, generation: number, host: string): SnapshotInput {
+  return {
+    schema: SNAPSHOT_SCHEMA,
+    cluster,
+    generation,
+    publishedAt: "2026-01-01T00:00:00Z",
+    nodes: [{ name: "n1", address: "192.0.2.1", healthy: true }],
+    services: [{ namespace: "default", name: "web", hostnames: [host], nodePort: 30080 }],
+  };
+}
+
+/** KV as one location sees it: a fixed value (other locations' writes have not arrived), reads counted. */
+function staleKV() {
+  let value: string | null = null;
+  let reads = 0;
+  const kv: ConfigKV = {
+    getWithMetadata: (async () => {
+      reads++;
+      return { value, metadata: { installEpoch: 1 }, cacheStatus: null };
+    }) as unknown as ConfigKV["getWithMetadata"],
+  };
+  return { kv, reads: () => reads, set: (v: unknown) => (value = JSON.stringify(v)) };
+}
+
+async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeoutMs?: number } = {}) {
+  const cluster = o.cluster ?? unique("fast");
+  let now = 1_000_000;
+  const log = memoryLogger();
+  const locations = new Map<string, { cache: Cache; kv: ReturnType<typeof staleKV> }>();
+  const isolate = async (location: string) => {
+    let loc = locations.get(location);
+    if (!loc) locations.set(location, (loc = { cache: await caches.open(unique(`kv14-${location}`)), kv: staleKV() }));
+    const fast = new FastPath({ stub: o.stub ?? realStub, cache: loc.cache, intervalMs: 5_000, now: () => now, log, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+    const store = new ConfigStore({ kv: loc.kv.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, location: new LocationCopy(loc.cache), fast });
+    const request = async () => {
+      const pending: Promise<unknown>[] = [];
+      await store.ready((p) => pending.push(p));
+      await Promise.all(pending);
+    };
+    return { store, fast, request, kv: loc.kv, serves: (host: string) => lookupRoute(store.routes, host) !== undefined };
+  };
+  return { cluster, log, isolate, advance: (ms: number) => (now += ms) };
+}
+
+describe("the fast path (generations Durable Object)", () => {
+  it("a push taken in one location reaches another location's isolates within the check interval, although its KV still holds the old snapshot", async () => {
+    const w = await world();
+    const a = await w.isolate("ams");
+    const b1 = await w.isolate("sin");
+    const b2 = await w.isolate("sin");
+    for (const i of [a, b1, b2]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    for (const i of [a, b1, b2]) await i.request();
+
+    const s2 = snap(w.cluster, 2, "two.example.com");
+    a.store.install(s2 as Snapshot, JSON.stringify(s2), 1);
+    await a.store.publish(w.cluster);
+    w.advance(5_000);
+    await b1.request();
+    expect(b1.serves("two.example.com")).toBe(true);
+    expect(b1.store.cluster(w.cluster)!.source).toBe("fast");
+    // The location's other isolate takes it from the location copy: no request of its own to the object.
+    w.advance(2_000);
+    await b2.request();
+    expect(b2.serves("two.example.com")).toBe(true);
+    expect(b2.fast.requests).toBe(0);
+    // KV was read only for the first loads: nothing newer came from it.
+    expect(b1.kv.reads()).toBe(1);
+  });
+
+  it("costs one request per location per check interval, however many isolates serve there", async () => {
+    const w = await world();
+    const isolates = [await w.isolate("fra"), await w.isolate("fra"), await w.isolate("fra")];
+    for (const i of isolates) i.kv.set(snap(w.cluster, 1, "app.example.com"));
+    for (let s = 0; s < 600; s++) {
+      for (const i of isolates) await i.request();
+      w.advance(1_000);
+    }
+    const requests = isolates.reduce((n, i) => n + i.fast.requests, 0);
+    // 600 s / 5 s = 120 questions; isolates check every 2 s, so a question can come up to 1 s late.
+    expect(requests).toBeGreaterThanOrEqual(100);
+    expect(requests).toBeLessThanOrEqual(121);
+  });
+
+  it("never installs an older generation from the object, and the object never stores one", async () => {
+    const w = await world();
+    const a = await w.isolate("lhr");
+    a.kv.set(snap(w.cluster, 5, "five.example.com"));
+    await a.request();
+    const s7 = snap(w.cluster, 7, "seven.example.com");
+    a.store.install(s7 as Snapshot, JSON.stringify(s7), 1);
+    await a.store.publish(w.cluster);
+    const s6 = JSON.stringify(snap(w.cluster, 6, "six.example.com"));
+    expect(await realStub().publish(w.cluster, { kind: "snapshot", generation: 6, epoch: 1 }, s6)).toMatchObject({ stored: false, current: { generation: 7 } });
+
+    const b = await w.isolate("nrt");
+    const s8 = snap(w.cluster, 8, "eight.example.com");
+    b.kv.set(s8);
+    await b.request();
+    w.advance(5_000);
+    await b.request();
+    expect(b.serves("eight.example.com")).toBe(true);
+    expect(b.serves("seven.example.com")).toBe(false);
+  });
+
+  it("a deletion reaches another location through the object", async () => {
+    const w = await world();
+    const a = await w.isolate("cdg");
+    const b = await w.isolate("syd");
+    for (const i of [a, b]) i.kv.set(snap(w.cluster, 3, "gone.example.com"));
+    await a.request();
+    await b.request();
+    const tomb = tombstoneText(w.cluster, 3, 1, 0);
+    a.store.remove(w.cluster, { epoch: 1, generation: 4 }, tomb);
+    await a.store.publish(w.cluster);
+    w.advance(5_000);
+    await b.request();
+    expect(b.serves("gone.example.com")).toBe(false);
+  });
+
+  it("when the object cannot be reached: KV keeps serving, asked again only after the interval, said once", async () => {
+    let calls = 0;
+    const w = await world({
+      stub: () =>
+        ({
+          versions: async () => {
+            calls++;
+            throw new Error("Durable Object unreachable");
+          },
+        }) as unknown as GenerationsApi,
+    });
+    const i = await w.isolate("gru");
+    i.kv.set(snap(w.cluster, 1, "app.example.com"));
+    for (let s = 0; s < 60; s++) {
+      await i.request();
+      w.advance(1_000);
+    }
+    expect(i.serves("app.example.com")).toBe(true);
+    expect(calls).toBeLessThanOrEqual(13);
+    expect(w.log.entries.filter((e) => e.event === "config.fast_unavailable")).toHaveLength(1);
+  });
+
+  it("a cold isolate's first request does not wait for the object", async () => {
+    let asked = 0;
+    const w = await world({
+      stub: () =>
+        ({
+          versions: () => {
+            asked++;
+            return new Promise(() => {}); // never answers
+          },
+        }) as unknown as GenerationsApi,
+    });
+    const i = await w.isolate("mad");
+    i.kv.set(snap(w.cluster, 1, "app.example.com"));
+    await i.store.ready(() => {});
+    expect(i.serves("app.example.com")).toBe(true);
+    expect(asked).toBe(0);
+  });
+
+  it("an object that never answers does not hold the refresh: KV changes still arrive", async () => {
+    const w = await world({
+      timeoutMs: 30,
+      stub: () => ({ versions: () => new Promise(() => {}) }) as unknown as GenerationsApi,
+    });
+    const i = await w.isolate("bog");
+    i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await i.request();
+    i.kv.set(snap(w.cluster, 2, "two.example.com"));
+    for (let s = 0; s < 70 && !i.serves("two.example.com"); s++) {
+      w.advance(1_000);
+      await i.request();
+    }
+    expect(i.serves("two.example.com")).toBe(true);
+    expect(w.log.entries.find((e) => e.event === "config.fast_unavailable")).toMatchObject({ error: "versions: no answer within 30 ms" });
+  });
+
+  it("refuses a value from the object that does not match its version or cluster", async () => {
+    const w = await world({
+      stub: () =>
+        ({
+          versions: async () => ({ [w.cluster]: { kind: "snapshot", generation: 9, epoch: 1 } }),
+          value: async () => ({ version: { kind: "snapshot", generation: 9, epoch: 1 }, text: JSON.stringify(snap("someone-else", 9, "evil.example.com")) }),
+        }) as unknown as GenerationsApi,
+    });
+    const i = await w.isolate("jnb");
+    i.kv.set(snap(w.cluster, 1, "app.example.com"));
+    await i.request();
+    w.advance(5_000);
+    await i.request();
+    expect(i.serves("evil.example.com")).toBe(false);
+    expect(i.serves("app.example.com")).toBe(true);
+    expect(w.log.entries.find((e) => e.event === "config.fast_rejected")).toMatchObject({ cluster: w.cluster, error: "snapshot does not match its version" });
+  });
+});
+
+

@@ -1,0 +1,25 @@
+// What crosses between the worker and the generations Durable Object: the
+// object's name, the versions it answers with, and its methods. Pure (the
+// class itself is in ./index.ts, which needs the Workers runtime).
+import * as v from "valibot";
+
+/** The one object every location talks to. */
+export const GENERATIONS_OBJECT = "edgelb-generations";
+
+export const ValueVersion = v.object({
+  kind: v.picklist(["snapshot", "tombstone"]),
+  generation: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER)),
+  epoch: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
+});
+export type ValueVersion = v.InferOutput<typeof ValueVersion>;
+
+export const Versions = v.record(v.string(), ValueVersion);
+export type Versions = v.InferOutput<typeof Versions>;
+
+/** What the worker calls (RPC: one billed request per call). */
+export interface GenerationsApi {
+  versions(): Promise<Versions>;
+  value(cluster: string): Promise<{ version: ValueVersion; text: string } | null>;
+  publish(cluster: string, version: ValueVersion, text: string): Promise<{ stored: boolean; current: ValueVersion }>;
+}
+
