@@ -292,6 +292,7 @@ describe("socket transport: failures are typed for the proxy", () => {
 
   for (const [c, first] of [
     ["stall-body", "ten bytes!"],
+    ["stall-large", "ten bytes!"],
     ["stall-chunked", "data: first\n\n"],
   ] as const) {
     it(`hands over what arrived at once, then errors a body that stalls (${c}) instead of hanging`, async () => {
@@ -329,7 +330,7 @@ describe("socket transport: failures are typed for the proxy", () => {
   });
 });
 
-describe("socket transport: large bodies piped natively", () => {
+describe("socket transport: large bodies", () => {
   /** A transport request whose body-relay hook counts the releases, as the proxy's in-flight count does. */
   function counted(path: string, origin: Origin = nodeOrigin()) {
     let relays = 0;
@@ -417,5 +418,26 @@ describe("socket transport: backpressure", () => {
     expect(settled.infiniteSent).toBeLessThan(32 * 1024 * 1024);
     await reader.cancel();
     await until(stats, (s) => !s.infiniteOpen, "the origin connection to close");
+  });
+});
+
+describe("a client that leaves a large download is not logged as an origin failure", () => {
+  it("logs no origin.body_failed when the client cancels a natively piped body", async () => {
+    const lines: unknown[][] = [];
+    let ended = false;
+    const t = createSocketTransport({ connect, log: (...a: unknown[]) => void lines.push(a) });
+    const res = await t.send({
+      origin: nodeOrigin(),
+      request: new Request(`http://ignored.invalid/stream?bytes=${64 * 1024 * 1024}`),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+      onBodyRelay: () => () => void (ended = true),
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel("client left");
+    // The relay settles (in-flight released) once it has seen the client go.
+    await until(async () => ended, (v) => v, "the relay to settle");
+    expect(lines.filter((l) => l[1] === "origin.body_failed")).toEqual([]);
   });
 });
