@@ -92,6 +92,8 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     ),
   reset: (s) => s.resetAndDestroy(),
   silent: () => {},
+  // A node killed while the request is in flight: the connection is reset, no answer.
+  killed: (s) => s.destroy(),
   // Ignores `Connection: close`: the body is complete but the connection stays open.
   "keep-open": (s) => {
     s.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel");

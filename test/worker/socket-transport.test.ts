@@ -441,3 +441,49 @@ describe("a client that leaves a large download is not logged as an origin failu
     expect(lines.filter((l) => l[1] === "origin.body_failed")).toEqual([]);
   });
 });
+
+describe("hung and killed nodes under concurrent requests (chaos phases, one request deadline each)", () => {
+  it("answers every request within connect + response timeouts: healthy 200, hung timeout, killed reset, refused connect error", async () => {
+    const connectTimeoutMs = 1000;
+    const responseTimeoutMs = 700;
+    const dead: Origin = { node: "dead", address: o.deadAddress, port: o.nodePort, scheme: "http" };
+    const kinds = [
+      { name: "healthy", origin: nodeOrigin(1), path: "/", init: {} as RequestInit, expect: "200" },
+      { name: "hung", origin: rawOrigin, path: "/raw/silent", init: {}, expect: "ResponseTimeoutError" },
+      // A hung node that takes no request body: the upload stall and then the response deadline bound it.
+      {
+        name: "hung-post",
+        origin: rawOrigin,
+        path: "/raw/silent",
+        init: { method: "POST", body: "x".repeat(64 * 1024) },
+        expect: "ResponseTimeoutError",
+      },
+      { name: "killed", origin: rawOrigin, path: "/raw/killed", init: {}, expect: "UpstreamResetError" },
+      { name: "refused", origin: dead, path: "/", init: {}, expect: "ConnectError" },
+    ];
+    const runs = Array.from({ length: 30 }, (_, i) => kinds[i % kinds.length]!).map(async (k) => {
+      const started = Date.now();
+      const outcome = await socketTransport
+        .send({
+          origin: k.origin,
+          request: new Request(`http://ignored.invalid${k.path}`, k.init),
+          connectTimeoutMs,
+          responseTimeoutMs,
+        })
+        .then(
+          async (res) => {
+            await res.arrayBuffer();
+            return String(res.status);
+          },
+          (e: Error) => e.name,
+        );
+      return { name: k.name, outcome, expected: k.expect, ms: Date.now() - started };
+    });
+    const results = await Promise.all(runs);
+    for (const r of results) {
+      expect(r.outcome, r.name).toBe(r.expected);
+      // Every request is answered within its connect + response deadlines (plus scheduling slack).
+      expect(r.ms, `${r.name} answered after ${r.ms} ms`).toBeLessThan(connectTimeoutMs + responseTimeoutMs + 1500);
+    }
+  });
+});
