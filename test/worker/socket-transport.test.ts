@@ -487,3 +487,34 @@ describe("hung and killed nodes under concurrent requests (chaos phases, one req
     }
   });
 });
+
+describe("the socket transport reports an origin's broken body to the proxy (ejection), never a client that left", () => {
+  it("calls onBodyFailed once for a large body that stalls, and not when the client cancels", async () => {
+    const t = createSocketTransport({ connect, bodyIdleTimeoutMs: 300, log: () => {} });
+    const failed: Error[] = [];
+    const stalled = await t.send({
+      origin: rawOrigin,
+      request: new Request("http://x/raw/stall-large"),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+      onBodyFailed: (e) => void failed.push(e),
+    });
+    await rejection(stalled.arrayBuffer());
+    expect(failed.map((e) => e.message)).toEqual([expect.stringMatching(/stalled for 300 ms/)]);
+
+    let ended = false;
+    const left = await t.send({
+      origin: nodeOrigin(),
+      request: new Request(`http://ignored.invalid/stream?bytes=${64 * 1024 * 1024}`),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+      onBodyRelay: () => () => void (ended = true),
+      onBodyFailed: (e) => void failed.push(e),
+    });
+    const reader = left.body!.getReader();
+    await reader.read();
+    await reader.cancel("client left");
+    await until(async () => ended, (v) => v, "the relay to settle");
+    expect(failed).toHaveLength(1);
+  });
+});
