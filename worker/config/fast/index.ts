@@ -100,8 +100,8 @@ export class FastPath {
     if (value.kind === "missing") return;
     const version: ValueVersion =
       value.kind === "snapshot"
-        ? { kind: "snapshot", generation: value.snapshot.generation, epoch: value.epoch ?? null }
-        : { kind: "tombstone", generation: value.tombstone.generation, epoch: value.tombstone.installEpoch };
+        ? { kind: "snapshot", generation: value.snapshot.generation, epoch: value.epoch ?? null, at: this.o.now() }
+        : { kind: "tombstone", generation: value.tombstone.generation, epoch: value.tombstone.installEpoch, at: this.o.now() };
     try {
       this.requests++;
       await this.bounded(() => this.o.stub().publish(cluster, version, value.text));
