@@ -27,6 +27,12 @@ export interface Env {
   EDGELB_CONTROL_HOSTS?: string;
   /** Largest accepted push body in bytes (default 10 MiB). */
   EDGELB_MAX_PUSH_BYTES?: string;
+  /**
+   * This deployment's name in the zone's shared cache (caches.default is per zone, so staging and
+   * production on one zone would read each other's location copies). Default: the generations
+   * object's id (unique per deployment), else "default".
+   */
+  EDGELB_INSTANCE?: string;
 }
 
 export interface Settings {
