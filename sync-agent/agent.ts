@@ -15,6 +15,7 @@ import type { Snapshot } from "../worker/snapshot/schema.ts";
 import { redactConfig, type AgentConfig } from "./config.ts";
 import { Controller } from "./controller/index.ts";
 import { HealthTable } from "./health/table.ts";
+import { GatewayInformers, GatewayStatusWriter } from "./gateway/index.ts";
 import { ClusterInformers } from "./informers/index.ts";
 import { namespaceInformer } from "./namespaces/index.ts";
 import { loadKubeConfig } from "./kubeconfig.ts";
@@ -46,6 +47,12 @@ export interface Agent {
   informers: ClusterInformers;
   health: HealthTable;
   controller: Controller;
+  /**
+   * Whether Gateway API statuses may be written now (default: not in a dry
+   * run, and while the controller may write). attachCitizen ties it to
+   * --write-status and leadership, like Service status.
+   */
+  writeGatewayStatus: () => boolean;
   start(): Promise<void>;
   /** Resolves when informers listed and the stored snapshot was read. */
   synced(): Promise<void>;
@@ -147,6 +154,16 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     backoff: { initialMs: 250, maxMs: 30_000 },
     resyncMs: config.resyncMs,
   });
+  // Gateway API: watched only when the cluster has the CRDs (sync-agent/gateway).
+  const gateway = new GatewayInformers({
+    kubeConfig,
+    log,
+    onChange: (reason) => controller.markDirty(reason),
+    backoff: { initialMs: 250, maxMs: 30_000 },
+    resyncMs: config.resyncMs,
+    ...(config.gatewayRecheckMs ? { recheckMs: config.gatewayRecheckMs } : {}),
+  });
+  const gatewayStatus = new GatewayStatusWriter({ kubeConfig, log, retry: () => controller.markDirty("gateway-status-retry") });
   controller = new Controller(
     {
       cluster: config.cluster,
@@ -157,6 +174,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       addressFamily: config.addressFamily,
       allowPrivateAddresses: config.allowPrivateAddresses,
       allowedHostnames: config.allowedHostnames,
+      region: config.region,
+      location: config.location,
       origins: config.origins,
       pacer: {
         quietMs: config.coalesceMs,
@@ -174,8 +193,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
         }),
     },
     {
-      state: () => ({ ...informers.state(), namespaces: namespaces.list() }),
-      synced: () => informers.synced && namespaces.synced,
+      state: () => ({ ...informers.state(), namespaces: namespaces.list(), gateway: gateway.caches() }),
+      synced: () => informers.synced && namespaces.synced && gateway.synced,
       health,
       sink,
       log,
@@ -185,8 +204,13 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
   let syncedResolve!: () => void;
   const syncedPromise = new Promise<void>((r) => (syncedResolve = r));
   controller.addHooks({ onSynced: () => syncedResolve(), onResumed: () => informers.resyncIfSkipped() });
+  controller.addHooks({
+    onEvaluated: ({ desired }) => {
+      if (desired.gateway && agent.writeGatewayStatus()) gatewayStatus.update(desired.gateway.resolution, desired.gateway.caches);
+    },
+  });
 
-  return {
+  const agent: Agent = {
     config,
     log,
     kubeConfig,
@@ -194,6 +218,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     informers,
     health,
     controller,
+    writeGatewayStatus: () => !config.dryRun && controller.shouldWrite(),
     async start() {
       log.info(
         { config: redactConfig(config), kubeconfig: source, server: kubeConfig.getCurrentCluster()?.server, sink: sink.description },
@@ -202,6 +227,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       const t0 = Date.now();
       informers.start();
       namespaces.start();
+      gateway.start();
       controller.start();
       void Promise.all([informers.waitForSync(), namespaces.waitForSync()]).then(() => {
         const s = informers.state();
@@ -223,10 +249,12 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     async stop() {
       await this.stopWriting();
       health.stop();
-      await Promise.all([informers.stop(), namespaces.stop()]);
+      gatewayStatus.stop();
+      await Promise.all([informers.stop(), namespaces.stop(), gateway.stop()]);
       log.info("stopped");
     },
   };
+  return agent;
 }
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<Agent> {

@@ -47,11 +47,17 @@ export interface AgentConfig {
   dailyWriteBudget: number;
   /** Fresh LIST of every resource this often; 0 = never. */
   resyncMs: number;
+  /** While the Gateway API CRDs are missing, ask discovery again this often (default 60 s). */
+  gatewayRecheckMs?: number;
   dryRun: boolean;
   /** Push even when the edge holds another cluster's snapshot under our name (--take-over). */
   takeOver?: boolean | undefined;
   logFormat: "json" | "pretty";
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  /** --region: a label for where the cluster runs, carried in the snapshot (steering, status page). */
+  region?: string | undefined;
+  /** --location LAT,LON: the cluster's coordinates, for proximity steering at the edge. */
+  location?: { lat: number; lon: number } | undefined;
 }
 
 export const DEFAULTS = {

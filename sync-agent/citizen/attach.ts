@@ -37,6 +37,8 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   registerReconcileMetrics(metrics.registry, { evaluations: () => controller.evaluations, updates: () => agent.informers.updates() });
 
   controller.shouldWrite = () => citizen.isLeader();
+  // Gateway API statuses follow the same rule as Service status: --write-status and leading.
+  agent.writeGatewayStatus = () => config.writeStatus && citizen.isLeader();
   // A push started while leading must be over before a standby could take the
   // lease (lastRenew + leaseDuration): otherwise a slow push from a partitioned
   // leader could land after the new leader's and, with the KV sink, which has

@@ -17,6 +17,7 @@ import type { V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { OriginsMode, Snapshot } from "../../worker/snapshot/schema.ts";
 import type { HealthTransition } from "../health/table.ts";
+import { gatewayForSnapshot } from "../gateway/index.ts";
 import {
   buildSnapshot,
   computeTopology,
@@ -304,8 +305,13 @@ export class Controller {
   private evaluateNow(): { topo: Topology; desired: Desired; services: readonly V1Service[] } {
     const state = this.deps.state();
     const topo = computeTopology(state, this.opts);
-    this.deps.health.setTargets(healthTargets(topo));
-    const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster);
+    const gateway = state.gateway ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health) : undefined;
+    this.deps.health.setTargets(gateway ? [...healthTargets(topo), ...gateway.targets] : healthTargets(topo));
+    const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster, this.opts);
+    if (gateway) {
+      desired.body.gateway = gateway.resolution.section;
+      desired.gateway = gateway;
+    }
     if (this.opts.origins?.mode === "gate") desired.body.origins = this.opts.origins;
     this.logVerdicts(topo, state.services);
     this.logFailOpen(desired);

@@ -10,6 +10,8 @@ import {
   type SnapshotNode,
   type SnapshotService,
 } from "../../worker/snapshot/schema.ts";
+import type { GatewayCaches } from "../gateway/types.ts";
+import type { GatewayEvaluation } from "../gateway/index.ts";
 import { LABEL_ZONE } from "./constants.ts";
 import { indexLocalEndpoints } from "./endpoints.ts";
 import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "./hostnames.ts";
@@ -22,6 +24,8 @@ export interface ClusterState {
   endpointSlices: readonly V1EndpointSlice[];
   /** For admins' edgelb.dev/allowed-hostnames; absent = no namespace restricts hostnames. */
   namespaces?: readonly V1Namespace[];
+  /** Gateway API caches; absent when the cluster has no Gateway API CRDs (sync-agent/gateway). */
+  gateway?: GatewayCaches | undefined;
 }
 
 export interface DesiredOptions extends ServiceOptions {
@@ -33,6 +37,9 @@ export interface DesiredOptions extends ServiceOptions {
   allowPrivateAddresses?: boolean | undefined;
   /** Cluster-wide patterns annotated hostnames must match (--allowed-hostnames). */
   allowedHostnames?: readonly string[] | undefined;
+  /** Where the cluster is (--region, --location): the edge steers by them. */
+  region?: string | undefined;
+  location?: { lat: number; lon: number } | undefined;
 }
 
 /** Probe results; undefined = not probed yet. */
@@ -234,9 +241,16 @@ export interface Desired {
   failOpenServices: string[];
   /** Health targets not probed yet; the controller holds the first push for them. */
   pending: string[];
+  /** Gateway API resolution (statuses to write), when the cluster has the CRDs. */
+  gateway?: GatewayEvaluation;
 }
 
-export function buildSnapshot(topo: Topology, health: HealthView, cluster: string): Desired {
+export function buildSnapshot(
+  topo: Topology,
+  health: HealthView,
+  cluster: string,
+  place: Pick<DesiredOptions, "region" | "location"> = {},
+): Desired {
   const pending: string[] = [];
   const nodeHealth = (name: string): boolean => {
     const h = health.node(name);
@@ -306,7 +320,14 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
     return out;
   });
   return {
-    body: { schema: SNAPSHOT_SCHEMA, cluster, nodes, services },
+    body: {
+      schema: SNAPSHOT_SCHEMA,
+      cluster,
+      ...(place.region ? { region: place.region } : {}),
+      ...(place.location ? { location: { lat: place.location.lat, lon: place.location.lon } } : {}),
+      nodes,
+      services,
+    },
     failOpen,
     failOpenServices,
     pending: [...new Set(pending)],

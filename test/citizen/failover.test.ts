@@ -21,6 +21,7 @@ import { main } from "../../sync-agent/main.ts";
 import type { Sink } from "../../sync-agent/sinks/types.ts";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import { startFakeCloudflare, type FakeCloudflare } from "../cloudflare/fake-kv-api.ts";
+import { gatewayCrds } from "../../lab/cluster/api/gateway.ts";
 import { kubeconfigYaml } from "../../lab/cluster/api/kubeconfig.ts";
 import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../../lab/edge/start-worker.ts";
@@ -67,8 +68,9 @@ const PUSH_TOKEN = "push-token";
 /** Generations the edge accepted (any replica), in the order it accepted them. */
 const ACCEPTED = new WeakMap<SimCluster, number[]>();
 
-async function startWorld(addressBase: string, n: number, sink: "kv-api" | "worker" = "kv-api"): Promise<World> {
+async function startWorld(addressBase: string, n: number, sink: "kv-api" | "worker" = "kv-api", opts: { gatewayApi?: boolean } = {}): Promise<World> {
   const cluster = await startCluster({ nodes: 2, addressBase, healthzPort: 0 });
+  if (opts.gatewayApi) for (const crd of gatewayCrds()) cluster.create(crd);
   const cf = await startFakeCloudflare({ accountId: "acc", namespaceId: "ns", token: "cf-token" });
   const edge =
     sink === "worker" ? await startEdgeWorker({ vars: { EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "home", EDGELB_CACHE_TTL: "0" } }) : undefined;
@@ -396,10 +398,15 @@ describe("through the real worker's push endpoint", () => {
 
 describe("RBAC against what the agent really calls", () => {
   it("every request of a run is allowed by deploy/, and every rule is used", async () => {
-    world = await startWorld("127.0.83", 2);
+    world = await startWorld("127.0.83", 2, "kv-api", { gatewayApi: true });
     const w = world;
     await until("a leader", () => leaders(w).length === 1);
     w.cluster.create(service("rbac-web", "rbac.example.com"));
+    // Gateway API: informers for the four kinds, status of all three written.
+    w.cluster.create({ apiVersion: "gateway.networking.k8s.io/v1", kind: "GatewayClass", metadata: { name: "edgelb" }, spec: { controllerName: "edgelb.dev/gateway-controller" } });
+    w.cluster.create({ apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", metadata: { name: "rbac-gw", namespace: "default" }, spec: { gatewayClassName: "edgelb", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] } });
+    w.cluster.create({ apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: { name: "rbac-route", namespace: "default" }, spec: { parentRefs: [{ name: "rbac-gw" }], rules: [{ backendRefs: [{ name: "rbac-web", port: 80 }] }] } });
+    await until("HTTPRoute status written", () => ((w.cluster.get("HTTPRoute", "rbac-route", "default") as { status?: { parents?: unknown[] } }).status?.parents?.length ?? 0) > 0);
     w.cluster.create({ ...service("rbac-nohost", ""), metadata: { name: "rbac-nohost", namespace: "default" } });
     await until("status written", () => {
       const cur = w.cluster.get("Service", "rbac-web", "default") as { status?: { loadBalancer?: { ingress?: unknown[] } } };

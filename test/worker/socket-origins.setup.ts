@@ -106,6 +106,11 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" +
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nfinal",
     ),
+  // A large Content-Length body (past the native-pipe threshold) cut short: 256 KiB of 1 MiB.
+  "truncated-large": (s) => {
+    s.write("HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n");
+    s.end(Buffer.alloc(256 * 1024, 0x61));
+  },
   "close-delimited": (s) => s.end("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nread until the origin closes"),
   // A valid response dribbled out a few bytes at a time, chunked, with trailers.
   dribble: (s) => {

@@ -329,6 +329,62 @@ describe("socket transport: failures are typed for the proxy", () => {
   });
 });
 
+describe("socket transport: large bodies piped natively", () => {
+  /** A transport request whose body-relay hook counts the releases, as the proxy's in-flight count does. */
+  function counted(path: string, origin: Origin = nodeOrigin()) {
+    let relays = 0;
+    let releases = 0;
+    const sent = createSocketTransport({ connect, log: () => {} }).send({
+      origin,
+      request: new Request(`http://ignored.invalid${path}`),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+      onBodyRelay: () => {
+        relays++;
+        return () => void releases++;
+      },
+    });
+    return { sent, counts: () => ({ relays, releases }) };
+  }
+
+  it("relays a 4 MiB Content-Length body whole, with its length, and releases the origin once when it is done", async () => {
+    const size = 4 * 1024 * 1024;
+    const { sent, counts } = counted(`/stream?bytes=${size}`);
+    const res = await sent;
+    expect(res.headers.get("content-length")).toBe(String(size));
+    expect(counts()).toEqual({ relays: 1, releases: 0 });
+    expect((await res.arrayBuffer()).byteLength).toBe(size);
+    await until(async () => counts(), (c) => c.releases === 1, "the origin to be released");
+    expect(counts()).toEqual({ relays: 1, releases: 1 });
+  });
+
+  it("releases the origin when the client goes away in the middle of a large body", async () => {
+    const { sent, counts } = counted(`/stream?bytes=${64 * 1024 * 1024}`);
+    const reader = (await sent).body!.getReader();
+    expect((await reader.read()).value!.length).toBeGreaterThan(0);
+    expect(counts().releases).toBe(0);
+    await reader.cancel("client left");
+    await until(async () => counts(), (c) => c.releases === 1, "the origin to be released");
+  });
+
+  it("errors the client's stream when a large body ends short of its Content-Length, and releases the origin", async () => {
+    const { sent, counts } = counted("/raw/truncated-large", rawOrigin);
+    const res = await sent;
+    expect(res.status).toBe(200);
+    const e = await rejection(res.arrayBuffer());
+    expect(String(e)).toMatch(/expected bytes|truncated|failed/);
+    await until(async () => counts(), (c) => c.releases === 1, "the origin to be released");
+  });
+
+  it("releases a small answer's origin as soon as the answer is handed over (its body came with the head)", async () => {
+    const { sent, counts } = counted("/");
+    const res = await sent;
+    expect(counts()).toEqual({ relays: 1, releases: 1 });
+    expect(res.headers.get("x-edgelb-node")).toBe(o.nodes[0]!.name);
+    expect(((await res.json()) as { method: string }).method).toBe("GET");
+  });
+});
+
 describe("socket transport: backpressure", () => {
   const stats = async () =>
     (await (await fetch(`${o.control}/raw/stats`)).json()) as {

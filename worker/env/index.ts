@@ -33,6 +33,12 @@ export interface Env {
    * object's id (unique per deployment), else "default".
    */
   EDGELB_INSTANCE?: string;
+  /** JSON: hostname pattern → steering rule (worker/steering, docs/multi-cluster.md). */
+  EDGELB_STEERING?: string;
+  /** Seconds after which a cluster whose snapshot did not change is skipped by steering; unset: never. */
+  EDGELB_STALE_AFTER?: string;
+  /** "true" only in the local lab: the x-edgelb-test-cf header stands in for request.cf. */
+  EDGELB_LOCAL_MODE?: string;
 }
 
 export interface Settings {

@@ -14,17 +14,24 @@ function resourceEntries(r: ResourceType): Obj[] {
     kind: r.kind,
     verbs: VERBS,
     ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
-    ...(r.plural === "services" ? { categories: ["all"] } : {}),
+    ...(r.categories ? { categories: r.categories } : r.plural === "services" ? { categories: ["all"] } : r.crd ? { categories: ["gateway-api"] } : {}),
   };
   const status = r.hasStatus
     ? [{ name: `${r.plural}/status`, singularName: "", namespaced: r.namespaced, kind: r.kind, verbs: ["get", "patch", "update"] }]
     : [];
-  return [main, ...status];
+  const scale = r.scale
+    ? [{ name: `${r.plural}/scale`, singularName: "", namespaced: r.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: ["get", "patch", "update"] }]
+    : [];
+  const log = r.graceful ? [{ name: `${r.plural}/log`, singularName: "", namespaced: r.namespaced, kind: r.kind, verbs: ["get"] }] : [];
+  return [main, ...status, ...scale, ...log];
 }
 
-function groupVersions(): Map<string, ResourceType[]> {
+type Served = (r: ResourceType) => boolean;
+const always: Served = () => true;
+
+function groupVersions(served: Served): Map<string, ResourceType[]> {
   const m = new Map<string, ResourceType[]>();
-  for (const r of RESOURCES) {
+  for (const r of RESOURCES.filter(served)) {
     const gv = r.group ? `${r.group}/${r.version}` : r.version;
     m.set(gv, [...(m.get(gv) ?? []), r]);
   }
@@ -35,26 +42,24 @@ export function apiVersions(serverAddress: string): Obj {
   return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }] };
 }
 
-function apiGroup(group: string, version: string): Obj {
-  const gv = { groupVersion: `${group}/${version}`, version };
-  return { name: group, versions: [gv], preferredVersion: gv };
+/** A group with every version it serves; the first one listed in RESOURCES is preferred. */
+function apiGroup(group: string, served: Served): Obj {
+  const versions = [...new Set(RESOURCES.filter((r) => r.group === group && served(r)).map((r) => r.version))].map((version) => ({ groupVersion: `${group}/${version}`, version }));
+  return { name: group, versions, preferredVersion: versions[0] };
 }
 
-export function apiGroupList(): Obj {
-  const groups = [...new Set(RESOURCES.filter((r) => r.group).map((r) => `${r.group}/${r.version}`))].map((gv) => {
-    const [g, v] = gv.split("/") as [string, string];
-    return apiGroup(g, v);
-  });
+export function apiGroupList(served: Served = always): Obj {
+  const groups = [...new Set(RESOURCES.filter((r) => r.group && served(r)).map((r) => r.group))].map((g) => apiGroup(g, served));
   return { kind: "APIGroupList", apiVersion: "v1", groups };
 }
 
-export function apiGroupDoc(group: string): Obj | undefined {
-  const r = RESOURCES.find((x) => x.group === group);
-  return r ? { kind: "APIGroup", apiVersion: "v1", ...apiGroup(group, r.version) } : undefined;
+export function apiGroupDoc(group: string, served: Served = always): Obj | undefined {
+  const r = RESOURCES.find((x) => x.group === group && served(x));
+  return r ? { kind: "APIGroup", apiVersion: "v1", ...apiGroup(group, served) } : undefined;
 }
 
-export function apiResourceList(groupVersion: string): Obj | undefined {
-  const rs = groupVersions().get(groupVersion);
+export function apiResourceList(groupVersion: string, served: Served = always): Obj | undefined {
+  const rs = groupVersions(served).get(groupVersion);
   if (!rs) return undefined;
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion, resources: rs.flatMap(resourceEntries) };
 }

@@ -38,6 +38,8 @@ export interface BodyOptions {
   idleTimeoutMs: number;
   /** Called once when the body cannot be completed (truncated, malformed, stalled). */
   onError: (error: Error) => void;
+  /** Called once when the body is done with: relayed in full, failed, or the client went away. */
+  onEnd?: () => void;
 }
 
 export function toResponse(
@@ -45,31 +47,149 @@ export function toResponse(
   parser: ResponseParser,
   head: ResponseHead,
   pending: ResponseEvent[],
-  opts: BodyOptions,
+  bodyOptions: BodyOptions,
 ): Response {
-  let init: ResponseInit;
-  try {
-    init = { status: head.status, statusText: head.statusText, headers: responseHeaders(head) };
-    if (head.framing.kind === "none") {
+  const onEnd = bodyOptions.onEnd;
+  let ended = false;
+  const opts: BodyOptions = {
+    ...bodyOptions,
+    onEnd: () => {
+      if (ended) return;
+      ended = true;
+      onEnd?.();
+    },
+  };
+  // The runtime's own checks on status text and field values run once, where
+  // the Response is made; what they refuse is the origin's malformed answer.
+  const respond = (body: BodyInit | null): Response => {
+    try {
+      return new Response(body, { status: head.status, statusText: head.statusText, headers: responseHeaders(head) });
+    } catch (e) {
       conn.close();
-      return new Response(null, init);
+      opts.onEnd?.();
+      throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
     }
-    new Response(null, init); // the runtime's own checks on status text and field values
-  } catch (e) {
+  };
+  if (head.framing.kind === "none") {
+    const res = respond(null);
     conn.close();
-    throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
+    opts.onEnd?.();
+    return res;
   }
   // Hand the body over through a native stream, as fetch() would: workerd then
   // sends Content-Length when it is known, and aborts the client's response
   // when the origin's body breaks (an erroring JS stream can end like a
-  // complete chunked body). The bytes are still copied in JavaScript, not
-  // spliced with pipeTo: a native pipe into a FixedLengthStream waits for the
-  // origin to close even after the last byte, cannot report a short body, and
-  // once cancelled does not let go of the socket.
+  // complete chunked body). A large Content-Length body is piped natively
+  // from the socket (no JavaScript per chunk).
+  const whole = wholeBody(pending);
+  if (whole) {
+    // The whole body came with the head (most small answers): no copy loop,
+    // no timer; the origin is done with at once.
+    if (head.framing.kind === "length") {
+      const res = respond(whole);
+      conn.close();
+      opts.onEnd?.();
+      return res;
+    }
+    // A chunked answer stays without a length on the wire, as the origin sent it.
+    const { readable, writable } = new IdentityTransformStream();
+    const res = respond(readable);
+    conn.close();
+    opts.onEnd?.();
+    const writer = writable.getWriter();
+    writer.write(whole).catch(() => {});
+    writer.close().catch(() => {});
+    return res;
+  }
   const sink =
     head.framing.kind === "length" ? new FixedLengthStream(head.framing.length) : new IdentityTransformStream();
-  void pumpBody(conn, parser, pending, sink.writable, opts);
-  return new Response(sink.readable, init);
+  const res = respond(sink.readable);
+  if (head.framing.kind === "length" && head.framing.length - pendingBytes(pending) >= NATIVE_PIPE_MIN_BYTES) {
+    void pipeBody(conn, pending, sink.writable, opts);
+  } else {
+    void pumpBody(conn, parser, pending, sink.writable, opts);
+  }
+  return res;
+}
+
+/**
+ * A Content-Length body with at least this much still to come is piped
+ * natively. A smaller one takes a few reads in JavaScript, which keep what a
+ * native pipe cannot: the idle watchdog, a logged short body, an end on the
+ * last byte when the origin keeps the connection open, and a prompt hang-up
+ * when the client goes. A close-delimited body (no length) stays in
+ * JavaScript for the same reasons: in workerd a socket whose native pipe the
+ * client cancelled is not let go by close() (seen with workerd 2026-04).
+ */
+export const NATIVE_PIPE_MIN_BYTES = 64 * 1024;
+
+/** The body's bytes when the events hold all of it (data then end, no error), else undefined. */
+function wholeBody(events: ResponseEvent[]): Uint8Array | undefined {
+  const last = events[events.length - 1];
+  if (last?.kind !== "end" || last.trailers.length > 0) return undefined;
+  const parts: Uint8Array[] = [];
+  for (const e of events) {
+    if (e.kind === "data") parts.push(e.bytes);
+    else if (e.kind !== "end") return undefined;
+  }
+  return parts.length === 1 ? parts[0]! : concat(parts);
+}
+
+function pendingBytes(events: ResponseEvent[]): number {
+  let n = 0;
+  for (const e of events) if (e.kind === "data") n += e.bytes.length;
+  return n;
+}
+
+/**
+ * Writes the body bytes that came with the head, then pipes the rest of the
+ * socket natively into `writable` (a FixedLengthStream). The origin closes
+ * the connection after the body (we sent `Connection: close`), which ends
+ * the pipe; the stream fails the client's response when fewer or more bytes
+ * came than declared, and a client that went away ends the pipe at once.
+ * Limits of a native pipe (the runtime shows no progress and no byte count):
+ * no idle watchdog, a short body reaches the client as an error without a
+ * log line of ours, an origin that keeps the connection open after the last
+ * byte ends the pipe only when it closes (the client has every byte by then:
+ * Content-Length is on the wire), and after a client hung up the socket is
+ * let go when the request ends. `opts.onEnd` runs once when the pipe settles,
+ * client gone included. Never rejects.
+ */
+async function pipeBody(conn: Connection, pending: ResponseEvent[], writable: WritableStream<Uint8Array>, opts: BodyOptions): Promise<void> {
+  const origin = conn.origin;
+  try {
+    let ended = false;
+    if (pending.length > 0) {
+      const writer = writable.getWriter();
+      for (const e of pending) {
+        if (e.kind === "data") await writer.write(e.bytes);
+        else if (e.kind === "end") ended = true;
+        else if (e.kind === "error") throw e.error;
+      }
+      if (ended) await writer.close();
+      else writer.releaseLock();
+    }
+    if (!ended) {
+      conn.reader.releaseLock();
+      // The socket's end is not the body's: the close goes through a writer of
+      // ours, where a FixedLengthStream checks that every declared byte came
+      // (a native close skips that check and would pass a truncated body).
+      await conn.readable.pipeTo(writable, { preventClose: true });
+      await writable.getWriter().close();
+    }
+  } catch (e) {
+    const error =
+      e instanceof HttpParseError
+        ? new MalformedResponseError(`malformed response body from ${describe(origin)}: ${e.message}`, origin)
+        : new MalformedResponseError(`response body from ${describe(origin)} failed: ${message(e)}`, origin);
+    conn.close();
+    opts.onError(error);
+    // Not awaited: the abort of a stream whose reader already went away may never settle.
+    writable.abort(error).catch(() => {});
+  } finally {
+    conn.close();
+    opts.onEnd?.();
+  }
 }
 
 /** Most bytes read ahead of the client while one write is in flight. */
@@ -110,6 +230,8 @@ export async function pumpBody(
           if (!(await out.push(e.bytes))) return; // the client went away
         } else if (e.kind === "end") {
           conn.close();
+          // The origin is done with: it stops counting as in flight before the client has read the end.
+          opts.onEnd?.();
           await out.close();
           return;
         } else if (e.kind === "error") {
@@ -136,6 +258,7 @@ export async function pumpBody(
   } finally {
     clearTimeout(timer);
     conn.close();
+    opts.onEnd?.();
   }
 }
 

@@ -1,0 +1,47 @@
+// Gateway API support in the agent: CRD-gated caches (informers.ts), the pure
+// resolution (resolve.ts) and the status writer (status.ts). `gatewayForSnapshot`
+// is the controller's one call: caches + topology + health → resolution, with
+// Local backends on the same node model as LoadBalancer Services.
+import type { SnapshotEndpoint } from "../../worker/snapshot/schema.ts";
+import type { ClusterState, HealthTarget, HealthView, Topology } from "../model/desired.ts";
+import { indexLocalEndpoints } from "../model/endpoints.ts";
+import { resolveGateway, type GatewayResolution } from "./resolve.ts";
+import type { GatewayCaches } from "./types.ts";
+
+export { GatewayInformers } from "./informers.ts";
+export { GatewayStatusWriter, planGatewayStatus } from "./status.ts";
+export { resolveGateway, type GatewayResolution } from "./resolve.ts";
+export { CONTROLLER_NAME, type GatewayCaches } from "./types.ts";
+
+export interface GatewayEvaluation {
+  resolution: GatewayResolution;
+  caches: GatewayCaches;
+  /** Health probes for Local backends' healthCheckNodePorts. */
+  targets: HealthTarget[];
+}
+
+export function gatewayForSnapshot(state: ClusterState & { gateway: GatewayCaches }, topo: Topology, health: HealthView): GatewayEvaluation {
+  const eligible = new Map(topo.nodes.map((n) => [n.name, n]));
+  let index: ReturnType<typeof indexLocalEndpoints> | undefined;
+  const targets: HealthTarget[] = [];
+  const endpointsFor = (namespace: string, name: string, hc: number | undefined): SnapshotEndpoint[] => {
+    index ??= indexLocalEndpoints(state.endpointSlices);
+    const local = index.get(`${namespace}/${name}`);
+    const pick = (m: Map<string, number> | undefined) => [...(m ?? [])].filter(([node]) => eligible.has(node)).sort(([a], [b]) => (a < b ? -1 : 1));
+    let nodes = pick(local?.ready);
+    // KEP-1669, as for LoadBalancer Services: serving-and-terminating endpoints when none is ready, published healthy.
+    const terminating = nodes.length === 0;
+    if (terminating) nodes = pick(local?.terminating);
+    let endpoints = nodes.map(([node, weight]) => {
+      if (terminating) return { node, weight, healthy: true };
+      if (hc) targets.push({ kind: "local", node, address: eligible.get(node)!.address, port: hc });
+      const h = hc ? health.local(node, hc) : health.node(node);
+      return { node, weight, healthy: h === true };
+    });
+    // Fail open among exactly these nodes when every check fails (a broken check must not be an outage).
+    if (endpoints.length > 0 && endpoints.every((e) => !e.healthy)) endpoints = endpoints.map((e) => ({ ...e, healthy: true }));
+    return endpoints;
+  };
+  const resolution = resolveGateway({ ...state.gateway, services: state.services, namespaces: state.namespaces ?? [], endpointsFor });
+  return { resolution, caches: state.gateway, targets };
+}
