@@ -39,6 +39,8 @@ export interface DataPlaneOptions {
   addressBase: string;
   /** Probe requests before and after each row's load. */
   probes?: number;
+  /** Only these rows (ids: a b c c2 f d e Lc Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
+  rows?: ReadonlySet<string>;
   log: (line: string) => void;
 }
 
@@ -121,12 +123,15 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   // path takes seconds, and partial downloads count in MiB but not requests.
   const large = { path: LARGE_PATH, connections: o.largeConnections, durationS: 3, timeoutS: 30 };
 
+  const wanted = (...ids: string[]) => !o.rows || ids.some((id) => o.rows!.has(id));
   const rows: RowSpec[] = [];
   const skipped: { id: string; label: string; why: string }[] = [];
-  rows.push({ id: "a", label: "(a) direct to one origin (no worker)", url: origin, expect: one, ...small });
+  if (wanted("a")) rows.push({ id: "a", label: "(a) direct to one origin (no worker)", url: origin, expect: one, ...small });
 
-  const nginx = findNginx();
-  if (!nginx) skipped.push({ id: "b", label: "(b) nginx round-robin proxy", why: "skipped: nginx not installed" });
+  const nginx = wanted("b") ? findNginx() : undefined;
+  if (!wanted("b")) {
+    // not selected
+  } else if (!nginx) skipped.push({ id: "b", label: "(b) nginx round-robin proxy", why: "skipped: nginx not installed" });
   else {
     try {
       const proxy = await startNginx(nginx, addresses.map((address) => ({ address, port: nodePort })));
@@ -137,23 +142,24 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   }
 
   o.log("data plane: bundling (wrangler deploy --dry-run) and starting one plain workerd per worker");
-  const trivialFetch = await startTrivial("index.ts", origin);
-  const trivialSocket = await startTrivial("socket.js", origin);
-  const floor = await startTrivial("socket-floor.js", origin);
-  const edgeFetch = await startEdgelb("fetch", snapshot);
-  const edgeSocket = await startEdgelb("socket", snapshot);
-  rows.push(
-    workerRow(trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }),
-    workerRow(trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: one, ...small }),
-    workerRow(floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...one, rawHttp: true }, ...small }),
-    workerRow(edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }),
-    workerRow(edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }),
-    workerRow(trivialFetch, { id: "Lc", label: "(Lc) trivial proxy, fetch()", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }),
-    workerRow(trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }),
-    workerRow(floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...one, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }),
-    workerRow(edgeFetch, { id: "Ld", label: "(Ld) edgelb, fetch transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }),
-    workerRow(edgeSocket, { id: "Le", label: "(Le) edgelb, socket transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }),
-  );
+  const trivialFetch = wanted("c", "Lc") ? await startTrivial("index.ts", origin) : undefined;
+  const trivialSocket = wanted("c2", "Lc2") ? await startTrivial("socket.js", origin) : undefined;
+  const floor = wanted("f", "Lf") ? await startTrivial("socket-floor.js", origin) : undefined;
+  const edgeFetch = wanted("d", "Ld") ? await startEdgelb("fetch", snapshot) : undefined;
+  const edgeSocket = wanted("e", "Le") ? await startEdgelb("socket", snapshot) : undefined;
+  const workerRows: [PlainWorker | undefined, Omit<RowSpec, "url" | "cpuSeconds">][] = [
+    [trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }],
+    [trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: one, ...small }],
+    [floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...one, rawHttp: true }, ...small }],
+    [edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }],
+    [edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }],
+    [trivialFetch, { id: "Lc", label: "(Lc) trivial proxy, fetch()", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
+    [trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
+    [floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...one, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }],
+    [edgeFetch, { id: "Ld", label: "(Ld) edgelb, fetch transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
+    [edgeSocket, { id: "Le", label: "(Le) edgelb, socket transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
+  ];
+  for (const [w, spec] of workerRows) if (w && wanted(spec.id)) rows.push(workerRow(w, spec));
 
   const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, log: o.log });
   const sections = dataPlaneSections(outcomes, skipped, o, { addresses, nodePort });
@@ -181,7 +187,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([d, c]) => ratio(d!.rps, c!.rps),
     (v) => v >= 0.85,
     (v, [d, c]) => `${fmt(v, 2)}× (${fmt(d!.rps, 0)} vs ${fmt(c!.rps, 0)} req/s)`,
-    (_, [d, c]) => `edgelb spends ${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} more workerd CPU per request than (c); the profile in issue 14 names the response-body copy loop (worker/proxy/response-body.ts), the fetch transport's per-request URL/AbortController/timer, two Headers copies with deletes, new Request/Response/stream objects and keep_names' __name wrappers`,
+    (_, [d, c]) => `edgelb spends ${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} more workerd CPU per request than (c), which hands the runtime's Request and Response through untouched. What remains is work the proxy must do and the runtime gives no cheaper way to (CPU profile: bench/profile.ts, workerd --inspector-addr): a new Request per attempt (the Host and forwarding headers edgelb sets, the retry loop's replayable body), response Headers rebuilt in one pass (fetch()'s are immutable, and hop-by-hop fields must go), an IdentityTransformStream/FixedLengthStream piped natively (the only way to learn when the body ends, for the in-flight count), one AbortController and one response-deadline timer per attempt, kept because nothing cheaper can do their job: fetch() has no timeout option and can only be cancelled through the signal given at the call; the timer must be cleared once the head arrives, since a signal that fires later aborts the response body too (Fetch standard), so AbortSignal.timeout() (one object instead of two) would cut every download longer than the response timeout; and one controller or timer wheel per isolate cannot serve many requests, because workerd binds timers and I/O objects to the request that created them (issue 14's profile names them among the per-request costs; they were not profiled apart), a request id (crypto.randomUUID), hono's routing, config and balancer; the body itself no longer passes through JavaScript`,
   );
   target(
     "(d) edgelb fetch ≤ 1.3× the trivial fetch proxy's CPU per request (c)",
@@ -189,7 +195,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([d, c]) => ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest),
     (v) => v <= 1.3,
     (v, [d, c]) => `${fmt(v, 2)}× (${us(d!.cpuUsPerRequest)} vs ${us(c!.cpuUsPerRequest)})`,
-    () => "the same per-request work as above: edgelb's request path on top of fetch()",
+    () => "the same per-request work as above: edgelb's request path on top of fetch(); (c) does one fetch() with the client's own Request",
   );
   target(
     "(e) edgelb socket ≥ 0.85× the trivial socket proxy's throughput (c′)",
@@ -197,7 +203,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([e, c2]) => ratio(e!.rps, c2!.rps),
     (v) => v >= 0.85,
     (v, [e, c2]) => `${fmt(v, 2)}× (${fmt(e!.rps, 0)} vs ${fmt(c2!.rps, 0)} req/s)`,
-    (_, [e, c2]) => `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′)`,
+    (_, [e, c2]) => `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′): the same proxy work as (d) on top of the transport`,
   );
   target(
     "(c′) socket transport CPU per request ≤ 2× the socket floor's (f)",
@@ -205,7 +211,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([c2, f]) => ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest),
     (v) => v <= 2,
     (v, [c2, f]) => `${fmt(v, 2)}× (${us(c2!.cpuUsPerRequest)} vs ${us(f!.cpuUsPerRequest)}; the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))})`,
-    (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request on top of connect(): request head building, the JavaScript HTTP/1.1 response parser and response Headers, the body relayed through a stream of ours (the floor hands socket.readable to the Response as is)`,
+    (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request on top of connect(): the runtime has no HTTP/1.1 parser for sockets, so the response head is read, split and checked in JavaScript (status line, fields, framing), the request head is built and checked (smuggling) and encoded, and a Headers and Response are made from the parsed head; the floor writes a constant and hands socket.readable to the Response unparsed. Bodies no longer pass through JavaScript when they came with the head or are large Content-Length bodies (native pipe); a chunked body is decoded in JavaScript`,
   );
   target(
     "(Le) 20 MiB over sockets ≤ 2× the CPU per MiB of fetch() (Ld)",
@@ -213,7 +219,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([le, ld]) => ratio(le!.cpuMsPerMiB, ld!.cpuMsPerMiB),
     (v) => v <= 2,
     (v, [le, ld]) => `${fmt(v, 2)}× (${fmt(le!.cpuMsPerMiB, 2)} vs ${fmt(ld!.cpuMsPerMiB, 2)} ms CPU per MiB)`,
-    () => `over sockets the body passes through JavaScript (the transport's body reader, then edgelb's response-body relay) instead of a native pipe; the floor moves a MiB for ${fmt(byId("Lf")?.cpuMsPerMiB, 2)} ms (row Lf) and the trivial socket proxy for ${fmt(byId("Lc2")?.cpuMsPerMiB, 2)} ms (row Lc′)`,
+    () => `the socket's native pipe into a FixedLengthStream moves a MiB in more CPU than fetch()'s own body stream; the floor moves a MiB for ${fmt(byId("Lf")?.cpuMsPerMiB, 2)} ms (row Lf) and the trivial socket proxy for ${fmt(byId("Lc2")?.cpuMsPerMiB, 2)} ms (row Lc′)`,
   );
   return targets;
 }
@@ -275,7 +281,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
       ]),
     );
   const method = [
-    `runtime: plain workerd (node_modules/workerd, \`workerd serve\` with a generated capnp config, bench/workerd), one process per worker; each worker bundled by \`wrangler deploy --dry-run\` (the artifact a deploy uploads, esbuild with keep_names), wrangler.toml's compatibility date, flags and [vars]; edgelb with an in-memory KV namespace (bench/workerd/kv-memory.js) and the snapshot pushed through its control endpoint. No Miniflare: its entry layer costs more per request than the worker under test`,
+    `runtime: plain workerd (node_modules/workerd, \`workerd serve\` with a generated capnp config, bench/workerd), one process per worker; each worker bundled by \`wrangler deploy --dry-run\` (the artifact a deploy uploads; wrangler.toml sets keep_names = false, so no __name wrappers), wrangler.toml's compatibility date, flags and [vars]; edgelb with an in-memory KV namespace (bench/workerd/kv-memory.js) and the snapshot pushed through its control endpoint. No Miniflare: its entry layer costs more per request than the worker under test`,
     `origins: 3 simulated nodes (${env.addresses.join(", ")}), NodePort ${env.nodePort}, in the bench's Node process; GET / answers a JSON echo (~300 B), /stream?bytes=N a body of N bytes`,
     `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds (errors summed)`,
     `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,

@@ -4,6 +4,7 @@
 //
 //   npm run bench                       # everything (~6–8 minutes on 2 cores)
 //   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn, gate, gateway, convergence (comma-separated)
+//   npm run bench -- --only dataplane --rows c,d   # only these data-plane rows (print only unless --write)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
 //   npm run bench -- --no-write         # full run, print only
 // A partial run (--only) rewrites its own sections in the results files and
@@ -21,16 +22,18 @@ import { renderMarkdown, renderText, summarySection, type Section } from "./lib/
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
+import { runSteering } from "./steering.ts";
 import { runConvergence } from "./convergence.ts";
 import { runGateBench } from "./gate.ts";
 import { runGateway } from "./gateway.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ["dataplane", "routing", "failover", "scale", "flaps", "churn", "gate", "gateway", "convergence"];
+const ALL = ["dataplane", "routing", "steering", "failover", "scale", "flaps", "churn", "gate", "gateway", "convergence"];
 
 const { values } = parseArgs({
   options: {
     only: { type: "string" },
+    rows: { type: "string" },
     quick: { type: "boolean", default: false },
     write: { type: "boolean" },
     "no-write": { type: "boolean", default: false },
@@ -38,7 +41,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--quick] [--write | --no-write]\n`);
+  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--rows a,c,c2,f,d,e,Lc,Lc2,Lf,Ld,Le] [--quick] [--write | --no-write]\n`);
   process.exit(0);
 }
 const only = new Set((values.only ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean));
@@ -49,7 +52,9 @@ for (const s of only) {
   }
 }
 const quick = values.quick;
-const write = !values["no-write"] && (values.write ?? !quick);
+const rowIds = values.rows ? new Set(values.rows.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
+// A subset of rows is a look, not a result: written only when asked.
+const write = !values["no-write"] && (values.write ?? (!quick && !rowIds));
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
 /** The code measured: commit, and whether the work tree differed from it. */
@@ -74,6 +79,7 @@ async function main(): Promise<void> {
     log("routing cost: worker modules in a separate Node process");
     sections.push(await runRoutingInChild({ quick, log }));
   }
+  if (only.has("steering")) sections.push(await runSteering({ quick, log }));
   if (only.has("gateway")) {
     log("gateway routing cost: worker modules in this process");
     sections.push(await runGateway({ quick, log }));
@@ -90,6 +96,7 @@ async function main(): Promise<void> {
         threads: 1,
         addressBase: "127.18.50",
         log,
+        ...(rowIds ? { rows: rowIds } : {}),
       })),
     );
     await cleanupAll(); // origins, nginx and workers from this section

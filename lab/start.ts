@@ -4,7 +4,7 @@
 //
 //   npm start [-- --port 8787] [--host 127.0.0.1] [--address-base 127.0.0]
 //             [--healthz-port 10256] [--api-port 0] [--state-dir .edgelb]
-//             [--kubeconfig ~/.kube/config]
+//             [--kubeconfig ~/.kube/config] [--clusters 2]
 //
 // Exit codes: 0 stopped by a signal, 1 could not start (one line on stderr),
 // 2 bad flags.
@@ -46,6 +46,14 @@ const program = new Command("npm start --")
       "EDGELB_DEMO_KUBECONFIG",
     ),
   )
+  .addOption(
+    new Option("--clusters <n>", "simulated clusters behind the one worker (2–4: multi-cluster steering and failover, see docs/multi-cluster.md)")
+      .argParser((v) => {
+        if (!/^[1-4]$/.test(v)) throw new InvalidArgumentError(`"${v}" must be 1 to 4`);
+        return Number(v);
+      })
+      .default(1),
+  )
   .addOption(new Option("--gate", "put a node gate (edgelb-node-gate) in front of every simulated node: the worker signs each request (docs/gate.md)"))
   .addOption(new Option("--log-level <level>", "agent log level").choices(["debug", "info", "warn", "error"]).default("info"))
   .exitOverride()
@@ -60,6 +68,7 @@ interface Flags {
   stateDir: string;
   kubeconfig?: string;
   logLevel: string;
+  clusters: number;
   gate?: boolean;
 }
 
@@ -75,7 +84,9 @@ try {
 
 const out = terminalOutput();
 
-let demo: Demo | undefined;
+let demo: Pick<Demo, "stop"> | undefined;
+/** What to print once everything is up (the single- or the multi-cluster lab's instructions). */
+let ready: () => string[] = () => [];
 let stopping = false;
 
 async function shutdown(signal: string): Promise<void> {
@@ -130,20 +141,49 @@ try {
     ];
     for (const f of files) rmSync(f, { force: true });
   });
-  const { startDemo } = await import("./demo/demo.ts");
-  demo = await startDemo({
-    host: flags.host,
-    port: flags.port,
-    addressBase: flags.addressBase,
-    healthzPort: flags.healthzPort,
-    apiPort: flags.apiPort,
-    stateDir: flags.stateDir,
-    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
-    agentLog: agentLogger(out, flags.logLevel),
-    ...(flags.gate ? { gate: {} } : {}),
-    onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
-    onSimulator: (level, text) => demoLog(out, level, text),
-  });
+  if (flags.clusters > 1) {
+    if (flags.kubeconfig) throw new DemoError("--clusters runs simulated clusters only; drop --kubeconfig");
+    if (flags.gate) throw new DemoError("--clusters does not combine with --gate yet; drop one of them");
+    const { startMultiClusterDemo, multiClusterInstructions } = await import("./demo/multi-cluster.ts");
+    const multi = await startMultiClusterDemo({
+      clusters: flags.clusters,
+      host: flags.host,
+      port: flags.port,
+      addressBase: flags.addressBase,
+      healthzPort: flags.healthzPort,
+      stateDir: flags.stateDir,
+      agentLog: agentLogger(out, flags.logLevel),
+      onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
+      onSimulator: (level, text) => demoLog(out, level, text),
+    });
+    demo = multi;
+    ready = () => {
+      multi.startupMs = Math.round(process.uptime() * 1000);
+      return multiClusterInstructions(multi, out);
+    };
+  } else {
+    const { startDemo } = await import("./demo/demo.ts");
+    const single = await startDemo({
+      host: flags.host,
+      port: flags.port,
+      addressBase: flags.addressBase,
+      healthzPort: flags.healthzPort,
+      apiPort: flags.apiPort,
+      stateDir: flags.stateDir,
+      ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+      agentLog: agentLogger(out, flags.logLevel),
+      ...(flags.gate ? { gate: {} } : {}),
+      onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
+      onSimulator: (level, text) => demoLog(out, level, text),
+    });
+    demo = single;
+    const { instructions } = await import("./demo/instructions.ts");
+    ready = () => {
+      // What the user waited for: from the process start, module loading included.
+      single.startupMs = Math.round(process.uptime() * 1000);
+      return instructions(single, out);
+    };
+  }
 } catch (err) {
   if (err instanceof PortInUseError || err instanceof DemoError) {
     process.stderr.write(`edgelb demo: ${err.message}\n`);
@@ -154,9 +194,4 @@ try {
 }
 
 keepOnlyOurSignalHandlers();
-{
-  const { instructions } = await import("./demo/instructions.ts");
-  // What the user waited for: from the process start, module loading included.
-  demo.startupMs = Math.round(process.uptime() * 1000);
-  for (const line of instructions(demo, out)) out.line(line);
-}
+for (const line of ready()) out.line(line);

@@ -174,6 +174,8 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       addressFamily: config.addressFamily,
       allowPrivateAddresses: config.allowPrivateAddresses,
       allowedHostnames: config.allowedHostnames,
+      region: config.region,
+      location: config.location,
       origins: config.origins,
       pacer: {
         quietMs: config.coalesceMs,

@@ -54,6 +54,10 @@ export interface AgentConfig {
   takeOver?: boolean | undefined;
   logFormat: "json" | "pretty";
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  /** --region: a label for where the cluster runs, carried in the snapshot (steering, status page). */
+  region?: string | undefined;
+  /** --location LAT,LON: the cluster's coordinates, for proximity steering at the edge. */
+  location?: { lat: number; lon: number } | undefined;
 }
 
 export const DEFAULTS = {

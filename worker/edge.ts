@@ -11,7 +11,7 @@ import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
-import { LocationCopy, type LocationCache } from "./config/location/index.ts";
+import { DEFAULT_INSTANCE, LocationCopy, type LocationCache } from "./config/location/index.ts";
 import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
@@ -27,6 +27,11 @@ import { requestIdOf } from "./proxy/headers.ts";
 import { GateSigner, readGateKeys, type GateKeyVars } from "./sign/index.ts";
 import { enforceSourceRanges } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
+import { ClaimLog, type HostClaims } from "./steering/claims.ts";
+import { clientPlace } from "./steering/geo.ts";
+import { clusterFacts, requestCf, steerRequest, type SteeringDeps } from "./steering/request.ts";
+import { steer, type ClientPlace } from "./steering/index.ts";
+import { loadSteering, type SteeringState } from "./steering/store.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
 
 const CONTROL_PREFIX = "/__edgelb";
@@ -102,7 +107,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     ttlMs: settings.cacheTtlMs,
     log,
     now,
-    ...(opts.cache ? { location: new LocationCopy(opts.cache) } : {}),
+    ...(opts.cache ? { location: new LocationCopy(opts.cache, instanceOf(opts.env)) } : {}),
     ...(fastPath(opts, settings.fastCheckMs, now, log)),
   });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
@@ -133,7 +138,38 @@ export function createEdge(opts: EdgeOptions): Edge {
     clientBodyTimeoutMs: clientBodyTimeoutMs((opts.env as { EDGELB_CLIENT_BODY_TIMEOUT_MS?: string }).EDGELB_CLIENT_BODY_TIMEOUT_MS),
   };
 
-  const status = (): EdgeStatus => edgeStatus({ config, health, inFlight, now, startedAt, settings });
+  // Steering (worker/steering): loaded with the first request (it may read the last good setting from KV).
+  const steeringVars = opts.env;
+  const localMode = steeringVars.EDGELB_LOCAL_MODE?.trim().toLowerCase() === "true";
+  if (localMode) log("warn", "settings.local_mode", { problem: `EDGELB_LOCAL_MODE is on: the ${"x-edgelb-test-cf"} header overrides request.cf; never set it in production` });
+  const staleAfterMs = staleAfter(steeringVars.EDGELB_STALE_AFTER, log);
+  let steeringLoad: Promise<SteeringState> | undefined;
+  let steeringState: SteeringState | undefined;
+  let claimLog: ClaimLog | undefined;
+  const steeringDeps: SteeringDeps = {
+    steering: { exact: new Map(), wildcard: new Map(), rules: [] },
+    staleAfterMs,
+    localMode,
+    cluster: (name) => {
+      const s = config.cluster(name);
+      return s?.snapshot ? { loadedAt: s.loadedAt, location: s.snapshot.location } : undefined;
+    },
+    now,
+    random: opts.random ?? Math.random,
+  };
+  const steeringReady = async (waitUntil: (p: Promise<unknown>) => void): Promise<ClaimLog> => {
+    if (claimLog) return claimLog;
+    steeringLoad ??= loadSteering(steeringVars.EDGELB_STEERING, settings.clusters, opts.env.EDGELB_KV, log, waitUntil);
+    steeringState = await steeringLoad;
+    steeringDeps.steering = steeringState.steering;
+    return (claimLog ??= new ClaimLog(steeringState.steering, log));
+  };
+
+  const status = (request?: Request): EdgeStatus => {
+    const base = edgeStatus({ config, health, inFlight, now, startedAt, settings });
+    const sample = clientPlace(request ? requestCf(request, localMode) : undefined);
+    return { ...base, steering: steeringStatus(claimLog?.check(config.routes) ?? [], steeringState, steeringDeps, sample, config) };
+  };
 
   const app = new Hono();
   // Hands a background refresh to the runtime so it may outlive the response;
@@ -188,11 +224,13 @@ export function createEdge(opts: EdgeOptions): Edge {
       if (isControlPath(c.req.path)) {
         // Loaded first, so the status of a fresh isolate shows the snapshots (or why KV failed).
         await config.ready(background(c));
+        await steeringReady(background(c));
         return toControl(c);
       }
       return notServed(c, host, lookupHost(config.routes, host));
     }
     await config.ready(background(c));
+    const claims = await steeringReady(background(c));
     const route = lookupHost(config.routes, host);
     // Gateway API hostnames: an exact one beats a Service's wildcard; a Service's own name beats any route.
     const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
@@ -204,9 +242,24 @@ export function createEdge(opts: EdgeOptions): Edge {
       return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
     }
     if (route && !isWorkersDev(host)) {
-      const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
+      // Logs a cluster's refused claim on a hostname once, when the index changes.
+      claims.check(config.routes);
+      const steered = steerRequest(config.routes, route, host, c.req.raw, steeringDeps);
+      if (!steered) {
+        const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
+        if (denied) return denied;
+        return proxy(c.req.raw, route, deps);
+      }
+      if (steered.routes.length === 0) {
+        const requestId = requestIdOf(c.req.raw);
+        log("info", "steering.no_cluster", { requestId, host: host.slice(0, 253), skipped: steered.decision.skipped });
+        return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
+      }
+      if (steered.decision.failedOpen) log("warn", "steering.fail_open", { host: host.slice(0, 253), skipped: steered.decision.skipped });
+      const first = steered.routes[0]!;
+      const denied = enforceSourceRanges(first.sourceRanges, c.req.raw);
       if (denied) return denied;
-      return proxy(c.req.raw, route, deps);
+      return proxy(c.req.raw, first, deps, { next: steered.routes.slice(1), pin: steered.pin });
     }
     if (config.unavailableFor() !== undefined) return unavailable(c, host);
     return notServed(c, host, route);
@@ -261,7 +314,25 @@ export interface ServiceStatus {
   endpoints?: { node: string; weight: number; healthy: boolean }[];
 }
 
+/** A hostname several clusters claim (or a steering rule covers): who serves, in what order for a sample client, who is skipped and why. */
+export interface HostnameStatus extends HostClaims {
+  /** With a steering rule: the order for the sample client (the status request's own location). */
+  order?: string[];
+  skipped?: { cluster: string; reason: string }[];
+}
+
+export interface SteeringStatus {
+  source: string;
+  error: string | null;
+  warnings: string[];
+  staleAfterSeconds: number | null;
+  /** The client place the orders below are for: the status request's own (request.cf). */
+  sample: ClientPlace;
+  hostnames: HostnameStatus[];
+}
+
 export interface EdgeStatus {
+  steering?: SteeringStatus;
   now: string;
   isolateStartedAt: string;
   settings: { clusters: string[]; cacheTtlSeconds: number; transport: string; requestLogs: boolean };
@@ -274,6 +345,8 @@ export interface EdgeStatus {
     checkedAt: string | null;
     source: string | null;
     lastError: string | null;
+    /** How the edge reaches this cluster's nodes: direct (nodeIP:NodePort) or through the node gate. */
+    origins: { mode: "direct" } | { mode: "gate"; port: number };
     nodes: NodeStatus[];
     services: ServiceStatus[];
   }[];
@@ -354,6 +427,7 @@ function edgeStatus(s: {
         checkedAt: iso(c.checkedAt),
         source: c.source ?? null,
         lastError: c.lastError ?? null,
+        origins: snap?.origins ?? { mode: "direct" },
         nodes,
         services: (snap?.services ?? []).map((svc): ServiceStatus => {
           const ejected = ejectedAt.get(svc.nodePort);
@@ -388,11 +462,72 @@ function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log:
   const ns = opts.env.EDGELB_GENERATIONS;
   if (!ns || intervalMs <= 0) return {};
   const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
-  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), intervalMs, now, log }) };
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), instance: instanceOf(opts.env), intervalMs, now, log }) };
+}
+
+/**
+ * This deployment's identity in the zone's shared cache: EDGELB_INSTANCE, else the generations
+ * object's id (derived from the worker's own Durable Object namespace, so different per deployment),
+ * else DEFAULT_INSTANCE (then two deployments on one zone need EDGELB_INSTANCE set; docs/worker.md).
+ */
+export function instanceOf(env: Partial<Env>): string {
+  const named = env.EDGELB_INSTANCE?.trim();
+  if (named) return named;
+  const ns = env.EDGELB_GENERATIONS;
+  if (ns) {
+    try {
+      return `do-${ns.idFromName(GENERATIONS_OBJECT).toString()}`;
+    } catch {
+      // fall through
+    }
+  }
+  return DEFAULT_INSTANCE;
 }
 
 /** EDGELB_CLIENT_BODY_TIMEOUT_MS: the client-body idle timeout (default 60 s). */
 function clientBodyTimeoutMs(v: string | undefined): number | undefined {
   const n = Number(v);
   return v !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+function staleAfter(raw: string | undefined, log: Logger): number | undefined {
+  if (raw === undefined || raw.trim() === "" || raw.trim() === "0") return undefined;
+  const n = Number(raw);
+  if (Number.isFinite(n) && n > 0) return n * 1000;
+  log("warn", "settings.invalid", { problem: `EDGELB_STALE_AFTER "${raw}" is not a number of seconds; clusters are never skipped as stale` });
+  return undefined;
+}
+
+function steeringStatus(
+  claims: HostClaims[],
+  state: SteeringState | undefined,
+  deps: SteeringDeps,
+  sample: ClientPlace,
+  config: ConfigStore,
+): SteeringStatus {
+  const hostnames = claims.map((h): HostnameStatus => {
+    if (!h.steering) return h;
+    const rule = state?.steering.rules.find((r) => r.pattern === h.steering!.pattern);
+    if (!rule) return h;
+    // The claims as the router sees them: each cluster's route for this pattern.
+    const routes = claimRoutes(config, h.pattern);
+    const d = steer(rule, routes, (name) => clusterFacts(deps, name), sample, () => 0.5);
+    return { ...h, order: d.order.map((r) => r.cluster), skipped: d.skipped };
+  });
+  return {
+    source: state?.source ?? "none",
+    error: state?.error ?? null,
+    warnings: state?.warnings ?? [],
+    staleAfterSeconds: deps.staleAfterMs === undefined ? null : deps.staleAfterMs / 1000,
+    sample,
+    hostnames,
+  };
+}
+
+function claimRoutes(config: ConfigStore, pattern: string): Route[] {
+  const index = config.routes;
+  const claimed = index.claims.get(pattern);
+  if (claimed) return [...claimed];
+  const owner = pattern.startsWith("*.") ? index.wildcard.get(pattern.slice(2)) : index.exact.get(pattern);
+  return owner ? [owner] : [];
 }

@@ -1,7 +1,7 @@
 // One bench row's worker in plain workerd (`workerd serve` with a capnp
 // config), no Miniflare entry layer: the runtime the issue compares in. Every
 // row is started the same way: the entry bundled by `wrangler deploy --dry-run`
-// (the exact artifact a deploy uploads, esbuild with keep_names), the
+// (the exact artifact a deploy uploads, with wrangler.toml's keep_names = false), the
 // compatibility date and flags and [vars] of wrangler.toml plus the row's
 // vars, an optional in-memory KV namespace, one workerd process per row so its
 // CPU time (/proc/<pid>/stat) belongs to that row alone.
@@ -48,6 +48,8 @@ export interface PlainWorkerOptions {
   /** Listen address; default 127.0.0.1. */
   host?: string;
   startTimeoutMs?: number;
+  /** Open workerd's inspector (CPU profiles: bench/profile.ts) on this address:port. */
+  inspectorAddr?: string;
 }
 
 export interface PlainWorker {
@@ -173,7 +175,7 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
         listen: `${host}:0`,
       }),
     );
-    const child = spawn(workerdBinary, ["serve", configPath, "--control-fd=3"], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "pipe"] });
+    const child = spawn(workerdBinary, ["serve", configPath, "--control-fd=3", ...(o.inspectorAddr ? [`--inspector-addr=${o.inspectorAddr}`] : [])], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "pipe"] });
     const stopChild = track(`workerd ${o.name}`, () => killChild(child), () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });

@@ -39,6 +39,12 @@
  *     EndpointSlice (one endpoint per pod, nodeName set) and v1 Endpoints, and waits until
  *     the nodes answer accordingly; placePods(svc, []) empties it;
  *   - await cluster.settled() waits until nodes reflect the store (after direct writes).
+ *   - apps/v1 Deployments work as on a real cluster (lab/cluster/workloads/): ReplicaSets,
+ *     pods spread over schedulable nodes, Ready after podStartupMs, terminating ones serving
+ *     for podDrainMs, EndpointSlices from selectors; each NodePort then forwards like
+ *     kube-proxy to those pods (echo app with pod/node/version; `kubectl logs`) and refuses
+ *     connections when none serves (Local: none on that node). A Service no workload's pods
+ *     ever matched keeps the stand-in above (every node answers; placePods places pods).
  *   - await cluster.addNode() / cluster.removeNode("node-3"): node process + Node object;
  *     cluster.setNodeReady("node-2", false) flips the Node's Ready condition.
  *
@@ -58,7 +64,9 @@ import type { Obj } from "./api/selectors.ts";
 import { ApiServer } from "./api/server.ts";
 import type { NodePortRange } from "./api/service.ts";
 import type { Store } from "./api/store.ts";
-import { SimNode } from "./sim-node.ts";
+import { SimNode, type PodEndpoint, type PortRoute } from "./sim-node.ts";
+import { SIM_SLICE } from "./workloads/plan.ts";
+import { versionOf, Workloads } from "./workloads/index.ts";
 
 export interface ClusterOptions {
   /** How many nodes to start (default 3). */
@@ -87,6 +95,10 @@ export interface ClusterOptions {
   minRequestTimeoutSeconds?: number;
   /** Create default/kubernetes (ClusterIP 10.96.0.1:443) like every real cluster has (default true). */
   kubernetesService?: boolean;
+  /** How long a Deployment's new pod takes to become Ready (default 500 ms). */
+  podStartupMs?: number;
+  /** How long a terminating pod keeps serving before it exits (default 2 s, capped by its grace period). */
+  podDrainMs?: number;
 }
 
 export interface ServiceRef {
@@ -115,6 +127,8 @@ export class SimCluster {
   private podIp = 1;
   private stopped = false;
   private failures: unknown[] = [];
+  /** Deployment, ReplicaSet and EndpointSlice controllers, kubelets: lab/cluster/workloads/. */
+  workloads!: Workloads;
 
   private constructor(
     readonly api: ApiServer,
@@ -137,6 +151,7 @@ export class SimCluster {
       ...(opts.nodePortRange ? { nodePortRange: opts.nodePortRange } : {}),
       ...(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
       ...(opts.minRequestTimeoutSeconds ? { minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds } : {}),
+      podTermination: true,
     });
     if (opts.kubernetesService ?? true) {
       api.store.create(SERVICES, "default", {
@@ -159,6 +174,15 @@ export class SimCluster {
       const first = count > 0 ? await SimNode.start({ name: `${settings.namePrefix}1`, address: `${settings.addressBase}.${settings.firstHost}`, healthzPort }) : undefined;
       if (first) healthzPort = first.healthzPort;
       cluster = new SimCluster(api, token, kubeconfigPath, !opts.kubeconfigPath, healthzPort, settings);
+      const c = cluster;
+      c.workloads = new Workloads(api.store, {
+        ...(opts.podStartupMs !== undefined ? { podStartupMs: opts.podStartupMs } : {}),
+        ...(opts.podDrainMs !== undefined ? { podDrainMs: opts.podDrainMs } : {}),
+        allocateIp: () => c.allocatePodIp(),
+        hostIp: (name) => c.nodes.find((n) => n.name === name)?.address,
+      });
+      api.podLogs = (ns, pod, o) => c.workloads.podLog(ns, pod, o.tailLines);
+      if (first) first.onServedBy((ep, line) => c.workloads.log(ep.namespace, ep.pod, line));
       cluster.unsubscribe = api.store.subscribe((e) => {
         if (e.resource === SERVICES || e.resource === ENDPOINT_SLICES || e.resource === NODES) cluster!.kick();
       });
@@ -246,7 +270,7 @@ export class SimCluster {
   async addNode(opts: { name?: string; address?: string } = {}): Promise<SimNode> {
     const name = opts.name ?? `${this.opts.namePrefix}${this.nextIndex}`;
     const address = opts.address ?? `${this.opts.addressBase}.${this.nextHost}`;
-    const node = await SimNode.start({ name, address, healthzPort: this.healthzPort });
+    const node = await SimNode.start({ name, address, healthzPort: this.healthzPort, onServed: (ep, line) => this.workloads.log(ep.namespace, ep.pod, line) });
     await this.adopt(node);
     return node;
   }
@@ -333,7 +357,7 @@ export class SimCluster {
     const ready = opts.ready ?? true;
     const owner = "edgelb.sim/service";
     for (const p of this.store.list(PODS, namespace).items) {
-      if (p.metadata.labels?.[owner] === ref.name) this.store.delete(PODS, namespace, p.metadata.name);
+      if (p.metadata.labels?.[owner] === ref.name) this.store.delete(PODS, namespace, p.metadata.name, { gracePeriodSeconds: 0 });
     }
     // The endpoint controllers always write the port name, "" when unnamed
     // (kubectl describe dereferences it).
@@ -344,8 +368,7 @@ export class SimCluster {
     }));
     const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     const pods = nodeNames.map((nodeName) => {
-      const n = this.podIp++;
-      const ip = `10.244.${Math.floor(n / 250) % 250}.${(n % 250) + 2}`;
+      const ip = this.allocatePodIp();
       const pod = this.store.create(PODS, namespace, {
         metadata: { name: `${ref.name}-${randomBytes(3).toString("hex")}`, labels: { ...svc.spec?.selector, [owner]: ref.name } },
         spec: { nodeName, containers: [{ name: "app", image: "edgelb/sim-app:1", ports: ports.map((p: Obj) => ({ containerPort: p.port, protocol: p.protocol })) }] },
@@ -401,6 +424,12 @@ export class SimCluster {
     return out;
   }
 
+  /** The next pod IP (10.244.0.0/16). */
+  allocatePodIp(): string {
+    const n = this.podIp++;
+    return `10.244.${Math.floor(n / 250) % 250}.${(n % 250) + 2}`;
+  }
+
   // ---- the node-side simulator (kube-proxy's view of the store) ----
 
   private kick(): void {
@@ -421,6 +450,7 @@ export class SimCluster {
 
   /** Resolves once every node serves what the store says (NodePorts, health-check ports). */
   async settled(): Promise<void> {
+    await this.workloads?.settled();
     while (this.queue.busy || this.queue.dirty) {
       if (!this.queue.busy) this.kick();
       await this.queue.running;
@@ -445,6 +475,37 @@ export class SimCluster {
       const n = nodeObjects.get(name);
       return !n || (!n.metadata.deletionTimestamp && !(n.spec?.taints ?? []).some((t: Obj) => t.key === "ToBeDeletedByClusterAutoscaler"));
     };
+    // kube-proxy's choice per node for Services the endpoint controller manages:
+    // ready endpoints (only local ones for Local), else serving-and-terminating
+    // ones (KEP-1669); none: the NodePort refuses connections.
+    const managed = new Map<string, Obj>();
+    for (const sl of slices) if (sl.metadata.labels?.[SIM_SLICE]) managed.set(`${sl.metadata.namespace}/${sl.metadata.labels["kubernetes.io/service-name"]}`, sl);
+    const pods = new Map(managed.size ? this.store.list(PODS).items.map((p) => [p.metadata.uid, p]) : []);
+    const routed = new Map<number, { policy: string; endpoints: (PodEndpoint & { ready: boolean; serving: boolean })[] }>();
+    for (const s of services) {
+      const slice = managed.get(`${s.metadata.namespace}/${s.metadata.name}`);
+      if (!slice) continue;
+      const endpoints = ((slice.endpoints ?? []) as Obj[]).map((e) => {
+        const pod = pods.get(e.targetRef?.uid);
+        return {
+          namespace: s.metadata.namespace,
+          pod: e.targetRef?.name ?? "",
+          node: e.nodeName ?? "",
+          ip: e.addresses?.[0] ?? "",
+          version: pod ? versionOf(pod) : "",
+          ready: e.conditions?.ready !== false,
+          serving: e.conditions?.serving !== false,
+        };
+      });
+      for (const p of s.spec?.ports ?? []) if (p.nodePort) routed.set(p.nodePort, { policy: s.spec?.externalTrafficPolicy ?? "Cluster", endpoints });
+    }
+    const routeFor = (port: number, node: string): PortRoute => {
+      const r = routed.get(port)!;
+      const scope = r.policy === "Local" ? r.endpoints.filter((e) => e.node === node) : r.endpoints;
+      const ready = scope.filter((e) => e.ready);
+      const chosen = ready.length ? ready : scope.filter((e) => e.serving);
+      return { endpoints: chosen.map(({ ready: _r, serving: _s, ...e }) => e) };
+    };
     const localReady = (svc: Obj, node: string) =>
       slices
         .filter((sl) => sl.metadata.namespace === svc.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name)
@@ -456,7 +517,12 @@ export class SimCluster {
         node.setEligible(eligible(node.name));
         const served = new Set(node.servedPorts());
         const work: Promise<unknown>[] = [];
-        for (const p of nodePorts) if (!served.has(p)) work.push(node.servePort(p));
+        for (const p of nodePorts) {
+          const route = routed.has(p) ? routeFor(p, node.name) : undefined;
+          const same = JSON.stringify(route) === JSON.stringify(node.route(p));
+          if (!served.has(p)) work.push(node.setRoute(p, route).then(() => node.servePort(p)));
+          else if (!same) work.push(node.setRoute(p, route));
+        }
         for (const p of served) if (!nodePorts.has(p)) work.push(node.unservePort(p));
         for (const [port, svc] of hc) work.push(node.setLocalEndpoints(port, localReady(svc, node.name), { namespace: svc.metadata.namespace, name: svc.metadata.name }));
         for (const port of this.hcPortsOf(node)) if (!hc.has(port)) work.push(node.removeHealthCheckPort(port));
@@ -476,6 +542,7 @@ export class SimCluster {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe();
+    await this.workloads?.stop();
     await this.queue.running.catch(() => {});
     await Promise.all(this.nodes.splice(0).map((n) => n.stop()));
     await this.api.stop();

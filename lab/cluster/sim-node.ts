@@ -18,12 +18,34 @@ export interface NodeBehavior {
   status?: number;
 }
 
+/** A pod behind a NodePort, as kube-proxy on this node would pick it. */
+export interface PodEndpoint {
+  namespace: string;
+  pod: string;
+  /** The node the pod runs on (kube-proxy forwards across nodes for Cluster). */
+  node: string;
+  ip: string;
+  version: string;
+}
+
+/**
+ * What a NodePort forwards to. Without a route the node answers for the
+ * Service itself (the stand-in app, for Services no workload backs); with
+ * one, it forwards to the listed pods and refuses connections when there are
+ * none, like kube-proxy's REJECT rule.
+ */
+export interface PortRoute {
+  endpoints: PodEndpoint[];
+}
+
 export interface SimNodeOptions {
   name: string;
   /** A loopback address of its own, e.g. 127.0.0.11. */
   address: string;
   /** kube-proxy's healthz port (10256 on a real node); 0 picks a free one. */
   healthzPort?: number;
+  /** Told of each request a pod answered (its log line). */
+  onServed?: (endpoint: PodEndpoint, line: string) => void;
 }
 
 const ECHO_LIMIT = 64 * 1024;
@@ -79,6 +101,9 @@ export class SimNode {
   private healthy = true;
   private eligible = true;
   private readonly nodePorts = new Map<number, Listener>();
+  private readonly routes = new Map<number, PortRoute>();
+  private readonly turn = new Map<number, number>();
+  private onServed: SimNodeOptions["onServed"];
   private readonly hcPorts = new Map<number, { listener: Listener; count: number; service: { namespace: string; name: string } }>();
   private readonly healthz: Listener;
   private readonly wss = new WebSocketServer({ noServer: true });
@@ -87,6 +112,7 @@ export class SimNode {
   private constructor(opts: SimNodeOptions) {
     this.name = opts.name;
     this.address = opts.address;
+    this.onServed = opts.onServed;
     this.healthz = new Listener(opts.address, opts.healthzPort ?? 10256, (req, res) =>
       this.answerHealthz(req, res),
     );
@@ -120,13 +146,13 @@ export class SimNode {
   async servePort(port: number): Promise<number> {
     const existing = this.nodePorts.get(port);
     if (existing) return existing.port;
-    const listener = new Listener(
+    const listener: Listener = new Listener(
       this.address,
       port,
-      (req, res) => this.answerApp(req, res),
+      (req, res) => this.answerApp(req, res, listener.port),
       (req, socket, head) => this.upgrade(req, socket, head),
     );
-    if (this.behavior.mode !== "refuse") await listener.open();
+    if (this.listens(port)) await listener.open();
     else if (port === 0) {
       // Needs a concrete port even while refusing: open once to learn it.
       await listener.open();
@@ -138,9 +164,35 @@ export class SimNode {
 
   async unservePort(port: number): Promise<void> {
     const l = this.nodePorts.get(port);
+    this.routes.delete(port);
     if (!l) return;
     this.nodePorts.delete(port);
     await l.close();
+  }
+
+  /** Whether the NodePort accepts connections: not while down, nor while its route has no pod. */
+  private listens(port: number): boolean {
+    const route = this.routes.get(port);
+    return this.behavior.mode !== "refuse" && (route === undefined || route.endpoints.length > 0);
+  }
+
+  /** Sets (or, with undefined, clears) where a NodePort forwards; opens or closes it to match. */
+  async setRoute(port: number, route: PortRoute | undefined): Promise<void> {
+    if (route) this.routes.set(port, route);
+    else this.routes.delete(port);
+    const l = this.nodePorts.get(port);
+    if (!l) return;
+    if (this.listens(port)) await l.open();
+    else await l.close();
+  }
+
+  /** Where each request a pod answered is reported (its log). */
+  onServedBy(fn: NonNullable<SimNodeOptions["onServed"]>): void {
+    this.onServed = fn;
+  }
+
+  route(port: number): PortRoute | undefined {
+    return this.routes.get(port);
   }
 
   servedPorts(): number[] {
@@ -153,7 +205,7 @@ export class SimNode {
     if (behavior.mode === "refuse") {
       await Promise.all([...this.nodePorts.values()].map((l) => l.close()));
     } else if (wasRefusing) {
-      await Promise.all([...this.nodePorts.values()].map((l) => l.open()));
+      await Promise.all([...this.nodePorts.entries()].filter(([p]) => this.listens(p)).map(([, l]) => l.open()));
     }
     if (behavior.mode !== "hang") {
       for (const res of this.hung) res.destroy();
@@ -258,8 +310,27 @@ export class SimNode {
     });
   }
 
-  private answerApp(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private answerApp(req: http.IncomingMessage, res: http.ServerResponse, port: number): void {
     res.setHeader("x-edgelb-node", this.name);
+    const route = this.routes.get(port);
+    let pod: PodEndpoint | undefined;
+    if (route) {
+      if (route.endpoints.length === 0) {
+        // Raced a route change: the listener is closing.
+        req.socket.destroy();
+        return;
+      }
+      const i = this.turn.get(port) ?? 0;
+      this.turn.set(port, i + 1);
+      pod = route.endpoints[i % route.endpoints.length]!;
+      res.setHeader("x-edgelb-pod", pod.pod);
+      const started = Date.now();
+      const ep = pod;
+      res.on("finish", () => {
+        const ua = req.headers["user-agent"] ?? "-";
+        this.onServed?.(ep, `${req.method} ${req.url} ${res.statusCode} host=${req.headers.host ?? "-"} via=${this.name} from=${req.socket.remoteAddress ?? "-"} ${Date.now() - started}ms ua=${JSON.stringify(ua)}`);
+      });
+    }
     const behavior = this.behavior;
     if (behavior.mode === "hang") {
       this.hung.add(res);
@@ -272,19 +343,19 @@ export class SimNode {
       res.writeHead(status, { "content-type": "text/plain" }).end(`${this.name}: simulated ${status}\n`);
       return;
     }
-    const run = () => this.route(req, res);
+    const run = () => this.serveApp(req, res, pod);
     if (behavior.mode === "slow") setTimeout(run, behavior.delayMs ?? 1000);
     else run();
   }
 
-  private route(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private serveApp(req: http.IncomingMessage, res: http.ServerResponse, pod: PodEndpoint | undefined): void {
     const url = new URL(req.url ?? "/", "http://node");
     const path = url.pathname;
     const statusMatch = /^\/status\/(\d{3})$/.exec(path);
     if (path === "/delay") {
       const ms = Number(url.searchParams.get("ms") ?? "0");
       url.pathname = "/";
-      setTimeout(() => this.echo(req, res, url), ms);
+      setTimeout(() => this.echo(req, res, url, pod), ms);
       return;
     }
     if (statusMatch) {
@@ -312,10 +383,10 @@ export class SimNode {
       });
       return;
     }
-    this.echo(req, res, url);
+    this.echo(req, res, url, pod);
   }
 
-  private echo(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+  private echo(req: http.IncomingMessage, res: http.ServerResponse, url: URL, pod?: PodEndpoint): void {
     const chunks: Buffer[] = [];
     let bytes = 0;
     req.on("data", (chunk: Buffer) => {
@@ -323,8 +394,11 @@ export class SimNode {
       if (bytes <= ECHO_LIMIT) chunks.push(chunk);
     });
     req.on("end", () => {
+      // A pod's echo says which pod, on which node, at which version; `via` is
+      // the node whose NodePort took the connection.
+      const who = pod ? { pod: pod.pod, namespace: pod.namespace, node: pod.node, via: this.name, version: pod.version } : { node: this.name };
       const body = JSON.stringify({
-        node: this.name,
+        ...who,
         /** The NodePort the request arrived on: which Service's port it was for. */
         port: req.socket.localPort,
         method: req.method,

@@ -17,13 +17,16 @@ import type { Obj } from "../cluster/api/selectors.ts";
 import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
 import { seedGatewayDemo } from "./gateway.ts";
-import { PODS_ANNOTATION, watchKnobs, type Knobs } from "./knobs.ts";
+import { watchKnobs, type Knobs } from "./knobs.ts";
+import { narrate } from "./narrate.ts";
 import { startDemoGates, type DemoGates } from "./gates.ts";
 import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
 
 export { DemoError, PortInUseError };
 
 export const DEMO_CLUSTER = "demo";
+/** Where the simulated cluster's Services without a hostname annotation are served: <name>.<namespace>.svc.localhost. */
+export const SIM_DEFAULT_DOMAIN = "svc.localhost";
 
 export interface DemoOptions {
   /** Worker listen address and port (default 127.0.0.1:8787; port 0 picks one). */
@@ -50,14 +53,20 @@ export interface DemoOptions {
   onSimulator?: (level: "info" | "warn", text: string) => void;
   /** How long to wait for each part to come up. */
   timeoutMs?: number;
+  /** Simulated pods: start-up until Ready, and how long a terminating one keeps serving. */
+  podStartupMs?: number;
+  podDrainMs?: number;
   /** Put a node gate in front of every simulated node (origins mode "gate", signed requests); the port, 0 = any. */
   gate?: { port?: number } | undefined;
 }
 
+/** A demo app: a Deployment of the echo app and its LoadBalancer Service. */
 export interface DemoService {
   name: string;
   hostname: string;
   policy: "Cluster" | "Local";
+  replicas: number;
+  /** Where its pods run once started (filled in by startDemo). */
   pods: string[];
 }
 
@@ -88,9 +97,28 @@ export interface Demo {
 }
 
 export const DEMO_SERVICES: DemoService[] = [
-  { name: "web", hostname: "web.localhost", policy: "Cluster", pods: ["node-1", "node-2", "node-3"] },
-  { name: "api", hostname: "api.localhost", policy: "Local", pods: ["node-1", "node-2"] },
+  { name: "web", hostname: "web.localhost", policy: "Cluster", replicas: 3, pods: [] },
+  { name: "api", hostname: "api.localhost", policy: "Local", replicas: 2, pods: [] },
 ];
+
+/** The echo image the demo's Deployments run (its tag is the version the echo reports). */
+export const DEMO_IMAGE = "edgelb/echo:1";
+
+function deploymentObject(s: DemoService): Obj {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: s.name, namespace: "default", labels: { app: s.name } },
+    spec: {
+      replicas: s.replicas,
+      selector: { matchLabels: { app: s.name } },
+      template: {
+        metadata: { labels: { app: s.name } },
+        spec: { containers: [{ name: "echo", image: DEMO_IMAGE, ports: [{ name: "http", containerPort: 8080 }] }] },
+      },
+    },
+  };
+}
 
 function serviceObject(s: DemoService): Obj {
   return {
@@ -100,7 +128,7 @@ function serviceObject(s: DemoService): Obj {
       name: s.name,
       namespace: "default",
       labels: { app: s.name },
-      annotations: { "edgelb.dev/hostnames": s.hostname, [PODS_ANNOTATION]: s.pods.join(",") },
+      annotations: { "edgelb.dev/hostnames": s.hostname },
     },
     spec: {
       type: "LoadBalancer",
@@ -237,6 +265,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
           healthzPort,
           apiPort: opts.apiPort ?? 0,
           kubeconfigPath,
+          ...(opts.podStartupMs !== undefined ? { podStartupMs: opts.podStartupMs } : {}),
+          ...(opts.podDrainMs !== undefined ? { podDrainMs: opts.podDrainMs } : {}),
         });
       } catch (err) {
         const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
@@ -294,9 +324,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     const workerUrl = edge.url;
 
     let knobs: Knobs | undefined;
-    const services = real ? [] : DEMO_SERVICES;
+    const services = real ? [] : DEMO_SERVICES.map((s) => ({ ...s, pods: [] as string[] }));
     if (cluster) {
-      for (const s of services) cluster.create(serviceObject(s));
+      for (const s of services) {
+        cluster.create(deploymentObject(s));
+        cluster.create(serviceObject(s));
+      }
       seedGatewayDemo(cluster); // lab/demo/gateway.ts: one Gateway, two HTTPRoutes
       knobs = watchKnobs(cluster, {
         info: (t) => opts.onSimulator?.("info", t),
@@ -304,6 +337,12 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       });
       const k = knobs;
       stops.push(() => k.stop());
+      // The controllers' steps, next to the agent's and worker's lines.
+      const unsubscribe = cluster.store.subscribe((e) => {
+        const line = narrate({ kind: e.resource.kind, type: e.type, object: e.object, previous: e.previous });
+        if (line) opts.onSimulator?.("info", line);
+      });
+      stops.push(async () => unsubscribe());
       await knobs.settled();
     }
 
@@ -315,7 +354,9 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       workerUrl,
       pushToken: token,
       // The simulated nodes only have InternalIPs; a real cluster's nodes may have both.
-      ...(real ? { onlyClass: true, defaultDomain: "localhost" } : { addressPreference: ["InternalIP"] }),
+      // Services without an edgelb.dev/hostnames annotation (kubectl expose) are
+      // <name>.<namespace>.svc.localhost (like cluster DNS), beside the demo apps' web.localhost.
+      ...(real ? { onlyClass: true, defaultDomain: "localhost" } : { addressPreference: ["InternalIP"], defaultDomain: SIM_DEFAULT_DOMAIN }),
       // A local demo's nodes have private or loopback addresses: expected, not warned about.
       allowPrivateAddresses: true,
       health: { mode: "kube-proxy", intervalMs: interval, timeoutMs: Math.round(interval / 2), rise: 2, fall: 2, healthzPort },
@@ -347,9 +388,19 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     if (real) {
       await until(() => agent.synced().then(() => true), "the agent to list Nodes, Services and EndpointSlices", timeoutMs);
     } else {
-      // Ready when the worker routes both Services to the nodes with their pods.
+      // Ready when the Deployments are and the worker routes both Services to the nodes with their pods.
       await until(
         async () => {
+          const c = cluster!;
+          for (const s of services) {
+            const d = c.get("Deployment", s.name);
+            if ((d.status?.availableReplicas ?? 0) < s.replicas) return undefined;
+            s.pods = c
+              .list("Pod", "default")
+              .filter((p) => p.metadata.labels?.app === s.name && !p.metadata.deletionTimestamp)
+              .map((p) => p.spec.nodeName as string)
+              .sort();
+          }
           const st = await workerStatus(workerUrl, readToken);
           const ok = services.every((s) => {
             const got = serviceNodes(st, s.name, DEMO_CLUSTER);

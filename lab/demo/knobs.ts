@@ -5,10 +5,12 @@
 //   kubectl annotate service api sim.edgelb.dev/pods=node-1,node-3 --overwrite
 //
 // A real cluster needs neither: nodes fail by themselves and a Deployment
-// places pods. The simulated cluster has no kubelet or scheduler, so these
-// annotations stand in for them. Level-triggered like the rest: every change
+// places pods. The simulated cluster runs Deployments too; the pods
+// annotation stays for Services no Deployment backs (it is refused, with a
+// warning, on one that a Deployment does: scale the Deployment instead). Level-triggered like the rest: every change
 // re-reads all Nodes and Services and applies what differs.
-import { NODES, SERVICES } from "../cluster/api/resources.ts";
+import { ENDPOINT_SLICES, NODES, SERVICES } from "../cluster/api/resources.ts";
+import { SIM_SLICE } from "../cluster/workloads/plan.ts";
 import type { Obj } from "../cluster/api/selectors.ts";
 import type { SimCluster } from "../cluster/cluster.ts";
 import type { NodeBehavior } from "../cluster/sim-node.ts";
@@ -107,6 +109,13 @@ export function watchKnobs(cluster: SimCluster, events: KnobEvents): Knobs {
       const id = `${svc.metadata.namespace}/${svc.metadata.name}`;
       if (raw === undefined || pods.get(id) === raw) continue;
       pods.set(id, raw);
+      const backed = cluster.store
+        .list(ENDPOINT_SLICES, svc.metadata.namespace)
+        .items.some((sl) => sl.metadata.labels?.[SIM_SLICE] && sl.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name);
+      if (backed) {
+        events.warn(`service ${id}: ${PODS_ANNOTATION} ignored: a Deployment's pods back this Service (kubectl scale deployment … instead)`);
+        continue;
+      }
       const parsed = parsePods(raw, names);
       if (!parsed.ok) {
         events.warn(`service ${id}: ${parsed.error}; keeping its pods where they are`);

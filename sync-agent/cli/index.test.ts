@@ -87,6 +87,27 @@ describe("cli", () => {
     expect(await usageError(["--cluster", "home", "--dry-run", "--kubeconfig", path.join(dir, "missing")])).toMatch(/cannot read it \(ENOENT\)/);
   });
 
+  it("reads --region and --location LAT,LON, from flags or the environment", async () => {
+    expect(await parse(["--cluster", "home", "--dry-run", "--region", "eu-central", "--location", "50.11, 8.68"])).toMatchObject({
+      region: "eu-central",
+      location: { lat: 50.11, lon: 8.68 },
+    });
+    expect(await parse(["--cluster", "home", "--dry-run"], { EDGELB_REGION: "us-east", EDGELB_LOCATION: "-33.87,151.21" })).toMatchObject({
+      region: "us-east",
+      location: { lat: -33.87, lon: 151.21 },
+    });
+    const none = await parse(["--cluster", "home", "--dry-run"]);
+    expect(none.region).toBeUndefined();
+    expect(none.location).toBeUndefined();
+  });
+
+  it("refuses a location or region the edge could not use, saying what is expected", async () => {
+    for (const bad of ["50.11", "8.68,50.11,1", "91,0", "0,181", "north,east", ",8"]) {
+      expect(await usageError(["--cluster", "home", "--dry-run", "--location", bad])).toMatch(/must be LAT,LON in degrees/);
+    }
+    expect(await usageError(["--cluster", "home", "--dry-run", "--region", "eu central"])).toMatch(/must be 1-63 letters/);
+  });
+
   it("needs no secrets for a dry run", async () => {
     const c = await parse(["--cluster", "home", "--dry-run"]);
     expect(c.dryRun).toBe(true);

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import * as v from "valibot";
-import { ClusterName } from "../../worker/snapshot/schema.ts";
+import { ClusterName, Region } from "../../worker/snapshot/schema.ts";
 import { DEFAULT_GATE_PORT } from "../../worker/snapshot/signing.ts";
 import { DEFAULTS, type AgentConfig, type SinkKind } from "../config.ts";
 import { defaultLogFormat } from "../log/index.ts";
@@ -260,6 +260,12 @@ export function addAgentOptions(cmd: Command): Command {
         .default(d.resyncMs, "10m")
         .env("EDGELB_RESYNC_PERIOD"),
     )
+    .addOption(new Option("--region <name>", "where this cluster runs, e.g. eu-central: shown at the edge and usable in steering").argParser(region).env("EDGELB_REGION"))
+    .addOption(
+      new Option("--location <lat,lon>", "this cluster's coordinates in degrees, e.g. 50.11,8.68: the edge's proximity steering sends clients to the nearest cluster")
+        .argParser(location)
+        .env("EDGELB_LOCATION"),
+    )
     .addOption(new Option("--dry-run", "compute and print what would be pushed and the diff; push nothing (env: EDGELB_DRY_RUN=true)"))
     .addOption(
       new Option("--take-over", "push even though the edge holds another cluster's snapshot under this --cluster name (that cluster is replaced; env: EDGELB_TAKE_OVER=true)"),
@@ -299,6 +305,25 @@ interface AgentFlags extends SinkFlags {
   takeOver?: boolean;
   logFormat?: "json" | "pretty";
   logLevel: AgentConfig["logLevel"];
+  region?: string;
+  location?: { lat: number; lon: number };
+}
+
+/** --region: the snapshot's Region rule, checked here so a typo stops the agent at start, not at the edge. */
+function region(value: string): string {
+  const v2 = value.trim();
+  if (!v.is(Region, v2)) throw new InvalidArgumentError(`"${value}" must be 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit`);
+  return v2;
+}
+
+/** --location LAT,LON in degrees (latitude first, like map services print them). */
+function location(value: string): { lat: number; lon: number } {
+  const parts = value.split(",").map((s) => s.trim());
+  const [lat, lon] = parts.map((s) => (s === "" ? NaN : Number(s)));
+  if (parts.length !== 2 || !Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat!) > 90 || Math.abs(lon!) > 180) {
+    throw new InvalidArgumentError(`"${value}" must be LAT,LON in degrees, latitude -90..90 and longitude -180..180, e.g. 50.11,8.68`);
+  }
+  return { lat: lat!, lon: lon! };
 }
 
 export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig {
@@ -345,6 +370,8 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     takeOver: o.takeOver ?? envBool(env, "EDGELB_TAKE_OVER") ?? false,
     logFormat: o.logFormat ?? defaultLogFormat(),
     logLevel: o.logLevel,
+    ...(o.region ? { region: o.region } : {}),
+    ...(o.location ? { location: o.location } : {}),
   };
 }
 

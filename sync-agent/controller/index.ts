@@ -307,7 +307,7 @@ export class Controller {
     const topo = computeTopology(state, this.opts);
     const gateway = state.gateway ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health, { defaultDomain: this.opts.defaultDomain, allowed: this.opts.allowedHostnames }) : undefined;
     this.deps.health.setTargets(gateway ? [...healthTargets(topo), ...gateway.targets] : healthTargets(topo));
-    const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster);
+    const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster, this.opts);
     if (gateway) {
       desired.body.gateway = gateway.resolution.section;
       desired.gateway = gateway;

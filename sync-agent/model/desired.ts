@@ -37,6 +37,9 @@ export interface DesiredOptions extends ServiceOptions {
   allowPrivateAddresses?: boolean | undefined;
   /** Cluster-wide patterns annotated hostnames must match (--allowed-hostnames). */
   allowedHostnames?: readonly string[] | undefined;
+  /** Where the cluster is (--region, --location): the edge steers by them. */
+  region?: string | undefined;
+  location?: { lat: number; lon: number } | undefined;
 }
 
 /** Probe results; undefined = not probed yet. */
@@ -242,7 +245,12 @@ export interface Desired {
   gateway?: GatewayEvaluation;
 }
 
-export function buildSnapshot(topo: Topology, health: HealthView, cluster: string): Desired {
+export function buildSnapshot(
+  topo: Topology,
+  health: HealthView,
+  cluster: string,
+  place: Pick<DesiredOptions, "region" | "location"> = {},
+): Desired {
   const pending: string[] = [];
   const nodeHealth = (name: string): boolean => {
     const h = health.node(name);
@@ -312,7 +320,14 @@ export function buildSnapshot(topo: Topology, health: HealthView, cluster: strin
     return out;
   });
   return {
-    body: { schema: SNAPSHOT_SCHEMA, cluster, nodes, services },
+    body: {
+      schema: SNAPSHOT_SCHEMA,
+      cluster,
+      ...(place.region ? { region: place.region } : {}),
+      ...(place.location ? { location: { lat: place.location.lat, lon: place.location.lon } } : {}),
+      nodes,
+      services,
+    },
     failOpen,
     failOpenServices,
     pending: [...new Set(pending)],

@@ -110,6 +110,14 @@ describe("npm start", () => {
     }
     expect(await answering("web.localhost")).toBe("node-1,node-2,node-3");
     expect(await answering("api.localhost")).toBe("node-1,node-2"); // Local: only nodes with pods
+
+    // The Local Service's Deployment scales to one pod: only its node serves; back to two, two nodes again.
+    await kubectl("scale", "deployment", "api", "--replicas=1");
+    await until(async () => (await kubectl("get", "pods", "-l", "app=api", "-o", "name")).trim().split("\n").length === 1, "one api pod");
+    const kept = (await kubectl("get", "pods", "-l", "app=api", "-o", "jsonpath={.items[0].spec.nodeName}")).trim();
+    await until(async () => (await answering("api.localhost")) === kept, `api traffic only to ${kept}, which keeps its pod`);
+    await kubectl("scale", "deployment", "api", "--replicas=2");
+    await until(async () => (await answering("api.localhost")) === "node-1,node-2", "api back on node-1 and node-2");
     expect(await kubectl("get", "service", "web", "-o", "jsonpath={.status.loadBalancer.ingress[0].hostname}")).toBe("web.localhost");
 
     // Cordon is not a load-balancer filter (upstream); the exclusion label is.
@@ -119,9 +127,6 @@ describe("npm start", () => {
     expect(await answering("api.localhost")).toBe("node-1");
     await demo.waitFor(/node node-2 is not a backend/, "the agent's log line about node-2", 5_000);
 
-    // The Local Service's pods move; its traffic follows.
-    await kubectl("annotate", "service", "api", "sim.edgelb.dev/pods=node-3,node-3", "--overwrite");
-    await until(async () => (await answering("api.localhost")) === "node-3", "api traffic to follow its pods to node-3");
 
     // A node goes down: requests keep succeeding (retried on another node),
     // the agent takes it out of rotation.

@@ -156,6 +156,38 @@ describe("the node gate", () => {
     }
   });
 
+  it("streams both ways: the NodePort's echo of a chunk arrives before the request body has ended", async () => {
+    const app = http.createServer((req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      req.on("data", (d: Buffer) => res.write(d));
+      req.on("end", () => res.end("end"));
+    });
+    await new Promise<void>((r) => app.listen(0, "127.23.1.15", r));
+    const appPort = (app.address() as AddressInfo).port;
+    const g = await gateFor("127.23.1.15", {}, KeyRing.of({ k1: SECRET_1 }));
+    try {
+      const sig = await signature({ address: "127.23.1.15", nodePort: appPort, method: "POST", target: "/duplex" });
+      const got = await new Promise<string>((resolve, reject) => {
+        const req = http.request({ host: "127.23.1.15", port: g.port, method: "POST", path: "/duplex", headers: { host: "app.example.com", [SIGNATURE_HEADER]: sig, "transfer-encoding": "chunked" }, agent: false }, (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => {
+            body += d;
+            // Only once "one" came back does the client send the rest: a gate that buffered would never answer.
+            if (body === "one") req.end("two");
+          });
+          res.on("end", () => resolve(body));
+        });
+        req.on("error", reject);
+        req.write("one");
+      });
+      expect(got).toBe("onetwoend");
+    } finally {
+      await g.close();
+      await new Promise((r) => app.close(r));
+    }
+  });
+
   it("connects to 127.0.0.1:<NodePort> in localhost mode", async () => {
     const app = http.createServer((req, res) => res.end(`local ${req.headers.host}`));
     await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));

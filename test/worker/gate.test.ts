@@ -54,6 +54,8 @@ describe("the edge in gate mode", () => {
       if (i % 2) expect(echo.body).toBe(`body ${i}`);
     }
     expect(seen.size).toBe(3);
+    // The status endpoint says how the cluster is reached.
+    expect(e.status().clusters[0]!.origins).toEqual({ mode: "gate", port: group.gatePort });
   });
 
   it("is refused by the gates (403) when the edge signs with another key", async () => {
@@ -105,9 +107,9 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
     }
     expect(seen.has(a)).toBe(false);
     expect(seen.get(b)! + seen.get(c)!).toBe(30);
-    const retries = e.logs.filter((l) => l.event === "proxy.retry");
-    expect(retries.length).toBe(3);
-    expect(retries.every((r) => r.node === a && r.kind === "ConnectError" && r.transport === "socket")).toBe(true);
+    // Three refused connections to a's gate eject it (retries elsewhere on a loaded machine are not this test's business).
+    const retries = e.logs.filter((l) => l.event === "proxy.retry" && l.node === a);
+    expect(retries.map((r) => [r.kind, r.transport])).toEqual(Array(3).fill(["ConnectError", "socket"]));
     const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
     expect(origin).toMatchObject({ ejected: true, consecutiveFailures: 3 });
   });
@@ -133,8 +135,8 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
       expect(res.status).toBe(200);
       expect(((await res.json()) as Echo).node).not.toBe(a);
     }
-    const retries = e.logs.filter((l) => l.event === "proxy.retry");
+    const retries = e.logs.filter((l) => l.event === "proxy.retry" && l.node === a);
     expect(retries.length).toBeGreaterThan(0);
-    expect(retries.every((r) => r.node === a && r.status === 502)).toBe(true);
+    expect(retries.every((r) => r.kind === "status" && r.status === 502)).toBe(true);
   });
 });

@@ -131,7 +131,7 @@ describe("chooseOrigin on a large route", () => {
     expect(chooseOrigin(r, ctx({ cookie: other })).origin!.key).toBe("c/n0:30080");
   });
 
-  it("merges several clusters' nodes and Local endpoints with their weights", () => {
+  it("keeps another cluster's claim on a hostname apart, with its Local endpoints and weights", () => {
     const east = snapshot("east", nodes(100, "e"), [
       { namespace: "d", name: "web", hostnames: ["web.example"], nodePort: 30080, policy: { algorithm: "weighted" } },
     ]);
@@ -148,14 +148,15 @@ describe("chooseOrigin on a large route", () => {
         ],
       },
     ]);
-    const r = lookupRoute(buildIndex([{ cluster: "east", snapshot: east }, { cluster: "west", snapshot: west }]), "web.example")!;
-    expect(r.size).toBe(102);
-    const seq = picks(r, ctx(), 1500);
-    const w1 = seq.filter((o) => o.key === "west/w1:31080").length;
-    // w1 weighs 50 against 100 east nodes of weight 1: a third of the picks.
-    expect(w1).toBe(500);
-    expect(seq.some((o) => o.node === "w2")).toBe(false);
-    expect(new Set(seq.map((o) => o.cluster))).toEqual(new Set(["east", "west"]));
+    // Clusters are never merged (worker/steering orders them): each claim is its own route.
+    const index = buildIndex([{ cluster: "east", snapshot: east }, { cluster: "west", snapshot: west }]);
+    expect(lookupRoute(index, "web.example")!.size).toBe(100);
+    const r = index.claims.get("web.example")![1]!;
+    expect(r.cluster).toBe("west");
+    expect(r.size).toBe(2);
+    const seq = picks(r, ctx(), 100);
+    // w2's endpoint is unhealthy: w1 takes everything.
+    expect(seq.every((o) => o.key === "west/w1:31080")).toBe(true);
     // A cookie naming the Local node of the second cluster pins it.
     const w1Origin = routeOrigins(r).find((o) => o.key === "west/w1:31080")!;
     expect(chooseOrigin(r, ctx({ cookie: cookieValue(w1Origin) })).origin!.key).toBe("west/w1:31080");

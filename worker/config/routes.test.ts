@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SNAPSHOT_SCHEMA, validateSnapshot, type Snapshot, type SnapshotInput } from "../snapshot/schema.ts";
-import { buildIndex, lookupRoute, normalizeHost, routeOrigins } from "./routes.ts";
+import { buildIndex, claimsOf, lookupRoute, normalizeHost, routeOrigins } from "./routes.ts";
 
 function parse(input: Omit<SnapshotInput, "schema" | "generation" | "publishedAt">): Snapshot {
   const r = validateSnapshot({ schema: SNAPSHOT_SCHEMA, generation: 1, publishedAt: "2026-01-01T00:00:00Z", ...input });
@@ -42,18 +42,30 @@ describe("route index", () => {
     { cluster: "west", snapshot: west },
   ]);
 
-  it("merges a hostname's origins across clusters; the first cluster's policy governs", () => {
+  it("serves a hostname several clusters claim from the first cluster; the others' claims stay apart", () => {
     const route = lookupRoute(index, "shop.example.com")!;
-    expect(route.services).toEqual([
-      { cluster: "east", id: "shop/web" },
-      { cluster: "west", id: "shop/web" },
-    ]);
+    expect(route.cluster).toBe("east");
+    expect(route.services).toEqual([{ cluster: "east", id: "shop/web" }]);
     expect(route.policy.algorithm).toBe("least-request");
     expect(routeOrigins(route).map((o) => [o.key, o.address, o.port, o.healthy])).toEqual([
       ["east/e1:30080", "192.0.2.1", 30080, true],
       ["east/e2:30080", "2001:db8::2", 30080, false],
-      ["west/w1:31080", "node-w1.example.net", 31080, true],
     ]);
+    const claims = claimsOf(index, route);
+    expect(claims.map((r) => r.cluster)).toEqual(["east", "west"]);
+    expect(claims[0]).toBe(route);
+    expect(routeOrigins(claims[1]!).map((o) => o.key)).toEqual(["west/w1:31080"]);
+    expect(claims[1]!.policy.algorithm).toBe("random");
+    // A hostname only one cluster claims has no claims entry.
+    expect(claimsOf(index, lookupRoute(index, "api.example.com")!)).toHaveLength(1);
+  });
+
+  it("orders claims by the cluster list, not by who pushed first", () => {
+    const reversed = buildIndex([
+      { cluster: "west", snapshot: west },
+      { cluster: "east", snapshot: east },
+    ]);
+    expect(lookupRoute(reversed, "shop.example.com")!.cluster).toBe("west");
   });
 
   it("uses only nodes with local endpoints for Local services, with their weights", () => {

@@ -89,9 +89,11 @@ export interface Backend {
 export interface Route {
   /** The hostname pattern that matched (exact name or `*.suffix`). */
   pattern: string;
+  /** The cluster whose Services serve this route (another cluster's claim is another route). */
+  cluster: string;
   /** namespace/name of each Service behind this hostname, prefixed by cluster. */
   services: { cluster: string; id: string }[];
-  /** The first Service's policy (cluster order of EDGELB_CLUSTERS) governs a merged route. */
+  /** The first Service's policy governs a route several Services share. */
   policy: ServicePolicy;
   /** One per Service, in order; their origins concatenated are the route's origins. */
   backends: Backend[];
@@ -106,12 +108,19 @@ export interface Route {
 }
 
 export interface RouteIndex {
+  /** The owner's route: the first cluster (EDGELB_CLUSTERS order) that claims the hostname. */
   exact: Map<string, Route>;
   /** Keyed by the suffix after `*.`: `*.example.com` → "example.com". */
   wildcard: Map<string, Route>;
+  /**
+   * Patterns claimed by more than one cluster → one route per cluster, in
+   * EDGELB_CLUSTERS order (the first is the owner's). Only a steering rule
+   * (worker/steering) lets the others serve; without one they are refused.
+   */
+  claims: Map<string, Route[]>;
 }
 
-export const EMPTY_INDEX: RouteIndex = { exact: new Map(), wildcard: new Map() };
+export const EMPTY_INDEX: RouteIndex = { exact: new Map(), wildcard: new Map(), claims: new Map() };
 
 /** The rendezvous identity of a node: cluster, name and address (a readdressed node is a new one). */
 export function nodeSeed(cluster: string, node: string, address: string): number {
@@ -234,11 +243,13 @@ export function serviceOrigins(cluster: string, snapshot: Snapshot, svc: Snapsho
 
 /**
  * Builds the index from the snapshots of the served clusters, in the order
- * given. A hostname served by several Services (in one or several clusters)
- * gets the union of their origins.
+ * given. Services of one cluster that share a hostname share a route (the
+ * union of their origins); another cluster's claim on it gets a route of its
+ * own in `claims`, never merged: a cluster cannot take over, or add its nodes
+ * to, a hostname that an earlier cluster serves.
  */
 export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[]): RouteIndex {
-  const index: RouteIndex = { exact: new Map(), wildcard: new Map() };
+  const index: RouteIndex = { exact: new Map(), wildcard: new Map(), claims: new Map() };
   for (const { cluster, snapshot } of snapshots) {
     const table = nodeTable(cluster, snapshot);
     const services = snapshot.services.map((svc) => ({ id: `${svc.namespace}/${svc.name}`, svc }));
@@ -258,8 +269,14 @@ export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[])
         const key = isWildcard ? host.slice(2) : host;
         let route = map.get(key);
         if (!route) {
-          route = { pattern: host, services: [], policy: svc.policy, backends: [], size: 0, healthyCount: 0, uniformWeights: true };
-          map.set(key, route);
+          map.set(key, (route = emptyRoute(host, cluster, svc.policy)));
+        } else if (route.cluster !== cluster) {
+          // Clusters come in order: this cluster's route, if any, is the last claim.
+          let claims = index.claims.get(host);
+          if (!claims) index.claims.set(host, (claims = [route]));
+          const last = claims[claims.length - 1]!;
+          if (last.cluster === cluster) route = last;
+          else claims.push((route = emptyRoute(host, cluster, svc.policy)));
         }
         route.services.push({ cluster, id });
         route.backends.push(backend);
@@ -271,6 +288,15 @@ export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[])
     }
   }
   return index;
+}
+
+function emptyRoute(pattern: string, cluster: string, policy: ServicePolicy): Route {
+  return { pattern, cluster, services: [], policy, backends: [], size: 0, healthyCount: 0, uniformWeights: true };
+}
+
+/** Every cluster's route for the pattern of `route` (the owner's), in cluster order. */
+export function claimsOf(index: RouteIndex, route: Route): readonly Route[] {
+  return index.claims.get(route.pattern) ?? [route];
 }
 
 /** A hostname listed twice (in any case) adds the Service once. */

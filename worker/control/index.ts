@@ -16,7 +16,8 @@ export interface ControlDeps {
   tokens: TokenTable;
   maxPushBytes: number;
   log: Logger;
-  status: () => unknown;
+  /** The isolate's status; the request gives the sample client place for steering orders. */
+  status: (request?: Request) => unknown;
   now?: () => number;
 }
 
@@ -63,7 +64,7 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
     return c.json({ error }, 403);
   };
 
-  app.get("/v1/status", (c) => refuseUnlessAllowed(c, "read-status") ?? c.json(deps.status()));
+  app.get("/v1/status", (c) => refuseUnlessAllowed(c, "read-status") ?? c.json(deps.status(c.req.raw)));
 
   const validName = (name: string) => v.safeParse(ClusterName, name).success;
   const badName = (name: string) =>

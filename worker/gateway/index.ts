@@ -65,6 +65,7 @@ export function buildGatewayIndex(snapshots: { cluster: string; snapshot: Snapsh
       const backend = serviceBackend(cluster, table, { ...b, hostnames: [] }, id);
       backends.set(backendKey(b), {
         pattern: `${id}:${b.port}`,
+        cluster,
         services: [{ cluster, id }],
         policy: b.policy,
         backends: [backend],

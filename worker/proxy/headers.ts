@@ -4,6 +4,8 @@
 // copied. Forwarding headers are then set from what the edge itself knows and
 // never taken from the client.
 
+import { isHttps } from "../transport/target/index.ts";
+
 /** RFC 9110 §7.6.1 connection-specific fields, plus the old proxy ones. */
 const HOP_BY_HOP = [
   "connection",
@@ -77,11 +79,12 @@ export interface EdgeFacts {
   requestId: string;
 }
 
-export function edgeFacts(request: Request, requestId: string, url = new URL(request.url)): EdgeFacts {
+export function edgeFacts(request: Request, requestId: string, url?: URL): EdgeFacts {
   return {
     clientIp: request.headers.get("cf-connecting-ip")?.trim() || undefined,
-    proto: url.protocol.replace(":", ""),
-    host: request.headers.get("host") ?? url.host,
+    // The runtime serialized request.url: its scheme is read without a URL parse.
+    proto: url ? url.protocol.replace(":", "") : isHttps(request.url) ? "https" : "http",
+    host: request.headers.get("host") ?? (url ?? new URL(request.url)).host,
     requestId,
   };
 }
@@ -171,9 +174,24 @@ function quoted(value: string): string {
   return `"${value.replace(/["\\]/g, "\\$&")}"`;
 }
 
-/** The headers the client receives from an origin's response. */
+/** Response fields the client never gets: connection-specific ones (RFC 9110 §7.6.1). */
+const RESPONSE_HOP_BY_HOP = new Set(HOP_BY_HOP);
+
+/**
+ * The headers the client receives from an origin's response: one pass over
+ * the origin's fields, hop-by-hop ones (and those its Connection names) left
+ * out, rather than a copy and a delete per name.
+ */
 export function clientResponseHeaders(response: Response, requestId: string): Headers {
-  const headers = stripHopByHop(new Headers(response.headers));
-  if (!headers.has("x-request-id")) headers.set("x-request-id", requestId);
+  const connection = response.headers.get("connection");
+  const named = connection === null ? undefined : new Set(connection.split(",").map((s) => s.trim().toLowerCase()));
+  const headers = new Headers();
+  let hasRequestId = false;
+  for (const [name, value] of response.headers) {
+    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    if (name === "x-request-id") hasRequestId = true;
+    headers.append(name, value);
+  }
+  if (!hasRequestId) headers.set("x-request-id", requestId);
   return headers;
 }

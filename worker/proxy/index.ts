@@ -13,6 +13,7 @@ import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
+import { pathAndQuery as pathAndQueryOf } from "../transport/target/index.ts";
 import { originURL } from "../transport/fetch/index.ts";
 import {
   ConnectError,
@@ -27,6 +28,19 @@ import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
+import { clusterPin, pinCookieName } from "../steering/request.ts";
+
+/**
+ * The other clusters that may serve this hostname (worker/steering), best
+ * first: the attempt loop moves to the next one when the current cluster has
+ * no usable node left or `attempts` tries in it failed, under the same retry
+ * rules. The first route's policy governs the whole request.
+ */
+export interface CrossCluster {
+  next: readonly Route[];
+  /** The cluster-pin cookie as the client sent it (cookie affinity stays in one cluster). */
+  pin: string | undefined;
+}
 
 export interface ProxyDeps {
   health: PassiveHealth;
@@ -59,14 +73,14 @@ function text(status: number, body: string, requestId: string, extra: Record<str
   });
 }
 
-export async function proxy(request: Request, route: Route, deps: ProxyDeps): Promise<Response> {
+export async function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster): Promise<Response> {
   const started = deps.now();
   // Only error answers and log lines name the services: built on demand, not per request.
   let names: string | undefined;
   const serviceNamesOf = () => (names ??= route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", "));
   const requestId = requestIdOf(request);
-  const url = new URL(request.url);
-  const facts = edgeFacts(request, requestId, url);
+  const facts = edgeFacts(request, requestId);
+  const pathAndQuery = pathAndQueryOf(request.url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
   const budgetKey = budgetKeyOf(route);
@@ -77,7 +91,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
         requestId,
         method: request.method,
         host: facts.host,
-        path: url.pathname,
+        path: pathOnly(pathAndQuery),
         status: res.status,
         ms: deps.now() - started,
         ...fields,
@@ -103,7 +117,6 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   }
 
   const policy = route.policy;
-  const pathAndQuery = url.pathname + url.search;
   const websocket = isWebSocketRequest(request);
   const headers = originRequestHeaders(request, facts, websocket);
   if (!(headers instanceof Headers)) {
@@ -120,14 +133,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     return badRequest("proxy.client_body_failed", prepared.error.message);
   }
   const body = prepared.body;
-  const state = deps.balancer(route);
-  const tried = new Set<string>();
+  let tried = new Set<string>();
   const errors: string[] = [];
   const cookie = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), policy.cookieName) : undefined;
   let failedOpen = false;
 
   const chooseContext: ChooseContext = {
-    state,
+    state: deps.balancer(route),
     inFlight: (k) => deps.inFlight.get(k) ?? 0,
     random: deps.random,
     isEjected: (k) => deps.health.isEjected(k),
@@ -135,8 +147,27 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     clientIp: policy.affinity === "client-ip" && facts.clientIp ? facts.clientIp : undefined,
     cookie,
   };
+  // Cross-cluster failover: tries made in the current cluster, and the next cluster's index.
+  let attemptsHere = 0;
+  let nextCluster = 0;
+  const triedClusters: string[] = [];
+  const moveCluster = (why: string): boolean => {
+    const next = cross?.next[nextCluster];
+    if (!next) return false;
+    nextCluster++;
+    deps.log("warn", "proxy.next_cluster", { requestId, host: facts.host, from: route.cluster, to: next.cluster, reason: why });
+    triedClusters.push(...tried);
+    route = next;
+    tried = new Set();
+    attemptsHere = 0;
+    chooseContext.state = deps.balancer(route);
+    chooseContext.tried = tried;
+    return true;
+  };
   const choose = (): RouteOrigin | undefined => {
-    const choice = chooseOrigin(route, chooseContext);
+    let choice = chooseOrigin(route, chooseContext);
+    // No usable node left in this cluster: the next cluster serves before this one fails open.
+    while ((choice.failedOpen || !choice.origin) && moveCluster("no usable node left")) choice = chooseOrigin(route, chooseContext);
     if (choice.failedOpen && !failedOpen) {
       // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
       failedOpen = true;
@@ -148,8 +179,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
   /** Why the next attempt is not made, or undefined when it may go (and is paid from the budget). */
   const refuseNext = (attempt: number, refusal: string | undefined, free = false): string | undefined => {
     if (refusal) return refusal;
-    if (attempt >= policy.attempts) return "no attempt left";
-    if (tried.size >= route.size) return "no node left";
+    if (attemptsHere >= policy.attempts || tried.size >= route.size) {
+      if (!moveCluster(attemptsHere >= policy.attempts ? "attempts in this cluster failed" : "every node of this cluster failed")) {
+        return attemptsHere >= policy.attempts ? "no attempt left" : "no node left";
+      }
+    }
     // A connection that failed before any byte went out put no load on the app: no budget needed.
     if (!free && budget && !budget.tryRetry(budgetKey)) {
       if (budget.reportSpent()) deps.log("warn", "proxy.retry_budget_spent", { requestId, host: facts.host, services: serviceNamesOf() });
@@ -158,10 +192,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     return undefined;
   };
 
-  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+  const maxAttempts = policy.attempts * (1 + (cross?.next.length ?? 0));
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const origin = choose();
     if (!origin) break;
     tried.add(origin.key);
+    attemptsHere++;
     // Gate mode: connect to the node's gate, which checks the signature and forwards to the signed
     // NodePort. Always the socket transport: fetch() rewrites Host, which is signed.
     const gatePort = origin.gatePort;
@@ -193,6 +229,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     const release = track(deps.inFlight, origin.key);
     let relayed = false;
+    let bodyRelayed = false;
+    let bodyEnded = false;
+    let bodyFailed = false;
+    // A body the transport relays itself is judged at its end: success only if it did not break.
+    let successAtBodyEnd = false;
     let upstream: Response;
     try {
       upstream = await transport.send({
@@ -204,6 +245,20 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
         onWebSocketRelay: () => {
           relayed = true;
           return release;
+        },
+        // A transport that pipes the body natively itself (socket) releases the count at its end.
+        onBodyRelay: () => {
+          bodyRelayed = true;
+          return () => {
+            bodyEnded = true;
+            release();
+            if (successAtBodyEnd && !bodyFailed) deps.health.success(origin.key, nodeFields);
+          };
+        },
+        // The origin broke its body after the head (not the client leaving): it counts like a 5xx.
+        onBodyFailed: (error) => {
+          bodyFailed = true;
+          deps.health.failure(origin.key, error.message, nodeFields, "status", ejectionPool(route, origin));
         },
       });
     } catch (err) {
@@ -288,7 +343,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       }
       // The client gets the node's own answer.
       Object.assign(fields, { noRetry });
-    } else {
+    } else if (bodyRelayed && !bodyEnded) {
+      successAtBodyEnd = true;
+    } else if (!bodyFailed) {
       deps.health.success(origin.key, nodeFields);
     }
     // A 101 carries the WebSocket: rebuilding the Response would lose it. A transport that relays
@@ -303,16 +360,28 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps): Pr
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
     }
+    if (cross && policy.affinity === "cookie" && cross.pin !== clusterPin(origin.cluster)) {
+      // Pins the client to this cluster: it stays here even when its node goes away.
+      const secure = facts.proto === "https" ? "; Secure" : "";
+      out.append("set-cookie", `${pinCookieName(policy.cookieName)}=${clusterPin(origin.cluster)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
+    }
     // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
     const raw = transport.name === "socket";
-    const responseBody = relayBody(request.method, upstream, release, raw);
+    const responseBody = relayBody(request.method, upstream, release, raw, bodyRelayed);
     const encodeBody = encodeBodyFor(upstream.headers, raw);
     return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out, encodeBody }), fields);
   }
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
-  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: [...tried], errors });
-  return done(text(502, "the site could not be reached", requestId), { tried: [...tried], errors });
+  const all = [...triedClusters, ...tried];
+  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors });
+  return done(text(502, "the site could not be reached", requestId), { tried: all, errors });
+}
+
+/** The path of a path-and-query (for log lines). */
+function pathOnly(target: string): string {
+  const q = target.indexOf("?");
+  return q === -1 ? target : target.slice(0, q);
 }
 
 /** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding). */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { declaredLength, encodeBodyFor, relayBody } from "./response-body.ts";
 
 const enc = new TextEncoder();
@@ -88,6 +88,24 @@ describe("relayBody", () => {
     await reader.cancel("client left");
     more();
     await expect.poll(() => cancelled).toBeDefined();
+    await expect.poll(() => done.calls).toBe(1);
+  });
+
+  it("hands a body the transport relays natively itself on as is, leaving the end to the transport", () => {
+    const { res } = origin(["raw bytes"], { headers: { "content-length": "9" } });
+    const body = res.body;
+    const done = counter();
+    expect(relayBody("GET", res, done.fn, true, true)).toBe(body);
+    expect(done.calls).toBe(0);
+  });
+
+  it("pipes a fetch() body natively, whole and with its length, and reports the end once", async () => {
+    const o = inject("socketOrigins");
+    const size = 3 * 1024 * 1024 + 7;
+    const upstream = await fetch(`http://${o.nodes[0]!.address}:${o.nodePort}/stream?bytes=${size}`);
+    const done = counter();
+    const out = new Response(relayBody("GET", upstream, done.fn));
+    expect((await out.arrayBuffer()).byteLength).toBe(size);
     await expect.poll(() => done.calls).toBe(1);
   });
 

@@ -1,4 +1,4 @@
-// The origin's response body goes to the client through a native stream.
+// The origin's response body goes to the client through a native pipe.
 // workerd sends a JavaScript stream chunked, without Content-Length, and (in
 // Miniflare) can end that chunked response cleanly when the origin's body
 // fails, so a truncated download would look complete. A FixedLengthStream
@@ -41,12 +41,15 @@ export function declaredLength(headers: Headers, raw = false): number | undefine
  * The body to hand the client. `finished` runs once when the origin's body has
  * been relayed, has failed or the client went away (in-flight bookkeeping).
  * `raw`: the body holds the origin's bytes as sent (see encodeBodyFor).
+ * `relayed`: the transport already relays the body natively and reports its
+ * end itself (socket): it is handed on as is, and `finished` is not called here.
  */
 export function relayBody(
   method: string,
   upstream: Response,
   finished: () => void,
   raw = false,
+  relayed = false,
 ): ReadableStream<Uint8Array> | null {
   const body = upstream.body;
   if (body === null || method === "HEAD" || BODYLESS.has(upstream.status)) {
@@ -55,42 +58,16 @@ export function relayBody(
     finished();
     return null;
   }
+  if (relayed) return body;
   const length = declaredLength(upstream.headers, raw);
   const { readable, writable } = length === undefined ? new IdentityTransformStream() : new FixedLengthStream(length);
-  let reported = false;
-  void copy(body, writable, () => {
-    if (!reported) finished();
-    reported = true;
-  });
+  // Native pipe: workerd moves the bytes without running JavaScript per chunk.
+  // The source must not be another transform stream's readable (workerd: "Inter-
+  // TransformStream pipeTo() is not implemented"): a transport that hands one
+  // over relays it itself (`relayed`).
+  // A short or broken origin body errors the pipe, which aborts the client's
+  // response; a client that went away cancels the origin's body. Either way
+  // the pipe settles once, and the origin stops counting as in flight.
+  body.pipeTo(writable).then(finished, finished);
   return readable;
-}
-
-/**
- * Copies in JavaScript rather than with pipeTo: a native pipe from one of
- * the runtime's streams (the socket transport already hands over a
- * FixedLengthStream) into another stalls. A failure on either side is passed
- * to the other: a short or broken origin body aborts the client's response,
- * and a client that went away lets go of the origin. The runtime's stream
- * reports a departed client only to the next write, so a silent origin is
- * let go when it speaks again, closes, or (socket transport) idles out.
- * `finished` runs as soon as the origin is done with (its last byte read, or
- * the copy failed), before the client has seen the end: the next request
- * must not find the origin still counted busy. Never rejects.
- */
-async function copy(from: ReadableStream<Uint8Array>, to: WritableStream<Uint8Array>, finished: () => void): Promise<void> {
-  const reader = from.getReader();
-  const writer = to.getWriter();
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      await writer.write(value);
-    }
-    finished();
-    // A FixedLengthStream refuses to close short of its length: that error aborts the client's response.
-    await writer.close();
-  } catch (e) {
-    finished();
-    await Promise.all([writer.abort(e).catch(() => {}), reader.cancel(e).catch(() => {})]);
-  }
 }

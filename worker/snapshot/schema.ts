@@ -61,6 +61,15 @@ const Millis = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600_000
 /** An IPv4 or IPv6 CIDR, e.g. "203.0.113.0/24" or "2001:db8::/32". */
 export const SourceRange = v.pipe(v.string(), v.maxLength(64), v.check((s) => parseCidr(s) !== null, "must be an IPv4 or IPv6 CIDR"));
 
+/** A short label for where a cluster runs, e.g. "eu-west" (agent --region). */
+export const Region = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be 1-63 letters, digits, '-', '_' or '.'"));
+
+/** The cluster's coordinates in degrees (agent --location LAT,LON): proximity steering. */
+export const Location = v.object({
+  lat: v.pipe(v.number(), v.minValue(-90), v.maxValue(90)),
+  lon: v.pipe(v.number(), v.minValue(-180), v.maxValue(180)),
+});
+
 export const Node = v.object({
   name: v.pipe(v.string(), v.minLength(1), v.maxLength(253)),
   address: NodeAddress,
@@ -129,6 +138,9 @@ export const Snapshot = v.pipe(
     /** Strictly increasing per cluster; the worker refuses to go backwards. */
     generation: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER)),
     publishedAt: v.pipe(v.string(), v.isoTimestamp()),
+    /** Where the cluster is (agent --region, --location): steering by geography and proximity. */
+    region: v.optional(Region),
+    location: v.optional(Location),
     nodes: v.array(Node),
     services: v.array(Service),
     /** Absent: direct. */
@@ -160,6 +172,7 @@ export const Snapshot = v.pipe(
 
 export type SnapshotInput = v.InferInput<typeof Snapshot>;
 export type Snapshot = v.InferOutput<typeof Snapshot>;
+export type SnapshotLocation = v.InferOutput<typeof Location>;
 export type SnapshotNode = v.InferOutput<typeof Node>;
 export type SnapshotService = v.InferOutput<typeof Service>;
 export type ServicePolicy = v.InferOutput<typeof Policy>;

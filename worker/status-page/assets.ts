@@ -30,6 +30,7 @@ export const PAGE_HTML = `<!doctype html>
     <button type="submit">Show status</button>
   </form>
   <section id="summary"></section>
+  <section id="hostnames"></section>
   <section id="clusters"></section>
 </main>
 <footer id="footer"></footer>
@@ -98,6 +99,7 @@ th, td { white-space:nowrap; }
 td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
 td.err { color:var(--bad); white-space:normal; overflow-wrap:anywhere; }
 .empty { color:var(--muted); padding:12px 16px; }
+.hostnames td.reason { white-space:normal; color:var(--muted); }
 `;
 
 // Plain ES2020 in a string (the worker serves it as is). No template
@@ -282,7 +284,50 @@ export const PAGE_JS = `
     return card;
   }
 
+  // Hostnames several clusters claim, or a steering rule covers: which
+  // cluster serves, the order for this browser's own location, and why a
+  // cluster is skipped or refused.
+  function renderHostnames(steering) {
+    var box = $("hostnames");
+    var list = (steering && steering.hostnames) || [];
+    if (!steering || (list.length === 0 && !steering.error)) { box.replaceChildren(); return; }
+    var card = el("article", { cls: "cluster hostnames", "data-role": "hostnames" });
+    var where = steering.sample || {};
+    var sample = [where.country, where.continent, where.position ? where.position.lat + "," + where.position.lon : null].filter(Boolean).join(" ");
+    card.appendChild(el("div", { cls: "head" },
+      el("h2", { text: "hostnames served by several clusters" }),
+      kv("steering", steering.source),
+      kv("stale after", steering.staleAfterSeconds === null ? "never" : steering.staleAfterSeconds + " s"),
+      kv("order shown for", sample || "no location")));
+    if (steering.error) card.appendChild(el("div", { cls: "banner bad", "data-role": "steering-error", text: steering.error + (steering.source === "last-good" ? " (the last good setting keeps serving)" : "") }));
+    (steering.warnings || []).forEach(function (w) { card.appendChild(el("div", { cls: "banner warn", text: w })); });
+    var body = el("tbody");
+    list.forEach(function (h) {
+      var skipped = Object.create(null);
+      (h.skipped || []).forEach(function (s) { skipped[s.cluster] = s.reason; });
+      var order = h.order || (h.owner ? [h.owner] : []);
+      var clusters = order.concat(h.clusters.filter(function (c) { return order.indexOf(c) === -1; }));
+      clusters.forEach(function (c, i) {
+        var pos = order.indexOf(c);
+        var refused = h.refused.indexOf(c) !== -1;
+        var state = pos !== -1 ? "ok" : refused ? "bad" : "warn";
+        var label = pos !== -1 ? (pos === 0 ? "serves" : "fallback " + pos) : refused ? "refused" : "skipped";
+        var reason = skipped[c] || (refused ? (h.owner ? "cluster " + h.owner + " claimed it first; add an EDGELB_STEERING rule to let several serve" : "the steering rule does not list this cluster") : "");
+        body.appendChild(el("tr", { "data-host": h.pattern, "data-cluster": c, "data-state": state },
+          el("td", { text: i === 0 ? h.pattern : "" }),
+          el("td", { text: i === 0 ? (h.steering ? h.steering.policy : "first claim") : "" }),
+          el("td", { text: c }),
+          el("td", null, el("span", { cls: "pill " + state, text: label })),
+          el("td", { cls: "reason", text: reason })));
+      });
+    });
+    var head = el("tr", null, el("th", { text: "hostname" }), el("th", { text: "policy" }), el("th", { text: "cluster" }), el("th", { text: "role" }), el("th", { text: "why" }));
+    card.appendChild(el("table", null, el("thead", null, head), body));
+    box.replaceChildren(card);
+  }
+
   function render(st) {
+    renderHostnames(st.steering);
     var port = location.port;
     var services = 0, nodesDown = 0, degraded = 0, ejected = 0, errors = 0;
     st.clusters.forEach(function (c) {

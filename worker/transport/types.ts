@@ -27,6 +27,20 @@ export interface OriginRequest {
    * (fetch) never calls it.
    */
   onWebSocketRelay?: () => () => void;
+  /**
+   * Called when this transport relays the response body itself, natively (socket); the
+   * transport calls the returned function once when the body is done with (relayed in full,
+   * failed, or the client went away). The proxy then hands that body to the client as is
+   * (workerd cannot pipe one transform stream into another) and keeps the origin counted
+   * as in flight until then. A transport that never calls it returns a body the proxy pipes.
+   */
+  onBodyRelay?: () => () => void;
+  /**
+   * Called when the origin's body fails after its head was handed over (cut short, malformed,
+   * stalled), before the relay's end; never for a client that went away. Lets the proxy count
+   * the failure toward the node's ejection. Only transports that relay the body themselves call it.
+   */
+  onBodyFailed?: (error: Error) => void;
   /** Give up with a ConnectError when no connection is established in time. */
   connectTimeoutMs: number;
   /**

@@ -14,12 +14,16 @@ function resourceEntries(r: ResourceType): Obj[] {
     kind: r.kind,
     verbs: VERBS,
     ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
-    ...(r.plural === "services" ? { categories: ["all"] } : r.crd ? { categories: ["gateway-api"] } : {}),
+    ...(r.categories ? { categories: r.categories } : r.plural === "services" ? { categories: ["all"] } : r.crd ? { categories: ["gateway-api"] } : {}),
   };
   const status = r.hasStatus
     ? [{ name: `${r.plural}/status`, singularName: "", namespaced: r.namespaced, kind: r.kind, verbs: ["get", "patch", "update"] }]
     : [];
-  return [main, ...status];
+  const scale = r.scale
+    ? [{ name: `${r.plural}/scale`, singularName: "", namespaced: r.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: ["get", "patch", "update"] }]
+    : [];
+  const log = r.graceful ? [{ name: `${r.plural}/log`, singularName: "", namespaced: r.namespaced, kind: r.kind, verbs: ["get"] }] : [];
+  return [main, ...status, ...scale, ...log];
 }
 
 type Served = (r: ResourceType) => boolean;

@@ -25,40 +25,17 @@ const META: Schema = {
   managedFields: true,
 };
 
+/** A kind's known fields: apiVersion, kind and metadata besides its own. */
+export const kindPruneSchema = (own: Schema): Schema => (own === true || Array.isArray(own) ? own : top(own));
+
 const top = (rest: { [field: string]: Schema }): Schema => ({ apiVersion: true, kind: true, metadata: META, ...rest });
 
 const CONDITION: Schema = { type: true, status: true, observedGeneration: true, lastTransitionTime: true, reason: true, message: true };
 const MICRO_SERIES: Schema = { count: true, lastObservedTime: true };
 
+// Kinds with a field description (openapi/kinds.ts: Service, Pod, apps/v1) take
+// their known fields from it instead.
 export const SCHEMAS: Record<string, Schema> = {
-  Service: top({
-    spec: {
-      ports: [{ name: true, protocol: true, appProtocol: true, port: true, targetPort: true, nodePort: true }],
-      selector: true,
-      clusterIP: true,
-      clusterIPs: true,
-      type: true,
-      externalIPs: true,
-      sessionAffinity: true,
-      loadBalancerIP: true,
-      loadBalancerSourceRanges: true,
-      externalName: true,
-      externalTrafficPolicy: true,
-      healthCheckNodePort: true,
-      publishNotReadyAddresses: true,
-      sessionAffinityConfig: true,
-      ipFamilies: true,
-      ipFamilyPolicy: true,
-      allocateLoadBalancerNodePorts: true,
-      loadBalancerClass: true,
-      internalTrafficPolicy: true,
-      trafficDistribution: true,
-    },
-    status: {
-      loadBalancer: { ingress: [{ ip: true, hostname: true, ipMode: true, ports: [{ port: true, protocol: true, error: true }] }] },
-      conditions: [CONDITION],
-    },
-  }),
   Node: top({
     spec: { podCIDR: true, podCIDRs: true, providerID: true, unschedulable: true, taints: [{ key: true, value: true, effect: true, timeAdded: true }], configSource: true, externalID: true },
     status: true,
@@ -115,7 +92,6 @@ export const SCHEMAS: Record<string, Schema> = {
     ports: [{ name: true, protocol: true, port: true, appProtocol: true }],
   }),
   Namespace: top({ spec: true, status: true }),
-  Pod: top({ spec: true, status: true }),
   Endpoints: top({ subsets: true }),
 };
 

@@ -2,6 +2,9 @@
 // behave like upstream: scope, status subresource, strategic-merge keys,
 // defaulting/allocation/validation on write, and server-side printing.
 import { GATEWAY_RESOURCES } from "./gateway.ts";
+import { admitDeployment, admitReplicaSet, deploymentPrinter, replicaSetPrinter } from "./apps.ts";
+import { mergeKeys, type Field } from "./openapi/fields.ts";
+import { DEPLOYMENT, POD, REPLICA_SET, SERVICE } from "./openapi/kinds.ts";
 import type { PatchSchema } from "./patch.ts";
 import type { Obj } from "./selectors.ts";
 import { admitService, validateServiceStatus, type NodePortRange } from "./service.ts";
@@ -57,6 +60,14 @@ export interface ResourceType {
   storage?: StorageView;
   /** A custom resource: served only while this CustomResourceDefinition exists (./gateway.ts). */
   crd?: string;
+  /** Field description: the OpenAPI schema and the known fields (else prune.ts's SCHEMAS). */
+  schema?: Field;
+  /** Serves the /scale subresource (autoscaling/v1 Scale over spec.replicas). */
+  scale?: boolean;
+  /** `kubectl get all` lists it. */
+  categories?: string[];
+  /** Deletion is graceful (deletionTimestamp + grace period) when the store runs a kubelet: Pods. */
+  graceful?: boolean;
 }
 
 export interface StorageView {
@@ -202,6 +213,8 @@ export const SERVICES = base({
   allowCreateOnUpdate: true,
   fieldSelectors: ["spec.clusterIP", "spec.type"],
   patchSchema: { ...metaSchema, "spec.ports": { mergeKey: "port" }, "status.conditions": { mergeKey: "type" } },
+  schema: SERVICE,
+  categories: ["all"],
   printer: servicePrinter,
   timeFields: ["status.conditions[].lastTransitionTime"],
   admit: (ctx) => {
@@ -374,8 +387,11 @@ export const PODS = base({
   hasStatus: true,
   resetStatusOnCreate: true,
   fieldSelectors: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
-  patchSchema: { ...metaSchema, "spec.containers": { mergeKey: "name" }, "status.conditions": { mergeKey: "type" } },
+  patchSchema: { ...metaSchema, ...mergeKeys(POD) },
   printer: podPrinter,
+  schema: POD,
+  categories: ["all"],
+  graceful: true,
   timeFields: [
     "status.startTime",
     "status.conditions[].lastTransitionTime",
@@ -418,6 +434,58 @@ EVENTS_V1.storage = {
   fromStorage: (o) => renameFields(o, EVENT_RENAMES.map(([a, b]) => [b, a]), "events.k8s.io/v1"),
 };
 
-export const RESOURCES: ResourceType[] = [NODES, SERVICES, NAMESPACES, PODS, ENDPOINTS, EVENTS, EVENTS_V1, ENDPOINT_SLICES, LEASES,
+const podTimes = (prefix: string) => [`${prefix}.metadata.creationTimestamp`];
+
+export const DEPLOYMENTS = base({
+  group: "apps",
+  version: "v1",
+  plural: "deployments",
+  singular: "deployment",
+  kind: "Deployment",
+  namespaced: true,
+  shortNames: ["deploy"],
+  hasStatus: true,
+  resetStatusOnCreate: true,
+  patchSchema: { ...metaSchema, ...mergeKeys(DEPLOYMENT) },
+  printer: deploymentPrinter,
+  schema: DEPLOYMENT,
+  scale: true,
+  categories: ["all"],
+  timeFields: ["status.conditions[].lastUpdateTime", "status.conditions[].lastTransitionTime", ...podTimes("spec.template")],
+  admit: (ctx) => admitDeployment(ctx),
+});
+
+export const REPLICA_SETS = base({
+  group: "apps",
+  version: "v1",
+  plural: "replicasets",
+  singular: "replicaset",
+  kind: "ReplicaSet",
+  namespaced: true,
+  shortNames: ["rs"],
+  hasStatus: true,
+  resetStatusOnCreate: true,
+  patchSchema: { ...metaSchema, ...mergeKeys(REPLICA_SET) },
+  printer: replicaSetPrinter,
+  schema: REPLICA_SET,
+  scale: true,
+  categories: ["all"],
+  timeFields: ["status.conditions[].lastTransitionTime", ...podTimes("spec.template")],
+  admit: (ctx) => admitReplicaSet(ctx),
+});
+
+// One entry per line: other modules register their kinds here.
+export const RESOURCES: ResourceType[] = [
+  NODES,
+  SERVICES,
+  NAMESPACES,
+  PODS,
+  ENDPOINTS,
+  EVENTS,
+  EVENTS_V1,
+  ENDPOINT_SLICES,
+  LEASES,
+  DEPLOYMENTS,
+  REPLICA_SETS,
   ...GATEWAY_RESOURCES,
 ];

@@ -7,10 +7,13 @@ import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { isServed, CUSTOM_RESOURCE_DEFINITIONS } from "./gateway.ts";
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, VERSION_INFO } from "./discovery.ts";
-import { PATCH_TYPES } from "./patch.ts";
+import { selectorString } from "./apps.ts";
+import { groupVersionDocument, openApiRoot } from "./openapi/index.ts";
+import { applyPatch, PATCH_TYPES } from "./patch.ts";
+import { decodeProtobuf, PROTOBUF } from "./protobuf.ts";
 import { apiVersionOf, RESOURCES, SERVICES, type ResourceType } from "./resources.ts";
 import { parseFieldSelector, parseLabelSelector, type Obj } from "./selectors.ts";
-import { ApiError, errors, type StatusReason } from "./status.ts";
+import { ApiError, errors, type StatusReason, type Subject } from "./status.ts";
 import { Store, type StoreEvent, type StoreOptions } from "./store.ts";
 import { toTable } from "./table.ts";
 
@@ -108,9 +111,12 @@ interface Route {
   resource: ResourceType;
   namespace: string;
   name?: string;
-  subresource?: "status";
+  subresource?: "status" | "scale" | "log";
   watchPath: boolean;
 }
+
+/** What a pod's container wrote, for `kubectl logs` (the simulated cluster's pods). */
+export type PodLogSource = (namespace: string, pod: string, opts: { tailLines?: number }) => string | undefined;
 
 function parseRoute(pathname: string, served: (r: ResourceType) => boolean = () => true): Route | "discovery" | undefined {
   const segs = pathname.split("/").filter(Boolean).map(decodeURIComponent);
@@ -148,13 +154,26 @@ function parseRoute(pathname: string, served: (r: ResourceType) => boolean = () 
 
 function mk(resource: ResourceType, namespace: string, rest: string[], watchPath: boolean): Route | undefined {
   if (rest.length > 3) return undefined;
-  if (rest.length === 3 && rest[2] !== "status") return undefined;
+  const sub = rest[2];
+  if (sub !== undefined && !(sub === "status" || (sub === "scale" && resource.scale) || (sub === "log" && resource.graceful))) return undefined;
   return {
     resource,
     namespace,
     ...(rest[1] !== undefined ? { name: rest[1] } : {}),
-    ...(rest[2] === "status" ? { subresource: "status" as const } : {}),
+    ...(sub === "status" || sub === "scale" || sub === "log" ? { subresource: sub } : {}),
     watchPath,
+  };
+}
+
+/** autoscaling/v1 Scale of a Deployment or ReplicaSet. */
+function scaleOf(o: Obj): Obj {
+  const m = o.metadata;
+  return {
+    kind: "Scale",
+    apiVersion: "autoscaling/v1",
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+    spec: { replicas: o.spec?.replicas ?? 0 },
+    status: { replicas: o.status?.replicas ?? 0, selector: selectorString(o.spec?.selector) },
   };
 }
 
@@ -165,6 +184,7 @@ function wantsTable(req: http.IncomingMessage): boolean {
 async function readBody(req: http.IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
+  if ((req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase() === PROTOBUF) return decodeProtobuf(Buffer.concat(chunks));
   const text = Buffer.concat(chunks).toString("utf8");
   if (text.trim() === "") return undefined;
   try {
@@ -176,6 +196,8 @@ async function readBody(req: http.IncomingMessage): Promise<unknown> {
 
 export class ApiServer {
   readonly store: Store;
+  /** Where `kubectl logs` reads a pod's log from (set by the simulated cluster). */
+  podLogs?: PodLogSource;
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<WatchConn>();
@@ -453,6 +475,16 @@ export class ApiServer {
     }
 
     const name = route.name;
+    if (route.subresource === "scale") return this.scale(req, res, route, name, method, { dryRun, fieldValidation, warnings });
+    if (route.subresource === "log") {
+      if (method !== "GET") throw errors.methodNotAllowed();
+      this.store.get(r, route.namespace, name);
+      const tail = q.get("tailLines");
+      const text = this.podLogs?.(route.namespace, name, tail !== null && /^\d+$/.test(tail) ? { tailLines: Number(tail) } : {}) ?? "";
+      res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(text) });
+      res.end(text);
+      return 200;
+    }
     const opts = { ...(route.subresource ? { subresource: route.subresource } : {}), dryRun, fieldValidation, warnings } as const;
     switch (method) {
       case "GET": {
@@ -485,7 +517,13 @@ export class ApiServer {
         if (route.subresource) throw errors.methodNotAllowed();
         const body = ((await readBody(req)) ?? {}) as Obj;
         const preconditions = body.preconditions ?? {};
-        const out = this.store.delete(r, route.namespace, name, { preconditions, dryRun: dryRun || (body.dryRun ?? []).includes("All") });
+        const graceParam = q.get("gracePeriodSeconds") ?? body.gracePeriodSeconds;
+        const grace = graceParam !== undefined && graceParam !== null && /^\d+$/.test(String(graceParam)) ? Number(graceParam) : undefined;
+        const out = this.store.delete(r, route.namespace, name, {
+          preconditions,
+          dryRun: dryRun || (body.dryRun ?? []).includes("All"),
+          ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+        });
         const stillThere = this.store.tryGet(r, route.namespace, name) !== undefined;
         if (stillThere || r === SERVICES) this.send(res, 200, out);
         else {
@@ -506,9 +544,39 @@ export class ApiServer {
 
   /** Custom resources (Gateway API) exist only while their CRD does. */
   private readonly served = (r: ResourceType) => isServed(r, (name) => this.store.tryGet(CUSTOM_RESOURCE_DEFINITIONS, "", name));
+  private scale(req: http.IncomingMessage, res: http.ServerResponse, route: Route, name: string, method: string, opts: { dryRun: boolean; fieldValidation: "Ignore" | "Warn" | "Strict"; warnings: string[] }): Promise<number> | number {
+    const r = route.resource;
+    const cur = this.store.get(r, route.namespace, name);
+    if (method === "GET") {
+      this.send(res, 200, scaleOf(cur));
+      return 200;
+    }
+    if (method !== "PUT" && method !== "PATCH") throw errors.methodNotAllowed();
+    return (async () => {
+      const body = await readBody(req);
+      let wanted: Obj;
+      if (method === "PUT") wanted = (body ?? {}) as Obj;
+      else {
+        const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+        if (!(PATCH_TYPES as readonly string[]).includes(type)) throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`);
+        wanted = applyPatch(type, scaleOf(cur), body, {});
+      }
+      const replicas = wanted.spec?.replicas;
+      if (!Number.isInteger(replicas) || replicas < 0) {
+        throw errors.invalid({ kind: "Scale", group: "autoscaling", plural: "scale", name } as Subject, [{ field: "spec.replicas", reason: "FieldValueInvalid", message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0` }]);
+      }
+      const rv = wanted.metadata?.resourceVersion;
+      const next = { ...cur, metadata: { ...cur.metadata, ...(rv ? { resourceVersion: rv } : {}) }, spec: { ...cur.spec, replicas } };
+      const out = this.store.update(r, route.namespace, name, next, { dryRun: opts.dryRun });
+      this.send(res, 200, scaleOf(out));
+      return 200;
+    })();
+  }
 
   private discovery(p: string, req: http.IncomingMessage): Obj | undefined {
     if (p === "/version") return VERSION_INFO;
+    if (p === "/openapi/v3") return openApiRoot();
+    if (p.startsWith("/openapi/v3/")) return groupVersionDocument(p.slice("/openapi/v3/".length));
     if (p === "/api") return apiVersions(req.headers.host ?? `${this.host}:${this.port}`);
     if (p === "/apis") return apiGroupList(this.served);
     if (p === "/api/v1") return apiResourceList("v1");

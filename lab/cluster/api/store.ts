@@ -5,7 +5,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { applyPatch } from "./patch.ts";
-import { prune, SCHEMAS } from "./prune.ts";
+import { pruneSchema } from "./openapi/fields.ts";
+import { kindPruneSchema, prune, SCHEMAS, type Schema } from "./prune.ts";
 import {
   NAMESPACES,
   RESOURCES,
@@ -43,6 +44,8 @@ export interface WriteOptions {
 export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
+  /** Graceful deletion (Pods, with podTermination): 0 removes at once; default the pod's terminationGracePeriodSeconds. */
+  gracePeriodSeconds?: number;
 }
 
 export interface StoreOptions {
@@ -59,6 +62,13 @@ export interface StoreOptions {
    * `kubectl delete -f` of a namespace and its objects works.
    */
   namespaceDrainMs?: number;
+  /**
+   * Pods bound to a node are deleted gracefully, as upstream: DELETE sets
+   * deletionTimestamp and deletionGracePeriodSeconds, and the pod stays
+   * (terminating) until its kubelet removes it with grace 0. Only with a
+   * kubelet running (the simulated cluster's); default false.
+   */
+  podTermination?: boolean;
 }
 
 interface Snapshot {
@@ -94,12 +104,14 @@ export class Store {
   readonly nodePortRange: NodePortRange;
   private readonly historyLimit: number;
   private readonly namespaceDrainMs: number;
+  readonly podTermination: boolean;
 
   constructor(opts: StoreOptions = {}) {
     this.rv = opts.initialResourceVersion ?? 100;
     this.nodePortRange = opts.nodePortRange ?? DEFAULT_NODE_PORT_RANGE;
     this.historyLimit = opts.historyLimit ?? 100_000;
     this.namespaceDrainMs = opts.namespaceDrainMs ?? 200;
+    this.podTermination = opts.podTermination ?? false;
     for (const r of RESOURCES) this.objects.set(resourceKey(r), new Map());
     for (const ns of opts.namespaces ?? ["default", "kube-system", "kube-public", "kube-node-lease", "edgelb"]) {
       this.create(NAMESPACES, "", { metadata: { name: ns } });
@@ -242,12 +254,21 @@ export class Store {
     }
     if (obj.metadata !== undefined && (typeof obj.metadata !== "object" || obj.metadata === null)) throw errors.badRequest("metadata must be an object");
     decodeTimes(r, obj);
-    const schema = SCHEMAS[r.group ? `${r.group}/${r.kind}` : r.kind];
+    const schema = this.pruneSchemaOf(r);
     const unknown = schema ? prune(obj, schema) : [];
     if (unknown.length && opts.fieldValidation === "Strict") {
       throw errors.badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(", ")}`);
     }
     if (opts.fieldValidation !== "Ignore") opts.warnings?.push(...unknown.map((u) => `unknown field "${u}"`));
+  }
+
+  private readonly pruneSchemas = new Map<ResourceType, Schema | undefined>();
+  private pruneSchemaOf(r: ResourceType): Schema | undefined {
+    if (!this.pruneSchemas.has(r)) {
+      const s = r.schema ? kindPruneSchema(pruneSchema(r.schema)) : SCHEMAS[r.group ? `${r.group}/${r.kind}` : r.kind];
+      this.pruneSchemas.set(r, s);
+    }
+    return this.pruneSchemas.get(r);
   }
 
   private othersOf(r: ResourceType, ns: string, name: string): Obj[] {
@@ -417,6 +438,19 @@ export class Store {
     }
     if (pre.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
       throw errors.conflict(this.subject(r, name), `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+    }
+    const grace = opts.gracePeriodSeconds ?? cur.spec?.terminationGracePeriodSeconds ?? 30;
+    if (r.graceful && this.podTermination && cur.spec?.nodeName && grace > 0 && !opts.dryRun) {
+      // Terminating: stays until the kubelet deletes it; a shorter grace period shortens it.
+      const was = cur.metadata.deletionGracePeriodSeconds;
+      if (cur.metadata.deletionTimestamp && was !== undefined && was <= grace) return structuredClone(cur);
+      const next = structuredClone(cur);
+      next.metadata.deletionTimestamp = new Date(Math.floor(Date.now() / 1000) * 1000 + grace * 1000).toISOString().replace(".000Z", "Z");
+      next.metadata.deletionGracePeriodSeconds = grace;
+      this.rv++;
+      next.metadata.resourceVersion = String(this.rv);
+      this.commit({ type: "MODIFIED", resource: r, namespace: ns, object: next, previous: cur }, next);
+      return structuredClone(next);
     }
     const namespaceNs = r === NAMESPACES;
     const pending = (cur.metadata.finalizers ?? []).length > 0 || (namespaceNs && this.namespaceHasContent(name));

@@ -48,6 +48,10 @@ const age = (obj: Obj, now: number) => {
   return Number.isNaN(t) ? "<unknown>" : humanDuration(now - t);
 };
 
+/** For printers defined beside their resource (apps.ts). */
+export const columnOf = col;
+export const ageOf = age;
+
 const nameCol = col("Name", "Name must be unique within a namespace.");
 const ageCol = col("Age", "CreationTimestamp is a timestamp representing the server time when this object was created.");
 

@@ -20,6 +20,7 @@
 // for every fetch() that cannot connect, even when the rejection is handled
 // (as it is here: no unhandledrejection event fires); the proxy's own
 // proxy.retry / proxy.failed line is the one to read.
+import { pathAndQuery } from "../target/index.ts";
 import { type Origin, type OriginRequest, ResponseTimeoutError, type Transport, UpstreamResetError } from "../types.ts";
 
 export function originURL(origin: Origin, pathAndQuery: string): string {
@@ -50,7 +51,6 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
   return {
     name: "fetch",
     async send({ origin, request, responseTimeoutMs }: OriginRequest): Promise<Response> {
-      const url = new URL(request.url);
       const controller = new AbortController();
       let timedOut = false;
       let finished = false;
@@ -63,11 +63,8 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
           controller.abort();
         }, responseTimeoutMs);
       });
-      // Abort the origin request when the client goes away.
-      const onClientAbort = () => controller.abort();
-      request.signal?.addEventListener("abort", onClientAbort);
       try {
-        return await fetchImpl(originURL(origin, url.pathname + url.search), {
+        return await fetchImpl(originURL(origin, pathAndQuery(request.url)), {
           method: request.method,
           headers: request.headers,
           body: upload.body,
@@ -86,7 +83,6 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       } finally {
         finished = true;
         clearTimeout(timer);
-        request.signal?.removeEventListener("abort", onClientAbort);
       }
     },
   };

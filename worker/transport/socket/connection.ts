@@ -14,7 +14,11 @@ export type Connect = (address: SocketAddress, options: SocketOptions) => Socket
 export interface Connection {
   readonly origin: Origin;
   readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  /** The socket's readable side, locked by `reader` until it is released (native body pipes). */
+  readonly readable: ReadableStream<Uint8Array>;
   readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** The request's one timer: the connect deadline, then the response-head deadline. */
+  readonly deadline: Deadline;
   /** Closes both directions; safe to call more than once. */
   close(): void;
   readonly closed: boolean;
@@ -23,6 +27,54 @@ export interface Connection {
 /** `127.0.0.11:31080` — how origins appear in error messages and logs. */
 export function describe(origin: Origin): string {
   return `${origin.scheme}://${hostPort(origin.address, origin.port)} (node ${origin.node})`;
+}
+
+/**
+ * One timer per request for its successive deadlines (connect, then response
+ * head) instead of a timer each. Moving the deadline later does not re-arm
+ * the timer: when it fires early it re-arms for what is left (only requests
+ * slower than their connect timeout pay for a second timer). Timers belong to
+ * their request in workerd, so this is per request, not per isolate.
+ */
+export class Deadline {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private armedFor = 0;
+  private at = 0;
+  private onExpire: (() => void) | undefined;
+
+  /** Calls `onExpire` once `ms` from now, unless set again or cleared before. */
+  set(ms: number, onExpire: () => void): void {
+    this.at = Date.now() + Math.max(0, ms);
+    this.onExpire = onExpire;
+    if (this.timer !== undefined && this.armedFor <= this.at) return;
+    clearTimeout(this.timer);
+    this.armedFor = this.at;
+    this.timer = setTimeout(this.fire, Math.max(0, ms));
+  }
+
+  /** No deadline for now; the armed timer stays, so a later set() seldom needs a new one. */
+  hold(): void {
+    this.onExpire = undefined;
+  }
+
+  clear(): void {
+    this.onExpire = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    const left = this.at - Date.now();
+    if (left > 0 && this.onExpire) {
+      this.armedFor = this.at;
+      this.timer = setTimeout(this.fire, left);
+      return;
+    }
+    const expire = this.onExpire;
+    this.onExpire = undefined;
+    expire?.();
+  };
 }
 
 export async function openConnection(connect: Connect, origin: Origin, timeoutMs: number): Promise<Connection> {
@@ -44,24 +96,23 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
     closed = true;
     socket.close().catch(() => {});
   };
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Deadline();
   const timedOut = new Error(`no connection within ${timeoutMs} ms`);
   try {
     await Promise.race([
       socket.opened,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(timedOut), timeoutMs);
-      }),
+      new Promise((_, reject) => deadline.set(timeoutMs, () => reject(timedOut))),
     ]);
   } catch (e) {
+    deadline.clear();
     close();
     throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e, timedOut: e === timedOut });
-  } finally {
-    clearTimeout(timer);
   }
   return {
     origin,
+    deadline,
     reader: socket.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>,
+    readable: socket.readable as ReadableStream<Uint8Array>,
     writer: socket.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>,
     close,
     get closed() {
@@ -112,16 +163,14 @@ export async function readResponseHead(
     throw new MalformedResponseError(`connection to ${describe(origin)} lost inside the response head: ${message(e)}`, origin);
   };
   let finished = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let expire: (e: Error) => void = () => {};
   const expired = new Promise<never>((_, reject) => (expire = reject));
   expired.catch(() => {});
+  // Until the body is sent, no deadline runs (a slow upload is not a silent origin).
+  conn.deadline.hold();
   const startClock = () => {
     if (finished) return;
-    timer = setTimeout(
-      () => expire(new ResponseTimeoutError(`no response from ${describe(origin)} within ${timeoutMs} ms`, origin)),
-      Math.max(0, timeoutMs),
-    );
+    conn.deadline.set(timeoutMs, () => expire(new ResponseTimeoutError(`no response from ${describe(origin)} within ${timeoutMs} ms`, origin)));
   };
   bodySent.then(startClock, startClock);
   try {
@@ -138,7 +187,7 @@ export async function readResponseHead(
     return fail(e);
   } finally {
     finished = true;
-    clearTimeout(timer);
+    conn.deadline.clear();
   }
 }
 

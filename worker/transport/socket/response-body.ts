@@ -38,6 +38,8 @@ export interface BodyOptions {
   idleTimeoutMs: number;
   /** Called once when the body cannot be completed (truncated, malformed, stalled). */
   onError: (error: Error) => void;
+  /** Called once when the body is done with: relayed in full, failed, or the client went away. */
+  onEnd?: () => void;
 }
 
 export function toResponse(
@@ -45,31 +47,81 @@ export function toResponse(
   parser: ResponseParser,
   head: ResponseHead,
   pending: ResponseEvent[],
-  opts: BodyOptions,
+  bodyOptions: BodyOptions,
 ): Response {
-  let init: ResponseInit;
-  try {
-    init = { status: head.status, statusText: head.statusText, headers: responseHeaders(head) };
-    if (head.framing.kind === "none") {
+  const onEnd = bodyOptions.onEnd;
+  let ended = false;
+  const opts: BodyOptions = {
+    ...bodyOptions,
+    onEnd: () => {
+      if (ended) return;
+      ended = true;
+      onEnd?.();
+    },
+  };
+  // The runtime's own checks on status text and field values run once, where
+  // the Response is made; what they refuse is the origin's malformed answer.
+  const respond = (body: BodyInit | null): Response => {
+    try {
+      return new Response(body, { status: head.status, statusText: head.statusText, headers: responseHeaders(head) });
+    } catch (e) {
       conn.close();
-      return new Response(null, init);
+      opts.onEnd?.();
+      throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
     }
-    new Response(null, init); // the runtime's own checks on status text and field values
-  } catch (e) {
+  };
+  if (head.framing.kind === "none") {
+    const res = respond(null);
     conn.close();
-    throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
+    opts.onEnd?.();
+    return res;
   }
   // Hand the body over through a native stream, as fetch() would: workerd then
   // sends Content-Length when it is known, and aborts the client's response
   // when the origin's body breaks (an erroring JS stream can end like a
-  // complete chunked body). The bytes are still copied in JavaScript, not
-  // spliced with pipeTo: a native pipe into a FixedLengthStream waits for the
-  // origin to close even after the last byte, cannot report a short body, and
-  // once cancelled does not let go of the socket.
+  // complete chunked body).
+  const whole = wholeBody(pending);
+  if (whole) {
+    // The whole body came with the head (most small answers): no copy loop,
+    // no timer; the origin is done with at once.
+    if (head.framing.kind === "length") {
+      const res = respond(whole);
+      conn.close();
+      opts.onEnd?.();
+      return res;
+    }
+    // A chunked answer stays without a length on the wire, as the origin sent it.
+    const { readable, writable } = new IdentityTransformStream();
+    const res = respond(readable);
+    conn.close();
+    opts.onEnd?.();
+    const writer = writable.getWriter();
+    writer.write(whole).catch(() => {});
+    writer.close().catch(() => {});
+    return res;
+  }
   const sink =
     head.framing.kind === "length" ? new FixedLengthStream(head.framing.length) : new IdentityTransformStream();
+  const res = respond(sink.readable);
+  // Every streamed body goes through the JavaScript pump, large ones too: a
+  // native pipe from the socket (pipeTo) shows no progress, so it can have no
+  // idle watchdog (a stalled origin held the request and its in-flight slot
+  // forever), and it cannot tell a client that left from an origin that
+  // failed. See docs/benchmarks.md for what this costs per MiB.
   void pumpBody(conn, parser, pending, sink.writable, opts);
-  return new Response(sink.readable, init);
+  return res;
+}
+
+/** The body's bytes when the events hold all of it (data then end, no error), else undefined. */
+function wholeBody(events: ResponseEvent[]): Uint8Array | undefined {
+  const last = events[events.length - 1];
+  if (last?.kind !== "end" || last.trailers.length > 0) return undefined;
+  const parts: Uint8Array[] = [];
+  for (const e of events) {
+    if (e.kind === "data") parts.push(e.bytes);
+    else if (e.kind !== "end") return undefined;
+  }
+  return parts.length === 1 ? parts[0]! : concat(parts);
 }
 
 /** Most bytes read ahead of the client while one write is in flight. */
@@ -110,6 +162,8 @@ export async function pumpBody(
           if (!(await out.push(e.bytes))) return; // the client went away
         } else if (e.kind === "end") {
           conn.close();
+          // The origin is done with: it stops counting as in flight before the client has read the end.
+          opts.onEnd?.();
           await out.close();
           return;
         } else if (e.kind === "error") {
@@ -136,6 +190,7 @@ export async function pumpBody(
   } finally {
     clearTimeout(timer);
     conn.close();
+    opts.onEnd?.();
   }
 }
 

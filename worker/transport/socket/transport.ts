@@ -5,6 +5,7 @@ import type { OriginRequest, Transport } from "../types.ts";
 import { MalformedResponseError, ResponseTimeoutError, UpstreamResetError } from "../types.ts";
 import { type Connect, describe, message, openConnection, readResponseHead } from "./connection.ts";
 import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
+import { pathAndQuery } from "../target/index.ts";
 import { sendBody } from "./request-body.ts";
 import { toResponse } from "./response-body.ts";
 import { ResponseParser } from "./response-parser.ts";
@@ -53,11 +54,10 @@ async function sendHttp(
   log: TransportLog,
 ): Promise<Response> {
   const { origin, request } = req;
-  const url = new URL(request.url);
   const framing = requestFraming(request.method, request.headers, request.body !== null);
   const head = serializeRequestHead({
     method: request.method,
-    target: url.pathname + url.search,
+    target: pathAndQuery(request.url),
     headers: request.headers,
     defaultHost: hostPort(origin.address, origin.port),
     framing,
@@ -93,6 +93,10 @@ async function sendHttp(
   }
   return toResponse(conn, parser, responseHead, pending, {
     idleTimeoutMs: opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
-    onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
+    onError: (error) => {
+        log("error", "origin.body_failed", { node: origin.node, error: error.message });
+        req.onBodyFailed?.(error);
+      },
+    onEnd: req.onBodyRelay?.(),
   });
 }

@@ -1,6 +1,7 @@
 // A WebSocket through the socket transport: the worker performs the upgrade
 // handshake with the origin itself, then relays frames between the client's
 // WebSocketPair and the origin connection.
+import { pathAndQuery } from "../../target/index.ts";
 import type { OriginRequest } from "../../types.ts";
 import { MalformedResponseError, UpstreamResetError } from "../../types.ts";
 import { type Connect, describe, message, openConnection, readResponseHead } from "../connection.ts";
@@ -41,13 +42,12 @@ export async function upgradeWebSocket(
   wsOpts: WebSocketRelayOptions = {},
 ): Promise<Response> {
   const { origin, request } = req;
-  const url = new URL(request.url);
   const key = newKey();
   const headers = new Headers(request.headers);
   for (const name of CLIENT_HANDSHAKE) headers.delete(name);
   const head = serializeRequestHead({
     method: "GET",
-    target: url.pathname + url.search,
+    target: pathAndQuery(request.url),
     headers,
     defaultHost: hostPort(origin.address, origin.port),
     framing: { kind: "none" },
@@ -72,7 +72,11 @@ export async function upgradeWebSocket(
     // The origin refused the upgrade (401, 404, 503...): that answer goes to the client as is.
     return toResponse(conn, parser, responseHead, pending, {
       idleTimeoutMs: bodyIdleTimeoutMs,
-      onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
+      onError: (error) => {
+        log("error", "origin.body_failed", { node: origin.node, error: error.message });
+        req.onBodyFailed?.(error);
+      },
+      onEnd: req.onBodyRelay?.(),
     });
   }
   const problem = handshakeProblem(responseHead, expectedAccept, offeredProtocols(request.headers));

@@ -1,0 +1,89 @@
+// `npm start -- --clusters 2` (issue 18): two simulated clusters, two agents,
+// one local worker in local mode. Steering by a test request.cf header, and
+// the documented "take a cluster down" step with zero failed requests.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dumpDom, ensureChromium } from "../e2e/chromium.ts";
+import { multiClusterInstructions, SAMPLE_CLIENTS, SHOP_HOSTNAME, startMultiClusterDemo, type MultiClusterDemo } from "../../lab/demo/multi-cluster.ts";
+
+let lab: MultiClusterDemo;
+let stateDir: string;
+beforeAll(async () => {
+  stateDir = mkdtempSync(path.join(tmpdir(), "edgelb-multi-"));
+  lab = await startMultiClusterDemo({ clusters: 2, port: 0, addressBase: "127.27.2", healthzPort: 0, stateDir, healthIntervalMs: 300, agentLog: pino({ level: "silent" }), timeoutMs: 45_000 });
+}, 90_000);
+afterAll(async () => {
+  await lab?.stop();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+async function shop(cf?: object): Promise<{ status: number; node?: string }> {
+  const res = await lab.edge.request(SHOP_HOSTNAME, "/", cf ? { headers: { "x-edgelb-test-cf": JSON.stringify(cf) } } : {});
+  if (res.status !== 200) return { status: res.status };
+  return { status: 200, node: ((await res.json()) as { node: string }).node };
+}
+
+async function annotate(cluster: MultiClusterDemo["clusters"][number], node: string, fault: string | null): Promise<void> {
+  const res = await fetch(`${cluster.sim.url}/api/v1/nodes/${node}`, {
+    method: "PATCH",
+    headers: { "content-type": "application/merge-patch+json" },
+    body: JSON.stringify({ metadata: { annotations: { "sim.edgelb.dev/fault": fault } } }),
+  });
+  expect(res.status).toBe(200);
+}
+
+describe("npm start -- --clusters 2", () => {
+  it("prints how to steer and how to take a cluster down", () => {
+    const text = multiClusterInstructions(lab, { color: false }).join("\n");
+    expect(text).toContain("x-edgelb-test-cf");
+    expect(text).toContain("annotate node eu-node-$n sim.edgelb.dev/fault=down");
+    expect(text).toContain(`kubeconfig-eu`);
+  });
+
+  it("steers by the test location header: Berlin to eu, New York to us", async () => {
+    expect((await shop(SAMPLE_CLIENTS.Berlin)).node).toMatch(/^eu-node-/);
+    expect((await shop(SAMPLE_CLIENTS["New York"])).node).toMatch(/^us-node-/);
+  });
+
+  const chromium = ensureChromium();
+  it.skipIf(!chromium.path)("the status page lists shop.localhost's clusters in their order for the viewer's location", async () => {
+    const html = await dumpDom(chromium.path!, lab.statusPageUrl);
+    expect(html).toContain(">hostnames served by several clusters<");
+    // Local workerd's stand-in request.cf is Austin, Texas: Ashburn (us) is nearer than Frankfurt (eu).
+    expect(html).toMatch(/order shown for <b>US NA 30\.2713,-97\.7426<\/b>/);
+    const rows = [...html.matchAll(/<tr data-host="shop\.localhost" data-cluster="([^"]+)" data-state="([^"]+)">.*?<span class="pill [^"]+">([^<]+)</g)].map((m) => [m[1], m[2], m[3]]);
+    expect(rows).toEqual([
+      ["us", "ok", "serves"],
+      ["eu", "ok", "fallback 1"],
+    ]);
+    expect(html).toContain("<td>proximity</td>");
+  });
+
+  it("moves Berlin's requests to us with zero failures when every eu node goes down", async () => {
+    const eu = lab.clusters[0]!;
+    const results: { status: number; node?: string }[] = [];
+    let stop = false;
+    const clients = Array.from({ length: 4 }, async () => {
+      while (!stop) results.push(await shop(SAMPLE_CLIENTS.Berlin));
+    });
+    while (results.length < 20) await new Promise((r) => setTimeout(r, 10));
+    await Promise.all(eu.sim.nodes.map((n) => annotate(eu, n.name, "down")));
+    // Until the eu agent reports its nodes down, and for a while after.
+    const deadline = Date.now() + 30_000;
+    let after = 0;
+    while (after < 40 && Date.now() < deadline) {
+      const n = results.length;
+      await new Promise((r) => setTimeout(r, 50));
+      if (results.slice(n).every((x) => x.node?.startsWith("us-node-"))) after += results.length - n;
+    }
+    stop = true;
+    await Promise.all(clients);
+    await Promise.all(eu.sim.nodes.map((n) => annotate(eu, n.name, null)));
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    expect(results.slice(0, 20).every((r) => r.node?.startsWith("eu-node-"))).toBe(true);
+    expect(results.at(-1)!.node).toMatch(/^us-node-/);
+  }, 60_000);
+});

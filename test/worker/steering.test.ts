@@ -1,0 +1,238 @@
+// Many clusters behind one hostname (issue 18): steering by request.cf,
+// cross-cluster failover inside one client request, stale clusters, hostname
+// ownership and affinity, against real nodes on loopback (two groups of
+// this file's own, one per cluster).
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { SimGroup } from "./global-setup.ts";
+import { nodesOf, service, setBehavior, simGroup, snapshot, testEdge, uniqueCluster, type Echo, type TestEdge } from "./helpers.ts";
+import type { EdgeStatus } from "../../worker/edge.ts";
+
+type Group = SimGroup & { release(): Promise<void> };
+let eu: Group;
+let us: Group;
+beforeAll(async () => {
+  [eu, us] = await Promise.all([simGroup(2), simGroup(2)]);
+});
+afterAll(async () => {
+  await Promise.all([eu?.release(), us?.release()]);
+});
+beforeEach(async () => {
+  await Promise.all([...eu.nodes, ...us.nodes].map((n) => setBehavior(n.name, { mode: "ok" })));
+});
+
+const host = "shop.example.com";
+const FRANKFURT = { lat: 50.11, lon: 8.68 };
+const ASHBURN = { lat: 39.04, lon: -77.49 };
+const BERLIN = { latitude: "52.52", longitude: "13.40", country: "DE", continent: "EU" };
+const BOSTON = { latitude: "42.36", longitude: "-71.06", country: "US", continent: "NA" };
+
+interface Pair {
+  edge: TestEdge;
+  euName: string;
+  usName: string;
+  clusterOf: (node: string) => string;
+}
+
+/** Two clusters (eu, us) that both claim `host`, behind one edge with this steering rule. */
+async function pair(rule: Record<string, unknown> | undefined, policy: Record<string, unknown> = {}, vars: Record<string, string> = {}, opts: Parameters<typeof testEdge>[1] = {}): Promise<Pair> {
+  const euName = uniqueCluster("eu");
+  const usName = uniqueCluster("us");
+  const steering = rule ? { EDGELB_STEERING: JSON.stringify({ [host]: resolve(rule, { eu: euName, us: usName }) }) } : {};
+  const edge = testEdge({ EDGELB_CLUSTERS: `${euName},${usName}`, ...steering, ...vars }, opts);
+  await edge.seed({ ...snapshot(euName, nodesOf(eu.nodes), [service({ hostnames: [host], nodePort: eu.nodePort, policy })]), location: FRANKFURT, region: "eu-central" });
+  await edge.seed({ ...snapshot(usName, nodesOf(us.nodes), [service({ hostnames: [host], nodePort: us.nodePort, policy })]), location: ASHBURN, region: "us-east" });
+  const euNodes = new Set(eu.nodes.map((n) => n.name));
+  return { edge, euName, usName, clusterOf: (node) => (euNodes.has(node) ? "eu" : "us") };
+}
+
+/** Replaces the placeholder names "eu"/"us" in a rule by the test's unique cluster names. */
+function resolve(rule: Record<string, unknown>, names: Record<string, string>): unknown {
+  return JSON.parse(JSON.stringify(rule), (key, value) => {
+    if (typeof value === "string" && value in names && key !== "policy") return names[value];
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k in names ? names[k]! : k, v]));
+    }
+    return value;
+  });
+}
+
+async function servedBy(p: Pair, init: RequestInit = {}, path = "/"): Promise<string> {
+  const res = await p.edge.request(host, path, init);
+  expect(res.status).toBe(200);
+  return p.clusterOf(((await res.json()) as Echo).node);
+}
+
+describe("steering policies with request.cf", () => {
+  it("proximity: a Berlin client is served from the Frankfurt cluster, a Boston client from Ashburn", async () => {
+    const p = await pair({ policy: "proximity", clusters: ["us", "eu"] });
+    for (let i = 0; i < 4; i++) expect(await servedBy(p, { cf: BERLIN })).toBe("eu");
+    for (let i = 0; i < 4; i++) expect(await servedBy(p, { cf: BOSTON })).toBe("us");
+  });
+
+  it("geo: by country, then continent, then the default", async () => {
+    const p = await pair({ policy: "geo", countries: { DE: ["us", "eu"] }, continents: { EU: ["eu", "us"] }, default: ["us", "eu"] });
+    expect(await servedBy(p, { cf: BERLIN })).toBe("us");
+    expect(await servedBy(p, { cf: { country: "FR", continent: "EU" } })).toBe("eu");
+    expect(await servedBy(p, { cf: { country: "JP", continent: "AS" } })).toBe("us");
+    expect(await servedBy(p)).toBe("us");
+  });
+
+  it("failover: the first listed cluster serves while it can", async () => {
+    const p = await pair({ policy: "failover", clusters: ["us", "eu"] });
+    for (let i = 0; i < 4; i++) expect(await servedBy(p, { cf: BERLIN })).toBe("us");
+  });
+
+  it("weighted and random spread requests over the clusters", async () => {
+    const w = await pair({ policy: "weighted", weights: { eu: 1, us: 0 } });
+    for (let i = 0; i < 4; i++) expect(await servedBy(w)).toBe("eu");
+    const r = await pair({ policy: "random", clusters: ["eu", "us"] });
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) seen.add(await servedBy(r));
+    expect(seen).toEqual(new Set(["eu", "us"]));
+  });
+});
+
+describe("the local test cf header", () => {
+  const header = (cf: object) => ({ headers: { "x-edgelb-test-cf": JSON.stringify(cf) } });
+
+  it("steers only when the worker runs in local mode", async () => {
+    const local = await pair({ policy: "proximity", clusters: ["us", "eu"] }, {}, { EDGELB_LOCAL_MODE: "true" });
+    expect(await servedBy(local, header(BERLIN))).toBe("eu");
+    expect(await servedBy(local, header(BOSTON))).toBe("us");
+  });
+
+  it("is ignored without local mode: request.cf decides", async () => {
+    const prod = await pair({ policy: "proximity", clusters: ["us", "eu"] });
+    for (let i = 0; i < 3; i++) expect(await servedBy(prod, { ...header(BERLIN), cf: BOSTON })).toBe("us");
+    expect(prod.edge.logs.some((l) => l.event === "settings.local_mode")).toBe(false);
+  });
+});
+
+describe("cross-cluster failover inside the request", () => {
+  it("moves requests to the next cluster with zero failures when every node of the first goes down under load", async () => {
+    // A request caught on a node as it stops may never get an answer: a short response timeout
+    // makes that a retried GET (as in production), not a 30 s wait, on a loaded test machine.
+    const p = await pair({ policy: "failover", clusters: ["eu", "us"] }, { responseTimeoutMs: 3_000 });
+    const results: { status: number; cluster?: string }[] = [];
+    const one = async (i: number) => {
+      const res = await p.edge.request(host, `/?i=${i}`);
+      results.push({ status: res.status, cluster: res.status === 200 ? p.clusterOf(((await res.json()) as Echo).node) : undefined });
+    };
+    // A stream of 8 concurrent clients; the first cluster's nodes stop in the middle of it.
+    let next = 0;
+    const worker = async () => {
+      while (next < 160) {
+        const i = next++;
+        if (i === 60) await Promise.all(eu.nodes.map((n) => setBehavior(n.name, { mode: "refuse" })));
+        await one(i);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    expect(results.length).toBe(160);
+    expect(results.slice(0, 40).every((r) => r.cluster === "eu")).toBe(true);
+    expect(results.slice(-40).every((r) => r.cluster === "us")).toBe(true);
+    expect(p.edge.logs.some((l) => l.event === "proxy.next_cluster" && l.to === p.usName)).toBe(true);
+  }, 60_000);
+
+  it("a POST does not move to the next cluster after its bytes reached a node, like within a cluster", async () => {
+    const p = await pair({ policy: "failover", clusters: ["eu", "us"] });
+    await Promise.all(eu.nodes.map((n) => setBehavior(n.name, { mode: "error", status: 503 })));
+    const res = await p.edge.request(host, "/", { method: "POST", body: "order=1" });
+    expect(res.status).toBe(503);
+    // A GET is retried, and reaches the other cluster.
+    expect(await servedBy(p)).toBe("us");
+  });
+
+  it("skips a cluster whose snapshot reports no healthy node for the Service", async () => {
+    const p = await pair({ policy: "failover", clusters: ["eu", "us"] });
+    await p.edge.seed({ ...snapshot(p.euName, nodesOf(eu.nodes, false), [service({ hostnames: [host], nodePort: eu.nodePort })]), location: FRANKFURT });
+    for (let i = 0; i < 4; i++) expect(await servedBy(p)).toBe("us");
+    expect(p.edge.logs.some((l) => l.event === "proxy.retry")).toBe(false);
+  });
+});
+
+describe("stale clusters", () => {
+  it("skips a cluster whose snapshot has not changed for longer than EDGELB_STALE_AFTER, by the edge's own clock", async () => {
+    let clock = Date.now();
+    const p = await pair({ policy: "failover", clusters: ["eu", "us"] }, {}, { EDGELB_STALE_AFTER: "60" }, { now: () => clock });
+    expect(await servedBy(p)).toBe("eu");
+    clock += 61_000;
+    // Only us publishes again: eu's agent stopped. Its publishedAt (the agent's clock) is not trusted.
+    await p.edge.seed({ ...snapshot(p.usName, nodesOf(us.nodes), [service({ hostnames: [host], nodePort: us.nodePort })]), location: ASHBURN });
+    for (let i = 0; i < 3; i++) expect(await servedBy(p)).toBe("us");
+    const status = p.edge.status() as EdgeStatus;
+    const h = status.steering!.hostnames.find((x) => x.pattern === host)!;
+    expect(h.order).toEqual([p.usName]);
+    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: its snapshot last changed 61 s ago" }]);
+    // When every cluster is stale, the stale ones still serve (the last good state).
+    clock += 61_000;
+    expect(await servedBy(p)).toBe("eu");
+  });
+});
+
+describe("hostname ownership", () => {
+  it("never lets a cluster the steering rule does not list serve the hostname", async () => {
+    const p = await pair({ policy: "failover", clusters: ["eu"] });
+    // eu has no healthy node: it fails open rather than hand the hostname to us.
+    await p.edge.seed({ ...snapshot(p.euName, nodesOf(eu.nodes, false), [service({ hostnames: [host], nodePort: eu.nodePort })]) });
+    for (let i = 0; i < 4; i++) expect(await servedBy(p)).toBe("eu");
+    expect(p.edge.logs.filter((l) => l.event === "routes.claim_refused")).toEqual([expect.objectContaining({ host, cluster: p.usName })]);
+  });
+
+  it("without a rule the first cluster serves; the second claim shows on the status page", async () => {
+    const p = await pair(undefined);
+    await Promise.all(eu.nodes.map((n) => setBehavior(n.name, { mode: "refuse" })));
+    // The owner's nodes are down: the request fails rather than move to a cluster nobody allowed.
+    expect((await p.edge.request(host)).status).toBe(502);
+    const res = await p.edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: "Bearer test-push-token" } });
+    const status = (await res.json()) as EdgeStatus;
+    expect(status.steering!.hostnames).toEqual([{ pattern: host, clusters: [p.euName, p.usName], owner: p.euName, refused: [p.usName] }]);
+  });
+});
+
+describe("affinity across clusters", () => {
+  it("cookie: the client is pinned to the cluster that served it first, also when its node goes away", async () => {
+    const p = await pair({ policy: "random", clusters: ["eu", "us"] }, { affinity: "cookie" });
+    const first = await p.edge.request(host);
+    const cookies = (first.headers as unknown as { getSetCookie(): string[] }).getSetCookie().map((c) => c.split(";")[0]!);
+    expect(cookies.some((c) => c.startsWith("edgelb_affinity_cluster="))).toBe(true);
+    const cluster = p.clusterOf(((await first.json()) as Echo).node);
+    const cookie = cookies.join("; ");
+    for (let i = 0; i < 12; i++) expect(await servedBy(p, { headers: { cookie } })).toBe(cluster);
+    // Its node is removed from the snapshot: still the same cluster.
+    const group = cluster === "eu" ? eu : us;
+    const name = cluster === "eu" ? p.euName : p.usName;
+    await p.edge.seed({ ...snapshot(name, nodesOf(group.nodes.slice(1)), [service({ hostnames: [host], nodePort: group.nodePort, policy: { affinity: "cookie" } })]) });
+    for (let i = 0; i < 12; i++) expect(await servedBy(p, { headers: { cookie } })).toBe(cluster);
+  });
+
+  it("client-ip: one client address gets one cluster under random steering; the addresses spread", async () => {
+    const p = await pair({ policy: "random", clusters: ["eu", "us"] }, { affinity: "client-ip" });
+    const clusters = new Set<string>();
+    for (let ip = 1; ip <= 12; ip++) {
+      const headers = { "cf-connecting-ip": `198.51.100.${ip}` };
+      const first = await servedBy(p, { headers });
+      for (let i = 0; i < 4; i++) expect(await servedBy(p, { headers })).toBe(first);
+      clusters.add(first);
+    }
+    expect(clusters).toEqual(new Set(["eu", "us"]));
+  });
+});
+
+describe("EDGELB_STEERING validation", () => {
+  it("a bad setting is refused with a clear error and the last good one keeps serving", async () => {
+    const good = await pair({ policy: "failover", clusters: ["us", "eu"] });
+    expect(await servedBy(good)).toBe("us");
+    // The next deploy has a typo: the isolate keeps the remembered rule (KV), says why, shows it on the status page.
+    const bad = testEdge({ EDGELB_CLUSTERS: `${good.euName},${good.usName}`, EDGELB_STEERING: `{"${host}": {"policy": "failover", "clusters": ["${good.usName}"],}}` });
+    const res = await bad.request(host);
+    expect(p2(good, await res.json())).toBe("us");
+    expect(bad.logs.find((l) => l.event === "steering.invalid")).toMatchObject({ level: "error", error: expect.stringMatching(/^EDGELB_STEERING is not JSON/) });
+    expect((bad.status() as EdgeStatus).steering).toMatchObject({ source: "last-good", error: expect.stringMatching(/not JSON/) });
+  });
+});
+
+function p2(p: Pair, echo: unknown): string {
+  return p.clusterOf((echo as Echo).node);
+}
