@@ -13,7 +13,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { normalizeAddress, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
+import { GATE_REFUSED_HEADER, normalizeAddress, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
 import { hasSignature, verify, type KeyLookup, type RejectReason } from "../verify/index.ts";
@@ -42,7 +42,7 @@ export interface GateServerOptions {
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 const FORBIDDEN = "forbidden\n";
-const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
+const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: refused\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
 
 /**
  * Sends the last bytes and then lets go of the socket for good. A plain end() only half-closes: a
@@ -83,11 +83,15 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
   return out;
 }
 
-/** The response's headers for the edge: hop-by-hop fields dropped (node frames the body again). */
-function downstreamHeaders(rawHeaders: readonly string[], keep?: "upgrade"): string[] {
+/**
+ * The response's headers for the edge: hop-by-hop fields dropped (node frames the body again), and the
+ * gate's own refusal marker: only the gate may say "gate refused", never the app behind it.
+ */
+export function downstreamHeaders(rawHeaders: readonly string[], keep?: "upgrade"): string[] {
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
+    if (lower === GATE_REFUSED_HEADER) continue;
     if (HOP_BY_HOP.has(lower) && !(keep && (lower === "upgrade" || lower === "connection"))) continue;
     out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
   }
@@ -172,7 +176,7 @@ export function createGateServer(o: GateServerOptions): http.Server {
       rejected(req, verdict.reason);
       // Not a byte of the body is read: answer, then close.
       res.shouldKeepAlive = false;
-      res.writeHead(403, { "content-type": "text/plain", "content-length": FORBIDDEN.length, connection: "close" });
+      res.writeHead(403, { [GATE_REFUSED_HEADER]: "refused", "content-type": "text/plain", "content-length": FORBIDDEN.length, connection: "close" });
       res.end(FORBIDDEN, () => req.socket.destroySoon());
       req.socket.setTimeout(1_000, () => req.socket.destroy());
       return;
