@@ -142,10 +142,18 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
     async close() {
       clearInterval(keysGauge);
       if (!deps.keys) keys.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      // Stop listening, drop idle keep-alive connections, let requests in flight finish up to the
+      // drain deadline (a rollout must not cut forwarded requests), then cut whatever is left.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Connections that finish a response now close instead of idling until the deadline.
+      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+      let deadline: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([closed, new Promise<void>((resolve) => (deadline = setTimeout(resolve, config.drainMs)))]);
+      clearInterval(idleSweep);
+      clearTimeout(deadline);
+      server.closeAllConnections();
+      await closed;
       await metricsServer?.close();
     },
   };
