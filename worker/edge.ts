@@ -11,7 +11,7 @@ import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
-import { LocationCopy, type LocationCache } from "./config/location/index.ts";
+import { DEFAULT_INSTANCE, LocationCopy, type LocationCache } from "./config/location/index.ts";
 import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
@@ -107,7 +107,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     ttlMs: settings.cacheTtlMs,
     log,
     now,
-    ...(opts.cache ? { location: new LocationCopy(opts.cache) } : {}),
+    ...(opts.cache ? { location: new LocationCopy(opts.cache, instanceOf(opts.env)) } : {}),
     ...(fastPath(opts, settings.fastCheckMs, now, log)),
   });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
@@ -457,7 +457,26 @@ function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log:
   const ns = opts.env.EDGELB_GENERATIONS;
   if (!ns || intervalMs <= 0) return {};
   const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
-  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), intervalMs, now, log }) };
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), instance: instanceOf(opts.env), intervalMs, now, log }) };
+}
+
+/**
+ * This deployment's identity in the zone's shared cache: EDGELB_INSTANCE, else the generations
+ * object's id (derived from the worker's own Durable Object namespace, so different per deployment),
+ * else DEFAULT_INSTANCE (then two deployments on one zone need EDGELB_INSTANCE set; docs/worker.md).
+ */
+export function instanceOf(env: Partial<Env>): string {
+  const named = env.EDGELB_INSTANCE?.trim();
+  if (named) return named;
+  const ns = env.EDGELB_GENERATIONS;
+  if (ns) {
+    try {
+      return `do-${ns.idFromName(GENERATIONS_OBJECT).toString()}`;
+    } catch {
+      // fall through
+    }
+  }
+  return DEFAULT_INSTANCE;
 }
 
 /** EDGELB_CLIENT_BODY_TIMEOUT_MS: the client-body idle timeout (default 60 s). */
