@@ -36,6 +36,10 @@ export interface GateConfig {
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Open connections at most (file descriptors / memory bound against a flood). */
+  maxConnections: number;
+  /** On SIGTERM, requests in flight get this long to finish before connections are cut. */
+  drainMs: number;
   /** Admin listener for /metrics and /healthz; "" turns it off. */
   metricsAddress: string;
   logFormat: "json" | "pretty";
@@ -52,6 +56,8 @@ export const GATE_DEFAULTS = {
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
   connectTimeoutMs: 5_000,
+  maxConnections: 4_096,
+  drainMs: 8_000,
   metricsAddress: ":29081",
 };
 
@@ -96,6 +102,7 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
     headersTimeoutMs: config.headersTimeoutMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    maxConnections: config.maxConnections,
     ...(deps.now ? { now: deps.now } : {}),
   });
   const { host, port } = parseListenAddress(config.listen);
@@ -135,10 +142,18 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
     async close() {
       clearInterval(keysGauge);
       if (!deps.keys) keys.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      // Stop listening, drop idle keep-alive connections, let requests in flight finish up to the
+      // drain deadline (a rollout must not cut forwarded requests), then cut whatever is left.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Connections that finish a response now close instead of idling until the deadline.
+      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+      let deadline: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([closed, new Promise<void>((resolve) => (deadline = setTimeout(resolve, config.drainMs)))]);
+      clearInterval(idleSweep);
+      clearTimeout(deadline);
+      server.closeAllConnections();
+      await closed;
       await metricsServer?.close();
     },
   };
@@ -207,6 +222,8 @@ export function buildGateProgram(run: (config: GateConfig) => Promise<void>, env
     .addOption(new Option("--headers-timeout <duration>", "a request head must arrive within this (slowloris)").argParser(duration).default(d.headersTimeoutMs, "10s").env("EDGELB_GATE_HEADERS_TIMEOUT"))
     .addOption(new Option("--keep-alive-timeout <duration>", "idle connections from the edge close after this").argParser(duration).default(d.keepAliveTimeoutMs, "5s").env("EDGELB_GATE_KEEP_ALIVE_TIMEOUT"))
     .addOption(new Option("--connect-timeout <duration>", "connecting to a NodePort gives up after this (502)").argParser(duration).default(d.connectTimeoutMs, "5s").env("EDGELB_GATE_CONNECT_TIMEOUT"))
+    .addOption(new Option("--max-connections <n>", "open connections at most (bounds file descriptors and memory under a flood)").argParser(integer(1, 1_000_000)).default(d.maxConnections).env("EDGELB_GATE_MAX_CONNECTIONS"))
+    .addOption(new Option("--drain <duration>", "on SIGTERM, requests in flight may finish for this long (keep it under the pod's termination grace period)").argParser(duration).default(d.drainMs, "8s").env("EDGELB_GATE_DRAIN"))
     .addOption(new Option("--metrics-address <address>", "admin listener for /metrics and /healthz (firewall it); empty turns it off").default(d.metricsAddress).env("EDGELB_GATE_METRICS_ADDRESS"))
     .addOption(new Option("--log-format <format>", "json or pretty").choices(["json", "pretty"]).default(defaultLogFormat()).env("EDGELB_LOG_FORMAT"))
     .addOption(new Option("--log-level <level>", "trace, debug, info, warn, error").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info").env("EDGELB_LOG_LEVEL"))
@@ -241,6 +258,8 @@ export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.Proce
     headersTimeoutMs: o.headersTimeout as number,
     keepAliveTimeoutMs: o.keepAliveTimeout as number,
     connectTimeoutMs: o.connectTimeout as number,
+    maxConnections: o.maxConnections as number,
+    drainMs: o.drain as number,
     metricsAddress: (o.metricsAddress as string | undefined) ?? "",
     logFormat: o.logFormat as "json" | "pretty",
     logLevel: o.logLevel as string,

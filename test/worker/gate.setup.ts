@@ -37,10 +37,10 @@ export default async function setup(project: TestProject) {
   let next = 2;
   const log = createLogger({ format: "json", level: "silent" });
   const keys = KeyRing.of({ k1: GATE_TEST_SECRET });
-  const openGate = (address: string, port: number) =>
+  const openGate = (address: string, port: number, secret?: string) =>
     startGate(
       { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, acceptAddresses: [], nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
-      { log, keys },
+      { log, keys: secret === undefined ? keys : KeyRing.of({ k1: secret }) },
     );
 
   const control = jsonServer((req, body, json) => {
@@ -71,11 +71,13 @@ export default async function setup(project: TestProject) {
       if (req.method === "POST" && gate) {
         const entry = byName.get(gate[1]!);
         if (!entry) return json(404, { error: "unknown node" });
-        const up = (JSON.parse(body) as { up: boolean }).up;
-        if (!up && entry.member.gate) {
+        // {up, secret?}: a secret restarts the gate with that key instead of the suite's.
+        const { up, secret } = JSON.parse(body) as { up: boolean; secret?: string };
+        if ((!up || secret !== undefined) && entry.member.gate) {
           await entry.member.gate.close();
           entry.member.gate = undefined;
-        } else if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node.address, entry.gatePort);
+        }
+        if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node.address, entry.gatePort, secret);
         return json(200, {});
       }
       const release = /^\/groups\/(\d+)$/.exec(path);

@@ -58,11 +58,33 @@ describe("the edge in gate mode", () => {
     expect(e.status().clusters[0]!.origins).toEqual({ mode: "gate", port: group.gatePort });
   });
 
-  it("is refused by the gates (403) when the edge signs with another key", async () => {
+  it("answers 502 (not the gates' 403) and logs proxy.gate_refused when every gate refuses the edge's key", async () => {
     const e = await gatedEdge({ EDGELB_GATE_KEY: `k1:${"another-secret-".repeat(3)}` });
     const res = await e.request(host);
-    expect(res.status).toBe(403);
-    expect(await res.text()).toBe("forbidden\n");
+    expect(res.status).toBe(502);
+    expect(res.headers.get("x-edgelb-gate")).toBeNull();
+    expect(e.logs.filter((l) => l.event === "proxy.gate_refused").length).toBeGreaterThan(0);
+  });
+
+  it("one node's gate with a different key: every request still 200, that node is ejected and logged (proxy.gate_refused)", async () => {
+    const [a] = group.nodes.map((n) => n.name) as [string];
+    await control(`/nodes/${a}/gate`, "POST", { up: true, secret: "a-different-gate-secret-0123456789abcdef" });
+    try {
+      const e = await gatedEdge();
+      for (let i = 0; i < 12; i++) {
+        // POSTs too: a gate's refusal means nothing reached the app.
+        const res = await e.request(host, `/?i=${i}`, i % 2 ? { method: "POST", body: `p${i}` } : {});
+        expect(res.status).toBe(200);
+        expect(((await res.json()) as Echo).node).not.toBe(a);
+      }
+      const refused = e.logs.filter((l) => l.event === "proxy.gate_refused");
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused.every((l) => l.node === a)).toBe(true);
+      const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
+      expect(origin.ejected).toBe(true);
+    } finally {
+      await control(`/nodes/${a}/gate`, "POST", { up: true, secret: gl.secret });
+    }
   });
 
   it("answers 502 and says why in the log when a gated cluster has no key", async () => {

@@ -4,6 +4,7 @@
 // copied. Forwarding headers are then set from what the edge itself knows and
 // never taken from the client.
 
+import { GATE_REFUSED_HEADER } from "../snapshot/signing.ts";
 import { isHttps } from "../transport/target/index.ts";
 
 /** RFC 9110 §7.6.1 connection-specific fields, plus the old proxy ones. */
@@ -188,7 +189,8 @@ export function clientResponseHeaders(response: Response, requestId: string): He
   const headers = new Headers();
   let hasRequestId = false;
   for (const [name, value] of response.headers) {
-    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    // The gate's refusal marker is between the gate and the edge: a client never sees it.
+    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name) || name === GATE_REFUSED_HEADER) continue;
     if (name === "x-request-id") hasRequestId = true;
     headers.append(name, value);
   }

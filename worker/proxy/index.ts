@@ -28,6 +28,7 @@ import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
+import { GATE_REFUSED_HEADER } from "../snapshot/signing.ts";
 import { clusterPin, pinCookieName } from "../steering/request.ts";
 
 /**
@@ -316,6 +317,25 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       upstream.body?.cancel().catch(() => {});
       release();
       return clientBodyFailed(body.clientError, fields);
+    }
+    if (gatePort !== undefined && upstream.status === 403 && upstream.headers.get(GATE_REFUSED_HEADER) === "refused") {
+      // The node's gate refused the signature (no key, another key, its clock off): nothing reached the
+      // app, so any method may go to another node, and the node counts as one that refused the
+      // connection (a real failure, no worse: the app behind the gate cannot forge this header).
+      upstream.body?.cancel().catch(() => {});
+      release();
+      deps.health.failure(origin.key, "gate refused the signature", nodeFields, "connection", ejectionPool(route, origin));
+      errors.push(`${origin.node}: gate refused`);
+      deps.log("warn", "proxy.gate_refused", { ...fields, cluster: origin.cluster, gatePort });
+      // The gate reads no byte of a refused body, but a streamed body the transport began to send is gone.
+      const consumed = body.started && !body.replayable;
+      const noRetry = refuseNext(attempt, consumed ? "the request body was already sent to a refusing gate" : undefined, true);
+      if (noRetry === undefined) {
+        deps.log("warn", "proxy.retry", { ...fields, kind: "gate_refused", stage: "before-send" });
+        continue;
+      }
+      deps.log("error", "proxy.failed", { ...fields, kind: "gate_refused", noRetry, tried: [...tried] });
+      return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
     }
     if (RETRY_STATUSES.has(upstream.status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: the health rules decide when to eject.

@@ -8,6 +8,12 @@
 
 /** The one request header that carries the signature; the gate strips it. */
 export const SIGNATURE_HEADER = "x-edgelb-signature";
+/**
+ * Set by the node gate on its own refusals only (value "refused", no reason). The gate strips it from
+ * every answer it relays from an app, so an app behind a working gate cannot forge it; the worker
+ * treats such an answer as a failure before anything reached the app and strips it from what clients see.
+ */
+export const GATE_REFUSED_HEADER = "x-edgelb-gate";
 export const SIGNATURE_VERSION = "v1";
 /** Seconds a signature stays valid either side of the gate's clock (the gate's --max-skew default). */
 export const DEFAULT_MAX_SKEW_S = 30;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { upstreamHeaders } from "./index.ts";
+import { downstreamHeaders, upstreamHeaders } from "./index.ts";
 
 describe("headers towards the NodePort", () => {
   it("drop the signature, hop-by-hop fields and those the Connection header names; keep repeats and Host", () => {
@@ -14,5 +14,12 @@ describe("headers towards the NodePort", () => {
     expect(upstreamHeaders(["Host", "h", "Transfer-Encoding", "chunked"], false)).toEqual(["Host", "h", "Transfer-Encoding", "chunked"]);
     expect(upstreamHeaders(["Host", "h", "Connection", "Upgrade", "Upgrade", "websocket"], true)).toEqual(["Host", "h", "Connection", "Upgrade", "Upgrade", "websocket"]);
     expect(upstreamHeaders(["Host", "h", "Connection", "Upgrade", "Upgrade", "websocket"], false)).toEqual(["Host", "h"]);
+  });
+});
+
+describe("headers towards the edge", () => {
+  it("an app behind the gate cannot forge the gate's refusal marker (x-edgelb-gate is stripped, the app's 403 stays an app's 403)", () => {
+    const out = downstreamHeaders(["Content-Type", "text/plain", "X-Edgelb-Gate", "refused", "x-edgelb-gate", "refused", "X-App", "1"]);
+    expect(out).toEqual(["Content-Type", "text/plain", "X-App", "1"]);
   });
 });

@@ -13,7 +13,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { normalizeAddress, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
+import { GATE_REFUSED_HEADER, normalizeAddress, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
 import { hasSignature, verify, type KeyLookup, type RejectReason } from "../verify/index.ts";
@@ -35,12 +35,28 @@ export interface GateServerOptions {
   keepAliveTimeoutMs: number;
   /** Connecting to the NodePort gives up after this. */
   connectTimeoutMs: number;
+  /** Open connections at most (further ones are refused by the kernel backlog / closed at once). */
+  maxConnections?: number;
   now?: () => number;
 }
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 const FORBIDDEN = "forbidden\n";
-const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
+const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: refused\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
+
+/**
+ * Sends the last bytes and then lets go of the socket for good. A plain end() only half-closes: a
+ * peer that never sends its FIN (allowHalfOpen) would pin the file descriptor forever. Destroyed once
+ * the bytes are flushed, or after 1 s if the peer does not read them.
+ */
+export function endAndRelease(socket: Duplex, data?: string): void {
+  const timer = setTimeout(() => socket.destroy(), 1_000);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
+  socket.on("error", () => socket.destroy());
+  if (data === undefined) socket.end(() => socket.destroy());
+  else socket.end(data, () => socket.destroy());
+}
 
 /** The request's headers for the NodePort: signature and hop-by-hop fields dropped, repeated fields kept. */
 export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean): string[] {
@@ -67,11 +83,15 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
   return out;
 }
 
-/** The response's headers for the edge: hop-by-hop fields dropped (node frames the body again). */
-function downstreamHeaders(rawHeaders: readonly string[], keep?: "upgrade"): string[] {
+/**
+ * The response's headers for the edge: hop-by-hop fields dropped (node frames the body again), and the
+ * gate's own refusal marker: only the gate may say "gate refused", never the app behind it.
+ */
+export function downstreamHeaders(rawHeaders: readonly string[], keep?: "upgrade"): string[] {
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i]!.toLowerCase();
+    if (lower === GATE_REFUSED_HEADER) continue;
     if (HOP_BY_HOP.has(lower) && !(keep && (lower === "upgrade" || lower === "connection"))) continue;
     out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
   }
@@ -156,7 +176,7 @@ export function createGateServer(o: GateServerOptions): http.Server {
       rejected(req, verdict.reason);
       // Not a byte of the body is read: answer, then close.
       res.shouldKeepAlive = false;
-      res.writeHead(403, { "content-type": "text/plain", "content-length": FORBIDDEN.length, connection: "close" });
+      res.writeHead(403, { [GATE_REFUSED_HEADER]: "refused", "content-type": "text/plain", "content-length": FORBIDDEN.length, connection: "close" });
       res.end(FORBIDDEN, () => req.socket.destroySoon());
       req.socket.setTimeout(1_000, () => req.socket.destroy());
       return;
@@ -195,7 +215,7 @@ export function createGateServer(o: GateServerOptions): http.Server {
     const verdict = decide(req);
     if (!verdict.ok) {
       rejected(req, verdict.reason);
-      socket.end(RAW_FORBIDDEN);
+      endAndRelease(socket, RAW_FORBIDDEN);
       return;
     }
     o.metrics.replayEntries.set(o.replay.size);
@@ -218,11 +238,13 @@ export function createGateServer(o: GateServerOptions): http.Server {
       o.metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
       o.metrics.forwarded.inc({ kind: "http" });
       socket.write(rawHead(upRes, [...downstreamHeaders(upRes.rawHeaders), "Connection", "close"]));
-      upRes.pipe(socket);
+      upRes.pipe(socket, { end: false });
+      upRes.on("end", () => endAndRelease(socket));
+      upRes.on("error", () => socket.destroy());
     });
     up.on("error", (err: NodeJS.ErrnoException) => {
       upstreamFailed(errorKind(err, state.connected), verdict.nodePort, err);
-      socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n");
+      endAndRelease(socket, "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n");
     });
     socket.on("close", () => up.destroy());
     up.end();
@@ -241,13 +263,24 @@ export function createGateServer(o: GateServerOptions): http.Server {
     onRequest,
   );
   server.on("upgrade", onUpgrade);
+  if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
+  // A connection that sends nothing at all: the head deadline counts from the first byte in some node
+  // versions, so an idle socket before the first byte is closed after the same deadline.
+  server.on("connection", (socket: import("node:net").Socket) => {
+    const idle = setTimeout(() => {
+      if (socket.bytesRead === 0) socket.destroy();
+    }, o.headersTimeoutMs);
+    idle.unref();
+    socket.once("data", () => clearTimeout(idle));
+    socket.once("close", () => clearTimeout(idle));
+  });
   // Expect: 100-continue: no "100 Continue" before the signature is checked (a refused body is never invited).
   server.on("checkContinue", onRequest);
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     // A malformed head (smuggling attempt, bad framing) or a head that came too slowly.
     if (socket.writable && !socket.destroyed) {
       const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
-      socket.end(`HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+      endAndRelease(socket, `HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     } else socket.destroy();
   });
   server.on("close", () => agent.destroy());

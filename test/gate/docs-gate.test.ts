@@ -1,0 +1,58 @@
+// Review findings 5, 7, 8, 9, 10 on issue 15: what docs/gate.md must tell an operator.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+
+const doc = readFileSync(new URL("../../docs/gate.md", import.meta.url), "utf8");
+const section = (title: RegExp) => {
+  const start = doc.search(title);
+  expect(start).toBeGreaterThanOrEqual(0);
+  const rest = doc.slice(start + 1);
+  const end = rest.search(/\n#{2,3} /);
+  return end === -1 ? rest : rest.slice(0, end);
+};
+
+describe("docs/gate.md firewall recipes", () => {
+  it("DigitalOcean: the recipe is for Droplets, and says plainly that DOKS keeps NodePorts open (finding 5)", () => {
+    const s = section(/### Cloud firewall: DigitalOcean/);
+    expect(s).toMatch(/self-managed clusters on Droplets/);
+    expect(s).toMatch(/does \*\*not\*\* close NodePorts on \*\*DOKS\*\*/);
+    expect(s).toMatch(/Cilium/);
+  });
+
+  it("every recipe has an outside check that the NodePort times out (finding 5)", () => {
+    for (const title of [/### Cloud firewall: Hetzner/, /### Cloud firewall: DigitalOcean/, /### nftables on the node/, /### ufw on the node/]) {
+      expect(section(title)).toContain("curl --max-time 5 http://<public IP>:<NodePort>/");
+    }
+  });
+
+  it("nftables and ufw accept the cluster's nodes first and drop only new connections (finding 8)", () => {
+    const nft = section(/### nftables on the node/);
+    expect(nft.indexOf("ip saddr @cluster_nodes accept")).toBeGreaterThan(0);
+    expect(nft.indexOf("ip saddr @cluster_nodes accept")).toBeLessThan(nft.indexOf("ct state new tcp dport"));
+    expect(nft).not.toMatch(/^\s*tcp dport \{[^}]*\} drop/m);
+    expect(nft).toMatch(/ct state new tcp dport \{ 10256, 29081, 30000-32767 \} drop/);
+    const ufw = section(/### ufw on the node/);
+    expect(ufw).toContain("*mangle");
+    expect(ufw.indexOf("-j ACCEPT")).toBeLessThan(ufw.indexOf("-j DROP"));
+    for (const line of ufw.split("\n").filter((l) => l.includes("-j DROP"))) expect(line).toContain("--ctstate NEW");
+  });
+});
+
+describe("docs/gate.md threat model and turning it on", () => {
+  it("says an on-path attacker can change every unsigned header, and points to TLS to the backend (finding 9)", () => {
+    const s = section(/## Threat model/);
+    expect(s).toMatch(/on the path/);
+    for (const h of ["Cookie", "Authorization", "X-Forwarded-For"]) expect(s).toContain(h);
+    expect(s).toMatch(/TLS to the backend/);
+  });
+
+  it("says the replay cache is lost when a gate restarts (finding 10)", () => {
+    expect(section(/## Threat model/)).toMatch(/replay cache lives in the gate's memory/);
+  });
+
+  it("turns gate mode on in two applies, gates first (finding 7)", () => {
+    const s = section(/## Turn it on/);
+    expect(s).toMatch(/two applies/);
+    expect(s.indexOf("rollout status")).toBeGreaterThan(s.indexOf("two applies"));
+  });
+});
