@@ -187,6 +187,7 @@ describe("the page script the docs check runs", () => {
       const md = `<!-- lab-commands -->\n\`\`\`sh\ntest "$(curl -s -o /dev/null -w '%{http_code}' http://127.24.9.1:8787/missing)" = 404\n\`\`\`\n`;
       const r = await bash(pageScript("docs/lab.md", md, { port: s.port, stateDir: ".edgelb", addressBase: "127.24.9" }));
       expect(r, r.stderr).toMatchObject({ code: 0 });
+      expect(r.stderr).not.toContain("FAILED");
       const wrong = await bash(pageScript("docs/lab.md", md.replace("= 404", "= 503"), { port: s.port, stateDir: ".edgelb", addressBase: "127.24.9" }));
       expect(wrong.code).not.toBe(0);
       expect(wrong.stderr).toMatch(/FAILED: the block at docs\/lab.md:\d+/);

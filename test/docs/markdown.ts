@@ -195,9 +195,9 @@ export function localize(script: string, lab: { port: number; stateDir: string; 
  */
 export function pageScript(page: string, markdown: string, lab: { port: number; stateDir: string; addressBase: string }): string {
   const parts = [
-    "set -Eeo pipefail",
+    "set -eo pipefail",
     `trap 'echo "FAILED: the block at ${page}:$BLOCK" >&2' ERR`,
-    'curl() { command curl --fail-with-body "$@"; }',
+    'curl() { command curl --fail-with-body "$@" || return; }', // the caller fails, so the ERR trap names the block
   ];
   for (const b of labBlocks(markdown)) parts.push(`BLOCK=${b.line}`, `echo "--- ${page}:${b.line}"`, localize(b.script, lab));
   return parts.join("\n");
