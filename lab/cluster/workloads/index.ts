@@ -326,21 +326,22 @@ export class Workloads {
       if (!sel || Object.keys(sel).length === 0) continue; // no selector: endpoints are managed by hand
       const ns = svc.metadata.namespace;
       const mine = ours.get(`${ns}/${svc.metadata.name}`);
-      // Opted in to the stand-in app: the pods knob, or pods placed by placePods.
-      if (svc.metadata.annotations?.[PODS_KNOB] !== undefined || placed.has(`${ns}/${svc.metadata.name}`)) {
+      const asSelector = { matchLabels: sel };
+      const workload =
+        templates.some((t) => t.ns === ns && selectorMatches(asSelector, t.labels)) ||
+        workloadPods.some((p) => p.metadata.namespace === ns && selectorMatches(asSelector, p.metadata.labels));
+      // No workload backs it and it opted in to the stand-in app (the pods
+      // knob, pods from placePods, or a standIn cluster): no slice of ours.
+      const optedIn = svc.metadata.annotations?.[PODS_KNOB] !== undefined || placed.has(`${ns}/${svc.metadata.name}`) || (this.opts.standIn && !mine);
+      if (!workload && optedIn) {
         if (mine) {
           s.delete(ENDPOINT_SLICES, ns, mine.metadata.name);
           ours.delete(`${ns}/${svc.metadata.name}`);
         }
         continue;
       }
-      const asSelector = { matchLabels: sel };
-      const workload =
-        templates.some((t) => t.ns === ns && selectorMatches(asSelector, t.labels)) ||
-        workloadPods.some((p) => p.metadata.namespace === ns && selectorMatches(asSelector, p.metadata.labels));
       // Every other Service with a selector gets a slice, empty when no pod
       // matches, so its NodePort refuses like kube-proxy's REJECT rule.
-      if (this.opts.standIn && !mine && !workload) continue;
       const name = mine?.metadata.name ?? `${svc.metadata.name}-${randomBytes(3).toString("hex").slice(0, 5)}`;
       const want = endpointSliceFor(svc, workloadPods.filter((p) => p.metadata.namespace === ns), name);
       if (!mine) s.create(ENDPOINT_SLICES, ns, want);
