@@ -11,7 +11,7 @@ import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
-import { LocationCopy, type LocationCache } from "./config/location/index.ts";
+import { DEFAULT_INSTANCE, LocationCopy, type LocationCache } from "./config/location/index.ts";
 import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
 import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
@@ -107,7 +107,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     ttlMs: settings.cacheTtlMs,
     log,
     now,
-    ...(opts.cache ? { location: new LocationCopy(opts.cache) } : {}),
+    ...(opts.cache ? { location: new LocationCopy(opts.cache, instanceOf(opts.env)) } : {}),
     ...(fastPath(opts, settings.fastCheckMs, now, log)),
   });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
@@ -206,6 +206,17 @@ export function createEdge(opts: EdgeOptions): Edge {
     return plainError(404, "this hostname is not served here", requestId);
   };
   const controlHosts = settings.controlHosts;
+  const unavailable = (c: Context, host: string) => {
+    const retryInMs = config.unavailableFor() ?? 1000;
+    // Some cluster was never read: this hostname may be its. Not a 404 that
+    // clients and caches would believe, but "soon".
+    const requestId = requestIdOf(c.req.raw);
+    log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
+    return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
+      "retry-after": String(Math.max(1, Math.ceil(retryInMs / 1000))),
+      "cache-control": "no-store",
+    });
+  };
 
   app.all("*", async (c) => {
     const host = normalizeHost(c.req.header("host") ?? new URL(c.req.url).host);
@@ -223,7 +234,11 @@ export function createEdge(opts: EdgeOptions): Edge {
     const route = lookupHost(config.routes, host);
     // Gateway API hostnames: an exact one beats a Service's wildcard; a Service's own name beats any route.
     const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
-    if (gateway && (!route || (route.pattern.startsWith("*.") && !gateway.pattern.startsWith("*")))) {
+    // Both wildcards: the longer suffix is the more specific (`*.a.example.com` beats `*.example.com`).
+    const gatewayWins = !route || (route.pattern.startsWith("*.") && (!gateway?.pattern.startsWith("*") || (gateway.pattern.startsWith("*.") && gateway.pattern.length > route.pattern.length)));
+    if (gateway && gatewayWins) {
+      // A wildcard or `*` route must not answer a hostname that an unread cluster may own exactly: "soon", as below.
+      if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(c, host);
       return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
     }
     if (route && !isWorkersDev(host)) {
@@ -246,17 +261,7 @@ export function createEdge(opts: EdgeOptions): Edge {
       if (denied) return denied;
       return proxy(c.req.raw, first, deps, { next: steered.routes.slice(1), pin: steered.pin });
     }
-    const retryInMs = config.unavailableFor();
-    if (retryInMs !== undefined) {
-      // Some cluster was never read: this hostname may be its. Not a 404 that
-      // clients and caches would believe, but "soon".
-      const requestId = requestIdOf(c.req.raw);
-      log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
-      return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
-        "retry-after": String(Math.max(1, Math.ceil(retryInMs / 1000))),
-        "cache-control": "no-store",
-      });
-    }
+    if (config.unavailableFor() !== undefined) return unavailable(c, host);
     return notServed(c, host, route);
   });
 
@@ -457,7 +462,26 @@ function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log:
   const ns = opts.env.EDGELB_GENERATIONS;
   if (!ns || intervalMs <= 0) return {};
   const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
-  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), intervalMs, now, log }) };
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), instance: instanceOf(opts.env), intervalMs, now, log }) };
+}
+
+/**
+ * This deployment's identity in the zone's shared cache: EDGELB_INSTANCE, else the generations
+ * object's id (derived from the worker's own Durable Object namespace, so different per deployment),
+ * else DEFAULT_INSTANCE (then two deployments on one zone need EDGELB_INSTANCE set; docs/worker.md).
+ */
+export function instanceOf(env: Partial<Env>): string {
+  const named = env.EDGELB_INSTANCE?.trim();
+  if (named) return named;
+  const ns = env.EDGELB_GENERATIONS;
+  if (ns) {
+    try {
+      return `do-${ns.idFromName(GENERATIONS_OBJECT).toString()}`;
+    } catch {
+      // fall through
+    }
+  }
+  return DEFAULT_INSTANCE;
 }
 
 /** EDGELB_CLIENT_BODY_TIMEOUT_MS: the client-body idle timeout (default 60 s). */
