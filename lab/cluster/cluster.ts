@@ -99,6 +99,14 @@ export interface ClusterOptions {
   podStartupMs?: number;
   /** How long a terminating pod keeps serving before it exits (default 2 s, capped by its grace period). */
   podDrainMs?: number;
+  /**
+   * Keep the stand-in app for Services with a selector that no pod matches
+   * (every node answers for them): for suites that test the agent and need
+   * Services, not pods. Default false: their NodePorts refuse, as on a real
+   * cluster. Services without a selector, with the sim.edgelb.dev/pods
+   * annotation or with pods from placePods() use the stand-in either way.
+   */
+  standIn?: boolean;
 }
 
 export interface ServiceRef {
@@ -178,6 +186,7 @@ export class SimCluster {
       c.workloads = new Workloads(api.store, {
         ...(opts.podStartupMs !== undefined ? { podStartupMs: opts.podStartupMs } : {}),
         ...(opts.podDrainMs !== undefined ? { podDrainMs: opts.podDrainMs } : {}),
+        ...(opts.standIn ? { standIn: true } : {}),
         allocateIp: () => c.allocatePodIp(),
         hostIp: (name) => c.nodes.find((n) => n.name === name)?.address,
       });

@@ -26,7 +26,9 @@ function nodePortService(name: string): Obj {
     apiVersion: "v1",
     kind: "Service",
     metadata: { name, namespace: GATEWAY_DEMO.namespace, labels: { app: name } },
-    spec: { type: "NodePort", selector: { app: name }, ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] },
+    // No selector: no Deployment backs these, and the simulated nodes' stand-in
+    // app answers for a selector-less Service (one with a selector and no pod is refused, as kube-proxy does).
+    spec: { type: "NodePort", ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] },
   };
 }
 

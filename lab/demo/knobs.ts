@@ -111,7 +111,7 @@ export function watchKnobs(cluster: SimCluster, events: KnobEvents): Knobs {
       pods.set(id, raw);
       const backed = cluster.store
         .list(ENDPOINT_SLICES, svc.metadata.namespace)
-        .items.some((sl) => sl.metadata.labels?.[SIM_SLICE] && sl.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name);
+        .items.some((sl) => sl.metadata.labels?.[SIM_SLICE] && sl.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name && (sl.endpoints ?? []).length > 0);
       if (backed) {
         events.warn(`service ${id}: ${PODS_ANNOTATION} ignored: a Deployment's pods back this Service (kubectl scale deployment … instead)`);
         continue;

@@ -55,7 +55,7 @@ describe("edgelb-sync-agent (child process)", () => {
   });
 
   it("runs from the environment, pushes, logs JSON without secrets, and exits 0 on SIGTERM", async () => {
-    const cluster = await startCluster({ nodes: 1, addressBase: "127.0.65", healthzPort: 0 });
+    const cluster = await startCluster({ standIn: true, nodes: 1, addressBase: "127.0.65", healthzPort: 0 });
     const cf = await startFakeCloudflare({ accountId: "acc", namespaceId: "ns", token: "very-secret-token" });
     try {
       const r = run([], {

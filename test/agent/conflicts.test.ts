@@ -18,7 +18,7 @@ let agent: Agent;
 const logs: LogLine[] = [];
 const accepted: number[] = [];
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 1, addressBase: "127.16.7", healthzPort: 0 });
+  cluster = await startCluster({ standIn: true, nodes: 1, addressBase: "127.16.7", healthzPort: 0 });
   // The worker's push endpoint as another writer racing us would make it
   // answer: every PUT meets a newer stored generation, CONFLICTS times.
   let refused = 0;

@@ -89,7 +89,7 @@ export function lbService(name: string, opts: {
 
 export async function startWorld(opts: WorldOptions): Promise<World> {
   const clusterName = opts.cluster ?? "e2e";
-  const cluster = await startCluster({ nodes: opts.nodes ?? 3, addressBase: opts.addressBase, healthzPort: 0, ...opts.clusterOptions });
+  const cluster = await startCluster({ standIn: true, nodes: opts.nodes ?? 3, addressBase: opts.addressBase, healthzPort: 0, ...opts.clusterOptions });
   const token = randomBytes(12).toString("hex");
   let edge: EdgeWorker | undefined;
   let cf: FakeCloudflare | undefined;

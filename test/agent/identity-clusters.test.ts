@@ -14,7 +14,7 @@ let w: World;
 let other: SimCluster;
 beforeAll(async () => {
   w = await startWorld({ addressBase: "127.16.1", sink: "worker", nodes: 1, cluster: "home" });
-  other = await startCluster({ nodes: 1, addressBase: "127.16.2", healthzPort: 0 });
+  other = await startCluster({ standIn: true, nodes: 1, addressBase: "127.16.2", healthzPort: 0 });
 });
 afterAll(async () => {
   await w?.stop();

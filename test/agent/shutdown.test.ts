@@ -18,7 +18,7 @@ import { waitFor } from "../../lab/cluster/wait.ts";
 
 let cluster: SimCluster;
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 1, addressBase: "127.16.3", healthzPort: 0 });
+  cluster = await startCluster({ standIn: true, nodes: 1, addressBase: "127.16.3", healthzPort: 0 });
 });
 afterAll(() => cluster?.stop());
 

@@ -46,7 +46,7 @@ const secret = secretVolume("token-one");
 let agent: Agent;
 const logs: LogLine[] = [];
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 1, addressBase: "127.16.5", healthzPort: 0 });
+  cluster = await startCluster({ standIn: true, nodes: 1, addressBase: "127.16.5", healthzPort: 0 });
   cf = await startFakeCloudflare(cfAuth);
   const config = defaultConfig({
     cluster: "home",

@@ -69,7 +69,7 @@ const PUSH_TOKEN = "push-token";
 const ACCEPTED = new WeakMap<SimCluster, number[]>();
 
 async function startWorld(addressBase: string, n: number, sink: "kv-api" | "worker" = "kv-api", opts: { gatewayApi?: boolean } = {}): Promise<World> {
-  const cluster = await startCluster({ nodes: 2, addressBase, healthzPort: 0 });
+  const cluster = await startCluster({ standIn: true, nodes: 2, addressBase, healthzPort: 0 });
   if (opts.gatewayApi) for (const crd of gatewayCrds()) cluster.create(crd);
   const cf = await startFakeCloudflare({ accountId: "acc", namespaceId: "ns", token: "cf-token" });
   const edge =

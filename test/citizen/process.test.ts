@@ -16,7 +16,7 @@ let child: ChildProcess | undefined;
 const lines: Array<{ msg: string; [k: string]: unknown }> = [];
 
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 2, addressBase: "127.0.86", healthzPort: 0 });
+  cluster = await startCluster({ standIn: true, nodes: 2, addressBase: "127.0.86", healthzPort: 0 });
   cf = await startFakeCloudflare({ accountId: "acc", namespaceId: "ns", token: "cf-token" });
 });
 afterAll(async () => {

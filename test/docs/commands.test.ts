@@ -2,12 +2,13 @@
 // `<!-- lab-commands -->` in README.md and docs/*.md are run in order, one
 // bash per page, against a fresh `npm start` per page (its own port, loopback
 // range and state directory; see localize() for how the commands are rewritten
-// to match), with the real /usr/bin/kubectl and curl. Each must exit 0.
+// to match), with the real /usr/bin/kubectl and curl. Each must exit 0, and a curl
+// must get a success status (pageScript() in markdown.ts).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { exec, freePort, ROOT, run } from "../e2e/process.ts";
-import { labBlocks, localize } from "./markdown.ts";
+import { labBlocks, pageScript } from "./markdown.ts";
 
 const PAGES = [
   "README.md",
@@ -17,14 +18,6 @@ const PAGES = [
     .map((n) => `docs/${n}`),
 ].filter((p) => labBlocks(readFileSync(path.join(ROOT, p), "utf8")).length > 0);
 
-
-/** One bash script for a page: each block announced, the first failure named with its line. */
-function pageScript(page: string, lab: { port: number; stateDir: string; addressBase: string }): string {
-  const blocks = labBlocks(readFileSync(path.join(ROOT, page), "utf8"));
-  const parts = ["set -eo pipefail", `trap 'echo "FAILED: the block at ${page}:$BLOCK" >&2' ERR`];
-  for (const b of blocks) parts.push(`BLOCK=${b.line}`, `echo "--- ${page}:${b.line}"`, localize(b.script, lab));
-  return parts.join("\n");
-}
 
 describe.concurrent("the docs' lab commands", () => {
   it("README.md and docs/lab.md show commands for the lab", () => {
@@ -50,7 +43,7 @@ describe.concurrent("the docs' lab commands", () => {
     ]);
     try {
       await lab.waitFor(/Ctrl-C stops everything/, "npm start's instructions", 90_000);
-      const result = await exec("bash", ["-c", pageScript(page, { port, stateDir, addressBase })], 60_000);
+      const result = await exec("bash", ["-c", pageScript(page, readFileSync(path.join(ROOT, page), "utf8"), { port, stateDir, addressBase })], 60_000);
       expect(result.code, `${page}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`).toBe(0);
       expect(result.stderr).not.toContain("FAILED");
     } finally {

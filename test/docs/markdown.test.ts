@@ -3,7 +3,10 @@
 // command is rewritten for the test's own npm start.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { anchors, currentToc, headings, labBlocks, links, localize, repoPaths, tableOfContents, withToc } from "./markdown.ts";
+import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { anchors, currentToc, headings, labBlocks, links, localize, pageScript, repoPaths, tableOfContents, withToc } from "./markdown.ts";
 
 describe("headings and anchors", () => {
   it("gives GitHub's slugs: code and links unwrapped, punctuation dropped, repeats numbered", () => {
@@ -145,5 +148,51 @@ describe("localize", () => {
     expect(localize("kubectl scale deploy/x --replicas=87870 && echo 18787 127.0.0.1 127.0.0.100 my.edgelb/x", lab)).toBe(
       "kubectl scale deploy/x --replicas=87870 && echo 18787 127.0.0.1 127.0.0.100 my.edgelb/x",
     );
+  });
+});
+
+describe("the page script the docs check runs", () => {
+  // A site on this suite's own loopback address: / answers 200, anything else 404.
+  async function site(): Promise<{ port: number; close: () => Promise<void> }> {
+    const server = http.createServer((req, res) => {
+      res.writeHead(req.url === "/" ? 200 : 404, { "content-type": "text/plain" });
+      res.end(req.url === "/" ? "hello\n" : "404 page not found\n");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.24.9.1", r));
+    return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+  }
+  const bash = (script: string) =>
+    new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile("bash", ["-c", script], { timeout: 20_000 }, (err, _out, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
+    });
+  const page = (path: string) => `# Try it\n\n<!-- lab-commands -->\n\`\`\`sh\necho before\ncurl http://127.24.9.1:8787${path}\n\`\`\`\n`;
+
+  it("fails, naming the block, when a marked curl gets an error status; passes when it gets 200", async () => {
+    const s = await site();
+    try {
+      const lab = { port: s.port, stateDir: ".edgelb", addressBase: "127.24.9" };
+      const broken = await bash(pageScript("README.md", page("/missing"), lab));
+      expect(broken.code).not.toBe(0);
+      expect(broken.stderr).toMatch(/FAILED: the block at README.md:\d+/);
+      const fine = await bash(pageScript("README.md", page("/"), lab));
+      expect(fine, fine.stderr).toMatchObject({ code: 0 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a block can still assert an error status it expects", async () => {
+    const s = await site();
+    try {
+      const md = `<!-- lab-commands -->\n\`\`\`sh\ntest "$(curl -s -o /dev/null -w '%{http_code}' http://127.24.9.1:8787/missing)" = 404\n\`\`\`\n`;
+      const r = await bash(pageScript("docs/lab.md", md, { port: s.port, stateDir: ".edgelb", addressBase: "127.24.9" }));
+      expect(r, r.stderr).toMatchObject({ code: 0 });
+      expect(r.stderr).not.toContain("FAILED");
+      const wrong = await bash(pageScript("docs/lab.md", md.replace("= 404", "= 503"), { port: s.port, stateDir: ".edgelb", addressBase: "127.24.9" }));
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toMatch(/FAILED: the block at docs\/lab.md:\d+/);
+    } finally {
+      await s.close();
+    }
   });
 });

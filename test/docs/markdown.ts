@@ -186,3 +186,19 @@ export function localize(script: string, lab: { port: number; stateDir: string; 
     .replace(/(?<![\w.-])\.edgelb\//g, `${lab.stateDir.replace(/\/$/, "")}/`)
     .replace(/(?<![\d.])127\.0\.0\.(1[1-9])(?![\d])/g, `${lab.addressBase}.$1`);
 }
+
+/**
+ * One bash script for a page's lab blocks, each announced by its line; the
+ * first failing command names its block on stderr and stops the script. A
+ * curl that gets an error status fails too (--fail-with-body), as a reader
+ * would notice: a 404 or a 502 is not "it works".
+ */
+export function pageScript(page: string, markdown: string, lab: { port: number; stateDir: string; addressBase: string }): string {
+  const parts = [
+    "set -eo pipefail",
+    `trap 'echo "FAILED: the block at ${page}:$BLOCK" >&2' ERR`,
+    'curl() { command curl --fail-with-body "$@" || return; }', // the caller fails, so the ERR trap names the block
+  ];
+  for (const b of labBlocks(markdown)) parts.push(`BLOCK=${b.line}`, `echo "--- ${page}:${b.line}"`, localize(b.script, lab));
+  return parts.join("\n");
+}

@@ -242,7 +242,7 @@ describe("npm start", () => {
 
   it("--kubeconfig: serves a cluster's edgelb-class Services as <name>.<namespace>.localhost and writes nothing to it", async () => {
     // A cluster the demo did not start stands in for a real one.
-    const cluster = await startCluster({ nodes: 2, addressBase: "127.0.80" }); // kube-proxy's usual :10256
+    const cluster = await startCluster({ standIn: true, nodes: 2, addressBase: "127.0.80" }); // kube-proxy's usual :10256
     try {
       const svc = (name: string, cls?: string) => ({
         apiVersion: "v1",

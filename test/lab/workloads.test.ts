@@ -91,12 +91,34 @@ describe.skipIf(!haveKubectl)("Deployments with kubectl", () => {
       if (n.name === home) expect(r).toMatchObject({ status: 200, body: { node: home, via: home } });
       else expect(r, n.name).toEqual({ error: "ECONNREFUSED" });
     }
+  }, 90_000);
 
-    // A Service no workload backs keeps the stand-in app on every node (sim.edgelb.dev/pods, placePods).
-    cluster.create({ apiVersion: "v1", kind: "Service", metadata: { name: "standin" }, spec: { type: "LoadBalancer", selector: { app: "nothing" }, ports: [{ port: 80 }] } });
+  it("a LoadBalancer Service whose selector matches no pod is refused on every node; only the pods knob keeps the stand-in app", async () => {
+    const file = join(kubectl.dir, "nomatch.yaml");
+    writeFileSync(file, "apiVersion: v1\nkind: Service\nmetadata: {name: nomatch}\nspec:\n  type: LoadBalancer\n  selector: {app: helo}\n  ports: [{port: 80, targetPort: 8080}]\n");
+    expect(await kubectl("apply", "-f", file)).toContain("service/nomatch created");
+    await cluster.settled();
+    const port = nodePortOf("nomatch");
+    for (const n of ["11", "12", "13"]) expect(await get(`127.24.3.${n}`, port), `node 127.24.3.${n}`).toEqual({ error: "ECONNREFUSED" });
+    // Its EndpointSlice exists and is empty, as the endpoint controller writes it.
+    const slices = cluster.list("EndpointSlice", "default").filter((sl) => sl.metadata.labels?.["kubernetes.io/service-name"] === "nomatch");
+    expect(slices.map((sl) => sl.endpoints ?? [])).toEqual([[]]);
+
+    // Opting in with the demo's pods knob keeps the stand-in app on every node.
+    cluster.create({ apiVersion: "v1", kind: "Service", metadata: { name: "standin", annotations: { "sim.edgelb.dev/pods": "" } }, spec: { type: "LoadBalancer", selector: { app: "nothing" }, ports: [{ port: 80 }] } });
     await cluster.settled();
     expect(await get("127.24.3.12", nodePortOf("standin"))).toMatchObject({ status: 200, body: { node: "node-2" } });
   }, 90_000);
+
+  it("kubectl create service loadbalancer|nodeport|clusterip works (protobuf bodies for v1/Service)", async () => {
+    expect(await kubectl("create", "service", "loadbalancer", "lb1", "--tcp=80:8080")).toContain("service/lb1 created");
+    expect(cluster.get("Service", "lb1").spec).toMatchObject({ type: "LoadBalancer", selector: { app: "lb1" }, ports: [{ name: "80-8080", port: 80, targetPort: 8080, protocol: "TCP" }] });
+    expect(nodePortOf("lb1")).toBeGreaterThanOrEqual(30000);
+    expect(await kubectl("create", "service", "nodeport", "np1", "--tcp=81:8080", "--node-port=30999")).toContain("service/np1 created");
+    expect(cluster.get("Service", "np1").spec).toMatchObject({ type: "NodePort", ports: [{ port: 81, targetPort: 8080, nodePort: 30999 }] });
+    expect(await kubectl("create", "service", "clusterip", "cip1", "--tcp=82:8080")).toContain("service/cip1 created");
+    expect(cluster.get("Service", "cip1").spec).toMatchObject({ type: "ClusterIP", ports: [{ port: 82, targetPort: 8080 }] });
+  }, 60_000);
 
   it("rollout restart keeps within maxSurge/maxUnavailable, old pods serve while terminating, no request fails, rollout status completes", async () => {
     const file = join(kubectl.dir, "roll.yaml");

@@ -33,9 +33,18 @@ export interface WorkloadOptions {
   hostIp: (node: string) => string | undefined;
   /** Lines kept per pod log. */
   logLines?: number;
+  /**
+   * Services with a selector that no workload ever matched keep the stand-in
+   * app (every node answers for them), for suites that test the agent and need
+   * Services, not pods. Default false: such a Service gets an empty
+   * EndpointSlice and its NodePort refuses, as kube-proxy does.
+   */
+  standIn?: boolean;
 }
 
 const stamp = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+/** The demo's pods knob (lab/demo/knobs.ts): a Service carrying it is answered by the stand-in app. */
+const PODS_KNOB = "sim.edgelb.dev/pods";
 const key = (o: Obj) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 /** The echo app's version: the image's tag (edgelb/echo:2 → "2"), or "latest". */
@@ -156,7 +165,7 @@ export class Workloads {
     const deployments = s.list(DEPLOYMENTS).items;
     let sets = s.list(REPLICA_SETS).items;
     let pods = s.list(PODS).items;
-    if (deployments.length === 0 && sets.length === 0 && pods.length === 0 && !s.list(ENDPOINT_SLICES).items.some((x) => x.metadata.labels?.[SIM_SLICE])) return;
+    if (this.opts.standIn && deployments.length === 0 && sets.length === 0 && pods.length === 0 && !s.list(ENDPOINT_SLICES).items.some((x) => x.metadata.labels?.[SIM_SLICE])) return;
     const nodeObjs = s.list(NODES).items;
     const nodes: SchedNode[] = nodeObjs.map((n) => ({
       name: n.metadata.name,
@@ -307,20 +316,32 @@ export class Workloads {
       if (sl.metadata.labels?.[SIM_SLICE]) ours.set(`${sl.metadata.namespace}/${sl.metadata.labels["kubernetes.io/service-name"]}`, sl);
     }
     const workloadPods = pods.filter((p) => !p.metadata.labels?.["edgelb.sim/service"]);
+    // Services whose pods placePods (or the demo's sim.edgelb.dev/pods knob) placed: the stand-in answers for them.
+    const placed = new Set(pods.filter((p) => p.metadata.labels?.["edgelb.sim/service"]).map((p) => `${p.metadata.namespace}/${p.metadata.labels["edgelb.sim/service"]}`));
     const templates = [...deployments, ...sets].map((w) => ({ ns: w.metadata.namespace, labels: w.spec?.template?.metadata?.labels ?? {} }));
     const services = s.list(SERVICES).items;
-    if (ours.size === 0 && templates.length === 0 && workloadPods.length === 0) return;
+    if (this.opts.standIn && ours.size === 0 && templates.length === 0 && workloadPods.length === 0) return;
     for (const svc of services) {
       const sel = svc.spec?.selector;
-      if (!sel || Object.keys(sel).length === 0) continue;
+      if (!sel || Object.keys(sel).length === 0) continue; // no selector: endpoints are managed by hand
       const ns = svc.metadata.namespace;
       const mine = ours.get(`${ns}/${svc.metadata.name}`);
       const asSelector = { matchLabels: sel };
       const workload =
         templates.some((t) => t.ns === ns && selectorMatches(asSelector, t.labels)) ||
         workloadPods.some((p) => p.metadata.namespace === ns && selectorMatches(asSelector, p.metadata.labels));
-      // Services no workload ever matched keep the legacy stand-in (sim.edgelb.dev/pods, placePods).
-      if (!mine && !workload) continue;
+      // No workload backs it and it opted in to the stand-in app (the pods
+      // knob, pods from placePods, or a standIn cluster): no slice of ours.
+      const optedIn = svc.metadata.annotations?.[PODS_KNOB] !== undefined || placed.has(`${ns}/${svc.metadata.name}`) || (this.opts.standIn && !mine);
+      if (!workload && optedIn) {
+        if (mine) {
+          s.delete(ENDPOINT_SLICES, ns, mine.metadata.name);
+          ours.delete(`${ns}/${svc.metadata.name}`);
+        }
+        continue;
+      }
+      // Every other Service with a selector gets a slice, empty when no pod
+      // matches, so its NodePort refuses like kube-proxy's REJECT rule.
       const name = mine?.metadata.name ?? `${svc.metadata.name}-${randomBytes(3).toString("hex").slice(0, 5)}`;
       const want = endpointSliceFor(svc, workloadPods.filter((p) => p.metadata.namespace === ns), name);
       if (!mine) s.create(ENDPOINT_SLICES, ns, want);
