@@ -13,7 +13,7 @@ import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
 import { LocationCopy, type LocationCache } from "./config/location/index.ts";
 import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
-import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
+import { hostRoutes, lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
 import { lookupGateway } from "./gateway/index.ts";
@@ -502,8 +502,10 @@ function steeringStatus(
 
 function claimRoutes(config: ConfigStore, pattern: string): Route[] {
   const index = config.routes;
+  // An exact name: every cluster's route that can serve it (its wildcard owner's too), as the router sees them.
+  if (!pattern.startsWith("*.")) return hostRoutes(index, pattern);
   const claimed = index.claims.get(pattern);
   if (claimed) return [...claimed];
-  const owner = pattern.startsWith("*.") ? index.wildcard.get(pattern.slice(2)) : index.exact.get(pattern);
+  const owner = index.wildcard.get(pattern.slice(2));
   return owner ? [owner] : [];
 }
