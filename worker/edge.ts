@@ -76,6 +76,11 @@ export interface EdgeOptions {
   now?: () => number;
   random?: () => number;
   health?: Omit<HealthOptions, "now" | "log">;
+  /**
+   * The local lab only (lab/edge/local-worker.ts): the x-edgelb-test-cf header stands in for
+   * request.cf. Never read from a var: the deployed entry (worker/index.ts) cannot turn it on.
+   */
+  localMode?: boolean;
 }
 
 export interface Edge {
@@ -140,8 +145,11 @@ export function createEdge(opts: EdgeOptions): Edge {
 
   // Steering (worker/steering): loaded with the first request (it may read the last good setting from KV).
   const steeringVars = opts.env;
-  const localMode = steeringVars.EDGELB_LOCAL_MODE?.trim().toLowerCase() === "true";
-  if (localMode) log("warn", "settings.local_mode", { problem: `EDGELB_LOCAL_MODE is on: the ${"x-edgelb-test-cf"} header overrides request.cf; never set it in production` });
+  const localMode = opts.localMode === true;
+  if (localMode) log("warn", "settings.local_mode", { problem: `local mode (the lab's entry): the ${"x-edgelb-test-cf"} header overrides request.cf` });
+  if ((steeringVars as { EDGELB_LOCAL_MODE?: string }).EDGELB_LOCAL_MODE !== undefined) {
+    log("warn", "settings.invalid", { problem: "EDGELB_LOCAL_MODE is no longer read: a var cannot turn on the test cf header (only the local lab's entry does)" });
+  }
   const staleAfterMs = staleAfter(steeringVars.EDGELB_STALE_AFTER, log);
   let steeringLoad: Promise<SteeringState> | undefined;
   let steeringState: SteeringState | undefined;

@@ -9,7 +9,7 @@ import type { LatLon } from "./geo.ts";
 import { clientPlace, steer, type ClusterFacts, type Decision } from "./index.ts";
 import { ruleFor, type Steering } from "./settings.ts";
 
-/** The local lab's stand-in for request.cf (JSON), read only when EDGELB_LOCAL_MODE is "true". */
+/** The local lab's stand-in for request.cf (JSON), read only in local mode (the lab's entry, never a var); never proxied. */
 export const TEST_CF_HEADER = "x-edgelb-test-cf";
 
 /** What the edge knows of a served cluster. */
