@@ -132,7 +132,12 @@ export async function startEdgeWorker(opts: EdgeWorkerOptions = {}): Promise<Edg
   const scriptPath = await bundleWorker(entry, tmp);
   const host = opts.host ?? "127.0.0.1";
   const listenPort = opts.port || (await freePort(host));
-  const bindings = { ...((wo.bindings as Record<string, string>) ?? {}), ...(opts.vars ?? {}) };
+  // Agents and the status page reach the worker's /__edgelb/* by the address it listens on. Only
+  // loopback names are control hosts by default, so another --host must be named (else every push is
+  // a 404 "this hostname is not served here").
+  const listenName = host.includes(":") ? `[${host}]` : host;
+  const control = ["localhost", "127.0.0.1", "[::1]"].includes(listenName) ? {} : { EDGELB_CONTROL_HOSTS: `localhost,127.0.0.1,[::1],${listenName}` };
+  const bindings = { ...((wo.bindings as Record<string, string>) ?? {}), ...control, ...(opts.vars ?? {}) };
   const mf = new Miniflare({
     name: "edgelb",
     modules: true,
