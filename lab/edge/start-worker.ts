@@ -136,7 +136,7 @@ export async function startEdgeWorker(opts: EdgeWorkerOptions = {}): Promise<Edg
   // loopback names are control hosts by default, so another --host must be named (else every push is
   // a 404 "this hostname is not served here").
   const listenName = host.includes(":") ? `[${host}]` : host;
-  const control = ["localhost", "127.0.0.1", "[::1]"].includes(listenName) ? {} : { EDGELB_CONTROL_HOSTS: `localhost,127.0.0.1,[::1],${listenName}` };
+  const control: Record<string, string> = ["localhost", "127.0.0.1", "[::1]"].includes(listenName) ? {} : { EDGELB_CONTROL_HOSTS: `localhost,127.0.0.1,[::1],${listenName}` };
   const bindings = { ...((wo.bindings as Record<string, string>) ?? {}), ...control, ...(opts.vars ?? {}) };
   const mf = new Miniflare({
     name: "edgelb",
