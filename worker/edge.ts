@@ -16,7 +16,7 @@ import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
 import { hostRoutes, lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
-import { lookupGateway } from "./gateway/index.ts";
+import { lookupGateway, type GatewayTable } from "./gateway/index.ts";
 import { serveGateway } from "./gateway/serve/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
@@ -30,7 +30,7 @@ import { statusPage } from "./status-page/index.ts";
 import { ClaimLog, type HostClaims } from "./steering/claims.ts";
 import { clientPlace } from "./steering/geo.ts";
 import { clusterFacts, requestCf, steerRequest, type SteeringDeps } from "./steering/request.ts";
-import { steer, type ClientPlace } from "./steering/index.ts";
+import { ruleFor, steer, type ClientPlace } from "./steering/index.ts";
 import { loadSteering, type SteeringState } from "./steering/store.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
 
@@ -229,9 +229,10 @@ export function createEdge(opts: EdgeOptions): Edge {
     await config.ready(background(c));
     const claims = await steeringReady(background(c));
     const route = lookupHost(config.routes, host);
-    // Gateway API hostnames: an exact one beats a Service's wildcard; a Service's own name beats any route.
+    // Gateway API hostnames: within one cluster, an exact one beats a Service's wildcard and a
+    // Service's own name beats any route; between clusters, the hostname's owner serves (below).
     const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
-    if (gateway && (!route || (route.pattern.startsWith("*.") && !gateway.pattern.startsWith("*")))) {
+    if (gateway && (!route || gatewayWins(route, gateway, host))) {
       return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
     }
     if (route && !isWorkersDev(host)) {
@@ -267,6 +268,27 @@ export function createEdge(opts: EdgeOptions): Edge {
     }
     return notServed(c, host, route);
   });
+
+  /**
+   * A Service route and a Gateway API route for the same host. One cluster: the route wins only with
+   * an exact name over the Service's wildcard. Different clusters: the same ownership as between two
+   * Services: with a steering rule for the host, a cluster it does not list never serves and of two
+   * listed clusters the one listed first owns it; without a rule, the first in EDGELB_CLUSTERS.
+   */
+  const gatewayWins = (route: Route, gateway: GatewayTable, host: string): boolean => {
+    const other = gatewayOwner(gateway, settings.clusters);
+    if (other === undefined || other === route.cluster) return route.pattern.startsWith("*.") && !gateway.pattern.startsWith("*");
+    const rule = ruleFor(steeringDeps.steering, host);
+    const order = rule ? rule.clusters : settings.clusters;
+    const rank = (c: string) => {
+      const i = order.indexOf(c);
+      return i === -1 ? Infinity : i;
+    };
+    const g = rank(other);
+    const r = rank(route.cluster);
+    if (g === Infinity && r === Infinity) return false;
+    return g < r;
+  };
 
   return {
     settings,
@@ -506,6 +528,27 @@ function steeringStatus(
     sample,
     hostnames,
   };
+}
+
+const gatewayOwners = new WeakMap<GatewayTable, string | undefined>();
+
+/** The cluster whose HTTPRoutes fill a gateway table (the earliest in EDGELB_CLUSTERS, should several). */
+function gatewayOwner(table: GatewayTable, clusters: readonly string[]): string | undefined {
+  if (gatewayOwners.has(table)) return gatewayOwners.get(table);
+  let best: string | undefined;
+  let bestAt = Infinity;
+  const see = (entries: Iterable<{ target: { cluster: string } }>) => {
+    for (const e of entries) {
+      const at = clusters.indexOf(e.target.cluster);
+      const rank = at === -1 ? clusters.length : at;
+      if (best === undefined || rank < bestAt) [best, bestAt] = [e.target.cluster, rank];
+    }
+  };
+  for (const list of table.exact.values()) see(list);
+  see(table.regex);
+  for (const list of table.prefix.values()) see(list);
+  gatewayOwners.set(table, best);
+  return best;
 }
 
 function claimRoutes(config: ConfigStore, pattern: string): Route[] {
