@@ -214,6 +214,14 @@ export function createEdge(opts: EdgeOptions): Edge {
     return plainError(404, "this hostname is not served here", requestId);
   };
   const controlHosts = settings.controlHosts;
+  const unavailable = (c: Context, host: string, retryInMs: number) => {
+    const requestId = requestIdOf(c.req.raw);
+    log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
+    return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
+      "retry-after": String(Math.max(1, Math.ceil(retryInMs / 1000))),
+      "cache-control": "no-store",
+    });
+  };
 
   app.all("*", async (c) => {
     const host = normalizeHost(c.req.header("host") ?? new URL(c.req.url).host);
@@ -240,6 +248,10 @@ export function createEdge(opts: EdgeOptions): Edge {
       claims.check(config.routes);
       const steered = steerRequest(config.routes, route, host, c.req.raw, steeringDeps);
       if (!steered) {
+        // An earlier cluster could not be read (a KV error, not a deletion): it may own this
+        // hostname, so a later claimer does not get it here; "soon", as for an unknown hostname.
+        const waitMs = config.unavailableBefore(route.cluster);
+        if (waitMs !== undefined) return unavailable(c, host, waitMs);
         const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
         if (denied) return denied;
         return proxy(c.req.raw, route, deps);
@@ -256,16 +268,9 @@ export function createEdge(opts: EdgeOptions): Edge {
       return proxy(c.req.raw, first, deps, { next: steered.routes.slice(1), pin: steered.pin });
     }
     const retryInMs = config.unavailableFor();
-    if (retryInMs !== undefined) {
-      // Some cluster was never read: this hostname may be its. Not a 404 that
-      // clients and caches would believe, but "soon".
-      const requestId = requestIdOf(c.req.raw);
-      log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
-      return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
-        "retry-after": String(Math.max(1, Math.ceil(retryInMs / 1000))),
-        "cache-control": "no-store",
-      });
-    }
+    // Some cluster was never read: this hostname may be its. Not a 404 that
+    // clients and caches would believe, but "soon".
+    if (retryInMs !== undefined) return unavailable(c, host, retryInMs);
     return notServed(c, host, route);
   });
 
