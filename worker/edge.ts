@@ -11,7 +11,7 @@ import { Hono, type Context } from "hono";
 import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
-import { LocationCopy, type LocationCache } from "./config/location/index.ts";
+import { DEFAULT_INSTANCE, LocationCopy, type LocationCache } from "./config/location/index.ts";
 import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
 import { hostRoutes, lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
@@ -112,7 +112,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     ttlMs: settings.cacheTtlMs,
     log,
     now,
-    ...(opts.cache ? { location: new LocationCopy(opts.cache) } : {}),
+    ...(opts.cache ? { location: new LocationCopy(opts.cache, instanceOf(opts.env)) } : {}),
     ...(fastPath(opts, settings.fastCheckMs, now, log)),
   });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
@@ -214,7 +214,9 @@ export function createEdge(opts: EdgeOptions): Edge {
     return plainError(404, "this hostname is not served here", requestId);
   };
   const controlHosts = settings.controlHosts;
-  const unavailable = (c: Context, host: string, retryInMs: number) => {
+  const unavailable = (c: Context, host: string, retryInMs: number = config.unavailableFor() ?? 1000) => {
+    // Some cluster was never read: this hostname may be its. Not a 404 that
+    // clients and caches would believe, but "soon".
     const requestId = requestIdOf(c.req.raw);
     log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
     return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
@@ -241,6 +243,8 @@ export function createEdge(opts: EdgeOptions): Edge {
     // Service's own name beats any route; between clusters, the hostname's owner serves (below).
     const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
     if (gateway && (!route || gatewayWins(route, gateway, host))) {
+      // A wildcard or `*` route must not answer a hostname that an unread cluster may own exactly: "soon", as below.
+      if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(c, host);
       return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
     }
     if (route && !isWorkersDev(host)) {
@@ -267,10 +271,7 @@ export function createEdge(opts: EdgeOptions): Edge {
       if (denied) return denied;
       return proxy(c.req.raw, first, deps, { next: steered.routes.slice(1), pin: steered.pin });
     }
-    const retryInMs = config.unavailableFor();
-    // Some cluster was never read: this hostname may be its. Not a 404 that
-    // clients and caches would believe, but "soon".
-    if (retryInMs !== undefined) return unavailable(c, host, retryInMs);
+    if (config.unavailableFor() !== undefined) return unavailable(c, host);
     return notServed(c, host, route);
   });
 
@@ -282,7 +283,10 @@ export function createEdge(opts: EdgeOptions): Edge {
    */
   const gatewayWins = (route: Route, gateway: GatewayTable, host: string): boolean => {
     const other = gatewayOwner(gateway, settings.clusters);
-    if (other === undefined || other === route.cluster) return route.pattern.startsWith("*.") && !gateway.pattern.startsWith("*");
+    if (other === undefined || other === route.cluster) {
+      // Both wildcards: the longer suffix is the more specific (`*.a.example.com` beats `*.example.com`).
+      return route.pattern.startsWith("*.") && (!gateway.pattern.startsWith("*") || (gateway.pattern.startsWith("*.") && gateway.pattern.length > route.pattern.length));
+    }
     const rule = ruleFor(steeringDeps.steering, host);
     const order = rule ? rule.clusters : settings.clusters;
     const rank = (c: string) => {
@@ -492,7 +496,26 @@ function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log:
   const ns = opts.env.EDGELB_GENERATIONS;
   if (!ns || intervalMs <= 0) return {};
   const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
-  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), intervalMs, now, log }) };
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), instance: instanceOf(opts.env), intervalMs, now, log }) };
+}
+
+/**
+ * This deployment's identity in the zone's shared cache: EDGELB_INSTANCE, else the generations
+ * object's id (derived from the worker's own Durable Object namespace, so different per deployment),
+ * else DEFAULT_INSTANCE (then two deployments on one zone need EDGELB_INSTANCE set; docs/worker.md).
+ */
+export function instanceOf(env: Partial<Env>): string {
+  const named = env.EDGELB_INSTANCE?.trim();
+  if (named) return named;
+  const ns = env.EDGELB_GENERATIONS;
+  if (ns) {
+    try {
+      return `do-${ns.idFromName(GENERATIONS_OBJECT).toString()}`;
+    } catch {
+      // fall through
+    }
+  }
+  return DEFAULT_INSTANCE;
 }
 
 /** EDGELB_CLIENT_BODY_TIMEOUT_MS: the client-body idle timeout (default 60 s). */

@@ -305,7 +305,7 @@ export class Controller {
   private evaluateNow(): { topo: Topology; desired: Desired; services: readonly V1Service[] } {
     const state = this.deps.state();
     const topo = computeTopology(state, this.opts);
-    const gateway = state.gateway ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health) : undefined;
+    const gateway = state.gateway ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health, { defaultDomain: this.opts.defaultDomain, allowed: this.opts.allowedHostnames }) : undefined;
     this.deps.health.setTargets(gateway ? [...healthTargets(topo), ...gateway.targets] : healthTargets(topo));
     const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster, this.opts);
     if (gateway) {

@@ -20,7 +20,12 @@ export interface GatewayEvaluation {
   targets: HealthTarget[];
 }
 
-export function gatewayForSnapshot(state: ClusterState & { gateway: GatewayCaches }, topo: Topology, health: HealthView): GatewayEvaluation {
+export function gatewayForSnapshot(
+  state: ClusterState & { gateway: GatewayCaches },
+  topo: Topology,
+  health: HealthView,
+  hostnamePolicy?: { defaultDomain?: string | undefined; allowed?: readonly string[] | undefined },
+): GatewayEvaluation {
   const eligible = new Map(topo.nodes.map((n) => [n.name, n]));
   let index: ReturnType<typeof indexLocalEndpoints> | undefined;
   const targets: HealthTarget[] = [];
@@ -42,6 +47,9 @@ export function gatewayForSnapshot(state: ClusterState & { gateway: GatewayCache
     if (endpoints.length > 0 && endpoints.every((e) => !e.healthy)) endpoints = endpoints.map((e) => ({ ...e, healthy: true }));
     return endpoints;
   };
-  const resolution = resolveGateway({ ...state.gateway, services: state.services, namespaces: state.namespaces ?? [], endpointsFor });
+  // The edge serves a LoadBalancer Service's own hostname before any route: a route there is never served.
+  const serviceHostnames = new Map<string, string>();
+  for (const s of topo.served) for (const h of s.hostnames) if (!serviceHostnames.has(h)) serviceHostnames.set(h, `${s.namespace}/${s.name}`);
+  const resolution = resolveGateway({ ...state.gateway, services: state.services, namespaces: state.namespaces ?? [], endpointsFor, serviceHostnames, ...(hostnamePolicy ? { hostnamePolicy } : {}) });
   return { resolution, caches: state.gateway, targets };
 }

@@ -16,6 +16,7 @@ import {
   type GatewayMatch,
 } from "../../worker/snapshot/gateway.ts";
 import type { SnapshotEndpoint } from "../../worker/snapshot/schema.ts";
+import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "../model/hostnames.ts";
 import { effectiveHostnames } from "./hostnames.ts";
 import {
   CONTROLLER_NAME,
@@ -40,6 +41,10 @@ export interface ResolveInput extends GatewayCaches {
   /** Local-traffic backends: the nodes with endpoints and their health (same model as LoadBalancer Services). */
   endpointsFor?: (namespace: string, name: string, healthCheckNodePort: number | undefined) => SnapshotEndpoint[] | undefined;
   controllerName?: string;
+  /** The hostname rules LoadBalancer Services obey (--default-domain, --allowed-hostnames; namespaces' edgelb.dev/allowed-hostnames come from `namespaces`). */
+  hostnamePolicy?: { defaultDomain?: string | undefined; allowed?: readonly string[] | undefined };
+  /** Hostnames this cluster's LoadBalancer Services serve → namespace/name: the edge serves the Service there, never a route. */
+  serviceHostnames?: ReadonlyMap<string, string>;
 }
 
 export interface GatewayResolution {
@@ -347,6 +352,39 @@ function convertFilter(f: any, matches: GatewayMatch[]): GatewayFilter {
   }
 }
 
+// ---- hostname ownership ----
+
+function createdMs(o: { metadata?: { creationTimestamp?: unknown } }): number {
+  const ts = o.metadata?.creationTimestamp;
+  const ms = typeof ts === "string" || ts instanceof Date ? new Date(ts).getTime() : 0;
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+/** Why `namespace` (through Gateway `gwId`) may not serve hostname `h`, or undefined when it may. */
+function hostnameProblem(
+  h: string,
+  namespace: string,
+  policy: HostnamePolicy,
+  services: ReadonlyMap<string, string> | undefined,
+  owners: ReadonlyMap<string, string> | undefined,
+  gwId: string,
+): string | undefined {
+  const svc = services?.get(h);
+  if (svc) return `${h} is served by LoadBalancer Service ${svc}, which the edge prefers over routes`;
+  const owner = owners?.get(h);
+  if (owner !== undefined && owner !== gwId) return `${h} belongs to Gateway ${owner} (the oldest Gateway claiming it)`;
+  if (h === "*") return policy.allowed || policy.byNamespace.has(namespace) ? `a route for every hostname is not allowed in namespace ${namespace} (hostnames are restricted)` : undefined;
+  return hostnameRefusal(h, namespace, true, policy);
+}
+
+function conflictListener(l: ListenerView, why: string, generation: number | undefined): void {
+  l.usable = false;
+  const conditions = l.status.conditions.filter((c) => c.type !== "Conflicted" && c.type !== "Programmed");
+  conditions.push(cond("Conflicted", true, "HostnameConflict", why, generation));
+  conditions.push(cond("Programmed", false, "Invalid", `listener not programmed: ${why}`, generation));
+  l.status.conditions = conditions;
+}
+
 // ---- the whole resolution ----
 
 export function resolveGateway(input: ResolveInput): GatewayResolution {
@@ -370,11 +408,26 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
   const labelsOf = (ns: string) => nsLabels.get(ns) ?? (input.namespaces.length === 0 ? {} : undefined);
 
   // Gateways of our accepted classes, with their listeners evaluated.
-  const gateways = new Map<string, { gw: Gateway; listeners: ListenerView[]; status: GatewayStatus; hostnames: Set<string> }>();
-  for (const gw of input.gateways) {
+  const gateways = new Map<string, { gw: Gateway; listeners: ListenerView[]; status: GatewayStatus; hostnames: Set<string>; rank: number }>();
+  const policy: HostnamePolicy = { ...input.hostnamePolicy, byNamespace: namespacePatterns(input.namespaces) };
+  // Each hostname belongs to one Gateway: the oldest (creationTimestamp, then namespace/name) keeps it.
+  const listenerOwner = new Map<string, string>();
+  const byAge = [...input.gateways].sort((a, b) => createdMs(a) - createdMs(b) || (idOf(a) < idOf(b) ? -1 : idOf(a) > idOf(b) ? 1 : 0));
+  for (const gw of byAge) {
     if (!str(gw.spec?.gatewayClassName) || !ourClasses.has(gw.spec.gatewayClassName) || gw.metadata?.deletionTimestamp) continue;
     const gen = gw.metadata?.generation;
     const listeners = evaluateListeners(gw, gen);
+    for (const l of listeners) {
+      // A listener with no hostname claims nothing by itself: its routes' hostnames (or `*`) are owned route by route below.
+      if (!l.usable || !str(l.listener.hostname)) continue;
+      const h = l.listener.hostname.toLowerCase();
+      const why = hostnameProblem(h, gw.metadata?.namespace ?? "", policy, input.serviceHostnames, listenerOwner, idOf(gw));
+      if (why) {
+        conflictListener(l, why, gen);
+        continue;
+      }
+      listenerOwner.set(h, idOf(gw));
+    }
     const conditions: Condition[] = [];
     const valid = listeners.filter((l) => l.usable).length;
     if (arr(gw.spec?.addresses).length > 0) {
@@ -392,12 +445,26 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
       );
       conditions.push(cond("Programmed", true, "Programmed", "routes are served by the edgelb worker", gen));
     }
-    gateways.set(idOf(gw), { gw, listeners, status: { conditions, listeners: listeners.map((l) => l.status) }, hostnames: new Set() });
+    gateways.set(idOf(gw), { gw, listeners, status: { conditions, listeners: listeners.map((l) => l.status) }, hostnames: new Set(), rank: gateways.size });
   }
 
   const routesOut: GatewayResolution["section"]["routes"] = [];
   const backends = new Map<string, GatewayBackend>();
   const routeStatuses = new Map<string, RouteParentStatus[]>();
+  const pending: {
+    parents: RouteParentStatus[];
+    slot: number;
+    ref: ParentRef;
+    gen: number | undefined;
+    resolved: Condition;
+    gwId: string;
+    parent: { hostnames: Set<string>; rank: number };
+    attached: { view: ListenerView; hostnames: string[] }[];
+    entries: v.InferInput<typeof RouteAttachment>[];
+    ruleBackends: GatewayBackend[];
+    attachedTo: Set<string>;
+    routeNs: string;
+  }[] = [];
   const sortedRoutes = [...input.httpRoutes].sort((a, b) => (idOf(a) < idOf(b) ? -1 : idOf(a) > idOf(b) ? 1 : 0));
   for (const route of sortedRoutes) {
     const routeNs = route.metadata?.namespace ?? "";
@@ -489,17 +556,52 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
         status(cond("Accepted", false, "UnsupportedValue", `${v.getDotPath(issue) ?? "route"}: ${issue.message}`, gen));
         continue;
       }
-      status(cond("Accepted", true, "Accepted", `attached to ${attached.map((a) => a.view.name).join(", ")}`, gen));
-      attached.forEach(({ view, hostnames }, i) => {
-        const key = `${gwId}/${view.name}`;
-        if (attachedTo.has(key)) return;
-        attachedTo.add(key);
-        view.status.attachedRoutes++;
-        for (const h of hostnames) if (!h.includes("*")) parent.hostnames.add(h);
-        routesOut.push(entries[i]!);
-      });
-      for (const b of ruleBackends) backends.set(backendKey(b), b);
+      // Decided once every attachment is known: which Gateway owns each hostname.
+      const slot = parents.length;
+      parents.push(undefined as unknown as RouteParentStatus);
+      pending.push({ parents, slot, ref, gen, resolved, gwId, parent, attached, entries, ruleBackends, attachedTo, routeNs });
     }
+  }
+
+  // Hostnames no listener names exactly (a route's under a wildcard or hostname-less listener): the oldest Gateway with such an attachment keeps it.
+  const routeOwner = new Map<string, string>();
+  for (const p of [...pending].sort((a, b) => a.parent.rank - b.parent.rank)) {
+    for (const { hostnames } of p.attached) for (const h of hostnames) if (!listenerOwner.has(h) && !routeOwner.has(h)) routeOwner.set(h, p.gwId);
+  }
+  for (const p of pending) {
+    const lost: string[] = [];
+    const kept = p.attached.map(({ view, hostnames }) => ({
+      view,
+      hostnames: hostnames.filter((h) => {
+        const owner = listenerOwner.get(h) ?? routeOwner.get(h);
+        const why =
+          owner !== undefined && owner !== p.gwId
+            ? `${h} belongs to Gateway ${owner} (the oldest Gateway claiming it)`
+            : hostnameProblem(h, p.routeNs, policy, input.serviceHostnames, undefined, p.gwId);
+        if (why) lost.push(why);
+        return !why;
+      }),
+    }));
+    const serving = kept.map((k, i) => ({ ...k, entry: p.entries[i]! })).filter((k) => k.hostnames.length > 0);
+    if (serving.length === 0) {
+      p.parents[p.slot] = { parentRef: p.ref, controllerName: controller, conditions: [cond("Accepted", false, "HostnameConflict", `not served: ${[...new Set(lost)].join("; ")}`.slice(0, 32768), p.gen), p.resolved] };
+      continue;
+    }
+    const note = lost.length > 0 ? `; not served on: ${[...new Set(lost)].join("; ")}` : "";
+    p.parents[p.slot] = {
+      parentRef: p.ref,
+      controllerName: controller,
+      conditions: [cond("Accepted", true, "Accepted", `attached to ${serving.map((a) => a.view.name).join(", ")}${note}`.slice(0, 32768), p.gen), p.resolved],
+    };
+    for (const { view, hostnames, entry } of serving) {
+      const key = `${p.gwId}/${view.name}`;
+      if (p.attachedTo.has(key)) continue;
+      p.attachedTo.add(key);
+      view.status.attachedRoutes++;
+      for (const h of hostnames) if (!h.includes("*")) p.parent.hostnames.add(h);
+      routesOut.push(hostnames.length === entry.hostnames.length ? entry : { ...entry, hostnames });
+    }
+    for (const b of p.ruleBackends) backends.set(backendKey(b), b);
   }
 
   const gatewayStatuses = new Map<string, GatewayStatus>();

@@ -3,7 +3,10 @@
 // conformance/tests) translated to snapshots the agent would publish. Backends
 // infra-backend-v1/v2/v3 are Local Services whose endpoints sit on the shared
 // nodes a, b, c, so the echo's `node` tells which backend served a request.
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { ConfigKV } from "../../worker/config/index.ts";
+import { snapshotKey } from "../../worker/snapshot/schema.ts";
 import type { GatewaySectionInput } from "../../worker/snapshot/gateway.ts";
 import { lab, nodesOf, service, snapshot, testEdge, uniqueCluster, type Echo } from "./helpers.ts";
 
@@ -374,5 +377,42 @@ describe("a Service and a Gateway API route of different clusters on one hostnam
     expect(await onlyGw()).toBe("route");
     const onlySvc = await twoClusters("route-first", (svc) => ({ policy: "failover", clusters: [svc] }));
     expect(await onlySvc()).toBe("service");
+  });
+});
+
+describe("Service wildcard vs route wildcard (reviewer finding 4)", () => {
+  it("the longer wildcard wins: a route's *.a.example.com beats a Service's *.example.com, and not the other way round", async () => {
+    const edge = await gatewayEdge(
+      [route("deep", [{ backendRefs: [to(2)] }], { hostnames: ["*.a.example.com"] }), route("shallow", [{ backendRefs: [to(3)] }], { hostnames: ["*.example.org"] })],
+      {
+        services: [
+          service({ name: "wild", hostnames: ["*.example.com"], nodePort: lab.nodePort, trafficPolicy: "Local", endpoints: [{ node: a.name, weight: 1 }] }),
+          service({ name: "deep-svc", hostnames: ["*.b.example.org"], nodePort: lab.nodePort, trafficPolicy: "Local", endpoints: [{ node: a.name, weight: 1 }] }),
+        ],
+      },
+    );
+    expect(await edge.backendOf("x.a.example.com")).toBe("v2");
+    expect(await edge.backendOf("x.example.com")).toBe("v1");
+    expect(await edge.backendOf("x.b.example.org")).toBe("v1");
+    expect(await edge.backendOf("x.example.org")).toBe("v3");
+  });
+});
+
+describe("a cluster that was never read (reviewer finding 3)", () => {
+  it("a catch-all `*` route of another cluster does not answer for it: 503, not the catch-all", async () => {
+    const kv = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
+    const readable = uniqueCluster("gw-any");
+    const unread = uniqueCluster("gw-unread");
+    await kv.put(snapshotKey(readable), JSON.stringify({ ...snapshot(readable, nodesOf([a, b, c]), []), gateway: { backends, routes: [route("catch-all", [{ backendRefs: [to(1)] }])] } }));
+    // The unread cluster's key always fails (as KV over its quota does).
+    const failing: ConfigKV = {
+      getWithMetadata: ((key: string, type: "text") =>
+        key === snapshotKey(unread) ? Promise.reject(new Error("KV GET failed: 429 Too Many Requests")) : kv.getWithMetadata(key, type)) as ConfigKV["getWithMetadata"],
+    };
+    const edge = testEdge({ EDGELB_CLUSTERS: `${readable},${unread}` }, { kv: failing });
+    const res = await edge.request("app.example.com", "/");
+    // app.example.com may be the unread cluster's Service: "try again", never the other cluster's catch-all.
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).not.toBeNull();
   });
 });

@@ -92,6 +92,8 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     ),
   reset: (s) => s.resetAndDestroy(),
   silent: () => {},
+  // A node killed while the request is in flight: the connection is reset, no answer.
+  killed: (s) => s.destroy(),
   // Ignores `Connection: close`: the body is complete but the connection stays open.
   "keep-open": (s) => {
     s.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel");
@@ -101,6 +103,8 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
   "stall-chunked": (s) =>
     s.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\nd\r\ndata: first\n\n\r\n"),
   "stall-body": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes!"),
+  // A large Content-Length body (past the native-pipe threshold) that stalls after its first bytes.
+  "stall-large": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\nten bytes!"),
   interim: (s) =>
     s.end(
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" +

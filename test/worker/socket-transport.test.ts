@@ -292,6 +292,7 @@ describe("socket transport: failures are typed for the proxy", () => {
 
   for (const [c, first] of [
     ["stall-body", "ten bytes!"],
+    ["stall-large", "ten bytes!"],
     ["stall-chunked", "data: first\n\n"],
   ] as const) {
     it(`hands over what arrived at once, then errors a body that stalls (${c}) instead of hanging`, async () => {
@@ -329,7 +330,7 @@ describe("socket transport: failures are typed for the proxy", () => {
   });
 });
 
-describe("socket transport: large bodies piped natively", () => {
+describe("socket transport: large bodies", () => {
   /** A transport request whose body-relay hook counts the releases, as the proxy's in-flight count does. */
   function counted(path: string, origin: Origin = nodeOrigin()) {
     let relays = 0;
@@ -417,5 +418,103 @@ describe("socket transport: backpressure", () => {
     expect(settled.infiniteSent).toBeLessThan(32 * 1024 * 1024);
     await reader.cancel();
     await until(stats, (s) => !s.infiniteOpen, "the origin connection to close");
+  });
+});
+
+describe("a client that leaves a large download is not logged as an origin failure", () => {
+  it("logs no origin.body_failed when the client cancels a natively piped body", async () => {
+    const lines: unknown[][] = [];
+    let ended = false;
+    const t = createSocketTransport({ connect, log: (...a: unknown[]) => void lines.push(a) });
+    const res = await t.send({
+      origin: nodeOrigin(),
+      request: new Request(`http://ignored.invalid/stream?bytes=${64 * 1024 * 1024}`),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+      onBodyRelay: () => () => void (ended = true),
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel("client left");
+    // The relay settles (in-flight released) once it has seen the client go.
+    await until(async () => ended, (v) => v, "the relay to settle");
+    expect(lines.filter((l) => l[1] === "origin.body_failed")).toEqual([]);
+  });
+});
+
+describe("hung and killed nodes under concurrent requests (chaos phases, one request deadline each)", () => {
+  it("answers every request within connect + response timeouts: healthy 200, hung timeout, killed reset, refused connect error", async () => {
+    const connectTimeoutMs = 1000;
+    const responseTimeoutMs = 700;
+    const dead: Origin = { node: "dead", address: o.deadAddress, port: o.nodePort, scheme: "http" };
+    const kinds = [
+      { name: "healthy", origin: nodeOrigin(1), path: "/", init: {} as RequestInit, expect: "200" },
+      { name: "hung", origin: rawOrigin, path: "/raw/silent", init: {}, expect: "ResponseTimeoutError" },
+      // A hung node that takes no request body: the upload stall and then the response deadline bound it.
+      {
+        name: "hung-post",
+        origin: rawOrigin,
+        path: "/raw/silent",
+        init: { method: "POST", body: "x".repeat(64 * 1024) },
+        expect: "ResponseTimeoutError",
+      },
+      { name: "killed", origin: rawOrigin, path: "/raw/killed", init: {}, expect: "UpstreamResetError" },
+      { name: "refused", origin: dead, path: "/", init: {}, expect: "ConnectError" },
+    ];
+    const runs = Array.from({ length: 30 }, (_, i) => kinds[i % kinds.length]!).map(async (k) => {
+      const started = Date.now();
+      const outcome = await socketTransport
+        .send({
+          origin: k.origin,
+          request: new Request(`http://ignored.invalid${k.path}`, k.init),
+          connectTimeoutMs,
+          responseTimeoutMs,
+        })
+        .then(
+          async (res) => {
+            await res.arrayBuffer();
+            return String(res.status);
+          },
+          (e: Error) => e.name,
+        );
+      return { name: k.name, outcome, expected: k.expect, ms: Date.now() - started };
+    });
+    const results = await Promise.all(runs);
+    for (const r of results) {
+      expect(r.outcome, r.name).toBe(r.expected);
+      // Every request is answered within its connect + response deadlines (plus scheduling slack).
+      expect(r.ms, `${r.name} answered after ${r.ms} ms`).toBeLessThan(connectTimeoutMs + responseTimeoutMs + 1500);
+    }
+  });
+});
+
+describe("the socket transport reports an origin's broken body to the proxy (ejection), never a client that left", () => {
+  it("calls onBodyFailed once for a large body that stalls, and not when the client cancels", async () => {
+    const t = createSocketTransport({ connect, bodyIdleTimeoutMs: 300, log: () => {} });
+    const failed: Error[] = [];
+    const stalled = await t.send({
+      origin: rawOrigin,
+      request: new Request("http://x/raw/stall-large"),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+      onBodyFailed: (e) => void failed.push(e),
+    });
+    await rejection(stalled.arrayBuffer());
+    expect(failed.map((e) => e.message)).toEqual([expect.stringMatching(/stalled for 300 ms/)]);
+
+    let ended = false;
+    const left = await t.send({
+      origin: nodeOrigin(),
+      request: new Request(`http://ignored.invalid/stream?bytes=${64 * 1024 * 1024}`),
+      connectTimeoutMs: 2000,
+      responseTimeoutMs: 5000,
+      onBodyRelay: () => () => void (ended = true),
+      onBodyFailed: (e) => void failed.push(e),
+    });
+    const reader = left.body!.getReader();
+    await reader.read();
+    await reader.cancel("client left");
+    await until(async () => ended, (v) => v, "the relay to settle");
+    expect(failed).toHaveLength(1);
   });
 });

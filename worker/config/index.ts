@@ -21,6 +21,12 @@ export type ConfigKV = Pick<KVNamespace, "getWithMetadata">;
 /** First retry after a failed first read, doubling up to RETRY_MAX_MS. */
 export const RETRY_MIN_MS = 250;
 export const RETRY_MAX_MS = 5_000;
+/**
+ * How long KV may go on answering with an older value (or "missing") in other
+ * locations after a write: a pushed or fast-path snapshot younger than this is
+ * not taken back by a KV read that says the key is missing.
+ */
+export const KV_PROPAGATION_MS = 60_000;
 /** How often an isolate looks at its location's copy (a local Cache API read, free). */
 export const LOCATION_CHECK_MS = 2_000;
 
@@ -46,8 +52,10 @@ export interface ClusterState {
   tag?: string;
   /** The last reason the location copy was ignored, to log each reason once. */
   locationError?: string;
-  /** The fast path's version this isolate last fetched (not fetched again). */
+  /** The fast path's version this isolate last considered (not fetched again). */
   fastSeen?: string;
+  /** When KV (read here or by the location) last said the key is missing: the object's older values are not served over it. */
+  missingAt?: number;
 }
 
 export interface ConfigStoreOptions {
@@ -202,13 +210,17 @@ export class ConfigStore {
     }
     const fast = versions?.[name];
     if (fast && this.opts.fast && this.wantsFast(state, fast, seen)) {
-      state.fastSeen = versionKey(fast);
       const value = await this.opts.fast.value(name);
       if (value && (epoch === this.epoch || this.isUnknown(state))) {
+        // Considered (installed, or refused for its version): not fetched again. A failed or
+        // raced fetch leaves fastSeen alone, so the next check asks again.
+        state.fastSeen = versionKey(fast);
         const at = this.now();
-        if (this.consider(state, value, at, "fast")) changed = true;
-        // The location's other isolates take it from the copy instead of asking the object too.
-        if (this.location && !newerThan(seen, value)) await this.share(state, value, at);
+        const installed = this.consider(state, value, at, "fast");
+        if (installed) changed = true;
+        // The location's other isolates take it from the copy instead of asking the object too;
+        // never over a copy that says KV has no key (that copy's read time would hide the deletion).
+        if (installed && this.location && seen?.kind !== "missing" && !newerThan(seen, value)) await this.share(state, value, at);
       }
     }
     // The location (or this isolate) read KV less than ttlMs ago: KV has nothing newer to say yet.
@@ -254,7 +266,13 @@ export class ConfigStore {
     if (seen && seen.kind === fast.kind && seen.generation === fast.generation && (seen.epoch ?? null) === fast.epoch) return false;
     const version: Version = { epoch: fast.epoch ?? undefined, generation: fast.generation };
     const served = servedHead(state);
-    if (fast.kind === "snapshot") return !served || isOlder(served, version);
+    if (fast.kind === "snapshot") {
+      if (served) return isOlder(served, version);
+      // KV said "missing" after the object got this snapshot: the key was removed since (the agent's
+      // KV sink deletes it on cleanup, and the object never hears of that). Not brought back.
+      if (state.missingAt !== undefined && (fast.at === undefined || fast.at <= state.missingAt)) return false;
+      return true;
+    }
     // A deletion: news only while something at or before it is served.
     return served !== undefined && !isOlder(version, served);
   }
@@ -262,8 +280,10 @@ export class ConfigStore {
   /** A valid value from the location copy (read from KV at `readAt`) or the fast path. */
   private consider(state: ClusterState, value: StoredValue, readAt: number, source: "location" | "fast" = "location"): boolean {
     if (value.kind === "missing") {
-      // A read from before this isolate installed its snapshot (a push) says nothing about it.
-      if (!state.snapshot || readAt <= (state.loadedAt ?? 0)) return false;
+      state.missingAt = Math.max(state.missingAt ?? 0, readAt);
+      // A read from before this isolate installed its snapshot (a push) says nothing about it,
+      // nor does one that KV may not have caught up with yet.
+      if (!state.snapshot || readAt <= (state.loadedAt ?? 0) || this.tooSoonForKV(state, readAt)) return false;
       this.opts.log("warn", "config.removed", { cluster: state.name, generation: state.snapshot.generation, key: snapshotKey(state.name), source: "location" });
       this.clear(state);
       return true;
@@ -325,9 +345,16 @@ export class ConfigStore {
     state.checkedAt = at;
     if (text === null) {
       const value: StoredValue = { kind: "missing" };
+      state.missingAt = at;
       if (!state.snapshot) {
         if (firstCheck) this.opts.log("warn", "config.missing", { cluster: name, key: snapshotKey(name) });
         return { changed: false, value, at };
+      }
+      if (this.tooSoonForKV(state, at)) {
+        // Installed by a push or the fast path less than KV's propagation time ago: this location's
+        // KV has not seen the write yet (on workers.dev nothing shares reads, so this is common).
+        // Not shared either: the location copy would then hide the snapshot from its other isolates.
+        return { changed: false, at };
       }
       this.opts.log("warn", "config.removed", { cluster: name, generation: state.snapshot.generation, key: snapshotKey(name) });
       this.clear(state);
@@ -427,6 +454,11 @@ export class ConfigStore {
     return true;
   }
 
+  /** Was the served snapshot (pushed here or from the fast path) installed too recently for a KV read at `at` to know it? */
+  private tooSoonForKV(state: ClusterState, at: number): boolean {
+    return (state.source === "push" || state.source === "fast") && state.loadedAt !== undefined && at - state.loadedAt < KV_PROPAGATION_MS;
+  }
+
   private clear(state: ClusterState): void {
     delete state.snapshot;
     delete state.text;
@@ -444,6 +476,7 @@ export class ConfigStore {
     this.epoch++;
     // The push endpoint already enforced ordering against KV; take it as is.
     delete state.deleted;
+    delete state.missingAt;
     if (this.accept(state, snapshot, text, "push", epoch, true)) this.rebuild();
     state.lastRead = { kind: "snapshot", text, snapshot, epoch };
     return true;
@@ -478,6 +511,7 @@ export class ConfigStore {
     this.gatewayIndex = buildGatewayIndex(list);
     // A route's filter entry the edge refuses (e.g. setting X-Forwarded-For) is said once per change, not per request.
     for (const problem of this.gatewayIndex.problems.slice(0, 20)) this.opts.log("warn", "gateway.filter_ignored", { problem });
+    for (const c of this.gatewayIndex.conflicts.slice(0, 20)) this.opts.log("warn", "gateway.hostname_conflict", c);
   }
 
   cluster(name: string): ClusterState | undefined {

@@ -27,6 +27,12 @@ export interface Env {
   EDGELB_CONTROL_HOSTS?: string;
   /** Largest accepted push body in bytes (default 10 MiB). */
   EDGELB_MAX_PUSH_BYTES?: string;
+  /**
+   * This deployment's name in the zone's shared cache (caches.default is per zone, so staging and
+   * production on one zone would read each other's location copies). Default: the generations
+   * object's id (unique per deployment), else "default".
+   */
+  EDGELB_INSTANCE?: string;
   /** JSON: hostname pattern → steering rule (worker/steering, docs/multi-cluster.md). */
   EDGELB_STEERING?: string;
   /** Seconds after which a cluster whose snapshot did not change is skipped by steering; unset: never. */

@@ -50,17 +50,20 @@ describe("lookupGateway", () => {
 });
 
 describe("buildGatewayIndex", () => {
-  it("merges routes of several clusters on one hostname; each rule keeps its own cluster's backend", () => {
+  it("a hostname two clusters claim is served by the first cluster in EDGELB_CLUSTERS order only (finding 1)", () => {
     const index = buildGatewayIndex([
-      { cluster: "east", snapshot: snap("east", [route("r", ["shop.example.com"], "/east")], ["e1"]) },
-      { cluster: "west", snapshot: snap("west", [route("r", ["shop.example.com"], "/west")], ["w1", "w2"]) },
+      { cluster: "east", snapshot: snap("east", [route("r", ["shop.example.com"], "/")], ["e1"]) },
+      { cluster: "west", snapshot: snap("west", [route("steal", ["shop.example.com", "west.example.com"], "/checkout")], ["w1", "w2"]) },
     ]);
     const table = lookupGateway(index, "shop.example.com")!;
-    const east = decide(table, input("/east/x"), () => 0);
-    const west = decide(table, input("/west"), () => 0);
-    expect(east.kind === "matched" && east.backend?.route?.backends[0]!.table.names).toEqual(["e1"]);
-    expect(west.kind === "matched" && west.backend?.route?.backends[0]!.table.names).toEqual(["w1", "w2"]);
-    expect(decide(table, input("/north"), () => 0)).toEqual({ kind: "none" });
+    // West's longer /checkout prefix would win if the tables were merged: it must not be there at all.
+    const checkout = decide(table, input("/checkout"), () => 0);
+    expect(checkout.kind === "matched" && checkout.action.cluster).toBe("east");
+    expect(checkout.kind === "matched" && checkout.backend?.route?.backends[0]!.table.names).toEqual(["e1"]);
+    expect(index.conflicts).toEqual([{ hostname: "shop.example.com", kept: "east", dropped: "west" }]);
+    // West keeps the hostnames nobody else claims.
+    const west = decide(lookupGateway(index, "west.example.com")!, input("/checkout"), () => 0);
+    expect(west.kind === "matched" && west.action.cluster).toBe("west");
   });
 
   it("rules naming one backend share one Route (one balancer state, one set of origins)", () => {

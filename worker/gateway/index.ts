@@ -42,13 +42,18 @@ export interface GatewayIndex {
   size: number;
   /** Filter entries dropped while compiling (protected or invalid headers): logged once per snapshot change. */
   problems: string[];
+  /** Hostnames two clusters' routes claim: the first cluster in EDGELB_CLUSTERS order keeps it (as for Services). */
+  conflicts: { hostname: string; kept: string; dropped: string }[];
 }
 
-export const EMPTY_GATEWAY_INDEX: GatewayIndex = { exact: new Map(), wildcard: new Map(), any: undefined, size: 0, problems: [] };
+export const EMPTY_GATEWAY_INDEX: GatewayIndex = { exact: new Map(), wildcard: new Map(), any: undefined, size: 0, problems: [], conflicts: [] };
 
 export function buildGatewayIndex(snapshots: { cluster: string; snapshot: Snapshot }[]): GatewayIndex {
   const sources = new Map<string, EntrySource<RuleAction>[]>();
   const problems: string[] = [];
+  // One owner per hostname across clusters: routes from two clusters are never mixed in one table.
+  const owner = new Map<string, string>();
+  const conflicts: GatewayIndex["conflicts"] = [];
   for (const { cluster, snapshot } of snapshots) {
     const section = snapshot.gateway;
     if (!section || section.routes.length === 0) continue;
@@ -69,9 +74,22 @@ export function buildGatewayIndex(snapshots: { cluster: string; snapshot: Snapsh
         uniformWeights: !backend.weights || backend.weights.every((w) => w === 1),
       });
     }
-    for (const route of section.routes) addRoute(sources, cluster, route, backends, problems);
+    const mine = new Set<string>();
+    for (const route of section.routes) {
+      const hostnames = route.hostnames.filter((h) => {
+        const o = owner.get(h);
+        if (o === undefined || o === cluster) {
+          mine.add(h);
+          return true;
+        }
+        if (!conflicts.some((c) => c.hostname === h && c.dropped === cluster)) conflicts.push({ hostname: h, kept: o, dropped: cluster });
+        return false;
+      });
+      if (hostnames.length > 0) addRoute(sources, cluster, hostnames.length === route.hostnames.length ? route : { ...route, hostnames }, backends, problems);
+    }
+    for (const h of mine) owner.set(h, cluster);
   }
-  const index: GatewayIndex = { exact: new Map(), wildcard: new Map(), any: undefined, size: 0, problems };
+  const index: GatewayIndex = { exact: new Map(), wildcard: new Map(), any: undefined, size: 0, problems, conflicts };
   for (const [pattern, list] of sources) {
     const t = Object.assign(buildMatchTable(list), { pattern });
     index.size++;

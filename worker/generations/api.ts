@@ -10,6 +10,13 @@ export const ValueVersion = v.object({
   kind: v.picklist(["snapshot", "tombstone"]),
   generation: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER)),
   epoch: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
+  /**
+   * When the publishing isolate accepted it (ms, its clock). Not part of the
+   * version's order: it tells a location whose KV read said "missing" after
+   * this time that the cluster was removed since (e.g. the agent's KV sink
+   * deleted the key), so the object's copy must not bring it back.
+   */
+  at: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
 });
 export type ValueVersion = v.InferOutput<typeof ValueVersion>;
 

@@ -28,7 +28,7 @@ export class EdgelbGenerations extends DurableObject implements GenerationsApi {
   async versions(): Promise<Versions> {
     const out: Versions = {};
     for (const [key, s] of await this.ctx.storage.list<Stored>({ prefix: "v/" })) {
-      out[key.slice(2)] = { kind: s.kind, generation: s.generation, epoch: s.epoch };
+      out[key.slice(2)] = { kind: s.kind, generation: s.generation, epoch: s.epoch, ...(s.at !== undefined ? { at: s.at } : {}) };
     }
     return out;
   }
@@ -39,7 +39,7 @@ export class EdgelbGenerations extends DurableObject implements GenerationsApi {
     const keys = Array.from({ length: s.chunks }, (_, i) => `t/${cluster}/${i}`);
     const parts = keys.length ? await this.ctx.storage.get<string>(keys) : new Map<string, string>();
     const text = keys.map((k) => parts.get(k) ?? "").join("");
-    return { version: { kind: s.kind, generation: s.generation, epoch: s.epoch }, text };
+    return { version: { kind: s.kind, generation: s.generation, epoch: s.epoch, ...(s.at !== undefined ? { at: s.at } : {}) }, text };
   }
 
   /** Stores the value unless the stored one is newer (a push that lost a race must not win here). */

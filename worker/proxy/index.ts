@@ -230,6 +230,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     const release = track(deps.inFlight, origin.key);
     let relayed = false;
     let bodyRelayed = false;
+    let bodyEnded = false;
+    let bodyFailed = false;
+    // A body the transport relays itself is judged at its end: success only if it did not break.
+    let successAtBodyEnd = false;
     let upstream: Response;
     try {
       upstream = await transport.send({
@@ -245,7 +249,16 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         // A transport that pipes the body natively itself (socket) releases the count at its end.
         onBodyRelay: () => {
           bodyRelayed = true;
-          return release;
+          return () => {
+            bodyEnded = true;
+            release();
+            if (successAtBodyEnd && !bodyFailed) deps.health.success(origin.key, nodeFields);
+          };
+        },
+        // The origin broke its body after the head (not the client leaving): it counts like a 5xx.
+        onBodyFailed: (error) => {
+          bodyFailed = true;
+          deps.health.failure(origin.key, error.message, nodeFields, "status", ejectionPool(route, origin));
         },
       });
     } catch (err) {
@@ -330,7 +343,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       }
       // The client gets the node's own answer.
       Object.assign(fields, { noRetry });
-    } else {
+    } else if (bodyRelayed && !bodyEnded) {
+      successAtBodyEnd = true;
+    } else if (!bodyFailed) {
       deps.health.success(origin.key, nodeFields);
     }
     // A 101 carries the WebSocket: rebuilding the Response would lose it. A transport that relays

@@ -35,6 +35,12 @@ export interface OriginRequest {
    * as in flight until then. A transport that never calls it returns a body the proxy pipes.
    */
   onBodyRelay?: () => () => void;
+  /**
+   * Called when the origin's body fails after its head was handed over (cut short, malformed,
+   * stalled), before the relay's end; never for a client that went away. Lets the proxy count
+   * the failure toward the node's ejection. Only transports that relay the body themselves call it.
+   */
+  onBodyFailed?: (error: Error) => void;
   /** Give up with a ConnectError when no connection is established in time. */
   connectTimeoutMs: number;
   /**

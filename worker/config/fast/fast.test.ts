@@ -39,7 +39,7 @@ function staleKV() {
       return { value, metadata: { installEpoch: 1 }, cacheStatus: null };
     }) as unknown as ConfigKV["getWithMetadata"],
   };
-  return { kv, reads: () => reads, set: (v: unknown) => (value = JSON.stringify(v)) };
+  return { kv, reads: () => reads, set: (v: unknown) => (value = v === null ? null : JSON.stringify(v)) };
 }
 
 async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeoutMs?: number } = {}) {
@@ -213,4 +213,47 @@ describe("the fast path (generations Durable Object)", () => {
   });
 });
 
+describe("a cluster removed from KV (cleanup via the KV sink) is not brought back by the object", () => {
+  it("a cold isolate in another location does not serve a cluster whose KV key was deleted", async () => {
+    const w = await world();
+    const a = await w.isolate("ams");
+    const s1 = snap(w.cluster, 1, "gone.example.com");
+    a.kv.set(s1);
+    await a.request();
+    a.store.install(s1 as Snapshot, JSON.stringify(s1), 1);
+    await a.store.publish(w.cluster);
+    const b = await w.isolate("sin");
+    b.kv.set(null);
+    await b.request();
+    expect(b.serves("gone.example.com")).toBe(false);
+    w.advance(5_000);
+    await b.request();
+    expect(b.serves("gone.example.com"), JSON.stringify(b.store.cluster(w.cluster)?.source)).toBe(false);
+  });
+});
 
+describe("workers.dev (no Cache API): a stale KV 'missing' does not undo what the fast path installed", () => {
+  it("a new cluster learned through the object keeps serving when the isolate's next KV read is still stale", async () => {
+    const cluster = unique("wdev");
+    let now = 1_000_000;
+    const log = memoryLogger();
+    const kvB = staleKV();
+    kvB.set(null);
+    const fastB = new FastPath({ stub: realStub, intervalMs: 5_000, now: () => now, log });
+    const b = new ConfigStore({ kv: kvB.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, fast: fastB });
+    const request = async () => { const p: Promise<unknown>[] = []; await b.ready((x) => p.push(x)); await Promise.all(p); };
+    await request();
+    now += 55_000;
+    const kvA = staleKV();
+    const a = new ConfigStore({ kv: kvA.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, fast: new FastPath({ stub: realStub, intervalMs: 5_000, now: () => now, log }) });
+    const s1 = snap(cluster, 1, "new.example.com");
+    a.install(s1 as Snapshot, JSON.stringify(s1), 1);
+    await a.publish(cluster);
+    now += 2_000;
+    await request();
+    expect(lookupRoute(b.routes, "new.example.com")).toBeDefined();
+    now += 4_000;
+    await request();
+    expect(lookupRoute(b.routes, "new.example.com"), JSON.stringify(b.cluster(cluster))).toBeDefined();
+  });
+});

@@ -9,15 +9,20 @@ import type { Logger } from "../../log/index.ts";
 import { parseSnapshot } from "../../snapshot/schema.ts";
 import type { GenerationsApi, ValueVersion, Versions as VersionsT } from "../../generations/api.ts";
 import { ValueVersion as ValueVersionSchema, Versions } from "../../generations/api.ts";
-import type { LocationCache, StoredValue } from "../location/index.ts";
+import { DEFAULT_INSTANCE, type LocationCache, type StoredValue } from "../location/index.ts";
 import { parseTombstone } from "../stored.ts";
 
-const SHARED_KEY = "https://edgelb-location-copy.invalid/v1/generations";
+/** The location's shared answer; per deployment, as caches.default is shared by every worker on the zone. */
+export function sharedKey(instance: string | undefined): string {
+  return instance === undefined || instance === DEFAULT_INSTANCE
+    ? "https://edgelb-location-copy.invalid/v1/generations"
+    : `https://edgelb-location-copy.invalid/v1/instances/${encodeURIComponent(instance)}/generations`;
+}
 const SHARED_FORMAT = "edgelb.dev/location-generations/v1";
 /** A versions answer is a few dozen bytes per cluster: anything far bigger is not one. */
 const MAX_SHARED_BYTES = 1024 * 1024;
 
-const SharedAnswer = v.object({ format: v.literal(SHARED_FORMAT), at: v.pipe(v.number(), v.integer(), v.minValue(0)), versions: Versions });
+const SharedAnswer = v.object({ format: v.literal(SHARED_FORMAT), instance: v.optional(v.string()), at: v.pipe(v.number(), v.integer(), v.minValue(0)), versions: Versions });
 const ValueAnswer = v.nullable(v.object({ version: ValueVersionSchema, text: v.string() }));
 
 export interface FastPathOptions {
@@ -29,6 +34,8 @@ export interface FastPathOptions {
   intervalMs: number;
   now: () => number;
   log: Logger;
+  /** This deployment's identity (see DEFAULT_INSTANCE): another deployment's shared answer is never used. */
+  instance?: string;
   /** Longest wait for one call (default CALL_TIMEOUT_MS): a hung object must not hold the refresh. */
   timeoutMs?: number;
 }
@@ -100,8 +107,8 @@ export class FastPath {
     if (value.kind === "missing") return;
     const version: ValueVersion =
       value.kind === "snapshot"
-        ? { kind: "snapshot", generation: value.snapshot.generation, epoch: value.epoch ?? null }
-        : { kind: "tombstone", generation: value.tombstone.generation, epoch: value.tombstone.installEpoch };
+        ? { kind: "snapshot", generation: value.snapshot.generation, epoch: value.epoch ?? null, at: this.o.now() }
+        : { kind: "tombstone", generation: value.tombstone.generation, epoch: value.tombstone.installEpoch, at: this.o.now() };
     try {
       this.requests++;
       await this.bounded(() => this.o.stub().publish(cluster, version, value.text));
@@ -147,7 +154,7 @@ export class FastPath {
   private async readShared(now: number): Promise<{ at: number; versions: VersionsT } | undefined> {
     if (!this.o.cache) return undefined;
     try {
-      const res = await this.o.cache.match(SHARED_KEY);
+      const res = await this.o.cache.match(sharedKey(this.o.instance));
       if (!res) return undefined;
       const length = Number(res.headers.get("content-length") ?? NaN);
       if (!(length <= MAX_SHARED_BYTES)) {
@@ -156,6 +163,7 @@ export class FastPath {
       }
       const r = v.safeParse(SharedAnswer, JSON.parse(await res.text()));
       if (!r.success || r.output.at > now + 60_000) return undefined;
+      if ((r.output.instance ?? DEFAULT_INSTANCE) !== (this.o.instance ?? DEFAULT_INSTANCE)) return undefined;
       return { at: r.output.at, versions: r.output.versions };
     } catch {
       return undefined; // unreadable or not ours: ask the object
@@ -164,9 +172,9 @@ export class FastPath {
 
   private async writeShared(at: number, versions: VersionsT): Promise<void> {
     if (!this.o.cache) return;
-    const body = JSON.stringify({ format: SHARED_FORMAT, at, versions });
+    const body = JSON.stringify({ format: SHARED_FORMAT, instance: this.o.instance ?? DEFAULT_INSTANCE, at, versions });
     await this.o.cache
-      .put(SHARED_KEY, new Response(body, { headers: { "content-type": "application/json", "cache-control": "public, max-age=3600" } }))
+      .put(sharedKey(this.o.instance), new Response(body, { headers: { "content-type": "application/json", "cache-control": "public, max-age=3600" } }))
       .catch(() => {});
   }
 }

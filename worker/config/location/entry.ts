@@ -13,6 +13,13 @@ import { parseSnapshot, type Snapshot } from "../../snapshot/schema.ts";
 import { parseTombstone, type Tombstone } from "../stored.ts";
 
 export const LOCATION_FORMAT = "edgelb.dev/location-copy/v1";
+/**
+ * The deployment an entry belongs to when none is named. caches.default is per
+ * zone and location, not per worker: two edgelb deployments on one zone
+ * (staging and production) share it, so each entry carries its deployment's
+ * identity (EDGELB_INSTANCE, or the generations object's id) in its key and head.
+ */
+export const DEFAULT_INSTANCE = "default";
 /** KV's largest value: nothing bigger can be a copy of one. */
 export const MAX_ENTRY_BYTES = 25 * 1024 * 1024;
 /** A copy read "in the future" by more than this is not trusted (clock skew within a location is far smaller). */
@@ -22,6 +29,7 @@ export const ENTRY_MAX_AGE_S = 86_400;
 
 const H = {
   format: "x-edgelb-format",
+  instance: "x-edgelb-instance",
   cluster: "x-edgelb-cluster",
   kind: "x-edgelb-kind",
   readAt: "x-edgelb-read-at",
@@ -40,6 +48,8 @@ export type StoredValue =
 
 /** What the headers alone say: enough to skip reading a body the isolate already has. */
 export interface EntryHead {
+  /** The deployment that wrote it (DEFAULT_INSTANCE when none is named). */
+  instance?: string;
   cluster: string;
   kind: StoredValue["kind"];
   /** When KV was read (or written by a push) for this value, ms. */
@@ -75,7 +85,7 @@ export function headTag(h: EntryHead): string {
 
 /** The seal over every field of the head (the body is in it through its digest). */
 function sealOf(h: EntryHead): Promise<string> {
-  return sha256Hex(new TextEncoder().encode([LOCATION_FORMAT, h.cluster, h.kind, h.readAt, h.epoch ?? "-", h.generation, h.bytes, h.sha256].join("\n")));
+  return sha256Hex(new TextEncoder().encode([LOCATION_FORMAT, h.instance ?? DEFAULT_INSTANCE, h.cluster, h.kind, h.readAt, h.epoch ?? "-", h.generation, h.bytes, h.sha256].join("\n")));
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -90,9 +100,10 @@ function generationOf(v: StoredValue): number {
 }
 
 /** The entry for `value` read from KV (or pushed) at `readAt`. */
-export async function encodeEntry(cluster: string, value: StoredValue, readAt: number): Promise<{ headers: Headers; body: Uint8Array; head: EntryHead }> {
+export async function encodeEntry(cluster: string, value: StoredValue, readAt: number, instance: string = DEFAULT_INSTANCE): Promise<{ headers: Headers; body: Uint8Array; head: EntryHead }> {
   const body = new TextEncoder().encode(value.kind === "missing" ? "" : value.text);
   const head: EntryHead = {
+    instance,
     cluster,
     kind: value.kind,
     readAt: Math.floor(readAt),
@@ -105,6 +116,7 @@ export async function encodeEntry(cluster: string, value: StoredValue, readAt: n
     "content-type": "application/octet-stream",
     "cache-control": `public, max-age=${ENTRY_MAX_AGE_S}`,
     [H.format]: LOCATION_FORMAT,
+    [H.instance]: instance,
     [H.cluster]: cluster,
     [H.kind]: head.kind,
     [H.readAt]: String(head.readAt),
@@ -118,9 +130,11 @@ export async function encodeEntry(cluster: string, value: StoredValue, readAt: n
 }
 
 /** Checks an entry's headers for `cluster` at time `now`; the body is not looked at. */
-export async function decodeHead(headers: Headers, cluster: string, now: number): Promise<Decoded<EntryHead>> {
+export async function decodeHead(headers: Headers, cluster: string, now: number, instance: string = DEFAULT_INSTANCE): Promise<Decoded<EntryHead>> {
   const format = headers.get(H.format);
   if (format !== LOCATION_FORMAT) return { ok: false, reason: format === null ? "not an edgelb entry" : `unknown format "${format.slice(0, 64)}"` };
+  const i = headers.get(H.instance);
+  if (i !== instance) return { ok: false, reason: `entry of another edgelb deployment ("${(i ?? "").slice(0, 63)}")` };
   const c = headers.get(H.cluster);
   if (c !== cluster) return { ok: false, reason: `entry of another cluster ("${(c ?? "").slice(0, 63)}")` };
   const kind = headers.get(H.kind);
@@ -141,7 +155,7 @@ export async function decodeHead(headers: Headers, cluster: string, now: number)
   const sha256 = headers.get(H.sha256);
   if (sha256 === null || !HEX64.test(sha256)) return { ok: false, reason: "bad digest" };
   if (kind === "missing" && (bytes !== 0 || generation !== 0 || epoch !== undefined)) return { ok: false, reason: "missing entry with content" };
-  const head: EntryHead = { cluster, kind: kind as EntryHead["kind"], readAt, epoch, generation, bytes, sha256 };
+  const head: EntryHead = { instance, cluster, kind: kind as EntryHead["kind"], readAt, epoch, generation, bytes, sha256 };
   if (headers.get(H.seal) !== (await sealOf(head))) return { ok: false, reason: "seal does not match its head" };
   return { ok: true, value: head };
 }

@@ -3,16 +3,20 @@
 // read once per location per refresh interval instead of once per isolate.
 // On *.workers.dev the Cache API does nothing (match finds nothing, put keeps
 // nothing): every isolate then reads KV itself, as without this module.
-import { decodeBody, decodeHead, encodeEntry, MAX_ENTRY_BYTES, type EntryHead, type StoredValue } from "./entry.ts";
+import { decodeBody, decodeHead, DEFAULT_INSTANCE, encodeEntry, MAX_ENTRY_BYTES, type EntryHead, type StoredValue } from "./entry.ts";
 
-export { headTag, type EntryHead, type StoredValue } from "./entry.ts";
+export { DEFAULT_INSTANCE, headTag, type EntryHead, type StoredValue } from "./entry.ts";
 
 /** What the copy needs of a Cache (tests pass one that counts, drops or corrupts). */
 export type LocationCache = Pick<Cache, "match" | "put">;
 
-/** The key under which a cluster's copy lives; a host no request can carry, so no app path collides. */
-export function entryKey(cluster: string): string {
-  return `https://edgelb-location-copy.invalid/v1/clusters/${encodeURIComponent(cluster)}`;
+/**
+ * The key under which a cluster's copy lives; a host no request can carry, so no app path collides.
+ * The deployment's identity is in it: caches.default is shared by every worker on the zone.
+ */
+export function entryKey(cluster: string, instance: string = DEFAULT_INSTANCE): string {
+  const i = instance === DEFAULT_INSTANCE ? "" : `instances/${encodeURIComponent(instance)}/`;
+  return `https://edgelb-location-copy.invalid/v1/${i}clusters/${encodeURIComponent(cluster)}`;
 }
 
 export type LocationRead =
@@ -51,7 +55,11 @@ async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promis
 }
 
 export class LocationCopy {
-  constructor(private readonly cache: LocationCache) {}
+  /** `instance`: this deployment's identity (see DEFAULT_INSTANCE); another deployment's entries are never read. */
+  constructor(
+    private readonly cache: LocationCache,
+    private readonly instance: string = DEFAULT_INSTANCE,
+  ) {}
 
   /**
    * The location's copy of `cluster`. `wants(head)` decides from the headers
@@ -61,12 +69,12 @@ export class LocationCopy {
   async read(cluster: string, now: number, wants: (head: EntryHead) => boolean): Promise<LocationRead> {
     let res: Response | undefined;
     try {
-      res = await this.cache.match(entryKey(cluster));
+      res = await this.cache.match(entryKey(cluster, this.instance));
     } catch (err) {
       return { kind: "unavailable", reason: `cache read failed: ${(err as Error).message}` };
     }
     if (!res) return { kind: "none" };
-    const head = await decodeHead(res.headers, cluster, now);
+    const head = await decodeHead(res.headers, cluster, now, this.instance);
     if (!head.ok || res.status !== 200 || !wants(head.value)) {
       await res.body?.cancel().catch(() => {});
       if (!head.ok) return { kind: "ignored", reason: head.reason };
@@ -82,8 +90,8 @@ export class LocationCopy {
 
   /** Stores `value` (read from KV, or pushed, at `readAt`) as the location's copy; returns its head. */
   async write(cluster: string, value: StoredValue, readAt: number): Promise<EntryHead> {
-    const e = await encodeEntry(cluster, value, readAt);
-    await this.cache.put(entryKey(cluster), new Response(e.body, { status: 200, headers: e.headers }));
+    const e = await encodeEntry(cluster, value, readAt, this.instance);
+    await this.cache.put(entryKey(cluster, this.instance), new Response(e.body, { status: 200, headers: e.headers }));
     return e.head;
   }
 }

@@ -9,6 +9,8 @@ import { lookupRoute } from "../routes.ts";
 import { tombstoneText } from "../stored.ts";
 import { encodeEntry } from "./entry.ts";
 import { entryKey, LocationCopy, type LocationCache } from "./index.ts";
+import { FastPath } from "../fast/index.ts";
+import type { GenerationsApi } from "../../generations/api.ts";
 
 let seq = 0;
 const unique = (p: string) => `${p}-${Date.now().toString(36)}-${seq++}`;
@@ -270,4 +272,47 @@ describe("bad entries in the Cache", () => {
       expect(copy?.headers.get("x-edgelb-generation")).toBe("2");
     });
   }
+});
+
+describe("two edgelb deployments on one zone (caches.default is per zone, not per worker)", () => {
+  it("production does not serve staging's snapshot from the shared cache, nor take its fast-path answer", async () => {
+    const cache = await caches.open(unique("kv14-zone"));
+    const cluster = "default";
+    let now = 1_000_000;
+    const log = memoryLogger();
+    const deployment = (instance: string, host: string) => {
+      const kv = countingKV();
+      kv.put(cluster, snap(cluster, 1, host));
+      const store = new ConfigStore({ kv: kv.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, location: new LocationCopy(cache, instance) });
+      const request = async () => {
+        const pending: Promise<unknown>[] = [];
+        await store.ready((p) => pending.push(p));
+        await Promise.all(pending);
+      };
+      return { store, kv, request, serves: (h: string) => lookupRoute(store.routes, h) !== undefined };
+    };
+    const staging = deployment("edgelb-staging", "staging.example.com");
+    const prod = deployment("edgelb-prod", "www.example.com");
+    await staging.request();
+    now += 1_000;
+    await prod.request();
+    expect(prod.serves("www.example.com")).toBe(true);
+    expect(prod.serves("staging.example.com")).toBe(false);
+    expect(prod.kv.reads()).toBe(1);
+    expect(staging.serves("staging.example.com")).toBe(true);
+    // Staging's copy is still there for staging's other isolates.
+    const staging2 = new ConfigStore({ kv: countingKV().kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, location: new LocationCopy(cache, "edgelb-staging") });
+    await staging2.ready(() => {});
+    expect(lookupRoute(staging2.routes, "staging.example.com")).toBeDefined();
+
+    // The fast path's shared versions answer is per deployment too.
+    const answers: Record<string, Record<string, unknown>> = { a: { [cluster]: { kind: "snapshot", generation: 9, epoch: 1 } }, b: {} };
+    const fastFor = (instance: string, who: "a" | "b") =>
+      new FastPath({ stub: () => ({ versions: async () => answers[who] }) as unknown as GenerationsApi, cache, instance, intervalMs: 5_000, now: () => now, log });
+    const fa = fastFor("edgelb-staging", "a");
+    const fb = fastFor("edgelb-prod", "b");
+    expect(await fa.versions()).toMatchObject({ [cluster]: { generation: 9 } });
+    expect(await fb.versions()).toEqual({});
+    expect(fb.requests).toBe(1);
+  });
 });

@@ -235,3 +235,35 @@ describe("regex literal prefilter", () => {
     expect(literalPrefix("/a|/b")).toBe("");
   });
 });
+
+describe("routes told apart by an exact header on one PathPrefix (reviewer finding 2b)", () => {
+  const header = (name: string, value: string) => ({ type: "Exact" as const, name, value });
+  const sources: EntrySource<string>[] = [];
+  for (let i = 0; i < 5000; i++) {
+    for (let r = 0; r < 5; r++) {
+      sources.push({ match: m(prefix("/api"), { headers: [header("x-tenant", `t${i}-${r}`)] }), createdAt: i, routeId: `ns/route-${i}`, rule: r, matchIndex: 0, target: `t${i}-${r}` });
+    }
+  }
+  // Ranked between the tenants (older than route 100, newer than route 99): a request without a known tenant lands here.
+  sources.push({ match: m(prefix("/api")), createdAt: 99.5, routeId: "ns/fallback", rule: 0, matchIndex: 0, target: "fallback" });
+  // More headers rank first: beats any single-header tenant entry.
+  sources.push({ match: m(prefix("/api"), { headers: [header("x-tenant", "t7-1"), header("x-debug", "1")] }), createdAt: 9999, routeId: "ns/debug", rule: 0, matchIndex: 0, target: "debug" });
+  const t = buildMatchTable(sources);
+
+  it("picks the same entry the spec's order picks", () => {
+    expect(matchRequest(t, input("/api/orders", { headers: { "x-tenant": "t4999-4" } }))?.target).toBe("t4999-4");
+    expect(matchRequest(t, input("/api/orders", { headers: { "x-tenant": "t7-1" } }))?.target).toBe("t7-1");
+    expect(matchRequest(t, input("/api/orders", { headers: { "x-tenant": "t7-1", "x-debug": "1" } }))?.target).toBe("debug");
+    expect(matchRequest(t, input("/api/orders", { headers: { "x-tenant": "nobody" } }))?.target).toBe("fallback");
+    expect(matchRequest(t, input("/api/orders"))?.target).toBe("fallback");
+  });
+
+  it("examines a handful of entries, not the bucket, with 5,000 routes × 5 rules (was a scan: 356 µs/decision)", () => {
+    // Deterministic stand-in for CPU time on a shared machine: every entry examined reads the header once.
+    let lookups = 0;
+    const base = input("/api/orders", { headers: { "x-tenant": "t4999-4" } });
+    const req = { ...base, header: (n: string) => (lookups++, base.header(n)) };
+    expect(matchRequest(t, req)?.target).toBe("t4999-4");
+    expect(lookups).toBeLessThanOrEqual(4);
+  });
+});

@@ -49,8 +49,27 @@ export interface Entry<T> {
   match: number;
   /** Insertion order (stable sort across equal entries, e.g. one route attached twice). */
   seq: number;
+  /** Position in its sorted list (set when the table is built): merges an indexed bucket's candidates in rank order. */
+  pos: number;
   target: T;
 }
+
+/**
+ * A long list whose entries tell requests apart by one exact header (many
+ * routes on one PathPrefix, one per tenant): entries with an Exact test on
+ * `name` keyed by its value, and the rest. A decision reads one key's entries
+ * and the rest, merged in rank order, instead of the whole list.
+ */
+interface HeaderIndex<T> {
+  name: string;
+  byValue: Map<string, Entry<T>[]>;
+  rest: Entry<T>[];
+}
+
+type Bucket<T> = Entry<T>[] & { byHeader?: HeaderIndex<T> };
+
+/** Lists at least this long get a header index. */
+const INDEX_MIN = 16;
 
 export interface EntrySource<T> {
   match: GatewayMatch;
@@ -140,6 +159,7 @@ export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
       rule: s.rule,
       match: s.matchIndex,
       seq: seq++,
+      pos: 0,
       target: s.target,
     };
     if (path.type === "Exact") push(table.exact, path.value, entry);
@@ -150,6 +170,8 @@ export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
   for (const [key, list] of table.exact) table.exact.set(key, unshadowed(list.sort(compareEntries)));
   for (const [key, list] of table.prefix) table.prefix.set(key, unshadowed(list.sort(compareEntries)));
   table.regex = unshadowed(table.regex.sort(compareEntries));
+  for (const list of table.exact.values()) indexBucket(list);
+  for (const list of table.prefix.values()) indexBucket(list);
   table.size = table.regex.length;
   for (const list of table.exact.values()) table.size += list.length;
   for (const list of table.prefix.values()) table.size += list.length;
@@ -199,9 +221,47 @@ function others<T>(e: Entry<T>, input: MatchInput): boolean {
   return true;
 }
 
-function firstOf<T>(list: Entry<T>[] | undefined, input: MatchInput): Entry<T> | undefined {
+function indexBucket<T>(list: Bucket<T>): void {
+  list.forEach((e, i) => (e.pos = i));
+  if (list.length < INDEX_MIN) return;
+  // The header name most entries test exactly (by their first exact header test).
+  const counts = new Map<string, number>();
+  for (const e of list) {
+    const t = e.headers.find((h) => h.exact !== undefined);
+    if (t) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
+  }
+  let name: string | undefined;
+  let best = 0;
+  for (const [n, c] of counts) if (c > best) [name, best] = [n, c];
+  if (name === undefined || best < INDEX_MIN / 2) return;
+  const byValue = new Map<string, Entry<T>[]>();
+  const rest: Entry<T>[] = [];
+  for (const e of list) {
+    const t = e.headers.find((h) => h.name === name && h.exact !== undefined);
+    if (!t) rest.push(e);
+    else push(byValue, t.exact!, e);
+  }
+  list.byHeader = { name, byValue, rest };
+}
+
+function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput): Entry<T> | undefined {
   if (!list) return undefined;
-  for (const e of list) if (others(e, input)) return e;
+  const ix = list.byHeader;
+  if (!ix) {
+    for (const e of list) if (others(e, input)) return e;
+    return undefined;
+  }
+  // Entries testing another value of the indexed header cannot match: skip them all.
+  const value = input.header(ix.name);
+  const keyed = value === null ? undefined : ix.byValue.get(value);
+  const rest = ix.rest;
+  let i = 0;
+  let j = 0;
+  const n = keyed ? keyed.length : 0;
+  while (i < n || j < rest.length) {
+    const e = j >= rest.length || (i < n && keyed![i]!.pos < rest[j]!.pos) ? keyed![i++]! : rest[j++]!;
+    if (others(e, input)) return e;
+  }
   return undefined;
 }
 

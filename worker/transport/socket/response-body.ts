@@ -79,8 +79,7 @@ export function toResponse(
   // Hand the body over through a native stream, as fetch() would: workerd then
   // sends Content-Length when it is known, and aborts the client's response
   // when the origin's body breaks (an erroring JS stream can end like a
-  // complete chunked body). A large Content-Length body is piped natively
-  // from the socket (no JavaScript per chunk).
+  // complete chunked body).
   const whole = wholeBody(pending);
   if (whole) {
     // The whole body came with the head (most small answers): no copy loop,
@@ -104,24 +103,14 @@ export function toResponse(
   const sink =
     head.framing.kind === "length" ? new FixedLengthStream(head.framing.length) : new IdentityTransformStream();
   const res = respond(sink.readable);
-  if (head.framing.kind === "length" && head.framing.length - pendingBytes(pending) >= NATIVE_PIPE_MIN_BYTES) {
-    void pipeBody(conn, pending, sink.writable, opts);
-  } else {
-    void pumpBody(conn, parser, pending, sink.writable, opts);
-  }
+  // Every streamed body goes through the JavaScript pump, large ones too: a
+  // native pipe from the socket (pipeTo) shows no progress, so it can have no
+  // idle watchdog (a stalled origin held the request and its in-flight slot
+  // forever), and it cannot tell a client that left from an origin that
+  // failed. See docs/benchmarks.md for what this costs per MiB.
+  void pumpBody(conn, parser, pending, sink.writable, opts);
   return res;
 }
-
-/**
- * A Content-Length body with at least this much still to come is piped
- * natively. A smaller one takes a few reads in JavaScript, which keep what a
- * native pipe cannot: the idle watchdog, a logged short body, an end on the
- * last byte when the origin keeps the connection open, and a prompt hang-up
- * when the client goes. A close-delimited body (no length) stays in
- * JavaScript for the same reasons: in workerd a socket whose native pipe the
- * client cancelled is not let go by close() (seen with workerd 2026-04).
- */
-export const NATIVE_PIPE_MIN_BYTES = 64 * 1024;
 
 /** The body's bytes when the events hold all of it (data then end, no error), else undefined. */
 function wholeBody(events: ResponseEvent[]): Uint8Array | undefined {
@@ -133,63 +122,6 @@ function wholeBody(events: ResponseEvent[]): Uint8Array | undefined {
     else if (e.kind !== "end") return undefined;
   }
   return parts.length === 1 ? parts[0]! : concat(parts);
-}
-
-function pendingBytes(events: ResponseEvent[]): number {
-  let n = 0;
-  for (const e of events) if (e.kind === "data") n += e.bytes.length;
-  return n;
-}
-
-/**
- * Writes the body bytes that came with the head, then pipes the rest of the
- * socket natively into `writable` (a FixedLengthStream). The origin closes
- * the connection after the body (we sent `Connection: close`), which ends
- * the pipe; the stream fails the client's response when fewer or more bytes
- * came than declared, and a client that went away ends the pipe at once.
- * Limits of a native pipe (the runtime shows no progress and no byte count):
- * no idle watchdog, a short body reaches the client as an error without a
- * log line of ours, an origin that keeps the connection open after the last
- * byte ends the pipe only when it closes (the client has every byte by then:
- * Content-Length is on the wire), and after a client hung up the socket is
- * let go when the request ends. `opts.onEnd` runs once when the pipe settles,
- * client gone included. Never rejects.
- */
-async function pipeBody(conn: Connection, pending: ResponseEvent[], writable: WritableStream<Uint8Array>, opts: BodyOptions): Promise<void> {
-  const origin = conn.origin;
-  try {
-    let ended = false;
-    if (pending.length > 0) {
-      const writer = writable.getWriter();
-      for (const e of pending) {
-        if (e.kind === "data") await writer.write(e.bytes);
-        else if (e.kind === "end") ended = true;
-        else if (e.kind === "error") throw e.error;
-      }
-      if (ended) await writer.close();
-      else writer.releaseLock();
-    }
-    if (!ended) {
-      conn.reader.releaseLock();
-      // The socket's end is not the body's: the close goes through a writer of
-      // ours, where a FixedLengthStream checks that every declared byte came
-      // (a native close skips that check and would pass a truncated body).
-      await conn.readable.pipeTo(writable, { preventClose: true });
-      await writable.getWriter().close();
-    }
-  } catch (e) {
-    const error =
-      e instanceof HttpParseError
-        ? new MalformedResponseError(`malformed response body from ${describe(origin)}: ${e.message}`, origin)
-        : new MalformedResponseError(`response body from ${describe(origin)} failed: ${message(e)}`, origin);
-    conn.close();
-    opts.onError(error);
-    // Not awaited: the abort of a stream whose reader already went away may never settle.
-    writable.abort(error).catch(() => {});
-  } finally {
-    conn.close();
-    opts.onEnd?.();
-  }
 }
 
 /** Most bytes read ahead of the client while one write is in flight. */

@@ -93,7 +93,10 @@ async function sendHttp(
   }
   return toResponse(conn, parser, responseHead, pending, {
     idleTimeoutMs: opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
-    onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
+    onError: (error) => {
+        log("error", "origin.body_failed", { node: origin.node, error: error.message });
+        req.onBodyFailed?.(error);
+      },
     onEnd: req.onBodyRelay?.(),
   });
 }

@@ -72,7 +72,10 @@ export async function upgradeWebSocket(
     // The origin refused the upgrade (401, 404, 503...): that answer goes to the client as is.
     return toResponse(conn, parser, responseHead, pending, {
       idleTimeoutMs: bodyIdleTimeoutMs,
-      onError: (error) => log("error", "origin.body_failed", { node: origin.node, error: error.message }),
+      onError: (error) => {
+        log("error", "origin.body_failed", { node: origin.node, error: error.message });
+        req.onBodyFailed?.(error);
+      },
       onEnd: req.onBodyRelay?.(),
     });
   }
