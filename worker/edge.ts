@@ -13,10 +13,10 @@ import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
 import { DEFAULT_INSTANCE, LocationCopy, type LocationCache } from "./config/location/index.ts";
 import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
-import { lookupHost, normalizeHost, type Route } from "./config/routes.ts";
+import { hostRoutes, lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
-import { lookupGateway } from "./gateway/index.ts";
+import { lookupGateway, type GatewayTable } from "./gateway/index.ts";
 import { serveGateway } from "./gateway/serve/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
@@ -30,7 +30,7 @@ import { statusPage } from "./status-page/index.ts";
 import { ClaimLog, type HostClaims } from "./steering/claims.ts";
 import { clientPlace } from "./steering/geo.ts";
 import { clusterFacts, requestCf, steerRequest, type SteeringDeps } from "./steering/request.ts";
-import { steer, type ClientPlace } from "./steering/index.ts";
+import { ruleFor, steer, type ClientPlace } from "./steering/index.ts";
 import { loadSteering, type SteeringState } from "./steering/store.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
 
@@ -76,6 +76,11 @@ export interface EdgeOptions {
   now?: () => number;
   random?: () => number;
   health?: Omit<HealthOptions, "now" | "log">;
+  /**
+   * The local lab only (lab/edge/local-worker.ts): the x-edgelb-test-cf header stands in for
+   * request.cf. Never read from a var: the deployed entry (worker/index.ts) cannot turn it on.
+   */
+  localMode?: boolean;
 }
 
 export interface Edge {
@@ -140,8 +145,11 @@ export function createEdge(opts: EdgeOptions): Edge {
 
   // Steering (worker/steering): loaded with the first request (it may read the last good setting from KV).
   const steeringVars = opts.env;
-  const localMode = steeringVars.EDGELB_LOCAL_MODE?.trim().toLowerCase() === "true";
-  if (localMode) log("warn", "settings.local_mode", { problem: `EDGELB_LOCAL_MODE is on: the ${"x-edgelb-test-cf"} header overrides request.cf; never set it in production` });
+  const localMode = opts.localMode === true;
+  if (localMode) log("warn", "settings.local_mode", { problem: `local mode (the lab's entry): the ${"x-edgelb-test-cf"} header overrides request.cf` });
+  if ((steeringVars as { EDGELB_LOCAL_MODE?: string }).EDGELB_LOCAL_MODE !== undefined) {
+    log("warn", "settings.invalid", { problem: "EDGELB_LOCAL_MODE is no longer read: a var cannot turn on the test cf header (only the local lab's entry does)" });
+  }
   const staleAfterMs = staleAfter(steeringVars.EDGELB_STALE_AFTER, log);
   let steeringLoad: Promise<SteeringState> | undefined;
   let steeringState: SteeringState | undefined;
@@ -206,8 +214,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     return plainError(404, "this hostname is not served here", requestId);
   };
   const controlHosts = settings.controlHosts;
-  const unavailable = (c: Context, host: string) => {
-    const retryInMs = config.unavailableFor() ?? 1000;
+  const unavailable = (c: Context, host: string, retryInMs: number = config.unavailableFor() ?? 1000) => {
     // Some cluster was never read: this hostname may be its. Not a 404 that
     // clients and caches would believe, but "soon".
     const requestId = requestIdOf(c.req.raw);
@@ -232,11 +239,10 @@ export function createEdge(opts: EdgeOptions): Edge {
     await config.ready(background(c));
     const claims = await steeringReady(background(c));
     const route = lookupHost(config.routes, host);
-    // Gateway API hostnames: an exact one beats a Service's wildcard; a Service's own name beats any route.
+    // Gateway API hostnames: within one cluster, an exact one beats a Service's wildcard and a
+    // Service's own name beats any route; between clusters, the hostname's owner serves (below).
     const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
-    // Both wildcards: the longer suffix is the more specific (`*.a.example.com` beats `*.example.com`).
-    const gatewayWins = !route || (route.pattern.startsWith("*.") && (!gateway?.pattern.startsWith("*") || (gateway.pattern.startsWith("*.") && gateway.pattern.length > route.pattern.length)));
-    if (gateway && gatewayWins) {
+    if (gateway && (!route || gatewayWins(route, gateway, host))) {
       // A wildcard or `*` route must not answer a hostname that an unread cluster may own exactly: "soon", as below.
       if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(c, host);
       return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
@@ -246,6 +252,10 @@ export function createEdge(opts: EdgeOptions): Edge {
       claims.check(config.routes);
       const steered = steerRequest(config.routes, route, host, c.req.raw, steeringDeps);
       if (!steered) {
+        // An earlier cluster could not be read (a KV error, not a deletion): it may own this
+        // hostname, so a later claimer does not get it here; "soon", as for an unknown hostname.
+        const waitMs = config.unavailableBefore(route.cluster);
+        if (waitMs !== undefined) return unavailable(c, host, waitMs);
         const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
         if (denied) return denied;
         return proxy(c.req.raw, route, deps);
@@ -264,6 +274,30 @@ export function createEdge(opts: EdgeOptions): Edge {
     if (config.unavailableFor() !== undefined) return unavailable(c, host);
     return notServed(c, host, route);
   });
+
+  /**
+   * A Service route and a Gateway API route for the same host. One cluster: the route wins only with
+   * an exact name over the Service's wildcard. Different clusters: the same ownership as between two
+   * Services: with a steering rule for the host, a cluster it does not list never serves and of two
+   * listed clusters the one listed first owns it; without a rule, the first in EDGELB_CLUSTERS.
+   */
+  const gatewayWins = (route: Route, gateway: GatewayTable, host: string): boolean => {
+    const other = gatewayOwner(gateway, settings.clusters);
+    if (other === undefined || other === route.cluster) {
+      // Both wildcards: the longer suffix is the more specific (`*.a.example.com` beats `*.example.com`).
+      return route.pattern.startsWith("*.") && (!gateway.pattern.startsWith("*") || (gateway.pattern.startsWith("*.") && gateway.pattern.length > route.pattern.length));
+    }
+    const rule = ruleFor(steeringDeps.steering, host);
+    const order = rule ? rule.clusters : settings.clusters;
+    const rank = (c: string) => {
+      const i = order.indexOf(c);
+      return i === -1 ? Infinity : i;
+    };
+    const g = rank(other);
+    const r = rank(route.cluster);
+    if (g === Infinity && r === Infinity) return false;
+    return g < r;
+  };
 
   return {
     settings,
@@ -524,10 +558,33 @@ function steeringStatus(
   };
 }
 
+const gatewayOwners = new WeakMap<GatewayTable, string | undefined>();
+
+/** The cluster whose HTTPRoutes fill a gateway table (the earliest in EDGELB_CLUSTERS, should several). */
+function gatewayOwner(table: GatewayTable, clusters: readonly string[]): string | undefined {
+  if (gatewayOwners.has(table)) return gatewayOwners.get(table);
+  let best: string | undefined;
+  let bestAt = Infinity;
+  const see = (entries: Iterable<{ target: { cluster: string } }>) => {
+    for (const e of entries) {
+      const at = clusters.indexOf(e.target.cluster);
+      const rank = at === -1 ? clusters.length : at;
+      if (best === undefined || rank < bestAt) [best, bestAt] = [e.target.cluster, rank];
+    }
+  };
+  for (const list of table.exact.values()) see(list);
+  see(table.regex);
+  for (const list of table.prefix.values()) see(list);
+  gatewayOwners.set(table, best);
+  return best;
+}
+
 function claimRoutes(config: ConfigStore, pattern: string): Route[] {
   const index = config.routes;
+  // An exact name: every cluster's route that can serve it (its wildcard owner's too), as the router sees them.
+  if (!pattern.startsWith("*.")) return hostRoutes(index, pattern);
   const claimed = index.claims.get(pattern);
   if (claimed) return [...claimed];
-  const owner = pattern.startsWith("*.") ? index.wildcard.get(pattern.slice(2)) : index.exact.get(pattern);
+  const owner = index.wildcard.get(pattern.slice(2));
   return owner ? [owner] : [];
 }

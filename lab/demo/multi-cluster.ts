@@ -128,13 +128,13 @@ export async function startMultiClusterDemo(opts: MultiClusterOptions): Promise<
     const edge = await startEdgeWorker({
       host,
       port: opts.port ?? 8787,
+      // The local lab only: lets curl send a stand-in for request.cf (x-edgelb-test-cf).
+      localMode: true,
       vars: {
         EDGELB_PUSH_TOKENS: JSON.stringify(tokens),
         EDGELB_READ_TOKEN: readToken,
         EDGELB_CLUSTERS: chosen.map((c) => c.name).join(","),
         EDGELB_STEERING: JSON.stringify({ [SHOP_HOSTNAME]: { policy: "proximity", clusters: chosen.map((c) => c.name) } }),
-        // The local lab only: lets curl send a stand-in for request.cf (x-edgelb-test-cf).
-        EDGELB_LOCAL_MODE: "true",
         EDGELB_CACHE_TTL: "1",
         EDGELB_REQUEST_LOGS: "true",
       },

@@ -33,8 +33,10 @@ export interface EdgeWorkerOptions {
   vars?: Record<string, string>;
   /** Directory for KV data that survives restarts; in-memory when absent. */
   persistDir?: string;
-  /** Entry module; default the worker's `main` from wrangler.toml. */
+  /** Entry module; default the worker's `main` from wrangler.toml (worker/local-lab.ts with localMode). */
   entry?: string;
+  /** The local lab's mode: the x-edgelb-test-cf header stands in for request.cf (never in a deployed worker). */
+  localMode?: boolean;
   /** Forward the worker's console output (its JSON log lines) here. */
   onLog?: (line: string) => void;
 }
@@ -125,12 +127,17 @@ export function requestWithHost(
 export async function startEdgeWorker(opts: EdgeWorkerOptions = {}): Promise<EdgeWorker> {
   const config = unstable_getMiniflareWorkerOptions(path.join(ROOT, "wrangler.toml"));
   const wo = config.workerOptions as Record<string, unknown>;
-  const entry = opts.entry ?? path.join(ROOT, "worker/index.ts");
+  const entry = opts.entry ?? path.join(ROOT, opts.localMode ? "worker/local-lab.ts" : "worker/index.ts");
   const tmp = await mkdtemp(path.join(tmpdir(), "edgelb-worker-"));
   const scriptPath = await bundleWorker(entry, tmp);
   const host = opts.host ?? "127.0.0.1";
   const listenPort = opts.port || (await freePort(host));
-  const bindings = { ...((wo.bindings as Record<string, string>) ?? {}), ...(opts.vars ?? {}) };
+  // Agents and the status page reach the worker's /__edgelb/* by the address it listens on. Only
+  // loopback names are control hosts by default, so another --host must be named (else every push is
+  // a 404 "this hostname is not served here").
+  const listenName = host.includes(":") ? `[${host}]` : host;
+  const control: Record<string, string> = ["localhost", "127.0.0.1", "[::1]"].includes(listenName) ? {} : { EDGELB_CONTROL_HOSTS: `localhost,127.0.0.1,[::1],${listenName}` };
+  const bindings = { ...((wo.bindings as Record<string, string>) ?? {}), ...control, ...(opts.vars ?? {}) };
   const mf = new Miniflare({
     name: "edgelb",
     modules: true,

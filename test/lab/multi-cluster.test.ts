@@ -13,7 +13,8 @@ let lab: MultiClusterDemo;
 let stateDir: string;
 beforeAll(async () => {
   stateDir = mkdtempSync(path.join(tmpdir(), "edgelb-multi-"));
-  lab = await startMultiClusterDemo({ clusters: 2, port: 0, addressBase: "127.27.2", healthzPort: 0, stateDir, healthIntervalMs: 300, agentLog: pino({ level: "silent" }), timeoutMs: 45_000 });
+  // --host: the worker listens on an address other than 127.0.0.1; the agents push to it there.
+  lab = await startMultiClusterDemo({ clusters: 2, host: "127.27.2.1", port: 0, addressBase: "127.27.2", healthzPort: 0, stateDir, healthIntervalMs: 300, agentLog: pino({ level: "silent" }), timeoutMs: 45_000 });
 }, 90_000);
 afterAll(async () => {
   await lab?.stop();
@@ -35,7 +36,14 @@ async function annotate(cluster: MultiClusterDemo["clusters"][number], node: str
   expect(res.status).toBe(200);
 }
 
-describe("npm start -- --clusters 2", () => {
+describe("npm start -- --clusters 2 --host 127.27.2.1", () => {
+  it("the agents' pushes reach the worker on its --host address: both clusters serve", async () => {
+    const status = await fetch(`${lab.edge.url}/__edgelb/v1/status`, { headers: { authorization: `Bearer ${lab.token}` } });
+    expect(status.status).toBe(200);
+    const body = (await status.json()) as { clusters: { name: string; generation: number | null }[] };
+    expect(body.clusters.map((c) => [c.name, c.generation !== null])).toEqual([["eu", true], ["us", true]]);
+  });
+
   it("prints how to steer and how to take a cluster down", () => {
     const text = multiClusterInstructions(lab, { color: false }).join("\n");
     expect(text).toContain("x-edgelb-test-cf");

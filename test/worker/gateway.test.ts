@@ -348,6 +348,38 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
   });
 });
 
+describe("a Service and a Gateway API route of different clusters on one hostname (issue 18)", () => {
+  // Cluster `first` has the Service for shop.example.com on node a; cluster `second` an HTTPRoute for it to node c.
+  async function twoClusters(order: "service-first" | "route-first", steering?: (svc: string, gw: string) => unknown) {
+    const svcCluster = uniqueCluster("svc");
+    const gwCluster = uniqueCluster("gw");
+    const clusters = order === "service-first" ? [svcCluster, gwCluster] : [gwCluster, svcCluster];
+    const edge = testEdge({
+      EDGELB_CLUSTERS: clusters.join(","),
+      ...(steering ? { EDGELB_STEERING: JSON.stringify({ "shop.example.com": steering(svcCluster, gwCluster) }) } : {}),
+    });
+    await edge.seed(snapshot(svcCluster, nodesOf([a]), [service({ hostnames: ["shop.example.com"], nodePort: lab.nodePort })]));
+    await edge.seed({ ...snapshot(gwCluster, nodesOf([c]), []), gateway: { backends, routes: [route("shop", [{ backendRefs: [to(3)] }], { hostnames: ["shop.example.com"] })] } });
+    return async () => {
+      const res = await edge.request("shop.example.com", "/");
+      expect(res.status).toBe(200);
+      return ((await res.json()) as Echo).node === a.name ? "service" : "route";
+    };
+  }
+
+  it("without steering, the cluster listed first in EDGELB_CLUSTERS serves, whichever kind it has", async () => {
+    expect(await (await twoClusters("service-first"))()).toBe("service");
+    expect(await (await twoClusters("route-first"))()).toBe("route");
+  });
+
+  it("a steering rule decides: a cluster it does not list never serves", async () => {
+    const onlyGw = await twoClusters("service-first", (_svc, gw) => ({ policy: "failover", clusters: [gw] }));
+    expect(await onlyGw()).toBe("route");
+    const onlySvc = await twoClusters("route-first", (svc) => ({ policy: "failover", clusters: [svc] }));
+    expect(await onlySvc()).toBe("service");
+  });
+});
+
 describe("Service wildcard vs route wildcard (reviewer finding 4)", () => {
   it("the longer wildcard wins: a route's *.a.example.com beats a Service's *.example.com, and not the other way round", async () => {
     const edge = await gatewayEdge(

@@ -95,8 +95,8 @@ describe("steering policies with request.cf", () => {
 describe("the local test cf header", () => {
   const header = (cf: object) => ({ headers: { "x-edgelb-test-cf": JSON.stringify(cf) } });
 
-  it("steers only when the worker runs in local mode", async () => {
-    const local = await pair({ policy: "proximity", clusters: ["us", "eu"] }, {}, { EDGELB_LOCAL_MODE: "true" });
+  it("steers only when the worker runs in local mode (the lab's entry)", async () => {
+    const local = await pair({ policy: "proximity", clusters: ["us", "eu"] }, {}, {}, { localMode: true });
     expect(await servedBy(local, header(BERLIN))).toBe("eu");
     expect(await servedBy(local, header(BOSTON))).toBe("us");
   });
@@ -105,6 +105,22 @@ describe("the local test cf header", () => {
     const prod = await pair({ policy: "proximity", clusters: ["us", "eu"] });
     for (let i = 0; i < 3; i++) expect(await servedBy(prod, { ...header(BERLIN), cf: BOSTON })).toBe("us");
     expect(prod.edge.logs.some((l) => l.event === "settings.local_mode")).toBe(false);
+  });
+
+  it("a var cannot turn local mode on in a deployed worker: EDGELB_LOCAL_MODE=true still lets request.cf decide", async () => {
+    const prod = await pair({ policy: "proximity", clusters: ["us", "eu"] }, {}, { EDGELB_LOCAL_MODE: "true" } as Record<string, string>);
+    for (let i = 0; i < 3; i++) expect(await servedBy(prod, { ...header(BERLIN), cf: BOSTON })).toBe("us");
+    expect(prod.edge.logs.some((l) => l.event === "settings.local_mode")).toBe(false);
+  });
+
+  it("never reaches the origin, in local mode or not", async () => {
+    for (const localMode of [true, false]) {
+      const p = await pair({ policy: "proximity", clusters: ["us", "eu"] }, {}, {}, { localMode });
+      const res = await p.edge.request(host, "/", header(BERLIN));
+      expect(res.status).toBe(200);
+      const echo = (await res.json()) as Echo;
+      expect(Object.keys(echo.headers)).not.toContain("x-edgelb-test-cf");
+    }
   });
 });
 

@@ -157,6 +157,20 @@ export class ConfigStore {
     return Math.max(0, this.retryAt - this.now());
   }
 
+  /**
+   * Like unavailableFor, for a hostname `cluster` serves: milliseconds until the next KV retry when a
+   * cluster listed before it (EDGELB_CLUSTERS order) could not be read yet. That cluster may own the
+   * hostname: handing it to a later claimer in this isolate alone would split ownership between isolates.
+   */
+  unavailableBefore(cluster: string): number | undefined {
+    if (this.failures === 0) return undefined;
+    for (const s of this.states.values()) {
+      if (s.name === cluster) return undefined;
+      if (this.isUnknown(s)) return Math.max(0, this.retryAt - this.now());
+    }
+    return undefined;
+  }
+
   /** Brings every served cluster up to date from the location copy and, when that is too old, KV (one flight at a time). */
   refresh(o: { fast?: boolean } = {}): Promise<void> {
     if (this.refreshing) return this.refreshing;

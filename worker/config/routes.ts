@@ -268,7 +268,16 @@ export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[])
         const map = isWildcard ? index.wildcard : index.exact;
         const key = isWildcard ? host.slice(2) : host;
         let route = map.get(key);
-        if (!route) {
+        // An exact name under another (earlier) cluster's wildcard is that cluster's name:
+        // refused like an identical claim, recorded under the exact name beside the wildcard route.
+        const cover = route || isWildcard ? undefined : coveringWildcard(index, key, cluster);
+        if (cover) {
+          let claims = index.claims.get(host);
+          if (!claims) index.claims.set(host, (claims = [cover]));
+          const last = claims[claims.length - 1]!;
+          if (last.cluster === cluster && last !== cover) route = last;
+          else claims.push((route = emptyRoute(host, cluster, svc.policy)));
+        } else if (!route) {
           map.set(key, (route = emptyRoute(host, cluster, svc.policy)));
         } else if (route.cluster !== cluster) {
           // Clusters come in order: this cluster's route, if any, is the last claim.
@@ -292,6 +301,37 @@ export function buildIndex(snapshots: { cluster: string; snapshot: Snapshot }[])
 
 function emptyRoute(pattern: string, cluster: string, policy: ServicePolicy): Route {
   return { pattern, cluster, services: [], policy, backends: [], size: 0, healthyCount: 0, uniformWeights: true };
+}
+
+/** The wildcard route of another cluster that already covers exact name `host`, if any. */
+function coveringWildcard(index: RouteIndex, host: string, cluster: string): Route | undefined {
+  const dot = host.indexOf(".");
+  if (dot <= 0) return undefined;
+  const w = index.wildcard.get(host.slice(dot + 1));
+  return w && w.cluster !== cluster ? w : undefined;
+}
+
+/**
+ * Every cluster's best route for a normalized host, in cluster-claim order:
+ * for each cluster its exact route when it has one, else its wildcard route.
+ * Claims on the exact name and on its wildcard both count, so a steering rule
+ * sees every cluster that can serve the host (and drops those it does not list).
+ */
+export function hostRoutes(index: RouteIndex, h: string): Route[] {
+  const out: Route[] = [];
+  const add = (r: Route | undefined) => {
+    if (r && !out.some((o) => o.cluster === r.cluster)) out.push(r);
+  };
+  const exact = index.exact.get(h);
+  add(exact);
+  for (const r of index.claims.get(h) ?? []) if (r.pattern === h) add(r);
+  const dot = h.indexOf(".");
+  if (dot > 0) {
+    const suffix = h.slice(dot + 1);
+    add(index.wildcard.get(suffix));
+    for (const r of index.claims.get(`*.${suffix}`) ?? []) add(r);
+  }
+  return out;
 }
 
 /** Every cluster's route for the pattern of `route` (the owner's), in cluster order. */

@@ -37,8 +37,6 @@ export interface Env {
   EDGELB_STEERING?: string;
   /** Seconds after which a cluster whose snapshot did not change is skipped by steering; unset: never. */
   EDGELB_STALE_AFTER?: string;
-  /** "true" only in the local lab: the x-edgelb-test-cf header stands in for request.cf. */
-  EDGELB_LOCAL_MODE?: string;
 }
 
 export interface Settings {

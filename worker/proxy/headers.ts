@@ -43,7 +43,8 @@ export const CLIENT_FORWARDING = [
 ];
 
 /** Fields the origin request never copies from the client: the edge sets them itself or drops them. */
-const NOT_COPIED = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING, "host", "x-request-id"]);
+// x-edgelb-test-cf: the local lab's stand-in for request.cf is the edge's input, never the app's.
+const NOT_COPIED = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING, "host", "x-request-id", "x-edgelb-test-cf"]);
 
 /** Removes hop-by-hop fields, including those the Connection field names. */
 export function stripHopByHop(headers: Headers, keepUpgrade = false): Headers {

@@ -4,12 +4,12 @@
 // carrying test cf values), the clusters' install times and locations.
 import { hash32 } from "../balancer/hash.ts";
 import { readCookie } from "../balancer/index.ts";
-import { claimsOf, type Route, type RouteIndex } from "../config/routes.ts";
+import { hostRoutes, type Route, type RouteIndex } from "../config/routes.ts";
 import type { LatLon } from "./geo.ts";
 import { clientPlace, steer, type ClusterFacts, type Decision } from "./index.ts";
 import { ruleFor, type Steering } from "./settings.ts";
 
-/** The local lab's stand-in for request.cf (JSON), read only when EDGELB_LOCAL_MODE is "true". */
+/** The local lab's stand-in for request.cf (JSON), read only in local mode (the lab's entry, never a var); never proxied. */
 export const TEST_CF_HEADER = "x-edgelb-test-cf";
 
 /** What the edge knows of a served cluster. */
@@ -74,7 +74,10 @@ const NO_ROUTES: Route[] = [];
 export function steerRequest(index: RouteIndex, owner: Route, host: string, request: Request, deps: SteeringDeps): Steered | undefined {
   const rule = ruleFor(deps.steering, host);
   if (!rule) return undefined;
-  const claims = claimsOf(index, owner);
+  // Every cluster's route that can match the host (exact or wildcard, claimed or refused):
+  // the rule drops the clusters it does not list, and an allowed cluster's wildcard serves
+  // a name another cluster claims exactly.
+  const claims = hostRoutes(index, host);
   const policy = owner.policy;
   const pin = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), pinCookieName(policy.cookieName)) : undefined;
   let pinned: string | undefined;
