@@ -106,9 +106,27 @@ function run(cmd: string, args: string[], what: string): Promise<void> {
 
 /** Bundles `entry` exactly as `wrangler deploy` would; returns the module's path. */
 export async function bundleLikeWrangler(entry: string, outdir: string): Promise<string> {
+  // The edge worker builds with wrangler.toml itself. Other rows' workers (trivial proxies, the socket floor) get a
+  // config with the same date, flags and build settings but none of its bindings: wrangler refuses an entry that does
+  // not export the Durable Object class wrangler.toml binds.
+  let config = path.join(ROOT, "wrangler.toml");
+  if (path.resolve(entry) !== path.join(ROOT, "worker/index.ts")) {
+    const s = await wranglerSettings();
+    config = path.join(outdir, "wrangler.bench-row.toml");
+    await writeFile(
+      config,
+      [
+        `name = "edgelb-bench-row"`,
+        `compatibility_date = ${JSON.stringify(s.compatibilityDate)}`,
+        `compatibility_flags = ${JSON.stringify(s.compatibilityFlags)}`,
+        `keep_names = false`,
+        "",
+      ].join("\n"),
+    );
+  }
   await run(
     process.execPath,
-    [WRANGLER, "deploy", "--dry-run", "--outdir", outdir, "--config", path.join(ROOT, "wrangler.toml"), entry],
+    [WRANGLER, "deploy", "--dry-run", "--outdir", outdir, "--config", config, entry],
     `wrangler deploy --dry-run ${path.relative(ROOT, entry)}`,
   );
   const modules = (await readdir(outdir)).filter((f) => /\.(m?js)$/.test(f));
