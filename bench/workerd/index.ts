@@ -110,7 +110,7 @@ export async function bundleLikeWrangler(entry: string, outdir: string): Promise
   // config with the same date, flags and build settings but none of its bindings: wrangler refuses an entry that does
   // not export the Durable Object class wrangler.toml binds.
   let config = path.join(ROOT, "wrangler.toml");
-  if (path.resolve(entry) !== path.join(ROOT, "worker/index.ts")) {
+  if (path.resolve(ROOT, entry) !== path.join(ROOT, "worker/index.ts")) {
     const s = await wranglerSettings();
     config = path.join(outdir, "wrangler.bench-row.toml");
     await writeFile(
