@@ -10,8 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SNAPSHOT_SCHEMA, type SnapshotInput } from "../worker/snapshot/schema.ts";
-import { SimNode } from "../lab/cluster/sim-node.ts";
 import { track } from "./lib/cleanup.ts";
+import { startBenchNodes } from "./lib/nodes.ts";
 import type { LoadGenerator } from "./lib/loadgen.ts";
 import { findNginx, startNginx } from "./lib/nginx.ts";
 import { fmt, verdictOf, type Section, type TargetRow, type Verdict } from "./lib/report.ts";
@@ -103,17 +103,7 @@ export function workerRow(w: PlainWorker, spec: Omit<RowSpec, "url" | "cpuSecond
 const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? undefined : a / b);
 
 export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
-  const addresses = [11, 12, 13].map((h) => `${o.addressBase}.${h}`);
-  const names = addresses.map((_, i) => `node-${i + 1}`);
-  const nodes: SimNode[] = [];
-  for (const [i, address] of addresses.entries()) {
-    const node = await SimNode.start({ name: names[i]!, address, healthzPort: 0 });
-    track(`simulated node ${address}`, () => node.stop());
-    nodes.push(node);
-  }
-  // One NodePort, the same on every node, as kube-proxy does.
-  const nodePort = await nodes[0]!.servePort(0);
-  for (const n of nodes.slice(1)) await n.servePort(nodePort);
+  const { addresses, names, nodes, nodePort } = await startBenchNodes(o.addressBase);
   const origin = `http://${addresses[0]}:${nodePort}`;
   const snapshot = benchSnapshot(addresses, nodePort);
   const one = { nodes: [names[0]!] };

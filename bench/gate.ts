@@ -9,9 +9,9 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { SimNode } from "../lab/cluster/sim-node.ts";
 import { benchSnapshot, BENCH_HOST, pushSnapshot, workerRow } from "./dataplane.ts";
 import { track, trackChild } from "./lib/cleanup.ts";
+import { startBenchNodes } from "./lib/nodes.ts";
 import type { LoadGenerator } from "./lib/loadgen.ts";
 import { fmt, verdictOf, type Section, type TargetRow } from "./lib/report.ts";
 import { runRows, type RowOutcome } from "./lib/rows.ts";
@@ -54,16 +54,7 @@ async function startGates(addresses: string[], secret: string): Promise<{ port: 
 }
 
 export async function runGateBench(o: GateBenchOptions): Promise<Section> {
-  const addresses = [11, 12, 13].map((h) => `${o.addressBase}.${h}`);
-  const names = addresses.map((_, i) => `node-${i + 1}`);
-  const nodes: SimNode[] = [];
-  for (const [i, address] of addresses.entries()) {
-    const node = await SimNode.start({ name: names[i]!, address, healthzPort: 0 });
-    track(`simulated node ${address}`, () => node.stop());
-    nodes.push(node);
-  }
-  const nodePort = await nodes[0]!.servePort(0);
-  for (const n of nodes.slice(1)) await n.servePort(nodePort);
+  const { addresses, names, nodes, nodePort } = await startBenchNodes(o.addressBase);
   const secret = randomBytes(32).toString("base64url");
   const gates = await startGates(addresses, secret);
 
