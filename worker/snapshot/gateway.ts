@@ -11,6 +11,7 @@ import { RE2JS } from "re2js";
 // schema.ts imports this module and this one reads schema.ts's schemas: lazily,
 // on both sides, so either may be loaded first.
 import { Endpoint, Policy } from "./schema.ts";
+import { regexKeyOverflow } from "./regex-key.ts";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** A DNS subdomain (RFC 1123): route and Gateway names may hold dots. */
@@ -243,6 +244,9 @@ export const GatewaySection = v.pipe(
     if (entries > MAX_MATCH_ENTRIES) {
       addIssue({ message: `${entries} hostname × match entries in all routes, more than the edge keeps (${MAX_MATCH_ENTRIES})` });
     }
+    // Bounded regex work per decision (regex-key.ts): the agent refuses the excess routes first.
+    const overflow = regexKeyOverflow(dataset.value.routes);
+    if (overflow) addIssue({ message: overflow });
   }),
 );
 

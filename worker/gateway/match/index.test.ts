@@ -134,7 +134,13 @@ function referenceWinner(specs: Spec[], req: { path: string; method: string; hea
   const matching = specs
     .map((s, i) => ({ s, i }))
     .filter(({ s }) => {
-      const pathOk = s.path.type === "Exact" ? req.path === s.path.value : prefixMatches(s.path.value, req.path);
+      const pathOk =
+        s.path.type === "Exact"
+          ? req.path === s.path.value
+          : s.path.type === "RegularExpression"
+            ? // JavaScript's engine, not RE2: the patterns drawn here mean the same in both.
+              new RegExp(`^(?:${s.path.value})$`).test(req.path)
+            : prefixMatches(s.path.value, req.path);
       const methodOk = s.method === undefined || s.method === req.method;
       const firstHeaders = new Map<string, string>();
       for (const [n, v] of s.headers) if (!firstHeaders.has(n.toLowerCase())) firstHeaders.set(n.toLowerCase(), v);
@@ -147,7 +153,9 @@ function referenceWinner(specs: Spec[], req: { path: string; method: string; hea
   const key = ({ s, i }: { s: Spec; i: number }) => {
     const hs = new Set(s.headers.map(([n]) => n.toLowerCase())).size;
     const qs = new Set(s.query.map(([n]) => n)).size;
-    return [s.path.type === "Exact" ? 0 : 1, s.path.type === "Exact" ? 0 : -s.path.value.length, s.method ? 0 : 1, -hs, -qs, s.createdAt, s.route, s.rule, i] as const;
+    // The docs: Exact, then RegularExpression (longer patterns first), then the longest PathPrefix.
+    const kind = s.path.type === "Exact" ? 0 : s.path.type === "RegularExpression" ? 1 : 2;
+    return [kind, s.path.type === "Exact" ? 0 : -s.path.value.length, s.method ? 0 : 1, -hs, -qs, s.createdAt, s.route, s.rule, i] as const;
   };
   matching.sort((a, b) => {
     const ka = key(a);
@@ -158,10 +166,29 @@ function referenceWinner(specs: Spec[], req: { path: string; method: string; hea
   return matching[0]?.i;
 }
 
-const segment = fc.constantFrom("a", "b", "ab", "");
+const segment = fc.constantFrom("a", "b", "ab", "", "v1", "r1", "r2");
 const pathArb = fc.array(segment, { minLength: 0, maxLength: 4 }).map((s) => "/" + s.join("/"));
+/** Keyed (a required segment), unkeyed, and the reviewer's adversarial shape (no literal prefix). */
+const regexArb = fc.constantFrom(
+  "(/v[0-9]+)?/r1/.*",
+  "(/v[0-9]+)?/r2/.*",
+  "(/v[0-9]+)?/r1(/.*)?",
+  "/a/b",
+  "/a(/.*)?",
+  ".*/ab",
+  "/[ab]+/b",
+  "(/a|/b)/ab",
+  "/a/b/?",
+  "/ab.*",
+  "/r[12]/.*",
+  ".*",
+);
 const specArb: fc.Arbitrary<Spec> = fc.record({
-  path: fc.oneof(pathArb.map((value) => ({ type: "Exact" as const, value })), pathArb.map((value) => ({ type: "PathPrefix" as const, value }))),
+  path: fc.oneof(
+    pathArb.map((value) => ({ type: "Exact" as const, value })),
+    pathArb.map((value) => ({ type: "PathPrefix" as const, value })),
+    regexArb.map((value) => ({ type: "RegularExpression" as const, value })),
+  ),
   method: fc.option(fc.constantFrom("GET", "POST"), { nil: undefined }),
   headers: fc.array(fc.tuple(fc.constantFrom("x-a", "X-A", "x-b"), fc.constantFrom("1", "2")), { maxLength: 3 }),
   query: fc.array(fc.tuple(fc.constantFrom("q", "Q"), fc.constantFrom("1", "2")), { maxLength: 2 }),
@@ -177,7 +204,7 @@ const requestArb = fc.record({
 });
 
 describe("matcher property", () => {
-  it("picks exactly the entry a full scan in spec order picks", () => {
+  it("picks exactly the entry a full scan in spec order picks (Exact, PathPrefix and RegularExpression paths)", () => {
     fc.assert(
       fc.property(fc.array(specArb, { maxLength: 12 }), requestArb, (specs, req) => {
         const sources: EntrySource<number>[] = specs.map((s, i) => ({
@@ -197,7 +224,7 @@ describe("matcher property", () => {
         // Entries equal in every rank (same route, rule and match) keep list order; the reference breaks ties by index too.
         expect(got).toBe(referenceWinner(specs, req));
       }),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
   });
 
@@ -265,5 +292,38 @@ describe("routes told apart by an exact header on one PathPrefix (reviewer findi
     const req = { ...base, header: (n: string) => (lookups++, base.header(n)) };
     expect(matchRequest(t, req)?.target).toBe("t4999-4");
     expect(lookups).toBeLessThanOrEqual(4);
+  });
+});
+
+describe("5,000 RegularExpression paths on one hostname (reviewer's adversarial pattern, no literal prefix)", () => {
+  const regex = (value: string) => ({ type: "RegularExpression" as const, value });
+  const sources: EntrySource<string>[] = [];
+  for (let i = 0; i < 5000; i++) {
+    sources.push({ match: m(regex(`(/v[0-9]+)?/r${i}/[a-z0-9/]*`)), createdAt: i, routeId: `ns/route-${i}`, rule: 0, matchIndex: 0, target: `r${i}` });
+  }
+  // A few patterns with no key at all: always run, after the keyed ones of higher rank.
+  sources.push({ match: m(regex("/[a-z]+/[0-9]+")), createdAt: 0, routeId: "ns/numbers", rule: 0, matchIndex: 0, target: "numbers" });
+  sources.push({ match: m(prefix("/")), createdAt: 0, routeId: "ns/catch-all", rule: 0, matchIndex: 0, target: "catch-all" });
+  const t = buildMatchTable(sources);
+
+  it("picks the route the spec's order picks", () => {
+    expect(matchRequest(t, input("/r4999/orders/7"))?.target).toBe("r4999");
+    expect(matchRequest(t, input("/v2/r17/x"))?.target).toBe("r17");
+    expect(matchRequest(t, input("/r17"))?.target).toBe("catch-all"); // the pattern needs "/r17/"
+    expect(matchRequest(t, input("/orders/42"))?.target).toBe("numbers");
+    expect(matchRequest(t, input("/v2/r5000/x"))?.target).toBe("catch-all");
+  });
+
+  it("runs the regexes keyed by the path's own segments and the unkeyed one, not 5,000 (was a scan: ~5 ms/decision)", () => {
+    const stats = { regexRuns: 0 };
+    expect(matchRequest(t, input("/v2/r4999/orders/7"), stats)?.target).toBe("r4999");
+    expect(stats.regexRuns).toBe(1);
+    stats.regexRuns = 0;
+    // A path naming many keys runs one regex per key it names, at most the cap each.
+    expect(matchRequest(t, input("/r1/r2/r3/r4"), stats)?.target).toBe("r1");
+    expect(stats.regexRuns).toBeLessThanOrEqual(4 + 1);
+    stats.regexRuns = 0;
+    expect(matchRequest(t, input("/nothing/here"), stats)?.target).toBe("catch-all");
+    expect(stats.regexRuns).toBe(1);
   });
 });

@@ -10,9 +10,13 @@
 // A table is built once per snapshot change. A decision does not scan every
 // entry: Exact paths are a Map lookup, PathPrefix entries are bucketed by
 // their prefix (trailing "/" trimmed) and only the buckets of the request
-// path's own element prefixes are read, longest first.
+// path's own element prefixes are read, longest first. RegularExpression
+// entries are keyed by a path segment every match must contain
+// (snapshot/regex-key.ts): only the keys of the request path's own segments,
+// and the few unkeyed regexes, are run.
 import { RE2JS } from "re2js";
 import type { GatewayMatch } from "../../snapshot/gateway.ts";
+import { regexSegmentKey } from "../../snapshot/regex-key.ts";
 
 /** What a match needs of a request (pure data: no Request object). */
 export interface MatchInput {
@@ -82,7 +86,10 @@ export interface EntrySource<T> {
 
 export interface MatchTable<T> {
   exact: Map<string, Entry<T>[]>;
+  /** Every RegularExpression entry, in rank order. */
   regex: Entry<T>[];
+  /** The same entries by their segment key; "" holds the ones without a key. */
+  regexByKey: Map<string, Entry<T>[]>;
   /** Keyed by the prefix with trailing "/" trimmed ("" for "/"). */
   prefix: Map<string, Entry<T>[]>;
   size: number;
@@ -142,7 +149,7 @@ function kindRank(kind: Entry<unknown>["kind"]): number {
 }
 
 export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
-  const table: MatchTable<T> = { exact: new Map(), regex: [], prefix: new Map(), size: 0 };
+  const table: MatchTable<T> = { exact: new Map(), regex: [], regexByKey: new Map(), prefix: new Map(), size: 0 };
   let seq = 0;
   for (const s of sources) {
     const path = s.match.path;
@@ -170,6 +177,10 @@ export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
   for (const [key, list] of table.exact) table.exact.set(key, unshadowed(list.sort(compareEntries)));
   for (const [key, list] of table.prefix) table.prefix.set(key, unshadowed(list.sort(compareEntries)));
   table.regex = unshadowed(table.regex.sort(compareEntries));
+  table.regex.forEach((e, i) => {
+    e.pos = i;
+    push(table.regexByKey, regexSegmentKey(e.path), e);
+  });
   for (const list of table.exact.values()) indexBucket(list);
   for (const list of table.prefix.values()) indexBucket(list);
   table.size = table.regex.length;
@@ -265,21 +276,20 @@ function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput): Entry<T> | 
   return undefined;
 }
 
+/** What a decision cost: for tests and the bench (a stand-in for CPU time, which workerd does not expose). */
+export interface MatchStats {
+  /** Path regexes run. */
+  regexRuns: number;
+}
+
 /** The winning match for a request, or undefined (the caller answers 404). */
-export function matchRequest<T>(table: MatchTable<T>, input: MatchInput): Entry<T> | undefined {
+export function matchRequest<T>(table: MatchTable<T>, input: MatchInput, stats?: MatchStats): Entry<T> | undefined {
   const path = input.path;
   const exact = firstOf(table.exact.get(path), input);
   if (exact) return exact;
   if (table.regex.length > 0) {
-    // Routes often repeat one pattern: each distinct regex runs at most once per request.
-    let tested: Map<RE2JS, boolean> | undefined;
-    for (const e of table.regex) {
-      if (!path.startsWith(e.pathLiteral)) continue;
-      const re = e.pathRe!;
-      let ok = tested?.get(re);
-      if (ok === undefined) (tested ??= new Map()).set(re, (ok = re.testExact(path)));
-      if (ok && others(e, input)) return e;
-    }
+    const hit = firstRegex(table, input, stats);
+    if (hit) return hit;
   }
   if (table.prefix.size === 0) return undefined;
   // The path's element prefixes, longest first: "/a/b" → "/a/b", "/a", "" (the prefix "/").
@@ -295,6 +305,55 @@ export function matchRequest<T>(table: MatchTable<T>, input: MatchInput): Entry<
     // "/a//b": skip the empty element's extra slashes.
     while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
   }
+}
+
+/**
+ * The best regex entry: only those keyed by a segment of the path (or
+ * unkeyed) can match, merged back into rank order. At most
+ * MAX_REGEX_PATHS_PER_KEY entries per key (the agent's cap, checked again by
+ * the snapshot schema).
+ */
+function firstRegex<T>(table: MatchTable<T>, input: MatchInput, stats: MatchStats | undefined): Entry<T> | undefined {
+  const path = input.path;
+  const byKey = table.regexByKey;
+  let candidates: Entry<T>[] | undefined = byKey.get("");
+  let merged = false;
+  if (byKey.size > (candidates ? 1 : 0)) {
+    const seen = new Set<string>();
+    let start = 1;
+    for (;;) {
+      const slash = path.indexOf("/", start);
+      const seg = path.slice(start, slash < 0 ? path.length : slash);
+      if (seg !== "" && !seen.has(seg)) {
+        seen.add(seg);
+        const list = byKey.get(seg);
+        if (list) {
+          if (!candidates) candidates = list;
+          else {
+            candidates = merged ? candidates.concat(list) : [...candidates, ...list];
+            merged = true;
+          }
+        }
+      }
+      if (slash < 0) break;
+      start = slash + 1;
+    }
+  }
+  if (!candidates) return undefined;
+  if (merged) candidates.sort((a, b) => a.pos - b.pos);
+  // Routes often repeat one pattern: each distinct regex runs at most once per request.
+  let tested: Map<RE2JS, boolean> | undefined;
+  for (const e of candidates) {
+    if (!path.startsWith(e.pathLiteral)) continue;
+    const re = e.pathRe!;
+    let ok = tested?.get(re);
+    if (ok === undefined) {
+      if (stats) stats.regexRuns++;
+      (tested ??= new Map()).set(re, (ok = re.testExact(path)));
+    }
+    if (ok && others(e, input)) return e;
+  }
+  return undefined;
 }
 
 const META = new Set(["\\", ".", "[", "]", "(", ")", "*", "+", "?", "{", "}", "|", "^", "$"]);
