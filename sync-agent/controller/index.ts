@@ -311,6 +311,7 @@ export class Controller {
     if (gateway) {
       desired.body.gateway = gateway.resolution.section;
       desired.gateway = gateway;
+      this.logGatewayCaps(gateway.resolution.capped);
     }
     if (this.opts.origins?.mode === "gate") desired.body.origins = this.opts.origins;
     this.logVerdicts(topo, state.services);
@@ -531,6 +532,20 @@ export class Controller {
     }
     this.nodeVerdicts = new Map(topo.nodeVerdicts);
   }
+
+  /** Once per refusal (and once when it clears): routes the edge's table caps keep out of the snapshot. */
+  private logGatewayCaps(capped: readonly { route: string; gateway: string; reason: string }[]): void {
+    const now = new Map(capped.map((c) => [`${c.route} → ${c.gateway}`, c]));
+    for (const [key, c] of now) {
+      if (this.gatewayCapped.get(key)?.reason === c.reason) continue;
+      this.deps.log.warn({ event: "gateway.route_capped", route: c.route, gateway: c.gateway, reason: c.reason }, `HTTPRoute ${c.route} (Gateway ${c.gateway}) not published: ${c.reason}`);
+    }
+    for (const [key, c] of this.gatewayCapped) {
+      if (!now.has(key)) this.deps.log.info({ event: "gateway.route_uncapped", route: c.route, gateway: c.gateway }, `HTTPRoute ${c.route} (Gateway ${c.gateway}) fits the edge's tables again`);
+    }
+    this.gatewayCapped = now;
+  }
+  private gatewayCapped = new Map<string, { route: string; gateway: string; reason: string }>();
 
   private logFailOpen(desired: Desired): void {
     if (desired.failOpen && !this.failOpen) {

@@ -2,6 +2,7 @@
 // resolution (resolve.ts) and the status writer (status.ts). `gatewayForSnapshot`
 // is the controller's one call: caches + topology + health → resolution, with
 // Local backends on the same node model as LoadBalancer Services.
+import { MAX_REFUSED_ROUTES, type GatewayRefusedRoute } from "../../worker/snapshot/gateway.ts";
 import type { SnapshotEndpoint } from "../../worker/snapshot/schema.ts";
 import type { ClusterState, HealthTarget, HealthView, Topology } from "../model/desired.ts";
 import { indexLocalEndpoints } from "../model/endpoints.ts";
@@ -51,5 +52,28 @@ export function gatewayForSnapshot(
   const serviceHostnames = new Map<string, string>();
   for (const s of topo.served) for (const h of s.hostnames) if (!serviceHostnames.has(h)) serviceHostnames.set(h, `${s.namespace}/${s.name}`);
   const resolution = resolveGateway({ ...state.gateway, services: state.services, namespaces: state.namespaces ?? [], endpointsFor, serviceHostnames, ...(hostnamePolicy ? { hostnamePolicy } : {}) });
+  const refused = refusedRoutes(resolution);
+  if (refused.length > 0) resolution.section = { ...resolution.section, refused };
   return { resolution, caches: state.gateway, targets };
+}
+
+/** Route × parent that our status refuses (Accepted: False), for the worker's status page: sorted, bounded. */
+export function refusedRoutes(resolution: GatewayResolution): GatewayRefusedRoute[] {
+  const out: GatewayRefusedRoute[] = [];
+  for (const [id, parents] of [...resolution.routes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const slash = id.indexOf("/");
+    for (const p of parents) {
+      const accepted = p?.conditions.find((c) => c.type === "Accepted");
+      if (!accepted || accepted.status !== "False") continue;
+      const ref = p.parentRef;
+      out.push({
+        namespace: id.slice(0, slash),
+        name: id.slice(slash + 1),
+        gateway: `${typeof ref.namespace === "string" ? ref.namespace : id.slice(0, slash)}/${String(ref.name)}`.slice(0, 507),
+        reason: `${accepted.reason}: ${accepted.message}`.slice(0, 1024),
+      });
+      if (out.length >= MAX_REFUSED_ROUTES) return out;
+    }
+  }
+  return out;
 }

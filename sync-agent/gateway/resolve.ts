@@ -14,9 +14,11 @@ import {
   type GatewayBackendRef,
   type GatewayFilter,
   type GatewayMatch,
+  type GatewayRefusedRoute,
 } from "../../worker/snapshot/gateway.ts";
 import type { SnapshotEndpoint } from "../../worker/snapshot/schema.ts";
 import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "../model/hostnames.ts";
+import { byAgeOf, RouteCaps } from "./caps.ts";
 import { effectiveHostnames } from "./hostnames.ts";
 import {
   CONTROLLER_NAME,
@@ -49,7 +51,7 @@ export interface ResolveInput extends GatewayCaches {
 
 export interface GatewayResolution {
   /** The snapshot's gateway section (routes sorted by namespace/name, then parent). */
-  section: { backends: GatewayBackend[]; routes: v.InferInput<typeof RouteAttachment>[] };
+  section: { backends: GatewayBackend[]; routes: v.InferInput<typeof RouteAttachment>[]; refused?: GatewayRefusedRoute[] };
   /** Our GatewayClasses' conditions, by name. */
   classes: Map<string, Condition[]>;
   /** Status of every Gateway of one of our accepted classes, by namespace/name. */
@@ -58,6 +60,8 @@ export interface GatewayResolution {
   routes: Map<string, RouteParentStatus[]>;
   /** Local backends with a healthCheckNodePort: what the health table should probe. */
   localBackends: { namespace: string; name: string; healthCheckNodePort: number }[];
+  /** Route × parent refused because the edge's tables are full (caps.ts): for the log. */
+  capped: { route: string; gateway: string; reason: string }[];
 }
 
 const idOf = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
@@ -568,7 +572,12 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
   for (const p of [...pending].sort((a, b) => a.parent.rank - b.parent.rank)) {
     for (const { hostnames } of p.attached) for (const h of hostnames) if (!listenerOwner.has(h) && !routeOwner.has(h)) routeOwner.set(h, p.gwId);
   }
-  for (const p of pending) {
+  // Bounded edge tables (caps.ts): routes are admitted oldest first, so a new
+  // route can never push out one that is already served.
+  const caps = new RouteCaps();
+  const out: { order: number; route: v.InferInput<typeof RouteAttachment> }[] = [];
+  const capped: GatewayResolution["capped"] = [];
+  for (const { p, order } of byAgeOf(pending)) {
     const lost: string[] = [];
     const kept = p.attached.map(({ view, hostnames }) => ({
       view,
@@ -587,6 +596,13 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
       p.parents[p.slot] = { parentRef: p.ref, controllerName: controller, conditions: [cond("Accepted", false, "HostnameConflict", `not served: ${[...new Set(lost)].join("; ")}`.slice(0, 32768), p.gen), p.resolved] };
       continue;
     }
+    const adding = serving.filter(({ view }) => !p.attachedTo.has(`${p.gwId}/${view.name}`)).map(({ hostnames, entry }) => ({ ...entry, hostnames }));
+    const refusal = caps.admit(adding);
+    if (refusal) {
+      p.parents[p.slot] = { parentRef: p.ref, controllerName: controller, conditions: [cond("Accepted", false, "UnsupportedValue", `not served: ${refusal}`, p.gen), p.resolved] };
+      capped.push({ route: `${p.routeNs}/${p.entries[0]!.name}`, gateway: p.gwId, reason: refusal });
+      continue;
+    }
     const note = lost.length > 0 ? `; not served on: ${[...new Set(lost)].join("; ")}` : "";
     p.parents[p.slot] = {
       parentRef: p.ref,
@@ -599,10 +615,12 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
       p.attachedTo.add(key);
       view.status.attachedRoutes++;
       for (const h of hostnames) if (!h.includes("*")) p.parent.hostnames.add(h);
-      routesOut.push(hostnames.length === entry.hostnames.length ? entry : { ...entry, hostnames });
+      out.push({ order, route: hostnames.length === entry.hostnames.length ? entry : { ...entry, hostnames } });
     }
     for (const b of p.ruleBackends) backends.set(backendKey(b), b);
   }
+  // The section keeps its order (routes by namespace/name, then parent), whatever order they were admitted in.
+  for (const o of out.sort((a, b) => a.order - b.order)) routesOut.push(o.route);
 
   const gatewayStatuses = new Map<string, GatewayStatus>();
   for (const [id, g] of gateways) {
@@ -619,7 +637,7 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
       const hc = services.get(`${b.namespace}/${b.name}`)?.spec?.healthCheckNodePort;
       return hc ? [{ namespace: b.namespace, name: b.name, healthCheckNodePort: hc }] : [];
     });
-  return { section: { backends: sortedBackends, routes: routesOut }, classes, gateways: gatewayStatuses, routes: routeStatuses, localBackends };
+  return { section: { backends: sortedBackends, routes: routesOut }, classes, gateways: gatewayStatuses, routes: routeStatuses, localBackends, capped };
 }
 
 export type { GatewayClass, HTTPRoute };

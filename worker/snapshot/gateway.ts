@@ -212,10 +212,25 @@ export const GatewayBackend = v.object({
   policy: v.optional(v.lazy(() => Policy), {}),
 });
 
+/**
+ * An HTTPRoute × parent Gateway the agent refused (Accepted: False), with the
+ * reason its status gives: shown on the worker's status page, never routed.
+ */
+export const RefusedRoute = v.object({
+  namespace: v.pipe(v.string(), v.maxLength(253)),
+  name: v.pipe(v.string(), v.maxLength(253)),
+  gateway: v.pipe(v.string(), v.maxLength(507)),
+  reason: v.pipe(v.string(), v.maxLength(1024)),
+});
+
+/** At most this many refused routes are published (the first, by namespace/name). */
+export const MAX_REFUSED_ROUTES = 1000;
+
 export const GatewaySection = v.pipe(
   v.object({
     backends: v.pipe(v.array(GatewayBackend), v.maxLength(100_000)),
     routes: v.pipe(v.array(RouteAttachment), v.maxLength(100_000)),
+    refused: v.optional(v.pipe(v.array(RefusedRoute), v.maxLength(MAX_REFUSED_ROUTES)), []),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
@@ -265,3 +280,4 @@ export type GatewayBackendRef = v.InferOutput<typeof BackendRef>;
 export type GatewayBackend = v.InferOutput<typeof GatewayBackend>;
 export type GatewayHeaderModifier = v.InferOutput<typeof HeaderModifier>;
 export type GatewayPathModifier = v.InferOutput<typeof PathModifier>;
+export type GatewayRefusedRoute = v.InferOutput<typeof RefusedRoute>;
