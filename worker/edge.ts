@@ -18,6 +18,7 @@ import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
 import { lookupGateway, type GatewayTable } from "./gateway/index.ts";
 import { serveGateway } from "./gateway/serve/index.ts";
+import { gatewayStatus, type GatewayClusterStatus } from "./gateway/status/index.ts";
 import { readSettings, type Env, type Settings } from "./env/index.ts";
 import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } from "./health/index.ts";
 import { createLogger, type Logger } from "./log/index.ts";
@@ -383,6 +384,8 @@ export interface EdgeStatus {
     origins: { mode: "direct" } | { mode: "gate"; port: number };
     nodes: NodeStatus[];
     services: ServiceStatus[];
+    /** Gateway API routes (worker/gateway/status), when the snapshot has any. */
+    gateway?: GatewayClusterStatus;
   }[];
 }
 
@@ -462,6 +465,7 @@ function edgeStatus(s: {
         source: c.source ?? null,
         lastError: c.lastError ?? null,
         origins: snap?.origins ?? { mode: "direct" },
+        ...optional("gateway", gatewayStatus(c.name, snap, s.config.gateways)),
         nodes,
         services: (snap?.services ?? []).map((svc): ServiceStatus => {
           const ejected = ejectedAt.get(svc.nodePort);
@@ -489,6 +493,10 @@ function edgeStatus(s: {
       };
     }),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [k in K]?: V });
 }
 
 /** The fast path when the generations object is bound and its check is on. */

@@ -6,15 +6,15 @@ import { describe, expect, it } from "vitest";
 import { GatewaySection, MAX_MATCH_ENTRIES } from "../../worker/snapshot/gateway.ts";
 import { MAX_REGEX_PATHS_PER_KEY } from "../../worker/snapshot/regex-key.ts";
 import { refusedRoutes } from "./index.ts";
-import { resolveGateway } from "./resolve.ts";
+import { resolveGateway, type ResolveInput } from "./resolve.ts";
 import type { HTTPRoute } from "./types.ts";
 
 const G = "gateway.networking.k8s.io/v1";
-const base = {
+const base: Omit<ResolveInput, "httpRoutes"> = {
   gatewayClasses: [{ metadata: { name: "edgelb" }, spec: { controllerName: "edgelb.dev/gateway-controller" } }],
-  gateways: [{ apiVersion: G, kind: "Gateway", metadata: { name: "gw", namespace: "ns", creationTimestamp: "2026-01-01T00:00:00Z" }, spec: { gatewayClassName: "edgelb", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] } }],
+  gateways: [{ apiVersion: G, kind: "Gateway", metadata: { name: "gw", namespace: "ns", creationTimestamp: new Date("2026-01-01T00:00:00Z") }, spec: { gatewayClassName: "edgelb", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] } }],
   referenceGrants: [],
-  services: [{ metadata: { name: "web", namespace: "ns" }, spec: { type: "NodePort", ports: [{ port: 80, nodePort: 30080, protocol: "TCP" }] } }],
+  services: [{ metadata: { name: "web", namespace: "ns" }, spec: { type: "NodePort", ports: [{ port: 80, nodePort: 30080, protocol: "TCP" }] } }] as ResolveInput["services"],
   namespaces: [],
 };
 

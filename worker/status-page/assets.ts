@@ -100,6 +100,7 @@ td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
 td.err { color:var(--bad); white-space:normal; overflow-wrap:anywhere; }
 .empty { color:var(--muted); padding:12px 16px; }
 .hostnames td.reason { white-space:normal; color:var(--muted); }
+td.wrap { white-space:normal; overflow-wrap:anywhere; }
 `;
 
 // Plain ES2020 in a string (the worker serves it as is). No template
@@ -281,7 +282,56 @@ export const PAGE_JS = `
     var nodes = { list: c.nodes || [], byName: Object.create(null) };
     nodes.list.forEach(function (n) { nodes.byName[n.name] = n; });
     c.services.forEach(function (s) { card.appendChild(renderService(s, nodes, port)); });
+    if (c.gateway) card.appendChild(renderGateway(c.gateway));
     return card;
+  }
+
+  // Gateway API routes: hostname → route → rules (matches, backends by
+  // weight), then what the edge does not serve and why. Every string here is
+  // a tenant's (route names, patterns, header values, reasons): text only.
+  function lines(list) {
+    var cell = el("td", { cls: "mono wrap" });
+    list.forEach(function (t) { cell.appendChild(el("div", { text: t })); });
+    return cell;
+  }
+  function renderGateway(g) {
+    var box = el("div", { cls: "service gateway", "data-role": "gateway" });
+    box.appendChild(el("div", { cls: "title" },
+      el("span", { cls: "name", text: "Gateway API routes" }),
+      el("span", { cls: "tag", text: g.routes + " route attachment" + (g.routes === 1 ? "" : "s") }),
+      g.refused.length ? el("span", { cls: "pill warn", text: (g.refused.length + g.moreRefused) + " not served" }) : null));
+    var body = el("tbody");
+    g.hostnames.forEach(function (h) {
+      h.routes.forEach(function (r, i) {
+        r.rules.forEach(function (rule, j) {
+          var backends = rule.backends.map(function (b) {
+            return (b.backend || "invalid backendRef (500): " + b.invalid) + " · weight " + b.weight;
+          }).concat(rule.filters);
+          body.appendChild(el("tr", { "data-host": h.hostname, "data-route": r.route, "data-rule": j },
+            el("td", { cls: "mono wrap", text: i === 0 && j === 0 ? h.hostname : "" }),
+            el("td", { cls: "mono wrap", text: j === 0 ? r.route : "" }),
+            lines(rule.matches),
+            lines(backends.length ? backends : ["no backend: 500"])));
+        });
+      });
+      if (h.moreRoutes > 0) body.appendChild(el("tr", null, el("td"), el("td", { cls: "empty", text: "and " + h.moreRoutes + " more routes" }), el("td"), el("td")));
+    });
+    var head = el("tr", null, el("th", { text: "Hostname" }), el("th", { text: "HTTPRoute" }), el("th", { text: "Matches" }), el("th", { text: "Backends and filters" }));
+    box.appendChild(el("table", { "data-role": "gateway-routes" }, el("thead", null, head), body));
+    if (g.moreHostnames > 0) box.appendChild(el("div", { cls: "empty", text: "and " + g.moreHostnames + " more hostnames" }));
+    if (g.refused.length) {
+      var rbody = el("tbody");
+      g.refused.forEach(function (x) {
+        rbody.appendChild(el("tr", { "data-role": "route-refused", "data-route": x.route },
+          el("td", { cls: "mono wrap", text: x.route }),
+          el("td", { cls: "mono wrap", text: x.gateway || "" }),
+          el("td", { cls: "err", text: x.reason })));
+      });
+      var rhead = el("tr", null, el("th", { text: "Not served" }), el("th", { text: "Gateway" }), el("th", { text: "Why" }));
+      box.appendChild(el("table", { "data-role": "gateway-refused" }, el("thead", null, rhead), rbody));
+      if (g.moreRefused > 0) box.appendChild(el("div", { cls: "empty", text: "and " + g.moreRefused + " more" }));
+    }
+    return box;
   }
 
   // Hostnames several clusters claim, or a steering rule covers: which
