@@ -2,6 +2,7 @@
 // no data, locked down by headers; the control endpoints behind it unchanged.
 import { describe, expect, it } from "vitest";
 import { testEdge } from "../../test/worker/helpers.ts";
+import { SNAPSHOT_SCHEMA } from "../snapshot/schema.ts";
 
 describe("GET /__edgelb/", () => {
   it("serves the page without a token, on a control hostname (loopback by default), with no data in it", async () => {
@@ -50,5 +51,49 @@ describe("GET /__edgelb/", () => {
     expect((await edge.request("localhost", "/__edgelb/status.json")).status).toBe(404);
     // Other methods on the page's path reach the control app, not the page.
     expect((await edge.request("localhost", "/__edgelb/", { method: "POST" })).status).toBe(404);
+  });
+});
+
+describe("GET /__edgelb/v1/status: Gateway API routes", () => {
+  it("lists hostname → routes with matches and backends, and the routes the agent refused with why", async () => {
+    const edge = testEdge();
+    await edge.seed({
+      schema: SNAPSHOT_SCHEMA,
+      cluster: "default",
+      generation: 1,
+      publishedAt: new Date().toISOString(),
+      nodes: [{ name: "n1", address: "127.65.3.11", healthy: true }],
+      services: [],
+      gateway: {
+        backends: [{ namespace: "shop", name: "web", port: 80, nodePort: 30080 }],
+        routes: [
+          {
+            namespace: "shop",
+            name: "storefront",
+            creationTimestamp: "2026-12-01T00:00:00Z",
+            gateway: "edge/public",
+            listener: "http",
+            hostnames: ["shop.example.com"],
+            rules: [{ matches: [{ path: { type: "PathPrefix", value: "/api" }, method: "POST" }], backendRefs: [{ namespace: "shop", name: "web", port: 80, weight: 3 }] }],
+          },
+        ],
+        refused: [{ namespace: "shop", name: "too-many", gateway: "edge/public", reason: "UnsupportedValue: not served: the edge's route tables are full" }],
+      },
+    });
+    const res = await edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: "Bearer test-push-token" } });
+    const body = (await res.json()) as { clusters: { name: string; gateway?: unknown }[] };
+    expect(body.clusters.find((c) => c.name === "default")?.gateway).toEqual({
+      routes: 1,
+      hostnames: [
+        {
+          hostname: "shop.example.com",
+          routes: [{ route: "shop/storefront", gateway: "edge/public", listener: "http", rules: [{ matches: ["PathPrefix /api · method POST"], backends: [{ backend: "shop/web:80", weight: 3, invalid: null }], filters: [] }] }],
+          moreRoutes: 0,
+        },
+      ],
+      moreHostnames: 0,
+      refused: [{ route: "shop/too-many", gateway: "edge/public", reason: "UnsupportedValue: not served: the edge's route tables are full" }],
+      moreRefused: 0,
+    });
   });
 });
