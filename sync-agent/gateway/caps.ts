@@ -4,7 +4,7 @@
 // good snapshot if an agent ever publishes more):
 // - MAX_MATCH_ENTRIES hostname × match entries in all routes (edge memory);
 // - MAX_REGEX_PATHS_PER_KEY RegularExpression paths per hostname × index key
-//   (edge CPU per decision: worker/snapshot/regex-key.ts).
+//   (distinct patterns: edge CPU per decision, worker/snapshot/regex-key.ts).
 // Routes are admitted oldest first (creationTimestamp, then namespace/name, as
 // the spec breaks ties): an existing route keeps serving when a newer one would
 // go over a limit, and the newer one is refused with a status that says why.
@@ -31,8 +31,14 @@ export class RouteCaps {
       return `the edge's route tables are full: this route adds ${entries} hostname × match entries to ${this.entries}, more than the ${this.maxEntries} the edge keeps for a cluster; older routes keep serving`;
     }
     // Several attachments of one route may share a hostname: count them together.
-    const demand = new Map<string, number>();
-    for (const a of attachments) for (const [k, n] of RegexKeyBudget.demand(a)) demand.set(k, (demand.get(k) ?? 0) + n);
+    const demand = new Map<string, Set<string>>();
+    for (const a of attachments) {
+      for (const [k, set] of RegexKeyBudget.demand(a)) {
+        const have = demand.get(k);
+        if (have) for (const p of set) have.add(p);
+        else demand.set(k, new Set(set));
+      }
+    }
     const why = this.regex.admit(demand);
     if (why) return `${why}; older routes keep serving`;
     this.entries += entries;

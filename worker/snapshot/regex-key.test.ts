@@ -61,12 +61,17 @@ describe("the per-hostname regex cap in the snapshot (the worker keeps the last 
     expect(regexKeyOverflow(routes)).toBeUndefined();
     expect(v.safeParse(GatewaySection, { backends: [], routes }).success).toBe(true);
     const more = [...routes, route(99_999, "/[a-z]+x.*")];
-    expect(regexKeyOverflow(more)).toMatch(/hostname shop\.example\.com would have 65 RegularExpression path matches with no literal path segment/);
+    expect(regexKeyOverflow(more)).toMatch(/hostname shop\.example\.com would have 65 distinct RegularExpression path patterns with no literal path segment/);
     const parsed = v.safeParse(GatewaySection, { backends: [], routes: more });
     expect(parsed.success).toBe(false);
     // The same patterns spread over two hostnames fit.
     const spread = [...routes, route(99_999, "/[a-z]+x.*", ["other.example.com"])];
     expect(regexKeyOverflow(spread)).toBeUndefined();
+  });
+
+  it("counts distinct patterns: many routes repeating one pattern cost one (each distinct regex runs once per request)", () => {
+    const same = Array.from({ length: 5000 }, (_, i) => route(i, "/static/[a-z0-9]+\\.(css|js)"));
+    expect(regexKeyOverflow(same)).toBeUndefined();
   });
 
   it("counts one key's regexes on one hostname", () => {

@@ -189,40 +189,49 @@ export function pathSegments(path: string): string[] {
 }
 
 /**
- * Most RegularExpression path matches one hostname's routes may hold under one
- * index key, or without a key (each group counted on its own). A decision runs
- * at most this many regexes per distinct segment of the request path, plus
- * this many without a key. The agent refuses the routes beyond it (the oldest
- * routes keep their place) and the worker refuses a snapshot that exceeds it.
+ * Most distinct RegularExpression path patterns one hostname's routes may hold
+ * under one index key, or without a key (each group counted on its own). Each
+ * distinct pattern runs at most once per request, so a decision runs at most
+ * this many regexes per distinct segment of the request path, plus this many
+ * without a key. The agent refuses the routes beyond it (the oldest routes
+ * keep their place) and the worker refuses a snapshot that exceeds it.
  */
 export const MAX_REGEX_PATHS_PER_KEY = 64;
 
-/** Counts a hostname's regex path matches per key; says which group went over the cap first. */
+/** Counts a hostname's distinct regex path patterns per key; says which group went over the cap first. */
 export class RegexKeyBudget {
-  private readonly counts = new Map<string, number>();
+  private readonly patterns = new Map<string, Set<string>>();
 
-  /** How many more regex path matches a route brings to each hostname × key group. */
-  static demand(route: { hostnames: readonly string[]; rules: readonly { matches?: readonly { path?: { type: string; value: string } }[] }[] }): Map<string, number> {
-    const perKey = new Map<string, number>();
+  /** The regex path patterns a route brings to each hostname × key group. */
+  static demand(route: { hostnames: readonly string[]; rules: readonly { matches?: readonly { path?: { type: string; value: string } }[] }[] }): Map<string, Set<string>> {
+    const perKey = new Map<string, Set<string>>();
     for (const rule of route.rules) {
       for (const m of rule.matches ?? []) {
         if (m.path?.type !== "RegularExpression") continue;
         const key = regexSegmentKey(m.path.value);
-        perKey.set(key, (perKey.get(key) ?? 0) + 1);
+        let set = perKey.get(key);
+        if (!set) perKey.set(key, (set = new Set()));
+        set.add(m.path.value);
       }
     }
-    const out = new Map<string, number>();
-    for (const host of new Set(route.hostnames)) for (const [key, n] of perKey) out.set(`${host}\n${key}`, n);
+    const out = new Map<string, Set<string>>();
+    for (const host of new Set(route.hostnames)) for (const [key, set] of perKey) out.set(`${host}\n${key}`, set);
     return out;
   }
 
   /** Why the route cannot be added (and then nothing is counted), or undefined when it fits and is counted. */
-  admit(demand: Map<string, number>): string | undefined {
-    for (const [group, n] of demand) {
-      const have = this.counts.get(group) ?? 0;
-      if (have + n > MAX_REGEX_PATHS_PER_KEY) return describe(group, have + n);
+  admit(demand: Map<string, Set<string>>): string | undefined {
+    for (const [group, wanted] of demand) {
+      const have = this.patterns.get(group);
+      let n = have?.size ?? 0;
+      for (const p of wanted) if (!have?.has(p)) n++;
+      if (n > MAX_REGEX_PATHS_PER_KEY) return describe(group, n);
     }
-    for (const [group, n] of demand) this.counts.set(group, (this.counts.get(group) ?? 0) + n);
+    for (const [group, wanted] of demand) {
+      let have = this.patterns.get(group);
+      if (!have) this.patterns.set(group, (have = new Set()));
+      for (const p of wanted) have.add(p);
+    }
     return undefined;
   }
 }
@@ -230,7 +239,7 @@ export class RegexKeyBudget {
 function describe(group: string, n: number): string {
   const [host, key] = group.split("\n") as [string, string];
   const which = key ? `sharing the path segment ${JSON.stringify(key)}` : "with no literal path segment every match must contain";
-  return `hostname ${host} would have ${n} RegularExpression path matches ${which}, more than the edge allows (${MAX_REGEX_PATHS_PER_KEY}): a literal segment such as "/tenant-a/" in each pattern lets the edge index them`;
+  return `hostname ${host} would have ${n} distinct RegularExpression path patterns ${which}, more than the edge allows (${MAX_REGEX_PATHS_PER_KEY}): a literal segment such as "/tenant-a/" in each pattern lets the edge index them`;
 }
 
 /** The first hostname × key group over the cap in a snapshot's routes, or undefined. */

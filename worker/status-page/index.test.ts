@@ -2,7 +2,7 @@
 // no data, locked down by headers; the control endpoints behind it unchanged.
 import { describe, expect, it } from "vitest";
 import { testEdge } from "../../test/worker/helpers.ts";
-import { SNAPSHOT_SCHEMA } from "../snapshot/schema.ts";
+import { SNAPSHOT_SCHEMA, type SnapshotInput } from "../snapshot/schema.ts";
 
 describe("GET /__edgelb/", () => {
   it("serves the page without a token, on a control hostname (loopback by default), with no data in it", async () => {
@@ -95,5 +95,32 @@ describe("GET /__edgelb/v1/status: Gateway API routes", () => {
       refused: [{ route: "shop/too-many", gateway: "edge/public", reason: "UnsupportedValue: not served: the edge's route tables are full" }],
       moreRefused: 0,
     });
+  });
+});
+
+describe("GET /__edgelb/v1/status: a route hostname two clusters claim", () => {
+  it("shows, in the cluster that lost it, which cluster serves the hostname", async () => {
+    const edge = testEdge();
+    const snap = (cluster: string): SnapshotInput => ({
+      schema: SNAPSHOT_SCHEMA,
+      cluster,
+      generation: 2, // the test before stored generation 1 of "default" in this file's KV
+      publishedAt: new Date().toISOString(),
+      nodes: [{ name: "n1", address: "127.65.3.12", healthy: true }],
+      services: [],
+      gateway: {
+        backends: [{ namespace: "shop", name: "web", port: 80, nodePort: 30080 }],
+        routes: [{ namespace: "shop", name: "storefront", creationTimestamp: "2026-12-01T00:00:00Z", gateway: "edge/public", hostnames: ["both.example.com"], rules: [{ backendRefs: [{ namespace: "shop", name: "web", port: 80 }] }] }],
+      },
+    });
+    // EDGELB_CLUSTERS is "default,east,west": default comes first and keeps the hostname.
+    await edge.seed(snap("east"));
+    await edge.seed(snap("default"));
+    const res = await edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: "Bearer test-push-token" } });
+    const body = (await res.json()) as { clusters: { name: string; gateway?: { refused: unknown[] } }[] };
+    expect(body.clusters.find((c) => c.name === "east")?.gateway?.refused).toEqual([
+      { route: "every route for both.example.com", gateway: null, reason: "hostname both.example.com is served by cluster default, which comes first in EDGELB_CLUSTERS" },
+    ]);
+    expect(body.clusters.find((c) => c.name === "default")?.gateway?.refused).toEqual([]);
   });
 });

@@ -36,7 +36,7 @@ describe("worker: a snapshot over the per-hostname regex cap", () => {
 
     const res = await edge.push(snapshot(2, [...good, regexRoute(999, "/[a-z]+-new")]));
     expect(res.status).toBe(400);
-    expect(await res.text()).toContain(`hostname ${HOST} would have ${MAX_REGEX_PATHS_PER_KEY + 1} RegularExpression path matches`);
+    expect(await res.text()).toContain(`hostname ${HOST} would have ${MAX_REGEX_PATHS_PER_KEY + 1} distinct RegularExpression path patterns`);
     // Generation 1 still routes; the refused route never does.
     expect((await edge.request(HOST, "/abc-7", { redirect: "manual" })).headers.get("location")).toBe(`https://${HOST}/to/7`);
     expect((await edge.request(HOST, "/abc-new", { redirect: "manual" })).status).toBe(404);
