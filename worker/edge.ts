@@ -160,7 +160,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     localMode,
     cluster: (name) => {
       const s = config.cluster(name);
-      return s?.snapshot ? { loadedAt: s.loadedAt, location: s.snapshot.location } : undefined;
+      return s?.snapshot ? { loadedAt: s.loadedAt, heartbeatAt: s.heartbeatAt, location: s.snapshot.location } : undefined;
     },
     now,
     random: opts.random ?? Math.random,
@@ -200,6 +200,7 @@ export function createEdge(opts: EdgeOptions): Edge {
       log,
       status,
       now,
+      heartbeatKvEveryMs: heartbeatKvEvery(staleAfterMs),
     }),
   );
   const toControl = (c: Context) => control.fetch(c.req.raw, c.env, executionCtxOf(c));
@@ -377,6 +378,8 @@ export interface EdgeStatus {
     ageSeconds: number | null;
     loadedAt: string | null;
     checkedAt: string | null;
+    /** The agent's last heartbeat as a worker recorded it (null: the stored value carries none). */
+    heartbeatAt: string | null;
     source: string | null;
     lastError: string | null;
     /** How the edge reaches this cluster's nodes: direct (nodeIP:NodePort) or through the node gate. */
@@ -457,6 +460,7 @@ function edgeStatus(s: {
         generation: snap?.generation ?? null,
         publishedAt: snap?.publishedAt ?? null,
         ageSeconds: snap ? Math.max(0, Math.round((now - Date.parse(snap.publishedAt)) / 1000)) : null,
+        heartbeatAt: iso(c.heartbeatAt),
         loadedAt: iso(c.loadedAt),
         checkedAt: iso(c.checkedAt),
         source: c.source ?? null,
@@ -522,6 +526,16 @@ export function instanceOf(env: Partial<Env>): string {
 function clientBodyTimeoutMs(v: string | undefined): number | undefined {
   const n = Number(v);
   return v !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * How often a heartbeat alone may rewrite a cluster's KV value (its metadata): a third of the
+ * staleness limit, so a cold isolate that sees only KV (up to ~60 s behind, plus the location's
+ * refresh interval) still finds a live cluster fresh; at least 1 min, at most 1 h (without a limit).
+ */
+export function heartbeatKvEvery(staleAfterMs: number | undefined): number {
+  if (staleAfterMs === undefined) return 3_600_000;
+  return Math.min(3_600_000, Math.max(60_000, Math.floor(staleAfterMs / 3)));
 }
 
 function staleAfter(raw: string | undefined, log: Logger): number | undefined {
