@@ -4,7 +4,8 @@
 // this file's own, one per cluster).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { SimGroup } from "./global-setup.ts";
-import { nodesOf, service, setBehavior, simGroup, snapshot, testEdge, uniqueCluster, type Echo, type TestEdge } from "./helpers.ts";
+import { env } from "cloudflare:workers";
+import { nodesOf, service, setBehavior, simGroup, snapshot, testEdge, TOKEN, uniqueCluster, type Echo, type TestEdge } from "./helpers.ts";
 import type { EdgeStatus } from "../../worker/edge.ts";
 
 type Group = SimGroup & { release(): Promise<void> };
@@ -180,10 +181,114 @@ describe("stale clusters", () => {
     const status = p.edge.status() as EdgeStatus;
     const h = status.steering!.hostnames.find((x) => x.pattern === host)!;
     expect(h.order).toEqual([p.usName]);
-    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: its snapshot last changed 61 s ago" }]);
+    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: no heartbeat from its agent for 61 s" }]);
     // When every cluster is stale, the stale ones still serve (the last good state).
     clock += 61_000;
     expect(await servedBy(p)).toBe("eu");
+  });
+});
+
+describe("stale clusters: the agent's heartbeat, on the worker's clock", () => {
+  /** The stored generation, as the agent knows it (it pushed it). */
+  const storedGeneration = async (edge: TestEdge, cluster: string) => {
+    const res = await edge.request("localhost", `/__edgelb/v1/clusters/${cluster}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    return res.status === 200 ? ((await res.json()) as { generation: number }).generation : 1;
+  };
+  const heartbeat = async (edge: TestEdge, cluster: string, generation?: number) =>
+    edge.request("localhost", `/__edgelb/v1/clusters/${cluster}/heartbeat`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ generation: generation ?? (await storedGeneration(edge, cluster)) }),
+    });
+
+  it("a fresh isolate skips a cluster whose last heartbeat is older than the limit, and its status page says why", async () => {
+    let clock = Date.now();
+    const vars = { EDGELB_STALE_AFTER: "60" };
+    const p = await pair({ policy: "failover", clusters: ["eu", "us"] }, {}, vars, { now: () => clock });
+    expect(await servedBy(p)).toBe("eu");
+    clock += 61_000;
+    // Only us's agent is alive: it heartbeats. eu's agent died 61 s ago.
+    expect((await heartbeat(p.edge, p.usName)).status).toBe(200);
+    // A new isolate (nothing in memory) installs both snapshots now; it must not count eu's age from now.
+    const fresh = testEdge({ EDGELB_CLUSTERS: `${p.euName},${p.usName}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [p.euName, p.usName] } }), ...vars }, { now: () => clock });
+    const viaFresh = async () => {
+      const res = await fresh.request(host);
+      expect(res.status).toBe(200);
+      return p.clusterOf(((await res.json()) as Echo).node);
+    };
+    for (let i = 0; i < 3; i++) expect(await viaFresh()).toBe("us");
+    const status = fresh.status() as EdgeStatus;
+    const h = status.steering!.hostnames.find((x) => x.pattern === host)!;
+    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: no heartbeat from its agent for 61 s" }]);
+    expect(status.clusters.find((c) => c.name === p.euName)!.heartbeatAt).toBe(new Date(clock - 61_000).toISOString());
+  });
+
+  it("a live agent's heartbeats keep its unchanged cluster fresh, in the isolate that took them and in a fresh one", async () => {
+    let clock = Date.now();
+    const vars = { EDGELB_STALE_AFTER: "60" };
+    const p = await pair({ policy: "failover", clusters: ["eu", "us"] }, {}, vars, { now: () => clock });
+    for (let minute = 0; minute < 5; minute++) {
+      clock += 40_000;
+      const res = await heartbeat(p.edge, p.euName);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ accepted: true, recorded: true });
+      expect(await servedBy(p)).toBe("eu");
+    }
+    // 200 s after its only push: fresh by its heartbeats, also for an isolate that never saw them.
+    const fresh = testEdge({ EDGELB_CLUSTERS: `${p.euName},${p.usName}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [p.euName, p.usName] } }), ...vars }, { now: () => clock });
+    const res = await fresh.request(host);
+    expect(p.clusterOf(((await res.json()) as Echo).node)).toBe("eu");
+  });
+
+  it("heartbeats cost no KV write each: at most one per cluster per a third of the limit, and a flood is not recorded", async () => {
+    let clock = Date.now();
+    let puts = 0;
+    const real = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
+    const kv = new Proxy(real, {
+      get(target, prop) {
+        if (prop === "put") return (...a: Parameters<KVNamespace["put"]>) => (puts++, target.put(...a));
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const cluster = uniqueCluster("hb");
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_STALE_AFTER: "900", EDGELB_KV: kv }, { now: () => clock });
+    await edge.seed(snapshot(cluster, nodesOf(eu.nodes), [service({ hostnames: [host], nodePort: eu.nodePort })]));
+    expect(puts).toBe(1);
+    const generation = await storedGeneration(edge, cluster);
+    // One simulated hour of an agent heartbeating every 60 s: the limit is 900 s, so KV's heartbeat
+    // is rewritten every 300 s = 12 writes an hour, 288 a day per cluster (the push endpoint's rate limit).
+    for (let i = 0; i < 60; i++) {
+      clock += 60_000;
+      expect((await heartbeat(edge, cluster, generation)).status).toBe(200);
+    }
+    expect(puts - 1).toBe(12);
+    // A flood in one second: recorded once, no KV write.
+    const before = puts;
+    clock += 1_000;
+    const answers = [];
+    for (let i = 0; i < 50; i++) answers.push(((await (await heartbeat(edge, cluster, generation)).json()) as { recorded: boolean }).recorded);
+    expect(answers.filter(Boolean).length).toBeLessThanOrEqual(1);
+    expect(puts - before).toBe(0);
+  });
+
+  it("refuses a heartbeat for another generation (409), for nothing stored (404), a bad body (400) and no token (401)", async () => {
+    const cluster = uniqueCluster("hb");
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster });
+    expect((await heartbeat(edge, cluster)).status).toBe(404);
+    await edge.seed(snapshot(cluster, nodesOf(eu.nodes), [service({ hostnames: [host], nodePort: eu.nodePort })]));
+    const stored = await storedGeneration(edge, cluster);
+    const stale = await heartbeat(edge, cluster, stored - 1);
+    expect(stale.status).toBe(409);
+    expect(await stale.json()).toMatchObject({ storedGeneration: stored });
+    const bad = await edge.request("localhost", `/__edgelb/v1/clusters/${cluster}/heartbeat`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: '{"generation": "1"}',
+    });
+    expect(bad.status).toBe(400);
+    const anon = await edge.request("localhost", `/__edgelb/v1/clusters/${cluster}/heartbeat`, { method: "POST", body: '{"generation":1}' });
+    expect(anon.status).toBe(401);
   });
 });
 
