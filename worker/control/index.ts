@@ -30,7 +30,7 @@ export interface ControlDeps {
 /** Default for ControlDeps.heartbeatKvEveryMs: 24 KV writes per cluster per day. */
 export const HEARTBEAT_KV_EVERY_MS = 3_600_000;
 /** Heartbeats of one cluster closer together than this in one isolate are not recorded (a flapping or hostile agent). */
-export const HEARTBEAT_MIN_INTERVAL_MS = 10_000;
+export const HEARTBEAT_MIN_INTERVAL_MS = 2_000;
 /** A heartbeat body is `{"generation": N}`: anything bigger is not one. */
 const MAX_HEARTBEAT_BYTES = 1024;
 
