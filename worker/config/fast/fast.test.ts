@@ -232,6 +232,62 @@ describe("a cluster removed from KV (cleanup via the KV sink) is not brought bac
   });
 });
 
+describe("the fast path and the agent's KV sink, heartbeats", () => {
+  it("a deletion tombstone the KV sink's cleanup left reaches every location through the object, before their own KV catches up", async () => {
+    const w = await world();
+    const ams = await w.isolate("ams");
+    const sin = await w.isolate("sin");
+    const fra = await w.isolate("fra");
+    for (const i of [ams, sin, fra]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    for (const i of [ams, sin, fra]) await i.request();
+    const s2 = snap(w.cluster, 2, "two.example.com");
+    ams.store.install(s2 as Snapshot, JSON.stringify(s2), 1);
+    await ams.store.publish(w.cluster);
+    w.advance(5_000);
+    await sin.request();
+    expect(sin.serves("two.example.com")).toBe(true);
+    // `edgelb-sync-agent cleanup --sink kv-api`: KV now holds a tombstone (same install epoch, next generation);
+    // fra's KV already shows it, sin's still the old snapshot.
+    fra.kv.set(JSON.parse(tombstoneText(w.cluster, 2, 1, 0)));
+    w.advance(60_000);
+    await fra.request();
+    expect(fra.serves("two.example.com")).toBe(false);
+    expect(w.log.entries.some((e) => e.event === "config.fast_tombstoned")).toBe(true);
+    // sin learns it at its next check from the object, although its KV still says generation 1.
+    w.advance(5_000);
+    await sin.request();
+    expect(sin.serves("two.example.com")).toBe(false);
+    expect(sin.serves("one.example.com")).toBe(false);
+  });
+
+  it("a heartbeat costs one object request where it was taken and no snapshot fetch anywhere; other locations see its time", async () => {
+    const w = await world();
+    const ams = await w.isolate("ams");
+    const sin1 = await w.isolate("sin");
+    const sin2 = await w.isolate("sin");
+    for (const i of [ams, sin1, sin2]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    for (const i of [ams, sin1, sin2]) await i.request();
+    const s2 = snap(w.cluster, 2, "two.example.com");
+    ams.store.install(s2 as Snapshot, JSON.stringify(s2), 1, 1_000_000);
+    await ams.store.publish(w.cluster);
+    w.advance(5_000);
+    for (const i of [sin1, sin2]) await i.request();
+    expect(sin1.store.cluster(w.cluster)!.heartbeatAt).toBe(1_000_000);
+    const before = { ams: ams.fast.requests, sin: sin1.fast.requests + sin2.fast.requests };
+    // The agent's heartbeat, taken in ams 20 s later.
+    w.advance(20_000);
+    const beat = 1_025_000;
+    ams.store.install(s2 as Snapshot, JSON.stringify(s2), 1, beat);
+    await ams.store.publishHeartbeat(w.cluster);
+    expect(ams.fast.requests - before.ams).toBe(1);
+    w.advance(5_000);
+    for (const i of [sin1, sin2]) await i.request();
+    // One versions question for the location (shared by its isolates), no value fetch: the version did not change.
+    expect(sin1.fast.requests + sin2.fast.requests - before.sin).toBe(1);
+    for (const i of [sin1, sin2]) expect(i.store.cluster(w.cluster)!.heartbeatAt).toBe(beat);
+  });
+});
+
 describe("workers.dev (no Cache API): a stale KV 'missing' does not undo what the fast path installed", () => {
   it("a new cluster learned through the object keeps serving when the isolate's next KV read is still stale", async () => {
     const cluster = unique("wdev");
