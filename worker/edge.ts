@@ -530,12 +530,14 @@ function clientBodyTimeoutMs(v: string | undefined): number | undefined {
 
 /**
  * How often a heartbeat alone may rewrite a cluster's KV value (its metadata): a third of the
- * staleness limit, so a cold isolate that sees only KV (up to ~60 s behind, plus the location's
- * refresh interval) still finds a live cluster fresh; at least 1 min, at most 1 h (without a limit).
+ * staleness limit, so a cold isolate that sees only KV (up to ~60 s behind) still finds a live
+ * cluster fresh; at least 10 min (144 KV writes a day per cluster, inside the free plan's 1,000 with
+ * room for changes), at most 1 h (24 a day, also without a limit). Every other reader (the location
+ * copy, the fast path) sees each heartbeat.
  */
 export function heartbeatKvEvery(staleAfterMs: number | undefined): number {
   if (staleAfterMs === undefined) return 3_600_000;
-  return Math.min(3_600_000, Math.max(60_000, Math.floor(staleAfterMs / 3)));
+  return Math.min(3_600_000, Math.max(600_000, Math.floor(staleAfterMs / 3)));
 }
 
 function staleAfter(raw: string | undefined, log: Logger): number | undefined {

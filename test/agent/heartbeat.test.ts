@@ -38,9 +38,10 @@ describe("heartbeat through the worker's push endpoint", () => {
     expect(agent.heartbeat.kvWrites).toBe(0);
     // The worker dates it with its own clock (the KV metadata it wrote, rate-limited: not per heartbeat).
     const kv = await w.edge!.mf.getKVNamespace("EDGELB_KV");
-    const stored = await kv.getWithMetadata<{ heartbeatAt?: number }>(`cluster/${w.config.cluster}`);
-    expect(stored.metadata?.heartbeatAt).toBeGreaterThan(0);
-    expect(stored.metadata!.heartbeatAt!).toBeLessThanOrEqual(Date.now());
+    const stored = await kv.getWithMetadata(`cluster/${w.config.cluster}`);
+    const meta = stored.metadata as { heartbeatAt?: number } | null;
+    expect(meta?.heartbeatAt).toBeGreaterThan(0);
+    expect(meta!.heartbeatAt!).toBeLessThanOrEqual(Date.now());
   });
 });
 
