@@ -203,13 +203,18 @@ describe("stale clusters: the agent's heartbeat, on the worker's clock", () => {
 
   it("a fresh isolate skips a cluster whose last heartbeat is older than the limit, and its status page says why", async () => {
     let clock = Date.now();
-    const vars = { EDGELB_STALE_AFTER: "60" };
+    const vars = { EDGELB_STALE_AFTER: "900" };
     const p = await pair({ policy: "failover", clusters: ["eu", "us"] }, {}, vars, { now: () => clock });
     expect(await servedBy(p)).toBe("eu");
-    clock += 61_000;
-    // Only us's agent is alive: it heartbeats. eu's agent died 61 s ago.
-    expect((await heartbeat(p.edge, p.usName)).status).toBe(200);
-    // A new isolate (nothing in memory) installs both snapshots now; it must not count eu's age from now.
+    // Only us's agent is alive: it heartbeats every minute. eu's agent died right after its push.
+    const generation = await storedGeneration(p.edge, p.usName);
+    for (let i = 0; i < 15; i++) {
+      clock += 60_000;
+      expect((await heartbeat(p.edge, p.usName, generation)).status).toBe(200);
+    }
+    clock += 1_000;
+    // A new isolate (nothing in memory, no location copy: KV only) installs both snapshots now; it must
+    // not count eu's age from now. us's heartbeat reached KV (rewritten every 10 min at most).
     const fresh = testEdge({ EDGELB_CLUSTERS: `${p.euName},${p.usName}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [p.euName, p.usName] } }), ...vars }, { now: () => clock });
     const viaFresh = async () => {
       const res = await fresh.request(host);
@@ -219,25 +224,29 @@ describe("stale clusters: the agent's heartbeat, on the worker's clock", () => {
     for (let i = 0; i < 3; i++) expect(await viaFresh()).toBe("us");
     const status = fresh.status() as EdgeStatus;
     const h = status.steering!.hostnames.find((x) => x.pattern === host)!;
-    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: no heartbeat from its agent for 61 s" }]);
-    expect(status.clusters.find((c) => c.name === p.euName)!.heartbeatAt).toBe(new Date(clock - 61_000).toISOString());
+    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: no heartbeat from its agent for 901 s" }]);
+    expect(status.clusters.find((c) => c.name === p.euName)!.heartbeatAt).toBe(new Date(clock - 901_000).toISOString());
   });
 
   it("a live agent's heartbeats keep its unchanged cluster fresh, in the isolate that took them and in a fresh one", async () => {
     let clock = Date.now();
-    const vars = { EDGELB_STALE_AFTER: "60" };
-    const p = await pair({ policy: "failover", clusters: ["eu", "us"] }, {}, vars, { now: () => clock });
-    for (let minute = 0; minute < 5; minute++) {
-      clock += 40_000;
-      const res = await heartbeat(p.edge, p.euName);
+    const vars = { EDGELB_STALE_AFTER: "900" };
+    // us is listed first but its agent is silent: eu serves only while its heartbeats keep it fresh.
+    const p = await pair({ policy: "failover", clusters: ["us", "eu"] }, {}, vars, { now: () => clock });
+    const generation = await storedGeneration(p.edge, p.euName);
+    for (let minute = 0; minute < 20; minute++) {
+      clock += 60_000;
+      const res = await heartbeat(p.edge, p.euName, generation);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ accepted: true, recorded: true });
-      expect(await servedBy(p)).toBe("eu");
     }
-    // 200 s after its only push: fresh by its heartbeats, also for an isolate that never saw them.
-    const fresh = testEdge({ EDGELB_CLUSTERS: `${p.euName},${p.usName}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [p.euName, p.usName] } }), ...vars }, { now: () => clock });
+    // 20 min after both pushes: us is stale, eu fresh by its heartbeats, also for an isolate that never saw them.
+    expect(await servedBy(p)).toBe("eu");
+    const fresh = testEdge({ EDGELB_CLUSTERS: `${p.euName},${p.usName}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [p.usName, p.euName] } }), ...vars }, { now: () => clock });
     const res = await fresh.request(host);
     expect(p.clusterOf(((await res.json()) as Echo).node)).toBe("eu");
+    const h = (fresh.status() as EdgeStatus).steering!.hostnames.find((x) => x.pattern === host)!;
+    expect(h.skipped).toEqual([{ cluster: p.usName, reason: "stale: no heartbeat from its agent for 1200 s" }]);
   });
 
   it("heartbeats cost no KV write each: at most one per cluster per a third of the limit (10 min at least), and a flood is not recorded", async () => {
