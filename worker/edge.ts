@@ -246,6 +246,19 @@ export function createEdge(opts: EdgeOptions): Edge {
     if (gateway && (!route || gatewayWins(route, gateway, host))) {
       // A wildcard or `*` route must not answer a hostname that an unread cluster may own exactly: "soon", as below.
       if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(c, host);
+      const owner = gatewayOwner(gateway, settings.clusters);
+      if (owner !== undefined) {
+        // An exact route too: an earlier cluster that could not be read may own the name through a Service.
+        const waitMs = config.unavailableBefore(owner);
+        if (waitMs !== undefined) return unavailable(c, host, waitMs);
+        // The steering rule decides which clusters may serve the hostname, for routes as for Services.
+        const rule = ruleFor(steeringDeps.steering, host);
+        if (rule && !rule.clusters.includes(owner)) {
+          const requestId = requestIdOf(c.req.raw);
+          log("warn", "routes.claim_refused", { requestId, host: host.slice(0, 253), cluster: owner, kind: "HTTPRoute", reason: "the steering rule for this hostname does not list the cluster" });
+          return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
+        }
+      }
       return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
     }
     if (route && !isWorkersDev(host)) {

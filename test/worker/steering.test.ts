@@ -302,6 +302,33 @@ describe("stale clusters: the agent's heartbeat, on the worker's clock", () => {
 });
 
 describe("hostname ownership", () => {
+  it("never lets an HTTPRoute of a cluster the steering rule does not list serve the hostname", async () => {
+    const listed = uniqueCluster("listed");
+    const intruder = uniqueCluster("intruder");
+    const edge = testEdge({ EDGELB_CLUSTERS: `${listed},${intruder}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [listed] } }) });
+    await edge.seed(snapshot(listed, nodesOf(eu.nodes), [service({ hostnames: ["other.example.com"], nodePort: eu.nodePort })]));
+    await edge.seed({
+      ...snapshot(intruder, nodesOf(us.nodes), []),
+      gateway: {
+        backends: [{ namespace: "default", name: "shop", port: 80, nodePort: us.nodePort }],
+        routes: [
+          {
+            namespace: "default",
+            name: "take-over",
+            creationTimestamp: "2026-12-01T10:00:00Z",
+            gateway: "default/gw",
+            listener: "http",
+            hostnames: [host],
+            rules: [{ backendRefs: [{ namespace: "default", name: "shop", port: 80 }] }],
+          },
+        ],
+      },
+    });
+    const res = await edge.request(host);
+    expect(res.status).toBe(503);
+    expect(edge.logs).toContainEqual(expect.objectContaining({ event: "routes.claim_refused", host, cluster: intruder, kind: "HTTPRoute" }));
+  });
+
   it("never lets a cluster the steering rule does not list serve the hostname", async () => {
     const p = await pair({ policy: "failover", clusters: ["eu"] });
     // eu has no healthy node: it fails open rather than hand the hostname to us.
