@@ -201,6 +201,10 @@ export function createEdge(opts: EdgeOptions): Edge {
       status,
       now,
       heartbeatKvEveryMs: heartbeatKvEvery(staleAfterMs),
+      // A claim the push made that another cluster owns is logged now, not at the hostname's first request.
+      onInstalled: async () => {
+        (await steeringReady(() => {})).check(config.routes);
+      },
     }),
   );
   const toControl = (c: Context) => control.fetch(c.req.raw, c.env, executionCtxOf(c));

@@ -346,6 +346,15 @@ describe("hostname ownership", () => {
     const status = (await res.json()) as EdgeStatus;
     expect(status.steering!.hostnames).toEqual([{ pattern: host, clusters: [p.euName, p.usName], owner: p.euName, refused: [p.usName] }]);
   });
+
+  it("without a rule, a second claim is logged when its push is taken, once, before any request for the hostname", async () => {
+    const p = await pair(undefined);
+    const refused = () => p.edge.logs.filter((l) => l.event === "routes.claim_refused" && l.host === host);
+    expect(refused()).toEqual([expect.objectContaining({ host, cluster: p.usName, servedBy: p.euName })]);
+    // us pushes again (a new generation, same claim): not logged again.
+    await p.edge.seed({ ...snapshot(p.usName, nodesOf(us.nodes), [service({ hostnames: [host], nodePort: us.nodePort })]), location: ASHBURN });
+    expect(refused()).toHaveLength(1);
+  });
 });
 
 describe("affinity across clusters", () => {

@@ -25,6 +25,8 @@ export interface ControlDeps {
    * see every heartbeat; this bounds only what a cold isolate reading KV sees.
    */
   heartbeatKvEveryMs?: number;
+  /** After a push changed what this isolate serves (e.g. to log a refused hostname claim at once). */
+  onInstalled?: () => Promise<void>;
 }
 
 /** Default for ControlDeps.heartbeatKvEveryMs: 24 KV writes per cluster per day. */
@@ -177,6 +179,7 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
       deps.config.install(snapshot, text, installEpoch, at);
       // The location's other isolates take it from the location copy, not after the next KV read.
       await deps.config.publish(name);
+      await deps.onInstalled?.();
       const r = routing(deps, name, c.get("caller").role === "cluster");
       log("info", "push.accepted", {
         cluster: name,
