@@ -384,6 +384,15 @@ describe("affinity across clusters", () => {
     }
     expect(clusters).toEqual(new Set(["eu", "us"]));
   });
+
+  it("client-ip: clients whose cluster has no healthy node for the Service stay on the other one, request after request", async () => {
+    const p = await pair({ policy: "random", clusters: ["eu", "us"] }, { affinity: "client-ip" });
+    await p.edge.seed({ ...snapshot(p.euName, nodesOf(eu.nodes, false), [service({ hostnames: [host], nodePort: eu.nodePort, policy: { affinity: "client-ip" } })]), location: FRANKFURT });
+    for (let ip = 1; ip <= 6; ip++) {
+      const headers = { "cf-connecting-ip": `198.51.100.${ip}` };
+      for (let i = 0; i < 3; i++) expect(await servedBy(p, { headers })).toBe("us");
+    }
+  });
 });
 
 describe("EDGELB_STEERING validation", () => {
