@@ -305,6 +305,8 @@ export function createEdge(opts: EdgeOptions): Edge {
       // Both wildcards: the longer suffix is the more specific (`*.a.example.com` beats `*.example.com`).
       return route.pattern.startsWith("*.") && (!gateway.pattern.startsWith("*") || (gateway.pattern.startsWith("*.") && gateway.pattern.length > route.pattern.length));
     }
+    // A catch-all `*` route serves only what nothing else claims: never another cluster's named Service.
+    if (gateway.pattern === "*") return false;
     const rule = ruleFor(steeringDeps.steering, host);
     const order = rule ? rule.clusters : settings.clusters;
     const rank = (c: string) => {

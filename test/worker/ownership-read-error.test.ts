@@ -65,4 +65,22 @@ describe("hostname ownership when an earlier cluster cannot be read", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).not.toBeNull();
   });
+
+  it("an earlier cluster's catch-all `*` HTTPRoute does not take a later cluster's Service hostname", async () => {
+    const [a, b] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0]];
+    const first = uniqueCluster("first");
+    const second = uniqueCluster("second");
+    const edge = testEdge({ EDGELB_CLUSTERS: `${first},${second}` });
+    await edge.seed({
+      ...snapshot(first, nodesOf([a]), []),
+      gateway: {
+        backends: [{ namespace: "default", name: "bk", port: 8080, nodePort: lab.nodePort, trafficPolicy: "Local", endpoints: [{ node: a.name, weight: 1 }] }],
+        routes: [{ namespace: "default", name: "catch-all", creationTimestamp: "2026-12-01T10:00:00Z", gateway: "default/g", listener: "http", hostnames: ["*"], rules: [{ backendRefs: [{ namespace: "default", name: "bk", port: 8080 }] }] }],
+      },
+    });
+    await edge.seed(snapshot(second, nodesOf([b]), [service({ hostnames: ["b.example.com"], nodePort: lab.nodePort })]));
+    const res = await edge.request("b.example.com", "/");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Echo).node).toBe(b.name);
+  });
 });
