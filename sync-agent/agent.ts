@@ -9,6 +9,7 @@
 //   …; await agent.stop();
 //
 // `startAgent(config)` = createAgent + start.
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_KV_HEARTBEAT_MS, Heartbeat } from "./sinks/heartbeat.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Snapshot } from "../worker/snapshot/schema.ts";
@@ -40,6 +41,8 @@ export interface AgentDeps {
 }
 
 export interface Agent {
+  /** The heartbeat sender (counts for tests and metrics). */
+  heartbeat: Heartbeat;
   config: AgentConfig;
   log: Logger;
   kubeConfig: KubeConfig;
@@ -124,6 +127,15 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
   };
 
   let controller!: Controller;
+  const heartbeat = new Heartbeat({
+    sink,
+    intervalMs: config.dryRun ? 0 : (config.heartbeatMs ?? (config.sink === "kv-api" ? DEFAULT_KV_HEARTBEAT_MS : DEFAULT_HEARTBEAT_MS)),
+    last: () => ({ snapshot: controller.lastPushed, pushedAt: controller.lastPushAt?.getTime() }),
+    shouldWrite: () => controller.shouldWrite(),
+    // The edge holds another generation or nothing (e.g. its KV value was removed): re-read it, then push.
+    onRefused: () => void controller.resume(),
+    log,
+  });
   const health = new HealthTable(
     {
       mode: config.health.mode,
@@ -218,6 +230,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     informers,
     health,
     controller,
+    heartbeat,
     writeGatewayStatus: () => !config.dryRun && controller.shouldWrite(),
     async start() {
       log.info(
@@ -229,6 +242,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       namespaces.start();
       gateway.start();
       controller.start();
+      heartbeat.start();
       void Promise.all([informers.waitForSync(), namespaces.waitForSync()]).then(() => {
         const s = informers.state();
         log.info(
@@ -240,6 +254,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     },
     synced: () => syncedPromise,
     async stopWriting() {
+      heartbeat.stop();
       controller.stop();
       if (inflight.size > 0) {
         log.info({ pushes: inflight.size }, "shutting down: waiting for the push in flight");

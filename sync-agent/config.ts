@@ -45,6 +45,8 @@ export interface AgentConfig {
   minWriteIntervalMs: number;
   /** Writes per UTC day; 0 = unlimited. */
   dailyWriteBudget: number;
+  /** A heartbeat this long after the last push or heartbeat (sinks/heartbeat.ts); 0 = none; undefined = the sink's default. */
+  heartbeatMs?: number | undefined;
   /** Fresh LIST of every resource this often; 0 = never. */
   resyncMs: number;
   /** While the Gateway API CRDs are missing, ask discovery again this often (default 60 s). */

@@ -161,7 +161,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     localMode,
     cluster: (name) => {
       const s = config.cluster(name);
-      return s?.snapshot ? { loadedAt: s.loadedAt, location: s.snapshot.location } : undefined;
+      return s?.snapshot ? { loadedAt: s.loadedAt, heartbeatAt: s.heartbeatAt, location: s.snapshot.location } : undefined;
     },
     now,
     random: opts.random ?? Math.random,
@@ -201,6 +201,11 @@ export function createEdge(opts: EdgeOptions): Edge {
       log,
       status,
       now,
+      heartbeatKvEveryMs: heartbeatKvEvery(staleAfterMs),
+      // A claim the push made that another cluster owns is logged now, not at the hostname's first request.
+      onInstalled: async () => {
+        (await steeringReady(() => {})).check(config.routes);
+      },
     }),
   );
   const toControl = (c: Context) => control.fetch(c.req.raw, c.env, executionCtxOf(c));
@@ -246,6 +251,19 @@ export function createEdge(opts: EdgeOptions): Edge {
     if (gateway && (!route || gatewayWins(route, gateway, host))) {
       // A wildcard or `*` route must not answer a hostname that an unread cluster may own exactly: "soon", as below.
       if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(c, host);
+      const owner = gatewayOwner(gateway, settings.clusters);
+      if (owner !== undefined) {
+        // An exact route too: an earlier cluster that could not be read may own the name through a Service.
+        const waitMs = config.unavailableBefore(owner);
+        if (waitMs !== undefined) return unavailable(c, host, waitMs);
+        // The steering rule decides which clusters may serve the hostname, for routes as for Services.
+        const rule = ruleFor(steeringDeps.steering, host);
+        if (rule && !rule.clusters.includes(owner)) {
+          const requestId = requestIdOf(c.req.raw);
+          log("warn", "routes.claim_refused", { requestId, host: host.slice(0, 253), cluster: owner, kind: "HTTPRoute", reason: "the steering rule for this hostname does not list the cluster" });
+          return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
+        }
+      }
       return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
     }
     if (route && !isWorkersDev(host)) {
@@ -288,6 +306,8 @@ export function createEdge(opts: EdgeOptions): Edge {
       // Both wildcards: the longer suffix is the more specific (`*.a.example.com` beats `*.example.com`).
       return route.pattern.startsWith("*.") && (!gateway.pattern.startsWith("*") || (gateway.pattern.startsWith("*.") && gateway.pattern.length > route.pattern.length));
     }
+    // A catch-all `*` route serves only what nothing else claims: never another cluster's named Service.
+    if (gateway.pattern === "*") return false;
     const rule = ruleFor(steeringDeps.steering, host);
     const order = rule ? rule.clusters : settings.clusters;
     const rank = (c: string) => {
@@ -378,6 +398,8 @@ export interface EdgeStatus {
     ageSeconds: number | null;
     loadedAt: string | null;
     checkedAt: string | null;
+    /** The agent's last heartbeat as a worker recorded it (null: the stored value carries none). */
+    heartbeatAt: string | null;
     source: string | null;
     lastError: string | null;
     /** How the edge reaches this cluster's nodes: direct (nodeIP:NodePort) or through the node gate. */
@@ -460,6 +482,7 @@ function edgeStatus(s: {
         generation: snap?.generation ?? null,
         publishedAt: snap?.publishedAt ?? null,
         ageSeconds: snap ? Math.max(0, Math.round((now - Date.parse(snap.publishedAt)) / 1000)) : null,
+        heartbeatAt: iso(c.heartbeatAt),
         loadedAt: iso(c.loadedAt),
         checkedAt: iso(c.checkedAt),
         source: c.source ?? null,
@@ -530,6 +553,18 @@ export function instanceOf(env: Partial<Env>): string {
 function clientBodyTimeoutMs(v: string | undefined): number | undefined {
   const n = Number(v);
   return v !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * How often a heartbeat alone may rewrite a cluster's KV value (its metadata): a third of the
+ * staleness limit, so a cold isolate that sees only KV (up to ~60 s behind) still finds a live
+ * cluster fresh; at least 10 min (144 KV writes a day per cluster, inside the free plan's 1,000 with
+ * room for changes), at most 1 h (24 a day, also without a limit). Every other reader (the location
+ * copy, the fast path) sees each heartbeat.
+ */
+export function heartbeatKvEvery(staleAfterMs: number | undefined): number {
+  if (staleAfterMs === undefined) return 3_600_000;
+  return Math.min(3_600_000, Math.max(600_000, Math.floor(staleAfterMs / 3)));
 }
 
 function staleAfter(raw: string | undefined, log: Logger): number | undefined {

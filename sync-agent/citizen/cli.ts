@@ -129,7 +129,7 @@ export function addCleanupCommand(program: Command, env: NodeJS.ProcessEnv, deps
       }
       log.info(
         { cluster: sinkConfig.cluster, sink: sink.description, removedGeneration: stored?.generation || null },
-        stored && stored.generation > 0
+        stored && stored.generation > 0 && !stored.deleted
           ? `removed cluster ${sinkConfig.cluster} (generation ${stored.generation}) from ${sink.description}`
           : `cluster ${sinkConfig.cluster} had no snapshot at ${sink.description}; nothing to remove`,
       );

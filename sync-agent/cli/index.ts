@@ -255,6 +255,14 @@ export function addAgentOptions(cmd: Command): Command {
         .env("EDGELB_DAILY_WRITE_BUDGET"),
     )
     .addOption(
+      new Option(
+        "--heartbeat-interval <duration>",
+        "tell the edge this often that the cluster is alive while nothing changes (the edge's EDGELB_STALE_AFTER counts from it); default 60s with --sink worker (no KV write), 10m with --sink kv-api (one KV write each: 144/day); 0 = never",
+      )
+        .argParser(parseDuration)
+        .env("EDGELB_HEARTBEAT_INTERVAL"),
+    )
+    .addOption(
       new Option("--resync-period <duration>", "re-list every resource this often to catch anything a stuck watch missed; 0 = never")
         .argParser(parseDuration)
         .default(d.resyncMs, "10m")
@@ -300,6 +308,7 @@ interface AgentFlags extends SinkFlags {
   maxDelay: number;
   minWriteInterval: number;
   dailyWriteBudget: number;
+  heartbeatInterval?: number;
   resyncPeriod: number;
   dryRun?: boolean;
   takeOver?: boolean;
@@ -364,6 +373,7 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     coalesceMs: o.coalesce,
     maxDelayMs: o.maxDelay,
     minWriteIntervalMs: o.minWriteInterval,
+    heartbeatMs: o.heartbeatInterval,
     dailyWriteBudget: o.dailyWriteBudget,
     resyncMs: o.resyncPeriod,
     dryRun,

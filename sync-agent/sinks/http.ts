@@ -21,7 +21,8 @@ export interface HttpEndpoint {
 }
 
 export interface SendOptions {
-  body?: string;
+  /** A FormData body sets its own multipart content type (leave contentType out). */
+  body?: string | FormData;
   contentType?: string;
   /** Hand a 404 back to the caller instead of failing (GET of a missing key, DELETE). */
   missingIsAnswer?: boolean;

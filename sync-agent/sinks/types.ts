@@ -10,6 +10,8 @@ export interface ReadResult {
   generation: number;
   /** Why a stored value was not usable, for a warning. */
   problem?: string;
+  /** The edge holds a deletion (a tombstone from `cleanup`): `generation` is the tombstone's, pushes go above it. */
+  deleted?: boolean;
 }
 
 export interface WriteResult {
@@ -28,6 +30,16 @@ export interface Sink {
   write(snapshot: Snapshot, signal?: AbortSignal): Promise<WriteResult>;
   /** Removes the cluster's snapshot (uninstall / `cleanup`). */
   remove(signal?: AbortSignal): Promise<void>;
+  /**
+   * "This snapshot (already stored) is still what I publish": keeps an unchanged cluster fresh at the
+   * edge (./heartbeat.ts). `kvWrite`: whether it cost a KV write on the agent's side.
+   */
+  heartbeat?(snapshot: Snapshot, signal?: AbortSignal): Promise<HeartbeatResult>;
+}
+
+export interface HeartbeatResult {
+  /** The agent itself wrote KV for it (kv-api sink: every heartbeat rewrites the value's metadata). */
+  kvWrite: boolean;
 }
 
 export type SinkErrorKind =

@@ -13,6 +13,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseSnapshot, type Snapshot } from "../../worker/snapshot/schema.ts";
+import { parseTombstone, type Tombstone } from "../../worker/config/stored.ts";
 
 export interface FakeCloudflareOptions {
   accountId: string;
@@ -41,8 +42,12 @@ export interface FakeCloudflare {
   baseUrl: string;
   /** Stored values by (decoded) key. */
   values: Map<string, string>;
-  /** Every accepted PUT, in order. */
-  writes: { key: string; snapshot: Snapshot; at: number }[];
+  /** Every accepted PUT of a snapshot, in order (with its metadata when sent multipart). */
+  writes: { key: string; snapshot: Snapshot; at: number; metadata?: unknown }[];
+  /** Every accepted PUT of a deletion tombstone (the kv-api sink's cleanup). */
+  tombstones: { key: string; tombstone: Tombstone; at: number }[];
+  /** Each key's metadata (set by a multipart PUT; a raw PUT clears it, as in the real API). */
+  metadata: Map<string, unknown>;
   requests: RecordedRequest[];
   fail(fault: Fault): void;
   clear(): void;
@@ -56,6 +61,8 @@ function envelope(status: number, errors: { code: number; message: string }[], r
 export async function startFakeCloudflare(opts: FakeCloudflareOptions): Promise<FakeCloudflare> {
   const values = new Map<string, string>();
   const writes: FakeCloudflare["writes"] = [];
+  const tombstones: FakeCloudflare["tombstones"] = [];
+  const metadata = new Map<string, unknown>();
   const requests: RecordedRequest[] = [];
   let fault: (Fault & { left: number }) | undefined;
 
@@ -63,8 +70,8 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions): Promise<
     const url = new URL(req.url ?? "/", "http://fake");
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks).toString("utf8");
-    const m = /^\/client\/v4\/accounts\/([^/]+)\/storage\/kv\/namespaces\/([^/]+)\/values\/([^/]+)$/.exec(url.pathname);
+    let body = Buffer.concat(chunks).toString("utf8");
+    const m = /^\/client\/v4\/accounts\/([^/]+)\/storage\/kv\/namespaces\/([^/]+)\/(values|metadata)\/([^/]+)$/.exec(url.pathname);
     const reply = ([status, text]: [number, string], headers?: Record<string, string>) => ({ status, body: text, ...(headers ? { headers } : {}) });
 
     if (req.headers.authorization !== `Bearer ${opts.token}`) {
@@ -77,11 +84,16 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions): Promise<
       return reply(envelope(fault.status, [{ code, message: fault.status === 429 ? "Too many requests" : "Internal error" }]), headers);
     }
     if (!m) return reply(envelope(404, [{ code: 7003, message: "Could not route to " + url.pathname }]));
-    const [, account, namespace, rawKey] = m;
+    const [, account, namespace, kind, rawKey] = m;
     if (account !== opts.accountId) return reply(envelope(403, [{ code: 10000, message: "Authentication error" }]));
     if (namespace !== opts.namespaceId) return reply(envelope(404, [{ code: 10013, message: "namespace not found" }]));
     const key = decodeURIComponent(rawKey!);
 
+    if (kind === "metadata") {
+      if (req.method !== "GET") return reply(envelope(405, [{ code: 10000, message: "method not allowed" }]));
+      if (!values.has(key)) return reply(envelope(404, [{ code: 10009, message: "get: 'key not found'" }]));
+      return reply(envelope(200, [], metadata.get(key) ?? null));
+    }
     switch (req.method) {
       case "GET": {
         const value = values.get(key);
@@ -89,21 +101,48 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions): Promise<
         return { status: 200, body: value, headers: { "content-type": "application/octet-stream" } };
       }
       case "PUT": {
-        if ((req.headers["content-type"] ?? "").startsWith("multipart/")) {
-          return reply(envelope(400, [{ code: 10012, message: "fake: the agent sends a raw value, not multipart" }]));
+        let meta: unknown = undefined;
+        const type = req.headers["content-type"] ?? "";
+        if (type.startsWith("multipart/form-data")) {
+          // The real API's form: `value` and, optionally, `metadata` (a JSON object).
+          const form = await new Request("http://fake/", { method: "PUT", headers: { "content-type": type }, body }).formData();
+          const value = form.get("value");
+          if (value === null) return reply(envelope(400, [{ code: 10012, message: "fake: multipart without a value field" }]));
+          body = typeof value === "string" ? value : await value.text();
+          const raw = form.get("metadata");
+          if (raw !== null) {
+            try {
+              meta = JSON.parse(String(raw));
+            } catch {
+              return reply(envelope(400, [{ code: 10012, message: "fake: metadata is not JSON" }]));
+            }
+          }
+        } else if (type.startsWith("multipart/")) {
+          return reply(envelope(400, [{ code: 10012, message: `fake: unsupported content type ${type}` }]));
         }
         if (!/^cluster\/[a-z0-9-]+$/.test(key)) return reply(envelope(400, [{ code: 10012, message: `fake: unexpected key ${key}` }]));
+        const tombstone = parseTombstone(body);
+        if (tombstone) {
+          if (`cluster/${tombstone.cluster}` !== key) return reply(envelope(400, [{ code: 10012, message: `fake: tombstone for ${tombstone.cluster} under ${key}` }]));
+          values.set(key, body);
+          metadata.delete(key);
+          tombstones.push({ key, tombstone, at: Date.now() });
+          return reply(envelope(200, []));
+        }
         const parsed = parseSnapshot(body);
         if (!parsed.ok) return reply(envelope(400, [{ code: 10012, message: `fake: ${parsed.error}` }]));
         if (`cluster/${parsed.snapshot.cluster}` !== key) {
           return reply(envelope(400, [{ code: 10012, message: `fake: snapshot for ${parsed.snapshot.cluster} under ${key}` }]));
         }
         values.set(key, body);
-        writes.push({ key, snapshot: parsed.snapshot, at: Date.now() });
+        if (meta === undefined) metadata.delete(key);
+        else metadata.set(key, meta);
+        writes.push({ key, snapshot: parsed.snapshot, at: Date.now(), ...(meta !== undefined ? { metadata: meta } : {}) });
         return reply(envelope(200, []));
       }
       case "DELETE":
         values.delete(key);
+        metadata.delete(key);
         return reply(envelope(200, []));
       default:
         return reply(envelope(405, [{ code: 10000, message: "method not allowed" }]));
@@ -130,6 +169,8 @@ export async function startFakeCloudflare(opts: FakeCloudflareOptions): Promise<
     baseUrl: `http://${host}:${port}/client/v4`,
     values,
     writes,
+    tombstones,
+    metadata,
     requests,
     fail(f) {
       fault = { ...f, left: f.times ?? Infinity };

@@ -5,6 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvApiSink } from "../../sync-agent/sinks/kv-api/index.ts";
+import { parseTombstone } from "../../worker/config/stored.ts";
 import { SinkError } from "../../sync-agent/sinks/types.ts";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import { startFakeCloudflare, type FakeCloudflare } from "./fake-kv-api.ts";
@@ -79,8 +80,16 @@ describe("kv-api sink", () => {
     expect(err.message).toMatch(/ECONNREFUSED/);
   });
 
-  it("removes the key", async () => {
+  it("removes the cluster with a deletion tombstone carrying the worker's install epoch, which reads back as deleted", async () => {
+    // As the worker's push endpoint stored it: with an install epoch in the metadata.
+    cf.values.set("cluster/home", JSON.stringify(snapshot(9)));
+    cf.metadata.set("cluster/home", { installEpoch: 1234 });
     await sink().remove();
-    expect(cf.values.has("cluster/home")).toBe(false);
+    const t = parseTombstone(cf.values.get("cluster/home")!);
+    expect(t).toMatchObject({ cluster: "home", generation: 10, installEpoch: 1234 });
+    expect(await sink().read()).toEqual({ snapshot: null, generation: 10, deleted: true });
+    // Again: nothing more is written.
+    await sink().remove();
+    expect(cf.tombstones).toHaveLength(1);
   });
 });

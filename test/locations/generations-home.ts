@@ -9,7 +9,7 @@ import { capnpText, type WorkerdConfigInput } from "../../bench/workerd/config.t
 import { GENERATIONS_OBJECT } from "../../worker/generations/api.ts";
 
 const CLASS = "EdgelbGenerations";
-const METHODS = ["versions", "value", "publish"];
+const METHODS = ["versions", "value", "publish", "heartbeat"];
 
 export const ROUTER_JS = `// Calls the generations object's methods for the locations' forwarders.
 const METHODS = ${JSON.stringify(METHODS)};
@@ -41,6 +41,7 @@ export class ${CLASS} extends DurableObject {
   versions() { return call("versions", []); }
   value(cluster) { return call("value", [cluster]); }
   publish(cluster, version, text) { return call("publish", [cluster, version, text]); }
+  heartbeat(cluster, version, at) { return call("heartbeat", [cluster, version, at]); }
 }
 export default { fetch() { return new Response("forwarder", { status: 404 }); } };
 `;

@@ -4,7 +4,8 @@
 // this file's own, one per cluster).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { SimGroup } from "./global-setup.ts";
-import { nodesOf, service, setBehavior, simGroup, snapshot, testEdge, uniqueCluster, type Echo, type TestEdge } from "./helpers.ts";
+import { env } from "cloudflare:workers";
+import { nodesOf, service, setBehavior, simGroup, snapshot, testEdge, TOKEN, uniqueCluster, type Echo, type TestEdge } from "./helpers.ts";
 import type { EdgeStatus } from "../../worker/edge.ts";
 
 type Group = SimGroup & { release(): Promise<void> };
@@ -180,14 +181,154 @@ describe("stale clusters", () => {
     const status = p.edge.status() as EdgeStatus;
     const h = status.steering!.hostnames.find((x) => x.pattern === host)!;
     expect(h.order).toEqual([p.usName]);
-    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: its snapshot last changed 61 s ago" }]);
+    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: no heartbeat from its agent for 61 s" }]);
     // When every cluster is stale, the stale ones still serve (the last good state).
     clock += 61_000;
     expect(await servedBy(p)).toBe("eu");
   });
 });
 
+describe("stale clusters: the agent's heartbeat, on the worker's clock", () => {
+  /** The stored generation, as the agent knows it (it pushed it). */
+  const storedGeneration = async (edge: TestEdge, cluster: string) => {
+    const res = await edge.request("localhost", `/__edgelb/v1/clusters/${cluster}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    return res.status === 200 ? ((await res.json()) as { generation: number }).generation : 1;
+  };
+  const heartbeat = async (edge: TestEdge, cluster: string, generation?: number) =>
+    edge.request("localhost", `/__edgelb/v1/clusters/${cluster}/heartbeat`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ generation: generation ?? (await storedGeneration(edge, cluster)) }),
+    });
+
+  it("a fresh isolate skips a cluster whose last heartbeat is older than the limit, and its status page says why", async () => {
+    let clock = Date.now();
+    const vars = { EDGELB_STALE_AFTER: "900" };
+    const p = await pair({ policy: "failover", clusters: ["eu", "us"] }, {}, vars, { now: () => clock });
+    expect(await servedBy(p)).toBe("eu");
+    // Only us's agent is alive: it heartbeats every minute. eu's agent died right after its push.
+    const generation = await storedGeneration(p.edge, p.usName);
+    for (let i = 0; i < 15; i++) {
+      clock += 60_000;
+      expect((await heartbeat(p.edge, p.usName, generation)).status).toBe(200);
+    }
+    clock += 1_000;
+    // A new isolate (nothing in memory, no location copy: KV only) installs both snapshots now; it must
+    // not count eu's age from now. us's heartbeat reached KV (rewritten every 10 min at most).
+    const fresh = testEdge({ EDGELB_CLUSTERS: `${p.euName},${p.usName}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [p.euName, p.usName] } }), ...vars }, { now: () => clock });
+    const viaFresh = async () => {
+      const res = await fresh.request(host);
+      expect(res.status).toBe(200);
+      return p.clusterOf(((await res.json()) as Echo).node);
+    };
+    for (let i = 0; i < 3; i++) expect(await viaFresh()).toBe("us");
+    const status = fresh.status() as EdgeStatus;
+    const h = status.steering!.hostnames.find((x) => x.pattern === host)!;
+    expect(h.skipped).toEqual([{ cluster: p.euName, reason: "stale: no heartbeat from its agent for 901 s" }]);
+    expect(status.clusters.find((c) => c.name === p.euName)!.heartbeatAt).toBe(new Date(clock - 901_000).toISOString());
+  });
+
+  it("a live agent's heartbeats keep its unchanged cluster fresh, in the isolate that took them and in a fresh one", async () => {
+    let clock = Date.now();
+    const vars = { EDGELB_STALE_AFTER: "900" };
+    // us is listed first but its agent is silent: eu serves only while its heartbeats keep it fresh.
+    const p = await pair({ policy: "failover", clusters: ["us", "eu"] }, {}, vars, { now: () => clock });
+    const generation = await storedGeneration(p.edge, p.euName);
+    for (let minute = 0; minute < 20; minute++) {
+      clock += 60_000;
+      const res = await heartbeat(p.edge, p.euName, generation);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ accepted: true, recorded: true });
+    }
+    // 20 min after both pushes: us is stale, eu fresh by its heartbeats, also for an isolate that never saw them.
+    expect(await servedBy(p)).toBe("eu");
+    const fresh = testEdge({ EDGELB_CLUSTERS: `${p.euName},${p.usName}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [p.usName, p.euName] } }), ...vars }, { now: () => clock });
+    const res = await fresh.request(host);
+    expect(p.clusterOf(((await res.json()) as Echo).node)).toBe("eu");
+    const h = (fresh.status() as EdgeStatus).steering!.hostnames.find((x) => x.pattern === host)!;
+    expect(h.skipped).toEqual([{ cluster: p.usName, reason: "stale: no heartbeat from its agent for 1200 s" }]);
+  });
+
+  it("heartbeats cost no KV write each: at most one per cluster per a third of the limit (10 min at least), and a flood is not recorded", async () => {
+    let clock = Date.now();
+    let puts = 0;
+    const real = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
+    const kv = new Proxy(real, {
+      get(target, prop) {
+        if (prop === "put") return (...a: Parameters<KVNamespace["put"]>) => (puts++, target.put(...a));
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const cluster = uniqueCluster("hb");
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_STALE_AFTER: "2400", EDGELB_KV: kv }, { now: () => clock });
+    await edge.seed(snapshot(cluster, nodesOf(eu.nodes), [service({ hostnames: [host], nodePort: eu.nodePort })]));
+    expect(puts).toBe(1);
+    const generation = await storedGeneration(edge, cluster);
+    // One simulated hour of an agent heartbeating every 60 s: the limit is 2,400 s, so KV's heartbeat
+    // is rewritten every 800 s = 4 writes an hour, 108 a day per cluster (never more than 144: every 10 min).
+    for (let i = 0; i < 60; i++) {
+      clock += 60_000;
+      expect((await heartbeat(edge, cluster, generation)).status).toBe(200);
+    }
+    expect(puts - 1).toBe(4);
+    // A flood in one second: recorded once, no KV write.
+    const before = puts;
+    clock += 1_000;
+    const answers = [];
+    for (let i = 0; i < 50; i++) answers.push(((await (await heartbeat(edge, cluster, generation)).json()) as { recorded: boolean }).recorded);
+    expect(answers.filter(Boolean).length).toBeLessThanOrEqual(1);
+    expect(puts - before).toBe(0);
+  });
+
+  it("refuses a heartbeat for another generation (409), for nothing stored (404), a bad body (400) and no token (401)", async () => {
+    const cluster = uniqueCluster("hb");
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster });
+    expect((await heartbeat(edge, cluster)).status).toBe(404);
+    await edge.seed(snapshot(cluster, nodesOf(eu.nodes), [service({ hostnames: [host], nodePort: eu.nodePort })]));
+    const stored = await storedGeneration(edge, cluster);
+    const stale = await heartbeat(edge, cluster, stored - 1);
+    expect(stale.status).toBe(409);
+    expect(await stale.json()).toMatchObject({ storedGeneration: stored });
+    const bad = await edge.request("localhost", `/__edgelb/v1/clusters/${cluster}/heartbeat`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: '{"generation": "1"}',
+    });
+    expect(bad.status).toBe(400);
+    const anon = await edge.request("localhost", `/__edgelb/v1/clusters/${cluster}/heartbeat`, { method: "POST", body: '{"generation":1}' });
+    expect(anon.status).toBe(401);
+  });
+});
+
 describe("hostname ownership", () => {
+  it("never lets an HTTPRoute of a cluster the steering rule does not list serve the hostname", async () => {
+    const listed = uniqueCluster("listed");
+    const intruder = uniqueCluster("intruder");
+    const edge = testEdge({ EDGELB_CLUSTERS: `${listed},${intruder}`, EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [listed] } }) });
+    await edge.seed(snapshot(listed, nodesOf(eu.nodes), [service({ hostnames: ["other.example.com"], nodePort: eu.nodePort })]));
+    await edge.seed({
+      ...snapshot(intruder, nodesOf(us.nodes), []),
+      gateway: {
+        backends: [{ namespace: "default", name: "shop", port: 80, nodePort: us.nodePort }],
+        routes: [
+          {
+            namespace: "default",
+            name: "take-over",
+            creationTimestamp: "2026-12-01T10:00:00Z",
+            gateway: "default/gw",
+            listener: "http",
+            hostnames: [host],
+            rules: [{ backendRefs: [{ namespace: "default", name: "shop", port: 80 }] }],
+          },
+        ],
+      },
+    });
+    const res = await edge.request(host);
+    expect(res.status).toBe(503);
+    expect(edge.logs).toContainEqual(expect.objectContaining({ event: "routes.claim_refused", host, cluster: intruder, kind: "HTTPRoute" }));
+  });
+
   it("never lets a cluster the steering rule does not list serve the hostname", async () => {
     const p = await pair({ policy: "failover", clusters: ["eu"] });
     // eu has no healthy node: it fails open rather than hand the hostname to us.
@@ -204,6 +345,15 @@ describe("hostname ownership", () => {
     const res = await p.edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: "Bearer test-push-token" } });
     const status = (await res.json()) as EdgeStatus;
     expect(status.steering!.hostnames).toEqual([{ pattern: host, clusters: [p.euName, p.usName], owner: p.euName, refused: [p.usName] }]);
+  });
+
+  it("without a rule, a second claim is logged when its push is taken, once, before any request for the hostname", async () => {
+    const p = await pair(undefined);
+    const refused = () => p.edge.logs.filter((l) => l.event === "routes.claim_refused" && l.host === host);
+    expect(refused()).toEqual([expect.objectContaining({ host, cluster: p.usName, servedBy: p.euName })]);
+    // us pushes again (a new generation, same claim): not logged again.
+    await p.edge.seed({ ...snapshot(p.usName, nodesOf(us.nodes), [service({ hostnames: [host], nodePort: us.nodePort })]), location: ASHBURN });
+    expect(refused()).toHaveLength(1);
   });
 });
 
@@ -233,6 +383,15 @@ describe("affinity across clusters", () => {
       clusters.add(first);
     }
     expect(clusters).toEqual(new Set(["eu", "us"]));
+  });
+
+  it("client-ip: clients whose cluster has no healthy node for the Service stay on the other one, request after request", async () => {
+    const p = await pair({ policy: "random", clusters: ["eu", "us"] }, { affinity: "client-ip" });
+    await p.edge.seed({ ...snapshot(p.euName, nodesOf(eu.nodes, false), [service({ hostnames: [host], nodePort: eu.nodePort, policy: { affinity: "client-ip" } })]), location: FRANKFURT });
+    for (let ip = 1; ip <= 6; ip++) {
+      const headers = { "cf-connecting-ip": `198.51.100.${ip}` };
+      for (let i = 0; i < 3; i++) expect(await servedBy(p, { headers })).toBe("us");
+    }
   });
 });
 

@@ -1,27 +1,17 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { memoryLogger } from "../log/index.ts";
-import { SNAPSHOT_SCHEMA, snapshotKey, type SnapshotInput } from "../snapshot/schema.ts";
+import { snapshotKey } from "../snapshot/schema.ts";
 import { ConfigStore } from "./index.ts";
 import { lookupRoute } from "./routes.ts";
 import { tombstoneText } from "./stored.ts";
+import { snap, unique } from "./test-kit.ts";
 
 const kv = (env as unknown as { EDGELB_KV: KVNamespace }).EDGELB_KV;
-let seq = 0;
 
-function snap(cluster: string, generation: number, host: string): SnapshotInput {
-  return {
-    schema: SNAPSHOT_SCHEMA,
-    cluster,
-    generation,
-    publishedAt: "2026-01-01T00:00:00Z",
-    nodes: [{ name: "n1", address: "192.0.2.1", healthy: true }],
-    services: [{ namespace: "default", name: "web", hostnames: [host], nodePort: 30080 }],
-  };
-}
 
 function setup() {
-  const cluster = `cfg-${Date.now().toString(36)}-${seq++}`;
+  const cluster = unique("cfg");
   let now = 1_000_000;
   const log = memoryLogger();
   const store = new ConfigStore({ kv, clusters: [cluster], ttlMs: 10_000, log, now: () => now });
@@ -150,7 +140,7 @@ describe("config from KV", () => {
 
 describe("KV cannot be read on first use", () => {
   it("says how long until the retry instead of serving an empty config, retries with backoff, and recovers", async () => {
-    const cluster = `cfg-${Date.now().toString(36)}-${seq++}`;
+    const cluster = unique("cfg");
     await kv.put(snapshotKey(cluster), JSON.stringify(snap(cluster, 1, "late.example.com")));
     let now = 1_000_000;
     let failing = true;
@@ -180,8 +170,8 @@ describe("KV cannot be read on first use", () => {
 
 describe("a push for one cluster while another is read for the first time", () => {
   it("keeps the other cluster's first read instead of dropping it", async () => {
-    const slow = `cfg-${Date.now().toString(36)}-${seq++}`;
-    const pushed = `cfg-${Date.now().toString(36)}-${seq++}`;
+    const slow = unique("cfg");
+    const pushed = unique("cfg");
     await kv.put(snapshotKey(slow), JSON.stringify(snap(slow, 1, "slow.example.com")));
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
@@ -207,7 +197,7 @@ describe("a push for one cluster while another is read for the first time", () =
 
 describe("reinstall after a deletion, read by an isolate that saw the tombstone", () => {
   function staged() {
-    const cluster = `cfg-${Date.now().toString(36)}-${seq++}`;
+    const cluster = unique("cfg");
     let now = 1_000_000;
     let value: string | null = null;
     let metadata: unknown = null;

@@ -13,7 +13,7 @@ import { buildGatewayIndex, EMPTY_GATEWAY_INDEX, type GatewayIndex } from "../ga
 import type { Versions } from "../generations/api.ts";
 import { versionKey, type FastPath } from "./fast/index.ts";
 import { headTag, LocationCopy, type EntryHead, type StoredValue } from "./location/index.ts";
-import { epochOf, isOlder, parseTombstone, type Version } from "./stored.ts";
+import { epochOf, heartbeatOf, isOlder, parseTombstone, type Version } from "./stored.ts";
 
 /** What the store needs of a KV namespace (tests wrap one to make it fail). */
 export type ConfigKV = Pick<KVNamespace, "getWithMetadata">;
@@ -37,6 +37,14 @@ export interface ClusterState {
   text?: string;
   /** When this isolate installed the current snapshot (ms). */
   loadedAt?: number;
+  /**
+   * The agent's newest heartbeat any source told this isolate of (ms, the worker's clock, never
+   * in the future): KV metadata, the location copy, the fast path, or a push/heartbeat taken here.
+   * Undefined for values stored without one (then staleness counts from loadedAt).
+   */
+  heartbeatAt?: number;
+  /** The KV metadata's heartbeat was dated far in the future (logged once per change). */
+  heartbeatRefused?: boolean;
   /** When KV was last read for this cluster (ms): by this isolate, or by another of its location (the location copy's read time). */
   checkedAt?: number;
   source?: "kv" | "push" | "location" | "fast";
@@ -223,9 +231,21 @@ export class ConfigStore {
         if (installed && this.location && seen?.kind !== "missing" && !newerThan(seen, value)) await this.share(state, value, at);
       }
     }
+    if (fast?.kind === "snapshot" && fast.heartbeatAt !== undefined) this.noteHeartbeat(state, fast.heartbeatAt);
     // The location (or this isolate) read KV less than ttlMs ago: KV has nothing newer to say yet.
     if (state.checkedAt !== undefined && this.now() - state.checkedAt < this.opts.ttlMs) return changed;
     const read = await this.fromKV(state, epoch);
+    if (read.value?.kind === "tombstone" && fast?.kind === "snapshot" && this.opts.fast) {
+      // KV holds a deletion the object has not heard of (the agent's KV sink wrote it on `cleanup`, not
+      // the push endpoint): this location tells the object, so every other location drops the cluster at
+      // its next check instead of serving the object's snapshot until its own KV read catches up.
+      const t = read.value.tombstone;
+      if (isOlder({ epoch: fast.epoch ?? undefined, generation: fast.generation }, { epoch: t.installEpoch, generation: t.generation })) {
+        await this.opts.fast.publish(name, read.value);
+        state.fastSeen = versionKey({ kind: "tombstone", generation: t.generation, epoch: t.installEpoch });
+        this.opts.log("info", "config.fast_tombstoned", { cluster: name, generation: t.generation, replaced: fast.generation });
+      }
+    }
     // Shared unless the copy (a push) or this isolate (a push it took) holds a newer snapshot than this KV read.
     if (read.value && this.location && !newerThan(seen, read.value) && !newerThan(servedHead(state), read.value)) await this.share(state, read.value, read.at);
     return read.changed || changed;
@@ -255,6 +275,8 @@ export class ConfigStore {
       state.tag = headTag(r.head);
       changed = this.consider(state, r.value, r.head.readAt);
     }
+    // Also from a head alone: a heartbeat changes no tag, so the body is not read again for it.
+    if (r.head.heartbeatAt !== undefined) this.noteHeartbeat(state, r.head.heartbeatAt);
     state.checkedAt = Math.max(state.checkedAt ?? 0, r.head.readAt);
     return { changed, seen: r.head };
   }
@@ -292,11 +314,16 @@ export class ConfigStore {
     if (value.kind === "tombstone") return this.deletedIn(state, value.tombstone, value.text);
     const accepted = this.accept(state, value.snapshot, value.text, source, value.epoch);
     if (accepted) state.lastRead = value;
+    if (accepted && value.heartbeatAt !== undefined) this.noteHeartbeat(state, value.heartbeatAt);
     return accepted;
   }
 
   /** Writes the location copy; a failed write is logged and costs only extra KV reads. */
   private async share(state: ClusterState, value: StoredValue, readAt: number): Promise<void> {
+    // The copy carries the newest heartbeat this isolate knows for the snapshot it serves.
+    if (value.kind === "snapshot" && value.text === state.text && state.heartbeatAt !== undefined && state.heartbeatAt > (value.heartbeatAt ?? -1)) {
+      value = { ...value, heartbeatAt: state.heartbeatAt };
+    }
     try {
       const head = await this.location!.write(state.name, value, readAt);
       state.tag = headTag(head);
@@ -361,7 +388,13 @@ export class ConfigStore {
       return { changed: true, value, at };
     }
     const storedEpoch = epochOf(metadata);
+    const beat = heartbeatOf(metadata, at);
+    if ((beat === 0) !== (state.heartbeatRefused === true)) {
+      state.heartbeatRefused = beat === 0;
+      if (beat === 0) this.opts.log("warn", "config.heartbeat_refused", { cluster: name, reason: "heartbeat dated more than 60 s ahead of the worker's clock (the agent's clock is wrong): the cluster counts as stale" });
+    }
     if (text === state.text) {
+      if (beat !== undefined) this.noteHeartbeat(state, beat);
       const last = state.lastRead;
       return { changed: false, at, ...(last && last.kind !== "missing" && last.text === text ? { value: last } : {}) };
     }
@@ -387,7 +420,8 @@ export class ConfigStore {
     }
     const changed = this.accept(state, parsed.snapshot, text, "kv", storedEpoch);
     if (parsed.snapshot.cluster !== name) return { changed, at };
-    const value: StoredValue = { kind: "snapshot", text, snapshot: parsed.snapshot, epoch: storedEpoch };
+    if (changed && beat !== undefined) this.noteHeartbeat(state, beat);
+    const value: StoredValue = { kind: "snapshot", text, snapshot: parsed.snapshot, epoch: storedEpoch, ...(beat !== undefined ? { heartbeatAt: beat } : {}) };
     state.lastRead = value;
     return { changed, value, at };
   }
@@ -459,7 +493,15 @@ export class ConfigStore {
     return (state.source === "push" || state.source === "fast") && state.loadedAt !== undefined && at - state.loadedAt < KV_PROPAGATION_MS;
   }
 
+  /** A heartbeat from any source: the newest wins, never later than this isolate's clock. */
+  private noteHeartbeat(state: ClusterState, at: number): void {
+    if (!state.snapshot) return;
+    const bounded = Math.min(at, this.now());
+    if (state.heartbeatAt === undefined || bounded > state.heartbeatAt) state.heartbeatAt = bounded;
+  }
+
   private clear(state: ClusterState): void {
+    delete state.heartbeatAt;
     delete state.snapshot;
     delete state.text;
     delete state.epoch;
@@ -469,8 +511,11 @@ export class ConfigStore {
     delete state.lastRead;
   }
 
-  /** A snapshot accepted by the push endpoint (already validated and written to KV with this install epoch). */
-  install(snapshot: Snapshot, text: string, epoch: number | undefined): boolean {
+  /**
+   * A snapshot accepted by the push endpoint (already validated and written to KV with this install
+   * epoch); `heartbeatAt`: the push's time on this worker's clock (a push is a heartbeat).
+   */
+  install(snapshot: Snapshot, text: string, epoch: number | undefined, heartbeatAt?: number): boolean {
     const state = this.states.get(snapshot.cluster);
     if (!state) return false;
     this.epoch++;
@@ -478,8 +523,23 @@ export class ConfigStore {
     delete state.deleted;
     delete state.missingAt;
     if (this.accept(state, snapshot, text, "push", epoch, true)) this.rebuild();
-    state.lastRead = { kind: "snapshot", text, snapshot, epoch };
+    if (heartbeatAt !== undefined) this.noteHeartbeat(state, heartbeatAt);
+    state.lastRead = { kind: "snapshot", text, snapshot, epoch, ...(state.heartbeatAt !== undefined ? { heartbeatAt: state.heartbeatAt } : {}) };
     return true;
+  }
+
+  /**
+   * After a heartbeat taken here (install() first): the location's other isolates see it in the
+   * copy's head, other locations through the fast path. Neither rewrites the snapshot itself.
+   */
+  async publishHeartbeat(cluster: string): Promise<void> {
+    const state = this.states.get(cluster);
+    const value = state?.lastRead;
+    if (!state || value?.kind !== "snapshot" || state.heartbeatAt === undefined) return;
+    await Promise.all([
+      this.location ? this.share(state, value, this.now()) : undefined,
+      this.opts.fast?.heartbeat(cluster, { generation: value.snapshot.generation, epoch: value.epoch ?? null }, state.heartbeatAt),
+    ]);
   }
 
   /** The cluster was deleted through the control endpoint, leaving this tombstone (and its text) in KV. */

@@ -29,7 +29,30 @@ export type Tombstone = v.InferOutput<typeof Tombstone>;
 
 /** KV metadata stored with a snapshot written by the worker. */
 export interface StoredMetadata {
-  installEpoch: number;
+  installEpoch?: number;
+  /**
+   * The agent's last heartbeat (ms). Written by the push endpoint with the
+   * worker's clock; by a KV-sink agent with its own clock (readers bound it:
+   * see heartbeatOf).
+   */
+  heartbeatAt?: number;
+}
+
+/** A heartbeat dated later than this past the reader's clock is refused: that agent's clock is wrong. */
+export const MAX_HEARTBEAT_SKEW_MS = 60_000;
+
+/**
+ * The heartbeat time in a key's KV metadata, bounded by the reader's clock:
+ * never in the future (a little ahead is clock skew and reads as now; far
+ * ahead would keep a dead agent fresh forever, so it reads as 0: stale).
+ * Undefined when the metadata holds none (values written before heartbeats).
+ */
+export function heartbeatOf(metadata: unknown, now: number): number | undefined {
+  if (typeof metadata !== "object" || metadata === null) return undefined;
+  const h = (metadata as { heartbeatAt?: unknown }).heartbeatAt;
+  if (typeof h !== "number" || !Number.isSafeInteger(h) || h < 0) return undefined;
+  if (h > now + MAX_HEARTBEAT_SKEW_MS) return 0;
+  return Math.min(h, now);
 }
 
 /** Where a stored value stands: a missing epoch means "not known, compare generations". */

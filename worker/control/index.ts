@@ -5,9 +5,9 @@ import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import type { ConfigStore } from "../config/index.ts";
-import { epochOf, nextInstallEpoch, parseTombstone, tombstoneText, type StoredMetadata } from "../config/stored.ts";
+import { epochOf, heartbeatOf, nextInstallEpoch, parseTombstone, tombstoneText, type StoredMetadata } from "../config/stored.ts";
 import type { Logger } from "../log/index.ts";
-import { ClusterName, parseSnapshot, snapshotKey } from "../snapshot/schema.ts";
+import { ClusterName, parseSnapshot, snapshotKey, type Snapshot } from "../snapshot/schema.ts";
 import { allowed, bearer, forbiddenMessage, type Action, type AuthVariables, type TokenTable } from "./auth/index.ts";
 
 export interface ControlDeps {
@@ -19,7 +19,24 @@ export interface ControlDeps {
   /** The isolate's status; the request gives the sample client place for steering orders. */
   status: (request?: Request) => unknown;
   now?: () => number;
+  /**
+   * At most one KV write per cluster per this many ms for heartbeats alone (the KV metadata's
+   * heartbeatAt); default HEARTBEAT_KV_EVERY_MS. Readers of a fresher location copy or the fast path
+   * see every heartbeat; this bounds only what a cold isolate reading KV sees.
+   */
+  heartbeatKvEveryMs?: number;
+  /** After a push changed what this isolate serves (e.g. to log a refused hostname claim at once). */
+  onInstalled?: () => Promise<void>;
 }
+
+/** Default for ControlDeps.heartbeatKvEveryMs: 24 KV writes per cluster per day. */
+export const HEARTBEAT_KV_EVERY_MS = 3_600_000;
+/** Heartbeats of one cluster closer together than this in one isolate are not recorded (a flapping or hostile agent). */
+export const HEARTBEAT_MIN_INTERVAL_MS = 2_000;
+/** A heartbeat body is `{"generation": N}`: anything bigger is not one. */
+const MAX_HEARTBEAT_BYTES = 1024;
+
+const HeartbeatBody = v.strictObject({ generation: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(Number.MAX_SAFE_INTEGER)) });
 
 /** The generation of a stored value, even when the value is otherwise invalid. */
 function storedGenerationOf(text: string): number {
@@ -37,6 +54,36 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
   const app = new Hono<Env>();
   const { log } = deps;
   const now = deps.now ?? Date.now;
+  const kvBeatEvery = deps.heartbeatKvEveryMs ?? HEARTBEAT_KV_EVERY_MS;
+  /** When this isolate last recorded each cluster's heartbeat (its rate limit). */
+  const lastBeat = new Map<string, number>();
+
+  /**
+   * Records the agent's heartbeat for the stored snapshot, dated by this worker's clock: in this
+   * isolate, the location copy, the fast path, and (at most every kvBeatEvery) the KV metadata.
+   * Returns false when rate-limited here.
+   */
+  const recordHeartbeat = async (name: string, snapshot: Snapshot, stored: string, metadata: unknown, installEpoch: number | undefined): Promise<{ recorded: boolean; kvWritten: boolean }> => {
+    const at = now();
+    const last = lastBeat.get(name);
+    if (last !== undefined && at - last < HEARTBEAT_MIN_INTERVAL_MS && at >= last) {
+      deps.config.install(snapshot, stored, installEpoch, heartbeatOf(metadata, at));
+      return { recorded: false, kvWritten: false };
+    }
+    lastBeat.set(name, at);
+    if (lastBeat.size > 10_000) lastBeat.delete(lastBeat.keys().next().value!);
+    const inKv = heartbeatOf(metadata, at);
+    let kvWritten = false;
+    if (inKv === undefined || at - inKv >= kvBeatEvery) {
+      // The same value again with a newer heartbeatAt: one KV write, rate-limited per cluster.
+      const meta: StoredMetadata = { ...(installEpoch !== undefined ? { installEpoch } : {}), heartbeatAt: at };
+      await deps.kv.put(snapshotKey(name), stored, { metadata: meta });
+      kvWritten = true;
+    }
+    deps.config.install(snapshot, stored, installEpoch, at);
+    await deps.config.publishHeartbeat(name);
+    return { recorded: true, kvWritten };
+  };
 
   app.get("/healthz", (c) => c.text("ok\n"));
 
@@ -111,8 +158,8 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
         if (snapshot.generation === storedGeneration) {
           const previous = parseSnapshot(stored);
           if (previous.ok && JSON.stringify(previous.snapshot) === JSON.stringify(snapshot)) {
-            // Same content: no KV write (KV allows 1 write/s per key and bills writes).
-            deps.config.install(previous.snapshot, stored, installEpoch);
+            // Same content: no KV write (KV allows 1 write/s per key and bills writes), but a heartbeat.
+            await recordHeartbeat(name, previous.snapshot, stored, metadata, installEpoch);
             await deps.config.publish(name);
             return c.json({ accepted: true, generation: snapshot.generation, unchanged: true, ...routing(deps, name, c.get("caller").role === "cluster") });
           }
@@ -124,11 +171,15 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
 
       // A value stored before install epochs existed gets one now.
       installEpoch ??= nextInstallEpoch(undefined, now());
-      const meta: StoredMetadata = { installEpoch };
+      const at = now();
+      // A push is a heartbeat too: dated by this worker's clock, never the agent's publishedAt.
+      const meta: StoredMetadata = { installEpoch, heartbeatAt: at };
       await deps.kv.put(key, text, { metadata: meta });
-      deps.config.install(snapshot, text, installEpoch);
+      lastBeat.set(name, at);
+      deps.config.install(snapshot, text, installEpoch, at);
       // The location's other isolates take it from the location copy, not after the next KV read.
       await deps.config.publish(name);
+      await deps.onInstalled?.();
       const r = routing(deps, name, c.get("caller").role === "cluster");
       log("info", "push.accepted", {
         cluster: name,
@@ -139,6 +190,44 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
         ...r,
       });
       return c.json({ accepted: true, generation: snapshot.generation, unchanged: false, ...r });
+    },
+  );
+
+  // The agent's heartbeat: "generation N is still what I publish". Cheap: no snapshot upload, and no
+  // KV write unless the stored heartbeat is older than kvBeatEvery (docs/worker.md, Freshness and cost).
+  app.post(
+    "/v1/clusters/:name/heartbeat",
+    async (c, next) => refuseUnlessAllowed(c, "write-cluster", c.req.param("name")) ?? (await next()),
+    bodyLimit({
+      maxSize: MAX_HEARTBEAT_BYTES,
+      onError: (c) => c.json({ error: `heartbeat too large: the body is {"generation": N}, at most ${MAX_HEARTBEAT_BYTES} bytes` }, 413),
+    }),
+    async (c) => {
+      const name = c.req.param("name");
+      const refuse = (status: 400 | 404 | 409, error: string, extra: Record<string, unknown> = {}) => {
+        log("warn", "heartbeat.refused", { cluster: name, status, error, ...extra });
+        return c.json({ error, ...extra }, status);
+      };
+      if (!validName(name)) return refuse(400, badName(name));
+      let body: unknown;
+      try {
+        body = JSON.parse(await c.req.text());
+      } catch {
+        return refuse(400, 'heartbeat body is not JSON: send {"generation": N}');
+      }
+      const parsed = v.safeParse(HeartbeatBody, body);
+      if (!parsed.success) return refuse(400, 'heartbeat body must be {"generation": N} with N a positive integer');
+      const { generation } = parsed.output;
+      const { value: stored, metadata } = await deps.kv.getWithMetadata(snapshotKey(name), "text");
+      if (stored === null || parseTombstone(stored)) return refuse(404, `no snapshot stored for cluster "${name}": push one`);
+      const current = parseSnapshot(stored);
+      if (!current.ok) return refuse(409, `the stored snapshot of cluster "${name}" is not valid: push a new generation`, { storedGeneration: storedGenerationOf(stored) });
+      if (current.snapshot.generation !== generation) {
+        return refuse(409, `generation ${generation} is not the stored ${current.snapshot.generation}: push your snapshot`, { storedGeneration: current.snapshot.generation });
+      }
+      const beat = await recordHeartbeat(name, current.snapshot, stored, metadata, epochOf(metadata));
+      if (beat.kvWritten) log("info", "heartbeat.stored", { cluster: name, generation, reason: "KV's heartbeat was older than the KV refresh interval", kvEverySeconds: kvBeatEvery / 1000 });
+      return c.json({ accepted: true, generation, recorded: beat.recorded, ...routing(deps, name, c.get("caller").role === "cluster") });
     },
   );
 

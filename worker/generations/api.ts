@@ -17,6 +17,11 @@ export const ValueVersion = v.object({
    * deleted the key), so the object's copy must not bring it back.
    */
   at: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
+  /**
+   * The agent's last heartbeat for this snapshot (ms, the clock of the isolate
+   * that took it: the worker's, never the agent's). Not part of the order either.
+   */
+  heartbeatAt: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
 });
 export type ValueVersion = v.InferOutput<typeof ValueVersion>;
 
@@ -28,5 +33,7 @@ export interface GenerationsApi {
   versions(): Promise<Versions>;
   value(cluster: string): Promise<{ version: ValueVersion; text: string } | null>;
   publish(cluster: string, version: ValueVersion, text: string): Promise<{ stored: boolean; current: ValueVersion }>;
+  /** Records a heartbeat for the stored snapshot of this version (nothing when another version is stored). */
+  heartbeat(cluster: string, version: { generation: number; epoch: number | null }, at: number): Promise<{ recorded: boolean }>;
 }
 

@@ -22,13 +22,24 @@ interface Stored extends ValueVersion {
   bytes: number;
 }
 
+const versionOf = (s: Stored): ValueVersion => ({
+  kind: s.kind,
+  generation: s.generation,
+  epoch: s.epoch,
+  ...(s.at !== undefined ? { at: s.at } : {}),
+  ...(s.heartbeatAt !== undefined ? { heartbeatAt: s.heartbeatAt } : {}),
+});
+
+/** A heartbeat closer than this to the stored one is not written (a flapping caller cannot turn requests into storage writes). */
+export const HEARTBEAT_MIN_STEP_MS = 5_000;
+
 const asVersion = (x: ValueVersion) => ({ epoch: x.epoch ?? undefined, generation: x.generation });
 
 export class EdgelbGenerations extends DurableObject implements GenerationsApi {
   async versions(): Promise<Versions> {
     const out: Versions = {};
     for (const [key, s] of await this.ctx.storage.list<Stored>({ prefix: "v/" })) {
-      out[key.slice(2)] = { kind: s.kind, generation: s.generation, epoch: s.epoch, ...(s.at !== undefined ? { at: s.at } : {}) };
+      out[key.slice(2)] = versionOf(s);
     }
     return out;
   }
@@ -39,7 +50,7 @@ export class EdgelbGenerations extends DurableObject implements GenerationsApi {
     const keys = Array.from({ length: s.chunks }, (_, i) => `t/${cluster}/${i}`);
     const parts = keys.length ? await this.ctx.storage.get<string>(keys) : new Map<string, string>();
     const text = keys.map((k) => parts.get(k) ?? "").join("");
-    return { version: { kind: s.kind, generation: s.generation, epoch: s.epoch, ...(s.at !== undefined ? { at: s.at } : {}) }, text };
+    return { version: versionOf(s), text };
   }
 
   /** Stores the value unless the stored one is newer (a push that lost a race must not win here). */
@@ -57,5 +68,14 @@ export class EdgelbGenerations extends DurableObject implements GenerationsApi {
       if (stale.length) await tx.delete(stale);
     });
     return { stored: true, current: checked };
+  }
+
+  async heartbeat(cluster: string, version: { generation: number; epoch: number | null }, at: number): Promise<{ recorded: boolean }> {
+    if (!Number.isSafeInteger(at) || at < 0) return { recorded: false };
+    const s = await this.ctx.storage.get<Stored>(`v/${cluster}`);
+    if (!s || s.kind !== "snapshot" || s.generation !== version.generation || (s.epoch ?? null) !== (version.epoch ?? null)) return { recorded: false };
+    if (s.heartbeatAt !== undefined && at < s.heartbeatAt + HEARTBEAT_MIN_STEP_MS) return { recorded: false };
+    await this.ctx.storage.put(`v/${cluster}`, { ...s, heartbeatAt: at } satisfies Stored);
+    return { recorded: true };
   }
 }

@@ -96,7 +96,7 @@ describe("steering skips", () => {
     expect(ok.failedOpen).toBe(false);
     expect(ok.skipped).toEqual([
       { cluster: "east", reason: "no healthy node for the Service" },
-      { cluster: "west", reason: "stale: its snapshot last changed 900 s ago" },
+      { cluster: "west", reason: "stale: no heartbeat from its agent for 900 s" },
     ]);
     const none = steer(r, [{ cluster: "east", healthyCount: 1 }], () => undefined, {});
     expect(none.skipped).toContainEqual({ cluster: "west", reason: "does not serve this hostname (no snapshot, or no Service claims it)" });

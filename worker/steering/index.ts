@@ -20,7 +20,7 @@ export interface Claim {
 /** What steering needs to know of a served cluster. */
 export interface ClusterFacts {
   location?: LatLon;
-  /** Set when the cluster's snapshot is past the staleness limit: seconds since it last changed. */
+  /** Set when the cluster is past the staleness limit: seconds since its agent's last heartbeat. */
   staleSeconds?: number;
 }
 
@@ -69,7 +69,7 @@ export function steer<C extends Claim>(
     }
     const stale = facts(name)?.staleSeconds;
     if (stale !== undefined) {
-      skipped.push({ cluster: name, reason: `stale: its snapshot last changed ${stale} s ago` });
+      skipped.push({ cluster: name, reason: `stale: no heartbeat from its agent for ${stale} s` });
       if (claim.healthyCount > 0) (fallback ??= []).push(claim);
       else (unhealthy ??= []).push(claim);
       continue;

@@ -16,12 +16,14 @@ export const TEST_CF_HEADER = "x-edgelb-test-cf";
 export interface ClusterView {
   /** When this isolate installed the snapshot's current generation (its own clock: no agent skew). */
   loadedAt?: number;
+  /** The agent's last heartbeat as recorded by a worker (its clock; never in the future). */
+  heartbeatAt?: number | undefined;
   location?: LatLon;
 }
 
 export interface SteeringDeps {
   steering: Steering;
-  /** A cluster whose snapshot has not changed for this long is skipped; undefined: never. */
+  /** A cluster whose agent has not been heard of (heartbeat, else install) for this long is skipped; undefined: never. */
   staleAfterMs: number | undefined;
   /** True only in the local lab: test cf values come from TEST_CF_HEADER. */
   localMode: boolean;
@@ -61,8 +63,12 @@ export function clusterFacts(deps: Pick<SteeringDeps, "cluster" | "staleAfterMs"
   if (!view) return undefined;
   const facts: ClusterFacts = {};
   if (view.location) facts.location = view.location;
-  if (deps.staleAfterMs !== undefined && view.loadedAt !== undefined) {
-    const age = deps.now() - view.loadedAt;
+  // From the agent's last heartbeat, which every isolate learns with the snapshot (KV metadata, the
+  // location copy, the fast path): a fresh isolate sees a dead agent as stale too. Values stored
+  // without one (older agents and workers) fall back to this isolate's install time.
+  const since = view.heartbeatAt ?? view.loadedAt;
+  if (deps.staleAfterMs !== undefined && since !== undefined) {
+    const age = deps.now() - since;
     if (age > deps.staleAfterMs) facts.staleSeconds = Math.round(age / 1000);
   }
   return facts;

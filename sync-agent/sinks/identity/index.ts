@@ -11,7 +11,7 @@
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Snapshot } from "../../../worker/snapshot/schema.ts";
-import { SinkError, type ReadResult, type Sink, type WriteResult } from "../types.ts";
+import { SinkError, type HeartbeatResult, type ReadResult, type Sink, type WriteResult } from "../types.ts";
 
 export type Ownership =
   /** The stored snapshot is ours. */
@@ -138,5 +138,13 @@ export class IdentitySink implements Sink {
 
   remove(signal?: AbortSignal): Promise<void> {
     return this.inner.remove(signal);
+  }
+
+  async heartbeat(snapshot: Snapshot, signal?: AbortSignal): Promise<HeartbeatResult> {
+    if (!this.inner.heartbeat) return { kvWrite: false };
+    if (this.refused !== undefined) throw new SinkError(`cluster name "${this.opts.cluster}" belongs to cluster ${this.refused}: heartbeat refused`, "fatal");
+    const id = await this.ourId();
+    // The same value the last write stored (a kv-api heartbeat rewrites it whole).
+    return this.inner.heartbeat(id === undefined ? snapshot : { ...snapshot, clusterId: id }, signal);
   }
 }

@@ -3,9 +3,11 @@
 // with an API token (Workers KV Storage: Edit). Every PUT is a billed KV write,
 // so the controller only calls it when the content changed.
 import { snapshotKey, type Snapshot } from "../../../worker/snapshot/schema.ts";
+// The deletion tombstone is part of the KV contract with the worker (worker/config/stored.ts, pure).
+import { epochOf, parseTombstone, tombstoneText, type StoredMetadata } from "../../../worker/config/stored.ts";
 import { SecretFile } from "../token/index.ts";
-import { decodeStored, removeValue, send, type HttpEndpoint } from "../http.ts";
-import { SinkError, type ReadResult, type Sink, type WriteResult } from "../types.ts";
+import { decodeStored, send, type HttpEndpoint } from "../http.ts";
+import { SinkError, type HeartbeatResult, type ReadResult, type Sink, type WriteResult } from "../types.ts";
 
 export const CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4";
 
@@ -17,15 +19,22 @@ export interface KvApiSinkOptions {
   apiToken: string | SecretFile;
   /** Overridable for tests (the fake Cloudflare API in test/cloudflare). */
   baseUrl?: string;
+  /** The clock that dates heartbeats (the worker bounds it by its own: never in the future). */
+  now?: () => number;
   timeoutMs?: number;
 }
 
 export class KvApiSink implements Sink {
   readonly description: string;
+  private readonly cluster: string;
   private readonly endpoint: HttpEndpoint;
+  /** GET …/metadata/<key>: the install epoch a tombstone must carry. */
+  private readonly metadataEndpoint: HttpEndpoint;
+  private readonly now: () => number;
 
   constructor(opts: KvApiSinkOptions) {
     const base = (opts.baseUrl ?? CLOUDFLARE_API_BASE).replace(/\/+$/, "");
+    this.cluster = opts.cluster;
     this.description = `kv-api namespace ${opts.namespaceId} key ${snapshotKey(opts.cluster)}`;
     this.endpoint = {
       url:
@@ -51,6 +60,8 @@ export class KvApiSink implements Sink {
             ? " (check --account-id and --namespace-id)"
             : "",
     };
+    this.metadataEndpoint = { ...this.endpoint, url: this.endpoint.url.replace(/\/values\/([^/]+)$/, "/metadata/$1") };
+    this.now = opts.now ?? Date.now;
   }
 
   async read(signal?: AbortSignal): Promise<ReadResult> {
@@ -61,13 +72,22 @@ export class KvApiSink implements Sink {
       if (/10009|key not found/i.test(text) || text === "") return { snapshot: null, generation: 0 };
       throw new SinkError(`Cloudflare API GET answered 404: ${text.slice(0, 300)} (check --account-id and --namespace-id)`, "fatal", { status: 404 });
     }
-    return decodeStored(await res.text());
+    const text = await res.text();
+    const tombstone = parseTombstone(text);
+    if (tombstone) return { snapshot: null, generation: tombstone.generation, deleted: true };
+    return decodeStored(text);
   }
 
+  /**
+   * The value with its KV metadata (multipart): `heartbeatAt` is this agent's clock, the only one it
+   * has (no worker is in the path). Every call is one billed KV write.
+   */
   async write(snapshot: Snapshot, signal?: AbortSignal): Promise<WriteResult> {
     const body = JSON.stringify(snapshot);
-    // A raw body is stored as the value (multipart is only needed for metadata).
-    const res = await send(this.endpoint, "PUT", signal, { body, contentType: "application/octet-stream" });
+    const form = new FormData();
+    form.set("value", body);
+    form.set("metadata", JSON.stringify({ heartbeatAt: Math.floor(this.now()) } satisfies StoredMetadata));
+    const res = await send(this.endpoint, "PUT", signal, { body: form });
     const json = (await res.json().catch(() => ({}))) as { success?: boolean; errors?: { message?: string }[] };
     if (json.success === false) {
       throw new SinkError(`Cloudflare API PUT failed: ${json.errors?.map((e) => e.message).join("; ") ?? "unknown error"}`, "retryable");
@@ -75,8 +95,32 @@ export class KvApiSink implements Sink {
     return { bytes: Buffer.byteLength(body), unchanged: false };
   }
 
-  remove(signal?: AbortSignal): Promise<void> {
-    return removeValue(this.endpoint, signal);
+  /** The stored value again with a new heartbeatAt: a KV write (DEFAULT_KV_HEARTBEAT_MS keeps 144 a day). */
+  async heartbeat(snapshot: Snapshot, signal?: AbortSignal): Promise<HeartbeatResult> {
+    await this.write(snapshot, signal);
+    return { kvWrite: true };
+  }
+
+  /**
+   * `cleanup`: a deletion tombstone instead of a bare DELETE (the worker's own DELETE does the same).
+   * A worker location that reads it hands it to the fast path's Durable Object, so every location
+   * stops serving the cluster at its next check; a missing key would be ignored there until KV's
+   * propagation time had passed. Nothing stored, or already a tombstone: nothing to do.
+   */
+  async remove(signal?: AbortSignal): Promise<void> {
+    const res = await send(this.endpoint, "GET", signal, { missingIsAnswer: true });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return;
+    }
+    const text = await res.text();
+    if (parseTombstone(text)) return;
+    const generation = decodeStored(text).generation;
+    const meta = await send(this.metadataEndpoint, "GET", signal, { missingIsAnswer: true });
+    const json = (await meta.json().catch(() => ({}))) as { result?: unknown };
+    // The install epoch the worker stored (0 for values only this sink wrote).
+    const installEpoch = epochOf(json.result) ?? 0;
+    await send(this.endpoint, "PUT", signal, { body: tombstoneText(this.cluster, generation, installEpoch, this.now()), contentType: "application/octet-stream" }).then((r) => r.body?.cancel());
   }
 }
 

@@ -5,7 +5,7 @@
 import type { Snapshot } from "../../../worker/snapshot/schema.ts";
 import { SecretFile } from "../token/index.ts";
 import { decodeStored, removeValue, send, type HttpEndpoint } from "../http.ts";
-import type { ReadResult, Sink, WriteResult } from "../types.ts";
+import type { HeartbeatResult, ReadResult, Sink, WriteResult } from "../types.ts";
 
 export interface WorkerSinkOptions {
   workerUrl: string;
@@ -69,6 +69,20 @@ export class WorkerSink implements Sink {
 
   remove(signal?: AbortSignal): Promise<void> {
     return removeValue(this.endpoint, signal);
+  }
+
+  /**
+   * POST …/heartbeat {"generation": N}: no snapshot upload, and the worker writes KV for it at most
+   * once per its KV refresh interval (it dates the heartbeat with its own clock). A 404 (nothing
+   * stored) or 409 (another generation stored) is a SinkError the caller answers with a push.
+   */
+  async heartbeat(snapshot: Snapshot, signal?: AbortSignal): Promise<HeartbeatResult> {
+    const res = await send({ ...this.endpoint, url: `${this.endpoint.url}/heartbeat`, label: (m) => `${m} ${this.endpoint.url}/heartbeat` }, "POST", signal, {
+      body: JSON.stringify({ generation: snapshot.generation }),
+      contentType: "application/json",
+    });
+    await res.body?.cancel();
+    return { kvWrite: false };
   }
 }
 

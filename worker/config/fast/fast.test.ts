@@ -5,29 +5,18 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { GENERATIONS_OBJECT, type GenerationsApi } from "../../generations/api.ts";
 import { memoryLogger } from "../../log/index.ts";
-import { SNAPSHOT_SCHEMA, type Snapshot, type SnapshotInput } from "../../snapshot/schema.ts";
+import { type Snapshot } from "../../snapshot/schema.ts";
 import { ConfigStore, type ConfigKV } from "../index.ts";
 import { LocationCopy } from "../location/index.ts";
 import { lookupRoute } from "../routes.ts";
 import { tombstoneText } from "../stored.ts";
 import { FastPath } from "./index.ts";
+import { snap, unique } from "../test-kit.ts";
 
 const ns = (env as unknown as { EDGELB_GENERATIONS: DurableObjectNamespace }).EDGELB_GENERATIONS;
 const realStub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
 
-let seq = 0;
-const unique = (p: string) => `${p}-${Date.now().toString(36)}-${seq++}`;
 
-function snap(cluster: string, generation: number, host: string): SnapshotInput {
-  return {
-    schema: SNAPSHOT_SCHEMA,
-    cluster,
-    generation,
-    publishedAt: "2026-01-01T00:00:00Z",
-    nodes: [{ name: "n1", address: "192.0.2.1", healthy: true }],
-    services: [{ namespace: "default", name: "web", hostnames: [host], nodePort: 30080 }],
-  };
-}
 
 /** KV as one location sees it: a fixed value (other locations' writes have not arrived), reads counted. */
 function staleKV() {
@@ -62,18 +51,26 @@ async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeout
   return { cluster, log, isolate, advance: (ms: number) => (now += ms) };
 }
 
+/**
+ * Locations `names` (a name twice: two isolates of one location) serving generation 1 from their KV,
+ * then a push of generation 2 taken by the first (its heartbeat at `heartbeatAt`), as in production.
+ */
+async function pushedInFirst(w: Awaited<ReturnType<typeof world>>, names: readonly [string, string, string], heartbeatAt?: number) {
+  const isolates = [await w.isolate(names[0]), await w.isolate(names[1]), await w.isolate(names[2])] as const;
+  for (const i of isolates) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+  for (const i of isolates) await i.request();
+  const s2 = snap(w.cluster, 2, "two.example.com");
+  isolates[0].store.install(s2 as Snapshot, JSON.stringify(s2), 1, heartbeatAt);
+  await isolates[0].store.publish(w.cluster);
+  return { isolates, s2 };
+}
+
 describe("the fast path (generations Durable Object)", () => {
   it("a push taken in one location reaches another location's isolates within the check interval, although its KV still holds the old snapshot", async () => {
     const w = await world();
-    const a = await w.isolate("ams");
-    const b1 = await w.isolate("sin");
-    const b2 = await w.isolate("sin");
-    for (const i of [a, b1, b2]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
-    for (const i of [a, b1, b2]) await i.request();
-
-    const s2 = snap(w.cluster, 2, "two.example.com");
-    a.store.install(s2 as Snapshot, JSON.stringify(s2), 1);
-    await a.store.publish(w.cluster);
+    const {
+      isolates: [a, b1, b2],
+    } = await pushedInFirst(w, ["ams", "sin", "sin"]);
     w.advance(5_000);
     await b1.request();
     expect(b1.serves("two.example.com")).toBe(true);
@@ -229,6 +226,53 @@ describe("a cluster removed from KV (cleanup via the KV sink) is not brought bac
     w.advance(5_000);
     await b.request();
     expect(b.serves("gone.example.com"), JSON.stringify(b.store.cluster(w.cluster)?.source)).toBe(false);
+  });
+});
+
+describe("the fast path and the agent's KV sink, heartbeats", () => {
+  it("a deletion tombstone the KV sink's cleanup left reaches every location through the object, before their own KV catches up", async () => {
+    const w = await world();
+    const {
+      isolates: [, sin, fra],
+    } = await pushedInFirst(w, ["ams", "sin", "fra"]);
+    w.advance(5_000);
+    await sin.request();
+    expect(sin.serves("two.example.com")).toBe(true);
+    // `edgelb-sync-agent cleanup --sink kv-api`: KV now holds a tombstone (same install epoch, next generation);
+    // fra's KV already shows it, sin's still the old snapshot.
+    fra.kv.set(JSON.parse(tombstoneText(w.cluster, 2, 1, 0)));
+    w.advance(60_000);
+    await fra.request();
+    expect(fra.serves("two.example.com")).toBe(false);
+    expect(w.log.entries.some((e) => e.event === "config.fast_tombstoned")).toBe(true);
+    // sin learns it at its next check from the object, although its KV still says generation 1.
+    w.advance(5_000);
+    await sin.request();
+    expect(sin.serves("two.example.com")).toBe(false);
+    expect(sin.serves("one.example.com")).toBe(false);
+  });
+
+  it("a heartbeat costs one object request where it was taken and no snapshot fetch anywhere; other locations see its time", async () => {
+    const w = await world();
+    const {
+      isolates: [ams, sin1, sin2],
+      s2,
+    } = await pushedInFirst(w, ["ams", "sin", "sin"], 1_000_000);
+    w.advance(5_000);
+    for (const i of [sin1, sin2]) await i.request();
+    expect(sin1.store.cluster(w.cluster)!.heartbeatAt).toBe(1_000_000);
+    const before = { ams: ams.fast.requests, sin: sin1.fast.requests + sin2.fast.requests };
+    // The agent's heartbeat, taken in ams 20 s later.
+    w.advance(20_000);
+    const beat = 1_025_000;
+    ams.store.install(s2 as Snapshot, JSON.stringify(s2), 1, beat);
+    await ams.store.publishHeartbeat(w.cluster);
+    expect(ams.fast.requests - before.ams).toBe(1);
+    w.advance(5_000);
+    for (const i of [sin1, sin2]) await i.request();
+    // One versions question for the location (shared by its isolates), no value fetch: the version did not change.
+    expect(sin1.fast.requests + sin2.fast.requests - before.sin).toBe(1);
+    for (const i of [sin1, sin2]) expect(i.store.cluster(w.cluster)!.heartbeatAt).toBe(beat);
   });
 });
 

@@ -107,7 +107,7 @@ export class FastPath {
     if (value.kind === "missing") return;
     const version: ValueVersion =
       value.kind === "snapshot"
-        ? { kind: "snapshot", generation: value.snapshot.generation, epoch: value.epoch ?? null, at: this.o.now() }
+        ? { kind: "snapshot", generation: value.snapshot.generation, epoch: value.epoch ?? null, at: this.o.now(), ...(value.heartbeatAt !== undefined ? { heartbeatAt: value.heartbeatAt } : {}) }
         : { kind: "tombstone", generation: value.tombstone.generation, epoch: value.tombstone.installEpoch, at: this.o.now() };
     try {
       this.requests++;
@@ -117,6 +117,19 @@ export class FastPath {
       if (this.memo?.versions) this.memo.versions[cluster] = version;
     } catch (err) {
       this.fail("publish", err);
+    }
+  }
+
+  /** Hands the agent's heartbeat (the worker's clock) for the stored snapshot to the object; a failure is logged. */
+  async heartbeat(cluster: string, version: { generation: number; epoch: number | null }, at: number): Promise<void> {
+    try {
+      this.requests++;
+      await this.bounded(() => this.o.stub().heartbeat(cluster, version, at));
+      this.ok();
+      const known = this.memo?.versions?.[cluster];
+      if (known && known.kind === "snapshot" && known.generation === version.generation && known.epoch === version.epoch) known.heartbeatAt = Math.max(known.heartbeatAt ?? 0, at);
+    } catch (err) {
+      this.fail("heartbeat", err);
     }
   }
 

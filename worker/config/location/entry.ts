@@ -37,13 +37,15 @@ const H = {
   generation: "x-edgelb-generation",
   bytes: "x-edgelb-bytes",
   sha256: "x-edgelb-body-sha256",
+  heartbeat: "x-edgelb-heartbeat",
   seal: "x-edgelb-seal",
 } as const;
 
 /** A cluster's KV key as read: nothing, a snapshot (with its install epoch) or a deletion. */
 export type StoredValue =
   | { kind: "missing" }
-  | { kind: "snapshot"; text: string; snapshot: Snapshot; epoch: number | undefined }
+  /** `heartbeatAt`: the agent's last heartbeat as recorded with it (worker clock, or bounded by it), ms. */
+  | { kind: "snapshot"; text: string; snapshot: Snapshot; epoch: number | undefined; heartbeatAt?: number }
   | { kind: "tombstone"; text: string; tombstone: Tombstone };
 
 /** What the headers alone say: enough to skip reading a body the isolate already has. */
@@ -60,6 +62,8 @@ export interface EntryHead {
   bytes: number;
   /** SHA-256 of the body, hex. */
   sha256: string;
+  /** The agent's last heartbeat known when this entry was written (snapshots only), ms. Not part of the tag: a newer heartbeat alone needs no body read. */
+  heartbeatAt?: number;
 }
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -85,7 +89,10 @@ export function headTag(h: EntryHead): string {
 
 /** The seal over every field of the head (the body is in it through its digest). */
 function sealOf(h: EntryHead): Promise<string> {
-  return sha256Hex(new TextEncoder().encode([LOCATION_FORMAT, h.instance ?? DEFAULT_INSTANCE, h.cluster, h.kind, h.readAt, h.epoch ?? "-", h.generation, h.bytes, h.sha256].join("\n")));
+  const fields = [LOCATION_FORMAT, h.instance ?? DEFAULT_INSTANCE, h.cluster, h.kind, h.readAt, h.epoch ?? "-", h.generation, h.bytes, h.sha256];
+  // Appended only when present: entries written before heartbeats keep their seal.
+  if (h.heartbeatAt !== undefined) fields.push(`heartbeat=${h.heartbeatAt}`);
+  return sha256Hex(new TextEncoder().encode(fields.join("\n")));
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -111,6 +118,7 @@ export async function encodeEntry(cluster: string, value: StoredValue, readAt: n
     generation: generationOf(value),
     bytes: body.byteLength,
     sha256: await sha256Hex(body),
+    ...(value.kind === "snapshot" && value.heartbeatAt !== undefined ? { heartbeatAt: Math.floor(value.heartbeatAt) } : {}),
   };
   const headers = new Headers({
     "content-type": "application/octet-stream",
@@ -126,6 +134,7 @@ export async function encodeEntry(cluster: string, value: StoredValue, readAt: n
     [H.seal]: await sealOf(head),
   });
   if (head.epoch !== undefined) headers.set(H.epoch, String(head.epoch));
+  if (head.heartbeatAt !== undefined) headers.set(H.heartbeat, String(head.heartbeatAt));
   return { headers, body, head };
 }
 
@@ -155,7 +164,11 @@ export async function decodeHead(headers: Headers, cluster: string, now: number,
   const sha256 = headers.get(H.sha256);
   if (sha256 === null || !HEX64.test(sha256)) return { ok: false, reason: "bad digest" };
   if (kind === "missing" && (bytes !== 0 || generation !== 0 || epoch !== undefined)) return { ok: false, reason: "missing entry with content" };
-  const head: EntryHead = { instance, cluster, kind: kind as EntryHead["kind"], readAt, epoch, generation, bytes, sha256 };
+  const rawBeat = headers.get(H.heartbeat);
+  const heartbeatAt = rawBeat === null ? undefined : nonNegativeInt(rawBeat);
+  if (rawBeat !== null && (heartbeatAt === undefined || kind !== "snapshot")) return { ok: false, reason: "bad heartbeat time" };
+  if (heartbeatAt !== undefined && heartbeatAt > now + MAX_CLOCK_SKEW_MS) return { ok: false, reason: "heartbeat time in the future" };
+  const head: EntryHead = { instance, cluster, kind: kind as EntryHead["kind"], readAt, epoch, generation, bytes, sha256, ...(heartbeatAt !== undefined ? { heartbeatAt } : {}) };
   if (headers.get(H.seal) !== (await sealOf(head))) return { ok: false, reason: "seal does not match its head" };
   return { ok: true, value: head };
 }
@@ -182,5 +195,5 @@ export async function decodeBody(head: EntryHead, body: Uint8Array): Promise<Dec
   if (!parsed.ok) return { ok: false, reason: `invalid snapshot: ${parsed.error.slice(0, 200)}` };
   if (parsed.snapshot.cluster !== head.cluster) return { ok: false, reason: "snapshot of another cluster" };
   if (parsed.snapshot.generation !== head.generation) return { ok: false, reason: "snapshot does not match its head" };
-  return { ok: true, value: { kind: "snapshot", text, snapshot: parsed.snapshot, epoch: head.epoch } };
+  return { ok: true, value: { kind: "snapshot", text, snapshot: parsed.snapshot, epoch: head.epoch, ...(head.heartbeatAt !== undefined ? { heartbeatAt: head.heartbeatAt } : {}) } };
 }

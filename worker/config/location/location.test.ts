@@ -3,7 +3,8 @@
 // bad entry in the Cache does. Runs in workerd: the Cache is the runtime's.
 import { describe, expect, it } from "vitest";
 import { memoryLogger } from "../../log/index.ts";
-import { SNAPSHOT_SCHEMA, snapshotKey, type Snapshot, type SnapshotInput } from "../../snapshot/schema.ts";
+import { snapshotKey, type Snapshot } from "../../snapshot/schema.ts";
+import { snap, unique } from "../test-kit.ts";
 import { ConfigStore, type ConfigKV } from "../index.ts";
 import { lookupRoute } from "../routes.ts";
 import { tombstoneText } from "../stored.ts";
@@ -12,19 +13,7 @@ import { entryKey, LocationCopy, type LocationCache } from "./index.ts";
 import { FastPath } from "../fast/index.ts";
 import type { GenerationsApi } from "../../generations/api.ts";
 
-let seq = 0;
-const unique = (p: string) => `${p}-${Date.now().toString(36)}-${seq++}`;
 
-function snap(cluster: string, generation: number, host: string): SnapshotInput {
-  return {
-    schema: SNAPSHOT_SCHEMA,
-    cluster,
-    generation,
-    publishedAt: "2026-01-01T00:00:00Z",
-    nodes: [{ name: "n1", address: "192.0.2.1", healthy: true }],
-    services: [{ namespace: "default", name: "web", hostnames: [host], nodePort: 30080 }],
-  };
-}
 
 /** Workers KV as one location sees it, counting reads. */
 function countingKV() {

@@ -1,0 +1,85 @@
+// The agent's heartbeat: while nothing changes, the controller writes nothing,
+// and the edge would count the cluster's age from its last change. Every
+// intervalMs without a push, the leader tells the sink "the stored snapshot is
+// still mine and current"; the edge records when with its own clock
+// (worker/control) and skips a cluster whose heartbeat is older than its
+// EDGELB_STALE_AFTER. A push is a heartbeat too, so a busy cluster sends none.
+import type { Logger } from "pino";
+import type { Snapshot } from "../../worker/snapshot/schema.ts";
+import { SinkError, type Sink } from "./types.ts";
+
+/** Default --heartbeat-interval for the worker sink: no KV write per heartbeat (the worker rate-limits its own). */
+export const DEFAULT_HEARTBEAT_MS = 60_000;
+/** Default for the kv-api sink: every heartbeat is a KV write (144 a day), inside the free plan's 1,000 with room for changes. */
+export const DEFAULT_KV_HEARTBEAT_MS = 600_000;
+
+export interface HeartbeatOptions {
+  sink: Sink;
+  intervalMs: number;
+  /** The snapshot the edge holds as far as the controller knows, and when it was pushed. */
+  last: () => { snapshot: Snapshot | null; pushedAt: number | undefined };
+  /** Only the leader writes (and so heartbeats). */
+  shouldWrite: () => boolean;
+  /** A heartbeat was refused because the edge holds something else: push again. */
+  onRefused: (reason: string) => void;
+  log: Logger;
+  now?: () => number;
+}
+
+export class Heartbeat {
+  /** Heartbeats the sink accepted. */
+  sent = 0;
+  /** Of those, how many were KV writes on the agent's side (kv-api sink). */
+  kvWrites = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  private lastProblem: string | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly o: HeartbeatOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.timer || this.o.intervalMs <= 0 || !this.o.sink.heartbeat) return;
+    // Checked 4 times per interval so a heartbeat goes out at most a quarter interval late.
+    this.timer = setInterval(() => void this.tick(), Math.max(250, Math.floor(this.o.intervalMs / 4)));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Sends a heartbeat when one is due (exported for tests that drive time themselves). */
+  async tick(): Promise<boolean> {
+    if (this.busy || !this.o.shouldWrite() || !this.o.sink.heartbeat) return false;
+    const { snapshot, pushedAt } = this.o.last();
+    const lastBeat = Math.max(pushedAt ?? 0, this.lastAt ?? 0);
+    if (!snapshot || this.now() - lastBeat < this.o.intervalMs) return false;
+    this.busy = true;
+    try {
+      const r = await this.o.sink.heartbeat(snapshot);
+      this.lastAt = this.now();
+      this.sent++;
+      if (r.kvWrite) this.kvWrites++;
+      if (this.lastProblem) this.o.log.info({ generation: snapshot.generation }, `heartbeat accepted again (after: ${this.lastProblem})`);
+      this.lastProblem = undefined;
+      this.o.log.debug({ generation: snapshot.generation, kvWrite: r.kvWrite }, `heartbeat for generation ${snapshot.generation}`);
+      return true;
+    } catch (err) {
+      const e = err as Error;
+      // Counted as an attempt: a failing edge is not asked again before the next interval.
+      this.lastAt = this.now();
+      if (e instanceof SinkError && (e.details.status === 404 || e.kind === "conflict")) this.o.onRefused(e.message);
+      if (this.lastProblem !== e.message) this.o.log.warn({ err: e.message, generation: snapshot.generation }, `heartbeat failed: ${e.message}`);
+      this.lastProblem = e.message;
+      return false;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private lastAt: number | undefined;
+}
