@@ -69,8 +69,9 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(d(`     EXTERNAL-IP goes from <pending> to hello.default.svc.localhost; agent: "service default/hello served at`));
   lines.push(d(`     hello.default.svc.localhost → nodePort …" and "pushed generation N"; then: ${curlFor(demo, "hello.default.svc.localhost", " -s")}`));
   lines.push(`  4. Scale it:             ${c("kubectl scale deployment hello --replicas=5")}`);
-  lines.push(d("     and to 0: with no pod, every node refuses the NodePort (as kube-proxy does); the worker logs proxy.retry"));
-  lines.push(d("     per node and answers 502 \"the site could not be reached\"; scale back to 3 and it answers again"));
+  lines.push(d("     and to 0: with no pod, every node would refuse the NodePort (as kube-proxy does); agent: \"service"));
+  lines.push(d("     default/hello has no ready endpoint\", and the worker answers 503 \"no server is ready\" without trying a"));
+  lines.push(d("     node; scale back to 3 and it answers again"));
   lines.push(`  5. Start a load loop:    ${c(`while sleep 0.1; do ${curlFor(demo, "hello.default.svc.localhost", " -s -o /dev/null -w '%{http_code} '")}; done`)}`);
   lines.push(`  6. Roll it:              ${c("kubectl rollout restart deployment hello && kubectl rollout status deployment hello")}`);
   lines.push(d("     new pods start and become Ready before old ones go (maxSurge/maxUnavailable 25%); old pods terminate"));
