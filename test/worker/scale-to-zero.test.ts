@@ -3,7 +3,8 @@
 // ready" at once — no node is tried (each would refuse: 502 after trying
 // them all), nothing is ejected, and no cache may keep the answer.
 import { describe, expect, it } from "vitest";
-import { nodesOf, snapshot, service } from "./helpers.ts";
+import type { GatewaySectionInput } from "../../worker/snapshot/gateway.ts";
+import { lab, nodesOf, snapshot, service, testEdge, uniqueCluster } from "./helpers.ts";
 import { edge, hits, host, origins, tag } from "./request-path.ts";
 
 describe("a Cluster-policy Service with no ready endpoint", () => {
@@ -44,5 +45,34 @@ describe("a Cluster-policy Service with no ready endpoint", () => {
       expect((await e.request(host, `/echo?tag=${t}`)).status).toBe(200);
       expect((await hits(t)).count).toBe(1);
     }
+  });
+
+  it("as an HTTPRoute backend too: 503 for the rule whose Service has no endpoint, the others serve", async () => {
+    const cluster = uniqueCluster("gw0");
+    const e = testEdge({ EDGELB_CLUSTERS: cluster });
+    const backend = (name: string, endpoints?: []) => ({ namespace: "apps", name, port: 80, nodePort: lab.nodePort, ...(endpoints ? { endpoints } : {}) });
+    const gateway: GatewaySectionInput = {
+      backends: [backend("api", []), backend("web")],
+      routes: [
+        {
+          namespace: "apps",
+          name: "split",
+          creationTimestamp: "2026-12-01T10:00:00Z",
+          gateway: "apps/edge",
+          listener: "http",
+          hostnames: ["app.example.com"],
+          rules: [
+            { matches: [{ path: { type: "PathPrefix", value: "/api" } }], backendRefs: [{ namespace: "apps", name: "api", port: 80 }] },
+            { backendRefs: [{ namespace: "apps", name: "web", port: 80 }] },
+          ],
+        },
+      ],
+    };
+    await e.seed({ ...snapshot(cluster, nodesOf(lab.nodes), []), gateway });
+    const api = await e.request("app.example.com", "/api/cart");
+    expect(api.status).toBe(503);
+    expect(await api.text()).toMatch(/^edgelb: no server is ready for this site/);
+    expect(api.headers.get("cache-control")).toBe("no-store");
+    expect((await e.request("app.example.com", "/")).status).toBe(200);
   });
 });
