@@ -76,7 +76,17 @@ describe("the course's steps against npm start", () => {
     expect(first).toMatchObject({ namespace: "default", version: "1" });
     expect(first.pod).toMatch(/^hello-/);
 
-    // 4: scale to 0: nothing serves, the edge answers 503 at once (never a 200 from a stand-in, no node tried), then back.
+    // 4: scale it, as printed: five pods answer through the edge.
+    await kubectl("scale", "deployment", "hello", "--replicas=5");
+    await kubectl("rollout", "status", "deployment", "hello", "--timeout=60s");
+    const pods = new Set<string>();
+    await until(async () => {
+      const r = await get(HELLO);
+      if (r.status === 200) pods.add(JSON.parse(r.body).pod);
+      return pods.size === 5;
+    }, "five distinct hello pods to answer", 30_000);
+
+    // Then to 0: nothing serves, the edge answers 503 at once (never a 200 from a stand-in, no node tried), then back.
     await kubectl("scale", "deployment", "hello", "--replicas=0");
     await kubectl("wait", "--for=delete", "pod", "-l", "app=hello", "--timeout=30s");
     const none = await until(async () => {
