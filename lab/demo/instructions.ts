@@ -10,6 +10,17 @@ function shortPath(p: string): string {
   return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : p;
 }
 
+/**
+ * The `export KUBECONFIG=…` line: a relative path would break as soon as the
+ * reader's second terminal is elsewhere, so `$PWD/…` (as the README writes it),
+ * or the absolute path when the file is not below the working directory.
+ */
+export function kubeconfigExport(p: string, cwd = process.cwd()): string {
+  const rel = path.relative(cwd, p);
+  const below = rel && !rel.startsWith("..") && !path.isAbsolute(rel);
+  return `export KUBECONFIG=${below ? `$PWD/${rel}` : p}`;
+}
+
 function curlFor(demo: Demo, hostname: string, extra = ""): string {
   // curl resolves *.localhost to loopback by itself; other listen addresses need the Host header.
   const loopback = demo.host === "127.0.0.1" || demo.host === "0.0.0.0" || demo.host === "localhost" || demo.host === "::";
@@ -61,7 +72,7 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(`  ${c(`${k} get deployments,pods,services -o wide`)}`);
   lines.push("");
   lines.push(b("The course's LoadBalancer steps") + ", with stock kubectl:", "");
-  lines.push(`  ${c(`export KUBECONFIG=${shortPath(demo.kubeconfigPath)}`)}`);
+  lines.push(`  ${c(kubeconfigExport(demo.kubeconfigPath))}   ${d("(in this directory)")}`);
   lines.push(`  1. Create a Deployment:  ${c("kubectl create deployment hello --image=edgelb/echo:1 --replicas=3 --port=8080")}`);
   lines.push(d("     three pods spread over the nodes, Running and Ready after a moment: kubectl get pods -o wide"));
   lines.push(`  2. Expose it:            ${c("kubectl expose deployment hello --type=LoadBalancer --port=80 --target-port=8080")}`);
