@@ -4,8 +4,8 @@ import path from "node:path";
 import type { Demo } from "./demo.ts";
 import { paint, type Output } from "./logs.ts";
 
-/** A path as short as it can be typed from the working directory. */
-function shortPath(p: string): string {
+/** A path as short as it can be typed from the working directory (never climbing out of it with ../). */
+export function shortPath(p: string): string {
   const rel = path.relative(process.cwd(), p);
   return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : p;
 }
