@@ -24,12 +24,15 @@ describe("a Cluster-policy Service with no ready endpoint", () => {
     expect((await hits(t)).count).toBe(0);
     expect(e.logs.find((l) => l.event === "proxy.no_origins")).toMatchObject({ requestId: "req-zero", services: expect.stringContaining("default/") });
     expect(e.logs.some((l) => l.event === "proxy.retry" || l.event === "proxy.failed")).toBe(false);
+    // The status page says no node serves it, as the router does.
+    expect(e.status().clusters[0]!.services[0]!.counts).toEqual({ nodes: origins.nodes.length, serving: 0 });
 
     // Scaled back up: the agent drops the empty list, and every node serves again.
     await e.seed(scaled());
     const back = tag("scaled-up");
     expect((await e.request(host, `/echo?tag=${back}`)).status).toBe(200);
     expect((await hits(back)).count).toBe(1);
+    expect(e.status().clusters[0]!.services[0]!.counts).toEqual({ nodes: origins.nodes.length, serving: origins.nodes.length });
   });
 
   it("does not empty a hostname another Service of the cluster still serves", async () => {
