@@ -80,10 +80,6 @@ export class ServingMemo {
     this.last.set(id, serving);
     return before !== serving;
   }
-
-  get size(): number {
-    return this.last.size;
-  }
 }
 
 /** What endpointsMatter reads: the Service cache, and the slice cache of one namespace. */
