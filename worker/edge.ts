@@ -502,6 +502,8 @@ function edgeStatus(s: {
             policy: svc.policy,
           };
           if (svc.trafficPolicy !== "Local") {
+            // `endpoints: []`: scaled to 0, no node can serve it (the router answers 503).
+            if (svc.endpoints?.length === 0) return { ...base, counts: { nodes: snap!.nodes.length, serving: 0 } };
             let serving = healthyNodes.length;
             if (ejected) for (const n of healthyNodes) if (ejected.has(n.name)) serving--;
             return { ...base, counts: { nodes: snap!.nodes.length, serving } };

@@ -4,10 +4,21 @@ import path from "node:path";
 import type { Demo } from "./demo.ts";
 import { paint, type Output } from "./logs.ts";
 
-/** A path as short as it can be typed from the working directory. */
-function shortPath(p: string): string {
+/** A path as short as it can be typed from the working directory (never climbing out of it with ../). */
+export function shortPath(p: string): string {
   const rel = path.relative(process.cwd(), p);
   return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : p;
+}
+
+/**
+ * The `export KUBECONFIG=…` line: a relative path would break as soon as the
+ * reader's second terminal is elsewhere, so `$PWD/…` (as the README writes it),
+ * or the absolute path when the file is not below the working directory.
+ */
+export function kubeconfigExport(p: string, cwd = process.cwd()): string {
+  const rel = path.relative(cwd, p);
+  const below = rel && !rel.startsWith("..") && !path.isAbsolute(rel);
+  return `export KUBECONFIG=${below ? `$PWD/${rel}` : p}`;
 }
 
 function curlFor(demo: Demo, hostname: string, extra = ""): string {
@@ -61,7 +72,7 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(`  ${c(`${k} get deployments,pods,services -o wide`)}`);
   lines.push("");
   lines.push(b("The course's LoadBalancer steps") + ", with stock kubectl:", "");
-  lines.push(`  ${c(`export KUBECONFIG=${shortPath(demo.kubeconfigPath)}`)}`);
+  lines.push(`  ${c(kubeconfigExport(demo.kubeconfigPath))}   ${d("(in this directory)")}`);
   lines.push(`  1. Create a Deployment:  ${c("kubectl create deployment hello --image=edgelb/echo:1 --replicas=3 --port=8080")}`);
   lines.push(d("     three pods spread over the nodes, Running and Ready after a moment: kubectl get pods -o wide"));
   lines.push(`  2. Expose it:            ${c("kubectl expose deployment hello --type=LoadBalancer --port=80 --target-port=8080")}`);
@@ -69,8 +80,9 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(d(`     EXTERNAL-IP goes from <pending> to hello.default.svc.localhost; agent: "service default/hello served at`));
   lines.push(d(`     hello.default.svc.localhost → nodePort …" and "pushed generation N"; then: ${curlFor(demo, "hello.default.svc.localhost", " -s")}`));
   lines.push(`  4. Scale it:             ${c("kubectl scale deployment hello --replicas=5")}`);
-  lines.push(d("     and to 0: with no pod, every node refuses the NodePort (as kube-proxy does); the worker logs proxy.retry"));
-  lines.push(d("     per node and answers 502 \"the site could not be reached\"; scale back to 3 and it answers again"));
+  lines.push(d("     and to 0: with no pod, every node would refuse the NodePort (as kube-proxy does); agent: \"service"));
+  lines.push(d("     default/hello has no ready endpoint\", and the worker answers 503 \"no server is ready\" without trying a"));
+  lines.push(d("     node; scale back to 3 and it answers again"));
   lines.push(`  5. Start a load loop:    ${c(`while sleep 0.1; do ${curlFor(demo, "hello.default.svc.localhost", " -s -o /dev/null -w '%{http_code} '")}; done`)}`);
   lines.push(`  6. Roll it:              ${c("kubectl rollout restart deployment hello && kubectl rollout status deployment hello")}`);
   lines.push(d("     new pods start and become Ready before old ones go (maxSurge/maxUnavailable 25%); old pods terminate"));

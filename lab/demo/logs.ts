@@ -69,6 +69,14 @@ function fieldText(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * Worker events that are expected in a fresh lab, said as such: a newcomer's
+ * first screen should not open on a warning. (In production they keep their level.)
+ */
+const EXPECTED_IN_LAB: Record<string, { level: string; note: string }> = {
+  "config.missing": { level: "info", note: "nothing pushed yet: the agent's first push follows" },
+};
+
 /** One worker (workerd stdout) line, readable: `event key=value …`. Non-JSON lines pass through. */
 export function formatWorkerLine(out: Output, raw: string): string {
   let entry: Record<string, unknown>;
@@ -78,11 +86,13 @@ export function formatWorkerLine(out: Output, raw: string): string {
   } catch {
     return `${prefix(out, "worker", "info", new Date())} ${raw}`;
   }
-  const level = typeof entry.level === "string" ? entry.level : "info";
+  const expected = EXPECTED_IN_LAB[entry.event as string];
+  const level = expected?.level ?? (typeof entry.level === "string" ? entry.level : "info");
   const time = typeof entry.time === "string" ? new Date(entry.time) : new Date();
   const keys = [...FIRST.filter((k) => k in entry), ...Object.keys(entry).filter((k) => !FIRST.includes(k) && !SKIP.has(k))];
   const fields = keys.map((k) => `${paint(out, "gray", `${k}=`)}${fieldText(entry[k])}`).join(" ");
-  return `${prefix(out, "worker", level, time)} ${entry.event as string}${fields ? ` ${fields}` : ""}`;
+  const note = expected ? ` ${paint(out, "gray", `(${expected.note})`)}` : "";
+  return `${prefix(out, "worker", level, time)} ${entry.event as string}${fields ? ` ${fields}` : ""}${note}`;
 }
 
 /** Lines from the demo itself (what it set up, what the simulator did). */

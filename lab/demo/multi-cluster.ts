@@ -14,6 +14,7 @@ import type { Obj } from "../cluster/api/selectors.ts";
 import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
 import { PODS_ANNOTATION, watchKnobs } from "./knobs.ts";
+import { shortPath } from "./instructions.ts";
 import { paint, type Output } from "./logs.ts";
 import { assertPortFree, DemoError } from "./ports.ts";
 
@@ -204,7 +205,6 @@ export function multiClusterInstructions(demo: MultiClusterDemo, out: Pick<Outpu
   const b = (t: string) => paint(out, "bold", t);
   const c = (t: string) => paint(out, "cyan", t);
   const d = (t: string) => paint(out, "gray", t);
-  const rel = (p: string) => path.relative(process.cwd(), p) || p;
   const url = `http://${SHOP_HOSTNAME}:${demo.port}/`;
   const first = demo.clusters[0]!;
   const second = demo.clusters[1]!;
@@ -213,7 +213,7 @@ export function multiClusterInstructions(demo: MultiClusterDemo, out: Pick<Outpu
   lines.push(`  Worker        ${demo.workerUrl}   (local workerd, local mode: test request.cf from a header)`);
   lines.push(`  Status page   ${demo.statusPageUrl}`);
   for (const k of demo.clusters) {
-    lines.push(`  Cluster ${k.name.padEnd(5)} ${k.region} (${k.city}): ${k.sim.nodes.map((x) => `${x.name} ${x.address}`).join(", ")}; kubeconfig ${rel(k.kubeconfigPath)}`);
+    lines.push(`  Cluster ${k.name.padEnd(5)} ${k.region} (${k.city}): ${k.sim.nodes.map((x) => `${x.name} ${x.address}`).join(", ")}; kubeconfig ${shortPath(k.kubeconfigPath)}`);
   }
   lines.push("");
   lines.push(b("One Service, shop, in every cluster, behind " + SHOP_HOSTNAME + " (steering: proximity)"), "");
@@ -227,7 +227,7 @@ export function multiClusterInstructions(demo: MultiClusterDemo, out: Pick<Outpu
   lines.push(b("Take a whole cluster down and watch requests move with zero failures"), "");
   lines.push(`  ${c(`while true; do curl -s -o /dev/null -w '%{http_code} ' ${cf("Berlin")} ${url}; sleep 0.1; done`)}`);
   lines.push(d("      in another terminal, while that loop runs:"));
-  const k = `kubectl --kubeconfig ${rel(first.kubeconfigPath)}`;
+  const k = `kubectl --kubeconfig ${shortPath(first.kubeconfigPath)}`;
   lines.push(`  ${c(`for n in 1 2 3; do ${k} annotate node ${first.name}-node-$n sim.edgelb.dev/fault=down; done`)}`);
   lines.push(d(`      worker: proxy.next_cluster from=${first.name} to=${second.name}; every answer stays 200; the status page shows`));
   lines.push(d(`      ${first.name} skipped for ${SHOP_HOSTNAME} ("no healthy node for the Service") once its agent reports the nodes down`));

@@ -3,6 +3,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { AgentConfig } from "../config.ts";
+import {
+  ANNOTATION_ALGORITHM,
+  ANNOTATION_BACKEND_PROTOCOL,
+  ANNOTATION_HOSTNAMES,
+  ANNOTATION_PORT,
+  ANNOTATION_RESPONSE_TIMEOUT,
+  ANNOTATION_RETRY_NON_IDEMPOTENT,
+} from "../model/constants.ts";
 import { buildProgram, parseDuration, quietErrors, usageMessage } from "./index.ts";
 
 // commander reads option env vars from process.env itself: set them for the call.
@@ -33,6 +41,17 @@ const tokenFile = path.join(dir, "token");
 writeFileSync(tokenFile, "s3cret\n");
 
 describe("cli", () => {
+  it("--help names every Service annotation with its default", () => {
+    let out = "";
+    const program = buildProgram({ run: async () => {} }).configureOutput({ writeOut: (t) => void (out += t) });
+    program.outputHelp();
+    for (const a of [ANNOTATION_HOSTNAMES, ANNOTATION_PORT, ANNOTATION_BACKEND_PROTOCOL, ANNOTATION_ALGORITHM, ANNOTATION_RETRY_NON_IDEMPOTENT, ANNOTATION_RESPONSE_TIMEOUT]) {
+      expect(out).toContain(`  ${a}  `);
+    }
+    expect(out).toMatch(/retry-non-idempotent[^\n]*\n[^\n]*default false/);
+    expect(out).toMatch(/response-timeout[^\n]*up to 1h\n[^\n]*default 30s/);
+  });
+
   it("builds a worker config with defaults and reads the token file", async () => {
     const c = await parse(["--cluster", "home", "--worker-url", "https://edge.example.com/", "--push-token-file", tokenFile]);
     expect(c).toMatchObject({

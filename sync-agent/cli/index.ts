@@ -390,6 +390,12 @@ export interface ProgramHandlers {
   env?: NodeJS.ProcessEnv;
 }
 
+/** One aligned help row per annotation: name, then its lines. */
+function annotationHelp(rows: [name: string, ...lines: string[]][]): string[] {
+  const width = Math.max(...rows.map(([name]) => name.length)) + 2;
+  return rows.flatMap(([name, ...lines]) => lines.map((l, i) => `  ${(i === 0 ? name : "").padEnd(width)}${l}`));
+}
+
 export function buildProgram(h: ProgramHandlers): Command {
   const env = h.env ?? process.env;
   const program = new Command("edgelb-sync-agent")
@@ -404,10 +410,14 @@ export function buildProgram(h: ProgramHandlers): Command {
       [
         "",
         "Service annotations:",
-        "  edgelb.dev/hostnames         comma-separated hostnames (default <name>.<namespace>.<--default-domain>)",
-        "  edgelb.dev/port              port name or number to expose (default: the only TCP port, else 'http', else 80)",
-        "  edgelb.dev/backend-protocol  http (default) or https between the edge and the nodes",
-        "  edgelb.dev/algorithm         round-robin (default), random, weighted, least-request",
+        ...annotationHelp([
+          ["edgelb.dev/hostnames", "comma-separated hostnames (default <name>.<namespace>.<--default-domain>)"],
+          ["edgelb.dev/port", "port name or number to expose (default: the only TCP port, else 'http', else 80)"],
+          ["edgelb.dev/backend-protocol", "http (default) or https between the edge and the nodes"],
+          ["edgelb.dev/algorithm", "round-robin (default), random, weighted, least-request"],
+          ["edgelb.dev/retry-non-idempotent", '"true": retry POST/PATCH on another node even after they reached one', "(default false: a retry could run them twice; set it only for idempotent apps)"],
+          ["edgelb.dev/response-timeout", "how long the edge waits for a response head, e.g. 120s, 5m, up to 1h", "(default 30s, then 504; raise it for long polls and slow reports)"],
+        ]),
         "  spec.sessionAffinity: ClientIP maps to client-IP affinity at the edge.",
         "  spec.loadBalancerSourceRanges (or service.beta.kubernetes.io/load-balancer-source-ranges): 403 for other clients.",
         "  ports[].appProtocol http/https sets the backend protocol when edgelb.dev/backend-protocol is absent.",

@@ -28,6 +28,7 @@ import {
   type FinalVerdict,
   type HealthTarget,
   type HealthView,
+  type ServedService,
   type Topology,
 } from "../model/desired.ts";
 import { contentKey, diffSnapshots, isEmptyDiff, summarizeDiff, type SnapshotDiff } from "../model/diff.ts";
@@ -85,6 +86,11 @@ export interface ControllerDeps {
   sink: Sink;
   log: Logger;
   now?: () => number;
+}
+
+/** Nothing the edge can send this Service's traffic to: it answers 503. */
+function noEndpointAnywhere(s: ServedService): boolean {
+  return s.trafficPolicy === "Local" ? (s.localEndpoints?.size ?? 0) === 0 : s.noEndpoints === true;
 }
 
 function sameVerdict(a: FinalVerdict | undefined, b: FinalVerdict | undefined): boolean {
@@ -501,6 +507,15 @@ export class Controller {
             { service: id, hostnames: verdict.service.hostnames, nodePort: verdict.service.port.nodePort, trafficPolicy: verdict.service.trafficPolicy },
             `service ${id} served at ${verdict.service.hostnames.join(", ")} → nodePort ${verdict.service.port.nodePort} (${verdict.service.trafficPolicy})`,
           );
+        }
+        const none = noEndpointAnywhere(verdict.service);
+        if (none && !(previous?.kind === "served" && noEndpointAnywhere(previous.service))) {
+          this.deps.log.info(
+            { service: id, hostnames: verdict.service.hostnames, endpoints: 0 },
+            `service ${id} has no ready endpoint (scaled to 0, or no pod matches its selector): the edge answers 503 until a pod is ready`,
+          );
+        } else if (!none && previous?.kind === "served" && noEndpointAnywhere(previous.service)) {
+          this.deps.log.info({ service: id, hostnames: verdict.service.hostnames }, `service ${id} has ready endpoints again: the edge serves it`);
         }
       } else if (previous && previous.kind !== "ignored") {
         this.deps.log.info({ service: id, reason: verdict.reason }, `service ${id} is no longer ours: ${verdict.reason}`);

@@ -28,6 +28,8 @@ export function resolveFixture(yamlText: string) {
     services: of("Service") as V1Service[],
     namespaces: of("Namespace") as V1Namespace[],
     endpointsFor: (ns, name) => endpoints[`${ns}/${name}`],
+    // TestEndpoints lists a Cluster backend with [] when none of its pods serves.
+    noEndpoint: (svc) => endpoints[`${svc.metadata?.namespace}/${svc.metadata?.name}`]?.length === 0,
   });
 }
 

@@ -5,7 +5,8 @@
 import { MAX_REFUSED_ROUTES, type GatewayRefusedRoute } from "../../worker/snapshot/gateway.ts";
 import type { SnapshotEndpoint } from "../../worker/snapshot/schema.ts";
 import type { ClusterState, HealthTarget, HealthView, Topology } from "../model/desired.ts";
-import { indexLocalEndpoints } from "../model/endpoints.ts";
+import type { V1Service } from "@kubernetes/client-node";
+import { hasSelector, indexLocalEndpoints, servingServices } from "../model/endpoints.ts";
 import { resolveGateway, type GatewayResolution } from "./resolve.ts";
 import type { GatewayCaches } from "./types.ts";
 
@@ -51,7 +52,14 @@ export function gatewayForSnapshot(
   // The edge serves a LoadBalancer Service's own hostname before any route: a route there is never served.
   const serviceHostnames = new Map<string, string>();
   for (const s of topo.served) for (const h of s.hostnames) if (!serviceHostnames.has(h)) serviceHostnames.set(h, `${s.namespace}/${s.name}`);
-  const resolution = resolveGateway({ ...state.gateway, services: state.services, namespaces: state.namespaces ?? [], endpointsFor, serviceHostnames, ...(hostnamePolicy ? { hostnamePolicy } : {}) });
+  // As for LoadBalancer Services (model/desired.ts): only a synced slice cache says "no endpoint".
+  let serving: Set<string> | undefined;
+  const noEndpoint = (svc: V1Service): boolean => {
+    if (!state.endpointSlicesSynced || !hasSelector(svc)) return false;
+    serving ??= servingServices(state.endpointSlices);
+    return !serving.has(`${svc.metadata?.namespace ?? "default"}/${svc.metadata?.name ?? ""}`);
+  };
+  const resolution = resolveGateway({ ...state.gateway, services: state.services, namespaces: state.namespaces ?? [], endpointsFor, noEndpoint, serviceHostnames, ...(hostnamePolicy ? { hostnamePolicy } : {}) });
   const refused = refusedRoutes(resolution);
   if (refused.length > 0) resolution.section = { ...resolution.section, refused };
   return { resolution, caches: state.gateway, targets };

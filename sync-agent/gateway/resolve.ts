@@ -42,6 +42,8 @@ export interface ResolveInput extends GatewayCaches {
   namespaces: readonly V1Namespace[];
   /** Local-traffic backends: the nodes with endpoints and their health (same model as LoadBalancer Services). */
   endpointsFor?: (namespace: string, name: string, healthCheckNodePort: number | undefined) => SnapshotEndpoint[] | undefined;
+  /** Cluster backends: the Service selects pods and none serves (scaled to 0): published with no endpoint, the edge answers 503. */
+  noEndpoint?: (svc: V1Service) => boolean;
   controllerName?: string;
   /** The hostname rules LoadBalancer Services obey (--default-domain, --allowed-hostnames; namespaces' edgelb.dev/allowed-hostnames come from `namespaces`). */
   hostnamePolicy?: { defaultDomain?: string | undefined; allowed?: readonly string[] | undefined };
@@ -249,7 +251,8 @@ function resolveBackend(
   }
   if (arr(ref.filters).length > 0) return invalid("UnsupportedValue", `backendRef Service ${namespace}/${name}: per-backend filters are not supported`);
   const trafficPolicy = svc.spec?.externalTrafficPolicy === "Local" ? "Local" : "Cluster";
-  const endpoints = trafficPolicy === "Local" ? (input.endpointsFor?.(namespace, name, svc.spec?.healthCheckNodePort) ?? []) : undefined;
+  const endpoints =
+    trafficPolicy === "Local" ? (input.endpointsFor?.(namespace, name, svc.spec?.healthCheckNodePort) ?? []) : input.noEndpoint?.(svc) ? [] : undefined;
   return {
     ref: { namespace, name, port: ref.port, weight },
     backend: { namespace, name, port: ref.port, nodePort: port.nodePort, scheme: "http", trafficPolicy, ...(endpoints ? { endpoints } : {}), policy: {} } as GatewayBackend,

@@ -136,8 +136,9 @@ export class GuardedInformer<T extends KubernetesObject> {
     return this.syncedOnce;
   }
 
-  list(): readonly T[] {
-    return this.current?.list() ?? [];
+  /** Every cached object, or those of one namespace. */
+  list(namespace?: string): readonly T[] {
+    return this.current?.list(namespace) ?? [];
   }
 
   get(name: string, namespace?: string): T | undefined {

@@ -92,6 +92,37 @@ describe("ClusterInformers with real-shaped Nodes", () => {
     expect(sliceChanges()).toBe(before + 1);
   });
 
+  it("behind a Cluster Service with a selector, only its first and last serving endpoint cause an evaluation", async () => {
+    await start({ nodes: 2 });
+    const endpoints = (...ips: string[]) => ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, nodeName: "node-0" }));
+    api.store.create(SERVICES, "default", { metadata: { name: "web" }, spec: { type: "LoadBalancer", selector: { app: "web" }, ports: [{ port: 80 }] } });
+    api.store.create(ENDPOINT_SLICES, "default", {
+      metadata: { name: "web-x", namespace: "default", labels: { "kubernetes.io/service-name": "web" } },
+      addressType: "IPv4",
+      endpoints: endpoints("10.244.0.1"),
+    });
+    await waitFor(() => informers.endpointSlices.list().length === 1 && informers.services.get("web", "default"), "cached");
+    const sliceChanges = () => changes.filter((c) => c.startsWith("endpointslices")).length;
+    const set = async (ips: string[], what: string) => {
+      const stored = api.store.update(ENDPOINT_SLICES, "default", "web-x", { ...api.store.get(ENDPOINT_SLICES, "default", "web-x"), endpoints: endpoints(...ips) });
+      await waitFor(() => informers.endpointSlices.get("web-x", "default")?.metadata?.resourceVersion === stored.metadata.resourceVersion, what);
+    };
+    await set(["10.244.0.2"], "first sight of web's slice"); // the first look at a Service may evaluate
+    const before = sliceChanges();
+    // A rolling update: pods come and go, one always serves. No evaluation.
+    await set(["10.244.0.2", "10.244.0.3"], "surge");
+    await set(["10.244.0.3"], "old pod gone");
+    await set(["10.244.0.3", "10.244.0.4", "10.244.0.5"], "scaled up");
+    expect(sliceChanges()).toBe(before);
+    expect(informers.state().endpointSlicesSynced).toBe(true);
+    // Scaled to 0: one evaluation; staying at 0: none; back: one.
+    await set([], "scaled to 0");
+    expect(sliceChanges()).toBe(before + 1);
+    await set([], "still 0");
+    await set(["10.244.0.6"], "back to one");
+    expect(sliceChanges()).toBe(before + 2);
+  });
+
   it("strips LIST pages in the raw JSON, before client-node turns them into classes", async () => {
     await start({ nodes: 2 });
     const core = kc.makeApiClient(CoreV1Api);

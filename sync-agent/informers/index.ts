@@ -19,6 +19,7 @@ import type { ClusterState } from "../model/desired.ts";
 import type { BackoffOptions } from "../sinks/retry.ts";
 import { GuardedInformer, type Ingest } from "./guarded.ts";
 import { LABEL_SERVICE_NAME } from "../model/constants.ts";
+import { hasSelector, sliceServes } from "../model/endpoints.ts";
 import { ENDPOINT_SLICE_SHAPE, NODE_SHAPE, SERVICE_SHAPE, strip, type Shape } from "./strip/index.ts";
 
 export { GuardedInformer, describeError, type Ingest } from "./guarded.ts";
@@ -59,12 +60,49 @@ function paged<T extends KubernetesObject>(page: Page<T>, pageSize: number): (in
   };
 }
 
-/** Could this EndpointSlice change the snapshot or a status? Unknown Service: yes. */
-export function endpointsMatter(services: { get(name: string, namespace?: string): V1Service | undefined }, slice: V1EndpointSlice): boolean {
+/**
+ * Whether each Cluster-policy Service had a serving endpoint when last asked:
+ * its slices change with every pod, but only "some endpoint serves" ↔ "none
+ * does" can change the snapshot (empty endpoints → the edge answers 503).
+ */
+export class ServingMemo {
+  private readonly last = new Map<string, boolean>();
+
+  /** Did the Service's serving state change since the last call for it (first call: yes)? */
+  changed(id: string, slicesNow: readonly V1EndpointSlice[]): boolean {
+    if (slicesNow.length === 0) {
+      // Its last slice went (the Service was deleted, or never had any): forget it.
+      this.last.delete(id);
+      return true;
+    }
+    const serving = slicesNow.some(sliceServes);
+    const before = this.last.get(id);
+    this.last.set(id, serving);
+    return before !== serving;
+  }
+}
+
+/** What endpointsMatter reads: the Service cache, and the slice cache of one namespace. */
+export interface EndpointsView {
+  service(name: string, namespace: string | undefined): V1Service | undefined;
+  slices(namespace: string | undefined): readonly V1EndpointSlice[];
+}
+
+/**
+ * Could this EndpointSlice change the snapshot or a status? Unknown Service:
+ * yes. Local: yes (its nodes are the backends). Cluster with a selector: only
+ * when the Service gains its first or loses its last serving endpoint. Cluster
+ * without a selector (manually managed endpoints): no, every node serves it.
+ */
+export function endpointsMatter(view: EndpointsView, memo: ServingMemo, slice: V1EndpointSlice): boolean {
   const name = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
   if (!name) return false; // not a Service's slice: the model ignores it
-  const svc = services.get(name, slice.metadata?.namespace);
-  return !svc || svc.spec?.externalTrafficPolicy === "Local";
+  const namespace = slice.metadata?.namespace;
+  const svc = view.service(name, namespace);
+  if (!svc || svc.spec?.externalTrafficPolicy === "Local") return true;
+  if (!hasSelector(svc)) return false;
+  const mine = view.slices(namespace).filter((s) => s.metadata?.labels?.[LABEL_SERVICE_NAME] === name);
+  return memo.changed(`${namespace ?? "default"}/${name}`, mine);
 }
 
 /**
@@ -98,6 +136,11 @@ export class ClusterInformers {
   readonly nodes: GuardedInformer<V1Node>;
   readonly services: GuardedInformer<V1Service>;
   readonly endpointSlices: GuardedInformer<V1EndpointSlice>;
+  private readonly serving = new ServingMemo();
+  private readonly endpointsView: EndpointsView = {
+    service: (name, namespace) => this.services.get(name, namespace),
+    slices: (namespace) => this.endpointSlices.list(namespace),
+  };
 
   constructor(opts: ClusterInformersOptions) {
     const core = opts.kubeConfig.makeApiClient(CoreV1Api);
@@ -131,9 +174,10 @@ export class ClusterInformers {
       resource: "endpointslices",
       path: "/apis/discovery.k8s.io/v1/endpointslices",
       shape: ENDPOINT_SLICE_SHAPE,
-      // Endpoints matter only for Local Services (kube-proxy spreads Cluster
-      // traffic itself): pod churn behind a Cluster Service evaluates nothing.
-      relevant: (slice) => endpointsMatter(this.services, slice),
+      // Local Services: every slice change (their nodes are the backends).
+      // Cluster ones: kube-proxy spreads traffic itself, so pod churn
+      // evaluates nothing; only the first/last serving endpoint does.
+      relevant: (slice) => endpointsMatter(this.endpointsView, this.serving, slice),
       list: paged((c, limit) => discovery.listEndpointSliceForAllNamespaces({ _continue: c, limit }, stripListItems(ENDPOINT_SLICE_SHAPE)), size),
     });
   }
@@ -178,7 +222,12 @@ export class ClusterInformers {
   }
 
   state(): ClusterState {
-    return { nodes: this.nodes.list(), services: this.services.list(), endpointSlices: this.endpointSlices.list() };
+    return {
+      nodes: this.nodes.list(),
+      services: this.services.list(),
+      endpointSlices: this.endpointSlices.list(),
+      endpointSlicesSynced: this.endpointSlices.synced,
+    };
   }
 
   async stop(): Promise<void> {

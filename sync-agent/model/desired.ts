@@ -13,7 +13,7 @@ import {
 import type { GatewayCaches } from "../gateway/types.ts";
 import type { GatewayEvaluation } from "../gateway/index.ts";
 import { LABEL_ZONE } from "./constants.ts";
-import { indexLocalEndpoints } from "./endpoints.ts";
+import { hasSelector, indexLocalEndpoints, servingServices } from "./endpoints.ts";
 import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "./hostnames.ts";
 import { evaluateNode, type AddressFamily, type AddressType, type NodeVerdict } from "./node.ts";
 import { evaluateService, serviceId, type Notice, type ServiceOptions, type ServiceSpecForEdge, type ServiceVerdict } from "./service.ts";
@@ -26,6 +26,11 @@ export interface ClusterState {
   namespaces?: readonly V1Namespace[];
   /** Gateway API caches; absent when the cluster has no Gateway API CRDs (sync-agent/gateway). */
   gateway?: GatewayCaches | undefined;
+  /**
+   * The EndpointSlice cache has listed once. Until then "no slice" means
+   * "not known yet", never "no endpoint": absent = not synced.
+   */
+  endpointSlicesSynced?: boolean | undefined;
 }
 
 export interface DesiredOptions extends ServiceOptions {
@@ -75,6 +80,11 @@ export interface ServedService extends ServiceSpecForEdge {
    * say 503 by design.
    */
   terminatingFallback?: boolean;
+  /**
+   * Cluster only: the Service selects pods and none is ready or serving
+   * (scaled to 0), so every node refuses its NodePort: the edge answers 503.
+   */
+  noEndpoints?: boolean;
 }
 
 export type FinalVerdict = Exclude<ServiceVerdict, { kind: "served" }> | { kind: "served"; service: ServedService };
@@ -120,6 +130,8 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
     byNamespace: namespacePatterns(state.namespaces ?? []),
   };
   const localIndex = indexLocalEndpoints(state.endpointSlices);
+  // Only a synced cache can say "no endpoint"; before that, today's every-node backend.
+  const serving = state.endpointSlicesSynced ? servingServices(state.endpointSlices) : undefined;
   const verdicts = new Map<string, FinalVerdict>();
   const served: ServedService[] = [];
   // Oldest Service keeps a contested hostname, like Ingress controllers do.
@@ -183,8 +195,9 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
       entry.localEndpoints = counts;
       const n = unroutableNotice([...counts.keys()].map((name) => byName.get(name)!));
       if (n) notices.push(n);
-    } else if (clusterAddressNotice) {
-      notices.push(clusterAddressNotice);
+    } else {
+      if (clusterAddressNotice) notices.push(clusterAddressNotice);
+      if (serving && hasSelector(svc) && !serving.has(id)) entry.noEndpoints = true;
     }
     if (notices.length > 0) entry.notices = notices;
     verdicts.set(id, { kind: "served", service: entry });
@@ -316,6 +329,9 @@ export function buildSnapshot(
         endpoints = endpoints.map((e) => ({ ...e, healthy: true }));
       }
       out.endpoints = endpoints;
+    } else if (s.noEndpoints) {
+      // Cluster: an empty list means no endpoint anywhere (schema.ts); absent means every node.
+      out.endpoints = [];
     }
     return out;
   });

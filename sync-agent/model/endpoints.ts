@@ -2,7 +2,7 @@
 // Service receive traffic (kube-proxy drops it elsewhere). Counted from
 // EndpointSlices so the edge can weight nodes like kube-proxy's
 // X-Load-Balancing-Endpoint-Weight does.
-import type { V1Endpoint, V1EndpointSlice } from "@kubernetes/client-node";
+import type { V1Endpoint, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import { LABEL_SERVICE_NAME } from "./constants.ts";
 
 /** node name → number of endpoints on it. */
@@ -59,4 +59,38 @@ export function indexLocalEndpoints(slices: readonly V1EndpointSlice[]): LocalEn
   const index: LocalEndpointIndex = new Map();
   for (const [id, byNode] of seen) index.set(id, { ready: count(byNode.ready), terminating: count(byNode.terminating) });
   return index;
+}
+
+/**
+ * Does kube-proxy have anywhere to send a Cluster-policy Service's traffic?
+ * Any ready endpoint on any node, else any serving-and-terminating one (the
+ * KEP-1669 fallback). With neither, every node refuses the NodePort.
+ */
+function endpointServes(ep: V1Endpoint): boolean {
+  if ((ep.addresses?.length ?? 0) === 0) return false;
+  return isReady(ep) || isServingTerminating(ep);
+}
+
+/** A live slice with at least one endpoint kube-proxy would send to. */
+export function sliceServes(slice: V1EndpointSlice): boolean {
+  return !slice.metadata?.deletionTimestamp && (slice.endpoints ?? []).some(endpointServes);
+}
+
+/** `namespace/name` of every Service with at least one endpoint kube-proxy would send to. */
+export function servingServices(slices: readonly V1EndpointSlice[]): Set<string> {
+  const out = new Set<string>();
+  for (const slice of slices) {
+    const svcName = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
+    if (svcName && sliceServes(slice)) out.add(`${slice.metadata?.namespace ?? "default"}/${svcName}`);
+  }
+  return out;
+}
+
+/**
+ * A Service whose endpoints the EndpointSlice controller manages. Without a
+ * selector, whoever manages its endpoints may do so by other means (slices
+ * without our label, a proxy outside the cluster): "no slice" then proves nothing.
+ */
+export function hasSelector(svc: V1Service): boolean {
+  return Object.keys(svc.spec?.selector ?? {}).length > 0;
 }

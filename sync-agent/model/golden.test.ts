@@ -26,6 +26,8 @@ function compute(yamlText: string): unknown {
     services: docs.filter((d) => d.kind === "Service") as unknown as V1Service[],
     endpointSlices: docs.filter((d) => d.kind === "EndpointSlice") as unknown as V1EndpointSlice[],
     namespaces: docs.filter((d) => d.kind === "Namespace") as unknown as V1Namespace[],
+    // A case's EndpointSlices are the whole truth unless it says the cache has not listed yet.
+    endpointSlicesSynced: opts.endpointSlicesSynced !== false,
   };
   const cluster = String(opts.cluster ?? "test");
   const topo = computeTopology(state, {
@@ -62,6 +64,7 @@ function compute(yamlText: string): unknown {
                 hostnames: v.service.hostnames,
                 lostHostnames: v.service.lostHostnames,
                 terminatingFallback: v.service.terminatingFallback,
+                noEndpoints: v.service.noEndpoints,
                 notices: v.service.notices,
               }
             : v,

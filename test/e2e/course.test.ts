@@ -4,47 +4,21 @@
 // a LoadBalancer, watch the hostname arrive, scale to 0 (requests fail
 // cleanly at the edge) and back, and a rolling restart under load with zero
 // failed requests.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { requestWithHost } from "../../lab/edge/start-worker.ts";
-import { exec, freePort, run, type Run } from "./process.ts";
+import { cleanup, KUBECTL, startLab, track, until } from "./npm-start.ts";
+import { run } from "./process.ts";
 
 // This suite's own loopback /24 (in lab16's 127.24.0.0/16).
 const BASE = "127.24.7";
-const KUBECTL = "/usr/bin/kubectl";
 
-const runs: Run[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const r of runs.splice(0)) await r.kill();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+afterEach(cleanup);
 
 describe("the course's steps against npm start", () => {
   it("apply, create, expose, get svc -w, scale to 0 and back, rollout restart under load: zero failed requests", async () => {
-    const [port, apiPort, healthzPort] = [await freePort(), await freePort(), await freePort()];
-    const dir = mkdtempSync(path.join(tmpdir(), "edgelb-e2e-course-"));
-    dirs.push(dir);
-    const demo = run("npm", ["start", "--", "--port", String(port), "--api-port", String(apiPort), "--address-base", BASE, "--healthz-port", String(healthzPort), "--state-dir", path.join(dir, "state")]);
-    runs.push(demo);
-    await demo.waitFor(/Ctrl-C stops everything/, "npm start's instructions", 90_000);
+    const { demo, port, stateDir, env, kubectl, get } = await startLab(BASE);
+    const dir = path.dirname(stateDir);
     // What it tells the user is what this test does.
     for (const step of [
       "kubectl create deployment hello --image=edgelb/echo:1 --replicas=3 --port=8080",
@@ -56,17 +30,6 @@ describe("the course's steps against npm start", () => {
     ]) {
       expect(demo.output()).toContain(step);
     }
-    const kubeconfig = (await demo.waitFor(/Kubeconfig\s+(\S+)/, "the kubeconfig path", 1_000))[1]!;
-    const env = `KUBECONFIG=${kubeconfig} HOME=${dir} KUBECACHEDIR=${dir}/cache`;
-    const kubectl = async (...args: string[]) => {
-      const r = await exec("env", [...env.split(" "), KUBECTL, ...args], 60_000);
-      expect(r.code, `kubectl ${args.join(" ")}: ${r.stderr}`).toBe(0);
-      return r.stdout;
-    };
-    const get = async (host: string) => {
-      const res = await requestWithHost("127.0.0.1", port, `${host}:${port}`, "/");
-      return { status: res.status, body: await res.text() };
-    };
     const HELLO = "hello.default.svc.localhost";
 
     // kubectl apply -f, validation on (kubectl's default: strict).
@@ -102,8 +65,7 @@ describe("the course's steps against npm start", () => {
     await kubectl("create", "deployment", "hello", "--image=edgelb/echo:1", "--replicas=3", "--port=8080");
     await kubectl("expose", "deployment", "hello", "--type=LoadBalancer", "--port=80", "--target-port=8080");
     // As the user runs it, after expose: the current row (maybe still <pending>), then each change.
-    const watch = run("env", [...env.split(" "), KUBECTL, "get", "service", "hello", "-w"]);
-    runs.push(watch);
+    const watch = track(run("env", [...env, KUBECTL, "get", "service", "hello", "-w"]));
     await watch.waitFor(/hello\s+LoadBalancer\s+\S+\s+hello\.default\.svc\.localhost\s+80:\d+\/TCP/, "get svc -w to show the hostname", 30_000);
     await watch.kill();
     await demo.waitFor(/service default\/hello served at hello\.default\.svc\.localhost/, "the agent's line about hello", 10_000);
@@ -114,13 +76,25 @@ describe("the course's steps against npm start", () => {
     expect(first).toMatchObject({ namespace: "default", version: "1" });
     expect(first.pod).toMatch(/^hello-/);
 
-    // 4: scale to 0: nothing serves, the edge answers an error (never a 200 from a stand-in), then back.
+    // 4: scale it, as printed: five pods answer through the edge.
+    await kubectl("scale", "deployment", "hello", "--replicas=5");
+    await kubectl("rollout", "status", "deployment", "hello", "--timeout=60s");
+    const pods = new Set<string>();
+    await until(async () => {
+      const r = await get(HELLO);
+      if (r.status === 200) pods.add(JSON.parse(r.body).pod);
+      return pods.size === 5;
+    }, "five distinct hello pods to answer", 30_000);
+
+    // Then to 0: nothing serves, the edge answers 503 at once (never a 200 from a stand-in, no node tried), then back.
     await kubectl("scale", "deployment", "hello", "--replicas=0");
     await kubectl("wait", "--for=delete", "pod", "-l", "app=hello", "--timeout=30s");
-    const none = await get(HELLO);
-    expect(none.status, none.body).toBe(502);
-    expect(none.body).toMatch(/^edgelb: the site could not be reached/);
-    expect(demo.output()).toMatch(/proxy\.retry host=hello\.default\.svc\.localhost/);
+    const none = await until(async () => {
+      const r = await get(HELLO);
+      return r.status === 503 ? r : undefined;
+    }, `${HELLO} to answer 503`);
+    expect(none.body).toMatch(/^edgelb: no server is ready for this site/);
+    await demo.waitFor(/service default\/hello has no ready endpoint/, "the agent's line about hello's endpoints", 5_000);
     // A Local Service with no pod left has no backend at all: once the agent has pushed that, the edge answers 503.
     await kubectl("scale", "deployment", "api", "--replicas=0");
     const noApi = await until(async () => {

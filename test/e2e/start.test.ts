@@ -2,69 +2,26 @@
 // driven with HTTP requests (the Host header picks the Service, like
 // `curl http://web.localhost:PORT/`) and /usr/bin/kubectl with the kubeconfig
 // it writes; Ctrl-C (SIGINT to the group) must leave nothing behind.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { startCluster } from "../../lab/cluster/cluster.ts";
 import { serviceNodes, type StatusJson } from "../../lab/demo/demo.ts";
 import { requestWithHost } from "../../lab/edge/start-worker.ts";
-import { exec, freePort, portIsFree, run, type Run } from "./process.ts";
+import { cleanup, npmStart, startLab, tempDir as tempDirNamed, until } from "./npm-start.ts";
+import { exec, freePort, portIsFree } from "./process.ts";
 
 // This suite's own loopback /24 for the simulated nodes.
 const BASE = "127.0.79";
 const NODE_ADDRESSES = [`${BASE}.11`, `${BASE}.12`, `${BASE}.13`];
-const KUBECTL = "/usr/bin/kubectl";
 
-const runs: Run[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const r of runs.splice(0)) await r.kill();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+afterEach(cleanup);
 
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), "edgelb-e2e-start-"));
-  dirs.push(d);
-  return d;
-}
-
-function npmStart(args: string[]): Run {
-  const r = run("npm", ["start", "--", ...args]);
-  runs.push(r);
-  return r;
-}
-
-async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const tempDir = () => tempDirNamed("edgelb-e2e-start-");
 
 describe("npm start", () => {
   it("runs cluster, worker and agent; traffic follows kubectl; Ctrl-C leaves nothing behind", async () => {
-    const [port, apiPort, healthzPort] = [await freePort(), await freePort(), await freePort()];
-    const stateDir = tempDir();
-    const demo = npmStart([
-      "--port", String(port),
-      "--api-port", String(apiPort),
-      "--address-base", BASE,
-      "--healthz-port", String(healthzPort),
-      "--state-dir", stateDir,
-    ]);
-    await demo.waitFor(/edgelb demo is ready/, "the ready banner", 90_000);
-    // The instructions follow the banner; under load they arrive in a later chunk.
-    await demo.waitFor(/Ctrl-C stops everything/, "the end of the instructions", 30_000);
-    const kubeconfig = (await demo.waitFor(/Kubeconfig\s+(\S+)/, "the kubeconfig path", 1_000))[1]!;
+    const { demo, port, apiPort, healthzPort, stateDir, kubeconfig, kubectl, get } = await startLab(BASE);
     const statusLink = (await demo.waitFor(/Status page\s+(\S+)/, "the status page link", 1_000))[1]!;
     expect(kubeconfig).toBe(path.join(stateDir, "kubeconfig"));
     expect(statusLink).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/__edgelb/#token=[0-9a-f]{32}$`));
@@ -77,16 +34,6 @@ describe("npm start", () => {
     expect(demo.output()).toContain(`curl http://web.localhost:${port}/`);
     expect(demo.output()).toContain(`kubectl --kubeconfig ${kubeconfig} cordon node-3`);
 
-    const kubectl = async (...args: string[]) => {
-      const r = await exec(KUBECTL, ["--kubeconfig", kubeconfig, ...args]);
-      expect(r.code, `kubectl ${args.join(" ")}: ${r.stderr}`).toBe(0);
-      return r.stdout;
-    };
-    const get = async (host: string) => {
-      const res = await requestWithHost("127.0.0.1", port, `${host}:${port}`, "/");
-      const body = await res.text();
-      return { status: res.status, node: res.headers.get("x-edgelb-node"), body };
-    };
     // Which nodes answer `host` over n requests (each must be answered with 200).
     const answering = async (host: string, n = 9) => {
       const seen = new Set<string>();
@@ -256,8 +203,8 @@ describe("npm start", () => {
       const port = await freePort();
       const demo = npmStart(["--kubeconfig", cluster.kubeconfigPath, "--port", String(port), "--state-dir", tempDir()]);
       await demo.waitFor(/edgelb demo is ready/, "the ready banner", 90_000);
-    // The instructions follow the banner; under load they arrive in a later chunk.
-    await demo.waitFor(/Ctrl-C stops everything/, "the end of the instructions", 30_000);
+      // The instructions follow the banner; under load they arrive in a later chunk.
+      await demo.waitFor(/Ctrl-C stops everything/, "the end of the instructions", 30_000);
       expect(demo.output()).toContain(`Cluster       real, from ${cluster.kubeconfigPath} (read-only`);
       const get = async (host: string) => {
         const res = await requestWithHost("127.0.0.1", port, host, "/");

@@ -28,13 +28,15 @@ describe("the lab's Gateway example", () => {
     await waitFor(async () => (await who("shop.localhost", "/api/cart")) === "shop-api", "shop.localhost/api served", 10_000, 50);
     expect(await who("shop.localhost", "/")).toBe("shop-web");
     const seen = new Map<string, number>();
-    for (let i = 0; i < 40; i++) {
+    // 90/10 over 200 requests: P(no app-v2 at all) ≈ 7e-10, P(app-v1 outside 150..199) is as small.
+    for (let i = 0; i < 200; i++) {
       const s = await who("canary.localhost", "/");
       seen.set(s, (seen.get(s) ?? 0) + 1);
     }
-    expect([...seen.keys()].sort()).toEqual(expect.arrayContaining(["app-v1"]));
-    expect((seen.get("app-v1") ?? 0) + (seen.get("app-v2") ?? 0)).toBe(40);
-    expect(seen.get("app-v1")!).toBeGreaterThan(24);
+    expect((seen.get("app-v1") ?? 0) + (seen.get("app-v2") ?? 0)).toBe(200);
+    expect(seen.get("app-v2") ?? 0).toBeGreaterThanOrEqual(1);
+    expect(seen.get("app-v1") ?? 0).toBeGreaterThanOrEqual(150);
+    expect(seen.get("app-v1") ?? 0).toBeLessThanOrEqual(199);
     for (const name of ["shop", "canary"]) {
       await waitFor(() => w.cluster.get("HTTPRoute", name).status?.parents?.[0]?.conditions?.find((c: any) => c.type === "Accepted")?.status === "True", `${name} Accepted`);
     }

@@ -1,12 +1,15 @@
 // `npm start -- --clusters 2` (issue 18): two simulated clusters, two agents,
 // one local worker in local mode. Steering by a test request.cf header, and
 // the documented "take a cluster down" step with zero failed requests.
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dumpDom, ensureChromium } from "../e2e/chromium.ts";
+import { haveKubectl } from "./kubectl-env.ts";
 import { multiClusterInstructions, SAMPLE_CLIENTS, SHOP_HOSTNAME, startMultiClusterDemo, type MultiClusterDemo } from "../../lab/demo/multi-cluster.ts";
 
 let lab: MultiClusterDemo;
@@ -36,6 +39,19 @@ async function annotate(cluster: MultiClusterDemo["clusters"][number], node: str
   expect(res.status).toBe(200);
 }
 
+/** Runs the printed instruction line matching `re` (after any "undo:") with bash from the working directory, as a reader would. */
+async function printedCommand(re: RegExp): Promise<void> {
+  const lines = multiClusterInstructions(lab, { color: false }).map((l) => l.trim().replace(/^undo:\s+/, ""));
+  const line = lines.find((l) => re.test(l));
+  expect(line, `a printed line matching ${re}`).toBeDefined();
+  const home = mkdtempSync(path.join(tmpdir(), "edgelb-multi-kubectl-"));
+  try {
+    await promisify(execFile)("bash", ["-c", line!], { env: { ...process.env, HOME: home, KUBECACHEDIR: path.join(home, "cache") }, timeout: 60_000 });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
 describe("npm start -- --clusters 2 --host 127.27.2.1", () => {
   it("the agents' pushes reach the worker on its --host address: both clusters serve", async () => {
     const status = await fetch(`${lab.edge.url}/__edgelb/v1/status`, { headers: { authorization: `Bearer ${lab.token}` } });
@@ -49,6 +65,8 @@ describe("npm start -- --clusters 2 --host 127.27.2.1", () => {
     expect(text).toContain("x-edgelb-test-cf");
     expect(text).toContain("annotate node eu-node-$n sim.edgelb.dev/fault=down");
     expect(text).toContain(`kubeconfig-eu`);
+    // Never a path climbing out of the working directory (../../tmp/…): the state dir here is absolute.
+    expect(text).toContain(`--kubeconfig ${path.join(stateDir, "kubeconfig-eu")} annotate`);
   });
 
   it("steers by the test location header: Berlin to eu, New York to us", async () => {
@@ -78,7 +96,10 @@ describe("npm start -- --clusters 2 --host 127.27.2.1", () => {
       while (!stop) results.push(await shop(SAMPLE_CLIENTS.Berlin));
     });
     while (results.length < 20) await new Promise((r) => setTimeout(r, 10));
-    await Promise.all(eu.sim.nodes.map((n) => annotate(eu, n.name, "down")));
+    // The line npm start prints, run as printed (bash, the real kubectl); through the API without kubectl.
+    if (haveKubectl) await printedCommand(/^for n in .* sim\.edgelb\.dev\/fault=down; done$/);
+    else await Promise.all(eu.sim.nodes.map((n) => annotate(eu, n.name, "down")));
+    expect(eu.sim.nodes.every((n) => eu.sim.get("Node", n.name, "").metadata.annotations?.["sim.edgelb.dev/fault"] === "down")).toBe(true);
     // Until the eu agent reports its nodes down, and for a while after.
     const deadline = Date.now() + 30_000;
     let after = 0;
@@ -89,7 +110,9 @@ describe("npm start -- --clusters 2 --host 127.27.2.1", () => {
     }
     stop = true;
     await Promise.all(clients);
-    await Promise.all(eu.sim.nodes.map((n) => annotate(eu, n.name, null)));
+    if (haveKubectl) await printedCommand(/^for n in .* sim\.edgelb\.dev\/fault-; done$/);
+    else await Promise.all(eu.sim.nodes.map((n) => annotate(eu, n.name, null)));
+    expect(eu.sim.nodes.some((n) => eu.sim.get("Node", n.name, "").metadata.annotations?.["sim.edgelb.dev/fault"])).toBe(false);
     expect(results.filter((r) => r.status !== 200)).toEqual([]);
     expect(results.slice(0, 20).every((r) => r.node?.startsWith("eu-node-"))).toBe(true);
     expect(results.at(-1)!.node).toMatch(/^us-node-/);

@@ -85,6 +85,31 @@ describe("route index", () => {
   });
 });
 
+describe("a Cluster Service's endpoints", () => {
+  const snap = (endpoints?: []) =>
+    parse({
+      cluster: "east",
+      nodes: [
+        { name: "e1", address: "192.0.2.1", healthy: true },
+        { name: "e2", address: "192.0.2.2", healthy: true },
+      ],
+      services: [{ namespace: "shop", name: "web", hostnames: ["shop.example.com"], nodePort: 30080, ...(endpoints ? { endpoints } : {}) }],
+    });
+
+  it("absent: every node of the cluster is a backend", () => {
+    const route = lookupRoute(buildIndex([{ cluster: "east", snapshot: snap() }]), "shop.example.com")!;
+    expect(routeOrigins(route).map((o) => o.node)).toEqual(["e1", "e2"]);
+    expect(route.healthyCount).toBe(2);
+  });
+
+  it("empty (scaled to 0): no backend at all, so the proxy answers 503 instead of trying refusing nodes", () => {
+    const route = lookupRoute(buildIndex([{ cluster: "east", snapshot: snap([]) }]), "shop.example.com")!;
+    expect(route.size).toBe(0);
+    expect(route.healthyCount).toBe(0);
+    expect(routeOrigins(route)).toEqual([]);
+  });
+});
+
 describe("normalizeHost", () => {
   it("lowercases and drops port and trailing dot", () => {
     expect(normalizeHost("Shop.Example.COM:443")).toBe("shop.example.com");

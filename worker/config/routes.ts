@@ -156,7 +156,9 @@ export function nodeTable(cluster: string, snapshot: Snapshot): NodeTable {
 }
 
 export function serviceBackend(cluster: string, table: NodeTable, svc: SnapshotService, service = `${svc.namespace}/${svc.name}`): Backend {
-  if (svc.trafficPolicy !== "Local") {
+  // Cluster with `endpoints: []`: no pod anywhere (scaled to 0), every node refuses the
+  // NodePort. No member at all (the Local path below) makes the proxy answer 503 at once.
+  if (svc.trafficPolicy !== "Local" && svc.endpoints?.length !== 0) {
     // One object literal shape for both kinds keeps the hot paths monomorphic.
     return {
       cluster,

@@ -114,7 +114,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
 
   if (route.size === 0) {
     deps.log("info", "proxy.no_origins", { requestId, host: facts.host, services: serviceNamesOf() });
-    return done(text(503, "no server is ready for this site", requestId, { "retry-after": "10" }), {});
+    // no-store: a shared cache must not keep serving "nothing is ready" once a pod is.
+    return done(text(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" }), {});
   }
 
   const policy = route.policy;

@@ -113,7 +113,10 @@ export const Service = v.object({
   nodePort: Port,
   scheme: v.optional(v.picklist(["http", "https"]), "http"),
   trafficPolicy: v.optional(v.picklist(["Cluster", "Local"]), "Cluster"),
-  /** Present for Local services: only these nodes are backends. */
+  /**
+   * Local: only these nodes are backends. Cluster: absent = every node; `[]` = the Service
+   * has no ready endpoint anywhere (scaled to 0), so no node can serve it: the edge answers 503.
+   */
   endpoints: v.optional(v.array(Endpoint)),
   /** loadBalancerSourceRanges: when present, only clients (CF-Connecting-IP) in one of these CIDRs get through. */
   sourceRanges: v.optional(v.pipe(v.array(SourceRange), v.minLength(1), v.maxLength(1000))),

@@ -4,29 +4,13 @@
 // where `kubectl apply -f standard-install.yaml` makes them appear in discovery.
 // Printers follow the upstream CRDs' additionalPrinterColumns; defaults follow
 // the CRDs' OpenAPI defaults (status "Waiting for controller", PathPrefix /).
+import { defineResource } from "./resource-type.ts";
 import type { ResourceType } from "./resources.ts";
 import type { Obj } from "./selectors.ts";
 import { cause, type StatusCause } from "./status.ts";
 import { defaultPrinter, humanDuration, type Column, type TablePrinter } from "./table.ts";
 
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
-
-const metaSchema = { "metadata.finalizers": {}, "metadata.ownerReferences": { mergeKey: "uid" } };
-
-function resource(p: Partial<ResourceType> & Pick<ResourceType, "group" | "version" | "plural" | "singular" | "kind" | "namespaced">): ResourceType {
-  return {
-    shortNames: [],
-    hasStatus: false,
-    resetStatusOnCreate: false,
-    allowCreateOnUpdate: false,
-    fieldSelectors: [],
-    patchSchema: metaSchema,
-    printer: defaultPrinter,
-    microTimeFields: [],
-    timeFields: [],
-    ...p,
-  };
-}
 
 // ---- printers: CRD additionalPrinterColumns, evaluated like the apiextensions table convertor ----
 
@@ -113,13 +97,7 @@ const timeFields = (prefix: string) => [`${prefix}conditions[].lastTransitionTim
 
 const LISTENER_PROTOCOLS = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]+$/;
 
-export const GATEWAY_CLASSES = resource({
-  group: GATEWAY_GROUP,
-  version: "v1",
-  plural: "gatewayclasses",
-  singular: "gatewayclass",
-  kind: "GatewayClass",
-  namespaced: false,
+export const GATEWAY_CLASSES = defineResource(`${GATEWAY_GROUP}/v1`, "GatewayClass", "Cluster", {
   shortNames: ["gc"],
   hasStatus: true,
   crd: `gatewayclasses.${GATEWAY_GROUP}`,
@@ -135,13 +113,7 @@ export const GATEWAY_CLASSES = resource({
   },
 });
 
-export const GATEWAYS = resource({
-  group: GATEWAY_GROUP,
-  version: "v1",
-  plural: "gateways",
-  singular: "gateway",
-  kind: "Gateway",
-  namespaced: true,
+export const GATEWAYS = defineResource(`${GATEWAY_GROUP}/v1`, "Gateway", "Namespaced", {
   shortNames: ["gtw"],
   hasStatus: true,
   crd: `gateways.${GATEWAY_GROUP}`,
@@ -167,13 +139,7 @@ export const GATEWAYS = resource({
   },
 });
 
-export const HTTP_ROUTES = resource({
-  group: GATEWAY_GROUP,
-  version: "v1",
-  plural: "httproutes",
-  singular: "httproute",
-  kind: "HTTPRoute",
-  namespaced: true,
+export const HTTP_ROUTES = defineResource(`${GATEWAY_GROUP}/v1`, "HTTPRoute", "Namespaced", {
   hasStatus: true,
   crd: `httproutes.${GATEWAY_GROUP}`,
   printer: httpRoutePrinter,
@@ -195,13 +161,7 @@ export const HTTP_ROUTES = resource({
   },
 });
 
-export const REFERENCE_GRANTS = resource({
-  group: GATEWAY_GROUP,
-  version: "v1beta1",
-  plural: "referencegrants",
-  singular: "referencegrant",
-  kind: "ReferenceGrant",
-  namespaced: true,
+export const REFERENCE_GRANTS = defineResource(`${GATEWAY_GROUP}/v1beta1`, "ReferenceGrant", "Namespaced", {
   shortNames: ["refgrant"],
   crd: `referencegrants.${GATEWAY_GROUP}`,
   printer: referenceGrantPrinter,
@@ -209,7 +169,7 @@ export const REFERENCE_GRANTS = resource({
 });
 
 /** ReferenceGrant is served as v1 too (newer bundles), from the same v1beta1 storage. */
-export const REFERENCE_GRANTS_V1 = resource({
+export const REFERENCE_GRANTS_V1: ResourceType = {
   ...REFERENCE_GRANTS,
   version: "v1",
   storage: {
@@ -217,17 +177,11 @@ export const REFERENCE_GRANTS_V1 = resource({
     toStorage: (o) => ({ ...o, apiVersion: `${GATEWAY_GROUP}/v1beta1` }),
     fromStorage: (o) => ({ ...o, apiVersion: `${GATEWAY_GROUP}/v1` }),
   },
-});
+};
 
 // ---- the CRDs themselves ----
 
-export const CUSTOM_RESOURCE_DEFINITIONS = resource({
-  group: "apiextensions.k8s.io",
-  version: "v1",
-  plural: "customresourcedefinitions",
-  singular: "customresourcedefinition",
-  kind: "CustomResourceDefinition",
-  namespaced: false,
+export const CUSTOM_RESOURCE_DEFINITIONS = defineResource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "Cluster", {
   shortNames: ["crd", "crds"],
   hasStatus: true,
   admit: ({ obj }) => {

@@ -2,6 +2,7 @@
 // behave like upstream: scope, status subresource, strategic-merge keys,
 // defaulting/allocation/validation on write, and server-side printing.
 import { GATEWAY_RESOURCES } from "./gateway.ts";
+import { defineResource, META_PATCH_SCHEMA as metaSchema } from "./resource-type.ts";
 import { admitDeployment, admitReplicaSet, deploymentPrinter, replicaSetPrinter } from "./apps.ts";
 import { mergeKeys, type Field } from "./openapi/fields.ts";
 import { DEPLOYMENT, POD, REPLICA_SET, SERVICE } from "./openapi/kinds.ts";
@@ -79,10 +80,6 @@ export interface StorageView {
 export const apiVersionOf = (r: ResourceType) => (r.group ? `${r.group}/${r.version}` : r.version);
 export const resourceKey = (r: ResourceType) => `${r.group}/${r.plural}`;
 
-const metaSchema: PatchSchema = {
-  "metadata.finalizers": {},
-  "metadata.ownerReferences": { mergeKey: "uid" },
-};
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -169,28 +166,7 @@ export function decodeTimes(r: ResourceType, obj: Obj): void {
   }
 }
 
-function base(p: Partial<ResourceType> & Pick<ResourceType, "group" | "version" | "plural" | "singular" | "kind" | "namespaced">): ResourceType {
-  return {
-    shortNames: [],
-    hasStatus: false,
-    resetStatusOnCreate: false,
-    allowCreateOnUpdate: false,
-    fieldSelectors: [],
-    patchSchema: metaSchema,
-    printer: defaultPrinter,
-    microTimeFields: [],
-    timeFields: [],
-    ...p,
-  };
-}
-
-export const NODES = base({
-  group: "",
-  version: "v1",
-  plural: "nodes",
-  singular: "node",
-  kind: "Node",
-  namespaced: false,
+export const NODES = defineResource("v1", "Node", "Cluster", {
   shortNames: ["no"],
   hasStatus: true,
   fieldSelectors: ["spec.unschedulable"],
@@ -200,13 +176,7 @@ export const NODES = base({
   admit: ({ obj }) => metadataCauses(obj, "subdomain"),
 });
 
-export const SERVICES = base({
-  group: "",
-  version: "v1",
-  plural: "services",
-  singular: "service",
-  kind: "Service",
-  namespaced: true,
+export const SERVICES = defineResource("v1", "Service", "Namespaced", {
   shortNames: ["svc"],
   hasStatus: true,
   resetStatusOnCreate: true,
@@ -227,13 +197,7 @@ export const SERVICES = base({
   admitStatus: ({ obj }) => validateServiceStatus(obj),
 });
 
-export const NAMESPACES = base({
-  group: "",
-  version: "v1",
-  plural: "namespaces",
-  singular: "namespace",
-  kind: "Namespace",
-  namespaced: false,
+export const NAMESPACES = defineResource("v1", "Namespace", "Cluster", {
   shortNames: ["ns"],
   hasStatus: true,
   fieldSelectors: ["status.phase"],
@@ -260,13 +224,7 @@ const EVENT_FIELDS = [
   "type",
 ];
 
-export const EVENTS = base({
-  group: "",
-  version: "v1",
-  plural: "events",
-  singular: "event",
-  kind: "Event",
-  namespaced: true,
+export const EVENTS = defineResource("v1", "Event", "Namespaced", {
   shortNames: ["ev"],
   allowCreateOnUpdate: true,
   fieldSelectors: EVENT_FIELDS,
@@ -312,13 +270,7 @@ function renameFields(o: Obj, pairs: [string, string][], apiVersion: string): Ob
   return out;
 }
 
-export const EVENTS_V1 = base({
-  group: "events.k8s.io",
-  version: "v1",
-  plural: "events",
-  singular: "event",
-  kind: "Event",
-  namespaced: true,
+export const EVENTS_V1 = defineResource("events.k8s.io/v1", "Event", "Namespaced", {
   shortNames: ["ev"],
   allowCreateOnUpdate: true,
   fieldSelectors: ["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "reportingController", "type"],
@@ -336,13 +288,7 @@ export const EVENTS_V1 = base({
   },
 });
 
-export const ENDPOINT_SLICES = base({
-  group: "discovery.k8s.io",
-  version: "v1",
-  plural: "endpointslices",
-  singular: "endpointslice",
-  kind: "EndpointSlice",
-  namespaced: true,
+export const ENDPOINT_SLICES = defineResource("discovery.k8s.io/v1", "EndpointSlice", "Namespaced", {
   printer: endpointSlicePrinter,
   admit: ({ obj }) => {
     const out = metadataCauses(obj, "subdomain");
@@ -356,13 +302,7 @@ export const ENDPOINT_SLICES = base({
   },
 });
 
-export const LEASES = base({
-  group: "coordination.k8s.io",
-  version: "v1",
-  plural: "leases",
-  singular: "lease",
-  kind: "Lease",
-  namespaced: true,
+export const LEASES = defineResource("coordination.k8s.io/v1", "Lease", "Namespaced", {
   printer: leasePrinter,
   microTimeFields: ["spec.acquireTime", "spec.renewTime"],
   admit: ({ obj }) => {
@@ -376,13 +316,7 @@ export const LEASES = base({
   },
 });
 
-export const PODS = base({
-  group: "",
-  version: "v1",
-  plural: "pods",
-  singular: "pod",
-  kind: "Pod",
-  namespaced: true,
+export const PODS = defineResource("v1", "Pod", "Namespaced", {
   shortNames: ["po"],
   hasStatus: true,
   resetStatusOnCreate: true,
@@ -415,13 +349,7 @@ export const PODS = base({
   },
 });
 
-export const ENDPOINTS = base({
-  group: "",
-  version: "v1",
-  plural: "endpoints",
-  singular: "endpoints",
-  kind: "Endpoints",
-  namespaced: true,
+export const ENDPOINTS = defineResource("v1", "Endpoints", "Namespaced", {
   shortNames: ["ep"],
   allowCreateOnUpdate: true,
   printer: endpointsPrinter,
@@ -436,13 +364,7 @@ EVENTS_V1.storage = {
 
 const podTimes = (prefix: string) => [`${prefix}.metadata.creationTimestamp`];
 
-export const DEPLOYMENTS = base({
-  group: "apps",
-  version: "v1",
-  plural: "deployments",
-  singular: "deployment",
-  kind: "Deployment",
-  namespaced: true,
+export const DEPLOYMENTS = defineResource("apps/v1", "Deployment", "Namespaced", {
   shortNames: ["deploy"],
   hasStatus: true,
   resetStatusOnCreate: true,
@@ -455,13 +377,7 @@ export const DEPLOYMENTS = base({
   admit: (ctx) => admitDeployment(ctx),
 });
 
-export const REPLICA_SETS = base({
-  group: "apps",
-  version: "v1",
-  plural: "replicasets",
-  singular: "replicaset",
-  kind: "ReplicaSet",
-  namespaced: true,
+export const REPLICA_SETS = defineResource("apps/v1", "ReplicaSet", "Namespaced", {
   shortNames: ["rs"],
   hasStatus: true,
   resetStatusOnCreate: true,

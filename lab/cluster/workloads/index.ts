@@ -19,6 +19,8 @@ import {
   planDeployment,
   planReplicaSet,
   SIM_SLICE,
+  STAND_IN_SLICE,
+  standInSliceFor,
   type SchedNode,
 } from "./plan.ts";
 
@@ -71,6 +73,8 @@ export class Workloads {
   ) {
     this.unsubscribe = store.subscribe((e) => {
       if ([DEPLOYMENTS, REPLICA_SETS, PODS, SERVICES, NODES].includes(e.resource)) this.kick();
+      // A slice written by hand (or by placePods) takes over from the stand-in's.
+      else if (opts.standIn && e.resource === ENDPOINT_SLICES && !e.object.metadata?.labels?.[STAND_IN_SLICE]) this.kick();
       if (e.resource === PODS && e.type === "DELETED") this.forget(e.object);
     });
     this.kick();
@@ -165,6 +169,7 @@ export class Workloads {
     const deployments = s.list(DEPLOYMENTS).items;
     let sets = s.list(REPLICA_SETS).items;
     let pods = s.list(PODS).items;
+    this.standInSlices();
     if (this.opts.standIn && deployments.length === 0 && sets.length === 0 && pods.length === 0 && !s.list(ENDPOINT_SLICES).items.some((x) => x.metadata.labels?.[SIM_SLICE])) return;
     const nodeObjs = s.list(NODES).items;
     const nodes: SchedNode[] = nodeObjs.map((n) => ({
@@ -306,6 +311,41 @@ export class Workloads {
       },
       { subresource: "status" },
     );
+  }
+
+  /**
+   * standIn: the stand-in app answers on every node for a Cluster Service that
+   * no workload, placed pod or hand-written slice backs. Its EndpointSlice says
+   * so (one ready endpoint), as a real cluster's would, so an agent that reads
+   * endpoints sees a Service that serves. Local Services get none: their nodes
+   * come from pods (placePods).
+   */
+  private standInSlices(): void {
+    if (!this.opts.standIn) return;
+    const s = this.store;
+    const standIns = new Map<string, Obj>();
+    const backed = new Set<string>();
+    for (const sl of s.list(ENDPOINT_SLICES).items) {
+      const id = `${sl.metadata.namespace}/${sl.metadata.labels?.["kubernetes.io/service-name"]}`;
+      if (sl.metadata.labels?.[STAND_IN_SLICE]) standIns.set(id, sl);
+      else backed.add(id);
+    }
+    const pods = s.list(PODS).items;
+    const placed = new Set(pods.filter((p) => p.metadata.labels?.["edgelb.sim/service"]).map((p) => `${p.metadata.namespace}/${p.metadata.labels["edgelb.sim/service"]}`));
+    for (const svc of s.list(SERVICES).items) {
+      const id = key(svc);
+      const have = standIns.get(id);
+      standIns.delete(id);
+      const want =
+        Object.keys(svc.spec?.selector ?? {}).length > 0 &&
+        (svc.spec?.externalTrafficPolicy ?? "Cluster") !== "Local" &&
+        !backed.has(id) &&
+        !placed.has(id) &&
+        svc.metadata.annotations?.[PODS_KNOB] === undefined;
+      if (want && !have) s.create(ENDPOINT_SLICES, svc.metadata.namespace, standInSliceFor(svc));
+      else if (!want && have) s.delete(ENDPOINT_SLICES, have.metadata.namespace, have.metadata.name);
+    }
+    for (const gone of standIns.values()) s.delete(ENDPOINT_SLICES, gone.metadata.namespace, gone.metadata.name);
   }
 
   private endpoints(pods: Obj[], deployments: Obj[], sets: Obj[]): void {

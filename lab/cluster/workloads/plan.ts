@@ -14,6 +14,8 @@ export const MANAGED_BY = "endpointslice.kubernetes.io/managed-by";
 export const CONTROLLER = "endpointslice-controller.k8s.io";
 /** Marks the slices this controller writes (placePods writes its own). */
 export const SIM_SLICE = "sim.edgelb.dev/endpoint-controller";
+/** On the slice that stands for the stand-in app (standIn clusters): lab/cluster/workloads. */
+export const STAND_IN_SLICE = "sim.edgelb.dev/stand-in";
 
 const SAFE = "bcdfghjklmnpqrstvwxz2456789";
 
@@ -349,5 +351,25 @@ export function endpointsFor(svc: Obj, slice: Obj): Obj {
   return {
     metadata: { name: svc.metadata.name, namespace: svc.metadata.namespace, labels: { ...svc.metadata.labels } },
     subsets: ready.length || notReady.length ? [{ ...(ready.length ? { addresses: ready } : {}), ...(notReady.length ? { notReadyAddresses: notReady } : {}), ports: slice.ports }] : [],
+  };
+}
+
+/**
+ * The slice of a Cluster Service the stand-in app answers for: one ready
+ * endpoint with no pod and no node (every node answers; nothing to weight).
+ */
+export function standInSliceFor(svc: Obj): Obj {
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: `${svc.metadata.name}-stand-in`,
+      namespace: svc.metadata.namespace,
+      labels: { "kubernetes.io/service-name": svc.metadata.name, [MANAGED_BY]: "sim.edgelb.dev", [STAND_IN_SLICE]: "true" },
+      ownerReferences: [{ apiVersion: "v1", kind: "Service", name: svc.metadata.name, uid: svc.metadata.uid, controller: true, blockOwnerDeletion: true }],
+    },
+    addressType: "IPv4",
+    endpoints: [{ addresses: ["10.244.255.254"], conditions: { ready: true, serving: true, terminating: false } }],
+    ports: (svc.spec?.ports ?? []).map((p: Obj) => ({ name: p.name ?? "", port: typeof p.targetPort === "number" ? p.targetPort : p.port, protocol: p.protocol ?? "TCP" })),
   };
 }

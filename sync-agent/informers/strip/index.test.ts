@@ -77,7 +77,7 @@ describe("strip: Nodes", () => {
 });
 
 describe("strip: Services and EndpointSlices", () => {
-  it("keeps what the Service verdict and status read, drops last-applied, managedFields, selector and foreign labels", () => {
+  it("keeps what the Service verdict and status read, drops last-applied, managedFields and foreign labels", () => {
     const raw = realisticService(3, "team-a", "a.example.com") as unknown as V1Service & { metadata: { annotations: Record<string, string> } };
     raw.metadata.annotations["edgelb.dev/retry-non-idempotent"] = "true";
     raw.metadata.annotations["service.beta.kubernetes.io/load-balancer-source-ranges"] = "203.0.113.0/24";
@@ -95,7 +95,13 @@ describe("strip: Services and EndpointSlices", () => {
         "service.beta.kubernetes.io/load-balancer-source-ranges": "203.0.113.0/24",
       },
     });
-    expect(s.spec).toEqual({ type: "LoadBalancer", externalTrafficPolicy: "Local", healthCheckNodePort: 32000, ports: [{ name: "http", port: 80, protocol: "TCP", nodePort: 31000 }] });
+    expect(s.spec).toEqual({
+      type: "LoadBalancer",
+      externalTrafficPolicy: "Local",
+      healthCheckNodePort: 32000,
+      ports: [{ name: "http", port: 80, protocol: "TCP", nodePort: 31000 }],
+      selector: { app: "svc-3" },
+    });
     expect(s.status).toEqual(raw.status);
     const opts = { loadBalancerClass: "edgelb.dev/worker", onlyClass: false };
     expect(evaluateService(s, opts)).toEqual(evaluateService(raw, opts));

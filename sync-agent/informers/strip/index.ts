@@ -87,7 +87,11 @@ export const NODE_SHAPE: Shape = {
   status: { addresses: { type: true, address: true } },
 };
 
-/** Ownership (type, class), ports, traffic policy, affinity; status for EXTERNAL-IP and conditions. */
+/**
+ * Ownership (type, class), ports, traffic policy, affinity; the selector (does the
+ * EndpointSlice controller manage its endpoints? model/endpoints.ts); status for
+ * EXTERNAL-IP and conditions.
+ */
 export const SERVICE_SHAPE: Shape = {
   // Other load balancers' annotations tell whose a foreign ingress entry is.
   metadata: metadata([ANNOTATION_PREFIX], [ANNOTATION_PREFIX, ANNOTATION_SOURCE_RANGES, ...OWNER_HINTS.map(([prefix]) => prefix)]),
@@ -100,6 +104,7 @@ export const SERVICE_SHAPE: Shape = {
     healthCheckNodePort: true,
     sessionAffinity: true,
     loadBalancerSourceRanges: true,
+    selector: true,
   },
   status: { loadBalancer: true, conditions: true },
 };

@@ -1,0 +1,90 @@
+// A Cluster-policy Service behind a Deployment, with the real client-node
+// informers against the simulated cluster and the real worker: a rolling
+// update (many EndpointSlice changes, one pod always serving) writes
+// nothing; scaling to 0 writes once and the edge answers 503; scaling back
+// writes once and it serves again.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Obj } from "../../lab/cluster/api/selectors.ts";
+import { contentKey } from "../../sync-agent/model/diff.ts";
+import { lbService, startWorld, waitFor, type World } from "./harness.ts";
+
+// This suite's own loopback /24 (e16's 127.63.0.0/16).
+let w: World;
+beforeAll(async () => {
+  w = await startWorld({ addressBase: "127.63.1", sink: "worker", nodes: 3, clusterOptions: { podStartupMs: 100, podDrainMs: 300 } });
+  // Writes that changed the shop Service's entry (a node's health may change under load: not this test's subject).
+  w.agent.controller.addHooks({ onPushed: (_s, diff) => void (diff.servicesChanged.includes("default/shop") && shopWrites++) });
+});
+let shopWrites = 0;
+afterAll(async () => {
+  await w?.stop();
+});
+
+const HOST = "shop.example.com";
+const deployment = (replicas: number): Obj => ({
+  apiVersion: "apps/v1",
+  kind: "Deployment",
+  metadata: { name: "shop", namespace: "default" },
+  spec: {
+    replicas,
+    strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+    selector: { matchLabels: { app: "shop" } },
+    template: { metadata: { labels: { app: "shop" } }, spec: { containers: [{ name: "echo", image: "edgelb/echo:1", ports: [{ containerPort: 8080 }] }] } },
+  },
+});
+const livePods = () => w.cluster.list("Pod", "default").filter((p) => p.metadata.labels?.app === "shop");
+/** Every pod of the template now, ready, and no old one left (terminating ones included). */
+const rolledOut = (replicas: number, restartedAt?: string) => {
+  const pods = livePods();
+  return (
+    pods.length === replicas &&
+    pods.every((p) => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c: Obj) => c.type === "Ready" && c.status === "True")) &&
+    pods.every((p) => restartedAt === undefined || p.metadata.annotations?.["kubectl.kubernetes.io/restartedAt"] === restartedAt)
+  );
+};
+const shopOf = (s: { services: { name: string; endpoints?: unknown[] | undefined }[] }) => s.services.find((x) => x.name === "shop");
+
+describe("scale to 0 behind a Cluster-policy Service", () => {
+  it("a rolling update writes nothing; 0 replicas publish no endpoint and the edge answers 503; back up serves again", async () => {
+    w.cluster.create(deployment(2));
+    w.cluster.create(lbService("shop", { hostnames: HOST }));
+    await waitFor(() => rolledOut(2), "two ready shop pods", 20_000);
+    await w.waitForSnapshot((s) => shopOf(s) !== undefined && shopOf(s)!.endpoints === undefined, "shop served through every node");
+    await waitFor(async () => (await w.request(HOST)).status === 200, "shop answering 200", 10_000);
+    await w.cluster.settled();
+    const writes = shopWrites;
+    const churn = () => w.agent.informers.updates().endpointslices!.irrelevant;
+    const churnBefore = churn();
+
+    // kubectl rollout restart: every pod replaced, one at a time.
+    const at = new Date().toISOString();
+    w.cluster.patch("Deployment", "shop", { spec: { template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": at } } } } });
+    await waitFor(() => rolledOut(2, at), "the rollout to finish", 30_000);
+    await w.cluster.settled();
+    // Evaluated after the last change, and nothing waiting to be written: the churn wrote nothing.
+    const evaluations = w.agent.controller.evaluations;
+    w.agent.controller.markDirty("test: settle");
+    await waitFor(() => w.agent.controller.evaluations > evaluations, "one more evaluation");
+    expect(contentKey(w.agent.controller.lastDesired!.body)).toBe(contentKey(w.agent.controller.lastPushed!));
+    expect(shopWrites).toBe(writes);
+    // The rollout did change the slice many times (each cached without an evaluation).
+    expect(churn() - churnBefore).toBeGreaterThanOrEqual(4);
+
+    // kubectl scale --replicas=0.
+    w.cluster.patch("Deployment", "shop", { spec: { replicas: 0 } });
+    await w.waitForSnapshot((s) => shopOf(s)?.endpoints?.length === 0, "shop published with no endpoint", 20_000);
+    const res = await w.request(HOST);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toMatch(/^edgelb: no server is ready for this site \(request [^)]+\)\n$/);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(shopWrites).toBe(writes + 1);
+    expect(w.logs.some((l) => /service default\/shop has no ready endpoint/.test(l.msg))).toBe(true);
+
+    // And back.
+    w.cluster.patch("Deployment", "shop", { spec: { replicas: 2 } });
+    await w.waitForSnapshot((s) => shopOf(s) !== undefined && shopOf(s)!.endpoints === undefined, "shop served again", 20_000);
+    await waitFor(async () => (await w.request(HOST)).status === 200, "shop answering 200 again", 10_000);
+    expect(shopWrites).toBe(writes + 2);
+    expect(w.logs.some((l) => /service default\/shop has ready endpoints again/.test(l.msg))).toBe(true);
+  }, 90_000);
+});
