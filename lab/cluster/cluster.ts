@@ -42,8 +42,9 @@
  *   - apps/v1 Deployments work as on a real cluster (lab/cluster/workloads/): ReplicaSets,
  *     pods spread over schedulable nodes, Ready after podStartupMs, terminating ones serving
  *     for podDrainMs, EndpointSlices from selectors; each NodePort then forwards like
- *     kube-proxy to those pods (echo app with pod/node/version; `kubectl logs`) and refuses
- *     connections when none serves (Local: none on that node). A Service no workload's pods
+ *     kube-proxy to those pods (echo app with pod/node/version; `kubectl logs`), refuses
+ *     connections when none serves, and with externalTrafficPolicy: Local drops them (no
+ *     answer: a connect timeout) on a node without a local one. A Service no workload's pods
  *     ever matched keeps the stand-in above (every node answers; placePods places pods).
  *   - await cluster.addNode() / cluster.removeNode("node-3"): node process + Node object;
  *     cluster.setNodeReady("node-2", false) flips the Node's Ready condition.
@@ -486,7 +487,9 @@ export class SimCluster {
     };
     // kube-proxy's choice per node for Services the endpoint controller manages:
     // ready endpoints (only local ones for Local), else serving-and-terminating
-    // ones (KEP-1669); none: the NodePort refuses connections.
+    // ones (KEP-1669); none: the NodePort refuses connections (REJECT), except
+    // for Local with endpoints only on other nodes: it drops them (DROP, "has
+    // no local endpoints"), so a stale load balancer waits its connect timeout.
     const managed = new Map<string, Obj>();
     for (const sl of slices) if (sl.metadata.labels?.[SIM_SLICE]) managed.set(`${sl.metadata.namespace}/${sl.metadata.labels["kubernetes.io/service-name"]}`, sl);
     const pods = new Map(managed.size ? this.store.list(PODS).items.map((p) => [p.metadata.uid, p]) : []);
@@ -513,7 +516,8 @@ export class SimCluster {
       const scope = r.policy === "Local" ? r.endpoints.filter((e) => e.node === node) : r.endpoints;
       const ready = scope.filter((e) => e.ready);
       const chosen = ready.length ? ready : scope.filter((e) => e.serving);
-      return { endpoints: chosen.map(({ ready: _r, serving: _s, ...e }) => e) };
+      const elsewhere = r.policy === "Local" && chosen.length === 0 && r.endpoints.some((e) => e.ready || e.serving);
+      return { endpoints: chosen.map(({ ready: _r, serving: _s, ...e }) => e), ...(elsewhere ? { drop: true } : {}) };
     };
     const localReady = (svc: Obj, node: string) =>
       slices
