@@ -519,6 +519,19 @@ export class SimCluster {
       const elsewhere = r.policy === "Local" && chosen.length === 0 && r.endpoints.some((e) => e.ready || e.serving);
       return { endpoints: chosen.map(({ ready: _r, serving: _s, ...e }) => e), ...(elsewhere ? { drop: true } : {}) };
     };
+    // A Local Service the stand-in answers for (pods from placePods(), or
+    // written slices): kube-proxy's DROP on the nodes without a usable local
+    // endpoint while some node has one; with none anywhere the stand-in stays.
+    const standInLocal = new Map<number, Set<string>>(); // NodePort -> nodes with a local endpoint
+    for (const s of services) {
+      if (s.spec?.externalTrafficPolicy !== "Local" || managed.has(`${s.metadata.namespace}/${s.metadata.name}`)) continue;
+      const usable = slices
+        .filter((sl) => sl.metadata.namespace === s.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === s.metadata.name)
+        .flatMap((sl) => (sl.endpoints ?? []) as Obj[])
+        .filter((e) => e.nodeName && (e.conditions?.ready !== false || e.conditions?.serving === true));
+      if (usable.length === 0) continue;
+      for (const p of s.spec?.ports ?? []) if (p.nodePort) standInLocal.set(p.nodePort, new Set(usable.map((e) => e.nodeName as string)));
+    }
     const localReady = (svc: Obj, node: string) =>
       slices
         .filter((sl) => sl.metadata.namespace === svc.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name)
@@ -531,7 +544,11 @@ export class SimCluster {
         const served = new Set(node.servedPorts());
         const work: Promise<unknown>[] = [];
         for (const p of nodePorts) {
-          const route = routed.has(p) ? routeFor(p, node.name) : undefined;
+          const route: PortRoute | undefined = routed.has(p)
+            ? routeFor(p, node.name)
+            : standInLocal.get(p)?.has(node.name) === false
+              ? { endpoints: [], drop: true }
+              : undefined;
           const same = JSON.stringify(route) === JSON.stringify(node.route(p));
           if (!served.has(p)) work.push(node.setRoute(p, route).then(() => node.servePort(p)));
           else if (!same) work.push(node.setRoute(p, route));

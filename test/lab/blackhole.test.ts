@@ -4,6 +4,7 @@
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Blackhole } from "../../lab/cluster/blackhole.ts";
+import { startCluster } from "../../lab/cluster/cluster.ts";
 import { SimNode } from "../../lab/cluster/sim-node.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -79,5 +80,28 @@ describe("blackhole (dropped connection attempts)", () => {
     expect(await tryConnect(n.address, a, 2_000)).toBe("ECONNREFUSED");
     await n.setRoute(a, { endpoints: [pod] });
     expect((await fetch(`http://${n.address}:${a}/`)).status).toBe(200);
+  });
+
+  it("a Local Service whose pods move off a node: that node's NodePort drops new connections, the pods' nodes answer", async () => {
+    const cluster = await startCluster({ nodes: 3, addressBase: "127.67.2", healthzPort: 0, standIn: true });
+    cleanups.push(() => cluster.stop());
+    cluster.create({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "local", namespace: "default" },
+      spec: { type: "LoadBalancer", externalTrafficPolicy: "Local", selector: { app: "local" }, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    await cluster.placePods("local", ["node-1", "node-3"]);
+    await cluster.settled();
+    const port = Number(cluster.get("Service", "local").spec.ports[0].nodePort);
+    const answer = async (node: string) => (await fetch(`http://${cluster.node(node).address}:${port}/`)).headers.get("x-edgelb-node");
+    expect(await answer("node-3")).toBe("node-3");
+    expect(await tryConnect(cluster.node("node-2").address, port, 700)).toBe("timeout");
+    // A rollout moves the pods to node-1 and node-2: node-3 drops, node-2 answers.
+    await cluster.placePods("local", ["node-1", "node-2"]);
+    await cluster.settled();
+    expect(await tryConnect(cluster.node("node-3").address, port, 700)).toBe("timeout");
+    expect(await answer("node-2")).toBe("node-2");
+    expect(await answer("node-1")).toBe("node-1");
   });
 });
