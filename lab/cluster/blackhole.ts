@@ -8,26 +8,33 @@
 // the default). So: a listener with a tiny backlog that never accepts, its
 // queue filled by a few connections of our own. The listener lives in a worker
 // thread whose event loop is blocked in Atomics.wait, so nothing ever calls
-// accept(); waking it closes the listener (and the filler connections).
+// accept(). The thread is started (parked) before the port's own listener
+// closes, so the port refuses for a moment at most while it switches.
 import net from "node:net";
 import { Worker } from "node:worker_threads";
 
+// flag[0]: 0 parked, 1 listen (on port flag[1]), 2 exit.
 const THREAD = `
 const { parentPort, workerData } = require("node:worker_threads");
 const net = require("node:net");
-const server = net.createServer();
-server.once("error", (err) => parentPort.postMessage({ error: err.message }));
-server.listen({ host: workerData.address, port: workerData.port, backlog: 1 }, () => {
-  parentPort.postMessage({ port: server.address().port });
-  // Block this thread's loop: the kernel queues handshakes, nobody accepts them.
-  Atomics.wait(new Int32Array(workerData.flag), 0, 0);
-  server.close();
-});
+const flag = new Int32Array(workerData.flag);
+parentPort.postMessage({ parked: true });
+Atomics.wait(flag, 0, 0);
+if (Atomics.load(flag, 0) === 1) {
+  const server = net.createServer();
+  server.once("error", (err) => parentPort.postMessage({ error: err.message }));
+  server.listen({ host: workerData.address, port: Atomics.load(flag, 1), backlog: 1 }, () => {
+    parentPort.postMessage({ port: server.address().port });
+    // Block this thread's loop: the kernel queues handshakes, nobody accepts them.
+    Atomics.wait(flag, 0, 1);
+    server.close();
+  });
+}
 `;
 
-/** How long one filler connection may take before the queue counts as full (loopback handshakes take microseconds). */
-const FULL_AFTER_MS = 300;
-const MAX_FILLERS = 16;
+/** How long one connection may take before it counts as dropped (loopback handshakes take microseconds). */
+const DROPPED_AFTER_MS = 300;
+const MAX_QUEUE = 16;
 
 function connectWithin(address: string, port: number, ms: number): Promise<net.Socket | undefined> {
   return new Promise((resolve, reject) => {
@@ -49,53 +56,104 @@ function connectWithin(address: string, port: number, ms: number): Promise<net.S
   });
 }
 
+/** How many connections a backlog-1 listener queues before it drops (measured once: kernels differ). */
+let queueLength: Promise<number> | undefined;
+
 export class Blackhole {
+  private readonly fillers: net.Socket[] = [];
+  private bound = 0;
+
   private constructor(
     readonly address: string,
-    readonly port: number,
     private readonly flag: Int32Array,
-    private readonly fillers: net.Socket[],
     private readonly exited: Promise<void>,
+    private readonly worker: Worker,
   ) {}
+
+  get port(): number {
+    return this.bound;
+  }
+
+  /** Starts the thread and waits until it is parked, not yet listening: call listen() once the port is free. */
+  static async prepare(address: string): Promise<Blackhole> {
+    const shared = new SharedArrayBuffer(8);
+    const worker = new Worker(THREAD, { eval: true, workerData: { address, flag: shared } });
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      worker.once("message", () => resolve());
+      worker.once("error", reject);
+      exited.then(() => reject(new Error("blackhole thread exited before it was ready")));
+    });
+    return new Blackhole(address, new Int32Array(shared), exited, worker);
+  }
 
   /** Listens on address:port (0 picks one) and fills the accept queue; from then on, new connections are dropped. */
   static async open(address: string, port: number): Promise<Blackhole> {
-    const shared = new SharedArrayBuffer(4);
-    const worker = new Worker(THREAD, { eval: true, workerData: { address, port, flag: shared } });
-    const flag = new Int32Array(shared);
-    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-    let bound: number;
-    try {
-      bound = await new Promise<number>((resolve, reject) => {
-        worker.once("message", (m: { port?: number; error?: string }) => (m.error ? reject(new Error(`blackhole on ${address}:${port}: ${m.error}`)) : resolve(m.port!)));
-        worker.once("error", reject);
-        worker.once("exit", (code) => reject(new Error(`blackhole thread exited (${code}) before listening`)));
+    for (let attempt = 1; ; attempt++) {
+      const hole = await Blackhole.prepare(address);
+      const full = await hole.listen(port).catch(async (err: unknown) => {
+        await hole.close();
+        throw err;
       });
-    } catch (err) {
-      await worker.terminate();
-      throw err;
+      if (full) return hole;
+      // Someone else's connection took a place in the queue before ours (it would hang, not be dropped):
+      // closing resets it, and the next try starts over.
+      await hole.close();
+      if (attempt >= 3) throw new Error(`blackhole on ${address}:${port}: other connections kept filling its queue`);
     }
-    const hole = new Blackhole(address, bound, flag, [], exited);
+  }
+
+  /** Listens and fills the queue; false when another client's connection got into the queue first. */
+  async listen(port: number): Promise<boolean> {
+    const listening = new Promise<number>((resolve, reject) => {
+      this.worker.once("message", (m: { port?: number; error?: string }) => (m.error ? reject(new Error(`blackhole on ${this.address}:${port}: ${m.error}`)) : resolve(m.port!)));
+      this.worker.once("error", reject);
+      this.exited.then(() => reject(new Error("blackhole thread exited before listening")));
+    });
+    Atomics.store(this.flag, 1, port);
+    Atomics.store(this.flag, 0, 1);
+    Atomics.notify(this.flag, 0);
+    this.bound = await listening;
+    const expected = await (queueLength ??= Blackhole.measureQueue());
+    const fillers = await Promise.all(Array.from({ length: expected }, () => connectWithin(this.address, this.bound, DROPPED_AFTER_MS)));
+    for (const s of fillers) if (s) this.fillers.push(s);
+    if (this.fillers.length < expected) return false;
+    // The queue is full: the next connection must get no answer.
+    const probe = await connectWithin(this.address, this.bound, DROPPED_AFTER_MS);
+    if (probe) {
+      probe.destroy();
+      return false;
+    }
+    return true;
+  }
+
+  private static async measureQueue(): Promise<number> {
+    const hole = await Blackhole.prepare("127.0.0.1");
     try {
-      // Fill the accept queue until a connection gets no answer: that one was dropped.
+      const listening = new Promise<number>((resolve, reject) => {
+        hole.worker.once("message", (m: { port?: number; error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m.port!)));
+        hole.worker.once("error", reject);
+      });
+      Atomics.store(hole.flag, 1, 0);
+      Atomics.store(hole.flag, 0, 1);
+      Atomics.notify(hole.flag, 0);
+      hole.bound = await listening;
       for (;;) {
-        if (hole.fillers.length >= MAX_FILLERS) throw new Error(`blackhole on ${address}:${bound}: accept queue never filled`);
-        const s = await connectWithin(address, bound, FULL_AFTER_MS);
-        if (!s) break;
+        if (hole.fillers.length >= MAX_QUEUE) throw new Error("a backlog-1 listener never filled its accept queue");
+        const s = await connectWithin("127.0.0.1", hole.bound, DROPPED_AFTER_MS);
+        if (!s) return hole.fillers.length;
         hole.fillers.push(s);
       }
-    } catch (err) {
+    } finally {
       await hole.close();
-      throw err;
     }
-    return hole;
   }
 
   /** Stops dropping: the port is closed (refused) until something listens on it again. */
   async close(): Promise<void> {
     for (const s of this.fillers) s.destroy();
     this.fillers.length = 0;
-    Atomics.store(this.flag, 0, 1);
+    Atomics.store(this.flag, 0, 2);
     Atomics.notify(this.flag, 0);
     await this.exited;
   }

@@ -207,10 +207,24 @@ export class SimNode {
       const l = this.nodePorts.get(port);
       if (!l) return;
       const state = this.stateOf(port);
+      if (state === "drop" && !this.blackholes.has(port)) {
+        // The thread is ready before the listener goes: the port refuses for a moment at most.
+        const hole = await Blackhole.prepare(this.address);
+        await l.close();
+        const full = await hole.listen(port).catch(async (err: unknown) => {
+          await hole.close();
+          throw err;
+        });
+        if (full) this.blackholes.set(port, hole);
+        else {
+          await hole.close();
+          this.blackholes.set(port, await Blackhole.open(this.address, port));
+        }
+        return;
+      }
       if (state !== "open") await l.close();
       if (state !== "drop") await this.closeBlackhole(port);
       if (state === "open") await l.open();
-      if (state === "drop" && !this.blackholes.has(port)) this.blackholes.set(port, await Blackhole.open(this.address, port));
     });
   }
 

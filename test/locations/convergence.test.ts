@@ -18,6 +18,8 @@ const FAST_CHECK_S = 1;
 const HEALTH = { intervalMs: 200, fall: 2 };
 /** Detection (fall × interval) + debounce + push + fast check + the isolate's 2 s check, with room for a loaded machine. */
 const BOUND_MS = 8_000;
+/** Traffic loops per location: requests in flight at once. */
+const CONCURRENCY = 3;
 
 let sim: Simulation;
 
@@ -31,7 +33,7 @@ beforeAll(async () => {
     nodes: 3,
     health: HEALTH,
     everyMs: 40,
-    concurrency: 3,
+    concurrency: CONCURRENCY,
     vars: { EDGELB_CONTROL_HOSTS: "127.22.40.2,127.22.40.3,127.22.40.4" },
   });
 }, 120_000);
@@ -46,15 +48,17 @@ async function scenario(host: string, oldNode: string, change: () => Promise<voi
   return report;
 }
 
-function expectConverged(report: LocationReport[]): void {
+function expectConverged(report: LocationReport[], o: { waitsUnder1Percent: boolean } = { waitsUnder1Percent: true }): void {
   const all = JSON.stringify(report);
   for (const r of report) {
     expect(r.failed, `location ${r.location}: ${all}`).toBe(0);
     expect(r.convergedMs, `location ${r.location}: ${all}`).toBeLessThanOrEqual(BOUND_MS);
     // A healthy node never missed the connect timeout (the default is not too short for a loaded machine).
     expect(r.connectTimeoutsElsewhere, `location ${r.location}: ${all}`).toBe(0);
+    // A dropping node costs one wait per request in flight at it, not one per request.
+    expect(r.waitedOnConnectTimeout, `location ${r.location}: ${all}`).toBeLessThanOrEqual(CONCURRENCY);
   }
-  // Waits on a connect timeout: under 1% of the traffic.
+  if (!o.waitsUnder1Percent) return;
   const requests = report.reduce((a, r) => a + r.requests, 0);
   const waited = report.reduce((a, r) => a + r.waitedOnConnectTimeout, 0);
   expect(waited, all).toBeLessThan(requests / 100);
@@ -68,17 +72,29 @@ describe("every location follows the cluster within seconds (KV propagation 30 s
     sim.cluster.node("node-2").setHealthy(true);
   });
 
-  it("a Local Service's pods move to other nodes: the old node drops new connections; every location stops trying it, no request fails, a stale isolate waits at most once", async () => {
+  it("a Local Service's pods move to other nodes: the old node drops new connections; every location stops trying it, no request fails, waits under 1% of traffic", async () => {
     await sim.serve({ name: "local", host: "local.example.com", local: true, podsOn: ["node-1", "node-3"] });
     const report = await scenario("local.example.com", "node-3", () => sim.cluster.placePods("local", ["node-1", "node-2"]).then(() => {}));
     // The old node really blackholes (not refuses) now: what the stale locations met.
     const port = Number(sim.cluster.get("Service", "local").spec.ports[0].nodePort);
     expect(sim.cluster.node("node-3").drops(port)).toBe(true);
     expectConverged(report);
-    // Connect-timeout ejection: at most one wait per request in flight when the location first met the drop
-    // (one isolate each), however much traffic followed.
-    for (const r of report) expect(r.waitedOnConnectTimeout, JSON.stringify(report)).toBeLessThanOrEqual(3);
-    console.log(`Local rollout with the blackhole: ${JSON.stringify(report)}`);
+  });
+
+  // Not one of the issue's scenarios, but the blackhole every stale location meets: the node drops before
+  // anyone can learn. The waits are the requests in flight at it during one connect timeout, a share of
+  // this short window's traffic that the 1% target does not bound (docs/production.md, convergence).
+  it("a node goes dark (drops every connection, fails its health check): every location waits at most once per request in flight, then stops trying it", async () => {
+    const report = await scenario("web.example.com", "node-1", async () => {
+      await sim.cluster.node("node-1").setBehavior({ mode: "drop" });
+      sim.cluster.node("node-1").setHealthy(false);
+    });
+    // Every location met the dark node before it could learn (dropping starts before the agent can detect it).
+    for (const r of report) expect(r.attemptsAtOldNode, JSON.stringify(report)).toBeGreaterThan(0);
+    expect(report.some((r) => r.waitedOnConnectTimeout > 0), JSON.stringify(report)).toBe(true);
+    expectConverged(report, { waitsUnder1Percent: false });
+    await sim.cluster.node("node-1").setBehavior({ mode: "ok" });
+    sim.cluster.node("node-1").setHealthy(true);
   });
 
   it("a node is drained and removed: every location stops sending to it, no request fails", async () => {

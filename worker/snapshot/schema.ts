@@ -82,8 +82,8 @@ export const Algorithm = v.picklist(["round-robin", "random", "weighted", "least
 export const Affinity = v.picklist(["none", "client-ip", "cookie"]);
 export const Transport = v.picklist(["auto", "fetch", "socket"]);
 
-/** See docs/worker.md, "Connect timeout": one lost SYN (retransmitted after 1 s) plus a long path's RTT still connects. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
+/** docs/worker.md "Connect timeout": a SYN lost once (resent after 1 s) on a path up to ~500 ms RTT still connects; shorter waits at a dropping node. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 1_500;
 
 export const Policy = v.object({
   algorithm: v.optional(Algorithm, "round-robin"),
