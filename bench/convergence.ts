@@ -93,6 +93,10 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
   const dropsSeen = results.every((r) => r.scenario === "node fails its health check" || r.scenario === "node drained and removed" || r.dropped);
   const waitedShare = total ? waited / total : 0;
   const p95s = p95(routesAway) / 1000;
+  // The fast path's cost (docs/worker.md, "Cost: fast path requests"): each busy location asks once per
+  // interval; pushes and snapshot fetches add one request per change (per location for fetches).
+  const checksPerDay = o.fastCheckS !== undefined ? Math.round((o.locations * 86_400) / o.fastCheckS) : 0;
+  const FREE_PLAN_REQUESTS = 100_000;
   return {
     title: o.title,
     columns: ["scenario", "location", "stopped trying the old node after (s)", "requests", "failed", "waited on a connect timeout", "attempts at the old node"],
@@ -101,10 +105,21 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
       `${o.locations} locations, each the real worker in its own plain workerd; KV emulated with ${o.propagationMs / 1000} s propagation to other locations (the writing location reads its own write at once); EDGELB_CACHE_TTL ${o.cacheTtlS} s; ${o.fastCheckS !== undefined ? `fast path on: the generations Durable Object (real class, in its own workerd; locations reach it over loopback) asked at most every ${o.fastCheckS} s per location` : "fast path off (KV only)"}${o.vars && Object.keys(o.vars).length ? `; ${Object.entries(o.vars).map(([k, v]) => `${k}=${v}`).join(", ")}` : ""}.`,
       `The agent (health every 1 s, fall 2) pushes to location 0 only; traffic: ${CONCURRENCY} requests in flight per location, each loop one request every ${EVERY_MS} ms. Times are from the cluster change (detection included) to the last request a location tried the old node with (answered, refused or dropped; failed attempts read from each location's proxy.retry/proxy.failed logs).`,
       `Nodes behave like kube-proxy: once the Local Service's pods left node-3, its NodePort drops new connections (DROP, a blackhole: the connect waits for the connect timeout, ${CONNECT_TIMEOUT_MS} ms, the default); the dark node drops on every port; a removed node refuses (retried at once). Blackhole in effect at the end of each dropping scenario: ${dropsSeen ? "yes" : "NO (invalid)"}. Connect timeouts at nodes that were not dropping: ${elsewhere}.`,
-      "A wait is a request one of whose attempts hit the connect timeout (or that took ≥ the connect timeout in all): the requests in flight at a dropping node before the location's isolate ejected it (at its first connect timeout) or learned the change.",
+      "Every location was sending to the old node before each change (checked per location), so no time here is a vacuous 0.",
+      "A wait is a request one of whose attempts hit the connect timeout (the location's own proxy.retry log says so): the requests in flight at a dropping node before the location's isolate ejected it (at its first connect timeout) or learned the change.",
     ],
     targets: [
       { target: "p95 time until every location routes away (health failure, Local rollout) < 5 s", result: `${fmt(p95s)} s`, verdict: verdictOf(p95s < 5), ...(p95s < 5 ? {} : { limit: o.fastCheckS === undefined ? "bounded by KV: other locations learn the change only when their KV read cache expires and their location copy is refreshed" : `detection (2 × 1 s health interval) + the fast path's check interval (${o.fastCheckS} s) + the isolate's 2 s look at its location's copy` }) },
+      ...(o.fastCheckS !== undefined
+        ? [
+            {
+              target: `daily requests to the fast path's store, ${o.locations} busy locations, inside the free plan (100,000/day)`,
+              result: `${checksPerDay.toLocaleString("en-US")} checks + 1 per push + ${o.locations} per change`,
+              verdict: verdictOf(checksPerDay < FREE_PLAN_REQUESTS),
+              limit: `${o.locations} × 86,400 / EDGELB_FAST_CHECK (${o.fastCheckS} s); leaves ${Math.max(0, FREE_PLAN_REQUESTS - checksPerDay).toLocaleString("en-US")} for pushes and fetches (the agent pushes on change, plus any heartbeat pushes)`,
+            },
+          ]
+        : []),
       { target: "zero failed requests through any location", result: String(failed), verdict: dropsSeen ? verdictOf(failed === 0) : "invalid" },
       {
         target: "requests that waited on a connect timeout < 1% of traffic",

@@ -13,7 +13,8 @@
 import net from "node:net";
 import { Worker } from "node:worker_threads";
 
-// flag[0]: 0 parked, 1 listen (on port flag[1]), 2 exit.
+// flag[0]: 0 parked, 1 listen (on port flag[1], filling the queue with flag[2]
+// connections of its own, 0: the parent fills it), 2 exit.
 const THREAD = `
 const { parentPort, workerData } = require("node:worker_threads");
 const net = require("node:net");
@@ -22,12 +23,21 @@ parentPort.postMessage({ parked: true });
 Atomics.wait(flag, 0, 0);
 if (Atomics.load(flag, 0) === 1) {
   const server = net.createServer();
+  const fillers = [];
   server.once("error", (err) => parentPort.postMessage({ error: err.message }));
   server.listen({ host: workerData.address, port: Atomics.load(flag, 1), backlog: 1 }, () => {
-    parentPort.postMessage({ port: server.address().port });
-    // Block this thread's loop: the kernel queues handshakes, nobody accepts them.
-    Atomics.wait(flag, 0, 1);
-    server.close();
+    const port = server.address().port;
+    // The fillers' connect() calls run as next ticks, before this thread's loop could accept
+    // anything: the queue is full microseconds after listen(), so another client almost never
+    // gets in first (it would be queued: connected, never answered).
+    for (let i = 0; i < Atomics.load(flag, 2); i++) fillers.push(net.connect({ host: workerData.address, port }).on("error", () => {}));
+    process.nextTick(() => {
+      parentPort.postMessage({ port });
+      // Block this thread's loop: the kernel queues handshakes, nobody accepts them.
+      Atomics.wait(flag, 0, 1);
+      for (const f of fillers) f.destroy();
+      server.close();
+    });
   });
 }
 `;
@@ -75,8 +85,10 @@ export class Blackhole {
   }
 
   /** Starts the thread and waits until it is parked, not yet listening: call listen() once the port is free. */
-  static async prepare(address: string): Promise<Blackhole> {
-    const shared = new SharedArrayBuffer(8);
+  static async prepare(address: string, measuring = false): Promise<Blackhole> {
+    // Measured before anything closes, so listen() has nothing slow left to do.
+    if (!measuring) await (queueLength ??= Blackhole.measureQueue());
+    const shared = new SharedArrayBuffer(12);
     const worker = new Worker(THREAD, { eval: true, workerData: { address, flag: shared } });
     const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
     await new Promise<void>((resolve, reject) => {
@@ -110,14 +122,12 @@ export class Blackhole {
       this.worker.once("error", reject);
       this.exited.then(() => reject(new Error("blackhole thread exited before listening")));
     });
+    const expected = await (queueLength ??= Blackhole.measureQueue());
     Atomics.store(this.flag, 1, port);
+    Atomics.store(this.flag, 2, expected);
     Atomics.store(this.flag, 0, 1);
     Atomics.notify(this.flag, 0);
     this.bound = await listening;
-    const expected = await (queueLength ??= Blackhole.measureQueue());
-    const fillers = await Promise.all(Array.from({ length: expected }, () => connectWithin(this.address, this.bound, DROPPED_AFTER_MS)));
-    for (const s of fillers) if (s) this.fillers.push(s);
-    if (this.fillers.length < expected) return false;
     // The queue is full: the next connection must get no answer.
     const probe = await connectWithin(this.address, this.bound, DROPPED_AFTER_MS);
     if (probe) {
@@ -128,13 +138,14 @@ export class Blackhole {
   }
 
   private static async measureQueue(): Promise<number> {
-    const hole = await Blackhole.prepare("127.0.0.1");
+    const hole = await Blackhole.prepare("127.0.0.1", true);
     try {
       const listening = new Promise<number>((resolve, reject) => {
         hole.worker.once("message", (m: { port?: number; error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m.port!)));
         hole.worker.once("error", reject);
       });
       Atomics.store(hole.flag, 1, 0);
+      Atomics.store(hole.flag, 2, 0);
       Atomics.store(hole.flag, 0, 1);
       Atomics.notify(hole.flag, 0);
       hole.bound = await listening;

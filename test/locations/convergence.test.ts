@@ -51,6 +51,8 @@ async function scenario(host: string, oldNode: string, change: () => Promise<voi
 function expectConverged(report: LocationReport[], o: { waitsUnder1Percent: boolean } = { waitsUnder1Percent: true }): void {
   const all = JSON.stringify(report);
   for (const r of report) {
+    // It was sending to the old node before the change: its time to stop is not a vacuous 0.
+    expect(r.servedOldBefore, `location ${r.location}: ${all}`).toBeGreaterThan(0);
     expect(r.failed, `location ${r.location}: ${all}`).toBe(0);
     expect(r.convergedMs, `location ${r.location}: ${all}`).toBeLessThanOrEqual(BOUND_MS);
     // A healthy node never missed the connect timeout (the default is not too short for a loaded machine).

@@ -78,7 +78,7 @@ export interface Simulation {
   /**
    * Per location: time from `since` until the last request that tried `node`,
    * requests failed, requests that waited on a connect timeout (one of their
-   * attempts timed out, or the whole request took ≥ `slowMs`), attempts at `node`.
+   * attempts timed out), requests that took ≥ `slowMs`, attempts at `node`.
    */
   report(o: { since: number; node: string; slowMs: number }): LocationReport[];
   /** True when the last `n` requests of every location (started after `since`) succeeded without trying `node`. */
@@ -98,10 +98,14 @@ export interface LocationReport {
   requests: number;
   failed: number;
   waitedOnConnectTimeout: number;
+  /** Requests that took at least the connect timeout in all, whatever the reason (a loaded machine too). */
+  slowRequests: number;
   /** Attempts at the old node after the change: answers from it plus attempts it refused or dropped. */
   attemptsAtOldNode: number;
   /** Connect timeouts at nodes other than the old one (a healthy node too slow for the connect timeout: should be 0). */
   connectTimeoutsElsewhere: number;
+  /** Answers from the old node before the change: > 0, or "stopped sending to it" would say nothing. */
+  servedOldBefore: number;
 }
 
 /** Reads the worker's JSON log lines for attempts it gave up on. */
@@ -286,8 +290,11 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
             convergedMs: last - since,
             requests: mine.length,
             failed: mine.filter((x) => !x.ok).length,
-            waitedOnConnectTimeout: mine.filter((x) => x.ms >= slowMs || failedAt(x).some((a) => a.connectTimeout)).length,
+            // From the worker's own logs: under load a request may be slow for other reasons.
+            waitedOnConnectTimeout: mine.filter((x) => failedAt(x).some((a) => a.connectTimeout)).length,
+            slowRequests: mine.filter((x) => x.ms >= slowMs).length,
             attemptsAtOldNode: mine.reduce((sum, x) => sum + atOld(x), 0),
+            servedOldBefore: outcomes.filter((x) => x.location === location && x.node === node && x.startedAt < since).length,
             connectTimeoutsElsewhere: mine.reduce((sum, x) => sum + failedAt(x).filter((a) => a.connectTimeout && a.node !== node).length, 0),
           };
         });
@@ -302,12 +309,15 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
         outcomes.length = 0;
         sim.startTraffic(host);
         try {
-          await until(() => outcomes.some((x) => x.node === oldNode) || outcomes.length > 30, "traffic before the change", 10_000);
+          // Every location must be sending to the old node before the change, or its time to stop would be vacuous.
+          await until(() => workers.every((_, location) => outcomes.some((x) => x.location === location && x.node === oldNode)), `every location to send to ${oldNode} before the change`, 15_000);
           const since = Date.now();
+          const before = workers.map((_, location) => outcomes.filter((x) => x.location === location && x.node === oldNode && x.startedAt < since).length);
           await change();
           await until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, timeoutMs);
           await sim.stopTraffic();
-          return { report: sim.report({ since, node: oldNode, slowMs }), failures: outcomes.filter((x) => !x.ok) };
+          const report = sim.report({ since, node: oldNode, slowMs }).map((r) => ({ ...r, servedOldBefore: before[r.location] ?? 0 }));
+          return { report, failures: outcomes.filter((x) => !x.ok) };
         } finally {
           await sim.stopTraffic();
         }
