@@ -108,6 +108,13 @@ export interface ClusterOptions {
    * annotation or with pods from placePods() use the stand-in either way.
    */
   standIn?: boolean;
+  /**
+   * For pods placed by placePods() (the stand-in answers for them): with
+   * externalTrafficPolicy: Local, a node without one of them drops new
+   * connections, like kube-proxy (the convergence simulation). Default false:
+   * every node answers, as the agent's suites expect.
+   */
+  placedLocalDrops?: boolean;
 }
 
 export interface ServiceRef {
@@ -183,6 +190,7 @@ export class SimCluster {
       const first = count > 0 ? await SimNode.start({ name: `${settings.namePrefix}1`, address: `${settings.addressBase}.${settings.firstHost}`, healthzPort }) : undefined;
       if (first) healthzPort = first.healthzPort;
       cluster = new SimCluster(api, token, kubeconfigPath, !opts.kubeconfigPath, healthzPort, settings);
+      cluster.placedLocalDrops = opts.placedLocalDrops ?? false;
       const c = cluster;
       c.workloads = new Workloads(api.store, {
         ...(opts.podStartupMs !== undefined ? { podStartupMs: opts.podStartupMs } : {}),
@@ -523,7 +531,7 @@ export class SimCluster {
     // written slices): kube-proxy's DROP on the nodes without a usable local
     // endpoint while some node has one; with none anywhere the stand-in stays.
     const standInLocal = new Map<number, Set<string>>(); // NodePort -> nodes with a local endpoint
-    for (const s of services) {
+    for (const s of this.placedLocalDrops ? services : []) {
       if (s.spec?.externalTrafficPolicy !== "Local" || managed.has(`${s.metadata.namespace}/${s.metadata.name}`)) continue;
       const usable = slices
         .filter((sl) => sl.metadata.namespace === s.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === s.metadata.name)
@@ -563,6 +571,8 @@ export class SimCluster {
     );
   }
 
+  /** See ClusterOptions.placedLocalDrops. */
+  placedLocalDrops = false;
   private readonly hcServed = new Map<SimNode, Set<number>>();
   private hcPortsOf(node: SimNode): number[] {
     return [...(this.hcServed.get(node) ?? [])];

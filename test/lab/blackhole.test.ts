@@ -83,7 +83,7 @@ describe("blackhole (dropped connection attempts)", () => {
   });
 
   it("a Local Service whose pods move off a node: that node's NodePort drops new connections, the pods' nodes answer", async () => {
-    const cluster = await startCluster({ nodes: 3, addressBase: "127.67.2", healthzPort: 0, standIn: true });
+    const cluster = await startCluster({ nodes: 3, addressBase: "127.67.2", healthzPort: 0, standIn: true, placedLocalDrops: true });
     cleanups.push(() => cluster.stop());
     cluster.create({
       apiVersion: "v1",

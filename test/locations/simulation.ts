@@ -145,7 +145,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
     for (const s of stops.splice(0).reverse()) await s().catch(() => {});
   };
   try {
-    const cluster = await startCluster({ standIn: true, nodes: o.nodes ?? 3, addressBase: o.addressBase, healthzPort: 0 });
+    const cluster = await startCluster({ standIn: true, placedLocalDrops: true, nodes: o.nodes ?? 3, addressBase: o.addressBase, healthzPort: 0 });
     stops.push(() => cluster.stop());
     const kv = await startKvHub({ host: `${o.addressBase}.1`, propagationMs: o.propagationMs });
     stops.push(() => kv.close());
