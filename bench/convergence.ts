@@ -1,9 +1,12 @@
 // Convergence across locations (issue 19) with realistic KV propagation: the
 // multi-location simulation of test/locations (one plain workerd per
 // location, shared KV emulation, the agent pushing to location 0), each
-// scenario's per-location time until it stopped sending to the old node,
-// failed requests, and requests that waited on a connect timeout.
+// scenario's per-location time until it stopped trying the old node, failed
+// requests, requests that waited on a connect timeout, and attempts at the old
+// node. Nodes refuse or drop like kube-proxy: a Local Service's old node drops
+// new connections (DROP) once its last local pod left; a dark node drops all.
 import { startSimulation, type LocationReport } from "../test/locations/simulation.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../worker/snapshot/schema.ts";
 import { fmt, verdictOf, type Section } from "./lib/report.ts";
 
 export interface ConvergenceOptions {
@@ -19,7 +22,10 @@ export interface ConvergenceOptions {
   log: (line: string) => void;
 }
 
-const CONNECT_TIMEOUT_MS = 2_000;
+const CONNECT_TIMEOUT_MS = DEFAULT_CONNECT_TIMEOUT_MS;
+/** Requests in flight per location (a busy location), one every EVERY_MS per loop. */
+const CONCURRENCY = 3;
+const EVERY_MS = 100;
 
 function p95(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -36,22 +42,37 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
     addressBase: o.addressBase,
     nodes: 3,
     health: { intervalMs: 1_000, fall: 2 },
-    everyMs: 100,
+    everyMs: EVERY_MS,
+    concurrency: CONCURRENCY,
     vars: { EDGELB_CONTROL_HOSTS: hosts.join(","), ...o.vars },
   });
   const timeoutMs = o.propagationMs * 2 + o.cacheTtlS * 1000 + 30_000;
-  const results: { scenario: string; report: LocationReport[]; failures: number }[] = [];
+  const results: { scenario: string; report: LocationReport[]; failures: number; dropped: boolean }[] = [];
   try {
     await sim.serve({ name: "web", host: "web.example.com", podsOn: ["node-1", "node-2", "node-3"] });
     await sim.serve({ name: "local", host: "local.example.com", local: true, podsOn: ["node-1", "node-3"] });
-    const run = async (scenario: string, host: string, oldNode: string, change: () => Promise<void> | void) => {
+    const localPort = Number(sim.cluster.get("Service", "local").spec.ports[0].nodePort);
+    const webPort = Number(sim.cluster.get("Service", "web").spec.ports[0].nodePort);
+    const run = async (scenario: string, host: string, oldNode: string, change: () => Promise<void> | void, dropping?: () => boolean) => {
       o.log(`convergence: ${scenario}`);
       const r = await sim.scenario({ host, oldNode, change, timeoutMs, slowMs: CONNECT_TIMEOUT_MS });
-      results.push({ scenario, report: r.report, failures: r.failures.length });
+      results.push({ scenario, report: r.report, failures: r.failures.length, dropped: dropping?.() ?? false });
     };
     await run("node fails its health check", "web.example.com", "node-2", () => sim.cluster.node("node-2").setHealthy(false));
     sim.cluster.node("node-2").setHealthy(true);
-    await run("Local Service's pods move", "local.example.com", "node-3", () => sim.cluster.placePods("local", ["node-1", "node-2"]).then(() => {}));
+    await run("Local Service's pods move", "local.example.com", "node-3", () => sim.cluster.placePods("local", ["node-1", "node-2"]).then(() => {}), () => sim.cluster.node("node-3").drops(localPort));
+    await run(
+      "node goes dark (drops all)",
+      "web.example.com",
+      "node-1",
+      async () => {
+        await sim.cluster.node("node-1").setBehavior({ mode: "drop" });
+        sim.cluster.node("node-1").setHealthy(false);
+      },
+      () => sim.cluster.node("node-1").drops(webPort),
+    );
+    await sim.cluster.node("node-1").setBehavior({ mode: "ok" });
+    sim.cluster.node("node-1").setHealthy(true);
     await run("node drained and removed", "web.example.com", "node-3", async () => {
       await sim.cluster.placePods("web", ["node-1", "node-2"]);
       await sim.cluster.removeNode("node-3");
@@ -61,28 +82,52 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
   }
 
   const rows = results.flatMap((r) =>
-    r.report.map((l) => [r.scenario, l.location === 0 ? "0 (pushed to)" : String(l.location), fmt(l.convergedMs / 1000), String(l.requests), String(l.failed), String(l.waitedOnConnectTimeout)]),
+    r.report.map((l) => [r.scenario, l.location === 0 ? "0 (pushed to)" : String(l.location), fmt(l.convergedMs / 1000), String(l.requests), String(l.failed), String(l.waitedOnConnectTimeout), String(l.attemptsAtOldNode)]),
   );
+  // The issue's targets: after a node failure (health check, or dark) or a Local rollout.
   const routesAway = results.filter((r) => r.scenario !== "node drained and removed").flatMap((r) => r.report.map((l) => l.convergedMs));
   const total = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.requests, 0), 0);
   const failed = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.failed, 0), 0);
   const waited = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.waitedOnConnectTimeout, 0), 0);
+  const elsewhere = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.connectTimeoutsElsewhere, 0), 0);
+  const dropsSeen = results.every((r) => r.scenario === "node fails its health check" || r.scenario === "node drained and removed" || r.dropped);
+  const waitedShare = total ? waited / total : 0;
   const p95s = p95(routesAway) / 1000;
+  // The fast path's cost (docs/worker.md, "Cost: fast path requests"): each busy location asks once per
+  // interval; pushes and snapshot fetches add one request per change (per location for fetches).
+  const checksPerDay = o.fastCheckS !== undefined ? Math.round((o.locations * 86_400) / o.fastCheckS) : 0;
+  const FREE_PLAN_REQUESTS = 100_000;
   return {
     title: o.title,
-    columns: ["scenario", "location", "stopped sending to the old node after (s)", "requests", "failed", "waited ≥ connect timeout"],
+    columns: ["scenario", "location", "stopped trying the old node after (s)", "requests", "failed", "waited on a connect timeout", "attempts at the old node"],
     rows,
     notes: [
       `${o.locations} locations, each the real worker in its own plain workerd; KV emulated with ${o.propagationMs / 1000} s propagation to other locations (the writing location reads its own write at once); EDGELB_CACHE_TTL ${o.cacheTtlS} s; ${o.fastCheckS !== undefined ? `fast path on: the generations Durable Object (real class, in its own workerd; locations reach it over loopback) asked at most every ${o.fastCheckS} s per location` : "fast path off (KV only)"}${o.vars && Object.keys(o.vars).length ? `; ${Object.entries(o.vars).map(([k, v]) => `${k}=${v}`).join(", ")}` : ""}.`,
-      "The agent (health every 1 s, fall 2) pushes to location 0 only; traffic: one request every 100 ms through every location. Times are from the cluster change (detection included) to the last request a location sent to the old node.",
-      "A simulated node's NodePort refuses connections once a Local Service has no local endpoint (kube-proxy's REJECT), and a removed node refuses too: a stale location's attempt there is retried at once. Nothing is dropped (blackholed), so no request here can wait on a connect timeout: the waits target is marked invalid, not met, until the simulation can drop (review finding 4). Times count answers from the old node, not attempts at it.",
+      `The agent (health every 1 s, fall 2) pushes to location 0 only; traffic: ${CONCURRENCY} requests in flight per location, each loop one request every ${EVERY_MS} ms. Times are from the cluster change (detection included) to the last request a location tried the old node with (answered, refused or dropped; failed attempts read from each location's proxy.retry/proxy.failed logs).`,
+      `Nodes behave like kube-proxy: once the Local Service's pods left node-3, its NodePort drops new connections (DROP, a blackhole: the connect waits for the connect timeout, ${CONNECT_TIMEOUT_MS} ms, the default); the dark node drops on every port; a removed node refuses (retried at once). Blackhole in effect at the end of each dropping scenario: ${dropsSeen ? "yes" : "NO (invalid)"}. Connect timeouts at nodes that were not dropping: ${elsewhere}.`,
+      "Every location was sending to the old node before each change (checked per location), so no time here is a vacuous 0.",
+      "A wait is a request one of whose attempts hit the connect timeout (the location's own proxy.retry log says so): the requests in flight at a dropping node before the location's isolate ejected it (at its first connect timeout) or learned the change.",
     ],
     targets: [
       { target: "p95 time until every location routes away (health failure, Local rollout) < 5 s", result: `${fmt(p95s)} s`, verdict: verdictOf(p95s < 5), ...(p95s < 5 ? {} : { limit: o.fastCheckS === undefined ? "bounded by KV: other locations learn the change only when their KV read cache expires and their location copy is refreshed" : `detection (2 × 1 s health interval) + the fast path's check interval (${o.fastCheckS} s) + the isolate's 2 s look at its location's copy` }) },
-      { target: "zero failed requests through any location", result: String(failed), verdict: verdictOf(failed === 0) },
-      // The simulation refuses, never drops: a connect timeout cannot happen, so 0 waits proves nothing.
-      { target: "requests that waited on a connect timeout < 1% of traffic", result: `${waited} of ${total}`, verdict: "invalid", limit: "the simulation refuses connections (kube-proxy REJECT) and never drops them, so no request can wait on a connect timeout; not evidence either way" },
+      ...(o.fastCheckS !== undefined
+        ? [
+            {
+              target: `daily requests to the fast path's store, ${o.locations} busy locations, inside the free plan (100,000/day)`,
+              result: `${checksPerDay.toLocaleString("en-US")} checks + 1 per push + ${o.locations} per change`,
+              verdict: verdictOf(checksPerDay < FREE_PLAN_REQUESTS),
+              limit: `${o.locations} × 86,400 / EDGELB_FAST_CHECK (${o.fastCheckS} s); leaves ${Math.max(0, FREE_PLAN_REQUESTS - checksPerDay).toLocaleString("en-US")} for pushes and fetches (the agent pushes on change, plus any heartbeat pushes)`,
+            },
+          ]
+        : []),
+      { target: "zero failed requests through any location", result: String(failed), verdict: dropsSeen ? verdictOf(failed === 0) : "invalid" },
+      {
+        target: "requests that waited on a connect timeout < 1% of traffic",
+        result: `${waited} of ${total} (${fmt(waitedShare * 100, 2)}%)`,
+        verdict: dropsSeen ? verdictOf(waitedShare < 0.01) : "invalid",
+        ...(waitedShare < 0.01 ? {} : { limit: `each stale location's requests in flight at a dropping node wait one connect timeout (${CONNECT_TIMEOUT_MS} ms) before its isolate ejects the node; their share of a scenario's traffic is about (share of that node) × min(connect timeout, time to learn) / the scenario's length` }),
+      },
     ],
-    data: { options: { ...o, log: undefined }, results },
+    data: { options: { ...o, log: undefined, concurrency: CONCURRENCY, everyMs: EVERY_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS }, results },
   };
 }

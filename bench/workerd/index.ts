@@ -50,6 +50,8 @@ export interface PlainWorkerOptions {
   startTimeoutMs?: number;
   /** Open workerd's inspector (CPU profiles: bench/profile.ts) on this address:port. */
   inspectorAddr?: string;
+  /** Told of everything workerd writes to stdout (the worker's console.log lines, e.g. its JSON logs). */
+  onStdout?: (text: string) => void;
 }
 
 export interface PlainWorker {
@@ -200,6 +202,7 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
     let output = "";
     const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
     child.stdout!.on("data", keep);
+    if (o.onStdout) child.stdout!.on("data", (d: Buffer) => o.onStdout!(d.toString()));
     child.stderr!.on("data", keep);
     let exit: string | undefined;
     child.on("exit", (code, signal) => (exit = `workerd (${o.name}) exited with ${signal ?? code}: ${output.trim().slice(-1500)}`));

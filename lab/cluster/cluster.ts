@@ -42,8 +42,9 @@
  *   - apps/v1 Deployments work as on a real cluster (lab/cluster/workloads/): ReplicaSets,
  *     pods spread over schedulable nodes, Ready after podStartupMs, terminating ones serving
  *     for podDrainMs, EndpointSlices from selectors; each NodePort then forwards like
- *     kube-proxy to those pods (echo app with pod/node/version; `kubectl logs`) and refuses
- *     connections when none serves (Local: none on that node). A Service no workload's pods
+ *     kube-proxy to those pods (echo app with pod/node/version; `kubectl logs`), refuses
+ *     connections when none serves, and with externalTrafficPolicy: Local drops them (no
+ *     answer: a connect timeout) on a node without a local one. A Service no workload's pods
  *     ever matched keeps the stand-in above (every node answers; placePods places pods).
  *   - await cluster.addNode() / cluster.removeNode("node-3"): node process + Node object;
  *     cluster.setNodeReady("node-2", false) flips the Node's Ready condition.
@@ -107,6 +108,13 @@ export interface ClusterOptions {
    * annotation or with pods from placePods() use the stand-in either way.
    */
   standIn?: boolean;
+  /**
+   * For pods placed by placePods() (the stand-in answers for them): with
+   * externalTrafficPolicy: Local, a node without one of them drops new
+   * connections, like kube-proxy (the convergence simulation). Default false:
+   * every node answers, as the agent's suites expect.
+   */
+  placedLocalDrops?: boolean;
 }
 
 export interface ServiceRef {
@@ -182,6 +190,7 @@ export class SimCluster {
       const first = count > 0 ? await SimNode.start({ name: `${settings.namePrefix}1`, address: `${settings.addressBase}.${settings.firstHost}`, healthzPort }) : undefined;
       if (first) healthzPort = first.healthzPort;
       cluster = new SimCluster(api, token, kubeconfigPath, !opts.kubeconfigPath, healthzPort, settings);
+      cluster.placedLocalDrops = opts.placedLocalDrops ?? false;
       const c = cluster;
       c.workloads = new Workloads(api.store, {
         ...(opts.podStartupMs !== undefined ? { podStartupMs: opts.podStartupMs } : {}),
@@ -486,7 +495,9 @@ export class SimCluster {
     };
     // kube-proxy's choice per node for Services the endpoint controller manages:
     // ready endpoints (only local ones for Local), else serving-and-terminating
-    // ones (KEP-1669); none: the NodePort refuses connections.
+    // ones (KEP-1669); none: the NodePort refuses connections (REJECT), except
+    // for Local with endpoints only on other nodes: it drops them (DROP, "has
+    // no local endpoints"), so a stale load balancer waits its connect timeout.
     const managed = new Map<string, Obj>();
     for (const sl of slices) if (sl.metadata.labels?.[SIM_SLICE]) managed.set(`${sl.metadata.namespace}/${sl.metadata.labels["kubernetes.io/service-name"]}`, sl);
     const pods = new Map(managed.size ? this.store.list(PODS).items.map((p) => [p.metadata.uid, p]) : []);
@@ -513,8 +524,22 @@ export class SimCluster {
       const scope = r.policy === "Local" ? r.endpoints.filter((e) => e.node === node) : r.endpoints;
       const ready = scope.filter((e) => e.ready);
       const chosen = ready.length ? ready : scope.filter((e) => e.serving);
-      return { endpoints: chosen.map(({ ready: _r, serving: _s, ...e }) => e) };
+      const elsewhere = r.policy === "Local" && chosen.length === 0 && r.endpoints.some((e) => e.ready || e.serving);
+      return { endpoints: chosen.map(({ ready: _r, serving: _s, ...e }) => e), ...(elsewhere ? { drop: true } : {}) };
     };
+    // A Local Service the stand-in answers for (pods from placePods(), or
+    // written slices): kube-proxy's DROP on the nodes without a usable local
+    // endpoint while some node has one; with none anywhere the stand-in stays.
+    const standInLocal = new Map<number, Set<string>>(); // NodePort -> nodes with a local endpoint
+    for (const s of this.placedLocalDrops ? services : []) {
+      if (s.spec?.externalTrafficPolicy !== "Local" || managed.has(`${s.metadata.namespace}/${s.metadata.name}`)) continue;
+      const usable = slices
+        .filter((sl) => sl.metadata.namespace === s.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === s.metadata.name)
+        .flatMap((sl) => (sl.endpoints ?? []) as Obj[])
+        .filter((e) => e.nodeName && (e.conditions?.ready !== false || e.conditions?.serving === true));
+      if (usable.length === 0) continue;
+      for (const p of s.spec?.ports ?? []) if (p.nodePort) standInLocal.set(p.nodePort, new Set(usable.map((e) => e.nodeName as string)));
+    }
     const localReady = (svc: Obj, node: string) =>
       slices
         .filter((sl) => sl.metadata.namespace === svc.metadata.namespace && sl.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name)
@@ -527,7 +552,11 @@ export class SimCluster {
         const served = new Set(node.servedPorts());
         const work: Promise<unknown>[] = [];
         for (const p of nodePorts) {
-          const route = routed.has(p) ? routeFor(p, node.name) : undefined;
+          const route: PortRoute | undefined = routed.has(p)
+            ? routeFor(p, node.name)
+            : standInLocal.get(p)?.has(node.name) === false
+              ? { endpoints: [], drop: true }
+              : undefined;
           const same = JSON.stringify(route) === JSON.stringify(node.route(p));
           if (!served.has(p)) work.push(node.setRoute(p, route).then(() => node.servePort(p)));
           else if (!same) work.push(node.setRoute(p, route));
@@ -542,6 +571,8 @@ export class SimCluster {
     );
   }
 
+  /** See ClusterOptions.placedLocalDrops. */
+  placedLocalDrops = false;
   private readonly hcServed = new Map<SimNode, Set<number>>();
   private hcPortsOf(node: SimNode): number[] {
     return [...(this.hcServed.get(node) ?? [])];

@@ -2,13 +2,16 @@
 // real node exposes to a load balancer: every NodePort (an echo app standing in
 // for kube-proxy + pods), kube-proxy's /healthz, and a Service's
 // healthCheckNodePort for externalTrafficPolicy: Local. Tests and the demo
-// break it on purpose: refuse connections, hang, answer slowly or with 5xx.
+// break it on purpose: refuse connections, drop them (blackhole), hang, answer
+// slowly or with 5xx.
 import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer } from "ws";
+import { Blackhole } from "./blackhole.ts";
 
-export type NodeMode = "ok" | "refuse" | "hang" | "slow" | "error";
+/** "drop": every NodePort silently drops new connections (a dropping firewall): a connect() waits for its timeout. */
+export type NodeMode = "ok" | "refuse" | "drop" | "hang" | "slow" | "error";
 
 export interface NodeBehavior {
   mode: NodeMode;
@@ -31,12 +34,19 @@ export interface PodEndpoint {
 /**
  * What a NodePort forwards to. Without a route the node answers for the
  * Service itself (the stand-in app, for Services no workload backs); with
- * one, it forwards to the listed pods and refuses connections when there are
- * none, like kube-proxy's REJECT rule.
+ * one, it forwards to the listed pods and, when there are none, refuses
+ * connections like kube-proxy's REJECT rule (the Service has no endpoint at
+ * all) or, with `drop`, drops them like its DROP rule (externalTrafficPolicy:
+ * Local, endpoints only on other nodes).
  */
 export interface PortRoute {
   endpoints: PodEndpoint[];
+  /** With no endpoint: drop new connections instead of refusing them. */
+  drop?: boolean;
 }
+
+/** What a NodePort does with a new connection. */
+type PortState = "open" | "refuse" | "drop";
 
 export interface SimNodeOptions {
   name: string;
@@ -101,6 +111,9 @@ export class SimNode {
   private healthy = true;
   private eligible = true;
   private readonly nodePorts = new Map<number, Listener>();
+  private readonly blackholes = new Map<number, Blackhole>();
+  /** Port changes one at a time: a port's listener and its blackhole never race for address:port. */
+  private portWork: Promise<unknown> = Promise.resolve();
   private readonly routes = new Map<number, PortRoute>();
   private readonly turn = new Map<number, number>();
   private onServed: SimNodeOptions["onServed"];
@@ -152,13 +165,13 @@ export class SimNode {
       (req, res) => this.answerApp(req, res, listener.port),
       (req, socket, head) => this.upgrade(req, socket, head),
     );
-    if (this.listens(port)) await listener.open();
-    else if (port === 0) {
-      // Needs a concrete port even while refusing: open once to learn it.
+    if (port === 0) {
+      // Needs a concrete port whatever its state: open once to learn it.
       await listener.open();
       await listener.close();
     }
     this.nodePorts.set(listener.port, listener);
+    await this.apply(listener.port);
     return listener.port;
   }
 
@@ -167,23 +180,71 @@ export class SimNode {
     this.routes.delete(port);
     if (!l) return;
     this.nodePorts.delete(port);
-    await l.close();
+    await this.serialized(async () => {
+      await l.close();
+      await this.closeBlackhole(port);
+    });
   }
 
-  /** Whether the NodePort accepts connections: not while down, nor while its route has no pod. */
-  private listens(port: number): boolean {
+  /** What the NodePort does with a new connection: refuse while down, drop while dropping, else by its route. */
+  private stateOf(port: number): PortState {
+    if (this.behavior.mode === "refuse") return "refuse";
+    if (this.behavior.mode === "drop") return "drop";
     const route = this.routes.get(port);
-    return this.behavior.mode !== "refuse" && (route === undefined || route.endpoints.length > 0);
+    if (route === undefined || route.endpoints.length > 0) return "open";
+    return route.drop ? "drop" : "refuse";
   }
 
-  /** Sets (or, with undefined, clears) where a NodePort forwards; opens or closes it to match. */
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.portWork.then(fn, fn);
+    this.portWork = run.catch(() => {});
+    return run;
+  }
+
+  /** Brings the NodePort's listener (or blackhole) in line with stateOf(port). */
+  private apply(port: number): Promise<void> {
+    return this.serialized(async () => {
+      const l = this.nodePorts.get(port);
+      if (!l) return;
+      const state = this.stateOf(port);
+      if (state === "drop" && !this.blackholes.has(port)) {
+        // The thread is ready before the listener goes: the port refuses for a moment at most.
+        const hole = await Blackhole.prepare(this.address);
+        await l.close();
+        const full = await hole.listen(port).catch(async (err: unknown) => {
+          await hole.close();
+          throw err;
+        });
+        if (full) this.blackholes.set(port, hole);
+        else {
+          await hole.close();
+          this.blackholes.set(port, await Blackhole.open(this.address, port));
+        }
+        return;
+      }
+      if (state !== "open") await l.close();
+      if (state !== "drop") await this.closeBlackhole(port);
+      if (state === "open") await l.open();
+    });
+  }
+
+  private async closeBlackhole(port: number): Promise<void> {
+    const hole = this.blackholes.get(port);
+    if (!hole) return;
+    this.blackholes.delete(port);
+    await hole.close();
+  }
+
+  /** Whether a NodePort drops new connections right now (blackhole). */
+  drops(port: number): boolean {
+    return this.blackholes.has(port);
+  }
+
+  /** Sets (or, with undefined, clears) where a NodePort forwards; opens, closes or blackholes it to match. */
   async setRoute(port: number, route: PortRoute | undefined): Promise<void> {
     if (route) this.routes.set(port, route);
     else this.routes.delete(port);
-    const l = this.nodePorts.get(port);
-    if (!l) return;
-    if (this.listens(port)) await l.open();
-    else await l.close();
+    await this.apply(port);
   }
 
   /** Where each request a pod answered is reported (its log). */
@@ -200,13 +261,8 @@ export class SimNode {
   }
 
   async setBehavior(behavior: NodeBehavior): Promise<void> {
-    const wasRefusing = this.behavior.mode === "refuse";
     this.behavior = { ...behavior };
-    if (behavior.mode === "refuse") {
-      await Promise.all([...this.nodePorts.values()].map((l) => l.close()));
-    } else if (wasRefusing) {
-      await Promise.all([...this.nodePorts.entries()].filter(([p]) => this.listens(p)).map(([, l]) => l.open()));
-    }
+    await Promise.all([...this.nodePorts.keys()].map((p) => this.apply(p)));
     if (behavior.mode !== "hang") {
       for (const res of this.hung) res.destroy();
       this.hung.clear();
@@ -266,6 +322,7 @@ export class SimNode {
     await Promise.all([
       this.healthz.close(),
       ...[...this.nodePorts.values()].map((l) => l.close()),
+      ...[...this.blackholes.keys()].map((p) => this.closeBlackhole(p)),
       ...[...this.hcPorts.values()].map((e) => e.listener.close()),
     ]);
     this.nodePorts.clear();

@@ -2,6 +2,7 @@
 // course reader would: create, expose, scale, logs, rollout restart; and the
 // NodePorts answering the way kube-proxy does for the pods behind them.
 import http from "node:http";
+import net from "node:net";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +34,16 @@ function get(address: string, port: number, path = "/", headers: Record<string, 
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text.startsWith("{") ? JSON.parse(text) : text }));
     });
     req.on("error", (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+  });
+}
+
+/** One connect(): "connected", the error code, or "timeout" when nothing answered within `ms` (a dropped SYN). */
+function connectOutcome(host: string, port: number, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const timer = setTimeout(() => (s.destroy(), resolve("timeout")), ms);
+    s.once("connect", () => (clearTimeout(timer), s.destroy(), resolve("connected")));
+    s.once("error", (e: NodeJS.ErrnoException) => (clearTimeout(timer), resolve(e.code ?? e.message)));
   });
 }
 
@@ -74,7 +85,7 @@ describe.skipIf(!haveKubectl)("Deployments with kubectl", () => {
     expect(await kubectl("logs", "deploy/hello")).toMatch(/GET \/from-test-\d 200/);
   }, 90_000);
 
-  it("a NodePort refuses connections when no endpoint serves, and with externalTrafficPolicy: Local on nodes without a local one", async () => {
+  it("a NodePort refuses connections when no endpoint serves, and with externalTrafficPolicy: Local drops them (no answer) on nodes without a local one", async () => {
     const port = nodePortOf("hello");
     await kubectl("scale", "deployment", "hello", "--replicas=0");
     await waitFor(() => cluster.list("Pod", "default").filter((p) => p.metadata.labels?.app === "hello").length === 0, "hello's pods to go", 15_000);
@@ -87,10 +98,17 @@ describe.skipIf(!haveKubectl)("Deployments with kubectl", () => {
     await cluster.settled();
     const home = livePods("hello")[0]!.spec.nodeName as string;
     for (const n of cluster.nodes) {
-      const r = await get(n.address, port);
-      if (n.name === home) expect(r).toMatchObject({ status: 200, body: { node: home, via: home } });
-      else expect(r, n.name).toEqual({ error: "ECONNREFUSED" });
+      if (n.name === home) expect(await get(n.address, port)).toMatchObject({ status: 200, body: { node: home, via: home } });
+      // kube-proxy's DROP rule ("has no local endpoints"): a connect() gets no answer at all.
+      else expect(await connectOutcome(n.address, port, 700), n.name).toBe("timeout");
     }
+    // The last pod leaves: no endpoint anywhere, every node refuses again (REJECT).
+    await kubectl("scale", "deployment", "hello", "--replicas=0");
+    await waitFor(() => cluster.list("Pod", "default").filter((p) => p.metadata.labels?.app === "hello").length === 0, "hello's pods to go", 15_000);
+    await cluster.settled();
+    for (const n of cluster.nodes) expect(await connectOutcome(n.address, port, 2_000), n.name).toBe("ECONNREFUSED");
+    await kubectl("scale", "deployment", "hello", "--replicas=1");
+    await kubectl("rollout", "status", "deployment/hello", "--timeout=30s");
   }, 90_000);
 
   it("a LoadBalancer Service whose selector matches no pod is refused on every node; only the pods knob keeps the stand-in app", async () => {

@@ -3,9 +3,13 @@
 // the others — longer than the bound asserted here, so the other locations can
 // only have learned each change through the fast path (the generations
 // Durable Object, asked every second here). For each scenario and each
-// location: how long until it stopped sending to the old node, and that no
-// request failed.
+// location: how long until it stopped trying the old node, that no request
+// failed, and how many waited on a connect timeout. The blackhole is in play:
+// once a Local Service's last pod leaves a node, that node's NodePort drops
+// new connections (kube-proxy's DROP rule), so a stale location's attempt
+// there waits the connect timeout, once per isolate, then ejects the node.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "../../worker/snapshot/schema.ts";
 import { startSimulation, type LocationReport, type Simulation } from "./simulation.ts";
 
 const PROPAGATION_MS = 30_000;
@@ -14,7 +18,8 @@ const FAST_CHECK_S = 1;
 const HEALTH = { intervalMs: 200, fall: 2 };
 /** Detection (fall × interval) + debounce + push + fast check + the isolate's 2 s check, with room for a loaded machine. */
 const BOUND_MS = 8_000;
-const CONNECT_TIMEOUT_MS = 2_000;
+/** Traffic loops per location: requests in flight at once. */
+const CONCURRENCY = 3;
 
 let sim: Simulation;
 
@@ -28,6 +33,7 @@ beforeAll(async () => {
     nodes: 3,
     health: HEALTH,
     everyMs: 40,
+    concurrency: CONCURRENCY,
     vars: { EDGELB_CONTROL_HOSTS: "127.22.40.2,127.22.40.3,127.22.40.4" },
   });
 }, 120_000);
@@ -37,17 +43,27 @@ afterAll(async () => {
 });
 
 async function scenario(host: string, oldNode: string, change: () => Promise<void> | void): Promise<LocationReport[]> {
-  const { report, failures } = await sim.scenario({ host, oldNode, change, timeoutMs: BOUND_MS + 5_000, slowMs: CONNECT_TIMEOUT_MS });
+  const { report, failures } = await sim.scenario({ host, oldNode, change, timeoutMs: BOUND_MS + 5_000, slowMs: DEFAULT_CONNECT_TIMEOUT_MS });
   expect(failures.slice(0, 5), JSON.stringify(report)).toEqual([]);
   return report;
 }
 
-function expectConverged(report: LocationReport[]): void {
+function expectConverged(report: LocationReport[], o: { waitsUnder1Percent: boolean } = { waitsUnder1Percent: true }): void {
+  const all = JSON.stringify(report);
   for (const r of report) {
-    expect(r.failed, `location ${r.location}`).toBe(0);
-    expect(r.waitedOnConnectTimeout, `location ${r.location}`).toBe(0);
-    expect(r.convergedMs, `location ${r.location}: ${JSON.stringify(report)}`).toBeLessThanOrEqual(BOUND_MS);
+    // It was sending to the old node before the change: its time to stop is not a vacuous 0.
+    expect(r.servedOldBefore, `location ${r.location}: ${all}`).toBeGreaterThan(0);
+    expect(r.failed, `location ${r.location}: ${all}`).toBe(0);
+    expect(r.convergedMs, `location ${r.location}: ${all}`).toBeLessThanOrEqual(BOUND_MS);
+    // A healthy node never missed the connect timeout (the default is not too short for a loaded machine).
+    expect(r.connectTimeoutsElsewhere, `location ${r.location}: ${all}`).toBe(0);
+    // A dropping node costs one wait per request in flight at it, not one per request.
+    expect(r.waitedOnConnectTimeout, `location ${r.location}: ${all}`).toBeLessThanOrEqual(CONCURRENCY);
   }
+  if (!o.waitsUnder1Percent) return;
+  const requests = report.reduce((a, r) => a + r.requests, 0);
+  const waited = report.reduce((a, r) => a + r.waitedOnConnectTimeout, 0);
+  expect(waited, all).toBeLessThan(requests / 100);
 }
 
 describe("every location follows the cluster within seconds (KV propagation 30 s, fast path, agent pushes to location 0)", () => {
@@ -58,10 +74,29 @@ describe("every location follows the cluster within seconds (KV propagation 30 s
     sim.cluster.node("node-2").setHealthy(true);
   });
 
-  it("a Local Service's pods move to other nodes: every location stops sending to the old node", async () => {
+  it("a Local Service's pods move to other nodes: the old node drops new connections; every location stops trying it, no request fails, waits under 1% of traffic", async () => {
     await sim.serve({ name: "local", host: "local.example.com", local: true, podsOn: ["node-1", "node-3"] });
     const report = await scenario("local.example.com", "node-3", () => sim.cluster.placePods("local", ["node-1", "node-2"]).then(() => {}));
+    // The old node really blackholes (not refuses) now: what the stale locations met.
+    const port = Number(sim.cluster.get("Service", "local").spec.ports[0].nodePort);
+    expect(sim.cluster.node("node-3").drops(port)).toBe(true);
     expectConverged(report);
+  });
+
+  // Not one of the issue's scenarios, but the blackhole every stale location meets: the node drops before
+  // anyone can learn. The waits are the requests in flight at it during one connect timeout, a share of
+  // this short window's traffic that the 1% target does not bound (docs/production.md, convergence).
+  it("a node goes dark (drops every connection, fails its health check): every location waits at most once per request in flight, then stops trying it", async () => {
+    const report = await scenario("web.example.com", "node-1", async () => {
+      await sim.cluster.node("node-1").setBehavior({ mode: "drop" });
+      sim.cluster.node("node-1").setHealthy(false);
+    });
+    // Every location met the dark node before it could learn (dropping starts before the agent can detect it).
+    for (const r of report) expect(r.attemptsAtOldNode, JSON.stringify(report)).toBeGreaterThan(0);
+    expect(report.some((r) => r.waitedOnConnectTimeout > 0), JSON.stringify(report)).toBe(true);
+    expectConverged(report, { waitsUnder1Percent: false });
+    await sim.cluster.node("node-1").setBehavior({ mode: "ok" });
+    sim.cluster.node("node-1").setHealthy(true);
   });
 
   it("a node is drained and removed: every location stops sending to it, no request fails", async () => {

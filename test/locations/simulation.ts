@@ -4,7 +4,10 @@
 // the simulated cluster and pushes to location 0 only, as in production (the
 // location nearest to it). Traffic runs through every location; each answer
 // says which node served it (x-edgelb-node), so the suite and the bench can
-// tell, per location, when it stopped sending to a node.
+// tell, per location, when it stopped sending to a node. Attempts that did not
+// get an answer (refused, dropped: a connect timeout) are read from each
+// location's own logs (proxy.retry / proxy.failed name the node), matched to
+// the request by the x-request-id the traffic sends.
 import http from "node:http";
 import { pino } from "pino";
 import { createAgent, type Agent } from "../../sync-agent/agent.ts";
@@ -19,12 +22,23 @@ const TOKEN = "locations-push-token";
 
 export interface Outcome {
   location: number;
+  /** The x-request-id sent, which the worker's logs repeat. */
+  requestId: string;
   startedAt: number;
   ms: number;
   status: number;
+  /** The node that answered. */
   node?: string;
   ok: boolean;
   failure?: string;
+}
+
+/** An attempt the worker gave up on (its proxy.retry / proxy.failed log line). */
+export interface FailedAttempt {
+  node: string;
+  /** No connection within the connect timeout (a dropped SYN), as opposed to refused, reset or a bad answer. */
+  connectTimeout: boolean;
+  error: string;
 }
 
 export interface SimulationOptions {
@@ -38,6 +52,8 @@ export interface SimulationOptions {
   nodes?: number;
   /** Time between requests of one location's traffic loop. */
   everyMs?: number;
+  /** Traffic loops per location (requests in flight at once, as at a busy location); default 1. */
+  concurrency?: number;
   /** Agent health probing. */
   health?: { intervalMs: number; fall: number };
   vars?: Record<string, string>;
@@ -51,15 +67,21 @@ export interface Simulation {
   workers: PlainWorker[];
   agent: Agent;
   outcomes: Outcome[];
+  /** Failed attempts per request id, from the locations' logs. */
+  failedAttempts: Map<string, FailedAttempt[]>;
   /** Creates a LoadBalancer Service (hostnames annotation) and places its pods; waits until every location serves it. */
   serve(o: { name: string; host: string; local?: boolean; podsOn: string[] }): Promise<void>;
   startTraffic(host: string): void;
   stopTraffic(): Promise<void>;
   /** Waits (polling, bounded) until `check` holds. */
   until(check: () => boolean, what: string, timeoutMs: number): Promise<void>;
-  /** Per location: time from `since` until the last answer from `node`, requests failed, requests that waited ≥ `slowMs`. */
+  /**
+   * Per location: time from `since` until the last request that tried `node`,
+   * requests failed, requests that waited on a connect timeout (one of their
+   * attempts timed out), requests that took ≥ `slowMs`, attempts at `node`.
+   */
   report(o: { since: number; node: string; slowMs: number }): LocationReport[];
-  /** True when the last `n` answers of every location (started after `since`) avoided `node`. */
+  /** True when the last `n` requests of every location (started after `since`) succeeded without trying `node`. */
   allAvoid(node: string, since: number, n: number): boolean;
   /**
    * Traffic through every location while `change` happens, until every
@@ -71,17 +93,40 @@ export interface Simulation {
 
 export interface LocationReport {
   location: number;
-  /** ms from the change until the last request that was answered by the old node (0: none after the change). */
+  /** ms from the change until the last request that tried the old node (answered, refused or timed out; 0: none after the change). */
   convergedMs: number;
   requests: number;
   failed: number;
   waitedOnConnectTimeout: number;
+  /** Requests that took at least the connect timeout in all, whatever the reason (a loaded machine too). */
+  slowRequests: number;
+  /** Attempts at the old node after the change: answers from it plus attempts it refused or dropped. */
+  attemptsAtOldNode: number;
+  /** Connect timeouts at nodes other than the old one (a healthy node too slow for the connect timeout: should be 0). */
+  connectTimeoutsElsewhere: number;
+  /** Answers from the old node before the change: > 0, or "stopped sending to it" would say nothing. */
+  servedOldBefore: number;
+}
+
+/** Reads the worker's JSON log lines for attempts it gave up on. */
+export function failedAttemptOf(line: string): { requestId: string; attempt: FailedAttempt } | undefined {
+  if (!line.startsWith("{")) return undefined;
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (entry.event !== "proxy.retry" && entry.event !== "proxy.failed") return undefined;
+  if (typeof entry.requestId !== "string" || typeof entry.node !== "string") return undefined;
+  const error = typeof entry.error === "string" ? entry.error : "";
+  return { requestId: entry.requestId, attempt: { node: entry.node, connectTimeout: /no connection within \d+ ms/.test(error), error } };
 }
 
 /** One GET with a Host header (fetch() cannot set Host). */
-function get(url: string, host: string, timeoutMs: number): Promise<{ status: number; node?: string; body: string }> {
+function get(url: string, host: string, timeoutMs: number, requestId?: string): Promise<{ status: number; node?: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: "GET", headers: { host }, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.request(url, { method: "GET", headers: { host, ...(requestId ? { "x-request-id": requestId } : {}) }, agent: false, timeout: timeoutMs }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => (body += d));
@@ -100,7 +145,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
     for (const s of stops.splice(0).reverse()) await s().catch(() => {});
   };
   try {
-    const cluster = await startCluster({ standIn: true, nodes: o.nodes ?? 3, addressBase: o.addressBase, healthzPort: 0 });
+    const cluster = await startCluster({ standIn: true, placedLocalDrops: true, nodes: o.nodes ?? 3, addressBase: o.addressBase, healthzPort: 0 });
     stops.push(() => cluster.stop());
     const kv = await startKvHub({ host: `${o.addressBase}.1`, propagationMs: o.propagationMs });
     stops.push(() => kv.close());
@@ -111,8 +156,22 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
       stops.push(() => h.stop());
     }
     const workers: PlainWorker[] = [];
+    const failedAttempts = new Map<string, FailedAttempt[]>();
     for (let i = 0; i < o.locations; i++) {
+      let partial = "";
+      const onStdout = (text: string) => {
+        const lines = (partial + text).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) {
+          const f = failedAttemptOf(line.trim());
+          if (!f) continue;
+          const list = failedAttempts.get(f.requestId) ?? [];
+          list.push(f.attempt);
+          failedAttempts.set(f.requestId, list);
+        }
+      };
       const w = await startPlainWorker({
+        onStdout,
         name: `location ${i}`,
         entry: "worker/index.ts",
         kvBinding: "EDGELB_KV",
@@ -151,6 +210,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
     stops.push(() => agent.stop());
 
     const outcomes: Outcome[] = [];
+    let sequence = 0;
     let running = false;
     let loops: Promise<void>[] = [];
     const everyMs = o.everyMs ?? 50;
@@ -169,6 +229,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
       workers,
       agent,
       outcomes,
+      failedAttempts,
       async serve(s) {
         cluster.create({
           apiVersion: "v1",
@@ -195,15 +256,17 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
       },
       startTraffic(host) {
         running = true;
-        loops = workers.map(async (w, location) => {
+        const perLocation = Array.from({ length: o.concurrency ?? 1 }, () => workers.map((w, location) => ({ w, location }))).flat();
+        loops = perLocation.map(async ({ w, location }) => {
           while (running) {
             const startedAt = Date.now();
+            const requestId = `sim-${location}-${++sequence}`;
             try {
-              const r = await get(w.url, host, 10_000);
+              const r = await get(w.url, host, 10_000, requestId);
               const ok = r.status === 200 && r.node !== undefined;
-              outcomes.push({ location, startedAt, ms: Date.now() - startedAt, status: r.status, ...(r.node ? { node: r.node } : {}), ok, ...(ok ? {} : { failure: `status ${r.status}: ${r.body.slice(0, 120)}` }) });
+              outcomes.push({ location, requestId, startedAt, ms: Date.now() - startedAt, status: r.status, ...(r.node ? { node: r.node } : {}), ok, ...(ok ? {} : { failure: `status ${r.status}: ${r.body.slice(0, 120)}` }) });
             } catch (err) {
-              outcomes.push({ location, startedAt, ms: Date.now() - startedAt, status: 0, ok: false, failure: (err as Error).message });
+              outcomes.push({ location, requestId, startedAt, ms: Date.now() - startedAt, status: 0, ok: false, failure: (err as Error).message });
             }
             const wait = everyMs - (Date.now() - startedAt);
             if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -218,33 +281,43 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
       report({ since, node, slowMs }) {
         return workers.map((_, location) => {
           const mine = outcomes.filter((x) => x.location === location && x.startedAt >= since);
-          const fromOld = mine.filter((x) => x.node === node);
-          const last = fromOld.length ? Math.max(...fromOld.map((x) => x.startedAt)) : since;
+          const failedAt = (x: Outcome) => failedAttempts.get(x.requestId) ?? [];
+          const atOld = (x: Outcome) => (x.node === node ? 1 : 0) + failedAt(x).filter((a) => a.node === node).length;
+          const tried = mine.filter((x) => atOld(x) > 0);
+          const last = tried.length ? Math.max(...tried.map((x) => x.startedAt)) : since;
           return {
             location,
             convergedMs: last - since,
             requests: mine.length,
             failed: mine.filter((x) => !x.ok).length,
-            waitedOnConnectTimeout: mine.filter((x) => x.ms >= slowMs).length,
+            // From the worker's own logs: under load a request may be slow for other reasons.
+            waitedOnConnectTimeout: mine.filter((x) => failedAt(x).some((a) => a.connectTimeout)).length,
+            slowRequests: mine.filter((x) => x.ms >= slowMs).length,
+            attemptsAtOldNode: mine.reduce((sum, x) => sum + atOld(x), 0),
+            servedOldBefore: outcomes.filter((x) => x.location === location && x.node === node && x.startedAt < since).length,
+            connectTimeoutsElsewhere: mine.reduce((sum, x) => sum + failedAt(x).filter((a) => a.connectTimeout && a.node !== node).length, 0),
           };
         });
       },
       allAvoid(node, since, n) {
         return workers.every((_, location) => {
           const mine = outcomes.filter((x) => x.location === location && x.startedAt >= since);
-          return mine.length >= n && mine.slice(-n).every((x) => x.ok && x.node !== node);
+          return mine.length >= n && mine.slice(-n).every((x) => x.ok && x.node !== node && !(failedAttempts.get(x.requestId) ?? []).some((a) => a.node === node));
         });
       },
       async scenario({ host, oldNode, change, timeoutMs, slowMs }) {
         outcomes.length = 0;
         sim.startTraffic(host);
         try {
-          await until(() => outcomes.some((x) => x.node === oldNode) || outcomes.length > 30, "traffic before the change", 10_000);
+          // Every location must be sending to the old node before the change, or its time to stop would be vacuous.
+          await until(() => workers.every((_, location) => outcomes.some((x) => x.location === location && x.node === oldNode)), `every location to send to ${oldNode} before the change`, 15_000);
           const since = Date.now();
+          const before = workers.map((_, location) => outcomes.filter((x) => x.location === location && x.node === oldNode && x.startedAt < since).length);
           await change();
           await until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, timeoutMs);
           await sim.stopTraffic();
-          return { report: sim.report({ since, node: oldNode, slowMs }), failures: outcomes.filter((x) => !x.ok) };
+          const report = sim.report({ since, node: oldNode, slowMs }).map((r) => ({ ...r, servedOldBefore: before[r.location] ?? 0 }));
+          return { report, failures: outcomes.filter((x) => !x.ok) };
         } finally {
           await sim.stopTraffic();
         }

@@ -12,10 +12,10 @@
 //   and connecting times out (a powered-off node, without root or iptables);
 // - a control endpoint (127.0.0.10) through which tests in workerd make groups,
 //   change a node's behaviour, open gates and release groups.
-import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
+import { Blackhole } from "../../lab/cluster/blackhole.ts";
 import { SimNode, type NodeBehavior } from "../../lab/cluster/sim-node.ts";
 import { jsonServer } from "./json-server.ts";
 
@@ -93,34 +93,6 @@ function labServer(gates: Map<string, () => void>, opened: Set<string>): http.Se
  * good, so it never accepts. Two connections fill the kernel's accept queue;
  * after that, connects hang until the client gives up.
  */
-async function startBlackhole(address: string, port: number): Promise<{ child: ChildProcess; fillers: net.Socket[] }> {
-  const script = `
-    const net = require("node:net"), fs = require("node:fs");
-    const s = net.createServer();
-    s.on("error", (e) => { fs.writeSync(1, "error " + e.message + "\\n"); process.exit(1); });
-    s.listen({ port: ${port}, host: "${address}", backlog: 1 }, () => {
-      fs.writeSync(1, "listening\\n");
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-    });`;
-  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-  const first = await new Promise<string>((resolve) => child.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim())));
-  if (first !== "listening") throw new Error(`black hole on ${address}:${port}: ${first}`);
-  const fillers: net.Socket[] = [];
-  // Connect until one does not complete: from then on the queue is full.
-  for (let i = 0; i < 8; i++) {
-    const s = net.connect(port, address);
-    s.on("error", () => {});
-    fillers.push(s);
-    const connected = await new Promise<boolean>((resolve) => {
-      s.once("connect", () => resolve(true));
-      setTimeout(() => resolve(false), 200);
-    });
-    if (!connected) return { child, fillers };
-  }
-  child.kill();
-  throw new Error(`black hole on ${address}:${port} keeps accepting connections`);
-}
-
 export default async function setup(project: TestProject) {
   const shared = await startGroup(0, 3, "node");
   const groups = new Map<number, SimNode[]>();
@@ -167,7 +139,8 @@ export default async function setup(project: TestProject) {
     json(404, { error: `unknown control path ${req.method} ${path}` });
   });
   const controlPort = await listen(control, "127.0.0.10");
-  const blackhole = await startBlackhole("127.0.0.16", shared.nodePort);
+  // Connections to it get no answer (lab/cluster/blackhole.ts: a full accept queue nobody accepts).
+  const blackhole = await Blackhole.open("127.0.0.16", shared.nodePort);
 
   project.provide("edgeLab", {
     nodes: shared.nodes.map((n) => ({ name: n.name, address: n.address })),
@@ -180,8 +153,7 @@ export default async function setup(project: TestProject) {
 
   return async () => {
     for (const finish of gates.values()) finish();
-    for (const s of blackhole.fillers) s.destroy();
-    blackhole.child.kill("SIGKILL");
+    await blackhole.close();
     const close = (s: http.Server) =>
       new Promise((r) => {
         s.closeAllConnections();

@@ -82,6 +82,9 @@ export const Algorithm = v.picklist(["round-robin", "random", "weighted", "least
 export const Affinity = v.picklist(["none", "client-ip", "cookie"]);
 export const Transport = v.picklist(["auto", "fetch", "socket"]);
 
+/** docs/worker.md "Connect timeout": a SYN lost once (resent after 1 s) on a path up to ~500 ms RTT still connects; shorter waits at a dropping node. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 1_500;
+
 export const Policy = v.object({
   algorithm: v.optional(Algorithm, "round-robin"),
   /** client-ip: consistent hash on CF-Connecting-IP; cookie: sticky cookie. */
@@ -89,7 +92,7 @@ export const Policy = v.object({
   cookieName: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/)), "edgelb_affinity"),
   /** Total tries per request (1 = no retry) on connection failures. */
   attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10)), 3),
-  connectTimeoutMs: v.optional(Millis, 2_000),
+  connectTimeoutMs: v.optional(Millis, DEFAULT_CONNECT_TIMEOUT_MS),
   /** Time to the first response byte once connected (up to an hour, for long-poll apps). */
   responseTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3_600_000)), 30_000),
   transport: v.optional(Transport),
