@@ -35,8 +35,8 @@ export interface GateBenchOptions {
   log: (line: string) => void;
 }
 
-async function startGates(addresses: string[], secret: string): Promise<{ port: number; pid: number }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "gate-child.ts"), ...addresses], {
+async function startGates(nodes: { name: string; address: string }[], secret: string): Promise<{ port: number; pid: number }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
     cwd: ROOT,
     env: { ...process.env, EDGELB_BENCH_GATE_SECRET: secret },
     stdio: ["ignore", "pipe", "inherit"],
@@ -56,7 +56,7 @@ async function startGates(addresses: string[], secret: string): Promise<{ port: 
 export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const { addresses, names, nodes, nodePort } = await startBenchNodes(o.addressBase);
   const secret = randomBytes(32).toString("base64url");
-  const gates = await startGates(addresses, secret);
+  const gates = await startGates(nodes, secret);
 
   o.log("gate: starting edgelb twice in plain workerd (direct, and through the node gates)");
   const vars = { EDGELB_TRANSPORT: "socket", EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "default", EDGELB_REQUEST_LOGS: "false", EDGELB_GATE_KEY: `bench:${secret}` };

@@ -37,9 +37,9 @@ export default async function setup(project: TestProject) {
   let next = 2;
   const log = createLogger({ format: "json", level: "silent" });
   const keys = KeyRing.of({ k1: GATE_TEST_SECRET });
-  const openGate = (address: string, port: number, secret?: string) =>
+  const openGate = (node: SimNode, port: number, secret?: string) =>
     startGate(
-      { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, acceptAddresses: [], nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
+      { ...GATE_DEFAULTS, listen: `${node.address}:${port}`, connect: "node", nodeIp: node.address, nodeName: node.name, nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
       { log, keys: secret === undefined ? keys : KeyRing.of({ k1: secret }) },
     );
 
@@ -52,9 +52,9 @@ export default async function setup(project: TestProject) {
         const nodes = await Promise.all(Array.from({ length: count }, (_, i) => SimNode.start({ name: `gated-${id}-${String.fromCharCode(97 + i)}`, address: `127.23.${id}.${11 + i}`, healthzPort: 0 })));
         const nodePort = await nodes[0]!.servePort(0);
         await Promise.all(nodes.slice(1).map((n) => n.servePort(nodePort)));
-        const first = await openGate(nodes[0]!.address, 0);
+        const first = await openGate(nodes[0]!, 0);
         const members: Member[] = [{ node: nodes[0]!, gate: first }];
-        for (const n of nodes.slice(1)) members.push({ node: n, gate: await openGate(n.address, first.port) });
+        for (const n of nodes.slice(1)) members.push({ node: n, gate: await openGate(n, first.port) });
         groups.set(id, { members, gatePort: first.port });
         for (const m of members) byName.set(m.node.name, { member: m, gatePort: first.port });
         const group: GateGroup = { id, nodes: nodes.map((n) => ({ name: n.name, address: n.address })), nodePort, gatePort: first.port };
@@ -77,7 +77,7 @@ export default async function setup(project: TestProject) {
           await entry.member.gate.close();
           entry.member.gate = undefined;
         }
-        if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node.address, entry.gatePort, secret);
+        if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node, entry.gatePort, secret);
         return json(200, {});
       }
       const release = /^\/groups\/(\d+)$/.exec(path);
