@@ -223,6 +223,36 @@ describe("the node gate", () => {
   });
 });
 
+// Issue 15: the signature binds the destination Node's name. Two nodes on 127.62.1.x, each with its gate.
+describe("a request signed for one node", () => {
+  it("replayed at another node's gate: bare 403 (reason wrong_node), and still good at its own node's gate", async () => {
+    const n1 = await SimNode.start({ name: "replay-1", address: "127.62.1.11", healthzPort: 0 });
+    const n2 = await SimNode.start({ name: "replay-2", address: "127.62.1.12", healthzPort: 0 });
+    const appPort = await n1.servePort(0);
+    await n2.servePort(appPort);
+    const g1 = await gateFor(n1.address, { nodeName: "node-1" }, KeyRing.of({ k1: SECRET_1 }));
+    const g2 = await gateFor(n2.address, { nodeName: "node-2", listen: `${n2.address}:${g1.port}` }, KeyRing.of({ k1: SECRET_1 }));
+    try {
+      // What the edge sent to node-2, captured and replayed at node-1's gate.
+      const sig = await signature({ node: "node-2", nodePort: appPort, target: "/transfer" });
+      const head = { path: "/transfer", headers: ["Host", "app.example.com", SIGNATURE_HEADER, sig] };
+      const replayed = await send(g1, head);
+      expect(replayed).toMatchObject({ status: 403, body: "forbidden\n" });
+      expect(replayed.headers["x-edgelb-gate"]).toBe("refused");
+      expect(metricValue(await metricsText(g1), `edgelb_gate_rejected_total{reason="wrong_node"}`)).toBe(1);
+      // The signature is genuine: node-2's gate forwards it to node-2.
+      const own = await send(g2, head);
+      expect(own.status).toBe(200);
+      expect(echo(own.body).node).toBe("replay-2");
+    } finally {
+      await g1.close();
+      await g2.close();
+      await n1.stop();
+      await n2.stop();
+    }
+  });
+});
+
 describe("the gate's keys", () => {
   it("accepts current and previous key during a rotation, reloaded from the Secret's directory", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgelb-gate-keys-"));

@@ -162,3 +162,31 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
     expect(retries.every((r) => r.kind === "status" && r.status === 502)).toBe(true);
   });
 });
+
+// Issue 15: the signature names the node, not an address, so a node the edge reaches through NAT (or by
+// another of its addresses) is served. This group's gates (127.62.<n>.11…) see connections arrive at their
+// own address while the edge dialled 127.62.<n>.111… (test/worker/gate.setup.ts, {nat: true}).
+describe("the edge in gate mode, nodes behind NAT", () => {
+  let natGroup: GateGroup;
+  beforeAll(async () => {
+    natGroup = (await control("/groups", "POST", { count: 2, nat: true })) as GateGroup;
+  });
+  afterAll(async () => {
+    if (natGroup) await control(`/groups/${natGroup.id}`, "DELETE");
+  });
+
+  it("serves every request through each node's gate although the address it was dialled at is not its own", async () => {
+    const cluster = uniqueCluster("natted");
+    const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
+    await e.seed({ ...snapshot(cluster, nodesOf(natGroup.nodes), [service({ hostnames: [host], nodePort: natGroup.nodePort })]), origins: { mode: "gate", port: natGroup.gatePort } });
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await e.request(host, `/nat?i=${i}`, i % 2 ? { method: "POST", body: `n${i}` } : {});
+      expect(res.status).toBe(200);
+      seen.add(((await res.json()) as Echo).node);
+    }
+    expect([...seen].sort()).toEqual(natGroup.nodes.map((n) => n.name).sort());
+    expect(e.logs.filter((l) => l.event === "proxy.gate_refused")).toEqual([]);
+  });
+});
+
