@@ -47,3 +47,49 @@ export function probeTcp(address: string, port: number, timeoutMs: number): Prom
     const timer = setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs} ms` }), timeoutMs);
   });
 }
+
+/**
+ * The node gate's readiness (gate mode): GET http://<node>:<gatePort>/healthz, which answers without a
+ * signature, 200 when a key is loaded and 503 otherwise. The reason comes from its JSON body when it
+ * has one ("no key loaded"), capped so a hostile answer cannot flood the log.
+ */
+export function probeGate(address: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (r: ProbeResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(r);
+    };
+    const where = `gate ${address.includes(":") ? `[${address}]` : address}:${port}`;
+    const req = http.get({ host: address, port, path: "/healthz", agent: false, headers: { "user-agent": "edgelb-sync-agent" } }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status === 200) return finish({ ok: true });
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        body += d;
+        if (body.length > 1024) res.destroy();
+      });
+      const fail = () => finish({ ok: false, error: `${where}: HTTP ${status}${gateReason(body)}` });
+      res.on("end", fail);
+      res.on("close", fail);
+      res.on("error", fail);
+    });
+    req.on("error", (err: NodeJS.ErrnoException) => finish({ ok: false, error: `${where}: ${err.code ?? err.message}` }));
+    const timer = setTimeout(() => finish({ ok: false, error: `${where}: timeout after ${timeoutMs} ms` }), timeoutMs);
+  });
+}
+
+/** " (no key loaded)" from the gate's {"status": ...}, or "" for anything else. */
+function gateReason(body: string): string {
+  try {
+    const status = (JSON.parse(body) as { status?: unknown }).status;
+    if (typeof status === "string" && /^[\x20-\x7e]{1,64}$/.test(status)) return ` (${status})`;
+  } catch {
+    // not the gate's JSON: the status code says enough
+  }
+  return "";
+}
