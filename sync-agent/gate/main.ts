@@ -3,16 +3,16 @@
 // with host networking (deploy/gate). Exit codes as the agent's: 0 clean
 // shutdown, 1 runtime failure, 2 bad flags or environment.
 import type { AddressInfo } from "node:net";
-import { pathToFileURL } from "node:url";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import type { Logger } from "pino";
 import { isIPLiteral } from "../../worker/snapshot/schema.ts";
 import { DEFAULT_GATE_PORT, DEFAULT_MAX_SKEW_S, NODE_NAME, normalizeAddress } from "../../worker/snapshot/signing.ts";
-import { CliError, EXIT_USAGE, parseDuration, quietErrors, usageMessage } from "../cli/index.ts";
+import { CliError, integer, parseDuration } from "../cli/index.ts";
 import { createLogger, defaultLogFormat } from "../log/index.ts";
 import { parseListenAddress, startMetricsServer, type MetricsServer } from "../metrics/server.ts";
 import { KeyRing } from "./keys/index.ts";
 import { createGateMetrics, type GateMetrics } from "./metrics/index.ts";
+import { runCommand, runIfMain, untilStopped } from "../process/index.ts";
 import { ReplayCache } from "./replay/index.ts";
 import { createGateServer } from "./server/index.ts";
 
@@ -159,15 +159,6 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
   };
 }
 
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`"${value}" is not a whole number`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`${n} is out of range (${min}–${max})`);
-    return n;
-  };
-}
-
 function duration(value: string): number {
   const ms = parseDuration(value);
   if (ms <= 0) throw new InvalidArgumentError(`"${value}" must be longer than zero`);
@@ -263,34 +254,13 @@ export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.Proce
 /** Runs the gate until SIGTERM/SIGINT. */
 async function runGate(config: GateConfig): Promise<void> {
   const gate = await startGate(config);
-  await new Promise<void>((resolve) => {
-    const done = (signal: string) => {
-      gate.log.info({ event: "gate.stopping", signal }, `Received ${signal}, shutting down.`);
-      resolve();
-    };
-    process.once("SIGTERM", () => done("SIGTERM"));
-    process.once("SIGINT", () => done("SIGINT"));
-  });
+  const signal = await untilStopped();
+  gate.log.info({ event: "gate.stopping", signal }, `Received ${signal}, shutting down.`);
   await gate.close();
 }
 
-export async function main(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env, run = runGate): Promise<number> {
-  const program = quietErrors(buildGateProgram(run, env));
-  try {
-    await program.parseAsync(argv);
-    return 0;
-  } catch (err) {
-    if (err instanceof CommanderError && ["commander.helpDisplayed", "commander.help", "commander.version"].includes(err.code)) return 0;
-    const usage = usageMessage(err);
-    if (usage !== undefined) {
-      process.stderr.write(`edgelb-node-gate: ${usage}\n(see edgelb-node-gate --help)\n`);
-      return EXIT_USAGE;
-    }
-    process.stderr.write(`edgelb-node-gate: ${(err as Error).stack ?? String(err)}\n`);
-    return 1;
-  }
+export function main(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env, run = runGate): Promise<number> {
+  return runCommand(buildGateProgram(run, env), argv);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then((code) => process.exit(code));
-}
+runIfMain(import.meta.url, () => main());
