@@ -96,7 +96,7 @@ describe("the edge in gate mode", () => {
 
   it("a client's own signature header does not get through the edge", async () => {
     const e = await gatedEdge();
-    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v1;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;s=" + "A".repeat(43) } });
+    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v2;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;d=gated-1-a;s=" + "A".repeat(43) } });
     expect(res.status).toBe(200);
   });
 
