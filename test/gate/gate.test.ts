@@ -1,6 +1,6 @@
 // The node gate in front of simulated nodes (127.23.1.x): what passes, what
 // gets a bare 403, and what an attacker facing it can and cannot do.
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -201,6 +201,25 @@ describe("the node gate", () => {
     }
   });
 
+  it("observes the latency of forwarded requests only (edgelb_gate_request_duration_seconds)", async () => {
+    const g = await gateFor("127.62.1.21", {}, KeyRing.of({ k1: SECRET_1 }));
+    const app = http.createServer((_req, res) => res.end("ok"));
+    await new Promise<void>((r) => app.listen(0, "127.62.1.21", r));
+    try {
+      const appPort = (app.address() as AddressInfo).port;
+      expect((await send(g, { headers: ["Host", "app.example.com"] })).status).toBe(403);
+      let text = await metricsText(g);
+      expect(metricValue(text, "edgelb_gate_request_duration_seconds_count")).toBe(0);
+      expect((await signedRequest(g, { node: nodeName("127.62.1.21"), nodePort: appPort })).status).toBe(200);
+      text = await metricsText(g);
+      expect(metricValue(text, "edgelb_gate_request_duration_seconds_count")).toBe(1);
+      expect(metricValue(text, "edgelb_gate_request_duration_seconds_sum")).toBeGreaterThan(0);
+    } finally {
+      await g.close();
+      await new Promise((r) => app.close(r));
+    }
+  });
+
   it("answers 502 without detail when the NodePort refuses, and counts it", async () => {
     const closed = http.createServer();
     await new Promise<void>((r) => closed.listen(0, A, r));
@@ -312,7 +331,12 @@ describe("edgelb-node-gate command line", () => {
     process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
     try {
       expect(await main(["node", "edgelb-node-gate", "--help"], {}, async () => {})).toBe(0);
-      expect(out.join("")).toMatch(/--connect <mode>[\s\S]*--keys-dir[\s\S]*--node-ports <range>/);
+      expect(out.join("")).toMatch(/--connect <mode>[\s\S]*--node-name <name>[\s\S]*--keys-dir[\s\S]*--node-ports <range>/);
+      // Every flag --help lists is documented in docs/gate.md's flag table.
+      const doc = readFileSync(new URL("../../docs/gate.md", import.meta.url), "utf8");
+      const flags = [...out.join("").matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]!).filter((f) => f !== "--help");
+      expect(flags.length).toBeGreaterThan(15);
+      expect(flags.filter((f) => !doc.includes(`| \`${f}\` |`))).toEqual([]);
       out.length = 0;
       expect(await main(["node", "edgelb-node-gate"], {}, async () => {})).toBe(2);
       expect(out.join("")).toContain("--connect node needs --node-ip");
