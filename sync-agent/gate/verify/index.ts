@@ -2,7 +2,7 @@
 // refuse and why. Pure apart from the HMAC and the replay cache it is given;
 // the server turns a refusal into a bare 403. The canonical string comes from
 // the module the worker signs with (worker/snapshot/signing.ts).
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { canonicalString, parseSignatureHeader, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { ReplayCache } from "../replay/index.ts";
 
@@ -73,6 +73,15 @@ function field(rawHeaders: readonly string[], name: string): { count: number; va
   return { count, value };
 }
 
+// One KeyObject per loaded secret: the key is prepared once, not on every request. The key ring swaps
+// its Buffers whole on a reload, so an old secret's entry goes with it.
+const prepared = new WeakMap<Buffer, KeyObject>();
+function hmacKey(secret: Buffer): KeyObject {
+  let key = prepared.get(secret);
+  if (!key) prepared.set(secret, (key = createSecretKey(secret)));
+  return key;
+}
+
 export function hasSignature(rawHeaders: readonly string[]): boolean {
   return field(rawHeaders, SIGNATURE_HEADER).count > 0;
 }
@@ -104,7 +113,7 @@ export function verify(head: RequestHead, ctx: VerifyContext): Verdict {
     nodePort: parsed.nodePort,
   });
   if (canonical === null) return { ok: false, reason: "bad_signature" };
-  const mac = createHmac("sha256", secret).update(canonical).digest();
+  const mac = createHmac("sha256", hmacKey(secret)).update(canonical).digest();
   const expected = Buffer.from(parsed.signature, "base64url");
   // Constant time: how much of a guess matched must not show in the timing.
   if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return { ok: false, reason: "bad_signature" };
