@@ -4,6 +4,7 @@
 // ejection stay keyed per node and Service NodePort.
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import type { Env } from "../../worker/env/index.ts";
+import type { GatewaySectionInput } from "../../worker/snapshot/gateway.ts";
 import type { GateGroup } from "./gate.setup.ts";
 import { nodesOf, service, snapshot, testEdge, uniqueCluster, until, type Echo } from "./helpers.ts";
 import { TRANSPORTS } from "./transports.ts";
@@ -108,6 +109,35 @@ describe("the edge in gate mode", () => {
     c.ws.send("through edge and gate");
     expect(await c.next()).toBe("through edge and gate");
     expect((await c.close()).code).toBe(1000);
+  });
+});
+
+describe("Gateway API routes in gate mode", () => {
+  it("reach their backends through the node gates with signed requests, like LoadBalancer Services", async () => {
+    const cluster = uniqueCluster("gated-gw");
+    const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
+    const [a] = group.nodes as [GateGroup["nodes"][number]];
+    const gateway: GatewaySectionInput = {
+      backends: [{ namespace: "shop", name: "api", port: 8080, nodePort: group.nodePort, trafficPolicy: "Local", endpoints: [{ node: a.name, weight: 1 }] }],
+      routes: [{ namespace: "shop", name: "api", creationTimestamp: "2026-12-01T10:00:00Z", gateway: "shop/web", listener: "http", hostnames: ["shop.example.com"], rules: [{ matches: [{ path: { type: "PathPrefix", value: "/api" } }], backendRefs: [{ namespace: "shop", name: "api", port: 8080 }] }] }],
+    };
+    await e.seed({ ...snapshot(cluster, nodesOf(group.nodes), []), origins: { mode: "gate", port: group.gatePort }, gateway });
+    for (let i = 0; i < 3; i++) {
+      const res = await e.request("shop.example.com", `/api/cart?i=${i}`);
+      expect(res.status).toBe(200);
+      const echo = (await res.json()) as Echo;
+      expect(echo.node).toBe(a.name);
+      expect(echo.path).toBe("/api/cart");
+      expect(echo.headers["x-edgelb-signature"]).toBeUndefined();
+    }
+    // The same route with the gate refusing this edge's key: nothing reaches the app behind it.
+    await control(`/nodes/${a.name}/gate`, "POST", { up: true, secret: "a-different-gate-secret-0123456789abcdef" });
+    try {
+      expect((await e.request("shop.example.com", "/api/cart")).status).toBe(502);
+      expect(e.logs.some((l) => l.event === "proxy.gate_refused" && l.node === a.name)).toBe(true);
+    } finally {
+      await control(`/nodes/${a.name}/gate`, "POST", { up: true, secret: gl.secret });
+    }
   });
 });
 
