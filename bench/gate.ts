@@ -7,6 +7,7 @@
 //   npm run bench -- --only gate
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchSnapshot, BENCH_HOST, pushSnapshot, workerRow } from "./dataplane.ts";
@@ -131,6 +132,7 @@ function gateSection(e: RowOutcome, g: RowOutcome, gateUs: number | undefined, o
       `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in two plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate`,
       `gates: edgelb-node-gate (sync-agent/gate) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node, keep-alive towards the NodePort; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections, ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s)`,
+      loadNote([e, g]),
       ...(signUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(signUs, 0)} µs per request — signing (nonce, canonical string, one HMAC) and the gate's extra response headers; noise of a few µs between runs`] : []),
     ],
     data: Object.fromEntries(
@@ -138,3 +140,12 @@ function gateSection(e: RowOutcome, g: RowOutcome, gateUs: number | undefined, o
     ),
   };
 }
+
+/** The machine's 1-minute load average during the rounds: a target missed at load 15 on 2 cores is not evidence. Pure. */
+export function loadNote(rows: readonly Pick<RowOutcome, "rounds">[], cores = os.cpus().length): string {
+  const loads = rows.flatMap((r) => r.rounds.map((x) => x.loadAvg ?? NaN)).filter(Number.isFinite);
+  if (!loads.length) return "machine load during the rounds: not recorded";
+  const max = Math.max(...loads);
+  return `machine load (1-minute load average on ${cores} cores) during the rounds: ${fmt(Math.min(...loads), 1)}–${fmt(max, 1)}${max > cores ? `; above ${cores} other work shared the cores, which lowers req/s and raises latency of both rows: the ratio and the added p50 are not evidence for or against the targets` : ""}`;
+}
+
