@@ -19,3 +19,5 @@ for (const arg of process.argv.slice(2)) {
   port = gate.port;
 }
 process.stdout.write(`${JSON.stringify({ port })}\n`);
+// A clean exit on SIGTERM, so --cpu-prof (EDGELB_BENCH_GATE_CPU_PROF) gets to write its profile.
+process.once("SIGTERM", () => process.exit(0));

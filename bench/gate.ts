@@ -37,7 +37,9 @@ export interface GateBenchOptions {
 }
 
 async function startGates(nodes: { name: string; address: string }[], secret: string): Promise<{ port: number; pid: number }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
+  // EDGELB_BENCH_GATE_CPU_PROF=<dir>: the gates write a V8 CPU profile there when the bench stops them.
+  const prof = process.env.EDGELB_BENCH_GATE_CPU_PROF;
+  const child = spawn(process.execPath, [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), "--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
     cwd: ROOT,
     env: { ...process.env, EDGELB_BENCH_GATE_SECRET: secret },
     stdio: ["ignore", "pipe", "inherit"],
