@@ -1,5 +1,5 @@
 // The node gates of the gate bench rows, in a process of their own so their
-// CPU time (/proc/<pid>/stat) is theirs alone. One gate per address given,
+// CPU time (/proc/<pid>/stat) is theirs alone. One gate per <node name>=<address> given,
 // all on one port; the key comes from EDGELB_BENCH_GATE_SECRET. Prints
 // {"port": N} once listening; runs until killed.
 import { pino } from "pino";
@@ -10,11 +10,14 @@ const secret = process.env.EDGELB_BENCH_GATE_SECRET ?? "";
 const keys = KeyRing.of({ bench: secret });
 const log = pino({ level: "warn" }, pino.destination(2));
 let port = 0;
-for (const address of process.argv.slice(2)) {
+for (const arg of process.argv.slice(2)) {
+  const [nodeName, address] = arg.split("=") as [string, string];
   const gate = await startGate(
-    { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, acceptAddresses: [], nodePorts: { min: 1024, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "warn" },
+    { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, nodeName, nodePorts: { min: 1024, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "warn" },
     { log, keys },
   );
   port = gate.port;
 }
 process.stdout.write(`${JSON.stringify({ port })}\n`);
+// A clean exit on SIGTERM, so --cpu-prof (EDGELB_BENCH_GATE_CPU_PROF) gets to write its profile.
+process.once("SIGTERM", () => process.exit(0));

@@ -7,6 +7,7 @@
 //   npm run bench -- --only gate
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchSnapshot, BENCH_HOST, pushSnapshot, workerRow } from "./dataplane.ts";
@@ -35,8 +36,10 @@ export interface GateBenchOptions {
   log: (line: string) => void;
 }
 
-async function startGates(addresses: string[], secret: string): Promise<{ port: number; pid: number }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "gate-child.ts"), ...addresses], {
+async function startGates(nodes: { name: string; address: string }[], secret: string): Promise<{ port: number; pid: number }> {
+  // EDGELB_BENCH_GATE_CPU_PROF=<dir>: the gates write a V8 CPU profile there when the bench stops them.
+  const prof = process.env.EDGELB_BENCH_GATE_CPU_PROF;
+  const child = spawn(process.execPath, [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), "--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
     cwd: ROOT,
     env: { ...process.env, EDGELB_BENCH_GATE_SECRET: secret },
     stdio: ["ignore", "pipe", "inherit"],
@@ -56,7 +59,7 @@ async function startGates(addresses: string[], secret: string): Promise<{ port: 
 export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const { addresses, names, nodes, nodePort } = await startBenchNodes(o.addressBase);
   const secret = randomBytes(32).toString("base64url");
-  const gates = await startGates(addresses, secret);
+  const gates = await startGates(nodes, secret);
 
   o.log("gate: starting edgelb twice in plain workerd (direct, and through the node gates)");
   const vars = { EDGELB_TRANSPORT: "socket", EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "default", EDGELB_REQUEST_LOGS: "false", EDGELB_GATE_KEY: `bench:${secret}` };
@@ -131,6 +134,7 @@ function gateSection(e: RowOutcome, g: RowOutcome, gateUs: number | undefined, o
       `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in two plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate`,
       `gates: edgelb-node-gate (sync-agent/gate) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node, keep-alive towards the NodePort; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections, ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s)`,
+      loadNote([e, g]),
       ...(signUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(signUs, 0)} µs per request — signing (nonce, canonical string, one HMAC) and the gate's extra response headers; noise of a few µs between runs`] : []),
     ],
     data: Object.fromEntries(
@@ -138,3 +142,12 @@ function gateSection(e: RowOutcome, g: RowOutcome, gateUs: number | undefined, o
     ),
   };
 }
+
+/** The machine's 1-minute load average during the rounds: a target missed at load 15 on 2 cores is not evidence. Pure. */
+export function loadNote(rows: readonly Pick<RowOutcome, "rounds">[], cores = os.cpus().length): string {
+  const loads = rows.flatMap((r) => r.rounds.map((x) => x.loadAvg ?? NaN)).filter(Number.isFinite);
+  if (!loads.length) return "machine load during the rounds: not recorded";
+  const max = Math.max(...loads);
+  return `machine load (1-minute load average on ${cores} cores) during the rounds: ${fmt(Math.min(...loads), 1)}–${fmt(max, 1)}${max > cores ? `; above ${cores} other work shared the cores, which lowers req/s and raises latency of both rows: the ratio and the added p50 are not evidence for or against the targets` : ""}`;
+}
+

@@ -146,6 +146,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       healthzPort: config.health.healthzPort,
       maxConcurrentProbes: config.health.maxConcurrentProbes,
       jitter: config.health.jitter,
+      gatePort: config.origins?.mode === "gate" ? config.origins.port : undefined,
     },
     (t) => controller.healthChanged(t),
   );

@@ -11,13 +11,13 @@
 //   from ./cli/index.ts and `buildSink` from ./agent.ts.
 // Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 runtime failure, 2 bad
 // flags, environment or unreadable files (one line on stderr).
-import { pathToFileURL } from "node:url";
-import { CommanderError, type Command } from "commander";
+import type { Command } from "commander";
 import { createAgent, type Agent, type AgentDeps } from "./agent.ts";
-import { buildProgram, CliError, EXIT_USAGE, quietErrors, usageMessage } from "./cli/index.ts";
+import { buildProgram, CliError } from "./cli/index.ts";
 import type { AgentConfig } from "./config.ts";
 import { citizenPlugin } from "./citizen/attach.ts";
 import { addCitizenOptions, addCleanupCommand, resolveCitizenConfig, type CitizenFlags } from "./citizen/cli.ts";
+import { runCommand, runIfMain, untilStopped } from "./process/index.ts";
 
 export type AgentPlugin = (agent: Agent) => Promise<(() => Promise<void>) | void> | (() => Promise<void>) | void;
 
@@ -38,15 +38,8 @@ export async function runAgent(config: AgentConfig, signal?: AbortSignal, plugin
     if (stop) stops.push(stop);
   }
   await agent.start();
-  await new Promise<void>((resolve) => {
-    const done = (sig: string) => {
-      agent.log.info({ signal: sig }, `received ${sig}, shutting down`);
-      resolve();
-    };
-    process.once("SIGTERM", () => done("SIGTERM"));
-    process.once("SIGINT", () => done("SIGINT"));
-    signal?.addEventListener("abort", () => done("abort"), { once: true });
-  });
+  const sig = await untilStopped(signal);
+  agent.log.info({ signal: sig }, `received ${sig}, shutting down`);
   // Order matters: no new push, the push in flight lands, and only then do the
   // plugins stop (the lease is released), so the next leader's first push can
   // never be overtaken by ours.
@@ -71,23 +64,8 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
 }
 
 /** Parses argv and runs; resolves to the process exit code. */
-export async function main(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const program = quietErrors(buildCli(env));
-  try {
-    await program.parseAsync(argv);
-    return 0;
-  } catch (err) {
-    if (err instanceof CommanderError && ["commander.helpDisplayed", "commander.help", "commander.version"].includes(err.code)) return 0;
-    const usage = usageMessage(err);
-    if (usage !== undefined) {
-      process.stderr.write(`edgelb-sync-agent: ${usage}\n(see edgelb-sync-agent --help)\n`);
-      return EXIT_USAGE;
-    }
-    process.stderr.write(`edgelb-sync-agent: ${(err as Error).stack ?? String(err)}\n`);
-    return 1;
-  }
+export function main(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return runCommand(buildCli(env), argv);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then((code) => process.exit(code));
-}
+runIfMain(import.meta.url, () => main());

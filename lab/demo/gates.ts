@@ -17,13 +17,13 @@ export interface DemoGates {
   stop(): Promise<void>;
 }
 
-/** Starts one gate per node address, all on the same port (0: the first one picks). */
-export async function startDemoGates(addresses: string[], log: Logger, port = DEFAULT_GATE_PORT): Promise<DemoGates> {
+/** Starts one gate per node (its Kubernetes name and address), all on the same port (0: the first one picks). */
+export async function startDemoGates(nodes: readonly { name: string; address: string }[], log: Logger, port = DEFAULT_GATE_PORT): Promise<DemoGates> {
   const secret = randomBytes(32).toString("base64url");
   const keys = KeyRing.of({ [DEMO_GATE_KEY_ID]: secret });
   const gates: Gate[] = [];
   try {
-    for (const address of addresses) {
+    for (const { name, address } of nodes) {
       gates.push(
         await startGate(
           {
@@ -31,7 +31,7 @@ export async function startDemoGates(addresses: string[], log: Logger, port = DE
             listen: `${address}:${gates[0]?.port ?? port}`,
             connect: "node",
             nodeIp: address,
-            acceptAddresses: [],
+            nodeName: name,
             // The simulated cluster's NodePorts are the kernel's pick, not 30000-32767.
             nodePorts: { min: 1024, max: 65535 },
             metricsAddress: "",

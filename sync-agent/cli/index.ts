@@ -31,7 +31,8 @@ export function parseDuration(value: string): number {
   return Math.round(n);
 }
 
-function integer(min: number, max: number) {
+/** A whole-number flag value within [min, max] (commander argParser). */
+export function integer(min: number, max: number) {
   return (value: string): number => {
     if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`"${value}" is not a whole number`);
     const n = Number(value);

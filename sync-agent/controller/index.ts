@@ -194,6 +194,11 @@ export class Controller {
   healthChanged(t: HealthTransition): void {
     const where = t.target.kind === "node" ? `node ${t.target.node}` : `node ${t.target.node} (healthCheckNodePort ${t.target.port})`;
     const probe = t.target.kind === "node" ? "health check" : "local endpoint check";
+    if (t.previous === false && !t.healthy) {
+      // Only the reason changed: nothing to publish.
+      this.deps.log.warn({ target: t.key, healthy: false, error: t.error }, `${where} still fails its ${probe}, now: ${t.error}: stays out of rotation`);
+      return;
+    }
     if (t.previous === undefined) {
       if (t.healthy) this.deps.log.debug({ target: t.key, healthy: true }, `${where} passed its first ${probe}`);
       else this.deps.log.warn({ target: t.key, healthy: false, error: t.error }, `${where} failed its first ${probe} (${t.error}): not in rotation`);

@@ -3,16 +3,16 @@
 // with host networking (deploy/gate). Exit codes as the agent's: 0 clean
 // shutdown, 1 runtime failure, 2 bad flags or environment.
 import type { AddressInfo } from "node:net";
-import { pathToFileURL } from "node:url";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import type { Logger } from "pino";
 import { isIPLiteral } from "../../worker/snapshot/schema.ts";
-import { DEFAULT_GATE_PORT, DEFAULT_MAX_SKEW_S, normalizeAddress } from "../../worker/snapshot/signing.ts";
-import { CliError, EXIT_USAGE, parseDuration, quietErrors, usageMessage } from "../cli/index.ts";
+import { DEFAULT_GATE_PORT, DEFAULT_MAX_SKEW_S, NODE_NAME, normalizeAddress } from "../../worker/snapshot/signing.ts";
+import { CliError, integer, parseDuration } from "../cli/index.ts";
 import { createLogger, defaultLogFormat } from "../log/index.ts";
 import { parseListenAddress, startMetricsServer, type MetricsServer } from "../metrics/server.ts";
 import { KeyRing } from "./keys/index.ts";
 import { createGateMetrics, type GateMetrics } from "./metrics/index.ts";
+import { runCommand, runIfMain, untilStopped } from "../process/index.ts";
 import { ReplayCache } from "./replay/index.ts";
 import { createGateServer } from "./server/index.ts";
 
@@ -26,8 +26,8 @@ export interface GateConfig {
   connect: ConnectMode;
   /** The node's own address (connect mode "node"). */
   nodeIp?: string | undefined;
-  /** Addresses a signature may name; empty: the address each connection arrived at. */
-  acceptAddresses: string[];
+  /** This node's Kubernetes name: the gate forwards only requests signed for it. */
+  nodeName: string;
   keysDir: string;
   keysReloadMs: number;
   maxSkewMs: number;
@@ -96,7 +96,7 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
     metrics,
     log,
     upstreamHost,
-    acceptAddresses: config.acceptAddresses.map(normalizeAddress),
+    nodeName: config.nodeName,
     maxSkewS,
     ports: config.nodePorts,
     headersTimeoutMs: config.headersTimeoutMs,
@@ -124,13 +124,13 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
       listen: `${shown}:${bound.port}`,
       connect: config.connect,
       upstream: upstreamHost,
-      acceptAddresses: config.acceptAddresses.length ? config.acceptAddresses : "the address each connection arrived at",
+      node: config.nodeName,
       nodePorts: `${config.nodePorts.min}-${config.nodePorts.max}`,
       maxSkewSeconds: maxSkewS,
       keys: keys.ids(),
       metrics: metricsServer?.url ?? null,
     },
-    `Node gate listening on ${shown}:${bound.port}; forwarding signed requests to ${upstreamHost}:<NodePort>.`,
+    `Node gate for node ${config.nodeName} listening on ${shown}:${bound.port}; forwarding requests signed for it to ${upstreamHost}:<NodePort>.`,
   );
   return {
     url: `http://${shown}:${bound.port}`,
@@ -159,15 +159,6 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
   };
 }
 
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`"${value}" is not a whole number`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`${n} is out of range (${min}–${max})`);
-    return n;
-  };
-}
-
 function duration(value: string): number {
   const ms = parseDuration(value);
   if (ms <= 0) throw new InvalidArgumentError(`"${value}" must be longer than zero`);
@@ -180,13 +171,6 @@ function portRange(value: string): { min: number; max: number } {
   const max = m ? Number(m[2]) : NaN;
   if (!m || min < 1 || max > 65535 || min > max) throw new InvalidArgumentError(`"${value}" must be a port range like 30000-32767`);
   return { min, max };
-}
-
-function addressList(value: string): string[] {
-  const list = value.split(",").map((s) => s.trim()).filter(Boolean);
-  const bad = list.filter((a) => !isIPLiteral(normalizeAddress(a)));
-  if (list.length === 0 || bad.length > 0) throw new InvalidArgumentError(`"${value}" must be a comma-separated list of IP addresses`);
-  return list;
 }
 
 export function buildGateProgram(run: (config: GateConfig) => Promise<void>, env: NodeJS.ProcessEnv = process.env): Command {
@@ -205,9 +189,7 @@ export function buildGateProgram(run: (config: GateConfig) => Promise<void>, env
     )
     .addOption(new Option("--node-ip <address>", "this node's address, for --connect node (the DaemonSet sets it from status.hostIP)").env("NODE_IP"))
     .addOption(
-      new Option("--accept-addresses <list>", "node addresses a signature may name (the address the edge connects to, e.g. a public IP NATed to this node); default: the address each connection arrived at")
-        .argParser(addressList)
-        .env("EDGELB_GATE_ACCEPT_ADDRESSES"),
+      new Option("--node-name <name>", "this node's Kubernetes Node name (required; the DaemonSet sets it from spec.nodeName): only requests signed for it pass").env("NODE_NAME"),
     )
     .addOption(new Option("--keys-dir <dir>", "directory with one file per key, named by key id (the mounted Secret)").default(d.keysDir).env("EDGELB_GATE_KEYS_DIR"))
     .addOption(new Option("--keys-reload <duration>", "how often the key directory is re-read").argParser(duration).default(d.keysReloadMs, "10s").env("EDGELB_GATE_KEYS_RELOAD"))
@@ -239,6 +221,9 @@ export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.Proce
   const nodeIp = (o.nodeIp as string | undefined)?.trim() || undefined;
   if (connect === "node" && !nodeIp) throw new CliError("--connect node needs --node-ip (or NODE_IP, from the downward API: status.hostIP); or use --connect localhost");
   if (nodeIp && !isIPLiteral(normalizeAddress(nodeIp))) throw new CliError(`--node-ip "${nodeIp}": not an IP address`);
+  const nodeName = (o.nodeName as string | undefined)?.trim() || undefined;
+  if (!nodeName) throw new CliError("--node-name is required (or NODE_NAME, from the downward API: spec.nodeName): the gate forwards only requests signed for this node");
+  if (!NODE_NAME.test(nodeName)) throw new CliError(`--node-name "${nodeName.slice(0, 253)}": not a Kubernetes Node name (lowercase letters, digits, '-' and '.')`);
   try {
     parseListenAddress(o.listen as string);
     if (o.metricsAddress) parseListenAddress(o.metricsAddress as string);
@@ -249,7 +234,7 @@ export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.Proce
     listen: o.listen as string,
     connect,
     nodeIp: nodeIp ? normalizeAddress(nodeIp) : undefined,
-    acceptAddresses: (o.acceptAddresses as string[] | undefined) ?? [],
+    nodeName,
     keysDir: o.keysDir as string,
     keysReloadMs: o.keysReload as number,
     maxSkewMs: o.maxSkew as number,
@@ -269,34 +254,13 @@ export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.Proce
 /** Runs the gate until SIGTERM/SIGINT. */
 async function runGate(config: GateConfig): Promise<void> {
   const gate = await startGate(config);
-  await new Promise<void>((resolve) => {
-    const done = (signal: string) => {
-      gate.log.info({ event: "gate.stopping", signal }, `Received ${signal}, shutting down.`);
-      resolve();
-    };
-    process.once("SIGTERM", () => done("SIGTERM"));
-    process.once("SIGINT", () => done("SIGINT"));
-  });
+  const signal = await untilStopped();
+  gate.log.info({ event: "gate.stopping", signal }, `Received ${signal}, shutting down.`);
   await gate.close();
 }
 
-export async function main(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env, run = runGate): Promise<number> {
-  const program = quietErrors(buildGateProgram(run, env));
-  try {
-    await program.parseAsync(argv);
-    return 0;
-  } catch (err) {
-    if (err instanceof CommanderError && ["commander.helpDisplayed", "commander.help", "commander.version"].includes(err.code)) return 0;
-    const usage = usageMessage(err);
-    if (usage !== undefined) {
-      process.stderr.write(`edgelb-node-gate: ${usage}\n(see edgelb-node-gate --help)\n`);
-      return EXIT_USAGE;
-    }
-    process.stderr.write(`edgelb-node-gate: ${(err as Error).stack ?? String(err)}\n`);
-    return 1;
-  }
+export function main(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env, run = runGate): Promise<number> {
+  return runCommand(buildGateProgram(run, env), argv);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then((code) => process.exit(code));
-}
+runIfMain(import.meta.url, () => main());

@@ -20,6 +20,29 @@ describe("rise/fall", () => {
   });
 });
 
+describe("reasons while out of rotation", () => {
+  it("a node that keeps failing for a new reason is reported once per new reason, not once per probe", async () => {
+    const results = ["ECONNREFUSED", "ECONNREFUSED", "HTTP 503 (no key loaded)", "HTTP 503 (no key loaded)", "HTTP 503 (no key loaded)", undefined];
+    const transitions: HealthTransition[] = [];
+    let probes = 0;
+    const table = new HealthTable({ mode: "kube-proxy", intervalMs: 1, timeoutMs: 1, rise: 1, fall: 1, healthzPort: 1, jitter: 0 }, (t) => transitions.push(t), async () => {
+      const error = results[Math.min(probes++, results.length - 1)];
+      return error ? { ok: false, error } : { ok: true };
+    });
+    try {
+      table.setTargets([{ kind: "node", node: "a", address: "192.0.2.1" }]);
+      await until(() => table.node("a") === true);
+    } finally {
+      table.stop();
+    }
+    expect(transitions.map((t) => [t.previous, t.healthy, t.error])).toEqual([
+      [undefined, false, "ECONNREFUSED"],
+      [false, false, "HTTP 503 (no key loaded)"],
+      [false, true, undefined],
+    ]);
+  });
+});
+
 async function freePort(host: string): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, host, r));

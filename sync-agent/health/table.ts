@@ -2,7 +2,7 @@
 // Local Service's healthCheckNodePort on a node), rise/fall state, and a
 // callback on every state change so the controller recomputes the snapshot.
 import type { HealthTarget, HealthView } from "../model/desired.ts";
-import { probeHttp, probeTcp, type ProbeMode, type ProbeResult } from "./probe.ts";
+import { probeGate, probeHttp, probeTcp, type ProbeMode, type ProbeResult } from "./probe.ts";
 import { applyProbe, INITIAL_STATE, type ProbeState } from "./state.ts";
 
 export interface HealthOptions {
@@ -17,6 +17,11 @@ export interface HealthOptions {
   maxConcurrentProbes?: number | undefined;
   /** Each interval varies by ± this fraction, so probes of many nodes do not fire in lockstep; default 0.1. */
   jitter?: number | undefined;
+  /**
+   * Gate mode (--origins gate): a node is healthy only when its node gate on this port is ready (key
+   * loaded) as well, so the edge never sends signed traffic to a node that cannot take it.
+   */
+  gatePort?: number | undefined;
 }
 
 export const DEFAULT_MAX_CONCURRENT_PROBES = 64;
@@ -31,7 +36,7 @@ export interface HealthTransition {
   key: string;
   target: HealthTarget;
   healthy: boolean;
-  /** undefined for the first result. */
+  /** undefined for the first result; equal to `healthy` (false) when only the failure's reason changed. */
   previous: boolean | undefined;
   error?: string;
 }
@@ -88,8 +93,13 @@ export class HealthTable implements HealthView {
     else this.inFlight--;
   }
 
-  private defaultProbe(t: HealthTarget): Promise<ProbeResult> {
-    const { mode, timeoutMs, healthzPort } = this.opts;
+  private async defaultProbe(t: HealthTarget): Promise<ProbeResult> {
+    const { mode, timeoutMs, healthzPort, gatePort } = this.opts;
+    if (t.kind === "node" && gatePort !== undefined) {
+      // The gate first: when it cannot take signed traffic, the node's own health does not matter.
+      const gate = await probeGate(t.address, gatePort, timeoutMs);
+      if (!gate.ok) return gate;
+    }
     const port = t.kind === "node" ? healthzPort : t.port;
     if (mode === "tcp") return probeTcp(t.address, port, timeoutMs);
     // healthCheckNodePort answers on any path; /healthz reads well in its logs.
@@ -145,11 +155,15 @@ export class HealthTable implements HealthView {
       return;
     }
     const previous = e.state.healthy;
+    const previousError = e.state.lastError;
     const { state, changed } = applyProbe(e.state, result.ok, this.opts, result.error);
     e.state = state;
+    // Out of rotation and still failing, but for another reason (gate down → gate up without a key):
+    // said once, so the log follows what the operator fixes.
+    const reasonChanged = !changed && state.healthy === false && previous === false && state.lastError !== previousError;
     e.timer = setTimeout(() => void this.run(key, e), nextProbeDelay(this.opts.intervalMs, this.opts.jitter ?? DEFAULT_PROBE_JITTER, this.random()));
     e.timer.unref?.();
-    if (changed) {
+    if (changed || reasonChanged) {
       this.onTransition({ key, target, healthy: state.healthy!, previous, ...(result.error ? { error: result.error } : {}) });
     }
   }

@@ -1,22 +1,8 @@
 // The agent's flags that publish the gate's mode and port in the snapshot.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { buildProgram, quietErrors } from "../../sync-agent/cli/index.ts";
-import type { AgentConfig } from "../../sync-agent/config.ts";
+import { describe, expect, it } from "vitest";
+import { agentFlagParser } from "../agent/parse-flags.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "edgelb-gate-flags-"));
-const tokenFile = join(dir, "token");
-writeFileSync(tokenFile, "t0ken\n");
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function parse(args: string[], env: Record<string, string> = {}): Promise<AgentConfig> {
-  let config: AgentConfig | undefined;
-  const program = quietErrors(buildProgram({ run: async (c) => void (config = c), env }));
-  await program.parseAsync(["node", "edgelb-sync-agent", "--cluster", "home", "--worker-url", "https://edge.example.com", "--push-token-file", tokenFile, ...args]);
-  return config!;
-}
+const { parse } = agentFlagParser();
 
 describe("--origins and --gate-port", () => {
   it("default to direct: nothing is added to the snapshot", async () => {

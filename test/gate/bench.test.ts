@@ -1,7 +1,7 @@
 // The gate bench's pure parts: the gates' CPU per request from before/after
 // samples around each round, and the issue's two targets.
 import { describe, expect, it } from "vitest";
-import { gateCpuPerRequest, gateTargets } from "../../bench/gate.ts";
+import { gateCpuPerRequest, gateTargets, loadNote } from "../../bench/gate.ts";
 import type { RowOutcome } from "../../bench/lib/rows.ts";
 
 const row = (id: string, rps: number, p50Ms: number, valid = true): RowOutcome =>
@@ -19,5 +19,12 @@ describe("gate bench", () => {
     expect(gateTargets(row("e", 1000, 1.0), row("g", 900, 1.2)).map((t) => t.verdict)).toEqual(["met", "met"]);
     expect(gateTargets(row("e", 1000, 1.0), row("g", 800, 1.4)).map((t) => t.verdict)).toEqual(["missed", "missed"]);
     expect(gateTargets(row("e", 1000, 1.0), row("g", 900, 1.2, false)).map((t) => t.verdict)).toEqual(["invalid", "invalid"]);
+  });
+
+  it("says the machine's load during the rounds, and that a loaded run is no evidence", () => {
+    const rounds = (loads: number[]) => ({ rounds: loads.map((loadAvg) => ({ loadAvg })) }) as never;
+    expect(loadNote([rounds([1.2, 1.5]), rounds([1.4])], 2)).toBe("machine load (1-minute load average on 2 cores) during the rounds: 1.2–1.5");
+    expect(loadNote([rounds([14.8, 15.3])], 2)).toMatch(/14\.8–15\.3; above 2 other work shared the cores.*not evidence/);
+    expect(loadNote([rounds([])], 2)).toBe("machine load during the rounds: not recorded");
   });
 });

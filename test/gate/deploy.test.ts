@@ -6,6 +6,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadAllYaml, type V1DaemonSet, type V1Deployment } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { buildGateProgram, type GateConfig } from "../../sync-agent/gate/main.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -37,10 +38,29 @@ describe("deploy/gate", () => {
     const c = pod.containers[0]!;
     expect(c.args).toEqual(expect.arrayContaining(["--listen=:29080", "--connect=node"]));
     expect(c.env!.find((e) => e.name === "NODE_IP")!.valueFrom!.fieldRef!.fieldPath).toBe("status.hostIP");
+    // The gate refuses to start without its Node name; the downward API gives it.
+    expect(c.env!.find((e) => e.name === "NODE_NAME")!.valueFrom!.fieldRef!.fieldPath).toBe("spec.nodeName");
     expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(pod.volumes!.find((v) => v.name === "keys")!.secret!.secretName).toBe("edgelb-gate-keys");
     expect(c.readinessProbe!.httpGet!.path).toBe("/healthz");
     const agent = docs.find((d) => d.kind === "Deployment") as V1Deployment;
     expect(agent.spec!.template.spec!.containers[0]!.args).toEqual(expect.arrayContaining(["--origins=gate", "--gate-port=29080"]));
+  });
+
+  it("the gate starts with the DaemonSet's arguments and the environment the downward API gives it", async () => {
+    const c = (render(true).find((d) => d.kind === "DaemonSet") as V1DaemonSet).spec!.template.spec!.containers[0]!;
+    const downward: Record<string, string> = { "spec.nodeName": "worker-1", "status.hostIP": "10.0.0.7" };
+    const env = Object.fromEntries(c.env!.filter((e) => e.name !== "NODE_OPTIONS").map((e) => [e.name, e.value ?? downward[e.valueFrom!.fieldRef!.fieldPath]!]));
+    let config: GateConfig | undefined;
+    // commander reads option variables from process.env.
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      await buildGateProgram(async (cfg) => void (config = cfg), process.env).parseAsync(["node", "edgelb-node-gate", ...c.args!]);
+    } finally {
+      for (const k of Object.keys(env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+    expect(config).toMatchObject({ nodeName: "worker-1", nodeIp: "10.0.0.7", connect: "node", listen: ":29080" });
   });
 });

@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyRing } from "../../sync-agent/gate/keys/index.ts";
-import { gateFor, SECRET_1, send, signedRequest, until } from "./harness.ts";
+import { gateFor, SECRET_1, send, nodeName, signedRequest, until } from "./harness.ts";
 
 const A = "127.23.1.41";
 let origin: http.Server;
@@ -28,7 +28,7 @@ describe("the gate on shutdown", () => {
   it("a request in flight to a slow origin (1 s) still gets its 200 when the gate is closed; new connections are refused", async () => {
     const gate = await gateFor(A, { drainMs: 8_000 }, KeyRing.of({ k1: SECRET_1 }));
     const before = arrived;
-    const inFlight = signedRequest(gate, { address: A, nodePort: port, target: "/slow" });
+    const inFlight = signedRequest(gate, { node: nodeName(A), nodePort: port, target: "/slow" });
     await until("the request to reach the origin", () => arrived > before);
     const closing = gate.close();
     const res = await inFlight;

@@ -1,6 +1,6 @@
 // The node gate in front of simulated nodes (127.23.1.x): what passes, what
 // gets a bare 403, and what an attacker facing it can and cannot do.
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { SimNode } from "../../lab/cluster/sim-node.ts";
 import { KeyRing } from "../../sync-agent/gate/keys/index.ts";
-import { main } from "../../sync-agent/gate/main.ts";
+import { main, type GateConfig } from "../../sync-agent/gate/main.ts";
 import { SIGNATURE_HEADER } from "../../worker/snapshot/signing.ts";
-import { gateFor, metricsText, metricValue, raw, SECRET_1, SECRET_2, send, signature, signedRequest, until, type TestGate } from "./harness.ts";
+import { gateFor, metricsText, metricValue, raw, SECRET_1, SECRET_2, send, signature, signedRequest, nodeName, until, type TestGate } from "./harness.ts";
 
 const A = "127.23.1.11";
 const B = "127.23.1.12";
@@ -37,7 +37,7 @@ const echo = (body: string) => JSON.parse(body) as { node: string; path: string;
 
 describe("the node gate", () => {
   it("forwards a signed request to the signed NodePort on its node, without the signature header", async () => {
-    const res = await signedRequest(gate, { address: A, nodePort: port, method: "POST", target: "/orders?id=7", body: "hello", extraHeaders: ["Content-Length", "5", "X-App", "1"] });
+    const res = await signedRequest(gate, { node: nodeName(A), nodePort: port, method: "POST", target: "/orders?id=7", body: "hello", extraHeaders: ["Content-Length", "5", "X-App", "1"] });
     expect(res.status).toBe(200);
     const e = echo(res.body);
     expect(e).toMatchObject({ node: "gate-a", method: "POST", path: "/orders", query: "id=7", body: "hello" });
@@ -49,41 +49,41 @@ describe("the node gate", () => {
   it("answers 403 with no detail to unsigned, wrong-key, stale, replayed and tampered requests", async () => {
     const bare = await send(gate, { headers: ["Host", "app.example.com"] });
     expect(bare).toMatchObject({ status: 403, body: "forbidden\n" });
-    const other = await signedRequest(gate, { address: A, nodePort: port, secret: SECRET_2 });
+    const other = await signedRequest(gate, { node: nodeName(A), nodePort: port, secret: SECRET_2 });
     expect(other).toMatchObject({ status: 403, body: "forbidden\n" });
-    const stale = await signedRequest(gate, { address: A, nodePort: port, timestamp: Math.floor(Date.now() / 1000) - 120 });
+    const stale = await signedRequest(gate, { node: nodeName(A), nodePort: port, timestamp: Math.floor(Date.now() / 1000) - 120 });
     expect(stale.status).toBe(403);
 
-    const sig = await signature({ address: A, nodePort: port, target: "/pay" });
+    const sig = await signature({ node: nodeName(A), nodePort: port, target: "/pay" });
     const first = await send(gate, { path: "/pay", headers: ["Host", "app.example.com", SIGNATURE_HEADER, sig] });
     expect(first.status).toBe(200);
     const replay = await send(gate, { path: "/pay", headers: ["Host", "app.example.com", SIGNATURE_HEADER, sig] });
     expect(replay).toMatchObject({ status: 403, body: "forbidden\n" });
 
-    const path = await signature({ address: A, nodePort: port, target: "/public" });
+    const path = await signature({ node: nodeName(A), nodePort: port, target: "/public" });
     expect((await send(gate, { path: "/admin", headers: ["Host", "app.example.com", SIGNATURE_HEADER, path] })).status).toBe(403);
     // Another port in the header: the signature no longer matches.
-    const portSig = await signature({ address: A, nodePort: port });
+    const portSig = await signature({ node: nodeName(A), nodePort: port });
     const otherPort = portSig.replace(`;p=${port};`, `;p=${port === 30000 ? 30001 : 30000};`);
     expect((await send(gate, { headers: ["Host", "app.example.com", SIGNATURE_HEADER, otherPort] })).status).toBe(403);
-    const host = await signature({ address: A, nodePort: port, host: "app.example.com" });
+    const host = await signature({ node: nodeName(A), nodePort: port, host: "app.example.com" });
     expect((await send(gate, { headers: ["Host", "admin.example.com", SIGNATURE_HEADER, host] })).status).toBe(403);
     // Signed for node B, sent to node A's gate.
-    expect((await signedRequest(gate, { address: B, nodePort: port })).status).toBe(403);
+    expect(await signedRequest(gate, { node: nodeName(B), nodePort: port })).toMatchObject({ status: 403, body: "forbidden\n" });
     // No body says why; the metrics do.
     const text = await metricsText(gate);
-    for (const reason of ["unsigned", "bad_signature", "stale", "replayed"]) {
+    for (const reason of ["unsigned", "bad_signature", "stale", "replayed", "wrong_node"]) {
       expect(metricValue(text, `edgelb_gate_rejected_total{reason="${reason}"}`)).toBeGreaterThanOrEqual(1);
     }
     expect(metricValue(text, `edgelb_gate_forwarded_total{kind="http"}`)).toBeGreaterThanOrEqual(2);
   });
 
   it("refuses duplicate signature headers, a second Host and absolute-form targets", async () => {
-    const sig = await signature({ address: A, nodePort: port });
+    const sig = await signature({ node: nodeName(A), nodePort: port });
     expect((await send(gate, { headers: ["Host", "app.example.com", SIGNATURE_HEADER, sig, SIGNATURE_HEADER, sig] })).status).toBe(403);
-    const two = await raw(gate, `GET / HTTP/1.1\r\nHost: app.example.com\r\nHost: evil.example.com\r\n${SIGNATURE_HEADER}: ${await signature({ address: A, nodePort: port })}\r\nConnection: close\r\n\r\n`);
+    const two = await raw(gate, `GET / HTTP/1.1\r\nHost: app.example.com\r\nHost: evil.example.com\r\n${SIGNATURE_HEADER}: ${await signature({ node: nodeName(A), nodePort: port })}\r\nConnection: close\r\n\r\n`);
     expect(two.text).toMatch(/^HTTP\/1\.1 403 /);
-    const abs = await signature({ address: A, nodePort: port, target: "http://app.example.com/" });
+    const abs = await signature({ node: nodeName(A), nodePort: port, target: "http://app.example.com/" });
     const absolute = await raw(gate, `GET http://app.example.com/ HTTP/1.1\r\nHost: app.example.com\r\n${SIGNATURE_HEADER}: ${abs}\r\nConnection: close\r\n\r\n`);
     expect(absolute.text).toMatch(/^HTTP\/1\.1 403 /);
   });
@@ -96,7 +96,7 @@ describe("the node gate", () => {
   });
 
   it("refuses Content-Length with Transfer-Encoding (request smuggling) even when signed", async () => {
-    const sig = await signature({ address: A, nodePort: port, method: "POST" });
+    const sig = await signature({ node: nodeName(A), nodePort: port, method: "POST" });
     const res = await raw(
       gate,
       `POST / HTTP/1.1\r\nHost: app.example.com\r\n${SIGNATURE_HEADER}: ${sig}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: app.example.com\r\n\r\n`,
@@ -123,7 +123,7 @@ describe("the node gate", () => {
   });
 
   it("relays a WebSocket both ways after checking the upgrade's signature", async () => {
-    const sig = await signature({ address: A, nodePort: port, target: "/ws" });
+    const sig = await signature({ node: nodeName(A), nodePort: port, target: "/ws" });
     const ws = new WebSocket(`ws://${A}:${gate.port}/ws`, { headers: { host: "app.example.com", [SIGNATURE_HEADER]: sig } });
     await new Promise<void>((resolve, reject) => {
       ws.once("open", resolve);
@@ -148,7 +148,7 @@ describe("the node gate", () => {
     const appPort = (app.address() as AddressInfo).port;
     const g = await gateFor("127.23.1.13", {}, KeyRing.of({ k1: SECRET_1 }));
     try {
-      for (let i = 0; i < 10; i++) expect((await signedRequest(g, { address: "127.23.1.13", nodePort: appPort })).status).toBe(200);
+      for (let i = 0; i < 10; i++) expect((await signedRequest(g, { node: nodeName("127.23.1.13"), nodePort: appPort })).status).toBe(200);
       expect(connections).toBe(1);
     } finally {
       await g.close();
@@ -166,7 +166,7 @@ describe("the node gate", () => {
     const appPort = (app.address() as AddressInfo).port;
     const g = await gateFor("127.23.1.15", {}, KeyRing.of({ k1: SECRET_1 }));
     try {
-      const sig = await signature({ address: "127.23.1.15", nodePort: appPort, method: "POST", target: "/duplex" });
+      const sig = await signature({ node: nodeName("127.23.1.15"), nodePort: appPort, method: "POST", target: "/duplex" });
       const got = await new Promise<string>((resolve, reject) => {
         const req = http.request({ host: "127.23.1.15", port: g.port, method: "POST", path: "/duplex", headers: { host: "app.example.com", [SIGNATURE_HEADER]: sig, "transfer-encoding": "chunked" }, agent: false }, (res) => {
           let body = "";
@@ -194,7 +194,26 @@ describe("the node gate", () => {
     const appPort = (app.address() as AddressInfo).port;
     const g = await gateFor("127.23.1.14", { connect: "localhost" }, KeyRing.of({ k1: SECRET_1 }));
     try {
-      expect(await signedRequest(g, { address: "127.23.1.14", nodePort: appPort })).toMatchObject({ status: 200, body: "local app.example.com" });
+      expect(await signedRequest(g, { node: nodeName("127.23.1.14"), nodePort: appPort })).toMatchObject({ status: 200, body: "local app.example.com" });
+    } finally {
+      await g.close();
+      await new Promise((r) => app.close(r));
+    }
+  });
+
+  it("observes the latency of forwarded requests only (edgelb_gate_request_duration_seconds)", async () => {
+    const g = await gateFor("127.62.1.21", {}, KeyRing.of({ k1: SECRET_1 }));
+    const app = http.createServer((_req, res) => res.end("ok"));
+    await new Promise<void>((r) => app.listen(0, "127.62.1.21", r));
+    try {
+      const appPort = (app.address() as AddressInfo).port;
+      expect((await send(g, { headers: ["Host", "app.example.com"] })).status).toBe(403);
+      let text = await metricsText(g);
+      expect(metricValue(text, "edgelb_gate_request_duration_seconds_count")).toBe(0);
+      expect((await signedRequest(g, { node: nodeName("127.62.1.21"), nodePort: appPort })).status).toBe(200);
+      text = await metricsText(g);
+      expect(metricValue(text, "edgelb_gate_request_duration_seconds_count")).toBe(1);
+      expect(metricValue(text, "edgelb_gate_request_duration_seconds_sum")).toBeGreaterThan(0);
     } finally {
       await g.close();
       await new Promise((r) => app.close(r));
@@ -206,7 +225,7 @@ describe("the node gate", () => {
     await new Promise<void>((r) => closed.listen(0, A, r));
     const deadPort = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    const res = await signedRequest(gate, { address: A, nodePort: deadPort });
+    const res = await signedRequest(gate, { node: nodeName(A), nodePort: deadPort });
     expect(res).toMatchObject({ status: 502, body: "bad gateway\n" });
     expect(metricValue(await metricsText(gate), `edgelb_gate_upstream_errors_total{kind="connect"}`)).toBeGreaterThanOrEqual(1);
     expect(gate.lines.some((l) => l.event === "gate.upstream_failed" && l.kind === "connect")).toBe(true);
@@ -215,10 +234,40 @@ describe("the node gate", () => {
   it("refuses a NodePort outside the allowed range (kubelet, sshd, ...)", async () => {
     const g = await gateFor(A, { nodePorts: { min: 30000, max: 32767 } }, KeyRing.of({ k1: SECRET_1 }));
     try {
-      expect((await signedRequest(g, { address: A, nodePort: 10250 })).status).toBe(403);
+      expect((await signedRequest(g, { node: nodeName(A), nodePort: 10250 })).status).toBe(403);
       expect(metricValue(await metricsText(g), `edgelb_gate_rejected_total{reason="port_not_allowed"}`)).toBe(1);
     } finally {
       await g.close();
+    }
+  });
+});
+
+// Issue 15: the signature binds the destination Node's name. Two nodes on 127.62.1.x, each with its gate.
+describe("a request signed for one node", () => {
+  it("replayed at another node's gate: bare 403 (reason wrong_node), and still good at its own node's gate", async () => {
+    const n1 = await SimNode.start({ name: "replay-1", address: "127.62.1.11", healthzPort: 0 });
+    const n2 = await SimNode.start({ name: "replay-2", address: "127.62.1.12", healthzPort: 0 });
+    const appPort = await n1.servePort(0);
+    await n2.servePort(appPort);
+    const g1 = await gateFor(n1.address, { nodeName: "node-1" }, KeyRing.of({ k1: SECRET_1 }));
+    const g2 = await gateFor(n2.address, { nodeName: "node-2", listen: `${n2.address}:${g1.port}` }, KeyRing.of({ k1: SECRET_1 }));
+    try {
+      // What the edge sent to node-2, captured and replayed at node-1's gate.
+      const sig = await signature({ node: "node-2", nodePort: appPort, target: "/transfer" });
+      const head = { path: "/transfer", headers: ["Host", "app.example.com", SIGNATURE_HEADER, sig] };
+      const replayed = await send(g1, head);
+      expect(replayed).toMatchObject({ status: 403, body: "forbidden\n" });
+      expect(replayed.headers["x-edgelb-gate"]).toBe("refused");
+      expect(metricValue(await metricsText(g1), `edgelb_gate_rejected_total{reason="wrong_node"}`)).toBe(1);
+      // The signature is genuine: node-2's gate forwards it to node-2.
+      const own = await send(g2, head);
+      expect(own.status).toBe(200);
+      expect(echo(own.body).node).toBe("replay-2");
+    } finally {
+      await g1.close();
+      await g2.close();
+      await n1.stop();
+      await n2.stop();
     }
   });
 });
@@ -232,17 +281,17 @@ describe("the gate's keys", () => {
       const health = await fetch(`${g.url}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ keyLoaded: true });
-      expect((await signedRequest(g, { address: A, nodePort: port })).status).toBe(200);
+      expect((await signedRequest(g, { node: nodeName(A), nodePort: port })).status).toBe(200);
       // Step 1: the new key joins the Secret; both are accepted.
       writeFileSync(join(dir, "k2"), SECRET_2);
       await until("k2 loaded", () => g.keys.ids().includes("k2"));
-      expect((await signedRequest(g, { address: A, nodePort: port })).status).toBe(200);
-      expect((await signedRequest(g, { address: A, nodePort: port, keyId: "k2", secret: SECRET_2 })).status).toBe(200);
+      expect((await signedRequest(g, { node: nodeName(A), nodePort: port })).status).toBe(200);
+      expect((await signedRequest(g, { node: nodeName(A), nodePort: port, keyId: "k2", secret: SECRET_2 })).status).toBe(200);
       // Step 3: the old key leaves; only the new one passes.
       unlinkSync(join(dir, "k1"));
       await until("k1 dropped", () => !g.keys.ids().includes("k1"));
-      expect((await signedRequest(g, { address: A, nodePort: port })).status).toBe(403);
-      expect((await signedRequest(g, { address: A, nodePort: port, keyId: "k2", secret: SECRET_2 })).status).toBe(200);
+      expect((await signedRequest(g, { node: nodeName(A), nodePort: port })).status).toBe(403);
+      expect((await signedRequest(g, { node: nodeName(A), nodePort: port, keyId: "k2", secret: SECRET_2 })).status).toBe(200);
       expect(g.lines.some((l) => l.event === "gate.keys_loaded" && JSON.stringify(l.added) === '["k2"]')).toBe(true);
       expect(JSON.stringify(g.lines)).not.toContain(SECRET_2);
       // No key at all: /healthz says so and every request is refused.
@@ -274,7 +323,7 @@ describe("the gate's keys", () => {
 });
 
 describe("edgelb-node-gate command line", () => {
-  it("--help exits 0 and lists the settings; --connect node without a node address exits 2", async () => {
+  it("--help exits 0 and lists the settings; --connect node without a node address, or no --node-name, exits 2", async () => {
     const out: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
     const errWrite = process.stderr.write.bind(process.stderr);
@@ -282,13 +331,34 @@ describe("edgelb-node-gate command line", () => {
     process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
     try {
       expect(await main(["node", "edgelb-node-gate", "--help"], {}, async () => {})).toBe(0);
-      expect(out.join("")).toMatch(/--connect <mode>[\s\S]*--keys-dir[\s\S]*--node-ports <range>/);
+      expect(out.join("")).toMatch(/--connect <mode>[\s\S]*--node-name <name>[\s\S]*--keys-dir[\s\S]*--node-ports <range>/);
+      // Every flag --help lists is documented in docs/gate.md's flag table.
+      const doc = readFileSync(new URL("../../docs/gate.md", import.meta.url), "utf8");
+      const flags = [...out.join("").matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]!).filter((f) => f !== "--help");
+      expect(flags.length).toBeGreaterThan(15);
+      expect(flags.filter((f) => !doc.includes(`| \`${f}\` |`))).toEqual([]);
       out.length = 0;
       expect(await main(["node", "edgelb-node-gate"], {}, async () => {})).toBe(2);
       expect(out.join("")).toContain("--connect node needs --node-ip");
-      let ran = false;
-      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost"], {}, async () => void (ran = true))).toBe(0);
-      expect(ran).toBe(true);
+      let ran: GateConfig | undefined;
+      // No node name: the gate cannot tell requests for this node from requests for another one.
+      out.length = 0;
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost"], {}, async (c) => void (ran = c))).toBe(2);
+      expect(out.join("")).toContain("--node-name is required (or NODE_NAME, from the downward API: spec.nodeName)");
+      expect(ran).toBeUndefined();
+      out.length = 0;
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "10.0.0.7:80"], {}, async (c) => void (ran = c))).toBe(2);
+      expect(out.join("")).toContain("not a Kubernetes Node name");
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1"], {}, async (c) => void (ran = c))).toBe(0);
+      expect(ran?.nodeName).toBe("worker-1");
+      // From the downward API's environment variable (commander reads option variables from process.env).
+      process.env.NODE_NAME = "worker-2";
+      try {
+        expect(await main(["node", "edgelb-node-gate", "--connect", "localhost"], {}, async (c) => void (ran = c))).toBe(0);
+      } finally {
+        delete process.env.NODE_NAME;
+      }
+      expect(ran?.nodeName).toBe("worker-2");
     } finally {
       process.stdout.write = write;
       process.stderr.write = errWrite;

@@ -15,6 +15,11 @@ export interface TestGate extends Gate {
   lines: Record<string, unknown>[];
 }
 
+/** The Node name the harness gives the gate on this address (e.g. 127.23.1.11 → node-127-23-1-11). */
+export function nodeName(ip: string): string {
+  return `node-${ip.replace(/[.:]/g, "-")}`;
+}
+
 export async function gateFor(nodeIp: string, over: Partial<GateConfig> = {}, keys?: KeyRing): Promise<TestGate> {
   const out = new PassThrough();
   const lines: Record<string, unknown>[] = [];
@@ -32,7 +37,7 @@ export async function gateFor(nodeIp: string, over: Partial<GateConfig> = {}, ke
     listen: `${nodeIp}:0`,
     connect: "node",
     nodeIp,
-    acceptAddresses: [],
+    nodeName: nodeName(nodeIp),
     nodePorts: { min: 1, max: 65535 },
     metricsAddress: `${nodeIp}:0`,
     logFormat: "json",
@@ -50,8 +55,8 @@ export interface Signed {
   method?: string;
   host?: string;
   target?: string;
-  /** The node address signed (default: the gate's). */
-  address: string;
+  /** The destination Node name signed (the gate's own: nodeName(its address)). */
+  node: string;
   nodePort: number;
   timestamp?: number;
   nonce?: string;
@@ -66,7 +71,7 @@ export async function signature(s: Signed): Promise<string> {
     method: s.method ?? "GET",
     host: s.host ?? "app.example.com",
     target: s.target ?? "/",
-    address: s.address,
+    node: s.node,
     nodePort: s.nodePort,
   }))!;
 }

@@ -1,8 +1,11 @@
 // Node gates in front of simulated nodes for the worker suites (Node side of
 // test/worker/gate.test.ts), on this suite's own range 127.23.<group>.11…
 // Control endpoint on 127.23.0.10: make a group (nodes + a gate on each), break
-// a node's app or stop its gate, release the group.
-import type { AddressInfo } from "node:net";
+// a node's app or stop its gate, release the group. A group made with {nat: true}
+// lives on 127.62.<n>.x and is reached as through NAT: each gate listens on its
+// node's own address (.11…) and the edge connects to another address (.111…)
+// that a TCP forwarder carries to it, so the gate never sees the address the edge dialled.
+import net, { type AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { SimNode, type NodeBehavior } from "../../lab/cluster/sim-node.ts";
 import { createLogger } from "../../sync-agent/log/index.ts";
@@ -15,6 +18,7 @@ export const GATE_TEST_SECRET = "worker-suite-gate-secret-0123456789abcdef";
 
 export interface GateGroup {
   id: number;
+  /** The addresses the edge connects to (for a NAT group: the forwarders', not the nodes' own). */
   nodes: { name: string; address: string }[];
   nodePort: number;
   gatePort: number;
@@ -29,6 +33,23 @@ declare module "vitest" {
 interface Member {
   node: SimNode;
   gate: Gate | undefined;
+  /** NAT groups: the forwarder from the published address to the gate. */
+  nat?: net.Server;
+}
+
+/** A 1:1 NAT stand-in: every connection to listenHost:port is carried to toHost:port. */
+async function natForwarder(listenHost: string, toHost: string, port: number): Promise<net.Server> {
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(port, toHost);
+    inbound.on("error", () => outbound.destroy());
+    outbound.on("error", () => inbound.destroy());
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, listenHost, resolve);
+  });
+  return server;
 }
 
 export default async function setup(project: TestProject) {
@@ -37,9 +58,9 @@ export default async function setup(project: TestProject) {
   let next = 2;
   const log = createLogger({ format: "json", level: "silent" });
   const keys = KeyRing.of({ k1: GATE_TEST_SECRET });
-  const openGate = (address: string, port: number, secret?: string) =>
+  const openGate = (node: SimNode, port: number, secret?: string) =>
     startGate(
-      { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, acceptAddresses: [], nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
+      { ...GATE_DEFAULTS, listen: `${node.address}:${port}`, connect: "node", nodeIp: node.address, nodeName: node.name, nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
       { log, keys: secret === undefined ? keys : KeyRing.of({ k1: secret }) },
     );
 
@@ -47,17 +68,21 @@ export default async function setup(project: TestProject) {
     const path = new URL(req.url ?? "/", "http://control").pathname;
     const run = async () => {
       if (req.method === "POST" && path === "/groups") {
-        const count = Math.min(5, Math.max(1, Number((JSON.parse(body || "{}") as { count?: number }).count ?? 3)));
+        const opts = JSON.parse(body || "{}") as { count?: number; nat?: boolean };
+        const count = Math.min(5, Math.max(1, Number(opts.count ?? 3)));
         const id = next++;
-        const nodes = await Promise.all(Array.from({ length: count }, (_, i) => SimNode.start({ name: `gated-${id}-${String.fromCharCode(97 + i)}`, address: `127.23.${id}.${11 + i}`, healthzPort: 0 })));
+        const net16 = opts.nat ? "127.62" : "127.23";
+        const nodes = await Promise.all(Array.from({ length: count }, (_, i) => SimNode.start({ name: `gated-${id}-${String.fromCharCode(97 + i)}`, address: `${net16}.${id}.${11 + i}`, healthzPort: 0 })));
         const nodePort = await nodes[0]!.servePort(0);
         await Promise.all(nodes.slice(1).map((n) => n.servePort(nodePort)));
-        const first = await openGate(nodes[0]!.address, 0);
+        const first = await openGate(nodes[0]!, 0);
         const members: Member[] = [{ node: nodes[0]!, gate: first }];
-        for (const n of nodes.slice(1)) members.push({ node: n, gate: await openGate(n.address, first.port) });
+        for (const n of nodes.slice(1)) members.push({ node: n, gate: await openGate(n, first.port) });
+        const published = nodes.map((n, i) => (opts.nat ? `${net16}.${id}.${111 + i}` : n.address));
+        if (opts.nat) for (const [i, m] of members.entries()) m.nat = await natForwarder(published[i]!, m.node.address, first.port);
         groups.set(id, { members, gatePort: first.port });
         for (const m of members) byName.set(m.node.name, { member: m, gatePort: first.port });
-        const group: GateGroup = { id, nodes: nodes.map((n) => ({ name: n.name, address: n.address })), nodePort, gatePort: first.port };
+        const group: GateGroup = { id, nodes: nodes.map((n, i) => ({ name: n.name, address: published[i]! })), nodePort, gatePort: first.port };
         return json(200, group);
       }
       const behavior = /^\/nodes\/([\w-]+)\/behavior$/.exec(path);
@@ -77,7 +102,7 @@ export default async function setup(project: TestProject) {
           await entry.member.gate.close();
           entry.member.gate = undefined;
         }
-        if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node.address, entry.gatePort, secret);
+        if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node, entry.gatePort, secret);
         return json(200, {});
       }
       const release = /^\/groups\/(\d+)$/.exec(path);
@@ -86,6 +111,7 @@ export default async function setup(project: TestProject) {
         groups.delete(Number(release[1]));
         for (const m of group?.members ?? []) {
           byName.delete(m.node.name);
+          m.nat?.close();
           await m.gate?.close();
           await m.node.stop();
         }
@@ -101,6 +127,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     control.close();
     for (const g of groups.values()) for (const m of g.members) {
+      m.nat?.close();
       await m.gate?.close();
       await m.node.stop();
     }

@@ -4,6 +4,7 @@
 // ejection stay keyed per node and Service NodePort.
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import type { Env } from "../../worker/env/index.ts";
+import type { GatewaySectionInput } from "../../worker/snapshot/gateway.ts";
 import type { GateGroup } from "./gate.setup.ts";
 import { nodesOf, service, snapshot, testEdge, uniqueCluster, until, type Echo } from "./helpers.ts";
 import { TRANSPORTS } from "./transports.ts";
@@ -96,7 +97,7 @@ describe("the edge in gate mode", () => {
 
   it("a client's own signature header does not get through the edge", async () => {
     const e = await gatedEdge();
-    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v1;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;s=" + "A".repeat(43) } });
+    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v2;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;d=gated-1-a;s=" + "A".repeat(43) } });
     expect(res.status).toBe(200);
   });
 
@@ -108,6 +109,35 @@ describe("the edge in gate mode", () => {
     c.ws.send("through edge and gate");
     expect(await c.next()).toBe("through edge and gate");
     expect((await c.close()).code).toBe(1000);
+  });
+});
+
+describe("Gateway API routes in gate mode", () => {
+  it("reach their backends through the node gates with signed requests, like LoadBalancer Services", async () => {
+    const cluster = uniqueCluster("gated-gw");
+    const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
+    const [a] = group.nodes as [GateGroup["nodes"][number]];
+    const gateway: GatewaySectionInput = {
+      backends: [{ namespace: "shop", name: "api", port: 8080, nodePort: group.nodePort, trafficPolicy: "Local", endpoints: [{ node: a.name, weight: 1 }] }],
+      routes: [{ namespace: "shop", name: "api", creationTimestamp: "2026-12-01T10:00:00Z", gateway: "shop/web", listener: "http", hostnames: ["shop.example.com"], rules: [{ matches: [{ path: { type: "PathPrefix", value: "/api" } }], backendRefs: [{ namespace: "shop", name: "api", port: 8080 }] }] }],
+    };
+    await e.seed({ ...snapshot(cluster, nodesOf(group.nodes), []), origins: { mode: "gate", port: group.gatePort }, gateway });
+    for (let i = 0; i < 3; i++) {
+      const res = await e.request("shop.example.com", `/api/cart?i=${i}`);
+      expect(res.status).toBe(200);
+      const echo = (await res.json()) as Echo;
+      expect(echo.node).toBe(a.name);
+      expect(echo.path).toBe("/api/cart");
+      expect(echo.headers["x-edgelb-signature"]).toBeUndefined();
+    }
+    // The same route with the gate refusing this edge's key: nothing reaches the app behind it.
+    await control(`/nodes/${a.name}/gate`, "POST", { up: true, secret: "a-different-gate-secret-0123456789abcdef" });
+    try {
+      expect((await e.request("shop.example.com", "/api/cart")).status).toBe(502);
+      expect(e.logs.some((l) => l.event === "proxy.gate_refused" && l.node === a.name)).toBe(true);
+    } finally {
+      await control(`/nodes/${a.name}/gate`, "POST", { up: true, secret: gl.secret });
+    }
   });
 });
 
@@ -162,3 +192,31 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
     expect(retries.every((r) => r.kind === "status" && r.status === 502)).toBe(true);
   });
 });
+
+// Issue 15: the signature names the node, not an address, so a node the edge reaches through NAT (or by
+// another of its addresses) is served. This group's gates (127.62.<n>.11…) see connections arrive at their
+// own address while the edge dialled 127.62.<n>.111… (test/worker/gate.setup.ts, {nat: true}).
+describe("the edge in gate mode, nodes behind NAT", () => {
+  let natGroup: GateGroup;
+  beforeAll(async () => {
+    natGroup = (await control("/groups", "POST", { count: 2, nat: true })) as GateGroup;
+  });
+  afterAll(async () => {
+    if (natGroup) await control(`/groups/${natGroup.id}`, "DELETE");
+  });
+
+  it("serves every request through each node's gate although the address it was dialled at is not its own", async () => {
+    const cluster = uniqueCluster("natted");
+    const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
+    await e.seed({ ...snapshot(cluster, nodesOf(natGroup.nodes), [service({ hostnames: [host], nodePort: natGroup.nodePort })]), origins: { mode: "gate", port: natGroup.gatePort } });
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await e.request(host, `/nat?i=${i}`, i % 2 ? { method: "POST", body: `n${i}` } : {});
+      expect(res.status).toBe(200);
+      seen.add(((await res.json()) as Echo).node);
+    }
+    expect([...seen].sort()).toEqual(natGroup.nodes.map((n) => n.name).sort());
+    expect(e.logs.filter((l) => l.event === "proxy.gate_refused")).toEqual([]);
+  });
+});
+

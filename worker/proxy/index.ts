@@ -209,7 +209,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         method: request.method,
         host: headers.get("host") ?? facts.host,
         target: pathAndQuery,
-        address: origin.address,
+        node: origin.node,
         nodePort: origin.port,
       });
       if (!signature) {

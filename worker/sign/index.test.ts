@@ -4,7 +4,7 @@ import { GateSigner, readGateKeys } from "./index.ts";
 
 const S1 = "cluster-one-secret-0123456789abcdefghij";
 const S2 = "shared-fallback-secret-0123456789abcdef";
-const target = { method: "GET", host: "app.example.com", target: "/x?y=1", address: "203.0.113.7", nodePort: 30080 };
+const target = { method: "GET", host: "app.example.com", target: "/x?y=1", node: "node-1", nodePort: 30080 };
 
 afterEach(() => vi.restoreAllMocks());
 

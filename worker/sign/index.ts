@@ -65,8 +65,8 @@ export interface GateTarget {
   host: string;
   /** Origin-form: path and query. */
   target: string;
-  /** The node address the edge connects to. */
-  address: string;
+  /** The destination Node's name (the snapshot's node name): only that node's gate accepts the request. */
+  node: string;
   /** The Service's NodePort the gate forwards to. */
   nodePort: number;
 }
@@ -114,7 +114,7 @@ export class GateSigner {
       method: t.method,
       host: t.host,
       target: t.target,
-      address: t.address,
+      node: t.node,
       nodePort: t.nodePort,
     });
   }

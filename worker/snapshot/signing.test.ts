@@ -18,7 +18,7 @@ const base: SignedRequest = {
   method: "GET",
   host: "app.example.com",
   target: "/a?b=c",
-  address: "203.0.113.7",
+  node: "node-1",
   nodePort: 30080,
 };
 
@@ -31,7 +31,7 @@ const request = fc.record({
   method: tricky,
   host: tricky,
   target: tricky,
-  address: tricky,
+  node: tricky,
   nodePort: fc.integer({ min: 0, max: 70000 }),
 });
 
@@ -42,7 +42,7 @@ describe("canonical string", () => {
         const ca = canonicalString(a);
         const cb = canonicalString(b);
         if (ca === null || cb === null) return;
-        const same = JSON.stringify({ ...a, address: normalizeAddress(a.address) }) === JSON.stringify({ ...b, address: normalizeAddress(b.address) });
+        const same = JSON.stringify(a) === JSON.stringify(b);
         expect(ca === cb).toBe(same);
       }),
       { numRuns: 3000 },
@@ -51,8 +51,8 @@ describe("canonical string", () => {
 
   it("refuses to sign a field holding a space, CR, LF, NUL or non-ASCII", () => {
     fc.assert(
-      fc.property(fc.constantFrom("keyId", "nonce", "method", "host", "target", "address"), fc.constantFrom(" ", "\r", "\n", "\r\n", "\0", "\t", "é"), (field, bad) => {
-        expect(canonicalString({ ...base, [field]: field === "address" ? `1.2.3.4${bad}` : `${(base as unknown as Record<string, string>)[field]}${bad}` } as SignedRequest)).toBeNull();
+      fc.property(fc.constantFrom("keyId", "nonce", "method", "host", "target", "node"), fc.constantFrom(" ", "\r", "\n", "\r\n", "\0", "\t", "é"), (field, bad) => {
+        expect(canonicalString({ ...base, [field]: `${(base as unknown as Record<string, string>)[field]}${bad}` } as SignedRequest)).toBeNull();
       }),
     );
     expect(canonicalString({ ...base, host: "" })).toBeNull();
@@ -64,10 +64,16 @@ describe("canonical string", () => {
     expect(canonicalString({ ...base, host: "a.b", target: "/c" })).not.toBe(canonicalString({ ...base, host: "a.b/", target: "c" }));
   });
 
-  it("spells an address one way: brackets, case and IPv4-mapped IPv6 do not matter", () => {
+  it("binds the node's name, never an address: a name that is not a Kubernetes Node name is not signed", () => {
+    expect(canonicalString(base)).toContain("\n6:node-1\n");
+    expect(canonicalString(base)).not.toContain("203.0.113");
+    for (const node of ["203.0.113.7:80", "Node-1", "node_1", "-node", "node.", "a".repeat(254), "node 1"]) expect(canonicalString({ ...base, node })).toBeNull();
+    expect(canonicalString({ ...base, node: "ip-10-0-1-5.eu-west-1.compute.internal" })).not.toBeNull();
+  });
+
+  it("spells an address one way (the gate's --node-ip): brackets, case and IPv4-mapped IPv6 do not matter", () => {
     expect(normalizeAddress("[2001:DB8::1]")).toBe("2001:db8::1");
     expect(normalizeAddress("::ffff:127.23.1.11")).toBe("127.23.1.11");
-    expect(canonicalString({ ...base, address: "::ffff:203.0.113.7" })).toBe(canonicalString(base));
   });
 });
 
@@ -77,6 +83,7 @@ describe("signature header", () => {
     timestamp: fc.integer({ min: 0, max: 999_999_999_999 }),
     nonce: fc.stringMatching(/^[A-Za-z0-9_-]{22}$/),
     nodePort: fc.integer({ min: 1, max: 65535 }),
+    node: fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?){0,3}$/),
     signature: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
   });
 
@@ -97,8 +104,12 @@ describe("signature header", () => {
         expect(parseSignatureHeader(`${h}, ${h}`)).toBeNull();
       }),
     );
-    const good = formatSignatureHeader({ keyId: "k", timestamp: 1, nonce: "A".repeat(22), nodePort: 30000, signature: "B".repeat(43) });
-    expect(parseSignatureHeader(good.replace("v1", "v2"))).toBeNull();
+    const good = formatSignatureHeader({ keyId: "k", timestamp: 1, nonce: "A".repeat(22), nodePort: 30000, node: "node-1", signature: "B".repeat(43) });
+    expect(parseSignatureHeader(good)).not.toBeNull();
+    expect(parseSignatureHeader(good.replace("v2", "v1"))).toBeNull();
+    expect(parseSignatureHeader(good.replace("d=node-1", "d=node-"))).toBeNull();
+    expect(parseSignatureHeader(good.replace("d=node-1", "d=Node-1"))).toBeNull();
+    expect(parseSignatureHeader(good.replace("d=node-1;", ""))).toBeNull();
     expect(parseSignatureHeader(good.replace("p=30000", "p=70000"))).toBeNull();
     expect(parseSignatureHeader(good.replace("p=30000", "p=0"))).toBeNull();
   });
@@ -109,14 +120,14 @@ describe("signing", () => {
     const key = await importSigningKey("0123456789abcdef0123456789abcdef");
     const header = (await signRequest(key, base))!;
     // Computed independently (Python's hmac over the canonical string as documented in docs/gate.md).
-    expect(header).toBe(`v1;k=k1;t=1760000000;n=AAAAAAAAAAAAAAAAAAAAAA;p=30080;s=${KNOWN_SIGNATURE}`);
+    expect(header).toBe(`v2;k=k1;t=1760000000;n=AAAAAAAAAAAAAAAAAAAAAA;p=30080;d=node-1;s=${KNOWN_SIGNATURE}`);
   });
 
   it("changes the signature when any signed field changes", async () => {
     const key = await importSigningKey("0123456789abcdef0123456789abcdef");
     const sig = async (r: SignedRequest) => parseSignatureHeader((await signRequest(key, r))!)!.signature;
     const original = await sig(base);
-    for (const change of [{ method: "POST" }, { host: "other.example.com" }, { target: "/a?b=d" }, { address: "203.0.113.8" }, { nodePort: 30081 }, { timestamp: base.timestamp + 1 }, { nonce: "BAAAAAAAAAAAAAAAAAAAAA" }]) {
+    for (const change of [{ method: "POST" }, { host: "other.example.com" }, { target: "/a?b=d" }, { node: "node-2" }, { nodePort: 30081 }, { timestamp: base.timestamp + 1 }, { nonce: "BAAAAAAAAAAAAAAAAAAAAA" }]) {
       expect(await sig({ ...base, ...change })).not.toBe(original);
     }
   });
@@ -130,4 +141,4 @@ describe("signing", () => {
   });
 });
 
-const KNOWN_SIGNATURE = "VHrRcoVoSeMkAfcWx8nHUr6rqodNqCAXhb1aKFimg1U";
+const KNOWN_SIGNATURE = "jLqaC-JDfLIKocZ9T5fpkBPeufplgLPVvoAUv7-IM1Q";

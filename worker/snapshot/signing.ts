@@ -14,7 +14,11 @@ export const SIGNATURE_HEADER = "x-edgelb-signature";
  * treats such an answer as a failure before anything reached the app and strips it from what clients see.
  */
 export const GATE_REFUSED_HEADER = "x-edgelb-gate";
-export const SIGNATURE_VERSION = "v1";
+/**
+ * v2 binds the destination node's NAME (v1 bound its address, which fails closed for nodes
+ * published by hostname, behind NAT or with several addresses). A v1 header is refused as malformed.
+ */
+export const SIGNATURE_VERSION = "v2";
 /** Seconds a signature stays valid either side of the gate's clock (the gate's --max-skew default). */
 export const DEFAULT_MAX_SKEW_S = 30;
 
@@ -23,6 +27,11 @@ export const DEFAULT_GATE_PORT = 29080;
 
 /** A key id: what a Kubernetes Secret key may be named, at most 64 characters. */
 export const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * A Kubernetes Node name (RFC 1123 subdomain, as the API server validates it): what the edge signs
+ * and what the gate compares with its own name (--node-name / NODE_NAME).
+ */
+export const NODE_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** Shortest secret accepted (characters): 32 bytes of randomness as base64 are 44. */
 export const MIN_SECRET_LENGTH = 32;
 
@@ -37,8 +46,8 @@ export interface SignedRequest {
   host: string;
   /** The origin-form request target (path and query) the node receives. */
   target: string;
-  /** The node address the edge connects to: a request signed for one node is refused by another. */
-  address: string;
+  /** The destination Node's name: a request signed for one node is refused by every other node's gate. */
+  node: string;
   /** The Service's real NodePort, which the gate forwards to. */
   nodePort: number;
 }
@@ -53,7 +62,8 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 export function canonicalString(r: SignedRequest): string | null {
   if (!Number.isSafeInteger(r.timestamp) || r.timestamp < 0) return null;
   if (!Number.isInteger(r.nodePort) || r.nodePort < 1 || r.nodePort > 65535) return null;
-  const fields = [SIGNATURE_VERSION, r.keyId, String(r.timestamp), r.nonce, r.method, r.host, r.target, normalizeAddress(r.address), String(r.nodePort)];
+  if (!NODE_NAME.test(r.node)) return null;
+  const fields = [SIGNATURE_VERSION, r.keyId, String(r.timestamp), r.nonce, r.method, r.host, r.target, r.node, String(r.nodePort)];
   let out = "edgelb-gate";
   for (const f of fields) {
     if (!VISIBLE_ASCII.test(f)) return null;
@@ -78,14 +88,16 @@ export interface SignatureFields {
   timestamp: number;
   nonce: string;
   nodePort: number;
+  /** The destination Node's name (signed; the gate compares it with its own). */
+  node: string;
   /** HMAC-SHA-256, base64url without padding (43 characters). */
   signature: string;
 }
 
-const HEADER = /^v1;k=([A-Za-z0-9._-]{1,64});t=(\d{1,12});n=([A-Za-z0-9_-]{22});p=(\d{1,5});s=([A-Za-z0-9_-]{43})$/;
+const HEADER = /^v2;k=([A-Za-z0-9._-]{1,64});t=(\d{1,12});n=([A-Za-z0-9_-]{22});p=(\d{1,5});d=([a-z0-9.-]{1,253});s=([A-Za-z0-9_-]{43})$/;
 
 export function formatSignatureHeader(f: SignatureFields): string {
-  return `${SIGNATURE_VERSION};k=${f.keyId};t=${f.timestamp};n=${f.nonce};p=${f.nodePort};s=${f.signature}`;
+  return `${SIGNATURE_VERSION};k=${f.keyId};t=${f.timestamp};n=${f.nonce};p=${f.nodePort};d=${f.node};s=${f.signature}`;
 }
 
 /** Strict: exactly the shape formatSignatureHeader writes, or null. */
@@ -93,8 +105,8 @@ export function parseSignatureHeader(value: string): SignatureFields | null {
   const m = HEADER.exec(value);
   if (!m) return null;
   const nodePort = Number(m[4]);
-  if (nodePort < 1 || nodePort > 65535) return null;
-  return { keyId: m[1]!, timestamp: Number(m[2]), nonce: m[3]!, nodePort, signature: m[5]! };
+  if (nodePort < 1 || nodePort > 65535 || !NODE_NAME.test(m[5]!)) return null;
+  return { keyId: m[1]!, timestamp: Number(m[2]), nonce: m[3]!, nodePort, node: m[5]!, signature: m[6]! };
 }
 
 /** A key as configured: `<key id>:<secret>` (worker secret) or a file named by its id (gate). */
@@ -151,5 +163,5 @@ export async function signRequest(key: HmacKey, r: SignedRequest): Promise<strin
   const canonical = canonicalString(r);
   if (canonical === null) return null;
   const signature = await hmacBase64url(key, canonical);
-  return formatSignatureHeader({ keyId: r.keyId, timestamp: r.timestamp, nonce: r.nonce, nodePort: r.nodePort, signature });
+  return formatSignatureHeader({ keyId: r.keyId, timestamp: r.timestamp, nonce: r.nonce, nodePort: r.nodePort, node: r.node, signature });
 }

@@ -13,7 +13,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { GATE_REFUSED_HEADER, normalizeAddress, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
+import { GATE_REFUSED_HEADER, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
 import { hasSignature, verify, type KeyLookup, type RejectReason } from "../verify/index.ts";
@@ -25,8 +25,8 @@ export interface GateServerOptions {
   log: Logger;
   /** Where the NodePorts are reached: "127.0.0.1" (localhost mode) or the node's own address. */
   upstreamHost: string;
-  /** Addresses a signature may name; empty: the local address each connection arrived at. */
-  acceptAddresses: readonly string[];
+  /** This node's name: only requests signed for it pass. */
+  nodeName: string;
   maxSkewS: number;
   ports: { min: number; max: number };
   /** A request head must arrive within this (slowloris). */
@@ -110,11 +110,9 @@ export function createGateServer(o: GateServerOptions): http.Server {
   let lastUpstreamWarn = 0;
 
   const decide = (req: IncomingMessage) => {
-    const local = req.socket.localAddress;
-    const addresses = o.acceptAddresses.length > 0 ? o.acceptAddresses : local ? [normalizeAddress(local)] : [];
     return verify(
       { method: req.method ?? "", target: req.url ?? "", rawHeaders: req.rawHeaders },
-      { keys: o.keys, replay: o.replay, nowS: Math.floor(now() / 1000), maxSkewS: o.maxSkewS, ports: o.ports, addresses },
+      { keys: o.keys, replay: o.replay, nowS: Math.floor(now() / 1000), maxSkewS: o.maxSkewS, ports: o.ports, nodeName: o.nodeName },
     );
   };
 

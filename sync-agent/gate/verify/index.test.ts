@@ -14,7 +14,7 @@ const req: SignedRequest = {
   method: "POST",
   host: "app.example.com",
   target: "/orders?id=7",
-  address: "203.0.113.7",
+  node: "node-1",
   nodePort: 30080,
 };
 
@@ -25,7 +25,7 @@ function ctx(over: Partial<VerifyContext> = {}): VerifyContext {
     nowS: NOW,
     maxSkewS: 30,
     ports: { min: 30000, max: 32767 },
-    addresses: ["203.0.113.7"],
+    nodeName: "node-1",
     ...over,
   };
 }
@@ -55,8 +55,13 @@ describe("gate verification", () => {
     expect(verify({ ...h, target: "/orders?id=8" }, ctx())).toEqual({ ok: false, reason: "bad_signature" });
     expect(verify({ ...h, method: "GET" }, ctx())).toEqual({ ok: false, reason: "bad_signature" });
     expect(verify({ ...h, rawHeaders: ["Host", "evil.example.com", ...h.rawHeaders.slice(2)] }, ctx())).toEqual({ ok: false, reason: "bad_signature" });
-    // Signed for another node.
-    expect(verify(h, ctx({ addresses: ["203.0.113.8"] }))).toEqual({ ok: false, reason: "bad_signature" });
+    // A genuine request signed for another node (node-2's, replayed here): wrong_node, and its nonce is not spent here.
+    const forNode2 = await head({ ...req, node: "node-2" });
+    expect(verify(forNode2, ctx())).toEqual({ ok: false, reason: "wrong_node" });
+    // The node name in the header rewritten without the key: the HMAC no longer matches.
+    expect(verify({ ...forNode2, rawHeaders: ["Host", req.host, SIGNATURE_HEADER, forNode2.rawHeaders[3]!.replace(";d=node-2;", ";d=node-1;")] }, ctx())).toEqual({ ok: false, reason: "bad_signature" });
+    // A v1 (address-bound) header from an old worker is not understood.
+    expect(verify({ ...h, rawHeaders: ["Host", req.host, SIGNATURE_HEADER, h.rawHeaders[3]!.replace("v2;", "v1;")] }, ctx())).toEqual({ ok: false, reason: "malformed" });
     const c = ctx();
     expect(verify(h, c).ok).toBe(true);
     expect(verify(h, c)).toEqual({ ok: false, reason: "replayed" });
@@ -77,9 +82,10 @@ describe("gate verification", () => {
     expect(verify(await head({ ...req, keyId: "k2", nonce: "BAAAAAAAAAAAAAAAAAAAAA" }, "the-next-secret-0123456789abcdefghijk"), ctx({ keys })).ok).toBe(true);
   });
 
-  it("does not remember the nonce of a request whose signature failed (noise cannot fill the cache)", async () => {
+  it("does not remember the nonce of a request whose signature failed or that was meant for another node", async () => {
     const c = ctx();
     expect(verify(await head(req, "another-secret-0123456789abcdefghijklmn"), c).ok).toBe(false);
+    expect(verify(await head({ ...req, node: "node-2" }), c).ok).toBe(false);
     expect(c.replay.size).toBe(0);
     expect(verify(await head(req), c).ok).toBe(true);
   });

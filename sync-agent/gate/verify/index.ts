@@ -2,7 +2,7 @@
 // refuse and why. Pure apart from the HMAC and the replay cache it is given;
 // the server turns a refusal into a bare 403. The canonical string comes from
 // the module the worker signs with (worker/snapshot/signing.ts).
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { canonicalString, parseSignatureHeader, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { ReplayCache } from "../replay/index.ts";
 
@@ -16,6 +16,7 @@ export type RejectReason =
   | "bad_target"
   | "bad_host"
   | "bad_signature"
+  | "wrong_node"
   | "replayed";
 
 export const REJECT_REASONS: readonly RejectReason[] = [
@@ -28,6 +29,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   "bad_target",
   "bad_host",
   "bad_signature",
+  "wrong_node",
   "replayed",
 ];
 
@@ -45,8 +47,8 @@ export interface VerifyContext {
   maxSkewS: number;
   /** NodePorts the gate forwards to (default: the NodePort range). */
   ports: { min: number; max: number };
-  /** The node addresses a signature may name: the address the request arrived at, or the configured ones. */
-  addresses: readonly string[];
+  /** This gate's Node name (--node-name): a signature must name it. */
+  nodeName: string;
 }
 
 /** The parts of a request head the decision reads (from node:http's rawHeaders). */
@@ -71,6 +73,15 @@ function field(rawHeaders: readonly string[], name: string): { count: number; va
   return { count, value };
 }
 
+// One KeyObject per loaded secret: the key is prepared once, not on every request. The key ring swaps
+// its Buffers whole on a reload, so an old secret's entry goes with it.
+const prepared = new WeakMap<Buffer, KeyObject>();
+function hmacKey(secret: Buffer): KeyObject {
+  let key = prepared.get(secret);
+  if (!key) prepared.set(secret, (key = createSecretKey(secret)));
+  return key;
+}
+
 export function hasSignature(rawHeaders: readonly string[]): boolean {
   return field(rawHeaders, SIGNATURE_HEADER).count > 0;
 }
@@ -91,28 +102,24 @@ export function verify(head: RequestHead, ctx: VerifyContext): Verdict {
   if (head.target.charCodeAt(0) !== 47 /* / */) return { ok: false, reason: "bad_target" };
   const host = field(head.rawHeaders, "host");
   if (host.count !== 1) return { ok: false, reason: "bad_host" };
+  const canonical = canonicalString({
+    keyId: parsed.keyId,
+    timestamp: parsed.timestamp,
+    nonce: parsed.nonce,
+    method: head.method,
+    host: host.value!,
+    target: head.target,
+    node: parsed.node,
+    nodePort: parsed.nodePort,
+  });
+  if (canonical === null) return { ok: false, reason: "bad_signature" };
+  const mac = createHmac("sha256", hmacKey(secret)).update(canonical).digest();
   const expected = Buffer.from(parsed.signature, "base64url");
-  let matched = false;
-  for (const address of ctx.addresses) {
-    const canonical = canonicalString({
-      keyId: parsed.keyId,
-      timestamp: parsed.timestamp,
-      nonce: parsed.nonce,
-      method: head.method,
-      host: host.value!,
-      target: head.target,
-      address,
-      nodePort: parsed.nodePort,
-    });
-    if (canonical === null) return { ok: false, reason: "bad_signature" };
-    const mac = createHmac("sha256", secret).update(canonical).digest();
-    // Constant time: how much of a guess matched must not show in the timing.
-    if (mac.length === expected.length && timingSafeEqual(mac, expected)) {
-      matched = true;
-      break;
-    }
-  }
-  if (!matched) return { ok: false, reason: "bad_signature" };
+  // Constant time: how much of a guess matched must not show in the timing.
+  if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return { ok: false, reason: "bad_signature" };
+  // Checked after the HMAC, so this reason counts only genuine edge requests meant for another node
+  // (a replay across nodes, or an address in the snapshot that leads to the wrong node).
+  if (parsed.node !== ctx.nodeName) return { ok: false, reason: "wrong_node" };
   // Only a valid signature's nonce is remembered: unsigned noise cannot fill the cache.
   if (!ctx.replay.accept(parsed.nonce, parsed.timestamp, ctx.nowS)) return { ok: false, reason: "replayed" };
   return { ok: true, nodePort: parsed.nodePort, keyId: parsed.keyId };
