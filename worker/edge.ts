@@ -245,7 +245,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     if (gateway && (!route || gatewayWins(route, gateway, host))) {
       // A wildcard or `*` route must not answer a hostname that an unread cluster may own exactly: "soon", as below.
       if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(c, host);
-      return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
+      return serveGateway(c.req.raw, gateway, host, deps, (request, r, originHost) => proxy(request, r, deps, undefined, originHost === undefined ? undefined : { originHost }));
     }
     if (route && !isWorkersDev(host)) {
       // Logs a cluster's refused claim on a hostname once, when the index changes.

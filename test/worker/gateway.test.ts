@@ -271,6 +271,103 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     expect([posted.method, posted.path, posted.body]).toEqual(["POST", "/one/upload", "hello gateway"]);
   });
 
+  it("HTTPRouteExactPathMatching: Exact matches the whole path, case-sensitively, without a trailing slash", async () => {
+    const exact = (value: string) => [{ path: { type: "Exact" as const, value } }];
+    const edge = await gatewayEdge([route("exact-matching", [{ matches: exact("/one"), backendRefs: [to(1)] }, { matches: exact("/two"), backendRefs: [to(2)] }])]);
+    const cases: [string, string][] = [
+      ["/one", "v1"],
+      ["/two", "v2"],
+      ["/", "status 404"],
+      ["/one/example", "status 404"],
+      ["/two/", "status 404"],
+      ["/Two", "status 404"],
+    ];
+    for (const [path, want] of cases) expect(await edge.backendOf("example.com", path), path).toBe(want);
+  });
+
+  it("HTTPRoutePathMatchOrder: Exact before PathPrefix, then the longest prefix, whatever the rule order", async () => {
+    const m = (type: "Exact" | "PathPrefix", value: string) => [{ path: { type, value } }];
+    const edge = await gatewayEdge([
+      route("path-matching-order", [
+        { matches: m("Exact", "/match"), backendRefs: [to(1)] },
+        { matches: m("Exact", "/match/exact"), backendRefs: [to(2)] },
+        { matches: m("Exact", "/match/exact/one"), backendRefs: [to(3)] },
+        { matches: m("PathPrefix", "/match/"), backendRefs: [to(3)] },
+        { matches: m("PathPrefix", "/match/prefix/"), backendRefs: [to(1)] },
+        { matches: m("PathPrefix", "/match/prefix/one"), backendRefs: [to(2)] },
+      ]),
+    ]);
+    const cases: [string, string][] = [
+      ["/match/exact/one", "v3"],
+      ["/match/exact", "v2"],
+      ["/match", "v1"],
+      ["/match/prefix/one/any", "v2"],
+      ["/match/prefix/any", "v1"],
+      ["/match/any", "v3"],
+    ];
+    for (const [path, want] of cases) expect(await edge.backendOf("example.com", path), path).toBe(want);
+  });
+
+  it("HTTPRouteRedirectPort, HTTPRouteRedirectScheme, HTTPRoute303Redirect, HTTPRoute307Redirect, HTTPRoute308Redirect", async () => {
+    const redirect = (path: string, requestRedirect: Record<string, unknown>): RuleInput => ({
+      matches: [{ path: { type: "PathPrefix", value: path } }],
+      filters: [{ type: "RequestRedirect", requestRedirect } as NonNullable<RuleInput["filters"]>[number]],
+    });
+    const edge = await gatewayEdge([
+      route("redirect-port", [
+        redirect("/port", { port: 8083 }),
+        redirect("/port-and-host", { hostname: "example.org", port: 8083 }),
+        redirect("/port-and-status", { port: 8083, statusCode: 301 }),
+        redirect("/port-and-host-and-status", { port: 8083, hostname: "example.org", statusCode: 302 }),
+      ]),
+      route("redirect-scheme", [
+        redirect("/scheme", { scheme: "http" }),
+        redirect("/scheme-and-host", { hostname: "example.org", scheme: "http" }),
+        redirect("/scheme-and-status", { scheme: "http", statusCode: 301 }),
+        redirect("/scheme-and-host-and-status", { scheme: "http", statusCode: 302, hostname: "example.org" }),
+      ]),
+      route("status-codes", [redirect("/see-other", { statusCode: 303 }), redirect("/temporary", { statusCode: 307 }), redirect("/permanent", { statusCode: 308 })]),
+    ]);
+    // The edge is reached over https here, so the scheme cases redirect to http (upstream's run the other way).
+    const go = async (path: string, method = "GET") => {
+      const res = await edge.request("gw.example.com", path, method === "GET" ? {} : { method, body: "form=1" });
+      return [res.status, res.headers.get("location")];
+    };
+    expect(await go("/port")).toEqual([302, "https://gw.example.com:8083/port"]);
+    expect(await go("/port-and-host")).toEqual([302, "https://example.org:8083/port-and-host"]);
+    expect(await go("/port-and-status")).toEqual([301, "https://gw.example.com:8083/port-and-status"]);
+    expect(await go("/port-and-host-and-status")).toEqual([302, "https://example.org:8083/port-and-host-and-status"]);
+    expect(await go("/scheme")).toEqual([302, "http://gw.example.com/scheme"]);
+    expect(await go("/scheme-and-host")).toEqual([302, "http://example.org/scheme-and-host"]);
+    expect(await go("/scheme-and-status")).toEqual([301, "http://gw.example.com/scheme-and-status"]);
+    expect(await go("/scheme-and-host-and-status")).toEqual([302, "http://example.org/scheme-and-host-and-status"]);
+    expect(await go("/see-other", "POST")).toEqual([303, "https://gw.example.com/see-other"]);
+    expect(await go("/temporary")).toEqual([307, "https://gw.example.com/temporary"]);
+    expect(await go("/permanent")).toEqual([308, "https://gw.example.com/permanent"]);
+  });
+
+  it("URLRewrite hostname: the origin's Host is the rewritten one, X-Forwarded-Host and Forwarded keep the client's", async () => {
+    const edge = await gatewayEdge([
+      route("rewrite-host", [
+        { matches: [{ path: { type: "PathPrefix", value: "/one" } }], filters: [{ type: "URLRewrite", urlRewrite: { hostname: "one.example.org" } }], backendRefs: [to(1)] },
+        {
+          matches: [{ path: { type: "PathPrefix", value: "/both" } }],
+          filters: [{ type: "URLRewrite", urlRewrite: { hostname: "two.example.org", path: { type: "ReplacePrefixMatch", replacePrefixMatch: "/two" } } }],
+          backendRefs: [to(2)],
+        },
+      ]),
+    ]);
+    // A client forging forwarding fields gets none of them through.
+    const forged = { "x-forwarded-host": "evil.example", forwarded: "host=evil.example;proto=http", "x-forwarded-proto": "http" };
+    const one = (await (await edge.request("public.example.com", "/one", { headers: forged })).json()) as Echo;
+    expect(one.headers.host).toBe("one.example.org");
+    expect(one.headers["x-forwarded-host"]).toBe("public.example.com");
+    expect(one.headers.forwarded).toBe("host=public.example.com;proto=https");
+    expect(one.headers["x-forwarded-proto"]).toBe("https");
+    const both = (await (await edge.request("public.example.com", "/both/x", { headers: forged })).json()) as Echo;
+    expect([both.headers.host, both.path, both.headers["x-forwarded-host"]]).toEqual(["two.example.org", "/two/x", "public.example.com"]);
+  });
+
   it("HTTPRouteInvalidBackendRefUnknownKind / HTTPRouteInvalidNonExistentBackendRef: 500, and only the invalid share gets it", async () => {
     let i = 0;
     const random = () => ((i++ % 4) + 0.5) / 4;
