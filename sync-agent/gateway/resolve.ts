@@ -18,6 +18,7 @@ import {
 import type { SnapshotEndpoint } from "../../worker/snapshot/schema.ts";
 import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "../model/hostnames.ts";
 import { effectiveHostnames } from "./hostnames.ts";
+import { supportedVersionCondition } from "./versions.ts";
 import {
   CONTROLLER_NAME,
   GATEWAY_GROUP,
@@ -395,12 +396,14 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
     const name = gc.metadata?.name;
     if (!str(name) || gc.spec?.controllerName !== controller) continue;
     const gen = gc.metadata?.generation;
+    // The spec: set with Accepted. An unsupported bundle is served best effort (Accepted stays True).
+    const version = input.crdBundles ? [supportedVersionCondition(input.crdBundles, gen)] : [];
     if (gc.spec?.parametersRef) {
-      classes.set(name, [cond("Accepted", false, "InvalidParameters", "edgelb takes no parameters: remove spec.parametersRef", gen)]);
+      classes.set(name, [cond("Accepted", false, "InvalidParameters", "edgelb takes no parameters: remove spec.parametersRef", gen), ...version]);
       continue;
     }
     ourClasses.add(name);
-    classes.set(name, [cond("Accepted", true, "Accepted", "handled by edgelb: HTTPRoutes are matched at the Cloudflare edge", gen)]);
+    classes.set(name, [cond("Accepted", true, "Accepted", "handled by edgelb: HTTPRoutes are matched at the Cloudflare edge", gen), ...version]);
   }
 
   const services = new Map(input.services.map((s) => [idOf(s), s]));

@@ -63,6 +63,8 @@ describe("Gateway API, cluster side", () => {
       return cond(o.status?.conditions, "Accepted")?.status === "True" ? o : undefined;
     }, "GatewayClass edgelb Accepted");
     expect(cond(gc.status.conditions, "Accepted")).toMatchObject({ reason: "Accepted", observedGeneration: 1 });
+    // The lab's CRDs carry bundle-version v1.3.0: supported, and said with Accepted.
+    expect(cond(gc.status.conditions, "SupportedVersion")).toMatchObject({ status: "True", reason: "SupportedVersion", observedGeneration: 1, message: expect.stringContaining(`"v1.3.0"`) });
     // Another controller's class keeps the CRD's default status.
     expect(w.cluster.get("GatewayClass", "other", "").status.conditions).toEqual([expect.objectContaining({ type: "Accepted", status: "Unknown", reason: "Pending" })]);
   });
@@ -145,6 +147,33 @@ describe("Gateway API, cluster side", () => {
     await routeStatus("cross-namespace", { Accepted: ["True", "Accepted"], ResolvedRefs: ["False", "RefNotPermitted"] });
   });
 
+  it("HTTPRouteInvalidReferenceGrant: grants that miss in namespace, from group/kind/namespace or to group/kind/name permit nothing", async () => {
+    const grant = (name: string, namespace: string, from: Obj, to: Obj): Obj => ({
+      apiVersion: "gateway.networking.k8s.io/v1beta1",
+      kind: "ReferenceGrant",
+      metadata: { name, namespace },
+      spec: { from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "default", ...from }], to: [{ group: "", kind: "Service", name: "web-backend", ...to }] },
+    });
+    const WEB = "gateway-conformance-web-backend";
+    for (const g of [
+      grant("reference-grant-wrong-namespace", "default", {}, {}),
+      grant("reference-grant-wrong-from-group", WEB, { group: "not-the-group-youre-looking-for" }, {}),
+      grant("reference-grant-wrong-from-kind", WEB, { kind: "Gateway" }, {}),
+      grant("reference-grant-wrong-from-namespace", WEB, { namespace: "not-the-namespace-youre-looking-for" }, {}),
+      grant("reference-grant-wrong-to-group", WEB, {}, { group: "not-the-group-youre-looking-for" }),
+      grant("reference-grant-wrong-to-kind", WEB, {}, { kind: "Secret" }),
+      grant("reference-grant-wrong-to-name", WEB, {}, { kind: "Secret", name: "not-the-service-youre-looking-for" }),
+    ]) {
+      w.cluster.create(g);
+    }
+    w.cluster.create(route("reference-grant", { parentRefs: [{ name: "same-namespace" }], rules: [{ backendRefs: [{ name: "web-backend", namespace: WEB, port: 8080 }] }] }));
+    const p = await routeStatus("reference-grant", { Accepted: ["True", "Accepted"], ResolvedRefs: ["False", "RefNotPermitted"] });
+    expect(cond(p.conditions, "ResolvedRefs")!.message).toContain(`no ReferenceGrant in ${WEB} allows HTTPRoutes from default`);
+    // Its requests answer 500: the snapshot carries the backend as invalid, never web-backend's NodePort.
+    const s = await w.waitForSnapshot((x) => x.gateway!.routes.some((r) => r.name === "reference-grant"), "the route in the snapshot");
+    expect(s.gateway!.routes.find((r) => r.name === "reference-grant")!.rules[0]!.backendRefs).toEqual([{ invalid: expect.stringContaining("no ReferenceGrant"), weight: 1 }]);
+  });
+
   it("HTTPRouteInvalidCrossNamespaceParentRef, HTTPRouteInvalidParentRefNotMatchingSectionName: Accepted False with the spec's reasons", async () => {
     w.cluster.create(route("invalid-cross-namespace-parent-ref", { parentRefs: [{ name: "same-namespace", namespace: "default" }], rules: [{ backendRefs: [{ name: "web-backend", port: 8080 }] }] }, "gateway-conformance-web-backend"));
     w.cluster.create(route("section-name-mismatch", { parentRefs: [{ name: "same-namespace", sectionName: "nonexistent" }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
@@ -187,6 +216,21 @@ describe("Gateway API, cluster side", () => {
     // Listener hostnames first, then the attached routes' hostnames.
     expect(address!.split(",")).toEqual(["secure.example.com", "cross.example.com", "internal.example.com"]);
     expect(rows.find((r) => r[0] === "httproute.gateway.networking.k8s.io/cluster-ip-backend")![1]).toBe(`["internal.example.com"]`);
+  });
+
+  it("GatewayClass SupportedVersion follows the installed CRDs' bundle-version annotation", async () => {
+    const supported = () => cond(w.cluster.get("GatewayClass", "edgelb", "").status?.conditions, "SupportedVersion");
+    const annotate = (v: string | null) =>
+      w.cluster.patch("CustomResourceDefinition", "httproutes.gateway.networking.k8s.io", { metadata: { annotations: { "gateway.networking.k8s.io/bundle-version": v } } }, { namespace: "" });
+    annotate("v2.0.0");
+    const off = await waitFor(() => (supported()?.status === "False" ? supported() : undefined), "SupportedVersion False for v2.0.0");
+    expect(off).toMatchObject({ reason: "UnsupportedVersion", message: expect.stringMatching(/httproutes\.gateway\.networking\.k8s\.io "v2\.0\.0".*supported: v1\.0\.0 to v1\.\d+\.x/) });
+    // Best effort: the class stays Accepted and its routes keep being served.
+    expect(cond(w.cluster.get("GatewayClass", "edgelb", "").status.conditions, "Accepted")?.status).toBe("True");
+    annotate(null);
+    await waitFor(() => (supported()?.message.includes("no bundle-version annotation") ? true : undefined), "SupportedVersion False without the annotation");
+    annotate("v1.3.0");
+    await waitFor(() => (supported()?.status === "True" ? true : undefined), "SupportedVersion True again");
   });
 
   it("leaves another controller's Gateway and HTTPRoute parents entry exactly as found", async () => {
