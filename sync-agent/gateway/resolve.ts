@@ -548,6 +548,8 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
         creationTimestamp: created,
         gateway: gwId,
         listener: view.name,
+        // Only HTTP and HTTPS listeners are usable: the edge separates schemes on a hostname that has both.
+        ...(view.listener.protocol === "HTTP" || view.listener.protocol === "HTTPS" ? { protocol: view.listener.protocol as "HTTP" | "HTTPS" } : {}),
         hostnames: hostnames.slice(0, 16), // the spec's limit per route (and the contract's)
         rules: rules!,
       }));

@@ -3,6 +3,7 @@
 // conformance/tests) translated to snapshots the agent would publish. Backends
 // infra-backend-v1/v2/v3 are Local Services whose endpoints sit on the shared
 // nodes a, b, c, so the echo's `node` tells which backend served a request.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ConfigKV } from "../../worker/config/index.ts";
@@ -366,6 +367,51 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     expect(one.headers["x-forwarded-proto"]).toBe("https");
     const both = (await (await edge.request("public.example.com", "/both/x", { headers: forged })).json()) as Echo;
     expect([both.headers.host, both.path, both.headers["x-forwarded-host"]]).toEqual(["two.example.org", "/two/x", "public.example.com"]);
+  });
+
+  it("HTTP and HTTPS listeners on one hostname: each scheme gets its own listener's routes, so the HTTP→HTTPS redirect does not loop", async () => {
+    const edge = await gatewayEdge([
+      route("http-filter-redirect", [{ filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", statusCode: 301 } }] }], { hostnames: ["redirect.example.com"], listener: "http", protocol: "HTTP" }),
+      route("https-route", [{ backendRefs: [to(1)] }], { hostnames: ["redirect.example.com"], listener: "https", protocol: "HTTPS" }),
+      // One protocol on a hostname: its routes serve both schemes (TLS ends at Cloudflare).
+      route("http-only", [{ backendRefs: [to(2)] }], { hostnames: ["plain.example.com"], listener: "http", protocol: "HTTP" }),
+    ]);
+    const overHttp = async (host: string, path: string) => {
+      const ctx = createExecutionContext();
+      const res = await edge.fetch(new Request(`http://${host}${path}`, { headers: { host } }), ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    const insecure = await overHttp("redirect.example.com", "/cart?x=1");
+    expect([insecure.status, insecure.headers.get("location")]).toEqual([301, "https://redirect.example.com/cart?x=1"]);
+    expect(await edge.backendOf("redirect.example.com", "/cart")).toBe("v1");
+    expect(await edge.backendOf("plain.example.com")).toBe("v2");
+    expect(((await (await overHttp("plain.example.com", "/")).json()) as Echo).node).toBe(b.name);
+  });
+
+  it("HTTPRouteHTTPSListener: routes of HTTPS listeners serve their hostnames; an unknown host is 404", async () => {
+    const edge = await gatewayEdge([
+      route("httproute-https-test", [{ backendRefs: [to(1)] }], { hostnames: ["example.org"], gateway: `${NS}/same-namespace-with-https-listener`, listener: "https", protocol: "HTTPS" }),
+      route("httproute-https-test-no-hostname", [{ backendRefs: [to(2)] }], { hostnames: ["second-example.org"], gateway: `${NS}/same-namespace-with-https-listener`, listener: "https-with-hostname", protocol: "HTTPS" }),
+    ]);
+    expect(await edge.backendOf("example.org")).toBe("v1");
+    expect(await edge.backendOf("unknown-example.org")).toBe("status 404");
+    expect(await edge.backendOf("second-example.org")).toBe("v2");
+  });
+
+  it("GatewayHTTPListenerIsolation: a request reaches only the routes of the most specific listener for its host", async () => {
+    const at = (name: string, hostnames: string[], path: string) =>
+      route(name, [{ matches: [{ path: { type: "PathPrefix", value: path } }], backendRefs: [to(1)] }], { hostnames, gateway: `${NS}/http-listener-isolation`, listener: name, protocol: "HTTP" });
+    const edge = await gatewayEdge([
+      at("empty-hostname", ["*"], "/empty-hostname"),
+      at("wildcard-example-com", ["*.example.com"], "/wildcard-example-com"),
+      at("wildcard-foo-example-com", ["*.foo.example.com"], "/wildcard-foo-example-com"),
+      at("abc-foo-example-com", ["abc.foo.example.com"], "/abc-foo-example-com"),
+    ]);
+    const served: Record<string, string> = { "bar.com": "/empty-hostname", "bar.example.com": "/wildcard-example-com", "bar.foo.example.com": "/wildcard-foo-example-com", "abc.foo.example.com": "/abc-foo-example-com" };
+    for (const host of Object.keys(served)) {
+      for (const path of Object.values(served)) expect(await edge.backendOf(host, path), `${host}${path}`).toBe(path === served[host] ? "v1" : "status 404");
+    }
   });
 
   it("HTTPRouteInvalidBackendRefUnknownKind / HTTPRouteInvalidNonExistentBackendRef: 500, and only the invalid share gets it", async () => {

@@ -5,7 +5,7 @@
 import type { Route } from "../../config/routes.ts";
 import type { Logger } from "../../log/index.ts";
 import { requestIdOf } from "../../proxy/headers.ts";
-import { decide, matchInput, type GatewayTable } from "../index.ts";
+import { decide, matchInput, tableForScheme, type GatewayTable } from "../index.ts";
 import { applyHeaderEdits, redirectLocation, rewritePath, type HeaderEdits } from "../filters/index.ts";
 
 export interface GatewayDeps {
@@ -28,7 +28,7 @@ function plain(status: number, message: string, requestId: string): Response {
 
 export async function serveGateway(request: Request, table: GatewayTable, host: string, deps: GatewayDeps, forward: Forward): Promise<Response> {
   const url = new URL(request.url);
-  const decision = decide(table, matchInput(request, url), deps.random);
+  const decision = decide(tableForScheme(table, url.protocol), matchInput(request, url), deps.random);
   if (decision.kind === "none") {
     const requestId = requestIdOf(request);
     deps.log("info", "gateway.no_match", { requestId, host: host.slice(0, 253), hostnames: table.pattern, method: request.method, path: url.pathname.slice(0, 200) });
