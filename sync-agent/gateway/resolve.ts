@@ -437,6 +437,11 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
       conditions.push(cond("Accepted", false, "UnsupportedAddress", "spec.addresses cannot be honoured: the Gateway is reached through Cloudflare at its listeners' hostnames; remove spec.addresses", gen));
       conditions.push(cond("Programmed", false, "Invalid", "the Gateway is not accepted", gen));
       for (const l of listeners) l.usable = false;
+    } else if (gw.spec?.infrastructure?.parametersRef !== undefined) {
+      // GatewayInvalidParametersRef: edgelb provisions no infrastructure, so no parameters object can be valid.
+      conditions.push(cond("Accepted", false, "InvalidParameters", "edgelb takes no infrastructure parameters (the Gateway is served by the Cloudflare edge): remove spec.infrastructure.parametersRef", gen));
+      conditions.push(cond("Programmed", false, "Invalid", "the Gateway is not accepted", gen));
+      for (const l of listeners) l.usable = false;
     } else if (valid === 0) {
       conditions.push(cond("Accepted", false, "ListenersNotValid", "no listener is valid", gen));
       conditions.push(cond("Programmed", false, "Invalid", "no listener is valid", gen));

@@ -58,7 +58,7 @@ export interface GatewayStatus {
   listeners?: ListenerStatus[];
 }
 
-export type Gateway = Obj<{ gatewayClassName?: string; listeners?: Listener[]; addresses?: unknown[] }, GatewayStatus>;
+export type Gateway = Obj<{ gatewayClassName?: string; listeners?: Listener[]; addresses?: unknown[]; infrastructure?: { parametersRef?: unknown } }, GatewayStatus>;
 
 export interface ParentRef {
   group?: string;

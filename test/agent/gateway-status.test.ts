@@ -218,6 +218,30 @@ describe("Gateway API, cluster side", () => {
     expect(rows.find((r) => r[0] === "httproute.gateway.networking.k8s.io/cluster-ip-backend")![1]).toBe(`["internal.example.com"]`);
   });
 
+  it("GatewayInvalidParametersRef, GatewayNameMaximumLength, HTTPRouteNoBackendRefs (status side)", async () => {
+    const latest = (name: string) =>
+      waitFor(() => {
+        const o = w.cluster.tryGet("Gateway", name);
+        const c = o?.status?.conditions ?? [];
+        return c.length > 0 && c.every((x: Obj) => x.observedGeneration === o.metadata.generation && x.reason !== "Pending") ? o : undefined;
+      }, `Gateway ${name} with the latest conditions`);
+    w.cluster.create({
+      apiVersion: G,
+      kind: "Gateway",
+      metadata: { name: "gateway-invalid-parameters-ref" },
+      spec: { gatewayClassName: "edgelb", listeners: [{ name: "http", port: 80, protocol: "HTTP" }], infrastructure: { parametersRef: { group: "invalid.io", kind: "InvalidParameters", name: "invalid" } } },
+    });
+    const invalid = await latest("gateway-invalid-parameters-ref");
+    expect(cond(invalid.status.conditions, "Accepted")).toMatchObject({ status: "False", reason: "InvalidParameters" });
+    const long = `gateway-name-maximum-length-${"a".repeat(253 - 28)}`;
+    expect(long).toHaveLength(253);
+    w.cluster.create({ apiVersion: G, kind: "Gateway", metadata: { name: long }, spec: { gatewayClassName: "edgelb", listeners: [{ name: "http", port: 80, protocol: "HTTP", hostname: "long-name.example.com" }] } });
+    expect(cond((await latest(long)).status.conditions, "Programmed")).toMatchObject({ status: "True" });
+    // Rules without backendRefs (omitted or empty) are valid; their requests answer 500 at the edge.
+    w.cluster.create(route("omitted-backendrefs", { parentRefs: [{ name: "same-namespace" }], rules: [{ matches: [{ path: { type: "Exact", value: "/omitted-no-forward" } }] }, { matches: [{ path: { type: "Exact", value: "/empty-no-forward" } }], backendRefs: [] }] }));
+    await routeStatus("omitted-backendrefs", { Accepted: ["True", "Accepted"], ResolvedRefs: ["True", "ResolvedRefs"] });
+  });
+
   it("GatewayClass SupportedVersion follows the installed CRDs' bundle-version annotation", async () => {
     const supported = () => cond(w.cluster.get("GatewayClass", "edgelb", "").status?.conditions, "SupportedVersion");
     const annotate = (v: string | null) =>

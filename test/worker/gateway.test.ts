@@ -414,6 +414,19 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     }
   });
 
+  it("HTTPRouteNoBackendRefs: a rule without backendRefs (omitted or empty) answers 500; the others forward", async () => {
+    const edge = await gatewayEdge([
+      route("omitted-backendrefs", [
+        { matches: [{ path: { type: "Exact", value: "/omitted-no-forward" } }] },
+        { matches: [{ path: { type: "Exact", value: "/empty-no-forward" } }], backendRefs: [] },
+        { matches: [{ path: { type: "PathPrefix", value: "/" } }], backendRefs: [to(1)] },
+      ]),
+    ]);
+    expect(await edge.backendOf("example.com", "/forward")).toBe("v1");
+    expect(await edge.backendOf("example.com", "/omitted-no-forward")).toBe("status 500");
+    expect(await edge.backendOf("example.com", "/empty-no-forward")).toBe("status 500");
+  });
+
   it("HTTPRouteInvalidBackendRefUnknownKind / HTTPRouteInvalidNonExistentBackendRef: 500, and only the invalid share gets it", async () => {
     let i = 0;
     const random = () => ((i++ % 4) + 0.5) / 4;
