@@ -242,6 +242,33 @@ describe("Gateway API, cluster side", () => {
     await routeStatus("omitted-backendrefs", { Accepted: ["True", "Accepted"], ResolvedRefs: ["True", "ResolvedRefs"] });
   });
 
+  it("GatewayModifyListeners: an added listener becomes usable, a removed one leaves the status", async () => {
+    const https = { name: "https", port: 443, protocol: "HTTPS", hostname: "secure.test.com", allowedRoutes: { namespaces: { from: "All" } }, tls: { certificateRefs: [{ group: "", kind: "Secret", name: "tls-validity-checks-certificate" }] } };
+    const http = { name: "http", port: 80, protocol: "HTTP", allowedRoutes: { namespaces: { from: "All" } } };
+    w.cluster.create({ apiVersion: G, kind: "Gateway", metadata: { name: "gateway-add-listener" }, spec: { gatewayClassName: "edgelb", listeners: [https] } });
+    // Upstream's second Gateway reuses secure.test.com and a hostname-less listener: here every Gateway shares
+    // one edge, a hostname has one owner (the older Gateway), so this one gets hostnames of its own.
+    const httpOwn = { ...http, hostname: "remove.test.com" };
+    w.cluster.create({ apiVersion: G, kind: "Gateway", metadata: { name: "gateway-remove-listener" }, spec: { gatewayClassName: "edgelb", listeners: [{ ...https, hostname: "secure2.test.com" }, httpOwn] } });
+    w.cluster.create(route("http-route-1", { parentRefs: [{ kind: "Gateway", name: "gateway-add-listener", namespace: "default" }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
+    w.cluster.create(route("http-route-2", { parentRefs: [{ kind: "Gateway", name: "gateway-remove-listener", namespace: "default" }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
+    const listenersOf = (name: string, generation: number, want: string[]) =>
+      waitFor(() => {
+        const o = w.cluster.get("Gateway", name);
+        const ls = o.status?.listeners ?? [];
+        const fresh = o.metadata.generation === generation && (o.status?.conditions ?? []).every((c: Obj) => c.observedGeneration === generation);
+        const ok = ls.length === want.length && ls.every((l: Obj, i: number) => l.name === want[i] && l.attachedRoutes === 1 && ["Accepted", "ResolvedRefs"].every((t) => cond(l.conditions, t)?.status === "True"));
+        return fresh && ok ? ls : undefined;
+      }, `Gateway ${name} listeners ${want.join(",")} at generation ${generation}`);
+    await listenersOf("gateway-add-listener", 1, ["https"]);
+    w.cluster.patch("Gateway", "gateway-add-listener", { spec: { listeners: [https, { ...http, hostname: "data.test.com" }] } });
+    const added = await listenersOf("gateway-add-listener", 2, ["https", "http"]);
+    expect(added[1].supportedKinds).toEqual([{ group: "gateway.networking.k8s.io", kind: "HTTPRoute" }]);
+    await listenersOf("gateway-remove-listener", 1, ["https", "http"]);
+    w.cluster.patch("Gateway", "gateway-remove-listener", { spec: { listeners: [httpOwn] } });
+    await listenersOf("gateway-remove-listener", 2, ["http"]);
+  });
+
   it("GatewayClass SupportedVersion follows the installed CRDs' bundle-version annotation", async () => {
     const supported = () => cond(w.cluster.get("GatewayClass", "edgelb", "").status?.conditions, "SupportedVersion");
     const annotate = (v: string | null) =>
