@@ -1,6 +1,6 @@
 // An agent that must not write to the cluster writes no Gateway API status:
-// `--dry-run`, and a replica with `--write-status=false` (citizen writeStatus
-// false). Counted on the simulated API server's request log: every PATCH, PUT
+// `--dry-run` (the agent's own check), and a replica whose citizen config has
+// writeStatus false (what `--dry-run` sets there; checked separately). Counted on the simulated API server's request log: every PATCH, PUT
 // or POST under gateway.networking.k8s.io. A normal agent then writes, so the
 // count is shown to see writes when there are some.
 import { pino } from "pino";
@@ -46,7 +46,7 @@ describe("an agent that must not write writes no Gateway API status", () => {
     expect([accepted("GatewayClass", "edgelb", ""), accepted("Gateway", "edge"), routeParents()]).toEqual(["Unknown", "Unknown", []]);
   });
 
-  it("--write-status=false: it pushes the routes to the edge and writes nothing to the cluster", async () => {
+  it("writeStatus false (citizen): it pushes the routes to the edge and writes nothing to the cluster", async () => {
     const logs: LogLine[] = [];
     const agent = createAgent(w.config, { log: pino({ level: "debug" }, { write: (l: string) => void logs.push(JSON.parse(l) as LogLine) }) });
     const citizen = attachCitizen(agent, { ...CITIZEN_DEFAULTS, leaderElect: false, writeStatus: false, metricsAddress: "127.64.1.100:0" });

@@ -69,7 +69,7 @@ describe("Gateway API, cluster side", () => {
     expect(w.cluster.get("GatewayClass", "other", "").status.conditions).toEqual([expect.objectContaining({ type: "Accepted", status: "Unknown", reason: "Pending" })]);
   });
 
-  it("HTTPRouteSimpleSameNamespace: Accepted, ResolvedRefs, attachedRoutes, Programmed; the snapshot carries the route", async () => {
+  it("HTTPRouteSimpleSameNamespace, GatewayWithAttachedRoutes: Accepted, ResolvedRefs, attachedRoutes, Programmed; the snapshot carries the route", async () => {
     w.cluster.create(service("infra-backend-v1"));
     w.cluster.create({
       apiVersion: G,
@@ -126,7 +126,7 @@ describe("Gateway API, cluster side", () => {
     expect(rule.backendRefs).toEqual([{ invalid: expect.stringContaining("not found"), weight: 1 }]);
   });
 
-  it("a ClusterIP-only backend gets ResolvedRefs False saying how to fix it, and resolves once it has a NodePort", async () => {
+  it("HTTPRouteServiceTypes (partly): a ClusterIP-only backend gets ResolvedRefs False saying how to fix it, and resolves once it has a NodePort", async () => {
     w.cluster.create(service("cluster-only", "default", "ClusterIP"));
     w.cluster.create(route("cluster-ip-backend", { parentRefs: [{ name: "same-namespace" }], hostnames: ["internal.example.com"], rules: [{ backendRefs: [{ name: "cluster-only", port: 8080 }] }] }));
     const p = await routeStatus("cluster-ip-backend", { Accepted: ["True", "Accepted"], ResolvedRefs: ["False", "NodePortRequired"] });
@@ -135,7 +135,7 @@ describe("Gateway API, cluster side", () => {
     await routeStatus("cluster-ip-backend", { Accepted: ["True", "Accepted"], ResolvedRefs: ["True", "ResolvedRefs"] });
   });
 
-  it("HTTPRouteCrossNamespace / HTTPRoutePartiallyInvalidViaInvalidReferenceGrant: cross-namespace backends only with a ReferenceGrant", async () => {
+  it("HTTPRouteCrossNamespace, HTTPRouteReferenceGrant, HTTPRouteInvalidCrossNamespaceBackendRef, HTTPRoutePartiallyInvalidViaInvalidReferenceGrant: cross-namespace backends only with a ReferenceGrant", async () => {
     w.cluster.create(service("web-backend", "gateway-conformance-web-backend"));
     w.cluster.create(route("cross-namespace", { parentRefs: [{ name: "same-namespace" }], hostnames: ["cross.example.com"], rules: [{ backendRefs: [{ name: "web-backend", namespace: "gateway-conformance-web-backend", port: 8080 }] }] }));
     await routeStatus("cross-namespace", { Accepted: ["True", "Accepted"], ResolvedRefs: ["False", "RefNotPermitted"] });
@@ -174,7 +174,9 @@ describe("Gateway API, cluster side", () => {
     expect(s.gateway!.routes.find((r) => r.name === "reference-grant")!.rules[0]!.backendRefs).toEqual([{ invalid: expect.stringContaining("no ReferenceGrant"), weight: 1 }]);
   });
 
-  it("HTTPRouteInvalidCrossNamespaceParentRef, HTTPRouteInvalidParentRefNotMatchingSectionName: Accepted False with the spec's reasons", async () => {
+  it("HTTPRouteInvalidCrossNamespaceParentRef, HTTPRouteInvalidParentRefNotMatchingSectionName, HTTPRouteInvalidParentRefNotMatchingListenerPort: Accepted False with the spec's reasons", async () => {
+    w.cluster.create(route("httproute-listener-not-matching-route-port", { parentRefs: [{ name: "same-namespace", port: 81 }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
+    await routeStatus("httproute-listener-not-matching-route-port", { Accepted: ["False", "NoMatchingParent"] });
     w.cluster.create(route("invalid-cross-namespace-parent-ref", { parentRefs: [{ name: "same-namespace", namespace: "default" }], rules: [{ backendRefs: [{ name: "web-backend", port: 8080 }] }] }, "gateway-conformance-web-backend"));
     w.cluster.create(route("section-name-mismatch", { parentRefs: [{ name: "same-namespace", sectionName: "nonexistent" }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
     await routeStatus("invalid-cross-namespace-parent-ref", { Accepted: ["False", "NotAllowedByListeners"] }, "gateway-conformance-web-backend");
@@ -183,7 +185,7 @@ describe("Gateway API, cluster side", () => {
     expect(s.gateway!.routes.map((r) => r.name)).not.toContain("section-name-mismatch");
   });
 
-  it("GatewayObservedGenerationBump, GatewayClassObservedGenerationBump, GatewayInvalidRouteKind, unsupported listener protocol", async () => {
+  it("GatewayObservedGenerationBump, GatewayClassObservedGenerationBump, GatewayInvalidRouteKind, GatewayListenerUnsupportedProtocol", async () => {
     w.cluster.create({
       apiVersion: G,
       kind: "Gateway",
@@ -223,7 +225,7 @@ describe("Gateway API, cluster side", () => {
       waitFor(() => {
         const o = w.cluster.tryGet("Gateway", name);
         const c = o?.status?.conditions ?? [];
-        return c.length > 0 && c.every((x: Obj) => x.observedGeneration === o.metadata.generation && x.reason !== "Pending") ? o : undefined;
+        return c.length > 0 && c.every((x: Obj) => x.observedGeneration === o!.metadata.generation && x.reason !== "Pending") ? o : undefined;
       }, `Gateway ${name} with the latest conditions`);
     w.cluster.create({
       apiVersion: G,
