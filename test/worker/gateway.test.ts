@@ -5,11 +5,12 @@
 // nodes a, b, c, so the echo's `node` tells which backend served a request.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import type { ConfigKV } from "../../worker/config/index.ts";
 import { snapshotKey } from "../../worker/snapshot/schema.ts";
 import type { GatewaySectionInput } from "../../worker/snapshot/gateway.ts";
 import { lab, nodesOf, service, snapshot, testEdge, uniqueCluster, type Echo } from "./helpers.ts";
+import { WsClient } from "./websocket-client.ts";
 
 const [a, b, c] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0], (typeof lab.nodes)[0]];
 const NS = "gateway-conformance-infra";
@@ -425,6 +426,38 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     expect(await edge.backendOf("example.com", "/forward")).toBe("v1");
     expect(await edge.backendOf("example.com", "/omitted-no-forward")).toBe("status 500");
     expect(await edge.backendOf("example.com", "/empty-no-forward")).toBe("status 500");
+  });
+
+  it("HTTPRouteNamedRule: named and unnamed rules both route", async () => {
+    const edge = await gatewayEdge([
+      route("http-named-rules", [
+        { name: "named-rule", matches: [{ path: { type: "PathPrefix", value: "/named" } }], backendRefs: [to(1)] },
+        { matches: [{ path: { type: "PathPrefix", value: "/unnamed" } }], backendRefs: [to(2)] },
+      ]),
+    ]);
+    expect(await edge.backendOf("example.com", "/named")).toBe("v1");
+    expect(await edge.backendOf("example.com", "/unnamed")).toBe("v2");
+  });
+
+  it("HTTPRouteBackendProtocolWebSocket: a WebSocket reaches the backend; text and binary frames come back", async () => {
+    const o = inject("socketOrigins");
+    const cluster = uniqueCluster("gw");
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster });
+    await edge.seed({
+      ...snapshot(cluster, [{ name: "ws-node", address: o.ws.address, healthy: true }], []),
+      gateway: {
+        backends: [{ namespace: NS, name: "infra-backend-v1", port: 8082, nodePort: o.ws.port }],
+        routes: [route("backend-protocol-ws", [{ backendRefs: [{ namespace: NS, name: "infra-backend-v1", port: 8082 }] }])],
+      },
+    });
+    const res = await edge.request("gw.example.com", "/ws", { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const c = new WsClient(res.webSocket!);
+    c.ws.send("Websocket Support!");
+    expect(await c.next()).toBe("Websocket Support!");
+    c.ws.send(new Uint8Array([1, 2, 3, 4, 5, 6, 7]));
+    expect([...new Uint8Array((await c.next()) as ArrayBuffer)]).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect((await c.close()).code).toBe(1000);
   });
 
   it("HTTPRouteInvalidBackendRefUnknownKind / HTTPRouteInvalidNonExistentBackendRef: 500, and only the invalid share gets it", async () => {
