@@ -16,7 +16,8 @@ import type { Snapshot } from "../worker/snapshot/schema.ts";
 import { redactConfig, type AgentConfig } from "./config.ts";
 import { Controller } from "./controller/index.ts";
 import { HealthTable } from "./health/table.ts";
-import { GatewayInformers, GatewayStatusWriter } from "./gateway/index.ts";
+import { GatewayInformers, GatewayStatusWriter, type GatewayCaches, type GatewayResolution } from "./gateway/index.ts";
+import type { EdgeState } from "./gateway/status.ts";
 import { ClusterInformers } from "./informers/index.ts";
 import { namespaceInformer } from "./namespaces/index.ts";
 import { loadKubeConfig } from "./kubeconfig.ts";
@@ -217,9 +218,25 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
   let syncedResolve!: () => void;
   const syncedPromise = new Promise<void>((r) => (syncedResolve = r));
   controller.addHooks({ onSynced: () => syncedResolve(), onResumed: () => informers.resyncIfSkipped() });
+  // Gateway Programmed follows the edge: True only once a push was accepted, False Pending (with the error) otherwise.
+  let edgeState: EdgeState = { confirmed: false };
+  let lastGateway: { resolution: GatewayResolution; caches: GatewayCaches } | undefined;
+  const writeGateway = () => {
+    if (lastGateway && agent.writeGatewayStatus()) gatewayStatus.update(lastGateway.resolution, lastGateway.caches, edgeState);
+  };
   controller.addHooks({
     onEvaluated: ({ desired }) => {
-      if (desired.gateway && agent.writeGatewayStatus()) gatewayStatus.update(desired.gateway.resolution, desired.gateway.caches);
+      lastGateway = desired.gateway;
+      writeGateway();
+    },
+    onPushed: () => {
+      const was = edgeState.confirmed;
+      edgeState = { confirmed: true };
+      if (!was) writeGateway();
+    },
+    onPushFailed: (err) => {
+      edgeState = { confirmed: false, error: err.message };
+      writeGateway();
     },
   });
 

@@ -264,7 +264,7 @@ export function createEdge(opts: EdgeOptions): Edge {
           return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
         }
       }
-      return serveGateway(c.req.raw, gateway, host, deps, (request, r) => proxy(request, r, deps));
+      return serveGateway(c.req.raw, gateway, host, deps, (request, r, originHost) => proxy(request, r, deps, undefined, originHost === undefined ? undefined : { originHost }));
     }
     if (route && !isWorkersDev(host)) {
       // Logs a cluster's refused claim on a hostname once, when the index changes.

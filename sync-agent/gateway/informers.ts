@@ -4,10 +4,11 @@
 // appear it starts watching and says so in the log. Until the first discovery
 // answer the caches count as not synced, so the first snapshot never misses
 // routes that were there all along.
-import { ApisApi, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
+import { ApiException, ApiextensionsV1Api, ApisApi, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { describeError, GuardedInformer } from "../informers/guarded.ts";
 import type { BackoffOptions } from "../sinks/retry.ts";
+import { BUNDLE_VERSION_ANNOTATION, JUDGED_CRDS, type CrdBundles } from "./versions.ts";
 import { GATEWAY_GROUP, type GatewayCaches, type GatewayClass, type Gateway, type HTTPRoute, type ReferenceGrant } from "./types.ts";
 
 export interface GatewayInformersOptions {
@@ -41,10 +42,15 @@ export class GatewayInformers {
   private lateStart = false;
   private readonly apis: ApisApi;
   private readonly custom: CustomObjectsApi;
+  private readonly crdApi: ApiextensionsV1Api;
+  /** The installed CRDs' bundle versions, read when found and every 10 rechecks (CRD upgrades are rare; a CRD is large). */
+  private bundles: CrdBundles | undefined;
+  private versionTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: GatewayInformersOptions) {
     this.apis = opts.kubeConfig.makeApiClient(ApisApi);
     this.custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.crdApi = opts.kubeConfig.makeApiClient(ApiextensionsV1Api);
   }
 
   /** Watching (the CRDs were found). */
@@ -78,7 +84,39 @@ export class GatewayInformers {
       gateways: i.gateways.list() as Gateway[],
       httpRoutes: i.httpRoutes.list() as HTTPRoute[],
       referenceGrants: (i.referenceGrants?.list() ?? []) as ReferenceGrant[],
+      ...(this.bundles ? { crdBundles: this.bundles } : {}),
     };
+  }
+
+  /** Each judged CRD's bundle-version annotation (a CRD that is not installed is left out). */
+  async readBundles(): Promise<CrdBundles> {
+    const crds: { name: string; bundleVersion: string | undefined }[] = [];
+    for (const name of JUDGED_CRDS) {
+      try {
+        const crd = await this.crdApi.readCustomResourceDefinition({ name });
+        const v = crd.metadata?.annotations?.[BUNDLE_VERSION_ANNOTATION];
+        crds.push({ name, bundleVersion: typeof v === "string" ? v : undefined });
+      } catch (err) {
+        if (err instanceof ApiException && err.code === 404) continue;
+        return { error: describeError(err) };
+      }
+    }
+    return { crds };
+  }
+
+  private async checkVersions(): Promise<void> {
+    if (this.stopped) return;
+    const next = await this.readBundles();
+    if (this.stopped) return;
+    const changed = JSON.stringify(next) !== JSON.stringify(this.bundles);
+    if (!changed) {
+      // nothing to say
+    } else if ("error" in next) this.opts.log.warn({ err: next.error }, `Gateway API CRD versions could not be read (${next.error}): GatewayClass SupportedVersion says so; the agent needs get on customresourcedefinitions`);
+    else this.opts.log.info({ crds: next.crds }, `Gateway API CRD bundle versions: ${next.crds.map((c) => `${c.name} ${c.bundleVersion ?? "(none)"}`).join(", ")}`);
+    this.bundles = next;
+    if (changed) this.opts.onChange("gateway-crd-versions");
+    this.versionTimer = setTimeout(() => void this.checkVersions(), this.recheckMs * 10);
+    this.versionTimer.unref?.();
   }
 
   /** Asks discovery which Gateway API kinds the cluster serves. */
@@ -129,6 +167,11 @@ export class GatewayInformers {
       return;
     }
     this.lateStart = this.answered;
+    // Before the first status: the GatewayClass says at once whether these CRDs are supported.
+    this.bundles = await this.readBundles();
+    if (this.stopped) return;
+    this.versionTimer = setTimeout(() => void this.checkVersions(), this.recheckMs * 10);
+    this.versionTimer.unref?.();
     this.startInformers(found);
     this.opts.log.info(
       { group: GATEWAY_GROUP, version: found.version, referenceGrant: found.referenceGrantVersion ?? null },
@@ -182,6 +225,7 @@ export class GatewayInformers {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.versionTimer);
     await Promise.all(this.all().map((i) => i.stop()));
   }
 }

@@ -20,6 +20,7 @@ import type { SnapshotEndpoint } from "../../worker/snapshot/schema.ts";
 import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "../model/hostnames.ts";
 import { byAgeOf, RouteCaps } from "./caps.ts";
 import { effectiveHostnames } from "./hostnames.ts";
+import { supportedVersionCondition } from "./versions.ts";
 import {
   CONTROLLER_NAME,
   GATEWAY_GROUP,
@@ -402,12 +403,14 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
     const name = gc.metadata?.name;
     if (!str(name) || gc.spec?.controllerName !== controller) continue;
     const gen = gc.metadata?.generation;
+    // The spec: set with Accepted. An unsupported bundle is served best effort (Accepted stays True).
+    const version = input.crdBundles ? [supportedVersionCondition(input.crdBundles, gen)] : [];
     if (gc.spec?.parametersRef) {
-      classes.set(name, [cond("Accepted", false, "InvalidParameters", "edgelb takes no parameters: remove spec.parametersRef", gen)]);
+      classes.set(name, [cond("Accepted", false, "InvalidParameters", "edgelb takes no parameters: remove spec.parametersRef", gen), ...version]);
       continue;
     }
     ourClasses.add(name);
-    classes.set(name, [cond("Accepted", true, "Accepted", "handled by edgelb: HTTPRoutes are matched at the Cloudflare edge", gen)]);
+    classes.set(name, [cond("Accepted", true, "Accepted", "handled by edgelb: HTTPRoutes are matched at the Cloudflare edge", gen), ...version]);
   }
 
   const services = new Map(input.services.map((s) => [idOf(s), s]));
@@ -439,6 +442,11 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
     const valid = listeners.filter((l) => l.usable).length;
     if (arr(gw.spec?.addresses).length > 0) {
       conditions.push(cond("Accepted", false, "UnsupportedAddress", "spec.addresses cannot be honoured: the Gateway is reached through Cloudflare at its listeners' hostnames; remove spec.addresses", gen));
+      conditions.push(cond("Programmed", false, "Invalid", "the Gateway is not accepted", gen));
+      for (const l of listeners) l.usable = false;
+    } else if (gw.spec?.infrastructure?.parametersRef !== undefined) {
+      // GatewayInvalidParametersRef: edgelb provisions no infrastructure, so no parameters object can be valid.
+      conditions.push(cond("Accepted", false, "InvalidParameters", "edgelb takes no infrastructure parameters (the Gateway is served by the Cloudflare edge): remove spec.infrastructure.parametersRef", gen));
       conditions.push(cond("Programmed", false, "Invalid", "the Gateway is not accepted", gen));
       for (const l of listeners) l.usable = false;
     } else if (valid === 0) {
@@ -552,6 +560,8 @@ export function resolveGateway(input: ResolveInput): GatewayResolution {
         creationTimestamp: created,
         gateway: gwId,
         listener: view.name,
+        // Only HTTP and HTTPS listeners are usable: the edge separates schemes on a hostname that has both.
+        ...(view.listener.protocol === "HTTP" || view.listener.protocol === "HTTPS" ? { protocol: view.listener.protocol as "HTTP" | "HTTPS" } : {}),
         hostnames: hostnames.slice(0, 16), // the spec's limit per route (and the contract's)
         rules: rules!,
       }));

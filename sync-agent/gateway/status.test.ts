@@ -62,4 +62,18 @@ describe("gateway status plan", () => {
     }
     expect(planGatewayStatus(resolveGateway(w), w, "2026-03-03T00:00:00Z")).toEqual([]);
   });
+
+  it("Programmed is True only when the edge has the snapshot: False, Pending, with the push error, otherwise", () => {
+    const w = world();
+    const res = resolveGateway(w);
+    const gatewayOf = (edge?: { confirmed: boolean; error?: string }) => planGatewayStatus(res, w, T1, undefined, edge).find((p) => p.plural === "gateways")!.status as any;
+    const programmed = (c: any[]) => c.find((x) => x.type === "Programmed");
+    const refused = gatewayOf({ confirmed: false, error: "Cloudflare API PUT answered 401" });
+    expect(programmed(refused.conditions)).toMatchObject({ status: "False", reason: "Pending", message: "waiting for the edge to accept the snapshot: Cloudflare API PUT answered 401" });
+    expect(programmed(refused.listeners[0].conditions)).toMatchObject({ status: "False", reason: "Pending" });
+    expect(refused.conditions.find((x: any) => x.type === "Accepted")).toMatchObject({ status: "True" });
+    expect(programmed(gatewayOf({ confirmed: true }).conditions)).toMatchObject({ status: "True", reason: "Programmed" });
+    // Unknown edge state (callers that do not track it): as resolved.
+    expect(programmed(gatewayOf().conditions)).toMatchObject({ status: "True" });
+  });
 });

@@ -49,9 +49,22 @@ export function mergeConditions(current: readonly Condition[] | undefined, desir
   return out;
 }
 
+/** Whether the edge has the routes: the last push succeeded (confirmed), or why not. */
+export interface EdgeState {
+  confirmed: boolean;
+  error?: string | undefined;
+}
+
+/** Programmed True only once the edge accepted a snapshot: until then (or after a failed push) False, Pending, with why. */
+function programmedAtEdge(conditions: readonly Condition[], edge: EdgeState | undefined): Condition[] {
+  if (!edge || edge.confirmed) return [...conditions];
+  const message = `waiting for the edge to accept the snapshot${edge.error ? `: ${edge.error.slice(0, 300)}` : ""}`;
+  return conditions.map((c) => (c.type === "Programmed" && c.status === "True" ? { ...c, status: "False", reason: "Pending", message } : c));
+}
+
 const summary = (conditions: readonly Condition[]) => conditions.map((c) => `${c.type} ${c.status} ${c.reason}`).join("; ");
 
-export function planGatewayStatus(res: GatewayResolution, caches: GatewayCaches, now: string, controllerName = CONTROLLER_NAME): StatusPatch[] {
+export function planGatewayStatus(res: GatewayResolution, caches: GatewayCaches, now: string, controllerName = CONTROLLER_NAME, edge?: EdgeState): StatusPatch[] {
   const patches: StatusPatch[] = [];
   for (const gc of caches.gatewayClasses) {
     const name = gc.metadata?.name ?? "";
@@ -69,11 +82,12 @@ export function planGatewayStatus(res: GatewayResolution, caches: GatewayCaches,
     const current = gw.status ?? {};
     const listeners: ListenerStatus[] = (desired.listeners ?? []).map((l) => {
       const old = (Array.isArray(current.listeners) ? current.listeners : []).find((o) => o?.name === l.name);
-      return { ...l, conditions: mergeConditions(old?.conditions, l.conditions, now) };
+      return { ...l, conditions: mergeConditions(old?.conditions, programmedAtEdge(l.conditions, edge), now) };
     });
+    const wanted = programmedAtEdge(desired.conditions ?? [], edge);
     const status = {
       addresses: desired.addresses ?? [],
-      conditions: mergeConditions(current.conditions, desired.conditions ?? [], now),
+      conditions: mergeConditions(current.conditions, wanted, now),
       listeners,
     };
     const same = isDeepStrictEqual(status.addresses, current.addresses ?? []) && isDeepStrictEqual(status.conditions, current.conditions) && isDeepStrictEqual(status.listeners, current.listeners ?? []);
@@ -85,7 +99,7 @@ export function planGatewayStatus(res: GatewayResolution, caches: GatewayCaches,
       name,
       resourceVersion: gw.metadata?.resourceVersion ?? "",
       status,
-      summary: `${summary(desired.conditions ?? [])}; attachedRoutes ${listeners.map((l) => `${l.name}=${l.attachedRoutes}`).join(", ")}`,
+      summary: `${summary(wanted)}; attachedRoutes ${listeners.map((l) => `${l.name}=${l.attachedRoutes}`).join(", ")}`,
     });
   }
   for (const route of caches.httpRoutes) {
@@ -139,7 +153,7 @@ const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 export class GatewayStatusWriter {
   private readonly api: CustomObjectsApi;
   private running = false;
-  private next: { res: GatewayResolution; caches: GatewayCaches } | undefined;
+  private next: { res: GatewayResolution; caches: GatewayCaches; edge: EdgeState | undefined } | undefined;
   /** Patches sent and not yet seen in the cache: key → resourceVersion they were based on + body. */
   private readonly sent = new Map<string, { rv: string; body: string }>();
   private retryTimer: NodeJS.Timeout | undefined;
@@ -150,8 +164,9 @@ export class GatewayStatusWriter {
     this.api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
-  update(res: GatewayResolution, caches: GatewayCaches): void {
-    this.next = { res, caches };
+  /** edge: whether the edge has the snapshot (Programmed follows it); undefined: not known, trusted. */
+  update(res: GatewayResolution, caches: GatewayCaches, edge?: EdgeState): void {
+    this.next = { res, caches, edge };
     if (!this.running) void this.drain();
   }
 
@@ -169,10 +184,10 @@ export class GatewayStatusWriter {
     this.running = true;
     try {
       while (this.next) {
-        const { res, caches } = this.next;
+        const { res, caches, edge } = this.next;
         this.next = undefined;
         const now = (this.opts.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
-        for (const p of planGatewayStatus(res, caches, now, this.opts.controllerName)) await this.apply(p);
+        for (const p of planGatewayStatus(res, caches, now, this.opts.controllerName, edge)) await this.apply(p);
       }
     } finally {
       this.running = false;

@@ -3,6 +3,7 @@
 // these are loose on purpose: every field may be missing or of the wrong type
 // in a hostile or half-written object, and resolve.ts checks before use.
 import type { V1ObjectMeta } from "@kubernetes/client-node";
+import type { CrdBundles } from "./versions.ts";
 
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
 /** The GatewayClass controllerName edgelb answers to. */
@@ -57,7 +58,7 @@ export interface GatewayStatus {
   listeners?: ListenerStatus[];
 }
 
-export type Gateway = Obj<{ gatewayClassName?: string; listeners?: Listener[]; addresses?: unknown[] }, GatewayStatus>;
+export type Gateway = Obj<{ gatewayClassName?: string; listeners?: Listener[]; addresses?: unknown[]; infrastructure?: { parametersRef?: unknown } }, GatewayStatus>;
 
 export interface ParentRef {
   group?: string;
@@ -110,4 +111,6 @@ export interface GatewayCaches {
   gateways: readonly Gateway[];
   httpRoutes: readonly HTTPRoute[];
   referenceGrants: readonly ReferenceGrant[];
+  /** The installed CRDs' bundle versions (GatewayClass SupportedVersion); absent until read. */
+  crdBundles?: CrdBundles;
 }

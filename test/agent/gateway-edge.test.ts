@@ -187,6 +187,51 @@ describe("Gateway API conformance through the worker", () => {
     expect([rw.backend, rw.path]).toEqual(["infra-backend-v2", "/one/two"]);
   });
 
+  it("HTTPRouteHTTPSListener: routes on HTTPS listeners (TLS ends at Cloudflare) serve their hostnames; unknown hosts 404", async () => {
+    const tls = { mode: "Terminate", certificateRefs: [{ group: "", kind: "Secret", name: "tls-validity-checks-certificate", namespace: NS }] };
+    w.cluster.create({
+      apiVersion: G,
+      kind: "Gateway",
+      metadata: { name: "same-namespace-with-https-listener", namespace: NS },
+      spec: {
+        gatewayClassName: "edgelb",
+        listeners: [
+          { name: "https", port: 443, protocol: "HTTPS", allowedRoutes: { namespaces: { from: "Same" } }, tls },
+          { name: "https-with-hostname", port: 443, hostname: "second-example.org", protocol: "HTTPS", allowedRoutes: { namespaces: { from: "Same" } }, tls },
+          { name: "https-with-wildcard-hostname", port: 443, hostname: "*.wildcard.org", protocol: "HTTPS", allowedRoutes: { namespaces: { from: "Same" } }, tls },
+          { name: "https-with-hostname-matching-wildcard", port: 443, hostname: "fourth-example.wildcard.org", protocol: "HTTPS", allowedRoutes: { namespaces: { from: "Same" } }, tls },
+        ],
+      },
+    });
+    const gw = "same-namespace-with-https-listener";
+    w.cluster.create(route("httproute-https-test", { parentRefs: [{ name: gw }], hostnames: ["example.org"], rules: [{ backendRefs: [backend("infra-backend-v1")] }] }));
+    w.cluster.create(route("httproute-https-test-no-hostname", { parentRefs: [{ name: gw, sectionName: "https-with-hostname" }], rules: [{ backendRefs: [backend("infra-backend-v2")] }] }));
+    await expectEventually("example.org", "/", { status: 200, backend: "infra-backend-v1" });
+    await expectEventually("second-example.org", "/", { status: 200, backend: "infra-backend-v2" });
+    expect((await send("unknown-example.org", "/")).status).toBe(404);
+  });
+
+  it("an HTTP listener's redirect to https and an HTTPS listener's backend on one hostname: http:// is redirected, not served", async () => {
+    w.cluster.create({
+      apiVersion: G,
+      kind: "Gateway",
+      metadata: { name: "tls-redirect", namespace: NS },
+      spec: {
+        gatewayClassName: "edgelb",
+        listeners: [
+          { name: "http", port: 80, protocol: "HTTP", hostname: "redirect.example.net" },
+          { name: "https", port: 443, protocol: "HTTPS", hostname: "redirect.example.net", tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: "cert" }] } },
+        ],
+      },
+    });
+    // The backend route is the older one: merged into one table, it would win every request, http:// included.
+    w.cluster.create(route("https-route", { parentRefs: [{ name: "tls-redirect", sectionName: "https" }], rules: [{ backendRefs: [backend("infra-backend-v1")] }] }));
+    w.cluster.create(route("http-filter-redirect", { parentRefs: [{ name: "tls-redirect", sectionName: "http" }], rules: [{ filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", statusCode: 301 } }] }] }));
+    // The lab's edge is reached over plain http.
+    const a = await expectEventually("redirect.example.net", "/cart", { status: 301 });
+    expect(a.headers.get("location")).toBe("https://redirect.example.net/cart");
+  });
+
   it("HTTPRouteCrossNamespace with a ReferenceGrant; invalid and ClusterIP-only backends answer 500", async () => {
     w.cluster.create(route("cross", { parentRefs: [{ name: "same-namespace" }], hostnames: ["cross.example.com"], rules: [{ backendRefs: [{ name: "web-backend", namespace: "gateway-conformance-web-backend", port: 8080 }] }] }));
     w.cluster.create(route("invalid", { parentRefs: [{ name: "same-namespace" }], hostnames: ["invalid.example.com"], rules: [{ backendRefs: [backend("nonexistent")] }] }));

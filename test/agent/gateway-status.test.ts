@@ -63,11 +63,13 @@ describe("Gateway API, cluster side", () => {
       return cond(o.status?.conditions, "Accepted")?.status === "True" ? o : undefined;
     }, "GatewayClass edgelb Accepted");
     expect(cond(gc.status.conditions, "Accepted")).toMatchObject({ reason: "Accepted", observedGeneration: 1 });
+    // The lab's CRDs carry bundle-version v1.3.0: supported, and said with Accepted.
+    expect(cond(gc.status.conditions, "SupportedVersion")).toMatchObject({ status: "True", reason: "SupportedVersion", observedGeneration: 1, message: expect.stringContaining(`"v1.3.0"`) });
     // Another controller's class keeps the CRD's default status.
     expect(w.cluster.get("GatewayClass", "other", "").status.conditions).toEqual([expect.objectContaining({ type: "Accepted", status: "Unknown", reason: "Pending" })]);
   });
 
-  it("HTTPRouteSimpleSameNamespace: Accepted, ResolvedRefs, attachedRoutes, Programmed; the snapshot carries the route", async () => {
+  it("HTTPRouteSimpleSameNamespace, GatewayWithAttachedRoutes: Accepted, ResolvedRefs, attachedRoutes, Programmed; the snapshot carries the route", async () => {
     w.cluster.create(service("infra-backend-v1"));
     w.cluster.create({
       apiVersion: G,
@@ -124,7 +126,7 @@ describe("Gateway API, cluster side", () => {
     expect(rule.backendRefs).toEqual([{ invalid: expect.stringContaining("not found"), weight: 1 }]);
   });
 
-  it("a ClusterIP-only backend gets ResolvedRefs False saying how to fix it, and resolves once it has a NodePort", async () => {
+  it("HTTPRouteServiceTypes (partly): a ClusterIP-only backend gets ResolvedRefs False saying how to fix it, and resolves once it has a NodePort", async () => {
     w.cluster.create(service("cluster-only", "default", "ClusterIP"));
     w.cluster.create(route("cluster-ip-backend", { parentRefs: [{ name: "same-namespace" }], hostnames: ["internal.example.com"], rules: [{ backendRefs: [{ name: "cluster-only", port: 8080 }] }] }));
     const p = await routeStatus("cluster-ip-backend", { Accepted: ["True", "Accepted"], ResolvedRefs: ["False", "NodePortRequired"] });
@@ -133,7 +135,7 @@ describe("Gateway API, cluster side", () => {
     await routeStatus("cluster-ip-backend", { Accepted: ["True", "Accepted"], ResolvedRefs: ["True", "ResolvedRefs"] });
   });
 
-  it("HTTPRouteCrossNamespace / HTTPRoutePartiallyInvalidViaInvalidReferenceGrant: cross-namespace backends only with a ReferenceGrant", async () => {
+  it("HTTPRouteCrossNamespace, HTTPRouteReferenceGrant, HTTPRouteInvalidCrossNamespaceBackendRef, HTTPRoutePartiallyInvalidViaInvalidReferenceGrant: cross-namespace backends only with a ReferenceGrant", async () => {
     w.cluster.create(service("web-backend", "gateway-conformance-web-backend"));
     w.cluster.create(route("cross-namespace", { parentRefs: [{ name: "same-namespace" }], hostnames: ["cross.example.com"], rules: [{ backendRefs: [{ name: "web-backend", namespace: "gateway-conformance-web-backend", port: 8080 }] }] }));
     await routeStatus("cross-namespace", { Accepted: ["True", "Accepted"], ResolvedRefs: ["False", "RefNotPermitted"] });
@@ -145,7 +147,36 @@ describe("Gateway API, cluster side", () => {
     await routeStatus("cross-namespace", { Accepted: ["True", "Accepted"], ResolvedRefs: ["False", "RefNotPermitted"] });
   });
 
-  it("HTTPRouteInvalidCrossNamespaceParentRef, HTTPRouteInvalidParentRefNotMatchingSectionName: Accepted False with the spec's reasons", async () => {
+  it("HTTPRouteInvalidReferenceGrant: grants that miss in namespace, from group/kind/namespace or to group/kind/name permit nothing", async () => {
+    const grant = (name: string, namespace: string, from: Obj, to: Obj): Obj => ({
+      apiVersion: "gateway.networking.k8s.io/v1beta1",
+      kind: "ReferenceGrant",
+      metadata: { name, namespace },
+      spec: { from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "default", ...from }], to: [{ group: "", kind: "Service", name: "web-backend", ...to }] },
+    });
+    const WEB = "gateway-conformance-web-backend";
+    for (const g of [
+      grant("reference-grant-wrong-namespace", "default", {}, {}),
+      grant("reference-grant-wrong-from-group", WEB, { group: "not-the-group-youre-looking-for" }, {}),
+      grant("reference-grant-wrong-from-kind", WEB, { kind: "Gateway" }, {}),
+      grant("reference-grant-wrong-from-namespace", WEB, { namespace: "not-the-namespace-youre-looking-for" }, {}),
+      grant("reference-grant-wrong-to-group", WEB, {}, { group: "not-the-group-youre-looking-for" }),
+      grant("reference-grant-wrong-to-kind", WEB, {}, { kind: "Secret" }),
+      grant("reference-grant-wrong-to-name", WEB, {}, { kind: "Secret", name: "not-the-service-youre-looking-for" }),
+    ]) {
+      w.cluster.create(g);
+    }
+    w.cluster.create(route("reference-grant", { parentRefs: [{ name: "same-namespace" }], rules: [{ backendRefs: [{ name: "web-backend", namespace: WEB, port: 8080 }] }] }));
+    const p = await routeStatus("reference-grant", { Accepted: ["True", "Accepted"], ResolvedRefs: ["False", "RefNotPermitted"] });
+    expect(cond(p.conditions, "ResolvedRefs")!.message).toContain(`no ReferenceGrant in ${WEB} allows HTTPRoutes from default`);
+    // Its requests answer 500: the snapshot carries the backend as invalid, never web-backend's NodePort.
+    const s = await w.waitForSnapshot((x) => x.gateway!.routes.some((r) => r.name === "reference-grant"), "the route in the snapshot");
+    expect(s.gateway!.routes.find((r) => r.name === "reference-grant")!.rules[0]!.backendRefs).toEqual([{ invalid: expect.stringContaining("no ReferenceGrant"), weight: 1 }]);
+  });
+
+  it("HTTPRouteInvalidCrossNamespaceParentRef, HTTPRouteInvalidParentRefNotMatchingSectionName, HTTPRouteInvalidParentRefNotMatchingListenerPort: Accepted False with the spec's reasons", async () => {
+    w.cluster.create(route("httproute-listener-not-matching-route-port", { parentRefs: [{ name: "same-namespace", port: 81 }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
+    await routeStatus("httproute-listener-not-matching-route-port", { Accepted: ["False", "NoMatchingParent"] });
     w.cluster.create(route("invalid-cross-namespace-parent-ref", { parentRefs: [{ name: "same-namespace", namespace: "default" }], rules: [{ backendRefs: [{ name: "web-backend", port: 8080 }] }] }, "gateway-conformance-web-backend"));
     w.cluster.create(route("section-name-mismatch", { parentRefs: [{ name: "same-namespace", sectionName: "nonexistent" }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
     await routeStatus("invalid-cross-namespace-parent-ref", { Accepted: ["False", "NotAllowedByListeners"] }, "gateway-conformance-web-backend");
@@ -154,7 +185,7 @@ describe("Gateway API, cluster side", () => {
     expect(s.gateway!.routes.map((r) => r.name)).not.toContain("section-name-mismatch");
   });
 
-  it("GatewayObservedGenerationBump, GatewayClassObservedGenerationBump, GatewayInvalidRouteKind, unsupported listener protocol", async () => {
+  it("GatewayObservedGenerationBump, GatewayClassObservedGenerationBump, GatewayInvalidRouteKind, GatewayListenerUnsupportedProtocol", async () => {
     w.cluster.create({
       apiVersion: G,
       kind: "Gateway",
@@ -187,6 +218,72 @@ describe("Gateway API, cluster side", () => {
     // Listener hostnames first, then the attached routes' hostnames.
     expect(address!.split(",")).toEqual(["secure.example.com", "cross.example.com", "internal.example.com"]);
     expect(rows.find((r) => r[0] === "httproute.gateway.networking.k8s.io/cluster-ip-backend")![1]).toBe(`["internal.example.com"]`);
+  });
+
+  it("GatewayInvalidParametersRef, GatewayNameMaximumLength, HTTPRouteNoBackendRefs (status side)", async () => {
+    const latest = (name: string) =>
+      waitFor(() => {
+        const o = w.cluster.tryGet("Gateway", name);
+        const c = o?.status?.conditions ?? [];
+        return c.length > 0 && c.every((x: Obj) => x.observedGeneration === o!.metadata.generation && x.reason !== "Pending") ? o : undefined;
+      }, `Gateway ${name} with the latest conditions`);
+    w.cluster.create({
+      apiVersion: G,
+      kind: "Gateway",
+      metadata: { name: "gateway-invalid-parameters-ref" },
+      spec: { gatewayClassName: "edgelb", listeners: [{ name: "http", port: 80, protocol: "HTTP" }], infrastructure: { parametersRef: { group: "invalid.io", kind: "InvalidParameters", name: "invalid" } } },
+    });
+    const invalid = await latest("gateway-invalid-parameters-ref");
+    expect(cond(invalid.status.conditions, "Accepted")).toMatchObject({ status: "False", reason: "InvalidParameters" });
+    const long = `gateway-name-maximum-length-${"a".repeat(253 - 28)}`;
+    expect(long).toHaveLength(253);
+    w.cluster.create({ apiVersion: G, kind: "Gateway", metadata: { name: long }, spec: { gatewayClassName: "edgelb", listeners: [{ name: "http", port: 80, protocol: "HTTP", hostname: "long-name.example.com" }] } });
+    expect(cond((await latest(long)).status.conditions, "Programmed")).toMatchObject({ status: "True" });
+    // Rules without backendRefs (omitted or empty) are valid; their requests answer 500 at the edge.
+    w.cluster.create(route("omitted-backendrefs", { parentRefs: [{ name: "same-namespace" }], rules: [{ matches: [{ path: { type: "Exact", value: "/omitted-no-forward" } }] }, { matches: [{ path: { type: "Exact", value: "/empty-no-forward" } }], backendRefs: [] }] }));
+    await routeStatus("omitted-backendrefs", { Accepted: ["True", "Accepted"], ResolvedRefs: ["True", "ResolvedRefs"] });
+  });
+
+  it("GatewayModifyListeners: an added listener becomes usable, a removed one leaves the status", async () => {
+    const https = { name: "https", port: 443, protocol: "HTTPS", hostname: "secure.test.com", allowedRoutes: { namespaces: { from: "All" } }, tls: { certificateRefs: [{ group: "", kind: "Secret", name: "tls-validity-checks-certificate" }] } };
+    const http = { name: "http", port: 80, protocol: "HTTP", allowedRoutes: { namespaces: { from: "All" } } };
+    w.cluster.create({ apiVersion: G, kind: "Gateway", metadata: { name: "gateway-add-listener" }, spec: { gatewayClassName: "edgelb", listeners: [https] } });
+    // Upstream's second Gateway reuses secure.test.com and a hostname-less listener: here every Gateway shares
+    // one edge, a hostname has one owner (the older Gateway), so this one gets hostnames of its own.
+    const httpOwn = { ...http, hostname: "remove.test.com" };
+    w.cluster.create({ apiVersion: G, kind: "Gateway", metadata: { name: "gateway-remove-listener" }, spec: { gatewayClassName: "edgelb", listeners: [{ ...https, hostname: "secure2.test.com" }, httpOwn] } });
+    w.cluster.create(route("http-route-1", { parentRefs: [{ kind: "Gateway", name: "gateway-add-listener", namespace: "default" }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
+    w.cluster.create(route("http-route-2", { parentRefs: [{ kind: "Gateway", name: "gateway-remove-listener", namespace: "default" }], rules: [{ backendRefs: [{ name: "infra-backend-v1", port: 8080 }] }] }));
+    const listenersOf = (name: string, generation: number, want: string[]) =>
+      waitFor(() => {
+        const o = w.cluster.get("Gateway", name);
+        const ls = o.status?.listeners ?? [];
+        const fresh = o.metadata.generation === generation && (o.status?.conditions ?? []).every((c: Obj) => c.observedGeneration === generation);
+        const ok = ls.length === want.length && ls.every((l: Obj, i: number) => l.name === want[i] && l.attachedRoutes === 1 && ["Accepted", "ResolvedRefs"].every((t) => cond(l.conditions, t)?.status === "True"));
+        return fresh && ok ? ls : undefined;
+      }, `Gateway ${name} listeners ${want.join(",")} at generation ${generation}`);
+    await listenersOf("gateway-add-listener", 1, ["https"]);
+    w.cluster.patch("Gateway", "gateway-add-listener", { spec: { listeners: [https, { ...http, hostname: "data.test.com" }] } });
+    const added = await listenersOf("gateway-add-listener", 2, ["https", "http"]);
+    expect(added[1].supportedKinds).toEqual([{ group: "gateway.networking.k8s.io", kind: "HTTPRoute" }]);
+    await listenersOf("gateway-remove-listener", 1, ["https", "http"]);
+    w.cluster.patch("Gateway", "gateway-remove-listener", { spec: { listeners: [httpOwn] } });
+    await listenersOf("gateway-remove-listener", 2, ["http"]);
+  });
+
+  it("GatewayClass SupportedVersion follows the installed CRDs' bundle-version annotation", async () => {
+    const supported = () => cond(w.cluster.get("GatewayClass", "edgelb", "").status?.conditions, "SupportedVersion");
+    const annotate = (v: string | null) =>
+      w.cluster.patch("CustomResourceDefinition", "httproutes.gateway.networking.k8s.io", { metadata: { annotations: { "gateway.networking.k8s.io/bundle-version": v } } }, { namespace: "" });
+    annotate("v2.0.0");
+    const off = await waitFor(() => (supported()?.status === "False" ? supported() : undefined), "SupportedVersion False for v2.0.0");
+    expect(off).toMatchObject({ reason: "UnsupportedVersion", message: expect.stringMatching(/httproutes\.gateway\.networking\.k8s\.io "v2\.0\.0".*supported: v1\.0\.0 to v1\.\d+\.x/) });
+    // Best effort: the class stays Accepted and its routes keep being served.
+    expect(cond(w.cluster.get("GatewayClass", "edgelb", "").status.conditions, "Accepted")?.status).toBe("True");
+    annotate(null);
+    await waitFor(() => (supported()?.message.includes("no bundle-version annotation") ? true : undefined), "SupportedVersion False without the annotation");
+    annotate("v1.3.0");
+    await waitFor(() => (supported()?.status === "True" ? true : undefined), "SupportedVersion True again");
   });
 
   it("leaves another controller's Gateway and HTTPRoute parents entry exactly as found", async () => {

@@ -57,6 +57,9 @@ describe("kustomize base", () => {
     expect(can("POST", "/api/v1/namespaces/shop/events")).toBe(true);
     expect(can("PUT", `/apis/coordination.k8s.io/v1/namespaces/edgelb/leases/${DEFAULT_LEASE_NAME}`)).toBe(true);
     expect(can("GET", "/api/v1/namespaces/kube-system")).toBe(true); // the cluster's identity
+    expect(can("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io")).toBe(true); // GatewayClass SupportedVersion
+    expect(can("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/certificates.cert-manager.io")).toBe(false);
+    expect(can("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")).toBe(false);
     // may not
     expect(can("GET", "/api/v1/nodes/node-1")).toBe(false); // informers list and watch; nothing gets
     expect(can("GET", "/api/v1/namespaces/shop/services/web")).toBe(false);

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedGatewayDemo } from "../../lab/demo/gateway.ts";
 import { startWorld, waitFor, type World } from "../agent/harness.ts";
+import { haveKubectl, kubectlFor } from "./kubectl-env.ts";
 
 let w: World;
 beforeAll(async () => {
@@ -39,6 +40,34 @@ describe("the lab's Gateway example", () => {
     expect(seen.get("app-v1") ?? 0).toBeLessThanOrEqual(199);
     for (const name of ["shop", "canary"]) {
       await waitFor(() => w.cluster.get("HTTPRoute", name).status?.parents?.[0]?.conditions?.find((c: any) => c.type === "Accepted")?.status === "True", `${name} Accepted`);
+    }
+  });
+
+  it.skipIf(!haveKubectl)("stock kubectl shows the statuses the agent wrote: class Accepted, Gateway Programmed with its hostnames, routes' hostnames", async () => {
+    const kubectl = kubectlFor(w.cluster.kubeconfigPath);
+    try {
+      const rows = async () => (await kubectl("get", "gatewayclass,gateway,httproute", "-A")).trim().split("\n").map((l) => l.trim().split(/\s{2,}/));
+      const row = (all: string[][], name: string) => all.find((r) => r.includes(name));
+      // Wait on what kubectl prints (the agent writes status after the first push).
+      const all = await waitFor(async () => {
+        const r = await rows();
+        const gw = row(r, "gateway.gateway.networking.k8s.io/demo");
+        return row(r, "gatewayclass.gateway.networking.k8s.io/edgelb")?.[2] === "True" && gw?.[4] === "True" && gw[3]!.includes("canary.localhost") ? r : undefined;
+      }, "kubectl showing the written statuses", 15_000, 100);
+      expect(all[0]).toEqual(["NAME", "CONTROLLER", "ACCEPTED", "AGE"]);
+      expect(row(all, "gatewayclass.gateway.networking.k8s.io/edgelb")!.slice(1, 3)).toEqual(["edgelb.dev/gateway-controller", "True"]);
+      const header = all.findIndex((r) => r.includes("CLASS"));
+      expect(all[header]).toEqual(["NAMESPACE", "NAME", "CLASS", "ADDRESS", "PROGRAMMED", "AGE"]);
+      // ADDRESS: the exact hostnames of the routes attached to the listener (it has none of its own).
+      expect(row(all, "gateway.gateway.networking.k8s.io/demo")!.slice(2, 5)).toEqual(["edgelb", "canary.localhost,shop.localhost", "True"]);
+      expect(row(all, "httproute.gateway.networking.k8s.io/shop")![2]).toBe(`["shop.localhost"]`);
+      expect(row(all, "httproute.gateway.networking.k8s.io/canary")![2]).toBe(`["canary.localhost"]`);
+      // The per-parent conditions (no printer column) through describe.
+      const described = await kubectl("describe", "httproute", "shop", "-n", w.cluster.get("HTTPRoute", "shop").metadata.namespace);
+      expect(described).toMatch(/Controller Name:\s+edgelb\.dev\/gateway-controller/);
+      expect(described).toMatch(/Reason:\s+ResolvedRefs/);
+    } finally {
+      kubectl.cleanup();
     }
   });
 });

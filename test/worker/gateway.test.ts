@@ -3,12 +3,14 @@
 // conformance/tests) translated to snapshots the agent would publish. Backends
 // infra-backend-v1/v2/v3 are Local Services whose endpoints sit on the shared
 // nodes a, b, c, so the echo's `node` tells which backend served a request.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import type { ConfigKV } from "../../worker/config/index.ts";
 import { snapshotKey } from "../../worker/snapshot/schema.ts";
 import type { GatewaySectionInput } from "../../worker/snapshot/gateway.ts";
 import { lab, nodesOf, service, snapshot, testEdge, uniqueCluster, type Echo } from "./helpers.ts";
+import { WsClient } from "./websocket-client.ts";
 
 const [a, b, c] = lab.nodes as [(typeof lab.nodes)[0], (typeof lab.nodes)[0], (typeof lab.nodes)[0]];
 const NS = "gateway-conformance-infra";
@@ -269,6 +271,193 @@ describe("Gateway API conformance at the edge (core HTTPRoute)", () => {
     // A body streams through a rewritten request unchanged.
     const posted = (await (await edge.request("rewrite.example.com", "/prefix/one/upload", { method: "POST", body: "hello gateway" })).json()) as Echo;
     expect([posted.method, posted.path, posted.body]).toEqual(["POST", "/one/upload", "hello gateway"]);
+  });
+
+  it("HTTPRouteExactPathMatching: Exact matches the whole path, case-sensitively, without a trailing slash", async () => {
+    const exact = (value: string) => [{ path: { type: "Exact" as const, value } }];
+    const edge = await gatewayEdge([route("exact-matching", [{ matches: exact("/one"), backendRefs: [to(1)] }, { matches: exact("/two"), backendRefs: [to(2)] }])]);
+    const cases: [string, string][] = [
+      ["/one", "v1"],
+      ["/two", "v2"],
+      ["/", "status 404"],
+      ["/one/example", "status 404"],
+      ["/two/", "status 404"],
+      ["/Two", "status 404"],
+    ];
+    for (const [path, want] of cases) expect(await edge.backendOf("example.com", path), path).toBe(want);
+  });
+
+  it("HTTPRoutePathMatchOrder: Exact before PathPrefix, then the longest prefix, whatever the rule order", async () => {
+    const m = (type: "Exact" | "PathPrefix", value: string) => [{ path: { type, value } }];
+    const edge = await gatewayEdge([
+      route("path-matching-order", [
+        { matches: m("Exact", "/match"), backendRefs: [to(1)] },
+        { matches: m("Exact", "/match/exact"), backendRefs: [to(2)] },
+        { matches: m("Exact", "/match/exact/one"), backendRefs: [to(3)] },
+        { matches: m("PathPrefix", "/match/"), backendRefs: [to(3)] },
+        { matches: m("PathPrefix", "/match/prefix/"), backendRefs: [to(1)] },
+        { matches: m("PathPrefix", "/match/prefix/one"), backendRefs: [to(2)] },
+      ]),
+    ]);
+    const cases: [string, string][] = [
+      ["/match/exact/one", "v3"],
+      ["/match/exact", "v2"],
+      ["/match", "v1"],
+      ["/match/prefix/one/any", "v2"],
+      ["/match/prefix/any", "v1"],
+      ["/match/any", "v3"],
+    ];
+    for (const [path, want] of cases) expect(await edge.backendOf("example.com", path), path).toBe(want);
+  });
+
+  it("HTTPRouteRedirectPort, HTTPRouteRedirectScheme, HTTPRoute303Redirect, HTTPRoute307Redirect, HTTPRoute308Redirect", async () => {
+    const redirect = (path: string, requestRedirect: Record<string, unknown>): RuleInput => ({
+      matches: [{ path: { type: "PathPrefix", value: path } }],
+      filters: [{ type: "RequestRedirect", requestRedirect } as NonNullable<RuleInput["filters"]>[number]],
+    });
+    const edge = await gatewayEdge([
+      route("redirect-port", [
+        redirect("/port", { port: 8083 }),
+        redirect("/port-and-host", { hostname: "example.org", port: 8083 }),
+        redirect("/port-and-status", { port: 8083, statusCode: 301 }),
+        redirect("/port-and-host-and-status", { port: 8083, hostname: "example.org", statusCode: 302 }),
+      ]),
+      route("redirect-scheme", [
+        redirect("/scheme", { scheme: "http" }),
+        redirect("/scheme-and-host", { hostname: "example.org", scheme: "http" }),
+        redirect("/scheme-and-status", { scheme: "http", statusCode: 301 }),
+        redirect("/scheme-and-host-and-status", { scheme: "http", statusCode: 302, hostname: "example.org" }),
+      ]),
+      route("status-codes", [redirect("/see-other", { statusCode: 303 }), redirect("/temporary", { statusCode: 307 }), redirect("/permanent", { statusCode: 308 })]),
+    ]);
+    // The edge is reached over https here, so the scheme cases redirect to http (upstream's run the other way).
+    const go = async (path: string, method = "GET") => {
+      const res = await edge.request("gw.example.com", path, method === "GET" ? {} : { method, body: "form=1" });
+      return [res.status, res.headers.get("location")];
+    };
+    expect(await go("/port")).toEqual([302, "https://gw.example.com:8083/port"]);
+    expect(await go("/port-and-host")).toEqual([302, "https://example.org:8083/port-and-host"]);
+    expect(await go("/port-and-status")).toEqual([301, "https://gw.example.com:8083/port-and-status"]);
+    expect(await go("/port-and-host-and-status")).toEqual([302, "https://example.org:8083/port-and-host-and-status"]);
+    expect(await go("/scheme")).toEqual([302, "http://gw.example.com/scheme"]);
+    expect(await go("/scheme-and-host")).toEqual([302, "http://example.org/scheme-and-host"]);
+    expect(await go("/scheme-and-status")).toEqual([301, "http://gw.example.com/scheme-and-status"]);
+    expect(await go("/scheme-and-host-and-status")).toEqual([302, "http://example.org/scheme-and-host-and-status"]);
+    expect(await go("/see-other", "POST")).toEqual([303, "https://gw.example.com/see-other"]);
+    expect(await go("/temporary")).toEqual([307, "https://gw.example.com/temporary"]);
+    expect(await go("/permanent")).toEqual([308, "https://gw.example.com/permanent"]);
+  });
+
+  it("URLRewrite hostname: the origin's Host is the rewritten one, X-Forwarded-Host and Forwarded keep the client's", async () => {
+    const edge = await gatewayEdge([
+      route("rewrite-host", [
+        { matches: [{ path: { type: "PathPrefix", value: "/one" } }], filters: [{ type: "URLRewrite", urlRewrite: { hostname: "one.example.org" } }], backendRefs: [to(1)] },
+        {
+          matches: [{ path: { type: "PathPrefix", value: "/both" } }],
+          filters: [{ type: "URLRewrite", urlRewrite: { hostname: "two.example.org", path: { type: "ReplacePrefixMatch", replacePrefixMatch: "/two" } } }],
+          backendRefs: [to(2)],
+        },
+      ]),
+    ]);
+    // A client forging forwarding fields gets none of them through.
+    const forged = { "x-forwarded-host": "evil.example", forwarded: "host=evil.example;proto=http", "x-forwarded-proto": "http" };
+    const one = (await (await edge.request("public.example.com", "/one", { headers: forged })).json()) as Echo;
+    expect(one.headers.host).toBe("one.example.org");
+    expect(one.headers["x-forwarded-host"]).toBe("public.example.com");
+    expect(one.headers.forwarded).toBe("host=public.example.com;proto=https");
+    expect(one.headers["x-forwarded-proto"]).toBe("https");
+    const both = (await (await edge.request("public.example.com", "/both/x", { headers: forged })).json()) as Echo;
+    expect([both.headers.host, both.path, both.headers["x-forwarded-host"]]).toEqual(["two.example.org", "/two/x", "public.example.com"]);
+  });
+
+  it("HTTP and HTTPS listeners on one hostname: each scheme gets its own listener's routes, so the HTTP→HTTPS redirect does not loop", async () => {
+    const edge = await gatewayEdge([
+      route("http-filter-redirect", [{ filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", statusCode: 301 } }] }], { hostnames: ["redirect.example.com"], listener: "http", protocol: "HTTP" }),
+      route("https-route", [{ backendRefs: [to(1)] }], { hostnames: ["redirect.example.com"], listener: "https", protocol: "HTTPS" }),
+      // One protocol on a hostname: its routes serve both schemes (TLS ends at Cloudflare).
+      route("http-only", [{ backendRefs: [to(2)] }], { hostnames: ["plain.example.com"], listener: "http", protocol: "HTTP" }),
+    ]);
+    const overHttp = async (host: string, path: string) => {
+      const ctx = createExecutionContext();
+      const res = await edge.fetch(new Request(`http://${host}${path}`, { headers: { host } }), ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    const insecure = await overHttp("redirect.example.com", "/cart?x=1");
+    expect([insecure.status, insecure.headers.get("location")]).toEqual([301, "https://redirect.example.com/cart?x=1"]);
+    expect(await edge.backendOf("redirect.example.com", "/cart")).toBe("v1");
+    expect(await edge.backendOf("plain.example.com")).toBe("v2");
+    expect(((await (await overHttp("plain.example.com", "/")).json()) as Echo).node).toBe(b.name);
+  });
+
+  it("HTTPRouteHTTPSListener: routes of HTTPS listeners serve their hostnames; an unknown host is 404", async () => {
+    const edge = await gatewayEdge([
+      route("httproute-https-test", [{ backendRefs: [to(1)] }], { hostnames: ["example.org"], gateway: `${NS}/same-namespace-with-https-listener`, listener: "https", protocol: "HTTPS" }),
+      route("httproute-https-test-no-hostname", [{ backendRefs: [to(2)] }], { hostnames: ["second-example.org"], gateway: `${NS}/same-namespace-with-https-listener`, listener: "https-with-hostname", protocol: "HTTPS" }),
+    ]);
+    expect(await edge.backendOf("example.org")).toBe("v1");
+    expect(await edge.backendOf("unknown-example.org")).toBe("status 404");
+    expect(await edge.backendOf("second-example.org")).toBe("v2");
+  });
+
+  it("GatewayHTTPListenerIsolation: a request reaches only the routes of the most specific listener for its host", async () => {
+    const at = (name: string, hostnames: string[], path: string) =>
+      route(name, [{ matches: [{ path: { type: "PathPrefix", value: path } }], backendRefs: [to(1)] }], { hostnames, gateway: `${NS}/http-listener-isolation`, listener: name, protocol: "HTTP" });
+    const edge = await gatewayEdge([
+      at("empty-hostname", ["*"], "/empty-hostname"),
+      at("wildcard-example-com", ["*.example.com"], "/wildcard-example-com"),
+      at("wildcard-foo-example-com", ["*.foo.example.com"], "/wildcard-foo-example-com"),
+      at("abc-foo-example-com", ["abc.foo.example.com"], "/abc-foo-example-com"),
+    ]);
+    const served: Record<string, string> = { "bar.com": "/empty-hostname", "bar.example.com": "/wildcard-example-com", "bar.foo.example.com": "/wildcard-foo-example-com", "abc.foo.example.com": "/abc-foo-example-com" };
+    for (const host of Object.keys(served)) {
+      for (const path of Object.values(served)) expect(await edge.backendOf(host, path), `${host}${path}`).toBe(path === served[host] ? "v1" : "status 404");
+    }
+  });
+
+  it("HTTPRouteNoBackendRefs: a rule without backendRefs (omitted or empty) answers 500; the others forward", async () => {
+    const edge = await gatewayEdge([
+      route("omitted-backendrefs", [
+        { matches: [{ path: { type: "Exact", value: "/omitted-no-forward" } }] },
+        { matches: [{ path: { type: "Exact", value: "/empty-no-forward" } }], backendRefs: [] },
+        { matches: [{ path: { type: "PathPrefix", value: "/" } }], backendRefs: [to(1)] },
+      ]),
+    ]);
+    expect(await edge.backendOf("example.com", "/forward")).toBe("v1");
+    expect(await edge.backendOf("example.com", "/omitted-no-forward")).toBe("status 500");
+    expect(await edge.backendOf("example.com", "/empty-no-forward")).toBe("status 500");
+  });
+
+  it("HTTPRouteNamedRule: named and unnamed rules both route", async () => {
+    const edge = await gatewayEdge([
+      route("http-named-rules", [
+        { name: "named-rule", matches: [{ path: { type: "PathPrefix", value: "/named" } }], backendRefs: [to(1)] },
+        { matches: [{ path: { type: "PathPrefix", value: "/unnamed" } }], backendRefs: [to(2)] },
+      ]),
+    ]);
+    expect(await edge.backendOf("example.com", "/named")).toBe("v1");
+    expect(await edge.backendOf("example.com", "/unnamed")).toBe("v2");
+  });
+
+  it("HTTPRouteBackendProtocolWebSocket: a WebSocket reaches the backend; text and binary frames come back", async () => {
+    const o = inject("socketOrigins");
+    const cluster = uniqueCluster("gw");
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster });
+    await edge.seed({
+      ...snapshot(cluster, [{ name: "ws-node", address: o.ws.address, healthy: true }], []),
+      gateway: {
+        backends: [{ namespace: NS, name: "infra-backend-v1", port: 8082, nodePort: o.ws.port }],
+        routes: [route("backend-protocol-ws", [{ backendRefs: [{ namespace: NS, name: "infra-backend-v1", port: 8082 }] }])],
+      },
+    });
+    const res = await edge.request("gw.example.com", "/ws", { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const c = new WsClient(res.webSocket!);
+    c.ws.send("Websocket Support!");
+    expect(await c.next()).toBe("Websocket Support!");
+    c.ws.send(new Uint8Array([1, 2, 3, 4, 5, 6, 7]));
+    expect([...new Uint8Array((await c.next()) as ArrayBuffer)]).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect((await c.close()).code).toBe(1000);
   });
 
   it("HTTPRouteInvalidBackendRefUnknownKind / HTTPRouteInvalidNonExistentBackendRef: 500, and only the invalid share gets it", async () => {

@@ -30,7 +30,18 @@ export interface RuleAction {
   totalWeight: number;
 }
 
-export type GatewayTable = MatchTable<RuleAction> & { pattern: string };
+/**
+ * A hostname's table (https:// requests, and http:// ones too unless `plain` is set).
+ * plain: the table for http:// requests when the hostname has routes of both an HTTP and an
+ * HTTPS listener: then each scheme sees only its own listener's routes, so an HTTP listener's
+ * redirect to https does not answer the https requests it sends there (a loop).
+ */
+export type GatewayTable = MatchTable<RuleAction> & { pattern: string; plain?: MatchTable<RuleAction> };
+
+/** The table for a request's scheme (http: or https:, as in URL.protocol). */
+export function tableForScheme(table: GatewayTable, protocol: string): MatchTable<RuleAction> {
+  return table.plain && protocol === "http:" ? table.plain : table;
+}
 
 export interface GatewayIndex {
   exact: Map<string, GatewayTable>;
@@ -50,6 +61,8 @@ export const EMPTY_GATEWAY_INDEX: GatewayIndex = { exact: new Map(), wildcard: n
 
 export function buildGatewayIndex(snapshots: { cluster: string; snapshot: Snapshot }[]): GatewayIndex {
   const sources = new Map<string, EntrySource<RuleAction>[]>();
+  // The listener protocol each entry came from (absent: an older agent's snapshot, serves both schemes).
+  const protocols = new Map<EntrySource<RuleAction>, "HTTP" | "HTTPS">();
   const problems: string[] = [];
   // One owner per hostname across clusters: routes from two clusters are never mixed in one table.
   const owner = new Map<string, string>();
@@ -85,13 +98,16 @@ export function buildGatewayIndex(snapshots: { cluster: string; snapshot: Snapsh
         if (!conflicts.some((c) => c.hostname === h && c.dropped === cluster)) conflicts.push({ hostname: h, kept: o, dropped: cluster });
         return false;
       });
-      if (hostnames.length > 0) addRoute(sources, cluster, hostnames.length === route.hostnames.length ? route : { ...route, hostnames }, backends, problems);
+      if (hostnames.length > 0) addRoute(sources, protocols, cluster, hostnames.length === route.hostnames.length ? route : { ...route, hostnames }, backends, problems);
     }
     for (const h of mine) owner.set(h, cluster);
   }
   const index: GatewayIndex = { exact: new Map(), wildcard: new Map(), any: undefined, size: 0, problems, conflicts };
   for (const [pattern, list] of sources) {
-    const t = Object.assign(buildMatchTable(list), { pattern });
+    const split = list.some((e) => protocols.get(e) === "HTTP") && list.some((e) => protocols.get(e) === "HTTPS");
+    const t: GatewayTable = split
+      ? Object.assign(buildMatchTable(list.filter((e) => protocols.get(e) !== "HTTP")), { pattern, plain: buildMatchTable(list.filter((e) => protocols.get(e) !== "HTTPS")) })
+      : Object.assign(buildMatchTable(list), { pattern });
     index.size++;
     if (pattern === "*") index.any = t;
     else if (pattern.startsWith("*.")) index.wildcard.set(pattern.slice(2), t);
@@ -102,6 +118,7 @@ export function buildGatewayIndex(snapshots: { cluster: string; snapshot: Snapsh
 
 function addRoute(
   sources: Map<string, EntrySource<RuleAction>[]>,
+  protocols: Map<EntrySource<RuleAction>, "HTTP" | "HTTPS">,
   cluster: string,
   route: GatewayRoute,
   backends: Map<string, Route>,
@@ -122,7 +139,11 @@ function addRoute(
     let list = sources.get(host);
     if (!list) sources.set(host, (list = []));
     route.rules.forEach((rule, r) => {
-      rule.matches.forEach((match, m) => list.push({ match, createdAt, routeId, rule: r, matchIndex: m, target: actions[r]! }));
+      rule.matches.forEach((match, m) => {
+        const entry: EntrySource<RuleAction> = { match, createdAt, routeId, rule: r, matchIndex: m, target: actions[r]! };
+        if (route.protocol) protocols.set(entry, route.protocol);
+        list.push(entry);
+      });
     });
   }
 }

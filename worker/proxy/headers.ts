@@ -78,11 +78,14 @@ export interface EdgeFacts {
   proto: string;
   /** The Host the client asked for, as sent. */
   host: string;
+  /** The Host the origin gets when a route rewrote it (URLRewrite hostname); forwarding fields keep `host`. */
+  originHost?: string;
   requestId: string;
 }
 
-export function edgeFacts(request: Request, requestId: string, url?: URL): EdgeFacts {
+export function edgeFacts(request: Request, requestId: string, url?: URL, originHost?: string): EdgeFacts {
   return {
+    ...(originHost === undefined ? {} : { originHost }),
     clientIp: request.headers.get("cf-connecting-ip")?.trim() || undefined,
     // The runtime serialized request.url: its scheme is read without a URL parse.
     proto: url ? url.protocol.replace(":", "") : isHttps(request.url) ? "https" : "http",
@@ -144,7 +147,7 @@ export function originRequestHeaders(request: Request, facts: EdgeFacts, websock
     headers.set("upgrade", "websocket");
     headers.set("connection", "Upgrade");
   }
-  headers.set("host", facts.host);
+  headers.set("host", facts.originHost ?? facts.host);
   if (facts.clientIp) {
     headers.set("x-forwarded-for", facts.clientIp);
     headers.set("x-real-ip", facts.clientIp);

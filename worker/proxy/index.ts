@@ -74,13 +74,19 @@ function text(status: number, body: string, requestId: string, extra: Record<str
   });
 }
 
-export async function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster): Promise<Response> {
+/** Per-request choices of the caller (a Gateway route's filters). */
+export interface ProxyOptions {
+  /** Host for the origin (URLRewrite hostname): X-Forwarded-Host and Forwarded still carry the client's. */
+  originHost?: string;
+}
+
+export async function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster, options?: ProxyOptions): Promise<Response> {
   const started = deps.now();
   // Only error answers and log lines name the services: built on demand, not per request.
   let names: string | undefined;
   const serviceNamesOf = () => (names ??= route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", "));
   const requestId = requestIdOf(request);
-  const facts = edgeFacts(request, requestId);
+  const facts = edgeFacts(request, requestId, undefined, options?.originHost);
   const pathAndQuery = pathAndQueryOf(request.url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.

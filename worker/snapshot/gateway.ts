@@ -189,6 +189,12 @@ export const RouteAttachment = v.object({
   /** The parent Gateway (namespace/name) and listener name: for logs and the status page. */
   gateway: v.pipe(v.string(), v.maxLength(507)),
   listener: v.optional(v.pipe(v.string(), v.maxLength(253))),
+  /**
+   * The listener's protocol. Where a hostname has routes of both an HTTP and an HTTPS listener, http://
+   * requests get only the HTTP listener's and https:// ones only the HTTPS listener's (the HTTP→HTTPS
+   * redirect pattern); otherwise, and when absent (older agents), a route serves both schemes.
+   */
+  protocol: v.optional(v.picklist(["HTTP", "HTTPS"])),
   /** Effective hostnames: the route's intersected with the listener's (`*` when neither sets one). */
   hostnames: v.pipe(v.array(GatewayHostname), v.minLength(1), v.maxLength(16)),
   rules: v.pipe(v.array(RouteRule), v.minLength(1), v.maxLength(16)),

@@ -5,7 +5,7 @@
 import type { Route } from "../../config/routes.ts";
 import type { Logger } from "../../log/index.ts";
 import { requestIdOf } from "../../proxy/headers.ts";
-import { decide, matchInput, type GatewayTable } from "../index.ts";
+import { decide, matchInput, tableForScheme, type GatewayTable } from "../index.ts";
 import { applyHeaderEdits, redirectLocation, rewritePath, type HeaderEdits } from "../filters/index.ts";
 
 export interface GatewayDeps {
@@ -13,7 +13,8 @@ export interface GatewayDeps {
   random: () => number;
 }
 
-export type Forward = (request: Request, route: Route) => Promise<Response>;
+/** originHost: the Host a URLRewrite gave the origin; the client's own stays in X-Forwarded-Host. */
+export type Forward = (request: Request, route: Route, originHost?: string) => Promise<Response>;
 
 /** A Host a Location may carry: a DNS name or an IP literal, with an optional port. */
 const SAFE_HOST = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\[[0-9a-f:.]+\])(:\d{1,5})?$/;
@@ -27,7 +28,7 @@ function plain(status: number, message: string, requestId: string): Response {
 
 export async function serveGateway(request: Request, table: GatewayTable, host: string, deps: GatewayDeps, forward: Forward): Promise<Response> {
   const url = new URL(request.url);
-  const decision = decide(table, matchInput(request, url), deps.random);
+  const decision = decide(tableForScheme(table, url.protocol), matchInput(request, url), deps.random);
   if (decision.kind === "none") {
     const requestId = requestIdOf(request);
     deps.log("info", "gateway.no_match", { requestId, host: host.slice(0, 253), hostnames: table.pattern, method: request.method, path: url.pathname.slice(0, 200) });
@@ -59,8 +60,10 @@ export async function serveGateway(request: Request, table: GatewayTable, host: 
     });
     return withResponseEdits(plain(500, "this route has no valid backend", requestId), filters.responseHeaders);
   }
-  const forwarded = filters.requestHeaders || filters.rewrite ? rewriteRequest(request, url, prefix, filters.requestHeaders, filters.rewrite) : request;
-  const response = await forward(forwarded, backend.route);
+  const forwarded = filters.requestHeaders || filters.rewrite?.path ? rewriteRequest(request, url, prefix, filters.requestHeaders, filters.rewrite?.path) : request;
+  // The rewritten hostname goes to the origin's Host only: the request keeps the client's Host, from
+  // which the proxy sets X-Forwarded-Host and Forwarded (an app building links must see the public name).
+  const response = await forward(forwarded, backend.route, filters.rewrite?.hostname);
   return withResponseEdits(response, filters.responseHeaders);
 }
 
@@ -69,15 +72,14 @@ function rewriteRequest(
   url: URL,
   prefix: string | undefined,
   edits: HeaderEdits | undefined,
-  rewrite: { hostname?: string; path?: Parameters<typeof rewritePath>[0] } | undefined,
+  path: Parameters<typeof rewritePath>[0] | undefined,
 ): Request {
   const headers = new Headers(request.headers);
   if (edits) applyHeaderEdits(headers, edits);
   let target = request.url;
-  if (rewrite?.hostname) headers.set("host", rewrite.hostname);
-  if (rewrite?.path) {
+  if (path) {
     const next = new URL(url);
-    next.pathname = rewritePath(rewrite.path, url.pathname, prefix);
+    next.pathname = rewritePath(path, url.pathname, prefix);
     target = next.toString();
   }
   return new Request(target, { method: request.method, headers, body: request.body, redirect: "manual" });
