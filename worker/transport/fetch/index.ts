@@ -189,10 +189,9 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       // one to two idle periods. JavaScript per chunk: only bodies without a declared length pay it
       // (a native pipe shows no progress, and workerd's pipeTo ignores an abort signal between
       // native streams, so the pipe cannot be handed over to the relay later).
-      deadline.clear();
       const end = req.onBodyRelay?.();
       const sink = new IdentityTransformStream();
-      void relayWatched(body, sink.writable, idleMs, () => {
+      void relayWatched(body, sink.writable, deadline, idleMs, () => {
         controller.abort();
         failed(`response body stalled for ${idleMs} ms`);
       }, () => end?.());
@@ -221,6 +220,7 @@ function isEncoded(headers: Headers): boolean {
 async function relayWatched(
   body: ReadableStream<Uint8Array>,
   writable: WritableStream<Uint8Array>,
+  deadline: Deadline,
   idleMs: number,
   onStall: () => void,
   onEnd: () => void,
@@ -230,7 +230,8 @@ async function relayWatched(
   let chunks = 0;
   let seen = -1;
   let stalled = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  // The watchdog rides on the attempt's one timer (already armed for the head, and usually firing
+  // later than this, so setting it here arms nothing new).
   const watch = () => {
     if (chunks === seen) {
       stalled = true;
@@ -239,10 +240,10 @@ async function relayWatched(
       return;
     }
     seen = chunks;
-    timer = setTimeout(watch, idleMs);
+    deadline.set(idleMs, watch);
   };
   // The first check only starts counting: a silent body is cut after one to two idle periods.
-  timer = setTimeout(watch, idleMs);
+  deadline.set(idleMs, watch);
   try {
     for (;;) {
       const r = await reader.read();
@@ -251,13 +252,13 @@ async function relayWatched(
       if (r.done) break;
       await writer.write(r.value);
     }
-    clearTimeout(timer);
+    deadline.clear();
     // The origin is done with: it stops counting as in flight before the client has read the end.
     onEnd();
     await writer.close().catch(() => {});
   } catch (e) {
     // The origin's body failed, or the client went away (then the write fails): end both sides.
-    clearTimeout(timer);
+    deadline.clear();
     onEnd();
     reader.cancel(e).catch(() => {});
     await writer.abort(e).catch(() => {});
