@@ -209,7 +209,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([le, ld]) => ratio(le!.cpuMsPerMiB, ld!.cpuMsPerMiB),
     (v) => v <= 2,
     (v, [le, ld]) => `${fmt(v, 2)}× (${fmt(le!.cpuMsPerMiB, 2)} vs ${fmt(ld!.cpuMsPerMiB, 2)} ms CPU per MiB)`,
-    () => `the socket's native pipe into a FixedLengthStream moves a MiB in more CPU than fetch()'s own body stream; the floor moves a MiB for ${fmt(byId("Lf")?.cpuMsPerMiB, 2)} ms (row Lf) and the trivial socket proxy for ${fmt(byId("Lc2")?.cpuMsPerMiB, 2)} ms (row Lc′)`,
+    () => `the socket transport copies every streamed body through a JavaScript pump (socket reads of ~4 KiB batched into 64 KiB writes) because a native pipe from the socket shows no progress, so it could have no idle watchdog and could not tell a client that left from an origin that failed (a stalled origin held the request forever); what the runtime itself costs is the floor, which moves a MiB of raw socket bytes natively in ${fmt(byId("Lf")?.cpuMsPerMiB, 2)} ms (row Lf: already ${fmt(ratio(byId("Lf")?.cpuMsPerMiB, byId("Ld")?.cpuMsPerMiB), 1)}× fetch()), and the trivial socket proxy for ${fmt(byId("Lc2")?.cpuMsPerMiB, 2)} ms (row Lc′)`,
   );
   return targets;
 }
