@@ -3,12 +3,14 @@
 // bench/results.md and bench/results.json.
 //
 //   npm run bench                       # everything (~6–8 minutes on 2 cores)
-//   npm run bench -- --only dataplane   # dataplane, routing, failover, scale, flaps, churn, gate, gateway, convergence (comma-separated)
+//   npm run bench -- --only dataplane   # dataplane, routing, steering, failover, scale, flaps, churn, gate, gateway, convergence (comma-separated)
 //   npm run bench -- --only dataplane --rows c,d   # only these data-plane rows (print only unless --write)
 //   npm run bench -- --quick            # short smoke run; results files are not written unless --write
 //   npm run bench -- --no-write         # full run, print only
-// A partial run (--only) rewrites its own sections in the results files and
-// keeps the others from the previous results.json, marked with their run date.
+//   npm run bench -- --render           # regenerate results.md from results.json, measure nothing
+// A partial run (--only) replaces its own sections in results.json and keeps
+// every other one exactly; results.md is generated from results.json alone
+// (bench/lib/results-file.ts), so nothing in it is edited by hand.
 import { execFileSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -17,8 +19,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { cleanupAll } from "./lib/cleanup.ts";
 import { pickLoadGenerator } from "./lib/loadgen.ts";
-import { keptSections, type StoredResults } from "./lib/merge.ts";
-import { renderMarkdown, renderText, summarySection, type Section } from "./lib/report.ts";
+import { mergeResults, renderResults, type ResultsFile, type RunMeta } from "./lib/results-file.ts";
+import { renderText, summarySection, type Section } from "./lib/report.ts";
 import { runDataPlane } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
@@ -28,6 +30,8 @@ import { runGateBench } from "./gate.ts";
 import { runGateway } from "./gateway.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const RESULTS_JSON = path.join(HERE, "results.json");
+const RESULTS_MD = path.join(HERE, "results.md");
 const ALL = ["dataplane", "routing", "steering", "failover", "scale", "flaps", "churn", "gate", "gateway", "convergence"];
 
 const { values } = parseArgs({
@@ -37,11 +41,19 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     write: { type: "boolean" },
     "no-write": { type: "boolean", default: false },
+    render: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
+if (values.render) {
+  // Regenerates results.md from results.json (after a change to the generator), measuring nothing.
+  const file = JSON.parse(await readFile(RESULTS_JSON, "utf8")) as ResultsFile;
+  await writeFile(RESULTS_MD, renderResults(file));
+  process.stderr.write("bench: wrote bench/results.md from bench/results.json\n");
+  process.exit(0);
+}
 if (values.help) {
-  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--rows a,c,c2,f,d,e,Lc,Lc2,Lf,Ld,Le] [--quick] [--write | --no-write]\n`);
+  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--rows a,c,c2,f,d,e,Lc,Lc2,Lf,Ld,Le] [--quick] [--write | --no-write] [--render]\n`);
   process.exit(0);
 }
 const only = new Set((values.only ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean));
@@ -133,45 +145,30 @@ async function main(): Promise<void> {
   }
   await cleanupAll();
 
-  const runAt = new Date(started).toISOString();
-  const loadAverage = { start: loadAtStart, end: os.loadavg()[0]! };
-  const code = codeVersion();
-  const stamped = sections.map((sec) => ({ ...sec, runAt, loadAverage, code }));
-  let previous: StoredResults | undefined;
+  const elapsed = (Date.now() - started) / 1000;
+  const meta: RunMeta = {
+    startedAt: new Date(started).toISOString(),
+    elapsedS: elapsed,
+    loadAverage: { start: loadAtStart, end: os.loadavg()[0]! },
+    quick,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, memGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.platform()} ${os.release()}` },
+    loadGenerator: loadgen.name,
+    code: codeVersion(),
+  };
+  sections.sort((a, b) => a.title.localeCompare(b.title));
+  process.stdout.write("\n" + [summarySection(sections), ...sections].map(renderText).join("\n\n") + "\n");
+  log(`done in ${elapsed.toFixed(0)} s`);
   if (write) {
+    let previous: ResultsFile | undefined;
     try {
-      previous = JSON.parse(await readFile(path.join(HERE, "results.json"), "utf8")) as StoredResults;
+      previous = JSON.parse(await readFile(RESULTS_JSON, "utf8")) as ResultsFile;
     } catch {
       previous = undefined; // first run, or an unreadable file: nothing to keep
     }
-  }
-  const kept = keptSections(sections, previous);
-  const all = [...stamped, ...kept].sort((a, b) => a.title.localeCompare(b.title));
-  sections.sort((a, b) => a.title.localeCompare(b.title));
-  sections.unshift(summarySection(sections));
-  all.unshift({ ...summarySection(all), runAt, loadAverage });
-  const elapsed = (Date.now() - started) / 1000;
-  const keptNote = kept.length
-    ? ` Sections not rerun are kept from earlier runs: ${kept.map((k) => `${k.title.split(" ")[0]!.replace(".", "")} from ${k.runAt ?? "an unknown run"}${k.loadAverage ? ` (load average ${k.loadAverage.start.toFixed(1)})` : ""}`).join("; ")}.`
-    : "";
-  const header = [
-    `# edgelb benchmark results`,
-    "",
-    `Run ${runAt}${kept.length ? ` (sections ${[...new Set(stamped.map((x) => x.title.split(" ")[0]!.replace(".", "")))].join(", ")})` : ""} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; code ${code}; took ${elapsed.toFixed(0)} s; 1-minute load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end (anything above ~2 means other work shared the 2 cores)${quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${loadgen.name}.${keptNote}`,
-    "",
-    "Regenerate with `npm run bench`. Every target is marked met or missed (a missed target says what limits it), or invalid when a row it needs failed its answer checks.",
-    "",
-  ].join("\n");
-  process.stdout.write("\n" + sections.map(renderText).join("\n\n") + "\n");
-  log(`done in ${elapsed.toFixed(0)} s`);
-  if (write) {
-    const keptFrom = (k: (typeof kept)[number]) => `not rerun: kept from the run of ${k.runAt ?? "an unknown date"}${k.code ? ` (code ${k.code})` : ""}${k.loadAverage ? ` (load average ${k.loadAverage.start.toFixed(1)} at its start)` : ""}`;
-    const md = all.map((sec) => (kept.includes(sec as (typeof kept)[number]) ? renderMarkdown({ ...sec, notes: [keptFrom(sec as (typeof kept)[number]), ...sec.notes] }) : renderMarkdown(sec)));
-    await writeFile(path.join(HERE, "results.md"), header + "\n" + md.join("\n"));
-    await writeFile(
-      path.join(HERE, "results.json"),
-      JSON.stringify({ startedAt: new Date(started).toISOString(), elapsedS: elapsed, loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, quick, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, loadGenerator: loadgen.name, code, sections: all.map((s) => ({ title: s.title, runAt: s.runAt, loadAverage: s.loadAverage, code: "code" in s ? s.code : undefined, columns: s.columns, rows: s.rows, notes: s.notes, targets: s.targets, data: s.data })) }, null, 2) + "\n",
-    );
+    // Only this run's sections change; results.md is generated from results.json alone.
+    const file = mergeResults(sections, meta, previous);
+    await writeFile(RESULTS_JSON, JSON.stringify(file, null, 2) + "\n");
+    await writeFile(RESULTS_MD, renderResults(file));
     log("wrote bench/results.md and bench/results.json");
   }
 }

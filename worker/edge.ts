@@ -34,6 +34,7 @@ import { clusterFacts, requestCf, steerRequest, type SteeringDeps } from "./stee
 import { ruleFor, steer, type ClientPlace } from "./steering/index.ts";
 import { loadSteering, type SteeringState } from "./steering/store.ts";
 import { defaultTransports, type Transports } from "./transport/index.ts";
+import { pathAndQuery } from "./transport/target/index.ts";
 
 const CONTROL_PREFIX = "/__edgelb";
 
@@ -91,6 +92,15 @@ export interface Edge {
   readonly app: Hono;
   fetch(request: Request, ctx?: Pick<ExecutionContext, "waitUntil">): Promise<Response>;
   status(): EdgeStatus;
+}
+
+type WaitUntil = Pick<ExecutionContext, "waitUntil">;
+
+/** The path of a serialized URL, without its query (for control paths and log lines). */
+function pathOf(url: string): string {
+  const target = pathAndQuery(url);
+  const q = target.indexOf("?");
+  return q === -1 ? target : target.slice(0, q);
 }
 
 /** The runtime's execution context, if this request has one (tests may call app.fetch without). */
@@ -181,12 +191,11 @@ export function createEdge(opts: EdgeOptions): Edge {
   };
 
   const app = new Hono();
-  // Hands a background refresh to the runtime so it may outlive the response;
-  // only the proxy route needs it, so no middleware runs on every request.
-  const background = (c: Context) => (p: Promise<unknown>) => {
+  // Hands a background refresh to the runtime so it may outlive the response.
+  const background = (ctx: WaitUntil | undefined) => (p: Promise<unknown>) => {
     const guarded = p.catch((err: unknown) => log("error", "background.failed", { error: String(err) }));
     // No execution context (a test calling app.fetch directly): the promise just runs.
-    executionCtxOf(c)?.waitUntil(guarded);
+    ctx?.waitUntil(guarded);
   };
   // Status page (worker/status-page): /__edgelb/ and its assets, no token; data needs one.
   const control = new Hono();
@@ -208,22 +217,22 @@ export function createEdge(opts: EdgeOptions): Edge {
       },
     }),
   );
-  const toControl = (c: Context) => control.fetch(c.req.raw, c.env, executionCtxOf(c));
-  const notServed = (c: Context, host: string, route?: Route) => {
-    const requestId = requestIdOf(c.req.raw);
+  const toControl = (request: Request, ctx: WaitUntil | undefined) => control.fetch(request, opts.env, ctx as ExecutionContext | undefined);
+  const notServed = (request: Request, host: string, route?: Route) => {
+    const requestId = requestIdOf(request);
     if (route) {
       // A Service claims a control hostname: it is not proxied, and the operator should know.
       log("warn", "host.reserved", { requestId, host, services: route.services.map((s) => `${s.cluster}/${s.id}`) });
     } else {
-      log("info", "host.unknown", { requestId, host: host.slice(0, 253), path: c.req.path.slice(0, 200) });
+      log("info", "host.unknown", { requestId, host: host.slice(0, 253), path: pathOf(request.url).slice(0, 200) });
     }
     return plainError(404, "this hostname is not served here", requestId);
   };
   const controlHosts = settings.controlHosts;
-  const unavailable = (c: Context, host: string, retryInMs: number = config.unavailableFor() ?? 1000) => {
+  const unavailable = (request: Request, host: string, retryInMs: number = config.unavailableFor() ?? 1000) => {
     // Some cluster was never read: this hostname may be its. Not a 404 that
     // clients and caches would believe, but "soon".
-    const requestId = requestIdOf(c.req.raw);
+    const requestId = requestIdOf(request);
     log("warn", "config.unavailable_answered", { requestId, host: host.slice(0, 253), retryInMs });
     return plainError(503, "this hostname's configuration is not available yet; try again shortly", requestId, {
       "retry-after": String(Math.max(1, Math.ceil(retryInMs / 1000))),
@@ -231,68 +240,73 @@ export function createEdge(opts: EdgeOptions): Edge {
     });
   };
 
-  app.all("*", async (c) => {
-    const host = normalizeHost(c.req.header("host") ?? new URL(c.req.url).host);
+  // Every request comes here straight from the runtime: no router (hono's Context, matching and
+  // middleware cost more than the one host check that tells data-plane requests from control ones).
+  const serve = async (request: Request, ctx: WaitUntil | undefined): Promise<Response> => {
+    const host = normalizeHost(request.headers.get("host") ?? new URL(request.url).host);
+    const waitUntil = background(ctx);
     if (controlHosts ? controlHosts.has(host) : isDefaultControlHost(host)) {
-      if (isControlPath(c.req.path)) {
+      if (isControlPath(pathOf(request.url))) {
         // Loaded first, so the status of a fresh isolate shows the snapshots (or why KV failed).
-        await config.ready(background(c));
-        await steeringReady(background(c));
-        return toControl(c);
+        await config.ready(waitUntil);
+        await steeringReady(waitUntil);
+        return toControl(request, ctx);
       }
-      return notServed(c, host, lookupHost(config.routes, host));
+      return notServed(request, host, lookupHost(config.routes, host));
     }
-    await config.ready(background(c));
-    const claims = await steeringReady(background(c));
+    await config.ready(waitUntil);
+    const claims = await steeringReady(waitUntil);
     const route = lookupHost(config.routes, host);
     // Gateway API hostnames: within one cluster, an exact one beats a Service's wildcard and a
     // Service's own name beats any route; between clusters, the hostname's owner serves (below).
     const gateway = isWorkersDev(host) ? undefined : lookupGateway(config.gateways, host);
     if (gateway && (!route || gatewayWins(route, gateway, host))) {
       // A wildcard or `*` route must not answer a hostname that an unread cluster may own exactly: "soon", as below.
-      if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(c, host);
+      if (gateway.pattern.startsWith("*") && config.unavailableFor() !== undefined) return unavailable(request, host);
       const owner = gatewayOwner(gateway, settings.clusters);
       if (owner !== undefined) {
         // An exact route too: an earlier cluster that could not be read may own the name through a Service.
         const waitMs = config.unavailableBefore(owner);
-        if (waitMs !== undefined) return unavailable(c, host, waitMs);
+        if (waitMs !== undefined) return unavailable(request, host, waitMs);
         // The steering rule decides which clusters may serve the hostname, for routes as for Services.
         const rule = ruleFor(steeringDeps.steering, host);
         if (rule && !rule.clusters.includes(owner)) {
-          const requestId = requestIdOf(c.req.raw);
+          const requestId = requestIdOf(request);
           log("warn", "routes.claim_refused", { requestId, host: host.slice(0, 253), cluster: owner, kind: "HTTPRoute", reason: "the steering rule for this hostname does not list the cluster" });
           return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
         }
       }
-      return serveGateway(c.req.raw, gateway, host, deps, (request, r, originHost) => proxy(request, r, deps, undefined, originHost === undefined ? undefined : { originHost }));
+      return serveGateway(request, gateway, host, deps, (req, r, originHost) => proxy(req, r, deps, undefined, originHost === undefined ? undefined : { originHost }));
     }
     if (route && !isWorkersDev(host)) {
       // Logs a cluster's refused claim on a hostname once, when the index changes.
       claims.check(config.routes);
-      const steered = steerRequest(config.routes, route, host, c.req.raw, steeringDeps);
+      const steered = steerRequest(config.routes, route, host, request, steeringDeps);
       if (!steered) {
         // An earlier cluster could not be read (a KV error, not a deletion): it may own this
         // hostname, so a later claimer does not get it here; "soon", as for an unknown hostname.
         const waitMs = config.unavailableBefore(route.cluster);
-        if (waitMs !== undefined) return unavailable(c, host, waitMs);
-        const denied = enforceSourceRanges(route.sourceRanges, c.req.raw);
+        if (waitMs !== undefined) return unavailable(request, host, waitMs);
+        const denied = enforceSourceRanges(route.sourceRanges, request);
         if (denied) return denied;
-        return proxy(c.req.raw, route, deps);
+        return proxy(request, route, deps);
       }
       if (steered.routes.length === 0) {
-        const requestId = requestIdOf(c.req.raw);
+        const requestId = requestIdOf(request);
         log("info", "steering.no_cluster", { requestId, host: host.slice(0, 253), skipped: steered.decision.skipped });
         return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
       }
       if (steered.decision.failedOpen) log("warn", "steering.fail_open", { host: host.slice(0, 253), skipped: steered.decision.skipped });
       const first = steered.routes[0]!;
-      const denied = enforceSourceRanges(first.sourceRanges, c.req.raw);
+      const denied = enforceSourceRanges(first.sourceRanges, request);
       if (denied) return denied;
-      return proxy(c.req.raw, first, deps, { next: steered.routes.slice(1), pin: steered.pin });
+      return proxy(request, first, deps, { next: steered.routes.slice(1), pin: steered.pin });
     }
-    if (config.unavailableFor() !== undefined) return unavailable(c, host);
-    return notServed(c, host, route);
-  });
+    if (config.unavailableFor() !== undefined) return unavailable(request, host);
+    return notServed(request, host, route);
+  };
+  // The same handler behind a hono app, for callers that hold an app (tests, embedding).
+  app.all("*", (c) => serve(c.req.raw, executionCtxOf(c)));
 
   /**
    * A Service route and a Gateway API route for the same host. One cluster: the route wins only with
@@ -327,7 +341,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     app,
     status,
     fetch(request, ctx) {
-      return Promise.resolve(app.fetch(request, opts.env, ctx as ExecutionContext | undefined));
+      return serve(request, ctx);
     },
   };
 }

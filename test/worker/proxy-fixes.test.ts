@@ -77,7 +77,7 @@ describe("retry budget", () => {
           firsts.add("flood-post");
           throw new ConnectError("connection refused", req.origin);
         }
-        if (req.request.method === "POST") return new Response(`posted ${await req.request.text()}`);
+        if (req.request.method === "POST") return new Response(`posted ${await new Response(req.request.body).text()}`);
         return new Response("down", { status: 503 });
       }
       if (!firsts.has(host)) {
@@ -114,7 +114,7 @@ describe("a streamed body and a refused connection", () => {
         first = false;
         throw new ConnectError("connection refused", req.origin);
       }
-      return new Response(`got ${await req.request.text()}`);
+      return new Response(`got ${await new Response(req.request.body).text()}`);
     });
     const e = await edgeWithService({ hostnames: ["up.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "socket" }, { transports });
     const body = new ReadableStream<Uint8Array>({
@@ -132,7 +132,7 @@ describe("a streamed body and a refused connection", () => {
 
 describe("a client body that stops arriving", () => {
   it("answers 408 after the idle timeout, logged at info, no node blamed", async () => {
-    const { transports, calls } = fake(async (req) => new Response(`got ${await req.request.text()}`));
+    const { transports, calls } = fake(async (req) => new Response(`got ${await new Response(req.request.body).text()}`));
     const e = await edgeWithService(
       { hostnames: ["trickle.example.com"], nodePort: 30080 },
       nodes,

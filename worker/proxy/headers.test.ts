@@ -8,6 +8,7 @@ import {
   isFieldName,
   isFieldValue,
   originRequestHeaders,
+  newRequestId,
   requestIdOf,
   stripHopByHop,
 } from "./headers.ts";
@@ -52,7 +53,7 @@ describe("request id", () => {
   it("keeps a sane incoming id and replaces an unusable one", () => {
     expect(requestIdOf(new Request("https://a/", { headers: { "x-request-id": "req-42" } }))).toBe("req-42");
     const long = requestIdOf(new Request("https://a/", { headers: { "x-request-id": "x".repeat(201) } }));
-    expect(long).toMatch(/^[0-9a-f-]{36}$/);
+    expect(long).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
     expect(requestIdOf(new Request("https://a/", { headers: { "x-request-id": "has space" } }))).not.toBe("has space");
   });
 });
@@ -138,5 +139,14 @@ describe("request guard", () => {
       }),
     );
     expect(isFieldName("")).toBe(false);
+  });
+});
+
+describe("generated request ids", () => {
+  it("are unique within an isolate and share its random prefix (no UUID per request)", () => {
+    const ids = Array.from({ length: 1000 }, () => newRequestId());
+    expect(new Set(ids).size).toBe(1000);
+    expect(new Set(ids.map((id) => id.split("-")[0])).size).toBe(1);
+    expect(ids[0]).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
   });
 });

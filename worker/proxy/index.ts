@@ -14,7 +14,6 @@ import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
 import { selectTransport, type Transports } from "../transport/index.ts";
 import { pathAndQuery as pathAndQueryOf } from "../transport/target/index.ts";
-import { originURL } from "../transport/fetch/index.ts";
 import {
   ConnectError,
   InvalidRequestHeadError,
@@ -227,12 +226,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     }
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = request.method === "GET" || request.method === "HEAD";
-    const originRequest = new Request(originURL(origin, pathAndQuery), {
-      method: request.method,
-      headers,
-      body: bodyless ? null : body.take(),
-      redirect: "manual",
-    });
+    // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
+    const originRequest = { method: request.method, url: request.url, headers, body: bodyless ? null : body.take() };
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     const release = track(deps.inFlight, origin.key);

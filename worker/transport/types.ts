@@ -12,6 +12,18 @@ export interface Origin {
   scheme: "http" | "https";
 }
 
+/**
+ * What a transport reads of the request. A Request has all of it; the proxy
+ * passes a plain object so that no Request is built per attempt.
+ */
+export interface OutgoingRequest {
+  readonly method: string;
+  /** Its path and query are sent; its host part is ignored (transports use `origin`). */
+  readonly url: string;
+  readonly headers: Headers;
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
 export interface OriginRequest {
   origin: Origin;
   /**
@@ -19,7 +31,7 @@ export interface OriginRequest {
    * path and query (its host part is ignored by transports, which use
    * `origin`), headers are final (Host included), body is a stream or null.
    */
-  request: Request;
+  request: OutgoingRequest;
   /**
    * Called when this transport starts relaying a WebSocket itself (socket transport); the
    * transport calls the returned function once when the relay ends. So the proxy counts an open

@@ -11,6 +11,15 @@
 // the request may well have gone out; connectTimeoutMs therefore does not
 // apply here and the wait is bounded by responseTimeoutMs.
 //
+// Deadlines (one timer per attempt, worker/transport/deadline): the response
+// head must come within responseTimeoutMs; a body with a Content-Length must
+// then end within responseTimeoutMs + length ÷ minBodyRate (the signal given
+// to fetch() aborts the body too, which truncates the client's response); a
+// body of unknown length is cut after bodyIdleTimeoutMs of silence. Bodies up
+// to DIRECT_BODY_LIMIT go to the client as fetch() returned them (no pipe,
+// in flight ends with the head); larger ones are piped natively and release
+// the in-flight count at their end.
+//
 // The response deadline starts once fetch() has read the whole request body
 // (it is piped through a native stream whose end we observe), so a slow
 // upload does not run into it. Limit: "read by fetch()" is not "on the wire";
@@ -21,7 +30,16 @@
 // (as it is here: no unhandledrejection event fires); the proxy's own
 // proxy.retry / proxy.failed line is the one to read.
 import { pathAndQuery } from "../target/index.ts";
-import { type Origin, type OriginRequest, ResponseTimeoutError, type Transport, UpstreamResetError } from "../types.ts";
+import { Deadline } from "../deadline/index.ts";
+import {
+  MalformedResponseError,
+  type Origin,
+  type OriginRequest,
+  type OutgoingRequest,
+  ResponseTimeoutError,
+  type Transport,
+  UpstreamResetError,
+} from "../types.ts";
 
 export function originURL(origin: Origin, pathAndQuery: string): string {
   const host = origin.address.includes(":") ? `[${origin.address}]` : origin.address;
@@ -33,7 +51,7 @@ export function originURL(origin: Origin, pathAndQuery: string): string {
  * read all of it. A native stream (no JavaScript per chunk); a declared
  * Content-Length is kept as the length fetch() sends.
  */
-function observeUpload(request: Request): { body: ReadableStream | null; sent: Promise<void> } {
+function observeUpload(request: OutgoingRequest): { body: ReadableStream | null; sent: Promise<void> } {
   if (request.body === null) return { body: null, sent: Promise.resolve() };
   const cl = request.headers.get("content-length");
   const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl.trim()) : undefined;
@@ -47,24 +65,65 @@ function observeUpload(request: Request): { body: ReadableStream | null; sent: P
   return { body: pipe.readable, sent: sent.then((ok) => (ok ? undefined : new Promise<void>(() => {}))) };
 }
 
-export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => fetch(input, init)): Transport {
+/** Where body failures after the head are reported (same shape as the worker's Logger). */
+export type FetchTransportLog = (level: "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+
+export interface FetchTransportOptions {
+  /**
+   * Slowest body accepted, in bytes per second of its declared Content-Length: such a body must
+   * end within responseTimeoutMs + length ÷ this rate after its head, or the client's response is
+   * cut off (default 64 KiB/s: 20 MiB get 30 s + 320 s).
+   */
+  minBodyRate?: number;
+  /** Longest silence inside a body of unknown length (chunked, close-delimited) before it is cut off (default 5 minutes). */
+  bodyIdleTimeoutMs?: number;
+  log?: FetchTransportLog;
+}
+
+export const DEFAULT_MIN_BODY_RATE = 64 * 1024;
+export const DEFAULT_FETCH_BODY_IDLE_MS = 5 * 60_000;
+/**
+ * Bodies with a declared length up to this size go to the client as fetch() returned them: no
+ * pipe, no stream object. The origin stops counting as in flight with the head (such a body
+ * follows it within a round trip); the body deadline still bounds a stall.
+ */
+export const DIRECT_BODY_LIMIT = 64 * 1024;
+
+/** Statuses that never carry a body. */
+const BODYLESS = new Set([101, 204, 304]);
+
+const consoleLog: FetchTransportLog = (level, event, fields) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), level, event, transport: "fetch", ...fields }));
+
+export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => fetch(input, init), opts: FetchTransportOptions = {}): Transport {
+  const minRate = opts.minBodyRate ?? DEFAULT_MIN_BODY_RATE;
+  const idleMs = opts.bodyIdleTimeoutMs ?? DEFAULT_FETCH_BODY_IDLE_MS;
+  const log = opts.log ?? consoleLog;
   return {
     name: "fetch",
-    async send({ origin, request, responseTimeoutMs }: OriginRequest): Promise<Response> {
+    async send(req: OriginRequest): Promise<Response> {
+      const { origin, request, responseTimeoutMs } = req;
+      // One controller and one timer per attempt, for the head and then the body: the signal given
+      // to fetch() also aborts the response body once the head is in (Fetch standard), so the same
+      // timer bounds a stalled body.
       const controller = new AbortController();
-      let timedOut = false;
-      let finished = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Deadline();
+      let expired: "head" | "body" | undefined;
+      let headed = false;
+      const expireHead = () => {
+        expired = "head";
+        controller.abort();
+      };
       const upload = observeUpload(request);
-      void upload.sent.then(() => {
-        if (finished) return;
-        timer = setTimeout(() => {
-          timedOut = true;
-          controller.abort();
-        }, responseTimeoutMs);
-      });
+      if (upload.body === null) deadline.set(responseTimeoutMs, expireHead);
+      else {
+        void upload.sent.then(() => {
+          if (!headed) deadline.set(responseTimeoutMs, expireHead);
+        });
+      }
+      let response: Response;
       try {
-        return await fetchImpl(originURL(origin, pathAndQuery(request.url)), {
+        response = await fetchImpl(originURL(origin, pathAndQuery(request.url)), {
           method: request.method,
           headers: request.headers,
           body: upload.body,
@@ -72,7 +131,8 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
           signal: controller.signal,
         });
       } catch (err) {
-        if (timedOut) {
+        deadline.clear();
+        if (expired) {
           throw new ResponseTimeoutError(`${origin.node} (${origin.address}:${origin.port}) sent no response within ${responseTimeoutMs} ms`, origin);
         }
         throw new UpstreamResetError(
@@ -81,11 +141,128 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
           { cause: err },
         );
       } finally {
-        finished = true;
-        clearTimeout(timer);
+        headed = true;
       }
+      const body = response.body;
+      if (body === null || request.method === "HEAD" || BODYLESS.has(response.status)) {
+        deadline.clear();
+        return response;
+      }
+      const failed = (why: string) => {
+        const error = new MalformedResponseError(`response body from ${origin.node} (${origin.address}:${origin.port}) failed: ${why}`, origin);
+        log("error", "origin.body_failed", { node: origin.node, error: error.message });
+        req.onBodyFailed?.(error);
+      };
+      // The wire length (before fetch() decodes gzip), which is what the rate applies to.
+      const length = wireLength(response.headers);
+      if (length !== undefined) {
+        const limitMs = responseTimeoutMs + Math.ceil((length * 1000) / minRate);
+        const expireBody = () => {
+          expired = "body";
+          controller.abort();
+        };
+        deadline.set(limitMs, expireBody);
+        if (length <= DIRECT_BODY_LIMIT) {
+          // Handed over untouched: in flight ends now; a stall is cut by the deadline (the timer
+          // dies with the request once the response is sent).
+          req.onBodyRelay?.()();
+          return response;
+        }
+        // A large body: natively piped, so its end (and only its end) releases the in-flight count.
+        const end = req.onBodyRelay?.();
+        const sink = isEncoded(response.headers) ? new IdentityTransformStream() : new FixedLengthStream(length);
+        body.pipeTo(sink.writable).then(
+          () => {
+            deadline.clear();
+            end?.();
+          },
+          () => {
+            deadline.clear();
+            if (expired === "body") failed(`the body did not end within ${limitMs} ms (${length} bytes at ${minRate} bytes/s after ${responseTimeoutMs} ms)`);
+            end?.();
+          },
+        );
+        return new Response(sink.readable, response);
+      }
+      // Unknown length (chunked, close-delimited, an event stream): no deadline can be computed, so
+      // a watched relay (a counter per chunk, one timer per idle period) cuts a silent origin after
+      // one to two idle periods. JavaScript per chunk: only bodies without a declared length pay it
+      // (a native pipe shows no progress, and workerd's pipeTo ignores an abort signal between
+      // native streams, so the pipe cannot be handed over to the relay later).
+      const end = req.onBodyRelay?.();
+      const sink = new IdentityTransformStream();
+      void relayWatched(body, sink.writable, deadline, idleMs, () => {
+        controller.abort();
+        failed(`response body stalled for ${idleMs} ms`);
+      }, () => end?.());
+      return new Response(sink.readable, response);
     },
   };
+}
+
+/** The Content-Length the origin declared, whatever its encoding; undefined when absent or unreadable. */
+function wireLength(headers: Headers): number | undefined {
+  const value = headers.get("content-length");
+  if (value === null) return undefined;
+  const t = value.trim();
+  return /^\d{1,15}$/.test(t) ? Number(t) : undefined;
+}
+
+function isEncoded(headers: Headers): boolean {
+  const encoding = headers.get("content-encoding");
+  return encoding !== null && encoding.trim().toLowerCase() !== "identity";
+}
+
+/**
+ * Copies a body of unknown length, cutting it off when no chunk arrives for `idleMs`. JavaScript
+ * per chunk, so only bodies without a declared length take this way. Never rejects.
+ */
+async function relayWatched(
+  body: ReadableStream<Uint8Array>,
+  writable: WritableStream<Uint8Array>,
+  deadline: Deadline,
+  idleMs: number,
+  onStall: () => void,
+  onEnd: () => void,
+): Promise<void> {
+  const reader = body.getReader();
+  const writer = writable.getWriter();
+  let chunks = 0;
+  let seen = -1;
+  let stalled = false;
+  // The watchdog rides on the attempt's one timer (already armed for the head, and usually firing
+  // later than this, so setting it here arms nothing new).
+  const watch = () => {
+    if (chunks === seen) {
+      stalled = true;
+      onStall();
+      reader.cancel().catch(() => {});
+      return;
+    }
+    seen = chunks;
+    deadline.set(idleMs, watch);
+  };
+  // The first check only starts counting: a silent body is cut after one to two idle periods.
+  deadline.set(idleMs, watch);
+  try {
+    for (;;) {
+      const r = await reader.read();
+      chunks++;
+      if (stalled) throw new Error("stalled");
+      if (r.done) break;
+      await writer.write(r.value);
+    }
+    deadline.clear();
+    // The origin is done with: it stops counting as in flight before the client has read the end.
+    onEnd();
+    await writer.close().catch(() => {});
+  } catch (e) {
+    // The origin's body failed, or the client went away (then the write fails): end both sides.
+    deadline.clear();
+    onEnd();
+    reader.cancel(e).catch(() => {});
+    await writer.abort(e).catch(() => {});
+  }
 }
 
 export const fetchTransport = createFetchTransport();

@@ -26,7 +26,7 @@ export const DEFAULT_WS_BUFFERED_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_WS_MESSAGE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_WS_PING_INTERVAL_MS = 30_000;
 
-export function isWebSocketUpgrade(request: Request): boolean {
+export function isWebSocketUpgrade(request: { readonly headers: Headers }): boolean {
   return (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
 }
 
