@@ -6,6 +6,7 @@
 // cluster instead (read-only: no Lease, no Service status, no Events).
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import path from "node:path";
 import { KubeConfig, VersionApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -189,6 +190,19 @@ export function serviceNodes(st: StatusJson, service: string, cluster?: string):
 }
 
 /** The worker's view (GET /__edgelb/v1/status). */
+function acceptsConnections(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+    socket.setTimeout(1000, () => done(false));
+  });
+}
+
 export async function workerStatus(workerUrl: string, token: string): Promise<StatusJson> {
   const res = await fetch(`${workerUrl}/__edgelb/v1/status`, { headers: { authorization: `Bearer ${token}` } });
   if (!res.ok) throw new Error(`status: HTTP ${res.status}`);
@@ -407,7 +421,16 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
             const want = s.policy === "Local" ? [...new Set(s.pods)] : (cluster?.nodes.map((n) => n.name) ?? []);
             return got.length > 0 && got.filter((n) => n.healthy).length === want.length;
           });
-          return ok ? true : undefined;
+          if (!ok) return undefined;
+          // And the nodes' NodePorts take connections (they open once the EndpointSlices say a pod
+          // is ready, a moment after the Deployment does): the first request must not see a refusal.
+          for (const s of services) {
+            const nodePort = c.get("Service", s.name).spec?.ports?.[0]?.nodePort as number | undefined;
+            if (!nodePort) return undefined;
+            const on = s.policy === "Local" ? c.nodes.filter((n) => s.pods.includes(n.name)) : c.nodes;
+            for (const n of on) if (!(await acceptsConnections(n.address, nodePort))) return undefined;
+          }
+          return true;
         },
         "the worker to route both demo Services",
         timeoutMs,
