@@ -15,9 +15,9 @@
 // head must come within responseTimeoutMs; a body with a Content-Length must
 // then end within responseTimeoutMs + length ÷ minBodyRate, and a body of
 // unknown length within bodyTimeoutMs. At that deadline the in-flight count is
-// released, origin.body_stalled logged and the node blamed, and the body is
-// aborted through the signal given to fetch() (best effort; in workerd it also
-// errors the client's response). Bodies up to DIRECT_BODY_LIMIT go to the
+// released and origin.body_stalled logged; the node is not blamed and the body
+// not cut (a native pipe cannot tell a stalled origin from a client that does
+// not read). Bodies up to DIRECT_BODY_LIMIT go to the
 // client as fetch() returned them (no pipe, in flight ends with the head);
 // every other body is piped natively (no JavaScript per chunk) and releases
 // the in-flight count at its end or at the deadline, whichever comes first.
@@ -79,8 +79,9 @@ export interface FetchTransportOptions {
   minBodyRate?: number;
   /**
    * Longest time a body of unknown length (chunked, close-delimited, an event stream) may run after
-   * its head (default 5 minutes). The body is piped natively, which shows no progress, so this bounds
-   * the whole body, not a silence: then it is taken as stalled and cut (an EventSource reconnects).
+   * its head (default 5 minutes) before it stops counting as in flight (origin.body_stalled). The body
+   * is piped natively, which shows no progress, so this bounds the whole body, not a silence; nothing is
+   * cut and no node is blamed, since a client that reads slowly looks the same as a stalled origin.
    */
   bodyTimeoutMs?: number;
   log?: FetchTransportLog;
@@ -157,11 +158,13 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       // The wire length (before fetch() decodes gzip), which is what the rate applies to.
       const length = wireLength(response.headers);
       // Every body is piped natively (no JavaScript per chunk). Its end releases the in-flight count;
-      // so does the attempt's one deadline, whichever comes first: a body with a Content-Length must
-      // end within responseTimeoutMs + length ÷ minBodyRate, one of unknown length within
-      // bodyTimeoutMs. A native pipe shows no progress, so a body still running at its deadline is
-      // taken as stalled: logged (origin.body_stalled), counted against the node, and aborted through
-      // fetch()'s signal (best effort: that also errors the client's response in workerd).
+      // so does the attempt's one deadline, whichever comes first: a body with a Content-Length
+      // should end within responseTimeoutMs + length ÷ minBodyRate, one of unknown length within
+      // bodyTimeoutMs. A native pipe shows no progress and cannot tell an origin that stopped sending
+      // from a client that stopped reading (backpressure), so at the deadline the body is only
+      // logged (origin.body_stalled, warn) and stops counting as in flight: the node is not blamed
+      // and the download is not cut (a slow client keeps it; a stalled origin's body ends when the
+      // client or the origin gives up).
       const limitMs = length !== undefined ? responseTimeoutMs + Math.ceil((length * 1000) / minRate) : bodyMs;
       const end = req.onBodyRelay?.();
       if (length !== undefined && length <= DIRECT_BODY_LIMIT) {
@@ -184,16 +187,12 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       };
       deadline.set(limitMs, () => {
         if (settled) return;
-        expired = "body";
         const why =
           length !== undefined
             ? `the body did not end within ${limitMs} ms (${length} bytes at ${minRate} bytes/s after ${responseTimeoutMs} ms)`
             : `the body (unknown length) did not end within ${limitMs} ms`;
-        const error = new MalformedResponseError(`response body from ${origin.node} (${origin.address}:${origin.port}) stalled: ${why}`, origin);
-        log("error", "origin.body_stalled", { node: origin.node, error: error.message });
-        req.onBodyFailed?.(error);
+        log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${origin.node} (${origin.address}:${origin.port}): ${why}; the origin or the client is slow` });
         finish();
-        controller.abort();
       });
       // A FixedLengthStream keeps Content-Length on the wire (and errors a short body); a decoded or
       // unknown-length body goes through an IdentityTransformStream (sent chunked).
