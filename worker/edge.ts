@@ -26,7 +26,7 @@ import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
 import { requestIdOf } from "./proxy/headers.ts";
 import { GateSigner, readGateKeys, type GateKeyVars } from "./sign/index.ts";
-import { enforceSourceRanges } from "./source-ranges/index.ts";
+import { enforceSourceRanges, sourcesAllow } from "./source-ranges/index.ts";
 import { statusPage } from "./status-page/index.ts";
 import { ClaimLog, type HostClaims } from "./steering/claims.ts";
 import { clientPlace } from "./steering/geo.ts";
@@ -297,10 +297,18 @@ export function createEdge(opts: EdgeOptions): Edge {
         return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
       }
       if (steered.decision.failedOpen) log("warn", "steering.fail_open", { host: host.slice(0, 253), skipped: steered.decision.skipped });
-      const first = steered.routes[0]!;
+      let routes = steered.routes;
+      const first = routes[0]!;
       const denied = enforceSourceRanges(first.sourceRanges, request);
-      if (denied) return denied;
-      return proxy(request, first, deps, { next: steered.routes.slice(1), pin: steered.pin });
+      if (denied) {
+        // Each cluster's Service has its own loadBalancerSourceRanges: a later cluster that allows
+        // the client serves it; only when none does is the first one's refusal the answer.
+        const allowing = routes.findIndex((r) => sourcesAllow(r.sourceRanges, request));
+        if (allowing === -1) return denied;
+        routes = routes.slice(allowing);
+      }
+      // The proxy checks each later cluster's ranges again before it moves there (moveCluster).
+      return proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin });
     }
     if (config.unavailableFor() !== undefined) return unavailable(request, host);
     return notServed(request, host, route);

@@ -29,6 +29,7 @@ import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 import { GATE_REFUSED_HEADER } from "../snapshot/signing.ts";
 import { clusterPin, pinCookieName } from "../steering/request.ts";
+import { sourcesAllow } from "../source-ranges/index.ts";
 
 /**
  * The other clusters that may serve this hostname (worker/steering), best
@@ -159,7 +160,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   let nextCluster = 0;
   const triedClusters: string[] = [];
   const moveCluster = (why: string): boolean => {
-    const next = cross?.next[nextCluster];
+    let next = cross?.next[nextCluster];
+    // A cluster whose Service refuses this client (its own loadBalancerSourceRanges) is skipped:
+    // the first cluster's ranges say nothing about the next one's.
+    while (next && !sourcesAllow(next.sourceRanges, request)) {
+      deps.log("info", "proxy.next_cluster_refused", { requestId, host: facts.host, cluster: next.cluster, reason: "loadBalancerSourceRanges" });
+      next = cross?.next[++nextCluster];
+    }
     if (!next) return false;
     nextCluster++;
     deps.log("warn", "proxy.next_cluster", { requestId, host: facts.host, from: route.cluster, to: next.cluster, reason: why });

@@ -167,6 +167,14 @@ export function allowedBy(ranges: CompiledRanges, clientIP: string | null | unde
   return false;
 }
 
+/** May this request's client reach every Service behind a route with these range lists (no lists: anyone may)? */
+export function sourcesAllow(rangeLists: readonly CompiledRanges[] | undefined, request: Request): boolean {
+  if (!rangeLists || rangeLists.length === 0) return true;
+  const client = request.headers.get("cf-connecting-ip");
+  for (const ranges of rangeLists) if (!allowedBy(ranges, client)) return false;
+  return true;
+}
+
 /**
  * The edge's check before any origin connection: every Service behind the
  * route that restricts sources must allow the client (a hostname merged from

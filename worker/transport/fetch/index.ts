@@ -13,12 +13,14 @@
 //
 // Deadlines (one timer per attempt, worker/transport/deadline): the response
 // head must come within responseTimeoutMs; a body with a Content-Length must
-// then end within responseTimeoutMs + length ÷ minBodyRate (the signal given
-// to fetch() aborts the body too, which truncates the client's response); a
-// body of unknown length is cut after bodyIdleTimeoutMs of silence. Bodies up
-// to DIRECT_BODY_LIMIT go to the client as fetch() returned them (no pipe,
-// in flight ends with the head); larger ones are piped natively and release
-// the in-flight count at their end.
+// then end within responseTimeoutMs + length ÷ minBodyRate, and a body of
+// unknown length within bodyTimeoutMs. At that deadline the in-flight count is
+// released and origin.body_stalled logged; the node is not blamed and the body
+// not cut (a native pipe cannot tell a stalled origin from a client that does
+// not read). Bodies up to DIRECT_BODY_LIMIT go to the
+// client as fetch() returned them (no pipe, in flight ends with the head);
+// every other body is piped natively (no JavaScript per chunk) and releases
+// the in-flight count at its end or at the deadline, whichever comes first.
 //
 // The response deadline starts once fetch() has read the whole request body
 // (it is piped through a native stream whose end we observe), so a slow
@@ -75,13 +77,18 @@ export interface FetchTransportOptions {
    * cut off (default 64 KiB/s: 20 MiB get 30 s + 320 s).
    */
   minBodyRate?: number;
-  /** Longest silence inside a body of unknown length (chunked, close-delimited) before it is cut off (default 5 minutes). */
-  bodyIdleTimeoutMs?: number;
+  /**
+   * Longest time a body of unknown length (chunked, close-delimited, an event stream) may run after
+   * its head (default 5 minutes) before it stops counting as in flight (origin.body_stalled). The body
+   * is piped natively, which shows no progress, so this bounds the whole body, not a silence; nothing is
+   * cut and no node is blamed, since a client that reads slowly looks the same as a stalled origin.
+   */
+  bodyTimeoutMs?: number;
   log?: FetchTransportLog;
 }
 
 export const DEFAULT_MIN_BODY_RATE = 64 * 1024;
-export const DEFAULT_FETCH_BODY_IDLE_MS = 5 * 60_000;
+export const DEFAULT_FETCH_BODY_MS = 5 * 60_000;
 /**
  * Bodies with a declared length up to this size go to the client as fetch() returned them: no
  * pipe, no stream object. The origin stops counting as in flight with the head (such a body
@@ -97,7 +104,7 @@ const consoleLog: FetchTransportLog = (level, event, fields) =>
 
 export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => fetch(input, init), opts: FetchTransportOptions = {}): Transport {
   const minRate = opts.minBodyRate ?? DEFAULT_MIN_BODY_RATE;
-  const idleMs = opts.bodyIdleTimeoutMs ?? DEFAULT_FETCH_BODY_IDLE_MS;
+  const bodyMs = opts.bodyTimeoutMs ?? DEFAULT_FETCH_BODY_MS;
   const log = opts.log ?? consoleLog;
   return {
     name: "fetch",
@@ -148,53 +155,49 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
         deadline.clear();
         return response;
       }
-      const failed = (why: string) => {
-        const error = new MalformedResponseError(`response body from ${origin.node} (${origin.address}:${origin.port}) failed: ${why}`, origin);
-        log("error", "origin.body_failed", { node: origin.node, error: error.message });
-        req.onBodyFailed?.(error);
-      };
       // The wire length (before fetch() decodes gzip), which is what the rate applies to.
       const length = wireLength(response.headers);
-      if (length !== undefined) {
-        const limitMs = responseTimeoutMs + Math.ceil((length * 1000) / minRate);
-        const expireBody = () => {
+      // Every body is piped natively (no JavaScript per chunk). Its end releases the in-flight count;
+      // so does the attempt's one deadline, whichever comes first: a body with a Content-Length
+      // should end within responseTimeoutMs + length ÷ minBodyRate, one of unknown length within
+      // bodyTimeoutMs. A native pipe shows no progress and cannot tell an origin that stopped sending
+      // from a client that stopped reading (backpressure), so at the deadline the body is only
+      // logged (origin.body_stalled, warn) and stops counting as in flight: the node is not blamed
+      // and the download is not cut (a slow client keeps it; a stalled origin's body ends when the
+      // client or the origin gives up).
+      const limitMs = length !== undefined ? responseTimeoutMs + Math.ceil((length * 1000) / minRate) : bodyMs;
+      const end = req.onBodyRelay?.();
+      if (length !== undefined && length <= DIRECT_BODY_LIMIT) {
+        // Handed over untouched: in flight ends now, and its end is never seen (so a stall is not
+        // blamed on the node); the deadline still cuts it (the timer dies with the request once
+        // the response is sent).
+        end?.();
+        deadline.set(limitMs, () => {
           expired = "body";
           controller.abort();
-        };
-        deadline.set(limitMs, expireBody);
-        if (length <= DIRECT_BODY_LIMIT) {
-          // Handed over untouched: in flight ends now; a stall is cut by the deadline (the timer
-          // dies with the request once the response is sent).
-          req.onBodyRelay?.()();
-          return response;
-        }
-        // A large body: natively piped, so its end (and only its end) releases the in-flight count.
-        const end = req.onBodyRelay?.();
-        const sink = isEncoded(response.headers) ? new IdentityTransformStream() : new FixedLengthStream(length);
-        body.pipeTo(sink.writable).then(
-          () => {
-            deadline.clear();
-            end?.();
-          },
-          () => {
-            deadline.clear();
-            if (expired === "body") failed(`the body did not end within ${limitMs} ms (${length} bytes at ${minRate} bytes/s after ${responseTimeoutMs} ms)`);
-            end?.();
-          },
-        );
-        return new Response(sink.readable, response);
+        });
+        return response;
       }
-      // Unknown length (chunked, close-delimited, an event stream): no deadline can be computed, so
-      // a watched relay (a counter per chunk, one timer per idle period) cuts a silent origin after
-      // one to two idle periods. JavaScript per chunk: only bodies without a declared length pay it
-      // (a native pipe shows no progress, and workerd's pipeTo ignores an abort signal between
-      // native streams, so the pipe cannot be handed over to the relay later).
-      const end = req.onBodyRelay?.();
-      const sink = new IdentityTransformStream();
-      void relayWatched(body, sink.writable, deadline, idleMs, () => {
-        controller.abort();
-        failed(`response body stalled for ${idleMs} ms`);
-      }, () => end?.());
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        settled = true;
+        deadline.clear();
+        end?.();
+      };
+      deadline.set(limitMs, () => {
+        if (settled) return;
+        const why =
+          length !== undefined
+            ? `the body did not end within ${limitMs} ms (${length} bytes at ${minRate} bytes/s after ${responseTimeoutMs} ms)`
+            : `the body (unknown length) did not end within ${limitMs} ms`;
+        log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${origin.node} (${origin.address}:${origin.port}): ${why}; the origin or the client is slow` });
+        finish();
+      });
+      // A FixedLengthStream keeps Content-Length on the wire (and errors a short body); a decoded or
+      // unknown-length body goes through an IdentityTransformStream (sent chunked).
+      const sink = length !== undefined && !isEncoded(response.headers) ? new FixedLengthStream(length) : new IdentityTransformStream();
+      body.pipeTo(sink.writable).then(finish, finish);
       return new Response(sink.readable, response);
     },
   };
@@ -211,58 +214,6 @@ function wireLength(headers: Headers): number | undefined {
 function isEncoded(headers: Headers): boolean {
   const encoding = headers.get("content-encoding");
   return encoding !== null && encoding.trim().toLowerCase() !== "identity";
-}
-
-/**
- * Copies a body of unknown length, cutting it off when no chunk arrives for `idleMs`. JavaScript
- * per chunk, so only bodies without a declared length take this way. Never rejects.
- */
-async function relayWatched(
-  body: ReadableStream<Uint8Array>,
-  writable: WritableStream<Uint8Array>,
-  deadline: Deadline,
-  idleMs: number,
-  onStall: () => void,
-  onEnd: () => void,
-): Promise<void> {
-  const reader = body.getReader();
-  const writer = writable.getWriter();
-  let chunks = 0;
-  let seen = -1;
-  let stalled = false;
-  // The watchdog rides on the attempt's one timer (already armed for the head, and usually firing
-  // later than this, so setting it here arms nothing new).
-  const watch = () => {
-    if (chunks === seen) {
-      stalled = true;
-      onStall();
-      reader.cancel().catch(() => {});
-      return;
-    }
-    seen = chunks;
-    deadline.set(idleMs, watch);
-  };
-  // The first check only starts counting: a silent body is cut after one to two idle periods.
-  deadline.set(idleMs, watch);
-  try {
-    for (;;) {
-      const r = await reader.read();
-      chunks++;
-      if (stalled) throw new Error("stalled");
-      if (r.done) break;
-      await writer.write(r.value);
-    }
-    deadline.clear();
-    // The origin is done with: it stops counting as in flight before the client has read the end.
-    onEnd();
-    await writer.close().catch(() => {});
-  } catch (e) {
-    // The origin's body failed, or the client went away (then the write fails): end both sides.
-    deadline.clear();
-    onEnd();
-    reader.cancel(e).catch(() => {});
-    await writer.abort(e).catch(() => {});
-  }
 }
 
 export const fetchTransport = createFetchTransport();
