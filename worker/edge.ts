@@ -211,6 +211,8 @@ export function createEdge(opts: EdgeOptions): Edge {
       status,
       now,
       heartbeatKvEveryMs: heartbeatKvEvery(staleAfterMs),
+      // The generations object decides heartbeats' KV refreshes when the fast path publishes to it (wx18).
+      ...generationsFor(opts, settings.fastCheckMs),
       // A claim the push made that another cluster owns is logged now, not at the hostname's first request.
       onInstalled: async () => {
         (await steeringReady(() => {})).check(config.routes);
@@ -536,6 +538,13 @@ function edgeStatus(s: {
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
   return value === undefined ? {} : ({ [key]: value } as { [k in K]?: V });
+}
+
+/** The generations object for the control endpoint, under the same condition as the fast path (it must see every push). */
+function generationsFor(opts: EdgeOptions, intervalMs: number): { generations?: () => GenerationsApi } {
+  const ns = opts.env.EDGELB_GENERATIONS;
+  if (!ns || !(intervalMs > 0)) return {};
+  return { generations: () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi };
 }
 
 /** The fast path when the generations object is bound and its check is on. */
