@@ -275,7 +275,7 @@ export function createEdge(opts: EdgeOptions): Edge {
         if (rule && !rule.clusters.includes(owner)) {
           const requestId = requestIdOf(request);
           log("warn", "routes.claim_refused", { requestId, host: host.slice(0, 253), cluster: owner, kind: "HTTPRoute", reason: "the steering rule for this hostname does not list the cluster" });
-          return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
+          return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
         }
       }
       return serveGateway(request, gateway, host, deps, (req, r, originHost) => proxy(req, r, deps, undefined, originHost === undefined ? undefined : { originHost }));
@@ -296,7 +296,7 @@ export function createEdge(opts: EdgeOptions): Edge {
       if (steered.routes.length === 0) {
         const requestId = requestIdOf(request);
         log("info", "steering.no_cluster", { requestId, host: host.slice(0, 253), skipped: steered.decision.skipped });
-        return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
+        return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
       }
       if (steered.decision.failedOpen) log("warn", "steering.fail_open", { host: host.slice(0, 253), skipped: steered.decision.skipped });
       const first = steered.routes[0]!;

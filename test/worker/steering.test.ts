@@ -332,6 +332,8 @@ describe("hostname ownership", () => {
     });
     const res = await edge.request(host);
     expect(res.status).toBe(503);
+    // The edge's "no server is ready" is never cached (like the proxy's own 503).
+    expect(res.headers.get("cache-control")).toBe("no-store");
     expect(edge.logs).toContainEqual(expect.objectContaining({ event: "routes.claim_refused", host, cluster: intruder, kind: "HTTPRoute" }));
   });
 
