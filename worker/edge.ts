@@ -211,6 +211,8 @@ export function createEdge(opts: EdgeOptions): Edge {
       status,
       now,
       heartbeatKvEveryMs: heartbeatKvEvery(staleAfterMs),
+      // The generations object decides heartbeats' KV refreshes when the fast path publishes to it (wx18).
+      ...generationsFor(opts, settings.fastCheckMs),
       // A claim the push made that another cluster owns is logged now, not at the hostname's first request.
       onInstalled: async () => {
         (await steeringReady(() => {})).check(config.routes);
@@ -273,7 +275,7 @@ export function createEdge(opts: EdgeOptions): Edge {
         if (rule && !rule.clusters.includes(owner)) {
           const requestId = requestIdOf(request);
           log("warn", "routes.claim_refused", { requestId, host: host.slice(0, 253), cluster: owner, kind: "HTTPRoute", reason: "the steering rule for this hostname does not list the cluster" });
-          return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
+          return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
         }
       }
       return serveGateway(request, gateway, host, deps, (req, r, originHost) => proxy(req, r, deps, undefined, originHost === undefined ? undefined : { originHost }));
@@ -294,7 +296,7 @@ export function createEdge(opts: EdgeOptions): Edge {
       if (steered.routes.length === 0) {
         const requestId = requestIdOf(request);
         log("info", "steering.no_cluster", { requestId, host: host.slice(0, 253), skipped: steered.decision.skipped });
-        return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10" });
+        return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
       }
       if (steered.decision.failedOpen) log("warn", "steering.fail_open", { host: host.slice(0, 253), skipped: steered.decision.skipped });
       let routes = steered.routes;
@@ -544,6 +546,13 @@ function edgeStatus(s: {
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
   return value === undefined ? {} : ({ [key]: value } as { [k in K]?: V });
+}
+
+/** The generations object for the control endpoint, under the same condition as the fast path (it must see every push). */
+function generationsFor(opts: EdgeOptions, intervalMs: number): { generations?: () => GenerationsApi } {
+  const ns = opts.env.EDGELB_GENERATIONS;
+  if (!ns || !(intervalMs > 0)) return {};
+  return { generations: () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi };
 }
 
 /** The fast path when the generations object is bound and its check is on. */

@@ -283,10 +283,16 @@ describe("stale clusters: the agent's heartbeat, on the worker's clock", () => {
 
   it("refuses a heartbeat for another generation (409), for nothing stored (404), a bad body (400) and no token (401)", async () => {
     const cluster = uniqueCluster("hb");
-    const edge = testEdge({ EDGELB_CLUSTERS: cluster });
+    let clock = Date.now();
+    const edge = testEdge({ EDGELB_CLUSTERS: cluster }, { now: () => clock });
     expect((await heartbeat(edge, cluster)).status).toBe(404);
     await edge.seed(snapshot(cluster, nodesOf(eu.nodes), [service({ hostnames: [host], nodePort: eu.nodePort })]));
     const stored = await storedGeneration(edge, cluster);
+    // Within 2 s of the push another generation is not looked up (no KV read): 429, try again.
+    const early = await heartbeat(edge, cluster, stored - 1);
+    expect(early.status).toBe(429);
+    expect(early.headers.get("retry-after")).toBe("2");
+    clock += 3_000;
     const stale = await heartbeat(edge, cluster, stored - 1);
     expect(stale.status).toBe(409);
     expect(await stale.json()).toMatchObject({ storedGeneration: stored });
@@ -326,6 +332,8 @@ describe("hostname ownership", () => {
     });
     const res = await edge.request(host);
     expect(res.status).toBe(503);
+    // The edge's "no server is ready" is never cached (like the proxy's own 503).
+    expect(res.headers.get("cache-control")).toBe("no-store");
     expect(edge.logs).toContainEqual(expect.objectContaining({ event: "routes.claim_refused", host, cluster: intruder, kind: "HTTPRoute" }));
   });
 

@@ -5,7 +5,8 @@ import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import type { ConfigStore } from "../config/index.ts";
-import { epochOf, heartbeatOf, nextInstallEpoch, parseTombstone, tombstoneText, type StoredMetadata } from "../config/stored.ts";
+import { epochOf, heartbeatOf, isOlder, nextInstallEpoch, parseTombstone, tombstoneText, type StoredMetadata } from "../config/stored.ts";
+import type { GenerationsApi, ValueVersion } from "../generations/api.ts";
 import type { Logger } from "../log/index.ts";
 import { ClusterName, parseSnapshot, snapshotKey, type Snapshot } from "../snapshot/schema.ts";
 import { allowed, bearer, forbiddenMessage, type Action, type AuthVariables, type TokenTable } from "./auth/index.ts";
@@ -25,6 +26,12 @@ export interface ControlDeps {
    * see every heartbeat; this bounds only what a cold isolate reading KV sees.
    */
   heartbeatKvEveryMs?: number;
+  /**
+   * The generations Durable Object, when the fast path uses it: it decides each heartbeat's KV
+   * refresh (strongly consistent: it sees every push and deletion), so a refresh never writes back
+   * a value a push or DELETE replaced, and one isolate in the world writes per interval.
+   */
+  generations?: () => GenerationsApi;
   /** After a push changed what this isolate serves (e.g. to log a refused hostname claim at once). */
   onInstalled?: () => Promise<void>;
 }
@@ -55,34 +62,93 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
   const { log } = deps;
   const now = deps.now ?? Date.now;
   const kvBeatEvery = deps.heartbeatKvEveryMs ?? HEARTBEAT_KV_EVERY_MS;
-  /** When this isolate last recorded each cluster's heartbeat (its rate limit). */
-  const lastBeat = new Map<string, number>();
+  /**
+   * When this isolate last took each cluster's heartbeat (its rate limit, checked before any KV
+   * read), and the generation it then confirmed (undefined while that heartbeat is in flight).
+   */
+  const lastBeat = new Map<string, { at: number; generation: number | undefined }>();
+  /** Bumped by every push and delete this isolate handles: a heartbeat in flight across one does not write KV. */
+  const changes = new Map<string, number>();
+  const changed = (name: string) => {
+    changes.set(name, (changes.get(name) ?? 0) + 1);
+    if (changes.size > 10_000) changes.delete(changes.keys().next().value!);
+  };
+  const noteBeat = (name: string, at: number, generation: number | undefined) => {
+    lastBeat.set(name, { at, generation });
+    if (lastBeat.size > 10_000) lastBeat.delete(lastBeat.keys().next().value!);
+  };
+  /** Undefined when a heartbeat of this cluster may be taken now; else the last one (within HEARTBEAT_MIN_INTERVAL_MS). */
+  const rateLimited = (name: string, at: number) => {
+    const last = lastBeat.get(name);
+    return last !== undefined && at - last.at < HEARTBEAT_MIN_INTERVAL_MS && at >= last.at ? last : undefined;
+  };
+
+  const sameKv = (a: { value: string | null; metadata: unknown }, stored: string, metadata: unknown) =>
+    a.value === stored && epochOf(a.metadata) === epochOf(metadata);
+
+  /**
+   * The KV refresh of a heartbeat: the same value again with a newer heartbeatAt, written only while
+   * it is still current. With the generations object: it must allow it (it knows every push and
+   * deletion; one isolate per interval), and when it has moved on by the time the write is done
+   * (a push or DELETE between its answer and our put), KV gets the object's newer value back.
+   * Always: KV is read again just before the put and nothing is written when it changed. Residual
+   * window without the object: a push/DELETE in another location whose KV write lands between that
+   * re-read and the put, or that this location's KV read cache (up to 60 s) does not show yet.
+   */
+  const refreshKv = async (name: string, stored: string, metadata: unknown, installEpoch: number | undefined, generation: number, at: number, changesBefore: number): Promise<boolean> => {
+    const key = snapshotKey(name);
+    const version = { generation, epoch: installEpoch ?? null };
+    let claimed: { write: boolean; current: ValueVersion | null } | undefined;
+    if (deps.generations) {
+      try {
+        claimed = await deps.generations().claimKvRefresh(name, version, at, kvBeatEvery);
+      } catch (err) {
+        log("warn", "heartbeat.kv_claim_failed", { cluster: name, error: String(err) });
+      }
+      if (claimed && !claimed.write) return false;
+    }
+    if ((changes.get(name) ?? 0) !== changesBefore) return false;
+    if (!sameKv(await deps.kv.getWithMetadata(key, "text"), stored, metadata)) return false;
+    if ((changes.get(name) ?? 0) !== changesBefore) return false;
+    const meta: StoredMetadata = { ...(installEpoch !== undefined ? { installEpoch } : {}), heartbeatAt: at };
+    await deps.kv.put(key, stored, { metadata: meta });
+    if (claimed && deps.generations) await repairKv(name, version);
+    return true;
+  };
+
+  /** After a heartbeat's KV write: when the object holds a newer value now, KV gets it back. */
+  const repairKv = async (name: string, wrote: { generation: number; epoch: number | null }) => {
+    try {
+      const now = await deps.generations!().value(name);
+      if (!now) return;
+      const v = now.version;
+      if (!isOlder({ epoch: wrote.epoch ?? undefined, generation: wrote.generation }, { epoch: v.epoch ?? undefined, generation: v.generation })) return;
+      if (v.kind === "tombstone") await deps.kv.put(snapshotKey(name), now.text);
+      else {
+        const meta: StoredMetadata = { ...(v.epoch !== null ? { installEpoch: v.epoch } : {}), ...(v.heartbeatAt !== undefined ? { heartbeatAt: v.heartbeatAt } : v.at !== undefined ? { heartbeatAt: v.at } : {}) };
+        await deps.kv.put(snapshotKey(name), now.text, { metadata: meta });
+      }
+      log("warn", "heartbeat.kv_repaired", { cluster: name, wrote: wrote.generation, restored: v.kind === "tombstone" ? "deletion" : v.generation });
+    } catch (err) {
+      log("error", "heartbeat.kv_repair_failed", { cluster: name, error: String(err) });
+    }
+  };
 
   /**
    * Records the agent's heartbeat for the stored snapshot, dated by this worker's clock: in this
    * isolate, the location copy, the fast path, and (at most every kvBeatEvery) the KV metadata.
-   * Returns false when rate-limited here.
    */
-  const recordHeartbeat = async (name: string, snapshot: Snapshot, stored: string, metadata: unknown, installEpoch: number | undefined): Promise<{ recorded: boolean; kvWritten: boolean }> => {
-    const at = now();
-    const last = lastBeat.get(name);
-    if (last !== undefined && at - last < HEARTBEAT_MIN_INTERVAL_MS && at >= last) {
-      deps.config.install(snapshot, stored, installEpoch, heartbeatOf(metadata, at));
-      return { recorded: false, kvWritten: false };
-    }
-    lastBeat.set(name, at);
-    if (lastBeat.size > 10_000) lastBeat.delete(lastBeat.keys().next().value!);
+  const recordHeartbeat = async (name: string, snapshot: Snapshot, stored: string, metadata: unknown, installEpoch: number | undefined, at: number, changesBefore: number): Promise<{ kvWritten: boolean }> => {
+    if ((changes.get(name) ?? 0) === changesBefore) noteBeat(name, at, snapshot.generation);
     const inKv = heartbeatOf(metadata, at);
     let kvWritten = false;
     if (inKv === undefined || at - inKv >= kvBeatEvery) {
-      // The same value again with a newer heartbeatAt: one KV write, rate-limited per cluster.
-      const meta: StoredMetadata = { ...(installEpoch !== undefined ? { installEpoch } : {}), heartbeatAt: at };
-      await deps.kv.put(snapshotKey(name), stored, { metadata: meta });
-      kvWritten = true;
+      kvWritten = await refreshKv(name, stored, metadata, installEpoch, snapshot.generation, at, changesBefore);
     }
+    if ((changes.get(name) ?? 0) !== changesBefore) return { kvWritten };
     deps.config.install(snapshot, stored, installEpoch, at);
     await deps.config.publishHeartbeat(name);
-    return { recorded: true, kvWritten };
+    return { kvWritten };
   };
 
   app.get("/healthz", (c) => c.text("ok\n"));
@@ -159,7 +225,7 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
           const previous = parseSnapshot(stored);
           if (previous.ok && JSON.stringify(previous.snapshot) === JSON.stringify(snapshot)) {
             // Same content: no KV write (KV allows 1 write/s per key and bills writes), but a heartbeat.
-            await recordHeartbeat(name, previous.snapshot, stored, metadata, installEpoch);
+            await recordHeartbeat(name, previous.snapshot, stored, metadata, installEpoch, now(), changes.get(name) ?? 0);
             await deps.config.publish(name);
             return c.json({ accepted: true, generation: snapshot.generation, unchanged: true, ...routing(deps, name, c.get("caller").role === "cluster") });
           }
@@ -175,7 +241,8 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
       // A push is a heartbeat too: dated by this worker's clock, never the agent's publishedAt.
       const meta: StoredMetadata = { installEpoch, heartbeatAt: at };
       await deps.kv.put(key, text, { metadata: meta });
-      lastBeat.set(name, at);
+      changed(name);
+      noteBeat(name, at, snapshot.generation);
       deps.config.install(snapshot, text, installEpoch, at);
       // The location's other isolates take it from the location copy, not after the next KV read.
       await deps.config.publish(name);
@@ -218,6 +285,17 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
       const parsed = v.safeParse(HeartbeatBody, body);
       if (!parsed.success) return refuse(400, 'heartbeat body must be {"generation": N} with N a positive integer');
       const { generation } = parsed.output;
+      // Rate-limited before any KV read: a flood of heartbeats costs no KV reads or writes.
+      const at = now();
+      const last = rateLimited(name, at);
+      if (last) {
+        if (last.generation === generation) return c.json({ accepted: true, generation, recorded: false, ...routing(deps, name, c.get("caller").role === "cluster") });
+        log("warn", "heartbeat.refused", { cluster: name, status: 429, error: "rate-limited" });
+        c.header("retry-after", String(Math.ceil(HEARTBEAT_MIN_INTERVAL_MS / 1000)));
+        return c.json({ error: `heartbeats of cluster "${name}" closer than ${HEARTBEAT_MIN_INTERVAL_MS / 1000} s apart are not taken` }, 429);
+      }
+      noteBeat(name, at, undefined);
+      const changesBefore = changes.get(name) ?? 0;
       const { value: stored, metadata } = await deps.kv.getWithMetadata(snapshotKey(name), "text");
       if (stored === null || parseTombstone(stored)) return refuse(404, `no snapshot stored for cluster "${name}": push one`);
       const current = parseSnapshot(stored);
@@ -225,9 +303,9 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
       if (current.snapshot.generation !== generation) {
         return refuse(409, `generation ${generation} is not the stored ${current.snapshot.generation}: push your snapshot`, { storedGeneration: current.snapshot.generation });
       }
-      const beat = await recordHeartbeat(name, current.snapshot, stored, metadata, epochOf(metadata));
+      const beat = await recordHeartbeat(name, current.snapshot, stored, metadata, epochOf(metadata), at, changesBefore);
       if (beat.kvWritten) log("info", "heartbeat.stored", { cluster: name, generation, reason: "KV's heartbeat was older than the KV refresh interval", kvEverySeconds: kvBeatEvery / 1000 });
-      return c.json({ accepted: true, generation, recorded: beat.recorded, ...routing(deps, name, c.get("caller").role === "cluster") });
+      return c.json({ accepted: true, generation, recorded: true, ...routing(deps, name, c.get("caller").role === "cluster") });
     },
   );
 
@@ -256,6 +334,8 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
     const installEpoch = epochOf(metadata) ?? 0;
     const tombstone = tombstoneText(name, generation, installEpoch, now());
     await deps.kv.put(key, tombstone);
+    changed(name);
+    lastBeat.delete(name);
     deps.config.remove(name, { epoch: installEpoch, generation: generation + 1 }, tombstone);
     await deps.config.publish(name);
     log("info", "push.deleted", { cluster: name, generation });

@@ -2,6 +2,7 @@
 // object's name, the versions it answers with, and its methods. Pure (the
 // class itself is in ./index.ts, which needs the Workers runtime).
 import * as v from "valibot";
+import { isOlder } from "../config/stored.ts";
 
 /** The one object every location talks to. */
 export const GENERATIONS_OBJECT = "edgelb-generations";
@@ -35,5 +36,40 @@ export interface GenerationsApi {
   publish(cluster: string, version: ValueVersion, text: string): Promise<{ stored: boolean; current: ValueVersion }>;
   /** Records a heartbeat for the stored snapshot of this version (nothing when another version is stored). */
   heartbeat(cluster: string, version: { generation: number; epoch: number | null }, at: number): Promise<{ recorded: boolean }>;
+  /**
+   * May a heartbeat rewrite the cluster's KV value (the snapshot of this version, with a newer
+   * heartbeatAt)? Yes unless the object holds a newer value (a push or a deletion the reader's KV
+   * copy does not show yet) or another isolate, anywhere, was allowed within everyMs. `current` is
+   * the object's version (null: none), to repair KV when it moved on during the write.
+   */
+  claimKvRefresh(cluster: string, version: { generation: number; epoch: number | null }, at: number, everyMs: number): Promise<{ write: boolean; current: ValueVersion | null }>;
 }
 
+
+/**
+ * The object's answer to claimKvRefresh (pure, for tests): no write when it stores a newer value
+ * than the heartbeat read (the KV copy the heartbeat saw is behind a push or a deletion), nor when
+ * another isolate was allowed within everyMs; an object that does not know the cluster, or only an
+ * older value (its publish failed), does not stop the write: the caller re-reads KV before writing.
+ */
+export async function decideKvRefresh(
+  stored: ValueVersion | undefined,
+  kvRefreshAt: number | undefined,
+  version: { generation: number; epoch: number | null },
+  at: number,
+  everyMs: number,
+  save: (kvRefreshAt: number) => Promise<void>,
+): Promise<{ write: boolean; current: ValueVersion | null }> {
+  const current = stored ?? null;
+  if (!Number.isSafeInteger(at) || at < 0) return { write: false, current };
+  if (!stored) return { write: true, current };
+  const same = stored.kind === "snapshot" && stored.generation === version.generation && (stored.epoch ?? null) === (version.epoch ?? null);
+  if (!same) {
+    const read = { epoch: version.epoch ?? undefined, generation: version.generation };
+    return { write: isOlder({ epoch: stored.epoch ?? undefined, generation: stored.generation }, read), current };
+  }
+  // Once per interval for all isolates (a clock far behind the last claim may claim again).
+  if (kvRefreshAt !== undefined && at < kvRefreshAt + everyMs && at > kvRefreshAt - everyMs) return { write: false, current };
+  await save(at);
+  return { write: true, current };
+}

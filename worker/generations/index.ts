@@ -10,7 +10,7 @@
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { isOlder } from "../config/stored.ts";
-import { ValueVersion, type GenerationsApi, type Versions } from "./api.ts";
+import { decideKvRefresh, ValueVersion, type GenerationsApi, type Versions } from "./api.ts";
 
 export { GENERATIONS_OBJECT, ValueVersion, Versions, type GenerationsApi } from "./api.ts";
 
@@ -20,6 +20,8 @@ const CHUNK = 512 * 1024;
 interface Stored extends ValueVersion {
   chunks: number;
   bytes: number;
+  /** When an isolate was last allowed to rewrite this snapshot's KV value for a heartbeat (claimKvRefresh). */
+  kvRefreshAt?: number;
 }
 
 const versionOf = (s: Stored): ValueVersion => ({
@@ -78,4 +80,10 @@ export class EdgelbGenerations extends DurableObject implements GenerationsApi {
     await this.ctx.storage.put(`v/${cluster}`, { ...s, heartbeatAt: at } satisfies Stored);
     return { recorded: true };
   }
+
+  async claimKvRefresh(cluster: string, version: { generation: number; epoch: number | null }, at: number, everyMs: number): Promise<{ write: boolean; current: ValueVersion | null }> {
+    const s = await this.ctx.storage.get<Stored>(`v/${cluster}`);
+    return decideKvRefresh(s && versionOf(s), s?.kvRefreshAt, version, at, everyMs, (kvRefreshAt) => this.ctx.storage.put(`v/${cluster}`, { ...s!, kvRefreshAt } satisfies Stored));
+  }
 }
+

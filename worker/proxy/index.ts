@@ -6,6 +6,7 @@
 // 503 with Retry-After reaches the client instead of the next node.
 // Error bodies name no node, address, namespace or cluster: the client gets a
 // short message and the request id, the log line with that id the details.
+import { edgeAnswer } from "../edge-answer.ts";
 import type { Route, RouteOrigin } from "../config/routes.ts";
 import { cookieValue, readCookie, type BalancerState } from "../balancer/index.ts";
 import { chooseOrigin, ejectionPool, type ChooseContext } from "../balancer/route.ts";
@@ -68,10 +69,11 @@ const RETRY_STATUSES = new Set([502, 503, 504]);
 const DEFAULT_HOLD_MS = 5_000;
 
 function text(status: number, body: string, requestId: string, extra: Record<string, string> = {}): Response {
-  return new Response(`edgelb: ${body} (request ${requestId})\n`, {
+  // The edge's own answer: a route's response edits do not apply to it (worker/edge-answer.ts).
+  return edgeAnswer(new Response(`edgelb: ${body} (request ${requestId})\n`, {
     status,
     headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "x-request-id": requestId, ...extra },
-  });
+  }));
 }
 
 /** Per-request choices of the caller (a Gateway route's filters). */

@@ -2,6 +2,7 @@
 // answer 404 / a redirect / 500 for an invalid backend, or hand the request,
 // with its rule's filters applied, to the same proxy that serves LoadBalancer
 // Services (node choice, failover and ejection unchanged).
+import { isEdgeAnswer } from "../../edge-answer.ts";
 import type { Route } from "../../config/routes.ts";
 import type { Logger } from "../../log/index.ts";
 import { requestIdOf } from "../../proxy/headers.ts";
@@ -58,7 +59,7 @@ export async function serveGateway(request: Request, table: GatewayTable, host: 
       rule: action.rule,
       reason: backend?.invalid ?? "the rule has no backend with weight above 0",
     });
-    return withResponseEdits(plain(500, "this route has no valid backend", requestId), filters.responseHeaders);
+    return plain(500, "this route has no valid backend", requestId);
   }
   const forwarded = filters.requestHeaders || filters.rewrite?.path ? rewriteRequest(request, url, prefix, filters.requestHeaders, filters.rewrite?.path) : request;
   // The rewritten hostname goes to the origin's Host only: the request keeps the client's Host, from
@@ -86,8 +87,9 @@ function rewriteRequest(
 }
 
 function withResponseEdits(response: Response, edits: HeaderEdits | undefined): Response {
-  // A 101 carries the WebSocket and must reach the client as is.
-  if (!edits || response.status === 101) return response;
+  // A 101 carries the WebSocket and must reach the client as is; the edge's own answers (503 no server
+  // is ready, 502, 504: no-store, Retry-After) are not the app's to edit (worker/edge-answer.ts).
+  if (!edits || response.status === 101 || isEdgeAnswer(response)) return response;
   try {
     applyHeaderEdits(response.headers, edits);
     return response;
