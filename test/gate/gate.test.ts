@@ -227,8 +227,27 @@ describe("the node gate", () => {
     await new Promise((r) => closed.close(r));
     const res = await signedRequest(gate, { node: nodeName(A), nodePort: deadPort });
     expect(res).toMatchObject({ status: 502, body: "bad gateway\n" });
+    // Marked as the gate's own connect failure: the edge retries it on another node like a refused connection.
+    expect(res.headers["x-edgelb-gate"]).toBe("upstream-unreachable");
     expect(metricValue(await metricsText(gate), `edgelb_gate_upstream_errors_total{kind="connect"}`)).toBeGreaterThanOrEqual(1);
     expect(gate.lines.some((l) => l.event === "gate.upstream_failed" && l.kind === "connect")).toBe(true);
+  });
+
+  it("an app's own 502 carries no gate marker, even when the app sends one (x-edgelb-gate is never forgeable)", async () => {
+    // The app answers 502 and tries to pass it off as the gate's "nothing was sent" (which the edge would retry for any method).
+    const app = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(502, { "x-edgelb-gate": "upstream-unreachable", "content-type": "text/plain" }).end("app says 502\n");
+    });
+    await new Promise<void>((r) => app.listen(0, A, r));
+    try {
+      const appPort = (app.address() as AddressInfo).port;
+      const res = await signedRequest(gate, { node: nodeName(A), nodePort: appPort, method: "POST", body: "x", extraHeaders: ["Content-Length", "1"] });
+      expect(res).toMatchObject({ status: 502, body: "app says 502\n" });
+      expect(res.headers["x-edgelb-gate"]).toBeUndefined();
+    } finally {
+      await new Promise((r) => app.close(r));
+    }
   });
 
   it("refuses a NodePort outside the allowed range (kubelet, sshd, ...)", async () => {

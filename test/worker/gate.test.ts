@@ -178,18 +178,22 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
     expect(answers.map((r) => r.status)).toEqual(Array(9).fill(200));
   });
 
-  it("moves GETs away from a node whose app fails behind a live gate (the gate answers 502)", async () => {
+  it("a node that died behind a live gate (its NodePort refuses; the gate answers 502 upstream-unreachable): every GET and plain POST is served elsewhere, the node is ejected", async () => {
     const [a] = names() as [string];
     await control(`/nodes/${a}/behavior`, "POST", { mode: "refuse" });
     const e = await gatedEdge({ EDGELB_TRANSPORT: transport });
     for (let i = 0; i < 12; i++) {
-      const res = await e.request(host, `/?i=${i}`);
+      // POSTs without the retry-non-idempotent opt-in: the gate sent nothing upstream, so they may move on.
+      const res = await e.request(host, `/?i=${i}`, i % 2 ? { method: "POST", body: `p${i}` } : {});
       expect(res.status).toBe(200);
       expect(((await res.json()) as Echo).node).not.toBe(a);
     }
     const retries = e.logs.filter((l) => l.event === "proxy.retry" && l.node === a);
-    expect(retries.length).toBeGreaterThan(0);
-    expect(retries.every((r) => r.kind === "status" && r.status === 502)).toBe(true);
+    expect(retries.map((r) => r.kind)).toEqual(Array(3).fill("gate_upstream_unreachable"));
+    expect(e.logs.filter((l) => l.event === "proxy.gate_upstream_unreachable" && l.node === a).length).toBe(3);
+    expect(e.logs.some((l) => l.event === "proxy.retry_budget_spent")).toBe(false);
+    const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
+    expect(origin).toMatchObject({ ejected: true, consecutiveFailures: 3 });
   });
 });
 

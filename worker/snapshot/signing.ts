@@ -14,6 +14,14 @@ export const SIGNATURE_HEADER = "x-edgelb-signature";
  * treats such an answer as a failure before anything reached the app and strips it from what clients see.
  */
 export const GATE_REFUSED_HEADER = "x-edgelb-gate";
+/** GATE_REFUSED_HEADER's value on the gate's 403: the signature was refused, nothing reached the app. */
+export const GATE_REFUSED = "refused";
+/**
+ * GATE_REFUSED_HEADER's value on the gate's 502 when it could not connect to the NodePort (refused,
+ * unreachable, connect timeout): not a byte went upstream, so the worker treats it like a failed
+ * connection to that node (any method moves on, no retry budget, counts for ejection).
+ */
+export const GATE_UPSTREAM_UNREACHABLE = "upstream-unreachable";
 /**
  * v2 binds the destination node's NAME (v1 bound its address, which fails closed for nodes
  * published by hostname, behind NAT or with several addresses). A v1 header is refused as malformed.
