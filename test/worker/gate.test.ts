@@ -95,6 +95,28 @@ describe("the edge in gate mode", () => {
     expect(e.logs.find((l) => l.event === "proxy.gate_unsigned")).toMatchObject({ cluster: e.cluster });
   });
 
+  it("a hostname listed by two clusters, the first gated with no key in this worker: the second cluster serves (no 502), and the missing key is logged", async () => {
+    const first = uniqueCluster("gated-nokey");
+    const second = uniqueCluster("gated-key");
+    const e = testEdge({
+      EDGELB_CLUSTERS: `${first},${second}`,
+      EDGELB_GATE_KEY: "",
+      EDGELB_GATE_KEYS: JSON.stringify({ [second]: `k1:${gl.secret}` }),
+      EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [first, second] } }),
+    } as Partial<Env>);
+    const svc = service({ hostnames: [host], nodePort: group.nodePort });
+    await e.seed({ ...snapshot(first, nodesOf(group.nodes), [svc]), origins: { mode: "gate", port: group.gatePort } });
+    await e.seed({ ...snapshot(second, nodesOf(group.nodes), [svc]), origins: { mode: "gate", port: group.gatePort } });
+    for (let i = 0; i < 4; i++) {
+      const res = await e.request(host, `/?i=${i}`, i % 2 ? { method: "POST", body: `p${i}` } : {});
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Echo).headers["x-edgelb-signature"]).toBeUndefined();
+    }
+    expect(e.logs.filter((l) => l.event === "proxy.gate_unsigned").every((l) => l.cluster === first)).toBe(true);
+    expect(e.logs.some((l) => l.event === "proxy.gate_unsigned")).toBe(true);
+    expect(e.logs.some((l) => l.event === "proxy.next_cluster" && l.from === first && l.to === second)).toBe(true);
+  });
+
   it("a client's own signature header does not get through the edge", async () => {
     const e = await gatedEdge();
     const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v2;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;d=gated-1-a;s=" + "A".repeat(43) } });

@@ -218,12 +218,15 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         nodePort: origin.port,
       });
       if (!signature) {
-        // No key for this cluster (or an unsignable Host): every node's gate would refuse it.
+        // No key for this cluster (or an unsignable Host): every node's gate would refuse it. Like a
+        // cluster with no usable node: the hostname's next cluster (steering) serves, else 502.
         deps.log("error", "proxy.gate_unsigned", { requestId, host: facts.host, cluster: origin.cluster, reason: signature === undefined ? "no gate key for this cluster (EDGELB_GATE_KEYS / EDGELB_GATE_KEY)" : "the request cannot be signed" });
+        errors.push(`${origin.cluster}: no gate key`);
+        if (moveCluster("no gate key for this cluster")) continue;
         return done(text(502, "the site could not be reached", requestId), {});
       }
       headers.set(SIGNATURE_HEADER, signature);
-    }
+    } else headers.delete(SIGNATURE_HEADER); // an earlier attempt at another (gated) cluster signed for its node
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = request.method === "GET" || request.method === "HEAD";
     // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
