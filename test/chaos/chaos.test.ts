@@ -276,7 +276,7 @@ function begin(phase: string): number {
 beforeAll(async () => {
   cluster = await startCluster({ standIn: true, nodes: 3, addressBase: BASE, healthzPort: 0, apiHost: `${BASE}.1` });
   cluster.create(lbService("web", WEB));
-  if (process.env.CHAOS_GATE === "1") gates = await startDemoGates(cluster.nodes, pino({ level: "silent" }), 0);
+  if (process.env.CHAOS_GATE === "1") gates = await startDemoGates(cluster.nodes, pino({ level: "silent" }), 0, CLUSTER);
   // workerd listens on 127.0.0.1 (port 0) whatever host Miniflare is given.
   edge = await startEdgeWorker({
     vars: {

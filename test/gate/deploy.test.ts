@@ -60,7 +60,12 @@ describe("deploy/gate", () => {
   it("the gate starts with the DaemonSet's arguments and the environment the downward API gives it", async () => {
     const c = (render(true).find((d) => d.kind === "DaemonSet") as V1DaemonSet).spec!.template.spec!.containers[0]!;
     const downward: Record<string, string> = { "spec.nodeName": "worker-1", "status.hostIP": "10.0.0.7" };
-    const env = Object.fromEntries(c.env!.filter((e) => e.name !== "NODE_OPTIONS").map((e) => [e.name, e.value ?? downward[e.valueFrom!.fieldRef!.fieldPath]!]));
+    const configMap: Record<string, string> = { "edgelb-cluster/name": "home" };
+    const env = Object.fromEntries(
+      c.env!
+        .filter((e) => e.name !== "NODE_OPTIONS")
+        .map((e) => [e.name, e.value ?? (e.valueFrom!.configMapKeyRef ? configMap[`${e.valueFrom!.configMapKeyRef.name}/${e.valueFrom!.configMapKeyRef.key}`] : downward[e.valueFrom!.fieldRef!.fieldPath])!]),
+    );
     let config: GateConfig | undefined;
     // commander reads option variables from process.env.
     const saved = { ...process.env };
@@ -71,6 +76,7 @@ describe("deploy/gate", () => {
       for (const k of Object.keys(env)) if (!(k in saved)) delete process.env[k];
       Object.assign(process.env, saved);
     }
-    expect(config).toMatchObject({ nodeName: "worker-1", nodeIp: "10.0.0.7", connect: "node", listen: ":29080" });
+    // The cluster from the agent's ConfigMap: the gate forwards only requests signed for it.
+    expect(config).toMatchObject({ nodeName: "worker-1", clusterName: "home", nodeIp: "10.0.0.7", connect: "node", listen: ":29080" });
   });
 });

@@ -368,16 +368,25 @@ describe("edgelb-node-gate command line", () => {
       out.length = 0;
       expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "10.0.0.7:80"], {}, async (c) => void (ran = c))).toBe(2);
       expect(out.join("")).toContain("not a Kubernetes Node name");
-      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1"], {}, async (c) => void (ran = c))).toBe(0);
-      expect(ran?.nodeName).toBe("worker-1");
+      // No cluster: the gate cannot tell requests for its cluster from another cluster's (one shared key).
+      out.length = 0;
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1"], {}, async (c) => void (ran = c))).toBe(2);
+      expect(out.join("")).toContain("--cluster is required (or EDGELB_CLUSTER");
+      expect(ran).toBeUndefined();
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1", "--cluster", "Home_1"], {}, async (c) => void (ran = c))).toBe(2);
+      expect(out.join("")).toContain("not a cluster name");
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1", "--cluster", "home"], {}, async (c) => void (ran = c))).toBe(0);
+      expect(ran).toMatchObject({ nodeName: "worker-1", clusterName: "home" });
       // From the downward API's environment variable (commander reads option variables from process.env).
       process.env.NODE_NAME = "worker-2";
+      process.env.EDGELB_CLUSTER = "lab";
       try {
         expect(await main(["node", "edgelb-node-gate", "--connect", "localhost"], {}, async (c) => void (ran = c))).toBe(0);
       } finally {
         delete process.env.NODE_NAME;
+        delete process.env.EDGELB_CLUSTER;
       }
-      expect(ran?.nodeName).toBe("worker-2");
+      expect(ran).toMatchObject({ nodeName: "worker-2", clusterName: "lab" });
     } finally {
       process.stdout.write = write;
       process.stderr.write = errWrite;

@@ -33,7 +33,8 @@ beforeEach(async () => {
 });
 
 async function gatedEdge(vars: Partial<Env> & Record<string, string> = {}, policy: Record<string, unknown> = {}, mode: "gate" | "direct" = "gate") {
-  const cluster = uniqueCluster("gated");
+  // The group's gates accept only requests signed for their cluster.
+  const cluster = group.cluster;
   const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}`, ...vars } as Partial<Env>);
   const snap = snapshot(cluster, nodesOf(group.nodes), [service({ hostnames: [host], nodePort: group.nodePort, policy })]);
   await edge.seed(mode === "gate" ? { ...snap, origins: { mode: "gate", port: group.gatePort } } : snap);
@@ -97,7 +98,7 @@ describe("the edge in gate mode", () => {
 
   it("a hostname listed by two clusters, the first gated with no key in this worker: the second cluster serves (no 502), and the missing key is logged", async () => {
     const first = uniqueCluster("gated-nokey");
-    const second = uniqueCluster("gated-key");
+    const second = group.cluster;
     const e = testEdge({
       EDGELB_CLUSTERS: `${first},${second}`,
       EDGELB_GATE_KEY: "",
@@ -117,9 +118,19 @@ describe("the edge in gate mode", () => {
     expect(e.logs.some((l) => l.event === "proxy.next_cluster" && l.from === first && l.to === second)).toBe(true);
   });
 
+  it("another cluster's snapshot naming these nodes (one key shared by both clusters) gets nothing through their gates: 502, proxy.gate_refused", async () => {
+    // Cluster "intruder" (its agent compromised, or a hostile admin) publishes this group's nodes and NodePort as its own.
+    const intruder = uniqueCluster("intruder");
+    const e = testEdge({ EDGELB_CLUSTERS: intruder, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
+    await e.seed({ ...snapshot(intruder, nodesOf(group.nodes), [service({ hostnames: [host], nodePort: group.nodePort })]), origins: { mode: "gate", port: group.gatePort } });
+    const res = await e.request(host, "/admin", { method: "POST", body: "x" });
+    expect(res.status).toBe(502);
+    expect(e.logs.filter((l) => l.event === "proxy.gate_refused").length).toBeGreaterThan(0);
+  });
+
   it("a client's own signature header does not get through the edge", async () => {
     const e = await gatedEdge();
-    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v2;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;d=gated-1-a;s=" + "A".repeat(43) } });
+    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v3;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;c=gated-1;d=gated-1-a;s=" + "A".repeat(43) } });
     expect(res.status).toBe(200);
   });
 
@@ -136,7 +147,7 @@ describe("the edge in gate mode", () => {
 
 describe("Gateway API routes in gate mode", () => {
   it("reach their backends through the node gates with signed requests, like LoadBalancer Services", async () => {
-    const cluster = uniqueCluster("gated-gw");
+    const cluster = group.cluster;
     const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
     const [a] = group.nodes as [GateGroup["nodes"][number]];
     const gateway: GatewaySectionInput = {
@@ -232,7 +243,7 @@ describe("the edge in gate mode, nodes behind NAT", () => {
   });
 
   it("serves every request through each node's gate although the address it was dialled at is not its own", async () => {
-    const cluster = uniqueCluster("natted");
+    const cluster = natGroup.cluster;
     const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
     await e.seed({ ...snapshot(cluster, nodesOf(natGroup.nodes), [service({ hostnames: [host], nodePort: natGroup.nodePort })]), origins: { mode: "gate", port: natGroup.gatePort } });
     const seen = new Set<string>();

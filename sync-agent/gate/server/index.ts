@@ -27,6 +27,8 @@ export interface GateServerOptions {
   upstreamHost: string;
   /** This node's name: only requests signed for it pass. */
   nodeName: string;
+  /** This node's edgelb cluster: only requests signed for it pass. */
+  clusterName: string;
   maxSkewS: number;
   ports: { min: number; max: number };
   /** A request head must arrive within this (slowloris). */
@@ -112,7 +114,7 @@ export function createGateServer(o: GateServerOptions): http.Server {
   const decide = (req: IncomingMessage) => {
     return verify(
       { method: req.method ?? "", target: req.url ?? "", rawHeaders: req.rawHeaders },
-      { keys: o.keys, replay: o.replay, nowS: Math.floor(now() / 1000), maxSkewS: o.maxSkewS, ports: o.ports, nodeName: o.nodeName },
+      { keys: o.keys, replay: o.replay, nowS: Math.floor(now() / 1000), maxSkewS: o.maxSkewS, ports: o.ports, nodeName: o.nodeName, clusterName: o.clusterName },
     );
   };
 
