@@ -8,12 +8,14 @@ import { GATE_DEFAULTS, startGate } from "../sync-agent/gate/main.ts";
 
 const secret = process.env.EDGELB_BENCH_GATE_SECRET ?? "";
 const keys = KeyRing.of({ bench: secret });
+// The cluster the bench's worker signs for (EDGELB_CLUSTERS).
+const clusterName = process.env.EDGELB_BENCH_GATE_CLUSTER ?? "default";
 const log = pino({ level: "warn" }, pino.destination(2));
 let port = 0;
 for (const arg of process.argv.slice(2)) {
   const [nodeName, address] = arg.split("=") as [string, string];
   const gate = await startGate(
-    { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, nodeName, nodePorts: { min: 1024, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "warn" },
+    { ...GATE_DEFAULTS, listen: `${address}:${port}`, connect: "node", nodeIp: address, nodeName, clusterName, nodePorts: { min: 1024, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "warn" },
     { log, keys },
   );
   port = gate.port;

@@ -41,7 +41,7 @@ async function startGates(nodes: { name: string; address: string }[], secret: st
   const prof = process.env.EDGELB_BENCH_GATE_CPU_PROF;
   const child = spawn(process.execPath, [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), "--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
     cwd: ROOT,
-    env: { ...process.env, EDGELB_BENCH_GATE_SECRET: secret },
+    env: { ...process.env, EDGELB_BENCH_GATE_SECRET: secret, EDGELB_BENCH_GATE_CLUSTER: "default" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   trackChild("node gates", child);

@@ -311,7 +311,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
     let gates: DemoGates | undefined;
     if (opts.gate && cluster) {
-      const g = (gates = await startDemoGates(cluster.nodes, opts.agentLog.child({ part: "gate" }), opts.gate.port));
+      const g = (gates = await startDemoGates(cluster.nodes, opts.agentLog.child({ part: "gate" }), opts.gate.port, DEMO_CLUSTER));
       stops.push(() => g.stop());
     }
 

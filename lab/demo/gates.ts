@@ -17,8 +17,8 @@ export interface DemoGates {
   stop(): Promise<void>;
 }
 
-/** Starts one gate per node (its Kubernetes name and address), all on the same port (0: the first one picks). */
-export async function startDemoGates(nodes: readonly { name: string; address: string }[], log: Logger, port = DEFAULT_GATE_PORT): Promise<DemoGates> {
+/** Starts one gate per node (its Kubernetes name and address) of `cluster`, all on the same port (0: the first one picks). */
+export async function startDemoGates(nodes: readonly { name: string; address: string }[], log: Logger, port = DEFAULT_GATE_PORT, cluster: string): Promise<DemoGates> {
   const secret = randomBytes(32).toString("base64url");
   const keys = KeyRing.of({ [DEMO_GATE_KEY_ID]: secret });
   const gates: Gate[] = [];
@@ -32,6 +32,7 @@ export async function startDemoGates(nodes: readonly { name: string; address: st
             connect: "node",
             nodeIp: address,
             nodeName: name,
+            clusterName: cluster,
             // The simulated cluster's NodePorts are the kernel's pick, not 30000-32767.
             nodePorts: { min: 1024, max: 65535 },
             metricsAddress: "",

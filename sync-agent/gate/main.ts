@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { Logger } from "pino";
 import { isIPLiteral } from "../../worker/snapshot/schema.ts";
-import { DEFAULT_GATE_PORT, DEFAULT_MAX_SKEW_S, NODE_NAME, normalizeAddress } from "../../worker/snapshot/signing.ts";
+import { CLUSTER_NAME, DEFAULT_GATE_PORT, DEFAULT_MAX_SKEW_S, NODE_NAME, normalizeAddress } from "../../worker/snapshot/signing.ts";
 import { CliError, integer, parseDuration } from "../cli/index.ts";
 import { createLogger, defaultLogFormat } from "../log/index.ts";
 import { parseListenAddress, startMetricsServer, type MetricsServer } from "../metrics/server.ts";
@@ -28,6 +28,8 @@ export interface GateConfig {
   nodeIp?: string | undefined;
   /** This node's Kubernetes name: the gate forwards only requests signed for it. */
   nodeName: string;
+  /** This node's edgelb cluster (the agent's --cluster): the gate forwards only requests signed for it. */
+  clusterName: string;
   keysDir: string;
   keysReloadMs: number;
   maxSkewMs: number;
@@ -97,6 +99,7 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
     log,
     upstreamHost,
     nodeName: config.nodeName,
+    clusterName: config.clusterName,
     maxSkewS,
     ports: config.nodePorts,
     headersTimeoutMs: config.headersTimeoutMs,
@@ -125,12 +128,13 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
       connect: config.connect,
       upstream: upstreamHost,
       node: config.nodeName,
+      cluster: config.clusterName,
       nodePorts: `${config.nodePorts.min}-${config.nodePorts.max}`,
       maxSkewSeconds: maxSkewS,
       keys: keys.ids(),
       metrics: metricsServer?.url ?? null,
     },
-    `Node gate for node ${config.nodeName} listening on ${shown}:${bound.port}; forwarding requests signed for it to ${upstreamHost}:<NodePort>.`,
+    `Node gate for node ${config.nodeName} of cluster ${config.clusterName} listening on ${shown}:${bound.port}; forwarding requests signed for it to ${upstreamHost}:<NodePort>.${keys.size === 0 ? " No key loaded yet: every request is refused." : ""}`,
   );
   return {
     url: `http://${shown}:${bound.port}`,
@@ -191,6 +195,9 @@ export function buildGateProgram(run: (config: GateConfig) => Promise<void>, env
     .addOption(
       new Option("--node-name <name>", "this node's Kubernetes Node name (required; the DaemonSet sets it from spec.nodeName): only requests signed for it pass").env("NODE_NAME"),
     )
+    .addOption(
+      new Option("--cluster <name>", "this node's edgelb cluster name, the agent's --cluster (required; the DaemonSet reads it from the edgelb-cluster ConfigMap): only requests signed for it pass").env("EDGELB_CLUSTER"),
+    )
     .addOption(new Option("--keys-dir <dir>", "directory with one file per key, named by key id (the mounted Secret)").default(d.keysDir).env("EDGELB_GATE_KEYS_DIR"))
     .addOption(new Option("--keys-reload <duration>", "how often the key directory is re-read").argParser(duration).default(d.keysReloadMs, "10s").env("EDGELB_GATE_KEYS_RELOAD"))
     .addOption(new Option("--max-skew <duration>", "a signature's timestamp may be this far from the gate's clock").argParser(duration).default(d.maxSkewMs, "30s").env("EDGELB_GATE_MAX_SKEW"))
@@ -224,6 +231,9 @@ export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.Proce
   const nodeName = (o.nodeName as string | undefined)?.trim() || undefined;
   if (!nodeName) throw new CliError("--node-name is required (or NODE_NAME, from the downward API: spec.nodeName): the gate forwards only requests signed for this node");
   if (!NODE_NAME.test(nodeName)) throw new CliError(`--node-name "${nodeName.slice(0, 253)}": not a Kubernetes Node name (lowercase letters, digits, '-' and '.')`);
+  const clusterName = (o.cluster as string | undefined)?.trim() || undefined;
+  if (!clusterName) throw new CliError("--cluster is required (or EDGELB_CLUSTER, the agent's cluster name): the gate forwards only requests signed for this cluster");
+  if (!CLUSTER_NAME.test(clusterName)) throw new CliError(`--cluster "${clusterName.slice(0, 63)}": not a cluster name (a DNS label: lowercase letters, digits and '-', at most 63)`);
   try {
     parseListenAddress(o.listen as string);
     if (o.metricsAddress) parseListenAddress(o.metricsAddress as string);
@@ -235,6 +245,7 @@ export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.Proce
     connect,
     nodeIp: nodeIp ? normalizeAddress(nodeIp) : undefined,
     nodeName,
+    clusterName,
     keysDir: o.keysDir as string,
     keysReloadMs: o.keysReload as number,
     maxSkewMs: o.maxSkew as number,

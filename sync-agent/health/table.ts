@@ -48,6 +48,8 @@ interface Entry {
   state: ProbeState;
   timer?: NodeJS.Timeout;
   running: boolean;
+  /** The failure reason last reported (a transition) while out of rotation; undefined once back in. */
+  reported?: string;
 }
 
 export function targetKey(t: HealthTarget): string {
@@ -155,12 +157,14 @@ export class HealthTable implements HealthView {
       return;
     }
     const previous = e.state.healthy;
-    const previousError = e.state.lastError;
     const { state, changed } = applyProbe(e.state, result.ok, this.opts, result.error);
     e.state = state;
-    // Out of rotation and still failing, but for another reason (gate down → gate up without a key):
-    // said once, so the log follows what the operator fixes.
-    const reasonChanged = !changed && state.healthy === false && previous === false && state.lastError !== previousError;
+    // Out of rotation and still failing, but for another reason than the one last reported (gate down →
+    // gate up without a key): said once, so the log follows what the operator fixes. A passing probe
+    // before `rise` is not a reason, and a failure like the one reported before it is not news.
+    const reasonChanged = !changed && !result.ok && state.healthy === false && previous === false && state.lastError !== e.reported;
+    if (state.healthy === false && (changed || reasonChanged)) e.reported = state.lastError;
+    else if (state.healthy !== false) e.reported = undefined;
     e.timer = setTimeout(() => void this.run(key, e), nextProbeDelay(this.opts.intervalMs, this.opts.jitter ?? DEFAULT_PROBE_JITTER, this.random()));
     e.timer.unref?.();
     if (changed || reasonChanged) {

@@ -244,7 +244,13 @@ async function converge(what: string): Promise<void> {
 
 /** Every request started in the phase has its answer, and none failed (beyond DROPPED_BEFORE_EDGELB). */
 async function expectNoFailures(phase: string): Promise<void> {
-  await until(`answers to every request of "${phase}"`, () => traffic.inFlight(phase) === 0 || `${traffic.inFlight(phase)} in flight`, 50_000);
+  // Requests started from now on still join this phase (it stays current): only those already sent are awaited.
+  const sent = Date.now();
+  await until(
+    `answers to every request of "${phase}" sent so far`,
+    () => traffic.inFlight(phase, sent) === 0 || `${traffic.inFlight(phase, sent)} in flight (the oldest for ${traffic.oldestInFlightMs(phase)} ms; ${traffic.inFlight(phase)} counting those sent since)`,
+    50_000,
+  );
   const outcomes = traffic.of(phase);
   const failed = outcomes.filter((o) => !o.ok && !tolerated(o));
   const dropped = outcomes.filter(DROPPED_BEFORE_EDGELB).length;
@@ -270,7 +276,7 @@ function begin(phase: string): number {
 beforeAll(async () => {
   cluster = await startCluster({ standIn: true, nodes: 3, addressBase: BASE, healthzPort: 0, apiHost: `${BASE}.1` });
   cluster.create(lbService("web", WEB));
-  if (process.env.CHAOS_GATE === "1") gates = await startDemoGates(cluster.nodes, pino({ level: "silent" }), 0);
+  if (process.env.CHAOS_GATE === "1") gates = await startDemoGates(cluster.nodes, pino({ level: "silent" }), 0, CLUSTER);
   // workerd listens on 127.0.0.1 (port 0) whatever host Miniflare is given.
   edge = await startEdgeWorker({
     vars: {
@@ -378,7 +384,7 @@ describe("chaos: users keep being served and nothing the cluster does is lost", 
     mark("restore node");
     await node.setBehavior({ mode: "ok" });
     node.setHealthy(true);
-    console.log(`[chaos] ${PHASES.nodeHung}: ${held} requests were held by node-3 when it came back (${Date.now() - t} ms after the hang began)`);
+    console.log(`[chaos] ${PHASES.nodeHung}: ${held} requests were in flight when node-3 came back (${Date.now() - t} ms after the hang began; the oldest for ${traffic.oldestInFlightMs(PHASES.nodeHung)} ms)`);
     await converge("node-3 back");
     await expectNoFailures(PHASES.nodeHung);
   }, 90_000);

@@ -64,23 +64,37 @@ export class Traffic {
     return this.outcomes.filter((o) => o.phase === phase);
   }
 
-  /** Requests started in `phase` (or in any phase) and not yet answered. */
-  inFlight(phase?: string): number {
-    if (phase === undefined) return [...this.pending.values()].reduce((a, b) => a + b, 0);
-    return this.pending.get(phase) ?? 0;
+  /**
+   * Requests started in `phase` (or in any phase), before `startedBefore` if given, and not yet
+   * answered. A phase stays current while the suite waits on it, so new requests keep joining it:
+   * "every request of the phase has its answer" must bound them by start time, or a steady stream
+   * on a busy machine never reaches zero in flight although each request is answered in time.
+   */
+  inFlight(phase?: string, startedBefore = Number.POSITIVE_INFINITY): number {
+    let n = 0;
+    for (const p of this.pending) if ((phase === undefined || p.phase === phase) && p.startedAt < startedBefore) n++;
+    return n;
   }
 
-  private readonly pending = new Map<string, number>();
+  /** The longest a request of `phase` (or any) has been waiting for its answer, in ms (0: none pending). */
+  oldestInFlightMs(phase?: string): number {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const p of this.pending) if (phase === undefined || p.phase === phase) oldest = Math.min(oldest, p.startedAt);
+    return oldest === Number.POSITIVE_INFINITY ? 0 : Date.now() - oldest;
+  }
+
+  private readonly pending = new Set<{ phase: string; startedAt: number }>();
 
   private async loop(method: Method, loop: number): Promise<void> {
     const mine = new Set<Promise<void>>();
     for (let i = 0; this.running; i++) {
       if (mine.size >= this.opts.maxInFlight) await Promise.race(mine);
       const phase = this.phase;
-      this.pending.set(phase, (this.pending.get(phase) ?? 0) + 1);
+      const entry = { phase, startedAt: Date.now() };
+      this.pending.add(entry);
       const p: Promise<void> = this.once(phase, method, loop, i).then((o) => {
         this.outcomes.push(o);
-        this.pending.set(phase, this.pending.get(phase)! - 1);
+        this.pending.delete(entry);
         mine.delete(p);
       });
       mine.add(p);

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadAllYaml, type V1DaemonSet, type V1Deployment } from "@kubernetes/client-node";
+import { loadAllYaml, type V1DaemonSet, type V1Deployment, type V1NetworkPolicy } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { buildGateProgram, type GateConfig } from "../../sync-agent/gate/main.ts";
 
@@ -23,6 +23,16 @@ function render(withGate: boolean): { kind: string; metadata: { name: string } }
 }
 
 describe("deploy/gate", () => {
+  it("lets the agent's gate probes (TCP 29080) out through its NetworkPolicy (else every probe is dropped and the agent fails open)", () => {
+    const allows = (np: V1NetworkPolicy, port: number) =>
+      (np.spec!.egress ?? []).some((r) => !r.to?.length && (r.ports ?? []).some((p) => p.protocol !== "UDP" && typeof p.port === "number" && p.port <= port && port <= (p.endPort ?? p.port)));
+    const withGate = render(true).find((d) => d.kind === "NetworkPolicy" && d.metadata.name === "edgelb-sync-agent") as V1NetworkPolicy;
+    expect(allows(withGate, 10256), "kube-proxy healthz (sanity)").toBe(true);
+    expect(allows(withGate, 29080), "the gate's /healthz on every node").toBe(true);
+    const without = render(false).find((d) => d.kind === "NetworkPolicy" && d.metadata.name === "edgelb-sync-agent") as V1NetworkPolicy;
+    expect(allows(without, 29080), "opened only with the gate").toBe(false);
+  });
+
   it("is opt-in: deploy/ alone has no gate and the agent stays direct", () => {
     const docs = render(false);
     expect(docs.some((d) => d.kind === "DaemonSet")).toBe(false);
@@ -50,7 +60,12 @@ describe("deploy/gate", () => {
   it("the gate starts with the DaemonSet's arguments and the environment the downward API gives it", async () => {
     const c = (render(true).find((d) => d.kind === "DaemonSet") as V1DaemonSet).spec!.template.spec!.containers[0]!;
     const downward: Record<string, string> = { "spec.nodeName": "worker-1", "status.hostIP": "10.0.0.7" };
-    const env = Object.fromEntries(c.env!.filter((e) => e.name !== "NODE_OPTIONS").map((e) => [e.name, e.value ?? downward[e.valueFrom!.fieldRef!.fieldPath]!]));
+    const configMap: Record<string, string> = { "edgelb-cluster/name": "home" };
+    const env = Object.fromEntries(
+      c.env!
+        .filter((e) => e.name !== "NODE_OPTIONS")
+        .map((e) => [e.name, e.value ?? (e.valueFrom!.configMapKeyRef ? configMap[`${e.valueFrom!.configMapKeyRef.name}/${e.valueFrom!.configMapKeyRef.key}`] : downward[e.valueFrom!.fieldRef!.fieldPath])!]),
+    );
     let config: GateConfig | undefined;
     // commander reads option variables from process.env.
     const saved = { ...process.env };
@@ -61,6 +76,7 @@ describe("deploy/gate", () => {
       for (const k of Object.keys(env)) if (!(k in saved)) delete process.env[k];
       Object.assign(process.env, saved);
     }
-    expect(config).toMatchObject({ nodeName: "worker-1", nodeIp: "10.0.0.7", connect: "node", listen: ":29080" });
+    // The cluster from the agent's ConfigMap: the gate forwards only requests signed for it.
+    expect(config).toMatchObject({ nodeName: "worker-1", clusterName: "home", nodeIp: "10.0.0.7", connect: "node", listen: ":29080" });
   });
 });

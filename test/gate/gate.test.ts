@@ -227,8 +227,27 @@ describe("the node gate", () => {
     await new Promise((r) => closed.close(r));
     const res = await signedRequest(gate, { node: nodeName(A), nodePort: deadPort });
     expect(res).toMatchObject({ status: 502, body: "bad gateway\n" });
+    // Marked as the gate's own connect failure: the edge retries it on another node like a refused connection.
+    expect(res.headers["x-edgelb-gate"]).toBe("upstream-unreachable");
     expect(metricValue(await metricsText(gate), `edgelb_gate_upstream_errors_total{kind="connect"}`)).toBeGreaterThanOrEqual(1);
     expect(gate.lines.some((l) => l.event === "gate.upstream_failed" && l.kind === "connect")).toBe(true);
+  });
+
+  it("an app's own 502 carries no gate marker, even when the app sends one (x-edgelb-gate is never forgeable)", async () => {
+    // The app answers 502 and tries to pass it off as the gate's "nothing was sent" (which the edge would retry for any method).
+    const app = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(502, { "x-edgelb-gate": "upstream-unreachable", "content-type": "text/plain" }).end("app says 502\n");
+    });
+    await new Promise<void>((r) => app.listen(0, A, r));
+    try {
+      const appPort = (app.address() as AddressInfo).port;
+      const res = await signedRequest(gate, { node: nodeName(A), nodePort: appPort, method: "POST", body: "x", extraHeaders: ["Content-Length", "1"] });
+      expect(res).toMatchObject({ status: 502, body: "app says 502\n" });
+      expect(res.headers["x-edgelb-gate"]).toBeUndefined();
+    } finally {
+      await new Promise((r) => app.close(r));
+    }
   });
 
   it("refuses a NodePort outside the allowed range (kubelet, sshd, ...)", async () => {
@@ -349,16 +368,25 @@ describe("edgelb-node-gate command line", () => {
       out.length = 0;
       expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "10.0.0.7:80"], {}, async (c) => void (ran = c))).toBe(2);
       expect(out.join("")).toContain("not a Kubernetes Node name");
-      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1"], {}, async (c) => void (ran = c))).toBe(0);
-      expect(ran?.nodeName).toBe("worker-1");
+      // No cluster: the gate cannot tell requests for its cluster from another cluster's (one shared key).
+      out.length = 0;
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1"], {}, async (c) => void (ran = c))).toBe(2);
+      expect(out.join("")).toContain("--cluster is required (or EDGELB_CLUSTER");
+      expect(ran).toBeUndefined();
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1", "--cluster", "Home_1"], {}, async (c) => void (ran = c))).toBe(2);
+      expect(out.join("")).toContain("not a cluster name");
+      expect(await main(["node", "edgelb-node-gate", "--connect", "localhost", "--node-name", "worker-1", "--cluster", "home"], {}, async (c) => void (ran = c))).toBe(0);
+      expect(ran).toMatchObject({ nodeName: "worker-1", clusterName: "home" });
       // From the downward API's environment variable (commander reads option variables from process.env).
       process.env.NODE_NAME = "worker-2";
+      process.env.EDGELB_CLUSTER = "lab";
       try {
         expect(await main(["node", "edgelb-node-gate", "--connect", "localhost"], {}, async (c) => void (ran = c))).toBe(0);
       } finally {
         delete process.env.NODE_NAME;
+        delete process.env.EDGELB_CLUSTER;
       }
-      expect(ran?.nodeName).toBe("worker-2");
+      expect(ran).toMatchObject({ nodeName: "worker-2", clusterName: "lab" });
     } finally {
       process.stdout.write = write;
       process.stderr.write = errWrite;

@@ -20,6 +20,9 @@ export function nodeName(ip: string): string {
   return `node-${ip.replace(/[.:]/g, "-")}`;
 }
 
+/** The cluster every test gate belongs to unless told otherwise. */
+export const GATE_TEST_CLUSTER = "gate-test";
+
 export async function gateFor(nodeIp: string, over: Partial<GateConfig> = {}, keys?: KeyRing): Promise<TestGate> {
   const out = new PassThrough();
   const lines: Record<string, unknown>[] = [];
@@ -38,6 +41,7 @@ export async function gateFor(nodeIp: string, over: Partial<GateConfig> = {}, ke
     connect: "node",
     nodeIp,
     nodeName: nodeName(nodeIp),
+    clusterName: GATE_TEST_CLUSTER,
     nodePorts: { min: 1, max: 65535 },
     metricsAddress: `${nodeIp}:0`,
     logFormat: "json",
@@ -55,6 +59,8 @@ export interface Signed {
   method?: string;
   host?: string;
   target?: string;
+  /** The destination cluster signed (default: the test gates' own, GATE_TEST_CLUSTER). */
+  cluster?: string;
   /** The destination Node name signed (the gate's own: nodeName(its address)). */
   node: string;
   nodePort: number;
@@ -71,6 +77,7 @@ export async function signature(s: Signed): Promise<string> {
     method: s.method ?? "GET",
     host: s.host ?? "app.example.com",
     target: s.target ?? "/",
+    cluster: s.cluster ?? GATE_TEST_CLUSTER,
     node: s.node,
     nodePort: s.nodePort,
   }))!;

@@ -18,6 +18,8 @@ export const GATE_TEST_SECRET = "worker-suite-gate-secret-0123456789abcdef";
 
 export interface GateGroup {
   id: number;
+  /** The edgelb cluster the group's gates belong to: snapshots for these nodes must name it. */
+  cluster: string;
   /** The addresses the edge connects to (for a NAT group: the forwarders', not the nodes' own). */
   nodes: { name: string; address: string }[];
   nodePort: number;
@@ -54,13 +56,13 @@ async function natForwarder(listenHost: string, toHost: string, port: number): P
 
 export default async function setup(project: TestProject) {
   const groups = new Map<number, { members: Member[]; gatePort: number }>();
-  const byName = new Map<string, { member: Member; gatePort: number }>();
+  const byName = new Map<string, { member: Member; gatePort: number; cluster: string }>();
   let next = 2;
   const log = createLogger({ format: "json", level: "silent" });
   const keys = KeyRing.of({ k1: GATE_TEST_SECRET });
-  const openGate = (node: SimNode, port: number, secret?: string) =>
+  const openGate = (node: SimNode, port: number, cluster: string, secret?: string) =>
     startGate(
-      { ...GATE_DEFAULTS, listen: `${node.address}:${port}`, connect: "node", nodeIp: node.address, nodeName: node.name, nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
+      { ...GATE_DEFAULTS, listen: `${node.address}:${port}`, connect: "node", nodeIp: node.address, nodeName: node.name, clusterName: cluster, nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
       { log, keys: secret === undefined ? keys : KeyRing.of({ k1: secret }) },
     );
 
@@ -75,14 +77,16 @@ export default async function setup(project: TestProject) {
         const nodes = await Promise.all(Array.from({ length: count }, (_, i) => SimNode.start({ name: `gated-${id}-${String.fromCharCode(97 + i)}`, address: `${net16}.${id}.${11 + i}`, healthzPort: 0 })));
         const nodePort = await nodes[0]!.servePort(0);
         await Promise.all(nodes.slice(1).map((n) => n.servePort(nodePort)));
-        const first = await openGate(nodes[0]!, 0);
+        // The edgelb cluster these gates belong to: the edge must sign for it (issue 15, rv-attack 2).
+        const cluster = `gated-${id}`;
+        const first = await openGate(nodes[0]!, 0, cluster);
         const members: Member[] = [{ node: nodes[0]!, gate: first }];
-        for (const n of nodes.slice(1)) members.push({ node: n, gate: await openGate(n, first.port) });
+        for (const n of nodes.slice(1)) members.push({ node: n, gate: await openGate(n, first.port, cluster) });
         const published = nodes.map((n, i) => (opts.nat ? `${net16}.${id}.${111 + i}` : n.address));
         if (opts.nat) for (const [i, m] of members.entries()) m.nat = await natForwarder(published[i]!, m.node.address, first.port);
         groups.set(id, { members, gatePort: first.port });
-        for (const m of members) byName.set(m.node.name, { member: m, gatePort: first.port });
-        const group: GateGroup = { id, nodes: nodes.map((n, i) => ({ name: n.name, address: published[i]! })), nodePort, gatePort: first.port };
+        for (const m of members) byName.set(m.node.name, { member: m, gatePort: first.port, cluster });
+        const group: GateGroup = { id, cluster, nodes: nodes.map((n, i) => ({ name: n.name, address: published[i]! })), nodePort, gatePort: first.port };
         return json(200, group);
       }
       const behavior = /^\/nodes\/([\w-]+)\/behavior$/.exec(path);
@@ -102,7 +106,7 @@ export default async function setup(project: TestProject) {
           await entry.member.gate.close();
           entry.member.gate = undefined;
         }
-        if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node, entry.gatePort, secret);
+        if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node, entry.gatePort, entry.cluster, secret);
         return json(200, {});
       }
       const release = /^\/groups\/(\d+)$/.exec(path);

@@ -33,7 +33,8 @@ beforeEach(async () => {
 });
 
 async function gatedEdge(vars: Partial<Env> & Record<string, string> = {}, policy: Record<string, unknown> = {}, mode: "gate" | "direct" = "gate") {
-  const cluster = uniqueCluster("gated");
+  // The group's gates accept only requests signed for their cluster.
+  const cluster = group.cluster;
   const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}`, ...vars } as Partial<Env>);
   const snap = snapshot(cluster, nodesOf(group.nodes), [service({ hostnames: [host], nodePort: group.nodePort, policy })]);
   await edge.seed(mode === "gate" ? { ...snap, origins: { mode: "gate", port: group.gatePort } } : snap);
@@ -95,9 +96,41 @@ describe("the edge in gate mode", () => {
     expect(e.logs.find((l) => l.event === "proxy.gate_unsigned")).toMatchObject({ cluster: e.cluster });
   });
 
+  it("a hostname listed by two clusters, the first gated with no key in this worker: the second cluster serves (no 502), and the missing key is logged", async () => {
+    const first = uniqueCluster("gated-nokey");
+    const second = group.cluster;
+    const e = testEdge({
+      EDGELB_CLUSTERS: `${first},${second}`,
+      EDGELB_GATE_KEY: "",
+      EDGELB_GATE_KEYS: JSON.stringify({ [second]: `k1:${gl.secret}` }),
+      EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [first, second] } }),
+    } as Partial<Env>);
+    const svc = service({ hostnames: [host], nodePort: group.nodePort });
+    await e.seed({ ...snapshot(first, nodesOf(group.nodes), [svc]), origins: { mode: "gate", port: group.gatePort } });
+    await e.seed({ ...snapshot(second, nodesOf(group.nodes), [svc]), origins: { mode: "gate", port: group.gatePort } });
+    for (let i = 0; i < 4; i++) {
+      const res = await e.request(host, `/?i=${i}`, i % 2 ? { method: "POST", body: `p${i}` } : {});
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Echo).headers["x-edgelb-signature"]).toBeUndefined();
+    }
+    expect(e.logs.filter((l) => l.event === "proxy.gate_unsigned").every((l) => l.cluster === first)).toBe(true);
+    expect(e.logs.some((l) => l.event === "proxy.gate_unsigned")).toBe(true);
+    expect(e.logs.some((l) => l.event === "proxy.next_cluster" && l.from === first && l.to === second)).toBe(true);
+  });
+
+  it("another cluster's snapshot naming these nodes (one key shared by both clusters) gets nothing through their gates: 502, proxy.gate_refused", async () => {
+    // Cluster "intruder" (its agent compromised, or a hostile admin) publishes this group's nodes and NodePort as its own.
+    const intruder = uniqueCluster("intruder");
+    const e = testEdge({ EDGELB_CLUSTERS: intruder, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
+    await e.seed({ ...snapshot(intruder, nodesOf(group.nodes), [service({ hostnames: [host], nodePort: group.nodePort })]), origins: { mode: "gate", port: group.gatePort } });
+    const res = await e.request(host, "/admin", { method: "POST", body: "x" });
+    expect(res.status).toBe(502);
+    expect(e.logs.filter((l) => l.event === "proxy.gate_refused").length).toBeGreaterThan(0);
+  });
+
   it("a client's own signature header does not get through the edge", async () => {
     const e = await gatedEdge();
-    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v2;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;d=gated-1-a;s=" + "A".repeat(43) } });
+    const res = await e.request(host, "/", { headers: { "x-edgelb-signature": "v3;k=k1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;p=1;c=gated-1;d=gated-1-a;s=" + "A".repeat(43) } });
     expect(res.status).toBe(200);
   });
 
@@ -114,7 +147,7 @@ describe("the edge in gate mode", () => {
 
 describe("Gateway API routes in gate mode", () => {
   it("reach their backends through the node gates with signed requests, like LoadBalancer Services", async () => {
-    const cluster = uniqueCluster("gated-gw");
+    const cluster = group.cluster;
     const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
     const [a] = group.nodes as [GateGroup["nodes"][number]];
     const gateway: GatewaySectionInput = {
@@ -178,18 +211,22 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
     expect(answers.map((r) => r.status)).toEqual(Array(9).fill(200));
   });
 
-  it("moves GETs away from a node whose app fails behind a live gate (the gate answers 502)", async () => {
+  it("a node that died behind a live gate (its NodePort refuses; the gate answers 502 upstream-unreachable): every GET and plain POST is served elsewhere, the node is ejected", async () => {
     const [a] = names() as [string];
     await control(`/nodes/${a}/behavior`, "POST", { mode: "refuse" });
     const e = await gatedEdge({ EDGELB_TRANSPORT: transport });
     for (let i = 0; i < 12; i++) {
-      const res = await e.request(host, `/?i=${i}`);
+      // POSTs without the retry-non-idempotent opt-in: the gate sent nothing upstream, so they may move on.
+      const res = await e.request(host, `/?i=${i}`, i % 2 ? { method: "POST", body: `p${i}` } : {});
       expect(res.status).toBe(200);
       expect(((await res.json()) as Echo).node).not.toBe(a);
     }
     const retries = e.logs.filter((l) => l.event === "proxy.retry" && l.node === a);
-    expect(retries.length).toBeGreaterThan(0);
-    expect(retries.every((r) => r.kind === "status" && r.status === 502)).toBe(true);
+    expect(retries.map((r) => r.kind)).toEqual(Array(3).fill("gate_upstream_unreachable"));
+    expect(e.logs.filter((l) => l.event === "proxy.gate_upstream_unreachable" && l.node === a).length).toBe(3);
+    expect(e.logs.some((l) => l.event === "proxy.retry_budget_spent")).toBe(false);
+    const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
+    expect(origin).toMatchObject({ ejected: true, consecutiveFailures: 3 });
   });
 });
 
@@ -206,7 +243,7 @@ describe("the edge in gate mode, nodes behind NAT", () => {
   });
 
   it("serves every request through each node's gate although the address it was dialled at is not its own", async () => {
-    const cluster = uniqueCluster("natted");
+    const cluster = natGroup.cluster;
     const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
     await e.seed({ ...snapshot(cluster, nodesOf(natGroup.nodes), [service({ hostnames: [host], nodePort: natGroup.nodePort })]), origins: { mode: "gate", port: natGroup.gatePort } });
     const seen = new Set<string>();

@@ -28,7 +28,7 @@ import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
-import { GATE_REFUSED_HEADER } from "../snapshot/signing.ts";
+import { GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
 import { clusterPin, pinCookieName } from "../steering/request.ts";
 import { sourcesAllow } from "../source-ranges/index.ts";
 
@@ -227,12 +227,15 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         nodePort: origin.port,
       });
       if (!signature) {
-        // No key for this cluster (or an unsignable Host): every node's gate would refuse it.
+        // No key for this cluster (or an unsignable Host): every node's gate would refuse it. Like a
+        // cluster with no usable node: the hostname's next cluster (steering) serves, else 502.
         deps.log("error", "proxy.gate_unsigned", { requestId, host: facts.host, cluster: origin.cluster, reason: signature === undefined ? "no gate key for this cluster (EDGELB_GATE_KEYS / EDGELB_GATE_KEY)" : "the request cannot be signed" });
+        errors.push(`${origin.cluster}: no gate key`);
+        if (moveCluster("no gate key for this cluster")) continue;
         return done(text(502, "the site could not be reached", requestId), {});
       }
       headers.set(SIGNATURE_HEADER, signature);
-    }
+    } else headers.delete(SIGNATURE_HEADER); // an earlier attempt at another (gated) cluster signed for its node
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = request.method === "GET" || request.method === "HEAD";
     // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
@@ -329,23 +332,28 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       release();
       return clientBodyFailed(body.clientError, fields);
     }
-    if (gatePort !== undefined && upstream.status === 403 && upstream.headers.get(GATE_REFUSED_HEADER) === "refused") {
-      // The node's gate refused the signature (no key, another key, its clock off): nothing reached the
-      // app, so any method may go to another node, and the node counts as one that refused the
-      // connection (a real failure, no worse: the app behind the gate cannot forge this header).
+    const gateMarker = gatePort === undefined ? null : upstream.headers.get(GATE_REFUSED_HEADER);
+    const gateSaid =
+      gateMarker === null ? undefined : upstream.status === 403 && gateMarker === GATE_REFUSED ? "gate_refused" : upstream.status === 502 && gateMarker === GATE_UPSTREAM_UNREACHABLE ? "gate_upstream_unreachable" : undefined;
+    if (gateSaid !== undefined) {
+      // The node's gate refused the signature (no key, another key, its clock off), or could not connect
+      // to the NodePort (the node's kube-proxy or app is gone while its gate lives): nothing reached the
+      // app, so any method may go to another node, free of the retry budget, and the node counts as one
+      // that refused the connection (the app behind the gate cannot forge this header).
       upstream.body?.cancel().catch(() => {});
       release();
-      deps.health.failure(origin.key, "gate refused the signature", nodeFields, "connection", ejectionPool(route, origin));
-      errors.push(`${origin.node}: gate refused`);
-      deps.log("warn", "proxy.gate_refused", { ...fields, cluster: origin.cluster, gatePort });
-      // The gate reads no byte of a refused body, but a streamed body the transport began to send is gone.
+      const why = gateSaid === "gate_refused" ? "gate refused the signature" : "gate could not connect to the NodePort";
+      deps.health.failure(origin.key, why, nodeFields, "connection", ejectionPool(route, origin));
+      errors.push(`${origin.node}: ${why}`);
+      deps.log("warn", gateSaid === "gate_refused" ? "proxy.gate_refused" : "proxy.gate_upstream_unreachable", { ...fields, cluster: origin.cluster, gatePort });
+      // The gate sent no byte upstream, but a streamed body the transport began to send is gone.
       const consumed = body.started && !body.replayable;
-      const noRetry = refuseNext(attempt, consumed ? "the request body was already sent to a refusing gate" : undefined, true);
+      const noRetry = refuseNext(attempt, consumed ? `the request body was already sent to a gate that ${gateSaid === "gate_refused" ? "refused it" : "could not forward it"}` : undefined, true);
       if (noRetry === undefined) {
-        deps.log("warn", "proxy.retry", { ...fields, kind: "gate_refused", stage: "before-send" });
+        deps.log("warn", "proxy.retry", { ...fields, kind: gateSaid, stage: "before-send" });
         continue;
       }
-      deps.log("error", "proxy.failed", { ...fields, kind: "gate_refused", noRetry, tried: [...tried] });
+      deps.log("error", "proxy.failed", { ...fields, kind: gateSaid, noRetry, tried: [...tried] });
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
     }
     if (RETRY_STATUSES.has(upstream.status)) {

@@ -26,7 +26,7 @@ describe("GateSigner", () => {
     const header = (await signer.sign("one", target))!;
     const parsed = parseSignatureHeader(header)!;
     expect(parsed).toMatchObject({ keyId: "k1", timestamp: 1_760_000_000, nonce: "N".repeat(22), nodePort: 30080 });
-    const canonical = canonicalString({ keyId: "k1", timestamp: 1_760_000_000, nonce: "N".repeat(22), ...target })!;
+    const canonical = canonicalString({ keyId: "k1", timestamp: 1_760_000_000, nonce: "N".repeat(22), cluster: "one", ...target })!;
     expect(parsed.signature).toBe(await hmacBase64url(await importSigningKey(S1), canonical));
     expect(parseSignatureHeader((await signer.sign("other", target))!)!.keyId).toBe("k9");
     expect(await new GateSigner(readGateKeys({})).sign("one", target)).toBeUndefined();

@@ -114,6 +114,7 @@ export class GateSigner {
       method: t.method,
       host: t.host,
       target: t.target,
+      cluster,
       node: t.node,
       nodePort: t.nodePort,
     });

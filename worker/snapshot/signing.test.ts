@@ -18,6 +18,7 @@ const base: SignedRequest = {
   method: "GET",
   host: "app.example.com",
   target: "/a?b=c",
+  cluster: "home",
   node: "node-1",
   nodePort: 30080,
 };
@@ -31,6 +32,7 @@ const request = fc.record({
   method: tricky,
   host: tricky,
   target: tricky,
+  cluster: tricky,
   node: tricky,
   nodePort: fc.integer({ min: 0, max: 70000 }),
 });
@@ -51,7 +53,7 @@ describe("canonical string", () => {
 
   it("refuses to sign a field holding a space, CR, LF, NUL or non-ASCII", () => {
     fc.assert(
-      fc.property(fc.constantFrom("keyId", "nonce", "method", "host", "target", "node"), fc.constantFrom(" ", "\r", "\n", "\r\n", "\0", "\t", "é"), (field, bad) => {
+      fc.property(fc.constantFrom("keyId", "nonce", "method", "host", "target", "cluster", "node"), fc.constantFrom(" ", "\r", "\n", "\r\n", "\0", "\t", "é"), (field, bad) => {
         expect(canonicalString({ ...base, [field]: `${(base as unknown as Record<string, string>)[field]}${bad}` } as SignedRequest)).toBeNull();
       }),
     );
@@ -83,6 +85,7 @@ describe("signature header", () => {
     timestamp: fc.integer({ min: 0, max: 999_999_999_999 }),
     nonce: fc.stringMatching(/^[A-Za-z0-9_-]{22}$/),
     nodePort: fc.integer({ min: 1, max: 65535 }),
+    cluster: fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?$/),
     node: fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?){0,3}$/),
     signature: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
   });
@@ -104,9 +107,14 @@ describe("signature header", () => {
         expect(parseSignatureHeader(`${h}, ${h}`)).toBeNull();
       }),
     );
-    const good = formatSignatureHeader({ keyId: "k", timestamp: 1, nonce: "A".repeat(22), nodePort: 30000, node: "node-1", signature: "B".repeat(43) });
+    const good = formatSignatureHeader({ keyId: "k", timestamp: 1, nonce: "A".repeat(22), nodePort: 30000, cluster: "home", node: "node-1", signature: "B".repeat(43) });
     expect(parseSignatureHeader(good)).not.toBeNull();
-    expect(parseSignatureHeader(good.replace("v2", "v1"))).toBeNull();
+    expect(parseSignatureHeader(good.replace("v3", "v2"))).toBeNull();
+    expect(parseSignatureHeader(good.replace("v3", "v1"))).toBeNull();
+    // v2 (no cluster) is refused: a signature must name the cluster.
+    expect(parseSignatureHeader(good.replace("v3", "v2").replace("c=home;", ""))).toBeNull();
+    expect(parseSignatureHeader(good.replace("c=home;", ""))).toBeNull();
+    expect(parseSignatureHeader(good.replace("c=home", "c=Home"))).toBeNull();
     expect(parseSignatureHeader(good.replace("d=node-1", "d=node-"))).toBeNull();
     expect(parseSignatureHeader(good.replace("d=node-1", "d=Node-1"))).toBeNull();
     expect(parseSignatureHeader(good.replace("d=node-1;", ""))).toBeNull();
@@ -120,14 +128,14 @@ describe("signing", () => {
     const key = await importSigningKey("0123456789abcdef0123456789abcdef");
     const header = (await signRequest(key, base))!;
     // Computed independently (Python's hmac over the canonical string as documented in docs/gate.md).
-    expect(header).toBe(`v2;k=k1;t=1760000000;n=AAAAAAAAAAAAAAAAAAAAAA;p=30080;d=node-1;s=${KNOWN_SIGNATURE}`);
+    expect(header).toBe(`v3;k=k1;t=1760000000;n=AAAAAAAAAAAAAAAAAAAAAA;p=30080;c=home;d=node-1;s=${KNOWN_SIGNATURE}`);
   });
 
   it("changes the signature when any signed field changes", async () => {
     const key = await importSigningKey("0123456789abcdef0123456789abcdef");
     const sig = async (r: SignedRequest) => parseSignatureHeader((await signRequest(key, r))!)!.signature;
     const original = await sig(base);
-    for (const change of [{ method: "POST" }, { host: "other.example.com" }, { target: "/a?b=d" }, { node: "node-2" }, { nodePort: 30081 }, { timestamp: base.timestamp + 1 }, { nonce: "BAAAAAAAAAAAAAAAAAAAAA" }]) {
+    for (const change of [{ method: "POST" }, { host: "other.example.com" }, { target: "/a?b=d" }, { cluster: "lab" }, { node: "node-2" }, { nodePort: 30081 }, { timestamp: base.timestamp + 1 }, { nonce: "BAAAAAAAAAAAAAAAAAAAAA" }]) {
       expect(await sig({ ...base, ...change })).not.toBe(original);
     }
   });
@@ -141,4 +149,4 @@ describe("signing", () => {
   });
 });
 
-const KNOWN_SIGNATURE = "jLqaC-JDfLIKocZ9T5fpkBPeufplgLPVvoAUv7-IM1Q";
+const KNOWN_SIGNATURE = "wKIqnmYeJueKcYuhnhcmsQP8lJR7xxROsUV1j73ABi8";

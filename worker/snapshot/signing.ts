@@ -14,11 +14,21 @@ export const SIGNATURE_HEADER = "x-edgelb-signature";
  * treats such an answer as a failure before anything reached the app and strips it from what clients see.
  */
 export const GATE_REFUSED_HEADER = "x-edgelb-gate";
+/** GATE_REFUSED_HEADER's value on the gate's 403: the signature was refused, nothing reached the app. */
+export const GATE_REFUSED = "refused";
 /**
- * v2 binds the destination node's NAME (v1 bound its address, which fails closed for nodes
- * published by hostname, behind NAT or with several addresses). A v1 header is refused as malformed.
+ * GATE_REFUSED_HEADER's value on the gate's 502 when it could not connect to the NodePort (refused,
+ * unreachable, connect timeout): not a byte went upstream, so the worker treats it like a failed
+ * connection to that node (any method moves on, no retry budget, counts for ejection).
  */
-export const SIGNATURE_VERSION = "v2";
+export const GATE_UPSTREAM_UNREACHABLE = "upstream-unreachable";
+/**
+ * v3 binds the destination's cluster and node NAMES (v1 bound the node's address, which fails closed for
+ * nodes published by hostname, behind NAT or with several addresses; v2 bound no cluster, so with one key
+ * shared by two clusters, one cluster's snapshot could have the edge sign requests into the other's
+ * NodePorts). A v1 or v2 header is refused as malformed.
+ */
+export const SIGNATURE_VERSION = "v3";
 /** Seconds a signature stays valid either side of the gate's clock (the gate's --max-skew default). */
 export const DEFAULT_MAX_SKEW_S = 30;
 
@@ -32,6 +42,8 @@ export const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
  * and what the gate compares with its own name (--node-name / NODE_NAME).
  */
 export const NODE_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** An edgelb cluster name (the agent's --cluster, a DNS label): signed, and compared by the gate with its --cluster. */
+export const CLUSTER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Shortest secret accepted (characters): 32 bytes of randomness as base64 are 44. */
 export const MIN_SECRET_LENGTH = 32;
 
@@ -46,6 +58,8 @@ export interface SignedRequest {
   host: string;
   /** The origin-form request target (path and query) the node receives. */
   target: string;
+  /** The destination's edgelb cluster: a request signed for one cluster is refused by every other cluster's gates. */
+  cluster: string;
   /** The destination Node's name: a request signed for one node is refused by every other node's gate. */
   node: string;
   /** The Service's real NodePort, which the gate forwards to. */
@@ -62,8 +76,8 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 export function canonicalString(r: SignedRequest): string | null {
   if (!Number.isSafeInteger(r.timestamp) || r.timestamp < 0) return null;
   if (!Number.isInteger(r.nodePort) || r.nodePort < 1 || r.nodePort > 65535) return null;
-  if (!NODE_NAME.test(r.node)) return null;
-  const fields = [SIGNATURE_VERSION, r.keyId, String(r.timestamp), r.nonce, r.method, r.host, r.target, r.node, String(r.nodePort)];
+  if (!NODE_NAME.test(r.node) || !CLUSTER_NAME.test(r.cluster)) return null;
+  const fields = [SIGNATURE_VERSION, r.keyId, String(r.timestamp), r.nonce, r.method, r.host, r.target, r.cluster, r.node, String(r.nodePort)];
   let out = "edgelb-gate";
   for (const f of fields) {
     if (!VISIBLE_ASCII.test(f)) return null;
@@ -88,16 +102,18 @@ export interface SignatureFields {
   timestamp: number;
   nonce: string;
   nodePort: number;
+  /** The destination's cluster name (signed; the gate compares it with its own). */
+  cluster: string;
   /** The destination Node's name (signed; the gate compares it with its own). */
   node: string;
   /** HMAC-SHA-256, base64url without padding (43 characters). */
   signature: string;
 }
 
-const HEADER = /^v2;k=([A-Za-z0-9._-]{1,64});t=(\d{1,12});n=([A-Za-z0-9_-]{22});p=(\d{1,5});d=([a-z0-9.-]{1,253});s=([A-Za-z0-9_-]{43})$/;
+const HEADER = /^v3;k=([A-Za-z0-9._-]{1,64});t=(\d{1,12});n=([A-Za-z0-9_-]{22});p=(\d{1,5});c=([a-z0-9-]{1,63});d=([a-z0-9.-]{1,253});s=([A-Za-z0-9_-]{43})$/;
 
 export function formatSignatureHeader(f: SignatureFields): string {
-  return `${SIGNATURE_VERSION};k=${f.keyId};t=${f.timestamp};n=${f.nonce};p=${f.nodePort};d=${f.node};s=${f.signature}`;
+  return `${SIGNATURE_VERSION};k=${f.keyId};t=${f.timestamp};n=${f.nonce};p=${f.nodePort};c=${f.cluster};d=${f.node};s=${f.signature}`;
 }
 
 /** Strict: exactly the shape formatSignatureHeader writes, or null. */
@@ -105,8 +121,8 @@ export function parseSignatureHeader(value: string): SignatureFields | null {
   const m = HEADER.exec(value);
   if (!m) return null;
   const nodePort = Number(m[4]);
-  if (nodePort < 1 || nodePort > 65535 || !NODE_NAME.test(m[5]!)) return null;
-  return { keyId: m[1]!, timestamp: Number(m[2]), nonce: m[3]!, nodePort, node: m[5]!, signature: m[6]! };
+  if (nodePort < 1 || nodePort > 65535 || !CLUSTER_NAME.test(m[5]!) || !NODE_NAME.test(m[6]!)) return null;
+  return { keyId: m[1]!, timestamp: Number(m[2]), nonce: m[3]!, nodePort, cluster: m[5]!, node: m[6]!, signature: m[7]! };
 }
 
 /** A key as configured: `<key id>:<secret>` (worker secret) or a file named by its id (gate). */
@@ -163,5 +179,5 @@ export async function signRequest(key: HmacKey, r: SignedRequest): Promise<strin
   const canonical = canonicalString(r);
   if (canonical === null) return null;
   const signature = await hmacBase64url(key, canonical);
-  return formatSignatureHeader({ keyId: r.keyId, timestamp: r.timestamp, nonce: r.nonce, nodePort: r.nodePort, node: r.node, signature });
+  return formatSignatureHeader({ keyId: r.keyId, timestamp: r.timestamp, nonce: r.nonce, nodePort: r.nodePort, cluster: r.cluster, node: r.node, signature });
 }

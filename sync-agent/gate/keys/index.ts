@@ -87,6 +87,8 @@ export class KeyRing implements KeyLookup {
     this.#timer.unref();
   }
 
+  #loadedOnce = false;
+
   reload(dir: string, log: KeyRingLog): void {
     let load: KeyLoad;
     try {
@@ -103,7 +105,10 @@ export class KeyRing implements KeyLookup {
     const before = this.ids();
     const after = [...load.keys.keys()];
     const changed = before.length !== after.length || after.some((id) => !this.#keys.has(id) || !this.#keys.get(id)!.equals(load.keys.get(id)!));
-    if (!changed) return;
+    // The first load is always said (an empty directory at start-up is an error the operator must see).
+    const first = !this.#loadedOnce;
+    this.#loadedOnce = true;
+    if (!changed && !first) return;
     this.set(load.keys);
     const added = after.filter((id) => !before.includes(id));
     const removed = before.filter((id) => !after.includes(id));

@@ -13,7 +13,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { GATE_REFUSED_HEADER, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
+import { GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
 import { hasSignature, verify, type KeyLookup, type RejectReason } from "../verify/index.ts";
@@ -27,6 +27,8 @@ export interface GateServerOptions {
   upstreamHost: string;
   /** This node's name: only requests signed for it pass. */
   nodeName: string;
+  /** This node's edgelb cluster: only requests signed for it pass. */
+  clusterName: string;
   maxSkewS: number;
   ports: { min: number; max: number };
   /** A request head must arrive within this (slowloris). */
@@ -42,7 +44,7 @@ export interface GateServerOptions {
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 const FORBIDDEN = "forbidden\n";
-const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: refused\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
+const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: ${GATE_REFUSED}\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
 
 /**
  * Sends the last bytes and then lets go of the socket for good. A plain end() only half-closes: a
@@ -112,7 +114,7 @@ export function createGateServer(o: GateServerOptions): http.Server {
   const decide = (req: IncomingMessage) => {
     return verify(
       { method: req.method ?? "", target: req.url ?? "", rawHeaders: req.rawHeaders },
-      { keys: o.keys, replay: o.replay, nowS: Math.floor(now() / 1000), maxSkewS: o.maxSkewS, ports: o.ports, nodeName: o.nodeName },
+      { keys: o.keys, replay: o.replay, nowS: Math.floor(now() / 1000), maxSkewS: o.maxSkewS, ports: o.ports, nodeName: o.nodeName, clusterName: o.clusterName },
     );
   };
 
@@ -174,7 +176,7 @@ export function createGateServer(o: GateServerOptions): http.Server {
       rejected(req, verdict.reason);
       // Not a byte of the body is read: answer, then close.
       res.shouldKeepAlive = false;
-      res.writeHead(403, { [GATE_REFUSED_HEADER]: "refused", "content-type": "text/plain", "content-length": FORBIDDEN.length, connection: "close" });
+      res.writeHead(403, { [GATE_REFUSED_HEADER]: GATE_REFUSED, "content-type": "text/plain", "content-length": FORBIDDEN.length, connection: "close" });
       res.end(FORBIDDEN, () => req.socket.destroySoon());
       req.socket.setTimeout(1_000, () => req.socket.destroy());
       return;
@@ -197,7 +199,10 @@ export function createGateServer(o: GateServerOptions): http.Server {
       upstreamFailed(errorKind(err, state.connected), verdict.nodePort, err);
       if (!res.headersSent) {
         res.shouldKeepAlive = false;
-        res.writeHead(502, { "content-type": "text/plain", "content-length": 12, connection: "close" });
+        // Never connected: not a byte reached the NodePort. Said so (only the gate can: an app's
+        // x-edgelb-gate is stripped), so the edge retries elsewhere as for a refused connection.
+        const marker = state.connected ? {} : { [GATE_REFUSED_HEADER]: GATE_UPSTREAM_UNREACHABLE };
+        res.writeHead(502, { ...marker, "content-type": "text/plain", "content-length": 12, connection: "close" });
         res.end("bad gateway\n");
       } else res.destroy();
     });
@@ -242,7 +247,8 @@ export function createGateServer(o: GateServerOptions): http.Server {
     });
     up.on("error", (err: NodeJS.ErrnoException) => {
       upstreamFailed(errorKind(err, state.connected), verdict.nodePort, err);
-      endAndRelease(socket, "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n");
+      const marker = state.connected ? "" : `${GATE_REFUSED_HEADER}: ${GATE_UPSTREAM_UNREACHABLE}\r\n`;
+      endAndRelease(socket, `HTTP/1.1 502 Bad Gateway\r\n${marker}content-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n`);
     });
     socket.on("close", () => up.destroy());
     up.end();

@@ -14,6 +14,7 @@ const req: SignedRequest = {
   method: "POST",
   host: "app.example.com",
   target: "/orders?id=7",
+  cluster: "home",
   node: "node-1",
   nodePort: 30080,
 };
@@ -26,6 +27,7 @@ function ctx(over: Partial<VerifyContext> = {}): VerifyContext {
     maxSkewS: 30,
     ports: { min: 30000, max: 32767 },
     nodeName: "node-1",
+    clusterName: "home",
     ...over,
   };
 }
@@ -60,8 +62,11 @@ describe("gate verification", () => {
     expect(verify(forNode2, ctx())).toEqual({ ok: false, reason: "wrong_node" });
     // The node name in the header rewritten without the key: the HMAC no longer matches.
     expect(verify({ ...forNode2, rawHeaders: ["Host", req.host, SIGNATURE_HEADER, forNode2.rawHeaders[3]!.replace(";d=node-2;", ";d=node-1;")] }, ctx())).toEqual({ ok: false, reason: "bad_signature" });
-    // A v1 (address-bound) header from an old worker is not understood.
-    expect(verify({ ...h, rawHeaders: ["Host", req.host, SIGNATURE_HEADER, h.rawHeaders[3]!.replace("v2;", "v1;")] }, ctx())).toEqual({ ok: false, reason: "malformed" });
+    // A v1 (address-bound) or v2 (no cluster) header from an old worker is not understood.
+    expect(verify({ ...h, rawHeaders: ["Host", req.host, SIGNATURE_HEADER, h.rawHeaders[3]!.replace("v3;", "v1;")] }, ctx())).toEqual({ ok: false, reason: "malformed" });
+    expect(verify({ ...h, rawHeaders: ["Host", req.host, SIGNATURE_HEADER, h.rawHeaders[3]!.replace("v3;", "v2;").replace(";c=home;", ";")] }, ctx())).toEqual({ ok: false, reason: "malformed" });
+    // A genuine request signed for another cluster's node of the same name (one key shared by both): wrong_cluster.
+    expect(verify(await head({ ...req, cluster: "lab" }), ctx())).toEqual({ ok: false, reason: "wrong_cluster" });
     const c = ctx();
     expect(verify(h, c).ok).toBe(true);
     expect(verify(h, c)).toEqual({ ok: false, reason: "replayed" });

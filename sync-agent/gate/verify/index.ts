@@ -16,6 +16,7 @@ export type RejectReason =
   | "bad_target"
   | "bad_host"
   | "bad_signature"
+  | "wrong_cluster"
   | "wrong_node"
   | "replayed";
 
@@ -29,6 +30,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   "bad_target",
   "bad_host",
   "bad_signature",
+  "wrong_cluster",
   "wrong_node",
   "replayed",
 ];
@@ -47,6 +49,8 @@ export interface VerifyContext {
   maxSkewS: number;
   /** NodePorts the gate forwards to (default: the NodePort range). */
   ports: { min: number; max: number };
+  /** This gate's cluster name (--cluster): a signature must name it. */
+  clusterName: string;
   /** This gate's Node name (--node-name): a signature must name it. */
   nodeName: string;
 }
@@ -109,6 +113,7 @@ export function verify(head: RequestHead, ctx: VerifyContext): Verdict {
     method: head.method,
     host: host.value!,
     target: head.target,
+    cluster: parsed.cluster,
     node: parsed.node,
     nodePort: parsed.nodePort,
   });
@@ -119,6 +124,9 @@ export function verify(head: RequestHead, ctx: VerifyContext): Verdict {
   if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return { ok: false, reason: "bad_signature" };
   // Checked after the HMAC, so this reason counts only genuine edge requests meant for another node
   // (a replay across nodes, or an address in the snapshot that leads to the wrong node).
+  // Likewise a genuine signature for another cluster's node (one key shared by several clusters, and
+  // node names repeat across clusters): one cluster's snapshot cannot reach another cluster's NodePorts.
+  if (parsed.cluster !== ctx.clusterName) return { ok: false, reason: "wrong_cluster" };
   if (parsed.node !== ctx.nodeName) return { ok: false, reason: "wrong_node" };
   // Only a valid signature's nonce is remembered: unsigned noise cannot fill the cache.
   if (!ctx.replay.accept(parsed.nonce, parsed.timestamp, ctx.nowS)) return { ok: false, reason: "replayed" };
