@@ -32,6 +32,7 @@ export class Heartbeat {
   /** Of those, how many were KV writes on the agent's side (kv-api sink). */
   kvWrites = 0;
   private timer: NodeJS.Timeout | undefined;
+  private running = false;
   private busy = false;
   private lastProblem: string | undefined;
   private readonly now: () => number;
@@ -41,15 +42,32 @@ export class Heartbeat {
   }
 
   start(): void {
-    if (this.timer || this.o.intervalMs <= 0 || !this.o.sink.heartbeat) return;
-    // Checked 4 times per interval so a heartbeat goes out at most a quarter interval late.
-    this.timer = setInterval(() => void this.tick(), Math.max(250, Math.floor(this.o.intervalMs / 4)));
-    this.timer.unref();
+    if (this.running || this.o.intervalMs <= 0 || !this.o.sink.heartbeat) return;
+    this.running = true;
+    this.schedule();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.running = false;
+    clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * The next check is due when the next heartbeat is (last heartbeat or push, taken when it
+   * started, + interval), never later than a quarter interval from now (a push or a new leader
+   * moves it), never sooner than 250 ms. A polling grid would miss the due time by up to a
+   * quarter interval: heartbeats went every 1.25 × interval.
+   */
+  private schedule(): void {
+    if (!this.running) return;
+    const { pushedAt } = this.o.last();
+    const due = Math.max(pushedAt ?? 0, this.lastAt ?? 0) + this.o.intervalMs;
+    const delay = Math.max(250, Math.min(due - this.now(), Math.floor(this.o.intervalMs / 4)));
+    this.timer = setTimeout(() => {
+      void this.tick().finally(() => this.schedule());
+    }, delay);
+    this.timer.unref();
   }
 
   /** Sends a heartbeat when one is due (exported for tests that drive time themselves). */
@@ -59,9 +77,12 @@ export class Heartbeat {
     const lastBeat = Math.max(pushedAt ?? 0, this.lastAt ?? 0);
     if (!snapshot || this.now() - lastBeat < this.o.intervalMs) return false;
     this.busy = true;
+    // Timed from its start: the next one is due one interval after this one left, whatever the
+    // sink's latency (taken after the answer, every heartbeat came a check late).
+    const started = this.now();
     try {
       const r = await this.o.sink.heartbeat(snapshot);
-      this.lastAt = this.now();
+      this.lastAt = started;
       this.sent++;
       if (r.kvWrite) this.kvWrites++;
       if (this.lastProblem) this.o.log.info({ generation: snapshot.generation }, `heartbeat accepted again (after: ${this.lastProblem})`);
@@ -71,7 +92,7 @@ export class Heartbeat {
     } catch (err) {
       const e = err as Error;
       // Counted as an attempt: a failing edge is not asked again before the next interval.
-      this.lastAt = this.now();
+      this.lastAt = started;
       if (e instanceof SinkError && (e.details.status === 404 || e.kind === "conflict")) this.o.onRefused(e.message);
       if (this.lastProblem !== e.message) this.o.log.warn({ err: e.message, generation: snapshot.generation }, `heartbeat failed: ${e.message}`);
       this.lastProblem = e.message;
