@@ -67,10 +67,8 @@ export class KvApiSink implements Sink {
   async read(signal?: AbortSignal): Promise<ReadResult> {
     const res = await send(this.endpoint, "GET", signal, { missingIsAnswer: true });
     if (res.status === 404) {
-      // 404 is both "no such key" (code 10009) and "no such namespace"; only the first is fine.
-      const text = await res.text().catch(() => "");
-      if (/10009|key not found/i.test(text) || text === "") return { snapshot: null, generation: 0 };
-      throw new SinkError(`Cloudflare API GET answered 404: ${text.slice(0, 300)} (check --account-id and --namespace-id)`, "fatal", { status: 404 });
+      await keyNotFoundOrThrow(res);
+      return { snapshot: null, generation: 0 };
     }
     const text = await res.text();
     const tombstone = parseTombstone(text);
@@ -110,7 +108,8 @@ export class KvApiSink implements Sink {
   async remove(signal?: AbortSignal): Promise<void> {
     const res = await send(this.endpoint, "GET", signal, { missingIsAnswer: true });
     if (res.status === 404) {
-      await res.body?.cancel();
+      // Nothing stored under the key: nothing to do. A wrong namespace or account throws.
+      await keyNotFoundOrThrow(res);
       return;
     }
     const text = await res.text();
@@ -122,6 +121,17 @@ export class KvApiSink implements Sink {
     const installEpoch = epochOf(json.result) ?? 0;
     await send(this.endpoint, "PUT", signal, { body: tombstoneText(this.cluster, generation, installEpoch, this.now()), contentType: "application/octet-stream" }).then((r) => r.body?.cancel());
   }
+}
+
+/**
+ * A 404 is both "no such key" (code 10009: fine, nothing stored) and "no such namespace / account"
+ * (a typo'd --namespace-id: fatal, or `cleanup` would say "nothing to remove" while the real value
+ * keeps routing the cluster's hostnames).
+ */
+async function keyNotFoundOrThrow(res: Response): Promise<void> {
+  const text = await res.text().catch(() => "");
+  if (/10009|key not found/i.test(text) || text === "") return;
+  throw new SinkError(`Cloudflare API GET answered 404: ${text.slice(0, 300)} (check --account-id and --namespace-id)`, "fatal", { status: 404 });
 }
 
 const tokenOf = (t: string | SecretFile): string => (typeof t === "string" ? t : t.get());
