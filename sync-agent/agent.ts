@@ -87,6 +87,15 @@ export function buildSink(config: AgentConfig, log?: Logger): Sink {
     cluster: config.cluster,
     apiToken,
     ...(config.cloudflareApiUrl ? { baseUrl: config.cloudflareApiUrl } : {}),
+    ...(log
+      ? {
+          onClockSkew: (skewMs: number) =>
+            log.warn(
+              { skewSeconds: Math.round(skewMs / 1000) },
+              `this agent's clock is ${Math.round(Math.abs(skewMs) / 1000)} s ${skewMs > 0 ? "ahead of" : "behind"} Cloudflare's: heartbeats are dated with it, and the edge may count this cluster as stale (fix NTP on the node)`,
+            ),
+        }
+      : {}),
   });
 }
 

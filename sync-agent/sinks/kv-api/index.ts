@@ -22,6 +22,8 @@ export interface KvApiSinkOptions {
   /** The clock that dates heartbeats (the worker bounds it by its own: never in the future). */
   now?: () => number;
   timeoutMs?: number;
+  /** Told once when this agent's clock is off Cloudflare's (the `Date` of an API answer) by more than 30 s. */
+  onClockSkew?: (skewMs: number) => void;
 }
 
 export class KvApiSink implements Sink {
@@ -62,6 +64,21 @@ export class KvApiSink implements Sink {
     };
     this.metadataEndpoint = { ...this.endpoint, url: this.endpoint.url.replace(/\/values\/([^/]+)$/, "/metadata/$1") };
     this.now = opts.now ?? Date.now;
+    this.onClockSkew = opts.onClockSkew;
+  }
+
+  private readonly onClockSkew: ((skewMs: number) => void) | undefined;
+  private skewTold = false;
+
+  /** heartbeatAt is dated by this agent's clock; the worker judges it by Cloudflare's. */
+  private checkClock(res: Response): void {
+    if (this.skewTold || !this.onClockSkew) return;
+    const date = Date.parse(res.headers.get("date") ?? "");
+    if (!Number.isFinite(date)) return;
+    const skew = this.now() - date; // Date has 1 s resolution
+    if (Math.abs(skew) <= 30_000) return;
+    this.skewTold = true;
+    this.onClockSkew(skew);
   }
 
   async read(signal?: AbortSignal): Promise<ReadResult> {
@@ -86,6 +103,7 @@ export class KvApiSink implements Sink {
     form.set("value", body);
     form.set("metadata", JSON.stringify({ heartbeatAt: Math.floor(this.now()) } satisfies StoredMetadata));
     const res = await send(this.endpoint, "PUT", signal, { body: form });
+    this.checkClock(res);
     const json = (await res.json().catch(() => ({}))) as { success?: boolean; errors?: { message?: string }[] };
     if (json.success === false) {
       throw new SinkError(`Cloudflare API PUT failed: ${json.errors?.map((e) => e.message).join("; ") ?? "unknown error"}`, "retryable");
