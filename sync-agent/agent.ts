@@ -87,6 +87,15 @@ export function buildSink(config: AgentConfig, log?: Logger): Sink {
     cluster: config.cluster,
     apiToken,
     ...(config.cloudflareApiUrl ? { baseUrl: config.cloudflareApiUrl } : {}),
+    ...(log
+      ? {
+          onClockSkew: (skewMs: number) =>
+            log.warn(
+              { skewSeconds: Math.round(skewMs / 1000) },
+              `this agent's clock is ${Math.round(Math.abs(skewMs) / 1000)} s ${skewMs > 0 ? "ahead of" : "behind"} Cloudflare's: heartbeats are dated with it, and the edge may count this cluster as stale (fix NTP on the node)`,
+            ),
+        }
+      : {}),
   });
 }
 
@@ -116,11 +125,19 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     log,
   });
 
+  // Pushes and heartbeats take turns on the sink: a kv-api heartbeat rewrites the whole value, and
+  // one in flight while a push lands would roll KV back to the older generation (last write wins).
+  let sinkTail: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = sinkTail.then(fn, fn);
+    sinkTail = run.catch(() => undefined);
+    return run;
+  };
   // Pushes in flight, so shutdown can wait for them before the lease is released.
   const inflight = new Set<Promise<unknown>>();
   const write = sink.write.bind(sink);
   sink.write = (snapshot, signal) => {
-    const p = write(snapshot, signal);
+    const p = exclusive(() => write(snapshot, signal));
     inflight.add(p);
     const done = () => inflight.delete(p);
     p.then(done, done);
@@ -136,6 +153,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     // The edge holds another generation or nothing (e.g. its KV value was removed): re-read it, then push.
     onRefused: () => void controller.resume(),
     log,
+    exclusive,
+    // kv-api heartbeats are KV writes: paced by the controller's daily write budget.
+    ...(config.sink === "kv-api"
+      ? { budget: { daily: config.dailyWriteBudget ?? 0, left: (now: number) => controller.pacer.budgetLeft(now), spend: (now: number) => controller.pacer.wrote(now) } }
+      : {}),
   });
   const health = new HealthTable(
     {

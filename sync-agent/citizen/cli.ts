@@ -10,6 +10,7 @@ import { createLogger } from "../log/index.ts";
 import { parseListenAddress } from "../metrics/index.ts";
 import { DEFAULT_LEASE_NAME, DEFAULT_TIMINGS, validateTimings } from "../leader/index.ts";
 import { CITIZEN_DEFAULTS, type CitizenConfig } from "./index.ts";
+import { SinkError } from "../sinks/types.ts";
 
 export function addCitizenOptions(cmd: Command): Command {
   return cmd
@@ -120,8 +121,14 @@ export function addCleanupCommand(program: Command, env: NodeJS.ProcessEnv, deps
       const sinkConfig = resolveSinkConfig(flags, env);
       const log = deps.log ?? createLogger({ format: flags.logFormat, level: "info" });
       const sink = buildSink(defaultConfig({ ...sinkConfig }));
-      const stored = await sink.read().catch(() => null);
+      let stored: Awaited<ReturnType<typeof sink.read>> | null;
       try {
+        // A fatal read error (wrong namespace, account or token) fails the command: saying
+        // "nothing to remove" would leave the real snapshot routing the cluster's hostnames.
+        stored = await sink.read().catch((err: unknown) => {
+          if (err instanceof SinkError && err.kind === "fatal") throw err;
+          return null;
+        });
         await sink.remove();
       } catch (err) {
         // One line for the user, not a stack trace (exit code 1: nothing was removed).

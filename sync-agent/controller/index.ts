@@ -112,7 +112,8 @@ export class Controller {
   lastDesired: Desired | undefined;
 
   private readonly hooks: Partial<ControllerHooks>[] = [];
-  private readonly pacer: Pacer;
+  /** Also paces the kv-api sink's heartbeats (agent.ts): they are KV writes against the same daily budget. */
+  readonly pacer: Pacer;
   private readonly now: () => number;
   private lastPushedKey: string | undefined;
   private lastDesiredKey: string | undefined;

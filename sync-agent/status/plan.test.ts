@@ -169,7 +169,8 @@ describe("never trample another load balancer", () => {
       web: [metallb, { hostname: "web.example.com" }],
       "udp-dns": [metallb],
       new: [metallb],
-      "only-class": [metallb],
+      // Class-less under --only-class and never served by this process: left exactly as found
+      // (its hostname belongs to whoever serves class-less Services; rv-ops §9).
     });
     // Our hostname going away next to their ip is a deletion of ours, not an update of theirs.
     expect(patchEvent(plan.patches.find((p) => p.name === "udp-dns")!).reason).toBe("DeletedLoadBalancer");

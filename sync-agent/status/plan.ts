@@ -203,12 +203,16 @@ export function planStatus(input: PlanInput): Plan {
       want = [...theirs, ...ingressFor(state.hostnames)];
     } else if (state.phase === "ignored") {
       const cls = svc.spec?.loadBalancerClass;
-      if (svc.spec?.type === "LoadBalancer" && cls && !input.owned.has(key)) {
-        // Another class's controller (maybe another edgelb) owns even its hostname entries.
+      // Ours: written by this process, or still published at our edge (a restarted agent's stored snapshot).
+      const ours = input.owned.has(key) || (!cls && edge?.services.has(key) === true);
+      if (svc.spec?.type === "LoadBalancer" && !ours && (cls || !svc.metadata?.deletionTimestamp)) {
+        // Not served by this process: another class's controller (maybe another edgelb), or,
+        // class-less under --only-class, whoever serves class-less Services (another edgelb,
+        // any controller writing hostnames) owns even its hostname entries: left exactly as found.
         want = null;
       } else {
-        // Class-less (e.g. --only-class), no longer a LoadBalancer, being
-        // deleted, or a class we served in this process: our entries go.
+        // Served by this process and now ignored (e.g. --only-class after a restart of the
+        // Service's class), no longer a LoadBalancer, or a class-less one being deleted: our entries go.
         want = oursNow > 0 ? theirs : null;
       }
     } else if (state.phase === "foreign") {

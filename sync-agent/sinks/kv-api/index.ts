@@ -22,6 +22,8 @@ export interface KvApiSinkOptions {
   /** The clock that dates heartbeats (the worker bounds it by its own: never in the future). */
   now?: () => number;
   timeoutMs?: number;
+  /** Told once when this agent's clock is off Cloudflare's (the `Date` of an API answer) by more than 30 s. */
+  onClockSkew?: (skewMs: number) => void;
 }
 
 export class KvApiSink implements Sink {
@@ -62,15 +64,28 @@ export class KvApiSink implements Sink {
     };
     this.metadataEndpoint = { ...this.endpoint, url: this.endpoint.url.replace(/\/values\/([^/]+)$/, "/metadata/$1") };
     this.now = opts.now ?? Date.now;
+    this.onClockSkew = opts.onClockSkew;
+  }
+
+  private readonly onClockSkew: ((skewMs: number) => void) | undefined;
+  private skewTold = false;
+
+  /** heartbeatAt is dated by this agent's clock; the worker judges it by Cloudflare's. */
+  private checkClock(res: Response): void {
+    if (this.skewTold || !this.onClockSkew) return;
+    const date = Date.parse(res.headers.get("date") ?? "");
+    if (!Number.isFinite(date)) return;
+    const skew = this.now() - date; // Date has 1 s resolution
+    if (Math.abs(skew) <= 30_000) return;
+    this.skewTold = true;
+    this.onClockSkew(skew);
   }
 
   async read(signal?: AbortSignal): Promise<ReadResult> {
     const res = await send(this.endpoint, "GET", signal, { missingIsAnswer: true });
     if (res.status === 404) {
-      // 404 is both "no such key" (code 10009) and "no such namespace"; only the first is fine.
-      const text = await res.text().catch(() => "");
-      if (/10009|key not found/i.test(text) || text === "") return { snapshot: null, generation: 0 };
-      throw new SinkError(`Cloudflare API GET answered 404: ${text.slice(0, 300)} (check --account-id and --namespace-id)`, "fatal", { status: 404 });
+      await keyNotFoundOrThrow(res);
+      return { snapshot: null, generation: 0 };
     }
     const text = await res.text();
     const tombstone = parseTombstone(text);
@@ -88,6 +103,7 @@ export class KvApiSink implements Sink {
     form.set("value", body);
     form.set("metadata", JSON.stringify({ heartbeatAt: Math.floor(this.now()) } satisfies StoredMetadata));
     const res = await send(this.endpoint, "PUT", signal, { body: form });
+    this.checkClock(res);
     const json = (await res.json().catch(() => ({}))) as { success?: boolean; errors?: { message?: string }[] };
     if (json.success === false) {
       throw new SinkError(`Cloudflare API PUT failed: ${json.errors?.map((e) => e.message).join("; ") ?? "unknown error"}`, "retryable");
@@ -110,7 +126,8 @@ export class KvApiSink implements Sink {
   async remove(signal?: AbortSignal): Promise<void> {
     const res = await send(this.endpoint, "GET", signal, { missingIsAnswer: true });
     if (res.status === 404) {
-      await res.body?.cancel();
+      // Nothing stored under the key: nothing to do. A wrong namespace or account throws.
+      await keyNotFoundOrThrow(res);
       return;
     }
     const text = await res.text();
@@ -122,6 +139,17 @@ export class KvApiSink implements Sink {
     const installEpoch = epochOf(json.result) ?? 0;
     await send(this.endpoint, "PUT", signal, { body: tombstoneText(this.cluster, generation, installEpoch, this.now()), contentType: "application/octet-stream" }).then((r) => r.body?.cancel());
   }
+}
+
+/**
+ * A 404 is both "no such key" (code 10009: fine, nothing stored) and "no such namespace / account"
+ * (a typo'd --namespace-id: fatal, or `cleanup` would say "nothing to remove" while the real value
+ * keeps routing the cluster's hostnames).
+ */
+async function keyNotFoundOrThrow(res: Response): Promise<void> {
+  const text = await res.text().catch(() => "");
+  if (/10009|key not found/i.test(text) || text === "") return;
+  throw new SinkError(`Cloudflare API GET answered 404: ${text.slice(0, 300)} (check --account-id and --namespace-id)`, "fatal", { status: 404 });
 }
 
 const tokenOf = (t: string | SecretFile): string => (typeof t === "string" ? t : t.get());
