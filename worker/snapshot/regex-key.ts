@@ -198,6 +198,20 @@ export function pathSegments(path: string): string[] {
  */
 export const MAX_REGEX_PATHS_PER_KEY = 64;
 
+/**
+ * Most RegularExpression candidates one decision examines (each runs its regex
+ * at most once). The candidates are the hostname's regexes keyed by a segment
+ * of the request path plus the unkeyed ones, taken in rank order (longer
+ * patterns first, then the usual tie-breakers). A path naming many keys
+ * (`/r1/r2/…/r999`) would otherwise run up to MAX_REGEX_PATHS_PER_KEY regexes
+ * per segment. Twice the per-key cap, so a path with one keyed segment (plus
+ * the unkeyed regexes) is never cut short: only a path naming several keys
+ * can reach it. Beyond it, the remaining candidates are treated as not
+ * matching and the request goes on to the PathPrefix matches, as if no regex
+ * matched (the spec leaves RegularExpression matching to the implementation).
+ */
+export const MAX_REGEX_CANDIDATES_PER_DECISION = 2 * MAX_REGEX_PATHS_PER_KEY;
+
 /** Counts a hostname's distinct regex path patterns per key; says which group went over the cap first. */
 export class RegexKeyBudget {
   private readonly patterns = new Map<string, Set<string>>();

@@ -13,10 +13,11 @@
 // path's own element prefixes are read, longest first. RegularExpression
 // entries are keyed by a path segment every match must contain
 // (snapshot/regex-key.ts): only the keys of the request path's own segments,
-// and the few unkeyed regexes, are run.
+// and the few unkeyed regexes, are run, in rank order, at most
+// MAX_REGEX_CANDIDATES_PER_DECISION of them per decision.
 import { RE2JS } from "re2js";
 import type { GatewayMatch } from "../../snapshot/gateway.ts";
-import { regexSegmentKey } from "../../snapshot/regex-key.ts";
+import { MAX_REGEX_CANDIDATES_PER_DECISION, regexSegmentKey } from "../../snapshot/regex-key.ts";
 
 /** What a match needs of a request (pure data: no Request object). */
 export interface MatchInput {
@@ -280,6 +281,10 @@ function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput): Entry<T> | 
 export interface MatchStats {
   /** Path regexes run. */
   regexRuns: number;
+  /** Regex candidates examined (at most MAX_REGEX_CANDIDATES_PER_DECISION). */
+  regexCandidates?: number;
+  /** Set when the budget stopped the regex search before every candidate was examined. */
+  regexBudgetSpent?: boolean;
 }
 
 /** The winning match for a request, or undefined (the caller answers 404). */
@@ -307,51 +312,93 @@ export function matchRequest<T>(table: MatchTable<T>, input: MatchInput, stats?:
   }
 }
 
+/** The regex candidates of a request: the unkeyed list and the list of each distinct keyed segment of the path (each in rank order). */
+function regexCandidates<T>(table: MatchTable<T>, path: string): Entry<T>[][] {
+  const byKey = table.regexByKey;
+  const lists: Entry<T>[][] = [];
+  const unkeyed = byKey.get("");
+  if (unkeyed) lists.push(unkeyed);
+  if (byKey.size === lists.length) return lists;
+  let seen: Set<string> | undefined;
+  let start = 1;
+  for (;;) {
+    const slash = path.indexOf("/", start);
+    const seg = path.slice(start, slash < 0 ? path.length : slash);
+    if (seg !== "") {
+      const list = byKey.get(seg);
+      if (list && !(seen ??= new Set()).has(seg)) {
+        seen.add(seg);
+        lists.push(list);
+      }
+    }
+    if (slash < 0) break;
+    start = slash + 1;
+  }
+  return lists;
+}
+
 /**
- * The best regex entry: only those keyed by a segment of the path (or
- * unkeyed) can match, merged back into rank order. At most
- * MAX_REGEX_PATHS_PER_KEY entries per key (the agent's cap, checked again by
- * the snapshot schema).
+ * The best regex entry among the first MAX_REGEX_CANDIDATES_PER_DECISION
+ * candidates in rank order: only those keyed by a segment of the path (or
+ * unkeyed) can match; their lists are merged by rank (a heap over the lists'
+ * heads, so a path naming a thousand keys costs a thousand map lookups and
+ * the budget, not a thousand lists concatenated and sorted). Candidates past
+ * the budget are not examined: the request then falls through to PathPrefix.
  */
 function firstRegex<T>(table: MatchTable<T>, input: MatchInput, stats: MatchStats | undefined): Entry<T> | undefined {
   const path = input.path;
-  const byKey = table.regexByKey;
-  let candidates: Entry<T>[] | undefined = byKey.get("");
-  let merged = false;
-  if (byKey.size > (candidates ? 1 : 0)) {
-    const seen = new Set<string>();
-    let start = 1;
-    for (;;) {
-      const slash = path.indexOf("/", start);
-      const seg = path.slice(start, slash < 0 ? path.length : slash);
-      if (seg !== "" && !seen.has(seg)) {
-        seen.add(seg);
-        const list = byKey.get(seg);
-        if (list) {
-          if (!candidates) candidates = list;
-          else {
-            candidates = merged ? candidates.concat(list) : [...candidates, ...list];
-            merged = true;
-          }
-        }
-      }
-      if (slash < 0) break;
-      start = slash + 1;
-    }
-  }
-  if (!candidates) return undefined;
-  if (merged) candidates.sort((a, b) => a.pos - b.pos);
+  const lists = regexCandidates(table, path);
+  if (lists.length === 0) return undefined;
   // Routes often repeat one pattern: each distinct regex runs at most once per request.
   let tested: Map<RE2JS, boolean> | undefined;
-  for (const e of candidates) {
-    if (!path.startsWith(e.pathLiteral)) continue;
+  const matches = (e: Entry<T>): boolean => {
+    if (stats) stats.regexCandidates = (stats.regexCandidates ?? 0) + 1;
+    if (!path.startsWith(e.pathLiteral)) return false;
     const re = e.pathRe!;
     let ok = tested?.get(re);
     if (ok === undefined) {
       if (stats) stats.regexRuns++;
       (tested ??= new Map()).set(re, (ok = re.testExact(path)));
     }
-    if (ok && others(e, input)) return e;
+    return ok && others(e, input);
+  };
+  let budget = MAX_REGEX_CANDIDATES_PER_DECISION;
+  if (lists.length === 1) {
+    const list = lists[0]!;
+    const n = Math.min(list.length, budget);
+    for (let i = 0; i < n; i++) if (matches(list[i]!)) return list[i];
+    if (stats && list.length > n) stats.regexBudgetSpent = true;
+    return undefined;
+  }
+  // A min-heap of list cursors by the rank (pos) of their next entry.
+  const heap = lists.map((list) => ({ list, i: 0 }));
+  const key = (c: { list: Entry<T>[]; i: number }) => c.list[c.i]!.pos;
+  const down = (at: number) => {
+    const n = heap.length;
+    for (;;) {
+      const l = 2 * at + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      const m = r < n && key(heap[r]!) < key(heap[l]!) ? r : l;
+      if (key(heap[m]!) >= key(heap[at]!)) return;
+      [heap[m], heap[at]] = [heap[at]!, heap[m]!];
+      at = m;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+  while (heap.length > 0) {
+    if (budget-- === 0) {
+      if (stats) stats.regexBudgetSpent = true;
+      return undefined;
+    }
+    const top = heap[0]!;
+    const e = top.list[top.i++]!;
+    if (top.i >= top.list.length) {
+      heap[0] = heap[heap.length - 1]!;
+      heap.pop();
+    }
+    if (heap.length > 0) down(0);
+    if (matches(e)) return e;
   }
   return undefined;
 }
