@@ -212,6 +212,16 @@ export const MAX_REGEX_PATHS_PER_KEY = 64;
  */
 export const MAX_REGEX_CANDIDATES_PER_DECISION = 2 * MAX_REGEX_PATHS_PER_KEY;
 
+/**
+ * Most characters of request text (path, header and query values) one
+ * decision feeds to regexes in total: a run costs about its input's length,
+ * and a client chooses the input (URLs up to 16 KB, headers more). A regex
+ * test that would go past it, or past MAX_REGEX_CANDIDATES_PER_DECISION runs,
+ * counts as not matching: e.g. 128 runs over a 256-byte path, 8 over a 4 KB
+ * one, none over a value longer than this.
+ */
+export const MAX_REGEX_TEXT_PER_DECISION = 32_768;
+
 /** Counts a hostname's distinct regex path patterns per key; says which group went over the cap first. */
 export class RegexKeyBudget {
   private readonly patterns = new Map<string, Set<string>>();

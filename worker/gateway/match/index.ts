@@ -17,7 +17,7 @@
 // MAX_REGEX_CANDIDATES_PER_DECISION of them per decision.
 import { RE2JS } from "re2js";
 import type { GatewayMatch } from "../../snapshot/gateway.ts";
-import { MAX_REGEX_CANDIDATES_PER_DECISION, regexSegmentKey } from "../../snapshot/regex-key.ts";
+import { MAX_REGEX_CANDIDATES_PER_DECISION, MAX_REGEX_TEXT_PER_DECISION, regexSegmentKey } from "../../snapshot/regex-key.ts";
 
 /** What a match needs of a request (pure data: no Request object). */
 export interface MatchInput {
@@ -93,6 +93,8 @@ export interface MatchTable<T> {
   regexByKey: Map<string, Entry<T>[]>;
   /** Keyed by the prefix with trailing "/" trimmed ("" for "/"). */
   prefix: Map<string, Entry<T>[]>;
+  /** The most "/" any prefix key has: a longer slice of the request path cannot be a key (bounds the walk by the table, not the client). */
+  prefixSlashes?: number;
   size: number;
 }
 
@@ -182,6 +184,13 @@ export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
     e.pos = i;
     push(table.regexByKey, regexSegmentKey(e.path), e);
   });
+  let slashes = 0;
+  for (const key of table.prefix.keys()) {
+    let n = 0;
+    for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) === 47) n++;
+    if (n > slashes) slashes = n;
+  }
+  table.prefixSlashes = slashes;
   for (const list of table.exact.values()) indexBucket(list);
   for (const list of table.prefix.values()) indexBucket(list);
   table.size = table.regex.length;
@@ -220,16 +229,43 @@ function push<T>(map: Map<string, Entry<T>[]>, key: string, entry: Entry<T>): vo
   else map.set(key, [entry]);
 }
 
-function testValue(t: ValueTest, value: string | null): boolean {
+/**
+ * What one decision may still spend on regexes (path, header and query
+ * alike): runs, and characters of input fed to them (a run costs about its
+ * input's length). A test the budget cannot pay for counts as not matching.
+ */
+interface RegexBudget {
+  runs: number;
+  chars: number;
+  spent: boolean;
+}
+
+function newBudget(): RegexBudget {
+  return { runs: MAX_REGEX_CANDIDATES_PER_DECISION, chars: MAX_REGEX_TEXT_PER_DECISION, spent: false };
+}
+
+/** Pays for one regex run over `text`; false (and the budget marked spent) when it cannot. */
+function pay(budget: RegexBudget, text: string): boolean {
+  if (budget.runs <= 0 || text.length > budget.chars) {
+    budget.spent = true;
+    return false;
+  }
+  budget.runs--;
+  budget.chars -= text.length;
+  return true;
+}
+
+function testValue(t: ValueTest, value: string | null, budget: RegexBudget): boolean {
   if (value === null) return false;
-  return t.exact !== undefined ? value === t.exact : t.re!.testExact(value);
+  if (t.exact !== undefined) return value === t.exact;
+  return pay(budget, value) && t.re!.testExact(value);
 }
 
 /** The conditions besides the path. */
-function others<T>(e: Entry<T>, input: MatchInput): boolean {
+function others<T>(e: Entry<T>, input: MatchInput, budget: RegexBudget): boolean {
   if (e.method !== undefined && e.method !== input.method) return false;
-  for (const h of e.headers) if (!testValue(h, input.header(h.name))) return false;
-  for (const q of e.query) if (!testValue(q, input.query(q.name))) return false;
+  for (const h of e.headers) if (!testValue(h, input.header(h.name), budget)) return false;
+  for (const q of e.query) if (!testValue(q, input.query(q.name), budget)) return false;
   return true;
 }
 
@@ -256,11 +292,11 @@ function indexBucket<T>(list: Bucket<T>): void {
   list.byHeader = { name, byValue, rest };
 }
 
-function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput): Entry<T> | undefined {
+function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput, budget: RegexBudget): Entry<T> | undefined {
   if (!list) return undefined;
   const ix = list.byHeader;
   if (!ix) {
-    for (const e of list) if (others(e, input)) return e;
+    for (const e of list) if (others(e, input, budget)) return e;
     return undefined;
   }
   // Entries testing another value of the indexed header cannot match: skip them all.
@@ -272,7 +308,7 @@ function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput): Entry<T> | 
   const n = keyed ? keyed.length : 0;
   while (i < n || j < rest.length) {
     const e = j >= rest.length || (i < n && keyed![i]!.pos < rest[j]!.pos) ? keyed![i++]! : rest[j++]!;
-    if (others(e, input)) return e;
+    if (others(e, input, budget)) return e;
   }
   return undefined;
 }
@@ -289,20 +325,35 @@ export interface MatchStats {
 
 /** The winning match for a request, or undefined (the caller answers 404). */
 export function matchRequest<T>(table: MatchTable<T>, input: MatchInput, stats?: MatchStats): Entry<T> | undefined {
+  const budget = newBudget();
+  const hit = matchIn(table, input, budget, stats);
+  if (stats && budget.spent) stats.regexBudgetSpent = true;
+  return hit;
+}
+
+function matchIn<T>(table: MatchTable<T>, input: MatchInput, budget: RegexBudget, stats: MatchStats | undefined): Entry<T> | undefined {
   const path = input.path;
-  const exact = firstOf(table.exact.get(path), input);
+  const exact = firstOf(table.exact.get(path), input, budget);
   if (exact) return exact;
   if (table.regex.length > 0) {
-    const hit = firstRegex(table, input, stats);
+    const hit = firstRegex(table, input, budget, stats);
     if (hit) return hit;
   }
   if (table.prefix.size === 0) return undefined;
   // The path's element prefixes, longest first: "/a/b" → "/a/b", "/a", "" (the prefix "/").
   // A prefix matches when the path equals it or continues with "/" after it.
+  // No key has more "/" than prefixSlashes: start at the slice with that many.
   let end = path.length;
+  const most = table.prefixSlashes ?? Infinity;
+  for (let i = 0, n = 0; i < path.length; i++) {
+    if (path.charCodeAt(i) === 47 && ++n > most) {
+      end = i;
+      break;
+    }
+  }
   while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
   for (;;) {
-    const hit = firstOf(table.prefix.get(path.slice(0, end)), input);
+    const hit = firstOf(table.prefix.get(path.slice(0, end)), input, budget);
     if (hit) return hit;
     if (end === 0) return undefined;
     end = path.lastIndexOf("/", end - 1);
@@ -345,7 +396,7 @@ function regexCandidates<T>(table: MatchTable<T>, path: string): Entry<T>[][] {
  * the budget, not a thousand lists concatenated and sorted). Candidates past
  * the budget are not examined: the request then falls through to PathPrefix.
  */
-function firstRegex<T>(table: MatchTable<T>, input: MatchInput, stats: MatchStats | undefined): Entry<T> | undefined {
+function firstRegex<T>(table: MatchTable<T>, input: MatchInput, budget: RegexBudget, stats: MatchStats | undefined): Entry<T> | undefined {
   const path = input.path;
   const lists = regexCandidates(table, path);
   if (lists.length === 0) return undefined;
@@ -357,15 +408,16 @@ function firstRegex<T>(table: MatchTable<T>, input: MatchInput, stats: MatchStat
     const re = e.pathRe!;
     let ok = tested?.get(re);
     if (ok === undefined) {
+      if (!pay(budget, path)) return false;
       if (stats) stats.regexRuns++;
       (tested ??= new Map()).set(re, (ok = re.testExact(path)));
     }
-    return ok && others(e, input);
+    return ok && others(e, input, budget);
   };
-  let budget = MAX_REGEX_CANDIDATES_PER_DECISION;
+  let left = MAX_REGEX_CANDIDATES_PER_DECISION;
   if (lists.length === 1) {
     const list = lists[0]!;
-    const n = Math.min(list.length, budget);
+    const n = Math.min(list.length, left);
     for (let i = 0; i < n; i++) if (matches(list[i]!)) return list[i];
     if (stats && list.length > n) stats.regexBudgetSpent = true;
     return undefined;
@@ -387,7 +439,7 @@ function firstRegex<T>(table: MatchTable<T>, input: MatchInput, stats: MatchStat
   };
   for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
   while (heap.length > 0) {
-    if (budget-- === 0) {
+    if (left-- === 0 || budget.spent) {
       if (stats) stats.regexBudgetSpent = true;
       return undefined;
     }
