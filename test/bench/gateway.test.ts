@@ -15,8 +15,8 @@ it("the gateway bench's decisions match a rule and pick a node, on one hostname 
 
 it("the adversarial rows decide as the naive matcher does, reach a node, and run a bounded number of regexes", async () => {
   const { adversarialCases, measureAdversarial } = await import("../../bench/gateway.ts");
-  const { MAX_REGEX_PATHS_PER_KEY } = await import("../../worker/snapshot/regex-key.ts");
-  const [regex, headers, capped] = adversarialCases(300).map((c) => measureAdversarial(c.label, c.snapshot, c.probes, 500));
+  const { MAX_REGEX_CANDIDATES_PER_DECISION, MAX_REGEX_PATHS_PER_KEY } = await import("../../worker/snapshot/regex-key.ts");
+  const [regex, headers, capped, hostile] = adversarialCases(300).map((c) => measureAdversarial(c.label, c.snapshot, c.probes, 500));
   // Probes: 200 hits each, and two misses that must be 404s (the naive matcher agrees, or measure throws).
   expect(regex!.hits).toEqual({ node: 200, "404": 2 });
   expect(regex!.regexRunsMax).toBe(1); // one keyed regex per decision, not 300
@@ -24,4 +24,7 @@ it("the adversarial rows decide as the naive matcher does, reach a node, and run
   expect(headers!.regexRunsMax).toBe(0);
   expect(capped!.hits.node).toBeGreaterThan(100);
   expect(capped!.regexRunsMax).toBeLessThanOrEqual(MAX_REGEX_PATHS_PER_KEY + 1);
+  // A path naming every key (5 keys × 64 here) runs the budget, not 300: the catch-all answers it.
+  expect(hostile!.regexRunsMax).toBe(MAX_REGEX_CANDIDATES_PER_DECISION);
+  expect(hostile!.hits).toEqual({ node: 200 });
 });

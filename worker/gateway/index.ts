@@ -53,8 +53,11 @@ export interface GatewayIndex {
   size: number;
   /** Filter entries dropped while compiling (protected or invalid headers): logged once per snapshot change. */
   problems: string[];
-  /** Hostnames two clusters' routes claim: the first cluster in EDGELB_CLUSTERS order keeps it (as for Services). */
-  conflicts: { hostname: string; kept: string; dropped: string }[];
+  /**
+   * Hostnames two clusters' routes claim: the first cluster in EDGELB_CLUSTERS order keeps it (as for Services).
+   * under: the earlier cluster's `*.suffix` that covers the refused name (an exact name or a longer wildcard).
+   */
+  conflicts: { hostname: string; kept: string; dropped: string; under?: string }[];
 }
 
 export const EMPTY_GATEWAY_INDEX: GatewayIndex = { exact: new Map(), wildcard: new Map(), any: undefined, size: 0, problems: [], conflicts: [] };
@@ -91,11 +94,14 @@ export function buildGatewayIndex(snapshots: { cluster: string; snapshot: Snapsh
     for (const route of section.routes) {
       const hostnames = route.hostnames.filter((h) => {
         const o = owner.get(h);
-        if (o === undefined || o === cluster) {
+        // A name under an earlier cluster's wildcard is that cluster's, as for Services
+        // (config/routes.ts): otherwise an exact route would win the lookup over it.
+        const under = o === undefined ? coveringWildcard(owner, h, cluster) : undefined;
+        if ((o === undefined || o === cluster) && !under) {
           mine.add(h);
           return true;
         }
-        if (!conflicts.some((c) => c.hostname === h && c.dropped === cluster)) conflicts.push({ hostname: h, kept: o, dropped: cluster });
+        if (!conflicts.some((c) => c.hostname === h && c.dropped === cluster)) conflicts.push({ hostname: h, kept: under ? owner.get(under)! : o!, dropped: cluster, ...(under ? { under } : {}) });
         return false;
       });
       if (hostnames.length > 0) addRoute(sources, protocols, cluster, hostnames.length === route.hostnames.length ? route : { ...route, hostnames }, backends, problems);
@@ -114,6 +120,23 @@ export function buildGatewayIndex(snapshots: { cluster: string; snapshot: Snapsh
     else index.exact.set(pattern, t);
   }
   return index;
+}
+
+/**
+ * The `*.suffix` pattern of another (earlier) cluster that covers hostname
+ * `host` (an exact name, or a longer `*.x.suffix`), if any. Gateway wildcards
+ * match any number of labels, so every parent suffix is checked. `*` covers
+ * nothing: it serves only names no other route or Service claims.
+ */
+function coveringWildcard(owner: Map<string, string>, host: string, cluster: string): string | undefined {
+  if (host === "*") return undefined;
+  const name = host.startsWith("*.") ? host.slice(2) : host;
+  for (let dot = name.indexOf("."); dot > 0; dot = name.indexOf(".", dot + 1)) {
+    const w = `*.${name.slice(dot + 1)}`;
+    const o = owner.get(w);
+    if (o !== undefined && o !== cluster) return w;
+  }
+  return undefined;
 }
 
 function addRoute(

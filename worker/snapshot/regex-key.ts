@@ -198,6 +198,30 @@ export function pathSegments(path: string): string[] {
  */
 export const MAX_REGEX_PATHS_PER_KEY = 64;
 
+/**
+ * Most RegularExpression candidates one decision examines (each runs its regex
+ * at most once). The candidates are the hostname's regexes keyed by a segment
+ * of the request path plus the unkeyed ones, taken in rank order (longer
+ * patterns first, then the usual tie-breakers). A path naming many keys
+ * (`/r1/r2/…/r999`) would otherwise run up to MAX_REGEX_PATHS_PER_KEY regexes
+ * per segment. Twice the per-key cap, so a path with one keyed segment (plus
+ * the unkeyed regexes) is never cut short: only a path naming several keys
+ * can reach it. Beyond it, the remaining candidates are treated as not
+ * matching and the request goes on to the PathPrefix matches, as if no regex
+ * matched (the spec leaves RegularExpression matching to the implementation).
+ */
+export const MAX_REGEX_CANDIDATES_PER_DECISION = 2 * MAX_REGEX_PATHS_PER_KEY;
+
+/**
+ * Most characters of request text (path, header and query values) one
+ * decision feeds to regexes in total: a run costs about its input's length,
+ * and a client chooses the input (URLs up to 16 KB, headers more). A regex
+ * test that would go past it, or past MAX_REGEX_CANDIDATES_PER_DECISION runs,
+ * counts as not matching: e.g. 128 runs over a 256-byte path, 8 over a 4 KB
+ * one, none over a value longer than this.
+ */
+export const MAX_REGEX_TEXT_PER_DECISION = 32_768;
+
 /** Counts a hostname's distinct regex path patterns per key; says which group went over the cap first. */
 export class RegexKeyBudget {
   private readonly patterns = new Map<string, Set<string>>();

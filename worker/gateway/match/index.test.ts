@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { GatewayMatch } from "../../snapshot/gateway.ts";
 import { RE2JS } from "re2js";
-import { buildMatchTable, literalPrefix, matchRequest, type EntrySource, type MatchInput } from "./index.ts";
+import { MAX_REGEX_CANDIDATES_PER_DECISION, MAX_REGEX_PATHS_PER_KEY } from "../../snapshot/regex-key.ts";
+import { buildMatchTable, literalPrefix, matchRequest, type EntrySource, type MatchInput, type MatchStats } from "./index.ts";
 
 /** The spec's definition, written independently: the prefix's elements (trailing "/" ignored) begin the path's. */
 function prefixMatches(prefix: string, path: string): boolean {
@@ -325,5 +326,47 @@ describe("5,000 RegularExpression paths on one hostname (reviewer's adversarial 
     stats.regexRuns = 0;
     expect(matchRequest(t, input("/nothing/here"), stats)?.target).toBe("catch-all");
     expect(stats.regexRuns).toBe(1);
+  });
+});
+
+describe(`the per-decision regex budget (${MAX_REGEX_CANDIDATES_PER_DECISION} candidates in rank order)`, () => {
+  const regex = (value: string) => ({ type: "RegularExpression" as const, value });
+  /** `keys` index segments with `per` regexes each that never match the probes, plus `extra`, plus a catch-all. */
+  function keyed(keys: number, per: number, extra: EntrySource<string>[] = []) {
+    const sources: EntrySource<string>[] = [];
+    for (let k = 0; k < keys; k++) {
+      // No literal prefix (the reviewer's shape): the path's first characters cannot rule them out.
+      const count = k === 2 && extra.length > 0 ? per - extra.length : per;
+      for (let i = 0; i < count; i++) sources.push({ match: m(regex(`(/v[0-9]+)?/k${k}/[a-z]+-${i}`)), createdAt: k * 1000 + i, routeId: `ns/k${k}-${i}`, rule: 0, matchIndex: 0, target: `k${k}-${i}` });
+    }
+    sources.push(...extra, { match: m(prefix("/")), createdAt: 0, routeId: "ns/catch-all", rule: 0, matchIndex: 0, target: "catch-all" });
+    return buildMatchTable(sources);
+  }
+
+  it("a path naming 40 keys of 64 regexes each runs at most the budget, not 2,560 regexes", () => {
+    const t = keyed(40, MAX_REGEX_PATHS_PER_KEY);
+    const hostile = "/" + Array.from({ length: 40 }, (_, k) => `k${k}`).join("/");
+    const stats: MatchStats = { regexRuns: 0 };
+    expect(matchRequest(t, input(hostile), stats)?.target).toBe("catch-all");
+    expect(stats.regexRuns).toBe(MAX_REGEX_CANDIDATES_PER_DECISION);
+    expect(stats.regexCandidates).toBe(MAX_REGEX_CANDIDATES_PER_DECISION);
+    expect(stats.regexBudgetSpent).toBe(true);
+    // An ordinary request on the same table: its own key's regexes only, the budget untouched.
+    const plain: MatchStats = { regexRuns: 0 };
+    expect(matchRequest(t, input("/k5/abc-7"), plain)?.target).toBe("k5-7");
+    expect(plain.regexRuns).toBeLessThanOrEqual(MAX_REGEX_PATHS_PER_KEY);
+    expect(plain.regexBudgetSpent).toBeUndefined();
+  });
+
+  it("past the budget the remaining regexes count as not matching: the request goes on to PathPrefix (deterministic)", () => {
+    // `.*/k2/z` is keyed by "k2" (63 others share the key) and ranks last (shortest pattern) among 3 × 64 candidates.
+    const late: EntrySource<string> = { match: m(regex(".*/k2/z")), createdAt: 0, routeId: "ns/late", rule: 0, matchIndex: 0, target: "late" };
+    const t = keyed(3, MAX_REGEX_PATHS_PER_KEY, [late]);
+    // Two keys' lists (64 + 64 = the budget): the 128th candidate is examined and wins.
+    expect(matchRequest(t, input("/k1/k2/z"))?.target).toBe("late");
+    // Three keys' lists: 192 candidates, `late` is past the budget; the same answer every time.
+    for (let i = 0; i < 3; i++) expect(matchRequest(t, input("/k0/k1/k2/z"))?.target).toBe("catch-all");
+    // A path with one keyed segment is never cut (the agent admits at most 64 per key + 64 unkeyed).
+    expect(matchRequest(t, input("/k2/z"))?.target).toBe("late");
   });
 });

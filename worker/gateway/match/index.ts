@@ -13,10 +13,11 @@
 // path's own element prefixes are read, longest first. RegularExpression
 // entries are keyed by a path segment every match must contain
 // (snapshot/regex-key.ts): only the keys of the request path's own segments,
-// and the few unkeyed regexes, are run.
+// and the few unkeyed regexes, are run, in rank order, at most
+// MAX_REGEX_CANDIDATES_PER_DECISION of them per decision.
 import { RE2JS } from "re2js";
 import type { GatewayMatch } from "../../snapshot/gateway.ts";
-import { regexSegmentKey } from "../../snapshot/regex-key.ts";
+import { MAX_REGEX_CANDIDATES_PER_DECISION, MAX_REGEX_TEXT_PER_DECISION, regexSegmentKey } from "../../snapshot/regex-key.ts";
 
 /** What a match needs of a request (pure data: no Request object). */
 export interface MatchInput {
@@ -92,6 +93,8 @@ export interface MatchTable<T> {
   regexByKey: Map<string, Entry<T>[]>;
   /** Keyed by the prefix with trailing "/" trimmed ("" for "/"). */
   prefix: Map<string, Entry<T>[]>;
+  /** The most "/" any prefix key has: a longer slice of the request path cannot be a key (bounds the walk by the table, not the client). */
+  prefixSlashes?: number;
   size: number;
 }
 
@@ -181,6 +184,13 @@ export function buildMatchTable<T>(sources: EntrySource<T>[]): MatchTable<T> {
     e.pos = i;
     push(table.regexByKey, regexSegmentKey(e.path), e);
   });
+  let slashes = 0;
+  for (const key of table.prefix.keys()) {
+    let n = 0;
+    for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) === 47) n++;
+    if (n > slashes) slashes = n;
+  }
+  table.prefixSlashes = slashes;
   for (const list of table.exact.values()) indexBucket(list);
   for (const list of table.prefix.values()) indexBucket(list);
   table.size = table.regex.length;
@@ -219,16 +229,43 @@ function push<T>(map: Map<string, Entry<T>[]>, key: string, entry: Entry<T>): vo
   else map.set(key, [entry]);
 }
 
-function testValue(t: ValueTest, value: string | null): boolean {
+/**
+ * What one decision may still spend on regexes (path, header and query
+ * alike): runs, and characters of input fed to them (a run costs about its
+ * input's length). A test the budget cannot pay for counts as not matching.
+ */
+interface RegexBudget {
+  runs: number;
+  chars: number;
+  spent: boolean;
+}
+
+function newBudget(): RegexBudget {
+  return { runs: MAX_REGEX_CANDIDATES_PER_DECISION, chars: MAX_REGEX_TEXT_PER_DECISION, spent: false };
+}
+
+/** Pays for one regex run over `text`; false (and the budget marked spent) when it cannot. */
+function pay(budget: RegexBudget, text: string): boolean {
+  if (budget.runs <= 0 || text.length > budget.chars) {
+    budget.spent = true;
+    return false;
+  }
+  budget.runs--;
+  budget.chars -= text.length;
+  return true;
+}
+
+function testValue(t: ValueTest, value: string | null, budget: RegexBudget): boolean {
   if (value === null) return false;
-  return t.exact !== undefined ? value === t.exact : t.re!.testExact(value);
+  if (t.exact !== undefined) return value === t.exact;
+  return pay(budget, value) && t.re!.testExact(value);
 }
 
 /** The conditions besides the path. */
-function others<T>(e: Entry<T>, input: MatchInput): boolean {
+function others<T>(e: Entry<T>, input: MatchInput, budget: RegexBudget): boolean {
   if (e.method !== undefined && e.method !== input.method) return false;
-  for (const h of e.headers) if (!testValue(h, input.header(h.name))) return false;
-  for (const q of e.query) if (!testValue(q, input.query(q.name))) return false;
+  for (const h of e.headers) if (!testValue(h, input.header(h.name), budget)) return false;
+  for (const q of e.query) if (!testValue(q, input.query(q.name), budget)) return false;
   return true;
 }
 
@@ -255,11 +292,11 @@ function indexBucket<T>(list: Bucket<T>): void {
   list.byHeader = { name, byValue, rest };
 }
 
-function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput): Entry<T> | undefined {
+function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput, budget: RegexBudget): Entry<T> | undefined {
   if (!list) return undefined;
   const ix = list.byHeader;
   if (!ix) {
-    for (const e of list) if (others(e, input)) return e;
+    for (const e of list) if (others(e, input, budget)) return e;
     return undefined;
   }
   // Entries testing another value of the indexed header cannot match: skip them all.
@@ -271,7 +308,7 @@ function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput): Entry<T> | 
   const n = keyed ? keyed.length : 0;
   while (i < n || j < rest.length) {
     const e = j >= rest.length || (i < n && keyed![i]!.pos < rest[j]!.pos) ? keyed![i++]! : rest[j++]!;
-    if (others(e, input)) return e;
+    if (others(e, input, budget)) return e;
   }
   return undefined;
 }
@@ -280,24 +317,43 @@ function firstOf<T>(list: Bucket<T> | undefined, input: MatchInput): Entry<T> | 
 export interface MatchStats {
   /** Path regexes run. */
   regexRuns: number;
+  /** Regex candidates examined (at most MAX_REGEX_CANDIDATES_PER_DECISION). */
+  regexCandidates?: number;
+  /** Set when the budget stopped the regex search before every candidate was examined. */
+  regexBudgetSpent?: boolean;
 }
 
 /** The winning match for a request, or undefined (the caller answers 404). */
 export function matchRequest<T>(table: MatchTable<T>, input: MatchInput, stats?: MatchStats): Entry<T> | undefined {
+  const budget = newBudget();
+  const hit = matchIn(table, input, budget, stats);
+  if (stats && budget.spent) stats.regexBudgetSpent = true;
+  return hit;
+}
+
+function matchIn<T>(table: MatchTable<T>, input: MatchInput, budget: RegexBudget, stats: MatchStats | undefined): Entry<T> | undefined {
   const path = input.path;
-  const exact = firstOf(table.exact.get(path), input);
+  const exact = firstOf(table.exact.get(path), input, budget);
   if (exact) return exact;
   if (table.regex.length > 0) {
-    const hit = firstRegex(table, input, stats);
+    const hit = firstRegex(table, input, budget, stats);
     if (hit) return hit;
   }
   if (table.prefix.size === 0) return undefined;
   // The path's element prefixes, longest first: "/a/b" → "/a/b", "/a", "" (the prefix "/").
   // A prefix matches when the path equals it or continues with "/" after it.
+  // No key has more "/" than prefixSlashes: start at the slice with that many.
   let end = path.length;
+  const most = table.prefixSlashes ?? Infinity;
+  for (let i = 0, n = 0; i < path.length; i++) {
+    if (path.charCodeAt(i) === 47 && ++n > most) {
+      end = i;
+      break;
+    }
+  }
   while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
   for (;;) {
-    const hit = firstOf(table.prefix.get(path.slice(0, end)), input);
+    const hit = firstOf(table.prefix.get(path.slice(0, end)), input, budget);
     if (hit) return hit;
     if (end === 0) return undefined;
     end = path.lastIndexOf("/", end - 1);
@@ -307,51 +363,94 @@ export function matchRequest<T>(table: MatchTable<T>, input: MatchInput, stats?:
   }
 }
 
-/**
- * The best regex entry: only those keyed by a segment of the path (or
- * unkeyed) can match, merged back into rank order. At most
- * MAX_REGEX_PATHS_PER_KEY entries per key (the agent's cap, checked again by
- * the snapshot schema).
- */
-function firstRegex<T>(table: MatchTable<T>, input: MatchInput, stats: MatchStats | undefined): Entry<T> | undefined {
-  const path = input.path;
+/** The regex candidates of a request: the unkeyed list and the list of each distinct keyed segment of the path (each in rank order). */
+function regexCandidates<T>(table: MatchTable<T>, path: string): Entry<T>[][] {
   const byKey = table.regexByKey;
-  let candidates: Entry<T>[] | undefined = byKey.get("");
-  let merged = false;
-  if (byKey.size > (candidates ? 1 : 0)) {
-    const seen = new Set<string>();
-    let start = 1;
-    for (;;) {
-      const slash = path.indexOf("/", start);
-      const seg = path.slice(start, slash < 0 ? path.length : slash);
-      if (seg !== "" && !seen.has(seg)) {
+  const lists: Entry<T>[][] = [];
+  const unkeyed = byKey.get("");
+  if (unkeyed) lists.push(unkeyed);
+  if (byKey.size === lists.length) return lists;
+  let seen: Set<string> | undefined;
+  let start = 1;
+  for (;;) {
+    const slash = path.indexOf("/", start);
+    const seg = path.slice(start, slash < 0 ? path.length : slash);
+    if (seg !== "") {
+      const list = byKey.get(seg);
+      if (list && !(seen ??= new Set()).has(seg)) {
         seen.add(seg);
-        const list = byKey.get(seg);
-        if (list) {
-          if (!candidates) candidates = list;
-          else {
-            candidates = merged ? candidates.concat(list) : [...candidates, ...list];
-            merged = true;
-          }
-        }
+        lists.push(list);
       }
-      if (slash < 0) break;
-      start = slash + 1;
     }
+    if (slash < 0) break;
+    start = slash + 1;
   }
-  if (!candidates) return undefined;
-  if (merged) candidates.sort((a, b) => a.pos - b.pos);
+  return lists;
+}
+
+/**
+ * The best regex entry among the first MAX_REGEX_CANDIDATES_PER_DECISION
+ * candidates in rank order: only those keyed by a segment of the path (or
+ * unkeyed) can match; their lists are merged by rank (a heap over the lists'
+ * heads, so a path naming a thousand keys costs a thousand map lookups and
+ * the budget, not a thousand lists concatenated and sorted). Candidates past
+ * the budget are not examined: the request then falls through to PathPrefix.
+ */
+function firstRegex<T>(table: MatchTable<T>, input: MatchInput, budget: RegexBudget, stats: MatchStats | undefined): Entry<T> | undefined {
+  const path = input.path;
+  const lists = regexCandidates(table, path);
+  if (lists.length === 0) return undefined;
   // Routes often repeat one pattern: each distinct regex runs at most once per request.
   let tested: Map<RE2JS, boolean> | undefined;
-  for (const e of candidates) {
-    if (!path.startsWith(e.pathLiteral)) continue;
+  const matches = (e: Entry<T>): boolean => {
+    if (stats) stats.regexCandidates = (stats.regexCandidates ?? 0) + 1;
+    if (!path.startsWith(e.pathLiteral)) return false;
     const re = e.pathRe!;
     let ok = tested?.get(re);
     if (ok === undefined) {
+      if (!pay(budget, path)) return false;
       if (stats) stats.regexRuns++;
       (tested ??= new Map()).set(re, (ok = re.testExact(path)));
     }
-    if (ok && others(e, input)) return e;
+    return ok && others(e, input, budget);
+  };
+  let left = MAX_REGEX_CANDIDATES_PER_DECISION;
+  if (lists.length === 1) {
+    const list = lists[0]!;
+    const n = Math.min(list.length, left);
+    for (let i = 0; i < n; i++) if (matches(list[i]!)) return list[i];
+    if (stats && list.length > n) stats.regexBudgetSpent = true;
+    return undefined;
+  }
+  // A min-heap of list cursors by the rank (pos) of their next entry.
+  const heap = lists.map((list) => ({ list, i: 0 }));
+  const key = (c: { list: Entry<T>[]; i: number }) => c.list[c.i]!.pos;
+  const down = (at: number) => {
+    const n = heap.length;
+    for (;;) {
+      const l = 2 * at + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      const m = r < n && key(heap[r]!) < key(heap[l]!) ? r : l;
+      if (key(heap[m]!) >= key(heap[at]!)) return;
+      [heap[m], heap[at]] = [heap[at]!, heap[m]!];
+      at = m;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+  while (heap.length > 0) {
+    if (left-- === 0 || budget.spent) {
+      if (stats) stats.regexBudgetSpent = true;
+      return undefined;
+    }
+    const top = heap[0]!;
+    const e = top.list[top.i++]!;
+    if (top.i >= top.list.length) {
+      heap[0] = heap[heap.length - 1]!;
+      heap.pop();
+    }
+    if (heap.length > 0) down(0);
+    if (matches(e)) return e;
   }
   return undefined;
 }

@@ -96,7 +96,14 @@ export function gatewayStatus(cluster: string, snapshot: Snapshot | undefined, i
   });
   const refused: GatewayRefusal[] = section.refused.map((r) => ({ route: `${r.namespace}/${r.name}`, gateway: r.gateway, reason: r.reason }));
   for (const c of index.conflicts) {
-    if (c.dropped === cluster) refused.push({ route: `every route for ${c.hostname}`, gateway: null, reason: `hostname ${c.hostname} is served by cluster ${c.kept}, which comes first in EDGELB_CLUSTERS` });
+    if (c.dropped === cluster)
+      refused.push({
+        route: `every route for ${c.hostname}`,
+        gateway: null,
+        reason: c.under
+          ? `hostname ${c.hostname} is under ${c.under}, which cluster ${c.kept} serves and comes first in EDGELB_CLUSTERS`
+          : `hostname ${c.hostname} is served by cluster ${c.kept}, which comes first in EDGELB_CLUSTERS`,
+      });
   }
   const mine = `cluster ${cluster}, `;
   for (const p of index.problems) if (p.startsWith(mine)) refused.push({ route: p.slice(mine.length).split(":")[0]!, gateway: null, reason: `filter entry ignored: ${p.slice(mine.length)}` });
