@@ -59,6 +59,8 @@ export interface SimulationOptions {
   vars?: Record<string, string>;
   /** The fast path: the generations object (in its own workerd) and EDGELB_FAST_CHECK in seconds; absent: KV only. */
   fastCheckS?: number;
+  /** Every log line of every location (to read a failed request's story by its x-request-id). */
+  onLog?: (location: number, line: string) => void;
 }
 
 export interface Simulation {
@@ -163,6 +165,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
         const lines = (partial + text).split("\n");
         partial = lines.pop() ?? "";
         for (const line of lines) {
+          o.onLog?.(i, line);
           const f = failedAttemptOf(line.trim());
           if (!f) continue;
           const list = failedAttempts.get(f.requestId) ?? [];
