@@ -47,7 +47,7 @@ if (Atomics.load(flag, 0) === 1) {
 /** How long the fillers' handshakes may take to show as established (loopback: microseconds). */
 const FILLED_WITHIN_MS = 200;
 /** Tries at a queue of our own before giving up (each costs microseconds unless traffic got in first). */
-const OPEN_ATTEMPTS = 20;
+const OPEN_ATTEMPTS = 10;
 
 /** /proc/net/tcp's form of an IPv4 address and port ("0100007F:1F90" for 127.0.0.1:8080). */
 function procEndpoint(address: string, port: number): string {
@@ -78,11 +78,16 @@ async function fillersEstablished(address: string, port: number, fillers: (numbe
       return true;
     }
     let established = 0;
+    let intruders = 0;
     for (const line of table.split("\n")) {
       const f = line.trim().split(/\s+/);
       // sl local_address rem_address st ...; 01: ESTABLISHED.
-      if (f[2] === remote && wanted.has(f[1]?.split(":")[1] ?? "") && f[3] === "01") established++;
+      if (f[3] !== "01") continue;
+      if (f[2] === remote && wanted.has(f[1]?.split(":")[1] ?? "")) established++;
+      // The listener's side of a queued connection that is not one of ours.
+      if (f[1] === remote && !wanted.has(f[2]?.split(":")[1] ?? "")) intruders++;
     }
+    if (intruders > 0) return false;
     if (established === wanted.size) return true;
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 5));
