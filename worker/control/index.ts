@@ -63,7 +63,7 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
    * isolate, the location copy, the fast path, and (at most every kvBeatEvery) the KV metadata.
    * Returns false when rate-limited here.
    */
-  const recordHeartbeat = async (name: string, snapshot: Snapshot, stored: string, metadata: unknown, installEpoch: number | undefined): Promise<{ recorded: boolean; kvWritten: boolean }> => {
+  const recordHeartbeat = async (name: string, snapshot: Snapshot, stored: string, metadata: unknown, installEpoch: number | undefined): Promise<{ recorded: boolean; kvWritten: boolean; changed?: string | null }> => {
     const at = now();
     const last = lastBeat.get(name);
     if (last !== undefined && at - last < HEARTBEAT_MIN_INTERVAL_MS && at >= last) {
@@ -76,6 +76,15 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
     let kvWritten = false;
     if (inKv === undefined || at - inKv >= kvBeatEvery) {
       // The same value again with a newer heartbeatAt: one KV write, rate-limited per cluster.
+      // KV has no compare-and-swap: read again right before writing, so a push or DELETE that landed
+      // since this heartbeat's read (through another isolate) is not overwritten by the older value.
+      // A write through another location that this location's KV has not seen yet (up to ~60 s) can
+      // still be overwritten: the agent's next push or heartbeat (409) repairs it.
+      const again = await deps.kv.getWithMetadata(snapshotKey(name), "text");
+      if (again.value !== stored) {
+        lastBeat.delete(name);
+        return { recorded: false, kvWritten: false, changed: again.value };
+      }
       const meta: StoredMetadata = { ...(installEpoch !== undefined ? { installEpoch } : {}), heartbeatAt: at };
       await deps.kv.put(snapshotKey(name), stored, { metadata: meta });
       kvWritten = true;
@@ -226,6 +235,13 @@ export function controlApp(deps: ControlDeps): Hono<Env> {
         return refuse(409, `generation ${generation} is not the stored ${current.snapshot.generation}: push your snapshot`, { storedGeneration: current.snapshot.generation });
       }
       const beat = await recordHeartbeat(name, current.snapshot, stored, metadata, epochOf(metadata));
+      if (beat.changed !== undefined) {
+        // A push or DELETE landed while this heartbeat was being recorded: it is not taken.
+        if (beat.changed === null || parseTombstone(beat.changed)) return refuse(404, `no snapshot stored for cluster "${name}": push one`);
+        const now2 = parseSnapshot(beat.changed);
+        const storedGeneration = now2.ok ? now2.snapshot.generation : storedGenerationOf(beat.changed);
+        return refuse(409, `generation ${generation} is not the stored ${storedGeneration ?? "value"}: push your snapshot`, { storedGeneration });
+      }
       if (beat.kvWritten) log("info", "heartbeat.stored", { cluster: name, generation, reason: "KV's heartbeat was older than the KV refresh interval", kvEverySeconds: kvBeatEvery / 1000 });
       return c.json({ accepted: true, generation, recorded: beat.recorded, ...routing(deps, name, c.get("caller").role === "cluster") });
     },
