@@ -1,3 +1,4 @@
+// rv-attack 4: a heartbeat's KV refresh never writes an older snapshot back over a push or DELETE that landed meanwhile.
 import { expect, it } from "vitest";
 import { controlApp } from "../../worker/control/index.ts";
 import { TokenTable } from "../../worker/control/auth/index.ts";
