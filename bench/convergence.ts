@@ -41,26 +41,29 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
     ...(o.fastCheckS !== undefined ? { fastCheckS: o.fastCheckS } : {}),
     addressBase: o.addressBase,
     nodes: 3,
-    health: { intervalMs: 1_000, fall: 2 },
+    // Probe timeout 500 ms (the agent's default is 2 s): 150 ms made healthy nodes miss probes on a loaded machine.
+    health: { intervalMs: 1_000, fall: 2, timeoutMs: 500 },
     everyMs: EVERY_MS,
     concurrency: CONCURRENCY,
     vars: { EDGELB_CONTROL_HOSTS: hosts.join(","), ...o.vars },
   });
   const timeoutMs = o.propagationMs * 2 + o.cacheTtlS * 1000 + 30_000;
-  const results: { scenario: string; report: LocationReport[]; failures: number; dropped: boolean }[] = [];
+  const results: { scenario: string; report: LocationReport[]; failures: number; dropped: boolean; windowMs: number; failureDetails: string[] }[] = [];
   try {
     await sim.serve({ name: "web", host: "web.example.com", podsOn: ["node-1", "node-2", "node-3"] });
-    await sim.serve({ name: "local", host: "local.example.com", local: true, podsOn: ["node-1", "node-3"] });
+    // A Deployment (the lab's workloads controller), one pod per node: the rollout moves node-3's off.
+    await sim.serve({ name: "local", host: "local.example.com", local: true, replicas: 3 });
     const localPort = Number(sim.cluster.get("Service", "local").spec.ports[0].nodePort);
     const webPort = Number(sim.cluster.get("Service", "web").spec.ports[0].nodePort);
-    const run = async (scenario: string, host: string, oldNode: string, change: () => Promise<void> | void, dropping?: () => boolean) => {
+    const run = async (scenario: string, host: string, oldNode: string, change: () => Promise<number | void> | void, dropping?: () => boolean) => {
       o.log(`convergence: ${scenario}`);
       const r = await sim.scenario({ host, oldNode, change, timeoutMs, slowMs: CONNECT_TIMEOUT_MS });
-      results.push({ scenario, report: r.report, failures: r.failures.length, dropped: dropping?.() ?? false });
+      results.push({ scenario, report: r.report, failures: r.failures.length, dropped: dropping?.() ?? false, windowMs: r.windowMs, failureDetails: r.failures.slice(0, 5).map((f) => `${f.location} ${f.requestId}: ${f.failure ?? ""}`) });
     };
     await run("node fails its health check", "web.example.com", "node-2", () => sim.cluster.node("node-2").setHealthy(false));
     sim.cluster.node("node-2").setHealthy(true);
-    await run("Local Service's pods move", "local.example.com", "node-3", () => sim.cluster.placePods("local", ["node-1", "node-2"]).then(() => {}), () => sim.cluster.node("node-3").drops(localPort));
+    await run("Local Service rolled out off node-3", "local.example.com", "node-3", () => sim.rollOutOff("local", "node-3", 60_000), () => sim.cluster.node("node-3").drops(localPort));
+    sim.uncordon("node-3");
     await run(
       "node goes dark (drops all)",
       "web.example.com",
@@ -103,8 +106,9 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
     rows,
     notes: [
       `${o.locations} locations, each the real worker in its own plain workerd; KV emulated with ${o.propagationMs / 1000} s propagation to other locations (the writing location reads its own write at once); EDGELB_CACHE_TTL ${o.cacheTtlS} s; ${o.fastCheckS !== undefined ? `fast path on: the generations Durable Object (real class, in its own workerd; locations reach it over loopback) asked at most every ${o.fastCheckS} s per location` : "fast path off (KV only)"}${o.vars && Object.keys(o.vars).length ? `; ${Object.entries(o.vars).map(([k, v]) => `${k}=${v}`).join(", ")}` : ""}.`,
-      `The agent (health every 1 s, fall 2) pushes to location 0 only; traffic: ${CONCURRENCY} requests in flight per location, each loop one request every ${EVERY_MS} ms. Times are from the cluster change (detection included) to the last request a location tried the old node with (answered, refused or dropped; failed attempts read from each location's proxy.retry/proxy.failed logs).`,
-      `Nodes behave like kube-proxy: once the Local Service's pods left node-3, its NodePort drops new connections (DROP, a blackhole: the connect waits for the connect timeout, ${CONNECT_TIMEOUT_MS} ms, the default); the dark node drops on every port; a removed node refuses (retried at once). Blackhole in effect at the end of each dropping scenario: ${dropsSeen ? "yes" : "NO (invalid)"}. Connect timeouts at nodes that were not dropping: ${elsewhere}.`,
+      `The agent (health every 1 s, fall 2, probe timeout 500 ms) pushes to location 0 only; traffic: ${CONCURRENCY} requests in flight per location, each loop one request every ${EVERY_MS} ms. Times are from the cluster change (detection included) to the last request a location tried the old node with (answered, refused or dropped; failed attempts read from each location's proxy.retry/proxy.failed logs).`,
+      `The Local scenario is a real rolling update (the lab's workloads controller: apps/v1 Deployment, 3 replicas, one per node; cordon node-3, rollout restart): node-3's pod goes ready → terminating (still serving; its healthCheckNodePort says 503) → gone; its time is counted from the moment that pod began terminating, its traffic (and waits) over the whole rollout. Scenario windows (traffic start to every location avoiding the old node): ${results.map((r) => `${r.scenario} ${fmt(r.windowMs / 1000)} s`).join("; ")}.`,
+      `Nodes behave like kube-proxy: once the Local Service's pods left node-3, its NodePort drops new connections (DROP, a blackhole: the connect waits for the connect timeout, ${CONNECT_TIMEOUT_MS} ms, the default); the dark node drops on every port; a removed node refuses (retried at once); a connection a NodePort accepted before its switch to DROP is answered under the old rules (the switch is atomic per connection, as kube-proxy's is). Blackhole in effect at the end of each dropping scenario: ${dropsSeen ? "yes" : "NO (invalid)"}. Connect timeouts at nodes that were not dropping: ${elsewhere}.`,
       "Every location was sending to the old node before each change (checked per location), so no time here is a vacuous 0.",
       "A wait is a request one of whose attempts hit the connect timeout (the location's own proxy.retry log says so): the requests in flight at a dropping node before the location's isolate ejected it (at its first connect timeout) or learned the change.",
     ],

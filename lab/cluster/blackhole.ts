@@ -10,6 +10,7 @@
 // thread whose event loop is blocked in Atomics.wait, so nothing ever calls
 // accept(). The thread is started (parked) before the port's own listener
 // closes, so the port refuses for a moment at most while it switches.
+import { readFile } from "node:fs/promises";
 import net from "node:net";
 import { Worker } from "node:worker_threads";
 
@@ -32,7 +33,8 @@ if (Atomics.load(flag, 0) === 1) {
     // gets in first (it would be queued: connected, never answered).
     for (let i = 0; i < Atomics.load(flag, 2); i++) fillers.push(net.connect({ host: workerData.address, port }).on("error", () => {}));
     process.nextTick(() => {
-      parentPort.postMessage({ port });
+      // Their connect() calls went out in earlier ticks: each has its local port now.
+      parentPort.postMessage({ port, fillers: fillers.map((f) => f.localPort) });
       // Block this thread's loop: the kernel queues handshakes, nobody accepts them.
       Atomics.wait(flag, 0, 1);
       for (const f of fillers) f.destroy();
@@ -41,6 +43,56 @@ if (Atomics.load(flag, 0) === 1) {
   });
 }
 `;
+
+/** How long the fillers' handshakes may take to show as established (loopback: microseconds). */
+const FILLED_WITHIN_MS = 200;
+/** Tries at a queue of our own before giving up (each costs microseconds unless traffic got in first). */
+const OPEN_ATTEMPTS = 10;
+
+/** /proc/net/tcp's form of an IPv4 address and port ("0100007F:1F90" for 127.0.0.1:8080). */
+function procEndpoint(address: string, port: number): string {
+  const hex = address
+    .split(".")
+    .map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0"))
+    .reverse()
+    .join("");
+  return `${hex}:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/**
+ * Does the listener's accept queue hold only our fillers? Every filler's connection must be
+ * established (a SYN-SENT one was dropped: someone else's connection took its place, and that
+ * client would wait forever for an answer). Read from the kernel's table (Linux; elsewhere: assumed).
+ */
+async function fillersEstablished(address: string, port: number, fillers: (number | undefined)[]): Promise<boolean> {
+  if (fillers.some((f) => f === undefined)) return false;
+  const remote = procEndpoint(address, port);
+  // Matched by local port alone: the kernel picks the fillers' source address (127.0.0.1 on loopback).
+  const wanted = new Set(fillers.map((f) => f!.toString(16).toUpperCase().padStart(4, "0")));
+  const deadline = Date.now() + FILLED_WITHIN_MS;
+  for (;;) {
+    let table: string;
+    try {
+      table = await readFile("/proc/net/tcp", "utf8");
+    } catch {
+      return true;
+    }
+    let established = 0;
+    let intruders = 0;
+    for (const line of table.split("\n")) {
+      const f = line.trim().split(/\s+/);
+      // sl local_address rem_address st ...; 01: ESTABLISHED.
+      if (f[3] !== "01") continue;
+      if (f[2] === remote && wanted.has(f[1]?.split(":")[1] ?? "")) established++;
+      // The listener's side of a queued connection that is not one of ours.
+      if (f[1] === remote && !wanted.has(f[2]?.split(":")[1] ?? "")) intruders++;
+    }
+    if (intruders > 0) return false;
+    if (established === wanted.size) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 /** How long one connection may take before it counts as dropped (loopback handshakes take microseconds). */
 const DROPPED_AFTER_MS = 300;
@@ -111,14 +163,16 @@ export class Blackhole {
       // Someone else's connection took a place in the queue before ours (it would hang, not be dropped):
       // closing resets it, and the next try starts over.
       await hole.close();
-      if (attempt >= 3) throw new Error(`blackhole on ${address}:${port}: other connections kept filling its queue`);
+      if (attempt >= OPEN_ATTEMPTS) throw new Error(`blackhole on ${address}:${port}: other connections kept filling its queue`);
     }
   }
 
   /** Listens and fills the queue; false when another client's connection got into the queue first. */
   async listen(port: number): Promise<boolean> {
-    const listening = new Promise<number>((resolve, reject) => {
-      this.worker.once("message", (m: { port?: number; error?: string }) => (m.error ? reject(new Error(`blackhole on ${this.address}:${port}: ${m.error}`)) : resolve(m.port!)));
+    const listening = new Promise<{ port: number; fillers: (number | undefined)[] }>((resolve, reject) => {
+      this.worker.once("message", (m: { port?: number; fillers?: (number | undefined)[]; error?: string }) =>
+        m.error ? reject(new Error(`blackhole on ${this.address}:${port}: ${m.error}`)) : resolve({ port: m.port!, fillers: m.fillers ?? [] }),
+      );
       this.worker.once("error", reject);
       this.exited.then(() => reject(new Error("blackhole thread exited before listening")));
     });
@@ -127,7 +181,11 @@ export class Blackhole {
     Atomics.store(this.flag, 2, expected);
     Atomics.store(this.flag, 0, 1);
     Atomics.notify(this.flag, 0);
-    this.bound = await listening;
+    const listened = await listening;
+    this.bound = listened.port;
+    // Someone else's connection that got into the queue before a filler would hang (connected, never
+    // answered) instead of being dropped: the caller closes this listener, which resets it, and retries.
+    if (!(await fillersEstablished(this.address, this.bound, listened.fillers))) return false;
     // The queue is full: the next connection must get no answer.
     const probe = await connectWithin(this.address, this.bound, DROPPED_AFTER_MS);
     if (probe) {

@@ -93,11 +93,21 @@ class Listener {
     return this.port;
   }
 
-  /** Stops accepting (connection refused) and drops every open connection. */
-  async close(): Promise<void> {
+  /**
+   * Stops accepting (connection refused) and drops every open connection; `graceful`: requests
+   * already in flight are answered first (idle connections are closed), as kube-proxy's rule change
+   * leaves established connections alone.
+   */
+  async close(o: { graceful?: boolean } = {}): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    if (o.graceful) {
+      // The listening socket closes now (the port is free for a blackhole); answers in flight finish.
+      server.close();
+      server.closeIdleConnections();
+      return;
+    }
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -112,6 +122,8 @@ export class SimNode {
   private eligible = true;
   private readonly nodePorts = new Map<number, Listener>();
   private readonly blackholes = new Map<number, Blackhole>();
+  /** Per NodePort switching to refuse/drop: the route its listener's accepted connections are answered by until it has. */
+  private readonly before = new Map<number, PortRoute | undefined>();
   /** Port changes one at a time: a port's listener and its blackhole never race for address:port. */
   private portWork: Promise<unknown> = Promise.resolve();
   private readonly routes = new Map<number, PortRoute>();
@@ -207,10 +219,13 @@ export class SimNode {
       const l = this.nodePorts.get(port);
       if (!l) return;
       const state = this.stateOf(port);
+      // A route change (kube-proxy's rules) leaves accepted connections alone; a node failure does not.
+      const graceful = this.behavior.mode !== "refuse" && this.behavior.mode !== "drop";
       if (state === "drop" && !this.blackholes.has(port)) {
         // The thread is ready before the listener goes: the port refuses for a moment at most.
         const hole = await Blackhole.prepare(this.address);
-        await l.close();
+        await l.close({ graceful });
+        this.before.delete(port);
         const full = await hole.listen(port).catch(async (err: unknown) => {
           await hole.close();
           throw err;
@@ -222,7 +237,8 @@ export class SimNode {
         }
         return;
       }
-      if (state !== "open") await l.close();
+      if (state !== "open") await l.close({ graceful });
+      this.before.delete(port);
       if (state !== "drop") await this.closeBlackhole(port);
       if (state === "open") await l.open();
     });
@@ -242,6 +258,9 @@ export class SimNode {
 
   /** Sets (or, with undefined, clears) where a NodePort forwards; opens, closes or blackholes it to match. */
   async setRoute(port: number, route: PortRoute | undefined): Promise<void> {
+    // Until the listener has switched (apply), a connection already accepted was accepted under the
+    // old rules: it is answered by them, not reset (kube-proxy's switch is atomic for a connection).
+    if (route && route.endpoints.length === 0 && this.nodePorts.get(port)?.server && !this.before.has(port)) this.before.set(port, this.routes.get(port));
     if (route) this.routes.set(port, route);
     else this.routes.delete(port);
     await this.apply(port);
@@ -369,7 +388,9 @@ export class SimNode {
 
   private answerApp(req: http.IncomingMessage, res: http.ServerResponse, port: number): void {
     res.setHeader("x-edgelb-node", this.name);
-    const route = this.routes.get(port);
+    let route = this.routes.get(port);
+    // Accepted before the switch to refuse/drop: served as the node served it then.
+    if (route && route.endpoints.length === 0 && this.before.has(port)) route = this.before.get(port);
     let pod: PodEndpoint | undefined;
     if (route) {
       if (route.endpoints.length === 0) {

@@ -38,7 +38,71 @@ async function node(host: number): Promise<SimNode> {
   return n;
 }
 
+/** A free port on `host` (listened on and closed again). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen({ host, port: 0 }, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Clients connecting to host:port over and over (a stale location's traffic): each that connects
+ * sends a request and waits for an answer or a reset; `open` holds those connected and not yet ended.
+ */
+function hammer(host: string, port: number, loops: number): { open: Set<net.Socket>; stop: () => void } {
+  const open = new Set<net.Socket>();
+  let running = true;
+  const one = (): void => {
+    if (!running) return;
+    const s = net.connect({ host, port });
+    // A dropped SYN: give up on it and try again (the client's own connect timeout).
+    const giveUp = setTimeout(() => s.destroy(), 100);
+    s.once("connect", () => {
+      clearTimeout(giveUp);
+      open.add(s);
+      s.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    });
+    s.on("error", () => {});
+    s.once("close", () => {
+      clearTimeout(giveUp);
+      open.delete(s);
+      setImmediate(one);
+    });
+  };
+  for (let i = 0; i < loops; i++) one();
+  return {
+    open,
+    stop: () => {
+      running = false;
+    },
+  };
+}
+
 describe("blackhole (dropped connection attempts)", () => {
+  it("connections that reach a port just as it starts dropping are reset, never left connected to a listener that never answers", async () => {
+    const host = "127.75.9.1";
+    for (let round = 0; round < 6; round++) {
+      const port = await freePort(host);
+      // Traffic arrives while the port switches to dropping (as at a Local Service's old node).
+      const traffic = hammer(host, port, 40);
+      const hole = await Blackhole.open(host, port);
+      traffic.stop();
+      // A connection that got into the queue before the port was full would wait forever for an
+      // answer (the client sees a hang, not a connect timeout): it must have been reset instead.
+      const deadline = Date.now() + 3_000;
+      while (traffic.open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const hanging = traffic.open.size;
+      for (const s of traffic.open) s.destroy();
+      await hole.close();
+      expect(hanging, `round ${round}: connections left hanging in the blackhole's queue`).toBe(0);
+    }
+  });
+
   it("a connect() to a blackhole gets no answer until its own timeout; once closed, the port refuses", async () => {
     const hole = await Blackhole.open("127.67.1.1", 0);
     let closed = false;

@@ -42,7 +42,7 @@ afterAll(async () => {
   await sim?.stop();
 });
 
-async function scenario(host: string, oldNode: string, change: () => Promise<void> | void): Promise<LocationReport[]> {
+async function scenario(host: string, oldNode: string, change: () => Promise<number | void> | void): Promise<LocationReport[]> {
   const { report, failures } = await sim.scenario({ host, oldNode, change, timeoutMs: BOUND_MS + 5_000, slowMs: DEFAULT_CONNECT_TIMEOUT_MS });
   expect(failures.slice(0, 5), JSON.stringify(report)).toEqual([]);
   return report;
@@ -74,9 +74,12 @@ describe("every location follows the cluster within seconds (KV propagation 30 s
     sim.cluster.node("node-2").setHealthy(true);
   });
 
-  it("a Local Service's pods move to other nodes: the old node drops new connections; every location stops trying it, no request fails, waits under 1% of traffic", async () => {
-    await sim.serve({ name: "local", host: "local.example.com", local: true, podsOn: ["node-1", "node-3"] });
-    const report = await scenario("local.example.com", "node-3", () => sim.cluster.placePods("local", ["node-1", "node-2"]).then(() => {}));
+  it("a Local Service's Deployment rolls out off a node (cordon, rollout restart): its pod there goes ready, terminating, gone, then the node drops new connections; every location stops trying it, no request fails, waits under 1% of the rollout's traffic", async () => {
+    // A real rollout (the lab's workloads controller): surge, terminating-but-serving old pods (the
+    // healthCheckNodePort says 503 while only those remain), then kube-proxy's DROP on the old node.
+    await sim.serve({ name: "local", host: "local.example.com", local: true, replicas: 3 });
+    const report = await scenario("local.example.com", "node-3", () => sim.rollOutOff("local", "node-3", 30_000));
+    sim.uncordon("node-3");
     // The old node really blackholes (not refuses) now: what the stale locations met.
     const port = Number(sim.cluster.get("Service", "local").spec.ports[0].nodePort);
     expect(sim.cluster.node("node-3").drops(port)).toBe(true);

@@ -54,11 +54,13 @@ export interface SimulationOptions {
   everyMs?: number;
   /** Traffic loops per location (requests in flight at once, as at a busy location); default 1. */
   concurrency?: number;
-  /** Agent health probing. */
-  health?: { intervalMs: number; fall: number };
+  /** Agent health probing (probe timeout: default min(150 ms, interval)). */
+  health?: { intervalMs: number; fall: number; timeoutMs?: number };
   vars?: Record<string, string>;
   /** The fast path: the generations object (in its own workerd) and EDGELB_FAST_CHECK in seconds; absent: KV only. */
   fastCheckS?: number;
+  /** Every log line of every location (to read a failed request's story by its x-request-id). */
+  onLog?: (location: number, line: string) => void;
 }
 
 export interface Simulation {
@@ -69,8 +71,20 @@ export interface Simulation {
   outcomes: Outcome[];
   /** Failed attempts per request id, from the locations' logs. */
   failedAttempts: Map<string, FailedAttempt[]>;
-  /** Creates a LoadBalancer Service (hostnames annotation) and places its pods; waits until every location serves it. */
-  serve(o: { name: string; host: string; local?: boolean; podsOn: string[] }): Promise<void>;
+  /**
+   * Creates a LoadBalancer Service (hostnames annotation) and places its pods (placePods), or with
+   * `replicas` runs them as an apps/v1 Deployment (the lab's workloads controller schedules them);
+   * waits until every location serves it.
+   */
+  serve(o: { name: string; host: string; local?: boolean; podsOn?: string[]; replicas?: number }): Promise<void>;
+  /**
+   * A real rolling update that moves a Deployment's pods off `node`: cordons it, restarts the
+   * Deployment (kubectl rollout restart), and waits until the rollout is complete and no pod of it
+   * is left on `node` (not even a terminating one). The node stays cordoned (uncordon() undoes it).
+   * Returns when its pod on `node` began terminating (the node's healthCheckNodePort says 503 from then).
+   */
+  rollOutOff(name: string, node: string, timeoutMs: number): Promise<number>;
+  uncordon(node: string): void;
   startTraffic(host: string): void;
   stopTraffic(): Promise<void>;
   /** Waits (polling, bounded) until `check` holds. */
@@ -80,20 +94,20 @@ export interface Simulation {
    * requests failed, requests that waited on a connect timeout (one of their
    * attempts timed out), requests that took ≥ `slowMs`, attempts at `node`.
    */
-  report(o: { since: number; node: string; slowMs: number }): LocationReport[];
+  report(o: { since: number; node: string; slowMs: number; changedAt?: number }): LocationReport[];
   /** True when the last `n` requests of every location (started after `since`) succeeded without trying `node`. */
   allAvoid(node: string, since: number, n: number): boolean;
   /**
    * Traffic through every location while `change` happens, until every
    * location has stopped sending to `oldNode` (bounded by `timeoutMs`).
    */
-  scenario(o: { host: string; oldNode: string; change: () => Promise<void> | void; timeoutMs: number; slowMs: number }): Promise<{ report: LocationReport[]; failures: Outcome[] }>;
+  scenario(o: { host: string; oldNode: string; change: () => Promise<number | void> | number | void; timeoutMs: number; slowMs: number }): Promise<{ report: LocationReport[]; failures: Outcome[]; windowMs: number }>;
   stop(): Promise<void>;
 }
 
 export interface LocationReport {
   location: number;
-  /** ms from the change until the last request that tried the old node (answered, refused or timed out; 0: none after the change). */
+  /** ms from the change (for a rollout: its pod on the old node began terminating) until the last request that tried the old node (answered, refused or timed out; 0: none after it). */
   convergedMs: number;
   requests: number;
   failed: number;
@@ -163,6 +177,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
         const lines = (partial + text).split("\n");
         partial = lines.pop() ?? "";
         for (const line of lines) {
+          o.onLog?.(i, line);
           const f = failedAttemptOf(line.trim());
           if (!f) continue;
           const list = failedAttempts.get(f.requestId) ?? [];
@@ -199,7 +214,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
       pushToken: TOKEN,
       addressPreference: ["InternalIP"],
       allowPrivateAddresses: true,
-      health: { mode: "kube-proxy", intervalMs: health.intervalMs, timeoutMs: Math.min(150, health.intervalMs), rise: 2, fall: health.fall, healthzPort: cluster.healthzPort },
+      health: { mode: "kube-proxy", intervalMs: health.intervalMs, timeoutMs: health.timeoutMs ?? Math.min(150, health.intervalMs), rise: 2, fall: health.fall, healthzPort: cluster.healthzPort },
       coalesceMs: 50,
       maxDelayMs: 300,
       minWriteIntervalMs: 100,
@@ -231,6 +246,18 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
       outcomes,
       failedAttempts,
       async serve(s) {
+        if (s.replicas !== undefined) {
+          cluster.create({
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: s.name, namespace: "default", labels: { app: s.name } },
+            spec: {
+              replicas: s.replicas,
+              selector: { matchLabels: { app: s.name } },
+              template: { metadata: { labels: { app: s.name } }, spec: { containers: [{ name: "echo", image: "edgelb/echo:1", ports: [{ name: "http", containerPort: 8080 }] }] } },
+            },
+          });
+        }
         cluster.create({
           apiVersion: "v1",
           kind: "Service",
@@ -242,7 +269,11 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
             ...(s.local ? { externalTrafficPolicy: "Local" } : {}),
           },
         });
-        await cluster.placePods(s.name, s.podsOn);
+        if (s.replicas === undefined) await cluster.placePods(s.name, s.podsOn ?? []);
+        else {
+          const replicas = s.replicas;
+          await until(() => (cluster.get("Deployment", s.name).status?.availableReplicas ?? 0) === replicas, `${s.name}'s ${replicas} pods to be ready`, 30_000);
+        }
         // Every location serves it once KV has propagated.
         const deadline = Date.now() + 15_000 + o.propagationMs * 2;
         for (const w of workers) {
@@ -278,7 +309,29 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
         await Promise.all(loops.splice(0));
       },
       until,
-      report({ since, node, slowMs }) {
+      async rollOutOff(name, node, timeoutMs) {
+        cluster.patch("Node", node, { spec: { unschedulable: true } }, { namespace: "" });
+        cluster.patch("Deployment", name, { spec: { template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": new Date().toISOString() } } } } });
+        const replicas = Number(cluster.get("Deployment", name).spec.replicas);
+        let terminatingAt: number | undefined;
+        await until(
+          () => {
+            const mine = cluster.list("Pod", "default").filter((p) => p.metadata.labels?.app === name && p.spec?.nodeName === node);
+            if (terminatingAt === undefined && mine.some((p) => p.metadata.deletionTimestamp)) terminatingAt = Date.now();
+            const d = cluster.get("Deployment", name);
+            const done = d.status?.observedGeneration === d.metadata.generation && d.status?.updatedReplicas === replicas && d.status?.availableReplicas === replicas && d.status?.replicas === replicas;
+            return done && mine.length === 0;
+          },
+          `${name}'s rollout off ${node}`,
+          timeoutMs,
+        );
+        await cluster.settled();
+        return terminatingAt ?? Date.now();
+      },
+      uncordon(node) {
+        cluster.patch("Node", node, { spec: { unschedulable: false } }, { namespace: "" });
+      },
+      report({ since, node, slowMs, changedAt }) {
         return workers.map((_, location) => {
           const mine = outcomes.filter((x) => x.location === location && x.startedAt >= since);
           const failedAt = (x: Outcome) => failedAttempts.get(x.requestId) ?? [];
@@ -287,7 +340,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
           const last = tried.length ? Math.max(...tried.map((x) => x.startedAt)) : since;
           return {
             location,
-            convergedMs: last - since,
+            convergedMs: Math.max(0, last - (changedAt ?? since)),
             requests: mine.length,
             failed: mine.filter((x) => !x.ok).length,
             // From the worker's own logs: under load a request may be slow for other reasons.
@@ -313,11 +366,12 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
           await until(() => workers.every((_, location) => outcomes.some((x) => x.location === location && x.node === oldNode)), `every location to send to ${oldNode} before the change`, 15_000);
           const since = Date.now();
           const before = workers.map((_, location) => outcomes.filter((x) => x.location === location && x.node === oldNode && x.startedAt < since).length);
-          await change();
+          const changedAt = (await change()) ?? since;
           await until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, timeoutMs);
           await sim.stopTraffic();
-          const report = sim.report({ since, node: oldNode, slowMs }).map((r) => ({ ...r, servedOldBefore: before[r.location] ?? 0 }));
-          return { report, failures: outcomes.filter((x) => !x.ok) };
+          const windowMs = Date.now() - since;
+          const report = sim.report({ since, node: oldNode, slowMs, changedAt }).map((r) => ({ ...r, servedOldBefore: before[r.location] ?? 0 }));
+          return { report, failures: outcomes.filter((x) => !x.ok), windowMs };
         } finally {
           await sim.stopTraffic();
         }
