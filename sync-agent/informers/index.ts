@@ -80,6 +80,24 @@ export class ServingMemo {
     this.last.set(id, serving);
     return before !== serving;
   }
+
+  /**
+   * Before every evaluation: what it will see, per Service. The memo must be
+   * the serving state last *evaluated*, not the last one an event filter saw:
+   * a re-list, or a Service that was Local (or selector-less) while it went
+   * to 0 and is Cluster again, changes what the snapshot says without passing
+   * through changed(); a memo left at "serving" would then drop the pod that
+   * comes back, and the edge would keep answering 503 with ready pods.
+   */
+  rebuild(slices: readonly V1EndpointSlice[]): void {
+    this.last.clear();
+    for (const slice of slices) {
+      const name = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
+      if (!name) continue;
+      const id = `${slice.metadata?.namespace ?? "default"}/${name}`;
+      if (!this.last.get(id)) this.last.set(id, sliceServes(slice));
+    }
+  }
 }
 
 /** What endpointsMatter reads: the Service cache, and the slice cache of one namespace. */
@@ -148,7 +166,10 @@ export class ClusterInformers {
     const common = {
       kubeConfig: opts.kubeConfig,
       log: opts.log,
-      onChange: opts.onChange,
+      onChange: (reason: string) => {
+        this.serving.rebuild(this.endpointSlices?.list() ?? []);
+        opts.onChange(reason);
+      },
       ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
       backoff: opts.backoff ?? { initialMs: 500, maxMs: 30_000 },
       resyncMs: opts.resyncMs ?? 10 * 60_000,
