@@ -108,7 +108,7 @@ export interface EndpointsView {
 
 /**
  * Could this EndpointSlice change the snapshot or a status? Unknown Service:
- * yes. Local: yes (its nodes are the backends). Cluster with a selector: only
+ * yes. Neither LoadBalancer nor NodePort: no. Local: yes (its nodes are the backends). Cluster with a selector: only
  * when the Service gains its first or loses its last serving endpoint. Cluster
  * without a selector (manually managed endpoints): no, every node serves it.
  */
@@ -117,7 +117,11 @@ export function endpointsMatter(view: EndpointsView, memo: ServingMemo, slice: V
   if (!name) return false; // not a Service's slice: the model ignores it
   const namespace = slice.metadata?.namespace;
   const svc = view.service(name, namespace);
-  if (!svc || svc.spec?.externalTrafficPolicy === "Local") return true;
+  if (!svc) return true;
+  // Only a LoadBalancer, or a NodePort (an HTTPRoute backend), can be in the snapshot: the
+  // slices of ClusterIP/headless/ExternalName Services (Jobs, scale-to-zero apps…) never matter.
+  if (svc.spec?.type !== "LoadBalancer" && svc.spec?.type !== "NodePort") return false;
+  if (svc.spec?.externalTrafficPolicy === "Local") return true;
   if (!hasSelector(svc)) return false;
   const mine = view.slices(namespace).filter((s) => s.metadata?.labels?.[LABEL_SERVICE_NAME] === name);
   return memo.changed(`${namespace ?? "default"}/${name}`, mine);

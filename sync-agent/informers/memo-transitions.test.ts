@@ -62,3 +62,17 @@ describe("rv-ops: the serving memo after transitions it did not see", () => {
     expect(sliceChanges(), "a ready pod again must be evaluated, else the edge keeps answering 503").toBe(before + 1);
   });
 });
+describe("rv-ops: endpoint churn behind Services edgelb does not serve", () => {
+  it("a ClusterIP Service (selector) going 1 -> 0 -> 1 pods evaluates nothing", async () => {
+    await start();
+    api.store.create(SERVICES, "default", { metadata: { name: "web" }, spec: { type: "ClusterIP", selector: { app: "web" }, ports: [{ port: 80 }] } });
+    api.store.create(ENDPOINT_SLICES, "default", { metadata: { name: "web-x", namespace: "default", labels: { "kubernetes.io/service-name": "web" } }, addressType: "IPv4", endpoints: endpoints("10.244.0.1") });
+    await waitFor(() => informers.endpointSlices.list().length === 1 && informers.services.get("web", "default"), "cached");
+    const before = sliceChanges();
+    await setSlice(["10.244.0.2"], "pod replaced");
+    await setSlice([], "scaled to 0");
+    await setSlice(["10.244.0.3"], "back");
+    await setSlice([], "0 again");
+    expect(sliceChanges(), "slices of a Service that is not a LoadBalancer (nor a Gateway backend) cannot change the snapshot").toBe(before);
+  });
+});
