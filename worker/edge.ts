@@ -171,7 +171,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     localMode,
     cluster: (name) => {
       const s = config.cluster(name);
-      return s?.snapshot ? { loadedAt: s.loadedAt, heartbeatAt: s.heartbeatAt, location: s.snapshot.location } : undefined;
+      return s?.snapshot ? { loadedAt: s.loadedAt, heartbeatAt: s.heartbeatAt, location: s.snapshot.location, failOpen: s.snapshot.failOpen } : undefined;
     },
     now,
     random: opts.random ?? Math.random,

@@ -37,3 +37,12 @@ describe("citizen flags", () => {
     expect(() => parse(["--leader-elect-retry-period", "soon"])).toThrow(/not a duration/);
   });
 });
+
+describe("--dry-run", () => {
+  it("does not campaign for the production agents' Lease (it would create and hold edgelb/edgelb-sync-agent)", () => {
+    const cmd = quietErrors(addCitizenOptions(new Command("x")).action(() => {}));
+    cmd.parse(["node", "x"], { from: "node" });
+    expect(resolveCitizenConfig(cmd.opts<CitizenFlags>(), {}, { dryRun: true }).leaderElect).toBe(false);
+    expect(resolveCitizenConfig(cmd.opts<CitizenFlags>(), {}, { dryRun: false }).leaderElect).toBe(true);
+  });
+});

@@ -92,7 +92,9 @@ export function resolveCitizenConfig(o: CitizenFlags, env: NodeJS.ProcessEnv, op
   }
   return {
     metricsAddress: o.metricsAddress,
-    leaderElect,
+    // A dry run (often from a laptop, against the real cluster) must not campaign for the deployed
+    // replicas' Lease: holding it would leave them standing by and nothing pushed.
+    leaderElect: leaderElect && !opts.dryRun,
     leaseName: o.leaderElectLeaseName,
     leaseNamespace: o.leaderElectNamespace,
     timings,

@@ -341,6 +341,8 @@ export function buildSnapshot(
       cluster,
       ...(place.region ? { region: place.region } : {}),
       ...(place.location ? { location: { lat: place.location.lat, lon: place.location.lon } } : {}),
+      // Said in the snapshot so that the edge can prefer another cluster (multi-cluster steering).
+      ...(failOpen ? { failOpen: true } : {}),
       nodes,
       services,
     },

@@ -167,9 +167,12 @@ describe("cluster changes reach the edge", () => {
       "fail-open snapshot at the edge",
     );
     expect(s.nodes.map((n) => [n.name, n.healthy])).toEqual([["node-1", true], ["node-2", true], ["node-3", true]]);
+    // And says so, for multi-cluster steering to prefer a cluster with really healthy nodes.
+    expect(s.failOpen).toBe(true);
     await untilAnswering("shop.example.com", ["node-1", "node-2", "node-3"], "traffic still flows");
     for (const n of w.cluster.nodes) n.setHealthy(true);
     await waitFor(() => w.logs.some((l) => /fail-open ended/.test(l.msg)), "fail-open ended");
+    await w.waitForSnapshot((s) => s.failOpen === undefined && s.nodes.every((n) => n.healthy), "the edge learns fail-open ended");
   });
 
   it("keeps traffic flowing through an API server outage and applies what changed meanwhile", async () => {

@@ -147,6 +147,11 @@ export const Snapshot = v.pipe(
     /** Where the cluster is (agent --region, --location): steering by geography and proximity. */
     region: v.optional(Region),
     location: v.optional(Location),
+    /**
+     * Every node failed the agent's health checks, so it published them all as healthy (fail open, as a
+     * cloud load balancer does). Steering prefers another cluster that has really healthy nodes.
+     */
+    failOpen: v.optional(v.boolean()),
     nodes: v.array(Node),
     services: v.array(Service),
     /** Absent: direct. */

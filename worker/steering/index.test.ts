@@ -102,6 +102,22 @@ describe("steering skips", () => {
     expect(none.skipped).toContainEqual({ cluster: "west", reason: "does not serve this hostname (no snapshot, or no Service claims it)" });
   });
 
+  it("prefers a cluster with really healthy nodes to one whose agent failed open, and falls back to it alone", () => {
+    const c = [
+      { cluster: "east", healthyCount: 3 },
+      { cluster: "west", healthyCount: 2 },
+    ];
+    const failedOpen = (n: string) => (n === "east" ? { failOpen: true } : undefined);
+    const d = steer(r, c, failedOpen, {});
+    expect(names(d)).toEqual(["west"]);
+    expect(d.failedOpen).toBe(false);
+    expect(d.skipped).toContainEqual({ cluster: "east", reason: "every node failed its agent's health checks (published anyway: fail open)" });
+    // The only cluster left: served anyway (it may be the checks that fail, not the nodes).
+    const alone = steer(r, [c[0]!], failedOpen, {});
+    expect(names(alone)).toEqual(["east"]);
+    expect(alone.failedOpen).toBe(true);
+  });
+
   it("never orders a cluster the rule does not allow, even when it claims the hostname", () => {
     const d = steer(r, claims("rogue", "west"), () => undefined, {});
     expect(names(d)).toEqual(["west"]);

@@ -22,6 +22,8 @@ export interface ClusterFacts {
   location?: LatLon;
   /** Set when the cluster is past the staleness limit: seconds since its agent's last heartbeat. */
   staleSeconds?: number;
+  /** Its agent saw every node fail and published them all (fail open): its "healthy" nodes may all be down. */
+  failOpen?: boolean;
 }
 
 export interface Client extends ClientPlace {
@@ -72,6 +74,12 @@ export function steer<C extends Claim>(
       skipped.push({ cluster: name, reason: `stale: no heartbeat from its agent for ${stale} s` });
       if (claim.healthyCount > 0) (fallback ??= []).push(claim);
       else (unhealthy ??= []).push(claim);
+      continue;
+    }
+    if (facts(name)?.failOpen) {
+      // Served only when no other cluster can: its nodes are published healthy because all failed.
+      skipped.push({ cluster: name, reason: "every node failed its agent's health checks (published anyway: fail open)" });
+      (fallback ??= []).push(claim);
       continue;
     }
     if (claim.healthyCount === 0) {

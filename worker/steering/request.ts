@@ -19,6 +19,8 @@ export interface ClusterView {
   /** The agent's last heartbeat as recorded by a worker (its clock; never in the future). */
   heartbeatAt?: number | undefined;
   location?: LatLon;
+  /** The agent published every node as healthy because every one failed its checks. */
+  failOpen?: boolean | undefined;
 }
 
 export interface SteeringDeps {
@@ -63,6 +65,7 @@ export function clusterFacts(deps: Pick<SteeringDeps, "cluster" | "staleAfterMs"
   if (!view) return undefined;
   const facts: ClusterFacts = {};
   if (view.location) facts.location = view.location;
+  if (view.failOpen) facts.failOpen = true;
   // From the agent's last heartbeat, which every isolate learns with the snapshot (KV metadata, the
   // location copy, the fast path): a fresh isolate sees a dead agent as stale too. Values stored
   // without one (older agents and workers) fall back to this isolate's install time.
