@@ -57,6 +57,8 @@ export interface Agent {
    * --write-status and leadership, like Service status.
    */
   writeGatewayStatus: () => boolean;
+  /** Logs the "starting: …" line (once): runAgent calls it before the plugins (leader election) log theirs. */
+  announce(): void;
   start(): Promise<void>;
   /** Resolves when informers listed and the stored snapshot was read. */
   synced(): Promise<void>;
@@ -262,6 +264,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     },
   });
 
+  let announced = false;
   const agent: Agent = {
     config,
     log,
@@ -272,11 +275,16 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     controller,
     heartbeat,
     writeGatewayStatus: () => !config.dryRun && controller.shouldWrite(),
-    async start() {
+    announce() {
+      if (announced) return;
+      announced = true;
       log.info(
         { config: redactConfig(config), kubeconfig: source, server: kubeConfig.getCurrentCluster()?.server, sink: sink.description },
         `starting: cluster ${config.cluster}, sink ${sink.description}, API server ${kubeConfig.getCurrentCluster()?.server ?? "?"} (${source})${config.dryRun ? ", DRY RUN (nothing is written)" : ""}`,
       );
+    },
+    async start() {
+      this.announce();
       const t0 = Date.now();
       informers.start();
       namespaces.start();

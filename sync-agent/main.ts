@@ -32,6 +32,8 @@ export async function runAgent(config: AgentConfig, signal?: AbortSignal, plugin
   } catch (err) {
     throw new CliError((err as Error).message);
   }
+  // "starting: …" first: the plugins (leader election) log as they attach.
+  agent.announce();
   const stops: (() => Promise<void>)[] = [];
   for (const plugin of plugins) {
     const stop = await plugin(agent);

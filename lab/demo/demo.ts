@@ -17,6 +17,7 @@ import { defaultConfig, type AgentConfig } from "../../sync-agent/config.ts";
 import type { Obj } from "../cluster/api/selectors.ts";
 import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
+import { DEMO_IMAGE, echoDeployment } from "./echo-app.ts";
 import { seedGatewayDemo } from "./gateway.ts";
 import { watchKnobs, type Knobs } from "./knobs.ts";
 import { narrate } from "./narrate.ts";
@@ -102,24 +103,9 @@ export const DEMO_SERVICES: DemoService[] = [
   { name: "api", hostname: "api.localhost", policy: "Local", replicas: 2, pods: [] },
 ];
 
-/** The echo image the demo's Deployments run (its tag is the version the echo reports). */
-export const DEMO_IMAGE = "edgelb/echo:1";
+export { DEMO_IMAGE };
 
-function deploymentObject(s: DemoService): Obj {
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: s.name, namespace: "default", labels: { app: s.name } },
-    spec: {
-      replicas: s.replicas,
-      selector: { matchLabels: { app: s.name } },
-      template: {
-        metadata: { labels: { app: s.name } },
-        spec: { containers: [{ name: "echo", image: DEMO_IMAGE, ports: [{ name: "http", containerPort: 8080 }] }] },
-      },
-    },
-  };
-}
+const deploymentObject = (s: DemoService): Obj => echoDeployment(s.name, s.replicas);
 
 function serviceObject(s: DemoService): Obj {
   return {

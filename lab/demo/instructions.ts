@@ -95,7 +95,7 @@ export function instructions(demo: Demo, out: Output): string[] {
   lines.push(d(`     nothing changes for traffic: cordon only stops new pods; node-3 keeps serving ${web.name} (as with cloud load balancers)`));
   lines.push(d(`     undo:  ${k} uncordon node-3`));
   lines.push(`  b. Exclude a node:     ${c(`${k} label node node-3 node.kubernetes.io/exclude-from-external-load-balancers=true`)}`);
-  lines.push(d(`     agent: "node node-3 is not a backend: labelled …" and "pushed generation N: nodes -node-3"; ${web.name} answers only from node-1 and node-2`));
+  lines.push(d(`     agent: "node node-3 is not a backend: labelled …" and "pushed generation N: nodes -node-3"; ${web.name}'s answers say "via":"node-1" or "via":"node-2" only (via: the node whose NodePort the edge used; node: the pod's node)`));
   lines.push(d(`     undo:  ${k} label node node-3 node.kubernetes.io/exclude-from-external-load-balancers-`));
   lines.push(`  c. Take a node down:   ${c(`${k} annotate node node-2 sim.edgelb.dev/fault=down`)}`);
   lines.push(d(`     worker: proxy.retry node=node-2 (cannot connect), the request still succeeds on another node, then`));

@@ -13,7 +13,8 @@ import { defaultConfig } from "../../sync-agent/config.ts";
 import type { Obj } from "../cluster/api/selectors.ts";
 import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
-import { PODS_ANNOTATION, watchKnobs } from "./knobs.ts";
+import { echoDeployment } from "./echo-app.ts";
+import { watchKnobs } from "./knobs.ts";
 import { shortPath } from "./instructions.ts";
 import { paint, type Output } from "./logs.ts";
 import { assertPortFree, DemoError } from "./ports.ts";
@@ -71,7 +72,7 @@ export interface MultiClusterDemo {
   stop(): Promise<void>;
 }
 
-function shopService(clusterNodes: string[]): Obj {
+function shopService(): Obj {
   return {
     apiVersion: "v1",
     kind: "Service",
@@ -79,7 +80,7 @@ function shopService(clusterNodes: string[]): Obj {
       name: "shop",
       namespace: "default",
       labels: { app: "shop" },
-      annotations: { "edgelb.dev/hostnames": SHOP_HOSTNAME, [PODS_ANNOTATION]: clusterNodes.join(",") },
+      annotations: { "edgelb.dev/hostnames": SHOP_HOSTNAME },
     },
     spec: { type: "LoadBalancer", selector: { app: "shop" }, ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }] },
   };
@@ -113,7 +114,9 @@ export async function startMultiClusterDemo(opts: MultiClusterOptions): Promise<
         await sim.stop();
         rmSync(kubeconfigPath, { force: true });
       });
-      sim.create(shopService(sim.nodes.map((x) => x.name)));
+      // shop: a Deployment of the echo app (one pod per node) behind a LoadBalancer Service, as in one cluster.
+      sim.create(echoDeployment("shop", sim.nodes.length));
+      sim.create(shopService());
       const knobs = watchKnobs(sim, { info: (t) => opts.onSimulator?.("info", `${c.name}: ${t}`), warn: (t) => opts.onSimulator?.("warn", `${c.name}: ${t}`) });
       stops.push(() => knobs.stop());
       await knobs.settled();

@@ -80,6 +80,24 @@ export class ServingMemo {
     this.last.set(id, serving);
     return before !== serving;
   }
+
+  /**
+   * Before every evaluation: what it will see, per Service. The memo must be
+   * the serving state last *evaluated*, not the last one an event filter saw:
+   * a re-list, or a Service that was Local (or selector-less) while it went
+   * to 0 and is Cluster again, changes what the snapshot says without passing
+   * through changed(); a memo left at "serving" would then drop the pod that
+   * comes back, and the edge would keep answering 503 with ready pods.
+   */
+  rebuild(slices: readonly V1EndpointSlice[]): void {
+    this.last.clear();
+    for (const slice of slices) {
+      const name = slice.metadata?.labels?.[LABEL_SERVICE_NAME];
+      if (!name) continue;
+      const id = `${slice.metadata?.namespace ?? "default"}/${name}`;
+      if (!this.last.get(id)) this.last.set(id, sliceServes(slice));
+    }
+  }
 }
 
 /** What endpointsMatter reads: the Service cache, and the slice cache of one namespace. */
@@ -90,7 +108,7 @@ export interface EndpointsView {
 
 /**
  * Could this EndpointSlice change the snapshot or a status? Unknown Service:
- * yes. Local: yes (its nodes are the backends). Cluster with a selector: only
+ * yes. Neither LoadBalancer nor NodePort: no. Local: yes (its nodes are the backends). Cluster with a selector: only
  * when the Service gains its first or loses its last serving endpoint. Cluster
  * without a selector (manually managed endpoints): no, every node serves it.
  */
@@ -99,7 +117,11 @@ export function endpointsMatter(view: EndpointsView, memo: ServingMemo, slice: V
   if (!name) return false; // not a Service's slice: the model ignores it
   const namespace = slice.metadata?.namespace;
   const svc = view.service(name, namespace);
-  if (!svc || svc.spec?.externalTrafficPolicy === "Local") return true;
+  if (!svc) return true;
+  // Only a LoadBalancer, or a NodePort (an HTTPRoute backend), can be in the snapshot: the
+  // slices of ClusterIP/headless/ExternalName Services (Jobs, scale-to-zero apps…) never matter.
+  if (svc.spec?.type !== "LoadBalancer" && svc.spec?.type !== "NodePort") return false;
+  if (svc.spec?.externalTrafficPolicy === "Local") return true;
   if (!hasSelector(svc)) return false;
   const mine = view.slices(namespace).filter((s) => s.metadata?.labels?.[LABEL_SERVICE_NAME] === name);
   return memo.changed(`${namespace ?? "default"}/${name}`, mine);
@@ -148,7 +170,10 @@ export class ClusterInformers {
     const common = {
       kubeConfig: opts.kubeConfig,
       log: opts.log,
-      onChange: opts.onChange,
+      onChange: (reason: string) => {
+        this.serving.rebuild(this.endpointSlices?.list() ?? []);
+        opts.onChange(reason);
+      },
       ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
       backoff: opts.backoff ?? { initialMs: 500, maxMs: 30_000 },
       resyncMs: opts.resyncMs ?? 10 * 60_000,

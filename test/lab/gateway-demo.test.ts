@@ -18,10 +18,18 @@ afterAll(async () => {
 });
 
 const serviceOf = (port: number) => w.cluster.list("Service").find((s) => s.spec.ports?.[0]?.nodePort === port)?.metadata.name;
-async function who(host: string, path: string): Promise<string> {
+interface Echo {
+  port?: number;
+  pod?: string;
+  version?: string;
+}
+async function echo(host: string, path: string): Promise<Echo & { status: number }> {
   const res = await w.request(host, path);
-  const body = (await res.json().catch(() => ({}))) as { port?: number };
-  return body.port ? (serviceOf(body.port) ?? "?") : `status ${res.status}`;
+  return { status: res.status, ...((await res.json().catch(() => ({}))) as Echo) };
+}
+async function who(host: string, path: string): Promise<string> {
+  const body = await echo(host, path);
+  return body.port ? (serviceOf(body.port) ?? "?") : `status ${body.status}`;
 }
 
 describe("the lab's Gateway example", () => {
@@ -40,6 +48,38 @@ describe("the lab's Gateway example", () => {
     expect(seen.get("app-v1") ?? 0).toBeLessThanOrEqual(199);
     for (const name of ["shop", "canary"]) {
       await waitFor(() => w.cluster.get("HTTPRoute", name).status?.parents?.[0]?.conditions?.find((c: any) => c.type === "Accepted")?.status === "True", `${name} Accepted`);
+    }
+  });
+
+  it("every backend is a Deployment: answers name the pod and its version (the canary shows v1 and v2), kubectl lists their EndpointSlices and logs", async () => {
+    for (const name of ["shop-web", "shop-api", "app-v1", "app-v2"]) {
+      expect(w.cluster.get("Service", name).spec.selector).toEqual({ app: name });
+      await waitFor(() => (w.cluster.get("Deployment", name).status?.availableReplicas ?? 0) >= 1, `${name} available`);
+    }
+    const api = await echo("shop.localhost", "/api/cart");
+    expect(api.pod).toMatch(/^shop-api-[a-z0-9]+-[a-z0-9]{5}$/);
+    expect(api.version).toBe("1");
+    expect((await echo("shop.localhost", "/")).pod).toMatch(/^shop-web-/);
+    const versions = new Map<string, Set<string>>();
+    for (let i = 0; i < 200; i++) {
+      const e = await echo("canary.localhost", "/");
+      const pods = versions.get(e.version ?? `status ${e.status}`) ?? new Set<string>();
+      pods.add(e.pod ?? "-");
+      versions.set(e.version ?? `status ${e.status}`, pods);
+    }
+    expect([...versions.keys()].sort()).toEqual(["1", "2"]);
+    for (const pod of versions.get("2")!) expect(pod).toMatch(/^app-v2-/);
+    for (const pod of versions.get("1")!) expect(pod).toMatch(/^app-v1-/);
+    if (!haveKubectl) return;
+    const kubectl = kubectlFor(w.cluster.kubeconfigPath);
+    try {
+      const slices = await kubectl("get", "endpointslices", "-n", "default");
+      for (const name of ["shop-web", "shop-api", "app-v1", "app-v2"]) expect(slices).toMatch(new RegExp(`^${name}-\\S+\\s+IPv4\\s+8080\\s+\\d`, "m"));
+      // The canary's v2 pods served some of the requests above, and say so.
+      const logs = await kubectl("logs", "deploy/app-v2", "-n", "default");
+      expect(logs).toMatch(/GET \/ 200 host=canary\.localhost/);
+    } finally {
+      kubectl.cleanup();
     }
   });
 

@@ -23,3 +23,18 @@ describe("npm start's worker lines", () => {
     expect(formatWorkerLine(out, JSON.stringify({ level: "warn", event: "config.removed", cluster: "demo" }))).toMatch(/worker WARN\s+config\.removed cluster=demo$/);
   });
 });
+
+describe("which node the edge used, as the docs tell a newcomer to look", () => {
+  // With pods, the echo's "node" is the pod's node (kube-proxy forwards across nodes): after
+  // excluding node-3 it still shows up. "via" is the node whose NodePort the edge used (rv-newcomer #2).
+  it("README and docs/lab.md loops grep \"via\", not \"node\"", async () => {
+    const { readFileSync } = await import("node:fs");
+    for (const page of ["README.md", "docs/lab.md"]) {
+      const text = readFileSync(page, "utf8");
+      const loops = text.split("\n").filter((l) => /curl -s http:\/\/web\.localhost:8787\/ \| grep -o/.test(l));
+      expect(loops.length, page).toBeGreaterThan(0);
+      for (const l of loops) expect(l, page).toContain(`grep -o '"via":"[^"]*"'`);
+      expect(text, page).toMatch(/`"?via"?` is the node whose NodePort the\s+edge used/);
+    }
+  });
+});

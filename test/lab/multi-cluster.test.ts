@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dumpDom, ensureChromium } from "../e2e/chromium.ts";
+import { waitFor } from "../agent/harness.ts";
 import { haveKubectl } from "./kubectl-env.ts";
 import { multiClusterInstructions, SAMPLE_CLIENTS, SHOP_HOSTNAME, startMultiClusterDemo, type MultiClusterDemo } from "../../lab/demo/multi-cluster.ts";
 
@@ -24,10 +25,11 @@ afterAll(async () => {
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
 
-async function shop(cf?: object): Promise<{ status: number; node?: string }> {
+async function shop(cf?: object): Promise<{ status: number; node?: string; pod?: string; version?: string }> {
   const res = await lab.edge.request(SHOP_HOSTNAME, "/", cf ? { headers: { "x-edgelb-test-cf": JSON.stringify(cf) } } : {});
   if (res.status !== 200) return { status: res.status };
-  return { status: 200, node: ((await res.json()) as { node: string }).node };
+  const { node, pod, version } = (await res.json()) as { node: string; pod?: string; version?: string };
+  return { status: 200, node, pod, version };
 }
 
 async function annotate(cluster: MultiClusterDemo["clusters"][number], node: string, fault: string | null): Promise<void> {
@@ -72,6 +74,20 @@ describe("npm start -- --clusters 2 --host 127.27.2.1", () => {
   it("steers by the test location header: Berlin to eu, New York to us", async () => {
     expect((await shop(SAMPLE_CLIENTS.Berlin)).node).toMatch(/^eu-node-/);
     expect((await shop(SAMPLE_CLIENTS["New York"])).node).toMatch(/^us-node-/);
+  });
+
+  it("shop is a Deployment in each cluster, as the course's apps are: its pods answer, one per node, no simulator annotation", async () => {
+    for (const c of lab.clusters) {
+      const svc = c.sim.get("Service", "shop");
+      expect(Object.keys(svc.metadata.annotations ?? {}).filter((k) => k.startsWith("sim.edgelb.dev/"))).toEqual([]);
+      await waitFor(() => c.sim.get("Deployment", "shop").status?.readyReplicas === 3, `${c.name}'s shop Deployment ready`);
+      const pods = c.sim.list("Pod", "default").filter((p) => p.metadata.labels?.app === "shop");
+      expect(new Set(pods.map((p) => p.spec.nodeName)).size).toBe(3);
+    }
+    const berlin = await shop(SAMPLE_CLIENTS.Berlin);
+    expect(berlin.pod).toMatch(/^shop-[a-z0-9]+-[a-z0-9]{5}$/);
+    expect(berlin.version).toBe("1");
+    expect(lab.clusters[0]!.sim.list("Pod", "default").map((p) => p.metadata.name)).toContain(berlin.pod);
   });
 
   const chromium = ensureChromium();

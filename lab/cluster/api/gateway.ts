@@ -4,6 +4,7 @@
 // where `kubectl apply -f standard-install.yaml` makes them appear in discovery.
 // Printers follow the upstream CRDs' additionalPrinterColumns; defaults follow
 // the CRDs' OpenAPI defaults (status "Waiting for controller", PathPrefix /).
+import { crdSchema, GATEWAY, GATEWAY_CLASS, HTTP_ROUTE, REFERENCE_GRANT } from "./openapi/gateway-kinds.ts";
 import { defineResource } from "./resource-type.ts";
 import type { ResourceType } from "./resources.ts";
 import type { Obj } from "./selectors.ts";
@@ -98,6 +99,7 @@ const timeFields = (prefix: string) => [`${prefix}conditions[].lastTransitionTim
 const LISTENER_PROTOCOLS = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]+$/;
 
 export const GATEWAY_CLASSES = defineResource(`${GATEWAY_GROUP}/v1`, "GatewayClass", "Cluster", {
+  schema: GATEWAY_CLASS,
   shortNames: ["gc"],
   hasStatus: true,
   crd: `gatewayclasses.${GATEWAY_GROUP}`,
@@ -114,6 +116,7 @@ export const GATEWAY_CLASSES = defineResource(`${GATEWAY_GROUP}/v1`, "GatewayCla
 });
 
 export const GATEWAYS = defineResource(`${GATEWAY_GROUP}/v1`, "Gateway", "Namespaced", {
+  schema: GATEWAY,
   shortNames: ["gtw"],
   hasStatus: true,
   crd: `gateways.${GATEWAY_GROUP}`,
@@ -140,6 +143,7 @@ export const GATEWAYS = defineResource(`${GATEWAY_GROUP}/v1`, "Gateway", "Namesp
 });
 
 export const HTTP_ROUTES = defineResource(`${GATEWAY_GROUP}/v1`, "HTTPRoute", "Namespaced", {
+  schema: HTTP_ROUTE,
   hasStatus: true,
   crd: `httproutes.${GATEWAY_GROUP}`,
   printer: httpRoutePrinter,
@@ -162,6 +166,7 @@ export const HTTP_ROUTES = defineResource(`${GATEWAY_GROUP}/v1`, "HTTPRoute", "N
 });
 
 export const REFERENCE_GRANTS = defineResource(`${GATEWAY_GROUP}/v1beta1`, "ReferenceGrant", "Namespaced", {
+  schema: REFERENCE_GRANT,
   shortNames: ["refgrant"],
   crd: `referencegrants.${GATEWAY_GROUP}`,
   printer: referenceGrantPrinter,
@@ -198,7 +203,9 @@ export const CUSTOM_RESOURCE_DEFINITIONS = defineResource("apiextensions.k8s.io/
 /** The Gateway API kinds the fake server can serve (each only while its CRD exists). */
 export const GATEWAY_RESOURCES: ResourceType[] = [CUSTOM_RESOURCE_DEFINITIONS, GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS_V1, REFERENCE_GRANTS];
 
-/** The CustomResourceDefinition objects of the Gateway API standard channel (the kinds served here), trimmed of schemas. */
+/** The CustomResourceDefinition objects of the Gateway API standard channel (the kinds served here), each version with
+ * the structural schema of the fields the lab knows (openapi/gateway-kinds.ts), so what `kubectl get crd -o yaml`
+ * shows is what the server validates against. */
 export function gatewayCrds(): Obj[] {
   const kinds = [GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS];
   return kinds.map((r) => {
@@ -212,7 +219,7 @@ export function gatewayCrds(): Obj[] {
         group: GATEWAY_GROUP,
         names: { kind: r.kind, listKind: `${r.kind}List`, plural: r.plural, singular: r.singular, categories: ["gateway-api"], ...(r.shortNames.length ? { shortNames: r.shortNames } : {}) },
         scope: r.namespaced ? "Namespaced" : "Cluster",
-        versions: versions.map((name) => ({ name, served: true, storage: name === storageVersion, ...(r.hasStatus ? { subresources: { status: {} } } : {}) })),
+        versions: versions.map((name) => ({ name, served: true, storage: name === storageVersion, schema: crdSchema(r.schema!), ...(r.hasStatus ? { subresources: { status: {} } } : {}) })),
       },
     };
   });

@@ -89,14 +89,16 @@ const WRITE_PARAMS = [
   query("fieldValidation", "How the server handles unknown or duplicate fields: Ignore, Warn (default) or Strict."),
 ];
 const PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
+/** Custom resources take no strategic merge patch (kube-apiserver answers 415): kubectl sees that here and computes a JSON merge patch. */
+const CUSTOM_PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json"];
 
-function operation(action: string, gvk: Obj, id: string, ref: string, params: Obj[] = [], patch = false): Obj {
+function operation(action: string, gvk: Obj, id: string, ref: string, params: Obj[] = [], patch: false | string[] = false): Obj {
   const content = { "application/json": { schema: { $ref: `#/components/schemas/${ref}` } } };
   return {
     operationId: id,
     ...(params.length ? { parameters: params } : {}),
     ...(action === "put" || action === "post" ? { requestBody: { content, required: true } } : {}),
-    ...(patch ? { requestBody: { content: Object.fromEntries(PATCH_TYPES.map((t) => [t, { schema: { type: "object" } }])), required: true } } : {}),
+    ...(patch ? { requestBody: { content: Object.fromEntries(patch.map((t) => [t, { schema: { type: "object" } }])), required: true } } : {}),
     responses: { "200": { description: "OK", content } },
     "x-kubernetes-action": action,
     "x-kubernetes-group-version-kind": gvk,
@@ -109,6 +111,7 @@ function pathsOf(r: ResourceType): Obj {
   const gvk = { group: r.group, version: r.version, kind: r.kind };
   const ref = definitionName(r);
   const id = `${r.group.split(".")[0] || "core"}${r.version}${r.kind}`.replace(/^./, (c) => c.toUpperCase());
+  const patchTypes = r.crd ? CUSTOM_PATCH_TYPES : PATCH_TYPES;
   const nsParam = r.namespaced ? [{ name: "namespace", in: "path", required: true, schema: { type: "string" } }] : [];
   const item = { parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }, ...nsParam] };
   const out: Obj = {
@@ -117,7 +120,7 @@ function pathsOf(r: ResourceType): Obj {
       ...item,
       get: operation("get", gvk, `read${id}`, ref),
       put: operation("put", gvk, `replace${id}`, ref, WRITE_PARAMS),
-      patch: operation("patch", gvk, `patch${id}`, ref, WRITE_PARAMS, true),
+      patch: operation("patch", gvk, `patch${id}`, ref, WRITE_PARAMS, patchTypes),
       delete: operation("delete", gvk, `delete${id}`, ref),
     },
   };
@@ -126,7 +129,7 @@ function pathsOf(r: ResourceType): Obj {
       ...item,
       get: operation("get", gvk, `read${id}Status`, ref),
       put: operation("put", gvk, `replace${id}Status`, ref, WRITE_PARAMS),
-      patch: operation("patch", gvk, `patch${id}Status`, ref, WRITE_PARAMS, true),
+      patch: operation("patch", gvk, `patch${id}Status`, ref, WRITE_PARAMS, patchTypes),
     };
   }
   if (r.scale) {
@@ -136,7 +139,7 @@ function pathsOf(r: ResourceType): Obj {
       ...item,
       get: operation("get", sgvk, `read${id}Scale`, sref),
       put: operation("put", sgvk, `replace${id}Scale`, sref, WRITE_PARAMS),
-      patch: operation("patch", sgvk, `patch${id}Scale`, sref, WRITE_PARAMS, true),
+      patch: operation("patch", sgvk, `patch${id}Scale`, sref, WRITE_PARAMS, patchTypes),
     };
   }
   return out;
