@@ -65,6 +65,10 @@ export class Heartbeat {
           "once the budget is spent, neither changes nor heartbeats are written until the next UTC day (raise the budget or the interval)",
       );
     }
+    // A restarted agent found its snapshot already stored (and pushed nothing): the first heartbeat
+    // a quarter interval after start, not at once, so a restart (rollout, failover) costs no KV write
+    // of its own when a change would carry the heartbeat anyway.
+    this.lastAt ??= this.now() - this.o.intervalMs + Math.floor(this.o.intervalMs / 4);
     this.schedule();
   }
 
