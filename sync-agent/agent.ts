@@ -22,7 +22,7 @@ import { ClusterInformers } from "./informers/index.ts";
 import { namespaceInformer } from "./namespaces/index.ts";
 import { loadKubeConfig } from "./kubeconfig.ts";
 import { createLogger } from "./log/index.ts";
-import type { SnapshotDiff } from "./model/diff.ts";
+import { contentKey, type SnapshotDiff } from "./model/diff.ts";
 import { DryRunSink } from "./sinks/dry-run.ts";
 import { IdentitySink, kubeSystemUid } from "./sinks/identity/index.ts";
 import { KvApiSink } from "./sinks/kv-api/index.ts";
@@ -248,9 +248,18 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
   const writeGateway = () => {
     if (lastGateway && agent.writeGatewayStatus()) gatewayStatus.update(lastGateway.resolution, lastGateway.caches, edgeState);
   };
+  // contentKey re-serialises the whole snapshot: once per pushed (or stored-and-read) snapshot.
+  let pushed: { snapshot: Snapshot; key: string } | null = null;
+  const pushedKey = (s: Snapshot): string => {
+    if (pushed?.snapshot !== s) pushed = { snapshot: s, key: contentKey(s) };
+    return pushed.key;
+  };
   controller.addHooks({
-    onEvaluated: ({ desired }) => {
+    onEvaluated: ({ desired, key }) => {
       lastGateway = desired.gateway;
+      // A new agent (rollout, failover) that finds the edge already holding what it wants pushes
+      // nothing: the edge has the routes all the same.
+      if (!edgeState.confirmed && controller.lastPushed !== null && pushedKey(controller.lastPushed) === key) edgeState = { confirmed: true };
       writeGateway();
     },
     onPushed: () => {
@@ -259,6 +268,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       if (!was) writeGateway();
     },
     onPushFailed: (err) => {
+      // Once confirmed, the edge keeps serving what it has through a failed push (the next one
+      // retries; a long outage shows on Services as SyncLoadBalancerFailed): no flip on a blip.
+      if (edgeState.confirmed) return;
       edgeState = { confirmed: false, error: err.message };
       writeGateway();
     },

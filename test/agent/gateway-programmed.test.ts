@@ -44,4 +44,19 @@ describe("Gateway Programmed follows the edge", () => {
     expect(programmed(ok.status.conditions)).toMatchObject({ reason: "Programmed" });
     expect(programmed(ok.status.listeners[0].conditions)).toMatchObject({ status: "True" });
   });
+
+  it("stays True when a new agent (rollout, failover) finds the edge already holding its snapshot", async () => {
+    await w.stopAgents();
+    const next = await w.startAgent(); // nothing changed: it reads the stored snapshot and pushes nothing
+    await waitFor(() => (next.controller.lastDesired ? true : undefined), "the new agent's first evaluation");
+    // Sampled for a while after it: the flip showed as False/Pending from the first evaluation on, and stayed.
+    const seen: string[] = [];
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      const c = programmed(w.cluster.get("Gateway", "gw").status?.conditions);
+      seen.push(`${c?.status}/${c?.reason}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen.filter((x) => x !== "True/Programmed"), "Programmed must not flip while the edge holds the routes").toEqual([]);
+  });
 });
