@@ -220,6 +220,9 @@ async function converge(what: string): Promise<void> {
     const want = [...expected.hostnames].sort();
     if (hosts.join() !== want.join()) problems.push(`hostnames [${hosts}], cluster has [${want}]`);
     if (s.nodes.map((n) => n.name).sort().join() !== NODES.join()) problems.push(`nodes [${s.nodes.map((n) => n.name)}]`);
+    // A Service created while the API server was down gets its (stand-in) EndpointSlice a moment after it:
+    // until the agent has seen it, the Service is published with no ready endpoint (503 at the edge).
+    for (const x of s.services) if (x.endpoints?.length === 0) problems.push(`${x.namespace}/${x.name} published with no ready endpoint`);
     for (const n of s.nodes) {
       if (!n.healthy) problems.push(`${n.name} unhealthy`);
       if (n.zone !== expected.zones.get(n.name)) problems.push(`${n.name} zone ${n.zone}, cluster has ${expected.zones.get(n.name)}`);
