@@ -47,7 +47,7 @@ if (Atomics.load(flag, 0) === 1) {
 /** How long the fillers' handshakes may take to show as established (loopback: microseconds). */
 const FILLED_WITHIN_MS = 200;
 /** Tries at a queue of our own before giving up (each costs microseconds unless traffic got in first). */
-const OPEN_ATTEMPTS = 10;
+const OPEN_ATTEMPTS = 50;
 
 /** /proc/net/tcp's form of an IPv4 address and port ("0100007F:1F90" for 127.0.0.1:8080). */
 function procEndpoint(address: string, port: number): string {

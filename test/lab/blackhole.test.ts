@@ -89,9 +89,11 @@ describe("blackhole (dropped connection attempts)", () => {
     for (let round = 0; round < 6; round++) {
       const port = await freePort(host);
       // Traffic arrives while the port switches to dropping (as at a Local Service's old node).
-      const traffic = hammer(host, port, 40);
-      const hole = await Blackhole.open(host, port);
+      const traffic = hammer(host, port, 8);
+      // New attempts stop as the switch begins; those already under way land during it.
+      const opening = Blackhole.open(host, port);
       traffic.stop();
+      const hole = await opening;
       // A connection that got into the queue before the port was full would wait forever for an
       // answer (the client sees a hang, not a connect timeout): it must have been reset instead.
       const deadline = Date.now() + 3_000;
