@@ -79,7 +79,11 @@ describe("scale to 0 behind a Cluster-policy Service", () => {
 
     // kubectl scale --replicas=0.
     w.cluster.patch("Deployment", "shop", { spec: { replicas: 0 } });
+    await waitFor(() => livePods().length === 0, "no shop pod at all", 20_000);
+    const gone = Date.now();
     await w.waitForSnapshot((s) => shopOf(s)?.endpoints?.length === 0, "shop published with no endpoint", 20_000 + NO_ENDPOINT_HOLD_MS);
+    // Not before the hold (the agent's evaluation that saw the last pod go may come a moment after this test saw it).
+    expect(Date.now() - gone).toBeGreaterThanOrEqual(NO_ENDPOINT_HOLD_MS - 1_000);
     const res = await w.request(HOST);
     expect(res.status).toBe(503);
     expect(await res.text()).toMatch(/^edgelb: no server is ready for this site \(request [^)]+\)\n$/);
@@ -95,7 +99,7 @@ describe("scale to 0 behind a Cluster-policy Service", () => {
     expect(w.logs.some((l) => /service default\/shop has ready endpoints again/.test(l.msg))).toBe(true);
   }, 90_000);
 
-  it("a one-replica app that loses its only pod and gets one back within the hold costs no write; a scale to 0 is published once the hold has passed", async () => {
+  it("a one-replica app that loses its only pod and gets one back, again and again, costs no write (each loss within the hold)", async () => {
     const BLINK = "blink.example.com";
     const pods = () => w.cluster.list("Pod", "default").filter((p) => p.metadata.labels?.app === "blink");
     const ready = () => pods().filter((p) => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c: Obj) => c.type === "Ready" && c.status === "True")).length;
@@ -120,13 +124,6 @@ describe("scale to 0 behind a Cluster-policy Service", () => {
     expect(blinkWrites).toBe(writes);
     expect(w.logs.slice(logsBefore).some((l) => /service default\/blink has no ready endpoint/.test(l.msg))).toBe(false);
 
-    // Scaled to 0 for good: published once the hold has passed, and then the edge answers 503.
-    w.cluster.patch("Deployment", "blink", { spec: { replicas: 0 } });
-    await waitFor(() => pods().length === 0, "no blink pod at all", 20_000);
-    const gone = Date.now();
-    await w.waitForSnapshot((s) => blinkOf(s)?.endpoints?.length === 0, "blink published with no endpoint", 20_000 + NO_ENDPOINT_HOLD_MS);
-    expect(Date.now() - gone).toBeGreaterThanOrEqual(NO_ENDPOINT_HOLD_MS - 1_000); // the evaluation that saw it go may come a moment after
-    expect((await w.request(BLINK)).status).toBe(503);
-    expect(blinkWrites).toBe(writes + 1);
+    // (A scale to 0 after a quiet while is published after the base hold: the test above.)
   }, 120_000);
 });
