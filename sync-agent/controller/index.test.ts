@@ -195,6 +195,27 @@ describe("controller", () => {
     await until(() => sink.writes.length === 1);
   });
 
+  it("when every node fails its check, the fail-open error names the usual cause: kube-proxy's healthz not listening on the node's address (k3s, RKE, Cilium)", async () => {
+    const sink = new MemorySink();
+    const lines: string[] = [];
+    const log = pino({ level: "info" }, { write: (l: string) => lines.push(l) });
+    const state = { nodes: [node("n1", "10.0.0.1"), node("n2", "10.0.0.2")], services: [service("web", 30080)], endpointSlices: [] };
+    const noneHealthy: HealthProvider = { node: () => false, local: () => false, setTargets: () => {} };
+    const c = new Controller(
+      {
+        cluster: "home", loadBalancerClass: "edgelb.dev/worker", onlyClass: false, addressPreference: ["InternalIP"],
+        pacer: { quietMs: 1, maxDelayMs: 10, minIntervalMs: 1 }, backoff: { initialMs: 5, maxMs: 10 }, pendingHoldMs: 0, dryRun: false,
+      },
+      { state: () => state, synced: () => true, health: noneHealthy, sink, log },
+    );
+    controllers.push(c);
+    c.start();
+    await until(() => sink.writes.length === 1);
+    const failOpen = lines.map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg.startsWith("EVERY node failed"));
+    expect(failOpen?.msg).toContain("on k3s and RKE kube-proxy's healthz listens on 127.0.0.1 unless started with healthz-bind-address=0.0.0.0:10256");
+    expect(failOpen?.msg).toContain("kubeProxyReplacementHealthzBindAddr");
+  });
+
   it("keeps a fatal error from flooding the log, and recovers once fixed", async () => {
     const sink = new MemorySink();
     const lines: string[] = [];

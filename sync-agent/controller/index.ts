@@ -585,7 +585,9 @@ export class Controller {
     if (desired.failOpen && !this.failOpen) {
       this.deps.log.error(
         { nodes: desired.body.nodes.map((n) => n.name) },
-        `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — check kube-proxy / --health-check-* settings`,
+        `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — check kube-proxy / --health-check-* settings` +
+          // The usual cause (rv-ops 6): kube-proxy's healthz is not reachable at the node's address at all.
+          ` (on k3s and RKE kube-proxy's healthz listens on 127.0.0.1 unless started with healthz-bind-address=0.0.0.0:10256; Cilium's kube-proxy replacement serves it only with kubeProxyReplacementHealthzBindAddr: see the health checks in docs/agent.md)`,
       );
     } else if (!desired.failOpen && this.failOpen) {
       this.deps.log.info("some nodes pass their health checks again: fail-open ended");
