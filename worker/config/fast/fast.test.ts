@@ -3,7 +3,7 @@
 // of KV; one clock for all.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { GENERATIONS_OBJECT, type GenerationsApi } from "../../generations/api.ts";
+import { GENERATIONS_OBJECT, type WatchableGenerationsApi as GenerationsApi } from "../../generations/api.ts";
 import { memoryLogger } from "../../log/index.ts";
 import { type Snapshot } from "../../snapshot/schema.ts";
 import { ConfigStore, type ConfigKV } from "../index.ts";
