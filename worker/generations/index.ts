@@ -55,7 +55,7 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
     let versions = await this.versions();
     let changed = changedAgainst(versions, k);
     let held = false;
-    if (changed.length === 0 && hold > 0 && this.held.size < MAX_HELD) {
+    if (k !== null && changed.length === 0 && hold > 0 && this.held.size < MAX_HELD) {
       held = true;
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -79,6 +79,11 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
       values[cluster] = value;
     }
     return { versions, values, held };
+  }
+
+  /** How many checks it holds now (for the status of the fast path and for tests). */
+  heldChecks(): number {
+    return this.held.size;
   }
 
   /** Answers every held check at once (each re-reads the versions: storage reads here are in memory). */
