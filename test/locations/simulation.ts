@@ -132,10 +132,16 @@ export interface LocationReport {
   servedOldBefore: number;
   /** The control location (fast path cut during the scenario): not one of the measured locations. */
   control?: boolean;
-  /** Where the location's snapshot came from when every measured location had converged (its status page: push, fast, location, kv). */
+  /**
+   * Where the snapshot that made it route away came from (push, fast, location, kv): the first it
+   * installed of the generation location 0 served once every location avoided the old node. The
+   * control: what it served at the end (its status).
+   */
   source?: string;
-  /** The generation it served then. */
+  /** That generation (the control: the one it served at the end). */
   generation?: number;
+  /** ms from the change until it installed that generation (not for the control, which does not in time). */
+  learnedMs?: number;
   /** Control only: it still tried the old node after the last measured location had stopped (the fast path, not KV, delivered the change to the others). */
   stillOnOldNode?: boolean;
 }
@@ -153,6 +159,26 @@ export function failedAttemptOf(line: string): { requestId: string; attempt: Fai
   if (typeof entry.requestId !== "string" || typeof entry.node !== "string") return undefined;
   const error = typeof entry.error === "string" ? entry.error : "";
   return { requestId: entry.requestId, attempt: { node: entry.node, connectTimeout: /no connection within \d+ ms/.test(error), error } };
+}
+
+/** A snapshot a location installed (its config.loaded log line), when the simulation read it. */
+export interface Load {
+  location: number;
+  at: number;
+  generation: number;
+  source: string;
+}
+
+/** Reads the worker's config.loaded lines for the simulated cluster. */
+export function loadOf(line: string): Omit<Load, "location" | "at"> | undefined {
+  if (!line.startsWith("{") || !line.includes('"config.loaded"')) return undefined;
+  try {
+    const e = JSON.parse(line) as Record<string, unknown>;
+    if (e.event !== "config.loaded" || e.cluster !== CLUSTER || typeof e.generation !== "number" || typeof e.source !== "string") return undefined;
+    return { generation: e.generation, source: e.source };
+  } catch {
+    return undefined;
+  }
 }
 
 /** One GET with a Host header (fetch() cannot set Host). */
@@ -201,6 +227,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
     }
     const workers: PlainWorker[] = [];
     const failedAttempts = new Map<string, FailedAttempt[]>();
+    const loads: Load[] = [];
     const controlAt = o.control ? o.locations : -1;
     const measured = (location: number) => location !== controlAt;
     for (let i = 0; i < o.locations + (o.control ? 1 : 0); i++) {
@@ -210,6 +237,8 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
         partial = lines.pop() ?? "";
         for (const line of lines) {
           o.onLog?.(i, line);
+          const load = loadOf(line.trim());
+          if (load) loads.push({ location: i, at: Date.now(), ...load });
           const f = failedAttemptOf(line.trim());
           if (!f) continue;
           const list = failedAttempts.get(f.requestId) ?? [];
@@ -407,6 +436,11 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
           const before = workers.map((_, location) => outcomes.filter((x) => x.location === location && x.node === oldNode && x.startedAt < since).length);
           const changedAt = (await change()) ?? since;
           await until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, timeoutMs);
+          // Not over until every location has learned the change too: avoiding a node it merely ejected
+          // (a dark node) is not convergence, and its ejection may expire before it learns (another wait).
+          const target = (await statusOf(workers[0]!.url)).generation ?? 0;
+          const learned = (location: number) => loads.find((l) => l.location === location && l.at >= since && l.generation >= target);
+          await until(() => workers.every((_, location) => !measured(location) || learned(location) !== undefined), `every location to install generation ${target}`, timeoutMs);
           const served = await Promise.all(workers.map((w) => statusOf(w.url)));
           const convergedAt = changedAt + Math.max(0, ...sim.report({ since, node: oldNode, slowMs, changedAt }).filter((r) => measured(r.location)).map((r) => r.convergedMs));
           // The control's traffic goes on a moment past the others' last attempt at the old node: does it still try it?
@@ -416,10 +450,11 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
           const report = sim.report({ since, node: oldNode, slowMs, changedAt }).map((r) => {
             const control = !measured(r.location);
             const triedOld = (x: Outcome) => x.node === oldNode || (failedAttempts.get(x.requestId) ?? []).some((a) => a.node === oldNode);
+            const l = learned(r.location);
             return {
               ...r,
               servedOldBefore: before[r.location] ?? 0,
-              ...(served[r.location] ?? {}),
+              ...(control || !l ? (served[r.location] ?? {}) : { source: l.source, generation: l.generation, learnedMs: Math.max(0, l.at - changedAt) }),
               ...(control ? { control, stillOnOldNode: outcomes.some((x) => x.location === r.location && x.startedAt >= convergedAt && triedOld(x)) } : {}),
             };
           });
