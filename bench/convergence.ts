@@ -69,8 +69,9 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
       "web.example.com",
       "node-1",
       async () => {
-        await sim.cluster.node("node-1").setBehavior({ mode: "drop" });
+        // Health fails as dropping starts (setting up the blackholes takes a while on a loaded machine).
         sim.cluster.node("node-1").setHealthy(false);
+        await sim.cluster.node("node-1").setBehavior({ mode: "drop" });
       },
       () => sim.cluster.node("node-1").drops(webPort),
     );

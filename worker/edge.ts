@@ -12,7 +12,7 @@ import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
 import { DEFAULT_INSTANCE, LocationCopy, type LocationCache } from "./config/location/index.ts";
-import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
+import { GENERATIONS_OBJECT, type GenerationsApi, type WatchableGenerationsApi } from "./generations/api.ts";
 import { hostRoutes, lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
@@ -124,7 +124,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     log,
     now,
     ...(opts.cache ? { location: new LocationCopy(opts.cache, instanceOf(opts.env)) } : {}),
-    ...(fastPath(opts, settings.fastCheckMs, now, log)),
+    ...(fastPath(opts, settings, now, log)),
   });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
   const ejection = healthSettings(opts.env as HealthVars);
@@ -556,11 +556,11 @@ function generationsFor(opts: EdgeOptions, intervalMs: number): { generations?: 
 }
 
 /** The fast path when the generations object is bound and its check is on. */
-function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log: Logger): { fast?: FastPath } {
+function fastPath(opts: EdgeOptions, s: { fastCheckMs: number; fastHoldMs: number }, now: () => number, log: Logger): { fast?: FastPath } {
   const ns = opts.env.EDGELB_GENERATIONS;
-  if (!ns || intervalMs <= 0) return {};
-  const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
-  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), instance: instanceOf(opts.env), intervalMs, now, log }) };
+  if (!ns || s.fastCheckMs <= 0) return {};
+  const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as WatchableGenerationsApi;
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), instance: instanceOf(opts.env), intervalMs: s.fastCheckMs, holdMs: s.fastHoldMs, now, log }) };
 }
 
 /**
