@@ -151,7 +151,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     random: opts.random ?? Math.random,
     now,
     retryBudget: new RetryBudget({ now }),
-    hedges: new ConnectHedges(),
+    hedges: new ConnectHedges(now),
     signer: new GateSigner(gateKeys, { now }),
     clientBodyTimeoutMs: clientBodyTimeoutMs((opts.env as { EDGELB_CLIENT_BODY_TIMEOUT_MS?: string }).EDGELB_CLIENT_BODY_TIMEOUT_MS),
   };

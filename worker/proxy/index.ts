@@ -262,6 +262,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
             hedges,
             primary: origin,
             floorMs: policy.connectAttemptDelayMs,
+            connectTimeoutMs: policy.connectTimeoutMs,
             choose: () => {
               const c = tried.size < attemptRoute.size ? chooseOrigin(attemptRoute, chooseContext) : undefined;
               // Never by failing open, and paid from the retry budget: a slow network must not double every connect.

@@ -31,12 +31,25 @@ describe("ConnectHedges", () => {
   it("marks a node stalled while any of its connects is pending past its delay", () => {
     const h = new ConnectHedges();
     expect(h.isStalled("a")).toBe(false);
-    h.stall("a");
-    h.stall("a");
+    h.stall("a", 1_000);
+    h.stall("a", 1_000);
     h.unstall("a");
     expect(h.isStalled("a")).toBe(true);
     h.unstall("a");
     expect(h.isStalled("a")).toBe(false);
     expect(h.isStalled("b")).toBe(false);
+  });
+
+  it("lets a mark lapse at the connect's timeout when its connect never settled (a cancelled request)", () => {
+    let t = 0;
+    const h = new ConnectHedges(() => t);
+    h.stall("a", 1_500);
+    t = 1_499;
+    expect(h.isStalled("a")).toBe(true);
+    t = 1_500;
+    expect(h.isStalled("a")).toBe(false);
+    // Settling late does no harm.
+    h.unstall("a");
+    expect(h.isStalled("a")).toBe(false);
   });
 });

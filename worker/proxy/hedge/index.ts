@@ -33,12 +33,23 @@ interface Rtt {
  * far from this location gets a longer delay than the floor.
  */
 export class ConnectHedges {
-  private readonly stalled = new Map<string, number>();
+  /** Per origin: connects pending past their delay, and when the last of them must have settled. */
+  private readonly stalled = new Map<string, { count: number; until: number }>();
   private readonly rtt = new Map<string, Rtt>();
 
-  /** A connect to this origin has been pending longer than its delay (not yet opened or failed). */
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * A connect to this origin has been pending longer than its delay (not yet opened or failed). A mark
+   * whose connect never settled (its request's context was cancelled) lapses at that connect's timeout.
+   */
   isStalled(key: string): boolean {
-    return this.stalled.size !== 0 && this.stalled.has(key);
+    if (this.stalled.size === 0) return false;
+    const s = this.stalled.get(key);
+    if (s === undefined) return false;
+    if (s.until > this.now()) return true;
+    this.stalled.delete(key);
+    return false;
   }
 
   /**
@@ -63,14 +74,21 @@ export class ConnectHedges {
     r.srtt = 0.875 * r.srtt + 0.125 * ms;
   }
 
-  stall(key: string): void {
-    this.stalled.set(key, (this.stalled.get(key) ?? 0) + 1);
+  /** A connect to `key` is pending past its delay; it settles by `timeoutMs` from now at the latest. */
+  stall(key: string, timeoutMs: number): void {
+    const until = this.now() + timeoutMs;
+    const s = this.stalled.get(key);
+    if (s === undefined) this.stalled.set(key, { count: 1, until });
+    else {
+      s.count++;
+      s.until = Math.max(s.until, until);
+    }
   }
 
   unstall(key: string): void {
-    const n = (this.stalled.get(key) ?? 1) - 1;
-    if (n <= 0) this.stalled.delete(key);
-    else this.stalled.set(key, n);
+    const s = this.stalled.get(key);
+    if (s === undefined) return;
+    if (--s.count <= 0) this.stalled.delete(key);
   }
 }
 
@@ -79,6 +97,7 @@ export interface AttemptHedgeDeps {
   primary: RouteOrigin;
   /** The Service's floor for the delay (policy.connectAttemptDelayMs). */
   floorMs: number;
+  connectTimeoutMs: number;
   /** The hedge's node: untried, serving, not ejected or stalled, paid from the budget; undefined for none. */
   choose(): RouteOrigin | undefined;
   /** The request moved to the hedge's node before any byte was sent (the proxy re-targets its bookkeeping). */
@@ -100,7 +119,7 @@ export function attemptHedge(deps: AttemptHedgeDeps): ConnectHedge {
     next() {
       // New requests avoid this node until its connect settles.
       stalled = true;
-      hedges.stall(primary.key);
+      hedges.stall(primary.key, deps.connectTimeoutMs);
       second = deps.choose();
       return second;
     },
