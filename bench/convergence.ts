@@ -6,7 +6,7 @@
 // node. Nodes refuse or drop like kube-proxy: a Local Service's old node drops
 // new connections (DROP) once its last local pod left; a dark node drops all.
 import { startSimulation, type LocationReport } from "../test/locations/simulation.ts";
-import { DEFAULT_CONNECT_TIMEOUT_MS } from "../worker/snapshot/schema.ts";
+import { DEFAULT_CONNECT_ATTEMPT_DELAY_MS, DEFAULT_CONNECT_TIMEOUT_MS } from "../worker/snapshot/schema.ts";
 import { fmt, verdictOf, type Section } from "./lib/report.ts";
 
 export interface ConvergenceOptions {
@@ -86,13 +86,15 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
   }
 
   const rows = results.flatMap((r) =>
-    r.report.map((l) => [r.scenario, l.location === 0 ? "0 (pushed to)" : String(l.location), fmt(l.convergedMs / 1000), String(l.requests), String(l.failed), String(l.waitedOnConnectTimeout), String(l.attemptsAtOldNode)]),
+    r.report.map((l) => [r.scenario, l.location === 0 ? "0 (pushed to)" : String(l.location), fmt(l.convergedMs / 1000), String(l.requests), String(l.failed), String(l.waitedOnConnectTimeout), l.delayedByHedge ? `${l.delayedByHedge} (≤ ${fmt(l.hedgeDelayMaxMs, 0)} ms)` : "0", String(l.attemptsAtOldNode)]),
   );
   // The issue's targets: after a node failure (health check, or dark) or a Local rollout.
   const routesAway = results.filter((r) => r.scenario !== "node drained and removed").flatMap((r) => r.report.map((l) => l.convergedMs));
   const total = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.requests, 0), 0);
   const failed = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.failed, 0), 0);
   const waited = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.waitedOnConnectTimeout, 0), 0);
+  const hedged = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.delayedByHedge, 0), 0);
+  const hedgeMaxMs = Math.max(0, ...results.flatMap((r) => r.report.map((l) => l.hedgeDelayMaxMs)));
   const elsewhere = results.reduce((a, r) => a + r.report.reduce((b, l) => b + l.connectTimeoutsElsewhere, 0), 0);
   const dropsSeen = results.every((r) => r.scenario === "node fails its health check" || r.scenario === "node drained and removed" || r.dropped);
   const waitedShare = total ? waited / total : 0;
@@ -103,7 +105,7 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
   const FREE_PLAN_REQUESTS = 100_000;
   return {
     title: o.title,
-    columns: ["scenario", "location", "stopped trying the old node after (s)", "requests", "failed", "waited on a connect timeout", "attempts at the old node"],
+    columns: ["scenario", "location", "stopped trying the old node after (s)", "requests", "failed", "waited on a connect timeout", "delayed by a hedged connect (longest)", "attempts at the old node"],
     rows,
     notes: [
       `${o.locations} locations, each the real worker in its own plain workerd; KV emulated with ${o.propagationMs / 1000} s propagation to other locations (the writing location reads its own write at once); EDGELB_CACHE_TTL ${o.cacheTtlS} s; ${o.fastCheckS !== undefined ? `fast path on: the generations Durable Object (real class, in its own workerd; locations reach it over loopback) asked at most every ${o.fastCheckS} s per location` : "fast path off (KV only)"}${o.vars && Object.keys(o.vars).length ? `; ${Object.entries(o.vars).map(([k, v]) => `${k}=${v}`).join(", ")}` : ""}.`,
@@ -112,6 +114,7 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
       `Nodes behave like kube-proxy: once the Local Service's pods left node-3, its NodePort drops new connections (DROP, a blackhole: the connect waits for the connect timeout, ${CONNECT_TIMEOUT_MS} ms, the default); the dark node drops on every port; a removed node refuses (retried at once); a connection a NodePort accepted before its switch to DROP is answered under the old rules (the switch is atomic per connection, as kube-proxy's is). Blackhole in effect at the end of each dropping scenario: ${dropsSeen ? "yes" : "NO (invalid)"}. Connect timeouts at nodes that were not dropping: ${elsewhere}.`,
       "Every location was sending to the old node before each change (checked per location), so no time here is a vacuous 0.",
       "A wait is a request one of whose attempts hit the connect timeout (the location's own proxy.retry log says so): the requests in flight at a dropping node before the location's isolate ejected it (at its first connect timeout) or learned the change.",
+      `Connect hedging (RFC 8305's Connection Attempt Delay across a Service's nodes, default ${DEFAULT_CONNECT_ATTEMPT_DELAY_MS} ms, raised per node from its measured connect times): a connect not opened after the delay races another node's and the request goes over the first to open, so a request at a dropping node is "delayed by a hedged connect" (its proxy.hedge log line; the delay shown is from its first connect to the answering one) instead of waiting the whole connect timeout; the slow connect still runs to its timeout and ejects the node, and a node with such a connect pending is skipped by new requests. A wait is left only where no hedge could run (no other usable node, the retry budget spent, hedging off).`,
     ],
     targets: [
       { target: "p95 time until every location routes away (health failure, Local rollout) < 5 s", result: `${fmt(p95s)} s`, verdict: verdictOf(p95s < 5), ...(p95s < 5 ? {} : { limit: o.fastCheckS === undefined ? "bounded by KV: other locations learn the change only when their KV read cache expires and their location copy is refreshed" : `detection (2 × 1 s health interval) + the fast path's check interval (${o.fastCheckS} s) + the isolate's 2 s look at its location's copy` }) },
@@ -128,9 +131,9 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
       { target: "zero failed requests through any location", result: String(failed), verdict: dropsSeen ? verdictOf(failed === 0) : "invalid" },
       {
         target: "requests that waited on a connect timeout < 1% of traffic",
-        result: `${waited} of ${total} (${fmt(waitedShare * 100, 2)}%)`,
+        result: `${waited} of ${total} (${fmt(waitedShare * 100, 2)}%); ${hedged} more delayed by a hedged connect (≤ ${fmt(hedgeMaxMs, 0)} ms)`,
         verdict: dropsSeen ? verdictOf(waitedShare < 0.01) : "invalid",
-        ...(waitedShare < 0.01 ? {} : { limit: `each stale location's requests in flight at a dropping node wait one connect timeout (${CONNECT_TIMEOUT_MS} ms) before its isolate ejects the node; their share of a scenario's traffic is about (share of that node) × min(connect timeout, time to learn) / the scenario's length` }),
+        ...(waitedShare < 0.01 ? {} : { limit: `${waited} requests waited a whole connect timeout (${CONNECT_TIMEOUT_MS} ms) at a dropping node although connect hedging was on: their hedge could not run (no other usable node, the Service's retry budget spent) or its node failed too; the rest of the requests in flight there (${hedged}) waited only the hedge delay` }),
       },
     ],
     data: { options: { ...o, log: undefined, concurrency: CONCURRENCY, everyMs: EVERY_MS, connectTimeoutMs: CONNECT_TIMEOUT_MS }, results },
