@@ -56,3 +56,24 @@ describe("docs/gate.md threat model and turning it on", () => {
     expect(s.indexOf("rollout status")).toBeGreaterThan(s.indexOf("two applies"));
   });
 });
+
+describe("docs/gate.md for a newcomer with stock kubectl", () => {
+  it("turns it on from a fresh install: ConfigMap and namespace first, the namespace's Pod Security lifted before the DaemonSet", () => {
+    const s = section(/## Turn it on/);
+    expect(s).toMatch(/`edgelb-cluster` ConfigMap/);
+    for (const env of ["EDGELB_CLUSTER", "NODE_NAME", "NODE_IP"]) expect(s).toContain(env);
+    const label = s.indexOf("kubectl label namespace edgelb pod-security.kubernetes.io/enforce=privileged");
+    expect(label).toBeGreaterThan(0);
+    // Stock kubectl, no checkout: the DaemonSet by URL, after the label (restricted refuses hostNetwork pods).
+    expect(s.indexOf("kubectl apply -f https://raw.githubusercontent.com/edgelb/edgelb/v0.1.0/deploy/gate/daemonset.yaml")).toBeGreaterThan(label);
+  });
+
+  it("says tenant namespaces must be Pod Security baseline (hostPort, hostNetwork) and what the gate does when its port is taken", () => {
+    const s = section(/## Pod Security/);
+    expect(s).toMatch(/tenant namespace at Pod Security `baseline`/);
+    expect(s).toContain("pod-security.kubernetes.io/enforce=baseline");
+    expect(s).toMatch(/`hostPort` equal to the gate's port/);
+    expect(s).toMatch(/`gate\.port_taken`/);
+    expect(s).toMatch(/exits\s+with status 1/);
+  });
+});
