@@ -77,3 +77,18 @@ describe("docs/gate.md for a newcomer with stock kubectl", () => {
     expect(s).toMatch(/exits\s+with status 1/);
   });
 });
+
+describe("docs/production.md walks the gate path (the default recommendation)", () => {
+  const guide = readFileSync(new URL("../../docs/production.md", import.meta.url), "utf8");
+  const part = (from: string, to: string) => guide.slice(guide.indexOf(from), guide.indexOf(to, guide.indexOf(from) + 1));
+
+  it("puts the gate's key in §1, installs the gate in §3, checks origins mode gate in §4, and marks the direct setup as the alternative", () => {
+    expect(part("## 1. Deploy the worker", "## 2.")).toContain("npx wrangler secret put EDGELB_GATE_KEY");
+    const install = part("## 3. Install the sync agent", "### What you get");
+    expect(install).toContain("components: [deploy/gate]");
+    expect(install).toContain("(gate.md#turn-it-on)");
+    expect(part("## 4. Check that it works", "## Several clusters")).toContain('"origins": {"mode": "gate", "port": 29080}');
+    const open = part("## 2. Open the NodePorts to the edge", "## 3.");
+    expect(open.indexOf("### Without the gate (not recommended)")).toBeGreaterThan(open.indexOf("Recommended, and the path this guide walks"));
+  });
+});
