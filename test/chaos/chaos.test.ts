@@ -156,7 +156,10 @@ function startAgent(side: Side): AgentProcess {
     "--rise", String(PROBE.rise), "--fall", String(PROBE.fall),
     "--coalesce", "50ms", "--max-delay", "300ms", "--min-write-interval", "100ms", "--resync-period", "0",
     "--metrics-address", "", "--log-format", "json",
-    "--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "300ms",
+    // A third of the shipped lease (15 s / 10 s), so a SIGKILLed leader is replaced soon; not tighter: the fake
+    // API server shares the test's process, and at load 17 it answered renewals after > 2 s, so a 3 s / 2 s
+    // lease flapped leadership and no push went out for 25 s (a hung node's held requests then hit 30 s).
+    "--leader-elect-lease-duration", "5s", "--leader-elect-renew-deadline", "4s", "--leader-elect-retry-period", "500ms",
     ...(side.mode === "gate" ? ["--origins", "gate", "--gate-port", String(gates.port)] : []),
   ];
   const run = side.agents.length + 1;
