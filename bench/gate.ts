@@ -8,6 +8,7 @@
 // (e1, g1), where p50 is not queueing behind other requests.
 //   npm run bench -- --only gate
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
@@ -19,6 +20,7 @@ import type { LoadGenerator } from "./lib/loadgen.ts";
 import { fmt, verdictOf, type Section, type TargetRow } from "./lib/report.ts";
 import { runRows, type RowOutcome } from "./lib/rows.ts";
 import { processCpuSeconds } from "./workerd/cpu.ts";
+import { describeBreakdown, profileBreakdown, type CpuProfile } from "./lib/cpu-profile.ts";
 import { startPlainWorker } from "./workerd/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -43,6 +45,8 @@ interface Gates {
   pid: number;
   /** Requests the gates forwarded so far. */
   forwarded(): Promise<number>;
+  /** Stops the gates (SIGTERM: a --cpu-prof profile is written). */
+  stop(): Promise<void>;
 }
 
 async function startGates(nodes: { name: string; address: string }[], secret: string): Promise<Gates> {
@@ -53,7 +57,7 @@ async function startGates(nodes: { name: string; address: string }[], secret: st
     env: { ...process.env, EDGELB_BENCH_GATE_SECRET: secret, EDGELB_BENCH_GATE_CLUSTER: "default" },
     stdio: ["pipe", "pipe", "inherit"],
   });
-  trackChild("node gates", child);
+  const stop = trackChild("node gates", child);
   const lines: string[] = [];
   const waiting: ((line: string) => void)[] = [];
   let out = "";
@@ -81,7 +85,17 @@ async function startGates(nodes: { name: string; address: string }[], secret: st
       child.stdin!.write("forwarded\n");
       return (JSON.parse(await nextLine()) as { forwarded: number }).forwarded;
     },
+    stop,
   };
+}
+
+/** The gates' main-thread profile written in `dir` since `since` (the busiest one: tsx's loader thread writes one too). */
+function gateProfile(dir: string, since: number): string | undefined {
+  const fresh = readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile") && statSync(path.join(dir, f)).mtimeMs >= since)
+    .map((f) => profileBreakdown(JSON.parse(readFileSync(path.join(dir, f), "utf8")) as CpuProfile))
+    .sort((a, b) => b.busyMs - a.busyMs);
+  return fresh[0] && fresh[0].busyMs > 0 ? describeBreakdown(fresh[0].shares) : undefined;
 }
 
 export async function runGateBench(o: GateBenchOptions): Promise<Section> {
@@ -122,10 +136,17 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const before = await gates.forwarded();
   const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, log: o.log });
   const forwarded = (await gates.forwarded()) - before;
+  const profDir = process.env.EDGELB_BENCH_GATE_CPU_PROF;
+  let profile: string | undefined;
+  if (profDir) {
+    const since = Date.now() - 1;
+    await gates.stop();
+    profile = gateProfile(profDir, since);
+  }
   const [e, g, e1, g1] = ["e", "g", "e1", "g1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome];
   throughTheGates(forwarded, [g, g1]);
   const gateUs = { g: gateCpuPerRequest(gateSamples.get("g")!, g), g1: gateCpuPerRequest(gateSamples.get("g1")!, g1) };
-  return gateSection({ e, g, e1, g1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port });
+  return gateSection({ e, g, e1, g1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
 }
 
 /**
@@ -172,7 +193,9 @@ const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
  * rows (at 32 connections p50 is mostly queueing). What limits a missed one is computed from the
  * figures: the gates' own CPU per request against what the gate row lost or added. Pure.
  */
-export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: number | undefined } = {}): TargetRow[] {
+export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: number | undefined } = {}, profile?: string): TargetRow[] {
+  // The gates' CPU profile of this run (EDGELB_BENCH_GATE_CPU_PROF), when taken: where their CPU went.
+  const prof = profile ? ` (the gates' CPU profile of this run: ${profile})` : "";
   const invalidOf = (...rows: RowOutcome[]) => rows.filter((x) => !x.valid).map((x) => `${x.spec.id} invalid: ${x.invalid}`).join("; ");
   const out: TargetRow[] = [];
   const bad = invalidOf(r.e, r.g);
@@ -182,7 +205,7 @@ export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: 
     const cpu = gateUs.g;
     // At saturation on 2 shared cores every process competes: the gate's CPU per request is time the cores could not spend on the worker.
     const why =
-      `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
+      `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
       `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs); with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
     out.push({ target: THROUGHPUT, result: `${fmt(ratio, 2)}× (${fmt(r.g.rps, 0)} vs ${fmt(r.e.rps, 0)} req/s)`, verdict: verdictOf(ratio >= 0.85), ...(ratio >= 0.85 ? {} : { limit: why }) });
   }
@@ -196,14 +219,14 @@ export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: 
       cpu === undefined
         ? `the gate's CPU per request was not measured; the hop adds ${io}`
         : cpu / 1000 >= added
-          ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1), is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
-          : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1), ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
+          ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1)${prof}, is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
+          : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
     out.push({ target: HOP, result: `${fmt(added, 2)} ms (${fmt(r.g1.p50Ms, 2)} vs ${fmt(r.e1.p50Ms, 2)} ms)`, verdict: verdictOf(added < 0.3), ...(added < 0.3 ? {} : { limit: why }) });
   }
   return out;
 }
 
-function gateSection(rows: GateRows, gateUs: { g?: number | undefined; g1?: number | undefined }, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }): Section {
+function gateSection(rows: GateRows, gateUs: { g?: number | undefined; g1?: number | undefined }, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string): Section {
   const { e, g, e1, g1 } = rows;
   const row = (r: RowOutcome, gateCpu: number | undefined) => {
     const ok = r.rounds.length > 0 && r.valid;
@@ -212,7 +235,7 @@ function gateSection(rows: GateRows, gateUs: { g?: number | undefined; g1?: numb
   const signUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
-    targets: gateTargets(rows, gateUs),
+    targets: gateTargets(rows, gateUs, profile),
     columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate CPU µs/req", "errors", "valid", "why invalid"],
     rows: [row(e, undefined), row(g, gateUs.g), row(e1, undefined), row(g1, gateUs.g1)],
     notes: [
@@ -220,6 +243,9 @@ function gateSection(rows: GateRows, gateUs: { g?: number | undefined; g1?: numb
       `gates: edgelb-node-gate (sync-agent/gate) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node, keep-alive towards the NodePort; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, g: throughput) and 1 connection (e1, g1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
       loadNote([e, g, e1, g1]),
+      profile
+        ? `the gates' CPU profile over the whole run (node --cpu-prof, EDGELB_BENCH_GATE_CPU_PROF; idle and start-up left out; the profiler itself costs a few %): ${profile}. On loopback a socket write runs the receiving side's TCP stack in the writer's syscall, so the writes are the hop's I/O: each request is a new connection from the worker (a connect() socket cannot outlive its request), one parse and one answer at the gate, and one forward to the NodePort`
+        : "the gates' CPU profile: not taken this run (set EDGELB_BENCH_GATE_CPU_PROF=<dir> to take it and have it cited here)",
       ...(signUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(signUs, 0)} µs per request — signing (nonce, canonical string, one HMAC) and the gate's extra response headers; noise of a few µs between runs`] : []),
     ],
     data: Object.fromEntries(
