@@ -24,11 +24,19 @@ export interface SocketTransportOptions {
    * should hit it (default 5 minutes).
    */
   bodyIdleTimeoutMs?: number;
+  /**
+   * Slowest natively piped Content-Length body, in bytes per second: it should
+   * end within responseTimeoutMs + length ÷ this rate after its head (default
+   * 64 KiB/s, as over fetch()); a close-delimited one within bodyIdleTimeoutMs.
+   * Past that it stops counting as in flight (origin.body_stalled, warn).
+   */
+  minBodyRate?: number;
   /** Memory cap and keepalive of relayed WebSockets. */
   webSocket?: WebSocketRelayOptions;
 }
 
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 5 * 60_000;
+export const DEFAULT_MIN_BODY_RATE = 64 * 1024;
 
 /** Same shape as the worker's Logger (worker/log), so the app can pass its own. */
 export type TransportLog = (level: "warn" | "error", event: string, fields: Record<string, unknown>) => void;
@@ -103,12 +111,18 @@ async function sendHttp(
     conn.close();
     throw new MalformedResponseError(`${describe(origin)} answered 101 Switching Protocols to a plain request`, origin);
   }
+  const idleTimeoutMs = opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
+  const minRate = opts.minBodyRate ?? DEFAULT_MIN_BODY_RATE;
   return toResponse(conn, parser, responseHead, pending, {
-    idleTimeoutMs: opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+    idleTimeoutMs,
     onError: (error) => {
-        log("error", "origin.body_failed", { node: origin.node, error: error.message });
-        req.onBodyFailed?.(error);
-      },
+      log("error", "origin.body_failed", { node: origin.node, error: error.message });
+      req.onBodyFailed?.(error);
+    },
     onEnd: req.onBodyRelay?.(),
+    pipeDeadlineMs: (framing) =>
+      framing.kind === "length" ? req.responseTimeoutMs + Math.ceil((framing.length * 1000) / minRate) : idleTimeoutMs,
+    onPipeStalled: (why) =>
+      log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${describe(origin)}: ${why}` }),
   });
 }
