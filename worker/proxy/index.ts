@@ -272,10 +272,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         // A transport that pipes the body natively itself (socket) releases the count at its end.
         onBodyRelay: () => {
           bodyRelayed = true;
-          return () => {
+          return (ended) => {
             bodyEnded = true;
             release();
-            if (successAtBodyEnd && !bodyFailed) deps.health.success(origin.key, nodeFields);
+            // Only a body seen whole credits the node (review rv-proxy 3): a released one says nothing.
+            if (successAtBodyEnd && !bodyFailed && ended !== "released") deps.health.success(origin.key, nodeFields);
           };
         },
         // The origin broke its body after the head (not the client leaving): it counts like a 5xx.

@@ -192,11 +192,11 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       // deadline the body is only logged (origin.body_stalled, warn): the node is not blamed and the
       // download is not cut.
       let settled = false;
-      const finish = () => {
+      const finish = (ended: "complete" | "released") => {
         if (settled) return;
         settled = true;
         deadline.clear();
-        end?.();
+        end?.(ended);
       };
       deadline.set(limitMs, () => {
         if (settled) return;
@@ -205,12 +205,16 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
             ? `the body did not end within ${limitMs} ms (${length} bytes at ${minRate} bytes/s after ${responseTimeoutMs} ms)`
             : `the body (unknown length) did not end within ${limitMs} ms`;
         log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${origin.node} (${origin.address}:${origin.port}): ${why}; the origin or the client is slow` });
-        finish();
+        finish("released");
       });
       // A FixedLengthStream keeps Content-Length on the wire (and errors a short body); a decoded or
       // unknown-length body goes through an IdentityTransformStream (sent chunked).
       const sink = length !== undefined && !isEncoded(response.headers) ? new FixedLengthStream(length) : new IdentityTransformStream();
-      body.pipeTo(sink.writable).then(finish, finish);
+      // A pipe that breaks (origin cut, or client gone: not told apart here) credits no one.
+      body.pipeTo(sink.writable).then(
+        () => finish("complete"),
+        () => finish("released"),
+      );
       return new Response(sink.readable, response);
     },
   };
