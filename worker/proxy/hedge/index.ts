@@ -111,6 +111,10 @@ export interface AttemptHedgeDeps {
   connectTimeoutMs: number;
   /** The hedge's node: untried, serving, not ejected or stalled, paid from the budget; undefined for none. */
   choose(): RouteOrigin | undefined;
+  /** The address the transport connects to for an origin (a node gate's port); the origin itself when absent. */
+  toWire?: (origin: RouteOrigin) => Origin;
+  /** The request's headers for the hedge's node when they differ (a gate signature names the node). */
+  headersFor?: (origin: RouteOrigin) => Promise<Headers | undefined>;
   /** The request moved to the hedge's node before any byte was sent (the proxy re-targets its bookkeeping). */
   switchTo(origin: RouteOrigin): void;
   /** An attempt that lost the race failed: counted against its node like any failed connect. */
@@ -124,6 +128,7 @@ export interface AttemptHedgeDeps {
 export function attemptHedge(deps: AttemptHedgeDeps): ConnectHedge {
   const { hedges, primary } = deps;
   let second: RouteOrigin | undefined;
+  let secondWire: Origin | undefined;
   let stalled = false;
   return {
     delayMs: hedges.delayMs(primary.key, deps.floorMs, deps.connectTimeoutMs),
@@ -132,10 +137,14 @@ export function attemptHedge(deps: AttemptHedgeDeps): ConnectHedge {
       stalled = true;
       hedges.stall(primary.key, deps.connectTimeoutMs);
       second = deps.choose();
-      return second;
+      secondWire = second === undefined || deps.toWire === undefined ? second : deps.toWire(second);
+      return secondWire;
     },
+    ...(deps.headersFor === undefined
+      ? {}
+      : { headersFor: (origin: Origin) => (second !== undefined && origin === secondWire ? deps.headersFor!(second) : Promise.resolve(undefined)) }),
     settled(origin: Origin, outcome) {
-      const o = origin === second ? second : primary;
+      const o = second !== undefined && origin === secondWire ? second : primary;
       if (o === primary && stalled) {
         stalled = false;
         hedges.unstall(primary.key);
