@@ -263,9 +263,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     let release = track(deps.inFlight, origin.key);
     const attemptRoute = route;
-    // Connect hedging needs the connect phase (socket) and an unsigned request (a gate's signature names one node).
+    // Connect hedging needs the connect phase (socket); behind gates, the second node gets its own signature.
     const hedge =
-      hedges !== undefined && !hedged && transport.name === "socket" && gatePort === undefined && !websocket && policy.connectAttemptDelayMs > 0 && route.size > 1
+      hedges !== undefined && !hedged && transport.name === "socket" && !websocket && policy.connectAttemptDelayMs > 0 && route.size > 1
         ? attemptHedge({
             hedges,
             primary: origin,
@@ -279,6 +279,18 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
               tried.add(c.origin.key);
               return c.origin;
             },
+            ...(gatePort === undefined
+              ? {}
+              : {
+                  toWire: (o: RouteOrigin) => ({ ...o, port: gatePort }),
+                  headersFor: async (o: RouteOrigin) => {
+                    const sig = await deps.signer?.sign(o.cluster, { method: request.method, host: headers.get("host") ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port });
+                    if (!sig) return undefined;
+                    const signed = new Headers(headers);
+                    signed.set(SIGNATURE_HEADER, sig);
+                    return signed;
+                  },
+                }),
             switchTo: (o) => {
               release();
               origin = o;

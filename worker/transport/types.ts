@@ -91,6 +91,11 @@ export interface ConnectHedge {
   settled(origin: Origin, outcome: { ms: number; error?: ConnectError; used: boolean }): void;
   /** Keeps the request's context alive until a losing attempt settles (ctx.waitUntil). */
   keepAlive(done: Promise<unknown>): void;
+  /**
+   * The request's headers for the second origin when they differ from the first's (a node gate's
+   * signature names its node); awaited once its connection opened, before any byte is written.
+   */
+  headersFor?(origin: Origin): Promise<Headers | undefined>;
 }
 
 export interface Transport {

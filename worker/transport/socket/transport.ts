@@ -65,11 +65,11 @@ async function sendHttp(
   let { origin } = req;
   const { request } = req;
   const framing = requestFraming(request.method, request.headers, request.body !== null);
-  const headFor = (o: typeof origin) =>
+  const headFor = (o: typeof origin, headers = request.headers) =>
     serializeRequestHead({
       method: request.method,
       target: pathAndQuery(request.url),
-      headers: request.headers,
+      headers,
       defaultHost: hostPort(o.address, o.port),
       framing,
       connection: "close",
@@ -82,7 +82,15 @@ async function sendHttp(
   if (conn.origin !== origin) {
     // The hedge's node answered first: the request goes there, under its own default Host.
     origin = conn.origin;
-    if (!request.headers.has("host")) head = headFor(origin);
+    const headers = req.hedge?.headersFor ? await req.hedge.headersFor(origin).catch(() => undefined) : undefined;
+    if (headers !== undefined) {
+      try {
+        head = headFor(origin, headers);
+      } catch (e) {
+        conn.close();
+        throw e;
+      }
+    } else if (!request.headers.has("host")) head = headFor(origin);
   }
   try {
     await conn.writer.write(head);
