@@ -27,6 +27,7 @@ export default defineConfig({
             "test/worker/edge-http.setup.ts",
             "test/worker/request-path.setup.ts",
             "test/worker/gate.setup.ts",
+            "test/worker/hedge.setup.ts",
           ],
           testTimeout: 30_000,
           hookTimeout: 30_000,

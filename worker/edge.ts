@@ -24,6 +24,7 @@ import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } fr
 import { createLogger, type Logger } from "./log/index.ts";
 import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
+import { ConnectHedges } from "./proxy/hedge/index.ts";
 import { requestIdOf } from "./proxy/headers.ts";
 import { GateSigner, readGateKeys, type GateKeyVars } from "./sign/index.ts";
 import { enforceSourceRanges, sourcesAllow } from "./source-ranges/index.ts";
@@ -150,6 +151,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     random: opts.random ?? Math.random,
     now,
     retryBudget: new RetryBudget({ now }),
+    hedges: new ConnectHedges(now),
     signer: new GateSigner(gateKeys, { now }),
     clientBodyTimeoutMs: clientBodyTimeoutMs((opts.env as { EDGELB_CLIENT_BODY_TIMEOUT_MS?: string }).EDGELB_CLIENT_BODY_TIMEOUT_MS),
   };
@@ -278,7 +280,7 @@ export function createEdge(opts: EdgeOptions): Edge {
           return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
         }
       }
-      return serveGateway(request, gateway, host, deps, (req, r, originHost) => proxy(req, r, deps, undefined, originHost === undefined ? undefined : { originHost }));
+      return serveGateway(request, gateway, host, deps, (req, r, originHost) => proxy(req, r, deps, undefined, originHost === undefined ? { waitUntil } : { originHost, waitUntil }));
     }
     if (route && !isWorkersDev(host)) {
       // Logs a cluster's refused claim on a hostname once, when the index changes.
@@ -291,7 +293,7 @@ export function createEdge(opts: EdgeOptions): Edge {
         if (waitMs !== undefined) return unavailable(request, host, waitMs);
         const denied = enforceSourceRanges(route.sourceRanges, request);
         if (denied) return denied;
-        return proxy(request, route, deps);
+        return proxy(request, route, deps, undefined, { waitUntil });
       }
       if (steered.routes.length === 0) {
         const requestId = requestIdOf(request);
@@ -310,7 +312,7 @@ export function createEdge(opts: EdgeOptions): Edge {
         routes = routes.slice(allowing);
       }
       // The proxy checks each later cluster's ranges again before it moves there (moveCluster).
-      return proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin });
+      return proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
     }
     if (config.unavailableFor() !== undefined) return unavailable(request, host);
     return notServed(request, host, route);

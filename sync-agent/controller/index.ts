@@ -103,7 +103,17 @@ export class Controller {
   /** Generation of the stored snapshot as far as we know. */
   lastGeneration = 0;
   /** The stored snapshot as far as we know (null: nothing stored). */
-  lastPushed: Snapshot | null = null;
+  get lastPushed(): Snapshot | null {
+    return this.stored.snapshot;
+  }
+  /**
+   * contentKey(lastPushed), undefined when nothing is stored: compare it with
+   * onEvaluated's key to tell whether the edge already holds what is desired.
+   * Computed once per stored snapshot here, so hooks keep no cache of their own.
+   */
+  get lastPushedKey(): string | undefined {
+    return this.stored.key;
+  }
   /** Successful writes since start. */
   writes = 0;
   /** Evaluations of the desired snapshot since start (each is O(nodes + services)). */
@@ -115,7 +125,7 @@ export class Controller {
   /** Also paces the kv-api sink's heartbeats (agent.ts): they are KV writes against the same daily budget. */
   readonly pacer: Pacer;
   private readonly now: () => number;
-  private lastPushedKey: string | undefined;
+  private stored: { snapshot: Snapshot | null; key: string | undefined } = { snapshot: null, key: undefined };
   private lastDesiredKey: string | undefined;
   private storedRead = false;
   private readingStored: Promise<void> | undefined;
@@ -226,8 +236,7 @@ export class Controller {
         try {
           const stored = await this.deps.sink.read();
           this.lastGeneration = Math.max(this.lastGeneration, stored.generation);
-          this.lastPushed = stored.snapshot;
-          this.lastPushedKey = stored.snapshot ? contentKey(stored.snapshot) : undefined;
+          this.rememberStored(stored.snapshot);
           // The one-write-per-second limit holds across restarts and failovers:
           // the stored snapshot says when it was written (capped at our now, for skew).
           const writtenAt = stored.snapshot ? Date.parse(stored.snapshot.publishedAt) : NaN;
@@ -421,10 +430,14 @@ export class Controller {
     }
   }
 
+  /** What the edge stores, with its content key (validating and serialising it costs ~1 MB of garbage at scale: once per snapshot). */
+  private rememberStored(snapshot: Snapshot | null, key = snapshot ? contentKey(snapshot) : undefined): void {
+    this.stored = { snapshot, key };
+  }
+
   private accept(snapshot: Snapshot, key: string, diff: SnapshotDiff, info: PushInfo): void {
     this.lastGeneration = snapshot.generation;
-    this.lastPushed = snapshot;
-    this.lastPushedKey = key;
+    this.rememberStored(snapshot, key);
     this.lastPushAt = new Date(this.now());
     this.retryAttempt = 0;
     this.retryAt = 0;
@@ -473,8 +486,7 @@ export class Controller {
       try {
         const read = await this.deps.sink.read();
         this.lastGeneration = Math.max(this.lastGeneration, read.generation);
-        this.lastPushed = read.snapshot;
-        this.lastPushedKey = read.snapshot ? contentKey(read.snapshot) : undefined;
+        this.rememberStored(read.snapshot);
       } catch {
         /* the next push will tell */
       }
@@ -570,9 +582,13 @@ export class Controller {
 
   private logFailOpen(desired: Desired): void {
     if (desired.failOpen && !this.failOpen) {
+      const gate = this.opts.origins?.mode === "gate" ? this.opts.origins : undefined;
       this.deps.log.error(
-        { nodes: desired.body.nodes.map((n) => n.name) },
-        `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — check kube-proxy / --health-check-* settings`,
+        { nodes: desired.body.nodes.map((n) => n.name), ...(gate ? { origins: "gate", gatePort: gate.port } : {}) },
+        gate
+          ? // Gate mode: the gate is probed first, and a gate that is down, keyless or firewalled off takes every node out.
+            `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — origins go through the node gates (port ${gate.port}): check the edgelb-node-gate DaemonSet (pods running, key Secret mounted, port ${gate.port} open to the agent), then kube-proxy / --health-check-* settings; each node's own reason is in its "failed its health check" line`
+          : `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — check kube-proxy / --health-check-* settings`,
       );
     } else if (!desired.failOpen && this.failOpen) {
       this.deps.log.info("some nodes pass their health checks again: fail-open ended");

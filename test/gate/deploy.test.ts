@@ -33,6 +33,17 @@ describe("deploy/gate", () => {
     expect(allows(without, 29080), "opened only with the gate").toBe(false);
   });
 
+  it("lets the gate's pods in: its namespace enforces Pod Security privileged (hostNetwork, hostPort), still audited at restricted", () => {
+    const labels = (docs: { kind: string; metadata: { name: string; labels?: Record<string, string> } }[]) =>
+      docs.find((d) => d.kind === "Namespace" && d.metadata.name === "edgelb")!.metadata.labels!;
+    // restricted and baseline both refuse hostNetwork and hostPort: the DaemonSet would never get a pod.
+    expect(labels(render(true) as never)).toMatchObject({
+      "pod-security.kubernetes.io/enforce": "privileged",
+      "pod-security.kubernetes.io/audit": "restricted",
+    });
+    expect(labels(render(false) as never)["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+  });
+
   it("is opt-in: deploy/ alone has no gate and the agent stays direct", () => {
     const docs = render(false);
     expect(docs.some((d) => d.kind === "DaemonSet")).toBe(false);

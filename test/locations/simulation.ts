@@ -39,6 +39,8 @@ export interface FailedAttempt {
   /** No connection within the connect timeout (a dropped SYN), as opposed to refused, reset or a bad answer. */
   connectTimeout: boolean;
   error: string;
+  /** A connect hedge (proxy.hedge): this node's connect was slower than the hedge delay and the request moved on after `hedgedAfterMs`. */
+  hedgedAfterMs?: number;
 }
 
 export interface SimulationOptions {
@@ -122,6 +124,10 @@ export interface LocationReport {
   requests: number;
   failed: number;
   waitedOnConnectTimeout: number;
+  /** Requests that waited only a connect hedge's delay at a slow node, then were answered by another (proxy.hedge). */
+  delayedByHedge: number;
+  /** The longest of those delays (ms; 0: none). */
+  hedgeDelayMaxMs: number;
   /** Requests that took at least the connect timeout in all, whatever the reason (a loaded machine too). */
   slowRequests: number;
   /** Attempts at the old node after the change: answers from it plus attempts it refused or dropped. */
@@ -154,6 +160,11 @@ export function failedAttemptOf(line: string): { requestId: string; attempt: Fai
     entry = JSON.parse(line) as Record<string, unknown>;
   } catch {
     return undefined;
+  }
+  if (entry.event === "proxy.hedge" && typeof entry.requestId === "string" && typeof entry.slow === "string") {
+    // The slow node was tried (an attempt at it), and the request moved on after the hedge delay.
+    const answered = typeof entry.answered === "string" && typeof entry.afterMs === "number";
+    return { requestId: entry.requestId, attempt: { node: entry.slow, connectTimeout: false, error: "connect slower than the hedge delay", ...(answered ? { hedgedAfterMs: entry.afterMs as number } : {}) } };
   }
   if (entry.event !== "proxy.retry" && entry.event !== "proxy.failed") return undefined;
   if (typeof entry.requestId !== "string" || typeof entry.node !== "string") return undefined;
@@ -407,6 +418,8 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
             failed: mine.filter((x) => !x.ok).length,
             // From the worker's own logs: under load a request may be slow for other reasons.
             waitedOnConnectTimeout: mine.filter((x) => failedAt(x).some((a) => a.connectTimeout)).length,
+            delayedByHedge: mine.filter((x) => !failedAt(x).some((a) => a.connectTimeout) && failedAt(x).some((a) => a.hedgedAfterMs !== undefined)).length,
+            hedgeDelayMaxMs: Math.max(0, ...mine.flatMap((x) => failedAt(x).map((a) => a.hedgedAfterMs ?? 0))),
             slowRequests: mine.filter((x) => x.ms >= slowMs).length,
             attemptsAtOldNode: mine.reduce((sum, x) => sum + atOld(x), 0),
             servedOldBefore: outcomes.filter((x) => x.location === location && x.node === node && x.startedAt < since).length,

@@ -31,6 +31,7 @@ import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 import { GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
 import { clusterPin, pinCookieName } from "../steering/request.ts";
 import { sourcesAllow } from "../source-ranges/index.ts";
+import { attemptHedge, type ConnectHedges } from "./hedge/index.ts";
 
 /**
  * The other clusters that may serve this hostname (worker/steering), best
@@ -61,6 +62,8 @@ export interface ProxyDeps {
   retryBudget?: RetryBudget;
   /** Signs requests to clusters whose origins sit behind the node gate (worker/sign). */
   signer?: GateSigner;
+  /** Connect hedging's per-isolate state (worker/proxy/hedge); without it, no hedging. */
+  hedges?: ConnectHedges;
 }
 
 /** Origin statuses that say "not this node, not now": counted against the node, retried when the rule allows. */
@@ -80,6 +83,8 @@ function text(status: number, body: string, requestId: string, extra: Record<str
 export interface ProxyOptions {
   /** Host for the origin (URLRewrite hostname): X-Forwarded-Host and Forwarded still carry the client's. */
   originHost?: string;
+  /** The request's ctx.waitUntil: a hedge's losing connect settles (and feeds ejection) after the answer. */
+  waitUntil?: (p: Promise<unknown>) => void;
 }
 
 export async function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster, options?: ProxyOptions): Promise<Response> {
@@ -147,12 +152,16 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   const errors: string[] = [];
   const cookie = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), policy.cookieName) : undefined;
   let failedOpen = false;
+  const hedges = deps.hedges;
+  // At most one hedge per request.
+  let hedged = false;
 
   const chooseContext: ChooseContext = {
     state: deps.balancer(route),
     inFlight: (k) => deps.inFlight.get(k) ?? 0,
     random: deps.random,
-    isEjected: (k) => deps.health.isEjected(k),
+    // A node with a connect pending past its hedge delay is skipped too, while others are usable.
+    isEjected: hedges === undefined ? (k) => deps.health.isEjected(k) : (k) => deps.health.isEjected(k) || hedges.isStalled(k),
     tried,
     clientIp: policy.affinity === "client-ip" && facts.clientIp ? facts.clientIp : undefined,
     cookie,
@@ -210,8 +219,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
 
   const maxAttempts = policy.attempts * (1 + (cross?.next.length ?? 0));
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const origin = choose();
-    if (!origin) break;
+    const chosen = choose();
+    if (!chosen) break;
+    // A hedge whose node answers first moves the attempt there (switchTo below).
+    let origin: RouteOrigin = chosen;
     tried.add(origin.key);
     attemptsHere++;
     // Gate mode: connect to the node's gate, which checks the signature and forwards to the signed
@@ -242,7 +253,37 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     const originRequest = { method: request.method, url: request.url, headers, body: bodyless ? null : body.take() };
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
-    const release = track(deps.inFlight, origin.key);
+    let release = track(deps.inFlight, origin.key);
+    const attemptRoute = route;
+    // Connect hedging needs the connect phase (socket) and an unsigned request (a gate's signature names one node).
+    const hedge =
+      hedges !== undefined && !hedged && transport.name === "socket" && gatePort === undefined && !websocket && policy.connectAttemptDelayMs > 0 && route.size > 1
+        ? attemptHedge({
+            hedges,
+            primary: origin,
+            floorMs: policy.connectAttemptDelayMs,
+            connectTimeoutMs: policy.connectTimeoutMs,
+            choose: () => {
+              const c = tried.size < attemptRoute.size ? chooseOrigin(attemptRoute, chooseContext) : undefined;
+              // Never by failing open, and paid from the retry budget: a slow network must not double every connect.
+              if (!c?.origin || c.failedOpen || (budget !== undefined && !budget.tryRetry(budgetKey))) return undefined;
+              hedged = true;
+              tried.add(c.origin.key);
+              return c.origin;
+            },
+            switchTo: (o) => {
+              release();
+              origin = o;
+              release = track(deps.inFlight, o.key);
+              Object.assign(fields, { node: o.node, origin: o.key });
+              Object.assign(nodeFields, { cluster: o.cluster, service: o.service, node: o.node });
+            },
+            lostFailed: (o, error) =>
+              deps.health.failure(o.key, error.message, { cluster: o.cluster, service: o.service, node: o.node }, error.timedOut ? "connect-timeout" : "connection", ejectionPool(attemptRoute, o)),
+            keepAlive: options?.waitUntil ?? (() => {}),
+            log: (f) => deps.log("warn", "proxy.hedge", { requestId, host: facts.host, ...f }),
+          })
+        : undefined;
     let relayed = false;
     let bodyRelayed = false;
     let bodyEnded = false;
@@ -256,6 +297,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         request: originRequest,
         connectTimeoutMs: policy.connectTimeoutMs,
         responseTimeoutMs: policy.responseTimeoutMs,
+        ...(hedge === undefined ? {} : { hedge }),
         // An open WebSocket keeps its node busy (least-request): counted until the relay ends.
         onWebSocketRelay: () => {
           relayed = true;
