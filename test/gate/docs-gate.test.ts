@@ -87,6 +87,9 @@ describe("docs/production.md walks the gate path (the default recommendation)", 
     const install = part("## 3. Install the sync agent", "### What you get");
     expect(install).toContain("components: [deploy/gate]");
     expect(install).toContain("(gate.md#turn-it-on)");
+    // The origins check before the firewall step: closing the NodePorts with the agent still direct is an outage (rv-ops 1).
+    expect(install.indexOf('"origins": {"mode": "gate", "port": 29080}')).toBeGreaterThan(0);
+    expect(install.indexOf('"origins": {"mode": "gate", "port": 29080}')).toBeLessThan(install.indexOf("close the"));
     expect(part("## 4. Check that it works", "## Several clusters")).toContain('"origins": {"mode": "gate", "port": 29080}');
     const open = part("## 2. Open the NodePorts to the edge", "## 3.");
     expect(open.indexOf("### Without the gate (not recommended)")).toBeGreaterThan(open.indexOf("Recommended, and the path this guide walks"));
