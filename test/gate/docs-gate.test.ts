@@ -95,3 +95,15 @@ describe("docs/production.md walks the gate path (the default recommendation)", 
     expect(open.indexOf("### Without the gate (not recommended)")).toBeGreaterThan(open.indexOf("Recommended, and the path this guide walks"));
   });
 });
+
+describe("docs/gate.md firewall recipes keep the agent's probes working (rv-ops 2)", () => {
+  it("says the agent probes each node's public address from the nodes' public addresses, and how to check that no node fails", () => {
+    const s = section(/## Firewall recipes/);
+    expect(s).toMatch(/Allow every node's public address too/);
+    expect(s).toContain("kubectl -n edgelb logs deploy/edgelb-sync-agent | grep 'failed its health check'");
+    const hetzner = section(/### Cloud firewall: Hetzner/);
+    expect(hetzner).toMatch(/for port in 10256 30000-32767; do[\s\S]*--source-ips 198\.51\.100\.11\/32/);
+    expect(section(/### nftables on the node/)).toMatch(/Every node's public address/);
+    expect(section(/### ufw on the node/)).toMatch(/every node's public address/);
+  });
+});
