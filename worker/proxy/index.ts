@@ -199,7 +199,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     if (choice.failedOpen && !failedOpen) {
       // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
       failedOpen = true;
-      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(), nodes: choice.remaining });
+      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(), nodes: choice.remaining, ...gateHop(choice.origin) });
     }
     return choice.origin;
   };
@@ -220,10 +220,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     return undefined;
   };
 
+  let lastOrigin: RouteOrigin | undefined;
   const maxAttempts = policy.attempts * (1 + (cross?.next.length ?? 0));
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const chosen = choose();
     if (!chosen) break;
+    lastOrigin = chosen;
     // A hedge whose node answers first moves the attempt there (switchTo below).
     let origin: RouteOrigin = chosen;
     tried.add(origin.key);
@@ -382,7 +384,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         deps.log("warn", "proxy.retry", { ...fields, error: message, kind, stage });
         continue;
       }
-      deps.log("error", "proxy.failed", { ...fields, error: message, kind, stage, noRetry, tried: [...tried] });
+      deps.log("error", "proxy.failed", { ...fields, error: message, kind, stage, noRetry, tried: [...tried], ...gateHop(origin) });
       if (err instanceof ResponseTimeoutError) return done(text(504, "the site did not answer in time", requestId), fields);
       if (err instanceof MalformedResponseError) return done(text(502, "the site sent an invalid response", requestId), fields);
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
@@ -416,7 +418,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         deps.log("warn", "proxy.retry", { ...fields, kind: gateSaid, stage: "before-send" });
         continue;
       }
-      deps.log("error", "proxy.failed", { ...fields, kind: gateSaid, noRetry, tried: [...tried] });
+      deps.log("error", "proxy.failed", { ...fields, kind: gateSaid, noRetry, tried: [...tried], ...gateHop(origin) });
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
     }
     if (RETRY_STATUSES.has(upstream.status)) {
@@ -479,8 +481,18 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
   const all = [...triedClusters, ...tried];
-  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors });
+  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors, ...gateHop(lastOrigin) });
   return done(text(502, "the site could not be reached", requestId), { tried: all, errors });
+}
+
+/**
+ * Log fields saying the node gates are the hop, for a cluster in gate mode: an operator reading a
+ * fail-open or a failed request must know to check the gates (down, keyless, refusing this key) as
+ * well as the nodes. Nothing for a direct cluster.
+ */
+function gateHop(origin: RouteOrigin | undefined): Record<string, unknown> {
+  if (origin?.gatePort === undefined) return {};
+  return { cluster: origin.cluster, origins: "gate", gatePort: origin.gatePort, via: `the node gates (edgelb-node-gate) on port ${origin.gatePort} of cluster ${origin.cluster}'s nodes` };
 }
 
 /** The path of a path-and-query (for log lines). */
