@@ -102,11 +102,15 @@ async function sendHttp(
   // The body goes up while the response is awaited: an origin may answer
   // (413, 401) before reading it all. The response deadline starts once it is sent.
   let requestError: unknown;
-  const bodySent = sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
-    requestError =
-      e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
-    conn.close();
-  });
+  // No body (most requests): no upload task, and the response deadline starts now.
+  const bodySent =
+    request.body === null || framing.kind === "none"
+      ? undefined
+      : sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
+          requestError =
+            e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
+          conn.close();
+        });
   const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
   const { head: responseHead, pending } = await readResponseHead(
     conn,
