@@ -583,9 +583,13 @@ export class Controller {
 
   private logFailOpen(desired: Desired): void {
     if (desired.failOpen && !this.failOpen) {
+      const gate = this.opts.origins?.mode === "gate" ? this.opts.origins : undefined;
       this.deps.log.error(
-        { nodes: desired.body.nodes.map((n) => n.name) },
-        `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — check kube-proxy / --health-check-* settings` +
+        { nodes: desired.body.nodes.map((n) => n.name), ...(gate ? { origins: "gate", gatePort: gate.port } : {}) },
+        (gate
+          ? // Gate mode: the gate is probed first, and a gate that is down, keyless or firewalled off takes every node out.
+            `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — origins go through the node gates (port ${gate.port}): check the edgelb-node-gate DaemonSet (pods running, key Secret mounted, port ${gate.port} open to the agent), then kube-proxy / --health-check-* settings; each node's own reason is in its "failed its health check" line`
+          : `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — check kube-proxy / --health-check-* settings`) +
           // The usual cause (rv-ops 6): kube-proxy's healthz is not reachable at the node's address at all.
           ` (on k3s and RKE kube-proxy's healthz listens on 127.0.0.1 unless started with healthz-bind-address=0.0.0.0:10256; Cilium's kube-proxy replacement serves it only with kubeProxyReplacementHealthzBindAddr: see the health checks in docs/agent.md)`,
       );
