@@ -26,6 +26,8 @@ export interface WireRequest {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
+  /** The client hangs up once it has read this many body bytes (a client that goes away). */
+  leaveAfterBytes?: number;
 }
 
 export interface WireResponse {
@@ -85,6 +87,10 @@ function send(edge: URL, req: WireRequest): Promise<WireResponse> {
         res.on("data", (d: Buffer) => {
           bytes += d.length;
           if (bytes <= TEXT_LIMIT) chunks.push(d);
+          if (req.leaveAfterBytes !== undefined && bytes >= req.leaveAfterBytes) {
+            finish("left");
+            out.destroy();
+          }
         });
         res.on("end", () => finish(res.complete ? "complete" : "aborted: incomplete message"));
         res.on("aborted", () => finish("aborted: connection cut"));

@@ -64,9 +64,40 @@ interface RawStats {
   infiniteSent: number;
   infiniteOpen: boolean;
   infiniteConnections: number;
+  /** Open or not, by the `id` query parameter of the request (`/raw/infinite?id=…`). */
+  infiniteById: Record<string, boolean>;
 }
 
-const stats: RawStats = { infiniteSent: 0, infiniteOpen: false, infiniteConnections: 0 };
+const stats: RawStats = { infiniteSent: 0, infiniteOpen: false, infiniteConnections: 0, infiniteById: {} };
+
+/** An endless body (close-delimited unless `framing` says otherwise), sent only as fast as the socket drains. */
+function infinite(s: net.Socket, framing: string, req: RawRequest): void {
+  const id = new URLSearchParams(req.path.split("?")[1] ?? "").get("id");
+  if (id !== null) stats.infiniteById[id] = true;
+  stats.infiniteSent = 0;
+  stats.infiniteOpen = true;
+  stats.infiniteConnections++;
+  s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n${framing}\r\n`);
+  const block = Buffer.alloc(64 * 1024, 0x62);
+  const pump = () => {
+    while (!s.destroyed) {
+      stats.infiniteSent += block.length;
+      if (!s.write(block)) return void s.once("drain", pump);
+    }
+  };
+  s.on("close", () => {
+    stats.infiniteOpen = false;
+    if (id !== null) stats.infiniteById[id] = false;
+  });
+  pump();
+}
+
+/** The raw origin's `pattern` body: byte i is i * 7 mod 251 (no period a framing bug could hide in). */
+function patternBytes(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 7) % 251;
+  return out;
+}
 
 /** Canned answers; each gets the socket and the parsed request. */
 const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
@@ -138,24 +169,19 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${req.raw.length}\r\n\r\n`);
     s.end(req.raw);
   },
-  // An endless body sent only as fast as the socket drains: measures backpressure.
-  infinite: (s) => {
-    stats.infiniteSent = 0;
-    stats.infiniteOpen = true;
-    stats.infiniteConnections++;
-    s.write("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n");
-    const block = Buffer.alloc(64 * 1024, 0x62);
-    const pump = () => {
-      while (!s.destroyed) {
-        stats.infiniteSent += block.length;
-        if (!s.write(block)) return void s.once("drain", pump);
-      }
-    };
-    s.on("close", () => {
-      stats.infiniteOpen = false;
-    });
-    pump();
+  // `?bytes=N&framing=length|close`: N bytes of patternBytes (byte i = i * 7 mod 251), the head
+  // and the first bytes in one write (so they arrive in one read), then the rest; then the origin closes.
+  pattern: (s, req) => {
+    const q = new URLSearchParams(req.path.split("?")[1] ?? "");
+    const body = patternBytes(Number(q.get("bytes")));
+    const framing = q.get("framing") === "close" ? "" : `Content-Length: ${body.length}\r\n`;
+    s.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\n${framing}\r\n`), body.subarray(0, 1000)]));
+    setTimeout(() => s.end(body.subarray(1000)), 5);
   },
+  // An endless body sent only as fast as the socket drains: measures backpressure.
+  infinite: (s, req) => infinite(s, "", req),
+  // The same with a Content-Length it never reaches (1 TiB): the natively piped Content-Length path.
+  "infinite-length": (s, req) => infinite(s, "Content-Length: 1099511627776\r\n", req),
   "ws-refuse": (s) => s.end("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nforbidden"),
   "ws-bad-accept": (s) =>
     s.write(

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { WireRequest, WireResponse } from "./edge-http.setup.ts";
 import { control, lab, nodesOf, service, snapshot, TOKEN } from "./helpers.ts";
 import { TRANSPORTS } from "./transports.ts";
+import { until } from "./websocket-client.ts";
 
 const { client, cluster, gzipOrigin } = inject("edgeHttp");
 const raw = inject("socketOrigins").raw;
@@ -104,4 +105,25 @@ describe.each(TRANSPORTS)("on the wire, over the %s transport", (transport) => {
     // fetch() decodes them and workerd encodes again (without a length).
     if (transport === "socket") expect(res.headers["content-length"]).toBe(String(gzipOrigin.encodedBytes));
   });
+});
+
+describe("on the wire, a natively piped socket body", () => {
+  const rawControl = inject("socketOrigins").control;
+  const open = async (id: string) => ((await (await fetch(`${rawControl}/raw/stats`)).json()) as { infiniteById: Record<string, boolean> }).infiniteById[id];
+
+  // Issue 14: after the head, Content-Length and close-delimited bodies are
+  // piped from the socket natively; the client leaving must still hang up on
+  // the origin (the runtime ends the request's sockets with the request).
+  for (const [framing, path] of [
+    ["Content-Length", "/raw/infinite-length"],
+    ["close-delimited", "/raw/infinite"],
+  ] as const) {
+    it(`closes the origin's connection when the client goes away mid-body (${framing})`, async () => {
+      const id = `wire-leave-${framing}-${Date.now()}`;
+      const res = await wire({ host: "raw-socket.wire.test", path: `${path}?id=${id}`, leaveAfterBytes: 256 * 1024 });
+      expect(res).toMatchObject({ status: 200, outcome: "left" });
+      expect(res.bytes).toBeGreaterThanOrEqual(256 * 1024);
+      expect(await until(() => open(id), (v) => v === false, "the origin's connection to close")).toBe(false);
+    });
+  }
 });

@@ -14,6 +14,7 @@ import type { Versions } from "../generations/api.ts";
 import { versionKey, type FastPath } from "./fast/index.ts";
 import { headTag, LocationCopy, type EntryHead, type StoredValue } from "./location/index.ts";
 import { epochOf, heartbeatOf, isOlder, parseTombstone, type Version } from "./stored.ts";
+import { LOCATION_CHECK_MS } from "./timing.ts";
 
 /** What the store needs of a KV namespace (tests wrap one to make it fail). */
 export type ConfigKV = Pick<KVNamespace, "getWithMetadata">;
@@ -27,12 +28,7 @@ export const RETRY_MAX_MS = 5_000;
  * not taken back by a KV read that says the key is missing.
  */
 export const KV_PROPAGATION_MS = 60_000;
-/**
- * How often an isolate looks at its location's copy (a local Cache API read, free; a few SHA-256 over
- * a header or two of CPU). 1 s: the isolates that do not hold the location's check learn a change from
- * the copy, so this adds up to 1 s to their convergence (issue 19: p95 < 5 s after detection ~2 s).
- */
-export const LOCATION_CHECK_MS = 1_000;
+export { LOCATION_CHECK_MS } from "./timing.ts";
 
 export interface ClusterState {
   name: string;

@@ -2,6 +2,7 @@
 import * as v from "valibot";
 import { normalizeHost } from "../config/routes.ts";
 import { ClusterName, type TransportName } from "../snapshot/schema.ts";
+import { MAX_HOLD_MS } from "../generations/api.ts";
 
 export interface Env {
   EDGELB_KV: KVNamespace;
@@ -65,10 +66,10 @@ export interface Settings {
 const DEFAULT_TTL_S = 60;
 // At most one check per location every 5 s: even a cluster that changes all the time costs at most
 // 17,280 requests a day per location (5 busy locations inside the free plan's 100,000).
-const DEFAULT_FAST_CHECK_S = 5;
+export const DEFAULT_FAST_CHECK_S = 5;
 // Held 25 s: 3,456 checks a day per quiet location; a held check ends before waitUntil's 30 s.
-const DEFAULT_FAST_HOLD_S = 25;
-const MAX_FAST_HOLD_S = 25;
+export const DEFAULT_FAST_HOLD_S = MAX_HOLD_MS / 1000;
+const MAX_FAST_HOLD_S = MAX_HOLD_MS / 1000;
 const DEFAULT_MAX_PUSH = 10 * 1024 * 1024;
 
 export function readSettings(env: Partial<Env>): Settings {

@@ -10,7 +10,7 @@
 // The held checks are resolvers in memory, nothing else: no timers between
 // checks, no alarms, no sockets. While a check is held the object is busy and
 // bills duration (it cannot hibernate); one object held all day is 86,400 s ×
-// 128 MB = 10,800 GB-s, inside the free plan's 13,000 GB-s/day. One object per
+// 128 MB = 11,059 GB-s, inside the free plan's 13,000 GB-s/day. One object per
 // cluster would double that per cluster: keep GENERATIONS_OBJECT the only name.
 //
 // SQLite-backed (the free plan's kind): a value is at most 2 MB, so texts are

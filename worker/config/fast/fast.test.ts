@@ -11,7 +11,7 @@ import { ConfigStore, type ConfigKV } from "../index.ts";
 import { LocationCopy } from "../location/index.ts";
 import { lookupRoute } from "../routes.ts";
 import { tombstoneText } from "../stored.ts";
-import { FastPath, MAX_BACKOFF_MS } from "./index.ts";
+import { CHECK_BURST, FastPath, MAX_BACKOFF_MS } from "./index.ts";
 import { snap, unique } from "../test-kit.ts";
 
 const ns = (env as unknown as { EDGELB_GENERATIONS: DurableObjectNamespace }).EDGELB_GENERATIONS;
@@ -383,6 +383,7 @@ describe("held checks (long poll): a push answers every location's held check at
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
     expect(quiet).toMatchObject({ held: true, values: {} });
     const waiting = [stub.watch(known, HOLD_MS), stub.watch(known, HOLD_MS)];
+    await heldAtObject(2);
     const s2 = JSON.stringify(snap(w.cluster, 2, "two.example.com"));
     const t1 = Date.now();
     await stub.publish(w.cluster, { kind: "snapshot", generation: 2, epoch: 1 }, s2);
@@ -419,6 +420,22 @@ describe("held checks (long poll): a push answers every location's held check at
     expect(calls).toBeGreaterThanOrEqual(7);
     expect(calls).toBeLessThanOrEqual(3 + Math.ceil(300_000 / MAX_BACKOFF_MS));
     expect(w.log.entries.filter((e) => e.event === "config.fast_unavailable")).toHaveLength(1);
+  });
+
+  it("a burst of changes is checked at once a few times, then once per interval: the daily ceiling stays one check per interval per location", async () => {
+    let calls = 0;
+    // An object whose clusters change all the time: every check is answered at once.
+    const w = await world({ holdMs: HOLD_MS, stub: () => ({ watch: async () => (calls++, { versions: {}, values: {}, held: false }) }) as unknown as GenerationsApi });
+    const i = await w.isolate("sea");
+    i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    for (let r = 0; r < 10; r++) await i.request();
+    expect(calls).toBe(CHECK_BURST + 1);
+    for (let t = 0; t < 100; t++) {
+      w.advance(1_000);
+      await i.request();
+    }
+    expect(calls).toBeGreaterThanOrEqual(CHECK_BURST + 1 + 19);
+    expect(calls).toBeLessThanOrEqual(CHECK_BURST + 1 + 20);
   });
 
   it("a held check the object never answers is given up before waitUntil's 30 s (hold time + call timeout)", async () => {

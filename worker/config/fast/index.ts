@@ -49,6 +49,12 @@ const Lease = v.object({
 type Lease = v.InferOutput<typeof Lease>;
 /** Longest back-off after failed checks: the object is asked again at least this often. */
 export const MAX_BACKOFF_MS = 60_000;
+/**
+ * Checks a location may start at once, one after another (a burst of changes: a rollout pushes
+ * several), before the interval applies; on average still at most one per interval (a generic cell
+ * rate algorithm: the lease carries the theoretical time of the next check).
+ */
+export const CHECK_BURST = 3;
 
 const SharedAnswer = v.object({ format: v.literal(SHARED_FORMAT), instance: v.optional(v.string()), at: v.pipe(v.number(), v.integer(), v.minValue(0)), versions: Versions });
 const ValueAnswer = v.nullable(v.object({ version: ValueVersionSchema, text: v.string() }));
@@ -85,8 +91,10 @@ export class FastPath {
   /** This isolate's name in the lease. */
   private readonly me = crypto.randomUUID();
   private watching = false;
-  /** No check from this isolate before this time (the interval, a back-off, or another isolate's lease). */
+  /** No check from this isolate before this time (the budget, a back-off, or another isolate's lease). */
   private watchAt = 0;
+  /** When the next check would be due at exactly one per interval (see CHECK_BURST). */
+  private tat = 0;
   private watchFailures = 0;
   /** Values the last check's answer carried, taken by value() instead of asking the object. */
   private inline = new Map<string, { version: ValueVersion; text: string }>();
@@ -116,7 +124,6 @@ export class FastPath {
   }
 
   private async runWatch(start: number, install: (versions: VersionsT) => Promise<void>): Promise<void> {
-    this.watchAt = start + this.o.intervalMs;
     if (!(await this.takeLease(start))) return;
     let answer: WatchAnswer;
     try {
@@ -130,7 +137,8 @@ export class FastPath {
       const backoff = Math.min(MAX_BACKOFF_MS, this.o.intervalMs * 2 ** Math.min(this.watchFailures - 1, 20));
       this.watchAt = Math.max(this.watchAt, this.o.now() + backoff);
       this.fail("watch", err);
-      await this.writeLease({ until: 0, next: this.watchAt });
+      // The location's other isolates wait for the back-off too.
+      await this.writeLease({ until: 0, next: this.watchAt + CHECK_BURST * this.o.intervalMs });
       return;
     }
     if (answer.held) this.held++;
@@ -144,7 +152,7 @@ export class FastPath {
     }
     // Installed and in the location copy first: an isolate that reads this answer finds the value there.
     await this.writeShared(at, answer.versions);
-    await this.writeLease({ until: 0, next: start + this.o.intervalMs });
+    await this.writeLease({ until: 0, next: this.tat });
   }
 
   /** What this isolate last learned from the object (null: nothing yet, so the object answers at once). */
@@ -156,20 +164,24 @@ export class FastPath {
     return out;
   }
 
-  /** Takes the location's lease unless another isolate holds it or checked within the interval. */
+  /** Takes the location's lease unless another isolate holds it or the location's check budget is spent. */
   private async takeLease(now: number): Promise<boolean> {
-    if (!this.o.cache) return true;
-    const lease = await this.readLease(now);
+    const interval = this.o.intervalMs;
+    const lease = this.o.cache ? await this.readLease(now) : undefined;
     if (lease && lease.holder !== this.me && lease.until > now) {
       // Looked at again after an interval (the holder may stop getting requests and leave it early).
-      this.watchAt = Math.max(this.watchAt, Math.min(lease.until, now + this.o.intervalMs));
+      this.watchAt = Math.max(this.watchAt, Math.min(lease.until, now + interval));
       return false;
     }
-    if (lease && lease.next > now) {
-      this.watchAt = Math.max(this.watchAt, lease.next);
+    const due = Math.max(this.tat, lease?.next ?? 0);
+    if (due - now > CHECK_BURST * interval) {
+      this.watchAt = Math.max(this.watchAt, due - CHECK_BURST * interval);
       return false;
     }
-    await this.writeLease({ until: now + this.holdMs + (this.o.timeoutMs ?? CALL_TIMEOUT_MS), next: now + this.o.intervalMs });
+    this.tat = Math.max(due, now) + interval;
+    this.watchAt = Math.max(this.watchAt, this.tat - CHECK_BURST * interval);
+    if (!this.o.cache) return true;
+    await this.writeLease({ until: now + this.holdMs + (this.o.timeoutMs ?? CALL_TIMEOUT_MS), next: this.tat });
     // Two isolates that wrote at once: the one whose write is read back holds it (best effort).
     const mine = await this.readLease(now);
     return !mine || mine.holder === this.me;
@@ -186,7 +198,7 @@ export class FastPath {
       const r = v.safeParse(Lease, JSON.parse(await res.text()));
       // Not ours, or dated far ahead (a clock or a writer gone wrong): ignored, not obeyed.
       if (!r.success || r.output.instance !== (this.o.instance ?? DEFAULT_INSTANCE)) return undefined;
-      if (r.output.until > now + 2 * MAX_HOLD_MS || r.output.next > now + MAX_BACKOFF_MS) return undefined;
+      if (r.output.until > now + 2 * MAX_HOLD_MS || r.output.next > now + MAX_BACKOFF_MS + (CHECK_BURST + 1) * this.o.intervalMs) return undefined;
       return r.output;
     } catch {
       return undefined;

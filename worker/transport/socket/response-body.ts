@@ -17,20 +17,22 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** End-to-end response fields; `also` drops more (e.g. the WebSocket handshake's). */
-export function responseHeaders(head: ResponseHead, also: readonly string[] = []): Headers {
-  const listed = new Set(
-    head.headers
-      .filter(([n]) => n === "connection")
-      .flatMap(([, v]) => v.split(","))
-      .map((t) => t.trim().toLowerCase()),
-  );
-  const headers = new Headers();
-  for (const [name, value] of head.headers) {
-    if (HOP_BY_HOP.has(name) || listed.has(name) || also.includes(name)) continue;
-    headers.append(name, value);
+/** End-to-end response fields, as name/value pairs; `also` drops more (e.g. the WebSocket handshake's). */
+export function responseHeaders(head: ResponseHead, also: readonly string[] = []): [string, string][] {
+  // Fields the origin's Connection header names are hop-by-hop too (rare: looked for only when present).
+  let listed: Set<string> | undefined;
+  for (const [n, v] of head.headers) {
+    if (n !== "connection") continue;
+    listed ??= new Set();
+    for (const t of v.split(",")) listed.add(t.trim().toLowerCase());
   }
-  return headers;
+  const out: [string, string][] = [];
+  for (const field of head.headers) {
+    const name = field[0];
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || (also.length > 0 && also.includes(name))) continue;
+    out.push(field);
+  }
+  return out;
 }
 
 export interface BodyOptions {
@@ -40,6 +42,14 @@ export interface BodyOptions {
   onError: (error: Error) => void;
   /** Called once when the body is done with: relayed in full, failed, or the client went away. */
   onEnd?: () => void;
+  /**
+   * The whole-body deadline of a natively piped body (Content-Length or
+   * close-delimited), in ms from the head. Without it every body goes through
+   * the JavaScript pump.
+   */
+  pipeDeadlineMs?: (framing: { kind: "length"; length: number } | { kind: "close" }) => number;
+  /** Called once when a natively piped body passed its deadline (before onEnd); blames no node. */
+  onPipeStalled?: (why: string) => void;
 }
 
 export function toResponse(
@@ -100,16 +110,101 @@ export function toResponse(
     writer.close().catch(() => {});
     return res;
   }
-  const sink =
-    head.framing.kind === "length" ? new FixedLengthStream(head.framing.length) : new IdentityTransformStream();
+  const framing = head.framing;
+  const sink = framing.kind === "length" ? new FixedLengthStream(framing.length) : new IdentityTransformStream();
   const res = respond(sink.readable);
-  // Every streamed body goes through the JavaScript pump, large ones too: a
-  // native pipe from the socket (pipeTo) shows no progress, so it can have no
-  // idle watchdog (a stalled origin held the request and its in-flight slot
-  // forever), and it cannot tell a client that left from an origin that
-  // failed. See docs/benchmarks.md for what this costs per MiB.
-  void pumpBody(conn, parser, pending, sink.writable, opts);
+  if (
+    opts.pipeDeadlineMs &&
+    (framing.kind === "close" || (framing.kind === "length" && framing.length - pendingBytes(pending) >= NATIVE_PIPE_MIN_BYTES))
+  ) {
+    void pipeBody(conn, pending, sink.writable, opts, opts.pipeDeadlineMs(framing));
+  } else {
+    // Chunked bodies (decoded here) and small remainders: the JavaScript pump, with its idle watchdog.
+    void pumpBody(conn, parser, pending, sink.writable, opts);
+  }
   return res;
+}
+
+/**
+ * A Content-Length body with at least this much still to come after the head's
+ * read, and every close-delimited body, is piped natively from the socket (no
+ * JavaScript per chunk). A smaller remainder takes a read or two in JavaScript,
+ * where an idle watchdog can tell a stalled origin (and blame it).
+ */
+export const NATIVE_PIPE_MIN_BYTES = 64 * 1024;
+
+function pendingBytes(events: ResponseEvent[]): number {
+  let n = 0;
+  for (const e of events) if (e.kind === "data") n += e.bytes.length;
+  return n;
+}
+
+/**
+ * Writes the body bytes read with the head, then pipes the rest of the socket
+ * natively into `writable` (after the head the bytes are the body as sent:
+ * Content-Length and close-delimited framings need no decoding). We sent
+ * `Connection: close`, so the origin's close ends the body. A FixedLengthStream
+ * errors the client's side when it sees fewer (or more) bytes than declared:
+ * never a truncated 200. Never rejects.
+ *
+ * What JavaScript cannot see of a native pipe, and so is not blamed on the
+ * node (as over fetch(), see ../fetch):
+ * - progress: a deadline on the whole body (from the head) bounds it; then the
+ *   in-flight count is released and `onPipeStalled` told, cutting nothing.
+ *   Backpressure makes a client that stops reading look exactly like an origin
+ *   that stops sending, and cutting would end slow clients' downloads;
+ * - a short Content-Length body: workerd resolves the pipe and errors only the
+ *   client's side (measured), so only the client learns of it.
+ * A socket error (reset mid-body) is the origin's: the sink is left writable
+ * (preventAbort), and we abort it and report. A sink the client cancelled is
+ * errored: then the pipe has cancelled the socket (the runtime closes the
+ * connection once the request ends: wire.test.ts).
+ */
+async function pipeBody(
+  conn: Connection,
+  pending: ResponseEvent[],
+  writable: WritableStream<Uint8Array>,
+  opts: BodyOptions,
+  limitMs: number,
+): Promise<void> {
+  const origin = conn.origin;
+  let settled = false;
+  conn.deadline.set(limitMs, () => {
+    if (settled) return;
+    opts.onPipeStalled?.(`the body did not end within ${limitMs} ms of its head; the origin or the client is slow`);
+    opts.onEnd?.();
+  });
+  try {
+    if (pending.length > 0) {
+      const writer = writable.getWriter();
+      for (const e of pending) {
+        // Awaited: releasing a writer with a write pending drops the write in workerd.
+        if (e.kind === "data") await writer.write(e.bytes);
+      }
+      writer.releaseLock();
+    }
+    conn.reader.releaseLock();
+    await conn.readable.pipeTo(writable, { preventAbort: true });
+  } catch (e) {
+    if (isErrored(writable)) return; // the client went away
+    const error = new MalformedResponseError(`response body from ${describe(origin)} failed: ${message(e)}`, origin);
+    opts.onError(error);
+    writable.abort(error).catch(() => {});
+  } finally {
+    settled = true;
+    conn.deadline.clear();
+    conn.close();
+    opts.onEnd?.();
+  }
+}
+
+/** True when the stream is errored (a client that cancelled its side). */
+function isErrored(writable: WritableStream<Uint8Array>): boolean {
+  if (writable.locked) return false;
+  const writer = writable.getWriter();
+  const errored = writer.desiredSize === null;
+  writer.releaseLock();
+  return errored;
 }
 
 /** The body's bytes when the events hold all of it (data then end, no error), else undefined. */

@@ -24,11 +24,19 @@ export interface SocketTransportOptions {
    * should hit it (default 5 minutes).
    */
   bodyIdleTimeoutMs?: number;
+  /**
+   * Slowest natively piped Content-Length body, in bytes per second: it should
+   * end within responseTimeoutMs + length ÷ this rate after its head (default
+   * 64 KiB/s, as over fetch()); a close-delimited one within bodyIdleTimeoutMs.
+   * Past that it stops counting as in flight (origin.body_stalled, warn).
+   */
+  minBodyRate?: number;
   /** Memory cap and keepalive of relayed WebSockets. */
   webSocket?: WebSocketRelayOptions;
 }
 
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 5 * 60_000;
+export const DEFAULT_MIN_BODY_RATE = 64 * 1024;
 
 /** Same shape as the worker's Logger (worker/log), so the app can pass its own. */
 export type TransportLog = (level: "warn" | "error", event: string, fields: Record<string, unknown>) => void;
@@ -57,11 +65,11 @@ async function sendHttp(
   let { origin } = req;
   const { request } = req;
   const framing = requestFraming(request.method, request.headers, request.body !== null);
-  const headFor = (o: typeof origin) =>
+  const headFor = (o: typeof origin, headers = request.headers) =>
     serializeRequestHead({
       method: request.method,
       target: pathAndQuery(request.url),
-      headers: request.headers,
+      headers,
       defaultHost: hostPort(o.address, o.port),
       framing,
       connection: "close",
@@ -74,7 +82,15 @@ async function sendHttp(
   if (conn.origin !== origin) {
     // The hedge's node answered first: the request goes there, under its own default Host.
     origin = conn.origin;
-    if (!request.headers.has("host")) head = headFor(origin);
+    const headers = req.hedge?.headersFor ? await req.hedge.headersFor(origin).catch(() => undefined) : undefined;
+    if (headers !== undefined) {
+      try {
+        head = headFor(origin, headers);
+      } catch (e) {
+        conn.close();
+        throw e;
+      }
+    } else if (!request.headers.has("host")) head = headFor(origin);
   }
   try {
     await conn.writer.write(head);
@@ -86,11 +102,15 @@ async function sendHttp(
   // The body goes up while the response is awaited: an origin may answer
   // (413, 401) before reading it all. The response deadline starts once it is sent.
   let requestError: unknown;
-  const bodySent = sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
-    requestError =
-      e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
-    conn.close();
-  });
+  // No body (most requests): no upload task, and the response deadline starts now.
+  const bodySent =
+    request.body === null || framing.kind === "none"
+      ? undefined
+      : sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
+          requestError =
+            e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
+          conn.close();
+        });
   const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
   const { head: responseHead, pending } = await readResponseHead(
     conn,
@@ -103,12 +123,18 @@ async function sendHttp(
     conn.close();
     throw new MalformedResponseError(`${describe(origin)} answered 101 Switching Protocols to a plain request`, origin);
   }
+  const idleTimeoutMs = opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
+  const minRate = opts.minBodyRate ?? DEFAULT_MIN_BODY_RATE;
   return toResponse(conn, parser, responseHead, pending, {
-    idleTimeoutMs: opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS,
+    idleTimeoutMs,
     onError: (error) => {
-        log("error", "origin.body_failed", { node: origin.node, error: error.message });
-        req.onBodyFailed?.(error);
-      },
+      log("error", "origin.body_failed", { node: origin.node, error: error.message });
+      req.onBodyFailed?.(error);
+    },
     onEnd: req.onBodyRelay?.(),
+    pipeDeadlineMs: (framing) =>
+      framing.kind === "length" ? req.responseTimeoutMs + Math.ceil((framing.length * 1000) / minRate) : idleTimeoutMs,
+    onPipeStalled: (why) =>
+      log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${describe(origin)}: ${why}` }),
   });
 }
