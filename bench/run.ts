@@ -137,9 +137,9 @@ async function main(): Promise<void> {
   if (only.has("convergence")) {
     // Realistic KV propagation (60 s) and refresh interval; --quick shortens both to see it work.
     const base = { locations: 5, propagationMs: quick ? 5_000 : 60_000, cacheTtlS: quick ? 5 : 60, log };
-    sections.push(await runConvergence({ ...base, fastCheckS: 5, addressBase: "127.22.41", title: "4a. Convergence across locations, fast path on (defaults)" }));
+    sections.push(await runConvergence({ ...base, fastCheckS: 5, control: true, addressBase: "127.22.41", title: "4a. Convergence across locations, fast path on (defaults: held checks)" }));
     await cleanupAll();
-    sections.push(await runConvergence({ ...base, fastCheckS: 2, addressBase: "127.22.42", title: "4b. Convergence across locations, fast path checked every 2 s" }));
+    sections.push(await runConvergence({ ...base, fastCheckS: 5, fastHoldS: 0, addressBase: "127.22.42", title: "4b. Convergence across locations, fast path polling every 5 s (EDGELB_FAST_HOLD 0)" }));
     await cleanupAll();
     sections.push(await runConvergence({ ...base, addressBase: "127.22.43", title: "4c. Convergence across locations, KV only (no generations object)" }));
   }

@@ -13,6 +13,7 @@ import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { Demo } from "./demo/demo.ts";
 import { assertPortFree, DemoError, PortInUseError } from "./demo/ports.ts";
+import { takeStateLock } from "./demo/state-lock.ts";
 import { agentLogger, demoLog, formatWorkerLine, terminalOutput } from "./demo/logs.ts";
 
 function port(value: string): number {
@@ -128,6 +129,13 @@ function keepOnlyOurSignalHandlers(): void {
 
 demoLog(out, "info", flags.kubeconfig ? `starting against the cluster in ${flags.kubeconfig}` : "starting a simulated cluster, the worker and the agent");
 try {
+  // First: a lab killed hard may have left its workerd on the port checked next.
+  const stateLock = await takeStateLock(path.resolve(flags.stateDir), {
+    // The files a lab writes there (a real cluster's kubeconfig given by --kubeconfig is never one of them).
+    staleFile: (name) => /^(push-token|read-token|kubeconfig(-[a-z0-9-]+)?)$/.test(name),
+    say: (text) => demoLog(out, "info", text),
+  });
+  process.on("exit", () => stateLock.release());
   // Before the worker, the agent and wrangler's config reader load (seconds on a busy machine).
   await assertPortFree(flags.host, flags.port, "the worker's port", "Stop what uses it, or pick another port: npm start -- --port 8788");
   // From here on the demo's own files go with it however it ends (after the
@@ -154,6 +162,7 @@ try {
       stateDir: flags.stateDir,
       agentLog: agentLogger(out, flags.logLevel),
       onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
+      onWorkerStarted: (url) => stateLock.update({ url }),
       onSimulator: (level, text) => demoLog(out, level, text),
     });
     demo = multi;
@@ -174,6 +183,7 @@ try {
       agentLog: agentLogger(out, flags.logLevel),
       ...(flags.gate ? { gate: {} } : {}),
       onWorkerLog: (line) => out.line(formatWorkerLine(out, line)),
+      onWorkerStarted: (url) => stateLock.update({ url }),
       onSimulator: (level, text) => demoLog(out, level, text),
     });
     demo = single;

@@ -22,7 +22,7 @@ import { ClusterInformers } from "./informers/index.ts";
 import { namespaceInformer } from "./namespaces/index.ts";
 import { loadKubeConfig } from "./kubeconfig.ts";
 import { createLogger } from "./log/index.ts";
-import { contentKey, type SnapshotDiff } from "./model/diff.ts";
+import type { SnapshotDiff } from "./model/diff.ts";
 import { DryRunSink } from "./sinks/dry-run.ts";
 import { IdentitySink, kubeSystemUid } from "./sinks/identity/index.ts";
 import { KvApiSink } from "./sinks/kv-api/index.ts";
@@ -248,18 +248,12 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
   const writeGateway = () => {
     if (lastGateway && agent.writeGatewayStatus()) gatewayStatus.update(lastGateway.resolution, lastGateway.caches, edgeState);
   };
-  // contentKey re-serialises the whole snapshot: once per pushed (or stored-and-read) snapshot.
-  let pushed: { snapshot: Snapshot; key: string } | null = null;
-  const pushedKey = (s: Snapshot): string => {
-    if (pushed?.snapshot !== s) pushed = { snapshot: s, key: contentKey(s) };
-    return pushed.key;
-  };
   controller.addHooks({
     onEvaluated: ({ desired, key }) => {
       lastGateway = desired.gateway;
       // A new agent (rollout, failover) that finds the edge already holding what it wants pushes
       // nothing: the edge has the routes all the same.
-      if (!edgeState.confirmed && controller.lastPushed !== null && pushedKey(controller.lastPushed) === key) edgeState = { confirmed: true };
+      if (!edgeState.confirmed && controller.lastPushedKey === key) edgeState = { confirmed: true };
       writeGateway();
     },
     onPushed: () => {

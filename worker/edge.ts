@@ -12,7 +12,7 @@ import { newBalancerState, type BalancerState } from "./balancer/index.ts";
 import { ConfigStore, type ConfigKV } from "./config/index.ts";
 import { FastPath } from "./config/fast/index.ts";
 import { DEFAULT_INSTANCE, LocationCopy, type LocationCache } from "./config/location/index.ts";
-import { GENERATIONS_OBJECT, type GenerationsApi } from "./generations/api.ts";
+import { GENERATIONS_OBJECT, type GenerationsApi, type WatchableGenerationsApi } from "./generations/api.ts";
 import { hostRoutes, lookupHost, normalizeHost, type Route } from "./config/routes.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
@@ -24,6 +24,7 @@ import { healthSettings, PassiveHealth, type HealthOptions, type HealthVars } fr
 import { createLogger, type Logger } from "./log/index.ts";
 import { RetryBudget } from "./proxy/budget.ts";
 import { proxy } from "./proxy/index.ts";
+import { ConnectHedges } from "./proxy/hedge/index.ts";
 import { requestIdOf } from "./proxy/headers.ts";
 import { GateSigner, readGateKeys, type GateKeyVars } from "./sign/index.ts";
 import { enforceSourceRanges, sourcesAllow } from "./source-ranges/index.ts";
@@ -124,7 +125,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     log,
     now,
     ...(opts.cache ? { location: new LocationCopy(opts.cache, instanceOf(opts.env)) } : {}),
-    ...(fastPath(opts, settings.fastCheckMs, now, log)),
+    ...(fastPath(opts, settings, now, log)),
   });
   // Outlier detection is tuned by its own vars (worker/health); options given in code win.
   const ejection = healthSettings(opts.env as HealthVars);
@@ -150,6 +151,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     random: opts.random ?? Math.random,
     now,
     retryBudget: new RetryBudget({ now }),
+    hedges: new ConnectHedges(now),
     signer: new GateSigner(gateKeys, { now }),
     clientBodyTimeoutMs: clientBodyTimeoutMs((opts.env as { EDGELB_CLIENT_BODY_TIMEOUT_MS?: string }).EDGELB_CLIENT_BODY_TIMEOUT_MS),
   };
@@ -257,7 +259,8 @@ export function createEdge(opts: EdgeOptions): Edge {
       return notServed(request, host, lookupHost(config.routes, host));
     }
     await config.ready(waitUntil);
-    const claims = await steeringReady(waitUntil);
+    // Loaded once per isolate: after that, no promise to wait for.
+    const claims = claimLog ?? (await steeringReady(waitUntil));
     const route = lookupHost(config.routes, host);
     // Gateway API hostnames: within one cluster, an exact one beats a Service's wildcard and a
     // Service's own name beats any route; between clusters, the hostname's owner serves (below).
@@ -278,7 +281,7 @@ export function createEdge(opts: EdgeOptions): Edge {
           return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
         }
       }
-      return serveGateway(request, gateway, host, deps, (req, r, originHost) => proxy(req, r, deps, undefined, originHost === undefined ? undefined : { originHost }));
+      return serveGateway(request, gateway, host, deps, (req, r, originHost) => proxy(req, r, deps, undefined, originHost === undefined ? { waitUntil } : { originHost, waitUntil }));
     }
     if (route && !isWorkersDev(host)) {
       // Logs a cluster's refused claim on a hostname once, when the index changes.
@@ -291,7 +294,7 @@ export function createEdge(opts: EdgeOptions): Edge {
         if (waitMs !== undefined) return unavailable(request, host, waitMs);
         const denied = enforceSourceRanges(route.sourceRanges, request);
         if (denied) return denied;
-        return proxy(request, route, deps);
+        return proxy(request, route, deps, undefined, { waitUntil });
       }
       if (steered.routes.length === 0) {
         const requestId = requestIdOf(request);
@@ -310,7 +313,7 @@ export function createEdge(opts: EdgeOptions): Edge {
         routes = routes.slice(allowing);
       }
       // The proxy checks each later cluster's ranges again before it moves there (moveCluster).
-      return proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin });
+      return proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
     }
     if (config.unavailableFor() !== undefined) return unavailable(request, host);
     return notServed(request, host, route);
@@ -556,11 +559,11 @@ function generationsFor(opts: EdgeOptions, intervalMs: number): { generations?: 
 }
 
 /** The fast path when the generations object is bound and its check is on. */
-function fastPath(opts: EdgeOptions, intervalMs: number, now: () => number, log: Logger): { fast?: FastPath } {
+function fastPath(opts: EdgeOptions, s: { fastCheckMs: number; fastHoldMs: number }, now: () => number, log: Logger): { fast?: FastPath } {
   const ns = opts.env.EDGELB_GENERATIONS;
-  if (!ns || intervalMs <= 0) return {};
-  const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as GenerationsApi;
-  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), instance: instanceOf(opts.env), intervalMs, now, log }) };
+  if (!ns || s.fastCheckMs <= 0) return {};
+  const stub = () => ns.get(ns.idFromName(GENERATIONS_OBJECT)) as unknown as WatchableGenerationsApi;
+  return { fast: new FastPath({ stub, ...(opts.cache ? { cache: opts.cache } : {}), instance: instanceOf(opts.env), intervalMs: s.fastCheckMs, holdMs: s.fastHoldMs, now, log }) };
 }
 
 /**

@@ -22,7 +22,7 @@ import { seedGatewayDemo } from "./gateway.ts";
 import { watchKnobs, type Knobs } from "./knobs.ts";
 import { narrate } from "./narrate.ts";
 import { startDemoGates, type DemoGates } from "./gates.ts";
-import { assertPortFree, DemoError, PortInUseError } from "./ports.ts";
+import { assertPortFree, clusterListenError, DemoError, PortInUseError } from "./ports.ts";
 
 export { DemoError, PortInUseError };
 
@@ -51,6 +51,8 @@ export interface DemoOptions {
   agentLog: Logger;
   /** Each line the worker (workerd) prints. */
   onWorkerLog?: (line: string) => void;
+  /** The worker (a workerd child process) listens at `url`: `npm start` records its children then. */
+  onWorkerStarted?: (url: string) => void;
   /** What the simulator did (knob annotations). */
   onSimulator?: (level: "info" | "warn", text: string) => void;
   /** How long to wait for each part to come up. */
@@ -269,23 +271,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
           ...(opts.podDrainMs !== undefined ? { podDrainMs: opts.podDrainMs } : {}),
         });
       } catch (err) {
-        const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-        if (e.code === "EADDRINUSE") {
-          const role =
-            e.port === healthzPort
-              ? "kube-proxy's healthz port on a simulated node (is a real kube-proxy running on this machine?)"
-              : e.port === opts.apiPort
-                ? "the simulated API server"
-                : "a simulated node";
-          const hint = e.port === healthzPort ? "Pick another one: npm start -- --healthz-port 10257" : "Stop what uses it, or pick other addresses: npm start -- --address-base 127.0.1";
-          throw new PortInUseError(e.address ?? "?", e.port ?? 0, role, hint);
-        }
-        if (e.code === "EADDRNOTAVAIL") {
-          throw new DemoError(
-            `cannot listen on ${e.address ?? "a loopback address"}: the simulated nodes need 127.0.0.11–13 (Linux has all of 127.0.0.0/8; on macOS add them: sudo ifconfig lo0 alias 127.0.0.11 up, …)`,
-          );
-        }
-        throw err;
+        throw clusterListenError(err, { healthzPort, apiPort: opts.apiPort });
       }
       const c = cluster;
       healthzPort = c.healthzPort;
@@ -321,6 +307,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       ...(opts.onWorkerLog ? { onLog: opts.onWorkerLog } : {}),
     });
     stops.push(() => edge.stop());
+    opts.onWorkerStarted?.(edge.url);
     const workerUrl = edge.url;
 
     let knobs: Knobs | undefined;
@@ -331,10 +318,14 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         cluster.create(serviceObject(s));
       }
       seedGatewayDemo(cluster); // lab/demo/gateway.ts: one Gateway, two HTTPRoutes
-      knobs = watchKnobs(cluster, {
-        info: (t) => opts.onSimulator?.("info", t),
-        warn: (t) => opts.onSimulator?.("warn", t),
-      });
+      knobs = watchKnobs(
+        cluster,
+        {
+          info: (t) => opts.onSimulator?.("info", t),
+          warn: (t) => opts.onSimulator?.("warn", t),
+        },
+        gates,
+      );
       const k = knobs;
       stops.push(() => k.stop());
       // The controllers' steps, next to the agent's and worker's lines.

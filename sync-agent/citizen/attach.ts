@@ -1,7 +1,6 @@
 // Wires the citizen modules into a created (not yet started) Agent through
 // the controller's extension points: the write gate, hooks, resume().
 import type { Agent } from "../agent.ts";
-import { contentKey } from "../model/diff.ts";
 import { SinkError } from "../sinks/types.ts";
 import type { Snapshot } from "../../worker/snapshot/schema.ts";
 import type { Desired, Topology } from "../model/desired.ts";
@@ -70,14 +69,6 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   let edgeKnown = false;
   const EMPTY_EDGE = { nodes: [], services: [] };
   let pushError: string | null = null;
-  // contentKey validates and re-serialises the whole snapshot (~1.2 MB at
-  // 5,000 × 5,000, several MB of garbage): do it once per pushed snapshot, not
-  // on every evaluation. Pushed snapshots are never mutated.
-  let pushed: { snapshot: Snapshot; key: string } | null = null;
-  const pushedKey = (s: Snapshot): string => {
-    if (pushed?.snapshot !== s) pushed = { snapshot: s, key: contentKey(s) };
-    return pushed.key;
-  };
   const reconcileStatus = () => {
     if (!latest) return;
     const { topology, desired, services } = latest;
@@ -108,7 +99,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
       let skipped = 0;
       for (const v of e.topology.verdicts.values()) if (v.kind === "skipped") skipped++;
       metrics.setServices({ served: e.topology.served.length, skipped });
-      const upToDate = controller.lastPushed !== null && pushedKey(controller.lastPushed) === e.key;
+      const upToDate = controller.lastPushedKey === e.key;
       if (upToDate) {
         pendingSince = null;
         citizen.edgeConfirmed();

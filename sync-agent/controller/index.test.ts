@@ -107,6 +107,32 @@ describe("controller", () => {
     expect(sink.writes[1]?.generation).toBe(2);
   });
 
+  it("tells hooks whether the edge holds what is desired: lastPushedKey matches onEvaluated's key after a push and after a restart reads it back", async () => {
+    const sink = new MemorySink();
+    const first = setup(sink);
+    const firstKeys: string[] = [];
+    first.c.addHooks({ onEvaluated: (e) => firstKeys.push(e.key) });
+    first.c.start();
+    first.sync();
+    await until(() => sink.writes.length === 1);
+    expect(first.c.lastPushedKey).toBe(firstKeys.at(-1));
+    first.c.stop();
+
+    // A restarted agent reads the stored snapshot: the same content has the same key, so it knows the edge is up to date.
+    const second = setup(sink);
+    const upToDate: boolean[] = [];
+    second.c.addHooks({ onEvaluated: (e) => upToDate.push(second.c.lastPushedKey === e.key) });
+    second.c.start();
+    second.sync();
+    await until(() => upToDate.at(-1) === true);
+    second.state.services.push(service("api", 30081));
+    second.c.markDirty();
+    await until(() => upToDate.at(-1) === false); // evaluated before it is pushed
+    await until(() => sink.writes.length === 2);
+    second.c.markDirty();
+    await until(() => upToDate.at(-1) === true);
+  });
+
   it("coalesces a burst of changes into one write", async () => {
     const sink = new MemorySink();
     const { c, state, sync } = setup(sink, { quietMs: 60 });

@@ -28,13 +28,13 @@ import {
   type FinalVerdict,
   type HealthTarget,
   type HealthView,
-  type ServedService,
   type Topology,
 } from "../model/desired.ts";
 import { contentKey, diffSnapshots, isEmptyDiff, summarizeDiff, type SnapshotDiff } from "../model/diff.ts";
 import { Pacer, type PacerOptions } from "../model/pacer.ts";
 import type { NodeVerdict } from "../model/node.ts";
 import { serviceId } from "../model/service.ts";
+import { holdNoEndpoint, NO_ENDPOINT_HOLD_MS, noEndpointAnywhere, type NoEndpointMemo } from "../model/no-endpoint-hold.ts";
 import { ConflictLog } from "../sinks/conflicts.ts";
 import { backoffDelay, type BackoffOptions } from "../sinks/retry.ts";
 import { SinkError, type Sink } from "../sinks/types.ts";
@@ -72,6 +72,8 @@ export interface ControllerOptions extends DesiredOptions {
   backoff: BackoffOptions;
   /** Hold the first push this long for targets whose first probe is running. */
   pendingHoldMs: number;
+  /** Publish a Service's loss of its last ready endpoint only once it has lasted this long (model/no-endpoint-hold.ts); default NO_ENDPOINT_HOLD_MS. */
+  noEndpointHoldMs?: number;
   dryRun: boolean;
   /** Published as the snapshot's `origins` (--origins gate); undefined: direct, and the field is left out. */
   origins?: OriginsMode | undefined;
@@ -88,10 +90,6 @@ export interface ControllerDeps {
   now?: () => number;
 }
 
-/** Nothing the edge can send this Service's traffic to: it answers 503. */
-function noEndpointAnywhere(s: ServedService): boolean {
-  return s.trafficPolicy === "Local" ? (s.localEndpoints?.size ?? 0) === 0 : s.noEndpoints === true;
-}
 
 function sameVerdict(a: FinalVerdict | undefined, b: FinalVerdict | undefined): boolean {
   return JSON.stringify(a, (_k, v: unknown) => (v instanceof Map ? [...v] : v)) === JSON.stringify(b, (_k, v: unknown) => (v instanceof Map ? [...v] : v));
@@ -103,7 +101,17 @@ export class Controller {
   /** Generation of the stored snapshot as far as we know. */
   lastGeneration = 0;
   /** The stored snapshot as far as we know (null: nothing stored). */
-  lastPushed: Snapshot | null = null;
+  get lastPushed(): Snapshot | null {
+    return this.stored.snapshot;
+  }
+  /**
+   * contentKey(lastPushed), undefined when nothing is stored: compare it with
+   * onEvaluated's key to tell whether the edge already holds what is desired.
+   * Computed once per stored snapshot here, so hooks keep no cache of their own.
+   */
+  get lastPushedKey(): string | undefined {
+    return this.stored.key;
+  }
   /** Successful writes since start. */
   writes = 0;
   /** Evaluations of the desired snapshot since start (each is O(nodes + services)). */
@@ -115,7 +123,8 @@ export class Controller {
   /** Also paces the kv-api sink's heartbeats (agent.ts): they are KV writes against the same daily budget. */
   readonly pacer: Pacer;
   private readonly now: () => number;
-  private lastPushedKey: string | undefined;
+  private stored: { snapshot: Snapshot | null; key: string | undefined } = { snapshot: null, key: undefined };
+  private readonly noEndpointMemo: NoEndpointMemo = new Map();
   private lastDesiredKey: string | undefined;
   private storedRead = false;
   private readingStored: Promise<void> | undefined;
@@ -226,8 +235,7 @@ export class Controller {
         try {
           const stored = await this.deps.sink.read();
           this.lastGeneration = Math.max(this.lastGeneration, stored.generation);
-          this.lastPushed = stored.snapshot;
-          this.lastPushedKey = stored.snapshot ? contentKey(stored.snapshot) : undefined;
+          this.rememberStored(stored.snapshot);
           // The one-write-per-second limit holds across restarts and failovers:
           // the stored snapshot says when it was written (capped at our now, for skew).
           const writtenAt = stored.snapshot ? Date.parse(stored.snapshot.publishedAt) : NaN;
@@ -317,6 +325,8 @@ export class Controller {
   private evaluateNow(): { topo: Topology; desired: Desired; services: readonly V1Service[] } {
     const state = this.deps.state();
     const topo = computeTopology(state, this.opts);
+    const holdUntil = holdNoEndpoint(topo.served, this.noEndpointMemo, this.now(), this.opts.noEndpointHoldMs ?? NO_ENDPOINT_HOLD_MS);
+    if (holdUntil !== undefined) this.schedule(holdUntil);
     const gateway = state.gateway ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health, { defaultDomain: this.opts.defaultDomain, allowed: this.opts.allowedHostnames }) : undefined;
     this.deps.health.setTargets(gateway ? [...healthTargets(topo), ...gateway.targets] : healthTargets(topo));
     const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster, this.opts);
@@ -421,10 +431,14 @@ export class Controller {
     }
   }
 
+  /** What the edge stores, with its content key (validating and serialising it costs ~1 MB of garbage at scale: once per snapshot). */
+  private rememberStored(snapshot: Snapshot | null, key = snapshot ? contentKey(snapshot) : undefined): void {
+    this.stored = { snapshot, key };
+  }
+
   private accept(snapshot: Snapshot, key: string, diff: SnapshotDiff, info: PushInfo): void {
     this.lastGeneration = snapshot.generation;
-    this.lastPushed = snapshot;
-    this.lastPushedKey = key;
+    this.rememberStored(snapshot, key);
     this.lastPushAt = new Date(this.now());
     this.retryAttempt = 0;
     this.retryAt = 0;
@@ -473,8 +487,7 @@ export class Controller {
       try {
         const read = await this.deps.sink.read();
         this.lastGeneration = Math.max(this.lastGeneration, read.generation);
-        this.lastPushed = read.snapshot;
-        this.lastPushedKey = read.snapshot ? contentKey(read.snapshot) : undefined;
+        this.rememberStored(read.snapshot);
       } catch {
         /* the next push will tell */
       }
@@ -570,9 +583,13 @@ export class Controller {
 
   private logFailOpen(desired: Desired): void {
     if (desired.failOpen && !this.failOpen) {
+      const gate = this.opts.origins?.mode === "gate" ? this.opts.origins : undefined;
       this.deps.log.error(
-        { nodes: desired.body.nodes.map((n) => n.name) },
-        `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — check kube-proxy / --health-check-* settings`,
+        { nodes: desired.body.nodes.map((n) => n.name), ...(gate ? { origins: "gate", gatePort: gate.port } : {}) },
+        gate
+          ? // Gate mode: the gate is probed first, and a gate that is down, keyless or firewalled off takes every node out.
+            `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — origins go through the node gates (port ${gate.port}): check the edgelb-node-gate DaemonSet (pods running, key Secret mounted, port ${gate.port} open to the agent), then kube-proxy / --health-check-* settings; each node's own reason is in its "failed its health check" line`
+          : `EVERY node failed its health checks: publishing all ${desired.body.nodes.length} as healthy (fail open) — check kube-proxy / --health-check-* settings`,
       );
     } else if (!desired.failOpen && this.failOpen) {
       this.deps.log.info("some nodes pass their health checks again: fail-open ended");

@@ -109,13 +109,24 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
     ...(deps.now ? { now: deps.now } : {}),
   });
   const { host, port } = parseListenAddress(config.listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    clearInterval(keysGauge);
+    if (!deps.keys) keys.stop();
+    if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+    // Never share the port: whoever holds it would get the edge's signed requests (a hostNetwork or
+    // hostPort pod, docs/gate.md#pod-security). Exit instead, so the pod restarts and is seen not ready.
+    const message = `the gate's port ${config.listen} is already taken on this node by another process or pod (a hostNetwork pod, or a pod with hostPort ${port}): the gate does not start. Find it (ss -ltnp 'sport = :${port}') and remove it; keep tenant namespaces at Pod Security baseline, which forbids both`;
+    log.error({ event: "gate.port_taken", listen: config.listen }, `${message}.`);
+    throw new Error(message);
+  }
   const bound = server.address() as AddressInfo;
   const shown = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
   const metricsServer = config.metricsAddress

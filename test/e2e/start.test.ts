@@ -19,6 +19,15 @@ afterEach(cleanup);
 
 const tempDir = () => tempDirNamed("edgelb-e2e-start-");
 
+/** Whether `pid` runs (a zombie nobody has reaped yet has ended). */
+const alive = (pid: number) => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+};
+
 describe("npm start", () => {
   it("runs cluster, worker and agent; traffic follows kubectl; Ctrl-C leaves nothing behind", async () => {
     const { demo, port, apiPort, healthzPort, stateDir, kubeconfig, kubectl, get } = await startLab(BASE);
@@ -139,20 +148,46 @@ describe("npm start", () => {
     }
   }, 60_000);
 
-  it("Ctrl-C during startup stops at once and leaves nothing behind", async () => {
+  it("one npm start per --state-dir; a launcher killed hard (SIGKILL) leaves workerd running, the next npm start stops it; Ctrl-C during startup leaves nothing behind", async () => {
     const [port, apiPort] = [await freePort(), await freePort()];
     const stateDir = tempDir();
-    const demo = npmStart(["--port", String(port), "--api-port", String(apiPort), "--address-base", BASE, "--healthz-port", "0", "--state-dir", stateDir]);
-    // The simulated cluster, workerd and the files exist by now; the agent is about to start.
-    await demo.waitFor(/simulated node node-1 .* answers normally/, "the simulated nodes", 60_000);
-    demo.signal("SIGINT");
-    await demo.exited;
-    await until(async () => !demo.groupAlive(), "every process of the group to exit", 5_000);
+    const args = ["--port", String(port), "--api-port", String(apiPort), "--address-base", BASE, "--healthz-port", "0", "--state-dir", stateDir];
+    const first = npmStart(args);
+    // The lock names the launcher and, once the worker listens, its workerd.
+    type Lock = { pid: number; children: { pid: number; command: string }[] };
+    const lock = await until(async () => {
+      const l = JSON.parse(readFileSync(path.join(stateDir, "lock"), "utf8")) as Lock;
+      return l.children.some((c) => /workerd/.test(c.command)) && l;
+    }, "the lock to record workerd", 60_000);
+    const workerd = lock.children.find((c) => /workerd/.test(c.command))!.pid;
+
+    // A second lab in the same directory would overwrite the first one's kubeconfig and tokens: refused.
+    const second = npmStart(["--port", String(await freePort()), "--address-base", "127.86.9", "--state-dir", stateDir]);
+    expect((await second.exited).code).toBe(1);
+    expect(second.stderr().trim()).toBe(
+      `edgelb demo: ${stateDir} is used by another npm start (pid ${lock.pid}, http://127.0.0.1:${port}): stop it, or give this one its own directory: npm start -- --state-dir <dir>`,
+    );
+
+    process.kill(lock.pid, "SIGKILL");
+    await first.exited;
+    expect(alive(workerd), "workerd outlives a launcher killed hard").toBe(true);
+    const third = npmStart(args);
+    await third.waitFor(
+      new RegExp(`cleaned up after an earlier npm start that did not stop \\(pid ${lock.pid}\\): stopped the process(es)? it left running \\(pid [0-9, ]*\\b${workerd}\\b`),
+      "the cleanup line",
+      60_000,
+    );
+    expect(alive(workerd)).toBe(false);
+    // The orphan's port is free again: the new lab gets past the port check and starts its cluster.
+    // The simulated cluster, workerd and the files exist by now; the agent is about to start: Ctrl-C.
+    await third.waitFor(/simulated node node-1 .* answers normally/, "the simulated nodes", 60_000);
+    third.signal("SIGINT");
+    await third.exited;
+    await until(async () => !third.groupAlive(), "every process of the group to exit", 5_000);
     expect(await portIsFree("127.0.0.1", port)).toBe(true);
     expect(await portIsFree("127.0.0.1", apiPort)).toBe(true);
-    expect(existsSync(path.join(stateDir, "kubeconfig"))).toBe(false);
-    expect(existsSync(path.join(stateDir, "push-token"))).toBe(false);
-  }, 60_000);
+    for (const f of ["kubeconfig", "push-token", "lock"]) expect(existsSync(path.join(stateDir, f)), f).toBe(false);
+  }, 150_000);
 
   it("--kubeconfig: a real cluster's API server that does not answer gets one clear message", async () => {
     const dir = tempDir();

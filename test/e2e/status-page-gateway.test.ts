@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGatewayIndex } from "../../worker/gateway/index.ts";
 import { gatewayStatus } from "../../worker/gateway/status/index.ts";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "../../worker/status-page/assets.ts";
-import { SNAPSHOT_SCHEMA, validateSnapshot } from "../../worker/snapshot/schema.ts";
+import { validateSnapshot } from "../../worker/snapshot/schema.ts";
+import { storefrontSnapshot } from "../fixtures/gateway-snapshot.ts";
 import { dumpDom, ensureChromium } from "./chromium.ts";
 
 const chromium = ensureChromium();
@@ -20,34 +21,18 @@ const XSS_NAME = "<script>alert(3)</script>";
 const XSS_HOST = '"><img src=x onerror=alert(4)>.example.com';
 
 function statusJson(): unknown {
-  const checked = validateSnapshot({
-    schema: SNAPSHOT_SCHEMA,
-    cluster: "home",
-    generation: 3,
-    publishedAt: new Date().toISOString(),
-    nodes: [{ name: "node-a", address: "127.65.2.11", healthy: true }],
-    services: [],
-    gateway: {
-      backends: [{ namespace: "shop", name: "web", port: 80, nodePort: 30080 }],
-      routes: [
-        {
-          namespace: "shop",
-          name: "storefront",
-          creationTimestamp: "2026-12-01T00:00:00Z",
-          gateway: "edge/public",
-          listener: "http",
-          hostnames: ["shop.example.com"],
-          rules: [
-            {
-              matches: [{ path: { type: "RegularExpression", value: XSS_PATH }, headers: [{ type: "Exact", name: "x-evil", value: XSS_HEADER }] }],
-              backendRefs: [{ namespace: "shop", name: "web", port: 80, weight: 90 }, { invalid: "<b>no such Service</b>", weight: 10 }],
-            },
-          ],
-        },
-      ],
+  const checked = validateSnapshot(
+    storefrontSnapshot({
+      cluster: "home",
+      generation: 3,
+      nodeAddress: "127.65.2.11",
+      rule: {
+        matches: [{ path: { type: "RegularExpression", value: XSS_PATH }, headers: [{ type: "Exact", name: "x-evil", value: XSS_HEADER }] }],
+        backendRefs: [{ namespace: "shop", name: "web", port: 80, weight: 90 }, { invalid: "<b>no such Service</b>", weight: 10 }],
+      },
       refused: [{ namespace: "shop", name: XSS_NAME, gateway: "edge/public", reason: "UnsupportedValue: not served: <iframe src=//evil>" }],
-    },
-  });
+    }),
+  );
   if (!checked.ok) throw new Error(checked.error);
   const snapshot = checked.snapshot;
   const gateway = gatewayStatus("home", snapshot, buildGatewayIndex([{ cluster: "home", snapshot }]))!;

@@ -91,4 +91,17 @@ describe("the agent in gate mode", () => {
     w.cluster.node("node-3").setHealthy(true);
     await w.waitForSnapshot((s) => healthyNodes(s).length === 3, "node-3 back", 4 * INTERVAL_MS);
   });
+
+  it("every gate without its key: the fail-open error names the gates and their port, not only kube-proxy", async () => {
+    for (const dir of keyDirs.values()) rmSync(join(dir, "k1"));
+    try {
+      await waitFor(() => logsMatching(w.logs, /^EVERY node failed its health checks/).length > 0, "the fail-open error", 6 * INTERVAL_MS);
+      const line = logsMatching(w.logs, /^EVERY node failed its health checks/)[0]!;
+      expect(line).toMatchObject({ origins: "gate", gatePort });
+      expect(line.msg).toContain(`node gates (port ${gatePort}): check the edgelb-node-gate DaemonSet`);
+    } finally {
+      for (const dir of keyDirs.values()) writeFileSync(join(dir, "k1"), SECRET_1);
+    }
+    await w.waitForSnapshot((s) => healthyNodes(s).length === 3 && !s.failOpen, "every gate ready again", 6 * INTERVAL_MS);
+  });
 });

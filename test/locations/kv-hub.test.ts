@@ -35,4 +35,24 @@ describe("KV hub (Workers KV across locations)", () => {
     expect(await read("c")).toBe("v2");
     expect(hub.reads.get("b")).toBe(3);
   });
+
+  it("refreshReadTimes: a location keeps what it read for another propagation delay from now (others are not touched)", async () => {
+    let clock = 1_000_000;
+    hub = await startKvHub({ host: "127.84.3.1", propagationMs: 30_000, now: () => clock });
+    const key = (loc: string) => `${hub!.url}/${loc}/${encodeURIComponent("snapshot/home")}`;
+    const read = async (loc: string) => (await fetch(key(loc))).text();
+    await fetch(key("a"), { method: "PUT", body: "v1" });
+    expect(await read("b")).toBe("v1");
+    expect(await read("c")).toBe("v1");
+    clock += 29_000;
+    await fetch(key("a"), { method: "PUT", body: "v2" });
+    hub.refreshReadTimes("b");
+    clock += 1_000;
+    expect(await read("c")).toBe("v2");
+    expect(await read("b")).toBe("v1");
+    clock += 28_999;
+    expect(await read("b")).toBe("v1");
+    clock += 1;
+    expect(await read("b")).toBe("v2");
+  });
 });

@@ -23,6 +23,11 @@ export interface KvHub {
   /** The KV service module for one location's workerd. */
   moduleFor(location: string): string;
   setPropagationMs(ms: number): void;
+  /**
+   * As if `location` had just read every key it has read before: it keeps seeing those values for
+   * another propagation time (the worst case of KV's per-location cache, and a fair start for all).
+   */
+  refreshReadTimes(location: string): void;
   close(): Promise<void>;
 }
 
@@ -110,6 +115,9 @@ export default {
 };
 `,
     setPropagationMs: (ms) => (propagationMs = ms),
+    refreshReadTimes: (location) => {
+      for (const hit of cacheOf(location).values()) hit.at = now();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

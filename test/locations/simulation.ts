@@ -14,7 +14,7 @@ import { createAgent, type Agent } from "../../sync-agent/agent.ts";
 import { defaultConfig } from "../../sync-agent/config.ts";
 import { startCluster, type SimCluster } from "../../lab/cluster/cluster.ts";
 import { startPlainWorker, type PlainWorker } from "../../bench/workerd/index.ts";
-import { forwarderJs, renderHome, renderLocation, ROUTER_JS } from "./generations-home.ts";
+import { cutFastPath, forwarderJs, renderHome, renderLocation, ROUTER_JS } from "./generations-home.ts";
 import { startKvHub, type KvHub } from "./kv-hub.ts";
 
 export const CLUSTER = "home";
@@ -39,6 +39,8 @@ export interface FailedAttempt {
   /** No connection within the connect timeout (a dropped SYN), as opposed to refused, reset or a bad answer. */
   connectTimeout: boolean;
   error: string;
+  /** A connect hedge (proxy.hedge): this node's connect was slower than the hedge delay and the request moved on after `hedgedAfterMs`. */
+  hedgedAfterMs?: number;
 }
 
 export interface SimulationOptions {
@@ -59,6 +61,16 @@ export interface SimulationOptions {
   vars?: Record<string, string>;
   /** The fast path: the generations object (in its own workerd) and EDGELB_FAST_CHECK in seconds; absent: KV only. */
   fastCheckS?: number;
+  /** EDGELB_FAST_HOLD in seconds (absent: the worker's default, a held check). */
+  fastHoldS?: number;
+  /**
+   * One more location, the control: the same worker and settings, but during each scenario its path
+   * to the generations object is cut, so it can learn the change only from KV. At each change every
+   * location other than the one pushed to starts with a freshly filled KV cache (kv-hub
+   * refreshReadTimes), so KV cannot deliver the change to anyone within the propagation delay: a
+   * control still on the old node when the others have converged shows the fast path delivered it.
+   */
+  control?: boolean;
   /** Every log line of every location (to read a failed request's story by its x-request-id). */
   onLog?: (location: number, line: string) => void;
 }
@@ -112,6 +124,10 @@ export interface LocationReport {
   requests: number;
   failed: number;
   waitedOnConnectTimeout: number;
+  /** Requests that waited only a connect hedge's delay at a slow node, then were answered by another (proxy.hedge). */
+  delayedByHedge: number;
+  /** The longest of those delays (ms; 0: none). */
+  hedgeDelayMaxMs: number;
   /** Requests that took at least the connect timeout in all, whatever the reason (a loaded machine too). */
   slowRequests: number;
   /** Attempts at the old node after the change: answers from it plus attempts it refused or dropped. */
@@ -120,6 +136,20 @@ export interface LocationReport {
   connectTimeoutsElsewhere: number;
   /** Answers from the old node before the change: > 0, or "stopped sending to it" would say nothing. */
   servedOldBefore: number;
+  /** The control location (fast path cut during the scenario): not one of the measured locations. */
+  control?: boolean;
+  /**
+   * Where the snapshot that made it route away came from (push, fast, location, kv): the first it
+   * installed of the generation location 0 served once every location avoided the old node. The
+   * control: what it served at the end (its status).
+   */
+  source?: string;
+  /** That generation (the control: the one it served at the end). */
+  generation?: number;
+  /** ms from the change until it installed that generation (not for the control, which does not in time). */
+  learnedMs?: number;
+  /** Control only: it still tried the old node after the last measured location had stopped (the fast path, not KV, delivered the change to the others). */
+  stillOnOldNode?: boolean;
 }
 
 /** Reads the worker's JSON log lines for attempts it gave up on. */
@@ -131,10 +161,35 @@ export function failedAttemptOf(line: string): { requestId: string; attempt: Fai
   } catch {
     return undefined;
   }
+  if (entry.event === "proxy.hedge" && typeof entry.requestId === "string" && typeof entry.slow === "string") {
+    // The slow node was tried (an attempt at it), and the request moved on after the hedge delay.
+    const answered = typeof entry.answered === "string" && typeof entry.afterMs === "number";
+    return { requestId: entry.requestId, attempt: { node: entry.slow, connectTimeout: false, error: "connect slower than the hedge delay", ...(answered ? { hedgedAfterMs: entry.afterMs as number } : {}) } };
+  }
   if (entry.event !== "proxy.retry" && entry.event !== "proxy.failed") return undefined;
   if (typeof entry.requestId !== "string" || typeof entry.node !== "string") return undefined;
   const error = typeof entry.error === "string" ? entry.error : "";
   return { requestId: entry.requestId, attempt: { node: entry.node, connectTimeout: /no connection within \d+ ms/.test(error), error } };
+}
+
+/** A snapshot a location installed (its config.loaded log line), when the simulation read it. */
+export interface Load {
+  location: number;
+  at: number;
+  generation: number;
+  source: string;
+}
+
+/** Reads the worker's config.loaded lines for the simulated cluster. */
+export function loadOf(line: string): Omit<Load, "location" | "at"> | undefined {
+  if (!line.startsWith("{") || !line.includes('"config.loaded"')) return undefined;
+  try {
+    const e = JSON.parse(line) as Record<string, unknown>;
+    if (e.event !== "config.loaded" || e.cluster !== CLUSTER || typeof e.generation !== "number" || typeof e.source !== "string") return undefined;
+    return { generation: e.generation, source: e.source };
+  } catch {
+    return undefined;
+  }
 }
 
 /** One GET with a Host header (fetch() cannot set Host). */
@@ -151,6 +206,18 @@ function get(url: string, host: string, timeoutMs: number, requestId?: string): 
     req.on("error", reject);
     req.end();
   });
+}
+
+/** The source and generation of the simulated cluster's snapshot at one location (its status endpoint). */
+async function statusOf(url: string): Promise<{ source?: string; generation?: number }> {
+  try {
+    const res = await fetch(new URL("/__edgelb/v1/status", url), { headers: { authorization: `Bearer ${TOKEN}` } });
+    const body = (await res.json()) as { clusters?: { name: string; source?: string | null; generation?: number | null }[] };
+    const c = body.clusters?.find((x) => x.name === CLUSTER);
+    return { ...(c?.source ? { source: c.source } : {}), ...(typeof c?.generation === "number" ? { generation: c.generation } : {}) };
+  } catch {
+    return {};
+  }
 }
 
 export async function startSimulation(o: SimulationOptions): Promise<Simulation> {
@@ -171,13 +238,18 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
     }
     const workers: PlainWorker[] = [];
     const failedAttempts = new Map<string, FailedAttempt[]>();
-    for (let i = 0; i < o.locations; i++) {
+    const loads: Load[] = [];
+    const controlAt = o.control ? o.locations : -1;
+    const measured = (location: number) => location !== controlAt;
+    for (let i = 0; i < o.locations + (o.control ? 1 : 0); i++) {
       let partial = "";
       const onStdout = (text: string) => {
         const lines = (partial + text).split("\n");
         partial = lines.pop() ?? "";
         for (const line of lines) {
           o.onLog?.(i, line);
+          const load = loadOf(line.trim());
+          if (load) loads.push({ location: i, at: Date.now(), ...load });
           const f = failedAttemptOf(line.trim());
           if (!f) continue;
           const list = failedAttempts.get(f.requestId) ?? [];
@@ -187,7 +259,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
       };
       const w = await startPlainWorker({
         onStdout,
-        name: `location ${i}`,
+        name: i === controlAt ? `location ${i} (control)` : `location ${i}`,
         entry: "worker/index.ts",
         kvBinding: "EDGELB_KV",
         kvModuleSource: kv.moduleFor(`loc${i}`),
@@ -197,9 +269,10 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
           EDGELB_CLUSTERS: CLUSTER,
           EDGELB_CACHE_TTL: String(o.cacheTtlS),
           ...(o.fastCheckS !== undefined ? { EDGELB_FAST_CHECK: String(o.fastCheckS) } : {}),
+          ...(o.fastCheckS !== undefined && o.fastHoldS !== undefined ? { EDGELB_FAST_HOLD: String(o.fastHoldS) } : {}),
           ...o.vars,
         },
-        ...(home ? { extraFiles: { "forwarder.js": forwarderJs(home.url) }, render: renderLocation } : {}),
+        ...(home ? { extraFiles: { "forwarder.js": forwarderJs(home.url, i) }, render: renderLocation } : {}),
       });
       workers.push(w);
       stops.push(() => w.stop());
@@ -345,6 +418,8 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
             failed: mine.filter((x) => !x.ok).length,
             // From the worker's own logs: under load a request may be slow for other reasons.
             waitedOnConnectTimeout: mine.filter((x) => failedAt(x).some((a) => a.connectTimeout)).length,
+            delayedByHedge: mine.filter((x) => !failedAt(x).some((a) => a.connectTimeout) && failedAt(x).some((a) => a.hedgedAfterMs !== undefined)).length,
+            hedgeDelayMaxMs: Math.max(0, ...mine.flatMap((x) => failedAt(x).map((a) => a.hedgedAfterMs ?? 0))),
             slowRequests: mine.filter((x) => x.ms >= slowMs).length,
             attemptsAtOldNode: mine.reduce((sum, x) => sum + atOld(x), 0),
             servedOldBefore: outcomes.filter((x) => x.location === location && x.node === node && x.startedAt < since).length,
@@ -354,6 +429,7 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
       },
       allAvoid(node, since, n) {
         return workers.every((_, location) => {
+          if (!measured(location)) return true;
           const mine = outcomes.filter((x) => x.location === location && x.startedAt >= since);
           return mine.length >= n && mine.slice(-n).every((x) => x.ok && x.node !== node && !(failedAttempts.get(x.requestId) ?? []).some((a) => a.node === node));
         });
@@ -364,16 +440,41 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
         try {
           // Every location must be sending to the old node before the change, or its time to stop would be vacuous.
           await until(() => workers.every((_, location) => outcomes.some((x) => x.location === location && x.node === oldNode)), `every location to send to ${oldNode} before the change`, 15_000);
+          if (o.control) {
+            // KV cannot deliver the change to anyone but location 0 within the propagation delay; the control cannot ask the object.
+            for (let i = 1; i < workers.length; i++) kv.refreshReadTimes(`loc${i}`);
+            await cutFastPath(home!.url, controlAt, true);
+          }
           const since = Date.now();
           const before = workers.map((_, location) => outcomes.filter((x) => x.location === location && x.node === oldNode && x.startedAt < since).length);
           const changedAt = (await change()) ?? since;
           await until(() => sim.allAvoid(oldNode, since, 15), `every location to stop sending to ${oldNode}`, timeoutMs);
+          // Not over until every location has learned the change too: avoiding a node it merely ejected
+          // (a dark node) is not convergence, and its ejection may expire before it learns (another wait).
+          const target = (await statusOf(workers[0]!.url)).generation ?? 0;
+          const learned = (location: number) => loads.find((l) => l.location === location && l.at >= since && l.generation >= target);
+          await until(() => workers.every((_, location) => !measured(location) || learned(location) !== undefined), `every location to install generation ${target}`, timeoutMs);
+          const served = await Promise.all(workers.map((w) => statusOf(w.url)));
+          const convergedAt = changedAt + Math.max(0, ...sim.report({ since, node: oldNode, slowMs, changedAt }).filter((r) => measured(r.location)).map((r) => r.convergedMs));
+          // The control's traffic goes on a moment past the others' last attempt at the old node: does it still try it?
+          if (o.control) await until(() => outcomes.some((x) => x.location === controlAt && x.startedAt > convergedAt + 200), "the control's traffic after the others converged", 10_000);
           await sim.stopTraffic();
           const windowMs = Date.now() - since;
-          const report = sim.report({ since, node: oldNode, slowMs, changedAt }).map((r) => ({ ...r, servedOldBefore: before[r.location] ?? 0 }));
+          const report = sim.report({ since, node: oldNode, slowMs, changedAt }).map((r) => {
+            const control = !measured(r.location);
+            const triedOld = (x: Outcome) => x.node === oldNode || (failedAttempts.get(x.requestId) ?? []).some((a) => a.node === oldNode);
+            const l = learned(r.location);
+            return {
+              ...r,
+              servedOldBefore: before[r.location] ?? 0,
+              ...(control || !l ? (served[r.location] ?? {}) : { source: l.source, generation: l.generation, learnedMs: Math.max(0, l.at - changedAt) }),
+              ...(control ? { control, stillOnOldNode: outcomes.some((x) => x.location === r.location && x.startedAt >= convergedAt && triedOld(x)) } : {}),
+            };
+          });
           return { report, failures: outcomes.filter((x) => !x.ok), windowMs };
         } finally {
           await sim.stopTraffic();
+          if (o.control) await cutFastPath(home!.url, controlAt, false);
         }
       },
       stop: async () => {

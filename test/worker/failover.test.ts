@@ -147,8 +147,9 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
   it("moves on when connecting to a node times out (a powered-off node)", async () => {
     // The black hole listens on the shared nodes' NodePort but never completes a handshake.
     const nodes = [{ name: "powered-off", address: lab.blackhole, healthy: true }, ...nodesOf(lab.nodes)];
+    // Without connect hedging (connect-hedge.test.ts), which would move on before the timeout.
     const e = await edgeWithService(
-      { hostnames: [host], nodePort: lab.nodePort, policy: { connectTimeoutMs: 300, responseTimeoutMs: 600 } },
+      { hostnames: [host], nodePort: lab.nodePort, policy: { connectTimeoutMs: 300, responseTimeoutMs: 600, connectAttemptDelayMs: 0 } },
       nodes,
       vars,
     );
@@ -161,7 +162,7 @@ describe.each(TRANSPORTS)("failover over the %s transport", (transport) => {
     expect(retry).toMatchObject({ node: "powered-off", kind: transport === "socket" ? "ConnectError" : "ResponseTimeoutError" });
     if (transport === "socket") {
       // Nothing reached the node, so even a POST moves on.
-      const post = await (await edgeWithService({ hostnames: [host], nodePort: lab.nodePort, policy: { connectTimeoutMs: 300 } }, nodes, vars)).request(
+      const post = await (await edgeWithService({ hostnames: [host], nodePort: lab.nodePort, policy: { connectTimeoutMs: 300, connectAttemptDelayMs: 0 } }, nodes, vars)).request(
         host,
         "/",
         { method: "POST", body: "once" },

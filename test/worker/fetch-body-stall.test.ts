@@ -5,9 +5,12 @@
 // origin of socket-origins.setup.ts):
 // - a small Content-Length body (handed over as fetch() returned it) is cut at
 //   responseTimeoutMs + length ÷ minBodyRate, and the client's response errors;
-// - a large Content-Length body (piped) and a body of unknown length (piped)
-//   stop counting as in flight at their deadline, and origin.body_stalled is
-//   logged. A native pipe cannot tell an origin that stopped sending from a
+// - a large Content-Length body and an event stream (both piped) stop
+//   counting as in flight at their deadline, and origin.body_stalled is
+//   logged;
+// - any other body of unknown length is handed over as fetch() returned it
+//   (no pipe: issue 14's CPU per request): in flight ends with its head, and
+//   its deadline only logs. A native pipe cannot tell an origin that stopped sending from a
 //   client that stopped reading (review finding rv-attack 3), so the node is
 //   NOT blamed and the download is NOT cut: a slow client keeps its body.
 import { describe, expect, inject, it } from "vitest";
@@ -91,10 +94,57 @@ describe("a fetch() body that stalls after the head", () => {
       expect(inFlight(edge)).toBe(0);
       // Not blamed: the same picture is what a client that stops reading gives.
       const origins = edge.status().clusters.flatMap((c) => c.nodes.flatMap((n) => n.origins));
-      expect(origins.filter((x) => (x.consecutiveFailures ?? 0) > 0 || x.lastError !== undefined)).toEqual([]);
+      expect(origins.filter((x) => (x.consecutiveFailures ?? 0) > 0 || x.lastError !== null)).toEqual([]);
       await reader.cancel().catch(() => {});
     });
   }
+
+  it("credits no success to a node whose piped body was released at its deadline (its failure streak stays)", async () => {
+    const lines: unknown[][] = [];
+    const edge = await stallEdge(lines);
+    // One failure first: a reset before any answer (502 to the client: the only node).
+    expect((await edge.request(HOST, "/raw/reset")).status).toBe(502);
+    const streak = () => edge.status().clusters.flatMap((c) => c.nodes.flatMap((n) => n.origins)).map((x) => x.consecutiveFailures);
+    expect(streak()).toEqual([1]);
+    const res = await edge.request(HOST, "/raw/stall-large");
+    const reader = res.body!.getReader();
+    await reader.read();
+    await until(() => (inFlight(edge) === 0 ? true : undefined), "released at the deadline");
+    // A stalled body (or a client that stopped reading) is no proof the node works.
+    expect(streak()).toEqual([1]);
+    await reader.cancel().catch(() => {});
+  });
+
+  it("hands a chunked body that is not an event stream to the client as fetch() returned it: in flight ends with its head", async () => {
+    const lines: unknown[][] = [];
+    const edge = await stallEdge(lines);
+    const res = await edge.request(HOST, "/raw/stall-chunked-json");
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("[1");
+    // Not piped (a pipe per request costs about half a trivial proxy's CPU): the count ended with
+    // the head, before the body deadline (nothing logged yet), while the body is still open.
+    expect(lines).toEqual([]);
+    expect(inFlight(edge)).toBe(0);
+    // Its deadline only logs: a long download of unknown length is not cut.
+    await until(() => (lines.some((l) => l[1] === "origin.body_stalled") ? true : undefined), "origin.body_stalled logged");
+    const origins = edge.status().clusters.flatMap((c) => c.nodes.flatMap((n) => n.origins));
+    expect(origins.filter((x) => (x.consecutiveFailures ?? 0) > 0 || x.lastError !== null)).toEqual([]);
+    await reader.cancel().catch(() => {});
+  });
+
+  it("counts an event stream as in flight until its deadline", async () => {
+    const lines: unknown[][] = [];
+    const edge = await stallEdge(lines);
+    const res = await edge.request(HOST, "/raw/stall-chunked");
+    const reader = res.body!.getReader();
+    await reader.read();
+    // Read together, synchronously: before the deadline has logged, the stream still counts.
+    const [logged, count] = [lines.length > 0, inFlight(edge)];
+    expect(count).toBe(logged ? 0 : 1);
+    await until(() => (inFlight(edge) === 0 ? true : undefined), "released at the deadline");
+    await reader.cancel().catch(() => {});
+  });
 
   it("does not cut a complete body of unknown length", async () => {
     const lines: unknown[][] = [];

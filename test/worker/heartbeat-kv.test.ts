@@ -33,7 +33,7 @@ function fakeGenerations() {
 
 function setup(opts: { generations?: boolean } = {}) {
   const store = new Map<string, { value: string; metadata: unknown }>();
-  let hold: Promise<void> | undefined;
+  let hold: { reached: () => void; until: Promise<void> } | undefined;
   let reads = 0;
   let puts = 0;
   const gens = fakeGenerations();
@@ -47,7 +47,7 @@ function setup(opts: { generations?: boolean } = {}) {
         const e = store.get(key);
         const out = view.stale && cache.has(key) ? cache.get(key)! : { value: e?.value ?? null, metadata: e?.metadata ?? null };
         cache.set(key, out);
-        if (hold) { const h = hold; hold = undefined; await h; } // this request is slow after its read
+        if (hold) { const h = hold; hold = undefined; h.reached(); await h.until; } // this request is slow after its read
         return out;
       },
       async get(key: string) { reads++; return store.get(key)?.value ?? null; },
@@ -80,21 +80,34 @@ function setup(opts: { generations?: boolean } = {}) {
   return {
     store, call, kvs, gens, reads: () => reads, puts: () => puts,
     advance: (ms: number) => (clock += ms),
-    holdNextRead() { let release!: () => void; hold = new Promise((r) => (release = r)); return release; },
+    /** The next KV read stalls after reading: `reached` settles when it has read, `release` lets it go on. */
+    holdNextRead() {
+      let release!: () => void;
+      let reached!: () => void;
+      const wasReached = new Promise<void>((r) => (reached = r));
+      hold = { reached, until: new Promise((r) => (release = r)) };
+      return { reached: wasReached, release };
+    },
     beat: (generation: number, on = 0) => call("POST", "/v1/clusters/home/heartbeat", JSON.stringify({ generation }), on),
     stored: () => store.get(snapshotKey("home"))!,
   };
+}
+
+/** Generation 5 stored, two hours later a heartbeat whose KV refresh has read it and stalls until `release`. */
+async function heartbeatHeldAfterRead(t: ReturnType<typeof setup>) {
+  expect((await t.call("PUT", "/v1/clusters/home", snap(5))).status).toBe(200);
+  t.advance(2 * HOUR);
+  const held = t.holdNextRead();
+  const beat = t.beat(5);
+  await held.reached;
+  return { beat, release: held.release };
 }
 
 describe("heartbeat KV refresh", () => {
   // The reviewer's tests (rv-attack §4).
   it("a DELETE during a heartbeat's KV refresh stays deleted", async () => {
     const t = setup();
-    expect((await t.call("PUT", "/v1/clusters/home", snap(5))).status).toBe(200);
-    t.advance(2 * HOUR);
-    const release = t.holdNextRead();
-    const beat = t.call("POST", "/v1/clusters/home/heartbeat", JSON.stringify({ generation: 5 }));
-    await new Promise((r) => setTimeout(r, 10));
+    const { beat, release } = await heartbeatHeldAfterRead(t);
     expect((await t.call("DELETE", "/v1/clusters/home")).status).toBe(200);
     release();
     await beat;
@@ -103,11 +116,7 @@ describe("heartbeat KV refresh", () => {
 
   it("a push (another isolate) during a heartbeat's KV refresh is kept", async () => {
     const t = setup();
-    expect((await t.call("PUT", "/v1/clusters/home", snap(5))).status).toBe(200);
-    t.advance(2 * HOUR);
-    const release = t.holdNextRead();
-    const beat = t.call("POST", "/v1/clusters/home/heartbeat", JSON.stringify({ generation: 5 }));
-    await new Promise((r) => setTimeout(r, 10));
+    const { beat, release } = await heartbeatHeldAfterRead(t);
     expect((await t.call("PUT", "/v1/clusters/home", snap(6), 1)).status).toBe(200);
     release();
     await beat;

@@ -133,6 +133,8 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
   // An event stream that sends one event and then goes quiet for good.
   "stall-chunked": (s) =>
     s.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\nd\r\ndata: first\n\n\r\n"),
+  // A chunked body that is not an event stream, stalling after its first chunk.
+  "stall-chunked-json": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[1\r\n"),
   "stall-body": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes!"),
   // A large Content-Length body (past the native-pipe threshold) that stalls after its first bytes.
   "stall-large": (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\nten bytes!"),

@@ -14,6 +14,7 @@ import type { Versions } from "../generations/api.ts";
 import { versionKey, type FastPath } from "./fast/index.ts";
 import { headTag, LocationCopy, type EntryHead, type StoredValue } from "./location/index.ts";
 import { epochOf, heartbeatOf, isOlder, parseTombstone, type Version } from "./stored.ts";
+import { LOCATION_CHECK_MS } from "./timing.ts";
 
 /** What the store needs of a KV namespace (tests wrap one to make it fail). */
 export type ConfigKV = Pick<KVNamespace, "getWithMetadata">;
@@ -27,8 +28,7 @@ export const RETRY_MAX_MS = 5_000;
  * not taken back by a KV read that says the key is missing.
  */
 export const KV_PROPAGATION_MS = 60_000;
-/** How often an isolate looks at its location's copy (a local Cache API read, free). */
-export const LOCATION_CHECK_MS = 2_000;
+export { LOCATION_CHECK_MS } from "./timing.ts";
 
 export interface ClusterState {
   name: string;
@@ -141,6 +141,15 @@ export class ConfigStore {
       const p = this.refresh();
       waitUntil(p);
     }
+    // The fast path's held check, when this isolate's turn has come (a comparison otherwise).
+    const watch = this.opts.fast?.watch((versions) => this.refreshWith(versions));
+    if (watch) waitUntil(watch);
+  }
+
+  /** A refresh with the versions a held check answered (after any refresh in flight, which had older ones). */
+  private async refreshWith(versions: Versions): Promise<void> {
+    while (this.refreshing) await this.refreshing.catch(() => {});
+    await this.refresh({ versions });
   }
 
   /** Never read from KV, and neither pushed nor deleted here: nothing is known of it. */
@@ -180,11 +189,12 @@ export class ConfigStore {
   }
 
   /** Brings every served cluster up to date from the location copy and, when that is too old, KV (one flight at a time). */
-  refresh(o: { fast?: boolean } = {}): Promise<void> {
+  refresh(o: { fast?: boolean; versions?: Versions } = {}): Promise<void> {
     if (this.refreshing) return this.refreshing;
     this.lastRefresh = this.now();
     const epoch = this.epoch;
-    this.refreshing = (this.opts.fast && o.fast !== false ? this.opts.fast.versions() : Promise.resolve(undefined))
+    const versions = o.versions ? Promise.resolve(o.versions) : this.opts.fast && o.fast !== false ? this.opts.fast.versions() : Promise.resolve(undefined);
+    this.refreshing = versions
       .then((versions) => Promise.all(this.clusters.map((c) => this.refreshCluster(c, epoch, versions))))
       .then((changed) => {
         if (changed.some(Boolean)) this.rebuild();

@@ -103,4 +103,15 @@ describe("settings from the worker's vars", () => {
       `EDGELB_CONTROL_HOSTS names no valid hostname; the control endpoints answer on no hostname`,
     ]);
   });
+
+  it("EDGELB_FAST_HOLD: 25 s by default, 0 polls, more than 25 s is refused (a held check must end within waitUntil's 30 s)", () => {
+    expect(readSettings({}).fastHoldMs).toBe(25_000);
+    expect(readSettings({ EDGELB_FAST_HOLD: "0" }).fastHoldMs).toBe(0);
+    expect(readSettings({ EDGELB_FAST_HOLD: "10" }).fastHoldMs).toBe(10_000);
+    for (const bad of ["30", "-1", "soon"]) {
+      const s = readSettings({ EDGELB_FAST_HOLD: bad });
+      expect(s.fastHoldMs).toBe(25_000);
+      expect(s.problems).toEqual([`EDGELB_FAST_HOLD "${bad}" is not a number of seconds from 0 to 25 (a check must end within waitUntil's 30 s); using 25`]);
+    }
+  });
 });

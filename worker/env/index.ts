@@ -2,6 +2,7 @@
 import * as v from "valibot";
 import { normalizeHost } from "../config/routes.ts";
 import { ClusterName, type TransportName } from "../snapshot/schema.ts";
+import { MAX_HOLD_MS } from "../generations/api.ts";
 
 export interface Env {
   EDGELB_KV: KVNamespace;
@@ -11,8 +12,10 @@ export interface Env {
   EDGELB_CACHE_TTL?: string;
   /** The fast path's generations Durable Object (worker/generations); absent: KV only. */
   EDGELB_GENERATIONS?: DurableObjectNamespace;
-  /** Seconds between a location's questions to the generations object (default 5; 0: off). */
+  /** At most one check per location per this many seconds to the generations object (default 5; 0: the fast path is off). */
   EDGELB_FAST_CHECK?: string;
+  /** Seconds the generations object holds a location's check until a change (default 25, at most 25; 0: poll every EDGELB_FAST_CHECK instead). */
+  EDGELB_FAST_HOLD?: string;
   /** auto | fetch | socket */
   EDGELB_TRANSPORT?: string;
   /** "true" logs one line per proxied request. */
@@ -51,16 +54,22 @@ export interface Settings {
   /** Normalized hostnames; undefined: any hostname that no snapshot routes. */
   controlHosts: Set<string> | undefined;
   maxPushBytes: number;
-  /** Fast path check interval (ms); 0: off. */
+  /** Fast path: at most one check per location per this many ms; 0: off. */
   fastCheckMs: number;
+  /** How long the object holds a check (ms); 0: polling. */
+  fastHoldMs: number;
   /** Problems with the vars, logged once at start; defaults are used instead. */
   problems: string[];
 }
 
 // KV itself takes up to ~60 s to reach other locations: reading it more often buys nothing.
 const DEFAULT_TTL_S = 60;
-// One question per location every 5 s: 17,280 requests a day per location, 5 busy locations inside the free plan's 100,000.
-const DEFAULT_FAST_CHECK_S = 5;
+// At most one check per location every 5 s: even a cluster that changes all the time costs at most
+// 17,280 requests a day per location (5 busy locations inside the free plan's 100,000).
+export const DEFAULT_FAST_CHECK_S = 5;
+// Held 25 s: 3,456 checks a day per quiet location; a held check ends before waitUntil's 30 s.
+export const DEFAULT_FAST_HOLD_S = MAX_HOLD_MS / 1000;
+const MAX_FAST_HOLD_S = MAX_HOLD_MS / 1000;
 const DEFAULT_MAX_PUSH = 10 * 1024 * 1024;
 
 export function readSettings(env: Partial<Env>): Settings {
@@ -91,6 +100,13 @@ export function readSettings(env: Partial<Env>): Settings {
     const n = Number(env.EDGELB_FAST_CHECK);
     if (Number.isFinite(n) && n >= 0) fastCheckMs = n * 1000;
     else problems.push(`EDGELB_FAST_CHECK "${env.EDGELB_FAST_CHECK}" is not a number of seconds; using ${DEFAULT_FAST_CHECK_S}`);
+  }
+
+  let fastHoldMs = DEFAULT_FAST_HOLD_S * 1000;
+  if (env.EDGELB_FAST_HOLD !== undefined && env.EDGELB_FAST_HOLD.trim() !== "") {
+    const n = Number(env.EDGELB_FAST_HOLD);
+    if (Number.isFinite(n) && n >= 0 && n <= MAX_FAST_HOLD_S) fastHoldMs = n * 1000;
+    else problems.push(`EDGELB_FAST_HOLD "${env.EDGELB_FAST_HOLD}" is not a number of seconds from 0 to ${MAX_FAST_HOLD_S} (a check must end within waitUntil's 30 s); using ${DEFAULT_FAST_HOLD_S}`);
   }
 
   let maxPushBytes = DEFAULT_MAX_PUSH;
@@ -125,6 +141,7 @@ export function readSettings(env: Partial<Env>): Settings {
     controlHosts: readControlHosts(env.EDGELB_CONTROL_HOSTS, problems),
     maxPushBytes,
     fastCheckMs,
+    fastHoldMs,
     problems,
   };
 }

@@ -29,6 +29,43 @@ export type ValueVersion = v.InferOutput<typeof ValueVersion>;
 export const Versions = v.record(v.string(), ValueVersion);
 export type Versions = v.InferOutput<typeof Versions>;
 
+/** A version as one string: equal keys mean the same value (a heartbeat changes no key). */
+export function versionKey(x: Pick<ValueVersion, "kind" | "epoch" | "generation">): string {
+  return `${x.kind}:${x.epoch ?? "-"}:${x.generation}`;
+}
+
+/**
+ * The longest the object holds a check (ms). A check is started from a request's waitUntil, which
+ * the runtime lets run up to 30 s after the response: 25 s leaves room for the round trip and for
+ * fetching and installing the value the answer names.
+ */
+export const MAX_HOLD_MS = 25_000;
+/** Held checks at once: far above one per location; beyond it a check is answered at once (memory stays bounded). */
+export const MAX_HELD = 1_000;
+/** Values carried in a check's answer, in characters of text: above it the location asks value() (one more request). */
+export const MAX_INLINE_CHARS = 1024 * 1024;
+
+/** What a location last learned from the object: cluster → versionKey. */
+export const Known = v.pipe(v.record(v.pipe(v.string(), v.maxLength(256)), v.pipe(v.string(), v.maxLength(64))), v.check((r) => Object.keys(r).length <= 10_000, "too many clusters"));
+export type Known = v.InferOutput<typeof Known>;
+
+/** A check's answer: every cluster's version, and the values that changed against `known` (within MAX_INLINE_CHARS). */
+export const WatchAnswer = v.object({
+  versions: Versions,
+  values: v.record(v.string(), v.object({ version: ValueVersion, text: v.string() })),
+  /** True when the object held the check (nothing changed until a push or the hold time). */
+  held: v.boolean(),
+});
+export type WatchAnswer = v.InferOutput<typeof WatchAnswer>;
+
+/** Does the object hold a version the location does not know (null: it knows nothing yet)? */
+export function changedAgainst(versions: Versions, known: Known | null): string[] {
+  if (known === null) return Object.keys(versions);
+  return Object.entries(versions)
+    .filter(([cluster, x]) => known[cluster] !== versionKey(x))
+    .map(([cluster]) => cluster);
+}
+
 /** What the worker calls (RPC: one billed request per call). */
 export interface GenerationsApi {
   versions(): Promise<Versions>;
@@ -45,6 +82,15 @@ export interface GenerationsApi {
   claimKvRefresh(cluster: string, version: { generation: number; epoch: number | null }, at: number, everyMs: number): Promise<{ write: boolean; current: ValueVersion | null }>;
 }
 
+/** The fast path's view of the object: the calls above and the long poll. */
+export interface WatchableGenerationsApi extends GenerationsApi {
+  /**
+   * The long poll: answers at once when the object holds a version `known` does not name (or
+   * known is null), else holds the call until a publish stores one or `holdMs` (at most
+   * MAX_HOLD_MS) pass. One billed request per call, however long it is held.
+   */
+  watch(known: Known | null, holdMs: number): Promise<WatchAnswer>;
+}
 
 /**
  * The object's answer to claimKvRefresh (pure, for tests): no write when it stores a newer value

@@ -22,15 +22,16 @@ import {
   ResponseTimeoutError,
   UpstreamResetError,
 } from "../transport/types.ts";
-import { ClientBodyTimeoutError, prepareBody, type ClientBodyError } from "./body.ts";
+import { ClientBodyTimeoutError, NO_BODY, prepareBody, type ClientBodyError } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
-import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
+import { edgeFacts, forClient, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 import { GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
 import { clusterPin, pinCookieName } from "../steering/request.ts";
 import { sourcesAllow } from "../source-ranges/index.ts";
+import { attemptHedge, type ConnectHedges } from "./hedge/index.ts";
 
 /**
  * The other clusters that may serve this hostname (worker/steering), best
@@ -61,6 +62,8 @@ export interface ProxyDeps {
   retryBudget?: RetryBudget;
   /** Signs requests to clusters whose origins sit behind the node gate (worker/sign). */
   signer?: GateSigner;
+  /** Connect hedging's per-isolate state (worker/proxy/hedge); without it, no hedging. */
+  hedges?: ConnectHedges;
 }
 
 /** Origin statuses that say "not this node, not now": counted against the node, retried when the rule allows. */
@@ -80,6 +83,8 @@ function text(status: number, body: string, requestId: string, extra: Record<str
 export interface ProxyOptions {
   /** Host for the origin (URLRewrite hostname): X-Forwarded-Host and Forwarded still carry the client's. */
   originHost?: string;
+  /** The request's ctx.waitUntil: a hedge's losing connect settles (and feeds ejection) after the answer. */
+  waitUntil?: (p: Promise<unknown>) => void;
 }
 
 export async function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster, options?: ProxyOptions): Promise<Response> {
@@ -137,22 +142,29 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
     return badRequest("proxy.refused", `a ${request.method} request must not carry a body`);
   }
-  const prepared = await prepareBody(request, undefined, deps.clientBodyTimeoutMs);
-  if (!prepared.ok) {
+  // No body (every GET): no promise to wait for.
+  const prepared = request.body === null ? undefined : await prepareBody(request, undefined, deps.clientBodyTimeoutMs);
+  if (prepared && !prepared.ok) {
     if (prepared.error instanceof ClientBodyTimeoutError) return clientBodyFailed(prepared.error);
     return badRequest("proxy.client_body_failed", prepared.error.message);
   }
-  const body = prepared.body;
+  const body = prepared ? prepared.body : NO_BODY;
   let tried = new Set<string>();
   const errors: string[] = [];
   const cookie = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), policy.cookieName) : undefined;
   let failedOpen = false;
+  const hedges = deps.hedges;
+  // At most one hedge per request.
+  let hedged = false;
+  // Whether an attempt signed the origin headers (gate mode): a later attempt elsewhere drops it.
+  let signed = false;
 
   const chooseContext: ChooseContext = {
     state: deps.balancer(route),
     inFlight: (k) => deps.inFlight.get(k) ?? 0,
     random: deps.random,
-    isEjected: (k) => deps.health.isEjected(k),
+    // A node with a connect pending past its hedge delay is skipped too, while others are usable.
+    isEjected: hedges === undefined ? (k) => deps.health.isEjected(k) : (k) => deps.health.isEjected(k) || hedges.isStalled(k),
     tried,
     clientIp: policy.affinity === "client-ip" && facts.clientIp ? facts.clientIp : undefined,
     cookie,
@@ -187,7 +199,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     if (choice.failedOpen && !failedOpen) {
       // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
       failedOpen = true;
-      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(), nodes: choice.remaining });
+      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(), nodes: choice.remaining, ...gateHop(choice.origin) });
     }
     return choice.origin;
   };
@@ -208,10 +220,14 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     return undefined;
   };
 
+  let lastOrigin: RouteOrigin | undefined;
   const maxAttempts = policy.attempts * (1 + (cross?.next.length ?? 0));
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const origin = choose();
-    if (!origin) break;
+    const chosen = choose();
+    if (!chosen) break;
+    lastOrigin = chosen;
+    // A hedge whose node answers first moves the attempt there (switchTo below).
+    let origin: RouteOrigin = chosen;
     tried.add(origin.key);
     attemptsHere++;
     // Gate mode: connect to the node's gate, which checks the signature and forwards to the signed
@@ -235,14 +251,61 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         return done(text(502, "the site could not be reached", requestId), {});
       }
       headers.set(SIGNATURE_HEADER, signature);
-    } else headers.delete(SIGNATURE_HEADER); // an earlier attempt at another (gated) cluster signed for its node
+      signed = true;
+    } else if (signed) {
+      // An earlier attempt at another (gated) cluster signed for its node.
+      headers.delete(SIGNATURE_HEADER);
+      signed = false;
+    }
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = request.method === "GET" || request.method === "HEAD";
     // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
     const originRequest = { method: request.method, url: request.url, headers, body: bodyless ? null : body.take() };
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
-    const release = track(deps.inFlight, origin.key);
+    let release = track(deps.inFlight, origin.key);
+    const attemptRoute = route;
+    // Connect hedging needs the connect phase (socket); behind gates, the second node gets its own signature.
+    const hedge =
+      hedges !== undefined && !hedged && transport.name === "socket" && !websocket && policy.connectAttemptDelayMs > 0 && route.size > 1
+        ? attemptHedge({
+            hedges,
+            primary: origin,
+            floorMs: policy.connectAttemptDelayMs,
+            connectTimeoutMs: policy.connectTimeoutMs,
+            choose: () => {
+              const c = tried.size < attemptRoute.size ? chooseOrigin(attemptRoute, chooseContext) : undefined;
+              // Never by failing open, and paid from the retry budget: a slow network must not double every connect.
+              if (!c?.origin || c.failedOpen || (budget !== undefined && !budget.tryRetry(budgetKey))) return undefined;
+              hedged = true;
+              tried.add(c.origin.key);
+              return c.origin;
+            },
+            ...(gatePort === undefined
+              ? {}
+              : {
+                  toWire: (o: RouteOrigin) => ({ ...o, port: gatePort }),
+                  headersFor: async (o: RouteOrigin) => {
+                    const sig = await deps.signer?.sign(o.cluster, { method: request.method, host: headers.get("host") ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port });
+                    if (!sig) return undefined;
+                    const signed = new Headers(headers);
+                    signed.set(SIGNATURE_HEADER, sig);
+                    return signed;
+                  },
+                }),
+            switchTo: (o) => {
+              release();
+              origin = o;
+              release = track(deps.inFlight, o.key);
+              Object.assign(fields, { node: o.node, origin: o.key });
+              Object.assign(nodeFields, { cluster: o.cluster, service: o.service, node: o.node });
+            },
+            lostFailed: (o, error) =>
+              deps.health.failure(o.key, error.message, { cluster: o.cluster, service: o.service, node: o.node }, error.timedOut ? "connect-timeout" : "connection", ejectionPool(attemptRoute, o)),
+            keepAlive: options?.waitUntil ?? (() => {}),
+            log: (f) => deps.log("warn", "proxy.hedge", { requestId, host: facts.host, ...f }),
+          })
+        : undefined;
     let relayed = false;
     let bodyRelayed = false;
     let bodyEnded = false;
@@ -256,6 +319,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         request: originRequest,
         connectTimeoutMs: policy.connectTimeoutMs,
         responseTimeoutMs: policy.responseTimeoutMs,
+        ...(hedge === undefined ? {} : { hedge }),
         // An open WebSocket keeps its node busy (least-request): counted until the relay ends.
         onWebSocketRelay: () => {
           relayed = true;
@@ -264,10 +328,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         // A transport that pipes the body natively itself (socket) releases the count at its end.
         onBodyRelay: () => {
           bodyRelayed = true;
-          return () => {
+          return (ended) => {
             bodyEnded = true;
             release();
-            if (successAtBodyEnd && !bodyFailed) deps.health.success(origin.key, nodeFields);
+            // Only a body seen whole credits the node (review rv-proxy 3): a released one says nothing.
+            if (successAtBodyEnd && !bodyFailed && ended !== "released") deps.health.success(origin.key, nodeFields);
           };
         },
         // The origin broke its body after the head (not the client leaving): it counts like a 5xx.
@@ -319,7 +384,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         deps.log("warn", "proxy.retry", { ...fields, error: message, kind, stage });
         continue;
       }
-      deps.log("error", "proxy.failed", { ...fields, error: message, kind, stage, noRetry, tried: [...tried] });
+      deps.log("error", "proxy.failed", { ...fields, error: message, kind, stage, noRetry, tried: [...tried], ...gateHop(origin) });
       if (err instanceof ResponseTimeoutError) return done(text(504, "the site did not answer in time", requestId), fields);
       if (err instanceof MalformedResponseError) return done(text(502, "the site sent an invalid response", requestId), fields);
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
@@ -353,7 +418,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         deps.log("warn", "proxy.retry", { ...fields, kind: gateSaid, stage: "before-send" });
         continue;
       }
-      deps.log("error", "proxy.failed", { ...fields, kind: gateSaid, noRetry, tried: [...tried] });
+      deps.log("error", "proxy.failed", { ...fields, kind: gateSaid, noRetry, tried: [...tried], ...gateHop(origin) });
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
     }
     if (RETRY_STATUSES.has(upstream.status)) {
@@ -394,7 +459,14 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       if (!relayed) release();
       return done(upstream, fields);
     }
-    const out = clientResponseHeaders(upstream, requestId);
+    // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
+    const raw = transport.name === "socket";
+    const responseBody = relayBody(request.method, upstream, release, raw, bodyRelayed);
+    // The origin's fields copied by the runtime in one call, then the few the client must not get
+    // taken out (cheaper than a copy field by field that the Response would copy once more).
+    const client = new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers, encodeBody: encodeBodyFor(upstream.headers, raw) });
+    const out = client.headers;
+    forClient(out, requestId);
     if (policy.affinity === "cookie" && cookie !== cookieValue(origin)) {
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
@@ -404,17 +476,23 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${pinCookieName(policy.cookieName)}=${clusterPin(origin.cluster)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
     }
-    // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
-    const raw = transport.name === "socket";
-    const responseBody = relayBody(request.method, upstream, release, raw, bodyRelayed);
-    const encodeBody = encodeBodyFor(upstream.headers, raw);
-    return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out, encodeBody }), fields);
+    return done(client, fields);
   }
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
   const all = [...triedClusters, ...tried];
-  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors });
+  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors, ...gateHop(lastOrigin) });
   return done(text(502, "the site could not be reached", requestId), { tried: all, errors });
+}
+
+/**
+ * Log fields saying the node gates are the hop, for a cluster in gate mode: an operator reading a
+ * fail-open or a failed request must know to check the gates (down, keyless, refusing this key) as
+ * well as the nodes. Nothing for a direct cluster.
+ */
+function gateHop(origin: RouteOrigin | undefined): Record<string, unknown> {
+  if (origin?.gatePort === undefined) return {};
+  return { cluster: origin.cluster, origins: "gate", gatePort: origin.gatePort, via: `the node gates (edgelb-node-gate) on port ${origin.gatePort} of cluster ${origin.cluster}'s nodes` };
 }
 
 /** The path of a path-and-query (for log lines). */

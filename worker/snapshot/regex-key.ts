@@ -14,10 +14,29 @@
 // understand (a top-level "|", flag groups, \Q…\E, unknown escapes) gives no
 // key. No key is always safe: the regex is then run for every request.
 
-/** Characters with a meaning in RE2 syntax outside a class. */
-const META = new Set(["\\", ".", "[", "]", "(", ")", "*", "+", "?", "{", "}", "|", "^", "$"]);
 /** Escapes that stand for one literal character (punctuation; RE2 allows escaping any). */
 const LITERAL_ESCAPE = /^[!-\/:-@\[-`{-~]$/;
+/** Characters this reader gives up on where an item should start: a stray closer, an inner "^", a top-level "|", a quantifier with nothing before it. */
+const UNREAD = new Set(["^", "|", ")", "]", "}", "*", "+", "?", "{"]);
+
+/**
+ * The items that may consume characters, by their first character: the index
+ * after the item and its quantifiers, or -1 when this reader is unsure. A
+ * plain character with a quantifier after it is such an item too (QUANTIFIED_CHAR).
+ */
+const ITEM_END: Record<string, (pattern: string, at: number) => number> = {
+  // Flag or named groups are not read here; "(?:" is.
+  "(": (pattern, at) => (pattern[at + 1] === "?" && pattern[at + 2] !== ":" ? -1 : afterQuantifier(pattern, groupEnd(pattern, at))),
+  "[": (pattern, at) => afterQuantifier(pattern, classEnd(pattern, at)),
+  ".": (pattern, at) => skipQuantifier(pattern, at + 1),
+};
+const QUANTIFIED_CHAR = (pattern: string, at: number) => skipQuantifier(pattern, at + 1);
+
+/** A quantifier makes the item before it optional or repeated: that item is not required as is. */
+function quantified(pattern: string, at: number): boolean {
+  const ch = pattern[at];
+  return ch === "*" || ch === "+" || ch === "?" || ch === "{";
+}
 
 /**
  * The required literal runs of a pattern: [text, starts the match, ends the
@@ -32,69 +51,31 @@ function literalRuns(pattern: string): { text: string; atStart: boolean; atEnd: 
     if (run) runs.push({ text: run, atStart: runStart && !consumedBefore, atEnd });
     run = "";
   };
-  let i = 0;
-  if (pattern[0] === "^") i = 1;
+  let i = pattern[0] === "^" ? 1 : 0;
   while (i < pattern.length) {
     const ch = pattern[i]!;
-    // A quantifier makes the item before it optional or repeated: that character is not required as is.
-    const quantified = (at: number) => at < pattern.length && (pattern[at] === "*" || pattern[at] === "+" || pattern[at] === "?" || pattern[at] === "{");
-    if (ch === "\\") {
-      const next = pattern[i + 1];
-      if (next === undefined || !LITERAL_ESCAPE.test(next)) return undefined; // \d, \Q, \p{…}, \x…: not read here
-      if (quantified(i + 2)) {
-        close(false);
-        consumedBefore = true;
-        runStart = false;
-        i += 2;
-        continue;
-      }
-      run += next;
-      i += 2;
-      continue;
-    }
     if (ch === "$") {
       // Only a final "$" (end of text) is understood; it ends the match where the run ends.
       if (i !== pattern.length - 1) return undefined;
       close(true);
       return runs;
     }
-    if (ch === "^" || ch === "|" || ch === ")" || ch === "]" || ch === "}") return undefined;
-    if (ch === "(") {
-      if (pattern[i + 1] === "?" && pattern[i + 2] !== ":") return undefined; // flag or named groups: not read here
-      const end = groupEnd(pattern, i);
-      if (end < 0) return undefined;
-      close(false);
-      consumedBefore = true;
-      runStart = false;
-      i = skipQuantifier(pattern, end + 1);
-      if (i < 0) return undefined;
+    if (ch === "\\") {
+      const next = pattern[i + 1];
+      if (next === undefined || !LITERAL_ESCAPE.test(next)) return undefined; // \d, \Q, \p{…}, \x…: not read here
+      if (quantified(pattern, i + 2)) return undefined; // an escaped character with a quantifier: not read here
+      run += next;
+      i += 2;
       continue;
     }
-    if (ch === "[") {
-      const end = classEnd(pattern, i);
-      if (end < 0) return undefined;
+    if (UNREAD.has(ch)) return undefined;
+    const itemEnd = ITEM_END[ch] ?? (quantified(pattern, i + 1) ? QUANTIFIED_CHAR : undefined);
+    if (itemEnd) {
+      // It may consume any characters (or none): the run before it ends, and no run after it starts the match.
+      i = itemEnd(pattern, i);
+      if (i < 0) return undefined;
       close(false);
       consumedBefore = true;
-      runStart = false;
-      i = skipQuantifier(pattern, end + 1);
-      if (i < 0) return undefined;
-      continue;
-    }
-    if (ch === ".") {
-      close(false);
-      consumedBefore = true;
-      runStart = false;
-      i = skipQuantifier(pattern, i + 1);
-      if (i < 0) return undefined;
-      continue;
-    }
-    if (ch === "*" || ch === "+" || ch === "?" || ch === "{") return undefined; // a quantifier with nothing before it
-    if (quantified(i + 1)) {
-      close(false);
-      consumedBefore = true;
-      runStart = false;
-      i = skipQuantifier(pattern, i + 1);
-      if (i < 0) return undefined;
       continue;
     }
     if (run === "") runStart = !consumedBefore;
@@ -103,6 +84,11 @@ function literalRuns(pattern: string): { text: string; atStart: boolean; atEnd: 
   }
   close(true);
   return runs;
+}
+
+/** The index after the quantifiers following a closer at `end`, or -1 when there is no closer (-1) or unsure. */
+function afterQuantifier(pattern: string, end: number): number {
+  return end < 0 ? -1 : skipQuantifier(pattern, end + 1);
 }
 
 /** Index of the ")" closing the group opened at `open`, or -1. Any top-level "|" inside is the group's own business. */

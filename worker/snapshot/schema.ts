@@ -85,6 +85,9 @@ export const Transport = v.picklist(["auto", "fetch", "socket"]);
 /** docs/worker.md "Connect timeout": a SYN lost once (resent after 1 s) on a path up to ~500 ms RTT still connects; shorter waits at a dropping node. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1_500;
 
+/** RFC 8305's recommended Connection Attempt Delay, the connect hedge's default floor (worker/proxy/hedge). */
+export const DEFAULT_CONNECT_ATTEMPT_DELAY_MS = 250;
+
 export const Policy = v.object({
   algorithm: v.optional(Algorithm, "round-robin"),
   /** client-ip: consistent hash on CF-Connecting-IP; cookie: sticky cookie. */
@@ -93,6 +96,18 @@ export const Policy = v.object({
   /** Total tries per request (1 = no retry) on connection failures. */
   attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10)), 3),
   connectTimeoutMs: v.optional(Millis, DEFAULT_CONNECT_TIMEOUT_MS),
+  /**
+   * Connect hedging (docs/worker.md "Connect hedging"): a connect not opened after this long
+   * races a second node's (RFC 8305's Connection Attempt Delay, at least 10 ms); 0 turns it off.
+   */
+  connectAttemptDelayMs: v.optional(
+    v.pipe(
+      v.number(),
+      v.integer(),
+      v.check((n) => n === 0 || (n >= 10 && n <= 600_000), "must be 0 (no hedging) or 10 to 600000 ms (RFC 8305: never below 10 ms)"),
+    ),
+    DEFAULT_CONNECT_ATTEMPT_DELAY_MS,
+  ),
   /** Time to the first response byte once connected (up to an hour, for long-poll apps). */
   responseTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3_600_000)), 30_000),
   transport: v.optional(Transport),

@@ -1,6 +1,7 @@
 // The status page through the whole worker: served without a token, carries
 // no data, locked down by headers; the control endpoints behind it unchanged.
 import { describe, expect, it } from "vitest";
+import { storefrontSnapshot } from "../../test/fixtures/gateway-snapshot.ts";
 import { testEdge } from "../../test/worker/helpers.ts";
 import { SNAPSHOT_SCHEMA, type SnapshotInput } from "../snapshot/schema.ts";
 
@@ -57,29 +58,15 @@ describe("GET /__edgelb/", () => {
 describe("GET /__edgelb/v1/status: Gateway API routes", () => {
   it("lists hostname → routes with matches and backends, and the routes the agent refused with why", async () => {
     const edge = testEdge();
-    await edge.seed({
-      schema: SNAPSHOT_SCHEMA,
-      cluster: "default",
-      generation: 1,
-      publishedAt: new Date().toISOString(),
-      nodes: [{ name: "n1", address: "127.65.3.11", healthy: true }],
-      services: [],
-      gateway: {
-        backends: [{ namespace: "shop", name: "web", port: 80, nodePort: 30080 }],
-        routes: [
-          {
-            namespace: "shop",
-            name: "storefront",
-            creationTimestamp: "2026-12-01T00:00:00Z",
-            gateway: "edge/public",
-            listener: "http",
-            hostnames: ["shop.example.com"],
-            rules: [{ matches: [{ path: { type: "PathPrefix", value: "/api" }, method: "POST" }], backendRefs: [{ namespace: "shop", name: "web", port: 80, weight: 3 }] }],
-          },
-        ],
+    await edge.seed(
+      storefrontSnapshot({
+        cluster: "default",
+        generation: 1,
+        nodeAddress: "127.65.3.11",
+        rule: { matches: [{ path: { type: "PathPrefix", value: "/api" }, method: "POST" }], backendRefs: [{ namespace: "shop", name: "web", port: 80, weight: 3 }] },
         refused: [{ namespace: "shop", name: "too-many", gateway: "edge/public", reason: "UnsupportedValue: not served: the edge's route tables are full" }],
-      },
-    });
+      }),
+    );
     const res = await edge.request("localhost", "/__edgelb/v1/status", { headers: { authorization: "Bearer test-push-token" } });
     const body = (await res.json()) as { clusters: { name: string; gateway?: unknown }[] };
     expect(body.clusters.find((c) => c.name === "default")?.gateway).toEqual({

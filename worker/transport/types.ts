@@ -60,11 +60,42 @@ export interface OriginRequest {
   /** Give up with a ConnectError when no connection is established in time. */
   connectTimeoutMs: number;
   /**
+   * Happy Eyeballs across nodes (RFC 8305's Connection Attempt Delay): a transport that sees its
+   * connect phase (socket) starts a second connection to `hedge.next()` when the first has not
+   * opened within `hedge.delayMs`, and sends the request over whichever opens first. Transports
+   * that cannot see the connect phase (fetch) ignore it.
+   */
+  hedge?: ConnectHedge;
+  /**
    * Give up with a ResponseTimeoutError when no response head arrives this
    * long after the request body was sent in full (the upload itself may take
    * longer), or when the origin stops taking the body for this long.
    */
   responseTimeoutMs: number;
+}
+
+/**
+ * One request's connect hedge (worker/proxy/hedge). Nothing is written before a connection
+ * opens, so racing two connects is safe for every method: the request goes over one only.
+ */
+export interface ConnectHedge {
+  /** How long the first connect may stay unopened before the second starts. */
+  readonly delayMs: number;
+  /** Called once, when the first connect is that slow: the second origin, or undefined for none. */
+  next(): Origin | undefined;
+  /**
+   * Every connect attempt's outcome: opened after `ms`, or failed with `error`. `used`: the
+   * request goes over this connection (or this attempt's error is the one thrown); an attempt
+   * that lost the race is reported here only, and its connection (if it opens) is closed unused.
+   */
+  settled(origin: Origin, outcome: { ms: number; error?: ConnectError; used: boolean }): void;
+  /** Keeps the request's context alive until a losing attempt settles (ctx.waitUntil). */
+  keepAlive(done: Promise<unknown>): void;
+  /**
+   * The request's headers for the second origin when they differ from the first's (a node gate's
+   * signature names its node); awaited once its connection opened, before any byte is written.
+   */
+  headersFor?(origin: Origin): Promise<Headers | undefined>;
 }
 
 export interface Transport {

@@ -197,14 +197,19 @@ export function createGateServer(o: GateServerOptions): http.Server {
     });
     up.on("error", (err: NodeJS.ErrnoException) => {
       upstreamFailed(errorKind(err, state.connected), verdict.nodePort, err);
-      if (!res.headersSent) {
+      if (!res.headersSent && !state.connected) {
         res.shouldKeepAlive = false;
         // Never connected: not a byte reached the NodePort. Said so (only the gate can: an app's
         // x-edgelb-gate is stripped), so the edge retries elsewhere as for a refused connection.
-        const marker = state.connected ? {} : { [GATE_REFUSED_HEADER]: GATE_UPSTREAM_UNREACHABLE };
-        res.writeHead(502, { ...marker, "content-type": "text/plain", "content-length": 12, connection: "close" });
+        res.writeHead(502, { [GATE_REFUSED_HEADER]: GATE_UPSTREAM_UNREACHABLE, "content-type": "text/plain", "content-length": 12, connection: "close" });
         res.end("bad gateway\n");
-      } else res.destroy();
+      } else {
+        // The NodePort took the request and then dropped it (a hung node coming back, a crashed app):
+        // the edge sees the connection cut, as it would talking to the node directly. A made-up 502
+        // would pass for the app's own answer: the edge would relay "bad gateway" to the user once its
+        // retry budget is spent, and count it as a 5xx streak rather than a failed connection.
+        req.socket.destroy();
+      }
     });
     // The edge went away: so does the request to the NodePort.
     res.on("close", () => {
@@ -247,8 +252,9 @@ export function createGateServer(o: GateServerOptions): http.Server {
     });
     up.on("error", (err: NodeJS.ErrnoException) => {
       upstreamFailed(errorKind(err, state.connected), verdict.nodePort, err);
-      const marker = state.connected ? "" : `${GATE_REFUSED_HEADER}: ${GATE_UPSTREAM_UNREACHABLE}\r\n`;
-      endAndRelease(socket, `HTTP/1.1 502 Bad Gateway\r\n${marker}content-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n`);
+      // Dropped after it connected: cut, as for a plain request (see onRequest).
+      if (state.connected) socket.destroy();
+      else endAndRelease(socket, `HTTP/1.1 502 Bad Gateway\r\n${GATE_REFUSED_HEADER}: ${GATE_UPSTREAM_UNREACHABLE}\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n`);
     });
     socket.on("close", () => up.destroy());
     up.end();

@@ -3,14 +3,15 @@
 // of KV; one clock for all.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { GENERATIONS_OBJECT, type GenerationsApi } from "../../generations/api.ts";
+import * as v from "valibot";
+import { GENERATIONS_OBJECT, Known, type WatchableGenerationsApi as GenerationsApi } from "../../generations/api.ts";
 import { memoryLogger } from "../../log/index.ts";
 import { type Snapshot } from "../../snapshot/schema.ts";
 import { ConfigStore, type ConfigKV } from "../index.ts";
 import { LocationCopy } from "../location/index.ts";
 import { lookupRoute } from "../routes.ts";
 import { tombstoneText } from "../stored.ts";
-import { FastPath } from "./index.ts";
+import { CHECK_BURST, FastPath, MAX_BACKOFF_MS } from "./index.ts";
 import { snap, unique } from "../test-kit.ts";
 
 const ns = (env as unknown as { EDGELB_GENERATIONS: DurableObjectNamespace }).EDGELB_GENERATIONS;
@@ -31,7 +32,7 @@ function staleKV() {
   return { kv, reads: () => reads, set: (v: unknown) => (value = v === null ? null : JSON.stringify(v)) };
 }
 
-async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeoutMs?: number } = {}) {
+async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeoutMs?: number; holdMs?: number } = {}) {
   const cluster = o.cluster ?? unique("fast");
   let now = 1_000_000;
   const log = memoryLogger();
@@ -39,14 +40,18 @@ async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeout
   const isolate = async (location: string) => {
     let loc = locations.get(location);
     if (!loc) locations.set(location, (loc = { cache: await caches.open(unique(`kv14-${location}`)), kv: staleKV() }));
-    const fast = new FastPath({ stub: o.stub ?? realStub, cache: loc.cache, intervalMs: 5_000, now: () => now, log, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+    const fast = new FastPath({ stub: o.stub ?? realStub, cache: loc.cache, intervalMs: 5_000, now: () => now, log, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}), ...(o.holdMs ? { holdMs: o.holdMs } : {}) });
     const store = new ConfigStore({ kv: loc.kv.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, location: new LocationCopy(loc.cache), fast });
-    const request = async () => {
+    /** A request; its background work (a refresh, a held check) is returned, not awaited. */
+    const start = async () => {
       const pending: Promise<unknown>[] = [];
       await store.ready((p) => pending.push(p));
-      await Promise.all(pending);
+      return { done: Promise.all(pending) };
     };
-    return { store, fast, request, kv: loc.kv, serves: (host: string) => lookupRoute(store.routes, host) !== undefined };
+    const request = async () => {
+      await (await start()).done;
+    };
+    return { store, fast, request, start, kv: loc.kv, serves: (host: string) => lookupRoute(store.routes, host) !== undefined };
   };
   return { cluster, log, isolate, advance: (ms: number) => (now += ms) };
 }
@@ -299,5 +304,146 @@ describe("workers.dev (no Cache API): a stale KV 'missing' does not undo what th
     now += 4_000;
     await request();
     expect(lookupRoute(b.routes, "new.example.com"), JSON.stringify(b.cluster(cluster))).toBeDefined();
+  });
+});
+
+describe("held checks (long poll): a push answers every location's held check at once", () => {
+  const HOLD_MS = 10_000;
+  /** Waits until the object holds `n` checks (a condition, not a sleep). */
+  const heldAtObject = async (n: number) => {
+    const stub = realStub() as unknown as { heldChecks(): Promise<number> };
+    for (let i = 0; (await stub.heldChecks()) < n; i++) {
+      if (i > 2_000) throw new Error(`the object never held ${n} checks`);
+      await scheduler.wait(5);
+    }
+  };
+
+  it("another location serves a push within a round trip, not an interval: its held check returns with the new snapshot in the answer (no second request)", async () => {
+    const w = await world({ holdMs: HOLD_MS });
+    const a = await w.isolate("ams");
+    const b = await w.isolate("sin");
+    for (const i of [a, b]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await a.request();
+    await b.request(); // cold: KV, then its first check, answered at once (it knew nothing)
+    expect(b.fast.requests).toBe(1);
+    w.advance(5_000);
+    const held = await b.start(); // the next check is held by the object
+    await heldAtObject(1);
+    const s2 = snap(w.cluster, 2, "two.example.com");
+    const pushedAt = Date.now();
+    a.store.install(s2 as Snapshot, JSON.stringify(s2), 1);
+    await a.store.publish(w.cluster);
+    await held.done;
+    // Answered by the push, far sooner than the hold time; without a clock step (no interval passed).
+    expect(Date.now() - pushedAt, JSON.stringify(w.log.entries)).toBeLessThan(HOLD_MS / 2);
+    expect(b.serves("two.example.com")).toBe(true);
+    expect(b.store.cluster(w.cluster)!.source).toBe("fast");
+    expect(b.fast.requests).toBe(2);
+    expect(b.fast.held).toBe(1);
+  });
+
+  it("holds one check per location: the location's other isolate asks nothing and takes the change from the location copy", async () => {
+    const w = await world({ holdMs: HOLD_MS });
+    const a = await w.isolate("ams");
+    const b1 = await w.isolate("fra");
+    const b2 = await w.isolate("fra");
+    for (const i of [a, b1, b2]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await a.request();
+    await b1.request();
+    w.advance(5_000);
+    const held = await b1.start();
+    await heldAtObject(1);
+    await b2.request(); // the lease is b1's: no check of its own
+    w.advance(1_000);
+    await b2.request();
+    expect(b2.fast.requests).toBe(0);
+    const s2 = snap(w.cluster, 2, "two.example.com");
+    a.store.install(s2 as Snapshot, JSON.stringify(s2), 1);
+    await a.store.publish(w.cluster);
+    await held.done;
+    expect(b1.serves("two.example.com")).toBe(true);
+    w.advance(1_000);
+    await b2.request();
+    expect(b2.serves("two.example.com")).toBe(true);
+    expect(b2.store.cluster(w.cluster)!.source).toBe("location");
+    expect(b2.fast.requests).toBe(0);
+  });
+
+  it("the object holds a check until the hold time when nothing changes, answers at once when it holds a version the caller does not know, and a publish answers every held check", async () => {
+    const w = await world();
+    const stub = realStub();
+    const s1 = JSON.stringify(snap(w.cluster, 1, "one.example.com"));
+    await stub.publish(w.cluster, { kind: "snapshot", generation: 1, epoch: 1 }, s1);
+    const now = await stub.watch(null, HOLD_MS);
+    expect(now.held).toBe(false);
+    expect(now.values[w.cluster]?.text).toBe(s1);
+    const known = Object.fromEntries(Object.entries(now.versions).map(([c, x]) => [c, `${x.kind}:${x.epoch ?? "-"}:${x.generation}`]));
+    const t0 = Date.now();
+    const quiet = await stub.watch(known, 300);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(quiet).toMatchObject({ held: true, values: {} });
+    const waiting = [stub.watch(known, HOLD_MS), stub.watch(known, HOLD_MS)];
+    await heldAtObject(2);
+    const s2 = JSON.stringify(snap(w.cluster, 2, "two.example.com"));
+    const t1 = Date.now();
+    await stub.publish(w.cluster, { kind: "snapshot", generation: 2, epoch: 1 }, s2);
+    for (const answer of await Promise.all(waiting)) {
+      expect(answer.held).toBe(true);
+      expect(answer.versions[w.cluster]).toMatchObject({ generation: 2 });
+      expect(answer.values[w.cluster]?.text).toBe(s2);
+    }
+    expect(Date.now() - t1).toBeLessThan(HOLD_MS / 2);
+    // What a caller says it knows is checked (bounded) before anything is held for it.
+    expect(v.safeParse(Known, { [w.cluster]: "x".repeat(65) }).success).toBe(false);
+  });
+
+  it("when the object cannot be reached: KV keeps serving, checks back off (doubling from the interval), said once", async () => {
+    let calls = 0;
+    const w = await world({
+      holdMs: HOLD_MS,
+      stub: () =>
+        ({
+          watch: async () => {
+            calls++;
+            throw new Error("Durable Object unreachable");
+          },
+        }) as unknown as GenerationsApi,
+    });
+    const i = await w.isolate("gru");
+    i.kv.set(snap(w.cluster, 1, "app.example.com"));
+    for (let s = 0; s < 300; s++) {
+      await i.request();
+      w.advance(1_000);
+    }
+    expect(i.serves("app.example.com")).toBe(true);
+    // 5, 10, 20, 40, then every MAX_BACKOFF_MS: 0, 5, 15, 35, 75, 135, 195, 255 s.
+    expect(calls).toBeGreaterThanOrEqual(7);
+    expect(calls).toBeLessThanOrEqual(3 + Math.ceil(300_000 / MAX_BACKOFF_MS));
+    expect(w.log.entries.filter((e) => e.event === "config.fast_unavailable")).toHaveLength(1);
+  });
+
+  it("a burst of changes is checked at once a few times, then once per interval: the daily ceiling stays one check per interval per location", async () => {
+    let calls = 0;
+    // An object whose clusters change all the time: every check is answered at once.
+    const w = await world({ holdMs: HOLD_MS, stub: () => ({ watch: async () => (calls++, { versions: {}, values: {}, held: false }) }) as unknown as GenerationsApi });
+    const i = await w.isolate("sea");
+    i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    for (let r = 0; r < 10; r++) await i.request();
+    expect(calls).toBe(CHECK_BURST + 1);
+    for (let t = 0; t < 100; t++) {
+      w.advance(1_000);
+      await i.request();
+    }
+    expect(calls).toBeGreaterThanOrEqual(CHECK_BURST + 1 + 19);
+    expect(calls).toBeLessThanOrEqual(CHECK_BURST + 1 + 20);
+  });
+
+  it("a held check the object never answers is given up before waitUntil's 30 s (hold time + call timeout)", async () => {
+    const w = await world({ holdMs: 100, timeoutMs: 30, stub: () => ({ watch: () => new Promise(() => {}) }) as unknown as GenerationsApi });
+    const i = await w.isolate("bog");
+    i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await i.request();
+    expect(i.serves("one.example.com")).toBe(true);
+    expect(w.log.entries.find((e) => e.event === "config.fast_unavailable")).toMatchObject({ error: "watch: no answer within 130 ms" });
   });
 });

@@ -1,14 +1,22 @@
-// The fast path's client (issue 19): asks the generations Durable Object
-// (worker/generations) which versions it holds, at most once per interval per
-// location — the answer is shared by the location's isolates through the Cache
-// API — and fetches a cluster's value only when it is newer than what the
-// isolate has. Every answer is validated; a failure is logged once and the
-// isolate goes on with KV and the location copy.
+// The fast path's client (issue 19). With a hold time (the default), one
+// isolate per location keeps a check held at the generations Durable Object
+// (worker/generations, a long poll): a push anywhere answers it at once with
+// the changed values, the isolate installs them and writes the location copy,
+// where the location's other isolates take them at their next look. "One per
+// location" is a lease in the location's Cache API (best effort: the Cache
+// API has no compare-and-set; on workers.dev it keeps nothing, so there every
+// isolate holds its own check). Each check is started from a request's
+// waitUntil and ends before the runtime's 30 s limit for it; a quiet location
+// (no requests) holds none. At most one check per location per interval
+// (EDGELB_FAST_CHECK) bounds the cost however often the cluster changes.
+// Without a hold time the isolate asks which versions the object holds at
+// most once per interval (polling). Every answer is validated; a failure is
+// logged once and the isolate goes on with KV and the location copy.
 import * as v from "valibot";
 import type { Logger } from "../../log/index.ts";
 import { parseSnapshot } from "../../snapshot/schema.ts";
-import type { GenerationsApi, ValueVersion, Versions as VersionsT } from "../../generations/api.ts";
-import { ValueVersion as ValueVersionSchema, Versions } from "../../generations/api.ts";
+import type { Known, ValueVersion, Versions as VersionsT, WatchableGenerationsApi } from "../../generations/api.ts";
+import { MAX_HOLD_MS, ValueVersion as ValueVersionSchema, versionKey, Versions, WatchAnswer } from "../../generations/api.ts";
 import { DEFAULT_INSTANCE, type LocationCache, type StoredValue } from "../location/index.ts";
 import { parseTombstone } from "../stored.ts";
 
@@ -22,16 +30,44 @@ const SHARED_FORMAT = "edgelb.dev/location-generations/v1";
 /** A versions answer is a few dozen bytes per cluster: anything far bigger is not one. */
 const MAX_SHARED_BYTES = 1024 * 1024;
 
+/** Where the location's one held check is announced (see Lease). */
+export function leaseKey(instance: string | undefined): string {
+  return sharedKey(instance).replace(/\/generations$/, "/watch-lease");
+}
+const LEASE_FORMAT = "edgelb.dev/location-watch-lease/v1";
+/**
+ * The location's lease on its held check: who holds it, until when at most, and when the location
+ * may start its next check (the interval, shared by the location's isolates).
+ */
+const Lease = v.object({
+  format: v.literal(LEASE_FORMAT),
+  instance: v.string(),
+  holder: v.pipe(v.string(), v.maxLength(64)),
+  until: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  next: v.pipe(v.number(), v.integer(), v.minValue(0)),
+});
+type Lease = v.InferOutput<typeof Lease>;
+/** Longest back-off after failed checks: the object is asked again at least this often. */
+export const MAX_BACKOFF_MS = 60_000;
+/**
+ * Checks a location may start at once, one after another (a burst of changes: a rollout pushes
+ * several), before the interval applies; on average still at most one per interval (a generic cell
+ * rate algorithm: the lease carries the theoretical time of the next check).
+ */
+export const CHECK_BURST = 3;
+
 const SharedAnswer = v.object({ format: v.literal(SHARED_FORMAT), instance: v.optional(v.string()), at: v.pipe(v.number(), v.integer(), v.minValue(0)), versions: Versions });
 const ValueAnswer = v.nullable(v.object({ version: ValueVersionSchema, text: v.string() }));
 
 export interface FastPathOptions {
   /** The generations object (a new stub per call is cheap). */
-  stub: () => GenerationsApi;
+  stub: () => WatchableGenerationsApi;
   /** The location's cache: shares each answer among its isolates; none: every isolate asks. */
   cache?: LocationCache;
-  /** At most one versions request per location per this many ms. */
+  /** At most one request for versions (a check, held or not) per location per this many ms. */
   intervalMs: number;
+  /** How long the object holds a check (ms, at most MAX_HOLD_MS); 0 or absent: poll every intervalMs instead. */
+  holdMs?: number;
   now: () => number;
   log: Logger;
   /** This deployment's identity (see DEFAULT_INSTANCE): another deployment's shared answer is never used. */
@@ -42,21 +78,153 @@ export interface FastPathOptions {
 
 export const CALL_TIMEOUT_MS = 3_000;
 
-export function versionKey(x: ValueVersion): string {
-  return `${x.kind}:${x.epoch ?? "-"}:${x.generation}`;
-}
+export { versionKey };
 
 export class FastPath {
   private memo: { at: number; versions: VersionsT | undefined } | undefined;
   private problem: string | undefined;
   /** Requests this isolate made to the object (for tests and the status page). */
   requests = 0;
+  /** Checks this isolate had held by the object (a subset of requests). */
+  held = 0;
+  private readonly holdMs: number;
+  /** This isolate's name in the lease. */
+  private readonly me = crypto.randomUUID();
+  private watching = false;
+  /** No check from this isolate before this time (the budget, a back-off, or another isolate's lease). */
+  private watchAt = 0;
+  /** When the next check would be due at exactly one per interval (see CHECK_BURST). */
+  private tat = 0;
+  private watchFailures = 0;
+  /** Values the last check's answer carried, taken by value() instead of asking the object. */
+  private inline = new Map<string, { version: ValueVersion; text: string }>();
 
-  constructor(private readonly o: FastPathOptions) {}
+  constructor(private readonly o: FastPathOptions) {
+    this.holdMs = Math.max(0, Math.min(MAX_HOLD_MS, o.holdMs ?? 0));
+  }
 
-  /** The object's versions, no older than the interval; undefined when it cannot be reached. */
+  /** Does this isolate learn changes from held checks (watch) rather than from polling (versions)? */
+  get watches(): boolean {
+    return this.holdMs > 0;
+  }
+
+  /**
+   * Starts this isolate's held check when it is due (hand the promise to waitUntil); undefined when
+   * not (checked without awaiting anything: this runs on every request). `install` gets the
+   * answer's versions; the answer's changed values are served to value() meanwhile.
+   */
+  watch(install: (versions: VersionsT) => Promise<void>): Promise<void> | undefined {
+    if (this.holdMs === 0 || this.watching) return undefined;
+    const now = this.o.now();
+    if (now < this.watchAt) return undefined;
+    this.watching = true;
+    return this.runWatch(now, install).finally(() => {
+      this.watching = false;
+    });
+  }
+
+  private async runWatch(start: number, install: (versions: VersionsT) => Promise<void>): Promise<void> {
+    if (!(await this.takeLease(start))) return;
+    let answer: WatchAnswer;
+    try {
+      this.requests++;
+      // Bounded past the hold time: an object that never answers is given up on before waitUntil's 30 s.
+      answer = v.parse(WatchAnswer, await this.bounded(() => this.o.stub().watch(this.known(), this.holdMs), this.holdMs + (this.o.timeoutMs ?? CALL_TIMEOUT_MS)));
+      this.ok();
+      this.watchFailures = 0;
+    } catch (err) {
+      this.watchFailures++;
+      const backoff = Math.min(MAX_BACKOFF_MS, this.o.intervalMs * 2 ** Math.min(this.watchFailures - 1, 20));
+      this.watchAt = Math.max(this.watchAt, this.o.now() + backoff);
+      this.fail("watch", err);
+      // The location's other isolates wait for the back-off too.
+      await this.writeLease({ until: 0, next: this.watchAt + CHECK_BURST * this.o.intervalMs });
+      return;
+    }
+    if (answer.held) this.held++;
+    const at = this.o.now();
+    this.memo = { at, versions: answer.versions };
+    this.inline = new Map(Object.entries(answer.values));
+    try {
+      await install(answer.versions);
+    } finally {
+      this.inline.clear();
+    }
+    // Installed and in the location copy first: an isolate that reads this answer finds the value there.
+    await this.writeShared(at, answer.versions);
+    await this.writeLease({ until: 0, next: this.tat });
+  }
+
+  /** What this isolate last learned from the object (null: nothing yet, so the object answers at once). */
+  private known(): Known | null {
+    const versions = this.memo?.versions;
+    if (!versions) return null;
+    const out: Known = {};
+    for (const [cluster, x] of Object.entries(versions)) out[cluster] = versionKey(x);
+    return out;
+  }
+
+  /** Takes the location's lease unless another isolate holds it or the location's check budget is spent. */
+  private async takeLease(now: number): Promise<boolean> {
+    const interval = this.o.intervalMs;
+    const lease = this.o.cache ? await this.readLease(now) : undefined;
+    if (lease && lease.holder !== this.me && lease.until > now) {
+      // Looked at again after an interval (the holder may stop getting requests and leave it early).
+      this.watchAt = Math.max(this.watchAt, Math.min(lease.until, now + interval));
+      return false;
+    }
+    const due = Math.max(this.tat, lease?.next ?? 0);
+    if (due - now > CHECK_BURST * interval) {
+      this.watchAt = Math.max(this.watchAt, due - CHECK_BURST * interval);
+      return false;
+    }
+    this.tat = Math.max(due, now) + interval;
+    this.watchAt = Math.max(this.watchAt, this.tat - CHECK_BURST * interval);
+    if (!this.o.cache) return true;
+    await this.writeLease({ until: now + this.holdMs + (this.o.timeoutMs ?? CALL_TIMEOUT_MS), next: this.tat });
+    // Two isolates that wrote at once: the one whose write is read back holds it (best effort).
+    const mine = await this.readLease(now);
+    return !mine || mine.holder === this.me;
+  }
+
+  private async readLease(now: number): Promise<Lease | undefined> {
+    try {
+      const res = await this.o.cache!.match(leaseKey(this.o.instance));
+      if (!res) return undefined;
+      if (!(Number(res.headers.get("content-length") ?? NaN) <= 1024)) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      const r = v.safeParse(Lease, JSON.parse(await res.text()));
+      // Not ours, or dated far ahead (a clock or a writer gone wrong): ignored, not obeyed.
+      if (!r.success || r.output.instance !== (this.o.instance ?? DEFAULT_INSTANCE)) return undefined;
+      if (r.output.until > now + 2 * MAX_HOLD_MS || r.output.next > now + MAX_BACKOFF_MS + (CHECK_BURST + 1) * this.o.intervalMs) return undefined;
+      return r.output;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeLease(o: { until: number; next: number }): Promise<void> {
+    if (!this.o.cache) return;
+    const lease: Lease = { format: LEASE_FORMAT, instance: this.o.instance ?? DEFAULT_INSTANCE, holder: this.me, until: Math.floor(o.until), next: Math.floor(o.next) };
+    await this.o.cache
+      .put(leaseKey(this.o.instance), new Response(JSON.stringify(lease), { headers: { "content-type": "application/json", "cache-control": "public, max-age=300" } }))
+      .catch(() => {});
+  }
+
+  /**
+   * The object's versions. Polling: no older than the interval (asked when older); undefined when
+   * it cannot be reached. Held checks: the newest answer this isolate or its location has (never
+   * asked here: the held check asks).
+   */
   async versions(): Promise<VersionsT | undefined> {
     const now = this.o.now();
+    if (this.holdMs > 0) {
+      const shared = await this.readShared(now);
+      if (shared && (!this.memo || shared.at > this.memo.at)) this.memo = shared;
+      return this.memo?.versions;
+    }
     if (this.memo && now - this.memo.at < this.o.intervalMs) return this.memo.versions;
     const shared = await this.readShared(now);
     if (shared && now - shared.at < this.o.intervalMs) {
@@ -81,13 +249,20 @@ export class FastPath {
   /** The object's value for `cluster`, validated; undefined when unreachable or not valid. */
   async value(cluster: string): Promise<StoredValue | undefined> {
     let answer: v.InferOutput<typeof ValueAnswer>;
-    try {
-      this.requests++;
-      answer = v.parse(ValueAnswer, await this.bounded(() => this.o.stub().value(cluster)));
-      this.ok();
-    } catch (err) {
-      this.fail("value", err);
-      return undefined;
+    const carried = this.inline.get(cluster);
+    if (carried) {
+      // Came with the held check's answer (already validated with it): no request.
+      this.inline.delete(cluster);
+      answer = carried;
+    } else {
+      try {
+        this.requests++;
+        answer = v.parse(ValueAnswer, await this.bounded(() => this.o.stub().value(cluster)));
+        this.ok();
+      } catch (err) {
+        this.fail("value", err);
+        return undefined;
+      }
     }
     if (!answer) return undefined;
     const { version, text } = answer;
@@ -133,8 +308,7 @@ export class FastPath {
     }
   }
 
-  private async bounded<T>(call: () => Promise<T>): Promise<T> {
-    const ms = this.o.timeoutMs ?? CALL_TIMEOUT_MS;
+  private async bounded<T>(call: () => Promise<T>, ms: number = this.o.timeoutMs ?? CALL_TIMEOUT_MS): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([

@@ -11,7 +11,7 @@ import { tombstoneText } from "../stored.ts";
 import { encodeEntry } from "./entry.ts";
 import { entryKey, LocationCopy, type LocationCache } from "./index.ts";
 import { FastPath } from "../fast/index.ts";
-import type { GenerationsApi } from "../../generations/api.ts";
+import type { WatchableGenerationsApi as GenerationsApi } from "../../generations/api.ts";
 
 
 

@@ -14,13 +14,21 @@
 // Deadlines (one timer per attempt, worker/transport/deadline): the response
 // head must come within responseTimeoutMs; a body with a Content-Length must
 // then end within responseTimeoutMs + length ÷ minBodyRate, and a body of
-// unknown length within bodyTimeoutMs. At that deadline the in-flight count is
-// released and origin.body_stalled logged; the node is not blamed and the body
-// not cut (a native pipe cannot tell a stalled origin from a client that does
-// not read). Bodies up to DIRECT_BODY_LIMIT go to the
-// client as fetch() returned them (no pipe, in flight ends with the head);
-// every other body is piped natively (no JavaScript per chunk) and releases
-// the in-flight count at its end or at the deadline, whichever comes first.
+// unknown length within bodyTimeoutMs.
+//
+// Bodies: a Content-Length body up to DIRECT_BODY_LIMIT, and a body of unknown
+// length that is not an event stream, go to the client as fetch() returned
+// them: no pipe (a pipe and its stream cost about half of what a trivial
+// fetch() proxy spends per request), and in flight ends with the head, as a
+// buffering proxy (nginx) frees its upstream once it has read a small answer.
+// At its deadline a small Content-Length body is cut; one of unknown length is
+// only logged (origin.body_stalled: a long download is legitimate). Larger
+// Content-Length bodies and event streams (open for as long as the app likes,
+// counted by least-request like a WebSocket) are piped natively (no JavaScript
+// per chunk) and count as in flight until their end or their deadline; at the
+// deadline the count is released and origin.body_stalled logged, the node is
+// not blamed and the body not cut (a native pipe cannot tell a stalled origin
+// from a client that does not read).
 //
 // The response deadline starts once fetch() has read the whole request body
 // (it is piped through a native stream whose end we observe), so a slow
@@ -157,33 +165,38 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       }
       // The wire length (before fetch() decodes gzip), which is what the rate applies to.
       const length = wireLength(response.headers);
-      // Every body is piped natively (no JavaScript per chunk). Its end releases the in-flight count;
-      // so does the attempt's one deadline, whichever comes first: a body with a Content-Length
-      // should end within responseTimeoutMs + length ÷ minBodyRate, one of unknown length within
-      // bodyTimeoutMs. A native pipe shows no progress and cannot tell an origin that stopped sending
-      // from a client that stopped reading (backpressure), so at the deadline the body is only
-      // logged (origin.body_stalled, warn) and stops counting as in flight: the node is not blamed
-      // and the download is not cut (a slow client keeps it; a stalled origin's body ends when the
-      // client or the origin gives up).
+      // The body's deadline: responseTimeoutMs + length ÷ minBodyRate, or bodyTimeoutMs when the
+      // length is unknown (see the top of this file for what happens there).
       const limitMs = length !== undefined ? responseTimeoutMs + Math.ceil((length * 1000) / minRate) : bodyMs;
       const end = req.onBodyRelay?.();
-      if (length !== undefined && length <= DIRECT_BODY_LIMIT) {
-        // Handed over untouched: in flight ends now, and its end is never seen (so a stall is not
-        // blamed on the node); the deadline still cuts it (the timer dies with the request once
-        // the response is sent).
+      if (length !== undefined ? length <= DIRECT_BODY_LIMIT : !isStreamOrDownload(response.headers)) {
+        // Handed over as fetch() returned it (top of file): in flight ends now and the body's end is
+        // never seen. The deadline stays on the attempt's one timer, which dies with the request
+        // once the response is sent: if it fires, the body is still under way.
         end?.();
-        deadline.set(limitMs, () => {
-          expired = "body";
-          controller.abort();
-        });
+        if (length !== undefined) {
+          deadline.set(limitMs, () => {
+            expired = "body";
+            controller.abort();
+          });
+        } else {
+          deadline.set(limitMs, () => {
+            log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${origin.node} (${origin.address}:${origin.port}): the body (unknown length) did not end within ${limitMs} ms; the origin or the client is slow` });
+          });
+        }
         return response;
       }
+      // Piped natively (no JavaScript per chunk): its end releases the in-flight count, and so does
+      // the deadline, whichever comes first. A native pipe shows no progress and cannot tell an
+      // origin that stopped sending from a client that stopped reading (backpressure), so at the
+      // deadline the body is only logged (origin.body_stalled, warn): the node is not blamed and the
+      // download is not cut.
       let settled = false;
-      const finish = () => {
+      const finish = (ended: "complete" | "released") => {
         if (settled) return;
         settled = true;
         deadline.clear();
-        end?.();
+        end?.(ended);
       };
       deadline.set(limitMs, () => {
         if (settled) return;
@@ -192,12 +205,16 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
             ? `the body did not end within ${limitMs} ms (${length} bytes at ${minRate} bytes/s after ${responseTimeoutMs} ms)`
             : `the body (unknown length) did not end within ${limitMs} ms`;
         log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${origin.node} (${origin.address}:${origin.port}): ${why}; the origin or the client is slow` });
-        finish();
+        finish("released");
       });
       // A FixedLengthStream keeps Content-Length on the wire (and errors a short body); a decoded or
       // unknown-length body goes through an IdentityTransformStream (sent chunked).
       const sink = length !== undefined && !isEncoded(response.headers) ? new FixedLengthStream(length) : new IdentityTransformStream();
-      body.pipeTo(sink.writable).then(finish, finish);
+      // A pipe that breaks (origin cut, or client gone: not told apart here) credits no one.
+      body.pipeTo(sink.writable).then(
+        () => finish("complete"),
+        () => finish("released"),
+      );
       return new Response(sink.readable, response);
     },
   };
@@ -209,6 +226,23 @@ function wireLength(headers: Headers): number | undefined {
   if (value === null) return undefined;
   const t = value.trim();
   return /^\d{1,15}$/.test(t) ? Number(t) : undefined;
+}
+
+/**
+ * Media types whose body of unknown length is a stream the app keeps open (Server-Sent Events,
+ * NDJSON/JSON-lines streams, gRPC and gRPC-web, multipart/x-mixed-replace), or usually a large
+ * download (octet-stream, archives, audio, video): piped, so they count as in flight
+ * (least-request) until they end or reach their deadline, like a WebSocket. A pipe's cost per
+ * request is small beside such a body. Any other type of unknown length (a chunked page or JSON
+ * answer) is handed over at its head.
+ */
+const STREAM_OR_DOWNLOAD =
+  /^\s*(text\/event-stream|application\/(x-ndjson|ndjson|jsonl|x-jsonlines|json-seq|stream\+json|grpc[^;\s]*|octet-stream|zip|gzip|x-tar|x-gzip)|multipart\/|audio\/|video\/)/i;
+
+export function isStreamOrDownload(headers: Headers): boolean {
+  const type = headers.get("content-type");
+  // No type (a bare close-delimited body, say): nothing says it is small, so it is counted.
+  return type === null || STREAM_OR_DOWNLOAD.test(type);
 }
 
 function isEncoded(headers: Headers): boolean {

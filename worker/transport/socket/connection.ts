@@ -32,7 +32,13 @@ export function describe(origin: Origin): string {
   return `${origin.scheme}://${hostPort(origin.address, origin.port)} (node ${origin.node})`;
 }
 
-export async function openConnection(connect: Connect, origin: Origin, timeoutMs: number): Promise<Connection> {
+/** Called once when the connect has not opened `afterMs` into its timeout (the connect hedge's cue). */
+export interface SlowConnect {
+  afterMs: number;
+  onSlow: () => void;
+}
+
+export async function openConnection(connect: Connect, origin: Origin, timeoutMs: number, slow?: SlowConnect): Promise<Connection> {
   let socket: Socket;
   try {
     socket = connect(
@@ -56,7 +62,16 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
   try {
     await Promise.race([
       socket.opened,
-      new Promise((_, reject) => deadline.set(timeoutMs, () => reject(timedOut))),
+      new Promise((_, reject) => {
+        const expire = () => reject(timedOut);
+        // The same timer first marks the slow point, then the timeout: the fast path arms one timer.
+        if (slow !== undefined && slow.afterMs < timeoutMs) {
+          deadline.set(slow.afterMs, () => {
+            deadline.set(timeoutMs - slow.afterMs, expire);
+            slow.onSlow();
+          });
+        } else deadline.set(timeoutMs, expire);
+      }),
     ]);
   } catch (e) {
     deadline.clear();

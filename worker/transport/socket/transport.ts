@@ -4,6 +4,7 @@
 import type { OriginRequest, Transport } from "../types.ts";
 import { MalformedResponseError, ResponseTimeoutError, UpstreamResetError } from "../types.ts";
 import { type Connect, describe, message, openConnection, readResponseHead } from "./connection.ts";
+import { openHedged } from "./hedged-connect.ts";
 import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
 import { pathAndQuery } from "../target/index.ts";
 import { sendBody } from "./request-body.ts";
@@ -61,17 +62,36 @@ async function sendHttp(
   opts: SocketTransportOptions,
   log: TransportLog,
 ): Promise<Response> {
-  const { origin, request } = req;
+  let { origin } = req;
+  const { request } = req;
   const framing = requestFraming(request.method, request.headers, request.body !== null);
-  const head = serializeRequestHead({
-    method: request.method,
-    target: pathAndQuery(request.url),
-    headers: request.headers,
-    defaultHost: hostPort(origin.address, origin.port),
-    framing,
-    connection: "close",
-  });
-  const conn = await openConnection(opts.connect, origin, req.connectTimeoutMs);
+  const headFor = (o: typeof origin, headers = request.headers) =>
+    serializeRequestHead({
+      method: request.method,
+      target: pathAndQuery(request.url),
+      headers,
+      defaultHost: hostPort(o.address, o.port),
+      framing,
+      connection: "close",
+    });
+  // Serialized before connecting: a head that cannot be written safely opens no connection.
+  let head = headFor(origin);
+  const conn = req.hedge
+    ? await openHedged(opts.connect, origin, req.connectTimeoutMs, req.hedge)
+    : await openConnection(opts.connect, origin, req.connectTimeoutMs);
+  if (conn.origin !== origin) {
+    // The hedge's node answered first: the request goes there, under its own default Host.
+    origin = conn.origin;
+    const headers = req.hedge?.headersFor ? await req.hedge.headersFor(origin).catch(() => undefined) : undefined;
+    if (headers !== undefined) {
+      try {
+        head = headFor(origin, headers);
+      } catch (e) {
+        conn.close();
+        throw e;
+      }
+    } else if (!request.headers.has("host")) head = headFor(origin);
+  }
   try {
     await conn.writer.write(head);
   } catch (e) {

@@ -1,0 +1,123 @@
+// The connect race on its own, with sockets whose opening the test controls.
+import { describe, expect, it } from "vitest";
+import { ConnectError, type ConnectHedge, type Origin } from "../types.ts";
+import type { Connect } from "./connection.ts";
+import { openHedged } from "./hedged-connect.ts";
+
+const a: Origin = { node: "a", address: "192.0.2.1", port: 30080, scheme: "http" };
+const b: Origin = { node: "b", address: "192.0.2.2", port: 30080, scheme: "http" };
+
+interface FakeSocket {
+  open(): void;
+  fail(e: Error): void;
+  closed: boolean;
+  written: number;
+}
+
+/** connect() per address: a socket that opens (or fails) when the test says so. */
+function fakeNet() {
+  const sockets = new Map<string, FakeSocket>();
+  const connect: Connect = (address) => {
+    let open!: () => void;
+    let fail!: (e: Error) => void;
+    const opened = new Promise<void>((res, rej) => ((open = res), (fail = rej)));
+    opened.catch(() => {});
+    const s: FakeSocket = { open: () => open(), fail: (e) => fail(e), closed: false, written: 0 };
+    sockets.set(address.hostname, s);
+    return {
+      opened,
+      closed: new Promise(() => {}),
+      close: async () => void (s.closed = true),
+      readable: new ReadableStream(),
+      writable: new WritableStream({ write: () => void s.written++ }),
+    } as unknown as Socket;
+  };
+  return { connect, sockets };
+}
+
+function recordingHedge(delayMs: number, second: Origin | undefined) {
+  const settled: { node: string; used: boolean; error?: string }[] = [];
+  const alive: Promise<unknown>[] = [];
+  let asked = 0;
+  const hedge: ConnectHedge = {
+    delayMs,
+    next: () => (asked++, second),
+    settled: (o, r) => settled.push({ node: o.node, used: r.used, ...(r.error ? { error: r.error.name } : {}) }),
+    keepAlive: (p) => void alive.push(p),
+  };
+  return { hedge, settled, alive, asked: () => asked };
+}
+
+const until = async (check: () => boolean) => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(check()).toBe(true);
+};
+
+describe("openHedged", () => {
+  it("uses the first node when it opens within the delay, and asks for no second", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(50, b);
+    const conn = openHedged(net.connect, a, 1_000, h.hedge);
+    net.sockets.get(a.address)!.open();
+    expect((await conn).origin).toBe(a);
+    expect(h.asked()).toBe(0);
+    expect(h.settled).toEqual([{ node: "a", used: true }]);
+    expect(h.alive).toHaveLength(0);
+  });
+
+  it("starts the second node's connect after the delay and goes over whichever opens first; the loser is closed unused", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(20, b);
+    const conn = openHedged(net.connect, a, 1_000, h.hedge);
+    await until(() => net.sockets.has(b.address));
+    net.sockets.get(b.address)!.open();
+    expect((await conn).origin).toBe(b);
+    net.sockets.get(a.address)!.open();
+    await Promise.all(h.alive);
+    expect(net.sockets.get(a.address)).toMatchObject({ closed: true, written: 0 });
+    expect(h.settled).toEqual([
+      { node: "b", used: true },
+      { node: "a", used: false },
+    ]);
+  });
+
+  it("reports the slow node's own timeout after the second won (outlier detection)", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(10, b);
+    const conn = openHedged(net.connect, a, 60, h.hedge);
+    await until(() => net.sockets.has(b.address));
+    net.sockets.get(b.address)!.open();
+    expect((await conn).origin).toBe(b);
+    await Promise.all(h.alive);
+    expect(h.settled).toEqual([
+      { node: "b", used: true },
+      { node: "a", used: false, error: "ConnectError" },
+    ]);
+  });
+
+  it("throws the first node's error once both failed, and reports the second's as lost", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(10, b);
+    const conn = openHedged(net.connect, a, 60, h.hedge);
+    await until(() => net.sockets.has(b.address));
+    net.sockets.get(b.address)!.fail(new Error("connection refused"));
+    const err = await conn.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).origin).toBe(a);
+    expect((err as ConnectError).timedOut).toBe(true);
+    expect(h.settled).toEqual([
+      { node: "b", used: false, error: "ConnectError" },
+      { node: "a", used: true, error: "ConnectError" },
+    ]);
+  });
+
+  it("waits on the first node alone when there is no second", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(10, undefined);
+    const conn = openHedged(net.connect, a, 1_000, h.hedge);
+    await until(() => h.asked() === 1);
+    net.sockets.get(a.address)!.open();
+    expect((await conn).origin).toBe(a);
+    expect(net.sockets.size).toBe(1);
+  });
+});
