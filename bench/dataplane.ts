@@ -216,7 +216,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([c2, f]) => ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest),
     (v) => v <= 2,
     (v, [c2, f]) => `${fmt(v, 2)}× (${us(c2!.cpuUsPerRequest)} vs ${us(f!.cpuUsPerRequest)}; the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))})`,
-    (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request on top of connect(): the runtime has no HTTP/1.1 parser for sockets, so the response head is read, split and checked in JavaScript (status line, fields, framing), the request head is built and checked (smuggling) and encoded, and a Headers and Response are made from the parsed head; the floor writes a constant and hands socket.readable to the Response unparsed. Bodies no longer pass through JavaScript when they came with the head or are large Content-Length bodies (native pipe); a chunked body is decoded in JavaScript`,
+    (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request on top of connect(): the runtime has no HTTP/1.1 parser for sockets, so the response head is read, split and checked in JavaScript (status line, fields, framing), the request head is built and checked (smuggling) and encoded, and a Headers and Response are made from the parsed head; the floor writes a constant and hands socket.readable to the Response unparsed. A body that came with the head is handed over as bytes; after the head, Content-Length (64 KiB or more to come) and close-delimited bodies are piped natively from the socket; a chunked body is decoded in JavaScript`,
   );
   target(
     "(Le) 20 MiB over sockets ≤ 2× the CPU per MiB of fetch() (Ld)",
@@ -224,7 +224,10 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([le, ld]) => ratio(le!.cpuMsPerMiB, ld!.cpuMsPerMiB),
     (v) => v <= 2,
     (v, [le, ld]) => `${fmt(v, 2)}× (${fmt(le!.cpuMsPerMiB, 2)} vs ${fmt(ld!.cpuMsPerMiB, 2)} ms CPU per MiB)`,
-    () => `the socket transport copies every streamed body through a JavaScript pump (socket reads of ~4 KiB batched into 64 KiB writes) because a native pipe from the socket shows no progress, so it could have no idle watchdog and could not tell a client that left from an origin that failed (a stalled origin held the request forever); what the runtime itself costs is the floor, which moves a MiB of raw socket bytes natively in ${fmt(byId("Lf")?.cpuMsPerMiB, 2)} ms (row Lf: already ${fmt(ratio(byId("Lf")?.cpuMsPerMiB, byId("Ld")?.cpuMsPerMiB), 1)}× fetch()), and the trivial socket proxy for ${fmt(byId("Lc2")?.cpuMsPerMiB, 2)} ms (row Lc′)`,
+    () => {
+      const [le, lf, ld] = [byId("Le")?.cpuMsPerMiB, byId("Lf")?.cpuMsPerMiB, byId("Ld")?.cpuMsPerMiB];
+      return `after the head, the socket transport pipes the Content-Length body natively from socket.readable into a FixedLengthStream (no JavaScript per chunk; the bytes read with the head are written first); what limits it is the runtime's socket path itself: the floor, which hands socket.readable to the Response with no parsing at all, already costs ${fmt(lf, 2)} ms per MiB (row Lf: ${fmt(ratio(lf, ld), 1)}× fetch()'s ${fmt(ld, 2)}), and (Le) adds ${fmt((le ?? NaN) - (lf ?? NaN), 2)} ms per MiB on top of it (the extra stream the pipe goes through, and edgelb's request path); the trivial socket proxy costs ${fmt(byId("Lc2")?.cpuMsPerMiB, 2)} ms (row Lc′)`;
+    },
   );
   return targets;
 }

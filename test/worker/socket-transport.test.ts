@@ -323,7 +323,7 @@ describe("socket transport: failures are typed for the proxy", () => {
       request: new Request("http://x/raw/stall-large"),
       connectTimeoutMs: 2000,
       responseTimeoutMs: 300,
-      onBodyRelay: () => () => void (released = true),
+      onBodyRelay: () => (how) => void (released = how === "released"),
       onBodyFailed: (e) => void failed.push(e),
     });
     expect(res.headers.get("content-length")).toBe("1048576");
@@ -363,6 +363,7 @@ describe("socket transport: large bodies", () => {
   function counted(path: string, origin: Origin = nodeOrigin()) {
     let relays = 0;
     let releases = 0;
+    const how: (string | undefined)[] = [];
     const sent = createSocketTransport({ connect, log: () => {} }).send({
       origin,
       request: new Request(`http://ignored.invalid${path}`),
@@ -370,10 +371,13 @@ describe("socket transport: large bodies", () => {
       responseTimeoutMs: 5000,
       onBodyRelay: () => {
         relays++;
-        return () => void releases++;
+        return (ended) => {
+          releases++;
+          how.push(ended);
+        };
       },
     });
-    return { sent, counts: () => ({ relays, releases }) };
+    return { sent, counts: () => ({ relays, releases }), how };
   }
 
   it("relays a 4 MiB Content-Length body whole, with its length, and releases the origin once when it is done", async () => {
@@ -393,7 +397,7 @@ describe("socket transport: large bodies", () => {
   for (const framing of ["length", "close"] as const) {
     it(`delivers a natively piped body byte for byte, the bytes read with the head first (${framing === "length" ? "Content-Length" : "close-delimited"})`, async () => {
       const size = 3 * 1024 * 1024 + 17;
-      const { sent, counts } = counted(`/raw/pattern?bytes=${size}&framing=${framing}`, rawOrigin);
+      const { sent, counts, how } = counted(`/raw/pattern?bytes=${size}&framing=${framing}`, rawOrigin);
       const res = await sent;
       expect(res.status).toBe(200);
       expect(res.headers.get("content-length")).toBe(framing === "length" ? String(size) : null);
@@ -401,6 +405,7 @@ describe("socket transport: large bodies", () => {
       expect(got.length).toBe(size);
       expect(await sha256Hex(got)).toBe(await sha256Hex(pattern(size)));
       await until(async () => counts(), (c) => c.releases === 1, "the origin to be released");
+      expect(how, "a native pipe's end cannot be verified: it credits no success").toEqual(["released"]);
     });
   }
 
@@ -414,7 +419,7 @@ describe("socket transport: large bodies", () => {
   });
 
   it("errors the client's stream when a large body ends short of its Content-Length, and releases the origin", async () => {
-    const { sent, counts } = counted("/raw/truncated-large", rawOrigin);
+    const { sent, counts, how } = counted("/raw/truncated-large", rawOrigin);
     const res = await sent;
     expect(res.status).toBe(200);
     expect(res.headers.get("content-length")).toBe("1048576");
@@ -433,6 +438,9 @@ describe("socket transport: large bodies", () => {
     expect(String(e), "an error, never a complete-looking short body").toMatch(/did not see all expected bytes|truncated|failed/);
     expect(received).toBeLessThanOrEqual(256 * 1024);
     await until(async () => counts(), (c) => c.releases === 1, "the origin to be released");
+    // workerd does not tell JavaScript that a native pipe ended short (only the client's side errors):
+    // its end is "released", which credits the node nothing (review rv-proxy 3), never "complete".
+    expect(how).toEqual(["released"]);
   });
 
   it("releases a small answer's origin as soon as the answer is handed over (its body came with the head)", async () => {

@@ -40,8 +40,13 @@ export interface BodyOptions {
   idleTimeoutMs: number;
   /** Called once when the body cannot be completed (truncated, malformed, stalled). */
   onError: (error: Error) => void;
-  /** Called once when the body is done with: relayed in full, failed, or the client went away. */
-  onEnd?: () => void;
+  /**
+   * Called once when the body is done with: relayed in full ("complete"), or
+   * no longer counted without being seen whole ("released": a native pipe's
+   * deadline, or its end, which JavaScript cannot verify), or failed, or the
+   * client went away.
+   */
+  onEnd?: (ended?: "complete" | "released") => void;
   /**
    * The whole-body deadline of a natively piped body (Content-Length or
    * close-delimited), in ms from the head. Without it every body goes through
@@ -63,10 +68,10 @@ export function toResponse(
   let ended = false;
   const opts: BodyOptions = {
     ...bodyOptions,
-    onEnd: () => {
+    onEnd: (how) => {
       if (ended) return;
       ended = true;
-      onEnd?.();
+      onEnd?.(how);
     },
   };
   // The runtime's own checks on status text and field values run once, where
@@ -154,7 +159,9 @@ function pendingBytes(events: ResponseEvent[]): number {
  *   Backpressure makes a client that stops reading look exactly like an origin
  *   that stops sending, and cutting would end slow clients' downloads;
  * - a short Content-Length body: workerd resolves the pipe and errors only the
- *   client's side (measured), so only the client learns of it.
+ *   client's side (measured), so only the client learns of it. Hence the end
+ *   of a native pipe is reported "released", never "complete": it credits
+ *   the node nothing.
  * A socket error (reset mid-body) is the origin's: the sink is left writable
  * (preventAbort), and we abort it and report. A sink the client cancelled is
  * errored: then the pipe has cancelled the socket (the runtime closes the
@@ -172,7 +179,7 @@ async function pipeBody(
   conn.deadline.set(limitMs, () => {
     if (settled) return;
     opts.onPipeStalled?.(`the body did not end within ${limitMs} ms of its head; the origin or the client is slow`);
-    opts.onEnd?.();
+    opts.onEnd?.("released");
   });
   try {
     if (pending.length > 0) {
@@ -194,7 +201,10 @@ async function pipeBody(
     settled = true;
     conn.deadline.clear();
     conn.close();
-    opts.onEnd?.();
+    // Never "complete": a pipe that resolved may still have been short (only
+    // the client's side learns it), and an origin that dies mid-body must not
+    // be credited (review rv-proxy 3).
+    opts.onEnd?.("released");
   }
 }
 
