@@ -5,7 +5,7 @@
 // It runs the worker's real modules: ConfigStore (KV read → parseSnapshot →
 // validate → buildIndex, exactly what an isolate does on load and on each
 // background refresh), lookupRoute, PassiveHealth, chooseOrigin (the proxy's pick), and the
-// whole request path (createEdge → hono → proxy) with a transport stub that
+// whole request path (createEdge → serve → proxy; hono only for control paths) with a transport stub that
 // answers at once, so no I/O is timed.
 import { performance } from "node:perf_hooks";
 import { rng, serviceHostname, syntheticSnapshot } from "./lib/snapshots.ts";

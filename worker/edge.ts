@@ -259,7 +259,8 @@ export function createEdge(opts: EdgeOptions): Edge {
       return notServed(request, host, lookupHost(config.routes, host));
     }
     await config.ready(waitUntil);
-    const claims = await steeringReady(waitUntil);
+    // Loaded once per isolate: after that, no promise to wait for.
+    const claims = claimLog ?? (await steeringReady(waitUntil));
     const route = lookupHost(config.routes, host);
     // Gateway API hostnames: within one cluster, an exact one beats a Service's wildcard and a
     // Service's own name beats any route; between clusters, the hostname's owner serves (below).

@@ -318,10 +318,14 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         cluster.create(serviceObject(s));
       }
       seedGatewayDemo(cluster); // lab/demo/gateway.ts: one Gateway, two HTTPRoutes
-      knobs = watchKnobs(cluster, {
-        info: (t) => opts.onSimulator?.("info", t),
-        warn: (t) => opts.onSimulator?.("warn", t),
-      });
+      knobs = watchKnobs(
+        cluster,
+        {
+          info: (t) => opts.onSimulator?.("info", t),
+          warn: (t) => opts.onSimulator?.("warn", t),
+        },
+        gates,
+      );
       const k = knobs;
       stops.push(() => k.stop());
       // The controllers' steps, next to the agent's and worker's lines.

@@ -21,12 +21,21 @@ export function kubeconfigExport(p: string, cwd = process.cwd()): string {
   return `export KUBECONFIG=${below ? `$PWD/${rel}` : p}`;
 }
 
-function curlFor(demo: Demo, hostname: string, extra = ""): string {
-  // curl resolves *.localhost to loopback by itself; other listen addresses need the Host header.
-  const loopback = demo.host === "127.0.0.1" || demo.host === "0.0.0.0" || demo.host === "localhost" || demo.host === "::";
-  return loopback
-    ? `curl${extra} http://${hostname}:${demo.port}/`
-    : `curl${extra} -H 'Host: ${hostname}' http://${demo.host}:${demo.port}/`;
+/** Whether curl reaches the worker at http://<name>.localhost:<port>/ (curl resolves *.localhost to loopback by itself). */
+function reachedByName(worker: Pick<Demo, "host">): boolean {
+  return worker.host === "127.0.0.1" || worker.host === "0.0.0.0" || worker.host === "localhost" || worker.host === "::";
+}
+
+/** A curl command for `hostname` through the worker at its --host and --port (other listen addresses need the Host header). */
+export function curlFor(worker: Pick<Demo, "host" | "port">, hostname: string, extra = ""): string {
+  return reachedByName(worker)
+    ? `curl${extra} http://${hostname}:${worker.port}/`
+    : `curl${extra} -H 'Host: ${hostname}' http://${worker.host}:${worker.port}/`;
+}
+
+/** Where `hostname` is served, as a URL a reader can use (with the Host to send when the worker is not on 127.0.0.1). */
+export function urlFor(worker: Pick<Demo, "host" | "port">, hostname: string): string {
+  return reachedByName(worker) ? `http://${hostname}:${worker.port}/` : `http://${worker.host}:${worker.port}/ (Host: ${hostname})`;
 }
 
 export function instructions(demo: Demo, out: Output): string[] {
@@ -63,8 +72,8 @@ export function instructions(demo: Demo, out: Output): string[] {
   const web = demo.services.find((s) => s.policy === "Cluster")!;
   const api = demo.services.find((s) => s.policy === "Local")!;
   lines.push(b("Two demo apps: Deployments of an echo app, each behind a LoadBalancer Service"), "");
-  lines.push(`  ${web.name}  ${web.replicas} pods  externalTrafficPolicy: Cluster  ${c(`http://${web.hostname}:${demo.port}/`)}  every node serves it`);
-  lines.push(`  ${api.name}  ${api.replicas} pods  externalTrafficPolicy: Local    ${c(`http://${api.hostname}:${demo.port}/`)}  only nodes with its pods: ${[...new Set(api.pods)].join(", ")}`);
+  lines.push(`  ${web.name}  ${web.replicas} pods  externalTrafficPolicy: Cluster  ${c(urlFor(demo, web.hostname))}  every node serves it`);
+  lines.push(`  ${api.name}  ${api.replicas} pods  externalTrafficPolicy: Local    ${c(urlFor(demo, api.hostname))}  only nodes with its pods: ${[...new Set(api.pods)].join(", ")}`);
   lines.push("");
   lines.push(b("Try it") + " (in another terminal, in this directory)", "");
   lines.push(`  ${c(curlFor(demo, web.hostname))}`);

@@ -14,6 +14,7 @@ import { SIM_SLICE } from "../cluster/workloads/plan.ts";
 import type { Obj } from "../cluster/api/selectors.ts";
 import type { SimCluster } from "../cluster/cluster.ts";
 import type { NodeBehavior } from "../cluster/sim-node.ts";
+import type { DemoGates } from "./gates.ts";
 
 export const FAULT_ANNOTATION = "sim.edgelb.dev/fault";
 export const PODS_ANNOTATION = "sim.edgelb.dev/pods";
@@ -32,7 +33,7 @@ export type FaultParse = { ok: true; fault: Fault } | { ok: false; error: string
 /** The annotation's value → a fault; absent means none. */
 export function parseFault(value: string | undefined): FaultParse {
   const v = (value ?? "none").trim().toLowerCase();
-  if (v === "" || v === "ok") return { ok: true, fault: "none" };
+  if (v === "" || v === "ok" || v === "up") return { ok: true, fault: "none" };
   if (v in FAULTS) return { ok: true, fault: v as Fault };
   return { ok: false, error: `unknown ${FAULT_ANNOTATION} "${value}": use one of ${Object.keys(FAULTS).join(", ")}` };
 }
@@ -78,7 +79,12 @@ export interface Knobs {
   stop(): Promise<void>;
 }
 
-export function watchKnobs(cluster: SimCluster, events: KnobEvents): Knobs {
+/**
+ * Applies the annotations to the simulated nodes and Services. With `gates`
+ * (`npm start -- --gate`), a node that is down takes its gate down too, as a
+ * dead machine would, and comes back with it.
+ */
+export function watchKnobs(cluster: SimCluster, events: KnobEvents, gates?: Pick<DemoGates, "setNodeDown">): Knobs {
   const faults = new Map<string, string>(); // node -> fault applied (or the bad value last warned about)
   const pods = new Map<string, string>(); // namespace/name -> annotation value applied (or warned about)
   let running: Promise<void> = Promise.resolve();
@@ -101,7 +107,9 @@ export function watchKnobs(cluster: SimCluster, events: KnobEvents): Knobs {
       const { behavior, healthy } = behaviorOf(parsed.fault);
       await node.setBehavior(behavior);
       node.setHealthy(healthy);
-      events.info(`simulated node ${node.name} (${node.address}) now ${parsed.fault === "none" ? "answers normally" : `is "${parsed.fault}": ${FAULTS[parsed.fault]}`}`);
+      await gates?.setNodeDown(node.name, parsed.fault === "down");
+      const gate = gates ? (parsed.fault === "down" ? ", and so does its node gate" : "") : "";
+      events.info(`simulated node ${node.name} (${node.address}) now ${parsed.fault === "none" ? "answers normally" : `is "${parsed.fault}": ${FAULTS[parsed.fault]}${gate}`}`);
     }
     const names = cluster.nodes.map((n) => n.name);
     for (const svc of cluster.store.list(SERVICES).items as Obj[]) {

@@ -32,21 +32,26 @@ function clock(t: Date): string {
   return `${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}.${p(t.getMilliseconds(), 3)}`;
 }
 
-function prefix(out: Output, source: "agent" | "worker" | "demo", level: string, time: Date): string {
+type Source = "agent" | "gate" | "worker" | "demo";
+const SOURCE_STYLE: Record<Source, Style> = { agent: "cyan", gate: "yellow", worker: "magenta", demo: "blue" };
+
+function prefix(out: Output, source: Source, level: string, time: Date): string {
   const lvl = level.toUpperCase().padEnd(5);
   const src = source.padEnd(6);
-  return `${paint(out, "gray", clock(time))} ${paint(out, source === "worker" ? "magenta" : source === "agent" ? "cyan" : "blue", src)} ${paint(out, LEVEL_STYLE[level] ?? "gray", lvl)}`;
+  return `${paint(out, "gray", clock(time))} ${paint(out, SOURCE_STYLE[source], src)} ${paint(out, LEVEL_STYLE[level] ?? "gray", lvl)}`;
 }
 
 /**
  * The agent's logger: its messages are whole sentences (the same facts are in
  * the JSON fields for log pipelines), so a line here is time, source, level
- * and the message.
+ * and the message. Its child `{ part: "gate" }` (the lab's node gates) speaks
+ * as `gate`; a child bound to `{ labCluster }` (one of several clusters'
+ * agents) starts its messages with the cluster's name, as the demo's lines do.
  */
 export function agentLogger(out: Output, level = "info"): Logger {
   const destination = {
     write(line: string) {
-      let entry: { level?: number; time?: string; msg?: string };
+      let entry: { level?: number; time?: string; msg?: string; part?: unknown; labCluster?: unknown };
       try {
         entry = JSON.parse(line) as typeof entry;
       } catch {
@@ -54,7 +59,9 @@ export function agentLogger(out: Output, level = "info"): Logger {
         return;
       }
       const lvl = pino.levels.labels[entry.level ?? 30] ?? "info";
-      out.line(`${prefix(out, "agent", lvl, entry.time ? new Date(entry.time) : new Date())} ${entry.msg ?? ""}`);
+      const source = entry.part === "gate" ? "gate" : "agent";
+      const cluster = typeof entry.labCluster === "string" ? `${entry.labCluster}: ` : "";
+      out.line(`${prefix(out, source, lvl, entry.time ? new Date(entry.time) : new Date())} ${cluster}${entry.msg ?? ""}`);
     },
   };
   return pino({ level, base: { component: "edgelb-sync-agent" }, timestamp: pino.stdTimeFunctions.isoTime }, destination);

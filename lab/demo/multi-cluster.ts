@@ -15,9 +15,9 @@ import { startCluster, type SimCluster } from "../cluster/cluster.ts";
 import { startEdgeWorker, type EdgeWorker } from "../edge/start-worker.ts";
 import { echoDeployment } from "./echo-app.ts";
 import { watchKnobs } from "./knobs.ts";
-import { shortPath } from "./instructions.ts";
+import { curlFor, shortPath } from "./instructions.ts";
 import { paint, type Output } from "./logs.ts";
-import { assertPortFree, DemoError } from "./ports.ts";
+import { assertPortFree, clusterListenError, DemoError } from "./ports.ts";
 
 /** The clusters, in EDGELB_CLUSTERS order, with where they pretend to be. */
 export const LAB_CLUSTERS = [
@@ -47,6 +47,8 @@ export interface MultiClusterOptions {
   healthIntervalMs?: number;
   agentLog: Logger;
   onWorkerLog?: (line: string) => void;
+  /** The worker (a workerd child process) listens at `url`: `npm start` records its children then. */
+  onWorkerStarted?: (url: string) => void;
   onSimulator?: (level: "info" | "warn", text: string) => void;
   timeoutMs?: number;
 }
@@ -109,7 +111,10 @@ export async function startMultiClusterDemo(opts: MultiClusterOptions): Promise<
     const sims: SimCluster[] = [];
     for (const [i, c] of chosen.entries()) {
       const kubeconfigPath = path.join(stateDir, `kubeconfig-${c.name}`);
-      const sim = await startCluster({ nodes: 3, addressBase: base, firstHost: 11 + 10 * i, namePrefix: `${c.name}-node-`, healthzPort: opts.healthzPort ?? 10256, apiPort: 0, kubeconfigPath });
+      const healthzPort = opts.healthzPort ?? 10256;
+      const sim = await startCluster({ nodes: 3, addressBase: base, firstHost: 11 + 10 * i, namePrefix: `${c.name}-node-`, healthzPort, apiPort: 0, kubeconfigPath }).catch((err: unknown) => {
+        throw clusterListenError(err, { healthzPort });
+      });
       stops.push(async () => {
         await sim.stop();
         rmSync(kubeconfigPath, { force: true });
@@ -145,6 +150,7 @@ export async function startMultiClusterDemo(opts: MultiClusterOptions): Promise<
       ...(opts.onWorkerLog ? { onLog: opts.onWorkerLog } : {}),
     });
     stops.push(() => edge.stop());
+    opts.onWorkerStarted?.(edge.url);
 
     const interval = opts.healthIntervalMs ?? 1_000;
     const clusters: LabCluster[] = [];
@@ -168,7 +174,7 @@ export async function startMultiClusterDemo(opts: MultiClusterOptions): Promise<
           region: c.region,
           location: c.location,
         }),
-        { log: opts.agentLog.child({ cluster: c.name }) },
+        { log: opts.agentLog.child({ cluster: c.name, labCluster: c.name }) },
       );
       await agent.start();
       stops.push(() => agent.stop());
@@ -208,7 +214,8 @@ export function multiClusterInstructions(demo: MultiClusterDemo, out: Pick<Outpu
   const b = (t: string) => paint(out, "bold", t);
   const c = (t: string) => paint(out, "cyan", t);
   const d = (t: string) => paint(out, "gray", t);
-  const url = `http://${SHOP_HOSTNAME}:${demo.port}/`;
+  // Through the worker's --host and --port, as the single-cluster banner's commands.
+  const curl = (extra: string) => curlFor(demo, SHOP_HOSTNAME, ` ${extra}`);
   const first = demo.clusters[0]!;
   const second = demo.clusters[1]!;
   const cf = (name: keyof typeof SAMPLE_CLIENTS) => `-H 'x-edgelb-test-cf: ${JSON.stringify(SAMPLE_CLIENTS[name])}'`;
@@ -220,15 +227,15 @@ export function multiClusterInstructions(demo: MultiClusterDemo, out: Pick<Outpu
   }
   lines.push("");
   lines.push(b("One Service, shop, in every cluster, behind " + SHOP_HOSTNAME + " (steering: proximity)"), "");
-  lines.push(`  ${c(`curl -s ${url}`)}`);
+  lines.push(`  ${c(curl("-s"))}`);
   lines.push(d(`      "node" says which cluster answered (${first.name}-node-… or ${second.name}-node-…); local workerd's own request.cf`));
   lines.push(d(`      says Austin, Texas, so without a header the nearest cluster to Austin answers`));
-  lines.push(`  ${c(`curl -s ${cf("Berlin")} ${url}`)}`);
-  lines.push(`  ${c(`curl -s ${cf("New York")} ${url}`)}`);
+  lines.push(`  ${c(curl(`-s ${cf("Berlin")}`))}`);
+  lines.push(`  ${c(curl(`-s ${cf("New York")}`))}`);
   lines.push(d(`      steer by location: Berlin is nearest ${first.city} (${first.name}), New York nearest ${second.city} (${second.name})`));
   lines.push("");
   lines.push(b("Take a whole cluster down and watch requests move with zero failures"), "");
-  lines.push(`  ${c(`while true; do curl -s -o /dev/null -w '%{http_code} ' ${cf("Berlin")} ${url}; sleep 0.1; done`)}`);
+  lines.push(`  ${c(`while true; do ${curl(`-s -o /dev/null -w '%{http_code} ' ${cf("Berlin")}`)}; sleep 0.1; done`)}`);
   lines.push(d("      in another terminal, while that loop runs:"));
   const k = `kubectl --kubeconfig ${shortPath(first.kubeconfigPath)}`;
   lines.push(`  ${c(`for n in 1 2 3; do ${k} annotate node ${first.name}-node-$n sim.edgelb.dev/fault=down; done`)}`);

@@ -28,13 +28,13 @@ import {
   type FinalVerdict,
   type HealthTarget,
   type HealthView,
-  type ServedService,
   type Topology,
 } from "../model/desired.ts";
 import { contentKey, diffSnapshots, isEmptyDiff, summarizeDiff, type SnapshotDiff } from "../model/diff.ts";
 import { Pacer, type PacerOptions } from "../model/pacer.ts";
 import type { NodeVerdict } from "../model/node.ts";
 import { serviceId } from "../model/service.ts";
+import { holdNoEndpoint, NO_ENDPOINT_HOLD_MS, noEndpointAnywhere, type NoEndpointMemo } from "../model/no-endpoint-hold.ts";
 import { ConflictLog } from "../sinks/conflicts.ts";
 import { backoffDelay, type BackoffOptions } from "../sinks/retry.ts";
 import { SinkError, type Sink } from "../sinks/types.ts";
@@ -72,6 +72,8 @@ export interface ControllerOptions extends DesiredOptions {
   backoff: BackoffOptions;
   /** Hold the first push this long for targets whose first probe is running. */
   pendingHoldMs: number;
+  /** Publish a Service's loss of its last ready endpoint only once it has lasted this long (model/no-endpoint-hold.ts); default NO_ENDPOINT_HOLD_MS. */
+  noEndpointHoldMs?: number;
   dryRun: boolean;
   /** Published as the snapshot's `origins` (--origins gate); undefined: direct, and the field is left out. */
   origins?: OriginsMode | undefined;
@@ -88,10 +90,6 @@ export interface ControllerDeps {
   now?: () => number;
 }
 
-/** Nothing the edge can send this Service's traffic to: it answers 503. */
-function noEndpointAnywhere(s: ServedService): boolean {
-  return s.trafficPolicy === "Local" ? (s.localEndpoints?.size ?? 0) === 0 : s.noEndpoints === true;
-}
 
 function sameVerdict(a: FinalVerdict | undefined, b: FinalVerdict | undefined): boolean {
   return JSON.stringify(a, (_k, v: unknown) => (v instanceof Map ? [...v] : v)) === JSON.stringify(b, (_k, v: unknown) => (v instanceof Map ? [...v] : v));
@@ -126,6 +124,7 @@ export class Controller {
   readonly pacer: Pacer;
   private readonly now: () => number;
   private stored: { snapshot: Snapshot | null; key: string | undefined } = { snapshot: null, key: undefined };
+  private readonly noEndpointMemo: NoEndpointMemo = new Map();
   private lastDesiredKey: string | undefined;
   private storedRead = false;
   private readingStored: Promise<void> | undefined;
@@ -326,6 +325,8 @@ export class Controller {
   private evaluateNow(): { topo: Topology; desired: Desired; services: readonly V1Service[] } {
     const state = this.deps.state();
     const topo = computeTopology(state, this.opts);
+    const holdUntil = holdNoEndpoint(topo.served, this.noEndpointMemo, this.now(), this.opts.noEndpointHoldMs ?? NO_ENDPOINT_HOLD_MS);
+    if (holdUntil !== undefined) this.schedule(holdUntil);
     const gateway = state.gateway ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health, { defaultDomain: this.opts.defaultDomain, allowed: this.opts.allowedHostnames }) : undefined;
     this.deps.health.setTargets(gateway ? [...healthTargets(topo), ...gateway.targets] : healthTargets(topo));
     const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster, this.opts);

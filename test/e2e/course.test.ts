@@ -9,6 +9,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, KUBECTL, startLab, track, until } from "./npm-start.ts";
 import { run } from "./process.ts";
+import { NO_ENDPOINT_HOLD_MS } from "../../sync-agent/model/no-endpoint-hold.ts";
 
 // This suite's own loopback /24 (in lab16's 127.24.0.0/16).
 const BASE = "127.24.7";
@@ -86,13 +87,14 @@ describe("the course's steps against npm start", () => {
       return pods.size === 5;
     }, "five distinct hello pods to answer", 30_000);
 
-    // Then to 0: nothing serves, the edge answers 503 at once (never a 200 from a stand-in, no node tried), then back.
+    // Then to 0: nothing serves; once the agent's hold on "no ready endpoint" has passed (NO_ENDPOINT_HOLD_MS), the
+    // edge answers 503 (never a 200 from a stand-in, no node tried), then back.
     await kubectl("scale", "deployment", "hello", "--replicas=0");
     await kubectl("wait", "--for=delete", "pod", "-l", "app=hello", "--timeout=30s");
     const none = await until(async () => {
       const r = await get(HELLO);
       return r.status === 503 ? r : undefined;
-    }, `${HELLO} to answer 503`);
+    }, `${HELLO} to answer 503`, 20_000 + NO_ENDPOINT_HOLD_MS);
     expect(none.body).toMatch(/^edgelb: no server is ready for this site/);
     await demo.waitFor(/service default\/hello has no ready endpoint/, "the agent's line about hello's endpoints", 5_000);
     // A Local Service with no pod left has no backend at all: once the agent has pushed that, the edge answers 503.
@@ -100,7 +102,7 @@ describe("the course's steps against npm start", () => {
     const noApi = await until(async () => {
       const r = await get("api.localhost");
       return r.status === 503 ? r : undefined;
-    }, "api.localhost to answer 503");
+    }, "api.localhost to answer 503", 20_000 + NO_ENDPOINT_HOLD_MS);
     expect(noApi.body).toMatch(/^edgelb: no server is ready for this site/);
     await kubectl("scale", "deployment", "api", "--replicas=2");
     await kubectl("scale", "deployment", "hello", "--replicas=3");

@@ -10,11 +10,12 @@ import { buildGateProgram, type GateConfig } from "../../sync-agent/gate/main.ts
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-function render(withGate: boolean): { kind: string; metadata: { name: string } }[] {
+function render(withGate: boolean, extra: string[] = []): { kind: string; metadata: { name: string } }[] {
   const dir = mkdtempSync(join(tmpdir(), "edgelb-gate-overlay-"));
   try {
     const lines = ["resources:", `  - ${relative(dir, join(ROOT, "deploy"))}`];
     if (withGate) lines.push("components:", `  - ${relative(dir, join(ROOT, "deploy/gate"))}`);
+    lines.push(...extra);
     writeFileSync(join(dir, "kustomization.yaml"), `${lines.join("\n")}\n`);
     return loadAllYaml(execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", timeout: 30_000 })) as never;
   } finally {
@@ -49,6 +50,7 @@ describe("deploy/gate", () => {
     expect(docs.some((d) => d.kind === "DaemonSet")).toBe(false);
     const agent = docs.find((d) => d.kind === "Deployment") as V1Deployment;
     expect(agent.spec!.template.spec!.containers[0]!.args!.join(" ")).not.toContain("--origins");
+    expect((agent.spec!.template.spec!.containers[0]!.env ?? []).map((e) => e.name)).not.toContain("EDGELB_ORIGINS");
   });
 
   it("adds a host-network DaemonSet on the gate port with the key Secret, and switches the agent to --origins=gate", () => {
@@ -65,7 +67,25 @@ describe("deploy/gate", () => {
     expect(pod.volumes!.find((v) => v.name === "keys")!.secret!.secretName).toBe("edgelb-gate-keys");
     expect(c.readinessProbe!.httpGet!.path).toBe("/healthz");
     const agent = docs.find((d) => d.kind === "Deployment") as V1Deployment;
-    expect(agent.spec!.template.spec!.containers[0]!.args).toEqual(expect.arrayContaining(["--origins=gate", "--gate-port=29080"]));
+    expect(agent.spec!.template.spec!.containers[0]!.env).toEqual(expect.arrayContaining([{ name: "EDGELB_ORIGINS", value: "gate" }, { name: "EDGELB_GATE_PORT", value: "29080" }]));
+  });
+
+  it("the production guide's overlay (its args replaced) + the gate component: the agent still runs with origins gate (rv-ops 1)", () => {
+    // kustomize applies an overlay's own patches after its components: a replace of the args wipes anything the component put there.
+    const patch = [
+      "patches:",
+      "  - target: { kind: Deployment, name: edgelb-sync-agent }",
+      "    patch: |",
+      "      - op: replace",
+      "        path: /spec/template/spec/containers/0/args",
+      "        value: [--sink=worker, --worker-url=https://edgelb.me.workers.dev,",
+      "                --push-token-file=/etc/edgelb/push-token/token, --default-domain=home.example.com,",
+      "                --metrics-address=:9090, --log-format=json]",
+    ];
+    const c = (render(true, patch).find((d) => d.kind === "Deployment") as V1Deployment).spec!.template.spec!.containers[0]!;
+    const settings = [...(c.args ?? []), ...(c.env ?? []).map((e) => `${e.name}=${e.value}`)].join(" ");
+    expect(settings).toMatch(/--origins=gate|EDGELB_ORIGINS=gate/);
+    expect(settings).toMatch(/--gate-port=29080|EDGELB_GATE_PORT=29080/);
   });
 
   it("the gate starts with the DaemonSet's arguments and the environment the downward API gives it", async () => {

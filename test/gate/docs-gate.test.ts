@@ -87,8 +87,23 @@ describe("docs/production.md walks the gate path (the default recommendation)", 
     const install = part("## 3. Install the sync agent", "### What you get");
     expect(install).toContain("components: [deploy/gate]");
     expect(install).toContain("(gate.md#turn-it-on)");
+    // The origins check before the firewall step: closing the NodePorts with the agent still direct is an outage (rv-ops 1).
+    expect(install.indexOf('"origins": {"mode": "gate", "port": 29080}')).toBeGreaterThan(0);
+    expect(install.indexOf('"origins": {"mode": "gate", "port": 29080}')).toBeLessThan(install.indexOf("close the"));
     expect(part("## 4. Check that it works", "## Several clusters")).toContain('"origins": {"mode": "gate", "port": 29080}');
     const open = part("## 2. Open the NodePorts to the edge", "## 3.");
     expect(open.indexOf("### Without the gate (not recommended)")).toBeGreaterThan(open.indexOf("Recommended, and the path this guide walks"));
+  });
+});
+
+describe("docs/gate.md firewall recipes keep the agent's probes working (rv-ops 2)", () => {
+  it("says the agent probes each node's public address from the nodes' public addresses, and how to check that no node fails", () => {
+    const s = section(/## Firewall recipes/);
+    expect(s).toMatch(/Allow every node's public address too/);
+    expect(s).toContain("kubectl -n edgelb logs deploy/edgelb-sync-agent | grep 'failed its health check'");
+    const hetzner = section(/### Cloud firewall: Hetzner/);
+    expect(hetzner).toMatch(/for port in 10256 30000-32767; do[\s\S]*--source-ips 198\.51\.100\.11\/32/);
+    expect(section(/### nftables on the node/)).toMatch(/Every node's public address/);
+    expect(section(/### ufw on the node/)).toMatch(/every node's public address/);
   });
 });

@@ -2,7 +2,7 @@
 // terminal as printed.
 import { describe, expect, it } from "vitest";
 import { kubeconfigExport } from "../../lab/demo/instructions.ts";
-import { formatWorkerLine } from "../../lab/demo/logs.ts";
+import { agentLogger, formatWorkerLine } from "../../lab/demo/logs.ts";
 
 describe("npm start's instructions", () => {
   it("export KUBECONFIG names a path that still works after cd: $PWD/… below the working directory, else absolute", () => {
@@ -21,6 +21,17 @@ describe("npm start's worker lines", () => {
   });
   it("keep every other level as the worker said it", () => {
     expect(formatWorkerLine(out, JSON.stringify({ level: "warn", event: "config.removed", cluster: "demo" }))).toMatch(/worker WARN\s+config\.removed cluster=demo$/);
+  });
+});
+
+describe("npm start's agent and gate lines", () => {
+  it("a node gate's lines say gate, not agent (the agent forwards nothing)", () => {
+    const lines: string[] = [];
+    const log = agentLogger({ line: (l) => lines.push(l), color: false });
+    log.child({ part: "gate" }).warn("Forwarding to 127.0.0.12:32338 failed");
+    log.info("pushed generation 2");
+    expect(lines[0]).toMatch(/^\S+ gate\s+WARN\s+Forwarding to 127\.0\.0\.12:32338 failed$/);
+    expect(lines[1]).toMatch(/^\S+ agent\s+INFO\s+pushed generation 2$/);
   });
 });
 

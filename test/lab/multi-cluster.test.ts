@@ -6,19 +6,21 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dumpDom, ensureChromium } from "../e2e/chromium.ts";
 import { waitFor } from "../agent/harness.ts";
 import { haveKubectl } from "./kubectl-env.ts";
+import { agentLogger } from "../../lab/demo/logs.ts";
 import { multiClusterInstructions, SAMPLE_CLIENTS, SHOP_HOSTNAME, startMultiClusterDemo, type MultiClusterDemo } from "../../lab/demo/multi-cluster.ts";
 
 let lab: MultiClusterDemo;
 let stateDir: string;
+/** The agents' lines as `npm start` prints them. */
+const agentLines: string[] = [];
 beforeAll(async () => {
   stateDir = mkdtempSync(path.join(tmpdir(), "edgelb-multi-"));
   // --host: the worker listens on an address other than 127.0.0.1; the agents push to it there.
-  lab = await startMultiClusterDemo({ clusters: 2, host: "127.27.2.1", port: 0, addressBase: "127.27.2", healthzPort: 0, stateDir, healthIntervalMs: 300, agentLog: pino({ level: "silent" }), timeoutMs: 45_000 });
+  lab = await startMultiClusterDemo({ clusters: 2, host: "127.27.2.1", port: 0, addressBase: "127.27.2", healthzPort: 0, stateDir, healthIntervalMs: 300, agentLog: agentLogger({ line: (l) => agentLines.push(l), color: false }), timeoutMs: 45_000 });
 }, 90_000);
 afterAll(async () => {
   await lab?.stop();
@@ -41,14 +43,15 @@ async function annotate(cluster: MultiClusterDemo["clusters"][number], node: str
   expect(res.status).toBe(200);
 }
 
-/** Runs the printed instruction line matching `re` (after any "undo:") with bash from the working directory, as a reader would. */
-async function printedCommand(re: RegExp): Promise<void> {
+/** Runs the printed instruction line matching `re` (after any "undo:") with bash from the working directory, as a reader would; its stdout. */
+async function printedCommand(re: RegExp): Promise<string> {
   const lines = multiClusterInstructions(lab, { color: false }).map((l) => l.trim().replace(/^undo:\s+/, ""));
   const line = lines.find((l) => re.test(l));
   expect(line, `a printed line matching ${re}`).toBeDefined();
   const home = mkdtempSync(path.join(tmpdir(), "edgelb-multi-kubectl-"));
   try {
-    await promisify(execFile)("bash", ["-c", line!], { env: { ...process.env, HOME: home, KUBECACHEDIR: path.join(home, "cache") }, timeout: 60_000 });
+    const { stdout } = await promisify(execFile)("bash", ["-c", line!], { env: { ...process.env, HOME: home, KUBECACHEDIR: path.join(home, "cache") }, timeout: 60_000 });
+    return stdout;
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
@@ -69,6 +72,20 @@ describe("npm start -- --clusters 2 --host 127.27.2.1", () => {
     expect(text).toContain(`kubeconfig-eu`);
     // Never a path climbing out of the working directory (../../tmp/…): the state dir here is absolute.
     expect(text).toContain(`--kubeconfig ${path.join(stateDir, "kubeconfig-eu")} annotate`);
+  });
+
+  it("its curl commands reach the worker on its --host and port, naming shop.localhost in the Host header", async () => {
+    const text = multiClusterInstructions(lab, { color: false }).join("\n");
+    expect(text).toContain(`-H 'Host: ${SHOP_HOSTNAME}' http://127.27.2.1:${lab.port}/`);
+    expect(text).not.toContain(`http://${SHOP_HOSTNAME}:`); // 127.0.0.1: nothing there, or someone else's lab
+    const answer = JSON.parse(await printedCommand(/^curl -s -H 'x-edgelb-test-cf: .*"52\.52"/)) as { node: string };
+    expect(answer.node).toMatch(/^eu-node-/);
+  });
+
+  it("each agent's log lines say which cluster they are about", () => {
+    expect(agentLines.find((l) => /^\S+ agent\s+INFO\s+eu: pushed generation/.test(l))).toBeDefined();
+    expect(agentLines.find((l) => /^\S+ agent\s+INFO\s+us: pushed generation/.test(l))).toBeDefined();
+    expect(agentLines.filter((l) => /pushed generation/.test(l) && !/INFO\s+(eu|us): /.test(l))).toEqual([]);
   });
 
   it("steers by the test location header: Berlin to eu, New York to us", async () => {

@@ -6,6 +6,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
+import type { GateGroup } from "./gate.setup.ts";
 import { service, snapshot, testEdge, uniqueCluster, until, type TestEdge } from "./helpers.ts";
 
 const hl = inject("hedgeLab");
@@ -117,6 +118,33 @@ describe("connect hedging (socket transport)", () => {
     await res.settled();
     // Both connect timeouts count: each dark node is ejected (within the Service's ejection cap).
     expect(edge.logs.filter((l) => l.event === "node.ejected" || l.event === "node.ejection_capped").map((l) => l.node).sort()).toEqual([dark.name, dark2.name].sort());
+  });
+
+  it("hedges behind node gates too: the second node's gate gets a request signed for it", async () => {
+    const gl = inject("gateLab");
+    const group = (await (await fetch(`${gl.control}/groups`, { method: "POST", body: JSON.stringify({ count: 2 }) })).json()) as GateGroup;
+    try {
+      // A powered-off node: its gate's port drops SYNs too.
+      const darkGate = (await (await fetch(`${hl.control}/dark?port=${group.gatePort}`, { method: "POST" })).json()) as Node;
+      const edge = testEdge({ EDGELB_CLUSTERS: group.cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Record<string, string>);
+      const snap = snapshot(group.cluster, [darkGate, ...group.nodes].map((n) => ({ ...n, healthy: true })), [
+        service({ hostnames: [host], nodePort: group.nodePort, policy: { connectTimeoutMs: CONNECT_TIMEOUT, connectAttemptDelayMs: DELAY } }),
+      ]);
+      await edge.seed({ ...snap, origins: { mode: "gate", port: group.gatePort } });
+      const post = await timed(edge, "/gated", { method: "POST", body: "signed for b" });
+      expect(post.res.status).toBe(200);
+      const echo = JSON.parse(post.body) as { node: string; body: string };
+      expect(group.nodes.map((n) => n.name)).toContain(echo.node);
+      expect(echo.body).toBe("signed for b");
+      expect(post.ms).toBeLessThan(CONNECT_TIMEOUT);
+      expect(edge.logs.filter((l) => l.event === "proxy.hedge")).toEqual([expect.objectContaining({ slow: darkGate.name, answered: echo.node })]);
+      // The gate verified a signature naming its own node: no refusal, no retry.
+      expect(edge.logs.filter((l) => l.event === "proxy.gate_refused" || l.event === "proxy.retry")).toEqual([]);
+      await post.settled();
+      expect(edge.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: darkGate.name, kind: "connect-timeout" });
+    } finally {
+      await fetch(`${gl.control}/groups/${group.id}`, { method: "DELETE" });
+    }
   });
 
   it("is off with connectAttemptDelayMs 0: the request waits the connect timeout", async () => {

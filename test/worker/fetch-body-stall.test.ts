@@ -99,6 +99,22 @@ describe("a fetch() body that stalls after the head", () => {
     });
   }
 
+  it("credits no success to a node whose piped body was released at its deadline (its failure streak stays)", async () => {
+    const lines: unknown[][] = [];
+    const edge = await stallEdge(lines);
+    // One failure first: a reset before any answer (502 to the client: the only node).
+    expect((await edge.request(HOST, "/raw/reset")).status).toBe(502);
+    const streak = () => edge.status().clusters.flatMap((c) => c.nodes.flatMap((n) => n.origins)).map((x) => x.consecutiveFailures);
+    expect(streak()).toEqual([1]);
+    const res = await edge.request(HOST, "/raw/stall-large");
+    const reader = res.body!.getReader();
+    await reader.read();
+    await until(() => (inFlight(edge) === 0 ? true : undefined), "released at the deadline");
+    // A stalled body (or a client that stopped reading) is no proof the node works.
+    expect(streak()).toEqual([1]);
+    await reader.cancel().catch(() => {});
+  });
+
   it("hands a chunked body that is not an event stream to the client as fetch() returned it: in flight ends with its head", async () => {
     const lines: unknown[][] = [];
     const edge = await stallEdge(lines);

@@ -68,6 +68,32 @@ describe("the edge in gate mode", () => {
     expect(e.logs.filter((l) => l.event === "proxy.gate_refused").length).toBeGreaterThan(0);
   });
 
+  it("every node out in a gated cluster: the fail-open line and a failed request's line name the gates (mode, port) as the hop to check", async () => {
+    const cluster = group.cluster;
+    const e = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Partial<Env>);
+    await e.seed({ ...snapshot(cluster, nodesOf(group.nodes, false), [service({ hostnames: [host], nodePort: group.nodePort })]), origins: { mode: "gate", port: group.gatePort } });
+    expect((await e.request(host)).status).toBe(200);
+    const open = e.logs.find((l) => l.event === "proxy.fail_open")!;
+    expect(open).toMatchObject({ cluster, origins: "gate", gatePort: group.gatePort });
+    expect(open.via).toBe(`the node gates (edgelb-node-gate) on port ${group.gatePort} of cluster ${cluster}'s nodes`);
+    // Every gate refusing the worker's key: the request fails, and its line says the gates were the hop.
+    const refused = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_GATE_KEY: `k1:${"another-secret-".repeat(3)}` } as Partial<Env>);
+    await refused.seed({ ...snapshot(cluster, nodesOf(group.nodes), [service({ hostnames: [host], nodePort: group.nodePort })]), origins: { mode: "gate", port: group.gatePort } });
+    expect((await refused.request(host)).status).toBe(502);
+    const failed = refused.logs.filter((l) => l.event === "proxy.failed").at(-1)!;
+    expect(failed).toMatchObject({ origins: "gate", gatePort: group.gatePort });
+  });
+
+  it("a direct cluster's fail-open line says nothing of gates", async () => {
+    const e = await gatedEdge({}, {}, "direct");
+    await e.seed({ ...snapshot(group.cluster, nodesOf(group.nodes, false), [service({ hostnames: [host], nodePort: group.nodePort })]) });
+    await e.request(host);
+    const open = e.logs.find((l) => l.event === "proxy.fail_open")!;
+    expect(open).toBeDefined();
+    expect(open.origins).toBeUndefined();
+    expect(open.gatePort).toBeUndefined();
+  });
+
   it("one node's gate with a different key: every request still 200, that node is ejected and logged (proxy.gate_refused)", async () => {
     const [a] = group.nodes.map((n) => n.name) as [string];
     await control(`/nodes/${a}/gate`, "POST", { up: true, secret: "a-different-gate-secret-0123456789abcdef" });

@@ -4,7 +4,8 @@
 //   and every connection, so a test can show a request reached one node once;
 // - two dark nodes (127.85.0.11, .14): blackholes that never answer a connect;
 // - "late" nodes made on demand (127.85.1.n): dark until the test opens them,
-//   then answering, so a connect that lost the race opens after the winner.
+//   then answering, so a connect that lost the race opens after the winner;
+// - dark nodes on a port of the test's choosing (127.85.2.n), e.g. a gate's port.
 // Control endpoint on 127.85.0.10.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -74,6 +75,7 @@ export default async function setup(project: TestProject) {
   const holes = await Promise.all(dark.map((d) => Blackhole.open(d.address, nodePort)));
   const late = new Map<number, Blackhole>();
   let nextLate = 11;
+  let nextDark = 11;
 
   const control = jsonServer((req, _body, json) => {
     const url = new URL(req.url ?? "/", "http://control");
@@ -85,6 +87,18 @@ export default async function setup(project: TestProject) {
         (hole) => {
           late.set(n, hole);
           json(200, { name: `hedge-late-${n}`, address, id: n });
+        },
+        (e: Error) => json(500, { error: e.message }),
+      );
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/dark") {
+      const n = nextDark++;
+      const address = `127.85.2.${n}`;
+      Blackhole.open(address, Number(url.searchParams.get("port"))).then(
+        (hole) => {
+          holes.push(hole);
+          json(200, { name: `hedge-dark-${n}`, address });
         },
         (e: Error) => json(500, { error: e.message }),
       );

@@ -47,9 +47,12 @@ export function declaredLength(request: Request): number | undefined {
   return /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
 }
 
+/** The body of a request without one: shared by every such request (nothing in it changes). */
+export const NO_BODY: PreparedBody = Object.freeze({ replayable: true, started: false, clientError: undefined, take: () => null });
+
 export async function prepareBody(request: Request, limit = RETRY_BUFFER_LIMIT, idleMs = CLIENT_BODY_IDLE_MS): Promise<BodyOutcome> {
   const body = request.body;
-  if (body === null) return { ok: true, body: buffered(null) };
+  if (body === null) return { ok: true, body: NO_BODY };
   const declared = declaredLength(request);
   if (declared !== undefined && Number.isNaN(declared)) {
     return { ok: false, error: new ClientBodyError("Content-Length is not a number") };
@@ -85,7 +88,7 @@ export async function prepareBody(request: Request, limit = RETRY_BUFFER_LIMIT, 
   return { ok: true, body: streamed(body, declared, idleMs) };
 }
 
-function buffered(bytes: Uint8Array | null): PreparedBody {
+function buffered(bytes: Uint8Array): PreparedBody {
   let started = false;
   return {
     replayable: true,
@@ -95,7 +98,6 @@ function buffered(bytes: Uint8Array | null): PreparedBody {
     },
     take() {
       started = false;
-      if (bytes === null) return null;
       // A fresh stream per attempt, so the proxy sees whether the transport began to send it.
       let sent = false;
       return new ReadableStream<Uint8Array>({

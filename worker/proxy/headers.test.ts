@@ -4,6 +4,7 @@ import {
   CLIENT_FORWARDING,
   clientResponseHeaders,
   edgeFacts,
+  forClient,
   forwardedValue,
   isFieldName,
   isFieldValue,
@@ -26,6 +27,32 @@ describe("hop-by-hop headers", () => {
     });
     const h = clientResponseHeaders(upstream, "rid");
     expect([...h.keys()].sort()).toEqual(["content-type", "set-cookie", "x-request-id"]);
+  });
+
+  it("are taken out of the response's own copy in place: every other field kept with all its values, one X-Request-Id", () => {
+    // Reference: the field-by-field copy the proxy made before it edited the Response's own headers.
+    const reference = (from: Headers, rid: string): [string, string][] => {
+      const named = new Set((from.get("connection") ?? "").split(",").map((s) => s.trim().toLowerCase()));
+      const out = new Headers();
+      for (const [k, v] of from) if (!HOP.includes(k) && !named.has(k) && k !== "x-edgelb-gate") out.append(k, v);
+      if (!out.has("x-request-id")) out.set("x-request-id", rid);
+      return [...out];
+    };
+    const HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"];
+    const name = fc.constantFrom(...HOP, "x-edgelb-gate", "x-request-id", "set-cookie", "content-type", "x-trace-hop", "etag", "vary");
+    // Non-empty: two empty values combine to ", ", which a field-by-field copy trimmed to "," (the runtime's copy keeps it).
+    const value = fc.string({ minLength: 1, maxLength: 12 }).filter(isFieldValue).map((v) => v.trim()).filter((v) => v !== "");
+    const connection = fc.array(fc.constantFrom("close", "keep-alive", "x-trace-hop", "X-Request-Id", "etag", " Vary "), { maxLength: 3 }).map((a) => a.join(","));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value), { maxLength: 12 }), fc.option(connection, { nil: undefined }), (fields, conn) => {
+        const upstream = new Headers();
+        for (const [k, v] of fields) if (k !== "connection") upstream.append(k, v);
+        if (conn !== undefined) upstream.set("connection", conn);
+        const client = new Response(null, { headers: upstream });
+        forClient(client.headers, "rid");
+        expect([...client.headers]).toEqual(reference(upstream, "rid"));
+      }),
+    );
   });
 
   it("are removed from requests, with any header the client's Connection field names", () => {

@@ -22,10 +22,10 @@ import {
   ResponseTimeoutError,
   UpstreamResetError,
 } from "../transport/types.ts";
-import { ClientBodyTimeoutError, prepareBody, type ClientBodyError } from "./body.ts";
+import { ClientBodyTimeoutError, NO_BODY, prepareBody, type ClientBodyError } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
-import { clientResponseHeaders, edgeFacts, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
+import { edgeFacts, forClient, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 import { GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
@@ -142,12 +142,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
     return badRequest("proxy.refused", `a ${request.method} request must not carry a body`);
   }
-  const prepared = await prepareBody(request, undefined, deps.clientBodyTimeoutMs);
-  if (!prepared.ok) {
+  // No body (every GET): no promise to wait for.
+  const prepared = request.body === null ? undefined : await prepareBody(request, undefined, deps.clientBodyTimeoutMs);
+  if (prepared && !prepared.ok) {
     if (prepared.error instanceof ClientBodyTimeoutError) return clientBodyFailed(prepared.error);
     return badRequest("proxy.client_body_failed", prepared.error.message);
   }
-  const body = prepared.body;
+  const body = prepared ? prepared.body : NO_BODY;
   let tried = new Set<string>();
   const errors: string[] = [];
   const cookie = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), policy.cookieName) : undefined;
@@ -155,6 +156,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   const hedges = deps.hedges;
   // At most one hedge per request.
   let hedged = false;
+  // Whether an attempt signed the origin headers (gate mode): a later attempt elsewhere drops it.
+  let signed = false;
 
   const chooseContext: ChooseContext = {
     state: deps.balancer(route),
@@ -196,7 +199,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     if (choice.failedOpen && !failedOpen) {
       // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
       failedOpen = true;
-      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(), nodes: choice.remaining });
+      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(), nodes: choice.remaining, ...gateHop(choice.origin) });
     }
     return choice.origin;
   };
@@ -217,10 +220,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     return undefined;
   };
 
+  let lastOrigin: RouteOrigin | undefined;
   const maxAttempts = policy.attempts * (1 + (cross?.next.length ?? 0));
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const chosen = choose();
     if (!chosen) break;
+    lastOrigin = chosen;
     // A hedge whose node answers first moves the attempt there (switchTo below).
     let origin: RouteOrigin = chosen;
     tried.add(origin.key);
@@ -246,7 +251,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         return done(text(502, "the site could not be reached", requestId), {});
       }
       headers.set(SIGNATURE_HEADER, signature);
-    } else headers.delete(SIGNATURE_HEADER); // an earlier attempt at another (gated) cluster signed for its node
+      signed = true;
+    } else if (signed) {
+      // An earlier attempt at another (gated) cluster signed for its node.
+      headers.delete(SIGNATURE_HEADER);
+      signed = false;
+    }
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = request.method === "GET" || request.method === "HEAD";
     // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
@@ -255,9 +265,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     let release = track(deps.inFlight, origin.key);
     const attemptRoute = route;
-    // Connect hedging needs the connect phase (socket) and an unsigned request (a gate's signature names one node).
+    // Connect hedging needs the connect phase (socket); behind gates, the second node gets its own signature.
     const hedge =
-      hedges !== undefined && !hedged && transport.name === "socket" && gatePort === undefined && !websocket && policy.connectAttemptDelayMs > 0 && route.size > 1
+      hedges !== undefined && !hedged && transport.name === "socket" && !websocket && policy.connectAttemptDelayMs > 0 && route.size > 1
         ? attemptHedge({
             hedges,
             primary: origin,
@@ -271,6 +281,18 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
               tried.add(c.origin.key);
               return c.origin;
             },
+            ...(gatePort === undefined
+              ? {}
+              : {
+                  toWire: (o: RouteOrigin) => ({ ...o, port: gatePort }),
+                  headersFor: async (o: RouteOrigin) => {
+                    const sig = await deps.signer?.sign(o.cluster, { method: request.method, host: headers.get("host") ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port });
+                    if (!sig) return undefined;
+                    const signed = new Headers(headers);
+                    signed.set(SIGNATURE_HEADER, sig);
+                    return signed;
+                  },
+                }),
             switchTo: (o) => {
               release();
               origin = o;
@@ -306,10 +328,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         // A transport that pipes the body natively itself (socket) releases the count at its end.
         onBodyRelay: () => {
           bodyRelayed = true;
-          return () => {
+          return (ended) => {
             bodyEnded = true;
             release();
-            if (successAtBodyEnd && !bodyFailed) deps.health.success(origin.key, nodeFields);
+            // Only a body seen whole credits the node (review rv-proxy 3): a released one says nothing.
+            if (successAtBodyEnd && !bodyFailed && ended !== "released") deps.health.success(origin.key, nodeFields);
           };
         },
         // The origin broke its body after the head (not the client leaving): it counts like a 5xx.
@@ -361,7 +384,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         deps.log("warn", "proxy.retry", { ...fields, error: message, kind, stage });
         continue;
       }
-      deps.log("error", "proxy.failed", { ...fields, error: message, kind, stage, noRetry, tried: [...tried] });
+      deps.log("error", "proxy.failed", { ...fields, error: message, kind, stage, noRetry, tried: [...tried], ...gateHop(origin) });
       if (err instanceof ResponseTimeoutError) return done(text(504, "the site did not answer in time", requestId), fields);
       if (err instanceof MalformedResponseError) return done(text(502, "the site sent an invalid response", requestId), fields);
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
@@ -395,7 +418,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         deps.log("warn", "proxy.retry", { ...fields, kind: gateSaid, stage: "before-send" });
         continue;
       }
-      deps.log("error", "proxy.failed", { ...fields, kind: gateSaid, noRetry, tried: [...tried] });
+      deps.log("error", "proxy.failed", { ...fields, kind: gateSaid, noRetry, tried: [...tried], ...gateHop(origin) });
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
     }
     if (RETRY_STATUSES.has(upstream.status)) {
@@ -436,7 +459,14 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       if (!relayed) release();
       return done(upstream, fields);
     }
-    const out = clientResponseHeaders(upstream, requestId);
+    // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
+    const raw = transport.name === "socket";
+    const responseBody = relayBody(request.method, upstream, release, raw, bodyRelayed);
+    // The origin's fields copied by the runtime in one call, then the few the client must not get
+    // taken out (cheaper than a copy field by field that the Response would copy once more).
+    const client = new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers, encodeBody: encodeBodyFor(upstream.headers, raw) });
+    const out = client.headers;
+    forClient(out, requestId);
     if (policy.affinity === "cookie" && cookie !== cookieValue(origin)) {
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
@@ -446,17 +476,23 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${pinCookieName(policy.cookieName)}=${clusterPin(origin.cluster)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
     }
-    // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
-    const raw = transport.name === "socket";
-    const responseBody = relayBody(request.method, upstream, release, raw, bodyRelayed);
-    const encodeBody = encodeBodyFor(upstream.headers, raw);
-    return done(new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: out, encodeBody }), fields);
+    return done(client, fields);
   }
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
   const all = [...triedClusters, ...tried];
-  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors });
+  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors, ...gateHop(lastOrigin) });
   return done(text(502, "the site could not be reached", requestId), { tried: all, errors });
+}
+
+/**
+ * Log fields saying the node gates are the hop, for a cluster in gate mode: an operator reading a
+ * fail-open or a failed request must know to check the gates (down, keyless, refusing this key) as
+ * well as the nodes. Nothing for a direct cluster.
+ */
+function gateHop(origin: RouteOrigin | undefined): Record<string, unknown> {
+  if (origin?.gatePort === undefined) return {};
+  return { cluster: origin.cluster, origins: "gate", gatePort: origin.gatePort, via: `the node gates (edgelb-node-gate) on port ${origin.gatePort} of cluster ${origin.cluster}'s nodes` };
 }
 
 /** The path of a path-and-query (for log lines). */

@@ -45,8 +45,12 @@ export interface OriginRequest {
    * failed, or the client went away). The proxy then hands that body to the client as is
    * (workerd cannot pipe one transform stream into another) and keeps the origin counted
    * as in flight until then. A transport that never calls it returns a body the proxy pipes.
+   * The returned function takes how the body ended: "complete" (or nothing) when it was relayed
+   * in full, which credits the node; "released" when it stopped counting without being seen
+   * whole (its deadline passed, or its pipe broke: a stalled or cut origin, or a client that
+   * left or reads slowly, which a native pipe cannot tell apart), which credits no one.
    */
-  onBodyRelay?: () => () => void;
+  onBodyRelay?: () => (ended?: "complete" | "released") => void;
   /**
    * Called when the origin's body fails after its head was handed over (cut short, malformed,
    * stalled), before the relay's end; never for a client that went away. Lets the proxy count
@@ -87,6 +91,11 @@ export interface ConnectHedge {
   settled(origin: Origin, outcome: { ms: number; error?: ConnectError; used: boolean }): void;
   /** Keeps the request's context alive until a losing attempt settles (ctx.waitUntil). */
   keepAlive(done: Promise<unknown>): void;
+  /**
+   * The request's headers for the second origin when they differ from the first's (a node gate's
+   * signature names its node); awaited once its connection opened, before any byte is written.
+   */
+  headersFor?(origin: Origin): Promise<Headers | undefined>;
 }
 
 export interface Transport {

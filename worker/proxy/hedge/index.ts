@@ -21,6 +21,13 @@ export { DEFAULT_CONNECT_ATTEMPT_DELAY_MS } from "../../snapshot/schema.ts";
 
 /** Connect times kept per origin (least recently measured dropped beyond this). */
 const MAX_MEASURED = 10_000;
+/** RFC 8305 §5: the delay should have an upper bound; 2 s is its recommendation. */
+const MAX_ADAPTIVE_DELAY_MS = 2_000;
+/**
+ * A connect that took this long needed a SYN retransmission (RFC 6298's initial RTO is 1 s): like
+ * Karn's rule, it says nothing about the round trip and is not measured.
+ */
+const RETRANSMITTED_AFTER_MS = 1_000;
 
 interface Rtt {
   srtt: number;
@@ -54,16 +61,20 @@ export class ConnectHedges {
 
   /**
    * The delay before hedging a connect to `key`: the floor, or SRTT + 4·RTTVAR when this origin's
-   * measured connects say it is farther (RFC 8305: approximate the first SYN retransmission).
+   * measured connects say it is farther (RFC 8305: approximate the first SYN retransmission). The
+   * measured part is capped at half the connect timeout (and 2 s), so a node never stops being hedged
+   * because of what was measured; a floor set above that is the operator's choice and is kept.
    */
-  delayMs(key: string, floorMs: number): number {
+  delayMs(key: string, floorMs: number, connectTimeoutMs: number): number {
     const r = this.rtt.get(key);
     if (r === undefined) return floorMs;
-    return Math.max(floorMs, Math.ceil(r.srtt + 4 * r.rttvar));
+    const cap = Math.min(MAX_ADAPTIVE_DELAY_MS, Math.floor(connectTimeoutMs / 2));
+    return Math.max(floorMs, Math.min(cap, Math.ceil(r.srtt + 4 * r.rttvar)));
   }
 
-  /** A connect to `key` opened after `ms` (only opened connects are measured: Karn's rule). */
+  /** A connect to `key` opened after `ms`. Only opened connects without a retransmission are measured. */
   observe(key: string, ms: number): void {
+    if (ms >= RETRANSMITTED_AFTER_MS) return;
     const r = this.rtt.get(key);
     if (r === undefined) {
       if (this.rtt.size >= MAX_MEASURED) this.rtt.delete(this.rtt.keys().next().value!);
@@ -100,6 +111,10 @@ export interface AttemptHedgeDeps {
   connectTimeoutMs: number;
   /** The hedge's node: untried, serving, not ejected or stalled, paid from the budget; undefined for none. */
   choose(): RouteOrigin | undefined;
+  /** The address the transport connects to for an origin (a node gate's port); the origin itself when absent. */
+  toWire?: (origin: RouteOrigin) => Origin;
+  /** The request's headers for the hedge's node when they differ (a gate signature names the node). */
+  headersFor?: (origin: RouteOrigin) => Promise<Headers | undefined>;
   /** The request moved to the hedge's node before any byte was sent (the proxy re-targets its bookkeeping). */
   switchTo(origin: RouteOrigin): void;
   /** An attempt that lost the race failed: counted against its node like any failed connect. */
@@ -113,18 +128,23 @@ export interface AttemptHedgeDeps {
 export function attemptHedge(deps: AttemptHedgeDeps): ConnectHedge {
   const { hedges, primary } = deps;
   let second: RouteOrigin | undefined;
+  let secondWire: Origin | undefined;
   let stalled = false;
   return {
-    delayMs: hedges.delayMs(primary.key, deps.floorMs),
+    delayMs: hedges.delayMs(primary.key, deps.floorMs, deps.connectTimeoutMs),
     next() {
       // New requests avoid this node until its connect settles.
       stalled = true;
       hedges.stall(primary.key, deps.connectTimeoutMs);
       second = deps.choose();
-      return second;
+      secondWire = second === undefined || deps.toWire === undefined ? second : deps.toWire(second);
+      return secondWire;
     },
+    ...(deps.headersFor === undefined
+      ? {}
+      : { headersFor: (origin: Origin) => (second !== undefined && origin === secondWire ? deps.headersFor!(second) : Promise.resolve(undefined)) }),
     settled(origin: Origin, outcome) {
-      const o = origin === second ? second : primary;
+      const o = second !== undefined && origin === secondWire ? second : primary;
       if (o === primary && stalled) {
         stalled = false;
         hedges.unstall(primary.key);

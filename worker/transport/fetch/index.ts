@@ -169,7 +169,7 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       // length is unknown (see the top of this file for what happens there).
       const limitMs = length !== undefined ? responseTimeoutMs + Math.ceil((length * 1000) / minRate) : bodyMs;
       const end = req.onBodyRelay?.();
-      if (length !== undefined ? length <= DIRECT_BODY_LIMIT : !isEventStream(response.headers)) {
+      if (length !== undefined ? length <= DIRECT_BODY_LIMIT : !isStreamOrDownload(response.headers)) {
         // Handed over as fetch() returned it (top of file): in flight ends now and the body's end is
         // never seen. The deadline stays on the attempt's one timer, which dies with the request
         // once the response is sent: if it fires, the body is still under way.
@@ -192,11 +192,11 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       // deadline the body is only logged (origin.body_stalled, warn): the node is not blamed and the
       // download is not cut.
       let settled = false;
-      const finish = () => {
+      const finish = (ended: "complete" | "released") => {
         if (settled) return;
         settled = true;
         deadline.clear();
-        end?.();
+        end?.(ended);
       };
       deadline.set(limitMs, () => {
         if (settled) return;
@@ -205,12 +205,16 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
             ? `the body did not end within ${limitMs} ms (${length} bytes at ${minRate} bytes/s after ${responseTimeoutMs} ms)`
             : `the body (unknown length) did not end within ${limitMs} ms`;
         log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${origin.node} (${origin.address}:${origin.port}): ${why}; the origin or the client is slow` });
-        finish();
+        finish("released");
       });
       // A FixedLengthStream keeps Content-Length on the wire (and errors a short body); a decoded or
       // unknown-length body goes through an IdentityTransformStream (sent chunked).
       const sink = length !== undefined && !isEncoded(response.headers) ? new FixedLengthStream(length) : new IdentityTransformStream();
-      body.pipeTo(sink.writable).then(finish, finish);
+      // A pipe that breaks (origin cut, or client gone: not told apart here) credits no one.
+      body.pipeTo(sink.writable).then(
+        () => finish("complete"),
+        () => finish("released"),
+      );
       return new Response(sink.readable, response);
     },
   };
@@ -225,12 +229,20 @@ function wireLength(headers: Headers): number | undefined {
 }
 
 /**
- * An event stream (Server-Sent Events): open for as long as the app likes, so it is piped and
- * counts as in flight (least-request) until it ends or its deadline, like a WebSocket.
+ * Media types whose body of unknown length is a stream the app keeps open (Server-Sent Events,
+ * NDJSON/JSON-lines streams, gRPC and gRPC-web, multipart/x-mixed-replace), or usually a large
+ * download (octet-stream, archives, audio, video): piped, so they count as in flight
+ * (least-request) until they end or reach their deadline, like a WebSocket. A pipe's cost per
+ * request is small beside such a body. Any other type of unknown length (a chunked page or JSON
+ * answer) is handed over at its head.
  */
-function isEventStream(headers: Headers): boolean {
+const STREAM_OR_DOWNLOAD =
+  /^\s*(text\/event-stream|application\/(x-ndjson|ndjson|jsonl|x-jsonlines|json-seq|stream\+json|grpc[^;\s]*|octet-stream|zip|gzip|x-tar|x-gzip)|multipart\/|audio\/|video\/)/i;
+
+export function isStreamOrDownload(headers: Headers): boolean {
   const type = headers.get("content-type");
-  return type !== null && /^\s*text\/event-stream\s*(;|$)/i.test(type);
+  // No type (a bare close-delimited body, say): nothing says it is small, so it is counted.
+  return type === null || STREAM_OR_DOWNLOAD.test(type);
 }
 
 function isEncoded(headers: Headers): boolean {

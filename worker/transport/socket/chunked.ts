@@ -69,6 +69,13 @@ export class ChunkedDecoder {
         case "data-crlf":
         case "trailers": {
           const nl = input.indexOf(0x0a, i);
+          if (nl !== -1 && this.line.length === 0) {
+            const next = this.plainLine(input, i, nl);
+            if (next !== -1) {
+              i = next;
+              break;
+            }
+          }
           const end = nl === -1 ? input.length : nl + 1;
           this.line.push(input.subarray(i, end));
           i = end;
@@ -85,6 +92,41 @@ export class ChunkedDecoder {
       }
     }
     return i;
+  }
+
+  /**
+   * The common lines read straight from the input: a bare hex size, the CRLF
+   * after a chunk, the empty line ending the trailers. Returns the index after
+   * the line, or -1 for anything else (extensions, trailers, oddities), which
+   * the general path then reads with all its checks.
+   */
+  private plainLine(input: Uint8Array, start: number, nl: number): number {
+    const end = nl > start && input[nl - 1] === 0x0d ? nl - 1 : nl;
+    if (this.state !== "size") {
+      if (end !== start) return -1;
+      if (this.state === "trailers" && nl + 1 - start > MAX_TRAILER_BYTES - this.trailerBytes) return -1;
+      if (this.state === "data-crlf") this.state = "size";
+      else {
+        this.trailerBytes += 2;
+        this.state = "done";
+      }
+      return nl + 1;
+    }
+    // At most 13 hex digits: always a safe integer (longer sizes take the general path).
+    if (end === start || end - start > 13) return -1;
+    let size = 0;
+    for (let k = start; k < end; k++) {
+      const c = input[k]!;
+      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+      if (d === -1) return -1;
+      size = size * 16 + d;
+    }
+    if (size === 0) this.state = "trailers";
+    else {
+      this.remaining = size;
+      this.state = "data";
+    }
+    return nl + 1;
   }
 
   private onLine(line: string): void {

@@ -110,7 +110,8 @@ export async function readResponseHead(
   parser: ResponseParser,
   timeoutMs: number,
   requestFailure: () => unknown,
-  bodySent: Promise<unknown> = Promise.resolve(),
+  /** Settles when the request body is sent; undefined when there is none (the deadline starts now). */
+  bodySent?: Promise<unknown>,
 ): Promise<HeadResult> {
   const origin = conn.origin;
   const fail = (e: unknown): never => {
@@ -133,28 +134,38 @@ export async function readResponseHead(
     throw new MalformedResponseError(`connection to ${describe(origin)} lost inside the response head: ${message(e)}`, origin);
   };
   let finished = false;
-  let expire: (e: Error) => void = () => {};
-  const expired = new Promise<never>((_, reject) => (expire = reject));
-  expired.catch(() => {});
+  // At the deadline the socket is closed, which ends the pending read. With a
+  // request body a write may be stuck (an origin that reads nothing), and then
+  // closing does not end the read: only then is an expiry promise raced
+  // against each read.
+  let timedOut: ResponseTimeoutError | undefined;
+  let expire: ((e: Error) => void) | undefined;
+  const expired = bodySent ? new Promise<never>((_, reject) => (expire = reject)) : undefined;
+  expired?.catch(() => {});
   // Until the body is sent, no deadline runs (a slow upload is not a silent origin).
   conn.deadline.hold();
   const startClock = () => {
     if (finished) return;
-    conn.deadline.set(timeoutMs, () => expire(new ResponseTimeoutError(`no response from ${describe(origin)} within ${timeoutMs} ms`, origin)));
+    conn.deadline.set(timeoutMs, () => {
+      timedOut = new ResponseTimeoutError(`no response from ${describe(origin)} within ${timeoutMs} ms`, origin);
+      expire?.(timedOut);
+      conn.close();
+    });
   };
-  bodySent.then(startClock, startClock);
+  if (bodySent) bodySent.then(startClock, startClock);
+  else startClock();
   try {
     for (;;) {
-      const r = await Promise.race([conn.reader.read(), expired]);
+      const r = expired ? await Promise.race([conn.reader.read(), expired]) : await conn.reader.read();
+      if (timedOut) throw timedOut;
       const events = r.done ? parser.finish() : parser.feed(r.value);
-      const i = events.findIndex((e) => e.kind === "head");
-      if (i !== -1) {
-        const head = (events[i] as { kind: "head"; head: ResponseHead }).head;
-        return { head, pending: events.slice(i + 1) };
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
+        if (e.kind === "head") return { head: e.head, pending: i === events.length - 1 ? [] : events.slice(i + 1) };
       }
     }
   } catch (e) {
-    return fail(e);
+    return fail(timedOut ?? e);
   } finally {
     finished = true;
     conn.deadline.clear();

@@ -17,20 +17,22 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** End-to-end response fields; `also` drops more (e.g. the WebSocket handshake's). */
-export function responseHeaders(head: ResponseHead, also: readonly string[] = []): Headers {
-  const listed = new Set(
-    head.headers
-      .filter(([n]) => n === "connection")
-      .flatMap(([, v]) => v.split(","))
-      .map((t) => t.trim().toLowerCase()),
-  );
-  const headers = new Headers();
-  for (const [name, value] of head.headers) {
-    if (HOP_BY_HOP.has(name) || listed.has(name) || also.includes(name)) continue;
-    headers.append(name, value);
+/** End-to-end response fields, as name/value pairs; `also` drops more (e.g. the WebSocket handshake's). */
+export function responseHeaders(head: ResponseHead, also: readonly string[] = []): [string, string][] {
+  // Fields the origin's Connection header names are hop-by-hop too (rare: looked for only when present).
+  let listed: Set<string> | undefined;
+  for (const [n, v] of head.headers) {
+    if (n !== "connection") continue;
+    listed ??= new Set();
+    for (const t of v.split(",")) listed.add(t.trim().toLowerCase());
   }
-  return headers;
+  const out: [string, string][] = [];
+  for (const field of head.headers) {
+    const name = field[0];
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || (also.length > 0 && also.includes(name))) continue;
+    out.push(field);
+  }
+  return out;
 }
 
 export interface BodyOptions {

@@ -9,9 +9,6 @@ import { HttpParseError } from "./http-error.ts";
 export const DEFAULT_MAX_HEAD_BYTES = 64 * 1024;
 
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible chars, obs-text, SP and HTAB (no CTLs).
-const FIELD_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/;
 const DIGITS = /^\d+$/;
 
 export type BodyFraming =
@@ -122,9 +119,18 @@ export class ResponseParser {
   }
 
   private feedHead(input: Uint8Array, events: ResponseEvent[]): Uint8Array {
+    if (this.head.length === 0) {
+      // The usual case: the whole head in one read. Parsed from the input itself, no copy.
+      const end = findHeadEnd(input, 0);
+      if (end !== -1) {
+        checkStatusLine(input);
+        if (end > this.maxHeadBytes) throw new HttpParseError(`response head larger than ${this.maxHeadBytes} bytes`);
+        return this.headDone(this.parseHead(latin1(input.subarray(0, end))), input.subarray(end), events);
+      }
+    }
     const before = this.head.length;
     this.head.push(input);
-    if (!this.statusLineChecked) this.checkStatusLine();
+    if (!this.statusLineChecked) this.statusLineChecked = checkStatusLine(this.head.view());
     const end = findHeadEnd(this.head.view(), this.scanFrom);
     if (end === -1) {
       if (this.head.length > this.maxHeadBytes) {
@@ -139,9 +145,13 @@ export class ResponseParser {
     this.head.consume(this.head.length);
     this.scanFrom = 0;
     this.statusLineChecked = false;
-    const head = this.parseHead(text);
+    return this.headDone(this.parseHead(text), input.subarray(consumedFromInput), events);
+  }
+
+  /** A complete head was parsed; `rest` is what followed it in the input. */
+  private headDone(head: ResponseHead, rest: Uint8Array, events: ResponseEvent[]): Uint8Array {
     if (head.status >= 100 && head.status < 200 && head.status !== 101) {
-      return input.subarray(consumedFromInput); // interim response (100 Continue, 103 Early Hints): skip
+      return rest; // interim response (100 Continue, 103 Early Hints): skip
     }
     events.push({ kind: "head", head });
     this.framing = head.framing;
@@ -165,20 +175,7 @@ export class ResponseParser {
       default:
         this.state = "body";
     }
-    return input.subarray(consumedFromInput);
-  }
-
-  /** Rejects a non-HTTP answer on its first line instead of waiting for a head that never ends. */
-  private checkStatusLine(): void {
-    const buf = this.head.view();
-    const nl = buf.indexOf(0x0a);
-    if (nl === -1) {
-      if (buf.length > 1024) throw new HttpParseError("status line longer than 1024 bytes");
-      return;
-    }
-    const line = stripEol(latin1(buf.subarray(0, nl + 1)));
-    if (!STATUS_LINE.test(line)) throw new HttpParseError(`bad status line ${JSON.stringify(line.slice(0, 80))}`);
-    this.statusLineChecked = true;
+    return rest;
   }
 
   private feedBody(input: Uint8Array, events: ResponseEvent[]): Uint8Array {
@@ -207,48 +204,76 @@ export class ResponseParser {
     return input.subarray(input.length);
   }
 
+  /**
+   * One pass over the head's text (one char per byte, ending with the empty
+   * line), as strict as splitting it into lines and matching each: a CR not
+   * followed by LF anywhere, a bad status line, obsolete line folding, a
+   * field name that is not a token, a control character in a value, all refuse
+   * the response, in that order of precedence.
+   */
   private parseHead(text: string): ResponseHead {
-    const lines = text.split("\n").map((l) => stripEol(l + "\n"));
-    // The head ends with an empty line; split leaves ["...", "", ""].
-    while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-    const statusLine = lines[0] ?? "";
+    // A bare CR anywhere refuses the head before anything else is looked at.
+    for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) {
+      if (text.charCodeAt(i + 1) !== 0x0a) throw new HttpParseError("bare CR in line");
+    }
+    let end = text.indexOf("\n");
+    const statusLine = text.slice(0, end > 0 && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
     const m = STATUS_LINE.exec(statusLine);
     if (!m) throw new HttpParseError(`bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
     const status = Number(m[2]);
     if (status < 100 || status > 599) throw new HttpParseError(`status code ${status} out of range`);
     const headers: [string, string][] = [];
-    for (const line of lines.slice(1)) {
-      if (line.startsWith(" ") || line.startsWith("\t")) {
-        throw new HttpParseError("obsolete line folding in response headers");
+    let te: string | undefined;
+    let cl: string | undefined;
+    for (let start = end + 1; start < text.length; start = end + 1) {
+      end = text.indexOf("\n", start);
+      if (end === -1) end = text.length;
+      const lineEnd = end > start && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end;
+      if (lineEnd === start) continue; // the empty line(s) ending the head
+      const first = text.charCodeAt(start);
+      if (first === 0x20 || first === 0x09) throw new HttpParseError("obsolete line folding in response headers");
+      // The name: token chars up to the colon.
+      let i = start;
+      while (i < lineEnd && isTokenChar(text.charCodeAt(i))) i++;
+      if (i === start || i === lineEnd || text.charCodeAt(i) !== 0x3a) {
+        throw new HttpParseError(`bad header line ${JSON.stringify(text.slice(start, lineEnd).slice(0, 80))}`);
       }
-      const colon = line.indexOf(":");
-      const name = colon === -1 ? line : line.slice(0, colon);
-      if (colon === -1 || !TOKEN.test(name)) {
-        throw new HttpParseError(`bad header line ${JSON.stringify(line.slice(0, 80))}`);
+      const rawName = text.slice(start, i);
+      // The value: SP/HTAB trimmed at both ends; no control characters but HTAB.
+      let v = i + 1;
+      let ve = lineEnd;
+      while (v < ve && (text.charCodeAt(v) === 0x20 || text.charCodeAt(v) === 0x09)) v++;
+      while (ve > v && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--;
+      let high = false;
+      for (let k = v; k < ve; k++) {
+        const c = text.charCodeAt(k);
+        if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new HttpParseError(`bad value in header ${rawName}`);
+        if (c > 0x7f) high = true;
       }
-      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-      if (!FIELD_VALUE.test(value)) throw new HttpParseError(`bad value in header ${name}`);
-      headers.push([name.toLowerCase(), nonAscii(value)]);
+      const name = rawName.toLowerCase();
+      const raw = text.slice(v, ve);
+      const value = high ? nonAscii(raw) : raw;
+      headers.push([name, value]);
+      if (name === "transfer-encoding") te = te === undefined ? value : `${te}, ${value}`;
+      else if (name === "content-length") cl = cl === undefined ? value : `${cl}, ${value}`;
     }
     return {
       version: m[1] === "0" ? "1.0" : "1.1",
       status,
       statusText: nonAscii(m[3] ?? ""),
       headers,
-      framing: this.framingFor(status, headers),
+      framing: this.framingFor(status, te, cl),
     };
   }
 
-  private framingFor(status: number, headers: [string, string][]): BodyFraming {
+  /** `te` and `cl`: the values of every Transfer-Encoding / Content-Length field, joined with ", ". */
+  private framingFor(status: number, te: string | undefined, cl: string | undefined): BodyFraming {
     if (status === 101) return { kind: "upgrade" };
     if (this.method === "HEAD" || status < 200 || status === 204 || status === 304) return { kind: "none" };
-    const te = headers.filter(([n]) => n === "transfer-encoding").map(([, v]) => v);
-    const cl = headers.filter(([n]) => n === "content-length").map(([, v]) => v);
-    if (te.length > 0) {
+    if (te !== undefined) {
       // Both framings at once is how response smuggling starts: refuse it.
-      if (cl.length > 0) throw new HttpParseError("both Transfer-Encoding and Content-Length");
+      if (cl !== undefined) throw new HttpParseError("both Transfer-Encoding and Content-Length");
       const codings = te
-        .join(",")
         .split(",")
         .map((c) => c.trim().toLowerCase())
         .filter((c) => c !== "");
@@ -259,12 +284,19 @@ export class ResponseParser {
       }
       return chunkedAt === -1 ? { kind: "close" } : { kind: "chunked" };
     }
-    if (cl.length > 0) {
-      const values = cl.join(",").split(",").map((v) => v.trim());
+    if (cl !== undefined) {
+      // The common case first: one field, digits only.
+      if (DIGITS.test(cl)) {
+        const length = Number(cl);
+        if (!Number.isSafeInteger(length)) throw new HttpParseError("Content-Length too large");
+        return { kind: "length", length };
+      }
+      const values = cl.split(",").map((v) => v.trim());
       const first = values[0]!;
-      if (!values.every((v) => DIGITS.test(v))) throw new HttpParseError(`invalid Content-Length ${JSON.stringify(cl.join(", "))}`);
+      const shown = JSON.stringify(cl);
+      if (!values.every((v) => DIGITS.test(v))) throw new HttpParseError(`invalid Content-Length ${shown}`);
       if (!values.every((v) => Number(v) === Number(first))) {
-        throw new HttpParseError(`conflicting Content-Length values ${JSON.stringify(cl.join(", "))}`);
+        throw new HttpParseError(`conflicting Content-Length values ${shown}`);
       }
       const length = Number(first);
       if (!Number.isSafeInteger(length)) throw new HttpParseError("Content-Length too large");
@@ -288,6 +320,28 @@ function nonAscii(value: string): string {
   } catch {
     return value;
   }
+}
+
+/**
+ * Rejects a non-HTTP answer on its first line instead of waiting for a head
+ * that never ends. True once the status line was complete (and good).
+ */
+function checkStatusLine(buf: Uint8Array): boolean {
+  const nl = buf.indexOf(0x0a);
+  if (nl === -1) {
+    if (buf.length > 1024) throw new HttpParseError("status line longer than 1024 bytes");
+    return false;
+  }
+  const line = stripEol(latin1(buf.subarray(0, nl + 1)));
+  if (!STATUS_LINE.test(line)) throw new HttpParseError(`bad status line ${JSON.stringify(line.slice(0, 80))}`);
+  return true;
+}
+
+/** RFC 9110 §5.6.2 tchar, by char code (one table lookup per char). */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+function isTokenChar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1;
 }
 
 /** Index just past the empty line ending the head (CRLFCRLF or bare LFs), or -1. */

@@ -65,11 +65,11 @@ async function sendHttp(
   let { origin } = req;
   const { request } = req;
   const framing = requestFraming(request.method, request.headers, request.body !== null);
-  const headFor = (o: typeof origin) =>
+  const headFor = (o: typeof origin, headers = request.headers) =>
     serializeRequestHead({
       method: request.method,
       target: pathAndQuery(request.url),
-      headers: request.headers,
+      headers,
       defaultHost: hostPort(o.address, o.port),
       framing,
       connection: "close",
@@ -82,7 +82,15 @@ async function sendHttp(
   if (conn.origin !== origin) {
     // The hedge's node answered first: the request goes there, under its own default Host.
     origin = conn.origin;
-    if (!request.headers.has("host")) head = headFor(origin);
+    const headers = req.hedge?.headersFor ? await req.hedge.headersFor(origin).catch(() => undefined) : undefined;
+    if (headers !== undefined) {
+      try {
+        head = headFor(origin, headers);
+      } catch (e) {
+        conn.close();
+        throw e;
+      }
+    } else if (!request.headers.has("host")) head = headFor(origin);
   }
   try {
     await conn.writer.write(head);
@@ -94,11 +102,15 @@ async function sendHttp(
   // The body goes up while the response is awaited: an origin may answer
   // (413, 401) before reading it all. The response deadline starts once it is sent.
   let requestError: unknown;
-  const bodySent = sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
-    requestError =
-      e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
-    conn.close();
-  });
+  // No body (most requests): no upload task, and the response deadline starts now.
+  const bodySent =
+    request.body === null || framing.kind === "none"
+      ? undefined
+      : sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
+          requestError =
+            e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
+          conn.close();
+        });
   const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
   const { head: responseHead, pending } = await readResponseHead(
     conn,

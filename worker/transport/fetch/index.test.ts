@@ -1,0 +1,34 @@
+// Which bodies of unknown length the fetch() transport pipes (counted as in flight until they end)
+// and which it hands over at the head (review rv-proxy 4: streaming answers stay visible to least-request).
+import { describe, expect, it } from "vitest";
+import { isStreamOrDownload } from "./index.ts";
+
+const typed = (type?: string) => new Headers(type === undefined ? {} : { "content-type": type });
+
+describe("isStreamOrDownload", () => {
+  it("counts streams the app keeps open and likely downloads until their end", () => {
+    for (const t of [
+      "text/event-stream",
+      "Text/Event-Stream; charset=utf-8",
+      "application/x-ndjson",
+      "application/jsonl",
+      "application/grpc-web+proto",
+      "application/grpc",
+      "multipart/x-mixed-replace; boundary=frame",
+      "application/octet-stream",
+      "video/mp4",
+      "audio/mpeg",
+      "application/zip",
+    ]) {
+      expect(isStreamOrDownload(typed(t)), t).toBe(true);
+    }
+    // Nothing says it is small.
+    expect(isStreamOrDownload(typed())).toBe(true);
+  });
+
+  it("hands over a chunked page or API answer at its head", () => {
+    for (const t of ["application/json", "text/html; charset=utf-8", "text/plain", "application/javascript", "text/css", "application/xml", "image/svg+xml"]) {
+      expect(isStreamOrDownload(typed(t)), t).toBe(false);
+    }
+  });
+});
