@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { memoryLogger } from "../log/index.ts";
-import { snapshotKey } from "../snapshot/schema.ts";
-import { ConfigStore } from "./index.ts";
+import { snapshotKey, type Snapshot } from "../snapshot/schema.ts";
+import { ConfigStore, type ConfigKV } from "./index.ts";
 import { lookupRoute } from "./routes.ts";
 import { tombstoneText } from "./stored.ts";
 import { snap, unique } from "./test-kit.ts";
@@ -238,5 +238,18 @@ describe("reinstall after a deletion, read by an isolate that saw the tombstone"
     expect(t.served("old.example.com")).toBe(false);
     await t.read(JSON.stringify(snap(t.cluster, 1, "sink.example.com")), null);
     expect(t.served("sink.example.com")).toBe(true);
+  });
+
+  it("a heartbeat that re-sends the served snapshot (same text and epoch) logs no config.loaded and rebuilds nothing", async () => {
+    const log = memoryLogger();
+    const store = new ConfigStore({ kv: { getWithMetadata: (async () => ({ value: null, metadata: null, cacheStatus: null })) as unknown as ConfigKV["getWithMetadata"] }, clusters: ["hb"], ttlMs: 60_000, log });
+    const s1 = snap("hb", 1, "app.example.com");
+    store.install(s1 as Snapshot, JSON.stringify(s1), 1, 1_000);
+    const routes = store.routes;
+    store.install(s1 as Snapshot, JSON.stringify(s1), 1, 61_000);
+    store.install(s1 as Snapshot, JSON.stringify(s1), 1, 121_000);
+    expect(log.entries.filter((e) => e.event === "config.loaded")).toHaveLength(1);
+    expect(store.routes).toBe(routes);
+    expect(store.cluster("hb")!.heartbeatAt).toBeGreaterThanOrEqual(1_000);
   });
 });

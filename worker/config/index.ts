@@ -532,7 +532,9 @@ export class ConfigStore {
     // The push endpoint already enforced ordering against KV; take it as is.
     delete state.deleted;
     delete state.missingAt;
-    if (this.accept(state, snapshot, text, "push", epoch, true)) this.rebuild();
+    // A heartbeat re-sends the served snapshot: nothing to load, log or rebuild (a rebuild costs a snapshot load's CPU).
+    const same = state.snapshot !== undefined && state.text === text && state.epoch === epoch;
+    if (!same && this.accept(state, snapshot, text, "push", epoch, true)) this.rebuild();
     if (heartbeatAt !== undefined) this.noteHeartbeat(state, heartbeatAt);
     state.lastRead = { kind: "snapshot", text, snapshot, epoch, ...(state.heartbeatAt !== undefined ? { heartbeatAt: state.heartbeatAt } : {}) };
     return true;
