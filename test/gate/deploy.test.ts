@@ -45,6 +45,13 @@ describe("deploy/gate", () => {
     expect(labels(render(false) as never)["pod-security.kubernetes.io/enforce"]).toBe("restricted");
   });
 
+  it("rolls one gate at a time, and counts a restarted gate available only once the agent can have put its node back (rise 2 × 5 s interval + jitter + push)", () => {
+    const ds = render(true).find((d) => d.kind === "DaemonSet" && d.metadata.name === "edgelb-node-gate") as V1DaemonSet;
+    expect(ds.spec!.updateStrategy!.rollingUpdate!.maxUnavailable).toBe(1);
+    // Without it, the next node's gate goes down while the previous node is still out of rotation (two nodes out at once).
+    expect(ds.spec!.minReadySeconds ?? 0).toBeGreaterThanOrEqual(2 * 5 * 1.1 + 1);
+  });
+
   it("is opt-in: deploy/ alone has no gate and the agent stays direct", () => {
     const docs = render(false);
     expect(docs.some((d) => d.kind === "DaemonSet")).toBe(false);
