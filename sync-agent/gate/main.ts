@@ -12,7 +12,7 @@ import { createLogger, defaultLogFormat } from "../log/index.ts";
 import { parseListenAddress, startMetricsServer, type MetricsServer } from "../metrics/server.ts";
 import { KeyRing } from "./keys/index.ts";
 import { createGateMetrics, type GateMetrics } from "./metrics/index.ts";
-import { runCommand, runIfMain, untilStopped } from "../process/index.ts";
+import { LoggedFailure, runCommand, runIfMain, untilStopped } from "../process/index.ts";
 import { ReplayCache } from "./replay/index.ts";
 import { createGateServer } from "./server/index.ts";
 
@@ -125,7 +125,7 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
     // hostPort pod, docs/gate.md#pod-security). Exit instead, so the pod restarts and is seen not ready.
     const message = `the gate's port ${config.listen} is already taken on this node by another process or pod (a hostNetwork pod, or a pod with hostPort ${port}): the gate does not start. Find it (ss -ltnp 'sport = :${port}') and remove it; keep tenant namespaces at Pod Security baseline, which forbids both`;
     log.error({ event: "gate.port_taken", listen: config.listen }, `${message}.`);
-    throw new Error(message);
+    throw new LoggedFailure(message);
   }
   const bound = server.address() as AddressInfo;
   const shown = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CliError } from "../cli/index.ts";
-import { runCommand, untilStopped } from "./index.ts";
+import { LoggedFailure, runCommand, untilStopped } from "./index.ts";
 
 function program(run: () => Promise<void>): Command {
   return new Command("edgelb-test").addOption(new Option("--port <n>").choices(["1", "2"])).action(run);
@@ -29,6 +29,10 @@ describe("runCommand: argv to an exit code", () => {
     err.length = 0;
     expect(await runCommand(program(async () => { throw new Error("the API server is gone"); }), ["node", "x"])).toBe(1);
     expect(err.join("")).toMatch(/^edgelb-test: Error: the API server is gone\n\s+at /);
+    err.length = 0;
+    // Already said as a structured line (gate.port_taken): exit 1, nothing printed again (no stack).
+    expect(await runCommand(program(async () => { throw new LoggedFailure("the gate's port is taken"); }), ["node", "x"])).toBe(1);
+    expect(err.join("")).toBe("");
   });
 });
 

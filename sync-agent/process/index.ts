@@ -1,11 +1,17 @@
 // What both commands in the image (edgelb-sync-agent, edgelb-node-gate) do as processes: parse argv
 // into an exit code, wait for SIGTERM/SIGINT, and run when started as a script. Exit codes: 0 clean
-// shutdown or --help, 1 runtime failure (stack on stderr), 2 bad flags or environment (one line).
+// shutdown or --help, 1 runtime failure (stack on stderr, unless already logged), 2 bad flags or environment (one line).
 import { pathToFileURL } from "node:url";
 import { CommanderError, type Command } from "commander";
 import { EXIT_USAGE, quietErrors, usageMessage } from "../cli/index.ts";
 
 const HELP_CODES = new Set(["commander.helpDisplayed", "commander.help", "commander.version"]);
+
+/**
+ * A failure the command has already reported as a structured log line (e.g. gate.port_taken): exit 1
+ * without printing it again as a stack trace, which reads like a crash in `kubectl logs`.
+ */
+export class LoggedFailure extends Error {}
 
 /** Parses argv with the command's program and runs it; resolves to the process exit code. */
 export async function runCommand(program: Command, argv: readonly string[]): Promise<number> {
@@ -20,6 +26,7 @@ export async function runCommand(program: Command, argv: readonly string[]): Pro
       process.stderr.write(`${name}: ${usage}\n(see ${name} --help)\n`);
       return EXIT_USAGE;
     }
+    if (err instanceof LoggedFailure) return 1;
     process.stderr.write(`${name}: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
   }
