@@ -6,9 +6,6 @@ import { defineConfig } from "vitest/config";
 // Node; "node" runs the agent, the simulated cluster and end-to-end suites.
 export default defineConfig({
   test: {
-    // Two test files at a time: vitest's default is cores − 1 (one file at a time on a 2-core machine),
-    // and most files wait on processes and sockets, not the CPU (the suite took 14.6 min serially, 9.2 with 2).
-    maxWorkers: 2,
     projects: [
       {
         plugins: [

@@ -62,7 +62,8 @@ afterAll(async () => {
 
 describe("generation conflicts", () => {
   it("a run of conflicts is warned once, and its end is said once", async () => {
-    await waitFor(() => accepted.length > 0, "a push accepted after the conflicts", 15_000);
+    // The agent logs the accepted push once it has read the edge's answer, a moment after the edge counted it.
+    await waitFor(() => accepted.length > 0 && logs.some((l) => /accepted after \d+ generation conflicts/.test(l.msg)), "a push accepted after the conflicts, and said", 15_000);
     const conflictLines = logs.filter((l) => /^the edge has generation \d+ \(we sent \d+\)/.test(l.msg));
     expect(conflictLines).toHaveLength(CONFLICTS); // every conflict is still logged…
     expect(conflictLines.filter((l) => l.level === 40)).toHaveLength(1); // …but only the first as a warning
