@@ -460,8 +460,8 @@ const META = new Set(["\\", ".", "[", "]", "(", ")", "*", "+", "?", "{", "}", "|
 /**
  * The literal text a full match of an RE2 pattern must start with ("" when
  * unsure): the characters before the first metacharacter, minus one that a
- * quantifier makes optional; none when the pattern has a top-level "|" or
- * starts with a flag group.
+ * quantifier (or a group that may hide one) makes optional; none when the
+ * pattern has a top-level "|" or starts with a flag group.
  */
 export function literalPrefix(pattern: string): string {
   let depth = 0;
@@ -484,7 +484,8 @@ export function literalPrefix(pattern: string): string {
   let end = 0;
   while (end < pattern.length && !META.has(pattern[end]!)) end++;
   const next = pattern[end];
-  if (next === "*" || next === "?" || next === "{" || next === "+") end = Math.max(0, end - 1);
+  // A quantifier after a flag group applies to the literal before it: "/(?i)?" is "/?".
+  if (next === "*" || next === "?" || next === "{" || next === "+" || (next === "(" && pattern[end + 1] === "?")) end = Math.max(0, end - 1);
   return pattern.slice(0, end);
 }
 
