@@ -41,7 +41,7 @@ export function gatewayForSnapshot(
     if (terminating) nodes = pick(local?.terminating);
     let endpoints = nodes.map(([node, weight]) => {
       if (terminating) return { node, weight, healthy: true };
-      if (hc) targets.push({ kind: "local", node, address: eligible.get(node)!.address, port: hc });
+      if (hc) targets.push({ kind: "local", node, address: eligible.get(node)!.probeAddress, port: hc });
       const h = hc ? health.local(node, hc) : health.node(node);
       return { node, weight, healthy: h === true };
     });

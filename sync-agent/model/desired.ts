@@ -15,7 +15,7 @@ import type { GatewayEvaluation } from "../gateway/index.ts";
 import { LABEL_ZONE } from "./constants.ts";
 import { hasSelector, indexLocalEndpoints, servingServices } from "./endpoints.ts";
 import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "./hostnames.ts";
-import { evaluateNode, type AddressFamily, type AddressType, type NodeVerdict } from "./node.ts";
+import { DEFAULT_PROBE_ADDRESS_PREFERENCE, evaluateNode, probeAddress, type AddressFamily, type AddressType, type NodeVerdict, type ProbeAddressPreference } from "./node.ts";
 import { evaluateService, serviceId, type Notice, type ServiceOptions, type ServiceSpecForEdge, type ServiceVerdict } from "./service.ts";
 
 export interface ClusterState {
@@ -38,6 +38,8 @@ export interface DesiredOptions extends ServiceOptions {
   addressPreference: readonly AddressType[];
   /** Which family a dual-stack node publishes (default: its first address of the preferred type). */
   addressFamily?: AddressFamily | undefined;
+  /** Where nodes are probed (node.ts ProbeAddressPreference); default InternalIP, then ExternalIP. */
+  probeAddressPreference?: ProbeAddressPreference | undefined;
   /** Node addresses Cloudflare refuses (private, loopback, …) are expected (a lab): no warnings. */
   allowPrivateAddresses?: boolean | undefined;
   /** Cluster-wide patterns annotated hostnames must match (--allowed-hostnames). */
@@ -62,7 +64,10 @@ export type HealthTarget =
 
 export interface EligibleNode {
   name: string;
+  /** Published to the edge. */
   address: string;
+  /** Where the agent probes the node (its InternalIP by default), whatever is published. */
+  probeAddress: string;
   zone?: string;
   /** Why the edge cannot reach the address (private, loopback, …). */
   unroutable?: string;
@@ -117,7 +122,8 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
     if (!verdict.eligible) continue;
     const zone = node.metadata?.labels?.[LABEL_ZONE];
     const unroutable = opts.allowPrivateAddresses ? undefined : verdict.unroutable;
-    nodes.push({ name, address: verdict.address, ...(zone ? { zone } : {}), ...(unroutable ? { unroutable } : {}) });
+    const probe = probeAddress(node, verdict.address, opts.probeAddressPreference ?? DEFAULT_PROBE_ADDRESS_PREFERENCE, opts.addressFamily);
+    nodes.push({ name, address: verdict.address, probeAddress: probe, ...(zone ? { zone } : {}), ...(unroutable ? { unroutable } : {}) });
   }
   nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
   const byName = new Map(nodes.map((n) => [n.name, n]));
@@ -224,8 +230,8 @@ function unroutableNotice(nodes: readonly EligibleNode[]): Notice | undefined {
 
 /** Every probe the health table should run for this topology, deduplicated. */
 export function healthTargets(topo: Topology): HealthTarget[] {
-  const targets: HealthTarget[] = topo.nodes.map((n) => ({ kind: "node", node: n.name, address: n.address }));
-  const address = new Map(topo.nodes.map((n) => [n.name, n.address]));
+  const targets: HealthTarget[] = topo.nodes.map((n) => ({ kind: "node", node: n.name, address: n.probeAddress }));
+  const address = new Map(topo.nodes.map((n) => [n.name, n.probeAddress]));
   const seen = new Set<string>();
   for (const svc of topo.served) {
     // Terminating-only nodes answer 503 by design: nothing to learn from probing them.
