@@ -125,6 +125,8 @@ export class Controller {
   private readonly now: () => number;
   private stored: { snapshot: Snapshot | null; key: string | undefined } = { snapshot: null, key: undefined };
   private readonly noEndpointMemo: NoEndpointMemo = new Map();
+  /** The same hold for Gateway API backends (per backend Service, apart from LoadBalancer Services). */
+  private readonly gatewayNoEndpointMemo: NoEndpointMemo = new Map();
   private lastDesiredKey: string | undefined;
   private storedRead = false;
   private readingStored: Promise<void> | undefined;
@@ -325,9 +327,14 @@ export class Controller {
   private evaluateNow(): { topo: Topology; desired: Desired; services: readonly V1Service[] } {
     const state = this.deps.state();
     const topo = computeTopology(state, this.opts);
-    const holdUntil = holdNoEndpoint(topo.served, this.noEndpointMemo, this.now(), this.opts.noEndpointHoldMs ?? NO_ENDPOINT_HOLD_MS);
+    const now = this.now();
+    const holdMs = this.opts.noEndpointHoldMs ?? NO_ENDPOINT_HOLD_MS;
+    const holdUntil = holdNoEndpoint(topo.served, this.noEndpointMemo, now, holdMs);
     if (holdUntil !== undefined) this.schedule(holdUntil);
-    const gateway = state.gateway ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health, { defaultDomain: this.opts.defaultDomain, allowed: this.opts.allowedHostnames }) : undefined;
+    const gateway = state.gateway
+      ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health, { defaultDomain: this.opts.defaultDomain, allowed: this.opts.allowedHostnames }, { memo: this.gatewayNoEndpointMemo, now, holdMs })
+      : undefined;
+    if (gateway?.holdUntil !== undefined) this.schedule(gateway.holdUntil);
     this.deps.health.setTargets(gateway ? [...healthTargets(topo), ...gateway.targets] : healthTargets(topo));
     const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster, this.opts);
     if (gateway) {
