@@ -206,18 +206,19 @@ export class Controller {
   healthChanged(t: HealthTransition): void {
     const where = t.target.kind === "node" ? `node ${t.target.node}` : `node ${t.target.node} (healthCheckNodePort ${t.target.port})`;
     const probe = t.target.kind === "node" ? "health check" : "local endpoint check";
+    // `address` is where the probe went (the node's InternalIP by default, not always the published one).
     if (t.previous === false && !t.healthy) {
       // Only the reason changed: nothing to publish.
-      this.deps.log.warn({ target: t.key, healthy: false, error: t.error }, `${where} still fails its ${probe}, now: ${t.error}: stays out of rotation`);
+      this.deps.log.warn({ target: t.key, address: t.target.address, healthy: false, error: t.error }, `${where} still fails its ${probe}, now: ${t.error}: stays out of rotation`);
       return;
     }
     if (t.previous === undefined) {
       if (t.healthy) this.deps.log.debug({ target: t.key, healthy: true }, `${where} passed its first ${probe}`);
-      else this.deps.log.warn({ target: t.key, healthy: false, error: t.error }, `${where} failed its first ${probe} (${t.error}): not in rotation`);
+      else this.deps.log.warn({ target: t.key, address: t.target.address, healthy: false, error: t.error }, `${where} failed its first ${probe} (${t.error}): not in rotation`);
     } else if (t.healthy) {
       this.deps.log.info({ target: t.key, healthy: true }, `${where} passed its ${probe} again: back in rotation`);
     } else {
-      this.deps.log.warn({ target: t.key, healthy: false, error: t.error }, `${where} failed its ${probe} (${t.error}): out of rotation`);
+      this.deps.log.warn({ target: t.key, address: t.target.address, healthy: false, error: t.error }, `${where} failed its ${probe} (${t.error}): out of rotation`);
     }
     this.emit("onHealthTransition", t);
     this.markDirty("health");

@@ -41,5 +41,7 @@ describe("probe address (kube-proxy answering only on the InternalIP)", () => {
     w.cluster.node("node-2").setHealthy(false);
     const after = await w.waitForSnapshot((x) => healthyNodes(x).join() === "node-1", "node-2 out of rotation, node-1 in");
     expect(after.failOpen).toBeUndefined();
+    // The log says where the failing probe went: node-2's InternalIP.
+    expect(w.logs.find((l) => /node node-2 failed its health check/.test(l.msg))).toMatchObject({ address: w.cluster.node("node-2").address });
   }, 30_000);
 });
