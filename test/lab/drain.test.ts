@@ -36,6 +36,9 @@ describe.runIf(haveKubectl)("kubectl drain", () => {
     expect(wrong.status).toBe(400);
     expect(((await wrong.json()) as Obj).message).toMatch(/name in URL does not match/);
     expect((await fetch(url, { headers })).status).toBe(405);
+    const badGrace = await fetch(url, { method: "POST", headers, body: JSON.stringify({ kind: "Eviction", metadata: { name: "lonely" }, deleteOptions: { gracePeriodSeconds: 1e300 } }) });
+    expect(badGrace.status).toBe(400);
+    expect(((await badGrace.json()) as Obj).message).toMatch(/gracePeriodSeconds.*whole number/);
     expect(cluster.get("Pod", "lonely", "default").metadata.deletionTimestamp).toBeUndefined();
     const evicted = await fetch(url, { method: "POST", headers, body: JSON.stringify({ apiVersion: "policy/v1", kind: "Eviction", metadata: { name: "lonely" } }) });
     expect(evicted.status).toBe(201);

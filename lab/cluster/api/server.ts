@@ -554,7 +554,11 @@ export class ApiServer {
     if (body.kind !== undefined && body.kind !== "Eviction") throw errors.badRequest(`expected an Eviction (policy/v1), got ${String(body.kind)}`);
     if (body.metadata?.name !== undefined && body.metadata.name !== name) throw errors.badRequest(`name in URL does not match name in Eviction object`);
     const del = (body.deleteOptions ?? {}) as Obj;
-    const grace = typeof del.gracePeriodSeconds === "number" && del.gracePeriodSeconds >= 0 ? del.gracePeriodSeconds : undefined;
+    const g = del.gracePeriodSeconds;
+    if (g !== undefined && g !== null && !(Number.isSafeInteger(g) && g >= 0 && g <= 1e9)) {
+      throw errors.badRequest(`deleteOptions.gracePeriodSeconds ${JSON.stringify(g)}: must be a whole number of seconds, 0 or more`);
+    }
+    const grace = typeof g === "number" ? g : undefined;
     this.store.delete(route.resource, route.namespace, name, {
       preconditions: del.preconditions ?? {},
       dryRun: dryRunParam || (Array.isArray(del.dryRun) && del.dryRun.includes("All")),
