@@ -213,7 +213,7 @@ export function addAgentOptions(cmd: Command): Command {
       new Option(
         "--probe-address-preference <types>",
         "node address the agent health-checks (kube-proxy healthz, healthCheckNodePorts, the gate), first match wins, else the published one; " +
-          "\"published\" = the address the edge connects to, for an agent outside the cluster that reaches nodes only there",
+          "\"published\" = the address the edge connects to, for an agent outside the cluster, or nodes joined over public addresses (k3s --node-external-ip, several sites) whose InternalIPs it cannot reach",
       )
         .argParser(probeAddressPreference)
         .default(DEFAULT_PROBE_ADDRESS_PREFERENCE, DEFAULT_PROBE_ADDRESS_PREFERENCE.join(","))

@@ -125,6 +125,8 @@ export class Controller {
   private readonly now: () => number;
   private stored: { snapshot: Snapshot | null; key: string | undefined } = { snapshot: null, key: undefined };
   private readonly noEndpointMemo: NoEndpointMemo = new Map();
+  /** The shared probe addresses last warned about (JSON), so the warning is said once per change. */
+  private sharedProbeAddresses = "[]";
   /** The same hold for Gateway API backends (per backend Service, apart from LoadBalancer Services). */
   private readonly gatewayNoEndpointMemo: NoEndpointMemo = new Map();
   private lastDesiredKey: string | undefined;
@@ -573,6 +575,17 @@ export class Controller {
       }
     }
     this.nodeVerdicts = new Map(topo.nodeVerdicts);
+    // Once per change: nodes sharing an InternalIP are probed at their published address instead.
+    const shared = JSON.stringify(topo.sharedProbeAddresses ?? []);
+    if (shared !== this.sharedProbeAddresses) {
+      for (const s of topo.sharedProbeAddresses ?? []) {
+        this.deps.log.warn(
+          { nodes: s.nodes, address: s.address },
+          `nodes ${s.nodes.join(", ")} share the address ${s.address} (site-local InternalIPs, e.g. nodes joined over public addresses): probing them at their published addresses instead; if the agent cannot reach the other nodes' InternalIPs at all, run it with --probe-address-preference published`,
+        );
+      }
+      this.sharedProbeAddresses = shared;
+    }
   }
 
   /** Once per refusal (and once when it clears): routes the edge's table caps keep out of the snapshot. */

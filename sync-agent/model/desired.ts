@@ -101,6 +101,8 @@ export interface Topology {
   /** Every Service's verdict keyed by namespace/name. */
   verdicts: Map<string, FinalVerdict>;
   served: ServedService[];
+  /** Probe addresses (InternalIPs) two or more nodes share: those nodes are probed at their published address. */
+  sharedProbeAddresses?: { address: string; nodes: string[] }[];
 }
 
 function byCreation(a: V1Service, b: V1Service): number {
@@ -126,6 +128,7 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
     nodes.push({ name, address: verdict.address, probeAddress: probe, ...(zone ? { zone } : {}), ...(unroutable ? { unroutable } : {}) });
   }
   nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
+  const sharedProbeAddresses = unshareProbeAddresses(nodes);
   const byName = new Map(nodes.map((n) => [n.name, n]));
   // One notice shared by every Cluster Service (memory O(nodes + services)).
   const clusterAddressNotice = unroutableNotice(nodes);
@@ -210,7 +213,25 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
     served.push(entry);
   }
   served.sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
-  return { nodes, nodeVerdicts, verdicts, served };
+  return { nodes, nodeVerdicts, verdicts, served, ...(sharedProbeAddresses.length > 0 ? { sharedProbeAddresses } : {}) };
+}
+
+/**
+ * Nodes joined over public addresses (k3s --node-external-ip, several clouds) can have site-local
+ * InternalIPs, the same one on two sites: probed there, the agent would check whatever answers that
+ * address on its own site. A probe address two eligible nodes share is used for neither: they are
+ * probed at their published address. Returns the shared addresses (for a warning), in place.
+ */
+function unshareProbeAddresses(nodes: EligibleNode[]): { address: string; nodes: string[] }[] {
+  const byProbe = new Map<string, EligibleNode[]>();
+  for (const n of nodes) byProbe.set(n.probeAddress, [...(byProbe.get(n.probeAddress) ?? []), n]);
+  const shared: { address: string; nodes: string[] }[] = [];
+  for (const [address, group] of byProbe) {
+    if (group.length < 2) continue;
+    shared.push({ address, nodes: group.map((n) => n.name) });
+    for (const n of group) n.probeAddress = n.address;
+  }
+  return shared;
 }
 
 /** The Warning for a Service served through nodes the edge cannot reach; undefined when there are none. */

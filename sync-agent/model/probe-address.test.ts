@@ -66,3 +66,18 @@ describe("probe address", () => {
     expect(probeAddress(dual, "2001:db8::7", ["InternalIP", "ExternalIP"])).toBe("10.0.0.7");
   });
 });
+
+describe("probe address shared by several nodes (rv-ops s6 3)", () => {
+  it("two nodes sharing an InternalIP (site-local, clusters joined over public addresses) are probed at their published addresses", () => {
+    const oci = (name: string, external: string) => node(name, [{ type: "InternalIP", address: "10.0.0.2" }, { type: "ExternalIP", address: external }]);
+    const other = node("home", [{ type: "InternalIP", address: "192.168.1.5" }, { type: "ExternalIP", address: "192.0.2.7" }]);
+    const opts: DesiredOptions = { cluster: "home", loadBalancerClass: "edgelb.dev/worker", onlyClass: false, addressPreference: DEFAULT_ADDRESS_PREFERENCE };
+    const topo = computeTopology({ nodes: [oci("oci-a", "203.0.113.10"), oci("oci-b", "198.51.100.20"), other], services: [], endpointSlices: [], endpointSlicesSynced: true }, opts);
+    expect(healthTargets(topo).map((t) => [t.node, t.address])).toEqual([
+      ["home", "192.168.1.5"],
+      ["oci-a", "203.0.113.10"],
+      ["oci-b", "198.51.100.20"],
+    ]);
+    expect(topo.sharedProbeAddresses).toEqual([{ address: "10.0.0.2", nodes: ["oci-a", "oci-b"] }]);
+  });
+});
