@@ -77,7 +77,10 @@ export function gatewayForSnapshot(
     const nodes = [...(b.localEndpoints ?? [])].filter(([node]) => eligible.has(node)).sort(([a], [c]) => (a < c ? -1 : 1));
     let endpoints = nodes.map(([node, weight]) => {
       if (b.terminatingFallback) return { node, weight, healthy: true };
-      if (hc) targets.push({ kind: "local", node, address: eligible.get(node)!.probeAddress, port: hc });
+      if (hc) {
+        const n = eligible.get(node)!;
+        targets.push({ kind: "local", node, address: n.probeAddress, ...(n.probeAddress !== n.address ? { fallbackAddress: n.address } : {}), port: hc });
+      }
       const h = hc ? health.local(node, hc) : health.node(node);
       return { node, weight, healthy: h === true };
     });

@@ -59,8 +59,8 @@ export interface HealthView {
 
 /** What the agent must probe: derived from the same caches, before health is known. */
 export type HealthTarget =
-  | { kind: "node"; node: string; address: string }
-  | { kind: "local"; node: string; address: string; port: number };
+  | { kind: "node"; node: string; address: string; fallbackAddress?: string }
+  | { kind: "local"; node: string; address: string; port: number; fallbackAddress?: string };
 
 export interface EligibleNode {
   name: string;
@@ -251,8 +251,10 @@ function unroutableNotice(nodes: readonly EligibleNode[]): Notice | undefined {
 
 /** Every probe the health table should run for this topology, deduplicated. */
 export function healthTargets(topo: Topology): HealthTarget[] {
-  const targets: HealthTarget[] = topo.nodes.map((n) => ({ kind: "node", node: n.name, address: n.probeAddress }));
-  const address = new Map(topo.nodes.map((n) => [n.name, n.probeAddress]));
+  // Probed at the InternalIP; when nothing answers there, at the published address (health/table.ts).
+  const at = (n: EligibleNode) => ({ address: n.probeAddress, ...(n.probeAddress !== n.address ? { fallbackAddress: n.address } : {}) });
+  const targets: HealthTarget[] = topo.nodes.map((n) => ({ kind: "node", node: n.name, ...at(n) }));
+  const byName = new Map(topo.nodes.map((n) => [n.name, n]));
   const seen = new Set<string>();
   for (const svc of topo.served) {
     // Terminating-only nodes answer 503 by design: nothing to learn from probing them.
@@ -261,7 +263,7 @@ export function healthTargets(topo: Topology): HealthTarget[] {
       const key = `${node}:${svc.healthCheckNodePort}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      targets.push({ kind: "local", node, address: address.get(node)!, port: svc.healthCheckNodePort });
+      targets.push({ kind: "local", node, ...at(byName.get(node)!), port: svc.healthCheckNodePort });
     }
   }
   return targets;

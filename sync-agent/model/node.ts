@@ -12,8 +12,8 @@ export const DEFAULT_ADDRESS_PREFERENCE: readonly AddressType[] = ["ExternalIP",
 
 /**
  * Where the agent probes a node (kube-proxy's healthz, healthCheckNodePorts, the node gate): a list
- * of address types, first match wins, else the published address; or "published" (the address the
- * edge connects to). InternalIP first because kube-proxy in nftables mode (GA in 1.33), or with
+ * of address types, first match wins, else the published address (also the fallback when nothing
+ * answers there: health/table.ts); or "published" (the address the edge connects to). InternalIP first because kube-proxy in nftables mode (GA in 1.33), or with
  * --nodeport-addresses primary, serves NodePorts and healthCheckNodePorts only on the node's primary
  * address, its InternalIP: probed at a public ExternalIP they refuse, and Local Services fail open.
  */

@@ -39,9 +39,10 @@ describe("probe address", () => {
   it("publishes the ExternalIP but probes kube-proxy's healthz and the healthCheckNodePort at the InternalIP", () => {
     const { published, targets: t } = targets([hetzner]);
     expect(published).toEqual(["203.0.113.5"]);
+    // The published address is the fallback when nothing answers at the InternalIP (site-local addresses).
     expect(t).toEqual([
-      { kind: "node", node: "node-1", address: "10.0.0.5" },
-      { kind: "local", node: "node-1", address: "10.0.0.5", port: 32400 },
+      { kind: "node", node: "node-1", address: "10.0.0.5", fallbackAddress: "203.0.113.5" },
+      { kind: "local", node: "node-1", address: "10.0.0.5", fallbackAddress: "203.0.113.5", port: 32400 },
     ]);
   });
 
