@@ -116,19 +116,23 @@ function byCreation(a: V1Service, b: V1Service): number {
 export function computeTopology(state: ClusterState, opts: DesiredOptions): Topology {
   const nodeVerdicts = new Map<string, NodeVerdict>();
   const nodes: EligibleNode[] = [];
+  const probePreference = opts.probeAddressPreference ?? DEFAULT_PROBE_ADDRESS_PREFERENCE;
+  // Every Node's probe address, eligible or not: an excluded control plane can share a worker's InternalIP.
+  const probedBy = new Map<string, string[]>();
   for (const node of state.nodes) {
     const name = node.metadata?.name;
     if (!name) continue;
     const verdict = evaluateNode(node, opts.addressPreference, { family: opts.addressFamily });
     nodeVerdicts.set(name, verdict);
+    const probe = probeAddress(node, verdict.eligible ? verdict.address : "", probePreference, opts.addressFamily);
+    if (probe) probedBy.set(probe, [...(probedBy.get(probe) ?? []), name]);
     if (!verdict.eligible) continue;
     const zone = node.metadata?.labels?.[LABEL_ZONE];
     const unroutable = opts.allowPrivateAddresses ? undefined : verdict.unroutable;
-    const probe = probeAddress(node, verdict.address, opts.probeAddressPreference ?? DEFAULT_PROBE_ADDRESS_PREFERENCE, opts.addressFamily);
     nodes.push({ name, address: verdict.address, probeAddress: probe, ...(zone ? { zone } : {}), ...(unroutable ? { unroutable } : {}) });
   }
   nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const sharedProbeAddresses = unshareProbeAddresses(nodes);
+  const sharedProbeAddresses = unshareProbeAddresses(nodes, probedBy);
   const byName = new Map(nodes.map((n) => [n.name, n]));
   // One notice shared by every Cluster Service (memory O(nodes + services)).
   const clusterAddressNotice = unroutableNotice(nodes);
@@ -219,19 +223,19 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
 /**
  * Nodes joined over public addresses (k3s --node-external-ip, several clouds) can have site-local
  * InternalIPs, the same one on two sites: probed there, the agent would check whatever answers that
- * address on its own site. A probe address two eligible nodes share is used for neither: they are
- * probed at their published address. Returns the shared addresses (for a warning), in place.
+ * address on its own site. A probe address two Nodes share (eligible or not: an excluded control plane
+ * too) is used for no eligible one of them: they are probed at their published address. Returns the
+ * shared addresses (for a warning), in place.
  */
-function unshareProbeAddresses(nodes: EligibleNode[]): { address: string; nodes: string[] }[] {
-  const byProbe = new Map<string, EligibleNode[]>();
-  for (const n of nodes) byProbe.set(n.probeAddress, [...(byProbe.get(n.probeAddress) ?? []), n]);
-  const shared: { address: string; nodes: string[] }[] = [];
-  for (const [address, group] of byProbe) {
-    if (group.length < 2) continue;
-    shared.push({ address, nodes: group.map((n) => n.name) });
-    for (const n of group) n.probeAddress = n.address;
+function unshareProbeAddresses(nodes: EligibleNode[], probedBy: Map<string, string[]>): { address: string; nodes: string[] }[] {
+  const shared = new Map<string, string[]>();
+  for (const n of nodes) {
+    const sharing = probedBy.get(n.probeAddress) ?? [];
+    if (sharing.length < 2) continue;
+    shared.set(n.probeAddress, [...sharing].sort());
+    n.probeAddress = n.address;
   }
-  return shared;
+  return [...shared].map(([address, names]) => ({ address, nodes: names }));
 }
 
 /** The Warning for a Service served through nodes the edge cannot reach; undefined when there are none. */

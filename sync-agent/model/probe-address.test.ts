@@ -82,3 +82,15 @@ describe("probe address shared by several nodes (rv-ops s6 3)", () => {
     expect(topo.sharedProbeAddresses).toEqual([{ address: "10.0.0.2", nodes: ["oci-a", "oci-b"] }]);
   });
 });
+
+describe("probe address shared with an excluded node (rv-ops s6 6)", () => {
+  it("a worker whose InternalIP is also the (excluded) control plane's is probed at its published address", () => {
+    const cp = node("cp-a", [{ type: "InternalIP", address: "10.0.0.2" }, { type: "ExternalIP", address: "203.0.113.1" }]);
+    cp.metadata!.labels = { "node.kubernetes.io/exclude-from-external-load-balancers": "" };
+    const worker = node("worker-b", [{ type: "InternalIP", address: "10.0.0.2" }, { type: "ExternalIP", address: "198.51.100.20" }]);
+    const opts: DesiredOptions = { cluster: "home", loadBalancerClass: "edgelb.dev/worker", onlyClass: false, addressPreference: DEFAULT_ADDRESS_PREFERENCE };
+    const topo = computeTopology({ nodes: [cp, worker], services: [], endpointSlices: [], endpointSlicesSynced: true }, opts);
+    expect(healthTargets(topo).map((t) => [t.node, t.address])).toEqual([["worker-b", "198.51.100.20"]]);
+    expect(topo.sharedProbeAddresses).toEqual([{ address: "10.0.0.2", nodes: ["cp-a", "worker-b"] }]);
+  });
+});
