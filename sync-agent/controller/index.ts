@@ -148,6 +148,7 @@ export class Controller {
   private nodeVerdicts = new Map<string, NodeVerdict>();
   private failOpen = false;
   private failOpenServices = new Set<string>();
+  private failOpenBackends = new Set<string>();
   private budgetLogged = false;
   private lastEvaluationMs = 0;
   private lastEvaluationEnd = 0;
@@ -625,6 +626,13 @@ export class Controller {
       }
     }
     this.failOpenServices = now;
+    const backends = new Set(desired.gateway?.failOpenBackends ?? []);
+    for (const id of backends) {
+      if (!this.failOpenBackends.has(id)) {
+        this.deps.log.error({ service: id, gatewayBackend: true }, `gateway backend ${id}: every node with local endpoints failed its check; publishing them all (fail open)`);
+      }
+    }
+    this.failOpenBackends = backends;
   }
 
   stop(): void {

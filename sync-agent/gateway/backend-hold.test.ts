@@ -101,3 +101,20 @@ describe("no-endpoint hold for Gateway backends", () => {
     expect(evaluate(new Map(), 0, [])).toEqual({ api: [], shop: [], holdUntil: undefined });
   });
 });
+
+describe("fail-open of Local Gateway backends (rv-ops s6 4)", () => {
+  const run = (local: HealthView["local"]) => {
+    const state = { nodes: of("Node") as V1Node[], services: of("Service") as V1Service[], endpointSlices: [slice("api", "node-1"), slice("shop", "node-2")], endpointSlicesSynced: true, gateway: caches };
+    const topo = computeTopology(state, { cluster: "home", loadBalancerClass: "edgelb.dev/worker", onlyClass: false, addressPreference: ["InternalIP"] });
+    return gatewayForSnapshot(state, topo, { node: () => true, local }, undefined, { memo: new Map(), now: 0, holdMs: NO_ENDPOINT_HOLD_MS });
+  };
+  it("names a Local backend whose every endpoint node failed its healthCheckNodePort, published anyway", () => {
+    const g = run(() => false);
+    expect(g.failOpenBackends).toEqual(["apps/shop"]);
+    expect((g.resolution.section.backends as GatewayBackend[]).find((b) => b.name === "shop")!.endpoints).toEqual([{ node: "node-2", weight: 1, healthy: true }]);
+  });
+  it("names none while a check has no answer yet, or when one passes", () => {
+    expect(run(() => undefined).failOpenBackends).toEqual([]);
+    expect(run(() => true).failOpenBackends).toEqual([]);
+  });
+});

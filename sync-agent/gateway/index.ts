@@ -23,6 +23,8 @@ export interface GatewayEvaluation {
   targets: HealthTarget[];
   /** When a backend's no-endpoint hold ends (evaluate again then), or undefined. */
   holdUntil?: number;
+  /** Local backend Services (namespace/name) whose every endpoint node failed its check, published anyway. */
+  failOpenBackends: string[];
 }
 
 /**
@@ -45,6 +47,7 @@ export function gatewayForSnapshot(
   const eligible = new Map(topo.nodes.map((n) => [n.name, n]));
   let index: ReturnType<typeof indexLocalEndpoints> | undefined;
   const targets: HealthTarget[] = [];
+  const failOpenBackends = new Set<string>();
   // Each backend Service once per evaluation: its nodes (Local) or whether it has no endpoint
   // (Cluster), after the hold. A backendRef per port of one Service shares it.
   const held = new Map<string, HeldBackends>();
@@ -75,6 +78,7 @@ export function gatewayForSnapshot(
     });
     // A node held from before the loss may have left the cluster since.
     const nodes = [...(b.localEndpoints ?? [])].filter(([node]) => eligible.has(node)).sort(([a], [c]) => (a < c ? -1 : 1));
+    let unknown = 0;
     let endpoints = nodes.map(([node, weight]) => {
       if (b.terminatingFallback) return { node, weight, healthy: true };
       if (hc) {
@@ -82,10 +86,15 @@ export function gatewayForSnapshot(
         targets.push({ kind: "local", node, address: n.probeAddress, ...(n.probeAddress !== n.address ? { fallbackAddress: n.address } : {}), port: hc });
       }
       const h = hc ? health.local(node, hc) : health.node(node);
+      if (h === undefined) unknown++;
       return { node, weight, healthy: h === true };
     });
-    // Fail open among exactly these nodes when every check fails (a broken check must not be an outage).
-    if (endpoints.length > 0 && endpoints.every((e) => !e.healthy)) endpoints = endpoints.map((e) => ({ ...e, healthy: true }));
+    // Fail open among exactly these nodes when every check fails (a broken check must not be an outage);
+    // said (logs, edgelb_fail_open) once every check has an answer, as for LoadBalancer Services.
+    if (endpoints.length > 0 && endpoints.every((e) => !e.healthy)) {
+      if (unknown === 0) failOpenBackends.add(`${namespace}/${name}`);
+      endpoints = endpoints.map((e) => ({ ...e, healthy: true }));
+    }
     return endpoints;
   };
   // The edge serves a LoadBalancer Service's own hostname before any route: a route there is never served.
@@ -108,7 +117,7 @@ export function gatewayForSnapshot(
   if (hold) for (const id of hold.memo.keys()) if (!held.has(id)) hold.memo.delete(id);
   const refused = refusedRoutes(resolution);
   if (refused.length > 0) resolution.section = { ...resolution.section, refused };
-  return { resolution, caches: state.gateway, targets, ...(holdUntil !== undefined ? { holdUntil } : {}) };
+  return { resolution, caches: state.gateway, targets, failOpenBackends: [...failOpenBackends].sort(), ...(holdUntil !== undefined ? { holdUntil } : {}) };
 }
 
 /** Route × parent that our status refuses (Accepted: False), for the worker's status page: sorted, bounded. */
