@@ -42,10 +42,12 @@ async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeout
     if (!loc) locations.set(location, (loc = { cache: await caches.open(unique(`kv14-${location}`)), kv: staleKV() }));
     const fast = new FastPath({ stub: o.stub ?? realStub, cache: loc.cache, intervalMs: 5_000, now: () => now, log, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}), ...(o.holdMs ? { holdMs: o.holdMs } : {}) });
     const store = new ConfigStore({ kv: loc.kv.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, location: new LocationCopy(loc.cache), fast });
-    /** A request; its background work (a refresh, a held check) is returned, not awaited. */
+    /** A request for a routed hostname (as the edge does it); its background work (a refresh, a held check) is returned, not awaited. */
     const start = async () => {
       const pending: Promise<unknown>[] = [];
-      await store.ready((p) => pending.push(p));
+      const waitUntil = (p: Promise<unknown>) => void pending.push(p);
+      await store.ready(waitUntil);
+      store.busy(waitUntil);
       return { done: Promise.all(pending) };
     };
     const request = async () => {
@@ -290,7 +292,13 @@ describe("workers.dev (no Cache API): a stale KV 'missing' does not undo what th
     kvB.set(null);
     const fastB = new FastPath({ stub: realStub, intervalMs: 5_000, now: () => now, log });
     const b = new ConfigStore({ kv: kvB.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, fast: fastB });
-    const request = async () => { const p: Promise<unknown>[] = []; await b.ready((x) => p.push(x)); await Promise.all(p); };
+    const request = async () => {
+      const p: Promise<unknown>[] = [];
+      const waitUntil = (x: Promise<unknown>) => void p.push(x);
+      await b.ready(waitUntil);
+      b.busy(waitUntil);
+      await Promise.all(p);
+    };
     await request();
     now += 55_000;
     const kvA = staleKV();
