@@ -446,6 +446,31 @@ describe("held checks (long poll): a push answers every location's held check at
     expect(calls).toBeLessThanOrEqual(CHECK_BURST + 1 + 20);
   });
 
+  it("past the object's daily budget: the check answered with a retry-after is the location's last until then (its other isolate reads it in the lease), logged once per back-off", async () => {
+    let calls = 0;
+    const RETRY_MS = 120_000;
+    const w = await world({ holdMs: HOLD_MS, stub: () => ({ watch: async () => (calls++, { versions: {}, values: {}, held: false, retryAfterMs: RETRY_MS }) }) as unknown as GenerationsApi });
+    const a = await w.isolate("cpt");
+    const b = await w.isolate("cpt");
+    for (const i of [a, b]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await a.request();
+    expect(calls).toBe(1);
+    for (let t = 0; t < 23; t++) {
+      w.advance(5_000);
+      await a.request();
+      await b.request();
+    }
+    expect(calls).toBe(1); // 115 s: not before the retry-after, from either isolate
+    expect(a.serves("one.example.com") && b.serves("one.example.com")).toBe(true);
+    w.advance(6_000);
+    await b.request();
+    await a.request();
+    expect(calls).toBe(2);
+    const said = w.log.entries.filter((e) => e.event === "config.fast_budget_backoff");
+    expect(said).toHaveLength(2);
+    expect(said[0]).toMatchObject({ level: "warn", retryInMs: RETRY_MS });
+  });
+
   it("a held check the object never answers is given up before waitUntil's 30 s (hold time + call timeout)", async () => {
     const w = await world({ holdMs: 100, timeoutMs: 30, stub: () => ({ watch: () => new Promise(() => {}) }) as unknown as GenerationsApi });
     const i = await w.isolate("bog");
