@@ -28,8 +28,9 @@ describe("budgetRetryAfter (pure)", () => {
     expect(budgetRetryAfter(10 ** 9, 0, 0.5)).toBeUndefined();
     expect(budgetRetryAfter(80_001, 80_000, 0)).toBeGreaterThanOrEqual(BUDGET_RETRY_MIN_MS);
     expect(budgetRetryAfter(80_001, 80_000, 0)).toBeLessThan(BUDGET_RETRY_MIN_MS + 100);
-    // At 125 % of the budget and beyond: the longest, spread over the last minute.
-    expect(budgetRetryAfter(100_000, 80_000, 0)).toBe(MAX_RETRY_AFTER_MS - 60_000);
+    // At 110 % of the budget and beyond: the longest, spread over the last minute.
+    expect(budgetRetryAfter(88_000, 80_000, 0)).toBe(MAX_RETRY_AFTER_MS - 60_000);
+    expect(budgetRetryAfter(87_000, 80_000, 0)).toBeLessThan(MAX_RETRY_AFTER_MS - 60_000);
     expect(budgetRetryAfter(100_000, 80_000, 0.999)).toBeLessThanOrEqual(MAX_RETRY_AFTER_MS);
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 10 ** 7 }), fc.integer({ min: 1, max: 10 ** 7 }), fc.integer({ min: 0, max: 10 ** 7 }), fc.double({ min: 0, max: 1, noNaN: true }), (budget, over, more, random) => {

@@ -17,8 +17,11 @@ export const DEFAULT_FAST_BUDGET = 80_000;
 export const BUDGET_RETRY_MIN_MS = 60_000;
 /** Back-offs are spread over this much (locations that backed off together do not come back together). */
 const SPREAD_MS = 60_000;
-/** Past the budget by this share of it, back-offs reach their longest (MAX_RETRY_AFTER_MS). */
-const RAMP = 0.25;
+/**
+ * Past the budget by this share of it, back-offs reach their longest (MAX_RETRY_AFTER_MS): with the
+ * default, at 88,000, well before the free plan's refusal at 100,000.
+ */
+const RAMP = 0.1;
 /** The day's count is written every this many requests (a row write per request would double the bill), and when it crosses the budget. */
 export const BUDGET_SAVE_EVERY = 500;
 const KEY = "budget";
@@ -34,7 +37,7 @@ export interface BudgetDay {
 
 /**
  * How long a location waits before its next check after the day's `count`-th request (pure):
- * undefined within the budget (0: no budget); past it from 60 s, growing to 240 s at 125 % of the
+ * undefined within the budget (0: no budget); past it from 60 s, growing to 240 s at 110 % of the
  * budget, plus up to 60 s of spread (`random` in [0, 1)); never more than MAX_RETRY_AFTER_MS.
  */
 export function budgetRetryAfter(count: number, budget: number, random: number): number | undefined {
