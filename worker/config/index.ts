@@ -151,7 +151,7 @@ export class ConfigStore {
    * each busy location costs object requests (the free plan's are per day).
    */
   busy(waitUntil: (p: Promise<unknown>) => void): void {
-    const watch = this.opts.fast?.watch(this.installChecked);
+    const watch = this.opts.fast?.busy(this.installChecked);
     if (watch) waitUntil(watch);
   }
 

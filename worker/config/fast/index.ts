@@ -118,7 +118,7 @@ export class FastPath {
    * allocated: this runs on every routed request). When polling, lets the next refresh ask the
    * object. `install` gets the answer's versions; the answer's changed values are served to value() meanwhile.
    */
-  watch(install: (versions: VersionsT) => Promise<void>): Promise<void> | undefined {
+  busy(install: (versions: VersionsT) => Promise<void>): Promise<void> | undefined {
     if (this.holdMs === 0) {
       this.routed = true;
       return undefined;
