@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { memoryLogger } from "../log/index.ts";
 import { MAX_RETRY_AFTER_MS, type WatchableGenerationsApi } from "./api.ts";
-import { BUDGET_RETRY_MIN_MS, BUDGET_SAVE_EVERY, budgetRetryAfter, DailyBudget, DAY_MS, DEFAULT_FAST_BUDGET, type BudgetDay } from "./budget.ts";
+import { BUDGET_RETRY_MIN_MS, BUDGET_SAVE_EVERY, budgetRetryAfter, DailyBudget, DAY_MS, DEFAULT_FAST_BUDGET, type BudgetDay, type BudgetStorage } from "./budget.ts";
 import { snap, unique } from "../config/test-kit.ts";
 
 function memoryStorage() {
@@ -18,7 +18,7 @@ function memoryStorage() {
       puts++;
       data.set(key, structuredClone(value));
     },
-  } as unknown as Pick<DurableObjectStorage, "get" | "put">;
+  } as unknown as BudgetStorage;
   return { storage, data, puts: () => puts };
 }
 
@@ -80,7 +80,7 @@ describe("DailyBudget", () => {
 
   it("a stored count it cannot read, or a storage that fails, refuses nothing", async () => {
     const log = memoryLogger();
-    const broken = { get: async () => ({ day: "x", count: -1 }), put: async () => { throw new Error("storage down"); } } as unknown as Pick<DurableObjectStorage, "get" | "put">;
+    const broken = { get: async () => ({ day: "x", count: -1 }), put: async () => { throw new Error("storage down"); } } as unknown as BudgetStorage;
     const budget = new DailyBudget({ budget: 3, storage: broken, now: () => 5, random: () => 0, log });
     const answers = [];
     for (let i = 0; i < 5; i++) answers.push(await budget.spend());

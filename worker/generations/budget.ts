@@ -47,10 +47,16 @@ export function budgetRetryAfter(count: number, budget: number, random: number):
   return Math.min(MAX_RETRY_AFTER_MS, Math.floor(floor + SPREAD_MS * Math.min(1, Math.max(0, random))));
 }
 
+export interface BudgetStorage {
+  get<T>(key: string): Promise<T | undefined>;
+  put<T>(key: string, value: T): Promise<void>;
+}
+
 export interface DailyBudgetOptions {
   /** Requests a UTC day before checks back off; 0: no budget. */
   budget: number;
-  storage: Pick<DurableObjectStorage, "get" | "put">;
+  /** The object's storage (what it needs of DurableObjectStorage). */
+  storage: BudgetStorage;
   now: () => number;
   random: () => number;
   log: Logger;
