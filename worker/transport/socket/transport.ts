@@ -48,7 +48,8 @@ export function createSocketTransport(opts: SocketTransportOptions): Transport {
   const log = opts.log ?? consoleLog;
   return {
     name: "socket",
-    async send(req: OriginRequest): Promise<Response> {
+    // Not async: the promise sendHttp returns is handed on, not wrapped in another.
+    send(req: OriginRequest): Promise<Response> {
       if (isWebSocketUpgrade(req.request)) {
         return upgradeWebSocket(req, opts.connect, log, opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS, opts.webSocket);
       }
