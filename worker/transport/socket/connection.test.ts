@@ -2,7 +2,8 @@
 // from a refusal, because passive health ejects on the first timeout.
 import { describe, expect, it } from "vitest";
 import { ConnectError } from "../types.ts";
-import { openConnection, type Connect, Deadline } from "./connection.ts";
+import { openConnection, readResponseHead, type Connect, Deadline } from "./connection.ts";
+import { ResponseParser } from "./response-parser.ts";
 
 const origin = { node: "n1", address: "192.0.2.1", port: 30080, scheme: "http" as const };
 
@@ -68,5 +69,51 @@ describe("Deadline (one timer per request)", () => {
     expect(fired).toEqual([]);
     d.set(10, () => fired.push("after hold"));
     await expect.poll(() => fired, { timeout: 2000, interval: 10 }).toEqual(["after hold"]);
+  });
+});
+
+describe("timers per request (issue 14: CPU per request)", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  function answering(wire: string): Connect {
+    return () =>
+      ({
+        opened: Promise.resolve({}),
+        closed: new Promise(() => {}),
+        close: async () => {},
+        readable: new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(enc(wire));
+            c.close();
+          },
+        }),
+        writable: new WritableStream(),
+      }) as unknown as Socket;
+  }
+
+  it("a request that connects and gets its head arms one timer and cancels none; the timer then fires into nothing", async () => {
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    const calls = { set: 0, clear: 0 };
+    const armed: (() => void)[] = [];
+    // Counted, and not really armed: the test fires the timer itself.
+    globalThis.setTimeout = ((fn: () => void) => {
+      calls.set++;
+      armed.push(fn);
+      return 0;
+    }) as unknown as typeof setTimeout;
+    globalThis.clearTimeout = (() => {
+      calls.clear++;
+    }) as unknown as typeof clearTimeout;
+    try {
+      const conn = await openConnection(answering("HTTP/1.1 204 No Content\r\n\r\n"), origin, 1_000);
+      const { head } = await readResponseHead(conn, new ResponseParser({ method: "GET" }), 30_000, () => undefined);
+      expect(head.status).toBe(204);
+      expect(calls).toEqual({ set: 1, clear: 0 });
+      for (const fire of armed) fire();
+      expect(conn.closed, "the disarmed deadline closes nothing").toBe(false);
+    } finally {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    }
   });
 });
