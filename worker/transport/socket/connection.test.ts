@@ -1,7 +1,8 @@
 // How a failed connect is told apart: a connect timeout (a blackholed node)
 // from a refusal, because passive health ejects on the first timeout.
 import { describe, expect, it } from "vitest";
-import { ConnectError } from "../types.ts";
+import { ConnectError, ResponseTimeoutError } from "../types.ts";
+import { createSocketTransport } from "./transport.ts";
 import { openConnection, readResponseHead, type Connect, Deadline } from "./connection.ts";
 import { ResponseParser } from "./response-parser.ts";
 
@@ -115,5 +116,37 @@ describe("timers per request (issue 14: CPU per request)", () => {
       globalThis.setTimeout = realSet;
       globalThis.clearTimeout = realClear;
     }
+  });
+});
+
+describe("a head write that never completes", () => {
+  it("is bounded by the response timeout: a ResponseTimeoutError, not a request that hangs", async () => {
+    let stop: ((e: Error) => void) | undefined;
+    const connect: Connect = () =>
+      ({
+        opened: Promise.resolve({}),
+        closed: new Promise(() => {}),
+        // Like a real socket: closing ends the pending read.
+        close: async () => stop?.(new Error("socket closed")),
+        readable: new ReadableStream<Uint8Array>({
+          start(c) {
+            stop = (e) => c.error(e);
+          },
+        }),
+        // An origin that reads nothing and a full send buffer: the write never settles.
+        writable: new WritableStream({ write: () => new Promise(() => {}) }),
+      }) as unknown as Socket;
+    const transport = createSocketTransport({ connect, log: () => {} });
+    const started = Date.now();
+    const err = await transport
+      .send({
+        origin,
+        request: { method: "GET", url: "http://x/", headers: new Headers(), body: null },
+        connectTimeoutMs: 1_000,
+        responseTimeoutMs: 50,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResponseTimeoutError);
+    expect(Date.now() - started).toBeLessThan(900);
   });
 });
