@@ -21,11 +21,15 @@ const HOP_BY_HOP = new Set([
 export function responseHeaders(head: ResponseHead, also: readonly string[] = []): [string, string][] {
   // Fields the origin's Connection header names are hop-by-hop too (rare: looked for only when present).
   let listed: Set<string> | undefined;
+  let drop = false;
   for (const [n, v] of head.headers) {
+    if (HOP_BY_HOP.has(n) || (also.length > 0 && also.includes(n))) drop = true;
     if (n !== "connection") continue;
     listed ??= new Set();
     for (const t of v.split(",")) listed.add(t.trim().toLowerCase());
   }
+  // Nothing to drop (a Content-Length answer without Connection): the parsed fields as they are.
+  if (!drop) return head.headers;
   const out: [string, string][] = [];
   for (const field of head.headers) {
     const name = field[0];
