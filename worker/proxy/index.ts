@@ -466,7 +466,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // taken out (cheaper than a copy field by field that the Response would copy once more).
     const client = new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers, encodeBody: encodeBodyFor(upstream.headers, raw) });
     const out = client.headers;
-    forClient(out, requestId);
+    forClient(out, requestId, request.method);
     if (policy.affinity === "cookie" && cookie !== cookieValue(origin)) {
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
