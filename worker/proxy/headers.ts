@@ -59,14 +59,14 @@ export function stripHopByHop(headers: Headers, keepUpgrade = false): Headers {
   return headers;
 }
 
-export function isWebSocketRequest(request: Request): boolean {
+export function isWebSocketRequest(request: Pick<Request, "headers">): boolean {
   return (request.headers.get("upgrade") ?? "").toLowerCase().split(",").some((s) => s.trim() === "websocket");
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 
 /** The client's X-Request-Id when it is a sane token, else a new id from this isolate (newRequestId). */
-export function requestIdOf(request: Request): string {
+export function requestIdOf(request: Pick<Request, "headers">): string {
   const given = request.headers.get("x-request-id");
   return given && REQUEST_ID.test(given) ? given : newRequestId();
 }
@@ -100,15 +100,17 @@ export interface EdgeFacts {
   requestId: string;
 }
 
-export function edgeFacts(request: Request, requestId: string, url?: URL, originHost?: string): EdgeFacts {
-  return {
-    ...(originHost === undefined ? {} : { originHost }),
+export function edgeFacts(request: Pick<Request, "headers" | "url">, requestId: string, url?: URL, originHost?: string): EdgeFacts {
+  const facts: EdgeFacts = {
     clientIp: request.headers.get("cf-connecting-ip")?.trim() || undefined,
     // The runtime serialized request.url: its scheme is read without a URL parse.
     proto: url ? url.protocol.replace(":", "") : isHttps(request.url) ? "https" : "http",
     host: request.headers.get("host") ?? (url ?? new URL(request.url)).host,
     requestId,
   };
+  // Set only when given (no object spread per request).
+  if (originHost !== undefined) facts.originHost = originHost;
+  return facts;
 }
 
 /** RFC 9110 §5.6.2 token: what a field name must be. */
@@ -141,7 +143,7 @@ export interface HeaderFault {
  * original Host is kept. One pass over the client's fields: the CPU cost is
  * one check and at most one append per field.
  */
-export function originRequestHeaders(request: Request, facts: EdgeFacts, websocket: boolean): Headers | HeaderFault {
+export function originRequestHeaders(request: Pick<Request, "headers">, facts: EdgeFacts, websocket: boolean): Headers | HeaderFault {
   const connection = request.headers.get("connection");
   // Fields the client's Connection header names are its hop's, not the origin's.
   const named =
