@@ -132,6 +132,10 @@ describe("forwarding headers", () => {
         expect(parsed.for).toBe(clientIp === undefined ? undefined : clientIp.includes(":") ? `[${clientIp}]` : clientIp);
         expect(parsed.host).toBe(h);
         expect(parsed.proto).toBe(proto);
+        // The same host right after with the other scheme (the value of the last host is reused).
+        const other = proto === "http" ? "https" : "http";
+        expect(parseForwarded(forwardedValue({ clientIp, host: h, proto: other })).proto).toBe(other);
+        expect(parseForwarded(forwardedValue({ clientIp: undefined, host: h, proto })).host).toBe(h);
       }),
     );
   });

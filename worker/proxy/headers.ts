@@ -179,16 +179,19 @@ export function originRequestHeaders(request: Pick<Request, "headers">, facts: E
   return headers;
 }
 
+/** The last host and proto's "host=…;proto=…" (one hostname takes most of an isolate's requests). */
+let lastHostProto = { host: "", proto: "", value: "" };
+
 /** RFC 7239 Forwarded element from the edge's facts: for (when known), host, proto. */
 export function forwardedValue(facts: Pick<EdgeFacts, "clientIp" | "host" | "proto">): string {
-  const parts: string[] = [];
-  if (facts.clientIp) {
-    // An IPv6 node name is "[addr]" and must be quoted (":" is not a token character).
-    parts.push(`for=${facts.clientIp.includes(":") ? quoted(`[${facts.clientIp}]`) : forwardedToken(facts.clientIp)}`);
+  let hostProto = lastHostProto;
+  if (hostProto.host !== facts.host || hostProto.proto !== facts.proto || hostProto.value === "") {
+    hostProto = lastHostProto = { host: facts.host, proto: facts.proto, value: `host=${forwardedToken(facts.host)};proto=${forwardedToken(facts.proto)}` };
   }
-  parts.push(`host=${forwardedToken(facts.host)}`);
-  parts.push(`proto=${forwardedToken(facts.proto)}`);
-  return parts.join(";");
+  if (!facts.clientIp) return hostProto.value;
+  // An IPv6 node name is "[addr]" and must be quoted (":" is not a token character).
+  const ip = facts.clientIp;
+  return `for=${ip.includes(":") ? quoted(`[${ip}]`) : forwardedToken(ip)};${hostProto.value}`;
 }
 
 function forwardedToken(value: string): string {

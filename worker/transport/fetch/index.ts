@@ -61,8 +61,11 @@ export function originURL(origin: Origin, pathAndQuery: string): string {
  * read all of it. A native stream (no JavaScript per chunk); a declared
  * Content-Length is kept as the length fetch() sends.
  */
+/** No body: nothing to wait for (one shared object, not one per request). */
+const NO_UPLOAD: { body: null; sent: Promise<void> } = { body: null, sent: Promise.resolve() };
+
 function observeUpload(request: OutgoingRequest): { body: ReadableStream | null; sent: Promise<void> } {
-  if (request.body === null) return { body: null, sent: Promise.resolve() };
+  if (request.body === null) return NO_UPLOAD;
   const cl = request.headers.get("content-length");
   const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl.trim()) : undefined;
   const pipe =
