@@ -16,6 +16,8 @@ COPY package.json ./
 RUN npm install --global --no-audit --no-fund \
       "esbuild@$(node -p 'require("./package.json").devDependencies.esbuild')"
 COPY worker/snapshot ./worker/snapshot
+# The gate relays responses with the socket transport's HTTP/1.1 parser and chunked decoder.
+COPY worker/transport/socket ./worker/transport/socket
 COPY sync-agent ./sync-agent
 RUN esbuild sync-agent/main.ts --bundle --platform=node --format=esm --target=node20 \
       --packages=external --sourcemap --outfile=dist/edgelb-sync-agent.mjs
