@@ -119,19 +119,10 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
 }
 
 /**
- * The response's headers for the edge: connection-management fields dropped (the gate manages both
+ * Fields of the response never relayed to the edge: connection-management fields (the gate manages both
  * connections) and the gate's own refusal marker: only the gate may say "gate refused", never the app
  * behind it. The body's framing fields stay: the body is relayed as the NodePort framed it.
  */
-export function downstreamHeaders(rawHeaders: readonly string[], keep?: "upgrade"): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (dropDownstream(rawHeaders[i]!.toLowerCase(), keep === "upgrade")) continue;
-    out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
-  }
-  return out;
-}
-
 function dropDownstream(lower: string, upgrade: boolean): boolean {
   if (lower === GATE_REFUSED_HEADER || lower === "keep-alive" || lower === "proxy-connection") return true;
   if (lower === "connection" || lower === "upgrade") return !upgrade;
@@ -140,7 +131,7 @@ function dropDownstream(lower: string, upgrade: boolean): boolean {
 
 /**
  * The NodePort's response head as the edge gets it: the status line and fields as sent (bytes
- * unchanged, line ends normalised to CRLF), minus what downstreamHeaders drops, plus
+ * unchanged, line ends normalised to CRLF), minus what dropDownstream names, plus
  * `connection: close` when the gate closes the edge's connection after it.
  */
 export function rewriteResponseHead(head: string, opts: { upgrade: boolean; close: boolean }): string {
@@ -190,6 +181,8 @@ interface Context {
   now: () => number;
   pool: UpstreamPool;
   connections: Set<EdgeConnection>;
+  /** The forwarded counter's children, bound once (prom-client hashes a label set on every inc). */
+  forwarded: { http: { inc(): void }; websocket: { inc(): void } };
   /** The server is draining: no connection goes back to the pool, none waits for a next request. */
   closing: boolean;
   rejected(socket: net.Socket, method: string, reason: RejectReason): void;
@@ -210,11 +203,31 @@ const R_CHUNKED = 2;
 const R_CLOSE = 3;
 const R_DONE = 4;
 
+const CONNECTION = Symbol("edgelb.gate.connection");
+type EdgeSocket = net.Socket & { [CONNECTION]: EdgeConnection };
+// Shared listeners (not closures per connection): every edge request is a new connection.
+function onEdgeData(this: EdgeSocket, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk);
+}
+function onEdgeEnd(this: EdgeSocket): void {
+  this[CONNECTION].onEnd();
+}
+function onEdgeError(this: EdgeSocket): void {
+  this.destroy();
+}
+function onEdgeClose(this: EdgeSocket): void {
+  this[CONNECTION].onClose();
+}
+
 class EdgeConnection {
   state = HEAD;
   /** Bytes received and not yet used: a partial head, or a pipelined request. */
   pending: Buffer | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * When the wait for a head ends (Date.now() ms; 0: no wait running). Checked by one interval for
+   * all connections (see createGateServer), as node:http does: a timer per connection cost CPU on every request.
+   */
+  deadline = 0;
   /** The client sent its FIN, or asked to close: no further request. */
   edgeDone = false;
   // The exchange in flight.
@@ -242,10 +255,11 @@ class EdgeConnection {
     readonly ctx: Context,
   ) {
     ctx.connections.add(this);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("end", () => this.onEnd());
-    socket.on("error", () => socket.destroy());
-    socket.on("close", () => this.onClose());
+    (socket as EdgeSocket)[CONNECTION] = this;
+    socket.on("data", onEdgeData);
+    socket.on("end", onEdgeEnd);
+    socket.on("error", onEdgeError);
+    socket.on("close", onEdgeClose);
     this.arm(ctx.o.headersTimeoutMs);
   }
 
@@ -254,12 +268,11 @@ class EdgeConnection {
   }
 
   arm(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onTimeout(), ms);
+    this.deadline = Date.now() + ms;
   }
 
   onTimeout(): void {
-    this.timer = undefined;
+    this.deadline = 0;
     if (this.state !== HEAD || this.up) return;
     // Nothing at all, or idle between requests: just close. A head begun and not finished: 408.
     if (this.pending === undefined) this.socket.destroy();
@@ -302,13 +315,12 @@ class EdgeConnection {
         return;
       }
       if (head === null) return;
-      clearTimeout(this.timer);
-      this.timer = undefined;
+      this.deadline = 0;
       this.pending = head.headBytes < this.pending.length ? this.pending.subarray(head.headBytes) : undefined;
       if (head.close) this.edgeDone = true;
       this.onHead(head);
     }
-    if (this.state === HEAD && !this.edgeDone && this.timer === undefined) {
+    if (this.state === HEAD && !this.edgeDone && this.deadline === 0) {
       // Between requests: idle for at most the keep-alive timeout; a head begun must end within the head deadline.
       this.sinceResponse = this.pending === undefined;
       this.arm(this.sinceResponse ? this.ctx.o.keepAliveTimeoutMs : this.ctx.o.headersTimeoutMs);
@@ -320,21 +332,28 @@ class EdgeConnection {
     this.close(REFUSED_HEAD[status]);
   }
 
-  close(last?: string): void {
+  /**
+   * The last answer (if any), then the connection is let go. `read`: every byte the client sent was read
+   * (it sent its FIN, or asked to close after a request read whole); the socket is then destroyed as soon
+   * as the answer is flushed, like node:http's destroySoon, with no timer. Otherwise endAndRelease.
+   */
+  close(last?: string, read = false): void {
     this.state = CLOSING;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.deadline = 0;
     this.pending = undefined;
     this.socket.pause();
-    if (this.socket.writable && !this.socket.destroyed) endAndRelease(this.socket, last);
-    else this.socket.destroy();
+    if (!this.socket.writable || this.socket.destroyed) this.socket.destroy();
+    else if (read) {
+      if (last !== undefined) this.socket.write(last, "latin1");
+      this.socket.destroySoon();
+    } else endAndRelease(this.socket, last);
   }
 
   onHead(head: ParsedRequestHead): void {
     const { o } = this.ctx;
     if (head.target === "/healthz" && (head.method === "GET" || head.method === "HEAD") && head.framing.kind === "none" && !hasSignature(head.rawHeaders)) {
       const answer = healthAnswer(o.keys.size > 0, head.method, this.edgeDone);
-      if (this.edgeDone) this.close(answer);
+      if (this.edgeDone) this.close(answer, this.pending === undefined);
       else this.socket.write(answer, "latin1");
       return;
     }
@@ -518,7 +537,7 @@ class EdgeConnection {
         this.upstreamBroken(new Error("101 to a request that asked for no upgrade"));
         return;
       }
-      metrics.forwarded.inc({ kind: "websocket" });
+      this.ctx.forwarded.websocket.inc();
       this.state = TUNNEL;
       this.rPhase = R_DONE;
       this.socket.cork();
@@ -530,7 +549,7 @@ class EdgeConnection {
       this.socket.resume();
       return;
     }
-    metrics.forwarded.inc({ kind: "http" });
+    this.ctx.forwarded.http.inc();
     if (head.version === "1.0" || head.headers.some(([n, v]) => n === "connection" && /(^|,)\s*close\s*(,|$)/i.test(v))) this.upDirty = true;
     if (framing.kind === "close") this.closeAfter = true;
     this.rPhase = framing.kind === "length" ? R_LENGTH : framing.kind === "chunked" ? R_CHUNKED : framing.kind === "close" ? R_CLOSE : R_DONE;
@@ -588,12 +607,12 @@ class EdgeConnection {
     this.releaseUpstream(requestSent && !this.upDirty && !this.upgrade);
     if (this.closeAfter || !requestSent || this.ctx.closing) {
       // The app answered before the request's body was all there: the rest of it cannot be told from a next request.
-      this.close();
+      this.close(undefined, requestSent && this.pending === undefined);
       return;
     }
     this.state = HEAD;
     if (this.edgeDone && this.pending === undefined) {
-      this.close();
+      this.close(undefined, true);
       return;
     }
     this.socket.resume();
@@ -652,15 +671,14 @@ class EdgeConnection {
   /** The edge sent its FIN: no further request comes. */
   onEnd(): void {
     this.edgeDone = true;
-    if (this.state === HEAD && this.up === undefined) this.close();
+    if (this.state === HEAD && this.up === undefined) this.close(undefined, this.pending === undefined);
     else if (this.state === BODY) this.socket.destroy(); // the body was cut short
     else if (this.state === TUNNEL) this.up?.end();
   }
 
   onClose(): void {
     this.ctx.connections.delete(this);
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.deadline = 0;
     this.state = CLOSING;
     // The edge went away: so does the request to the NodePort.
     this.releaseUpstream(false);
@@ -677,6 +695,7 @@ export function createGateServer(o: GateServerOptions): GateServer {
     pool,
     closing: false,
     connections: new Set<EdgeConnection>(),
+    forwarded: { http: o.metrics.forwarded.labels({ kind: "http" }), websocket: o.metrics.forwarded.labels({ kind: "websocket" }) },
     rejected(socket, method, reason) {
       o.metrics.rejected.inc({ reason });
       o.metrics.replayEntries.set(o.replay.size);
@@ -697,6 +716,15 @@ export function createGateServer(o: GateServerOptions): GateServer {
   if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
   const sweep = setInterval(() => pool.sweep(), 1_000);
   sweep.unref();
+  // Head and keep-alive deadlines, for all connections at once (as often as node:http checks its own).
+  const deadlines = setInterval(
+    () => {
+      const t = Date.now();
+      for (const c of ctx.connections) if (c.deadline !== 0 && c.deadline <= t) c.onTimeout();
+    },
+    Math.max(50, Math.min(1_000, Math.floor(o.headersTimeoutMs / 2))),
+  );
+  deadlines.unref();
   server.closeIdleConnections = () => {
     ctx.closing = true;
     pool.destroy();
@@ -707,6 +735,7 @@ export function createGateServer(o: GateServerOptions): GateServer {
   };
   server.on("close", () => {
     clearInterval(sweep);
+    clearInterval(deadlines);
     pool.destroy();
   });
   return server;
