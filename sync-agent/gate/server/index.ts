@@ -6,9 +6,9 @@
 // keep-alive connections. Unsigned `GET /healthz` says whether a key is loaded.
 //
 // Why not node:http: every edge request arrives on a new connection (a
-// Workers connect() socket cannot outlive its request), and Node's HTTP server
-// and client cost three times the CPU of this forwarder per request on the
-// same cores as the worker (docs/gate.md#cpu). Here the request head is parsed
+// Workers connect() socket cannot outlive its request), and with Node's HTTP
+// server and client the gate took 1.5-1.8x this forwarder's CPU per request
+// (docs/gate.md#costs-and-limits). Here the request head is parsed
 // strictly (request-head/), rewritten and sent in one write; the response is
 // relayed as the NodePort sent it, with only its head rewritten and its framing
 // followed (the worker's own response parser and chunked decoder) to know
@@ -341,12 +341,16 @@ class EdgeConnection {
     this.state = CLOSING;
     this.deadline = 0;
     this.pending = undefined;
-    this.socket.pause();
     if (!this.socket.writable || this.socket.destroyed) this.socket.destroy();
     else if (read) {
+      // Nothing more to read: no pause (it is a syscall), the socket is gone once the answer is flushed.
       if (last !== undefined) this.socket.write(last, "latin1");
       this.socket.destroySoon();
-    } else endAndRelease(this.socket, last);
+    } else {
+      // Not a byte more of what the client sends is read.
+      this.socket.pause();
+      endAndRelease(this.socket, last);
+    }
   }
 
   onHead(head: ParsedRequestHead): void {
