@@ -25,7 +25,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { ChunkedDecoder } from "../../../worker/transport/socket/chunked.ts";
 import { findHeadEnd, ResponseParser, type ResponseHead } from "../../../worker/transport/socket/response-parser.ts";
-import { GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
+import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
 import { parseRequestHead, RequestHeadError, type ParsedRequestHead } from "../request-head/index.ts";
@@ -67,7 +67,9 @@ export interface GateServer extends net.Server {
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 const FORBIDDEN = "forbidden\n";
 const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: ${GATE_REFUSED}\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
-const RAW_UNREACHABLE = `HTTP/1.1 502 Bad Gateway\r\n${GATE_REFUSED_HEADER}: ${GATE_UPSTREAM_UNREACHABLE}\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n`;
+/** The gate's 502 when it could not connect to the NodePort; `cause` says whether it was refused or timed out. */
+const rawUnreachable = (cause: "refused" | "connect-timeout") =>
+  `HTTP/1.1 502 Bad Gateway\r\n${GATE_REFUSED_HEADER}: ${GATE_UPSTREAM_UNREACHABLE}\r\n${GATE_CAUSE_HEADER}: ${cause}\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n`;
 const REFUSED_HEAD: Record<400 | 408 | 431, string> = {
   400: "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
   408: "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
@@ -124,7 +126,7 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
  * behind it. The body's framing fields stay: the body is relayed as the NodePort framed it.
  */
 function dropDownstream(lower: string, upgrade: boolean): boolean {
-  if (lower === GATE_REFUSED_HEADER || lower === "keep-alive" || lower === "proxy-connection") return true;
+  if (lower === GATE_REFUSED_HEADER || lower === GATE_CAUSE_HEADER || lower === "keep-alive" || lower === "proxy-connection") return true;
   if (lower === "connection" || lower === "upgrade") return !upgrade;
   return false;
 }
@@ -415,7 +417,8 @@ class EdgeConnection {
     up.owner = null;
     up.established = false;
     up.lastError = undefined;
-    const timer = setTimeout(() => up.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })), this.ctx.o.connectTimeoutMs);
+    const ms = this.ctx.o.connectTimeoutMs;
+    const timer = setTimeout(() => up.destroy(Object.assign(new Error(`no connection within ${ms} ms`), { code: "ETIMEDOUT" })), ms);
     up.once("connect", () => {
       up.established = true;
       clearTimeout(timer);
@@ -657,13 +660,14 @@ class EdgeConnection {
       return;
     }
     const err = up.lastError ?? new Error("connection closed before the response was complete");
-    const kind: UpstreamErrorKind = !up.established ? "connect" : (err as NodeJS.ErrnoException).code === "ETIMEDOUT" ? "timeout" : "reset";
+    const timedOut = (err as NodeJS.ErrnoException).code === "ETIMEDOUT";
+    const kind: UpstreamErrorKind = !up.established ? (timedOut ? "connect_timeout" : "connect") : timedOut ? "timeout" : "reset";
     this.ctx.upstreamFailed(kind, this.nodePort, err);
     this.releaseUpstream(false);
     if (!up.established && !this.responseStarted) {
       // Never connected: not a byte reached the NodePort. Said so (only the gate can: an app's
       // x-edgelb-gate is stripped), so the edge retries elsewhere as for a refused connection.
-      this.close(RAW_UNREACHABLE);
+      this.close(rawUnreachable(timedOut ? "connect-timeout" : "refused"));
     } else {
       // The NodePort took the request and then dropped it (a hung node coming back, a crashed app):
       // the edge sees the connection cut, as it would talking to the node directly. A made-up 502
