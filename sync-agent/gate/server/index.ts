@@ -418,7 +418,14 @@ class EdgeConnection {
     up.established = false;
     up.lastError = undefined;
     const ms = this.ctx.o.connectTimeoutMs;
-    const timer = setTimeout(() => up.destroy(Object.assign(new Error(`no connection within ${ms} ms`), { code: "ETIMEDOUT" })), ms);
+    // Checked once more after the loop's poll phase: a process that was not scheduled for longer than the
+    // timeout runs its timers before the I/O that completed meanwhile, so a connection the kernel
+    // established in time would otherwise be dropped as timed out.
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (!up.established) up.destroy(Object.assign(new Error(`no connection within ${ms} ms`), { code: "ETIMEDOUT" }));
+      });
+    }, ms);
     up.once("connect", () => {
       up.established = true;
       clearTimeout(timer);
