@@ -358,7 +358,7 @@ function isTokenChar(c: number): boolean {
 }
 
 /** Index just past the empty line ending the head (CRLFCRLF or bare LFs), or -1. */
-function findHeadEnd(buf: Uint8Array, from: number): number {
+export function findHeadEnd(buf: Uint8Array, from: number): number {
   for (let i = buf.indexOf(0x0a, from); i !== -1; i = buf.indexOf(0x0a, i + 1)) {
     if (buf[i + 1] === 0x0a) return i + 2;
     if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
