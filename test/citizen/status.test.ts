@@ -78,11 +78,12 @@ describe("Service status and Events on the simulated cluster", () => {
     expect(patch?.contentType).toBe("application/merge-patch+json");
     expect(proxy.log.some((r) => r.method !== "GET" && /\/services\/web$/.test(r.url.split("?")[0]!))).toBe(false); // never the main resource
 
-    expect((await eventsFor("web")).map((e) => [e.type, e.reason, e.message])).toContainEqual([
-      "Normal",
-      "EnsuredLoadBalancer",
-      "Ensured load balancer: web.example.com, www.example.com",
-    ]);
+    // Waited on: on busy cores the Warning about the loopback addresses was listed before this Event was.
+    const ensured = ["Normal", "EnsuredLoadBalancer", "Ensured load balancer: web.example.com, www.example.com"];
+    await until("the EnsuredLoadBalancer Event", async () =>
+      (await eventsFor("web")).some((e) => JSON.stringify([e.type, e.reason, e.message]) === JSON.stringify(ensured)),
+    );
+    expect((await eventsFor("web")).map((e) => [e.type, e.reason, e.message])).toContainEqual(ensured);
     const why = await eventsFor("nohost");
     expect(why.map((e) => [e.type, e.reason, e.message])).toEqual([
       ["Warning", "SyncLoadBalancerFailed", "Error syncing load balancer: no hostname: set the edgelb.dev/hostnames annotation or --default-domain"],
