@@ -102,6 +102,16 @@ describe("fetch transport: a failure that cannot tell whether bytes went out is 
   });
 });
 
+/**
+ * The uploads below take twice the response deadline, so a deadline counted from the request's start would expire
+ * mid-upload; the deadline itself is room for the origin's answer once the body is in. 250 ms was too little for
+ * that answer with two test files on busy cores (load 16).
+ */
+const UPLOAD_DEADLINE_MS = 1_000;
+const UPLOAD_CHUNKS = 8;
+/** Between chunks: the whole upload takes 2 × UPLOAD_DEADLINE_MS. */
+const UPLOAD_EVERY_MS = (2 * UPLOAD_DEADLINE_MS) / (UPLOAD_CHUNKS - 1);
+
 describe.each(transports)("the response deadline starts after the upload (%s transport)", (_name, transport) => {
   it("a slow upload that takes longer than responseTimeoutMs still gets the origin's 200", async () => {
     const started = Date.now();
@@ -109,18 +119,18 @@ describe.each(transports)("the response deadline starts after the upload (%s tra
       transport,
       recorder,
       `/rec/${recordingId("slow-upload")}?answer=body`,
-      { method: "PUT", body: slowBody(8, 1000, 100), headers: { "content-length": "8000" } },
-      250,
+      { method: "PUT", body: slowBody(UPLOAD_CHUNKS, 1000, UPLOAD_EVERY_MS), headers: { "content-length": String(UPLOAD_CHUNKS * 1000) } },
+      UPLOAD_DEADLINE_MS,
     );
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ bodyBytes: 8000 });
-    expect(Date.now() - started, "the upload outlasted the deadline").toBeGreaterThan(500);
+    expect(await res.json()).toEqual({ bodyBytes: UPLOAD_CHUNKS * 1000 });
+    expect(Date.now() - started, "the upload outlasted the deadline").toBeGreaterThan(1.5 * UPLOAD_DEADLINE_MS);
   });
 
   it("a slow chunked upload (no Content-Length) too", async () => {
-    const res = await send(transport, recorder, `/rec/${recordingId("slow-chunked")}?answer=body`, { method: "POST", body: slowBody(6, 10, 100) }, 250);
+    const res = await send(transport, recorder, `/rec/${recordingId("slow-chunked")}?answer=body`, { method: "POST", body: slowBody(UPLOAD_CHUNKS, 10, UPLOAD_EVERY_MS) }, UPLOAD_DEADLINE_MS);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ bodyBytes: 60 });
+    expect(await res.json()).toEqual({ bodyBytes: UPLOAD_CHUNKS * 10 });
   });
 
   it("the deadline still holds once the body is sent", async () => {
