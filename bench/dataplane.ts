@@ -32,7 +32,7 @@ const FETCH_PATH_COSTS =
   "fetch() given that Headers object and the signal (the runtime wraps the response body to make it abortable) instead of the client's own Request; " +
   "the client's Response built once with the origin's fields copied by the runtime, then a lookup for each hop-by-hop field the runtime would pass on and X-Request-Id (the fields it writes itself, Connection, Keep-Alive, Transfer-Encoding and the like, are left to it); " +
   "and the route lookup, the balancer's choice and four async calls (serve, proxy, send, fetch). " +
-  "In a CPU profile of (d) (code cdca440, loaded machine) the runtime calls it makes (Headers appends and gets, Response, setTimeout, AbortController) and its own JavaScript (serve, proxy, send, the balancer, the header passes) take the place of (c)'s single handler; fetch() itself, (program) and garbage collection are of the same size in both";
+  "In a CPU profile of (d) (code 5857dad, machine load 22–29; /work/prompts/s6/pf14-profile.md) edgelb's own JavaScript and the runtime calls it makes are 48% of busy samples (the origin header pass ~7%, one AbortController and one timer ~6%, the client's Response ~1.5%), fetch() 21%, (program) 25%, garbage collection 6%; in (c)'s, its handler (with fetch()'s conversion of the client's Request) and the runtime calls are 34%, fetch() 24%, (program) 34%, garbage collection 7%";
 
 export const BENCH_HOST = "bench.example.com";
 const PUSH_TOKEN = "bench-push-token";
