@@ -239,7 +239,8 @@ export class FastPath {
     if (!this.o.cache) return;
     const lease: Lease = { format: LEASE_FORMAT, instance: this.o.instance ?? DEFAULT_INSTANCE, holder: this.me, until: Math.floor(o.until), next: Math.floor(o.next) };
     await this.o.cache
-      .put(leaseKey(this.o.instance), new Response(JSON.stringify(lease), { headers: { "content-type": "application/json", "cache-control": "public, max-age=300" } }))
+      // Kept as long as the longest back-off it may carry (the object's budget: MAX_RETRY_AFTER_MS).
+      .put(leaseKey(this.o.instance), new Response(JSON.stringify(lease), { headers: { "content-type": "application/json", "cache-control": "public, max-age=3900" } }))
       .catch(() => {});
   }
 
