@@ -16,6 +16,12 @@ COPY package.json ./
 RUN npm install --global --no-audit --no-fund \
       "esbuild@$(node -p 'require("./package.json").devDependencies.esbuild')"
 COPY worker/snapshot ./worker/snapshot
+# The snapshot schema parses source ranges (CIDRs) with the worker's own parser.
+COPY worker/source-ranges ./worker/source-ranges
+# The KV sink reads and writes the stored value's metadata as the worker does.
+COPY worker/config/stored.ts ./worker/config/stored.ts
+# The gate relays responses with the socket transport's HTTP/1.1 parser and chunked decoder.
+COPY worker/transport/socket ./worker/transport/socket
 COPY sync-agent ./sync-agent
 RUN esbuild sync-agent/main.ts --bundle --platform=node --format=esm --target=node20 \
       --packages=external --sourcemap --outfile=dist/edgelb-sync-agent.mjs

@@ -281,7 +281,7 @@ export function createEdge(opts: EdgeOptions): Edge {
           return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
         }
       }
-      return serveGateway(request, gateway, host, deps, (req, r, originHost) => {
+      return await serveGateway(request, gateway, host, deps, (req, r, originHost) => {
         // Only a request that goes to an origin makes the location busy (the fast path's held check).
         config.busy(waitUntil);
         return proxy(req, r, deps, undefined, originHost === undefined ? { waitUntil } : { originHost, waitUntil });
@@ -299,7 +299,8 @@ export function createEdge(opts: EdgeOptions): Edge {
         const denied = enforceSourceRanges(route.sourceRanges, request);
         if (denied) return denied;
         config.busy(waitUntil);
-        return proxy(request, route, deps, undefined, { waitUntil });
+        // Awaited: an async function that returns a promise takes two more microtask turns to settle.
+        return await proxy(request, route, deps, undefined, { waitUntil });
       }
       if (steered.routes.length === 0) {
         const requestId = requestIdOf(request);
@@ -319,7 +320,7 @@ export function createEdge(opts: EdgeOptions): Edge {
       }
       // The proxy checks each later cluster's ranges again before it moves there (moveCluster).
       config.busy(waitUntil);
-      return proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
+      return await proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
     }
     if (config.unavailableFor() !== undefined) return unavailable(request, host);
     // A hostname this location does not know may be a new one: checked, at most about once a minute.

@@ -20,6 +20,8 @@ const BUCKETS: { bucket: string; frames: RegExp; depth?: number }[] = [
   { bucket: "garbage collection", frames: /^\(garbage collector\)@/, depth: 1 },
   // A write on loopback runs the receiver's TCP stack in the sender's syscall: the hop's I/O.
   { bucket: "socket writes (syscalls)", frames: /^(writev|writeLatin1String|writeUtf8String|writeBuffer|writeAsciiString)@/, depth: 1 },
+  // The gate's own HTTP/1.1 parsing: the request head, and the response's head and framing (the socket transport's parser).
+  { bucket: "HTTP parsing (request head, response framing)", frames: /sync-agent\/gate\/request-head|worker\/transport\/socket\// },
   { bucket: "Node's HTTP server (edge side)", frames: /node:_http_server|node:_http_incoming/, depth: 6 },
   { bucket: "Node's HTTP client (NodePort side)", frames: /node:_http_client|node:_http_agent/, depth: 6 },
   { bucket: "connections and timers", frames: /node:net@|node:timers|^close@/, depth: 4 },

@@ -57,7 +57,9 @@ export const GATE_DEFAULTS = {
   nodePorts: { min: 30000, max: 32767 },
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5_000,
-  connectTimeoutMs: 5_000,
+  // At most the worker's own connect timeout (1.5 s): a NodePort that drops connections costs each
+  // request this long before the edge tries another node. One SYN retransmit (1 s) still fits.
+  connectTimeoutMs: 1_500,
   maxConnections: 4_096,
   drainMs: 8_000,
   metricsAddress: ":29081",
@@ -221,7 +223,7 @@ export function buildGateProgram(run: (config: GateConfig) => Promise<void>, env
     .addOption(new Option("--node-ports <range>", "ports a signature may name (the cluster's NodePort range)").argParser(portRange).default(d.nodePorts, "30000-32767").env("EDGELB_GATE_NODE_PORTS"))
     .addOption(new Option("--headers-timeout <duration>", "a request head must arrive within this (slowloris)").argParser(duration).default(d.headersTimeoutMs, "10s").env("EDGELB_GATE_HEADERS_TIMEOUT"))
     .addOption(new Option("--keep-alive-timeout <duration>", "idle connections from the edge close after this").argParser(duration).default(d.keepAliveTimeoutMs, "5s").env("EDGELB_GATE_KEEP_ALIVE_TIMEOUT"))
-    .addOption(new Option("--connect-timeout <duration>", "connecting to a NodePort gives up after this (502)").argParser(duration).default(d.connectTimeoutMs, "5s").env("EDGELB_GATE_CONNECT_TIMEOUT"))
+    .addOption(new Option("--connect-timeout <duration>", "connecting to a NodePort gives up after this (502)").argParser(duration).default(d.connectTimeoutMs, "1.5s").env("EDGELB_GATE_CONNECT_TIMEOUT"))
     .addOption(new Option("--max-connections <n>", "open connections at most (bounds file descriptors and memory under a flood)").argParser(integer(1, 1_000_000)).default(d.maxConnections).env("EDGELB_GATE_MAX_CONNECTIONS"))
     .addOption(new Option("--drain <duration>", "on SIGTERM, requests in flight may finish for this long (keep it under the pod's termination grace period)").argParser(duration).default(d.drainMs, "8s").env("EDGELB_GATE_DRAIN"))
     .addOption(new Option("--metrics-address <address>", "admin listener for /metrics and /healthz (firewall it); empty turns it off").default(d.metricsAddress).env("EDGELB_GATE_METRICS_ADDRESS"))

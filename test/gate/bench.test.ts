@@ -33,6 +33,12 @@ describe("gate bench", () => {
     expect(tp!.limit).toContain("300 µs of gate CPU per request (row g) (the gates' CPU profile of this run: 31% socket writes");
   });
 
+  it("what limits throughput splits the gated path's extra CPU per request between the gate and workerd's own (signing), from the figures", () => {
+    const withCpu = (r: RowOutcome, us: number) => ({ ...r, cpuUsPerRequest: us }) as RowOutcome;
+    const [tp] = gateTargets({ e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 700, 25), 850), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) }, { g: 150, g1: 250 });
+    expect(tp!.limit).toContain("the gated path costs 300 µs more CPU per request than the direct one, 50% of it in the gate and 50% in workerd itself (signing)");
+  });
+
   it("a gate row whose requests did not all go through the gates is invalid (the node answers the same either way)", () => {
     const g = { ...row("g", 900, 25), rounds: [{ requests: 3000 }, { requests: 3000 }] } as RowOutcome;
     const g1 = { ...row("g1", 400, 1.2), rounds: [{ requests: 1000 }] } as RowOutcome;

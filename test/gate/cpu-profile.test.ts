@@ -29,4 +29,18 @@ describe("profileBreakdown", () => {
     ]);
     expect(describeBreakdown(shares)).toBe("50% Node's HTTP server (edge side), 25% signature check (HMAC, replay cache), 25% socket writes (syscalls)");
   });
+
+  it("counts the gate's HTTP parsing (its request-head parser, the socket transport's response parser) as its own bucket", () => {
+    const p: CpuProfile = {
+      nodes: [
+        frame(1, "(root)", "", [2, 3]),
+        frame(2, "parseRequestHead", "file:///x/sync-agent/gate/request-head/index.ts", [4]),
+        frame(3, "feed", "file:///x/worker/transport/socket/response-parser.ts"),
+        frame(4, "toString", "node:buffer"),
+      ],
+      samples: [2, 3, 4, 4],
+      timeDeltas: [1000, 1000, 1000, 1000],
+    };
+    expect(profileBreakdown(p).shares).toEqual([{ bucket: "HTTP parsing (request head, response framing)", share: 1 }]);
+  });
 });

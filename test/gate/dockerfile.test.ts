@@ -11,7 +11,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const OUT = join(ROOT, "node_modules", ".cache", `edgelb-gate-docker-test-${process.pid}`);
 afterAll(() => rmSync(OUT, { recursive: true, force: true }));
 
-describe("the gate in the image", () => {
+describe("the gate (and the agent) in the image", () => {
   it("is bundled by the Dockerfile and starts (--help)", () => {
     const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
     const step = dockerfile
@@ -28,5 +28,22 @@ describe("the gate in the image", () => {
     expect(help).toContain("--connect <mode>");
     const daemonset = readFileSync(join(ROOT, "deploy/gate/daemonset.yaml"), "utf8");
     expect(daemonset).toContain(`"${outfile}"`);
+  });
+
+  it("every esbuild step of the image (the agent's and the gate's) reads only sources its build stage copies", () => {
+    const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+    const copied = [...dockerfile.matchAll(/^COPY (?!--from)(\S+) /gm)].map((m) => m[1]!.replace(/\/$/, ""));
+    const steps = dockerfile.replace(/\\\n\s*/g, " ").split("\n").filter((l) => l.startsWith("RUN esbuild "));
+    expect(steps.length).toBe(2);
+    const missing: string[] = [];
+    for (const [i, step] of steps.entries()) {
+      const meta = join(OUT, `meta-${i}.json`);
+      const args = step.slice(4).trim().split(/\s+/).slice(1).map((a) => (a.startsWith("--outfile=") ? `--outfile=${join(OUT, `step-${i}.mjs`)}` : a));
+      mkdirSync(OUT, { recursive: true });
+      execFileSync(join(ROOT, "node_modules/.bin/esbuild"), [...args, `--metafile=${meta}`], { cwd: ROOT, stdio: "pipe" });
+      const inputs = Object.keys((JSON.parse(readFileSync(meta, "utf8")) as { inputs: Record<string, unknown> }).inputs);
+      missing.push(...inputs.filter((f) => !copied.some((c) => f === c || f.startsWith(`${c}/`))));
+    }
+    expect(missing).toEqual([]);
   });
 });

@@ -23,6 +23,12 @@ export const GATE_REFUSED = "refused";
  */
 export const GATE_UPSTREAM_UNREACHABLE = "upstream-unreachable";
 /**
+ * On that 502, why the gate could not connect: "connect-timeout" (the NodePort drops connections: a host
+ * firewall, a NetworkPolicy, half-applied kube-proxy rules) or "refused". Stripped from relayed answers
+ * like GATE_REFUSED_HEADER, so only the gate can say it.
+ */
+export const GATE_CAUSE_HEADER = "x-edgelb-gate-cause";
+/**
  * v3 binds the destination's cluster and node NAMES (v1 bound the node's address, which fails closed for
  * nodes published by hostname, behind NAT or with several addresses; v2 bound no cluster, so with one key
  * shared by two clusters, one cluster's snapshot could have the edge sign requests into the other's

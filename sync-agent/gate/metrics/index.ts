@@ -3,7 +3,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { REJECT_REASONS, type RejectReason } from "../verify/index.ts";
 
-export type UpstreamErrorKind = "connect" | "reset" | "timeout";
+export type UpstreamErrorKind = "connect" | "connect_timeout" | "reset" | "timeout";
 
 export interface GateMetrics {
   registry: Registry;
@@ -34,11 +34,11 @@ export function createGateMetrics(opts: { defaults?: boolean } = {}): GateMetric
   for (const reason of REJECT_REASONS) rejected.inc({ reason: reason satisfies RejectReason }, 0);
   const upstreamErrors = new Counter({
     name: "edgelb_gate_upstream_errors_total",
-    help: "Forwarded requests the NodePort failed (connect: refused or timed out; reset: the connection broke; timeout: no answer in time)",
+    help: "Forwarded requests the NodePort failed (connect: refused or unreachable; connect_timeout: no connection within --connect-timeout, the NodePort drops them; reset: the connection broke; timeout: no answer in time)",
     labelNames: ["kind"] as const,
     registers: [registry],
   });
-  for (const kind of ["connect", "reset", "timeout"] as const) upstreamErrors.inc({ kind }, 0);
+  for (const kind of ["connect", "connect_timeout", "reset", "timeout"] as const) upstreamErrors.inc({ kind }, 0);
   const latency = new Histogram({
     name: "edgelb_gate_request_duration_seconds",
     help: "Time from a signed request's head to the NodePort's response head",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { downstreamHeaders, upstreamHeaders } from "./index.ts";
+import { rewriteResponseHead, upstreamHeaders } from "./index.ts";
 
 describe("headers towards the NodePort", () => {
   it("drop the signature, hop-by-hop fields and those the Connection header names; keep repeats and Host", () => {
@@ -10,16 +10,23 @@ describe("headers towards the NodePort", () => {
     expect(out).toEqual(["Host", "app.example.com", "Set-Thing", "a", "Set-Thing", "b"]);
   });
 
-  it("re-frame a chunked body (node chunks it again) and keep a WebSocket upgrade", () => {
+  it("re-frame a chunked body (the gate chunks it again) and keep a WebSocket upgrade", () => {
     expect(upstreamHeaders(["Host", "h", "Transfer-Encoding", "chunked"], false)).toEqual(["Host", "h", "Transfer-Encoding", "chunked"]);
     expect(upstreamHeaders(["Host", "h", "Connection", "Upgrade", "Upgrade", "websocket"], true)).toEqual(["Host", "h", "Connection", "Upgrade", "Upgrade", "websocket"]);
     expect(upstreamHeaders(["Host", "h", "Connection", "Upgrade", "Upgrade", "websocket"], false)).toEqual(["Host", "h"]);
   });
 });
 
-describe("headers towards the edge", () => {
+describe("the response head towards the edge", () => {
   it("an app behind the gate cannot forge the gate's refusal marker (x-edgelb-gate is stripped, the app's 403 stays an app's 403)", () => {
-    const out = downstreamHeaders(["Content-Type", "text/plain", "X-Edgelb-Gate", "refused", "x-edgelb-gate", "refused", "X-App", "1"]);
-    expect(out).toEqual(["Content-Type", "text/plain", "X-App", "1"]);
+    const head = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nX-Edgelb-Gate: refused\r\nx-edgelb-gate: refused\r\nX-App: 1\r\nContent-Length: 2\r\n\r\n";
+    expect(rewriteResponseHead(head, { upgrade: false, close: false })).toBe("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nX-App: 1\r\nContent-Length: 2\r\n\r\n");
+  });
+
+  it("keeps the body's framing as sent, drops the app's connection fields, says close when the gate closes, and keeps an accepted upgrade's", () => {
+    const head = "HTTP/1.0 200 OK\nTransfer-Encoding: chunked\nConnection: keep-alive\nKeep-Alive: timeout=5\nUpgrade: h2c\n\n";
+    expect(rewriteResponseHead(head, { upgrade: false, close: true })).toBe("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nconnection: close\r\n\r\n");
+    const ws = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+    expect(rewriteResponseHead(ws, { upgrade: true, close: false })).toBe(ws);
   });
 });

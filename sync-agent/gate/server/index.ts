@@ -1,21 +1,35 @@
-// The node gate's internet-facing listener. Every request must carry a valid
-// edge signature (verify/); anything else gets a bare 403 and the connection
-// is closed without reading its body. A signed request loses the signature
-// header and goes to the NodePort it names, on this node, streaming both ways
-// (WebSocket upgrades included) over keep-alive connections. Unsigned
-// `GET /healthz` says whether a key is loaded.
+// The node gate's internet-facing listener: a forwarder on raw TCP sockets.
+// Every request must carry a valid edge signature (verify/); anything else
+// gets a bare 403 and the connection is closed without reading its body. A
+// signed request loses the signature header and goes to the NodePort it names,
+// on this node, streaming both ways (WebSocket upgrades included) over pooled
+// keep-alive connections. Unsigned `GET /healthz` says whether a key is loaded.
 //
-// Against a hostile peer: node's HTTP parser refuses Content-Length together
-// with Transfer-Encoding and conflicting lengths (400), the body is re-framed
-// towards the NodePort (no framing header is passed through as sent), request
-// heads must arrive within headersTimeoutMs, and only origin-form targets with
-// exactly one Host pass.
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+// Why not node:http: every edge request arrives on a new connection (a
+// Workers connect() socket cannot outlive its request), and with Node's HTTP
+// server and client the gate took 1.5-1.8x this forwarder's CPU per request
+// (docs/gate.md#costs-and-limits). Here the request head is parsed
+// strictly (request-head/), rewritten and sent in one write; the response is
+// relayed as the NodePort sent it, with only its head rewritten and its framing
+// followed (the worker's own response parser and chunked decoder) to know
+// where it ends, so the connection can go back to the pool.
+//
+// Against a hostile peer: heads are bounded and must arrive within
+// headersTimeoutMs; bare LF/CR, obsolete folding, Content-Length with
+// Transfer-Encoding, several Content-Lengths and bad chunk sizes are refused
+// with 400; a chunked body is decoded and chunked again towards the NodePort
+// (no framing reaches the app as the client wrote it); only origin-form targets
+// with exactly one Host pass (verify/).
+import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
+import { ChunkedDecoder } from "../../../worker/transport/socket/chunked.ts";
+import { findHeadEnd, ResponseParser, type ResponseHead } from "../../../worker/transport/socket/response-parser.ts";
+import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
+import { parseRequestHead, RequestHeadError, type ParsedRequestHead } from "../request-head/index.ts";
+import { UpstreamPool } from "../upstream-pool/index.ts";
 import { hasSignature, verify, type KeyLookup, type RejectReason } from "../verify/index.ts";
 
 export interface GateServerOptions {
@@ -37,14 +51,35 @@ export interface GateServerOptions {
   keepAliveTimeoutMs: number;
   /** Connecting to the NodePort gives up after this. */
   connectTimeoutMs: number;
-  /** Open connections at most (further ones are refused by the kernel backlog / closed at once). */
+  /** Open connections at most (further ones are closed at once). */
   maxConnections?: number;
   now?: () => number;
+}
+
+/** A net.Server with the two calls the gate's drain needs (as node:http's server has them). */
+export interface GateServer extends net.Server {
+  /** Closes connections with no request in flight. */
+  closeIdleConnections(): void;
+  /** Closes every connection. */
+  closeAllConnections(): void;
 }
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 const FORBIDDEN = "forbidden\n";
 const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: ${GATE_REFUSED}\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
+/** The gate's 502 when it could not connect to the NodePort; `cause` says whether it was refused or timed out. */
+const rawUnreachable = (cause: "refused" | "connect-timeout") =>
+  `HTTP/1.1 502 Bad Gateway\r\n${GATE_REFUSED_HEADER}: ${GATE_UPSTREAM_UNREACHABLE}\r\n${GATE_CAUSE_HEADER}: ${cause}\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n`;
+const REFUSED_HEAD: Record<400 | 408 | 431, string> = {
+  400: "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+  408: "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+  431: "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+};
+/** A NodePort's response head larger than this is refused (as the worker's socket transport does). */
+const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+const MAX_REQUEST_HEAD_BYTES = 16 * 1024;
+/** Idle connections to each NodePort kept for reuse, and for how long (under Node's 5 s keep-alive default). */
+const POOL = { maxIdlePerPort: 256, maxIdleMs: 4_000 };
 
 /**
  * Sends the last bytes and then lets go of the socket for good. A plain end() only half-closes: a
@@ -57,7 +92,7 @@ export function endAndRelease(socket: Duplex, data?: string): void {
   socket.once("close", () => clearTimeout(timer));
   socket.on("error", () => socket.destroy());
   if (data === undefined) socket.end(() => socket.destroy());
-  else socket.end(data, () => socket.destroy());
+  else socket.end(data, "latin1", () => socket.destroy());
 }
 
 /** The request's headers for the NodePort: signature and hop-by-hop fields dropped, repeated fields kept. */
@@ -79,227 +114,644 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
     if (HOP_BY_HOP.has(lower) || lower === SIGNATURE_HEADER || (named?.has(lower) && lower !== "upgrade")) continue;
     out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
   }
-  // node's parser already de-chunked the body: it is chunked again, by node, on the way out.
+  // The gate decodes a chunked body and chunks it again on the way out.
   if (chunked) out.push("Transfer-Encoding", "chunked");
   if (upgrade && upgradeValue !== undefined) out.push("Connection", "Upgrade", "Upgrade", upgradeValue);
   return out;
 }
 
 /**
- * The response's headers for the edge: hop-by-hop fields dropped (node frames the body again), and the
- * gate's own refusal marker: only the gate may say "gate refused", never the app behind it.
+ * Fields of the response never relayed to the edge: connection-management fields (the gate manages both
+ * connections) and the gate's own refusal marker: only the gate may say "gate refused", never the app
+ * behind it. The body's framing fields stay: the body is relayed as the NodePort framed it.
  */
-export function downstreamHeaders(rawHeaders: readonly string[], keep?: "upgrade"): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const lower = rawHeaders[i]!.toLowerCase();
-    if (lower === GATE_REFUSED_HEADER) continue;
-    if (HOP_BY_HOP.has(lower) && !(keep && (lower === "upgrade" || lower === "connection"))) continue;
-    out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+function dropDownstream(lower: string, upgrade: boolean): boolean {
+  if (lower === GATE_REFUSED_HEADER || lower === GATE_CAUSE_HEADER || lower === "keep-alive" || lower === "proxy-connection") return true;
+  if (lower === "connection" || lower === "upgrade") return !upgrade;
+  return false;
+}
+
+/**
+ * The NodePort's response head as the edge gets it: the status line and fields as sent (bytes
+ * unchanged, line ends normalised to CRLF), minus what dropDownstream names, plus
+ * `connection: close` when the gate closes the edge's connection after it.
+ */
+export function rewriteResponseHead(head: string, opts: { upgrade: boolean; close: boolean }): string {
+  const lines = head.split("\n");
+  let out = `HTTP/1.1${stripCr(lines[0]!).slice(8)}\r\n`;
+  for (let i = 1; i < lines.length; i++) {
+    const line = stripCr(lines[i]!);
+    if (line === "") continue;
+    const colon = line.indexOf(":");
+    if (dropDownstream(line.slice(0, colon).toLowerCase(), opts.upgrade)) continue;
+    out += `${line}\r\n`;
   }
-  return out;
+  return `${out}${opts.close ? "connection: close\r\n" : ""}\r\n`;
 }
 
-function errorKind(err: NodeJS.ErrnoException, connected: boolean): UpstreamErrorKind {
-  if (err.code === "ETIMEDOUT" || err.message === "connect timeout") return connected ? "timeout" : "connect";
-  return connected ? "reset" : "connect";
+function stripCr(line: string): string {
+  return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
 }
 
-export function createGateServer(o: GateServerOptions): http.Server {
-  const now = o.now ?? Date.now;
-  // Keep-alive towards the NodePorts: one TCP handshake per many requests.
-  const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 1_000, maxFreeSockets: 256, scheduling: "lifo" });
-  let lastUpstreamWarn = 0;
-
-  const decide = (req: IncomingMessage) => {
-    return verify(
-      { method: req.method ?? "", target: req.url ?? "", rawHeaders: req.rawHeaders },
-      { keys: o.keys, replay: o.replay, nowS: Math.floor(now() / 1000), maxSkewS: o.maxSkewS, ports: o.ports, nodeName: o.nodeName, clusterName: o.clusterName },
-    );
-  };
-
-  const rejected = (req: IncomingMessage, reason: RejectReason) => {
-    o.metrics.rejected.inc({ reason });
-    o.metrics.replayEntries.set(o.replay.size);
-    // debug: a scan of the internet would otherwise fill the log; the counter has every one.
-    o.log.debug({ event: "gate.rejected", reason, remote: req.socket.remoteAddress, method: req.method?.slice(0, 16) }, `Refused a request (${reason}).`);
-  };
-
-  const upstreamFailed = (kind: UpstreamErrorKind, nodePort: number, err: Error) => {
-    o.metrics.upstreamErrors.inc({ kind });
-    // At most one line a second: a dead NodePort under load would flood the log.
-    const t = now();
-    if (t - lastUpstreamWarn >= 1_000) {
-      lastUpstreamWarn = t;
-      o.log.warn({ event: "gate.upstream_failed", kind, nodePort, upstream: o.upstreamHost, error: err.message }, `Forwarding to ${o.upstreamHost}:${nodePort} failed (${kind}: ${err.message}).`);
-    }
-  };
-
-  /** Starts the upstream request and arms the connect timeout. */
-  const open = (req: IncomingMessage, nodePort: number, upgrade: boolean) => {
-    const up = http.request({
-      host: o.upstreamHost,
-      port: nodePort,
-      method: req.method,
-      path: req.url,
-      headers: upstreamHeaders(req.rawHeaders, upgrade),
-      setHost: false,
-      // An upgraded connection leaves the pool for good: give it its own.
-      agent: upgrade ? false : agent,
-    });
-    const state = { connected: false };
-    up.on("socket", (socket) => {
-      if (!socket.connecting) {
-        state.connected = true;
-        return;
-      }
-      const timer = setTimeout(() => up.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })), o.connectTimeoutMs);
-      socket.once("connect", () => {
-        state.connected = true;
-        clearTimeout(timer);
-      });
-      socket.once("close", () => clearTimeout(timer));
-    });
-    return { up, state };
-  };
-
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const started = process.hrtime.bigint();
-    if (req.url === "/healthz" && (req.method === "GET" || req.method === "HEAD") && !hasSignature(req.rawHeaders)) {
-      const ok = o.keys.size > 0;
-      res.writeHead(ok ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
-      res.end(`${JSON.stringify({ status: ok ? "ok" : "no key loaded", keyLoaded: ok })}\n`);
-      return;
-    }
-    const verdict = decide(req);
-    if (!verdict.ok) {
-      rejected(req, verdict.reason);
-      // Not a byte of the body is read: answer, then close.
-      res.shouldKeepAlive = false;
-      res.writeHead(403, { [GATE_REFUSED_HEADER]: GATE_REFUSED, "content-type": "text/plain", "content-length": FORBIDDEN.length, connection: "close" });
-      res.end(FORBIDDEN, () => req.socket.destroySoon());
-      req.socket.setTimeout(1_000, () => req.socket.destroy());
-      return;
-    }
-    o.metrics.replayEntries.set(o.replay.size);
-    const { up, state } = open(req, verdict.nodePort, false);
-    // Expect: 100-continue went on to the NodePort: its 100 comes back to the edge.
-    up.on("information", (info) => {
-      if (info.statusCode === 100) res.writeContinue();
-    });
-    up.on("response", (upRes) => {
-      o.metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      o.metrics.forwarded.inc({ kind: "http" });
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, downstreamHeaders(upRes.rawHeaders));
-      upRes.pipe(res);
-      upRes.on("error", () => res.destroy());
-      upRes.on("aborted", () => res.destroy());
-    });
-    up.on("error", (err: NodeJS.ErrnoException) => {
-      upstreamFailed(errorKind(err, state.connected), verdict.nodePort, err);
-      if (!res.headersSent && !state.connected) {
-        res.shouldKeepAlive = false;
-        // Never connected: not a byte reached the NodePort. Said so (only the gate can: an app's
-        // x-edgelb-gate is stripped), so the edge retries elsewhere as for a refused connection.
-        res.writeHead(502, { [GATE_REFUSED_HEADER]: GATE_UPSTREAM_UNREACHABLE, "content-type": "text/plain", "content-length": 12, connection: "close" });
-        res.end("bad gateway\n");
-      } else {
-        // The NodePort took the request and then dropped it (a hung node coming back, a crashed app):
-        // the edge sees the connection cut, as it would talking to the node directly. A made-up 502
-        // would pass for the app's own answer: the edge would relay "bad gateway" to the user once its
-        // retry budget is spent, and count it as a 5xx streak rather than a failed connection.
-        req.socket.destroy();
-      }
-    });
-    // The edge went away: so does the request to the NodePort.
-    res.on("close", () => {
-      if (!res.writableFinished) up.destroy();
-    });
-    req.pipe(up);
-  };
-
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on("error", () => socket.destroy());
-    const verdict = decide(req);
-    if (!verdict.ok) {
-      rejected(req, verdict.reason);
-      endAndRelease(socket, RAW_FORBIDDEN);
-      return;
-    }
-    o.metrics.replayEntries.set(o.replay.size);
-    const started = process.hrtime.bigint();
-    const { up, state } = open(req, verdict.nodePort, true);
-    up.on("upgrade", (upRes, upSocket, upHead) => {
-      o.metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      o.metrics.forwarded.inc({ kind: "websocket" });
-      socket.write(rawHead(upRes, downstreamHeaders(upRes.rawHeaders, "upgrade")));
-      if (upHead.length > 0) socket.write(upHead);
-      if (head.length > 0) upSocket.write(head);
-      upSocket.on("error", () => socket.destroy());
-      socket.on("error", () => upSocket.destroy());
-      upSocket.on("close", () => socket.destroy());
-      socket.on("close", () => upSocket.destroy());
-      upSocket.pipe(socket).pipe(upSocket);
-    });
-    up.on("response", (upRes) => {
-      // Not upgraded: relay the answer as a close-delimited response.
-      o.metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      o.metrics.forwarded.inc({ kind: "http" });
-      socket.write(rawHead(upRes, [...downstreamHeaders(upRes.rawHeaders), "Connection", "close"]));
-      upRes.pipe(socket, { end: false });
-      upRes.on("end", () => endAndRelease(socket));
-      upRes.on("error", () => socket.destroy());
-    });
-    up.on("error", (err: NodeJS.ErrnoException) => {
-      upstreamFailed(errorKind(err, state.connected), verdict.nodePort, err);
-      // Dropped after it connected: cut, as for a plain request (see onRequest).
-      if (state.connected) socket.destroy();
-      else endAndRelease(socket, `HTTP/1.1 502 Bad Gateway\r\n${GATE_REFUSED_HEADER}: ${GATE_UPSTREAM_UNREACHABLE}\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad gateway\n`);
-    });
-    socket.on("close", () => up.destroy());
-    up.end();
-  };
-
-  const server = http.createServer(
-    {
-      headersTimeout: o.headersTimeoutMs,
-      // Bodies may stream for long (uploads, long polls): only the head has a deadline.
-      requestTimeout: 0,
-      keepAliveTimeout: o.keepAliveTimeoutMs,
-      // How often the head deadline is checked (node's default, 30 s, would let a slowloris stay that long).
-      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(o.headersTimeoutMs / 2))),
-      maxHeaderSize: 16 * 1024,
-    },
-    onRequest,
-  );
-  server.on("upgrade", onUpgrade);
-  if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
-  // A connection that sends nothing at all: the head deadline counts from the first byte in some node
-  // versions, so an idle socket before the first byte is closed after the same deadline.
-  server.on("connection", (socket: import("node:net").Socket) => {
-    const idle = setTimeout(() => {
-      if (socket.bytesRead === 0) socket.destroy();
-    }, o.headersTimeoutMs);
-    idle.unref();
-    socket.once("data", () => clearTimeout(idle));
-    socket.once("close", () => clearTimeout(idle));
-  });
-  // Expect: 100-continue: no "100 Continue" before the signature is checked (a refused body is never invited).
-  server.on("checkContinue", onRequest);
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-    // A malformed head (smuggling attempt, bad framing) or a head that came too slowly.
-    if (socket.writable && !socket.destroyed) {
-      const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
-      endAndRelease(socket, `HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
-    } else socket.destroy();
-  });
-  server.on("close", () => agent.destroy());
-  return server;
-}
-
-/** A status line and header block for a raw socket; values come from node's parser (no CR/LF). */
-function rawHead(res: IncomingMessage, headers: string[]): string {
-  let out = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ""}\r\n`;
+/** The request head for the NodePort, one string (written in one go, latin1: bytes as received). */
+function requestHeadFor(head: ParsedRequestHead): string {
+  const headers = upstreamHeaders(head.rawHeaders, head.upgrade);
+  let out = `${head.method} ${head.target} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) out += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return `${out}\r\n`;
+}
+
+function healthAnswer(ok: boolean, method: string, close: boolean): string {
+  const body = `${JSON.stringify({ status: ok ? "ok" : "no key loaded", keyLoaded: ok })}\n`;
+  return (
+    `HTTP/1.1 ${ok ? "200 OK" : "503 Service Unavailable"}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${body.length}\r\n` +
+    `${close ? "connection: close\r\n" : ""}\r\n${method === "HEAD" ? "" : body}`
+  );
+}
+
+interface Upstream extends net.Socket {
+  /** The edge connection whose request this connection carries; null while idle in the pool. */
+  owner: EdgeConnection | null;
+  /** The TCP handshake completed (a failure before it means no byte reached the app). */
+  established: boolean;
+  lastError: Error | undefined;
+}
+
+/** What the connections share: options, pool, metrics. */
+interface Context {
+  o: GateServerOptions;
+  now: () => number;
+  pool: UpstreamPool;
+  connections: Set<EdgeConnection>;
+  /** The forwarded counter's children, bound once (prom-client hashes a label set on every inc). */
+  forwarded: { http: { inc(): void }; websocket: { inc(): void } };
+  /** The server is draining: no connection goes back to the pool, none waits for a next request. */
+  closing: boolean;
+  rejected(socket: net.Socket, method: string, reason: RejectReason): void;
+  upstreamFailed(kind: UpstreamErrorKind, nodePort: number, err: Error): void;
+}
+
+// Where a connection from the edge is.
+const HEAD = 0; // waiting for, or reading, a request head
+const BODY = 1; // streaming the request body to the NodePort
+const SENT = 2; // request sent; later bytes (a pipelined request) wait
+const TUNNEL = 3; // after a 101: raw bytes both ways
+const CLOSING = 4; // answered for the last time
+
+// Where the response from the NodePort is.
+const R_HEAD = 0;
+const R_LENGTH = 1;
+const R_CHUNKED = 2;
+const R_CLOSE = 3;
+const R_DONE = 4;
+
+const CONNECTION = Symbol("edgelb.gate.connection");
+type EdgeSocket = net.Socket & { [CONNECTION]: EdgeConnection };
+// Shared listeners (not closures per connection): every edge request is a new connection.
+function onEdgeData(this: EdgeSocket, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk);
+}
+function onEdgeEnd(this: EdgeSocket): void {
+  this[CONNECTION].onEnd();
+}
+function onEdgeError(this: EdgeSocket): void {
+  this.destroy();
+}
+function onEdgeClose(this: EdgeSocket): void {
+  this[CONNECTION].onClose();
+}
+
+class EdgeConnection {
+  state = HEAD;
+  /** Bytes received and not yet used: a partial head, or a pipelined request. */
+  pending: Buffer | undefined;
+  /**
+   * When the wait for a head ends (Date.now() ms; 0: no wait running). Checked by one interval for
+   * all connections (see createGateServer), as node:http does: a timer per connection cost CPU on every request.
+   */
+  deadline = 0;
+  /** The client sent its FIN, or asked to close: no further request. */
+  edgeDone = false;
+  // The exchange in flight.
+  up: Upstream | undefined;
+  nodePort = 0;
+  method = "";
+  upgrade = false;
+  started = 0n;
+  reqRemaining = 0;
+  reqChunked: ChunkedDecoder | undefined;
+  rPhase = R_DONE;
+  rBuf: Buffer | undefined;
+  rRemaining = 0;
+  rChunked: ChunkedDecoder | undefined;
+  /** The edge's connection closes once this response is relayed. */
+  closeAfter = false;
+  /** The NodePort's connection cannot be reused (it said close, or sent more than its response). */
+  upDirty = false;
+  responseStarted = false;
+  /** The keep-alive idle timer runs (no byte of a next request yet). */
+  sinceResponse = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly ctx: Context,
+  ) {
+    ctx.connections.add(this);
+    (socket as EdgeSocket)[CONNECTION] = this;
+    socket.on("data", onEdgeData);
+    socket.on("end", onEdgeEnd);
+    socket.on("error", onEdgeError);
+    socket.on("close", onEdgeClose);
+    this.arm(ctx.o.headersTimeoutMs);
+  }
+
+  get idle(): boolean {
+    return this.state === HEAD && this.up === undefined && this.pending === undefined;
+  }
+
+  arm(ms: number): void {
+    this.deadline = Date.now() + ms;
+  }
+
+  onTimeout(): void {
+    this.deadline = 0;
+    if (this.state !== HEAD || this.up) return;
+    // Nothing at all, or idle between requests: just close. A head begun and not finished: 408.
+    if (this.pending === undefined) this.socket.destroy();
+    else this.refuse(408);
+  }
+
+  onData(chunk: Buffer): void {
+    switch (this.state) {
+      case HEAD:
+        if (this.pending === undefined && this.sinceResponse) {
+          // The first byte of a request after an idle keep-alive period: the head deadline starts now.
+          this.sinceResponse = false;
+          this.arm(this.ctx.o.headersTimeoutMs);
+        }
+        this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+        this.readHeads();
+        return;
+      case BODY:
+        this.requestBody(chunk);
+        return;
+      case SENT:
+        // A pipelined request: read once this response is done.
+        this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+        this.socket.pause();
+        return;
+      case TUNNEL:
+        if (!this.up!.write(chunk)) this.backpressure(this.socket, this.up!);
+        return;
+      default:
+    }
+  }
+
+  readHeads(): void {
+    while (this.state === HEAD && this.pending !== undefined) {
+      let head: ParsedRequestHead | null;
+      try {
+        head = parseRequestHead(this.pending, MAX_REQUEST_HEAD_BYTES);
+      } catch (err) {
+        this.refuse(err instanceof RequestHeadError ? err.status : 400);
+        return;
+      }
+      if (head === null) return;
+      this.deadline = 0;
+      this.pending = head.headBytes < this.pending.length ? this.pending.subarray(head.headBytes) : undefined;
+      if (head.close) this.edgeDone = true;
+      this.onHead(head);
+    }
+    if (this.state === HEAD && !this.edgeDone && this.deadline === 0) {
+      // Between requests: idle for at most the keep-alive timeout; a head begun must end within the head deadline.
+      this.sinceResponse = this.pending === undefined;
+      this.arm(this.sinceResponse ? this.ctx.o.keepAliveTimeoutMs : this.ctx.o.headersTimeoutMs);
+    }
+  }
+
+  /** A malformed head (smuggling attempt, bad framing) or one that came too slowly: answer and close. */
+  refuse(status: 400 | 408 | 431): void {
+    this.close(REFUSED_HEAD[status]);
+  }
+
+  /**
+   * The last answer (if any), then the connection is let go. `read`: every byte the client sent was read
+   * (it sent its FIN, or asked to close after a request read whole); the socket is then destroyed as soon
+   * as the answer is flushed, like node:http's destroySoon, with no timer. Otherwise endAndRelease.
+   */
+  close(last?: string, read = false): void {
+    this.state = CLOSING;
+    this.deadline = 0;
+    this.pending = undefined;
+    if (!this.socket.writable || this.socket.destroyed) this.socket.destroy();
+    else if (read) {
+      // Nothing more to read: no pause (it is a syscall), the socket is gone once the answer is flushed.
+      if (last !== undefined) this.socket.write(last, "latin1");
+      this.socket.destroySoon();
+    } else {
+      // Not a byte more of what the client sends is read.
+      this.socket.pause();
+      endAndRelease(this.socket, last);
+    }
+  }
+
+  onHead(head: ParsedRequestHead): void {
+    const { o } = this.ctx;
+    if (head.target === "/healthz" && (head.method === "GET" || head.method === "HEAD") && head.framing.kind === "none" && !hasSignature(head.rawHeaders)) {
+      const answer = healthAnswer(o.keys.size > 0, head.method, this.edgeDone);
+      if (this.edgeDone) this.close(answer, this.pending === undefined);
+      else this.socket.write(answer, "latin1");
+      return;
+    }
+    const verdict = verify(
+      { method: head.method, target: head.target, rawHeaders: head.rawHeaders },
+      { keys: o.keys, replay: o.replay, nowS: Math.floor(this.ctx.now() / 1000), maxSkewS: o.maxSkewS, ports: o.ports, nodeName: o.nodeName, clusterName: o.clusterName },
+    );
+    if (!verdict.ok) {
+      this.ctx.rejected(this.socket, head.method, verdict.reason);
+      // Not a byte of the body is read: answer, then close.
+      this.close(RAW_FORBIDDEN);
+      return;
+    }
+    o.metrics.replayEntries.set(o.replay.size);
+    this.forward(head, verdict.nodePort);
+  }
+
+  forward(head: ParsedRequestHead, nodePort: number): void {
+    this.started = process.hrtime.bigint();
+    this.nodePort = nodePort;
+    this.method = head.method;
+    this.upgrade = head.upgrade;
+    this.closeAfter = this.edgeDone || head.upgrade;
+    this.upDirty = false;
+    this.responseStarted = false;
+    this.rPhase = R_HEAD;
+    this.rBuf = undefined;
+    // An upgraded connection leaves the pool for good: it gets its own.
+    const up = (!head.upgrade && (this.ctx.pool.take(nodePort) as Upstream | undefined)) || this.connect(nodePort);
+    up.owner = this;
+    this.up = up;
+    const text = requestHeadFor(head);
+    this.state = BODY;
+    // Bytes after an upgrade's head belong to the new protocol: they go through once the NodePort accepts it.
+    if (head.upgrade) this.state = SENT;
+    else if (head.framing.kind === "length") this.reqRemaining = head.framing.length;
+    else if (head.framing.kind === "chunked") this.reqChunked = new ChunkedDecoder();
+    else this.state = SENT;
+    const body = this.pending;
+    if (body === undefined || this.state === SENT) {
+      up.write(text, "latin1");
+      if (body !== undefined) this.socket.pause();
+      return;
+    }
+    this.pending = undefined;
+    up.cork();
+    up.write(text, "latin1");
+    this.requestBody(body);
+    up.uncork();
+  }
+
+  /** The NodePort's connection: a fresh one (connect timeout armed) unless the pool had one. */
+  connect(nodePort: number): Upstream {
+    const up = net.connect({ host: this.ctx.o.upstreamHost, port: nodePort, noDelay: true }) as Upstream;
+    up.owner = null;
+    up.established = false;
+    up.lastError = undefined;
+    const ms = this.ctx.o.connectTimeoutMs;
+    // Checked once more after the loop's poll phase: a process that was not scheduled for longer than the
+    // timeout runs its timers before the I/O that completed meanwhile, so a connection the kernel
+    // established in time would otherwise be dropped as timed out.
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (!up.established) up.destroy(Object.assign(new Error(`no connection within ${ms} ms`), { code: "ETIMEDOUT" }));
+      });
+    }, ms);
+    up.once("connect", () => {
+      up.established = true;
+      clearTimeout(timer);
+    });
+    up.on("data", (chunk: Buffer) => {
+      if (up.owner) up.owner.onUpstreamData(chunk);
+      else up.destroy(); // bytes from an idle connection answer nothing that was asked
+    });
+    up.on("error", (err) => {
+      up.lastError = err;
+    });
+    up.on("close", () => {
+      clearTimeout(timer);
+      up.owner?.onUpstreamClose(up);
+    });
+    return up;
+  }
+
+  /** Request body bytes from the edge, by the head's framing; bytes after it are a pipelined request. */
+  requestBody(chunk: Buffer): void {
+    const up = this.up!;
+    let rest: Buffer | undefined;
+    let ok = true;
+    if (this.reqChunked === undefined) {
+      const n = Math.min(this.reqRemaining, chunk.length);
+      ok = up.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+      this.reqRemaining -= n;
+      if (n < chunk.length) rest = chunk.subarray(n);
+      if (this.reqRemaining === 0) this.state = SENT;
+    } else {
+      const r = this.reqChunked.feed(chunk);
+      // Decoded and chunked again: the NodePort sees framing the gate wrote, never the client's.
+      if (r.data.length > 0) up.cork();
+      for (const d of r.data) {
+        if (d.length === 0) continue;
+        up.write(`${d.length.toString(16)}\r\n`, "latin1");
+        up.write(d);
+        ok = up.write("\r\n", "latin1");
+      }
+      if (r.data.length > 0) up.uncork();
+      if (r.error) {
+        this.badRequestBody();
+        return;
+      }
+      if (r.done) {
+        ok = up.write("0\r\n\r\n", "latin1");
+        this.reqChunked = undefined;
+        this.state = SENT;
+        if (r.rest.length > 0) rest = Buffer.from(r.rest.buffer, r.rest.byteOffset, r.rest.length);
+      }
+    }
+    if (rest !== undefined) {
+      this.pending = rest;
+      this.socket.pause();
+    } else if (!ok) this.backpressure(this.socket, up);
+  }
+
+  /** A malformed chunked body: the request to the NodePort is abandoned, the edge gets 400 if nothing was answered yet. */
+  badRequestBody(): void {
+    this.releaseUpstream(false);
+    if (this.responseStarted) this.socket.destroy();
+    else this.refuse(400);
+  }
+
+  /** `from` is paused until `to` has room again. */
+  backpressure(from: net.Socket, to: net.Socket): void {
+    from.pause();
+    to.once("drain", () => {
+      // The edge stays paused while a pipelined request waits for this response.
+      if (this.state !== CLOSING && !(from === this.socket && this.pending !== undefined)) from.resume();
+    });
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    if (this.rPhase === R_HEAD) {
+      this.rBuf = this.rBuf === undefined ? chunk : Buffer.concat([this.rBuf, chunk]);
+      this.responseHeads();
+      return;
+    }
+    if (this.state === TUNNEL) {
+      if (!this.socket.write(chunk)) this.backpressure(this.up!, this.socket);
+      return;
+    }
+    this.responseBody(chunk);
+  }
+
+  responseHeads(): void {
+    while (this.rBuf !== undefined) {
+      const end = findHeadEnd(this.rBuf, 0);
+      if (end === -1) {
+        if (this.rBuf.length > MAX_RESPONSE_HEAD_BYTES) this.upstreamBroken(new Error("response head too large"));
+        return;
+      }
+      const headBytes = this.rBuf.subarray(0, end);
+      const rest = this.rBuf.subarray(end);
+      this.rBuf = rest.length > 0 ? rest : undefined;
+      let head: ResponseHead | undefined;
+      try {
+        for (const e of new ResponseParser({ method: this.method, maxHeadBytes: MAX_RESPONSE_HEAD_BYTES }).feed(headBytes)) if (e.kind === "head") head = e.head;
+      } catch (err) {
+        this.upstreamBroken(err as Error);
+        return;
+      }
+      if (head === undefined) {
+        // An interim response: a 100 Continue goes on to the edge (it sent Expect), others are dropped.
+        if (headBytes[9] === 0x31 && headBytes[10] === 0x30 && headBytes[11] === 0x30) this.socket.write(headBytes);
+        continue;
+      }
+      this.rBuf = undefined;
+      this.responseHead(head, headBytes, rest);
+      return;
+    }
+  }
+
+  responseHead(head: ResponseHead, headBytes: Buffer, rest: Buffer): void {
+    const { metrics } = this.ctx.o;
+    metrics.latency.observe(Number(process.hrtime.bigint() - this.started) / 1e9);
+    this.responseStarted = true;
+    const up = this.up!;
+    const framing = head.framing;
+    if (framing.kind === "upgrade") {
+      if (!this.upgrade) {
+        this.upstreamBroken(new Error("101 to a request that asked for no upgrade"));
+        return;
+      }
+      this.ctx.forwarded.websocket.inc();
+      this.state = TUNNEL;
+      this.rPhase = R_DONE;
+      this.socket.cork();
+      this.socket.write(rewriteResponseHead(headBytes.toString("latin1"), { upgrade: true, close: false }), "latin1");
+      if (rest.length > 0) this.socket.write(rest);
+      this.socket.uncork();
+      if (this.pending !== undefined) up.write(this.pending);
+      this.pending = undefined;
+      this.socket.resume();
+      return;
+    }
+    this.ctx.forwarded.http.inc();
+    if (head.version === "1.0" || head.headers.some(([n, v]) => n === "connection" && /(^|,)\s*close\s*(,|$)/i.test(v))) this.upDirty = true;
+    if (framing.kind === "close") this.closeAfter = true;
+    this.rPhase = framing.kind === "length" ? R_LENGTH : framing.kind === "chunked" ? R_CHUNKED : framing.kind === "close" ? R_CLOSE : R_DONE;
+    if (framing.kind === "length") this.rRemaining = framing.length;
+    else if (framing.kind === "chunked") this.rChunked = new ChunkedDecoder();
+    const text = rewriteResponseHead(headBytes.toString("latin1"), { upgrade: false, close: this.closeAfter || this.state === BODY });
+    if (this.rPhase === R_DONE || rest.length === 0) {
+      const ok = this.socket.write(text, "latin1");
+      if (this.rPhase === R_DONE) {
+        if (rest.length > 0) this.upDirty = true;
+        this.responseDone();
+      } else if (!ok) this.backpressure(up, this.socket);
+      return;
+    }
+    this.socket.cork();
+    this.socket.write(text, "latin1");
+    this.responseBody(rest);
+    this.socket.uncork();
+  }
+
+  /** Response body bytes, relayed as they came; the framing says where the response ends. */
+  responseBody(chunk: Buffer): void {
+    let ok: boolean;
+    if (this.rPhase === R_LENGTH) {
+      const n = Math.min(this.rRemaining, chunk.length);
+      ok = this.socket.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+      this.rRemaining -= n;
+      if (n < chunk.length) this.upDirty = true;
+      if (this.rRemaining === 0) {
+        this.responseDone();
+        return;
+      }
+    } else if (this.rPhase === R_CHUNKED) {
+      const r = this.rChunked!.feed(chunk);
+      if (r.error) {
+        this.upstreamBroken(r.error);
+        return;
+      }
+      const used = chunk.length - r.rest.length;
+      ok = this.socket.write(used === chunk.length ? chunk : chunk.subarray(0, used));
+      if (r.done) {
+        if (r.rest.length > 0) this.upDirty = true;
+        this.rChunked = undefined;
+        this.responseDone();
+        return;
+      }
+    } else ok = this.socket.write(chunk);
+    if (!ok) this.backpressure(this.up!, this.socket);
+  }
+
+  /** The whole response is relayed: the NodePort's connection goes back to the pool, the edge's waits for its next request. */
+  responseDone(): void {
+    this.rPhase = R_DONE;
+    const requestSent = this.state === SENT;
+    this.releaseUpstream(requestSent && !this.upDirty && !this.upgrade);
+    if (this.closeAfter || !requestSent || this.ctx.closing) {
+      // The app answered before the request's body was all there: the rest of it cannot be told from a next request.
+      this.close(undefined, requestSent && this.pending === undefined);
+      return;
+    }
+    this.state = HEAD;
+    if (this.edgeDone && this.pending === undefined) {
+      this.close(undefined, true);
+      return;
+    }
+    this.socket.resume();
+    this.readHeads();
+  }
+
+  /** Lets go of the NodePort's connection: back to the pool, or closed. */
+  releaseUpstream(reuse: boolean): void {
+    const up = this.up;
+    if (!up) return;
+    this.up = undefined;
+    up.owner = null;
+    this.reqChunked = undefined;
+    this.rChunked = undefined;
+    if (up.isPaused()) up.resume();
+    if (reuse && !this.ctx.closing) this.ctx.pool.put(this.nodePort, up);
+    else up.destroy();
+  }
+
+  /** The NodePort's answer is not HTTP the gate can relay: the edge's connection is cut, as when the node drops it. */
+  upstreamBroken(err: Error): void {
+    this.ctx.upstreamFailed("reset", this.nodePort, err);
+    this.releaseUpstream(false);
+    this.socket.destroy();
+  }
+
+  onUpstreamClose(up: Upstream): void {
+    if (this.up !== up) return;
+    if (this.state === TUNNEL) {
+      this.releaseUpstream(false);
+      this.socket.destroy();
+      return;
+    }
+    if (this.rPhase === R_CLOSE) {
+      // A body delimited by the connection's close: complete now.
+      this.releaseUpstream(false);
+      this.close();
+      return;
+    }
+    const err = up.lastError ?? new Error("connection closed before the response was complete");
+    const timedOut = (err as NodeJS.ErrnoException).code === "ETIMEDOUT";
+    const kind: UpstreamErrorKind = !up.established ? (timedOut ? "connect_timeout" : "connect") : timedOut ? "timeout" : "reset";
+    this.ctx.upstreamFailed(kind, this.nodePort, err);
+    this.releaseUpstream(false);
+    if (!up.established && !this.responseStarted) {
+      // Never connected: not a byte reached the NodePort. Said so (only the gate can: an app's
+      // x-edgelb-gate is stripped), so the edge retries elsewhere as for a refused connection.
+      this.close(rawUnreachable(timedOut ? "connect-timeout" : "refused"));
+    } else {
+      // The NodePort took the request and then dropped it (a hung node coming back, a crashed app):
+      // the edge sees the connection cut, as it would talking to the node directly. A made-up 502
+      // would pass for the app's own answer.
+      this.socket.destroy();
+    }
+  }
+
+  /** The edge sent its FIN: no further request comes. */
+  onEnd(): void {
+    this.edgeDone = true;
+    if (this.state === HEAD && this.up === undefined) this.close(undefined, this.pending === undefined);
+    else if (this.state === BODY) this.socket.destroy(); // the body was cut short
+    else if (this.state === TUNNEL) this.up?.end();
+  }
+
+  onClose(): void {
+    this.ctx.connections.delete(this);
+    this.deadline = 0;
+    this.state = CLOSING;
+    // The edge went away: so does the request to the NodePort.
+    this.releaseUpstream(false);
+  }
+}
+
+export function createGateServer(o: GateServerOptions): GateServer {
+  const now = o.now ?? Date.now;
+  let lastUpstreamWarn = 0;
+  const pool = new UpstreamPool({ ...POOL, now });
+  const ctx: Context = {
+    o,
+    now,
+    pool,
+    closing: false,
+    connections: new Set<EdgeConnection>(),
+    forwarded: { http: o.metrics.forwarded.labels({ kind: "http" }), websocket: o.metrics.forwarded.labels({ kind: "websocket" }) },
+    rejected(socket, method, reason) {
+      o.metrics.rejected.inc({ reason });
+      o.metrics.replayEntries.set(o.replay.size);
+      // debug: a scan of the internet would otherwise fill the log; the counter has every one.
+      o.log.debug({ event: "gate.rejected", reason, remote: socket.remoteAddress, method: method.slice(0, 16) }, `Refused a request (${reason}).`);
+    },
+    upstreamFailed(kind, nodePort, err) {
+      o.metrics.upstreamErrors.inc({ kind });
+      // At most one line a second: a dead NodePort under load would flood the log.
+      const t = now();
+      if (t - lastUpstreamWarn >= 1_000) {
+        lastUpstreamWarn = t;
+        o.log.warn({ event: "gate.upstream_failed", kind, nodePort, upstream: o.upstreamHost, error: err.message }, `Forwarding to ${o.upstreamHost}:${nodePort} failed (${kind}: ${err.message}).`);
+      }
+    },
+  };
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => new EdgeConnection(socket, ctx)) as GateServer;
+  if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
+  const sweep = setInterval(() => pool.sweep(), 1_000);
+  sweep.unref();
+  // Head and keep-alive deadlines, for all connections at once (as often as node:http checks its own).
+  const deadlines = setInterval(
+    () => {
+      const t = Date.now();
+      for (const c of ctx.connections) if (c.deadline !== 0 && c.deadline <= t) c.onTimeout();
+    },
+    Math.max(50, Math.min(1_000, Math.floor(o.headersTimeoutMs / 2))),
+  );
+  deadlines.unref();
+  server.closeIdleConnections = () => {
+    ctx.closing = true;
+    pool.destroy();
+    for (const c of ctx.connections) if (c.idle) c.socket.destroy();
+  };
+  server.closeAllConnections = () => {
+    for (const c of ctx.connections) c.socket.destroy();
+  };
+  server.on("close", () => {
+    clearInterval(sweep);
+    clearInterval(deadlines);
+    pool.destroy();
+  });
+  return server;
 }
