@@ -22,6 +22,11 @@ describe.each(transports)("a trickling chunked upload over the %s transport", (_
   it("reaches the origin as each piece arrives, not after the body ends", async () => {
     const id = recordingId("trickle");
     const pieces = 5;
+    // The upload takes at least (pieces - 1) × gapMs, longer than responseTimeoutMs; the origin's
+    // answer after it has the whole responseTimeoutMs (200 ms was lost once at load ~20).
+    const gapMs = 200;
+    const responseTimeoutMs = 600;
+    expect((pieces - 1) * gapMs).toBeGreaterThan(responseTimeoutMs);
     let k = 0;
     const text = async () => String.fromCharCode(...(await recorded(id)));
     const body = new ReadableStream<Uint8Array>({
@@ -29,7 +34,7 @@ describe.each(transports)("a trickling chunked upload over the %s transport", (_
         if (k > 0) {
           // The origin must already hold the previous piece before the client sends the next.
           await until(text, (t) => t.includes(`piece-${k - 1};`), `piece ${k - 1} at the origin`, 5_000);
-          await new Promise((r) => setTimeout(r, 80)); // the slow link
+          await new Promise((r) => setTimeout(r, gapMs)); // the slow link
         }
         if (k === pieces) return c.close();
         c.enqueue(new TextEncoder().encode(`piece-${k++};`));
@@ -39,7 +44,7 @@ describe.each(transports)("a trickling chunked upload over the %s transport", (_
       origin: recorder,
       request: new Request(`http://x/rec/${id}?answer=body`, { method: "PUT", body }),
       connectTimeoutMs: 2000,
-      responseTimeoutMs: 200,
+      responseTimeoutMs,
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ bodyBytes: "piece-0;".length * pieces });
