@@ -345,9 +345,12 @@ class EdgeConnection {
     this.pending = undefined;
     if (!this.socket.writable || this.socket.destroyed) this.socket.destroy();
     else if (read) {
-      // Nothing more to read: no pause (it is a syscall), the socket is gone once the answer is flushed.
+      // Nothing more to read: no pause (it is a syscall). Once the kernel holds the whole answer, close()
+      // alone sends it and then the FIN (one syscall, not shutdown then close); else once it is flushed.
       if (last !== undefined) this.socket.write(last, "latin1");
-      this.socket.destroySoon();
+      this.socket.uncork();
+      if (this.socket.writableLength === 0) this.socket.destroy();
+      else this.socket.destroySoon();
     } else {
       // Not a byte more of what the client sends is read.
       this.socket.pause();
