@@ -7,6 +7,7 @@
 // new connections (DROP) once its last local pod left; a dark node drops all.
 import { startSimulation, type LocationReport } from "../test/locations/simulation.ts";
 import { MAX_HOLD_MS } from "../worker/generations/api.ts";
+import { DEFAULT_FAST_BUDGET } from "../worker/generations/budget.ts";
 import { LOCATION_CHECK_MS } from "../worker/config/timing.ts";
 import { DEFAULT_CONNECT_ATTEMPT_DELAY_MS, DEFAULT_CONNECT_TIMEOUT_MS } from "../worker/snapshot/schema.ts";
 import { fmt, verdictOf, type Section } from "./lib/report.ts";
@@ -30,6 +31,18 @@ export function fastPathCost(o: { locations: number; checkS: number; holdS: numb
   if (o.holdS > 0) return { quietChecks, maxChecks, perChange: o.locations, gbSeconds: Math.round(86_400 * OBJECT_GB), gbSecondsNote: "the object held all day (86,400 s × 128 MB)" };
   // Polling: busy only while answering; 100 ms per answer is a generous bound.
   return { quietChecks, maxChecks, perChange: o.locations, gbSeconds: Math.round(maxChecks * 0.1 * OBJECT_GB), gbSecondsNote: "busy only while answering (at most 100 ms per check)" };
+}
+
+/**
+ * What the object's daily budget (EDGELB_FAST_BUDGET, default) does to a row whose ceiling is above
+ * it: held checks back off (one per 60-300 s per location); polling is counted but does not back off.
+ */
+export function budgetNote(maxChecks: number, held: boolean, budget = DEFAULT_FAST_BUDGET): string {
+  if (maxChecks <= budget) return "";
+  const n = (x: number) => x.toLocaleString("en-US");
+  return held
+    ? `; the ceiling is above the object's daily budget (EDGELB_FAST_BUDGET ${n(budget)}): past it each location backs off to one check per 60-300 s`
+    : `; the ceiling is above the object's daily budget (EDGELB_FAST_BUDGET ${n(budget)}), which polling does not obey: raise EDGELB_FAST_CHECK`;
 }
 
 /** The scenarios of the p95 target: every node failure (health check, dark) and the Local rollout; not the drain. */
@@ -191,9 +204,9 @@ export async function runConvergence(o: ConvergenceOptions): Promise<Section> {
               target: `daily requests to the fast path's store, ${o.locations} busy locations, inside the free plan (${n(FREE_PLAN.requestsPerDay)}/day)`,
               result: holdS > 0 ? `${n(cost.quietChecks)} held checks + ${cost.perChange} per change + 1 per push; at most ${n(cost.maxChecks)} checks however often it changes` : `${n(cost.maxChecks)} checks + 1 per push`,
               verdict: verdictOf(cost.maxChecks < FREE_PLAN.requestsPerDay),
-              limit: holdS > 0
+              limit: (holdS > 0
                 ? `${o.locations} × 86,400 / EDGELB_FAST_HOLD (${holdS} s) while nothing changes; EDGELB_FAST_CHECK (${o.fastCheckS} s) caps it at ${o.locations} × 86,400 / ${o.fastCheckS}, leaving ${n(Math.max(0, FREE_PLAN.requestsPerDay - cost.maxChecks))} for pushes and heartbeats even then`
-                : `${o.locations} × 86,400 / EDGELB_FAST_CHECK (${o.fastCheckS} s); leaves ${n(Math.max(0, FREE_PLAN.requestsPerDay - cost.maxChecks))} for pushes and heartbeats`,
+                : `${o.locations} × 86,400 / EDGELB_FAST_CHECK (${o.fastCheckS} s); leaves ${n(Math.max(0, FREE_PLAN.requestsPerDay - cost.maxChecks))} for pushes and heartbeats`) + budgetNote(cost.maxChecks, holdS > 0),
             },
             {
               target: `daily duration of the fast path's store inside the free plan (${n(FREE_PLAN.gbSecondsPerDay)} GB-s/day)`,

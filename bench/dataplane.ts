@@ -172,6 +172,23 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
 }
 
 /** Targets of issue 14 from the measured rows; a target on an invalid row is invalid. Pure. */
+/**
+ * What the socket transport does per request that the socket floor (f) does not, from a CPU
+ * profile of each (bench/profile.ts --worker trivial-socket / floor; shares of the isolate's
+ * samples; /work/prompts/s6/ps14-profile.md has the tables). Shares, not µs: the profile was
+ * taken on a loaded machine, where only ratios hold.
+ */
+const SOCKET_OWN_COSTS =
+  "In a CPU profile of (c′) (code fec6ac7) against one of (f), most of the difference is runtime work the floor does not do, each item needed for an HTTP proxy over connect(): " +
+  "promise and stream jobs with no JavaScript frame, 20% of (c′)'s samples against 10% of (f)'s (the connect is awaited so that a refused or silent node can be retried safely, the head is read into JavaScript, a stream feeds the client; (f) makes one write and hands socket.readable to its Response); " +
+  "getReader() and read() of the head, 3% (the runtime has no HTTP/1.1 parser for sockets: status, fields and framing must be read and checked in JavaScript, which also keeps response smuggling out); " +
+  "an IdentityTransformStream with its writer, write and close for the chunked answer, 3% (so a chunked answer reaches the client without a length whatever the segmentation, as over fetch()); " +
+  "the Response built with the origin's fields, 2.8% against 2.0% bare; " +
+  "one timer per request for the connect and response deadlines, 2% (workerd binds timers to their request, so none can be shared, and nodejs_compat wraps setTimeout in a Node Timeout); " +
+  "socket.close(), 1.3% (the origin is released as soon as the answer is in, not when the request ends, so a retry does not hold a second of the 6 connections); more garbage collection. " +
+  "Our own JavaScript (request head built and checked against smuggling, head parsed, control flow) is 22% of samples (25% before this session's cuts: no buffer or second decode per head, no Error, Promise.race, clearTimeout or async layer per connect). " +
+  "connect() itself (11%) and the head write (5%) are paid by both rows";
+
 export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): TargetRow[] {
   const targets: TargetRow[] = [];
   const target = (name: string, ids: string[], value: (r: RowOutcome[]) => number | undefined, ok: (v: number) => boolean, result: (v: number, r: RowOutcome[]) => string, limit: (v: number, r: RowOutcome[]) => string) => {
@@ -228,6 +245,14 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
       const [le, lf, ld] = [byId("Le")?.cpuMsPerMiB, byId("Lf")?.cpuMsPerMiB, byId("Ld")?.cpuMsPerMiB];
       return `after the head, the socket transport pipes the Content-Length body natively from socket.readable into a FixedLengthStream (no JavaScript per chunk; the bytes read with the head are written first); what limits it is the runtime's socket path itself: the floor, which hands socket.readable to the Response with no parsing at all, already costs ${fmt(lf, 2)} ms per MiB (row Lf: ${fmt(ratio(lf, ld), 1)}× fetch()'s ${fmt(ld, 2)}), and (Le) adds ${fmt((le ?? NaN) - (lf ?? NaN), 2)} ms per MiB on top of it (the extra stream the pipe goes through, and edgelb's request path); the trivial socket proxy costs ${fmt(byId("Lc2")?.cpuMsPerMiB, 2)} ms (row Lc′)`;
     },
+  );
+  target(
+    "(c′) − (f) the socket transport's own CPU per request ≤ 0.99× the trivial fetch proxy's (c): issue 14's halving (1.98× of (c) in session 4)",
+    ["c2", "f", "c"],
+    ([c2, f, c]) => ratio((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN), c!.cpuUsPerRequest),
+    (v) => v <= 0.99,
+    (v, [c2, f, c]) => `${fmt(v, 2)}× (${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} vs ${us(c!.cpuUsPerRequest)} of (c))`,
+    (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request (${us(c2!.cpuUsPerRequest)} − ${us(f!.cpuUsPerRequest)}). ${SOCKET_OWN_COSTS}`,
   );
   return targets;
 }

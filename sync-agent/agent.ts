@@ -210,6 +210,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       defaultDomain: config.defaultDomain,
       addressPreference: config.addressPreference,
       addressFamily: config.addressFamily,
+      probeAddressPreference: config.probeAddressPreference,
       allowPrivateAddresses: config.allowPrivateAddresses,
       allowedHostnames: config.allowedHostnames,
       region: config.region,
@@ -223,6 +224,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
       },
       backoff: { initialMs: 500, maxMs: 60_000 },
       pendingHoldMs: config.health.timeoutMs + 100,
+      ...(config.noEndpointHoldMs !== undefined ? { noEndpointHoldMs: config.noEndpointHoldMs } : {}),
       dryRun: config.dryRun,
       printDryRun:
         deps.printDryRun ??

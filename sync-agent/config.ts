@@ -2,7 +2,7 @@
 // produces and what startAgent() takes. Tests build it directly.
 import type { ProbeMode } from "./health/probe.ts";
 import type { HealthOptions } from "./health/table.ts";
-import type { AddressFamily, AddressType } from "./model/node.ts";
+import type { AddressFamily, AddressType, ProbeAddressPreference } from "./model/node.ts";
 import type { OriginsMode } from "../worker/snapshot/schema.ts";
 
 export type SinkKind = "worker" | "kv-api";
@@ -30,6 +30,8 @@ export interface AgentConfig {
   addressPreference: AddressType[];
   /** Which family a dual-stack node publishes; undefined = its first address of the preferred type. */
   addressFamily?: AddressFamily | undefined;
+  /** Where nodes are probed: address types (default InternalIP, ExternalIP) or "published" (model/node.ts). */
+  probeAddressPreference?: ProbeAddressPreference | undefined;
   /** Node addresses Cloudflare refuses (private, loopback, …) are expected (a lab, the tests): no warnings. */
   allowPrivateAddresses?: boolean | undefined;
   /** Patterns every annotated hostname must match (--allowed-hostnames); undefined = any. */
@@ -37,6 +39,8 @@ export interface AgentConfig {
   health: HealthOptions;
   /** How the edge reaches the nodes, published in the snapshot: undefined = direct (nodeIP:NodePort). */
   origins?: OriginsMode | undefined;
+  /** Losing a Service's last ready endpoint is published after this hold (model/no-endpoint-hold.ts); undefined = NO_ENDPOINT_HOLD_MS. */
+  noEndpointHoldMs?: number | undefined;
   /** Quiet period before a write. */
   coalesceMs: number;
   /** Longest a change may wait for quiet. */

@@ -281,7 +281,11 @@ export function createEdge(opts: EdgeOptions): Edge {
           return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
         }
       }
-      return serveGateway(request, gateway, host, deps, (req, r, originHost) => proxy(req, r, deps, undefined, originHost === undefined ? { waitUntil } : { originHost, waitUntil }));
+      return await serveGateway(request, gateway, host, deps, (req, r, originHost) => {
+        // Only a request that goes to an origin makes the location busy (the fast path's held check).
+        config.busy(waitUntil);
+        return proxy(req, r, deps, undefined, originHost === undefined ? { waitUntil } : { originHost, waitUntil });
+      });
     }
     if (route && !isWorkersDev(host)) {
       // Logs a cluster's refused claim on a hostname once, when the index changes.
@@ -294,7 +298,9 @@ export function createEdge(opts: EdgeOptions): Edge {
         if (waitMs !== undefined) return unavailable(request, host, waitMs);
         const denied = enforceSourceRanges(route.sourceRanges, request);
         if (denied) return denied;
-        return proxy(request, route, deps, undefined, { waitUntil });
+        config.busy(waitUntil);
+        // Awaited: an async function that returns a promise takes two more microtask turns to settle.
+        return await proxy(request, route, deps, undefined, { waitUntil });
       }
       if (steered.routes.length === 0) {
         const requestId = requestIdOf(request);
@@ -313,7 +319,8 @@ export function createEdge(opts: EdgeOptions): Edge {
         routes = routes.slice(allowing);
       }
       // The proxy checks each later cluster's ranges again before it moves there (moveCluster).
-      return proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
+      config.busy(waitUntil);
+      return await proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
     }
     if (config.unavailableFor() !== undefined) return unavailable(request, host);
     return notServed(request, host, route);

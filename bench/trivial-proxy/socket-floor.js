@@ -7,10 +7,11 @@
 import { connect } from "cloudflare:sockets";
 
 const encoder = new TextEncoder();
+let origin; // per isolate: BENCH_ORIGIN does not change
 
 export default {
   async fetch(request, env) {
-    const origin = new URL(env.BENCH_ORIGIN);
+    origin ??= new URL(env.BENCH_ORIGIN);
     // Path and query of the client's request (http://host/...).
     const target = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
     const socket = connect({ hostname: origin.hostname, port: Number(origin.port) });

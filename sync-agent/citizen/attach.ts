@@ -8,6 +8,7 @@ import type { V1Service } from "@kubernetes/client-node";
 import { Citizen, type CitizenOptions, type CitizenConfig } from "./index.ts";
 import { registerReconcileMetrics } from "../controller/metrics.ts";
 import { registerUnroutableNodes } from "../status/address-metric.ts";
+import { registerFailOpen } from "../status/fail-open-metric.ts";
 
 export type AttachOverrides = Partial<Pick<CitizenOptions, "leaseStore" | "eventSink" | "statusClient" | "correlator" | "metrics">>;
 
@@ -64,6 +65,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
 
   let latest: { topology: Topology; desired: Desired; services: readonly V1Service[] } | null = null;
   registerUnroutableNodes(metrics.registry, () => latest?.topology.nodes);
+  registerFailOpen(metrics.registry, () => latest?.desired);
   // Until the stored snapshot has been read, what the edge serves is unknown
   // (null); afterwards "nothing stored" is an empty edge.
   let edgeKnown = false;

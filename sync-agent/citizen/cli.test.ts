@@ -45,4 +45,12 @@ describe("--dry-run", () => {
     expect(resolveCitizenConfig(cmd.opts<CitizenFlags>(), {}, { dryRun: true }).leaderElect).toBe(false);
     expect(resolveCitizenConfig(cmd.opts<CitizenFlags>(), {}, { dryRun: false }).leaderElect).toBe(true);
   });
+
+  it("cleanup's help says to stop the agent first (a running agent pushes the cluster back), then delete", async () => {
+    const { buildCli } = await import("../main.ts");
+    const cleanup = buildCli({}).commands.find((c) => c.name() === "cleanup")!;
+    const help = cleanup.helpInformation().replace(/\s+/g, " ");
+    expect(help).toMatch(/Stop the agent first \(kubectl -n edgelb scale deployment\/edgelb-sync-agent --replicas=0\), or it pushes the cluster back; then kubectl delete -k/);
+  });
 });
+

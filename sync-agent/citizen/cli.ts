@@ -113,7 +113,10 @@ export function resolveCitizenConfig(o: CitizenFlags, env: NodeJS.ProcessEnv, op
  */
 export function addCleanupCommand(program: Command, env: NodeJS.ProcessEnv, deps: { log?: Logger } = {}): Command {
   const cmd = addSinkOptions(new Command("cleanup"))
-    .description("remove this cluster's snapshot from the edge (after `kubectl delete -k deploy/`); the edge stops routing its hostnames")
+    .description(
+      "remove this cluster's snapshot from the edge; the edge stops routing its hostnames. Stop the agent first " +
+        "(kubectl -n edgelb scale deployment/edgelb-sync-agent --replicas=0), or it pushes the cluster back; then kubectl delete -k",
+    )
     .addOption(
       new Option("--log-format <format>", "json or pretty").choices(["json", "pretty"]).default("pretty").env("EDGELB_LOG_FORMAT"),
     )

@@ -149,4 +149,29 @@ describe("cli", () => {
     expect(await usageError([...base, "--address-family", "ipv5"])).toMatch(/--address-family.*ipv4, ipv6, prefer-ipv4, prefer-ipv6/);
     expect(await usageError([...base, "--allowed-hostnames", "*.example.com,ex ample.com"])).toMatch(/invalid: ex ample.com/);
   });
+
+  it("--probe-address-preference: InternalIP first by default, a list of types or \"published\", from a flag or the environment", async () => {
+    const base = ["--cluster", "home", "--worker-url", "https://edge.example.com/", "--push-token-file", tokenFile];
+    expect((await parse(base)).probeAddressPreference).toEqual(["InternalIP", "ExternalIP"]);
+    expect((await parse([...base, "--probe-address-preference", "published"])).probeAddressPreference).toBe("published");
+    expect((await parse(base, { EDGELB_PROBE_ADDRESS_PREFERENCE: "ExternalIP" })).probeAddressPreference).toEqual(["ExternalIP"]);
+    expect(await usageError([...base, "--probe-address-preference", "PrivateIP"])).toMatch(/--probe-address-preference.*"published" or a comma-separated list of ExternalIP, InternalIP/);
+    let help = "";
+    buildProgram({ run: async () => {} }).configureOutput({ writeOut: (t) => void (help += t) }).outputHelp();
+    expect(help.replace(/\s+/g, " ")).toMatch(/--probe-address-preference <types> .*?\(default: InternalIP,ExternalIP, env: EDGELB_PROBE_ADDRESS_PREFERENCE\)/);
+  });
+
+  it("--endpoint-loss-hold sets noEndpointHoldMs (default 10s; 0 = no hold), from a flag or the environment, and refuses a bad value", async () => {
+    const base = ["--cluster", "home", "--worker-url", "https://edge.example.com/", "--push-token-file", tokenFile];
+    expect((await parse(base)).noEndpointHoldMs).toBe(10_000);
+    expect((await parse([...base, "--endpoint-loss-hold", "2s"])).noEndpointHoldMs).toBe(2_000);
+    expect((await parse([...base, "--endpoint-loss-hold", "0"])).noEndpointHoldMs).toBe(0);
+    expect((await parse(base, { EDGELB_ENDPOINT_LOSS_HOLD: "500ms" })).noEndpointHoldMs).toBe(500);
+    expect(await usageError([...base, "--endpoint-loss-hold", "soon"])).toMatch(/--endpoint-loss-hold.*"soon" is not a duration/);
+    expect(await usageError([...base, "--endpoint-loss-hold", "10m"])).toMatch(/--endpoint-loss-hold.*longer than 5m/);
+    expect(await usageError(base, { EDGELB_ENDPOINT_LOSS_HOLD: "-1s" })).toMatch(/not a duration/);
+    let help = "";
+    buildProgram({ run: async () => {} }).configureOutput({ writeOut: (t) => void (help += t) }).outputHelp();
+    expect(help.replace(/\s+/g, " ")).toMatch(/--endpoint-loss-hold <duration> .*?\(default: 10s, env: EDGELB_ENDPOINT_LOSS_HOLD\)/);
+  });
 });

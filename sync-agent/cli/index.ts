@@ -13,7 +13,8 @@ import { DEFAULT_GATE_PORT } from "../../worker/snapshot/signing.ts";
 import { DEFAULTS, type AgentConfig, type SinkKind } from "../config.ts";
 import { defaultLogFormat } from "../log/index.ts";
 import { parsePatterns } from "../model/hostnames.ts";
-import { ADDRESS_FAMILIES, ADDRESS_TYPES, type AddressFamily, type AddressType } from "../model/node.ts";
+import { MAX_NO_ENDPOINT_HOLD_MS, NO_ENDPOINT_HOLD_MS } from "../model/no-endpoint-hold.ts";
+import { ADDRESS_FAMILIES, ADDRESS_TYPES, DEFAULT_PROBE_ADDRESS_PREFERENCE, type AddressFamily, type AddressType, type ProbeAddressPreference } from "../model/node.ts";
 import { DEFAULT_MAX_CONCURRENT_PROBES } from "../health/table.ts";
 
 /** A problem with flags, environment or files: print it, exit 2. */
@@ -48,6 +49,23 @@ function addressPreference(value: string): AddressType[] {
     throw new InvalidArgumentError(`"${value}" must be a comma-separated list of ${ADDRESS_TYPES.join(", ")}`);
   }
   return list as AddressType[];
+}
+
+/** --probe-address-preference: address types like --node-address-preference, or "published". */
+function probeAddressPreference(value: string): ProbeAddressPreference {
+  if (value.trim() === "published") return "published";
+  try {
+    return addressPreference(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" must be "published" or a comma-separated list of ${ADDRESS_TYPES.join(", ")}`);
+  }
+}
+
+/** --endpoint-loss-hold: a duration from 0 (publish at once, no damping) up to the flap cap. */
+function endpointLossHold(value: string): number {
+  const ms = parseDuration(value);
+  if (ms > MAX_NO_ENDPOINT_HOLD_MS) throw new InvalidArgumentError(`"${value}" is longer than ${MAX_NO_ENDPOINT_HOLD_MS / 60_000}m, the longest hold a flapping Service gets`);
+  return ms;
 }
 
 function hostnamePatterns(value: string): string[] {
@@ -193,6 +211,16 @@ export function addAgentOptions(cmd: Command): Command {
     )
     .addOption(
       new Option(
+        "--probe-address-preference <types>",
+        "node address the agent health-checks (kube-proxy healthz, healthCheckNodePorts, the gate), first match wins, else the published one; " +
+          "\"published\" = the address the edge connects to, for an agent outside the cluster, or nodes joined over public addresses (k3s --node-external-ip, several sites) whose InternalIPs it cannot reach",
+      )
+        .argParser(probeAddressPreference)
+        .default(DEFAULT_PROBE_ADDRESS_PREFERENCE, DEFAULT_PROBE_ADDRESS_PREFERENCE.join(","))
+        .env("EDGELB_PROBE_ADDRESS_PREFERENCE"),
+    )
+    .addOption(
+      new Option(
         "--allow-private-addresses",
         "node addresses Cloudflare refuses (private, loopback, link-local, CGNAT, unique local) are expected, e.g. a lab: no warnings (env: EDGELB_ALLOW_PRIVATE_ADDRESSES=true)",
       ),
@@ -236,6 +264,15 @@ export function addAgentOptions(cmd: Command): Command {
         .argParser(integer(1, 10_000))
         .default(DEFAULT_MAX_CONCURRENT_PROBES)
         .env("EDGELB_MAX_CONCURRENT_PROBES"),
+    )
+    .addOption(
+      new Option(
+        "--endpoint-loss-hold <duration>",
+        "a Service that loses its last ready endpoint is published as such (the edge answers 503) only once that has lasted this long; it doubles for a Service that keeps losing it, up to 5m; 0 = at once, no damping",
+      )
+        .argParser(endpointLossHold)
+        .default(NO_ENDPOINT_HOLD_MS, `${NO_ENDPOINT_HOLD_MS / 1000}s`)
+        .env("EDGELB_ENDPOINT_LOSS_HOLD"),
     )
     .addOption(
       new Option("--coalesce <duration>", "quiet period: changes closer together than this become one write").argParser(parseDuration).default(d.coalesceMs, "250ms").env("EDGELB_COALESCE"),
@@ -294,6 +331,7 @@ interface AgentFlags extends SinkFlags {
   defaultDomain?: string;
   nodeAddressPreference: AddressType[];
   addressFamily?: AddressFamily;
+  probeAddressPreference: ProbeAddressPreference;
   allowPrivateAddresses?: boolean;
   allowedHostnames?: string[];
   origins: "direct" | "gate";
@@ -305,6 +343,7 @@ interface AgentFlags extends SinkFlags {
   fall: number;
   healthzPort: number;
   maxConcurrentProbes: number;
+  endpointLossHold: number;
   coalesce: number;
   maxDelay: number;
   minWriteInterval: number;
@@ -359,6 +398,7 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
     defaultDomain: o.defaultDomain?.toLowerCase().replace(/^\.|\.$/g, ""),
     addressPreference: o.nodeAddressPreference,
     addressFamily: o.addressFamily,
+    probeAddressPreference: o.probeAddressPreference === "published" ? "published" : [...o.probeAddressPreference],
     allowPrivateAddresses: o.allowPrivateAddresses ?? envBool(env, "EDGELB_ALLOW_PRIVATE_ADDRESSES") ?? false,
     allowedHostnames: o.allowedHostnames,
     origins: o.origins === "gate" ? { mode: "gate", port: o.gatePort } : undefined,
@@ -371,6 +411,7 @@ export function resolveAgentConfig(o: AgentFlags, env: NodeJS.ProcessEnv): Agent
       healthzPort: o.healthzPort,
       maxConcurrentProbes: o.maxConcurrentProbes,
     },
+    noEndpointHoldMs: o.endpointLossHold,
     coalesceMs: o.coalesce,
     maxDelayMs: o.maxDelay,
     minWriteIntervalMs: o.minWriteInterval,

@@ -125,6 +125,10 @@ export class Controller {
   private readonly now: () => number;
   private stored: { snapshot: Snapshot | null; key: string | undefined } = { snapshot: null, key: undefined };
   private readonly noEndpointMemo: NoEndpointMemo = new Map();
+  /** The shared probe addresses last warned about (JSON), so the warning is said once per change. */
+  private sharedProbeAddresses = "[]";
+  /** The same hold for Gateway API backends (per backend Service, apart from LoadBalancer Services). */
+  private readonly gatewayNoEndpointMemo: NoEndpointMemo = new Map();
   private lastDesiredKey: string | undefined;
   private storedRead = false;
   private readingStored: Promise<void> | undefined;
@@ -144,6 +148,7 @@ export class Controller {
   private nodeVerdicts = new Map<string, NodeVerdict>();
   private failOpen = false;
   private failOpenServices = new Set<string>();
+  private failOpenBackends = new Set<string>();
   private budgetLogged = false;
   private lastEvaluationMs = 0;
   private lastEvaluationEnd = 0;
@@ -204,18 +209,19 @@ export class Controller {
   healthChanged(t: HealthTransition): void {
     const where = t.target.kind === "node" ? `node ${t.target.node}` : `node ${t.target.node} (healthCheckNodePort ${t.target.port})`;
     const probe = t.target.kind === "node" ? "health check" : "local endpoint check";
+    // `address` is where the probe went (the node's InternalIP by default, not always the published one).
     if (t.previous === false && !t.healthy) {
       // Only the reason changed: nothing to publish.
-      this.deps.log.warn({ target: t.key, healthy: false, error: t.error }, `${where} still fails its ${probe}, now: ${t.error}: stays out of rotation`);
+      this.deps.log.warn({ target: t.key, address: t.target.address, healthy: false, error: t.error }, `${where} still fails its ${probe}, now: ${t.error}: stays out of rotation`);
       return;
     }
     if (t.previous === undefined) {
       if (t.healthy) this.deps.log.debug({ target: t.key, healthy: true }, `${where} passed its first ${probe}`);
-      else this.deps.log.warn({ target: t.key, healthy: false, error: t.error }, `${where} failed its first ${probe} (${t.error}): not in rotation`);
+      else this.deps.log.warn({ target: t.key, address: t.target.address, healthy: false, error: t.error }, `${where} failed its first ${probe} (${t.error}): not in rotation`);
     } else if (t.healthy) {
       this.deps.log.info({ target: t.key, healthy: true }, `${where} passed its ${probe} again: back in rotation`);
     } else {
-      this.deps.log.warn({ target: t.key, healthy: false, error: t.error }, `${where} failed its ${probe} (${t.error}): out of rotation`);
+      this.deps.log.warn({ target: t.key, address: t.target.address, healthy: false, error: t.error }, `${where} failed its ${probe} (${t.error}): out of rotation`);
     }
     this.emit("onHealthTransition", t);
     this.markDirty("health");
@@ -325,9 +331,14 @@ export class Controller {
   private evaluateNow(): { topo: Topology; desired: Desired; services: readonly V1Service[] } {
     const state = this.deps.state();
     const topo = computeTopology(state, this.opts);
-    const holdUntil = holdNoEndpoint(topo.served, this.noEndpointMemo, this.now(), this.opts.noEndpointHoldMs ?? NO_ENDPOINT_HOLD_MS);
+    const now = this.now();
+    const holdMs = this.opts.noEndpointHoldMs ?? NO_ENDPOINT_HOLD_MS;
+    const holdUntil = holdNoEndpoint(topo.served, this.noEndpointMemo, now, holdMs);
     if (holdUntil !== undefined) this.schedule(holdUntil);
-    const gateway = state.gateway ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health, { defaultDomain: this.opts.defaultDomain, allowed: this.opts.allowedHostnames }) : undefined;
+    const gateway = state.gateway
+      ? gatewayForSnapshot({ ...state, gateway: state.gateway }, topo, this.deps.health, { defaultDomain: this.opts.defaultDomain, allowed: this.opts.allowedHostnames }, { memo: this.gatewayNoEndpointMemo, now, holdMs })
+      : undefined;
+    if (gateway?.holdUntil !== undefined) this.schedule(gateway.holdUntil);
     this.deps.health.setTargets(gateway ? [...healthTargets(topo), ...gateway.targets] : healthTargets(topo));
     const desired = buildSnapshot(topo, this.deps.health, this.opts.cluster, this.opts);
     if (gateway) {
@@ -565,6 +576,17 @@ export class Controller {
       }
     }
     this.nodeVerdicts = new Map(topo.nodeVerdicts);
+    // Once per change: nodes sharing an InternalIP are probed at their published address instead.
+    const shared = JSON.stringify(topo.sharedProbeAddresses ?? []);
+    if (shared !== this.sharedProbeAddresses) {
+      for (const s of topo.sharedProbeAddresses ?? []) {
+        this.deps.log.warn(
+          { nodes: s.nodes, address: s.address },
+          `nodes ${s.nodes.join(", ")} share the address ${s.address} (site-local InternalIPs, e.g. nodes joined over public addresses): probing them at their published addresses instead; if the agent cannot reach the other nodes' InternalIPs at all, run it with --probe-address-preference published`,
+        );
+      }
+      this.sharedProbeAddresses = shared;
+    }
   }
 
   /** Once per refusal (and once when it clears): routes the edge's table caps keep out of the snapshot. */
@@ -604,6 +626,13 @@ export class Controller {
       }
     }
     this.failOpenServices = now;
+    const backends = new Set(desired.gateway?.failOpenBackends ?? []);
+    for (const id of backends) {
+      if (!this.failOpenBackends.has(id)) {
+        this.deps.log.error({ service: id, gatewayBackend: true }, `gateway backend ${id}: every node with local endpoints failed its check; publishing them all (fail open)`);
+      }
+    }
+    this.failOpenBackends = backends;
   }
 
   stop(): void {

@@ -9,6 +9,8 @@ export interface ProbeResult {
   error?: string;
   /** kube-proxy's X-Load-Balancing-Endpoint-Weight on healthCheckNodePort. */
   weight?: number;
+  /** Something answered (any HTTP status, or a TCP connect): the address was reached, the verdict is its. */
+  reached?: boolean;
 }
 
 export type ProbeMode = "kube-proxy" | "tcp";
@@ -18,7 +20,7 @@ export function probeHttp(address: string, port: number, path: string, timeoutMs
     const weight = Number(res.headers["x-load-balancing-endpoint-weight"]);
     res.resume();
     const status = res.statusCode ?? 0;
-    finish(status === 200 ? { ok: true, ...(Number.isFinite(weight) ? { weight } : {}) } : { ok: false, error: `HTTP ${status}` });
+    finish(status === 200 ? { ok: true, reached: true, ...(Number.isFinite(weight) ? { weight } : {}) } : { ok: false, reached: true, error: `HTTP ${status}` });
   });
 }
 
@@ -54,7 +56,7 @@ export function probeTcp(address: string, port: number, timeoutMs: number): Prom
       socket.destroy();
       resolve(r);
     };
-    socket.once("connect", () => finish({ ok: true }));
+    socket.once("connect", () => finish({ ok: true, reached: true }));
     socket.once("error", (err: NodeJS.ErrnoException) => finish({ ok: false, error: err.code ?? err.message }));
     const timer = setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs} ms` }), timeoutMs);
   });
@@ -74,14 +76,14 @@ export function probeGate(address: string, port: number, timeoutMs: number): Pro
     timeoutMs,
     (res, finish) => {
       const status = res.statusCode ?? 0;
-      if (status === 200) return finish({ ok: true });
+      if (status === 200) return finish({ ok: true, reached: true });
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => {
         body += d;
         if (body.length > 1024) res.destroy();
       });
-      const fail = () => finish({ ok: false, error: `${where}: HTTP ${status}${gateReason(body)}` });
+      const fail = () => finish({ ok: false, reached: true, error: `${where}: HTTP ${status}${gateReason(body)}` });
       res.on("end", fail);
       res.on("close", fail);
       res.on("error", fail);

@@ -197,3 +197,50 @@ describe("probe load", () => {
     }
   });
 });
+
+describe("probe address fallback (InternalIP first, the published address when nothing answers there)", () => {
+  const servers: http.Server[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  });
+  async function healthz(host: string, port: number, status: number): Promise<void> {
+    const s = http.createServer((_req, res) => res.writeHead(status).end());
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(port, host, r));
+  }
+  async function verdict(target: { address: string; fallbackAddress?: string }, port: number) {
+    const transitions: HealthTransition[] = [];
+    const table = new HealthTable({ mode: "kube-proxy", intervalMs: 50, timeoutMs: 40, rise: 1, fall: 1, healthzPort: port, jitter: 0 }, (t) => transitions.push(t));
+    try {
+      table.setTargets([{ kind: "node", node: "n", ...target }]);
+      await until(() => transitions.length > 0);
+    } finally {
+      table.stop();
+    }
+    return transitions[0]!;
+  }
+
+  // ops' own loopback range (127.106.0.0/16): 127.106.4.1 is the unreachable "InternalIP", 127.106.4.2 the published address.
+  it("a node whose InternalIP refuses is probed at its published address", async () => {
+    const port = await freePort("127.106.4.2");
+    await healthz("127.106.4.2", port, 200);
+    expect(await verdict({ address: "127.106.4.1", fallbackAddress: "127.106.4.2" }, port)).toMatchObject({ healthy: true });
+    // Without the fallback the same node fails.
+    expect(await verdict({ address: "127.106.4.1" }, port)).toMatchObject({ healthy: false, error: "ECONNREFUSED" });
+  });
+
+  it("an answer at the InternalIP (503) is kube-proxy's verdict and stands, whatever the published address says", async () => {
+    const port = await freePort("127.106.4.2");
+    await healthz("127.106.4.1", port, 503);
+    await healthz("127.106.4.2", port, 200);
+    expect(await verdict({ address: "127.106.4.1", fallbackAddress: "127.106.4.2" }, port)).toMatchObject({ healthy: false, error: "HTTP 503" });
+  });
+
+  it("reached at neither address: the error names both", async () => {
+    const port = await freePort("127.106.4.2");
+    expect(await verdict({ address: "127.106.4.1", fallbackAddress: "127.106.4.2" }, port)).toMatchObject({
+      healthy: false,
+      error: "ECONNREFUSED at 127.106.4.1; ECONNREFUSED at 127.106.4.2",
+    });
+  });
+});

@@ -96,16 +96,27 @@ export class HealthTable implements HealthView {
   }
 
   private async defaultProbe(t: HealthTarget): Promise<ProbeResult> {
+    const first = await this.probeAt(t, t.address);
+    // Not reached at all (refused, timed out, no route) at the InternalIP: it may be site-local (nodes
+    // joined over public addresses), so the published address decides. An answer there (even a 503)
+    // is kube-proxy's own verdict and stands.
+    if (first.ok || first.reached || t.fallbackAddress === undefined) return first;
+    const second = await this.probeAt(t, t.fallbackAddress);
+    if (second.ok) return second;
+    return second.reached ? second : { ok: false, error: `${first.error} at ${t.address}; ${second.error} at ${t.fallbackAddress}` };
+  }
+
+  private async probeAt(t: HealthTarget, address: string): Promise<ProbeResult> {
     const { mode, timeoutMs, healthzPort, gatePort } = this.opts;
     if (t.kind === "node" && gatePort !== undefined) {
       // The gate first: when it cannot take signed traffic, the node's own health does not matter.
-      const gate = await probeGate(t.address, gatePort, timeoutMs);
+      const gate = await probeGate(address, gatePort, timeoutMs);
       if (!gate.ok) return gate;
     }
     const port = t.kind === "node" ? healthzPort : t.port;
-    if (mode === "tcp") return probeTcp(t.address, port, timeoutMs);
+    if (mode === "tcp") return probeTcp(address, port, timeoutMs);
     // healthCheckNodePort answers on any path; /healthz reads well in its logs.
-    return probeHttp(t.address, port, "/healthz", timeoutMs);
+    return probeHttp(address, port, "/healthz", timeoutMs);
   }
 
   /** Starts probing new targets at once, stops probing gone ones. */
@@ -124,7 +135,7 @@ export class HealthTable implements HealthView {
         const entry: Entry = { target, state: INITIAL_STATE, running: false };
         this.entries.set(key, entry);
         void this.run(key, entry);
-      } else if (e.target.address !== target.address) {
+      } else if (e.target.address !== target.address || e.target.fallbackAddress !== target.fallbackAddress) {
         // Same node, new address: forget what we knew about the old one.
         e.target = target;
         e.state = INITIAL_STATE;

@@ -15,7 +15,7 @@ import type { GatewayEvaluation } from "../gateway/index.ts";
 import { LABEL_ZONE } from "./constants.ts";
 import { hasSelector, indexLocalEndpoints, servingServices } from "./endpoints.ts";
 import { hostnameRefusal, namespacePatterns, type HostnamePolicy } from "./hostnames.ts";
-import { evaluateNode, type AddressFamily, type AddressType, type NodeVerdict } from "./node.ts";
+import { DEFAULT_PROBE_ADDRESS_PREFERENCE, evaluateNode, probeAddress, type AddressFamily, type AddressType, type NodeVerdict, type ProbeAddressPreference } from "./node.ts";
 import { evaluateService, serviceId, type Notice, type ServiceOptions, type ServiceSpecForEdge, type ServiceVerdict } from "./service.ts";
 
 export interface ClusterState {
@@ -38,6 +38,8 @@ export interface DesiredOptions extends ServiceOptions {
   addressPreference: readonly AddressType[];
   /** Which family a dual-stack node publishes (default: its first address of the preferred type). */
   addressFamily?: AddressFamily | undefined;
+  /** Where nodes are probed (node.ts ProbeAddressPreference); default InternalIP, then ExternalIP. */
+  probeAddressPreference?: ProbeAddressPreference | undefined;
   /** Node addresses Cloudflare refuses (private, loopback, …) are expected (a lab): no warnings. */
   allowPrivateAddresses?: boolean | undefined;
   /** Cluster-wide patterns annotated hostnames must match (--allowed-hostnames). */
@@ -57,12 +59,15 @@ export interface HealthView {
 
 /** What the agent must probe: derived from the same caches, before health is known. */
 export type HealthTarget =
-  | { kind: "node"; node: string; address: string }
-  | { kind: "local"; node: string; address: string; port: number };
+  | { kind: "node"; node: string; address: string; fallbackAddress?: string }
+  | { kind: "local"; node: string; address: string; port: number; fallbackAddress?: string };
 
 export interface EligibleNode {
   name: string;
+  /** Published to the edge. */
   address: string;
+  /** Where the agent probes the node (its InternalIP by default), whatever is published. */
+  probeAddress: string;
   zone?: string;
   /** Why the edge cannot reach the address (private, loopback, …). */
   unroutable?: string;
@@ -96,6 +101,8 @@ export interface Topology {
   /** Every Service's verdict keyed by namespace/name. */
   verdicts: Map<string, FinalVerdict>;
   served: ServedService[];
+  /** Probe addresses (InternalIPs) two or more nodes share: those nodes are probed at their published address. */
+  sharedProbeAddresses?: { address: string; nodes: string[] }[];
 }
 
 function byCreation(a: V1Service, b: V1Service): number {
@@ -109,17 +116,23 @@ function byCreation(a: V1Service, b: V1Service): number {
 export function computeTopology(state: ClusterState, opts: DesiredOptions): Topology {
   const nodeVerdicts = new Map<string, NodeVerdict>();
   const nodes: EligibleNode[] = [];
+  const probePreference = opts.probeAddressPreference ?? DEFAULT_PROBE_ADDRESS_PREFERENCE;
+  // Every Node's probe address, eligible or not: an excluded control plane can share a worker's InternalIP.
+  const probedBy = new Map<string, string[]>();
   for (const node of state.nodes) {
     const name = node.metadata?.name;
     if (!name) continue;
     const verdict = evaluateNode(node, opts.addressPreference, { family: opts.addressFamily });
     nodeVerdicts.set(name, verdict);
+    const probe = probeAddress(node, verdict.eligible ? verdict.address : "", probePreference, opts.addressFamily);
+    if (probe) probedBy.set(probe, [...(probedBy.get(probe) ?? []), name]);
     if (!verdict.eligible) continue;
     const zone = node.metadata?.labels?.[LABEL_ZONE];
     const unroutable = opts.allowPrivateAddresses ? undefined : verdict.unroutable;
-    nodes.push({ name, address: verdict.address, ...(zone ? { zone } : {}), ...(unroutable ? { unroutable } : {}) });
+    nodes.push({ name, address: verdict.address, probeAddress: probe, ...(zone ? { zone } : {}), ...(unroutable ? { unroutable } : {}) });
   }
   nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
+  const sharedProbeAddresses = unshareProbeAddresses(nodes, probedBy);
   const byName = new Map(nodes.map((n) => [n.name, n]));
   // One notice shared by every Cluster Service (memory O(nodes + services)).
   const clusterAddressNotice = unroutableNotice(nodes);
@@ -204,7 +217,25 @@ export function computeTopology(state: ClusterState, opts: DesiredOptions): Topo
     served.push(entry);
   }
   served.sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
-  return { nodes, nodeVerdicts, verdicts, served };
+  return { nodes, nodeVerdicts, verdicts, served, ...(sharedProbeAddresses.length > 0 ? { sharedProbeAddresses } : {}) };
+}
+
+/**
+ * Nodes joined over public addresses (k3s --node-external-ip, several clouds) can have site-local
+ * InternalIPs, the same one on two sites: probed there, the agent would check whatever answers that
+ * address on its own site. A probe address two Nodes share (eligible or not: an excluded control plane
+ * too) is used for no eligible one of them: they are probed at their published address. Returns the
+ * shared addresses (for a warning), in place.
+ */
+function unshareProbeAddresses(nodes: EligibleNode[], probedBy: Map<string, string[]>): { address: string; nodes: string[] }[] {
+  const shared = new Map<string, string[]>();
+  for (const n of nodes) {
+    const sharing = probedBy.get(n.probeAddress) ?? [];
+    if (sharing.length < 2) continue;
+    shared.set(n.probeAddress, [...sharing].sort());
+    n.probeAddress = n.address;
+  }
+  return [...shared].map(([address, names]) => ({ address, nodes: names }));
 }
 
 /** The Warning for a Service served through nodes the edge cannot reach; undefined when there are none. */
@@ -224,8 +255,10 @@ function unroutableNotice(nodes: readonly EligibleNode[]): Notice | undefined {
 
 /** Every probe the health table should run for this topology, deduplicated. */
 export function healthTargets(topo: Topology): HealthTarget[] {
-  const targets: HealthTarget[] = topo.nodes.map((n) => ({ kind: "node", node: n.name, address: n.address }));
-  const address = new Map(topo.nodes.map((n) => [n.name, n.address]));
+  // Probed at the InternalIP; when nothing answers there, at the published address (health/table.ts).
+  const at = (n: EligibleNode) => ({ address: n.probeAddress, ...(n.probeAddress !== n.address ? { fallbackAddress: n.address } : {}) });
+  const targets: HealthTarget[] = topo.nodes.map((n) => ({ kind: "node", node: n.name, ...at(n) }));
+  const byName = new Map(topo.nodes.map((n) => [n.name, n]));
   const seen = new Set<string>();
   for (const svc of topo.served) {
     // Terminating-only nodes answer 503 by design: nothing to learn from probing them.
@@ -234,7 +267,7 @@ export function healthTargets(topo: Topology): HealthTarget[] {
       const key = `${node}:${svc.healthCheckNodePort}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      targets.push({ kind: "local", node, address: address.get(node)!, port: svc.healthCheckNodePort });
+      targets.push({ kind: "local", node, ...at(byName.get(node)!), port: svc.healthCheckNodePort });
     }
   }
   return targets;

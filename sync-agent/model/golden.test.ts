@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { loadAllYaml, type V1EndpointSlice, type V1Namespace, type V1Node, type V1Service } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { validateSnapshot } from "../../worker/snapshot/schema.ts";
-import { buildSnapshot, computeTopology, type HealthView } from "./desired.ts";
+import { buildSnapshot, computeTopology, healthTargets, type HealthView } from "./desired.ts";
 import { DEFAULT_ADDRESS_PREFERENCE, type AddressFamily, type AddressType } from "./node.ts";
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata");
@@ -52,6 +52,8 @@ function compute(yamlText: string): unknown {
     failOpen: desired.failOpen,
     failOpenServices: desired.failOpenServices,
     pending: desired.pending,
+    // Where the agent probes (InternalIP first, whatever is published: rv-ops 7).
+    targets: healthTargets(topo),
     nodes: Object.fromEntries([...topo.nodeVerdicts].sort(([a], [b]) => (a < b ? -1 : 1))),
     services: Object.fromEntries(
       [...topo.verdicts]

@@ -28,7 +28,7 @@ export const FLAP_WINDOW_MS = 10 * 60_000;
 export const MAX_NO_ENDPOINT_HOLD_MS = 5 * 60_000;
 
 /** Nothing the edge can send this Service's traffic to: it answers 503. */
-export function noEndpointAnywhere(s: ServedService): boolean {
+export function noEndpointAnywhere(s: Pick<ServedService, "trafficPolicy" | "localEndpoints" | "noEndpoints">): boolean {
   return s.trafficPolicy === "Local" ? (s.localEndpoints?.size ?? 0) === 0 : s.noEndpoints === true;
 }
 
@@ -57,36 +57,48 @@ export function holdNoEndpoint(served: readonly ServedService[], memo: NoEndpoin
   let wakeAt: number | undefined;
   const seen = new Set<string>();
   for (const s of served) {
-    const id = `${s.namespace}/${s.name}`;
-    seen.add(id);
-    if (!noEndpointAnywhere(s)) {
-      const was = memo.get(id);
-      memo.set(id, {
-        ...(s.trafficPolicy === "Local" ? { localEndpoints: s.localEndpoints, terminatingFallback: s.terminatingFallback } : {}),
-        ...(was?.lastLossAt !== undefined ? { lastLossAt: was.lastLossAt, holdMs: was.holdMs } : {}),
-      });
-      continue;
-    }
-    const last = memo.get(id);
-    if (!last) continue;
-    if (last.noneSince === undefined) {
-      // A new loss: a flap if the previous one was recent.
-      const flap = last.lastLossAt !== undefined && now - last.lastLossAt < FLAP_WINDOW_MS;
-      last.holdMs = flap ? Math.min(2 * (last.holdMs ?? holdMs), Math.max(holdMs, MAX_NO_ENDPOINT_HOLD_MS)) : holdMs;
-      last.lastLossAt = now;
-      last.noneSince = now;
-    }
-    const until = last.noneSince + (last.holdMs ?? holdMs);
-    if (now >= until) continue;
-    // Still within the hold: publish it as it was.
-    if (s.trafficPolicy === "Local") {
-      s.localEndpoints = last.localEndpoints;
-      if (last.terminatingFallback) s.terminatingFallback = true;
-    } else {
-      delete s.noEndpoints;
-    }
-    wakeAt = Math.min(wakeAt ?? Infinity, until);
+    seen.add(`${s.namespace}/${s.name}`);
+    const until = holdOne(s, memo, now, holdMs);
+    if (until !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, until);
   }
   for (const id of memo.keys()) if (!seen.has(id)) memo.delete(id);
   return wakeAt;
+}
+
+/** What the hold needs of a Service (a served LoadBalancer Service, or a Gateway backend). */
+export type HeldBackends = Pick<ServedService, "namespace" | "name" | "trafficPolicy" | "localEndpoints" | "terminatingFallback" | "noEndpoints">;
+
+/**
+ * The hold for one Service, in place (see holdNoEndpoint); the caller prunes the memo of Services
+ * gone. Returns when its hold ends while one is running. Idempotent for the same `now`.
+ */
+export function holdOne(s: HeldBackends, memo: NoEndpointMemo, now: number, holdMs: number): number | undefined {
+  const id = `${s.namespace}/${s.name}`;
+  if (!noEndpointAnywhere(s)) {
+    const was = memo.get(id);
+    memo.set(id, {
+      ...(s.trafficPolicy === "Local" ? { localEndpoints: s.localEndpoints, terminatingFallback: s.terminatingFallback } : {}),
+      ...(was?.lastLossAt !== undefined ? { lastLossAt: was.lastLossAt, holdMs: was.holdMs } : {}),
+    });
+    return undefined;
+  }
+  const last = memo.get(id);
+  if (!last) return undefined;
+  if (last.noneSince === undefined) {
+    // A new loss: a flap if the previous one was recent.
+    const flap = last.lastLossAt !== undefined && now - last.lastLossAt < FLAP_WINDOW_MS;
+    last.holdMs = flap ? Math.min(2 * (last.holdMs ?? holdMs), Math.max(holdMs, MAX_NO_ENDPOINT_HOLD_MS)) : holdMs;
+    last.lastLossAt = now;
+    last.noneSince = now;
+  }
+  const until = last.noneSince + (last.holdMs ?? holdMs);
+  if (now >= until) return undefined;
+  // Still within the hold: publish it as it was.
+  if (s.trafficPolicy === "Local") {
+    s.localEndpoints = last.localEndpoints;
+    if (last.terminatingFallback) s.terminatingFallback = true;
+  } else {
+    delete s.noEndpoints;
+  }
+  return until;
 }

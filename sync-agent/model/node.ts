@@ -10,6 +10,16 @@ export type AddressType = "ExternalIP" | "InternalIP" | "Hostname" | "ExternalDN
 export const ADDRESS_TYPES: readonly AddressType[] = ["ExternalIP", "InternalIP", "Hostname", "ExternalDNS", "InternalDNS"];
 export const DEFAULT_ADDRESS_PREFERENCE: readonly AddressType[] = ["ExternalIP", "InternalIP"];
 
+/**
+ * Where the agent probes a node (kube-proxy's healthz, healthCheckNodePorts, the node gate): a list
+ * of address types, first match wins, else the published address (also the fallback when nothing
+ * answers there: health/table.ts); or "published" (the address the edge connects to). InternalIP first because kube-proxy in nftables mode (GA in 1.33), or with
+ * --nodeport-addresses primary, serves NodePorts and healthCheckNodePorts only on the node's primary
+ * address, its InternalIP: probed at a public ExternalIP they refuse, and Local Services fail open.
+ */
+export type ProbeAddressPreference = readonly AddressType[] | "published";
+export const DEFAULT_PROBE_ADDRESS_PREFERENCE: readonly AddressType[] = ["InternalIP", "ExternalIP"];
+
 /** Which IP family to publish for dual-stack nodes; undefined = the first address listed. */
 export type AddressFamily = "ipv4" | "ipv6" | "prefer-ipv4" | "prefer-ipv6";
 export const ADDRESS_FAMILIES: readonly AddressFamily[] = ["ipv4", "ipv6", "prefer-ipv4", "prefer-ipv6"];
@@ -124,4 +134,10 @@ export function evaluateNode(node: V1Node, preference: readonly AddressType[], o
   }
   const unroutable = unroutableReason(address);
   return { eligible: true, address, ...(unroutable ? { unroutable } : {}), ...(problem ? { problem } : {}) };
+}
+
+/** The address the agent probes `node` at (see ProbeAddressPreference); `published` when no type matches. */
+export function probeAddress(node: V1Node, published: string, preference: ProbeAddressPreference, family?: AddressFamily): string {
+  if (preference === "published") return published;
+  return nodeAddress(node, preference, family) ?? published;
 }

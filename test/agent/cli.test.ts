@@ -75,7 +75,8 @@ describe("edgelb-sync-agent (child process)", () => {
         EDGELB_LEADER_ELECT: "false",
         EDGELB_METRICS_ADDRESS: "",
       });
-      await waitFor(() => cf.writes.length === 1, "the child pushed", 20_000);
+      // A ceiling that includes the child's start-up (tsx, client-node): 20 s ran out at load 15.
+      await waitFor(() => cf.writes.length === 1, "the child pushed", 45_000);
       expect(cf.writes[0]?.snapshot).toMatchObject({ cluster: "cli", generation: 1, nodes: [{ name: "node-1", healthy: true }] });
       await waitFor(() => r.stdout().includes("pushed generation 1"), "push logged");
       r.kill("SIGTERM");

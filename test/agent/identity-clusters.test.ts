@@ -44,8 +44,11 @@ describe("cluster identity", () => {
     expect(fatal[0]).toMatchObject({ cluster: "home", storedClusterId: uid(w.cluster), clusterId: uid(other) });
     expect(fatal[0]!.msg).toMatch(/belongs to another cluster .*refusing to push.*--take-over/);
     expect(intruder.controller.writes).toBe(0);
+    // Still the first cluster's snapshot (which may have moved on meanwhile, e.g. its node's health settling:
+    // comparing generations raced that): the intruder wrote nothing.
     const still = await w.stored();
-    expect(still).toMatchObject({ clusterId: uid(w.cluster), generation: first.generation });
+    expect(still?.clusterId).toBe(uid(w.cluster));
+    expect(still!.generation).toBeGreaterThanOrEqual(first.generation);
     await intruder.stop();
 
     // The operator says the new cluster replaces the old one.

@@ -125,11 +125,17 @@ describe("dataPlaneTargets", () => {
   };
   const verdicts = (byId: (id: string) => RowOutcome | undefined) => dataPlaneTargets(byId).map((t) => t.verdict);
   it("marks each target met or missed from the rows' throughput and CPU", () => {
-    expect(verdicts(rows())).toEqual(["met", "met", "met", "met", "met"]);
+    expect(verdicts(rows())).toEqual(["met", "met", "met", "met", "met", "missed"]);
     const slow = dataPlaneTargets(rows({ d: outcome("d", 6_000, 160) }));
     expect(slow.map((t) => t.verdict).slice(0, 2)).toEqual(["missed", "missed"]);
     expect(slow[0]!.result).toBe("0.60× (6,000 vs 10,000 req/s)");
     expect(slow[0]!.limit).toMatch(/100 µs more workerd CPU per request/);
+  });
+  it("judges the socket transport's own CPU, (c′) − (f), against the trivial fetch proxy's (issue 14's halving)", () => {
+    const own = dataPlaneTargets(rows())[5]!;
+    expect(own.result).toBe("1.67× (100 µs vs 60 µs of (c))");
+    expect(own.limit).toMatch(/^the transport's own 100 µs per request \(300 µs − 200 µs\)\. In a CPU profile/);
+    expect(dataPlaneTargets(rows({ c2: outcome("c2", 3_000, 255) }))[5]!.verdict).toBe("met");
   });
   it("never calls a target met or missed on an invalid row", () => {
     const t = dataPlaneTargets(rows({ d: outcome("d", 50_000, 10, false) }));

@@ -59,7 +59,8 @@ it("runs as a process: leads, writes status, serves metrics, and releases the le
   child.stderr!.on("data", (d: Buffer) => lines.push({ msg: `stderr: ${d}` }));
   const exited = new Promise<number | null>((resolve) => child!.once("exit", (code) => resolve(code)));
 
-  const metricsUrl = await until("metrics server", () => lines.find((l) => l.msg.startsWith("metrics, health and readiness at"))?.url as string | undefined, 20_000);
+  // A ceiling that includes the child's start-up (tsx, client-node): 20 s ran out at load 15.
+  const metricsUrl = await until("metrics server", () => lines.find((l) => l.msg.startsWith("metrics, health and readiness at"))?.url as string | undefined, 45_000);
   await until("leadership", () => lines.some((l) => l.msg.startsWith("became leader")), 10_000);
   await until("a push", () => cf.writes.length > 0, 10_000);
   await until("status", () => {

@@ -89,21 +89,20 @@ describe("the course's steps against npm start", () => {
 
     // Then to 0: nothing serves; once the agent's hold on "no ready endpoint" has passed (NO_ENDPOINT_HOLD_MS), the
     // edge answers 503 (never a 200 from a stand-in, no node tried), then back.
-    await kubectl("scale", "deployment", "hello", "--replicas=0");
-    await kubectl("wait", "--for=delete", "pod", "-l", "app=hello", "--timeout=30s");
-    const none = await until(async () => {
-      const r = await get(HELLO);
-      return r.status === 503 ? r : undefined;
-    }, `${HELLO} to answer 503`, 20_000 + NO_ENDPOINT_HOLD_MS);
-    expect(none.body).toMatch(/^edgelb: no server is ready for this site/);
-    await demo.waitFor(/service default\/hello has no ready endpoint/, "the agent's line about hello's endpoints", 5_000);
     // A Local Service with no pod left has no backend at all: once the agent has pushed that, the edge answers 503.
+    // Both scale down together, so their holds run at the same time (one hold of test time, not two).
+    await kubectl("scale", "deployment", "hello", "--replicas=0");
     await kubectl("scale", "deployment", "api", "--replicas=0");
-    const noApi = await until(async () => {
-      const r = await get("api.localhost");
-      return r.status === 503 ? r : undefined;
-    }, "api.localhost to answer 503", 20_000 + NO_ENDPOINT_HOLD_MS);
+    await kubectl("wait", "--for=delete", "pod", "-l", "app=hello", "--timeout=30s");
+    const answers503 = (host: string) =>
+      until(async () => {
+        const r = await get(host);
+        return r.status === 503 ? r : undefined;
+      }, `${host} to answer 503`, 20_000 + NO_ENDPOINT_HOLD_MS);
+    const [none, noApi] = await Promise.all([answers503(HELLO), answers503("api.localhost")]);
+    expect(none.body).toMatch(/^edgelb: no server is ready for this site/);
     expect(noApi.body).toMatch(/^edgelb: no server is ready for this site/);
+    await demo.waitFor(/service default\/hello has no ready endpoint/, "the agent's line about hello's endpoints", 5_000);
     await kubectl("scale", "deployment", "api", "--replicas=2");
     await kubectl("scale", "deployment", "hello", "--replicas=3");
     await kubectl("rollout", "status", "deployment", "hello", "--timeout=60s");

@@ -67,6 +67,25 @@ describe("protobuf request bodies", () => {
     );
   });
 
+  it("an Eviction as kubectl drain encodes it (policy/v1, with DeleteOptions) decodes to the JSON object", () => {
+    const encodeEviction = (name: string, namespace: string, grace: number | undefined, uid: string | undefined, dryRun: string[]) => {
+      const meta = [...str(1, name), ...str(2, ""), ...str(3, namespace), ...str(4, ""), ...int(7, 0), ...bytesField(8, [])];
+      const opts = [...(grace !== undefined ? int(1, grace) : []), ...(uid ? bytesField(2, str(1, uid)) : []), ...dryRun.flatMap((d) => str(5, d))];
+      const raw = [...bytesField(1, meta), ...bytesField(2, opts)];
+      return Buffer.from([0x6b, 0x38, 0x73, 0x00, ...bytesField(1, [...str(1, "policy/v1"), ...str(2, "Eviction")]), ...bytesField(2, raw)]);
+    };
+    fc.assert(
+      fc.property(label, label, fc.option(fc.integer({ min: 0, max: 3600 }), { nil: undefined }), fc.option(label, { nil: undefined }), fc.subarray(["All"]), (name, ns, grace, uid, dryRun) => {
+        expect(decodeProtobuf(encodeEviction(name, ns, grace, uid, dryRun))).toEqual({
+          apiVersion: "policy/v1",
+          kind: "Eviction",
+          metadata: { name, namespace: ns, creationTimestamp: null },
+          deleteOptions: { ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}), ...(uid ? { preconditions: { uid } } : {}), ...(dryRun.length ? { dryRun } : {}) },
+        });
+      }),
+    );
+  });
+
   it("hostile bytes are a 400 or 415 Status, never a crash", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {

@@ -1,7 +1,7 @@
 // The fast path's cost as the bench's target rows compute it (issue 19): requests and duration of
 // the generations Durable Object per day against the free plan, from the settings.
 import { describe, expect, it } from "vitest";
-import { fastPathCost, FREE_PLAN, ROUTES_AWAY_SCENARIOS } from "../../bench/convergence.ts";
+import { budgetNote, fastPathCost, FREE_PLAN, ROUTES_AWAY_SCENARIOS } from "../../bench/convergence.ts";
 
 describe("fast path cost (bench target rows)", () => {
   it("held checks at the defaults: 5 busy locations make 17,280 checks a day while nothing changes, never more than 86,400, and hold the one object all day inside the free plan's duration", () => {
@@ -16,6 +16,13 @@ describe("fast path cost (bench target rows)", () => {
   it("polling every 5 s costs the ceiling every day, and checks more often than 4.32 s do not fit 5 locations", () => {
     expect(fastPathCost({ locations: 5, checkS: 5, holdS: 0 })).toMatchObject({ quietChecks: 86_400, maxChecks: 86_400 });
     expect(fastPathCost({ locations: 5, checkS: 4, holdS: 0 }).maxChecks).toBeGreaterThan(FREE_PLAN.requestsPerDay);
+  });
+
+  it("a ceiling above the object's daily budget says what the budget does: held checks back off, polling does not", () => {
+    const held = fastPathCost({ locations: 5, checkS: 5, holdS: 25 });
+    expect(budgetNote(held.maxChecks, true)).toContain("EDGELB_FAST_BUDGET 80,000): past it each location backs off to one check per 60-300 s");
+    expect(budgetNote(held.maxChecks, false)).toContain("which polling does not obey");
+    expect(budgetNote(fastPathCost({ locations: 4, checkS: 5, holdS: 25 }).maxChecks, true)).toBe("");
   });
 
   it("the p95 target counts every node failure and the Local rollout, not the drain", () => {

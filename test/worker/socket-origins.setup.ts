@@ -148,6 +148,14 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
     s.write("HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n");
     s.end(Buffer.alloc(256 * 1024, 0x61));
   },
+  // Every hop-by-hop field (and one its Connection names) and the gate's marker: none may reach a client.
+  "hop-fields": (s, req) =>
+    s.end(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: secret\r\n" +
+        "Proxy-Connection: keep-alive\r\nProxy-Authenticate: Basic realm=x\r\nTrailer: X-Sum\r\nUpgrade: h2c\r\nTE: trailers\r\n" +
+        "X-Edgelb-Gate: refused\r\nX-Kept: yes\r\n" +
+        (req.method === "HEAD" ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 2\r\n\r\nok"),
+    ),
   "close-delimited": (s) => s.end("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nread until the origin closes"),
   // A valid response dribbled out a few bytes at a time, chunked, with trailers.
   dribble: (s) => {

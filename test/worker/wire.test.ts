@@ -96,6 +96,23 @@ describe.each(TRANSPORTS)("on the wire, over the %s transport", (transport) => {
     expect(res).toMatchObject({ text: "first\nlast\n", outcome: "complete" });
   });
 
+  // The edge leaves the fields the runtime writes itself (Connection, Keep-Alive, TE, Trailer,
+  // Upgrade, Transfer-Encoding) to the runtime: none of the origin's may reach the client.
+  for (const method of ["GET", "HEAD"]) {
+    it(`no hop-by-hop field of the origin's reaches the client (${method})`, async () => {
+      const res = await wire({ host: `raw-${transport}.wire.test`, path: "/raw/hop-fields", method });
+      expect(res.status).toBe(200);
+      expect(res.headers["x-kept"]).toBe("yes");
+      for (const name of ["keep-alive", "x-hop", "proxy-connection", "proxy-authenticate", "trailer", "upgrade", "te", "x-edgelb-gate"]) {
+        expect(res.headers[name], name).toBeUndefined();
+      }
+      expect(String(res.headers.connection ?? "")).not.toMatch(/x-hop/i);
+      if (method === "HEAD") expect(res.headers["transfer-encoding"]).toBeUndefined();
+      else expect(res.text).toBe("ok");
+      expect(res.headers["x-request-id"]).toMatch(/\S/);
+    });
+  }
+
   it("a gzip body reaches the client encoded exactly once", async () => {
     const res = await wire({ host: `gzip-${transport}.wire.test`, path: "/gzip", headers: { "accept-encoding": "gzip" } });
     expect(res.status).toBe(200);

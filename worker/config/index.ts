@@ -141,10 +141,22 @@ export class ConfigStore {
       const p = this.refresh();
       waitUntil(p);
     }
-    // The fast path's held check, when this isolate's turn has come (a comparison otherwise).
-    const watch = this.opts.fast?.watch((versions) => this.refreshWith(versions));
+  }
+
+  /**
+   * A request matched a route of a served cluster and goes to its origins: the location is busy,
+   * so the fast path's held check starts (or polling asks the object) when this isolate's turn has
+   * come; a few comparisons and nothing allocated otherwise. Not called for unknown hosts, control
+   * paths or the edge's own answers (404, 403, 503): anyone on the internet can send those, and
+   * each busy location costs object requests (the free plan's are per day).
+   */
+  busy(waitUntil: (p: Promise<unknown>) => void): void {
+    const watch = this.opts.fast?.busy(this.installChecked);
     if (watch) waitUntil(watch);
   }
+
+  /** What a held check's answer does (bound once: busy() runs per request). */
+  private readonly installChecked = (versions: Versions): Promise<void> => this.refreshWith(versions);
 
   /** A refresh with the versions a held check answered (after any refresh in flight, which had older ones). */
   private async refreshWith(versions: Versions): Promise<void> {

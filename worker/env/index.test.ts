@@ -104,6 +104,17 @@ describe("settings from the worker's vars", () => {
     ]);
   });
 
+  it("EDGELB_FAST_BUDGET: 80,000 requests a day by default, 0 turns it off, anything but a whole number is refused", () => {
+    expect(readSettings({}).fastBudget).toBe(80_000);
+    expect(readSettings({ EDGELB_FAST_BUDGET: "0" }).fastBudget).toBe(0);
+    expect(readSettings({ EDGELB_FAST_BUDGET: "500000" }).fastBudget).toBe(500_000);
+    for (const bad of ["-1", "1.5", "lots"]) {
+      const s = readSettings({ EDGELB_FAST_BUDGET: bad });
+      expect(s.fastBudget).toBe(80_000);
+      expect(s.problems).toEqual([`EDGELB_FAST_BUDGET "${bad}" is not a whole number of requests a day; using 80000`]);
+    }
+  });
+
   it("EDGELB_FAST_HOLD: 25 s by default, 0 polls, more than 25 s is refused (a held check must end within waitUntil's 30 s)", () => {
     expect(readSettings({}).fastHoldMs).toBe(25_000);
     expect(readSettings({ EDGELB_FAST_HOLD: "0" }).fastHoldMs).toBe(0);

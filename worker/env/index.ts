@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { normalizeHost } from "../config/routes.ts";
 import { ClusterName, type TransportName } from "../snapshot/schema.ts";
 import { MAX_HOLD_MS } from "../generations/api.ts";
+import { DEFAULT_FAST_BUDGET } from "../generations/budget.ts";
 
 export interface Env {
   EDGELB_KV: KVNamespace;
@@ -16,6 +17,8 @@ export interface Env {
   EDGELB_FAST_CHECK?: string;
   /** Seconds the generations object holds a location's check until a change (default 25, at most 25; 0: poll every EDGELB_FAST_CHECK instead). */
   EDGELB_FAST_HOLD?: string;
+  /** Requests a UTC day the generations object serves before each location's checks back off to one per 60-300 s (default 80,000; 0: no budget). Pushes are never refused. */
+  EDGELB_FAST_BUDGET?: string;
   /** auto | fetch | socket */
   EDGELB_TRANSPORT?: string;
   /** "true" logs one line per proxied request. */
@@ -58,6 +61,8 @@ export interface Settings {
   fastCheckMs: number;
   /** How long the object holds a check (ms); 0: polling. */
   fastHoldMs: number;
+  /** The generations object's daily budget (requests per UTC day); 0: none. */
+  fastBudget: number;
   /** Problems with the vars, logged once at start; defaults are used instead. */
   problems: string[];
 }
@@ -109,6 +114,13 @@ export function readSettings(env: Partial<Env>): Settings {
     else problems.push(`EDGELB_FAST_HOLD "${env.EDGELB_FAST_HOLD}" is not a number of seconds from 0 to ${MAX_FAST_HOLD_S} (a check must end within waitUntil's 30 s); using ${DEFAULT_FAST_HOLD_S}`);
   }
 
+  let fastBudget = DEFAULT_FAST_BUDGET;
+  if (env.EDGELB_FAST_BUDGET !== undefined && env.EDGELB_FAST_BUDGET.trim() !== "") {
+    const n = Number(env.EDGELB_FAST_BUDGET);
+    if (Number.isSafeInteger(n) && n >= 0) fastBudget = n;
+    else problems.push(`EDGELB_FAST_BUDGET "${env.EDGELB_FAST_BUDGET}" is not a whole number of requests a day; using ${DEFAULT_FAST_BUDGET}`);
+  }
+
   let maxPushBytes = DEFAULT_MAX_PUSH;
   if (env.EDGELB_MAX_PUSH_BYTES) {
     const n = Number(env.EDGELB_MAX_PUSH_BYTES);
@@ -142,6 +154,7 @@ export function readSettings(env: Partial<Env>): Settings {
     maxPushBytes,
     fastCheckMs,
     fastHoldMs,
+    fastBudget,
     problems,
   };
 }

@@ -42,6 +42,8 @@ export function versionKey(x: Pick<ValueVersion, "kind" | "epoch" | "generation"
 export const MAX_HOLD_MS = 25_000;
 /** Held checks at once: far above one per location; beyond it a check is answered at once (memory stays bounded). */
 export const MAX_HELD = 1_000;
+/** The longest back-off the object asks of a location once its daily budget is spent (see budget.ts). */
+export const MAX_RETRY_AFTER_MS = 300_000;
 /** Values carried in a check's answer, in characters of text: above it the location asks value() (one more request). */
 export const MAX_INLINE_CHARS = 1024 * 1024;
 
@@ -55,6 +57,11 @@ export const WatchAnswer = v.object({
   values: v.record(v.string(), v.object({ version: ValueVersion, text: v.string() })),
   /** True when the object held the check (nothing changed until a push or the hold time). */
   held: v.boolean(),
+  /**
+   * The object's daily budget is spent (worker/generations/budget.ts): answered at once, and the
+   * location starts no check before this many ms. Pushes are never refused by the budget.
+   */
+  retryAfterMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_RETRY_AFTER_MS))),
 });
 export type WatchAnswer = v.InferOutput<typeof WatchAnswer>;
 

@@ -18,6 +18,9 @@
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { isOlder } from "../config/stored.ts";
+import { readSettings, type Env } from "../env/index.ts";
+import { createLogger } from "../log/index.ts";
+import { DailyBudget } from "./budget.ts";
 import { changedAgainst, decideKvRefresh, Known, MAX_HELD, MAX_HOLD_MS, MAX_INLINE_CHARS, ValueVersion, type Versions, type WatchableGenerationsApi, type WatchAnswer } from "./api.ts";
 
 export { GENERATIONS_OBJECT, ValueVersion, Versions, type GenerationsApi } from "./api.ts";
@@ -48,14 +51,23 @@ const asVersion = (x: ValueVersion) => ({ epoch: x.epoch ?? undefined, generatio
 export class EdgelbGenerations extends DurableObject implements WatchableGenerationsApi {
   /** Held checks: each is woken by the next publish, or by its own hold timer. */
   private readonly held = new Set<() => void>();
+  /** The requests it serves per UTC day (EDGELB_FAST_BUDGET): past it, checks back off; nothing else is refused. */
+  private readonly budget: DailyBudget;
+
+  constructor(ctx: DurableObjectState, env: Partial<Env>) {
+    super(ctx, env);
+    this.budget = new DailyBudget({ budget: readSettings(env).fastBudget, storage: ctx.storage, now: Date.now, random: Math.random, log: createLogger() });
+  }
 
   async watch(known: Known | null, holdMs: number): Promise<WatchAnswer> {
+    const retryAfterMs = await this.budget.spend();
     const k = known === null ? null : v.parse(Known, known);
     const hold = Number.isFinite(holdMs) ? Math.max(0, Math.min(MAX_HOLD_MS, Math.floor(holdMs))) : 0;
-    let versions = await this.versions();
+    let versions = await this.readVersions();
     let changed = changedAgainst(versions, k);
     let held = false;
-    if (k !== null && changed.length === 0 && hold > 0 && this.held.size < MAX_HELD) {
+    // Past the budget: answered at once (what changed still rides along), with the back-off.
+    if (retryAfterMs === undefined && k !== null && changed.length === 0 && hold > 0 && this.held.size < MAX_HELD) {
       held = true;
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -66,19 +78,19 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
         const timer = setTimeout(wake, hold);
         this.held.add(wake);
       });
-      versions = await this.versions();
+      versions = await this.readVersions();
       changed = changedAgainst(versions, k);
     }
     // The changed values ride along (no second request, no second round trip) while they are small.
     const values: WatchAnswer["values"] = {};
     let chars = 0;
     for (const cluster of changed) {
-      const value = await this.value(cluster);
+      const value = await this.readValue(cluster);
       if (!value || chars + value.text.length > MAX_INLINE_CHARS) continue;
       chars += value.text.length;
       values[cluster] = value;
     }
-    return { versions, values, held };
+    return { versions, values, held, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
   }
 
   /** How many checks it holds now (for the status of the fast path and for tests). */
@@ -91,7 +103,17 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
     for (const wake of [...this.held]) wake();
   }
 
+  /** The day's requests so far (for tests and the status of the fast path; not counted). */
+  requestsToday(): Promise<number> {
+    return this.budget.count();
+  }
+
   async versions(): Promise<Versions> {
+    await this.budget.spend();
+    return this.readVersions();
+  }
+
+  private async readVersions(): Promise<Versions> {
     const out: Versions = {};
     for (const [key, s] of await this.ctx.storage.list<Stored>({ prefix: "v/" })) {
       out[key.slice(2)] = versionOf(s);
@@ -100,6 +122,11 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
   }
 
   async value(cluster: string): Promise<{ version: ValueVersion; text: string } | null> {
+    await this.budget.spend();
+    return this.readValue(cluster);
+  }
+
+  private async readValue(cluster: string): Promise<{ version: ValueVersion; text: string } | null> {
     const s = await this.ctx.storage.get<Stored>(`v/${cluster}`);
     if (!s) return null;
     const keys = Array.from({ length: s.chunks }, (_, i) => `t/${cluster}/${i}`);
@@ -110,6 +137,7 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
 
   /** Stores the value unless the stored one is newer (a push that lost a race must not win here). */
   async publish(cluster: string, version: ValueVersion, text: string): Promise<{ stored: boolean; current: ValueVersion }> {
+    await this.budget.spend(); // counted, never refused
     const checked = v.parse(ValueVersion, version);
     const old = await this.ctx.storage.get<Stored>(`v/${cluster}`);
     if (old && isOlder(asVersion(checked), asVersion(old))) return { stored: false, current: { kind: old.kind, generation: old.generation, epoch: old.epoch } };
@@ -127,6 +155,7 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
   }
 
   async heartbeat(cluster: string, version: { generation: number; epoch: number | null }, at: number): Promise<{ recorded: boolean }> {
+    await this.budget.spend();
     if (!Number.isSafeInteger(at) || at < 0) return { recorded: false };
     const s = await this.ctx.storage.get<Stored>(`v/${cluster}`);
     if (!s || s.kind !== "snapshot" || s.generation !== version.generation || (s.epoch ?? null) !== (version.epoch ?? null)) return { recorded: false };
@@ -136,6 +165,7 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
   }
 
   async claimKvRefresh(cluster: string, version: { generation: number; epoch: number | null }, at: number, everyMs: number): Promise<{ write: boolean; current: ValueVersion | null }> {
+    await this.budget.spend();
     const s = await this.ctx.storage.get<Stored>(`v/${cluster}`);
     return decideKvRefresh(s && versionOf(s), s?.kvRefreshAt, version, at, everyMs, (kvRefreshAt) => this.ctx.storage.put(`v/${cluster}`, { ...s!, kvRefreshAt } satisfies Stored));
   }

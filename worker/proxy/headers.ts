@@ -59,14 +59,14 @@ export function stripHopByHop(headers: Headers, keepUpgrade = false): Headers {
   return headers;
 }
 
-export function isWebSocketRequest(request: Request): boolean {
+export function isWebSocketRequest(request: Pick<Request, "headers">): boolean {
   return (request.headers.get("upgrade") ?? "").toLowerCase().split(",").some((s) => s.trim() === "websocket");
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
 
 /** The client's X-Request-Id when it is a sane token, else a new id from this isolate (newRequestId). */
-export function requestIdOf(request: Request): string {
+export function requestIdOf(request: Pick<Request, "headers">): string {
   const given = request.headers.get("x-request-id");
   return given && REQUEST_ID.test(given) ? given : newRequestId();
 }
@@ -100,15 +100,17 @@ export interface EdgeFacts {
   requestId: string;
 }
 
-export function edgeFacts(request: Request, requestId: string, url?: URL, originHost?: string): EdgeFacts {
-  return {
-    ...(originHost === undefined ? {} : { originHost }),
+export function edgeFacts(request: Pick<Request, "headers" | "url">, requestId: string, url?: URL, originHost?: string): EdgeFacts {
+  const facts: EdgeFacts = {
     clientIp: request.headers.get("cf-connecting-ip")?.trim() || undefined,
     // The runtime serialized request.url: its scheme is read without a URL parse.
     proto: url ? url.protocol.replace(":", "") : isHttps(request.url) ? "https" : "http",
     host: request.headers.get("host") ?? (url ?? new URL(request.url)).host,
     requestId,
   };
+  // Set only when given (no object spread per request).
+  if (originHost !== undefined) facts.originHost = originHost;
+  return facts;
 }
 
 /** RFC 9110 §5.6.2 token: what a field name must be. */
@@ -141,7 +143,7 @@ export interface HeaderFault {
  * original Host is kept. One pass over the client's fields: the CPU cost is
  * one check and at most one append per field.
  */
-export function originRequestHeaders(request: Request, facts: EdgeFacts, websocket: boolean): Headers | HeaderFault {
+export function originRequestHeaders(request: Pick<Request, "headers">, facts: EdgeFacts, websocket: boolean): Headers | HeaderFault {
   const connection = request.headers.get("connection");
   // Fields the client's Connection header names are its hop's, not the origin's.
   const named =
@@ -160,32 +162,36 @@ export function originRequestHeaders(request: Request, facts: EdgeFacts, websock
     if (NOT_COPIED.has(name) || named?.has(name)) continue;
     headers.append(name, value);
   }
+  // None of these was copied above (NOT_COPIED): append, which costs the runtime about half of a set.
   if (websocket) {
-    headers.set("upgrade", "websocket");
-    headers.set("connection", "Upgrade");
+    headers.append("upgrade", "websocket");
+    headers.append("connection", "Upgrade");
   }
-  headers.set("host", facts.originHost ?? facts.host);
+  headers.append("host", facts.originHost ?? facts.host);
   if (facts.clientIp) {
-    headers.set("x-forwarded-for", facts.clientIp);
-    headers.set("x-real-ip", facts.clientIp);
+    headers.append("x-forwarded-for", facts.clientIp);
+    headers.append("x-real-ip", facts.clientIp);
   }
-  headers.set("x-forwarded-proto", facts.proto);
-  headers.set("x-forwarded-host", facts.host);
-  headers.set("forwarded", forwardedValue(facts));
-  headers.set("x-request-id", facts.requestId);
+  headers.append("x-forwarded-proto", facts.proto);
+  headers.append("x-forwarded-host", facts.host);
+  headers.append("forwarded", forwardedValue(facts));
+  headers.append("x-request-id", facts.requestId);
   return headers;
 }
 
+/** The last host and proto's "host=…;proto=…" (one hostname takes most of an isolate's requests). */
+let lastHostProto = { host: "", proto: "", value: "" };
+
 /** RFC 7239 Forwarded element from the edge's facts: for (when known), host, proto. */
 export function forwardedValue(facts: Pick<EdgeFacts, "clientIp" | "host" | "proto">): string {
-  const parts: string[] = [];
-  if (facts.clientIp) {
-    // An IPv6 node name is "[addr]" and must be quoted (":" is not a token character).
-    parts.push(`for=${facts.clientIp.includes(":") ? quoted(`[${facts.clientIp}]`) : forwardedToken(facts.clientIp)}`);
+  let hostProto = lastHostProto;
+  if (hostProto.host !== facts.host || hostProto.proto !== facts.proto || hostProto.value === "") {
+    hostProto = lastHostProto = { host: facts.host, proto: facts.proto, value: `host=${forwardedToken(facts.host)};proto=${forwardedToken(facts.proto)}` };
   }
-  parts.push(`host=${forwardedToken(facts.host)}`);
-  parts.push(`proto=${forwardedToken(facts.proto)}`);
-  return parts.join(";");
+  if (!facts.clientIp) return hostProto.value;
+  // An IPv6 node name is "[addr]" and must be quoted (":" is not a token character).
+  const ip = facts.clientIp;
+  return `for=${ip.includes(":") ? quoted(`[${ip}]`) : forwardedToken(ip)};${hostProto.value}`;
 }
 
 function forwardedToken(value: string): string {
@@ -196,28 +202,40 @@ function quoted(value: string): string {
   return `"${value.replace(/["\\]/g, "\\$&")}"`;
 }
 
-/** Response fields the client never gets: connection-specific ones (RFC 9110 §7.6.1). */
-const RESPONSE_HOP_BY_HOP = new Set(HOP_BY_HOP);
+/**
+ * Response fields the runtime's HTTP layer writes itself (workerd's kj-http: connection-level
+ * fields): it never puts a Response's own Connection, Keep-Alive, TE, Trailer, Upgrade or (except
+ * in answer to a HEAD) Transfer-Encoding on the wire, so deleting them here would cost a runtime
+ * call each for nothing. test/worker/wire.test.ts shows what the client receives.
+ */
+const WRITTEN_BY_RUNTIME = new Set(["connection", "keep-alive", "te", "trailer", "upgrade", "transfer-encoding"]);
+/** Hop-by-hop fields the runtime would pass on, and the gate's marker (between gate and edge). */
+const NOT_FOR_CLIENT = [
+  ...HOP_BY_HOP.filter((name) => !WRITTEN_BY_RUNTIME.has(name)),
+  GATE_REFUSED_HEADER,
+];
 
 /**
  * Turns a copy of an origin's response fields into what the client receives,
  * in place: hop-by-hop fields (and those its Connection names) and the gate's
- * marker taken out, and X-Request-Id added unless the origin set one. One
- * pass over the names (no values are read), a delete only for what is there.
+ * marker taken out, and X-Request-Id added unless the origin set one. Fields
+ * the runtime writes itself (WRITTEN_BY_RUNTIME) are left to it: a lookup per
+ * field that can matter, a delete only for what is there, and no walk over
+ * every field.
  */
-export function forClient(headers: Headers, requestId: string): Headers {
+export function forClient(headers: Headers, requestId: string, method?: string): Headers {
   const connection = headers.get("connection");
-  const named = connection === null ? undefined : new Set(connection.split(",").map((s) => s.trim().toLowerCase()));
-  let drop: string[] | undefined;
-  let hasRequestId = false;
-  for (const name of headers.keys()) {
-    // The gate's refusal marker is between the gate and the edge: a client never sees it.
-    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name) || name === GATE_REFUSED_HEADER) (drop ??= []).push(name);
-    else if (name === "x-request-id") hasRequestId = true;
+  if (connection !== null) {
+    for (const token of connection.split(",")) {
+      const name = token.trim().toLowerCase();
+      // A named field the runtime writes (keep-alive, upgrade) is dropped by it.
+      if (!WRITTEN_BY_RUNTIME.has(name) && isFieldName(name)) headers.delete(name);
+    }
   }
-  // Deleted after the walk: a Headers object must not change while it is iterated.
-  if (drop) for (const name of drop) headers.delete(name);
-  if (!hasRequestId) headers.set("x-request-id", requestId);
+  for (const name of NOT_FOR_CLIENT) if (headers.has(name)) headers.delete(name);
+  // A HEAD's answer is the one whose Transfer-Encoding the runtime sends as given.
+  if (method === "HEAD") headers.delete("transfer-encoding");
+  if (!headers.has("x-request-id")) headers.append("x-request-id", requestId);
   return headers;
 }
 

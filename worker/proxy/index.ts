@@ -18,6 +18,7 @@ import { pathAndQuery as pathAndQueryOf } from "../transport/target/index.ts";
 import {
   ConnectError,
   InvalidRequestHeadError,
+  type OriginRequest,
   MalformedResponseError,
   ResponseTimeoutError,
   UpstreamResetError,
@@ -92,9 +93,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   // Only error answers and log lines name the services: built on demand, not per request.
   let names: string | undefined;
   const serviceNamesOf = () => (names ??= route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", "));
-  const requestId = requestIdOf(request);
-  const facts = edgeFacts(request, requestId, undefined, options?.originHost);
-  const pathAndQuery = pathAndQueryOf(request.url);
+  // The runtime's Request getters are calls into it, and url makes a new string each time: read once.
+  const method = request.method;
+  const incoming = { url: request.url, headers: request.headers };
+  const requestId = requestIdOf(incoming);
+  const facts = edgeFacts(incoming, requestId, undefined, options?.originHost);
+  const pathAndQuery = pathAndQueryOf(incoming.url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
   const budgetKey = budgetKeyOf(route);
@@ -103,7 +107,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     if (deps.requestLogs) {
       deps.log("info", "request", {
         requestId,
-        method: request.method,
+        method,
         host: facts.host,
         path: pathOnly(pathAndQuery),
         status: res.status,
@@ -115,13 +119,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   };
   /** The client's own request is at fault: 400, an info line, and no node is blamed. */
   const badRequest = (event: string, reason: string, fields: Record<string, unknown> = {}) => {
-    deps.log("info", event, { requestId, host: facts.host, method: request.method, reason, ...fields });
+    deps.log("info", event, { requestId, host: facts.host, method, reason, ...fields });
     return done(text(400, `bad request: ${reason}`, requestId), fields);
   };
   /** The client's body failed: 400, or 408 when it stalled (client_body_timeout); no node is blamed. */
   const clientBodyFailed = (error: ClientBodyError, fields: Record<string, unknown> = {}) => {
     if (!(error instanceof ClientBodyTimeoutError)) return badRequest("proxy.client_body_failed", "the request body ended early", { ...fields, error: error.message });
-    deps.log("info", "proxy.client_body_timeout", { requestId, host: facts.host, method: request.method, error: error.message, ...fields });
+    deps.log("info", "proxy.client_body_timeout", { requestId, host: facts.host, method, error: error.message, ...fields });
     return done(text(408, "the request body stopped arriving", requestId, { connection: "close" }), fields);
   };
 
@@ -132,18 +136,19 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   }
 
   const policy = route.policy;
-  const websocket = isWebSocketRequest(request);
-  const headers = originRequestHeaders(request, facts, websocket);
+  const websocket = isWebSocketRequest(incoming);
+  const headers = originRequestHeaders(incoming, facts, websocket);
   if (!(headers instanceof Headers)) {
     // Before any origin connection: a forged line break never reaches a node.
     return badRequest("proxy.refused", headers.fault, { header: JSON.stringify(headers.name) });
   }
-  if ((request.method === "GET" || request.method === "HEAD") && carriesBody(request)) {
+  if ((method === "GET" || method === "HEAD") && carriesBody(incoming.headers)) {
     // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
-    return badRequest("proxy.refused", `a ${request.method} request must not carry a body`);
+    return badRequest("proxy.refused", `a ${method} request must not carry a body`);
   }
   // No body (every GET): no promise to wait for.
-  const prepared = request.body === null ? undefined : await prepareBody(request, undefined, deps.clientBodyTimeoutMs);
+  const hasBody = request.body !== null;
+  const prepared = hasBody ? await prepareBody(request, undefined, deps.clientBodyTimeoutMs) : undefined;
   if (prepared && !prepared.ok) {
     if (prepared.error instanceof ClientBodyTimeoutError) return clientBodyFailed(prepared.error);
     return badRequest("proxy.client_body_failed", prepared.error.message);
@@ -151,7 +156,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   const body = prepared ? prepared.body : NO_BODY;
   let tried = new Set<string>();
   const errors: string[] = [];
-  const cookie = policy.affinity === "cookie" ? readCookie(request.headers.get("cookie"), policy.cookieName) : undefined;
+  const cookie = policy.affinity === "cookie" ? readCookie(incoming.headers.get("cookie"), policy.cookieName) : undefined;
   let failedOpen = false;
   const hedges = deps.hedges;
   // At most one hedge per request.
@@ -236,7 +241,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     const transport = selectTransport(deps.transports, origin, gatePort === undefined ? policy.transport : "socket", deps.workerTransport);
     if (gatePort !== undefined) {
       const signature = await deps.signer?.sign(origin.cluster, {
-        method: request.method,
+        method,
         host: headers.get("host") ?? facts.host,
         target: pathAndQuery,
         node: origin.node,
@@ -258,9 +263,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       signed = false;
     }
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
-    const bodyless = request.method === "GET" || request.method === "HEAD";
+    const bodyless = method === "GET" || method === "HEAD";
     // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
-    const originRequest = { method: request.method, url: request.url, headers, body: bodyless ? null : body.take() };
+    const originRequest = { method, url: incoming.url, headers, body: bodyless ? null : body.take() };
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     let release = track(deps.inFlight, origin.key);
@@ -286,7 +291,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
               : {
                   toWire: (o: RouteOrigin) => ({ ...o, port: gatePort }),
                   headersFor: async (o: RouteOrigin) => {
-                    const sig = await deps.signer?.sign(o.cluster, { method: request.method, host: headers.get("host") ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port });
+                    const sig = await deps.signer?.sign(o.cluster, { method, host: headers.get("host") ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port });
                     if (!sig) return undefined;
                     const signed = new Headers(headers);
                     signed.set(SIGNATURE_HEADER, sig);
@@ -314,12 +319,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     let successAtBodyEnd = false;
     let upstream: Response;
     try {
-      upstream = await transport.send({
+      const sent: OriginRequest = {
         origin: gatePort === undefined ? origin : { ...origin, port: gatePort },
         request: originRequest,
         connectTimeoutMs: policy.connectTimeoutMs,
         responseTimeoutMs: policy.responseTimeoutMs,
-        ...(hedge === undefined ? {} : { hedge }),
         // An open WebSocket keeps its node busy (least-request): counted until the relay ends.
         onWebSocketRelay: () => {
           relayed = true;
@@ -340,7 +344,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
           bodyFailed = true;
           deps.health.failure(origin.key, error.message, nodeFields, "status", ejectionPool(route, origin));
         },
-      });
+      };
+      // Set only when there is one (an object spread per attempt costs more than the property).
+      if (hedge !== undefined) sent.hedge = hedge;
+      upstream = await transport.send(sent);
     } catch (err) {
       release();
       if (err instanceof InvalidRequestHeadError) {
@@ -354,7 +361,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         err instanceof ConnectError || err instanceof ResponseTimeoutError || err instanceof UpstreamResetError || err instanceof MalformedResponseError;
       // Transports throw only the classes above for the node's faults; anything else is the request body's own.
       if (body.clientError instanceof ClientBodyTimeoutError) return clientBodyFailed(body.clientError, fields);
-      if (body.clientError || (!known && request.body !== null)) {
+      if (body.clientError || (!known && hasBody)) {
         // The client hung up or sent less than it announced: not the node's fault.
         return badRequest("proxy.client_body_failed", "the request body ended early", {
           ...fields,
@@ -376,7 +383,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       const noRetry = refuseNext(
         attempt,
         connectionFailure
-          ? retryRefusal({ method: request.method, stage, replayable: body.replayable, retryNonIdempotent, websocket })
+          ? retryRefusal({ method, stage, replayable: body.replayable, retryNonIdempotent, websocket })
           : "the node's answer was not valid HTTP",
         stage === "before-send",
       );
@@ -397,9 +404,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       release();
       return clientBodyFailed(body.clientError, fields);
     }
-    const gateMarker = gatePort === undefined ? null : upstream.headers.get(GATE_REFUSED_HEADER);
+    // Read once: each is a call into the runtime.
+    const status = upstream.status;
+    const upstreamHeaders = upstream.headers;
+    const gateMarker = gatePort === undefined ? null : upstreamHeaders.get(GATE_REFUSED_HEADER);
     const gateSaid =
-      gateMarker === null ? undefined : upstream.status === 403 && gateMarker === GATE_REFUSED ? "gate_refused" : upstream.status === 502 && gateMarker === GATE_UPSTREAM_UNREACHABLE ? "gate_upstream_unreachable" : undefined;
+      gateMarker === null ? undefined : status === 403 && gateMarker === GATE_REFUSED ? "gate_refused" : status === 502 && gateMarker === GATE_UPSTREAM_UNREACHABLE ? "gate_upstream_unreachable" : undefined;
     if (gateSaid !== undefined) {
       // The node's gate refused the signature (no key, another key, its clock off), or could not connect
       // to the NodePort (the node's kube-proxy or app is gone while its gate lives): nothing reached the
@@ -423,13 +433,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       deps.log("error", "proxy.failed", { ...fields, kind: gateSaid, noRetry, tried: [...tried], ...gateHop(origin) });
       return done(text(502, "the site could not be reached", requestId), { ...fields, tried: [...tried], errors });
     }
-    if (RETRY_STATUSES.has(upstream.status)) {
+    if (RETRY_STATUSES.has(status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: the health rules decide when to eject.
-      deps.health.failure(origin.key, `status ${upstream.status}`, nodeFields, "status", ejectionPool(route, origin));
-      errors.push(`${origin.node}: status ${upstream.status}`);
+      deps.health.failure(origin.key, `status ${status}`, nodeFields, "status", ejectionPool(route, origin));
+      errors.push(`${origin.node}: status ${status}`);
       const serviceKey = `${origin.cluster}/${origin.service}`;
       let refusal: string | undefined;
-      const retryAfter = upstream.status === 503 ? upstream.headers.get("retry-after") : null;
+      const retryAfter = status === 503 ? upstreamHeaders.get("retry-after") : null;
       if (retryAfter !== null) {
         // The app says it is overloaded: the client gets the 503, and the Service gets a rest.
         budget?.hold(serviceKey, retryAfterMs(retryAfter, deps.now()) ?? DEFAULT_HOLD_MS);
@@ -437,14 +447,14 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       } else if (budget?.isHeld(serviceKey)) {
         refusal = "the service asked to retry later (Retry-After)";
       } else {
-        refusal = retryRefusal({ method: request.method, stage: "status", replayable: body.replayable, retryNonIdempotent, websocket });
+        refusal = retryRefusal({ method, stage: "status", replayable: body.replayable, retryNonIdempotent, websocket });
       }
       const noRetry = refuseNext(attempt, refusal);
       if (noRetry === undefined) {
         // Nobody reads this answer: drop it so the connection is freed, then try another node.
         upstream.body?.cancel().catch(() => {});
         release();
-        deps.log("warn", "proxy.retry", { ...fields, kind: "status", status: upstream.status });
+        deps.log("warn", "proxy.retry", { ...fields, kind: "status", status });
         continue;
       }
       // The client gets the node's own answer.
@@ -457,18 +467,18 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // A 101 carries the WebSocket: rebuilding the Response would lose it. A transport that relays
     // it (socket) releases the count when it ends; over fetch() the runtime relays it unseen, so
     // it stops counting as in flight here.
-    if (upstream.status === 101) {
+    if (status === 101) {
       if (!relayed) release();
       return done(upstream, fields);
     }
     // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
     const raw = transport.name === "socket";
-    const responseBody = relayBody(request.method, upstream, release, raw, bodyRelayed);
+    const responseBody = relayBody(method, upstream, release, raw, bodyRelayed);
     // The origin's fields copied by the runtime in one call, then the few the client must not get
     // taken out (cheaper than a copy field by field that the Response would copy once more).
-    const client = new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers, encodeBody: encodeBodyFor(upstream.headers, raw) });
+    const client = new Response(responseBody, { status, statusText: upstream.statusText, headers: upstreamHeaders, encodeBody: encodeBodyFor(upstreamHeaders, raw) });
     const out = client.headers;
-    forClient(out, requestId);
+    forClient(out, requestId, method);
     if (policy.affinity === "cookie" && cookie !== cookieValue(origin)) {
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
@@ -504,10 +514,10 @@ function pathOnly(target: string): string {
 }
 
 /** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding). */
-function carriesBody(request: Request): boolean {
-  const length = request.headers.get("content-length");
+function carriesBody(headers: Headers): boolean {
+  const length = headers.get("content-length");
   if (length !== null && length.trim() !== "0") return true;
-  return request.headers.has("transfer-encoding");
+  return headers.has("transfer-encoding");
 }
 
 /** A route's budget key, built once per route (routes are immutable and rebuilt on each snapshot load), not per request. */

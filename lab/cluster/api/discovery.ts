@@ -23,7 +23,11 @@ function resourceEntries(r: ResourceType): Obj[] {
     ? [{ name: `${r.plural}/scale`, singularName: "", namespaced: r.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: ["get", "patch", "update"] }]
     : [];
   const log = r.graceful ? [{ name: `${r.plural}/log`, singularName: "", namespaced: r.namespaced, kind: r.kind, verbs: ["get"] }] : [];
-  return [main, ...status, ...scale, ...log];
+  // kubectl drain looks for pods/eviction (kind Eviction, group policy) here before it evicts instead of deleting.
+  const eviction = r.graceful
+    ? [{ name: `${r.plural}/eviction`, singularName: "", namespaced: r.namespaced, group: "policy", version: "v1", kind: "Eviction", verbs: ["create"] }]
+    : [];
+  return [main, ...status, ...scale, ...log, ...eviction];
 }
 
 type Served = (r: ResourceType) => boolean;

@@ -65,6 +65,15 @@ const POD_TEMPLATE: Message = { 1: ["metadata", OBJECT_META], 2: ["spec", POD_SP
 const ROLLING: Message = { 1: ["maxUnavailable", "intOrString"], 2: ["maxSurge", "intOrString"] };
 const STRATEGY: Message = { 1: ["type", "string"], 2: ["rollingUpdate", ROLLING] };
 const EMPTY: Message = {};
+// k8s.io/apimachinery meta/v1 generated.proto: what `kubectl drain` (an Eviction) and `kubectl delete` send.
+const DELETE_OPTIONS: Message = {
+  1: ["gracePeriodSeconds", "int"],
+  2: ["preconditions", { 1: ["uid", "string"], 2: ["resourceVersion", "string"] }],
+  3: ["orphanDependents", "bool"],
+  4: ["propagationPolicy", "string"],
+  5: ["dryRun", "string", true],
+  6: ["ignoreStoreReadErrorWithClusterBreakingPotential", "bool"],
+};
 
 /** The messages this server decodes, by apiVersion/kind. */
 const KINDS: Record<string, Message> = {
@@ -116,6 +125,9 @@ const KINDS: Record<string, Message> = {
   },
   "v1/Namespace": { 1: ["metadata", OBJECT_META], 2: ["spec", EMPTY], 3: ["status", EMPTY] },
   "v1/Pod": { 1: ["metadata", OBJECT_META], 2: ["spec", POD_SPEC], 3: ["status", EMPTY] },
+  "policy/v1/Eviction": { 1: ["metadata", OBJECT_META], 2: ["deleteOptions", DELETE_OPTIONS] },
+  "v1/DeleteOptions": DELETE_OPTIONS,
+  "meta.k8s.io/v1/DeleteOptions": DELETE_OPTIONS,
 };
 
 class Reader {

@@ -111,7 +111,7 @@ interface Route {
   resource: ResourceType;
   namespace: string;
   name?: string;
-  subresource?: "status" | "scale" | "log";
+  subresource?: "status" | "scale" | "log" | "eviction";
   watchPath: boolean;
 }
 
@@ -155,12 +155,12 @@ function parseRoute(pathname: string, served: (r: ResourceType) => boolean = () 
 function mk(resource: ResourceType, namespace: string, rest: string[], watchPath: boolean): Route | undefined {
   if (rest.length > 3) return undefined;
   const sub = rest[2];
-  if (sub !== undefined && !(sub === "status" || (sub === "scale" && resource.scale) || (sub === "log" && resource.graceful))) return undefined;
+  if (sub !== undefined && !(sub === "status" || (sub === "scale" && resource.scale) || ((sub === "log" || sub === "eviction") && resource.graceful))) return undefined;
   return {
     resource,
     namespace,
     ...(rest[1] !== undefined ? { name: rest[1] } : {}),
-    ...(sub === "status" || sub === "scale" || sub === "log" ? { subresource: sub } : {}),
+    ...(sub === "status" || sub === "scale" || sub === "log" || sub === "eviction" ? { subresource: sub } : {}),
     watchPath,
   };
 }
@@ -485,6 +485,7 @@ export class ApiServer {
       res.end(text);
       return 200;
     }
+    if (route.subresource === "eviction") return this.evict(req, res, route, name, method, dryRun);
     const opts = { ...(route.subresource ? { subresource: route.subresource } : {}), dryRun, fieldValidation, warnings } as const;
     switch (method) {
       case "GET": {
@@ -540,6 +541,31 @@ export class ApiServer {
       default:
         throw errors.methodNotAllowed();
     }
+  }
+
+  /**
+   * POST pods/NAME/eviction (policy/v1 Eviction), what `kubectl drain` sends: the pod is deleted
+   * gracefully, with the Eviction's grace period or the pod's own, so it drains like a rollout. There
+   * are no PodDisruptionBudgets in the simulated cluster, so an eviction is never refused (429).
+   */
+  private async evict(req: http.IncomingMessage, res: http.ServerResponse, route: Route, name: string, method: string, dryRunParam: boolean): Promise<number> {
+    if (method !== "POST") throw errors.methodNotAllowed();
+    const body = ((await readBody(req)) ?? {}) as Obj;
+    if (body.kind !== undefined && body.kind !== "Eviction") throw errors.badRequest(`expected an Eviction (policy/v1), got ${String(body.kind)}`);
+    if (body.metadata?.name !== undefined && body.metadata.name !== name) throw errors.badRequest(`name in URL does not match name in Eviction object`);
+    const del = (body.deleteOptions ?? {}) as Obj;
+    const g = del.gracePeriodSeconds;
+    if (g !== undefined && g !== null && !(Number.isSafeInteger(g) && g >= 0 && g <= 1e9)) {
+      throw errors.badRequest(`deleteOptions.gracePeriodSeconds ${JSON.stringify(g)}: must be a whole number of seconds, 0 or more`);
+    }
+    const grace = typeof g === "number" ? g : undefined;
+    this.store.delete(route.resource, route.namespace, name, {
+      preconditions: del.preconditions ?? {},
+      dryRun: dryRunParam || (Array.isArray(del.dryRun) && del.dryRun.includes("All")),
+      ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+    });
+    this.send(res, 201, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 201 });
+    return 201;
   }
 
   /** Custom resources (Gateway API) exist only while their CRD does. */

@@ -42,10 +42,12 @@ async function world(o: { cluster?: string; stub?: () => GenerationsApi; timeout
     if (!loc) locations.set(location, (loc = { cache: await caches.open(unique(`kv14-${location}`)), kv: staleKV() }));
     const fast = new FastPath({ stub: o.stub ?? realStub, cache: loc.cache, intervalMs: 5_000, now: () => now, log, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}), ...(o.holdMs ? { holdMs: o.holdMs } : {}) });
     const store = new ConfigStore({ kv: loc.kv.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, location: new LocationCopy(loc.cache), fast });
-    /** A request; its background work (a refresh, a held check) is returned, not awaited. */
+    /** A request for a routed hostname (as the edge does it); its background work (a refresh, a held check) is returned, not awaited. */
     const start = async () => {
       const pending: Promise<unknown>[] = [];
-      await store.ready((p) => pending.push(p));
+      const waitUntil = (p: Promise<unknown>) => void pending.push(p);
+      await store.ready(waitUntil);
+      store.busy(waitUntil);
       return { done: Promise.all(pending) };
     };
     const request = async () => {
@@ -290,7 +292,13 @@ describe("workers.dev (no Cache API): a stale KV 'missing' does not undo what th
     kvB.set(null);
     const fastB = new FastPath({ stub: realStub, intervalMs: 5_000, now: () => now, log });
     const b = new ConfigStore({ kv: kvB.kv, clusters: [cluster], ttlMs: 60_000, log, now: () => now, fast: fastB });
-    const request = async () => { const p: Promise<unknown>[] = []; await b.ready((x) => p.push(x)); await Promise.all(p); };
+    const request = async () => {
+      const p: Promise<unknown>[] = [];
+      const waitUntil = (x: Promise<unknown>) => void p.push(x);
+      await b.ready(waitUntil);
+      b.busy(waitUntil);
+      await Promise.all(p);
+    };
     await request();
     now += 55_000;
     const kvA = staleKV();
@@ -436,6 +444,31 @@ describe("held checks (long poll): a push answers every location's held check at
     }
     expect(calls).toBeGreaterThanOrEqual(CHECK_BURST + 1 + 19);
     expect(calls).toBeLessThanOrEqual(CHECK_BURST + 1 + 20);
+  });
+
+  it("past the object's daily budget: the check answered with a retry-after is the location's last until then (its other isolate reads it in the lease), logged once per back-off", async () => {
+    let calls = 0;
+    const RETRY_MS = 120_000;
+    const w = await world({ holdMs: HOLD_MS, stub: () => ({ watch: async () => (calls++, { versions: {}, values: {}, held: false, retryAfterMs: RETRY_MS }) }) as unknown as GenerationsApi });
+    const a = await w.isolate("cpt");
+    const b = await w.isolate("cpt");
+    for (const i of [a, b]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await a.request();
+    expect(calls).toBe(1);
+    for (let t = 0; t < 23; t++) {
+      w.advance(5_000);
+      await a.request();
+      await b.request();
+    }
+    expect(calls).toBe(1); // 115 s: not before the retry-after, from either isolate
+    expect(a.serves("one.example.com") && b.serves("one.example.com")).toBe(true);
+    w.advance(6_000);
+    await b.request();
+    await a.request();
+    expect(calls).toBe(2);
+    const said = w.log.entries.filter((e) => e.event === "config.fast_budget_backoff");
+    expect(said).toHaveLength(2);
+    expect(said[0]).toMatchObject({ level: "warn", retryInMs: RETRY_MS });
   });
 
   it("a held check the object never answers is given up before waitUntil's 30 s (hold time + call timeout)", async () => {

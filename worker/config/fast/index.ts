@@ -7,7 +7,9 @@
 // API has no compare-and-set; on workers.dev it keeps nothing, so there every
 // isolate holds its own check). Each check is started from a request's
 // waitUntil and ends before the runtime's 30 s limit for it; a quiet location
-// (no requests) holds none. At most one check per location per interval
+// (no requests for a routed hostname: unknown hosts and the edge's own answers
+// do not count, anyone can send those) holds none. Past its daily budget the
+// object answers at once with a retry-after, kept in the lease's `next`. At most one check per location per interval
 // (EDGELB_FAST_CHECK) bounds the cost however often the cluster changes.
 // Without a hold time the isolate asks which versions the object holds at
 // most once per interval (polling). Every answer is validated; a failure is
@@ -16,7 +18,7 @@ import * as v from "valibot";
 import type { Logger } from "../../log/index.ts";
 import { parseSnapshot } from "../../snapshot/schema.ts";
 import type { Known, ValueVersion, Versions as VersionsT, WatchableGenerationsApi } from "../../generations/api.ts";
-import { MAX_HOLD_MS, ValueVersion as ValueVersionSchema, versionKey, Versions, WatchAnswer } from "../../generations/api.ts";
+import { MAX_HOLD_MS, MAX_RETRY_AFTER_MS, ValueVersion as ValueVersionSchema, versionKey, Versions, WatchAnswer } from "../../generations/api.ts";
 import { DEFAULT_INSTANCE, type LocationCache, type StoredValue } from "../location/index.ts";
 import { parseTombstone } from "../stored.ts";
 
@@ -98,6 +100,8 @@ export class FastPath {
   private watchFailures = 0;
   /** Values the last check's answer carried, taken by value() instead of asking the object. */
   private inline = new Map<string, { version: ValueVersion; text: string }>();
+  /** Polling: a routed request came since the last question (an idle or unrouted location asks nothing). */
+  private routed = false;
 
   constructor(private readonly o: FastPathOptions) {
     this.holdMs = Math.max(0, Math.min(MAX_HOLD_MS, o.holdMs ?? 0));
@@ -109,12 +113,17 @@ export class FastPath {
   }
 
   /**
-   * Starts this isolate's held check when it is due (hand the promise to waitUntil); undefined when
-   * not (checked without awaiting anything: this runs on every request). `install` gets the
-   * answer's versions; the answer's changed values are served to value() meanwhile.
+   * For a request that matched a route (the location is busy): starts this isolate's held check
+   * when it is due (hand the promise to waitUntil); undefined when not (a few comparisons, nothing
+   * allocated: this runs on every routed request). When polling, lets the next refresh ask the
+   * object. `install` gets the answer's versions; the answer's changed values are served to value() meanwhile.
    */
-  watch(install: (versions: VersionsT) => Promise<void>): Promise<void> | undefined {
-    if (this.holdMs === 0 || this.watching) return undefined;
+  busy(install: (versions: VersionsT) => Promise<void>): Promise<void> | undefined {
+    if (this.holdMs === 0) {
+      this.routed = true;
+      return undefined;
+    }
+    if (this.watching) return undefined;
     const now = this.o.now();
     if (now < this.watchAt) return undefined;
     this.watching = true;
@@ -143,6 +152,14 @@ export class FastPath {
     }
     if (answer.held) this.held++;
     const at = this.o.now();
+    const backOff = answer.retryAfterMs;
+    if (backOff !== undefined) {
+      // The object's daily budget is spent: no check from this location before then (the lease tells its other isolates).
+      const until = at + backOff;
+      this.watchAt = Math.max(this.watchAt, until);
+      this.tat = Math.max(this.tat, until + CHECK_BURST * this.o.intervalMs);
+      this.o.log("warn", "config.fast_budget_backoff", { retryInMs: backOff, until: new Date(until).toISOString(), reason: "the generations object's daily budget (EDGELB_FAST_BUDGET) is spent", fallback: "the location copy and KV meanwhile" });
+    }
     this.memo = { at, versions: answer.versions };
     this.inline = new Map(Object.entries(answer.values));
     try {
@@ -198,7 +215,7 @@ export class FastPath {
       const r = v.safeParse(Lease, JSON.parse(await res.text()));
       // Not ours, or dated far ahead (a clock or a writer gone wrong): ignored, not obeyed.
       if (!r.success || r.output.instance !== (this.o.instance ?? DEFAULT_INSTANCE)) return undefined;
-      if (r.output.until > now + 2 * MAX_HOLD_MS || r.output.next > now + MAX_BACKOFF_MS + (CHECK_BURST + 1) * this.o.intervalMs) return undefined;
+      if (r.output.until > now + 2 * MAX_HOLD_MS || r.output.next > now + Math.max(MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS) + (CHECK_BURST + 1) * this.o.intervalMs) return undefined;
       return r.output;
     } catch {
       return undefined;
@@ -231,6 +248,12 @@ export class FastPath {
       this.memo = shared;
       return shared.versions;
     }
+    // No routed request since the last question: nobody here needs it sooner than KV (an unknown host does not make a location busy).
+    if (!this.routed) {
+      if (shared && (!this.memo || shared.at > this.memo.at)) this.memo = shared;
+      return this.memo?.versions;
+    }
+    this.routed = false;
     try {
       this.requests++;
       const versions = v.parse(Versions, await this.bounded(() => this.o.stub().versions()));

@@ -300,6 +300,8 @@ describe("two edgelb deployments on one zone (caches.default is per zone, not pe
       new FastPath({ stub: () => ({ versions: async () => answers[who] }) as unknown as GenerationsApi, cache, instance, intervalMs: 5_000, now: () => now, log });
     const fa = fastFor("edgelb-staging", "a");
     const fb = fastFor("edgelb-prod", "b");
+    // Both locations serve routed requests (polling asks the object only then).
+    for (const f of [fa, fb]) f.busy(async () => {});
     expect(await fa.versions()).toMatchObject({ [cluster]: { generation: 9 } });
     expect(await fb.versions()).toEqual({});
     expect(fb.requests).toBe(1);

@@ -18,8 +18,10 @@ export class Deadline {
   set(ms: number, onExpire: () => void): void {
     this.at = Date.now() + Math.max(0, ms);
     this.onExpire = onExpire;
-    if (this.timer !== undefined && this.armedFor <= this.at) return;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) {
+      if (this.armedFor <= this.at) return;
+      clearTimeout(this.timer);
+    }
     this.armedFor = this.at;
     this.timer = setTimeout(this.fire, Math.max(0, ms));
   }

@@ -61,8 +61,11 @@ export function originURL(origin: Origin, pathAndQuery: string): string {
  * read all of it. A native stream (no JavaScript per chunk); a declared
  * Content-Length is kept as the length fetch() sends.
  */
+/** No body: nothing to wait for (one shared object, not one per request). */
+const NO_UPLOAD: { body: null; sent: Promise<void> } = { body: null, sent: Promise.resolve() };
+
 function observeUpload(request: OutgoingRequest): { body: ReadableStream | null; sent: Promise<void> } {
-  if (request.body === null) return { body: null, sent: Promise.resolve() };
+  if (request.body === null) return NO_UPLOAD;
   const cl = request.headers.get("content-length");
   const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl.trim()) : undefined;
   const pipe =
@@ -163,13 +166,15 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
         deadline.clear();
         return response;
       }
+      // Read once: each getter is a call into the runtime.
+      const headers = response.headers;
       // The wire length (before fetch() decodes gzip), which is what the rate applies to.
-      const length = wireLength(response.headers);
+      const length = wireLength(headers);
       // The body's deadline: responseTimeoutMs + length ÷ minBodyRate, or bodyTimeoutMs when the
       // length is unknown (see the top of this file for what happens there).
       const limitMs = length !== undefined ? responseTimeoutMs + Math.ceil((length * 1000) / minRate) : bodyMs;
       const end = req.onBodyRelay?.();
-      if (length !== undefined ? length <= DIRECT_BODY_LIMIT : !isStreamOrDownload(response.headers)) {
+      if (length !== undefined ? length <= DIRECT_BODY_LIMIT : !isStreamOrDownload(headers)) {
         // Handed over as fetch() returned it (top of file): in flight ends now and the body's end is
         // never seen. The deadline stays on the attempt's one timer, which dies with the request
         // once the response is sent: if it fires, the body is still under way.
@@ -209,7 +214,7 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       });
       // A FixedLengthStream keeps Content-Length on the wire (and errors a short body); a decoded or
       // unknown-length body goes through an IdentityTransformStream (sent chunked).
-      const sink = length !== undefined && !isEncoded(response.headers) ? new FixedLengthStream(length) : new IdentityTransformStream();
+      const sink = length !== undefined && !isEncoded(headers) ? new FixedLengthStream(length) : new IdentityTransformStream();
       // A pipe that breaks (origin cut, or client gone: not told apart here) credits no one.
       body.pipeTo(sink.writable).then(
         () => finish("complete"),

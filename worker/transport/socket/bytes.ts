@@ -1,5 +1,7 @@
 // Small byte helpers shared by the HTTP/1.1 and WebSocket codecs.
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * An append-only buffer that grows by doubling, so feeding a parser one byte
  * at a time stays linear. `consume` drops bytes from the front.
@@ -8,7 +10,8 @@ export class ByteQueue {
   private static readonly INITIAL = 256;
   /** Past this, an emptied buffer is given back (one large message must not pin its size for good). */
   private static readonly KEEP = 64 * 1024;
-  private buf = new Uint8Array(ByteQueue.INITIAL);
+  /** Allocated on the first push: most parsers see the whole head in one read and never buffer. */
+  private buf: Uint8Array = EMPTY;
   private start = 0;
   private end = 0;
 
@@ -28,7 +31,7 @@ export class ByteQueue {
       if (needed <= this.buf.length && this.start > 0) {
         this.buf.copyWithin(0, this.start, this.end);
       } else {
-        let size = this.buf.length;
+        let size = Math.max(this.buf.length, ByteQueue.INITIAL);
         while (size < needed) size *= 2;
         const next = new Uint8Array(size);
         next.set(this.buf.subarray(this.start, this.end));
@@ -61,13 +64,24 @@ export class ByteQueue {
     this.start += n;
     if (this.start === this.end) {
       this.start = this.end = 0;
-      if (this.buf.length > ByteQueue.KEEP) this.buf = new Uint8Array(ByteQueue.INITIAL);
+      if (this.buf.length > ByteQueue.KEEP) this.buf = EMPTY;
     }
   }
 }
 
+const ascii = new TextDecoder();
+
 /** Bytes to a string one char per byte (HTTP heads are octets, not UTF-8). */
 export function latin1(bytes: Uint8Array): string {
+  // Heads are almost always ASCII, where UTF-8 decoding (native, one call) gives the same string.
+  let high = false;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! > 0x7f) {
+      high = true;
+      break;
+    }
+  }
+  if (!high) return ascii.decode(bytes);
   let s = "";
   for (let i = 0; i < bytes.length; i += 8192) {
     s += String.fromCharCode(...bytes.subarray(i, i + 8192));

@@ -38,7 +38,7 @@ export interface SlowConnect {
   onSlow: () => void;
 }
 
-export async function openConnection(connect: Connect, origin: Origin, timeoutMs: number, slow?: SlowConnect): Promise<Connection> {
+export function openConnection(connect: Connect, origin: Origin, timeoutMs: number, slow?: SlowConnect): Promise<Connection> {
   let socket: Socket;
   try {
     socket = connect(
@@ -48,7 +48,7 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
     );
   } catch (e) {
     // Production refuses some destinations synchronously (private ranges, port 25).
-    throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+    return Promise.reject(new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e }));
   }
   socket.closed.catch(() => {}); // failures are reported through opened, reads and writes
   let closed = false;
@@ -58,37 +58,44 @@ export async function openConnection(connect: Connect, origin: Origin, timeoutMs
     socket.close().catch(() => {});
   };
   const deadline = new Deadline();
-  const timedOut = new Error(`no connection within ${timeoutMs} ms`);
-  try {
-    await Promise.race([
-      socket.opened,
-      new Promise((_, reject) => {
-        const expire = () => reject(timedOut);
-        // The same timer first marks the slow point, then the timeout: the fast path arms one timer.
-        if (slow !== undefined && slow.afterMs < timeoutMs) {
-          deadline.set(slow.afterMs, () => {
-            deadline.set(timeoutMs - slow.afterMs, expire);
-            slow.onSlow();
-          });
-        } else deadline.set(timeoutMs, expire);
-      }),
-    ]);
-  } catch (e) {
-    deadline.clear();
-    close();
-    throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e, timedOut: e === timedOut });
-  }
-  return {
-    origin,
-    deadline,
-    reader: socket.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>,
-    readable: socket.readable as ReadableStream<Uint8Array>,
-    writer: socket.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>,
-    close,
-    get closed() {
-      return closed;
-    },
-  };
+  // One promise, settled by the open or the deadline, whichever comes first (no async
+  // layer, no Promise.race, no Error made unless it fails).
+  return new Promise<Connection>((resolve, reject) => {
+    let settled = false;
+    const fail = (e: unknown, timedOut: boolean) => {
+      if (settled) return;
+      settled = true;
+      deadline.clear();
+      close();
+      reject(new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e, timedOut }));
+    };
+    const expire = () => fail(new Error(`no connection within ${timeoutMs} ms`), true);
+    // The same timer first marks the slow point, then the timeout: the fast path arms one timer.
+    if (slow !== undefined && slow.afterMs < timeoutMs) {
+      deadline.set(slow.afterMs, () => {
+        deadline.set(timeoutMs - slow.afterMs, expire);
+        slow.onSlow();
+      });
+    } else deadline.set(timeoutMs, expire);
+    socket.opened.then(
+      () => {
+        if (settled) return;
+        settled = true;
+        resolve({
+          origin,
+          deadline,
+          reader: socket.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>,
+          readable: socket.readable as ReadableStream<Uint8Array>,
+          writer: socket.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>,
+          close,
+          get closed() {
+            return closed;
+          },
+        });
+      },
+      (e: unknown) => fail(e, false),
+    );
+  });
 }
 
 export interface HeadResult {
@@ -165,10 +172,13 @@ export async function readResponseHead(
       }
     }
   } catch (e) {
+    conn.deadline.clear();
     return fail(timedOut ?? e);
   } finally {
     finished = true;
-    conn.deadline.clear();
+    // Disarmed, not cleared: the armed timer fires into nothing (or is reused by the body's
+    // deadline), and the runtime drops it with the request; a clearTimeout per request is saved.
+    conn.deadline.hold();
   }
 }
 

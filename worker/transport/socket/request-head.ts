@@ -47,11 +47,14 @@ export interface RequestHeadInput {
   connection: "close" | "Upgrade";
 }
 
+const NO_BODY: RequestFraming = Object.freeze({ kind: "none" });
+const EMPTY_BODY: RequestFraming = Object.freeze({ kind: "length", length: 0 });
+
 /** Picks the body framing: the declared Content-Length when valid, chunked otherwise. */
 export function requestFraming(method: string, headers: Headers, hasBody: boolean): RequestFraming {
   if (!hasBody) {
     // Like fetch(): a POST/PUT/PATCH without body still says it has none.
-    return BODYLESS_OK.has(method.toUpperCase()) ? { kind: "none" } : { kind: "length", length: 0 };
+    return BODYLESS_OK.has(method) || BODYLESS_OK.has(method.toUpperCase()) ? NO_BODY : EMPTY_BODY;
   }
   const cl = headers.get("content-length");
   if (cl !== null && /^\d+$/.test(cl.trim())) {
@@ -66,15 +69,20 @@ export function serializeRequestHead(input: RequestHeadInput): Uint8Array {
   if (!input.target.startsWith("/") || /[\s\x00-\x1f\x7f]/.test(input.target)) {
     throw new InvalidRequestHeadError(`invalid request target ${JSON.stringify(input.target)}`);
   }
-  const listed = new Set(
-    (input.headers.get("connection") ?? "")
-      .split(",")
-      .map((t) => t.trim().toLowerCase())
-      .filter((t) => t !== ""),
-  );
+  // Fields the client's Connection header names are its hop's too (rare: a set only when present).
+  const connection = input.headers.get("connection");
+  const listed =
+    connection === null
+      ? undefined
+      : new Set(
+          connection
+            .split(",")
+            .map((t) => t.trim().toLowerCase())
+            .filter((t) => t !== ""),
+        );
   let head = `${input.method} ${input.target} HTTP/1.1\r\n${field("host", input.headers.get("host") ?? input.defaultHost)}`;
   for (const [name, value] of input.headers) {
-    if (HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     head += field(name, value);
   }
   for (const [name, value] of input.extra ?? []) head += field(name, value);

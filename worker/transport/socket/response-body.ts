@@ -21,11 +21,15 @@ const HOP_BY_HOP = new Set([
 export function responseHeaders(head: ResponseHead, also: readonly string[] = []): [string, string][] {
   // Fields the origin's Connection header names are hop-by-hop too (rare: looked for only when present).
   let listed: Set<string> | undefined;
+  let drop = false;
   for (const [n, v] of head.headers) {
+    if (HOP_BY_HOP.has(n) || (also.length > 0 && also.includes(n))) drop = true;
     if (n !== "connection") continue;
     listed ??= new Set();
     for (const t of v.split(",")) listed.add(t.trim().toLowerCase());
   }
+  // Nothing to drop (a Content-Length answer without Connection): the parsed fields as they are.
+  if (!drop) return head.headers;
   const out: [string, string][] = [];
   for (const field of head.headers) {
     const name = field[0];
@@ -64,6 +68,41 @@ export function toResponse(
   pending: ResponseEvent[],
   bodyOptions: BodyOptions,
 ): Response {
+  // The runtime's own checks on status text and field values run once, where
+  // the Response is made; what they refuse is the origin's malformed answer.
+  const respond = (body: BodyInit | null): Response => {
+    try {
+      return new Response(body, { status: head.status, statusText: head.statusText, headers: responseHeaders(head) });
+    } catch (e) {
+      conn.close();
+      bodyOptions.onEnd?.();
+      throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
+    }
+  };
+  // No body, or the whole body came with the head (most small answers): no
+  // copy loop, no timer, and the origin is done with at once.
+  const whole = head.framing.kind === "none" ? null : wholeBody(pending);
+  if (whole !== undefined) {
+    if (whole === null || head.framing.kind === "length") {
+      const res = respond(whole);
+      conn.close();
+      bodyOptions.onEnd?.();
+      return res;
+    }
+    // A chunked answer stays without a length on the wire, as the origin sent it (and as over fetch()).
+    const { readable, writable } = new IdentityTransformStream();
+    const res = respond(readable);
+    conn.close();
+    bodyOptions.onEnd?.();
+    const writer = writable.getWriter();
+    writer.write(whole).catch(() => {});
+    writer.close().catch(() => {});
+    return res;
+  }
+  // The body comes later: through a native stream, as fetch() would: workerd then
+  // sends Content-Length when it is known, and aborts the client's response
+  // when the origin's body breaks (an erroring JS stream can end like a
+  // complete chunked body). Its end is reported once, whichever path sees it.
   const onEnd = bodyOptions.onEnd;
   let ended = false;
   const opts: BodyOptions = {
@@ -74,47 +113,6 @@ export function toResponse(
       onEnd?.(how);
     },
   };
-  // The runtime's own checks on status text and field values run once, where
-  // the Response is made; what they refuse is the origin's malformed answer.
-  const respond = (body: BodyInit | null): Response => {
-    try {
-      return new Response(body, { status: head.status, statusText: head.statusText, headers: responseHeaders(head) });
-    } catch (e) {
-      conn.close();
-      opts.onEnd?.();
-      throw new MalformedResponseError(`response head from ${describe(conn.origin)} rejected: ${message(e)}`, conn.origin);
-    }
-  };
-  if (head.framing.kind === "none") {
-    const res = respond(null);
-    conn.close();
-    opts.onEnd?.();
-    return res;
-  }
-  // Hand the body over through a native stream, as fetch() would: workerd then
-  // sends Content-Length when it is known, and aborts the client's response
-  // when the origin's body breaks (an erroring JS stream can end like a
-  // complete chunked body).
-  const whole = wholeBody(pending);
-  if (whole) {
-    // The whole body came with the head (most small answers): no copy loop,
-    // no timer; the origin is done with at once.
-    if (head.framing.kind === "length") {
-      const res = respond(whole);
-      conn.close();
-      opts.onEnd?.();
-      return res;
-    }
-    // A chunked answer stays without a length on the wire, as the origin sent it.
-    const { readable, writable } = new IdentityTransformStream();
-    const res = respond(readable);
-    conn.close();
-    opts.onEnd?.();
-    const writer = writable.getWriter();
-    writer.write(whole).catch(() => {});
-    writer.close().catch(() => {});
-    return res;
-  }
   const framing = head.framing;
   const sink = framing.kind === "length" ? new FixedLengthStream(framing.length) : new IdentityTransformStream();
   const res = respond(sink.readable);

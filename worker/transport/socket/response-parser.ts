@@ -123,9 +123,11 @@ export class ResponseParser {
       // The usual case: the whole head in one read. Parsed from the input itself, no copy.
       const end = findHeadEnd(input, 0);
       if (end !== -1) {
-        checkStatusLine(input);
+        // Decoded once; the status line is checked (first, as when it comes alone) on the text.
+        const text = latin1(input.subarray(0, end));
+        const m = statusLine(text.slice(0, text.indexOf("\n") + 1));
         if (end > this.maxHeadBytes) throw new HttpParseError(`response head larger than ${this.maxHeadBytes} bytes`);
-        return this.headDone(this.parseHead(latin1(input.subarray(0, end))), input.subarray(end), events);
+        return this.headDone(this.parseHead(text, m), input.subarray(end), events);
       }
     }
     const before = this.head.length;
@@ -211,15 +213,19 @@ export class ResponseParser {
    * field name that is not a token, a control character in a value, all refuse
    * the response, in that order of precedence.
    */
-  private parseHead(text: string): ResponseHead {
+  private parseHead(text: string, checked?: RegExpExecArray): ResponseHead {
     // A bare CR anywhere refuses the head before anything else is looked at.
     for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) {
       if (text.charCodeAt(i + 1) !== 0x0a) throw new HttpParseError("bare CR in line");
     }
     let end = text.indexOf("\n");
-    const statusLine = text.slice(0, end > 0 && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
-    const m = STATUS_LINE.exec(statusLine);
-    if (!m) throw new HttpParseError(`bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
+    let m = checked;
+    if (m === undefined) {
+      const statusLine = text.slice(0, end > 0 && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
+      const found = STATUS_LINE.exec(statusLine);
+      if (!found) throw new HttpParseError(`bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
+      m = found;
+    }
     const status = Number(m[2]);
     if (status < 100 || status > 599) throw new HttpParseError(`status code ${status} out of range`);
     const headers: [string, string][] = [];
@@ -332,9 +338,16 @@ function checkStatusLine(buf: Uint8Array): boolean {
     if (buf.length > 1024) throw new HttpParseError("status line longer than 1024 bytes");
     return false;
   }
-  const line = stripEol(latin1(buf.subarray(0, nl + 1)));
-  if (!STATUS_LINE.test(line)) throw new HttpParseError(`bad status line ${JSON.stringify(line.slice(0, 80))}`);
+  statusLine(latin1(buf.subarray(0, nl + 1)));
   return true;
+}
+
+/** The status line (with its line end) matched, or the HttpParseError refusing it. */
+function statusLine(withEol: string): RegExpExecArray {
+  const line = stripEol(withEol);
+  const m = STATUS_LINE.exec(line);
+  if (!m) throw new HttpParseError(`bad status line ${JSON.stringify(line.slice(0, 80))}`);
+  return m;
 }
 
 /** RFC 9110 §5.6.2 tchar, by char code (one table lookup per char). */

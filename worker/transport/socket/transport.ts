@@ -48,7 +48,8 @@ export function createSocketTransport(opts: SocketTransportOptions): Transport {
   const log = opts.log ?? consoleLog;
   return {
     name: "socket",
-    async send(req: OriginRequest): Promise<Response> {
+    // Not async: the promise sendHttp returns is handed on, not wrapped in another.
+    send(req: OriginRequest): Promise<Response> {
       if (isWebSocketUpgrade(req.request)) {
         return upgradeWebSocket(req, opts.connect, log, opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS, opts.webSocket);
       }
@@ -92,25 +93,32 @@ async function sendHttp(
       }
     } else if (!request.headers.has("host")) head = headFor(origin);
   }
-  try {
-    await conn.writer.write(head);
-  } catch (e) {
-    // Part of the head may have gone out: not a ConnectError (see ../types.ts).
-    conn.close();
-    throw new UpstreamResetError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+  const hasBody = request.body !== null && framing.kind !== "none";
+  if (!hasBody) {
+    // Not awaited: the read below starts at once (one suspension fewer per request),
+    // and a failed write ends it, reported like any connection lost before a response
+    // (UpstreamResetError). The response deadline also bounds a write that never ends.
+    conn.writer.write(head).catch(() => conn.close());
+  } else {
+    try {
+      await conn.writer.write(head);
+    } catch (e) {
+      // Part of the head may have gone out: not a ConnectError (see ../types.ts).
+      conn.close();
+      throw new UpstreamResetError(`cannot send to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
+    }
   }
   // The body goes up while the response is awaited: an origin may answer
   // (413, 401) before reading it all. The response deadline starts once it is sent.
   let requestError: unknown;
   // No body (most requests): no upload task, and the response deadline starts now.
-  const bodySent =
-    request.body === null || framing.kind === "none"
-      ? undefined
-      : sendBody(conn, request.body, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
-          requestError =
-            e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
-          conn.close();
-        });
+  const bodySent = !hasBody
+    ? undefined
+    : sendBody(conn, request.body!, framing, { stallTimeoutMs: req.responseTimeoutMs }).catch((e: unknown) => {
+        requestError =
+          e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
+        conn.close();
+      });
   const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
   const { head: responseHead, pending } = await readResponseHead(
     conn,
