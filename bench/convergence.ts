@@ -35,13 +35,13 @@ export function fastPathCost(o: { locations: number; checkS: number; holdS: numb
 
 /**
  * What the object's daily budget (EDGELB_FAST_BUDGET, default) does to a row whose ceiling is above
- * it: held checks back off (one per 60-300 s per location); polling is counted but does not back off.
+ * it: held checks back off (60 s to 1 h, so the day stays below 125 % of the budget); polling is counted but does not back off.
  */
 export function budgetNote(maxChecks: number, held: boolean, budget = DEFAULT_FAST_BUDGET): string {
   if (maxChecks <= budget) return "";
   const n = (x: number) => x.toLocaleString("en-US");
   return held
-    ? `; the ceiling is above the object's daily budget (EDGELB_FAST_BUDGET ${n(budget)}): past it each location backs off to one check per 60-300 s`
+    ? `; the ceiling is above the object's daily budget (EDGELB_FAST_BUDGET ${n(budget)}): past it the object backs every location off so that the day stays below ${n(Math.round(budget * 1.25))}`
     : `; the ceiling is above the object's daily budget (EDGELB_FAST_BUDGET ${n(budget)}), which polling does not obey: raise EDGELB_FAST_CHECK`;
 }
 

@@ -21,19 +21,18 @@ import { startPlainWorker, type PlainWorker } from "./workerd/index.ts";
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
 /**
- * What row (d) pays over (c), from CPU profiles of both in plain workerd (bench/profile.ts) and from
- * workerd costs measured one operation at a time (each repeated 100× per request, CPU per request
- * compared; taken on the shared 2-core machine, so approximate). The body is not among them: the
- * bench origin answers GET / with chunked JSON, which fetch() hands over untouched (a pipe per
- * request cost ~0.4× of (c)'s CPU and is kept only for bodies over 64 KiB, streams and downloads).
+ * What row (d) does per request that (c) does not, true to the code (worker/proxy, worker/transport/fetch),
+ * with the shares of a CPU profile of both rows (bench/profile.ts, /work/prompts/s6/pf14-profile.md); the
+ * figures that depend on the run are computed in dataPlaneTargets.
  */
 const FETCH_PATH_COSTS =
   "No body is piped or relayed in this row (GET / is a chunked JSON answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
-  "What remains is per-request work, each item measured in workerd: the origin request's headers in one checked pass (~6 µs: a Headers object, one append per field, the forwarding fields); " +
-  "the client's Response, built once with the origin's fields copied by the runtime, then hop-by-hop fields removed (~4 µs Response, ~2 µs for the walk over the names); " +
-  "one AbortController (~2 µs) and one timer (~4 µs) per attempt, since fetch() has no timeout option and workerd binds timers and abort signals to their request (no per-isolate timer can bound another request's fetch); " +
-  "and fetch() itself, given a Headers object and a signal rather than the client's Request. " +
-  "In a CPU profile of (d) (code c93e345, 82% of samples busy) edgelb's own JavaScript (serve, proxy, send, forClient, originRequestHeaders, the balancer) is ~20% of samples, the runtime calls it makes (Headers get/set/keys, Response, setTimeout, AbortController) ~10%, fetch() and (program) ~33%, garbage collection ~6%; in (c)'s (70% busy) its handler, fetch() and (program) are ~57%, garbage collection ~3%";
+  "Per request (d) does, and (c) does not: the origin request's headers in one checked pass (a Headers object, an append per client field and per forwarding field: Host, X-Forwarded-Proto/-Host, Forwarded, X-Request-Id, and X-Forwarded-For/X-Real-IP behind Cloudflare); " +
+  "one AbortController and one timer per attempt, since fetch() has no timeout option and workerd binds timers and abort signals to their request (a per-isolate timer cannot abort another request's fetch); " +
+  "fetch() given that Headers object and the signal (the runtime wraps the response body to make it abortable) instead of the client's own Request; " +
+  "the client's Response built once with the origin's fields copied by the runtime, then a lookup for each hop-by-hop field the runtime would pass on and X-Request-Id (the fields it writes itself, Connection, Keep-Alive, Transfer-Encoding and the like, are left to it); " +
+  "and the route lookup, the balancer's choice and four async calls (serve, proxy, send, fetch). " +
+  "In a CPU profile of (d) (code 5857dad, machine load 22–29; /work/prompts/s6/pf14-profile.md) edgelb's own JavaScript and the runtime calls it makes are 48% of busy samples (the origin header pass ~7%, one AbortController and one timer ~6%, the client's Response ~1.5%), fetch() 21%, (program) 25%, garbage collection 6%; in (c)'s, its handler (with fetch()'s conversion of the client's Request) and the runtime calls are 34%, fetch() 24%, (program) 34%, garbage collection 7%";
 
 export const BENCH_HOST = "bench.example.com";
 const PUSH_TOKEN = "bench-push-token";
@@ -209,7 +208,18 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     ([d, c]) => ratio(d!.rps, c!.rps),
     (v) => v >= 0.85,
     (v, [d, c]) => `${fmt(v, 2)}× (${fmt(d!.rps, 0)} vs ${fmt(c!.rps, 0)} req/s)`,
-    (_, [d, c]) => `edgelb spends ${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} more workerd CPU per request than (c) (${fmt(ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest), 2)}×), which hands the runtime's Request and Response through untouched. ${FETCH_PATH_COSTS}`,
+    (v, [d, c]) => {
+      const cpu = ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest);
+      // workerd runs a worker on one thread and this row keeps it busy: throughput follows CPU per request.
+      const follows = cpu === undefined ? undefined : 1 / cpu;
+      const reading =
+        follows === undefined
+          ? ""
+          : follows >= 0.85
+            ? ` By CPU alone (d) would reach ${fmt(follows, 2)}× of (c)'s throughput (1 ÷ ${fmt(cpu, 2)}); it measured ${fmt(v, 2)}×, so the rest is the load generator and the other work on the shared cores in this run.`
+            : ` workerd runs the worker on one thread and this row keeps it busy, so throughput follows CPU per request: 1 ÷ ${fmt(cpu, 2)} = ${fmt(follows, 2)}× (measured ${fmt(v, 2)}×).`;
+      return `edgelb spends ${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} more workerd CPU per request than (c) (${fmt(cpu, 2)}×), which hands the runtime's Request and Response through untouched.${reading} ${FETCH_PATH_COSTS}`;
+    },
   );
   target(
     "(d) edgelb fetch ≤ 1.3× the trivial fetch proxy's CPU per request (c)",

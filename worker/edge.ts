@@ -323,6 +323,8 @@ export function createEdge(opts: EdgeOptions): Edge {
       return await proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
     }
     if (config.unavailableFor() !== undefined) return unavailable(request, host);
+    // A hostname this location does not know may be a new one: checked, at most about once a minute.
+    config.unknownHost(waitUntil);
     return notServed(request, host, route);
   };
   // The same handler behind a hono app, for callers that hold an app (tests, embedding).

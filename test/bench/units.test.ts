@@ -130,6 +130,12 @@ describe("dataPlaneTargets", () => {
     expect(slow.map((t) => t.verdict).slice(0, 2)).toEqual(["missed", "missed"]);
     expect(slow[0]!.result).toBe("0.60× (6,000 vs 10,000 req/s)");
     expect(slow[0]!.limit).toMatch(/100 µs more workerd CPU per request/);
+    // The explanation is computed from the figures: throughput follows CPU per request (60 ÷ 160).
+    expect(slow[0]!.limit).toMatch(/throughput follows CPU per request: 1 ÷ 2\.67 = 0\.37× \(measured 0\.60×\)/);
+    // CPU that would allow the target while the measured throughput misses it: said to be the run's, not edgelb's.
+    const loaded = dataPlaneTargets(rows({ d: outcome("d", 8_000, 66) }));
+    expect(loaded[0]!.verdict).toBe("missed");
+    expect(loaded[0]!.limit).toMatch(/By CPU alone \(d\) would reach 0\.91× .* it measured 0\.80×/);
   });
   it("judges the socket transport's own CPU, (c′) − (f), against the trivial fetch proxy's (issue 14's halving)", () => {
     const own = dataPlaneTargets(rows())[5]!;

@@ -20,7 +20,7 @@ describe("fast path cost (bench target rows)", () => {
 
   it("a ceiling above the object's daily budget says what the budget does: held checks back off, polling does not", () => {
     const held = fastPathCost({ locations: 5, checkS: 5, holdS: 25 });
-    expect(budgetNote(held.maxChecks, true)).toContain("EDGELB_FAST_BUDGET 80,000): past it each location backs off to one check per 60-300 s");
+    expect(budgetNote(held.maxChecks, true)).toContain("EDGELB_FAST_BUDGET 80,000): past it the object backs every location off so that the day stays below 100,000");
     expect(budgetNote(held.maxChecks, false)).toContain("which polling does not obey");
     expect(budgetNote(fastPathCost({ locations: 4, checkS: 5, holdS: 25 }).maxChecks, true)).toBe("");
   });

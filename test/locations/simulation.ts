@@ -300,6 +300,8 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
     const outcomes: Outcome[] = [];
     let sequence = 0;
     let running = false;
+    /** Hostnames every location serves (serve() done). */
+    const served: string[] = [];
     let loops: Promise<void>[] = [];
     const everyMs = o.everyMs ?? 50;
 
@@ -354,9 +356,14 @@ export async function startSimulation(o: SimulationOptions): Promise<Simulation>
             const r = await get(w.url, s.host, 5_000).catch(() => undefined);
             if (r?.status === 200 && r.node) break;
             if (Date.now() > deadline) throw new Error(`${w.name} does not serve ${s.host}: ${r ? `${r.status} ${r.body.slice(0, 200)}` : "no answer"}`);
+            // A request for a hostname the location does not know yet starts a check only when its last
+            // answer is over a minute old (anyone can send those); one for a hostname it serves starts one
+            // when due, as a location's other traffic would.
+            if (served[0] !== undefined) await get(w.url, served[0], 5_000).catch(() => undefined);
             await new Promise((res) => setTimeout(res, 50));
           }
         }
+        served.push(s.host);
       },
       startTraffic(host) {
         running = true;

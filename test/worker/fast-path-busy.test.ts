@@ -21,54 +21,77 @@ function countingGenerations() {
   return { ns, calls: () => calls };
 }
 
-async function busyEdge(holdS: string) {
-  const cluster = uniqueCluster("busy");
+async function busyEdge(holdS: string, vars: Record<string, string> = {}) {
+  const cluster = vars.EDGELB_CLUSTERS ?? uniqueCluster("busy");
   const gens = countingGenerations();
   let now = Date.now();
   const cache = await caches.open(uniqueCluster("busy-cache"));
-  const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_FAST_HOLD: holdS, EDGELB_FAST_CHECK: "5", EDGELB_GENERATIONS: gens.ns }, { cache, now: () => now });
+  const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_FAST_HOLD: holdS, EDGELB_FAST_CHECK: "5", EDGELB_GENERATIONS: gens.ns, ...vars }, { cache, now: () => now });
   const node = lab.nodes[0]!;
-  await edge.seed(
+  const snap = (extra: string[] = []) =>
     snapshot(cluster, nodesOf([node]), [
-      service({ name: "www", hostnames: ["www.example.com"], nodePort: lab.nodePort }),
+      service({ name: "www", hostnames: ["www.example.com", ...extra], nodePort: lab.nodePort }),
       service({ name: "admin", hostnames: ["admin.example.com"], nodePort: lab.nodePort, sourceRanges: ["203.0.113.0/24"] }),
-    ]),
-  );
+    ]);
+  await edge.seed(snap());
   const afterSeed = gens.calls(); // the push's publish
-  /** What the internet can send without going to an origin: each answered by the edge itself. */
-  const unrouted = async () => {
+  /** What the internet can send that the edge answers itself, for a hostname it serves or on a control path. */
+  const refused = async () => {
     for (let i = 0; i < 10; i++) {
       now += 6_000; // past the check interval and any lease each time
-      expect((await edge.request(`nobody-${i}.example.net`)).status).toBe(404);
       expect((await edge.request("admin.example.com", "/", { headers: { "cf-connecting-ip": "198.51.100.7" } })).status).toBe(403);
       expect((await edge.request("localhost", "/__edgelb/")).status).toBeLessThan(500);
     }
   };
-  return { edge, objectCalls: () => gens.calls() - afterSeed, unrouted, advance: (ms: number) => (now += ms) };
+  const routed = async (host = "www.example.com") => {
+    const res = await edge.request(host);
+    await res.body?.cancel();
+    return res.status;
+  };
+  return { edge, cluster, snap, objectCalls: () => gens.calls() - afterSeed, refused, routed, advance: (ms: number) => (now += ms) };
 }
 
-describe("the fast path's location is made busy by routed requests only", () => {
-  it("held checks: requests to unknown hosts, refused by source ranges or to control paths start none; one routed request starts one", async () => {
-    const t = await busyEdge("25");
-    await t.unrouted();
+describe("the fast path's location is made busy by routed requests; unknown hostnames check at most once a minute", () => {
+  it("held checks: source-range refusals and control paths start none; unknown hostnames one a minute; routed requests one per check", async () => {
+    const t = await busyEdge("0.2");
+    await t.refused();
     expect(t.objectCalls()).toBe(0);
-    // The isolate knows no versions from the object yet: its first check is answered at once (not held 25 s).
-    const res = await t.edge.request("www.example.com");
-    expect(res.status).toBe(200);
-    await res.body?.cancel();
-    expect(t.objectCalls()).toBe(1);
-    expect(t.edge.logs.filter((e) => e.event === "host.unknown").length).toBe(10);
+    // 2 minutes of requests for hostnames nobody serves, every 6 s: the first (nothing known yet) and one a minute later.
+    for (let i = 0; i < 20; i++) {
+      expect((await t.edge.request(`nobody-${i}.example.net`)).status).toBe(404);
+      t.advance(6_000);
+    }
+    expect(t.objectCalls()).toBe(2);
+    expect(t.edge.logs.filter((e) => e.event === "host.unknown").length).toBe(20);
+    // Routed requests keep the location busy: a check each time one is due.
+    for (let i = 0; i < 5; i++) {
+      expect(await t.routed()).toBe(200);
+      t.advance(6_000);
+    }
+    expect(t.objectCalls()).toBe(2 + 5);
   });
 
-  it("polling (EDGELB_FAST_HOLD 0): unrouted requests never ask the object; after a routed request the next refresh does", async () => {
+  it("polling (EDGELB_FAST_HOLD 0): refused requests never ask the object; after a routed request the next refresh does", async () => {
     const t = await busyEdge("0");
-    await t.unrouted();
+    await t.refused();
     expect(t.objectCalls()).toBe(0);
-    const res = await t.edge.request("www.example.com");
-    expect(res.status).toBe(200);
-    await res.body?.cancel();
+    expect(await t.routed()).toBe(200);
     t.advance(6_000);
-    expect((await t.edge.request("nobody.example.net")).status).toBe(404); // its refresh asks: the location was busy
+    expect((await t.edge.request("admin.example.com", "/", { headers: { "cf-connecting-ip": "198.51.100.7" } })).status).toBe(403); // its refresh asks: the location was busy
     expect(t.objectCalls()).toBe(1);
+  });
+
+  it("a new hostname pushed elsewhere reaches a location that serves nothing else within one check of its first 404, not at KV's pace (rv-ops 7)", async () => {
+    // KV re-read only every 10 min here: what this location learns in the test, it learns from the object.
+    const t = await busyEdge("0.2", { EDGELB_CACHE_TTL: "600" });
+    expect(await t.routed()).toBe(200); // its first check, answered at once
+    t.advance(70_000); // quiet since: no check held now
+    const calls = t.objectCalls();
+    // The agent's push for a new Service lands in another location (its own edge: a push publishes to the object).
+    const other = testEdge({ EDGELB_CLUSTERS: t.cluster, EDGELB_FAST_HOLD: "0.2" });
+    await other.seed(t.snap(["new.example.com"]));
+    expect(await t.routed("new.example.com")).toBe(404); // not known yet; starts a check, which brings it
+    expect(t.objectCalls() - calls).toBe(1);
+    expect(await t.routed("new.example.com")).toBe(200);
   });
 });

@@ -29,7 +29,7 @@ export interface PickContext {
   random: () => number;
 }
 
-export function pick(algorithm: AlgorithmName, candidates: RouteOrigin[], ctx: PickContext): RouteOrigin | undefined {
+export function pick(algorithm: AlgorithmName, candidates: readonly RouteOrigin[], ctx: PickContext): RouteOrigin | undefined {
   if (candidates.length <= 1) return candidates[0];
   switch (algorithm) {
     case "round-robin":
@@ -48,7 +48,7 @@ export function pick(algorithm: AlgorithmName, candidates: RouteOrigin[], ctx: P
  * credit, takes the largest credit and charges it the total. Weights 3:1 give
  * a a b a, never a a a b in a burst.
  */
-function smoothWeighted(candidates: RouteOrigin[], state: BalancerState): RouteOrigin {
+function smoothWeighted(candidates: readonly RouteOrigin[], state: BalancerState): RouteOrigin {
   let total = 0;
   let best: RouteOrigin | undefined;
   let bestCredit = -Infinity;
@@ -66,7 +66,7 @@ function smoothWeighted(candidates: RouteOrigin[], state: BalancerState): RouteO
 }
 
 /** Least-request by the power of two choices: two distinct random origins, the less busy wins. */
-function powerOfTwo(candidates: RouteOrigin[], ctx: PickContext): RouteOrigin {
+function powerOfTwo(candidates: readonly RouteOrigin[], ctx: PickContext): RouteOrigin {
   const i = Math.floor(ctx.random() * candidates.length);
   let j = Math.floor(ctx.random() * (candidates.length - 1));
   if (j >= i) j++;
@@ -82,7 +82,7 @@ function powerOfTwo(candidates: RouteOrigin[], ctx: PickContext): RouteOrigin {
  * about 1/(N+1). The score is integer-only so a route of thousands of nodes
  * costs microseconds (the node seeds are precomputed per snapshot).
  */
-export function rendezvous(clientKey: string, candidates: RouteOrigin[]): RouteOrigin | undefined {
+export function rendezvous(clientKey: string, candidates: readonly RouteOrigin[]): RouteOrigin | undefined {
   const client = hash32(clientKey);
   let best: RouteOrigin | undefined;
   let bestScore = -1;

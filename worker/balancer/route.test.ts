@@ -297,3 +297,46 @@ describe("failing open on a large route", () => {
     expect(heavy / 4_000).toBeLessThan(0.56);
   });
 });
+
+describe("chooseOrigin on a small route (its origin list made once per route)", () => {
+  /** The choice as it was made before: the route's origins built and filtered for each request. */
+  function reference(r: Route, c: ChooseContext): { node?: string; failedOpen: boolean } {
+    const fresh = routeOrigins(r).filter((o) => !c.tried.has(o.key));
+    const ok = fresh.filter((o) => o.healthy && !c.isEjected(o.key));
+    const list = ok.length > 0 || fresh.length === 0 ? ok : fresh;
+    // Same algorithm and state as the code under test: round-robin over the list.
+    const o = list.length <= 1 ? list[0] : list[c.state.next++ % list.length];
+    return { ...(o ? { node: o.node } : {}), failedOpen: !(ok.length > 0 || fresh.length === 0) };
+  }
+
+  it("chooses exactly as when the list was built per request, under any mix of tried, ejected and unhealthy nodes", () => {
+    const rnd = seeded(5);
+    for (let run = 0; run < 300; run++) {
+      const n = 1 + Math.floor(rnd() * 6);
+      const unhealthy = new Set(Array.from({ length: n }, (_, i) => i).filter(() => rnd() < 0.3));
+      const snap = snapshot("c", nodes(n, "s", (i) => unhealthy.has(i)), [{ namespace: "d", name: "web", hostnames: ["web.example"], nodePort: 30080, policy: { algorithm: "round-robin" } }]);
+      const r = lookupRoute(buildIndex([{ cluster: "c", snapshot: snap }]), "web.example")!;
+      const ejected = new Set(routeOrigins(r).filter(() => rnd() < 0.3).map((o) => o.key));
+      const tried = new Set(routeOrigins(r).filter(() => rnd() < 0.2).map((o) => o.key));
+      const a = ctx({ isEjected: (k) => ejected.has(k), tried: new Set(tried) });
+      const b = ctx({ isEjected: (k) => ejected.has(k), tried: new Set(tried) });
+      for (let i = 0; i < 4; i++) {
+        const got = chooseOrigin(r, a);
+        const want = reference(r, b);
+        expect({ node: got.origin?.node, failedOpen: got.failedOpen }).toEqual({ node: want.node, failedOpen: want.failedOpen });
+      }
+    }
+  });
+
+  it("hands out origins no request can change, and a new snapshot's route gets its own", () => {
+    const make = (healthy: boolean) =>
+      lookupRoute(buildIndex([{ cluster: "c", snapshot: snapshot("c", nodes(2, "s", () => !healthy), [{ namespace: "d", name: "web", hostnames: ["web.example"], nodePort: 30080, policy: {} }]) }]), "web.example")!;
+    const first = chooseOrigin(make(true), ctx()).origin!;
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(() => {
+      (first as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    // All unhealthy in the next snapshot: its route fails open, the old route's cached list is not used.
+    expect(chooseOrigin(make(false), ctx())).toMatchObject({ failedOpen: true });
+  });
+});

@@ -81,7 +81,7 @@ function everyTriedEjected(ctx: ChooseContext): boolean {
 
 const usable = (key: string, ctx: ChooseContext) => !ctx.tried.has(key) && !ctx.isEjected(key);
 
-function listChoice(list: RouteOrigin[], route: Route, ctx: ChooseContext): RouteOrigin | undefined {
+function listChoice(list: readonly RouteOrigin[], route: Route, ctx: ChooseContext): RouteOrigin | undefined {
   if (ctx.cookie !== undefined) {
     const pinned = list.find((o) => cookieValue(o) === ctx.cookie);
     if (pinned) return pinned;
@@ -91,8 +91,24 @@ function listChoice(list: RouteOrigin[], route: Route, ctx: ChooseContext): Rout
 }
 
 /** The proxy's original path: filter the route's origins, then choose. */
+/**
+ * A small route's origins, made once per route: routes are immutable and rebuilt on each snapshot
+ * load, so the list (frozen: requests share it) lives as long as the route does. Not once per request.
+ */
+const smallRouteOrigins = new WeakMap<Route, readonly RouteOrigin[]>();
+function originsOf(route: Route): readonly RouteOrigin[] {
+  let list = smallRouteOrigins.get(route);
+  if (list === undefined) smallRouteOrigins.set(route, (list = Object.freeze(routeOrigins(route).map((o) => Object.freeze(o)))));
+  return list;
+}
+
 function chooseFromList(route: Route, ctx: ChooseContext): Choice {
-  const fresh = routeOrigins(route).filter((o) => !ctx.tried.has(o.key));
+  const all = originsOf(route);
+  // The usual request: nothing tried yet, every node healthy and not ejected: the list as it is.
+  let usableAll = ctx.tried.size === 0;
+  for (let i = 0; usableAll && i < all.length; i++) usableAll = all[i]!.healthy && !ctx.isEjected(all[i]!.key);
+  if (usableAll && all.length > 0) return { origin: listChoice(all, route, ctx), failedOpen: false };
+  const fresh = all.filter((o) => !ctx.tried.has(o.key));
   const ok = fresh.filter((o) => o.healthy && !ctx.isEjected(o.key));
   if (ok.length > 0 || fresh.length === 0) return { origin: listChoice(ok, route, ctx), failedOpen: false };
   // Every remaining node is ejected or reported unhealthy: trying them beats refusing.

@@ -155,6 +155,16 @@ export class ConfigStore {
     if (watch) waitUntil(watch);
   }
 
+  /**
+   * A request for a hostname no route serves: this location may lack a new one (a Service just
+   * created), so a check starts when the location's last answer from the fast path is older than a
+   * minute (UNKNOWN_HOST_CHECK_MS), never more often: anyone can send such requests.
+   */
+  unknownHost(waitUntil: (p: Promise<unknown>) => void): void {
+    const watch = this.opts.fast?.unknownHost(this.installChecked);
+    if (watch) waitUntil(watch);
+  }
+
   /** What a held check's answer does (bound once: busy() runs per request). */
   private readonly installChecked = (versions: Versions): Promise<void> => this.refreshWith(versions);
 

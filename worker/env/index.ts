@@ -17,7 +17,7 @@ export interface Env {
   EDGELB_FAST_CHECK?: string;
   /** Seconds the generations object holds a location's check until a change (default 25, at most 25; 0: poll every EDGELB_FAST_CHECK instead). */
   EDGELB_FAST_HOLD?: string;
-  /** Requests a UTC day the generations object serves before each location's checks back off to one per 60-300 s (default 80,000; 0: no budget). Pushes are never refused. */
+  /** Requests a UTC day the generations object serves before each location's checks back off (60 s to 1 h, so the day stays below 125 % of it; default 80,000; 0: no budget). Pushes are never refused. */
   EDGELB_FAST_BUDGET?: string;
   /** auto | fetch | socket */
   EDGELB_TRANSPORT?: string;

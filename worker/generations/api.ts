@@ -43,7 +43,7 @@ export const MAX_HOLD_MS = 25_000;
 /** Held checks at once: far above one per location; beyond it a check is answered at once (memory stays bounded). */
 export const MAX_HELD = 1_000;
 /** The longest back-off the object asks of a location once its daily budget is spent (see budget.ts). */
-export const MAX_RETRY_AFTER_MS = 300_000;
+export const MAX_RETRY_AFTER_MS = 3_600_000;
 /** Values carried in a check's answer, in characters of text: above it the location asks value() (one more request). */
 export const MAX_INLINE_CHARS = 1024 * 1024;
 

@@ -69,6 +69,13 @@ describe("hop-by-hop headers", () => {
     );
   });
 
+  it("a client's own x-edgelb-signature never reaches an origin (only the edge signs; direct mode sends the copy as is)", () => {
+    const req = new Request("https://app.example.com/", { headers: { "x-edgelb-signature": "v3;k=forged", accept: "*/*" } });
+    const h = originHeaders(req);
+    expect(h.get("x-edgelb-signature")).toBeNull();
+    expect(h.get("accept")).toBe("*/*");
+  });
+
   it("are removed from requests, with any header the client's Connection field names", () => {
     const req = new Request("https://a/", { headers: { connection: "x-trace-hop", "x-trace-hop": "1", te: "trailers", accept: "*/*" } });
     const h = originHeaders(req);

@@ -4,7 +4,7 @@
 // copied. Forwarding headers are then set from what the edge itself knows and
 // never taken from the client.
 
-import { GATE_REFUSED_HEADER } from "../snapshot/signing.ts";
+import { GATE_REFUSED_HEADER, SIGNATURE_HEADER } from "../snapshot/signing.ts";
 import { isHttps } from "../transport/target/index.ts";
 
 /** RFC 9110 §7.6.1 connection-specific fields, plus the old proxy ones. */
@@ -44,7 +44,8 @@ export const CLIENT_FORWARDING = [
 
 /** Fields the origin request never copies from the client: the edge sets them itself or drops them. */
 // x-edgelb-test-cf: the local lab's stand-in for request.cf is the edge's input, never the app's.
-const NOT_COPIED = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING, "host", "x-request-id", "x-edgelb-test-cf"]);
+// The gate signature: only the edge signs (rv-proxy s6 #2); a client's own must not reach a direct-mode NodePort.
+const NOT_COPIED = new Set([...HOP_BY_HOP, ...CLIENT_FORWARDING, "host", "x-request-id", "x-edgelb-test-cf", SIGNATURE_HEADER]);
 
 /** Removes hop-by-hop fields, including those the Connection field names. */
 export function stripHopByHop(headers: Headers, keepUpgrade = false): Headers {

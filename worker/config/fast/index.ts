@@ -79,6 +79,12 @@ export interface FastPathOptions {
 }
 
 export const CALL_TIMEOUT_MS = 3_000;
+/**
+ * A request for a hostname no route serves starts a check only when the location's last answer is
+ * older than this: the location may lack a new hostname (a Service just created), but anyone can
+ * send such requests, so they keep a location checking at most about once a minute, not every hold.
+ */
+export const UNKNOWN_HOST_CHECK_MS = 60_000;
 
 export { versionKey };
 
@@ -130,6 +136,13 @@ export class FastPath {
     return this.runWatch(now, install).finally(() => {
       this.watching = false;
     });
+  }
+
+  /** For a request whose hostname no route serves (see UNKNOWN_HOST_CHECK_MS); nothing allocated when not due. */
+  unknownHost(install: (versions: VersionsT) => Promise<void>): Promise<void> | undefined {
+    const last = this.memo?.at;
+    if (last !== undefined && this.o.now() - last < UNKNOWN_HOST_CHECK_MS) return undefined;
+    return this.busy(install);
   }
 
   private async runWatch(start: number, install: (versions: VersionsT) => Promise<void>): Promise<void> {
@@ -226,7 +239,8 @@ export class FastPath {
     if (!this.o.cache) return;
     const lease: Lease = { format: LEASE_FORMAT, instance: this.o.instance ?? DEFAULT_INSTANCE, holder: this.me, until: Math.floor(o.until), next: Math.floor(o.next) };
     await this.o.cache
-      .put(leaseKey(this.o.instance), new Response(JSON.stringify(lease), { headers: { "content-type": "application/json", "cache-control": "public, max-age=300" } }))
+      // Kept as long as the longest back-off it may carry (the object's budget: MAX_RETRY_AFTER_MS).
+      .put(leaseKey(this.o.instance), new Response(JSON.stringify(lease), { headers: { "content-type": "application/json", "cache-control": "public, max-age=3900" } }))
       .catch(() => {});
   }
 
