@@ -106,4 +106,9 @@ describe("docs/gate.md firewall recipes keep the agent's probes working (rv-ops 
     expect(section(/### nftables on the node/)).toMatch(/Every node's public address/);
     expect(section(/### ufw on the node/)).toMatch(/every node's public address/);
   });
+
+  it("credits the gate's own strict head parser for its 400s, not Node's (rv-ops 8: the gate no longer runs node:http)", () => {
+    expect(doc).not.toMatch(/Node's strict/);
+    expect(section(/^## Costs and limits/m)).toMatch(/parses the request\s+head strictly and answers `400`/);
+  });
 });

@@ -5,6 +5,7 @@
 // lives on 127.62.<n>.x and is reached as through NAT: each gate listens on its
 // node's own address (.11…) and the edge connects to another address (.111…)
 // that a TCP forwarder carries to it, so the gate never sees the address the edge dialled.
+import { spawn, type ChildProcess } from "node:child_process";
 import net, { type AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 import { SimNode, type NodeBehavior } from "../../lab/cluster/sim-node.ts";
@@ -35,6 +36,8 @@ declare module "vitest" {
 interface Member {
   node: SimNode;
   gate: Gate | undefined;
+  /** The gate forwards to a NodePort that drops connections (a stopped listener with a full accept queue). */
+  dropping?: { listener: ChildProcess; fillers: net.Socket[] };
   /** NAT groups: the forwarder from the published address to the gate. */
   nat?: net.Server;
 }
@@ -56,15 +59,51 @@ async function natForwarder(listenHost: string, toHost: string, port: number): P
 
 export default async function setup(project: TestProject) {
   const groups = new Map<number, { members: Member[]; gatePort: number }>();
-  const byName = new Map<string, { member: Member; gatePort: number; cluster: string }>();
+  const byName = new Map<string, { member: Member; gatePort: number; cluster: string; nodePort: number }>();
   let next = 2;
   const log = createLogger({ format: "json", level: "silent" });
   const keys = KeyRing.of({ k1: GATE_TEST_SECRET });
-  const openGate = (node: SimNode, port: number, cluster: string, secret?: string) =>
+  const openGate = (node: SimNode, port: number, cluster: string, secret?: string, upstream?: { nodeIp: string; connectTimeoutMs: number }) =>
     startGate(
-      { ...GATE_DEFAULTS, listen: `${node.address}:${port}`, connect: "node", nodeIp: node.address, nodeName: node.name, clusterName: cluster, nodePorts: { min: 1, max: 65535 }, metricsAddress: "", logFormat: "json", logLevel: "silent" },
+      {
+        ...GATE_DEFAULTS,
+        listen: `${node.address}:${port}`,
+        connect: "node",
+        nodeIp: node.address,
+        nodeName: node.name,
+        clusterName: cluster,
+        nodePorts: { min: 1, max: 65535 },
+        metricsAddress: "",
+        logFormat: "json",
+        logLevel: "silent",
+        ...upstream,
+      },
       { log, keys: secret === undefined ? keys : KeyRing.of({ k1: secret }) },
     );
+  let dropAddresses = 0;
+  /**
+   * A NodePort that drops connections (rv-proxy 6): on an address of its own (gt15's range 127.101.5.x), a
+   * listener whose process stopped itself, its accept queue filled, so the kernel drops further SYNs.
+   */
+  const droppingNodePort = async (nodePort: number) => {
+    const address = `127.101.5.${11 + dropAddresses++}`;
+    const listener = spawn(process.execPath, ["-e", `require("net").createServer().listen({ host: "${address}", port: ${nodePort}, backlog: 1 }, () => { console.log("ready"); process.kill(process.pid, "SIGSTOP"); })`], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise((resolve) => listener.stdout!.once("data", resolve));
+    const fillers: net.Socket[] = [];
+    let established = 0;
+    for (let i = 0; i < 4; i++) {
+      const f = net.connect(nodePort, address, () => established++);
+      f.on("error", () => undefined);
+      fillers.push(f);
+    }
+    for (let waited = 0; established < 2 && waited < 5_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    return { address, dropping: { listener, fillers } };
+  };
+  const stopDropping = (m: Member) => {
+    for (const f of m.dropping?.fillers ?? []) f.destroy();
+    m.dropping?.listener.kill("SIGKILL");
+    m.dropping = undefined;
+  };
 
   const control = jsonServer((req, body, json) => {
     const path = new URL(req.url ?? "/", "http://control").pathname;
@@ -85,7 +124,7 @@ export default async function setup(project: TestProject) {
         const published = nodes.map((n, i) => (opts.nat ? `${net16}.${id}.${111 + i}` : n.address));
         if (opts.nat) for (const [i, m] of members.entries()) m.nat = await natForwarder(published[i]!, m.node.address, first.port);
         groups.set(id, { members, gatePort: first.port });
-        for (const m of members) byName.set(m.node.name, { member: m, gatePort: first.port, cluster });
+        for (const m of members) byName.set(m.node.name, { member: m, gatePort: first.port, cluster, nodePort });
         const group: GateGroup = { id, cluster, nodes: nodes.map((n, i) => ({ name: n.name, address: published[i]! })), nodePort, gatePort: first.port };
         return json(200, group);
       }
@@ -100,13 +139,23 @@ export default async function setup(project: TestProject) {
       if (req.method === "POST" && gate) {
         const entry = byName.get(gate[1]!);
         if (!entry) return json(404, { error: "unknown node" });
-        // {up, secret?}: a secret restarts the gate with that key instead of the suite's.
-        const { up, secret } = JSON.parse(body) as { up: boolean; secret?: string };
-        if ((!up || secret !== undefined) && entry.member.gate) {
+        // {up, secret?, dropNodePort?}: a secret restarts the gate with that key instead of the suite's;
+        // dropNodePort restarts it in front of a NodePort that drops connections (connect timeout 300 ms).
+        const { up, secret, dropNodePort } = JSON.parse(body) as { up: boolean; secret?: string; dropNodePort?: boolean };
+        if ((!up || secret !== undefined || Boolean(dropNodePort) !== Boolean(entry.member.dropping)) && entry.member.gate) {
           await entry.member.gate.close();
           entry.member.gate = undefined;
         }
-        if (up && !entry.member.gate) entry.member.gate = await openGate(entry.member.node, entry.gatePort, entry.cluster, secret);
+        if (!dropNodePort) stopDropping(entry.member);
+        if (up && !entry.member.gate) {
+          let upstream: { nodeIp: string; connectTimeoutMs: number } | undefined;
+          if (dropNodePort) {
+            const d = await droppingNodePort(entry.nodePort);
+            entry.member.dropping = d.dropping;
+            upstream = { nodeIp: d.address, connectTimeoutMs: 300 };
+          }
+          entry.member.gate = await openGate(entry.member.node, entry.gatePort, entry.cluster, secret, upstream);
+        }
         return json(200, {});
       }
       const release = /^\/groups\/(\d+)$/.exec(path);
@@ -115,6 +164,7 @@ export default async function setup(project: TestProject) {
         groups.delete(Number(release[1]));
         for (const m of group?.members ?? []) {
           byName.delete(m.node.name);
+          stopDropping(m);
           m.nat?.close();
           await m.gate?.close();
           await m.node.stop();
@@ -131,6 +181,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     control.close();
     for (const g of groups.values()) for (const m of g.members) {
+      stopDropping(m);
       m.nat?.close();
       await m.gate?.close();
       await m.node.stop();

@@ -254,6 +254,20 @@ describe.each(TRANSPORTS)("failover in gate mode (EDGELB_TRANSPORT=%s)", (transp
     const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
     expect(origin).toMatchObject({ ejected: true, consecutiveFailures: 3 });
   });
+  it("a NodePort that drops connections behind a live gate (rv-proxy 6): the gate's 502 says connect-timeout, every request is served elsewhere and the node is ejected at the first one", async () => {
+    const [a] = names() as [string];
+    await control(`/nodes/${a}/gate`, "POST", { up: true, dropNodePort: true });
+    const e = await gatedEdge({ EDGELB_TRANSPORT: transport });
+    for (let i = 0; i < 6; i++) {
+      const res = await e.request(host, `/?i=${i}`, i % 2 ? { method: "POST", body: `p${i}` } : {});
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Echo).node).not.toBe(a);
+    }
+    const origin = e.status().clusters[0]!.nodes.find((n) => n.name === a)!.origins.find((o) => o.port === group.nodePort)!;
+    // Ejected after one timeout (as a direct connect timeout is), not after the 5 failures a refusal takes.
+    expect(origin).toMatchObject({ ejected: true, consecutiveFailures: 1 });
+    expect(e.logs.filter((l) => l.event === "proxy.gate_upstream_unreachable" && l.node === a).length).toBe(1);
+  });
 });
 
 // Issue 15: the signature names the node, not an address, so a node the edge reaches through NAT (or by

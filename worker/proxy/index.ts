@@ -29,7 +29,7 @@ import { encodeBodyFor, relayBody } from "./response-body.ts";
 import { edgeFacts, forClient, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
-import { GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
+import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
 import { clusterPin, pinCookieName } from "../steering/request.ts";
 import { sourcesAllow } from "../source-ranges/index.ts";
 import { attemptHedge, type ConnectHedges } from "./hedge/index.ts";
@@ -417,8 +417,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       // that refused the connection (the app behind the gate cannot forge this header).
       upstream.body?.cancel().catch(() => {});
       release();
-      const why = gateSaid === "gate_refused" ? "gate refused the signature" : "gate could not connect to the NodePort";
-      deps.health.failure(origin.key, why, nodeFields, "connection", ejectionPool(route, origin));
+      // A NodePort that drops connections behind its gate: ejected at once, as a connect timeout is in direct mode.
+      const timedOut = gateSaid === "gate_upstream_unreachable" && upstream.headers.get(GATE_CAUSE_HEADER) === "connect-timeout";
+      const why = gateSaid === "gate_refused" ? "gate refused the signature" : timedOut ? "gate timed out connecting to the NodePort" : "gate could not connect to the NodePort";
+      deps.health.failure(origin.key, why, nodeFields, timedOut ? "connect-timeout" : "connection", ejectionPool(route, origin));
       errors.push(`${origin.node}: ${why}`);
       deps.log("warn", gateSaid === "gate_refused" ? "proxy.gate_refused" : "proxy.gate_upstream_unreachable", { ...fields, cluster: origin.cluster, gatePort });
       // The gate sent no byte upstream, but a streamed body the transport began to send is gone.

@@ -251,6 +251,8 @@ class EdgeConnection {
   responseStarted = false;
   /** The keep-alive idle timer runs (no byte of a next request yet). */
   sinceResponse = false;
+  /** Reading is paused until the client takes an unflushed answer. */
+  awaitingDrain = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -309,6 +311,23 @@ class EdgeConnection {
 
   readHeads(): void {
     while (this.state === HEAD && this.pending !== undefined) {
+      if (this.socket.writableNeedDrain) {
+        // An answer is still unflushed: no next request is read until the client takes it (rv-proxy 1: a
+        // client pipelining unsigned GET /healthz and never reading grew the gate's memory without bound).
+        this.socket.pause();
+        if (!this.awaitingDrain) {
+          this.awaitingDrain = true;
+          this.socket.once("drain", () => {
+            this.awaitingDrain = false;
+            if (this.state !== HEAD) return;
+            this.socket.resume();
+            this.readHeads();
+          });
+        }
+        // A client that never reads is let go like a slow head (408, then closed).
+        if (this.deadline === 0) this.arm(this.ctx.o.headersTimeoutMs);
+        return;
+      }
       let head: ParsedRequestHead | null;
       try {
         head = parseRequestHead(this.pending, MAX_REQUEST_HEAD_BYTES);
@@ -345,9 +364,12 @@ class EdgeConnection {
     this.pending = undefined;
     if (!this.socket.writable || this.socket.destroyed) this.socket.destroy();
     else if (read) {
-      // Nothing more to read: no pause (it is a syscall), the socket is gone once the answer is flushed.
+      // Nothing more to read: no pause (it is a syscall). Once the kernel holds the whole answer, close()
+      // alone sends it and then the FIN (one syscall, not shutdown then close); else once it is flushed.
       if (last !== undefined) this.socket.write(last, "latin1");
-      this.socket.destroySoon();
+      this.socket.uncork();
+      if (this.socket.writableLength === 0) this.socket.destroy();
+      else this.socket.destroySoon();
     } else {
       // Not a byte more of what the client sends is read.
       this.socket.pause();
