@@ -71,6 +71,18 @@ describe("the fast path's location is made busy by routed requests; unknown host
     expect(t.objectCalls()).toBe(2 + 5);
   });
 
+  it("requests to the worker's workers.dev name start none: it serves no app's hostname, and there every isolate would check on its own (rv-proxy s6 3)", async () => {
+    // With control hosts named, workers.dev is not one of them, so its requests reach the hostname lookup.
+    const t = await busyEdge("0.2", { EDGELB_CONTROL_HOSTS: "localhost" });
+    for (let i = 0; i < 20; i++) {
+      expect((await t.edge.request("edgelb.acme.workers.dev", `/page-${i}`)).status).toBe(404);
+      t.advance(6_000);
+    }
+    expect(t.objectCalls()).toBe(0);
+    expect(await t.routed()).toBe(200);
+    expect(t.objectCalls()).toBe(1);
+  });
+
   it("polling (EDGELB_FAST_HOLD 0): refused requests never ask the object; after a routed request the next refresh does", async () => {
     const t = await busyEdge("0");
     await t.refused();
