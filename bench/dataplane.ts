@@ -22,7 +22,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
 /**
  * What row (d) does per request that (c) does not, true to the code (worker/proxy, worker/transport/fetch),
- * with the shares of a CPU profile of both rows (bench/profile.ts, /work/prompts/s6/pf14-profile.md); the
+ * with the shares of a CPU profile of both rows (bench/profile.ts --worker edgelb-fetch / trivial-fetch); the
  * figures that depend on the run are computed in dataPlaneTargets.
  */
 const FETCH_PATH_COSTS =
@@ -32,7 +32,7 @@ const FETCH_PATH_COSTS =
   "fetch() given that Headers object and the signal (the runtime wraps the response body to make it abortable) instead of the client's own Request; " +
   "the client's Response built once with the origin's fields copied by the runtime, then a lookup for each hop-by-hop field the runtime would pass on and X-Request-Id (the fields it writes itself, Connection, Keep-Alive, Transfer-Encoding and the like, are left to it); " +
   "and the route lookup, the balancer's choice and four async calls (serve, proxy, send, fetch). " +
-  "In a CPU profile of (d) (code 5857dad, machine load 22–29; /work/prompts/s6/pf14-profile.md) edgelb's own JavaScript and the runtime calls it makes are 48% of busy samples (the origin header pass ~7%, one AbortController and one timer ~6%, the client's Response ~1.5%), fetch() 21%, (program) 25%, garbage collection 6%; in (c)'s, its handler (with fetch()'s conversion of the client's Request) and the runtime calls are 34%, fetch() 24%, (program) 34%, garbage collection 7%";
+  "In a CPU profile of (d) (code 5857dad, machine load 22–29; bench/profile.ts) edgelb's own JavaScript and the runtime calls it makes are 48% of busy samples (the origin header pass ~7%, one AbortController and one timer ~6%, the client's Response ~1.5%), fetch() 21%, (program) 25%, garbage collection 6%; in (c)'s, its handler (with fetch()'s conversion of the client's Request) and the runtime calls are 34%, fetch() 24%, (program) 34%, garbage collection 7%";
 
 export const BENCH_HOST = "bench.example.com";
 const PUSH_TOKEN = "bench-push-token";
@@ -174,7 +174,7 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
 /**
  * What the socket transport does per request that the socket floor (f) does not, from a CPU
  * profile of each (bench/profile.ts --worker trivial-socket / floor; shares of the isolate's
- * samples; /work/prompts/s6/ps14-profile.md has the tables). Shares, not µs: the profile was
+ * samples). Shares, not µs: the profile was
  * taken on a loaded machine, where only ratios hold.
  */
 const SOCKET_OWN_COSTS =
