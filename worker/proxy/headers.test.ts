@@ -8,8 +8,14 @@ import {
   forwardedValue,
   isFieldName,
   isFieldValue,
+  announcesBody,
+  edgeFactsFrom,
   isHeaderFault,
+  isWebSocketFrom,
+  isWebSocketRequest,
   originFields,
+  readClientFields,
+  requestIdFrom,
   originHeadersOf,
   originRequestHeaders,
   newRequestId,
@@ -254,5 +260,34 @@ describe("origin fields as a plain record (what fetch() is given)", () => {
     const req = new Request("https://shop.example.com/", { headers: { "x-evil": "a\u0001b" } });
     expect(originFields(req, edgeFacts(req, "rid"), false)).toEqual({ fault: "header x-evil holds a control character", name: "x-evil" });
     expect(isHeaderFault(originFields(req, edgeFacts(req, "rid"), false))).toBe(true);
+  });
+});
+
+describe("the one pass over the client's fields", () => {
+  it("reads what the field-by-field lookups read: request id, edge facts, WebSocket, an announced body", () => {
+    const name = fc.constantFrom("host", "x-request-id", "cf-connecting-ip", "upgrade", "connection", "content-length", "transfer-encoding", "accept", "x-forwarded-for");
+    const value = fc.oneof(
+      fc.constantFrom("websocket", "WebSocket, h2c", "0", " 0 ", "12", "chunked", "abc-123", "203.0.113.9", " 2001:db8::1 ", "shop.example.com:8443", "a b"),
+      fc.string({ minLength: 1, maxLength: 10 }).filter(isFieldValue).map((v) => v.trim()).filter((v) => v !== ""),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value), { maxLength: 10 }), fc.boolean(), (given, https) => {
+        const h = new Headers();
+        for (const [k, v] of given) h.append(k, v);
+        const req = new Request(`${https ? "https" : "http"}://url.example.com:8080/p?q=1`, { headers: h });
+        const read = readClientFields(req.headers);
+        const given_id = req.headers.get("x-request-id");
+        const id = requestIdFrom(read);
+        // A valid client id is kept as is; otherwise both make a new one.
+        if (given_id !== null && /^[\x21-\x7e]{1,200}$/.test(given_id)) expect(id).toBe(given_id);
+        else expect(id).not.toBe(given_id);
+        expect(edgeFactsFrom(read, req.url, id)).toEqual(edgeFacts(req, id));
+        expect(edgeFactsFrom(read, req.url, id, "inner.example.com")).toEqual(edgeFacts(req, id, undefined, "inner.example.com"));
+        expect(isWebSocketFrom(read)).toBe(isWebSocketRequest(req));
+        const length = req.headers.get("content-length");
+        expect(announcesBody(read)).toBe((length !== null && length.trim() !== "0") || req.headers.has("transfer-encoding"));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

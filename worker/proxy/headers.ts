@@ -152,38 +152,145 @@ export function originRequestHeaders(request: Pick<Request, "headers">, facts: E
 export type OriginFields = Record<string, string>;
 
 /**
+ * What the edge reads of the client's fields, gathered in the one pass that also copies them: no
+ * runtime call per field it looks at (a Headers.get each cost about as much as copying a field).
+ * Values are as Headers.get returns them (repeated fields joined).
+ */
+export interface ClientFields {
+  /** The client's fields an origin may get (NOT_COPIED left out; those its Connection names still in). */
+  copied: OriginFields;
+  /** Why the request guard refuses the request, if it does. */
+  fault: HeaderFault | undefined;
+  host: string | null;
+  requestId: string | null;
+  /** CF-Connecting-IP. */
+  clientIp: string | null;
+  upgrade: string | null;
+  connection: string | null;
+  contentLength: string | null;
+  transferEncoding: boolean;
+}
+
+/** Sets a record's field; "__proto__" (a valid field name) as an own property, never the prototype. */
+function put(fields: OriginFields, name: string, value: string): void {
+  if (name === "__proto__") Object.defineProperty(fields, name, { value, enumerable: true, writable: true, configurable: true });
+  else fields[name] = value;
+}
+
+/** One pass over the client's fields: each name and value checked (the request guard), copied or read. */
+export function readClientFields(headers: Headers): ClientFields {
+  const read: ClientFields = {
+    copied: {},
+    fault: undefined,
+    host: null,
+    requestId: null,
+    clientIp: null,
+    upgrade: null,
+    connection: null,
+    contentLength: null,
+    transferEncoding: false,
+  };
+  const copied = read.copied;
+  for (const [name, value] of headers) {
+    if (!isFieldName(name)) {
+      read.fault ??= { fault: "a header name is not a valid token", name };
+      continue;
+    }
+    if (!isFieldValue(value)) {
+      read.fault ??= { fault: `header ${name} holds a control character`, name };
+      continue;
+    }
+    switch (name) {
+      case "host":
+        read.host = value;
+        continue;
+      case "x-request-id":
+        read.requestId = value;
+        continue;
+      case "cf-connecting-ip":
+        read.clientIp = value;
+        break;
+      case "upgrade":
+        read.upgrade = value;
+        continue;
+      case "connection":
+        read.connection = value;
+        continue;
+      case "content-length":
+        read.contentLength = value;
+        break;
+      case "transfer-encoding":
+        read.transferEncoding = true;
+        continue;
+    }
+    if (NOT_COPIED.has(name)) continue;
+    // Only Set-Cookie comes repeated from the runtime's iteration.
+    if (name === "set-cookie" && copied[name] !== undefined) copied[name] += `, ${value}`;
+    else put(copied, name, value);
+  }
+  return read;
+}
+
+/** The client's X-Request-Id when it is a sane token, else a new one (requestIdOf, from a pass's read). */
+export function requestIdFrom(read: ClientFields): string {
+  const given = read.requestId;
+  return given && REQUEST_ID.test(given) ? given : newRequestId();
+}
+
+/** edgeFacts from a pass's read: the same facts without reading a field again. */
+export function edgeFactsFrom(read: ClientFields, url: string, requestId: string, originHost?: string): EdgeFacts {
+  const facts: EdgeFacts = {
+    clientIp: read.clientIp?.trim() || undefined,
+    proto: isHttps(url) ? "https" : "http",
+    host: read.host ?? new URL(url).host,
+    requestId,
+  };
+  if (originHost !== undefined) facts.originHost = originHost;
+  return facts;
+}
+
+/** isWebSocketRequest from a pass's read. */
+export function isWebSocketFrom(read: ClientFields): boolean {
+  return (read.upgrade ?? "").toLowerCase().split(",").some((s) => s.trim() === "websocket");
+}
+
+/** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding), from a pass's read. */
+export function announcesBody(read: ClientFields): boolean {
+  return (read.contentLength !== null && read.contentLength.trim() !== "0") || read.transferEncoding;
+}
+
+/**
  * The fields an origin receives, as a plain record, or why the request must be refused. One pass
- * over the client's fields: each name and value is checked (the request guard), connection-specific
- * and client-supplied forwarding fields are dropped, the rest copied; the forwarding fields are then
- * set from what the edge knows. A record because fetch() converts one in a single call, while a
- * Headers object costs a runtime call per field to build and is then copied by fetch() once more.
- * Names are unique (the runtime's iteration joins repeated fields), so a record loses nothing; the
- * one field it hands over repeated (Set-Cookie, which no request should carry) is joined as
- * Headers.get would.
+ * over the client's fields (readClientFields): each name and value is checked (the request guard),
+ * connection-specific and client-supplied forwarding fields are dropped, the rest copied; the
+ * forwarding fields are then set from what the edge knows. A record because fetch() converts one
+ * in a single call, while a Headers object costs a runtime call per field to build and is then
+ * copied by fetch() once more. Names are unique (the runtime's iteration joins repeated fields),
+ * so a record loses nothing; the one field it hands over repeated (Set-Cookie, which no request
+ * should carry) is joined as Headers.get would.
  */
 export function originFields(request: Pick<Request, "headers">, facts: EdgeFacts, websocket: boolean): OriginFields | HeaderFault {
-  const connection = request.headers.get("connection");
-  const named =
-    connection === null
-      ? undefined
-      : new Set(
-          connection
-            .split(",")
-            .map((s) => s.trim().toLowerCase())
-            .filter(Boolean),
-        );
-  const fields: OriginFields = {};
-  for (const [name, value] of request.headers) {
-    if (!isFieldName(name)) return { fault: "a header name is not a valid token", name };
-    if (!isFieldValue(value)) return { fault: `header ${name} holds a control character`, name };
-    if (NOT_COPIED.has(name) || named?.has(name)) continue;
-    // Only Set-Cookie comes repeated from the runtime's iteration.
-    if (name === "set-cookie" && fields[name] !== undefined) fields[name] += `, ${value}`;
-    // "__proto__" is a valid field name: an own property, never the record's prototype.
-    else if (name === "__proto__") Object.defineProperty(fields, name, { value, enumerable: true, writable: true, configurable: true });
-    else fields[name] = value;
+  return originFieldsFrom(readClientFields(request.headers), facts, websocket);
+}
+
+/** originFields from a pass's read: the copied fields (less those the client's Connection names) and the edge's own. */
+export function originFieldsFrom(read: ClientFields, facts: EdgeFacts, websocket: boolean): OriginFields | HeaderFault {
+  if (read.fault) return read.fault;
+  let fields = read.copied;
+  if (read.connection !== null) {
+    // Fields the client's Connection header names are its hop's, not the origin's. Rare beyond the
+    // hop-by-hop names left out anyway: then the record is made again without them.
+    const named = read.connection
+      .split(",")
+      .map((s) => s.trim().toLowerCase())
+      .filter((name) => name !== "" && Object.hasOwn(fields, name));
+    if (named.length > 0) {
+      const kept: OriginFields = {};
+      for (const name of Object.keys(fields)) if (!named.includes(name)) put(kept, name, fields[name]!);
+      fields = kept;
+    }
   }
-  // None of these was copied above (NOT_COPIED).
+  // None of these was copied (NOT_COPIED).
   if (websocket) {
     fields.upgrade = "websocket";
     fields.connection = "Upgrade";

@@ -27,7 +27,7 @@ import {
 import { ClientBodyTimeoutError, NO_BODY, prepareBody, type ClientBodyError } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
-import { edgeFacts, forClient, isHeaderFault, isWebSocketRequest, originFields, originHeadersOf, requestIdOf } from "./headers.ts";
+import { announcesBody, edgeFactsFrom, forClient, isHeaderFault, isWebSocketFrom, originFieldsFrom, originHeadersOf, readClientFields, requestIdFrom } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
@@ -97,8 +97,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   // The runtime's Request getters are calls into it, and url makes a new string each time: read once.
   const method = request.method;
   const incoming = { url: request.url, headers: request.headers };
-  const requestId = requestIdOf(incoming);
-  const facts = edgeFacts(incoming, requestId, undefined, options?.originHost);
+  // One pass over the client's fields: checked, copied for the origin, and the few the edge reads kept.
+  const clientFields = readClientFields(incoming.headers);
+  const requestId = requestIdFrom(clientFields);
+  const facts = edgeFactsFrom(clientFields, incoming.url, requestId, options?.originHost);
   const pathAndQuery = pathAndQueryOf(incoming.url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
@@ -137,8 +139,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   }
 
   const policy = route.policy;
-  const websocket = isWebSocketRequest(incoming);
-  const outgoing = originFields(incoming, facts, websocket);
+  const websocket = isWebSocketFrom(clientFields);
+  const outgoing = originFieldsFrom(clientFields, facts, websocket);
   if (isHeaderFault(outgoing)) {
     // Before any origin connection: a forged line break never reaches a node.
     return badRequest("proxy.refused", outgoing.fault, { header: JSON.stringify(outgoing.name) });
@@ -147,7 +149,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   // fetch() takes the plain record (worker/transport/types.ts, OutgoingRequest.fields).
   let originHeaders: Headers | undefined;
   const headersOf = (): Headers => (originHeaders ??= originHeadersOf(outgoing));
-  if ((method === "GET" || method === "HEAD") && carriesBody(incoming.headers)) {
+  if ((method === "GET" || method === "HEAD") && announcesBody(clientFields)) {
     // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
     return badRequest("proxy.refused", `a ${method} request must not carry a body`);
   }
@@ -527,13 +529,6 @@ function gateHop(origin: RouteOrigin | undefined): Record<string, unknown> {
 function pathOnly(target: string): string {
   const q = target.indexOf("?");
   return q === -1 ? target : target.slice(0, q);
-}
-
-/** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding). */
-function carriesBody(headers: Headers): boolean {
-  const length = headers.get("content-length");
-  if (length !== null && length.trim() !== "0") return true;
-  return headers.has("transfer-encoding");
 }
 
 /** A route's budget key, built once per route (routes are immutable and rebuilt on each snapshot load), not per request. */
