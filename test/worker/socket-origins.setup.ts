@@ -113,6 +113,12 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
   "truncated-length": (s) => s.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b"),
   "truncated-chunked": (s) => s.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
   "close-now": (s) => s.end(),
+  // A small chunked answer complete in one write (head, three chunks, the last chunk, a trailer).
+  "small-chunked": (s) =>
+    s.end(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+        "9\r\n{\"a\":\"b\",\r\n4;ext=1\r\n\"c\":\r\n3\r\n42}\r\n0\r\nX-Sum: 7\r\n\r\n",
+    ),
   // Bytes above 0x7F (obs-text): Latin-1 in the reason phrase, UTF-8 in a field value.
   "obs-text": (s) =>
     s.end(
