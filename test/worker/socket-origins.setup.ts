@@ -66,9 +66,11 @@ interface RawStats {
   infiniteConnections: number;
   /** Open or not, by the `id` query parameter of the request (`/raw/infinite?id=…`). */
   infiniteById: Record<string, boolean>;
+  /** `/raw/keep-open-whole?id=…`: open or not, by id. */
+  keepOpenById: Record<string, boolean>;
 }
 
-const stats: RawStats = { infiniteSent: 0, infiniteOpen: false, infiniteConnections: 0, infiniteById: {} };
+const stats: RawStats = { infiniteSent: 0, infiniteOpen: false, infiniteConnections: 0, infiniteById: {}, keepOpenById: {} };
 
 /** An endless body (close-delimited unless `framing` says otherwise), sent only as fast as the socket drains. */
 function infinite(s: net.Socket, framing: string, req: RawRequest): void {
@@ -135,6 +137,15 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
   "keep-open": (s) => {
     s.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel");
     setTimeout(() => s.write("lo"), 50);
+  },
+  // The same, whole in one write; its connection is tracked by `id` (keepOpenById) until the edge closes it.
+  "keep-open-whole": (s, req) => {
+    const id = new URLSearchParams(req.path.split("?")[1] ?? "").get("id");
+    if (id !== null) {
+      stats.keepOpenById[id] = true;
+      s.on("close", () => (stats.keepOpenById[id] = false));
+    }
+    s.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
   },
   // An event stream that sends one event and then goes quiet for good.
   "stall-chunked": (s) =>

@@ -127,10 +127,10 @@ describe.each(TRANSPORTS)("on the wire, over the %s transport", (transport) => {
   });
 });
 
-describe("on the wire, a small chunked socket answer", () => {
+describe("on the wire, a socket answer that came whole with its head", () => {
   // Issue 14: a chunked answer that came whole with its head is decoded at once and handed
   // to the client as bytes (no stream per request): it arrives with its length.
-  it("that arrived whole with its head reaches the client decoded, with a Content-Length", async () => {
+  it("chunked: reaches the client decoded, with a Content-Length", async () => {
     const res = await wire({ host: "raw-socket.wire.test", path: "/raw/small-chunked" });
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toBe("application/json");
@@ -140,7 +140,17 @@ describe("on the wire, a small chunked socket answer", () => {
     expect(res).toMatchObject({ text: '{"a":"b","c":42}', outcome: "complete" });
   });
 
-  it("a HEAD to it keeps its rule: no body", async () => {
+  it("a whole answer's connection is closed once the request is done, even when the origin ignores Connection: close", async () => {
+    // The edge leaves such a socket to the runtime, which ends a request's sockets with the request.
+    const rawControl = inject("socketOrigins").control;
+    const id = `wire-whole-${Date.now()}`;
+    const res = await wire({ host: "raw-socket.wire.test", path: `/raw/keep-open-whole?id=${id}` });
+    expect(res).toMatchObject({ status: 200, text: "hello", outcome: "complete" });
+    const open = async () => ((await (await fetch(`${rawControl}/raw/stats`)).json()) as { keepOpenById: Record<string, boolean> }).keepOpenById[id];
+    await until(open, (o) => o === false, "the origin's connection to be closed");
+  });
+
+  it("chunked, to a HEAD: keeps its rule, no body", async () => {
     const res = await wire({ host: "raw-socket.wire.test", path: "/raw/small-chunked", method: "HEAD" });
     expect(res.status).toBe(200);
     expect(res.headers["transfer-encoding"]).toBeUndefined();

@@ -252,3 +252,50 @@ describe("a request without a body starts at once (issue 14: one suspension fewe
     expect((err as Error).message).toContain("within 40 ms");
   });
 });
+
+describe("a whole answer's connection (issue 14: no close() per request)", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  function answering(wire: string, closes: { n: number }): Connect {
+    return () =>
+      ({
+        opened: Promise.resolve({}),
+        closed: new Promise(() => {}),
+        close: async () => {
+          closes.n++;
+        },
+        readable: new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(enc(wire));
+          },
+        }),
+        writable: new WritableStream(),
+      }) as unknown as Socket;
+  }
+  const send = (wire: string, closes: { n: number }) =>
+    createSocketTransport({ connect: answering(wire, closes), log: () => {} }).send({
+      origin,
+      request: { method: "GET", url: "http://x/", headers: new Headers({ host: "app" }), body: null },
+      connectTimeoutMs: 1_000,
+      responseTimeoutMs: 1_000,
+    });
+
+  for (const [name, wire, body] of [
+    ["Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "hello"],
+    ["chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n", "hello"],
+    ["no body", "HTTP/1.1 204 No Content\r\n\r\n", ""],
+  ] as const) {
+    it(`is left to the runtime (closed when the request ends) when the answer came whole with its head (${name})`, async () => {
+      const closes = { n: 0 };
+      const res = await send(wire, closes);
+      expect(await res.text()).toBe(body);
+      expect(closes.n).toBe(0);
+    });
+  }
+
+  it("is closed at once when the proxy may retry the answer on another node (5xx)", async () => {
+    const closes = { n: 0 };
+    const res = await send("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy", closes);
+    expect(res.status).toBe(503);
+    expect(closes.n).toBe(1);
+  });
+});
