@@ -228,74 +228,86 @@ export function startRequest(
   connectTimeoutMs: number,
   responseTimeoutMs: number,
 ): StartedRequest {
-  const socket = openSocket(connect, origin);
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    socket.close().catch(() => {});
-  };
-  const reader = socket.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
-  const writer = socket.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>;
-  // Not awaited: a failed write ends the read below, which then tells what failed.
-  writer.write(head).catch(close);
+  return new StartedConnection(openSocket(connect, origin), origin, head, connectTimeoutMs, responseTimeoutMs);
+}
+
+// A class, not an object literal with getters: accessors and methods in a
+// literal are made anew for every request.
+class StartedConnection implements StartedRequest {
+  readonly deadline = new Deadline();
+  readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  closed = false;
+  expired: ConnectError | ResponseTimeoutError | undefined;
   /** undefined while the connect is pending. */
-  let opened: boolean | undefined;
-  let openError: unknown;
-  let expired: ConnectError | ResponseTimeoutError | undefined;
+  private opened: boolean | undefined;
+  private openError: unknown;
+  /** The wait for the head is over: the open no longer arms the response deadline. */
+  private settled = false;
   /** Wakes a connectFailure() waiting on an open that has not settled. */
-  let wake: (() => void) | undefined;
-  const deadline = new Deadline();
-  const expire = () => {
-    expired =
-      opened === true
-        ? new ResponseTimeoutError(`no response from ${describe(origin)} within ${responseTimeoutMs} ms`, origin)
-        : new ConnectError(`cannot connect to ${describe(origin)}: no connection within ${connectTimeoutMs} ms`, origin, {
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    readonly origin: Origin,
+    head: Uint8Array,
+    private readonly connectTimeoutMs: number,
+    private readonly responseTimeoutMs: number,
+  ) {
+    this.readable = socket.readable as ReadableStream<Uint8Array>;
+    this.reader = this.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+    this.writer = socket.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>;
+    // Not awaited: a failed write ends the read, which then tells what failed.
+    this.writer.write(head).catch(this.close);
+    this.deadline.set(connectTimeoutMs, this.expire);
+    socket.opened.then(this.onOpen, this.onOpenFailed);
+  }
+
+  readonly close = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close().catch(() => {});
+  };
+
+  headDone(): void {
+    this.settled = true;
+  }
+
+  async connectFailure(): Promise<ConnectError | undefined> {
+    if (this.expired instanceof ConnectError) return this.expired;
+    if (this.opened === undefined) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.expired instanceof ConnectError) return this.expired;
+    if (this.opened) return undefined;
+    const e = this.openError;
+    return new ConnectError(`cannot connect to ${describe(this.origin)}: ${message(e)}`, this.origin, { cause: e });
+  }
+
+  private readonly onOpen = (): void => {
+    this.opened = true;
+    // The response deadline runs from the open (the head is written then), unless the head is already in.
+    if (!this.settled && !this.closed) this.deadline.set(this.responseTimeoutMs, this.expire);
+    this.wake?.();
+  };
+
+  private readonly onOpenFailed = (e: unknown): void => {
+    this.opened = false;
+    this.openError = e;
+    this.wake?.();
+  };
+
+  private readonly expire = (): void => {
+    const origin = this.origin;
+    this.expired =
+      this.opened === true
+        ? new ResponseTimeoutError(`no response from ${describe(origin)} within ${this.responseTimeoutMs} ms`, origin)
+        : new ConnectError(`cannot connect to ${describe(origin)}: no connection within ${this.connectTimeoutMs} ms`, origin, {
             timedOut: true,
           });
-    close();
+    this.close();
     // Closing ends a real socket's pending read; cancelling ends it whatever the socket does.
-    reader.cancel().catch(() => {});
-    wake?.();
-  };
-  deadline.set(connectTimeoutMs, expire);
-  let settled = false;
-  socket.opened.then(
-    () => {
-      opened = true;
-      // The response deadline runs from the open (the head is written then), unless the head is already in.
-      if (!settled && !closed) deadline.set(responseTimeoutMs, expire);
-      wake?.();
-    },
-    (e: unknown) => {
-      opened = false;
-      openError = e;
-      wake?.();
-    },
-  );
-  return {
-    origin,
-    deadline,
-    reader,
-    readable: socket.readable as ReadableStream<Uint8Array>,
-    writer,
-    close,
-    get closed() {
-      return closed;
-    },
-    get expired() {
-      return expired;
-    },
-    headDone() {
-      settled = true;
-    },
-    async connectFailure(): Promise<ConnectError | undefined> {
-      if (expired instanceof ConnectError) return expired;
-      if (opened === undefined) await new Promise<void>((resolve) => (wake = resolve));
-      if (expired instanceof ConnectError) return expired;
-      if (opened) return undefined;
-      return new ConnectError(`cannot connect to ${describe(origin)}: ${message(openError)}`, origin, { cause: openError });
-    },
+    this.reader.cancel().catch(() => {});
+    this.wake?.();
   };
 }
 
