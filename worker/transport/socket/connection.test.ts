@@ -292,6 +292,22 @@ describe("a whole answer's connection (issue 14: no close() per request)", () =>
     });
   }
 
+  it("is closed at once when the request has a body (an early answer stops the upload)", async () => {
+    const closes = { n: 0 };
+    const res = await createSocketTransport({
+      connect: answering("HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\n\r\nbig", closes),
+      log: () => {},
+    }).send({
+      origin,
+      // An upload still in progress: its stream never ends.
+      request: { method: "POST", url: "http://x/", headers: new Headers({ host: "app" }), body: new ReadableStream<Uint8Array>() },
+      connectTimeoutMs: 1_000,
+      responseTimeoutMs: 1_000,
+    });
+    expect(res.status).toBe(413);
+    expect(closes.n).toBe(1);
+  });
+
   it("is closed at once when the proxy may retry the answer on another node (5xx)", async () => {
     const closes = { n: 0 };
     const res = await send("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy", closes);

@@ -59,6 +59,14 @@ export interface BodyOptions {
   pipeDeadlineMs?: (framing: { kind: "length"; length: number } | { kind: "close" }) => number;
   /** Called once when a natively piped body passed its deadline (before onEnd); blames no node. */
   onPipeStalled?: (why: string) => void;
+  /**
+   * A whole answer (its body came with the head) leaves its socket open for
+   * the runtime, which closes a request's sockets when the request ends (right
+   * after these bytes are written): socket.close() costs about a fifth of the
+   * transport's CPU per request (bench (c′), issue 14). Only for requests
+   * without a body (nothing is still being sent) run per client request.
+   */
+  leaveWholeToRuntime?: boolean;
 }
 
 export function toResponse(
@@ -86,13 +94,10 @@ export function toResponse(
   const whole = head.framing.kind === "none" ? null : wholeBody(pending);
   if (whole !== undefined) {
     const res = respond(whole);
-    // The socket is left to the runtime, which closes a request's sockets when
-    // the request ends (right after these bytes are written): an explicit
-    // close() costs more per request than the whole rest of the answer's
-    // handling (measured: bench (c′), issue 14). An answer the proxy may retry
-    // on another node (5xx) is closed at once: the request lives on, and the
+    // See BodyOptions.leaveWholeToRuntime. An answer the proxy may retry on
+    // another node (5xx) is closed at once: the request lives on, and the
     // retry must not hold a second of its connections.
-    if (head.status >= 500) conn.close();
+    if (!bodyOptions.leaveWholeToRuntime || head.status >= 500) conn.close();
     bodyOptions.onEnd?.();
     return res;
   }

@@ -91,7 +91,7 @@ async function sendHttp(
     // Most requests: no body, no hedge. Connect, write and read at once (see startRequest).
     const conn = startRequest(opts.connect, origin, head, req.connectTimeoutMs, req.responseTimeoutMs);
     const { head: responseHead, pending } = await readStartedHead(conn, parser);
-    return respond(conn, parser, responseHead, pending, req, opts, log);
+    return respond(conn, parser, responseHead, pending, req, opts, log, true);
   }
   const conn = req.hedge
     ? await openHedged(opts.connect, origin, req.connectTimeoutMs, req.hedge)
@@ -154,6 +154,8 @@ function respond(
   req: OriginRequest,
   opts: SocketTransportOptions,
   log: TransportLog,
+  /** Nothing is being sent (no request body): a whole answer's socket may be left to the runtime. */
+  bodyless = false,
 ): Response {
   const origin = conn.origin;
   if (responseHead.framing.kind === "upgrade") {
@@ -171,6 +173,7 @@ function respond(
     onEnd: req.onBodyRelay?.(),
     pipeDeadlineMs: (framing) =>
       framing.kind === "length" ? req.responseTimeoutMs + Math.ceil((framing.length * 1000) / minRate) : idleTimeoutMs,
+    leaveWholeToRuntime: bodyless,
     onPipeStalled: (why) =>
       log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${describe(origin)}: ${why}` }),
   });
