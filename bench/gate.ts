@@ -143,10 +143,10 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const rows = [
     workerRow(direct, { id: "e", label: `(e) edgelb → NodePort (direct), ${o.connections} connections`, connections: o.connections, ...small }),
     gateRow("g", `(g) edgelb → node gate → NodePort, ${o.connections} connections`, o.connections),
-    gateRow("f", `(f) edgelb → bare Node proxy → NodePort (the floor: no checks), ${o.connections} connections`, o.connections, floored, floor),
+    gateRow("n", `(n) edgelb → bare Node proxy → NodePort (the floor: no checks), ${o.connections} connections`, o.connections, floored, floor),
     workerRow(direct, { id: "e1", label: "(e1) edgelb → NodePort (direct), 1 connection", connections: 1, ...small }),
     gateRow("g1", "(g1) edgelb → node gate → NodePort, 1 connection", 1),
-    gateRow("f1", "(f1) edgelb → bare Node proxy → NodePort (the floor), 1 connection", 1, floored, floor),
+    gateRow("n1", "(n1) edgelb → bare Node proxy → NodePort (the floor), 1 connection", 1, floored, floor),
   ];
   const before = await gates.forwarded();
   const floorBefore = await floor.forwarded();
@@ -160,11 +160,11 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     await gates.stop();
     profile = gateProfile(profDir, since);
   }
-  const [e, g, f, e1, g1, f1] = ["e", "g", "f", "e1", "g1", "f1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
+  const [e, g, f, e1, g1, f1] = ["e", "g", "n", "e1", "g1", "n1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
   throughTheGates(forwarded, [g, g1]);
   throughTheGates(floorForwarded, [f, f1], "the floor proxy");
   const us = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRequest(gateSamples.get(id)!, r) : undefined);
-  const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("f", f), f1: us("f1", f1) };
+  const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1) };
   return gateSection({ e, g, e1, g1, f, f1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
 }
 
@@ -207,7 +207,7 @@ export interface GateRows {
   f1?: RowOutcome;
 }
 
-/** CPU per request of the gates (g, g1) and of the floor proxy (f, f1), µs. */
+/** CPU per request of the gates (rows g, g1) and of the floor proxy (rows n, n1, kept as f, f1), µs. */
 export interface ProxyCpu {
   g?: number | undefined;
   g1?: number | undefined;
@@ -242,7 +242,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : "";
     const why =
       `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
-      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "f")}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
+      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n")}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
     out.push({ target: THROUGHPUT, result: `${fmt(ratio, 2)}× (${fmt(r.g.rps, 0)} vs ${fmt(r.e.rps, 0)} req/s)`, verdict: verdictOf(ratio >= 0.85), ...(ratio >= 0.85 ? {} : { limit: why }) });
   }
   const bad1 = invalidOf(r.e1, r.g1);
@@ -257,7 +257,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : cpu / 1000 >= added
           ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1)${prof}, is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
           : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
-    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row f1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}` : "";
+    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}` : "";
     out.push({ target: HOP, result: `${fmt(added, 2)} ms (${fmt(r.g1.p50Ms, 2)} vs ${fmt(r.e1.p50Ms, 2)} ms)`, verdict: verdictOf(added < 0.3), ...(added < 0.3 ? {} : { limit: why + floor1 }) });
   }
   return out;
@@ -285,13 +285,13 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
     targets: gateTargets(rows, gateUs, profile),
-    columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (f: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
+    columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (n: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
     rows: [row(e, undefined), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : [])],
     notes: [
-      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in three plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (f) the same as (g), sent to the floor proxy instead`,
+      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in three plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
-      `the floor (rows f, f1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
-      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, g, f: throughput) and 1 connection (e1, g1, f1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
+      `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
+      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, g, n: throughput) and 1 connection (e1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
       loadNote([e, g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
       profile
         ? `the gates' CPU profile over the whole run (node --cpu-prof, EDGELB_BENCH_GATE_CPU_PROF; idle and start-up left out; the profiler itself costs a few %): ${profile}. On loopback a socket write runs the receiving side's TCP stack in the writer's syscall, so the writes are the hop's I/O: each request is a new connection from the worker (a connect() socket cannot outlive its request), one parse and one answer at the gate, and one forward to the NodePort`

@@ -41,14 +41,14 @@ describe("gate bench", () => {
 
   it("what limits both targets cites the floor (a bare Node proxy on the same hop) and splits the gate's CPU into its own work and the floor's, from the figures", () => {
     const withCpu = (r: RowOutcome, us: number) => ({ ...r, cpuUsPerRequest: us }) as RowOutcome;
-    const rows = { e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 800, 25), 850), f: row("f", 900, 22), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5), f1: row("f1", 450, 1.2) };
+    const rows = { e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 800, 25), 850), f: row("n", 900, 22), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5), f1: row("n1", 450, 1.2) };
     const [tp, hop] = gateTargets(rows, { g: 150, g1: 250, f: 100, f1: 180 });
-    expect(tp!.limit).toContain("a bare Node proxy on the same hop (row f, no checks) reaches 0.90× of (e) at 100 µs of CPU per request: 50 µs (33%) of the gate's CPU is its own work");
-    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row f1, no checks) adds 0.20 ms at 0.18 ms of CPU per request");
+    expect(tp!.limit).toContain("a bare Node proxy on the same hop (row n, no checks) reaches 0.90× of (e) at 100 µs of CPU per request: 50 µs (33%) of the gate's CPU is its own work");
+    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms at 0.18 ms of CPU per request");
     // An invalid floor row, or one without CPU figures, is not cited.
-    expect(floorSplit({ ...rows.f, valid: false } as RowOutcome, rows.e, 150, 100, "f")).toBe("");
-    expect(floorSplit(rows.f, rows.e, 150, undefined, "f")).toBe("");
-    expect(floorSplit(rows.f, rows.e, 90, 100, "f")).toContain("the gate costs no more than the floor (noise)");
+    expect(floorSplit({ ...rows.f, valid: false } as RowOutcome, rows.e, 150, 100, "n")).toBe("");
+    expect(floorSplit(rows.f, rows.e, 150, undefined, "n")).toBe("");
+    expect(floorSplit(rows.f, rows.e, 90, 100, "n")).toContain("the gate costs no more than the floor (noise)");
   });
 
   it("a gate row whose requests did not all go through the gates is invalid (the node answers the same either way)", () => {
