@@ -5,7 +5,7 @@ import net, { type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyRing } from "../../sync-agent/gate/keys/index.ts";
 import { SIGNATURE_HEADER } from "../../worker/snapshot/signing.ts";
-import { gateFor, nodeName, SECRET_1, signature, type TestGate } from "./harness.ts";
+import { gateFor, metricsText, metricValue, nodeName, SECRET_1, signature, type TestGate } from "./harness.ts";
 
 const A = "127.113.1.11";
 let gate: TestGate;
@@ -89,5 +89,18 @@ describe("the app's answer through the gate", () => {
   it("keeps the app's fields byte for byte (spacing, case, repeats, obs-text), drops its connection fields and any forged gate marker", async () => {
     answer = (s) => s.write("HTTP/1.1 418 I'm a teapot\r\nX-Edgelb-Gate-Cause: refused\r\nSet-Cookie: a=1\r\nset-cookie:b=2  \r\nX-Name: caf\xe9\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\ncontent-length: 3\r\n\r\ntea", "latin1");
     expect(await exchange(await get("/teapot", true))).toBe("HTTP/1.1 418 I'm a teapot\r\nSet-Cookie: a=1\r\nset-cookie:b=2  \r\nX-Name: caf\xe9\r\ncontent-length: 3\r\nconnection: close\r\n\r\ntea");
+  });
+});
+
+describe("the gate's metrics", () => {
+  it("count a forwarded request once and report the replay cache's size at the scrape", async () => {
+    const before = await metricsText(gate);
+    answer = (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    expect(await exchange(await get("/counted", true))).toMatch(/\r\n\r\nok$/);
+    const after = await metricsText(gate);
+    const forwarded = `edgelb_gate_forwarded_total{kind="http"}`;
+    expect(metricValue(after, forwarded)).toBe(metricValue(before, forwarded) + 1);
+    expect(metricValue(after, "edgelb_gate_replay_cache_entries")).toBe(metricValue(before, "edgelb_gate_replay_cache_entries") + 1);
+    expect(metricValue(after, "edgelb_gate_request_duration_seconds_count")).toBe(metricValue(before, "edgelb_gate_request_duration_seconds_count") + 1);
   });
 });

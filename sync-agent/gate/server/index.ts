@@ -401,7 +401,6 @@ class EdgeConnection {
       this.close(RAW_FORBIDDEN);
       return;
     }
-    o.metrics.replayEntries.set(o.replay.size);
     this.forward(head, verdict.nodePort);
   }
 
@@ -768,7 +767,6 @@ export function createGateServer(o: GateServerOptions): GateServer {
     forwarded: { http: o.metrics.forwarded.labels({ kind: "http" }), websocket: o.metrics.forwarded.labels({ kind: "websocket" }) },
     rejected(socket, method, reason) {
       o.metrics.rejected.inc({ reason });
-      o.metrics.replayEntries.set(o.replay.size);
       // debug: a scan of the internet would otherwise fill the log; the counter has every one.
       o.log.debug({ event: "gate.rejected", reason, remote: socket.remoteAddress, method: method.slice(0, 16) }, `Refused a request (${reason}).`);
     },
