@@ -151,4 +151,23 @@ describe("the generations object past its daily budget", () => {
     expect(next.held).toBe(false);
     expect(next.retryAfterMs).toBeGreaterThanOrEqual(BUDGET_RETRY_MIN_MS);
   });
+
+  it("past half the budget an unknown-host check is answered at once, and every answer says how long to start no more; a routed check is still held", async () => {
+    const stub = ns.get(ns.idFromName(unique("half-object"))) as unknown as WatchableGenerationsApi;
+    await runInDurableObject(stub as unknown as DurableObjectStub, async (_o, state) => {
+      await state.storage.put("budget", { day: Math.floor(Date.now() / DAY_MS), count: DEFAULT_FAST_BUDGET / 2 - 2, spentSaid: false } satisfies BudgetDay);
+    });
+    const known = {};
+    // At half (the call makes it 40,000 - 1, then 40,000): held as before, nothing said.
+    expect(await stub.watch(known, 0, "unknown-host")).not.toHaveProperty("unknownHostRetryAfterMs");
+    expect(await stub.watch(known, 200, "unknown-host")).toMatchObject({ held: true });
+    // Past it: at once, not held for 20 s.
+    const t0 = Date.now();
+    const unknown = await stub.watch(known, 20_000, "unknown-host");
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(unknown).toMatchObject({ held: false, unknownHostRetryAfterMs: MAX_RETRY_AFTER_MS });
+    expect(unknown).not.toHaveProperty("retryAfterMs");
+    expect(await stub.watch(known, 200, "routed")).toMatchObject({ held: true, unknownHostRetryAfterMs: MAX_RETRY_AFTER_MS });
+    expect(await stub.watch(known, 200)).toMatchObject({ held: true });
+  });
 });

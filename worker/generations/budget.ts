@@ -22,6 +22,8 @@ export const BUDGET_RETRY_MIN_MS = 60_000;
 export const BUDGET_CEILING = 1.25;
 /** Kept for pushes, heartbeats and value fetches below the ceiling, as a share of the budget. */
 export const BUDGET_RESERVE = 0.05;
+/** Checks for unknown hostnames stop once the day's count passes this share of the budget (see unknownHostRetry). */
+export const UNKNOWN_HOST_SHARE = 0.5;
 /** The request rate is measured over this many whole minutes. */
 const WINDOW_MINUTES = 5;
 /** The day's count is written every this many requests (a row write per request would double the bill), and when it crosses the budget. */
@@ -114,6 +116,18 @@ export class DailyBudget {
     if (!(this.o.budget > 0) || d.count <= this.o.budget) return undefined;
     // Spread by up to a quarter: locations that backed off together do not come back together.
     return Math.min(MAX_RETRY_AFTER_MS, Math.floor(this.retryMs * (1 + 0.25 * Math.min(1, Math.max(0, this.o.random())))));
+  }
+
+  /**
+   * Past half the day's budget (after spend()): how long a location starts no check for an unknown
+   * hostname, the longest back-off a location keeps (an hour: at most 24 such checks a day per
+   * location, answered at once); else undefined. Anyone can send requests for unknown hostnames,
+   * so they may spend at most about half; a new hostname then arrives through KV.
+   */
+  unknownHostRetry(): number | undefined {
+    const d = this.day;
+    if (!d || !(this.o.budget > 0) || d.count <= this.o.budget * UNKNOWN_HOST_SHARE) return undefined;
+    return MAX_RETRY_AFTER_MS;
   }
 
   /** Rolls the per-minute counts; past the budget, adjusts the back-off to the measured rate once a minute. */

@@ -146,7 +146,8 @@ describe("the fast path (generations Durable Object)", () => {
     const w = await world({
       stub: () =>
         ({
-          versions: async () => {
+          // Polling asks with a check that is not held (watch, hold 0).
+          watch: async () => {
             calls++;
             throw new Error("Durable Object unreachable");
           },
@@ -159,6 +160,7 @@ describe("the fast path (generations Durable Object)", () => {
       w.advance(1_000);
     }
     expect(i.serves("app.example.com")).toBe(true);
+    expect(calls).toBeGreaterThanOrEqual(10);
     expect(calls).toBeLessThanOrEqual(13);
     expect(w.log.entries.filter((e) => e.event === "config.fast_unavailable")).toHaveLength(1);
   });
@@ -168,7 +170,7 @@ describe("the fast path (generations Durable Object)", () => {
     const w = await world({
       stub: () =>
         ({
-          versions: () => {
+          watch: () => {
             asked++;
             return new Promise(() => {}); // never answers
           },
@@ -184,7 +186,7 @@ describe("the fast path (generations Durable Object)", () => {
   it("an object that never answers does not hold the refresh: KV changes still arrive", async () => {
     const w = await world({
       timeoutMs: 30,
-      stub: () => ({ versions: () => new Promise(() => {}) }) as unknown as GenerationsApi,
+      stub: () => ({ watch: () => new Promise(() => {}) }) as unknown as GenerationsApi,
     });
     const i = await w.isolate("bog");
     i.kv.set(snap(w.cluster, 1, "one.example.com"));
@@ -202,7 +204,7 @@ describe("the fast path (generations Durable Object)", () => {
     const w = await world({
       stub: () =>
         ({
-          versions: async () => ({ [w.cluster]: { kind: "snapshot", generation: 9, epoch: 1 } }),
+          watch: async () => ({ versions: { [w.cluster]: { kind: "snapshot", generation: 9, epoch: 1 } }, values: {}, held: false }),
           value: async () => ({ version: { kind: "snapshot", generation: 9, epoch: 1 }, text: JSON.stringify(snap("someone-else", 9, "evil.example.com")) }),
         }) as unknown as GenerationsApi,
     });
