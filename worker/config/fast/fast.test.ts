@@ -473,6 +473,33 @@ describe("held checks (long poll): a push answers every location's held check at
     expect(said[0]).toMatchObject({ level: "warn", retryInMs: RETRY_MS });
   });
 
+  it("polling (no hold time) backs off past the object's daily budget like held checks: one question until the retry-after, from either isolate of the location", async () => {
+    const asked: { hold: number; cause: unknown }[] = [];
+    const RETRY_MS = 120_000;
+    const w = await world({ stub: () => ({ watch: async (_k: unknown, hold: number, cause: unknown) => (asked.push({ hold, cause }), { versions: {}, values: {}, held: false, retryAfterMs: RETRY_MS }) }) as unknown as GenerationsApi });
+    const a = await w.isolate("lim");
+    const b = await w.isolate("lim");
+    for (const i of [a, b]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await a.request();
+    w.advance(5_000);
+    await a.request();
+    expect(asked).toEqual([{ hold: 0, cause: "routed" }]);
+    for (let t = 0; t < 22; t++) {
+      w.advance(5_000);
+      await a.request();
+      await b.request();
+    }
+    expect(asked).toHaveLength(1); // 115 s after it: not before the retry-after, from either isolate
+    expect(a.serves("one.example.com") && b.serves("one.example.com")).toBe(true);
+    for (let t = 0; t < 3; t++) {
+      w.advance(5_000);
+      await a.request();
+      await b.request();
+    }
+    expect(asked).toHaveLength(2);
+    expect(w.log.entries.filter((e) => e.event === "config.fast_budget_backoff")[0]).toMatchObject({ level: "warn", retryInMs: RETRY_MS });
+  });
+
   it("a held check the object never answers is given up before waitUntil's 30 s (hold time + call timeout)", async () => {
     const w = await world({ holdMs: 100, timeoutMs: 30, stub: () => ({ watch: () => new Promise(() => {}) }) as unknown as GenerationsApi });
     const i = await w.isolate("bog");
