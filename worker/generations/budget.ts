@@ -94,6 +94,10 @@ export class DailyBudget {
   private bucket = -1;
   /** The back-off past the budget, set again every bucket (backOffFor). */
   private retryMs = BUDGET_RETRY_MIN_MS;
+  /** Checks are answered with the back-off: past the budget, or earlier when even the longest back-off from the budget on would not hold the aim (see pace). */
+  private pacing = false;
+  /** The UTC day fast.budget_paced was said (in memory: a restart may say it again). */
+  private pacedSaid = -1;
 
   constructor(private readonly o: DailyBudgetOptions) {}
 
@@ -108,13 +112,12 @@ export class DailyBudget {
       d.count = 0;
       d.spentSaid = false;
       this.retryMs = BUDGET_RETRY_MIN_MS;
+      this.pacing = false;
       save = true;
     }
-    const spent = this.o.budget > 0 && d.count >= this.o.budget;
-    // Set again every bucket past the budget, and at the crossing (not a minute of the shortest back-off for everyone).
-    if (this.roll(now) || (!spent && this.o.budget > 0 && d.count + 1 > this.o.budget)) {
-      if (this.o.budget > 0 && d.count + 1 > this.o.budget) this.retryMs = backOffFor(this.pending(now), d.count, this.o.budget, now);
-    }
+    // Set again every bucket, and at the crossing (not a bucket of the shortest back-off for everyone).
+    const rolled = this.roll(now);
+    if (this.o.budget > 0 && (rolled || (!this.pacing && d.count + 1 > this.o.budget))) this.pace(d, now);
     d.count++;
     if (this.o.budget > 0 && d.count > this.o.budget && !d.spentSaid) {
       d.spentSaid = true;
@@ -132,11 +135,37 @@ export class DailyBudget {
     }
     let retry: number | undefined;
     // Spread by up to a quarter: locations that backed off together do not come back together.
-    if (this.o.budget > 0 && d.count > this.o.budget) retry = Math.min(MAX_RETRY_AFTER_MS, Math.floor(this.retryMs * (1 + 0.25 * Math.min(1, Math.max(0, this.o.random())))));
+    if (this.pacing) retry = Math.min(MAX_RETRY_AFTER_MS, Math.floor(this.retryMs * (1 + 0.25 * Math.min(1, Math.max(0, this.o.random())))));
     const slot = this.bucket % HISTORY;
     this.answered[slot]!++;
     this.away[slot] = Math.max(this.away[slot]!, retry ?? ANSWERED_AWAY_MS);
     return retry;
+  }
+
+  /**
+   * Decides whether checks back off and for how long (backOffFor). Past the budget they do. Before
+   * it too when so many locations are busy that, once the budget is spent, even the longest back-off
+   * would not hold the aim: each location costs one promised check plus one an hour for the rest of
+   * the day (more than ~650 locations spend the default budget within the first hour). Then the
+   * back-off starts now, spread over the whole day, and stays until midnight.
+   */
+  private pace(d: BudgetDay, now: number): void {
+    const pending = this.pending(now);
+    const msLeft = (Math.floor(now / DAY_MS) + 1) * DAY_MS - now;
+    const aim = this.o.budget * (BUDGET_CEILING - BUDGET_RESERVE);
+    const past = d.count + 1 > this.o.budget;
+    const early = !past && !this.pacing && this.o.budget + pending * (1 + msLeft / MAX_RETRY_AFTER_MS) > aim;
+    if (early && this.pacedSaid !== d.day) {
+      this.pacedSaid = d.day;
+      this.o.log("warn", "fast.budget_paced", {
+        budget: this.o.budget,
+        requests: d.count,
+        pending,
+        action: "more locations check than the budget can hold at the longest back-off once it is spent: every location backs off from now until midnight UTC, spread over the day; pushes are still accepted",
+      });
+    }
+    this.pacing ||= past || early;
+    if (this.pacing) this.retryMs = backOffFor(pending, d.count, this.o.budget, now);
   }
 
   /** Moves to the bucket of `now` (the ones passed are emptied); true when it moved. */
