@@ -500,6 +500,31 @@ describe("held checks (long poll): a push answers every location's held check at
     expect(w.log.entries.filter((e) => e.event === "config.fast_budget_backoff")[0]).toMatchObject({ level: "warn", retryInMs: RETRY_MS });
   });
 
+  it("past half the object's budget: once one isolate's answer says so, no isolate of the location starts a check for an unknown hostname (the lease tells the others); routed checks go on", async () => {
+    const asked: unknown[] = [];
+    const w = await world({ holdMs: HOLD_MS, stub: () => ({ watch: async (_k: unknown, _h: number, cause: unknown) => (asked.push(cause), { versions: {}, values: {}, held: false, unknownHostRetryAfterMs: 3_600_000 }) }) as unknown as GenerationsApi });
+    const a = await w.isolate("scl");
+    const b = await w.isolate("scl");
+    for (const i of [a, b]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await a.request();
+    expect(asked).toEqual(["routed"]);
+    const unknown = async (i: typeof a) => {
+      const pending: Promise<unknown>[] = [];
+      await i.store.ready((p) => void pending.push(p));
+      i.store.unknownHost("new.example.com", (p) => void pending.push(p));
+      await Promise.all(pending);
+    };
+    for (let t = 0; t < 30; t++) {
+      w.advance(61_000);
+      await unknown(b);
+      await unknown(a);
+    }
+    expect(asked).toEqual(["routed"]);
+    expect(w.log.entries.filter((e) => e.event === "config.fast_unknown_hosts_paused")).toHaveLength(1);
+    await a.request();
+    expect(asked).toEqual(["routed", "routed"]);
+  });
+
   it("a held check the object never answers is given up before waitUntil's 30 s (hold time + call timeout)", async () => {
     const w = await world({ holdMs: 100, timeoutMs: 30, stub: () => ({ watch: () => new Promise(() => {}) }) as unknown as GenerationsApi });
     const i = await w.isolate("bog");

@@ -206,7 +206,7 @@ export class FastPath {
       const until = at + retry;
       this.watchAt = Math.max(this.watchAt, until);
       this.tat = Math.max(this.tat, until + CHECK_BURST * this.o.intervalMs);
-      this.o.log("warn", "config.fast_budget_backoff", { retryInMs: retry, until: new Date(until).toISOString(), reason: "the generations object's daily budget (EDGELB_FAST_BUDGET) is spent", fallback: "the location copy and KV meanwhile" });
+      this.o.log("warn", "config.fast_budget_backoff", { retryInMs: retry, until: new Date(until).toISOString(), reason: "the generations object's daily budget (EDGELB_FAST_BUDGET) is spent, or so many locations check that it paces them all day", fallback: "the location copy and KV meanwhile" });
     }
     const hosts = answer.unknownHostRetryAfterMs;
     if (hosts !== undefined && at + hosts > this.hostsAt) {
