@@ -88,7 +88,7 @@ export class ConfigStore {
   private index: RouteIndex = EMPTY_INDEX;
   private gatewayIndex: GatewayIndex = EMPTY_GATEWAY_INDEX;
   /** Domains of the served names, for unknown hostnames (see unknownHost). */
-  private servedDomains: { index: RouteIndex; gateways: GatewayIndex; set: ReadonlySet<string> } | undefined;
+  private domainsFor: { index: RouteIndex; gateways: GatewayIndex; set: ReadonlySet<string> } | undefined;
   private loadedOnce: Promise<void> | undefined;
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
@@ -174,11 +174,11 @@ export class ConfigStore {
 
   /** The served names' domains, rebuilt lazily when the routes change (the 404 path only). */
   private domains(): ReadonlySet<string> {
-    const d = this.servedDomains;
+    const d = this.domainsFor;
     if (d && d.index === this.index && d.gateways === this.gatewayIndex) return d.set;
     const g = this.gatewayIndex;
     const set = servedDomains([...this.index.exact.keys(), ...g.exact.keys()], [...this.index.wildcard.keys(), ...g.wildcard.keys()]);
-    this.servedDomains = { index: this.index, gateways: g, set };
+    this.domainsFor = { index: this.index, gateways: g, set };
     return set;
   }
 
