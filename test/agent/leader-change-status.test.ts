@@ -11,6 +11,8 @@ import type { Agent } from "../../sync-agent/agent.ts";
 import { createAgent } from "../../sync-agent/agent.ts";
 import { attachCitizen, type AttachedCitizen } from "../../sync-agent/citizen/attach.ts";
 import { CITIZEN_DEFAULTS } from "../../sync-agent/citizen/index.ts";
+import { loadKubeConfig } from "../../sync-agent/kubeconfig.ts";
+import { EventRecorder, StatusWriter, kubeEventSink, kubeServiceStatusClient } from "../../sync-agent/status/index.ts";
 import { lbService, startWorld, waitFor, type World } from "./harness.ts";
 
 let w: World;
@@ -86,5 +88,29 @@ describe("Service status at a leader change", () => {
     }
     expect(ingress("two")).toEqual(["two.example.com"]);
     expect(seen.filter((x) => !x.includes("two.example.com")), "two's EXTERNAL-IP must never be cleared").toEqual([]);
+  });
+  it("a deposed leader's last status write, planned from an older version of the Service, does not land after the new leader's", async () => {
+    // Only this test's writers from here on.
+    for (const r of replicas.splice(0)) {
+      await r.citizen.stop();
+      await r.agent.stop();
+    }
+    w.cluster.create(lbService("four", { hostnames: "four.example.com" }));
+    const old = structuredClone(w.cluster.get("Service", "four")); // what the old leader's cache holds
+    // The new leader has written since (here: the hostname the Service has now).
+    w.cluster.patch("Service", "four", { status: { loadBalancer: { ingress: [{ hostname: "four-new.example.com" }] } } }, { status: true });
+    const { kubeConfig } = loadKubeConfig(w.cluster.kubeconfigPath);
+    const writer = new StatusWriter({
+      client: kubeServiceStatusClient(kubeConfig),
+      events: new EventRecorder({ sink: kubeEventSink(kubeConfig), instance: "deposed" }),
+      isLeader: () => true, // it still believes it leads: its write is already on its way
+    });
+    const result = await writer.reconcile({
+      services: [old],
+      verdicts: new Map([["default/four", { kind: "served" as const }]]),
+      published: { nodes: [{ name: "node-1", healthy: true }], services: [{ namespace: "default", name: "four", hostnames: ["four.example.com"], trafficPolicy: "Cluster" }] },
+    });
+    expect(result).toEqual({ patched: [], failed: [] });
+    expect(ingress("four")).toEqual(["four-new.example.com"]);
   });
 });
