@@ -178,15 +178,15 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
  * taken on a loaded machine, where only ratios hold.
  */
 const SOCKET_OWN_COSTS =
-  "In a CPU profile of (c′) (code fec6ac7) against one of (f), most of the difference is runtime work the floor does not do, each item needed for an HTTP proxy over connect(): " +
-  "promise and stream jobs with no JavaScript frame, 20% of (c′)'s samples against 10% of (f)'s (the connect is awaited so that a refused or silent node can be retried safely, the head is read into JavaScript, a stream feeds the client; (f) makes one write and hands socket.readable to its Response); " +
-  "getReader() and read() of the head, 3% (the runtime has no HTTP/1.1 parser for sockets: status, fields and framing must be read and checked in JavaScript, which also keeps response smuggling out); " +
-  "an IdentityTransformStream with its writer, write and close for the chunked answer, 3% (so a chunked answer reaches the client without a length whatever the segmentation, as over fetch()); " +
-  "the Response built with the origin's fields, 2.8% against 2.0% bare; " +
-  "one timer per request for the connect and response deadlines, 2% (workerd binds timers to their request, so none can be shared, and nodejs_compat wraps setTimeout in a Node Timeout); " +
-  "socket.close(), 1.3% (the origin is released as soon as the answer is in, not when the request ends, so a retry does not hold a second of the 6 connections); more garbage collection. " +
-  "Our own JavaScript (request head built and checked against smuggling, head parsed, control flow) is 22% of samples (25% before this session's cuts: no buffer or second decode per head, no Error, Promise.race, clearTimeout or async layer per connect). " +
-  "connect() itself (11%) and the head write (5%) are paid by both rows";
+  "In a CPU profile of (c′) (code bee43f1) against one of (f), what (c′) does beyond the floor is what an HTTP proxy over connect() needs: " +
+  "getReader() and read() of the head, 4% of (c′)'s samples (the runtime has no HTTP/1.1 parser for sockets: status, fields and framing must be read and checked in JavaScript, which also keeps response smuggling out); " +
+  "the Response built with the origin's fields, 4.6% against 1.7% bare; " +
+  "one timer per request for the connect and response deadlines, 2.4% (workerd binds timers to their request, so none can be shared; the no_nodejs_global_timers flag showed no gain); " +
+  "our own JavaScript (request head built and checked against smuggling, head parsed, control flow, the resumption after the read) 28%. " +
+  "Already cut: the open is not awaited (connect, head write and first read start together; whether the node ever accepted the connection is asked only when the read fails, so a refused or silent node is still retried safely), " +
+  "an answer that came whole with its head (a chunked one decoded) goes to the Response as bytes (no stream, writer or copy), and its socket is left to the runtime, which closes it with the request (no close() per request): " +
+  "promise and stream jobs with no JavaScript frame fell from 19% to 5% of samples (the floor's: 11%). " +
+  "connect() itself (19%) and the head write (4%) are paid by both rows";
 
 export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): TargetRow[] {
   const targets: TargetRow[] = [];
