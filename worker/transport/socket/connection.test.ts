@@ -308,10 +308,59 @@ describe("a whole answer's connection (issue 14: no close() per request)", () =>
     expect(closes.n).toBe(1);
   });
 
+  it("is closed at once for a gate's refusal, which the proxy retries on another node (review rv-proxy s7 2)", async () => {
+    const closes = { n: 0 };
+    const res = await send("HTTP/1.1 403 Forbidden\r\nx-edgelb-gate: refused\r\nContent-Length: 9\r\n\r\nforbidden", closes);
+    expect(res.status).toBe(403);
+    expect(closes.n).toBe(1);
+  });
+
   it("is closed at once when the proxy may retry the answer on another node (5xx)", async () => {
     const closes = { n: 0 };
     const res = await send("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy", closes);
     expect(res.status).toBe(503);
     expect(closes.n).toBe(1);
+  });
+});
+
+describe("the fast start is for methods a second run cannot harm (review rv-proxy s7 1)", () => {
+  it("a bodyless POST the origin received is never reported as a ConnectError, even when the isolate learns of the open after the connect deadline", async () => {
+    const received: string[] = [];
+    let pending: Uint8Array[] = [];
+    let connected = false;
+    let up: ReturnType<typeof setTimeout> | undefined;
+    const connect: Connect = () => {
+      // The runtime: the TCP connection is up at 20 ms and queued writes go out then (native side);
+      // the continuation that resolves `opened` runs later, in a busy isolate.
+      up = setTimeout(() => {
+        connected = true;
+        for (const c of pending) received.push(new TextDecoder().decode(c));
+        pending = [];
+      }, 20);
+      return {
+        opened: new Promise((r) => setTimeout(r, 150)),
+        closed: new Promise(() => {}),
+        close: async () => {},
+        readable: new ReadableStream(),
+        writable: new WritableStream<Uint8Array>({
+          write(c) {
+            if (connected) received.push(new TextDecoder().decode(c));
+            else pending.push(c);
+          },
+        }),
+      } as unknown as Socket;
+    };
+    const err = await createSocketTransport({ connect, log: () => {} })
+      .send({
+        origin,
+        request: { method: "POST", url: "http://x/charge", headers: new Headers({ host: "app" }), body: null },
+        connectTimeoutMs: 80,
+        responseTimeoutMs: 1_000,
+      })
+      .catch((e: unknown) => e);
+    clearTimeout(up);
+    // The head waits for the open: at the connect deadline nothing was handed to the socket.
+    expect(err).toBeInstanceOf(ConnectError);
+    expect(received.join("")).toBe("");
   });
 });

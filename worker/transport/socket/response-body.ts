@@ -94,10 +94,11 @@ export function toResponse(
   const whole = head.framing.kind === "none" ? null : wholeBody(pending);
   if (whole !== undefined) {
     const res = respond(whole);
-    // See BodyOptions.leaveWholeToRuntime. An answer the proxy may retry on
-    // another node (5xx) is closed at once: the request lives on, and the
-    // retry must not hold a second of its connections.
-    if (!bodyOptions.leaveWholeToRuntime || head.status >= 500) conn.close();
+    // See BodyOptions.leaveWholeToRuntime. An error answer is closed at once:
+    // the proxy may throw it away and retry on another node (5xx, a gate's 403
+    // refusal: review rv-proxy s7 2), and the request then lives on, so a
+    // retry must not hold a second of its 6 connections.
+    if (!bodyOptions.leaveWholeToRuntime || head.status >= 400) conn.close();
     bodyOptions.onEnd?.();
     return res;
   }

@@ -67,6 +67,16 @@ export function createSocketTransport(opts: SocketTransportOptions): Transport {
   };
 }
 
+/**
+ * Methods a second run of cannot harm (RFC 9110 §9.2.2), the only ones that
+ * take startRequest's fast start: the runtime sends a queued head as soon as
+ * the connection is up, natively, and the isolate may learn of the open only
+ * after the connect deadline has called it a connect timeout (ConnectError:
+ * retried anywhere, free of the retry budget). Other methods write only once
+ * the open is known (review rv-proxy s7 1).
+ */
+const REPEATABLE = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+
 async function sendHttp(
   req: OriginRequest,
   opts: SocketTransportOptions,
@@ -87,8 +97,8 @@ async function sendHttp(
   // Serialized before connecting: a head that cannot be written safely opens no connection.
   let head = headFor(origin);
   const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
-  if (req.hedge === undefined && (request.body === null || framing.kind === "none")) {
-    // Most requests: no body, no hedge. Connect, write and read at once (see startRequest).
+  if (req.hedge === undefined && (request.body === null || framing.kind === "none") && REPEATABLE.has(request.method)) {
+    // Most requests: no body, no hedge, idempotent. Connect, write and read at once (see startRequest).
     const conn = startRequest(opts.connect, origin, head, req.connectTimeoutMs, req.responseTimeoutMs);
     const { head: responseHead, pending } = await readStartedHead(conn, parser);
     return respond(conn, parser, responseHead, pending, req, opts, log, true);
