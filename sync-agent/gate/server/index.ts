@@ -11,8 +11,9 @@
 // (docs/gate.md#costs-and-limits). Here the request head is parsed
 // strictly (request-head/), rewritten and sent in one write; the response is
 // relayed as the NodePort sent it, with only its head rewritten and its framing
-// followed (the worker's own response parser and chunked decoder) to know
-// where it ends, so the connection can go back to the pool.
+// followed to know where it ends, so the connection can go back to the pool:
+// the common answer in one pass (response-head/), anything else by the
+// worker's own response parser and chunked decoder.
 //
 // Against a hostile peer: heads are bounded and must arrive within
 // headersTimeoutMs; bare LF/CR, obsolete folding, Content-Length with
