@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { rewriteResponseHead, upstreamHeaders } from "./index.ts";
 
@@ -28,5 +29,42 @@ describe("the response head towards the edge", () => {
     expect(rewriteResponseHead(head, { upgrade: false, close: true })).toBe("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nconnection: close\r\n\r\n");
     const ws = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
     expect(rewriteResponseHead(ws, { upgrade: true, close: false })).toBe(ws);
+  });
+});
+
+describe("headers towards the NodePort, property", () => {
+  /** The rule as first written: every name lowercased, every Connection token names a field to drop. */
+  function reference(rawHeaders: readonly string[], upgrade: boolean): string[] {
+    const hop = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
+    const named = new Set<string>();
+    let chunked = false;
+    let upgradeValue: string | undefined;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const lower = rawHeaders[i]!.toLowerCase();
+      if (lower === "connection") for (const t of rawHeaders[i + 1]!.split(",")) named.add(t.trim().toLowerCase());
+      else if (lower === "transfer-encoding") chunked = true;
+      else if (lower === "upgrade") upgradeValue = rawHeaders[i + 1];
+    }
+    const out: string[] = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const lower = rawHeaders[i]!.toLowerCase();
+      if (hop.has(lower) || lower === "x-edgelb-signature" || (named.has(lower) && lower !== "upgrade")) continue;
+      out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+    }
+    if (chunked) out.push("Transfer-Encoding", "chunked");
+    if (upgrade && upgradeValue !== undefined) out.push("Connection", "Upgrade", "Upgrade", upgradeValue);
+    return out;
+  }
+
+  it("drops exactly what the plain rule drops, whatever the names' case and the Connection tokens", () => {
+    const name = fc.constantFrom("Host", "Connection", "connection", "Keep-Alive", "TE", "Trailer", "Upgrade", "Transfer-Encoding", "X-Edgelb-Signature", "Proxy-Connection", "Close", "close", "X-Hop", "x-hop", "X-Other", "Accept", "Cookie");
+    const value = fc.constantFrom("close", "keep-alive", "Close, X-Hop", "upgrade", " x-other ,", "te, trailer", "chunked", "websocket", "v", "");
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), fc.boolean(), (fields, upgrade) => {
+        const raw = fields.flat();
+        expect(upstreamHeaders(raw, upgrade)).toEqual(reference(raw, upgrade));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

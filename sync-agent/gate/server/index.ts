@@ -11,8 +11,9 @@
 // (docs/gate.md#costs-and-limits). Here the request head is parsed
 // strictly (request-head/), rewritten and sent in one write; the response is
 // relayed as the NodePort sent it, with only its head rewritten and its framing
-// followed (the worker's own response parser and chunked decoder) to know
-// where it ends, so the connection can go back to the pool.
+// followed to know where it ends, so the connection can go back to the pool:
+// the common answer in one pass (response-head/), anything else by the
+// worker's own response parser and chunked decoder.
 //
 // Against a hostile peer: heads are bounded and must arrive within
 // headersTimeoutMs; bare LF/CR, obsolete folding, Content-Length with
@@ -66,6 +67,8 @@ export interface GateServer extends net.Server {
 }
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
+/** Lengths of the names always dropped towards the NodePort: a name of another length needs no lowercasing. */
+const DROPPED_LENGTHS = new Set([...HOP_BY_HOP, SIGNATURE_HEADER].map((n) => n.length));
 const FORBIDDEN = "forbidden\n";
 const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: ${GATE_REFUSED}\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
 /** The gate's 502 when it could not connect to the NodePort; `cause` says whether it was refused or timed out. */
@@ -100,20 +103,34 @@ export function endAndRelease(socket: Duplex, data?: string): void {
 export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean): string[] {
   const out: string[] = [];
   let named: Set<string> | undefined;
+  let namedLengths: Set<number> | undefined;
   let chunked = false;
   let upgradeValue: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const lower = rawHeaders[i]!.toLowerCase();
+    const name = rawHeaders[i]!;
+    // Only names as long as one of these three are lowercased (one per request header otherwise).
+    if (name.length !== 10 && name.length !== 17 && name.length !== 7) continue;
+    const lower = name.toLowerCase();
     if (lower === "connection") {
-      named ??= new Set();
-      for (const token of rawHeaders[i + 1]!.split(",")) named.add(token.trim().toLowerCase());
+      for (const token of rawHeaders[i + 1]!.split(",")) {
+        const t = token.trim().toLowerCase();
+        // Hop-by-hop names are dropped anyway; any other token ("close" too) drops the field it names.
+        if (t === "" || HOP_BY_HOP.has(t)) continue;
+        (named ??= new Set()).add(t);
+        (namedLengths ??= new Set()).add(t.length);
+      }
     } else if (lower === "transfer-encoding") chunked = true;
     else if (lower === "upgrade") upgradeValue = rawHeaders[i + 1];
   }
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const lower = rawHeaders[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === SIGNATURE_HEADER || (named?.has(lower) && lower !== "upgrade")) continue;
-    out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+    const name = rawHeaders[i]!;
+    if (!DROPPED_LENGTHS.has(name.length) && !namedLengths?.has(name.length)) {
+      out.push(name, rawHeaders[i + 1]!);
+      continue;
+    }
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower === SIGNATURE_HEADER || named?.has(lower)) continue;
+    out.push(name, rawHeaders[i + 1]!);
   }
   // The gate decodes a chunked body and chunks it again on the way out.
   if (chunked) out.push("Transfer-Encoding", "chunked");
