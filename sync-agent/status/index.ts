@@ -73,7 +73,7 @@ export interface StatusWriterOptions {
   /** Writes happen only while this says so (the leader elector's isLeader). */
   isLeader: () => boolean;
   logger?: Logger;
-  onStatusWrite?: (result: "success" | "error") => void;
+  onStatusWrite?: (result: "success" | "error" | "conflict") => void;
   /**
    * Ask for another sync soon (after a 409). The informer drops updates that change nothing it keeps
    * (a label, a GitOps annotation) and only bumps the cached resourceVersion: no event would come.
@@ -194,6 +194,7 @@ export class StatusWriter {
           // Written since our cache saw it (another writer, or our cache lags): the watch brings the
           // new version and the next sync plans again from it. Not a failure worth an Event.
           this.log.debug({ service: p.key, resourceVersion: p.resourceVersion }, `service ${p.key}: status changed since it was read (409); planning again from the new version`);
+          this.opts.onStatusWrite?.("conflict");
           this.retrySoon();
           continue;
         }

@@ -57,5 +57,7 @@ describe("Service status after a 409", () => {
     await w.cluster.placePods({ namespace: "default", name: "web" }, ["node-1"]);
     await waitFor(() => (w.cluster.tryGet("Service", "web")?.status?.loadBalancer?.ingress ?? []).some((i: { hostname?: string }) => i.hostname === "web.example.com") || undefined, "web's EXTERNAL-IP", 30_000);
     expect(refused).toEqual(["web: 409"]);
+    // Counted, so a lasting fight with another writer shows on /metrics.
+    expect(await citizen.citizen.metrics.registry.getSingleMetricAsString("edgelb_service_status_writes_total")).toMatch(/result="conflict"\} 1/);
   });
 });
