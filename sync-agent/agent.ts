@@ -253,16 +253,19 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
     // Until the stored snapshot is (re-)read (start, taking the lease), what the edge holds is unknown
     // unless this replica saw it accept a push: a Programmed True is left as found, not flipped on a
     // stale or empty picture of the edge.
-    const edge: EdgeState = edgeState.confirmed || controller.storedKnown ? edgeState : { confirmed: false, unknown: true, error: readError };
+    // Stored Gateway routes of this cluster that are not what we want (a change, maybe a new Gateway, is
+    // on its way): the edge holds the old leader's set, so a True found stays and a Gateway without one
+    // waits for the push (with its error), like before any read.
+    const olderRoutesStored = controller.storedKnown && controller.lastPushed?.gateway !== undefined;
+    const edge: EdgeState = edgeState.confirmed || (controller.storedKnown && !olderRoutesStored) ? edgeState : { confirmed: false, unknown: true, error: edgeState.error ?? readError };
     gatewayStatus.update(lastGateway.resolution, lastGateway.caches, edge);
   };
   controller.addHooks({
     onEvaluated: ({ desired, key }) => {
       lastGateway = desired.gateway;
       // A new agent (rollout, failover) that finds the edge already holding what it wants pushes
-      // nothing: the edge has the routes all the same. One that finds Gateway routes of this cluster
-      // stored (an older set) is where the old leader was: confirmed, a change on its way does not flip it.
-      if (!edgeState.confirmed && controller.storedKnown && (controller.lastPushedKey === key || controller.lastPushed?.gateway !== undefined)) edgeState = { confirmed: true };
+      // nothing: the edge has the routes all the same.
+      if (!edgeState.confirmed && controller.storedKnown && controller.lastPushedKey === key) edgeState = { confirmed: true };
       writeGateway();
     },
     onReadFailed: (err) => {

@@ -30,6 +30,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
     logger: log,
     informersSynced: () => agent.informers.synced,
     pendingSince: () => pendingSince,
+    resync: () => controller.markDirty("service-status-conflict"),
     ...overrides,
   });
   const { metrics } = citizen;

@@ -72,6 +72,8 @@ export interface CitizenOptions {
   statusClient?: ServiceStatusClient;
   correlator?: Partial<CorrelatorOptions>;
   metrics?: Metrics;
+  /** Ask the controller for another sync (a Service status write was refused with 409). */
+  resync?: () => void;
 }
 
 export interface CitizenEvents {
@@ -129,6 +131,7 @@ export class Citizen extends EventEmitter<CitizenEvents> {
       isLeader: () => c.writeStatus && this.isLeader(),
       logger: this.log,
       onStatusWrite: (r) => this.metrics.statusWrite(r),
+      ...(opts.resync ? { retry: opts.resync } : {}),
     });
   }
 

@@ -220,7 +220,9 @@ export class GatewayStatusWriter {
     } catch (err) {
       this.sent.delete(p.key);
       if (err instanceof ApiException && err.code === 409) {
-        // Someone wrote it since our cache saw it: the watch brings the new version and a new evaluation.
+        // Someone wrote it since our cache saw it: the watch brings the new version and a new evaluation
+        // (Gateway API informers keep whole objects, so any write is an event; Service status, whose
+        // informer strips objects, asks for a sync itself: status/index.ts retry).
         this.conflicts++;
         this.opts.log.debug({ object: p.key }, `${p.key}: status write conflicted (409); re-planning from the fresh cache`);
         return;

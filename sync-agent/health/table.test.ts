@@ -252,14 +252,16 @@ describe("probe address fallback on the fake clock: no slower than probing the p
   /** Simulated addresses on the fake clock: one that does not answer times out, one that answers says 200 at once. */
   function world() {
     const answering = new Set<string>();
+    /** Addresses whose next probe only gets no answer (a dropped packet), once each. */
+    const loseNext = new Set<string>();
     const starts: { address: string; at: number }[] = [];
     const prober = async (_t: unknown, address: string) => {
       starts.push({ address, at: Date.now() });
-      if (answering.has(address)) return { ok: true, reached: true };
+      if (answering.has(address) && !loseNext.delete(address)) return { ok: true, reached: true };
       await new Promise((r) => setTimeout(r, timeoutMs));
       return { ok: false, error: `timeout after ${timeoutMs} ms` };
     };
-    return { answering, starts, prober };
+    return { answering, loseNext, starts, prober };
   }
 
   it("a dead node is out fall probes after it died, as with --probe-address-preference published", async () => {
@@ -296,7 +298,7 @@ describe("probe address fallback on the fake clock: no slower than probing the p
     }
   });
 
-  it("a live node whose remembered address goes dark stays in rotation: one failure counted, the other address answers next", async () => {
+  it("a live node whose remembered address goes dark stays in rotation: one failure counted, both addresses at once next", async () => {
     vi.useFakeTimers();
     try {
       const w = world();
@@ -310,8 +312,59 @@ describe("probe address fallback on the fake clock: no slower than probing the p
       await vi.advanceTimersByTimeAsync(10_000);
       table.stop();
       expect(transitions.map((t) => t.healthy)).toEqual([true]);
-      // One probe at the dark address, then the published address from there on.
-      expect(w.starts.slice(from).map((s) => s.address)).toEqual(["10.0.0.1", ...Array(w.starts.length - from - 1).fill("203.0.113.1")]);
+      // One probe at the dark address, both at once after its failure, then the published address from there on.
+      expect(w.starts.slice(from).map((s) => s.address)).toEqual(["10.0.0.1", "10.0.0.1", "203.0.113.1", ...Array(w.starts.length - from - 3).fill("203.0.113.1")]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+  // rv-ops s7 finding 1: one lost probe must stay one failure (--fall 2), whichever address answers.
+  for (const [name, answers, blipAt] of [
+    ["the InternalIP is site-local: only the published address answers, and one probe there is lost", ["203.0.113.1"], "203.0.113.1"],
+    ["the published address refuses (nftables kube-proxy, no hairpin NAT): one probe at the InternalIP is lost", ["10.0.0.1"], "10.0.0.1"],
+  ] as const) {
+    it(`one lost probe does not take a node out with --fall 2: ${name}`, async () => {
+      vi.useFakeTimers();
+      try {
+        const w = world();
+        for (const a of answers) w.answering.add(a);
+        const transitions: HealthTransition[] = [];
+        const table = new HealthTable(opts, (t) => transitions.push(t), w.prober);
+        table.setTargets([{ kind: "node", node: "n", address: "10.0.0.1", fallbackAddress: "203.0.113.1" }]);
+        await vi.advanceTimersByTimeAsync(5_000);
+        expect(table.node("n")).toBe(true);
+        // Exactly the next probe at the answering address gets no answer (a dropped packet, a GC pause on the node).
+        w.loseNext.add(blipAt);
+        await vi.advanceTimersByTimeAsync(10_000);
+        expect(w.loseNext.size, "the lost probe happened").toBe(0);
+        table.stop();
+        expect(transitions.map((t) => t.healthy)).toEqual([true]);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+  }
+  it("probes of both addresses at once take two slots: never more than --max-concurrent-probes in flight", async () => {
+    vi.useFakeTimers();
+    try {
+      const w = world(); // nothing answers: every probe after the first is a paired one
+      let open = 0;
+      let maxOpen = 0;
+      const prober = async (t: unknown, address: string) => {
+        maxOpen = Math.max(maxOpen, ++open);
+        try {
+          return await w.prober(t, address);
+        } finally {
+          open--;
+        }
+      };
+      const table = new HealthTable({ ...opts, maxConcurrentProbes: 3 }, () => {}, prober);
+      table.setTargets(Array.from({ length: 10 }, (_, i) => ({ kind: "node" as const, node: `n${i}`, address: `10.0.0.${i + 1}`, fallbackAddress: `203.0.113.${i + 1}` })));
+      await vi.advanceTimersByTimeAsync(20_000);
+      table.stop();
+      expect(maxOpen).toBeLessThanOrEqual(3);
+      expect(maxOpen).toBe(2); // one pair at a time fits in 3 slots; the odd slot waits with the queue's order
+      expect(w.starts.length).toBeGreaterThan(20);
     } finally {
       vi.useRealTimers();
     }

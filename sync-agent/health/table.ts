@@ -51,17 +51,14 @@ interface Entry {
   running: boolean;
   /** The failure reason last reported (a transition) while out of rotation; undefined once back in. */
   reported?: string;
-  /** With a fallback address: where the next probe goes (where the node answered last). */
+  /** With a fallback address: where the node answered last (a probe after a success goes there only). */
   via?: string;
-  /** With a fallback address: why each address was not reached since the node last answered (one stable reason naming both). */
-  unreached?: Map<string, string>;
 }
 
 /** What one probe run found: the result, and (with a fallback address) where the next probe goes. */
 interface Probed {
   result: ProbeResult;
   via?: string;
-  unreached?: Map<string, string> | undefined;
 }
 
 export function targetKey(t: HealthTarget): string {
@@ -74,8 +71,8 @@ export class HealthTable implements HealthView {
   private readonly probe: Prober;
   private readonly maxInFlight: number;
   private inFlight = 0;
-  /** Probes waiting for a free slot, in order. */
-  private readonly queue: (() => void)[] = [];
+  /** Probes waiting for free slots (one, or two for both addresses at once), in order. */
+  private readonly queue: { slots: number; go: () => void }[] = [];
 
   constructor(
     private readonly opts: HealthOptions,
@@ -92,53 +89,52 @@ export class HealthTable implements HealthView {
     return this.inFlight;
   }
 
-  private async acquire(): Promise<void> {
-    if (this.inFlight < this.maxInFlight) {
-      this.inFlight++;
+  private async acquire(slots: number): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight + slots <= this.maxInFlight) {
+      this.inFlight += slots;
       return;
     }
-    // The releasing probe hands its slot over: inFlight stays the same.
-    await new Promise<void>((resolve) => this.queue.push(resolve));
+    // In order; nothing is held while waiting (a probe needing two slots takes both at once: no deadlock).
+    await new Promise<void>((go) => this.queue.push({ slots, go }));
   }
 
-  private release(): void {
-    const next = this.queue.shift();
-    if (next) next();
-    else this.inFlight--;
+  private release(slots: number): void {
+    this.inFlight -= slots;
+    while (this.queue.length > 0 && this.inFlight + this.queue[0]!.slots <= this.maxInFlight) {
+      const next = this.queue.shift()!;
+      this.inFlight += next.slots;
+      next.go();
+    }
+  }
+
+  /** Both addresses at once: a first probe (it decides at once), or after a failed probe. */
+  private pairedProbe(e: Entry, t: HealthTarget): boolean {
+    return t.fallbackAddress !== undefined && (e.state.healthy === undefined || e.state.failures > 0) && this.maxInFlight >= 2;
   }
 
   /**
    * One probe of a target. With a fallback address (the InternalIP is probed, another address is
-   * published) each probe goes to ONE address, where the node answered last: its failure counts at
-   * once, as with a single address, so a dead node is out after `fall` probes of `timeout` each, not
-   * of two timeouts (InternalIP, then the published address). The next probe tries the other address;
-   * an answer there (even a 503: kube-proxy's own verdict) makes it the one probed from then on. Only
-   * the first probe, which decides at once, tries both in turn: a node whose InternalIP is site-local
-   * is not published unhealthy first.
+   * published) a probe goes to the address where the node answered last, one slot, as with one
+   * address. After a failure (and for the first probe, which decides at once) the next probe goes to
+   * both addresses AT ONCE (two slots, one timeout): a node that answers at either is reached, so one
+   * lost probe is one failure, a site-local InternalIP never costs a timeout before the published
+   * address, and a dead node is out after `fall` probes of one timeout each, as fast as with one
+   * address. An answer at the InternalIP (even a 503: kube-proxy's own verdict) stands.
    */
-  private async probeTarget(e: Entry, t: HealthTarget): Promise<Probed> {
+  private async probeTarget(e: Entry, t: HealthTarget, paired: boolean): Promise<Probed> {
     const fallback = t.fallbackAddress;
     if (fallback === undefined) return { result: await this.probe(t, t.address) };
     const reached = (r: ProbeResult) => r.ok || r.reached === true;
-    if (e.state.healthy === undefined) {
-      const first = await this.probe(t, t.address);
+    if (paired) {
+      const [first, second] = await Promise.all([this.probe(t, t.address), this.probe(t, fallback)]);
       if (reached(first)) return { result: first, via: t.address };
-      const second = await this.probe(t, fallback);
       if (reached(second)) return { result: second, via: fallback };
-      const unreached = new Map([
-        [t.address, first.error ?? "failed"],
-        [fallback, second.error ?? "failed"],
-      ]);
-      return { result: { ok: false, error: `${first.error} at ${t.address}; ${second.error} at ${fallback}` }, via: t.address, unreached };
+      return { result: { ok: false, error: `${first.error} at ${t.address}; ${second.error} at ${fallback}` }, via: e.via ?? t.address };
     }
     const at = e.via === fallback ? fallback : t.address;
     const result = await this.probe(t, at);
     if (reached(result)) return { result, via: at };
-    const unreached = new Map(e.unreached ?? []).set(at, result.error ?? "failed");
-    const atPrimary = unreached.get(t.address);
-    const atFallback = unreached.get(fallback);
-    const error = atPrimary !== undefined && atFallback !== undefined ? `${atPrimary} at ${t.address}; ${atFallback} at ${fallback}` : `${result.error} at ${at}`;
-    return { result: { ok: false, error }, via: at === t.address ? fallback : t.address, unreached };
+    return { result: { ok: false, error: `${result.error} at ${at}` }, via: at };
   }
 
   private async probeAt(t: HealthTarget, address: string): Promise<ProbeResult> {
@@ -175,7 +171,6 @@ export class HealthTable implements HealthView {
         e.target = target;
         e.state = INITIAL_STATE;
         e.via = undefined;
-        e.unreached = undefined;
         clearTimeout(e.timer);
         void this.run(key, e);
       }
@@ -185,18 +180,20 @@ export class HealthTable implements HealthView {
   private async run(key: string, e: Entry): Promise<void> {
     if (e.running) return;
     e.running = true;
-    await this.acquire();
+    const paired = this.pairedProbe(e, e.target);
+    const slots = paired ? 2 : 1;
+    await this.acquire(slots);
     if (this.stopped || this.entries.get(key) !== e) {
       e.running = false;
-      this.release();
+      this.release(slots);
       return;
     }
     const target = e.target;
     let probed: Probed;
     try {
-      probed = await this.probeTarget(e, target).catch((err: Error) => ({ result: { ok: false, error: err.message } }));
+      probed = await this.probeTarget(e, target, paired).catch((err: Error) => ({ result: { ok: false, error: err.message } }));
     } finally {
-      this.release();
+      this.release(slots);
     }
     e.running = false;
     if (this.stopped || this.entries.get(key) !== e) return;
@@ -206,7 +203,6 @@ export class HealthTable implements HealthView {
     }
     const { result } = probed;
     e.via = probed.via;
-    e.unreached = probed.unreached;
     const previous = e.state.healthy;
     const { state, changed } = applyProbe(e.state, result.ok, this.opts, result.error);
     e.state = state;
@@ -240,10 +236,10 @@ export class HealthTable implements HealthView {
     this.stopped = true;
     for (const e of this.entries.values()) clearTimeout(e.timer);
     this.entries.clear();
-    // Queued probes wake up, see the table stopped and return their slot.
-    for (const wake of this.queue.splice(0)) {
-      this.inFlight++; // as if handed over, so their release() balances
-      wake();
+    // Queued probes wake up, see the table stopped and return their slots.
+    for (const next of this.queue.splice(0)) {
+      this.inFlight += next.slots; // as if handed over, so their release() balances
+      next.go();
     }
   }
 }

@@ -101,7 +101,7 @@ export class Metrics {
     });
     this.statusWrites = new Counter({
       name: `${p}service_status_writes_total`,
-      help: "Patches of Service status.loadBalancer by result.",
+      help: "Patches of Service status.loadBalancer by result (conflict: refused with 409, planned again from the new version).",
       labelNames: ["result"],
       registers,
     });
@@ -159,7 +159,7 @@ export class Metrics {
     this.pushLagSource = seconds;
   }
 
-  statusWrite(result: "success" | "error"): void {
+  statusWrite(result: "success" | "error" | "conflict"): void {
     this.statusWrites.inc({ result });
   }
 

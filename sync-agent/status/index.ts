@@ -73,8 +73,16 @@ export interface StatusWriterOptions {
   /** Writes happen only while this says so (the leader elector's isLeader). */
   isLeader: () => boolean;
   logger?: Logger;
-  onStatusWrite?: (result: "success" | "error") => void;
+  onStatusWrite?: (result: "success" | "error" | "conflict") => void;
+  /**
+   * Ask for another sync soon (after a 409). The informer drops updates that change nothing it keeps
+   * (a label, a GitOps annotation) and only bumps the cached resourceVersion: no event would come.
+   */
+  retry?: () => void;
 }
+
+/** How soon a sync follows a status write refused with 409 (the cache has the new version by then). */
+export const STATUS_CONFLICT_RETRY_MS = 1_000;
 
 export interface ReconcileResult {
   patched: string[];
@@ -186,6 +194,8 @@ export class StatusWriter {
           // Written since our cache saw it (another writer, or our cache lags): the watch brings the
           // new version and the next sync plans again from it. Not a failure worth an Event.
           this.log.debug({ service: p.key, resourceVersion: p.resourceVersion }, `service ${p.key}: status changed since it was read (409); planning again from the new version`);
+          this.opts.onStatusWrite?.("conflict");
+          this.retrySoon();
           continue;
         }
         result.failed.push({ key: p.key, error: message });
@@ -198,6 +208,16 @@ export class StatusWriter {
     for (const key of this.inflight.keys()) if (!byKey.has(key) || !planned.has(key)) this.inflight.delete(key);
     this.owned = owned;
     return result;
+  }
+
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retrySoon(): void {
+    if (this.retryTimer || !this.opts.retry) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.opts.retry?.();
+    }, STATUS_CONFLICT_RETRY_MS);
+    this.retryTimer.unref?.();
   }
 
   /** Forget what we wrote: after losing leadership another replica may write. */

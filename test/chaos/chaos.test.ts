@@ -340,6 +340,8 @@ async function convergeSide(side: Side, what: string): Promise<void> {
 }
 
 let harnessRequests = 0;
+/** Harness requests retried as reset before edgelb's handler: printed in the summary, at most 2 per request. */
+const harnessRetries: string[] = [];
 /**
  * One GET of the harness's own (not the users'), retried only when the local workerd reset the
  * connection before edgelb's handler saw the request (its request log never names that request's
@@ -353,9 +355,11 @@ async function harnessRequest(host: string, path: string): Promise<Response> {
       return await edge.request(host, unique);
     } catch (err) {
       const key = `${host} GET ${unique}`;
-      // The request log line may trail the reset by a moment: wait for it before calling it a drop.
-      const seen = await until(`the request log to name ${unique}`, () => handled.has(key) || "not logged", 2_000).then(() => true, () => false);
-      if (seen || attempt >= 5) throw err;
+      // The log line is written when edgelb answers, before its connection could break; it reaches us
+      // through workerd's stdout, which a starved machine delays: wait for it before calling it a drop.
+      const seen = await until(`the request log to name ${unique}`, () => handled.has(key) || "not logged", 10_000).then(() => true, () => false);
+      if (seen || attempt >= 3) throw err;
+      harnessRetries.push(`${host} ${unique}: ${String((err as Error).cause ?? err)}`);
       mark(`harness request ${unique} reset before edgelb's handler: retried`);
     }
   }
@@ -648,6 +652,7 @@ describe("chaos: users keep being served and nothing the cluster does is lost", 
         agent: { processes: side.agents.length, pushes: pushed.length, generations: `${pushed[0]} .. ${pushed.at(-1)}` },
         servedGenerations: `${servedGens[0]} .. ${servedGens.at(-1)} over ${side.gens.samples.length} samples`,
         probe: `${PROBE.intervalMs} ms interval, ${PROBE.timeoutMs} ms timeout, rise ${PROBE.rise}, fall ${PROBE.fall}`,
+        harnessRequestsRetried: harnessRetries,
       };
       console.log(`[chaos] summary\n${JSON.stringify(summary, null, 2)}`);
       // A node's own 503 is retried on another node, never handed to the user.
