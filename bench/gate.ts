@@ -5,7 +5,10 @@
 // keep-alive). Rows are interleaved like section 1; the gates run in a child
 // process of their own, so their CPU per request is measured apart.
 // Throughput at 32 connections (e, g); the hop's own latency at 1 connection
-// (e1, g1), where p50 is not queueing behind other requests.
+// (e1, g1), where p50 is not queueing behind other requests. Row (s) signs
+// every request as (g) does but its snapshot names the NodePort as the gate
+// port, so it goes straight to the node (which ignores the header): (s) − (e)
+// is workerd's cost of signing, (g) − (s) what the hop itself costs workerd.
 //   npm run bench -- --only gate
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -109,8 +112,12 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   track("edgelb worker (direct)", () => direct.stop());
   const gated = await startPlainWorker({ name: "edgelb (gate)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (gate)", () => gated.stop());
+  const signing = await startPlainWorker({ name: "edgelb (signing, no gate)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
+  track("edgelb worker (signing, no gate)", () => signing.stop());
   await pushSnapshot(direct, benchSnapshot(addresses, nodePort), PUSH_TOKEN);
   await pushSnapshot(gated, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: gates.port } }, PUSH_TOKEN);
+  // Gate mode with the NodePort as the gate port: signed exactly as (g), sent straight to the node.
+  await pushSnapshot(signing, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: nodePort } }, PUSH_TOKEN);
 
   // The gates' CPU, read around each round of a gate row alongside its workerd's (rows.ts reads cpuSeconds before and after a round).
   const gateSamples = new Map<string, number[]>();
@@ -129,6 +136,7 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   };
   const rows = [
     workerRow(direct, { id: "e", label: `(e) edgelb → NodePort (direct), ${o.connections} connections`, connections: o.connections, ...small }),
+    workerRow(signing, { id: "s", label: `(s) edgelb signing as (g) does, straight to the NodePort (no gate), ${o.connections} connections`, connections: o.connections, ...small }),
     gateRow("g", `(g) edgelb → node gate → NodePort, ${o.connections} connections`, o.connections),
     workerRow(direct, { id: "e1", label: "(e1) edgelb → NodePort (direct), 1 connection", connections: 1, ...small }),
     gateRow("g1", "(g1) edgelb → node gate → NodePort, 1 connection", 1),
@@ -143,10 +151,10 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     await gates.stop();
     profile = gateProfile(profDir, since);
   }
-  const [e, g, e1, g1] = ["e", "g", "e1", "g1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome];
+  const [e, s, g, e1, g1] = ["e", "s", "g", "e1", "g1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
   throughTheGates(forwarded, [g, g1]);
   const gateUs = { g: gateCpuPerRequest(gateSamples.get("g")!, g), g1: gateCpuPerRequest(gateSamples.get("g1")!, g1) };
-  return gateSection({ e, g, e1, g1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
+  return gateSection({ e, s, g, e1, g1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
 }
 
 /**
@@ -180,6 +188,8 @@ export function gateCpuPerRequest(samples: number[], g: Pick<RowOutcome, "rounds
 
 export interface GateRows {
   e: RowOutcome;
+  /** Signing as (g) does, straight to the NodePort: splits workerd's extra CPU of (g) into signing and the hop. */
+  s?: RowOutcome;
   g: RowOutcome;
   e1: RowOutcome;
   g1: RowOutcome;
@@ -208,7 +218,7 @@ export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: 
     const workerdExtra = r.g.cpuUsPerRequest !== undefined && r.e.cpuUsPerRequest !== undefined ? r.g.cpuUsPerRequest - r.e.cpuUsPerRequest : undefined;
     const split =
       cpu !== undefined && workerdExtra !== undefined && cpu + workerdExtra > 0
-        ? `; the gated path costs ${fmt(cpu + workerdExtra, 0)} µs more CPU per request than the direct one, ${fmt((cpu / (cpu + workerdExtra)) * 100, 0)}% of it in the gate and ${fmt((workerdExtra / (cpu + workerdExtra)) * 100, 0)}% in workerd itself (signing)`
+        ? `; the gated path costs ${fmt(cpu + workerdExtra, 0)} µs more CPU per request than the direct one, ${fmt((cpu / (cpu + workerdExtra)) * 100, 0)}% of it in the gate and ${fmt((workerdExtra / (cpu + workerdExtra)) * 100, 0)}% in workerd itself (${workerdShare(r, workerdExtra)})`
         : "";
     const why =
       `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
@@ -232,30 +242,37 @@ export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: 
   return out;
 }
 
+/** What workerd's extra CPU of (g) over (e) is: split by row (s) when it is valid. Pure. */
+function workerdShare(r: GateRows, workerdExtra: number): string {
+  const signUs = r.s?.valid && r.s.cpuUsPerRequest !== undefined && r.e.cpuUsPerRequest !== undefined ? r.s.cpuUsPerRequest - r.e.cpuUsPerRequest : undefined;
+  if (signUs === undefined) return "signing and the hop's effect on workerd, not split: row (s) is missing or invalid";
+  return `${fmt(signUs, 0)} µs signing, (s) − (e), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
+}
+
 function gateSection(rows: GateRows, gateUs: { g?: number | undefined; g1?: number | undefined }, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string): Section {
-  const { e, g, e1, g1 } = rows;
+  const { e, s, g, e1, g1 } = rows;
   const row = (r: RowOutcome, gateCpu: number | undefined) => {
     const ok = r.rounds.length > 0 && r.valid;
     return [r.spec.label, ok ? fmt(r.rps, 0) : "–", ok ? fmt(r.p50Ms, 2) : "–", ok ? fmt(r.p99Ms, 2) : "–", ok ? fmt(r.cpuUsPerRequest, 0) : "–", ok && gateCpu !== undefined ? fmt(gateCpu, 0) : "–", String(r.errors), r.valid ? "valid" : "INVALID", r.invalid ?? ""];
   };
-  const signUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
+  const extraUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
     targets: gateTargets(rows, gateUs, profile),
     columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate CPU µs/req", "errors", "valid", "why invalid"],
-    rows: [row(e, undefined), row(g, gateUs.g), row(e1, undefined), row(g1, gateUs.g1)],
+    rows: [row(e, undefined), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), row(e1, undefined), row(g1, gateUs.g1)],
     notes: [
-      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in two plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate`,
+      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "three" : "two"} plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, g: throughput) and 1 connection (e1, g1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
-      loadNote([e, g, e1, g1]),
+      loadNote([e, ...(s ? [s] : []), g, e1, g1]),
       profile
         ? `the gates' CPU profile over the whole run (node --cpu-prof, EDGELB_BENCH_GATE_CPU_PROF; idle and start-up left out; the profiler itself costs a few %): ${profile}. On loopback a socket write runs the receiving side's TCP stack in the writer's syscall, so the writes are the hop's I/O: each request is a new connection from the worker (a connect() socket cannot outlive its request), one parse and one answer at the gate, and one forward to the NodePort`
         : "the gates' CPU profile: not taken this run (set EDGELB_BENCH_GATE_CPU_PROF=<dir> to take it and have it cited here)",
-      ...(signUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(signUs, 0)} µs per request — signing (nonce, canonical string, one HMAC) and the gate's extra response headers; noise of a few µs between runs`] : []),
+      ...(extraUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(extraUs, 0)} µs per request — ${workerdShare(rows, extraUs)}; noise of a few µs between runs`] : []),
     ],
     data: Object.fromEntries(
-      [e, g, e1, g1].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : {}) }]),
+      [e, ...(s ? [s] : []), g, e1, g1].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : {}) }]),
     ),
   };
 }
