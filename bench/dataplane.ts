@@ -27,12 +27,12 @@ const ROOT = path.resolve(HERE, "..");
  */
 const FETCH_PATH_COSTS =
   "No body is piped or relayed in this row (GET / is a chunked JSON answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
-  "Per request (d) does, and (c) does not: the origin request's headers in one checked pass (a Headers object, an append per client field and per forwarding field: Host, X-Forwarded-Proto/-Host, Forwarded, X-Request-Id, and X-Forwarded-For/X-Real-IP behind Cloudflare); " +
+  "Per request (d) does, and (c) does not: the origin request's fields in one checked pass into a plain record (a property per client field and per forwarding field: Host, X-Forwarded-Proto/-Host, Forwarded, X-Request-Id, and X-Forwarded-For/X-Real-IP behind Cloudflare), which fetch() converts in one call (a Headers object built by appends cost a runtime call per field and was copied by fetch() once more); " +
   "one AbortController and one timer per attempt, since fetch() has no timeout option and workerd binds timers and abort signals to their request (a per-isolate timer cannot abort another request's fetch); " +
-  "fetch() given that Headers object and the signal (the runtime wraps the response body to make it abortable) instead of the client's own Request; " +
-  "the client's Response built once with the origin's fields copied by the runtime, then a lookup for each hop-by-hop field the runtime would pass on and X-Request-Id (the fields it writes itself, Connection, Keep-Alive, Transfer-Encoding and the like, are left to it); " +
+  "fetch() given that record and the signal (the runtime wraps the response body to make it abortable) instead of the client's own Request; " +
+  "the client's Response built once from the origin's Response (status, text and fields copied by the runtime), then a lookup for each hop-by-hop field the runtime would pass on and X-Request-Id (the fields it writes itself, Connection, Keep-Alive, Transfer-Encoding and the like, are left to it); " +
   "and the route lookup, the balancer's choice and four async calls (serve, proxy, send, fetch). " +
-  "In a CPU profile of (d) (code 5857dad, machine load 22–29; bench/profile.ts) edgelb's own JavaScript and the runtime calls it makes are 48% of busy samples (the origin header pass ~7%, one AbortController and one timer ~6%, the client's Response ~1.5%), fetch() 21%, (program) 25%, garbage collection 6%; in (c)'s, its handler (with fetch()'s conversion of the client's Request) and the runtime calls are 34%, fetch() 24%, (program) 34%, garbage collection 7%";
+  "In a CPU profile of (d) (bench/profile.ts; code 083e9fd, machine load 22) the origin field pass is 2.7% of busy samples and fetch()'s conversion of its arguments 4.7% (7.4% together, against 10.4% with a Headers object at load 8), one AbortController and one timer 5.3% (the timer 3.5% of it inside the runtime), the client's Response and its field lookups 5.2%, fetch() itself 21%, (program) 22%, garbage collection 6%; in (c)'s, its handler with fetch()'s conversion of the client's Request is 20% of busy samples, fetch() 23%, (program) 36%, garbage collection 10%";
 
 export const BENCH_HOST = "bench.example.com";
 const PUSH_TOKEN = "bench-push-token";
@@ -178,15 +178,15 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
  * taken on a loaded machine, where only ratios hold.
  */
 const SOCKET_OWN_COSTS =
-  "In a CPU profile of (c′) (code fec6ac7) against one of (f), most of the difference is runtime work the floor does not do, each item needed for an HTTP proxy over connect(): " +
-  "promise and stream jobs with no JavaScript frame, 20% of (c′)'s samples against 10% of (f)'s (the connect is awaited so that a refused or silent node can be retried safely, the head is read into JavaScript, a stream feeds the client; (f) makes one write and hands socket.readable to its Response); " +
-  "getReader() and read() of the head, 3% (the runtime has no HTTP/1.1 parser for sockets: status, fields and framing must be read and checked in JavaScript, which also keeps response smuggling out); " +
-  "an IdentityTransformStream with its writer, write and close for the chunked answer, 3% (so a chunked answer reaches the client without a length whatever the segmentation, as over fetch()); " +
-  "the Response built with the origin's fields, 2.8% against 2.0% bare; " +
-  "one timer per request for the connect and response deadlines, 2% (workerd binds timers to their request, so none can be shared, and nodejs_compat wraps setTimeout in a Node Timeout); " +
-  "socket.close(), 1.3% (the origin is released as soon as the answer is in, not when the request ends, so a retry does not hold a second of the 6 connections); more garbage collection. " +
-  "Our own JavaScript (request head built and checked against smuggling, head parsed, control flow) is 22% of samples (25% before this session's cuts: no buffer or second decode per head, no Error, Promise.race, clearTimeout or async layer per connect). " +
-  "connect() itself (11%) and the head write (5%) are paid by both rows";
+  "In a CPU profile of (c′) (code bee43f1) against one of (f), what (c′) does beyond the floor is what an HTTP proxy over connect() needs: " +
+  "getReader() and read() of the head, 4% of (c′)'s samples (the runtime has no HTTP/1.1 parser for sockets: status, fields and framing must be read and checked in JavaScript, which also keeps response smuggling out); " +
+  "the Response built with the origin's fields, 4.6% against 1.7% bare; " +
+  "one timer per request for the connect and response deadlines, 2.4% (workerd binds timers to their request, so none can be shared; the no_nodejs_global_timers flag showed no gain); " +
+  "our own JavaScript (request head built and checked against smuggling, head parsed, control flow, the resumption after the read) 28%. " +
+  "Already cut: the open is not awaited (connect, head write and first read start together; whether the node ever accepted the connection is asked only when the read fails, so a refused or silent node is still retried safely), " +
+  "an answer that came whole with its head (a chunked one decoded) goes to the Response as bytes (no stream, writer or copy), and its socket is left to the runtime, which closes it with the request (no close() per request): " +
+  "promise and stream jobs with no JavaScript frame fell from 19% to 5% of samples (the floor's: 11%). " +
+  "connect() itself (19%) and the head write (4%) are paid by both rows";
 
 export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): TargetRow[] {
   const targets: TargetRow[] = [];

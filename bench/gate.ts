@@ -55,12 +55,20 @@ interface Gates {
 async function startGates(nodes: { name: string; address: string }[], secret: string): Promise<Gates> {
   // EDGELB_BENCH_GATE_CPU_PROF=<dir>: the gates write a V8 CPU profile there when the bench stops them.
   const prof = process.env.EDGELB_BENCH_GATE_CPU_PROF;
-  const child = spawn(process.execPath, [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), "--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
-    cwd: ROOT,
-    env: { ...process.env, EDGELB_BENCH_GATE_SECRET: secret, EDGELB_BENCH_GATE_CLUSTER: "default" },
-    stdio: ["pipe", "pipe", "inherit"],
+  return startChild("node gates", [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), "--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
+    EDGELB_BENCH_GATE_SECRET: secret,
+    EDGELB_BENCH_GATE_CLUSTER: "default",
   });
-  const stop = trackChild("node gates", child);
+}
+
+/** The floor: a bare Node net proxy on the same addresses (bench/gate-floor.ts), run like the gates. */
+function startFloor(addresses: string[]): Promise<Gates> {
+  return startChild("bare node proxy (floor)", ["--import", "tsx", path.join(HERE, "gate-floor.ts"), ...addresses], {});
+}
+
+async function startChild(label: string, args: string[], env: Record<string, string>): Promise<Gates> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "inherit"] });
+  const stop = trackChild(label, child);
   const lines: string[] = [];
   const waiting: ((line: string) => void)[] = [];
   let out = "";
@@ -105,8 +113,9 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const { addresses, names, nodes, nodePort } = await startBenchNodes(o.addressBase);
   const secret = randomBytes(32).toString("base64url");
   const gates = await startGates(nodes, secret);
+  const floor = await startFloor(addresses);
 
-  o.log("gate: starting edgelb twice in plain workerd (direct, and through the node gates)");
+  o.log("gate: starting edgelb four times in plain workerd (direct, signing without a gate, through the node gates, through the floor proxy)");
   const vars = { EDGELB_TRANSPORT: "socket", EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "default", EDGELB_REQUEST_LOGS: "false", EDGELB_GATE_KEY: `bench:${secret}` };
   const direct = await startPlainWorker({ name: "edgelb (direct)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (direct)", () => direct.stop());
@@ -114,22 +123,26 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   track("edgelb worker (gate)", () => gated.stop());
   const signing = await startPlainWorker({ name: "edgelb (signing, no gate)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (signing, no gate)", () => signing.stop());
+  // The same signing worker in front of the floor proxy (which ignores the signature): the same workerd work as (g).
+  const floored = await startPlainWorker({ name: "edgelb (floor)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
+  track("edgelb worker (floor)", () => floored.stop());
   await pushSnapshot(direct, benchSnapshot(addresses, nodePort), PUSH_TOKEN);
   await pushSnapshot(gated, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: gates.port } }, PUSH_TOKEN);
   // Gate mode with the NodePort as the gate port: signed exactly as (g), sent straight to the node.
   await pushSnapshot(signing, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: nodePort } }, PUSH_TOKEN);
+  await pushSnapshot(floored, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: floor.port } }, PUSH_TOKEN);
 
   // The gates' CPU, read around each round of a gate row alongside its workerd's (rows.ts reads cpuSeconds before and after a round).
   const gateSamples = new Map<string, number[]>();
   const all = { nodes: names, everyNode: true };
   const small = { path: "/", host: BENCH_HOST, expect: all };
-  const gateRow = (id: string, label: string, connections: number) => {
-    const row = workerRow(gated, { id, label, connections, ...small });
+  const gateRow = (id: string, label: string, connections: number, worker = gated, proxy = gates) => {
+    const row = workerRow(worker, { id, label, connections, ...small });
     const workerdCpu = row.cpuSeconds!;
     const samples: number[] = [];
     gateSamples.set(id, samples);
     row.cpuSeconds = () => {
-      samples.push(processCpuSeconds(gates.pid));
+      samples.push(processCpuSeconds(proxy.pid));
       return workerdCpu();
     };
     return row;
@@ -138,12 +151,16 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     workerRow(direct, { id: "e", label: `(e) edgelb → NodePort (direct), ${o.connections} connections`, connections: o.connections, ...small }),
     workerRow(signing, { id: "s", label: `(s) edgelb signing as (g) does, straight to the NodePort (no gate), ${o.connections} connections`, connections: o.connections, ...small }),
     gateRow("g", `(g) edgelb → node gate → NodePort, ${o.connections} connections`, o.connections),
+    gateRow("n", `(n) edgelb → bare Node proxy → NodePort (the floor: no checks), ${o.connections} connections`, o.connections, floored, floor),
     workerRow(direct, { id: "e1", label: "(e1) edgelb → NodePort (direct), 1 connection", connections: 1, ...small }),
     gateRow("g1", "(g1) edgelb → node gate → NodePort, 1 connection", 1),
+    gateRow("n1", "(n1) edgelb → bare Node proxy → NodePort (the floor), 1 connection", 1, floored, floor),
   ];
   const before = await gates.forwarded();
+  const floorBefore = await floor.forwarded();
   const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, log: o.log });
   const forwarded = (await gates.forwarded()) - before;
+  const floorForwarded = (await floor.forwarded()) - floorBefore;
   const profDir = process.env.EDGELB_BENCH_GATE_CPU_PROF;
   let profile: string | undefined;
   if (profDir) {
@@ -151,10 +168,12 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     await gates.stop();
     profile = gateProfile(profDir, since);
   }
-  const [e, s, g, e1, g1] = ["e", "s", "g", "e1", "g1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
+  const [e, s, g, f, e1, g1, f1] = ["e", "s", "g", "n", "e1", "g1", "n1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
   throughTheGates(forwarded, [g, g1]);
-  const gateUs = { g: gateCpuPerRequest(gateSamples.get("g")!, g), g1: gateCpuPerRequest(gateSamples.get("g1")!, g1) };
-  return gateSection({ e, s, g, e1, g1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
+  throughTheGates(floorForwarded, [f, f1], "the floor proxy");
+  const us = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRequest(gateSamples.get(id)!, r) : undefined);
+  const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1) };
+  return gateSection({ e, s, g, e1, g1, f, f1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
 }
 
 /**
@@ -164,13 +183,13 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
  * every request the rows' rounds counted (warm-ups and probes add more). Marks the rows invalid
  * otherwise. Pure apart from the rows it marks.
  */
-export function throughTheGates(forwarded: number, gateRows: RowOutcome[]): void {
+export function throughTheGates(forwarded: number, gateRows: RowOutcome[], who = "the gates"): void {
   const counted = gateRows.reduce((n, r) => n + r.rounds.reduce((m, x) => m + x.requests, 0), 0);
   if (forwarded >= counted) return;
   for (const r of gateRows) {
     if (!r.valid) continue;
     r.valid = false;
-    r.invalid = `the gates forwarded ${forwarded} requests, fewer than the ${counted} the gate rows' rounds counted: the requests did not go through the gates`;
+    r.invalid = `${who} forwarded ${forwarded} requests, fewer than the ${counted} the rows' rounds counted: the requests did not go through ${who}`;
   }
 }
 
@@ -193,6 +212,17 @@ export interface GateRows {
   g: RowOutcome;
   e1: RowOutcome;
   g1: RowOutcome;
+  /** The floor: the same hop through a bare Node net proxy (bench/gate-floor.ts), 32 and 1 connection(s). */
+  f?: RowOutcome;
+  f1?: RowOutcome;
+}
+
+/** CPU per request of the gates (rows g, g1) and of the floor proxy (rows n, n1, kept as f, f1), µs. */
+export interface ProxyCpu {
+  g?: number | undefined;
+  g1?: number | undefined;
+  f?: number | undefined;
+  f1?: number | undefined;
 }
 
 const THROUGHPUT = "(g) ≥ 0.85× the throughput of (e)";
@@ -203,7 +233,7 @@ const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
  * rows (at 32 connections p50 is mostly queueing). What limits a missed one is computed from the
  * figures: the gates' own CPU per request against what the gate row lost or added. Pure.
  */
-export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: number | undefined } = {}, profile?: string): TargetRow[] {
+export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string): TargetRow[] {
   // The gates' CPU profile of this run (EDGELB_BENCH_GATE_CPU_PROF), when taken: where their CPU went.
   const prof = profile ? ` (the gates' CPU profile of this run: ${profile})` : "";
   const invalidOf = (...rows: RowOutcome[]) => rows.filter((x) => !x.valid).map((x) => `${x.spec.id} invalid: ${x.invalid}`).join("; ");
@@ -222,7 +252,7 @@ export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: 
         : "";
     const why =
       `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
-      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
+      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n")}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
     out.push({ target: THROUGHPUT, result: `${fmt(ratio, 2)}× (${fmt(r.g.rps, 0)} vs ${fmt(r.e.rps, 0)} req/s)`, verdict: verdictOf(ratio >= 0.85), ...(ratio >= 0.85 ? {} : { limit: why }) });
   }
   const bad1 = invalidOf(r.e1, r.g1);
@@ -237,7 +267,8 @@ export function gateTargets(r: GateRows, gateUs: { g?: number | undefined; g1?: 
         : cpu / 1000 >= added
           ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1)${prof}, is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
           : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
-    out.push({ target: HOP, result: `${fmt(added, 2)} ms (${fmt(r.g1.p50Ms, 2)} vs ${fmt(r.e1.p50Ms, 2)} ms)`, verdict: verdictOf(added < 0.3), ...(added < 0.3 ? {} : { limit: why }) });
+    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}` : "";
+    out.push({ target: HOP, result: `${fmt(added, 2)} ms (${fmt(r.g1.p50Ms, 2)} vs ${fmt(r.e1.p50Ms, 2)} ms)`, verdict: verdictOf(added < 0.3), ...(added < 0.3 ? {} : { limit: why + floor1 }) });
   }
   return out;
 }
@@ -249,8 +280,20 @@ function workerdShare(r: GateRows, workerdExtra: number): string {
   return `${fmt(signUs, 0)} µs signing, (s) − (e), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
 }
 
-function gateSection(rows: GateRows, gateUs: { g?: number | undefined; g1?: number | undefined }, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string): Section {
-  const { e, s, g, e1, g1 } = rows;
+/**
+ * What the floor row says about the gate's CPU: how much of it any Node proxy on this hop costs, and how
+ * much is the gate's own work. Empty when the floor row is invalid or its CPU was not measured. Pure.
+ */
+export function floorSplit(f: RowOutcome | undefined, e: RowOutcome, gateCpu: number | undefined, floorCpu: number | undefined, id: string): string {
+  if (!f?.valid || floorCpu === undefined) return "";
+  const reach = `a bare Node proxy on the same hop (row ${id}, no checks) reaches ${fmt(f.rps / e.rps, 2)}× of (e) at ${fmt(floorCpu, 0)} µs of CPU per request`;
+  if (gateCpu === undefined) return `; ${reach}`;
+  const own = gateCpu - floorCpu;
+  return `; ${reach}: ${own > 0 ? `${fmt(own, 0)} µs (${fmt((own / gateCpu) * 100, 0)}%) of the gate's CPU is its own work (strict parse, signature check, replay cache, head rewrites, metrics), the rest is what Node's net and the kernel cost for a new connection per request` : "the gate costs no more than the floor (noise): its CPU is what Node's net and the kernel cost for a new connection per request"}`;
+}
+
+function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string): Section {
+  const { e, s, g, e1, g1, f, f1 } = rows;
   const row = (r: RowOutcome, gateCpu: number | undefined) => {
     const ok = r.rounds.length > 0 && r.valid;
     return [r.spec.label, ok ? fmt(r.rps, 0) : "–", ok ? fmt(r.p50Ms, 2) : "–", ok ? fmt(r.p99Ms, 2) : "–", ok ? fmt(r.cpuUsPerRequest, 0) : "–", ok && gateCpu !== undefined ? fmt(gateCpu, 0) : "–", String(r.errors), r.valid ? "valid" : "INVALID", r.invalid ?? ""];
@@ -259,20 +302,21 @@ function gateSection(rows: GateRows, gateUs: { g?: number | undefined; g1?: numb
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
     targets: gateTargets(rows, gateUs, profile),
-    columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate CPU µs/req", "errors", "valid", "why invalid"],
-    rows: [row(e, undefined), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), row(e1, undefined), row(g1, gateUs.g1)],
+    columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (n: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
+    rows: [row(e, undefined), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : [])],
     notes: [
-      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "three" : "two"} plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
+      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "four" : "three"} plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
-      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, g: throughput) and 1 connection (e1, g1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
-      loadNote([e, ...(s ? [s] : []), g, e1, g1]),
+      `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
+      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
+      loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
       profile
         ? `the gates' CPU profile over the whole run (node --cpu-prof, EDGELB_BENCH_GATE_CPU_PROF; idle and start-up left out; the profiler itself costs a few %): ${profile}. On loopback a socket write runs the receiving side's TCP stack in the writer's syscall, so the writes are the hop's I/O: each request is a new connection from the worker (a connect() socket cannot outlive its request), one parse and one answer at the gate, and one forward to the NodePort`
         : "the gates' CPU profile: not taken this run (set EDGELB_BENCH_GATE_CPU_PROF=<dir> to take it and have it cited here)",
       ...(extraUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(extraUs, 0)} µs per request — ${workerdShare(rows, extraUs)}; noise of a few µs between runs`] : []),
     ],
     data: Object.fromEntries(
-      [e, ...(s ? [s] : []), g, e1, g1].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : {}) }]),
+      [e, ...(s ? [s] : []), g, ...(f ? [f] : []), e1, g1, ...(f1 ? [f1] : [])].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : r === f ? { proxyCpuUsPerRequest: gateUs.f } : r === f1 ? { proxyCpuUsPerRequest: gateUs.f1 } : {}) }]),
     ),
   };
 }

@@ -246,18 +246,29 @@ export function createAgent(config: AgentConfig, deps: AgentDeps = {}): Agent {
   controller.addHooks({ onSynced: () => syncedResolve(), onResumed: () => informers.resyncIfSkipped() });
   // Gateway Programmed follows the edge: True only once a push was accepted, False Pending (with the error) otherwise.
   let edgeState: EdgeState = { confirmed: false };
+  let readError: string | undefined;
   let lastGateway: { resolution: GatewayResolution; caches: GatewayCaches } | undefined;
   const writeGateway = () => {
-    if (lastGateway && agent.writeGatewayStatus()) gatewayStatus.update(lastGateway.resolution, lastGateway.caches, edgeState);
+    if (!lastGateway || !agent.writeGatewayStatus()) return;
+    // Until the stored snapshot is (re-)read (start, taking the lease), what the edge holds is unknown
+    // unless this replica saw it accept a push: a Programmed True is left as found, not flipped on a
+    // stale or empty picture of the edge.
+    const edge: EdgeState = edgeState.confirmed || controller.storedKnown ? edgeState : { confirmed: false, unknown: true, error: readError };
+    gatewayStatus.update(lastGateway.resolution, lastGateway.caches, edge);
   };
   controller.addHooks({
     onEvaluated: ({ desired, key }) => {
       lastGateway = desired.gateway;
       // A new agent (rollout, failover) that finds the edge already holding what it wants pushes
-      // nothing: the edge has the routes all the same.
-      if (!edgeState.confirmed && controller.lastPushedKey === key) edgeState = { confirmed: true };
+      // nothing: the edge has the routes all the same. One that finds Gateway routes of this cluster
+      // stored (an older set) is where the old leader was: confirmed, a change on its way does not flip it.
+      if (!edgeState.confirmed && controller.storedKnown && (controller.lastPushedKey === key || controller.lastPushed?.gateway !== undefined)) edgeState = { confirmed: true };
       writeGateway();
     },
+    onReadFailed: (err) => {
+      readError = `cannot read what the edge holds: ${err.message}`;
+    },
+
     onPushed: () => {
       const was = edgeState.confirmed;
       edgeState = { confirmed: true };

@@ -323,9 +323,9 @@ export function createEdge(opts: EdgeOptions): Edge {
       return await proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
     }
     if (config.unavailableFor() !== undefined) return unavailable(request, host);
-    // A hostname this location does not know may be a new one: checked, at most about once a minute. Never
-    // on workers.dev, which serves no app's hostname: there every isolate would check on its own.
-    if (!isWorkersDev(host)) config.unknownHost(waitUntil);
+    // A hostname this location does not know may be a new one: checked, at most about once a minute, when it
+    // is next to a served name. Never on workers.dev, which serves no app's hostname: there every isolate would check on its own.
+    if (!isWorkersDev(host)) config.unknownHost(host, waitUntil);
     return notServed(request, host, route);
   };
   // The same handler behind a hono app, for callers that hold an app (tests, embedding).

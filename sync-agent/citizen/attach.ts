@@ -67,8 +67,9 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   registerUnroutableNodes(metrics.registry, () => latest?.topology.nodes);
   registerFailOpen(metrics.registry, () => latest?.desired);
   // Until the stored snapshot has been read, what the edge serves is unknown
-  // (null); afterwards "nothing stored" is an empty edge.
-  let edgeKnown = false;
+  // (null); afterwards "nothing stored" is an empty edge. Also from taking the
+  // lease until the re-read: a standby's copy is as old as its start, and status
+  // planned from it would clear the EXTERNAL-IP of Services pushed since.
   const EMPTY_EDGE = { nodes: [], services: [] };
   let pushError: string | null = null;
   const reconcileStatus = () => {
@@ -78,7 +79,7 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
       .afterSync({
         services,
         verdicts: topology.verdicts,
-        published: edgeKnown ? (controller.lastPushed ?? EMPTY_EDGE) : null,
+        published: controller.storedKnown ? (controller.lastPushed ?? EMPTY_EDGE) : null,
         failOpen: desired.failOpen,
         failOpenServices: desired.failOpenServices,
         pushError,
@@ -87,9 +88,6 @@ export function attachCitizen(agent: Agent, config: CitizenConfig, overrides: At
   };
 
   controller.addHooks({
-    onSynced() {
-      edgeKnown = true;
-    },
     onEvaluated(e) {
       latest = e;
       const eligible = e.desired.body.nodes;

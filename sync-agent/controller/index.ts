@@ -60,6 +60,8 @@ export interface ControllerHooks {
   onSynced(): void;
   /** resume() was called (this replica may write again): catch up on anything skipped while standing by. */
   onResumed(): void;
+  /** Reading the stored snapshot failed (it is retried): what the edge holds stays unknown meanwhile. */
+  onReadFailed(error: Error): void;
 }
 
 /** The health side as the controller sees it (HealthTable implements it). */
@@ -111,6 +113,15 @@ export class Controller {
    */
   get lastPushedKey(): string | undefined {
     return this.stored.key;
+  }
+  /**
+   * Whether lastPushed is what the edge holds now: false until the stored
+   * snapshot was read, and again from resume() until it is re-read (a standby's
+   * copy is as old as its start; the old leader pushed since). Status computed
+   * from it before then would flip what the previous leader wrote.
+   */
+  get storedKnown(): boolean {
+    return this.storedRead;
   }
   /** Successful writes since start. */
   writes = 0;
@@ -265,6 +276,7 @@ export class Controller {
           this.report(err as Error, `cannot read the stored snapshot: ${(err as Error).message}; retrying at ${at.toISOString()}`, {
             nextAttemptAt: at.toISOString(),
           });
+          this.emit("onReadFailed", err as Error);
           await new Promise((r) => setTimeout(r, delay).unref());
         }
       }

@@ -85,14 +85,14 @@ export interface GateDeps {
 
 export async function startGate(config: GateConfig, deps: GateDeps = {}): Promise<Gate> {
   const log = deps.log ?? createLogger({ format: config.logFormat, level: config.logLevel, component: "edgelb-node-gate" });
-  const metrics = createGateMetrics();
+  const maxSkewS = Math.max(1, Math.round(config.maxSkewMs / 1000));
+  const replay = new ReplayCache({ capacity: config.replayCacheSize, windowS: maxSkewS });
+  const metrics = createGateMetrics({ replaySize: () => replay.size });
   const keys = deps.keys ?? new KeyRing();
   if (!deps.keys) keys.watch(config.keysDir, config.keysReloadMs, log as never);
   metrics.keys.set(keys.size);
   const keysGauge = setInterval(() => metrics.keys.set(keys.size), 1_000);
   keysGauge.unref();
-  const maxSkewS = Math.max(1, Math.round(config.maxSkewMs / 1000));
-  const replay = new ReplayCache({ capacity: config.replayCacheSize, windowS: maxSkewS });
   const upstreamHost = config.connect === "localhost" ? "127.0.0.1" : config.nodeIp!;
   const server = createGateServer({
     keys,

@@ -76,4 +76,22 @@ describe("gateway status plan", () => {
     // Unknown edge state (callers that do not track it): as resolved.
     expect(programmed(gatewayOf().conditions)).toMatchObject({ status: "True" });
   });
+  it("an edge not read yet (new agent, new leader) leaves a Programmed True as found, and says why otherwise", () => {
+    const w = world();
+    const res = resolveGateway(w);
+    const programmed = (c: any[] | undefined) => c?.find((x) => x.type === "Programmed");
+    const unknown = { confirmed: false, unknown: true, error: "cannot read what the edge holds: HTTP 503" };
+    // Nothing found (a new Gateway): False, Pending, with why.
+    const fresh = planGatewayStatus(res, w, T1, undefined, unknown).find((p) => p.plural === "gateways")!.status as any;
+    expect(programmed(fresh.conditions)).toMatchObject({ status: "False", reason: "Pending", message: "waiting for the edge to accept the snapshot: cannot read what the edge holds: HTTP 503" });
+    // The previous leader's True stays, Gateway and listener: no patch at all once the rest is as found.
+    const confirmed = planGatewayStatus(res, w, T0, undefined, { confirmed: true }).find((p) => p.plural === "gateways")!.status as any;
+    w.gateways[0]!.status = confirmed;
+    expect(planGatewayStatus(res, w, T1, undefined, unknown).filter((p) => p.plural === "gateways")).toEqual([]);
+    // The listener keeps its own True even if the Gateway's was lost (each is left as found).
+    w.gateways[0]!.status = { ...confirmed, conditions: confirmed.conditions.filter((c: any) => c.type !== "Programmed") };
+    const partial = planGatewayStatus(res, w, T1, undefined, unknown).find((p) => p.plural === "gateways")!.status as any;
+    expect(programmed(partial.conditions)).toMatchObject({ status: "False", reason: "Pending" });
+    expect(programmed(partial.listeners[0].conditions)).toMatchObject({ status: "True", lastTransitionTime: T0 });
+  });
 });

@@ -53,11 +53,18 @@ export function mergeConditions(current: readonly Condition[] | undefined, desir
 export interface EdgeState {
   confirmed: boolean;
   error?: string | undefined;
+  /**
+   * This replica does not know yet what the edge holds (stored snapshot not
+   * read since it started or took the lease). Programmed True as found stays:
+   * the previous leader computed it, and nothing here says otherwise.
+   */
+  unknown?: boolean;
 }
 
 /** Programmed True only once the edge accepted a snapshot: until then (or after a failed push) False, Pending, with why. */
-function programmedAtEdge(conditions: readonly Condition[], edge: EdgeState | undefined): Condition[] {
+function programmedAtEdge(conditions: readonly Condition[], edge: EdgeState | undefined, found: readonly Condition[] | undefined): Condition[] {
   if (!edge || edge.confirmed) return [...conditions];
+  if (edge.unknown && (Array.isArray(found) ? found : []).some((c) => c?.type === "Programmed" && c.status === "True")) return [...conditions];
   const message = `waiting for the edge to accept the snapshot${edge.error ? `: ${edge.error.slice(0, 300)}` : ""}`;
   return conditions.map((c) => (c.type === "Programmed" && c.status === "True" ? { ...c, status: "False", reason: "Pending", message } : c));
 }
@@ -82,9 +89,9 @@ export function planGatewayStatus(res: GatewayResolution, caches: GatewayCaches,
     const current = gw.status ?? {};
     const listeners: ListenerStatus[] = (desired.listeners ?? []).map((l) => {
       const old = (Array.isArray(current.listeners) ? current.listeners : []).find((o) => o?.name === l.name);
-      return { ...l, conditions: mergeConditions(old?.conditions, programmedAtEdge(l.conditions, edge), now) };
+      return { ...l, conditions: mergeConditions(old?.conditions, programmedAtEdge(l.conditions, edge, old?.conditions), now) };
     });
-    const wanted = programmedAtEdge(desired.conditions ?? [], edge);
+    const wanted = programmedAtEdge(desired.conditions ?? [], edge, current.conditions);
     const status = {
       addresses: desired.addresses ?? [],
       conditions: mergeConditions(current.conditions, wanted, now),

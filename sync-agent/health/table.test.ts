@@ -244,3 +244,76 @@ describe("probe address fallback (InternalIP first, the published address when n
     });
   });
 });
+
+describe("probe address fallback on the fake clock: no slower than probing the published address alone", () => {
+  const timeoutMs = 300;
+  const intervalMs = 1_000;
+  const opts = { mode: "kube-proxy" as const, intervalMs, timeoutMs, rise: 2, fall: 2, healthzPort: 1, jitter: 0 };
+  /** Simulated addresses on the fake clock: one that does not answer times out, one that answers says 200 at once. */
+  function world() {
+    const answering = new Set<string>();
+    const starts: { address: string; at: number }[] = [];
+    const prober = async (_t: unknown, address: string) => {
+      starts.push({ address, at: Date.now() });
+      if (answering.has(address)) return { ok: true, reached: true };
+      await new Promise((r) => setTimeout(r, timeoutMs));
+      return { ok: false, error: `timeout after ${timeoutMs} ms` };
+    };
+    return { answering, starts, prober };
+  }
+
+  it("a dead node is out fall probes after it died, as with --probe-address-preference published", async () => {
+    vi.useFakeTimers();
+    try {
+      const detection: Record<string, number> = {};
+      for (const [name, target] of [
+        ["published", { kind: "node" as const, node: "n", address: "203.0.113.1" }],
+        // The InternalIP is site-local (never answers here): the published address does.
+        ["fallback", { kind: "node" as const, node: "n", address: "10.0.0.1", fallbackAddress: "203.0.113.1" }],
+      ] as const) {
+        const w = world();
+        w.answering.add("203.0.113.1");
+        const transitions: { healthy: boolean; at: number; error?: string | undefined }[] = [];
+        const table = new HealthTable(opts, (t) => transitions.push({ healthy: t.healthy, at: Date.now(), error: t.error }), w.prober);
+        table.setTargets([target]);
+        await vi.advanceTimersByTimeAsync(5_000);
+        expect(table.node("n"), name).toBe(true);
+        w.answering.clear(); // the node dies
+        const died = w.starts.length;
+        await vi.advanceTimersByTimeAsync(10_000);
+        table.stop();
+        const out = transitions.find((t) => !t.healthy)!;
+        // From the first probe that found it dead to its verdict.
+        detection[name] = out.at - w.starts[died]!.at;
+        if (name === "fallback") expect(out.error).toBe(`timeout after ${timeoutMs} ms at 10.0.0.1; timeout after ${timeoutMs} ms at 203.0.113.1`);
+        // Healthy, it was probed at one address per interval: the published one, where it answered.
+        expect(new Set(w.starts.slice(1, died).map((s) => s.address)), name).toEqual(new Set(["203.0.113.1"]));
+      }
+      // fall (2) timeouts and one interval between them.
+      expect(detection).toEqual({ published: 2 * timeoutMs + intervalMs, fallback: 2 * timeoutMs + intervalMs });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a live node whose remembered address goes dark stays in rotation: one failure counted, the other address answers next", async () => {
+    vi.useFakeTimers();
+    try {
+      const w = world();
+      w.answering.add("10.0.0.1").add("203.0.113.1");
+      const transitions: HealthTransition[] = [];
+      const table = new HealthTable(opts, (t) => transitions.push(t), w.prober);
+      table.setTargets([{ kind: "node", node: "n", address: "10.0.0.1", fallbackAddress: "203.0.113.1" }]);
+      await vi.advanceTimersByTimeAsync(3_000);
+      w.answering.delete("10.0.0.1"); // e.g. the InternalIP's route from the agent is gone
+      const from = w.starts.length;
+      await vi.advanceTimersByTimeAsync(10_000);
+      table.stop();
+      expect(transitions.map((t) => t.healthy)).toEqual([true]);
+      // One probe at the dark address, then the published address from there on.
+      expect(w.starts.slice(from).map((s) => s.address)).toEqual(["10.0.0.1", ...Array(w.starts.length - from - 1).fill("203.0.113.1")]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

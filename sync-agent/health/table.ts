@@ -41,7 +41,8 @@ export interface HealthTransition {
   error?: string;
 }
 
-type Prober = (target: HealthTarget) => Promise<ProbeResult>;
+/** One probe of a target at one of its addresses (injectable for tests). */
+type Prober = (target: HealthTarget, address: string) => Promise<ProbeResult>;
 
 interface Entry {
   target: HealthTarget;
@@ -50,6 +51,17 @@ interface Entry {
   running: boolean;
   /** The failure reason last reported (a transition) while out of rotation; undefined once back in. */
   reported?: string;
+  /** With a fallback address: where the next probe goes (where the node answered last). */
+  via?: string;
+  /** With a fallback address: why each address was not reached since the node last answered (one stable reason naming both). */
+  unreached?: Map<string, string>;
+}
+
+/** What one probe run found: the result, and (with a fallback address) where the next probe goes. */
+interface Probed {
+  result: ProbeResult;
+  via?: string;
+  unreached?: Map<string, string> | undefined;
 }
 
 export function targetKey(t: HealthTarget): string {
@@ -71,7 +83,7 @@ export class HealthTable implements HealthView {
     probe?: Prober,
     private readonly random: () => number = Math.random,
   ) {
-    this.probe = probe ?? ((t) => this.defaultProbe(t));
+    this.probe = probe ?? ((t, address) => this.probeAt(t, address));
     this.maxInFlight = Math.max(1, opts.maxConcurrentProbes ?? DEFAULT_MAX_CONCURRENT_PROBES);
   }
 
@@ -95,15 +107,38 @@ export class HealthTable implements HealthView {
     else this.inFlight--;
   }
 
-  private async defaultProbe(t: HealthTarget): Promise<ProbeResult> {
-    const first = await this.probeAt(t, t.address);
-    // Not reached at all (refused, timed out, no route) at the InternalIP: it may be site-local (nodes
-    // joined over public addresses), so the published address decides. An answer there (even a 503)
-    // is kube-proxy's own verdict and stands.
-    if (first.ok || first.reached || t.fallbackAddress === undefined) return first;
-    const second = await this.probeAt(t, t.fallbackAddress);
-    if (second.ok) return second;
-    return second.reached ? second : { ok: false, error: `${first.error} at ${t.address}; ${second.error} at ${t.fallbackAddress}` };
+  /**
+   * One probe of a target. With a fallback address (the InternalIP is probed, another address is
+   * published) each probe goes to ONE address, where the node answered last: its failure counts at
+   * once, as with a single address, so a dead node is out after `fall` probes of `timeout` each, not
+   * of two timeouts (InternalIP, then the published address). The next probe tries the other address;
+   * an answer there (even a 503: kube-proxy's own verdict) makes it the one probed from then on. Only
+   * the first probe, which decides at once, tries both in turn: a node whose InternalIP is site-local
+   * is not published unhealthy first.
+   */
+  private async probeTarget(e: Entry, t: HealthTarget): Promise<Probed> {
+    const fallback = t.fallbackAddress;
+    if (fallback === undefined) return { result: await this.probe(t, t.address) };
+    const reached = (r: ProbeResult) => r.ok || r.reached === true;
+    if (e.state.healthy === undefined) {
+      const first = await this.probe(t, t.address);
+      if (reached(first)) return { result: first, via: t.address };
+      const second = await this.probe(t, fallback);
+      if (reached(second)) return { result: second, via: fallback };
+      const unreached = new Map([
+        [t.address, first.error ?? "failed"],
+        [fallback, second.error ?? "failed"],
+      ]);
+      return { result: { ok: false, error: `${first.error} at ${t.address}; ${second.error} at ${fallback}` }, via: t.address, unreached };
+    }
+    const at = e.via === fallback ? fallback : t.address;
+    const result = await this.probe(t, at);
+    if (reached(result)) return { result, via: at };
+    const unreached = new Map(e.unreached ?? []).set(at, result.error ?? "failed");
+    const atPrimary = unreached.get(t.address);
+    const atFallback = unreached.get(fallback);
+    const error = atPrimary !== undefined && atFallback !== undefined ? `${atPrimary} at ${t.address}; ${atFallback} at ${fallback}` : `${result.error} at ${at}`;
+    return { result: { ok: false, error }, via: at === t.address ? fallback : t.address, unreached };
   }
 
   private async probeAt(t: HealthTarget, address: string): Promise<ProbeResult> {
@@ -139,6 +174,8 @@ export class HealthTable implements HealthView {
         // Same node, new address: forget what we knew about the old one.
         e.target = target;
         e.state = INITIAL_STATE;
+        e.via = undefined;
+        e.unreached = undefined;
         clearTimeout(e.timer);
         void this.run(key, e);
       }
@@ -155,9 +192,9 @@ export class HealthTable implements HealthView {
       return;
     }
     const target = e.target;
-    let result: ProbeResult;
+    let probed: Probed;
     try {
-      result = await this.probe(target).catch((err: Error) => ({ ok: false, error: err.message }) as ProbeResult);
+      probed = await this.probeTarget(e, target).catch((err: Error) => ({ result: { ok: false, error: err.message } }));
     } finally {
       this.release();
     }
@@ -167,6 +204,9 @@ export class HealthTable implements HealthView {
       void this.run(key, e); // address changed mid-probe: probe the new one now
       return;
     }
+    const { result } = probed;
+    e.via = probed.via;
+    e.unreached = probed.unreached;
     const previous = e.state.healthy;
     const { state, changed } = applyProbe(e.state, result.ok, this.opts, result.error);
     e.state = state;

@@ -28,7 +28,11 @@ export { EventCorrelator, DEFAULT_CORRELATOR, type CorrelatorOptions, type Objec
 
 /** Patches status.loadBalancer through the /status subresource. */
 export interface ServiceStatusClient {
-  patchIngress(namespace: string, name: string, ingress: V1LoadBalancerIngress[]): Promise<V1Service>;
+  /**
+   * resourceVersion: the version the patch was planned from. The API server refuses (409) a patch
+   * planned from an older version, e.g. a deposed leader's last write landing after the new leader's.
+   */
+  patchIngress(namespace: string, name: string, ingress: V1LoadBalancerIngress[], resourceVersion?: string): Promise<V1Service>;
 }
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -36,14 +40,14 @@ const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 export function kubeServiceStatusClient(kc: KubeConfig): ServiceStatusClient {
   const api = kc.makeApiClient(CoreV1Api);
   return {
-    patchIngress: (namespace, name, ingress) =>
+    patchIngress: (namespace, name, ingress, resourceVersion) =>
       api.patchNamespacedServiceStatus(
         {
           name,
           namespace,
           // JSON merge patch (RFC 7386): null removes the list, which is how
           // the API server itself represents "no ingress".
-          body: { status: { loadBalancer: { ingress: ingress.length > 0 ? ingress : null } } },
+          body: { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status: { loadBalancer: { ingress: ingress.length > 0 ? ingress : null } } },
         },
         mergePatch,
       ),
@@ -164,7 +168,7 @@ export class StatusWriter {
       if (sent && sent.rv === p.resourceVersion && sent.want === want) continue; // our patch has not reached the cache yet
       if (!this.opts.isLeader()) break; // lost leadership mid-way: stop writing now
       try {
-        await this.opts.client.patchIngress(p.namespace, p.name, p.ingress);
+        await this.opts.client.patchIngress(p.namespace, p.name, p.ingress, p.resourceVersion);
         this.inflight.set(p.key, { rv: p.resourceVersion, want });
         if (p.ingress.length === 0) owned.delete(p.key);
         result.patched.push(p.key);
@@ -178,6 +182,12 @@ export class StatusWriter {
       } catch (err) {
         const message = describe(err);
         if (err instanceof ApiException && err.code === 404) continue; // deleted meanwhile
+        if (err instanceof ApiException && err.code === 409) {
+          // Written since our cache saw it (another writer, or our cache lags): the watch brings the
+          // new version and the next sync plans again from it. Not a failure worth an Event.
+          this.log.debug({ service: p.key, resourceVersion: p.resourceVersion }, `service ${p.key}: status changed since it was read (409); planning again from the new version`);
+          continue;
+        }
         result.failed.push({ key: p.key, error: message });
         this.opts.onStatusWrite?.("error");
         this.log.warn({ service: p.key, err: message }, `could not update the status of service ${p.key} (${message}); will retry on the next sync`);

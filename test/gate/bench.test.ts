@@ -1,7 +1,7 @@
 // The gate bench's pure parts: the gates' CPU per request from before/after
 // samples around each round, and the issue's two targets.
 import { describe, expect, it } from "vitest";
-import { gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
+import { floorSplit, gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
 import type { RowOutcome } from "../../bench/lib/rows.ts";
 
 const row = (id: string, rps: number, p50Ms: number, valid = true): RowOutcome =>
@@ -50,6 +50,18 @@ describe("gate bench", () => {
     expect(unsplit!.limit).toContain("not split: row (s) is missing or invalid");
   });
 
+  it("what limits both targets cites the floor (a bare Node proxy on the same hop) and splits the gate's CPU into its own work and the floor's, from the figures", () => {
+    const withCpu = (r: RowOutcome, us: number) => ({ ...r, cpuUsPerRequest: us }) as RowOutcome;
+    const rows = { e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 800, 25), 850), f: row("n", 900, 22), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5), f1: row("n1", 450, 1.2) };
+    const [tp, hop] = gateTargets(rows, { g: 150, g1: 250, f: 100, f1: 180 });
+    expect(tp!.limit).toContain("a bare Node proxy on the same hop (row n, no checks) reaches 0.90× of (e) at 100 µs of CPU per request: 50 µs (33%) of the gate's CPU is its own work");
+    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms at 0.18 ms of CPU per request");
+    // An invalid floor row, or one without CPU figures, is not cited.
+    expect(floorSplit({ ...rows.f, valid: false } as RowOutcome, rows.e, 150, 100, "n")).toBe("");
+    expect(floorSplit(rows.f, rows.e, 150, undefined, "n")).toBe("");
+    expect(floorSplit(rows.f, rows.e, 90, 100, "n")).toContain("the gate costs no more than the floor (noise)");
+  });
+
   it("a gate row whose requests did not all go through the gates is invalid (the node answers the same either way)", () => {
     const g = { ...row("g", 900, 25), rounds: [{ requests: 3000 }, { requests: 3000 }] } as RowOutcome;
     const g1 = { ...row("g1", 400, 1.2), rounds: [{ requests: 1000 }] } as RowOutcome;
@@ -58,6 +70,9 @@ describe("gate bench", () => {
     throughTheGates(0, [g, g1]);
     expect([g.valid, g1.valid]).toEqual([false, false]);
     expect(g.invalid).toMatch(/the gates forwarded 0 requests, fewer than the 7000/);
+    const f = { ...row("f", 900, 25), rounds: [{ requests: 10 }] } as RowOutcome;
+    throughTheGates(3, [f], "the floor proxy");
+    expect(f.invalid).toMatch(/^the floor proxy forwarded 3 requests, fewer than the 10 the rows' rounds counted/);
   });
 
   it("says the machine's load during the rounds, and that a loaded run is no evidence", () => {

@@ -62,7 +62,7 @@ export class ${CLASS} extends DurableObject {
   publish(cluster, version, text) { return call("publish", [cluster, version, text]); }
   heartbeat(cluster, version, at) { return call("heartbeat", [cluster, version, at]); }
   claimKvRefresh(cluster, version, at, everyMs) { return call("claimKvRefresh", [cluster, version, at, everyMs]); }
-  watch(known, holdMs) { return call("watch", [known, holdMs]); }
+  watch(known, holdMs, cause) { return call("watch", [known, holdMs, cause]); }
 }
 export default { fetch() { return new Response("forwarder", { status: 404 }); } };
 `;

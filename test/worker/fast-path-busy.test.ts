@@ -3,16 +3,18 @@
 // path or an answer from the edge itself (404, 403 source range) never does: anyone on the
 // internet can send those from many places, and each busy location costs object requests a day.
 import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { DAY_MS, DEFAULT_FAST_BUDGET, UNKNOWN_HOST_SHARE, type BudgetDay } from "../../worker/generations/budget.ts";
 import { lab, nodesOf, service, snapshot, testEdge, uniqueCluster } from "./helpers.ts";
 
 const real = (env as unknown as { EDGELB_GENERATIONS: DurableObjectNamespace }).EDGELB_GENERATIONS;
 
-/** The generations namespace, counting calls to the object (the fast path takes a new stub per call). */
-function countingGenerations() {
+/** The generations namespace, counting calls to the object (the fast path takes a new stub per call); `object`: an object of its own. */
+function countingGenerations(object?: string) {
   let calls = 0;
   const ns = {
-    idFromName: (name: string) => real.idFromName(name),
+    idFromName: (name: string) => real.idFromName(object ?? name),
     get: (id: DurableObjectId) => {
       calls++;
       return real.get(id);
@@ -21,12 +23,13 @@ function countingGenerations() {
   return { ns, calls: () => calls };
 }
 
-async function busyEdge(holdS: string, vars: Record<string, string> = {}) {
+async function busyEdge(holdS: string, vars: Record<string, string> & { object?: string } = {}) {
   const cluster = vars.EDGELB_CLUSTERS ?? uniqueCluster("busy");
-  const gens = countingGenerations();
+  const gens = countingGenerations(vars.object);
   let now = Date.now();
   const cache = await caches.open(uniqueCluster("busy-cache"));
-  const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_FAST_HOLD: holdS, EDGELB_FAST_CHECK: "5", EDGELB_GENERATIONS: gens.ns, ...vars }, { cache, now: () => now });
+  const { object: _object, ...rest } = vars;
+  const edge = testEdge({ EDGELB_CLUSTERS: cluster, EDGELB_FAST_HOLD: holdS, EDGELB_FAST_CHECK: "5", EDGELB_GENERATIONS: gens.ns, ...rest }, { cache, now: () => now });
   const node = lab.nodes[0]!;
   const snap = (extra: string[] = []) =>
     snapshot(cluster, nodesOf([node]), [
@@ -56,9 +59,9 @@ describe("the fast path's location is made busy by routed requests; unknown host
     const t = await busyEdge("0.2");
     await t.refused();
     expect(t.objectCalls()).toBe(0);
-    // 2 minutes of requests for hostnames nobody serves, every 6 s: the first (nothing known yet) and one a minute later.
+    // 2 minutes of requests for hostnames next to a served one, every 6 s: the first (nothing known yet) and one a minute later.
     for (let i = 0; i < 20; i++) {
-      expect((await t.edge.request(`nobody-${i}.example.net`)).status).toBe(404);
+      expect((await t.edge.request(`new-${i}.example.com`)).status).toBe(404);
       t.advance(6_000);
     }
     expect(t.objectCalls()).toBe(2);
@@ -105,5 +108,44 @@ describe("the fast path's location is made busy by routed requests; unknown host
     expect(await t.routed("new.example.com")).toBe(404); // not known yet; starts a check, which brings it
     expect(t.objectCalls() - calls).toBe(1);
     expect(await t.routed("new.example.com")).toBe(200);
+  });
+});
+
+describe("strangers cannot spend the object's daily budget with requests for unknown hostnames (rv-proxy s6 3)", () => {
+  /** 10 requests for `host(i)`, 61 s apart (each past the minute between unknown-host checks); the object requests they made. */
+  const tenMinutes = async (t: Awaited<ReturnType<typeof busyEdge>>, host: (i: number) => string) => {
+    const before = t.objectCalls();
+    for (let i = 0; i < 10; i++) {
+      expect((await t.edge.request(host(i))).status).toBe(404);
+      t.advance(61_000);
+    }
+    return t.objectCalls() - before;
+  };
+
+  it("a made-up name under another domain starts no check; one next to a served name (www.example.com) starts one a minute", async () => {
+    const t = await busyEdge("0.2");
+    expect(await tenMinutes(t, () => "nobody.example.net")).toBe(0);
+    expect(await tenMinutes(t, (i) => `x${i}.deep.example.com`)).toBe(0);
+    expect(await tenMinutes(t, () => "new.example.com")).toBe(10);
+  });
+
+  it("past half the day's budget the object answers an unknown-host check at once and the location starts no more of them; routed checks go on", async () => {
+    const object = uniqueCluster("half-budget");
+    // The object's day as it stored it, just past half the budget (its clock is the real one).
+    const stub = real.get(real.idFromName(object));
+    await runInDurableObject(stub, async (_o, state) => {
+      await state.storage.put("budget", { day: Math.floor(Date.now() / DAY_MS), count: DEFAULT_FAST_BUDGET * UNKNOWN_HOST_SHARE + 1, spentSaid: false } satisfies BudgetDay);
+    });
+    // A quiet location (nothing but 404s): its first check learns it, then none for the hour.
+    const quiet = await busyEdge("0.2", { object });
+    expect(await tenMinutes(quiet, () => "new.example.com")).toBe(1);
+    expect(quiet.edge.logs.filter((e) => e.event === "config.fast_unknown_hosts_paused")).toEqual([expect.objectContaining({ level: "info", retryInMs: 3_600_000 })]);
+    // A busy location learns it from its routed checks' answers: 404s then ask nothing, routed requests still check.
+    const busy = await busyEdge("0.2", { object });
+    expect(await busy.routed()).toBe(200);
+    expect(busy.objectCalls()).toBe(1);
+    expect(await tenMinutes(busy, () => "new.example.com")).toBe(0);
+    expect(await busy.routed()).toBe(200);
+    expect(busy.objectCalls()).toBe(2);
   });
 });

@@ -66,9 +66,11 @@ interface RawStats {
   infiniteConnections: number;
   /** Open or not, by the `id` query parameter of the request (`/raw/infinite?id=…`). */
   infiniteById: Record<string, boolean>;
+  /** `/raw/keep-open-whole?id=…`: open or not, by id. */
+  keepOpenById: Record<string, boolean>;
 }
 
-const stats: RawStats = { infiniteSent: 0, infiniteOpen: false, infiniteConnections: 0, infiniteById: {} };
+const stats: RawStats = { infiniteSent: 0, infiniteOpen: false, infiniteConnections: 0, infiniteById: {}, keepOpenById: {} };
 
 /** An endless body (close-delimited unless `framing` says otherwise), sent only as fast as the socket drains. */
 function infinite(s: net.Socket, framing: string, req: RawRequest): void {
@@ -113,6 +115,12 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
   "truncated-length": (s) => s.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b"),
   "truncated-chunked": (s) => s.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
   "close-now": (s) => s.end(),
+  // A small chunked answer complete in one write (head, three chunks, the last chunk, a trailer).
+  "small-chunked": (s) =>
+    s.end(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+        "9\r\n{\"a\":\"b\",\r\n4;ext=1\r\n\"c\":\r\n3\r\n42}\r\n0\r\nX-Sum: 7\r\n\r\n",
+    ),
   // Bytes above 0x7F (obs-text): Latin-1 in the reason phrase, UTF-8 in a field value.
   "obs-text": (s) =>
     s.end(
@@ -129,6 +137,15 @@ const RAW_CASES: Record<string, (s: net.Socket, req: RawRequest) => void> = {
   "keep-open": (s) => {
     s.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel");
     setTimeout(() => s.write("lo"), 50);
+  },
+  // The same, whole in one write; its connection is tracked by `id` (keepOpenById) until the edge closes it.
+  "keep-open-whole": (s, req) => {
+    const id = new URLSearchParams(req.path.split("?")[1] ?? "").get("id");
+    if (id !== null) {
+      stats.keepOpenById[id] = true;
+      s.on("close", () => (stats.keepOpenById[id] = false));
+    }
+    s.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
   },
   // An event stream that sends one event and then goes quiet for good.
   "stall-chunked": (s) =>

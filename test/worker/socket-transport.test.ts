@@ -218,6 +218,8 @@ describe("socket transport: failures are typed for the proxy", () => {
           opened: new Promise(() => {}),
           closed: new Promise(() => {}),
           close: async () => {},
+          readable: new ReadableStream(),
+          writable: new WritableStream(),
         }) as unknown as Socket,
     });
     const started = Date.now();

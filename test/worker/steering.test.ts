@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { SimGroup } from "./global-setup.ts";
 import { env } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { nodesOf, service, setBehavior, simGroup, snapshot, testEdge, TOKEN, uniqueCluster, type Echo, type TestEdge } from "./helpers.ts";
 import type { EdgeStatus } from "../../worker/edge.ts";
 
@@ -127,6 +128,8 @@ describe("the local test cf header", () => {
 
 /** The under-load stream below: clients, requests in all, and the one at which the first cluster's nodes stop. */
 const LOAD = { clients: 8, requests: 160, stopAt: 60, responseTimeoutMs: 3_000 };
+/** Each client's share, each costing at most a response timeout and its retry, plus setup (see the test's end). */
+const LOAD_CEILING_MS = (LOAD.requests / LOAD.clients) * (LOAD.responseTimeoutMs + 1_000) + 30_000;
 
 describe("cross-cluster failover inside the request", () => {
   it("moves requests to the next cluster with zero failures when every node of the first goes down under load", async () => {
@@ -134,9 +137,19 @@ describe("cross-cluster failover inside the request", () => {
     // makes that a retried GET (as in production), not a 30 s wait, on a loaded test machine.
     const p = await pair({ policy: "failover", clusters: ["eu", "us"] }, { responseTimeoutMs: LOAD.responseTimeoutMs });
     const results: { status: number; cluster?: string }[] = [];
+    // Where each unfinished request is: a stall (seen once under load) names its stage below instead of
+    // running silently into the test's ceiling.
+    const stage = new Map<number, { what: string; since: number }>();
     const one = async (i: number) => {
-      const res = await p.edge.request(host, `/?i=${i}`);
+      stage.set(i, { what: "waiting for the edge's response", since: Date.now() });
+      const ctx = createExecutionContext();
+      const res = await p.edge.fetch(new Request(`https://${host}/?i=${i}`, { headers: { host } }), ctx);
+      stage.set(i, { what: `reading the body of a ${res.status}`, since: Date.now() });
       results.push({ status: res.status, cluster: res.status === 200 ? p.clusterOf(((await res.json()) as Echo).node) : undefined });
+      // The request's background work (waitUntil), which the platform cuts at 30 s.
+      stage.set(i, { what: "its waitUntil work", since: Date.now() });
+      await waitOnExecutionContext(ctx);
+      stage.delete(i);
     };
     // A stream of concurrent clients; the first cluster's nodes stop in the middle of it.
     let next = 0;
@@ -147,7 +160,19 @@ describe("cross-cluster failover inside the request", () => {
         await one(i);
       }
     };
-    await Promise.all(Array.from({ length: LOAD.clients }, worker));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const now = Date.now();
+        const stuck = [...stage].map(([i, s]) => `#${i} ${s.what} for ${now - s.since} ms`).join("; ");
+        reject(new Error(`${results.length}/${LOAD.requests} answered after ${LOAD_CEILING_MS - 10_000} ms; unfinished: ${stuck || "none (a client is between requests)"}`));
+      }, LOAD_CEILING_MS - 10_000);
+    });
+    try {
+      await Promise.race([Promise.all(Array.from({ length: LOAD.clients }, worker)), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
     expect(results.filter((r) => r.status !== 200)).toEqual([]);
     expect(results.length).toBe(LOAD.requests);
     expect(results.slice(0, 40).every((r) => r.cluster === "eu")).toBe(true);
@@ -156,7 +181,7 @@ describe("cross-cluster failover inside the request", () => {
     // The ceiling follows the settings, not a guess: on starved cores (two test files at a time, load 17) a slow
     // answer can cost a request its response timeout before the retry, and each client sends its share in turn.
     // A few seconds when the machine is quiet.
-  }, (LOAD.requests / LOAD.clients) * (LOAD.responseTimeoutMs + 1_000) + 30_000);
+  }, LOAD_CEILING_MS);
 
   it("a POST does not move to the next cluster after its bytes reached a node, like within a cluster", async () => {
     const p = await pair({ policy: "failover", clusters: ["eu", "us"] });

@@ -12,6 +12,7 @@ import { buildIndex, EMPTY_INDEX, type RouteIndex } from "./routes.ts";
 import { buildGatewayIndex, EMPTY_GATEWAY_INDEX, type GatewayIndex } from "../gateway/index.ts";
 import type { Versions } from "../generations/api.ts";
 import { versionKey, type FastPath } from "./fast/index.ts";
+import { mayBeNewHost, servedDomains } from "./fast/hosts/index.ts";
 import { headTag, LocationCopy, type EntryHead, type StoredValue } from "./location/index.ts";
 import { epochOf, heartbeatOf, isOlder, parseTombstone, type Version } from "./stored.ts";
 import { LOCATION_CHECK_MS } from "./timing.ts";
@@ -86,6 +87,8 @@ export class ConfigStore {
   private readonly states = new Map<string, ClusterState>();
   private index: RouteIndex = EMPTY_INDEX;
   private gatewayIndex: GatewayIndex = EMPTY_GATEWAY_INDEX;
+  /** Domains of the served names, for unknown hostnames (see unknownHost). */
+  private domainsFor: { index: RouteIndex; gateways: GatewayIndex; set: ReadonlySet<string> } | undefined;
   private loadedOnce: Promise<void> | undefined;
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
@@ -158,11 +161,25 @@ export class ConfigStore {
   /**
    * A request for a hostname no route serves: this location may lack a new one (a Service just
    * created), so a check starts when the location's last answer from the fast path is older than a
-   * minute (UNKNOWN_HOST_CHECK_MS), never more often: anyone can send such requests.
+   * minute (UNKNOWN_HOST_CHECK_MS), never more often: anyone can send such requests. Only for a
+   * name next to a served one (./fast/hosts: `new.example.com` beside `www.example.com`): made-up
+   * names elsewhere never spend the object's daily budget. `host` is normalized.
    */
-  unknownHost(waitUntil: (p: Promise<unknown>) => void): void {
-    const watch = this.opts.fast?.unknownHost(this.installChecked);
+  unknownHost(host: string, waitUntil: (p: Promise<unknown>) => void): void {
+    const fast = this.opts.fast;
+    if (!fast || !mayBeNewHost(this.domains(), host)) return;
+    const watch = fast.unknownHost(this.installChecked);
     if (watch) waitUntil(watch);
+  }
+
+  /** The served names' domains, rebuilt lazily when the routes change (the 404 path only). */
+  private domains(): ReadonlySet<string> {
+    const d = this.domainsFor;
+    if (d && d.index === this.index && d.gateways === this.gatewayIndex) return d.set;
+    const g = this.gatewayIndex;
+    const set = servedDomains([...this.index.exact.keys(), ...g.exact.keys()], [...this.index.wildcard.keys(), ...g.wildcard.keys()]);
+    this.domainsFor = { index: this.index, gateways: g, set };
+    return set;
   }
 
   /** What a held check's answer does (bound once: busy() runs per request). */

@@ -62,8 +62,20 @@ export const WatchAnswer = v.object({
    * location starts no check before this many ms. Pushes are never refused by the budget.
    */
   retryAfterMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_RETRY_AFTER_MS))),
+  /**
+   * The object's day is past half its budget: the location starts no check for an unknown
+   * hostname before this many ms (a check it started for one was answered at once). Checks for
+   * routed traffic go on: 404 noise must not spend what they need.
+   */
+  unknownHostRetryAfterMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_RETRY_AFTER_MS))),
 });
 export type WatchAnswer = v.InferOutput<typeof WatchAnswer>;
+
+/**
+ * Why a location checks: a request for a routed hostname, or one for a hostname no route serves
+ * (which anyone can send: past half the day's budget the object answers those at once).
+ */
+export type CheckCause = "routed" | "unknown-host";
 
 /** Does the object hold a version the location does not know (null: it knows nothing yet)? */
 export function changedAgainst(versions: Versions, known: Known | null): string[] {
@@ -94,9 +106,10 @@ export interface WatchableGenerationsApi extends GenerationsApi {
   /**
    * The long poll: answers at once when the object holds a version `known` does not name (or
    * known is null), else holds the call until a publish stores one or `holdMs` (at most
-   * MAX_HOLD_MS) pass. One billed request per call, however long it is held.
+   * MAX_HOLD_MS) pass. One billed request per call, however long it is held. Polling is a watch
+   * with holdMs 0 (answered at once, with the same back-offs). `cause` absent: "routed".
    */
-  watch(known: Known | null, holdMs: number): Promise<WatchAnswer>;
+  watch(known: Known | null, holdMs: number, cause?: CheckCause): Promise<WatchAnswer>;
 }
 
 /**

@@ -5,13 +5,15 @@
 // the object counts the requests it serves per UTC day and, past the budget
 // (EDGELB_FAST_BUDGET, below the hard limit), answers checks at once with a
 // retry-after that the location writes into its lease. The retry-after is set
-// so that the rest of the day's requests fit what is left below 125 % of the
-// budget (the free plan's 100,000 for the default): the object measures its
-// request rate and lengthens every location's back-off (60 s to 1 h) until the
-// rate fits, however many locations clients make busy (several hundred). Pushes,
-// heartbeats and value fetches are counted but never refused: they are the point.
+// so that the rest of the day's requests fit the aim (120 % of the budget: the
+// free plan's 100,000 less a reserve, for the default): the object knows which
+// checks it has already promised (each location it answered comes back once
+// more before it learns a new back-off) and spreads what is left after them
+// over the rest of the day, 60 s to 1 h, however many locations clients make
+// busy (several hundred). Pushes, heartbeats and value fetches are counted but
+// never refused: they are the point.
 import type { Logger } from "../log/index.ts";
-import { MAX_RETRY_AFTER_MS } from "./api.ts";
+import { MAX_HOLD_MS, MAX_RETRY_AFTER_MS } from "./api.ts";
 
 export const DAY_MS = 86_400_000;
 /** The default budget: 80 % of the free plan's 100,000 requests a day, leaving room for pushes and the back-offs. */
@@ -22,36 +24,50 @@ export const BUDGET_RETRY_MIN_MS = 60_000;
 export const BUDGET_CEILING = 1.25;
 /** Kept for pushes, heartbeats and value fetches below the ceiling, as a share of the budget. */
 export const BUDGET_RESERVE = 0.05;
-/** The request rate is measured over this many whole minutes. */
-const WINDOW_MINUTES = 5;
-/** The day's count is written every this many requests (a row write per request would double the bill), and when it crosses the budget. */
-export const BUDGET_SAVE_EVERY = 500;
+/** Checks for unknown hostnames stop once the day's count passes this share of the budget (see unknownHostRetry). */
+export const UNKNOWN_HOST_SHARE = 0.5;
+/**
+ * The day's count is written every this many requests (a row write per request would double the
+ * bill; this is at most ~2,000 row writes a day), and when it crosses the budget. A restarted object
+ * loses at most BUDGET_SAVE_EVERY − 1; past half the budget it counts those as served (see load).
+ */
+export const BUDGET_SAVE_EVERY = 50;
 const KEY = "budget";
+
+/**
+ * Per BUCKET_MS over the last HISTORY buckets: how many requests the object answered, and the
+ * longest a location it answered stays away (the retry-after it was given, jitter included, or a
+ * hold). Long enough for the longest back-off.
+ */
+const BUCKET_MS = 10_000;
+const HISTORY = Math.ceil(MAX_RETRY_AFTER_MS / BUCKET_MS) + 2;
+/** How long a location answered without a back-off stays away at most: a held check's hold. */
+const ANSWERED_AWAY_MS = MAX_HOLD_MS;
 
 export interface BudgetDay {
   /** The UTC day (ms since the epoch / DAY_MS). */
   day: number;
-  /** Requests served that day (up to BUDGET_SAVE_EVERY - 1 are lost when the object is evicted: the budget sits below the limit for that too). */
+  /** Requests served that day (see BUDGET_SAVE_EVERY for what a restart may lose). */
   count: number;
   /** fast.budget_spent was logged that day. */
   spentSaid: boolean;
 }
 
 /**
- * The back-off for every location past the budget (pure): each location checks once per back-off,
- * so the object's rate is (busy locations / back-off); to fit the rest of the day into what is left
- * below BUDGET_CEILING × budget, the back-off grows by the ratio of the measured rate to the rate
- * that fits (and shrinks when it is lower), within 60 s and MAX_RETRY_AFTER_MS.
+ * The back-off for every location past the budget (pure). `pending`: the checks already promised,
+ * one per location that was answered and has not come back yet (each comes back once more whatever
+ * the object says next: it learns a new back-off only then). After those, a location that waits
+ * r ms checks at most (ms left in the day) / r more times, so the day stays within the aim
+ * (BUDGET_CEILING − BUDGET_RESERVE of the budget) when count + pending × (1 + left / r) ≤ aim:
+ * r = pending × left / (aim − count − pending), within 60 s and MAX_RETRY_AFTER_MS (the longest
+ * once nothing is left after the promised checks).
  */
-export function adjustRetry(retryMs: number, recentPerS: number, count: number, budget: number, now: number): number {
-  const secondsLeft = Math.max(1, ((Math.floor(now / DAY_MS) + 1) * DAY_MS - now) / 1000);
-  // Checks may use what is left below the ceiling but a reserve (pushes, heartbeats and value fetches
-  // go on: 5 % of the budget), aimed at 90 % of it (locations take a new back-off only at their next check).
-  const left = budget * (BUDGET_CEILING - BUDGET_RESERVE) - count;
-  if (!(left > 0)) return MAX_RETRY_AFTER_MS;
-  const fits = (0.9 * left) / secondsLeft;
-  const next = (retryMs * recentPerS) / fits;
-  return Math.floor(Math.min(MAX_RETRY_AFTER_MS, Math.max(BUDGET_RETRY_MIN_MS, Number.isFinite(next) ? next : MAX_RETRY_AFTER_MS)));
+export function backOffFor(pending: number, count: number, budget: number, now: number): number {
+  const msLeft = Math.max(1, (Math.floor(now / DAY_MS) + 1) * DAY_MS - now);
+  const free = budget * (BUDGET_CEILING - BUDGET_RESERVE) - count - pending;
+  if (!(free > 0)) return MAX_RETRY_AFTER_MS;
+  const r = (pending * msLeft) / free;
+  return Math.floor(Math.min(MAX_RETRY_AFTER_MS, Math.max(BUDGET_RETRY_MIN_MS, Number.isFinite(r) ? r : MAX_RETRY_AFTER_MS)));
 }
 
 export interface BudgetStorage {
@@ -72,12 +88,16 @@ export interface DailyBudgetOptions {
 export class DailyBudget {
   private day: BudgetDay | undefined;
   private loading: Promise<BudgetDay> | undefined;
-  /** Requests in each of the last WINDOW_MINUTES whole minutes, and the current one. */
-  private readonly perMinute: number[] = new Array<number>(WINDOW_MINUTES).fill(0);
-  private minute = -1;
-  private current = 0;
-  /** The back-off past the budget, adjusted once a minute (adjustRetry). */
+  /** Per bucket (a ring indexed by bucket number): requests answered, and the longest a location answered then stays away (ms). */
+  private readonly answered = new Array<number>(HISTORY).fill(0);
+  private readonly away = new Array<number>(HISTORY).fill(0);
+  private bucket = -1;
+  /** The back-off past the budget, set again every bucket (backOffFor). */
   private retryMs = BUDGET_RETRY_MIN_MS;
+  /** Checks are answered with the back-off: past the budget, or earlier when even the longest back-off from the budget on would not hold the aim (see pace). */
+  private pacing = false;
+  /** The UTC day fast.budget_paced was said (in memory: a restart may say it again). */
+  private pacedSaid = -1;
 
   constructor(private readonly o: DailyBudgetOptions) {}
 
@@ -92,10 +112,12 @@ export class DailyBudget {
       d.count = 0;
       d.spentSaid = false;
       this.retryMs = BUDGET_RETRY_MIN_MS;
+      this.pacing = false;
       save = true;
     }
-    this.tick(now, d.count);
-    this.current++;
+    // Set again every bucket, and at the crossing (not a bucket of the shortest back-off for everyone).
+    const rolled = this.roll(now);
+    if (this.o.budget > 0 && (rolled || (!this.pacing && d.count + 1 > this.o.budget))) this.pace(d, now);
     d.count++;
     if (this.o.budget > 0 && d.count > this.o.budget && !d.spentSaid) {
       d.spentSaid = true;
@@ -111,28 +133,80 @@ export class DailyBudget {
       // A failed write loses only part of the count: it must not refuse the request (a push) that counted it.
       await Promise.resolve(this.o.storage.put(KEY, { ...d })).catch(() => {});
     }
-    if (!(this.o.budget > 0) || d.count <= this.o.budget) return undefined;
+    let retry: number | undefined;
     // Spread by up to a quarter: locations that backed off together do not come back together.
-    return Math.min(MAX_RETRY_AFTER_MS, Math.floor(this.retryMs * (1 + 0.25 * Math.min(1, Math.max(0, this.o.random())))));
+    if (this.pacing) retry = Math.min(MAX_RETRY_AFTER_MS, Math.floor(this.retryMs * (1 + 0.25 * Math.min(1, Math.max(0, this.o.random())))));
+    const slot = this.bucket % HISTORY;
+    this.answered[slot]!++;
+    this.away[slot] = Math.max(this.away[slot]!, retry ?? ANSWERED_AWAY_MS);
+    return retry;
   }
 
-  /** Rolls the per-minute counts; past the budget, adjusts the back-off to the measured rate once a minute. */
-  private tick(now: number, count: number): void {
-    const minute = Math.floor(now / 60_000);
-    if (minute === this.minute) return;
-    if (this.minute >= 0) {
-      const gone = Math.min(WINDOW_MINUTES, minute - this.minute);
-      for (let i = 0; i < gone; i++) {
-        this.perMinute.shift();
-        this.perMinute.push(i === 0 ? this.current : 0);
-      }
-      if (this.o.budget > 0 && count > this.o.budget) {
-        const recentPerS = this.perMinute.reduce((a, b) => a + b, 0) / (WINDOW_MINUTES * 60);
-        this.retryMs = adjustRetry(this.retryMs, recentPerS, count, this.o.budget, now);
-      }
+  /**
+   * Decides whether checks back off and for how long (backOffFor). Past the budget they do. Before
+   * it too when so many locations are busy that, once the budget is spent, even the longest back-off
+   * would not hold the aim: each location costs one promised check plus one an hour for the rest of
+   * the day (more than ~650 locations spend the default budget within the first hour). Then the
+   * back-off starts now, spread over the whole day, and stays until midnight.
+   */
+  private pace(d: BudgetDay, now: number): void {
+    const pending = this.pending(now);
+    const msLeft = (Math.floor(now / DAY_MS) + 1) * DAY_MS - now;
+    const aim = this.o.budget * (BUDGET_CEILING - BUDGET_RESERVE);
+    const past = d.count + 1 > this.o.budget;
+    const early = !past && !this.pacing && this.o.budget + pending * (1 + msLeft / MAX_RETRY_AFTER_MS) > aim;
+    if (early && this.pacedSaid !== d.day) {
+      this.pacedSaid = d.day;
+      this.o.log("warn", "fast.budget_paced", {
+        budget: this.o.budget,
+        requests: d.count,
+        pending,
+        action: "more locations check than the budget can hold at the longest back-off once it is spent: every location backs off from now until midnight UTC, spread over the day; pushes are still accepted",
+      });
     }
-    this.minute = minute;
-    this.current = 0;
+    this.pacing ||= past || early;
+    if (this.pacing) this.retryMs = backOffFor(pending, d.count, this.o.budget, now);
+  }
+
+  /** Moves to the bucket of `now` (the ones passed are emptied); true when it moved. */
+  private roll(now: number): boolean {
+    const bucket = Math.floor(now / BUCKET_MS);
+    if (bucket === this.bucket) return false;
+    const passed = this.bucket < 0 ? HISTORY : Math.min(HISTORY, bucket - this.bucket);
+    for (let i = 0; i < passed; i++) {
+      const slot = (bucket - i) % HISTORY;
+      this.answered[slot] = 0;
+      this.away[slot] = 0;
+    }
+    this.bucket = bucket;
+    return true;
+  }
+
+  /**
+   * Checks promised at `now`: the requests answered in a bucket whose end plus the longest wait
+   * given in it is still ahead (a location answered then has not necessarily come back). Each
+   * location's last answer counts once; its earlier ones lie behind it. Rounded up to whole buckets.
+   */
+  private pending(now: number): number {
+    let n = 0;
+    for (let i = 0; i < HISTORY && this.bucket - i >= 0; i++) {
+      const b = this.bucket - i;
+      const slot = b % HISTORY;
+      if ((b + 1) * BUCKET_MS + this.away[slot]! > now) n += this.answered[slot]!;
+    }
+    return n;
+  }
+
+  /**
+   * Past half the day's budget (after spend()): how long a location starts no check for an unknown
+   * hostname, the longest back-off a location keeps (an hour: at most 24 such checks a day per
+   * location, answered at once); else undefined. Anyone can send requests for unknown hostnames,
+   * so they may spend at most about half; a new hostname then arrives through KV.
+   */
+  unknownHostRetry(): number | undefined {
+    const d = this.day;
+    if (!d || !(this.o.budget > 0) || d.count <= this.o.budget * UNKNOWN_HOST_SHARE) return undefined;
+    return MAX_RETRY_AFTER_MS;
   }
 
   /** The day's count so far (for tests and the status of the fast path). */
@@ -145,6 +219,12 @@ export class DailyBudget {
     this.loading ??= Promise.resolve(this.o.storage.get<BudgetDay>(KEY)).catch(() => undefined).then((stored) => {
       // A stored value of another shape (a hand edit, an older object) starts the day at 0.
       const ok = stored && Number.isSafeInteger(stored.day) && Number.isSafeInteger(stored.count) && stored.count >= 0;
+      if (ok && this.o.budget > 0 && stored.count > this.o.budget * UNKNOWN_HOST_SHARE) {
+        // Past half the budget the count decides, so a restart counts the requests the last save may
+        // have missed as served (never under the truth). Below it the stored count stands: a quiet
+        // object is evicted often, and each restart would otherwise add requests never served.
+        stored.count += BUDGET_SAVE_EVERY - 1;
+      }
       this.day ??= ok ? { day: stored.day, count: stored.count, spentSaid: stored.spentSaid === true } : { day: Math.floor(this.o.now() / DAY_MS), count: 0, spentSaid: false };
       return this.day;
     });

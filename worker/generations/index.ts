@@ -21,7 +21,7 @@ import { isOlder } from "../config/stored.ts";
 import { readSettings, type Env } from "../env/index.ts";
 import { createLogger } from "../log/index.ts";
 import { DailyBudget } from "./budget.ts";
-import { changedAgainst, decideKvRefresh, Known, MAX_HELD, MAX_HOLD_MS, MAX_INLINE_CHARS, ValueVersion, type Versions, type WatchableGenerationsApi, type WatchAnswer } from "./api.ts";
+import { changedAgainst, decideKvRefresh, Known, MAX_HELD, MAX_HOLD_MS, MAX_INLINE_CHARS, ValueVersion, type CheckCause, type Versions, type WatchableGenerationsApi, type WatchAnswer } from "./api.ts";
 
 export { GENERATIONS_OBJECT, ValueVersion, Versions, type GenerationsApi } from "./api.ts";
 
@@ -59,15 +59,19 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
     this.budget = new DailyBudget({ budget: readSettings(env).fastBudget, storage: ctx.storage, now: Date.now, random: Math.random, log: createLogger() });
   }
 
-  async watch(known: Known | null, holdMs: number): Promise<WatchAnswer> {
+  async watch(known: Known | null, holdMs: number, cause?: CheckCause): Promise<WatchAnswer> {
     const retryAfterMs = await this.budget.spend();
+    // Past half the day's budget a check for an unknown hostname (anyone can send those) is answered
+    // at once and tells the location to start no more of them until then.
+    const unknownHostRetryAfterMs = this.budget.unknownHostRetry();
+    const atOnce = retryAfterMs !== undefined || (cause === "unknown-host" && unknownHostRetryAfterMs !== undefined);
     const k = known === null ? null : v.parse(Known, known);
     const hold = Number.isFinite(holdMs) ? Math.max(0, Math.min(MAX_HOLD_MS, Math.floor(holdMs))) : 0;
     let versions = await this.readVersions();
     let changed = changedAgainst(versions, k);
     let held = false;
-    // Past the budget: answered at once (what changed still rides along), with the back-off.
-    if (retryAfterMs === undefined && k !== null && changed.length === 0 && hold > 0 && this.held.size < MAX_HELD) {
+    // Past the budget (or half of it, for an unknown hostname): answered at once (what changed still rides along), with the back-off.
+    if (!atOnce && k !== null && changed.length === 0 && hold > 0 && this.held.size < MAX_HELD) {
       held = true;
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -90,7 +94,7 @@ export class EdgelbGenerations extends DurableObject implements WatchableGenerat
       chars += value.text.length;
       values[cluster] = value;
     }
-    return { versions, values, held, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    return { versions, values, held, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(unknownHostRetryAfterMs !== undefined ? { unknownHostRetryAfterMs } : {}) };
   }
 
   /** How many checks it holds now (for the status of the fast path and for tests). */

@@ -8,6 +8,9 @@ import {
   forwardedValue,
   isFieldName,
   isFieldValue,
+  isHeaderFault,
+  originFields,
+  originHeadersOf,
   originRequestHeaders,
   newRequestId,
   requestIdOf,
@@ -200,5 +203,56 @@ describe("generated request ids", () => {
     expect(new Set(ids).size).toBe(1000);
     expect(new Set(ids.map((id) => id.split("-")[0])).size).toBe(1);
     expect(ids[0]).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
+  });
+});
+
+describe("origin fields as a plain record (what fetch() is given)", () => {
+  // Reference: the Headers object the proxy built for every request before, field by field.
+  const HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"];
+  const reference = (req: Request, rid: string): [string, string][] => {
+    const named = new Set((req.headers.get("connection") ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean));
+    const skip = new Set([...HOP, ...CLIENT_FORWARDING, "host", "x-request-id", "x-edgelb-test-cf", "x-edgelb-signature"]);
+    const out = new Headers();
+    for (const [k, v] of req.headers) if (!skip.has(k) && !named.has(k)) out.append(k, v);
+    const facts = edgeFacts(req, rid);
+    out.append("host", facts.host);
+    if (facts.clientIp) {
+      out.append("x-forwarded-for", facts.clientIp);
+      out.append("x-real-ip", facts.clientIp);
+    }
+    out.append("x-forwarded-proto", facts.proto);
+    out.append("x-forwarded-host", facts.host);
+    out.append("forwarded", forwardedValue(facts));
+    out.append("x-request-id", rid);
+    return [...out];
+  };
+
+  it("holds exactly the fields the field-by-field Headers held, and converts to the same Headers", () => {
+    const name = fc.constantFrom(...HOP, ...CLIENT_FORWARDING, "host", "x-request-id", "x-edgelb-signature", "cf-connecting-ip", "accept", "cookie", "x-trace-hop", "__proto__", "constructor", "123", "content-length");
+    const value = fc.string({ minLength: 1, maxLength: 12 }).filter(isFieldValue).map((v) => v.trim()).filter((v) => v !== "");
+    const connection = fc.array(fc.constantFrom("close", "keep-alive", "x-trace-hop", "Accept", "cookie", ""), { maxLength: 3 }).map((a) => a.join(","));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value), { maxLength: 12 }), fc.option(connection, { nil: undefined }), (given, conn) => {
+        const h = new Headers({ host: "shop.example.com" });
+        for (const [k, v] of given) h.append(k, v);
+        if (conn !== undefined) h.set("connection", conn);
+        const req = new Request("https://shop.example.com/x", { headers: h });
+        const rec = originFields(req, edgeFacts(req, "rid"), false);
+        if (isHeaderFault(rec)) throw new Error(rec.fault);
+        // An own, enumerable property per field, whatever its name ("__proto__" included).
+        expect(Object.getPrototypeOf(rec)).toBe(Object.prototype);
+        const expected = reference(req, "rid");
+        expect([...originHeadersOf(rec)]).toEqual(expected);
+        // What fetch() does with the record: the same fields.
+        expect([...new Headers(rec)]).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("refuses what the request guard refuses, as originRequestHeaders does", () => {
+    const req = new Request("https://shop.example.com/", { headers: { "x-evil": "a\u0001b" } });
+    expect(originFields(req, edgeFacts(req, "rid"), false)).toEqual({ fault: "header x-evil holds a control character", name: "x-evil" });
+    expect(isHeaderFault(originFields(req, edgeFacts(req, "rid"), false))).toBe(true);
   });
 });

@@ -19,6 +19,7 @@ import {
   ConnectError,
   InvalidRequestHeadError,
   type OriginRequest,
+  type OutgoingRequest,
   MalformedResponseError,
   ResponseTimeoutError,
   UpstreamResetError,
@@ -26,7 +27,7 @@ import {
 import { ClientBodyTimeoutError, NO_BODY, prepareBody, type ClientBodyError } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
-import { edgeFacts, forClient, isWebSocketRequest, originRequestHeaders, requestIdOf } from "./headers.ts";
+import { edgeFacts, forClient, isHeaderFault, isWebSocketRequest, originFields, originHeadersOf, requestIdOf } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
@@ -137,11 +138,15 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
 
   const policy = route.policy;
   const websocket = isWebSocketRequest(incoming);
-  const headers = originRequestHeaders(incoming, facts, websocket);
-  if (!(headers instanceof Headers)) {
+  const outgoing = originFields(incoming, facts, websocket);
+  if (isHeaderFault(outgoing)) {
     // Before any origin connection: a forged line break never reaches a node.
-    return badRequest("proxy.refused", headers.fault, { header: JSON.stringify(headers.name) });
+    return badRequest("proxy.refused", outgoing.fault, { header: JSON.stringify(outgoing.name) });
   }
+  // A Headers object only for what reads fields one by one (sockets, the gate's signature):
+  // fetch() takes the plain record (worker/transport/types.ts, OutgoingRequest.fields).
+  let originHeaders: Headers | undefined;
+  const headersOf = (): Headers => (originHeaders ??= originHeadersOf(outgoing));
   if ((method === "GET" || method === "HEAD") && carriesBody(incoming.headers)) {
     // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
     return badRequest("proxy.refused", `a ${method} request must not carry a body`);
@@ -242,7 +247,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     if (gatePort !== undefined) {
       const signature = await deps.signer?.sign(origin.cluster, {
         method,
-        host: headers.get("host") ?? facts.host,
+        host: outgoing.host ?? facts.host,
         target: pathAndQuery,
         node: origin.node,
         nodePort: origin.port,
@@ -257,18 +262,23 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       }
       // The client's own signature header was not copied (headers.ts): the first signature is appended
       // (about half the runtime's cost of a set), a later attempt's replaces it.
-      if (signed) headers.set(SIGNATURE_HEADER, signature);
-      else headers.append(SIGNATURE_HEADER, signature);
+      if (signed) headersOf().set(SIGNATURE_HEADER, signature);
+      else headersOf().append(SIGNATURE_HEADER, signature);
       signed = true;
     } else if (signed) {
       // An earlier attempt at another (gated) cluster signed for its node.
-      headers.delete(SIGNATURE_HEADER);
+      headersOf().delete(SIGNATURE_HEADER);
       signed = false;
     }
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = method === "GET" || method === "HEAD";
     // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
-    const originRequest = { method, url: incoming.url, headers, body: bodyless ? null : body.take() };
+    // fetch() gets the plain fields unless an earlier attempt signed the Headers (gate mode); their
+    // Headers object is built only if read.
+    const originRequest: OutgoingRequest =
+      transport.name === "fetch" && !signed
+        ? { method, url: incoming.url, fields: outgoing, get headers() { return headersOf(); }, body: bodyless ? null : body.take() }
+        : { method, url: incoming.url, headers: headersOf(), body: bodyless ? null : body.take() };
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     let release = track(deps.inFlight, origin.key);
@@ -294,9 +304,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
               : {
                   toWire: (o: RouteOrigin) => ({ ...o, port: gatePort }),
                   headersFor: async (o: RouteOrigin) => {
-                    const sig = await deps.signer?.sign(o.cluster, { method, host: headers.get("host") ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port });
+                    const sig = await deps.signer?.sign(o.cluster, { method, host: outgoing.host ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port });
                     if (!sig) return undefined;
-                    const signed = new Headers(headers);
+                    const signed = new Headers(headersOf());
                     signed.set(SIGNATURE_HEADER, sig);
                     return signed;
                   },
@@ -479,7 +489,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     const responseBody = relayBody(method, upstream, release, raw, bodyRelayed);
     // The origin's fields copied by the runtime in one call, then the few the client must not get
     // taken out (cheaper than a copy field by field that the Response would copy once more).
-    const client = new Response(responseBody, { status, statusText: upstream.statusText, headers: upstreamHeaders, encodeBody: encodeBodyFor(upstreamHeaders, raw) });
+    const encodeBody = encodeBodyFor(upstreamHeaders, raw);
+    // With the default encoding, the origin's Response itself is the init: the runtime reads its
+    // status, text and fields natively (cheaper than a dict of the three).
+    const client =
+      encodeBody === "automatic"
+        ? new Response(responseBody, upstream)
+        : new Response(responseBody, { status, statusText: upstream.statusText, headers: upstreamHeaders, encodeBody });
     const out = client.headers;
     forClient(out, requestId, method);
     if (policy.affinity === "cookie" && cookie !== cookieValue(origin)) {

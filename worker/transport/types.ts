@@ -21,6 +21,11 @@ export interface OutgoingRequest {
   /** Its path and query are sent; its host part is ignored (transports use `origin`). */
   readonly url: string;
   readonly headers: Headers;
+  /**
+   * The same fields as a plain record, when the proxy has them so: a transport that hands the
+   * fields to the runtime (fetch) passes this instead, and `headers` is then built only if read.
+   */
+  readonly fields?: Readonly<Record<string, string>>;
   readonly body: ReadableStream<Uint8Array> | null;
 }
 

@@ -16,7 +16,7 @@ export interface GateMetrics {
   replayEntries: Gauge<never>;
 }
 
-export function createGateMetrics(opts: { defaults?: boolean } = {}): GateMetrics {
+export function createGateMetrics(opts: { defaults?: boolean; /** The replay cache's size, read at each scrape (not on every request). */ replaySize?: () => number } = {}): GateMetrics {
   const registry = new Registry();
   if (opts.defaults !== false) collectDefaultMetrics({ register: registry, prefix: "edgelb_gate_" });
   const forwarded = new Counter({
@@ -46,6 +46,12 @@ export function createGateMetrics(opts: { defaults?: boolean } = {}): GateMetric
     registers: [registry],
   });
   const keys = new Gauge({ name: "edgelb_gate_keys_loaded", help: "Signing keys the gate accepts (0: every request is refused)", registers: [registry] });
-  const replayEntries = new Gauge({ name: "edgelb_gate_replay_cache_entries", help: "Nonces remembered to refuse replays", registers: [registry] });
+  const replaySize = opts.replaySize;
+  const replayEntries = new Gauge({
+    name: "edgelb_gate_replay_cache_entries",
+    help: "Nonces remembered to refuse replays",
+    registers: [registry],
+    ...(replaySize ? { collect(this: Gauge) { this.set(replaySize()); } } : {}),
+  });
   return { registry, forwarded, rejected, upstreamErrors, latency, keys, replayEntries };
 }

@@ -29,6 +29,7 @@ import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNR
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
 import { parseRequestHead, RequestHeadError, type ParsedRequestHead } from "../request-head/index.ts";
+import { plainResponse, type PlainResponse } from "../response-head/index.ts";
 import { UpstreamPool } from "../upstream-pool/index.ts";
 import { hasSignature, verify, type KeyLookup, type RejectReason } from "../verify/index.ts";
 
@@ -159,6 +160,11 @@ function requestHeadFor(head: ParsedRequestHead): string {
   let out = `${head.method} ${head.target} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) out += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return `${out}\r\n`;
+}
+
+/** A response to HEAD has no body whatever its head says (the parser reads the method case-insensitively too). */
+function isHead(method: string): boolean {
+  return method.length === 4 && method.toUpperCase() === "HEAD";
 }
 
 function healthAnswer(ok: boolean, method: string, close: boolean): string {
@@ -395,7 +401,6 @@ class EdgeConnection {
       this.close(RAW_FORBIDDEN);
       return;
     }
-    o.metrics.replayEntries.set(o.replay.size);
     this.forward(head, verdict.nodePort);
   }
 
@@ -523,6 +528,15 @@ class EdgeConnection {
 
   onUpstreamData(chunk: Buffer): void {
     if (this.rPhase === R_HEAD) {
+      // The common answer, whole head in one read: relayed without the full parser, in one write.
+      if (this.rBuf === undefined && !this.upgrade && !isHead(this.method)) {
+        const end = findHeadEnd(chunk, 0);
+        const plain = end === -1 ? null : plainResponse(chunk, end, this.closeAfter || this.state === BODY, MAX_RESPONSE_HEAD_BYTES);
+        if (plain !== null) {
+          this.relayPlain(plain);
+          return;
+        }
+      }
       this.rBuf = this.rBuf === undefined ? chunk : Buffer.concat([this.rBuf, chunk]);
       this.responseHeads();
       return;
@@ -562,6 +576,23 @@ class EdgeConnection {
     }
   }
 
+  /** A plainResponse: head and the body bytes that came with it, in one write; the latency is observed after it. */
+  relayPlain(plain: PlainResponse): void {
+    // Read first: responseDone may start a pipelined request's exchange.
+    const started = this.started;
+    this.responseStarted = true;
+    if (plain.dirty) this.upDirty = true;
+    this.rRemaining = plain.length - plain.bodyBytes;
+    const ok = this.socket.write(plain.out);
+    if (this.rRemaining === 0) this.responseDone();
+    else {
+      this.rPhase = R_LENGTH;
+      if (!ok) this.backpressure(this.up!, this.socket);
+    }
+    this.ctx.forwarded.http.inc();
+    this.ctx.o.metrics.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
   responseHead(head: ResponseHead, headBytes: Buffer, rest: Buffer): void {
     const { metrics } = this.ctx.o;
     metrics.latency.observe(Number(process.hrtime.bigint() - this.started) / 1e9);
@@ -588,7 +619,8 @@ class EdgeConnection {
     this.ctx.forwarded.http.inc();
     if (head.version === "1.0" || head.headers.some(([n, v]) => n === "connection" && /(^|,)\s*close\s*(,|$)/i.test(v))) this.upDirty = true;
     if (framing.kind === "close") this.closeAfter = true;
-    this.rPhase = framing.kind === "length" ? R_LENGTH : framing.kind === "chunked" ? R_CHUNKED : framing.kind === "close" ? R_CLOSE : R_DONE;
+    // A Content-Length of 0 is a whole answer already (waiting for body bytes would hang the exchange).
+    this.rPhase = framing.kind === "length" ? (framing.length === 0 ? R_DONE : R_LENGTH) : framing.kind === "chunked" ? R_CHUNKED : framing.kind === "close" ? R_CLOSE : R_DONE;
     if (framing.kind === "length") this.rRemaining = framing.length;
     else if (framing.kind === "chunked") this.rChunked = new ChunkedDecoder();
     const text = rewriteResponseHead(headBytes.toString("latin1"), { upgrade: false, close: this.closeAfter || this.state === BODY });
@@ -735,7 +767,6 @@ export function createGateServer(o: GateServerOptions): GateServer {
     forwarded: { http: o.metrics.forwarded.labels({ kind: "http" }), websocket: o.metrics.forwarded.labels({ kind: "websocket" }) },
     rejected(socket, method, reason) {
       o.metrics.rejected.inc({ reason });
-      o.metrics.replayEntries.set(o.replay.size);
       // debug: a scan of the internet would otherwise fill the log; the counter has every one.
       o.log.debug({ event: "gate.rejected", reason, remote: socket.remoteAddress, method: method.slice(0, 16) }, `Refused a request (${reason}).`);
     },

@@ -146,7 +146,8 @@ describe("the fast path (generations Durable Object)", () => {
     const w = await world({
       stub: () =>
         ({
-          versions: async () => {
+          // Polling asks with a check that is not held (watch, hold 0).
+          watch: async () => {
             calls++;
             throw new Error("Durable Object unreachable");
           },
@@ -159,6 +160,7 @@ describe("the fast path (generations Durable Object)", () => {
       w.advance(1_000);
     }
     expect(i.serves("app.example.com")).toBe(true);
+    expect(calls).toBeGreaterThanOrEqual(10);
     expect(calls).toBeLessThanOrEqual(13);
     expect(w.log.entries.filter((e) => e.event === "config.fast_unavailable")).toHaveLength(1);
   });
@@ -168,7 +170,7 @@ describe("the fast path (generations Durable Object)", () => {
     const w = await world({
       stub: () =>
         ({
-          versions: () => {
+          watch: () => {
             asked++;
             return new Promise(() => {}); // never answers
           },
@@ -184,7 +186,7 @@ describe("the fast path (generations Durable Object)", () => {
   it("an object that never answers does not hold the refresh: KV changes still arrive", async () => {
     const w = await world({
       timeoutMs: 30,
-      stub: () => ({ versions: () => new Promise(() => {}) }) as unknown as GenerationsApi,
+      stub: () => ({ watch: () => new Promise(() => {}) }) as unknown as GenerationsApi,
     });
     const i = await w.isolate("bog");
     i.kv.set(snap(w.cluster, 1, "one.example.com"));
@@ -202,7 +204,7 @@ describe("the fast path (generations Durable Object)", () => {
     const w = await world({
       stub: () =>
         ({
-          versions: async () => ({ [w.cluster]: { kind: "snapshot", generation: 9, epoch: 1 } }),
+          watch: async () => ({ versions: { [w.cluster]: { kind: "snapshot", generation: 9, epoch: 1 } }, values: {}, held: false }),
           value: async () => ({ version: { kind: "snapshot", generation: 9, epoch: 1 }, text: JSON.stringify(snap("someone-else", 9, "evil.example.com")) }),
         }) as unknown as GenerationsApi,
     });
@@ -469,6 +471,58 @@ describe("held checks (long poll): a push answers every location's held check at
     const said = w.log.entries.filter((e) => e.event === "config.fast_budget_backoff");
     expect(said).toHaveLength(2);
     expect(said[0]).toMatchObject({ level: "warn", retryInMs: RETRY_MS });
+  });
+
+  it("polling (no hold time) backs off past the object's daily budget like held checks: one question until the retry-after, from either isolate of the location", async () => {
+    const asked: { hold: number; cause: unknown }[] = [];
+    const RETRY_MS = 120_000;
+    const w = await world({ stub: () => ({ watch: async (_k: unknown, hold: number, cause: unknown) => (asked.push({ hold, cause }), { versions: {}, values: {}, held: false, retryAfterMs: RETRY_MS }) }) as unknown as GenerationsApi });
+    const a = await w.isolate("lim");
+    const b = await w.isolate("lim");
+    for (const i of [a, b]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await a.request();
+    w.advance(5_000);
+    await a.request();
+    expect(asked).toEqual([{ hold: 0, cause: "routed" }]);
+    for (let t = 0; t < 22; t++) {
+      w.advance(5_000);
+      await a.request();
+      await b.request();
+    }
+    expect(asked).toHaveLength(1); // 115 s after it: not before the retry-after, from either isolate
+    expect(a.serves("one.example.com") && b.serves("one.example.com")).toBe(true);
+    for (let t = 0; t < 3; t++) {
+      w.advance(5_000);
+      await a.request();
+      await b.request();
+    }
+    expect(asked).toHaveLength(2);
+    expect(w.log.entries.filter((e) => e.event === "config.fast_budget_backoff")[0]).toMatchObject({ level: "warn", retryInMs: RETRY_MS });
+  });
+
+  it("past half the object's budget: once one isolate's answer says so, no isolate of the location starts a check for an unknown hostname (the lease tells the others); routed checks go on", async () => {
+    const asked: unknown[] = [];
+    const w = await world({ holdMs: HOLD_MS, stub: () => ({ watch: async (_k: unknown, _h: number, cause: unknown) => (asked.push(cause), { versions: {}, values: {}, held: false, unknownHostRetryAfterMs: 3_600_000 }) }) as unknown as GenerationsApi });
+    const a = await w.isolate("scl");
+    const b = await w.isolate("scl");
+    for (const i of [a, b]) i.kv.set(snap(w.cluster, 1, "one.example.com"));
+    await a.request();
+    expect(asked).toEqual(["routed"]);
+    const unknown = async (i: typeof a) => {
+      const pending: Promise<unknown>[] = [];
+      await i.store.ready((p) => void pending.push(p));
+      i.store.unknownHost("new.example.com", (p) => void pending.push(p));
+      await Promise.all(pending);
+    };
+    for (let t = 0; t < 30; t++) {
+      w.advance(61_000);
+      await unknown(b);
+      await unknown(a);
+    }
+    expect(asked).toEqual(["routed"]);
+    expect(w.log.entries.filter((e) => e.event === "config.fast_unknown_hosts_paused")).toHaveLength(1);
+    await a.request();
+    expect(asked).toEqual(["routed", "routed"]);
   });
 
   it("a held check the object never answers is given up before waitUntil's 30 s (hold time + call timeout)", async () => {

@@ -17,7 +17,7 @@
 import * as v from "valibot";
 import type { Logger } from "../../log/index.ts";
 import { parseSnapshot } from "../../snapshot/schema.ts";
-import type { Known, ValueVersion, Versions as VersionsT, WatchableGenerationsApi } from "../../generations/api.ts";
+import type { CheckCause, Known, ValueVersion, Versions as VersionsT, WatchableGenerationsApi } from "../../generations/api.ts";
 import { MAX_HOLD_MS, MAX_RETRY_AFTER_MS, ValueVersion as ValueVersionSchema, versionKey, Versions, WatchAnswer } from "../../generations/api.ts";
 import { DEFAULT_INSTANCE, type LocationCache, type StoredValue } from "../location/index.ts";
 import { parseTombstone } from "../stored.ts";
@@ -47,6 +47,8 @@ const Lease = v.object({
   holder: v.pipe(v.string(), v.maxLength(64)),
   until: v.pipe(v.number(), v.integer(), v.minValue(0)),
   next: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  /** No check for an unknown hostname before this time (the object's day is past half its budget). */
+  hosts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
 });
 type Lease = v.InferOutput<typeof Lease>;
 /** Longest back-off after failed checks: the object is asked again at least this often. */
@@ -108,6 +110,10 @@ export class FastPath {
   private inline = new Map<string, { version: ValueVersion; text: string }>();
   /** Polling: a routed request came since the last question (an idle or unrouted location asks nothing). */
   private routed = false;
+  /** Polling: a request for an unknown hostname (see unknownHost) came since the last question. */
+  private unknownAsked = false;
+  /** No check for an unknown hostname before this time (the object's day is past half its budget). */
+  private hostsAt = 0;
 
   constructor(private readonly o: FastPathOptions) {
     this.holdMs = Math.max(0, Math.min(MAX_HOLD_MS, o.holdMs ?? 0));
@@ -129,29 +135,43 @@ export class FastPath {
       this.routed = true;
       return undefined;
     }
+    return this.check(install, "routed");
+  }
+
+  /**
+   * For a request whose hostname no route serves but may be new (see UNKNOWN_HOST_CHECK_MS and
+   * ./hosts); nothing allocated when not due. Past half the object's daily budget none starts until
+   * the object's unknownHostRetryAfterMs has passed.
+   */
+  unknownHost(install: (versions: VersionsT) => Promise<void>): Promise<void> | undefined {
+    const now = this.o.now();
+    if (now < this.hostsAt) return undefined;
+    const last = this.memo?.at;
+    if (last !== undefined && now - last < UNKNOWN_HOST_CHECK_MS) return undefined;
+    if (this.holdMs === 0) {
+      this.unknownAsked = true;
+      return undefined;
+    }
+    return this.check(install, "unknown-host");
+  }
+
+  private check(install: (versions: VersionsT) => Promise<void>, cause: CheckCause): Promise<void> | undefined {
     if (this.watching) return undefined;
     const now = this.o.now();
     if (now < this.watchAt) return undefined;
     this.watching = true;
-    return this.runWatch(now, install).finally(() => {
+    return this.runWatch(now, install, cause).finally(() => {
       this.watching = false;
     });
   }
 
-  /** For a request whose hostname no route serves (see UNKNOWN_HOST_CHECK_MS); nothing allocated when not due. */
-  unknownHost(install: (versions: VersionsT) => Promise<void>): Promise<void> | undefined {
-    const last = this.memo?.at;
-    if (last !== undefined && this.o.now() - last < UNKNOWN_HOST_CHECK_MS) return undefined;
-    return this.busy(install);
-  }
-
-  private async runWatch(start: number, install: (versions: VersionsT) => Promise<void>): Promise<void> {
-    if (!(await this.takeLease(start))) return;
+  private async runWatch(start: number, install: (versions: VersionsT) => Promise<void>, cause: CheckCause): Promise<void> {
+    if (!(await this.takeLease(start, cause))) return;
     let answer: WatchAnswer;
     try {
       this.requests++;
       // Bounded past the hold time: an object that never answers is given up on before waitUntil's 30 s.
-      answer = v.parse(WatchAnswer, await this.bounded(() => this.o.stub().watch(this.known(), this.holdMs), this.holdMs + (this.o.timeoutMs ?? CALL_TIMEOUT_MS)));
+      answer = v.parse(WatchAnswer, await this.bounded(() => this.o.stub().watch(this.known(), this.holdMs, cause), this.holdMs + (this.o.timeoutMs ?? CALL_TIMEOUT_MS)));
       this.ok();
       this.watchFailures = 0;
     } catch (err) {
@@ -165,14 +185,7 @@ export class FastPath {
     }
     if (answer.held) this.held++;
     const at = this.o.now();
-    const backOff = answer.retryAfterMs;
-    if (backOff !== undefined) {
-      // The object's daily budget is spent: no check from this location before then (the lease tells its other isolates).
-      const until = at + backOff;
-      this.watchAt = Math.max(this.watchAt, until);
-      this.tat = Math.max(this.tat, until + CHECK_BURST * this.o.intervalMs);
-      this.o.log("warn", "config.fast_budget_backoff", { retryInMs: backOff, until: new Date(until).toISOString(), reason: "the generations object's daily budget (EDGELB_FAST_BUDGET) is spent", fallback: "the location copy and KV meanwhile" });
-    }
+    this.backOff(at, answer);
     this.memo = { at, versions: answer.versions };
     this.inline = new Map(Object.entries(answer.values));
     try {
@@ -185,6 +198,24 @@ export class FastPath {
     await this.writeLease({ until: 0, next: this.tat });
   }
 
+  /** The object's back-offs in an answer: kept here and (by the caller's writeLease) for the location's other isolates. */
+  private backOff(at: number, answer: WatchAnswer): void {
+    const retry = answer.retryAfterMs;
+    if (retry !== undefined) {
+      // The object's daily budget is spent: no check from this location before then (the lease tells its other isolates).
+      const until = at + retry;
+      this.watchAt = Math.max(this.watchAt, until);
+      this.tat = Math.max(this.tat, until + CHECK_BURST * this.o.intervalMs);
+      this.o.log("warn", "config.fast_budget_backoff", { retryInMs: retry, until: new Date(until).toISOString(), reason: "the generations object's daily budget (EDGELB_FAST_BUDGET) is spent, or so many locations check that it paces them all day", fallback: "the location copy and KV meanwhile" });
+    }
+    const hosts = answer.unknownHostRetryAfterMs;
+    if (hosts !== undefined && at + hosts > this.hostsAt) {
+      // Said when checks for unknown hostnames stop, not at every answer that keeps them stopped.
+      if (this.hostsAt <= at) this.o.log("info", "config.fast_unknown_hosts_paused", { retryInMs: hosts, until: new Date(at + hosts).toISOString(), reason: "the generations object's day is past half its budget (EDGELB_FAST_BUDGET): requests for unknown hostnames, which anyone can send, must not spend what routed traffic needs", fallback: "a new hostname arrives through KV" });
+      this.hostsAt = at + hosts;
+    }
+  }
+
   /** What this isolate last learned from the object (null: nothing yet, so the object answers at once). */
   private known(): Known | null {
     const versions = this.memo?.versions;
@@ -195,9 +226,12 @@ export class FastPath {
   }
 
   /** Takes the location's lease unless another isolate holds it or the location's check budget is spent. */
-  private async takeLease(now: number): Promise<boolean> {
+  private async takeLease(now: number, cause: CheckCause): Promise<boolean> {
     const interval = this.o.intervalMs;
     const lease = this.o.cache ? await this.readLease(now) : undefined;
+    // Another isolate of the location learned that checks for unknown hostnames stopped.
+    if (lease?.hosts !== undefined) this.hostsAt = Math.max(this.hostsAt, lease.hosts);
+    if (cause === "unknown-host" && now < this.hostsAt) return false;
     if (lease && lease.holder !== this.me && lease.until > now) {
       // Looked at again after an interval (the holder may stop getting requests and leave it early).
       this.watchAt = Math.max(this.watchAt, Math.min(lease.until, now + interval));
@@ -229,6 +263,7 @@ export class FastPath {
       // Not ours, or dated far ahead (a clock or a writer gone wrong): ignored, not obeyed.
       if (!r.success || r.output.instance !== (this.o.instance ?? DEFAULT_INSTANCE)) return undefined;
       if (r.output.until > now + 2 * MAX_HOLD_MS || r.output.next > now + Math.max(MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS) + (CHECK_BURST + 1) * this.o.intervalMs) return undefined;
+      if (r.output.hosts !== undefined && r.output.hosts > now + MAX_RETRY_AFTER_MS) return undefined;
       return r.output;
     } catch {
       return undefined;
@@ -237,7 +272,7 @@ export class FastPath {
 
   private async writeLease(o: { until: number; next: number }): Promise<void> {
     if (!this.o.cache) return;
-    const lease: Lease = { format: LEASE_FORMAT, instance: this.o.instance ?? DEFAULT_INSTANCE, holder: this.me, until: Math.floor(o.until), next: Math.floor(o.next) };
+    const lease: Lease = { format: LEASE_FORMAT, instance: this.o.instance ?? DEFAULT_INSTANCE, holder: this.me, until: Math.floor(o.until), next: Math.floor(o.next), ...(this.hostsAt > 0 ? { hosts: Math.floor(this.hostsAt) } : {}) };
     await this.o.cache
       // Kept as long as the longest back-off it may carry (the object's budget: MAX_RETRY_AFTER_MS).
       .put(leaseKey(this.o.instance), new Response(JSON.stringify(lease), { headers: { "content-type": "application/json", "cache-control": "public, max-age=3900" } }))
@@ -262,19 +297,34 @@ export class FastPath {
       this.memo = shared;
       return shared.versions;
     }
-    // No routed request since the last question: nobody here needs it sooner than KV (an unknown host does not make a location busy).
-    if (!this.routed) {
+    // No routed request (nor one for a hostname that may be new) since the last question: nobody
+    // here needs it sooner than KV. Nor before a back-off the object asked for (this isolate's, or
+    // another's of the location, in the lease).
+    const stale = () => {
       if (shared && (!this.memo || shared.at > this.memo.at)) this.memo = shared;
       return this.memo?.versions;
+    };
+    if (!this.routed && !this.unknownAsked) return stale();
+    const lease = now < this.watchAt || !this.o.cache ? undefined : await this.readLease(now);
+    if (lease) {
+      this.watchAt = Math.max(this.watchAt, lease.next);
+      if (lease.hosts !== undefined) this.hostsAt = Math.max(this.hostsAt, lease.hosts);
     }
+    const cause: CheckCause = this.routed ? "routed" : "unknown-host";
+    if (now < this.watchAt || (cause === "unknown-host" && now < this.hostsAt)) return stale();
     this.routed = false;
+    this.unknownAsked = false;
     try {
       this.requests++;
-      const versions = v.parse(Versions, await this.bounded(() => this.o.stub().versions()));
-      this.memo = { at: now, versions };
+      // A check that is not held: answered at once, with the changed values and the daily budget's back-offs.
+      const answer = v.parse(WatchAnswer, await this.bounded(() => this.o.stub().watch(this.known(), 0, cause)));
+      this.memo = { at: now, versions: answer.versions };
+      this.inline = new Map(Object.entries(answer.values));
       this.ok();
-      await this.writeShared(now, versions);
-      return versions;
+      this.backOff(now, answer);
+      await this.writeShared(now, answer.versions);
+      if (answer.retryAfterMs !== undefined || answer.unknownHostRetryAfterMs !== undefined) await this.writeLease({ until: 0, next: this.watchAt });
+      return answer.versions;
     } catch (err) {
       // Not asked again before the interval: an unreachable object must not cost a request per refresh.
       this.memo = { at: now, versions: undefined };

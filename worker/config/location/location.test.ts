@@ -297,7 +297,8 @@ describe("two edgelb deployments on one zone (caches.default is per zone, not pe
     // The fast path's shared versions answer is per deployment too.
     const answers: Record<string, Record<string, unknown>> = { a: { [cluster]: { kind: "snapshot", generation: 9, epoch: 1 } }, b: {} };
     const fastFor = (instance: string, who: "a" | "b") =>
-      new FastPath({ stub: () => ({ versions: async () => answers[who] }) as unknown as GenerationsApi, cache, instance, intervalMs: 5_000, now: () => now, log });
+      // Polling asks with a check that is not held (watch, hold 0).
+      new FastPath({ stub: () => ({ watch: async () => ({ versions: answers[who], values: {}, held: false }) }) as unknown as GenerationsApi, cache, instance, intervalMs: 5_000, now: () => now, log });
     const fa = fastFor("edgelb-staging", "a");
     const fb = fastFor("edgelb-prod", "b");
     // Both locations serve routed requests (polling asks the object only then).

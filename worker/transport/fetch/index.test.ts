@@ -1,7 +1,7 @@
 // Which bodies of unknown length the fetch() transport pipes (counted as in flight until they end)
 // and which it hands over at the head (review rv-proxy 4: streaming answers stay visible to least-request).
 import { describe, expect, it } from "vitest";
-import { isStreamOrDownload } from "./index.ts";
+import { createFetchTransport, isStreamOrDownload } from "./index.ts";
 
 const typed = (type?: string) => new Headers(type === undefined ? {} : { "content-type": type });
 
@@ -30,5 +30,33 @@ describe("isStreamOrDownload", () => {
     for (const t of ["application/json", "text/html; charset=utf-8", "text/plain", "application/javascript", "text/css", "application/xml", "image/svg+xml"]) {
       expect(isStreamOrDownload(typed(t)), t).toBe(false);
     }
+  });
+});
+
+describe("the origin's fields", () => {
+  it("go to fetch() as the plain record the proxy built, and no Headers object is made for them", async () => {
+    const given: RequestInit[] = [];
+    const transport = createFetchTransport(async (_url, init) => {
+      given.push(init!);
+      return new Response("{}", { headers: { "content-type": "application/json" } });
+    });
+    const fields = { host: "shop.example.com", accept: "*/*", "x-request-id": "rid" };
+    const res = await transport.send({
+      origin: { node: "node-1", address: "origin.example.com", port: 8080, scheme: "http" },
+      request: {
+        method: "GET",
+        url: "https://shop.example.com/a?b=1",
+        fields,
+        get headers(): Headers {
+          throw new Error("the Headers object was built");
+        },
+        body: null,
+      },
+      connectTimeoutMs: 1000,
+      responseTimeoutMs: 1000,
+    });
+    expect(res.status).toBe(200);
+    expect(given).toHaveLength(1);
+    expect(given[0]!.headers).toBe(fields);
   });
 });

@@ -66,7 +66,7 @@ const NO_UPLOAD: { body: null; sent: Promise<void> } = { body: null, sent: Promi
 
 function observeUpload(request: OutgoingRequest): { body: ReadableStream | null; sent: Promise<void> } {
   if (request.body === null) return NO_UPLOAD;
-  const cl = request.headers.get("content-length");
+  const cl = request.fields ? (request.fields["content-length"] ?? null) : request.headers.get("content-length");
   const length = cl !== null && /^\d+$/.test(cl.trim()) ? Number(cl.trim()) : undefined;
   const pipe =
     length !== undefined && Number.isSafeInteger(length) ? new FixedLengthStream(length) : new IdentityTransformStream();
@@ -143,7 +143,8 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       try {
         response = await fetchImpl(originURL(origin, pathAndQuery(request.url)), {
           method: request.method,
-          headers: request.headers,
+          // The plain record when the proxy has one: fetch() converts it in one call (no Headers object).
+          headers: request.fields ?? request.headers,
           body: upload.body,
           redirect: "manual",
           signal: controller.signal,

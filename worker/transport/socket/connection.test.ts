@@ -1,7 +1,7 @@
 // How a failed connect is told apart: a connect timeout (a blackholed node)
 // from a refusal, because passive health ejects on the first timeout.
 import { describe, expect, it } from "vitest";
-import { ConnectError, ResponseTimeoutError } from "../types.ts";
+import { ConnectError, ResponseTimeoutError, UpstreamResetError } from "../types.ts";
 import { createSocketTransport } from "./transport.ts";
 import { openConnection, readResponseHead, type Connect, Deadline } from "./connection.ts";
 import { ResponseParser } from "./response-parser.ts";
@@ -148,5 +148,170 @@ describe("a head write that never completes", () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResponseTimeoutError);
     expect(Date.now() - started).toBeLessThan(900);
+  });
+});
+
+describe("a request without a body starts at once (issue 14: one suspension fewer)", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  /** A socket that opens only once the request head has been written to it; records what was written. */
+  function opensOnWrite(answer: string, written: string[]): Connect {
+    let wrote: () => void = () => {};
+    const headWritten = new Promise<void>((r) => (wrote = r));
+    return () =>
+      ({
+        // Opens only once the head was written: a transport that awaits the open first never gets here.
+        opened: headWritten,
+        closed: new Promise(() => {}),
+        close: async () => {},
+        readable: new ReadableStream<Uint8Array>({
+          async pull(c) {
+            await headWritten;
+            c.enqueue(enc(answer));
+            c.close();
+          },
+        }),
+        writable: new WritableStream<Uint8Array>({
+          write(chunk) {
+            written.push(new TextDecoder().decode(chunk));
+            wrote();
+          },
+        }),
+      }) as unknown as Socket;
+  }
+  const send = (connect: Connect, method = "GET", timeouts = { connectTimeoutMs: 200, responseTimeoutMs: 1_000 }) =>
+    createSocketTransport({ connect, log: () => {} }).send({
+      origin,
+      request: { method, url: "http://x/a?b=1", headers: new Headers({ host: "app" }), body: null },
+      ...timeouts,
+    });
+
+  it("hands the head to the socket before its open is known, and answers", async () => {
+    const written: string[] = [];
+    const res = await send(opensOnWrite("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", written));
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("ok");
+    expect(written.join("")).toMatch(/^GET \/a\?b=1 HTTP\/1\.1\r\n/);
+  });
+
+  it("a connect refused is a ConnectError (nothing was written: any method may go elsewhere)", async () => {
+    const connect: Connect = () =>
+      ({
+        opened: Promise.reject(new Error("connection refused")),
+        closed: Promise.reject(new Error("connection refused")),
+        close: async () => {},
+        readable: new ReadableStream({ start: (c) => c.error(new Error("connection refused")) }),
+        writable: new WritableStream({ write: () => Promise.reject(new Error("connection refused")) }),
+      }) as unknown as Socket;
+    const err = await send(connect, "DELETE").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).timedOut).toBe(false);
+    expect((err as Error).message).toContain("connection refused");
+  });
+
+  it("a connect that never opens is a timed-out ConnectError after the connect timeout, even with a socket whose close ends nothing", async () => {
+    const connect: Connect = () =>
+      ({
+        opened: new Promise(() => {}),
+        closed: new Promise(() => {}),
+        close: async () => {},
+        readable: new ReadableStream(),
+        writable: new WritableStream(),
+      }) as unknown as Socket;
+    const started = Date.now();
+    const err = await send(connect, "DELETE", { connectTimeoutMs: 30, responseTimeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).timedOut).toBe(true);
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
+  it("a connection that opened and then closed without an answer is not a ConnectError (the origin may have run it)", async () => {
+    const connect: Connect = () =>
+      ({
+        opened: Promise.resolve({}),
+        closed: new Promise(() => {}),
+        close: async () => {},
+        readable: new ReadableStream({ start: (c) => c.close() }),
+        writable: new WritableStream(),
+      }) as unknown as Socket;
+    const err = await send(connect, "DELETE").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamResetError);
+  });
+
+  it("an origin that accepts and stays silent gets the response timeout, counted from the open", async () => {
+    let stop: ((e: Error) => void) | undefined;
+    const connect: Connect = () =>
+      ({
+        opened: new Promise((r) => setTimeout(r, 20)),
+        closed: new Promise(() => {}),
+        close: async () => stop?.(new Error("socket closed")),
+        readable: new ReadableStream({ start: (c) => void (stop = (e) => c.error(e)) }),
+        writable: new WritableStream(),
+      }) as unknown as Socket;
+    const err = await send(connect, "GET", { connectTimeoutMs: 1_000, responseTimeoutMs: 40 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResponseTimeoutError);
+    expect((err as Error).message).toContain("within 40 ms");
+  });
+});
+
+describe("a whole answer's connection (issue 14: no close() per request)", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  function answering(wire: string, closes: { n: number }): Connect {
+    return () =>
+      ({
+        opened: Promise.resolve({}),
+        closed: new Promise(() => {}),
+        close: async () => {
+          closes.n++;
+        },
+        readable: new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(enc(wire));
+          },
+        }),
+        writable: new WritableStream(),
+      }) as unknown as Socket;
+  }
+  const send = (wire: string, closes: { n: number }) =>
+    createSocketTransport({ connect: answering(wire, closes), log: () => {} }).send({
+      origin,
+      request: { method: "GET", url: "http://x/", headers: new Headers({ host: "app" }), body: null },
+      connectTimeoutMs: 1_000,
+      responseTimeoutMs: 1_000,
+    });
+
+  for (const [name, wire, body] of [
+    ["Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "hello"],
+    ["chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n", "hello"],
+    ["no body", "HTTP/1.1 204 No Content\r\n\r\n", ""],
+  ] as const) {
+    it(`is left to the runtime (closed when the request ends) when the answer came whole with its head (${name})`, async () => {
+      const closes = { n: 0 };
+      const res = await send(wire, closes);
+      expect(await res.text()).toBe(body);
+      expect(closes.n).toBe(0);
+    });
+  }
+
+  it("is closed at once when the request has a body (an early answer stops the upload)", async () => {
+    const closes = { n: 0 };
+    const res = await createSocketTransport({
+      connect: answering("HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\n\r\nbig", closes),
+      log: () => {},
+    }).send({
+      origin,
+      // An upload still in progress: its stream never ends.
+      request: { method: "POST", url: "http://x/", headers: new Headers({ host: "app" }), body: new ReadableStream<Uint8Array>() },
+      connectTimeoutMs: 1_000,
+      responseTimeoutMs: 1_000,
+    });
+    expect(res.status).toBe(413);
+    expect(closes.n).toBe(1);
+  });
+
+  it("is closed at once when the proxy may retry the answer on another node (5xx)", async () => {
+    const closes = { n: 0 };
+    const res = await send("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy", closes);
+    expect(res.status).toBe(503);
+    expect(closes.n).toBe(1);
   });
 });

@@ -3,13 +3,22 @@
 // cannot reach in production (bare IPs, custom ports).
 import type { OriginRequest, Transport } from "../types.ts";
 import { MalformedResponseError, ResponseTimeoutError, UpstreamResetError } from "../types.ts";
-import { type Connect, describe, message, openConnection, readResponseHead } from "./connection.ts";
+import {
+  type Connect,
+  type Connection,
+  describe,
+  message,
+  openConnection,
+  readResponseHead,
+  readStartedHead,
+  startRequest,
+} from "./connection.ts";
 import { openHedged } from "./hedged-connect.ts";
 import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
 import { pathAndQuery } from "../target/index.ts";
 import { sendBody } from "./request-body.ts";
 import { toResponse } from "./response-body.ts";
-import { ResponseParser } from "./response-parser.ts";
+import { type ResponseEvent, type ResponseHead, ResponseParser } from "./response-parser.ts";
 import { isWebSocketUpgrade, upgradeWebSocket, type WebSocketRelayOptions } from "./websocket/upgrade.ts";
 
 export interface SocketTransportOptions {
@@ -77,6 +86,13 @@ async function sendHttp(
     });
   // Serialized before connecting: a head that cannot be written safely opens no connection.
   let head = headFor(origin);
+  const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
+  if (req.hedge === undefined && (request.body === null || framing.kind === "none")) {
+    // Most requests: no body, no hedge. Connect, write and read at once (see startRequest).
+    const conn = startRequest(opts.connect, origin, head, req.connectTimeoutMs, req.responseTimeoutMs);
+    const { head: responseHead, pending } = await readStartedHead(conn, parser);
+    return respond(conn, parser, responseHead, pending, req, opts, log, true);
+  }
   const conn = req.hedge
     ? await openHedged(opts.connect, origin, req.connectTimeoutMs, req.hedge)
     : await openConnection(opts.connect, origin, req.connectTimeoutMs);
@@ -119,7 +135,6 @@ async function sendHttp(
           e instanceof ResponseTimeoutError ? e : new Error(`request body to ${describe(origin)} failed: ${message(e)}`, { cause: e });
         conn.close();
       });
-  const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
   const { head: responseHead, pending } = await readResponseHead(
     conn,
     parser,
@@ -127,6 +142,22 @@ async function sendHttp(
     () => requestError,
     bodySent,
   );
+  return respond(conn, parser, responseHead, pending, req, opts, log);
+}
+
+/** The client's Response for a parsed head; its body follows from the same connection. */
+function respond(
+  conn: Connection,
+  parser: ResponseParser,
+  responseHead: ResponseHead,
+  pending: ResponseEvent[],
+  req: OriginRequest,
+  opts: SocketTransportOptions,
+  log: TransportLog,
+  /** Nothing is being sent (no request body): a whole answer's socket may be left to the runtime. */
+  bodyless = false,
+): Response {
+  const origin = conn.origin;
   if (responseHead.framing.kind === "upgrade") {
     conn.close();
     throw new MalformedResponseError(`${describe(origin)} answered 101 Switching Protocols to a plain request`, origin);
@@ -142,6 +173,7 @@ async function sendHttp(
     onEnd: req.onBodyRelay?.(),
     pipeDeadlineMs: (framing) =>
       framing.kind === "length" ? req.responseTimeoutMs + Math.ceil((framing.length * 1000) / minRate) : idleTimeoutMs,
+    leaveWholeToRuntime: bodyless,
     onPipeStalled: (why) =>
       log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${describe(origin)}: ${why}` }),
   });
