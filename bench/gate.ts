@@ -5,7 +5,10 @@
 // keep-alive). Rows are interleaved like section 1; the gates run in a child
 // process of their own, so their CPU per request is measured apart.
 // Throughput at 32 connections (e, g); the hop's own latency at 1 connection
-// (e1, g1), where p50 is not queueing behind other requests.
+// (e1, g1), where p50 is not queueing behind other requests. Row (s) signs
+// every request as (g) does but its snapshot names the NodePort as the gate
+// port, so it goes straight to the node (which ignores the header): (s) − (e)
+// is workerd's cost of signing, (g) − (s) what the hop itself costs workerd.
 //   npm run bench -- --only gate
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -112,17 +115,21 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const gates = await startGates(nodes, secret);
   const floor = await startFloor(addresses);
 
-  o.log("gate: starting edgelb twice in plain workerd (direct, and through the node gates)");
+  o.log("gate: starting edgelb four times in plain workerd (direct, signing without a gate, through the node gates, through the floor proxy)");
   const vars = { EDGELB_TRANSPORT: "socket", EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "default", EDGELB_REQUEST_LOGS: "false", EDGELB_GATE_KEY: `bench:${secret}` };
   const direct = await startPlainWorker({ name: "edgelb (direct)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (direct)", () => direct.stop());
   const gated = await startPlainWorker({ name: "edgelb (gate)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (gate)", () => gated.stop());
+  const signing = await startPlainWorker({ name: "edgelb (signing, no gate)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
+  track("edgelb worker (signing, no gate)", () => signing.stop());
   // The same signing worker in front of the floor proxy (which ignores the signature): the same workerd work as (g).
   const floored = await startPlainWorker({ name: "edgelb (floor)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (floor)", () => floored.stop());
   await pushSnapshot(direct, benchSnapshot(addresses, nodePort), PUSH_TOKEN);
   await pushSnapshot(gated, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: gates.port } }, PUSH_TOKEN);
+  // Gate mode with the NodePort as the gate port: signed exactly as (g), sent straight to the node.
+  await pushSnapshot(signing, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: nodePort } }, PUSH_TOKEN);
   await pushSnapshot(floored, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: floor.port } }, PUSH_TOKEN);
 
   // The gates' CPU, read around each round of a gate row alongside its workerd's (rows.ts reads cpuSeconds before and after a round).
@@ -142,6 +149,7 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   };
   const rows = [
     workerRow(direct, { id: "e", label: `(e) edgelb → NodePort (direct), ${o.connections} connections`, connections: o.connections, ...small }),
+    workerRow(signing, { id: "s", label: `(s) edgelb signing as (g) does, straight to the NodePort (no gate), ${o.connections} connections`, connections: o.connections, ...small }),
     gateRow("g", `(g) edgelb → node gate → NodePort, ${o.connections} connections`, o.connections),
     gateRow("n", `(n) edgelb → bare Node proxy → NodePort (the floor: no checks), ${o.connections} connections`, o.connections, floored, floor),
     workerRow(direct, { id: "e1", label: "(e1) edgelb → NodePort (direct), 1 connection", connections: 1, ...small }),
@@ -160,12 +168,12 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     await gates.stop();
     profile = gateProfile(profDir, since);
   }
-  const [e, g, f, e1, g1, f1] = ["e", "g", "n", "e1", "g1", "n1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
+  const [e, s, g, f, e1, g1, f1] = ["e", "s", "g", "n", "e1", "g1", "n1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
   throughTheGates(forwarded, [g, g1]);
   throughTheGates(floorForwarded, [f, f1], "the floor proxy");
   const us = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRequest(gateSamples.get(id)!, r) : undefined);
   const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1) };
-  return gateSection({ e, g, e1, g1, f, f1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
+  return gateSection({ e, s, g, e1, g1, f, f1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
 }
 
 /**
@@ -199,6 +207,8 @@ export function gateCpuPerRequest(samples: number[], g: Pick<RowOutcome, "rounds
 
 export interface GateRows {
   e: RowOutcome;
+  /** Signing as (g) does, straight to the NodePort: splits workerd's extra CPU of (g) into signing and the hop. */
+  s?: RowOutcome;
   g: RowOutcome;
   e1: RowOutcome;
   g1: RowOutcome;
@@ -238,7 +248,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
     const workerdExtra = r.g.cpuUsPerRequest !== undefined && r.e.cpuUsPerRequest !== undefined ? r.g.cpuUsPerRequest - r.e.cpuUsPerRequest : undefined;
     const split =
       cpu !== undefined && workerdExtra !== undefined && cpu + workerdExtra > 0
-        ? `; the gated path costs ${fmt(cpu + workerdExtra, 0)} µs more CPU per request than the direct one, ${fmt((cpu / (cpu + workerdExtra)) * 100, 0)}% of it in the gate and ${fmt((workerdExtra / (cpu + workerdExtra)) * 100, 0)}% in workerd itself (signing)`
+        ? `; the gated path costs ${fmt(cpu + workerdExtra, 0)} µs more CPU per request than the direct one, ${fmt((cpu / (cpu + workerdExtra)) * 100, 0)}% of it in the gate and ${fmt((workerdExtra / (cpu + workerdExtra)) * 100, 0)}% in workerd itself (${workerdShare(r, workerdExtra)})`
         : "";
     const why =
       `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
@@ -263,6 +273,13 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
   return out;
 }
 
+/** What workerd's extra CPU of (g) over (e) is: split by row (s) when it is valid. Pure. */
+function workerdShare(r: GateRows, workerdExtra: number): string {
+  const signUs = r.s?.valid && r.s.cpuUsPerRequest !== undefined && r.e.cpuUsPerRequest !== undefined ? r.s.cpuUsPerRequest - r.e.cpuUsPerRequest : undefined;
+  if (signUs === undefined) return "signing and the hop's effect on workerd, not split: row (s) is missing or invalid";
+  return `${fmt(signUs, 0)} µs signing, (s) − (e), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
+}
+
 /**
  * What the floor row says about the gate's CPU: how much of it any Node proxy on this hop costs, and how
  * much is the gate's own work. Empty when the floor row is invalid or its CPU was not measured. Pure.
@@ -276,30 +293,30 @@ export function floorSplit(f: RowOutcome | undefined, e: RowOutcome, gateCpu: nu
 }
 
 function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string): Section {
-  const { e, g, e1, g1, f, f1 } = rows;
+  const { e, s, g, e1, g1, f, f1 } = rows;
   const row = (r: RowOutcome, gateCpu: number | undefined) => {
     const ok = r.rounds.length > 0 && r.valid;
     return [r.spec.label, ok ? fmt(r.rps, 0) : "–", ok ? fmt(r.p50Ms, 2) : "–", ok ? fmt(r.p99Ms, 2) : "–", ok ? fmt(r.cpuUsPerRequest, 0) : "–", ok && gateCpu !== undefined ? fmt(gateCpu, 0) : "–", String(r.errors), r.valid ? "valid" : "INVALID", r.invalid ?? ""];
   };
-  const signUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
+  const extraUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
     targets: gateTargets(rows, gateUs, profile),
     columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (n: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
-    rows: [row(e, undefined), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : [])],
+    rows: [row(e, undefined), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : [])],
     notes: [
-      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in three plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead`,
+      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "four" : "three"} plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
-      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, g, n: throughput) and 1 connection (e1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
-      loadNote([e, g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
+      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
+      loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
       profile
         ? `the gates' CPU profile over the whole run (node --cpu-prof, EDGELB_BENCH_GATE_CPU_PROF; idle and start-up left out; the profiler itself costs a few %): ${profile}. On loopback a socket write runs the receiving side's TCP stack in the writer's syscall, so the writes are the hop's I/O: each request is a new connection from the worker (a connect() socket cannot outlive its request), one parse and one answer at the gate, and one forward to the NodePort`
         : "the gates' CPU profile: not taken this run (set EDGELB_BENCH_GATE_CPU_PROF=<dir> to take it and have it cited here)",
-      ...(signUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(signUs, 0)} µs per request — signing (nonce, canonical string, one HMAC) and the gate's extra response headers; noise of a few µs between runs`] : []),
+      ...(extraUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(extraUs, 0)} µs per request — ${workerdShare(rows, extraUs)}; noise of a few µs between runs`] : []),
     ],
     data: Object.fromEntries(
-      [e, g, ...(f ? [f] : []), e1, g1, ...(f1 ? [f1] : [])].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : r === f ? { proxyCpuUsPerRequest: gateUs.f } : r === f1 ? { proxyCpuUsPerRequest: gateUs.f1 } : {}) }]),
+      [e, ...(s ? [s] : []), g, ...(f ? [f] : []), e1, g1, ...(f1 ? [f1] : [])].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : r === f ? { proxyCpuUsPerRequest: gateUs.f } : r === f1 ? { proxyCpuUsPerRequest: gateUs.f1 } : {}) }]),
     ),
   };
 }

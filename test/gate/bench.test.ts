@@ -33,10 +33,21 @@ describe("gate bench", () => {
     expect(tp!.limit).toContain("300 µs of gate CPU per request (row g) (the gates' CPU profile of this run: 31% socket writes");
   });
 
-  it("what limits throughput splits the gated path's extra CPU per request between the gate and workerd's own (signing), from the figures", () => {
+  it("what limits throughput splits the gated path's extra CPU per request between the gate and workerd, and workerd's between signing and the hop, from the figures", () => {
     const withCpu = (r: RowOutcome, us: number) => ({ ...r, cpuUsPerRequest: us }) as RowOutcome;
     const [tp] = gateTargets({ e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 700, 25), 850), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) }, { g: 150, g1: 250 });
-    expect(tp!.limit).toContain("the gated path costs 300 µs more CPU per request than the direct one, 50% of it in the gate and 50% in workerd itself (signing)");
+    expect(tp!.limit).toContain("the gated path costs 300 µs more CPU per request than the direct one, 50% of it in the gate and 50% in workerd itself (signing and the hop's effect on workerd, not split: row (s) is missing or invalid)");
+    // Row (s) signs as (g) does without the gate: workerd's extra splits into signing, (s) − (e), and the hop, (g) − (s).
+    const [split] = gateTargets(
+      { e: withCpu(row("e", 1000, 20), 700), s: withCpu(row("s", 990, 20), 720), g: withCpu(row("g", 700, 25), 850), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) },
+      { g: 150, g1: 250 },
+    );
+    expect(split!.limit).toContain("50% in workerd itself (20 µs signing, (s) − (e), and 130 µs the hop itself costs workerd, (g) − (s):");
+    const [unsplit] = gateTargets(
+      { e: withCpu(row("e", 1000, 20), 700), s: withCpu(row("s", 990, 20, false), 720), g: withCpu(row("g", 700, 25), 850), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) },
+      { g: 150, g1: 250 },
+    );
+    expect(unsplit!.limit).toContain("not split: row (s) is missing or invalid");
   });
 
   it("what limits both targets cites the floor (a bare Node proxy on the same hop) and splits the gate's CPU into its own work and the floor's, from the figures", () => {

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { canonicalString, importSigningKey, hmacBase64url, parseSignatureHeader } from "../snapshot/signing.ts";
 import { GateSigner, readGateKeys } from "./index.ts";
@@ -46,4 +47,65 @@ describe("GateSigner", () => {
     for (let i = 0; i < 50; i++) nonces.add(parseSignatureHeader((await signer.sign("a", target))!)!.nonce);
     expect(nonces.size).toBe(50);
   });
+
+  it("finds a cluster's key by the key object, not by a string built per request", async () => {
+    // Two clusters configured with the same secret under the same id: one import per configured key
+    // object, and the secret is never read again after its import.
+    const keys = readGateKeys({ EDGELB_GATE_KEYS: JSON.stringify({ a: `k1:${S1}`, b: `k1:${S1}` }) });
+    const spy = vi.spyOn(crypto.subtle, "importKey");
+    const signer = new GateSigner(keys);
+    await signer.sign("a", target);
+    await signer.sign("b", target);
+    expect(spy).toHaveBeenCalledTimes(2);
+    for (const k of keys.byCluster.values()) {
+      Object.defineProperty(k, "secret", {
+        get() {
+          throw new Error("the secret was read again after its import");
+        },
+      });
+    }
+    for (let i = 0; i < 10; i++) expect(await signer.sign(i % 2 ? "a" : "b", target)).toMatch(/^v3;k=k1;/);
+    expect(spy).toHaveBeenCalledTimes(2);
+  });
+
+  it("requests signed at the same time each get the MAC of their own canonical string", async () => {
+    // The signer encodes every canonical string into one reused buffer: a signature computed after the
+    // next request overwrote it would carry the wrong MAC, and the gate would refuse it.
+    const key = await importSigningKey(S2);
+    const signer = new GateSigner(readGateKeys({ EDGELB_GATE_KEY: `k9:${S2}` }), { now: () => 1_760_000_000_000 });
+    await signer.sign("c", target); // the key imported: later calls take the path that reuses the buffer
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ path: fc.stringMatching(/^\/[a-z0-9/?=&._~-]{0,1500}$/), node: fc.constantFrom("node-1", "node-22", "n.example"), nodePort: fc.integer({ min: 1, max: 65535 }) }), { minLength: 1, maxLength: 12 }),
+        async (requests) => {
+          const headers = await Promise.all(requests.map((r) => signer.sign("c", { ...target, target: r.path, node: r.node, nodePort: r.nodePort })));
+          for (const [i, r] of requests.entries()) {
+            const p = parseSignatureHeader(headers[i]!)!;
+            const canonical = canonicalString({ keyId: "k9", timestamp: p.timestamp, nonce: p.nonce, cluster: "c", ...target, target: r.path, node: r.node, nodePort: r.nodePort })!;
+            expect(p.signature).toBe(await hmacBase64url(key, canonical));
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("a failed key import is tried again by the next request", async () => {
+    const spy = vi.spyOn(crypto.subtle, "importKey").mockRejectedValueOnce(new Error("import failed"));
+    const signer = new GateSigner(readGateKeys({ EDGELB_GATE_KEY: `k9:${S2}` }));
+    await expect(signer.sign("a", target)).rejects.toThrow("import failed");
+    expect(await signer.sign("a", target)).toMatch(/^v3;k=k9;/);
+    expect(spy).toHaveBeenCalledTimes(2);
+  });
+
+  it("nonces come from one per-isolate sequence: 16 characters of random prefix, then a counter", async () => {
+    const signer = new GateSigner(readGateKeys({ EDGELB_GATE_KEY: `k9:${S2}` }));
+    const spy = vi.spyOn(crypto, "getRandomValues");
+    const nonces: string[] = [];
+    for (let i = 0; i < 20; i++) nonces.push(parseSignatureHeader((await signer.sign("a", target))!)!.nonce);
+    expect(new Set(nonces).size).toBe(20);
+    expect(new Set(nonces.map((n) => n.slice(0, 16))).size).toBe(1);
+    expect(spy.mock.calls.length).toBeLessThanOrEqual(1);
+  });
 });
+

@@ -2,16 +2,21 @@
 // behind the node gate (origins mode "gate"). The keys are Worker secrets:
 //   EDGELB_GATE_KEYS  JSON {"<cluster>": "<key id>:<secret>"}, one key per cluster
 //   EDGELB_GATE_KEY   "<key id>:<secret>", for every cluster not in EDGELB_GATE_KEYS
-// Each key is imported into Web Crypto once per isolate (a CryptoKey per key
-// id, shared by clusters using the same key); a request pays for one HMAC.
+// Each key is imported into Web Crypto once per isolate; a request pays for
+// one HMAC and little else (this runs for every request in gate mode): the
+// key is found by the key object's identity, the nonce comes from a counter
+// (./nonce), the canonical string is encoded into a reused buffer, and the
+// MAC is encoded by the runtime.
 import {
+  base64url,
+  canonicalString,
+  formatSignatureHeader,
   importSigningKey,
-  newNonce,
   parseKeySpec,
-  signRequest,
   type HmacKey,
   type SigningKey,
 } from "../snapshot/signing.ts";
+import { NonceSequence } from "./nonce/index.ts";
 
 export { SIGNATURE_HEADER } from "../snapshot/signing.ts";
 
@@ -76,16 +81,35 @@ export interface SignerOptions {
   nonce?: () => string;
 }
 
+const NO_KEY: Promise<undefined> = Promise.resolve(undefined);
+const UNSIGNABLE: Promise<null> = Promise.resolve(null);
+const encoder = new TextEncoder();
+
 export class GateSigner {
   readonly #keys: GateKeys;
-  readonly #imported = new Map<string, Promise<HmacKey>>();
+  /**
+   * Per key object, its CryptoKey (or the import under way). The keys are read once per isolate and never
+   * change in place (a changed secret is a new deployment, a new isolate), so identity is the cache key:
+   * no string built per request.
+   */
+  readonly #imported = new Map<SigningKey, HmacKey | Promise<HmacKey>>();
   readonly #now: () => number;
   readonly #nonce: () => string;
+  /**
+   * The canonical string's bytes, encoded into one buffer that every request reuses: Web Crypto takes a
+   * copy of the data when sign() is called (spec: "get a copy of the bytes held by the data parameter",
+   * before the promise), so the next request may overwrite it at once.
+   */
+  #buffer = new Uint8Array(1024);
 
   constructor(keys: GateKeys, opts: SignerOptions = {}) {
     this.#keys = keys;
     this.#now = opts.now ?? Date.now;
-    this.#nonce = opts.nonce ?? newNonce;
+    if (opts.nonce) this.#nonce = opts.nonce;
+    else {
+      const sequence = new NonceSequence();
+      this.#nonce = () => sequence.next();
+    }
   }
 
   /** The key id a cluster's requests are signed with, or undefined when it has none. */
@@ -97,26 +121,40 @@ export class GateSigner {
    * The signature header's value; undefined when the cluster has no key, null
    * when a field cannot be signed (not visible ASCII: the gate would refuse it).
    */
-  async sign(cluster: string, t: GateTarget): Promise<string | null | undefined> {
+  sign(cluster: string, t: GateTarget): Promise<string | null | undefined> {
     const key = this.#keys.byCluster.get(cluster) ?? this.#keys.fallback;
-    if (!key) return undefined;
-    // Keyed by id and secret: two clusters sharing a key share one CryptoKey, a changed secret gets a new one.
-    const cacheKey = `${key.id}:${key.secret}`;
-    let crypto = this.#imported.get(cacheKey);
-    if (!crypto) {
-      crypto = importSigningKey(key.secret);
-      this.#imported.set(cacheKey, crypto);
+    if (!key) return NO_KEY;
+    const hmac = this.#imported.get(key);
+    if (hmac === undefined || hmac instanceof Promise) return this.#signOnceImported(key, cluster, t);
+    return this.#sign(hmac, key.id, cluster, t);
+  }
+
+  /** The first requests of an isolate: wait for the key's import (one import, however many wait). */
+  async #signOnceImported(key: SigningKey, cluster: string, t: GateTarget): Promise<string | null> {
+    let pending = this.#imported.get(key);
+    if (pending === undefined) {
+      const importing = importSigningKey(key.secret);
+      pending = importing;
+      this.#imported.set(key, importing);
+      importing.then(
+        (k) => this.#imported.set(key, k),
+        // A failed import is tried again by the next request rather than failing every request of the isolate.
+        () => this.#imported.delete(key),
+      );
     }
-    return signRequest(await crypto, {
-      keyId: key.id,
-      timestamp: Math.floor(this.#now() / 1000),
-      nonce: this.#nonce(),
-      method: t.method,
-      host: t.host,
-      target: t.target,
-      cluster,
-      node: t.node,
-      nodePort: t.nodePort,
-    });
+    return this.#sign(await pending, key.id, cluster, t);
+  }
+
+  #sign(hmac: HmacKey, keyId: string, cluster: string, t: GateTarget): Promise<string | null> {
+    const timestamp = Math.floor(this.#now() / 1000);
+    const nonce = this.#nonce();
+    const canonical = canonicalString({ keyId, timestamp, nonce, method: t.method, host: t.host, target: t.target, cluster, node: t.node, nodePort: t.nodePort });
+    if (canonical === null) return UNSIGNABLE;
+    // Visible ASCII only (canonicalString checked): one byte per character.
+    if (canonical.length > this.#buffer.length) this.#buffer = new Uint8Array(2 ** Math.ceil(Math.log2(canonical.length)));
+    const { written } = encoder.encodeInto(canonical, this.#buffer);
+    return crypto.subtle
+      .sign("HMAC", hmac, this.#buffer.subarray(0, written))
+      .then((mac) => formatSignatureHeader({ keyId, timestamp, nonce, nodePort: t.nodePort, cluster, node: t.node, signature: base64url(new Uint8Array(mac)) }));
   }
 }

@@ -1,6 +1,8 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
+  base64url,
+  base64urlPortable,
   canonicalString,
   formatSignatureHeader,
   importSigningKey,
@@ -150,3 +152,26 @@ describe("signing", () => {
 });
 
 const KNOWN_SIGNATURE = "wKIqnmYeJueKcYuhnhcmsQP8lJR7xxROsUV1j73ABi8";
+
+describe("base64url", () => {
+  it("the runtime's encoder (workerd) and the portable one (Node 20, the gate) agree on every input", () => {
+    // These tests run in workerd: it has the native encoder, which base64url must then use.
+    expect(typeof (Uint8Array.prototype as { toBase64?: unknown }).toBase64).toBe("function");
+    const native = vi.spyOn(Uint8Array.prototype as unknown as { toBase64: () => string }, "toBase64");
+    expect(base64url(new Uint8Array([251, 255, 0]))).toBe("-_8A");
+    expect(native).toHaveBeenCalledTimes(1);
+    native.mockRestore();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+        const s = base64url(bytes);
+        expect(s).toBe(base64urlPortable(bytes));
+        expect(s).toMatch(/^[A-Za-z0-9_-]*$/);
+        expect(s.length).toBe(Math.ceil((bytes.length * 4) / 3));
+        // And it decodes back to the bytes.
+        const std = s.replace(/-/g, "+").replace(/_/g, "/");
+        expect(Uint8Array.from(atob(std + "=".repeat((4 - (std.length % 4)) % 4)), (c) => c.charCodeAt(0))).toEqual(bytes);
+      }),
+    );
+  });
+});
+
