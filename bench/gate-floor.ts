@@ -4,7 +4,7 @@
 // (strict parse, signature check, replay cache, head rewrites, metrics). It does only what a correct
 // relay of the bench's answers needs: it forwards each request head (its `Connection: close` dropped,
 // so the NodePort keeps the connection) over a pooled keep-alive connection to the NodePort named by
-// the signature header, relays the answer until its Content-Length is reached, then closes the
+// the signature header, relays the answer until its Content-Length is reached (or, chunked, its last chunk), then closes the
 // edge's connection once flushed, as the gate does. No verification: never deploy this.
 // Args: <address>…; prints {"port": N} once listening; answers each stdin line with {"forwarded": N}.
 import net from "node:net";
@@ -31,6 +31,7 @@ function serve(address: string, port: number): Promise<number> {
       const nodePort = Number(NODE_PORT.exec(head)?.[1]);
       let idle = pool.get(nodePort);
       if (!idle) pool.set(nodePort, (idle = []));
+      // A pooled connection the NodePort closed while idle leaves the pool on its close (below).
       const up = idle.pop() ?? connect(address, nodePort, idle);
       up.edge = edge;
       up.remaining = -1;
@@ -44,14 +45,24 @@ function serve(address: string, port: number): Promise<number> {
 function connect(address: string, port: number, idle: Up[]): Up {
   const up = net.connect({ host: address, port, noDelay: true }) as Up;
   up.on("error", () => up.destroy());
-  up.on("close", () => up.edge?.destroy());
+  up.on("close", () => {
+    // Closed while idle (the NodePort's keep-alive timeout between rows): out of the pool, or the next
+    // request would be written to a dead socket and its edge connection would hang (seen: 0 req/s rounds).
+    const i = idle.indexOf(up);
+    if (i !== -1) idle.splice(i, 1);
+    up.edge?.destroy();
+  });
   up.on("data", (chunk: Buffer) => {
     const edge = up.edge;
     if (!edge) return void up.destroy();
     if (up.remaining === -1) {
       const text = chunk.toString("latin1");
       const end = text.indexOf("\r\n\r\n") + 4;
-      up.remaining = Number(LENGTH.exec(text.slice(0, end))?.[1] ?? 0) - (chunk.length - end);
+      const length = LENGTH.exec(text.slice(0, end))?.[1];
+      // No Content-Length: a chunked answer, ended by its last chunk (no trailers in the bench's answers).
+      up.remaining = length === undefined ? (text.endsWith("\r\n0\r\n\r\n") ? 0 : Infinity) : Number(length) - (chunk.length - end);
+    } else if (up.remaining === Infinity) {
+      if (chunk.toString("latin1").endsWith("0\r\n\r\n")) up.remaining = 0;
     } else up.remaining -= chunk.length;
     edge.write(chunk);
     if (up.remaining > 0) return;

@@ -81,6 +81,9 @@ export function summarize(spec: RowSpec, rounds: RoundResult[], before: string[]
   else if (rounds.length === 0) invalid = "no load was run";
   else if (errors) invalid = `${errors} errors (socket errors, timeouts, 4xx/5xx) in ${requests} requests under load`;
   else if (requests === 0) invalid = "no request completed under load";
+  // A round in which nothing completed is a stall (requests still waiting when the load generator stopped
+  // count as neither requests nor errors), never a fast round: its row proves nothing.
+  else if (rounds.some((r) => r.requests === 0)) invalid = `no request completed in ${rounds.filter((r) => r.requests === 0).length} of ${rounds.length} rounds (a stall)`;
   else if (after.length) invalid = `after the load: ${after[0]}${after.length > 1 ? ` (+${after.length - 1} more)` : ""}`;
   return {
     spec,

@@ -52,6 +52,13 @@ describe("summarize", () => {
     expect(summarize(spec, [{ ...round, errors: 3 }], [], []).invalid).toMatch(/3 errors/);
     expect(summarize(spec, [round], [], ["probe 1: status 502"]).invalid).toMatch(/after the load: probe 1: status 502/);
   });
+  it("marks a row invalid when a round completed no request (a stall), even with no errors and good probes", () => {
+    // Seen in the quiet run of 08:46: the floor proxy at 1 connection hung in 3 of 5 rounds; the median said 0 req/s, "valid".
+    const stalled = { ...round, rps: 0, requests: 0, bytes: 0, cpuS: 0.03 };
+    const r = summarize(spec, [round, stalled, round, stalled, stalled], [], []);
+    expect(r.valid).toBe(false);
+    expect(r.invalid).toMatch(/no request completed in 3 of 5 rounds/);
+  });
 });
 
 describe("parseProcStat", () => {
