@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ConnectError, type ConnectHedge, type Origin } from "../types.ts";
 import type { Connect } from "./connection.ts";
 import { openHedged, startHedged } from "./hedged-connect.ts";
+import { createSocketTransport } from "./transport.ts";
 
 const a: Origin = { node: "a", address: "192.0.2.1", port: 30080, scheme: "http" };
 const b: Origin = { node: "b", address: "192.0.2.2", port: 30080, scheme: "http" };
@@ -214,5 +215,42 @@ describe("startHedged (bodyless safe methods: the fast start under a hedge)", ()
     await new Promise((r) => setTimeout(r, 60));
     expect(h.asked()).toBe(0);
     expect(h.settled).toEqual([{ node: "a", used: true, error: "ConnectError" }]);
+  });
+});
+
+describe("the socket transport under a hedge: which requests take the fast start", () => {
+  // The first node is refused after the test looked: the delay is never reached, no second.
+  const send = (method: string, body: string | null) => {
+    const net = fakeNet();
+    const h = recordingHedge(500, b);
+    const transport = createSocketTransport({ connect: net.connect, log: () => {} });
+    const headers = new Headers(body === null ? {} : { "content-length": String(body.length) });
+    const sent = transport.send({
+      origin: a,
+      request: { method, url: "http://example.com/x", headers, body: body === null ? null : new Response(body).body },
+      connectTimeoutMs: 1_000,
+      responseTimeoutMs: 1_000,
+      hedge: h.hedge,
+    });
+    sent.catch(() => {});
+    return { net, h, sent };
+  };
+  const beforeOpen = async (method: string, body: string | null) => {
+    const { net, sent } = send(method, body);
+    await new Promise((r) => setTimeout(r, 10));
+    const written = net.sockets.get(a.address)!.data;
+    net.sockets.get(a.address)!.fail(new Error("connection refused"));
+    expect(await sent.catch((e: unknown) => e)).toBeInstanceOf(ConnectError);
+    return written;
+  };
+
+  it("queues a GET, HEAD or OPTIONS head before the open (startHedged)", async () => {
+    for (const method of ["GET", "HEAD", "OPTIONS"]) expect(await beforeOpen(method, null)).toMatch(new RegExp(`^${method} /x HTTP/1.1\r\n`));
+  });
+
+  it("writes nothing before the open for PUT, DELETE, POST or a body (openHedged): such a request reaches one node only", async () => {
+    for (const [method, body] of [["PUT", null], ["DELETE", null], ["POST", "x"], ["PATCH", "x"], ["PUT", "x"]] as const) {
+      expect(await beforeOpen(method, body)).toBe("");
+    }
   });
 });
