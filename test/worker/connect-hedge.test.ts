@@ -105,6 +105,29 @@ describe("connect hedging (socket transport)", () => {
     expect(edge.logs.some((l) => l.event === "node.ejected")).toBe(false);
   });
 
+  it("GET takes the fast start under the hedge: a primary that opens late after the second won is closed, and the client's answer comes from the second node once", async () => {
+    const late = (await (await fetch(`${hl.control}/late`, { method: "POST" })).json()) as Node & { id: number };
+    const edge = await edgeOver([late, b], { connectTimeoutMs: 4_000, connectAttemptDelayMs: DELAY });
+    const path = unique("late-get");
+    const get = await timed(edge, path);
+    expect(get.res.status).toBe(200);
+    expect(JSON.parse(get.body)).toMatchObject({ node: b.name, method: "GET", path });
+    expect(get.ms).toBeGreaterThanOrEqual(DELAY - 5);
+    expect(get.ms).toBeLessThan(1_000);
+    expect((await seen("GET", path)).requests).toEqual({ [b.address]: 1 });
+    expect(await (await fetch(`${hl.control}/late/${late.id}/open`, { method: "POST" })).json()).toEqual({ ok: true });
+    await until(async () => ((await seen("GET", path)).connections[late.address] ?? 0) > 0 || undefined, "the late connect to open", 8_000);
+    await get.settled();
+    const { requests } = await seen("GET", path);
+    // The second node answered once; the late one may have got the queued head before it was
+    // closed (a GET is safe: that is why only GET, HEAD and OPTIONS take this path), at most once.
+    expect(requests[b.address]).toBe(1);
+    expect(requests[late.address] ?? 0).toBeLessThanOrEqual(1);
+    expect(edge.logs.filter((l) => l.event === "proxy.hedge")).toEqual([expect.objectContaining({ slow: late.name, hedge: b.name, answered: b.name })]);
+    // It opened, so it is not a failure: the node is not ejected, and nothing was retried.
+    expect(edge.logs.some((l) => l.event === "node.ejected" || l.event === "proxy.retry")).toBe(false);
+  });
+
   it("fails after the connect timeout with the usual 502 when every node is dark, with one hedge only", async () => {
     const edge = await edgeOver([dark, dark2], { connectTimeoutMs: 400, connectAttemptDelayMs: DELAY });
     const res = await timed(edge, "/");
@@ -141,6 +164,32 @@ describe("connect hedging (socket transport)", () => {
       // The gate verified a signature naming its own node: no refusal, no retry.
       expect(edge.logs.filter((l) => l.event === "proxy.gate_refused" || l.event === "proxy.retry")).toEqual([]);
       await post.settled();
+      expect(edge.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: darkGate.name, kind: "connect-timeout" });
+    } finally {
+      await fetch(`${gl.control}/groups/${group.id}`, { method: "DELETE" });
+    }
+  });
+
+  it("hedges a GET behind node gates over the fast start: the second node's gate gets a head signed for it", async () => {
+    const gl = inject("gateLab");
+    const group = (await (await fetch(`${gl.control}/groups`, { method: "POST", body: JSON.stringify({ count: 2 }) })).json()) as GateGroup;
+    try {
+      // A powered-off node: its gate's port drops SYNs too.
+      const darkGate = (await (await fetch(`${hl.control}/dark?port=${group.gatePort}`, { method: "POST" })).json()) as Node;
+      const edge = testEdge({ EDGELB_CLUSTERS: group.cluster, EDGELB_GATE_KEY: `k1:${gl.secret}` } as Record<string, string>);
+      const snap = snapshot(group.cluster, [darkGate, ...group.nodes].map((n) => ({ ...n, healthy: true })), [
+        service({ hostnames: [host], nodePort: group.nodePort, policy: { connectTimeoutMs: CONNECT_TIMEOUT, connectAttemptDelayMs: DELAY } }),
+      ]);
+      await edge.seed({ ...snap, origins: { mode: "gate", port: group.gatePort } });
+      const get = await timed(edge, "/gated-get");
+      expect(get.res.status).toBe(200);
+      const echo = JSON.parse(get.body) as { node: string };
+      expect(group.nodes.map((n) => n.name)).toContain(echo.node);
+      expect(get.ms).toBeLessThan(CONNECT_TIMEOUT);
+      expect(edge.logs.filter((l) => l.event === "proxy.hedge")).toEqual([expect.objectContaining({ slow: darkGate.name, answered: echo.node })]);
+      // The gate verified a signature naming its own node: no refusal, no retry.
+      expect(edge.logs.filter((l) => l.event === "proxy.gate_refused" || l.event === "proxy.retry")).toEqual([]);
+      await get.settled();
       expect(edge.logs.find((l) => l.event === "node.ejected")).toMatchObject({ node: darkGate.name, kind: "connect-timeout" });
     } finally {
       await fetch(`${gl.control}/groups/${group.id}`, { method: "DELETE" });

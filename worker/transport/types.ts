@@ -80,8 +80,10 @@ export interface OriginRequest {
 }
 
 /**
- * One request's connect hedge (worker/proxy/hedge). Nothing is written before a connection
- * opens, so racing two connects is safe for every method: the request goes over one only.
+ * One request's connect hedge (worker/proxy/hedge). A request with a body or an unsafe method
+ * is written only once its connection opened: it goes over one node only. A bodyless GET, HEAD
+ * or OPTIONS has its head queued on each attempt (the socket fast start): a loser that opens
+ * late may carry it too before it is closed; the answer is read from the winner only.
  */
 export interface ConnectHedge {
   /** How long the first connect may stay unopened before the second starts. */
@@ -98,7 +100,8 @@ export interface ConnectHedge {
   keepAlive(done: Promise<unknown>): void;
   /**
    * The request's headers for the second origin when they differ from the first's (a node gate's
-   * signature names its node); awaited once its connection opened, before any byte is written.
+   * signature names its node); awaited before any byte is written to it (before its connect
+   * starts when the request takes the fast start, see socket/hedged-connect.ts).
    */
   headersFor?(origin: Origin): Promise<Headers | undefined>;
 }

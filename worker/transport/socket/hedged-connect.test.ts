@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { ConnectError, type ConnectHedge, type Origin } from "../types.ts";
 import type { Connect } from "./connection.ts";
-import { openHedged } from "./hedged-connect.ts";
+import { openHedged, startHedged } from "./hedged-connect.ts";
+import { createSocketTransport } from "./transport.ts";
 
 const a: Origin = { node: "a", address: "192.0.2.1", port: 30080, scheme: "http" };
 const b: Origin = { node: "b", address: "192.0.2.2", port: 30080, scheme: "http" };
@@ -12,6 +13,8 @@ interface FakeSocket {
   fail(e: Error): void;
   closed: boolean;
   written: number;
+  /** What was written, decoded. */
+  data: string;
 }
 
 /** connect() per address: a socket that opens (or fails) when the test says so. */
@@ -22,14 +25,14 @@ function fakeNet() {
     let fail!: (e: Error) => void;
     const opened = new Promise<void>((res, rej) => ((open = res), (fail = rej)));
     opened.catch(() => {});
-    const s: FakeSocket = { open: () => open(), fail: (e) => fail(e), closed: false, written: 0 };
+    const s: FakeSocket = { open: () => open(), fail: (e) => fail(e), closed: false, written: 0, data: "" };
     sockets.set(address.hostname, s);
     return {
       opened,
       closed: new Promise(() => {}),
       close: async () => void (s.closed = true),
       readable: new ReadableStream(),
-      writable: new WritableStream({ write: () => void s.written++ }),
+      writable: new WritableStream({ write: (chunk: Uint8Array) => void (s.written++, (s.data += new TextDecoder().decode(chunk))) }),
     } as unknown as Socket;
   };
   return { connect, sockets };
@@ -119,5 +122,135 @@ describe("openHedged", () => {
     net.sockets.get(a.address)!.open();
     expect((await conn).origin).toBe(a);
     expect(net.sockets.size).toBe(1);
+  });
+});
+
+describe("startHedged (bodyless safe methods: the fast start under a hedge)", () => {
+  const enc = (t: string) => new TextEncoder().encode(t);
+  const headFor = (o: Origin) => Promise.resolve(enc(`GET / for ${o.node}`));
+
+  it("queues the head on the first node and uses it when it opens within the delay; no second, no timer left", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(50, b);
+    const conn = startHedged(net.connect, a, enc("GET / for a"), headFor, 1_000, 1_000, h.hedge);
+    // Written before the open: the runtime sends it once the connection is up.
+    expect(net.sockets.get(a.address)).toMatchObject({ written: 1, data: "GET / for a" });
+    net.sockets.get(a.address)!.open();
+    expect((await conn).origin).toBe(a);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(h.asked()).toBe(0);
+    expect(net.sockets.size).toBe(1);
+    expect(h.settled).toEqual([{ node: "a", used: true }]);
+    expect(h.alive).toHaveLength(0);
+  });
+
+  it("starts the second node with its own head after the delay; the first to open wins, the late one is closed and reported unused", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(20, b);
+    const conn = startHedged(net.connect, a, enc("GET / for a"), headFor, 1_000, 1_000, h.hedge);
+    await until(() => net.sockets.has(b.address));
+    expect(net.sockets.get(b.address)).toMatchObject({ data: "GET / for b" });
+    net.sockets.get(b.address)!.open();
+    const winner = await conn;
+    expect(winner.origin).toBe(b);
+    expect(winner.closed).toBe(false);
+    net.sockets.get(a.address)!.open();
+    await Promise.all(h.alive);
+    expect(net.sockets.get(a.address)!.closed).toBe(true);
+    expect(h.settled).toEqual([
+      { node: "b", used: true },
+      { node: "a", used: false },
+    ]);
+  });
+
+  it("reports the slow node's own timeout after the second won", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(10, b);
+    const conn = startHedged(net.connect, a, enc("a"), headFor, 60, 1_000, h.hedge);
+    await until(() => net.sockets.has(b.address));
+    net.sockets.get(b.address)!.open();
+    expect((await conn).origin).toBe(b);
+    await Promise.all(h.alive);
+    expect(h.settled).toEqual([
+      { node: "b", used: true },
+      { node: "a", used: false, error: "ConnectError" },
+    ]);
+  });
+
+  it("throws the first node's error once both failed, and reports the second's as lost", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(10, b);
+    const conn = startHedged(net.connect, a, enc("a"), headFor, 60, 1_000, h.hedge);
+    await until(() => net.sockets.has(b.address));
+    net.sockets.get(b.address)!.fail(new Error("connection refused"));
+    const err = await conn.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).origin).toBe(a);
+    expect((err as ConnectError).timedOut).toBe(true);
+    expect(h.settled).toEqual([
+      { node: "b", used: false, error: "ConnectError" },
+      { node: "a", used: true, error: "ConnectError" },
+    ]);
+  });
+
+  it("starts no second when its head cannot be made, and waits on the first node alone", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(10, b);
+    const conn = startHedged(net.connect, a, enc("a"), () => Promise.reject(new Error("bad header")), 1_000, 1_000, h.hedge);
+    await until(() => h.asked() === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    net.sockets.get(a.address)!.open();
+    expect((await conn).origin).toBe(a);
+    expect(net.sockets.size).toBe(1);
+  });
+
+  it("fails at once with the first node's error when it is refused before the delay", async () => {
+    const net = fakeNet();
+    const h = recordingHedge(30, b);
+    const conn = startHedged(net.connect, a, enc("a"), headFor, 1_000, 1_000, h.hedge);
+    net.sockets.get(a.address)!.fail(new Error("connection refused"));
+    const err = await conn.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).timedOut).toBe(false);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(h.asked()).toBe(0);
+    expect(h.settled).toEqual([{ node: "a", used: true, error: "ConnectError" }]);
+  });
+});
+
+describe("the socket transport under a hedge: which requests take the fast start", () => {
+  // The first node is refused after the test looked: the delay is never reached, no second.
+  const send = (method: string, body: string | null) => {
+    const net = fakeNet();
+    const h = recordingHedge(500, b);
+    const transport = createSocketTransport({ connect: net.connect, log: () => {} });
+    const headers = new Headers(body === null ? {} : { "content-length": String(body.length) });
+    const sent = transport.send({
+      origin: a,
+      request: { method, url: "http://example.com/x", headers, body: body === null ? null : new Response(body).body },
+      connectTimeoutMs: 1_000,
+      responseTimeoutMs: 1_000,
+      hedge: h.hedge,
+    });
+    sent.catch(() => {});
+    return { net, h, sent };
+  };
+  const beforeOpen = async (method: string, body: string | null) => {
+    const { net, sent } = send(method, body);
+    await new Promise((r) => setTimeout(r, 10));
+    const written = net.sockets.get(a.address)!.data;
+    net.sockets.get(a.address)!.fail(new Error("connection refused"));
+    expect(await sent.catch((e: unknown) => e)).toBeInstanceOf(ConnectError);
+    return written;
+  };
+
+  it("queues a GET, HEAD or OPTIONS head before the open (startHedged)", async () => {
+    for (const method of ["GET", "HEAD", "OPTIONS"]) expect(await beforeOpen(method, null)).toMatch(new RegExp(`^${method} /x HTTP/1.1\r\n`));
+  });
+
+  it("writes nothing before the open for PUT, DELETE, POST or a body (openHedged): such a request reaches one node only", async () => {
+    for (const [method, body] of [["PUT", null], ["DELETE", null], ["POST", "x"], ["PATCH", "x"], ["PUT", "x"]] as const) {
+      expect(await beforeOpen(method, body)).toBe("");
+    }
   });
 });

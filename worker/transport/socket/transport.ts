@@ -13,7 +13,7 @@ import {
   readStartedHead,
   startRequest,
 } from "./connection.ts";
-import { openHedged } from "./hedged-connect.ts";
+import { openHedged, startHedged } from "./hedged-connect.ts";
 import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
 import { pathAndQuery } from "../target/index.ts";
 import { sendBody } from "./request-body.ts";
@@ -77,6 +77,13 @@ export function createSocketTransport(opts: SocketTransportOptions): Transport {
  */
 const REPEATABLE = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 
+/**
+ * Safe methods (RFC 9110 §9.2.1), the only ones that take the fast start under
+ * a connect hedge: a hedge's loser that opens late may get the queued head too,
+ * so the request may reach two nodes (see hedged-connect.ts).
+ */
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+
 async function sendHttp(
   req: OriginRequest,
   opts: SocketTransportOptions,
@@ -97,9 +104,23 @@ async function sendHttp(
   // Serialized before connecting: a head that cannot be written safely opens no connection.
   let head = headFor(origin);
   const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
-  if (req.hedge === undefined && (request.body === null || framing.kind === "none") && REPEATABLE.has(request.method)) {
+  const bodyless = request.body === null || framing.kind === "none";
+  if (req.hedge === undefined && bodyless && REPEATABLE.has(request.method)) {
     // Most requests: no body, no hedge, idempotent. Connect, write and read at once (see startRequest).
     const conn = startRequest(opts.connect, origin, head, req.connectTimeoutMs, req.responseTimeoutMs);
+    const { head: responseHead, pending } = await readStartedHead(conn, parser);
+    return respond(conn, parser, responseHead, pending, req, opts, log, true);
+  }
+  if (req.hedge !== undefined && bodyless && SAFE.has(request.method)) {
+    // Hedged, bodyless and safe: the same fast start on each node the hedge tries (see startHedged).
+    const hedge = req.hedge;
+    const secondHead = async (o: typeof origin): Promise<Uint8Array> => {
+      // The hedge's node: its own headers (a gate's signature), else its own default Host.
+      const headers = hedge.headersFor ? await hedge.headersFor(o).catch(() => undefined) : undefined;
+      if (headers !== undefined) return headFor(o, headers);
+      return request.headers.has("host") ? head : headFor(o);
+    };
+    const conn = await startHedged(opts.connect, origin, head, secondHead, req.connectTimeoutMs, req.responseTimeoutMs, hedge);
     const { head: responseHead, pending } = await readStartedHead(conn, parser);
     return respond(conn, parser, responseHead, pending, req, opts, log, true);
   }
