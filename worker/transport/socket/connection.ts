@@ -227,8 +227,9 @@ export function startRequest(
   head: Uint8Array,
   connectTimeoutMs: number,
   responseTimeoutMs: number,
+  slow?: SlowConnect,
 ): StartedRequest {
-  return new StartedConnection(openSocket(connect, origin), origin, head, connectTimeoutMs, responseTimeoutMs);
+  return new StartedConnection(openSocket(connect, origin), origin, head, connectTimeoutMs, responseTimeoutMs, slow);
 }
 
 // A class, not an object literal with getters: accessors and methods in a
@@ -254,13 +255,21 @@ class StartedConnection implements StartedRequest {
     head: Uint8Array,
     private readonly connectTimeoutMs: number,
     private readonly responseTimeoutMs: number,
+    slow?: SlowConnect,
   ) {
     this.readable = socket.readable as ReadableStream<Uint8Array>;
     this.reader = this.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
     this.writer = socket.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array>;
     // Not awaited: a failed write ends the read, which then tells what failed.
     this.writer.write(head).catch(this.close);
-    this.deadline.set(connectTimeoutMs, this.expire);
+    // As in openConnection: the one timer first marks the hedge's slow point, then the connect timeout
+    // (the open replaces either with the response deadline).
+    if (slow !== undefined && slow.afterMs < connectTimeoutMs) {
+      this.deadline.set(slow.afterMs, () => {
+        this.deadline.set(connectTimeoutMs - slow.afterMs, this.expire);
+        slow.onSlow();
+      });
+    } else this.deadline.set(connectTimeoutMs, this.expire);
     socket.opened.then(this.onOpen, this.onOpenFailed);
   }
 

@@ -95,7 +95,6 @@ export function startHedged(
     let won = false;
     let pending = 0;
     let primaryFailure: { error: ConnectError; ms: number } | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const giveUp = () => {
       if (won || pending > 0 || primaryFailure === undefined) return;
       // Every attempt failed: the caller sees the first node's error, as without a hedge.
@@ -108,7 +107,8 @@ export function startHedged(
       let conn: StartedRequest | undefined;
       let outcome: Promise<ConnectError | undefined>;
       try {
-        conn = startRequest(connect, origin, h, connectTimeoutMs, responseTimeoutMs);
+        // The primary's slow point rides on its own deadline timer (no second timer per request).
+        conn = startRequest(connect, origin, h, connectTimeoutMs, responseTimeoutMs, isPrimary ? { afterMs: hedge.delayMs, onSlow: startSecond } : undefined);
         // Waits for the open: undefined once open, the ConnectError when refused or timed out.
         outcome = conn.connectFailure();
       } catch (e) {
@@ -116,7 +116,6 @@ export function startHedged(
       }
       return outcome.then((error) => {
         pending--;
-        if (isPrimary && timer !== undefined) clearTimeout(timer);
         const ms = Date.now() - startedAt;
         if (error === undefined) {
           if (won) {
@@ -132,6 +131,8 @@ export function startHedged(
           return;
         }
         conn?.close();
+        // A failed attempt's timer (the slow point or the connect deadline) has nothing left to do.
+        conn?.deadline.clear();
         if (won) {
           hedge.settled(origin, { ms, error, used: false });
           return;
@@ -146,8 +147,7 @@ export function startHedged(
       });
     };
     let secondStarted = false;
-    const startSecond = (): void => {
-      timer = undefined;
+    function startSecond(): void {
       if (secondStarted || won || primaryFailure !== undefined) return;
       secondStarted = true;
       // The losing attempt settles after the winner answered: the request's context stays alive for it.
@@ -165,8 +165,7 @@ export function startHedged(
           return attempt(second, secondHead, false);
         });
       hedge.keepAlive(started);
-    };
-    if (hedge.delayMs < connectTimeoutMs) timer = setTimeout(startSecond, hedge.delayMs);
+    }
     const first = attempt(primary, head, true);
   });
 }
