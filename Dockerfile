@@ -1,20 +1,28 @@
 # syntax=docker/dockerfile:1
 # The edgelb sync agent as a small, non-root image:
 #   docker build -t ghcr.io/edgelb/sync-agent:0.1.0 .
-# Stage "build" bundles the TypeScript sources (the agent and the shared
-# snapshot schema) into one ESM file with esbuild; stage "deps" installs the
-# production dependencies from the lockfile; the final stage is distroless
+# Stage "deps" installs the production dependencies from the lockfile; stage
+# "build" bundles the TypeScript sources (the agent, the shared snapshot schema
+# and client-node) into one ESM file with esbuild; the final stage is distroless
 # Node 20 running as uid 65532 ("nonroot") with no shell and no package manager.
 
 ARG NODE_VERSION=20
 
+FROM node:${NODE_VERSION}-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Runtime dependencies only (client-node, pino, prom-client, commander, ...),
+# exactly as locked; no install scripts run.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /src
 COPY package.json ./
-# Only esbuild is needed here, at the version the repository pins; packages
-# stay external to the bundle, so no node_modules are required to build it.
+# Only esbuild is needed here, at the version the repository pins.
 RUN npm install --global --no-audit --no-fund \
       "esbuild@$(node -p 'require("./package.json").devDependencies.esbuild')"
+# client-node is bundled into the agent (below), so the build reads it.
+COPY --from=deps /app/node_modules ./node_modules
 COPY worker/snapshot ./worker/snapshot
 # The snapshot schema parses source ranges (CIDRs) with the worker's own parser.
 COPY worker/source-ranges ./worker/source-ranges
@@ -23,19 +31,22 @@ COPY worker/config/stored.ts ./worker/config/stored.ts
 # The gate relays responses with the socket transport's HTTP/1.1 parser and chunked decoder.
 COPY worker/transport/socket ./worker/transport/socket
 COPY sync-agent ./sync-agent
+# The agent's resident memory is mostly code: @kubernetes/client-node is ~970
+# ES modules (54 MB), which Node loads as separate modules with their source
+# maps. Bundled into one file with whitespace and syntax minified, and a source
+# map without sources, the agent starts ~40 MiB smaller (docs/agent.md,
+# "Memory"). Other packages stay external; the banner gives the bundled
+# CommonJS parts of client-node (node-fetch) the require() they call.
 RUN esbuild sync-agent/main.ts --bundle --platform=node --format=esm --target=node20 \
-      --packages=external --sourcemap --outfile=dist/edgelb-sync-agent.mjs
+      --external:commander --external:pino --external:pino-pretty --external:prom-client \
+      --external:valibot --external:re2js \
+      --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" \
+      --minify-whitespace --minify-syntax --keep-names --sourcemap --sources-content=false \
+      --outfile=dist/edgelb-sync-agent.mjs
 # The node gate (deploy/gate), same image, its own entry point:
 #   command: ["/nodejs/bin/node", "--enable-source-maps", "dist/edgelb-node-gate.mjs"]
 RUN esbuild sync-agent/gate/main.ts --bundle --platform=node --format=esm --target=node20 \
       --packages=external --sourcemap --outfile=dist/edgelb-node-gate.mjs
-
-FROM node:${NODE_VERSION}-bookworm-slim AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-# Runtime dependencies only (client-node, pino, prom-client, commander, ...),
-# exactly as locked; no install scripts run.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM gcr.io/distroless/nodejs${NODE_VERSION}-debian12:nonroot
 WORKDIR /app
