@@ -31,8 +31,8 @@ COPY worker/config/stored.ts ./worker/config/stored.ts
 # The gate relays responses with the socket transport's HTTP/1.1 parser and chunked decoder.
 COPY worker/transport/socket ./worker/transport/socket
 COPY sync-agent ./sync-agent
-# At start the agent's resident memory is mostly code: client-node is ~970
-# ES modules (54 MB) in @kubernetes/client-node, which Node loads as separate modules with their source
+# At start the agent's resident memory is mostly code: @kubernetes/client-node
+# is ~970 ES modules (54 MB), which Node loads one by one with their source
 # maps. Bundled into one file with whitespace and syntax minified, and a source
 # map without sources, the agent starts ~40 MiB smaller (docs/production.md,
 # "Sizing"). Other packages stay external; the banner gives the bundled
