@@ -179,6 +179,8 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     workerRow(directCopy, { id: "eA1", label: "(eA1) A/A control: (e1) again, its own workerd, 1 connection", connections: 1, ...small }),
     gateRow("g1", "(g1) edgelb → node gate → NodePort, 1 connection", 1),
     gateRow("n1", "(n1) edgelb → bare Node proxy → NodePort (the floor), 1 connection", 1, floored, floor),
+    // What the load generator and a node take by themselves at 1 connection: the part of every 1-connection p50 that is not edgelb's.
+    { id: "o1", label: "(o1) the load generator straight to one node's NodePort (no worker), 1 connection", url: `http://${addresses[0]}:${nodePort}`, path: "/", expect: { nodes: [names[0]!] }, connections: 1 },
   ];
   const before = await gates.forwarded();
   const floorBefore = await floor.forwarded();
@@ -197,12 +199,12 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     await gates.stop();
     profile = gateProfile(profDir, since);
   }
-  const [e, s, g, f, e1, g1, f1, eA, eA1] = ["e", "s", "g", "n", "e1", "g1", "n1", "eA", "eA1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
+  const [e, s, g, f, e1, g1, f1, eA, eA1, o1] = ["e", "s", "g", "n", "e1", "g1", "n1", "eA", "eA1", "o1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
   throughTheGates(forwarded, [g, g1]);
   throughTheGates(floorForwarded, [f, f1], "the floor proxy");
   const us = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRequest(gateSamples.get(id)!, r) : undefined);
   const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1) };
-  return gateSection({ e, s, g, e1, g1, f, f1, eA, eA1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
+  return gateSection({ e, s, g, e1, g1, f, f1, eA, eA1, o1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
 }
 
 /**
@@ -247,6 +249,8 @@ export interface GateRows {
   /** The A/A control: (e) and (e1) again, the same bundle and snapshot in a workerd of its own: the run's own noise. */
   eA?: RowOutcome;
   eA1?: RowOutcome;
+  /** The load generator straight to a node at 1 connection: wrk's and the origin's own share of a 1-connection p50. */
+  o1?: RowOutcome;
 }
 
 /** CPU per request of the gates (rows g, g1) and of the floor proxy (rows n, n1, kept as f, f1), µs. */
@@ -370,7 +374,7 @@ export function pairedCpuNote(a: RowOutcome | undefined, b: RowOutcome | undefin
 }
 
 function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string): Section {
-  const { e, s, g, e1, g1, f, f1, eA, eA1 } = rows;
+  const { e, s, g, e1, g1, f, f1, eA, eA1, o1 } = rows;
   const row = (r: RowOutcome, gateCpu: number | undefined) => {
     const ok = r.rounds.length > 0 && r.valid;
     return [r.spec.label, ok ? fmt(r.rps, 0) : "–", ok ? fmt(r.p50Ms, 2) : "–", ok ? fmt(r.p99Ms, 2) : "–", ok ? fmt(r.cpuUsPerRequest, 0) : "–", ok && gateCpu !== undefined ? fmt(gateCpu, 0) : "–", String(r.errors), r.valid ? "valid" : "INVALID", r.invalid ?? ""];
@@ -380,7 +384,7 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
     targets: [...(gateControlTarget(rows) ? [gateControlTarget(rows)!] : []), ...gateTargets(rows, gateUs, profile, o.placement?.pinned ?? false)],
     columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (n: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
-    rows: [row(e, undefined), ...(eA ? [row(eA, undefined)] : []), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), ...(eA1 ? [row(eA1, undefined)] : []), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : [])],
+    rows: [row(e, undefined), ...(eA ? [row(eA, undefined)] : []), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), ...(eA1 ? [row(eA1, undefined)] : []), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : []), ...(o1 ? [row(o1, undefined)] : [])],
     notes: [
       `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "five" : "four"} plain workerd processes: (e) snapshot in direct mode; (eA) the A/A control, (e)'s bundle and snapshot again in a workerd of its own (rows eA, eA1); (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
@@ -389,6 +393,9 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
       loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
       VERDICT_RULE,
       o.placement?.describe() ?? "processes not pinned",
+      ...(o1?.valid
+        ? [`the load generator straight to a node at 1 connection (row o1): p50 ${fmt(o1.p50Ms, 2)} ms, the part of every 1-connection p50 that is wrk's and the origin's own, the same in (e1) and (g1), so it cancels in their difference; each 1-connection row had the same 1 s warm-up, and (e1), its copy and (g1) ran next to each other in alternating order`]
+        : []),
       ...(() => {
         const pairs = [pairedCpuNote(s, e), pairedCpuNote(g, s), pairedCpuNote(g, e), pairedCpuNote(e, eA), pairedCpuNote(g1, e1), pairedCpuNote(e1, eA1)].filter((x): x is string => x !== undefined);
         return pairs.length ? [`workerd CPU per request, paired per round (the rows ran next to each other): ${pairs.join("; ")}`] : [];
@@ -399,7 +406,7 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
       ...(extraUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(extraUs, 0)} µs per request — ${workerdShare(rows, extraUs)}; noise of a few µs between runs`] : []),
     ],
     data: Object.fromEntries(
-      [e, ...(eA ? [eA] : []), ...(s ? [s] : []), g, ...(f ? [f] : []), e1, ...(eA1 ? [eA1] : []), g1, ...(f1 ? [f1] : [])].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : r === f ? { proxyCpuUsPerRequest: gateUs.f } : r === f1 ? { proxyCpuUsPerRequest: gateUs.f1 } : {}) }]),
+      [e, ...(eA ? [eA] : []), ...(s ? [s] : []), g, ...(f ? [f] : []), e1, ...(eA1 ? [eA1] : []), g1, ...(f1 ? [f1] : []), ...(o1 ? [o1] : [])].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : r === f ? { proxyCpuUsPerRequest: gateUs.f } : r === f1 ? { proxyCpuUsPerRequest: gateUs.f1 } : {}) }]),
     ),
   };
 }

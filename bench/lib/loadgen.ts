@@ -15,6 +15,8 @@ export interface LoadOptions {
   url: string;
   /** Host header to send (edgelb routes by it). */
   host?: string;
+  /** More request header fields (name → value). */
+  headers?: Readonly<Record<string, string>>;
   connections: number;
   threads: number;
   durationS: number;
@@ -86,6 +88,7 @@ function wrk(bin: string, placement?: Placement): LoadGenerator {
         "-s",
         path.join(HERE, "wrk-report.lua"),
         ...(o.host ? ["-H", `Host: ${o.host}`] : []),
+        ...Object.entries(o.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
         o.url,
       ];
       const out = await runChild(...placed(placement, bin, args), "wrk");
@@ -110,7 +113,7 @@ function autocannon(placement?: Placement): LoadGenerator {
   return {
     name: "autocannon (node_modules)",
     async run(o) {
-      const args = [cli, "--json", "-c", String(o.connections), "-d", String(o.durationS), "-t", String(o.timeoutS ?? 5), ...(o.host ? ["-H", `host=${o.host}`] : []), o.url];
+      const args = [cli, "--json", "-c", String(o.connections), "-d", String(o.durationS), "-t", String(o.timeoutS ?? 5), ...(o.host ? ["-H", `host=${o.host}`] : []), ...Object.entries(o.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}=${v}`]), o.url];
       const out = await runChild(...placed(placement, process.execPath, args), "autocannon");
       const j = JSON.parse(out.slice(out.indexOf("{"))) as {
         requests: { total: number; average: number };

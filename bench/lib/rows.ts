@@ -15,6 +15,8 @@ export interface RowSpec {
   url: string;
   /** Host header to send (edgelb routes by it). */
   host?: string;
+  /** More request header fields the load generator sends (not the probes). */
+  headers?: Readonly<Record<string, string>>;
   /** Path and query every request asks for. */
   path: string;
   expect: Expectation;
@@ -138,6 +140,7 @@ async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise
   const r = await o.loadgen.run({
     url: row.url + row.path,
     ...(row.host ? { host: row.host } : {}),
+    ...(row.headers ? { headers: row.headers } : {}),
     ...(row.timeoutS ? { timeoutS: row.timeoutS } : {}),
     connections: row.connections,
     threads: o.threads,
