@@ -48,6 +48,13 @@ export interface GateBenchOptions {
 }
 
 /**
+ * What every 1g row asks for: a fixed answer (the node's name, chunked like section 1's echo of GET /). Not the
+ * echo: it carries the request's fields back, so row (s), whose node gets the signature the gate would have
+ * stripped, had bigger answers (446 vs 301 bytes) and more work on its node than (e) and (g).
+ */
+export const GATE_PATH = "/status/200";
+
+/**
  * Rows run next to each other in every round (bench/lib/rows.ts), in alternating order: (e) between its A/A
  * copy and (g), (s) beside (g); the same at 1 connection, with the floor (n1) beside (g1).
  */
@@ -157,7 +164,7 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   // The gates' CPU, read around each round of a gate row alongside its workerd's (rows.ts reads cpuSeconds before and after a round).
   const gateSamples = new Map<string, number[]>();
   const all = { nodes: names, everyNode: true };
-  const small = { path: "/", host: BENCH_HOST, expect: all };
+  const small = { path: GATE_PATH, host: BENCH_HOST, expect: all };
   const gateRow = (id: string, label: string, connections: number, worker = gated, proxy = gates) => {
     const row = workerRow(worker, { id, label, connections, ...small });
     const workerdCpu = row.cpuSeconds!;
@@ -180,7 +187,7 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     gateRow("g1", "(g1) edgelb → node gate → NodePort, 1 connection", 1),
     gateRow("n1", "(n1) edgelb → bare Node proxy → NodePort (the floor), 1 connection", 1, floored, floor),
     // What the load generator and a node take by themselves at 1 connection: the part of every 1-connection p50 that is not edgelb's.
-    { id: "o1", label: "(o1) the load generator straight to one node's NodePort (no worker), 1 connection", url: `http://${addresses[0]}:${nodePort}`, path: "/", expect: { nodes: [names[0]!] }, connections: 1 },
+    { id: "o1", label: "(o1) the load generator straight to one node's NodePort (no worker), 1 connection", url: `http://${addresses[0]}:${nodePort}`, path: GATE_PATH, expect: { nodes: [names[0]!] }, connections: 1 },
   ];
   const before = await gates.forwarded();
   const floorBefore = await floor.forwarded();
@@ -387,6 +394,7 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
     rows: [row(e, undefined), ...(eA ? [row(eA, undefined)] : []), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), ...(eA1 ? [row(eA1, undefined)] : []), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : []), ...(o1 ? [row(o1, undefined)] : [])],
     notes: [
       `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "five" : "four"} plain workerd processes: (e) snapshot in direct mode; (eA) the A/A control, (e)'s bundle and snapshot again in a workerd of its own (rows eA, eA1); (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
+      `every request is GET ${GATE_PATH}: the node answers its name, a fixed chunked body, whatever the request's fields, so every row's node does the same work and every answer is the same bytes (the echo of GET / carries the fields back: (s)'s node would get and echo the signature that the gate strips before (g)'s)`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
       `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${o.rounds} rounds × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,

@@ -7,6 +7,7 @@
 // others, the same for every row. taskset absent, one CPU, or
 // EDGELB_BENCH_PIN=0: nothing is pinned and the notes say so.
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { findBinary } from "../loadgen.ts";
 
@@ -49,7 +50,12 @@ export function choosePlacement(env: NodeJS.ProcessEnv = process.env, cpus = os.
   if (!taskset) return unpinned("taskset (util-linux) not installed");
   const failures: string[] = [];
   const all = `0-${cpus - 1}`;
-  const set = (list: string, pid: number) => execFileSync(taskset, ["-a", "-p", "-c", list, String(pid)], { stdio: "ignore" });
+  const set = (list: string, pid: number) => {
+    execFileSync(taskset, ["-a", "-p", "-c", list, String(pid)], { stdio: "ignore" });
+    // taskset -a says nothing about a pid that is gone: read back what the kernel holds.
+    const held = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    if (held !== list) throw new Error(`the kernel holds CPUs ${held ?? "?"} for it, not ${list}`);
+  };
   return {
     pinned: true,
     describe: () =>
