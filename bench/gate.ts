@@ -231,11 +231,14 @@ export function throughTheGates(forwarded: number, gateRows: RowOutcome[], who =
   }
 }
 
-/** The gates' CPU per request over (g)'s rounds: samples come in before/after pairs, one pair per round. Pure. */
+/** The gates' CPU per request over (g)'s rounds: samples come in before/after pairs, one per load (warm-up, then each round). Pure. */
 export function gateCpuPerRequest(samples: number[], g: Pick<RowOutcome, "rounds">): number | undefined {
   const perRound: number[] = [];
-  for (let i = 0; i + 1 < samples.length && i / 2 < g.rounds.length; i += 2) {
-    const requests = g.rounds[i / 2]!.requests;
+  // The warm-up load is sampled too (before round 1): the last pairs are the rounds'. Counting from the first
+  // paired the warm-up's CPU with round 1's requests, round 1's with round 2's, and so on.
+  const first = Math.max(0, samples.length - 2 * g.rounds.length);
+  for (let i = first; i + 1 < samples.length; i += 2) {
+    const requests = g.rounds[(i - first) / 2]!.requests;
     if (requests > 0) perRound.push(((samples[i + 1]! - samples[i]!) * 1e6) / requests);
   }
   if (perRound.length === 0) return undefined;
