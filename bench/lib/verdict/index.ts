@@ -150,7 +150,7 @@ export function describeJudgement(j: Judgement, unit: (x: number) => string): st
 /** The rule in words, for the results' notes. */
 export const VERDICT_RULE =
   `verdicts: each target is judged on its paired per-round values (its rows run next to each other in every round, in alternating order, and the ratio or difference is taken per round), not on one median: ` +
-  `the median of those values and its distribution-free interval (order statistics, the narrowest with binomial coverage ≥ ${Math.round(COVERAGE * 100)}%: 2nd to 2nd-largest of 9 rounds, 96%), ` +
+  `the median of those values and its distribution-free interval (order statistics, the narrowest with binomial coverage ≥ ${Math.round(COVERAGE * 100)}%: 2nd to 2nd-largest of 8 or 9 rounds, 93% or 96%), ` +
   `widened on both sides by the run's own noise, the farthest the same interval of an A/A control (two identical copies of a row, each its own workerd, run the same way) lies from "no difference" (a factor for ratios, an amount for differences). ` +
   `met: the whole widened interval passes and so does the old figure (the ratio or difference of the rows' medians); missed: the whole widened interval fails and so does the old figure; otherwise within noise, counted as not met. ` +
   `The rule is symmetric, needs no assumption about the noise's shape, and never calls met what the old figure calls missed`;
