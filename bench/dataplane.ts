@@ -2,8 +2,9 @@
 // (bench/workerd: `workerd serve` with a generated capnp config, the bundle
 // `wrangler deploy` would upload, one workerd process per row). Three
 // simulated nodes are the origins. Rows run interleaved (round 1: a b c…,
-// round 2: b c … a) so machine drift hits all alike; cells are medians over
-// the rounds. Each row's answers are verified before and after its load
+// round 2: b c … a), a target's rows next to each other in every round, so
+// machine drift hits all alike; cells are medians over the rounds, and targets
+// are judged on per-round ratios against an A/A control (bench/lib/verdict). Each row's answers are verified before and after its load
 // (bench/lib/verify.ts); a row with a failed check or any error under load is
 // invalid, and so is every target that depends on it.
 import os from "node:os";

@@ -1,6 +1,8 @@
 // The machinery every data-plane row goes through: verify its answers, warm
-// it up, load it in interleaved rounds (round 1: a b c…, round 2: b c … a)
-// while reading its workerd's CPU time around each round, verify it again.
+// it up, load it in interleaved rounds (round 1: a b c…, round 2: b c … a;
+// the rows of a target's block next to each other, their order flipped every
+// other round) while reading its workerd's CPU time around each round, verify
+// it again.
 // A row that fails a check or has errors under load comes out invalid, with
 // the reason, and its numbers are never presented as results.
 import os from "node:os";
