@@ -13,7 +13,7 @@ import {
   readStartedHead,
   startRequest,
 } from "./connection.ts";
-import { openHedged, startHedged } from "./hedged-connect.ts";
+import { openHedged, readHedgedHead } from "./hedged-connect.ts";
 import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
 import { pathAndQuery } from "../target/index.ts";
 import { sendBody } from "./request-body.ts";
@@ -103,7 +103,8 @@ async function sendHttp(
     });
   // Serialized before connecting: a head that cannot be written safely opens no connection.
   let head = headFor(origin);
-  const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
+  const parserOptions = { method: request.method, maxHeadBytes: opts.maxHeadBytes };
+  const parser = new ResponseParser(parserOptions);
   const bodyless = request.body === null || framing.kind === "none";
   if (req.hedge === undefined && bodyless && REPEATABLE.has(request.method)) {
     // Most requests: no body, no hedge, idempotent. Connect, write and read at once (see startRequest).
@@ -112,7 +113,7 @@ async function sendHttp(
     return respond(conn, parser, responseHead, pending, req, opts, log, true);
   }
   if (req.hedge !== undefined && bodyless && SAFE.has(request.method)) {
-    // Hedged, bodyless and safe: the same fast start on each node the hedge tries (see startHedged).
+    // Hedged, bodyless and safe: the same fast start on each node the hedge tries (see readHedgedHead).
     const hedge = req.hedge;
     const secondHead = async (o: typeof origin): Promise<Uint8Array> => {
       // The hedge's node: its own headers (a gate's signature), else its own default Host.
@@ -120,9 +121,8 @@ async function sendHttp(
       if (headers !== undefined) return headFor(o, headers);
       return request.headers.has("host") ? head : headFor(o);
     };
-    const conn = await startHedged(opts.connect, origin, head, secondHead, req.connectTimeoutMs, req.responseTimeoutMs, hedge);
-    const { head: responseHead, pending } = await readStartedHead(conn, parser);
-    return respond(conn, parser, responseHead, pending, req, opts, log, true);
+    const won = await readHedgedHead(opts.connect, origin, head, secondHead, req.connectTimeoutMs, req.responseTimeoutMs, hedge, parser, parserOptions);
+    return respond(won.conn, won.parser, won.head, won.pending, req, opts, log, true);
   }
   const conn = req.hedge
     ? await openHedged(opts.connect, origin, req.connectTimeoutMs, req.hedge)
