@@ -599,11 +599,13 @@ class EdgeConnection {
     const started = this.started;
     this.responseStarted = true;
     if (plain.dirty) this.upDirty = true;
-    this.rRemaining = plain.length - plain.bodyBytes;
+    const chunked = plain.length === -1;
+    this.rRemaining = chunked ? 0 : plain.length - plain.bodyBytes;
     const ok = this.socket.write(plain.out);
-    if (this.rRemaining === 0) this.responseDone();
+    if (chunked ? plain.chunked === undefined : this.rRemaining === 0) this.responseDone();
     else {
-      this.rPhase = R_LENGTH;
+      this.rPhase = chunked ? R_CHUNKED : R_LENGTH;
+      this.rChunked = plain.chunked;
       if (!ok) this.backpressure(this.up!, this.socket);
     }
     this.ctx.forwarded.http.inc();
