@@ -59,7 +59,7 @@ export interface DataPlaneOptions {
   addressBase: string;
   /** Probe requests before and after each row's load. */
   probes?: number;
-  /** Only these rows (ids: a b c cA c2 f d e Lc Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
+  /** Only these rows (ids: a b c cA c2 f d e Lc LcA Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
   rows?: ReadonlySet<string>;
   /** Where workerd and the rest run (bench/lib/placement); default: not pinned. */
   placement?: Placement;
@@ -73,8 +73,20 @@ export interface DataPlaneOptions {
 export const DATAPLANE_BLOCKS = [
   ["cA", "c", "d"],
   ["e", "c2", "f"],
+  ["LcA", "Lc"],
   ["Le", "Ld"],
 ];
+
+/**
+ * The A/A control rows a selection of rows needs (`--rows`): every target of section 1 is judged against (c) ÷ (cA),
+ * the download target against (Lc) ÷ (LcA); without them no verdict could be met or missed. Pure.
+ */
+export function withControls(rows: ReadonlySet<string>): Set<string> {
+  const out = new Set(rows);
+  if (["c", "c2", "f", "d", "e"].some((id) => rows.has(id))) out.add("c").add("cA");
+  if (["Lc", "Lc2", "Lf", "Ld", "Le"].some((id) => rows.has(id))) out.add("Lc").add("LcA");
+  return out;
+}
 
 /** The snapshot edgelb serves in the bench: one Service on the given nodes. */
 export function benchSnapshot(addresses: string[], nodePort: number, generation = 1): SnapshotInput {
@@ -168,7 +180,7 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   o.placement?.pin(process.pid, "rest", "the bench process (origins)");
   const trivialFetch = wanted("c", "Lc") ? await startTrivial("index.ts", origin) : undefined;
   // The A/A control: the same bundle, started the same way, in a workerd of its own.
-  const trivialCopy = wanted("cA") ? await startTrivial("index.ts", origin) : undefined;
+  const trivialCopy = wanted("cA", "LcA") ? await startTrivial("index.ts", origin) : undefined;
   const trivialSocket = wanted("c2", "Lc2") ? await startTrivial("socket.js", origin) : undefined;
   const floor = wanted("f", "Lf") ? await startTrivial("socket-floor.js", origin) : undefined;
   const edgeFetch = wanted("d", "Ld") ? await startEdgelb("fetch", snapshot) : undefined;
@@ -182,6 +194,7 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
     [edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }],
     [edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }],
     [trivialFetch, { id: "Lc", label: "(Lc) trivial proxy, fetch()", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
+    [trivialCopy, { id: "LcA", label: "(LcA) A/A control for downloads: (Lc) again, its own workerd", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
     [trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
     [floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...one, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }],
     [edgeFetch, { id: "Ld", label: "(Ld) edgelb, fetch transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
@@ -224,22 +237,25 @@ interface Judged {
   headline: number | undefined;
 }
 
-/** The A/A control of section 1: (c) and its identical copy (cA), per round. Undefined when either is missing or invalid. */
-function controlOf(byId: (id: string) => RowOutcome | undefined, metric: (r: RowOutcome) => number[]): number[] | undefined {
-  const [c, cA] = [byId("c"), byId("cA")];
+/** An A/A control, per round: a row and its identical copy ((c) and (cA); (Lc) and (LcA)). Undefined when either is missing or invalid. */
+function controlOf(byId: (id: string) => RowOutcome | undefined, metric: (r: RowOutcome) => number[], ids: [string, string] = ["c", "cA"]): number[] | undefined {
+  const [c, cA] = [byId(ids[0]), byId(ids[1])];
   return c?.valid && cA?.valid ? pairedRatios(metric(c), metric(cA)) : undefined;
 }
 
 /** The A/A control row of the targets table: the run's own noise, beside the targets it decides. Pure. */
-export function controlTarget(byId: (id: string) => RowOutcome | undefined): TargetRow | undefined {
-  const [c, cA] = [byId("c"), byId("cA")];
-  const name = "A/A control, not a target: (c) ÷ (cA), two identical trivial fetch proxies in their own workerd: the run's own noise, which every verdict of sections 1 and 1b takes into account";
+export function controlTarget(byId: (id: string) => RowOutcome | undefined, large = false): TargetRow | undefined {
+  const [c, cA] = large ? [byId("Lc"), byId("LcA")] : [byId("c"), byId("cA")];
+  const name = large
+    ? "A/A control, not a target: (Lc) ÷ (LcA), two identical trivial fetch proxies in their own workerd, 20 MiB downloads: the noise the download target is judged with"
+    : "A/A control, not a target: (c) ÷ (cA), two identical trivial fetch proxies in their own workerd: the run's own noise, which every verdict of section 1 takes into account";
   if (!c || !cA) return undefined;
   if (!c.valid || !cA.valid) return { target: name, result: "–", verdict: "invalid", limit: [c, cA].filter((r) => !r.valid).map((r) => `${r.spec.id} invalid: ${r.invalid}`).join("; ") };
   const show = (label: string, xs: number[]) => {
     const i = medianInterval(xs);
     return i ? `${label} ${fmt(i.median, 3)}× (${(i.coverage * 100).toFixed(1)}% interval ${fmt(i.lo, 3)}–${fmt(i.hi, 3)}, range ${fmt(i.min, 3)}–${fmt(i.max, 3)})` : `${label}: too few rounds`;
   };
+  if (large) return { target: name, result: show("CPU per MiB", pairedRatios(perRound.cpuMsPerMiB(c), perRound.cpuMsPerMiB(cA))), verdict: "" };
   return { target: name, result: `${show("throughput", pairedRatios(perRound.rps(c), perRound.rps(cA)))}; ${show("CPU per request", pairedRatios(perRound.cpuUs(c), perRound.cpuUs(cA)))}`, verdict: "" };
 }
 
@@ -318,7 +334,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     "(Le) 20 MiB over sockets ≤ 2× the CPU per MiB of fetch() (Ld)",
     ["Le", "Ld"],
     atMost(2),
-    ([le, ld]) => ({ perRound: pairedRatios(perRound.cpuMsPerMiB(le!), perRound.cpuMsPerMiB(ld!)), control: cpuControl, headline: ratio(le!.cpuMsPerMiB, ld!.cpuMsPerMiB) }),
+    ([le, ld]) => ({ perRound: pairedRatios(perRound.cpuMsPerMiB(le!), perRound.cpuMsPerMiB(ld!)), control: controlOf(byId, perRound.cpuMsPerMiB, ["Lc", "LcA"]), headline: ratio(le!.cpuMsPerMiB, ld!.cpuMsPerMiB) }),
     (v, [le, ld]) => `${fmt(v, 2)}× (${fmt(le!.cpuMsPerMiB, 2)} vs ${fmt(ld!.cpuMsPerMiB, 2)} ms CPU per MiB)`,
     () => {
       const [le, lf, ld] = [byId("Le")?.cpuMsPerMiB, byId("Lf")?.cpuMsPerMiB, byId("Ld")?.cpuMsPerMiB];
@@ -383,7 +399,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     });
 
   const all = dataPlaneTargets(byId);
-  const largeTargets = all.filter((t) => t.target.startsWith("(L"));
+  const largeControl = controlTarget(byId, true);
+  const largeTargets = [...(largeControl ? [largeControl] : []), ...all.filter((t) => t.target.startsWith("(L"))];
   const control = controlTarget(byId);
   const smallTargets = [...(control ? [control] : []), ...all.filter((t) => !t.target.startsWith("(L"))];
   const c2 = byId("c2");
@@ -400,7 +417,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     `runtime: plain workerd (node_modules/workerd, \`workerd serve\` with a generated capnp config, bench/workerd), one process per worker; each worker bundled by \`wrangler deploy --dry-run\` (the artifact a deploy uploads; wrangler.toml sets keep_names = false, so no __name wrappers), wrangler.toml's compatibility date, flags and [vars]; edgelb with an in-memory KV namespace (bench/workerd/kv-memory.js) and the snapshot pushed through its control endpoint. No Miniflare: its entry layer costs more per request than the worker under test`,
     `origins: 3 simulated nodes (${env.addresses.join(", ")}), NodePort ${env.nodePort}, in the bench's Node process; GET / answers a JSON echo (~300 B), /stream?bytes=N a body of N bytes`,
     `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${o.rounds} rounds × ${o.durationS}s; the cells of the table are medians over rounds (errors summed), its "vs" columns the median of the per-round ratios. In every round a target's rows run next to each other (${DATAPLANE_BLOCKS.map((b) => b.join(" ")).join("; ")}), in reverse order every other round; these groups and the other rows rotate from round to round`,
-    `A/A control (cA): a second copy of (c), the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the run's own noise, shown in the targets table`,
+    `A/A control (cA): a second copy of (c), the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the run's own noise, shown in the targets table (for downloads, (Lc) ÷ (LcA) the same way)`,
     VERDICT_RULE,
     o.placement?.describe() ?? "processes not pinned",
     `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,

@@ -22,7 +22,6 @@ import { startBenchNodes } from "./lib/nodes.ts";
 import type { LoadGenerator } from "./lib/loadgen.ts";
 import { fmt, type Section, type TargetRow } from "./lib/report.ts";
 import { perRound, runRows, type RowOutcome } from "./lib/rows.ts";
-import type { Placement } from "./lib/placement/index.ts";
 import { describeJudgement, judge, medianInterval, pairedDifferences, pairedRatios, VERDICT_RULE } from "./lib/verdict/index.ts";
 import { processCpuSeconds } from "./workerd/cpu.ts";
 import { describeBreakdown, profileBreakdown, type CpuProfile } from "./lib/cpu-profile.ts";
@@ -42,8 +41,6 @@ export interface GateBenchOptions {
   /** First three octets of the nodes' loopback addresses. */
   addressBase: string;
   probes?: number;
-  /** Where workerd and the rest run (bench/lib/placement); default: not pinned. */
-  placement?: Placement;
   log: (line: string) => void;
 }
 
@@ -53,6 +50,14 @@ export interface GateBenchOptions {
  * stripped, had bigger answers (446 vs 301 bytes) and more work on its node than (e) and (g).
  */
 export const GATE_PATH = "/status/200";
+
+/**
+ * Section 1g is not pinned (section 1 is): pinned, every workerd would have a CPU to itself and the gates would
+ * share the other with the load generator and the origins, where their CPU costs no throughput until that CPU
+ * runs out. The target (the gate costs at most 15% of throughput) was set with the gate competing for the cores.
+ */
+const UNPINNED =
+  "processes not pinned in this section (section 1 pins every workerd apart): pinned, the gates would run on a CPU workerd does not use and their CPU would stop costing throughput, while the target was set with the gate competing for the same cores; the paired rounds and the A/A control (eA, eA1) account for the noise instead";
 
 /**
  * Rows run next to each other in every round (bench/lib/rows.ts), in alternating order: (e) between its A/A
@@ -134,10 +139,6 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const secret = randomBytes(32).toString("base64url");
   const gates = await startGates(nodes, secret);
   const floor = await startFloor(addresses);
-  // Origins (this process), gates and floor beside the load generator; every workerd apart (when pinned).
-  o.placement?.pin(process.pid, "rest", "the bench process (origins)");
-  o.placement?.pin(gates.pid, "rest", "the node gates");
-  o.placement?.pin(floor.pid, "rest", "the floor proxy");
 
   o.log("gate: starting edgelb five times in plain workerd (direct, its A/A copy, signing without a gate, through the node gates, through the floor proxy)");
   const vars = { EDGELB_TRANSPORT: "socket", EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "default", EDGELB_REQUEST_LOGS: "false", EDGELB_GATE_KEY: `bench:${secret}` };
@@ -155,7 +156,6 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   track("edgelb worker (floor)", () => floored.stop());
   await pushSnapshot(direct, benchSnapshot(addresses, nodePort), PUSH_TOKEN);
   await pushSnapshot(directCopy, benchSnapshot(addresses, nodePort), PUSH_TOKEN);
-  for (const w of [direct, directCopy, gated, signing, floored]) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
   await pushSnapshot(gated, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: gates.port } }, PUSH_TOKEN);
   // Gate mode with the NodePort as the gate port: signed exactly as (g), sent straight to the node.
   await pushSnapshot(signing, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: nodePort } }, PUSH_TOKEN);
@@ -191,12 +191,7 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   ];
   const before = await gates.forwarded();
   const floorBefore = await floor.forwarded();
-  let outcomes: RowOutcome[];
-  try {
-    outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: GATE_BLOCKS, log: o.log });
-  } finally {
-    o.placement?.release(process.pid);
-  }
+  const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: GATE_BLOCKS, log: o.log });
   const forwarded = (await gates.forwarded()) - before;
   const floorForwarded = (await floor.forwarded()) - floorBefore;
   const profDir = process.env.EDGELB_BENCH_GATE_CPU_PROF;
@@ -279,7 +274,7 @@ const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
  * rows (at 32 connections p50 is mostly queueing). What limits a missed one is computed from the
  * figures: the gates' own CPU per request against what the gate row lost or added. Pure.
  */
-export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string, pinned = false): TargetRow[] {
+export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string): TargetRow[] {
   // The gates' CPU profile of this run (EDGELB_BENCH_GATE_CPU_PROF), when taken: where their CPU went.
   const prof = profile ? ` (the gates' CPU profile of this run: ${profile})` : "";
   const invalidOf = (...rows: RowOutcome[]) => rows.filter((x) => !x.valid).map((x) => `${x.spec.id} invalid: ${x.invalid}`).join("; ");
@@ -299,10 +294,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : "";
     const why =
       `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
-      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n")}; ` +
-      (pinned
-        ? `with ${r.e.spec.connections} connections; workerd had a CPU to itself and the gates shared the other with the load generator and the origins, so the gate's CPU costs throughput where that CPU ran out, and its hop costs workerd the extra above`
-        : `with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`);
+      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n")}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: THROUGHPUT,
@@ -392,7 +384,7 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
   const extraUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
-    targets: [...(gateControlTarget(rows) ? [gateControlTarget(rows)!] : []), ...gateTargets(rows, gateUs, profile, o.placement?.pinned ?? false)],
+    targets: [...(gateControlTarget(rows) ? [gateControlTarget(rows)!] : []), ...gateTargets(rows, gateUs, profile)],
     columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (n: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
     rows: [row(e, undefined), ...(eA ? [row(eA, undefined)] : []), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), ...(eA1 ? [row(eA1, undefined)] : []), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : []), ...(o1 ? [row(o1, undefined)] : [])],
     notes: [
@@ -403,7 +395,7 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
       `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${o.rounds} rounds × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
       loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
       VERDICT_RULE,
-      o.placement?.describe() ?? "processes not pinned",
+      UNPINNED,
       ...(o1?.valid
         ? [`the load generator straight to a node at 1 connection (row o1): p50 ${fmt(o1.p50Ms, 2)} ms, the part of every 1-connection p50 that is wrk's and the origin's own, the same in (e1) and (g1), so it cancels in their difference; each 1-connection row had the same 1 s warm-up, and (e1), its copy and (g1) ran next to each other in alternating order`]
         : []),

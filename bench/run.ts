@@ -22,7 +22,7 @@ import { pickLoadGenerator } from "./lib/loadgen.ts";
 import { choosePlacement } from "./lib/placement/index.ts";
 import { mergeResults, renderResults, type ResultsFile, type RunMeta } from "./lib/results-file.ts";
 import { renderText, summarySection, type Section } from "./lib/report.ts";
-import { runDataPlane } from "./dataplane.ts";
+import { runDataPlane, withControls } from "./dataplane.ts";
 import { runControlPlane } from "./control-plane.ts";
 import { runRoutingInChild } from "./routing.ts";
 import { runSteering } from "./steering.ts";
@@ -54,7 +54,7 @@ if (values.render) {
   process.exit(0);
 }
 if (values.help) {
-  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--rows a,c,cA,c2,f,d,e,Lc,Lc2,Lf,Ld,Le] [--quick] [--write | --no-write] [--render]\n`);
+  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--rows a,c,cA,c2,f,d,e,Lc,LcA,Lc2,Lf,Ld,Le] [--quick] [--write | --no-write] [--render]\n`);
   process.exit(0);
 }
 const only = new Set((values.only ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean));
@@ -65,7 +65,8 @@ for (const s of only) {
   }
 }
 const quick = values.quick;
-const rowIds = values.rows ? new Set(values.rows.split(",").map((s) => s.trim()).filter(Boolean)) : undefined;
+// A selection of rows brings the A/A control rows its targets are judged with.
+const rowIds = values.rows ? withControls(new Set(values.rows.split(",").map((s) => s.trim()).filter(Boolean))) : undefined;
 // A subset of rows is a look, not a result: written only when asked.
 const write = !values["no-write"] && (values.write ?? (!quick && !rowIds));
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadAtStart = os.loadavg()[0]!;
   const sections: Section[] = [];
-  // Workerd on one CPU, the load generator and the rest on the other (sections 1 and 1g; EDGELB_BENCH_PIN=0: unpinned).
+  // Section 1: workerd on one CPU, the load generator and the rest on the other (EDGELB_BENCH_PIN=0: unpinned). Not 1g.
   const placement = choosePlacement();
   const loadgen = pickLoadGenerator(placement);
   log(`edgelb bench: ${[...only].join(", ")}${quick ? " (quick)" : ""}; load generator ${loadgen.name}; ${os.cpus().length} CPUs; ${placement.describe()}`);
@@ -123,7 +124,8 @@ async function main(): Promise<void> {
     await cleanupAll(); // origins, nginx and workers from this section
   }
   if (only.has("gate")) {
-    sections.push(await runGateBench({ loadgen, rounds, durationS, warmupS: 1, connections: 32, threads: 1, addressBase: process.env.EDGELB_BENCH_ADDRESSES ? `${process.env.EDGELB_BENCH_ADDRESSES}.51` : "127.23.50", placement, log }));
+    // Not pinned: a gate on a CPU of its own would stop costing throughput (bench/gate.ts UNPINNED).
+    sections.push(await runGateBench({ loadgen: pickLoadGenerator(), rounds, durationS, warmupS: 1, connections: 32, threads: 1, addressBase: process.env.EDGELB_BENCH_ADDRESSES ? `${process.env.EDGELB_BENCH_ADDRESSES}.51` : "127.23.50", log }));
     await cleanupAll();
   }
   const cp = new Set(["failover", "scale", "flaps", "churn"].filter((s) => only.has(s)));

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { judgeProbes, type Probe } from "../../bench/lib/verify.ts";
 import { summarize, type RowOutcome, type RowSpec } from "../../bench/lib/rows.ts";
-import { dataPlaneTargets } from "../../bench/dataplane.ts";
+import { controlTarget, dataPlaneTargets, withControls } from "../../bench/dataplane.ts";
 import { keptSections } from "../../bench/lib/merge.ts";
 import { parseProcStat } from "../../bench/workerd/cpu.ts";
 import { capnpText, renderConfig } from "../../bench/workerd/config.ts";
@@ -133,6 +133,8 @@ describe("dataPlaneTargets", () => {
       d: outcome("d", 9_000, 70),
       e: outcome("e", 2_700, 330),
       Ld: outcome("Ld", 5, 100),
+      Lc: outcome("Lc", 5, 80),
+      LcA: outcome("LcA", 5, 80),
       Le: outcome("Le", 5, 100),
     };
     const all = { ...base, ...over };
@@ -170,6 +172,23 @@ describe("dataPlaneTargets", () => {
     // Unpaired, the old rule would have compared medians of rounds taken at different speeds: (d) slow in the rounds (c) was fast.
     const unlucky = outcome("d", 9_000, 70, true, 1, [...DRIFT].reverse());
     expect(dataPlaneTargets(rows({ d: unlucky }))[0]!.verdict).not.toBe("met");
+  });
+
+  it("judges the download target against the downloads' own A/A control (Lc) ÷ (LcA), not the small requests'", () => {
+    const le = () => dataPlaneTargets(rows()).find((t) => t.target.startsWith("(Le)"))!;
+    expect(le().verdict).toBe("met");
+    // Small-request copies far apart do not decide the download target; download copies far apart do.
+    const far = DRIFT.map((k, i) => (i % 3 === 0 ? k * 3 : k));
+    expect(dataPlaneTargets(rows({ cA: outcome("cA", 10_000, 60, true, 1, far) })).find((t) => t.target.startsWith("(Le)"))!.verdict).toBe("met");
+    expect(dataPlaneTargets(rows({ LcA: outcome("LcA", 5, 80, true, 1, far) })).find((t) => t.target.startsWith("(Le)"))!.verdict).toBe("within noise");
+    expect(controlTarget(rows(), true)!.result).toMatch(/^CPU per MiB 1\.000×/);
+  });
+
+  it("a selection of rows (--rows) brings the A/A control rows its targets are judged with", () => {
+    expect([...withControls(new Set(["c", "d"]))].sort()).toEqual(["c", "cA", "d"]);
+    expect([...withControls(new Set(["e", "c2"]))].sort()).toEqual(["c", "c2", "cA", "e"]);
+    expect([...withControls(new Set(["Ld", "Le"]))].sort()).toEqual(["Lc", "LcA", "Ld", "Le"]);
+    expect([...withControls(new Set(["a"]))]).toEqual(["a"]);
   });
 
   it("never calls a target met or missed on an invalid row", () => {

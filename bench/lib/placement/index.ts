@@ -1,11 +1,13 @@
 // Where the bench's processes run. Unpinned, the kernel moves workerd, the
-// load generator, the origins and the gates between the 2 cores as it likes,
-// and a round where workerd shared a core with its load generator is a
-// different experiment from one where it did not. Pinned (taskset, util-linux),
-// every workerd runs on the last CPU and everything else (the load generator,
-// the bench process serving the origins, the gates and the floor proxy) on the
-// others, the same for every row. taskset absent, one CPU, or
-// EDGELB_BENCH_PIN=0: nothing is pinned and the notes say so.
+// load generator and the origins between the 2 cores as it likes, and a round
+// where workerd shared a core with its load generator is a different
+// experiment from one where it did not. Pinned (taskset, util-linux), every
+// workerd runs on the last CPU the bench was given and everything else (the
+// load generator, the bench process serving the origins) on the others, the
+// same for every row. Section 1 only: section 1g stays unpinned (a gate on a
+// CPU of its own would stop costing throughput). taskset absent or refused,
+// fewer than 2 CPUs allowed, or EDGELB_BENCH_PIN=0: nothing is pinned and the
+// notes say so.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import os from "node:os";
@@ -26,42 +28,74 @@ export interface Placement {
   release(pid: number): void;
 }
 
-/** CPU lists per role for `cpus` CPUs: workerd on the last, the rest on the others. Pure. */
-export function cpuLists(cpus: number): Record<Role, string> | undefined {
-  if (cpus < 2) return undefined;
-  return { worker: String(cpus - 1), rest: cpus === 2 ? "0" : `0-${cpus - 2}` };
+/** "0-2,5" → [0, 1, 2, 5] (the kernel's CPU list syntax). Pure. */
+export function parseCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.trim().split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`not a CPU list: ${JSON.stringify(list)}`);
+    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    for (let c = a; c <= b; c++) out.push(c);
+  }
+  return [...new Set(out)].sort((x, y) => x - y);
+}
+
+/** CPU lists per role among the CPUs this process may use: workerd on the last, the rest on the others. Pure. */
+export function cpuLists(allowed: readonly number[]): Record<Role, string> | undefined {
+  if (allowed.length < 2) return undefined;
+  return { worker: String(allowed[allowed.length - 1]), rest: allowed.slice(0, -1).join(",") };
+}
+
+/** The kernel's CPU list for a process (Cpus_allowed_list), or undefined when it cannot be read. */
+export function allowedCpuList(pid: number | "self" = "self"): string | undefined {
+  try {
+    return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  } catch {
+    return undefined;
+  }
 }
 
 export function unpinned(why: string): Placement {
   return {
     pinned: false,
-    describe: () => `processes not pinned (${why}): the kernel placed workerd, the load generator, the origins and the gates on the ${os.cpus().length} cores as it chose`,
+    describe: () => `processes not pinned (${why}): the kernel placed workerd, the load generator and the origins on the ${os.cpus().length} cores as it chose`,
     command: (_role, cmd, args) => [cmd, [...args]],
     pin: () => {},
     release: () => {},
   };
 }
 
-export function choosePlacement(env: NodeJS.ProcessEnv = process.env, cpus = os.cpus().length): Placement {
+/**
+ * Pins within the CPUs this process was given (taskset, a cpuset, systemd's CPUAffinity), never beyond them;
+ * gives back exactly those on release. Unpinned when fewer than 2 are allowed or taskset cannot place a process.
+ */
+export function choosePlacement(env: NodeJS.ProcessEnv = process.env, own: string | undefined = allowedCpuList()): Placement {
   if (env.EDGELB_BENCH_PIN === "0") return unpinned("EDGELB_BENCH_PIN=0");
-  const lists = cpuLists(cpus);
-  if (!lists) return unpinned(`${cpus} CPU`);
+  const ownList = own ?? `0-${os.cpus().length - 1}`;
+  const allowed = parseCpuList(ownList);
+  const lists = cpuLists(allowed);
+  if (!lists) return unpinned(`${allowed.length} CPU allowed`);
   const taskset = findBinary("taskset");
   if (!taskset) return unpinned("taskset (util-linux) not installed");
+  try {
+    // A cpuset may refuse a CPU the affinity mask names: try both lists before promising them.
+    for (const list of [lists.worker, lists.rest]) execFileSync(taskset, ["-c", list, "true"], { stdio: "ignore" });
+  } catch (err) {
+    return unpinned(`taskset could not place a process: ${(err as Error).message.split("\n")[0]}`);
+  }
   const failures: string[] = [];
-  const all = `0-${cpus - 1}`;
   const set = (list: string, pid: number) => {
     execFileSync(taskset, ["-a", "-p", "-c", list, String(pid)], { stdio: "ignore" });
     // taskset -a says nothing about a pid that is gone: read back what the kernel holds.
-    const held = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-    if (held !== list) throw new Error(`the kernel holds CPUs ${held ?? "?"} for it, not ${list}`);
+    const held = allowedCpuList(pid);
+    if (held === undefined || parseCpuList(held).join(",") !== parseCpuList(list).join(",")) throw new Error(`the kernel holds CPUs ${held ?? "?"} for it, not ${list}`);
   };
   return {
     pinned: true,
     describe: () =>
       failures.length
         ? `pinning FAILED for ${failures.join("; ")}: those processes ran wherever the kernel put them`
-        : `processes pinned with taskset: every workerd on CPU ${lists.worker}; the load generator, the bench process serving the origins, the gates and the floor proxy on CPU ${lists.rest} (the same for every row; EDGELB_BENCH_PIN=0 turns it off)`,
+        : `processes pinned with taskset among the CPUs the bench was given (${ownList}): every workerd on CPU ${lists.worker}; the load generator and the bench process serving the origins on CPU ${lists.rest} (the same for every row; EDGELB_BENCH_PIN=0 turns it off)`,
     command: (role, cmd, args) => [taskset, ["-c", lists[role], cmd, ...args]],
     pin(pid, role, what) {
       try {
@@ -72,7 +106,7 @@ export function choosePlacement(env: NodeJS.ProcessEnv = process.env, cpus = os.
     },
     release(pid) {
       try {
-        set(all, pid);
+        set(ownList, pid);
       } catch {
         /* the process is gone or was never pinned */
       }
