@@ -206,7 +206,14 @@ export interface StartedRequest extends Connection {
   connectFailure(): Promise<ConnectError | undefined>;
   /** The wait for the head is over (head in, or failed): the open no longer arms the response deadline. */
   headDone(): void;
+  /** The hedge's other connection opened first: the wait for this one's head ends (readStartedHead throws SUPERSEDED). */
+  readonly superseded: boolean;
+  /** Ends the wait for this head; the connect runs on (its open or timeout is still told to the watcher). */
+  supersede(): void;
 }
+
+/** What readStartedHead throws for a connection its hedge's other connection replaced (see supersede()). */
+export const SUPERSEDED: Error = Object.freeze(new Error("the hedge's other connection opened first"));
 
 /** Told once how a started request's connect ended (the connect hedge's race, hedged-connect.ts). */
 export interface ConnectWatcher {
@@ -248,6 +255,7 @@ class StartedConnection implements StartedRequest {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writer: WritableStreamDefaultWriter<Uint8Array>;
   closed = false;
+  superseded = false;
   expired: ConnectError | ResponseTimeoutError | undefined;
   /** undefined while the connect is pending. */
   private opened: boolean | undefined;
@@ -293,6 +301,14 @@ class StartedConnection implements StartedRequest {
 
   headDone(): void {
     this.settled = true;
+  }
+
+  supersede(): void {
+    if (this.superseded) return;
+    this.superseded = true;
+    // Cancelling the reader ends the pending read at once; the connect goes on (checked in workerd):
+    // a late open closes it unused, a timeout still counts against its node.
+    this.reader.cancel().catch(() => {});
   }
 
   async connectFailure(): Promise<ConnectError | undefined> {
@@ -358,6 +374,7 @@ export async function readStartedHead(conn: StartedRequest, parser: ResponsePars
     for (;;) {
       const r = await conn.reader.read();
       if (conn.expired) throw conn.expired;
+      if (conn.superseded) throw SUPERSEDED;
       const events = r.done ? parser.finish() : parser.feed(r.value);
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
@@ -371,6 +388,8 @@ export async function readStartedHead(conn: StartedRequest, parser: ResponsePars
     }
   } catch (e) {
     conn.headDone();
+    // Replaced by the hedge's other connection: its connect runs on, with its deadline, to be judged.
+    if (conn.superseded) throw SUPERSEDED;
     // No byte came back: did the connection ever open? If not, nothing was written.
     // (The connect deadline still runs while that is unknown.)
     const refused = parser.bytesSeen === 0 ? await conn.connectFailure() : undefined;

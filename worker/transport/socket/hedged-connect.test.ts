@@ -185,12 +185,15 @@ describe("readHedgedHead (bodyless safe methods: the fast start under a hedge)",
   it("starts the second node with its own head after the delay; the first to open wins and its answer is read, the late one is closed unread and reported unused", async () => {
     const net = fakeNet();
     const h = recordingHedge(20, b);
-    const won = race(net, h, 1_000);
+    // A long connect timeout: the answer must not wait for the slow node's connect to end.
+    const won = race(net, h, 60_000);
     await until(() => net.sockets.has(b.address));
     expect(net.sockets.get(b.address)).toMatchObject({ data: "GET / for b" });
+    const opened = Date.now();
     net.sockets.get(b.address)!.open();
     net.sockets.get(b.address)!.answer(ok("b"));
     const r = await won;
+    expect(Date.now() - opened).toBeLessThan(1_000);
     expect(r.conn.origin).toBe(b);
     expect(body(r)).toBe("b");
     expect(r.conn.closed).toBe(false);

@@ -21,6 +21,7 @@ import {
   openConnection,
   readStartedHead,
   type SlowConnect,
+  SUPERSEDED,
   type StartedRequest,
   startRequest,
 } from "./connection.ts";
@@ -92,15 +93,16 @@ export interface HedgedHead extends HeadResult {
 /**
  * The fast start under a hedge, for bodyless requests with a safe method only
  * (see the header): the primary is started with its head queued and its answer
- * read at once, as without a hedge (no wait for the open in between). If it has
- * not opened within hedge.delayMs, the second node (hedge.next()) is started
- * too, with its own head from `headFor` (undefined: no second), and read the
- * same way. The first to open wins: its head is the result. The other is
- * closed when it opens, or fails on its own; its answer is never read. Every
- * outcome is reported through hedge.settled as openHedged does, and the caller
- * sees the primary's ConnectError when none opened.
+ * awaited at once, exactly as without a hedge (no wait for the open, no promise
+ * of the race's own on the way). If it has not opened within hedge.delayMs, the
+ * second node (hedge.next()) is started too, with its own head from `headFor`
+ * (undefined: no second). The first to open wins: when it is the second, the
+ * primary's read is ended (supersede()) and the second's answer read instead.
+ * The loser is closed when it opens, or fails on its own; its answer is never
+ * read. Every outcome is reported through hedge.settled as openHedged does, and
+ * the caller sees the primary's ConnectError when none opened.
  */
-export function readHedgedHead(
+export async function readHedgedHead(
   connect: Connect,
   primary: Origin,
   head: Uint8Array,
@@ -111,17 +113,26 @@ export function readHedgedHead(
   parser: ResponseParser,
   parserOptions: ResponseParserOptions,
 ): Promise<HedgedHead> {
-  return new Promise<HedgedHead>((resolve, reject) => {
-    const race = new HedgeRace(connect, headFor, connectTimeoutMs, responseTimeoutMs, hedge, parserOptions, resolve, reject);
-    race.start(primary, head, parser);
-  });
+  const race = new HedgeRace(connect, headFor, connectTimeoutMs, responseTimeoutMs, hedge);
+  const first = race.start(primary, head);
+  try {
+    const r = await readStartedHead(first, parser);
+    race.answered(first);
+    return { conn: first, parser, head: r.head, pending: r.pending };
+  } catch (e) {
+    // The second opened first (this read was ended), or the primary never opened: the second may answer.
+    const second = await race.instead(first, e);
+    const p = new ResponseParser(parserOptions);
+    const r = await readStartedHead(second, p);
+    return { conn: second, parser: p, head: r.head, pending: r.pending };
+  }
 }
 
 /**
- * One hedged request's race. Per request it is this object and the primary's
- * read: the slow point rides on the primary's own deadline timer (afterMs,
- * onSlow), the opens are told by its connection (ConnectWatcher), and the
- * second node costs nothing until the primary is slow.
+ * One hedged request's race. Per request it is this object: the slow point
+ * rides on the primary's own deadline timer (afterMs, onSlow), the opens are
+ * told by the connections (ConnectWatcher), and the second node costs nothing
+ * until the primary is slow.
  */
 class HedgeRace implements SlowConnect, ConnectWatcher {
   readonly afterMs: number;
@@ -130,11 +141,13 @@ class HedgeRace implements SlowConnect, ConnectWatcher {
   private secondStarted = false;
   private secondStartedAt = 0;
   private won: StartedRequest | undefined;
-  /** The caller has its answer (or error). */
-  private done = false;
+  /** Every attempt failed: the primary's error is the request's. */
+  private gaveUp = false;
   /** Connects not yet settled, and a second's head still being made. */
   private pending = 0;
   private readonly startedAt = Date.now();
+  /** The caller, waiting for the second after the primary failed to open. */
+  private waiter: { resolve: (c: StartedRequest) => void; reject: (e: unknown) => void } | undefined;
   /** Ends the request's keepAlive once every attempt settled (only when a second was asked for). */
   private allSettled: (() => void) | undefined;
 
@@ -144,60 +157,46 @@ class HedgeRace implements SlowConnect, ConnectWatcher {
     private readonly connectTimeoutMs: number,
     private readonly responseTimeoutMs: number,
     private readonly hedge: ConnectHedge,
-    private readonly parserOptions: ResponseParserOptions,
-    private readonly resolve: (r: HedgedHead) => void,
-    private readonly reject: (e: unknown) => void,
   ) {
     this.afterMs = hedge.delayMs;
   }
 
-  start(origin: Origin, head: Uint8Array, parser: ResponseParser): void {
-    this.pending++;
-    let conn: StartedRequest;
+  /** Starts the primary; a destination the runtime refuses at once throws its ConnectError, as without a hedge. */
+  start(origin: Origin, head: Uint8Array): StartedRequest {
     try {
       // The primary's slow point rides on its own deadline timer (this.onSlow).
-      conn = startRequest(this.connect, origin, head, this.connectTimeoutMs, this.responseTimeoutMs, this, this);
+      this.primary = startRequest(this.connect, origin, head, this.connectTimeoutMs, this.responseTimeoutMs, this, this);
     } catch (e) {
-      // Refused at once (a destination the runtime forbids): as without a hedge.
-      this.pending--;
       const error = e instanceof ConnectError ? e : new ConnectError(String(e), origin, { cause: e });
-      this.primaryFailure = { error, ms: 0 };
-      this.giveUp();
-      return;
+      this.gaveUp = true;
+      this.hedge.settled(origin, { ms: 0, error, used: true });
+      throw error;
     }
-    this.primary = conn;
-    this.read(conn, parser);
+    this.pending = 1;
+    return this.primary;
   }
 
-  private read(conn: StartedRequest, parser: ResponseParser): void {
-    readStartedHead(conn, parser).then(
-      (r) => {
-        // A head means an open connection (told before it in the runtime; here if not).
-        if (this.won === undefined) this.opened(conn);
-        if (this.done || conn !== this.won) return; // a loser's answer is never read
-        this.done = true;
-        this.resolve({ conn, parser, head: r.head, pending: r.pending });
-      },
-      (e: unknown) => {
-        if (this.done) return;
-        if (conn === this.won) {
-          // The chosen node opened, then failed: its error is the request's (not a ConnectError).
-          this.done = true;
-          this.reject(e);
-        } else if (this.won === undefined && !(e instanceof ConnectError)) {
-          this.done = true;
-          this.reject(e);
-        }
-        // A ConnectError: the connect's end was told to failed(), which decides.
-      },
-    );
+  /** The primary's head came in: it opened (told before its head in the runtime; here if not). */
+  answered(conn: StartedRequest): void {
+    if (this.won === undefined) this.opened(conn);
+  }
+
+  /** The primary's wait for its head failed with `e`: the connection to read instead, or the error to throw. */
+  instead(first: StartedRequest, e: unknown): Promise<StartedRequest> {
+    if (e === SUPERSEDED && this.won !== undefined) return Promise.resolve(this.won);
+    // Opened, then failed (reset, timeout, malformed): the request's own error.
+    if (this.won === first || !(e instanceof ConnectError)) return Promise.reject(e);
+    if (this.won !== undefined) return Promise.resolve(this.won);
+    if (this.gaveUp || this.primaryFailure === undefined) return Promise.reject(this.primaryFailure?.error ?? e);
+    // The second is still connecting (or its head being made): its outcome decides.
+    return new Promise<StartedRequest>((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
   opened(conn: StartedRequest): void {
     if (conn === this.won) return;
     this.pending--;
     const ms = Date.now() - (conn === this.primary ? this.startedAt : this.secondStartedAt);
-    if (this.won !== undefined || this.done) {
+    if (this.won !== undefined || this.gaveUp) {
       // Opened too late: closed, its answer (if any) is never read.
       conn.close();
       this.hedge.settled(conn.origin, { ms, used: false });
@@ -205,6 +204,11 @@ class HedgeRace implements SlowConnect, ConnectWatcher {
       this.won = conn;
       if (this.primaryFailure) this.hedge.settled(this.primary!.origin, { ...this.primaryFailure, used: false });
       this.hedge.settled(conn.origin, { ms, used: true });
+      if (conn !== this.primary) {
+        // The request goes over the second: the caller stops waiting for the primary's answer.
+        this.primary!.supersede();
+        this.waiter?.resolve(conn);
+      }
     }
     this.checkSettled();
   }
@@ -212,7 +216,7 @@ class HedgeRace implements SlowConnect, ConnectWatcher {
   failed(conn: StartedRequest, error: ConnectError): void {
     this.pending--;
     const ms = Date.now() - (conn === this.primary ? this.startedAt : this.secondStartedAt);
-    if (this.won !== undefined || this.done) {
+    if (this.won !== undefined || this.gaveUp) {
       this.hedge.settled(conn.origin, { ms, error, used: false });
     } else if (conn === this.primary) {
       this.primaryFailure = { error, ms };
@@ -227,10 +231,10 @@ class HedgeRace implements SlowConnect, ConnectWatcher {
 
   /** Every attempt failed: the caller sees the first node's error, as without a hedge. */
   private giveUp(): void {
-    if (this.done || this.won !== undefined || this.pending > 0 || this.primaryFailure === undefined) return;
-    this.done = true;
-    this.hedge.settled(this.primary?.origin ?? this.primaryFailure.error.origin, { ...this.primaryFailure, used: true });
-    this.reject(this.primaryFailure.error);
+    if (this.gaveUp || this.won !== undefined || this.pending > 0 || this.primaryFailure === undefined) return;
+    this.gaveUp = true;
+    this.hedge.settled(this.primary!.origin, { ...this.primaryFailure, used: true });
+    this.waiter?.reject(this.primaryFailure.error);
   }
 
   private checkSettled(): void {
@@ -252,7 +256,7 @@ class HedgeRace implements SlowConnect, ConnectWatcher {
       .then((head) => {
         this.pending--;
         // No head for it (it cannot be written safely), or the primary opened meanwhile: no second.
-        if (head === undefined || this.won !== undefined || this.done) {
+        if (head === undefined || this.won !== undefined || this.gaveUp) {
           this.giveUp();
           this.checkSettled();
           return;
@@ -262,19 +266,17 @@ class HedgeRace implements SlowConnect, ConnectWatcher {
   }
 
   private startSecond(origin: Origin, head: Uint8Array): void {
-    this.pending++;
     this.secondStartedAt = Date.now();
-    let conn: StartedRequest;
     try {
-      conn = startRequest(this.connect, origin, head, this.connectTimeoutMs, this.responseTimeoutMs, undefined, this);
+      // Its answer is read only if it wins (instead()).
+      startRequest(this.connect, origin, head, this.connectTimeoutMs, this.responseTimeoutMs, undefined, this);
     } catch (e) {
-      this.pending--;
       const error = e instanceof ConnectError ? e : new ConnectError(String(e), origin, { cause: e });
       this.hedge.settled(origin, { ms: 0, error, used: false });
       this.giveUp();
       this.checkSettled();
       return;
     }
-    this.read(conn, new ResponseParser(this.parserOptions));
+    this.pending++;
   }
 }
