@@ -246,21 +246,39 @@ export function createEdge(opts: EdgeOptions): Edge {
 
   // Every request comes here straight from the runtime: no router (hono's Context, matching and
   // middleware cost more than the one host check that tells data-plane requests from control ones).
-  const serve = async (request: Request, ctx: WaitUntil | undefined): Promise<Response> => {
-    const host = normalizeHost(request.headers.get("host") ?? new URL(request.url).host);
-    const waitUntil = background(ctx);
-    if (controlHosts ? controlHosts.has(host) : isDefaultControlHost(host)) {
-      if (isControlPath(pathOf(request.url))) {
-        // Loaded first, so the status of a fresh isolate shows the snapshots (or why KV failed).
-        await config.ready(waitUntil);
-        await steeringReady(waitUntil);
-        return toControl(request, ctx);
+  const serve = (request: Request, ctx: WaitUntil | undefined): Promise<Response> => {
+    try {
+      const host = normalizeHost(request.headers.get("host") ?? new URL(request.url).host);
+      const waitUntil = background(ctx);
+      if (controlHosts ? controlHosts.has(host) : isDefaultControlHost(host)) {
+        if (isControlPath(pathOf(request.url))) return serveControl(request, ctx, waitUntil);
+        return Promise.resolve(notServed(request, host, lookupHost(config.routes, host)));
       }
-      return notServed(request, host, lookupHost(config.routes, host));
+      // Config and steering loaded (every request of an isolate but its first): nothing to wait
+      // for, so no async layer of its own (each costs a promise and a resumption per request).
+      if (claimLog !== undefined && config.readyNow(waitUntil)) {
+        const answer = dispatch(request, host, claimLog, waitUntil);
+        return answer instanceof Response ? Promise.resolve(answer) : answer;
+      }
+      return serveLoading(request, host, waitUntil);
+    } catch (err) {
+      return Promise.reject(err);
     }
+  };
+  const serveControl = async (request: Request, ctx: WaitUntil | undefined, waitUntil: (p: Promise<unknown>) => void): Promise<Response> => {
+    // Loaded first, so the status of a fresh isolate shows the snapshots (or why KV failed).
     await config.ready(waitUntil);
-    // Loaded once per isolate: after that, no promise to wait for.
+    await steeringReady(waitUntil);
+    return toControl(request, ctx);
+  };
+  /** The first requests of an isolate: they wait for the config and the steering setting. */
+  const serveLoading = async (request: Request, host: string, waitUntil: (p: Promise<unknown>) => void): Promise<Response> => {
+    await config.ready(waitUntil);
     const claims = claimLog ?? (await steeringReady(waitUntil));
+    return dispatch(request, host, claims, waitUntil);
+  };
+  /** Who answers a data-plane request once the config is ready: an app's origins, or the edge itself. */
+  const dispatch = (request: Request, host: string, claims: ClaimLog, waitUntil: (p: Promise<unknown>) => void): Response | Promise<Response> => {
     const route = lookupHost(config.routes, host);
     // Gateway API hostnames: within one cluster, an exact one beats a Service's wildcard and a
     // Service's own name beats any route; between clusters, the hostname's owner serves (below).
@@ -281,7 +299,7 @@ export function createEdge(opts: EdgeOptions): Edge {
           return plainError(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" });
         }
       }
-      return await serveGateway(request, gateway, host, deps, (req, r, originHost) => {
+      return serveGateway(request, gateway, host, deps, (req, r, originHost) => {
         // Only a request that goes to an origin makes the location busy (the fast path's held check).
         config.busy(waitUntil);
         return proxy(req, r, deps, undefined, originHost === undefined ? { waitUntil } : { originHost, waitUntil });
@@ -299,8 +317,7 @@ export function createEdge(opts: EdgeOptions): Edge {
         const denied = enforceSourceRanges(route.sourceRanges, request);
         if (denied) return denied;
         config.busy(waitUntil);
-        // Awaited: an async function that returns a promise takes two more microtask turns to settle.
-        return await proxy(request, route, deps, undefined, { waitUntil });
+        return proxy(request, route, deps, undefined, { waitUntil });
       }
       if (steered.routes.length === 0) {
         const requestId = requestIdOf(request);
@@ -320,7 +337,7 @@ export function createEdge(opts: EdgeOptions): Edge {
       }
       // The proxy checks each later cluster's ranges again before it moves there (moveCluster).
       config.busy(waitUntil);
-      return await proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
+      return proxy(request, routes[0]!, deps, { next: routes.slice(1), pin: steered.pin }, { waitUntil });
     }
     if (config.unavailableFor() !== undefined) return unavailable(request, host);
     // A hostname this location does not know may be a new one: checked, at most about once a minute, when it

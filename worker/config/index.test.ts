@@ -253,3 +253,39 @@ describe("reinstall after a deletion, read by an isolate that saw the tombstone"
     expect(store.cluster("hb")!.heartbeatAt).toBeGreaterThanOrEqual(1_000);
   });
 });
+
+describe("readyNow: a loaded config is used without a promise", () => {
+  it("says 'wait' until the first load, then 'ready' with a refresh started once the TTL passed, as ready() does", async () => {
+    const t = setup();
+    const handed: Promise<unknown>[] = [];
+    const keep = (p: Promise<unknown>) => handed.push(p);
+    await t.put(snap(t.cluster, 1, "one.example.com"));
+    // Nothing read yet: the request must await ready(), and readyNow starts no read itself.
+    expect(t.store.readyNow(keep)).toBe(false);
+    expect(handed).toHaveLength(0);
+    await t.ready();
+    expect(t.store.readyNow(keep)).toBe(true);
+    expect(handed).toHaveLength(0);
+    await t.put(snap(t.cluster, 2, "two.example.com"));
+    t.advance(10_000);
+    // Due: served from memory now, one refresh handed to waitUntil (not two while it runs).
+    expect(t.store.readyNow(keep)).toBe(true);
+    expect(t.store.readyNow(keep)).toBe(true);
+    expect(handed).toHaveLength(1);
+    expect(t.served("one.example.com")).toBe(true);
+    await Promise.all(handed);
+    expect(t.served("two.example.com")).toBe(true);
+  });
+
+  it("says 'wait' while a cluster was never read (KV failing), so the request waits for the retry as with ready()", async () => {
+    const cluster = unique("cfg");
+    let now = 1_000_000;
+    const failing = {
+      getWithMetadata: (() => Promise.reject(new Error("KV GET failed: 503"))) as unknown as KVNamespace["getWithMetadata"],
+    };
+    const store = new ConfigStore({ kv: failing, clusters: [cluster], ttlMs: 60_000, log: memoryLogger(), now: () => now });
+    await store.ready(() => {});
+    expect(store.unavailableFor()).toBe(250);
+    expect(store.readyNow(() => {})).toBe(false);
+  });
+});

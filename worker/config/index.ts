@@ -90,6 +90,8 @@ export class ConfigStore {
   /** Domains of the served names, for unknown hostnames (see unknownHost). */
   private domainsFor: { index: RouteIndex; gateways: GatewayIndex; set: ReadonlySet<string> } | undefined;
   private loadedOnce: Promise<void> | undefined;
+  /** The first load has settled (ok or not): readyNow() may answer without waiting. */
+  private loadSettled = false;
   private refreshing: Promise<void> | undefined;
   private lastRefresh = 0;
   /** Failed refreshes in a row while some cluster was never read; sets the retry backoff. */
@@ -133,6 +135,7 @@ export class ConfigStore {
       this.loadedOnce = this.refresh({ fast: false });
     }
     await this.loadedOnce;
+    this.loadSettled = true;
     if (this.failures > 0 && this.unknownClusters() > 0) {
       // Nothing to serve from memory for some cluster: this request waits for
       // the retry (once the backoff has passed) rather than answer without it.
@@ -144,6 +147,17 @@ export class ConfigStore {
       const p = this.refresh();
       waitUntil(p);
     }
+  }
+
+  /**
+   * ready() without a promise, for the common case: true when the config is usable now and
+   * nothing must be waited for (a due refresh is started, handed to waitUntil, as ready() does);
+   * false when the caller must await ready() (the first load, or a cluster never read).
+   */
+  readyNow(waitUntil: (p: Promise<unknown>) => void): boolean {
+    if (!this.loadSettled || (this.failures > 0 && this.unknownClusters() > 0)) return false;
+    if (this.now() - this.lastRefresh >= this.checkMs && !this.refreshing) waitUntil(this.refresh());
+    return true;
   }
 
   /**

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   CLIENT_FORWARDING,
+  clientEdit,
   clientResponseHeaders,
   edgeFacts,
   forClient,
@@ -75,6 +76,24 @@ describe("hop-by-hop headers", () => {
           expect(onWire(client.headers, method)).toEqual(reference(upstream, "rid"));
         },
       ),
+    );
+  });
+
+  it("clientEdit says 'nothing to change' exactly when forClient would leave what the client receives as it was", () => {
+    const HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"];
+    const name = fc.constantFrom(...HOP, "x-edgelb-gate", "x-request-id", "set-cookie", "content-type", "x-trace-hop", "etag");
+    const value = fc.string({ minLength: 1, maxLength: 8 }).filter(isFieldValue).map((v) => v.trim()).filter((v) => v !== "");
+    const connection = fc.array(fc.constantFrom("close", "keep-alive", "x-trace-hop", "X-Request-Id", "etag", "a b", ""), { maxLength: 3 }).map((a) => a.join(","));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), fc.option(connection, { nil: undefined }), fc.constantFrom("GET", "HEAD"), (fields, conn, method) => {
+        const upstream = new Headers();
+        for (const [k, v] of fields) if (k !== "connection") upstream.append(k, v);
+        if (conn !== undefined) upstream.set("connection", conn);
+        const copy = new Response(null, { headers: upstream }).headers;
+        forClient(copy, "rid", method);
+        const unchanged = JSON.stringify(onWire(copy, method)) === JSON.stringify(onWire(upstream, method));
+        expect(clientEdit(upstream, method) === undefined).toBe(unchanged);
+      }),
     );
   });
 

@@ -357,27 +357,52 @@ const NOT_FOR_CLIENT = [
 ];
 
 /**
- * Turns a copy of an origin's response fields into what the client receives,
- * in place: hop-by-hop fields (and those its Connection names) and the gate's
- * marker taken out, and X-Request-Id added unless the origin set one. Fields
- * the runtime writes itself (WRITTEN_BY_RUNTIME) are left to it: a lookup per
- * field that can matter, a delete only for what is there, and no walk over
- * every field.
+ * What the client's copy of an origin's response fields needs, read from the origin's own
+ * (immutable) fields: the fields to take out (hop-by-hop ones, those its Connection names, the
+ * gate's marker; Transfer-Encoding in answer to a HEAD) and whether X-Request-Id is added (the
+ * origin set none). Undefined when nothing: the origin's Response can go to the client as is, with
+ * no copy (an app that echoes X-Request-Id, as Rails and many frameworks do). Fields the runtime
+ * writes itself (WRITTEN_BY_RUNTIME) are left to it: a lookup per field that can matter, no walk
+ * over every field.
  */
-export function forClient(headers: Headers, requestId: string, method?: string): Headers {
+export interface ClientEdit {
+  drop: string[];
+  addRequestId: boolean;
+}
+
+export function clientEdit(headers: Headers, method?: string): ClientEdit | undefined {
+  let drop: string[] | undefined;
   const connection = headers.get("connection");
   if (connection !== null) {
     for (const token of connection.split(",")) {
       const name = token.trim().toLowerCase();
       // A named field the runtime writes (keep-alive, upgrade) is dropped by it.
-      if (!WRITTEN_BY_RUNTIME.has(name) && isFieldName(name)) headers.delete(name);
+      if (!WRITTEN_BY_RUNTIME.has(name) && isFieldName(name) && headers.has(name)) (drop ??= []).push(name);
     }
   }
-  for (const name of NOT_FOR_CLIENT) if (headers.has(name)) headers.delete(name);
+  for (const name of NOT_FOR_CLIENT) if (headers.has(name)) (drop ??= []).push(name);
   // A HEAD's answer is the one whose Transfer-Encoding the runtime sends as given.
-  if (method === "HEAD") headers.delete("transfer-encoding");
-  if (!headers.has("x-request-id")) headers.append("x-request-id", requestId);
+  if (method === "HEAD" && headers.has("transfer-encoding")) (drop ??= []).push("transfer-encoding");
+  // Also when the origin's Connection names X-Request-Id: its own goes, the edge's comes.
+  const addRequestId = drop?.includes("x-request-id") === true || !headers.has("x-request-id");
+  return drop === undefined && !addRequestId ? undefined : { drop: drop ?? [], addRequestId };
+}
+
+/** Applies a clientEdit to the client's copy of the fields (a Response built from the origin's). */
+export function applyClientEdit(headers: Headers, edit: ClientEdit, requestId: string): Headers {
+  for (const name of edit.drop) headers.delete(name);
+  if (edit.addRequestId) headers.append("x-request-id", requestId);
   return headers;
+}
+
+/**
+ * Turns a copy of an origin's response fields into what the client receives, in place:
+ * hop-by-hop fields (and those its Connection names) and the gate's marker taken out, and
+ * X-Request-Id added unless the origin set one (clientEdit, then applyClientEdit).
+ */
+export function forClient(headers: Headers, requestId: string, method?: string): Headers {
+  const edit = clientEdit(headers, method);
+  return edit === undefined ? headers : applyClientEdit(headers, edit, requestId);
 }
 
 /** The headers the client receives from an origin's response, as a new object (forClient on a copy). */

@@ -27,7 +27,7 @@ import {
 import { ClientBodyTimeoutError, NO_BODY, prepareBody, type ClientBodyError } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
-import { announcesBody, edgeFactsFrom, forClient, isHeaderFault, isWebSocketFrom, originFieldsFrom, originHeadersOf, readClientFields, requestIdFrom } from "./headers.ts";
+import { announcesBody, applyClientEdit, clientEdit, edgeFactsFrom, isHeaderFault, isWebSocketFrom, originFieldsFrom, originHeadersOf, readClientFields, requestIdFrom } from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
@@ -495,6 +495,14 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // The origin's fields copied by the runtime in one call, then the few the client must not get
     // taken out (cheaper than a copy field by field that the Response would copy once more).
     const encodeBody = encodeBodyFor(upstreamHeaders, raw);
+    // Read from the origin's own fields: what the client's copy needs (nothing, for an app that
+    // echoes X-Request-Id and sends no hop-by-hop field).
+    const edit = clientEdit(upstreamHeaders, method);
+    const setsCookie = policy.affinity === "cookie" && (cookie !== cookieValue(origin) || (cross !== undefined && cross.pin !== clusterPin(origin.cluster)));
+    if (edit === undefined && !setsCookie && encodeBody === "automatic" && responseBody === upstream.body) {
+      // Nothing to change: the origin's Response goes to the client as is (no copy of its fields).
+      return done(upstream, fields);
+    }
     // With the default encoding, the origin's Response itself is the init: the runtime reads its
     // status, text and fields natively (cheaper than a dict of the three).
     const client =
@@ -502,7 +510,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         ? new Response(responseBody, upstream)
         : new Response(responseBody, { status, statusText: upstream.statusText, headers: upstreamHeaders, encodeBody });
     const out = client.headers;
-    forClient(out, requestId, method);
+    if (edit !== undefined) applyClientEdit(out, edit, requestId);
     if (policy.affinity === "cookie" && cookie !== cookieValue(origin)) {
       const secure = facts.proto === "https" ? "; Secure" : "";
       out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);

@@ -1,0 +1,74 @@
+// The client's Response: built as a copy of the origin's only when a field must change (X-Request-Id
+// added, a hop-by-hop field or the gate's marker taken out, an affinity cookie set). An app that
+// echoes X-Request-Id (Rails and many frameworks do) has its own Response handed to the client.
+import { describe, expect, it } from "vitest";
+import type { OriginRequest, Transport } from "../../worker/transport/types.ts";
+import { edgeWithService } from "./helpers.ts";
+
+const nodes = [
+  { name: "n1", address: "192.0.2.1", healthy: true },
+  { name: "n2", address: "192.0.2.2", healthy: true },
+];
+
+/**
+ * A transport that answers with what `answer` builds and keeps every Response it gave. Like the
+ * fetch transport with a small body, it hands the body over as is (onBodyRelay, released at once).
+ */
+function origin(answer: (req: OriginRequest) => Response): { transports: { fetch: Transport; socket: Transport }; given: Response[] } {
+  const given: Response[] = [];
+  const t = (name: "fetch" | "socket"): Transport => ({
+    name,
+    send: async (req) => {
+      const res = answer(req);
+      given.push(res);
+      req.onBodyRelay?.()?.();
+      return res;
+    },
+  });
+  return { transports: { fetch: t("fetch"), socket: t("socket") }, given };
+}
+
+/** What the origin saw as the request's id (the edge sends one on every request). */
+const sentId = (req: OriginRequest) => (req.request.fields ? req.request.fields["x-request-id"] : req.request.headers.get("x-request-id"))!;
+
+describe("the client's Response", () => {
+  it("is the origin's own when the origin echoed X-Request-Id and sent no hop-by-hop field: no copy", async () => {
+    const { transports, given } = origin((req) => new Response("hello", { headers: { "content-type": "text/plain", "x-request-id": sentId(req), etag: '"v1"' } }));
+    const e = await edgeWithService({ hostnames: ["echo.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "fetch" }, { transports });
+    const res = await e.request("echo.example.com", "/", { headers: { "x-request-id": "client-id-1" } });
+    expect(res).toBe(given.at(-1));
+    expect(res.headers.get("x-request-id")).toBe("client-id-1");
+    expect(res.headers.get("etag")).toBe('"v1"');
+    expect(await res.text()).toBe("hello");
+  });
+
+  it("is a copy with X-Request-Id added when the origin set none, every other field kept", async () => {
+    const { transports, given } = origin(() => new Response("hello", { headers: { "content-type": "text/plain", etag: '"v1"' } }));
+    const e = await edgeWithService({ hostnames: ["plain.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "fetch" }, { transports });
+    const res = await e.request("plain.example.com", "/", { headers: { "x-request-id": "client-id-2" } });
+    expect(res).not.toBe(given.at(-1));
+    expect(res.headers.get("x-request-id")).toBe("client-id-2");
+    expect(res.headers.get("etag")).toBe('"v1"');
+    expect(await res.text()).toBe("hello");
+  });
+
+  it("is a copy without the hop-by-hop fields even when the origin echoed X-Request-Id", async () => {
+    const { transports, given } = origin(
+      (req) => new Response("hello", { headers: { "x-request-id": sentId(req), "proxy-connection": "keep-alive", connection: "x-hop", "x-hop": "1", "x-kept": "yes" } }),
+    );
+    const e = await edgeWithService({ hostnames: ["hop.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "fetch" }, { transports });
+    const res = await e.request("hop.example.com", "/");
+    expect(res).not.toBe(given.at(-1));
+    expect(res.headers.has("proxy-connection")).toBe(false);
+    expect(res.headers.has("x-hop")).toBe(false);
+    expect(res.headers.get("x-kept")).toBe("yes");
+  });
+
+  it("is a copy carrying the affinity cookie when the client has none, even when the origin echoed X-Request-Id", async () => {
+    const { transports, given } = origin((req) => new Response("hello", { headers: { "x-request-id": sentId(req) } }));
+    const e = await edgeWithService({ hostnames: ["sticky.example.com"], nodePort: 30080, policy: { affinity: "cookie" } }, nodes, { EDGELB_TRANSPORT: "fetch" }, { transports });
+    const res = await e.request("sticky.example.com", "/");
+    expect(res).not.toBe(given.at(-1));
+    expect(res.headers.get("set-cookie")).toMatch(/^edgelb_affinity=/);
+  });
+});
