@@ -425,7 +425,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // Read once: each is a call into the runtime.
     const status = upstream.status;
     const upstreamHeaders = upstream.headers;
-    const gateMarker = gatePort === undefined ? null : upstreamHeaders.get(GATE_REFUSED_HEADER);
+    // The gate marks only its own 403 and 502: any other answer is the app's, and needs no runtime lookup.
+    const gateMarker = gatePort === undefined || (status !== 403 && status !== 502) ? null : upstreamHeaders.get(GATE_REFUSED_HEADER);
     const gateSaid =
       gateMarker === null ? undefined : status === 403 && gateMarker === GATE_REFUSED ? "gate_refused" : status === 502 && gateMarker === GATE_UPSTREAM_UNREACHABLE ? "gate_upstream_unreachable" : undefined;
     if (gateSaid !== undefined) {
