@@ -144,6 +144,28 @@ describe("the edge in gate mode", () => {
     expect(e.logs.some((l) => l.event === "proxy.next_cluster" && l.from === first && l.to === second)).toBe(true);
   });
 
+  it.each(TRANSPORTS)("a hostname whose gated cluster refuses, then a direct cluster (EDGELB_TRANSPORT=%s): the direct nodes get no signature meant for a gate", async (transport) => {
+    // The first cluster's requests are signed for it, so this group's gates (another cluster's) refuse every one.
+    const first = uniqueCluster("gated-refused");
+    const second = group.cluster;
+    const e = testEdge({
+      EDGELB_TRANSPORT: transport,
+      EDGELB_CLUSTERS: `${first},${second}`,
+      EDGELB_GATE_KEY: `k1:${gl.secret}`,
+      EDGELB_STEERING: JSON.stringify({ [host]: { policy: "failover", clusters: [first, second] } }),
+    } as Partial<Env>);
+    const svc = service({ hostnames: [host], nodePort: group.nodePort });
+    await e.seed({ ...snapshot(first, nodesOf(group.nodes), [svc]), origins: { mode: "gate", port: group.gatePort } });
+    await e.seed(snapshot(second, nodesOf(group.nodes), [svc]));
+    for (let i = 0; i < 3; i++) {
+      const res = await e.request(host, `/?i=${i}`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Echo).headers["x-edgelb-signature"]).toBeUndefined();
+    }
+    expect(e.logs.some((l) => l.event === "proxy.gate_refused")).toBe(true);
+    expect(e.logs.some((l) => l.event === "proxy.next_cluster" && l.from === first && l.to === second)).toBe(true);
+  });
+
   it("another cluster's snapshot naming these nodes (one key shared by both clusters) gets nothing through their gates: 502, proxy.gate_refused", async () => {
     // Cluster "intruder" (its agent compromised, or a hostile admin) publishes this group's nodes and NodePort as its own.
     const intruder = uniqueCluster("intruder");

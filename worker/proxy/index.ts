@@ -263,14 +263,16 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         if (moveCluster("no gate key for this cluster")) continue;
         return done(text(502, "the site could not be reached", requestId), {});
       }
-      // The client's own signature header was not copied (headers.ts): the first signature is appended
-      // (about half the runtime's cost of a set), a later attempt's replaces it.
-      if (signed) headersOf().set(SIGNATURE_HEADER, signature);
-      else headersOf().append(SIGNATURE_HEADER, signature);
+      // Into the plain record the transports read (the client's own signature header was never copied:
+      // headers.ts), so a transport that takes the record needs no Headers object in gate mode either; and
+      // into a Headers object built from it already. A later attempt's replaces it.
+      outgoing[SIGNATURE_HEADER] = signature;
+      originHeaders?.set(SIGNATURE_HEADER, signature);
       signed = true;
     } else if (signed) {
       // An earlier attempt at another (gated) cluster signed for its node.
-      headersOf().delete(SIGNATURE_HEADER);
+      delete outgoing[SIGNATURE_HEADER];
+      originHeaders?.delete(SIGNATURE_HEADER);
       signed = false;
     }
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
@@ -423,7 +425,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // Read once: each is a call into the runtime.
     const status = upstream.status;
     const upstreamHeaders = upstream.headers;
-    const gateMarker = gatePort === undefined ? null : upstreamHeaders.get(GATE_REFUSED_HEADER);
+    // The gate marks only its own 403 and 502: any other answer is the app's, and needs no runtime lookup.
+    const gateMarker = gatePort === undefined || (status !== 403 && status !== 502) ? null : upstreamHeaders.get(GATE_REFUSED_HEADER);
     const gateSaid =
       gateMarker === null ? undefined : status === 403 && gateMarker === GATE_REFUSED ? "gate_refused" : status === 502 && gateMarker === GATE_UPSTREAM_UNREACHABLE ? "gate_upstream_unreachable" : undefined;
     if (gateSaid !== undefined) {

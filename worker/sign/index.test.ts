@@ -169,5 +169,18 @@ describe("GateSigner", () => {
     expect(test.mock.calls.length).toBeGreaterThan(3);
     expect(await signer.sign("c", { ...target, node: "Not A Node", origin })).toBeNull();
   });
+
+  it("an origin's cached fields never carry one cluster's key or name into another cluster's signature", async () => {
+    const key1 = await importSigningKey(S1);
+    const signer = new GateSigner(readGateKeys({ EDGELB_GATE_KEYS: JSON.stringify({ one: `k1:${S1}` }), EDGELB_GATE_KEY: `k9:${S2}` }));
+    const origin = {};
+    const first = parseSignatureHeader((await signer.sign("one", { ...target, origin }))!)!;
+    const second = parseSignatureHeader((await signer.sign("two", { ...target, origin }))!)!;
+    expect([first.keyId, first.cluster]).toEqual(["k1", "one"]);
+    expect([second.keyId, second.cluster]).toEqual(["k9", "two"]);
+    const again = parseSignatureHeader((await signer.sign("one", { ...target, origin }))!)!;
+    const canonical = canonicalString({ keyId: "k1", timestamp: again.timestamp, nonce: again.nonce, cluster: "one", ...target })!;
+    expect(again.signature).toBe(await hmacBase64url(key1, canonical));
+  });
 });
 
