@@ -1,34 +1,12 @@
 # syntax=docker/dockerfile:1
 # The edgelb sync agent as a small, non-root image:
 #   docker build -t ghcr.io/edgelb/sync-agent:0.1.0 .
-# Stage "build" bundles the TypeScript sources (the agent and the shared
-# snapshot schema) into one ESM file with esbuild; stage "deps" installs the
-# production dependencies from the lockfile; the final stage is distroless
+# Stage "deps" installs the production dependencies from the lockfile; stage
+# "build" bundles the TypeScript sources (the agent, the shared snapshot schema
+# and client-node) into one ESM file with esbuild; the final stage is distroless
 # Node 20 running as uid 65532 ("nonroot") with no shell and no package manager.
 
 ARG NODE_VERSION=20
-
-FROM node:${NODE_VERSION}-bookworm-slim AS build
-WORKDIR /src
-COPY package.json ./
-# Only esbuild is needed here, at the version the repository pins; packages
-# stay external to the bundle, so no node_modules are required to build it.
-RUN npm install --global --no-audit --no-fund \
-      "esbuild@$(node -p 'require("./package.json").devDependencies.esbuild')"
-COPY worker/snapshot ./worker/snapshot
-# The snapshot schema parses source ranges (CIDRs) with the worker's own parser.
-COPY worker/source-ranges ./worker/source-ranges
-# The KV sink reads and writes the stored value's metadata as the worker does.
-COPY worker/config/stored.ts ./worker/config/stored.ts
-# The gate relays responses with the socket transport's HTTP/1.1 parser and chunked decoder.
-COPY worker/transport/socket ./worker/transport/socket
-COPY sync-agent ./sync-agent
-RUN esbuild sync-agent/main.ts --bundle --platform=node --format=esm --target=node20 \
-      --packages=external --sourcemap --outfile=dist/edgelb-sync-agent.mjs
-# The node gate (deploy/gate), same image, its own entry point:
-#   command: ["/nodejs/bin/node", "--enable-source-maps", "dist/edgelb-node-gate.mjs"]
-RUN esbuild sync-agent/gate/main.ts --bundle --platform=node --format=esm --target=node20 \
-      --packages=external --sourcemap --outfile=dist/edgelb-node-gate.mjs
 
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
@@ -37,16 +15,52 @@ COPY package.json package-lock.json ./
 # exactly as locked; no install scripts run.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /src
+COPY package.json ./
+# Only esbuild is needed here, at the version the repository pins.
+RUN npm install --global --no-audit --no-fund \
+      "esbuild@$(node -p 'require("./package.json").devDependencies.esbuild')"
+# client-node is bundled into the agent (below), so the build reads it.
+COPY --from=deps /app/node_modules ./node_modules
+COPY worker/snapshot ./worker/snapshot
+# The snapshot schema parses source ranges (CIDRs) with the worker's own parser.
+COPY worker/source-ranges ./worker/source-ranges
+# The KV sink reads and writes the stored value's metadata as the worker does.
+COPY worker/config/stored.ts ./worker/config/stored.ts
+# The gate relays responses with the socket transport's HTTP/1.1 parser and chunked decoder.
+COPY worker/transport/socket ./worker/transport/socket
+COPY sync-agent ./sync-agent
+# The agent's resident memory is mostly code: @kubernetes/client-node is ~970
+# ES modules (54 MB), which Node loads as separate modules with their source
+# maps. Bundled into one file with whitespace and syntax minified, and a source
+# map without sources, the agent starts ~40 MiB smaller (docs/agent.md,
+# "Memory"). Other packages stay external; the banner gives the bundled
+# CommonJS parts of client-node (node-fetch) the require() they call.
+RUN esbuild sync-agent/main.ts --bundle --platform=node --format=esm --target=node20 \
+      --external:commander --external:pino --external:pino-pretty --external:prom-client \
+      --external:valibot --external:re2js \
+      --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" \
+      --minify-whitespace --minify-syntax --keep-names --sourcemap --sources-content=false \
+      --outfile=dist/edgelb-sync-agent.mjs
+# The node gate (deploy/gate), same image, its own entry point:
+#   command: ["/nodejs/bin/node", "--enable-source-maps", "dist/edgelb-node-gate.mjs"]
+RUN esbuild sync-agent/gate/main.ts --bundle --platform=node --format=esm --target=node20 \
+      --packages=external --sourcemap --outfile=dist/edgelb-node-gate.mjs
+
 FROM gcr.io/distroless/nodejs${NODE_VERSION}-debian12:nonroot
 WORKDIR /app
 ENV NODE_ENV=production
 # A heap cap makes V8 collect garbage before the container's memory limit is
 # reached (uncapped, RSS runs 2-4x the live heap). Sized for the default
-# 384Mi limit in deploy/deployment.yaml, which also sets it: with realistic
-# 15 KB Nodes the agent peaks at 279-307 MiB RSS at 5,000 Nodes x 5,000 Services
-# under this cap (npm run bench -- --only scale). See the sizing rule there
-# before changing either.
-ENV NODE_OPTIONS=--max-old-space-size=192
+# 384Mi limit in deploy/deployment.yaml, which also sets it. The young
+# generation is capped too (3 x the semi-space: 12 MiB instead of Node's 48):
+# the status writes and watch events of thousands of Services at start fill
+# it with garbage, and it counts in RSS but not in --max-old-space-size. With
+# realistic 15 KB Nodes the agent peaks well under 300 MiB RSS at 5,000 Nodes
+# x 5,000 Services with these flags (npm run bench -- --only scale). See the
+# sizing rule in deploy/deployment.yaml before changing them.
+ENV NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=4"
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=deps /app/package.json ./package.json
 COPY --from=build /src/dist ./dist

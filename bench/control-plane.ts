@@ -684,7 +684,7 @@ export async function runControlPlane(o: ControlPlaneOptions, only: Set<string>)
     columns: ["row", "result", "target", "verdict", "how / note"],
     rows: rows.map((r) => r.cells),
     notes: [
-      "the agent is sync-agent/main.ts bundled and started exactly like the container image (Dockerfile: esbuild --bundle --packages=external, `node --enable-source-maps`, the image's NODE_OPTIONS), one child process per row, with leader election and the metrics server on, against the fake Kubernetes API server of lab/cluster/",
+      "the agent is sync-agent/main.ts bundled and started exactly like the container image (the Dockerfile's own esbuild step, run as written: client-node bundled in, other packages external; `node --enable-source-maps`, the image's NODE_OPTIONS), one child process per row, with leader election and the metrics server on, against the fake Kubernetes API server of lab/cluster/",
     ],
     data: rows.map((r) => r.data),
   };

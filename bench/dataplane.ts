@@ -2,8 +2,9 @@
 // (bench/workerd: `workerd serve` with a generated capnp config, the bundle
 // `wrangler deploy` would upload, one workerd process per row). Three
 // simulated nodes are the origins. Rows run interleaved (round 1: a b c…,
-// round 2: b c … a) so machine drift hits all alike; cells are medians over
-// the rounds. Each row's answers are verified before and after its load
+// round 2: b c … a), a target's rows next to each other in every round, so
+// machine drift hits all alike; cells are medians over the rounds, and targets
+// are judged on per-round ratios against an A/A control (bench/lib/verdict). Each row's answers are verified before and after its load
 // (bench/lib/verify.ts); a row with a failed check or any error under load is
 // invalid, and so is every target that depends on it.
 import os from "node:os";
@@ -14,8 +15,11 @@ import { track } from "./lib/cleanup.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
 import type { LoadGenerator } from "./lib/loadgen.ts";
 import { findNginx, startNginx } from "./lib/nginx.ts";
-import { fmt, verdictOf, type Section, type TargetRow, type Verdict } from "./lib/report.ts";
-import { runRows, type RowOutcome, type RowSpec } from "./lib/rows.ts";
+import { fmt, type Section, type TargetRow } from "./lib/report.ts";
+import { median } from "./lib/stats.ts";
+import { perRound, runRows, type RowOutcome, type RowSpec } from "./lib/rows.ts";
+import type { Placement } from "./lib/placement/index.ts";
+import { describeJudgement, judge, medianInterval, pairedRatios, VERDICT_RULE, type TargetRule } from "./lib/verdict/index.ts";
 import { startPlainWorker, type PlainWorker } from "./workerd/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -70,10 +74,22 @@ export interface DataPlaneOptions {
   addressBase: string;
   /** Probe requests before and after each row's load. */
   probes?: number;
-  /** Only these rows (ids: a b c c2 f d e Lc Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
+  /** Only these rows (ids: a b c cA c2 f d e Lc Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
   rows?: ReadonlySet<string>;
+  /** Where workerd and the rest run (bench/lib/placement); default: not pinned. */
+  placement?: Placement;
   log: (line: string) => void;
 }
+
+/**
+ * Rows run next to each other in every round (bench/lib/rows.ts): a target's rows and the A/A copy of (c),
+ * (c) in the middle so that it is adjacent to both its copy and (d); (c′) between (e) and (f).
+ */
+export const DATAPLANE_BLOCKS = [
+  ["cA", "c", "d"],
+  ["e", "c2", "f"],
+  ["Le", "Ld"],
+];
 
 /** The snapshot edgelb serves in the bench: one Service on the given nodes. */
 export function benchSnapshot(addresses: string[], nodePort: number, generation = 1): SnapshotInput {
@@ -141,7 +157,7 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   const all = { nodes: names, everyNode: true };
   const small = { path: "/", connections: o.connections };
   // At least 3 s a round and a 30 s timeout: a 20 MiB download through a slow
-  // path takes seconds, and partial downloads count in MiB but not requests.
+  // path takes seconds on a loaded machine, and partial downloads count in MiB but not requests.
   const large = { path: LARGE_PATH, connections: o.largeConnections, durationS: 3, timeoutS: 30 };
 
   const wanted = (...ids: string[]) => !o.rows || ids.some((id) => o.rows!.has(id));
@@ -163,13 +179,19 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   }
 
   o.log("data plane: bundling (wrangler deploy --dry-run) and starting one plain workerd per worker");
+  // The origins live in this process: it runs beside the load generator, workerd apart (when pinned).
+  o.placement?.pin(process.pid, "rest", "the bench process (origins)");
   const trivialFetch = wanted("c", "Lc") ? await startTrivial("index.ts", origin) : undefined;
+  // The A/A control: the same bundle, started the same way, in a workerd of its own.
+  const trivialCopy = wanted("cA") ? await startTrivial("index.ts", origin) : undefined;
   const trivialSocket = wanted("c2", "Lc2") ? await startTrivial("socket.js", origin) : undefined;
   const floor = wanted("f", "Lf") ? await startTrivial("socket-floor.js", origin) : undefined;
   const edgeFetch = wanted("d", "Ld") ? await startEdgelb("fetch", snapshot) : undefined;
   const edgeSocket = wanted("e", "Le") ? await startEdgelb("socket", snapshot) : undefined;
+  for (const w of [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket]) if (w) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
   const workerRows: [PlainWorker | undefined, Omit<RowSpec, "url" | "cpuSeconds">][] = [
     [trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }],
+    [trivialCopy, { id: "cA", label: "(cA) A/A control: (c) again, its own workerd", expect: one, ...small }],
     [trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: one, ...small }],
     [floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...one, rawHttp: true }, ...small }],
     [edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }],
@@ -182,7 +204,12 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   ];
   for (const [w, spec] of workerRows) if (w && wanted(spec.id)) rows.push(workerRow(w, spec));
 
-  const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, log: o.log });
+  let outcomes: RowOutcome[];
+  try {
+    outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: DATAPLANE_BLOCKS, log: o.log });
+  } finally {
+    o.placement?.release(process.pid);
+  }
   const sections = dataPlaneSections(outcomes, skipped, o, { addresses, nodePort });
   return sections;
 }
@@ -205,25 +232,65 @@ const SOCKET_OWN_COSTS =
   "promise and stream jobs with no JavaScript frame fell from 19% to 5% of samples (the floor's: 11%). " +
   "connect() itself (19%) and the head write (4%) are paid by both rows";
 
+/** What a target is judged on: its paired per-round values, the A/A control's of the same statistic, and the old figure. */
+interface Judged {
+  perRound: number[];
+  control: number[] | undefined;
+  headline: number | undefined;
+}
+
+/** The A/A control of section 1: (c) and its identical copy (cA), per round. Undefined when either is missing or invalid. */
+function controlOf(byId: (id: string) => RowOutcome | undefined, metric: (r: RowOutcome) => number[]): number[] | undefined {
+  const [c, cA] = [byId("c"), byId("cA")];
+  return c?.valid && cA?.valid ? pairedRatios(metric(c), metric(cA)) : undefined;
+}
+
+/** The A/A control row of the targets table: the run's own noise, beside the targets it decides. Pure. */
+export function controlTarget(byId: (id: string) => RowOutcome | undefined): TargetRow | undefined {
+  const [c, cA] = [byId("c"), byId("cA")];
+  const name = "A/A control, not a target: (c) ÷ (cA), two identical trivial fetch proxies in their own workerd: the run's own noise, which every verdict of sections 1 and 1b takes into account";
+  if (!c || !cA) return undefined;
+  if (!c.valid || !cA.valid) return { target: name, result: "–", verdict: "invalid", limit: [c, cA].filter((r) => !r.valid).map((r) => `${r.spec.id} invalid: ${r.invalid}`).join("; ") };
+  const show = (label: string, xs: number[]) => {
+    const i = medianInterval(xs);
+    return i ? `${label} ${fmt(i.median, 3)}× (${(i.coverage * 100).toFixed(1)}% interval ${fmt(i.lo, 3)}–${fmt(i.hi, 3)}, range ${fmt(i.min, 3)}–${fmt(i.max, 3)})` : `${label}: too few rounds`;
+  };
+  return { target: name, result: `${show("throughput", pairedRatios(perRound.rps(c), perRound.rps(cA)))}; ${show("CPU per request", pairedRatios(perRound.cpuUs(c), perRound.cpuUs(cA)))}`, verdict: "" };
+}
+
 export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): TargetRow[] {
   const targets: TargetRow[] = [];
-  const target = (name: string, ids: string[], value: (r: RowOutcome[]) => number | undefined, ok: (v: number) => boolean, result: (v: number, r: RowOutcome[]) => string, limit: (v: number, r: RowOutcome[]) => string) => {
+  const target = (
+    name: string,
+    ids: string[],
+    rule: TargetRule,
+    judged: (r: RowOutcome[]) => Judged,
+    result: (v: number, r: RowOutcome[]) => string,
+    limit: (v: number, r: RowOutcome[]) => string,
+  ) => {
     const rs = ids.map(byId);
     const missing = ids.filter((_, i) => !rs[i]);
     if (missing.length) return targets.push({ target: name, result: "–", verdict: "not measured", limit: `row ${missing.join(", ")} not run` });
     const bad = rs.filter((r) => !r!.valid);
     if (bad.length) return targets.push({ target: name, result: "–", verdict: "invalid", limit: bad.map((r) => `${r!.spec.id} invalid: ${r!.invalid}`).join("; ") });
-    const v = value(rs as RowOutcome[]);
+    const j = judged(rs as RowOutcome[]);
+    const v = j.headline;
     if (v === undefined || !Number.isFinite(v)) return targets.push({ target: name, result: "–", verdict: "not measured", limit: "no CPU figure" });
-    const verdict: Verdict = verdictOf(ok(v));
-    targets.push({ target: name, result: result(v, rs as RowOutcome[]), verdict, ...(verdict === "missed" ? { limit: limit(v, rs as RowOutcome[]) } : {}) });
+    const verdict = judge(rule, j.perRound, j.control, v);
+    const cell = `${describeJudgement(verdict, (x) => `${fmt(x, 2)}×`)}; of the rows' medians: ${result(v, rs as RowOutcome[])}`;
+    const why = verdict.verdict === "within noise" ? `within noise: ${verdict.why}. ` : "";
+    targets.push({ target: name, result: cell, verdict: verdict.verdict, ...(verdict.verdict === "met" ? {} : { limit: why + limit(v, rs as RowOutcome[]) }) });
   };
   const us = (x: number | undefined) => `${fmt(x, 0)} µs`;
+  const rpsControl = controlOf(byId, perRound.rps);
+  const cpuControl = controlOf(byId, perRound.cpuUs);
+  const atLeast = (threshold: number): TargetRule => ({ threshold, direction: "at least", scale: "ratio" });
+  const atMost = (threshold: number): TargetRule => ({ threshold, direction: "at most", scale: "ratio" });
   target(
     "(d) edgelb fetch ≥ 0.85× the trivial fetch proxy's throughput (c)",
     ["d", "c"],
-    ([d, c]) => ratio(d!.rps, c!.rps),
-    (v) => v >= 0.85,
+    atLeast(0.85),
+    ([d, c]) => ({ perRound: pairedRatios(perRound.rps(d!), perRound.rps(c!)), control: rpsControl, headline: ratio(d!.rps, c!.rps) }),
     (v, [d, c]) => `${fmt(v, 2)}× (${fmt(d!.rps, 0)} vs ${fmt(c!.rps, 0)} req/s)`,
     (v, [d, c]) => {
       const cpu = ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest);
@@ -241,32 +308,32 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
   target(
     "(d) edgelb fetch ≤ 1.3× the trivial fetch proxy's CPU per request (c)",
     ["d", "c"],
-    ([d, c]) => ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest),
-    (v) => v <= 1.3,
+    atMost(1.3),
+    ([d, c]) => ({ perRound: pairedRatios(perRound.cpuUs(d!), perRound.cpuUs(c!)), control: cpuControl, headline: ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest) }),
     (v, [d, c]) => `${fmt(v, 2)}× (${us(d!.cpuUsPerRequest)} vs ${us(c!.cpuUsPerRequest)})`,
     (_, [d, c]) => `${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} per request over (c), which does one fetch() with the client's own Request. ${fetchPathCosts((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))}`,
   );
   target(
     "(e) edgelb socket ≥ 0.85× the trivial socket proxy's throughput (c′)",
     ["e", "c2"],
-    ([e, c2]) => ratio(e!.rps, c2!.rps),
-    (v) => v >= 0.85,
+    atLeast(0.85),
+    ([e, c2]) => ({ perRound: pairedRatios(perRound.rps(e!), perRound.rps(c2!)), control: rpsControl, headline: ratio(e!.rps, c2!.rps) }),
     (v, [e, c2]) => `${fmt(v, 2)}× (${fmt(e!.rps, 0)} vs ${fmt(c2!.rps, 0)} req/s)`,
     (_, [e, c2]) => `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′): the same proxy work as (d) on top of the transport`,
   );
   target(
     "(c′) socket transport CPU per request ≤ 2× the socket floor's (f)",
     ["c2", "f"],
-    ([c2, f]) => ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest),
-    (v) => v <= 2,
+    atMost(2),
+    ([c2, f]) => ({ perRound: pairedRatios(perRound.cpuUs(c2!), perRound.cpuUs(f!)), control: cpuControl, headline: ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest) }),
     (v, [c2, f]) => `${fmt(v, 2)}× (${us(c2!.cpuUsPerRequest)} vs ${us(f!.cpuUsPerRequest)}; the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))})`,
     (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request on top of connect(): the runtime has no HTTP/1.1 parser for sockets, so the response head is read, split and checked in JavaScript (status line, fields, framing), the request head is built and checked (smuggling) and encoded, and a Headers and Response are made from the parsed head; the floor writes a constant and hands socket.readable to the Response unparsed. A body that came with the head is handed over as bytes; after the head, Content-Length (64 KiB or more to come) and close-delimited bodies are piped natively from the socket; a chunked body is decoded in JavaScript`,
   );
   target(
     "(Le) 20 MiB over sockets ≤ 2× the CPU per MiB of fetch() (Ld)",
     ["Le", "Ld"],
-    ([le, ld]) => ratio(le!.cpuMsPerMiB, ld!.cpuMsPerMiB),
-    (v) => v <= 2,
+    atMost(2),
+    ([le, ld]) => ({ perRound: pairedRatios(perRound.cpuMsPerMiB(le!), perRound.cpuMsPerMiB(ld!)), control: cpuControl, headline: ratio(le!.cpuMsPerMiB, ld!.cpuMsPerMiB) }),
     (v, [le, ld]) => `${fmt(v, 2)}× (${fmt(le!.cpuMsPerMiB, 2)} vs ${fmt(ld!.cpuMsPerMiB, 2)} ms CPU per MiB)`,
     () => {
       const [le, lf, ld] = [byId("Le")?.cpuMsPerMiB, byId("Lf")?.cpuMsPerMiB, byId("Ld")?.cpuMsPerMiB];
@@ -276,8 +343,11 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
   target(
     "(c′) − (f) the socket transport's own CPU per request ≤ 0.99× the trivial fetch proxy's (c): issue 14's halving (1.98× of (c) in session 4)",
     ["c2", "f", "c"],
-    ([c2, f, c]) => ratio((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN), c!.cpuUsPerRequest),
-    (v) => v <= 0.99,
+    atMost(0.99),
+    ([c2, f, c]) => {
+      const [a, b, k] = [perRound.cpuUs(c2!), perRound.cpuUs(f!), perRound.cpuUs(c!)];
+      return { perRound: pairedRatios(a.map((x, i) => x - (b[i] ?? NaN)), k), control: cpuControl, headline: ratio((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN), c!.cpuUsPerRequest) };
+    },
     (v, [c2, f, c]) => `${fmt(v, 2)}× (${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} vs ${us(c!.cpuUsPerRequest)} of (c))`,
     (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request (${us(c2!.cpuUsPerRequest)} − ${us(f!.cpuUsPerRequest)}). ${SOCKET_OWN_COSTS}`,
   );
@@ -301,8 +371,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
       measured ? fmt(r.p50Ms, 2) : "–",
       measured ? fmt(r.p99Ms, 2) : "–",
       isWorker && measured ? fmt(r.cpuUsPerRequest, 0) : "–",
-      measured && r !== c && cOk ? `${fmt(ratio(r.rps, cOk.rps), 2)}×` : "–",
-      isWorker && measured && r !== c && cOk?.cpuUsPerRequest ? `${fmt(ratio(r.cpuUsPerRequest, cOk.cpuUsPerRequest), 2)}×` : "–",
+      measured && r !== c && cOk ? `${fmt(median(pairedRatios(perRound.rps(r), perRound.rps(cOk))), 2)}×` : "–",
+      isWorker && measured && r !== c && cOk?.cpuUsPerRequest ? `${fmt(median(pairedRatios(perRound.cpuUs(r), perRound.cpuUs(cOk))), 2)}×` : "–",
       String(r.errors),
       validity(r),
       r.invalid ?? "",
@@ -320,7 +390,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
         measured ? fmt(r.mibPerS, 0) : "–",
         measured ? fmt(r.rps, 2) : "–",
         measured ? fmt(r.cpuMsPerMiB, 2) : "–",
-        measured && r !== ld && ld?.cpuMsPerMiB ? `${fmt(ratio(r.cpuMsPerMiB, ld.cpuMsPerMiB), 2)}×` : "–",
+        measured && r !== ld && ld?.cpuMsPerMiB ? `${fmt(median(pairedRatios(perRound.cpuMsPerMiB(r), perRound.cpuMsPerMiB(ld))), 2)}×` : "–",
         String(r.errors),
         validity(r),
         r.invalid ?? "",
@@ -329,7 +399,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
 
   const all = dataPlaneTargets(byId);
   const largeTargets = all.filter((t) => t.target.startsWith("(L"));
-  const smallTargets = all.filter((t) => !t.target.startsWith("(L"));
+  const control = controlTarget(byId);
+  const smallTargets = [...(control ? [control] : []), ...all.filter((t) => !t.target.startsWith("(L"))];
   const c2 = byId("c2");
   const f = byId("f");
   const transportOwn = c2?.valid && f?.valid && c2.cpuUsPerRequest !== undefined && f.cpuUsPerRequest !== undefined ? c2.cpuUsPerRequest - f.cpuUsPerRequest : undefined;
@@ -343,7 +414,10 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
   const method = [
     `runtime: plain workerd (node_modules/workerd, \`workerd serve\` with a generated capnp config, bench/workerd), one process per worker; each worker bundled by \`wrangler deploy --dry-run\` (the artifact a deploy uploads; wrangler.toml sets keep_names = false, so no __name wrappers), wrangler.toml's compatibility date, flags and [vars]; edgelb with an in-memory KV namespace (bench/workerd/kv-memory.js) and the snapshot pushed through its control endpoint. No Miniflare: its entry layer costs more per request than the worker under test`,
     `origins: 3 simulated nodes (${env.addresses.join(", ")}), NodePort ${env.nodePort}, in the bench's Node process; GET / answers a JSON echo (~300 B), /stream?bytes=N a body of N bytes`,
-    `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds (errors summed)`,
+    `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${o.rounds} rounds × ${o.durationS}s; the cells of the table are medians over rounds (errors summed), its "vs" columns the median of the per-round ratios. In every round a target's rows run next to each other (${DATAPLANE_BLOCKS.map((b) => b.join(" ")).join("; ")}), in reverse order every other round; these groups and the other rows rotate from round to round`,
+    `A/A control (cA): a second copy of (c), the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the run's own noise, shown in the targets table`,
+    VERDICT_RULE,
+    o.placement?.describe() ?? "processes not pinned",
     `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,
     `verified: ${o.probes ?? 6} requests before and ${o.probes ?? 6} after each row's load must be 200 from the intended origin (x-edgelb-node of the simulated node; for the floor, the origin's raw "HTTP/1.1 200" head and header inside the body), round-robin rows must reach all 3 nodes, 20 MiB rows must carry exactly 20 MiB; under load every socket error, timeout or 4xx/5xx counts (wrk does not count 3xx; the probes demand 200). A row failing any of this is INVALID and its targets say so`,
     "(c): bench/trivial-proxy/index.ts, fetch() to node-1 as is; (c′): bench/trivial-proxy/socket.js, worker/transport/socket to node-1 (one TCP connection per request, as connect() sockets cannot outlive a request); (f): bench/trivial-proxy/socket-floor.js, connect(), a fixed GET with Connection: close, socket.readable returned as the body; (d)/(e): worker/index.ts with EDGELB_TRANSPORT=fetch / socket, one Service round-robin over the 3 nodes",

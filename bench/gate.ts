@@ -20,8 +20,10 @@ import { benchSnapshot, BENCH_HOST, pushSnapshot, workerRow } from "./dataplane.
 import { track, trackChild } from "./lib/cleanup.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
 import type { LoadGenerator } from "./lib/loadgen.ts";
-import { fmt, verdictOf, type Section, type TargetRow } from "./lib/report.ts";
-import { runRows, type RowOutcome } from "./lib/rows.ts";
+import { fmt, type Section, type TargetRow } from "./lib/report.ts";
+import { perRound, runRows, type RowOutcome } from "./lib/rows.ts";
+import type { Placement } from "./lib/placement/index.ts";
+import { describeJudgement, judge, medianInterval, pairedDifferences, pairedRatios, VERDICT_RULE } from "./lib/verdict/index.ts";
 import { processCpuSeconds } from "./workerd/cpu.ts";
 import { describeBreakdown, profileBreakdown, type CpuProfile } from "./lib/cpu-profile.ts";
 import { startPlainWorker } from "./workerd/index.ts";
@@ -40,8 +42,26 @@ export interface GateBenchOptions {
   /** First three octets of the nodes' loopback addresses. */
   addressBase: string;
   probes?: number;
+  /** Where workerd and the rest run (bench/lib/placement); default: not pinned. */
+  placement?: Placement;
   log: (line: string) => void;
 }
+
+/**
+ * What every 1g row asks for: a fixed answer (the node's name, chunked like section 1's echo of GET /). Not the
+ * echo: it carries the request's fields back, so row (s), whose node gets the signature the gate would have
+ * stripped, had bigger answers (446 vs 301 bytes) and more work on its node than (e) and (g).
+ */
+export const GATE_PATH = "/status/200";
+
+/**
+ * Rows run next to each other in every round (bench/lib/rows.ts), in alternating order: (e) between its A/A
+ * copy and (g), (s) beside (g); the same at 1 connection, with the floor (n1) beside (g1).
+ */
+export const GATE_BLOCKS = [
+  ["eA", "e", "g", "s"],
+  ["eA1", "e1", "g1", "n1"],
+];
 
 interface Gates {
   port: number;
@@ -114,11 +134,18 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const secret = randomBytes(32).toString("base64url");
   const gates = await startGates(nodes, secret);
   const floor = await startFloor(addresses);
+  // Origins (this process), gates and floor beside the load generator; every workerd apart (when pinned).
+  o.placement?.pin(process.pid, "rest", "the bench process (origins)");
+  o.placement?.pin(gates.pid, "rest", "the node gates");
+  o.placement?.pin(floor.pid, "rest", "the floor proxy");
 
-  o.log("gate: starting edgelb four times in plain workerd (direct, signing without a gate, through the node gates, through the floor proxy)");
+  o.log("gate: starting edgelb five times in plain workerd (direct, its A/A copy, signing without a gate, through the node gates, through the floor proxy)");
   const vars = { EDGELB_TRANSPORT: "socket", EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "default", EDGELB_REQUEST_LOGS: "false", EDGELB_GATE_KEY: `bench:${secret}` };
   const direct = await startPlainWorker({ name: "edgelb (direct)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (direct)", () => direct.stop());
+  // The A/A control: the same bundle and snapshot as (e), started the same way, in a workerd of its own.
+  const directCopy = await startPlainWorker({ name: "edgelb (direct, A/A copy)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
+  track("edgelb worker (direct, A/A copy)", () => directCopy.stop());
   const gated = await startPlainWorker({ name: "edgelb (gate)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (gate)", () => gated.stop());
   const signing = await startPlainWorker({ name: "edgelb (signing, no gate)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
@@ -127,6 +154,8 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const floored = await startPlainWorker({ name: "edgelb (floor)", entry: path.join(ROOT, "worker/index.ts"), kvBinding: "EDGELB_KV", vars });
   track("edgelb worker (floor)", () => floored.stop());
   await pushSnapshot(direct, benchSnapshot(addresses, nodePort), PUSH_TOKEN);
+  await pushSnapshot(directCopy, benchSnapshot(addresses, nodePort), PUSH_TOKEN);
+  for (const w of [direct, directCopy, gated, signing, floored]) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
   await pushSnapshot(gated, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: gates.port } }, PUSH_TOKEN);
   // Gate mode with the NodePort as the gate port: signed exactly as (g), sent straight to the node.
   await pushSnapshot(signing, { ...benchSnapshot(addresses, nodePort), origins: { mode: "gate", port: nodePort } }, PUSH_TOKEN);
@@ -135,7 +164,7 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   // The gates' CPU, read around each round of a gate row alongside its workerd's (rows.ts reads cpuSeconds before and after a round).
   const gateSamples = new Map<string, number[]>();
   const all = { nodes: names, everyNode: true };
-  const small = { path: "/", host: BENCH_HOST, expect: all };
+  const small = { path: GATE_PATH, host: BENCH_HOST, expect: all };
   const gateRow = (id: string, label: string, connections: number, worker = gated, proxy = gates) => {
     const row = workerRow(worker, { id, label, connections, ...small });
     const workerdCpu = row.cpuSeconds!;
@@ -149,16 +178,25 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   };
   const rows = [
     workerRow(direct, { id: "e", label: `(e) edgelb → NodePort (direct), ${o.connections} connections`, connections: o.connections, ...small }),
+    workerRow(directCopy, { id: "eA", label: `(eA) A/A control: (e) again, its own workerd, ${o.connections} connections`, connections: o.connections, ...small }),
     workerRow(signing, { id: "s", label: `(s) edgelb signing as (g) does, straight to the NodePort (no gate), ${o.connections} connections`, connections: o.connections, ...small }),
     gateRow("g", `(g) edgelb → node gate → NodePort, ${o.connections} connections`, o.connections),
     gateRow("n", `(n) edgelb → bare Node proxy → NodePort (the floor: no checks), ${o.connections} connections`, o.connections, floored, floor),
     workerRow(direct, { id: "e1", label: "(e1) edgelb → NodePort (direct), 1 connection", connections: 1, ...small }),
+    workerRow(directCopy, { id: "eA1", label: "(eA1) A/A control: (e1) again, its own workerd, 1 connection", connections: 1, ...small }),
     gateRow("g1", "(g1) edgelb → node gate → NodePort, 1 connection", 1),
     gateRow("n1", "(n1) edgelb → bare Node proxy → NodePort (the floor), 1 connection", 1, floored, floor),
+    // What the load generator and a node take by themselves at 1 connection: the part of every 1-connection p50 that is not edgelb's.
+    { id: "o1", label: "(o1) the load generator straight to one node's NodePort (no worker), 1 connection", url: `http://${addresses[0]}:${nodePort}`, path: GATE_PATH, expect: { nodes: [names[0]!] }, connections: 1 },
   ];
   const before = await gates.forwarded();
   const floorBefore = await floor.forwarded();
-  const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, log: o.log });
+  let outcomes: RowOutcome[];
+  try {
+    outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: GATE_BLOCKS, log: o.log });
+  } finally {
+    o.placement?.release(process.pid);
+  }
   const forwarded = (await gates.forwarded()) - before;
   const floorForwarded = (await floor.forwarded()) - floorBefore;
   const profDir = process.env.EDGELB_BENCH_GATE_CPU_PROF;
@@ -168,12 +206,12 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
     await gates.stop();
     profile = gateProfile(profDir, since);
   }
-  const [e, s, g, f, e1, g1, f1] = ["e", "s", "g", "n", "e1", "g1", "n1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
+  const [e, s, g, f, e1, g1, f1, eA, eA1, o1] = ["e", "s", "g", "n", "e1", "g1", "n1", "eA", "eA1", "o1"].map((id) => outcomes.find((r) => r.spec.id === id)!) as [RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome, RowOutcome];
   throughTheGates(forwarded, [g, g1]);
   throughTheGates(floorForwarded, [f, f1], "the floor proxy");
   const us = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRequest(gateSamples.get(id)!, r) : undefined);
   const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1) };
-  return gateSection({ e, s, g, e1, g1, f, f1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
+  return gateSection({ e, s, g, e1, g1, f, f1, eA, eA1, o1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
 }
 
 /**
@@ -193,11 +231,14 @@ export function throughTheGates(forwarded: number, gateRows: RowOutcome[], who =
   }
 }
 
-/** The gates' CPU per request over (g)'s rounds: samples come in before/after pairs, one pair per round. Pure. */
+/** The gates' CPU per request over (g)'s rounds: samples come in before/after pairs, one per load (warm-up, then each round). Pure. */
 export function gateCpuPerRequest(samples: number[], g: Pick<RowOutcome, "rounds">): number | undefined {
   const perRound: number[] = [];
-  for (let i = 0; i + 1 < samples.length && i / 2 < g.rounds.length; i += 2) {
-    const requests = g.rounds[i / 2]!.requests;
+  // The warm-up load is sampled too (before round 1): the last pairs are the rounds'. Counting from the first
+  // paired the warm-up's CPU with round 1's requests, round 1's with round 2's, and so on.
+  const first = Math.max(0, samples.length - 2 * g.rounds.length);
+  for (let i = first; i + 1 < samples.length; i += 2) {
+    const requests = g.rounds[(i - first) / 2]!.requests;
     if (requests > 0) perRound.push(((samples[i + 1]! - samples[i]!) * 1e6) / requests);
   }
   if (perRound.length === 0) return undefined;
@@ -215,6 +256,11 @@ export interface GateRows {
   /** The floor: the same hop through a bare Node net proxy (bench/gate-floor.ts), 32 and 1 connection(s). */
   f?: RowOutcome;
   f1?: RowOutcome;
+  /** The A/A control: (e) and (e1) again, the same bundle and snapshot in a workerd of its own: the run's own noise. */
+  eA?: RowOutcome;
+  eA1?: RowOutcome;
+  /** The load generator straight to a node at 1 connection: wrk's and the origin's own share of a 1-connection p50. */
+  o1?: RowOutcome;
 }
 
 /** CPU per request of the gates (rows g, g1) and of the floor proxy (rows n, n1, kept as f, f1), µs. */
@@ -233,7 +279,7 @@ const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
  * rows (at 32 connections p50 is mostly queueing). What limits a missed one is computed from the
  * figures: the gates' own CPU per request against what the gate row lost or added. Pure.
  */
-export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string): TargetRow[] {
+export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string, pinned = false): TargetRow[] {
   // The gates' CPU profile of this run (EDGELB_BENCH_GATE_CPU_PROF), when taken: where their CPU went.
   const prof = profile ? ` (the gates' CPU profile of this run: ${profile})` : "";
   const invalidOf = (...rows: RowOutcome[]) => rows.filter((x) => !x.valid).map((x) => `${x.spec.id} invalid: ${x.invalid}`).join("; ");
@@ -242,6 +288,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
   if (bad) out.push({ target: THROUGHPUT, result: "–", verdict: "invalid", limit: bad });
   else {
     const ratio = r.g.rps / r.e.rps;
+    const j = judge({ threshold: 0.85, direction: "at least", scale: "ratio" }, pairedRatios(perRound.rps(r.g), perRound.rps(r.e)), r.eA?.valid ? pairedRatios(perRound.rps(r.e), perRound.rps(r.eA)) : undefined, ratio);
     const cpu = gateUs.g;
     // At saturation on 2 shared cores every process competes: the gate's CPU per request is time the cores could not spend on the worker.
     // What the gated path costs more per request than the direct one, split between the gate and workerd's own extra (signing).
@@ -252,13 +299,23 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : "";
     const why =
       `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
-      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n")}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
-    out.push({ target: THROUGHPUT, result: `${fmt(ratio, 2)}× (${fmt(r.g.rps, 0)} vs ${fmt(r.e.rps, 0)} req/s)`, verdict: verdictOf(ratio >= 0.85), ...(ratio >= 0.85 ? {} : { limit: why }) });
+      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n")}; ` +
+      (pinned
+        ? `with ${r.e.spec.connections} connections; workerd had a CPU to itself and the gates shared the other with the load generator and the origins, so the gate's CPU costs throughput where that CPU ran out, and its hop costs workerd the extra above`
+        : `with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`);
+    const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
+    out.push({
+      target: THROUGHPUT,
+      result: `${describeJudgement(j, (x) => `${fmt(x, 2)}×`)}; of the rows' medians: ${fmt(ratio, 2)}× (${fmt(r.g.rps, 0)} vs ${fmt(r.e.rps, 0)} req/s)`,
+      verdict: j.verdict,
+      ...(j.verdict === "met" ? {} : { limit: noise + why }),
+    });
   }
   const bad1 = invalidOf(r.e1, r.g1);
   if (bad1) out.push({ target: HOP, result: "–", verdict: "invalid", limit: bad1 });
   else {
     const added = r.g1.p50Ms - r.e1.p50Ms;
+    const j = judge({ threshold: 0.3, direction: "below", scale: "difference" }, pairedDifferences(perRound.p50Ms(r.g1), perRound.p50Ms(r.e1)), r.eA1?.valid ? pairedDifferences(perRound.p50Ms(r.e1), perRound.p50Ms(r.eA1)) : undefined, added);
     const cpu = gateUs.g1;
     const io = "the hop's I/O: a new TCP connection from the worker to the gate for every request (a connect() socket cannot outlive its request), the forward over a kept-alive connection to the NodePort, and a wake-up of one more process on the shared cores";
     const why =
@@ -268,7 +325,13 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
           ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1)${prof}, is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
           : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
     const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}` : "";
-    out.push({ target: HOP, result: `${fmt(added, 2)} ms (${fmt(r.g1.p50Ms, 2)} vs ${fmt(r.e1.p50Ms, 2)} ms)`, verdict: verdictOf(added < 0.3), ...(added < 0.3 ? {} : { limit: why + floor1 }) });
+    const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
+    out.push({
+      target: HOP,
+      result: `${describeJudgement(j, (x) => `${fmt(x, 2)} ms`)}; of the rows' medians: ${fmt(added, 2)} ms (${fmt(r.g1.p50Ms, 2)} vs ${fmt(r.e1.p50Ms, 2)} ms)`,
+      verdict: j.verdict,
+      ...(j.verdict === "met" ? {} : { limit: noise + why + floor1 }),
+    });
   }
   return out;
 }
@@ -292,8 +355,36 @@ export function floorSplit(f: RowOutcome | undefined, e: RowOutcome, gateCpu: nu
   return `; ${reach}: ${own > 0 ? `${fmt(own, 0)} µs (${fmt((own / gateCpu) * 100, 0)}%) of the gate's CPU is its own work (strict parse, signature check, replay cache, head rewrites, metrics), the rest is what Node's net and the kernel cost for a new connection per request` : "the gate costs no more than the floor (noise): its CPU is what Node's net and the kernel cost for a new connection per request"}`;
 }
 
+/** The A/A control row of the targets table: (e) against its identical copy, at 32 and at 1 connection. Pure. */
+export function gateControlTarget(r: GateRows): TargetRow | undefined {
+  if (!r.eA || !r.eA1) return undefined;
+  const name = "A/A control, not a target: (e) ÷ (eA) and (e1) − (eA1), the same worker and snapshot twice, each in its own workerd: the run's own noise, which the verdicts of section 1g take into account";
+  const bad = [r.e, r.eA, r.e1, r.eA1].filter((x) => !x.valid);
+  if (bad.length) return { target: name, result: "–", verdict: "invalid", limit: bad.map((x) => `${x.spec.id} invalid: ${x.invalid}`).join("; ") };
+  const show = (label: string, xs: number[], unit: (x: number) => string) => {
+    const i = medianInterval(xs);
+    return i ? `${label} ${unit(i.median)} (${(i.coverage * 100).toFixed(1)}% interval ${unit(i.lo)}–${unit(i.hi)}, range ${unit(i.min)}–${unit(i.max)})` : `${label}: too few rounds`;
+  };
+  return {
+    target: name,
+    result: `${show("throughput", pairedRatios(perRound.rps(r.e), perRound.rps(r.eA)), (x) => `${fmt(x, 3)}×`)}; ${show("p50 at 1 connection", pairedDifferences(perRound.p50Ms(r.e1), perRound.p50Ms(r.eA1)), (x) => `${x >= 0 ? "+" : ""}${fmt(x, 3)} ms`)}`,
+    verdict: "",
+  };
+}
+
+/** Paired per-round medians of workerd's CPU per request between rows, for the (s) split: "(s) − (e) 12 µs (range −3–40)". Pure. */
+export function pairedCpuNote(a: RowOutcome | undefined, b: RowOutcome | undefined): string | undefined {
+  if (!a?.valid || !b?.valid) return undefined;
+  const xa = perRound.cpuUs(a);
+  const xb = perRound.cpuUs(b);
+  const d = xa.map((x, i) => x - (xb[i] ?? NaN)).filter(Number.isFinite);
+  const i = medianInterval(d);
+  if (!d.length) return undefined;
+  return `(${a.spec.id}) − (${b.spec.id}) ${fmt(i?.median ?? d[0], 0)} µs (${i ? `${(i.coverage * 100).toFixed(1)}% interval ${fmt(i.lo, 0)}–${fmt(i.hi, 0)}, ` : ""}range ${fmt(Math.min(...d), 0)}–${fmt(Math.max(...d), 0)})`;
+}
+
 function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string): Section {
-  const { e, s, g, e1, g1, f, f1 } = rows;
+  const { e, s, g, e1, g1, f, f1, eA, eA1, o1 } = rows;
   const row = (r: RowOutcome, gateCpu: number | undefined) => {
     const ok = r.rounds.length > 0 && r.valid;
     return [r.spec.label, ok ? fmt(r.rps, 0) : "–", ok ? fmt(r.p50Ms, 2) : "–", ok ? fmt(r.p99Ms, 2) : "–", ok ? fmt(r.cpuUsPerRequest, 0) : "–", ok && gateCpu !== undefined ? fmt(gateCpu, 0) : "–", String(r.errors), r.valid ? "valid" : "INVALID", r.invalid ?? ""];
@@ -301,22 +392,32 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
   const extraUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
-    targets: gateTargets(rows, gateUs, profile),
+    targets: [...(gateControlTarget(rows) ? [gateControlTarget(rows)!] : []), ...gateTargets(rows, gateUs, profile, o.placement?.pinned ?? false)],
     columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (n: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
-    rows: [row(e, undefined), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : [])],
+    rows: [row(e, undefined), ...(eA ? [row(eA, undefined)] : []), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), ...(eA1 ? [row(eA1, undefined)] : []), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : []), ...(o1 ? [row(o1, undefined)] : [])],
     notes: [
-      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "four" : "three"} plain workerd processes: (e) snapshot in direct mode; (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
+      `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "five" : "four"} plain workerd processes: (e) snapshot in direct mode; (eA) the A/A control, (e)'s bundle and snapshot again in a workerd of its own (rows eA, eA1); (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
+      `every request is GET ${GATE_PATH}: the node answers its name, a fixed chunked body, whatever the request's fields, so every row's node does the same work and every answer is the same bytes (the echo of GET / carries the fields back: (s)'s node would get and echo the signature that the gate strips before (g)'s)`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
-      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up, ${o.rounds} interleaved rounds × ${o.durationS}s; medians over rounds; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
+      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${o.rounds} rounds × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
       loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
+      VERDICT_RULE,
+      o.placement?.describe() ?? "processes not pinned",
+      ...(o1?.valid
+        ? [`the load generator straight to a node at 1 connection (row o1): p50 ${fmt(o1.p50Ms, 2)} ms, the part of every 1-connection p50 that is wrk's and the origin's own, the same in (e1) and (g1), so it cancels in their difference; each 1-connection row had the same 1 s warm-up, and (e1), its copy and (g1) ran next to each other in alternating order`]
+        : []),
+      ...(() => {
+        const pairs = [pairedCpuNote(s, e), pairedCpuNote(g, s), pairedCpuNote(g, e), pairedCpuNote(e, eA), pairedCpuNote(g1, e1), pairedCpuNote(e1, eA1)].filter((x): x is string => x !== undefined);
+        return pairs.length ? [`workerd CPU per request, paired per round (the rows ran next to each other): ${pairs.join("; ")}`] : [];
+      })(),
       profile
         ? `the gates' CPU profile over the whole run (node --cpu-prof, EDGELB_BENCH_GATE_CPU_PROF; idle and start-up left out; the profiler itself costs a few %): ${profile}. On loopback a socket write runs the receiving side's TCP stack in the writer's syscall, so the writes are the hop's I/O: each request is a new connection from the worker (a connect() socket cannot outlive its request), one parse and one answer at the gate, and one forward to the NodePort`
         : "the gates' CPU profile: not taken this run (set EDGELB_BENCH_GATE_CPU_PROF=<dir> to take it and have it cited here)",
       ...(extraUs !== undefined ? [`workerd CPU of (g) − (e): ${fmt(extraUs, 0)} µs per request — ${workerdShare(rows, extraUs)}; noise of a few µs between runs`] : []),
     ],
     data: Object.fromEntries(
-      [e, ...(s ? [s] : []), g, ...(f ? [f] : []), e1, g1, ...(f1 ? [f1] : [])].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : r === f ? { proxyCpuUsPerRequest: gateUs.f } : r === f1 ? { proxyCpuUsPerRequest: gateUs.f1 } : {}) }]),
+      [e, ...(eA ? [eA] : []), ...(s ? [s] : []), g, ...(f ? [f] : []), e1, ...(eA1 ? [eA1] : []), g1, ...(f1 ? [f1] : []), ...(o1 ? [o1] : [])].map((r) => [r.spec.id, { label: r.spec.label, valid: r.valid, invalid: r.invalid, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuUsPerRequest: r.cpuUsPerRequest, rounds: r.rounds, ...(r === g ? { gateCpuUsPerRequest: gateUs.g } : r === g1 ? { gateCpuUsPerRequest: gateUs.g1 } : r === f ? { proxyCpuUsPerRequest: gateUs.f } : r === f1 ? { proxyCpuUsPerRequest: gateUs.f1 } : {}) }]),
     ),
   };
 }

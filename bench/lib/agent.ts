@@ -1,15 +1,14 @@
 // The real sync agent as a child process, built the way the container image
-// builds it (Dockerfile: esbuild bundle of sync-agent/main.ts, dependencies
-// external) and run the way the image runs it (`node --enable-source-maps`),
+// builds it (the Dockerfile's esbuild step for sync-agent/main.ts, run as
+// written) and run the way the image runs it (`node --enable-source-maps`),
 // so its RSS is what a pod would use. Its JSON log lines tell when it synced,
 // pushed and saw health transitions.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { trackChild } from "./cleanup.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -17,21 +16,30 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const BUNDLE = path.join(ROOT, "bench/.tmp/edgelb-sync-agent.mjs");
 let bundled: Promise<string> | undefined;
 
+/**
+ * The Dockerfile's esbuild step for the agent, as written (continuations
+ * joined), with its output sent to `outfile`: the bench measures the bundle
+ * the image ships, whatever options the image uses.
+ */
+export function dockerfileAgentBuild(outfile: string): string {
+  const step = readFileSync(path.join(ROOT, "Dockerfile"), "utf8")
+    .replace(/\\\n\s*/g, " ")
+    .split("\n")
+    .find((l) => l.startsWith("RUN esbuild sync-agent/main.ts "));
+  if (!step) throw new Error("Dockerfile: no `RUN esbuild sync-agent/main.ts` step");
+  return step.slice(4).replace(/--outfile=\S+/, `--outfile=${outfile}`);
+}
+
 /** Bundles the agent like the Dockerfile does (once per bench run). */
 export function agentBundle(): Promise<string> {
   bundled ??= (async () => {
     await mkdir(path.dirname(BUNDLE), { recursive: true });
-    await build({
-      entryPoints: [path.join(ROOT, "sync-agent/main.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      packages: "external",
-      sourcemap: true,
-      outfile: BUNDLE,
-      logLevel: "silent",
-    });
+    const cmd = dockerfileAgentBuild(BUNDLE);
+    await new Promise<void>((resolve, reject) =>
+      execFile("sh", ["-c", cmd], { cwd: ROOT, env: { ...process.env, PATH: `${path.join(ROOT, "node_modules/.bin")}:${process.env.PATH}` } }, (err, _out, stderr) =>
+        err ? reject(new Error(`agent bundle (${cmd}): ${stderr || err.message}`)) : resolve(),
+      ),
+    );
     return BUNDLE;
   })();
   return bundled;

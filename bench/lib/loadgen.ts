@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { trackChild } from "./cleanup.ts";
+import type { Placement } from "./placement/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -14,6 +15,8 @@ export interface LoadOptions {
   url: string;
   /** Host header to send (edgelb routes by it). */
   host?: string;
+  /** More request header fields (name → value). */
+  headers?: Readonly<Record<string, string>>;
   connections: number;
   threads: number;
   durationS: number;
@@ -67,7 +70,12 @@ function runChild(cmd: string, args: string[], what: string): Promise<string> {
   });
 }
 
-function wrk(bin: string): LoadGenerator {
+/** The load generator runs on the CPUs of everything but workerd when processes are pinned. */
+function placed(placement: Placement | undefined, cmd: string, args: string[]): [string, string[]] {
+  return placement ? placement.command("rest", cmd, args) : [cmd, args];
+}
+
+function wrk(bin: string, placement?: Placement): LoadGenerator {
   return {
     name: `wrk (${bin})`,
     async run(o) {
@@ -80,9 +88,10 @@ function wrk(bin: string): LoadGenerator {
         "-s",
         path.join(HERE, "wrk-report.lua"),
         ...(o.host ? ["-H", `Host: ${o.host}`] : []),
+        ...Object.entries(o.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
         o.url,
       ];
-      const out = await runChild(bin, args, "wrk");
+      const out = await runChild(...placed(placement, bin, args), "wrk");
       const line = out.split("\n").find((l) => l.startsWith("BENCH_JSON "));
       if (!line) throw new Error(`wrk printed no report: ${out.slice(-500)}`);
       const j = JSON.parse(line.slice("BENCH_JSON ".length)) as Record<string, number>;
@@ -99,13 +108,13 @@ function wrk(bin: string): LoadGenerator {
   };
 }
 
-function autocannon(): LoadGenerator {
+function autocannon(placement?: Placement): LoadGenerator {
   const cli = path.join(ROOT, "node_modules/autocannon/autocannon.js");
   return {
     name: "autocannon (node_modules)",
     async run(o) {
-      const args = [cli, "--json", "-c", String(o.connections), "-d", String(o.durationS), "-t", String(o.timeoutS ?? 5), ...(o.host ? ["-H", `host=${o.host}`] : []), o.url];
-      const out = await runChild(process.execPath, args, "autocannon");
+      const args = [cli, "--json", "-c", String(o.connections), "-d", String(o.durationS), "-t", String(o.timeoutS ?? 5), ...(o.host ? ["-H", `host=${o.host}`] : []), ...Object.entries(o.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}=${v}`]), o.url];
+      const out = await runChild(...placed(placement, process.execPath, args), "autocannon");
       const j = JSON.parse(out.slice(out.indexOf("{"))) as {
         requests: { total: number; average: number };
         throughput: { total: number };
@@ -128,7 +137,7 @@ function autocannon(): LoadGenerator {
 }
 
 /** wrk when installed, else autocannon. BENCH_LOADGEN=autocannon forces the fallback. */
-export function pickLoadGenerator(): LoadGenerator {
+export function pickLoadGenerator(placement?: Placement): LoadGenerator {
   const w = process.env.BENCH_LOADGEN === "autocannon" ? undefined : findBinary("wrk");
-  return w ? wrk(w) : autocannon();
+  return w ? wrk(w, placement) : autocannon(placement);
 }

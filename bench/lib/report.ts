@@ -1,6 +1,7 @@
 // The bench's output: one table per section, printed aligned to the terminal
 // and written as Markdown (bench/results.md) and JSON (bench/results.json).
-export type Verdict = "met" | "missed" | "invalid" | "skipped" | "not measured" | "";
+/** "within noise": the threshold lies inside the run's own spread (bench/lib/verdict); counted as not met. */
+export type Verdict = "met" | "missed" | "within noise" | "invalid" | "skipped" | "not measured" | "";
 
 /** One target of the issue, for the summary table at the top. */
 export interface TargetRow {

@@ -62,7 +62,7 @@ export function renderResults(file: ResultsFile): string {
     "",
     `Run ${file.startedAt}${kept.length ? ` (sections ${keyList(fresh)})` : ""} on ${m.cpus} × ${m.model ?? "?"}${m.memGiB ? `, ${m.memGiB} GiB` : ""}, Node ${m.node}${m.os ? `, ${m.os}` : ""}; code ${file.code}; took ${file.elapsedS.toFixed(0)} s; 1-minute load average ${file.loadAverage.start.toFixed(1)} at the start${file.loadAverage.end !== undefined ? `, ${file.loadAverage.end.toFixed(1)} at the end` : ""} (anything above ~2 means other work shared the 2 cores)${file.quick ? " (quick mode: fewer rounds, smaller sizes)" : ""}. Load generator: ${file.loadGenerator}.${keptNote}`,
     "",
-    "Generated from bench/results.json by `npm run bench` (or `npm run bench -- --render`); do not edit by hand. Every target is marked met or missed (a missed target says what limits it), or invalid when a row it needs failed its answer checks.",
+    "Generated from bench/results.json by `npm run bench` (or `npm run bench -- --render`); do not edit by hand. Every target is marked met or missed (a missed target says what limits it), within noise (not met: the run's own spread reaches the threshold; sections 1 and 1g say how that is decided), or invalid when a row it needs failed its answer checks.",
     "",
   ].join("\n");
   const asSection = (s: StoredSection): Section => ({ title: s.title, columns: s.columns, rows: s.rows, notes: s.notes, data: s.data, ...(s.targets ? { targets: s.targets } : {}) });

@@ -1,6 +1,8 @@
 // The machinery every data-plane row goes through: verify its answers, warm
-// it up, load it in interleaved rounds (round 1: a b c…, round 2: b c … a)
-// while reading its workerd's CPU time around each round, verify it again.
+// it up, load it in interleaved rounds (round 1: a b c…, round 2: b c … a;
+// the rows of a target's block next to each other, their order flipped every
+// other round) while reading its workerd's CPU time around each round, verify
+// it again.
 // A row that fails a check or has errors under load comes out invalid, with
 // the reason, and its numbers are never presented as results.
 import os from "node:os";
@@ -15,6 +17,8 @@ export interface RowSpec {
   url: string;
   /** Host header to send (edgelb routes by it). */
   host?: string;
+  /** More request header fields the load generator sends (not the probes). */
+  headers?: Readonly<Record<string, string>>;
   /** Path and query every request asks for. */
   path: string;
   expect: Expectation;
@@ -62,7 +66,33 @@ export interface RunRowsOptions {
   threads: number;
   /** Probe requests before and after the load. */
   probes: number;
+  /**
+   * Rows that run next to each other in every round (a target's rows and their A/A copy), so that their
+   * per-round ratio compares rows measured seconds apart, not minutes. Blocks rotate from round to round
+   * like single rows; inside a block the order flips every round (A B, B A, …) so neither row always
+   * runs first.
+   */
+  blocks?: readonly (readonly string[])[];
   log: (line: string) => void;
+}
+
+/**
+ * The order of the rows in round `round` (1-based): units (a block, or a row in no block) in the rows' order,
+ * rotated by round − 1; each block reversed in even rounds. Ids not among `ids` are ignored. Pure.
+ */
+export function roundOrder(ids: readonly string[], blocks: readonly (readonly string[])[], round: number): string[] {
+  const units: string[][] = [];
+  const placed = new Set<string>();
+  for (const id of ids) {
+    if (placed.has(id)) continue;
+    const block = blocks.find((b) => b.includes(id));
+    const unit = block ? block.filter((x) => ids.includes(x)) : [id];
+    for (const x of unit) placed.add(x);
+    units.push(unit);
+  }
+  const shift = (round - 1) % Math.max(1, units.length);
+  const rotated = [...units.slice(shift), ...units.slice(0, shift)];
+  return rotated.flatMap((u) => (round % 2 === 0 ? [...u].reverse() : u));
 }
 
 const MiB = 2 ** 20;
@@ -112,6 +142,7 @@ async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise
   const r = await o.loadgen.run({
     url: row.url + row.path,
     ...(row.host ? { host: row.host } : {}),
+    ...(row.headers ? { headers: row.headers } : {}),
     ...(row.timeoutS ? { timeoutS: row.timeoutS } : {}),
     connections: row.connections,
     threads: o.threads,
@@ -134,8 +165,8 @@ export async function runRows(rows: readonly RowSpec[], o: RunRowsOptions): Prom
   if (live.length) o.log(`  warm-up ${o.warmupS}s per row (${live.map((r) => r.id).join(" ")})`);
   for (const row of live) if (o.warmupS > 0) await load(o, row, o.warmupS);
   for (let round = 1; round <= o.rounds; round++) {
-    // Rotate the order each round so no row always runs right after another.
-    const order = live.map((_, i) => live[(i + round - 1) % live.length]!);
+    // Rotate the order each round so no row always runs right after another; a block's rows stay adjacent.
+    const order = roundOrder(live.map((r) => r.id), o.blocks ?? [], round).map((id) => live.find((r) => r.id === id)!);
     for (const row of order) {
       const r = await load(o, row, Math.max(o.durationS, row.durationS ?? 0));
       rounds.get(row.id)!.push(r);
@@ -153,3 +184,11 @@ export async function runRows(rows: readonly RowSpec[], o: RunRowsOptions): Prom
   }
   return out;
 }
+
+/** A row's figures round by round (index = round, so two rows' arrays pair up; NaN where not measured). Pure. */
+export const perRound = {
+  rps: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => x.rps),
+  p50Ms: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => x.p50Ms),
+  cpuUs: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => (x.cpuS === undefined ? NaN : (x.cpuS / Math.max(1, x.requests)) * 1e6)),
+  cpuMsPerMiB: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => (x.cpuS === undefined ? NaN : (x.cpuS * 1000) / Math.max(1e-9, x.bytes / MiB))),
+};

@@ -114,12 +114,20 @@ describe("workerd stream stand-ins", () => {
 });
 
 describe("dataPlaneTargets", () => {
-  const outcome = (id: string, rps: number, cpuUs: number, valid = true, cpuMsPerMiB = 1): RowOutcome => ({
-    ...summarize({ id, label: id, url: "http://x", path: "/", connections: 1, expect: { nodes: ["n"] } }, [{ rps, p50Ms: 1, p99Ms: 1, requests: 1000, bytes: 1000 * 2 ** 20 * cpuMsPerMiB, errors: valid ? 0 : 5, cpuS: (cpuUs * 1000) / 1e6 }], [], []),
+  /** 9 rounds; `drift` scales each round (the machine's fast and slow rounds, the same for every row unless told). */
+  const DRIFT = [1, 1.2, 0.9, 1.1, 0.8, 1, 1.15, 0.95, 1.05];
+  const outcome = (id: string, rps: number, cpuUs: number, valid = true, cpuMsPerMiB = 1, drift = DRIFT): RowOutcome => ({
+    ...summarize(
+      { id, label: id, url: "http://x", path: "/", connections: 1, expect: { nodes: ["n"] } },
+      drift.map((k) => ({ rps: rps / k, p50Ms: 1, p99Ms: 1, requests: 1000, bytes: 1000 * 2 ** 20 * cpuMsPerMiB, errors: valid ? 0 : 5, cpuS: (cpuUs * k * 1000) / 1e6 })),
+      [],
+      [],
+    ),
   });
   const rows = (over: Record<string, RowOutcome> = {}) => {
     const base: Record<string, RowOutcome> = {
       c: outcome("c", 10_000, 60),
+      cA: outcome("cA", 10_000, 60),
       c2: outcome("c2", 3_000, 300),
       f: outcome("f", 5_000, 200),
       d: outcome("d", 9_000, 70),
@@ -135,7 +143,7 @@ describe("dataPlaneTargets", () => {
     expect(verdicts(rows())).toEqual(["met", "met", "met", "met", "met", "missed"]);
     const slow = dataPlaneTargets(rows({ d: outcome("d", 6_000, 160) }));
     expect(slow.map((t) => t.verdict).slice(0, 2)).toEqual(["missed", "missed"]);
-    expect(slow[0]!.result).toBe("0.60× (6,000 vs 10,000 req/s)");
+    expect(slow[0]!.result).toMatch(/; of the rows' medians: 0\.60× \(6,000 vs 10,000 req\/s\)$/);
     expect(slow[0]!.limit).toMatch(/100 µs more workerd CPU per request/);
     // The explanation is computed from the figures: throughput follows CPU per request (60 ÷ 160).
     expect(slow[0]!.limit).toMatch(/throughput follows CPU per request: 1 ÷ 2\.67 = 0\.37× \(measured 0\.60×\)/);
@@ -146,14 +154,28 @@ describe("dataPlaneTargets", () => {
   });
   it("judges the socket transport's own CPU, (c′) − (f), against the trivial fetch proxy's (issue 14's halving)", () => {
     const own = dataPlaneTargets(rows())[5]!;
-    expect(own.result).toBe("1.67× (100 µs vs 60 µs of (c))");
+    expect(own.result).toMatch(/^1\.67× \(paired median .*; of the rows' medians: 1\.67× \(100 µs vs 60 µs of \(c\)\)$/);
     expect(own.limit).toMatch(/^the transport's own 100 µs per request \(300 µs − 200 µs\)\. In a CPU profile/);
     expect(dataPlaneTargets(rows({ c2: outcome("c2", 3_000, 255) }))[5]!.verdict).toBe("met");
   });
+  it("pairs rows per round: drift the rows share cancels out; a noisy A/A control, or no control, decides nothing near the threshold", () => {
+    // (d) at 0.90× of (c) in every round while the machine's speed moves by ±20% from round to round: met.
+    expect(dataPlaneTargets(rows())[0]!.result).toMatch(/^0\.90× \(paired median of 9 rounds; 96\.1% interval 0\.90×–0\.90×, range 0\.90×–0\.90×; A\/A noise ±0\.0% → 0\.90×–0\.90×\); of the rows' medians: 0\.90×/);
+    // Identical copies of (c) 8% apart in some rounds: 0.90 ÷ 1.08 < 0.85, within noise, with the reason and what limits (d).
+    const noisyCopy = outcome("cA", 10_000, 60, true, 1, DRIFT.map((k, i) => (i % 3 === 0 ? k * 1.08 : k)));
+    const [tp] = dataPlaneTargets(rows({ cA: noisyCopy }));
+    expect(tp!.verdict).toBe("within noise");
+    expect(tp!.limit).toMatch(/^within noise: the threshold lies inside the interval widened by the A\/A noise\. edgelb spends 10 µs more/);
+    expect(dataPlaneTargets(rows({ cA: undefined as unknown as RowOutcome }))[0]!.verdict).toBe("within noise");
+    // Unpaired, the old rule would have compared medians of rounds taken at different speeds: (d) slow in the rounds (c) was fast.
+    const unlucky = outcome("d", 9_000, 70, true, 1, [...DRIFT].reverse());
+    expect(dataPlaneTargets(rows({ d: unlucky }))[0]!.verdict).not.toBe("met");
+  });
+
   it("never calls a target met or missed on an invalid row", () => {
     const t = dataPlaneTargets(rows({ d: outcome("d", 50_000, 10, false) }));
     expect(t[0]!.verdict).toBe("invalid");
-    expect(t[0]!.limit).toMatch(/d invalid: 5 errors/);
+    expect(t[0]!.limit).toMatch(/d invalid: 45 errors/);
     expect(dataPlaneTargets(rows({ f: undefined as unknown as RowOutcome }))[3]!.verdict).toBe("not measured");
   });
 });

@@ -1,4 +1,5 @@
 // What `kubectl apply -k deploy/` installs, rendered with kubectl itself.
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,6 +107,23 @@ describe("kustomize base", () => {
     expect(heapMiB).toBeGreaterThan(0);
     // ~130 MiB of the agent's RSS is not V8 heap (Node, code, client-node): see the sizing note.
     expect(limitMiB - heapMiB).toBeGreaterThanOrEqual(160);
+  });
+
+  it("runs Node with the image's options, which bound the young generation too (it is in RSS, outside the old-space cap)", () => {
+    const c = deployment(docs).spec!.template.spec!.containers[0] as V1Container;
+    const nodeOptions = c.env?.find((e) => e.name === "NODE_OPTIONS")?.value ?? "";
+    const image = /^ENV\s+NODE_OPTIONS=(?:"([^"]*)"|(\S+))/m.exec(readFileSync(join(DEPLOY_DIR, "..", "Dockerfile"), "utf8"));
+    expect(nodeOptions).toBe(image?.[1] ?? image?.[2]);
+    // What V8 itself will allow with them: old space + young generation (3 x semi-space).
+    const limitMiB = Number(
+      execFileSync(process.execPath, ["-p", "require('node:v8').getHeapStatistics().heap_size_limit / 2 ** 20"], {
+        encoding: "utf8",
+        env: { ...process.env, NODE_OPTIONS: nodeOptions },
+      }),
+    );
+    const oldMiB = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1]);
+    // Node's default young generation is 48 MiB on 64-bit; the agent's is 12 MiB.
+    expect(limitMiB - oldMiB).toBeLessThanOrEqual(16);
   });
 });
 

@@ -232,8 +232,12 @@ function checkInvariants(w: World) {
   }
   // Each replica started pushes only while it led, and its status/Event
   // writes reached the API server while it led — or were already in flight
-  // when it stopped (INFLIGHT_MS) — and never once a successor was leading.
-  const INFLIGHT_MS = 250;
+  // when it stopped — and never once a successor was leading. "In flight" is
+  // the agent's own contract (leader/decide.ts writeDeadline): a write started
+  // while leading may land until the lease could first be taken over, i.e.
+  // leaseDuration - renewDeadline after leadership ends. Under load a starved
+  // process (one lease renewal took > 1.4 s) did land an Event 250+ ms late.
+  const INFLIGHT_MS = TIMINGS.leaseDurationMs - TIMINGS.renewDeadlineMs;
   for (const r of w.replicas) {
     const during = (at: number, grace: number) => r.terms.some((t) => at >= t.start && at <= (t.end ?? Infinity) + grace);
     const successorLeading = (at: number) => terms.some((t) => t.name !== r.name && at >= t.start && at <= (t.end ?? Infinity));
@@ -254,15 +258,23 @@ describe("leader election with real agents", () => {
     await until("a leader", () => leaders(w).length === 1);
     const s = stream(w);
     await until("first services at the edge", async () => ((await w.stored())?.services.length ?? 0) >= 3);
-    const [first] = leaders(w);
-    const standby = w.replicas.find((r) => r !== first)!;
-
     // What Prometheus and the kubelet see on each replica.
     const scrape = async (r: Replica) => (await fetch(`${r.attached.citizen.metricsUrl}/metrics`)).text();
-    const leaderMetrics = await until("leader metrics", async () => {
-      const text = await scrape(first!);
-      return /edgelb_pushes_total\{result="success"\} [1-9]/.test(text) && /edgelb_services\{state="served"\} [1-9]/.test(text) ? text : null;
+    // The leader is read together with its metrics: under load a renewal can be missed and the
+    // lease change hands, so a leader picked once, earlier, may no longer be the one to scrape.
+    const { first, text: leaderMetrics } = await until("leader metrics", async () => {
+      const [leader] = leaders(w);
+      if (!leader) return null;
+      const text = await scrape(leader);
+      // Both nodes must have passed their first probes (rise) before the gauge says 2: under load
+      // the first push can precede that, so wait for it rather than read a moment too early.
+      return /edgelb_pushes_total\{result="success"\} [1-9]/.test(text) &&
+        /edgelb_services\{state="served"\} [1-9]/.test(text) &&
+        text.includes('edgelb_nodes{state="healthy"} 2')
+        ? { first: leader, text }
+        : null;
     });
+    const standby = w.replicas.find((r) => r !== first)!;
     expect(leaderMetrics).toContain("edgelb_leader 1");
     expect(leaderMetrics).toMatch(/edgelb_kv_writes_total\{sink="kv-api"\} [1-9]/);
     expect(leaderMetrics).toContain('edgelb_nodes{state="healthy"} 2');

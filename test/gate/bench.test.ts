@@ -4,8 +4,9 @@ import { describe, expect, it } from "vitest";
 import { floorSplit, gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
 import type { RowOutcome } from "../../bench/lib/rows.ts";
 
+/** A row whose 9 rounds all measured `rps` and `p50Ms` (the verdicts pair rounds: bench/lib/verdict). */
 const row = (id: string, rps: number, p50Ms: number, valid = true): RowOutcome =>
-  ({ spec: { id, label: id, url: "", path: "/", expect: { nodes: [] }, connections: 32 }, rounds: [], before: [], after: [], errors: 0, requests: 0, valid, rps, p50Ms, p99Ms: 0, mibPerS: 0, ...(valid ? {} : { invalid: "probe failed" }) }) as RowOutcome;
+  ({ spec: { id, label: id, url: "", path: "/", expect: { nodes: [] }, connections: 32 }, rounds: Array.from({ length: 9 }, () => ({ rps, p50Ms, p99Ms: 0, requests: 1000, bytes: 0, errors: 0 })), before: [], after: [], errors: 0, requests: 0, valid, rps, p50Ms, p99Ms: 0, mibPerS: 0, ...(valid ? {} : { invalid: "probe failed" }) }) as RowOutcome;
 
 describe("gate bench", () => {
   it("pairs CPU samples per round and takes the median µs per request", () => {
@@ -16,7 +17,8 @@ describe("gate bench", () => {
   });
 
   it("meets the targets at ≥ 0.85× throughput (32 connections) and < 0.3 ms added p50 on the hop (1 connection), and says invalid when a row is", () => {
-    const rows = (g: RowOutcome, g1: RowOutcome) => ({ e: row("e", 1000, 20), g, e1: row("e1", 500, 1.0), g1 });
+    // With the A/A control (eA, eA1: identical copies that agreed in every round), so the verdicts can be decided.
+    const rows = (g: RowOutcome, g1: RowOutcome) => ({ e: row("e", 1000, 20), g, e1: row("e1", 500, 1.0), g1, eA: row("eA", 1000, 20), eA1: row("eA1", 500, 1.0) });
     // p50 at 32 connections is queueing: 5 ms more there, only 0.2 ms on the hop itself, meets the latency target.
     expect(gateTargets(rows(row("g", 900, 25), row("g1", 450, 1.2))).map((t) => t.verdict)).toEqual(["met", "met"]);
     expect(gateTargets(rows(row("g", 800, 21), row("g1", 400, 1.4))).map((t) => t.verdict)).toEqual(["missed", "missed"]);
@@ -26,7 +28,7 @@ describe("gate bench", () => {
 
   it("what limits the hop is computed from the figures: the gate's CPU per request against the added p50", () => {
     const [, hop] = gateTargets({ e: row("e", 1000, 20), g: row("g", 900, 25), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) }, { g: 300, g1: 250 });
-    expect(hop!.limit).toMatch(/^the gate's own CPU is 0\.25 ms per request \(row g1\), 50% of the 0\.50 ms added/);
+    expect(hop!.limit).toMatch(/the gate's own CPU is 0\.25 ms per request \(row g1\), 50% of the 0\.50 ms added/);
     // With the run's profile, the text cites it.
     const [tp, hp] = gateTargets({ e: row("e", 1000, 20), g: row("g", 800, 25), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) }, { g: 300, g1: 250 }, "31% socket writes (syscalls), 5% signature check");
     expect(hp!.limit).toContain("(row g1) (the gates' CPU profile of this run: 31% socket writes (syscalls), 5% signature check)");
@@ -80,5 +82,27 @@ describe("gate bench", () => {
     expect(loadNote([rounds([1.2, 1.5]), rounds([1.4])], 2)).toBe("machine load (1-minute load average on 2 cores) during the rounds: 1.2–1.5");
     expect(loadNote([rounds([14.8, 15.3])], 2)).toMatch(/14\.8–15\.3; above 2 other work shared the cores.*not evidence/);
     expect(loadNote([rounds([])], 2)).toBe("machine load during the rounds: not recorded");
+  });
+});
+
+describe("gate bench verdicts (bench/lib/verdict)", () => {
+  const rounds = (rps: number[], p50Ms: number[]) => rps.map((r, i) => ({ rps: r, p50Ms: p50Ms[i]!, p99Ms: 0, requests: 1000, bytes: 0, errors: 0 }));
+  const measured = (id: string, rps: number[], p50Ms: number[]) => ({ ...row(id, [...rps].sort((a, b) => a - b)[4]!, [...p50Ms].sort((a, b) => a - b)[4]!), rounds: rounds(rps, p50Ms) }) as RowOutcome;
+  it("decides (g) and (g1) on paired rounds against the A/A control, and says 'within noise' when the control's spread reaches the threshold", () => {
+    const e = measured("e", [2000, 2400, 1600, 2200, 1800, 2000, 2300, 1700, 2100], Array(9).fill(12));
+    const g = measured("g", [1900, 2280, 1520, 2090, 1710, 1900, 2185, 1615, 1995], Array(9).fill(13)); // 0.95× every round
+    const e1 = measured("e1", Array(9).fill(1000), [0.7, 0.8, 0.6, 0.7, 0.75, 0.65, 0.7, 0.8, 0.6]);
+    const g1 = measured("g1", Array(9).fill(800), [0.9, 1.0, 0.8, 0.9, 0.95, 0.85, 0.9, 1.0, 0.8]); // +0.2 ms every round
+    const quiet = { eA: measured("eA", e.rounds.map((x) => x.rps), Array(9).fill(12)), eA1: measured("eA1", Array(9).fill(1000), e1.rounds.map((x) => x.p50Ms)) };
+    expect(gateTargets({ e, g, e1, g1, ...quiet }).map((t) => t.verdict)).toEqual(["met", "met"]);
+    // The copies of (e) 15% and 0.15 ms apart in some rounds: the same (g) and (g1) are within noise.
+    const noisy = {
+      eA: measured("eA", e.rounds.map((x, i) => (i % 3 ? x.rps : x.rps * 1.15)), Array(9).fill(12)),
+      eA1: measured("eA1", Array(9).fill(1000), e1.rounds.map((x, i) => (i % 3 ? x.p50Ms : x.p50Ms + 0.15))),
+    };
+    const [tp, hop] = gateTargets({ e, g, e1, g1, ...noisy });
+    expect([tp!.verdict, hop!.verdict]).toEqual(["within noise", "within noise"]);
+    expect(hop!.result).toMatch(/^0\.20 ms \(paired median of 9 rounds; 96\.1% interval 0\.20 ms–0\.20 ms, .*A\/A noise ±0\.15 ms → 0\.05 ms–0\.35 ms\)/);
+    expect(tp!.limit).toMatch(/^within noise: the threshold lies inside the interval widened by the A\/A noise\. the gate is a second HTTP hop/);
   });
 });

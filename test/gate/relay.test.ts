@@ -86,6 +86,21 @@ describe("the app's answer through the gate", () => {
     expect(connections).toBeLessThanOrEqual(first + 1);
   });
 
+  it("a chunked answer (Node's http server's usual one), whole or in pieces, is relayed as sent and the app's connection reused after it", async () => {
+    answer = (s) => {
+      s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n\r\n5\r\nhel");
+      setImmediate(() => s.write("lo\r\n6\r\n world\r\n"));
+      setTimeout(() => s.write("0\r\n\r\n"), 5);
+    };
+    const first = connections;
+    const text = await exchange((await get("/pieces", false)) + (await get("/pieces", true)));
+    const body = "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    expect(text).toBe(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nconnection: close\r\n\r\n${body}`);
+    answer = (s) => s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+    expect(await exchange((await get("/whole", false)) + (await get("/whole", true)))).toBe("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nconnection: close\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+    expect(connections).toBeLessThanOrEqual(first + 1);
+  });
+
   it("keeps the app's fields byte for byte (spacing, case, repeats, obs-text), drops its connection fields and any forged gate marker", async () => {
     answer = (s) => s.write("HTTP/1.1 418 I'm a teapot\r\nX-Edgelb-Gate-Cause: refused\r\nSet-Cookie: a=1\r\nset-cookie:b=2  \r\nX-Name: caf\xe9\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\ncontent-length: 3\r\n\r\ntea", "latin1");
     expect(await exchange(await get("/teapot", true))).toBe("HTTP/1.1 418 I'm a teapot\r\nSet-Cookie: a=1\r\nset-cookie:b=2  \r\nX-Name: caf\xe9\r\ncontent-length: 3\r\nconnection: close\r\n\r\ntea");

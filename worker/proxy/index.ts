@@ -253,6 +253,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
         target: pathAndQuery,
         node: origin.node,
         nodePort: origin.port,
+        origin,
       });
       if (!signature) {
         // No key for this cluster (or an unsignable Host): every node's gate would refuse it. Like a
@@ -306,7 +307,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
               : {
                   toWire: (o: RouteOrigin) => ({ ...o, port: gatePort }),
                   headersFor: async (o: RouteOrigin) => {
-                    const sig = await deps.signer?.sign(o.cluster, { method, host: outgoing.host ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port });
+                    const sig = await deps.signer?.sign(o.cluster, { method, host: outgoing.host ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port, origin: o });
                     if (!sig) return undefined;
                     const signed = new Headers(headersOf());
                     signed.set(SIGNATURE_HEADER, sig);

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { canonicalString, importSigningKey, hmacBase64url, parseSignatureHeader } from "../snapshot/signing.ts";
+import { canonicalString, formatSignatureHeader, importSigningKey, hmacBase64url, parseSignatureHeader } from "../snapshot/signing.ts";
 import { GateSigner, readGateKeys } from "./index.ts";
 
 const S1 = "cluster-one-secret-0123456789abcdefghij";
@@ -106,6 +106,68 @@ describe("GateSigner", () => {
     expect(new Set(nonces).size).toBe(20);
     expect(new Set(nonces.map((n) => n.slice(0, 16))).size).toBe(1);
     expect(spy.mock.calls.length).toBeLessThanOrEqual(1);
+  });
+
+  it("signs exactly canonicalString's bytes and writes exactly formatSignatureHeader's header, for any fields, cached origin or not", async () => {
+    // The signer spells the fixed fields once per origin and the timestamp once per second; the gate
+    // verifies with canonicalString and parses formatSignatureHeader's shape. Any drift is a 403.
+    const key = await importSigningKey(S2);
+    let now = 1_760_000_000_000;
+    const signer = new GateSigner(readGateKeys({ EDGELB_GATE_KEY: `k9:${S2}` }), { now: () => now });
+    const origins = [{}, {}, {}];
+    let signed = 0;
+    const anyField = fc.oneof(fc.stringMatching(/^[\x21-\x7e]{1,40}$/), fc.string({ maxLength: 20 }), fc.constantFrom("", "a b", "x\r\ny", "\u010d\u010a", "é"));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          // Mostly signable fields, so that both outcomes come up often.
+          method: fc.oneof({ arbitrary: fc.constantFrom("GET", "POST", "HEAD"), weight: 6 }, { arbitrary: anyField, weight: 1 }),
+          host: fc.oneof({ arbitrary: fc.constantFrom("app.example.com", "a.b:8080"), weight: 6 }, { arbitrary: anyField, weight: 1 }),
+          target: fc.oneof({ arbitrary: fc.stringMatching(/^\/[\x21-\x7e]{0,300}$/), weight: 6 }, { arbitrary: anyField, weight: 1 }),
+          cluster: fc.oneof({ arbitrary: fc.constantFrom("c", "prod-eu"), weight: 6 }, { arbitrary: fc.constantFrom("Bad", "-x"), weight: 1 }),
+          node: fc.oneof({ arbitrary: fc.constantFrom("node-1", "n.example"), weight: 6 }, { arbitrary: fc.constantFrom("Node_1", "", "x".repeat(254)), weight: 1 }),
+          nodePort: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 65535 }), weight: 6 }, { arbitrary: fc.constantFrom(0, 65536, -1, 1.5, Number.NaN), weight: 1 }),
+          origin: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
+          seconds: fc.integer({ min: 0, max: 5 }),
+        }),
+        async (r) => {
+          now += r.seconds * 1000 + 7;
+          const t = { method: r.method, host: r.host, target: r.target, node: r.node, nodePort: r.nodePort, ...(r.origin === undefined ? {} : { origin: origins[r.origin]! }) };
+          const header = await signer.sign(r.cluster, t);
+          const timestamp = Math.floor(now / 1000);
+          if (header === null) {
+            expect(canonicalString({ keyId: "k9", timestamp, nonce: "N".repeat(22), cluster: r.cluster, ...t })).toBeNull();
+            return;
+          }
+          const p = parseSignatureHeader(header!)!;
+          expect(p.timestamp).toBe(timestamp);
+          const canonical = canonicalString({ keyId: "k9", timestamp, nonce: p.nonce, cluster: r.cluster, ...t });
+          expect(canonical).not.toBeNull();
+          const signature = await hmacBase64url(key, canonical!);
+          expect(header).toBe(formatSignatureHeader({ keyId: "k9", timestamp, nonce: p.nonce, nodePort: r.nodePort, cluster: r.cluster, node: r.node, signature }));
+          signed++;
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // Both outcomes were exercised, not only refusals.
+    expect(signed).toBeGreaterThan(30);
+  });
+
+  it("checks an origin's fixed fields (cluster, node, NodePort) once, and only the client's fields per request", async () => {
+    const signer = new GateSigner(readGateKeys({ EDGELB_GATE_KEY: `k9:${S2}` }));
+    const origin = {};
+    await signer.sign("c", { ...target, origin });
+    const test = vi.spyOn(RegExp.prototype, "test");
+    for (let i = 0; i < 10; i++) expect(await signer.sign("c", { ...target, target: `/r/${i}`, origin })).toMatch(/^v3;k=k9;/);
+    // Method, Host and target: three checks a request (canonicalString makes twelve).
+    expect(test.mock.calls.length).toBe(30);
+    // The same origin object now naming another node (a changed route) is checked and signed for that node.
+    test.mockClear();
+    const moved = parseSignatureHeader((await signer.sign("c", { ...target, node: "node-2", origin }))!)!;
+    expect(moved.node).toBe("node-2");
+    expect(test.mock.calls.length).toBeGreaterThan(3);
+    expect(await signer.sign("c", { ...target, node: "Not A Node", origin })).toBeNull();
   });
 });
 

@@ -1,6 +1,7 @@
 // The common answer from a NodePort, relayed in one pass: a status line and
-// CRLF-terminated fields, exactly one Content-Length, no Transfer-Encoding, a
-// status that has a body. For such a head the gate needs no full parse: it
+// CRLF-terminated fields, exactly one Content-Length or (HTTP/1.1) exactly one
+// `Transfer-Encoding: chunked` (what Node's http server sends for a body written
+// after writeHead), a status that has a body. For such a head the gate needs no full parse: it
 // copies the bytes it keeps, drops the connection fields (and the gate's own
 // markers, which only the gate may send), and puts the body's first bytes
 // behind them, so the edge gets one write. Anything else (bare LF, interim or
@@ -10,13 +11,16 @@
 // second opinion. Pure: bytes in, bytes out.
 
 import { GATE_CAUSE_HEADER, GATE_REFUSED_HEADER } from "../../../worker/snapshot/signing.ts";
+import { ChunkedDecoder } from "../../../worker/transport/socket/chunked.ts";
 
 export interface PlainResponse {
   /** The head for the edge, followed by the body bytes that came with it (`bodyBytes` of them). */
   out: Buffer;
   bodyBytes: number;
-  /** The body's Content-Length. */
+  /** The body's Content-Length; -1 for a chunked body. */
   length: number;
+  /** A chunked body that did not end in these bytes: the decoder that follows it on. */
+  chunked?: ChunkedDecoder;
   /** The NodePort's connection cannot be reused: HTTP/1.0, `Connection: close`, or bytes after the body. */
   dirty: boolean;
 }
@@ -27,6 +31,7 @@ const CLOSE_FIELD = Buffer.from("connection: close\r\n", "latin1");
 const CRLF = Buffer.from("\r\n", "latin1");
 const HTTP11 = Buffer.from("HTTP/1.1", "latin1");
 const CLOSE_TOKEN = /(^|,)\s*close\s*(,|$)/i;
+const CHUNKED = "chunked";
 
 /** RFC 9110 tchar, by byte. */
 const TCHAR = new Uint8Array(256);
@@ -38,10 +43,11 @@ const DROP = 1;
 const LENGTH = 2;
 const CONNECTION = 3;
 const GIVE_UP = 4;
+const CHUNKED_FIELD = 5;
 const NAMED = new Map<number, [string, number][]>();
 for (const [name, what] of [
   ["content-length", LENGTH],
-  ["transfer-encoding", GIVE_UP],
+  ["transfer-encoding", CHUNKED_FIELD],
   ["connection", CONNECTION],
   ["keep-alive", DROP],
   ["proxy-connection", DROP],
@@ -98,6 +104,7 @@ export function plainResponse(buf: Buffer, end: number, close: boolean, maxHeadB
   // [start, end) of the lines kept, in order.
   const kept: number[] = [];
   let length = -1;
+  let chunked = false;
   let dirty = minor === 0x30;
   for (p = statusEnd; p < end - 2; ) {
     const lineStart = p;
@@ -132,6 +139,15 @@ export function plainResponse(buf: Buffer, end: number, close: boolean, maxHeadB
         else kept.push(lineStart, p);
         break;
       }
+      case CHUNKED_FIELD: {
+        // Exactly "chunked", once, on HTTP/1.1; any other coding (or a list) takes the full path.
+        if (chunked || minor !== 0x31 || ve - v !== CHUNKED.length) return null;
+        for (let i = 0; i < CHUNKED.length; i++) if ((buf[v + i]! | 0x20) !== CHUNKED.charCodeAt(i)) return null;
+        chunked = true;
+        if (kept.length > 0 && kept[kept.length - 1] === lineStart) kept[kept.length - 1] = p;
+        else kept.push(lineStart, p);
+        break;
+      }
       case CONNECTION:
         if (CLOSE_TOKEN.test(buf.toString("latin1", v, ve))) dirty = true;
         break;
@@ -141,10 +157,24 @@ export function plainResponse(buf: Buffer, end: number, close: boolean, maxHeadB
         return null;
     }
   }
-  if (p !== end - 2 || buf[p] !== CR || buf[p + 1] !== LF || length === -1) return null;
+  if (p !== end - 2 || buf[p] !== CR || buf[p + 1] !== LF || (length === -1) !== chunked) return null; // one framing: a Content-Length or chunked, never both or neither
   const available = buf.length - end;
-  const bodyBytes = Math.min(length, available);
-  if (available > length) dirty = true;
+  let bodyBytes: number;
+  let decoder: ChunkedDecoder | undefined;
+  if (chunked) {
+    // Followed to its end only (the bytes go on as the NodePort framed them); a bad chunk takes the full path, which refuses it.
+    decoder = new ChunkedDecoder();
+    const r = decoder.feed(buf.subarray(end));
+    if (r.error) return null;
+    bodyBytes = available - r.rest.length;
+    if (r.done) {
+      if (r.rest.length > 0) dirty = true;
+      decoder = undefined;
+    }
+  } else {
+    bodyBytes = Math.min(length, available);
+    if (available > length) dirty = true;
+  }
   let size = HTTP11.length + (statusEnd - 8) + (close ? CLOSE_FIELD.length : 0) + 2 + bodyBytes;
   for (let i = 0; i < kept.length; i += 2) size += kept[i + 1]! - kept[i]!;
   const out = Buffer.allocUnsafe(size);
@@ -154,5 +184,5 @@ export function plainResponse(buf: Buffer, end: number, close: boolean, maxHeadB
   if (close) o += CLOSE_FIELD.copy(out, o);
   o += CRLF.copy(out, o);
   buf.copy(out, o, end, end + bodyBytes);
-  return { out, bodyBytes, length, dirty };
+  return decoder === undefined ? { out, bodyBytes, length, dirty } : { out, bodyBytes, length, dirty, chunked: decoder };
 }

@@ -228,6 +228,18 @@ const R_CHUNKED = 2;
 const R_CLOSE = 3;
 const R_DONE = 4;
 
+/**
+ * The one read buffer of every connection to a NodePort (net's `onread`): no buffer allocated per read,
+ * no stream machinery per answer. Bytes in it live until the read callback returns (onUpstreamRead).
+ */
+const UPSTREAM_READS = Buffer.allocUnsafe(64 * 1024);
+function onUpstreamRead(this: Upstream, n: number): boolean {
+  if (this.owner) this.owner.onUpstreamRead(UPSTREAM_READS, n);
+  else this.destroy(); // bytes from an idle connection answer nothing that was asked
+  // Reading goes on unless the relay paused it (backpressure): returning false would pause it here.
+  return true;
+}
+
 const CONNECTION = Symbol("edgelb.gate.connection");
 type EdgeSocket = net.Socket & { [CONNECTION]: EdgeConnection };
 // Shared listeners (not closures per connection): every edge request is a new connection.
@@ -457,7 +469,7 @@ class EdgeConnection {
 
   /** The NodePort's connection: a fresh one (connect timeout armed) unless the pool had one. */
   connect(nodePort: number): Upstream {
-    const up = net.connect({ host: this.ctx.o.upstreamHost, port: nodePort, noDelay: true }) as Upstream;
+    const up = net.connect({ host: this.ctx.o.upstreamHost, port: nodePort, noDelay: true, onread: { buffer: UPSTREAM_READS, callback: onUpstreamRead } }) as Upstream;
     up.owner = null;
     up.established = false;
     up.lastError = undefined;
@@ -473,10 +485,6 @@ class EdgeConnection {
     up.once("connect", () => {
       up.established = true;
       clearTimeout(timer);
-    });
-    up.on("data", (chunk: Buffer) => {
-      if (up.owner) up.owner.onUpstreamData(chunk);
-      else up.destroy(); // bytes from an idle connection answer nothing that was asked
     });
     up.on("error", (err) => {
       up.lastError = err;
@@ -543,6 +551,26 @@ class EdgeConnection {
     });
   }
 
+  /**
+   * `n` bytes from the NodePort in the shared read buffer, valid only until this returns. The one-pass
+   * relay of an answer's head reads them in place (it relays a copy); everything else may keep bytes past
+   * this call (a write the edge has not taken yet, a partial head), so it gets a copy of its own: a later
+   * read for another request must never show through (test/gate/read-buffer.test.ts).
+   */
+  onUpstreamRead(buf: Buffer, n: number): void {
+    if (this.rPhase === R_HEAD && this.rBuf === undefined && !this.upgrade && !isHead(this.method)) {
+      const view = buf.subarray(0, n);
+      const end = findHeadEnd(view, 0);
+      const plain = end === -1 ? null : plainResponse(view, end, this.closeAfter || this.state === BODY, MAX_RESPONSE_HEAD_BYTES);
+      // Safe in place: plainResponse copies what it relays, and the chunked decoder copies a line it must keep.
+      if (plain !== null) {
+        this.relayPlain(plain);
+        return;
+      }
+    }
+    this.onUpstreamData(Buffer.from(buf.subarray(0, n)));
+  }
+
   onUpstreamData(chunk: Buffer): void {
     if (this.rPhase === R_HEAD) {
       // The common answer, whole head in one read: relayed without the full parser, in one write.
@@ -599,11 +627,13 @@ class EdgeConnection {
     const started = this.started;
     this.responseStarted = true;
     if (plain.dirty) this.upDirty = true;
-    this.rRemaining = plain.length - plain.bodyBytes;
+    const chunked = plain.length === -1;
+    this.rRemaining = chunked ? 0 : plain.length - plain.bodyBytes;
     const ok = this.socket.write(plain.out);
-    if (this.rRemaining === 0) this.responseDone();
+    if (chunked ? plain.chunked === undefined : this.rRemaining === 0) this.responseDone();
     else {
-      this.rPhase = R_LENGTH;
+      this.rPhase = chunked ? R_CHUNKED : R_LENGTH;
+      this.rChunked = plain.chunked;
       if (!ok) this.backpressure(this.up!, this.socket);
     }
     this.ctx.forwarded.http.inc();

@@ -70,4 +70,19 @@ describe("nonce sequence", () => {
     expect(nonces[64]!.slice(0, 16)).not.toBe(nonces[0]!.slice(0, 16));
     expect(nonces[64]!.slice(16)).toBe("AAAAAA");
   });
+
+  it("spells the counter as six base64url digits at every point, across its 4,096-nonce blocks", () => {
+    const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const spelled = (n: number) => Array.from({ length: 6 }, (_, i) => ALPHABET[Math.floor(n / 64 ** (5 - i)) % 64]).join("");
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 1, max: 4500 }), (start, count) => {
+        const bytes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, start >>> 24, (start >>> 16) & 255, (start >>> 8) & 255, start & 255];
+        const seq = new NonceSequence(scripted(bytes).random);
+        // The counter starts at `start` modulo a sixteenth of its range (2^32): here `start` itself.
+        for (let i = 0; i < count; i++) expect(seq.next().slice(16)).toBe(spelled(start + i));
+      }),
+      { numRuns: 15 },
+    );
+  });
 });
+

@@ -25,6 +25,9 @@ export class NonceSequence {
   readonly #random: (bytes: Uint8Array) => Uint8Array;
   readonly #values: number;
   #prefix = "";
+  /** The prefix and the counter's top four characters, for the counter's current block of 4,096. */
+  #head = "";
+  #block = -1;
   #next = 0;
   #end = 0;
 
@@ -41,13 +44,22 @@ export class NonceSequence {
   next(): string {
     // Drawn on first use, not at construction: Workers refuse random values outside a request.
     if (this.#next >= this.#end) this.#reseed();
-    let n = this.#next++;
-    let tail = "";
-    for (let i = 0; i < COUNTER_CHARS; i++) {
-      tail = ALPHABET[n % 64]! + tail;
-      n = Math.floor(n / 64);
+    const n = this.#next++;
+    // The prefix and the counter's top four characters change once every 4,096 nonces: spelled then,
+    // so a nonce is one string joined from three (this runs for every signed request).
+    const block = Math.floor(n / 4096);
+    if (block !== this.#block) {
+      this.#block = block;
+      let m = block;
+      let top = "";
+      for (let i = 0; i < COUNTER_CHARS - 2; i++) {
+        top = ALPHABET[m % 64]! + top;
+        m = Math.floor(m / 64);
+      }
+      this.#head = this.#prefix + top;
     }
-    return this.#prefix + tail;
+    // The low 12 bits survive the 32-bit truncation of `&` (n < 2^36).
+    return this.#head + ALPHABET[(n >> 6) & 63]! + ALPHABET[n & 63]!;
   }
 
   #reseed(): void {
@@ -58,5 +70,6 @@ export class NonceSequence {
     const start = ((bytes[12]! << 24) | (bytes[13]! << 16) | (bytes[14]! << 8) | bytes[15]!) >>> 0;
     this.#next = start % Math.max(1, Math.floor(this.#values / 16));
     this.#end = this.#values;
+    this.#block = -1;
   }
 }

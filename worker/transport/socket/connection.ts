@@ -208,6 +208,13 @@ export interface StartedRequest extends Connection {
   headDone(): void;
 }
 
+/** Told once how a started request's connect ended (the connect hedge's race, hedged-connect.ts). */
+export interface ConnectWatcher {
+  opened(conn: StartedRequest): void;
+  /** Never opened: refused, or no connection within the connect timeout. */
+  failed(conn: StartedRequest, error: ConnectError): void;
+}
+
 /**
  * The fast start of a request without a body: connect(), write its head and
  * read, without awaiting the open in between. The runtime holds the write
@@ -228,8 +235,9 @@ export function startRequest(
   connectTimeoutMs: number,
   responseTimeoutMs: number,
   slow?: SlowConnect,
+  watcher?: ConnectWatcher,
 ): StartedRequest {
-  return new StartedConnection(openSocket(connect, origin), origin, head, connectTimeoutMs, responseTimeoutMs, slow);
+  return new StartedConnection(openSocket(connect, origin), origin, head, connectTimeoutMs, responseTimeoutMs, slow, watcher);
 }
 
 // A class, not an object literal with getters: accessors and methods in a
@@ -248,6 +256,8 @@ class StartedConnection implements StartedRequest {
   private settled = false;
   /** Wakes a connectFailure() waiting on an open that has not settled. */
   private wake: (() => void) | undefined;
+  /** The refusal, made once (the watcher and connectFailure() see the same error). */
+  private refusal: ConnectError | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -256,6 +266,8 @@ class StartedConnection implements StartedRequest {
     private readonly connectTimeoutMs: number,
     private readonly responseTimeoutMs: number,
     slow?: SlowConnect,
+    /** Told once how the connect ended; cleared when told. */
+    private watcher?: ConnectWatcher,
   ) {
     this.readable = socket.readable as ReadableStream<Uint8Array>;
     this.reader = this.readable.getReader() as ReadableStreamDefaultReader<Uint8Array>;
@@ -288,12 +300,22 @@ class StartedConnection implements StartedRequest {
     if (this.opened === undefined) await new Promise<void>((resolve) => (this.wake = resolve));
     if (this.expired instanceof ConnectError) return this.expired;
     if (this.opened) return undefined;
+    return this.refused();
+  }
+
+  private refused(): ConnectError {
     const e = this.openError;
-    return new ConnectError(`cannot connect to ${describe(this.origin)}: ${message(e)}`, this.origin, { cause: e });
+    return (this.refusal ??= new ConnectError(`cannot connect to ${describe(this.origin)}: ${message(e)}`, this.origin, { cause: e }));
   }
 
   private readonly onOpen = (): void => {
     this.opened = true;
+    const watcher = this.watcher;
+    if (watcher !== undefined) {
+      // First: a race this connection lost closes it here, and it arms no deadline below.
+      this.watcher = undefined;
+      watcher.opened(this);
+    }
     // The response deadline runs from the open (the head is written then), unless the head is already in.
     if (!this.settled && !this.closed) this.deadline.set(this.responseTimeoutMs, this.expire);
     this.wake?.();
@@ -302,6 +324,11 @@ class StartedConnection implements StartedRequest {
   private readonly onOpenFailed = (e: unknown): void => {
     this.opened = false;
     this.openError = e;
+    const watcher = this.watcher;
+    if (watcher !== undefined) {
+      this.watcher = undefined;
+      watcher.failed(this, this.expired instanceof ConnectError ? this.expired : this.refused());
+    }
     this.wake?.();
   };
 
@@ -313,6 +340,11 @@ class StartedConnection implements StartedRequest {
         : new ConnectError(`cannot connect to ${describe(origin)}: no connection within ${this.connectTimeoutMs} ms`, origin, {
             timedOut: true,
           });
+    const watcher = this.watcher;
+    if (watcher !== undefined && this.expired instanceof ConnectError) {
+      this.watcher = undefined;
+      watcher.failed(this, this.expired);
+    }
     this.close();
     // Closing ends a real socket's pending read; cancelling ends it whatever the socket does.
     this.reader.cancel().catch(() => {});

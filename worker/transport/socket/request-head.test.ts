@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { InvalidRequestHeadError } from "../types.ts";
 import { latin1 } from "./bytes.ts";
 import { hostPort, requestFraming, serializeRequestHead, type RequestHeadInput } from "./request-head.ts";
+import type { Connect } from "./connection.ts";
+import { createSocketTransport } from "./transport.ts";
 
 /** A Headers stand-in that holds what a real Headers refuses, to test the writer's own checks. */
 function rawHeaders(entries: [string, string][]): Headers {
@@ -133,5 +135,93 @@ describe("serializeRequestHead", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("serializeRequestHead from a plain record (OutgoingRequest.fields)", () => {
+  const base = { method: "GET", target: "/", defaultHost: "h:1", framing: { kind: "none" }, connection: "close" } as const;
+  /** The field lines after the request line, in order. */
+  const lines = (head: Uint8Array) => new TextDecoder().decode(head).split("\r\n").slice(1, -2);
+
+  it("writes the same fields as the Headers path: Host first, hop-by-hop and Connection-listed ones dropped, names in lowercase", () => {
+    const fields = { "X-Secret-Hop": "1", Connection: "Upgrade, x-secret-hop", accept: "*/*", HOST: "app.example.com", "transfer-encoding": "chunked", "content-length": "9" };
+    const head = serializeRequestHead({ ...base, fields, framing: { kind: "length", length: 3 } });
+    expect(lines(head)).toEqual(["host: app.example.com", "accept: */*", "content-length: 3", "connection: close"]);
+  });
+
+  it("refuses what would break out of a line, as the Headers path does", () => {
+    const bad: Record<string, string>[] = [{ "x bad": "1" }, { "x-a": "1\r\nx-b: 2" }, { host: "a\nx: 1" }, { "x-a": "\0" }];
+    for (const fields of bad) {
+      expect(() => serializeRequestHead({ ...base, fields })).toThrow(InvalidRequestHeadError);
+    }
+  });
+
+  it("property: a record gives the same field lines as a Headers object holding it (order aside)", () => {
+    const name = fc.oneof(
+      fc.constantFrom("host", "Host", "connection", "Connection", "content-length", "Transfer-Encoding", "te", "upgrade", "keep-alive", "x-a", "X-B", "accept"),
+      fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,10}$/),
+    );
+    // Values a Headers object keeps as given: no CR/LF/NUL, no edge whitespace (ASCII: the
+    // runtime warns on every other value; UTF-8 is the Headers path's own property above).
+    const value = fc.oneof(
+      fc.constantFrom("x-a", "x-b, accept", "close", "keep-alive, X-A"),
+      fc.string({ unit: "grapheme-ascii", maxLength: 12 }).filter((v) => !/[\r\n\0]/.test(v) && v.trim() === v),
+    );
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(name, value), { maxLength: 8, selector: ([n]) => n.toLowerCase() }), (entries) => {
+        const fields = Object.fromEntries(entries);
+        const fromRecord = serializeRequestHead({ ...base, fields });
+        const fromHeaders = serializeRequestHead({ ...base, headers: new Headers(entries) });
+        const a = lines(fromRecord);
+        const b = lines(fromHeaders);
+        expect(a[0]).toBe(b[0]); // Host first
+        expect([...a].sort()).toEqual([...b].sort());
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("keeps a field named __proto__ as a field (an own property of the record)", () => {
+    const fields: Record<string, string> = {};
+    Object.defineProperty(fields, "__proto__", { value: "1", enumerable: true, writable: true, configurable: true });
+    expect(lines(serializeRequestHead({ ...base, fields }))).toEqual(["host: h:1", "__proto__: 1", "connection: close"]);
+  });
+});
+
+describe("the socket transport given the fields as a plain record", () => {
+  it("writes the record's fields and never reads (so never builds) the request's Headers", async () => {
+    let written = "";
+    let answer!: ReadableStreamDefaultController<Uint8Array>;
+    const connect: Connect = () =>
+      ({
+        opened: Promise.resolve(),
+        closed: new Promise(() => {}),
+        close: async () => {},
+        readable: new ReadableStream<Uint8Array>({ start: (c) => void (answer = c) }),
+        writable: new WritableStream<Uint8Array>({
+          write: (chunk) => {
+            written += new TextDecoder().decode(chunk);
+            answer.enqueue(new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+          },
+        }),
+      }) as unknown as Socket;
+    const transport = createSocketTransport({ connect, log: () => {} });
+    const fields = { host: "app.example.com", accept: "*/*", "x-request-id": "r1" };
+    const res = await transport.send({
+      origin: { node: "n1", address: "192.0.2.1", port: 30080, scheme: "http" },
+      request: {
+        method: "GET",
+        url: "https://app.example.com/p?q=1",
+        fields,
+        get headers(): Headers {
+          throw new Error("the transport built a Headers object");
+        },
+        body: null,
+      },
+      connectTimeoutMs: 1_000,
+      responseTimeoutMs: 1_000,
+    });
+    expect(await res.text()).toBe("ok");
+    expect(written).toBe("GET /p?q=1 HTTP/1.1\r\nhost: app.example.com\r\naccept: */*\r\nx-request-id: r1\r\nconnection: close\r\n\r\n");
   });
 });

@@ -37,7 +37,14 @@ export interface RequestHeadInput {
   method: string;
   /** origin-form target: path and query. */
   target: string;
-  headers: Headers;
+  /** The fields to send; `fields` instead when the caller has them as a plain record. */
+  headers?: Headers;
+  /**
+   * The same as a plain record (OutgoingRequest.fields: names in lowercase, one
+   * entry per name): read without a runtime call per field, where a Headers
+   * object costs one to build and one per field to iterate. Takes precedence.
+   */
+  fields?: Readonly<Record<string, string>>;
   /** Host header value when the request carries none (address:port). */
   defaultHost: string;
   framing: RequestFraming;
@@ -51,12 +58,12 @@ const NO_BODY: RequestFraming = Object.freeze({ kind: "none" });
 const EMPTY_BODY: RequestFraming = Object.freeze({ kind: "length", length: 0 });
 
 /** Picks the body framing: the declared Content-Length when valid, chunked otherwise. */
-export function requestFraming(method: string, headers: Headers, hasBody: boolean): RequestFraming {
+export function requestFraming(method: string, headers: Headers | Readonly<Record<string, string>>, hasBody: boolean): RequestFraming {
   if (!hasBody) {
     // Like fetch(): a POST/PUT/PATCH without body still says it has none.
     return BODYLESS_OK.has(method) || BODYLESS_OK.has(method.toUpperCase()) ? NO_BODY : EMPTY_BODY;
   }
-  const cl = headers.get("content-length");
+  const cl = headers instanceof Headers ? headers.get("content-length") : (fieldOf(headers, "content-length") ?? null);
   if (cl !== null && /^\d+$/.test(cl.trim())) {
     const length = Number(cl.trim());
     if (Number.isSafeInteger(length)) return { kind: "length", length };
@@ -69,27 +76,70 @@ export function serializeRequestHead(input: RequestHeadInput): Uint8Array {
   if (!input.target.startsWith("/") || /[\s\x00-\x1f\x7f]/.test(input.target)) {
     throw new InvalidRequestHeadError(`invalid request target ${JSON.stringify(input.target)}`);
   }
-  // Fields the client's Connection header names are its hop's too (rare: a set only when present).
-  const connection = input.headers.get("connection");
-  const listed =
-    connection === null
-      ? undefined
-      : new Set(
-          connection
-            .split(",")
-            .map((t) => t.trim().toLowerCase())
-            .filter((t) => t !== ""),
-        );
-  let head = `${input.method} ${input.target} HTTP/1.1\r\n${field("host", input.headers.get("host") ?? input.defaultHost)}`;
-  for (const [name, value] of input.headers) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    head += field(name, value);
+  let head = `${input.method} ${input.target} HTTP/1.1\r\n`;
+  if (input.fields !== undefined) head += recordLines(input.fields, input.defaultHost);
+  else {
+    const headers = input.headers ?? new Headers();
+    // Fields the client's Connection header names are its hop's too (rare: a set only when present).
+    const connection = headers.get("connection");
+    const listed = connection === null ? undefined : connectionListed(connection);
+    head += field("host", headers.get("host") ?? input.defaultHost);
+    for (const [name, value] of headers) {
+      if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+      head += field(name, value);
+    }
   }
   for (const [name, value] of input.extra ?? []) head += field(name, value);
   if (input.framing.kind === "length") head += `content-length: ${input.framing.length}\r\n`;
   if (input.framing.kind === "chunked") head += "transfer-encoding: chunked\r\n";
   head += `connection: ${input.connection}\r\n\r\n`;
   return utf8.encode(head);
+}
+
+function connectionListed(connection: string): Set<string> {
+  return new Set(
+    connection
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => t !== ""),
+  );
+}
+
+/**
+ * The Host line, then every other field of a record, in one pass, with the same
+ * rules as the Headers path: names compared in lowercase (a name in another case
+ * is the same field), hop-by-hop ones and those Connection names dropped.
+ */
+function recordLines(fields: Readonly<Record<string, string>>, defaultHost: string): string {
+  let host: string | undefined;
+  let connection: string | undefined;
+  let lines = "";
+  for (const name in fields) {
+    if (!Object.hasOwn(fields, name)) continue;
+    const lower = name.toLowerCase();
+    const value = fields[name]!;
+    if (lower === "host") host = host === undefined ? value : `${host}, ${value}`;
+    else if (lower === "connection") connection = connection === undefined ? value : `${connection}, ${value}`;
+    else if (!HOP_BY_HOP.has(lower)) lines += field(lower, value);
+  }
+  if (connection !== undefined) {
+    // Rare: the record made again without the fields Connection names.
+    const listed = connectionListed(connection);
+    lines = "";
+    for (const name in fields) {
+      if (!Object.hasOwn(fields, name)) continue;
+      const lower = name.toLowerCase();
+      if (!HOP_BY_HOP.has(lower) && !listed.has(lower)) lines += field(lower, fields[name]!);
+    }
+  }
+  return field("host", host ?? defaultHost) + lines;
+}
+
+/** A record's field by its lowercase name, whatever the case it is stored under. */
+export function fieldOf(fields: Readonly<Record<string, string>>, name: string): string | undefined {
+  if (Object.hasOwn(fields, name)) return fields[name];
+  for (const k in fields) if (Object.hasOwn(fields, k) && k.toLowerCase() === name) return fields[k];
+  return undefined;
 }
 
 /** One `name: value` line, or InvalidRequestHeadError when it could break out of its line. */

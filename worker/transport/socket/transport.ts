@@ -13,8 +13,8 @@ import {
   readStartedHead,
   startRequest,
 } from "./connection.ts";
-import { openHedged, startHedged } from "./hedged-connect.ts";
-import { hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
+import { openHedged, readHedgedHead } from "./hedged-connect.ts";
+import { fieldOf, hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
 import { pathAndQuery } from "../target/index.ts";
 import { sendBody } from "./request-body.ts";
 import { toResponse } from "./response-body.ts";
@@ -91,19 +91,25 @@ async function sendHttp(
 ): Promise<Response> {
   let { origin } = req;
   const { request } = req;
-  const framing = requestFraming(request.method, request.headers, request.body !== null);
-  const headFor = (o: typeof origin, headers = request.headers) =>
+  // The plain record when the proxy has one (no Headers object built or iterated per request).
+  const fields = request.fields;
+  const framing = requestFraming(request.method, fields ?? request.headers, request.body !== null);
+  const headFor = (o: typeof origin, headers?: Headers) =>
     serializeRequestHead({
       method: request.method,
       target: pathAndQuery(request.url),
-      headers,
+      // A hedge's own Headers (a gate's signature) win; `request.headers` is read only without a record.
+      headers: headers ?? (fields === undefined ? request.headers : undefined),
+      fields: headers === undefined ? fields : undefined,
       defaultHost: hostPort(o.address, o.port),
       framing,
       connection: "close",
     });
+  const hasHost = () => (fields !== undefined ? fieldOf(fields, "host") !== undefined : request.headers.has("host"));
   // Serialized before connecting: a head that cannot be written safely opens no connection.
   let head = headFor(origin);
-  const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
+  const parserOptions = { method: request.method, maxHeadBytes: opts.maxHeadBytes };
+  const parser = new ResponseParser(parserOptions);
   const bodyless = request.body === null || framing.kind === "none";
   if (req.hedge === undefined && bodyless && REPEATABLE.has(request.method)) {
     // Most requests: no body, no hedge, idempotent. Connect, write and read at once (see startRequest).
@@ -112,17 +118,16 @@ async function sendHttp(
     return respond(conn, parser, responseHead, pending, req, opts, log, true);
   }
   if (req.hedge !== undefined && bodyless && SAFE.has(request.method)) {
-    // Hedged, bodyless and safe: the same fast start on each node the hedge tries (see startHedged).
+    // Hedged, bodyless and safe: the same fast start on each node the hedge tries (see readHedgedHead).
     const hedge = req.hedge;
     const secondHead = async (o: typeof origin): Promise<Uint8Array> => {
       // The hedge's node: its own headers (a gate's signature), else its own default Host.
       const headers = hedge.headersFor ? await hedge.headersFor(o).catch(() => undefined) : undefined;
       if (headers !== undefined) return headFor(o, headers);
-      return request.headers.has("host") ? head : headFor(o);
+      return hasHost() ? head : headFor(o);
     };
-    const conn = await startHedged(opts.connect, origin, head, secondHead, req.connectTimeoutMs, req.responseTimeoutMs, hedge);
-    const { head: responseHead, pending } = await readStartedHead(conn, parser);
-    return respond(conn, parser, responseHead, pending, req, opts, log, true);
+    const won = await readHedgedHead(opts.connect, origin, head, secondHead, req.connectTimeoutMs, req.responseTimeoutMs, hedge, parser, parserOptions);
+    return respond(won.conn, won.parser, won.head, won.pending, req, opts, log, true);
   }
   const conn = req.hedge
     ? await openHedged(opts.connect, origin, req.connectTimeoutMs, req.hedge)
@@ -138,7 +143,7 @@ async function sendHttp(
         conn.close();
         throw e;
       }
-    } else if (!request.headers.has("host")) head = headFor(origin);
+    } else if (!hasHost()) head = headFor(origin);
   }
   const hasBody = request.body !== null && framing.kind !== "none";
   if (!hasBody) {

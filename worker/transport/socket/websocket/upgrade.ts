@@ -5,7 +5,7 @@ import { pathAndQuery } from "../../target/index.ts";
 import type { OriginRequest } from "../../types.ts";
 import { MalformedResponseError, UpstreamResetError } from "../../types.ts";
 import { type Connect, describe, message, openConnection, readResponseHead } from "../connection.ts";
-import { hostPort, serializeRequestHead } from "../request-head.ts";
+import { fieldOf, hostPort, serializeRequestHead } from "../request-head.ts";
 import { responseHeaders, toResponse } from "../response-body.ts";
 import { ResponseParser } from "../response-parser.ts";
 import { acceptFor, handshakeProblem, newKey, offeredProtocols } from "./handshake.ts";
@@ -26,8 +26,10 @@ export const DEFAULT_WS_BUFFERED_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_WS_MESSAGE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_WS_PING_INTERVAL_MS = 30_000;
 
-export function isWebSocketUpgrade(request: { readonly headers: Headers }): boolean {
-  return (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
+export function isWebSocketUpgrade(request: { readonly headers: Headers; readonly fields?: Readonly<Record<string, string>> }): boolean {
+  // The plain record when there is one: reading `headers` may build a Headers object (OutgoingRequest.fields).
+  const upgrade = request.fields !== undefined ? fieldOf(request.fields, "upgrade") : request.headers.get("upgrade");
+  return (upgrade ?? "").toLowerCase() === "websocket";
 }
 
 // The client's handshake fields belong to its hop with the edge; the worker

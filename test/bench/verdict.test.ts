@@ -1,0 +1,147 @@
+// The spread-aware verdict rule (bench/lib/verdict) and the round order that
+// pairs a target's rows (bench/lib/rows.ts roundOrder): pure, so tested on
+// their own, with last session's real per-round figures as examples.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { controlNoise, judge, medianInterval, pairedDifferences, pairedRatios, type Direction, type TargetRule } from "../../bench/lib/verdict/index.ts";
+import { roundOrder } from "../../bench/lib/rows.ts";
+
+const atLeast = (threshold: number): TargetRule => ({ threshold, direction: "at least", scale: "ratio" });
+/** An A/A control whose identical copies agreed to within a factor `f` in every round. */
+const quietControl = (n: number, f = 1.01) => Array.from({ length: n }, (_, i) => (i % 2 ? f : 1 / f));
+
+describe("medianInterval", () => {
+  it("takes the narrowest order-statistic interval with ≥ 90% binomial coverage, and none below 5 values", () => {
+    const xs = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+    expect(medianInterval(xs(9))).toMatchObject({ median: 5, lo: 2, hi: 8, n: 9 });
+    expect(medianInterval(xs(9))!.coverage).toBeCloseTo(1 - 20 / 512, 10); // 1 − 2·P(Bin(9,½) ≤ 1)
+    expect(medianInterval(xs(10))).toMatchObject({ lo: 2, hi: 9 });
+    expect(medianInterval(xs(11))).toMatchObject({ lo: 3, hi: 9 }); // 93.5%
+    expect(medianInterval(xs(5))).toMatchObject({ lo: 1, hi: 5 }); // 93.75%
+    expect(medianInterval(xs(4))).toBeUndefined(); // [min, max] covers 87.5% only
+    expect(medianInterval([3, NaN, 1, 2, 5, 4])).toMatchObject({ n: 5, lo: 1, hi: 5, median: 3 });
+  });
+
+  it("contains the sample median and holds its coverage on skewed and bimodal noise (simulated rounds)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0.1, max: 10, noNaN: true }), { minLength: 5, maxLength: 30 }), (xs) => {
+        const i = medianInterval(xs)!;
+        expect(i.lo).toBeLessThanOrEqual(i.median);
+        expect(i.hi).toBeGreaterThanOrEqual(i.median);
+        expect(xs).toContain(i.lo);
+        expect(xs).toContain(i.hi);
+        expect(i.coverage).toBeGreaterThanOrEqual(0.9);
+      }),
+    );
+    // 2,000 runs of 9 rounds from a bimodal distribution (fast and slow rounds, as this machine shows), true median 1.
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let covered = 0;
+    const runs = 2000;
+    for (let r = 0; r < runs; r++) {
+      const rounds = Array.from({ length: 9 }, () => (rand() < 0.5 ? 0.8 + rand() * 0.2 : 1 + rand() * 0.5));
+      const i = medianInterval(rounds)!;
+      if (i.lo <= 1 && 1 <= i.hi) covered++;
+    }
+    expect(covered / runs).toBeGreaterThan(0.93); // 96% expected
+  });
+});
+
+describe("paired per-round values", () => {
+  it("pairs rounds by index and leaves out rounds one row did not measure", () => {
+    expect(pairedRatios([10, 20, 30], [5, 0, 10])).toEqual([2, 3]);
+    expect(pairedRatios([10, NaN, 30], [5, 10, 10, 99])).toEqual([2, 3]);
+    expect(pairedDifferences([1.1, 1.3], [0.7, NaN])).toEqual([expect.closeTo(0.4, 10)]);
+  });
+});
+
+describe("judge", () => {
+  it("calls a target met only with the whole interval, widened by the A/A noise, past the threshold", () => {
+    const rounds = [0.95, 0.97, 0.96, 0.98, 0.94, 0.96, 0.97, 0.95, 0.96];
+    const j = judge(atLeast(0.85), rounds, quietControl(9), 0.96);
+    expect(j.verdict).toBe("met");
+    expect(j.lo).toBeCloseTo(0.95 / 1.01, 6);
+    // The same rounds with identical copies 12% apart: 0.95 / 1.12 < 0.85, the run cannot tell.
+    expect(judge(atLeast(0.85), rounds, quietControl(9, 1.12), 0.96).verdict).toBe("within noise");
+  });
+
+  it("last session's (g) ÷ (e), 0.79× of the medians, is within noise, not missed: its rounds ran from 0.71× to 1.11×", () => {
+    // The quiet run of 09:15, round by round (bench-final.log): (e) and (g) req/s.
+    const e = [1623, 2383, 2380, 2145, 2294];
+    const g = [1809, 2262, 2292, 1522, 1673];
+    const j = judge(atLeast(0.85), pairedRatios(g, e), quietControl(5), 1809 / 2294);
+    expect(j.verdict).toBe("within noise");
+    expect(j.why).toMatch(/threshold lies inside/);
+  });
+
+  it("calls a target missed when the whole widened interval fails, and says why it is not decided otherwise", () => {
+    const rounds = [0.7, 0.72, 0.69, 0.71, 0.73, 0.7, 0.68, 0.72, 0.71];
+    expect(judge(atLeast(0.85), rounds, quietControl(9), 0.71).verdict).toBe("missed");
+    // The old figure (ratio of medians) disagrees with the interval: no verdict either way.
+    expect(judge(atLeast(0.85), rounds, quietControl(9), 0.9)).toMatchObject({ verdict: "within noise", why: expect.stringMatching(/medians passes/) });
+    expect(judge(atLeast(0.85), rounds.map((x) => x + 0.3), quietControl(9), 0.8)).toMatchObject({ verdict: "within noise", why: expect.stringMatching(/medians does not/) });
+    // No A/A control, or too few rounds: the run's noise is unknown, nothing is decided.
+    expect(judge(atLeast(0.85), rounds, undefined, 0.71)).toMatchObject({ verdict: "within noise", why: expect.stringMatching(/A\/A control was not measured/) });
+    expect(judge(atLeast(0.85), rounds.slice(0, 4), quietControl(9), 0.71)).toMatchObject({ verdict: "within noise", why: expect.stringMatching(/4 paired rounds: too few/) });
+  });
+
+  it("judges differences (the hop's added p50) with the A/A noise as an amount", () => {
+    const below = (threshold: number): TargetRule => ({ threshold, direction: "below", scale: "difference" });
+    const added = [0.2, 0.21, 0.19, 0.22, 0.2, 0.18, 0.2, 0.21, 0.2];
+    const control = [0.01, -0.02, 0.0, 0.02, -0.01, 0.01, 0.0, -0.01, 0.01];
+    expect(judge(below(0.3), added, control, 0.2)).toMatchObject({ verdict: "met", noise: 0.01 });
+    expect(judge(below(0.3), added, control.map((x) => x * 10), 0.2).verdict).toBe("within noise");
+    expect(judge(below(0.3), added.map((x) => x + 0.2), control, 0.4).verdict).toBe("missed");
+    // "below" is strict: exactly at the threshold is not met.
+    expect(judge(below(0.3), added.map(() => 0.3), control.map(() => 0), 0.3).verdict).toBe("missed");
+  });
+
+  it("is symmetric: mirroring the values, the threshold and the direction mirrors the verdict; and never meets what the old figure misses", () => {
+    const flip: Record<Direction, Direction> = { "at least": "at most", "at most": "at least", below: "at least" };
+    const values = fc.array(fc.double({ min: 0.5, max: 2, noNaN: true }), { minLength: 5, maxLength: 12 });
+    fc.assert(
+      fc.property(values, values, fc.double({ min: 0.5, max: 2, noNaN: true }), fc.double({ min: 0.6, max: 1.6, noNaN: true }), fc.constantFrom<Direction>("at least", "at most"), (xs, control, headline, threshold, direction) => {
+        const j = judge({ threshold, direction, scale: "ratio" }, xs, control, headline);
+        const m = judge({ threshold: 1 / threshold, direction: flip[direction], scale: "ratio" }, xs.map((x) => 1 / x), control.map((x) => 1 / x), 1 / headline);
+        expect(m.verdict).toBe(j.verdict);
+        const oldPasses = direction === "at least" ? headline >= threshold : headline <= threshold;
+        if (!oldPasses) expect(j.verdict).not.toBe("met");
+        if (oldPasses) expect(j.verdict).not.toBe("missed");
+        // Stricter than the interval alone: met implies the un-widened interval passes too.
+        if (j.verdict === "met") expect(direction === "at least" ? j.interval!.lo >= threshold : j.interval!.hi <= threshold).toBe(true);
+      }),
+    );
+  });
+
+  it("measures the A/A noise as the farthest its interval lies from no difference, in either direction", () => {
+    expect(controlNoise("ratio", { median: 1, lo: 0.9, hi: 1.02, coverage: 0.96, min: 0.8, max: 1.1, n: 9 })).toBeCloseTo(1 / 0.9, 10);
+    expect(controlNoise("ratio", { median: 1.1, lo: 1.05, hi: 1.2, coverage: 0.96, min: 1, max: 1.3, n: 9 })).toBeCloseTo(1.2, 10);
+    expect(controlNoise("difference", { median: 0, lo: -0.05, hi: 0.02, coverage: 0.96, min: -0.1, max: 0.1, n: 9 })).toBeCloseTo(0.05, 10);
+  });
+});
+
+describe("roundOrder", () => {
+  const ids = ["a", "cA", "c", "d", "e", "c2", "f", "x"];
+  const blocks = [["cA", "c", "d"], ["e", "c2", "f"]];
+  it("runs every row once a round, a block's rows next to each other, in reverse order every other round", () => {
+    for (let round = 1; round <= 9; round++) {
+      const order = roundOrder(ids, blocks, round);
+      expect([...order].sort()).toEqual([...ids].sort());
+      for (const b of blocks) {
+        const at = b.map((id) => order.indexOf(id));
+        const first = Math.min(...at);
+        expect(at.map((i) => i - first).sort()).toEqual([0, 1, 2]); // adjacent
+        expect(order.slice(first, first + 3)).toEqual(round % 2 ? b : [...b].reverse());
+      }
+    }
+  });
+  it("rotates the units from round to round so that no unit always runs first", () => {
+    const firsts = new Set([1, 2, 3, 4].map((r) => roundOrder(ids, blocks, r)[0]));
+    expect(firsts.size).toBeGreaterThanOrEqual(3);
+    expect(roundOrder(ids, blocks, 2)[0]).toBe("d"); // round 2: the (cA c d) block first, reversed
+  });
+  it("leaves out rows that are not running (invalid before the load) and keeps the rest of their block together", () => {
+    expect(roundOrder(["c", "d", "e"], blocks, 1)).toEqual(["c", "d", "e"]);
+    expect(roundOrder(["c", "d", "e"], blocks, 2)).toEqual(["e", "d", "c"]);
+  });
+});
