@@ -24,7 +24,7 @@ import { startPlainWorker, type PlainWorker } from "./workerd/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
-/** Items (1)–(5) of fetchPathCosts, each measured in isolation inside workerd (session 8), in µs per request. */
+/** Items (1)–(5) of fetchPathCosts, each measured in isolation inside workerd, in µs per request. */
 const FETCH_PATH_ITEMS_US = 40;
 
 /**
@@ -44,7 +44,7 @@ export function fetchPathCosts(gapUs: number): string {
 
 const FETCH_PATH_ITEMS =
   "No body is piped or relayed in this row (GET / is a chunked JSON answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
-  "What (d) pays per request beyond (c), measured inside workerd (session 8, /work/prompts/s8/pf8-profile.md: 200 sequential fetch() calls to a loopback origin per invocation, minimum and lower quartile of 30 rounds, machine load 10–17, so ±5 µs; pure-CPU items in a tight loop of 5,000), each item required by a guarantee: " +
+  "What (d) pays per request beyond (c), measured inside plain workerd with the same bundle: a worker whose one invocation makes 200 sequential fetch() calls to a loopback Node origin per variant (the client's Request as is; its Headers; + an AbortController's signal; + setTimeout/clearTimeout; edgelb's record of fields; + a copy of the answer with its field edits), CPU of the workerd process from /proc/<pid>/task/*/schedstat, minimum and lower quartile of 30 interleaved rounds at machine load 10–17, so ±5 µs; JavaScript-only items in a loop of 5,000 per invocation; each item required by a guarantee: " +
   "(1) one timer per attempt, ~9 µs of which 1.6 µs in JavaScript (Node's Timeout wrapper and setTimeout/clearTimeout): workerd keeps a request's timers in that request's own TimeoutManager (a map entry, a kj promise chain, a pending event, a kj timer armed for the request's first one), so no timer can be shared between requests, and it has no cheaper cancellable deadline (AbortSignal.timeout(), ~8 µs cheaper, cannot be cleared or extended and would cut a body handed over at its head; scheduler.wait() cannot be cancelled); it gives the head deadline (504 or the next node instead of a hung client) and the minimum rate of a body handed over as fetch() returned it; " +
   "(2) the AbortSignal given to fetch(), ~6 µs (0.7 µs to create): workerd wraps the response promise in the signal's canceler and the body in an abortable stream; fetch() has no timeout option, so the timer can stop a fetch() (head, or a small body at its deadline) only through it; " +
   "(3) the origin's fields: one checked pass over the client's fields (4 µs for 5 fields: refuses control characters and forged forwarding fields before any node sees them), then fetch() converting a record that carries the edge's own X-Forwarded-Proto/-Host, Forwarded and X-Request-Id (and X-Forwarded-For/X-Real-IP behind Cloudflare): 11.8 µs with the pass against 1.9 µs for (c)'s copy of the client's Request; " +
@@ -53,7 +53,7 @@ const FETCH_PATH_ITEMS =
   "None can go without losing the guarantee it gives, and (1) and (2), ~15 µs, are the runtime's price of a deadline on fetch(). ";
 
 const FETCH_PATH_PROFILE =
-  "In a CPU profile of (d) (bench/profile.ts, session 8 before this change, load ~5): fetch() itself 20% of busy samples, fetch()'s conversion of its arguments 6%, the timer 3% and the AbortController 1%, the field pass 3%, the client's Response and its field edits 4%, (program) 27%, garbage collection 10%; in (c)'s, fetch() 25%, its handler with the conversion of the client's Request 18%, (program) 37%, garbage collection 7%";
+  "In a CPU profile of (d) (bench/profile.ts --worker edgelb-fetch, code cc84d0a, load ~5): fetch() itself 20% of busy samples, fetch()'s conversion of its arguments 6%, the timer 3% and the AbortController 1%, the field pass 3%, the client's Response and its field edits 4%, (program) 27%, garbage collection 10%; in (c)'s, fetch() 25%, its handler with the conversion of the client's Request 18%, (program) 37%, garbage collection 7%";
 
 export const BENCH_HOST = "bench.example.com";
 const PUSH_TOKEN = "bench-push-token";
