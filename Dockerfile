@@ -31,11 +31,11 @@ COPY worker/config/stored.ts ./worker/config/stored.ts
 # The gate relays responses with the socket transport's HTTP/1.1 parser and chunked decoder.
 COPY worker/transport/socket ./worker/transport/socket
 COPY sync-agent ./sync-agent
-# The agent's resident memory is mostly code: @kubernetes/client-node is ~970
-# ES modules (54 MB), which Node loads as separate modules with their source
+# At start the agent's resident memory is mostly code: @kubernetes/client-node
+# is ~970 ES modules (54 MB), which Node loads one by one with their source
 # maps. Bundled into one file with whitespace and syntax minified, and a source
-# map without sources, the agent starts ~40 MiB smaller (docs/agent.md,
-# "Memory"). Other packages stay external; the banner gives the bundled
+# map without sources, the agent starts ~40 MiB smaller (docs/production.md,
+# "Sizing"). Other packages stay external; the banner gives the bundled
 # CommonJS parts of client-node (node-fetch) the require() they call.
 RUN esbuild sync-agent/main.ts --bundle --platform=node --format=esm --target=node20 \
       --external:commander --external:pino --external:pino-pretty --external:prom-client \

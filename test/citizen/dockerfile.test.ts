@@ -45,7 +45,7 @@ describe("Dockerfile", () => {
     expect(help).toContain("--leader-elect-lease-duration");
     expect(help).toContain("cleanup");
     // Loading client-node's ~970 modules from node_modules costs the agent ~40 MiB of RSS
-    // (docs/agent.md, "Memory"): the image's bundle must not import it at run time.
+    // (docs/production.md, "Sizing"): the image's bundle must not import it at run time.
     const bundle = readFileSync(join(OUT, "agent.mjs"), "utf8");
     expect(/from\s*"@kubernetes\/client-node"|import\(\s*"@kubernetes\/client-node"/.test(bundle), "the bundle imports @kubernetes/client-node").toBe(false);
     // Stack traces still name our sources (the map keeps positions, not contents).

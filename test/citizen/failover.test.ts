@@ -171,6 +171,27 @@ async function kill(r: Replica): Promise<void> {
   await r.agent.stop();
 }
 
+/**
+ * How long this process's event loop could not run, summed, from now until stop(): each 10 ms
+ * tick that comes late adds its lateness.
+ */
+function stalled(): { stop(): number } {
+  const TICK = 10;
+  let total = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    total += Math.max(0, now - last - TICK);
+    last = now;
+  }, TICK);
+  return {
+    stop() {
+      clearInterval(timer);
+      return total + Math.max(0, performance.now() - last - TICK);
+    },
+  };
+}
+
 const leaders = (w: World) => w.replicas.filter((r) => !r.dead && r.attached.citizen.isLeader());
 
 
@@ -290,15 +311,22 @@ describe("leader election with real agents", () => {
     }
     const genBefore = (await w.stored())!.generation;
     const killedAt = Date.now();
+    const stalls = stalled();
     await kill(first!);
     await until("a new leader", () => leaders(w).length === 1, TIMINGS.leaseDurationMs * 3);
     const tookMs = Date.now() - killedAt;
-    expect(tookMs).toBeLessThanOrEqual(TIMINGS.leaseDurationMs + 3 * TIMINGS.retryPeriodMs * 1.2 + 300);
+    // The agents, the API server and its proxies share this process: time it was not given the
+    // CPU (load 20-30 on shared cores) delays every lease attempt, so it is not the agent's delay.
+    const stalledMs = stalls.stop();
+    expect(tookMs - stalledMs, `took ${tookMs} ms, ${Math.round(stalledMs)} ms of it with this process stalled`).toBeLessThanOrEqual(
+      TIMINGS.leaseDurationMs + 3 * TIMINGS.retryPeriodMs * 1.2 + 300,
+    );
     await new Promise((r) => setTimeout(r, 400)); // the stream goes on under the new leader
     await s.stop();
     await until("edge matches the cluster", () => edgeMatches(w, s.expected), 10_000);
     // continued from the stored generation
-    const second = leaders(w)[0]!;
+    // Read when there is one: under load a renewal can be missed for a moment (the lease stays its).
+    const second = await until("the new leader", () => leaders(w)[0]);
     expect(Math.min(...second.pushes.map((p) => p.generation))).toBeGreaterThan(genBefore);
     checkInvariants(w);
     // kubectl shows what the edge serves, written by whoever leads now
