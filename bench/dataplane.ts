@@ -24,21 +24,36 @@ import { startPlainWorker, type PlainWorker } from "./workerd/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
+/** Items (1)–(5) of fetchPathCosts, each measured in isolation inside workerd, in µs per request. */
+const FETCH_PATH_ITEMS_US = 40;
+
 /**
- * What row (d) does per request that (c) does not, true to the code (worker/proxy, worker/transport/fetch),
- * with the shares of a CPU profile of both rows (bench/profile.ts --worker edgelb-fetch / trivial-fetch); the
- * figures that depend on the run are computed in dataPlaneTargets.
+ * What row (d) pays per request beyond (c), item by item, against `gapUs`, this run's (d) − (c) in µs: the part
+ * the items do not explain is computed from the run, never a fixed total. Pure.
  */
-const FETCH_PATH_COSTS =
+export function fetchPathCosts(gapUs: number): string {
+  const µs = (x: number) => `${fmt(x, 0)} µs`;
+  const rest = gapUs - FETCH_PATH_ITEMS_US;
+  const share = !Number.isFinite(gapUs)
+    ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} per request. `
+    : rest >= 0
+      ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} of the ${µs(gapUs)} this run shows; the other ${µs(rest)} is garbage collection of the objects they make (10% of (d)'s busy samples in the profile, 7% of (c)'s) and this run's noise. `
+      : `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)}, more than the ${µs(gapUs)} this run shows: this run's noise (or batching under its load) hides ${µs(-rest)} of them. `;
+  return FETCH_PATH_ITEMS + share + FETCH_PATH_PROFILE;
+}
+
+const FETCH_PATH_ITEMS =
   "No body is piped or relayed in this row (GET / is a chunked JSON answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
-  "What (d) pays per request beyond (c), measured inside workerd (session 8, /work/prompts/s8/pf8-profile.md: 200 sequential fetch() calls to a loopback origin per invocation, minimum and lower quartile of 30 rounds, machine load 10–17, so ±5 µs; pure-CPU items in a tight loop of 5,000), each item required by a guarantee: " +
+  "What (d) pays per request beyond (c), measured inside plain workerd with the same bundle: a worker whose one invocation makes 200 sequential fetch() calls to a loopback Node origin per variant (the client's Request as is; its Headers; + an AbortController's signal; + setTimeout/clearTimeout; edgelb's record of fields; + a copy of the answer with its field edits), CPU of the workerd process from /proc/<pid>/task/*/schedstat, minimum and lower quartile of 30 interleaved rounds at machine load 10–17, so ±5 µs; JavaScript-only items in a loop of 5,000 per invocation; each item required by a guarantee: " +
   "(1) one timer per attempt, ~9 µs of which 1.6 µs in JavaScript (Node's Timeout wrapper and setTimeout/clearTimeout): workerd keeps a request's timers in that request's own TimeoutManager (a map entry, a kj promise chain, a pending event, a kj timer armed for the request's first one), so no timer can be shared between requests, and it has no cheaper cancellable deadline (AbortSignal.timeout(), ~8 µs cheaper, cannot be cleared or extended and would cut a body handed over at its head; scheduler.wait() cannot be cancelled); it gives the head deadline (504 or the next node instead of a hung client) and the minimum rate of a body handed over as fetch() returned it; " +
   "(2) the AbortSignal given to fetch(), ~6 µs (0.7 µs to create): workerd wraps the response promise in the signal's canceler and the body in an abortable stream; fetch() has no timeout option, so the timer can stop a fetch() (head, or a small body at its deadline) only through it; " +
   "(3) the origin's fields: one checked pass over the client's fields (4 µs for 5 fields: refuses control characters and forged forwarding fields before any node sees them), then fetch() converting a record that carries the edge's own X-Forwarded-Proto/-Host, Forwarded and X-Request-Id (and X-Forwarded-For/X-Real-IP behind Cloudflare): 11.8 µs with the pass against 1.9 µs for (c)'s copy of the client's Request; " +
   "(4) the client's Response copied from the origin's to add X-Request-Id (documented: the client gets the id back) and take hop-by-hop fields out, since fetch()'s response fields are immutable in workerd: 2.9 µs in JavaScript, ~11 µs with the body read through it; skipped when the origin already echoes X-Request-Id and sends no hop-by-hop field (the bench origin does not echo it, so this row pays it); " +
   "(5) the route lookup, the balancer's choice, the in-flight and health bookkeeping and two async calls (proxy, send): ~5 µs (edgelb's whole handler with a stub fetch costs ~14 µs of JavaScript over the client Request alone, the JavaScript parts of (1)–(4) included); the entry's own async layers (serve, the config check) are gone. " +
-  "(1)–(5) come to ~40 µs of the ~45–55 µs (d) spends over (c), and garbage collection of the objects they make is the rest (10% of (d)'s busy samples, 7% of (c)'s); none can go without losing the guarantee it gives, and (1) and (2), ~15 µs, are the runtime's price of a deadline on fetch(). " +
-  "In a CPU profile of (d) (bench/profile.ts, session 8 before this change, load ~5): fetch() itself 20% of busy samples, fetch()'s conversion of its arguments 6%, the timer 3% and the AbortController 1%, the field pass 3%, the client's Response and its field edits 4%, (program) 27%, garbage collection 10%; in (c)'s, fetch() 25%, its handler with the conversion of the client's Request 18%, (program) 37%, garbage collection 7%";
+  "None can go without losing the guarantee it gives, and (1) and (2), ~15 µs, are the runtime's price of a deadline on fetch(). ";
+
+const FETCH_PATH_PROFILE =
+  "In a CPU profile of (d) (bench/profile.ts --worker edgelb-fetch, code cc84d0a, load ~5): fetch() itself 20% of busy samples, fetch()'s conversion of its arguments 6%, the timer 3% and the AbortController 1%, the field pass 3%, the client's Response and its field edits 4%, (program) 27%, garbage collection 10%; in (c)'s, fetch() 25%, its handler with the conversion of the client's Request 18%, (program) 37%, garbage collection 7%";
 
 export const BENCH_HOST = "bench.example.com";
 const PUSH_TOKEN = "bench-push-token";
@@ -303,7 +318,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
           : follows >= 0.85
             ? ` By CPU alone (d) would reach ${fmt(follows, 2)}× of (c)'s throughput (1 ÷ ${fmt(cpu, 2)}); it measured ${fmt(v, 2)}×, so the rest is the load generator and the other work on the shared cores in this run.`
             : ` workerd runs the worker on one thread and this row keeps it busy, so throughput follows CPU per request: 1 ÷ ${fmt(cpu, 2)} = ${fmt(follows, 2)}× (measured ${fmt(v, 2)}×).`;
-      return `edgelb spends ${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} more workerd CPU per request than (c) (${fmt(cpu, 2)}×), which hands the runtime's Request and Response through untouched.${reading} ${FETCH_PATH_COSTS}`;
+      return `edgelb spends ${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} more workerd CPU per request than (c) (${fmt(cpu, 2)}×), which hands the runtime's Request and Response through untouched.${reading} ${fetchPathCosts((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))}`;
     },
   );
   target(
@@ -312,7 +327,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     atMost(1.3),
     ([d, c]) => ({ perRound: pairedRatios(perRound.cpuUs(d!), perRound.cpuUs(c!)), control: cpuControl, headline: ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest) }),
     (v, [d, c]) => `${fmt(v, 2)}× (${us(d!.cpuUsPerRequest)} vs ${us(c!.cpuUsPerRequest)})`,
-    (_, [d, c]) => `${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} per request over (c), which does one fetch() with the client's own Request. ${FETCH_PATH_COSTS}`,
+    (_, [d, c]) => `${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} per request over (c), which does one fetch() with the client's own Request. ${fetchPathCosts((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))}`,
   );
   target(
     "(e) edgelb socket ≥ 0.85× the trivial socket proxy's throughput (c′)",

@@ -72,3 +72,17 @@ describe("the client's Response", () => {
     expect(res.headers.get("set-cookie")).toMatch(/^edgelb_affinity=/);
   });
 });
+
+describe("the origin request handed to a transport", () => {
+  it("is the plain record of fields for the socket transport too, with no Headers object built", async () => {
+    let seen: OriginRequest | undefined;
+    const { transports } = origin((req) => {
+      seen = req;
+      return new Response("ok", { headers: { "x-request-id": sentId(req) } });
+    });
+    const e = await edgeWithService({ hostnames: ["rec.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "socket" }, { transports });
+    const res = await e.request("rec.example.com", "/", { headers: { "x-request-id": "rec-1", accept: "text/html" } });
+    expect(res.status).toBe(200);
+    expect(seen!.request.fields).toMatchObject({ host: "rec.example.com", accept: "text/html", "x-request-id": "rec-1", "x-forwarded-host": "rec.example.com" });
+  });
+});

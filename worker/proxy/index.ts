@@ -278,10 +278,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = method === "GET" || method === "HEAD";
     // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
-    // fetch() gets the plain fields unless an earlier attempt signed the Headers (gate mode); their
+    // Every transport gets the plain fields (fetch() converts them in one call, the socket transport
+    // writes its head from them) unless an earlier attempt signed the Headers (gate mode); their
     // Headers object is built only if read.
     const originRequest: OutgoingRequest =
-      transport.name === "fetch" && !signed
+      !signed
         ? { method, url: incoming.url, fields: outgoing, get headers() { return headersOf(); }, body: bodyless ? null : body.take() }
         : { method, url: incoming.url, headers: headersOf(), body: bodyless ? null : body.take() };
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };

@@ -1,0 +1,37 @@
+// The (d) targets' "what limits it" text explains the run's own (d) − (c) gap: the items measured in
+// isolation against this run's figure, the remainder computed, never a fixed total (rv-proxy s8 3).
+import { describe, expect, it } from "vitest";
+import { dataPlaneTargets, fetchPathCosts } from "../../bench/dataplane.ts";
+import { summarize, type RowOutcome } from "../../bench/lib/rows.ts";
+
+const outcome = (id: string, rps: number, cpuUs: number): RowOutcome =>
+  summarize({ id, label: id, url: "http://x", path: "/", connections: 1, expect: { nodes: ["n"] } }, [{ rps, p50Ms: 1, p99Ms: 1, requests: 1000, bytes: 1000, errors: 0, cpuS: (cpuUs * 1000) / 1e6 }], [], []);
+
+function fetchLimits(dCpuUs: number): string[] {
+  const rows: Record<string, RowOutcome> = { c: outcome("c", 10_000, 60), d: outcome("d", 5_000, dCpuUs) };
+  return dataPlaneTargets((id) => rows[id])
+    .filter((t) => t.target.startsWith("(d)"))
+    .map((t) => t.limit ?? "");
+}
+
+describe("what limits (d)", () => {
+  it("sets the items measured in isolation against this run's gap and computes the rest (gap 90 µs)", () => {
+    const limits = fetchLimits(150);
+    expect(limits).toHaveLength(2);
+    for (const text of limits) {
+      expect(text).toContain("come to ~40 µs of the 90 µs this run shows; the other 50 µs");
+      expect(text).not.toContain("45–55");
+    }
+  });
+
+  it("says when the run shows less than the items add up to (gap 30 µs)", () => {
+    for (const text of fetchLimits(90)) expect(text).toContain("more than the 30 µs this run shows");
+  });
+
+  it("names each item with its guarantee, whatever the gap", () => {
+    const text = fetchPathCosts(Number.NaN);
+    expect(text).toContain("(1) one timer per attempt");
+    expect(text).toContain("(2) the AbortSignal given to fetch()");
+    expect(text).not.toMatch(/NaN/);
+  });
+});
