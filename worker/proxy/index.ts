@@ -279,12 +279,8 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     const bodyless = method === "GET" || method === "HEAD";
     // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
     // Every transport gets the plain fields (fetch() converts them in one call, the socket transport
-    // writes its head from them) unless an earlier attempt signed the Headers (gate mode); their
-    // Headers object is built only if read.
-    const originRequest: OutgoingRequest =
-      !signed
-        ? { method, url: incoming.url, fields: outgoing, get headers() { return headersOf(); }, body: bodyless ? null : body.take() }
-        : { method, url: incoming.url, headers: headersOf(), body: bodyless ? null : body.take() };
+    // writes its head from them; a gate signature is in them too); their Headers object is built only if read.
+    const originRequest: OutgoingRequest = { method, url: incoming.url, fields: outgoing, get headers() { return headersOf(); }, body: bodyless ? null : body.take() };
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     let release = track(deps.inFlight, origin.key);
