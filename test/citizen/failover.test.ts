@@ -6,7 +6,7 @@
 // duration, generations never go backwards, the edge ends up exactly right,
 // and every API call the agents made is allowed by deploy/'s RBAC.
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -172,22 +172,24 @@ async function kill(r: Replica): Promise<void> {
 }
 
 /**
- * How long this process's event loop could not run, summed, from now until stop(): each 10 ms
- * tick that comes late adds its lateness.
+ * How long this thread (the test's, where the agents run too) waited for a CPU, from now until stop():
+ * the kernel's run-queue delay (/proc/thread-self/schedstat, the second field), so time the machine's load took from us counts and
+ * time the agents spent on their own work in this thread does not. 0 where the kernel does not say.
  */
-function stalled(): { stop(): number } {
-  const TICK = 10;
-  let total = 0;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    total += Math.max(0, now - last - TICK);
-    last = now;
-  }, TICK);
+function waitedForCpu(): { stop(): number } {
+  const runDelayMs = (): number | undefined => {
+    try {
+      const ns = Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[1]);
+      return Number.isFinite(ns) ? ns / 1e6 : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const start = runDelayMs();
   return {
     stop() {
-      clearInterval(timer);
-      return total + Math.max(0, performance.now() - last - TICK);
+      const end = runDelayMs();
+      return start === undefined || end === undefined ? 0 : Math.max(0, end - start);
     },
   };
 }
@@ -311,14 +313,15 @@ describe("leader election with real agents", () => {
     }
     const genBefore = (await w.stored())!.generation;
     const killedAt = Date.now();
-    const stalls = stalled();
+    const waited = waitedForCpu();
     await kill(first!);
     await until("a new leader", () => leaders(w).length === 1, TIMINGS.leaseDurationMs * 3);
     const tookMs = Date.now() - killedAt;
-    // The agents, the API server and its proxies share this process: time it was not given the
-    // CPU (load 20-30 on shared cores) delays every lease attempt, so it is not the agent's delay.
-    const stalledMs = stalls.stop();
-    expect(tookMs - stalledMs, `took ${tookMs} ms, ${Math.round(stalledMs)} ms of it with this process stalled`).toBeLessThanOrEqual(
+    // The agents, the API server and its proxies share this process: time it waited for a CPU (load
+    // 20-30 on shared cores) delays every lease attempt, so it is not the agent's delay (at most 1 s of
+    // it is discounted; the agents' own work on this thread never is).
+    const waitedMs = Math.min(1_000, waited.stop());
+    expect(tookMs - waitedMs, `took ${tookMs} ms, ${Math.round(waitedMs)} ms of it waiting for a CPU`).toBeLessThanOrEqual(
       TIMINGS.leaseDurationMs + 3 * TIMINGS.retryPeriodMs * 1.2 + 300,
     );
     await new Promise((r) => setTimeout(r, 400)); // the stream goes on under the new leader
