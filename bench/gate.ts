@@ -8,7 +8,8 @@
 // (e1, g1), where p50 is not queueing behind other requests. Row (s) signs
 // every request as (g) does but its snapshot names the NodePort as the gate
 // port, so it goes straight to the node (which ignores the header): (s) − (e)
-// is workerd's cost of signing, (g) − (s) what the hop itself costs workerd.
+// is signing plus the difference between two workerd processes, (g) − (s)
+// what the hop itself costs workerd.
 //   npm run bench -- --only gate
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -332,7 +333,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
 function workerdShare(r: GateRows, workerdExtra: number): string {
   const signUs = r.s?.valid && r.s.cpuUsPerRequest !== undefined && r.e.cpuUsPerRequest !== undefined ? r.s.cpuUsPerRequest - r.e.cpuUsPerRequest : undefined;
   if (signUs === undefined) return "signing and the hop's effect on workerd, not split: row (s) is missing or invalid";
-  return `${fmt(signUs, 0)} µs signing, (s) − (e), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
+  return `${fmt(signUs, 0)} µs (s) − (e), signing plus whatever two workerd processes running the same code differ by (each row is its own process: compare (e) − (eA) in the paired figures; signing alone, counted in instructions in one process, is ~15 µs of Web Crypto HMAC and a few µs of edgelb's code), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
 }
 
 /**
