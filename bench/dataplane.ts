@@ -216,13 +216,17 @@ export async function startDataPlaneRows(o: Pick<DataPlaneOptions, "addressBase"
   o.log("data plane: bundling (wrangler deploy --dry-run) and starting one plain workerd per worker");
   // The origins live in this process: it runs beside the load generator, workerd apart (when pinned).
   o.placement?.pin(process.pid, "rest", "the bench process (origins)");
-  const trivialFetch = wanted("c", "Lc") ? await startTrivial("index.ts", origin) : undefined;
-  // The A/A control: the same bundle, started the same way, in a workerd of its own.
-  const trivialCopy = wanted("cA", "LcA") ? await startTrivial("index.ts", origin) : undefined;
-  const trivialSocket = wanted("c2", "Lc2") ? await startTrivial("socket.js", origin) : undefined;
-  const floor = wanted("f", "Lf") ? await startTrivial("socket-floor.js", origin) : undefined;
-  const edgeFetch = wanted("d", "Ld") ? await startEdgelb("fetch", snapshot) : undefined;
-  const edgeSocket = wanted("e", "Le") ? await startEdgelb("socket", snapshot) : undefined;
+  // Started together: the bundles (one wrangler run per entry, shared by the rows of one entry) and workerd
+  // startups overlap, which shortens the section's setup (and the tests that start its rows).
+  const [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket] = await Promise.all([
+    wanted("c", "Lc") ? startTrivial("index.ts", origin) : undefined,
+    // The A/A control: the same bundle, started the same way, in a workerd of its own.
+    wanted("cA", "LcA") ? startTrivial("index.ts", origin) : undefined,
+    wanted("c2", "Lc2") ? startTrivial("socket.js", origin) : undefined,
+    wanted("f", "Lf") ? startTrivial("socket-floor.js", origin) : undefined,
+    wanted("d", "Ld") ? startEdgelb("fetch", snapshot) : undefined,
+    wanted("e", "Le") ? startEdgelb("socket", snapshot) : undefined,
+  ]);
   for (const w of [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket]) if (w) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
   const workerRows: [PlainWorker | undefined, Omit<RowSpec, "url" | "cpuSeconds">][] = [
     [trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }],

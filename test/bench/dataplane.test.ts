@@ -7,8 +7,9 @@ import { SimNode } from "../../lab/cluster/sim-node.ts";
 import { cleanupAll } from "../../bench/lib/cleanup.ts";
 import { pickLoadGenerator } from "../../bench/lib/loadgen.ts";
 import { runRows, type RunRowsOptions } from "../../bench/lib/rows.ts";
-import { verifyRow } from "../../bench/lib/verify.ts";
-import { BENCH_HOST, benchSnapshot, startEdgelb, startTrivial, workerRow } from "../../bench/dataplane.ts";
+import { summarize } from "../../bench/lib/rows.ts";
+import { verifyRow, verifyRowAnswers } from "../../bench/lib/verify.ts";
+import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, startDataPlaneRows, startEdgelb, startTrivial, unequalAnswers, workerRow, type DataPlaneRows } from "../../bench/dataplane.ts";
 import type { PlainWorker } from "../../bench/workerd/index.ts";
 
 const ADDRESSES = ["127.18.1.11", "127.18.1.12", "127.18.1.13"];
@@ -89,4 +90,33 @@ describe("data-plane bench rows in plain workerd", () => {
     const wrongHost = await verifyRow(worker.url, "other.example.com", "/", { nodes: ["node-1", "node-2", "node-3"] }, 1);
     expect(wrongHost[0]).toMatch(/status 4\d\d/);
   });
+});
+
+// Same work for every row of a target: every section-1 row, started as the bench starts it (its own simulated
+// nodes, one plain workerd per worker; the bundles of (c) and edgelb are shared with the tests above), gets an
+// answer of the same size from its origin, and the probes still prove the origin and the status. With GET / (the
+// node's echo of the request's fields) edgelb's rows got their forwarding fields back: larger answers than (c)'s.
+describe("section 1's rows answer the same bytes", () => {
+  let started: DataPlaneRows;
+  beforeAll(async () => {
+    // Every small row but nginx (b) and the A/A copy (cA, the same bundle as (c)): one workerd each.
+    started = await startDataPlaneRows({ addressBase: "127.134.1", connections: 4, largeConnections: 1, rounds: 1, rows: new Set(["a", "c", "c2", "f", "d", "e"]), log: () => {} });
+  }, 120_000);
+
+  it("asks every row the fixed answer; each proves its origin and status, and the origin's body has one size across rows", async () => {
+    const ids = started.rows.map((r) => r.id);
+    expect(ids).toEqual(["a", "c", "c2", "f", "d", "e"]);
+    const sizes = new Map<string, number[]>();
+    for (const row of started.rows) {
+      expect(row.path).toBe(DATAPLANE_PATH);
+      const { problems, answerBytes } = await verifyRowAnswers(row.url, row.host, row.path, row.expect, 3);
+      expect(problems, row.id).toEqual([]);
+      sizes.set(row.id, answerBytes);
+    }
+    expect(sizes.get("c")!.length).toBe(1);
+    for (const [id, s] of sizes) expect(s, `row ${id}`).toEqual(sizes.get("c"));
+    // The targets' own check agrees.
+    const outcomes = started.rows.map((r) => ({ ...summarize(r, [], [], []), answerBytes: sizes.get(r.id)! }));
+    expect(unequalAnswers(outcomes)).toBeUndefined();
+  }, 60_000);
 });
