@@ -100,12 +100,14 @@ describe("section 1's rows answer the same bytes", () => {
   let started: DataPlaneRows;
   beforeAll(async () => {
     // Every small row but nginx (b) and the A/A copy (cA, the same bundle as (c)): one workerd each.
-    started = await startDataPlaneRows({ addressBase: "127.134.1", connections: 4, largeConnections: 1, rounds: 1, rows: new Set(["a", "c", "c2", "f", "d", "e"]), log: () => {} });
+    started = await startDataPlaneRows({ addressBase: "127.134.1", connections: 4, largeConnections: 1, rounds: 1, targetRounds: 2, rows: new Set(["a", "c", "c2", "f", "d", "e"]), log: () => {} });
   }, 120_000);
 
   it("asks every row the fixed answer; each proves its origin and status, and the origin's body has one size across rows", async () => {
     const ids = started.rows.map((r) => r.id);
     expect(ids).toEqual(["a", "c", "c2", "f", "d", "e"]);
+    // The rows the targets are judged on get the extra rounds; (a) feeds none.
+    expect(Object.fromEntries(started.rows.map((r) => [r.id, r.rounds]))).toEqual({ a: 1, c: 2, c2: 2, f: 2, d: 2, e: 2 });
     const sizes = new Map<string, number[]>();
     for (const row of started.rows) {
       expect(row.path).toBe(DATAPLANE_PATH);
