@@ -434,7 +434,8 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     atLeast(0.85),
     ([e, c2]) => ({ perRound: pairedRatios(perRound.rps(e!), perRound.rps(c2!)), control: rpsControl, headline: ratio(e!.rps, c2!.rps) }),
     (v, [e, c2]) => `${fmt(v, 2)}× (${fmt(e!.rps, 0)} vs ${fmt(c2!.rps, 0)} req/s)`,
-    (_, [e, c2]) => `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′): the same proxy work as (d) on top of the transport`,
+    (v, [e, c2]) =>
+      `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′): the same proxy work as (d) on top of the transport. ${throughputReading(v, ratio(e!.cpuUsPerRequest, c2!.cpuUsPerRequest), limitingCore(e!), limitingCore(c2!), ["e", "c′"])}`,
   );
   target(
     "(c′) socket transport CPU per request ≤ 2× the socket floor's (f)",
@@ -469,11 +470,15 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
   return targets;
 }
 
-/** "97%* / 61%": the busy shares of a row's CPUs, "*" where saturated. Pure. */
-function busyCell(l: CoreLimit | undefined): string {
+/** "97%* (95–99) / 61% (55–70)": the busy shares of a row's CPUs, median and range over its rounds, "*" where saturated. Pure. */
+function busyCell(r: RowOutcome): string {
+  const l = limitingCore(r);
   if (!l) return "–";
-  const mark = (x: number) => `${percent(x)}${x >= SATURATED ? "*" : ""}`;
-  return `${mark(l.worker)} / ${mark(l.rest)}`;
+  const side = (group: string, m: number) => {
+    const xs = perRound.busy(r, group).filter(Number.isFinite);
+    return `${percent(m)}${m >= SATURATED ? "*" : ""} (${Math.round(Math.min(...xs) * 100)}–${Math.round(Math.max(...xs) * 100)})`;
+  };
+  return `${side("worker", l.worker)} / ${side("rest", l.rest)}`;
 }
 
 /** Which CPU limited each measured row, for the notes. Pure. */
@@ -515,7 +520,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
       isWorker && measured ? fmt(r.cpuUsPerRequest, 0) : "–",
       measured && r !== c && cOk ? `${fmt(median(pairedRatios(perRound.rps(r), perRound.rps(cOk))), 2)}×` : "–",
       isWorker && measured && r !== c && cOk?.cpuUsPerRequest ? `${fmt(median(pairedRatios(perRound.cpuUs(r), perRound.cpuUs(cOk))), 2)}×` : "–",
-      busyCell(measured ? limitingCore(r) : undefined),
+      measured ? busyCell(r) : "–",
       String(r.errors),
       validity(r),
       r.invalid ?? "",
@@ -576,7 +581,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     {
       title: "1. Data plane (loopback, plain workerd)",
       targets: smallTargets,
-      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "CPUs busy: workerd's / other", "errors", "valid", "why invalid"],
+      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "CPUs busy: workerd's / other (range over rounds)", "errors", "valid", "why invalid"],
       rows,
       notes: method,
       data: data(small),

@@ -156,6 +156,10 @@ describe("dataPlaneTargets", () => {
     // (c) bound by the load generator's CPU: the ratio is not read as 1 ÷ the CPU ratio.
     const genBound = dataPlaneTargets(rows({ d: pinned(outcome("d", 8_000, 66), 0.99, 0.7), c: pinned(outcome("c", 10_000, 60), 0.8, 0.99) }));
     expect(genBound[0]!.verdict).toBe("missed");
+    // (e) against (c′) is read the same way.
+    const socketSlow = dataPlaneTargets(rows({ e: pinned(outcome("e", 1_500, 600), 0.99, 0.5), c2: pinned(outcome("c2", 3_000, 300), 0.98, 0.6) })).find((t) => t.target.startsWith("(e)"))!;
+    expect(socketSlow.verdict).toBe("missed");
+    expect(socketSlow.limit).toMatch(/\(e\): workerd's CPU 99% busy, the other 50%: workerd's CPU limits it; \(c′\): .* workerd's CPU limited both rows, so throughput follows CPU per request: 1 ÷ 2\.00 = 0\.50×/);
     expect(genBound[0]!.limit).toMatch(/\(c\): workerd's CPU 80% busy, the other 99%: the load generator's CPU .* Not both workerd-bound, so the throughput ratio is not 1 ÷ the CPU ratio.* By CPU per request alone \(d\) would reach 0\.91× .* it measured 0\.80×/);
   });
   it("judges the socket transport's own CPU, (c′) − (f), against the trivial fetch proxy's (issue 14's halving)", () => {
