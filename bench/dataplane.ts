@@ -484,7 +484,13 @@ function busyCell(r: RowOutcome): string {
 /** Which CPU limited each measured row, for the notes. Pure. */
 function coreLimits(rows: readonly RowOutcome[]): string {
   const parts = rows.filter((r) => r.valid && r.rounds.length).map((r) => ({ id: r.spec.id, l: limitingCore(r) })).filter((x) => x.l);
-  return parts.length ? `In this run: ${parts.map((x) => `(${x.id}) ${x.l!.bound}`).join("; ")}` : "In this run: no row measured";
+  if (!parts.length) return "In this run: no row measured";
+  // The workerd process's own share of its CPU: what it used itself, apart from other processes on that CPU.
+  const own = (id: string) => {
+    const m = median(perRound.workerdShare(rows.find((r) => r.spec.id === id)!).filter(Number.isFinite));
+    return Number.isFinite(m) ? `, its workerd itself ${percent(m)}` : "";
+  };
+  return `In this run: ${parts.map((x) => `(${x.id}) ${x.l!.bound}${own(x.id)}`).join("; ")}`;
 }
 
 /** "19 B in every row" or each row's sizes. Pure. */
@@ -567,7 +573,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     `A/A control (cA): a second copy of (c), the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the run's own noise, shown in the targets table (for downloads, (Lc) ÷ (LcA) the same way)`,
     verdictRule([o.targetRounds ?? o.rounds]),
     o.placement?.cpus
-      ? `CPUs busy: the share of time each CPU was not idle during the row's rounds (/proc/stat; steal counts as busy), median over rounds: CPU ${o.placement.cpus.worker.join(",")} (every workerd, nothing else of the bench) and CPU ${o.placement.cpus.rest.join(",")} (wrk and the bench process serving the origins); "*" marks a side at least ${percent(SATURATED)} busy, the one that limits the row's throughput: workerd-bound rows' throughput follows 1 ÷ their CPU per request, rows bound by the other CPU measure the load generator and the origins too. ${coreLimits(small)}. Other processes on the machine count as busy too: on a loaded machine these shares are an upper bound`
+      ? `CPUs busy: the share of time each CPU was not idle during the row's rounds (/proc/stat; steal counts as busy), median over rounds: CPU ${o.placement.cpus.worker.join(",")} (every workerd, nothing else of the bench) and CPU ${o.placement.cpus.rest.join(",")} (wrk and the bench process serving the origins); "*" marks a side at least ${percent(SATURATED)} busy, the one that limits the row's throughput: workerd-bound rows' throughput follows 1 ÷ their CPU per request, rows bound by the other CPU measure the load generator and the origins too. ${coreLimits(small)}. Other processes on the machine count as busy too: on a loaded machine these shares are an upper bound; "its workerd itself" is the row's own workerd process alone (its utime + stime over the round ÷ the round's wall time, median), 100% being its whole CPU`
       : "CPUs busy: not measured (processes not pinned)",
     o.placement?.describe() ?? "processes not pinned",
     `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,

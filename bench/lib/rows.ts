@@ -44,6 +44,8 @@ export interface RoundResult extends LoadResult {
   loadAvg?: number;
   /** Busy share (0–1) of each group of CPUs during the round (RunRowsOptions.cores), from /proc/stat. */
   busy?: Record<string, number>;
+  /** Wall-clock seconds between the CPU readings around the round. */
+  wallS?: number;
 }
 
 export interface RowOutcome {
@@ -161,6 +163,7 @@ function busyOf(cores: Readonly<Record<string, readonly number[]>>, before: Retu
 
 async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise<RoundResult> {
   const ticks0 = o.cores ? readCpuTicks() : undefined;
+  const t0 = performance.now();
   const cpu0 = row.cpuSeconds?.();
   const r = await o.loadgen.run({
     url: row.url + row.path,
@@ -172,9 +175,10 @@ async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise
     durationS,
   });
   const cpu1 = row.cpuSeconds?.();
+  const wallS = (performance.now() - t0) / 1000;
   const busy = o.cores && ticks0 ? busyOf(o.cores, ticks0, readCpuTicks()) : undefined;
   const loadAvg = os.loadavg()[0]!;
-  return { ...r, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuS: cpu1 - cpu0 } : {}), loadAvg, ...(busy ? { busy } : {}) };
+  return { ...r, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuS: cpu1 - cpu0 } : {}), loadAvg, wallS, ...(busy ? { busy } : {}) };
 }
 
 /** The rows that run in round `round` of `rounds`: each row's own count (RowSpec.rounds), at most `rounds`. Pure. */
@@ -225,4 +229,6 @@ export const perRound = {
   cpuMsPerMiB: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => (x.cpuS === undefined ? NaN : (x.cpuS * 1000) / Math.max(1e-9, x.bytes / MiB))),
   /** Busy share (0–1) of a CPU group (RunRowsOptions.cores) in each round. */
   busy: (r: Pick<RowOutcome, "rounds">, group: string) => r.rounds.map((x) => x.busy?.[group] ?? NaN),
+  /** The row's own workerd process's CPU over the round's wall time (1 = a whole core), whatever else ran there. */
+  workerdShare: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => (x.cpuS === undefined || !x.wallS ? NaN : x.cpuS / x.wallS)),
 };

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { busyShare, parseProcStat } from "../../bench/lib/cores/index.ts";
 import { limitingCore, throughputReading } from "../../bench/dataplane.ts";
-import type { RoundResult } from "../../bench/lib/rows.ts";
+import { perRound, type RoundResult } from "../../bench/lib/rows.ts";
 
 const STAT = [
   "cpu  300 0 100 900 20 0 5 0 0 0",
@@ -92,5 +92,12 @@ describe("which CPU limits a row", () => {
     expect(mixed).toMatch(/not 1 ÷ the CPU ratio/);
     expect(mixed).not.toMatch(/limited both rows/);
     expect(throughputReading(0.9, 1.25, undefined, bound)).toMatch(/not measured/);
+  });
+});
+
+describe("the row's own workerd share of its CPU", () => {
+  it("is its CPU seconds over the round's wall time, NaN where either is missing", () => {
+    const base = { rps: 1, p50Ms: 1, p99Ms: 1, requests: 1, bytes: 1, errors: 0 };
+    expect(perRound.workerdShare({ rounds: [{ ...base, cpuS: 1.5, wallS: 2 }, { ...base, wallS: 2 }, { ...base, cpuS: 1 }] })).toEqual([0.75, NaN, NaN]);
   });
 });
