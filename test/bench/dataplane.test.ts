@@ -2,6 +2,8 @@
 // way every bench row is (wrangler's bundle, generated capnp config), loaded
 // for about a second, its CPU read from /proc; and the verification that
 // turns a row whose origin answers 500 into an invalid row, not a fast one.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SimNode } from "../../lab/cluster/sim-node.ts";
 import { cleanupAll } from "../../bench/lib/cleanup.ts";
@@ -10,7 +12,7 @@ import { runRows, type RunRowsOptions } from "../../bench/lib/rows.ts";
 import { summarize } from "../../bench/lib/rows.ts";
 import { verifyRow, verifyRowAnswers } from "../../bench/lib/verify.ts";
 import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, startDataPlaneRows, startEdgelb, startTrivial, unequalAnswers, workerRow, type DataPlaneRows } from "../../bench/dataplane.ts";
-import type { PlainWorker } from "../../bench/workerd/index.ts";
+import { builtBundle, type PlainWorker } from "../../bench/workerd/index.ts";
 
 const ADDRESSES = ["127.18.1.11", "127.18.1.12", "127.18.1.13"];
 const nodes: SimNode[] = [];
@@ -121,4 +123,15 @@ describe("section 1's rows answer the same bytes", () => {
     const outcomes = started.rows.map((r) => ({ ...summarize(r, [], [], []), answerBytes: sizes.get(r.id)! }));
     expect(unequalAnswers(outcomes)).toBeUndefined();
   }, 60_000);
+
+  // Formerly test/bench/bundle.test.ts, which ran a wrangler build of its own: the same build, made once here.
+  it("runs edgelb as `wrangler deploy` bundles it: no __name wrappers (wrangler.toml: keep_names = false)", async () => {
+    // esbuild's keep_names wraps every closure in a __name() call that runs each time the closure is created,
+    // i.e. on every request of the hot path.
+    const bundle = builtBundle(path.resolve(import.meta.dirname, "../../worker/index.ts"));
+    expect(bundle).toBeDefined();
+    const code = await readFile(await bundle!, "utf8");
+    expect(code).toContain("proxy");
+    expect(code.match(/__name\(/g) ?? []).toEqual([]);
+  });
 });
