@@ -51,7 +51,8 @@ function openSocket(connect: Connect, origin: Origin): Socket {
     // Production refuses some destinations synchronously (private ranges, port 25).
     throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
   }
-  socket.closed.catch(ignore); // failures are reported through opened, reads and writes
+  // No handler on socket.closed: workerd marks it (and opened) handled itself (api/sockets.c++,
+  // setupSocket), and failures are reported through opened, reads and writes.
   return socket;
 }
 
@@ -401,9 +402,6 @@ export async function readStartedHead(conn: StartedRequest, parser: ResponsePars
     return headFailed(conn, parser, conn.expired ?? e, undefined);
   }
 }
-
-/** One handler for the rejections nothing waits for (no closure per request). */
-function ignore(): void {}
 
 export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
