@@ -95,12 +95,13 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   // Only error answers and log lines name the services: built on demand, once per route (serviceNamesOf).
   // The runtime's Request getters are calls into it, and url makes a new string each time: read once.
   const method = request.method;
-  const incoming = { url: request.url, headers: request.headers };
+  const url = request.url;
+  const clientHeaders = request.headers;
   // One pass over the client's fields: checked, copied for the origin, and the few the edge reads kept.
-  const clientFields = readClientFields(incoming.headers);
+  const clientFields = readClientFields(clientHeaders);
   const requestId = requestIdFrom(clientFields);
-  const facts = edgeFactsFrom(clientFields, incoming.url, requestId, options?.originHost);
-  const pathAndQuery = pathAndQueryOf(incoming.url);
+  const facts = edgeFactsFrom(clientFields, url, requestId, options?.originHost);
+  const pathAndQuery = pathAndQueryOf(url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
   const budgetKey = budgetKeyOf(route);
@@ -158,7 +159,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   const body = prepared ? prepared.body : NO_BODY;
   let tried = new Set<string>();
   const errors: string[] = [];
-  const cookie = policy.affinity === "cookie" ? readCookie(incoming.headers.get("cookie"), policy.cookieName) : undefined;
+  const cookie = policy.affinity === "cookie" ? readCookie(clientHeaders.get("cookie"), policy.cookieName) : undefined;
   let failedOpen = false;
   const hedges = deps.hedges;
   // At most one hedge per request.
@@ -166,12 +167,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   // Whether an attempt signed the origin headers (gate mode): a later attempt elsewhere drops it.
   let signed = false;
 
+  const lookups = lookupsOf(deps);
   const chooseContext: ChooseContext = {
     state: deps.balancer(route),
-    inFlight: (k) => deps.inFlight.get(k) ?? 0,
+    inFlight: lookups.inFlight,
     random: deps.random,
-    // A node with a connect pending past its hedge delay is skipped too, while others are usable.
-    isEjected: hedges === undefined ? (k) => deps.health.isEjected(k) : (k) => deps.health.isEjected(k) || hedges.isStalled(k),
+    isEjected: lookups.isEjected,
     tried,
     clientIp: policy.affinity === "client-ip" && facts.clientIp ? facts.clientIp : undefined,
     cookie,
@@ -273,7 +274,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // Not a Request: transports read these fields, and a Request per attempt costs. Every transport
     // gets the plain fields (fetch() converts them in one call, the socket transport writes its head
     // from them; a gate signature is in them too); their Headers object is built only if read.
-    const originRequest = new AttemptRequest(method, incoming.url, outgoing, bodyless ? null : body.take());
+    const originRequest = new AttemptRequest(method, url, outgoing, bodyless ? null : body.take());
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     let release = track(deps.inFlight, origin.key);
@@ -534,6 +535,26 @@ function gateHop(origin: RouteOrigin | undefined): Record<string, unknown> {
 function pathOnly(target: string): string {
   const q = target.indexOf("?");
   return q === -1 ? target : target.slice(0, q);
+}
+
+/** The balancer's per-key lookups for one ProxyDeps: made once per isolate's deps, not per request. */
+interface Lookups {
+  inFlight: (key: string) => number;
+  isEjected: (key: string) => boolean;
+}
+const lookups = new WeakMap<ProxyDeps, Lookups>();
+function lookupsOf(deps: ProxyDeps): Lookups {
+  let l = lookups.get(deps);
+  if (l === undefined) {
+    const { health, hedges, inFlight } = deps;
+    l = {
+      inFlight: (k) => inFlight.get(k) ?? 0,
+      // A node with a connect pending past its hedge delay is skipped too, while others are usable.
+      isEjected: hedges === undefined ? (k) => health.isEjected(k) : (k) => health.isEjected(k) || hedges.isStalled(k),
+    };
+    lookups.set(deps, l);
+  }
+  return l;
 }
 
 /** The Services behind a route, for error answers' log lines: built once per route, on demand. */
