@@ -42,7 +42,7 @@ export function fetchPathCosts(gapUs: number): string {
   const share = !Number.isFinite(gapUs)
     ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} per request. `
     : rest >= 0
-      ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} of the ${µs(gapUs)} this run shows; the other ${µs(rest)}: garbage collection of the objects they and edgelb's JavaScript make, about ${µs(gapUs * FETCH_PATH_GC_SHARE)} (${fmt(FETCH_PATH_GC_SHARE * 100, 0)}% of (d)'s extra instructions under callgrind), and ${µs(Math.max(0, rest - gapUs * FETCH_PATH_GC_SHARE))} not itemized (edgelb's JavaScript beyond the parts measured, and this run's noise). `
+      ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} of the ${µs(gapUs)} this run shows; the other ${µs(rest)}: garbage collection of the objects they and edgelb's JavaScript make, about ${µs(Math.min(rest, gapUs * FETCH_PATH_GC_SHARE))} (${fmt(FETCH_PATH_GC_SHARE * 100, 0)}% of (d)'s extra instructions under callgrind, at most the rest), and ${µs(rest - Math.min(rest, gapUs * FETCH_PATH_GC_SHARE))} not itemized (edgelb's JavaScript beyond the parts measured, and this run's noise). `
       : `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)}, more than the ${µs(gapUs)} this run shows: this run's noise (or batching under its load) hides ${µs(-rest)} of them. `;
   return FETCH_PATH_ITEMS + share + FETCH_PATH_PROFILE;
 }
