@@ -267,6 +267,49 @@ export interface ProxyCpu {
   f1?: number | undefined;
 }
 
+/**
+ * What the floor (a bare Node proxy on this hop, rows n/n1) is made of, counted in instructions under
+ * callgrind (valgrind --tool=callgrind, toggled on after 12,000 warm-up requests, 2,000 requests at 1
+ * connection: independent of the machine's load; user space only) for bench/gate-floor.ts and for a
+ * minimal relay in plain JavaScript, which agree within 7% (gt9, session 9). Shares of the floor's
+ * instructions per request; the Node version they were counted on is named, so a run on another
+ * version says they may not hold.
+ */
+export const FLOOR_ANATOMY = {
+  node: "v20.20.2",
+  /** User-space instructions per request (thousands): the minimal relay, bench/gate-floor.ts. */
+  kInstructions: [134, 143],
+  /** Accepting the connection: onconnection → TCPWrap, new net.Socket (its Readable and Writable state), listeners. */
+  accept: 0.58,
+  /** Of all the instructions: V8 inline-cache misses, nearly all on the Socket constructor's copy of its options. */
+  icMisses: 0.45,
+  /** Misses per connection on that copy (node --log-ic), out of ~30 in all. */
+  icMissesOnOptions: 28,
+  /** The two reads (edge head, NodePort answer) with their 'data'/onread callbacks and the writes they make. */
+  reads: 0.27,
+  /** uv_close and the 'close' callback. */
+  close: 0.05,
+  /** Garbage collection (the scavenges and their helper threads). */
+  gc: 0.06,
+};
+
+/**
+ * The floor's make-up for the limit texts, as shares of its user-space instructions (not scaled to this
+ * run's µs: the kernel's part of its CPU is not in them). Pure.
+ */
+export function floorAnatomy(nodeVersion = process.version): string {
+  const a = FLOOR_ANATOMY;
+  const other = nodeVersion === a.node ? "" : ` (counted on Node ${a.node}; this run used ${nodeVersion}, so the shares may differ)`;
+  return (
+    `what that floor is made of, in instructions (callgrind at 1 connection, user space: ${a.kInstructions.join("k and ")}k per request for a minimal relay and for bench/gate-floor.ts)${other}: ` +
+    `accepting the connection ${fmt(a.accept * 100, 0)}%: Node's onconnection builds a net.Socket (a TCPWrap, an async id, a Readable and a Writable state), and the Socket constructor copies its options ({ ...options }) into an object of a hidden class V8 has not seen before, on every connection, ` +
+    `so the ${a.icMissesOnOptions} reads and writes of that copy in the Socket, Duplex, Readable and Writable constructors all miss their inline caches and go to the runtime: ${fmt(a.icMisses * 100, 0)}% of all the floor's instructions; ` +
+    `the two reads and their callbacks ${fmt(a.reads * 100, 0)}%; closing the connection ${fmt(a.close * 100, 0)}% and garbage collection ${fmt(a.gc * 100, 0)}%. ` +
+    `None of it can be avoided with Node's documented API: an accepted socket is always built by that constructor (no onread for accepted sockets; the worker opens a new connection per request, as a connect() socket cannot outlive its request). ` +
+    `Besides these instructions, the kernel: accept, one read and one write each way, close and the epoll calls, where each loopback write also runs the receiving side's TCP stack (~30% of the gate's CPU samples in a perf profile)`
+  );
+}
+
 const THROUGHPUT = "(g) ≥ 0.85× the throughput of (e)";
 const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
 
@@ -317,7 +360,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : cpu / 1000 >= added
           ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1)${prof}, is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
           : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
-    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}` : "";
+    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy()}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: HOP,
