@@ -302,27 +302,37 @@ function controlOf(byId: (id: string) => RowOutcome | undefined, metric: (r: Row
   return c?.valid && cA?.valid ? pairedRatios(metric(c), metric(cA)) : undefined;
 }
 
-/** What limited a row over its rounds: the medians of the busy shares of workerd's CPU and of the other CPU(s). */
+/**
+ * What limited a row over its rounds (medians): the share of its CPU the row's own workerd process used, the share
+ * of theirs the load generator and the origins used (the bench process and its reaped wrk), and the foreign work on
+ * workerd's CPU (its /proc/stat busy share minus workerd's own: other processes on a shared machine).
+ */
 export interface CoreLimit {
   worker: number;
   rest: number;
+  /** Busy share of workerd's CPU not used by the row's workerd (undefined when /proc/stat was not read). */
+  foreign?: number;
   bound: "workerd's CPU" | "the load generator's CPU" | "both CPUs" | "neither CPU";
 }
 
 /**
- * Which core limited a row of a pinned run (every workerd on one CPU, the load generator and the origins on the
- * other): the side whose median busy share over the rounds is at least SATURATED. Undefined when not measured
- * (unpinned). Pure.
+ * Which side limited a row of a pinned run (every workerd on one CPU, the load generator and the origins on the
+ * other): the side whose own processes used at least SATURATED of their CPU, median over the rounds. Decided on the
+ * processes' own CPU, never on how busy the CPU was (other processes on a shared machine make a CPU busy without
+ * limiting the row). Undefined when not measured (unpinned). Pure.
  */
 export function limitingCore(r: Pick<RowOutcome, "rounds">): CoreLimit | undefined {
-  const worker = median(perRound.busy(r, "worker").filter(Number.isFinite));
-  const rest = median(perRound.busy(r, "rest").filter(Number.isFinite));
+  const worker = median(perRound.workerdShare(r).filter(Number.isFinite));
+  const rest = median(perRound.loadSideShare(r).filter(Number.isFinite));
   if (!Number.isFinite(worker) || !Number.isFinite(rest)) return undefined;
+  const own = perRound.workerdShare(r);
+  const foreignRounds = perRound.busy(r, "worker").map((b, i) => Math.max(0, b - (own[i] ?? NaN))).filter(Number.isFinite);
+  const foreign = median(foreignRounds);
   const bound = worker >= SATURATED ? (rest >= SATURATED ? "both CPUs" : "workerd's CPU") : rest >= SATURATED ? "the load generator's CPU" : "neither CPU";
-  return { worker, rest, bound };
+  return { worker, rest, ...(Number.isFinite(foreign) ? { foreign } : {}), bound };
 }
 
-/** "workerd's CPU 97% busy, the other 61%: workerd's CPU limits it". Pure. */
+/** "workerd used 97% of its CPU, wrk and the origins 61% of theirs: workerd's CPU limits it". Pure. */
 export function describeCoreLimit(l: CoreLimit | undefined): string {
   if (!l) return "which CPU limits it was not measured (processes not pinned)";
   const what =
@@ -331,9 +341,10 @@ export function describeCoreLimit(l: CoreLimit | undefined): string {
       : l.bound === "the load generator's CPU"
         ? "the load generator's CPU (wrk and the origins) limits it, not workerd"
         : l.bound === "both CPUs"
-          ? "both CPUs were saturated"
-          : "neither CPU was saturated (waits, not CPU, limit it)";
-  return `workerd's CPU ${percent(l.worker)} busy, the other ${percent(l.rest)}: ${what}`;
+          ? "both sides used their CPUs fully"
+          : "neither side used its CPU fully (waits, or other processes on the CPUs, limit it)";
+  const foreign = l.foreign !== undefined ? `; other processes took ${percent(l.foreign)} of workerd's CPU` : "";
+  return `workerd used ${percent(l.worker)} of its CPU, wrk and the origins ${percent(l.rest)} of theirs${foreign}: ${what}`;
 }
 
 /**
@@ -470,27 +481,22 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
   return targets;
 }
 
-/** "97%* (95–99) / 61% (55–70)": the busy shares of a row's CPUs, median and range over its rounds, "*" where saturated. Pure. */
+/** "97%* (95–99) / 61% (55–70); others 3%": the sides' own CPU shares, median and range over the rounds, "*" where saturated. Pure. */
 function busyCell(r: RowOutcome): string {
   const l = limitingCore(r);
   if (!l) return "–";
-  const side = (group: string, m: number) => {
-    const xs = perRound.busy(r, group).filter(Number.isFinite);
-    return `${percent(m)}${m >= SATURATED ? "*" : ""} (${Math.round(Math.min(...xs) * 100)}–${Math.round(Math.max(...xs) * 100)})`;
+  const side = (xs: number[], m: number) => {
+    const f = xs.filter(Number.isFinite);
+    return `${percent(m)}${m >= SATURATED ? "*" : ""} (${Math.round(Math.min(...f) * 100)}–${Math.round(Math.max(...f) * 100)})`;
   };
-  return `${side("worker", l.worker)} / ${side("rest", l.rest)}`;
+  return `${side(perRound.workerdShare(r), l.worker)} / ${side(perRound.loadSideShare(r), l.rest)}${l.foreign !== undefined ? `; others ${percent(l.foreign)}` : ""}`;
 }
 
 /** Which CPU limited each measured row, for the notes. Pure. */
 function coreLimits(rows: readonly RowOutcome[]): string {
   const parts = rows.filter((r) => r.valid && r.rounds.length).map((r) => ({ id: r.spec.id, l: limitingCore(r) })).filter((x) => x.l);
   if (!parts.length) return "In this run: no row measured";
-  // The workerd process's own share of its CPU: what it used itself, apart from other processes on that CPU.
-  const own = (id: string) => {
-    const m = median(perRound.workerdShare(rows.find((r) => r.spec.id === id)!).filter(Number.isFinite));
-    return Number.isFinite(m) ? `, its workerd itself ${percent(m)}` : "";
-  };
-  return `In this run: ${parts.map((x) => `(${x.id}) ${x.l!.bound}${own(x.id)}`).join("; ")}`;
+  return `In this run: ${parts.map((x) => `(${x.id}) ${x.l!.bound}`).join("; ")}`;
 }
 
 /** "19 B in every row" or each row's sizes. Pure. */
@@ -573,8 +579,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     `A/A control (cA): a second copy of (c), the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the run's own noise, shown in the targets table (for downloads, (Lc) ÷ (LcA) the same way)`,
     verdictRule([o.targetRounds ?? o.rounds]),
     o.placement?.cpus
-      ? `CPUs busy: the share of time each CPU was not idle during the row's rounds (/proc/stat; steal counts as busy), median over rounds: CPU ${o.placement.cpus.worker.join(",")} (every workerd, nothing else of the bench) and CPU ${o.placement.cpus.rest.join(",")} (wrk and the bench process serving the origins); "*" marks a side at least ${percent(SATURATED)} busy, the one that limits the row's throughput: workerd-bound rows' throughput follows 1 ÷ their CPU per request, rows bound by the other CPU measure the load generator and the origins too. ${coreLimits(small)}. Other processes on the machine count as busy too: on a loaded machine these shares are an upper bound; "its workerd itself" is the row's own workerd process alone (its utime + stime over the round ÷ the round's wall time, median), 100% being its whole CPU`
-      : "CPUs busy: not measured (processes not pinned)",
+      ? `CPU used (which side limits a row): the share of its CPU each side's own processes used over the row's rounds, median and range: workerd = the row's workerd process (utime + stime from /proc/<pid>/stat ÷ the round's wall time; every workerd is on CPU ${o.placement.cpus.worker.join(",")}); wrk + origins = the bench process serving the origins plus the wrk it ran and reaped (its utime, stime, cutime, cstime from /proc/self/stat ÷ wall time ÷ CPUs ${o.placement.cpus.rest.join(",")}); "*" marks a side at ${percent(SATURATED)} or more, the one that limits the row's throughput: a workerd-bound row's throughput follows 1 ÷ its CPU per request, a row bound by the other side measures the load generator and the origins too. "others": how much of workerd's CPU other processes took (its /proc/stat busy share minus the row's workerd), i.e. foreign work on a shared machine; it is never read as the row's own. ${coreLimits(small)}`
+      : "CPU used per side: not measured (processes not pinned)",
     o.placement?.describe() ?? "processes not pinned",
     `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,
     `verified: ${o.probes ?? 6} requests before and ${o.probes ?? 6} after each row's load must be 200 from the intended origin (x-edgelb-node of the simulated node; for the floor, the origin's raw "HTTP/1.1 200" head and header inside the body), round-robin rows must reach all 3 nodes, 20 MiB rows must carry exactly 20 MiB; under load every socket error, timeout or 4xx/5xx counts (wrk does not count 3xx; the probes demand 200). A row failing any of this is INVALID and its targets say so`,
@@ -587,7 +593,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     {
       title: "1. Data plane (loopback, plain workerd)",
       targets: smallTargets,
-      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "CPUs busy: workerd's / other (range over rounds)", "errors", "valid", "why invalid"],
+      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "CPU used: workerd / wrk + origins (range); others on workerd's CPU", "errors", "valid", "why invalid"],
       rows,
       notes: method,
       data: data(small),
