@@ -25,8 +25,13 @@ import { startPlainWorker, type PlainWorker } from "./workerd/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
-/** Items (1)–(5) of fetchPathCosts, each measured in isolation inside workerd, in µs per request. */
+/** Items (1)–(5) of fetchPathCosts, each measured in isolation inside workerd, in µs per request (pf8, code cc84d0a–08aa034). */
 const FETCH_PATH_ITEMS_US = 40;
+/**
+ * Garbage collection's share of (d)'s extra work: workerd main-thread instructions under callgrind, GC inclusive,
+ * (d) 38–43 k against (c)'s 22 k of a 150–175 k gap per request (pf9, code 8c134ba and e1a6fbf, GET / and /status/200).
+ */
+const FETCH_PATH_GC_SHARE = 0.11;
 
 /**
  * What row (d) pays per request beyond (c), item by item, against `gapUs`, this run's (d) − (c) in µs: the part
@@ -38,23 +43,25 @@ export function fetchPathCosts(gapUs: number): string {
   const share = !Number.isFinite(gapUs)
     ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} per request. `
     : rest >= 0
-      ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} of the ${µs(gapUs)} this run shows; the other ${µs(rest)} is garbage collection of the objects they make (10% of (d)'s busy samples in the profile, 7% of (c)'s) and this run's noise. `
+      ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} of the ${µs(gapUs)} this run shows; the other ${µs(rest)}: garbage collection of the objects they and edgelb's JavaScript make, about ${µs(Math.min(rest, gapUs * FETCH_PATH_GC_SHARE))} (${fmt(FETCH_PATH_GC_SHARE * 100, 0)}% of (d)'s extra instructions under callgrind, at most the rest), and ${µs(rest - Math.min(rest, gapUs * FETCH_PATH_GC_SHARE))} not itemized (edgelb's JavaScript beyond the parts measured, and this run's noise). `
       : `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)}, more than the ${µs(gapUs)} this run shows: this run's noise (or batching under its load) hides ${µs(-rest)} of them. `;
   return FETCH_PATH_ITEMS + share + FETCH_PATH_PROFILE;
 }
 
 const FETCH_PATH_ITEMS =
-  "No body is piped or relayed in this row (GET / is a chunked JSON answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
-  "What (d) pays per request beyond (c), measured inside plain workerd with the same bundle: a worker whose one invocation makes 200 sequential fetch() calls to a loopback Node origin per variant (the client's Request as is; its Headers; + an AbortController's signal; + setTimeout/clearTimeout; edgelb's record of fields; + a copy of the answer with its field edits), CPU of the workerd process from /proc/<pid>/task/*/schedstat, minimum and lower quartile of 30 interleaved rounds at machine load 10–17, so ±5 µs; JavaScript-only items in a loop of 5,000 per invocation; each item required by a guarantee: " +
+  "No body is piped or relayed in this row (GET /status/200 is a short chunked text answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
+  "What (d) pays per request beyond (c), measured inside plain workerd with the same bundle (pf8, session 8, code cc84d0a–08aa034, GET /): a worker whose one invocation makes 200 sequential fetch() calls to a loopback Node origin per variant (the client's Request as is; its Headers; + an AbortController's signal; + setTimeout/clearTimeout; edgelb's record of fields; + a copy of the answer with its field edits), CPU of the workerd process from /proc/<pid>/task/*/schedstat, minimum and lower quartile of 30 interleaved rounds at machine load 10–17, so ±5 µs; JavaScript-only items in a loop of 5,000 per invocation; each item required by a guarantee: " +
   "(1) one timer per attempt, ~9 µs of which 1.6 µs in JavaScript (Node's Timeout wrapper and setTimeout/clearTimeout): workerd keeps a request's timers in that request's own TimeoutManager (a map entry, a kj promise chain, a pending event, a kj timer armed for the request's first one), so no timer can be shared between requests, and it has no cheaper cancellable deadline (AbortSignal.timeout(), ~8 µs cheaper, cannot be cleared or extended and would cut a body handed over at its head; scheduler.wait() cannot be cancelled); it gives the head deadline (504 or the next node instead of a hung client) and the minimum rate of a body handed over as fetch() returned it; " +
   "(2) the AbortSignal given to fetch(), ~6 µs (0.7 µs to create): workerd wraps the response promise in the signal's canceler and the body in an abortable stream; fetch() has no timeout option, so the timer can stop a fetch() (head, or a small body at its deadline) only through it; " +
   "(3) the origin's fields: one checked pass over the client's fields (4 µs for 5 fields: refuses control characters and forged forwarding fields before any node sees them), then fetch() converting a record that carries the edge's own X-Forwarded-Proto/-Host, Forwarded and X-Request-Id (and X-Forwarded-For/X-Real-IP behind Cloudflare): 11.8 µs with the pass against 1.9 µs for (c)'s copy of the client's Request; " +
   "(4) the client's Response copied from the origin's to add X-Request-Id (documented: the client gets the id back) and take hop-by-hop fields out, since fetch()'s response fields are immutable in workerd: 2.9 µs in JavaScript, ~11 µs with the body read through it; skipped when the origin already echoes X-Request-Id and sends no hop-by-hop field (the bench origin does not echo it, so this row pays it); " +
   "(5) the route lookup, the balancer's choice, the in-flight and health bookkeeping and two async calls (proxy, send): ~5 µs (edgelb's whole handler with a stub fetch costs ~14 µs of JavaScript over the client Request alone, the JavaScript parts of (1)–(4) included); the entry's own async layers (serve, the config check) are gone. " +
-  "None can go without losing the guarantee it gives, and (1) and (2), ~15 µs, are the runtime's price of a deadline on fetch(). ";
+  "None can go without losing the guarantee it gives, and (1) and (2), ~15 µs, are the runtime's price of a deadline on fetch(). " +
+  "Counted in instructions of workerd's main thread under callgrind (load-proof; 2,000 warm-up then 1,000 counted requests, same GET /), (c) 325 k and (d) 470–495 k per request: fetch()'s own call costs the same in both (71 k: (d)'s record of fields 10 k against (c)'s copy of the Request's Headers and cf 17 k); the timer ~13 k (setTimeout 5 k, the request's TimeoutManager made and torn down 6.5 k); the signal ~12 k (AbortController 4 k, the abortable body stream 10 k); the Response copy 13 k; the field pass 7 k; garbage collection 38–43 k against (c)'s 22 k; the rest is edgelb's JavaScript, which weighs more under callgrind than in the bench. No syscall is added: strace counts 8.45 per request for (c) and 8.48 for (d). ";
 
 const FETCH_PATH_PROFILE =
-  "In a CPU profile of (d) (bench/profile.ts --worker edgelb-fetch, code cc84d0a, load ~5): fetch() itself 20% of busy samples, fetch()'s conversion of its arguments 6%, the timer 3% and the AbortController 1%, the field pass 3%, the client's Response and its field edits 4%, (program) 27%, garbage collection 10%; in (c)'s, fetch() 25%, its handler with the conversion of the client's Request 18%, (program) 37%, garbage collection 7%";
+  "In a CPU profile of (d) (bench/profile.ts --worker edgelb-fetch, code cc84d0a, load ~5): fetch() itself 20% of busy samples, fetch()'s conversion of its arguments 6%, the timer 3% and the AbortController 1%, the field pass 3%, the client's Response and its field edits 4%, (program) 27%, garbage collection 10%; in (c)'s, fetch() 25%, its handler with the conversion of the client's Request 18%, (program) 37%, garbage collection 7%. " +
+  "Again on pf9's e1a6fbf with GET /status/200 (load ~12, shares of busy samples): (d) fetch() 22%, its argument conversion 8%, (program) 27%, the timer 4% (3% native setTimeout), the AbortController 1%, the field pass 3%, the client's Response and its edits 4%, proxy and send 7%, serve and dispatch 3%, garbage collection 4%; (c) fetch() 25%, its handler 21%, (program) 35%, garbage collection 6%";
 
 export const BENCH_HOST = "bench.example.com";
 /**

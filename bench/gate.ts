@@ -13,7 +13,7 @@
 //   npm run bench -- --only gate
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -273,6 +273,72 @@ export interface ProxyCpu {
   f1?: number | undefined;
 }
 
+/**
+ * What the floor (a bare Node proxy on this hop, rows n/n1) was made of when counted in instructions
+ * under callgrind (valgrind --tool=callgrind, toggled on after 12,000 warm-up requests, 2,000 requests at
+ * 1 connection: independent of the machine's load; user space only) for bench/gate-floor.ts and a scratch
+ * minimal relay in plain JavaScript, which agreed within 7% (gt9, session 9). Shares of the floor's
+ * instructions per request. One session's count, not this run's: the text names the Node version, the
+ * code and bench/gate-floor.ts's git blob it was counted on, and says so when either differs.
+ */
+export const FLOOR_ANATOMY = {
+  node: "v20.20.2",
+  code: "8c134ba",
+  /** `git hash-object bench/gate-floor.ts` when counted. */
+  floorBlob: "cb27cbb1e9efd766ae5ea2558ff97ecc2c11a253",
+  /** User-space instructions per request (thousands): the minimal relay, bench/gate-floor.ts. */
+  kInstructions: [134, 143],
+  /** Accepting the connection: onconnection → TCPWrap, new net.Socket (its Readable and Writable state), listeners. */
+  accept: 0.58,
+  /** Of all the instructions: V8's runtime inline-cache miss handlers (LoadIC_Miss, StoreIC_Miss, KeyedStoreIC_Slow). */
+  icMisses: 0.45,
+  /** Of the ~30 runtime IC misses per connection in `node --log-ic`, those on the Socket constructor's `{ ...options }` copy. */
+  icMissesOnOptions: 28,
+  /** The two reads (edge head, NodePort answer) with their 'data'/onread callbacks and the writes they make. */
+  reads: 0.27,
+  /** uv_close and the 'close' callback. */
+  close: 0.05,
+  /** Garbage collection (the scavenges and their helper threads). */
+  gc: 0.06,
+  /** The kernel's share of the gate's CPU samples: perf record -e cpu-clock, 1 connection, code 8c134ba, load ~10, 30,885 samples. */
+  kernelShareOfGateSamples: 0.31,
+};
+
+/** `git hash-object` of a file's bytes (a blob's SHA-1), without git. Pure. */
+export function gitBlobHash(bytes: Uint8Array): string {
+  return createHash("sha1").update(`blob ${bytes.length}\0`).update(bytes).digest("hex");
+}
+
+/**
+ * The floor's make-up for the limit texts, as shares of its user-space instructions (not scaled to this
+ * run's µs: the kernel's part of its CPU is not in them). `floorBlob`: this run's bench/gate-floor.ts. Pure.
+ */
+export function floorAnatomy(nodeVersion = process.version, floorBlob: string = FLOOR_ANATOMY.floorBlob): string {
+  const a = FLOOR_ANATOMY;
+  const stale = [
+    ...(nodeVersion === a.node ? [] : [`this run used Node ${nodeVersion}`]),
+    ...(floorBlob === a.floorBlob ? [] : ["bench/gate-floor.ts has changed since"]),
+  ];
+  const counted = `counted on Node ${a.node}, code ${a.code}${stale.length ? `; ${stale.join(" and ")}, so the shares may not hold` : ""}`;
+  return (
+    `what that floor was made of, in instructions (callgrind at 1 connection, user space, ${counted}: ${a.kInstructions.join("k and ")}k per request for a scratch minimal relay and for bench/gate-floor.ts): ` +
+    `accepting the connection ${fmt(a.accept * 100, 0)}% (Node's onconnection builds a net.Socket: a TCPWrap, an async id, a Readable and a Writable state); ` +
+    `V8's runtime inline-cache miss handlers ${fmt(a.icMisses * 100, 0)}% of all the floor's instructions, and node --log-ic shows ${a.icMissesOnOptions} of the ~30 misses per connection on one object, the Socket constructor's copy of its options ({ ...options }), read and written by the Socket, Duplex, Readable and Writable constructors, with a hidden-class address not seen before at every connection; ` +
+    `the two reads and their callbacks ${fmt(a.reads * 100, 0)}%; closing the connection ${fmt(a.close * 100, 0)}% and garbage collection ${fmt(a.gc * 100, 0)}%. ` +
+    `None of it can be avoided with Node's documented API: an accepted socket is always built by that constructor (no onread for accepted sockets; the worker opens a new connection per request, as a connect() socket cannot outlive its request). ` +
+    `Besides these instructions, the kernel: accept, one read and one write each way, close and the epoll calls, where each loopback write also runs the receiving side's TCP stack (${fmt(a.kernelShareOfGateSamples * 100, 0)}% of the gate's CPU samples in a perf profile at 1 connection, code ${a.code}, load ~10)`
+  );
+}
+
+/** This checkout's bench/gate-floor.ts as a git blob hash, for floorAnatomy's staleness check. */
+function floorBlobHash(): string | undefined {
+  try {
+    return gitBlobHash(readFileSync(path.join(HERE, "gate-floor.ts")));
+  } catch {
+    return undefined;
+  }
+}
+
 const THROUGHPUT = "(g) ≥ 0.85× the throughput of (e)";
 const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
 
@@ -323,7 +389,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : cpu / 1000 >= added
           ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1)${prof}, is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
           : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
-    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}` : "";
+    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: HOP,
