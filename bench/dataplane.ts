@@ -168,9 +168,10 @@ export async function startEdgelb(transport: "fetch" | "socket", snapshot: Snaps
   return worker;
 }
 
-/** A bench worker (bench/trivial-proxy/*) that forwards to one fixed origin. */
-export async function startTrivial(file: string, origin: string): Promise<PlainWorker> {
-  const worker = await startPlainWorker({ name: file, entry: path.join(HERE, "trivial-proxy", file), vars: { BENCH_ORIGIN: origin } });
+/** A bench worker (bench/trivial-proxy/*) that forwards to one fixed origin, or (socket rows) to `origins` in turn. */
+export async function startTrivial(file: string, origin: string, origins?: readonly string[]): Promise<PlainWorker> {
+  const vars: Record<string, string> = origins ? { BENCH_ORIGINS: origins.join(",") } : { BENCH_ORIGIN: origin };
+  const worker = await startPlainWorker({ name: file, entry: path.join(HERE, "trivial-proxy", file), vars });
   track(`bench worker ${file}`, () => worker.stop());
   return worker;
 }
@@ -194,6 +195,7 @@ export interface DataPlaneRows {
 export async function startDataPlaneRows(o: Pick<DataPlaneOptions, "addressBase" | "connections" | "largeConnections" | "rounds" | "targetRounds" | "rows" | "placement" | "log">): Promise<DataPlaneRows> {
   const { addresses, names, nodePort } = await startBenchNodes(o.addressBase);
   const origin = `http://${addresses[0]}:${nodePort}`;
+  const allOrigins = addresses.map((a) => `http://${a}:${nodePort}`);
   const snapshot = benchSnapshot(addresses, nodePort);
   const one = { nodes: [names[0]!] };
   const all = { nodes: names, everyNode: true };
@@ -229,8 +231,10 @@ export async function startDataPlaneRows(o: Pick<DataPlaneOptions, "addressBase"
     wanted("c", "Lc") ? startTrivial("index.ts", origin) : undefined,
     // The A/A control: the same bundle, started the same way, in a workerd of its own.
     wanted("cA", "LcA") ? startTrivial("index.ts", origin) : undefined,
-    wanted("c2", "Lc2") ? startTrivial("socket.js", origin) : undefined,
-    wanted("f", "Lf") ? startTrivial("socket-floor.js", origin) : undefined,
+    // The socket rows take the 3 nodes in turn, as (e) does: every socket request is a new TCP connection, and one
+    // destination would take all of a row's connection work alone (rv-bench s9 4).
+    wanted("c2", "Lc2") ? startTrivial("socket.js", origin, allOrigins) : undefined,
+    wanted("f", "Lf") ? startTrivial("socket-floor.js", origin, allOrigins) : undefined,
     wanted("d", "Ld") ? startEdgelb("fetch", snapshot) : undefined,
     wanted("e", "Le") ? startEdgelb("socket", snapshot) : undefined,
   ]);
@@ -238,14 +242,14 @@ export async function startDataPlaneRows(o: Pick<DataPlaneOptions, "addressBase"
   const workerRows: [PlainWorker | undefined, Omit<RowSpec, "url" | "cpuSeconds">][] = [
     [trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }],
     [trivialCopy, { id: "cA", label: "(cA) A/A control: (c) again, its own workerd", expect: one, ...small }],
-    [trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: one, ...small }],
-    [floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...one, rawHttp: true }, ...small }],
+    [trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: all, ...small }],
+    [floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...all, rawHttp: true }, ...small }],
     [edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }],
     [edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }],
     [trivialFetch, { id: "Lc", label: "(Lc) trivial proxy, fetch()", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
     [trivialCopy, { id: "LcA", label: "(LcA) A/A control for downloads: (Lc) again, its own workerd", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
-    [trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
-    [floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...one, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }],
+    [trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
+    [floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...all, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }],
     [edgeFetch, { id: "Ld", label: "(Ld) edgelb, fetch transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
     [edgeSocket, { id: "Le", label: "(Le) edgelb, socket transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
   ];
@@ -591,7 +595,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     o.placement?.describe() ?? "processes not pinned",
     `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,
     `verified: ${o.probes ?? 6} requests before and ${o.probes ?? 6} after each row's load must be 200 from the intended origin (x-edgelb-node of the simulated node; for the floor, the origin's raw "HTTP/1.1 200" head and header inside the body), round-robin rows must reach all 3 nodes, 20 MiB rows must carry exactly 20 MiB; under load every socket error, timeout or 4xx/5xx counts (wrk does not count 3xx; the probes demand 200). A row failing any of this is INVALID and its targets say so`,
-    "(c): bench/trivial-proxy/index.ts, fetch() to node-1 as is; (c′): bench/trivial-proxy/socket.js, worker/transport/socket to node-1 (one TCP connection per request, as connect() sockets cannot outlive a request); (f): bench/trivial-proxy/socket-floor.js, connect(), a fixed GET with Connection: close, socket.readable returned as the body; (d)/(e): worker/index.ts with EDGELB_TRANSPORT=fetch / socket, one Service round-robin over the 3 nodes",
+    "(c): bench/trivial-proxy/index.ts, fetch() to node-1 as is (workerd keeps its connections alive); (c′): bench/trivial-proxy/socket.js, worker/transport/socket to the 3 nodes in turn, as (e) reaches them (one TCP connection per request, as connect() sockets cannot outlive a request, so every row of a socket target spreads its connections over the same 3 destinations); (f): bench/trivial-proxy/socket-floor.js, connect() to the 3 nodes in turn, a fixed GET with Connection: close, socket.readable returned as the body; (d)/(e): worker/index.ts with EDGELB_TRANSPORT=fetch / socket, one Service round-robin over the 3 nodes",
     ...(transportOwn !== undefined ? [`the socket transport's own CPU per request, (c′) − (f): ${fmt(transportOwn, 0)} µs — the figure issue 14 wants at most halved`] : []),
   ];
   const loads = outcomes.flatMap((r) => r.rounds.map((x) => x.loadAvg ?? NaN)).filter(Number.isFinite);
