@@ -71,7 +71,7 @@ export const BENCH_HOST = "bench.example.com";
  */
 export const DATAPLANE_PATH = "/status/200";
 /** The rows section 1's targets of per-request cost are judged on, with their A/A control: they get `targetRounds`. */
-export const TARGET_ROWS: ReadonlySet<string> = new Set(["cA", "c", "d", "e", "c2", "f"]);
+export const TARGET_ROWS: ReadonlySet<string> = new Set(["cA", "c", "d", "c2A", "e", "c2", "f"]);
 /** A CPU group at least this busy over a round limited the row's throughput (bench/lib/cores). */
 export const SATURATED = 0.9;
 const PUSH_TOKEN = "bench-push-token";
@@ -95,7 +95,7 @@ export interface DataPlaneOptions {
   addressBase: string;
   /** Probe requests before and after each row's load. */
   probes?: number;
-  /** Only these rows (ids: a b c cA c2 f d e Lc LcA Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
+  /** Only these rows (ids: a b c cA c2 c2A f d e Lc LcA Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
   rows?: ReadonlySet<string>;
   /** Where workerd and the rest run (bench/lib/placement); default: not pinned. */
   placement?: Placement;
@@ -108,7 +108,7 @@ export interface DataPlaneOptions {
  */
 export const DATAPLANE_BLOCKS = [
   ["cA", "c", "d"],
-  ["e", "c2", "f"],
+  ["c2A", "e", "c2", "f"],
   ["LcA", "Lc"],
   ["Le", "Ld"],
 ];
@@ -120,6 +120,8 @@ export const DATAPLANE_BLOCKS = [
 export function withControls(rows: ReadonlySet<string>): Set<string> {
   const out = new Set(rows);
   if (["c", "c2", "f", "d", "e"].some((id) => rows.has(id))) out.add("c").add("cA");
+  // The socket targets are judged against the socket rows' own A/A control, (c′) ÷ (c2A).
+  if (["c2", "f", "e"].some((id) => rows.has(id))) out.add("c2").add("c2A");
   if (["Lc", "Lc2", "Lf", "Ld", "Le"].some((id) => rows.has(id))) out.add("Lc").add("LcA");
   return out;
 }
@@ -227,22 +229,25 @@ export async function startDataPlaneRows(o: Pick<DataPlaneOptions, "addressBase"
   o.placement?.pin(process.pid, "rest", "the bench process (origins)");
   // Started together: the bundles (one wrangler run per entry, shared by the rows of one entry) and workerd
   // startups overlap, which shortens the section's setup (and the tests that start its rows).
-  const [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket] = await Promise.all([
+  const [trivialFetch, trivialCopy, trivialSocket, trivialSocketCopy, floor, edgeFetch, edgeSocket] = await Promise.all([
     wanted("c", "Lc") ? startTrivial("index.ts", origin) : undefined,
     // The A/A control: the same bundle, started the same way, in a workerd of its own.
     wanted("cA", "LcA") ? startTrivial("index.ts", origin) : undefined,
     // The socket rows take the 3 nodes in turn, as (e) does: every socket request is a new TCP connection, and one
     // destination would take all of a row's connection work alone (rv-bench s9 4).
     wanted("c2", "Lc2") ? startTrivial("socket.js", origin, allOrigins) : undefined,
+    // The socket rows' A/A control: (c′) again, in a workerd of its own.
+    wanted("c2A") ? startTrivial("socket.js", origin, allOrigins) : undefined,
     wanted("f", "Lf") ? startTrivial("socket-floor.js", origin, allOrigins) : undefined,
     wanted("d", "Ld") ? startEdgelb("fetch", snapshot) : undefined,
     wanted("e", "Le") ? startEdgelb("socket", snapshot) : undefined,
   ]);
-  for (const w of [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket]) if (w) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
+  for (const w of [trivialFetch, trivialCopy, trivialSocket, trivialSocketCopy, floor, edgeFetch, edgeSocket]) if (w) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
   const workerRows: [PlainWorker | undefined, Omit<RowSpec, "url" | "cpuSeconds">][] = [
     [trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }],
     [trivialCopy, { id: "cA", label: "(cA) A/A control: (c) again, its own workerd", expect: one, ...small }],
     [trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: all, ...small }],
+    [trivialSocketCopy, { id: "c2A", label: "(c2A) A/A control for the socket targets: (c′) again, its own workerd", expect: all, ...small }],
     [floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...all, rawHttp: true }, ...small }],
     [edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }],
     [edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }],
@@ -369,11 +374,13 @@ export function unequalAnswers(rows: readonly Pick<RowOutcome, "spec" | "answerB
 }
 
 /** The A/A control row of the targets table: the run's own noise, beside the targets it decides. Pure. */
-export function controlTarget(byId: (id: string) => RowOutcome | undefined, large = false): TargetRow | undefined {
-  const [c, cA] = large ? [byId("Lc"), byId("LcA")] : [byId("c"), byId("cA")];
+export function controlTarget(byId: (id: string) => RowOutcome | undefined, large = false, socket = false): TargetRow | undefined {
+  const [c, cA] = large ? [byId("Lc"), byId("LcA")] : socket ? [byId("c2"), byId("c2A")] : [byId("c"), byId("cA")];
   const name = large
     ? "A/A control, not a target: (Lc) ÷ (LcA), two identical trivial fetch proxies in their own workerd, 20 MiB downloads: the noise the download target is judged with"
-    : "A/A control, not a target: (c) ÷ (cA), two identical trivial fetch proxies in their own workerd: the run's own noise, which every verdict of section 1 takes into account";
+    : socket
+      ? "A/A control, not a target: (c′) ÷ (c2A), two identical trivial socket proxies in their own workerd: the noise the socket targets ((e), (c′) ≤ 2× (f), the halving) are judged with"
+      : "A/A control, not a target: (c) ÷ (cA), two identical trivial fetch proxies in their own workerd: the noise the fetch targets ((d)) are judged with";
   if (!c || !cA) return undefined;
   if (!c.valid || !cA.valid) return { target: name, result: "–", verdict: "invalid", limit: [c, cA].filter((r) => !r.valid).map((r) => `${r.spec.id} invalid: ${r.invalid}`).join("; ") };
   const show = (label: string, xs: number[]) => {
@@ -428,6 +435,9 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
   const us = (x: number | undefined) => `${fmt(x, 0)} µs`;
   const rpsControl = controlOf(byId, perRound.rps);
   const cpuControl = controlOf(byId, perRound.cpuUs);
+  // Socket rows drift apart more than fetch rows: their targets take the socket rows' own A/A noise (rv-bench s9 5).
+  const socketRpsControl = controlOf(byId, perRound.rps, ["c2", "c2A"]);
+  const socketCpuControl = controlOf(byId, perRound.cpuUs, ["c2", "c2A"]);
   const atLeast = (threshold: number): TargetRule => ({ threshold, direction: "at least", scale: "ratio" });
   const atMost = (threshold: number): TargetRule => ({ threshold, direction: "at most", scale: "ratio" });
   target(
@@ -454,7 +464,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     "(e) edgelb socket ≥ 0.85× the trivial socket proxy's throughput (c′)",
     ["e", "c2"],
     atLeast(0.85),
-    ([e, c2]) => ({ perRound: pairedRatios(perRound.rps(e!), perRound.rps(c2!)), control: rpsControl, headline: ratio(e!.rps, c2!.rps) }),
+    ([e, c2]) => ({ perRound: pairedRatios(perRound.rps(e!), perRound.rps(c2!)), control: socketRpsControl, headline: ratio(e!.rps, c2!.rps) }),
     (v, [e, c2]) => `${fmt(v, 2)}× (${fmt(e!.rps, 0)} vs ${fmt(c2!.rps, 0)} req/s)`,
     (v, [e, c2]) =>
       `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′): the same proxy work as (d) on top of the transport. ${throughputReading(v, ratio(e!.cpuUsPerRequest, c2!.cpuUsPerRequest), limitingCore(e!), limitingCore(c2!), ["e", "c′"])}`,
@@ -463,7 +473,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     "(c′) socket transport CPU per request ≤ 2× the socket floor's (f)",
     ["c2", "f"],
     atMost(2),
-    ([c2, f]) => ({ perRound: pairedRatios(perRound.cpuUs(c2!), perRound.cpuUs(f!)), control: cpuControl, headline: ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest) }),
+    ([c2, f]) => ({ perRound: pairedRatios(perRound.cpuUs(c2!), perRound.cpuUs(f!)), control: socketCpuControl, headline: ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest) }),
     (v, [c2, f]) => `${fmt(v, 2)}× (${us(c2!.cpuUsPerRequest)} vs ${us(f!.cpuUsPerRequest)}; the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))})`,
     (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request on top of connect(): the runtime has no HTTP/1.1 parser for sockets, so the response head is read, split and checked in JavaScript (status line, fields, framing), the request head is built and checked (smuggling) and encoded, and a Headers and Response are made from the parsed head; the floor writes a constant and hands socket.readable to the Response unparsed. A body that came with the head is handed over as bytes; after the head, Content-Length (64 KiB or more to come) and close-delimited bodies are piped natively from the socket; a chunked body is decoded in JavaScript`,
   );
@@ -484,7 +494,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     atMost(0.99),
     ([c2, f, c]) => {
       const [a, b, k] = [perRound.cpuUs(c2!), perRound.cpuUs(f!), perRound.cpuUs(c!)];
-      return { perRound: pairedRatios(a.map((x, i) => x - (b[i] ?? NaN)), k), control: cpuControl, headline: ratio((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN), c!.cpuUsPerRequest) };
+      return { perRound: pairedRatios(a.map((x, i) => x - (b[i] ?? NaN)), k), control: socketCpuControl, headline: ratio((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN), c!.cpuUsPerRequest) };
     },
     (v, [c2, f, c]) => `${fmt(v, 2)}× (${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} vs ${us(c!.cpuUsPerRequest)} of (c))`,
     (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request (${us(c2!.cpuUsPerRequest)} − ${us(f!.cpuUsPerRequest)}). ${SOCKET_OWN_COSTS}`,
@@ -572,7 +582,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
   const largeControl = controlTarget(byId, true);
   const largeTargets = [...(largeControl ? [largeControl] : []), ...all.filter((t) => t.target.startsWith("(L"))];
   const control = controlTarget(byId);
-  const smallTargets = [...(control ? [control] : []), ...all.filter((t) => !t.target.startsWith("(L"))];
+  const socketControl = controlTarget(byId, false, true);
+  const smallTargets = [...(control ? [control] : []), ...(socketControl ? [socketControl] : []), ...all.filter((t) => !t.target.startsWith("(L"))];
   const c2 = byId("c2");
   const f = byId("f");
   const transportOwn = c2?.valid && f?.valid && c2.cpuUsPerRequest !== undefined && f.cpuUsPerRequest !== undefined ? c2.cpuUsPerRequest - f.cpuUsPerRequest : undefined;
@@ -587,7 +598,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     `runtime: plain workerd (node_modules/workerd, \`workerd serve\` with a generated capnp config, bench/workerd), one process per worker; each worker bundled by \`wrangler deploy --dry-run\` (the artifact a deploy uploads; wrangler.toml sets keep_names = false, so no __name wrappers), wrangler.toml's compatibility date, flags and [vars]; edgelb with an in-memory KV namespace (bench/workerd/kv-memory.js) and the snapshot pushed through its control endpoint. No Miniflare: its entry layer costs more per request than the worker under test`,
     `origins: 3 simulated nodes (${env.addresses.join(", ")}), NodePort ${env.nodePort}, in the bench's Node process. Every row asks GET ${DATAPLANE_PATH} (the floor (f) writes the same path in its fixed request): the node answers its name in a fixed chunked text body, whatever the request's fields, so every row's node does the same work and every answer has the same size (${answerSizes(small)}); the probes still prove the origin (x-edgelb-node) and the status. Not GET /: the node echoes the request's fields there, so (d) and (e) got edgelb's forwarding fields back, larger answers than (c)'s. A target whose rows' answers differ in size is invalid. /stream?bytes=N answers N bytes with a fixed head (section 1b)`,
     `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${roundsText(o)} × ${o.durationS}s; the cells of the table are medians over rounds (errors summed), its "vs" columns the median of the per-round ratios. In every round a target's rows run next to each other (${DATAPLANE_BLOCKS.map((b) => b.join(" ")).join("; ")}), in reverse order every other round; these groups and the other rows rotate from round to round`,
-    `A/A control (cA): a second copy of (c), the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the run's own noise, shown in the targets table (for downloads, (Lc) ÷ (LcA) the same way)`,
+    `A/A controls: (cA), a second copy of (c), and (c2A), a second copy of (c′), each the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the noise the fetch target (d) is judged with, (c′) ÷ (c2A) the noise of the socket targets ((e), (c′) ≤ 2× (f), the halving), both shown in the targets table (for downloads, (Lc) ÷ (LcA) the same way)`,
     verdictRule([o.targetRounds ?? o.rounds]),
     o.placement?.cpus
       ? `CPU used (which side limits a row): the share of its CPU each side's own processes used over the row's rounds, median and range: workerd = the row's workerd process (utime + stime from /proc/<pid>/stat ÷ the round's wall time; every workerd is on CPU ${o.placement.cpus.worker.join(",")}); wrk + origins = the bench process serving the origins plus the wrk it ran and reaped (its utime, stime, cutime, cstime from /proc/self/stat ÷ wall time ÷ CPUs ${o.placement.cpus.rest.join(",")}); "*" marks a side at ${percent(SATURATED)} or more, the one that limits the row's throughput: a workerd-bound row's throughput follows 1 ÷ its CPU per request, a row bound by the other side measures the load generator and the origins too. "others": how much of workerd's CPU other processes took (its /proc/stat busy share minus the row's workerd), i.e. foreign work on a shared machine; it is never read as the row's own. ${coreLimits(small)}`
