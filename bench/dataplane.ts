@@ -71,7 +71,7 @@ export const BENCH_HOST = "bench.example.com";
  */
 export const DATAPLANE_PATH = "/status/200";
 /** The rows section 1's targets of per-request cost are judged on, with their A/A control: they get `targetRounds`. */
-export const TARGET_ROWS: ReadonlySet<string> = new Set(["cA", "c", "d", "e", "c2", "f"]);
+export const TARGET_ROWS: ReadonlySet<string> = new Set(["cA", "c", "d", "c2A", "e", "c2", "f"]);
 /** A CPU group at least this busy over a round limited the row's throughput (bench/lib/cores). */
 export const SATURATED = 0.9;
 const PUSH_TOKEN = "bench-push-token";
@@ -95,7 +95,7 @@ export interface DataPlaneOptions {
   addressBase: string;
   /** Probe requests before and after each row's load. */
   probes?: number;
-  /** Only these rows (ids: a b c cA c2 f d e Lc LcA Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
+  /** Only these rows (ids: a b c cA c2 c2A f d e Lc LcA Lc2 Lf Ld Le); default all. Workers no selected row needs are not started. */
   rows?: ReadonlySet<string>;
   /** Where workerd and the rest run (bench/lib/placement); default: not pinned. */
   placement?: Placement;
@@ -108,7 +108,7 @@ export interface DataPlaneOptions {
  */
 export const DATAPLANE_BLOCKS = [
   ["cA", "c", "d"],
-  ["e", "c2", "f"],
+  ["c2A", "e", "c2", "f"],
   ["LcA", "Lc"],
   ["Le", "Ld"],
 ];
@@ -120,6 +120,8 @@ export const DATAPLANE_BLOCKS = [
 export function withControls(rows: ReadonlySet<string>): Set<string> {
   const out = new Set(rows);
   if (["c", "c2", "f", "d", "e"].some((id) => rows.has(id))) out.add("c").add("cA");
+  // The socket targets are judged against the socket rows' own A/A control, (c′) ÷ (c2A).
+  if (["c2", "f", "e"].some((id) => rows.has(id))) out.add("c2").add("c2A");
   if (["Lc", "Lc2", "Lf", "Ld", "Le"].some((id) => rows.has(id))) out.add("Lc").add("LcA");
   return out;
 }
@@ -168,9 +170,10 @@ export async function startEdgelb(transport: "fetch" | "socket", snapshot: Snaps
   return worker;
 }
 
-/** A bench worker (bench/trivial-proxy/*) that forwards to one fixed origin. */
-export async function startTrivial(file: string, origin: string): Promise<PlainWorker> {
-  const worker = await startPlainWorker({ name: file, entry: path.join(HERE, "trivial-proxy", file), vars: { BENCH_ORIGIN: origin } });
+/** A bench worker (bench/trivial-proxy/*) that forwards to one fixed origin, or (socket rows) to `origins` in turn. */
+export async function startTrivial(file: string, origin: string, origins?: readonly string[]): Promise<PlainWorker> {
+  const vars: Record<string, string> = origins ? { BENCH_ORIGINS: origins.join(",") } : { BENCH_ORIGIN: origin };
+  const worker = await startPlainWorker({ name: file, entry: path.join(HERE, "trivial-proxy", file), vars });
   track(`bench worker ${file}`, () => worker.stop());
   return worker;
 }
@@ -194,6 +197,7 @@ export interface DataPlaneRows {
 export async function startDataPlaneRows(o: Pick<DataPlaneOptions, "addressBase" | "connections" | "largeConnections" | "rounds" | "targetRounds" | "rows" | "placement" | "log">): Promise<DataPlaneRows> {
   const { addresses, names, nodePort } = await startBenchNodes(o.addressBase);
   const origin = `http://${addresses[0]}:${nodePort}`;
+  const allOrigins = addresses.map((a) => `http://${a}:${nodePort}`);
   const snapshot = benchSnapshot(addresses, nodePort);
   const one = { nodes: [names[0]!] };
   const all = { nodes: names, everyNode: true };
@@ -225,27 +229,32 @@ export async function startDataPlaneRows(o: Pick<DataPlaneOptions, "addressBase"
   o.placement?.pin(process.pid, "rest", "the bench process (origins)");
   // Started together: the bundles (one wrangler run per entry, shared by the rows of one entry) and workerd
   // startups overlap, which shortens the section's setup (and the tests that start its rows).
-  const [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket] = await Promise.all([
+  const [trivialFetch, trivialCopy, trivialSocket, trivialSocketCopy, floor, edgeFetch, edgeSocket] = await Promise.all([
     wanted("c", "Lc") ? startTrivial("index.ts", origin) : undefined,
     // The A/A control: the same bundle, started the same way, in a workerd of its own.
     wanted("cA", "LcA") ? startTrivial("index.ts", origin) : undefined,
-    wanted("c2", "Lc2") ? startTrivial("socket.js", origin) : undefined,
-    wanted("f", "Lf") ? startTrivial("socket-floor.js", origin) : undefined,
+    // The socket rows take the 3 nodes in turn, as (e) does: every socket request is a new TCP connection, and one
+    // destination would take all of a row's connection work alone (rv-bench s9 4).
+    wanted("c2", "Lc2") ? startTrivial("socket.js", origin, allOrigins) : undefined,
+    // The socket rows' A/A control: (c′) again, in a workerd of its own.
+    wanted("c2A") ? startTrivial("socket.js", origin, allOrigins) : undefined,
+    wanted("f", "Lf") ? startTrivial("socket-floor.js", origin, allOrigins) : undefined,
     wanted("d", "Ld") ? startEdgelb("fetch", snapshot) : undefined,
     wanted("e", "Le") ? startEdgelb("socket", snapshot) : undefined,
   ]);
-  for (const w of [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket]) if (w) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
+  for (const w of [trivialFetch, trivialCopy, trivialSocket, trivialSocketCopy, floor, edgeFetch, edgeSocket]) if (w) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
   const workerRows: [PlainWorker | undefined, Omit<RowSpec, "url" | "cpuSeconds">][] = [
     [trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }],
     [trivialCopy, { id: "cA", label: "(cA) A/A control: (c) again, its own workerd", expect: one, ...small }],
-    [trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: one, ...small }],
-    [floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...one, rawHttp: true }, ...small }],
+    [trivialSocket, { id: "c2", label: "(c′) trivial proxy, worker/transport/socket as is", expect: all, ...small }],
+    [trivialSocketCopy, { id: "c2A", label: "(c2A) A/A control for the socket targets: (c′) again, its own workerd", expect: all, ...small }],
+    [floor, { id: "f", label: "(f) socket floor: connect() + fixed request + raw pipe", expect: { ...all, rawHttp: true }, ...small }],
     [edgeFetch, { id: "d", label: "(d) edgelb, fetch transport", host: BENCH_HOST, expect: all, ...small }],
     [edgeSocket, { id: "e", label: "(e) edgelb, socket transport", host: BENCH_HOST, expect: all, ...small }],
     [trivialFetch, { id: "Lc", label: "(Lc) trivial proxy, fetch()", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
     [trivialCopy, { id: "LcA", label: "(LcA) A/A control for downloads: (Lc) again, its own workerd", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
-    [trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...one, bodyBytes: LARGE_BYTES }, ...large }],
-    [floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...one, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }],
+    [trivialSocket, { id: "Lc2", label: "(Lc′) trivial proxy, worker/transport/socket", expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
+    [floor, { id: "Lf", label: "(Lf) socket floor", expect: { ...all, rawHttp: true, bodyBytes: LARGE_BYTES }, ...large }],
     [edgeFetch, { id: "Ld", label: "(Ld) edgelb, fetch transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
     [edgeSocket, { id: "Le", label: "(Le) edgelb, socket transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
   ];
@@ -309,27 +318,37 @@ function controlOf(byId: (id: string) => RowOutcome | undefined, metric: (r: Row
   return c?.valid && cA?.valid ? pairedRatios(metric(c), metric(cA)) : undefined;
 }
 
-/** What limited a row over its rounds: the medians of the busy shares of workerd's CPU and of the other CPU(s). */
+/**
+ * What limited a row over its rounds (medians): the share of its CPU the row's own workerd process used, the share
+ * of theirs the load generator and the origins used (the bench process and its reaped wrk), and the foreign work on
+ * workerd's CPU (its /proc/stat busy share minus workerd's own: other processes on a shared machine).
+ */
 export interface CoreLimit {
   worker: number;
   rest: number;
+  /** Busy share of workerd's CPU not used by the row's workerd (undefined when /proc/stat was not read). */
+  foreign?: number;
   bound: "workerd's CPU" | "the load generator's CPU" | "both CPUs" | "neither CPU";
 }
 
 /**
- * Which core limited a row of a pinned run (every workerd on one CPU, the load generator and the origins on the
- * other): the side whose median busy share over the rounds is at least SATURATED. Undefined when not measured
- * (unpinned). Pure.
+ * Which side limited a row of a pinned run (every workerd on one CPU, the load generator and the origins on the
+ * other): the side whose own processes used at least SATURATED of their CPU, median over the rounds. Decided on the
+ * processes' own CPU, never on how busy the CPU was (other processes on a shared machine make a CPU busy without
+ * limiting the row). Undefined when not measured (unpinned). Pure.
  */
 export function limitingCore(r: Pick<RowOutcome, "rounds">): CoreLimit | undefined {
-  const worker = median(perRound.busy(r, "worker").filter(Number.isFinite));
-  const rest = median(perRound.busy(r, "rest").filter(Number.isFinite));
+  const worker = median(perRound.workerdShare(r).filter(Number.isFinite));
+  const rest = median(perRound.loadSideShare(r).filter(Number.isFinite));
   if (!Number.isFinite(worker) || !Number.isFinite(rest)) return undefined;
+  const own = perRound.workerdShare(r);
+  const foreignRounds = perRound.busy(r, "worker").map((b, i) => Math.max(0, b - (own[i] ?? NaN))).filter(Number.isFinite);
+  const foreign = median(foreignRounds);
   const bound = worker >= SATURATED ? (rest >= SATURATED ? "both CPUs" : "workerd's CPU") : rest >= SATURATED ? "the load generator's CPU" : "neither CPU";
-  return { worker, rest, bound };
+  return { worker, rest, ...(Number.isFinite(foreign) ? { foreign } : {}), bound };
 }
 
-/** "workerd's CPU 97% busy, the other 61%: workerd's CPU limits it". Pure. */
+/** "workerd used 97% of its CPU, wrk and the origins 61% of theirs: workerd's CPU limits it". Pure. */
 export function describeCoreLimit(l: CoreLimit | undefined): string {
   if (!l) return "which CPU limits it was not measured (processes not pinned)";
   const what =
@@ -338,9 +357,10 @@ export function describeCoreLimit(l: CoreLimit | undefined): string {
       : l.bound === "the load generator's CPU"
         ? "the load generator's CPU (wrk and the origins) limits it, not workerd"
         : l.bound === "both CPUs"
-          ? "both CPUs were saturated"
-          : "neither CPU was saturated (waits, not CPU, limit it)";
-  return `workerd's CPU ${percent(l.worker)} busy, the other ${percent(l.rest)}: ${what}`;
+          ? "both sides used their CPUs fully"
+          : "neither side used its CPU fully (waits, or other processes on the CPUs, limit it)";
+  const foreign = l.foreign !== undefined ? `; other processes took ${percent(l.foreign)} of workerd's CPU` : "";
+  return `workerd used ${percent(l.worker)} of its CPU, wrk and the origins ${percent(l.rest)} of theirs${foreign}: ${what}`;
 }
 
 /**
@@ -354,11 +374,13 @@ export function unequalAnswers(rows: readonly Pick<RowOutcome, "spec" | "answerB
 }
 
 /** The A/A control row of the targets table: the run's own noise, beside the targets it decides. Pure. */
-export function controlTarget(byId: (id: string) => RowOutcome | undefined, large = false): TargetRow | undefined {
-  const [c, cA] = large ? [byId("Lc"), byId("LcA")] : [byId("c"), byId("cA")];
+export function controlTarget(byId: (id: string) => RowOutcome | undefined, large = false, socket = false): TargetRow | undefined {
+  const [c, cA] = large ? [byId("Lc"), byId("LcA")] : socket ? [byId("c2"), byId("c2A")] : [byId("c"), byId("cA")];
   const name = large
     ? "A/A control, not a target: (Lc) ÷ (LcA), two identical trivial fetch proxies in their own workerd, 20 MiB downloads: the noise the download target is judged with"
-    : "A/A control, not a target: (c) ÷ (cA), two identical trivial fetch proxies in their own workerd: the run's own noise, which every verdict of section 1 takes into account";
+    : socket
+      ? "A/A control, not a target: (c′) ÷ (c2A), two identical trivial socket proxies in their own workerd: the noise the socket targets ((e), (c′) ≤ 2× (f), the halving) are judged with"
+      : "A/A control, not a target: (c) ÷ (cA), two identical trivial fetch proxies in their own workerd: the noise the fetch targets ((d)) are judged with";
   if (!c || !cA) return undefined;
   if (!c.valid || !cA.valid) return { target: name, result: "–", verdict: "invalid", limit: [c, cA].filter((r) => !r.valid).map((r) => `${r.spec.id} invalid: ${r.invalid}`).join("; ") };
   const show = (label: string, xs: number[]) => {
@@ -413,6 +435,9 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
   const us = (x: number | undefined) => `${fmt(x, 0)} µs`;
   const rpsControl = controlOf(byId, perRound.rps);
   const cpuControl = controlOf(byId, perRound.cpuUs);
+  // Socket rows drift apart more than fetch rows: their targets take the socket rows' own A/A noise (rv-bench s9 5).
+  const socketRpsControl = controlOf(byId, perRound.rps, ["c2", "c2A"]);
+  const socketCpuControl = controlOf(byId, perRound.cpuUs, ["c2", "c2A"]);
   const atLeast = (threshold: number): TargetRule => ({ threshold, direction: "at least", scale: "ratio" });
   const atMost = (threshold: number): TargetRule => ({ threshold, direction: "at most", scale: "ratio" });
   target(
@@ -439,7 +464,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     "(e) edgelb socket ≥ 0.85× the trivial socket proxy's throughput (c′)",
     ["e", "c2"],
     atLeast(0.85),
-    ([e, c2]) => ({ perRound: pairedRatios(perRound.rps(e!), perRound.rps(c2!)), control: rpsControl, headline: ratio(e!.rps, c2!.rps) }),
+    ([e, c2]) => ({ perRound: pairedRatios(perRound.rps(e!), perRound.rps(c2!)), control: socketRpsControl, headline: ratio(e!.rps, c2!.rps) }),
     (v, [e, c2]) => `${fmt(v, 2)}× (${fmt(e!.rps, 0)} vs ${fmt(c2!.rps, 0)} req/s)`,
     (v, [e, c2]) =>
       `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′): the same proxy work as (d) on top of the transport. ${throughputReading(v, ratio(e!.cpuUsPerRequest, c2!.cpuUsPerRequest), limitingCore(e!), limitingCore(c2!), ["e", "c′"])}`,
@@ -448,7 +473,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     "(c′) socket transport CPU per request ≤ 2× the socket floor's (f)",
     ["c2", "f"],
     atMost(2),
-    ([c2, f]) => ({ perRound: pairedRatios(perRound.cpuUs(c2!), perRound.cpuUs(f!)), control: cpuControl, headline: ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest) }),
+    ([c2, f]) => ({ perRound: pairedRatios(perRound.cpuUs(c2!), perRound.cpuUs(f!)), control: socketCpuControl, headline: ratio(c2!.cpuUsPerRequest, f!.cpuUsPerRequest) }),
     (v, [c2, f]) => `${fmt(v, 2)}× (${us(c2!.cpuUsPerRequest)} vs ${us(f!.cpuUsPerRequest)}; the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))})`,
     (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request on top of connect(): the runtime has no HTTP/1.1 parser for sockets, so the response head is read, split and checked in JavaScript (status line, fields, framing), the request head is built and checked (smuggling) and encoded, and a Headers and Response are made from the parsed head; the floor writes a constant and hands socket.readable to the Response unparsed. A body that came with the head is handed over as bytes; after the head, Content-Length (64 KiB or more to come) and close-delimited bodies are piped natively from the socket; a chunked body is decoded in JavaScript`,
   );
@@ -469,7 +494,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     atMost(0.99),
     ([c2, f, c]) => {
       const [a, b, k] = [perRound.cpuUs(c2!), perRound.cpuUs(f!), perRound.cpuUs(c!)];
-      return { perRound: pairedRatios(a.map((x, i) => x - (b[i] ?? NaN)), k), control: cpuControl, headline: ratio((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN), c!.cpuUsPerRequest) };
+      return { perRound: pairedRatios(a.map((x, i) => x - (b[i] ?? NaN)), k), control: socketCpuControl, headline: ratio((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN), c!.cpuUsPerRequest) };
     },
     (v, [c2, f, c]) => `${fmt(v, 2)}× (${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} vs ${us(c!.cpuUsPerRequest)} of (c))`,
     (_, [c2, f]) => `the transport's own ${us((c2!.cpuUsPerRequest ?? NaN) - (f!.cpuUsPerRequest ?? NaN))} per request (${us(c2!.cpuUsPerRequest)} − ${us(f!.cpuUsPerRequest)}). ${SOCKET_OWN_COSTS}`,
@@ -477,27 +502,22 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
   return targets;
 }
 
-/** "97%* (95–99) / 61% (55–70)": the busy shares of a row's CPUs, median and range over its rounds, "*" where saturated. Pure. */
+/** "97%* (95–99) / 61% (55–70); others 3%": the sides' own CPU shares, median and range over the rounds, "*" where saturated. Pure. */
 function busyCell(r: RowOutcome): string {
   const l = limitingCore(r);
   if (!l) return "–";
-  const side = (group: string, m: number) => {
-    const xs = perRound.busy(r, group).filter(Number.isFinite);
-    return `${percent(m)}${m >= SATURATED ? "*" : ""} (${Math.round(Math.min(...xs) * 100)}–${Math.round(Math.max(...xs) * 100)})`;
+  const side = (xs: number[], m: number) => {
+    const f = xs.filter(Number.isFinite);
+    return `${percent(m)}${m >= SATURATED ? "*" : ""} (${Math.round(Math.min(...f) * 100)}–${Math.round(Math.max(...f) * 100)})`;
   };
-  return `${side("worker", l.worker)} / ${side("rest", l.rest)}`;
+  return `${side(perRound.workerdShare(r), l.worker)} / ${side(perRound.loadSideShare(r), l.rest)}${l.foreign !== undefined ? `; others ${percent(l.foreign)}` : ""}`;
 }
 
 /** Which CPU limited each measured row, for the notes. Pure. */
 function coreLimits(rows: readonly RowOutcome[]): string {
   const parts = rows.filter((r) => r.valid && r.rounds.length).map((r) => ({ id: r.spec.id, l: limitingCore(r) })).filter((x) => x.l);
   if (!parts.length) return "In this run: no row measured";
-  // The workerd process's own share of its CPU: what it used itself, apart from other processes on that CPU.
-  const own = (id: string) => {
-    const m = median(perRound.workerdShare(rows.find((r) => r.spec.id === id)!).filter(Number.isFinite));
-    return Number.isFinite(m) ? `, its workerd itself ${percent(m)}` : "";
-  };
-  return `In this run: ${parts.map((x) => `(${x.id}) ${x.l!.bound}${own(x.id)}`).join("; ")}`;
+  return `In this run: ${parts.map((x) => `(${x.id}) ${x.l!.bound}`).join("; ")}`;
 }
 
 /** "19 B in every row" or each row's sizes. Pure. */
@@ -562,7 +582,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
   const largeControl = controlTarget(byId, true);
   const largeTargets = [...(largeControl ? [largeControl] : []), ...all.filter((t) => t.target.startsWith("(L"))];
   const control = controlTarget(byId);
-  const smallTargets = [...(control ? [control] : []), ...all.filter((t) => !t.target.startsWith("(L"))];
+  const socketControl = controlTarget(byId, false, true);
+  const smallTargets = [...(control ? [control] : []), ...(socketControl ? [socketControl] : []), ...all.filter((t) => !t.target.startsWith("(L"))];
   const c2 = byId("c2");
   const f = byId("f");
   const transportOwn = c2?.valid && f?.valid && c2.cpuUsPerRequest !== undefined && f.cpuUsPerRequest !== undefined ? c2.cpuUsPerRequest - f.cpuUsPerRequest : undefined;
@@ -577,15 +598,15 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     `runtime: plain workerd (node_modules/workerd, \`workerd serve\` with a generated capnp config, bench/workerd), one process per worker; each worker bundled by \`wrangler deploy --dry-run\` (the artifact a deploy uploads; wrangler.toml sets keep_names = false, so no __name wrappers), wrangler.toml's compatibility date, flags and [vars]; edgelb with an in-memory KV namespace (bench/workerd/kv-memory.js) and the snapshot pushed through its control endpoint. No Miniflare: its entry layer costs more per request than the worker under test`,
     `origins: 3 simulated nodes (${env.addresses.join(", ")}), NodePort ${env.nodePort}, in the bench's Node process. Every row asks GET ${DATAPLANE_PATH} (the floor (f) writes the same path in its fixed request): the node answers its name in a fixed chunked text body, whatever the request's fields, so every row's node does the same work and every answer has the same size (${answerSizes(small)}); the probes still prove the origin (x-edgelb-node) and the status. Not GET /: the node echoes the request's fields there, so (d) and (e) got edgelb's forwarding fields back, larger answers than (c)'s. A target whose rows' answers differ in size is invalid. /stream?bytes=N answers N bytes with a fixed head (section 1b)`,
     `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${roundsText(o)} × ${o.durationS}s; the cells of the table are medians over rounds (errors summed), its "vs" columns the median of the per-round ratios. In every round a target's rows run next to each other (${DATAPLANE_BLOCKS.map((b) => b.join(" ")).join("; ")}), in reverse order every other round; these groups and the other rows rotate from round to round`,
-    `A/A control (cA): a second copy of (c), the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the run's own noise, shown in the targets table (for downloads, (Lc) ÷ (LcA) the same way)`,
+    `A/A controls: (cA), a second copy of (c), and (c2A), a second copy of (c′), each the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the noise the fetch target (d) is judged with, (c′) ÷ (c2A) the noise of the socket targets ((e), (c′) ≤ 2× (f), the halving), both shown in the targets table (for downloads, (Lc) ÷ (LcA) the same way)`,
     verdictRule([o.targetRounds ?? o.rounds]),
     o.placement?.cpus
-      ? `CPUs busy: the share of time each CPU was not idle during the row's rounds (/proc/stat; steal counts as busy), median over rounds: CPU ${o.placement.cpus.worker.join(",")} (every workerd, nothing else of the bench) and CPU ${o.placement.cpus.rest.join(",")} (wrk and the bench process serving the origins); "*" marks a side at least ${percent(SATURATED)} busy, the one that limits the row's throughput: workerd-bound rows' throughput follows 1 ÷ their CPU per request, rows bound by the other CPU measure the load generator and the origins too. ${coreLimits(small)}. Other processes on the machine count as busy too: on a loaded machine these shares are an upper bound; "its workerd itself" is the row's own workerd process alone (its utime + stime over the round ÷ the round's wall time, median), 100% being its whole CPU`
-      : "CPUs busy: not measured (processes not pinned)",
+      ? `CPU used (which side limits a row): the share of its CPU each side's own processes used over the row's rounds, median and range: workerd = the row's workerd process (utime + stime from /proc/<pid>/stat ÷ the round's wall time; every workerd is on CPU ${o.placement.cpus.worker.join(",")}); wrk + origins = the bench process serving the origins plus the wrk it ran and reaped (its utime, stime, cutime, cstime from /proc/self/stat ÷ wall time ÷ CPUs ${o.placement.cpus.rest.join(",")}); "*" marks a side at ${percent(SATURATED)} or more, the one that limits the row's throughput: a workerd-bound row's throughput follows 1 ÷ its CPU per request, a row bound by the other side measures the load generator and the origins too. "others": how much of workerd's CPU other processes took (its /proc/stat busy share minus the row's workerd), i.e. foreign work on a shared machine; it is never read as the row's own. ${coreLimits(small)}`
+      : "CPU used per side: not measured (processes not pinned)",
     o.placement?.describe() ?? "processes not pinned",
     `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,
     `verified: ${o.probes ?? 6} requests before and ${o.probes ?? 6} after each row's load must be 200 from the intended origin (x-edgelb-node of the simulated node; for the floor, the origin's raw "HTTP/1.1 200" head and header inside the body), round-robin rows must reach all 3 nodes, 20 MiB rows must carry exactly 20 MiB; under load every socket error, timeout or 4xx/5xx counts (wrk does not count 3xx; the probes demand 200). A row failing any of this is INVALID and its targets say so`,
-    "(c): bench/trivial-proxy/index.ts, fetch() to node-1 as is; (c′): bench/trivial-proxy/socket.js, worker/transport/socket to node-1 (one TCP connection per request, as connect() sockets cannot outlive a request); (f): bench/trivial-proxy/socket-floor.js, connect(), a fixed GET with Connection: close, socket.readable returned as the body; (d)/(e): worker/index.ts with EDGELB_TRANSPORT=fetch / socket, one Service round-robin over the 3 nodes",
+    "(c): bench/trivial-proxy/index.ts, fetch() to node-1 as is (workerd keeps its connections alive); (c′): bench/trivial-proxy/socket.js, worker/transport/socket to the 3 nodes in turn, as (e) reaches them (one TCP connection per request, as connect() sockets cannot outlive a request, so every row of a socket target spreads its connections over the same 3 destinations); (f): bench/trivial-proxy/socket-floor.js, connect() to the 3 nodes in turn, a fixed GET with Connection: close, socket.readable returned as the body; (d)/(e): worker/index.ts with EDGELB_TRANSPORT=fetch / socket, one Service round-robin over the 3 nodes",
     ...(transportOwn !== undefined ? [`the socket transport's own CPU per request, (c′) − (f): ${fmt(transportOwn, 0)} µs — the figure issue 14 wants at most halved`] : []),
   ];
   const loads = outcomes.flatMap((r) => r.rounds.map((x) => x.loadAvg ?? NaN)).filter(Number.isFinite);
@@ -594,7 +615,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     {
       title: "1. Data plane (loopback, plain workerd)",
       targets: smallTargets,
-      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "CPUs busy: workerd's / other (range over rounds)", "errors", "valid", "why invalid"],
+      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "CPU used: workerd / wrk + origins (range); others on workerd's CPU", "errors", "valid", "why invalid"],
       rows,
       notes: method,
       data: data(small),

@@ -54,7 +54,7 @@ if (values.render) {
   process.exit(0);
 }
 if (values.help) {
-  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--rows a,c,cA,c2,f,d,e,Lc,LcA,Lc2,Lf,Ld,Le] [--quick] [--write | --no-write] [--render]\n`);
+  process.stdout.write(`usage: npm run bench -- [--only ${ALL.join(",")}] [--rows a,c,cA,c2,c2A,f,d,e,Lc,LcA,Lc2,Lf,Ld,Le] [--quick] [--write | --no-write] [--render]\n`);
   process.exit(0);
 }
 const only = new Set((values.only ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean));

@@ -6,7 +6,8 @@
 // A row that fails a check or has errors under load comes out invalid, with
 // the reason, and its numbers are never presented as results.
 import os from "node:os";
-import { busyShare, readCpuTicks } from "./cores/index.ts";
+import { clockTicks } from "../workerd/cpu.ts";
+import { busyShare, readCpuTicks, selfAndChildrenCpuSeconds } from "./cores/index.ts";
 import type { LoadGenerator, LoadResult } from "./loadgen.ts";
 import { median } from "./stats.ts";
 import { verifyRow, verifyRowAnswers, type Expectation } from "./verify.ts";
@@ -46,6 +47,11 @@ export interface RoundResult extends LoadResult {
   busy?: Record<string, number>;
   /** Wall-clock seconds between the CPU readings around the round. */
   wallS?: number;
+  /**
+   * The load side's own CPU over the round as a share of its CPUs (RunRowsOptions.cores.rest): the bench process
+   * (the origins) and the load generator it ran and reaped (cutime/cstime), ÷ wall time ÷ those CPUs.
+   */
+  loadSideShare?: number;
 }
 
 export interface RowOutcome {
@@ -164,6 +170,7 @@ function busyOf(cores: Readonly<Record<string, readonly number[]>>, before: Retu
 async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise<RoundResult> {
   const ticks0 = o.cores ? readCpuTicks() : undefined;
   const t0 = performance.now();
+  const side0 = o.cores ? selfAndChildrenCpuSeconds(clockTicks()) : undefined;
   const cpu0 = row.cpuSeconds?.();
   const r = await o.loadgen.run({
     url: row.url + row.path,
@@ -175,10 +182,13 @@ async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise
     durationS,
   });
   const cpu1 = row.cpuSeconds?.();
+  const side1 = o.cores ? selfAndChildrenCpuSeconds(clockTicks()) : undefined;
   const wallS = (performance.now() - t0) / 1000;
+  const restCpus = o.cores?.rest?.length ?? 0;
+  const loadSideShare = side0 !== undefined && side1 !== undefined && restCpus > 0 && wallS > 0 ? (side1 - side0) / wallS / restCpus : undefined;
   const busy = o.cores && ticks0 ? busyOf(o.cores, ticks0, readCpuTicks()) : undefined;
   const loadAvg = os.loadavg()[0]!;
-  return { ...r, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuS: cpu1 - cpu0 } : {}), loadAvg, wallS, ...(busy ? { busy } : {}) };
+  return { ...r, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuS: cpu1 - cpu0 } : {}), loadAvg, wallS, ...(busy ? { busy } : {}), ...(loadSideShare !== undefined ? { loadSideShare } : {}) };
 }
 
 /** The rows that run in round `round` of `rounds`: each row's own count (RowSpec.rounds), at most `rounds`. Pure. */
@@ -206,7 +216,9 @@ export async function runRows(rows: readonly RowSpec[], o: RunRowsOptions): Prom
       const r = await load(o, row, Math.max(o.durationS, row.durationS ?? 0));
       rounds.get(row.id)!.push(r);
       const cpu = r.cpuS !== undefined ? `, CPU ${fmtN((r.cpuS / Math.max(1, r.requests)) * 1e6, 0)} µs/req` : "";
-      const busy = r.busy ? `, busy ${Object.entries(r.busy).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(" ")}` : "";
+      const own = r.cpuS !== undefined && r.wallS ? ` workerd used ${Math.round((r.cpuS / r.wallS) * 100)}%` : "";
+      const side = r.loadSideShare !== undefined ? ` load side used ${Math.round(r.loadSideShare * 100)}%` : "";
+      const busy = r.busy ? `, CPUs busy ${Object.entries(r.busy).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(" ")};${own}${side}` : "";
       o.log(`  round ${round}/${Math.min(o.rounds, row.rounds ?? o.rounds)} ${row.id}: ${fmtN(r.rps, 0)} req/s, p50 ${fmtN(r.p50Ms, 2)} ms, p99 ${fmtN(r.p99Ms, 2)} ms${cpu}${busy}${r.errors ? `, ${r.errors} ERRORS` : ""}`);
     }
   }
@@ -231,4 +243,6 @@ export const perRound = {
   busy: (r: Pick<RowOutcome, "rounds">, group: string) => r.rounds.map((x) => x.busy?.[group] ?? NaN),
   /** The row's own workerd process's CPU over the round's wall time (1 = a whole core), whatever else ran there. */
   workerdShare: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => (x.cpuS === undefined || !x.wallS ? NaN : x.cpuS / x.wallS)),
+  /** The load generator's and the origins' own CPU over the round as a share of their CPUs (pinned runs). */
+  loadSideShare: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => x.loadSideShare ?? NaN),
 };

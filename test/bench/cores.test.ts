@@ -2,7 +2,7 @@
 // group of CPUs, and the reading a target's text draws from them.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { busyShare, parseProcStat } from "../../bench/lib/cores/index.ts";
+import { busyShare, parseProcStat, parseSelfAndChildrenTicks } from "../../bench/lib/cores/index.ts";
 import { limitingCore, throughputReading } from "../../bench/dataplane.ts";
 import { perRound, type RoundResult } from "../../bench/lib/rows.ts";
 
@@ -72,10 +72,13 @@ describe("busyShare", () => {
   });
 });
 
-const rounds = (worker: number[], rest: number[]) => ({ rounds: worker.map((w, i) => ({ rps: 1, p50Ms: 1, p99Ms: 1, requests: 1, bytes: 1, errors: 0, busy: { worker: w, rest: rest[i]! } }) as RoundResult) });
+/** Rounds of 2 s where the row's workerd used `worker` of its CPU and the load side `rest` of theirs; the CPU itself `busy`. */
+const rounds = (worker: number[], rest: number[], busy = 1) => ({
+  rounds: worker.map((w, i) => ({ rps: 1, p50Ms: 1, p99Ms: 1, requests: 1, bytes: 1, errors: 0, cpuS: w * 2, wallS: 2, loadSideShare: rest[i]!, busy: { worker: busy, rest: busy } }) as RoundResult),
+});
 
 describe("which CPU limits a row", () => {
-  it("names the side whose median busy share reaches 90%", () => {
+  it("names the side whose own processes used at least 90% of their CPU (median over the rounds)", () => {
     expect(limitingCore(rounds([0.99, 0.97, 0.5], [0.6, 0.7, 0.65]))?.bound).toBe("workerd's CPU");
     expect(limitingCore(rounds([0.7, 0.75, 0.8], [0.95, 0.99, 0.97]))?.bound).toBe("the load generator's CPU");
     expect(limitingCore(rounds([0.95, 0.99], [0.95, 0.99]))?.bound).toBe("both CPUs");
@@ -83,15 +86,36 @@ describe("which CPU limits a row", () => {
     expect(limitingCore({ rounds: [{ rps: 1, p50Ms: 1, p99Ms: 1, requests: 1, bytes: 1, errors: 0 }] })).toBeUndefined(); // unpinned: not measured
   });
 
+  // rv-bench s9 finding 1: a CPU kept busy by other processes is not a row limited by workerd.
+  it("does not call a row workerd-bound when its own workerd used a small part of the core", () => {
+    // 2 s rounds, 150 req/s × 700 µs = 0.105 s CPU per second: ~10% of a core; the CPU itself 100% busy (others)
+    const r = { rounds: Array.from({ length: 8 }, () => ({ rps: 150, p50Ms: 1, p99Ms: 1, requests: 300, bytes: 1, errors: 0, cpuS: 0.21, wallS: 2, loadSideShare: 0.3, busy: { worker: 1, rest: 1 } })) };
+    const l = limitingCore(r)!;
+    expect(l.bound).not.toBe("workerd's CPU");
+    expect(l.bound).not.toBe("both CPUs");
+    expect(l.worker).toBeCloseTo(0.105, 3);
+    expect(l.foreign).toBeCloseTo(0.895, 3); // the rest of that CPU went to other processes, and is said so
+  });
+
   it("reads a throughput ratio as 1 ÷ the CPU ratio only when workerd's CPU limited both rows", () => {
     const bound = limitingCore(rounds([0.98, 0.99, 0.97], [0.6, 0.6, 0.6]));
     const genBound = limitingCore(rounds([0.7, 0.7, 0.7], [0.99, 0.98, 0.99]));
     expect(throughputReading(0.8, 1.25, bound, bound)).toMatch(/workerd's CPU limited both rows, so throughput follows CPU per request: 1 ÷ 1\.25 = 0\.80×/);
     const mixed = throughputReading(0.9, 1.25, bound, genBound);
-    expect(mixed).toMatch(/\(c\): workerd's CPU 70% busy, the other 99%: the load generator's CPU/);
+    expect(mixed).toMatch(/\(c\): workerd used 70% of its CPU, wrk and the origins 99% of theirs; other processes took 30% of workerd's CPU: the load generator's CPU/);
     expect(mixed).toMatch(/not 1 ÷ the CPU ratio/);
     expect(mixed).not.toMatch(/limited both rows/);
     expect(throughputReading(0.9, 1.25, undefined, bound)).toMatch(/not measured/);
+  });
+});
+
+describe("parseSelfAndChildrenTicks (/proc/self/stat: the process and its reaped children)", () => {
+  it("sums utime, stime, cutime and cstime, counting fields from the last ')'", () => {
+    const fields = (u: number, s: number, cu: number, cs: number) => `S 1 2 3 4 5 6 7 8 9 10 ${u} ${s} ${cu} ${cs} 20 0 1 0 100`;
+    expect(parseSelfAndChildrenTicks(`123 (node) ${fields(10, 5, 30, 7)}`)).toBe(52);
+    expect(parseSelfAndChildrenTicks(`123 (we (ird) name) ${fields(1, 2, 3, 4)}`)).toBe(10);
+    expect(parseSelfAndChildrenTicks("garbage")).toBeUndefined();
+    expect(parseSelfAndChildrenTicks(`1 (x) ${fields(1, -2, 3, 4)}`)).toBeUndefined();
   });
 });
 

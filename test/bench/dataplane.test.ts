@@ -124,6 +124,18 @@ describe("section 1's rows answer the same bytes", () => {
     expect(unequalAnswers(outcomes)).toBeUndefined();
   }, 60_000);
 
+  // rv-bench s9 4: each socket request is a new TCP connection, so the socket rows must spread theirs over the same nodes.
+  it("every row of a socket target reaches the same origins, and its probes prove it", async () => {
+    const nodesOf = (id: string) => started.rows.find((r) => r.id === id)!.expect.nodes.slice().sort();
+    expect(nodesOf("c2")).toEqual(nodesOf("e"));
+    expect(nodesOf("f")).toEqual(nodesOf("e"));
+    for (const id of ["c2", "f", "e"]) expect(started.rows.find((r) => r.id === id)!.expect.everyNode, id).toBe(true);
+    for (const id of ["c2", "f"]) {
+      const row = started.rows.find((r) => r.id === id)!;
+      expect(await verifyRow(row.url, row.host, row.path, row.expect, 6), id).toEqual([]); // all 3 nodes answered
+    }
+  });
+
   // Formerly test/bench/bundle.test.ts, which ran a wrangler build of its own: the same build, made once here.
   it("runs edgelb as `wrangler deploy` bundles it: no __name wrappers (wrangler.toml: keep_names = false)", async () => {
     // esbuild's keep_names wraps every closure in a __name() call that runs each time the closure is created,

@@ -129,6 +129,7 @@ describe("dataPlaneTargets", () => {
       c: outcome("c", 10_000, 60),
       cA: outcome("cA", 10_000, 60),
       c2: outcome("c2", 3_000, 300),
+      c2A: outcome("c2A", 3_000, 300),
       f: outcome("f", 5_000, 200),
       d: outcome("d", 9_000, 70),
       e: outcome("e", 2_700, 330),
@@ -150,7 +151,7 @@ describe("dataPlaneTargets", () => {
     // Unpinned (no busy shares): what CPU alone would allow, and no claim about which side limited the rows.
     expect(slow[0]!.limit).toMatch(/Which CPU limited the rows was not measured \(not pinned\)\. By CPU per request alone \(d\) would reach 0\.37× of \(c\)'s throughput \(1 ÷ 2\.67\); it measured 0\.60×/);
     // Pinned and workerd's CPU saturated in both rows: throughput follows CPU per request (60 ÷ 160).
-    const pinned = (r: RowOutcome, worker: number, rest: number): RowOutcome => ({ ...r, rounds: r.rounds.map((x) => ({ ...x, busy: { worker, rest } })) });
+    const pinned = (r: RowOutcome, worker: number, rest: number): RowOutcome => ({ ...r, rounds: r.rounds.map((x) => ({ ...x, wallS: x.cpuS! / worker, loadSideShare: rest, busy: { worker: 1, rest: 1 } })) });
     const bound = dataPlaneTargets(rows({ d: pinned(outcome("d", 6_000, 160), 0.99, 0.7), c: pinned(outcome("c", 10_000, 60), 0.97, 0.8) }));
     expect(bound[0]!.limit).toMatch(/workerd's CPU limited both rows, so throughput follows CPU per request: 1 ÷ 2\.67 = 0\.37× \(measured 0\.60×\)/);
     // (c) bound by the load generator's CPU: the ratio is not read as 1 ÷ the CPU ratio.
@@ -159,14 +160,25 @@ describe("dataPlaneTargets", () => {
     // (e) against (c′) is read the same way.
     const socketSlow = dataPlaneTargets(rows({ e: pinned(outcome("e", 1_500, 600), 0.99, 0.5), c2: pinned(outcome("c2", 3_000, 300), 0.98, 0.6) })).find((t) => t.target.startsWith("(e)"))!;
     expect(socketSlow.verdict).toBe("missed");
-    expect(socketSlow.limit).toMatch(/\(e\): workerd's CPU 99% busy, the other 50%: workerd's CPU limits it; \(c′\): .* workerd's CPU limited both rows, so throughput follows CPU per request: 1 ÷ 2\.00 = 0\.50×/);
-    expect(genBound[0]!.limit).toMatch(/\(c\): workerd's CPU 80% busy, the other 99%: the load generator's CPU .* Not both workerd-bound, so the throughput ratio is not 1 ÷ the CPU ratio.* By CPU per request alone \(d\) would reach 0\.91× .* it measured 0\.80×/);
+    expect(socketSlow.limit).toMatch(/\(e\): workerd used 99% of its CPU, wrk and the origins 50% of theirs; other processes took 1% of workerd's CPU: workerd's CPU limits it; \(c′\): .* workerd's CPU limited both rows, so throughput follows CPU per request: 1 ÷ 2\.00 = 0\.50×/);
+    expect(genBound[0]!.limit).toMatch(/\(c\): workerd used 80% of its CPU, wrk and the origins 99% of theirs; other processes took 20% of workerd's CPU: the load generator's CPU .* Not both workerd-bound, so the throughput ratio is not 1 ÷ the CPU ratio.* By CPU per request alone \(d\) would reach 0\.91× .* it measured 0\.80×/);
+  });
+  it("judges the socket targets with the socket rows' own A/A control (c′) ÷ (c2A), the fetch target with (c) ÷ (cA)", () => {
+    // (c′) at 1.5× of (f) in every round; the two socket copies differ by up to ±40% per round, the fetch copies not at all.
+    const noisy = [1, 1.4, 0.7, 1.3, 0.75, 1.35, 0.72, 1.1, 0.9];
+    const socketNoise = rows({ c2A: outcome("c2A", 3_000, 300, true, 1, DRIFT.map((k, i) => k * noisy[i]!)) });
+    const t = dataPlaneTargets(socketNoise);
+    expect(t.find((x) => x.target.startsWith("(c′) socket transport CPU"))!.verdict).toBe("within noise");
+    expect(t.find((x) => x.target.startsWith("(d) edgelb fetch ≤"))!.verdict).toBe("met"); // its control is (c) ÷ (cA)
+    expect(controlTarget(socketNoise, false, true)!.target).toMatch(/\(c′\) ÷ \(c2A\)/);
+    // Without the socket copy the socket targets decide nothing.
+    expect(dataPlaneTargets(rows({ c2A: undefined as unknown as RowOutcome })).find((x) => x.target.startsWith("(c′) socket transport CPU"))!.verdict).toBe("within noise");
   });
   it("judges the socket transport's own CPU, (c′) − (f), against the trivial fetch proxy's (issue 14's halving)", () => {
     const own = dataPlaneTargets(rows())[5]!;
     expect(own.result).toMatch(/^1\.67× \(paired median .*; of the rows' medians: 1\.67× \(100 µs vs 60 µs of \(c\)\)$/);
     expect(own.limit).toMatch(/^the transport's own 100 µs per request \(300 µs − 200 µs\)\. In a CPU profile/);
-    expect(dataPlaneTargets(rows({ c2: outcome("c2", 3_000, 255) }))[5]!.verdict).toBe("met");
+    expect(dataPlaneTargets(rows({ c2: outcome("c2", 3_000, 255), c2A: outcome("c2A", 3_000, 255) }))[5]!.verdict).toBe("met");
   });
   it("pairs rows per round: drift the rows share cancels out; a noisy A/A control, or no control, decides nothing near the threshold", () => {
     // (d) at 0.90× of (c) in every round while the machine's speed moves by ±20% from round to round: met.
@@ -194,7 +206,7 @@ describe("dataPlaneTargets", () => {
 
   it("a selection of rows (--rows) brings the A/A control rows its targets are judged with", () => {
     expect([...withControls(new Set(["c", "d"]))].sort()).toEqual(["c", "cA", "d"]);
-    expect([...withControls(new Set(["e", "c2"]))].sort()).toEqual(["c", "c2", "cA", "e"]);
+    expect([...withControls(new Set(["e", "c2"]))].sort()).toEqual(["c", "c2", "c2A", "cA", "e"]);
     expect([...withControls(new Set(["Ld", "Le"]))].sort()).toEqual(["Lc", "LcA", "Ld", "Le"]);
     expect([...withControls(new Set(["a"]))]).toEqual(["a"]);
   });

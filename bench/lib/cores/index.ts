@@ -60,3 +60,27 @@ export function readCpuTicks(): Map<number, CpuTicks> {
 export function percent(x: number | undefined): string {
   return x === undefined || !Number.isFinite(x) ? "–" : `${Math.round(x * 100)}%`;
 }
+
+/**
+ * utime + stime + cutime + cstime (fields 14–17) of a /proc/<pid>/stat line, in ticks: the process's own CPU and
+ * that of its children it has waited for (for the bench process: the origins it serves and every wrk that exited).
+ * The command name may hold spaces and parentheses, so fields are counted from the last ")". Undefined if malformed.
+ * Pure.
+ */
+export function parseSelfAndChildrenTicks(line: string): number | undefined {
+  const close = line.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const f = line.slice(close + 1).trim().split(/\s+/);
+  const ticks = [14, 15, 16, 17].map((n) => Number(f[n - 3]));
+  return ticks.every((t) => Number.isSafeInteger(t) && t >= 0) ? ticks.reduce((a, b) => a + b, 0) : undefined;
+}
+
+/** CPU seconds of this process and its reaped children so far (undefined where /proc cannot be read). */
+export function selfAndChildrenCpuSeconds(ticksPerSecond: number): number | undefined {
+  try {
+    const t = parseSelfAndChildrenTicks(readFileSync("/proc/self/stat", "utf8"));
+    return t === undefined ? undefined : t / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
