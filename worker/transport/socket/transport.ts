@@ -10,11 +10,9 @@ import {
   message,
   openConnection,
   readResponseHead,
-  type HeadResult,
+  readStartedHead,
   type StartedRequest,
   startRequest,
-  startedHeadFailed,
-  startedHeadIn,
 } from "./connection.ts";
 import { openHedged, readHedgedHead } from "./hedged-connect.ts";
 import { fieldOf, hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
@@ -126,15 +124,8 @@ async function sendStarted(
   opts: SocketTransportOptions,
   log: TransportLog,
 ): Promise<Response> {
-  // readStartedHead inlined: one async layer fewer per request.
-  let found: HeadResult | undefined;
-  try {
-    do found = startedHeadIn(conn, parser, await conn.reader.read());
-    while (found === undefined);
-  } catch (e) {
-    return startedHeadFailed(conn, parser, e);
-  }
-  return respond(conn, parser, found.head, found.pending, req, opts, log, true);
+  const { head, pending } = await readStartedHead(conn, parser);
+  return respond(conn, parser, head, pending, req, opts, log, true);
 }
 
 /** Requests with a body, a connect hedge, or a method a second run of could harm. */
