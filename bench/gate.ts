@@ -13,7 +13,7 @@
 //   npm run bench -- --only gate
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,7 +23,7 @@ import { startBenchNodes } from "./lib/nodes.ts";
 import type { LoadGenerator } from "./lib/loadgen.ts";
 import { fmt, type Section, type TargetRow } from "./lib/report.ts";
 import { perRound, runRows, type RowOutcome } from "./lib/rows.ts";
-import { describeJudgement, judge, medianInterval, pairedDifferences, pairedRatios, VERDICT_RULE } from "./lib/verdict/index.ts";
+import { describeJudgement, judge, medianInterval, pairedDifferences, pairedRatios, verdictRule } from "./lib/verdict/index.ts";
 import { processCpuSeconds } from "./workerd/cpu.ts";
 import { describeBreakdown, profileBreakdown, type CpuProfile } from "./lib/cpu-profile.ts";
 import { startPlainWorker } from "./workerd/index.ts";
@@ -34,7 +34,10 @@ const PUSH_TOKEN = "bench-push-token";
 
 export interface GateBenchOptions {
   loadgen: LoadGenerator;
+  /** Rounds of every row. */
   rounds: number;
+  /** Rounds of GATE_TARGET_ROWS (the rows the targets are judged on, with their A/A copies); default `rounds`. */
+  targetRounds?: number;
   durationS: number;
   warmupS: number;
   connections: number;
@@ -64,6 +67,9 @@ const UNPINNED =
  * Rows run next to each other in every round (bench/lib/rows.ts), in alternating order: (e) between its A/A
  * copy and (g), (s) beside (g); the same at 1 connection, with the floor (n1) beside (g1).
  */
+/** The rows 1g's targets are judged on and their A/A copies: they get `targetRounds`; (s), (n), (n1), (o1) feed only notes. */
+export const GATE_TARGET_ROWS: ReadonlySet<string> = new Set(["eA", "e", "g", "eA1", "e1", "g1"]);
+
 export const GATE_BLOCKS = [
   ["eA", "e", "g", "s"],
   ["eA1", "e1", "g1", "n1"],
@@ -192,7 +198,9 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   ];
   const before = await gates.forwarded();
   const floorBefore = await floor.forwarded();
-  const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: GATE_BLOCKS, log: o.log });
+  const targetRounds = o.targetRounds ?? o.rounds;
+  for (const row of rows) row.rounds = GATE_TARGET_ROWS.has(row.id) ? targetRounds : o.rounds;
+  const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: Math.max(o.rounds, targetRounds), durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: GATE_BLOCKS, log: o.log });
   const forwarded = (await gates.forwarded()) - before;
   const floorForwarded = (await floor.forwarded()) - floorBefore;
   const profDir = process.env.EDGELB_BENCH_GATE_CPU_PROF;
@@ -267,6 +275,72 @@ export interface ProxyCpu {
   f1?: number | undefined;
 }
 
+/**
+ * What the floor (a bare Node proxy on this hop, rows n/n1) was made of when counted in instructions
+ * under callgrind (valgrind --tool=callgrind, toggled on after 12,000 warm-up requests, 2,000 requests at
+ * 1 connection: independent of the machine's load; user space only) for bench/gate-floor.ts and a scratch
+ * minimal relay in plain JavaScript, which agreed within 7% (gt9, session 9). Shares of the floor's
+ * instructions per request. One session's count, not this run's: the text names the Node version, the
+ * code and bench/gate-floor.ts's git blob it was counted on, and says so when either differs.
+ */
+export const FLOOR_ANATOMY = {
+  node: "v20.20.2",
+  code: "8c134ba",
+  /** `git hash-object bench/gate-floor.ts` when counted. */
+  floorBlob: "cb27cbb1e9efd766ae5ea2558ff97ecc2c11a253",
+  /** User-space instructions per request (thousands): the minimal relay, bench/gate-floor.ts. */
+  kInstructions: [134, 143],
+  /** Accepting the connection: onconnection → TCPWrap, new net.Socket (its Readable and Writable state), listeners. */
+  accept: 0.58,
+  /** Of all the instructions: V8's runtime inline-cache miss handlers (LoadIC_Miss, StoreIC_Miss, KeyedStoreIC_Slow). */
+  icMisses: 0.45,
+  /** Of the ~30 runtime IC misses per connection in `node --log-ic`, those on the Socket constructor's `{ ...options }` copy. */
+  icMissesOnOptions: 28,
+  /** The two reads (edge head, NodePort answer) with their 'data'/onread callbacks and the writes they make. */
+  reads: 0.27,
+  /** uv_close and the 'close' callback. */
+  close: 0.05,
+  /** Garbage collection (the scavenges and their helper threads). */
+  gc: 0.06,
+  /** The kernel's share of the gate's CPU samples: perf record -e cpu-clock, 1 connection, code 8c134ba, load ~10, 30,885 samples. */
+  kernelShareOfGateSamples: 0.31,
+};
+
+/** `git hash-object` of a file's bytes (a blob's SHA-1), without git. Pure. */
+export function gitBlobHash(bytes: Uint8Array): string {
+  return createHash("sha1").update(`blob ${bytes.length}\0`).update(bytes).digest("hex");
+}
+
+/**
+ * The floor's make-up for the limit texts, as shares of its user-space instructions (not scaled to this
+ * run's µs: the kernel's part of its CPU is not in them). `floorBlob`: this run's bench/gate-floor.ts. Pure.
+ */
+export function floorAnatomy(nodeVersion = process.version, floorBlob: string = FLOOR_ANATOMY.floorBlob): string {
+  const a = FLOOR_ANATOMY;
+  const stale = [
+    ...(nodeVersion === a.node ? [] : [`this run used Node ${nodeVersion}`]),
+    ...(floorBlob === a.floorBlob ? [] : ["bench/gate-floor.ts has changed since"]),
+  ];
+  const counted = `counted on Node ${a.node}, code ${a.code}${stale.length ? `; ${stale.join(" and ")}, so the shares may not hold` : ""}`;
+  return (
+    `what that floor was made of, in instructions (callgrind at 1 connection, user space, ${counted}: ${a.kInstructions.join("k and ")}k per request for a scratch minimal relay and for bench/gate-floor.ts): ` +
+    `accepting the connection ${fmt(a.accept * 100, 0)}% (Node's onconnection builds a net.Socket: a TCPWrap, an async id, a Readable and a Writable state); ` +
+    `V8's runtime inline-cache miss handlers ${fmt(a.icMisses * 100, 0)}% of all the floor's instructions, and node --log-ic shows ${a.icMissesOnOptions} of the ~30 misses per connection on one object, the Socket constructor's copy of its options ({ ...options }), read and written by the Socket, Duplex, Readable and Writable constructors, with a hidden-class address not seen before at every connection; ` +
+    `the two reads and their callbacks ${fmt(a.reads * 100, 0)}%; closing the connection ${fmt(a.close * 100, 0)}% and garbage collection ${fmt(a.gc * 100, 0)}%. ` +
+    `None of it can be avoided with Node's documented API: an accepted socket is always built by that constructor (no onread for accepted sockets; the worker opens a new connection per request, as a connect() socket cannot outlive its request). ` +
+    `Besides these instructions, the kernel: accept, one read and one write each way, close and the epoll calls, where each loopback write also runs the receiving side's TCP stack (${fmt(a.kernelShareOfGateSamples * 100, 0)}% of the gate's CPU samples in a perf profile at 1 connection, code ${a.code}, load ~10)`
+  );
+}
+
+/** This checkout's bench/gate-floor.ts as a git blob hash, for floorAnatomy's staleness check. */
+function floorBlobHash(): string | undefined {
+  try {
+    return gitBlobHash(readFileSync(path.join(HERE, "gate-floor.ts")));
+  } catch {
+    return undefined;
+  }
+}
+
 const THROUGHPUT = "(g) ≥ 0.85× the throughput of (e)";
 const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
 
@@ -317,7 +391,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : cpu / 1000 >= added
           ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1)${prof}, is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
           : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
-    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}` : "";
+    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: HOP,
@@ -393,9 +467,9 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
       `every request is GET ${GATE_PATH}: the node answers its name, a fixed chunked body, whatever the request's fields, so every row's node does the same work and every answer is the same bytes (the echo of GET / carries the fields back: (s)'s node would get and echo the signature that the gate strips before (g)'s)`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
-      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${o.rounds} rounds × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
+      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${(o.targetRounds ?? o.rounds) === o.rounds ? `${o.rounds} rounds` : `${o.targetRounds} rounds for the rows the targets are judged on (${[...GATE_TARGET_ROWS].join(" ")}), ${o.rounds} for (s), (n), (n1), (o1), which feed only notes (their paired figures use the first ${o.rounds} rounds)`} × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
       loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
-      VERDICT_RULE,
+      verdictRule([o.targetRounds ?? o.rounds]),
       UNPINNED,
       ...(o1?.valid
         ? [`the load generator straight to a node at 1 connection (row o1): p50 ${fmt(o1.p50Ms, 2)} ms, the part of every 1-connection p50 that is wrk's and the origin's own, the same in (e1) and (g1), so it cancels in their difference; each 1-connection row had the same 1 s warm-up, and (e1), its copy and (g1) ran next to each other in alternating order`]

@@ -1,7 +1,9 @@
 // The gate bench's pure parts: the gates' CPU per request from before/after
 // samples around each round, and the issue's two targets.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { floorSplit, gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
+import { FLOOR_ANATOMY, floorAnatomy, floorSplit, gitBlobHash, gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
 import type { RowOutcome } from "../../bench/lib/rows.ts";
 
 /** A row whose 9 rounds all measured `rps` and `p50Ms` (the verdicts pair rounds: bench/lib/verdict). */
@@ -58,7 +60,7 @@ describe("gate bench", () => {
     const rows = { e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 800, 25), 850), f: row("n", 900, 22), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5), f1: row("n1", 450, 1.2) };
     const [tp, hop] = gateTargets(rows, { g: 150, g1: 250, f: 100, f1: 180 });
     expect(tp!.limit).toContain("a bare Node proxy on the same hop (row n, no checks) reaches 0.90× of (e) at 100 µs of CPU per request: 50 µs (33%) of the gate's CPU is its own work");
-    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms at 0.18 ms of CPU per request");
+    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms at 0.18 ms of CPU per request; what that floor was made of, in instructions");
     // An invalid floor row, or one without CPU figures, is not cited.
     expect(floorSplit({ ...rows.f, valid: false } as RowOutcome, rows.e, 150, 100, "n")).toBe("");
     expect(floorSplit(rows.f, rows.e, 150, undefined, "n")).toBe("");
@@ -105,5 +107,28 @@ describe("gate bench verdicts (bench/lib/verdict)", () => {
     expect([tp!.verdict, hop!.verdict]).toEqual(["within noise", "within noise"]);
     expect(hop!.result).toMatch(/^0\.20 ms \(paired median of 9 rounds; 96\.1% interval 0\.20 ms–0\.20 ms, .*A\/A noise ±0\.15 ms → 0\.05 ms–0\.35 ms\)/);
     expect(tp!.limit).toMatch(/^within noise: the threshold lies inside the interval widened by the A\/A noise\. the gate is a second HTTP hop/);
+  });
+
+  it("what limits the hop says what the floor was made of (Node's per-connection calls, counted in instructions) and on which code, and flags a run on another Node version or floor proxy", () => {
+    const text = floorAnatomy(FLOOR_ANATOMY.node, FLOOR_ANATOMY.floorBlob);
+    expect(text).toContain(`counted on Node ${FLOOR_ANATOMY.node}, code ${FLOOR_ANATOMY.code}: 134k and 143k per request`);
+    expect(text).toContain("accepting the connection 58%");
+    expect(text).toContain("V8's runtime inline-cache miss handlers 45% of all the floor's instructions, and node --log-ic shows 28 of the ~30 misses per connection on one object");
+    expect(text).toContain("the two reads and their callbacks 27%; closing the connection 5% and garbage collection 6%");
+    expect(text).toContain("31% of the gate's CPU samples in a perf profile at 1 connection, code 8c134ba, load ~10");
+    expect(text).not.toContain("may not hold");
+    expect(floorAnatomy("v22.0.0", FLOOR_ANATOMY.floorBlob)).toContain("; this run used Node v22.0.0, so the shares may not hold");
+    expect(floorAnatomy(FLOOR_ANATOMY.node, "0".repeat(40))).toContain("; bench/gate-floor.ts has changed since, so the shares may not hold");
+    expect(floorAnatomy(FLOOR_ANATOMY.node, undefined)).not.toContain("may not hold");
+    // Shares of one whole: accepting, reading, closing and GC cover the floor's instructions but for a few %.
+    const { accept, reads, close, gc } = FLOOR_ANATOMY;
+    expect(accept + reads + close + gc).toBeGreaterThan(0.9);
+    expect(accept + reads + close + gc).toBeLessThanOrEqual(1);
+  });
+
+  it("knows this checkout's floor proxy by its git blob hash, as git does", () => {
+    const file = readFileSync(new URL("../../bench/gate-floor.ts", import.meta.url));
+    expect(gitBlobHash(file)).toBe(execFileSync("git", ["hash-object", "bench/gate-floor.ts"], { encoding: "utf8" }).trim());
+    expect(gitBlobHash(Buffer.from(""))).toBe("e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
   });
 });

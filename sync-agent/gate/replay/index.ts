@@ -13,8 +13,18 @@ export interface ReplayCacheOptions {
 }
 
 export class ReplayCache {
-  /** nonce → its timestamp (seconds), in insertion order (close to timestamp order). */
-  readonly #seen = new Map<string, number>();
+  /** The nonces remembered. Only looked up by key, never iterated (see #order). */
+  readonly #seen = new Set<string>();
+  /**
+   * The same nonces and their timestamps (seconds) in insertion order (close to timestamp order), from
+   * #head on: the oldest is found and forgotten in O(1). Not the Map's own iteration order: V8 leaves a
+   * deleted Map entry as a hole until the next rehash, so walking a Map from its front to forget its
+   * oldest entries skipped every hole left by earlier ones, tens of thousands of instructions per request
+   * at a few thousand requests a second (gt9's callgrind profile: the gate's most expensive function).
+   */
+  #nonces: string[] = [];
+  #stamps: number[] = [];
+  #head = 0;
   readonly #capacity: number;
   readonly #windowS: number;
   #floor = -1;
@@ -38,21 +48,33 @@ export class ReplayCache {
     if (timestamp <= this.#floor) return false;
     if (this.#seen.has(nonce)) return false;
     if (this.#seen.size >= this.#capacity) {
-      const oldest = this.#seen.entries().next().value as [string, number];
-      this.#seen.delete(oldest[0]);
-      if (oldest[1] > this.#floor) this.#floor = oldest[1];
+      const oldest = this.#stamps[this.#head]!;
+      this.#forgetOldest();
+      if (oldest > this.#floor) this.#floor = oldest;
       if (timestamp <= this.#floor) return false;
     }
-    this.#seen.set(nonce, timestamp);
+    this.#seen.add(nonce);
+    this.#nonces.push(nonce);
+    this.#stamps.push(timestamp);
     return true;
   }
 
   /** Forgets nonces whose timestamp left the window (a replay of them is stale anyway). */
   #prune(nowS: number): void {
     const expired = nowS - this.#windowS;
-    for (const [nonce, ts] of this.#seen) {
-      if (ts >= expired) break;
-      this.#seen.delete(nonce);
+    while (this.#head < this.#stamps.length && this.#stamps[this.#head]! < expired) this.#forgetOldest();
+  }
+
+  #forgetOldest(): void {
+    this.#seen.delete(this.#nonces[this.#head]!);
+    this.#nonces[this.#head] = "";
+    this.#head++;
+    // The forgotten front is dropped once it is at least half of the queue: each entry is copied at most
+    // once more on average, so forgetting stays O(1) amortized.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#stamps.length) {
+      this.#nonces = this.#nonces.slice(this.#head);
+      this.#stamps = this.#stamps.slice(this.#head);
+      this.#head = 0;
     }
   }
 }

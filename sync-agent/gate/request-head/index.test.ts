@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseRequestHead, RequestHeadError, type ParsedRequestHead } from "./index.ts";
+import { headEnd, parseRequestHead, RequestHeadError, type ParsedRequestHead } from "./index.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 const parse = (s: string, max?: number) => parseRequestHead(bytes(s), max);
@@ -159,3 +159,51 @@ describe("request head, properties", () => {
     );
   });
 });
+
+describe("the head's end, found line by line", () => {
+  /** The byte-by-byte loop it replaced: the reference for every decision. */
+  function byteLoop(buf: Uint8Array, from: number, limit: number): number {
+    for (let i = from; i < limit; i++) {
+      const c = buf[i]!;
+      if (c === 0x0a) {
+        if (i === from || buf[i - 1] !== 0x0d) throw new RequestHeadError(400, "bare LF in the request head");
+        if (buf[i - 2] === 0x0a && i - 3 >= from && buf[i - 3] === 0x0d) return i + 1;
+      } else if (c === 0x0d && i + 1 < buf.length && buf[i + 1] !== 0x0a) {
+        throw new RequestHeadError(400, "bare CR in the request head");
+      }
+    }
+    return -1;
+  }
+  const outcome = (f: () => number): number | string => {
+    try {
+      return f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+
+  it("ends where the byte loop ends and refuses what it refuses, with the same reason, for any bytes rich in CR and LF", () => {
+    const byte = fc.oneof(fc.constant(0x0d), fc.constant(0x0a), fc.constantFrom(0x41, 0x3a, 0x20), fc.integer({ min: 0, max: 255 }));
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 80 }), fc.nat(), fc.nat(), (xs, a, b) => {
+        const buf = Buffer.from(xs);
+        const from = buf.length === 0 ? 0 : a % (buf.length + 1);
+        const limit = from + (b % (buf.length - from + 2));
+        expect(outcome(() => headEnd(buf, from, limit))).toEqual(outcome(() => byteLoop(buf, from, limit)));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("finds the end of well-formed heads with CRLF-only lines the same way", () => {
+    const line = fc.stringMatching(/^[\x20-\x7e]{0,20}$/);
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 10 }), fc.nat({ max: 3 }), (lines, blank) => {
+        const buf = bytes(`${"\r\n".repeat(blank)}${lines.map((l) => `${l}\r\n`).join("")}\r\nrest`);
+        expect(outcome(() => headEnd(buf, 0, buf.length))).toEqual(outcome(() => byteLoop(buf, 0, buf.length)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
