@@ -407,7 +407,9 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
           : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
     // Paired over the rounds both ran ((n1) may run fewer rounds than (e1)).
     const floorAdds = r.f1?.valid ? (median(pairedDifferences(perRound.p50Ms(r.f1), perRound.p50Ms(r.e1))) ?? r.f1.p50Ms - r.e1.p50Ms) : 0;
-    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(floorAdds, 2)} ms (paired over the rounds both ran)${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
+    // How much of the 0.3 ms budget a proxy with no checks at all already takes: how far the gate can get by cutting its own work.
+    const budget = floorAdds > 0 ? `, ${fmt((floorAdds / 0.3) * 100, 0)}% of the 0.3 ms budget before any check (the gate can get no lower by cutting its own work)` : "";
+    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(floorAdds, 2)} ms (paired over the rounds both ran)${budget}${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: HOP,

@@ -60,7 +60,7 @@ describe("gate bench", () => {
     const rows = { e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 800, 25), 850), f: row("n", 900, 22), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5), f1: row("n1", 450, 1.2) };
     const [tp, hop] = gateTargets(rows, { g: 150, g1: 250, f: 100, f1: 180 });
     expect(tp!.limit).toContain("a bare Node proxy on the same hop (row n, no checks) reaches 0.90× of (e) (paired over the rounds both ran) at 100 µs of CPU per request: 50 µs (33%) of the gate's CPU is its own work");
-    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms (paired over the rounds both ran) at 0.18 ms of CPU per request; what that floor was made of, in instructions");
+    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms (paired over the rounds both ran), 67% of the 0.3 ms budget before any check (the gate can get no lower by cutting its own work) at 0.18 ms of CPU per request; what that floor was made of, in instructions");
     // An invalid floor row, or one without CPU figures, is not cited.
     expect(floorSplit({ ...rows.f, valid: false } as RowOutcome, rows.e, 150, 100, "n")).toBe("");
     expect(floorSplit(rows.f, rows.e, 150, undefined, "n")).toBe("");
@@ -143,7 +143,7 @@ describe("gate bench verdicts (bench/lib/verdict)", () => {
     const f1 = { ...mk("n1", 8, () => ({ p50Ms: 1.2, rps: 450 })), p50Ms: 1.2 } as RowOutcome;
     const g1 = { ...mk("g1", 16, () => ({ p50Ms: 1.5, rps: 400 })), p50Ms: 1.5 } as RowOutcome;
     const [, hop] = gateTargets({ e: row("e", 1000, 20), g: row("g", 900, 25), e1, g1, f1 }, { g1: 250, f1: 180 });
-    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms (paired over the rounds both ran)");
+    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms (paired over the rounds both ran), 67% of the 0.3 ms budget");
     // The gate's own CPU: per-round differences over the floor's 8 rounds, not the gate's 16-round median minus the floor's.
     const e = row("e", 1000, 20);
     const f = { ...row("n", 900, 22), rounds: row("n", 900, 22).rounds.slice(0, 8) } as RowOutcome;
