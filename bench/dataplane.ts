@@ -19,13 +19,19 @@ import { fmt, type Section, type TargetRow } from "./lib/report.ts";
 import { median } from "./lib/stats.ts";
 import { perRound, runRows, type RowOutcome, type RowSpec } from "./lib/rows.ts";
 import type { Placement } from "./lib/placement/index.ts";
-import { describeJudgement, judge, medianInterval, pairedRatios, VERDICT_RULE, type TargetRule } from "./lib/verdict/index.ts";
+import { describeJudgement, intervalRanks, judge, medianInterval, pairedRatios, verdictRule, type TargetRule } from "./lib/verdict/index.ts";
+import { percent } from "./lib/cores/index.ts";
 import { startPlainWorker, type PlainWorker } from "./workerd/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
-/** Items (1)–(5) of fetchPathCosts, each measured in isolation inside workerd, in µs per request. */
+/** Items (1)–(5) of fetchPathCosts, each measured in isolation inside workerd, in µs per request (pf8, code cc84d0a–08aa034). */
 const FETCH_PATH_ITEMS_US = 40;
+/**
+ * Garbage collection's share of (d)'s extra work: workerd main-thread instructions under callgrind, GC inclusive,
+ * (d) 38–43 k against (c)'s 22 k of a 150–175 k gap per request (pf9, code 8c134ba and e1a6fbf, GET / and /status/200).
+ */
+const FETCH_PATH_GC_SHARE = 0.11;
 
 /**
  * What row (d) pays per request beyond (c), item by item, against `gapUs`, this run's (d) − (c) in µs: the part
@@ -37,25 +43,37 @@ export function fetchPathCosts(gapUs: number): string {
   const share = !Number.isFinite(gapUs)
     ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} per request. `
     : rest >= 0
-      ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} of the ${µs(gapUs)} this run shows; the other ${µs(rest)} is garbage collection of the objects they make (10% of (d)'s busy samples in the profile, 7% of (c)'s) and this run's noise. `
+      ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} of the ${µs(gapUs)} this run shows; the other ${µs(rest)}: garbage collection of the objects they and edgelb's JavaScript make, about ${µs(Math.min(rest, gapUs * FETCH_PATH_GC_SHARE))} (${fmt(FETCH_PATH_GC_SHARE * 100, 0)}% of (d)'s extra instructions under callgrind, at most the rest), and ${µs(rest - Math.min(rest, gapUs * FETCH_PATH_GC_SHARE))} not itemized (edgelb's JavaScript beyond the parts measured, and this run's noise). `
       : `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)}, more than the ${µs(gapUs)} this run shows: this run's noise (or batching under its load) hides ${µs(-rest)} of them. `;
   return FETCH_PATH_ITEMS + share + FETCH_PATH_PROFILE;
 }
 
 const FETCH_PATH_ITEMS =
-  "No body is piped or relayed in this row (GET / is a chunked JSON answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
-  "What (d) pays per request beyond (c), measured inside plain workerd with the same bundle: a worker whose one invocation makes 200 sequential fetch() calls to a loopback Node origin per variant (the client's Request as is; its Headers; + an AbortController's signal; + setTimeout/clearTimeout; edgelb's record of fields; + a copy of the answer with its field edits), CPU of the workerd process from /proc/<pid>/task/*/schedstat, minimum and lower quartile of 30 interleaved rounds at machine load 10–17, so ±5 µs; JavaScript-only items in a loop of 5,000 per invocation; each item required by a guarantee: " +
+  "No body is piped or relayed in this row (GET /status/200 is a short chunked text answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
+  "What (d) pays per request beyond (c), measured inside plain workerd with the same bundle (pf8, session 8, code cc84d0a–08aa034, GET /): a worker whose one invocation makes 200 sequential fetch() calls to a loopback Node origin per variant (the client's Request as is; its Headers; + an AbortController's signal; + setTimeout/clearTimeout; edgelb's record of fields; + a copy of the answer with its field edits), CPU of the workerd process from /proc/<pid>/task/*/schedstat, minimum and lower quartile of 30 interleaved rounds at machine load 10–17, so ±5 µs; JavaScript-only items in a loop of 5,000 per invocation; each item required by a guarantee: " +
   "(1) one timer per attempt, ~9 µs of which 1.6 µs in JavaScript (Node's Timeout wrapper and setTimeout/clearTimeout): workerd keeps a request's timers in that request's own TimeoutManager (a map entry, a kj promise chain, a pending event, a kj timer armed for the request's first one), so no timer can be shared between requests, and it has no cheaper cancellable deadline (AbortSignal.timeout(), ~8 µs cheaper, cannot be cleared or extended and would cut a body handed over at its head; scheduler.wait() cannot be cancelled); it gives the head deadline (504 or the next node instead of a hung client) and the minimum rate of a body handed over as fetch() returned it; " +
   "(2) the AbortSignal given to fetch(), ~6 µs (0.7 µs to create): workerd wraps the response promise in the signal's canceler and the body in an abortable stream; fetch() has no timeout option, so the timer can stop a fetch() (head, or a small body at its deadline) only through it; " +
   "(3) the origin's fields: one checked pass over the client's fields (4 µs for 5 fields: refuses control characters and forged forwarding fields before any node sees them), then fetch() converting a record that carries the edge's own X-Forwarded-Proto/-Host, Forwarded and X-Request-Id (and X-Forwarded-For/X-Real-IP behind Cloudflare): 11.8 µs with the pass against 1.9 µs for (c)'s copy of the client's Request; " +
   "(4) the client's Response copied from the origin's to add X-Request-Id (documented: the client gets the id back) and take hop-by-hop fields out, since fetch()'s response fields are immutable in workerd: 2.9 µs in JavaScript, ~11 µs with the body read through it; skipped when the origin already echoes X-Request-Id and sends no hop-by-hop field (the bench origin does not echo it, so this row pays it); " +
   "(5) the route lookup, the balancer's choice, the in-flight and health bookkeeping and two async calls (proxy, send): ~5 µs (edgelb's whole handler with a stub fetch costs ~14 µs of JavaScript over the client Request alone, the JavaScript parts of (1)–(4) included); the entry's own async layers (serve, the config check) are gone. " +
-  "None can go without losing the guarantee it gives, and (1) and (2), ~15 µs, are the runtime's price of a deadline on fetch(). ";
+  "None can go without losing the guarantee it gives, and (1) and (2), ~15 µs, are the runtime's price of a deadline on fetch(). " +
+  "Counted in instructions of workerd's main thread under callgrind (load-proof; 2,000 warm-up then 1,000 counted requests, same GET /), (c) 325 k and (d) 470–495 k per request: fetch()'s own call costs the same in both (71 k: (d)'s record of fields 10 k against (c)'s copy of the Request's Headers and cf 17 k); the timer ~13 k (setTimeout 5 k, the request's TimeoutManager made and torn down 6.5 k); the signal ~12 k (AbortController 4 k, the abortable body stream 10 k); the Response copy 13 k; the field pass 7 k; garbage collection 38–43 k against (c)'s 22 k; the rest is edgelb's JavaScript, which weighs more under callgrind than in the bench. No syscall is added: strace counts 8.45 per request for (c) and 8.48 for (d). ";
 
 const FETCH_PATH_PROFILE =
-  "In a CPU profile of (d) (bench/profile.ts --worker edgelb-fetch, code cc84d0a, load ~5): fetch() itself 20% of busy samples, fetch()'s conversion of its arguments 6%, the timer 3% and the AbortController 1%, the field pass 3%, the client's Response and its field edits 4%, (program) 27%, garbage collection 10%; in (c)'s, fetch() 25%, its handler with the conversion of the client's Request 18%, (program) 37%, garbage collection 7%";
+  "In a CPU profile of (d) (bench/profile.ts --worker edgelb-fetch, code cc84d0a, load ~5): fetch() itself 20% of busy samples, fetch()'s conversion of its arguments 6%, the timer 3% and the AbortController 1%, the field pass 3%, the client's Response and its field edits 4%, (program) 27%, garbage collection 10%; in (c)'s, fetch() 25%, its handler with the conversion of the client's Request 18%, (program) 37%, garbage collection 7%. " +
+  "Again on pf9's e1a6fbf with GET /status/200 (load ~12, shares of busy samples): (d) fetch() 22%, its argument conversion 8%, (program) 27%, the timer 4% (3% native setTimeout), the AbortController 1%, the field pass 3%, the client's Response and its edits 4%, proxy and send 7%, serve and dispatch 3%, garbage collection 4%; (c) fetch() 25%, its handler 21%, (program) 35%, garbage collection 6%";
 
 export const BENCH_HOST = "bench.example.com";
+/**
+ * What every row of section 1 asks: a fixed answer (the node's name, a chunked text body of the same bytes whatever
+ * the request's fields, as section 1g asks). GET / is the node's echo of the request's fields, so (d)'s and (e)'s
+ * answers carried edgelb's forwarding fields back and were larger than (c)'s: different work for rows a target compares.
+ */
+export const DATAPLANE_PATH = "/status/200";
+/** The rows section 1's targets of per-request cost are judged on, with their A/A control: they get `targetRounds`. */
+export const TARGET_ROWS: ReadonlySet<string> = new Set(["cA", "c", "d", "e", "c2", "f"]);
+/** A CPU group at least this busy over a round limited the row's throughput (bench/lib/cores). */
+export const SATURATED = 0.9;
 const PUSH_TOKEN = "bench-push-token";
 /** The large-body rows download this much per request. */
 export const LARGE_BYTES = 20 * 2 ** 20;
@@ -63,7 +81,10 @@ const LARGE_PATH = `/stream?bytes=${LARGE_BYTES}`;
 
 export interface DataPlaneOptions {
   loadgen: LoadGenerator;
+  /** Rounds of every row. */
   rounds: number;
+  /** Rounds of TARGET_ROWS (more rounds narrow the interval their verdicts are judged on); default `rounds`. */
+  targetRounds?: number;
   durationS: number;
   warmupS: number;
   connections: number;
@@ -161,13 +182,22 @@ export function workerRow(w: PlainWorker, spec: Omit<RowSpec, "url" | "cpuSecond
 
 const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !b ? undefined : a / b);
 
-export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
-  const { addresses, names, nodes, nodePort } = await startBenchNodes(o.addressBase);
+/** Section 1's rows, ready to load: the simulated nodes, nginx and one plain workerd per worker started. */
+export interface DataPlaneRows {
+  rows: RowSpec[];
+  skipped: { id: string; label: string; why: string }[];
+  addresses: string[];
+  nodePort: number;
+}
+
+/** Starts what section 1's rows need (only the selected rows' workers) and gives each row its rounds. */
+export async function startDataPlaneRows(o: Pick<DataPlaneOptions, "addressBase" | "connections" | "largeConnections" | "rounds" | "targetRounds" | "rows" | "placement" | "log">): Promise<DataPlaneRows> {
+  const { addresses, names, nodePort } = await startBenchNodes(o.addressBase);
   const origin = `http://${addresses[0]}:${nodePort}`;
   const snapshot = benchSnapshot(addresses, nodePort);
   const one = { nodes: [names[0]!] };
   const all = { nodes: names, everyNode: true };
-  const small = { path: "/", connections: o.connections };
+  const small = { path: DATAPLANE_PATH, connections: o.connections };
   // At least 3 s a round and a 30 s timeout: a 20 MiB download through a slow
   // path takes seconds on a loaded machine, and partial downloads count in MiB but not requests.
   const large = { path: LARGE_PATH, connections: o.largeConnections, durationS: 3, timeoutS: 30 };
@@ -193,13 +223,17 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
   o.log("data plane: bundling (wrangler deploy --dry-run) and starting one plain workerd per worker");
   // The origins live in this process: it runs beside the load generator, workerd apart (when pinned).
   o.placement?.pin(process.pid, "rest", "the bench process (origins)");
-  const trivialFetch = wanted("c", "Lc") ? await startTrivial("index.ts", origin) : undefined;
-  // The A/A control: the same bundle, started the same way, in a workerd of its own.
-  const trivialCopy = wanted("cA", "LcA") ? await startTrivial("index.ts", origin) : undefined;
-  const trivialSocket = wanted("c2", "Lc2") ? await startTrivial("socket.js", origin) : undefined;
-  const floor = wanted("f", "Lf") ? await startTrivial("socket-floor.js", origin) : undefined;
-  const edgeFetch = wanted("d", "Ld") ? await startEdgelb("fetch", snapshot) : undefined;
-  const edgeSocket = wanted("e", "Le") ? await startEdgelb("socket", snapshot) : undefined;
+  // Started together: the bundles (one wrangler run per entry, shared by the rows of one entry) and workerd
+  // startups overlap, which shortens the section's setup (and the tests that start its rows).
+  const [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket] = await Promise.all([
+    wanted("c", "Lc") ? startTrivial("index.ts", origin) : undefined,
+    // The A/A control: the same bundle, started the same way, in a workerd of its own.
+    wanted("cA", "LcA") ? startTrivial("index.ts", origin) : undefined,
+    wanted("c2", "Lc2") ? startTrivial("socket.js", origin) : undefined,
+    wanted("f", "Lf") ? startTrivial("socket-floor.js", origin) : undefined,
+    wanted("d", "Ld") ? startEdgelb("fetch", snapshot) : undefined,
+    wanted("e", "Le") ? startEdgelb("socket", snapshot) : undefined,
+  ]);
   for (const w of [trivialFetch, trivialCopy, trivialSocket, floor, edgeFetch, edgeSocket]) if (w) o.placement?.pin(w.pid, "worker", `workerd ${w.name}`);
   const workerRows: [PlainWorker | undefined, Omit<RowSpec, "url" | "cpuSeconds">][] = [
     [trivialFetch, { id: "c", label: "(c) trivial proxy, fetch()", expect: one, ...small }],
@@ -216,10 +250,27 @@ export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
     [edgeSocket, { id: "Le", label: "(Le) edgelb, socket transport", host: BENCH_HOST, expect: { ...all, bodyBytes: LARGE_BYTES }, ...large }],
   ];
   for (const [w, spec] of workerRows) if (w && wanted(spec.id)) rows.push(workerRow(w, spec));
+  const targetRounds = o.targetRounds ?? o.rounds;
+  for (const row of rows) row.rounds = TARGET_ROWS.has(row.id) ? targetRounds : o.rounds;
+  return { rows, skipped, addresses, nodePort };
+}
 
+export async function runDataPlane(o: DataPlaneOptions): Promise<Section[]> {
+  const { rows, skipped, addresses, nodePort } = await startDataPlaneRows(o);
+  const targetRounds = o.targetRounds ?? o.rounds;
   let outcomes: RowOutcome[];
   try {
-    outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: DATAPLANE_BLOCKS, log: o.log });
+    outcomes = await runRows(rows, {
+      loadgen: o.loadgen,
+      rounds: Math.max(o.rounds, targetRounds),
+      durationS: o.durationS,
+      warmupS: o.warmupS,
+      threads: o.threads,
+      probes: o.probes ?? 6,
+      blocks: DATAPLANE_BLOCKS,
+      ...(o.placement?.cpus ? { cores: o.placement.cpus } : {}),
+      log: o.log,
+    });
   } finally {
     o.placement?.release(process.pid);
   }
@@ -258,6 +309,50 @@ function controlOf(byId: (id: string) => RowOutcome | undefined, metric: (r: Row
   return c?.valid && cA?.valid ? pairedRatios(metric(c), metric(cA)) : undefined;
 }
 
+/** What limited a row over its rounds: the medians of the busy shares of workerd's CPU and of the other CPU(s). */
+export interface CoreLimit {
+  worker: number;
+  rest: number;
+  bound: "workerd's CPU" | "the load generator's CPU" | "both CPUs" | "neither CPU";
+}
+
+/**
+ * Which core limited a row of a pinned run (every workerd on one CPU, the load generator and the origins on the
+ * other): the side whose median busy share over the rounds is at least SATURATED. Undefined when not measured
+ * (unpinned). Pure.
+ */
+export function limitingCore(r: Pick<RowOutcome, "rounds">): CoreLimit | undefined {
+  const worker = median(perRound.busy(r, "worker").filter(Number.isFinite));
+  const rest = median(perRound.busy(r, "rest").filter(Number.isFinite));
+  if (!Number.isFinite(worker) || !Number.isFinite(rest)) return undefined;
+  const bound = worker >= SATURATED ? (rest >= SATURATED ? "both CPUs" : "workerd's CPU") : rest >= SATURATED ? "the load generator's CPU" : "neither CPU";
+  return { worker, rest, bound };
+}
+
+/** "workerd's CPU 97% busy, the other 61%: workerd's CPU limits it". Pure. */
+export function describeCoreLimit(l: CoreLimit | undefined): string {
+  if (!l) return "which CPU limits it was not measured (processes not pinned)";
+  const what =
+    l.bound === "workerd's CPU"
+      ? "workerd's CPU limits it"
+      : l.bound === "the load generator's CPU"
+        ? "the load generator's CPU (wrk and the origins) limits it, not workerd"
+        : l.bound === "both CPUs"
+          ? "both CPUs were saturated"
+          : "neither CPU was saturated (waits, not CPU, limit it)";
+  return `workerd's CPU ${percent(l.worker)} busy, the other ${percent(l.rest)}: ${what}`;
+}
+
+/**
+ * Why a target's rows were given different work: the origin's answers they got before the load differ in size
+ * (the probes' bodies, the raw floor's de-framed). Undefined when all are the same or not known. Pure.
+ */
+export function unequalAnswers(rows: readonly Pick<RowOutcome, "spec" | "answerBytes">[]): string | undefined {
+  const known = rows.filter((r) => r.answerBytes?.length);
+  if (new Set(known.map((r) => r.answerBytes!.join("/"))).size <= 1) return undefined;
+  return `the rows' answers differ in size (${known.map((r) => `${r.spec.id}: ${r.answerBytes!.join("/")} B`).join("; ")}): their origins were given different work`;
+}
+
 /** The A/A control row of the targets table: the run's own noise, beside the targets it decides. Pure. */
 export function controlTarget(byId: (id: string) => RowOutcome | undefined, large = false): TargetRow | undefined {
   const [c, cA] = large ? [byId("Lc"), byId("LcA")] : [byId("c"), byId("cA")];
@@ -272,6 +367,22 @@ export function controlTarget(byId: (id: string) => RowOutcome | undefined, larg
   };
   if (large) return { target: name, result: show("CPU per MiB", pairedRatios(perRound.cpuMsPerMiB(c), perRound.cpuMsPerMiB(cA))), verdict: "" };
   return { target: name, result: `${show("throughput", pairedRatios(perRound.rps(c), perRound.rps(cA)))}; ${show("CPU per request", pairedRatios(perRound.cpuUs(c), perRound.cpuUs(cA)))}`, verdict: "" };
+}
+
+/**
+ * What a throughput ratio of two pinned rows (x over y) means, from which CPU limited each: when workerd's CPU
+ * limited both, throughput follows CPU per request (ratio ≈ 1 ÷ the CPU ratio); otherwise it does not, and the
+ * text says which side limited which row. Pure.
+ */
+export function throughputReading(ratioMeasured: number, cpuRatio: number | undefined, x: CoreLimit | undefined, y: CoreLimit | undefined, ids: [string, string] = ["d", "c"]): string {
+  const [a, b] = ids.map((id) => `(${id})`) as [string, string];
+  const follows = cpuRatio === undefined || !Number.isFinite(cpuRatio) ? undefined : 1 / cpuRatio;
+  const byCpu = follows === undefined ? "" : ` By CPU per request alone ${a} would reach ${fmt(follows, 2)}× of ${b}'s throughput (1 ÷ ${fmt(cpuRatio, 2)}); it measured ${fmt(ratioMeasured, 2)}×.`;
+  if (!x || !y) return `Which CPU limited the rows was not measured (not pinned).${byCpu}`;
+  const both = `${a}: ${describeCoreLimit(x)}; ${b}: ${describeCoreLimit(y)} (medians over the rounds, /proc/stat).`;
+  if (x.bound === "workerd's CPU" && y.bound === "workerd's CPU")
+    return `${both} workerd's CPU limited both rows, so throughput follows CPU per request: 1 ÷ ${fmt(cpuRatio, 2)} = ${fmt(follows, 2)}× (measured ${fmt(ratioMeasured, 2)}×).`;
+  return `${both} Not both workerd-bound, so the throughput ratio is not 1 ÷ the CPU ratio: it also measures the load generator's side.${byCpu}`;
 }
 
 export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): TargetRow[] {
@@ -289,6 +400,8 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     if (missing.length) return targets.push({ target: name, result: "–", verdict: "not measured", limit: `row ${missing.join(", ")} not run` });
     const bad = rs.filter((r) => !r!.valid);
     if (bad.length) return targets.push({ target: name, result: "–", verdict: "invalid", limit: bad.map((r) => `${r!.spec.id} invalid: ${r!.invalid}`).join("; ") });
+    const unequal = unequalAnswers(rs as RowOutcome[]);
+    if (unequal) return targets.push({ target: name, result: "–", verdict: "invalid", limit: unequal });
     const j = judged(rs as RowOutcome[]);
     const v = j.headline;
     if (v === undefined || !Number.isFinite(v)) return targets.push({ target: name, result: "–", verdict: "not measured", limit: "no CPU figure" });
@@ -310,14 +423,7 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     (v, [d, c]) => `${fmt(v, 2)}× (${fmt(d!.rps, 0)} vs ${fmt(c!.rps, 0)} req/s)`,
     (v, [d, c]) => {
       const cpu = ratio(d!.cpuUsPerRequest, c!.cpuUsPerRequest);
-      // workerd runs a worker on one thread and this row keeps it busy: throughput follows CPU per request.
-      const follows = cpu === undefined ? undefined : 1 / cpu;
-      const reading =
-        follows === undefined
-          ? ""
-          : follows >= 0.85
-            ? ` By CPU alone (d) would reach ${fmt(follows, 2)}× of (c)'s throughput (1 ÷ ${fmt(cpu, 2)}); it measured ${fmt(v, 2)}×, so the rest is the load generator and the other work on the shared cores in this run.`
-            : ` workerd runs the worker on one thread and this row keeps it busy, so throughput follows CPU per request: 1 ÷ ${fmt(cpu, 2)} = ${fmt(follows, 2)}× (measured ${fmt(v, 2)}×).`;
+      const reading = ` ${throughputReading(v, cpu, limitingCore(d!), limitingCore(c!))}`;
       return `edgelb spends ${us((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))} more workerd CPU per request than (c) (${fmt(cpu, 2)}×), which hands the runtime's Request and Response through untouched.${reading} ${fetchPathCosts((d!.cpuUsPerRequest ?? NaN) - (c!.cpuUsPerRequest ?? NaN))}`;
     },
   );
@@ -335,7 +441,8 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
     atLeast(0.85),
     ([e, c2]) => ({ perRound: pairedRatios(perRound.rps(e!), perRound.rps(c2!)), control: rpsControl, headline: ratio(e!.rps, c2!.rps) }),
     (v, [e, c2]) => `${fmt(v, 2)}× (${fmt(e!.rps, 0)} vs ${fmt(c2!.rps, 0)} req/s)`,
-    (_, [e, c2]) => `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′): the same proxy work as (d) on top of the transport`,
+    (v, [e, c2]) =>
+      `edgelb's request path adds ${us((e!.cpuUsPerRequest ?? NaN) - (c2!.cpuUsPerRequest ?? NaN))} of workerd CPU per request over (c′): the same proxy work as (d) on top of the transport. ${throughputReading(v, ratio(e!.cpuUsPerRequest, c2!.cpuUsPerRequest), limitingCore(e!), limitingCore(c2!), ["e", "c′"])}`,
   );
   target(
     "(c′) socket transport CPU per request ≤ 2× the socket floor's (f)",
@@ -370,6 +477,43 @@ export function dataPlaneTargets(byId: (id: string) => RowOutcome | undefined): 
   return targets;
 }
 
+/** "97%* (95–99) / 61% (55–70)": the busy shares of a row's CPUs, median and range over its rounds, "*" where saturated. Pure. */
+function busyCell(r: RowOutcome): string {
+  const l = limitingCore(r);
+  if (!l) return "–";
+  const side = (group: string, m: number) => {
+    const xs = perRound.busy(r, group).filter(Number.isFinite);
+    return `${percent(m)}${m >= SATURATED ? "*" : ""} (${Math.round(Math.min(...xs) * 100)}–${Math.round(Math.max(...xs) * 100)})`;
+  };
+  return `${side("worker", l.worker)} / ${side("rest", l.rest)}`;
+}
+
+/** Which CPU limited each measured row, for the notes. Pure. */
+function coreLimits(rows: readonly RowOutcome[]): string {
+  const parts = rows.filter((r) => r.valid && r.rounds.length).map((r) => ({ id: r.spec.id, l: limitingCore(r) })).filter((x) => x.l);
+  if (!parts.length) return "In this run: no row measured";
+  // The workerd process's own share of its CPU: what it used itself, apart from other processes on that CPU.
+  const own = (id: string) => {
+    const m = median(perRound.workerdShare(rows.find((r) => r.spec.id === id)!).filter(Number.isFinite));
+    return Number.isFinite(m) ? `, its workerd itself ${percent(m)}` : "";
+  };
+  return `In this run: ${parts.map((x) => `(${x.id}) ${x.l!.bound}${own(x.id)}`).join("; ")}`;
+}
+
+/** "19 B in every row" or each row's sizes. Pure. */
+export function answerSizes(rows: readonly Pick<RowOutcome, "spec" | "answerBytes">[]): string {
+  const known = rows.filter((r) => r.answerBytes?.length);
+  if (!known.length) return "not measured";
+  const sizes = new Set(known.map((r) => r.answerBytes!.join("/")));
+  return sizes.size === 1 ? `${[...sizes][0]} B of body in every row` : `DIFFERENT: ${known.map((r) => `(${r.spec.id}) ${r.answerBytes!.join("/")} B`).join(", ")}`;
+}
+
+/** "16 rounds (8 for a, b: no target is judged on them)". Pure. */
+function roundsText(o: Pick<DataPlaneOptions, "rounds" | "targetRounds">): string {
+  const t = o.targetRounds ?? o.rounds;
+  return t === o.rounds ? `${o.rounds} rounds` : `${t} rounds for the rows the targets of this section are judged on (${[...TARGET_ROWS].join(" ")}), ${o.rounds} for the others (a, b, which no target uses; section 1b's rows)`;
+}
+
 function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label: string; why: string }[], o: DataPlaneOptions, env: { addresses: string[]; nodePort: number }): Section[] {
   const byId = (id: string) => outcomes.find((r) => r.spec.id === id);
   const c = byId("c");
@@ -389,12 +533,13 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
       isWorker && measured ? fmt(r.cpuUsPerRequest, 0) : "–",
       measured && r !== c && cOk ? `${fmt(median(pairedRatios(perRound.rps(r), perRound.rps(cOk))), 2)}×` : "–",
       isWorker && measured && r !== c && cOk?.cpuUsPerRequest ? `${fmt(median(pairedRatios(perRound.cpuUs(r), perRound.cpuUs(cOk))), 2)}×` : "–",
+      measured ? busyCell(r) : "–",
       String(r.errors),
       validity(r),
       r.invalid ?? "",
     ]);
   }
-  for (const s of skipped) rows.push([s.label, "–", "–", "–", "–", "–", "–", "–", "skipped", s.why]);
+  for (const s of skipped) rows.push([s.label, "–", "–", "–", "–", "–", "–", "–", "–", "skipped", s.why]);
 
   const ld = byId("Ld")?.valid ? byId("Ld") : undefined;
   const largeRows: string[][] = outcomes
@@ -425,15 +570,18 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     Object.fromEntries(
       rs.map((r) => [
         r.spec.id,
-        { label: r.spec.label, path: r.spec.path, connections: r.spec.connections, valid: r.valid, invalid: r.invalid, before: r.before, after: r.after, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, mibPerS: r.mibPerS, cpuUsPerRequest: r.cpuUsPerRequest, cpuMsPerMiB: r.cpuMsPerMiB, rounds: r.rounds },
+        { label: r.spec.label, path: r.spec.path, connections: r.spec.connections, valid: r.valid, invalid: r.invalid, before: r.before, after: r.after, answerBytes: r.answerBytes, errors: r.errors, requests: r.requests, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, mibPerS: r.mibPerS, cpuUsPerRequest: r.cpuUsPerRequest, cpuMsPerMiB: r.cpuMsPerMiB, rounds: r.rounds },
       ]),
     );
   const method = [
     `runtime: plain workerd (node_modules/workerd, \`workerd serve\` with a generated capnp config, bench/workerd), one process per worker; each worker bundled by \`wrangler deploy --dry-run\` (the artifact a deploy uploads; wrangler.toml sets keep_names = false, so no __name wrappers), wrangler.toml's compatibility date, flags and [vars]; edgelb with an in-memory KV namespace (bench/workerd/kv-memory.js) and the snapshot pushed through its control endpoint. No Miniflare: its entry layer costs more per request than the worker under test`,
-    `origins: 3 simulated nodes (${env.addresses.join(", ")}), NodePort ${env.nodePort}, in the bench's Node process; GET / answers a JSON echo (~300 B), /stream?bytes=N a body of N bytes`,
-    `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${o.rounds} rounds × ${o.durationS}s; the cells of the table are medians over rounds (errors summed), its "vs" columns the median of the per-round ratios. In every round a target's rows run next to each other (${DATAPLANE_BLOCKS.map((b) => b.join(" ")).join("; ")}), in reverse order every other round; these groups and the other rows rotate from round to round`,
+    `origins: 3 simulated nodes (${env.addresses.join(", ")}), NodePort ${env.nodePort}, in the bench's Node process. Every row asks GET ${DATAPLANE_PATH} (the floor (f) writes the same path in its fixed request): the node answers its name in a fixed chunked text body, whatever the request's fields, so every row's node does the same work and every answer has the same size (${answerSizes(small)}); the probes still prove the origin (x-edgelb-node) and the status. Not GET /: the node echoes the request's fields there, so (d) and (e) got edgelb's forwarding fields back, larger answers than (c)'s. A target whose rows' answers differ in size is invalid. /stream?bytes=N answers N bytes with a fixed head (section 1b)`,
+    `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (${o.largeConnections} for 20 MiB downloads); ${o.warmupS}s warm-up per row, then ${roundsText(o)} × ${o.durationS}s; the cells of the table are medians over rounds (errors summed), its "vs" columns the median of the per-round ratios. In every round a target's rows run next to each other (${DATAPLANE_BLOCKS.map((b) => b.join(" ")).join("; ")}), in reverse order every other round; these groups and the other rows rotate from round to round`,
     `A/A control (cA): a second copy of (c), the same bundle started the same way in its own workerd; (c) ÷ (cA) per round is the run's own noise, shown in the targets table (for downloads, (Lc) ÷ (LcA) the same way)`,
-    VERDICT_RULE,
+    verdictRule([o.targetRounds ?? o.rounds]),
+    o.placement?.cpus
+      ? `CPUs busy: the share of time each CPU was not idle during the row's rounds (/proc/stat; steal counts as busy), median over rounds: CPU ${o.placement.cpus.worker.join(",")} (every workerd, nothing else of the bench) and CPU ${o.placement.cpus.rest.join(",")} (wrk and the bench process serving the origins); "*" marks a side at least ${percent(SATURATED)} busy, the one that limits the row's throughput: workerd-bound rows' throughput follows 1 ÷ their CPU per request, rows bound by the other CPU measure the load generator and the origins too. ${coreLimits(small)}. Other processes on the machine count as busy too: on a loaded machine these shares are an upper bound; "its workerd itself" is the row's own workerd process alone (its utime + stime over the round ÷ the round's wall time, median), 100% being its whole CPU`
+      : "CPUs busy: not measured (processes not pinned)",
     o.placement?.describe() ?? "processes not pinned",
     `workerd CPU = utime + stime of the row's workerd process (/proc/<pid>/stat, all threads, 10 ms ticks) over each round ÷ requests (or ÷ MiB read by the load generator) — the CPU Workers would bill plus workerd's own I/O work; the median over rounds`,
     `verified: ${o.probes ?? 6} requests before and ${o.probes ?? 6} after each row's load must be 200 from the intended origin (x-edgelb-node of the simulated node; for the floor, the origin's raw "HTTP/1.1 200" head and header inside the body), round-robin rows must reach all 3 nodes, 20 MiB rows must carry exactly 20 MiB; under load every socket error, timeout or 4xx/5xx counts (wrk does not count 3xx; the probes demand 200). A row failing any of this is INVALID and its targets say so`,
@@ -446,7 +594,7 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
     {
       title: "1. Data plane (loopback, plain workerd)",
       targets: smallTargets,
-      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "errors", "valid", "why invalid"],
+      columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "req/s vs (c)", "CPU vs (c)", "CPUs busy: workerd's / other (range over rounds)", "errors", "valid", "why invalid"],
       rows,
       notes: method,
       data: data(small),
@@ -457,7 +605,8 @@ function dataPlaneSections(outcomes: RowOutcome[], skipped: { id: string; label:
       columns: ["row", "MiB/s", "downloads/s", "workerd CPU ms/MiB", "CPU/MiB vs (Ld)", "errors", "valid", "why invalid"],
       rows: largeRows,
       notes: [
-        `each request downloads /stream?bytes=${LARGE_BYTES} (20 MiB, Content-Length) through the same workers as section 1, ${o.largeConnections} connections, rounds of at least 3 s, 30 s timeout; CPU per MiB = workerd CPU over the round ÷ MiB the load generator read (partial downloads included)`,
+        `each request downloads /stream?bytes=${LARGE_BYTES} (20 MiB, Content-Length) through the same workers as section 1, ${o.largeConnections} connections, rounds of at least 3 s, 30 s timeout; CPU per MiB = workerd CPU over the round ÷ MiB the load generator read (partial downloads included); every answer has the same fixed head (Content-Length, no echo of the request's fields): ${answerSizes(outcomes.filter((r) => r.spec.id.startsWith("L")))}`,
+        `${o.rounds} rounds (the download target's interval: ${intervalRanks(o.rounds)}): it passes with a wide margin, so its rows get no extra rounds`,
       ],
       data: data(outcomes.filter((r) => r.spec.id.startsWith("L"))),
     },

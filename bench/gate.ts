@@ -23,7 +23,7 @@ import { startBenchNodes } from "./lib/nodes.ts";
 import type { LoadGenerator } from "./lib/loadgen.ts";
 import { fmt, type Section, type TargetRow } from "./lib/report.ts";
 import { perRound, runRows, type RowOutcome } from "./lib/rows.ts";
-import { describeJudgement, judge, medianInterval, pairedDifferences, pairedRatios, VERDICT_RULE } from "./lib/verdict/index.ts";
+import { describeJudgement, judge, medianInterval, pairedDifferences, pairedRatios, verdictRule } from "./lib/verdict/index.ts";
 import { processCpuSeconds } from "./workerd/cpu.ts";
 import { describeBreakdown, profileBreakdown, type CpuProfile } from "./lib/cpu-profile.ts";
 import { startPlainWorker } from "./workerd/index.ts";
@@ -34,7 +34,10 @@ const PUSH_TOKEN = "bench-push-token";
 
 export interface GateBenchOptions {
   loadgen: LoadGenerator;
+  /** Rounds of every row. */
   rounds: number;
+  /** Rounds of GATE_TARGET_ROWS (the rows the targets are judged on, with their A/A copies); default `rounds`. */
+  targetRounds?: number;
   durationS: number;
   warmupS: number;
   connections: number;
@@ -64,6 +67,9 @@ const UNPINNED =
  * Rows run next to each other in every round (bench/lib/rows.ts), in alternating order: (e) between its A/A
  * copy and (g), (s) beside (g); the same at 1 connection, with the floor (n1) beside (g1).
  */
+/** The rows 1g's targets are judged on and their A/A copies: they get `targetRounds`; (s), (n), (n1), (o1) feed only notes. */
+export const GATE_TARGET_ROWS: ReadonlySet<string> = new Set(["eA", "e", "g", "eA1", "e1", "g1"]);
+
 export const GATE_BLOCKS = [
   ["eA", "e", "g", "s"],
   ["eA1", "e1", "g1", "n1"],
@@ -192,7 +198,9 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   ];
   const before = await gates.forwarded();
   const floorBefore = await floor.forwarded();
-  const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: o.rounds, durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: GATE_BLOCKS, log: o.log });
+  const targetRounds = o.targetRounds ?? o.rounds;
+  for (const row of rows) row.rounds = GATE_TARGET_ROWS.has(row.id) ? targetRounds : o.rounds;
+  const outcomes = await runRows(rows, { loadgen: o.loadgen, rounds: Math.max(o.rounds, targetRounds), durationS: o.durationS, warmupS: o.warmupS, threads: o.threads, probes: o.probes ?? 6, blocks: GATE_BLOCKS, log: o.log });
   const forwarded = (await gates.forwarded()) - before;
   const floorForwarded = (await floor.forwarded()) - floorBefore;
   const profDir = process.env.EDGELB_BENCH_GATE_CPU_PROF;
@@ -488,9 +496,9 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
       `every request is GET ${GATE_PATH}: the node answers its name, a fixed chunked body, whatever the request's fields, so every row's node does the same work and every answer is the same bytes (the echo of GET / carries the fields back: (s)'s node would get and echo the signature that the gate strips before (g)'s)`,
       `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
-      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${o.rounds} rounds × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
+      `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${(o.targetRounds ?? o.rounds) === o.rounds ? `${o.rounds} rounds` : `${o.targetRounds} rounds for the rows the targets are judged on (${[...GATE_TARGET_ROWS].join(" ")}), ${o.rounds} for (s), (n), (n1), (o1), which feed only notes (their paired figures use the first ${o.rounds} rounds)`} × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
       loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
-      VERDICT_RULE,
+      verdictRule([o.targetRounds ?? o.rounds]),
       UNPINNED,
       ...(o1?.valid
         ? [`the load generator straight to a node at 1 connection (row o1): p50 ${fmt(o1.p50Ms, 2)} ms, the part of every 1-connection p50 that is wrk's and the origin's own, the same in (e1) and (g1), so it cancels in their difference; each 1-connection row had the same 1 s warm-up, and (e1), its copy and (g1) ran next to each other in alternating order`]

@@ -4,7 +4,8 @@
 // with the most self time and writes the .cpuprofile (open it in Chrome
 // DevTools → Performance, or speedscope).
 //
-//   node --import tsx bench/profile.ts --worker edgelb-fetch [--seconds 5] [--path /] [--out /tmp/x.cpuprofile]
+//   node --import tsx bench/profile.ts --worker edgelb-fetch [--seconds 5] [--path /status/200] [--out /tmp/x.cpuprofile]
+//   (default path: what section 1 asks every row, DATAPLANE_PATH)
 //   workers: edgelb-fetch, edgelb-socket, edgelb-gate, trivial-fetch, trivial-socket, floor
 // edgelb-gate: the socket transport with the snapshot's origins in gate mode and EDGELB_GATE_KEY set, so
 // every request is signed and sent to a node gate (bench/gate-child.ts, one child process for the three);
@@ -16,7 +17,7 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { SimNode } from "../lab/cluster/sim-node.ts";
-import { BENCH_HOST, benchSnapshot, pushSnapshot } from "./dataplane.ts";
+import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, pushSnapshot } from "./dataplane.ts";
 import { cleanupAll, track, trackChild } from "./lib/cleanup.ts";
 import { pickLoadGenerator } from "./lib/loadgen.ts";
 import path from "node:path";
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
     options: {
       worker: { type: "string", default: "edgelb-fetch" },
       seconds: { type: "string", default: "5" },
-      path: { type: "string", default: "/" },
+      path: { type: "string", default: DATAPLANE_PATH },
       connections: { type: "string", default: "32" },
       out: { type: "string" },
       top: { type: "string", default: "40" },

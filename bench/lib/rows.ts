@@ -6,9 +6,10 @@
 // A row that fails a check or has errors under load comes out invalid, with
 // the reason, and its numbers are never presented as results.
 import os from "node:os";
+import { busyShare, readCpuTicks } from "./cores/index.ts";
 import type { LoadGenerator, LoadResult } from "./loadgen.ts";
 import { median } from "./stats.ts";
-import { verifyRow, type Expectation } from "./verify.ts";
+import { verifyRow, verifyRowAnswers, type Expectation } from "./verify.ts";
 
 export interface RowSpec {
   id: string;
@@ -29,6 +30,11 @@ export interface RowSpec {
   timeoutS?: number;
   /** CPU seconds of the workerd process serving the row (worker rows only). */
   cpuSeconds?: () => number;
+  /**
+   * Runs in the first `rounds` rounds only (a row no target is judged on: more rounds buy its section no power);
+   * default every round. Rows paired by a target must run the same rounds.
+   */
+  rounds?: number;
 }
 
 export interface RoundResult extends LoadResult {
@@ -36,6 +42,10 @@ export interface RoundResult extends LoadResult {
   cpuS?: number;
   /** The machine's 1-minute load average when the round ended (2 cores: above ~2, others shared them). */
   loadAvg?: number;
+  /** Busy share (0–1) of each group of CPUs during the round (RunRowsOptions.cores), from /proc/stat. */
+  busy?: Record<string, number>;
+  /** Wall-clock seconds between the CPU readings around the round. */
+  wallS?: number;
 }
 
 export interface RowOutcome {
@@ -43,6 +53,8 @@ export interface RowOutcome {
   rounds: RoundResult[];
   /** Problems found by the probes before and after the load. */
   before: string[];
+  /** Sizes in bytes of the origin's bodies the probes before the load got (each size once, ascending). */
+  answerBytes?: number[];
   after: string[];
   errors: number;
   requests: number;
@@ -73,6 +85,8 @@ export interface RunRowsOptions {
    * runs first.
    */
   blocks?: readonly (readonly string[])[];
+  /** Groups of CPUs whose busy share is read around every round (e.g. { worker: [1], rest: [0] } when pinned). */
+  cores?: Readonly<Record<string, readonly number[]>>;
   log: (line: string) => void;
 }
 
@@ -137,7 +151,19 @@ export function summarize(spec: RowSpec, rounds: RoundResult[], before: string[]
   };
 }
 
+/** Busy share of each CPU group between two readings. Pure. */
+function busyOf(cores: Readonly<Record<string, readonly number[]>>, before: ReturnType<typeof readCpuTicks>, after: ReturnType<typeof readCpuTicks>): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  for (const [name, cpus] of Object.entries(cores)) {
+    const share = busyShare(before, after, cpus);
+    if (share !== undefined) out[name] = share;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
 async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise<RoundResult> {
+  const ticks0 = o.cores ? readCpuTicks() : undefined;
+  const t0 = performance.now();
   const cpu0 = row.cpuSeconds?.();
   const r = await o.loadgen.run({
     url: row.url + row.path,
@@ -149,15 +175,24 @@ async function load(o: RunRowsOptions, row: RowSpec, durationS: number): Promise
     durationS,
   });
   const cpu1 = row.cpuSeconds?.();
+  const wallS = (performance.now() - t0) / 1000;
+  const busy = o.cores && ticks0 ? busyOf(o.cores, ticks0, readCpuTicks()) : undefined;
   const loadAvg = os.loadavg()[0]!;
-  return cpu0 !== undefined && cpu1 !== undefined ? { ...r, cpuS: cpu1 - cpu0, loadAvg } : { ...r, loadAvg };
+  return { ...r, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuS: cpu1 - cpu0 } : {}), loadAvg, wallS, ...(busy ? { busy } : {}) };
+}
+
+/** The rows that run in round `round` of `rounds`: each row's own count (RowSpec.rounds), at most `rounds`. Pure. */
+export function liveIn<T extends Pick<RowSpec, "rounds">>(rows: readonly T[], round: number, rounds: number): T[] {
+  return rows.filter((r) => round <= Math.min(rounds, r.rounds ?? rounds));
 }
 
 export async function runRows(rows: readonly RowSpec[], o: RunRowsOptions): Promise<RowOutcome[]> {
   const before = new Map<string, string[]>();
+  const answers = new Map<string, number[]>();
   for (const row of rows) {
-    const problems = await verifyRow(row.url, row.host, row.path, row.expect, o.probes);
+    const { problems, answerBytes } = await verifyRowAnswers(row.url, row.host, row.path, row.expect, o.probes);
     before.set(row.id, problems);
+    answers.set(row.id, answerBytes);
     if (problems.length) o.log(`  ${row.id}: INVALID before the load: ${problems[0]}`);
   }
   const live = rows.filter((r) => before.get(r.id)!.length === 0);
@@ -166,19 +201,20 @@ export async function runRows(rows: readonly RowSpec[], o: RunRowsOptions): Prom
   for (const row of live) if (o.warmupS > 0) await load(o, row, o.warmupS);
   for (let round = 1; round <= o.rounds; round++) {
     // Rotate the order each round so no row always runs right after another; a block's rows stay adjacent.
-    const order = roundOrder(live.map((r) => r.id), o.blocks ?? [], round).map((id) => live.find((r) => r.id === id)!);
+    const order = roundOrder(liveIn(live, round, o.rounds).map((r) => r.id), o.blocks ?? [], round).map((id) => live.find((r) => r.id === id)!);
     for (const row of order) {
       const r = await load(o, row, Math.max(o.durationS, row.durationS ?? 0));
       rounds.get(row.id)!.push(r);
       const cpu = r.cpuS !== undefined ? `, CPU ${fmtN((r.cpuS / Math.max(1, r.requests)) * 1e6, 0)} µs/req` : "";
-      o.log(`  round ${round}/${o.rounds} ${row.id}: ${fmtN(r.rps, 0)} req/s, p50 ${fmtN(r.p50Ms, 2)} ms, p99 ${fmtN(r.p99Ms, 2)} ms${cpu}${r.errors ? `, ${r.errors} ERRORS` : ""}`);
+      const busy = r.busy ? `, busy ${Object.entries(r.busy).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(" ")}` : "";
+      o.log(`  round ${round}/${Math.min(o.rounds, row.rounds ?? o.rounds)} ${row.id}: ${fmtN(r.rps, 0)} req/s, p50 ${fmtN(r.p50Ms, 2)} ms, p99 ${fmtN(r.p99Ms, 2)} ms${cpu}${busy}${r.errors ? `, ${r.errors} ERRORS` : ""}`);
     }
   }
   const out: RowOutcome[] = [];
   for (const row of rows) {
     const measured = rounds.get(row.id)!;
     const after = measured.length ? await verifyRow(row.url, row.host, row.path, row.expect, o.probes) : [];
-    const outcome = summarize(row, measured, before.get(row.id)!, after);
+    const outcome = { ...summarize(row, measured, before.get(row.id)!, after), answerBytes: answers.get(row.id)! };
     if (!outcome.valid && measured.length) o.log(`  ${row.id}: INVALID: ${outcome.invalid}`);
     out.push(outcome);
   }
@@ -191,4 +227,8 @@ export const perRound = {
   p50Ms: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => x.p50Ms),
   cpuUs: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => (x.cpuS === undefined ? NaN : (x.cpuS / Math.max(1, x.requests)) * 1e6)),
   cpuMsPerMiB: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => (x.cpuS === undefined ? NaN : (x.cpuS * 1000) / Math.max(1e-9, x.bytes / MiB))),
+  /** Busy share (0–1) of a CPU group (RunRowsOptions.cores) in each round. */
+  busy: (r: Pick<RowOutcome, "rounds">, group: string) => r.rounds.map((x) => x.busy?.[group] ?? NaN),
+  /** The row's own workerd process's CPU over the round's wall time (1 = a whole core), whatever else ran there. */
+  workerdShare: (r: Pick<RowOutcome, "rounds">) => r.rounds.map((x) => (x.cpuS === undefined || !x.wallS ? NaN : x.cpuS / x.wallS)),
 };

@@ -95,9 +95,54 @@ export function judgeProbes(e: Expectation, probes: readonly Probe[]): string[] 
   return problems;
 }
 
-/** Sends `times` probes one after another and judges them. */
-export async function verifyRow(url: string, host: string | undefined, pathAndQuery: string, e: Expectation, times: number): Promise<string[]> {
+/**
+ * The size of the body the origin sent, as a row's client got it: the body itself, or for a raw row (the floor)
+ * what follows the origin's head inside it, de-chunked when the origin chunked it. Undefined when the probe failed
+ * or a raw answer is not a whole HTTP/1.1 message within the probe's first 4 KiB (then only its total is known).
+ * Pure.
+ */
+export function originBodyBytes(e: Pick<Expectation, "rawHttp">, p: Probe): number | undefined {
+  if (p.error || p.status === 0) return undefined;
+  if (!e.rawHttp) return p.bytes;
+  const raw = new TextEncoder().encode(p.head);
+  const end = p.head.indexOf("\r\n\r\n");
+  if (end < 0) return undefined;
+  const headBytes = new TextEncoder().encode(p.head.slice(0, end + 4)).byteLength;
+  const head = p.head.slice(0, end).toLowerCase();
+  if (!/\r\ntransfer-encoding:[ \t]*chunked[ \t]*(\r\n|$)/.test(head)) return p.bytes - headBytes;
+  // A raw answer whole within the probe's text: de-chunk it.
+  if (raw.byteLength !== p.bytes) return undefined;
+  return dechunkedBytes(raw.subarray(headBytes));
+}
+
+/** Bytes of data in a chunked body (RFC 9112 §7.1; extensions and trailers skipped); undefined if malformed or cut. Pure. */
+export function dechunkedBytes(body: Uint8Array): number | undefined {
+  const text = new TextDecoder("latin1").decode(body);
+  let at = 0;
+  let total = 0;
+  for (;;) {
+    const eol = text.indexOf("\r\n", at);
+    if (eol < 0) return undefined;
+    const size = /^([0-9a-fA-F]{1,8})(?:[ \t]*;[^\r\n]*)?$/.exec(text.slice(at, eol));
+    if (!size) return undefined;
+    const n = parseInt(size[1]!, 16);
+    at = eol + 2;
+    if (n === 0) return text.indexOf("\r\n", at) >= 0 ? total : undefined;
+    if (text.slice(at + n, at + n + 2) !== "\r\n") return undefined;
+    total += n;
+    at += n + 2;
+  }
+}
+
+/** Sends `times` probes one after another and judges them; also the sizes of the origin's bodies they got. */
+export async function verifyRowAnswers(url: string, host: string | undefined, pathAndQuery: string, e: Expectation, times: number): Promise<{ problems: string[]; answerBytes: number[] }> {
   const probes: Probe[] = [];
   for (let i = 0; i < times; i++) probes.push(await probe(url, host, pathAndQuery));
-  return judgeProbes(e, probes);
+  const sizes = probes.map((p) => originBodyBytes(e, p)).filter((n): n is number => n !== undefined);
+  return { problems: judgeProbes(e, probes), answerBytes: [...new Set(sizes)].sort((a, b) => a - b) };
+}
+
+/** Sends `times` probes one after another and judges them. */
+export async function verifyRow(url: string, host: string | undefined, pathAndQuery: string, e: Expectation, times: number): Promise<string[]> {
+  return (await verifyRowAnswers(url, host, pathAndQuery, e, times)).problems;
 }

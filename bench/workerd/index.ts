@@ -77,6 +77,11 @@ let settings: Promise<WranglerSettings> | undefined;
 /** One bundle per entry per process: rows that share a worker share its build. */
 const bundles = new Map<string, Promise<string>>();
 
+/** The bundle this process built for `entry` (an absolute path), shared by every worker of that entry; undefined before any. */
+export function builtBundle(entry: string): Promise<string> | undefined {
+  return bundles.get(entry);
+}
+
 /** wrangler.toml as wrangler reads it (date, flags, [vars]). */
 function wranglerSettings(): Promise<WranglerSettings> {
   settings ??= (async () => {

@@ -24,6 +24,18 @@ describe("what limits (d)", () => {
     }
   });
 
+  it("splits the rest into garbage collection (its callgrind share of the gap) and a part it calls not itemized, never all GC (rv-bench s9 2)", () => {
+    for (const text of fetchLimits(150)) {
+      expect(text).toContain("the other 50 µs: garbage collection of the objects they and edgelb's JavaScript make, about 10 µs (11% of (d)'s extra instructions under callgrind, at most the rest)");
+      expect(text).toContain("and 40 µs not itemized");
+    }
+    // A rest smaller than the GC estimate (gap 44 µs, rest 4 µs): GC takes it all, never more (rv-bench s9 2b).
+    for (const text of fetchLimits(104)) {
+      expect(text).toContain("the other 4 µs: garbage collection of the objects they and edgelb's JavaScript make, about 4 µs");
+      expect(text).toContain("and 0 µs not itemized");
+    }
+  });
+
   it("says when the run shows less than the items add up to (gap 30 µs)", () => {
     for (const text of fetchLimits(90)) expect(text).toContain("more than the 30 µs this run shows");
   });

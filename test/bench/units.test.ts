@@ -147,12 +147,20 @@ describe("dataPlaneTargets", () => {
     expect(slow.map((t) => t.verdict).slice(0, 2)).toEqual(["missed", "missed"]);
     expect(slow[0]!.result).toMatch(/; of the rows' medians: 0\.60× \(6,000 vs 10,000 req\/s\)$/);
     expect(slow[0]!.limit).toMatch(/100 µs more workerd CPU per request/);
-    // The explanation is computed from the figures: throughput follows CPU per request (60 ÷ 160).
-    expect(slow[0]!.limit).toMatch(/throughput follows CPU per request: 1 ÷ 2\.67 = 0\.37× \(measured 0\.60×\)/);
-    // CPU that would allow the target while the measured throughput misses it: said to be the run's, not edgelb's.
-    const loaded = dataPlaneTargets(rows({ d: outcome("d", 8_000, 66) }));
-    expect(loaded[0]!.verdict).toBe("missed");
-    expect(loaded[0]!.limit).toMatch(/By CPU alone \(d\) would reach 0\.91× .* it measured 0\.80×/);
+    // Unpinned (no busy shares): what CPU alone would allow, and no claim about which side limited the rows.
+    expect(slow[0]!.limit).toMatch(/Which CPU limited the rows was not measured \(not pinned\)\. By CPU per request alone \(d\) would reach 0\.37× of \(c\)'s throughput \(1 ÷ 2\.67\); it measured 0\.60×/);
+    // Pinned and workerd's CPU saturated in both rows: throughput follows CPU per request (60 ÷ 160).
+    const pinned = (r: RowOutcome, worker: number, rest: number): RowOutcome => ({ ...r, rounds: r.rounds.map((x) => ({ ...x, busy: { worker, rest } })) });
+    const bound = dataPlaneTargets(rows({ d: pinned(outcome("d", 6_000, 160), 0.99, 0.7), c: pinned(outcome("c", 10_000, 60), 0.97, 0.8) }));
+    expect(bound[0]!.limit).toMatch(/workerd's CPU limited both rows, so throughput follows CPU per request: 1 ÷ 2\.67 = 0\.37× \(measured 0\.60×\)/);
+    // (c) bound by the load generator's CPU: the ratio is not read as 1 ÷ the CPU ratio.
+    const genBound = dataPlaneTargets(rows({ d: pinned(outcome("d", 8_000, 66), 0.99, 0.7), c: pinned(outcome("c", 10_000, 60), 0.8, 0.99) }));
+    expect(genBound[0]!.verdict).toBe("missed");
+    // (e) against (c′) is read the same way.
+    const socketSlow = dataPlaneTargets(rows({ e: pinned(outcome("e", 1_500, 600), 0.99, 0.5), c2: pinned(outcome("c2", 3_000, 300), 0.98, 0.6) })).find((t) => t.target.startsWith("(e)"))!;
+    expect(socketSlow.verdict).toBe("missed");
+    expect(socketSlow.limit).toMatch(/\(e\): workerd's CPU 99% busy, the other 50%: workerd's CPU limits it; \(c′\): .* workerd's CPU limited both rows, so throughput follows CPU per request: 1 ÷ 2\.00 = 0\.50×/);
+    expect(genBound[0]!.limit).toMatch(/\(c\): workerd's CPU 80% busy, the other 99%: the load generator's CPU .* Not both workerd-bound, so the throughput ratio is not 1 ÷ the CPU ratio.* By CPU per request alone \(d\) would reach 0\.91× .* it measured 0\.80×/);
   });
   it("judges the socket transport's own CPU, (c′) − (f), against the trivial fetch proxy's (issue 14's halving)", () => {
     const own = dataPlaneTargets(rows())[5]!;

@@ -3,8 +3,8 @@
 // their own, with last session's real per-round figures as examples.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { controlNoise, judge, medianInterval, pairedDifferences, pairedRatios, type Direction, type TargetRule } from "../../bench/lib/verdict/index.ts";
-import { roundOrder } from "../../bench/lib/rows.ts";
+import { controlNoise, intervalRanks, judge, medianInterval, pairedDifferences, pairedRatios, verdictRule, type Direction, type TargetRule } from "../../bench/lib/verdict/index.ts";
+import { liveIn, roundOrder } from "../../bench/lib/rows.ts";
 
 const atLeast = (threshold: number): TargetRule => ({ threshold, direction: "at least", scale: "ratio" });
 /** An A/A control whose identical copies agreed to within a factor `f` in every round. */
@@ -143,5 +143,28 @@ describe("roundOrder", () => {
   it("leaves out rows that are not running (invalid before the load) and keeps the rest of their block together", () => {
     expect(roundOrder(["c", "d", "e"], blocks, 1)).toEqual(["c", "d", "e"]);
     expect(roundOrder(["c", "d", "e"], blocks, 2)).toEqual(["e", "d", "c"]);
+  });
+  it("runs a row with fewer rounds only in the first ones; the target rows' blocks stay together and alternate after it stops", () => {
+    const rows = ids.map((id) => ({ id, ...(["a", "x"].includes(id) ? { rounds: 8 } : {}) }));
+    const counts = new Map<string, number>();
+    for (let round = 1; round <= 16; round++) {
+      const live = liveIn(rows, round, 16).map((r) => r.id);
+      for (const id of live) counts.set(id, (counts.get(id) ?? 0) + 1);
+      const order = roundOrder(live, blocks, round);
+      for (const b of blocks) expect(order.slice(order.indexOf(b[0]!) - (round % 2 ? 0 : 2), order.indexOf(b[0]!) + (round % 2 ? 3 : 1))).toEqual(round % 2 ? b : [...b].reverse());
+    }
+    expect(Object.fromEntries(counts)).toEqual({ a: 8, x: 8, cA: 16, c: 16, d: 16, e: 16, c2: 16, f: 16 });
+    expect(liveIn(rows, 3, 2)).toEqual([]); // never beyond the run's rounds
+  });
+});
+
+describe("the verdict rule's text for the rounds run", () => {
+  it("names the ranks and coverage medianInterval uses for 8, 12 and 16 rounds", () => {
+    expect(intervalRanks(8)).toBe("2nd to 2nd-largest of 8 rounds, 93.0%");
+    expect(intervalRanks(12)).toBe("3rd to 3rd-largest of 12 rounds, 96.1%");
+    expect(intervalRanks(16)).toBe("5th to 5th-largest of 16 rounds, 92.3%");
+    expect(intervalRanks(3)).toMatch(/none for 3 rounds/);
+    expect(verdictRule([16])).toContain("5th to 5th-largest of 16 rounds, 92.3%");
+    expect(verdictRule([16])).not.toContain("of 8 ");
   });
 });

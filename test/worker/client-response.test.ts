@@ -85,4 +85,21 @@ describe("the origin request handed to a transport", () => {
     expect(res.status).toBe(200);
     expect(seen!.request.fields).toMatchObject({ host: "rec.example.com", accept: "text/html", "x-request-id": "rec-1", "x-forwarded-host": "rec.example.com" });
   });
+
+  it("has no accessor of its own (V8 builds such literals on a slow path, per attempt); its Headers are built once, on read, from the fields", async () => {
+    const seen: OriginRequest[] = [];
+    const { transports } = origin((req) => {
+      seen.push(req);
+      return new Response("ok", { headers: { "x-request-id": sentId(req) } });
+    });
+    const e = await edgeWithService({ hostnames: ["lazy.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "fetch" }, { transports });
+    const res = await e.request("lazy.example.com", "/", { headers: { "x-request-id": "lazy-1", accept: "text/html" } });
+    expect(res.status).toBe(200);
+    const request = seen[0]!.request;
+    expect(Object.getOwnPropertyDescriptor(request, "headers"), "an own `headers` property (the per-attempt getter literal)").toBeUndefined();
+    const headers = request.headers;
+    expect(Object.fromEntries(headers)).toEqual({ ...request.fields });
+    expect(headers.get("x-request-id")).toBe("lazy-1");
+    expect(request.headers, "built once").toBe(headers);
+  });
 });

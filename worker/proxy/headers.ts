@@ -251,7 +251,8 @@ export function edgeFactsFrom(read: ClientFields, url: string, requestId: string
 
 /** isWebSocketRequest from a pass's read. */
 export function isWebSocketFrom(read: ClientFields): boolean {
-  return (read.upgrade ?? "").toLowerCase().split(",").some((s) => s.trim() === "websocket");
+  // Most requests have no Upgrade: no string, array and closure for them.
+  return read.upgrade !== null && read.upgrade.toLowerCase().split(",").some((s) => s.trim() === "websocket");
 }
 
 /** A GET or HEAD that announces a body (a length above zero, or any Transfer-Encoding), from a pass's read. */

@@ -90,18 +90,18 @@ export interface ProxyOptions {
 }
 
 export async function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster, options?: ProxyOptions): Promise<Response> {
-  const started = deps.now();
-  // Only error answers and log lines name the services: built on demand, not per request.
-  let names: string | undefined;
-  const serviceNamesOf = () => (names ??= route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", "));
+  // The clock only for the request log line (a runtime call, and the line is off by default).
+  const started = deps.requestLogs ? deps.now() : 0;
+  // Only error answers and log lines name the services: built on demand, once per route (serviceNamesOf).
   // The runtime's Request getters are calls into it, and url makes a new string each time: read once.
   const method = request.method;
-  const incoming = { url: request.url, headers: request.headers };
+  const url = request.url;
+  const clientHeaders = request.headers;
   // One pass over the client's fields: checked, copied for the origin, and the few the edge reads kept.
-  const clientFields = readClientFields(incoming.headers);
+  const clientFields = readClientFields(clientHeaders);
   const requestId = requestIdFrom(clientFields);
-  const facts = edgeFactsFrom(clientFields, incoming.url, requestId, options?.originHost);
-  const pathAndQuery = pathAndQueryOf(incoming.url);
+  const facts = edgeFactsFrom(clientFields, url, requestId, options?.originHost);
+  const pathAndQuery = pathAndQueryOf(url);
   const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
   const budgetKey = budgetKeyOf(route);
@@ -133,7 +133,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   };
 
   if (route.size === 0) {
-    deps.log("info", "proxy.no_origins", { requestId, host: facts.host, services: serviceNamesOf() });
+    deps.log("info", "proxy.no_origins", { requestId, host: facts.host, services: serviceNamesOf(route) });
     // no-store: a shared cache must not keep serving "nothing is ready" once a pod is.
     return done(text(503, "no server is ready for this site", requestId, { "retry-after": "10", "cache-control": "no-store" }), {});
   }
@@ -145,10 +145,6 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // Before any origin connection: a forged line break never reaches a node.
     return badRequest("proxy.refused", outgoing.fault, { header: JSON.stringify(outgoing.name) });
   }
-  // A Headers object only for what reads fields one by one (sockets, the gate's signature):
-  // fetch() takes the plain record (worker/transport/types.ts, OutgoingRequest.fields).
-  let originHeaders: Headers | undefined;
-  const headersOf = (): Headers => (originHeaders ??= originHeadersOf(outgoing));
   if ((method === "GET" || method === "HEAD") && announcesBody(clientFields)) {
     // workerd cannot send a GET or HEAD with a body: refuse rather than drop it silently.
     return badRequest("proxy.refused", `a ${method} request must not carry a body`);
@@ -163,7 +159,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   const body = prepared ? prepared.body : NO_BODY;
   let tried = new Set<string>();
   const errors: string[] = [];
-  const cookie = policy.affinity === "cookie" ? readCookie(incoming.headers.get("cookie"), policy.cookieName) : undefined;
+  const cookie = policy.affinity === "cookie" ? readCookie(clientHeaders.get("cookie"), policy.cookieName) : undefined;
   let failedOpen = false;
   const hedges = deps.hedges;
   // At most one hedge per request.
@@ -171,12 +167,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   // Whether an attempt signed the origin headers (gate mode): a later attempt elsewhere drops it.
   let signed = false;
 
+  const lookups = lookupsOf(deps);
   const chooseContext: ChooseContext = {
     state: deps.balancer(route),
-    inFlight: (k) => deps.inFlight.get(k) ?? 0,
+    inFlight: lookups.inFlight,
     random: deps.random,
-    // A node with a connect pending past its hedge delay is skipped too, while others are usable.
-    isEjected: hedges === undefined ? (k) => deps.health.isEjected(k) : (k) => deps.health.isEjected(k) || hedges.isStalled(k),
+    isEjected: lookups.isEjected,
     tried,
     clientIp: policy.affinity === "client-ip" && facts.clientIp ? facts.clientIp : undefined,
     cookie,
@@ -211,7 +207,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     if (choice.failedOpen && !failedOpen) {
       // Every remaining node is ejected or reported unhealthy: trying them beats refusing.
       failedOpen = true;
-      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(), nodes: choice.remaining, ...gateHop(choice.origin) });
+      deps.log("warn", "proxy.fail_open", { requestId, host: facts.host, services: serviceNamesOf(route), nodes: choice.remaining, ...gateHop(choice.origin) });
     }
     return choice.origin;
   };
@@ -226,7 +222,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     }
     // A connection that failed before any byte went out put no load on the app: no budget needed.
     if (!free && budget && !budget.tryRetry(budgetKey)) {
-      if (budget.reportSpent()) deps.log("warn", "proxy.retry_budget_spent", { requestId, host: facts.host, services: serviceNamesOf() });
+      if (budget.reportSpent()) deps.log("warn", "proxy.retry_budget_spent", { requestId, host: facts.host, services: serviceNamesOf(route) });
       return "retry budget spent";
     }
     return undefined;
@@ -267,20 +263,18 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       // headers.ts), so a transport that takes the record needs no Headers object in gate mode either; and
       // into a Headers object built from it already. A later attempt's replaces it.
       outgoing[SIGNATURE_HEADER] = signature;
-      originHeaders?.set(SIGNATURE_HEADER, signature);
       signed = true;
     } else if (signed) {
       // An earlier attempt at another (gated) cluster signed for its node.
       delete outgoing[SIGNATURE_HEADER];
-      originHeaders?.delete(SIGNATURE_HEADER);
       signed = false;
     }
     // A GET or HEAD here has no body or an empty one (Content-Length: 0): send none, a Request refuses it.
     const bodyless = method === "GET" || method === "HEAD";
-    // A plain object, not a Request: transports read these four fields, and a Request per attempt costs.
-    // Every transport gets the plain fields (fetch() converts them in one call, the socket transport
-    // writes its head from them; a gate signature is in them too); their Headers object is built only if read.
-    const originRequest: OutgoingRequest = { method, url: incoming.url, fields: outgoing, get headers() { return headersOf(); }, body: bodyless ? null : body.take() };
+    // Not a Request: transports read these fields, and a Request per attempt costs. Every transport
+    // gets the plain fields (fetch() converts them in one call, the socket transport writes its head
+    // from them; a gate signature is in them too); their Headers object is built only if read.
+    const originRequest = new AttemptRequest(method, url, outgoing, bodyless ? null : body.take());
     const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
     const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
     let release = track(deps.inFlight, origin.key);
@@ -308,7 +302,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
                   headersFor: async (o: RouteOrigin) => {
                     const sig = await deps.signer?.sign(o.cluster, { method, host: outgoing.host ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port, origin: o });
                     if (!sig) return undefined;
-                    const signed = new Headers(headersOf());
+                    const signed = originHeadersOf(outgoing);
                     signed.set(SIGNATURE_HEADER, sig);
                     return signed;
                   },
@@ -523,7 +517,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
   const all = [...triedClusters, ...tried];
-  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(), tried: all, errors, ...gateHop(lastOrigin) });
+  deps.log("error", "proxy.failed", { requestId, host: facts.host, services: serviceNamesOf(route), tried: all, errors, ...gateHop(lastOrigin) });
   return done(text(502, "the site could not be reached", requestId), { tried: all, errors });
 }
 
@@ -543,12 +537,58 @@ function pathOnly(target: string): string {
   return q === -1 ? target : target.slice(0, q);
 }
 
+/** The balancer's per-key lookups for one ProxyDeps: made once per isolate's deps, not per request. */
+interface Lookups {
+  inFlight: (key: string) => number;
+  isEjected: (key: string) => boolean;
+}
+const lookups = new WeakMap<ProxyDeps, Lookups>();
+function lookupsOf(deps: ProxyDeps): Lookups {
+  let l = lookups.get(deps);
+  if (l === undefined) {
+    const { health, hedges, inFlight } = deps;
+    l = {
+      inFlight: (k) => inFlight.get(k) ?? 0,
+      // A node with a connect pending past its hedge delay is skipped too, while others are usable.
+      isEjected: hedges === undefined ? (k) => health.isEjected(k) : (k) => health.isEjected(k) || hedges.isStalled(k),
+    };
+    lookups.set(deps, l);
+  }
+  return l;
+}
+
+/** The Services behind a route, for error answers' log lines: built once per route, on demand. */
+const serviceNames = new WeakMap<Route, string>();
+function serviceNamesOf(route: Route): string {
+  let names = serviceNames.get(route);
+  if (names === undefined) serviceNames.set(route, (names = route.services.map((s) => `${s.id} (cluster ${s.cluster})`).join(", ")));
+  return names;
+}
+
 /** A route's budget key, built once per route (routes are immutable and rebuilt on each snapshot load), not per request. */
 const budgetKeys = new WeakMap<Route, string>();
 function budgetKeyOf(route: Route): string {
   let key = budgetKeys.get(route);
   if (key === undefined) budgetKeys.set(route, (key = route.services.map((s) => `${s.cluster}/${s.id}`).join(",")));
   return key;
+}
+
+/**
+ * What one attempt sends (OutgoingRequest): a class, not an object literal with a `headers` getter,
+ * which V8 builds on a slow path (an accessor defined per literal); the Headers object is made only
+ * when a transport reads it (none does on the hot path: both take `fields`).
+ */
+class AttemptRequest implements OutgoingRequest {
+  private built: Headers | undefined;
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly fields: Readonly<Record<string, string>>,
+    readonly body: ReadableStream<Uint8Array> | null,
+  ) {}
+  get headers(): Headers {
+    return (this.built ??= originHeadersOf(this.fields));
+  }
 }
 
 function track(inFlight: Map<string, number>, key: string): () => void {

@@ -18,6 +18,8 @@ export type Role = "worker" | "rest";
 export interface Placement {
   /** Whether processes are pinned. */
   pinned: boolean;
+  /** The CPUs of each role when pinned (what limits a row: bench/lib/cores). */
+  cpus?: Record<Role, number[]>;
   /** How processes were placed, for the results' notes. */
   describe(): string;
   /** The command line that starts `cmd` on the role's CPUs. */
@@ -92,6 +94,7 @@ export function choosePlacement(env: NodeJS.ProcessEnv = process.env, own: strin
   };
   return {
     pinned: true,
+    cpus: { worker: parseCpuList(lists.worker), rest: parseCpuList(lists.rest) },
     describe: () =>
       failures.length
         ? `pinning FAILED for ${failures.join("; ")}: those processes ran wherever the kernel put them`

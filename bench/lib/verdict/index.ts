@@ -147,10 +147,24 @@ export function describeJudgement(j: Judgement, unit: (x: number) => string): st
   return `${unit(i.median)} (${parts.join("; ")})`;
 }
 
-/** The rule in words, for the results' notes. */
-export const VERDICT_RULE =
-  `verdicts: each target is judged on its paired per-round values (its rows run next to each other in every round, in alternating order, and the ratio or difference is taken per round), not on one median: ` +
-  `the median of those values and its distribution-free interval (order statistics, the narrowest with binomial coverage ≥ ${Math.round(COVERAGE * 100)}%: 2nd to 2nd-largest of 8 or 9 rounds, 93% or 96%), ` +
-  `widened on both sides by the run's own noise, the farthest the same interval of an A/A control (two identical copies of a row, each its own workerd, run the same way) lies from "no difference" (a factor for ratios, an amount for differences). ` +
-  `met: the whole widened interval passes and so does the old figure (the ratio or difference of the rows' medians); missed: the whole widened interval fails and so does the old figure; otherwise within noise, counted as not met. ` +
-  `The rule is symmetric, needs no assumption about the noise's shape, and never calls met what the old figure calls missed`;
+/** "2nd to 2nd-largest of 8 rounds, 93.0%": the ranks and coverage medianInterval uses for n rounds. Pure. */
+export function intervalRanks(n: number): string {
+  const i = medianInterval(Array.from({ length: n }, (_, k) => k + 1));
+  if (!i) return `none for ${n} rounds (too few for ${Math.round(COVERAGE * 100)}%)`;
+  const ord = (k: number) => `${k}${k % 10 === 1 && k % 100 !== 11 ? "st" : k % 10 === 2 && k % 100 !== 12 ? "nd" : k % 10 === 3 && k % 100 !== 13 ? "rd" : "th"}`;
+  return `${ord(i.lo)} to ${ord(i.lo)}-largest of ${n} rounds, ${(i.coverage * 100).toFixed(1)}%`;
+}
+
+/** The rule in words for the results' notes, with the interval's ranks for the round counts the targets had. */
+export function verdictRule(rounds: readonly number[] = [8, 9]): string {
+  return (
+    `verdicts: each target is judged on its paired per-round values (its rows run next to each other in every round, in alternating order, and the ratio or difference is taken per round), not on one median: ` +
+    `the median of those values and its distribution-free interval (order statistics, the narrowest with binomial coverage ≥ ${Math.round(COVERAGE * 100)}%: ${[...new Set(rounds)].map(intervalRanks).join("; ")}), ` +
+    `widened on both sides by the run's own noise, the farthest the same interval of an A/A control (two identical copies of a row, each its own workerd, run the same way) lies from "no difference" (a factor for ratios, an amount for differences). ` +
+    `met: the whole widened interval passes and so does the old figure (the ratio or difference of the rows' medians); missed: the whole widened interval fails and so does the old figure; otherwise within noise, counted as not met. ` +
+    `The rule is symmetric, needs no assumption about the noise's shape, and never calls met what the old figure calls missed`
+  );
+}
+
+/** The rule in words (8 or 9 rounds). */
+export const VERDICT_RULE = verdictRule();

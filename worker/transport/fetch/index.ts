@@ -128,15 +128,16 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       const deadline = new Deadline();
       let expired: "head" | "body" | undefined;
       let headed = false;
-      const expireHead = () => {
-        expired = "head";
+      // One closure for both deadlines: which one passed is whether the head had come.
+      const expire = () => {
+        expired = headed ? "body" : "head";
         controller.abort();
       };
       const upload = observeUpload(request);
-      if (upload.body === null) deadline.set(responseTimeoutMs, expireHead);
+      if (upload.body === null) deadline.set(responseTimeoutMs, expire);
       else {
         void upload.sent.then(() => {
-          if (!headed) deadline.set(responseTimeoutMs, expireHead);
+          if (!headed) deadline.set(responseTimeoutMs, expire);
         });
       }
       let response: Response;
@@ -181,10 +182,7 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
         // once the response is sent: if it fires, the body is still under way.
         end?.();
         if (length !== undefined) {
-          deadline.set(limitMs, () => {
-            expired = "body";
-            controller.abort();
-          });
+          deadline.set(limitMs, expire);
         } else {
           deadline.set(limitMs, () => {
             log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${origin.node} (${origin.address}:${origin.port}): the body (unknown length) did not end within ${limitMs} ms; the origin or the client is slow` });

@@ -51,7 +51,8 @@ function openSocket(connect: Connect, origin: Origin): Socket {
     // Production refuses some destinations synchronously (private ranges, port 25).
     throw new ConnectError(`cannot connect to ${describe(origin)}: ${message(e)}`, origin, { cause: e });
   }
-  socket.closed.catch(() => {}); // failures are reported through opened, reads and writes
+  // No handler on socket.closed: workerd marks it (and opened) handled itself (api/sockets.c++,
+  // setupSocket), and failures are reported through opened, reads and writes.
   return socket;
 }
 
@@ -372,34 +373,54 @@ class StartedConnection implements StartedRequest {
 export async function readStartedHead(conn: StartedRequest, parser: ResponseParser): Promise<HeadResult> {
   try {
     for (;;) {
-      const r = await conn.reader.read();
-      if (conn.expired) throw conn.expired;
-      if (conn.superseded) throw SUPERSEDED;
-      const events = r.done ? parser.finish() : parser.feed(r.value);
-      for (let i = 0; i < events.length; i++) {
-        const e = events[i]!;
-        if (e.kind === "head") {
-          // Disarmed, not cleared (see readResponseHead).
-          conn.headDone();
-          conn.deadline.hold();
-          return { head: e.head, pending: i === events.length - 1 ? [] : events.slice(i + 1) };
-        }
-      }
+      const found = startedHeadIn(conn, parser, await conn.reader.read());
+      if (found !== undefined) return found;
     }
   } catch (e) {
-    conn.headDone();
-    // Replaced by the hedge's other connection: its connect runs on, with its deadline, to be judged.
-    if (conn.superseded) throw SUPERSEDED;
-    // No byte came back: did the connection ever open? If not, nothing was written.
-    // (The connect deadline still runs while that is unknown.)
-    const refused = parser.bytesSeen === 0 ? await conn.connectFailure() : undefined;
-    conn.deadline.clear();
-    if (refused !== undefined) {
-      conn.close();
-      throw refused;
-    }
-    return headFailed(conn, parser, conn.expired ?? e, undefined);
+    return startedHeadFailed(conn, parser, e);
   }
+}
+
+/**
+ * One read of a started request's head (readStartedHead's loop, also inlined
+ * by the transport's bodyless fast path to save an async layer per request):
+ * the head with what followed it, undefined while it is incomplete; throws
+ * what ended the wait (the deadline, a hedge's supersede, a malformed head).
+ */
+export function startedHeadIn(
+  conn: StartedRequest,
+  parser: ResponseParser,
+  r: ReadableStreamReadResult<Uint8Array>,
+): HeadResult | undefined {
+  if (conn.expired) throw conn.expired;
+  if (conn.superseded) throw SUPERSEDED;
+  const events = r.done ? parser.finish() : parser.feed(r.value);
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (e.kind === "head") {
+      // Disarmed, not cleared (see readResponseHead).
+      conn.headDone();
+      conn.deadline.hold();
+      return { head: e.head, pending: i === events.length - 1 ? [] : events.slice(i + 1) };
+    }
+  }
+  return undefined;
+}
+
+/** What a failed wait for a started request's head means under the error contract (always rejects). */
+export async function startedHeadFailed(conn: StartedRequest, parser: ResponseParser, e: unknown): Promise<never> {
+  conn.headDone();
+  // Replaced by the hedge's other connection: its connect runs on, with its deadline, to be judged.
+  if (conn.superseded) throw SUPERSEDED;
+  // No byte came back: did the connection ever open? If not, nothing was written.
+  // (The connect deadline still runs while that is unknown.)
+  const refused = parser.bytesSeen === 0 ? await conn.connectFailure() : undefined;
+  conn.deadline.clear();
+  if (refused !== undefined) {
+    conn.close();
+    throw refused;
+  }
+  return headFailed(conn, parser, conn.expired ?? e, undefined);
 }
 
 export function message(e: unknown): string {

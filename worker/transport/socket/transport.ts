@@ -10,14 +10,17 @@ import {
   message,
   openConnection,
   readResponseHead,
-  readStartedHead,
+  type HeadResult,
+  type StartedRequest,
   startRequest,
+  startedHeadFailed,
+  startedHeadIn,
 } from "./connection.ts";
 import { openHedged, readHedgedHead } from "./hedged-connect.ts";
 import { fieldOf, hostPort, requestFraming, serializeRequestHead } from "./request-head.ts";
 import { pathAndQuery } from "../target/index.ts";
 import { sendBody } from "./request-body.ts";
-import { toResponse } from "./response-body.ts";
+import { toResponse, wholeResponse } from "./response-body.ts";
 import { type ResponseEvent, type ResponseHead, ResponseParser } from "./response-parser.ts";
 import { isWebSocketUpgrade, upgradeWebSocket, type WebSocketRelayOptions } from "./websocket/upgrade.ts";
 
@@ -84,14 +87,64 @@ const REPEATABLE = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
  */
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
-async function sendHttp(
+function sendHttp(req: OriginRequest, opts: SocketTransportOptions, log: TransportLog): Promise<Response> {
+  const { request } = req;
+  if (req.hedge === undefined && request.body === null && REPEATABLE.has(request.method)) {
+    // Most requests: no body, no hedge, idempotent. Connect, write and read at once (see
+    // startRequest), with no closure or options object made before the answer is in.
+    let conn: StartedRequest;
+    const parser = new ResponseParser({ method: request.method, maxHeadBytes: opts.maxHeadBytes });
+    try {
+      const fields = request.fields;
+      // Serialized before connecting: a head that cannot be written safely opens no connection.
+      const head = serializeRequestHead({
+        method: request.method,
+        target: pathAndQuery(request.url),
+        headers: fields === undefined ? request.headers : undefined,
+        fields,
+        defaultHost: hostPort(req.origin.address, req.origin.port),
+        framing: requestFraming(request.method, EMPTY_FIELDS, false),
+        connection: "close",
+      });
+      conn = startRequest(opts.connect, req.origin, head, req.connectTimeoutMs, req.responseTimeoutMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return sendStarted(conn, parser, req, opts, log);
+  }
+  return sendOther(req, opts, log);
+}
+
+/** No request body read: requestFraming without a body looks only at the method. */
+const EMPTY_FIELDS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The answer to a request started by startRequest. */
+async function sendStarted(
+  conn: StartedRequest,
+  parser: ResponseParser,
+  req: OriginRequest,
+  opts: SocketTransportOptions,
+  log: TransportLog,
+): Promise<Response> {
+  // readStartedHead inlined: one async layer fewer per request.
+  let found: HeadResult | undefined;
+  try {
+    do found = startedHeadIn(conn, parser, await conn.reader.read());
+    while (found === undefined);
+  } catch (e) {
+    return startedHeadFailed(conn, parser, e);
+  }
+  return respond(conn, parser, found.head, found.pending, req, opts, log, true);
+}
+
+/** Requests with a body, a connect hedge, or a method a second run of could harm. */
+async function sendOther(
   req: OriginRequest,
   opts: SocketTransportOptions,
   log: TransportLog,
 ): Promise<Response> {
   let { origin } = req;
   const { request } = req;
-  // The plain record when the proxy has one (no Headers object built or iterated per request).
   const fields = request.fields;
   const framing = requestFraming(request.method, fields ?? request.headers, request.body !== null);
   const headFor = (o: typeof origin, headers?: Headers) =>
@@ -111,12 +164,6 @@ async function sendHttp(
   const parserOptions = { method: request.method, maxHeadBytes: opts.maxHeadBytes };
   const parser = new ResponseParser(parserOptions);
   const bodyless = request.body === null || framing.kind === "none";
-  if (req.hedge === undefined && bodyless && REPEATABLE.has(request.method)) {
-    // Most requests: no body, no hedge, idempotent. Connect, write and read at once (see startRequest).
-    const conn = startRequest(opts.connect, origin, head, req.connectTimeoutMs, req.responseTimeoutMs);
-    const { head: responseHead, pending } = await readStartedHead(conn, parser);
-    return respond(conn, parser, responseHead, pending, req, opts, log, true);
-  }
   if (req.hedge !== undefined && bodyless && SAFE.has(request.method)) {
     // Hedged, bodyless and safe: the same fast start on each node the hedge tries (see readHedgedHead).
     const hedge = req.hedge;
@@ -198,6 +245,10 @@ function respond(
     conn.close();
     throw new MalformedResponseError(`${describe(origin)} answered 101 Switching Protocols to a plain request`, origin);
   }
+  // The usual small answer, whole with its head: no BodyOptions or closures made for it.
+  const onEnd = req.onBodyRelay?.();
+  const whole = wholeResponse(conn, responseHead, pending, bodyless, onEnd);
+  if (whole !== undefined) return whole;
   const idleTimeoutMs = opts.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
   const minRate = opts.minBodyRate ?? DEFAULT_MIN_BODY_RATE;
   return toResponse(conn, parser, responseHead, pending, {
@@ -206,7 +257,7 @@ function respond(
       log("error", "origin.body_failed", { node: origin.node, error: error.message });
       req.onBodyFailed?.(error);
     },
-    onEnd: req.onBodyRelay?.(),
+    onEnd,
     pipeDeadlineMs: (framing) =>
       framing.kind === "length" ? req.responseTimeoutMs + Math.ceil((framing.length * 1000) / minRate) : idleTimeoutMs,
     leaveWholeToRuntime: bodyless,
