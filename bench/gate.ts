@@ -212,7 +212,8 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   throughTheGates(forwarded, [g, g1]);
   throughTheGates(floorForwarded, [f, f1], "the floor proxy");
   const us = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRequest(gateSamples.get(id)!, r) : undefined);
-  const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1) };
+  const rounds = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRound(gateSamples.get(id)!, r) : undefined);
+  const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1), perRound: { g: rounds("g", g), f: rounds("n", f) } };
   return gateSection({ e, s, g, e1, g1, f, f1, eA, eA1, o1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
 }
 
@@ -233,19 +234,34 @@ export function throughTheGates(forwarded: number, gateRows: RowOutcome[], who =
   }
 }
 
-/** The gates' CPU per request over (g)'s rounds: samples come in before/after pairs, one per load (warm-up, then each round). Pure. */
-export function gateCpuPerRequest(samples: number[], g: Pick<RowOutcome, "rounds">): number | undefined {
+/**
+ * The gates' CPU per request in each of (g)'s rounds, in round order: samples come in before/after pairs,
+ * one per load (warm-up, then each round). Rounds without requests are NaN. Pure.
+ */
+export function gateCpuPerRound(samples: number[], g: Pick<RowOutcome, "rounds">): number[] {
   const perRound: number[] = [];
   // The warm-up load is sampled too (before round 1): the last pairs are the rounds'. Counting from the first
   // paired the warm-up's CPU with round 1's requests, round 1's with round 2's, and so on.
   const first = Math.max(0, samples.length - 2 * g.rounds.length);
   for (let i = first; i + 1 < samples.length; i += 2) {
     const requests = g.rounds[(i - first) / 2]!.requests;
-    if (requests > 0) perRound.push(((samples[i + 1]! - samples[i]!) * 1e6) / requests);
+    perRound.push(requests > 0 ? ((samples[i + 1]! - samples[i]!) * 1e6) / requests : NaN);
   }
+  return perRound;
+}
+
+/** The gates' CPU per request over (g)'s rounds: the median of gateCpuPerRound. Pure. */
+export function gateCpuPerRequest(samples: number[], g: Pick<RowOutcome, "rounds">): number | undefined {
+  const perRound = gateCpuPerRound(samples, g).filter(Number.isFinite);
   if (perRound.length === 0) return undefined;
   perRound.sort((a, b) => a - b);
   return perRound[Math.floor(perRound.length / 2)];
+}
+
+/** Median of finite values, or undefined. Pure. */
+function median(xs: readonly number[]): number | undefined {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return v.length ? v[Math.floor(v.length / 2)] : undefined;
 }
 
 export interface GateRows {
@@ -271,6 +287,12 @@ export interface ProxyCpu {
   g1?: number | undefined;
   f?: number | undefined;
   f1?: number | undefined;
+  /**
+   * The same per round (gateCpuPerRound), when known: the floor's rows may run fewer rounds than the
+   * gate's, so the gate-minus-floor split is paired over the rounds both ran, never two medians of
+   * different rounds (rv-bench 3).
+   */
+  perRound?: { g?: number[] | undefined; f?: number[] | undefined };
 }
 
 /**
@@ -367,7 +389,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : "";
     const why =
       `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
-      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n")}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
+      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n", { gate: gateUs.perRound?.g, floor: gateUs.perRound?.f })}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: THROUGHPUT,
@@ -389,7 +411,11 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : cpu / 1000 >= added
           ? `the gate's own CPU per request, ${fmt(cpu / 1000, 2)} ms (row g1)${prof}, is more than the ${fmt(added, 2)} ms added (part of it runs while the worker is busy too): its CPU is what to cut; besides it, ${io}`
           : `the gate's own CPU is ${fmt(cpu / 1000, 2)} ms per request (row g1)${prof}, ${fmt((cpu / 1000 / added) * 100, 0)}% of the ${fmt(added, 2)} ms added; the rest is ${io}`;
-    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(r.f1.p50Ms - r.e1.p50Ms, 2)} ms${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
+    // Paired over the rounds both ran ((n1) may run fewer rounds than (e1)).
+    const floorAdds = r.f1?.valid ? (median(pairedDifferences(perRound.p50Ms(r.f1), perRound.p50Ms(r.e1))) ?? r.f1.p50Ms - r.e1.p50Ms) : 0;
+    // How much of the 0.3 ms budget a proxy with no checks at all already takes: how far the gate can get by cutting its own work.
+    const budget = floorAdds > 0 ? `, ${fmt((floorAdds / 0.3) * 100, 0)}% of the 0.3 ms budget before any check (the gate can get no lower by cutting its own work)` : "";
+    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(floorAdds, 2)} ms (paired over the rounds both ran)${budget}${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: HOP,
@@ -412,12 +438,15 @@ function workerdShare(r: GateRows, workerdExtra: number): string {
  * What the floor row says about the gate's CPU: how much of it any Node proxy on this hop costs, and how
  * much is the gate's own work. Empty when the floor row is invalid or its CPU was not measured. Pure.
  */
-export function floorSplit(f: RowOutcome | undefined, e: RowOutcome, gateCpu: number | undefined, floorCpu: number | undefined, id: string): string {
+export function floorSplit(f: RowOutcome | undefined, e: RowOutcome, gateCpu: number | undefined, floorCpu: number | undefined, id: string, cpuRounds?: { gate?: number[] | undefined; floor?: number[] | undefined }): string {
   if (!f?.valid || floorCpu === undefined) return "";
-  const reach = `a bare Node proxy on the same hop (row ${id}, no checks) reaches ${fmt(f.rps / e.rps, 2)}× of (e) at ${fmt(floorCpu, 0)} µs of CPU per request`;
+  const reach = `a bare Node proxy on the same hop (row ${id}, no checks) reaches ${fmt(median(pairedRatios(perRound.rps(f), perRound.rps(e))) ?? f.rps / e.rps, 2)}× of (e) (paired over the rounds both ran) at ${fmt(floorCpu, 0)} µs of CPU per request`;
   if (gateCpu === undefined) return `; ${reach}`;
-  const own = gateCpu - floorCpu;
-  return `; ${reach}: ${own > 0 ? `${fmt(own, 0)} µs (${fmt((own / gateCpu) * 100, 0)}%) of the gate's CPU is its own work (strict parse, signature check, replay cache, head rewrites, metrics), the rest is what Node's net and the kernel cost for a new connection per request` : "the gate costs no more than the floor (noise): its CPU is what Node's net and the kernel cost for a new connection per request"}`;
+  // Paired over the rounds the floor ran (it may run fewer than the gate), else the two medians.
+  const pairedOwn = cpuRounds?.gate && cpuRounds.floor ? median(pairedDifferences(cpuRounds.gate, cpuRounds.floor)) : undefined;
+  const own = pairedOwn ?? gateCpu - floorCpu;
+  const how = pairedOwn !== undefined ? " (median of the per-round differences over the rounds both ran)" : "";
+  return `; ${reach}: ${own > 0 ? `${fmt(own, 0)} µs (${fmt((own / gateCpu) * 100, 0)}%)${how} of the gate's CPU is its own work (strict parse, signature check, replay cache, head rewrites, metrics), the rest is what Node's net and the kernel cost for a new connection per request` : "the gate costs no more than the floor (noise): its CPU is what Node's net and the kernel cost for a new connection per request"}`;
 }
 
 /** The A/A control row of the targets table: (e) against its identical copy, at 32 and at 1 connection. Pure. */

@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { FLOOR_ANATOMY, floorAnatomy, floorSplit, gitBlobHash, gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
+import { FLOOR_ANATOMY, floorAnatomy, floorSplit, gateCpuPerRound, gitBlobHash, gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
 import type { RowOutcome } from "../../bench/lib/rows.ts";
 
 /** A row whose 9 rounds all measured `rps` and `p50Ms` (the verdicts pair rounds: bench/lib/verdict). */
@@ -59,8 +59,8 @@ describe("gate bench", () => {
     const withCpu = (r: RowOutcome, us: number) => ({ ...r, cpuUsPerRequest: us }) as RowOutcome;
     const rows = { e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 800, 25), 850), f: row("n", 900, 22), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5), f1: row("n1", 450, 1.2) };
     const [tp, hop] = gateTargets(rows, { g: 150, g1: 250, f: 100, f1: 180 });
-    expect(tp!.limit).toContain("a bare Node proxy on the same hop (row n, no checks) reaches 0.90× of (e) at 100 µs of CPU per request: 50 µs (33%) of the gate's CPU is its own work");
-    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms at 0.18 ms of CPU per request; what that floor was made of, in instructions");
+    expect(tp!.limit).toContain("a bare Node proxy on the same hop (row n, no checks) reaches 0.90× of (e) (paired over the rounds both ran) at 100 µs of CPU per request: 50 µs (33%) of the gate's CPU is its own work");
+    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms (paired over the rounds both ran), 67% of the 0.3 ms budget before any check (the gate can get no lower by cutting its own work) at 0.18 ms of CPU per request; what that floor was made of, in instructions");
     // An invalid floor row, or one without CPU figures, is not cited.
     expect(floorSplit({ ...rows.f, valid: false } as RowOutcome, rows.e, 150, 100, "n")).toBe("");
     expect(floorSplit(rows.f, rows.e, 150, undefined, "n")).toBe("");
@@ -131,4 +131,31 @@ describe("gate bench verdicts (bench/lib/verdict)", () => {
     expect(gitBlobHash(file)).toBe(execFileSync("git", ["hash-object", "bench/gate-floor.ts"], { encoding: "utf8" }).trim());
     expect(gitBlobHash(Buffer.from(""))).toBe("e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
   });
+
+  it("compares the gate with the floor over the rounds both ran, when the floor's rows ran fewer rounds (rv-bench 3)", () => {
+    // (g1)/(e1) 16 rounds whose last 8 differ from the first 8; (n1) 8 rounds. Per round: e1 1.0 ms, n1 1.2 ms
+    // (adds 0.2); e1 is 0.5 ms in rounds 9-16, which a median over all 16 rounds would mix in.
+    const rounds = (n: number, at: (i: number) => { p50Ms: number; rps: number }) =>
+      Array.from({ length: n }, (_, i) => ({ ...at(i), p99Ms: 0, requests: 1000, bytes: 0, errors: 0 }));
+    const mk = (id: string, n: number, at: (i: number) => { p50Ms: number; rps: number }) =>
+      ({ ...row(id, 0, 0), rounds: rounds(n, at), rps: 0, p50Ms: 0 }) as RowOutcome;
+    const e1 = { ...mk("e1", 16, (i) => ({ p50Ms: i < 8 ? 1.0 : 0.5, rps: 500 })), p50Ms: 0.5 } as RowOutcome;
+    const f1 = { ...mk("n1", 8, () => ({ p50Ms: 1.2, rps: 450 })), p50Ms: 1.2 } as RowOutcome;
+    const g1 = { ...mk("g1", 16, () => ({ p50Ms: 1.5, rps: 400 })), p50Ms: 1.5 } as RowOutcome;
+    const [, hop] = gateTargets({ e: row("e", 1000, 20), g: row("g", 900, 25), e1, g1, f1 }, { g1: 250, f1: 180 });
+    expect(hop!.limit).toContain("a bare Node proxy on the same hop (row n1, no checks) adds 0.20 ms (paired over the rounds both ran), 67% of the 0.3 ms budget");
+    // The gate's own CPU: per-round differences over the floor's 8 rounds, not the gate's 16-round median minus the floor's.
+    const e = row("e", 1000, 20);
+    const f = { ...row("n", 900, 22), rounds: row("n", 900, 22).rounds.slice(0, 8) } as RowOutcome;
+    const gate = [...Array(8).fill(150), ...Array(8).fill(400)];
+    const floor = Array(8).fill(100);
+    expect(floorSplit(f, e, 400, 100, "n", { gate, floor })).toContain("50 µs (13%) (median of the per-round differences over the rounds both ran) of the gate's CPU is its own work");
+  });
+
+  it("gives the gates' CPU per round in round order, the warm-up's sample pair left out", () => {
+    const rounds = [{ requests: 1000 }, { requests: 0 }, { requests: 1000 }] as RowOutcome["rounds"];
+    // Warm-up pair (0, 5), then rounds: 0.1 s, none, 0.3 s.
+    expect(gateCpuPerRound([0, 5, 5, 5.1, 6, 6, 7, 7.3], { rounds }).map((x) => (Number.isNaN(x) ? "NaN" : Math.round(x)))).toEqual([100, "NaN", 300]);
+  });
 });
+
