@@ -22,7 +22,6 @@
 // (no framing reaches the app as the client wrote it); only origin-form targets
 // with exactly one Host pass (verify/).
 import net from "node:net";
-import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { ChunkedDecoder } from "../../../worker/transport/socket/chunked.ts";
 import { findHeadEnd, ResponseParser, type ResponseHead } from "../../../worker/transport/socket/response-parser.ts";
@@ -31,6 +30,7 @@ import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
 import { parseRequestHead, RequestHeadError, type ParsedRequestHead } from "../request-head/index.ts";
 import { plainResponse, type PlainResponse } from "../response-head/index.ts";
+import { createEdgeServer, type EdgePath, type EdgeSink, type EdgeSocket } from "../edge-socket/index.ts";
 import { UpstreamPool } from "../upstream-pool/index.ts";
 import { hasSignature, verify, type KeyLookup, type RejectReason } from "../verify/index.ts";
 
@@ -55,6 +55,8 @@ export interface GateServerOptions {
   connectTimeoutMs: number;
   /** Open connections at most (further ones are closed at once). */
   maxConnections?: number;
+  /** How connections from the edge are read and written (edge-socket/): "net" unless told. */
+  edge?: EdgePath;
   now?: () => number;
 }
 
@@ -90,7 +92,7 @@ const POOL = { maxIdlePerPort: 256, maxIdleMs: 4_000 };
  * peer that never sends its FIN (allowHalfOpen) would pin the file descriptor forever. Destroyed once
  * the bytes are flushed, or after 1 s if the peer does not read them.
  */
-export function endAndRelease(socket: Duplex, data?: string): void {
+export function endAndRelease(socket: EdgeSocket, data?: string): void {
   const timer = setTimeout(() => socket.destroy(), 1_000);
   timer.unref();
   socket.once("close", () => clearTimeout(timer));
@@ -184,8 +186,8 @@ function isHead(method: string): boolean {
   return method.length === 4 && method.toUpperCase() === "HEAD";
 }
 
-function healthAnswer(ok: boolean, method: string, close: boolean): string {
-  const body = `${JSON.stringify({ status: ok ? "ok" : "no key loaded", keyLoaded: ok })}\n`;
+function healthAnswer(ok: boolean, method: string, close: boolean, edge: EdgePath): string {
+  const body = `${JSON.stringify({ status: ok ? "ok" : "no key loaded", keyLoaded: ok, edge })}\n`;
   return (
     `HTTP/1.1 ${ok ? "200 OK" : "503 Service Unavailable"}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${body.length}\r\n` +
     `${close ? "connection: close\r\n" : ""}\r\n${method === "HEAD" ? "" : body}`
@@ -210,7 +212,7 @@ interface Context {
   forwarded: { http: { inc(): void }; websocket: { inc(): void } };
   /** The server is draining: no connection goes back to the pool, none waits for a next request. */
   closing: boolean;
-  rejected(socket: net.Socket, method: string, reason: RejectReason): void;
+  rejected(socket: EdgeSocket, method: string, reason: RejectReason): void;
   upstreamFailed(kind: UpstreamErrorKind, nodePort: number, err: Error): void;
 }
 
@@ -240,23 +242,14 @@ function onUpstreamRead(this: Upstream, n: number): boolean {
   return true;
 }
 
-const CONNECTION = Symbol("edgelb.gate.connection");
-type EdgeSocket = net.Socket & { [CONNECTION]: EdgeConnection };
-// Shared listeners (not closures per connection): every edge request is a new connection.
-function onEdgeData(this: EdgeSocket, chunk: Buffer): void {
-  this[CONNECTION].onData(chunk);
-}
-function onEdgeEnd(this: EdgeSocket): void {
-  this[CONNECTION].onEnd();
-}
-function onEdgeError(this: EdgeSocket): void {
-  this.destroy();
-}
-function onEdgeClose(this: EdgeSocket): void {
-  this[CONNECTION].onClose();
+/** What backpressure() pauses and waits on: either side's connection. */
+interface Flow {
+  pause(): unknown;
+  resume(): unknown;
+  once(event: "drain", fn: () => void): unknown;
 }
 
-class EdgeConnection {
+class EdgeConnection implements EdgeSink {
   state = HEAD;
   /** Bytes received and not yet used: a partial head, or a pipelined request. */
   pending: Buffer | undefined;
@@ -290,15 +283,10 @@ class EdgeConnection {
   awaitingDrain = false;
 
   constructor(
-    readonly socket: net.Socket,
+    readonly socket: EdgeSocket,
     readonly ctx: Context,
   ) {
     ctx.connections.add(this);
-    (socket as EdgeSocket)[CONNECTION] = this;
-    socket.on("data", onEdgeData);
-    socket.on("end", onEdgeEnd);
-    socket.on("error", onEdgeError);
-    socket.on("close", onEdgeClose);
     this.arm(ctx.o.headersTimeoutMs);
   }
 
@@ -415,7 +403,7 @@ class EdgeConnection {
   onHead(head: ParsedRequestHead): void {
     const { o } = this.ctx;
     if (head.target === "/healthz" && (head.method === "GET" || head.method === "HEAD") && head.framing.kind === "none" && !hasSignature(head.rawHeaders)) {
-      const answer = healthAnswer(o.keys.size > 0, head.method, this.edgeDone);
+      const answer = healthAnswer(o.keys.size > 0, head.method, this.edgeDone, o.edge ?? "net");
       if (this.edgeDone) this.close(answer, this.pending === undefined);
       else this.socket.write(answer, "latin1");
       return;
@@ -543,7 +531,7 @@ class EdgeConnection {
   }
 
   /** `from` is paused until `to` has room again. */
-  backpressure(from: net.Socket, to: net.Socket): void {
+  backpressure(from: Flow, to: Flow): void {
     from.pause();
     to.once("drain", () => {
       // The edge stays paused while a pipelined request waits for this response.
@@ -827,7 +815,7 @@ export function createGateServer(o: GateServerOptions): GateServer {
       }
     },
   };
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => new EdgeConnection(socket, ctx)) as GateServer;
+  const server = createEdgeServer(o.edge ?? "net", (socket) => new EdgeConnection(socket, ctx)) as GateServer;
   if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
   const sweep = setInterval(() => pool.sweep(), 1_000);
   sweep.unref();
