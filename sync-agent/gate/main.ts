@@ -75,6 +75,8 @@ export interface Gate {
   /** The bound internet-facing address, e.g. http://127.23.1.11:29080 */
   readonly url: string;
   readonly port: number;
+  /** How connections from the edge are handled (--edge, resolved). */
+  readonly edge: EdgePath;
   readonly metrics: GateMetrics;
   readonly keys: KeyRing;
   readonly log: Logger;
@@ -161,6 +163,7 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
   return {
     url: `http://${shown}:${bound.port}`,
     port: bound.port,
+    edge,
     metrics,
     keys,
     log,
