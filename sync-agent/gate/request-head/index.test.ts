@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { headEnd, parseRequestHead, parseRequestHeadByChar, RequestHeadError, type ParsedRequestHead } from "./index.ts";
+import { headEnd, parseRequestHead, parseRequestHeadByChar, RequestHeadError, sameName, type ParsedRequestHead } from "./index.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 const parse = (s: string, max?: number) => parseRequestHead(bytes(s), max);
@@ -245,6 +245,20 @@ describe("the field lines, checked at once", () => {
         same(`${["GET / HTTP/1.1", ...lines].join("\r\n")}\r\n\r\n`);
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe("field names compared without lowercasing", () => {
+  it("sameName(name, lower) is name.toLowerCase() === lower for any latin1 name and any lowercase ASCII name (property)", () => {
+    const lower = fc.constantFrom("connection", "content-length", "transfer-encoding", "upgrade", "host", "x-edgelb-signature", "te", "a-z");
+    const latin1 = fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 20 }).map((cs) => String.fromCharCode(...cs));
+    const cased = lower.chain((l) => fc.array(fc.constantFrom(0, 1, 2), { minLength: l.length, maxLength: l.length }).map((how) => [...l].map((c, i) => (how[i] === 1 ? c.toUpperCase() : how[i] === 2 ? String.fromCharCode(c.charCodeAt(0) ^ 0x20) : c)).join("")));
+    fc.assert(
+      fc.property(fc.oneof(latin1, cased), lower, (name, l) => {
+        expect(sameName(name, l)).toBe(name.toLowerCase() === l);
+      }),
+      { numRuns: 5000 },
     );
   });
 });

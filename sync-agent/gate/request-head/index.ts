@@ -36,6 +36,21 @@ export class RequestHeadError extends Error {
 export const DEFAULT_MAX_REQUEST_HEAD_BYTES = 16 * 1024;
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
+/**
+ * Whether a field name is `lower` (an ASCII name in lowercase), whatever the name's case. As
+ * `name.toLowerCase() === lower` for the latin1 strings a head holds, without a new string (and the
+ * runtime call) per name: a head's names are compared a few times on every request.
+ */
+export function sameName(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if (c !== l && !(c >= 0x41 && c <= 0x5a && c + 0x20 === l)) return false;
+  }
+  return true;
+}
+
 /** RFC 9110 tchar, by char code. */
 const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
@@ -131,15 +146,14 @@ function parseLines(text: string, headBytes: number, byChar: boolean): ParsedReq
     const value = text.slice(v, ve);
     rawHeaders.push(name, value);
     const len = name.length;
-    // Only the few names that matter here are lowercased.
+    // Only the few names that matter here are compared.
     if (len === 17 || len === 14 || len === 10 || len === 7) {
-      const lower = name.toLowerCase();
-      if (lower === "transfer-encoding") te = te === undefined ? value : `${te},${value}`;
-      else if (lower === "content-length") {
+      if (sameName(name, "transfer-encoding")) te = te === undefined ? value : `${te},${value}`;
+      else if (sameName(name, "content-length")) {
         clCount++;
         cl = value;
-      } else if (lower === "connection") connection += `,${value.toLowerCase()}`;
-      else if (lower === "upgrade") hasUpgrade = true;
+      } else if (sameName(name, "connection")) connection += `,${value.toLowerCase()}`;
+      else if (sameName(name, "upgrade")) hasUpgrade = true;
     }
   }
   return headOf(m, rawHeaders, te, cl, clCount, connection, hasUpgrade, headBytes);

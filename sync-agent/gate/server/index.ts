@@ -28,7 +28,7 @@ import { findHeadEnd, ResponseParser, type ResponseHead } from "../../../worker/
 import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
-import { parseRequestHead, RequestHeadError, type ParsedRequestHead } from "../request-head/index.ts";
+import { parseRequestHead, RequestHeadError, sameName, type ParsedRequestHead } from "../request-head/index.ts";
 import { plainResponse, type PlainResponse } from "../response-head/index.ts";
 import { createEdgeServer, type EdgePath, type EdgeSink, type EdgeSocket } from "../edge-socket/index.ts";
 import { UpstreamPool } from "../upstream-pool/index.ts";
@@ -69,8 +69,13 @@ export interface GateServer extends net.Server {
 }
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
-/** Lengths of the names always dropped towards the NodePort: a name of another length needs no lowercasing. */
-const DROPPED_LENGTHS = new Set([...HOP_BY_HOP, SIGNATURE_HEADER].map((n) => n.length));
+/** The names always dropped towards the NodePort, by length: a name of another length needs no comparing. */
+const DROPPED_BY_LENGTH = new Map<number, string[]>();
+for (const n of [...HOP_BY_HOP, SIGNATURE_HEADER]) DROPPED_BY_LENGTH.set(n.length, [...(DROPPED_BY_LENGTH.get(n.length) ?? []), n]);
+function isOneOf(name: string, lowers: readonly string[]): boolean {
+  for (const l of lowers) if (sameName(name, l)) return true;
+  return false;
+}
 const FORBIDDEN = "forbidden\n";
 const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: ${GATE_REFUSED}\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
 /** The gate's 502 when it could not connect to the NodePort; `cause` says whether it was refused or timed out. */
@@ -110,10 +115,9 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
   let upgradeValue: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    // Only names as long as one of these three are lowercased (one per request header otherwise).
+    // Only names as long as one of these three are compared.
     if (name.length !== 10 && name.length !== 17 && name.length !== 7) continue;
-    const lower = name.toLowerCase();
-    if (lower === "connection") {
+    if (sameName(name, "connection")) {
       for (const token of rawHeaders[i + 1]!.split(",")) {
         const t = token.trim().toLowerCase();
         // Hop-by-hop names are dropped anyway; any other token ("close" too) drops the field it names.
@@ -121,17 +125,15 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
         (named ??= new Set()).add(t);
         (namedLengths ??= new Set()).add(t.length);
       }
-    } else if (lower === "transfer-encoding") chunked = true;
-    else if (lower === "upgrade") upgradeValue = rawHeaders[i + 1];
+    } else if (sameName(name, "transfer-encoding")) chunked = true;
+    else if (sameName(name, "upgrade")) upgradeValue = rawHeaders[i + 1];
   }
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (!DROPPED_LENGTHS.has(name.length) && !namedLengths?.has(name.length)) {
-      out.push(name, rawHeaders[i + 1]!);
-      continue;
-    }
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === SIGNATURE_HEADER || named?.has(lower)) continue;
+    const dropped = DROPPED_BY_LENGTH.get(name.length);
+    if (dropped !== undefined && isOneOf(name, dropped)) continue;
+    // A name the Connection field listed (rare): lowercased to look it up.
+    if (named !== undefined && namedLengths!.has(name.length) && named.has(name.toLowerCase())) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   // The gate decodes a chunked body and chunks it again on the way out.
