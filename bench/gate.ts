@@ -334,7 +334,7 @@ export const FLOOR_ANATOMY = {
    * TCP handle (tcp_wrap) against bench/gate-floor.ts in the same session, and the gate on --edge wrap
    * (code 99ad7e5) against the gate on net.Socket (code 392f73f).
    */
-  wrap: { code: "99ad7e5", relay: [64, 53], floor: [151, 135], gate: [168, 165], gateOnNet: [269, 263] },
+  wrap: { code: "99ad7e5", netCode: "392f73f", relay: [64, 53], floor: [151, 135], gate: [168, 165], gateOnNet: [269, 263] },
 };
 
 /** `git hash-object` of a file's bytes (a blob's SHA-1), without git. Pure. */
@@ -359,7 +359,7 @@ export function floorAnatomy(nodeVersion = process.version, floorBlob: string = 
     `V8's runtime inline-cache miss handlers ${fmt(a.icMisses * 100, 0)}% of all the floor's instructions, and node --log-ic shows ${a.icMissesOnOptions} of the ~30 misses per connection on one object, the Socket constructor's copy of its options ({ ...options }), read and written by the Socket, Duplex, Readable and Writable constructors, with a hidden-class address not seen before at every connection; ` +
     `the two reads and their callbacks ${fmt(a.reads * 100, 0)}%; closing the connection ${fmt(a.close * 100, 0)}% and garbage collection ${fmt(a.gc * 100, 0)}%. ` +
     `None of it can be avoided with Node's documented API: an accepted socket is always built by that constructor (no onread for accepted sockets; the worker opens a new connection per request, as a connect() socket cannot outlive its request). ` +
-    `The gate avoids it through Node's internal bindings instead (--edge wrap, docs/gate.md#costs-and-limits): counted the same way (code ${a.wrap.code}, thousands of instructions per request at 1 and 32 connections, JIT compilation and GC apart), the floor's work done on the accepted TCP handle takes ${a.wrap.relay.join(" and ")} against bench/gate-floor.ts's ${a.wrap.floor.join(" and ")}, and the gate ${a.wrap.gate.join(" and ")} against ${a.wrap.gateOnNet.join(" and ")} on net.Socket. ` +
+    `The gate avoids it through Node's internal bindings instead (--edge wrap, docs/gate.md#costs-and-limits): counted the same way (code ${a.wrap.code}, thousands of instructions per request at 1 and 32 connections, JIT compilation and GC apart), the floor's work done on the accepted TCP handle takes ${a.wrap.relay.join(" and ")} against bench/gate-floor.ts's ${a.wrap.floor.join(" and ")}, and the gate ${a.wrap.gate.join(" and ")} against ${a.wrap.gateOnNet.join(" and ")} on net.Socket (code ${a.wrap.netCode}). ` +
     `Besides these instructions, the kernel: accept, one read and one write each way, close and the epoll calls, where each loopback write also runs the receiving side's TCP stack (${fmt(a.kernelShareOfGateSamples * 100, 0)}% of the gate's CPU samples in a perf profile at 1 connection, code ${a.code}, load ~10)`
   );
 }

@@ -78,7 +78,7 @@ describe("gate bench", () => {
     expect(floorSplit(rows.f, rows.e, 150, 100, "n", undefined, "wrap")).toContain("less that saving: 50 µs (33%) more than the floor");
     // The instruction counts behind it, with the code they were counted on.
     expect(floorAnatomy(FLOOR_ANATOMY.node, FLOOR_ANATOMY.floorBlob)).toContain(
-      `The gate avoids it through Node's internal bindings instead (--edge wrap, docs/gate.md#costs-and-limits): counted the same way (code ${FLOOR_ANATOMY.wrap.code}, thousands of instructions per request at 1 and 32 connections, JIT compilation and GC apart), the floor's work done on the accepted TCP handle takes 64 and 53 against bench/gate-floor.ts's 151 and 135, and the gate 168 and 165 against 269 and 263 on net.Socket.`,
+      `The gate avoids it through Node's internal bindings instead (--edge wrap, docs/gate.md#costs-and-limits): counted the same way (code ${FLOOR_ANATOMY.wrap.code}, thousands of instructions per request at 1 and 32 connections, JIT compilation and GC apart), the floor's work done on the accepted TCP handle takes 64 and 53 against bench/gate-floor.ts's 151 and 135, and the gate 168 and 165 against 269 and 263 on net.Socket (code ${FLOOR_ANATOMY.wrap.netCode}).`,
     );
   });
 
