@@ -302,6 +302,11 @@ class EdgeConnection implements EdgeSink {
 
   onTimeout(): void {
     this.deadline = 0;
+    // The last answer was not taken within the deadline (a client that never reads): let go (rv-gate 1).
+    if (this.state === CLOSING) {
+      this.socket.destroy();
+      return;
+    }
     if (this.state !== HEAD || this.up) return;
     // Nothing at all, or idle between requests: just close. A head begun and not finished: 408.
     if (this.pending === undefined) this.socket.destroy();
@@ -394,7 +399,12 @@ class EdgeConnection implements EdgeSink {
       if (last !== undefined) this.socket.write(last, "latin1");
       this.socket.uncork();
       if (this.socket.writableLength === 0) this.socket.destroy();
-      else this.socket.destroySoon();
+      else {
+        this.socket.destroySoon();
+        // A client that never reads must not hold the connection (an fd and a --max-connections slot) for
+        // good: it gets as long as a head may take to take the rest of its last answer (rv-gate 1).
+        this.arm(this.ctx.o.headersTimeoutMs);
+      }
     } else {
       // Not a byte more of what the client sends is read.
       this.socket.pause();
