@@ -124,3 +124,20 @@ describe("the gate's edge path", () => {
     }
   });
 });
+
+describe("a failed accept (rv-gate 2)", () => {
+  it("is one connection's failure, not the listener's: logged, and the gate goes on serving", async () => {
+    const g = await gateFor(A, {}, keys());
+    try {
+      // The gate's listening server, found by its port; its handle reports an accept error as libuv would (ENOBUFS).
+      const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+      const server = handles.find((h): h is net.Server => h instanceof net.Server && (h.address() as net.AddressInfo | null)?.port === g.port)!;
+      const handle = (server as unknown as { _handle: { onconnection(err: number, client: undefined): void } })._handle;
+      handle.onconnection(-105, undefined);
+      await until("the warning", () => g.lines.some((l) => l.event === "gate.accept_failed"));
+      expect((await signedRequest(g, { node: nodeName(A), nodePort, target: "/status/200" })).status).toBe(200);
+    } finally {
+      await g.close();
+    }
+  });
+});

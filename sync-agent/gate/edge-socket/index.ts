@@ -73,6 +73,7 @@ interface TcpHandle {
 interface ServerHandle {
   onconnection: (this: ServerHandle, err: number, client: TcpHandle | undefined) => void;
   gateServer: net.Server;
+  gateAcceptFailed: (err: Error) => void;
   gateAccept: (socket: EdgeSocket) => EdgeSink;
 }
 interface WriteReq {
@@ -358,8 +359,9 @@ function onEdgeRead(this: TcpHandle, buffer: ArrayBuffer | undefined): void {
 
 function onWrapConnection(this: ServerHandle, err: number, client: TcpHandle | undefined): void {
   const server = this.gateServer;
+  // One connection failed (ENOBUFS, a network error pending on it, EMFILE): not the listener (rv-gate 2).
   if (err !== 0 || client === undefined) {
-    server.emit("error", errnoError(err, "accept"));
+    this.gateAcceptFailed(errnoError(err, "accept"));
     return;
   }
   const internals = server as unknown as ServerInternals;
@@ -398,9 +400,9 @@ function onNetClose(this: NetEdge): void {
  * A TCP server whose connections from the edge come on `path`; `accept` gets each one and returns where
  * its reads go. Listen, address, close, maxConnections and their errors are net.Server's on both paths.
  */
-export function createEdgeServer(path: EdgePath, accept: (socket: EdgeSocket) => EdgeSink): net.Server {
+export function createEdgeServer(path: EdgePath, accept: (socket: EdgeSocket) => EdgeSink, acceptFailed: (err: Error) => void): net.Server {
   if (path === "net") {
-    return net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       const edge = socket as NetEdge;
       edge[SINK] = accept(socket);
       socket.on("data", onNetData);
@@ -408,6 +410,9 @@ export function createEdgeServer(path: EdgePath, accept: (socket: EdgeSocket) =>
       socket.on("error", onNetError);
       socket.on("close", onNetClose);
     });
+    // node:net emits a failed accept as the server's "error": one connection's, not the listener's.
+    server.on("listening", () => server.on("error", acceptFailed));
+    return server;
   }
   if (!wrapAvailable()) throw new Error("the wrap edge path needs Node's tcp_wrap/stream_wrap bindings, which this Node does not have as expected");
   const server = net.createServer();
@@ -417,6 +422,7 @@ export function createEdgeServer(path: EdgePath, accept: (socket: EdgeSocket) =>
     if (!handle) return;
     handle.gateServer = server;
     handle.gateAccept = accept;
+    handle.gateAcceptFailed = acceptFailed;
     handle.onconnection = onWrapConnection;
   });
   return server;

@@ -827,7 +827,15 @@ export function createGateServer(o: GateServerOptions): GateServer {
       }
     },
   };
-  const server = createEdgeServer(o.edge ?? "net", (socket) => new EdgeConnection(socket, ctx)) as GateServer;
+  let lastAcceptWarn = 0;
+  const acceptFailed = (err: Error) => {
+    // At most one line a second: a flood of failing accepts would flood the log.
+    const t = now();
+    if (t - lastAcceptWarn < 1_000) return;
+    lastAcceptWarn = t;
+    o.log.warn({ event: "gate.accept_failed", error: err.message }, `Accepting a connection failed (${err.message}); the gate goes on listening.`);
+  };
+  const server = createEdgeServer(o.edge ?? "net", (socket) => new EdgeConnection(socket, ctx), acceptFailed) as GateServer;
   if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
   const sweep = setInterval(() => pool.sweep(), 1_000);
   sweep.unref();
