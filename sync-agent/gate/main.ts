@@ -103,6 +103,7 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
   keysGauge.unref();
   const upstreamHost = config.connect === "localhost" ? "127.0.0.1" : config.nodeIp!;
   const edge = edgePath(config.edge ?? "auto");
+  metrics.info.set({ edge }, 1);
   const server = createGateServer({
     keys,
     replay,

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SimNode } from "../../lab/cluster/sim-node.ts";
 import { KeyRing } from "../../sync-agent/gate/keys/index.ts";
 import { wrapAvailable } from "../../sync-agent/gate/edge-socket/index.ts";
-import { gateFor, nodeName, SECRET_1, send, signature, signedRequest, until, type TestGate } from "./harness.ts";
+import { gateFor, metricsText, nodeName, SECRET_1, send, signature, signedRequest, until, type TestGate } from "./harness.ts";
 import { SIGNATURE_HEADER } from "../../worker/snapshot/signing.ts";
 
 const A = "127.143.1.11";
@@ -51,7 +51,7 @@ async function signedHead(target: string): Promise<string> {
 }
 
 describe("the gate's edge path", () => {
-  it("this Node (the image's Node 20) has the wrap path; /healthz and the startup log say which path is in use, and --edge net forces net.Socket", async () => {
+  it("this Node (the image's Node 20) has the wrap path; the metrics (edgelb_gate_info) and the startup log say which path is in use, the internet-facing /healthz does not, and --edge net forces net.Socket", async () => {
     expect(wrapAvailable()).toBe(true);
     const wrap = await gateFor(A, { edge: "wrap" }, keys());
     const viaNet = await gateFor(A, { edge: "net" }, keys());
@@ -62,8 +62,9 @@ describe("the gate's edge path", () => {
       ] as const) {
         const health = await send(g, { path: "/healthz", headers: ["Host", "gate"] });
         expect(health.status).toBe(200);
-        expect(JSON.parse(health.body)).toEqual({ status: "ok", keyLoaded: true, edge: path });
+        expect(JSON.parse(health.body)).toEqual({ status: "ok", keyLoaded: true });
         expect(edgeOf(g)).toBe(path);
+        expect(await metricsText(g)).toContain(`edgelb_gate_info{edge="${path}"} 1`);
         // Both serve a signed request.
         expect((await signedRequest(g, { node: nodeName(A), nodePort, target: "/status/200" })).status).toBe(200);
       }

@@ -14,6 +14,8 @@ export interface GateMetrics {
   latency: Histogram<never>;
   keys: Gauge<never>;
   replayEntries: Gauge<never>;
+  /** 1, labelled with how connections from the edge are handled (--edge: wrap or net). */
+  info: Gauge<"edge">;
 }
 
 export function createGateMetrics(opts: { defaults?: boolean; /** The replay cache's size, read at each scrape (not on every request). */ replaySize?: () => number } = {}): GateMetrics {
@@ -53,5 +55,7 @@ export function createGateMetrics(opts: { defaults?: boolean; /** The replay cac
     registers: [registry],
     ...(replaySize ? { collect(this: Gauge) { this.set(replaySize()); } } : {}),
   });
-  return { registry, forwarded, rejected, upstreamErrors, latency, keys, replayEntries };
+  // On the firewalled metrics port only: the internet-facing /healthz does not say what the gate runs on (rv-gate 3).
+  const info = new Gauge({ name: "edgelb_gate_info", help: "1, labelled with the gate's edge path (edge: wrap = Node's TCP handle, net = node:net sockets)", labelNames: ["edge"] as const, registers: [registry] });
+  return { registry, forwarded, rejected, upstreamErrors, latency, keys, replayEntries, info };
 }

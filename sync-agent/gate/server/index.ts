@@ -188,8 +188,8 @@ function isHead(method: string): boolean {
   return method.length === 4 && method.toUpperCase() === "HEAD";
 }
 
-function healthAnswer(ok: boolean, method: string, close: boolean, edge: EdgePath): string {
-  const body = `${JSON.stringify({ status: ok ? "ok" : "no key loaded", keyLoaded: ok, edge })}\n`;
+function healthAnswer(ok: boolean, method: string, close: boolean): string {
+  const body = `${JSON.stringify({ status: ok ? "ok" : "no key loaded", keyLoaded: ok })}\n`;
   return (
     `HTTP/1.1 ${ok ? "200 OK" : "503 Service Unavailable"}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${body.length}\r\n` +
     `${close ? "connection: close\r\n" : ""}\r\n${method === "HEAD" ? "" : body}`
@@ -415,7 +415,7 @@ class EdgeConnection implements EdgeSink {
   onHead(head: ParsedRequestHead): void {
     const { o } = this.ctx;
     if (head.target === "/healthz" && (head.method === "GET" || head.method === "HEAD") && head.framing.kind === "none" && !hasSignature(head.rawHeaders)) {
-      const answer = healthAnswer(o.keys.size > 0, head.method, this.edgeDone, o.edge ?? "net");
+      const answer = healthAnswer(o.keys.size > 0, head.method, this.edgeDone);
       if (this.edgeDone) this.close(answer, this.pending === undefined);
       else this.socket.write(answer, "latin1");
       return;
