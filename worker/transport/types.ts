@@ -26,6 +26,8 @@ export interface OutgoingRequest {
    * fields to the runtime (fetch) passes this instead, and `headers` is then built only if read.
    */
   readonly fields?: Readonly<Record<string, string>>;
+  /** The path and query of `url`, when the proxy has read them already (saves a parse per attempt). */
+  readonly target?: string;
   readonly body: ReadableStream<Uint8Array> | null;
 }
 
