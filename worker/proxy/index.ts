@@ -83,6 +83,8 @@ export interface ProxyDeps {
   signer?: GateSigner;
   /** Connect hedging's per-isolate state (worker/proxy/hedge); without it, no hedging. */
   hedges?: ConnectHedges;
+  /** false: every request takes the general path (lean.test.ts compares the two); default on. */
+  leanPath?: boolean;
 }
 
 /** Origin statuses that say "not this node, not now": counted against the node, retried when the rule allows. */
@@ -147,14 +149,16 @@ export function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: C
   const policy = route.policy;
   if (
     (method === "GET" || method === "HEAD") &&
+    deps.leanPath !== false &&
     clientFields.fault === undefined &&
     clientFields.upgrade === null &&
     route.size > 0 &&
     policy.affinity !== "cookie" &&
     policy.transport !== "socket" &&
     (policy.transport !== undefined || deps.workerTransport !== "socket") &&
-    !announcesBody(clientFields) &&
-    request.body === null
+    // A GET or HEAD that announces no body has none, or an empty one: either way none is sent
+    // (general path: prepareBody reads it, then no attempt sends it), so request.body is not read.
+    !announcesBody(clientFields)
   ) {
     const lookups = lookupsOf(deps);
     const choice = chooseOrigin(route, {
@@ -201,13 +205,13 @@ async function leanAttempt(
   } catch (error) {
     return proxyGeneral(request, route, deps, cross, options, pre, undefined, { attempt, transport, error, upstream: undefined });
   }
-  const status = upstream.status;
+  const status = attempt.statusOf(upstream);
   if (status === 101 || RETRY_STATUSES.has(status)) {
     return proxyGeneral(request, route, deps, cross, options, pre, undefined, { attempt, transport, error: undefined, upstream });
   }
   if (attempt.bodyRelayed && !attempt.bodyEnded) attempt.successAtBodyEnd = true;
   else if (!attempt.bodyFailed) deps.health.success(attempt.node.key, nodeFieldsOf(attempt.node));
-  const answer = clientAnswer(pre, attempt, upstream, status, upstream.headers, transport, route.policy, undefined, cross);
+  const answer = clientAnswer(pre, attempt, upstream, status, attempt.headersOf(upstream), transport, route.policy, undefined, cross);
   return deps.requestLogs ? logged(deps, pre, answer, attempt.logFields(pre, transport, 1)) : answer;
 }
 
@@ -529,8 +533,8 @@ async function proxyGeneral(
       return clientBodyFailed(body.clientError, fields);
     }
     // Read once: each is a call into the runtime.
-    const status = upstream.status;
-    const upstreamHeaders = upstream.headers;
+    const status = a.statusOf(upstream);
+    const upstreamHeaders = a.headersOf(upstream);
     // The gate marks only its own 403 and 502: any other answer is the app's, and needs no runtime lookup.
     const gateMarker = gatePort === undefined || (status !== 403 && status !== 502) ? null : upstreamHeaders.get(GATE_REFUSED_HEADER);
     const gateSaid =
@@ -759,6 +763,31 @@ class Attempt implements OriginRequest, OutgoingRequest {
     this.deps.health.failure(this.node.key, error.message, nodeFieldsOf(this.node), "status", ejectionPool(this.route, this.node));
   }
 
+  // What the transport read of the Response it returns (onHead): not read from the runtime again.
+  private head: Response | undefined = undefined;
+  private headStatus = 0;
+  private headHeaders: Headers | undefined = undefined;
+  private headBody: ReadableStream<Uint8Array> | null = null;
+
+  onHead(response: Response, status: number, headers: Headers, body: ReadableStream<Uint8Array> | null): void {
+    this.head = response;
+    this.headStatus = status;
+    this.headHeaders = headers;
+    this.headBody = body;
+  }
+
+  statusOf(response: Response): number {
+    return response === this.head ? this.headStatus : response.status;
+  }
+
+  headersOf(response: Response): Headers {
+    return response === this.head ? this.headHeaders! : response.headers;
+  }
+
+  bodyOf(response: Response): ReadableStream<Uint8Array> | null {
+    return response === this.head ? this.headBody : response.body;
+  }
+
   /** The fields of this attempt's log lines. */
   logFields(pre: Prelude, transport: Transport, attempt: number): Record<string, unknown> {
     return { requestId: pre.requestId, host: pre.facts.host, node: this.node.node, origin: this.node.key, transport: transport.name, attempt };
@@ -786,7 +815,7 @@ function clientAnswer(
   const method = pre.method;
   // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
   const raw = transport.name === "socket";
-  const body = upstream.body;
+  const body = a.bodyOf(upstream);
   let responseBody: ReadableStream<Uint8Array> | null;
   if (body === null || method === "HEAD" || status === 204 || status === 304) {
     // Nothing to relay; an empty stream some transports attach is let go (relayBody's rule).

@@ -64,6 +64,12 @@ export interface OriginRequest {
    * the failure toward the node's ejection. Only transports that relay the body themselves call it.
    */
   onBodyFailed?: (error: Error) => void;
+  /**
+   * Called by a transport that returns the runtime's own Response (fetch), with what it read of it:
+   * each getter is a call into the runtime, so the proxy takes them from here rather than reading
+   * them again. Called only for the very Response that send() then returns, unchanged.
+   */
+  onHead?: (response: Response, status: number, headers: Headers, body: ReadableStream<Uint8Array> | null) => void;
   /** Give up with a ConnectError when no connection is established in time. */
   connectTimeoutMs: number;
   /**
