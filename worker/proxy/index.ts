@@ -132,6 +132,15 @@ interface Prelude {
  * runs random requests through both paths and compares what origins and clients get).
  */
 export function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster, options?: ProxyOptions): Promise<Response> {
+  // Not an async function (one promise fewer), but like one it never throws: a fault is a rejection.
+  try {
+    return startProxy(request, route, deps, cross, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: CrossCluster | undefined, options: ProxyOptions | undefined): Promise<Response> {
   // The clock only for the request log line (a runtime call, and the line is off by default).
   const started = deps.requestLogs ? deps.now() : 0;
   // The runtime's Request getters are calls into it, and url makes a new string each time: read once.

@@ -289,3 +289,27 @@ describe("the origin's Response", () => {
     }
   });
 });
+
+describe("proxy()", () => {
+  it("rejects, never throws, when something fails before the first await (as the async function it was)", async () => {
+    const route = routeFor({ method: "GET", path: "/", fields: [], body: undefined, policy: { attempts: 1 }, nodes: 1, outcomes: [], seed: 1 });
+    const failing = () => {
+      throw new Error("balancer broke");
+    };
+    const t: Transport = { name: "fetch", send: async () => new Response("OK") };
+    const deps: ProxyDeps = {
+      health: new PassiveHealth(),
+      inFlight: new Map(),
+      balancer: failing,
+      transports: { fetch: t, socket: t },
+      workerTransport: "fetch",
+      log: memoryLogger(),
+      requestLogs: false,
+      random: Math.random,
+      now: Date.now,
+    };
+    let result: Promise<Response> | undefined;
+    expect(() => (result = proxy(new Request("https://web.example/", { headers: { host: "web.example" } }), route, deps))).not.toThrow();
+    await expect(result).rejects.toThrow("balancer broke");
+  });
+});
