@@ -124,8 +124,8 @@ interface Prelude {
 }
 
 /**
- * Entry point. The usual request (a GET or HEAD without a body or Upgrade, to a route whose
- * chosen node is reached over fetch() directly, without cookie affinity) takes the lean path: one
+ * Entry point. The usual request (a GET or HEAD without a body or Upgrade, to a route of one
+ * cluster whose chosen node is reached over fetch() directly, without cookie affinity) takes the lean path: one
  * attempt object, no per-request closures, one await. Whatever that attempt's outcome is not a
  * final answer (an error, a 502/503/504, a 101) is handed to the general path as its first attempt,
  * which then retries and fails over by the same rules as for any request (test/worker/lean-path.test.ts
@@ -159,6 +159,8 @@ function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: Cros
   if (
     (method === "GET" || method === "HEAD") &&
     deps.leanPath !== false &&
+    // A route of one cluster: a steered hostname's failover between clusters stays on the general path.
+    cross === undefined &&
     clientFields.fault === undefined &&
     clientFields.upgrade === null &&
     route.size > 0 &&
