@@ -128,7 +128,7 @@ interface Prelude {
  * cluster whose chosen node is reached over fetch() directly, without cookie affinity) takes the lean path: one
  * attempt object, no per-request closures, one await. Whatever that attempt's outcome is not a
  * final answer (an error, a 502/503/504, a 101) is handed to the general path as its first attempt,
- * which then retries and fails over by the same rules as for any request (test/worker/lean-path.test.ts
+ * which then retries and fails over by the same rules as for any request (worker/proxy/lean.test.ts
  * runs random requests through both paths and compares what origins and clients get).
  */
 export function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster, options?: ProxyOptions): Promise<Response> {
