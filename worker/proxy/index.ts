@@ -9,7 +9,7 @@
 import { edgeAnswer } from "../edge-answer.ts";
 import type { Route, RouteOrigin } from "../config/routes.ts";
 import { cookieValue, readCookie, type BalancerState } from "../balancer/index.ts";
-import { chooseOrigin, ejectionPool, type ChooseContext } from "../balancer/route.ts";
+import { chooseOrigin, ejectionPool, type ChooseContext, type Choice } from "../balancer/route.ts";
 import type { PassiveHealth } from "../health/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { TransportName } from "../snapshot/schema.ts";
@@ -17,9 +17,12 @@ import { selectTransport, type Transports } from "../transport/index.ts";
 import { pathAndQuery as pathAndQueryOf } from "../transport/target/index.ts";
 import {
   ConnectError,
+  type ConnectHedge,
   InvalidRequestHeadError,
+  type Origin,
   type OriginRequest,
   type OutgoingRequest,
+  type Transport,
   MalformedResponseError,
   ResponseTimeoutError,
   UpstreamResetError,
@@ -27,7 +30,21 @@ import {
 import { ClientBodyTimeoutError, NO_BODY, prepareBody, type ClientBodyError } from "./body.ts";
 import { RetryBudget, retryAfterMs } from "./budget.ts";
 import { encodeBodyFor, relayBody } from "./response-body.ts";
-import { announcesBody, applyClientEdit, clientEdit, edgeFactsFrom, isHeaderFault, isWebSocketFrom, originFieldsFrom, originHeadersOf, readClientFields, requestIdFrom } from "./headers.ts";
+import {
+  announcesBody,
+  applyClientEdit,
+  clientEdit,
+  edgeFactsFrom,
+  isHeaderFault,
+  isWebSocketFrom,
+  originFieldsFrom,
+  originHeadersOf,
+  readClientFields,
+  requestIdFrom,
+  type ClientFields,
+  type EdgeFacts,
+  type OriginFields,
+} from "./headers.ts";
 import { retryRefusal } from "./retry.ts";
 import { SIGNATURE_HEADER, type GateSigner } from "../sign/index.ts";
 import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE } from "../snapshot/signing.ts";
@@ -66,6 +83,8 @@ export interface ProxyDeps {
   signer?: GateSigner;
   /** Connect hedging's per-isolate state (worker/proxy/hedge); without it, no hedging. */
   hedges?: ConnectHedges;
+  /** false: every request takes the general path (lean.test.ts compares the two); default on. */
+  leanPath?: boolean;
 }
 
 /** Origin statuses that say "not this node, not now": counted against the node, retried when the rule allows. */
@@ -89,37 +108,161 @@ export interface ProxyOptions {
   waitUntil?: (p: Promise<unknown>) => void;
 }
 
-export async function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster, options?: ProxyOptions): Promise<Response> {
+/**
+ * What proxy() reads of the request before choosing a path (one object per request): the client's
+ * fields after the one pass, the request id and the edge's facts.
+ */
+interface Prelude {
+  readonly started: number;
+  readonly method: string;
+  readonly url: string;
+  readonly clientFields: ClientFields;
+  readonly requestId: string;
+  readonly facts: EdgeFacts;
+  readonly pathAndQuery: string;
+  readonly budgetKey: string;
+}
+
+/**
+ * Entry point. The usual request (a GET or HEAD without a body or Upgrade, to a route of one
+ * cluster whose chosen node is reached over fetch() directly, without cookie affinity) takes the lean path: one
+ * attempt object, no per-request closures, one await. Whatever that attempt's outcome is not a
+ * final answer (an error, a 502/503/504, a 101) is handed to the general path as its first attempt,
+ * which then retries and fails over by the same rules as for any request (worker/proxy/lean.test.ts
+ * runs random requests through both paths and compares what origins and clients get).
+ */
+export function proxy(request: Request, route: Route, deps: ProxyDeps, cross?: CrossCluster, options?: ProxyOptions): Promise<Response> {
+  // Not an async function (one promise fewer), but like one it never throws: a fault is a rejection.
+  try {
+    return startProxy(request, route, deps, cross, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: CrossCluster | undefined, options: ProxyOptions | undefined): Promise<Response> {
   // The clock only for the request log line (a runtime call, and the line is off by default).
   const started = deps.requestLogs ? deps.now() : 0;
-  // Only error answers and log lines name the services: built on demand, once per route (serviceNamesOf).
   // The runtime's Request getters are calls into it, and url makes a new string each time: read once.
   const method = request.method;
   const url = request.url;
-  const clientHeaders = request.headers;
   // One pass over the client's fields: checked, copied for the origin, and the few the edge reads kept.
-  const clientFields = readClientFields(clientHeaders);
+  const clientFields = readClientFields(request.headers);
   const requestId = requestIdFrom(clientFields);
   const facts = edgeFactsFrom(clientFields, url, requestId, options?.originHost);
   const pathAndQuery = pathAndQueryOf(url);
-  const budget = deps.retryBudget;
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
   const budgetKey = budgetKeyOf(route);
-  budget?.request(budgetKey);
-  const done = (res: Response, fields: Record<string, unknown>) => {
-    if (deps.requestLogs) {
-      deps.log("info", "request", {
-        requestId,
-        method,
-        host: facts.host,
-        path: pathOnly(pathAndQuery),
-        status: res.status,
-        ms: deps.now() - started,
-        ...fields,
-      });
+  deps.retryBudget?.request(budgetKey);
+  const pre: Prelude = { started, method, url, clientFields, requestId, facts, pathAndQuery, budgetKey };
+  const policy = route.policy;
+  if (
+    (method === "GET" || method === "HEAD") &&
+    deps.leanPath !== false &&
+    // A route of one cluster: a steered hostname's failover between clusters stays on the general path.
+    cross === undefined &&
+    clientFields.fault === undefined &&
+    clientFields.upgrade === null &&
+    route.size > 0 &&
+    policy.affinity !== "cookie" &&
+    policy.transport !== "socket" &&
+    (policy.transport !== undefined || deps.workerTransport !== "socket") &&
+    // A GET or HEAD that announces no body has none, or an empty one: either way none is sent
+    // (general path: prepareBody reads it, then no attempt sends it), so request.body is not read.
+    !announcesBody(clientFields)
+  ) {
+    const lookups = lookupsOf(deps);
+    const choice = chooseOrigin(route, {
+      state: deps.balancer(route),
+      inFlight: lookups.inFlight,
+      random: deps.random,
+      isEjected: lookups.isEjected,
+      tried: NOTHING_TRIED,
+      clientIp: policy.affinity === "client-ip" && facts.clientIp ? facts.clientIp : undefined,
+    });
+    const origin = choice.origin;
+    if (origin !== undefined && !choice.failedOpen && origin.gatePort === undefined) {
+      const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
+      if (transport.name === "fetch") {
+        // No Upgrade, no fault: the record always holds Host.
+        const outgoing = originFieldsFrom(clientFields, facts, false) as OriginFields;
+        const attempt = new Attempt(deps, route, origin, origin, method, url, pathAndQuery, outgoing, null, policy.connectTimeoutMs, policy.responseTimeoutMs);
+        return leanAttempt(request, route, deps, cross, options, pre, attempt, transport);
+      }
     }
-    return res;
-  };
+    // The choice is the general path's first (choosing again would move the balancer twice).
+    return proxyGeneral(request, route, deps, cross, options, pre, choice);
+  }
+  return proxyGeneral(request, route, deps, cross, options, pre);
+}
+
+/** chooseOrigin's tried set for a first attempt (never written). */
+const NOTHING_TRIED: ReadonlySet<string> = new Set<string>();
+
+/** The lean path's one attempt (see proxy): its outcome, unless it is the client's answer, goes to the general path. */
+async function leanAttempt(
+  request: Request,
+  route: Route,
+  deps: ProxyDeps,
+  cross: CrossCluster | undefined,
+  options: ProxyOptions | undefined,
+  pre: Prelude,
+  attempt: Attempt,
+  transport: Transport,
+): Promise<Response> {
+  let upstream: Response;
+  try {
+    upstream = await transport.send(attempt);
+  } catch (error) {
+    return proxyGeneral(request, route, deps, cross, options, pre, undefined, { attempt, transport, error, upstream: undefined });
+  }
+  const status = attempt.statusOf(upstream);
+  if (status === 101 || RETRY_STATUSES.has(status)) {
+    return proxyGeneral(request, route, deps, cross, options, pre, undefined, { attempt, transport, error: undefined, upstream });
+  }
+  if (attempt.bodyRelayed && !attempt.bodyEnded) attempt.successAtBodyEnd = true;
+  else if (!attempt.bodyFailed) deps.health.success(attempt.node.key, nodeFieldsOf(attempt.node));
+  const answer = clientAnswer(pre, attempt, upstream, status, attempt.headersOf(upstream), transport, route.policy, undefined, cross);
+  return deps.requestLogs ? logged(deps, pre, answer, attempt.logFields(pre, transport, 1)) : answer;
+}
+
+/** A first attempt the lean path made, and how it came back: the general path goes on from it. */
+interface FirstAttempt {
+  attempt: Attempt;
+  transport: Transport;
+  /** What the transport threw, or undefined when it answered (upstream). */
+  error: unknown;
+  upstream: Response | undefined;
+}
+
+/** The request log line (deps.requestLogs) for an answer. */
+function logged(deps: ProxyDeps, pre: Prelude, res: Response, fields: Record<string, unknown>): Response {
+  deps.log("info", "request", {
+    requestId: pre.requestId,
+    method: pre.method,
+    host: pre.facts.host,
+    path: pathOnly(pre.pathAndQuery),
+    status: res.status,
+    ms: deps.now() - pre.started,
+    ...fields,
+  });
+  return res;
+}
+
+async function proxyGeneral(
+  request: Request,
+  route: Route,
+  deps: ProxyDeps,
+  cross: CrossCluster | undefined,
+  options: ProxyOptions | undefined,
+  pre: Prelude,
+  firstChoice?: Choice,
+  first?: FirstAttempt,
+): Promise<Response> {
+  const { method, url, clientFields, requestId, facts, pathAndQuery, budgetKey } = pre;
+  const clientHeaders = request.headers;
+  const budget = deps.retryBudget;
+  const done = (res: Response, fields: Record<string, unknown>) => (deps.requestLogs ? logged(deps, pre, res, fields) : res);
   /** The client's own request is at fault: 400, an info line, and no node is blamed. */
   const badRequest = (event: string, reason: string, fields: Record<string, unknown> = {}) => {
     deps.log("info", event, { requestId, host: facts.host, method, reason, ...fields });
@@ -201,7 +344,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     return true;
   };
   const choose = (): RouteOrigin | undefined => {
-    let choice = chooseOrigin(route, chooseContext);
+    // The entry's choice, when it made one, is the first.
+    let choice = firstChoice ?? chooseOrigin(route, chooseContext);
+    firstChoice = undefined;
     // No usable node left in this cluster: the next cluster serves before this one fails open.
     while ((choice.failedOpen || !choice.origin) && moveCluster("no usable node left")) choice = chooseOrigin(route, chooseContext);
     if (choice.failedOpen && !failedOpen) {
@@ -231,7 +376,9 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
   let lastOrigin: RouteOrigin | undefined;
   const maxAttempts = policy.attempts * (1 + (cross?.next.length ?? 0));
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const chosen = choose();
+    // The lean path's attempt, when it made one, is the first (its node chosen, tracked and sent to).
+    const adopted = attempt === 1 ? first : undefined;
+    const chosen = adopted !== undefined ? adopted.attempt.node : choose();
     if (!chosen) break;
     lastOrigin = chosen;
     // A hedge whose node answers first moves the attempt there (switchTo below).
@@ -241,8 +388,10 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // Gate mode: connect to the node's gate, which checks the signature and forwards to the signed
     // NodePort. Always the socket transport: fetch() rewrites Host, which is signed.
     const gatePort = origin.gatePort;
-    const transport = selectTransport(deps.transports, origin, gatePort === undefined ? policy.transport : "socket", deps.workerTransport);
-    if (gatePort !== undefined) {
+    const transport = adopted !== undefined ? adopted.transport : selectTransport(deps.transports, origin, gatePort === undefined ? policy.transport : "socket", deps.workerTransport);
+    if (adopted !== undefined) {
+      // Sent by the lean path: no gate (it takes none), nothing to sign.
+    } else if (gatePort !== undefined) {
       const signature = await deps.signer?.sign(origin.cluster, {
         method,
         host: outgoing.host ?? facts.host,
@@ -274,91 +423,72 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     // Not a Request: transports read these fields, and a Request per attempt costs. Every transport
     // gets the plain fields (fetch() converts them in one call, the socket transport writes its head
     // from them; a gate signature is in them too); their Headers object is built only if read.
-    const originRequest = new AttemptRequest(method, url, outgoing, bodyless ? null : body.take());
-    const fields = { requestId, host: facts.host, node: origin.node, origin: origin.key, transport: transport.name, attempt };
-    const nodeFields = { cluster: origin.cluster, service: origin.service, node: origin.node };
-    let release = track(deps.inFlight, origin.key);
+    // The attempt is also the transport's OriginRequest and counts the node as in flight.
+    const a =
+      adopted !== undefined
+        ? adopted.attempt
+        : new Attempt(deps, route, origin, gatePort === undefined ? origin : { ...origin, port: gatePort }, method, url, pathAndQuery, outgoing, bodyless ? null : body.take(), policy.connectTimeoutMs, policy.responseTimeoutMs);
+    const fields = a.logFields(pre, transport, attempt);
     const attemptRoute = route;
     // Connect hedging needs the connect phase (socket); behind gates, the second node gets its own signature.
-    const hedge =
-      hedges !== undefined && !hedged && transport.name === "socket" && !websocket && policy.connectAttemptDelayMs > 0 && route.size > 1
-        ? attemptHedge({
-            hedges,
-            primary: origin,
-            floorMs: policy.connectAttemptDelayMs,
-            connectTimeoutMs: policy.connectTimeoutMs,
-            choose: () => {
-              const c = tried.size < attemptRoute.size ? chooseOrigin(attemptRoute, chooseContext) : undefined;
-              // Never by failing open, and paid from the retry budget: a slow network must not double every connect.
-              if (!c?.origin || c.failedOpen || (budget !== undefined && !budget.tryRetry(budgetKey))) return undefined;
-              hedged = true;
-              tried.add(c.origin.key);
-              return c.origin;
-            },
-            ...(gatePort === undefined
-              ? {}
-              : {
-                  toWire: (o: RouteOrigin) => ({ ...o, port: gatePort }),
-                  headersFor: async (o: RouteOrigin) => {
-                    const sig = await deps.signer?.sign(o.cluster, { method, host: outgoing.host ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port, origin: o });
-                    if (!sig) return undefined;
-                    const signed = originHeadersOf(outgoing);
-                    signed.set(SIGNATURE_HEADER, sig);
-                    return signed;
-                  },
-                }),
-            switchTo: (o) => {
-              release();
-              origin = o;
-              release = track(deps.inFlight, o.key);
-              Object.assign(fields, { node: o.node, origin: o.key });
-              Object.assign(nodeFields, { cluster: o.cluster, service: o.service, node: o.node });
-            },
-            lostFailed: (o, error) =>
-              deps.health.failure(o.key, error.message, { cluster: o.cluster, service: o.service, node: o.node }, error.timedOut ? "connect-timeout" : "connection", ejectionPool(attemptRoute, o)),
-            keepAlive: options?.waitUntil ?? (() => {}),
-            log: (f) => deps.log("warn", "proxy.hedge", { requestId, host: facts.host, ...f }),
-          })
-        : undefined;
-    let relayed = false;
-    let bodyRelayed = false;
-    let bodyEnded = false;
-    let bodyFailed = false;
-    // A body the transport relays itself is judged at its end: success only if it did not break.
-    let successAtBodyEnd = false;
-    let upstream: Response;
-    try {
-      const sent: OriginRequest = {
-        origin: gatePort === undefined ? origin : { ...origin, port: gatePort },
-        request: originRequest,
+    if (adopted === undefined && hedges !== undefined && !hedged && transport.name === "socket" && !websocket && policy.connectAttemptDelayMs > 0 && route.size > 1) {
+      a.hedge = attemptHedge({
+        hedges,
+        primary: origin,
+        floorMs: policy.connectAttemptDelayMs,
         connectTimeoutMs: policy.connectTimeoutMs,
-        responseTimeoutMs: policy.responseTimeoutMs,
-        // An open WebSocket keeps its node busy (least-request): counted until the relay ends.
-        onWebSocketRelay: () => {
-          relayed = true;
-          return release;
+        choose: () => {
+          const c = tried.size < attemptRoute.size ? chooseOrigin(attemptRoute, chooseContext) : undefined;
+          // Never by failing open, and paid from the retry budget: a slow network must not double every connect.
+          if (!c?.origin || c.failedOpen || (budget !== undefined && !budget.tryRetry(budgetKey))) return undefined;
+          hedged = true;
+          tried.add(c.origin.key);
+          return c.origin;
         },
-        // A transport that pipes the body natively itself (socket) releases the count at its end.
-        onBodyRelay: () => {
-          bodyRelayed = true;
-          return (ended) => {
-            bodyEnded = true;
-            release();
-            // Only a body seen whole credits the node (review rv-proxy 3): a released one says nothing.
-            if (successAtBodyEnd && !bodyFailed && ended !== "released") deps.health.success(origin.key, nodeFields);
-          };
+        ...(gatePort === undefined
+          ? {}
+          : {
+              toWire: (o: RouteOrigin) => ({ ...o, port: gatePort }),
+              headersFor: async (o: RouteOrigin) => {
+                const sig = await deps.signer?.sign(o.cluster, { method, host: outgoing.host ?? facts.host, target: pathAndQuery, node: o.node, nodePort: o.port, origin: o });
+                if (!sig) return undefined;
+                const signed = originHeadersOf(outgoing);
+                signed.set(SIGNATURE_HEADER, sig);
+                return signed;
+              },
+            }),
+        switchTo: (o) => {
+          a.switchTo(o);
+          origin = o;
+          Object.assign(fields, { node: o.node, origin: o.key });
         },
-        // The origin broke its body after the head (not the client leaving): it counts like a 5xx.
-        onBodyFailed: (error) => {
-          bodyFailed = true;
-          deps.health.failure(origin.key, error.message, nodeFields, "status", ejectionPool(route, origin));
-        },
-      };
-      // Set only when there is one (an object spread per attempt costs more than the property).
-      if (hedge !== undefined) sent.hedge = hedge;
-      upstream = await transport.send(sent);
-    } catch (err) {
-      release();
+        lostFailed: (o, error) =>
+          deps.health.failure(o.key, error.message, nodeFieldsOf(o), error.timedOut ? "connect-timeout" : "connection", ejectionPool(attemptRoute, o)),
+        keepAlive: options?.waitUntil ?? (() => {}),
+        log: (f) => deps.log("warn", "proxy.hedge", { requestId, host: facts.host, ...f }),
+      });
+    }
+    let upstream: Response;
+    let failure: unknown;
+    let failed = false;
+    if (adopted !== undefined) {
+      if (adopted.upstream === undefined) {
+        failed = true;
+        failure = adopted.error;
+      }
+      upstream = adopted.upstream!;
+    } else {
+      try {
+        upstream = await transport.send(a);
+      } catch (err) {
+        failed = true;
+        failure = err;
+        upstream = undefined!;
+      }
+    }
+    if (failed) {
+      const err = failure;
+      a.release();
       if (err instanceof InvalidRequestHeadError) {
         // The transport refused to write this head (smuggling): the client's fault, no node was blamed.
         deps.log("info", "proxy.bad_request", { ...fields, error: err.message });
@@ -383,7 +513,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       // it counts like a 5xx (the longer streak), only a failed connection counts as "connection".
       const healthKind =
         err instanceof ConnectError ? (err.timedOut ? "connect-timeout" : "connection") : err instanceof UpstreamResetError ? "connection" : "status";
-      if (known) deps.health.failure(origin.key, message, nodeFields, healthKind, ejectionPool(route, origin));
+      if (known) deps.health.failure(origin.key, message, nodeFieldsOf(origin), healthKind, ejectionPool(route, origin));
       // A ConnectError means no byte reached the node. The socket transport reads the body only after
       // the head went out, so a body it began to read says otherwise (fetch() reads ahead: no such hint).
       // A streamed body moves on only if no byte of it was read: the next attempt gets it untouched.
@@ -410,12 +540,12 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       // fetch() may end a failed upload as if complete and hand back the origin's answer to a
       // truncated request: that answer is not the client's.
       upstream.body?.cancel().catch(() => {});
-      release();
+      a.release();
       return clientBodyFailed(body.clientError, fields);
     }
     // Read once: each is a call into the runtime.
-    const status = upstream.status;
-    const upstreamHeaders = upstream.headers;
+    const status = a.statusOf(upstream);
+    const upstreamHeaders = a.headersOf(upstream);
     // The gate marks only its own 403 and 502: any other answer is the app's, and needs no runtime lookup.
     const gateMarker = gatePort === undefined || (status !== 403 && status !== 502) ? null : upstreamHeaders.get(GATE_REFUSED_HEADER);
     const gateSaid =
@@ -426,11 +556,11 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       // app, so any method may go to another node, free of the retry budget, and the node counts as one
       // that refused the connection (the app behind the gate cannot forge this header).
       upstream.body?.cancel().catch(() => {});
-      release();
+      a.release();
       // A NodePort that drops connections behind its gate: ejected at once, as a connect timeout is in direct mode.
       const timedOut = gateSaid === "gate_upstream_unreachable" && upstream.headers.get(GATE_CAUSE_HEADER) === "connect-timeout";
       const why = gateSaid === "gate_refused" ? "gate refused the signature" : timedOut ? "gate timed out connecting to the NodePort" : "gate could not connect to the NodePort";
-      deps.health.failure(origin.key, why, nodeFields, timedOut ? "connect-timeout" : "connection", ejectionPool(route, origin));
+      deps.health.failure(origin.key, why, nodeFieldsOf(origin), timedOut ? "connect-timeout" : "connection", ejectionPool(route, origin));
       errors.push(`${origin.node}: ${why}`);
       deps.log("warn", gateSaid === "gate_refused" ? "proxy.gate_refused" : "proxy.gate_upstream_unreachable", { ...fields, cluster: origin.cluster, gatePort });
       // The gate sent no byte upstream, but a streamed body the transport began to send is gone.
@@ -445,7 +575,7 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
     }
     if (RETRY_STATUSES.has(status)) {
       // A node that keeps answering 5xx is as useless as one that refuses: the health rules decide when to eject.
-      deps.health.failure(origin.key, `status ${status}`, nodeFields, "status", ejectionPool(route, origin));
+      deps.health.failure(origin.key, `status ${status}`, nodeFieldsOf(origin), "status", ejectionPool(route, origin));
       errors.push(`${origin.node}: status ${status}`);
       const serviceKey = `${origin.cluster}/${origin.service}`;
       let refusal: string | undefined;
@@ -463,56 +593,25 @@ export async function proxy(request: Request, route: Route, deps: ProxyDeps, cro
       if (noRetry === undefined) {
         // Nobody reads this answer: drop it so the connection is freed, then try another node.
         upstream.body?.cancel().catch(() => {});
-        release();
+        a.release();
         deps.log("warn", "proxy.retry", { ...fields, kind: "status", status });
         continue;
       }
       // The client gets the node's own answer.
       Object.assign(fields, { noRetry });
-    } else if (bodyRelayed && !bodyEnded) {
-      successAtBodyEnd = true;
-    } else if (!bodyFailed) {
-      deps.health.success(origin.key, nodeFields);
+    } else if (a.bodyRelayed && !a.bodyEnded) {
+      a.successAtBodyEnd = true;
+    } else if (!a.bodyFailed) {
+      deps.health.success(origin.key, nodeFieldsOf(origin));
     }
     // A 101 carries the WebSocket: rebuilding the Response would lose it. A transport that relays
     // it (socket) releases the count when it ends; over fetch() the runtime relays it unseen, so
     // it stops counting as in flight here.
     if (status === 101) {
-      if (!relayed) release();
+      if (!a.relayed) a.release();
       return done(upstream, fields);
     }
-    // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
-    const raw = transport.name === "socket";
-    const responseBody = relayBody(method, upstream, release, raw, bodyRelayed);
-    // The origin's fields copied by the runtime in one call, then the few the client must not get
-    // taken out (cheaper than a copy field by field that the Response would copy once more).
-    const encodeBody = encodeBodyFor(upstreamHeaders, raw);
-    // Read from the origin's own fields: what the client's copy needs (nothing, for an app that
-    // echoes X-Request-Id and sends no hop-by-hop field).
-    const edit = clientEdit(upstreamHeaders, method);
-    const setsCookie = policy.affinity === "cookie" && (cookie !== cookieValue(origin) || (cross !== undefined && cross.pin !== clusterPin(origin.cluster)));
-    if (edit === undefined && !setsCookie && encodeBody === "automatic" && responseBody === upstream.body) {
-      // Nothing to change: the origin's Response goes to the client as is (no copy of its fields).
-      return done(upstream, fields);
-    }
-    // With the default encoding, the origin's Response itself is the init: the runtime reads its
-    // status, text and fields natively (cheaper than a dict of the three).
-    const client =
-      encodeBody === "automatic"
-        ? new Response(responseBody, upstream)
-        : new Response(responseBody, { status, statusText: upstream.statusText, headers: upstreamHeaders, encodeBody });
-    const out = client.headers;
-    if (edit !== undefined) applyClientEdit(out, edit, requestId);
-    if (policy.affinity === "cookie" && cookie !== cookieValue(origin)) {
-      const secure = facts.proto === "https" ? "; Secure" : "";
-      out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
-    }
-    if (cross && policy.affinity === "cookie" && cross.pin !== clusterPin(origin.cluster)) {
-      // Pins the client to this cluster: it stays here even when its node goes away.
-      const secure = facts.proto === "https" ? "; Secure" : "";
-      out.append("set-cookie", `${pinCookieName(policy.cookieName)}=${clusterPin(origin.cluster)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
-    }
-    return done(client, fields);
+    return done(clientAnswer(pre, a, upstream, status, upstreamHeaders, transport, policy, cookie, cross), fields);
   }
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
@@ -573,32 +672,202 @@ function budgetKeyOf(route: Route): string {
   return key;
 }
 
+/** The node's fields for health's log lines. */
+function nodeFieldsOf(origin: RouteOrigin): Record<string, unknown> {
+  return { cluster: origin.cluster, service: origin.service, node: origin.node };
+}
+
 /**
- * What one attempt sends (OutgoingRequest): a class, not an object literal with a `headers` getter,
- * which V8 builds on a slow path (an accessor defined per literal); the Headers object is made only
- * when a transport reads it (none does on the hot path: both take `fields`).
+ * One attempt: what the transport is sent (OriginRequest, whose `request` is the attempt itself:
+ * OutgoingRequest) and the proxy's bookkeeping for it (the node counted as in flight until
+ * release(), how its body ended). One object with its hooks on the prototype instead of a request,
+ * an options literal and a closure per hook and per count; a class, not an object literal with a
+ * `headers` getter, which V8 builds on a slow path. The Headers object is made only when a transport
+ * reads it (none does on the hot path: both take `fields`).
  */
-class AttemptRequest implements OutgoingRequest {
-  private built: Headers | undefined;
+class Attempt implements OriginRequest, OutgoingRequest {
+  readonly request: OutgoingRequest;
+  /** Set by the general path when the attempt hedges its connect (socket). */
+  hedge: ConnectHedge | undefined = undefined;
+  /** The transport relays a WebSocket itself and releases the count at its end. */
+  relayed = false;
+  /** The transport relays (or hands over) the body and reports its end (onBodyRelay). */
+  bodyRelayed = false;
+  bodyEnded = false;
+  bodyFailed = false;
+  /** A body the transport relays itself is judged at its end: success only if it did not break. */
+  successAtBodyEnd = false;
+  private released = false;
+  private built: Headers | undefined = undefined;
+  private bodyEnd: ((ended?: "complete" | "released") => void) | undefined = undefined;
+  private releaseFn: (() => void) | undefined = undefined;
+
   constructor(
+    private readonly deps: ProxyDeps,
+    private readonly route: Route,
+    /** The route's origin (a hedge may move the attempt to another: switchTo). */
+    public node: RouteOrigin,
+    /** Where the transport connects: the node, or its gate's port in gate mode. */
+    readonly origin: Origin,
     readonly method: string,
     readonly url: string,
+    readonly target: string,
     readonly fields: Readonly<Record<string, string>>,
     readonly body: ReadableStream<Uint8Array> | null,
-  ) {}
+    readonly connectTimeoutMs: number,
+    readonly responseTimeoutMs: number,
+  ) {
+    this.request = this;
+    const inFlight = deps.inFlight;
+    inFlight.set(node.key, (inFlight.get(node.key) ?? 0) + 1);
+  }
+
   get headers(): Headers {
     return (this.built ??= originHeadersOf(this.fields));
   }
-}
 
-function track(inFlight: Map<string, number>, key: string): () => void {
-  inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
+  /** The node stops counting as in flight (once). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const inFlight = this.deps.inFlight;
+    const key = this.node.key;
     const n = (inFlight.get(key) ?? 1) - 1;
     if (n <= 0) inFlight.delete(key);
     else inFlight.set(key, n);
-  };
+  }
+
+  /** A hedge's node answered first: the count moves there. */
+  switchTo(node: RouteOrigin): void {
+    this.release();
+    this.node = node;
+    this.released = false;
+    const inFlight = this.deps.inFlight;
+    inFlight.set(node.key, (inFlight.get(node.key) ?? 0) + 1);
+  }
+
+  /** release() as a function value, for callers that call it unbound (made once, on demand). */
+  releaser(): () => void {
+    return (this.releaseFn ??= () => this.release());
+  }
+
+  // An open WebSocket keeps its node busy (least-request): counted until the relay ends.
+  onWebSocketRelay(): () => void {
+    this.relayed = true;
+    return this.releaser();
+  }
+
+  // A transport that relays or hands over the body reports its end: the count is released then.
+  onBodyRelay(): (ended?: "complete" | "released") => void {
+    this.bodyRelayed = true;
+    return (this.bodyEnd ??= (ended) => {
+      this.bodyEnded = true;
+      this.release();
+      // Only a body seen whole credits the node (review rv-proxy 3): a released one says nothing.
+      if (this.successAtBodyEnd && !this.bodyFailed && ended !== "released") this.deps.health.success(this.node.key, nodeFieldsOf(this.node));
+    });
+  }
+
+  // The origin broke its body after the head (not the client leaving): it counts like a 5xx.
+  onBodyFailed(error: Error): void {
+    this.bodyFailed = true;
+    this.deps.health.failure(this.node.key, error.message, nodeFieldsOf(this.node), "status", ejectionPool(this.route, this.node));
+  }
+
+  // What the transport read of the Response it returns (onHead): not read from the runtime again.
+  private head: Response | undefined = undefined;
+  private headStatus = 0;
+  private headHeaders: Headers | undefined = undefined;
+  private headBody: ReadableStream<Uint8Array> | null = null;
+
+  onHead(response: Response, status: number, headers: Headers, body: ReadableStream<Uint8Array> | null): void {
+    this.head = response;
+    this.headStatus = status;
+    this.headHeaders = headers;
+    this.headBody = body;
+  }
+
+  statusOf(response: Response): number {
+    return response === this.head ? this.headStatus : response.status;
+  }
+
+  headersOf(response: Response): Headers {
+    return response === this.head ? this.headHeaders! : response.headers;
+  }
+
+  bodyOf(response: Response): ReadableStream<Uint8Array> | null {
+    return response === this.head ? this.headBody : response.body;
+  }
+
+  /** The fields of this attempt's log lines. */
+  logFields(pre: Prelude, transport: Transport, attempt: number): Record<string, unknown> {
+    return { requestId: pre.requestId, host: pre.facts.host, node: this.node.node, origin: this.node.key, transport: transport.name, attempt };
+  }
+}
+
+const noop = () => {};
+
+/**
+ * The client's Response for an origin's answer that is final (not retried, not a 101): the body
+ * handed on or relayed, and the origin's fields copied only when something must change (clientEdit:
+ * hop-by-hop fields, X-Request-Id; the affinity cookies; a raw encoded body).
+ */
+function clientAnswer(
+  pre: Prelude,
+  a: Attempt,
+  upstream: Response,
+  status: number,
+  upstreamHeaders: Headers,
+  transport: Transport,
+  policy: Route["policy"],
+  cookie: string | undefined,
+  cross: CrossCluster | undefined,
+): Response {
+  const method = pre.method;
+  // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
+  const raw = transport.name === "socket";
+  const body = a.bodyOf(upstream);
+  let responseBody: ReadableStream<Uint8Array> | null;
+  if (body === null || method === "HEAD" || status === 204 || status === 304) {
+    // Nothing to relay; an empty stream some transports attach is let go (relayBody's rule).
+    body?.cancel().catch(noop);
+    a.release();
+    responseBody = null;
+  } else if (a.bodyRelayed) {
+    // The transport relays it and reports its end itself.
+    responseBody = body;
+  } else {
+    responseBody = relayBody(method, upstream, a.releaser(), raw, false);
+  }
+  // The origin's fields copied by the runtime in one call, then the few the client must not get
+  // taken out (cheaper than a copy field by field that the Response would copy once more).
+  const encodeBody = encodeBodyFor(upstreamHeaders, raw);
+  // Read from the origin's own fields: what the client's copy needs (nothing, for an app that
+  // echoes X-Request-Id and sends no hop-by-hop field).
+  const edit = clientEdit(upstreamHeaders, method);
+  const origin = a.node;
+  const affinityCookie = policy.affinity === "cookie";
+  const setsCookie = affinityCookie && (cookie !== cookieValue(origin) || (cross !== undefined && cross.pin !== clusterPin(origin.cluster)));
+  if (edit === undefined && !setsCookie && encodeBody === "automatic" && responseBody === body) {
+    // Nothing to change: the origin's Response goes to the client as is (no copy of its fields).
+    return upstream;
+  }
+  // With the default encoding, the origin's Response itself is the init: the runtime reads its
+  // status, text and fields natively (cheaper than a dict of the three).
+  const client =
+    encodeBody === "automatic"
+      ? new Response(responseBody, upstream)
+      : new Response(responseBody, { status, statusText: upstream.statusText, headers: upstreamHeaders, encodeBody });
+  const out = client.headers;
+  if (edit !== undefined) applyClientEdit(out, edit, pre.requestId);
+  if (affinityCookie && cookie !== cookieValue(origin)) {
+    const secure = pre.facts.proto === "https" ? "; Secure" : "";
+    out.append("set-cookie", `${policy.cookieName}=${cookieValue(origin)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
+  }
+  if (cross && affinityCookie && cross.pin !== clusterPin(origin.cluster)) {
+    // Pins the client to this cluster: it stays here even when its node goes away.
+    const secure = pre.facts.proto === "https" ? "; Secure" : "";
+    out.append("set-cookie", `${pinCookieName(policy.cookieName)}=${clusterPin(origin.cluster)}; Path=/; HttpOnly; SameSite=Lax${secure}`);
+  }
+  return client;
 }

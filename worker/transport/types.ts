@@ -26,6 +26,8 @@ export interface OutgoingRequest {
    * fields to the runtime (fetch) passes this instead, and `headers` is then built only if read.
    */
   readonly fields?: Readonly<Record<string, string>>;
+  /** The path and query of `url`, when the proxy has read them already (saves a parse per attempt). */
+  readonly target?: string;
   readonly body: ReadableStream<Uint8Array> | null;
 }
 
@@ -62,6 +64,12 @@ export interface OriginRequest {
    * the failure toward the node's ejection. Only transports that relay the body themselves call it.
    */
   onBodyFailed?: (error: Error) => void;
+  /**
+   * Called by a transport that returns the runtime's own Response (fetch), with what it read of it:
+   * each getter is a call into the runtime, so the proxy takes them from here rather than reading
+   * them again. Called only for the very Response that send() then returns, unchanged.
+   */
+  onHead?: (response: Response, status: number, headers: Headers, body: ReadableStream<Uint8Array> | null) => void;
   /** Give up with a ConnectError when no connection is established in time. */
   connectTimeoutMs: number;
   /**

@@ -60,3 +60,61 @@ describe("the origin's fields", () => {
     expect(given[0]!.headers).toBe(fields);
   });
 });
+
+describe("what the transport reads once", () => {
+  const origin = { node: "node-1", address: "origin.example.com", port: 8080, scheme: "http" as const };
+
+  it("asks fetch() for the path and query the proxy already read (target), not the URL's again", async () => {
+    const urls: string[] = [];
+    const transport = createFetchTransport(async (url) => {
+      urls.push(String(url));
+      return new Response("ok", { headers: { "content-type": "text/plain" } });
+    });
+    await transport.send({
+      origin,
+      request: { method: "GET", url: "https://shop.example.com/ignored?x=1", target: "/a?b=1", fields: { host: "shop.example.com" }, headers: new Headers(), body: null },
+      connectTimeoutMs: 1000,
+      responseTimeoutMs: 1000,
+    });
+    expect(urls).toEqual(["http://origin.example.com:8080/a?b=1"]);
+  });
+
+  it("hands the proxy the status, fields and body it read of the Response it returns as is (onHead)", async () => {
+    for (const [method, answer] of [
+      ["GET", () => new Response("small", { headers: { "content-type": "text/plain", "content-length": "5" } })],
+      ["GET", () => new Response("chunked page", { headers: { "content-type": "text/html" } })],
+      ["HEAD", () => new Response(null, { status: 200 })],
+      ["GET", () => new Response(null, { status: 204 })],
+    ] as const) {
+      const heads: unknown[][] = [];
+      const transport = createFetchTransport(async () => answer());
+      const res = await transport.send({
+        origin,
+        request: { method, url: "https://shop.example.com/", fields: { host: "shop.example.com" }, headers: new Headers(), body: null },
+        connectTimeoutMs: 1000,
+        responseTimeoutMs: 1000,
+        onHead: (...args) => void heads.push(args),
+      });
+      expect(heads).toHaveLength(1);
+      const [response, status, headers, body] = heads[0]!;
+      expect(response).toBe(res);
+      expect(status).toBe(res.status);
+      expect(headers).toBe(res.headers);
+      expect(body).toBe(res.body);
+    }
+  });
+
+  it("does not call onHead for a body it pipes (the Response it returns is a new one)", async () => {
+    const heads: unknown[] = [];
+    const transport = createFetchTransport(async () => new Response("data: 1\n\n", { headers: { "content-type": "text/event-stream" } }));
+    const res = await transport.send({
+      origin,
+      request: { method: "GET", url: "https://shop.example.com/", fields: { host: "shop.example.com" }, headers: new Headers(), body: null },
+      connectTimeoutMs: 1000,
+      responseTimeoutMs: 1000,
+      onHead: (r) => void heads.push(r),
+    });
+    expect(await res.text()).toBe("data: 1\n\n");
+    expect(heads).toEqual([]);
+  });
+});

@@ -142,7 +142,7 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       }
       let response: Response;
       try {
-        response = await fetchImpl(originURL(origin, pathAndQuery(request.url)), {
+        response = await fetchImpl(originURL(origin, request.target ?? pathAndQuery(request.url)), {
           method: request.method,
           // The plain record when the proxy has one: fetch() converts it in one call (no Headers object).
           headers: request.fields ?? request.headers,
@@ -163,12 +163,14 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       } finally {
         headed = true;
       }
+      // Read once: each getter is a call into the runtime (and handed to the proxy: onHead).
       const body = response.body;
-      if (body === null || request.method === "HEAD" || BODYLESS.has(response.status)) {
+      const status = response.status;
+      if (body === null || request.method === "HEAD" || BODYLESS.has(status)) {
         deadline.clear();
+        req.onHead?.(response, status, response.headers, body);
         return response;
       }
-      // Read once: each getter is a call into the runtime.
       const headers = response.headers;
       // The wire length (before fetch() decodes gzip), which is what the rate applies to.
       const length = wireLength(headers);
@@ -188,6 +190,7 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
             log("warn", "origin.body_stalled", { node: origin.node, error: `response body from ${origin.node} (${origin.address}:${origin.port}): the body (unknown length) did not end within ${limitMs} ms; the origin or the client is slow` });
           });
         }
+        req.onHead?.(response, status, headers, body);
         return response;
       }
       // Piped natively (no JavaScript per chunk): its end releases the in-flight count, and so does
