@@ -1,7 +1,7 @@
 // The node gates of the gate bench rows, in a process of their own so their
 // CPU time (/proc/<pid>/stat) is theirs alone. One gate per <node name>=<address> given,
 // all on one port; the key comes from EDGELB_BENCH_GATE_SECRET. Prints
-// {"port": N} once listening; then answers each line on stdin with
+// {"port": N, "edge": "wrap" | "net"} once listening; then answers each line on stdin with
 // {"forwarded": N}, the requests the gates forwarded so far (the bench checks
 // that its gate rows really went through them); runs until killed.
 import { createInterface } from "node:readline";
@@ -25,7 +25,8 @@ for (const arg of process.argv.slice(2)) {
   gates.push(gate);
   port = gate.port;
 }
-process.stdout.write(`${JSON.stringify({ port })}\n`);
+// The edge path the gates use (--edge auto: wrap where this Node has it), for the bench's texts.
+process.stdout.write(`${JSON.stringify({ port, edge: gates[0]?.edge })}\n`);
 createInterface({ input: process.stdin }).on("line", async () => {
   let forwarded = 0;
   for (const g of gates) for (const v of (await g.metrics.forwarded.get()).values) forwarded += v.value;

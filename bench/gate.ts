@@ -27,6 +27,7 @@ import { describeJudgement, judge, medianInterval, pairedDifferences, pairedRati
 import { processCpuSeconds } from "./workerd/cpu.ts";
 import { describeBreakdown, profileBreakdown, type CpuProfile } from "./lib/cpu-profile.ts";
 import { startPlainWorker } from "./workerd/index.ts";
+import type { EdgePath } from "../sync-agent/gate/edge-socket/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -78,6 +79,8 @@ export const GATE_BLOCKS = [
 interface Gates {
   port: number;
   pid: number;
+  /** How the gates handle connections from the edge (their /healthz's `edge`); undefined for the floor. */
+  edge?: EdgePath | undefined;
   /** Requests the gates forwarded so far. */
   forwarded(): Promise<number>;
   /** Stops the gates (SIGTERM: a --cpu-prof profile is written). */
@@ -120,9 +123,10 @@ async function startChild(label: string, args: string[], env: Record<string, str
     waiting.push(resolve);
     child.once("exit", (code) => reject(new Error(`the gates exited (${code})`)));
   });
-  const first = await nextLine();
+  const first = JSON.parse(await nextLine()) as { port: number; edge?: EdgePath };
   return {
-    port: (JSON.parse(first) as { port: number }).port,
+    port: first.port,
+    edge: first.edge,
     pid: child.pid!,
     async forwarded() {
       child.stdin!.write("forwarded\n");
@@ -214,7 +218,7 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const us = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRequest(gateSamples.get(id)!, r) : undefined);
   const rounds = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRound(gateSamples.get(id)!, r) : undefined);
   const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1), perRound: { g: rounds("g", g), f: rounds("n", f) } };
-  return gateSection({ e, s, g, e1, g1, f, f1, eA, eA1, o1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile);
+  return gateSection({ e, s, g, e1, g1, f, f1, eA, eA1, o1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile, gates.edge);
 }
 
 /**
@@ -324,6 +328,13 @@ export const FLOOR_ANATOMY = {
   gc: 0.06,
   /** The kernel's share of the gate's CPU samples: perf record -e cpu-clock, 1 connection, code 8c134ba, load ~10, 30,885 samples. */
   kernelShareOfGateSamples: 0.31,
+  /**
+   * The same count (gt10, session 10, Node v20.20.2; JIT compilation and GC apart, at 1 and 32 connections)
+   * without net.Socket on the edge side: a scratch relay doing bench/gate-floor.ts's work on the accepted
+   * TCP handle (tcp_wrap) against bench/gate-floor.ts in the same session, and the gate on --edge wrap
+   * (code 99ad7e5) against the gate on net.Socket (code 392f73f).
+   */
+  wrap: { code: "99ad7e5", netCode: "392f73f", relay: [64, 53], floor: [151, 135], gate: [168, 165], gateOnNet: [269, 263] },
 };
 
 /** `git hash-object` of a file's bytes (a blob's SHA-1), without git. Pure. */
@@ -348,6 +359,7 @@ export function floorAnatomy(nodeVersion = process.version, floorBlob: string = 
     `V8's runtime inline-cache miss handlers ${fmt(a.icMisses * 100, 0)}% of all the floor's instructions, and node --log-ic shows ${a.icMissesOnOptions} of the ~30 misses per connection on one object, the Socket constructor's copy of its options ({ ...options }), read and written by the Socket, Duplex, Readable and Writable constructors, with a hidden-class address not seen before at every connection; ` +
     `the two reads and their callbacks ${fmt(a.reads * 100, 0)}%; closing the connection ${fmt(a.close * 100, 0)}% and garbage collection ${fmt(a.gc * 100, 0)}%. ` +
     `None of it can be avoided with Node's documented API: an accepted socket is always built by that constructor (no onread for accepted sockets; the worker opens a new connection per request, as a connect() socket cannot outlive its request). ` +
+    `The gate avoids it through Node's internal bindings instead (--edge wrap, docs/gate.md#costs-and-limits): counted the same way (code ${a.wrap.code}, thousands of instructions per request at 1 and 32 connections, JIT compilation and GC apart), the floor's work done on the accepted TCP handle takes ${a.wrap.relay.join(" and ")} against bench/gate-floor.ts's ${a.wrap.floor.join(" and ")}, and the gate ${a.wrap.gate.join(" and ")} against ${a.wrap.gateOnNet.join(" and ")} on net.Socket (code ${a.wrap.netCode}). ` +
     `Besides these instructions, the kernel: accept, one read and one write each way, close and the epoll calls, where each loopback write also runs the receiving side's TCP stack (${fmt(a.kernelShareOfGateSamples * 100, 0)}% of the gate's CPU samples in a perf profile at 1 connection, code ${a.code}, load ~10)`
   );
 }
@@ -369,7 +381,7 @@ const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
  * rows (at 32 connections p50 is mostly queueing). What limits a missed one is computed from the
  * figures: the gates' own CPU per request against what the gate row lost or added. Pure.
  */
-export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string): TargetRow[] {
+export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string, edge?: EdgePath): TargetRow[] {
   // The gates' CPU profile of this run (EDGELB_BENCH_GATE_CPU_PROF), when taken: where their CPU went.
   const prof = profile ? ` (the gates' CPU profile of this run: ${profile})` : "";
   const invalidOf = (...rows: RowOutcome[]) => rows.filter((x) => !x.valid).map((x) => `${x.spec.id} invalid: ${x.invalid}`).join("; ");
@@ -389,7 +401,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
         : "";
     const why =
       `the gate is a second HTTP hop in Node on the same 2 cores: ${cpu === undefined ? "its CPU per request was not measured" : `${fmt(cpu, 0)} µs of gate CPU per request (row g)${prof}`} on top of workerd's ${fmt(r.g.cpuUsPerRequest ?? NaN, 0)} µs ` +
-      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n", { gate: gateUs.perRound?.g, floor: gateUs.perRound?.f })}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
+      `(direct: ${fmt(r.e.cpuUsPerRequest ?? NaN, 0)} µs)${split}${floorSplit(r.f, r.e, cpu, gateUs.f, "n", { gate: gateUs.perRound?.g, floor: gateUs.perRound?.f }, edge)}; with ${r.e.spec.connections} connections the load generator, workerd, the gates and the nodes share the cores, so every µs of the gate is throughput lost`;
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: THROUGHPUT,
@@ -414,7 +426,10 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
     // Paired over the rounds both ran ((n1) may run fewer rounds than (e1)).
     const floorAdds = r.f1?.valid ? (median(pairedDifferences(perRound.p50Ms(r.f1), perRound.p50Ms(r.e1))) ?? r.f1.p50Ms - r.e1.p50Ms) : 0;
     // How much of the 0.3 ms budget a proxy with no checks at all already takes: how far the gate can get by cutting its own work.
-    const budget = floorAdds > 0 ? `, ${fmt((floorAdds / 0.3) * 100, 0)}% of the 0.3 ms budget before any check (the gate can get no lower by cutting its own work)` : "";
+    const budget =
+      floorAdds > 0
+        ? `, ${fmt((floorAdds / 0.3) * 100, 0)}% of the 0.3 ms budget before any check (${edge === "wrap" ? "a proxy on node:net's documented sockets; the gate's edge connections skip them (--edge wrap), so it can go below this floor" : "the gate can get no lower by cutting its own work"})`
+        : "";
     const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(floorAdds, 2)} ms (paired over the rounds both ran)${budget}${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
@@ -438,7 +453,15 @@ function workerdShare(r: GateRows, workerdExtra: number): string {
  * What the floor row says about the gate's CPU: how much of it any Node proxy on this hop costs, and how
  * much is the gate's own work. Empty when the floor row is invalid or its CPU was not measured. Pure.
  */
-export function floorSplit(f: RowOutcome | undefined, e: RowOutcome, gateCpu: number | undefined, floorCpu: number | undefined, id: string, cpuRounds?: { gate?: number[] | undefined; floor?: number[] | undefined }): string {
+export function floorSplit(
+  f: RowOutcome | undefined,
+  e: RowOutcome,
+  gateCpu: number | undefined,
+  floorCpu: number | undefined,
+  id: string,
+  cpuRounds?: { gate?: number[] | undefined; floor?: number[] | undefined },
+  edge?: EdgePath,
+): string {
   if (!f?.valid || floorCpu === undefined) return "";
   const reach = `a bare Node proxy on the same hop (row ${id}, no checks) reaches ${fmt(median(pairedRatios(perRound.rps(f), perRound.rps(e))) ?? f.rps / e.rps, 2)}× of (e) (paired over the rounds both ran) at ${fmt(floorCpu, 0)} µs of CPU per request`;
   if (gateCpu === undefined) return `; ${reach}`;
@@ -446,6 +469,11 @@ export function floorSplit(f: RowOutcome | undefined, e: RowOutcome, gateCpu: nu
   const pairedOwn = cpuRounds?.gate && cpuRounds.floor ? median(pairedDifferences(cpuRounds.gate, cpuRounds.floor)) : undefined;
   const own = pairedOwn ?? gateCpu - floorCpu;
   const how = pairedOwn !== undefined ? " (median of the per-round differences over the rounds both ran)" : "";
+  if (edge === "wrap") {
+    // The gate no longer pays what the floor pays to accept a connection: gate − floor is its checks less that saving.
+    const checks = "strict parse, signature check, replay cache, head rewrites, metrics";
+    return `; ${reach}: the gate reads and writes its edge connections on Node's TCP handle (--edge wrap) and builds no net.Socket per connection as the floor does, so the difference is its own work (${checks}) less that saving: ${own > 0 ? `${fmt(own, 0)} µs (${fmt((own / gateCpu) * 100, 0)}%)${how} more than the floor` : `${fmt(-own, 0)} µs${how} less than the floor: what it saves on accepting is more than its checks cost`}`;
+  }
   return `; ${reach}: ${own > 0 ? `${fmt(own, 0)} µs (${fmt((own / gateCpu) * 100, 0)}%)${how} of the gate's CPU is its own work (strict parse, signature check, replay cache, head rewrites, metrics), the rest is what Node's net and the kernel cost for a new connection per request` : "the gate costs no more than the floor (noise): its CPU is what Node's net and the kernel cost for a new connection per request"}`;
 }
 
@@ -477,7 +505,7 @@ export function pairedCpuNote(a: RowOutcome | undefined, b: RowOutcome | undefin
   return `(${a.spec.id}) − (${b.spec.id}) ${fmt(i?.median ?? d[0], 0)} µs (${i ? `${(i.coverage * 100).toFixed(1)}% interval ${fmt(i.lo, 0)}–${fmt(i.hi, 0)}, ` : ""}range ${fmt(Math.min(...d), 0)}–${fmt(Math.max(...d), 0)})`;
 }
 
-function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string): Section {
+function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string, edge?: EdgePath): Section {
   const { e, s, g, e1, g1, f, f1, eA, eA1, o1 } = rows;
   const row = (r: RowOutcome, gateCpu: number | undefined) => {
     const ok = r.rounds.length > 0 && r.valid;
@@ -486,14 +514,14 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
   const extraUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
-    targets: [...(gateControlTarget(rows) ? [gateControlTarget(rows)!] : []), ...gateTargets(rows, gateUs, profile)],
+    targets: [...(gateControlTarget(rows) ? [gateControlTarget(rows)!] : []), ...gateTargets(rows, gateUs, profile, edge)],
     columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (n: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
     rows: [row(e, undefined), ...(eA ? [row(eA, undefined)] : []), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), ...(eA1 ? [row(eA1, undefined)] : []), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : []), ...(o1 ? [row(o1, undefined)] : [])],
     notes: [
       `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "five" : "four"} plain workerd processes: (e) snapshot in direct mode; (eA) the A/A control, (e)'s bundle and snapshot again in a workerd of its own (rows eA, eA1); (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
       `every request is GET ${GATE_PATH}: the node answers its name, a fixed chunked body, whatever the request's fields, so every row's node does the same work and every answer is the same bytes (the echo of GET / carries the fields back: (s)'s node would get and echo the signature that the gate strips before (g)'s)`,
-      `gates: edgelb-node-gate (sync-agent/gate: a forwarder on net sockets, strict head parse, pooled keep-alive connections to the NodePort) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
-      `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what any Node proxy on this hop costs (a new connection from the worker per request); the gate's CPU above it is its own work`,
+      `gates: edgelb-node-gate (sync-agent/gate: a forwarder on raw TCP, strict head parse, pooled keep-alive connections to the NodePort; its connections from the edge on ${edge === "wrap" ? "Node's TCP handle, no net.Socket per connection (--edge wrap)" : edge === "net" ? "net.Socket (--edge net)" : "an edge path it did not report"}) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
+      `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what a Node proxy on node:net's documented sockets costs on this hop (a new connection from the worker per request)${edge === "wrap" ? "; the gate does not build the net.Socket per connection that the floor does, so it can cost less than the floor" : "; the gate's CPU above it is its own work"}`,
       `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${o.targetRounds ?? o.rounds} rounds (every row: the texts compare the target rows with (s), (n) and (n1)) × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
       loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),
       verdictRule([o.targetRounds ?? o.rounds]),

@@ -14,6 +14,7 @@ import { FastPath } from "./config/fast/index.ts";
 import { DEFAULT_INSTANCE, LocationCopy, type LocationCache } from "./config/location/index.ts";
 import { GENERATIONS_OBJECT, type GenerationsApi, type WatchableGenerationsApi } from "./generations/api.ts";
 import { hostRoutes, lookupHost, normalizeHost, type Route } from "./config/routes.ts";
+import { HostCache } from "./config/host-cache/index.ts";
 import { TokenTable } from "./control/auth/index.ts";
 import { controlApp } from "./control/index.ts";
 import { lookupGateway, type GatewayTable } from "./gateway/index.ts";
@@ -96,6 +97,12 @@ export interface Edge {
 }
 
 type WaitUntil = Pick<ExecutionContext, "waitUntil">;
+
+/** A hostname the plain path serves: its normalized name and its one route. */
+interface PlainHost {
+  host: string;
+  route: Route;
+}
 
 /** The path of a serialized URL, without its query (for control paths and log lines). */
 function pathOf(url: string): string {
@@ -244,12 +251,25 @@ export function createEdge(opts: EdgeOptions): Edge {
     });
   };
 
+  // Raw Host value → its plain route: a hostname one cluster's Service serves with no steering rule,
+  // no source ranges and no gateway route winning. Everything that decision read (the normalized
+  // name, the control-host checks, the route, gateway and steering lookups) depends only on the
+  // route index, the gateway index and the steering setting, so it holds while those do.
+  const plainHosts = new HostCache<PlainHost>();
+  const rememberPlain = (raw: string, host: string, route: Route) => plainHosts.set(raw, config.routes, config.gateways, steeringDeps.steering, { host, route });
+
   // Every request comes here straight from the runtime: no router (hono's Context, matching and
   // middleware cost more than the one host check that tells data-plane requests from control ones).
   const serve = (request: Request, ctx: WaitUntil | undefined): Promise<Response> => {
     try {
-      const host = normalizeHost(request.headers.get("host") ?? new URL(request.url).host);
+      const raw = request.headers.get("host");
       const waitUntil = background(ctx);
+      if (raw !== null && claimLog !== undefined) {
+        // A hostname routed before under the same routes, gateways and steering: one lookup.
+        const plain = plainHosts.get(raw, config.routes, config.gateways, steeringDeps.steering);
+        if (plain !== undefined && config.readyNow(waitUntil)) return servePlain(request, plain, waitUntil);
+      }
+      const host = normalizeHost(raw ?? new URL(request.url).host);
       if (controlHosts ? controlHosts.has(host) : isDefaultControlHost(host)) {
         if (isControlPath(pathOf(request.url))) return serveControl(request, ctx, waitUntil);
         return Promise.resolve(notServed(request, host, lookupHost(config.routes, host)));
@@ -257,10 +277,10 @@ export function createEdge(opts: EdgeOptions): Edge {
       // Config and steering loaded (every request of an isolate but its first): nothing to wait
       // for, so no async layer of its own (each costs a promise and a resumption per request).
       if (claimLog !== undefined && config.readyNow(waitUntil)) {
-        const answer = dispatch(request, host, claimLog, waitUntil);
+        const answer = dispatch(request, host, claimLog, waitUntil, raw);
         return answer instanceof Response ? Promise.resolve(answer) : answer;
       }
-      return serveLoading(request, host, waitUntil);
+      return serveLoading(request, host, waitUntil, raw);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -272,13 +292,21 @@ export function createEdge(opts: EdgeOptions): Edge {
     return toControl(request, ctx);
   };
   /** The first requests of an isolate: they wait for the config and the steering setting. */
-  const serveLoading = async (request: Request, host: string, waitUntil: (p: Promise<unknown>) => void): Promise<Response> => {
+  const serveLoading = async (request: Request, host: string, waitUntil: (p: Promise<unknown>) => void, raw: string | null): Promise<Response> => {
     await config.ready(waitUntil);
     const claims = claimLog ?? (await steeringReady(waitUntil));
-    return dispatch(request, host, claims, waitUntil);
+    return dispatch(request, host, claims, waitUntil, raw);
+  };
+  /** dispatch's plain branch for a remembered hostname: only what can change per request is checked again. */
+  const servePlain = (request: Request, plain: PlainHost, waitUntil: (p: Promise<unknown>) => void): Promise<Response> => {
+    // The refused claims were logged when the entry was made: the memo holds for that route index only.
+    const waitMs = config.unavailableBefore(plain.route.cluster);
+    if (waitMs !== undefined) return Promise.resolve(unavailable(request, plain.host, waitMs));
+    config.busy(waitUntil);
+    return proxy(request, plain.route, deps, undefined, { waitUntil });
   };
   /** Who answers a data-plane request once the config is ready: an app's origins, or the edge itself. */
-  const dispatch = (request: Request, host: string, claims: ClaimLog, waitUntil: (p: Promise<unknown>) => void): Response | Promise<Response> => {
+  const dispatch = (request: Request, host: string, claims: ClaimLog, waitUntil: (p: Promise<unknown>) => void, raw: string | null): Response | Promise<Response> => {
     const route = lookupHost(config.routes, host);
     // Gateway API hostnames: within one cluster, an exact one beats a Service's wildcard and a
     // Service's own name beats any route; between clusters, the hostname's owner serves (below).
@@ -314,8 +342,13 @@ export function createEdge(opts: EdgeOptions): Edge {
         // hostname, so a later claimer does not get it here; "soon", as for an unknown hostname.
         const waitMs = config.unavailableBefore(route.cluster);
         if (waitMs !== undefined) return unavailable(request, host, waitMs);
-        const denied = enforceSourceRanges(route.sourceRanges, request);
-        if (denied) return denied;
+        if (route.sourceRanges !== undefined && route.sourceRanges.length > 0) {
+          const denied = enforceSourceRanges(route.sourceRanges, request);
+          if (denied) return denied;
+        } else if (raw !== null) {
+          // Every check above but unavailableBefore depends on the routes, gateways and steering only.
+          rememberPlain(raw, host, route);
+        }
         config.busy(waitUntil);
         return proxy(request, route, deps, undefined, { waitUntil });
       }

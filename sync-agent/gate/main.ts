@@ -15,11 +15,14 @@ import { createGateMetrics, type GateMetrics } from "./metrics/index.ts";
 import { LoggedFailure, runCommand, runIfMain, untilStopped } from "../process/index.ts";
 import { ReplayCache } from "./replay/index.ts";
 import { createGateServer } from "./server/index.ts";
+import { wrapAvailable, type EdgePath } from "./edge-socket/index.ts";
 
 export { DEFAULT_GATE_PORT };
 export const DEFAULT_KEYS_DIR = "/etc/edgelb-gate/keys";
 
 export type ConnectMode = "localhost" | "node";
+/** How connections from the edge are handled (edge-socket/): auto = wrap when this Node has its bindings, else net. */
+export type EdgeMode = "auto" | EdgePath;
 
 export interface GateConfig {
   listen: string;
@@ -40,6 +43,8 @@ export interface GateConfig {
   connectTimeoutMs: number;
   /** Open connections at most (file descriptors / memory bound against a flood). */
   maxConnections: number;
+  /** How connections from the edge are read and written; tests read EDGELB_TEST_GATE_EDGE through their harness. */
+  edge?: EdgeMode;
   /** On SIGTERM, requests in flight get this long to finish before connections are cut. */
   drainMs: number;
   /** Admin listener for /metrics and /healthz; "" turns it off. */
@@ -61,6 +66,7 @@ export const GATE_DEFAULTS = {
   // request this long before the edge tries another node. One SYN retransmit (1 s) still fits.
   connectTimeoutMs: 1_500,
   maxConnections: 4_096,
+  edge: "auto" as EdgeMode,
   drainMs: 8_000,
   metricsAddress: ":29081",
 };
@@ -69,6 +75,8 @@ export interface Gate {
   /** The bound internet-facing address, e.g. http://127.23.1.11:29080 */
   readonly url: string;
   readonly port: number;
+  /** How connections from the edge are handled (--edge, resolved). */
+  readonly edge: EdgePath;
   readonly metrics: GateMetrics;
   readonly keys: KeyRing;
   readonly log: Logger;
@@ -94,6 +102,7 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
   const keysGauge = setInterval(() => metrics.keys.set(keys.size), 1_000);
   keysGauge.unref();
   const upstreamHost = config.connect === "localhost" ? "127.0.0.1" : config.nodeIp!;
+  const edge = edgePath(config.edge ?? "auto");
   const server = createGateServer({
     keys,
     replay,
@@ -108,6 +117,7 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     maxConnections: config.maxConnections,
+    edge,
     ...(deps.now ? { now: deps.now } : {}),
   });
   const { host, port } = parseListenAddress(config.listen);
@@ -146,12 +156,14 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
       maxSkewSeconds: maxSkewS,
       keys: keys.ids(),
       metrics: metricsServer?.url ?? null,
+      edge,
     },
     `Node gate for node ${config.nodeName} of cluster ${config.clusterName} listening on ${shown}:${bound.port}; forwarding requests signed for it to ${upstreamHost}:<NodePort>.${keys.size === 0 ? " No key loaded yet: every request is refused." : ""}`,
   );
   return {
     url: `http://${shown}:${bound.port}`,
     port: bound.port,
+    edge,
     metrics,
     keys,
     log,
@@ -174,6 +186,14 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
       await metricsServer?.close();
     },
   };
+}
+
+/** The edge path for a mode; "wrap" asked for on a Node without its bindings is a startup error, not a silent fallback. */
+export function edgePath(mode: EdgeMode): EdgePath {
+  if (mode === "net") return "net";
+  if (wrapAvailable()) return "wrap";
+  if (mode === "wrap") throw new CliError(`--edge wrap: this Node (${process.version}) does not have the tcp_wrap/stream_wrap bindings the wrap path needs; use --edge auto or net`);
+  return "net";
 }
 
 function duration(value: string): number {
@@ -225,6 +245,12 @@ export function buildGateProgram(run: (config: GateConfig) => Promise<void>, env
     .addOption(new Option("--keep-alive-timeout <duration>", "idle connections from the edge close after this").argParser(duration).default(d.keepAliveTimeoutMs, "5s").env("EDGELB_GATE_KEEP_ALIVE_TIMEOUT"))
     .addOption(new Option("--connect-timeout <duration>", "connecting to a NodePort gives up after this (502)").argParser(duration).default(d.connectTimeoutMs, "1.5s").env("EDGELB_GATE_CONNECT_TIMEOUT"))
     .addOption(new Option("--max-connections <n>", "open connections at most (bounds file descriptors and memory under a flood)").argParser(integer(1, 1_000_000)).default(d.maxConnections).env("EDGELB_GATE_MAX_CONNECTIONS"))
+    .addOption(
+      new Option("--edge <path>", "how connections from the edge are handled: wrap = Node's TCP handle read and written directly (fastest; Node internals), net = node:net sockets; auto = wrap when this Node has it")
+        .choices(["auto", "wrap", "net"])
+        .default(d.edge)
+        .env("EDGELB_GATE_EDGE"),
+    )
     .addOption(new Option("--drain <duration>", "on SIGTERM, requests in flight may finish for this long (keep it under the pod's termination grace period)").argParser(duration).default(d.drainMs, "8s").env("EDGELB_GATE_DRAIN"))
     .addOption(new Option("--metrics-address <address>", "admin listener for /metrics and /healthz (firewall it); empty turns it off").default(d.metricsAddress).env("EDGELB_GATE_METRICS_ADDRESS"))
     .addOption(new Option("--log-format <format>", "json or pretty").choices(["json", "pretty"]).default(defaultLogFormat()).env("EDGELB_LOG_FORMAT"))
@@ -268,6 +294,7 @@ export function resolveGateConfig(o: Record<string, unknown>, _env: NodeJS.Proce
     keepAliveTimeoutMs: o.keepAliveTimeout as number,
     connectTimeoutMs: o.connectTimeout as number,
     maxConnections: o.maxConnections as number,
+    edge: o.edge as EdgeMode,
     drainMs: o.drain as number,
     metricsAddress: (o.metricsAddress as string | undefined) ?? "",
     logFormat: o.logFormat as "json" | "pretty",

@@ -67,6 +67,21 @@ describe("gate bench", () => {
     expect(floorSplit(rows.f, rows.e, 90, 100, "n")).toContain("the gate costs no more than the floor (noise)");
   });
 
+  it("with the gate's edge connections off net.Socket (--edge wrap), the texts say the floor is a net.Socket proxy the gate can go below, and by how much, from the figures", () => {
+    const withCpu = (r: RowOutcome, us: number) => ({ ...r, cpuUsPerRequest: us }) as RowOutcome;
+    const rows = { e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 880, 25), 850), f: row("n", 900, 22), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.15), f1: row("n1", 450, 1.2) };
+    const [tp, hop] = gateTargets(rows, { g: 90, g1: 150, f: 100, f1: 180 }, undefined, "wrap");
+    expect(tp!.limit).toContain("the gate reads and writes its edge connections on Node's TCP handle (--edge wrap) and builds no net.Socket per connection as the floor does, so the difference is its own work (strict parse, signature check, replay cache, head rewrites, metrics) less that saving: 10 µs less than the floor: what it saves on accepting is more than its checks cost");
+    expect(tp!.limit).not.toContain("the gate costs no more than the floor (noise)");
+    expect(hop!.limit).toContain("67% of the 0.3 ms budget before any check (a proxy on node:net's documented sockets; the gate's edge connections skip them (--edge wrap), so it can go below this floor)");
+    expect(hop!.limit).not.toContain("the gate can get no lower");
+    expect(floorSplit(rows.f, rows.e, 150, 100, "n", undefined, "wrap")).toContain("less that saving: 50 µs (33%) more than the floor");
+    // The instruction counts behind it, with the code they were counted on.
+    expect(floorAnatomy(FLOOR_ANATOMY.node, FLOOR_ANATOMY.floorBlob)).toContain(
+      `The gate avoids it through Node's internal bindings instead (--edge wrap, docs/gate.md#costs-and-limits): counted the same way (code ${FLOOR_ANATOMY.wrap.code}, thousands of instructions per request at 1 and 32 connections, JIT compilation and GC apart), the floor's work done on the accepted TCP handle takes 64 and 53 against bench/gate-floor.ts's 151 and 135, and the gate 168 and 165 against 269 and 263 on net.Socket (code ${FLOOR_ANATOMY.wrap.netCode}).`,
+    );
+  });
+
   it("a gate row whose requests did not all go through the gates is invalid (the node answers the same either way)", () => {
     const g = { ...row("g", 900, 25), rounds: [{ requests: 3000 }, { requests: 3000 }] } as RowOutcome;
     const g1 = { ...row("g1", 400, 1.2), rounds: [{ requests: 1000 }] } as RowOutcome;

@@ -5,7 +5,7 @@ import net from "node:net";
 import { PassThrough } from "node:stream";
 import { importSigningKey, newNonce, signRequest, SIGNATURE_HEADER } from "../../worker/snapshot/signing.ts";
 import { createLogger } from "../../sync-agent/log/index.ts";
-import { GATE_DEFAULTS, startGate, type Gate, type GateConfig } from "../../sync-agent/gate/main.ts";
+import { GATE_DEFAULTS, startGate, type EdgeMode, type Gate, type GateConfig } from "../../sync-agent/gate/main.ts";
 import type { KeyRing } from "../../sync-agent/gate/keys/index.ts";
 
 export const SECRET_1 = "first-gate-secret-0123456789abcdefghijk";
@@ -46,6 +46,9 @@ export async function gateFor(nodeIp: string, over: Partial<GateConfig> = {}, ke
     metricsAddress: `${nodeIp}:0`,
     logFormat: "json",
     logLevel: "debug",
+    // Every gate test runs on both edge paths: the default (wrap where this Node has it), and with
+    // EDGELB_TEST_GATE_EDGE=net the net.Socket fallback (npm run test:gate-net).
+    edge: (process.env.EDGELB_TEST_GATE_EDGE as EdgeMode | undefined) ?? "auto",
     ...over,
   };
   const log = createLogger({ format: "json", level: "debug", destination: out, component: "edgelb-node-gate" });

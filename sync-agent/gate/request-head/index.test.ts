@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { headEnd, parseRequestHead, RequestHeadError, type ParsedRequestHead } from "./index.ts";
+import { headEnd, parseRequestHead, parseRequestHeadByChar, RequestHeadError, sameName, type ParsedRequestHead } from "./index.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 const parse = (s: string, max?: number) => parseRequestHead(bytes(s), max);
@@ -207,3 +207,58 @@ describe("the head's end, found line by line", () => {
   });
 });
 
+
+describe("the field lines, checked at once", () => {
+  const outcome = (f: () => ParsedRequestHead | null): ParsedRequestHead | null | string => {
+    try {
+      return f();
+    } catch (e) {
+      return `${(e as RequestHeadError).status} ${(e as Error).message}`;
+    }
+  };
+  const same = (text: string) => {
+    const buf = bytes(text);
+    expect(outcome(() => parseRequestHead(buf))).toEqual(outcome(() => parseRequestHeadByChar(buf)));
+  };
+  // Characters that sit at a rule's edge: separators, whitespace, controls, DEL, obs-text, the colon.
+  const edgy = fc.constantFrom(..."\t \x00\x01\x1f\x7f\x80\xff:;,\"()/@[]{}=?\\aZ09-_.!~|`^%");
+
+  it("reads and refuses every head exactly as the character-by-character checks do, with the same reason (property)", () => {
+    const line = fc.oneof(
+      fc.tuple(token, value).map(([n, v]) => `${n}: ${v}`),
+      fc.array(edgy, { maxLength: 14 }).map((cs) => cs.join("")),
+      fc.tuple(token, fc.array(edgy, { maxLength: 10 })).map(([n, cs]) => `${n}:${cs.join("")}`),
+    );
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 8 }), fc.constantFrom("GET / HTTP/1.1", "POST /x?y=1 HTTP/1.0", "GET  / HTTP/1.1"), (lines, requestLine) => {
+        same(`${[requestLine, ...lines].join("\r\n")}\r\n\r\nafter`);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("the same for the framing and connection fields, with whitespace and case around their values", () => {
+    const ws = fc.constantFrom("", " ", "\t", " \t ");
+    const framingField = fc.tuple(fc.constantFrom("Content-Length", "content-length", "Transfer-Encoding", "Connection", "connection", "Upgrade"), ws, fc.constantFrom("5", "0", "chunked", "close", "Upgrade, keep-alive", "x"), ws).map(([n, a, v, b]) => `${n}:${a}${v}${b}`);
+    fc.assert(
+      fc.property(fc.array(fc.oneof(framingField, fc.tuple(token, value).map(([n, v]) => `${n}: ${v}`)), { maxLength: 6 }), (lines) => {
+        same(`${["GET / HTTP/1.1", ...lines].join("\r\n")}\r\n\r\n`);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("field names compared without lowercasing", () => {
+  it("sameName(name, lower) is name.toLowerCase() === lower for any latin1 name and any lowercase ASCII name (property)", () => {
+    const lower = fc.constantFrom("connection", "content-length", "transfer-encoding", "upgrade", "host", "x-edgelb-signature", "te", "a-z");
+    const latin1 = fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 20 }).map((cs) => String.fromCharCode(...cs));
+    const cased = lower.chain((l) => fc.array(fc.constantFrom(0, 1, 2), { minLength: l.length, maxLength: l.length }).map((how) => [...l].map((c, i) => (how[i] === 1 ? c.toUpperCase() : how[i] === 2 ? String.fromCharCode(c.charCodeAt(0) ^ 0x20) : c)).join("")));
+    fc.assert(
+      fc.property(fc.oneof(latin1, cased), lower, (name, l) => {
+        expect(sameName(name, l)).toBe(name.toLowerCase() === l);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});

@@ -36,10 +36,31 @@ export class RequestHeadError extends Error {
 export const DEFAULT_MAX_REQUEST_HEAD_BYTES = 16 * 1024;
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
+/**
+ * Whether a field name is `lower` (an ASCII name in lowercase), whatever the name's case. As
+ * `name.toLowerCase() === lower` for the latin1 strings a head holds, without a new string (and the
+ * runtime call) per name: a head's names are compared a few times on every request.
+ */
+export function sameName(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if (c !== l && !(c >= 0x41 && c <= 0x5a && c + 0x20 === l)) return false;
+  }
+  return true;
+}
+
 /** RFC 9110 tchar, by char code. */
 const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
 const MAX_LEADING_EMPTY_LINES = 8;
+/**
+ * Every field line after the request line at once (sticky, from the request line's CRLF to the end): a
+ * token, a colon, then only HTAB, visible ASCII, SP and obs-text. What parseLinesByChar accepts line by
+ * line, checked by the regexp engine's compiled code instead of a JavaScript loop over every character.
+ */
+const FIELD_LINES = /(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/y;
 
 /**
  * Parses the head at the start of `buf`. Returns null while it is incomplete (and within the size
@@ -47,6 +68,15 @@ const MAX_LEADING_EMPTY_LINES = 8;
  * pipelined request) are not looked at.
  */
 export function parseRequestHead(buf: Uint8Array, maxBytes = DEFAULT_MAX_REQUEST_HEAD_BYTES): ParsedRequestHead | null {
+  return parse(buf, maxBytes, false);
+}
+
+/** parseRequestHead with its field lines checked character by character: the reference its fast path is held to. */
+export function parseRequestHeadByChar(buf: Uint8Array, maxBytes = DEFAULT_MAX_REQUEST_HEAD_BYTES): ParsedRequestHead | null {
+  return parse(buf, maxBytes, true);
+}
+
+function parse(buf: Uint8Array, maxBytes: number, byChar: boolean): ParsedRequestHead | null {
   // Empty lines before the request line are ignored (RFC 9112 §2.2), a few of them.
   let start = 0;
   for (let n = 0; n < MAX_LEADING_EMPTY_LINES && buf[start] === 0x0d; n++) {
@@ -63,7 +93,7 @@ export function parseRequestHead(buf: Uint8Array, maxBytes = DEFAULT_MAX_REQUEST
   if (end > maxBytes) throw new RequestHeadError(431, `request head larger than ${maxBytes} bytes`);
   // One char per byte: field values may hold obs-text (0x80-0xFF), passed on unchanged.
   const text = Buffer.from(buf.buffer, buf.byteOffset + start, end - start - 4).toString("latin1");
-  return parseLines(text, end);
+  return parseLines(text, end, byChar);
 }
 
 /**
@@ -90,11 +120,47 @@ export function headEnd(buf: Uint8Array, from: number, limit: number): number {
   }
 }
 
-function parseLines(text: string, headBytes: number): ParsedRequestHead {
+function parseLines(text: string, headBytes: number, byChar: boolean): ParsedRequestHead {
   let eol = text.indexOf("\r\n");
   if (eol === -1) eol = text.length;
   const m = REQUEST_LINE.exec(text.slice(0, eol));
   if (!m) throw new RequestHeadError(400, "bad request line");
+  FIELD_LINES.lastIndex = eol;
+  // Any line the pattern does not take: the line-by-line checks find it and say what is wrong with it.
+  if (byChar || !FIELD_LINES.test(text)) return parseLinesByChar(text, headBytes, m, eol);
+  const rawHeaders: string[] = [];
+  let te: string | undefined;
+  let cl: string | undefined;
+  let clCount = 0;
+  let connection = "";
+  let hasUpgrade = false;
+  for (let s = eol + 2; s < text.length; s = eol + 2) {
+    eol = text.indexOf("\r\n", s);
+    if (eol === -1) eol = text.length;
+    const colon = text.indexOf(":", s);
+    let v = colon + 1;
+    let ve = eol;
+    while (v < ve && (text.charCodeAt(v) === 0x20 || text.charCodeAt(v) === 0x09)) v++;
+    while (ve > v && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--;
+    const name = text.slice(s, colon);
+    const value = text.slice(v, ve);
+    rawHeaders.push(name, value);
+    const len = name.length;
+    // Only the few names that matter here are compared.
+    if (len === 17 || len === 14 || len === 10 || len === 7) {
+      if (sameName(name, "transfer-encoding")) te = te === undefined ? value : `${te},${value}`;
+      else if (sameName(name, "content-length")) {
+        clCount++;
+        cl = value;
+      } else if (sameName(name, "connection")) connection += `,${value.toLowerCase()}`;
+      else if (sameName(name, "upgrade")) hasUpgrade = true;
+    }
+  }
+  return headOf(m, rawHeaders, te, cl, clCount, connection, hasUpgrade, headBytes);
+}
+
+function parseLinesByChar(text: string, headBytes: number, m: RegExpExecArray, requestLineEnd: number): ParsedRequestHead {
+  let eol = requestLineEnd;
   const rawHeaders: string[] = [];
   let te: string | undefined;
   let cl: string | undefined;
@@ -136,6 +202,10 @@ function parseLines(text: string, headBytes: number): ParsedRequestHead {
       else if (lower === "upgrade") hasUpgrade = true;
     }
   }
+  return headOf(m, rawHeaders, te, cl, clCount, connection, hasUpgrade, headBytes);
+}
+
+function headOf(m: RegExpExecArray, rawHeaders: string[], te: string | undefined, cl: string | undefined, clCount: number, connection: string, hasUpgrade: boolean, headBytes: number): ParsedRequestHead {
   let framing: RequestFraming = { kind: "none" };
   if (te !== undefined) {
     if (clCount > 0) throw new RequestHeadError(400, "both Transfer-Encoding and Content-Length");

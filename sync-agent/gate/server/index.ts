@@ -22,15 +22,15 @@
 // (no framing reaches the app as the client wrote it); only origin-form targets
 // with exactly one Host pass (verify/).
 import net from "node:net";
-import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { ChunkedDecoder } from "../../../worker/transport/socket/chunked.ts";
 import { findHeadEnd, ResponseParser, type ResponseHead } from "../../../worker/transport/socket/response-parser.ts";
 import { GATE_CAUSE_HEADER, GATE_REFUSED, GATE_REFUSED_HEADER, GATE_UPSTREAM_UNREACHABLE, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { GateMetrics, UpstreamErrorKind } from "../metrics/index.ts";
 import type { ReplayCache } from "../replay/index.ts";
-import { parseRequestHead, RequestHeadError, type ParsedRequestHead } from "../request-head/index.ts";
+import { parseRequestHead, RequestHeadError, sameName, type ParsedRequestHead } from "../request-head/index.ts";
 import { plainResponse, type PlainResponse } from "../response-head/index.ts";
+import { createEdgeServer, type EdgePath, type EdgeSink, type EdgeSocket } from "../edge-socket/index.ts";
 import { UpstreamPool } from "../upstream-pool/index.ts";
 import { hasSignature, verify, type KeyLookup, type RejectReason } from "../verify/index.ts";
 
@@ -55,6 +55,8 @@ export interface GateServerOptions {
   connectTimeoutMs: number;
   /** Open connections at most (further ones are closed at once). */
   maxConnections?: number;
+  /** How connections from the edge are read and written (edge-socket/): "net" unless told. */
+  edge?: EdgePath;
   now?: () => number;
 }
 
@@ -67,8 +69,13 @@ export interface GateServer extends net.Server {
 }
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
-/** Lengths of the names always dropped towards the NodePort: a name of another length needs no lowercasing. */
-const DROPPED_LENGTHS = new Set([...HOP_BY_HOP, SIGNATURE_HEADER].map((n) => n.length));
+/** The names always dropped towards the NodePort, by length: a name of another length needs no comparing. */
+const DROPPED_BY_LENGTH = new Map<number, string[]>();
+for (const n of [...HOP_BY_HOP, SIGNATURE_HEADER]) DROPPED_BY_LENGTH.set(n.length, [...(DROPPED_BY_LENGTH.get(n.length) ?? []), n]);
+function isOneOf(name: string, lowers: readonly string[]): boolean {
+  for (const l of lowers) if (sameName(name, l)) return true;
+  return false;
+}
 const FORBIDDEN = "forbidden\n";
 const RAW_FORBIDDEN = `HTTP/1.1 403 Forbidden\r\n${GATE_REFUSED_HEADER}: ${GATE_REFUSED}\r\ncontent-type: text/plain\r\ncontent-length: ${FORBIDDEN.length}\r\nconnection: close\r\n\r\n${FORBIDDEN}`;
 /** The gate's 502 when it could not connect to the NodePort; `cause` says whether it was refused or timed out. */
@@ -90,7 +97,7 @@ const POOL = { maxIdlePerPort: 256, maxIdleMs: 4_000 };
  * peer that never sends its FIN (allowHalfOpen) would pin the file descriptor forever. Destroyed once
  * the bytes are flushed, or after 1 s if the peer does not read them.
  */
-export function endAndRelease(socket: Duplex, data?: string): void {
+export function endAndRelease(socket: EdgeSocket, data?: string): void {
   const timer = setTimeout(() => socket.destroy(), 1_000);
   timer.unref();
   socket.once("close", () => clearTimeout(timer));
@@ -108,10 +115,9 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
   let upgradeValue: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    // Only names as long as one of these three are lowercased (one per request header otherwise).
+    // Only names as long as one of these three are compared.
     if (name.length !== 10 && name.length !== 17 && name.length !== 7) continue;
-    const lower = name.toLowerCase();
-    if (lower === "connection") {
+    if (sameName(name, "connection")) {
       for (const token of rawHeaders[i + 1]!.split(",")) {
         const t = token.trim().toLowerCase();
         // Hop-by-hop names are dropped anyway; any other token ("close" too) drops the field it names.
@@ -119,17 +125,15 @@ export function upstreamHeaders(rawHeaders: readonly string[], upgrade: boolean)
         (named ??= new Set()).add(t);
         (namedLengths ??= new Set()).add(t.length);
       }
-    } else if (lower === "transfer-encoding") chunked = true;
-    else if (lower === "upgrade") upgradeValue = rawHeaders[i + 1];
+    } else if (sameName(name, "transfer-encoding")) chunked = true;
+    else if (sameName(name, "upgrade")) upgradeValue = rawHeaders[i + 1];
   }
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (!DROPPED_LENGTHS.has(name.length) && !namedLengths?.has(name.length)) {
-      out.push(name, rawHeaders[i + 1]!);
-      continue;
-    }
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === SIGNATURE_HEADER || named?.has(lower)) continue;
+    const dropped = DROPPED_BY_LENGTH.get(name.length);
+    if (dropped !== undefined && isOneOf(name, dropped)) continue;
+    // A name the Connection field listed (rare): lowercased to look it up.
+    if (named !== undefined && namedLengths!.has(name.length) && named.has(name.toLowerCase())) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   // The gate decodes a chunked body and chunks it again on the way out.
@@ -184,8 +188,8 @@ function isHead(method: string): boolean {
   return method.length === 4 && method.toUpperCase() === "HEAD";
 }
 
-function healthAnswer(ok: boolean, method: string, close: boolean): string {
-  const body = `${JSON.stringify({ status: ok ? "ok" : "no key loaded", keyLoaded: ok })}\n`;
+function healthAnswer(ok: boolean, method: string, close: boolean, edge: EdgePath): string {
+  const body = `${JSON.stringify({ status: ok ? "ok" : "no key loaded", keyLoaded: ok, edge })}\n`;
   return (
     `HTTP/1.1 ${ok ? "200 OK" : "503 Service Unavailable"}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${body.length}\r\n` +
     `${close ? "connection: close\r\n" : ""}\r\n${method === "HEAD" ? "" : body}`
@@ -210,7 +214,7 @@ interface Context {
   forwarded: { http: { inc(): void }; websocket: { inc(): void } };
   /** The server is draining: no connection goes back to the pool, none waits for a next request. */
   closing: boolean;
-  rejected(socket: net.Socket, method: string, reason: RejectReason): void;
+  rejected(socket: EdgeSocket, method: string, reason: RejectReason): void;
   upstreamFailed(kind: UpstreamErrorKind, nodePort: number, err: Error): void;
 }
 
@@ -240,23 +244,14 @@ function onUpstreamRead(this: Upstream, n: number): boolean {
   return true;
 }
 
-const CONNECTION = Symbol("edgelb.gate.connection");
-type EdgeSocket = net.Socket & { [CONNECTION]: EdgeConnection };
-// Shared listeners (not closures per connection): every edge request is a new connection.
-function onEdgeData(this: EdgeSocket, chunk: Buffer): void {
-  this[CONNECTION].onData(chunk);
-}
-function onEdgeEnd(this: EdgeSocket): void {
-  this[CONNECTION].onEnd();
-}
-function onEdgeError(this: EdgeSocket): void {
-  this.destroy();
-}
-function onEdgeClose(this: EdgeSocket): void {
-  this[CONNECTION].onClose();
+/** What backpressure() pauses and waits on: either side's connection. */
+interface Flow {
+  pause(): unknown;
+  resume(): unknown;
+  once(event: "drain", fn: () => void): unknown;
 }
 
-class EdgeConnection {
+class EdgeConnection implements EdgeSink {
   state = HEAD;
   /** Bytes received and not yet used: a partial head, or a pipelined request. */
   pending: Buffer | undefined;
@@ -290,15 +285,10 @@ class EdgeConnection {
   awaitingDrain = false;
 
   constructor(
-    readonly socket: net.Socket,
+    readonly socket: EdgeSocket,
     readonly ctx: Context,
   ) {
     ctx.connections.add(this);
-    (socket as EdgeSocket)[CONNECTION] = this;
-    socket.on("data", onEdgeData);
-    socket.on("end", onEdgeEnd);
-    socket.on("error", onEdgeError);
-    socket.on("close", onEdgeClose);
     this.arm(ctx.o.headersTimeoutMs);
   }
 
@@ -415,7 +405,7 @@ class EdgeConnection {
   onHead(head: ParsedRequestHead): void {
     const { o } = this.ctx;
     if (head.target === "/healthz" && (head.method === "GET" || head.method === "HEAD") && head.framing.kind === "none" && !hasSignature(head.rawHeaders)) {
-      const answer = healthAnswer(o.keys.size > 0, head.method, this.edgeDone);
+      const answer = healthAnswer(o.keys.size > 0, head.method, this.edgeDone, o.edge ?? "net");
       if (this.edgeDone) this.close(answer, this.pending === undefined);
       else this.socket.write(answer, "latin1");
       return;
@@ -543,7 +533,7 @@ class EdgeConnection {
   }
 
   /** `from` is paused until `to` has room again. */
-  backpressure(from: net.Socket, to: net.Socket): void {
+  backpressure(from: Flow, to: Flow): void {
     from.pause();
     to.once("drain", () => {
       // The edge stays paused while a pipelined request waits for this response.
@@ -827,7 +817,7 @@ export function createGateServer(o: GateServerOptions): GateServer {
       }
     },
   };
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => new EdgeConnection(socket, ctx)) as GateServer;
+  const server = createEdgeServer(o.edge ?? "net", (socket) => new EdgeConnection(socket, ctx)) as GateServer;
   if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
   const sweep = setInterval(() => pool.sweep(), 1_000);
   sweep.unref();

@@ -5,6 +5,7 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { canonicalString, parseSignatureHeader, SIGNATURE_HEADER } from "../../../worker/snapshot/signing.ts";
 import type { ReplayCache } from "../replay/index.ts";
+import { sameName } from "../request-head/index.ts";
 
 export type RejectReason =
   | "unsigned"
@@ -70,7 +71,7 @@ function field(rawHeaders: readonly string[], name: string): { count: number; va
   let count = 0;
   let value: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) {
+    if (sameName(rawHeaders[i]!, name)) {
       if (count++ === 0) value = rawHeaders[i + 1];
     }
   }

@@ -83,7 +83,11 @@ function rewriteRequest(
     next.pathname = rewritePath(path, url.pathname, prefix);
     target = next.toString();
   }
-  return new Request(target, { method: request.method, headers, body: request.body, redirect: "manual" });
+  // workerd gives a GET or HEAD with `Content-Length: 0` an empty, non-null body, which `new Request` refuses for
+  // those methods (a 500). Without it, the copied Content-Length still tells the proxy what the client announced:
+  // 0 is proxied, more gets its 400, as on a Service's hostname.
+  const bodyless = request.method === "GET" || request.method === "HEAD";
+  return new Request(target, { method: request.method, headers, body: bodyless ? null : request.body, redirect: "manual" });
 }
 
 function withResponseEdits(response: Response, edits: HeaderEdits | undefined): Response {
