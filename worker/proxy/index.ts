@@ -787,6 +787,13 @@ class Attempt implements OriginRequest, OutgoingRequest {
     this.headBody = body;
   }
 
+  /** The origin's Response is no longer needed here (it may be copied and dropped: not kept alive by the attempt). */
+  forgetHead(): void {
+    this.head = undefined;
+    this.headHeaders = undefined;
+    this.headBody = null;
+  }
+
   statusOf(response: Response): number {
     return response === this.head ? this.headStatus : response.status;
   }
@@ -827,6 +834,7 @@ function clientAnswer(
   // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
   const raw = transport.name === "socket";
   const body = a.bodyOf(upstream);
+  a.forgetHead();
   let responseBody: ReadableStream<Uint8Array> | null;
   if (body === null || method === "HEAD" || status === 204 || status === 304) {
     // Nothing to relay; an empty stream some transports attach is let go (relayBody's rule).
