@@ -102,8 +102,11 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
   const keysGauge = setInterval(() => metrics.keys.set(keys.size), 1_000);
   keysGauge.unref();
   const upstreamHost = config.connect === "localhost" ? "127.0.0.1" : config.nodeIp!;
-  const edge = edgePath(config.edge ?? "auto");
+  const edgeMode = config.edge ?? "auto";
+  const edge = edgePath(edgeMode);
   metrics.info.set({ edge }, 1);
+  const fallback = edgeFallbackReason(edgeMode, edge);
+  if (fallback) log.warn({ event: "gate.edge_fallback", edge, node: process.version }, `--edge auto: ${fallback}.`);
   const server = createGateServer({
     keys,
     replay,
@@ -190,11 +193,17 @@ export async function startGate(config: GateConfig, deps: GateDeps = {}): Promis
 }
 
 /** The edge path for a mode; "wrap" asked for on a Node without its bindings is a startup error, not a silent fallback. */
-export function edgePath(mode: EdgeMode): EdgePath {
+export function edgePath(mode: EdgeMode, available: boolean = wrapAvailable()): EdgePath {
   if (mode === "net") return "net";
-  if (wrapAvailable()) return "wrap";
+  if (available) return "wrap";
   if (mode === "wrap") throw new CliError(`--edge wrap: this Node (${process.version}) does not have the tcp_wrap/stream_wrap bindings the wrap path needs; use --edge auto or net`);
   return "net";
+}
+
+/** Why `--edge auto` chose net, for the startup warning; undefined when it did not fall back. */
+export function edgeFallbackReason(mode: EdgeMode, edge: EdgePath): string | undefined {
+  if (mode !== "auto" || edge !== "net") return undefined;
+  return `this Node (${process.version}) does not have the tcp_wrap/stream_wrap bindings the faster wrap path needs, so connections from the edge use node:net sockets (more CPU per request; see docs/gate.md#costs-and-limits)`;
 }
 
 function duration(value: string): number {

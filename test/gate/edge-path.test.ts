@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SimNode } from "../../lab/cluster/sim-node.ts";
 import { KeyRing } from "../../sync-agent/gate/keys/index.ts";
 import { wrapAvailable } from "../../sync-agent/gate/edge-socket/index.ts";
+import { edgeFallbackReason, edgePath } from "../../sync-agent/gate/main.ts";
 import { gateFor, metricsText, nodeName, SECRET_1, send, signature, signedRequest, until, type TestGate } from "./harness.ts";
 import { SIGNATURE_HEADER } from "../../worker/snapshot/signing.ts";
 
@@ -137,6 +138,26 @@ describe("a failed accept (rv-gate 2)", () => {
       handle.onconnection(-105, undefined);
       await until("the warning", () => g.lines.some((l) => l.event === "gate.accept_failed"));
       expect((await signedRequest(g, { node: nodeName(A), nodePort, target: "/status/200" })).status).toBe(200);
+    } finally {
+      await g.close();
+    }
+  });
+});
+
+describe("choosing the edge path (--edge)", () => {
+  it("auto takes wrap where the bindings are and net where they are not, and only that fallback gets a startup warning; wrap without them refuses to start", async () => {
+    expect(edgePath("auto", true)).toBe("wrap");
+    expect(edgePath("auto", false)).toBe("net");
+    expect(edgePath("net", true)).toBe("net");
+    expect(() => edgePath("wrap", false)).toThrow(/--edge wrap: .*bindings/);
+    expect(edgeFallbackReason("auto", "net")).toMatch(/node:net sockets/);
+    expect(edgeFallbackReason("auto", "wrap")).toBeUndefined();
+    expect(edgeFallbackReason("net", "net")).toBeUndefined();
+    // This Node has the bindings: auto starts on wrap with no warning.
+    const g = await gateFor(A, { edge: "auto" }, keys());
+    try {
+      expect(edgeOf(g)).toBe(wrapAvailable() ? "wrap" : "net");
+      expect(g.lines.some((l) => l.event === "gate.edge_fallback")).toBe(!wrapAvailable());
     } finally {
       await g.close();
     }
