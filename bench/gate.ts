@@ -375,6 +375,35 @@ function floorBlobHash(): string | undefined {
 
 const THROUGHPUT = "(g) ≥ 0.85× the throughput of (e)";
 const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
+/**
+ * Where the hop's time goes at 1 connection, traced (perf record -a -e sched:sched_switch,sched:sched_wakeup and
+ * the syscall tracepoints, 0.3 s of wrk -c1 through (g) and (e) each, code a5649d2, session 12, Node v20.20.2,
+ * the machine otherwise idle but for one single-threaded callgrind run): medians over ~150–280 requests of each
+ * segment, from one syscall to the next. One session's trace, not this run's; the text names its code.
+ */
+export const HOP_TIMELINE = {
+  code: "a5649d2",
+  /** The gate runs three times per request: woken by the new connection, by the request's bytes, by the NodePort's answer. */
+  wakes: 3,
+  /** From the gate's accept (its read of the request) to its write to the NodePort: parse, signature check, replay cache, head rewrite (µs, two traces). */
+  forwardUs: [68, 133],
+  /** From the gate's read of the NodePort's answer to its write to the worker (µs, two traces). */
+  relayUs: [19, 22],
+  /** workerd, gate mode against direct: more before connect() (signing awaited: SubtleCrypto.sign, 25.6 k instructions per call), more after the answer (µs). */
+  workerdBeforeConnectUs: 34,
+  workerdAfterAnswerUs: 20,
+};
+
+/** The traced anatomy of the hop (HOP_TIMELINE) as the (g1) text cites it. Pure. */
+export function hopTimeline(): string {
+  const t = HOP_TIMELINE;
+  return (
+    `traced at 1 connection (perf's scheduler and syscall tracepoints, code ${t.code}): the gate runs ${t.wakes} times per request (woken by the new connection, by the request's bytes, by the NodePort's answer: ` +
+    `Linux's TCP_DEFER_ACCEPT would fold the first into the second, but Node has no API to set it); its parse, signature check and forward take ${t.forwardUs[0]}–${t.forwardUs[1]} µs and the relay of the answer ${t.relayUs[0]}–${t.relayUs[1]} µs, ` +
+    `the rest of what it adds is the wake-ups and the loopback writes; in gate mode workerd itself spends ~${t.workerdBeforeConnectUs} µs more before connect() (the signature, awaited: Web Crypto's sign() is ~26 k instructions a call) and ~${t.workerdAfterAnswerUs} µs more after the answer`
+  );
+}
+
 
 /**
  * Targets of issue 15: throughput from the 32-connection rows, the hop's latency from the 1-connection
@@ -430,13 +459,14 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
       floorAdds > 0
         ? `, ${fmt((floorAdds / 0.3) * 100, 0)}% of the 0.3 ms budget before any check (${edge === "wrap" ? "a proxy on node:net's documented sockets; the gate's edge connections skip them (--edge wrap), so it can go below this floor" : "the gate can get no lower by cutting its own work"})`
         : "";
+    const traced = `; ${hopTimeline()}`;
     const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(floorAdds, 2)} ms (paired over the rounds both ran)${budget}${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: HOP,
       result: `${describeJudgement(j, (x) => `${fmt(x, 2)} ms`)}; of the rows' medians: ${fmt(added, 2)} ms (${fmt(r.g1.p50Ms, 2)} vs ${fmt(r.e1.p50Ms, 2)} ms)`,
       verdict: j.verdict,
-      ...(j.verdict === "met" ? {} : { limit: noise + why + floor1 }),
+      ...(j.verdict === "met" ? {} : { limit: noise + why + traced + floor1 }),
     });
   }
   return out;

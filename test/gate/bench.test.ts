@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { FLOOR_ANATOMY, floorAnatomy, floorSplit, gateCpuPerRound, gitBlobHash, gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
+import { FLOOR_ANATOMY, HOP_TIMELINE, floorAnatomy, floorSplit, gateCpuPerRound, gitBlobHash, gateCpuPerRequest, gateTargets, loadNote, throughTheGates } from "../../bench/gate.ts";
 import type { RowOutcome } from "../../bench/lib/rows.ts";
 
 /** A row whose 9 rounds all measured `rps` and `p50Ms` (the verdicts pair rounds: bench/lib/verdict). */
@@ -65,6 +65,13 @@ describe("gate bench", () => {
     expect(floorSplit({ ...rows.f, valid: false } as RowOutcome, rows.e, 150, 100, "n")).toBe("");
     expect(floorSplit(rows.f, rows.e, 150, undefined, "n")).toBe("");
     expect(floorSplit(rows.f, rows.e, 90, 100, "n")).toContain("the gate costs no more than the floor (noise)");
+  });
+
+  it("what limits (g1) cites the hop's traced anatomy (one session's trace, named by its code): the gate's three runs per request, its own time, workerd's extra", () => {
+    const [, hop] = gateTargets({ e: row("e", 1000, 20), g: row("g", 800, 25), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) }, { g: 150, g1: 250 });
+    expect(hop!.limit).toContain(`traced at 1 connection (perf's scheduler and syscall tracepoints, code ${HOP_TIMELINE.code}): the gate runs 3 times per request`);
+    expect(hop!.limit).toContain("its parse, signature check and forward take 68–133 µs and the relay of the answer 19–22 µs");
+    expect(hop!.limit).toContain("workerd itself spends ~34 µs more before connect()");
   });
 
   it("with the gate's edge connections off net.Socket (--edge wrap), the texts say the floor is a net.Socket proxy the gate can go below, and by how much, from the figures", () => {
