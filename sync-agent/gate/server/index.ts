@@ -57,6 +57,13 @@ export interface GateServerOptions {
   maxConnections?: number;
   /** How connections from the edge are read and written (edge-socket/): "net" unless told. */
   edge?: EdgePath;
+  /**
+   * Builds the listening server around the gate's per-connection logic: createEdgeServer(edge) unless
+   * told. Tests hand connections in through `accept` with a socket whose behaviour they choose (a
+   * client that never reads, a write queue that never drains), which a real socket cannot be made to
+   * show on demand.
+   */
+  edgeServer?: (accept: (socket: EdgeSocket) => EdgeSink, acceptFailed: (err: Error) => void) => net.Server;
   now?: () => number;
 }
 
@@ -835,7 +842,8 @@ export function createGateServer(o: GateServerOptions): GateServer {
     lastAcceptWarn = t;
     o.log.warn({ event: "gate.accept_failed", error: err.message }, `Accepting a connection failed (${err.message}); the gate goes on listening.`);
   };
-  const server = createEdgeServer(o.edge ?? "net", (socket) => new EdgeConnection(socket, ctx), acceptFailed) as GateServer;
+  const accept = (socket: EdgeSocket): EdgeSink => new EdgeConnection(socket, ctx);
+  const server = (o.edgeServer ? o.edgeServer(accept, acceptFailed) : createEdgeServer(o.edge ?? "net", accept, acceptFailed)) as GateServer;
   if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
   const sweep = setInterval(() => pool.sweep(), 1_000);
   sweep.unref();
