@@ -3,7 +3,7 @@
 // thousand instructions that a throughput run cannot see.
 //
 //   node --import tsx bench/instructions.ts [--rows c,d] [--warmup 2000] [--requests 1000] [--path /status/200] [--repeat 1]
-//   npm run bench:instructions -- --rows c,d
+//   npm run bench:instructions -- --rows c,d [--itemize]   (--itemize: each row's gap to (c) by call into the API)
 //
 // Each row's workerd is started exactly as section 1 starts it (bench/dataplane.ts: the bundle of
 // `wrangler deploy --dry-run`, plain `workerd serve`, the same snapshot over the same 3 simulated
@@ -36,6 +36,7 @@ import { parseArgs } from "node:util";
 import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, startEdgelb, startTrivial } from "./dataplane.ts";
 import { countDump, dumpFiles, gcIr, instructionsTable, parseCallGraph, parseCallgrindTotals, type DumpCount, type RowCount } from "./lib/callgrind.ts";
 import { cleanupAll } from "./lib/cleanup.ts";
+import { gapTable, itemize, type Itemized } from "./lib/runtime-calls.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
 import { judgeProbes, probe, type Expectation } from "./lib/verify.ts";
 import type { PlainWorker } from "./workerd/index.ts";
@@ -90,7 +91,7 @@ async function send(w: PlainWorker, host: string | undefined, pathAndQuery: stri
   return { errors, ...(first ? { first } : {}), nodes };
 }
 
-async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string }, log: (s: string) => void): Promise<{ count?: DumpCount; errors: number; invalid?: string }> {
+async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string }, log: (s: string) => void): Promise<{ count?: DumpCount; itemized?: Itemized; errors: number; invalid?: string }> {
   const spec = ROWS[id]!;
   const dir = await mkdtemp(path.join(tmpdir(), "edgelb-callgrind-"));
   const wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${path.join(dir, OUT_BASE)}.%p`];
@@ -119,7 +120,8 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     const texts = new Map(await Promise.all([...files].map(async ([thread, f]) => [thread, await readFile(path.join(dir, f), "utf8")] as const)));
     if (o.keep) for (const [thread, f] of files) await copyFile(path.join(dir, f), path.join(o.keep, `callgrind.${id}.${w.pid}-${thread}`));
     const count = countDump([...texts.values()].map(parseCallgrindTotals));
-    return { count: { ...count, gcIr: gcIr(parseCallGraph(texts.get(1)!)) }, errors: 0 };
+    const graph = parseCallGraph(texts.get(1)!);
+    return { count: { ...count, gcIr: gcIr(graph) }, itemized: itemize(graph, count.mainIr, o.requests), errors: 0 };
   } finally {
     await w?.stop();
     await rm(dir, { recursive: true, force: true });
@@ -135,6 +137,8 @@ async function main(): Promise<void> {
       path: { type: "string", default: DATAPLANE_PATH },
       repeat: { type: "string", default: "1" },
       "address-base": { type: "string", default: "127.25.50" },
+      /** Also print each row's gap to (c) item by item: calls from JavaScript into workerd's API (bench/lib/runtime-calls.ts). */
+      itemize: { type: "boolean", default: false },
       /** Copy each run's dump files here (callgrind_annotate them, or read them with bench/lib/callgrind.ts). */
       keep: { type: "string" },
     },
@@ -152,6 +156,8 @@ async function main(): Promise<void> {
   const { addresses, names, nodePort } = await startBenchNodes(values["address-base"]);
   const env: Env = { origins: addresses.map((a) => `http://${a}:${nodePort}`), names, snapshot: benchSnapshot(addresses, nodePort) };
   const results: RowCount[] = ids.map((id) => ({ id, label: ROWS[id]!.label, requests, runs: [], errors: 0 }));
+  // Each row's last run, split by runtime call (--itemize).
+  const itemized = new Map<string, Itemized>();
   // Runs interleaved (c d c d …): whatever drifts (the bundle cache, the machine) drifts for every row.
   for (let r = 0; r < repeat; r++) {
     for (const row of results) {
@@ -160,6 +166,7 @@ async function main(): Promise<void> {
       const out = await countRow(row.id, env, { warmup, requests, path: values.path, ...(values.keep ? { keep: values.keep } : {}) }, log);
       row.errors += out.errors;
       if (out.invalid !== undefined) row.invalid = out.invalid;
+      if (out.itemized) itemized.set(row.id, out.itemized);
       if (out.count) {
         row.runs.push(out.count);
         log(`  (${row.id}) main thread ${(out.count.mainIr / requests / 1000).toFixed(1)} k Ir per request (GC ${((out.count.gcIr ?? NaN) / requests / 1000).toFixed(1)} k), all ${out.count.threads} threads ${(out.count.allIr / requests / 1000).toFixed(1)} k`);
@@ -168,6 +175,15 @@ async function main(): Promise<void> {
   }
   console.log(`Instructions per request under callgrind (valgrind ${(await run("valgrind", ["--version"])).stdout.trim()}), GET ${values.path}, ${warmup} warm-up then ${requests} counted sequential requests per run, one keep-alive connection; main thread = workerd's thread 1 (event loop and isolate, V8's main-thread GC included)`);
   console.log(instructionsTable(results));
+  const c = itemized.get("c");
+  if (values.itemize && c) {
+    for (const row of results) {
+      const x = itemized.get(row.id);
+      if (row.id === "c" || !x || row.invalid !== undefined || row.errors > 0) continue;
+      console.log(`\n(${row.id}) − (c), main thread, item by item (last run; calls from JavaScript into workerd's API, inclusive, by member):`);
+      console.log(gapTable(c, x, ["(c)", `(${row.id})`]));
+    }
+  }
 }
 
 main()

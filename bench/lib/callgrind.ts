@@ -165,6 +165,8 @@ export interface CallGraph {
   self: Map<string, number>;
   /** caller → callee → inclusive Ir of the calls along that edge. */
   calls: Map<string, Map<string, number>>;
+  /** caller → callee → how many calls that edge made (callgrind's `calls=` count). */
+  callCounts?: Map<string, Map<string, number>>;
 }
 
 /**
@@ -182,7 +184,9 @@ export function parseCallGraph(text: string): CallGraph {
   };
   const self = new Map<string, number>();
   const calls = new Map<string, Map<string, number>>();
+  const callCounts = new Map<string, Map<string, number>>();
   let positions = 1;
+  let count = 0;
   let fn = "";
   let callee = "";
   let inCall = false;
@@ -190,7 +194,10 @@ export function parseCallGraph(text: string): CallGraph {
     if (line.startsWith("positions:")) positions = line.slice(10).trim().split(/\s+/).length;
     else if (line.startsWith("fn=")) fn = resolve(line.slice(3));
     else if (line.startsWith("cfn=")) callee = resolve(line.slice(4));
-    else if (line.startsWith("calls=")) inCall = true;
+    else if (line.startsWith("calls=")) {
+      inCall = true;
+      count = Number(line.slice(6).trim().split(/\s+/)[0]) || 0;
+    }
     else if (/^[0-9+\-*]/.test(line)) {
       const ir = Number(line.trim().split(/\s+/)[positions] ?? 0);
       if (!Number.isFinite(ir)) continue;
@@ -198,11 +205,14 @@ export function parseCallGraph(text: string): CallGraph {
         let m = calls.get(fn);
         if (!m) calls.set(fn, (m = new Map()));
         m.set(callee, (m.get(callee) ?? 0) + ir);
+        let n = callCounts.get(fn);
+        if (!n) callCounts.set(fn, (n = new Map()));
+        n.set(callee, (n.get(callee) ?? 0) + count);
         inCall = false;
       } else self.set(fn, (self.get(fn) ?? 0) + ir);
     }
   }
-  return { self, calls };
+  return { self, calls, callCounts };
 }
 
 /**
