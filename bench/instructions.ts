@@ -36,7 +36,7 @@ import { parseArgs } from "node:util";
 import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, startEdgelb, startTrivial } from "./dataplane.ts";
 import { countDump, dumpFiles, gcIr, instructionsTable, parseCallGraph, parseCallgrindTotals, type DumpCount, type RowCount } from "./lib/callgrind.ts";
 import { cleanupAll } from "./lib/cleanup.ts";
-import { gapTable, itemize, type Itemized } from "./lib/runtime-calls.ts";
+import { gapTable, itemize, medianRun, type Itemized } from "./lib/runtime-calls.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
 import { judgeProbes, probe, type Expectation } from "./lib/verify.ts";
 import type { PlainWorker } from "./workerd/index.ts";
@@ -156,8 +156,9 @@ async function main(): Promise<void> {
   const { addresses, names, nodePort } = await startBenchNodes(values["address-base"]);
   const env: Env = { origins: addresses.map((a) => `http://${a}:${nodePort}`), names, snapshot: benchSnapshot(addresses, nodePort) };
   const results: RowCount[] = ids.map((id) => ({ id, label: ROWS[id]!.label, requests, runs: [], errors: 0 }));
-  // Each row's last run, split by runtime call (--itemize).
-  const itemized = new Map<string, Itemized>();
+  // Each row's runs split by runtime call (--itemize); the table shows the run with the median count: V8's tiering
+  // differs from run to run (a run whose hot path stayed in the interpreter counts ~15% more), so one run can mislead.
+  const itemized = new Map<string, Itemized[]>();
   // Runs interleaved (c d c d …): whatever drifts (the bundle cache, the machine) drifts for every row.
   for (let r = 0; r < repeat; r++) {
     for (const row of results) {
@@ -166,7 +167,7 @@ async function main(): Promise<void> {
       const out = await countRow(row.id, env, { warmup, requests, path: values.path, ...(values.keep ? { keep: values.keep } : {}) }, log);
       row.errors += out.errors;
       if (out.invalid !== undefined) row.invalid = out.invalid;
-      if (out.itemized) itemized.set(row.id, out.itemized);
+      if (out.itemized) itemized.set(row.id, [...(itemized.get(row.id) ?? []), out.itemized]);
       if (out.count) {
         row.runs.push(out.count);
         log(`  (${row.id}) main thread ${(out.count.mainIr / requests / 1000).toFixed(1)} k Ir per request (GC ${((out.count.gcIr ?? NaN) / requests / 1000).toFixed(1)} k), all ${out.count.threads} threads ${(out.count.allIr / requests / 1000).toFixed(1)} k`);
@@ -175,12 +176,12 @@ async function main(): Promise<void> {
   }
   console.log(`Instructions per request under callgrind (valgrind ${(await run("valgrind", ["--version"])).stdout.trim()}), GET ${values.path}, ${warmup} warm-up then ${requests} counted sequential requests per run, one keep-alive connection; main thread = workerd's thread 1 (event loop and isolate, V8's main-thread GC included)`);
   console.log(instructionsTable(results));
-  const c = itemized.get("c");
+  const c = medianRun(itemized.get("c") ?? []);
   if (values.itemize && c) {
     for (const row of results) {
-      const x = itemized.get(row.id);
+      const x = medianRun(itemized.get(row.id) ?? []);
       if (row.id === "c" || !x || row.invalid !== undefined || row.errors > 0) continue;
-      console.log(`\n(${row.id}) − (c), main thread, item by item (last run; calls from JavaScript into workerd's API, inclusive, by member):`);
+      console.log(`\n(${row.id}) − (c), main thread, item by item (each row's run with the median count; calls from JavaScript into workerd's API, inclusive, by member):`);
       console.log(gapTable(c, x, ["(c)", `(${row.id})`]));
     }
   }

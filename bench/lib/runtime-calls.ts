@@ -132,6 +132,13 @@ export function itemize(g: CallGraph, total: number, requests: number): Itemized
   return { requests, total, calls: runtimeCalls(g), gc: gcIr(g), jit, builtins };
 }
 
+/** The run whose total is the median (the lower middle one of an even count); undefined for none. Pure. */
+export function medianRun(runs: readonly Itemized[]): Itemized | undefined {
+  if (runs.length === 0) return undefined;
+  const sorted = [...runs].sort((a, b) => a.total / a.requests - b.total / b.requests);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
 const k = (x: number) => `${x >= 0 ? "" : "−"}${(Math.abs(x) / 1000).toFixed(1)} k`;
 const signed = (x: number) => `${x >= 0 ? "+" : "−"}${(Math.abs(x) / 1000).toFixed(1)} k`;
 

@@ -3,7 +3,7 @@
 // real ones, from a callgrind dump of workerd (the npm package's binary, compatibility date 2026-04-01).
 import { describe, expect, it } from "vitest";
 import { parseCallGraph } from "../../bench/lib/callgrind.ts";
-import { gapTable, itemize, runtimeCallName, runtimeCalls } from "../../bench/lib/runtime-calls.ts";
+import { gapTable, itemize, medianRun, runtimeCallName, runtimeCalls } from "../../bench/lib/runtime-calls.ts";
 
 const HEADERS_GET = "_ZN7workerd3jsg14MethodCallbackINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEXadsoKcL_ZZNS_3api7Headers15registerMembersINS0_19ResourceTypeBuilderIS4_S7_Lb0EEES7_EEvRT_NS_18CompatibilityFlags6ReaderEE4NAMEEEELb0ES7_MS7_FN2kj5MaybeINSF_6StringEEERNS0_4LockESH_EXadL_ZNS7_3getESK_SH_EENSF_1_7IndexesIJLm0EEEEE8callbackERKN2v820FunctionCallbackInfoINSR_5ValueEEE";
 const RESPONSE_HEADERS = "_ZN7workerd3jsg22PropertyGetterCallbackINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEXadsoKcL_ZZNS_3api8Response15registerMembersINS0_19ResourceTypeBuilderIS4_S7_Lb0EEES7_EEvRT_NS_18CompatibilityFlags6ReaderEE4NAME_5EEEMS7_FNS0_3RefINS6_7HeadersEEERNS0_4LockEEXadL_ZNS7_10getHeadersESJ_EELb0EE8callbackERKN2v820FunctionCallbackInfoINSN_5ValueEEE";
@@ -133,5 +133,14 @@ describe("gapTable", () => {
   it("sums members closer than the threshold into one line", () => {
     const t = gapTable(base, row, ["(c)", "(d)"], 5_000);
     expect(t).toContain("1 other API members (each under 5.0 k apart) | 6.0 k | 10.0 k | +4.0 k");
+  });
+});
+
+describe("medianRun", () => {
+  it("picks the run with the median count per request, the lower middle one of an even count", () => {
+    const run = (total: number) => ({ requests: 1000, total, calls: [], gc: 0, jit: 0, builtins: 0 });
+    expect(medianRun([])).toBeUndefined();
+    expect(medianRun([run(546_700), run(471_900), run(473_000)])!.total).toBe(473_000);
+    expect(medianRun([run(546_700), run(471_900)])!.total).toBe(471_900);
   });
 });
