@@ -24,6 +24,8 @@
 // incremental steps, inclusive, from the dump's call graph: bench/lib/callgrind.ts GC_ENTRIES), which
 // comes in lumps of millions of instructions (a scavenge) and so moves the total by several k per
 // request from run to run: the count without it is the steadier figure for a change to the path.
+// Then every call from JavaScript into the runtime (jsg's method, getter and constructor entry points:
+// calls per request and their inclusive Ir), the cost a worker's own code cannot see in a JS profile.
 // Instructions are not time (a cache miss costs more than an add), but they are
 // what a change to the request path adds or removes, without the noise of a shared machine.
 // A row with any failed request is invalid and shows no number. Rows run one after another.
@@ -34,7 +36,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { parseArgs } from "node:util";
 import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, startEdgelb, startTrivial } from "./dataplane.ts";
-import { countDump, dumpFiles, gcIr, instructionsTable, parseCallGraph, parseCallgrindTotals, type DumpCount, type RowCount } from "./lib/callgrind.ts";
+import { countDump, dumpFiles, gcIr, instructionsTable, parseCallGraph, parseCallgrindTotals, runtimeCalls, runtimeCallsTable, type DumpCount, type RowCount, type RuntimeCall } from "./lib/callgrind.ts";
 import { cleanupAll } from "./lib/cleanup.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
 import { judgeProbes, probe, type Expectation } from "./lib/verify.ts";
@@ -43,25 +45,31 @@ import type { PlainWorker } from "./workerd/index.ts";
 const run = promisify(execFile);
 const OUT_BASE = "callgrind.out";
 
-const ROWS: Record<string, { label: string; host?: string; start: (wrapper: string[], env: Env) => Promise<PlainWorker>; expect: (env: Env) => Expectation }> = {
+const ROWS: Record<string, { label: string; host?: string; start: (more: RowStart, env: Env) => Promise<PlainWorker>; expect: (env: Env) => Expectation }> = {
   c: {
     label: "(c) trivial proxy, fetch()",
-    start: (wrapper, env) => startTrivial("index.ts", env.origins[0]!, undefined, { wrapper, startTimeoutMs: 300_000 }),
+    start: (more, env) => startTrivial("index.ts", env.origins[0]!, undefined, more),
     expect: (env) => ({ nodes: [env.names[0]!] }),
   },
   d: {
     label: "(d) edgelb, fetch transport",
     host: BENCH_HOST,
-    start: (wrapper, env) => startEdgelb("fetch", env.snapshot, { wrapper, startTimeoutMs: 300_000 }),
+    start: (more, env) => startEdgelb("fetch", env.snapshot, more),
     expect: (env) => ({ nodes: env.names, everyNode: true }),
   },
   e: {
     label: "(e) edgelb, socket transport",
     host: BENCH_HOST,
-    start: (wrapper, env) => startEdgelb("socket", env.snapshot, { wrapper, startTimeoutMs: 300_000 }),
+    start: (more, env) => startEdgelb("socket", env.snapshot, more),
     expect: (env) => ({ nodes: env.names, everyNode: true }),
   },
 };
+
+interface RowStart {
+  wrapper: string[];
+  startTimeoutMs: number;
+  onStdout: (text: string) => void;
+}
 
 interface Env {
   origins: string[];
@@ -90,7 +98,7 @@ async function send(w: PlainWorker, host: string | undefined, pathAndQuery: stri
   return { errors, ...(first ? { first } : {}), nodes };
 }
 
-async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string }, log: (s: string) => void): Promise<{ count?: DumpCount; errors: number; invalid?: string }> {
+async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string }, log: (s: string) => void): Promise<{ count?: DumpCount; calls?: RuntimeCall[]; errors: number; invalid?: string }> {
   const spec = ROWS[id]!;
   const dir = await mkdtemp(path.join(tmpdir(), "edgelb-callgrind-"));
   const wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${path.join(dir, OUT_BASE)}.%p`];
@@ -98,17 +106,20 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
   let w: PlainWorker | undefined;
   try {
     const t0 = Date.now();
-    w = await spec.start(wrapper, env);
+    // What the worker logs (its JSON lines: proxy.failed, …), the last of it shown when a request fails.
+    let output = "";
+    w = await spec.start({ wrapper, startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
+    const said = () => (output.trim() ? `; the worker's last output: ${output.trim().slice(-1500)}` : "");
     log(`  (${id}) workerd under callgrind, pid ${w.pid}, started in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${o.warmup} warm-up requests`);
     const warm = await send(w, spec.host, o.path, expect, o.warmup);
-    if (warm.errors) return { errors: warm.errors, invalid: `${warm.errors} of ${o.warmup} warm-up requests failed: ${warm.first}` };
+    if (warm.errors) return { errors: warm.errors, invalid: `${warm.errors} of ${o.warmup} warm-up requests failed: ${warm.first}${said()}` };
     await callgrindControl(["-i", "on"], w.pid);
     await callgrindControl(["-z"], w.pid);
     const t1 = Date.now();
     const counted = await send(w, spec.host, o.path, expect, o.requests);
     await callgrindControl(["--dump=counted"], w.pid);
     log(`  (${id}) ${o.requests} counted requests in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-    if (counted.errors) return { errors: counted.errors, invalid: `${counted.errors} of ${o.requests} counted requests failed: ${counted.first}` };
+    if (counted.errors) return { errors: counted.errors, invalid: `${counted.errors} of ${o.requests} counted requests failed: ${counted.first}${said()}` };
     if (expect.everyNode) {
       const missing = expect.nodes.filter((n) => !counted.nodes.has(n));
       if (missing.length) return { errors: 0, invalid: `round-robin did not reach ${missing.join(", ")}` };
@@ -119,7 +130,7 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     const texts = new Map(await Promise.all([...files].map(async ([thread, f]) => [thread, await readFile(path.join(dir, f), "utf8")] as const)));
     if (o.keep) for (const [thread, f] of files) await copyFile(path.join(dir, f), path.join(o.keep, `callgrind.${id}.${w.pid}-${thread}`));
     const count = countDump([...texts.values()].map(parseCallgrindTotals));
-    return { count: { ...count, gcIr: gcIr(parseCallGraph(texts.get(1)!)) }, errors: 0 };
+    return { count: { ...count, gcIr: gcIr(parseCallGraph(texts.get(1)!)) }, calls: runtimeCalls(texts.get(1)!), errors: 0 };
   } finally {
     await w?.stop();
     await rm(dir, { recursive: true, force: true });
@@ -152,6 +163,7 @@ async function main(): Promise<void> {
   const { addresses, names, nodePort } = await startBenchNodes(values["address-base"]);
   const env: Env = { origins: addresses.map((a) => `http://${a}:${nodePort}`), names, snapshot: benchSnapshot(addresses, nodePort) };
   const results: RowCount[] = ids.map((id) => ({ id, label: ROWS[id]!.label, requests, runs: [], errors: 0 }));
+  const calls = new Map<string, RuntimeCall[]>();
   // Runs interleaved (c d c d …): whatever drifts (the bundle cache, the machine) drifts for every row.
   for (let r = 0; r < repeat; r++) {
     for (const row of results) {
@@ -160,6 +172,7 @@ async function main(): Promise<void> {
       const out = await countRow(row.id, env, { warmup, requests, path: values.path, ...(values.keep ? { keep: values.keep } : {}) }, log);
       row.errors += out.errors;
       if (out.invalid !== undefined) row.invalid = out.invalid;
+      if (out.calls) calls.set(row.id, out.calls);
       if (out.count) {
         row.runs.push(out.count);
         log(`  (${row.id}) main thread ${(out.count.mainIr / requests / 1000).toFixed(1)} k Ir per request (GC ${((out.count.gcIr ?? NaN) / requests / 1000).toFixed(1)} k), all ${out.count.threads} threads ${(out.count.allIr / requests / 1000).toFixed(1)} k`);
@@ -168,6 +181,11 @@ async function main(): Promise<void> {
   }
   console.log(`Instructions per request under callgrind (valgrind ${(await run("valgrind", ["--version"])).stdout.trim()}), GET ${values.path}, ${warmup} warm-up then ${requests} counted sequential requests per run, one keep-alive connection; main thread = workerd's thread 1 (event loop and isolate, V8's main-thread GC included)`);
   console.log(instructionsTable(results));
+  const valid = results.filter((r) => r.invalid === undefined && r.errors === 0 && calls.has(r.id));
+  if (valid.length) {
+    console.log(`\nCalls from JavaScript into the runtime per request, main thread (last run of each row; Ir inclusive: the C++ behind each call and its argument conversion):`);
+    console.log(runtimeCallsTable(valid.map((r) => ({ id: r.id, requests, calls: calls.get(r.id)! }))));
+  }
 }
 
 main()

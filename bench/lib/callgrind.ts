@@ -237,3 +237,108 @@ export const GC_ENTRIES =
 export function gcIr(g: CallGraph): number {
   return inclusiveOf(g, (fn) => GC_ENTRIES.test(fn));
 }
+
+/** One kind of call from JavaScript into the runtime (a jsg method, getter or constructor), over a dump. */
+export interface RuntimeCall {
+  /** "Headers.get", "Response getter → getHeaders", "new Response", … */
+  api: string;
+  calls: number;
+  /** Inclusive Ir of those calls (the C++ behind them, the argument conversion included). */
+  ir: number;
+}
+
+/** jsg's entry points for a call from JavaScript into a C++ API (mangled or demangled, as callgrind names them). */
+const JSG_ENTRY = /^(?:_ZN7workerd3jsg\d+(MethodCallback|PropertyGetterCallback|PropertySetterCallback|StaticMethodCallback)|workerd::jsg::(ConstructorCallback)<)/;
+
+/** A readable name for a jsg entry point: its kind, the API class and the workerd::api function it mostly calls. */
+function entryName(fn: string, inner: Map<string, number> | undefined): string {
+  const m = JSG_ENTRY.exec(fn)!;
+  const kind = m[1] ?? m[2]!;
+  // Mangled: …api7Headers15registerMembers… / …api7Headers13EntryIterator15registerMembers…; demangled constructor: …, Response, …
+  const cls = /api\d+((?:[A-Za-z]+)(?:\d+[A-Za-z]+)*?)\d+registerMembers/.exec(fn)?.[1]?.replace(/\d+/g, ".") ?? /TypeWrapper, (?:workerd::api::)?([A-Za-z:]+),/.exec(fn)?.[1] ?? "?";
+  // The dearest workerd::api function it calls (not jsg's wrapping and unwrapping templates).
+  const api = [...(inner ?? new Map<string, number>())].filter(([f]) => /^(?:[\w:&<>*]+ )?workerd::api::[\w:~]+\(/.test(f) && !/jsg::/.test(f.split("(")[0]!)).sort((a, b) => b[1] - a[1])[0]?.[0];
+  const callee = api ? api.replace(/^(?:[\w:&<>*]+ )?workerd::api::/, "").replace(/\(.*$/, "") : "";
+  if (kind === "ConstructorCallback") return `new ${cls.replace(/^.*::/, "")}`;
+  const what = kind === "PropertyGetterCallback" ? "getter" : kind === "PropertySetterCallback" ? "setter" : kind === "StaticMethodCallback" ? "static" : "method";
+  return `${cls} ${what}${callee ? ` → ${callee}` : ""}`;
+}
+
+/**
+ * Every call from JavaScript into the runtime in a dump (callgrind's call counts and inclusive costs of jsg's
+ * entry points, from callers outside them), grouped by API, dearest first. Pure.
+ */
+export function runtimeCalls(text: string): RuntimeCall[] {
+  const names = new Map<string, string>();
+  const resolve = (spec: string): string => {
+    const m = /^\((\d+)\)(?: (.*))?$/.exec(spec.trim());
+    if (!m) return spec.trim();
+    if (m[2] !== undefined) names.set(m[1]!, m[2]);
+    return names.get(m[1]!) ?? `(${m[1]})`;
+  };
+  let positions = 1;
+  let fn = "";
+  let callee = "";
+  let count = 0;
+  let inCall = false;
+  const byEntry = new Map<string, { calls: number; ir: number }>();
+  const inner = new Map<string, Map<string, number>>();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("positions:")) positions = line.slice(10).trim().split(/\s+/).length;
+    else if (line.startsWith("fn=")) fn = resolve(line.slice(3));
+    else if (line.startsWith("cfn=")) callee = resolve(line.slice(4));
+    else if (line.startsWith("calls=")) {
+      inCall = true;
+      count = Number(line.slice(6).trim().split(/\s+/)[0]);
+    } else if (inCall && /^[0-9+\-*]/.test(line)) {
+      inCall = false;
+      const ir = Number(line.trim().split(/\s+/)[positions] ?? 0);
+      if (JSG_ENTRY.test(callee) && !JSG_ENTRY.test(fn)) {
+        const e = byEntry.get(callee) ?? { calls: 0, ir: 0 };
+        e.calls += count;
+        e.ir += ir;
+        byEntry.set(callee, e);
+      }
+      // What an entry point (or the lambda it runs, mangled _ZZN7workerd3jsg…) calls: to name the API.
+      if (JSG_ENTRY.test(fn) || fn.startsWith("_ZZN7workerd3jsg")) {
+        let m = inner.get(fn);
+        if (!m) inner.set(fn, (m = new Map()));
+        m.set(callee, (m.get(callee) ?? 0) + ir);
+      }
+    }
+  }
+  const out = new Map<string, RuntimeCall>();
+  for (const [entry, e] of byEntry) {
+    // The API functions under the entry point, through the lambda it runs if any.
+    const under = new Map<string, number>();
+    for (const [c, ir] of inner.get(entry) ?? []) {
+      if (c.startsWith("_ZZN7workerd3jsg")) for (const [cc, ir2] of inner.get(c) ?? []) under.set(cc, (under.get(cc) ?? 0) + ir2);
+      else under.set(c, (under.get(c) ?? 0) + ir);
+    }
+    const api = entryName(entry, under);
+    const x = out.get(api) ?? { api, calls: 0, ir: 0 };
+    x.calls += e.calls;
+    x.ir += e.ir;
+    out.set(api, x);
+  }
+  return [...out.values()].sort((a, b) => b.ir - a.ir);
+}
+
+/** The runtime calls of rows side by side, per request: calls and inclusive Ir per API. Pure. */
+export function runtimeCallsTable(rows: readonly { id: string; requests: number; calls: readonly RuntimeCall[] }[], minPerRequest = 0.2): string {
+  const apis = new Map<string, number>();
+  for (const r of rows) for (const c of r.calls) if (c.calls / r.requests >= minPerRequest) apis.set(c.api, Math.max(apis.get(c.api) ?? 0, c.ir / r.requests));
+  const order = [...apis].sort((a, b) => b[1] - a[1]).map(([api]) => api);
+  const head = ["runtime call (jsg entry)", ...rows.map((r) => `(${r.id}) calls/req`), ...rows.map((r) => `(${r.id}) Ir/req`)];
+  const lines: string[][] = [head];
+  for (const api of order) {
+    const of = (r: (typeof rows)[number]) => r.calls.find((c) => c.api === api);
+    lines.push([api, ...rows.map((r) => (of(r) ? (of(r)!.calls / r.requests).toFixed(2) : "–")), ...rows.map((r) => (of(r) ? k(of(r)!.ir / r.requests) : "–"))]);
+  }
+  const sum = (r: (typeof rows)[number], f: (c: RuntimeCall) => number) => r.calls.reduce((a, c) => a + f(c), 0) / r.requests;
+  lines.push(["all runtime calls", ...rows.map((r) => sum(r, (c) => c.calls).toFixed(1)), ...rows.map((r) => k(sum(r, (c) => c.ir)))]);
+  const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  const text = lines.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd());
+  text.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+  return text.join("\n");
+}

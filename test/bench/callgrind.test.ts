@@ -1,6 +1,6 @@
 // bench/instructions.ts's reading of callgrind's files and its table (bench/lib/callgrind.ts).
 import { describe, expect, it } from "vitest";
-import { countDump, dumpFiles, gcIr, inclusiveOf, instructionsTable, parseCallGraph, parseCallgrindTotals, perRequest, rowMedian, type RowCount } from "../../bench/lib/callgrind.ts";
+import { countDump, dumpFiles, gcIr, inclusiveOf, instructionsTable, parseCallGraph, parseCallgrindTotals, perRequest, rowMedian, runtimeCalls, runtimeCallsTable, type RowCount } from "../../bench/lib/callgrind.ts";
 
 /** The head of a dump as callgrind 3.19 writes it (abridged body). */
 const dump = (thread: number, summary: string, events = "Ir") => `# callgrind format
@@ -160,5 +160,67 @@ describe("the call graph and garbage collection", () => {
     expect(gcIr(g)).toBe(550);
     expect(inclusiveOf(g, (fn) => fn === "js_function")).toBe(200);
     expect(inclusiveOf(g, (fn) => fn === "memcpy")).toBe(50);
+  });
+});
+
+/** Two Headers lookups and a getter from JavaScript, as workerd's jsg entry points appear in a dump (names abridged). */
+const HEADERS_GET = "_ZN7workerd3jsg14MethodCallbackINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEXadsoKcL_ZZNS_3api7Headers15registerMembersINS0_19ResourceTypeBuilderIS4_EES6_EEvPT_E5__getEES6_NS0_6OptionalIN2kj6StringEEEJS9_EE8callbackERKN2v820FunctionCallbackInfoINSA_5ValueEEE";
+const HEADERS_HAS = "_ZN7workerd3jsg14MethodCallbackINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEXadsoKcL_ZZNS_3api7Headers15registerMembersINS0_19ResourceTypeBuilderIS4_EES6_EEvPT_E5__hasEES6_bJS9_EE8callbackERKN2v820FunctionCallbackInfoINSA_5ValueEEE";
+const ITER_NEXT = "_ZN7workerd3jsg14MethodCallbackINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEXadsoKcL_ZZNS_3api7Headers13EntryIterator15registerMembersINS0_19ResourceTypeBuilderIS4_EES6_EEvPT_E6__nextEES6_NS0_14IteratorNextIS9_EEJEE8callbackERKN2v820FunctionCallbackInfoINSA_5ValueEEE";
+const CALLS = `positions: line
+events: Ir
+fn=(1) 0x0000000063999fc0
+cfn=(2) ${HEADERS_GET}
+calls=4 0
+0 8000
+cfn=(3) ${HEADERS_HAS}
+calls=2 0
+0 3800
+cfn=(4) ${ITER_NEXT}
+calls=3 0
+0 6900
+fn=(1)
+cfn=(5) workerd::jsg::ConstructorCallback<workerd::server::(anonymous namespace)::JsgWorkerdIsolate_TypeWrapper, workerd::api::Response, workerd::jsg::Ref<workerd::api::Response> (workerd::jsg::Lock&)>::callback(v8::FunctionCallbackInfo<v8::Value> const&)
+calls=1 0
+0 14000
+fn=(2)
+0 100
+cfn=(6) workerd::api::Headers::get(workerd::jsg::Lock&, workerd::jsg::ByteString)
+calls=4 0
+0 5000
+cfn=(7) kj::Maybe<workerd::jsg::Ref<workerd::api::Headers> > workerd::jsg::ResourceWrapper<workerd::server::X, workerd::api::Headers>::tryUnwrap(int)
+calls=4 0
+0 6000
+fn=(3)
+0 100
+cfn=(8) workerd::api::Headers::has(workerd::jsg::Lock&, workerd::jsg::ByteString)
+calls=2 0
+0 3000
+fn=(2)
+cfn=(3)
+calls=1 0
+0 1900
+`;
+
+describe("runtime calls", () => {
+  it("counts each jsg entry point's calls from outside jsg and their inclusive cost, named by the API it runs", () => {
+    const calls = runtimeCalls(CALLS);
+    expect(calls).toEqual([
+      { api: "new Response", calls: 1, ir: 14_000 },
+      { api: "Headers method → Headers::get", calls: 4, ir: 8_000 },
+      { api: "Headers.EntryIterator method", calls: 3, ir: 6_900 },
+      // The call from inside Headers.get's entry point is not a call from JavaScript: not counted again.
+      { api: "Headers method → Headers::has", calls: 2, ir: 3_800 },
+    ]);
+  });
+
+  it("prints rows side by side per request, with the totals", () => {
+    const text = runtimeCallsTable([
+      { id: "c", requests: 2, calls: [{ api: "new URL", calls: 2, ir: 9_000 }] },
+      { id: "d", requests: 2, calls: runtimeCalls(CALLS) },
+    ]);
+    expect(text).toMatch(/Headers method → Headers::get\s+–\s+2\.00\s+–\s+4\.0 k/);
+    expect(text).toMatch(/new URL\s+1\.00\s+–\s+4\.5 k\s+–/);
+    expect(text).toMatch(/all runtime calls\s+1\.0\s+5\.0\s+4\.5 k\s+16\.4 k/);
   });
 });
