@@ -3,7 +3,9 @@
 // thousand instructions that a throughput run cannot see.
 //
 //   node --import tsx bench/instructions.ts [--rows c,d] [--warmup 2000] [--requests 1000] [--path /status/200] [--repeat 1]
-//   npm run bench:instructions -- --rows c,d [--itemize]   (--itemize: each row's gap to (c) by call into the API)
+//   npm run bench:instructions -- --rows c,d
+// Prints the table, then each row's gap to (c) item by item: every call from JavaScript into workerd's
+// API with its calls and cost per call, GC, and the rest (bench/lib/runtime-calls.ts).
 //
 // Each row's workerd is started exactly as section 1 starts it (bench/dataplane.ts: the bundle of
 // `wrangler deploy --dry-run`, plain `workerd serve`, the same snapshot over the same 3 simulated
@@ -24,6 +26,8 @@
 // incremental steps, inclusive, from the dump's call graph: bench/lib/callgrind.ts GC_ENTRIES), which
 // comes in lumps of millions of instructions (a scavenge) and so moves the total by several k per
 // request from run to run: the count without it is the steadier figure for a change to the path.
+// Then every call from JavaScript into the runtime (jsg's method, getter and constructor entry points:
+// calls per request and their inclusive Ir), the cost a worker's own code cannot see in a JS profile.
 // Instructions are not time (a cache miss costs more than an add), but they are
 // what a change to the request path adds or removes, without the noise of a shared machine.
 // A row with any failed request is invalid and shows no number. Rows run one after another.
@@ -44,25 +48,31 @@ import type { PlainWorker } from "./workerd/index.ts";
 const run = promisify(execFile);
 const OUT_BASE = "callgrind.out";
 
-const ROWS: Record<string, { label: string; host?: string; start: (wrapper: string[], env: Env) => Promise<PlainWorker>; expect: (env: Env) => Expectation }> = {
+const ROWS: Record<string, { label: string; host?: string; start: (more: RowStart, env: Env) => Promise<PlainWorker>; expect: (env: Env) => Expectation }> = {
   c: {
     label: "(c) trivial proxy, fetch()",
-    start: (wrapper, env) => startTrivial("index.ts", env.origins[0]!, undefined, { wrapper, startTimeoutMs: 300_000 }),
+    start: (more, env) => startTrivial("index.ts", env.origins[0]!, undefined, more),
     expect: (env) => ({ nodes: [env.names[0]!] }),
   },
   d: {
     label: "(d) edgelb, fetch transport",
     host: BENCH_HOST,
-    start: (wrapper, env) => startEdgelb("fetch", env.snapshot, { wrapper, startTimeoutMs: 300_000 }),
+    start: (more, env) => startEdgelb("fetch", env.snapshot, more),
     expect: (env) => ({ nodes: env.names, everyNode: true }),
   },
   e: {
     label: "(e) edgelb, socket transport",
     host: BENCH_HOST,
-    start: (wrapper, env) => startEdgelb("socket", env.snapshot, { wrapper, startTimeoutMs: 300_000 }),
+    start: (more, env) => startEdgelb("socket", env.snapshot, more),
     expect: (env) => ({ nodes: env.names, everyNode: true }),
   },
 };
+
+interface RowStart {
+  wrapper: string[];
+  startTimeoutMs: number;
+  onStdout: (text: string) => void;
+}
 
 interface Env {
   origins: string[];
@@ -99,17 +109,20 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
   let w: PlainWorker | undefined;
   try {
     const t0 = Date.now();
-    w = await spec.start(wrapper, env);
+    // What the worker logs (its JSON lines: proxy.failed, …), the last of it shown when a request fails.
+    let output = "";
+    w = await spec.start({ wrapper, startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
+    const said = () => (output.trim() ? `; the worker's last output: ${output.trim().slice(-1500)}` : "");
     log(`  (${id}) workerd under callgrind, pid ${w.pid}, started in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${o.warmup} warm-up requests`);
     const warm = await send(w, spec.host, o.path, expect, o.warmup);
-    if (warm.errors) return { errors: warm.errors, invalid: `${warm.errors} of ${o.warmup} warm-up requests failed: ${warm.first}` };
+    if (warm.errors) return { errors: warm.errors, invalid: `${warm.errors} of ${o.warmup} warm-up requests failed: ${warm.first}${said()}` };
     await callgrindControl(["-i", "on"], w.pid);
     await callgrindControl(["-z"], w.pid);
     const t1 = Date.now();
     const counted = await send(w, spec.host, o.path, expect, o.requests);
     await callgrindControl(["--dump=counted"], w.pid);
     log(`  (${id}) ${o.requests} counted requests in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-    if (counted.errors) return { errors: counted.errors, invalid: `${counted.errors} of ${o.requests} counted requests failed: ${counted.first}` };
+    if (counted.errors) return { errors: counted.errors, invalid: `${counted.errors} of ${o.requests} counted requests failed: ${counted.first}${said()}` };
     if (expect.everyNode) {
       const missing = expect.nodes.filter((n) => !counted.nodes.has(n));
       if (missing.length) return { errors: 0, invalid: `round-robin did not reach ${missing.join(", ")}` };
@@ -137,8 +150,6 @@ async function main(): Promise<void> {
       path: { type: "string", default: DATAPLANE_PATH },
       repeat: { type: "string", default: "1" },
       "address-base": { type: "string", default: "127.25.50" },
-      /** Also print each row's gap to (c) item by item: calls from JavaScript into workerd's API (bench/lib/runtime-calls.ts). */
-      itemize: { type: "boolean", default: false },
       /** Copy each run's dump files here (callgrind_annotate them, or read them with bench/lib/callgrind.ts). */
       keep: { type: "string" },
     },
@@ -156,7 +167,7 @@ async function main(): Promise<void> {
   const { addresses, names, nodePort } = await startBenchNodes(values["address-base"]);
   const env: Env = { origins: addresses.map((a) => `http://${a}:${nodePort}`), names, snapshot: benchSnapshot(addresses, nodePort) };
   const results: RowCount[] = ids.map((id) => ({ id, label: ROWS[id]!.label, requests, runs: [], errors: 0 }));
-  // Each row's runs split by runtime call (--itemize); the table shows the run with the median count: V8's tiering
+  // Each row's runs split by runtime call; the gap table shows the run with the median count: V8's tiering
   // differs from run to run (a run whose hot path stayed in the interpreter counts ~15% more), so one run can mislead.
   const itemized = new Map<string, Itemized[]>();
   // Runs interleaved (c d c d …): whatever drifts (the bundle cache, the machine) drifts for every row.
@@ -177,7 +188,7 @@ async function main(): Promise<void> {
   console.log(`Instructions per request under callgrind (valgrind ${(await run("valgrind", ["--version"])).stdout.trim()}), GET ${values.path}, ${warmup} warm-up then ${requests} counted sequential requests per run, one keep-alive connection; main thread = workerd's thread 1 (event loop and isolate, V8's main-thread GC included)`);
   console.log(instructionsTable(results));
   const c = medianRun(itemized.get("c") ?? []);
-  if (values.itemize && c) {
+  if (c) {
     for (const row of results) {
       const x = medianRun(itemized.get(row.id) ?? []);
       if (row.id === "c" || !x || row.invalid !== undefined || row.errors > 0) continue;

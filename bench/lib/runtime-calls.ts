@@ -26,7 +26,7 @@ export function runtimeCallName(fn: string): string | undefined {
     // The kind's length prefix must cover it exactly: "14MethodCallback".
     if (Number(mangled[1]) !== mangled[2]!.length) return undefined;
     const kind = mangled[2]!;
-    const cls = lengthPrefixed(fn, /3api(\d+)/g) ?? "?";
+    const cls = apiClass(fn) ?? "?";
     if (kind === "ConstructorCallback") return `${cls}.constructor`;
     // The member pointer: &Class::member, "XadL_ZN" then the class (a substitution "S7_" or spelled) and the member.
     const at = fn.indexOf("XadL_ZN");
@@ -43,14 +43,25 @@ export function runtimeCallName(fn: string): string | undefined {
   return undefined;
 }
 
-/** The text of the first length-prefixed name the pattern (whose group 1 is the length) finds. */
-function lengthPrefixed(s: string, pattern: RegExp): string | undefined {
-  pattern.lastIndex = 0;
-  const m = pattern.exec(s);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const start = m.index + m[0].length;
-  return n > 0 && start + n <= s.length ? s.slice(start, start + n) : undefined;
+/**
+ * The workerd::api class a mangled name mentions first, nested classes included ("3api7Headers13EntryIterator
+ * 15registerMembers" is Headers.EntryIterator): the length-prefixed names after "3api" up to registerMembers.
+ */
+function apiClass(s: string): string | undefined {
+  const at = s.indexOf("3api");
+  if (at === -1) return undefined;
+  const parts: string[] = [];
+  let rest = s.slice(at + 4);
+  for (;;) {
+    const m = /^(\d+)/.exec(rest);
+    if (!m) break;
+    const n = Number(m[1]);
+    const name = rest.slice(m[0].length, m[0].length + n);
+    if (name.length !== n || !/^[A-Za-z_]\w*$/.test(name) || name === "registerMembers") break;
+    parts.push(name);
+    rest = rest.slice(m[0].length + n);
+  }
+  return parts.length ? parts.join(".") : undefined;
 }
 
 /** After "XadL_ZN": an optional substitution (S_, S7_, SA_) or a spelled class, then the member's length-prefixed name. */

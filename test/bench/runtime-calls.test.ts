@@ -9,6 +9,7 @@ const HEADERS_GET = "_ZN7workerd3jsg14MethodCallbackINS_6server12_GLOBAL__N_129J
 const RESPONSE_HEADERS = "_ZN7workerd3jsg22PropertyGetterCallbackINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEXadsoKcL_ZZNS_3api8Response15registerMembersINS0_19ResourceTypeBuilderIS4_S7_Lb0EEES7_EEvRT_NS_18CompatibilityFlags6ReaderEE4NAME_5EEEMS7_FNS0_3RefINS6_7HeadersEEERNS0_4LockEEXadL_ZNS7_10getHeadersESJ_EELb0EE8callbackERKN2v820FunctionCallbackInfoINSN_5ValueEEE";
 const SUBTLE_SIGN = "_ZN7workerd3jsg14MethodCallbackINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEXadsoKcL_ZZNS_3api12SubtleCrypto15registerMembersINS0_19ResourceTypeBuilderIS4_S7_Lb0EEES7_EEvRT_E4NAME_1EEELb0ES7_MS7_FNS0_7PromiseINS0_5JsRefINS0_13JsArrayBufferEEEEERNS0_4LockEN2kj5OneOfIJNSK_6StringENS7_13SignAlgorithmEEEERKNS6_9CryptoKeyENSK_5ArrayIKhEEEXadL_ZNS7_4signESJ_SO_SR_SU_EENSK_1_7IndexesIJLm0ELm1ELm2EEEEE8callbackERKN2v820FunctionCallbackInfoINS11_5ValueEEE";
 const RESPONSE_NEW = "workerd::jsg::ConstructorCallback<workerd::server::(anonymous namespace)::JsgWorkerdIsolate_TypeWrapper, workerd::api::Response, workerd::jsg::Ref<workerd::api::Response> (workerd::jsg::Lock&, workerd::jsg::Optional<kj::Maybe<kj::OneOf<workerd::jsg::Ref<workerd::api::ReadableStream>, kj::String, workerd::jsg::JsRef<workerd::jsg::JsBufferSource>, workerd::jsg::Ref<workerd::api::Blob>, workerd::jsg::Ref<workerd::api::FormData>, workerd::jsg::Ref<workerd::api::URLSearchParams>, workerd::jsg::Ref<workerd::api::url::URLSearchParams>, workerd::jsg::AsyncGeneratorIgnoringStrings<workerd::jsg::V8Ref<v8::Value> > > > >, workerd::jsg::Optional<kj::OneOf<workerd::api::Response::InitializerDict, workerd::jsg::Ref<workerd::api::Response> > >), kj::_::Indexes<0ul, 1ul> >::callback(v8::FunctionCallbackInfo<v8::Value> const&)";
+const HEADERS_NEXT = "_ZN7workerd3jsg14MethodCallbackINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEXadsoKcL_ZZNS_3api7Headers13EntryIterator15registerMembersINS0_19ResourceTypeBuilderIS4_S8_Lb0EEES8_EEvRT_E4NAME_0EEELb0ES8_MS8_FNS0_12IteratorBaseIS8_N2kj5ArrayINSF_6StringEEENS7_13IteratorStateINS7_15DisplayedHeaderEEEE4NextERNS0_4LockEEXadL_ZNS8_4nextESP_EENSF_1_7IndexesIJEEEE8callbackERKN2v820FunctionCallbackInfoINSW_5ValueEEE";
 /** An argument conversion: mentions "Callback" among the classes it lists, but is no API member. */
 const UNWRAP = "_ZN7workerd3jsg11TypeWrapperINS_6server12_GLOBAL__N_129JsgWorkerdIsolate_TypeWrapperEJNS0_12DOMExceptionENS_3api17WorkerGlobalScopeENS6_19PerformanceObserverENSFF_14ObserveOptionsENSFF_15CallbackEEE6unwrapINS0_8FunctionIFvNS0_9ArgumentsIS7N_EEEEEEENS0_16RemoveRvalueRef_IT_E4TypeERNS0_4LockE";
 
@@ -18,6 +19,8 @@ describe("runtimeCallName", () => {
     expect(runtimeCallName(RESPONSE_HEADERS)).toBe("Response.getHeaders");
     expect(runtimeCallName(SUBTLE_SIGN)).toBe("SubtleCrypto.sign");
     expect(runtimeCallName(RESPONSE_NEW)).toBe("Response.constructor");
+    // A nested class: the iterator Headers.entries() returns.
+    expect(runtimeCallName(HEADERS_NEXT)).toBe("Headers.EntryIterator.next");
   });
 
   it("is undefined for anything else: argument conversions, JIT code, the API's own C++", () => {
