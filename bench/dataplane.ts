@@ -21,7 +21,7 @@ import { perRound, runRows, type RowOutcome, type RowSpec } from "./lib/rows.ts"
 import type { Placement } from "./lib/placement/index.ts";
 import { describeJudgement, intervalRanks, judge, medianInterval, pairedRatios, verdictRule, type TargetRule } from "./lib/verdict/index.ts";
 import { percent } from "./lib/cores/index.ts";
-import { startPlainWorker, type PlainWorker } from "./workerd/index.ts";
+import { startPlainWorker, type PlainWorker, type PlainWorkerOptions } from "./workerd/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
@@ -166,8 +166,9 @@ export async function pushSnapshot(worker: { url: string }, snapshot: SnapshotIn
 }
 
 /** The real edge worker (worker/index.ts) in plain workerd, in-memory KV, the bench snapshot pushed. */
-export async function startEdgelb(transport: "fetch" | "socket", snapshot: SnapshotInput): Promise<PlainWorker> {
+export async function startEdgelb(transport: "fetch" | "socket", snapshot: SnapshotInput, more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout">): Promise<PlainWorker> {
   const worker = await startPlainWorker({
+    ...more,
     name: `edgelb (${transport})`,
     entry: path.join(ROOT, "worker/index.ts"),
     kvBinding: "EDGELB_KV",
@@ -179,9 +180,9 @@ export async function startEdgelb(transport: "fetch" | "socket", snapshot: Snaps
 }
 
 /** A bench worker (bench/trivial-proxy/*) that forwards to one fixed origin, or (socket rows) to `origins` in turn. */
-export async function startTrivial(file: string, origin: string, origins?: readonly string[]): Promise<PlainWorker> {
+export async function startTrivial(file: string, origin: string, origins?: readonly string[], more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout">): Promise<PlainWorker> {
   const vars: Record<string, string> = origins ? { BENCH_ORIGINS: origins.join(",") } : { BENCH_ORIGIN: origin };
-  const worker = await startPlainWorker({ name: file, entry: path.join(HERE, "trivial-proxy", file), vars });
+  const worker = await startPlainWorker({ ...more, name: file, entry: path.join(HERE, "trivial-proxy", file), vars });
   track(`bench worker ${file}`, () => worker.stop());
   return worker;
 }

@@ -262,12 +262,14 @@ export function createEdge(opts: EdgeOptions): Edge {
   // middleware cost more than the one host check that tells data-plane requests from control ones).
   const serve = (request: Request, ctx: WaitUntil | undefined): Promise<Response> => {
     try {
-      const raw = request.headers.get("host");
+      // Read once (a runtime call): the proxy's field pass takes the same object.
+      const headers = request.headers;
+      const raw = headers.get("host");
       const waitUntil = background(ctx);
       if (raw !== null && claimLog !== undefined) {
         // A hostname routed before under the same routes, gateways and steering: one lookup.
         const plain = plainHosts.get(raw, config.routes, config.gateways, steeringDeps.steering);
-        if (plain !== undefined && config.readyNow(waitUntil)) return servePlain(request, plain, waitUntil);
+        if (plain !== undefined && config.readyNow(waitUntil)) return servePlain(request, plain, waitUntil, headers);
       }
       const host = normalizeHost(raw ?? new URL(request.url).host);
       if (controlHosts ? controlHosts.has(host) : isDefaultControlHost(host)) {
@@ -298,12 +300,12 @@ export function createEdge(opts: EdgeOptions): Edge {
     return dispatch(request, host, claims, waitUntil, raw);
   };
   /** dispatch's plain branch for a remembered hostname: only what can change per request is checked again. */
-  const servePlain = (request: Request, plain: PlainHost, waitUntil: (p: Promise<unknown>) => void): Promise<Response> => {
+  const servePlain = (request: Request, plain: PlainHost, waitUntil: (p: Promise<unknown>) => void, headers: Headers): Promise<Response> => {
     // The refused claims were logged when the entry was made: the memo holds for that route index only.
     const waitMs = config.unavailableBefore(plain.route.cluster);
     if (waitMs !== undefined) return Promise.resolve(unavailable(request, plain.host, waitMs));
     config.busy(waitUntil);
-    return proxy(request, plain.route, deps, undefined, { waitUntil });
+    return proxy(request, plain.route, deps, undefined, { waitUntil, headers });
   };
   /** Who answers a data-plane request once the config is ready: an app's origins, or the edge itself. */
   const dispatch = (request: Request, host: string, claims: ClaimLog, waitUntil: (p: Promise<unknown>) => void, raw: string | null): Response | Promise<Response> => {

@@ -52,6 +52,12 @@ export interface PlainWorkerOptions {
   inspectorAddr?: string;
   /** Told of everything workerd writes to stdout (the worker's console.log lines, e.g. its JSON logs). */
   onStdout?: (text: string) => void;
+  /**
+   * Runs workerd under this command (its arguments before workerd's binary), e.g. valgrind's
+   * (bench/instructions.ts). The wrapper must keep workerd's pid (valgrind does: the tool runs the
+   * program in its own process) and pass fd 3 on.
+   */
+  wrapper?: readonly string[];
 }
 
 export interface PlainWorker {
@@ -200,7 +206,9 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
         listen: `${host}:0`,
       }),
     );
-    const child = spawn(workerdBinary, ["serve", configPath, "--control-fd=3", ...(o.inspectorAddr ? [`--inspector-addr=${o.inspectorAddr}`] : [])], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "pipe"] });
+    const args = ["serve", configPath, "--control-fd=3", ...(o.inspectorAddr ? [`--inspector-addr=${o.inspectorAddr}`] : [])];
+    const [command, ...prefix] = o.wrapper?.length ? [...o.wrapper, workerdBinary] : [workerdBinary];
+    const child = spawn(command!, [...prefix, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "pipe"] });
     const stopChild = track(`workerd ${o.name}`, () => killChild(child), () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });

@@ -106,6 +106,8 @@ export interface ProxyOptions {
   originHost?: string;
   /** The request's ctx.waitUntil: a hedge's losing connect settles (and feeds ejection) after the answer. */
   waitUntil?: (p: Promise<unknown>) => void;
+  /** request.headers when the caller has read it already (the entry, for Host): the getter is a runtime call. */
+  headers?: Headers;
 }
 
 /**
@@ -116,6 +118,8 @@ interface Prelude {
   readonly started: number;
   readonly method: string;
   readonly url: string;
+  /** request.headers, read once. */
+  readonly headers: Headers;
   readonly clientFields: ClientFields;
   readonly requestId: string;
   readonly facts: EdgeFacts;
@@ -146,15 +150,16 @@ function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: Cros
   // The runtime's Request getters are calls into it, and url makes a new string each time: read once.
   const method = request.method;
   const url = request.url;
+  const headers = options?.headers ?? request.headers;
   // One pass over the client's fields: checked, copied for the origin, and the few the edge reads kept.
-  const clientFields = readClientFields(request.headers);
+  const clientFields = readClientFields(headers);
   const requestId = requestIdFrom(clientFields);
   const facts = edgeFactsFrom(clientFields, url, requestId, options?.originHost);
   const pathAndQuery = pathAndQueryOf(url);
   // Each Service (route) has its own budget: a flood at one broken hostname cannot spend another's.
   const budgetKey = budgetKeyOf(route);
   deps.retryBudget?.request(budgetKey);
-  const pre: Prelude = { started, method, url, clientFields, requestId, facts, pathAndQuery, budgetKey };
+  const pre: Prelude = { started, method, url, headers, clientFields, requestId, facts, pathAndQuery, budgetKey };
   const policy = route.policy;
   if (
     (method === "GET" || method === "HEAD") &&
@@ -184,8 +189,9 @@ function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: Cros
     if (origin !== undefined && !choice.failedOpen && origin.gatePort === undefined) {
       const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
       if (transport.name === "fetch") {
-        // No Upgrade, no fault: the record always holds Host.
-        const outgoing = originFieldsFrom(clientFields, facts, false) as OriginFields;
+        // No Upgrade, no fault (checked above). No Host: fetch() sends its URL's (docs/worker.md), so the
+        // record's would only cost its conversion. The general path, if it takes over, makes its own with Host.
+        const outgoing = originFieldsFrom(clientFields, facts, false, false) as OriginFields;
         const attempt = new Attempt(deps, route, origin, origin, method, url, pathAndQuery, outgoing, null, policy.connectTimeoutMs, policy.responseTimeoutMs);
         return leanAttempt(request, route, deps, cross, options, pre, attempt, transport);
       }
@@ -260,7 +266,7 @@ async function proxyGeneral(
   first?: FirstAttempt,
 ): Promise<Response> {
   const { method, url, clientFields, requestId, facts, pathAndQuery, budgetKey } = pre;
-  const clientHeaders = request.headers;
+  const clientHeaders = pre.headers;
   const budget = deps.retryBudget;
   const done = (res: Response, fields: Record<string, unknown>) => (deps.requestLogs ? logged(deps, pre, res, fields) : res);
   /** The client's own request is at fault: 400, an info line, and no node is blamed. */
