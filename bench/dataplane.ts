@@ -25,51 +25,59 @@ import { startPlainWorker, type PlainWorker, type PlainWorkerOptions } from "./w
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
-/** Items (1)–(5) of fetchPathCosts, each measured in isolation inside workerd, in µs per request (pf8, code cc84d0a–08aa034). */
-const FETCH_PATH_ITEMS_US = 40;
 /**
- * Garbage collection's share of (d)'s extra work: workerd main-thread instructions under callgrind, GC inclusive,
- * (d) 38–43 k against (c)'s 22 k of a 150–175 k gap per request (pf9, code 8c134ba and e1a6fbf, GET / and /status/200).
+ * (d) − (c) in instructions of workerd's main thread per request, item by item, as bench/instructions.ts counts
+ * and itemizes it (`npm run bench:instructions -- --rows c,d --repeat 3`: callgrind, 2,000 warm-up then 1,000
+ * counted requests of GET /status/200, each row's run with the median count). One count, not this run's: the
+ * text names its code. Items are calls from JavaScript into workerd's API (inclusive, by member: the C++ behind
+ * each call and its argument conversion), garbage collection, and the rest; they add up to the whole gap.
  */
-const FETCH_PATH_GC_SHARE = 0.11;
+export const FETCH_PATH_COUNT = {
+  code: "0c484e6",
+  /** Thousands of instructions per request: the medians of three runs. */
+  c: 338.2,
+  d: 470.8,
+  /** (d)'s calls into the API that (c) does not make, thousands of instructions per request, each with the guarantee that needs it. */
+  calls: [
+    { k: 20.5, what: "fetch() converting edgelb's record of the origin's fields (the edge's X-Forwarded-Proto/-Host, Forwarded and X-Request-Id among them) where (c) hands over the client's Request, whose fields the runtime copies in C++" },
+    { k: 14.2 + 3.8 + 3.7, what: "the client's Response copied from the origin's (14.2 k), X-Request-Id appended to it (3.8 k) and the two Responses' fields read (3.7 k): fetch()'s response fields are immutable in workerd, and the client gets its X-Request-Id back and no hop-by-hop field (skipped when the origin echoes the id and sends no hop-by-hop field; the bench origin does not)" },
+    { k: 9.3 + 8.3, what: "nine Headers lookups on the answer (five has(), four get(), ~2 k each): the hop-by-hop fields and those its Connection names, X-Request-Id, the body's Content-Length and Content-Type (the deadline and whether the body is piped)" },
+    { k: 4.2 + 6.9, what: "one checked pass over the client's fields (entries() 4.2 k, a next() per field, 2.3 k each): control characters and forged forwarding fields are refused before any node sees them" },
+    { k: 6.3 + 2.4 + 1.9, what: "the deadline: setTimeout (6.3 k; workerd keeps every timer in the request's own TimeoutManager and has no cheaper cancellable deadline) and the AbortController whose signal stops a fetch() that has no timeout option (4.3 k)" },
+    { k: 1.9 + 1.8 + 0.9 - 4.7, what: "net, the body's and the client's fields' getters and seven smaller members (4.6 k) against the new URL that (c) builds and edgelb does not (4.7 k)" },
+  ],
+  /** Garbage collection on the main thread, (c) and (d) (it moves 10–20 k from run to run). */
+  gc: [48.5, 90.2],
+  /** Everything outside those calls and GC: V8 running the JavaScript (edgelb's JIT code 9.5 k, V8's builtins 15.8 k against 5.0 k), the event loop, I/O. */
+  rest: 9.6,
+};
 
 /**
- * What row (d) pays per request beyond (c), item by item, against `gapUs`, this run's (d) − (c) in µs: the part
- * the items do not explain is computed from the run, never a fixed total. Pure.
+ * What row (d) pays per request beyond (c): the itemized instruction count (FETCH_PATH_COUNT), its items set
+ * against `gapUs`, this run's (d) − (c) in µs, in proportion (never a fixed total), and what in the runtime
+ * keeps (d) from 0.85× of (c). Pure.
  */
 export function fetchPathCosts(gapUs: number): string {
-  const µs = (x: number) => `${fmt(x, 0)} µs`;
-  const rest = gapUs - FETCH_PATH_ITEMS_US;
-  const share = !Number.isFinite(gapUs)
-    ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} per request. `
-    : rest >= 0
-      ? `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)} of the ${µs(gapUs)} this run shows; the other ${µs(rest)}: garbage collection of the objects they and edgelb's JavaScript make, about ${µs(Math.min(rest, gapUs * FETCH_PATH_GC_SHARE))} (${fmt(FETCH_PATH_GC_SHARE * 100, 0)}% of (d)'s extra instructions under callgrind, at most the rest), and ${µs(rest - Math.min(rest, gapUs * FETCH_PATH_GC_SHARE))} not itemized (edgelb's JavaScript beyond the parts measured, and this run's noise). `
-      : `(1)–(5), measured in isolation, come to ~${µs(FETCH_PATH_ITEMS_US)}, more than the ${µs(gapUs)} this run shows: this run's noise (or batching under its load) hides ${µs(-rest)} of them. `;
-  return FETCH_PATH_ITEMS + share + FETCH_PATH_PROFILE;
+  const t = FETCH_PATH_COUNT;
+  const k = (x: number) => `${fmt(x, 1)} k`;
+  const gap = t.d - t.c;
+  const calls = t.calls.reduce((a, c) => a + c.k, 0);
+  const [gcC, gcD] = t.gc as [number, number];
+  const gc = gcD - gcC;
+  const items = t.calls.map((c) => `${k(c.k)}, ${c.what}`).join("; ");
+  const share = (x: number) => (Number.isFinite(gapUs) && gapUs > 0 ? ` (~${fmt((gapUs * x) / gap, 0)} µs of this run's ${fmt(gapUs, 0)} µs)` : "");
+  // Throughput follows 1 ÷ CPU when workerd's CPU limits both rows: 0.85× allows (d) at most (c) ÷ 0.85.
+  const budget = t.c / 0.85 - t.c;
+  return (
+    "No body is piped or relayed in this row (GET /status/200 is a short chunked text answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
+    `Counted in instructions of workerd's main thread and itemized by bench/instructions.ts (npm run bench:instructions -- --rows c,d --repeat 3; callgrind, load-proof; code ${t.code}): (c) ${k(t.c)} and (d) ${k(t.d)} per request, (d) − (c) = ${k(gap)}: ` +
+    `calls from JavaScript into workerd's API ${k(calls)}${share(calls)}, garbage collection ${k(gc)}${share(gc)} (${k(gcD)} against ${k(gcC)}: the objects those calls and edgelb's JavaScript leave), and the rest ${k(t.rest)}${share(t.rest)} (V8 running edgelb's JavaScript, the event loop). ` +
+    `The calls, each with the guarantee that needs it: ${items}. ` +
+    `What keeps (d) from 0.85× of (c): workerd's CPU limits both rows, so 0.85× allows (d) at most (c) ÷ 0.85, ${k(budget)} more instructions than (c); the calls into the API alone take ${k(calls)}, because each costs ~2 k instructions in workerd (a C++ call through a jsg wrapper with its argument conversion) and fetch()'s conversion of a record of fields costs ${k(t.calls[0]?.k ?? NaN)} more than handing over a Request untouched. ` +
+    "None of the calls can go without losing the guarantee it gives; edgelb's own JavaScript is the smallest part. " +
+    "Measured and dropped: Headers.forEach in place of the iterator and of the lookups costs ~12 k instructions per request more (each callback is a C++ → JavaScript call dearer than a next()); at the prices above, one pass over the answer's fields in place of the nine lookups would cost about as much (entries() and a next() per field). No syscall is added: strace counts 8.45 per request for (c) and 8.48 for (d)"
+  );
 }
-
-const FETCH_PATH_ITEMS =
-  "No body is piped or relayed in this row (GET /status/200 is a short chunked text answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
-  "What (d) pays per request beyond (c), measured inside plain workerd with the same bundle (pf8, session 8, code cc84d0a–08aa034, GET /): a worker whose one invocation makes 200 sequential fetch() calls to a loopback Node origin per variant (the client's Request as is; its Headers; + an AbortController's signal; + setTimeout/clearTimeout; edgelb's record of fields; + a copy of the answer with its field edits), CPU of the workerd process from /proc/<pid>/task/*/schedstat, minimum and lower quartile of 30 interleaved rounds at machine load 10–17, so ±5 µs; JavaScript-only items in a loop of 5,000 per invocation; each item required by a guarantee: " +
-  "(1) one timer per attempt, ~9 µs of which 1.6 µs in JavaScript (Node's Timeout wrapper and setTimeout/clearTimeout): workerd keeps a request's timers in that request's own TimeoutManager (a map entry, a kj promise chain, a pending event, a kj timer armed for the request's first one), so no timer can be shared between requests, and it has no cheaper cancellable deadline (AbortSignal.timeout(), ~8 µs cheaper, cannot be cleared or extended and would cut a body handed over at its head; scheduler.wait() cannot be cancelled); it gives the head deadline (504 or the next node instead of a hung client) and the minimum rate of a body handed over as fetch() returned it; " +
-  "(2) the AbortSignal given to fetch(), ~6 µs (0.7 µs to create): workerd wraps the response promise in the signal's canceler and the body in an abortable stream; fetch() has no timeout option, so the timer can stop a fetch() (head, or a small body at its deadline) only through it; " +
-  "(3) the origin's fields: one checked pass over the client's fields (4 µs for 5 fields: refuses control characters and forged forwarding fields before any node sees them), then fetch() converting a record that carries the edge's own X-Forwarded-Proto/-Host, Forwarded and X-Request-Id (and X-Forwarded-For/X-Real-IP behind Cloudflare): 11.8 µs with the pass against 1.9 µs for (c)'s copy of the client's Request; " +
-  "(4) the client's Response copied from the origin's to add X-Request-Id (documented: the client gets the id back) and take hop-by-hop fields out, since fetch()'s response fields are immutable in workerd: 2.9 µs in JavaScript, ~11 µs with the body read through it; skipped when the origin already echoes X-Request-Id and sends no hop-by-hop field (the bench origin does not echo it, so this row pays it); " +
-  "(5) the route lookup, the balancer's choice, the in-flight and health bookkeeping and two async calls (the lean path's attempt and the fetch transport's send: the usual request takes a lean path with one attempt object and no per-request closures): ~5 µs. " +
-  "None can go without losing the guarantee it gives, and (1) and (2), ~15 µs, are the runtime's price of a deadline on fetch(). " +
-  "Counted in instructions of workerd's main thread under callgrind (load-proof; 2,000 warm-up then 1,000 or 2,000 counted requests, GET /status/200, pf10b b456f99): (c) 342–344 k and (d) 471–473 k per request (main 37a73a2: 467–486 k, median 478 k), so (d) − (c) ≈ 129 k. " +
-  "Item by item, each JavaScript function's inclusive count (V8's perf map laid over callgrind's call graph): fetch() itself costs the same in both (75 k); its argument conversion, edgelb's record of fields 24.5 k, against 21.8 k for (c)'s new Request from the client's; " +
-  "(1) the timer ~10 k (setTimeout 6.2 k, the request's TimeoutManager torn down 3.3 k); (2) the signal ~8–12 k (AbortController 2.7 k, its signal 1.5 k, the abortable body inside fetch()); " +
-  "(3) the field pass 13.9 k, 11.3 k of it the Headers iterator (entries() and a next() per field, ~2.8 k each: a runtime call), the forwarding fields 2.4 k; " +
-  "(4) the client's copy 35 k: the Response copy 14.8 k, clientEdit 14.4 k (six Headers lookups, ~2 k each), the X-Request-Id append 3.9 k, the copy's fields 1.9 k; " +
-  "the fetch transport's body checks 10 k (four runtime getters 6 k, Content-Length and Content-Type lookups 4.2 k); (5) routing and bookkeeping ~8 k (the balancer's choice 1.9 k, the retry budget 1.2 k, the path and query 1.6 k, the Request's getters 2.1 k); the entry ~5 k (pf10a); " +
-  "garbage collection 15–37 k against (c)'s 9–24 k (it moves run to run). The JIT-compiled JavaScript itself, edgelb's and the runtime's, is ~10–12 k per request: what edgelb's frames cost is the runtime calls they make, ~2 k instructions each. " +
-  "No syscall is added: strace counts 8.45 per request for (c) and 8.48 for (d). ";
-
-const FETCH_PATH_PROFILE =
-  "In a sampling CPU profile (bench/profile.ts --worker edgelb-fetch, pf9 e1a6fbf, load ~12), read as µs of a 252 µs request: (program) 68, fetch() itself 55, its argument conversion 21, runtime internals 19, garbage collection 11, the runtime calls the guarantees need 24, and 54 charged to edgelb's JavaScript frames (the entry 13, proxy() 11, the field pass 11, send() 10, clientEdit 4, bookkeeping 3). " +
-  "The sampling profile charges a runtime call to the JavaScript frame that made it: the callgrind items above show that those 54 µs are mostly the runtime calls of (3), (4) and the body checks (~40 of them per request), not JavaScript, so cutting edgelb's JavaScript further (pf10b cut its allocations and closures: ~7 k instructions, ~1.5% of (d)) cannot close the gap; only fewer runtime calls can, and each one left buys a guarantee (the request guard, the forwarding fields, X-Request-Id, the hop-by-hop fields, the deadlines). " +
-  "Measured and dropped: Headers.forEach in place of the iterator and of clientEdit's lookups costs ~12 k instructions per request more (each callback is a C++ → JavaScript call dearer than a next())";
 
 export const BENCH_HOST = "bench.example.com";
 /**
