@@ -283,6 +283,7 @@ describe("origin fields as a plain record (what fetch() is given)", () => {
     const withHost = originFields(req, facts, false);
     if (isHeaderFault(withHost)) throw new Error(withHost.fault);
     const noHost = originFieldsFrom(readClientFields(req.headers), facts, false, false);
+    if (isHeaderFault(noHost)) throw new Error(noHost.fault);
     expect(Object.hasOwn(noHost, "host")).toBe(false);
     expect(Object.entries(noHost)).toEqual(Object.entries(withHost).filter(([k]) => k !== "host"));
     // The forwarding fields still carry the client's Host.
