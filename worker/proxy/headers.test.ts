@@ -15,7 +15,6 @@ import {
   isWebSocketFrom,
   isWebSocketRequest,
   originFields,
-  originFieldsFrom,
   readClientFields,
   requestIdFrom,
   originHeadersOf,
@@ -23,7 +22,6 @@ import {
   newRequestId,
   requestIdOf,
   stripHopByHop,
-  type OriginFields,
 } from "./headers.ts";
 
 function originHeaders(req: Request, websocket = false): Headers {
@@ -275,21 +273,6 @@ describe("origin fields as a plain record (what fetch() is given)", () => {
       }),
       { numRuns: 300 },
     );
-  });
-
-  it("for fetch() alone (no Host: fetch() sends its URL's), holds the same fields but Host, in the same order", () => {
-    const h = new Headers({ host: "shop.example.com", accept: "text/html", "x-forwarded-for": "6.6.6.6", "cf-connecting-ip": "203.0.113.7", connection: "accept" });
-    const req = new Request("https://shop.example.com/x", { headers: h });
-    const facts = edgeFacts(req, "rid");
-    const withHost = originFields(req, facts, false);
-    if (isHeaderFault(withHost)) throw new Error(withHost.fault);
-    // No Host: isHeaderFault cannot tell this record from a fault (headers.ts), and readClientFields found none.
-    const noHost = originFieldsFrom(readClientFields(req.headers), facts, false, false) as OriginFields;
-    expect(Object.hasOwn(noHost, "host")).toBe(false);
-    expect(Object.entries(noHost)).toEqual(Object.entries(withHost).filter(([k]) => k !== "host"));
-    // The forwarding fields still carry the client's Host.
-    expect(noHost["x-forwarded-host"]).toBe("shop.example.com");
-    expect(noHost).not.toHaveProperty("accept");
   });
 
   it("refuses what the request guard refuses, as originRequestHeaders does", () => {

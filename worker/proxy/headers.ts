@@ -274,13 +274,8 @@ export function originFields(request: Pick<Request, "headers">, facts: EdgeFacts
   return originFieldsFrom(readClientFields(request.headers), facts, websocket);
 }
 
-/**
- * originFields from a pass's read: the copied fields (less those the client's Connection names) and the edge's own.
- * `withHost` false: no Host, for a record only fetch() reads (it sends its URL's Host whatever the record says,
- * test/worker/fetch-runtime-fields.test.ts, so a Host there would only be converted and dropped); such a record
- * is not told from a HeaderFault by isHeaderFault, so the caller must have checked `read.fault` itself.
- */
-export function originFieldsFrom(read: ClientFields, facts: EdgeFacts, websocket: boolean, withHost = true): OriginFields | HeaderFault {
+/** originFields from a pass's read: the copied fields (less those the client's Connection names) and the edge's own. */
+export function originFieldsFrom(read: ClientFields, facts: EdgeFacts, websocket: boolean): OriginFields | HeaderFault {
   if (read.fault) return read.fault;
   let fields = read.copied;
   if (read.connection !== null) {
@@ -301,7 +296,7 @@ export function originFieldsFrom(read: ClientFields, facts: EdgeFacts, websocket
     fields.upgrade = "websocket";
     fields.connection = "Upgrade";
   }
-  if (withHost) fields.host = facts.originHost ?? facts.host;
+  fields.host = facts.originHost ?? facts.host;
   if (facts.clientIp) {
     fields["x-forwarded-for"] = facts.clientIp;
     fields["x-real-ip"] = facts.clientIp;

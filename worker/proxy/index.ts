@@ -189,9 +189,8 @@ function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: Cros
     if (origin !== undefined && !choice.failedOpen && origin.gatePort === undefined) {
       const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
       if (transport.name === "fetch") {
-        // No Upgrade, no fault (checked above). No Host: fetch() sends its URL's (docs/worker.md), so the
-        // record's would only cost its conversion. The general path, if it takes over, makes its own with Host.
-        const outgoing = originFieldsFrom(clientFields, facts, false, false) as OriginFields;
+        // No Upgrade, no fault: the record always holds Host.
+        const outgoing = originFieldsFrom(clientFields, facts, false) as OriginFields;
         const attempt = new Attempt(deps, route, origin, origin, method, url, pathAndQuery, outgoing, null, policy.connectTimeoutMs, policy.responseTimeoutMs);
         return leanAttempt(request, route, deps, cross, options, pre, attempt, transport);
       }

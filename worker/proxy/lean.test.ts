@@ -78,11 +78,7 @@ async function run(c: Case, route: Route, lean: boolean) {
     async send(req: OriginRequest) {
       const r = req.request;
       const body = r.body === null ? null : await new Response(r.body).text();
-      // What the origin gets: over fetch(), its URL's Host whatever the fields name (test/worker/fetch-runtime-fields.test.ts),
-      // so the lean path gives fetch() none and the general path's is not what reaches the origin either.
-      const fields = Object.entries(r.fields ?? Object.fromEntries(r.headers))
-        .filter(([k]) => name !== "fetch" || k !== "host")
-        .map(([k, v]) => [k, normalize(v)]);
+      const fields = Object.entries(r.fields ?? Object.fromEntries(r.headers)).map(([k, v]) => [k, normalize(v)]);
       sends.push({ node: req.origin.node, method: r.method, target: r.target ?? pathAndQuery(r.url), fields: fields.sort(), body });
       const o = c.outcomes[n++] ?? c.outcomes.at(-1)!;
       switch (o.kind) {
