@@ -1,6 +1,6 @@
 // bench/instructions.ts's reading of callgrind's files and its table (bench/lib/callgrind.ts).
 import { describe, expect, it } from "vitest";
-import { countDump, dumpFiles, gcIr, inclusiveOf, instructionsTable, parseCallGraph, parseCallgrindTotals, perRequest, rowMedian, type RowCount } from "../../bench/lib/callgrind.ts";
+import { countDump, dumpFiles, GC_ENTRIES, gcIr, inclusiveOf, instructionsTable, parseCallGraph, parseCallgrindTotals, perRequest, rowMedian, type RowCount } from "../../bench/lib/callgrind.ts";
 
 /** The head of a dump as callgrind 3.19 writes it (abridged body). */
 const dump = (thread: number, summary: string, events = "Ir") => `# callgrind format
@@ -160,5 +160,53 @@ describe("the call graph and garbage collection", () => {
     expect(gcIr(g)).toBe(550);
     expect(inclusiveOf(g, (fn) => fn === "js_function")).toBe(200);
     expect(inclusiveOf(g, (fn) => fn === "memcpy")).toBe(50);
+  });
+
+  it("counts a collection once when V8 puts an unmatched frame between two GC frames, and splits a shared function by its callers (rv12 1)", () => {
+    // V8's chain in workerd's dumps: MinorGCJob's task → CollectGarbageWithRetry → HeapAllocator::RetryCustomAllocate
+    // (not a GC name) → CollectGarbageAndRetryAllocation. Adding every edge into a GC name from an unmatched caller
+    // counted the inner collection (1,000) twice; memcpy (100 self) is called for 300 by GC and for 100 by JavaScript.
+    const g = parseCallGraph(`positions: line
+events: Ir
+fn=(1) main
+0 10
+cfn=(2) v8::internal::MinorGCJob::Task::RunInternal()
+calls=1 0
+0 1110
+cfn=(6) js_function
+calls=1 0
+0 125
+fn=(2)
+0 10
+cfn=(3) v8::internal::Heap::CollectGarbageWithRetry(v8::internal::AllocationSpace)
+calls=1 0
+0 1100
+fn=(3)
+0 50
+cfn=(4) v8::internal::HeapAllocator::RetryCustomAllocate(int)
+calls=1 0
+0 1050
+fn=(4)
+0 50
+cfn=(5) v8::internal::HeapAllocator::CollectGarbageAndRetryAllocation(v8::internal::AllocationType)
+calls=1 0
+0 1000
+fn=(5)
+0 925
+cfn=(7) memcpy
+calls=3 0
+0 75
+fn=(6)
+0 100
+cfn=(7)
+calls=1 0
+0 25
+fn=(7)
+0 100
+`);
+    const old = inclusiveOf(g, (fn) => GC_ENTRIES.test(fn));
+    expect(old).toBe(1110 + 1000);
+    // 10 + 50 + 50 + 925 of GC frames, and memcpy's 100 split 75 : 25.
+    expect(gcIr(g)).toBe(10 + 50 + 50 + 925 + 75);
   });
 });
