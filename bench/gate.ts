@@ -377,33 +377,33 @@ const THROUGHPUT = "(g) ≥ 0.85× the throughput of (e)";
 const HOP = "(g1) adds < 0.3 ms at p50 over (e1): the hop itself, 1 connection";
 /**
  * Where the hop's time goes at 1 connection, traced (perf record -a -e sched:sched_switch,sched:sched_wakeup and
- * the syscall tracepoints, 0.3 s of wrk -c1 through (g) and (e) each, code a5649d2, session 12, Node v20.20.2,
- * the machine otherwise idle but for one single-threaded callgrind run): medians over ~150–280 requests of each
- * segment, from one syscall to the next. One session's trace, not this run's; the text names its code.
+ * the syscall tracepoints, 0.3 s of wrk -c1 through (g), code a5649d2, session 12, Node v20.20.2). The hop ran on one
+ * core (perf, or a callgrind run, held the other): the figures are wall time between syscalls with the worker, the
+ * gate and the node taking turns on that core, one session's trace, not this run's; the text names its code.
  */
 export const HOP_TIMELINE = {
   code: "a5649d2",
-  /** The gate runs three times per request: woken by the new connection, by the request's bytes, by the NodePort's answer. */
-  wakes: 3,
-  /** From the gate's accept (its read of the request) to its write to the NodePort: parse, signature check, replay cache, head rewrite (µs, two traces). */
-  forwardUs: [68, 133],
-  /** From the gate's read of the NodePort's answer to its write to the worker (µs, two traces). */
-  relayUs: [19, 22],
-  /** workerd, gate mode against direct: more before connect() (signing awaited: SubtleCrypto.sign, 25.6 k instructions per call), more after the answer (µs). */
-  workerdBeforeConnectUs: 34,
-  workerdAfterAnswerUs: 20,
+  /** The gate's sleeps per accepted connection: it usually finds the request's bytes already there at accept. */
+  runsPerRequest: 1.66,
+  /** The gate's read of the request to its write to the NodePort (parse, signature check, replay cache, head rewrite), µs: median, p10, p90. */
+  forwardUs: [90, 59, 148],
+  /** The gate's read of the NodePort's answer to its write to the worker, µs, median. */
+  relayUs: 19,
+  /** What gate mode adds to workerd per request, counted under callgrind (thousands of instructions): Web Crypto's sign() 25.6 of them. */
+  workerdKInstructions: 26.1,
+  /** Linux's TCP_DEFER_ACCEPT set on the running gate's sockets (pidfd_getfd + setsockopt): no difference that this machine's noise let show. */
+  deferAccept: "tried, no measurable difference",
 };
 
 /** The traced anatomy of the hop (HOP_TIMELINE) as the (g1) text cites it. Pure. */
 export function hopTimeline(): string {
   const t = HOP_TIMELINE;
   return (
-    `traced at 1 connection (perf's scheduler and syscall tracepoints, code ${t.code}): the gate runs ${t.wakes} times per request (woken by the new connection, by the request's bytes, by the NodePort's answer: ` +
-    `Linux's TCP_DEFER_ACCEPT would fold the first into the second, but Node has no API to set it); its parse, signature check and forward take ${t.forwardUs[0]}–${t.forwardUs[1]} µs and the relay of the answer ${t.relayUs[0]}–${t.relayUs[1]} µs, ` +
-    `the rest of what it adds is the wake-ups and the loopback writes; in gate mode workerd itself spends ~${t.workerdBeforeConnectUs} µs more before connect() (the signature, awaited: Web Crypto's sign() is ~26 k instructions a call) and ~${t.workerdAfterAnswerUs} µs more after the answer`
+    `traced at 1 connection on one core (perf's scheduler and syscall tracepoints, code ${t.code}; wall time between syscalls): the gate runs ${t.runsPerRequest} times per request (it mostly finds the request's bytes there when it accepts the connection), ` +
+    `takes ${t.forwardUs[0]} µs from reading a request to forwarding it (p10 ${t.forwardUs[1]}, p90 ${t.forwardUs[2]}: parse, signature check, replay cache, head rewrite) and ${t.relayUs} µs to relay the answer; ` +
+    `the rest of what it adds is the wake-ups and the loopback writes of one more process; gate mode adds ${t.workerdKInstructions} k instructions per request to workerd (Web Crypto's sign(), awaited before connect()), ~10 µs`
   );
 }
-
 
 /**
  * Targets of issue 15: throughput from the 32-connection rows, the hop's latency from the 1-connection
@@ -476,7 +476,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
 function workerdShare(r: GateRows, workerdExtra: number): string {
   const signUs = r.s?.valid && r.s.cpuUsPerRequest !== undefined && r.e.cpuUsPerRequest !== undefined ? r.s.cpuUsPerRequest - r.e.cpuUsPerRequest : undefined;
   if (signUs === undefined) return "signing and the hop's effect on workerd, not split: row (s) is missing or invalid";
-  return `${fmt(signUs, 0)} µs (s) − (e), signing plus whatever two workerd processes running the same code differ by (each row is its own process: compare (e) − (eA) in the paired figures; signing alone, counted in instructions in one process, is ~15 µs of Web Crypto HMAC and a few µs of edgelb's code), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
+  return `${fmt(signUs, 0)} µs (s) − (e), signing plus whatever two workerd processes running the same code differ by (each row is its own process: compare (e) − (eA) in the paired figures; signing alone, counted in instructions in one process, is ~26 k instructions per request (Web Crypto's sign() 25.6 k of them), ~10 µs), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
 }
 
 /**

@@ -67,11 +67,11 @@ describe("gate bench", () => {
     expect(floorSplit(rows.f, rows.e, 90, 100, "n")).toContain("the gate costs no more than the floor (noise)");
   });
 
-  it("what limits (g1) cites the hop's traced anatomy (one session's trace, named by its code): the gate's three runs per request, its own time, workerd's extra", () => {
+  it("what limits (g1) cites the hop's traced anatomy (one session's trace, on one core, named by its code): the gate's runs per request, its own time, workerd's extra instructions", () => {
     const [, hop] = gateTargets({ e: row("e", 1000, 20), g: row("g", 800, 25), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) }, { g: 150, g1: 250 });
-    expect(hop!.limit).toContain(`traced at 1 connection (perf's scheduler and syscall tracepoints, code ${HOP_TIMELINE.code}): the gate runs 3 times per request`);
-    expect(hop!.limit).toContain("its parse, signature check and forward take 68–133 µs and the relay of the answer 19–22 µs");
-    expect(hop!.limit).toContain("workerd itself spends ~34 µs more before connect()");
+    expect(hop!.limit).toContain(`traced at 1 connection on one core (perf's scheduler and syscall tracepoints, code ${HOP_TIMELINE.code}; wall time between syscalls): the gate runs 1.66 times per request`);
+    expect(hop!.limit).toContain("takes 90 µs from reading a request to forwarding it (p10 59, p90 148");
+    expect(hop!.limit).toContain("gate mode adds 26.1 k instructions per request to workerd");
   });
 
   it("with the gate's edge connections off net.Socket (--edge wrap), the texts say the floor is a net.Socket proxy the gate can go below, and by how much, from the figures", () => {
