@@ -27,35 +27,37 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..");
 /**
  * (d) − (c) in instructions of workerd's main thread per request, item by item, as bench/instructions.ts counts
- * and itemizes it (`npm run bench:instructions -- --rows c,d --repeat 3`: callgrind, 2,000 warm-up then 1,000
- * counted requests of GET /status/200, each row's run with the median count). One count, not this run's: the
- * text names its code. Items are calls from JavaScript into workerd's API (inclusive, by member: the C++ behind
- * each call and its argument conversion), garbage collection, and the rest; they add up to the whole gap.
+ * and itemizes it (`npm run bench:instructions -- --rows c,d --repeat 3 --requests 3000`: callgrind, 2,000 warm-up
+ * then 3,000 counted requests of GET /status/200, each row's run with the median count). One count, not this
+ * run's: the text names its code. Items are edgelb's calls from JavaScript into workerd's API that (c) does not
+ * make (inclusive, by member: the C++ behind each call and its argument conversion), garbage collection (each
+ * function's self cost by its share spent for GC), and the rest; they add up to the whole gap.
  */
 export const FETCH_PATH_COUNT = {
-  code: "0c484e6",
-  /** Thousands of instructions per request: the medians of three runs. */
-  c: 338.2,
-  d: 470.8,
-  /** (d)'s calls into the API that (c) does not make, thousands of instructions per request, each with the guarantee that needs it. */
+  code: "2676c77",
+  /** Thousands of instructions per request: each row's median run. */
+  c: 342.5,
+  d: 476.2,
+  /** edgelb's calls into the API beyond (c)'s, thousands of instructions per request, each with the guarantee it serves and what sets its price. */
   calls: [
-    { k: 20.5, what: "fetch() converting edgelb's record of the origin's fields (the edge's X-Forwarded-Proto/-Host, Forwarded and X-Request-Id among them) where (c) hands over the client's Request, whose fields the runtime copies in C++" },
-    { k: 14.2 + 3.8 + 3.7, what: "the client's Response copied from the origin's (14.2 k), X-Request-Id appended to it (3.8 k) and the two Responses' fields read (3.7 k): fetch()'s response fields are immutable in workerd, and the client gets its X-Request-Id back and no hop-by-hop field (skipped when the origin echoes the id and sends no hop-by-hop field; the bench origin does not)" },
-    { k: 9.3 + 8.3, what: "nine Headers lookups on the answer (five has(), four get(), ~2 k each): the hop-by-hop fields and those its Connection names, X-Request-Id, the body's Content-Length and Content-Type (the deadline and whether the body is piped)" },
-    { k: 4.2 + 6.9, what: "one checked pass over the client's fields (entries() 4.2 k, a next() per field, 2.3 k each): control characters and forged forwarding fields are refused before any node sees them" },
-    { k: 6.3 + 2.4 + 1.9, what: "the deadline: setTimeout (6.3 k; workerd keeps every timer in the request's own TimeoutManager and has no cheaper cancellable deadline) and the AbortController whose signal stops a fetch() that has no timeout option (4.3 k)" },
-    { k: 1.9 + 1.8 + 0.9 - 4.7, what: "net, the body's and the client's fields' getters and seven smaller members (4.6 k) against the new URL that (c) builds and edgelb does not (4.7 k)" },
+    { k: 26.8, what: "fetch() converting edgelb's record of the origin's fields (with the edge's X-Forwarded-Proto/-Host, Forwarded and X-Request-Id) where (c) hands over the client's Request, whose fields the runtime copies in C++: a record is converted field by field" },
+    { k: 14.1 + 3.8 + 3.6, what: "the client's Response copied from the origin's (14.1 k), X-Request-Id appended (3.8 k) and the two Responses' fields read (3.6 k), for X-Request-Id back to the client and no hop-by-hop field: fetch()'s response fields are immutable in workerd, so one field added costs a whole Response (skipped when the origin echoes the id and sends no hop-by-hop field; the bench origin does not)" },
+    { k: 9.3 + 8.3, what: "nine Headers lookups on the answer (five has(), four get(), ~2 k each): the hop-by-hop fields and those its Connection names, X-Request-Id, the body's Content-Length and Content-Type (its deadline, and whether it is piped)" },
+    { k: 4.2 + 7.0, what: "one checked pass over the client's fields (entries() 4.2 k, then a next() per field, 2.3 k each): control characters and forged forwarding fields are refused before any node sees them" },
+    { k: 6.2 + 2.2 + 1.9, what: "the deadline: setTimeout (6.2 k: workerd keeps every timer in the request's own TimeoutManager, none can be shared between requests) and the AbortController whose signal stops a fetch() that has no timeout option (4.1 k); AbortSignal.timeout() would be ~8 µs cheaper but cannot be cleared or extended, so it would cut a small body handed to the client at its head" },
+    { k: 1.9 + 1.8 + 0.7 - 4.6, what: "net: the body's and the client's fields' getters and seven smaller members (4.4 k) against the new URL that (c) builds and edgelb does not (4.6 k)" },
   ],
-  /** Garbage collection on the main thread, (c) and (d) (it moves 10–20 k from run to run). */
-  gc: [48.5, 90.2],
-  /** Everything outside those calls and GC: V8 running the JavaScript (edgelb's JIT code 9.5 k, V8's builtins 15.8 k against 5.0 k), the event loop, I/O. */
-  rest: 9.6,
+  /** Garbage collection on the main thread, (c) and (d). */
+  gc: [29.6, 45.2],
+  /** Everything outside those calls and GC; of it, edgelb's JavaScript: JIT code 9.6 k and V8's builtins 16.0 k against (c)'s 0.0 and 5.9 k. */
+  rest: 31.0,
+  javascript: 9.6 + (16.0 - 5.9),
 };
 
 /**
- * What row (d) pays per request beyond (c): the itemized instruction count (FETCH_PATH_COUNT), its items set
- * against `gapUs`, this run's (d) − (c) in µs, in proportion (never a fixed total), and what in the runtime
- * keeps (d) from 0.85× of (c). Pure.
+ * What row (d) pays per request beyond (c): the itemized instruction count (FETCH_PATH_COUNT), its parts set
+ * against `gapUs`, this run's (d) − (c) in µs, in proportion (never a fixed total), and what keeps (d) from
+ * 0.85× of (c). Pure.
  */
 export function fetchPathCosts(gapUs: number): string {
   const t = FETCH_PATH_COUNT;
@@ -64,18 +66,17 @@ export function fetchPathCosts(gapUs: number): string {
   const calls = t.calls.reduce((a, c) => a + c.k, 0);
   const [gcC, gcD] = t.gc as [number, number];
   const gc = gcD - gcC;
-  const items = t.calls.map((c) => `${k(c.k)}, ${c.what}`).join("; ");
+  const items = t.calls.map((c) => `${c.k < 0 ? "−" : ""}${k(Math.abs(c.k))}, ${c.what}`).join("; ");
   const share = (x: number) => (Number.isFinite(gapUs) && gapUs > 0 ? ` (~${fmt((gapUs * x) / gap, 0)} µs of this run's ${fmt(gapUs, 0)} µs)` : "");
   // Throughput follows 1 ÷ CPU when workerd's CPU limits both rows: 0.85× allows (d) at most (c) ÷ 0.85.
   const budget = t.c / 0.85 - t.c;
   return (
     "No body is piped or relayed in this row (GET /status/200 is a short chunked text answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, so only bodies over 64 KiB, streams and downloads are piped). " +
-    `Counted in instructions of workerd's main thread and itemized by bench/instructions.ts (npm run bench:instructions -- --rows c,d --repeat 3; callgrind, load-proof; code ${t.code}): (c) ${k(t.c)} and (d) ${k(t.d)} per request, (d) − (c) = ${k(gap)}: ` +
-    `calls from JavaScript into workerd's API ${k(calls)}${share(calls)}, garbage collection ${k(gc)}${share(gc)} (${k(gcD)} against ${k(gcC)}: the objects those calls and edgelb's JavaScript leave), and the rest ${k(t.rest)}${share(t.rest)} (V8 running edgelb's JavaScript, the event loop). ` +
-    `The calls, each with the guarantee that needs it: ${items}. ` +
-    `What keeps (d) from 0.85× of (c): workerd's CPU limits both rows, so 0.85× allows (d) at most (c) ÷ 0.85, ${k(budget)} more instructions than (c); the calls into the API alone take ${k(calls)}, because each costs ~2 k instructions in workerd (a C++ call through a jsg wrapper with its argument conversion) and fetch()'s conversion of a record of fields costs ${k(t.calls[0]?.k ?? NaN)} more than handing over a Request untouched. ` +
-    "None of the calls can go without losing the guarantee it gives; edgelb's own JavaScript is the smallest part. " +
-    "Measured and dropped: Headers.forEach in place of the iterator and of the lookups costs ~12 k instructions per request more (each callback is a C++ → JavaScript call dearer than a next()); at the prices above, one pass over the answer's fields in place of the nine lookups would cost about as much (entries() and a next() per field). No syscall is added: strace counts 8.45 per request for (c) and 8.48 for (d)"
+    `Counted in instructions of workerd's main thread and itemized by bench/instructions.ts (npm run bench:instructions -- --rows c,d --repeat 3 --requests 3000; callgrind, load-proof; code ${t.code}): (c) ${k(t.c)} and (d) ${k(t.d)} per request, (d) − (c) = ${k(gap)}: ` +
+    `edgelb's calls from JavaScript into workerd's API ${k(calls)}${share(calls)}, garbage collection ${k(gc)}${share(gc)} (${k(gcD)} against ${k(gcC)}), and the rest ${k(t.rest)}${share(t.rest)}, of which edgelb's JavaScript running (JIT code and V8's builtins) ${k(t.javascript)}. ` +
+    `edgelb's calls, each with the guarantee it serves and what sets its price: ${items}. ` +
+    `What keeps (d) from 0.85× of (c): workerd's CPU limits both rows, so 0.85× allows (d) at most (c) ÷ 0.85, ${k(budget)} more instructions than (c); the calls alone take ${k(calls)}: at workerd's ~2 k instructions a call (a C++ call through a jsg wrapper with its argument conversion), a whole Response to add one field, and a record of fields converted field by field in fetch(), the calls these guarantees need do not fit in it, whatever edgelb's JavaScript (${k(t.javascript)}) does. ` +
+    "Measured and dropped: Headers.forEach in place of the iterator and of the lookups costs ~12 k instructions per request more (each callback is a C++ → JavaScript call dearer than a next()); a record without Host would save ~6 k, but whether Cloudflare's edge honours an in-zone Host given to fetch() is not verified, so the record keeps it. No syscall is added: strace counts 8.45 per request for (c) and 8.48 for (d)"
   );
 }
 

@@ -39,12 +39,13 @@ describe("what limits (d)", () => {
   it("says what keeps (d) from 0.85×: the budget (c) ÷ 0.85 leaves against what the calls alone take", () => {
     const t = FETCH_PATH_COUNT;
     const text = fetchPathCosts(80);
-    expect(text).toContain(`0.85× allows (d) at most (c) ÷ 0.85, ${(t.c / 0.85 - t.c).toFixed(1)} k more instructions than (c); the calls into the API alone take`);
+    expect(text).toContain(`0.85× allows (d) at most (c) ÷ 0.85, ${(t.c / 0.85 - t.c).toFixed(1)} k more instructions than (c); the calls alone take ${t.calls.reduce((a, c) => a + c.k, 0).toFixed(1)} k`);
   });
 
   it("names each call with the guarantee that needs it, and prints no NaN for an unknown gap", () => {
     const text = fetchPathCosts(Number.NaN);
     expect(text).toContain("X-Request-Id appended");
+    expect(text).toContain("−0.2 k, net: ");
     expect(text).toContain("forged forwarding fields are refused");
     expect(text).toContain("the deadline: setTimeout");
     expect(text).not.toMatch(/NaN/);
