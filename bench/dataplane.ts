@@ -166,7 +166,7 @@ export async function pushSnapshot(worker: { url: string }, snapshot: SnapshotIn
 }
 
 /** The real edge worker (worker/index.ts) in plain workerd, in-memory KV, the bench snapshot pushed. */
-export async function startEdgelb(transport: "fetch" | "socket", snapshot: SnapshotInput, more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout">): Promise<PlainWorker> {
+export async function startEdgelb(transport: "fetch" | "socket", snapshot: SnapshotInput, more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout" | "v8Flags">): Promise<PlainWorker> {
   const worker = await startPlainWorker({
     ...more,
     name: `edgelb (${transport})`,
@@ -180,7 +180,7 @@ export async function startEdgelb(transport: "fetch" | "socket", snapshot: Snaps
 }
 
 /** A bench worker (bench/trivial-proxy/*) that forwards to one fixed origin, or (socket rows) to `origins` in turn. */
-export async function startTrivial(file: string, origin: string, origins?: readonly string[], more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout">): Promise<PlainWorker> {
+export async function startTrivial(file: string, origin: string, origins?: readonly string[], more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout" | "v8Flags">): Promise<PlainWorker> {
   const vars: Record<string, string> = origins ? { BENCH_ORIGINS: origins.join(",") } : { BENCH_ORIGIN: origin };
   const worker = await startPlainWorker({ ...more, name: file, entry: path.join(HERE, "trivial-proxy", file), vars });
   track(`bench worker ${file}`, () => worker.stop());

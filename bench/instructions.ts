@@ -67,6 +67,7 @@ const ROWS: Record<string, { label: string; host?: string; start: (more: RowStar
 
 interface RowStart {
   wrapper: string[];
+  v8Flags?: string[];
   startTimeoutMs: number;
   onStdout: (text: string) => void;
 }
@@ -98,7 +99,7 @@ async function send(w: PlainWorker, host: string | undefined, pathAndQuery: stri
   return { errors, ...(first ? { first } : {}), nodes };
 }
 
-async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string }, log: (s: string) => void): Promise<{ count?: DumpCount; calls?: RuntimeCall[]; errors: number; invalid?: string }> {
+async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string; v8Flags: string[] }, log: (s: string) => void): Promise<{ count?: DumpCount; calls?: RuntimeCall[]; errors: number; invalid?: string }> {
   const spec = ROWS[id]!;
   const dir = await mkdtemp(path.join(tmpdir(), "edgelb-callgrind-"));
   const wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${path.join(dir, OUT_BASE)}.%p`];
@@ -108,7 +109,7 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     const t0 = Date.now();
     // What the worker logs (its JSON lines: proxy.failed, …), the last of it shown when a request fails.
     let output = "";
-    w = await spec.start({ wrapper, startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
+    w = await spec.start({ wrapper, ...(o.v8Flags.length ? { v8Flags: o.v8Flags } : {}), startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
     const said = () => (output.trim() ? `; the worker's last output: ${output.trim().slice(-1500)}` : "");
     log(`  (${id}) workerd under callgrind, pid ${w.pid}, started in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${o.warmup} warm-up requests`);
     const warm = await send(w, spec.host, o.path, expect, o.warmup);
@@ -148,6 +149,8 @@ async function main(): Promise<void> {
       "address-base": { type: "string", default: "127.25.50" },
       /** Copy each run's dump files here (callgrind_annotate them, or read them with bench/lib/callgrind.ts). */
       keep: { type: "string" },
+      /** V8 flags for workerd, comma-separated ("" for none). */
+      "v8-flags": { type: "string", default: "" },
     },
   });
   const ids = values.rows.split(",").map((s) => s.trim()).filter(Boolean);
@@ -155,6 +158,7 @@ async function main(): Promise<void> {
   const warmup = Number(values.warmup);
   const requests = Number(values.requests);
   const repeat = Number(values.repeat);
+  const v8Flags = values["v8-flags"].split(",").map((f) => f.trim()).filter(Boolean);
   if (!Number.isSafeInteger(warmup) || warmup < 0 || !Number.isSafeInteger(requests) || requests < 1 || !Number.isSafeInteger(repeat) || repeat < 1) {
     throw new Error("--warmup, --requests and --repeat must be whole numbers (requests and repeat at least 1)");
   }
@@ -169,7 +173,7 @@ async function main(): Promise<void> {
     for (const row of results) {
       if (row.invalid !== undefined) continue;
       log(`run ${r + 1}/${repeat}, row (${row.id}), GET ${values.path}`);
-      const out = await countRow(row.id, env, { warmup, requests, path: values.path, ...(values.keep ? { keep: values.keep } : {}) }, log);
+      const out = await countRow(row.id, env, { warmup, requests, path: values.path, v8Flags, ...(values.keep ? { keep: values.keep } : {}) }, log);
       row.errors += out.errors;
       if (out.invalid !== undefined) row.invalid = out.invalid;
       if (out.calls) calls.set(row.id, out.calls);
