@@ -40,6 +40,27 @@ describe("what limits (d)", () => {
     for (const text of fetchLimits(90)) expect(text).toContain("more than the 30 µs this run shows");
   });
 
+  it("cites the instruction counter's command line and counts the runtime calls item by item, each with its guarantee", () => {
+    const text = fetchPathCosts(80);
+    expect(text).toContain("`node --import tsx bench/instructions.ts --rows c,d --warmup 10000 --requests 3000`");
+    expect(text).toContain("(c) makes 5 per request");
+    expect(text).toContain("(d) 26 (167.6 k; 27 and 173.8 k before pf12)");
+    // The items and what each is for.
+    for (const item of [
+      "setTimeout 6.2 k (the deadlines)",
+      "(the only way a deadline can stop a fetch())",
+      "for the request guard (control characters, field names) and the forged forwarding fields",
+      "as fetch()'s response fields are immutable and the client gets its id back",
+      "fetch() passes every hop-by-hop field of an answer on (test/worker/fetch-runtime-fields.test.ts), so none can be skipped",
+      "(the body's deadline, and whether it is handed over or piped)",
+    ]) {
+      expect(text).toContain(item);
+    }
+    // The items sum to the runtime calls' share of the gap, and the rest is said.
+    expect(text).toContain("Together 81 k of the gap");
+    expect(text).toContain("What keeps (d) from (c) is what the runtime charges per call");
+  });
+
   it("names each item with its guarantee, whatever the gap", () => {
     const text = fetchPathCosts(Number.NaN);
     expect(text).toContain("(1) one timer per attempt");
