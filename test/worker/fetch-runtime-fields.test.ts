@@ -37,7 +37,8 @@ describe("workerd's fetch(): the fields it passes on and the Host it sends", () 
   }
 
   it("sends its URL's Host, not the one its init names", async () => {
-    for (const headers of [{ host: "app.example.com", "x-probe": "1" }, { "x-probe": "1" }]) {
+    const inits: Record<string, string>[] = [{ host: "app.example.com", "x-probe": "1" }, { "x-probe": "1" }];
+    for (const headers of inits) {
       const res = await fetch(`http://${node}/`, { headers });
       const echo = (await res.json()) as { headers: Record<string, string> };
       expect(echo.headers.host).toBe(node);

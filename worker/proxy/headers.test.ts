@@ -298,7 +298,7 @@ describe("origin fields as a plain record (what fetch() is given)", () => {
     const facts = edgeFacts(req, "rid");
     const withHost = originFields(req, facts, false);
     if (isHeaderFault(withHost)) throw new Error(withHost.fault);
-    const noHost = originFieldsFrom(readClientFields(req.headers), facts, false, false);
+    const noHost = originFieldsFrom(readClientFields(req.headers), facts, false, false) as Record<string, string>;
     expect(Object.hasOwn(noHost, "host")).toBe(false);
     expect(Object.entries(noHost)).toEqual(Object.entries(withHost).filter(([k]) => k !== "host"));
     // The forwarding fields still carry the client's Host.
