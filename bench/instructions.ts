@@ -24,6 +24,8 @@
 // incremental steps, inclusive, from the dump's call graph: bench/lib/callgrind.ts GC_ENTRIES), which
 // comes in lumps of millions of instructions (a scavenge) and so moves the total by several k per
 // request from run to run: the count without it is the steadier figure for a change to the path.
+// With --perf-map, V8's perf map (--perf-basic-prof) names the JIT code and the JavaScript functions are
+// listed by inclusive Ir, with the main thread split into what runs under the worker's entry and the rest.
 // Then every call from JavaScript into the runtime (jsg's method, getter and constructor entry points:
 // calls per request and their inclusive Ir), the cost a worker's own code cannot see in a JS profile.
 // Instructions are not time (a cache miss costs more than an add), but they are
@@ -31,12 +33,13 @@
 // A row with any failed request is invalid and shows no number. Rows run one after another.
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { parseArgs } from "node:util";
 import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, startEdgelb, startTrivial } from "./dataplane.ts";
-import { countDump, dumpFiles, gcIr, instructionsTable, parseCallGraph, parseCallgrindTotals, runtimeCalls, runtimeCallsTable, type DumpCount, type RowCount, type RuntimeCall } from "./lib/callgrind.ts";
+import { countDump, dumpFiles, gcIr, instructionsTable, jsInclusive, jsTable, parseCallGraph, parseCallgrindTotals, parsePerfMap, runtimeCalls, runtimeCallsTable, type DumpCount, type RowCount, type RuntimeCall } from "./lib/callgrind.ts";
 import { cleanupAll } from "./lib/cleanup.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
 import { judgeProbes, probe, type Expectation } from "./lib/verify.ts";
@@ -99,7 +102,7 @@ async function send(w: PlainWorker, host: string | undefined, pathAndQuery: stri
   return { errors, ...(first ? { first } : {}), nodes };
 }
 
-async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string; v8Flags: string[] }, log: (s: string) => void): Promise<{ count?: DumpCount; calls?: RuntimeCall[]; errors: number; invalid?: string }> {
+async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string; v8Flags: string[]; perfMap: boolean }, log: (s: string) => void): Promise<{ count?: DumpCount; calls?: RuntimeCall[]; js?: string; errors: number; invalid?: string }> {
   const spec = ROWS[id]!;
   const dir = await mkdtemp(path.join(tmpdir(), "edgelb-callgrind-"));
   const wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${path.join(dir, OUT_BASE)}.%p`];
@@ -109,7 +112,8 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     const t0 = Date.now();
     // What the worker logs (its JSON lines: proxy.failed, …), the last of it shown when a request fails.
     let output = "";
-    w = await spec.start({ wrapper, ...(o.v8Flags.length ? { v8Flags: o.v8Flags } : {}), startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
+    const v8Flags = o.perfMap ? [...o.v8Flags, "--perf-basic-prof"] : o.v8Flags;
+    w = await spec.start({ wrapper, ...(v8Flags.length ? { v8Flags } : {}), startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
     const said = () => (output.trim() ? `; the worker's last output: ${output.trim().slice(-1500)}` : "");
     log(`  (${id}) workerd under callgrind, pid ${w.pid}, started in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${o.warmup} warm-up requests`);
     const warm = await send(w, spec.host, o.path, expect, o.warmup);
@@ -131,10 +135,19 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     const texts = new Map(await Promise.all([...files].map(async ([thread, f]) => [thread, await readFile(path.join(dir, f), "utf8")] as const)));
     if (o.keep) for (const [thread, f] of files) await copyFile(path.join(dir, f), path.join(o.keep, `callgrind.${id}.${w.pid}-${thread}`));
     const count = countDump([...texts.values()].map(parseCallgrindTotals));
-    return { count: { ...count, gcIr: gcIr(parseCallGraph(texts.get(1)!)) }, calls: runtimeCalls(texts.get(1)!), errors: 0 };
+    const graph = parseCallGraph(texts.get(1)!);
+    let js: string | undefined;
+    if (o.perfMap) {
+      // V8 writes its map to /tmp/perf-<pid>.map (valgrind keeps workerd's pid); read, then removed with the run.
+      const mapFile = `/tmp/perf-${w.pid}.map`;
+      js = jsTable(jsInclusive(graph, parsePerfMap(await readFile(mapFile, "utf8"))), count.mainIr, o.requests);
+      if (o.keep) await copyFile(mapFile, path.join(o.keep, `perf.${id}.${w.pid}.map`));
+    }
+    return { count: { ...count, gcIr: gcIr(graph) }, calls: runtimeCalls(texts.get(1)!), ...(js ? { js } : {}), errors: 0 };
   } finally {
     await w?.stop();
     await rm(dir, { recursive: true, force: true });
+    if (w && o.perfMap) rmSync(`/tmp/perf-${w.pid}.map`, { force: true });
   }
 }
 
@@ -151,6 +164,8 @@ async function main(): Promise<void> {
       keep: { type: "string" },
       /** V8 flags for workerd, comma-separated ("" for none). */
       "v8-flags": { type: "string", default: "" },
+      /** Name JIT code with V8's perf map (--perf-basic-prof) and list JavaScript functions by inclusive Ir. */
+      "perf-map": { type: "boolean", default: false },
     },
   });
   const ids = values.rows.split(",").map((s) => s.trim()).filter(Boolean);
@@ -168,15 +183,17 @@ async function main(): Promise<void> {
   const env: Env = { origins: addresses.map((a) => `http://${a}:${nodePort}`), names, snapshot: benchSnapshot(addresses, nodePort) };
   const results: RowCount[] = ids.map((id) => ({ id, label: ROWS[id]!.label, requests, runs: [], errors: 0 }));
   const calls = new Map<string, RuntimeCall[]>();
+  const jsTables = new Map<string, string>();
   // Runs interleaved (c d c d …): whatever drifts (the bundle cache, the machine) drifts for every row.
   for (let r = 0; r < repeat; r++) {
     for (const row of results) {
       if (row.invalid !== undefined) continue;
       log(`run ${r + 1}/${repeat}, row (${row.id}), GET ${values.path}`);
-      const out = await countRow(row.id, env, { warmup, requests, path: values.path, v8Flags, ...(values.keep ? { keep: values.keep } : {}) }, log);
+      const out = await countRow(row.id, env, { warmup, requests, path: values.path, v8Flags, perfMap: values["perf-map"], ...(values.keep ? { keep: values.keep } : {}) }, log);
       row.errors += out.errors;
       if (out.invalid !== undefined) row.invalid = out.invalid;
       if (out.calls) calls.set(row.id, out.calls);
+      if (out.js) jsTables.set(row.id, out.js);
       if (out.count) {
         row.runs.push(out.count);
         log(`  (${row.id}) main thread ${(out.count.mainIr / requests / 1000).toFixed(1)} k Ir per request (GC ${((out.count.gcIr ?? NaN) / requests / 1000).toFixed(1)} k), all ${out.count.threads} threads ${(out.count.allIr / requests / 1000).toFixed(1)} k`);
@@ -189,6 +206,10 @@ async function main(): Promise<void> {
   if (valid.length) {
     console.log(`\nCalls from JavaScript into the runtime per request, main thread (last run of each row; Ir inclusive: the C++ behind each call and its argument conversion):`);
     console.log(runtimeCallsTable(valid.map((r) => ({ id: r.id, requests, calls: calls.get(r.id)! }))));
+  }
+  for (const r of valid) {
+    const t = jsTables.get(r.id);
+    if (t) console.log(`\n(${r.id}): JavaScript functions by inclusive Ir per request (V8's perf map over the call graph, last run; JS:+ optimized, JS:^ baseline, JS:* interpreted):\n${t}`);
   }
 }
 
