@@ -42,7 +42,7 @@ export const FETCH_PATH_COUNT = {
   calls: [
     { k: 26.8, what: "fetch() converting edgelb's record of the origin's fields (with the edge's X-Forwarded-Proto/-Host, Forwarded and X-Request-Id) where (c) hands over the client's Request, whose fields the runtime copies in C++: a record is converted field by field" },
     { k: 14.1 + 3.8 + 3.6, what: "the client's Response copied from the origin's (14.1 k), X-Request-Id appended (3.8 k) and the two Responses' fields read (3.6 k), for X-Request-Id back to the client and no hop-by-hop field: fetch()'s response fields are immutable in workerd, so one field added costs a whole Response (skipped when the origin echoes the id and sends no hop-by-hop field; the bench origin does not)" },
-    { k: 9.3 + 8.3, what: "nine Headers lookups on the answer (five has(), four get(), ~2 k each): the hop-by-hop fields and those its Connection names, X-Request-Id, the body's Content-Length and Content-Type (its deadline, and whether it is piped)" },
+    { k: 9.3 + 8.3, what: "nine Headers lookups on the answer (five has(), four get(), ~2 k each): Connection (and the fields it names), Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, the gate's marker and X-Request-Id, then the body's Content-Length and Content-Type (its deadline, and whether it is piped); fetch() passes every hop-by-hop field of an answer on (test/worker/fetch-runtime-fields.test.ts), so none of them can be skipped" },
     { k: 4.2 + 7.0, what: "one checked pass over the client's fields (entries() 4.2 k, then a next() per field, 2.3 k each): control characters and forged forwarding fields are refused before any node sees them" },
     { k: 6.2 + 2.2 + 1.9, what: "the deadline: setTimeout (6.2 k: workerd keeps every timer in the request's own TimeoutManager, none can be shared between requests) and the AbortController whose signal stops a fetch() that has no timeout option (4.1 k); AbortSignal.timeout() would be ~8 µs cheaper but cannot be cleared or extended, so it would cut a small body handed to the client at its head" },
     { k: 1.9 + 1.8 + 0.7 - 4.6, what: "net: the body's and the client's fields' getters and seven smaller members (4.4 k) against the new URL that (c) builds and edgelb does not (4.6 k)" },
@@ -175,7 +175,7 @@ export async function pushSnapshot(worker: { url: string }, snapshot: SnapshotIn
 }
 
 /** The real edge worker (worker/index.ts) in plain workerd, in-memory KV, the bench snapshot pushed. */
-export async function startEdgelb(transport: "fetch" | "socket", snapshot: SnapshotInput, more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout">): Promise<PlainWorker> {
+export async function startEdgelb(transport: "fetch" | "socket", snapshot: SnapshotInput, more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout" | "v8Flags">): Promise<PlainWorker> {
   const worker = await startPlainWorker({
     ...more,
     name: `edgelb (${transport})`,
@@ -189,7 +189,7 @@ export async function startEdgelb(transport: "fetch" | "socket", snapshot: Snaps
 }
 
 /** A bench worker (bench/trivial-proxy/*) that forwards to one fixed origin, or (socket rows) to `origins` in turn. */
-export async function startTrivial(file: string, origin: string, origins?: readonly string[], more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout">): Promise<PlainWorker> {
+export async function startTrivial(file: string, origin: string, origins?: readonly string[], more?: Pick<PlainWorkerOptions, "wrapper" | "startTimeoutMs" | "onStdout" | "v8Flags">): Promise<PlainWorker> {
   const vars: Record<string, string> = origins ? { BENCH_ORIGINS: origins.join(",") } : { BENCH_ORIGIN: origin };
   const worker = await startPlainWorker({ ...more, name: file, entry: path.join(HERE, "trivial-proxy", file), vars });
   track(`bench worker ${file}`, () => worker.stop());

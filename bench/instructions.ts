@@ -26,6 +26,8 @@
 // incremental steps, inclusive, from the dump's call graph: bench/lib/callgrind.ts GC_ENTRIES), which
 // comes in lumps of millions of instructions (a scavenge) and so moves the total by several k per
 // request from run to run: the count without it is the steadier figure for a change to the path.
+// With --perf-map, V8's perf map (--perf-basic-prof) names the JIT code and the JavaScript functions are
+// listed by inclusive Ir, with the main thread split into what runs under the worker's entry and the rest.
 // Then every call from JavaScript into the runtime (jsg's method, getter and constructor entry points:
 // calls per request and their inclusive Ir), the cost a worker's own code cannot see in a JS profile.
 // Instructions are not time (a cache miss costs more than an add), but they are
@@ -33,12 +35,13 @@
 // A row with any failed request is invalid and shows no number. Rows run one after another.
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { parseArgs } from "node:util";
 import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, startEdgelb, startTrivial } from "./dataplane.ts";
-import { countDump, dumpFiles, gcIr, instructionsTable, parseCallGraph, parseCallgrindTotals, type DumpCount, type RowCount } from "./lib/callgrind.ts";
+import { countDump, dumpFiles, gcIr, instructionsTable, jsInclusive, jsTable, parseCallGraph, parseCallgrindTotals, parsePerfMap, type DumpCount, type RowCount } from "./lib/callgrind.ts";
 import { cleanupAll } from "./lib/cleanup.ts";
 import { gapTable, interpreted, itemize, medianRun, type Itemized } from "./lib/runtime-calls.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
@@ -70,6 +73,7 @@ const ROWS: Record<string, { label: string; host?: string; start: (more: RowStar
 
 interface RowStart {
   wrapper: string[];
+  v8Flags?: string[];
   startTimeoutMs: number;
   onStdout: (text: string) => void;
 }
@@ -101,7 +105,7 @@ async function send(w: PlainWorker, host: string | undefined, pathAndQuery: stri
   return { errors, ...(first ? { first } : {}), nodes };
 }
 
-async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string }, log: (s: string) => void): Promise<{ count?: DumpCount; itemized?: Itemized; errors: number; invalid?: string }> {
+async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string; v8Flags: string[]; perfMap: boolean }, log: (s: string) => void): Promise<{ count?: DumpCount; itemized?: Itemized; js?: string; errors: number; invalid?: string }> {
   const spec = ROWS[id]!;
   const dir = await mkdtemp(path.join(tmpdir(), "edgelb-callgrind-"));
   const wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${path.join(dir, OUT_BASE)}.%p`];
@@ -111,7 +115,8 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     const t0 = Date.now();
     // What the worker logs (its JSON lines: proxy.failed, …), the last of it shown when a request fails.
     let output = "";
-    w = await spec.start({ wrapper, startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
+    const v8Flags = o.perfMap ? [...o.v8Flags, "--perf-basic-prof"] : o.v8Flags;
+    w = await spec.start({ wrapper, ...(v8Flags.length ? { v8Flags } : {}), startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
     const said = () => (output.trim() ? `; the worker's last output: ${output.trim().slice(-1500)}` : "");
     log(`  (${id}) workerd under callgrind, pid ${w.pid}, started in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${o.warmup} warm-up requests`);
     const warm = await send(w, spec.host, o.path, expect, o.warmup);
@@ -134,10 +139,18 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     if (o.keep) for (const [thread, f] of files) await copyFile(path.join(dir, f), path.join(o.keep, `callgrind.${id}.${w.pid}-${thread}`));
     const count = countDump([...texts.values()].map(parseCallgrindTotals));
     const graph = parseCallGraph(texts.get(1)!);
-    return { count: { ...count, gcIr: gcIr(graph) }, itemized: itemize(graph, count.mainIr, o.requests), errors: 0 };
+    let js: string | undefined;
+    if (o.perfMap) {
+      // V8 writes its map to /tmp/perf-<pid>.map (valgrind keeps workerd's pid); read, then removed with the run.
+      const mapFile = `/tmp/perf-${w.pid}.map`;
+      js = jsTable(jsInclusive(graph, parsePerfMap(await readFile(mapFile, "utf8"))), count.mainIr, o.requests);
+      if (o.keep) await copyFile(mapFile, path.join(o.keep, `perf.${id}.${w.pid}.map`));
+    }
+    return { count: { ...count, gcIr: gcIr(graph) }, itemized: itemize(graph, count.mainIr, o.requests), ...(js ? { js } : {}), errors: 0 };
   } finally {
     await w?.stop();
     await rm(dir, { recursive: true, force: true });
+    if (w && o.perfMap) rmSync(`/tmp/perf-${w.pid}.map`, { force: true });
   }
 }
 
@@ -152,6 +165,10 @@ async function main(): Promise<void> {
       "address-base": { type: "string", default: "127.25.50" },
       /** Copy each run's dump files here (callgrind_annotate them, or read them with bench/lib/callgrind.ts). */
       keep: { type: "string" },
+      /** V8 flags for workerd, comma-separated ("" for none). */
+      "v8-flags": { type: "string", default: "" },
+      /** Name JIT code with V8's perf map (--perf-basic-prof) and list JavaScript functions by inclusive Ir. */
+      "perf-map": { type: "boolean", default: false },
     },
   });
   const ids = values.rows.split(",").map((s) => s.trim()).filter(Boolean);
@@ -159,6 +176,7 @@ async function main(): Promise<void> {
   const warmup = Number(values.warmup);
   const requests = Number(values.requests);
   const repeat = Number(values.repeat);
+  const v8Flags = values["v8-flags"].split(",").map((f) => f.trim()).filter(Boolean);
   if (!Number.isSafeInteger(warmup) || warmup < 0 || !Number.isSafeInteger(requests) || requests < 1 || !Number.isSafeInteger(repeat) || repeat < 1) {
     throw new Error("--warmup, --requests and --repeat must be whole numbers (requests and repeat at least 1)");
   }
@@ -170,15 +188,17 @@ async function main(): Promise<void> {
   // Each row's runs split by runtime call; the gap table shows the run with the median count: V8's tiering
   // differs from run to run (a run whose hot path stayed in the interpreter counts ~15% more), so one run can mislead.
   const itemized = new Map<string, Itemized[]>();
+  const jsTables = new Map<string, string>();
   // Runs interleaved (c d c d …): whatever drifts (the bundle cache, the machine) drifts for every row.
   for (let r = 0; r < repeat; r++) {
     for (const row of results) {
       if (row.invalid !== undefined) continue;
       log(`run ${r + 1}/${repeat}, row (${row.id}), GET ${values.path}`);
-      const out = await countRow(row.id, env, { warmup, requests, path: values.path, ...(values.keep ? { keep: values.keep } : {}) }, log);
+      const out = await countRow(row.id, env, { warmup, requests, path: values.path, v8Flags, perfMap: values["perf-map"], ...(values.keep ? { keep: values.keep } : {}) }, log);
       row.errors += out.errors;
       if (out.invalid !== undefined) row.invalid = out.invalid;
       if (out.itemized) itemized.set(row.id, [...(itemized.get(row.id) ?? []), out.itemized]);
+      if (out.js) jsTables.set(row.id, out.js);
       if (out.count) {
         row.runs.push(out.count);
         log(`  (${row.id}) main thread ${(out.count.mainIr / requests / 1000).toFixed(1)} k Ir per request (GC ${((out.count.gcIr ?? NaN) / requests / 1000).toFixed(1)} k), all ${out.count.threads} threads ${(out.count.allIr / requests / 1000).toFixed(1)} k`);
@@ -202,6 +222,11 @@ async function main(): Promise<void> {
       console.log(`\n(${row.id}) − (c), main thread, item by item (each row's run with the median count; calls from JavaScript into workerd's API, inclusive, by member):`);
       console.log(gapTable(c, x, ["(c)", `(${row.id})`]));
     }
+  }
+  for (const r of results) {
+    if (r.invalid !== undefined || r.errors > 0) continue;
+    const t = jsTables.get(r.id);
+    if (t) console.log(`\n(${r.id}): JavaScript functions by inclusive Ir per request (V8's perf map over the call graph, last run; JS:+ optimized, JS:^ baseline, JS:* interpreted):\n${t}`);
   }
 }
 

@@ -280,3 +280,70 @@ export function gcIr(g: CallGraph): number {
   for (const [fn, ir] of g.self) total += ir * (share.get(fn) ?? 0);
   return Math.round(total);
 }
+
+/** One JIT code object of V8's perf map (`--perf-basic-prof`: /tmp/perf-<pid>.map, "start size name" in hex). */
+export interface PerfMapEntry {
+  start: number;
+  size: number;
+  name: string;
+}
+
+/** Reads a V8 perf map, sorted by address. Pure. */
+export function parsePerfMap(text: string): PerfMapEntry[] {
+  const out: PerfMapEntry[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-fA-F]+) ([0-9a-fA-F]+) (.*)$/.exec(line.trim());
+    if (m) out.push({ start: parseInt(m[1]!, 16), size: parseInt(m[2]!, 16), name: m[3]! });
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
+
+/** The name of the code object holding `address`, or undefined. Pure. */
+export function perfName(map: readonly PerfMapEntry[], address: number): string | undefined {
+  let lo = 0;
+  let hi = map.length - 1;
+  let best = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (map[mid]!.start <= address) {
+      best = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  const e = map[best];
+  return e && address < e.start + e.size ? e.name : undefined;
+}
+
+/**
+ * Inclusive Ir per JavaScript function (callgrind names JIT code by address; the perf map names it), from the
+ * calls into it from any other function; largest first. A function's calls into itself are not counted again. Pure.
+ */
+export function jsInclusive(g: CallGraph, map: readonly PerfMapEntry[]): { fn: string; ir: number }[] {
+  const named = (fn: string) => (/^0x[0-9a-f]+$/i.test(fn) ? (perfName(map, parseInt(fn, 16)) ?? "(JIT code not in the map)") : fn);
+  const by = new Map<string, number>();
+  for (const [caller, m] of g.calls) {
+    const from = named(caller);
+    for (const [callee, ir] of m) {
+      if (!/^0x[0-9a-f]+$/i.test(callee)) continue;
+      const to = named(callee);
+      if (to !== from) by.set(to, (by.get(to) ?? 0) + ir);
+    }
+  }
+  return [...by].map(([fn, ir]) => ({ fn, ir })).sort((a, b) => b.ir - a.ir);
+}
+
+/**
+ * The JavaScript functions' table: the top `n` by inclusive Ir per request, then the whole main thread split in
+ * two that sum to it: under the worker's entry (the function with the largest inclusive count: everything a
+ * request's JavaScript does and calls, nested items included in their callers) and unattributed (outside it:
+ * the event loop, socket I/O, timers firing, GC tasks between requests). Pure.
+ */
+export function jsTable(fns: readonly { fn: string; ir: number }[], mainIr: number, requests: number, n = 25): string {
+  const entry = fns[0];
+  const lines = fns.slice(0, n).map((f) => `${k(f.ir / requests).padStart(9)}  ${f.fn}`);
+  const under = entry?.ir ?? 0;
+  lines.push(`${k(mainIr / requests).padStart(9)}  main thread, all of it (the items above nest: each includes what it calls)`);
+  lines.push(`${k(under / requests).padStart(9)}  under the worker's entry${entry ? ` (${entry.fn})` : ""}`);
+  lines.push(`${k((mainIr - under) / requests).padStart(9)}  unattributed: outside the worker's JavaScript (event loop, I/O, timers, GC tasks)`);
+  return lines.join("\n");
+}

@@ -15,6 +15,8 @@ export interface WorkerdConfigInput {
   kv?: { binding: string; module: string };
   /** address:port to listen on; port 0 lets the kernel pick (reported on the control fd). */
   listen: string;
+  /** V8 flags (the config's v8Flags), e.g. bench/instructions.ts's; none by default. */
+  v8Flags?: readonly string[];
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -54,7 +56,7 @@ const config :Workerd.Config = (
   services = [
 ${services.join("\n")}
   ],
-  sockets = [(name = "http", address = ${capnpText(c.listen)}, http = (), service = "main")],
+  sockets = [(name = "http", address = ${capnpText(c.listen)}, http = (), service = "main")],${c.v8Flags?.length ? `\n  v8Flags = [${c.v8Flags.map(capnpText).join(", ")}],` : ""}
 );
 
 const mainWorker :Workerd.Worker = (

@@ -58,6 +58,8 @@ export interface PlainWorkerOptions {
    * program in its own process) and pass fd 3 on.
    */
   wrapper?: readonly string[];
+  /** V8 flags for workerd (its config's v8Flags). */
+  v8Flags?: readonly string[];
 }
 
 export interface PlainWorker {
@@ -204,6 +206,7 @@ export async function startPlainWorker(o: PlainWorkerOptions): Promise<PlainWork
         vars: { ...s.vars, ...(o.vars ?? {}) },
         ...(o.kvBinding ? { kv: { binding: o.kvBinding, module: "kv-memory.js" } } : {}),
         listen: `${host}:0`,
+        ...(o.v8Flags?.length ? { v8Flags: o.v8Flags } : {}),
       }),
     );
     const args = ["serve", configPath, "--control-fd=3", ...(o.inspectorAddr ? [`--inspector-addr=${o.inspectorAddr}`] : [])];

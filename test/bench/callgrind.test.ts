@@ -1,6 +1,6 @@
 // bench/instructions.ts's reading of callgrind's files and its table (bench/lib/callgrind.ts).
 import { describe, expect, it } from "vitest";
-import { countDump, dumpFiles, GC_ENTRIES, gcIr, inclusiveOf, instructionsTable, parseCallGraph, parseCallgrindTotals, perRequest, rowMedian, type RowCount } from "../../bench/lib/callgrind.ts";
+import { countDump, dumpFiles, GC_ENTRIES, gcIr, inclusiveOf, instructionsTable, jsInclusive, jsTable, parseCallGraph, parseCallgrindTotals, parsePerfMap, perfName, perRequest, rowMedian, type RowCount } from "../../bench/lib/callgrind.ts";
 
 /** The head of a dump as callgrind 3.19 writes it (abridged body). */
 const dump = (thread: number, summary: string, events = "Ir") => `# callgrind format
@@ -208,5 +208,50 @@ fn=(7)
     expect(old).toBe(1110 + 1000);
     // 10 + 50 + 50 + 925 of GC frames, and memcpy's 100 split 75 : 25.
     expect(gcIr(g)).toBe(10 + 50 + 50 + 925 + 75);
+  });
+});
+
+describe("JavaScript functions from V8's perf map", () => {
+  const MAP = "3997000 3f8 Builtin:DeoptimizationEntry_Eager\n63999f00 200 JS:+'fetch worker.js:18407:8\n63998000 100 JS:+'clientEdit worker.js:10616:20\nnot a line\n";
+  // JIT code is named by address; a call from fetch() into clientEdit at an address inside its code object, and
+  // one from fetch() into itself (a loop's back edge), which is not counted again.
+  const GRAPH = `positions: line
+events: Ir
+fn=(1) workerd::jsg::Lock::runInContext
+cfn=(2) 0x0000000063999fc0
+calls=2 0
+0 9000
+fn=(2)
+0 1000
+cfn=(3) 0x0000000063998010
+calls=2 0
+0 3000
+cfn=(4) 0x0000000063999f40
+calls=1 0
+0 500
+cfn=(5) workerd::api::Headers::get(int)
+calls=2 0
+0 2000
+`;
+
+  it("reads the map and finds the code object holding an address", () => {
+    const map = parsePerfMap(MAP);
+    expect(map.map((e) => e.name)).toEqual(["Builtin:DeoptimizationEntry_Eager", "JS:+'clientEdit worker.js:10616:20", "JS:+'fetch worker.js:18407:8"]);
+    expect(perfName(map, 0x63998010)).toBe("JS:+'clientEdit worker.js:10616:20");
+    expect(perfName(map, 0x63998100)).toBeUndefined();
+    expect(perfName(map, 0x63999fc0)).toBe("JS:+'fetch worker.js:18407:8");
+  });
+
+  it("gives each function's inclusive count from calls by other functions, and splits the whole into the entry and the rest", () => {
+    const fns = jsInclusive(parseCallGraph(GRAPH), parsePerfMap(MAP));
+    expect(fns).toEqual([
+      { fn: "JS:+'fetch worker.js:18407:8", ir: 9000 },
+      { fn: "JS:+'clientEdit worker.js:10616:20", ir: 3000 },
+    ]);
+    const text = jsTable(fns, 12_000, 1);
+    expect(text).toContain("9.0 k  JS:+'fetch worker.js:18407:8");
+    expect(text).toContain("12.0 k  main thread, all of it");
+    expect(text).toMatch(/9\.0 k {2}under the worker's entry \(JS:\+'fetch/);
+    expect(text).toMatch(/3\.0 k {2}unattributed: outside the worker's JavaScript/);
   });
 });

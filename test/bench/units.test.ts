@@ -100,6 +100,13 @@ describe("capnpText / renderConfig", () => {
     expect(text).toContain('allow = ["public", "private", "local"]');
     expect(() => renderConfig({ module: "w.js", compatibilityDate: "d", compatibilityFlags: [], vars: { "a b": "" }, listen: "x:0" })).toThrow(/not an identifier/);
   });
+  it("passes V8 flags only when given (bench/instructions.ts), in the top-level config", () => {
+    const base = { module: "w.js", compatibilityDate: "d", compatibilityFlags: [], vars: {}, listen: "127.0.0.1:0" };
+    expect(renderConfig(base)).not.toContain("v8Flags");
+    expect(renderConfig({ ...base, v8Flags: [] })).not.toContain("v8Flags");
+    const text = renderConfig({ ...base, v8Flags: ["--no-concurrent-recompilation", "--x=\"y\""] });
+    expect(text).toContain('  v8Flags = ["--no-concurrent-recompilation", "--x=\\"y\\""],\n);\n\nconst mainWorker');
+  });
 });
 
 describe("workerd stream stand-ins", () => {

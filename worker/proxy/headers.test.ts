@@ -97,6 +97,22 @@ describe("hop-by-hop headers", () => {
     );
   });
 
+  it("a Connection naming only Keep-Alive (any case, padded) takes the short way with the same result both ways", () => {
+    for (const conn of ["keep-alive", "Keep-Alive", " keep-alive\t", "KEEP-ALIVE"]) {
+      // Response: Node's usual head. Nothing to change when the origin echoed X-Request-Id; else only the id added.
+      const echoed = new Headers({ connection: conn, "keep-alive": "timeout=5", "x-request-id": "rid", "content-type": "text/plain" });
+      expect(clientEdit(echoed, "GET")).toBeUndefined();
+      expect(clientEdit(new Headers({ connection: conn, "keep-alive": "timeout=5" }), "GET")).toEqual({ drop: [], addRequestId: true });
+      // Request: the same fields as a Connection that named something else would leave.
+      const req = new Request("https://app.example.com/", { headers: { connection: conn, "keep-alive": "1", accept: "*/*" } });
+      expect([...originHeaders(req)].map(([k]) => k)).toEqual(["accept", "forwarded", "host", "x-forwarded-host", "x-forwarded-proto", "x-request-id"]);
+    }
+    // Not the short way: a list naming a copied field still drops it.
+    const req = new Request("https://app.example.com/", { headers: { connection: "keep-alive, accept", accept: "*/*" } });
+    expect(originHeaders(req).has("accept")).toBe(false);
+    expect(clientEdit(new Headers({ connection: "keep-alive, x-hop", "x-hop": "1", "x-request-id": "r" }), "GET")).toEqual({ drop: ["x-hop"], addRequestId: false });
+  });
+
   it("a client's own x-edgelb-signature never reaches an origin (only the edge signs; direct mode sends the copy as is)", () => {
     const req = new Request("https://app.example.com/", { headers: { "x-edgelb-signature": "v3;k=forged", accept: "*/*" } });
     const h = originHeaders(req);

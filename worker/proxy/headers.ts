@@ -114,6 +114,9 @@ export function edgeFacts(request: Pick<Request, "headers" | "url">, requestId: 
   return facts;
 }
 
+/** A Connection field that names only Keep-Alive (a hop-by-hop field, never passed on either way). */
+const KEEP_ALIVE_ONLY = /^[\t ]*keep-alive[\t ]*$/i;
+
 /** RFC 9110 §5.6.2 token: what a field name must be. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /**
@@ -278,7 +281,8 @@ export function originFields(request: Pick<Request, "headers">, facts: EdgeFacts
 export function originFieldsFrom(read: ClientFields, facts: EdgeFacts, websocket: boolean): OriginFields | HeaderFault {
   if (read.fault) return read.fault;
   let fields = read.copied;
-  if (read.connection !== null) {
+  // "Connection: keep-alive" (what most HTTP/1.1 clients send) names a field never copied: no split per request.
+  if (read.connection !== null && !KEEP_ALIVE_ONLY.test(read.connection)) {
     // Fields the client's Connection header names are its hop's, not the origin's. Rare beyond the
     // hop-by-hop names left out anyway: then the record is made again without them.
     const named = read.connection
@@ -374,7 +378,8 @@ export interface ClientEdit {
 export function clientEdit(headers: Headers, method?: string): ClientEdit | undefined {
   let drop: string[] | undefined;
   const connection = headers.get("connection");
-  if (connection !== null) {
+  // "Connection: keep-alive" (what Node's and most HTTP/1.1 servers send) names a field the runtime writes: no split.
+  if (connection !== null && !KEEP_ALIVE_ONLY.test(connection)) {
     for (const token of connection.split(",")) {
       const name = token.trim().toLowerCase();
       // A named field the runtime writes (keep-alive, upgrade) is dropped by it.
