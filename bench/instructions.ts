@@ -27,7 +27,8 @@
 // comes in lumps of millions of instructions (a scavenge) and so moves the total by several k per
 // request from run to run: the count without it is the steadier figure for a change to the path.
 // With --perf-map, V8's perf map (--perf-basic-prof) names the JIT code and the JavaScript functions are
-// listed by inclusive Ir, with the main thread split into what runs under the worker's entry and the rest.
+// listed by inclusive Ir, and the main thread's own instructions are split by the kind of code that ran them
+// (JavaScript, V8 builtins, V8 C++, workerd/kj C++, allocator, libc, unattributed), which sum to the whole.
 // Then every call from JavaScript into the runtime (jsg's method, getter and constructor entry points:
 // calls per request and their inclusive Ir), the cost a worker's own code cannot see in a JS profile.
 // Instructions are not time (a cache miss costs more than an add), but they are
@@ -41,7 +42,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { parseArgs } from "node:util";
 import { BENCH_HOST, benchSnapshot, DATAPLANE_PATH, startEdgelb, startTrivial } from "./dataplane.ts";
-import { countDump, dumpFiles, gcIr, instructionsTable, jsInclusive, jsTable, parseCallGraph, parseCallgrindTotals, parsePerfMap, type DumpCount, type RowCount } from "./lib/callgrind.ts";
+import { countDump, dumpFiles, gcIr, instructionsTable, jsInclusive, jsTable, parseCallGraph, parseCallgrindTotals, parsePerfMap, selfByKind, type DumpCount, type RowCount } from "./lib/callgrind.ts";
 import { cleanupAll } from "./lib/cleanup.ts";
 import { gapTable, interpreted, itemize, medianRun, type Itemized } from "./lib/runtime-calls.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
@@ -143,7 +144,8 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     if (o.perfMap) {
       // V8 writes its map to /tmp/perf-<pid>.map (valgrind keeps workerd's pid); read, then removed with the run.
       const mapFile = `/tmp/perf-${w.pid}.map`;
-      js = jsTable(jsInclusive(graph, parsePerfMap(await readFile(mapFile, "utf8"))), count.mainIr, o.requests);
+      const map = parsePerfMap(await readFile(mapFile, "utf8"));
+      js = jsTable(jsInclusive(graph, map), selfByKind(graph, map), count.mainIr, o.requests);
       if (o.keep) await copyFile(mapFile, path.join(o.keep, `perf.${id}.${w.pid}.map`));
     }
     return { count: { ...count, gcIr: gcIr(graph) }, itemized: itemize(graph, count.mainIr, o.requests), ...(js ? { js } : {}), errors: 0 };

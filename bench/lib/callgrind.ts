@@ -332,18 +332,39 @@ export function jsInclusive(g: CallGraph, map: readonly PerfMapEntry[]): { fn: s
   return [...by].map(([fn, ir]) => ({ fn, ir })).sort((a, b) => b.ir - a.ir);
 }
 
+/** What code a function's own instructions ran, for a partition of the whole (selfByKind). */
+const KINDS: [string, (fn: string, mapped: string | undefined) => boolean][] = [
+  ["JavaScript (JIT code: edgelb's, the runtime's JS)", (fn, m) => m?.startsWith("JS:") === true],
+  ["V8 builtins, stubs and regexp code", (fn, m) => fn.startsWith("Builtins_") || (m !== undefined && !m.startsWith("JS:"))],
+  ["V8 C++ (runtime functions, IC misses, GC, the API)", (fn) => /^(_ZN2v8|v8::|cppgc::|heap::|(?:\S+ )?v8::)/.test(fn) || /^(?:[\w:<>*&]+ )?(v8|cppgc|heap)::/.test(fn)],
+  ["workerd, jsg and kj C++", (fn) => /(^|[ (<])(workerd|kj|capnp)::|^_Z[NZ]+\d*(workerd|kj|capnp)|^_ZN7workerd|^_ZN2kj/.test(fn)],
+  ["allocator (tcmalloc, new, delete)", (fn) => /tcmalloc|^operator (new|delete)|absl::/.test(fn)],
+  ["libc (memcpy, strings, syscalls)", (fn) => /^(__|mem|str|clock_gettime|epoll|read|write|send|recv|pthread|std::)/.test(fn)],
+];
+
 /**
- * The JavaScript functions' table: the top `n` by inclusive Ir per request, then the whole main thread split in
- * two that sum to it: under the worker's entry (the function with the largest inclusive count: everything a
- * request's JavaScript does and calls, nested items included in their callers) and unattributed (outside it:
- * the event loop, socket I/O, timers firing, GC tasks between requests). Pure.
+ * The main thread's own instructions (self cost, so the parts sum exactly to the whole) by the kind of code that
+ * ran them, JIT code named with the perf map; whatever no kind claims is "unattributed". Pure.
  */
-export function jsTable(fns: readonly { fn: string; ir: number }[], mainIr: number, requests: number, n = 25): string {
-  const entry = fns[0];
+export function selfByKind(g: CallGraph, map: readonly PerfMapEntry[]): { kind: string; ir: number }[] {
+  const by = new Map<string, number>();
+  for (const [fn, ir] of g.self) {
+    const mapped = /^0x[0-9a-f]+$/i.test(fn) ? perfName(map, parseInt(fn, 16)) : undefined;
+    const kind = KINDS.find(([, test]) => test(fn, mapped))?.[0] ?? "unattributed (other code, JIT code not in the map)";
+    by.set(kind, (by.get(kind) ?? 0) + ir);
+  }
+  return [...by].map(([kind, ir]) => ({ kind, ir })).sort((a, b) => b.ir - a.ir);
+}
+
+/**
+ * The JavaScript functions' table: the top `n` by inclusive Ir per request (they nest: each includes what it
+ * calls, and an async function's resumptions count under it, not under its caller), then the main thread's own
+ * instructions by kind of code, which sum to the whole (selfByKind). Pure.
+ */
+export function jsTable(fns: readonly { fn: string; ir: number }[], kinds: readonly { kind: string; ir: number }[], mainIr: number, requests: number, n = 25): string {
   const lines = fns.slice(0, n).map((f) => `${k(f.ir / requests).padStart(9)}  ${f.fn}`);
-  const under = entry?.ir ?? 0;
-  lines.push(`${k(mainIr / requests).padStart(9)}  main thread, all of it (the items above nest: each includes what it calls)`);
-  lines.push(`${k(under / requests).padStart(9)}  under the worker's entry${entry ? ` (${entry.fn})` : ""}`);
-  lines.push(`${k((mainIr - under) / requests).padStart(9)}  unattributed: outside the worker's JavaScript (event loop, I/O, timers, GC tasks)`);
+  lines.push("  the main thread's own instructions by kind of code (these sum to the whole):");
+  for (const x of kinds) lines.push(`${k(x.ir / requests).padStart(9)}  ${x.kind}`);
+  lines.push(`${k(mainIr / requests).padStart(9)}  main thread, all of it`);
   return lines.join("\n");
 }

@@ -1,6 +1,6 @@
 // bench/instructions.ts's reading of callgrind's files and its table (bench/lib/callgrind.ts).
 import { describe, expect, it } from "vitest";
-import { countDump, dumpFiles, GC_ENTRIES, gcIr, inclusiveOf, instructionsTable, jsInclusive, jsTable, parseCallGraph, parseCallgrindTotals, parsePerfMap, perfName, perRequest, rowMedian, type RowCount } from "../../bench/lib/callgrind.ts";
+import { countDump, dumpFiles, GC_ENTRIES, gcIr, inclusiveOf, instructionsTable, jsInclusive, jsTable, parseCallGraph, parseCallgrindTotals, parsePerfMap, perfName, perRequest, rowMedian, selfByKind, type RowCount } from "../../bench/lib/callgrind.ts";
 
 /** The head of a dump as callgrind 3.19 writes it (abridged body). */
 const dump = (thread: number, summary: string, events = "Ir") => `# callgrind format
@@ -242,16 +242,26 @@ calls=2 0
     expect(perfName(map, 0x63999fc0)).toBe("JS:+'fetch worker.js:18407:8");
   });
 
-  it("gives each function's inclusive count from calls by other functions, and splits the whole into the entry and the rest", () => {
-    const fns = jsInclusive(parseCallGraph(GRAPH), parsePerfMap(MAP));
+  it("gives each function's inclusive count from calls by other functions; the own instructions by kind sum to the whole", () => {
+    const g = parseCallGraph(GRAPH);
+    const map = parsePerfMap(MAP);
+    const fns = jsInclusive(g, map);
     expect(fns).toEqual([
       { fn: "JS:+'fetch worker.js:18407:8", ir: 9000 },
       { fn: "JS:+'clientEdit worker.js:10616:20", ir: 3000 },
     ]);
-    const text = jsTable(fns, 12_000, 1);
+    // Own costs here: fetch()'s JIT code 1000; nothing else has self cost in the fixture but what follows.
+    const kinds = selfByKind(parseCallGraph(GRAPH + "fn=(5)\n0 1500\nfn=(6) tcmalloc::Alloc\n0 300\nfn=(7) 0x0000000070000000\n0 200\nfn=(8) Builtins_RunMicrotasks\n0 100\n"), map);
+    expect(kinds).toEqual([
+      { kind: "workerd, jsg and kj C++", ir: 1500 },
+      { kind: "JavaScript (JIT code: edgelb's, the runtime's JS)", ir: 1000 },
+      { kind: "allocator (tcmalloc, new, delete)", ir: 300 },
+      { kind: "unattributed (other code, JIT code not in the map)", ir: 200 },
+      { kind: "V8 builtins, stubs and regexp code", ir: 100 },
+    ]);
+    const text = jsTable(fns, kinds, 3100, 1);
     expect(text).toContain("9.0 k  JS:+'fetch worker.js:18407:8");
-    expect(text).toContain("12.0 k  main thread, all of it");
-    expect(text).toMatch(/9\.0 k {2}under the worker's entry \(JS:\+'fetch/);
-    expect(text).toMatch(/3\.0 k {2}unattributed: outside the worker's JavaScript/);
+    expect(text).toMatch(/0\.2 k {2}unattributed/);
+    expect(text).toContain("3.1 k  main thread, all of it");
   });
 });
