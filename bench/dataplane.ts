@@ -34,24 +34,25 @@ const ROOT = path.resolve(HERE, "..");
  * function's self cost by its share spent for GC), and the rest; they add up to the whole gap.
  */
 export const FETCH_PATH_COUNT = {
-  code: "2676c77",
+  code: "72693a1",
   /** Thousands of instructions per request: each row's median run. */
   c: 342.5,
-  d: 476.2,
+  d: 469.5,
   /** edgelb's calls into the API beyond (c)'s, thousands of instructions per request, each with the guarantee it serves and what sets its price. */
   calls: [
-    { k: 26.8, what: "fetch() converting edgelb's record of the origin's fields (with the edge's X-Forwarded-Proto/-Host, Forwarded and X-Request-Id) where (c) hands over the client's Request, whose fields the runtime copies in C++: a record is converted field by field" },
-    { k: 14.1 + 3.8 + 3.6, what: "the client's Response copied from the origin's (14.1 k), X-Request-Id appended (3.8 k) and the two Responses' fields read (3.6 k), for X-Request-Id back to the client and no hop-by-hop field: fetch()'s response fields are immutable in workerd, so one field added costs a whole Response (skipped when the origin echoes the id and sends no hop-by-hop field; the bench origin does not)" },
+    { k: 26.1, what: "fetch() converting edgelb's record of the origin's fields (with the edge's X-Forwarded-Proto/-Host, Forwarded and X-Request-Id) where (c) hands over the client's Request, whose fields the runtime copies in C++: a record is converted field by field" },
+    { k: 14.1 + 3.7 + 3.6, what: "the client's Response copied from the origin's (14.1 k), X-Request-Id appended (3.7 k) and the two Responses' fields read (3.6 k), for X-Request-Id back to the client and no hop-by-hop field: fetch()'s response fields are immutable in workerd, so one field added costs a whole Response (skipped when the origin echoes the id and sends no hop-by-hop field; the bench origin does not)" },
     { k: 9.3 + 8.3, what: "nine Headers lookups on the answer (five has(), four get(), ~2 k each): Connection (and the fields it names), Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, the gate's marker and X-Request-Id, then the body's Content-Length and Content-Type (its deadline, and whether it is piped); fetch() passes every hop-by-hop field of an answer on (test/worker/fetch-runtime-fields.test.ts), so none of them can be skipped" },
-    { k: 4.2 + 7.0, what: "one checked pass over the client's fields (entries() 4.2 k, then a next() per field, 2.3 k each): control characters and forged forwarding fields are refused before any node sees them" },
-    { k: 6.2 + 2.2 + 1.9, what: "the deadline: setTimeout (6.2 k: workerd keeps every timer in the request's own TimeoutManager, none can be shared between requests) and the AbortController whose signal stops a fetch() that has no timeout option (4.1 k); AbortSignal.timeout() would be ~8 µs cheaper but cannot be cleared or extended, so it would cut a small body handed to the client at its head" },
-    { k: 1.9 + 1.8 + 0.7 - 4.6, what: "net: the body's and the client's fields' getters and seven smaller members (4.4 k) against the new URL that (c) builds and edgelb does not (4.6 k)" },
+    { k: 4.1 + 7.0, what: "one checked pass over the client's fields (entries() 4.1 k, then a next() per field, 2.3 k each): control characters and forged forwarding fields are refused before any node sees them" },
+    { k: 6.2 + 2.1 + 1.8, what: "the deadline: setTimeout (6.2 k: workerd keeps every timer in the request's own TimeoutManager, none can be shared between requests) and the AbortController whose signal stops a fetch() that has no timeout option (3.9 k); AbortSignal.timeout() would be ~8 µs cheaper but cannot be cleared or extended, so it would cut a small body handed to the client at its head" },
+    { k: 2.4, what: "the location's copy of the snapshot read from the Cache API at each refresh (one read of ~120 k per ~50 requests here), so that KV is read per location, not per isolate" },
+    { k: 1.9 + 1.8 + 0.3 - 4.6, what: "net: the body's and the client's fields' getters and fifteen smaller members (4.0 k) against the new URL that (c) builds and edgelb does not (4.6 k)" },
   ],
   /** Garbage collection on the main thread, (c) and (d). */
-  gc: [29.6, 45.2],
-  /** Everything outside those calls and GC; of it, edgelb's JavaScript: JIT code 9.6 k and V8's builtins 16.0 k against (c)'s 0.0 and 5.9 k. */
-  rest: 31.0,
-  javascript: 9.6 + (16.0 - 5.9),
+  gc: [30.4, 40.2],
+  /** Everything outside those calls and GC; of it, edgelb's JavaScript: JIT code 9.9 k and V8's builtins 15.0 k against (c)'s 0.1 and 5.0 k. */
+  rest: 29.2,
+  javascript: 9.9 - 0.1 + (15.0 - 5.0),
 };
 
 /**

@@ -45,7 +45,7 @@ describe("what limits (d)", () => {
   it("names each call with the guarantee that needs it, and prints no NaN for an unknown gap", () => {
     const text = fetchPathCosts(Number.NaN);
     expect(text).toContain("X-Request-Id appended");
-    expect(text).toContain("−0.2 k, net: ");
+    expect(text).toContain("−0.6 k, net: ");
     expect(text).toContain("forged forwarding fields are refused");
     expect(text).toContain("the deadline: setTimeout");
     expect(text).not.toMatch(/NaN/);
