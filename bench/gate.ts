@@ -401,7 +401,7 @@ export function hopTimeline(): string {
   return (
     `traced at 1 connection on one core (perf's scheduler and syscall tracepoints, code ${t.code}; wall time between syscalls): the gate runs ${t.runsPerRequest} times per request (it mostly finds the request's bytes there when it accepts the connection), ` +
     `takes ${t.forwardUs[0]} µs from reading a request to forwarding it (p10 ${t.forwardUs[1]}, p90 ${t.forwardUs[2]}: parse, signature check, replay cache, head rewrite) and ${t.relayUs} µs to relay the answer; ` +
-    `the rest of what it adds is the wake-ups and the loopback writes of one more process; gate mode adds ${t.workerdKInstructions} k instructions per request to workerd (Web Crypto's sign(), awaited before connect()), ~10 µs`
+    `the rest of what it adds is the wake-ups and the loopback writes of one more process; gate mode adds ${t.workerdKInstructions} k instructions per request to workerd (Web Crypto's sign(), awaited before connect())`
   );
 }
 
@@ -459,7 +459,11 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
       floorAdds > 0
         ? `, ${fmt((floorAdds / 0.3) * 100, 0)}% of the 0.3 ms budget before any check (${edge === "wrap" ? "a proxy on node:net's documented sockets; the gate's edge connections skip them (--edge wrap), so it can go below this floor" : "the gate can get no lower by cutting its own work"})`
         : "";
-    const traced = `; ${hopTimeline()}`;
+    // workerd's own CPU per request at 1 connection is on the request's path too (rv12b 5): paired per round, with the A/A.
+    const wd = median(pairedDifferences(perRound.cpuUs(r.g1), perRound.cpuUs(r.e1)));
+    const wdA = r.eA1?.valid ? median(pairedDifferences(perRound.cpuUs(r.e1), perRound.cpuUs(r.eA1))) : undefined;
+    const workerd1 = wd !== undefined && Number.isFinite(wd) ? `; workerd's own CPU per request, (g1) − (e1) paired: ${fmt(wd, 0)} µs${wdA !== undefined && Number.isFinite(wdA) ? ` (its A/A, (e1) − (eA1): ${fmt(wdA, 0)} µs)` : ""}, on the same path` : "";
+    const traced = `${workerd1}; ${hopTimeline()}`;
     const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(floorAdds, 2)} ms (paired over the rounds both ran)${budget}${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
@@ -476,7 +480,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
 function workerdShare(r: GateRows, workerdExtra: number): string {
   const signUs = r.s?.valid && r.s.cpuUsPerRequest !== undefined && r.e.cpuUsPerRequest !== undefined ? r.s.cpuUsPerRequest - r.e.cpuUsPerRequest : undefined;
   if (signUs === undefined) return "signing and the hop's effect on workerd, not split: row (s) is missing or invalid";
-  return `${fmt(signUs, 0)} µs (s) − (e), signing plus whatever two workerd processes running the same code differ by (each row is its own process: compare (e) − (eA) in the paired figures; signing alone, counted in instructions in one process, is ~26 k instructions per request (Web Crypto's sign() 25.6 k of them), ~10 µs), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
+  return `${fmt(signUs, 0)} µs (s) − (e), signing plus whatever two workerd processes running the same code differ by (each row is its own process: compare (e) − (eA) in the paired figures; signing alone, counted in instructions in one process, is ~26 k instructions per request (Web Crypto's sign() 25.6 k of them)), and ${fmt(workerdExtra - signUs, 0)} µs the hop itself costs workerd, (g) − (s): the same requests and signatures, a longer wait between a request's write and its answer`;
 }
 
 /**
@@ -579,6 +583,6 @@ export function loadNote(rows: readonly Pick<RowOutcome, "rounds">[], cores = os
   const loads = rows.flatMap((r) => r.rounds.map((x) => x.loadAvg ?? NaN)).filter(Number.isFinite);
   if (!loads.length) return "machine load during the rounds: not recorded";
   const max = Math.max(...loads);
-  return `machine load (1-minute load average on ${cores} cores) during the rounds: ${fmt(Math.min(...loads), 1)}–${fmt(max, 1)}${max > cores ? `; above ${cores} other work shared the cores, which lowers req/s and raises latency of both rows: the ratio and the added p50 are not evidence for or against the targets` : ""}`;
+  return `machine load (1-minute load average on ${cores} cores) during the rounds: ${fmt(Math.min(...loads), 1)}–${fmt(max, 1)}${max > cores ? `; above ${cores} more was runnable than the cores (this section's own 32-connection rows, with wrk, workerd, the gates and the nodes all busy, raise the 1-minute average too; other work would lower req/s and raise latency of both rows): the paired verdicts and their A/A widening are what to read, not a single figure` : ""}`;
 }
 

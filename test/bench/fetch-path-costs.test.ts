@@ -25,6 +25,7 @@ describe("what limits (d)", () => {
 
   it("sets each part against this run's gap in proportion, from the figures (gap 80 µs)", () => {
     const limits = fetchLimits(140);
+    // (c) 60 µs here: 0.85× allows 10.6 µs more, (d) spends 80 µs more.
     expect(limits).toHaveLength(2);
     const t = FETCH_PATH_COUNT;
     const gap = t.d - t.c;
@@ -36,10 +37,15 @@ describe("what limits (d)", () => {
     }
   });
 
-  it("says what keeps (d) from 0.85×: the budget (c) ÷ 0.85 leaves against what the calls alone take", () => {
-    const t = FETCH_PATH_COUNT;
-    const text = fetchPathCosts(80);
-    expect(text).toContain(`0.85× allows (d) at most (c) ÷ 0.85, ${(t.c / 0.85 - t.c).toFixed(1)} k more instructions than (c); the calls alone take ${t.calls.reduce((a, c) => a + c.k, 0).toFixed(1)} k`);
+  it("sets the 0.85× allowance in µs of this run's CPU, not in instructions, and says how far over (d) is (rv12b 1)", () => {
+    // (c) 109 µs: 0.85× allows 19.2 µs more; (d) spends 23 µs more, 3.8 µs over.
+    const text = fetchPathCosts(23, 109);
+    expect(text).toContain("0.85× allows (d) at most (c) ÷ 0.85 of CPU, 19.2 µs per request more than (c)'s 109 µs; (d) spends 23.0 µs more, 3.8 µs over");
+    expect(text).toContain("The calls into the API alone (~16 µs) fit in the allowance; with GC and the rest they do not");
+    // A run where (d) is within the allowance says so, and claims nothing about what prevents it.
+    const within = fetchPathCosts(18, 109);
+    expect(within).toContain("this run's (d) spends 18.0 µs more, within it");
+    expect(within).not.toContain("over (at this run's");
   });
 
   it("names each call with the guarantee that needs it, and prints no NaN for an unknown gap", () => {

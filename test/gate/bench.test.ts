@@ -105,7 +105,7 @@ describe("gate bench", () => {
   it("says the machine's load during the rounds, and that a loaded run is no evidence", () => {
     const rounds = (loads: number[]) => ({ rounds: loads.map((loadAvg) => ({ loadAvg })) }) as never;
     expect(loadNote([rounds([1.2, 1.5]), rounds([1.4])], 2)).toBe("machine load (1-minute load average on 2 cores) during the rounds: 1.2–1.5");
-    expect(loadNote([rounds([14.8, 15.3])], 2)).toMatch(/14\.8–15\.3; above 2 other work shared the cores.*not evidence/);
+    expect(loadNote([rounds([14.8, 15.3])], 2)).toMatch(/14\.8–15\.3; above 2 more was runnable than the cores.*the paired verdicts and their A\/A widening are what to read/);
     expect(loadNote([rounds([])], 2)).toBe("machine load during the rounds: not recorded");
   });
 });
