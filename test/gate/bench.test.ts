@@ -74,6 +74,17 @@ describe("gate bench", () => {
     expect(hop!.limit).toContain("gate mode adds 26.1 k instructions per request to workerd");
   });
 
+  it("what limits (g1) puts workerd's own CPU, (g1) − (e1) paired per round, beside the gate's, with its A/A (rv12b 5)", () => {
+    // 1,000 requests a round: cpuS 0.7 s is 700 µs per request.
+    const withRoundCpu = (r: RowOutcome, cpuS: number) => ({ ...r, rounds: r.rounds.map((x) => ({ ...x, cpuS })) }) as RowOutcome;
+    const rows = { e: row("e", 1000, 20), g: row("g", 800, 25), e1: withRoundCpu(row("e1", 500, 1.0), 0.7), g1: withRoundCpu(row("g1", 400, 1.5), 0.76), eA1: withRoundCpu(row("eA1", 500, 1.0), 0.71) };
+    const [, hop] = gateTargets(rows, { g: 150, g1: 250 });
+    expect(hop!.limit).toContain("workerd's own CPU per request, (g1) − (e1) paired: 60 µs (its A/A, (e1) − (eA1): -10 µs), on the same path");
+    // Without CPU per round, nothing is claimed.
+    const [, none] = gateTargets({ e: row("e", 1000, 20), g: row("g", 800, 25), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.5) }, { g: 150, g1: 250 });
+    expect(none!.limit).not.toContain("workerd's own CPU per request");
+  });
+
   it("with the gate's edge connections off net.Socket (--edge wrap), the texts say the floor is a net.Socket proxy the gate can go below, and by how much, from the figures", () => {
     const withCpu = (r: RowOutcome, us: number) => ({ ...r, cpuUsPerRequest: us }) as RowOutcome;
     const rows = { e: withCpu(row("e", 1000, 20), 700), g: withCpu(row("g", 880, 25), 850), f: row("n", 900, 22), e1: row("e1", 500, 1.0), g1: row("g1", 400, 1.15), f1: row("n1", 450, 1.2) };
