@@ -157,8 +157,31 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
+  let parsed;
+  try {
+    parsed = parseArgs({ options: OPTIONS });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  await count(values);
+}
+
+const USAGE = `usage: npm run bench:instructions -- [--rows c,d,e] [--warmup 2000] [--requests 1000] [--path /status/200] [--repeat 1]
+                                    [--keep DIR] [--v8-flags a,b] [--perf-map] [--address-base 127.25.50]
+Counts workerd's instructions per request under callgrind for section 1's rows (c) trivial fetch proxy,
+(d) edgelb over fetch(), (e) edgelb over sockets, and itemizes each row's gap to (c) by call into workerd's API
+(docs/benchmarks.md). Every counted request must be 200 from the intended node, or the row is invalid.`;
+
+/** A bad command line or a missing tool: one line and exit code 2, no stack. */
+class UsageError extends Error {}
+
+const OPTIONS = {
+      help: { type: "boolean", short: "h", default: false },
       rows: { type: "string", default: "c,d" },
       warmup: { type: "string", default: "2000" },
       requests: { type: "string", default: "1000" },
@@ -171,16 +194,24 @@ async function main(): Promise<void> {
       "v8-flags": { type: "string", default: "" },
       /** Name JIT code with V8's perf map (--perf-basic-prof) and list JavaScript functions by inclusive Ir. */
       "perf-map": { type: "boolean", default: false },
-    },
-  });
+} as const;
+
+async function count(values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"]): Promise<void> {
   const ids = values.rows.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const id of ids) if (!ROWS[id]) throw new Error(`unknown row ${id} (rows: ${Object.keys(ROWS).join(", ")})`);
+  for (const id of ids) if (!ROWS[id]) throw new UsageError(`unknown row ${id} (rows: ${Object.keys(ROWS).join(", ")})`);
   const warmup = Number(values.warmup);
   const requests = Number(values.requests);
   const repeat = Number(values.repeat);
   const v8Flags = values["v8-flags"].split(",").map((f) => f.trim()).filter(Boolean);
   if (!Number.isSafeInteger(warmup) || warmup < 0 || !Number.isSafeInteger(requests) || requests < 1 || !Number.isSafeInteger(repeat) || repeat < 1) {
-    throw new Error("--warmup, --requests and --repeat must be whole numbers (requests and repeat at least 1)");
+    throw new UsageError("--warmup, --requests and --repeat must be whole numbers (requests and repeat at least 1)");
+  }
+  // Without valgrind nothing can be counted: say so in one line, not as a spawn error halfway.
+  try {
+    await run("valgrind", ["--version"]);
+    await run("callgrind_control", ["--version"]);
+  } catch {
+    throw new UsageError("needs valgrind with callgrind_control on the PATH (Debian/Ubuntu: apt-get install valgrind)");
   }
   const log = (s: string) => console.error(s);
   if (values.keep) await mkdir(values.keep, { recursive: true });
@@ -234,6 +265,11 @@ async function main(): Promise<void> {
 
 main()
   .catch((err) => {
+    if (err instanceof UsageError) {
+      console.error(`bench:instructions: ${err.message}\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
     console.error(err);
     process.exitCode = 1;
   })
