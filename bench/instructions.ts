@@ -172,7 +172,7 @@ async function main(): Promise<void> {
 }
 
 const USAGE = `usage: npm run bench:instructions -- [--rows c,d,e] [--warmup 2000] [--requests 1000] [--path /status/200] [--repeat 1]
-                                    [--keep DIR] [--v8-flags a,b] [--perf-map] [--address-base 127.25.50]
+                                    [--keep DIR] [--v8-flags --no-concurrent-recompilation] [--perf-map] [--address-base 127.25.50]
 Counts workerd's instructions per request under callgrind for section 1's rows (c) trivial fetch proxy,
 (d) edgelb over fetch(), (e) edgelb over sockets, and itemizes each row's gap to (c) by call into workerd's API
 (docs/benchmarks.md). Every counted request must be 200 from the intended node, or the row is invalid.`;
@@ -190,8 +190,12 @@ const OPTIONS = {
       "address-base": { type: "string", default: "127.25.50" },
       /** Copy each run's dump files here (callgrind_annotate them, or read them with bench/lib/callgrind.ts). */
       keep: { type: "string" },
-      /** V8 flags for workerd, comma-separated ("" for none). */
-      "v8-flags": { type: "string", default: "" },
+      /**
+       * V8 flags for workerd, comma-separated ("" for none). By default TurboFan compiles on the main
+       * thread: under valgrind its background thread seldom runs, so a run's hot functions could stay in
+       * V8's baseline tiers (and be left out) by chance; the warm-up pays for the compiling, not the count.
+       */
+      "v8-flags": { type: "string", default: "--no-concurrent-recompilation" },
       /** Name JIT code with V8's perf map (--perf-basic-prof) and list JavaScript functions by inclusive Ir. */
       "perf-map": { type: "boolean", default: false },
 } as const;

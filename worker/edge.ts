@@ -155,6 +155,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     workerTransport: settings.transport,
     log,
     requestLogs: settings.requestLogs,
+    echoRequestId: settings.echoRequestId,
     random: opts.random ?? Math.random,
     now,
     retryBudget: new RetryBudget({ now }),

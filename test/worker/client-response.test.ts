@@ -1,6 +1,6 @@
 // The client's Response: built as a copy of the origin's only when a field must change (X-Request-Id
-// added, a hop-by-hop field or the gate's marker taken out, an affinity cookie set). An app that
-// echoes X-Request-Id (Rails and many frameworks do) has its own Response handed to the client.
+// added to a 5xx, or to every answer with EDGELB_ECHO_REQUEST_ID=always; a hop-by-hop field or the
+// gate's marker taken out; an affinity cookie set). Otherwise the origin's own Response is handed on.
 import { describe, expect, it } from "vitest";
 import type { OriginRequest, Transport } from "../../worker/transport/types.ts";
 import { edgeWithService } from "./helpers.ts";
@@ -42,9 +42,29 @@ describe("the client's Response", () => {
     expect(await res.text()).toBe("hello");
   });
 
-  it("is a copy with X-Request-Id added when the origin set none, every other field kept", async () => {
-    const { transports, given } = origin(() => new Response("hello", { headers: { "content-type": "text/plain", etag: '"v1"' } }));
+  it("is the origin's own when it set no X-Request-Id and is not a 5xx (EDGELB_ECHO_REQUEST_ID=errors, the default): no copy", async () => {
+    const { transports, given } = origin(() => new Response("hello", { status: 404, headers: { "content-type": "text/plain", etag: '"v1"' } }));
     const e = await edgeWithService({ hostnames: ["plain.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "fetch" }, { transports });
+    const res = await e.request("plain.example.com", "/", { headers: { "x-request-id": "client-id-2" } });
+    expect(res).toBe(given.at(-1));
+    expect(res.status).toBe(404);
+    expect(res.headers.get("x-request-id")).toBeNull();
+  });
+
+  it("is a copy with X-Request-Id added to a 5xx whose origin set none, every other field kept", async () => {
+    const { transports, given } = origin(() => new Response("broken", { status: 500, headers: { "content-type": "text/plain", etag: '"v1"' } }));
+    const e = await edgeWithService({ hostnames: ["plain.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "fetch" }, { transports });
+    const res = await e.request("plain.example.com", "/", { headers: { "x-request-id": "client-id-3" } });
+    expect(res).not.toBe(given.at(-1));
+    expect(res.status).toBe(500);
+    expect(res.headers.get("x-request-id")).toBe("client-id-3");
+    expect(res.headers.get("etag")).toBe('"v1"');
+    expect(await res.text()).toBe("broken");
+  });
+
+  it("is a copy with X-Request-Id added to every answer whose origin set none with EDGELB_ECHO_REQUEST_ID=always", async () => {
+    const { transports, given } = origin(() => new Response("hello", { headers: { "content-type": "text/plain", etag: '"v1"' } }));
+    const e = await edgeWithService({ hostnames: ["plain.example.com"], nodePort: 30080 }, nodes, { EDGELB_TRANSPORT: "fetch", EDGELB_ECHO_REQUEST_ID: "always" }, { transports });
     const res = await e.request("plain.example.com", "/", { headers: { "x-request-id": "client-id-2" } });
     expect(res).not.toBe(given.at(-1));
     expect(res.headers.get("x-request-id")).toBe("client-id-2");

@@ -73,11 +73,26 @@ describe.each(TRANSPORTS)("proxy over the %s transport", (transport) => {
     const e = await edge();
     const given = await e.request("app.example.com", "/", { headers: { "x-request-id": "abc-123" } });
     expect(((await given.json()) as Echo).headers["x-request-id"]).toBe("abc-123");
-    expect(given.headers.get("x-request-id")).toBe("abc-123");
     const fresh = await e.request("app.example.com", "/");
     const id = ((await fresh.json()) as Echo).headers["x-request-id"];
     expect(id).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
-    expect(fresh.headers.get("x-request-id")).toBe(id);
+    // EDGELB_ECHO_REQUEST_ID=errors (the default): an answer that is not a 5xx goes back as the app
+    // made it, without the id (like Envoy, whose always_set_request_id_in_response is off by default).
+    expect(given.headers.get("x-request-id")).toBeNull();
+    expect(fresh.headers.get("x-request-id")).toBeNull();
+  });
+
+  it("gives the client its X-Request-Id back on a 5xx, and on every answer with EDGELB_ECHO_REQUEST_ID=always", async () => {
+    const e = await edge();
+    const failed = await e.request("app.example.com", "/status/500");
+    expect(failed.status).toBe(500);
+    expect(failed.headers.get("x-request-id")).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
+    const always = await edgeWithService({ hostnames: ["app.example.com"], nodePort: lab.nodePort }, shared, { ...vars, EDGELB_ECHO_REQUEST_ID: "always" });
+    const given = await always.request("app.example.com", "/", { headers: { "x-request-id": "abc-123" } });
+    expect(((await given.json()) as Echo).headers["x-request-id"]).toBe("abc-123");
+    expect(given.headers.get("x-request-id")).toBe("abc-123");
+    const fresh = await always.request("app.example.com", "/");
+    expect(fresh.headers.get("x-request-id")).toBe(((await fresh.json()) as Echo).headers["x-request-id"]);
   });
 
   it("streams a 50 MiB download", async () => {

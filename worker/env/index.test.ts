@@ -10,6 +10,7 @@ describe("settings from the worker's vars", () => {
       cacheTtlMs: 60_000,
       transport: "auto",
       requestLogs: false,
+      echoRequestId: "errors",
       pushToken: undefined,
       readToken: undefined,
       controlHosts: undefined,
@@ -17,6 +18,14 @@ describe("settings from the worker's vars", () => {
       problems: [],
     });
     expect(s.clusterTokens.size).toBe(0);
+  });
+
+  it("reads EDGELB_ECHO_REQUEST_ID: errors or always, any case; anything else is a problem and errors", () => {
+    expect(readSettings({ EDGELB_ECHO_REQUEST_ID: " Always " }).echoRequestId).toBe("always");
+    expect(readSettings({ EDGELB_ECHO_REQUEST_ID: "errors" }).echoRequestId).toBe("errors");
+    const bad = readSettings({ EDGELB_ECHO_REQUEST_ID: "yes" });
+    expect(bad.echoRequestId).toBe("errors");
+    expect(bad.problems).toEqual([`EDGELB_ECHO_REQUEST_ID "yes" is not errors or always; using errors`]);
   });
 
   it("parses the vars", () => {

@@ -23,6 +23,8 @@ export interface Env {
   EDGELB_TRANSPORT?: string;
   /** "true" logs one line per proxied request. */
   EDGELB_REQUEST_LOGS?: string;
+  /** errors | always: which origin answers carry X-Request-Id back to the client (default errors: 5xx only). */
+  EDGELB_ECHO_REQUEST_ID?: string;
   /** The small-setup token: may push and delete any cluster and read everything. */
   EDGELB_PUSH_TOKEN?: string;
   /** JSON map {"cluster": "token"}: each token may push, read and delete only its own cluster. */
@@ -50,6 +52,8 @@ export interface Settings {
   cacheTtlMs: number;
   transport: TransportName;
   requestLogs: boolean;
+  /** Which origin answers carry X-Request-Id back (EDGELB_ECHO_REQUEST_ID): 5xx only, or all. */
+  echoRequestId: "errors" | "always";
   pushToken: string | undefined;
   /** cluster → its push token (EDGELB_PUSH_TOKENS). */
   clusterTokens: Map<string, string>;
@@ -100,6 +104,11 @@ export function readSettings(env: Partial<Env>): Settings {
   if (t === "fetch" || t === "socket" || t === "auto") transport = t;
   else if (t !== "") problems.push(`EDGELB_TRANSPORT "${env.EDGELB_TRANSPORT}" is not auto, fetch or socket; using auto`);
 
+  let echoRequestId: Settings["echoRequestId"] = "errors";
+  const echo = (env.EDGELB_ECHO_REQUEST_ID ?? "").trim().toLowerCase();
+  if (echo === "errors" || echo === "always") echoRequestId = echo;
+  else if (echo !== "") problems.push(`EDGELB_ECHO_REQUEST_ID "${env.EDGELB_ECHO_REQUEST_ID}" is not errors or always; using errors`);
+
   let fastCheckMs = DEFAULT_FAST_CHECK_S * 1000;
   if (env.EDGELB_FAST_CHECK !== undefined && env.EDGELB_FAST_CHECK.trim() !== "") {
     const n = Number(env.EDGELB_FAST_CHECK);
@@ -147,6 +156,7 @@ export function readSettings(env: Partial<Env>): Settings {
     cacheTtlMs,
     transport,
     requestLogs: (env.EDGELB_REQUEST_LOGS ?? "").trim().toLowerCase() === "true",
+    echoRequestId,
     pushToken: token,
     clusterTokens,
     readToken,

@@ -364,8 +364,8 @@ const NOT_FOR_CLIENT = [
 /**
  * What the client's copy of an origin's response fields needs, read from the origin's own
  * (immutable) fields: the fields to take out (hop-by-hop ones, those its Connection names, the
- * gate's marker; Transfer-Encoding in answer to a HEAD) and whether X-Request-Id is added (the
- * origin set none). Undefined when nothing: the origin's Response can go to the client as is, with
+ * gate's marker; Transfer-Encoding in answer to a HEAD) and whether X-Request-Id is added (asked
+ * for, and the origin set none). Undefined when nothing: the origin's Response can go to the client as is, with
  * no copy (an app that echoes X-Request-Id, as Rails and many frameworks do). Fields the runtime
  * writes itself (WRITTEN_BY_RUNTIME) are left to it: a lookup per field that can matter, no walk
  * over every field.
@@ -375,7 +375,7 @@ export interface ClientEdit {
   addRequestId: boolean;
 }
 
-export function clientEdit(headers: Headers, method?: string): ClientEdit | undefined {
+export function clientEdit(headers: Headers, method?: string, echoRequestId = true): ClientEdit | undefined {
   let drop: string[] | undefined;
   const connection = headers.get("connection");
   // "Connection: keep-alive" (what Node's and most HTTP/1.1 servers send) names a field the runtime writes: no split.
@@ -389,8 +389,9 @@ export function clientEdit(headers: Headers, method?: string): ClientEdit | unde
   for (const name of NOT_FOR_CLIENT) if (headers.has(name)) (drop ??= []).push(name);
   // A HEAD's answer is the one whose Transfer-Encoding the runtime sends as given.
   if (method === "HEAD" && headers.has("transfer-encoding")) (drop ??= []).push("transfer-encoding");
-  // Also when the origin's Connection names X-Request-Id: its own goes, the edge's comes.
-  const addRequestId = drop?.includes("x-request-id") === true || !headers.has("x-request-id");
+  // Also when the origin's Connection names X-Request-Id: its own goes, the edge's comes. Not asked
+  // for (an answer that is not an error, by default: ProxyDeps.echoRequestId): no lookup either.
+  const addRequestId = echoRequestId && (drop?.includes("x-request-id") === true || !headers.has("x-request-id"));
   return drop === undefined && !addRequestId ? undefined : { drop: drop ?? [], addRequestId };
 }
 

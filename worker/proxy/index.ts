@@ -85,7 +85,16 @@ export interface ProxyDeps {
   hedges?: ConnectHedges;
   /** false: every request takes the general path (lean.test.ts compares the two); default on. */
   leanPath?: boolean;
+  /**
+   * Which origin answers carry the request's X-Request-Id back to the client when the origin set
+   * none (EDGELB_ECHO_REQUEST_ID): "errors" (default) only 5xx ones, "always" every one. Answers the
+   * edge makes itself always carry it. Adding a field to an origin's answer means copying the whole
+   * Response in workerd (its fields are immutable): ~35 k instructions per request.
+   */
+  echoRequestId?: EchoRequestId;
 }
+
+export type EchoRequestId = "errors" | "always";
 
 /** Origin statuses that say "not this node, not now": counted against the node, retried when the rule allows. */
 const RETRY_STATUSES = new Set([502, 503, 504]);
@@ -227,7 +236,7 @@ async function leanAttempt(
   }
   if (attempt.bodyRelayed && !attempt.bodyEnded) attempt.successAtBodyEnd = true;
   else if (!attempt.bodyFailed) deps.health.success(attempt.node.key, nodeFieldsOf(attempt.node));
-  const answer = clientAnswer(pre, attempt, upstream, status, attempt.headersOf(upstream), transport, route.policy, undefined, cross);
+  const answer = clientAnswer(pre, attempt, upstream, status, attempt.headersOf(upstream), transport, route.policy, undefined, cross, echoesRequestId(deps, status));
   return deps.requestLogs ? logged(deps, pre, answer, attempt.logFields(pre, transport, 1)) : answer;
 }
 
@@ -616,7 +625,7 @@ async function proxyGeneral(
       if (!a.relayed) a.release();
       return done(upstream, fields);
     }
-    return done(clientAnswer(pre, a, upstream, status, upstreamHeaders, transport, policy, cookie, cross), fields);
+    return done(clientAnswer(pre, a, upstream, status, upstreamHeaders, transport, policy, cookie, cross, echoesRequestId(deps, status)), fields);
   }
 
   // Node addresses and errors go to the log (proxy.failed), not to the client.
@@ -819,6 +828,11 @@ class Attempt implements OriginRequest, OutgoingRequest {
 
 const noop = () => {};
 
+/** Whether an origin's answer with this status gets the request's X-Request-Id (ProxyDeps.echoRequestId). */
+function echoesRequestId(deps: ProxyDeps, status: number): boolean {
+  return status >= 500 || deps.echoRequestId === "always";
+}
+
 /**
  * The client's Response for an origin's answer that is final (not retried, not a 101): the body
  * handed on or relayed, and the origin's fields copied only when something must change (clientEdit:
@@ -834,6 +848,7 @@ function clientAnswer(
   policy: Route["policy"],
   cookie: string | undefined,
   cross: CrossCluster | undefined,
+  echoRequestId: boolean,
 ): Response {
   const method = pre.method;
   // The socket transport hands over the origin's bytes as sent (still gzip, say); fetch() decodes them.
@@ -857,7 +872,7 @@ function clientAnswer(
   const encodeBody = encodeBodyFor(upstreamHeaders, raw);
   // Read from the origin's own fields: what the client's copy needs (nothing, for an app that
   // echoes X-Request-Id and sends no hop-by-hop field).
-  const edit = clientEdit(upstreamHeaders, method);
+  const edit = clientEdit(upstreamHeaders, method, echoRequestId);
   const origin = a.node;
   const affinityCookie = policy.affinity === "cookie";
   const setsCookie = affinityCookie && (cookie !== cookieValue(origin) || (cross !== undefined && cross.pin !== clusterPin(origin.cluster)));

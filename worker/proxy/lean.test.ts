@@ -314,6 +314,8 @@ describe("the origin's Response", () => {
         random: Math.random,
         now: Date.now,
         leanPath: lean,
+        // The answer is copied to add X-Request-Id: the copy reads nothing of the origin's again either.
+        echoRequestId: "always",
       };
       const res = await proxy(new Request("https://web.example/", { headers: { host: "web.example" } }), route, deps);
       expect(await res.text()).toBe("OK");
