@@ -156,6 +156,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     log,
     requestLogs: settings.requestLogs,
     echoRequestId: settings.echoRequestId,
+    forwarded: settings.forwarded,
     random: opts.random ?? Math.random,
     now,
     retryBudget: new RetryBudget({ now }),

@@ -48,8 +48,12 @@ describe.each(TRANSPORTS)("proxy over the %s transport", (transport) => {
     expect(headers["x-real-ip"]).toBe("203.0.113.7");
     expect(headers["x-forwarded-host"]).toBe("app.example.com");
     expect(headers["x-forwarded-proto"]).toBe("https");
-    expect(headers.forwarded).toBe("for=203.0.113.7;host=app.example.com;proto=https");
+    // EDGELB_FORWARDED is off by default: the client's Forwarded is dropped and none is set.
+    expect(headers.forwarded).toBeUndefined();
     if (transport === "socket") expect(headers.host).toBe("app.example.com");
+    const withForwarded = await edgeWithService({ hostnames: ["app.example.com"], nodePort: lab.nodePort }, shared, { ...vars, EDGELB_FORWARDED: "true" });
+    const res2 = await withForwarded.request("app.example.com", "/", { headers: { "cf-connecting-ip": "203.0.113.7", forwarded: "for=6.6.6.6;proto=http" } });
+    expect(((await res2.json()) as Echo).headers.forwarded).toBe("for=203.0.113.7;host=app.example.com;proto=https");
   });
 
   it("strips hop-by-hop headers, including those named by Connection", async () => {

@@ -60,8 +60,8 @@ describe.each(TRANSPORTS)("request guard over the %s transport", (transport) => 
     expect((await e.request(host, "/echo", { headers: { "content-length": "0" } })).status).toBe(200);
   });
 
-  it("drops client-supplied forwarding headers and sets Forwarded", async () => {
-    const e = await edge(transport);
+  it("drops client-supplied forwarding headers and sets Forwarded (EDGELB_FORWARDED=true)", async () => {
+    const e = await edgeWithService({ hostnames: [host], nodePort: origins.port }, nodesOf(origins.nodes), { EDGELB_TRANSPORT: transport, EDGELB_FORWARDED: "true" });
     const forged = {
       "true-client-ip": "6.6.6.6",
       "x-client-ip": "6.6.6.6",

@@ -11,6 +11,7 @@ describe("settings from the worker's vars", () => {
       transport: "auto",
       requestLogs: false,
       echoRequestId: "errors",
+      forwarded: false,
       pushToken: undefined,
       readToken: undefined,
       controlHosts: undefined,
@@ -26,6 +27,14 @@ describe("settings from the worker's vars", () => {
     const bad = readSettings({ EDGELB_ECHO_REQUEST_ID: "yes" });
     expect(bad.echoRequestId).toBe("errors");
     expect(bad.problems).toEqual([`EDGELB_ECHO_REQUEST_ID "yes" is not errors or always; using errors`]);
+  });
+
+  it("reads EDGELB_FORWARDED: true or false; anything else is a problem and false", () => {
+    expect(readSettings({ EDGELB_FORWARDED: "TRUE" }).forwarded).toBe(true);
+    expect(readSettings({ EDGELB_FORWARDED: "false" }).forwarded).toBe(false);
+    const bad = readSettings({ EDGELB_FORWARDED: "yes" });
+    expect(bad.forwarded).toBe(false);
+    expect(bad.problems).toEqual([`EDGELB_FORWARDED "yes" is not true or false; using false`]);
   });
 
   it("parses the vars", () => {

@@ -25,6 +25,8 @@ export interface Env {
   EDGELB_REQUEST_LOGS?: string;
   /** errors | always: which origin answers carry X-Request-Id back to the client (default errors: 5xx only). */
   EDGELB_ECHO_REQUEST_ID?: string;
+  /** "true": origins also get RFC 7239 Forwarded (X-Forwarded-* always). */
+  EDGELB_FORWARDED?: string;
   /** The small-setup token: may push and delete any cluster and read everything. */
   EDGELB_PUSH_TOKEN?: string;
   /** JSON map {"cluster": "token"}: each token may push, read and delete only its own cluster. */
@@ -54,6 +56,8 @@ export interface Settings {
   requestLogs: boolean;
   /** Which origin answers carry X-Request-Id back (EDGELB_ECHO_REQUEST_ID): 5xx only, or all. */
   echoRequestId: "errors" | "always";
+  /** Origins also get RFC 7239 Forwarded (EDGELB_FORWARDED). */
+  forwarded: boolean;
   pushToken: string | undefined;
   /** cluster → its push token (EDGELB_PUSH_TOKENS). */
   clusterTokens: Map<string, string>;
@@ -109,6 +113,10 @@ export function readSettings(env: Partial<Env>): Settings {
   if (echo === "errors" || echo === "always") echoRequestId = echo;
   else if (echo !== "") problems.push(`EDGELB_ECHO_REQUEST_ID "${env.EDGELB_ECHO_REQUEST_ID}" is not errors or always; using errors`);
 
+  const fwd = (env.EDGELB_FORWARDED ?? "").trim().toLowerCase();
+  const forwarded = fwd === "true";
+  if (fwd !== "" && fwd !== "true" && fwd !== "false") problems.push(`EDGELB_FORWARDED "${env.EDGELB_FORWARDED}" is not true or false; using false`);
+
   let fastCheckMs = DEFAULT_FAST_CHECK_S * 1000;
   if (env.EDGELB_FAST_CHECK !== undefined && env.EDGELB_FAST_CHECK.trim() !== "") {
     const n = Number(env.EDGELB_FAST_CHECK);
@@ -157,6 +165,7 @@ export function readSettings(env: Partial<Env>): Settings {
     transport,
     requestLogs: (env.EDGELB_REQUEST_LOGS ?? "").trim().toLowerCase() === "true",
     echoRequestId,
+    forwarded,
     pushToken: token,
     clusterTokens,
     readToken,

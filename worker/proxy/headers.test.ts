@@ -24,8 +24,8 @@ import {
   stripHopByHop,
 } from "./headers.ts";
 
-function originHeaders(req: Request, websocket = false): Headers {
-  const h = originRequestHeaders(req, edgeFacts(req, "rid"), websocket);
+function originHeaders(req: Request, websocket = false, forwarded = true): Headers {
+  const h = originRequestHeaders(req, edgeFacts(req, "rid"), websocket, forwarded);
   if (!(h instanceof Headers)) throw new Error(h.fault);
   return h;
 }
@@ -161,6 +161,13 @@ describe("forwarding headers", () => {
     expect(h.get("host")).toBe("app.local:8787");
   });
 
+  it("leave Forwarded out unless asked for (EDGELB_FORWARDED), a client's own included", () => {
+    const req = new Request("https://shop.example.com/", { headers: { forwarded: "for=6.6.6.6;host=evil", "cf-connecting-ip": "203.0.113.7", host: "shop.example.com" } });
+    const h = originHeaders(req, false, false);
+    expect(h.has("forwarded")).toBe(false);
+    expect([h.get("x-forwarded-for"), h.get("x-forwarded-host"), h.get("x-forwarded-proto")]).toEqual(["203.0.113.7", "shop.example.com", "https"]);
+  });
+
   it("drop every client-supplied forwarding header and set the edge's own", () => {
     const forged = Object.fromEntries(CLIENT_FORWARDING.map((n) => [n, "6.6.6.6"]));
     const req = new Request("https://shop.example.com/", { headers: { ...forged, "cf-connecting-ip": "2001:db8::1", host: "shop.example.com" } });
@@ -278,7 +285,7 @@ describe("origin fields as a plain record (what fetch() is given)", () => {
         for (const [k, v] of given) h.append(k, v);
         if (conn !== undefined) h.set("connection", conn);
         const req = new Request("https://shop.example.com/x", { headers: h });
-        const rec = originFields(req, edgeFacts(req, "rid"), false);
+        const rec = originFields(req, edgeFacts(req, "rid"), false, true);
         if (isHeaderFault(rec)) throw new Error(rec.fault);
         // An own, enumerable property per field, whatever its name ("__proto__" included).
         expect(Object.getPrototypeOf(rec)).toBe(Object.prototype);

@@ -92,6 +92,8 @@ export interface ProxyDeps {
    * Response in workerd (its fields are immutable): ~35 k instructions per request.
    */
   echoRequestId?: EchoRequestId;
+  /** Also send the origin RFC 7239 Forwarded (EDGELB_FORWARDED=true); X-Forwarded-* always. */
+  forwarded?: boolean;
 }
 
 export type EchoRequestId = "errors" | "always";
@@ -199,7 +201,7 @@ function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: Cros
       const transport = selectTransport(deps.transports, origin, policy.transport, deps.workerTransport);
       if (transport.name === "fetch") {
         // No Upgrade, no fault: the record always holds Host.
-        const outgoing = originFieldsFrom(clientFields, facts, false) as OriginFields;
+        const outgoing = originFieldsFrom(clientFields, facts, false, deps.forwarded === true) as OriginFields;
         const attempt = new Attempt(deps, route, origin, origin, method, url, pathAndQuery, outgoing, null, policy.connectTimeoutMs, policy.responseTimeoutMs);
         return leanAttempt(request, route, deps, cross, options, pre, attempt, transport);
       }
@@ -297,7 +299,7 @@ async function proxyGeneral(
 
   const policy = route.policy;
   const websocket = isWebSocketFrom(clientFields);
-  const outgoing = originFieldsFrom(clientFields, facts, websocket);
+  const outgoing = originFieldsFrom(clientFields, facts, websocket, deps.forwarded === true);
   if (isHeaderFault(outgoing)) {
     // Before any origin connection: a forged line break never reaches a node.
     return badRequest("proxy.refused", outgoing.fault, { header: JSON.stringify(outgoing.name) });
