@@ -34,25 +34,25 @@ const ROOT = path.resolve(HERE, "..");
  * function's self cost by its share spent for GC), and the rest; they add up to the whole gap.
  */
 export const FETCH_PATH_COUNT = {
-  code: "72693a1",
+  code: "73a5876",
   /** Thousands of instructions per request: each row's median run. */
-  c: 342.5,
-  d: 469.5,
+  c: 342.2,
+  d: 427.6,
   /** edgelb's calls into the API beyond (c)'s, thousands of instructions per request, each with the guarantee it serves and what sets its price. */
   calls: [
-    { k: 26.1, what: "fetch() converting edgelb's record of the origin's fields (with the edge's X-Forwarded-Proto/-Host, Forwarded and X-Request-Id) where (c) hands over the client's Request, whose fields the runtime copies in C++: a record is converted field by field" },
-    { k: 14.1 + 3.7 + 3.6, what: "the client's Response copied from the origin's (14.1 k), X-Request-Id appended (3.7 k) and the two Responses' fields read (3.6 k), for X-Request-Id back to the client and no hop-by-hop field: fetch()'s response fields are immutable in workerd, so one field added costs a whole Response (skipped when the origin echoes the id and sends no hop-by-hop field; the bench origin does not)" },
-    { k: 9.3 + 8.3, what: "nine Headers lookups on the answer (five has(), four get(), ~2 k each): Connection (and the fields it names), Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, the gate's marker and X-Request-Id, then the body's Content-Length and Content-Type (its deadline, and whether it is piped); fetch() passes every hop-by-hop field of an answer on (test/worker/fetch-runtime-fields.test.ts), so none of them can be skipped" },
-    { k: 4.1 + 7.0, what: "one checked pass over the client's fields (entries() 4.1 k, then a next() per field, 2.3 k each): control characters and forged forwarding fields are refused before any node sees them" },
-    { k: 6.2 + 2.1 + 1.8, what: "the deadline: setTimeout (6.2 k: workerd keeps every timer in the request's own TimeoutManager, none can be shared between requests) and the AbortController whose signal stops a fetch() that has no timeout option (3.9 k); AbortSignal.timeout(), one call in their place, cannot be cleared or extended, so it would cut a small body handed to the client at its head" },
-    { k: 2.4, what: "the location's copy of the snapshot read from the Cache API at each refresh (one read of ~120 k per ~50 requests here), so that KV is read per location, not per isolate" },
-    { k: 1.9 + 1.8 + 0.3 - 4.6, what: "net: the body's and the client's fields' getters and fifteen smaller members (4.0 k) against the new URL that (c) builds and edgelb does not (4.6 k)" },
+    { k: 18.7, what: "fetch() converting edgelb's record of the origin's fields (the client's Host, the edge's X-Forwarded-Proto/-Host and X-Request-Id) where (c) hands over the client's Request, whose fields the runtime copies in C++: a record is converted field by field (RFC 7239 Forwarded, one field more, costs ~10 k and is sent only with EDGELB_FORWARDED=true)" },
+    { k: 7.3 + 8.3, what: "eight Headers lookups (four has(), four get(), ~2 k each): the answer's Connection (and the fields it names), Proxy-Connection, Proxy-Authenticate, Proxy-Authorization and the gate's marker, none of which may reach the client (fetch() passes every hop-by-hop field of an answer on: test/worker/fetch-runtime-fields.test.ts), the body's Content-Length and Content-Type (its deadline, and whether it is piped), and the request's Host (its route)" },
+    { k: 4.3 + 6.9, what: "one checked pass over the client's fields (entries() 4.3 k, then a next() per field, 2.3 k each): control characters and forged forwarding fields are refused before any node sees them" },
+    { k: 6.3 + 2.1 + 1.9, what: "the deadline: setTimeout (6.3 k: workerd keeps every timer in the request's own TimeoutManager, none can be shared between requests) and the AbortController whose signal stops a fetch() that has no timeout option (4.0 k); AbortSignal.timeout(), one call in their place, cannot be cleared or extended, so it would cut a small body handed to the client at its head" },
+    { k: 1.9 + 1.8 + 1.8 + 0.5 - 4.6, what: "net: the body's, the answer's and the client's fields' getters, the location's Cache API read of the snapshot (amortized) and smaller members (6.0 k) against the new URL that (c) builds and edgelb does not (4.6 k)" },
   ],
   /** Garbage collection on the main thread, (c) and (d). */
-  gc: [30.4, 40.2],
-  /** Everything outside those calls and GC; of it, edgelb's JavaScript: JIT code 9.9 k and V8's builtins 15.0 k against (c)'s 0.1 and 5.0 k. */
-  rest: 29.2,
-  javascript: 9.9 - 0.1 + (15.0 - 5.0),
+  gc: [27.8, 30.5],
+  /** Everything outside those calls and GC; of it, edgelb's JavaScript: JIT code 8.8 k and V8's builtins 14.4 k against (c)'s 0.1 and 5.0 k. */
+  rest: 25.5,
+  javascript: 8.8 - 0.1 + (14.4 - 5.0),
+  /** The optional guarantees, counted on the same code (one run each): what each adds to (d) when turned on. */
+  options: "X-Request-Id back on every answer (EDGELB_ECHO_REQUEST_ID=always) adds ~35 k (a copy of each answer: fetch()'s answer fields are immutable in workerd), RFC 7239 Forwarded (EDGELB_FORWARDED=true) ~10 k; before session 13 both were always on, and node:timers' setTimeout wrapper (now no_nodejs_global_timers) cost ~5 k: (d) was 469.5 k (code 72693a1)",
 };
 
 /**
@@ -79,13 +79,14 @@ export function fetchPathCosts(gapUs: number, cUs = Number.NaN): string {
     ? "What stands between (d) and 0.85× is set against this run's CPU per request, which is not known here. "
     : over > 0
       ? `What stands between (d) and 0.85× of (c): workerd's CPU limits both rows, so 0.85× allows (d) at most (c) ÷ 0.85 of CPU, ${fmt(budgetUs, 1)} µs per request more than (c)'s ${fmt(cUs, 0)} µs; (d) spends ${fmt(gapUs, 1)} µs more, ${fmt(over, 1)} µs over (at this run's ~${fmt(perUs, 1)} k instructions of the count per µs of the gap, ~${fmt(over * perUs, 0)} k instructions). ` +
-        `${(gapUs * calls) / gap <= budgetUs ? `The calls into the API alone (~${fmt((gapUs * calls) / gap, 0)} µs) fit in the allowance; with GC and the rest they do not` : `The calls into the API alone (~${fmt((gapUs * calls) / gap, 0)} µs) do not fit in the allowance`}. Each call serves a documented guarantee at the runtime's price per call, so closing the gap means cutting edgelb's own JavaScript and allocations, or dropping a guarantee (the X-Request-Id echo alone is ${k(t.calls[1]?.k ?? NaN)}). `
+        `${(gapUs * calls) / gap <= budgetUs ? `The calls into the API alone (~${fmt((gapUs * calls) / gap, 0)} µs) fit in the allowance; with GC and the rest they do not` : `The calls into the API alone (~${fmt((gapUs * calls) / gap, 0)} µs) do not fit in the allowance`}. Each call serves a documented guarantee at the runtime's price per call, so closing the gap means cutting edgelb's own JavaScript and allocations. `
       : `What 0.85× of (c) allows: workerd's CPU limits both rows, so (d) may spend at most (c) ÷ 0.85 of CPU, ${fmt(budgetUs, 1)} µs per request more than (c)'s ${fmt(cUs, 0)} µs; this run's (d) spends ${fmt(gapUs, 1)} µs more, within it. `;
   return (
     "No body is piped or relayed in this row (GET /status/200 is a short chunked text answer, handed to the client as fetch() returned it; a native pipe per request cost ~0.4× of (c)'s CPU, code d28f171, so only bodies over 64 KiB, streams and downloads are piped). " +
     `Counted in instructions of workerd's main thread and itemized by bench/instructions.ts (npm run bench:instructions -- --rows c,d --repeat 3 --requests 3000; callgrind, load-proof; code ${t.code}): (c) ${k(t.c)} and (d) ${k(t.d)} per request, (d) − (c) = ${k(gap)}: ` +
     `edgelb's calls from JavaScript into workerd's API ${k(calls)}${share(calls)}, garbage collection ${k(gc)}${share(gc)} (${k(gcD)} against ${k(gcC)}), and the rest ${k(t.rest)}${share(t.rest)}; JIT code and V8's builtins anywhere in (d) come to ${k(t.javascript)} more than in (c) (an upper bound on edgelb's own JavaScript: builtins also run inside the calls). ` +
     `edgelb's calls, each with the guarantee it serves and what sets its price: ${items}. ` +
+    `Defaults measured (the optional guarantees off): ${t.options}. ` +
     budget +
     "Measured and dropped: Headers.forEach in place of the iterator and of the lookups costs ~12 k instructions per request more (each callback is a C++ → JavaScript call dearer than a next(); session 10); a record without Host would save ~6 k (pf12, code bb4601c), but whether Cloudflare's edge honours an in-zone Host given to fetch() is not verified, so the record keeps it. No syscall is added: strace counts 8.45 per request for (c) and 8.48 for (d) (code 80c22fa)"
   );

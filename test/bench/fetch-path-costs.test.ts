@@ -41,7 +41,7 @@ describe("what limits (d)", () => {
     // (c) 109 µs: 0.85× allows 19.2 µs more; (d) spends 23 µs more, 3.8 µs over.
     const text = fetchPathCosts(23, 109);
     expect(text).toContain("0.85× allows (d) at most (c) ÷ 0.85 of CPU, 19.2 µs per request more than (c)'s 109 µs; (d) spends 23.0 µs more, 3.8 µs over");
-    expect(text).toContain("The calls into the API alone (~16 µs) fit in the allowance; with GC and the rest they do not");
+    expect(text).toContain("The calls into the API alone (~15 µs) fit in the allowance; with GC and the rest they do not");
     // A run where (d) is within the allowance says so, and claims nothing about what prevents it.
     const within = fetchPathCosts(18, 109);
     expect(within).toContain("this run's (d) spends 18.0 µs more, within it");
@@ -50,8 +50,8 @@ describe("what limits (d)", () => {
 
   it("names each call with the guarantee that needs it, and prints no NaN for an unknown gap", () => {
     const text = fetchPathCosts(Number.NaN);
-    expect(text).toContain("X-Request-Id appended");
-    expect(text).toContain("−0.6 k, net: ");
+    expect(text).toContain("EDGELB_ECHO_REQUEST_ID=always) adds ~35 k");
+    expect(text).toContain("1.4 k, net: ");
     expect(text).toContain("forged forwarding fields are refused");
     expect(text).toContain("the deadline: setTimeout");
     expect(text).not.toMatch(/NaN/);
