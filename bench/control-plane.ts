@@ -17,7 +17,7 @@ import { ENDPOINT_SLICES, NAMESPACES, NODES, SERVICES } from "../lab/cluster/api
 import { startCluster, type SimCluster } from "../lab/cluster/cluster.ts";
 import { startFakeCloudflare } from "../test/cloudflare/fake-kv-api.ts";
 import { requestWithHost, startEdgeWorker } from "../lab/edge/start-worker.ts";
-import { imageNodeOptions, startAgentProcess, type AgentProcess } from "./lib/agent.ts";
+import { agentNodeHere, imageNodeOptions, startAgentProcess, type AgentProcess } from "./lib/agent.ts";
 import { track, trackDir } from "./lib/cleanup.ts";
 import { fmt, verdictOf, type Section, type TargetRow, type Verdict } from "./lib/report.ts";
 import { percentile, median } from "./lib/stats.ts";
@@ -398,7 +398,7 @@ async function scaleOne(o: ControlPlaneOptions, N: number, M: number, baseline: 
           `${fmt(mem.peakMiB, 0)} MiB`,
           "< 300 MB",
           verdictOf(rssOk),
-          `VmHWM of the agent process (the image's bundle on node ${process.version}, NODE_OPTIONS=${imageNodeOptions() ?? "(none)"} as in the Dockerfile) 11 s after the first push (two probe rounds; Service status writes under way); current RSS ${fmt(mem.currentMiB, 0)} MiB, V8 heap used ${fmt(heap?.usedMiB, 0)} of ${fmt(heap?.totalMiB, 0)} MiB; the same agent with an empty cluster peaks at ${fmt(baseline?.peakMiB, 0)} MiB. Nodes as a kubelet writes them (~15 KB: 6 managedFields, 30 images, 11 conditions; bench/lib/realistic.ts), Services with labels, last-applied annotation and managedFields, every 10th externalTrafficPolicy: Local; node addresses (127.1.x.y) refuse connections, so every probe fails and the agent fails open (publishes all nodes)`,
+          `VmHWM of the agent process (the image's bundle on Node ${agentNodeHere().version}, ${agentNodeHere().imageMajor ? "the image's" : `not the image's: ${agentNodeHere().source}`}, NODE_OPTIONS=${imageNodeOptions() ?? "(none)"} as in the Dockerfile) 11 s after the first push (two probe rounds; Service status writes under way); current RSS ${fmt(mem.currentMiB, 0)} MiB, V8 heap used ${fmt(heap?.usedMiB, 0)} of ${fmt(heap?.totalMiB, 0)} MiB; the same agent with an empty cluster peaks at ${fmt(baseline?.peakMiB, 0)} MiB. Nodes as a kubelet writes them (~15 KB: 6 managedFields, 30 images, 11 conditions; bench/lib/realistic.ts), Services with labels, last-applied annotation and managedFields, every 10th externalTrafficPolicy: Local; node addresses (127.1.x.y) refuse connections, so every probe fails and the agent fails open (publishes all nodes)`,
         ],
         target: {
           target: rssTarget,

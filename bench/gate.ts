@@ -27,6 +27,7 @@ import { describeJudgement, judge, medianInterval, pairedDifferences, pairedRati
 import { processCpuSeconds } from "./workerd/cpu.ts";
 import { describeBreakdown, profileBreakdown, type CpuProfile } from "./lib/cpu-profile.ts";
 import { startPlainWorker } from "./workerd/index.ts";
+import { imageNodeHere, type ImageNode } from "./lib/image-node/index.ts";
 import type { EdgePath } from "../sync-agent/gate/edge-socket/index.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -87,22 +88,33 @@ interface Gates {
   stop(): Promise<void>;
 }
 
-async function startGates(nodes: { name: string; address: string }[], secret: string): Promise<Gates> {
+/** The gate DaemonSet's NODE_OPTIONS (deploy/gate/daemonset.yaml: heap and young-generation caps), so the gates run as on a node. Pure. */
+export function daemonSetNodeOptions(yaml: string): string | undefined {
+  return /- name: NODE_OPTIONS\n\s+value: "?([^"\n]+?)"?\s*$/m.exec(yaml)?.[1];
+}
+
+function gateNodeOptions(): Record<string, string> {
+  const v = daemonSetNodeOptions(readFileSync(path.join(ROOT, "deploy/gate/daemonset.yaml"), "utf8"));
+  return v ? { NODE_OPTIONS: v } : {};
+}
+
+async function startGates(node: ImageNode, nodes: { name: string; address: string }[], secret: string): Promise<Gates> {
   // EDGELB_BENCH_GATE_CPU_PROF=<dir>: the gates write a V8 CPU profile there when the bench stops them.
   const prof = process.env.EDGELB_BENCH_GATE_CPU_PROF;
-  return startChild("node gates", [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), "--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
+  return startChild(node, "node gates", [...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), "--import", "tsx", path.join(HERE, "gate-child.ts"), ...nodes.map((n) => `${n.name}=${n.address}`)], {
     EDGELB_BENCH_GATE_SECRET: secret,
     EDGELB_BENCH_GATE_CLUSTER: "default",
+    ...gateNodeOptions(),
   });
 }
 
 /** The floor: a bare Node net proxy on the same addresses (bench/gate-floor.ts), run like the gates. */
-function startFloor(addresses: string[]): Promise<Gates> {
-  return startChild("bare node proxy (floor)", ["--import", "tsx", path.join(HERE, "gate-floor.ts"), ...addresses], {});
+function startFloor(node: ImageNode, addresses: string[]): Promise<Gates> {
+  return startChild(node, "bare node proxy (floor)", ["--import", "tsx", path.join(HERE, "gate-floor.ts"), ...addresses], gateNodeOptions());
 }
 
-async function startChild(label: string, args: string[], env: Record<string, string>): Promise<Gates> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "inherit"] });
+async function startChild(node: ImageNode, label: string, args: string[], env: Record<string, string>): Promise<Gates> {
+  const child = spawn(node.path, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "inherit"] });
   const stop = trackChild(label, child);
   const lines: string[] = [];
   const waiting: ((line: string) => void)[] = [];
@@ -148,8 +160,11 @@ function gateProfile(dir: string, since: number): string | undefined {
 export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const { addresses, names, nodes, nodePort } = await startBenchNodes(o.addressBase);
   const secret = randomBytes(32).toString("base64url");
-  const gates = await startGates(nodes, secret);
-  const floor = await startFloor(addresses);
+  // The gates and the floor run on the Node the image ships (bench/lib/image-node), not necessarily the bench's.
+  const node = imageNodeHere(ROOT);
+  o.log(`gate: the gates and the floor run on Node ${node.version}: ${node.source}`);
+  const gates = await startGates(node, nodes, secret);
+  const floor = await startFloor(node, addresses);
 
   o.log("gate: starting edgelb five times in plain workerd (direct, its A/A copy, signing without a gate, through the node gates, through the floor proxy)");
   const vars = { EDGELB_TRANSPORT: "socket", EDGELB_PUSH_TOKEN: PUSH_TOKEN, EDGELB_CLUSTERS: "default", EDGELB_REQUEST_LOGS: "false", EDGELB_GATE_KEY: `bench:${secret}` };
@@ -218,7 +233,7 @@ export async function runGateBench(o: GateBenchOptions): Promise<Section> {
   const us = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRequest(gateSamples.get(id)!, r) : undefined);
   const rounds = (id: string, r: RowOutcome) => (r.valid ? gateCpuPerRound(gateSamples.get(id)!, r) : undefined);
   const gateUs = { g: us("g", g), g1: us("g1", g1), f: us("n", f), f1: us("n1", f1), perRound: { g: rounds("g", g), f: rounds("n", f) } };
-  return gateSection({ e, s, g, e1, g1, f, f1, eA, eA1, o1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile, gates.edge);
+  return gateSection({ e, s, g, e1, g1, f, f1, eA, eA1, o1 }, gateUs, forwarded, o, { addresses, nodePort, gatePort: gates.port }, profile, gates.edge, node);
 }
 
 /**
@@ -410,7 +425,7 @@ export function hopTimeline(): string {
  * rows (at 32 connections p50 is mostly queueing). What limits a missed one is computed from the
  * figures: the gates' own CPU per request against what the gate row lost or added. Pure.
  */
-export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string, edge?: EdgePath): TargetRow[] {
+export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string, edge?: EdgePath, nodeVersion: string = process.version): TargetRow[] {
   // The gates' CPU profile of this run (EDGELB_BENCH_GATE_CPU_PROF), when taken: where their CPU went.
   const prof = profile ? ` (the gates' CPU profile of this run: ${profile})` : "";
   const invalidOf = (...rows: RowOutcome[]) => rows.filter((x) => !x.valid).map((x) => `${x.spec.id} invalid: ${x.invalid}`).join("; ");
@@ -464,7 +479,7 @@ export function gateTargets(r: GateRows, gateUs: ProxyCpu = {}, profile?: string
     const wdA = r.eA1?.valid ? median(pairedDifferences(perRound.cpuUs(r.e1), perRound.cpuUs(r.eA1))) : undefined;
     const workerd1 = wd !== undefined && Number.isFinite(wd) ? `; workerd's own CPU per request, (g1) − (e1) paired: ${fmt(wd, 0)} µs${wdA !== undefined && Number.isFinite(wdA) ? ` (its A/A, (e1) − (eA1): ${fmt(wdA, 0)} µs)` : ""}, on the same path` : "";
     const traced = `${workerd1}; ${hopTimeline()}`;
-    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(floorAdds, 2)} ms (paired over the rounds both ran)${budget}${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(process.version, floorBlobHash())}` : "";
+    const floor1 = r.f1?.valid ? `; a bare Node proxy on the same hop (row n1, no checks) adds ${fmt(floorAdds, 2)} ms (paired over the rounds both ran)${budget}${gateUs.f1 !== undefined ? ` at ${fmt(gateUs.f1 / 1000, 2)} ms of CPU per request` : ""}; ${floorAnatomy(nodeVersion, floorBlobHash())}` : "";
     const noise = j.verdict === "within noise" ? `within noise: ${j.why}. ` : "";
     out.push({
       target: HOP,
@@ -539,7 +554,7 @@ export function pairedCpuNote(a: RowOutcome | undefined, b: RowOutcome | undefin
   return `(${a.spec.id}) − (${b.spec.id}) ${fmt(i?.median ?? d[0], 0)} µs (${i ? `${(i.coverage * 100).toFixed(1)}% interval ${fmt(i.lo, 0)}–${fmt(i.hi, 0)}, ` : ""}range ${fmt(Math.min(...d), 0)}–${fmt(Math.max(...d), 0)})`;
 }
 
-function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string, edge?: EdgePath): Section {
+function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: GateBenchOptions, env: { addresses: string[]; nodePort: number; gatePort: number }, profile?: string, edge?: EdgePath, node?: ImageNode): Section {
   const { e, s, g, e1, g1, f, f1, eA, eA1, o1 } = rows;
   const row = (r: RowOutcome, gateCpu: number | undefined) => {
     const ok = r.rounds.length > 0 && r.valid;
@@ -548,13 +563,13 @@ function gateSection(rows: GateRows, gateUs: ProxyCpu, forwarded: number, o: Gat
   const extraUs = e.valid && g.valid && e.cpuUsPerRequest !== undefined && g.cpuUsPerRequest !== undefined ? g.cpuUsPerRequest - e.cpuUsPerRequest : undefined;
   return {
     title: "1g. Node gate (loopback, plain workerd + edgelb-node-gate)",
-    targets: [...(gateControlTarget(rows) ? [gateControlTarget(rows)!] : []), ...gateTargets(rows, gateUs, profile, edge)],
+    targets: [...(gateControlTarget(rows) ? [gateControlTarget(rows)!] : []), ...gateTargets(rows, gateUs, profile, edge, node?.version)],
     columns: ["row", "req/s", "p50 ms", "p99 ms", "workerd CPU µs/req", "gate (n: floor proxy) CPU µs/req", "errors", "valid", "why invalid"],
     rows: [row(e, undefined), ...(eA ? [row(eA, undefined)] : []), ...(s ? [row(s, undefined)] : []), row(g, gateUs.g), ...(f ? [row(f, gateUs.f)] : []), row(e1, undefined), ...(eA1 ? [row(eA1, undefined)] : []), row(g1, gateUs.g1), ...(f1 ? [row(f1, gateUs.f1)] : []), ...(o1 ? [row(o1, undefined)] : [])],
     notes: [
       `the same worker bundle (worker/index.ts, EDGELB_TRANSPORT=socket, one Service round-robin over 3 simulated nodes ${env.addresses.join(", ")}, NodePort ${env.nodePort}) in ${s ? "five" : "four"} plain workerd processes: (e) snapshot in direct mode; (eA) the A/A control, (e)'s bundle and snapshot again in a workerd of its own (rows eA, eA1); (g) snapshot with origins {mode: "gate", port: ${env.gatePort}} and EDGELB_GATE_KEY, so every request is signed (HMAC-SHA-256, Web Crypto, key imported once per isolate) and sent to the node's gate; (n) the same as (g), sent to the floor proxy instead${s ? `; (s) snapshot with origins {mode: "gate", port: ${env.nodePort}}: signed as (g), but the "gate port" is the NodePort, so it goes straight to the node, which ignores the header` : ""}`,
       `every request is GET ${GATE_PATH}: the node answers its name, a fixed chunked body, whatever the request's fields, so every row's node does the same work and every answer is the same bytes (the echo of GET / carries the fields back: (s)'s node would get and echo the signature that the gate strips before (g)'s)`,
-      `gates: edgelb-node-gate (sync-agent/gate: a forwarder on raw TCP, strict head parse, pooled keep-alive connections to the NodePort; its connections from the edge on ${edge === "wrap" ? "Node's TCP handle, no net.Socket per connection (--edge wrap)" : edge === "net" ? "net.Socket (--edge net)" : "an edge path it did not report"}) on each node address, all three in one Node ${process.version} child process (bench/gate-child.ts), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
+      `gates: edgelb-node-gate (sync-agent/gate: a forwarder on raw TCP, strict head parse, pooled keep-alive connections to the NodePort; its connections from the edge on ${edge === "wrap" ? "Node's TCP handle, no net.Socket per connection (--edge wrap)" : edge === "net" ? "net.Socket (--edge net)" : "an edge path it did not report"}) on each node address, all three in one Node ${node?.version ?? process.version} child process (bench/gate-child.ts; ${node?.source ?? "the bench's own Node"}; NODE_OPTIONS as deploy/gate/daemonset.yaml sets them, ${gateNodeOptions().NODE_OPTIONS ?? "(none)"}; the floor on the same Node and options), --connect node; gate CPU = utime + stime of that process over each round of (g) ÷ requests, median over rounds`,
       `the floor (rows n, n1): a bare Node net proxy on each node address (bench/gate-floor.ts, one child process, CPU measured the same way) behind a third workerd with the gate-mode snapshot: it forwards each head over a pooled keep-alive connection and relays the answer by its Content-Length, with no parse, no signature check, no metrics: what a Node proxy on node:net's documented sockets costs on this hop (a new connection from the worker per request)${edge === "wrap" ? "; the gate does not build the net.Socket per connection that the floor does, so it can cost less than the floor" : "; the gate's CPU above it is its own work"}`,
       `load: ${o.loadgen.name}, ${o.threads} thread(s), ${o.connections} connections (e, eA, ${s ? "s, " : ""}g, n: throughput) and 1 connection (e1, eA1, g1, n1: the hop's own latency, no queueing), ${o.warmupS}s warm-up per row, ${o.targetRounds ?? o.rounds} rounds (every row: the texts compare the target rows with (s), (n) and (n1)) × ${o.durationS}s; the table's cells are medians over rounds; in every round these rows run next to each other, in reverse order every other round: ${GATE_BLOCKS.map((b) => b.join(" ")).join("; ")} (the groups and (n) rotate from round to round), so each target's ratio or difference is taken per round between rows measured seconds apart; answers verified as in section 1 (each row must reach all 3 nodes with 200s), and the gates must have forwarded at least every request the gate rows counted (they forwarded ${forwarded})`,
       loadNote([e, ...(s ? [s] : []), g, e1, g1, ...(f ? [f] : []), ...(f1 ? [f1] : [])]),

@@ -3,6 +3,7 @@
 // written) and run the way the image runs it (`node --enable-source-maps`),
 // so its RSS is what a pod would use. Its JSON log lines tell when it synced,
 // pushed and saw health transitions.
+import { imageNodeHere, type ImageNode } from "./image-node/index.ts";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
@@ -80,13 +81,19 @@ export function imageNodeOptions(): string | undefined {
   }
 }
 
-/** Starts the bundled agent (see agentBundle) with these flags. */
+/** The Node the image ships, resolved once per bench run (bench/lib/image-node): the agent runs on it as in a pod. */
+let agentNode: ImageNode | undefined;
+export function agentNodeHere(): ImageNode {
+  return (agentNode ??= imageNodeHere(ROOT));
+}
+
+/** Starts the bundled agent (see agentBundle) with these flags, on the image's Node. */
 export async function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
   const bundle = await agentBundle();
   const startedAt = Date.now();
   // BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. --max-old-space-size=192) to explore memory.
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--enable-source-maps", bundle, "--log-format", "json", "--metrics-address", "127.0.0.1:0", ...args], {
+  const child = spawn(agentNodeHere().path, [...nodeArgs, "--enable-source-maps", bundle, "--log-format", "json", "--metrics-address", "127.0.0.1:0", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...(imageNodeOptions() ? { NODE_OPTIONS: imageNodeOptions()! } : {}), ...env },
     stdio: ["ignore", "pipe", "pipe"],
