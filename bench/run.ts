@@ -96,6 +96,12 @@ async function main(): Promise<void> {
   // 3rd to 10th, narrow it by under a tenth), for ~3.5 more minutes of `--only dataplane,gate` (docs/benchmarks.md).
   const rounds = quick ? 2 : 8;
   const targetRounds = quick ? 3 : 16;
+  // Section 1g's rows share both cores unpinned (workerd, the gates, the origins, wrk), and its A/A noise ran
+  // 2-4x section 1's (throughput ±10-37%, the 1-connection p50 ±0.02-0.08 ms in session 14's runs). 28 rounds
+  // (10th to 19th of 28, 91.3%) make its intervals, the targets' and the A/A's, about 28% narrower than 16
+  // rounds' (0.82σ against 1.14σ under normal noise; 24 rounds give 0.97σ, 32 give 0.88σ: the rank pairs jump),
+  // for ~4.5 more minutes.
+  const gateRounds = quick ? 3 : 28;
   const durationS = quick ? 1 : 2;
 
   if (only.has("routing")) {
@@ -129,7 +135,7 @@ async function main(): Promise<void> {
   }
   if (only.has("gate")) {
     // Not pinned: a gate on a CPU of its own would stop costing throughput (bench/gate.ts UNPINNED).
-    sections.push(await runGateBench({ loadgen: pickLoadGenerator(), rounds, targetRounds, durationS, warmupS: 1, connections: 32, threads: 1, addressBase: process.env.EDGELB_BENCH_ADDRESSES ? `${process.env.EDGELB_BENCH_ADDRESSES}.51` : "127.23.50", log }));
+    sections.push(await runGateBench({ loadgen: pickLoadGenerator(), rounds, targetRounds: gateRounds, durationS, warmupS: 1, connections: 32, threads: 1, addressBase: process.env.EDGELB_BENCH_ADDRESSES ? `${process.env.EDGELB_BENCH_ADDRESSES}.51` : "127.23.50", log }));
     await cleanupAll();
   }
   const cp = new Set(["failover", "scale", "flaps", "churn"].filter((s) => only.has(s)));
