@@ -57,21 +57,27 @@ WORKDIR /app
 ENV NODE_ENV=production
 # A heap cap makes V8 collect garbage before the container's memory limit is
 # reached (uncapped, RSS runs 2-4x the live heap). Sized for the default
-# 384Mi limit in deploy/deployment.yaml, which also sets it. The young
-# generation keeps Node's default: capped at 12 MiB (--max-semi-space-size=4)
-# it made no measurable difference to peak RSS in a quiet run (226 vs 230 MiB
-# at 5,000 Nodes x 5,000 Services) and cost CPU in an A/B under load. With
-# realistic 15 KB Nodes the agent peaks well under 300 MiB RSS at 5,000 x
-# 5,000 (npm run bench -- --only scale). See the sizing rule in
-# deploy/deployment.yaml before changing it. The young generation is bounded
-# too: Node 22 and later size it by the machine's memory (heap_size_limit is
-# old space + 192 MiB on Node 24 against + 48 MiB on Node 20), which the heap
-# cap does not cover; 16 MiB semi-spaces keep Node 20's bound (3 x 16 MiB).
-ENV NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=16"
+# 384Mi limit in deploy/deployment.yaml, which also sets it; see the sizing
+# rule there before changing it. The young generation is bounded too: Node 22
+# and later size it by the machine's memory (heap_size_limit is old space +
+# 192 MiB on Node 24 against + 48 MiB on Node 20), which the heap cap does not
+# cover. 8 MiB semi-spaces: at 5,000 Nodes x 5,000 Services on Node 24 peak
+# RSS was 265-277 MiB with them against 295-304 with 16 MiB (bench section 3b).
+# --optimize-for-size (ENTRYPOINT only; V8 refuses it in NODE_OPTIONS) peaked
+# at 190-198 MiB but could not keep up: a settled agent probing 5,000 nodes
+# used 161% of a core against 28%.
+ENV NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=8"
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=deps /app/package.json ./package.json
 COPY --from=build /src/dist ./dist
 USER 65532:65532
 EXPOSE 9090
 # Arguments are the agent's flags, e.g. --cluster home --worker-url https://...
-ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "dist/edgelb-sync-agent.mjs"]
+# Node flags (docs/production.md "Sizing"):
+# - no --enable-source-maps: on Node 24 it holds the parsed map of the 2.6 MB
+#   bundle, ~42 MiB of RSS at idle (9 MiB on Node 20); the map is in dist/, so
+#   NODE_OPTIONS=--enable-source-maps turns it on to debug.
+# - the two warnings silenced come from the bundled client-node's node-fetch@2
+#   (url.parse) and whatwg-url@5 (the punycode builtin): lines in `kubectl
+#   logs` nobody can act on.
+ENTRYPOINT ["/nodejs/bin/node", "--disable-warning=DEP0040", "--disable-warning=DEP0169", "dist/edgelb-sync-agent.mjs"]

@@ -146,8 +146,8 @@ async function main(): Promise<void> {
           failover: { trials: quick ? 3 : 20, intervalMs: 1000, timeoutMs: 500, fall: 2, rise: 2, coalesceMs: 250 },
           scale: quick ? { nodes: [Number(process.env.BENCH_SCALE ?? 500)], services: Number(process.env.BENCH_SCALE ?? 500) } : { nodes: [1000, 5000], services: 5000 },
           churn: quick
-            ? { nodes: Number(process.env.BENCH_SCALE ?? 500), services: Number(process.env.BENCH_SCALE ?? 500), heartbeatsPerSec: 100, slicesPerSec: 10, seconds: 10, quietSeconds: 5 }
-            : { nodes: 5000, services: 5000, heartbeatsPerSec: 100, slicesPerSec: 10, seconds: 60, quietSeconds: 20 },
+            ? { nodes: Number(process.env.BENCH_SCALE ?? 500), services: Number(process.env.BENCH_SCALE ?? 500), heartbeatsPerSec: 100, slicesPerSec: 10, seconds: 10, pairs: 2, windowSeconds: 5 }
+            : { nodes: 5000, services: 5000, heartbeatsPerSec: 100, slicesPerSec: 10, seconds: 60, pairs: 7, windowSeconds: 10 },
           flaps: { count: quick ? 20 : 100, nodes: 10, intervalMs: 500, downMs: 1500, meanGapMs: 400, coalesceMs: 250, maxDelayMs: 2000, minWriteIntervalMs: 1000 },
           log,
         },

@@ -1,7 +1,7 @@
 // The real sync agent as a child process, built the way the container image
 // builds it (the Dockerfile's esbuild step for sync-agent/main.ts, run as
-// written) and run the way the image runs it (`node --enable-source-maps`),
-// so its RSS is what a pod would use. Its JSON log lines tell when it synced,
+// written) and run the way the image runs it (the ENTRYPOINT's node flags and
+// NODE_OPTIONS), so its RSS is what a pod would use. Its JSON log lines tell when it synced,
 // pushed and saw health transitions.
 import { imageNodeHere, type ImageNode } from "./image-node/index.ts";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -81,6 +81,24 @@ export function imageNodeOptions(): string | undefined {
   }
 }
 
+/**
+ * The node flags of the Dockerfile's ENTRYPOINT (those between the node binary and the bundle),
+ * so the agent runs with exactly the flags a pod runs it with.
+ */
+export function entrypointNodeFlags(dockerfile: string): string[] {
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
+  if (!m) throw new Error("Dockerfile: no ENTRYPOINT in exec form");
+  const argv = JSON.parse(m[1]!) as string[];
+  const bundle = argv.findIndex((a) => a.endsWith("edgelb-sync-agent.mjs"));
+  if (bundle < 1) throw new Error(`Dockerfile: ENTRYPOINT does not run dist/edgelb-sync-agent.mjs: ${m[1]}`);
+  return argv.slice(1, bundle);
+}
+
+/** entrypointNodeFlags of this repository's Dockerfile. */
+export function imageNodeFlags(): string[] {
+  return entrypointNodeFlags(readFileSync(path.join(ROOT, "Dockerfile"), "utf8"));
+}
+
 /** The Node the image ships, resolved once per bench run (bench/lib/image-node): the agent runs on it as in a pod. */
 let agentNode: ImageNode | undefined;
 export function agentNodeHere(): ImageNode {
@@ -91,9 +109,9 @@ export function agentNodeHere(): ImageNode {
 export async function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
   const bundle = await agentBundle();
   const startedAt = Date.now();
-  // BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. --max-old-space-size=192) to explore memory.
+  // BENCH_AGENT_NODE_ARGS: extra node flags for the agent, after the image's (later flags win), to explore memory.
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-  const child = spawn(agentNodeHere().path, [...nodeArgs, "--enable-source-maps", bundle, "--log-format", "json", "--metrics-address", "127.0.0.1:0", ...args], {
+  const child = spawn(agentNodeHere().path, [...imageNodeFlags(), ...nodeArgs, bundle, "--log-format", "json", "--metrics-address", "127.0.0.1:0", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...(imageNodeOptions() ? { NODE_OPTIONS: imageNodeOptions()! } : {}), ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -125,7 +125,7 @@ describe("kustomize base", () => {
     expect(oldMiB).toBeGreaterThan(0);
     // The young generation bounded by the options, not by the Node release: Node 24's default adds 192 MiB
     // beside the old space (Node 20's 48 MiB), which would not fit the sizing rule's ~190 MiB of headroom.
-    expect(nodeOptions).toMatch(/--max-semi-space-size=16\b/);
+    expect(nodeOptions).toMatch(/--max-semi-space-size=8\b/);
     expect(limitMiB).toBeGreaterThanOrEqual(oldMiB);
     expect(limitMiB - oldMiB).toBeLessThanOrEqual(64);
   });
