@@ -3,7 +3,7 @@
 // their own, with last session's real per-round figures as examples.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { controlNoise, intervalRanks, judge, medianInterval, pairedDifferences, pairedRatios, verdictRule, type Direction, type TargetRule } from "../../bench/lib/verdict/index.ts";
+import { controlNoise, intervalRanks, judge, medianInterval, pairedDifferences, pairedRatios, roundsToDecide, verdictRule, type Direction, type TargetRule } from "../../bench/lib/verdict/index.ts";
 import { liveIn, roundOrder } from "../../bench/lib/rows.ts";
 
 const atLeast = (threshold: number): TargetRule => ({ threshold, direction: "at least", scale: "ratio" });
@@ -117,6 +117,63 @@ describe("judge", () => {
     expect(controlNoise("ratio", { median: 1, lo: 0.9, hi: 1.02, coverage: 0.96, min: 0.8, max: 1.1, n: 9 })).toBeCloseTo(1 / 0.9, 10);
     expect(controlNoise("ratio", { median: 1.1, lo: 1.05, hi: 1.2, coverage: 0.96, min: 1, max: 1.3, n: 9 })).toBeCloseTo(1.2, 10);
     expect(controlNoise("difference", { median: 0, lo: -0.05, hi: 0.02, coverage: 0.96, min: -0.1, max: 0.1, n: 9 })).toBeCloseTo(0.05, 10);
+  });
+});
+
+describe("roundsToDecide: how many rounds a target within noise would need", () => {
+  // Normal noise from a seeded generator (Box–Muller): rounds whose ratio has median `m` and spread `sd`.
+  const normals = (seed: number) => {
+    let x = seed;
+    const u = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) + 1) / (2 ** 31 + 1);
+    return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  };
+  const rounds = (next: () => number, n: number, m: number, sd: number) => Array.from({ length: n }, () => m * Math.exp(sd * next()));
+
+  it("estimates the rounds after which the widened interval clears the threshold, and runs of that size mostly decide", () => {
+    const next = normals(7);
+    const [m, sd, aaSd] = [0.88, 0.08, 0.04];
+    // A typical 16-round run (its rounds at the 16 evenly spaced quantiles of the noise, so its medians are the
+    // true ones): one random run's medians can sit far off and move the estimate several-fold, as the text says.
+    const typical = (n: number, mm: number, ss: number) => {
+      const big = rounds(next, 16_000, mm, ss).sort((a, b) => a - b);
+      return Array.from({ length: n }, (_, i) => big[Math.floor(((i + 0.5) / n) * big.length)]!);
+    };
+    const first = judge(atLeast(0.85), typical(16, m, sd), typical(16, 1, aaSd), m);
+    expect(first.verdict).toBe("within noise");
+    const n = first.roundsToDecide;
+    expect(typeof n).toBe("number");
+    expect(first.why).toContain(`about ${(n as number).toLocaleString("en-US")} paired rounds would decide it (this run: 16;`);
+    // At the estimate itself a run is met about half the time (its lower bound sits on the threshold on average);
+    // runs of three times it are met nearly always, runs of a quarter of it hardly ever.
+    const share = (size: number) => {
+      let met = 0;
+      for (let i = 0; i < 60; i++) if (judge(atLeast(0.85), rounds(next, size, m, sd), rounds(next, size, 1, aaSd), m).verdict === "met") met++;
+      return met / 60;
+    };
+    const size = n as number;
+    expect(share(3 * size)).toBeGreaterThan(0.85);
+    expect(share(Math.max(5, Math.floor(size / 4)))).toBeLessThan(0.2);
+  });
+
+  it("says no number of rounds decides it when identical copies differ as much as the median lies from the threshold", () => {
+    const target = medianInterval([0.83, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91])!; // median 0.88, 3.5% above 0.85
+    const biased = medianInterval([1.03, 1.04, 1.05, 1.05, 1.06, 1.07, 1.08])!; // identical rows 5% apart
+    expect(roundsToDecide(atLeast(0.85), target, biased)).toBe("never");
+    const j = judge(atLeast(0.85), [0.83, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91], [1.03, 1.04, 1.05, 1.05, 1.06, 1.07, 1.08], 0.88);
+    expect(j).toMatchObject({ verdict: "within noise", roundsToDecide: "never" });
+    expect(j.why).toMatch(/more rounds would not decide it: the A\/A control's own offset \(its median 5\.0% from identical\)/);
+  });
+
+  it("works on differences (the hop's added p50) and gives nothing where no estimate makes sense", () => {
+    const below = (threshold: number): TargetRule => ({ threshold, direction: "below", scale: "difference" });
+    const added = medianInterval([0.2, 0.22, 0.24, 0.25, 0.26, 0.28, 0.32])!; // median 0.25: 0.05 under 0.3, 0.07 above it at the top
+    const control = medianInterval([-0.02, -0.01, 0, 0, 0, 0.01, 0.02])!; // no offset, reach 0.02
+    // (0.07 + 0.02) / 0.05 = 1.8 → 7 × 3.24 = 22.7 → 23 rounds
+    expect(roundsToDecide(below(0.3), added, control)).toBe(23);
+    // The median on the threshold: nothing to estimate.
+    expect(roundsToDecide(below(0.25), added, control)).toBeUndefined();
+    // Ratios that are not positive cannot be taken in logarithms.
+    expect(roundsToDecide(atLeast(0.85), { ...added, lo: -1 }, control)).toBeUndefined();
   });
 });
 
