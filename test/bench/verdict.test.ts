@@ -121,55 +121,87 @@ describe("judge", () => {
 });
 
 describe("roundsToDecide: how many rounds a target within noise would need", () => {
-  // Normal noise from a seeded generator (Box–Muller): rounds whose ratio has median `m` and spread `sd`.
+  // Normal noise (Box–Muller) from a 32-bit generator (mulberry32: integer arithmetic, no precision loss).
   const normals = (seed: number) => {
-    let x = seed;
-    const u = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) + 1) / (2 ** 31 + 1);
+    let a = seed >>> 0;
+    const u = () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+    };
     return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
   };
   const rounds = (next: () => number, n: number, m: number, sd: number) => Array.from({ length: n }, () => m * Math.exp(sd * next()));
 
-  it("estimates the rounds after which the widened interval clears the threshold, and runs of that size mostly decide", () => {
+  it("estimates the rounds after which the widened interval clears the threshold, and runs of that size decide as estimated", () => {
     const next = normals(7);
-    const [m, sd, aaSd] = [0.88, 0.08, 0.04];
+    const [m, sd, aaSd] = [0.9, 0.06, 0.05];
     // A typical 16-round run (its rounds at the 16 evenly spaced quantiles of the noise, so its medians are the
-    // true ones): one random run's medians can sit far off and move the estimate several-fold, as the text says.
+    // true ones): one random run's medians can sit far off and move the estimate several-fold.
     const typical = (n: number, mm: number, ss: number) => {
       const big = rounds(next, 16_000, mm, ss).sort((a, b) => a - b);
       return Array.from({ length: n }, (_, i) => big[Math.floor(((i + 0.5) / n) * big.length)]!);
     };
     const first = judge(atLeast(0.85), typical(16, m, sd), typical(16, 1, aaSd), m);
     expect(first.verdict).toBe("within noise");
+    expect(first.interval!.lo).toBeGreaterThan(0.85); // only the A/A widening keeps it open
     const n = first.roundsToDecide;
     expect(typeof n).toBe("number");
     expect(first.why).toContain(`about ${(n as number).toLocaleString("en-US")} paired rounds would decide it (this run: 16;`);
-    // At the estimate itself a run is met about half the time (its lower bound sits on the threshold on average);
-    // runs of three times it are met nearly always, runs of a quarter of it hardly ever.
+    // At the estimate a run is met a fair share of the time (its expected lower bound sits on the threshold;
+    // about a third here), at three times it nearly always, at a quarter of it hardly ever: 400 runs each.
     const share = (size: number) => {
       let met = 0;
-      for (let i = 0; i < 60; i++) if (judge(atLeast(0.85), rounds(next, size, m, sd), rounds(next, size, 1, aaSd), m).verdict === "met") met++;
-      return met / 60;
+      for (let i = 0; i < 400; i++) if (judge(atLeast(0.85), rounds(next, size, m, sd), rounds(next, size, 1, aaSd), m).verdict === "met") met++;
+      return met / 400;
     };
     const size = n as number;
+    expect(share(size)).toBeGreaterThan(0.15);
+    expect(share(size)).toBeLessThan(0.75);
     expect(share(3 * size)).toBeGreaterThan(0.85);
-    expect(share(Math.max(5, Math.floor(size / 4)))).toBeLessThan(0.2);
+    expect(share(Math.max(5, Math.floor(size / 4)))).toBeLessThan(0.1);
   });
 
-  it("says no number of rounds decides it when identical copies differ as much as the median lies from the threshold", () => {
-    const target = medianInterval([0.83, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91])!; // median 0.88, 3.5% above 0.85
+  it("gives no estimate when the threshold lies inside the median's own interval: the run cannot tell which side it is on", () => {
+    // The run of 2026-12-04 03:47: (d) 0.84× of (c), interval 0.83–0.86.
+    const j = judge(atLeast(0.85), [0.78, 0.8, 0.82, 0.83, 0.83, 0.84, 0.84, 0.84, 0.85, 0.85, 0.86, 0.86, 0.87, 0.87, 0.88, 0.88], quietControl(16), 0.85);
+    expect(j.verdict).toBe("within noise");
+    expect(j.roundsToDecide).toBeUndefined();
+    expect(j.why).toMatch(/inside the median's own interval, before any widening/);
+  });
+
+  it("counts the A/A control's offset and its own rounds, by hand", () => {
+    const target = { median: 0.9, lo: 0.88, hi: 0.93, coverage: 0.92, min: 0.8, max: 1, n: 16 };
+    const control = { median: 1.01, lo: 0.99, hi: 1.04, coverage: 0.91, min: 0.9, max: 1.1, n: 28 };
+    // margin ln(0.9/0.85), offset ln 1.01, w ln(0.9/0.88), s ln 1.04 − ln 1.01:
+    // N = ((w·√16 + s·√28) / (margin − offset))²
+    const [margin, offset, w, s] = [Math.log(0.9 / 0.85), Math.log(1.01), Math.log(0.9 / 0.88), Math.log(1.04) - Math.log(1.01)];
+    const expected = Math.ceil(((w * 4 + s * Math.sqrt(28)) / (margin - offset)) ** 2);
+    expect(roundsToDecide(atLeast(0.85), target, control)).toBe(expected);
+    // The same control shifted to no offset (median 1, the same spread around it) needs fewer rounds: the
+    // offset does not shrink with rounds and is counted against the margin.
+    const centred = { ...control, median: 1, lo: 0.98, hi: 1.03 };
+    expect(roundsToDecide(atLeast(0.85), target, centred)).toBe(Math.ceil(((w * 4 + Math.log(1.03) * Math.sqrt(28)) / margin) ** 2));
+    expect(roundsToDecide(atLeast(0.85), target, centred)).toBeLessThan(expected);
+  });
+
+  it("says when no number of rounds would, if the copies' offset is a real bias", () => {
+    const target = medianInterval([0.86, 0.87, 0.87, 0.88, 0.89, 0.9, 0.91])!; // median 0.88, 3.5% above 0.85
     const biased = medianInterval([1.03, 1.04, 1.05, 1.05, 1.06, 1.07, 1.08])!; // identical rows 5% apart
     expect(roundsToDecide(atLeast(0.85), target, biased)).toBe("never");
-    const j = judge(atLeast(0.85), [0.83, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91], [1.03, 1.04, 1.05, 1.05, 1.06, 1.07, 1.08], 0.88);
+    const j = judge(atLeast(0.85), [0.86, 0.87, 0.87, 0.88, 0.89, 0.9, 0.91], [1.03, 1.04, 1.05, 1.05, 1.06, 1.07, 1.08], 0.88);
     expect(j).toMatchObject({ verdict: "within noise", roundsToDecide: "never" });
-    expect(j.why).toMatch(/more rounds would not decide it: the A\/A control's own offset \(its median 5\.0% from identical\)/);
+    expect(j.why).toMatch(/if the A\/A control's own offset \(its median 5\.0% from identical\) is a real bias between the copies and not this run's chance, no number of rounds would decide it/);
   });
 
   it("works on differences (the hop's added p50) and gives nothing where no estimate makes sense", () => {
     const below = (threshold: number): TargetRule => ({ threshold, direction: "below", scale: "difference" });
-    const added = medianInterval([0.2, 0.22, 0.24, 0.25, 0.26, 0.28, 0.32])!; // median 0.25: 0.05 under 0.3, 0.07 above it at the top
+    const added = medianInterval([0.2, 0.22, 0.24, 0.25, 0.26, 0.28, 0.29])!; // median 0.25, interval 0.2–0.29
     const control = medianInterval([-0.02, -0.01, 0, 0, 0, 0.01, 0.02])!; // no offset, reach 0.02
-    // (0.07 + 0.02) / 0.05 = 1.8 → 7 × 3.24 = 22.7 → 23 rounds
-    expect(roundsToDecide(below(0.3), added, control)).toBe(23);
+    // ((0.04·√7 + 0.02·√7) / 0.05)² = 7 × 1.44 = 10.08 → 11 rounds
+    expect(roundsToDecide(below(0.3), added, control)).toBe(11);
     // The median on the threshold: nothing to estimate.
     expect(roundsToDecide(below(0.25), added, control)).toBeUndefined();
     // Ratios that are not positive cannot be taken in logarithms.

@@ -134,38 +134,45 @@ export function judge(rule: TargetRule, perRound: readonly number[], control: re
   if (!loPasses && !hiPasses && !headlinePasses) return { verdict: "missed", ...base, why: "the whole interval, widened by the A/A noise, fails" };
   if (loPasses && hiPasses) return { verdict: "within noise", ...base, why: "the interval passes but the ratio of the rows' medians does not" };
   if (!loPasses && !hiPasses) return { verdict: "within noise", ...base, why: "the interval fails but the ratio of the rows' medians passes" };
+  if (interval.lo <= rule.threshold && rule.threshold <= interval.hi) {
+    return { verdict: "within noise", ...base, why: "the threshold lies inside the median's own interval, before any widening by the A/A noise: this run cannot tell on which side of it the median is" };
+  }
   const rounds = roundsToDecide(rule, interval, controlInterval);
   return { verdict: "within noise", ...base, roundsToDecide: rounds, why: `the threshold lies inside the interval widened by the A/A noise${roundsText(rounds, interval.n, rule.scale, controlInterval)}` };
 }
 
 /**
- * How many paired rounds would decide a target that is within noise, if the medians held: both intervals narrow
- * as 1 ÷ √rounds, the A/A control's own offset (its median's distance from "no difference") does not. The
- * widened interval clears the threshold once offset + (w + s)·√(n ÷ rounds) ≤ margin, where margin is the median's
- * distance from the threshold, w the target interval's half facing it, s the control's reach beyond its offset
- * (logarithms for ratios). "never" when the offset alone is the margin or more; undefined when the figures do
- * not allow an estimate (the median on the threshold, or this many rounds already enough). An estimate under
- * the normal 1 ÷ √n law, not a promise: noise on a shared machine is neither stationary nor normal. Pure.
+ * How many paired rounds would decide a target that is within noise, if the run's medians held: both intervals
+ * narrow as 1 ÷ √rounds, the A/A control's own offset (its median's distance from "no difference") does not. The
+ * widened interval clears the threshold once offset + w·√(n ÷ N) + s·√(nA ÷ N) ≤ margin, where margin is the
+ * median's distance from the threshold, w the target interval's half facing it (n rounds), s the control's reach
+ * beyond its offset (nA rounds); logarithms for ratios. Only when the target's own interval already lies on one
+ * side of the threshold (only the A/A widening keeps the verdict open): otherwise the run cannot say on which side
+ * the median is, any count fits the data, and undefined is returned. "never" when the offset alone is the margin
+ * or more (if that offset is a real bias between the copies, not this run's chance); undefined too when this many
+ * rounds would already do. An estimate under normal noise, not a promise. Pure.
  */
 export function roundsToDecide(rule: TargetRule, interval: MedianInterval, control: MedianInterval): number | "never" | undefined {
   const f = rule.scale === "ratio" ? Math.log : (x: number) => x;
   const values = [interval.median, interval.lo, interval.hi, control.median, control.lo, control.hi, rule.threshold];
   if (rule.scale === "ratio" && values.some((x) => !(x > 0))) return undefined;
+  if (values.some((x) => !Number.isFinite(x))) return undefined;
   const [m, lo, hi, t] = [f(interval.median), f(interval.lo), f(interval.hi), f(rule.threshold)];
+  // The threshold inside the target's own interval: which side the median is on is not known.
+  if (lo <= t && t <= hi) return undefined;
   const margin = Math.abs(m - t);
-  if (!(margin > 0) || !Number.isFinite(margin)) return undefined;
   const w = t < m ? m - lo : hi - m;
   const offset = Math.abs(f(control.median));
   const reach = Math.max(Math.abs(f(control.lo)), Math.abs(f(control.hi)));
   const s = Math.max(0, reach - offset);
   if (offset >= margin) return "never";
-  const rounds = Math.ceil(interval.n * ((w + s) / (margin - offset)) ** 2);
+  const rounds = Math.ceil(((w * Math.sqrt(interval.n) + s * Math.sqrt(control.n)) / (margin - offset)) ** 2);
   return rounds > interval.n ? rounds : undefined;
 }
 
 function roundsText(rounds: number | "never" | undefined, n: number, scale: Scale, control: MedianInterval): string {
   const offset = scale === "ratio" ? `${(Math.abs(control.median - 1) * 100).toFixed(1)}%` : `${Math.abs(control.median).toPrecision(2)}`;
-  if (rounds === "never") return `; more rounds would not decide it: the A/A control's own offset (its median ${offset} from identical) is as large as the median's distance from the threshold`;
+  if (rounds === "never") return `; if the A/A control's own offset (its median ${offset} from identical) is a real bias between the copies and not this run's chance, no number of rounds would decide it: that offset alone is the median's distance from the threshold`;
   if (rounds === undefined) return "";
   return `; if this run's medians held, about ${rounds.toLocaleString("en-US")} paired rounds would decide it (this run: ${n}; the intervals narrow as 1 ÷ √rounds, the A/A control's own offset of ${offset} does not; an estimate under normal noise, as uncertain as the medians it starts from)`;
 }
