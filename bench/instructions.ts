@@ -2,7 +2,7 @@
 // figure (the same on an idle or a busy machine, unlike CPU time), for changes of a few
 // thousand instructions that a throughput run cannot see.
 //
-//   node --import tsx bench/instructions.ts [--rows c,d] [--warmup 2000] [--requests 1000] [--path /status/200] [--repeat 1]
+//   node --import tsx bench/instructions.ts [--rows c,d] [--warmup 2000] [--requests 1000] [--path /status/200] [--repeat 1] [--browser]
 //   npm run bench:instructions -- --rows c,d
 // Prints the table, then each row's gap to (c) item by item: every call from JavaScript into workerd's
 // API with its calls and cost per call, GC, and the rest (bench/lib/runtime-calls.ts).
@@ -46,7 +46,7 @@ import { countDump, dumpFiles, gcIr, instructionsTable, jsInclusive, jsTable, pa
 import { cleanupAll } from "./lib/cleanup.ts";
 import { gapTable, interpreted, itemize, medianRun, type Itemized } from "./lib/runtime-calls.ts";
 import { startBenchNodes } from "./lib/nodes.ts";
-import { judgeProbes, probe, type Expectation } from "./lib/verify.ts";
+import { BROWSER_FIELDS, judgeProbes, probe, type Expectation } from "./lib/verify.ts";
 import type { PlainWorker } from "./workerd/index.ts";
 
 const run = promisify(execFile);
@@ -91,12 +91,12 @@ async function callgrindControl(args: string[], pid: number): Promise<void> {
 }
 
 /** n sequential requests, each verified; returns how many failed and the first failure's text. */
-async function send(w: PlainWorker, host: string | undefined, pathAndQuery: string, expect: Expectation, n: number): Promise<{ errors: number; first?: string; nodes: Set<string> }> {
+async function send(w: PlainWorker, host: string | undefined, pathAndQuery: string, expect: Expectation, n: number, fields?: Record<string, string>): Promise<{ errors: number; first?: string; nodes: Set<string> }> {
   let errors = 0;
   let first: string | undefined;
   const nodes = new Set<string>();
   for (let i = 0; i < n; i++) {
-    const p = await probe(w.url, host, pathAndQuery);
+    const p = await probe(w.url, host, pathAndQuery, 10_000, fields);
     const problems = judgeProbes({ ...expect, everyNode: false }, [p]);
     if (problems.length) {
       errors++;
@@ -106,7 +106,7 @@ async function send(w: PlainWorker, host: string | undefined, pathAndQuery: stri
   return { errors, ...(first ? { first } : {}), nodes };
 }
 
-async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string; v8Flags: string[]; perfMap: boolean }, log: (s: string) => void): Promise<{ count?: DumpCount; itemized?: Itemized; js?: string; errors: number; invalid?: string }> {
+async function countRow(id: string, env: Env, o: { warmup: number; requests: number; path: string; keep?: string; v8Flags: string[]; perfMap: boolean; fields?: Record<string, string> }, log: (s: string) => void): Promise<{ count?: DumpCount; itemized?: Itemized; js?: string; errors: number; invalid?: string }> {
   const spec = ROWS[id]!;
   const dir = await mkdtemp(path.join(tmpdir(), "edgelb-callgrind-"));
   const wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${path.join(dir, OUT_BASE)}.%p`];
@@ -120,12 +120,12 @@ async function countRow(id: string, env: Env, o: { warmup: number; requests: num
     w = await spec.start({ wrapper, ...(v8Flags.length ? { v8Flags } : {}), startTimeoutMs: 300_000, onStdout: (t) => (output = (output + t).slice(-3000)) }, env);
     const said = () => (output.trim() ? `; the worker's last output: ${output.trim().slice(-1500)}` : "");
     log(`  (${id}) workerd under callgrind, pid ${w.pid}, started in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${o.warmup} warm-up requests`);
-    const warm = await send(w, spec.host, o.path, expect, o.warmup);
+    const warm = await send(w, spec.host, o.path, expect, o.warmup, o.fields);
     if (warm.errors) return { errors: warm.errors, invalid: `${warm.errors} of ${o.warmup} warm-up requests failed: ${warm.first}${said()}` };
     await callgrindControl(["-i", "on"], w.pid);
     await callgrindControl(["-z"], w.pid);
     const t1 = Date.now();
-    const counted = await send(w, spec.host, o.path, expect, o.requests);
+    const counted = await send(w, spec.host, o.path, expect, o.requests, o.fields);
     await callgrindControl(["--dump=counted"], w.pid);
     log(`  (${id}) ${o.requests} counted requests in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     if (counted.errors) return { errors: counted.errors, invalid: `${counted.errors} of ${o.requests} counted requests failed: ${counted.first}${said()}` };
@@ -172,10 +172,12 @@ async function main(): Promise<void> {
 }
 
 const USAGE = `usage: npm run bench:instructions -- [--rows c,d,e] [--warmup 2000] [--requests 1000] [--path /status/200] [--repeat 1]
-                                    [--keep DIR] [--v8-flags --no-concurrent-recompilation] [--perf-map] [--address-base 127.25.50]
+                                    [--browser] [--keep DIR] [--v8-flags --no-concurrent-recompilation] [--perf-map] [--address-base 127.25.50]
 Counts workerd's instructions per request under callgrind for section 1's rows (c) trivial fetch proxy,
 (d) edgelb over fetch(), (e) edgelb over sockets, and itemizes each row's gap to (c) by call into workerd's API
-(docs/benchmarks.md). Every counted request must be 200 from the intended node, or the row is invalid.`;
+(docs/benchmarks.md). Every counted request must be 200 from the intended node, or the row is invalid.
+--browser: every request carries a browser's 19 fields as Cloudflare hands them to a Worker (bench/lib/verify.ts
+BROWSER_FIELDS) besides Host; without it, Host alone, as the load generator sends.`;
 
 /** A bad command line or a missing tool: one line and exit code 2, no stack. */
 class UsageError extends Error {}
@@ -198,6 +200,7 @@ const OPTIONS = {
       "v8-flags": { type: "string", default: "--no-concurrent-recompilation" },
       /** Name JIT code with V8's perf map (--perf-basic-prof) and list JavaScript functions by inclusive Ir. */
       "perf-map": { type: "boolean", default: false },
+      browser: { type: "boolean", default: false },
 } as const;
 
 async function count(values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"]): Promise<void> {
@@ -230,8 +233,8 @@ async function count(values: ReturnType<typeof parseArgs<{ options: typeof OPTIO
   for (let r = 0; r < repeat; r++) {
     for (const row of results) {
       if (row.invalid !== undefined) continue;
-      log(`run ${r + 1}/${repeat}, row (${row.id}), GET ${values.path}`);
-      const out = await countRow(row.id, env, { warmup, requests, path: values.path, v8Flags, perfMap: values["perf-map"], ...(values.keep ? { keep: values.keep } : {}) }, log);
+      log(`run ${r + 1}/${repeat}, row (${row.id}), GET ${values.path}${values.browser ? " with a browser's fields" : ""}`);
+      const out = await countRow(row.id, env, { warmup, requests, path: values.path, v8Flags, perfMap: values["perf-map"], ...(values.keep ? { keep: values.keep } : {}), ...(values.browser ? { fields: { ...BROWSER_FIELDS } } : {}) }, log);
       row.errors += out.errors;
       if (out.invalid !== undefined) row.invalid = out.invalid;
       if (out.itemized) itemized.set(row.id, [...(itemized.get(row.id) ?? []), out.itemized]);
@@ -242,7 +245,7 @@ async function count(values: ReturnType<typeof parseArgs<{ options: typeof OPTIO
       }
     }
   }
-  console.log(`Instructions per request under callgrind (valgrind ${(await run("valgrind", ["--version"])).stdout.trim()}), GET ${values.path}, ${warmup} warm-up then ${requests} counted sequential requests per run, one keep-alive connection; main thread = workerd's thread 1 (event loop and isolate, V8's main-thread GC included)`);
+  console.log(`Instructions per request under callgrind (valgrind ${(await run("valgrind", ["--version"])).stdout.trim()}), GET ${values.path}${values.browser ? ` with a browser's ${Object.keys(BROWSER_FIELDS).length} fields through Cloudflare (--browser) besides Host` : " (Host alone)"}, ${warmup} warm-up then ${requests} counted sequential requests per run, one keep-alive connection; main thread = workerd's thread 1 (event loop and isolate, V8's main-thread GC included)`);
   console.log(instructionsTable(results));
   // A run left in V8's interpreter does not stand for its row (its count is shown in the table above all the same).
   const runsOf = (id: string) => {

@@ -29,10 +29,10 @@ export interface Probe {
 }
 
 /** One request through the row, the body read to the end and counted. */
-export async function probe(url: string, host: string | undefined, pathAndQuery: string, timeoutMs = 10_000): Promise<Probe> {
+export async function probe(url: string, host: string | undefined, pathAndQuery: string, timeoutMs = 10_000, fields?: Record<string, string>): Promise<Probe> {
   const u = new URL(url);
   try {
-    const res = await requestWithHost(u.hostname, Number(u.port), host ?? u.host, pathAndQuery, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await requestWithHost(u.hostname, Number(u.port), host ?? u.host, pathAndQuery, { signal: AbortSignal.timeout(timeoutMs), ...(fields ? { headers: fields } : {}) });
     let bytes = 0;
     let head = "";
     const decoder = new TextDecoder();
@@ -146,3 +146,31 @@ export async function verifyRowAnswers(url: string, host: string | undefined, pa
 export async function verifyRow(url: string, host: string | undefined, pathAndQuery: string, e: Expectation, times: number): Promise<string[]> {
   return (await verifyRowAnswers(url, host, pathAndQuery, e, times)).problems;
 }
+
+/**
+ * The fields a browser's page request reaches a Worker with through Cloudflare (Chrome 131, a navigation:
+ * its own fields, then the edge's CF-Connecting-IP, CF-IPCountry, CF-Ray, CF-Visitor, X-Forwarded-Proto and
+ * X-Real-IP), for counting what a realistic request costs (npm run bench:instructions -- --browser): a load
+ * generator sends Host alone. Host is the probe's own.
+ */
+export const BROWSER_FIELDS: Readonly<Record<string, string>> = {
+  accept: "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+  "accept-encoding": "gzip, deflate, br, zstd",
+  "accept-language": "en-GB,en;q=0.9,de;q=0.8",
+  "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  cookie: "session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.1.123456789.1700000000",
+  "sec-ch-ua": '"Chromium";v="131", "Not_A Brand";v="24"',
+  "sec-ch-ua-mobile": "?0",
+  "sec-ch-ua-platform": '"Linux"',
+  "sec-fetch-dest": "document",
+  "sec-fetch-mode": "navigate",
+  "sec-fetch-site": "none",
+  "sec-fetch-user": "?1",
+  "upgrade-insecure-requests": "1",
+  "cf-connecting-ip": "203.0.113.7",
+  "cf-ipcountry": "DE",
+  "cf-ray": "8f1a2b3c4d5e6f70-FRA",
+  "cf-visitor": '{"scheme":"https"}',
+  "x-forwarded-proto": "https",
+  "x-real-ip": "203.0.113.7",
+};

@@ -18,6 +18,9 @@ import {
   readClientFields,
   requestIdFrom,
   originHeadersOf,
+  originHeadersFromClient,
+  originFieldsFrom,
+  copyClientHeaders,
   originRequestHeaders,
   newRequestId,
   requestIdOf,
@@ -302,6 +305,62 @@ describe("origin fields as a plain record (what fetch() is given)", () => {
     const req = new Request("https://shop.example.com/", { headers: { "x-evil": "a\u0001b" } });
     expect(originFields(req, edgeFacts(req, "rid"), false)).toEqual({ fault: "header x-evil holds a control character", name: "x-evil" });
     expect(isHeaderFault(originFields(req, edgeFacts(req, "rid"), false))).toBe(true);
+  });
+});
+
+describe("origin fields as a copy of the client's Headers (fetch(), many fields)", () => {
+  const HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"];
+  const sorted = (h: Headers) => [...h].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+  it("holds exactly the record's fields and values, whatever the client sent (property)", () => {
+    // Set-Cookie left out: a request carrying it is nonsense; the record joins it, a Headers copy keeps it apart.
+    const name = fc.constantFrom(...HOP, ...CLIENT_FORWARDING, "host", "x-request-id", "x-edgelb-signature", "x-edgelb-test-cf", "cf-connecting-ip", "accept", "cookie", "x-trace-hop", "__proto__", "constructor", "123", "content-length", "user-agent");
+    const value = fc.string({ minLength: 1, maxLength: 12 }).filter(isFieldValue).map((v) => v.trim()).filter((v) => v !== "");
+    const connection = fc.array(fc.constantFrom("close", "keep-alive", "x-trace-hop", "Accept", "cookie", "X-Forwarded-Proto", "host", ""), { maxLength: 3 }).map((a) => a.join(","));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(name, value), { maxLength: 14 }),
+        fc.option(connection, { nil: undefined }),
+        fc.boolean(),
+        fc.option(fc.constantFrom("origin.internal", "shop.example.com"), { nil: undefined }),
+        fc.constantFrom("rid", "given-id"),
+        (given, conn, forwarded, originHost, rid) => {
+          const h = new Headers({ host: "shop.example.com" });
+          for (const [k, v] of given) h.append(k, v);
+          if (conn !== undefined) h.set("connection", conn);
+          if (rid === "given-id") h.set("x-request-id", rid);
+          const read = readClientFields(h);
+          fc.pre(read.fault === undefined && read.upgrade === null);
+          const facts = edgeFactsFrom(read, "https://shop.example.com/x", requestIdFrom(read), originHost);
+          const rec = originFieldsFrom(read, facts, false, forwarded);
+          if (isHeaderFault(rec)) throw new Error(rec.fault);
+          const before = [...h];
+          const copy = originHeadersFromClient(h, read, facts, forwarded);
+          expect(sorted(copy)).toEqual(sorted(new Headers(rec)));
+          // The client's own Headers are not touched.
+          expect([...h]).toEqual(before);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("is chosen from about two copied fields, one more for each field it must delete", () => {
+    const read = (fields: Record<string, string>) => readClientFields(new Headers(fields));
+    // A load generator's request: Host alone, or Host and Connection: keep-alive.
+    expect(copyClientHeaders(read({ host: "a" }))).toBe(false);
+    expect(copyClientHeaders(read({ host: "a", connection: "keep-alive", accept: "*/*" }))).toBe(false);
+    expect(copyClientHeaders(read({ host: "a", accept: "*/*", "user-agent": "x" }))).toBe(true);
+    // Fields the edge sets replace the client's (no delete): Cloudflare's own X-Forwarded-Proto costs nothing.
+    expect(copyClientHeaders(read({ host: "a", accept: "*/*", "user-agent": "x", "x-forwarded-proto": "https", "x-request-id": "r" }))).toBe(true);
+    // A browser's request through Cloudflare.
+    const browser = read({
+      host: "shop.example.com", accept: "text/html", "accept-encoding": "gzip, br", "accept-language": "en", "user-agent": "Mozilla/5.0",
+      cookie: "a=b", "sec-fetch-mode": "navigate", "sec-fetch-site": "none", "cf-connecting-ip": "203.0.113.7", "cf-ray": "1-FRA",
+      "x-forwarded-proto": "https", "x-real-ip": "203.0.113.7", connection: "keep-alive",
+    });
+    expect(browser.copiedCount).toBe(9);
+    expect(copyClientHeaders(browser)).toBe(true);
   });
 });
 

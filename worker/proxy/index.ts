@@ -38,6 +38,8 @@ import {
   isHeaderFault,
   isWebSocketFrom,
   originFieldsFrom,
+  copyClientHeaders,
+  originHeadersFromClient,
   originHeadersOf,
   readClientFields,
   requestIdFrom,
@@ -203,6 +205,8 @@ function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: Cros
         // No Upgrade, no fault: the record always holds Host.
         const outgoing = originFieldsFrom(clientFields, facts, false, deps.forwarded === true) as OriginFields;
         const attempt = new Attempt(deps, route, origin, origin, method, url, pathAndQuery, outgoing, null, policy.connectTimeoutMs, policy.responseTimeoutMs);
+        // Many client fields: a copy of the client's Headers is cheaper for fetch() than the record.
+        if (copyClientHeaders(clientFields)) attempt.fetchHeaders = originHeadersFromClient(headers, clientFields, facts, deps.forwarded === true);
         return leanAttempt(request, route, deps, cross, options, pre, attempt, transport);
       }
     }
@@ -715,6 +719,8 @@ class Attempt implements OriginRequest, OutgoingRequest {
   successAtBodyEnd = false;
   private released = false;
   private built: Headers | undefined = undefined;
+  /** The lean path's copy of the client's Headers for fetch() (OutgoingRequest.fetchHeaders), when cheaper than the record. */
+  fetchHeaders: Headers | undefined = undefined;
   private bodyEnd: ((ended?: "complete" | "released") => void) | undefined = undefined;
   private releaseFn: (() => void) | undefined = undefined;
 

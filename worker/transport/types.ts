@@ -26,6 +26,11 @@ export interface OutgoingRequest {
    * fields to the runtime (fetch) passes this instead, and `headers` is then built only if read.
    */
   readonly fields?: Readonly<Record<string, string>>;
+  /**
+   * The same fields as a Headers object copied from the client's, when the proxy built one because that
+   * is cheaper for fetch() than the record (copyClientHeaders): fetch() takes it before `fields`.
+   */
+  readonly fetchHeaders?: Headers;
   /** The path and query of `url`, when the proxy has read them already (saves a parse per attempt). */
   readonly target?: string;
   readonly body: ReadableStream<Uint8Array> | null;

@@ -144,8 +144,9 @@ export function createFetchTransport(fetchImpl: typeof fetch = (input, init) => 
       try {
         response = await fetchImpl(originURL(origin, request.target ?? pathAndQuery(request.url)), {
           method: request.method,
-          // The plain record when the proxy has one: fetch() converts it in one call (no Headers object).
-          headers: request.fields ?? request.headers,
+          // The copy of the client's Headers when the proxy built one (many fields: the runtime copies them
+          // in C++), else the plain record: fetch() converts it in one call (no Headers object).
+          headers: request.fetchHeaders ?? request.fields ?? request.headers,
           body: upload.body,
           redirect: "manual",
           signal: controller.signal,
