@@ -194,7 +194,7 @@ describe("dataPlaneTargets", () => {
     const noisyCopy = outcome("cA", 10_000, 60, true, 1, DRIFT.map((k, i) => (i % 3 === 0 ? k * 1.08 : k)));
     const [tp] = dataPlaneTargets(rows({ cA: noisyCopy }));
     expect(tp!.verdict).toBe("within noise");
-    expect(tp!.limit).toMatch(/^within noise: the threshold lies inside the interval widened by the A\/A noise\. edgelb spends 10 µs more/);
+    expect(tp!.limit).toMatch(/^within noise: the threshold lies inside the interval widened by the A\/A noise; if this run.s medians held, about \d+ paired rounds would decide it \(this run: 9;[^)]*\)\. edgelb spends 10 µs more/);
     expect(dataPlaneTargets(rows({ cA: undefined as unknown as RowOutcome }))[0]!.verdict).toBe("within noise");
     // Unpaired, the old rule would have compared medians of rounds taken at different speeds: (d) slow in the rounds (c) was fast.
     const unlucky = outcome("d", 9_000, 70, true, 1, [...DRIFT].reverse());
