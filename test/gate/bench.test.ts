@@ -139,7 +139,7 @@ describe("gate bench verdicts (bench/lib/verdict)", () => {
     const [tp, hop] = gateTargets({ e, g, e1, g1, ...noisy });
     expect([tp!.verdict, hop!.verdict]).toEqual(["within noise", "within noise"]);
     expect(hop!.result).toMatch(/^0\.20 ms \(paired median of 9 rounds; 96\.1% interval 0\.20 ms–0\.20 ms, .*A\/A noise ±0\.15 ms → 0\.05 ms–0\.35 ms\)/);
-    expect(tp!.limit).toMatch(/^within noise: the threshold lies inside the interval widened by the A\/A noise\. the gate is a second HTTP hop/);
+    expect(tp!.limit).toMatch(/^within noise: the threshold lies inside the interval widened by the A\/A noise; if this run.s medians held, about \d+ paired rounds would decide it \(this run: 9;[^)]*\)\. the gate is a second HTTP hop/);
   });
 
   it("what limits the hop says what the floor was made of (Node's per-connection calls, counted in instructions) and on which code, and flags a run on another Node version or floor proxy", () => {
