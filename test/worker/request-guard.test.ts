@@ -80,6 +80,37 @@ describe.each(TRANSPORTS)("request guard over the %s transport", (transport) => 
     expect(headers.forwarded).toBe('for="[2001:db8::7]";host=shop.example.com;proto=https');
     expect(headers["x-forwarded-for"]).toBe("2001:db8::7");
   });
+
+  it("sends a browser's request with its own fields and none of the forged or hop-by-hop ones (over fetch(): a copy of the client's fields)", async () => {
+    const e = await edge(transport);
+    const browser = {
+      accept: "text/html",
+      "accept-language": "en-GB",
+      "user-agent": "Mozilla/5.0",
+      cookie: "session=abc",
+      "sec-fetch-mode": "navigate",
+      "x-trace-hop": "named by Connection",
+      connection: "keep-alive, x-trace-hop",
+      "keep-alive": "timeout=5",
+      "x-forwarded-for": "6.6.6.6",
+      "x-forwarded-host": "evil.example",
+      "x-forwarded-proto": "http",
+      "x-real-ip": "6.6.6.6",
+      "x-edgelb-signature": "forged",
+      "cf-connecting-ip": "203.0.113.7",
+      "x-request-id": "client-id-1",
+    };
+    const res = await e.request(host, "/echo", { headers: browser });
+    expect(res.status).toBe(200);
+    const { headers } = (await res.json()) as Echo;
+    for (const name of ["accept", "accept-language", "user-agent", "cookie", "sec-fetch-mode"] as const) expect(headers[name], name).toBe(browser[name]);
+    for (const name of ["x-trace-hop", "keep-alive", "x-edgelb-signature"]) expect(headers[name], name).toBeUndefined();
+    expect(headers["x-forwarded-for"]).toBe("203.0.113.7");
+    expect(headers["x-real-ip"]).toBe("203.0.113.7");
+    expect(headers["x-forwarded-host"]).toBe(host);
+    expect(headers["x-forwarded-proto"]).toBe("https");
+    expect(headers["x-request-id"]).toBe("client-id-1");
+  });
 });
 
 describe.each(TRANSPORTS)("request bodies over the %s transport", (transport) => {

@@ -175,8 +175,9 @@ export interface ClientFields {
   /** How many fields went into `copied`. */
   copiedCount: number;
   /**
-   * Fields present that are never copied (NOT_COPIED) and that the edge may not set (Host and X-Request-Id are
-   * left out: it always sets or keeps them), for originHeadersFromClient's deletes; undefined when none.
+   * Fields present that are never copied (NOT_COPIED), for originHeadersFromClient's deletes (it skips those the
+   * edge then sets); Host and X-Request-Id are left out: the edge keeps the client's only when it is its own
+   * value, else sets its own. Undefined when none.
    */
   dropped: string[] | undefined;
 }
@@ -353,24 +354,29 @@ export function originHeadersOf(fields: OriginFields): Headers {
  * collection). The copy wins from about two copied fields, one more for each delete it needs. Pure.
  */
 export function copyClientHeaders(read: ClientFields): boolean {
+  // A repeated Set-Cookie (nonsense in a request) is one joined line in the record, several in a copy: the
+  // record keeps the two ways identical on the wire.
+  if (Object.hasOwn(read.copied, "set-cookie")) return false;
+  const clientIp = read.clientIp?.trim();
   let deletes = 0;
   if (read.dropped) {
     for (const name of read.dropped) {
-      if (!SET_BY_EDGE.has(name) && !(read.clientIp && (name === "x-forwarded-for" || name === "x-real-ip"))) deletes++;
+      if (!SET_BY_EDGE.has(name) && !(clientIp && (name === "x-forwarded-for" || name === "x-real-ip"))) deletes++;
     }
   }
   return read.copiedCount >= 2 + deletes;
 }
 
 /** Fields the edge always sets on the origin request (a Headers.set replaces the client's; no delete first). */
-const SET_BY_EDGE = new Set(["host", "x-forwarded-proto", "x-forwarded-host", "x-request-id"]);
+const SET_BY_EDGE = new Set(["x-forwarded-proto", "x-forwarded-host"]);
 
 /**
  * originFieldsFrom as a Headers object copied from the client's own (`clientHeaders`, the Headers the pass
  * `read` came from), for fetch(): the runtime copies the fields in C++, and only the edge's edits are calls
- * from JavaScript. The same fields as the record, with the same values (a Headers object joins repeated
- * fields as the record does). For a request without Upgrade and without a fault (the lean path). Not pure:
- * builds a Headers.
+ * from JavaScript. The same fields as the record, with the same values (repeated fields come joined from the
+ * runtime's iteration into the record; only Set-Cookie would go out apart, and copyClientHeaders keeps such a
+ * request on the record). For a request without Upgrade and without a fault (the lean path). Not pure: builds
+ * a Headers.
  */
 export function originHeadersFromClient(clientHeaders: Headers, read: ClientFields, facts: EdgeFacts, forwarded = false): Headers {
   const headers = new Headers(clientHeaders);
@@ -385,8 +391,8 @@ export function originHeadersFromClient(clientHeaders: Headers, read: ClientFiel
   if (read.connection !== null && !KEEP_ALIVE_ONLY.test(read.connection)) {
     for (const token of read.connection.split(",")) {
       const name = token.trim().toLowerCase();
-      // Only fields the record would have copied (read.copied itself is the record by now: originFieldsFrom
-      // writes the edge's fields into it): a dropped one is gone already, and one the edge sets is set below.
+      // Only fields the record would have copied (every valid name outside NOT_COPIED): a dropped one is gone
+      // already, and one the edge sets is set below.
       if (isFieldName(name) && !NOT_COPIED.has(name)) headers.delete(name);
     }
   }

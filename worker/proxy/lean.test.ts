@@ -78,7 +78,9 @@ async function run(c: Case, route: Route, lean: boolean) {
     async send(req: OriginRequest) {
       const r = req.request;
       const body = r.body === null ? null : await new Response(r.body).text();
-      const fields = Object.entries(r.fields ?? Object.fromEntries(r.headers)).map(([k, v]) => [k, normalize(v)]);
+      // What fetch() is given: the copy of the client's Headers when the proxy built one, else the record.
+      const given: Record<string, string> = r.fetchHeaders ? Object.fromEntries(r.fetchHeaders) : (r.fields ?? Object.fromEntries(r.headers));
+      const fields = Object.entries(given).map(([k, v]) => [k, normalize(v)]);
       sends.push({ node: req.origin.node, method: r.method, target: r.target ?? pathAndQuery(r.url), fields: fields.sort(), body });
       const o = c.outcomes[n++] ?? c.outcomes.at(-1)!;
       switch (o.kind) {
@@ -92,7 +94,7 @@ async function run(c: Case, route: Route, lean: boolean) {
           throw new MalformedResponseError("garbled", req.origin);
       }
       const headers = new Headers(o.headers);
-      if (o.echoId) headers.set("x-request-id", r.fields!["x-request-id"]!);
+      if (o.echoId) headers.set("x-request-id", given["x-request-id"]!);
       const bodyless = r.method === "HEAD" || o.status === 204 || o.status === 304;
       const res = new Response(bodyless ? null : o.body, { status: o.status, headers });
       // As the fetch transport does with a small body: handed over at its head, in flight released.
