@@ -353,22 +353,34 @@ export function originHeadersOf(fields: OriginFields): Headers {
  * (npm run bench:instructions -- --browser) the copy saved ~31 k of edgelb's ~715 k (47 k with garbage
  * collection). The copy wins from about two copied fields, one more for each delete it needs. Pure.
  */
-export function copyClientHeaders(read: ClientFields): boolean {
+export function copyClientHeaders(read: ClientFields, forwarded = false): boolean {
   // A repeated Set-Cookie (nonsense in a request) is one joined line in the record, several in a copy: the
   // record keeps the two ways identical on the wire.
   if (Object.hasOwn(read.copied, "set-cookie")) return false;
-  const clientIp = read.clientIp?.trim();
+  const clientIp = read.clientIp?.trim() || undefined;
   let deletes = 0;
-  if (read.dropped) {
-    for (const name of read.dropped) {
-      if (!SET_BY_EDGE.has(name) && !(clientIp && (name === "x-forwarded-for" || name === "x-real-ip"))) deletes++;
-    }
-  }
+  if (read.dropped) for (const name of read.dropped) if (!setByEdge(name, clientIp, forwarded)) deletes++;
   return read.copiedCount >= 2 + deletes;
 }
 
-/** Fields the edge always sets on the origin request (a Headers.set replaces the client's; no delete first). */
-const SET_BY_EDGE = new Set(["x-forwarded-proto", "x-forwarded-host"]);
+/**
+ * Whether the edge sets this never-copied field on the origin request itself (originFieldsFrom's own fields
+ * but Host and X-Request-Id), so that a copy of the client's Headers replaces the client's value with a set
+ * and needs no delete first.
+ */
+function setByEdge(name: string, clientIp: string | undefined, forwarded: boolean): boolean {
+  switch (name) {
+    case "x-forwarded-proto":
+    case "x-forwarded-host":
+      return true;
+    case "x-forwarded-for":
+    case "x-real-ip":
+      return clientIp !== undefined;
+    case "forwarded":
+      return forwarded;
+  }
+  return false;
+}
 
 /**
  * originFieldsFrom as a Headers object copied from the client's own (`clientHeaders`, the Headers the pass
@@ -384,8 +396,7 @@ export function originHeadersFromClient(clientHeaders: Headers, read: ClientFiel
   if (read.dropped) {
     for (const name of read.dropped) {
       // Set below: the set replaces the client's value.
-      if (SET_BY_EDGE.has(name) || (clientIp && (name === "x-forwarded-for" || name === "x-real-ip")) || (forwarded && name === "forwarded")) continue;
-      headers.delete(name);
+      if (!setByEdge(name, clientIp, forwarded)) headers.delete(name);
     }
   }
   if (read.connection !== null && !KEEP_ALIVE_ONLY.test(read.connection)) {

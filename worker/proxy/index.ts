@@ -206,7 +206,7 @@ function startProxy(request: Request, route: Route, deps: ProxyDeps, cross: Cros
         const outgoing = originFieldsFrom(clientFields, facts, false, deps.forwarded === true) as OriginFields;
         const attempt = new Attempt(deps, route, origin, origin, method, url, pathAndQuery, outgoing, null, policy.connectTimeoutMs, policy.responseTimeoutMs);
         // Many client fields: a copy of the client's Headers is cheaper for fetch() than the record.
-        if (copyClientHeaders(clientFields)) attempt.fetchHeaders = originHeadersFromClient(headers, clientFields, facts, deps.forwarded === true);
+        if (copyClientHeaders(clientFields, deps.forwarded === true)) attempt.fetchHeaders = originHeadersFromClient(headers, clientFields, facts, deps.forwarded === true);
         return leanAttempt(request, route, deps, cross, options, pre, attempt, transport);
       }
     }
